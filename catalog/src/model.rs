@@ -1,0 +1,431 @@
+//! The catalog's entities. They are serialised as JSON inside the store, so
+//! every field added later must have a serde default (see `store::migrate`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CatalogError, Result};
+use crate::secret;
+
+/// What kind of system a source is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// A directory or bucket of Parquet / CSV / NDJSON files.
+    Lake,
+    /// A PostgreSQL database.
+    Postgres,
+    /// A MongoDB (wire protocol) database.
+    Mongodb,
+}
+
+impl SourceKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SourceKind::Lake => "lake",
+            SourceKind::Postgres => "postgres",
+            SourceKind::Mongodb => "mongodb",
+        }
+    }
+
+    /// Options this kind understands. Anything else is rejected when a source
+    /// is added, so a typo (`pasword=`) is caught instead of silently ignored.
+    pub fn known_options(&self) -> &'static [&'static str] {
+        match self {
+            SourceKind::Lake => &[
+                "url",
+                "format",
+                "has_header",
+                "delimiter",
+                "region",
+                "endpoint",
+                "access_key_id",
+                "secret_access_key",
+                "session_token",
+                "allow_http",
+            ],
+            SourceKind::Postgres => &[
+                "host",
+                "port",
+                "user",
+                "password",
+                "dbname",
+                "sslmode",
+                "schemas",
+                "pushdown",
+                "unsupported_type",
+            ],
+            SourceKind::Mongodb => &[
+                "host",
+                "port",
+                "user",
+                "password",
+                "database",
+                "auth_source",
+                "tls",
+                "direct_connection",
+                "collections",
+                "pushdown",
+                "unsupported_type",
+            ],
+        }
+    }
+
+    /// Options that must never hold a literal value.
+    pub fn is_secret_option(option: &str) -> bool {
+        matches!(
+            option,
+            "password" | "secret_access_key" | "session_token" | "token" | "api_key"
+        )
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SourceKind {
+    type Err = CatalogError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "lake" => Ok(SourceKind::Lake),
+            "postgres" | "postgresql" => Ok(SourceKind::Postgres),
+            "mongodb" | "mongo" => Ok(SourceKind::Mongodb),
+            _ => Err(CatalogError::UnknownKind(s.to_string())),
+        }
+    }
+}
+
+/// A registered external system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceDef {
+    pub name: String,
+    pub kind: SourceKind,
+    /// Connection options. Secret options hold references, never values.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+impl SourceDef {
+    /// Builds a source definition and checks names and options (but does
+    /// not contact the source: that is the connectors' job).
+    pub fn new(
+        name: impl Into<String>,
+        kind: SourceKind,
+        options: BTreeMap<String, String>,
+    ) -> Result<Self> {
+        let def = SourceDef {
+            name: name.into(),
+            kind,
+            options,
+        };
+        def.validate()?;
+        Ok(def)
+    }
+
+    /// Checks the name, that every option is known to the kind, that secrets
+    /// are references and that required options are present.
+    pub fn validate(&self) -> Result<()> {
+        validate_source_name(&self.name)?;
+        let known = self.kind.known_options();
+        for (key, value) in &self.options {
+            if !known.contains(&key.as_str()) {
+                return Err(CatalogError::UnknownOption {
+                    source_name: self.name.clone(),
+                    kind: self.kind.to_string(),
+                    option: key.clone(),
+                    known: known.join(", "),
+                });
+            }
+            if SourceKind::is_secret_option(key) {
+                if !secret::is_reference(value) {
+                    return Err(CatalogError::PlaintextSecret {
+                        source_name: self.name.clone(),
+                        option: key.clone(),
+                    });
+                }
+                secret::parse(value)?;
+            }
+        }
+        let required: &[&str] = match self.kind {
+            SourceKind::Lake => &["url"],
+            SourceKind::Postgres => &["host", "dbname"],
+            SourceKind::Mongodb => &["host", "database"],
+        };
+        for option in required {
+            if !self.options.contains_key(*option) {
+                return Err(CatalogError::MissingOption {
+                    source_name: self.name.clone(),
+                    option: (*option).to_string(),
+                });
+            }
+        }
+        if let Some(format) = self.options.get("format") {
+            FileFormat::from_str(format).map_err(|_| CatalogError::InvalidOption {
+                source_name: self.name.clone(),
+                option: "format".into(),
+                reason: format!("`{format}` is not one of parquet, csv, json"),
+            })?;
+        }
+        for flag in [
+            "has_header",
+            "allow_http",
+            "tls",
+            "direct_connection",
+            "pushdown",
+        ] {
+            if let Some(v) = self.options.get(flag) {
+                parse_bool(v).ok_or_else(|| CatalogError::InvalidOption {
+                    source_name: self.name.clone(),
+                    option: flag.into(),
+                    reason: format!("`{v}` is not true or false"),
+                })?;
+            }
+        }
+        if let Some(v) = self.options.get("delimiter")
+            && v.len() != 1
+        {
+            return Err(CatalogError::InvalidOption {
+                source_name: self.name.clone(),
+                option: "delimiter".into(),
+                reason: format!("`{v}` must be exactly one ASCII character"),
+            });
+        }
+        Ok(())
+    }
+
+    /// A boolean option with a default.
+    pub fn bool_option(&self, key: &str, default: bool) -> bool {
+        self.options
+            .get(key)
+            .and_then(|v| parse_bool(v))
+            .unwrap_or(default)
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Names reserved for Quipu's own catalogs and DataFusion's system schemas.
+const RESERVED: &[&str] = &[
+    crate::DEFAULT_CATALOG,
+    "information_schema",
+    "pg_catalog",
+    "datafusion",
+];
+
+/// Source names become SQL catalog names, so keep them plain identifiers
+/// that never need quoting.
+pub fn validate_source_name(name: &str) -> Result<()> {
+    let invalid = |reason: &str| CatalogError::InvalidName {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut chars = name.chars();
+    match chars.next() {
+        None => return Err(invalid("a source name cannot be empty")),
+        Some(c) if !(c.is_ascii_lowercase() || c == '_') => {
+            return Err(invalid(
+                "a source name must start with a lowercase letter or `_`",
+            ));
+        }
+        _ => {}
+    }
+    if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(invalid(
+            "a source name may only hold lowercase letters, digits and `_`",
+        ));
+    }
+    if name.len() > 63 {
+        return Err(invalid("a source name is at most 63 characters"));
+    }
+    if RESERVED.contains(&name) {
+        return Err(invalid("this name is reserved"));
+    }
+    Ok(())
+}
+
+/// Schema and table names may be anything SQL can quote, except empty or
+/// holding a NUL (the store's key separator).
+pub fn validate_object_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.contains('\0') {
+        return Err(CatalogError::InvalidName {
+            name: name.escape_debug().to_string(),
+            reason: "names must be non-empty and must not contain NUL".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A three-part table name, `source.schema.table`, as in Trino.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TableName {
+    pub source: String,
+    pub schema: String,
+    pub table: String,
+}
+
+impl TableName {
+    pub fn new(
+        source: impl Into<String>,
+        schema: impl Into<String>,
+        table: impl Into<String>,
+    ) -> Self {
+        TableName {
+            source: source.into(),
+            schema: schema.into(),
+            table: table.into(),
+        }
+    }
+
+    /// Parses `source.schema.table` or `source.table` (schema `public`).
+    /// Parts are split on dots; names with dots are declared through the
+    /// library, not the command line.
+    pub fn parse(s: &str) -> Result<Self> {
+        let parts: Vec<&str> = s.split('.').collect();
+        let name = match parts.as_slice() {
+            [source, schema, table] => TableName::new(*source, *schema, *table),
+            [source, table] => TableName::new(*source, crate::DEFAULT_SCHEMA, *table),
+            _ => {
+                return Err(CatalogError::InvalidName {
+                    name: s.to_string(),
+                    reason: "expected source.schema.table or source.table".into(),
+                });
+            }
+        };
+        validate_source_name(&name.source)?;
+        validate_object_name(&name.schema)?;
+        validate_object_name(&name.table)?;
+        Ok(name)
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.source, self.schema, self.table)
+    }
+}
+
+/// File formats a lake table can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    Parquet,
+    Csv,
+    /// Newline-delimited JSON.
+    Json,
+}
+
+impl FileFormat {
+    /// The format a file name implies, if any.
+    pub fn from_path(path: &str) -> Option<FileFormat> {
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".parquet") || lower.ends_with(".parq") {
+            Some(FileFormat::Parquet)
+        } else if lower.ends_with(".csv") {
+            Some(FileFormat::Csv)
+        } else if lower.ends_with(".json")
+            || lower.ends_with(".ndjson")
+            || lower.ends_with(".jsonl")
+        {
+            Some(FileFormat::Json)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Csv => "csv",
+            FileFormat::Json => "json",
+        }
+    }
+}
+
+impl fmt::Display for FileFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FileFormat {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "parquet" => Ok(FileFormat::Parquet),
+            "csv" => Ok(FileFormat::Csv),
+            "json" | "ndjson" | "jsonl" => Ok(FileFormat::Json),
+            other => Err(format!(
+                "unknown format `{other}`; expected parquet, csv or json"
+            )),
+        }
+    }
+}
+
+/// One column of a stored schema. The type is kept as text (Arrow's own
+/// `DataType` display form) so the catalog files stay readable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnDef {
+    pub name: String,
+    pub data_type: String,
+    #[serde(default = "yes")]
+    pub nullable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How a table got into the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableOrigin {
+    /// Found by discovery (`add-source`, `refresh`); replaced on refresh.
+    Discovered,
+    /// Declared by an admin (`add-table`); refresh leaves it alone.
+    Declared,
+}
+
+/// A table of a source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableDef {
+    pub name: TableName,
+    pub origin: TableOrigin,
+    /// Lake: the folder or file, relative to the source URL (or a full URL).
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub format: Option<FileFormat>,
+    /// Lake: only files with this suffix are read (`.parquet`, `.ndjson`).
+    #[serde(default)]
+    pub file_extension: Option<String>,
+    /// File columns (without partition columns). Empty means "infer".
+    #[serde(default)]
+    pub columns: Vec<ColumnDef>,
+    /// Hive-style partition columns (`date=2026-11-27/`), outermost first.
+    #[serde(default)]
+    pub partition_columns: Vec<ColumnDef>,
+    /// Whether `columns` was declared by an admin (kept on refresh) rather
+    /// than inferred.
+    #[serde(default)]
+    pub declared_schema: bool,
+}
+
+/// A SQL view in the `quipu` catalog, e.g. `yachay.customer_360`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewDef {
+    pub schema: String,
+    pub name: String,
+    pub sql: String,
+}

@@ -1,0 +1,521 @@
+//! The persistent catalog store: one redb file (`catalog.redb`) in the data
+//! directory.
+//!
+//! redb commits are atomic and crash-safe (copy-on-write B-trees with a
+//! two-slot commit header), so a `kill -9` during a change leaves either the
+//! old catalog or the new one. Each public mutation here is exactly one
+//! write transaction, and every check that can fail (duplicates, unknown
+//! names) runs inside it before anything is inserted, so a failed change
+//! writes nothing.
+//!
+//! Layout (format version 1):
+//! - `meta`: `format_version` (u64), `generation` (u64, bumped on each commit)
+//! - `sources`: name -> JSON [`SourceDef`]
+//! - `tables`: `source \0 schema \0 table` -> JSON [`TableDef`]
+//! - `views`: `schema \0 name` -> JSON [`ViewDef`]
+//! - `schemas`: schema name of the `quipu` catalog -> `()` (created with `CREATE SCHEMA`)
+//! - `cache_policies`: reserved for cached joins (empty in version 1)
+
+use std::path::{Path, PathBuf};
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{CatalogError, Result};
+use crate::model::{SourceDef, TableDef, TableName, TableOrigin, ViewDef};
+
+/// Current on-disk format version. Bump it and add a step to [`migrate`]
+/// whenever the layout or the JSON entities change incompatibly.
+pub const FORMAT_VERSION: u64 = 1;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const SOURCES: TableDefinition<&str, &str> = TableDefinition::new("sources");
+const TABLES: TableDefinition<&str, &str> = TableDefinition::new("tables");
+const VIEWS: TableDefinition<&str, &str> = TableDefinition::new("views");
+const SCHEMAS: TableDefinition<&str, ()> = TableDefinition::new("schemas");
+const CACHE_POLICIES: TableDefinition<&str, &str> = TableDefinition::new("cache_policies");
+
+const FILE_NAME: &str = "catalog.redb";
+
+/// The catalog on disk. Several processes may open it at once (a server and
+/// the CLI); redb serialises their write transactions.
+pub struct CatalogStore {
+    db: redb::Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for CatalogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn table_key(name: &TableName) -> String {
+    format!("{}\0{}\0{}", name.source, name.schema, name.table)
+}
+
+fn view_key(schema: &str, name: &str) -> String {
+    format!("{schema}\0{name}")
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(CatalogError::storage)
+}
+
+fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| CatalogError::Corrupt {
+        key: key.replace('\0', "."),
+        reason: e.to_string(),
+    })
+}
+
+impl CatalogStore {
+    /// Opens (creating if needed) the catalog in `dir`, migrating an older
+    /// format and refusing a newer one.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let open_err = |e: Box<dyn std::error::Error + Send + Sync>| CatalogError::Open {
+            path: dir.to_path_buf(),
+            source: e,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
+        let path = dir.join(FILE_NAME);
+        let db = redb::Database::builder()
+            .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+            .create(&path)
+            .map_err(|e| open_err(Box::new(e)))?;
+        let store = CatalogStore {
+            db,
+            path: dir.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The data directory this store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.path
+    }
+
+    /// Brings the file to [`FORMAT_VERSION`] in one transaction.
+    fn migrate(&self) -> Result<()> {
+        let tx = self.db.begin_write().map_err(CatalogError::storage)?;
+        {
+            let mut meta = tx.open_table(META).map_err(CatalogError::storage)?;
+            let found = meta
+                .get("format_version")
+                .map_err(CatalogError::storage)?
+                .map(|v| v.value());
+            match found {
+                Some(v) if v > FORMAT_VERSION => {
+                    return Err(CatalogError::TooNew {
+                        path: self.path.clone(),
+                        found: v as u32,
+                        supported: FORMAT_VERSION as u32,
+                    });
+                }
+                Some(v) if v == FORMAT_VERSION => return Ok(()),
+                // Version 0 is a new, empty file. Future steps go here as
+                // `Some(1) => { ...upgrade 1 to 2... }` in order.
+                None | Some(_) => {}
+            }
+            meta.insert("format_version", FORMAT_VERSION)
+                .map_err(CatalogError::storage)?;
+            meta.insert("generation", 0)
+                .map_err(CatalogError::storage)?;
+        }
+        for def in [SOURCES, TABLES, VIEWS, CACHE_POLICIES] {
+            tx.open_table(def).map_err(CatalogError::storage)?;
+        }
+        tx.open_table(SCHEMAS).map_err(CatalogError::storage)?;
+        tx.commit().map_err(CatalogError::storage)
+    }
+
+    /// A counter bumped by every committed change, so that in-memory views
+    /// of the catalog (in this or another process) know when to reload.
+    pub fn generation(&self) -> Result<u64> {
+        let tx = self.db.begin_read().map_err(CatalogError::storage)?;
+        let meta = tx.open_table(META).map_err(CatalogError::storage)?;
+        Ok(meta
+            .get("generation")
+            .map_err(CatalogError::storage)?
+            .map(|v| v.value())
+            .unwrap_or(0))
+    }
+
+    /// The on-disk format version of this file.
+    pub fn format_version(&self) -> Result<u64> {
+        let tx = self.db.begin_read().map_err(CatalogError::storage)?;
+        let meta = tx.open_table(META).map_err(CatalogError::storage)?;
+        Ok(meta
+            .get("format_version")
+            .map_err(CatalogError::storage)?
+            .map(|v| v.value())
+            .unwrap_or(0))
+    }
+
+    fn read_all<T: DeserializeOwned>(
+        &self,
+        def: TableDefinition<&str, &str>,
+        prefix: Option<&str>,
+    ) -> Result<Vec<T>> {
+        let tx = self.db.begin_read().map_err(CatalogError::storage)?;
+        let table = tx.open_table(def).map_err(CatalogError::storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(CatalogError::storage)? {
+            let (k, v) = entry.map_err(CatalogError::storage)?;
+            if prefix.is_some_and(|p| !k.value().starts_with(p)) {
+                continue;
+            }
+            out.push(decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn read_one<T: DeserializeOwned>(
+        &self,
+        def: TableDefinition<&str, &str>,
+        key: &str,
+    ) -> Result<Option<T>> {
+        let tx = self.db.begin_read().map_err(CatalogError::storage)?;
+        let table = tx.open_table(def).map_err(CatalogError::storage)?;
+        let got = table.get(key).map_err(CatalogError::storage)?;
+        got.map(|v| decode(key, v.value())).transpose()
+    }
+
+    /// All sources, by name.
+    pub fn sources(&self) -> Result<Vec<SourceDef>> {
+        self.read_all(SOURCES, None)
+    }
+
+    pub fn source(&self, name: &str) -> Result<Option<SourceDef>> {
+        self.read_one(SOURCES, name)
+    }
+
+    /// Tables of one source, or of all sources.
+    pub fn tables(&self, source: Option<&str>) -> Result<Vec<TableDef>> {
+        let prefix = source.map(|s| format!("{s}\0"));
+        self.read_all(TABLES, prefix.as_deref())
+    }
+
+    pub fn table(&self, name: &TableName) -> Result<Option<TableDef>> {
+        self.read_one(TABLES, &table_key(name))
+    }
+
+    /// All views of the `quipu` catalog.
+    pub fn views(&self) -> Result<Vec<ViewDef>> {
+        self.read_all(VIEWS, None)
+    }
+
+    /// Schemas of the `quipu` catalog: those created explicitly plus those
+    /// holding a view.
+    pub fn schemas(&self) -> Result<Vec<String>> {
+        let tx = self.db.begin_read().map_err(CatalogError::storage)?;
+        let table = tx.open_table(SCHEMAS).map_err(CatalogError::storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(CatalogError::storage)? {
+            out.push(entry.map_err(CatalogError::storage)?.0.value().to_string());
+        }
+        drop(table);
+        drop(tx);
+        for v in self.views()? {
+            if !out.contains(&v.schema) {
+                out.push(v.schema);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Runs `f` in one write transaction and bumps the generation; if `f`
+    /// fails nothing is committed.
+    fn write<R>(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<R>) -> Result<R> {
+        let tx = self.db.begin_write().map_err(CatalogError::storage)?;
+        let out = f(&tx)?;
+        {
+            let mut meta = tx.open_table(META).map_err(CatalogError::storage)?;
+            let g = meta
+                .get("generation")
+                .map_err(CatalogError::storage)?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            meta.insert("generation", g + 1)
+                .map_err(CatalogError::storage)?;
+        }
+        tx.commit().map_err(CatalogError::storage)?;
+        Ok(out)
+    }
+
+    /// Adds a source together with its discovered tables, atomically.
+    pub fn add_source(&self, source: &SourceDef, tables: &[TableDef]) -> Result<()> {
+        source.validate()?;
+        self.write(|tx| {
+            let mut sources = tx.open_table(SOURCES).map_err(CatalogError::storage)?;
+            if sources
+                .get(source.name.as_str())
+                .map_err(CatalogError::storage)?
+                .is_some()
+            {
+                return Err(CatalogError::DuplicateSource(source.name.clone()));
+            }
+            sources
+                .insert(source.name.as_str(), encode(source)?.as_str())
+                .map_err(CatalogError::storage)?;
+            let mut t = tx.open_table(TABLES).map_err(CatalogError::storage)?;
+            for table in tables {
+                t.insert(table_key(&table.name).as_str(), encode(table)?.as_str())
+                    .map_err(CatalogError::storage)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes a source and all its tables.
+    pub fn drop_source(&self, name: &str) -> Result<()> {
+        self.write(|tx| {
+            let mut sources = tx.open_table(SOURCES).map_err(CatalogError::storage)?;
+            if sources
+                .remove(name)
+                .map_err(CatalogError::storage)?
+                .is_none()
+            {
+                return Err(CatalogError::UnknownSource(name.to_string()));
+            }
+            let mut t = tx.open_table(TABLES).map_err(CatalogError::storage)?;
+            let prefix = format!("{name}\0");
+            t.retain(|k, _| !k.starts_with(&prefix))
+                .map_err(CatalogError::storage)?;
+            Ok(())
+        })
+    }
+
+    /// Replaces the discovered tables of a source (declared tables stay;
+    /// a discovered table never shadows a declared one of the same name).
+    pub fn replace_discovered_tables(&self, source: &str, tables: &[TableDef]) -> Result<()> {
+        self.write(|tx| {
+            let sources = tx.open_table(SOURCES).map_err(CatalogError::storage)?;
+            if sources
+                .get(source)
+                .map_err(CatalogError::storage)?
+                .is_none()
+            {
+                return Err(CatalogError::UnknownSource(source.to_string()));
+            }
+            let mut t = tx.open_table(TABLES).map_err(CatalogError::storage)?;
+            let prefix = format!("{source}\0");
+            let mut declared = Vec::new();
+            let mut doomed = Vec::new();
+            for entry in t.iter().map_err(CatalogError::storage)? {
+                let (k, v) = entry.map_err(CatalogError::storage)?;
+                if !k.value().starts_with(&prefix) {
+                    continue;
+                }
+                let def: TableDef = decode(k.value(), v.value())?;
+                if def.origin == TableOrigin::Declared {
+                    declared.push(k.value().to_string());
+                } else {
+                    doomed.push(k.value().to_string());
+                }
+            }
+            for k in doomed {
+                t.remove(k.as_str()).map_err(CatalogError::storage)?;
+            }
+            for table in tables {
+                let key = table_key(&table.name);
+                if !declared.contains(&key) {
+                    t.insert(key.as_str(), encode(table)?.as_str())
+                        .map_err(CatalogError::storage)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Adds one (declared) table; its source must exist.
+    pub fn add_table(&self, table: &TableDef, replace: bool) -> Result<()> {
+        self.write(|tx| {
+            let sources = tx.open_table(SOURCES).map_err(CatalogError::storage)?;
+            if sources
+                .get(table.name.source.as_str())
+                .map_err(CatalogError::storage)?
+                .is_none()
+            {
+                return Err(CatalogError::UnknownSource(table.name.source.clone()));
+            }
+            let mut t = tx.open_table(TABLES).map_err(CatalogError::storage)?;
+            let key = table_key(&table.name);
+            if !replace
+                && t.get(key.as_str())
+                    .map_err(CatalogError::storage)?
+                    .is_some()
+            {
+                return Err(CatalogError::DuplicateTable(table.name.to_string()));
+            }
+            t.insert(key.as_str(), encode(table)?.as_str())
+                .map_err(CatalogError::storage)?;
+            Ok(())
+        })
+    }
+
+    pub fn drop_table(&self, name: &TableName) -> Result<()> {
+        self.write(|tx| {
+            let mut t = tx.open_table(TABLES).map_err(CatalogError::storage)?;
+            if t.remove(table_key(name).as_str())
+                .map_err(CatalogError::storage)?
+                .is_none()
+            {
+                return Err(CatalogError::UnknownTable(name.to_string()));
+            }
+            Ok(())
+        })
+    }
+
+    /// Creates or replaces a view.
+    pub fn put_view(&self, view: &ViewDef) -> Result<()> {
+        crate::model::validate_object_name(&view.schema)?;
+        crate::model::validate_object_name(&view.name)?;
+        self.write(|tx| {
+            let mut t = tx.open_table(VIEWS).map_err(CatalogError::storage)?;
+            t.insert(
+                view_key(&view.schema, &view.name).as_str(),
+                encode(view)?.as_str(),
+            )
+            .map_err(CatalogError::storage)?;
+            Ok(())
+        })
+    }
+
+    pub fn drop_view(&self, schema: &str, name: &str) -> Result<()> {
+        self.write(|tx| {
+            let mut t = tx.open_table(VIEWS).map_err(CatalogError::storage)?;
+            if t.remove(view_key(schema, name).as_str())
+                .map_err(CatalogError::storage)?
+                .is_none()
+            {
+                return Err(CatalogError::UnknownView(format!("{schema}.{name}")));
+            }
+            Ok(())
+        })
+    }
+
+    /// Records an (empty) schema of the `quipu` catalog.
+    pub fn create_schema(&self, name: &str) -> Result<()> {
+        crate::model::validate_object_name(name)?;
+        self.write(|tx| {
+            let mut t = tx.open_table(SCHEMAS).map_err(CatalogError::storage)?;
+            t.insert(name, ()).map_err(CatalogError::storage)?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::SourceKind;
+
+    fn lake(name: &str) -> SourceDef {
+        let mut o = BTreeMap::new();
+        o.insert("url".to_string(), "file:///tmp/lake".to_string());
+        SourceDef::new(name, SourceKind::Lake, o).unwrap()
+    }
+
+    fn table(source: &str, t: &str, origin: TableOrigin) -> TableDef {
+        TableDef {
+            name: TableName::new(source, "public", t),
+            origin,
+            location: Some(format!("{t}/")),
+            format: None,
+            file_extension: None,
+            columns: vec![],
+            partition_columns: vec![],
+            declared_schema: false,
+        }
+    }
+
+    #[test]
+    fn add_list_drop_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = CatalogStore::open(dir.path()).unwrap();
+            s.add_source(
+                &lake("lake"),
+                &[table("lake", "a", TableOrigin::Discovered)],
+            )
+            .unwrap();
+            let err = s.add_source(&lake("lake"), &[]).unwrap_err();
+            assert!(matches!(err, CatalogError::DuplicateSource(_)));
+            assert_eq!(s.tables(Some("lake")).unwrap().len(), 1);
+        }
+        let s = CatalogStore::open(dir.path()).unwrap();
+        assert_eq!(s.sources().unwrap(), vec![lake("lake")]);
+        assert_eq!(s.format_version().unwrap(), FORMAT_VERSION);
+        s.drop_source("lake").unwrap();
+        assert!(s.tables(None).unwrap().is_empty());
+        assert!(matches!(
+            s.drop_source("lake").unwrap_err(),
+            CatalogError::UnknownSource(_)
+        ));
+    }
+
+    #[test]
+    fn refresh_keeps_declared_tables_and_prefix_is_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = CatalogStore::open(dir.path()).unwrap();
+        s.add_source(&lake("l"), &[table("l", "old", TableOrigin::Discovered)])
+            .unwrap();
+        s.add_source(
+            &lake("l2"),
+            &[table("l2", "other", TableOrigin::Discovered)],
+        )
+        .unwrap();
+        let mut declared = table("l", "mine", TableOrigin::Declared);
+        declared.location = Some("custom/".into());
+        s.add_table(&declared, false).unwrap();
+        let g = s.generation().unwrap();
+        s.replace_discovered_tables(
+            "l",
+            &[
+                table("l", "new", TableOrigin::Discovered),
+                table("l", "mine", TableOrigin::Discovered),
+            ],
+        )
+        .unwrap();
+        assert!(s.generation().unwrap() > g);
+        let names: Vec<_> = s
+            .tables(Some("l"))
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.name.table, t.location))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("mine".into(), Some("custom/".into())),
+                ("new".into(), Some("new/".into()))
+            ]
+        );
+        assert_eq!(s.tables(Some("l2")).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn refuses_newer_format() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = CatalogStore::open(dir.path()).unwrap();
+            let tx = s.db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("format_version", FORMAT_VERSION + 1)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let err = CatalogStore::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("newer"), "{err}");
+    }
+}

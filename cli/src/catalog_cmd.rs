@@ -1,0 +1,255 @@
+//! `quipu catalog ...`: administration of the embedded catalog.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use quipu_catalog::types::parse_type;
+use quipu_catalog::{ColumnDef, FileFormat, SourceDef, SourceKind, TableDef, TableName};
+use quipu_connectors::QuipuSession;
+
+use crate::args::{CatalogCommand, Format, Kind};
+use crate::output::error_message;
+
+fn kind_of(k: Kind) -> SourceKind {
+    match k {
+        Kind::Lake => SourceKind::Lake,
+        Kind::Postgres => SourceKind::Postgres,
+        Kind::Mongodb => SourceKind::Mongodb,
+    }
+}
+
+pub fn format_of(f: Format) -> FileFormat {
+    match f {
+        Format::Parquet => FileFormat::Parquet,
+        Format::Csv => FileFormat::Csv,
+        Format::Json => FileFormat::Json,
+    }
+}
+
+fn new_table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(header.iter().copied());
+    t
+}
+
+fn columns_text(cols: &[ColumnDef]) -> String {
+    cols.iter()
+        .map(|c| format!("{} {}", c.name, c.data_type))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn print_tables(tables: &[TableDef]) {
+    let mut t = new_table(&["table", "format", "location", "partitions", "columns"]);
+    for d in tables {
+        t.add_row(vec![
+            d.name.to_string(),
+            d.format.map(|f| f.to_string()).unwrap_or_default(),
+            d.location.clone().unwrap_or_default(),
+            d.partition_columns
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+            d.columns.len().to_string(),
+        ]);
+    }
+    println!("{t}");
+}
+
+/// Runs one catalog command; errors come back as one sentence.
+pub async fn run(data_dir: &Path, cmd: CatalogCommand) -> Result<(), String> {
+    let session = QuipuSession::open(data_dir).map_err(|e| error_message(&e))?;
+    let store = session.store().clone();
+    match cmd {
+        CatalogCommand::AddSource {
+            name,
+            kind,
+            url,
+            format,
+            options,
+        } => {
+            let mut opts = BTreeMap::new();
+            for o in options {
+                let (k, v) = o
+                    .split_once('=')
+                    .ok_or_else(|| format!("option `{o}` is not KEY=VALUE"))?;
+                if opts.insert(k.trim().to_string(), v.to_string()).is_some() {
+                    return Err(format!("option `{}` given twice", k.trim()));
+                }
+            }
+            if let Some(url) = url {
+                opts.insert("url".into(), url);
+            }
+            if let Some(f) = format {
+                opts.insert("format".into(), format_of(f).to_string());
+            }
+            let def = SourceDef::new(&name, kind_of(kind), opts).map_err(|e| error_message(&e))?;
+            let tables = session
+                .add_source(&def)
+                .await
+                .map_err(|e| error_message(&e))?;
+            println!(
+                "added source `{name}` ({}) with {} tables",
+                def.kind,
+                tables.len()
+            );
+            if !tables.is_empty() {
+                print_tables(&tables);
+            }
+        }
+        CatalogCommand::List { tables } => {
+            let sources = store.sources().map_err(|e| error_message(&e))?;
+            let all = store.tables(None).map_err(|e| error_message(&e))?;
+            let mut t = new_table(&["source", "kind", "location", "tables"]);
+            for s in &sources {
+                let location = s
+                    .options
+                    .get("url")
+                    .or_else(|| s.options.get("host"))
+                    .cloned()
+                    .unwrap_or_default();
+                let n = all.iter().filter(|t| t.name.source == s.name).count();
+                t.add_row(vec![
+                    s.name.clone(),
+                    s.kind.to_string(),
+                    location,
+                    n.to_string(),
+                ]);
+            }
+            println!("{t}");
+            let views = store.views().map_err(|e| error_message(&e))?;
+            if !views.is_empty() {
+                println!(
+                    "views: {}",
+                    views
+                        .iter()
+                        .map(|v| format!("{}.{}", v.schema, v.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            if tables {
+                print_tables(&all);
+            }
+        }
+        CatalogCommand::Describe { name } => {
+            if name.contains('.') {
+                let tn = TableName::parse(&name).map_err(|e| error_message(&e))?;
+                let def = store
+                    .table(&tn)
+                    .map_err(|e| error_message(&e))?
+                    .ok_or_else(|| format!("table `{tn}` does not exist"))?;
+                println!(
+                    "table {tn} ({:?}, {})",
+                    def.origin,
+                    def.format.map(|f| f.to_string()).unwrap_or_default()
+                );
+                if let Some(l) = &def.location {
+                    println!("location: {l}");
+                }
+                let mut t = new_table(&["column", "type", "nullable", "kind"]);
+                for c in &def.columns {
+                    t.add_row(vec![
+                        c.name.clone(),
+                        c.data_type.clone(),
+                        c.nullable.to_string(),
+                        if def.declared_schema {
+                            "declared"
+                        } else {
+                            "inferred"
+                        }
+                        .to_string(),
+                    ]);
+                }
+                for c in &def.partition_columns {
+                    t.add_row(vec![
+                        c.name.clone(),
+                        c.data_type.clone(),
+                        c.nullable.to_string(),
+                        "partition".to_string(),
+                    ]);
+                }
+                println!("{t}");
+            } else {
+                let s = store
+                    .source(&name)
+                    .map_err(|e| error_message(&e))?
+                    .ok_or_else(|| format!("source `{name}` does not exist"))?;
+                println!("source {} ({})", s.name, s.kind);
+                for (k, v) in &s.options {
+                    // Secret options only ever hold references, which are safe to show.
+                    println!("  {k} = {v}");
+                }
+                print_tables(&store.tables(Some(&name)).map_err(|e| error_message(&e))?);
+            }
+        }
+        CatalogCommand::Drop { name } => {
+            if name.contains('.') {
+                let tn = TableName::parse(&name).map_err(|e| error_message(&e))?;
+                store.drop_table(&tn).map_err(|e| error_message(&e))?;
+                println!("dropped table `{tn}`");
+            } else {
+                store.drop_source(&name).map_err(|e| error_message(&e))?;
+                println!("dropped source `{name}` and its tables");
+            }
+        }
+        CatalogCommand::Refresh { name } => {
+            let drift = session
+                .refresh_source(&name)
+                .await
+                .map_err(|e| error_message(&e))?;
+            if drift.is_empty() {
+                println!("source `{name}`: no changes");
+            }
+            for t in &drift.added {
+                println!("added   {t}");
+            }
+            for t in &drift.removed {
+                println!("removed {t}");
+            }
+            for (t, what) in &drift.changed {
+                println!("changed {t}: {what}");
+            }
+        }
+        CatalogCommand::AddTable {
+            name,
+            path,
+            format,
+            columns,
+            replace,
+        } => {
+            let tn = TableName::parse(&name).map_err(|e| error_message(&e))?;
+            let declared = if columns.is_empty() {
+                None
+            } else {
+                let mut cols = Vec::new();
+                for c in &columns {
+                    let (n, ty) = c
+                        .split_once(':')
+                        .ok_or_else(|| format!("column `{c}` is not NAME:TYPE"))?;
+                    let dt = parse_type(n, ty).map_err(|e| error_message(&e))?;
+                    cols.push(ColumnDef {
+                        name: n.trim().to_string(),
+                        data_type: dt.to_string(),
+                        nullable: true,
+                    });
+                }
+                Some(cols)
+            };
+            let def = session
+                .add_table(tn, &path, format.map(format_of), declared, replace)
+                .await
+                .map_err(|e| error_message(&e))?;
+            println!(
+                "added table `{}` ({} columns: {})",
+                def.name,
+                def.columns.len(),
+                columns_text(&def.columns)
+            );
+        }
+    }
+    Ok(())
+}

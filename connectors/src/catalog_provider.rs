@@ -1,0 +1,428 @@
+//! The catalog store as DataFusion catalogs: one catalog per source
+//! (`crm`, `lake`, ...) plus the `quipu` catalog of views.
+//!
+//! The in-memory snapshot is reloaded whenever the store's generation
+//! changes, so a change made by another process (the CLI while a server
+//! runs) is seen by the next query. Table providers are built on first use
+//! and cached until the next change.
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::datasource::ViewTable;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::prelude::SessionConfig;
+use quipu_catalog::{
+    CatalogStore, DEFAULT_CATALOG, DEFAULT_SCHEMA, SourceDef, TableDef, TableName, ViewDef,
+};
+
+use crate::object_stores::MemoryStores;
+
+/// Views may use views, but not without end (a cycle of views).
+const MAX_VIEW_DEPTH: usize = 16;
+
+#[derive(Debug, Default)]
+struct Snapshot {
+    generation: u64,
+    sources: BTreeMap<String, SourceDef>,
+    /// source -> schema -> table -> definition
+    tables: BTreeMap<String, BTreeMap<String, BTreeMap<String, TableDef>>>,
+    /// schema -> view name -> definition
+    views: BTreeMap<String, BTreeMap<String, ViewDef>>,
+    schemas: BTreeSet<String>,
+}
+
+impl Snapshot {
+    fn load(store: &CatalogStore) -> quipu_catalog::Result<Snapshot> {
+        let generation = store.generation()?;
+        let mut snap = Snapshot {
+            generation,
+            ..Default::default()
+        };
+        for s in store.sources()? {
+            snap.tables.entry(s.name.clone()).or_default();
+            snap.sources.insert(s.name.clone(), s);
+        }
+        for t in store.tables(None)? {
+            snap.tables
+                .entry(t.name.source.clone())
+                .or_default()
+                .entry(t.name.schema.clone())
+                .or_default()
+                .insert(t.name.table.clone(), t);
+        }
+        for v in store.views()? {
+            snap.views
+                .entry(v.schema.clone())
+                .or_default()
+                .insert(v.name.clone(), v);
+        }
+        snap.schemas = store.schemas()?.into_iter().collect();
+        snap.schemas.insert(DEFAULT_SCHEMA.to_string());
+        Ok(snap)
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) store: Arc<CatalogStore>,
+    pub(crate) runtime: Arc<RuntimeEnv>,
+    pub(crate) memory: Arc<MemoryStores>,
+    pub(crate) config: SessionConfig,
+    snapshot: RwLock<Arc<Snapshot>>,
+    providers: Mutex<HashMap<TableName, Arc<dyn TableProvider>>>,
+}
+
+/// DataFusion's view of the Quipu catalog.
+#[derive(Clone)]
+pub struct QuipuCatalogList {
+    pub(crate) shared: Arc<Shared>,
+    depth: usize,
+}
+
+impl std::fmt::Debug for QuipuCatalogList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuipuCatalogList")
+            .field("store", &self.shared.store)
+            .finish()
+    }
+}
+
+fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+impl QuipuCatalogList {
+    pub(crate) fn new(
+        store: Arc<CatalogStore>,
+        runtime: Arc<RuntimeEnv>,
+        memory: Arc<MemoryStores>,
+        config: SessionConfig,
+    ) -> Self {
+        QuipuCatalogList {
+            shared: Arc::new(Shared {
+                store,
+                runtime,
+                memory,
+                config,
+                snapshot: RwLock::new(Arc::new(Snapshot {
+                    generation: u64::MAX,
+                    ..Default::default()
+                })),
+                providers: Mutex::new(HashMap::new()),
+            }),
+            depth: 0,
+        }
+    }
+
+    /// The current snapshot, reloaded if the store changed since.
+    fn snapshot(&self) -> Arc<Snapshot> {
+        let current = self.shared.snapshot.read().unwrap().clone();
+        match self.shared.store.generation() {
+            Ok(g) if g == current.generation => current,
+            Ok(_) => match Snapshot::load(&self.shared.store) {
+                Ok(fresh) => {
+                    let fresh = Arc::new(fresh);
+                    *self.shared.snapshot.write().unwrap() = fresh.clone();
+                    self.shared.providers.lock().unwrap().clear();
+                    fresh
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot reload catalog; using the last snapshot");
+                    current
+                }
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read catalog generation");
+                current
+            }
+        }
+    }
+
+    /// Forgets cached providers (after a change made through this process).
+    pub fn invalidate(&self) {
+        self.shared.providers.lock().unwrap().clear();
+    }
+
+    async fn source_table(&self, def: &TableDef) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if let Some(p) = self.shared.providers.lock().unwrap().get(&def.name) {
+            return Ok(Some(p.clone()));
+        }
+        let snap = self.snapshot();
+        let Some(source) = snap.sources.get(&def.name.source) else {
+            return Ok(None);
+        };
+        let provider = crate::sources::table_provider(&self.shared, source, def).await?;
+        self.shared
+            .providers
+            .lock()
+            .unwrap()
+            .insert(def.name.clone(), provider.clone());
+        Ok(Some(provider))
+    }
+
+    async fn view_table(&self, view: &ViewDef) -> DfResult<Arc<dyn TableProvider>> {
+        if self.depth >= MAX_VIEW_DEPTH {
+            return Err(DataFusionError::Plan(format!(
+                "view {}.{} nests views more than {MAX_VIEW_DEPTH} deep (is it recursive?)",
+                view.schema, view.name
+            )));
+        }
+        let nested = QuipuCatalogList {
+            shared: self.shared.clone(),
+            depth: self.depth + 1,
+        };
+        let state = crate::session::build_state(
+            Arc::new(nested),
+            self.shared.config.clone(),
+            self.shared.runtime.clone(),
+        );
+        let plan = state.create_logical_plan(&view.sql).await.map_err(|e| {
+            DataFusionError::Plan(format!(
+                "view {}.{} no longer plans: {e}",
+                view.schema, view.name
+            ))
+        })?;
+        let plan = match plan {
+            LogicalPlan::Ddl(DdlStatement::CreateView(cv)) => Arc::unwrap_or_clone(cv.input),
+            other => other,
+        };
+        Ok(Arc::new(ViewTable::new(plan, Some(view.sql.clone()))))
+    }
+}
+
+impl CatalogProviderList for QuipuCatalogList {
+    fn register_catalog(
+        &self,
+        name: String,
+        _catalog: Arc<dyn CatalogProvider>,
+    ) -> Option<Arc<dyn CatalogProvider>> {
+        tracing::warn!(catalog = %name, "ignoring in-memory catalog registration; add sources with `quipu catalog add-source`");
+        None
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        let snap = self.snapshot();
+        let mut names = vec![DEFAULT_CATALOG.to_string()];
+        names.extend(snap.sources.keys().cloned());
+        names
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        if name == DEFAULT_CATALOG {
+            return Some(Arc::new(ViewCatalog { list: self.clone() }));
+        }
+        let snap = self.snapshot();
+        snap.sources.contains_key(name).then(|| {
+            Arc::new(SourceCatalog {
+                list: self.clone(),
+                source: name.to_string(),
+            }) as Arc<dyn CatalogProvider>
+        })
+    }
+}
+
+/// The tables of one source, grouped in schemas.
+#[derive(Debug)]
+struct SourceCatalog {
+    list: QuipuCatalogList,
+    source: String,
+}
+
+impl CatalogProvider for SourceCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        let snap = self.list.snapshot();
+        snap.tables
+            .get(&self.source)
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let snap = self.list.snapshot();
+        snap.tables.get(&self.source)?.get(name)?;
+        Some(Arc::new(SourceSchema {
+            list: self.list.clone(),
+            source: self.source.clone(),
+            schema: name.to_string(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct SourceSchema {
+    list: QuipuCatalogList,
+    source: String,
+    schema: String,
+}
+
+impl SourceSchema {
+    fn def(&self, name: &str) -> Option<TableDef> {
+        self.list
+            .snapshot()
+            .tables
+            .get(&self.source)?
+            .get(&self.schema)?
+            .get(name)
+            .cloned()
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for SourceSchema {
+    fn table_names(&self) -> Vec<String> {
+        let snap = self.list.snapshot();
+        snap.tables
+            .get(&self.source)
+            .and_then(|s| s.get(&self.schema))
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        match self.def(name) {
+            Some(def) => self.list.source_table(&def).await,
+            None => Ok(None),
+        }
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        _table: Arc<dyn TableProvider>,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Err(DataFusionError::Plan(format!(
+            "cannot create {}.{}.{name}: tables of source `{}` are managed with `quipu catalog add-table`",
+            self.source, self.schema, self.source
+        )))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.def(name).is_some()
+    }
+}
+
+/// The `quipu` catalog: persistent SQL views in schemas.
+#[derive(Debug)]
+struct ViewCatalog {
+    list: QuipuCatalogList,
+}
+
+impl CatalogProvider for ViewCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.list.snapshot().schemas.iter().cloned().collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let snap = self.list.snapshot();
+        snap.schemas.contains(name).then(|| {
+            Arc::new(ViewSchema {
+                list: self.list.clone(),
+                schema: name.to_string(),
+            }) as Arc<dyn SchemaProvider>
+        })
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        _schema: Arc<dyn SchemaProvider>,
+    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        self.list
+            .shared
+            .store
+            .create_schema(name)
+            .map_err(external)?;
+        Ok(None)
+    }
+}
+
+#[derive(Debug)]
+struct ViewSchema {
+    list: QuipuCatalogList,
+    schema: String,
+}
+
+impl ViewSchema {
+    fn def(&self, name: &str) -> Option<ViewDef> {
+        self.list
+            .snapshot()
+            .views
+            .get(&self.schema)?
+            .get(name)
+            .cloned()
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for ViewSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.list
+            .snapshot()
+            .views
+            .get(&self.schema)
+            .map(|v| v.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        match self.def(name) {
+            Some(view) => Ok(Some(self.list.view_table(&view).await?)),
+            None => Ok(None),
+        }
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let Some(view) = (table.as_ref() as &dyn Any).downcast_ref::<ViewTable>() else {
+            return Err(DataFusionError::Plan(format!(
+                "cannot create table {}.{name}: Quipu stores no table data; create a view, or register lake files with `quipu catalog add-table`",
+                self.schema
+            )));
+        };
+        let Some(sql) = view.definition() else {
+            return Err(DataFusionError::Plan(format!(
+                "view {}.{name} has no SQL definition to store",
+                self.schema
+            )));
+        };
+        self.list
+            .shared
+            .store
+            .put_view(&ViewDef {
+                schema: self.schema.clone(),
+                name,
+                sql: sql.clone(),
+            })
+            .map_err(external)?;
+        Ok(None)
+    }
+
+    fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if self.def(name).is_none() {
+            return Ok(None);
+        }
+        self.list
+            .shared
+            .store
+            .drop_view(&self.schema, name)
+            .map_err(external)?;
+        // DataFusion only checks that something was removed.
+        Ok(Some(Arc::new(
+            datafusion::datasource::empty::EmptyTable::new(Arc::new(
+                datafusion::arrow::datatypes::Schema::empty(),
+            )),
+        )))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.def(name).is_some()
+    }
+}

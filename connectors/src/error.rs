@@ -1,0 +1,36 @@
+//! Errors of the connectors crate. Each names the source or table involved.
+
+use datafusion::error::DataFusionError;
+
+pub type Result<T, E = ConnectorError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error(transparent)]
+    Catalog(#[from] quipu_catalog::CatalogError),
+    #[error("source `{source_name}`: {reason}")]
+    Source { source_name: String, reason: String },
+    #[error("source `{source_name}`: cannot list {url}: {reason}")]
+    List {
+        source_name: String,
+        url: String,
+        reason: String,
+    },
+    #[error("table `{table}`: {reason}")]
+    Table { table: String, reason: String },
+    #[error(
+        "source kind `{0}` is not available in this build yet (live PostgreSQL and MongoDB sources arrive with the live-sources work); only `lake` sources can be added"
+    )]
+    KindNotAvailable(String),
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+}
+
+impl From<ConnectorError> for DataFusionError {
+    fn from(e: ConnectorError) -> Self {
+        match e {
+            ConnectorError::DataFusion(e) => e,
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}

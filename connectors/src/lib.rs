@@ -1,0 +1,24 @@
+//! Turns catalog entries into DataFusion tables, and builds the one session
+//! (catalog, rules, functions, options) that plans every Quipu query.
+//!
+//! - [`lake`]: discovery and `ListingTable`s over an object store
+//!   (`file://`, `s3://`, `memory://`) in Parquet, CSV and NDJSON, with
+//!   hive-style partition columns.
+//! - [`catalog_provider`]: the catalog store exposed through DataFusion's
+//!   `CatalogProviderList`, so three-part names, `information_schema`,
+//!   `SHOW TABLES` and `CREATE VIEW` work as DataFusion users expect.
+//! - [`session`]: the session state shared by the scheduler (planning) and
+//!   the executors.
+
+pub mod catalog_provider;
+pub mod error;
+pub mod lake;
+pub mod object_stores;
+pub mod options;
+pub mod session;
+pub mod sources;
+
+pub use catalog_provider::QuipuCatalogList;
+pub use error::{ConnectorError, Result};
+pub use options::{ExecutionMode, QuipuOptions};
+pub use session::QuipuSession;

@@ -1,0 +1,129 @@
+//! The one session every Quipu query is planned by: the catalog, DataFusion's
+//! default functions and rules, Quipu's options, and the object stores of
+//! the lake sources. The scheduler builds client sessions from it, and the
+//! executors run with the same state, so planning and execution agree.
+
+use std::sync::Arc;
+
+use datafusion::catalog::CatalogProviderList;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SessionState;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::prelude::SessionConfig;
+use object_store::memory::InMemory;
+use quipu_catalog::{CatalogStore, DEFAULT_CATALOG, DEFAULT_SCHEMA};
+
+use crate::catalog_provider::QuipuCatalogList;
+use crate::error::Result;
+use crate::object_stores::MemoryStores;
+use crate::options::QuipuOptions;
+
+/// Builds a session state over a catalog list. Used for client sessions and
+/// for planning views (whose catalog list carries the nesting depth).
+pub(crate) fn build_state(
+    list: Arc<dyn CatalogProviderList>,
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+) -> SessionState {
+    SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_catalog_list(list)
+        .build()
+}
+
+/// Adds Quipu's settings to a base configuration (which may carry other
+/// extensions, e.g. Ballista's).
+pub fn quipu_config(base: SessionConfig) -> SessionConfig {
+    let mut config = base
+        .with_default_catalog_and_schema(DEFAULT_CATALOG, DEFAULT_SCHEMA)
+        .with_create_default_catalog_and_schema(false)
+        .with_information_schema(true);
+    if config.options().extensions.get::<QuipuOptions>().is_none() {
+        config = config.with_option_extension(QuipuOptions::default());
+    }
+    config
+}
+
+/// The catalog, runtime and configuration shared by all sessions of one
+/// Quipu process.
+#[derive(Debug, Clone)]
+pub struct QuipuSession {
+    store: Arc<CatalogStore>,
+    runtime: Arc<RuntimeEnv>,
+    memory: Arc<MemoryStores>,
+    catalogs: QuipuCatalogList,
+    config: SessionConfig,
+}
+
+impl QuipuSession {
+    /// Opens the catalog in `data_dir` with the default configuration.
+    pub fn open(data_dir: impl AsRef<std::path::Path>) -> Result<Self> {
+        let store = Arc::new(CatalogStore::open(data_dir)?);
+        Ok(Self::new(store, SessionConfig::new()))
+    }
+
+    /// A session over an open catalog; `base` may carry extra config
+    /// extensions (the scheduler adds Ballista's).
+    pub fn new(store: Arc<CatalogStore>, base: SessionConfig) -> Self {
+        let runtime = Arc::new(RuntimeEnv::default());
+        let memory = Arc::new(MemoryStores::default());
+        let config = quipu_config(base);
+        let catalogs = QuipuCatalogList::new(
+            store.clone(),
+            runtime.clone(),
+            memory.clone(),
+            config.clone(),
+        );
+        QuipuSession {
+            store,
+            runtime,
+            memory,
+            catalogs,
+            config,
+        }
+    }
+
+    /// A fresh session state (one per client session: `SET` stays local to it).
+    pub fn state(&self) -> SessionState {
+        self.state_with_config(self.config.clone())
+    }
+
+    /// A session state with a given configuration (Ballista's scheduler
+    /// builds one per job from the client's settings).
+    pub fn state_with_config(&self, config: SessionConfig) -> SessionState {
+        build_state(
+            Arc::new(self.catalogs.clone()),
+            config,
+            self.runtime.clone(),
+        )
+    }
+
+    /// The configuration sessions start from.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<CatalogStore> {
+        &self.store
+    }
+
+    pub fn runtime(&self) -> &Arc<RuntimeEnv> {
+        &self.runtime
+    }
+
+    pub fn catalogs(&self) -> &QuipuCatalogList {
+        &self.catalogs
+    }
+
+    pub(crate) fn memory(&self) -> &Arc<MemoryStores> {
+        &self.memory
+    }
+
+    /// The in-memory object store behind `memory://HOST/` URLs of this
+    /// process, for embedders and tests.
+    pub fn memory_store(&self, host: &str) -> Arc<InMemory> {
+        self.memory.get(host)
+    }
+}

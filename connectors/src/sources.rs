@@ -1,0 +1,221 @@
+//! Administration of sources and tables: validate a source by contacting
+//! it, discover its tables, and write the result in one catalog change.
+//! Nothing is written when any step fails.
+
+use std::sync::Arc;
+
+use datafusion::catalog::TableProvider;
+use datafusion::error::Result as DfResult;
+use quipu_catalog::{
+    ColumnDef, FileFormat, SourceDef, SourceKind, TableDef, TableName, TableOrigin,
+};
+
+use crate::catalog_provider::Shared;
+use crate::error::{ConnectorError, Result};
+use crate::lake;
+use crate::object_stores::{lake_root, normalize_lake_url};
+use crate::session::QuipuSession;
+
+/// What a refresh found different from the catalog.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drift {
+    pub added: Vec<TableName>,
+    pub removed: Vec<TableName>,
+    /// Tables whose columns changed, with a one-line description.
+    pub changed: Vec<(TableName, String)>,
+}
+
+impl Drift {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+fn describe_columns(cols: &[ColumnDef]) -> Vec<String> {
+    cols.iter()
+        .map(|c| format!("{} {}", c.name, c.data_type))
+        .collect()
+}
+
+/// Compares the old and new discovered tables of a source.
+fn drift(old: &[TableDef], new: &[TableDef]) -> Drift {
+    let mut d = Drift::default();
+    for n in new {
+        match old.iter().find(|o| o.name == n.name) {
+            None => d.added.push(n.name.clone()),
+            Some(o) => {
+                let (oc, nc) = (describe_columns(&o.columns), describe_columns(&n.columns));
+                if oc != nc || o.partition_columns != n.partition_columns {
+                    let gone: Vec<_> = oc.iter().filter(|c| !nc.contains(c)).cloned().collect();
+                    let came: Vec<_> = nc.iter().filter(|c| !oc.contains(c)).cloned().collect();
+                    d.changed.push((
+                        n.name.clone(),
+                        format!(
+                            "columns removed [{}], added [{}]",
+                            gone.join(", "),
+                            came.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    for o in old {
+        if !new.iter().any(|n| n.name == o.name) {
+            d.removed.push(o.name.clone());
+        }
+    }
+    d
+}
+
+impl QuipuSession {
+    /// Contacts the source and lists its tables, without writing anything.
+    pub async fn discover(&self, source: &SourceDef) -> Result<Vec<TableDef>> {
+        source.validate()?;
+        match source.kind {
+            SourceKind::Lake => {
+                let root = lake_root(source, self.runtime(), self.memory())?;
+                let state = self.state();
+                lake::discover(&state, source, &root).await
+            }
+            other => Err(ConnectorError::KindNotAvailable(other.to_string())),
+        }
+    }
+
+    /// Validates and adds a source with its discovered tables.
+    /// A lake `url` given as a relative path is stored as an absolute
+    /// `file://` URL, so the catalog means the same from any directory.
+    pub async fn add_source(&self, source: &SourceDef) -> Result<Vec<TableDef>> {
+        if self.store().source(&source.name)?.is_some() {
+            return Err(quipu_catalog::CatalogError::DuplicateSource(source.name.clone()).into());
+        }
+        let mut source = source.clone();
+        if source.kind == SourceKind::Lake
+            && let Some(raw) = source.options.get("url")
+        {
+            let url = normalize_lake_url(&source.name, raw)?;
+            source.options.insert("url".into(), url.to_string());
+        }
+        let tables = self.discover(&source).await?;
+        self.store().add_source(&source, &tables)?;
+        self.catalogs().invalidate();
+        Ok(tables)
+    }
+
+    /// Re-discovers a source's tables and reports what changed. Declared
+    /// tables are kept as they are.
+    pub async fn refresh_source(&self, name: &str) -> Result<Drift> {
+        let source = self
+            .store()
+            .source(name)?
+            .ok_or_else(|| quipu_catalog::CatalogError::UnknownSource(name.to_string()))?;
+        let old: Vec<TableDef> = self
+            .store()
+            .tables(Some(name))?
+            .into_iter()
+            .filter(|t| t.origin == TableOrigin::Discovered)
+            .collect();
+        let new = self.discover(&source).await?;
+        let d = drift(&old, &new);
+        self.store().replace_discovered_tables(name, &new)?;
+        self.catalogs().invalidate();
+        Ok(d)
+    }
+
+    /// Declares a lake table at `location` (relative to the source URL). With
+    /// `columns` the schema is declared; without, it is inferred now.
+    pub async fn add_table(
+        &self,
+        name: TableName,
+        location: &str,
+        format: Option<FileFormat>,
+        columns: Option<Vec<ColumnDef>>,
+        replace: bool,
+    ) -> Result<TableDef> {
+        let source = self
+            .store()
+            .source(&name.source)?
+            .ok_or_else(|| quipu_catalog::CatalogError::UnknownSource(name.source.clone()))?;
+        if !replace && self.store().table(&name)?.is_some() {
+            return Err(quipu_catalog::CatalogError::DuplicateTable(name.to_string()).into());
+        }
+        let def = match source.kind {
+            SourceKind::Lake => {
+                let root = lake_root(&source, self.runtime(), self.memory())?;
+                let state = self.state();
+                lake::describe_location(
+                    &state,
+                    &source,
+                    &root,
+                    name,
+                    location,
+                    format,
+                    columns,
+                    TableOrigin::Declared,
+                )
+                .await?
+            }
+            other => return Err(ConnectorError::KindNotAvailable(other.to_string())),
+        };
+        self.store().add_table(&def, replace)?;
+        self.catalogs().invalidate();
+        Ok(def)
+    }
+}
+
+/// Builds the DataFusion provider of a catalog table.
+pub(crate) async fn table_provider(
+    shared: &Shared,
+    source: &SourceDef,
+    def: &TableDef,
+) -> DfResult<Arc<dyn TableProvider>> {
+    match source.kind {
+        SourceKind::Lake => {
+            let root = lake_root(source, &shared.runtime, &shared.memory)?;
+            let state = datafusion::execution::SessionStateBuilder::new()
+                .with_config(shared.config.clone())
+                .with_runtime_env(shared.runtime.clone())
+                .with_default_features()
+                .build();
+            Ok(lake::listing_table(&state, source, &root, def).await?)
+        }
+        other => Err(ConnectorError::KindNotAvailable(other.to_string()).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(name: &str, cols: &[(&str, &str)]) -> TableDef {
+        TableDef {
+            name: TableName::new("l", "public", name),
+            origin: TableOrigin::Discovered,
+            location: None,
+            format: None,
+            file_extension: None,
+            columns: cols
+                .iter()
+                .map(|(n, ty)| ColumnDef {
+                    name: n.to_string(),
+                    data_type: ty.to_string(),
+                    nullable: true,
+                })
+                .collect(),
+            partition_columns: vec![],
+            declared_schema: false,
+        }
+    }
+
+    #[test]
+    fn drift_reports_added_removed_changed() {
+        let old = vec![t("a", &[("x", "Int64")]), t("b", &[])];
+        let new = vec![t("a", &[("x", "Utf8")]), t("c", &[])];
+        let d = drift(&old, &new);
+        assert_eq!(d.added, vec![TableName::new("l", "public", "c")]);
+        assert_eq!(d.removed, vec![TableName::new("l", "public", "b")]);
+        assert_eq!(d.changed.len(), 1);
+        assert!(d.changed[0].1.contains("x Int64"), "{:?}", d.changed);
+        assert!(drift(&new, &new).is_empty());
+    }
+}

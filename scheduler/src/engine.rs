@@ -1,0 +1,311 @@
+//! One planner, two ways to execute.
+//!
+//! A [`ClientSession`] parses and plans each statement with its own session
+//! state (so `SET` is per client). Statements that scan nothing, touch only
+//! `information_schema`, or are DDL/`SET` always run in-process. Queries run
+//! in-process too unless their estimated scan is large (see
+//! [`QuipuOptions`]), in which case the same logical plan goes to the
+//! Ballista cluster. Both paths start from the same logical plan, so they
+//! agree on results.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ballista_core::extension::SessionStateExt;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::{DFParserBuilder, Statement};
+use quipu_connectors::{ExecutionMode, QuipuOptions, QuipuSession};
+use tokio::sync::OnceCell;
+
+use crate::cluster::{self, Cluster};
+use crate::error::{Result, SchedulerError};
+
+/// Where a statement ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutedOn {
+    Local,
+    Cluster,
+}
+
+impl std::fmt::Display for ExecutedOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ExecutedOn::Local => "local",
+            ExecutedOn::Cluster => "cluster",
+        })
+    }
+}
+
+/// The result of one statement: a stream of batches and how it ran.
+pub struct QueryOutput {
+    pub schema: SchemaRef,
+    pub stream: SendableRecordBatchStream,
+    pub executed_on: ExecutedOn,
+    /// Why it ran where it did, for logs and `--verbose`.
+    pub reason: String,
+}
+
+/// The process-wide engine: catalog, session template, embedded cluster.
+pub struct Engine {
+    session: QuipuSession,
+    cluster: OnceCell<Cluster>,
+    vcores: usize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("session", &self.session)
+            .finish()
+    }
+}
+
+impl Engine {
+    pub fn new(session: QuipuSession) -> Arc<Self> {
+        let vcores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Arc::new(Engine {
+            session,
+            cluster: OnceCell::new(),
+            vcores,
+        })
+    }
+
+    /// Opens the catalog in `data_dir`.
+    pub fn open(data_dir: impl AsRef<std::path::Path>) -> Result<Arc<Self>> {
+        Ok(Self::new(QuipuSession::open(data_dir)?))
+    }
+
+    pub fn session(&self) -> &QuipuSession {
+        &self.session
+    }
+
+    /// A new client session with its own settings.
+    pub fn client(self: &Arc<Self>) -> ClientSession {
+        ClientSession {
+            engine: self.clone(),
+            ctx: SessionContext::new_with_state(self.session.state()),
+        }
+    }
+
+    /// The embedded cluster, started on first use.
+    pub async fn cluster(&self) -> Result<&Cluster> {
+        self.cluster
+            .get_or_try_init(|| cluster::start(&self.session, self.vcores))
+            .await
+    }
+}
+
+/// One client's session: its settings and the statements it runs.
+pub struct ClientSession {
+    engine: Arc<Engine>,
+    ctx: SessionContext,
+}
+
+/// What the planner estimates a query will read.
+#[derive(Debug, Default, Clone, Copy)]
+struct WorkEstimate {
+    bytes: u64,
+    rows: u64,
+    files: usize,
+}
+
+fn estimate(plan: &Arc<dyn ExecutionPlan>) -> WorkEstimate {
+    let mut est = WorkEstimate::default();
+    let _ = plan.apply(|node| {
+        if let Some(ds) = node.downcast_ref::<DataSourceExec>()
+            && let Some(scan) = ds.data_source().downcast_ref::<FileScanConfig>()
+        {
+            for group in &scan.file_groups {
+                for file in group.files() {
+                    est.bytes += file.object_meta.size;
+                    est.files += 1;
+                    if let Some(rows) = file
+                        .statistics
+                        .as_ref()
+                        .and_then(|s| s.num_rows.get_value())
+                    {
+                        est.rows += *rows as u64;
+                    }
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    est
+}
+
+/// Whether a logical plan can only run in this process: it is not a query
+/// (DDL, SET, EXPLAIN), scans nothing, or reads only system tables.
+fn local_only(plan: &LogicalPlan) -> Option<&'static str> {
+    match plan {
+        LogicalPlan::Ddl(_)
+        | LogicalPlan::Statement(_)
+        | LogicalPlan::Dml(_)
+        | LogicalPlan::Copy(_)
+        | LogicalPlan::Explain(_)
+        | LogicalPlan::Analyze(_)
+        | LogicalPlan::DescribeTable(_) => return Some("not a query"),
+        _ => {}
+    }
+    let mut scans = 0;
+    let mut system = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            scans += 1;
+            if matches!(
+                scan.table_name.schema(),
+                Some("information_schema" | "pg_catalog")
+            ) {
+                system = true;
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    if scans == 0 {
+        Some("scans no table")
+    } else if system {
+        Some("reads system tables")
+    } else {
+        None
+    }
+}
+
+impl ClientSession {
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The DataFusion context of this session (its settings live here).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    fn options(&self) -> QuipuOptions {
+        self.ctx
+            .state()
+            .config()
+            .options()
+            .extensions
+            .get::<QuipuOptions>()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Splits text into statements (`;`-separated).
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        let mut parser = DFParserBuilder::new(sql).build()?;
+        Ok(parser.parse_statements()?.into_iter().collect())
+    }
+
+    /// Runs every statement in `sql` and returns their outputs in order.
+    /// An empty text is an error.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<QueryOutput>> {
+        let statements = self.parse(sql)?;
+        if statements.is_empty() {
+            return Err(DataFusionError::Plan("empty query".into()).into());
+        }
+        let mut out = Vec::with_capacity(statements.len());
+        for statement in statements {
+            out.push(self.run(statement).await?);
+        }
+        Ok(out)
+    }
+
+    /// Runs exactly one statement.
+    pub async fn sql_one(&self, sql: &str) -> Result<QueryOutput> {
+        let mut statements = self.parse(sql)?;
+        match statements.len() {
+            1 => self.run(statements.remove(0)).await,
+            0 => Err(DataFusionError::Plan("empty query".into()).into()),
+            n => Err(DataFusionError::Plan(format!("expected one statement, got {n}")).into()),
+        }
+    }
+
+    /// Plans a statement once, then runs it locally or on the cluster.
+    #[tracing::instrument(skip_all)]
+    pub async fn run(&self, statement: Statement) -> Result<QueryOutput> {
+        let started = Instant::now();
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(statement).await?;
+        let mode = self.options().execution;
+        if let Some(why) = local_only(&plan) {
+            return self.run_local_logical(plan, why.to_string()).await;
+        }
+        let df = self.ctx.execute_logical_plan(plan.clone()).await?;
+        let physical = df.create_physical_plan().await?;
+        let est = estimate(&physical);
+        let opts = self.options();
+        let (on, reason) = match mode {
+            ExecutionMode::Local => (ExecutedOn::Local, "quipu.execution = 'local'".to_string()),
+            ExecutionMode::Cluster => (
+                ExecutedOn::Cluster,
+                "quipu.execution = 'cluster'".to_string(),
+            ),
+            ExecutionMode::Auto => {
+                if est.bytes >= opts.cluster_min_bytes || est.rows >= opts.cluster_min_rows {
+                    (
+                        ExecutedOn::Cluster,
+                        format!(
+                            "large scan: {} bytes, {} rows in {} files",
+                            est.bytes, est.rows, est.files
+                        ),
+                    )
+                } else {
+                    (
+                        ExecutedOn::Local,
+                        format!(
+                            "small scan: {} bytes, {} rows in {} files",
+                            est.bytes, est.rows, est.files
+                        ),
+                    )
+                }
+            }
+        };
+        tracing::debug!(executed_on = %on, %reason, planning_ms = started.elapsed().as_millis() as u64, "query planned");
+        let schema = physical.schema();
+        let stream = match on {
+            ExecutedOn::Local => execute_stream(physical, self.ctx.task_ctx())?,
+            ExecutedOn::Cluster => {
+                let cluster = self.engine.cluster().await?;
+                let cluster_state = self
+                    .ctx
+                    .state()
+                    .upgrade_for_ballista(cluster.scheduler_url.clone())?;
+                let cctx = SessionContext::new_with_state(cluster_state);
+                cctx.execute_logical_plan(plan)
+                    .await?
+                    .execute_stream()
+                    .await
+                    .map_err(SchedulerError::Query)?
+            }
+        };
+        Ok(QueryOutput {
+            schema,
+            stream,
+            executed_on: on,
+            reason,
+        })
+    }
+
+    async fn run_local_logical(&self, plan: LogicalPlan, reason: String) -> Result<QueryOutput> {
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let stream = df.execute_stream().await?;
+        Ok(QueryOutput {
+            schema,
+            stream,
+            executed_on: ExecutedOn::Local,
+            reason,
+        })
+    }
+}

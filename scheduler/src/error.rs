@@ -1,0 +1,17 @@
+//! Errors of the scheduler crate.
+
+use datafusion::error::DataFusionError;
+
+pub type Result<T, E = SchedulerError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error(transparent)]
+    Connector(#[from] quipu_connectors::ConnectorError),
+    #[error(transparent)]
+    Catalog(#[from] quipu_catalog::CatalogError),
+    #[error("cannot start the embedded cluster: {0}")]
+    ClusterStart(String),
+    #[error(transparent)]
+    Query(#[from] DataFusionError),
+}
