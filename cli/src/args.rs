@@ -31,7 +31,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Manage sources, tables and views.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  quipu catalog add-source lake --kind lake --url file:///data/lake\n  quipu catalog list --tables\n  quipu catalog describe lake.public.orders"
+    )]
     Catalog(CatalogCommand),
     /// Run SQL: one-shot with a query, an interactive shell without.
     Sql(SqlArgs),

@@ -195,18 +195,35 @@ async fn infer(
         })
 }
 
+/// What an admin (or discovery) says about a lake table before its files
+/// are inspected.
+#[derive(Debug, Clone)]
+pub struct TableRequest {
+    pub name: TableName,
+    /// Folder or file relative to the source URL.
+    pub location: String,
+    /// Overrides the format file names imply.
+    pub format: Option<FileFormat>,
+    /// Kept instead of the inferred schema when given.
+    pub declared: Option<Vec<ColumnDef>>,
+    pub origin: TableOrigin,
+}
+
 /// A table definition for a folder or file, partitions and schema filled in.
-/// With `declared` columns, those are kept instead of the inferred ones.
 pub async fn describe_location(
     state: &dyn Session,
     source: &SourceDef,
     root: &LakeRoot,
-    name: TableName,
-    location: &str,
-    format: Option<FileFormat>,
-    declared: Option<Vec<ColumnDef>>,
-    origin: TableOrigin,
+    request: TableRequest,
 ) -> Result<TableDef> {
+    let TableRequest {
+        name,
+        location,
+        format,
+        declared,
+        origin,
+    } = request;
+    let location = location.as_str();
     let url = root.join(location).map_err(|e| ConnectorError::Table {
         table: name.to_string(),
         reason: e.to_string(),
@@ -320,7 +337,7 @@ pub async fn discover(
         let name = root
             .url
             .path_segments()
-            .and_then(|s| s.filter(|s| !s.is_empty()).last().map(str::to_string))
+            .and_then(|mut s| s.rfind(|s| !s.is_empty()).map(str::to_string))
             .unwrap_or_else(|| source.name.clone());
         found.push((TableName::new(&source.name, schema, name), String::new()));
     } else {
@@ -367,11 +384,13 @@ pub async fn discover(
                 state,
                 source,
                 root,
-                name,
-                &location,
-                None,
-                None,
-                TableOrigin::Discovered,
+                TableRequest {
+                    name,
+                    location,
+                    format: None,
+                    declared: None,
+                    origin: TableOrigin::Discovered,
+                },
             )
             .await?,
         );

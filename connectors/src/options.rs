@@ -3,8 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use datafusion::common::config::{ConfigExtension, ConfigField, Visit};
-use datafusion::common::{Result as DfResult, extensions_options};
+use std::any::Any;
+
+use datafusion::common::Result as DfResult;
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::error::DataFusionError;
 
 /// Where a query runs.
@@ -43,29 +45,98 @@ impl FromStr for ExecutionMode {
     }
 }
 
-impl ConfigField for ExecutionMode {
-    fn visit<V: Visit>(&self, v: &mut V, key: &str, description: &'static str) {
-        v.some(key, self, description)
-    }
+/// Options under the `quipu.` prefix.
+///
+/// Written by hand rather than with DataFusion's `extensions_options!`
+/// because that macro reports its entries without the prefix, so `SHOW
+/// quipu.execution` and `information_schema.df_settings` would not find them.
+#[derive(Debug, Clone)]
+pub struct QuipuOptions {
+    /// 'auto' (default): run in-process unless the estimated scan is large;
+    /// 'local': always in-process; 'cluster': always on Ballista.
+    pub execution: ExecutionMode,
+    /// In 'auto' mode, queries whose scans add up to at least this many
+    /// bytes run on the cluster.
+    pub cluster_min_bytes: u64,
+    /// In 'auto' mode, queries whose scans add up to at least this many
+    /// rows (where files record their row counts) run on the cluster.
+    pub cluster_min_rows: u64,
+}
 
-    fn set(&mut self, _key: &str, value: &str) -> DfResult<()> {
-        *self = value.parse()?;
-        Ok(())
+impl Default for QuipuOptions {
+    fn default() -> Self {
+        QuipuOptions {
+            execution: ExecutionMode::Auto,
+            cluster_min_bytes: 256 * 1024 * 1024,
+            cluster_min_rows: 20_000_000,
+        }
     }
 }
 
-extensions_options! {
-    /// Options under the `quipu.` prefix.
-    pub struct QuipuOptions {
-        /// 'auto' (default): run in-process unless the estimated scan is
-        /// large; 'local': always in-process; 'cluster': always on Ballista.
-        pub execution: ExecutionMode, default = ExecutionMode::Auto
-        /// In 'auto' mode, queries whose scans add up to at least this many
-        /// bytes run on the cluster.
-        pub cluster_min_bytes: u64, default = 256 * 1024 * 1024
-        /// In 'auto' mode, queries whose scans add up to at least this many
-        /// rows (where sources know their row counts) run on the cluster.
-        pub cluster_min_rows: u64, default = 20_000_000
+const DESCRIPTIONS: [(&str, &str); 3] = [
+    (
+        "execution",
+        "Where queries run: 'auto' (by estimated work), 'local' (in-process) or 'cluster' (Ballista).",
+    ),
+    (
+        "cluster_min_bytes",
+        "In 'auto' mode, scans of at least this many bytes run on the cluster.",
+    ),
+    (
+        "cluster_min_rows",
+        "In 'auto' mode, scans of at least this many rows run on the cluster.",
+    ),
+];
+
+impl ExtensionOptions for QuipuOptions {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> DfResult<()> {
+        let number = |v: &str| {
+            v.trim().parse::<u64>().map_err(|_| {
+                DataFusionError::Configuration(format!(
+                    "invalid value `{v}` for quipu.{key}; expected a non-negative integer"
+                ))
+            })
+        };
+        match key {
+            "execution" => self.execution = value.parse()?,
+            "cluster_min_bytes" => self.cluster_min_bytes = number(value)?,
+            "cluster_min_rows" => self.cluster_min_rows = number(value)?,
+            other => {
+                return Err(DataFusionError::Configuration(format!(
+                    "unknown setting quipu.{other}; known: quipu.execution, quipu.cluster_min_bytes, quipu.cluster_min_rows"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        let values = [
+            self.execution.to_string(),
+            self.cluster_min_bytes.to_string(),
+            self.cluster_min_rows.to_string(),
+        ];
+        DESCRIPTIONS
+            .iter()
+            .zip(values)
+            .map(|((key, description), value)| ConfigEntry {
+                key: format!("quipu.{key}"),
+                value: Some(value),
+                description,
+            })
+            .collect()
     }
 }
 

@@ -147,11 +147,13 @@ impl QuipuSession {
                     &state,
                     &source,
                     &root,
-                    name,
-                    location,
-                    format,
-                    columns,
-                    TableOrigin::Declared,
+                    lake::TableRequest {
+                        name,
+                        location: location.to_string(),
+                        format,
+                        declared: columns,
+                        origin: TableOrigin::Declared,
+                    },
                 )
                 .await?
             }

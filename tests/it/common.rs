@@ -1,0 +1,258 @@
+//! Shared helpers: a test lake written from known formulas (so expected
+//! answers are computed independently of Quipu), engines over temp
+//! catalogs, and the `quipu` binary.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::parquet::arrow::ArrowWriter;
+use futures::TryStreamExt;
+use quipu_catalog::{SourceDef, SourceKind};
+use quipu_connectors::QuipuSession;
+use quipu_scheduler::{ClientSession, Engine, ExecutedOn};
+
+pub const ORDERS: i64 = 2000;
+pub const CUSTOMERS: i64 = 100;
+pub const EVENTS: i64 = 600;
+pub const CITIES: [&str; 3] = ["Lima", "Cusco", "Arequipa"];
+pub const DATES: [&str; 3] = ["2026-11-01", "2026-11-02", "2026-11-03"];
+pub const EVENT_TYPES: [&str; 5] = [
+    "page_view",
+    "product_view",
+    "add_to_cart",
+    "checkout",
+    "purchase",
+];
+
+/// One order of the test lake, from its index.
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub order_id: i64,
+    pub customer_id: i64,
+    pub channel: &'static str,
+    pub total_cents: i64,
+    pub year: i64,
+}
+
+pub fn order(i: i64) -> Order {
+    Order {
+        order_id: i,
+        customer_id: i % CUSTOMERS,
+        channel: if i % 3 == 0 { "app" } else { "web" },
+        total_cents: (i * 37) % 10_000 + 100,
+        year: if i % 4 == 0 { 2025 } else { 2026 },
+    }
+}
+
+pub fn customer_city(id: i64) -> &'static str {
+    CITIES[(id % 3) as usize]
+}
+
+pub fn customer_name(id: i64) -> String {
+    match id {
+        7 => "O'Brien".to_string(),
+        8 => "Pérez, Ana".to_string(),
+        _ => format!("Customer {id}"),
+    }
+}
+
+/// One clickstream event: (date, customer_id or None, sku, event_type).
+pub fn event(i: i64) -> (&'static str, Option<i64>, String, &'static str) {
+    (
+        DATES[(i % 3) as usize],
+        (i % 5 != 0).then_some(i % CUSTOMERS),
+        format!("SKU-{}", i % 20),
+        EVENT_TYPES[(i % 7 % 5) as usize],
+    )
+}
+
+fn write_parquet(path: &Path, batch: &RecordBatch) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
+
+/// Writes the test lake into `root`:
+/// - `orders/year=YYYY/part-0.parquet` (hive-partitioned Parquet)
+/// - `customers.csv` (CSV with a header, quoted names)
+/// - `clickstream/date=YYYY-MM-DD/part.ndjson` (partitioned NDJSON)
+/// - `marketing/ga/ga.csv` (a table in schema `marketing`)
+pub fn write_lake(root: &Path) {
+    for year in [2025, 2026] {
+        let orders: Vec<Order> = (0..ORDERS).map(order).filter(|o| o.year == year).collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("order_id", DataType::Int64, false),
+            Field::new("customer_id", DataType::Int64, false),
+            Field::new("channel", DataType::Utf8, false),
+            Field::new("total_cents", DataType::Int64, false),
+        ]));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(
+                orders.iter().map(|o| o.order_id),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                orders.iter().map(|o| o.customer_id),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                orders.iter().map(|o| o.channel),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                orders.iter().map(|o| o.total_cents),
+            )),
+        ];
+        let batch = RecordBatch::try_new(schema, cols).unwrap();
+        write_parquet(
+            &root.join(format!("orders/year={year}/part-0.parquet")),
+            &batch,
+        );
+    }
+    let mut csv = String::from("customer_id,name,city\n");
+    for id in 0..CUSTOMERS {
+        let name = customer_name(id).replace('"', "\"\"");
+        csv.push_str(&format!("{id},\"{name}\",{}\n", customer_city(id)));
+    }
+    std::fs::write(root.join("customers.csv"), csv).unwrap();
+    for date in DATES {
+        let dir = root.join(format!("clickstream/date={date}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut lines = String::new();
+        for i in 0..EVENTS {
+            let (d, customer, sku, kind) = event(i);
+            if d != date {
+                continue;
+            }
+            let customer = customer.map(|c| c.to_string()).unwrap_or("null".into());
+            lines.push_str(&format!(
+                "{{\"event_id\":{i},\"customer_id\":{customer},\"sku\":\"{sku}\",\"event_type\":\"{kind}\"}}\n"
+            ));
+        }
+        std::fs::write(dir.join("part.ndjson"), lines).unwrap();
+    }
+    std::fs::create_dir_all(root.join("marketing/ga")).unwrap();
+    std::fs::write(
+        root.join("marketing/ga/ga.csv"),
+        "date,utm_campaign,sessions\n2026-11-01,black_friday,10\n2026-11-02,black_friday,20\n2026-11-02,cyber,5\n",
+    )
+    .unwrap();
+}
+
+/// A temp catalog with the test lake registered as source `lake`.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub engine: Arc<Engine>,
+}
+
+impl TestEnv {
+    pub fn lake_dir(&self) -> PathBuf {
+        self.dir.path().join("lake")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+pub async fn lake_env() -> TestEnv {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    write_lake(&lake);
+    let session = QuipuSession::open(dir.path().join("data")).unwrap();
+    let mut options = std::collections::BTreeMap::new();
+    options.insert("url".to_string(), format!("file://{}", lake.display()));
+    let source = SourceDef::new("lake", SourceKind::Lake, options).unwrap();
+    session.add_source(&source).await.unwrap();
+    TestEnv {
+        dir,
+        engine: Engine::new(session),
+    }
+}
+
+/// A client session forced to one execution path.
+pub async fn client(engine: &Arc<Engine>, mode: &str) -> ClientSession {
+    let c = engine.client();
+    c.sql(&format!("SET quipu.execution = '{mode}'"))
+        .await
+        .unwrap();
+    c
+}
+
+/// Runs one statement; returns rows as strings and where it ran.
+pub async fn query(c: &ClientSession, sql: &str) -> (Vec<Vec<String>>, ExecutedOn) {
+    try_query(c, sql)
+        .await
+        .unwrap_or_else(|e| panic!("query failed: {sql}: {e}"))
+}
+
+pub async fn try_query(
+    c: &ClientSession,
+    sql: &str,
+) -> Result<(Vec<Vec<String>>, ExecutedOn), String> {
+    let out = c.sql_one(sql).await.map_err(|e| e.to_string())?;
+    let on = out.executed_on;
+    let batches: Vec<RecordBatch> = out.stream.try_collect().await.map_err(|e| e.to_string())?;
+    Ok((rows_of(&batches), on))
+}
+
+pub fn rows_of(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let opts = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for b in batches {
+        let fmts: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            rows.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
+        }
+    }
+    rows
+}
+
+/// The `quipu` binary built next to this test binary (tests/run.sh builds
+/// it first; QUIPU_BIN overrides).
+pub fn quipu_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("QUIPU_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|d| d.join("quipu"))
+        .unwrap();
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p quipu-cli` (tests/run.sh does) or set QUIPU_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// Output of one CLI run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `quipu` with a data dir and extra env.
+pub fn quipu(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = std::process::Command::new(quipu_bin());
+    cmd.arg("--data-dir").arg(data_dir).args(args);
+    cmd.env_remove("QUIPU_DATA_DIR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run quipu");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

@@ -1,0 +1,9 @@
+//! Quipu's integration tests: one binary, one module per area.
+
+mod common;
+
+mod catalog;
+mod cli;
+mod lake;
+mod secrets;
+mod slt;
