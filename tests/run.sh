@@ -19,9 +19,22 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
+# The shell test drives `quipu sql` in a real terminal through tmux.
+if ! command -v tmux >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "== installing tmux"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux) >/dev/null
+    else
+        echo "tests/run.sh: tmux is missing; install it (apt-get install tmux)" >&2
+        exit 1
+    fi
+fi
+
 echo "== building (target dir: $CARGO_TARGET_DIR)"
-cargo build --locked -p quipu-cli --bin quipu
-cargo build --locked --workspace --tests
+# One build of every target (the `quipu` binary the CLI tests drive, the
+# test binaries, helpers): building them in one go unifies dependency
+# features once, so `cargo test` below reuses everything.
+cargo build --locked --workspace --all-targets
 
 echo "== running tests"
 cargo test --locked --workspace -- --test-threads "${QUIPU_TEST_THREADS:-4}"

@@ -6,4 +6,5 @@ mod catalog;
 mod cli;
 mod lake;
 mod secrets;
+mod shell;
 mod slt;
