@@ -16,7 +16,10 @@ use quipu_scheduler::{ClientSession, Engine, ExecutedOn};
 
 async fn run(c: &ClientSession, sql: &str) -> (Duration, usize, ExecutedOn) {
     let t = Instant::now();
-    let out = c.sql_one(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let out = c
+        .sql_one(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     let on = out.executed_on;
     let batches: Vec<_> = out.stream.try_collect().await.unwrap();
     (t.elapsed(), batches.iter().map(|b| b.num_rows()).sum(), on)
@@ -30,7 +33,10 @@ fn p50(mut v: Vec<Duration>) -> Duration {
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let rows: u64 = args.next().map(|a| a.parse().expect("ROWS")).unwrap_or(6_000_000);
+    let rows: u64 = args
+        .next()
+        .map(|a| a.parse().expect("ROWS"))
+        .unwrap_or(6_000_000);
     let runs: usize = args.next().map(|a| a.parse().expect("RUNS")).unwrap_or(7);
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
@@ -50,7 +56,10 @@ async fn main() {
         ),
     )
     .await;
-    eprintln!("generated {rows} rows of Parquet in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "generated {rows} rows of Parquet in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let mut options = std::collections::BTreeMap::new();
     options.insert("url".to_string(), format!("file://{}", lake.display()));
     session
@@ -72,7 +81,10 @@ async fn main() {
     let local = engine.client();
     local.sql("SET quipu.execution = 'local'").await.unwrap();
     let cluster = engine.client();
-    cluster.sql("SET quipu.execution = 'cluster'").await.unwrap();
+    cluster
+        .sql("SET quipu.execution = 'cluster'")
+        .await
+        .unwrap();
     let auto = engine.client();
 
     println!("rows: {rows}, runs per cell: {runs} (p50)\n");

@@ -22,8 +22,14 @@ impl Tmux {
             .expect("tmux is needed for the shell test (tests/run.sh installs it: apt-get install tmux)")
     }
 
+    /// Types `text` and Enter. Keys go as hex codes (`-H`) because tmux
+    /// would take a trailing `;` for its own command separator.
     fn keys(&self, text: &str) {
-        self.run(&["send-keys", "-t", &self.target, text, "Enter"]);
+        let hex: Vec<String> = text.bytes().map(|b| format!("{b:02x}")).collect();
+        let mut args = vec!["send-keys", "-t", &self.target, "-H"];
+        args.extend(hex.iter().map(String::as_str));
+        self.run(&args);
+        self.run(&["send-keys", "-t", &self.target, "Enter"]);
     }
 
     fn screen(&self) -> String {
@@ -39,13 +45,18 @@ impl Tmux {
             if screen.contains(needle) {
                 return screen;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {needle:?}; screen:\n{screen}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needle:?}; screen:\n{screen}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     fn alive(&self) -> bool {
-        self.run(&["has-session", "-t", &self.target]).status.success()
+        self.run(&["has-session", "-t", &self.target])
+            .status
+            .success()
     }
 }
 
@@ -67,14 +78,31 @@ fn interactive_shell_runs_multiline_statements() {
         quipu_bin().display(),
         dir.path().join("data").display()
     );
-    let started = tmux.run(&["new-session", "-d", "-s", "quipu-shell", "-x", "200", "-y", "50", &cmd]);
-    assert!(started.status.success(), "tmux: {}", String::from_utf8_lossy(&started.stderr));
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "quipu-shell",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        &cmd,
+    ]);
+    assert!(
+        started.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&started.stderr)
+    );
     tmux.wait("quipu> ");
     tmux.keys("SELECT 40 + 2");
     tmux.wait("...> ");
     tmux.keys("  AS answer;");
     let screen = tmux.wait("(1 row)");
-    assert!(screen.contains("answer") && screen.contains("| 42"), "{screen}");
+    assert!(
+        screen.contains("answer") && screen.contains("| 42"),
+        "{screen}"
+    );
     tmux.keys("SELECT * FROM nowhere;");
     let screen = tmux.wait("error:");
     assert!(screen.contains("nowhere"), "{screen}");
