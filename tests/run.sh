@@ -30,6 +30,23 @@ if ! command -v tmux >/dev/null 2>&1; then
     fi
 fi
 
+# Test-time servers that come from PyPI live in one venv outside the clone:
+# moto's standalone S3-API server for the S3 lake test.
+export QUIPU_VENV="${QUIPU_VENV:-$HOME/.cache/quipu/venv}"
+if [ ! -x "$QUIPU_VENV/bin/moto_server" ]; then
+    echo "== installing test servers into $QUIPU_VENV"
+    if ! python3 -m venv "$QUIPU_VENV" 2>/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv) >/dev/null
+            python3 -m venv "$QUIPU_VENV"
+        else
+            echo "tests/run.sh: python3 with venv is required (apt-get install python3-venv)" >&2
+            exit 1
+        fi
+    fi
+    "$QUIPU_VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.5'
+fi
+
 echo "== building (target dir: $CARGO_TARGET_DIR)"
 # One build of every target (the `quipu` binary the CLI tests drive, the
 # test binaries, helpers): building them in one go unifies dependency
@@ -37,4 +54,22 @@ echo "== building (target dir: $CARGO_TARGET_DIR)"
 cargo build --locked --workspace --all-targets
 
 echo "== running tests"
-cargo test --locked --workspace -- --test-threads "${QUIPU_TEST_THREADS:-4}"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --locked --workspace --lib --bins --tests -- --test-threads "${QUIPU_TEST_THREADS:-4}" 2>&1 \
+    | tee "$log" || status=$?
+# One closing line over all test binaries (cargo prints one per binary).
+read -r passed failed < <(awk '/^test result:/ {
+        for (i = 1; i < NF; i++) {
+            if ($(i + 1) ~ /^passed/) p += $i
+            if ($(i + 1) ~ /^failed/) f += $i
+        }
+    } END { print p + 0, f + 0 }' "$log")
+echo
+echo "${passed:-0} passed, ${failed:-0} failed"
+if [ "${passed:-0}" -eq 0 ]; then
+    echo "tests/run.sh: no test ran" >&2
+    exit 1
+fi
+exit "$status"

@@ -168,10 +168,12 @@ fn listing_options(source: &SourceDef, def: &TableDef) -> Result<ListingOptions>
 
 fn table_url(root: &LakeRoot, def: &TableDef) -> Result<ListingTableUrl> {
     let location = def.location.as_deref().unwrap_or("");
-    let url = root.join(location).map_err(|e| ConnectorError::Table {
-        table: def.name.to_string(),
-        reason: e.to_string(),
-    })?;
+    let url = root
+        .join(location)
+        .map_err(|reason| ConnectorError::Table {
+            table: def.name.to_string(),
+            reason,
+        })?;
     ListingTableUrl::parse(url.as_str()).map_err(|e| ConnectorError::Table {
         table: def.name.to_string(),
         reason: format!("invalid location {url}: {e}"),
@@ -224,10 +226,12 @@ pub async fn describe_location(
         origin,
     } = request;
     let location = location.as_str();
-    let url = root.join(location).map_err(|e| ConnectorError::Table {
-        table: name.to_string(),
-        reason: e.to_string(),
-    })?;
+    let url = root
+        .join(location)
+        .map_err(|reason| ConnectorError::Table {
+            table: name.to_string(),
+            reason,
+        })?;
     let is_file = !location.is_empty()
         && !location.ends_with('/')
         && FileFormat::from_path(location).is_some();

@@ -27,20 +27,15 @@ pub struct LakeRoot {
 
 impl LakeRoot {
     /// URL of a location relative to the root (or the location itself if it
-    /// is already a URL).
-    pub fn join(&self, location: &str) -> Result<Url> {
-        if location.contains("://") {
-            return Url::parse(location).map_err(|e| ConnectorError::Source {
-                source_name: String::new(),
-                reason: format!("invalid location `{location}`: {e}"),
-            });
-        }
-        self.url
-            .join(location.trim_start_matches('/'))
-            .map_err(|e| ConnectorError::Source {
-                source_name: String::new(),
-                reason: format!("invalid location `{location}`: {e}"),
-            })
+    /// is already a URL). The error says what is wrong with the location;
+    /// callers add the table it belongs to.
+    pub fn join(&self, location: &str) -> std::result::Result<Url, String> {
+        let joined = if location.contains("://") {
+            Url::parse(location)
+        } else {
+            self.url.join(location.trim_start_matches('/'))
+        };
+        joined.map_err(|e| format!("invalid location `{location}`: {e}"))
     }
 }
 

@@ -237,7 +237,6 @@ impl ClientSession {
         let started = Instant::now();
         let state = self.ctx.state();
         let plan = state.statement_to_plan(statement).await?;
-        let mode = self.options().execution;
         if let Some(why) = local_only(&plan) {
             return self.run_local_logical(plan, why.to_string()).await;
         }
@@ -245,7 +244,7 @@ impl ClientSession {
         let physical = df.create_physical_plan().await?;
         let est = estimate(&physical);
         let opts = self.options();
-        let (on, reason) = match mode {
+        let (on, reason) = match opts.execution {
             ExecutionMode::Local => (ExecutedOn::Local, "quipu.execution = 'local'".to_string()),
             ExecutionMode::Cluster => (
                 ExecutedOn::Cluster,

@@ -5,6 +5,7 @@ mod common;
 mod catalog;
 mod cli;
 mod lake;
+mod s3;
 mod secrets;
 mod shell;
 mod slt;
