@@ -9,37 +9,22 @@ fn cli_round_trip_formats_and_exit_codes() {
     write_lake(&lake);
     let data = dir.path().join("data");
     let lake_str = lake.display().to_string();
+    let add_lake = [
+        "catalog",
+        "add-source",
+        "lake",
+        "--kind",
+        "lake",
+        "--url",
+        &lake_str,
+    ];
 
-    let r = quipu(
-        &data,
-        &[
-            "catalog",
-            "add-source",
-            "lake",
-            "--kind",
-            "lake",
-            "--url",
-            &lake_str,
-        ],
-        &[],
-    );
+    let r = quipu(&data, &add_lake, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("with 4 tables"), "{}", r.stdout);
 
     // Duplicate name: exit 1, a sentence naming it, catalog unchanged.
-    let r = quipu(
-        &data,
-        &[
-            "catalog",
-            "add-source",
-            "lake",
-            "--kind",
-            "lake",
-            "--url",
-            &lake_str,
-        ],
-        &[],
-    );
+    let r = quipu(&data, &add_lake, &[]);
     assert_eq!(r.code, 1);
     assert_eq!(r.stderr.trim(), "error: source `lake` already exists");
 

@@ -251,6 +251,23 @@ async fn memory_lake_and_declared_schema() {
     }
 }
 
+/// Declares `lake.public.<table>` at `path` with an inferred schema.
+async fn declare(
+    session: &quipu_connectors::QuipuSession,
+    table: &str,
+    path: &str,
+) -> quipu_connectors::Result<quipu_catalog::TableDef> {
+    session
+        .add_table(
+            quipu_catalog::TableName::new("lake", "public", table),
+            path,
+            None,
+            None,
+            false,
+        )
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_files_give_clear_errors_and_the_engine_keeps_working() {
     let env = lake_env().await;
@@ -259,14 +276,7 @@ async fn bad_files_give_clear_errors_and_the_engine_keeps_working() {
     std::fs::create_dir_all(lake.join("broken_csv")).unwrap();
     std::fs::write(lake.join("broken_csv/a.csv"), "a,b\n1,2\n3,4,5\n").unwrap();
     let session = env.engine.session();
-    let err = session
-        .add_table(
-            quipu_catalog::TableName::new("lake", "public", "broken_csv"),
-            "broken_csv/",
-            None,
-            None,
-            false,
-        )
+    let err = declare(session, "broken_csv", "broken_csv/")
         .await
         .unwrap_err()
         .to_string();
@@ -276,16 +286,7 @@ async fn bad_files_give_clear_errors_and_the_engine_keeps_working() {
     );
     // ...and failing the query when a file goes bad after registration.
     std::fs::write(lake.join("broken_csv/a.csv"), "a,b\n1,2\n").unwrap();
-    session
-        .add_table(
-            quipu_catalog::TableName::new("lake", "public", "broken_csv"),
-            "broken_csv/",
-            None,
-            None,
-            false,
-        )
-        .await
-        .unwrap();
+    declare(session, "broken_csv", "broken_csv/").await.unwrap();
     std::fs::write(lake.join("broken_csv/a.csv"), "a,b\n1,2\n3,4,5\n").unwrap();
     let c = client(&env.engine, "local").await;
     let err = try_query(&c, "SELECT * FROM lake.public.broken_csv")
@@ -296,14 +297,7 @@ async fn bad_files_give_clear_errors_and_the_engine_keeps_working() {
     std::fs::create_dir_all(lake.join("fake")).unwrap();
     std::fs::write(lake.join("fake/x.parquet"), "this is not parquet").unwrap();
     let before = session.store().generation().unwrap();
-    let err = session
-        .add_table(
-            quipu_catalog::TableName::new("lake", "public", "fake"),
-            "fake/",
-            None,
-            None,
-            false,
-        )
+    let err = declare(session, "fake", "fake/")
         .await
         .unwrap_err()
         .to_string();
@@ -314,14 +308,7 @@ async fn bad_files_give_clear_errors_and_the_engine_keeps_working() {
         "nothing written"
     );
     // A path that does not exist.
-    let err = session
-        .add_table(
-            quipu_catalog::TableName::new("lake", "public", "nothing"),
-            "nothing/",
-            None,
-            None,
-            false,
-        )
+    let err = declare(session, "nothing", "nothing/")
         .await
         .unwrap_err()
         .to_string();
