@@ -30,10 +30,29 @@ if ! command -v tmux >/dev/null 2>&1; then
     fi
 fi
 
+# PostgreSQL server binaries for the live-source harness (tests/it/servers.rs).
+have_pg() {
+    local bindir
+    bindir="$(pg_config --bindir 2>/dev/null || true)"
+    [ -n "$bindir" ] && [ -x "$bindir/initdb" ] && [ -x "$bindir/pg_ctl" ]
+}
+if ! have_pg && [ -z "${QUIPU_PG_BINDIR:-}" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "== installing PostgreSQL"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null
+    else
+        echo "tests/run.sh: PostgreSQL server binaries are missing (apt-get install postgresql, or set QUIPU_PG_BINDIR)" >&2
+        exit 1
+    fi
+fi
+
 # Test-time servers that come from PyPI live in one venv outside the clone:
-# moto's standalone S3-API server for the S3 lake test.
+# SecantusDB (a MongoDB-wire server) with pymongo, and moto's standalone
+# S3-API server. Pinned so every machine runs the same servers.
 export QUIPU_VENV="${QUIPU_VENV:-$HOME/.cache/quipu/venv}"
-if [ ! -x "$QUIPU_VENV/bin/moto_server" ]; then
+venv_packages=('moto[server]==5.2.5' 'SecantusDB==0.7.0b3' 'pymongo==4.20.1')
+if [ ! -x "$QUIPU_VENV/bin/moto_server" ] || [ ! -x "$QUIPU_VENV/bin/secantusd-py" ] \
+    || ! "$QUIPU_VENV/bin/python" -c 'import pymongo' 2>/dev/null; then
     echo "== installing test servers into $QUIPU_VENV"
     if ! python3 -m venv "$QUIPU_VENV" 2>/dev/null; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -44,7 +63,7 @@ if [ ! -x "$QUIPU_VENV/bin/moto_server" ]; then
             exit 1
         fi
     fi
-    "$QUIPU_VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.5'
+    "$QUIPU_VENV/bin/pip" install -q --disable-pip-version-check "${venv_packages[@]}"
 fi
 
 echo "== building (target dir: $CARGO_TARGET_DIR)"

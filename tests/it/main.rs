@@ -7,5 +7,6 @@ mod cli;
 mod lake;
 mod s3;
 mod secrets;
+mod servers;
 mod shell;
 mod slt;
