@@ -26,7 +26,7 @@ use quipu_connectors::{ExecutionMode, QuipuOptions, QuipuSession};
 use tokio::sync::OnceCell;
 
 use crate::cluster::{self, Cluster};
-use crate::error::{Result, SchedulerError};
+use crate::error::Result;
 
 /// Where a statement ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,58 +240,59 @@ impl ClientSession {
         if let Some(why) = local_only(&plan) {
             return self.run_local_logical(plan, why.to_string()).await;
         }
+        let opts = self.options();
+        if opts.execution == ExecutionMode::Cluster {
+            let reason = "quipu.execution = 'cluster'".to_string();
+            return self.run_on_cluster(plan, reason).await;
+        }
+        // Local physical planning is also the estimate: it lists the files
+        // left after partition pruning, with their sizes and row counts.
         let df = self.ctx.execute_logical_plan(plan.clone()).await?;
         let physical = df.create_physical_plan().await?;
         let est = estimate(&physical);
-        let opts = self.options();
-        let (on, reason) = match opts.execution {
-            ExecutionMode::Local => (ExecutedOn::Local, "quipu.execution = 'local'".to_string()),
-            ExecutionMode::Cluster => (
-                ExecutedOn::Cluster,
-                "quipu.execution = 'cluster'".to_string(),
-            ),
-            ExecutionMode::Auto => {
-                if est.bytes >= opts.cluster_min_bytes || est.rows >= opts.cluster_min_rows {
-                    (
-                        ExecutedOn::Cluster,
-                        format!(
-                            "large scan: {} bytes, {} rows in {} files",
-                            est.bytes, est.rows, est.files
-                        ),
-                    )
-                } else {
-                    (
-                        ExecutedOn::Local,
-                        format!(
-                            "small scan: {} bytes, {} rows in {} files",
-                            est.bytes, est.rows, est.files
-                        ),
-                    )
-                }
-            }
+        let scan = format!(
+            "{} bytes, {} rows in {} files",
+            est.bytes, est.rows, est.files
+        );
+        let large = est.bytes >= opts.cluster_min_bytes || est.rows >= opts.cluster_min_rows;
+        tracing::debug!(%scan, planning_ms = started.elapsed().as_millis() as u64, "query planned");
+        if opts.execution == ExecutionMode::Auto && large {
+            return self
+                .run_on_cluster(plan, format!("large scan: {scan}"))
+                .await;
+        }
+        let reason = match opts.execution {
+            ExecutionMode::Local => "quipu.execution = 'local'".to_string(),
+            _ => format!("small scan: {scan}"),
         };
-        tracing::debug!(executed_on = %on, %reason, planning_ms = started.elapsed().as_millis() as u64, "query planned");
         let schema = physical.schema();
-        let stream = match on {
-            ExecutedOn::Local => execute_stream(physical, self.ctx.task_ctx())?,
-            ExecutedOn::Cluster => {
-                let cluster = self.engine.cluster().await?;
-                let cluster_state = self
-                    .ctx
-                    .state()
-                    .upgrade_for_ballista(cluster.scheduler_url.clone())?;
-                let cctx = SessionContext::new_with_state(cluster_state);
-                cctx.execute_logical_plan(plan)
-                    .await?
-                    .execute_stream()
-                    .await
-                    .map_err(SchedulerError::Query)?
-            }
-        };
+        let stream = execute_stream(physical, self.ctx.task_ctx())?;
         Ok(QueryOutput {
             schema,
             stream,
-            executed_on: on,
+            executed_on: ExecutedOn::Local,
+            reason,
+        })
+    }
+
+    /// Hands the logical plan to the Ballista cluster.
+    async fn run_on_cluster(&self, plan: LogicalPlan, reason: String) -> Result<QueryOutput> {
+        let cluster = self.engine.cluster().await?;
+        let cluster_state = self
+            .ctx
+            .state()
+            .upgrade_for_ballista(cluster.scheduler_url.clone())?;
+        let cctx = SessionContext::new_with_state(cluster_state);
+        let stream = cctx
+            .execute_logical_plan(plan)
+            .await?
+            .execute_stream()
+            .await?;
+        tracing::debug!(%reason, "running on the cluster");
+        Ok(QueryOutput {
+            schema: stream.schema(),
+            stream,
+            executed_on: ExecutedOn::Cluster,
             reason,
         })
     }
