@@ -19,16 +19,19 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-# The shell test drives `quipu sql` in a real terminal through tmux.
-if ! command -v tmux >/dev/null 2>&1; then
+# Installs Debian packages when running as root; otherwise says what is missing.
+apt_install() {
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "== installing tmux"
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux) >/dev/null
+        echo "== installing $*"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@") >/dev/null
     else
-        echo "tests/run.sh: tmux is missing; install it (apt-get install tmux)" >&2
+        echo "tests/run.sh: missing $*; install it (apt-get install $*)" >&2
         exit 1
     fi
-fi
+}
+
+# The shell test drives `quipu sql` in a real terminal through tmux.
+command -v tmux >/dev/null 2>&1 || apt_install tmux
 
 # PostgreSQL server binaries for the live-source harness (tests/it/servers.rs).
 have_pg() {
@@ -37,13 +40,7 @@ have_pg() {
     [ -n "$bindir" ] && [ -x "$bindir/initdb" ] && [ -x "$bindir/pg_ctl" ]
 }
 if ! have_pg && [ -z "${QUIPU_PG_BINDIR:-}" ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "== installing PostgreSQL"
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null
-    else
-        echo "tests/run.sh: PostgreSQL server binaries are missing (apt-get install postgresql, or set QUIPU_PG_BINDIR)" >&2
-        exit 1
-    fi
+    apt_install postgresql
 fi
 
 # Test-time servers that come from PyPI live in one venv outside the clone:
@@ -55,13 +52,8 @@ if [ ! -x "$QUIPU_VENV/bin/moto_server" ] || [ ! -x "$QUIPU_VENV/bin/secantusd-p
     || ! "$QUIPU_VENV/bin/python" -c 'import pymongo' 2>/dev/null; then
     echo "== installing test servers into $QUIPU_VENV"
     if ! python3 -m venv "$QUIPU_VENV" 2>/dev/null; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-            (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv) >/dev/null
-            python3 -m venv "$QUIPU_VENV"
-        else
-            echo "tests/run.sh: python3 with venv is required (apt-get install python3-venv)" >&2
-            exit 1
-        fi
+        apt_install python3-venv
+        python3 -m venv "$QUIPU_VENV"
     fi
     "$QUIPU_VENV/bin/pip" install -q --disable-pip-version-check "${venv_packages[@]}"
 fi
