@@ -4,10 +4,7 @@ use crate::common::*;
 
 #[test]
 fn cli_round_trip_formats_and_exit_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    write_lake(&lake);
-    let data = dir.path().join("data");
+    let (_dir, lake, data) = lake_on_disk();
     let lake_str = lake.display().to_string();
     let add_lake = [
         "catalog",

@@ -141,6 +141,16 @@ pub fn write_lake(root: &Path) {
     .unwrap();
 }
 
+/// A temp folder holding the test lake (`lake/`) and where a catalog goes
+/// (`data/`, not created).
+pub fn lake_on_disk() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    write_lake(&lake);
+    let data = dir.path().join("data");
+    (dir, lake, data)
+}
+
 /// A temp catalog with the test lake registered as source `lake`.
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
@@ -158,10 +168,8 @@ impl TestEnv {
 }
 
 pub async fn lake_env() -> TestEnv {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    write_lake(&lake);
-    let session = QuipuSession::open(dir.path().join("data")).unwrap();
+    let (dir, lake, data) = lake_on_disk();
+    let session = QuipuSession::open(data).unwrap();
     let mut options = std::collections::BTreeMap::new();
     options.insert("url".to_string(), format!("file://{}", lake.display()));
     let source = SourceDef::new("lake", SourceKind::Lake, options).unwrap();

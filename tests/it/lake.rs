@@ -102,20 +102,24 @@ async fn filters_and_joins_across_formats_match_both_ways() {
     }
 }
 
+/// The text of an EXPLAIN, one line per plan row.
+async fn explain(c: &quipu_scheduler::ClientSession, sql: &str) -> String {
+    let (rows, _) = query(c, sql).await;
+    rows.iter()
+        .map(|r| r.join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn partition_filters_prune_folders_in_explain() {
     let env = lake_env().await;
     let c = client(&env.engine, "local").await;
-    let (rows, _) = query(
+    let plan = explain(
         &c,
         "EXPLAIN SELECT count(*) FROM lake.public.clickstream WHERE date = '2026-11-02'",
     )
     .await;
-    let plan = rows
-        .iter()
-        .map(|r| r.join(" "))
-        .collect::<Vec<_>>()
-        .join("\n");
     assert!(plan.contains("date=2026-11-02"), "{plan}");
     assert!(
         !plan.contains("date=2026-11-01"),
@@ -125,16 +129,11 @@ async fn partition_filters_prune_folders_in_explain() {
         !plan.contains("date=2026-11-03"),
         "pruned folder still scanned:\n{plan}"
     );
-    let (rows, _) = query(
+    let plan = explain(
         &c,
         "EXPLAIN SELECT sum(total_cents) FROM lake.public.orders WHERE year = 2025",
     )
     .await;
-    let plan = rows
-        .iter()
-        .map(|r| r.join(" "))
-        .collect::<Vec<_>>()
-        .join("\n");
     assert!(plan.contains("year=2025"), "{plan}");
     assert!(!plan.contains("year=2026"), "{plan}");
 }

@@ -12,10 +12,7 @@ fn assert_clean(what: &str, text: &str, canary: &str) {
 
 #[test]
 fn canary_secret_never_appears() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    write_lake(&lake);
-    let data = dir.path().join("data");
+    let (_dir, lake, data) = lake_on_disk();
     let canary = format!(
         "CANARY-{}-{}",
         std::process::id(),
