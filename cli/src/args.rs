@@ -38,6 +38,36 @@ pub enum Command {
     Catalog(CatalogCommand),
     /// Run SQL: one-shot with a query, an interactive shell without.
     Sql(SqlArgs),
+    /// Generate the Yachay-Shop dataset and load it into live systems.
+    #[command(
+        after_help = "Examples:\n  quipu gen --scale 0.1 --seed 42 --lake ./lake\n  quipu gen --scale 1 --crm-url postgres://quipu@127.0.0.1:5432/crm \\\n      --pos-url postgres://quipu@127.0.0.1:5433/pos \\\n      --mongodb-url mongodb://127.0.0.1:27017/inventory --lake s3://bucket/lake\n\nConnection URLs may be references (env:NAME, file:/path) to keep passwords off\nthe command line. Each database must be empty or hold a previous generation,\nwhich is replaced. PostgreSQL is loaded in one transaction per database."
+    )]
+    Gen(GenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Scale factor: 1 means 100k customers, 1M online orders, 2M store sales.
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    pub scale: f64,
+    /// Random seed: the same seed and scale give the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// PostgreSQL database for the CRM (URL or key=value string).
+    #[arg(long, env = "QUIPU_GEN_CRM_URL")]
+    pub crm_url: Option<String>,
+    /// PostgreSQL database for the POS.
+    #[arg(long, env = "QUIPU_GEN_POS_URL")]
+    pub pos_url: Option<String>,
+    /// MongoDB database for the inventory (mongodb://host:port/inventory).
+    #[arg(long, env = "QUIPU_GEN_MONGODB_URL")]
+    pub mongodb_url: Option<String>,
+    /// The lake: a local folder, file:///path or s3://bucket/prefix.
+    #[arg(long, env = "QUIPU_GEN_LAKE")]
+    pub lake: Option<String>,
+    /// Print the report as JSON (rows, seconds and checksum per table).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

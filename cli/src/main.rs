@@ -3,6 +3,7 @@
 
 mod args;
 mod catalog_cmd;
+mod gen_cmd;
 mod output;
 mod shell;
 mod sql_cmd;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         args::Command::Catalog(cmd) => runtime.block_on(catalog_cmd::run(&cli.data_dir, cmd)),
         args::Command::Sql(cmd) => sql_cmd::run(&runtime, &cli.data_dir, cmd, cli.verbose),
+        args::Command::Gen(cmd) => runtime.block_on(gen_cmd::run(cmd)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@ mod common;
 
 mod catalog;
 mod cli;
+mod generator;
 mod lake;
 mod s3;
 mod secrets;

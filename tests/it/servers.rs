@@ -328,3 +328,107 @@ fn harness_servers_answer_real_clients() {
         "PostgreSQL still listening after drop"
     );
 }
+
+/// The Yachay-Shop world at SF 0.01 (seed 42) in real servers: two
+/// PostgreSQL clusters (crm, pos), SecantusDB (inventory) and a lake
+/// folder, loaded by `quipu gen`. Shared by the tests that run at the same
+/// time and stopped when the last of them drops it.
+pub struct Yachay {
+    pub crm: PgServer,
+    pub pos: PgServer,
+    pub mongo: MongoServer,
+    pub lake: tempfile::TempDir,
+    /// `quipu gen --json` output.
+    pub report: serde_json::Value,
+}
+
+pub const YACHAY_SCALE: &str = "0.01";
+pub const YACHAY_SEED: &str = "42";
+
+impl Yachay {
+    pub fn crm_url(&self) -> String {
+        self.crm.url("crm")
+    }
+    pub fn pos_url(&self) -> String {
+        self.pos.url("pos")
+    }
+    pub fn mongo_url(&self) -> String {
+        self.mongo.db_uri("inventory")
+    }
+    pub fn lake_path(&self) -> PathBuf {
+        self.lake.path().join("lake")
+    }
+    /// The generator's reported row count of a table.
+    pub fn rows(&self, system: &str, table: &str) -> u64 {
+        report_rows(&self.report, system, table)
+    }
+}
+
+pub fn report_rows(report: &serde_json::Value, system: &str, table: &str) -> u64 {
+    report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["system"] == system && t["table"] == table)
+        .unwrap_or_else(|| panic!("no {system}.{table} in the report"))["rows"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Runs `quipu gen --json` and returns the parsed report.
+pub fn run_gen(args: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = vec!["gen", "--json"];
+    all.extend_from_slice(args);
+    let run = crate::common::quipu(dir.path(), &all, &[]);
+    assert_eq!(run.code, 0, "quipu gen failed: {}", run.stderr);
+    serde_json::from_str(&run.stdout).expect("gen --json prints JSON")
+}
+
+impl MongoServer {
+    pub fn db_uri(&self, db: &str) -> String {
+        format!(
+            "mongodb://127.0.0.1:{}/{db}?directConnection=true",
+            self.port
+        )
+    }
+}
+
+pub fn yachay() -> std::sync::Arc<Yachay> {
+    use std::sync::{Mutex, Weak};
+    static SHARED: Mutex<Weak<Yachay>> = Mutex::new(Weak::new());
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(y) = shared.upgrade() {
+        return y;
+    }
+    let crm = PgServer::start();
+    let pos = PgServer::start();
+    crm.psql("postgres", "CREATE DATABASE crm");
+    pos.psql("postgres", "CREATE DATABASE pos");
+    let mongo = MongoServer::start();
+    let lake = tempfile::tempdir().unwrap();
+    let lake_path = lake.path().join("lake");
+    let report = run_gen(&[
+        "--scale",
+        YACHAY_SCALE,
+        "--seed",
+        YACHAY_SEED,
+        "--crm-url",
+        &crm.url("crm"),
+        "--pos-url",
+        &pos.url("pos"),
+        "--mongodb-url",
+        &mongo.db_uri("inventory"),
+        "--lake",
+        lake_path.to_str().unwrap(),
+    ]);
+    let y = std::sync::Arc::new(Yachay {
+        crm,
+        pos,
+        mongo,
+        lake,
+        report,
+    });
+    *shared = std::sync::Arc::downgrade(&y);
+    y
+}
