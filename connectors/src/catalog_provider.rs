@@ -73,6 +73,9 @@ pub(crate) struct Shared {
     pub(crate) runtime: Arc<RuntimeEnv>,
     pub(crate) memory: Arc<MemoryStores>,
     pub(crate) config: SessionConfig,
+    /// Connection pools of live sources, shared by every session.
+    pub(crate) pg: Arc<crate::postgres::PgPools>,
+    pub(crate) mongo: Arc<crate::mongo::MongoClients>,
     snapshot: RwLock<Arc<Snapshot>>,
     providers: Mutex<HashMap<TableName, Arc<dyn TableProvider>>>,
 }
@@ -109,6 +112,8 @@ impl QuipuCatalogList {
                 runtime,
                 memory,
                 config,
+                pg: Arc::default(),
+                mongo: Arc::default(),
                 snapshot: RwLock::new(Arc::new(Snapshot {
                     generation: u64::MAX,
                     ..Default::default()

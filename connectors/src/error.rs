@@ -18,10 +18,6 @@ pub enum ConnectorError {
     },
     #[error("table `{table}`: {reason}")]
     Table { table: String, reason: String },
-    #[error(
-        "source kind `{0}` is not available in this build yet (live PostgreSQL and MongoDB sources arrive with the live-sources work); only `lake` sources can be added"
-    )]
-    KindNotAvailable(String),
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
 }

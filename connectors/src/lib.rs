@@ -13,8 +13,11 @@
 pub mod catalog_provider;
 pub mod error;
 pub mod lake;
+pub mod mongo;
 pub mod object_stores;
 pub mod options;
+pub mod postgres;
+pub mod remote_sql;
 pub mod session;
 pub mod sources;
 

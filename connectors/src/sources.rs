@@ -78,7 +78,12 @@ impl QuipuSession {
                 let state = self.state();
                 lake::discover(&state, source, &root).await
             }
-            other => Err(ConnectorError::KindNotAvailable(other.to_string())),
+            SourceKind::Postgres => {
+                crate::postgres::discover(&self.catalogs().shared.pg, source).await
+            }
+            SourceKind::Mongodb => {
+                crate::mongo::discover(&self.catalogs().shared.mongo, source).await
+            }
         }
     }
 
@@ -157,7 +162,32 @@ impl QuipuSession {
                 )
                 .await?
             }
-            other => return Err(ConnectorError::KindNotAvailable(other.to_string())),
+            SourceKind::Mongodb => {
+                let columns = columns.ok_or_else(|| ConnectorError::Table {
+                    table: name.to_string(),
+                    reason: "a MongoDB table needs declared columns (--column NAME:TYPE)".into(),
+                })?;
+                TableDef {
+                    location: Some(if location.is_empty() {
+                        name.table.clone()
+                    } else {
+                        location.to_string()
+                    }),
+                    name,
+                    origin: TableOrigin::Declared,
+                    format: None,
+                    file_extension: None,
+                    columns,
+                    partition_columns: vec![],
+                    declared_schema: true,
+                }
+            }
+            SourceKind::Postgres => {
+                return Err(ConnectorError::Table {
+                    table: name.to_string(),
+                    reason: "PostgreSQL tables are discovered; use `quipu catalog refresh` after creating one".into(),
+                });
+            }
         };
         self.store().add_table(&def, replace)?;
         self.catalogs().invalidate();
@@ -181,7 +211,16 @@ pub(crate) async fn table_provider(
                 .build();
             Ok(lake::listing_table(&state, source, &root, def).await?)
         }
-        other => Err(ConnectorError::KindNotAvailable(other.to_string()).into()),
+        SourceKind::Postgres => Ok(Arc::new(crate::postgres::PgTable::new(
+            source,
+            def,
+            shared.pg.clone(),
+        )?)),
+        SourceKind::Mongodb => Ok(Arc::new(crate::mongo::MongoTable::new(
+            source,
+            def,
+            shared.mongo.clone(),
+        )?)),
     }
 }
 

@@ -1,0 +1,848 @@
+//! Live MongoDB collections: schema inference from a sample (stored in the
+//! catalog once, editable), the BSON to Arrow mapping, and `MongoScanExec`,
+//! which runs one `find` with the pushed filter, projection and limit.
+//!
+//! Mapping: integers -> Int64, doubles (or mixed numbers) -> Float64,
+//! strings -> Utf8, booleans -> Boolean, dates -> Timestamp(ms, UTC),
+//! ObjectId -> Utf8 (hex), Decimal128 -> Utf8, sub-documents -> Struct
+//! (fields merged over the sample), arrays of one scalar kind -> List,
+//! anything mixed -> Utf8 holding relaxed extended JSON. A missing field
+//! is NULL.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, NullArray, StringArray,
+    StructArray, TimestampMillisecondArray,
+};
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::catalog::Session;
+use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, Operator, TableProviderFilterPushDown, expr::InList,
+};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use futures::{StreamExt, TryStreamExt};
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::options::ClientOptions;
+use quipu_catalog::{ColumnDef, SourceDef, TableDef, TableName, TableOrigin, secret};
+
+use crate::error::{ConnectorError, Result};
+
+const SAMPLE: i64 = 1000;
+const BATCH_ROWS: usize = 8192;
+const MAX_POOL: u32 = 8;
+
+fn bad(source: &SourceDef, reason: impl Into<String>) -> ConnectorError {
+    ConnectorError::Source {
+        source_name: source.name.clone(),
+        reason: reason.into(),
+    }
+}
+
+/// One driver client (it pools connections itself) per source.
+#[derive(Default)]
+pub struct MongoClients {
+    clients: Mutex<HashMap<String, (String, mongodb::Client)>>,
+}
+
+impl fmt::Debug for MongoClients {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MongoClients")
+    }
+}
+
+fn database_name(source: &SourceDef) -> Result<String> {
+    source
+        .options
+        .get("database")
+        .cloned()
+        .ok_or_else(|| bad(source, "missing option `database`"))
+}
+
+impl MongoClients {
+    pub fn database(&self, source: &SourceDef) -> Result<mongodb::Database> {
+        let key = {
+            let mut o: Vec<_> = source.options.iter().collect();
+            o.sort();
+            format!("{o:?}")
+        };
+        let db = database_name(source)?;
+        let mut clients = self.clients.lock().unwrap();
+        if let Some((k, c)) = clients.get(&source.name)
+            && *k == key
+        {
+            return Ok(c.database(&db));
+        }
+        let o = |k: &str| source.options.get(k).map(String::as_str);
+        let host = o("host").unwrap_or("localhost").to_string();
+        let port: u16 = o("port")
+            .unwrap_or("27017")
+            .parse()
+            .map_err(|_| bad(source, "option `port` must be a number"))?;
+        let mut options = ClientOptions::builder()
+            .hosts(vec![mongodb::options::ServerAddress::Tcp {
+                host,
+                port: Some(port),
+            }])
+            .app_name("quipu".to_string())
+            .connect_timeout(Duration::from_secs(5))
+            .server_selection_timeout(Duration::from_secs(5))
+            .max_pool_size(MAX_POOL)
+            .build();
+        options.direct_connection =
+            Some(o("direct_connection").map(|v| v != "false").unwrap_or(true));
+        if o("tls").is_some_and(|v| v == "true") {
+            options.tls = Some(mongodb::options::Tls::Enabled(Default::default()));
+        }
+        if let Some(user) = o("user") {
+            let password = o("password").map(secret::resolve).transpose()?;
+            options.credential = Some(
+                mongodb::options::Credential::builder()
+                    .username(user.to_string())
+                    .password(password)
+                    .source(o("auth_source").map(str::to_string))
+                    .build(),
+            );
+        }
+        let client = mongodb::Client::with_options(options)
+            .map_err(|e| bad(source, format!("cannot connect to MongoDB: {e}")))?;
+        clients.insert(source.name.clone(), (key, client.clone()));
+        Ok(client.database(&db))
+    }
+}
+
+fn mongo_reason(e: &mongodb::error::Error) -> String {
+    e.to_string().replace('\n', " ")
+}
+
+// ---- schema inference ------------------------------------------------------
+
+/// What a sample says about one field.
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    Null,
+    Int,
+    Float,
+    Str,
+    Bool,
+    Date,
+    Doc(BTreeMap<String, Kind>),
+    List(Box<Kind>),
+    Mixed,
+}
+
+fn kind_of(v: &Bson) -> Kind {
+    match v {
+        Bson::Null | Bson::Undefined => Kind::Null,
+        Bson::Int32(_) | Bson::Int64(_) => Kind::Int,
+        Bson::Double(_) => Kind::Float,
+        Bson::String(_) | Bson::ObjectId(_) | Bson::Decimal128(_) | Bson::Symbol(_) => Kind::Str,
+        Bson::Boolean(_) => Kind::Bool,
+        Bson::DateTime(_) => Kind::Date,
+        Bson::Document(d) => Kind::Doc(d.iter().map(|(k, v)| (k.clone(), kind_of(v))).collect()),
+        Bson::Array(items) => {
+            Kind::List(Box::new(items.iter().map(kind_of).fold(Kind::Null, merge)))
+        }
+        _ => Kind::Mixed,
+    }
+}
+
+fn merge(a: Kind, b: Kind) -> Kind {
+    use Kind::*;
+    match (a, b) {
+        (Null, x) | (x, Null) => x,
+        (Int, Float) | (Float, Int) => Float,
+        (Doc(mut x), Doc(y)) => {
+            for (k, v) in y {
+                let merged = match x.remove(&k) {
+                    Some(old) => merge(old, v),
+                    None => v,
+                };
+                x.insert(k, merged);
+            }
+            Doc(x)
+        }
+        (List(x), List(y)) => List(Box::new(merge(*x, *y))),
+        (x, y) if x == y => x,
+        _ => Mixed,
+    }
+}
+
+fn arrow_type(k: &Kind) -> DataType {
+    match k {
+        Kind::Int => DataType::Int64,
+        Kind::Float => DataType::Float64,
+        Kind::Bool => DataType::Boolean,
+        Kind::Date => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        Kind::Doc(fields) if !fields.is_empty() => DataType::Struct(
+            fields
+                .iter()
+                .map(|(n, k)| Field::new(n, arrow_type(k), true))
+                .collect(),
+        ),
+        Kind::List(inner)
+            if matches!(
+                **inner,
+                Kind::Int | Kind::Float | Kind::Str | Kind::Bool | Kind::Date
+            ) =>
+        {
+            DataType::List(Arc::new(Field::new("item", arrow_type(inner), true)))
+        }
+        _ => DataType::Utf8,
+    }
+}
+
+/// Lists the collections (or the `collections` allow-list) and infers each
+/// one's schema from a sample. Empty collections are skipped with a
+/// warning: they need a declared schema.
+pub async fn discover(clients: &MongoClients, source: &SourceDef) -> Result<Vec<TableDef>> {
+    let db = clients.database(source)?;
+    let allow: Vec<String> = source
+        .options
+        .get("collections")
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut names = db.list_collection_names().await.map_err(|e| {
+        bad(
+            source,
+            format!("cannot list collections: {}", mongo_reason(&e)),
+        )
+    })?;
+    names.retain(|n| !n.starts_with("system.") && !n.starts_with('_'));
+    if !allow.is_empty() {
+        names.retain(|n| allow.contains(n));
+    }
+    names.sort();
+    let mut tables = Vec::new();
+    for name in names {
+        let coll = db.collection::<Document>(&name);
+        let docs: Vec<Document> = coll
+            .find(doc! {})
+            .limit(SAMPLE)
+            .await
+            .map_err(|e| {
+                bad(
+                    source,
+                    format!("cannot sample {name}: {}", mongo_reason(&e)),
+                )
+            })?
+            .try_collect()
+            .await
+            .map_err(|e| {
+                bad(
+                    source,
+                    format!("cannot sample {name}: {}", mongo_reason(&e)),
+                )
+            })?;
+        if docs.is_empty() {
+            tracing::warn!(source = %source.name, "collection {name} is empty: declare its schema with `quipu catalog add-table`");
+            continue;
+        }
+        // Field order: first seen.
+        let mut order: Vec<String> = Vec::new();
+        let mut kinds: HashMap<String, Kind> = HashMap::new();
+        for d in &docs {
+            for (k, v) in d {
+                let kind = kind_of(v);
+                match kinds.remove(k) {
+                    Some(old) => {
+                        kinds.insert(k.clone(), merge(old, kind));
+                    }
+                    None => {
+                        order.push(k.clone());
+                        kinds.insert(k.clone(), kind);
+                    }
+                }
+            }
+        }
+        let columns = order
+            .iter()
+            .map(|k| ColumnDef {
+                name: k.clone(),
+                data_type: arrow_type(&kinds[k]).to_string(),
+                nullable: true,
+            })
+            .collect();
+        tables.push(TableDef {
+            name: TableName {
+                source: source.name.clone(),
+                schema: "public".into(),
+                table: name.clone(),
+            },
+            origin: TableOrigin::Discovered,
+            location: Some(name),
+            format: None,
+            file_extension: None,
+            columns,
+            partition_columns: vec![],
+            declared_schema: false,
+        });
+    }
+    Ok(tables)
+}
+
+// ---- BSON to Arrow ---------------------------------------------------------
+
+fn json_text(v: &Bson) -> String {
+    match v {
+        Bson::String(s) => s.clone(),
+        Bson::ObjectId(o) => o.to_hex(),
+        Bson::Decimal128(d) => d.to_string(),
+        other => other.clone().into_relaxed_extjson().to_string(),
+    }
+}
+
+fn as_i64(v: &Bson) -> Option<i64> {
+    match v {
+        Bson::Int32(x) => Some(*x as i64),
+        Bson::Int64(x) => Some(*x),
+        Bson::Double(x) if x.fract() == 0.0 => Some(*x as i64),
+        _ => None,
+    }
+}
+
+fn as_f64(v: &Bson) -> Option<f64> {
+    match v {
+        Bson::Int32(x) => Some(*x as f64),
+        Bson::Int64(x) => Some(*x as f64),
+        Bson::Double(x) => Some(*x),
+        _ => None,
+    }
+}
+
+fn present(v: Option<&Bson>) -> Option<&Bson> {
+    v.filter(|b| !matches!(b, Bson::Null | Bson::Undefined))
+}
+
+/// One column of `t` from the values of a field across documents.
+fn build(t: &DataType, values: &[Option<&Bson>]) -> DfResult<ArrayRef> {
+    let values: Vec<Option<&Bson>> = values.iter().map(|v| present(*v)).collect();
+    Ok(match t {
+        DataType::Int64 => Arc::new(
+            values
+                .iter()
+                .map(|v| v.and_then(as_i64))
+                .collect::<Int64Array>(),
+        ),
+        DataType::Float64 => Arc::new(
+            values
+                .iter()
+                .map(|v| v.and_then(as_f64))
+                .collect::<Float64Array>(),
+        ),
+        DataType::Boolean => Arc::new(
+            values
+                .iter()
+                .map(|v| v.and_then(|b| b.as_bool()))
+                .collect::<BooleanArray>(),
+        ),
+        DataType::Timestamp(TimeUnit::Millisecond, tz) => Arc::new(
+            values
+                .iter()
+                .map(|v| {
+                    v.and_then(|b| b.as_datetime())
+                        .map(|d| d.timestamp_millis())
+                })
+                .collect::<TimestampMillisecondArray>()
+                .with_timezone_opt(tz.clone()),
+        ),
+        DataType::Struct(fields) => {
+            let docs: Vec<Option<&Document>> = values
+                .iter()
+                .map(|v| v.and_then(|b| b.as_document()))
+                .collect();
+            let children = fields
+                .iter()
+                .map(|f| {
+                    let vals: Vec<Option<&Bson>> = docs
+                        .iter()
+                        .map(|d| d.and_then(|d| d.get(f.name())))
+                        .collect();
+                    build(f.data_type(), &vals)
+                })
+                .collect::<DfResult<Vec<_>>>()?;
+            let nulls = NullBuffer::from(docs.iter().map(|d| d.is_some()).collect::<Vec<_>>());
+            Arc::new(StructArray::try_new(fields.clone(), children, Some(nulls))?)
+        }
+        DataType::List(field) => {
+            let arrays: Vec<Option<&Vec<Bson>>> = values
+                .iter()
+                .map(|v| v.and_then(|b| b.as_array()))
+                .collect();
+            let mut offsets = vec![0i32];
+            let mut items: Vec<Option<&Bson>> = Vec::new();
+            for a in &arrays {
+                if let Some(a) = a {
+                    items.extend(a.iter().map(Some));
+                }
+                offsets.push(items.len() as i32);
+            }
+            let child = build(field.data_type(), &items)?;
+            let nulls = NullBuffer::from(arrays.iter().map(|a| a.is_some()).collect::<Vec<_>>());
+            Arc::new(ListArray::try_new(
+                field.clone(),
+                OffsetBuffer::new(offsets.into()),
+                child,
+                Some(nulls),
+            )?)
+        }
+        DataType::Null => Arc::new(NullArray::new(values.len())),
+        _ => Arc::new(
+            values
+                .iter()
+                .map(|v| v.map(json_text))
+                .collect::<StringArray>(),
+        ),
+    })
+}
+
+fn to_batch(schema: &SchemaRef, docs: &[Document]) -> DfResult<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let vals: Vec<Option<&Bson>> = docs.iter().map(|d| d.get(f.name())).collect();
+            build(f.data_type(), &vals)
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(docs.len())),
+    )?)
+}
+
+// ---- filters ---------------------------------------------------------------
+
+fn bson_literal(v: &ScalarValue, t: &DataType) -> Option<Bson> {
+    use ScalarValue::*;
+    let numeric = matches!(t, DataType::Int64 | DataType::Float64);
+    Some(match v {
+        _ if v.is_null() => return None,
+        Int8(Some(x)) if numeric => Bson::Int64(*x as i64),
+        Int16(Some(x)) if numeric => Bson::Int64(*x as i64),
+        Int32(Some(x)) if numeric => Bson::Int64(*x as i64),
+        Int64(Some(x)) if numeric => Bson::Int64(*x),
+        Float64(Some(x)) if numeric && x.is_finite() => Bson::Double(*x),
+        Boolean(Some(b)) if *t == DataType::Boolean => Bson::Boolean(*b),
+        // Strings compare as strings: `{"$gt": ""}` given as a value stays a value.
+        Utf8(Some(s)) | LargeUtf8(Some(s)) | Utf8View(Some(s)) if *t == DataType::Utf8 => {
+            Bson::String(s.clone())
+        }
+        TimestampMillisecond(Some(ms), _) if matches!(t, DataType::Timestamp(_, _)) => {
+            Bson::DateTime(mongodb::bson::DateTime::from_millis(*ms))
+        }
+        TimestampMicrosecond(Some(us), _)
+            if matches!(t, DataType::Timestamp(_, _)) && us % 1000 == 0 =>
+        {
+            Bson::DateTime(mongodb::bson::DateTime::from_millis(us / 1000))
+        }
+        _ => return None,
+    })
+}
+
+/// A filter as a MongoDB query document on top-level fields. Mongo returns a
+/// superset where SQL and Mongo semantics differ (NULL vs missing), and
+/// DataFusion re-applies every filter.
+pub fn filter_to_mongo(e: &Expr, schema: &Schema) -> Option<Document> {
+    let field = |e: &Expr| match e {
+        Expr::Column(c) => schema
+            .field_with_name(&c.name)
+            .ok()
+            .map(|f| (f.name().clone(), f.data_type().clone())),
+        _ => None,
+    };
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::And => Some(
+                doc! { "$and": [filter_to_mongo(left, schema)?, filter_to_mongo(right, schema)?] },
+            ),
+            Operator::Or => Some(
+                doc! { "$or": [filter_to_mongo(left, schema)?, filter_to_mongo(right, schema)?] },
+            ),
+            _ => {
+                let ((name, t), op, lit) = match (field(left), field(right)) {
+                    (Some(f), None) => (f, *op, right.as_ref()),
+                    (None, Some(f)) => (
+                        f,
+                        match op {
+                            Operator::Lt => Operator::Gt,
+                            Operator::LtEq => Operator::GtEq,
+                            Operator::Gt => Operator::Lt,
+                            Operator::GtEq => Operator::LtEq,
+                            o => *o,
+                        },
+                        left.as_ref(),
+                    ),
+                    _ => return None,
+                };
+                let Expr::Literal(v, _) = lit else {
+                    return None;
+                };
+                let v = bson_literal(v, &t)?;
+                let mop = match op {
+                    Operator::Eq => "$eq",
+                    Operator::NotEq => "$ne",
+                    Operator::Lt => "$lt",
+                    Operator::LtEq => "$lte",
+                    Operator::Gt => "$gt",
+                    Operator::GtEq => "$gte",
+                    _ => return None,
+                };
+                let mut cond = Document::new();
+                cond.insert(mop, v);
+                let mut d = Document::new();
+                d.insert(name, cond);
+                Some(d)
+            }
+        },
+        Expr::InList(InList {
+            expr,
+            list,
+            negated: false,
+        }) => {
+            let (name, t) = field(expr)?;
+            let items = list
+                .iter()
+                .map(|i| match i {
+                    Expr::Literal(v, _) => bson_literal(v, &t),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            let mut d = Document::new();
+            d.insert(name, doc! { "$in": items });
+            Some(d)
+        }
+        Expr::IsNotNull(inner) => {
+            let (name, _) = field(inner)?;
+            let mut d = Document::new();
+            d.insert(name, doc! { "$ne": Bson::Null });
+            Some(d)
+        }
+        _ => None,
+    }
+}
+
+// ---- table and scan ----------------------------------------------------------
+
+#[derive(Debug)]
+pub struct MongoTable {
+    source: SourceDef,
+    collection: String,
+    schema: SchemaRef,
+    clients: Arc<MongoClients>,
+}
+
+impl MongoTable {
+    pub fn new(
+        source: &SourceDef,
+        def: &TableDef,
+        clients: Arc<MongoClients>,
+    ) -> Result<MongoTable> {
+        let fields = def
+            .columns
+            .iter()
+            .map(|c| {
+                let t = quipu_catalog::types::parse_type(&c.name, &c.data_type)?;
+                Ok(Field::new(&c.name, t, true))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(MongoTable {
+            source: source.clone(),
+            collection: def
+                .location
+                .clone()
+                .unwrap_or_else(|| def.name.table.clone()),
+            schema: Arc::new(Schema::new(fields)),
+            clients,
+        })
+    }
+
+    fn pushdown(&self) -> bool {
+        self.source.options.get("pushdown").map(String::as_str) != Some("off")
+    }
+}
+
+#[async_trait]
+impl TableProvider for MongoTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if self.pushdown() && filter_to_mongo(f, &self.schema).is_some() {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let indices: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let schema = Arc::new(self.schema.project(&indices)?);
+        let conditions: Vec<Document> = if self.pushdown() {
+            filters
+                .iter()
+                .filter_map(|f| filter_to_mongo(f, &self.schema))
+                .collect()
+        } else {
+            vec![]
+        };
+        let filter = match conditions.len() {
+            0 => Document::new(),
+            1 => conditions.into_iter().next().unwrap(),
+            _ => doc! { "$and": conditions.clone() },
+        };
+        let all_pushed = self.pushdown()
+            && filters
+                .iter()
+                .all(|f| filter_to_mongo(f, &self.schema).is_some());
+        let mut projection = doc! { "_id": 0 };
+        for f in schema.fields() {
+            projection.insert(f.name().clone(), 1);
+        }
+        if schema.fields().iter().any(|f| f.name() == "_id") {
+            projection.remove("_id");
+        }
+        Ok(Arc::new(MongoScanExec::new(
+            self.source.clone(),
+            self.clients.clone(),
+            self.collection.clone(),
+            schema,
+            filter,
+            projection,
+            limit.filter(|_| all_pushed),
+        )))
+    }
+}
+
+/// One `find` on one collection. The plan holds the source name, the
+/// collection and the query, never credentials.
+#[derive(Debug)]
+pub struct MongoScanExec {
+    source: SourceDef,
+    clients: Arc<MongoClients>,
+    collection: String,
+    schema: SchemaRef,
+    filter: Document,
+    projection: Document,
+    limit: Option<usize>,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl MongoScanExec {
+    pub fn new(
+        source: SourceDef,
+        clients: Arc<MongoClients>,
+        collection: String,
+        schema: SchemaRef,
+        filter: Document,
+        projection: Document,
+        limit: Option<usize>,
+    ) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        MongoScanExec {
+            source,
+            clients,
+            collection,
+            schema,
+            filter,
+            projection,
+            limit,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+impl DisplayAs for MongoScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "MongoScanExec: source={} collection={} filter={} projection={}",
+            self.source.name, self.collection, self.filter, self.projection
+        )?;
+        if let Some(n) = self.limit {
+            write!(f, " limit={n}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for MongoScanExec {
+    fn name(&self) -> &str {
+        "MongoScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
+        let db = self.clients.database(&self.source)?;
+        let coll = db.collection::<Document>(&self.collection);
+        let (filter, projection, limit) =
+            (self.filter.clone(), self.projection.clone(), self.limit);
+        let (source, schema) = (self.source.clone(), self.schema.clone());
+        let fail = move |e: mongodb::error::Error| -> DataFusionError {
+            bad(
+                &source,
+                format!("query on MongoDB failed: {}", mongo_reason(&e)),
+            )
+            .into()
+        };
+        let fail2 = fail.clone();
+        let stream = futures::stream::once(async move {
+            let mut find = coll
+                .find(filter)
+                .projection(projection)
+                .batch_size(BATCH_ROWS as u32);
+            if let Some(n) = limit {
+                find = find.limit(n as i64);
+            }
+            find.await.map_err(fail)
+        })
+        .map(move |cursor| match cursor {
+            Ok(c) => {
+                let fail = fail2.clone();
+                c.map_err(fail).try_chunks(BATCH_ROWS).boxed()
+            }
+            Err(e) => {
+                futures::stream::once(
+                    async move { Err(futures::stream::TryChunksError(vec![], e)) },
+                )
+                .boxed()
+            }
+        })
+        .flatten()
+        .map(move |chunk| {
+            let docs = chunk.map_err(|e| e.1)?;
+            rows_fetched.add(docs.len());
+            to_batch(&schema, &docs)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            stream,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::Fields;
+    use datafusion::logical_expr::{col, lit};
+
+    #[test]
+    fn inference_merges_and_widens() {
+        let a = kind_of(&Bson::Document(
+            doc! { "n": 1, "loc": { "id": 1 }, "tags": ["a"] },
+        ));
+        let b = kind_of(&Bson::Document(
+            doc! { "n": 1.5, "loc": { "type": "store" }, "tags": [] },
+        ));
+        let Kind::Doc(m) = merge(a, b) else { panic!() };
+        assert_eq!(arrow_type(&m["n"]), DataType::Float64);
+        assert_eq!(
+            arrow_type(&m["loc"]),
+            DataType::Struct(Fields::from(vec![
+                Field::new("id", DataType::Int64, true),
+                Field::new("type", DataType::Utf8, true)
+            ]))
+        );
+        assert!(matches!(arrow_type(&m["tags"]), DataType::List(_)));
+        assert_eq!(merge(Kind::Str, Kind::Int), Kind::Mixed);
+    }
+
+    #[test]
+    fn string_values_stay_values() {
+        let schema = Schema::new(vec![
+            Field::new("sku", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+        ]);
+        let f = filter_to_mongo(&col("sku").eq(lit("{\"$gt\": \"\"}")), &schema).unwrap();
+        assert_eq!(f, doc! { "sku": { "$eq": "{\"$gt\": \"\"}" } });
+        // A type mismatch is left to DataFusion.
+        assert!(filter_to_mongo(&col("sku").eq(lit(5i64)), &schema).is_none());
+        assert_eq!(
+            filter_to_mongo(&col("n").lt_eq(lit(5i64)), &schema).unwrap(),
+            doc! { "n": { "$lte": 5i64 } }
+        );
+    }
+}

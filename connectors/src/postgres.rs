@@ -1,0 +1,887 @@
+//! Live PostgreSQL tables: discovery from `information_schema`, the type
+//! mapping to Arrow, and `PgScanExec`, which runs one remote query as
+//! `COPY (SELECT ...) TO STDOUT (FORMAT binary)` and decodes the binary rows
+//! straight into Arrow arrays (no per-row allocation, no text parsing).
+//!
+//! Filters and projections are pushed into the remote query; the filters we
+//! push are re-checked by DataFusion (`Inexact`), so a dialect difference can
+//! only cost speed, never a wrong row.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::{Buf, Bytes, BytesMut};
+use datafusion::arrow::array::{
+    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
+    Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use futures::StreamExt;
+use quipu_catalog::{ColumnDef, SourceDef, TableDef, TableName, TableOrigin, secret};
+use tokio_postgres::NoTls;
+
+use crate::error::{ConnectorError, Result};
+use crate::remote_sql;
+
+/// Connections per source per process: one query cannot swamp a production
+/// database.
+const MAX_CONNECTIONS: usize = 8;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const BATCH_ROWS: usize = 8192;
+
+/// Connection pools, one per source (keyed by name and options so that a
+/// changed source gets a new pool).
+#[derive(Default)]
+pub struct PgPools {
+    pools: Mutex<HashMap<String, (String, deadpool_postgres::Pool)>>,
+}
+
+impl fmt::Debug for PgPools {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PgPools")
+    }
+}
+
+fn bad(source: &SourceDef, reason: impl Into<String>) -> ConnectorError {
+    ConnectorError::Source {
+        source_name: source.name.clone(),
+        reason: reason.into(),
+    }
+}
+
+/// The libpq-style configuration of a source; the password is resolved
+/// here, at connection time, and kept only inside the driver's config.
+fn pg_config(source: &SourceDef) -> Result<tokio_postgres::Config> {
+    let o = |k: &str| source.options.get(k).map(String::as_str);
+    let mut c = tokio_postgres::Config::new();
+    c.host(o("host").unwrap_or("localhost"));
+    let port = o("port").unwrap_or("5432");
+    c.port(port.parse().map_err(|_| {
+        bad(
+            source,
+            format!("option `port` must be a number, got `{port}`"),
+        )
+    })?);
+    c.user(o("user").unwrap_or("postgres"));
+    if let Some(p) = o("password") {
+        c.password(secret::resolve(p)?);
+    }
+    c.dbname(o("dbname").ok_or_else(|| bad(source, "missing option `dbname`"))?);
+    match o("sslmode").unwrap_or("disable") {
+        "disable" | "prefer" | "allow" => {}
+        other => {
+            return Err(bad(
+                source,
+                format!(
+                    "sslmode `{other}` is not supported yet: this build connects to PostgreSQL without TLS (use sslmode=disable on a trusted network)"
+                ),
+            ));
+        }
+    }
+    c.connect_timeout(CONNECT_TIMEOUT);
+    c.application_name("quipu");
+    Ok(c)
+}
+
+fn pool_key(source: &SourceDef) -> String {
+    let mut opts: Vec<_> = source.options.iter().collect();
+    opts.sort();
+    format!("{opts:?}")
+}
+
+impl PgPools {
+    pub fn pool(&self, source: &SourceDef) -> Result<deadpool_postgres::Pool> {
+        let key = pool_key(source);
+        let mut pools = self.pools.lock().unwrap();
+        if let Some((k, p)) = pools.get(&source.name)
+            && *k == key
+        {
+            return Ok(p.clone());
+        }
+        let manager = deadpool_postgres::Manager::from_config(
+            pg_config(source)?,
+            NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .max_size(MAX_CONNECTIONS)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(CONNECT_TIMEOUT + Duration::from_secs(1)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| bad(source, format!("cannot build a connection pool: {e}")))?;
+        pools.insert(source.name.clone(), (key, pool.clone()));
+        Ok(pool)
+    }
+}
+
+/// One line for a failed PostgreSQL call: the server's message when there
+/// is one, else the driver's chain of causes.
+pub fn pg_reason(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg = format!("{msg}: {s}");
+        source = s.source();
+    }
+    msg
+}
+
+async fn connect(pools: &PgPools, source: &SourceDef) -> Result<deadpool_postgres::Object> {
+    let pool = pools.pool(source)?;
+    pool.get().await.map_err(|e| {
+        let reason = match &e {
+            deadpool_postgres::PoolError::Backend(e) => pg_reason(e),
+            deadpool_postgres::PoolError::Timeout(_) => {
+                "timed out waiting for a connection (the server does not answer, or all connections are busy)".to_string()
+            }
+            other => other.to_string(),
+        };
+        bad(source, format!("cannot connect to PostgreSQL: {reason}"))
+    })
+}
+
+/// How a PostgreSQL type is read: its Arrow type, and whether the remote
+/// query casts it to text first.
+fn map_type(udt: &str, precision: Option<i32>, scale: Option<i32>) -> Option<(DataType, bool)> {
+    Some(match udt {
+        "bool" => (DataType::Boolean, false),
+        "int2" => (DataType::Int16, false),
+        "int4" => (DataType::Int32, false),
+        "int8" => (DataType::Int64, false),
+        "float4" => (DataType::Float32, false),
+        "float8" => (DataType::Float64, false),
+        "numeric" => match (precision, scale) {
+            (Some(p), Some(s)) if (1..=38).contains(&p) => {
+                (DataType::Decimal128(p as u8, s as i8), false)
+            }
+            // Unconstrained numeric: wide enough for money and counts.
+            _ => (DataType::Decimal128(38, 10), false),
+        },
+        "text" | "varchar" | "bpchar" | "name" | "citext" => (DataType::Utf8, false),
+        "json" | "jsonb" | "uuid" | "xml" | "inet" | "cidr" | "macaddr" | "interval" | "time"
+        | "timetz" => (DataType::Utf8, true),
+        "date" => (DataType::Date32, false),
+        "timestamp" => (DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        "timestamptz" => (
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        "bytea" => (DataType::Binary, false),
+        _ => return None,
+    })
+}
+
+/// Per-source policy for types without a mapping.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Unsupported {
+    Error,
+    Warn,
+    AsText,
+}
+
+fn unsupported_policy(source: &SourceDef) -> Result<Unsupported> {
+    match source.options.get("unsupported_type").map(String::as_str) {
+        None | Some("as_text") => Ok(Unsupported::AsText),
+        Some("warn") => Ok(Unsupported::Warn),
+        Some("error") => Ok(Unsupported::Error),
+        Some(other) => Err(bad(
+            source,
+            format!("option `unsupported_type` must be error, warn or as_text, got `{other}`"),
+        )),
+    }
+}
+
+/// Lists the tables and views of the allowed schemas with their columns.
+pub async fn discover(pools: &PgPools, source: &SourceDef) -> Result<Vec<TableDef>> {
+    let policy = unsupported_policy(source)?;
+    let client = connect(pools, source).await?;
+    let schemas: Vec<String> = source
+        .options
+        .get("schemas")
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows = client
+        .query(
+            "SELECT c.table_schema::text, c.table_name::text, c.column_name::text, c.udt_name::text,
+                    c.is_nullable = 'YES', c.numeric_precision, c.numeric_scale,
+                    c.data_type::text
+             FROM information_schema.columns c
+             JOIN information_schema.tables t
+               ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+             WHERE t.table_type IN ('BASE TABLE', 'VIEW', 'FOREIGN')
+               AND c.table_schema NOT IN ('pg_catalog', 'information_schema')
+               AND (cardinality($1::text[]) = 0 OR c.table_schema = ANY($1))
+             ORDER BY 1, 2, c.ordinal_position",
+            &[&schemas],
+        )
+        .await
+        .map_err(|e| bad(source, format!("cannot list tables: {}", pg_reason(&e))))?;
+    let mut tables: Vec<TableDef> = Vec::new();
+    for r in rows {
+        let (schema, table, column, udt): (String, String, String, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        let nullable: bool = r.get(4);
+        let (precision, scale): (Option<i32>, Option<i32>) = (r.get(5), r.get(6));
+        let data_type: String = r.get(7);
+        let name = TableName {
+            source: source.name.clone(),
+            schema: schema.clone(),
+            table: table.clone(),
+        };
+        if tables.last().map(|t| &t.name) != Some(&name) {
+            tables.push(TableDef {
+                name,
+                origin: TableOrigin::Discovered,
+                location: None,
+                format: None,
+                file_extension: None,
+                columns: vec![],
+                partition_columns: vec![],
+                declared_schema: false,
+            });
+        }
+        let arrow = match (map_type(&udt, precision, scale), policy) {
+            (Some((t, _)), _) => t,
+            (None, Unsupported::AsText) => DataType::Utf8,
+            (None, Unsupported::Warn) => {
+                tracing::warn!(source = %source.name, "skipping column {schema}.{table}.{column} of unsupported type {data_type}");
+                continue;
+            }
+            (None, Unsupported::Error) => {
+                return Err(bad(
+                    source,
+                    format!(
+                        "column {schema}.{table}.{column} has type {data_type}, which has no mapping (set unsupported_type=as_text or warn)"
+                    ),
+                ));
+            }
+        };
+        tables.last_mut().unwrap().columns.push(ColumnDef {
+            name: column,
+            data_type: arrow.to_string(),
+            nullable,
+        });
+    }
+    Ok(tables)
+}
+
+/// A PostgreSQL table as a DataFusion table.
+#[derive(Debug)]
+pub struct PgTable {
+    source: SourceDef,
+    name: TableName,
+    schema: SchemaRef,
+    pools: Arc<PgPools>,
+}
+
+impl PgTable {
+    pub fn new(source: &SourceDef, def: &TableDef, pools: Arc<PgPools>) -> Result<PgTable> {
+        let fields = def
+            .columns
+            .iter()
+            .map(|c| {
+                let t = quipu_catalog::types::parse_type(&c.name, &c.data_type)?;
+                Ok(Field::new(&c.name, t, c.nullable))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PgTable {
+            source: source.clone(),
+            name: def.name.clone(),
+            schema: Arc::new(Schema::new(fields)),
+            pools,
+        })
+    }
+}
+
+#[async_trait]
+impl TableProvider for PgTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        let pushdown = self.source.options.get("pushdown").map(String::as_str) != Some("off");
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if pushdown && remote_sql::filter_to_sql(f, &self.schema).is_some() {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let indices: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let schema = Arc::new(self.schema.project(&indices)?);
+        let select: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let col = remote_sql::quote_ident(f.name());
+                match f.data_type() {
+                    // Types read as text are cast on the server.
+                    DataType::Utf8 => format!("{col}::text"),
+                    _ => col,
+                }
+            })
+            .collect();
+        let mut sql = format!(
+            "SELECT {} FROM {}.{}",
+            if select.is_empty() {
+                "NULL".to_string()
+            } else {
+                select.join(", ")
+            },
+            remote_sql::quote_ident(&self.name.schema),
+            remote_sql::quote_ident(&self.name.table)
+        );
+        let pushdown = self.source.options.get("pushdown").map(String::as_str) != Some("off");
+        let conditions: Vec<String> = if pushdown {
+            filters
+                .iter()
+                .filter_map(|f| remote_sql::filter_to_sql(f, &self.schema))
+                .collect()
+        } else {
+            vec![]
+        };
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        // A limit is only exact when every filter went to the server.
+        if let Some(n) = limit.filter(|_| conditions.len() == filters.len()) {
+            sql.push_str(&format!(" LIMIT {n}"));
+        }
+        Ok(Arc::new(PgScanExec::new(
+            self.source.clone(),
+            self.pools.clone(),
+            schema,
+            sql,
+        )))
+    }
+}
+
+/// Runs one remote query on one PostgreSQL source. The plan holds the source
+/// name and the SQL, never credentials.
+#[derive(Debug)]
+pub struct PgScanExec {
+    source: SourceDef,
+    pools: Arc<PgPools>,
+    schema: SchemaRef,
+    sql: String,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl PgScanExec {
+    pub fn new(source: SourceDef, pools: Arc<PgPools>, schema: SchemaRef, sql: String) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        PgScanExec {
+            source,
+            pools,
+            schema,
+            sql,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+}
+
+impl DisplayAs for PgScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "PgScanExec: source={} sql={}",
+            self.source.name, self.sql
+        )
+    }
+}
+
+impl ExecutionPlan for PgScanExec {
+    fn name(&self) -> &str {
+        "PgScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
+        let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", self.sql);
+        let (source, pools, schema) =
+            (self.source.clone(), self.pools.clone(), self.schema.clone());
+        let stream = futures::stream::once(async move {
+            let client = connect(&pools, &source).await?;
+            let out = client
+                .copy_out(copy.as_str())
+                .await
+                .map_err(|e| bad(&source, format!("remote query failed: {}", pg_reason(&e))))?;
+            let decoder = CopyDecoder::new(schema.clone());
+            Ok::<_, DataFusionError>(decode_stream(
+                client,
+                Box::pin(out),
+                decoder,
+                source,
+                rows_fetched,
+            ))
+        })
+        .map(|r| match r {
+            Ok(s) => s.boxed(),
+            Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+        })
+        .flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            stream,
+        )))
+    }
+}
+
+type CopyStream = std::pin::Pin<Box<tokio_postgres::CopyOutStream>>;
+
+fn decode_stream(
+    client: deadpool_postgres::Object,
+    out: CopyStream,
+    decoder: CopyDecoder,
+    source: SourceDef,
+    rows_fetched: datafusion::physical_plan::metrics::Count,
+) -> impl futures::Stream<Item = DfResult<RecordBatch>> + Send {
+    futures::stream::unfold(
+        (Some(client), out, decoder, false),
+        move |(client, mut out, mut dec, done)| {
+            let source = source.clone();
+            let rows_fetched = rows_fetched.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    if let Some(batch) = dec.take_full() {
+                        rows_fetched.add(batch.num_rows());
+                        return Some((Ok(batch), (client, out, dec, false)));
+                    }
+                    match out.next().await {
+                        Some(Ok(chunk)) => {
+                            if let Err(e) = dec.push(chunk) {
+                                return Some((
+                                    Err(bad(&source, e).into()),
+                                    (client, out, dec, true),
+                                ));
+                            }
+                        }
+                        Some(Err(e)) => {
+                            let err =
+                                bad(&source, format!("remote query failed: {}", pg_reason(&e)));
+                            return Some((Err(err.into()), (client, out, dec, true)));
+                        }
+                        None => {
+                            let last = dec.finish();
+                            return match last {
+                                Ok(Some(b)) => {
+                                    rows_fetched.add(b.num_rows());
+                                    Some((Ok(b), (client, out, dec, true)))
+                                }
+                                Ok(None) => None,
+                                Err(e) => {
+                                    Some((Err(bad(&source, e).into()), (client, out, dec, true)))
+                                }
+                            };
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Decodes PostgreSQL's binary COPY format into Arrow batches.
+struct CopyDecoder {
+    schema: SchemaRef,
+    builders: Vec<Box<dyn ArrayBuilder>>,
+    rows: usize,
+    buf: BytesMut,
+    header_done: bool,
+    ended: bool,
+    ready: Vec<RecordBatch>,
+}
+
+const PG_EPOCH_DAYS: i32 = 10_957;
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+fn builder_for(t: &DataType) -> Box<dyn ArrayBuilder> {
+    match t {
+        DataType::Boolean => Box::new(BooleanBuilder::new()),
+        DataType::Int16 => Box::new(Int16Builder::new()),
+        DataType::Int32 => Box::new(Int32Builder::new()),
+        DataType::Int64 => Box::new(Int64Builder::new()),
+        DataType::Float32 => Box::new(Float32Builder::new()),
+        DataType::Float64 => Box::new(Float64Builder::new()),
+        DataType::Decimal128(p, s) => Box::new(
+            Decimal128Builder::new()
+                .with_precision_and_scale(*p, *s)
+                .unwrap_or_default(),
+        ),
+        DataType::Date32 => Box::new(Date32Builder::new()),
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+            Box::new(TimestampMicrosecondBuilder::new().with_timezone_opt(tz.clone()))
+        }
+        DataType::Binary => Box::new(BinaryBuilder::new()),
+        _ => Box::new(StringBuilder::new()),
+    }
+}
+
+macro_rules! append {
+    ($b:expr, $ty:ty, $v:expr) => {
+        $b.as_any_mut()
+            .downcast_mut::<$ty>()
+            .expect("builder matches the schema")
+            .append_option($v)
+    };
+}
+
+impl CopyDecoder {
+    fn new(schema: SchemaRef) -> Self {
+        let builders = schema
+            .fields()
+            .iter()
+            .map(|f| builder_for(f.data_type()))
+            .collect();
+        CopyDecoder {
+            schema,
+            builders,
+            rows: 0,
+            buf: BytesMut::new(),
+            header_done: false,
+            ended: false,
+            ready: Vec::new(),
+        }
+    }
+
+    fn take_full(&mut self) -> Option<RecordBatch> {
+        (!self.ready.is_empty()).then(|| self.ready.remove(0))
+    }
+
+    fn push(&mut self, chunk: Bytes) -> std::result::Result<(), String> {
+        self.buf.extend_from_slice(&chunk);
+        if !self.header_done {
+            if self.buf.len() < 19 {
+                return Ok(());
+            }
+            if &self.buf[..11] != b"PGCOPY\n\xff\r\n\0" {
+                return Err("unexpected COPY header from the server".into());
+            }
+            let ext = u32::from_be_bytes(self.buf[15..19].try_into().unwrap()) as usize;
+            if self.buf.len() < 19 + ext {
+                return Ok(());
+            }
+            self.buf.advance(19 + ext);
+            self.header_done = true;
+        }
+        while !self.ended {
+            match self.tuple()? {
+                true => {
+                    if self.rows >= BATCH_ROWS {
+                        let b = self.flush()?;
+                        self.ready.push(b);
+                    }
+                }
+                false => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one tuple if it is complete in the buffer.
+    fn tuple(&mut self) -> std::result::Result<bool, String> {
+        let buf = &self.buf[..];
+        if buf.len() < 2 {
+            return Ok(false);
+        }
+        let n = i16::from_be_bytes([buf[0], buf[1]]);
+        if n == -1 {
+            self.ended = true;
+            self.buf.advance(2);
+            return Ok(false);
+        }
+        let expected = self.schema.fields().len().max(1);
+        if n as usize != expected {
+            return Err(format!("COPY row has {n} fields, expected {expected}"));
+        }
+        // Check the whole tuple is here before decoding anything.
+        let mut pos = 2;
+        let mut spans = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            if buf.len() < pos + 4 {
+                return Ok(false);
+            }
+            let len = i32::from_be_bytes(buf[pos..pos + 4].try_into().unwrap());
+            pos += 4;
+            if len < 0 {
+                spans.push(None);
+            } else {
+                let len = len as usize;
+                if buf.len() < pos + len {
+                    return Ok(false);
+                }
+                spans.push(Some((pos, len)));
+                pos += len;
+            }
+        }
+        if !self.schema.fields().is_empty() {
+            for (i, span) in spans.into_iter().enumerate() {
+                let v = span.map(|(p, l)| &buf[p..p + l]);
+                let field = self.schema.field(i);
+                decode_value(field.data_type(), &mut self.builders[i], v)
+                    .map_err(|e| format!("column {}: {e}", field.name()))?;
+            }
+        }
+        self.rows += 1;
+        self.buf.advance(pos);
+        Ok(true)
+    }
+
+    fn flush(&mut self) -> std::result::Result<RecordBatch, String> {
+        let columns: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
+        let rows = std::mem::take(&mut self.rows);
+        RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    fn finish(&mut self) -> std::result::Result<Option<RecordBatch>, String> {
+        if let Some(b) = self.ready.pop() {
+            return Ok(Some(b));
+        }
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        self.flush().map(Some)
+    }
+}
+
+fn be<const N: usize>(v: &[u8]) -> std::result::Result<[u8; N], String> {
+    v.try_into()
+        .map_err(|_| format!("expected {N} bytes, got {}", v.len()))
+}
+
+fn decode_value(
+    t: &DataType,
+    b: &mut Box<dyn ArrayBuilder>,
+    v: Option<&[u8]>,
+) -> std::result::Result<(), String> {
+    match t {
+        DataType::Boolean => append!(b, BooleanBuilder, v.map(|v| v.first() == Some(&1))),
+        DataType::Int16 => append!(
+            b,
+            Int16Builder,
+            v.map(be::<2>).transpose()?.map(i16::from_be_bytes)
+        ),
+        DataType::Int32 => append!(
+            b,
+            Int32Builder,
+            v.map(be::<4>).transpose()?.map(i32::from_be_bytes)
+        ),
+        DataType::Int64 => append!(
+            b,
+            Int64Builder,
+            v.map(be::<8>).transpose()?.map(i64::from_be_bytes)
+        ),
+        DataType::Float32 => append!(
+            b,
+            Float32Builder,
+            v.map(be::<4>).transpose()?.map(f32::from_be_bytes)
+        ),
+        DataType::Float64 => append!(
+            b,
+            Float64Builder,
+            v.map(be::<8>).transpose()?.map(f64::from_be_bytes)
+        ),
+        DataType::Date32 => append!(
+            b,
+            Date32Builder,
+            v.map(be::<4>)
+                .transpose()?
+                .map(|x| i32::from_be_bytes(x) + PG_EPOCH_DAYS)
+        ),
+        DataType::Timestamp(_, _) => append!(
+            b,
+            TimestampMicrosecondBuilder,
+            v.map(be::<8>)
+                .transpose()?
+                .map(|x| i64::from_be_bytes(x) + PG_EPOCH_MICROS)
+        ),
+        DataType::Decimal128(_, s) => {
+            let d = v.map(|v| decode_numeric(v, *s)).transpose()?;
+            append!(b, Decimal128Builder, d)
+        }
+        DataType::Binary => append!(b, BinaryBuilder, v),
+        _ => {
+            let s = v
+                .map(|v| std::str::from_utf8(v).map_err(|e| format!("invalid UTF-8: {e}")))
+                .transpose()?;
+            append!(b, StringBuilder, s)
+        }
+    }
+    Ok(())
+}
+
+/// PostgreSQL's binary numeric (base-10000 digits) as an integer at `scale`.
+fn decode_numeric(v: &[u8], scale: i8) -> std::result::Result<i128, String> {
+    if v.len() < 8 {
+        return Err("short numeric".into());
+    }
+    let ndigits = u16::from_be_bytes([v[0], v[1]]) as usize;
+    let weight = i16::from_be_bytes([v[2], v[3]]) as i32;
+    let sign = u16::from_be_bytes([v[4], v[5]]);
+    if sign == 0xC000 {
+        return Err("NaN does not fit a decimal column".into());
+    }
+    if v.len() < 8 + 2 * ndigits {
+        return Err("short numeric".into());
+    }
+    let mut acc: i128 = 0;
+    let scale = scale as i32;
+    for i in 0..ndigits {
+        let digit = u16::from_be_bytes([v[8 + 2 * i], v[9 + 2 * i]]) as i128;
+        let exp10 = 4 * (weight - i as i32) + scale;
+        let term = if exp10 >= 0 {
+            digit
+                .checked_mul(
+                    10i128
+                        .checked_pow(exp10 as u32)
+                        .ok_or("numeric out of range")?,
+                )
+                .ok_or("numeric out of range")?
+        } else if exp10 > -5 {
+            digit / 10i128.pow((-exp10) as u32)
+        } else {
+            0
+        };
+        acc = acc.checked_add(term).ok_or("numeric out of range")?;
+    }
+    Ok(if sign == 0x4000 { -acc } else { acc })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric(ndigits: &[u16], weight: i16, neg: bool, dscale: u16) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend((ndigits.len() as u16).to_be_bytes());
+        v.extend(weight.to_be_bytes());
+        v.extend((if neg { 0x4000u16 } else { 0 }).to_be_bytes());
+        v.extend(dscale.to_be_bytes());
+        for d in ndigits {
+            v.extend(d.to_be_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn numerics_decode_at_the_column_scale() {
+        // 1234.05 = [1234, 0500] weight 0
+        assert_eq!(
+            decode_numeric(&numeric(&[1234, 500], 0, false, 2), 2).unwrap(),
+            123_405
+        );
+        // -0.07 = [0700] weight -1
+        assert_eq!(
+            decode_numeric(&numeric(&[700], -1, true, 2), 2).unwrap(),
+            -7
+        );
+        // 12345678 = [1234, 5678] weight 1
+        assert_eq!(
+            decode_numeric(&numeric(&[1234, 5678], 1, false, 0), 2).unwrap(),
+            1_234_567_800
+        );
+        assert_eq!(decode_numeric(&numeric(&[], 0, false, 0), 2).unwrap(), 0);
+    }
+}
