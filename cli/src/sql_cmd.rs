@@ -61,8 +61,10 @@ pub fn run(runtime: &Runtime, data_dir: &Path, args: SqlArgs, verbose: bool) -> 
         }
         (None, None) => None,
     };
-    match text {
+    let result = match text {
         Some(sql) => runtime.block_on(run_text(&client, &sql, args.format, verbose)),
         None => crate::shell::run(runtime, &client, data_dir, args.format, verbose),
-    }
+    };
+    runtime.block_on(engine.session().close());
+    result
 }

@@ -314,8 +314,28 @@ pub async fn describe_location(
     };
     match declared {
         Some(cols) => def.columns = cols,
-        None => def.columns = columns_of(infer(state, source, root, &def).await?.as_ref()),
+        None => {
+            def.columns = columns_of(infer(state, source, root, &def).await?.as_ref());
+            // A column that was NULL in every sampled row is most likely
+            // text that the sample did not reach (JSON says nothing more).
+            for c in &mut def.columns {
+                if c.data_type == DataType::Null.to_string() {
+                    c.data_type = DataType::Utf8.to_string();
+                }
+            }
+        }
     }
+    // Files that also carry their partition key as a column (`date=.../`
+    // holding a `date` column): the file's typed column wins, the folder
+    // key is not declared (it would make the name ambiguous).
+    let file_columns: Vec<String> = def.columns.iter().map(|c| c.name.clone()).collect();
+    def.partition_columns.retain(|p| {
+        let clash = file_columns.contains(&p.name);
+        if clash {
+            tracing::info!(table = %def.name, "partition key `{}` is also a file column; reading it from the files", p.name);
+        }
+        !clash
+    });
     Ok(def)
 }
 

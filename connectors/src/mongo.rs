@@ -78,6 +78,20 @@ fn database_name(source: &SourceDef) -> Result<String> {
 }
 
 impl MongoClients {
+    /// Shuts every client down (see `QuipuSession::close`).
+    pub async fn shutdown(&self) {
+        let clients: Vec<mongodb::Client> = self
+            .clients
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, (_, c))| c)
+            .collect();
+        for c in clients {
+            c.shutdown().immediate(true).await;
+        }
+    }
+
     pub fn database(&self, source: &SourceDef) -> Result<mongodb::Database> {
         let key = {
             let mut o: Vec<_> = source.options.iter().collect();

@@ -113,6 +113,13 @@ impl QuipuSession {
         &self.runtime
     }
 
+    /// Closes live-source connections while the runtime still runs (the
+    /// MongoDB driver otherwise ends its sessions from a drop handler that
+    /// can race the runtime's shutdown).
+    pub async fn close(&self) {
+        self.catalogs.shared.mongo.shutdown().await;
+    }
+
     pub fn catalogs(&self) -> &QuipuCatalogList {
         &self.catalogs
     }
