@@ -1,63 +1,200 @@
 #!/usr/bin/env bash
-# Quipu's main job, on an embedded default: build `quipu`, write an example
-# Yachay-Shop lake (clickstream NDJSON by day, marketing CSV, sales history
-# Parquet by year/month, reviews NDJSON), register it in a fresh catalog and
-# answer business questions across the files, once in-process and once on
-# the embedded Ballista cluster.
+# Quipu's main job: Yachay-Shop's five business questions answered across
+# live systems. It installs what is missing (PostgreSQL, a venv with the
+# SecantusDB MongoDB-wire server), starts two PostgreSQL servers (crm, pos)
+# and SecantusDB (inventory) on loopback, generates the dataset with
+# `quipu gen`, registers crm, pos, inventory and the lake in a fresh catalog,
+# creates the yachay.* business views and prints the answers. Then it leaves
+# the servers running and says how to connect, until Ctrl-C stops them.
 #
-#   deploy/demo.sh            # everything under ./quipu-demo/
+#   deploy/demo.sh                 # scale factor 0.1, under ./quipu-demo/
+#   deploy/demo.sh --scale 1       # bigger
+#   deploy/demo.sh --exit          # stop the servers right after the answers
 #   QUIPU_DEMO_DIR=/tmp/x deploy/demo.sh
 #
-# Running it again starts from scratch (idempotent). The live PostgreSQL and
-# MongoDB sources join the demo with the data generator.
+# Running it again starts from scratch (idempotent).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+scale=0.1
+wait_for_ctrl_c=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --scale) scale="${2:?--scale needs a value}"; shift 2 ;;
+        --scale=*) scale="${1#--scale=}"; shift ;;
+        --exit) wait_for_ctrl_c=0; shift ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        *) echo "demo.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+    esac
+done
 demo="${QUIPU_DEMO_DIR:-$PWD/quipu-demo}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${QUIPU_TARGET_DIR:-$HOME/.cache/quipu/target}}"
+. "$root/deploy/lib/prereqs.sh"
 
-echo "== building quipu (first build takes several minutes)"
+ensure_postgres
+ensure_venv
+bindir="$(pg_bindir)"
+
+echo "== building quipu (the first build takes several minutes)"
 (cd "$root" && cargo build --locked -q -p quipu-cli --bin quipu)
 quipu="$CARGO_TARGET_DIR/debug/quipu"
 
-echo "== writing the example lake under $demo"
-rm -rf "$demo"
 mkdir -p "$demo"
-cd "$demo"
-export QUIPU_DATA_DIR="$demo/data"
-"$quipu" sql --format csv -f "$root/examples/make-example-lake.sql" > /dev/null
+demo="$(cd "$demo" && pwd)"
+state="$demo/servers.env"
 
-echo "== registering it"
-"$quipu" catalog add-source lake --kind lake --url "$demo/lake"
-"$quipu" sql "CREATE SCHEMA yachay"
-"$quipu" sql "CREATE VIEW yachay.sales_monthly AS
-  SELECT year, month, channel, category, count(*) AS orders, round(sum(total_usd), 2) AS revenue_usd
-  FROM lake.public.sales_history GROUP BY year, month, channel, category"
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 1 300); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "demo.sh: $2 did not start on port $1; see $3" >&2
+    exit 1
+}
+
+stop_servers() {
+    [ -f "$state" ] || return 0
+    # shellcheck disable=SC1090
+    . "$state"
+    for d in ${PG_DATA_DIRS:-}; do
+        [ -d "$d" ] && as_pg "$bindir/pg_ctl" -D "$d" -m fast stop >/dev/null 2>&1 || true
+    done
+    if [ -n "${MONGO_PID:-}" ]; then kill "$MONGO_PID" 2>/dev/null || true; fi
+    [ -n "${SERVERS_DIR:-}" ] && rm -rf "$SERVERS_DIR"
+    rm -f "$state"
+}
+
+# A previous run's servers, if any, go first.
+stop_servers
+rm -rf "$demo/data" "$demo/lake"
+
+# PostgreSQL refuses to run as root, and the postgres user must reach the
+# data folder: keep the servers in a temporary folder of their own.
+servers="$(mktemp -d /tmp/quipu-demo-servers.XXXXXX)"
+chmod 755 "$servers"
+echo "SERVERS_DIR=$servers" > "$state"
+cleanup() {
+    echo
+    echo "== stopping the servers"
+    stop_servers
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_pg() {
+    local name="$1" port="$2" dir="$servers/$1"
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres "$dir"
+    as_pg "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
+    as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null
+    echo "PG_DATA_DIRS=\"\${PG_DATA_DIRS:-} $dir/data\"" >> "$state"
+    wait_port "$port" "PostgreSQL ($name)" "$dir/postgres.log"
+    "$bindir/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c "CREATE DATABASE $name" >/dev/null
+}
+
+crm_port="$(free_port)"; pos_port="$(free_port)"; mongo_port="$(free_port)"
+echo "== starting PostgreSQL crm on 127.0.0.1:$crm_port and pos on 127.0.0.1:$pos_port"
+start_pg crm "$crm_port"
+start_pg pos "$pos_port"
+echo "== starting SecantusDB (MongoDB wire) inventory on 127.0.0.1:$mongo_port"
+"$QUIPU_VENV/bin/secantusd-py" --host 127.0.0.1 --port "$mongo_port" --storage-path :memory: \
+    > "$servers/secantusd.log" 2>&1 &
+echo "MONGO_PID=$!" >> "$state"
+wait_port "$mongo_port" "SecantusDB" "$servers/secantusd.log"
+
+crm_url="postgresql://postgres@127.0.0.1:$crm_port/crm?sslmode=disable"
+pos_url="postgresql://postgres@127.0.0.1:$pos_port/pos?sslmode=disable"
+mongo_url="mongodb://127.0.0.1:$mongo_port/inventory?directConnection=true"
+
+echo "== generating Yachay-Shop at scale $scale"
+"$quipu" gen --scale "$scale" --seed 42 --crm-url "$crm_url" --pos-url "$pos_url" \
+    --mongodb-url "$mongo_url" --lake "$demo/lake"
+
+echo "== registering crm, pos, inventory and the lake in $demo/data"
+export QUIPU_DATA_DIR="$demo/data"
+pg_source() {
+    "$quipu" catalog add-source "$1" --kind postgres --option host=127.0.0.1 --option "port=$2" \
+        --option user=postgres --option "dbname=$1" --option sslmode=disable > /dev/null
+}
+pg_source crm "$crm_port"
+pg_source pos "$pos_port"
+"$quipu" catalog add-source inventory --kind mongodb --option host=127.0.0.1 \
+    --option "port=$mongo_port" --option database=inventory > /dev/null
+"$quipu" catalog add-source lake --kind lake --url "$demo/lake" > /dev/null
+"$quipu" sql -f "$root/examples/yachay/views.sql" > /dev/null
+"$quipu" catalog list --tables
 
 q() { echo; echo "-- $1"; shift; "$quipu" sql "$@"; }
-q "Monthly sales of 2025 by channel (Parquet, partition-pruned to year=2025)" \
-  "SELECT month, channel, sum(orders) AS orders, sum(revenue_usd) AS revenue_usd
-   FROM yachay.sales_monthly WHERE year = 2025 AND month <= 3 GROUP BY month, channel ORDER BY month, channel"
-q "Marketing effectiveness: GA sessions (CSV) against purchases seen in the clickstream (NDJSON)" \
-  "SELECT g.utm_campaign, sum(g.sessions) AS ga_sessions, max(c.purchases) AS clickstream_purchases
-   FROM lake.marketing.ga g
-   JOIN (SELECT utm_campaign, count(*) AS purchases FROM lake.public.clickstream
-         WHERE event_type = 'purchase' AND utm_campaign IS NOT NULL GROUP BY utm_campaign) c
-     ON c.utm_campaign = g.utm_campaign
-   GROUP BY g.utm_campaign ORDER BY g.utm_campaign"
-q "Funnel per device over the first week (partition-pruned by date)" \
-  "SELECT device, count(*) FILTER (WHERE event_type = 'product_view') AS views,
-          count(*) FILTER (WHERE event_type = 'add_to_cart') AS carts,
-          count(*) FILTER (WHERE event_type = 'purchase') AS purchases
-   FROM lake.public.clickstream WHERE date BETWEEN '2026-11-01' AND '2026-11-07'
-   GROUP BY device ORDER BY device"
-q "Worst-rated products with what reviewers said" \
-  "SELECT sku, round(avg(rating), 2) AS avg_rating, count(*) AS reviews, min(body) AS a_review
-   FROM lake.public.reviews GROUP BY sku ORDER BY avg_rating, sku LIMIT 5"
-q "The same monthly report on the embedded Ballista cluster" --execution cluster \
-  "SELECT year, sum(orders) AS orders, sum(revenue_usd) AS revenue_usd FROM yachay.sales_monthly GROUP BY year ORDER BY year"
+echo
+echo "== 1. Customer 360 (crm + pos + inventory + lake, one row per customer)"
+q "customers in the view" \
+  "SELECT count(*) AS rows, count(DISTINCT customer_id) AS customers,
+          sum(CASE WHEN store_purchases > 0 THEN 1 ELSE 0 END) AS seen_in_stores,
+          sum(CASE WHEN last_web_visit_at IS NOT NULL THEN 1 ELSE 0 END) AS seen_on_the_web
+   FROM yachay.customer_360"
+q "the five best customers" \
+  "SELECT customer_id, first_name, last_name, city, online_orders, store_purchases,
+          online_spend_usd + store_spend_usd AS total_spend_usd, last_web_visit_at,
+          campaigns_received, campaigns_converted, favourite_category,
+          viewed_products, viewed_in_stock_nearby
+   FROM yachay.customer_360 ORDER BY total_spend_usd DESC, customer_id LIMIT 5"
 
 echo
-echo "== done. Try it yourself:"
-echo "   export QUIPU_DATA_DIR=$demo/data"
-echo "   $quipu sql            # interactive shell; SHOW TABLES;"
-echo "   $quipu catalog list --tables"
+echo "== 2. Real-time inventory (answered by the live inventory system)"
+q "low-stock alerts" \
+  "SELECT count(*) AS skus, sum(CASE WHEN low_stock_alert THEN 1 ELSE 0 END) AS low_stock_skus,
+          sum(available) AS units_available
+   FROM yachay.inventory_live"
+q "SKU-000001 now" "SELECT sku, name, on_hand, reserved, available, low_stock_alert FROM yachay.inventory_live WHERE sku = 'SKU-000001'"
+"$QUIPU_VENV/bin/python" - "$mongo_url" <<'PY'
+import sys, pymongo
+db = pymongo.MongoClient(sys.argv[1]).inventory
+r = db.stock.update_one({"sku": "SKU-000001", "location.type": "store", "location.id": 1},
+                        {"$inc": {"on_hand": -5, "reserved": 5}})
+print(f"\n(inventory system: sold 5 x SKU-000001 at store 1 -> {r.modified_count} document changed)")
+PY
+q "SKU-000001 in the next query" "SELECT sku, name, on_hand, reserved, available, low_stock_alert FROM yachay.inventory_live WHERE sku = 'SKU-000001'"
+
+echo
+echo "== 3. Marketing effectiveness (ads exports + GA + clickstream + crm orders + pos purchases)"
+q "campaigns by return on spend" \
+  "SELECT name, channel, spend_usd, ga_sessions, web_sessions, online_orders, online_revenue_usd,
+          store_purchases, store_revenue_usd, round(return_on_spend, 2) AS return_on_spend
+   FROM yachay.marketing_effectiveness ORDER BY return_on_spend DESC LIMIT 10"
+
+echo
+echo "== 4. Sales reports (live crm + pos and the archived history in the lake)"
+q "monthly sales by channel, last six months" \
+  "SELECT month, channel, sum(sales) AS sales, sum(revenue_usd) AS revenue_usd
+   FROM yachay.sales_monthly WHERE month >= DATE '2026-05-01'
+   GROUP BY month, channel ORDER BY month DESC, channel"
+q "yearly trend, archive and live" \
+  "SELECT date_part('year', month) AS year, sum(sales) AS sales, sum(revenue_usd) AS revenue_usd
+   FROM yachay.sales_monthly GROUP BY 1 ORDER BY 1"
+q "best stores last week" \
+  "SELECT store, sum(sales) AS sales, sum(revenue_usd) AS revenue_usd FROM yachay.sales_weekly
+   WHERE channel = 'store' AND week = (SELECT max(week) FROM yachay.sales_weekly)
+   GROUP BY store ORDER BY revenue_usd DESC LIMIT 5"
+
+echo
+echo "== 5. Forecast: expected revenue per category for the next four weeks"
+q "from the trend of the last 52 weeks" \
+  "SELECT category, week, forecast_revenue_usd FROM yachay.sales_forecast
+   WHERE weeks_ahead IN (1, 4) ORDER BY category, week"
+
+cat <<EOF
+
+== The servers are running. Try it yourself:
+   export QUIPU_DATA_DIR=$demo/data
+   $quipu sql                      # interactive shell: SHOW TABLES; SELECT * FROM yachay.customer_360 LIMIT 5;
+   $quipu catalog list --tables
+   $bindir/psql -h 127.0.0.1 -p $crm_port -U postgres crm     # the CRM itself
+   $QUIPU_VENV/bin/python -c "import pymongo; print(pymongo.MongoClient('$mongo_url').inventory.stock.find_one())"
+   (Quipu's own PostgreSQL-wire and Flight SQL front doors are not built yet.)
+EOF
+if [ "$wait_for_ctrl_c" = 1 ]; then
+    echo "   Press Ctrl-C to stop the servers."
+    while true; do sleep 3600 & wait $!; done
+fi

@@ -19,44 +19,14 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-# Installs Debian packages when running as root; otherwise says what is missing.
-apt_install() {
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "== installing $*"
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@") >/dev/null
-    else
-        echo "tests/run.sh: missing $*; install it (apt-get install $*)" >&2
-        exit 1
-    fi
-}
+. deploy/lib/prereqs.sh
 
 # The shell test drives `quipu sql` in a real terminal through tmux.
 command -v tmux >/dev/null 2>&1 || apt_install tmux
-
-# PostgreSQL server binaries for the live-source harness (tests/it/servers.rs).
-have_pg() {
-    local bindir
-    bindir="$(pg_config --bindir 2>/dev/null || true)"
-    [ -n "$bindir" ] && [ -x "$bindir/initdb" ] && [ -x "$bindir/pg_ctl" ]
-}
-if ! have_pg && [ -z "${QUIPU_PG_BINDIR:-}" ]; then
-    apt_install postgresql
-fi
-
-# Test-time servers that come from PyPI live in one venv outside the clone:
-# SecantusDB (a MongoDB-wire server) with pymongo, and moto's standalone
-# S3-API server. Pinned so every machine runs the same servers.
-export QUIPU_VENV="${QUIPU_VENV:-$HOME/.cache/quipu/venv}"
-venv_packages=('moto[server]==5.2.5' 'SecantusDB==0.7.0b3' 'pymongo==4.20.1')
-if [ ! -x "$QUIPU_VENV/bin/moto_server" ] || [ ! -x "$QUIPU_VENV/bin/secantusd-py" ] \
-    || ! "$QUIPU_VENV/bin/python" -c 'import pymongo' 2>/dev/null; then
-    echo "== installing test servers into $QUIPU_VENV"
-    if ! python3 -m venv "$QUIPU_VENV" 2>/dev/null; then
-        apt_install python3-venv
-        python3 -m venv "$QUIPU_VENV"
-    fi
-    "$QUIPU_VENV/bin/pip" install -q --disable-pip-version-check "${venv_packages[@]}"
-fi
+# PostgreSQL server binaries and the PyPI servers for the live-source
+# harness (tests/it/servers.rs).
+ensure_postgres
+ensure_venv
 
 echo "== building (target dir: $CARGO_TARGET_DIR)"
 # One build of every target (the `quipu` binary the CLI tests drive, the

@@ -94,7 +94,8 @@ LEFT JOIN pos.public.stores s ON s.store_id = l.store_id
 GROUP BY 1, 2, 3, 4;
 
 -- Question 2: stock on hand minus reserved per SKU across all locations,
--- straight from the inventory system, with low-stock alerts.
+-- straight from the inventory system, with low-stock alerts (what is left
+-- everywhere is at or below the sum of the locations' reorder points).
 CREATE OR REPLACE VIEW yachay.inventory_live AS
 SELECT s.sku, p.name, p.category,
        sum(s.on_hand) AS on_hand,
@@ -102,7 +103,8 @@ SELECT s.sku, p.name, p.category,
        sum(s.on_hand - coalesce(s.reserved, 0)) AS available,
        count(*) AS locations,
        sum(CASE WHEN s.on_hand - coalesce(s.reserved, 0) <= s.reorder_point THEN 1 ELSE 0 END) AS locations_at_or_below_reorder,
-       sum(CASE WHEN s.on_hand - coalesce(s.reserved, 0) <= s.reorder_point THEN 1 ELSE 0 END) > 0 AS low_stock_alert
+       sum(s.reorder_point) AS reorder_point,
+       sum(s.on_hand - coalesce(s.reserved, 0)) <= sum(s.reorder_point) AS low_stock_alert
 FROM inventory.public.stock s
 LEFT JOIN inventory.public.products p ON p.sku = s.sku
 GROUP BY s.sku, p.name, p.category;

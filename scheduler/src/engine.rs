@@ -26,7 +26,7 @@ use quipu_connectors::{ExecutionMode, QuipuOptions, QuipuSession};
 use tokio::sync::OnceCell;
 
 use crate::cluster::{self, Cluster};
-use crate::error::Result;
+use crate::error::{Result, SchedulerError};
 
 /// Where a statement ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +144,26 @@ fn estimate(plan: &Arc<dyn ExecutionPlan>) -> WorkEstimate {
     est
 }
 
+/// Whether the plan reads a live source (PostgreSQL, MongoDB). Their scan
+/// operators have no codec for Ballista yet, so such plans run in-process.
+fn reads_live_source(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    let mut live = false;
+    let _ = plan.apply(|node| {
+        if node
+            .downcast_ref::<quipu_connectors::postgres::PgScanExec>()
+            .is_some()
+            || node
+                .downcast_ref::<quipu_connectors::mongo::MongoScanExec>()
+                .is_some()
+        {
+            live = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    live
+}
+
 /// Whether a logical plan can only run in this process: it is not a query
 /// (DDL, SET, EXPLAIN), scans nothing, or reads only system tables.
 fn local_only(plan: &LogicalPlan) -> Option<&'static str> {
@@ -241,14 +261,20 @@ impl ClientSession {
             return self.run_local_logical(plan, why.to_string()).await;
         }
         let opts = self.options();
-        if opts.execution == ExecutionMode::Cluster {
-            let reason = "quipu.execution = 'cluster'".to_string();
-            return self.run_on_cluster(plan, reason).await;
-        }
         // Local physical planning is also the estimate: it lists the files
         // left after partition pruning, with their sizes and row counts.
         let df = self.ctx.execute_logical_plan(plan.clone()).await?;
         let physical = df.create_physical_plan().await?;
+        let live = reads_live_source(&physical);
+        if opts.execution == ExecutionMode::Cluster {
+            if live {
+                return Err(SchedulerError::NotOnCluster(
+                    "the query reads a live PostgreSQL or MongoDB source, whose scans cannot be shipped to the cluster yet; use SET quipu.execution = 'auto'".into(),
+                ));
+            }
+            let reason = "quipu.execution = 'cluster'".to_string();
+            return self.run_on_cluster(plan, reason).await;
+        }
         let est = estimate(&physical);
         let scan = format!(
             "{} bytes, {} rows in {} files",
@@ -256,13 +282,14 @@ impl ClientSession {
         );
         let large = est.bytes >= opts.cluster_min_bytes || est.rows >= opts.cluster_min_rows;
         tracing::debug!(%scan, planning_ms = started.elapsed().as_millis() as u64, "query planned");
-        if opts.execution == ExecutionMode::Auto && large {
+        if opts.execution == ExecutionMode::Auto && large && !live {
             return self
                 .run_on_cluster(plan, format!("large scan: {scan}"))
                 .await;
         }
         let reason = match opts.execution {
             ExecutionMode::Local => "quipu.execution = 'local'".to_string(),
+            _ if live && large => format!("reads a live source (runs in-process): {scan}"),
             _ => format!("small scan: {scan}"),
         };
         let schema = physical.schema();

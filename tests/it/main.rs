@@ -11,3 +11,4 @@ mod secrets;
 mod servers;
 mod shell;
 mod slt;
+mod views;

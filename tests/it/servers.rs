@@ -346,15 +346,6 @@ pub const YACHAY_SCALE: &str = "0.01";
 pub const YACHAY_SEED: &str = "42";
 
 impl Yachay {
-    pub fn crm_url(&self) -> String {
-        self.crm.url("crm")
-    }
-    pub fn pos_url(&self) -> String {
-        self.pos.url("pos")
-    }
-    pub fn mongo_url(&self) -> String {
-        self.mongo.db_uri("inventory")
-    }
     pub fn lake_path(&self) -> PathBuf {
         self.lake.path().join("lake")
     }

@@ -1,0 +1,45 @@
+# Shared by tests/run.sh and deploy/demo.sh: install what the live sources
+# need when it is missing (as root through apt-get; otherwise say what to
+# install). Source it, then call the functions.
+
+# Installs Debian packages when running as root; otherwise says what is missing.
+apt_install() {
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "== installing $*"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@") >/dev/null
+    else
+        echo "missing $*; install it (apt-get install $*)" >&2
+        exit 1
+    fi
+}
+
+# The folder of PostgreSQL's server binaries (initdb, pg_ctl, postgres).
+pg_bindir() {
+    if [ -n "${QUIPU_PG_BINDIR:-}" ]; then echo "$QUIPU_PG_BINDIR"; return; fi
+    pg_config --bindir 2>/dev/null || true
+}
+
+ensure_postgres() {
+    local bindir
+    bindir="$(pg_bindir)"
+    if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ] || [ ! -x "$bindir/pg_ctl" ]; then
+        apt_install postgresql
+    fi
+}
+
+# Servers that come from PyPI live in one venv outside the clone: SecantusDB
+# (a MongoDB-wire server) with pymongo, and moto's standalone S3-API server.
+# Pinned so every machine runs the same servers.
+export QUIPU_VENV="${QUIPU_VENV:-$HOME/.cache/quipu/venv}"
+ensure_venv() {
+    local packages=('moto[server]==5.2.5' 'SecantusDB==0.7.0b3' 'pymongo==4.20.1')
+    if [ ! -x "$QUIPU_VENV/bin/moto_server" ] || [ ! -x "$QUIPU_VENV/bin/secantusd-py" ] \
+        || ! "$QUIPU_VENV/bin/python" -c 'import pymongo' 2>/dev/null; then
+        echo "== installing servers from PyPI into $QUIPU_VENV"
+        if ! python3 -m venv "$QUIPU_VENV" 2>/dev/null; then
+            apt_install python3-venv
+            python3 -m venv "$QUIPU_VENV"
+        fi
+        "$QUIPU_VENV/bin/pip" install -q --disable-pip-version-check "${packages[@]}"
+    fi
+}
