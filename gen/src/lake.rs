@@ -40,7 +40,7 @@ const MARKER: &str = "_quipu_gen.json";
 /// Flush file buffers to the store at this size.
 const FLUSH: usize = 1 << 20;
 /// Lines per sales history Parquet file (more files per month beyond it).
-const HISTORY_FILE_ROWS: usize = 500_000;
+const HISTORY_FILE_ROWS: usize = 200_000;
 const HISTORY_BATCH_ROWS: usize = 65_536;
 const REVIEWS_PER_FILE: u64 = 100_000;
 
@@ -61,7 +61,10 @@ struct Out<'a> {
 impl<'a> Out<'a> {
     fn new(target: &LakeTarget, path: &str, hasher: &'a mut XxHash64) -> Self {
         Out {
-            writer: BufWriter::new(target.store.clone(), target.path(path)),
+            // 5 MiB parts (S3's minimum), two in flight: memory stays flat
+            // however big a day of clickstream gets.
+            writer: BufWriter::with_capacity(target.store.clone(), target.path(path), 5 << 20)
+                .with_max_concurrency(2),
             buf: Vec::with_capacity(FLUSH + 4096),
             hasher,
         }
@@ -513,6 +516,7 @@ impl LakeTarget {
         if writer.is_none() {
             let props = WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
+                .set_max_row_group_row_count(Some(HISTORY_BATCH_ROWS))
                 .build();
             *writer =
                 Some(ArrowWriter::try_new(Vec::new(), rb.schema(), Some(props)).map_err(fail)?);

@@ -383,7 +383,6 @@ impl MongoTarget {
             ("products", doc! { "sku": 1 }, true),
             ("products", doc! { "category": 1 }, false),
             ("stock", doc! { "sku": 1, "location.id": 1 }, true),
-            ("stock", doc! { "location.id": 1 }, false),
             ("movements", doc! { "sku": 1, "ts": 1 }, false),
         ];
         for (coll, keys, unique) in indexes {

@@ -1,6 +1,7 @@
 //! Quipu's integration tests: one binary, one module per area.
 
 mod common;
+mod demo;
 
 mod catalog;
 mod cli;

@@ -1,0 +1,70 @@
+//! The README's main job, run as a user would (at SF 0.01 to stay quick):
+//! `deploy/demo.sh --exit` starts its own servers, loads them, answers the
+//! five questions and stops everything.
+
+use std::process::Command;
+
+#[test]
+fn demo_answers_the_five_questions_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/demo.sh");
+    let run = |label: &str| {
+        let out = Command::new("bash")
+            .args([script, "--scale", "0.01", "--exit"])
+            .env("QUIPU_BIN", crate::common::quipu_bin())
+            .env("QUIPU_DEMO_DIR", dir.path())
+            .output()
+            .expect("run deploy/demo.sh");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{label} demo run failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let first = run("first");
+    for section in [
+        "== 1. Customer 360",
+        "== 2. Real-time inventory",
+        "== 3. Marketing effectiveness",
+        "== 4. Sales reports",
+        "== 5. Forecast",
+    ] {
+        assert!(first.contains(section), "missing {section}:\n{first}");
+    }
+    // One row per customer: 1,000 rows for 1,000 distinct customers.
+    assert!(first.contains("| 1000 | 1000      |"), "{first}");
+    // The stock change made in MongoDB shows in the next query.
+    assert!(first.contains("1 document changed"), "{first}");
+    let before = first.split("-- SKU-000001 now").nth(1).unwrap();
+    let after = first
+        .split("-- SKU-000001 in the next query")
+        .nth(1)
+        .unwrap();
+    let available = |s: &str| -> i64 {
+        let row = s.lines().find(|l| l.starts_with("| SKU-000001")).unwrap();
+        row.split('|').nth(5).unwrap().trim().parse().unwrap()
+    };
+    assert_eq!(available(after), available(before) - 10);
+    // Forecast rows for every category.
+    assert_eq!(first.matches("| 2026-11-02 |").count(), 8, "{first}");
+    assert!(first.contains("stopping the servers"));
+    assert!(
+        !dir.path().join("servers.env").exists(),
+        "servers left running"
+    );
+
+    // A second run starts over and gives the same answers.
+    let second = run("second");
+    let answers = |s: &str| {
+        s.split("== 1.")
+            .nth(1)
+            .unwrap()
+            .split("== The servers")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(answers(&first), answers(&second));
+}
