@@ -405,17 +405,4 @@ impl PgTarget {
     }
 }
 
-/// The server's message when there is one (tokio-postgres' Display is just
-/// "db error").
-pub fn pg_reason(e: &tokio_postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
-        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
-    }
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg = format!("{msg}: {s}");
-        source = s.source();
-    }
-    msg
-}
+pub use quipu_connectors::postgres::pg_reason;
