@@ -75,9 +75,12 @@ fn cli_round_trip_formats_and_exit_codes() {
                 "-o",
                 "host=127.0.0.1",
                 "-o",
+                "port=1",
+                "-o",
                 "dbname=crm",
             ],
-            "not available",
+            // A source that does not answer: named, and nothing is added.
+            "source `crm`: cannot connect to PostgreSQL",
         ),
         (
             vec![
