@@ -31,13 +31,11 @@ use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, Operator, TableProviderFilterPushDown, expr::InList,
 };
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-    SendableRecordBatchStream,
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
 use futures::{StreamExt, TryStreamExt};
 use mongodb::bson::{Bson, Document, doc};
@@ -698,21 +696,15 @@ impl MongoScanExec {
         projection: Document,
         limit: Option<usize>,
     ) -> Self {
-        let properties = PlanProperties::new(
-            EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        );
         MongoScanExec {
             source,
             clients,
             collection,
+            properties: crate::remote_sql::single_scan_properties(&schema),
             schema,
             filter,
             projection,
             limit,
-            properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }

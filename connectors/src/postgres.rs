@@ -27,13 +27,11 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-    SendableRecordBatchStream,
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
 use futures::StreamExt;
 use quipu_catalog::{ColumnDef, SourceDef, TableDef, TableName, TableOrigin, secret};
@@ -423,18 +421,12 @@ pub struct PgScanExec {
 
 impl PgScanExec {
     pub fn new(source: SourceDef, pools: Arc<PgPools>, schema: SchemaRef, sql: String) -> Self {
-        let properties = PlanProperties::new(
-            EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        );
         PgScanExec {
             source,
             pools,
+            properties: crate::remote_sql::single_scan_properties(&schema),
             schema,
             sql,
-            properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }

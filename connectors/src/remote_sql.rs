@@ -7,6 +7,21 @@ use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, expr::InList};
 
+/// Plan properties of a remote scan that runs as one stream (one remote
+/// query or `find`), shared by `PgScanExec` and `MongoScanExec`.
+pub fn single_scan_properties(
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+) -> std::sync::Arc<datafusion::physical_plan::PlanProperties> {
+    use datafusion::physical_expr::EquivalenceProperties;
+    use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+    std::sync::Arc::new(datafusion::physical_plan::PlanProperties::new(
+        EquivalenceProperties::new(schema.clone()),
+        datafusion::physical_plan::Partitioning::UnknownPartitioning(1),
+        EmissionType::Incremental,
+        Boundedness::Bounded,
+    ))
+}
+
 /// `"name"` with embedded quotes doubled.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
