@@ -91,11 +91,7 @@ impl MongoClients {
     }
 
     pub fn database(&self, source: &SourceDef) -> Result<mongodb::Database> {
-        let key = {
-            let mut o: Vec<_> = source.options.iter().collect();
-            o.sort();
-            format!("{o:?}")
-        };
+        let key = crate::sources::options_key(source);
         let db = database_name(source)?;
         let mut clients = self.clients.lock().unwrap();
         if let Some((k, c)) = clients.get(&source.name)
@@ -643,15 +639,13 @@ impl TableProvider for MongoTable {
         } else {
             vec![]
         };
+        // A limit is only exact when every filter went to the server.
+        let all_pushed = self.pushdown() && conditions.len() == filters.len();
         let filter = match conditions.len() {
             0 => Document::new(),
             1 => conditions.into_iter().next().unwrap(),
-            _ => doc! { "$and": conditions.clone() },
+            _ => doc! { "$and": conditions },
         };
-        let all_pushed = self.pushdown()
-            && filters
-                .iter()
-                .all(|f| filter_to_mongo(f, &self.schema).is_some());
         let mut projection = doc! { "_id": 0 };
         for f in schema.fields() {
             projection.insert(f.name().clone(), 1);

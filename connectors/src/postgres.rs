@@ -100,15 +100,9 @@ fn pg_config(source: &SourceDef) -> Result<tokio_postgres::Config> {
     Ok(c)
 }
 
-fn pool_key(source: &SourceDef) -> String {
-    let mut opts: Vec<_> = source.options.iter().collect();
-    opts.sort();
-    format!("{opts:?}")
-}
-
 impl PgPools {
     pub fn pool(&self, source: &SourceDef) -> Result<deadpool_postgres::Pool> {
-        let key = pool_key(source);
+        let key = crate::sources::options_key(source);
         let mut pools = self.pools.lock().unwrap();
         if let Some((k, p)) = pools.get(&source.name)
             && *k == key

@@ -195,6 +195,14 @@ impl QuipuSession {
     }
 }
 
+/// A source's options as one string: a cached connection pool is reused
+/// only while this stays the same (a changed source gets a new pool).
+pub(crate) fn options_key(source: &SourceDef) -> String {
+    let mut options: Vec<_> = source.options.iter().collect();
+    options.sort();
+    format!("{options:?}")
+}
+
 /// Builds the DataFusion provider of a catalog table.
 pub(crate) async fn table_provider(
     shared: &Shared,
