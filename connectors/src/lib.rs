@@ -17,6 +17,7 @@ pub mod mongo;
 pub mod object_stores;
 pub mod options;
 pub mod postgres;
+pub mod pushdown;
 pub mod remote_sql;
 pub mod session;
 pub mod sources;

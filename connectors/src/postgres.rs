@@ -97,6 +97,9 @@ fn pg_config(source: &SourceDef) -> Result<tokio_postgres::Config> {
     }
     c.connect_timeout(CONNECT_TIMEOUT);
     c.application_name("quipu");
+    // Dates of timestamptz values (casts, date_trunc in pushed queries) are
+    // taken in UTC, as DataFusion does.
+    c.options("-c TimeZone=UTC");
     Ok(c)
 }
 
@@ -297,6 +300,24 @@ pub struct PgTable {
 }
 
 impl PgTable {
+    pub fn source(&self) -> &SourceDef {
+        &self.source
+    }
+
+    /// The remote `schema.table`.
+    pub fn name(&self) -> &TableName {
+        &self.name
+    }
+
+    pub fn pools(&self) -> &Arc<PgPools> {
+        &self.pools
+    }
+
+    /// False when the source has `pushdown=off`.
+    pub fn pushdown(&self) -> bool {
+        self.source.options.get("pushdown").map(String::as_str) != Some("off")
+    }
+
     pub fn new(source: &SourceDef, def: &TableDef, pools: Arc<PgPools>) -> Result<PgTable> {
         let fields = def
             .columns
@@ -329,7 +350,7 @@ impl TableProvider for PgTable {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        let pushdown = self.source.options.get("pushdown").map(String::as_str) != Some("off");
+        let pushdown = self.pushdown();
         Ok(filters
             .iter()
             .map(|f| {
@@ -375,7 +396,7 @@ impl TableProvider for PgTable {
             remote_sql::quote_ident(&self.name.schema),
             remote_sql::quote_ident(&self.name.table)
         );
-        let pushdown = self.source.options.get("pushdown").map(String::as_str) != Some("off");
+        let pushdown = self.pushdown();
         let conditions: Vec<String> = if pushdown {
             filters
                 .iter()

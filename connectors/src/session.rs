@@ -30,6 +30,7 @@ pub(crate) fn build_state(
         .with_runtime_env(runtime)
         .with_default_features()
         .with_catalog_list(list)
+        .with_optimizer_rule(Arc::new(crate::pushdown::PushToSources::default()))
         .build()
 }
 

@@ -10,7 +10,7 @@ use crate::servers::{Yachay, yachay};
 
 /// A catalog with crm, pos, inventory and the lake registered and the views
 /// created, as deploy/demo.sh does.
-fn catalog(y: &Yachay) -> tempfile::TempDir {
+pub(crate) fn catalog(y: &Yachay) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let pg = |name: &str, port: u16| {
         let port = format!("port={port}");

@@ -1,0 +1,151 @@
+//! Pushdown into live sources, checked in EXPLAIN (the exact remote query)
+//! and against the answers PostgreSQL gives to the same SQL directly.
+
+use crate::common::{client, query, try_query};
+use crate::servers::yachay;
+use crate::views::catalog;
+use quipu_scheduler::Engine;
+
+fn psql_rows(out: String) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = out
+        .lines()
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn sorted(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    rows.sort();
+    rows
+}
+
+/// The physical plan of a query, as EXPLAIN prints it.
+async fn physical_plan(c: &quipu_scheduler::ClientSession, sql: &str) -> String {
+    let (rows, _) = query(c, &format!("EXPLAIN {sql}")).await;
+    rows.into_iter()
+        .find(|r| r[0] == "physical_plan")
+        .map(|r| r[1].clone())
+        .unwrap_or_else(|| panic!("no physical plan for {sql}"))
+}
+
+fn remote_queries(plan: &str) -> Vec<&str> {
+    plan.lines()
+        .filter(|l| l.contains("PgScanExec") || l.contains("MongoScanExec"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_source_subtrees_become_one_remote_query() {
+    let y = yachay();
+    let dir = catalog(&y);
+    let engine = Engine::open(dir.path()).unwrap();
+    let c = client(&engine, "local").await;
+
+    // Aggregate over one table: one remote GROUP BY, no aggregation left here.
+    let sql = "SELECT channel, count(*) AS n, sum(total_usd) AS revenue FROM crm.public.orders GROUP BY channel";
+    let plan = physical_plan(&c, sql).await;
+    let remote = remote_queries(&plan);
+    assert_eq!(remote.len(), 1, "{plan}");
+    assert!(remote[0].contains("GROUP BY"), "{plan}");
+    assert!(!plan.contains("AggregateExec"), "{plan}");
+    let expected = psql_rows(y.crm.psql(
+        "crm",
+        "SELECT channel, count(*), sum(total_usd) FROM orders GROUP BY channel",
+    ));
+    assert_eq!(expected.len(), 2);
+    assert_eq!(sorted(query(&c, sql).await.0), expected);
+
+    // A join and an aggregate over two tables of one source, with a filter.
+    let sql = "SELECT c.segment, count(*) AS n, sum(o.total_usd) AS revenue \
+               FROM crm.public.orders o JOIN crm.public.customers c ON o.customer_id = c.customer_id \
+               WHERE o.channel = 'web' AND c.customer_id < 500 GROUP BY c.segment";
+    let plan = physical_plan(&c, sql).await;
+    let remote = remote_queries(&plan);
+    assert_eq!(remote.len(), 1, "{plan}");
+    assert!(remote[0].contains("JOIN"), "{plan}");
+    assert!(remote[0].contains("'web'"), "{plan}");
+    assert!(!plan.contains("HashJoinExec"), "{plan}");
+    let expected = psql_rows(y.crm.psql(
+        "crm",
+        "SELECT c.segment, count(*), sum(o.total_usd) FROM orders o JOIN customers c \
+         ON o.customer_id = c.customer_id WHERE o.channel = 'web' AND c.customer_id < 500 \
+         GROUP BY c.segment",
+    ));
+    assert!(expected.len() > 1);
+    assert_eq!(sorted(query(&c, sql).await.0), expected);
+
+    // A sort at the top stays here (a subquery's order is not kept); what is
+    // below it is pushed, and the answer comes back in order.
+    let sql = "SELECT customer_id, count(*) AS n FROM crm.public.orders GROUP BY customer_id \
+               ORDER BY n DESC, customer_id LIMIT 5";
+    let plan = physical_plan(&c, sql).await;
+    assert!(remote_queries(&plan)[0].contains("GROUP BY"), "{plan}");
+    let expected: Vec<Vec<String>> = y
+        .crm
+        .psql(
+            "crm",
+            "SELECT customer_id, count(*) FROM orders GROUP BY customer_id \
+             ORDER BY 2 DESC, 1 LIMIT 5",
+        )
+        .lines()
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect();
+    assert_eq!(query(&c, sql).await.0, expected);
+
+    // String ordering depends on the remote collation: not pushed, still right.
+    let sql = "SELECT max(city) AS m FROM crm.public.customers";
+    let plan = physical_plan(&c, sql).await;
+    assert!(plan.contains("AggregateExec"), "{plan}");
+    assert!(!remote_queries(&plan)[0].contains("max("), "{plan}");
+    let (rows, _) = query(&c, sql).await;
+    let expected = y
+        .crm
+        .psql("crm", "SELECT max(city COLLATE \"C\") FROM customers");
+    assert_eq!(rows[0][0], expected.trim());
+    engine.session().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushdown_off_keeps_the_work_here_with_the_same_answer() {
+    let y = yachay();
+    let dir = catalog(&y);
+    let engine = Engine::open(dir.path()).unwrap();
+    let c = client(&engine, "local").await;
+    let crm = engine
+        .session()
+        .store()
+        .source("crm")
+        .unwrap()
+        .expect("crm is registered");
+    let mut raw = crm.clone();
+    raw.name = "crm_raw".into();
+    raw.options.insert("pushdown".into(), "off".into());
+    engine.session().add_source(&raw).await.unwrap();
+
+    let q = |s: &str| {
+        format!(
+            "SELECT o.channel, count(*) AS n, sum(o.total_usd) AS revenue FROM {s}.public.orders o \
+             JOIN {s}.public.customers c ON o.customer_id = c.customer_id \
+             WHERE c.customer_id < 300 GROUP BY o.channel"
+        )
+    };
+    let plan = physical_plan(&c, &q("crm_raw")).await;
+    let remote = remote_queries(&plan);
+    assert_eq!(remote.len(), 2, "{plan}");
+    assert!(remote.iter().all(|r| !r.contains("WHERE")), "{plan}");
+    assert!(
+        plan.contains("HashJoinExec") && plan.contains("AggregateExec"),
+        "{plan}"
+    );
+    let pushed = sorted(query(&c, &q("crm")).await.0);
+    assert_eq!(sorted(query(&c, &q("crm_raw")).await.0), pushed);
+    assert_eq!(pushed.len(), 2);
+
+    // A broken remote query names the source.
+    let err = try_query(&c, "SELECT * FROM crm.public.no_such_table")
+        .await
+        .unwrap_err();
+    assert!(err.contains("no_such_table"), "{err}");
+    engine.session().close().await;
+}
