@@ -11,6 +11,7 @@
 //!   the executors.
 
 pub mod catalog_provider;
+pub mod codec;
 pub mod error;
 pub mod lake;
 pub mod mongo;

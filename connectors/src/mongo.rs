@@ -589,6 +589,29 @@ impl MongoTable {
         })
     }
 
+    /// A table from its parts (the codec rebuilds tables this way).
+    pub fn from_parts(
+        source: SourceDef,
+        collection: String,
+        schema: SchemaRef,
+        clients: Arc<MongoClients>,
+    ) -> MongoTable {
+        MongoTable {
+            source,
+            collection,
+            schema,
+            clients,
+        }
+    }
+
+    pub fn source(&self) -> &SourceDef {
+        &self.source
+    }
+
+    pub fn collection(&self) -> &str {
+        &self.collection
+    }
+
     fn pushdown(&self) -> bool {
         self.source.options.get("pushdown").map(String::as_str) != Some("off")
     }
@@ -701,6 +724,26 @@ impl MongoScanExec {
             limit,
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    pub fn source(&self) -> &SourceDef {
+        &self.source
+    }
+
+    pub fn collection(&self) -> &str {
+        &self.collection
+    }
+
+    pub fn filter(&self) -> &Document {
+        &self.filter
+    }
+
+    pub fn projection(&self) -> &Document {
+        &self.projection
+    }
+
+    pub fn limit(&self) -> Option<usize> {
+        self.limit
     }
 }
 

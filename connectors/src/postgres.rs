@@ -318,6 +318,21 @@ impl PgTable {
         self.source.options.get("pushdown").map(String::as_str) != Some("off")
     }
 
+    /// A table from its parts (the codec rebuilds tables this way).
+    pub fn from_parts(
+        source: SourceDef,
+        name: TableName,
+        schema: SchemaRef,
+        pools: Arc<PgPools>,
+    ) -> PgTable {
+        PgTable {
+            source,
+            name,
+            schema,
+            pools,
+        }
+    }
+
     pub fn new(source: &SourceDef, def: &TableDef, pools: Arc<PgPools>) -> Result<PgTable> {
         let fields = def
             .columns
@@ -448,6 +463,10 @@ impl PgScanExec {
 
     pub fn sql(&self) -> &str {
         &self.sql
+    }
+
+    pub fn source(&self) -> &SourceDef {
+        &self.source
     }
 }
 

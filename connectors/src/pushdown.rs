@@ -502,6 +502,31 @@ pub struct RemoteQueryTable {
     sql: String,
 }
 
+impl RemoteQueryTable {
+    pub fn from_parts(
+        source: SourceDef,
+        pools: Arc<PgPools>,
+        schema: SchemaRef,
+        sql: String,
+    ) -> RemoteQueryTable {
+        RemoteQueryTable {
+            source,
+            pools,
+            schema,
+            sql,
+        }
+    }
+
+    pub fn source(&self) -> &SourceDef {
+        &self.source
+    }
+
+    /// The pushed query (before the column casts the scan adds).
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+}
+
 #[async_trait]
 impl TableProvider for RemoteQueryTable {
     fn schema(&self) -> SchemaRef {

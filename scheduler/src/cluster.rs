@@ -5,10 +5,15 @@
 use std::sync::Arc;
 
 use ballista_core::extension::SessionConfigExt;
-use ballista_core::serde::BallistaCodec;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::{
+    BallistaCodec, BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec,
+};
 use datafusion::prelude::SessionConfig;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::PhysicalExtensionCodec;
 use quipu_connectors::QuipuSession;
+use quipu_connectors::codec::{QuipuLogicalCodec, QuipuPhysicalCodec};
 use quipu_connectors::session::quipu_config;
 
 use crate::error::{Result, SchedulerError};
@@ -21,10 +26,37 @@ pub struct Cluster {
 }
 
 /// The configuration jobs start from on the cluster: Ballista's extension
-/// plus Quipu's.
+/// plus Quipu's, with Quipu's codecs.
 pub fn cluster_config(session: &QuipuSession) -> SessionConfig {
     let base = session.config().clone().upgrade_for_ballista();
-    quipu_config(base)
+    with_codecs(quipu_config(base), session)
+}
+
+/// Quipu's logical codec (live-source tables) over Ballista's.
+pub fn logical_codec(session: &QuipuSession) -> Arc<dyn LogicalExtensionCodec> {
+    Arc::new(QuipuLogicalCodec::new(
+        session.catalogs().clone(),
+        Arc::new(BallistaLogicalExtensionCodec::default()),
+    ))
+}
+
+/// Quipu's physical codec (live-source scans) over Ballista's.
+pub fn physical_codec(session: &QuipuSession) -> Arc<dyn PhysicalExtensionCodec> {
+    Arc::new(QuipuPhysicalCodec::new(
+        session.catalogs().clone(),
+        Arc::new(BallistaPhysicalExtensionCodec::default()),
+    ))
+}
+
+fn codecs(session: &QuipuSession) -> BallistaCodec {
+    BallistaCodec::new(logical_codec(session), physical_codec(session))
+}
+
+/// A configuration whose Ballista codecs are Quipu's.
+pub fn with_codecs(config: SessionConfig, session: &QuipuSession) -> SessionConfig {
+    config
+        .with_ballista_logical_extension_codec(logical_codec(session))
+        .with_ballista_physical_extension_codec(physical_codec(session))
 }
 
 /// Starts the scheduler and an executor with `vcores` task slots.
@@ -38,7 +70,7 @@ pub async fn start(session: &QuipuSession, vcores: usize) -> Result<Cluster> {
     let addr = ballista_scheduler::standalone::new_standalone_scheduler_with_builder(
         session_builder,
         config_producer,
-        BallistaCodec::default(),
+        codecs(session),
     )
     .await
     .map_err(|e| SchedulerError::ClusterStart(e.to_string()))?;

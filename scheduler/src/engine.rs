@@ -17,7 +17,7 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::DataFusionError;
-use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::SessionContext;
@@ -26,7 +26,7 @@ use quipu_connectors::{ExecutionMode, QuipuOptions, QuipuSession};
 use tokio::sync::OnceCell;
 
 use crate::cluster::{self, Cluster};
-use crate::error::{Result, SchedulerError};
+use crate::error::Result;
 
 /// Where a statement ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,26 +144,6 @@ fn estimate(plan: &Arc<dyn ExecutionPlan>) -> WorkEstimate {
     est
 }
 
-/// Whether the plan reads a live source (PostgreSQL, MongoDB). Their scan
-/// operators have no codec for Ballista yet, so such plans run in-process.
-fn reads_live_source(plan: &Arc<dyn ExecutionPlan>) -> bool {
-    let mut live = false;
-    let _ = plan.apply(|node| {
-        if node
-            .downcast_ref::<quipu_connectors::postgres::PgScanExec>()
-            .is_some()
-            || node
-                .downcast_ref::<quipu_connectors::mongo::MongoScanExec>()
-                .is_some()
-        {
-            live = true;
-            return Ok(TreeNodeRecursion::Stop);
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    live
-}
-
 /// Whether a logical plan can only run in this process: it is not a query
 /// (DDL, SET, EXPLAIN), scans nothing, or reads only system tables.
 fn local_only(plan: &LogicalPlan) -> Option<&'static str> {
@@ -261,20 +241,16 @@ impl ClientSession {
             return self.run_local_logical(plan, why.to_string()).await;
         }
         let opts = self.options();
-        // Local physical planning is also the estimate: it lists the files
-        // left after partition pruning, with their sizes and row counts.
-        let df = self.ctx.execute_logical_plan(plan.clone()).await?;
-        let physical = df.create_physical_plan().await?;
-        let live = reads_live_source(&physical);
         if opts.execution == ExecutionMode::Cluster {
-            if live {
-                return Err(SchedulerError::NotOnCluster(
-                    "the query reads a live PostgreSQL or MongoDB source, whose scans cannot be shipped to the cluster yet; use SET quipu.execution = 'auto'".into(),
-                ));
-            }
             let reason = "quipu.execution = 'cluster'".to_string();
             return self.run_on_cluster(plan, reason).await;
         }
+        // Local physical planning is also the estimate: it lists the files
+        // left after partition pruning, with their sizes and row counts.
+        // Live-source scans count for nothing: their work is done by the
+        // source, whatever runs the rest.
+        let df = self.ctx.execute_logical_plan(plan.clone()).await?;
+        let physical = df.create_physical_plan().await?;
         let est = estimate(&physical);
         let scan = format!(
             "{} bytes, {} rows in {} files",
@@ -282,14 +258,13 @@ impl ClientSession {
         );
         let large = est.bytes >= opts.cluster_min_bytes || est.rows >= opts.cluster_min_rows;
         tracing::debug!(%scan, planning_ms = started.elapsed().as_millis() as u64, "query planned");
-        if opts.execution == ExecutionMode::Auto && large && !live {
+        if opts.execution == ExecutionMode::Auto && large {
             return self
                 .run_on_cluster(plan, format!("large scan: {scan}"))
                 .await;
         }
         let reason = match opts.execution {
             ExecutionMode::Local => "quipu.execution = 'local'".to_string(),
-            _ if live && large => format!("reads a live source (runs in-process): {scan}"),
             _ => format!("small scan: {scan}"),
         };
         let schema = physical.schema();
@@ -305,9 +280,12 @@ impl ClientSession {
     /// Hands the logical plan to the Ballista cluster.
     async fn run_on_cluster(&self, plan: LogicalPlan, reason: String) -> Result<QueryOutput> {
         let cluster = self.engine.cluster().await?;
-        let cluster_state = self
-            .ctx
-            .state()
+        // The client side encodes the plan with Quipu's codecs too.
+        let state = self.ctx.state();
+        let config = crate::cluster::with_codecs(state.config().clone(), self.engine.session());
+        let cluster_state = SessionStateBuilder::new_from_existing(state)
+            .with_config(config)
+            .build()
             .upgrade_for_ballista(cluster.scheduler_url.clone())?;
         let cctx = SessionContext::new_with_state(cluster_state);
         let stream = cctx

@@ -12,8 +12,6 @@ pub enum SchedulerError {
     Catalog(#[from] quipu_catalog::CatalogError),
     #[error("cannot start the embedded cluster: {0}")]
     ClusterStart(String),
-    #[error("cannot run on the cluster: {0}")]
-    NotOnCluster(String),
     #[error(transparent)]
     Query(#[from] DataFusionError),
 }

@@ -149,3 +149,85 @@ async fn pushdown_off_keeps_the_work_here_with_the_same_answer() {
     assert!(err.contains("no_such_table"), "{err}");
     engine.session().close().await;
 }
+
+/// Queries over the live sources (and the lake): pushed subtrees, plain
+/// scans with filters, MongoDB scans, cross-source joins.
+const LIVE_QUERIES: &[&str] = &[
+    "SELECT channel, count(*) AS n, sum(total_usd) AS revenue FROM crm.public.orders GROUP BY channel",
+    "SELECT o.order_id, c.email FROM crm.public.orders o JOIN crm.public.customers c \
+     ON o.customer_id = c.customer_id WHERE c.customer_id < 20",
+    "SELECT sku, qty FROM pos.public.transaction_lines WHERE txn_id < 30 AND qty > 1",
+    "SELECT sku, name, price_usd FROM inventory.public.products WHERE category = 'toys' LIMIT 7",
+    "SELECT c.customer_id, count(DISTINCT t.txn_id) AS visits FROM crm.public.customers c \
+     JOIN pos.public.transactions t ON t.loyalty_card_id = c.loyalty_card_id \
+     WHERE c.customer_id < 100 GROUP BY c.customer_id",
+    "SELECT s.sku, sum(s.on_hand) AS on_hand FROM inventory.public.stock s \
+     JOIN crm.public.order_items i ON i.sku = s.sku WHERE i.order_id < 50 GROUP BY s.sku",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_plans_round_trip_through_the_codecs_and_run_on_the_cluster() {
+    use datafusion_proto::bytes::{
+        logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
+        physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+    };
+    let y = yachay();
+    let dir = catalog(&y);
+    let engine = Engine::open(dir.path()).unwrap();
+    let local = client(&engine, "local").await;
+    let cluster = client(&engine, "cluster").await;
+    let logical_codec = quipu_scheduler::cluster::logical_codec(engine.session());
+    let physical_codec = quipu_scheduler::cluster::physical_codec(engine.session());
+    let ctx = local.context();
+    for sql in LIVE_QUERIES {
+        let df = ctx.sql(sql).await.unwrap();
+        let optimized = ctx.state().optimize(df.logical_plan()).unwrap();
+        let bytes =
+            logical_plan_to_bytes_with_extension_codec(&optimized, logical_codec.as_ref()).unwrap();
+        let back = logical_plan_from_bytes_with_extension_codec(
+            &bytes,
+            &ctx.task_ctx(),
+            logical_codec.as_ref(),
+        )
+        .unwrap();
+        assert_eq!(
+            back.display_indent().to_string(),
+            optimized.display_indent().to_string(),
+            "{sql}"
+        );
+        let physical = df.create_physical_plan().await.unwrap();
+        let text = datafusion::physical_plan::displayable(physical.as_ref())
+            .indent(true)
+            .to_string();
+        assert!(
+            text.contains("PgScanExec") || text.contains("MongoScanExec"),
+            "{text}"
+        );
+        let bytes =
+            physical_plan_to_bytes_with_extension_codec(physical, physical_codec.as_ref()).unwrap();
+        // Only the source's name travels, never its options.
+        let raw = String::from_utf8_lossy(&bytes);
+        assert!(!raw.contains("127.0.0.1"), "{raw}");
+        let back = physical_plan_from_bytes_with_extension_codec(
+            &bytes,
+            &ctx.task_ctx(),
+            physical_codec.as_ref(),
+        )
+        .unwrap();
+        assert_eq!(
+            datafusion::physical_plan::displayable(back.as_ref())
+                .indent(true)
+                .to_string(),
+            text,
+            "{sql}"
+        );
+
+        // The same query on the embedded Ballista cluster.
+        let (here, _) = query(&local, sql).await;
+        let (there, on) = query(&cluster, sql).await;
+        assert_eq!(on, quipu_scheduler::ExecutedOn::Cluster, "{sql}");
+        assert!(!here.is_empty(), "{sql}");
+        assert_eq!(sorted(there), sorted(here), "{sql}");
+    }
+    engine.session().close().await;
+}
