@@ -20,6 +20,7 @@ pub mod options;
 pub mod postgres;
 pub mod pushdown;
 pub mod remote_sql;
+pub mod semijoin;
 pub mod session;
 pub mod sources;
 

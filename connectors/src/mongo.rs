@@ -24,6 +24,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::Session;
 use datafusion::common::ScalarValue;
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -32,6 +33,9 @@ use datafusion::logical_expr::{
     BinaryExpr, Expr, Operator, TableProviderFilterPushDown, expr::InList,
 };
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation,
+};
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -445,7 +449,8 @@ fn to_batch(schema: &SchemaRef, docs: &[Document]) -> DfResult<RecordBatch> {
 
 // ---- filters ---------------------------------------------------------------
 
-fn bson_literal(v: &ScalarValue, t: &DataType) -> Option<Bson> {
+/// A value as BSON for a field of type `t` (None: not comparable there).
+pub(crate) fn bson_value(v: &ScalarValue, t: &DataType) -> Option<Bson> {
     use ScalarValue::*;
     let numeric = matches!(t, DataType::Int64 | DataType::Float64);
     Some(match v {
@@ -510,7 +515,7 @@ pub fn filter_to_mongo(e: &Expr, schema: &Schema) -> Option<Document> {
                 let Expr::Literal(v, _) = lit else {
                     return None;
                 };
-                let v = bson_literal(v, &t)?;
+                let v = bson_value(v, &t)?;
                 let mop = match op {
                     Operator::Eq => "$eq",
                     Operator::NotEq => "$ne",
@@ -536,7 +541,7 @@ pub fn filter_to_mongo(e: &Expr, schema: &Schema) -> Option<Document> {
             let items = list
                 .iter()
                 .map(|i| match i {
-                    Expr::Literal(v, _) => bson_literal(v, &t),
+                    Expr::Literal(v, _) => bson_value(v, &t),
                     _ => None,
                 })
                 .collect::<Option<Vec<_>>>()?;
@@ -699,6 +704,9 @@ pub struct MongoScanExec {
     filter: Document,
     projection: Document,
     limit: Option<usize>,
+    /// Join-key filters from hash joins above (semi-join pushdown), read
+    /// when the scan starts.
+    dynamic: Vec<Arc<dyn PhysicalExpr>>,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -722,6 +730,7 @@ impl MongoScanExec {
             filter,
             projection,
             limit,
+            dynamic: vec![],
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
@@ -745,6 +754,25 @@ impl MongoScanExec {
     pub fn limit(&self) -> Option<usize> {
         self.limit
     }
+
+    pub fn dynamic_filters(&self) -> &[Arc<dyn PhysicalExpr>] {
+        &self.dynamic
+    }
+
+    /// The same scan with other join-key filters.
+    pub fn with_dynamic_filters(&self, dynamic: Vec<Arc<dyn PhysicalExpr>>) -> Self {
+        let mut scan = MongoScanExec::new(
+            self.source.clone(),
+            self.clients.clone(),
+            self.collection.clone(),
+            self.schema.clone(),
+            self.filter.clone(),
+            self.projection.clone(),
+            self.limit,
+        );
+        scan.dynamic = dynamic;
+        scan
+    }
 }
 
 impl DisplayAs for MongoScanExec {
@@ -757,7 +785,7 @@ impl DisplayAs for MongoScanExec {
         if let Some(n) = self.limit {
             write!(f, " limit={n}")?;
         }
-        Ok(())
+        crate::semijoin::fmt_keys(f, &self.dynamic)
     }
 }
 
@@ -774,10 +802,17 @@ impl ExecutionPlan for MongoScanExec {
         vec![]
     }
 
+    /// Shows the join-key filters we hold: a hash join only fills its
+    /// dynamic filter when a scan below it uses it.
     fn apply_expressions(
         &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
+        for e in &self.dynamic {
+            if f(e)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
         Ok(TreeNodeRecursion::Continue)
     }
 
@@ -790,6 +825,20 @@ impl ExecutionPlan for MongoScanExec {
 
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
+    }
+
+    fn handle_child_pushdown_result(
+        &self,
+        phase: FilterPushdownPhase,
+        result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let (propagation, dynamic) = crate::semijoin::accept(phase, &result);
+        // With a limit the scan's rows are any n rows, not n matching ones.
+        if dynamic.is_empty() || self.limit.is_some() {
+            return Ok(propagation);
+        }
+        Ok(propagation.with_updated_node(Arc::new(self.with_dynamic_filters(dynamic))))
     }
 
     fn execute(
@@ -811,7 +860,20 @@ impl ExecutionPlan for MongoScanExec {
             .into()
         };
         let fail2 = fail.clone();
+        let (dynamic, fields) = (self.dynamic.clone(), self.schema.clone());
         let stream = futures::stream::once(async move {
+            // Read the join keys only once the joins have them.
+            crate::semijoin::settle(&dynamic).await;
+            let keys = crate::semijoin::to_mongo(&dynamic, &fields);
+            let filter = if keys.is_empty() {
+                filter
+            } else {
+                let mut all: Vec<Bson> = keys.into_iter().map(Bson::Document).collect();
+                if !filter.is_empty() {
+                    all.insert(0, Bson::Document(filter));
+                }
+                doc! { "$and": all }
+            };
             let mut find = coll
                 .find(filter)
                 .projection(projection)

@@ -22,12 +22,16 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::Session;
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation,
+};
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -445,6 +449,9 @@ pub struct PgScanExec {
     pools: Arc<PgPools>,
     schema: SchemaRef,
     sql: String,
+    /// Join-key filters from hash joins above (semi-join pushdown), read
+    /// when the scan starts.
+    dynamic: Vec<Arc<dyn PhysicalExpr>>,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -457,8 +464,42 @@ impl PgScanExec {
             properties: crate::remote_sql::single_scan_properties(&schema),
             schema,
             sql,
+            dynamic: vec![],
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    pub fn dynamic_filters(&self) -> &[Arc<dyn PhysicalExpr>] {
+        &self.dynamic
+    }
+
+    /// The same scan with other join-key filters.
+    pub fn with_dynamic_filters(&self, dynamic: Vec<Arc<dyn PhysicalExpr>>) -> Self {
+        let mut scan = PgScanExec::new(
+            self.source.clone(),
+            self.pools.clone(),
+            self.schema.clone(),
+            self.sql.clone(),
+        );
+        scan.dynamic = dynamic;
+        scan
+    }
+
+    /// The remote query with the join keys known now, if any.
+    fn sql_now(&self) -> String {
+        let conditions = crate::semijoin::to_sql(&self.dynamic, &self.schema);
+        if conditions.is_empty() {
+            return self.sql.clone();
+        }
+        let columns: Vec<String> = (0..self.schema.fields().len())
+            .map(|i| format!("\"c{i}\""))
+            .collect();
+        format!(
+            "SELECT * FROM ({}) AS f({}) WHERE {}",
+            self.sql,
+            columns.join(", "),
+            conditions.join(" AND ")
+        )
     }
 
     pub fn sql(&self) -> &str {
@@ -476,7 +517,8 @@ impl DisplayAs for PgScanExec {
             f,
             "PgScanExec: source={} sql={}",
             self.source.name, self.sql
-        )
+        )?;
+        crate::semijoin::fmt_keys(f, &self.dynamic)
     }
 }
 
@@ -493,10 +535,17 @@ impl ExecutionPlan for PgScanExec {
         vec![]
     }
 
+    /// Shows the join-key filters we hold: a hash join only fills its
+    /// dynamic filter when a scan below it uses it.
     fn apply_expressions(
         &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
+        for e in &self.dynamic {
+            if f(e)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
         Ok(TreeNodeRecursion::Continue)
     }
 
@@ -511,16 +560,32 @@ impl ExecutionPlan for PgScanExec {
         Some(self.metrics.clone_inner())
     }
 
+    fn handle_child_pushdown_result(
+        &self,
+        phase: FilterPushdownPhase,
+        result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let (propagation, dynamic) = crate::semijoin::accept(phase, &result);
+        if dynamic.is_empty() {
+            return Ok(propagation);
+        }
+        Ok(propagation.with_updated_node(Arc::new(self.with_dynamic_filters(dynamic))))
+    }
+
     fn execute(
         &self,
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
         let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
-        let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", self.sql);
         let (source, pools, schema) =
             (self.source.clone(), self.pools.clone(), self.schema.clone());
+        let this = self.with_dynamic_filters(self.dynamic.clone());
         let stream = futures::stream::once(async move {
+            // Read the join keys only once the joins have them.
+            crate::semijoin::settle(&this.dynamic).await;
+            let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", this.sql_now());
             let client = connect(&pools, &source).await?;
             let out = client
                 .copy_out(copy.as_str())

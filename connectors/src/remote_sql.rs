@@ -49,7 +49,8 @@ fn column<'a>(e: &'a Expr, schema: &'a Schema) -> Option<(&'a str, &'a DataType)
     }
 }
 
-fn literal(v: &ScalarValue) -> Option<String> {
+/// A value as a PostgreSQL literal (None: not expressible, or NULL).
+pub fn sql_literal(v: &ScalarValue) -> Option<String> {
     use ScalarValue::*;
     Some(match v {
         _ if v.is_null() => return None,
@@ -170,7 +171,7 @@ pub fn filter_to_sql(e: &Expr, schema: &Schema) -> Option<String> {
                     "{} {} {}",
                     quote_ident(col.0),
                     sql_op(op)?,
-                    literal(v)?
+                    sql_literal(v)?
                 ))
             }
         },
@@ -189,7 +190,7 @@ pub fn filter_to_sql(e: &Expr, schema: &Schema) -> Option<String> {
             let items = list
                 .iter()
                 .map(|i| match i {
-                    Expr::Literal(v, _) => literal(v),
+                    Expr::Literal(v, _) => sql_literal(v),
                     _ => None,
                 })
                 .collect::<Option<Vec<_>>>()?;
