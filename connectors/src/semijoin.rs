@@ -169,17 +169,18 @@ fn cond(e: &Arc<dyn PhysicalExpr>) -> Option<Cond> {
     }
 }
 
+/// What a scan answers to a filter pushdown, and the join-key filters it
+/// keeps.
+pub type Accepted = (
+    FilterPushdownPropagation<Arc<dyn ExecutionPlan>>,
+    Vec<Arc<dyn PhysicalExpr>>,
+);
+
 /// Accepts the dynamic filters among those a parent pushes (in the phase
 /// where the join's filters come; [`JoinKeysOnly`] later keeps the joins'
 /// ones) and reports every filter as not applied,
 /// so the plan keeps its own checks.
-pub fn accept(
-    phase: FilterPushdownPhase,
-    result: &ChildPushdownResult,
-) -> (
-    FilterPushdownPropagation<Arc<dyn ExecutionPlan>>,
-    Vec<Arc<dyn PhysicalExpr>>,
-) {
+pub fn accept(phase: FilterPushdownPhase, result: &ChildPushdownResult) -> Accepted {
     let dynamic = if phase == FilterPushdownPhase::Post {
         result
             .parent_filters
@@ -386,8 +387,8 @@ mod tests {
             in_list,
         ));
         assert_eq!(
-            to_sql(&[f.clone()], &s),
-            vec!["(f.\"c0\" IN ('O''Brien', 'SKU-1'))".to_string()]
+            to_sql(std::slice::from_ref(&f), &s),
+            vec!["(f.\"c0\" IN (E'O''Brien', E'SKU-1'))".to_string()]
         );
         let m = to_mongo(&[f], &s);
         assert_eq!(m.len(), 1);
