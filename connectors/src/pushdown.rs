@@ -166,6 +166,12 @@ fn pg_source(plan: &LogicalPlan) -> Option<Arc<dyn TableProvider>> {
             {
                 return None;
             }
+            // See `isolate_outer_join_inputs`: an unaliased filtered scan
+            // under an outer join cannot be given its own subquery.
+            if j.join_type != JoinType::Inner && (filtered_scan(&j.left) || filtered_scan(&j.right))
+            {
+                return None;
+            }
             let s = same(pg_source(&j.left)?, pg_source(&j.right)?)?;
             let joined = j.left.schema().join(j.right.schema()).ok()?;
             let mut exprs: Vec<&Expr> = j.on.iter().flat_map(|(l, r)| [l, r]).collect();
@@ -185,6 +191,54 @@ fn pg_source(plan: &LogicalPlan) -> Option<Arc<dyn TableProvider>> {
         .iter()
         .all(|f| castable(f.data_type()).is_some())
         .then_some(source)
+}
+
+/// A scan with filters (or a filter right on a scan) without an alias.
+fn filtered_scan(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::TableScan(t) => !t.filters.is_empty(),
+        LogicalPlan::Filter(f) => matches!(f.input.as_ref(), LogicalPlan::TableScan(_)),
+        _ => false,
+    }
+}
+
+/// The unparser moves the filters of a join's input scans into the join's
+/// `ON` clause, which for an outer join does not filter the preserved side
+/// (a `LEFT JOIN` kept every customer although `WHERE c.customer_id <= 200`
+/// was pushed to the customers scan). A projection between the alias and
+/// the scan makes the unparser render the input as a subquery with its own
+/// `WHERE`.
+fn isolate_outer_join_inputs(plan: LogicalPlan) -> DfResult<LogicalPlan> {
+    let isolate = |input: &Arc<LogicalPlan>| -> DfResult<Arc<LogicalPlan>> {
+        if let LogicalPlan::SubqueryAlias(a) = input.as_ref()
+            && let LogicalPlan::TableScan(scan) = a.input.as_ref()
+            && !scan.filters.is_empty()
+        {
+            let columns: Vec<Expr> = scan
+                .projected_schema
+                .iter()
+                .map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())))
+                .collect();
+            let projected = LogicalPlanBuilder::from(a.input.as_ref().clone())
+                .project(columns)?
+                .build()?;
+            let alias = datafusion::logical_expr::SubqueryAlias::try_new(
+                Arc::new(projected),
+                a.alias.clone(),
+            )?;
+            return Ok(Arc::new(LogicalPlan::SubqueryAlias(alias)));
+        }
+        Ok(Arc::clone(input))
+    };
+    plan.transform_up(|node| match node {
+        LogicalPlan::Join(j) if j.join_type != JoinType::Inner => {
+            let (left, right) = (isolate(&j.left)?, isolate(&j.right)?);
+            let join = datafusion::logical_expr::Join { left, right, ..j };
+            Ok(Transformed::yes(LogicalPlan::Join(join)))
+        }
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
 }
 
 /// Pushing pays off when the subtree does more than a scan already does
@@ -390,7 +444,25 @@ fn remote_plan(
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
-    let plan = &fold_scan_filters(plan.clone())?;
+    let original = plan.schema().clone();
+    // An explicit top projection fixes the remote query's column order
+    // (the unparser may list an aggregate's columns in another order).
+    let plan = &isolate_outer_join_inputs(fold_scan_filters(plan.clone())?)?;
+    let ordered: Vec<Expr> = plan
+        .schema()
+        .iter()
+        .enumerate()
+        .map(|(i, (q, f))| Expr::Column(Column::new(q.cloned(), f.name())).alias(format!("c{i}")))
+        .collect();
+    let plan = &if matches!(plan, LogicalPlan::Projection(_)) {
+        // The unparser keeps a projection's order (and would wrap a second
+        // projection in a derived table).
+        plan.clone()
+    } else {
+        LogicalPlanBuilder::from(plan.clone())
+            .project(ordered)?
+            .build()?
+    };
     let mut statement = match Unparser::new(&PostgreSqlDialect {}).plan_to_sql(plan) {
         Ok(s) => s,
         Err(e) => {
@@ -429,7 +501,7 @@ fn remote_plan(
         ControlFlow::<()>::Continue(())
     });
 
-    let out = plan.schema();
+    let out = &original;
     let fields: Vec<Field> = out
         .fields()
         .iter()

@@ -163,6 +163,28 @@ impl PgServer {
         )
     }
 
+    /// Copies database `db` (schema and data, by `pg_dump | psql`) into
+    /// `to_db` of server `to`.
+    pub fn dump_into(&self, db: &str, to: &PgServer, to_db: &str) {
+        let script = format!(
+            "set -o pipefail; {:?} --no-owner --no-comments -d {:?} | {:?} -X -q -v ON_ERROR_STOP=1 -d {:?} >/dev/null",
+            self.bindir.join("pg_dump"),
+            self.url(db),
+            to.bindir.join("psql"),
+            to.url(to_db)
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .expect("run pg_dump");
+        assert!(
+            out.status.success(),
+            "pg_dump {db}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Runs SQL with the real `psql` client; panics on failure.
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let out: Output = Command::new(self.bindir.join("psql"))
