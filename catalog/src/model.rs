@@ -57,6 +57,7 @@ impl SourceKind {
                 "schemas",
                 "pushdown",
                 "unsupported_type",
+                "query_timeout",
             ],
             SourceKind::Mongodb => &[
                 "host",
@@ -70,6 +71,7 @@ impl SourceKind {
                 "collections",
                 "pushdown",
                 "unsupported_type",
+                "query_timeout",
             ],
         }
     }
@@ -112,6 +114,25 @@ pub struct SourceDef {
 }
 
 impl SourceDef {
+    /// How long one remote query may run (option `query_timeout`, seconds;
+    /// 300 by default).
+    pub fn query_timeout(&self) -> std::time::Duration {
+        let secs = self
+            .options
+            .get("query_timeout")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300);
+        std::time::Duration::from_secs(secs)
+    }
+
+    /// False when the source's option `pushdown` turns pushdown off.
+    pub fn pushdown(&self) -> bool {
+        self.options
+            .get("pushdown")
+            .and_then(|v| parse_bool(v))
+            .unwrap_or(true)
+    }
+
     /// Builds a source definition and checks names and options (but does
     /// not contact the source: that is the connectors' job).
     pub fn new(
@@ -187,6 +208,15 @@ impl SourceDef {
                 })?;
             }
         }
+        if let Some(v) = self.options.get("query_timeout")
+            && !v.parse::<u64>().is_ok_and(|s| s > 0)
+        {
+            return Err(CatalogError::InvalidOption {
+                source_name: self.name.clone(),
+                option: "query_timeout".into(),
+                reason: format!("`{v}` is not a whole number of seconds above 0"),
+            });
+        }
         if let Some(v) = self.options.get("delimiter")
             && v.len() != 1
         {
@@ -208,7 +238,8 @@ impl SourceDef {
     }
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
+/// A boolean option as the catalog accepts it (true/false, yes/no, on/off, 1/0).
+pub fn parse_bool(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Some(true),
         "false" | "no" | "off" | "0" => Some(false),

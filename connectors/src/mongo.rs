@@ -618,7 +618,7 @@ impl MongoTable {
     }
 
     fn pushdown(&self) -> bool {
-        self.source.options.get("pushdown").map(String::as_str) != Some("off")
+        self.source.pushdown()
     }
 }
 
@@ -861,6 +861,7 @@ impl ExecutionPlan for MongoScanExec {
         };
         let fail2 = fail.clone();
         let (dynamic, fields) = (self.dynamic.clone(), self.schema.clone());
+        let timeout = self.source.query_timeout();
         let stream = futures::stream::once(async move {
             // Read the join keys only once the joins have them.
             crate::semijoin::settle(&dynamic).await;
@@ -876,6 +877,7 @@ impl ExecutionPlan for MongoScanExec {
             };
             let mut find = coll
                 .find(filter)
+                .max_time(timeout)
                 .projection(projection)
                 .batch_size(BATCH_ROWS as u32);
             if let Some(n) = limit {

@@ -103,7 +103,11 @@ fn pg_config(source: &SourceDef) -> Result<tokio_postgres::Config> {
     c.application_name("quipu");
     // Dates of timestamptz values (casts, date_trunc in pushed queries) are
     // taken in UTC, as DataFusion does.
-    c.options("-c TimeZone=UTC");
+    // The server ends a remote query that runs past `query_timeout`.
+    c.options(&format!(
+        "-c TimeZone=UTC -c statement_timeout={}",
+        source.query_timeout().as_millis()
+    ));
     Ok(c)
 }
 
@@ -150,18 +154,40 @@ pub fn pg_reason(e: &tokio_postgres::Error) -> String {
     msg
 }
 
+/// A connection from the source's pool. Connection failures that may pass
+/// (refused or reset while the server restarts) are retried twice; a
+/// timeout is not, so a source that does not answer is reported within the
+/// connect timeout.
 async fn connect(pools: &PgPools, source: &SourceDef) -> Result<deadpool_postgres::Object> {
     let pool = pools.pool(source)?;
-    pool.get().await.map_err(|e| {
-        let reason = match &e {
-            deadpool_postgres::PoolError::Backend(e) => pg_reason(e),
-            deadpool_postgres::PoolError::Timeout(_) => {
-                "timed out waiting for a connection (the server does not answer, or all connections are busy)".to_string()
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match pool.get().await {
+            Ok(c) => return Ok(c),
+            Err(deadpool_postgres::PoolError::Backend(e))
+                if attempt < 3
+                    && e.as_db_error().is_none()
+                    && !e.to_string().contains("timed out") =>
+            {
+                tracing::debug!(source = %source.name, error = %pg_reason(&e), attempt, "retrying a PostgreSQL connection");
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
             }
-            other => other.to_string(),
-        };
-        bad(source, format!("cannot connect to PostgreSQL: {reason}"))
-    })
+            Err(e) => {
+                let reason = match &e {
+                    deadpool_postgres::PoolError::Backend(e) => pg_reason(e),
+                    deadpool_postgres::PoolError::Timeout(_) => {
+                        "timed out waiting for a connection (the server does not answer, or all connections are busy)".to_string()
+                    }
+                    other => other.to_string(),
+                };
+                return Err(bad(
+                    source,
+                    format!("cannot connect to PostgreSQL: {reason}"),
+                ));
+            }
+        }
+    }
 }
 
 /// How a PostgreSQL type is read: its Arrow type, and whether the remote
@@ -319,7 +345,7 @@ impl PgTable {
 
     /// False when the source has `pushdown=off`.
     pub fn pushdown(&self) -> bool {
-        self.source.options.get("pushdown").map(String::as_str) != Some("off")
+        self.source.pushdown()
     }
 
     /// A table from its parts (the codec rebuilds tables this way).

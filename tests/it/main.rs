@@ -7,6 +7,7 @@ mod catalog;
 mod cli;
 mod generator;
 mod lake;
+mod live_faults;
 mod oracle;
 mod pushdown;
 mod s3;
