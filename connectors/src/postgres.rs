@@ -104,7 +104,7 @@ fn pg_config(source: &SourceDef) -> Result<tokio_postgres::Config> {
     // Dates of timestamptz values (casts, date_trunc in pushed queries) are
     // taken in UTC, as DataFusion does.
     // The server ends a remote query that runs past `query_timeout`.
-    c.options(&format!(
+    c.options(format!(
         "-c TimeZone=UTC -c statement_timeout={}",
         source.query_timeout().as_millis()
     ));
