@@ -46,16 +46,6 @@ mkdir -p "$demo"
 demo="$(cd "$demo" && pwd)"
 state="$demo/servers.env"
 
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 1 300); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "demo.sh: $2 did not start on port $1; see $3" >&2
-    exit 1
-}
 
 stop_servers() {
     [ -f "$state" ] || return 0

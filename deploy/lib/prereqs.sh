@@ -43,3 +43,16 @@ ensure_venv() {
         "$QUIPU_VENV/bin/pip" install -q --disable-pip-version-check "${packages[@]}"
     fi
 }
+
+# Runs a command as the postgres user when root (PostgreSQL refuses root).
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# wait_port PORT NAME LOG: waits up to 30 s for a server to listen.
+wait_port() {
+    for _ in $(seq 1 300); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "$2 did not start on port $1; see $3" >&2
+    exit 1
+}

@@ -1,0 +1,184 @@
+//! Benchmark: live PostgreSQL sources through Quipu against the same work
+//! done directly on PostgreSQL, side by side in one run. Needs the crm and
+//! pos databases of `quipu gen` on running servers; `bench/live_sources.sh`
+//! starts them, generates the data and runs this:
+//!
+//! ```sh
+//! bench/live_sources.sh [SF] [RUNS]
+//! # or, with servers already loaded:
+//! cargo run --profile bench-fast -p quipu-bench --bin live_sources -- CRM_PORT POS_PORT [RUNS]
+//! ```
+//!
+//! Reports, each with its baseline:
+//! 1. a fully pushed single-source query (revenue per channel) through
+//!    Quipu ÷ the same SQL on a direct connection;
+//! 2. reading a wide table: Quipu rows/s ÷ `COPY (SELECT ...) TO STDOUT
+//!    (FORMAT binary)` rows/s on a direct connection;
+//! 3. a selective cross-source join (one customer's online orders and
+//!    in-store purchases through the loyalty card): latency and rows
+//!    fetched from each source against the rows that survive.
+
+use std::time::{Duration, Instant};
+
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use futures::{StreamExt, TryStreamExt};
+use quipu_catalog::{SourceDef, SourceKind};
+use quipu_connectors::QuipuSession;
+use quipu_scheduler::{ClientSession, Engine};
+
+fn p50(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn quipu_rows(c: &ClientSession, sql: &str) -> (Duration, usize) {
+    let t = Instant::now();
+    let out = c.sql_one(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let batches: Vec<_> = out.stream.try_collect().await.unwrap();
+    (t.elapsed(), batches.iter().map(|b| b.num_rows()).sum())
+}
+
+async fn direct(port: u16, db: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname={db}"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+fn pg_source(name: &str, port: u16) -> SourceDef {
+    let options = [
+        ("host", "127.0.0.1".to_string()),
+        ("port", port.to_string()),
+        ("user", "postgres".to_string()),
+        ("dbname", name.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    SourceDef::new(name, SourceKind::Postgres, options).unwrap()
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let crm_port: u16 = args.next().expect("CRM_PORT").parse().expect("CRM_PORT");
+    let pos_port: u16 = args.next().expect("POS_PORT").parse().expect("POS_PORT");
+    let runs: usize = args.next().map(|a| a.parse().expect("RUNS")).unwrap_or(7);
+
+    let dir = tempfile::tempdir().unwrap();
+    let session = QuipuSession::open(dir.path()).unwrap();
+    session.add_source(&pg_source("crm", crm_port)).await.unwrap();
+    session.add_source(&pg_source("pos", pos_port)).await.unwrap();
+    let engine = Engine::new(session.clone());
+    let c = engine.client();
+    c.sql("SET quipu.execution = 'local'").await.unwrap();
+    let crm = direct(crm_port, "crm").await;
+
+    // 1. Fully pushed single-source query.
+    let sql = "SELECT channel, count(*) AS orders, sum(total_usd) AS revenue FROM orders GROUP BY channel";
+    let quipu_sql = sql.replace("FROM orders", "FROM crm.public.orders");
+    let (mut q, mut d) = (vec![], vec![]);
+    for _ in 0..runs {
+        q.push(quipu_rows(&c, &quipu_sql).await.0);
+        let t = Instant::now();
+        let rows = crm.query(sql, &[]).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        d.push(t.elapsed());
+    }
+    let (q, d) = (p50(q), p50(d));
+    println!(
+        "pushed aggregate (revenue per channel): quipu p50 {:.1} ms, direct p50 {:.1} ms, ratio {:.2} (target <= 1.2)",
+        ms(q),
+        ms(d),
+        q.as_secs_f64() / d.as_secs_f64()
+    );
+
+    // 2. Reading a wide table.
+    let cols = "order_id, customer_id, channel, ordered_at, status, total_usd, utm_campaign";
+    let (mut q, mut d, mut n) = (vec![], vec![], 0);
+    for _ in 0..runs.min(5) {
+        let (t, rows) = quipu_rows(&c, &format!("SELECT {cols} FROM crm.public.orders")).await;
+        q.push(t);
+        n = rows;
+        let t = Instant::now();
+        let copy = crm
+            .copy_out(&format!(
+                "COPY (SELECT {cols} FROM orders) TO STDOUT (FORMAT binary)"
+            ))
+            .await
+            .unwrap();
+        let bytes: usize = copy.map(|b| b.unwrap().len()).fold(0, |a, b| async move { a + b }).await;
+        assert!(bytes > 0);
+        d.push(t.elapsed());
+    }
+    let (q, d) = (p50(q), p50(d));
+    let (qr, dr) = (n as f64 / q.as_secs_f64(), n as f64 / d.as_secs_f64());
+    println!(
+        "wide read ({n} rows, 7 columns): quipu {:.0} rows/s, COPY binary {:.0} rows/s, ratio {:.2} (target >= 0.8)",
+        qr,
+        dr,
+        qr / dr
+    );
+
+    // 3. Selective cross-source join: one customer's online orders (crm)
+    // and in-store purchases (pos) through the loyalty card.
+    let customer: i64 = crm
+        .query_one(
+            "SELECT c.customer_id FROM customers c JOIN orders o USING (customer_id) \
+             WHERE c.loyalty_card_id IS NOT NULL GROUP BY 1 HAVING count(*) >= 5 ORDER BY 1 LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let sql = format!(
+        "SELECT o.order_id, o.total_usd, t.txn_id, t.total_usd FROM crm.public.customers c \
+         JOIN crm.public.orders o ON o.customer_id = c.customer_id \
+         JOIN pos.public.transactions t ON t.loyalty_card_id = c.loyalty_card_id \
+         WHERE c.customer_id = {customer}"
+    );
+    let ctx = c.context();
+    let mut times = vec![];
+    let mut fetched = vec![];
+    let mut survivors = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let plan = ctx.sql(&sql).await.unwrap().create_physical_plan().await.unwrap();
+        let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx())
+            .await
+            .unwrap();
+        times.push(t.elapsed());
+        survivors = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        fetched.clear();
+        plan.apply(|node| {
+            if node.name() == "PgScanExec" {
+                let n = node
+                    .metrics()
+                    .and_then(|m| m.sum_by_name("rows_fetched"))
+                    .map(|v| v.as_usize())
+                    .unwrap_or(0);
+                let line = datafusion::physical_plan::displayable(node.as_ref())
+                    .one_line()
+                    .to_string();
+                let source = line.split("source=").nth(1).unwrap_or("").split(' ').next().unwrap_or("").to_string();
+                fetched.push((source, n));
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+    }
+    println!(
+        "selective cross-source join (customer {customer}): p50 {:.1} ms (target < 100 ms), {survivors} rows survive, fetched {:?} (target <= 2x survivors per source)",
+        ms(p50(times)),
+        fetched
+    );
+    session.close().await;
+}
