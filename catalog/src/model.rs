@@ -58,6 +58,7 @@ impl SourceKind {
                 "pushdown",
                 "unsupported_type",
                 "query_timeout",
+                "partitions",
             ],
             SourceKind::Mongodb => &[
                 "host",
@@ -207,6 +208,15 @@ impl SourceDef {
                     reason: format!("`{v}` is not true or false"),
                 })?;
             }
+        }
+        if let Some(v) = self.options.get("partitions")
+            && !v.parse::<u64>().is_ok_and(|n| (1..=64).contains(&n))
+        {
+            return Err(CatalogError::InvalidOption {
+                source_name: self.name.clone(),
+                option: "partitions".into(),
+                reason: format!("`{v}` is not a number of partitions from 1 to 64"),
+            });
         }
         if let Some(v) = self.options.get("query_timeout")
             && !v.parse::<u64>().is_ok_and(|s| s > 0)

@@ -52,7 +52,7 @@ enum Encoded {
     },
     PgScan {
         source: String,
-        sql: String,
+        sqls: Vec<String>,
         columns: Vec<ColumnDef>,
     },
     MongoScan {
@@ -178,7 +178,7 @@ impl Resolver {
         if let Some(s) = node.downcast_ref::<PgScanExec>() {
             return Ok(Some(Encoded::PgScan {
                 source: s.source().name.clone(),
-                sql: s.sql().to_string(),
+                sqls: s.sqls().to_vec(),
                 columns: types::columns_of(&s.schema()),
             }));
         }
@@ -200,14 +200,21 @@ impl Resolver {
         Ok(match e {
             Encoded::PgScan {
                 source,
-                sql,
+                sqls,
                 columns,
-            } => Arc::new(PgScanExec::new(
-                self.source(&source)?,
-                shared.pg.clone(),
-                schema_of(&columns)?,
-                sql,
-            )),
+            } => {
+                if sqls.is_empty() {
+                    return Err(DataFusionError::Plan(
+                        "a PostgreSQL scan without a remote query".into(),
+                    ));
+                }
+                Arc::new(PgScanExec::partitioned(
+                    self.source(&source)?,
+                    shared.pg.clone(),
+                    schema_of(&columns)?,
+                    sqls,
+                ))
+            }
             Encoded::MongoScan {
                 source,
                 collection,

@@ -343,6 +343,80 @@ impl PgTable {
         &self.pools
     }
 
+    /// Conditions splitting the table into ranges of its integer primary
+    /// key, one per partition, or None for one partition. The number is the
+    /// source's `partitions` option, else `target` (the session's target
+    /// partitions) for tables of at least `2 * ROWS_PER_PARTITION` rows by
+    /// the server's statistics. Each range runs in its own transaction (no
+    /// shared snapshot yet): rows written while the partitions start may be
+    /// seen by one and not another.
+    async fn key_ranges(&self, target: usize) -> Option<Vec<String>> {
+        const ROWS_PER_PARTITION: i64 = 250_000;
+        let forced: Option<usize> = self
+            .source
+            .options
+            .get("partitions")
+            .and_then(|v| v.parse().ok());
+        if forced.unwrap_or(target) <= 1 || !self.pushdown() {
+            return None;
+        }
+        let client = connect(&self.pools, &self.source).await.ok()?;
+        let stats = client
+            .query_opt(
+                "SELECT c.reltuples::int8, a.attname::text FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary AND i.indnatts = 1 \
+                 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] \
+                 WHERE n.nspname = $1 AND c.relname = $2",
+                &[&self.name.schema, &self.name.table],
+            )
+            .await
+            .ok()??;
+        let (rows, key): (i64, String) = (stats.get(0), stats.get(1));
+        let n = match forced {
+            Some(n) => n,
+            None if rows >= 2 * ROWS_PER_PARTITION => {
+                target.min((rows / ROWS_PER_PARTITION) as usize)
+            }
+            None => return None,
+        };
+        let is_int = self
+            .schema
+            .field_with_name(&key)
+            .is_ok_and(|f| f.data_type().is_integer());
+        if n <= 1 || !is_int {
+            return None;
+        }
+        let k = remote_sql::quote_ident(&key);
+        let bounds = client
+            .query_one(
+                &format!(
+                    "SELECT min({k})::int8, max({k})::int8 FROM {}.{}",
+                    remote_sql::quote_ident(&self.name.schema),
+                    remote_sql::quote_ident(&self.name.table)
+                ),
+                &[],
+            )
+            .await
+            .ok()?;
+        let (lo, hi): (Option<i64>, Option<i64>) = (bounds.get(0), bounds.get(1));
+        let (lo, hi) = (lo? as i128, hi? as i128);
+        let cuts: Vec<i128> = (1..n as i128)
+            .map(|i| lo + (hi - lo + 1) * i / n as i128)
+            .collect();
+        let mut ranges = vec![];
+        for i in 0..n {
+            let lower = (i > 0).then(|| format!("{k} >= {}", cuts[i - 1]));
+            let upper = (i + 1 < n).then(|| format!("{k} < {}", cuts[i]));
+            ranges.push(match (lower, upper) {
+                (Some(l), Some(u)) => format!("{l} AND {u}"),
+                (Some(c), None) | (None, Some(c)) => c,
+                (None, None) => return None,
+            });
+        }
+        Some(ranges)
+    }
+
     /// False when the source has `pushdown=off`.
     pub fn pushdown(&self) -> bool {
         self.source.pushdown()
@@ -410,7 +484,7 @@ impl TableProvider for PgTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -458,11 +532,38 @@ impl TableProvider for PgTable {
         if let Some(n) = limit.filter(|_| conditions.len() == filters.len()) {
             sql.push_str(&format!(" LIMIT {n}"));
         }
-        Ok(Arc::new(PgScanExec::new(
+        // On the Ballista cluster a multi-partition scan came back with
+        // rows duplicated (tests/it/pushdown.rs, cause not found yet), so
+        // sessions with Ballista's settings read in one partition.
+        let on_ballista = state
+            .config_options()
+            .entries()
+            .iter()
+            .any(|e| e.key.starts_with("ballista."));
+        let ranges = if limit.is_none() && !on_ballista {
+            self.key_ranges(state.config().target_partitions()).await
+        } else {
+            None
+        };
+        let sqls = match ranges {
+            Some(ranges) => ranges
+                .iter()
+                .map(|r| {
+                    let glue = if conditions.is_empty() {
+                        " WHERE "
+                    } else {
+                        " AND "
+                    };
+                    format!("{sql}{glue}{r}")
+                })
+                .collect(),
+            None => vec![sql],
+        };
+        Ok(Arc::new(PgScanExec::partitioned(
             self.source.clone(),
             self.pools.clone(),
             schema,
-            sql,
+            sqls,
         )))
     }
 }
@@ -474,7 +575,8 @@ pub struct PgScanExec {
     source: SourceDef,
     pools: Arc<PgPools>,
     schema: SchemaRef,
-    sql: String,
+    /// One remote query per partition (ranges of the primary key), or one.
+    sqls: Vec<String>,
     /// Join-key filters from hash joins above (semi-join pushdown), read
     /// when the scan starts.
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
@@ -484,12 +586,24 @@ pub struct PgScanExec {
 
 impl PgScanExec {
     pub fn new(source: SourceDef, pools: Arc<PgPools>, schema: SchemaRef, sql: String) -> Self {
+        Self::partitioned(source, pools, schema, vec![sql])
+    }
+
+    /// A scan whose partitions run one query each (on their own
+    /// connections, so in parallel).
+    pub fn partitioned(
+        source: SourceDef,
+        pools: Arc<PgPools>,
+        schema: SchemaRef,
+        sqls: Vec<String>,
+    ) -> Self {
+        assert!(!sqls.is_empty(), "a scan has at least one query");
         PgScanExec {
             source,
             pools,
-            properties: crate::remote_sql::single_scan_properties(&schema),
+            properties: crate::remote_sql::scan_properties(&schema, sqls.len()),
             schema,
-            sql,
+            sqls,
             dynamic: vec![],
             metrics: ExecutionPlanMetricsSet::new(),
         }
@@ -501,35 +615,42 @@ impl PgScanExec {
 
     /// The same scan with other join-key filters.
     pub fn with_dynamic_filters(&self, dynamic: Vec<Arc<dyn PhysicalExpr>>) -> Self {
-        let mut scan = PgScanExec::new(
+        let mut scan = PgScanExec::partitioned(
             self.source.clone(),
             self.pools.clone(),
             self.schema.clone(),
-            self.sql.clone(),
+            self.sqls.clone(),
         );
         scan.dynamic = dynamic;
         scan
     }
 
     /// The remote query with the join keys known now, if any.
-    fn sql_now(&self) -> String {
+    fn sql_now(&self, partition: usize) -> String {
+        let sql = &self.sqls[partition];
         let conditions = crate::semijoin::to_sql(&self.dynamic, &self.schema);
         if conditions.is_empty() {
-            return self.sql.clone();
+            return sql.clone();
         }
         let columns: Vec<String> = (0..self.schema.fields().len())
             .map(|i| format!("\"c{i}\""))
             .collect();
         format!(
             "SELECT * FROM ({}) AS f({}) WHERE {}",
-            self.sql,
+            sql,
             columns.join(", "),
             conditions.join(" AND ")
         )
     }
 
+    /// The remote query of the first partition.
     pub fn sql(&self) -> &str {
-        &self.sql
+        &self.sqls[0]
+    }
+
+    /// The remote query of every partition.
+    pub fn sqls(&self) -> &[String] {
+        &self.sqls
     }
 
     pub fn source(&self) -> &SourceDef {
@@ -539,11 +660,17 @@ impl PgScanExec {
 
 impl DisplayAs for PgScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "PgScanExec: source={} sql={}",
-            self.source.name, self.sql
-        )?;
+        if let [sql] = self.sqls.as_slice() {
+            write!(f, "PgScanExec: source={} sql={sql}", self.source.name)?;
+        } else {
+            write!(
+                f,
+                "PgScanExec: source={} partitions={} sql=[{}]",
+                self.source.name,
+                self.sqls.len(),
+                self.sqls.join("; ")
+            )?;
+        }
         crate::semijoin::fmt_keys(f, &self.dynamic)
     }
 }
@@ -611,7 +738,10 @@ impl ExecutionPlan for PgScanExec {
         let stream = futures::stream::once(async move {
             // Read the join keys only once the joins have them.
             crate::semijoin::settle(&this.dynamic).await;
-            let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", this.sql_now());
+            let copy = format!(
+                "COPY ({}) TO STDOUT (FORMAT binary)",
+                this.sql_now(partition)
+            );
             let client = connect(&pools, &source).await?;
             let out = client
                 .copy_out(copy.as_str())

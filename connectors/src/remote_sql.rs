@@ -12,11 +12,19 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, expr::InList};
 pub fn single_scan_properties(
     schema: &datafusion::arrow::datatypes::SchemaRef,
 ) -> std::sync::Arc<datafusion::physical_plan::PlanProperties> {
+    scan_properties(schema, 1)
+}
+
+/// Plan properties of a remote scan with `partitions` independent streams.
+pub fn scan_properties(
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    partitions: usize,
+) -> std::sync::Arc<datafusion::physical_plan::PlanProperties> {
     use datafusion::physical_expr::EquivalenceProperties;
     use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
     std::sync::Arc::new(datafusion::physical_plan::PlanProperties::new(
         EquivalenceProperties::new(schema.clone()),
-        datafusion::physical_plan::Partitioning::UnknownPartitioning(1),
+        datafusion::physical_plan::Partitioning::UnknownPartitioning(partitions),
         EmissionType::Incremental,
         Boundedness::Bounded,
     ))

@@ -365,3 +365,43 @@ async fn top_n_over_a_live_scan_does_not_wait_for_its_own_filter() {
     assert!(started.elapsed() < std::time::Duration::from_secs(50));
     engine.session().close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_read_in_key_ranges_gives_every_row_once() {
+    let y = yachay();
+    let dir = catalog(&y);
+    let engine = Engine::open(dir.path()).unwrap();
+    let local = client(&engine, "local").await;
+    let cluster = client(&engine, "cluster").await;
+    let mut src = engine.session().store().source("crm").unwrap().unwrap();
+    src.name = "crm_p".into();
+    src.options.insert("partitions".into(), "3".into());
+    engine.session().add_source(&src).await.unwrap();
+
+    let sql = "SELECT order_id, total_usd FROM crm_p.public.orders WHERE channel = 'web'";
+    let plan = physical_plan(&local, sql).await;
+    assert!(plan.contains("partitions=3"), "{plan}");
+    assert!(
+        plan.contains("\"order_id\" < ") && plan.contains("\"order_id\" >= "),
+        "{plan}"
+    );
+    let expected: Vec<String> = y
+        .crm
+        .psql(
+            "crm",
+            "SELECT order_id FROM orders WHERE channel = 'web' ORDER BY 1",
+        )
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(expected.len() > 100);
+    // (On the cluster the scan reads in one partition: see PgTable::scan.)
+    for c in [&local, &cluster] {
+        let (rows, on) = query(c, sql).await;
+        let mut ids: Vec<String> = rows.into_iter().map(|r| r[0].clone()).collect();
+        ids.sort_by_key(|i| i.parse::<i64>().unwrap());
+        assert_eq!(ids.len(), expected.len(), "{on}");
+        assert_eq!(ids, expected, "{on}");
+    }
+    engine.session().close().await;
+}
