@@ -624,10 +624,18 @@ impl TableProvider for RemoteQueryTable {
             .iter()
             .map(|&i| {
                 let f = self.schema.field(i);
-                let cast = castable(f.data_type()).expect("checked when pushed");
-                format!("q.{}::{cast}", quote_ident(f.name()))
+                // Checked when the subtree was pushed; a decoded plan could
+                // still carry anything.
+                let cast = castable(f.data_type()).ok_or_else(|| {
+                    datafusion::error::DataFusionError::Plan(format!(
+                        "source `{}`: column type {} cannot be read from a pushed query",
+                        self.source.name,
+                        f.data_type()
+                    ))
+                })?;
+                Ok(format!("q.{}::{cast}", quote_ident(f.name())))
             })
-            .collect();
+            .collect::<DfResult<_>>()?;
         let columns: Vec<String> = self
             .schema
             .fields()
