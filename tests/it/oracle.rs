@@ -145,34 +145,27 @@ async fn load_oracle(y: &crate::servers::Yachay, c: &quipu_scheduler::ClientSess
         // psql reads the file itself (\copy), as this user.
         path
     };
-    let products = y.mongo.pymongo(
-        "inventory",
-        r#"
-def v(x):
-    return '\\N' if x is None else str(x)
-for d in db.products.find({}, {'_id': 0, 'sku': 1, 'name': 1, 'category': 1, 'price_usd': 1}):
-    print('\t'.join(v(d.get(k)) for k in ['sku', 'name', 'category', 'price_usd']))
-"#,
-    );
-    let p = tsv("products.tsv", &format!("{products}\n"));
-    pg.psql(
-        db,
-        &format!("\\copy inventory.products FROM '{}'", p.display()),
-    );
-    let stock = y.mongo.pymongo(
-        "inventory",
-        r#"
-def v(x):
-    return '\\N' if x is None else str(x)
-for d in db.stock.find({}, {'_id': 0, 'sku': 1, 'on_hand': 1, 'reserved': 1, 'reorder_point': 1}):
-    print('\t'.join(v(d.get(k)) for k in ['sku', 'on_hand', 'reserved', 'reorder_point']))
-"#,
-    );
-    let s = tsv("stock.tsv", &format!("{stock}\n"));
-    pg.psql(
-        db,
-        &format!("\\copy inventory.stock FROM '{}'", s.display()),
-    );
+    // A collection's top-level fields as tab-separated text (missing or
+    // null as \N), loaded with \copy.
+    for (collection, fields) in [
+        ("products", ["sku", "name", "category", "price_usd"]),
+        ("stock", ["sku", "on_hand", "reserved", "reorder_point"]),
+    ] {
+        let listed = fields.map(|f| format!("'{f}'")).join(", ");
+        let text = y.mongo.pymongo(
+            "inventory",
+            &format!(
+                "fields = [{listed}]\n\
+                 for d in db.{collection}.find({{}}, {{k: 1 for k in fields}}):\n    \
+                 print('\\t'.join('\\\\N' if d.get(k) is None else str(d.get(k)) for k in fields))"
+            ),
+        );
+        let file = tsv(&format!("{collection}.tsv"), &format!("{text}\n"));
+        pg.psql(
+            db,
+            &format!("\\copy inventory.{collection} FROM '{}'", file.display()),
+        );
+    }
     let (history, _) = query(
         c,
         "SELECT order_id, customer_id, channel, ordered_at, status, line_no, sku, qty, \
