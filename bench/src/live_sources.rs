@@ -20,7 +20,6 @@
 
 use std::time::{Duration, Instant};
 
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use futures::{StreamExt, TryStreamExt};
 use quipu_catalog::{SourceDef, SourceKind};
 use quipu_connectors::QuipuSession;
@@ -192,30 +191,10 @@ async fn main() {
             .unwrap();
         times.push(t.elapsed());
         survivors = batches.iter().map(|b| b.num_rows()).sum::<usize>();
-        fetched.clear();
-        plan.apply(|node| {
-            if node.name() == "PgScanExec" {
-                let n = node
-                    .metrics()
-                    .and_then(|m| m.sum_by_name("rows_fetched"))
-                    .map(|v| v.as_usize())
-                    .unwrap_or(0);
-                let line = datafusion::physical_plan::displayable(node.as_ref())
-                    .one_line()
-                    .to_string();
-                let source = line
-                    .split("source=")
-                    .nth(1)
-                    .unwrap_or("")
-                    .split(' ')
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
-                fetched.push((source, n));
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })
-        .unwrap();
+        fetched = quipu_connectors::remote_sql::rows_fetched(&plan)
+            .into_iter()
+            .map(|s| (s.source, s.rows.unwrap_or(0)))
+            .collect();
     }
     println!(
         "selective cross-source join (customer {customer}): p50 {:.1} ms (target < 100 ms), {survivors} rows survive, fetched {:?} (target <= 2x survivors per source)",

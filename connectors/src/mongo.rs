@@ -655,10 +655,7 @@ impl TableProvider for MongoTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let indices: Vec<usize> = projection
-            .cloned()
-            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
-        let schema = Arc::new(self.schema.project(&indices)?);
+        let (_, schema) = crate::remote_sql::projected(&self.schema, projection)?;
         let conditions: Vec<Document> = if self.pushdown() {
             filters
                 .iter()
@@ -808,12 +805,7 @@ impl ExecutionPlan for MongoScanExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
-        for e in &self.dynamic {
-            if f(e)? == TreeNodeRecursion::Stop {
-                return Ok(TreeNodeRecursion::Stop);
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
+        crate::semijoin::visit(&self.dynamic, f)
     }
 
     fn with_new_children(

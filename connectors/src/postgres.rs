@@ -489,10 +489,7 @@ impl TableProvider for PgTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let indices: Vec<usize> = projection
-            .cloned()
-            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
-        let schema = Arc::new(self.schema.project(&indices)?);
+        let (_, schema) = remote_sql::projected(&self.schema, projection)?;
         let select: Vec<String> = schema
             .fields()
             .iter()
@@ -694,12 +691,7 @@ impl ExecutionPlan for PgScanExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
-        for e in &self.dynamic {
-            if f(e)? == TreeNodeRecursion::Stop {
-                return Ok(TreeNodeRecursion::Stop);
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
+        crate::semijoin::visit(&self.dynamic, f)
     }
 
     fn with_new_children(

@@ -616,10 +616,7 @@ impl TableProvider for RemoteQueryTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let indices: Vec<usize> = projection
-            .cloned()
-            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
-        let schema = Arc::new(self.schema.project(&indices)?);
+        let (indices, schema) = crate::remote_sql::projected(&self.schema, projection)?;
         let select: Vec<String> = indices
             .iter()
             .map(|&i| {

@@ -30,6 +30,61 @@ pub fn scan_properties(
     ))
 }
 
+/// The column indices a scan reads (all when `projection` is None) and
+/// the schema it returns.
+pub fn projected(
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    projection: Option<&Vec<usize>>,
+) -> datafusion::error::Result<(Vec<usize>, datafusion::arrow::datatypes::SchemaRef)> {
+    let indices: Vec<usize> = projection
+        .cloned()
+        .unwrap_or_else(|| (0..schema.fields().len()).collect());
+    let projected = std::sync::Arc::new(schema.project(&indices)?);
+    Ok((indices, projected))
+}
+
+/// What one live-source scan of an executed plan read.
+#[derive(Debug, Clone)]
+pub struct ScanFetched {
+    pub source: String,
+    /// The scan's one-line EXPLAIN text (remote query included).
+    pub line: String,
+    /// Its `rows_fetched` metric (None when the scan has not run).
+    pub rows: Option<usize>,
+}
+
+/// The rows each PostgreSQL and MongoDB scan of `plan` fetched from its
+/// source, from the operators' metrics (for benchmarks and tests that check
+/// how much a source was asked for).
+pub fn rows_fetched(
+    plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+) -> Vec<ScanFetched> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut scans = vec![];
+    let _ = plan.apply(|node| {
+        let source = if let Some(s) = node.downcast_ref::<crate::postgres::PgScanExec>() {
+            Some(s.source().name.clone())
+        } else {
+            node.downcast_ref::<crate::mongo::MongoScanExec>()
+                .map(|s| s.source().name.clone())
+        };
+        if let Some(source) = source {
+            scans.push(ScanFetched {
+                source,
+                line: datafusion::physical_plan::displayable(node.as_ref())
+                    .one_line()
+                    .to_string(),
+                rows: node
+                    .metrics()
+                    .and_then(|m| m.sum_by_name("rows_fetched"))
+                    .map(|v| v.as_usize()),
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    scans
+}
+
 /// `"name"` with embedded quotes doubled.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

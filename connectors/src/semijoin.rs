@@ -198,6 +198,20 @@ pub fn accept(phase: FilterPushdownPhase, result: &ChildPushdownResult) -> Accep
     )
 }
 
+/// Shows a scan's join-key filters to `ExecutionPlan::apply_expressions`
+/// (a hash join fills its filter only when a scan below it holds it).
+pub fn visit(
+    filters: &[Arc<dyn PhysicalExpr>],
+    f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::error::Result<TreeNodeRecursion>,
+) -> datafusion::error::Result<TreeNodeRecursion> {
+    for e in filters {
+        if f(e)? == TreeNodeRecursion::Stop {
+            return Ok(TreeNodeRecursion::Stop);
+        }
+    }
+    Ok(TreeNodeRecursion::Continue)
+}
+
 /// How a scan shows its join-key filters in EXPLAIN.
 pub fn fmt_keys(
     f: &mut std::fmt::Formatter,

@@ -248,7 +248,6 @@ async fn run_with_fetched(
     c: &quipu_scheduler::ClientSession,
     sql: &str,
 ) -> (Vec<Vec<String>>, Vec<(String, usize)>) {
-    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     let ctx = c.context();
     let plan = ctx
         .sql(sql)
@@ -260,22 +259,15 @@ async fn run_with_fetched(
     let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx())
         .await
         .unwrap();
-    let mut scans = vec![];
-    plan.apply(|node| {
-        if matches!(node.name(), "PgScanExec" | "MongoScanExec") {
-            let line = datafusion::physical_plan::displayable(node.as_ref())
-                .one_line()
-                .to_string();
-            let n = node
-                .metrics()
-                .and_then(|m| m.sum_by_name("rows_fetched"))
-                .map(|v| v.as_usize())
-                .unwrap_or_else(|| panic!("no rows_fetched on {line}"));
-            scans.push((line, n));
-        }
-        Ok(TreeNodeRecursion::Continue)
-    })
-    .unwrap();
+    let scans = quipu_connectors::remote_sql::rows_fetched(&plan)
+        .into_iter()
+        .map(|s| {
+            let n = s
+                .rows
+                .unwrap_or_else(|| panic!("no rows_fetched on {}", s.line));
+            (s.line, n)
+        })
+        .collect();
     (crate::common::rows_of(&batches), scans)
 }
 
