@@ -17,7 +17,7 @@ pub use error::{CatalogError, Result};
 pub use model::{
     ColumnDef, FileFormat, SourceDef, SourceKind, TableDef, TableName, TableOrigin, ViewDef,
 };
-pub use store::CatalogStore;
+pub use store::{CatalogSnapshot, CatalogStore};
 
 /// Name of the catalog that holds views and the default schema.
 pub const DEFAULT_CATALOG: &str = "quipu";

@@ -38,6 +38,19 @@ const CACHE_POLICIES: TableDefinition<&str, &str> = TableDefinition::new("cache_
 
 const FILE_NAME: &str = "catalog.redb";
 
+/// The whole catalog at one generation, as JSON on the wire between the
+/// scheduler and its executors. Holds secret references only, never
+/// secret values (the store refuses plaintext secrets).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct CatalogSnapshot {
+    pub format_version: u64,
+    pub generation: u64,
+    pub sources: Vec<SourceDef>,
+    pub tables: Vec<TableDef>,
+    pub views: Vec<ViewDef>,
+    pub schemas: Vec<String>,
+}
+
 /// The catalog on disk. Several processes may open it at once (a server and
 /// the CLI); redb serialises their write transactions.
 pub struct CatalogStore {
@@ -63,6 +76,20 @@ fn view_key(schema: &str, name: &str) -> String {
 
 fn encode<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(CatalogError::storage)
+}
+
+/// Every entry of one table, decoded, inside an open read transaction.
+fn entries<T: DeserializeOwned>(
+    tx: &redb::ReadTransaction,
+    def: TableDefinition<&str, &str>,
+) -> Result<Vec<T>> {
+    let table = tx.open_table(def).map_err(CatalogError::storage)?;
+    let mut out = Vec::new();
+    for entry in table.iter().map_err(CatalogError::storage)? {
+        let (k, v) = entry.map_err(CatalogError::storage)?;
+        out.push(decode(k.value(), v.value())?);
+    }
+    Ok(out)
 }
 
 fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Result<T> {
@@ -228,6 +255,86 @@ impl CatalogStore {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Everything in the catalog as one consistent copy (one read
+    /// transaction): what the scheduler hands executors.
+    pub fn snapshot(&self) -> Result<CatalogSnapshot> {
+        let tx = self.db.begin_read().map_err(CatalogError::storage)?;
+        let meta = tx.open_table(META).map_err(CatalogError::storage)?;
+        let generation = meta
+            .get("generation")
+            .map_err(CatalogError::storage)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        let sources = entries(&tx, SOURCES)?;
+        let tables = entries(&tx, TABLES)?;
+        let views = entries(&tx, VIEWS)?;
+        let schema_table = tx.open_table(SCHEMAS).map_err(CatalogError::storage)?;
+        let mut schemas = Vec::new();
+        for entry in schema_table.iter().map_err(CatalogError::storage)? {
+            schemas.push(entry.map_err(CatalogError::storage)?.0.value().to_string());
+        }
+        Ok(CatalogSnapshot {
+            format_version: FORMAT_VERSION,
+            generation,
+            sources,
+            tables,
+            views,
+            schemas,
+        })
+    }
+
+    /// Makes this catalog an exact copy of `snap` in one write transaction,
+    /// generation included (an executor's replica of the scheduler's
+    /// catalog). A snapshot of another format version is refused.
+    pub fn replace_with(&self, snap: &CatalogSnapshot) -> Result<()> {
+        if snap.format_version != FORMAT_VERSION {
+            return Err(CatalogError::TooNew {
+                path: self.path.clone(),
+                found: snap.format_version as u32,
+                supported: FORMAT_VERSION as u32,
+            });
+        }
+        let tx = self.db.begin_write().map_err(CatalogError::storage)?;
+        {
+            let mut sources = tx.open_table(SOURCES).map_err(CatalogError::storage)?;
+            sources
+                .retain(|_, _| false)
+                .map_err(CatalogError::storage)?;
+            for s in &snap.sources {
+                sources
+                    .insert(s.name.as_str(), encode(s)?.as_str())
+                    .map_err(CatalogError::storage)?;
+            }
+            let mut tables = tx.open_table(TABLES).map_err(CatalogError::storage)?;
+            tables.retain(|_, _| false).map_err(CatalogError::storage)?;
+            for t in &snap.tables {
+                tables
+                    .insert(table_key(&t.name).as_str(), encode(t)?.as_str())
+                    .map_err(CatalogError::storage)?;
+            }
+            let mut views = tx.open_table(VIEWS).map_err(CatalogError::storage)?;
+            views.retain(|_, _| false).map_err(CatalogError::storage)?;
+            for v in &snap.views {
+                views
+                    .insert(view_key(&v.schema, &v.name).as_str(), encode(v)?.as_str())
+                    .map_err(CatalogError::storage)?;
+            }
+            let mut schemas = tx.open_table(SCHEMAS).map_err(CatalogError::storage)?;
+            schemas
+                .retain(|_, _| false)
+                .map_err(CatalogError::storage)?;
+            for s in &snap.schemas {
+                schemas
+                    .insert(s.as_str(), ())
+                    .map_err(CatalogError::storage)?;
+            }
+            let mut meta = tx.open_table(META).map_err(CatalogError::storage)?;
+            meta.insert("generation", snap.generation)
+                .map_err(CatalogError::storage)?;
+        }
+        tx.commit().map_err(CatalogError::storage)
     }
 
     /// Runs `f` in one write transaction and bumps the generation; if `f`
