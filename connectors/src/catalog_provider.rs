@@ -78,7 +78,13 @@ pub(crate) struct Shared {
     pub(crate) mongo: Arc<crate::mongo::MongoClients>,
     snapshot: RwLock<Arc<Snapshot>>,
     providers: Mutex<HashMap<TableName, Arc<dyn TableProvider>>>,
+    /// Called when a plan from elsewhere names a source this process does
+    /// not know; an executor refreshes its catalog replica there.
+    pub(crate) on_source_miss: std::sync::OnceLock<SourceMissHook>,
 }
+
+/// See [`QuipuCatalogList::on_source_miss`].
+pub type SourceMissHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// DataFusion's view of the Quipu catalog.
 #[derive(Clone)]
@@ -119,6 +125,7 @@ impl QuipuCatalogList {
                     ..Default::default()
                 })),
                 providers: Mutex::new(HashMap::new()),
+                on_source_miss: std::sync::OnceLock::new(),
             }),
             depth: 0,
         }
@@ -146,6 +153,12 @@ impl QuipuCatalogList {
                 current
             }
         }
+    }
+
+    /// Installs what to do when a decoded plan names an unknown source
+    /// (once per process; later calls are ignored).
+    pub fn on_source_miss(&self, hook: SourceMissHook) {
+        let _ = self.shared.on_source_miss.set(hook);
     }
 
     /// Forgets cached providers (after a change made through this process).

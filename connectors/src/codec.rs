@@ -103,16 +103,26 @@ struct Resolver {
 
 impl Resolver {
     fn source(&self, name: &str) -> Result<SourceDef> {
-        self.catalogs
-            .shared
-            .store
-            .source(name)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .ok_or_else(|| {
-                DataFusionError::Plan(format!(
-                    "source `{name}` is not in this process's catalog (dropped while the query ran?)"
-                ))
-            })
+        let shared = &self.catalogs.shared;
+        let lookup = || {
+            shared
+                .store
+                .source(name)
+                .map_err(|e| DataFusionError::External(Box::new(e)))
+        };
+        let mut found = lookup()?;
+        if found.is_none()
+            && let Some(refresh) = shared.on_source_miss.get()
+        {
+            // A source added since this process last synced its catalog.
+            refresh(name);
+            found = lookup()?;
+        }
+        found.ok_or_else(|| {
+            DataFusionError::Plan(format!(
+                "source `{name}` is not in this process's catalog (dropped while the query ran?)"
+            ))
+        })
     }
 
     fn encode_table(&self, node: &dyn TableProvider) -> Option<Encoded> {

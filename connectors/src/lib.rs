@@ -14,6 +14,7 @@ pub mod catalog_provider;
 pub mod codec;
 pub mod error;
 pub mod lake;
+pub mod metrics;
 pub mod mongo;
 pub mod object_stores;
 pub mod options;

@@ -36,7 +36,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation,
 };
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
@@ -838,7 +838,8 @@ impl ExecutionPlan for MongoScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
-        let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
+        let rows_fetched =
+            crate::metrics::RowsFetched::new(&self.metrics, partition, &self.source.name);
         let db = self.clients.database(&self.source)?;
         let coll = db.collection::<Document>(&self.collection);
         let (filter, projection, limit) =

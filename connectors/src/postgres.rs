@@ -32,7 +32,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation,
 };
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
@@ -723,7 +723,8 @@ impl ExecutionPlan for PgScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
-        let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
+        let rows_fetched =
+            crate::metrics::RowsFetched::new(&self.metrics, partition, &self.source.name);
         let (source, pools, schema) =
             (self.source.clone(), self.pools.clone(), self.schema.clone());
         let this = self.with_dynamic_filters(self.dynamic.clone());
@@ -767,7 +768,7 @@ fn decode_stream(
     out: CopyStream,
     decoder: CopyDecoder,
     source: SourceDef,
-    rows_fetched: datafusion::physical_plan::metrics::Count,
+    rows_fetched: crate::metrics::RowsFetched,
 ) -> impl futures::Stream<Item = DfResult<RecordBatch>> + Send {
     futures::stream::unfold(
         (Some(client), out, decoder, false),
