@@ -13,19 +13,25 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     after_help = "Examples:\n  quipu catalog add-source lake --kind lake --url file:///data/lake\n  quipu sql \"SELECT count(*) FROM lake.public.reviews\"\n  quipu sql            # interactive shell"
 )]
 pub struct Cli {
-    /// Where the catalog is stored.
-    #[arg(
-        long,
-        global = true,
-        env = "QUIPU_DATA_DIR",
-        default_value = "./quipu-data"
-    )]
-    pub data_dir: PathBuf,
+    /// Where the catalog is stored [default: ./quipu-data].
+    #[arg(long, global = true, env = "QUIPU_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Log more (where each query ran and why); QUIPU_LOG=debug for more still.
     #[arg(long, short, global = true)]
     pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The data directory when neither flag, environment nor config file name one.
+pub const DEFAULT_DATA_DIR: &str = "./quipu-data";
+
+impl Cli {
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +49,89 @@ pub enum Command {
         after_help = "Examples:\n  quipu gen --scale 0.1 --seed 42 --lake ./lake\n  quipu gen --scale 1 --crm-url postgres://quipu@127.0.0.1:5432/crm \\\n      --pos-url postgres://quipu@127.0.0.1:5433/pos \\\n      --mongodb-url mongodb://127.0.0.1:27017/inventory --lake s3://bucket/lake\n\nConnection URLs may be references (env:NAME, file:/path) to keep passwords off\nthe command line. Each database must be empty or hold a previous generation,\nwhich is replaced. PostgreSQL is loaded in one transaction per database."
     )]
     Gen(GenArgs),
+    /// Run a cluster scheduler: plans queries, owns the catalog, hands tasks to executors.
+    #[command(
+        after_help = "Examples:\n  QUIPU_CLUSTER_TOKEN=... quipu scheduler --bind 0.0.0.0 --data-dir /var/lib/quipu\n  quipu scheduler --config /etc/quipu/scheduler.toml\n\nExecutors register on --port (gRPC) and fetch the catalog from --http-port with\nthe cluster token; /metrics and /health are served there too."
+    )]
+    Scheduler(SchedulerArgs),
+    /// Run a cluster executor that registers with a scheduler and runs its tasks.
+    #[command(
+        after_help = "Examples:\n  QUIPU_CLUSTER_TOKEN=... quipu executor --scheduler sched.internal:50050\n  quipu executor --config /etc/quipu/executor.toml\n\nSource passwords are resolved by each executor from its own environment and files\n(the catalog holds env:/file: references only)."
+    )]
+    Executor(ExecutorArgs),
+    /// Run a scheduler with an executor inside it: a one-machine cluster.
+    #[command(
+        after_help = "Example:\n  QUIPU_CLUSTER_TOKEN=... quipu serve --data-dir ./quipu-data"
+    )]
+    Serve(SchedulerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// TOML file with any of the settings below (flags and QUIPU_* win).
+    #[arg(long, env = "QUIPU_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1].
+    #[arg(long, env = "QUIPU_BIND")]
+    pub bind: Option<String>,
+    /// gRPC port: executors register and queries are submitted here [default: 50050].
+    #[arg(long, env = "QUIPU_SCHEDULER_PORT")]
+    pub port: Option<u16>,
+    /// HTTP port: catalog for executors, /metrics, /health [default: 50060].
+    #[arg(long, env = "QUIPU_HTTP_PORT")]
+    pub http_port: Option<u16>,
+    /// Host name executors and clients use to reach this scheduler [default: the bind address].
+    #[arg(long, env = "QUIPU_EXTERNAL_HOST")]
+    pub external_host: Option<String>,
+    /// File holding the cluster token (QUIPU_CLUSTER_TOKEN wins).
+    #[arg(long, env = "QUIPU_CLUSTER_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Seconds without news before an executor counts as lost [default: 30].
+    #[arg(long, env = "QUIPU_EXECUTOR_TIMEOUT")]
+    pub executor_timeout: Option<u64>,
+    /// Task slots of the in-process executor (serve only) [default: cores].
+    #[arg(long, env = "QUIPU_SLOTS")]
+    pub slots: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// TOML file with any of the settings below (flags and QUIPU_* win).
+    #[arg(long, env = "QUIPU_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The scheduler's gRPC address, HOST:PORT.
+    #[arg(long, env = "QUIPU_SCHEDULER")]
+    pub scheduler: Option<String>,
+    /// The scheduler's HTTP address [default: http://SCHEDULER_HOST:50060].
+    #[arg(long, env = "QUIPU_CATALOG_URL")]
+    pub catalog_url: Option<String>,
+    /// Address to listen on [default: 127.0.0.1].
+    #[arg(long, env = "QUIPU_BIND")]
+    pub bind: Option<String>,
+    /// Host name the scheduler and other executors use to reach this one.
+    #[arg(long, env = "QUIPU_EXTERNAL_HOST")]
+    pub external_host: Option<String>,
+    /// Arrow Flight port: shuffle data and results [default: 50051].
+    #[arg(long, env = "QUIPU_EXECUTOR_PORT")]
+    pub port: Option<u16>,
+    /// gRPC port for the scheduler's task calls [default: 50052].
+    #[arg(long, env = "QUIPU_EXECUTOR_GRPC_PORT")]
+    pub grpc_port: Option<u16>,
+    /// HTTP port: /metrics, /health [default: 50061].
+    #[arg(long, env = "QUIPU_HTTP_PORT")]
+    pub http_port: Option<u16>,
+    /// Concurrent tasks [default: cores].
+    #[arg(long, env = "QUIPU_SLOTS")]
+    pub slots: Option<usize>,
+    /// Shuffle files and the catalog replica [default: a folder under the temp dir].
+    #[arg(long, env = "QUIPU_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// File holding the cluster token (QUIPU_CLUSTER_TOKEN wins).
+    #[arg(long, env = "QUIPU_CLUSTER_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Seconds between reports to the scheduler [default: 5].
+    #[arg(long, env = "QUIPU_HEARTBEAT")]
+    pub heartbeat: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -181,4 +270,8 @@ pub struct SqlArgs {
     /// Where to run: shorthand for SET quipu.execution.
     #[arg(long, value_enum)]
     pub execution: Option<Execution>,
+    /// Send cluster work to this running scheduler (http://HOST:50050)
+    /// instead of an embedded one.
+    #[arg(long, env = "QUIPU_CLUSTER")]
+    pub cluster: Option<String>,
 }

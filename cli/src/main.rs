@@ -5,6 +5,7 @@ mod args;
 mod catalog_cmd;
 mod gen_cmd;
 mod output;
+mod server_cmd;
 mod shell;
 mod sql_cmd;
 
@@ -16,6 +17,12 @@ fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let filter = if cli.verbose {
         "warn,quipu_scheduler=debug,quipu_connectors=info"
+    } else if matches!(
+        cli.command,
+        args::Command::Scheduler(_) | args::Command::Executor(_) | args::Command::Serve(_)
+    ) {
+        // Long-running processes log their lifecycle by default.
+        "warn,quipu_scheduler=info,quipu_executor=info,quipu_connectors=info"
     } else {
         "warn"
     };
@@ -28,6 +35,9 @@ fn main() -> ExitCode {
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Planning and (de)serialising deep plans (views over views, long
+        // IN lists) recurses; 2 MiB worker stacks overflow in debug builds.
+        .thread_stack_size(16 << 20)
         .build()
     {
         Ok(rt) => rt,
@@ -36,10 +46,18 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let data_dir = cli.data_dir();
     let result = match cli.command {
-        args::Command::Catalog(cmd) => runtime.block_on(catalog_cmd::run(&cli.data_dir, cmd)),
-        args::Command::Sql(cmd) => sql_cmd::run(&runtime, &cli.data_dir, cmd, cli.verbose),
+        args::Command::Catalog(cmd) => runtime.block_on(catalog_cmd::run(&data_dir, cmd)),
+        args::Command::Sql(cmd) => sql_cmd::run(&runtime, &data_dir, cmd, cli.verbose),
         args::Command::Gen(cmd) => runtime.block_on(gen_cmd::run(cmd)),
+        args::Command::Scheduler(cmd) => {
+            runtime.block_on(server_cmd::run_scheduler(cli.data_dir, cmd, false))
+        }
+        args::Command::Serve(cmd) => {
+            runtime.block_on(server_cmd::run_scheduler(cli.data_dir, cmd, true))
+        }
+        args::Command::Executor(cmd) => runtime.block_on(server_cmd::run_executor(cmd)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,17 +4,8 @@
 
 use std::sync::Arc;
 
-use ballista_core::extension::SessionConfigExt;
-use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
-use ballista_core::serde::{
-    BallistaCodec, BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec,
-};
 use datafusion::prelude::SessionConfig;
-use datafusion_proto::logical_plan::LogicalExtensionCodec;
-use datafusion_proto::physical_plan::PhysicalExtensionCodec;
 use quipu_connectors::QuipuSession;
-use quipu_connectors::codec::{QuipuLogicalCodec, QuipuPhysicalCodec};
-use quipu_connectors::session::quipu_config;
 
 use crate::error::{Result, SchedulerError};
 
@@ -25,39 +16,7 @@ pub struct Cluster {
     pub scheduler_url: String,
 }
 
-/// The configuration jobs start from on the cluster: Ballista's extension
-/// plus Quipu's, with Quipu's codecs.
-pub fn cluster_config(session: &QuipuSession) -> SessionConfig {
-    let base = session.config().clone().upgrade_for_ballista();
-    with_codecs(quipu_config(base), session)
-}
-
-/// Quipu's logical codec (live-source tables) over Ballista's.
-pub fn logical_codec(session: &QuipuSession) -> Arc<dyn LogicalExtensionCodec> {
-    Arc::new(QuipuLogicalCodec::new(
-        session.catalogs().clone(),
-        Arc::new(BallistaLogicalExtensionCodec::default()),
-    ))
-}
-
-/// Quipu's physical codec (live-source scans) over Ballista's.
-pub fn physical_codec(session: &QuipuSession) -> Arc<dyn PhysicalExtensionCodec> {
-    Arc::new(QuipuPhysicalCodec::new(
-        session.catalogs().clone(),
-        Arc::new(BallistaPhysicalExtensionCodec::default()),
-    ))
-}
-
-fn codecs(session: &QuipuSession) -> BallistaCodec {
-    BallistaCodec::new(logical_codec(session), physical_codec(session))
-}
-
-/// A configuration whose Ballista codecs are Quipu's.
-pub fn with_codecs(config: SessionConfig, session: &QuipuSession) -> SessionConfig {
-    config
-        .with_ballista_logical_extension_codec(logical_codec(session))
-        .with_ballista_physical_extension_codec(physical_codec(session))
-}
+pub use quipu_executor::{cluster_config, codecs, logical_codec, physical_codec, with_codecs};
 
 /// Starts the scheduler and an executor with `vcores` task slots.
 pub async fn start(session: &QuipuSession, vcores: usize) -> Result<Cluster> {
@@ -76,18 +35,7 @@ pub async fn start(session: &QuipuSession, vcores: usize) -> Result<Cluster> {
     .map_err(|e| SchedulerError::ClusterStart(e.to_string()))?;
     let scheduler_url = format!("http://localhost:{}", addr.port());
 
-    let mut attempts = 0;
-    let client = loop {
-        match SchedulerGrpcClient::connect(scheduler_url.clone()).await {
-            Ok(c) => break c,
-            Err(e) if attempts < 50 => {
-                attempts += 1;
-                tracing::debug!(error = %e, "waiting for the embedded scheduler");
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            Err(e) => return Err(SchedulerError::ClusterStart(e.to_string())),
-        }
-    };
+    let client = crate::process::connect(&scheduler_url).await?;
     let state = session.state_with_config(config);
     quipu_executor::start_embedded(client, vcores, &state)
         .await

@@ -80,6 +80,26 @@ impl Engine {
         })
     }
 
+    /// An engine whose cluster is already running (a `quipu scheduler`
+    /// process and its executors): cluster queries go there.
+    pub fn with_cluster(session: QuipuSession, cluster: Cluster) -> Arc<Self> {
+        let engine = Engine::new(session);
+        // A fresh cell: set cannot fail.
+        let _ = engine.cluster.set(cluster);
+        engine
+    }
+
+    /// An engine that submits cluster queries to the scheduler at
+    /// `scheduler_url` (`http://host:port`) instead of starting its own.
+    pub fn remote(session: QuipuSession, scheduler_url: &str) -> Arc<Self> {
+        Self::with_cluster(
+            session,
+            Cluster {
+                scheduler_url: scheduler_url.trim_end_matches('/').to_string(),
+            },
+        )
+    }
+
     /// Opens the catalog in `data_dir`.
     pub fn open(data_dir: impl AsRef<std::path::Path>) -> Result<Arc<Self>> {
         Ok(Self::new(QuipuSession::open(data_dir)?))
@@ -142,6 +162,46 @@ fn estimate(plan: &Arc<dyn ExecutionPlan>) -> WorkEstimate {
         Ok(TreeNodeRecursion::Continue)
     });
     est
+}
+
+/// A process-unique id for one statement, in its log lines.
+fn next_query_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Records a statement's duration when its last batch (or an error) has
+/// been read, and counts execution errors.
+fn timed(
+    stream: SendableRecordBatchStream,
+    executed_on: String,
+    started: Instant,
+) -> SendableRecordBatchStream {
+    use futures::StreamExt;
+    let schema = stream.schema();
+    let span = tracing::Span::current();
+    let mut done = false;
+    let wrapped = stream
+        .map(move |item| {
+            if item.is_err() && !done {
+                done = true;
+                quipu_connectors::metrics::metrics()
+                    .query_errors
+                    .with_label_values(&["execute"])
+                    .inc();
+                span.in_scope(|| tracing::debug!("query failed while running"));
+            }
+            Some(item)
+        })
+        .chain(futures::stream::once(async move {
+            let m = quipu_connectors::metrics::metrics();
+            m.query_seconds
+                .with_label_values(&[&executed_on])
+                .observe(started.elapsed().as_secs_f64());
+            None
+        }))
+        .filter_map(|x| async move { x });
+    Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, wrapped))
 }
 
 /// Whether a logical plan can only run in this process: it is not a query
@@ -232,9 +292,31 @@ impl ClientSession {
     }
 
     /// Plans a statement once, then runs it locally or on the cluster.
-    #[tracing::instrument(skip_all)]
+    /// Every log line of the statement carries its `query_id`; the
+    /// process's metrics count it (docs/configuration.md, Metrics).
+    #[tracing::instrument(skip_all, fields(query_id = next_query_id()))]
     pub async fn run(&self, statement: Statement) -> Result<QueryOutput> {
         let started = Instant::now();
+        let m = quipu_connectors::metrics::metrics();
+        match self.plan_and_start(statement, started).await {
+            Ok(out) => {
+                let label = out.executed_on.to_string();
+                m.queries.with_label_values(&[&label]).inc();
+                tracing::debug!(executed_on = %label, reason = %out.reason, "query started");
+                Ok(QueryOutput {
+                    stream: timed(out.stream, label, started),
+                    ..out
+                })
+            }
+            Err(e) => {
+                m.query_errors.with_label_values(&["plan"]).inc();
+                tracing::debug!(error = %e, "query failed to start");
+                Err(e)
+            }
+        }
+    }
+
+    async fn plan_and_start(&self, statement: Statement, started: Instant) -> Result<QueryOutput> {
         let state = self.ctx.state();
         let plan = state.statement_to_plan(statement).await?;
         if let Some(why) = local_only(&plan) {
@@ -282,7 +364,10 @@ impl ClientSession {
         let cluster = self.engine.cluster().await?;
         // The client side encodes the plan with Quipu's codecs too.
         let state = self.ctx.state();
-        let config = crate::cluster::with_codecs(state.config().clone(), self.engine.session());
+        let config = crate::cluster::with_codecs(
+            quipu_executor::static_planner(state.config().clone()),
+            self.engine.session(),
+        );
         let cluster_state = SessionStateBuilder::new_from_existing(state)
             .with_config(config)
             .build()

@@ -1,0 +1,291 @@
+//! `quipu scheduler` and `quipu serve`: a Ballista scheduler with Quipu's
+//! session builder and codecs, the query engine that submits to it, and
+//! the HTTP side of the cluster:
+//!
+//! - `GET /catalog`, `GET /catalog/generation`: the catalog for executors,
+//!   behind the cluster token (`Authorization: Bearer ...`);
+//! - `GET /metrics`: Prometheus text;
+//! - `GET /health`: `ok` with the executor count and catalog generation.
+//!
+//! `quipu serve` is the same process plus one executor inside it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use ballista_scheduler::state::SchedulerState;
+use datafusion::prelude::SessionConfig;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+use quipu_connectors::QuipuSession;
+use quipu_connectors::metrics::metrics;
+
+use crate::cluster::{Cluster, cluster_config, logical_codec, physical_codec};
+use crate::engine::Engine;
+use crate::error::{Result, SchedulerError};
+
+/// What `quipu scheduler` / `quipu serve` are started with.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    pub bind: String,
+    /// Ballista gRPC (executors register, jobs are submitted); 0 = any.
+    pub port: u16,
+    /// HTTP: catalog channel, metrics, health; 0 = any.
+    pub http_port: u16,
+    /// How executors and clients reach this scheduler.
+    pub external_host: Option<String>,
+    /// The cluster token executors present.
+    pub token: String,
+    /// An executor silent for this long is considered lost and its tasks
+    /// run elsewhere.
+    pub executor_timeout: Duration,
+    /// Task slots of an executor inside this process (`quipu serve`).
+    pub embedded_slots: Option<usize>,
+}
+
+type State_ = Arc<SchedulerState<LogicalPlanNode, PhysicalPlanNode>>;
+
+/// A running scheduler.
+pub struct RunningScheduler {
+    pub engine: Arc<Engine>,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    state: State_,
+    timeout: Duration,
+}
+
+impl RunningScheduler {
+    /// Executors that reported within the executor timeout.
+    pub async fn live_executors(&self) -> usize {
+        live_executors(&self.state, self.timeout).await
+    }
+}
+
+async fn live_executors(state: &State_, timeout: Duration) -> usize {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    match state.executor_manager.get_executors_state().await {
+        Ok(all) => all
+            .iter()
+            .filter(|(_, seen, _)| seen.is_some_and(|t| now.saturating_sub(t) <= timeout))
+            .count(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list executors");
+            0
+        }
+    }
+}
+
+fn listen_err(addr: &str) -> impl Fn(std::io::Error) -> SchedulerError + '_ {
+    move |e| SchedulerError::ClusterStart(format!("cannot listen on {addr}: {e}"))
+}
+
+/// Starts the scheduler's services; they run until the process ends.
+pub async fn start(session: QuipuSession, opts: SchedulerOptions) -> Result<RunningScheduler> {
+    if opts.token.trim().is_empty() {
+        return Err(SchedulerError::ClusterStart(
+            "no cluster token: set QUIPU_CLUSTER_TOKEN or --token-file (executors present \
+             the same token to fetch the catalog)"
+                .into(),
+        ));
+    }
+    let grpc_bind = format!("{}:{}", opts.bind, opts.port);
+    let listener = tokio::net::TcpListener::bind(&grpc_bind)
+        .await
+        .map_err(listen_err(&grpc_bind))?;
+    let grpc_addr = listener.local_addr().map_err(listen_err(&grpc_bind))?;
+    let external_host = opts
+        .external_host
+        .clone()
+        .unwrap_or_else(|| connect_host(&opts.bind));
+
+    let config = cluster_config(&session);
+    let builder_session = session.clone();
+    let session_builder: ballista_scheduler::scheduler_server::SessionBuilder =
+        Arc::new(move |config: SessionConfig| Ok(builder_session.state_with_config(config)));
+    let config_producer: ballista_core::ConfigProducer = Arc::new(move || config.clone());
+    let timeout = opts.executor_timeout.as_secs().max(2);
+    let sched_config = SchedulerConfig {
+        bind_host: opts.bind.clone(),
+        bind_port: grpc_addr.port(),
+        external_host: external_host.clone(),
+        override_session_builder: Some(session_builder),
+        override_config_producer: Some(config_producer),
+        override_logical_codec: Some(logical_codec(&session)),
+        override_physical_codec: Some(physical_codec(&session)),
+        executor_timeout_seconds: timeout,
+        expire_dead_executor_interval_seconds: (timeout / 3).max(1),
+        no_executors_grace_period_seconds: timeout,
+        ..Default::default()
+    };
+    let cluster = BallistaCluster::new_from_config(&sched_config)
+        .await
+        .map_err(|e| SchedulerError::ClusterStart(e.to_string()))?;
+    let server =
+        create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(sched_config))
+            .await
+            .map_err(|e| SchedulerError::ClusterStart(e.to_string()))?;
+    let state = server.state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = start_grpc_service_with_listener(listener, server).await {
+            tracing::error!(error = %e, "scheduler gRPC service stopped");
+        }
+    });
+    let scheduler_url = format!("http://{}:{}", external_host, grpc_addr.port());
+
+    let http_bind = format!("{}:{}", opts.bind, opts.http_port);
+    let http_listener = tokio::net::TcpListener::bind(&http_bind)
+        .await
+        .map_err(listen_err(&http_bind))?;
+    let http_addr = http_listener.local_addr().map_err(listen_err(&http_bind))?;
+    let http_state = HttpState {
+        session: session.clone(),
+        token: Arc::from(opts.token.as_str()),
+        state: state.clone(),
+        timeout: Duration::from_secs(timeout),
+    };
+    tokio::spawn(serve_http(http_listener, http_state));
+
+    if let Some(slots) = opts.embedded_slots {
+        let client = connect(&scheduler_url).await?;
+        let exec_state = session.state_with_config(cluster_config(&session));
+        quipu_executor::start_embedded(client, slots, &exec_state)
+            .await
+            .map_err(|e| SchedulerError::ClusterStart(e.to_string()))?;
+    }
+    tracing::info!(grpc = %grpc_addr, http = %http_addr, "quipu scheduler started");
+    let engine = Engine::with_cluster(session, Cluster { scheduler_url });
+    Ok(RunningScheduler {
+        engine,
+        grpc_addr,
+        http_addr,
+        state,
+        timeout: Duration::from_secs(timeout),
+    })
+}
+
+/// Where a client on this machine reaches a service bound to `bind`.
+fn connect_host(bind: &str) -> String {
+    match bind {
+        "0.0.0.0" | "::" | "[::]" => "127.0.0.1".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// A gRPC client of the scheduler, retried while it comes up.
+pub(crate) async fn connect(
+    scheduler_url: &str,
+) -> Result<SchedulerGrpcClient<tonic::transport::Channel>> {
+    let mut attempts = 0;
+    loop {
+        match SchedulerGrpcClient::connect(scheduler_url.to_string()).await {
+            Ok(c) => return Ok(c),
+            Err(e) if attempts < 50 => {
+                attempts += 1;
+                tracing::debug!(error = %e, "waiting for the scheduler");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => {
+                return Err(SchedulerError::ClusterStart(format!(
+                    "cannot reach the scheduler at {scheduler_url}: {e}"
+                )));
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct HttpState {
+    session: QuipuSession,
+    token: Arc<str>,
+    state: State_,
+    timeout: Duration,
+}
+
+async fn serve_http(listener: tokio::net::TcpListener, state: HttpState) {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_page))
+        .route("/catalog", get(catalog))
+        .route("/catalog/generation", get(generation))
+        .with_state(state);
+    if let Err(e) = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+    {
+        tracing::error!(error = %e, "scheduler HTTP server stopped");
+    }
+}
+
+/// Compares the presented bearer token with ours in time independent of
+/// where they differ (a plain `==` stops at the first different byte).
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    let Some(presented) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let (a, b) = (presented.as_bytes(), token.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in b.iter().enumerate() {
+        diff |= (*x ^ a.get(i).copied().unwrap_or(0)) as usize;
+    }
+    diff == 0
+}
+
+fn refused() -> axum::response::Response {
+    (StatusCode::UNAUTHORIZED, "missing or wrong cluster token\n").into_response()
+}
+
+fn internal(e: impl std::fmt::Display) -> axum::response::Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()
+}
+
+async fn catalog(State(s): State<HttpState>, headers: HeaderMap) -> axum::response::Response {
+    if !authorized(&headers, &s.token) {
+        return refused();
+    }
+    match s.session.store().snapshot() {
+        Ok(snap) => axum::Json(snap).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn generation(State(s): State<HttpState>, headers: HeaderMap) -> axum::response::Response {
+    if !authorized(&headers, &s.token) {
+        return refused();
+    }
+    match s.session.store().generation() {
+        Ok(g) => format!("{g}\n").into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn health(State(s): State<HttpState>) -> axum::response::Response {
+    let executors = live_executors(&s.state, s.timeout).await;
+    let generation = s.session.store().generation().unwrap_or(0);
+    format!("ok executors={executors} catalog_generation={generation}\n").into_response()
+}
+
+async fn metrics_page(State(s): State<HttpState>) -> axum::response::Response {
+    let m = metrics();
+    m.executors
+        .set(live_executors(&s.state, s.timeout).await as i64);
+    m.catalog_generation
+        .set(s.session.store().generation().unwrap_or(0) as i64);
+    quipu_executor::process::metrics_page()
+        .await
+        .into_response()
+}
