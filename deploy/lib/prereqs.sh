@@ -32,9 +32,9 @@ ensure_postgres() {
 # Pinned so every machine runs the same servers.
 export QUIPU_VENV="${QUIPU_VENV:-$HOME/.cache/quipu/venv}"
 ensure_venv() {
-    local packages=('moto[server]==5.2.5' 'SecantusDB==0.7.0b3' 'pymongo==4.20.1')
+    local packages=('moto[server]==5.2.5' 'SecantusDB==0.7.0b3' 'pymongo==4.20.1' 'PyYAML>=6.0')
     if [ ! -x "$QUIPU_VENV/bin/moto_server" ] || [ ! -x "$QUIPU_VENV/bin/secantusd-py" ] \
-        || ! "$QUIPU_VENV/bin/python" -c 'import pymongo' 2>/dev/null; then
+        || ! "$QUIPU_VENV/bin/python" -c 'import pymongo, yaml' 2>/dev/null; then
         echo "== installing servers from PyPI into $QUIPU_VENV"
         if ! python3 -m venv "$QUIPU_VENV" 2>/dev/null; then
             apt_install python3-venv

@@ -2,9 +2,11 @@
 
 mod common;
 mod demo;
+mod deploy;
 
 mod catalog;
 mod cli;
+mod cluster;
 mod generator;
 mod lake;
 mod live_faults;

@@ -16,7 +16,7 @@ use crate::servers::yachay;
 use crate::views::catalog;
 use quipu_scheduler::Engine;
 
-const QUERIES: &[&str] = &[
+pub(crate) const QUERIES: &[&str] = &[
     // single source, pushed whole
     "SELECT count(*) FROM crm.public.customers",
     "SELECT segment, count(*), count(email), count(loyalty_card_id) FROM crm.public.customers GROUP BY segment",
@@ -100,7 +100,7 @@ fn norm(v: &str) -> String {
     t.to_string()
 }
 
-fn normalised(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+pub(crate) fn normalised(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
     let mut rows: Vec<Vec<String>> = rows
         .into_iter()
         .map(|r| r.iter().map(|v| norm(v)).collect())

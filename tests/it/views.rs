@@ -8,36 +8,38 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::common::quipu;
 use crate::servers::{Yachay, yachay};
 
+/// Registers database `db` of the harness's PostgreSQL on `port` as `name`.
+pub(crate) fn add_pg_source(dir: &std::path::Path, name: &str, port: u16, db: &str) {
+    let port = format!("port={port}");
+    let db = format!("dbname={db}");
+    let run = quipu(
+        dir,
+        &[
+            "catalog",
+            "add-source",
+            name,
+            "--kind",
+            "postgres",
+            "--option",
+            "host=127.0.0.1",
+            "--option",
+            &port,
+            "--option",
+            "user=postgres",
+            "--option",
+            &db,
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
 /// A catalog with crm, pos, inventory and the lake registered and the views
 /// created, as deploy/demo.sh does.
 pub(crate) fn catalog(y: &Yachay) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let pg = |name: &str, port: u16| {
-        let port = format!("port={port}");
-        let db = format!("dbname={name}");
-        let run = quipu(
-            dir.path(),
-            &[
-                "catalog",
-                "add-source",
-                name,
-                "--kind",
-                "postgres",
-                "--option",
-                "host=127.0.0.1",
-                "--option",
-                &port,
-                "--option",
-                "user=postgres",
-                "--option",
-                &db,
-            ],
-            &[],
-        );
-        assert_eq!(run.code, 0, "{}", run.stderr);
-    };
-    pg("crm", y.crm.port);
-    pg("pos", y.pos.port);
+    add_pg_source(dir.path(), "crm", y.crm.port, "crm");
+    add_pg_source(dir.path(), "pos", y.pos.port, "pos");
     let port = format!("port={}", y.mongo.port);
     let run = quipu(
         dir.path(),

@@ -1,0 +1,429 @@
+//! The multi-process cluster: `quipu scheduler` and `quipu executor`s as
+//! child processes on loopback, over the live servers of the harness.
+//! Queries are submitted the way `quipu sql --cluster` does (an engine in
+//! this process whose cluster is the scheduler process); their scans run
+//! in the executor processes (checked through the executors' /metrics).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quipu_connectors::QuipuSession;
+use quipu_scheduler::{ClientSession, Engine, ExecutedOn};
+
+use crate::common::{client, quipu_bin, try_query};
+use crate::oracle::{QUERIES, normalised};
+use crate::servers::{free_port, yachay};
+
+const TOKEN: &str = "test-cluster-token-4f1c";
+
+/// A minimal HTTP/1.1 GET: (status, body).
+fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to HTTP port");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    (status, body.to_string())
+}
+
+struct Executor {
+    child: Child,
+    http: u16,
+}
+
+/// A scheduler and its executors, killed on drop.
+pub struct Procs {
+    data_dir: PathBuf,
+    logs: tempfile::TempDir,
+    pub grpc: u16,
+    pub http: u16,
+    scheduler: Option<Child>,
+    executors: Vec<Executor>,
+}
+
+fn spawn(args: &[String], log: &Path) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(quipu_bin())
+        .args(args)
+        .env_remove("QUIPU_DATA_DIR")
+        .env("QUIPU_CLUSTER_TOKEN", TOKEN)
+        .env("QUIPU_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("start quipu")
+}
+
+impl Procs {
+    pub fn start(data_dir: &Path, executors: usize) -> Procs {
+        let mut p = Procs {
+            data_dir: data_dir.to_path_buf(),
+            logs: tempfile::tempdir().unwrap(),
+            grpc: free_port(),
+            http: free_port(),
+            scheduler: None,
+            executors: vec![],
+        };
+        p.start_scheduler();
+        for _ in 0..executors {
+            p.add_executor();
+        }
+        p.wait_live(executors);
+        p
+    }
+
+    fn start_scheduler(&mut self) {
+        let args: Vec<String> = [
+            "--data-dir",
+            self.data_dir.to_str().unwrap(),
+            "scheduler",
+            "--port",
+            &self.grpc.to_string(),
+            "--http-port",
+            &self.http.to_string(),
+            "--executor-timeout",
+            "6",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        self.scheduler = Some(spawn(&args, &self.logs.path().join("scheduler.log")));
+    }
+
+    pub fn add_executor(&mut self) {
+        let (http, work) = (
+            free_port(),
+            self.logs
+                .path()
+                .join(format!("exec-{}", self.executors.len())),
+        );
+        let args: Vec<String> = [
+            "executor",
+            "--scheduler",
+            &format!("127.0.0.1:{}", self.grpc),
+            "--catalog-url",
+            &format!("http://127.0.0.1:{}", self.http),
+            "--port",
+            &free_port().to_string(),
+            "--grpc-port",
+            &free_port().to_string(),
+            "--http-port",
+            &http.to_string(),
+            "--slots",
+            "2",
+            "--heartbeat",
+            "2",
+            "--work-dir",
+            work.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let log = self
+            .logs
+            .path()
+            .join(format!("executor-{}.log", self.executors.len()));
+        self.executors.push(Executor {
+            child: spawn(&args, &log),
+            http,
+        });
+    }
+
+    /// Every log line so far, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        let mut files: Vec<_> = std::fs::read_dir(self.logs.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+            .collect();
+        files.sort_by_key(|e| e.path());
+        for f in files {
+            let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            out.push_str(&format!("--- {}\n", f.path().display()));
+            for l in tail.into_iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Waits until the scheduler counts `n` live executors.
+    pub fn wait_live(&self, n: usize) {
+        let want = format!("executors={n} ");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.http)).is_ok() {
+                let (status, body) = http_get(self.http, "/health", None);
+                if status == 200 && body.contains(&want) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cluster never had {n} live executors\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc)
+    }
+
+    /// SIGKILL an executor.
+    pub fn kill_executor(&mut self, i: usize) {
+        let e = &mut self.executors[i];
+        e.child.kill().unwrap();
+        e.child.wait().unwrap();
+    }
+
+    pub fn kill_scheduler(&mut self) {
+        if let Some(mut s) = self.scheduler.take() {
+            s.kill().unwrap();
+            s.wait().unwrap();
+        }
+    }
+
+    /// One metric's total over the running executors' /metrics.
+    pub fn executor_metric(&self, line_prefix: &str) -> f64 {
+        let mut sum = 0.0;
+        for e in &self.executors {
+            if TcpStream::connect(("127.0.0.1", e.http)).is_err() {
+                continue;
+            }
+            let (_, body) = http_get(e.http, "/metrics", None);
+            for l in body.lines().filter(|l| l.starts_with(line_prefix)) {
+                sum += l
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0);
+            }
+        }
+        sum
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for e in &mut self.executors {
+            let _ = e.child.kill();
+            let _ = e.child.wait();
+        }
+        self.kill_scheduler();
+    }
+}
+
+/// A client of the running cluster (what `quipu sql --cluster` builds).
+async fn cluster_client(data_dir: &Path, procs: &Procs) -> ClientSession {
+    let engine = Engine::remote(QuipuSession::open(data_dir).unwrap(), &procs.url());
+    client(&engine, "cluster").await
+}
+
+const BUSINESS: &[&str] = &[
+    "SELECT * FROM yachay.customer_360",
+    "SELECT * FROM yachay.inventory_live",
+    "SELECT * FROM yachay.marketing_effectiveness",
+    "SELECT * FROM yachay.sales_daily",
+    "SELECT * FROM yachay.sales_weekly",
+    "SELECT * FROM yachay.sales_monthly",
+    "SELECT * FROM yachay.sales_forecast",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_cluster_answers_like_one_process() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    let procs = Procs::start(dir.path(), 2);
+    let local_engine = Engine::open(dir.path()).unwrap();
+    let local = client(&local_engine, "local").await;
+    let on_cluster = cluster_client(dir.path(), &procs).await;
+
+    let mut failures = vec![];
+    for sql in BUSINESS.iter().chain(QUERIES) {
+        let expected = try_query(&local, sql).await.unwrap().0;
+        match try_query(&on_cluster, sql).await {
+            Ok((got, on)) => {
+                assert_eq!(on, ExecutedOn::Cluster, "{sql}");
+                if normalised(got.clone()) != normalised(expected.clone()) {
+                    failures.push(format!(
+                        "{sql}\n  cluster: {} rows {:?}\n  local: {} rows {:?}",
+                        got.len(),
+                        got.iter().take(3).collect::<Vec<_>>(),
+                        expected.len(),
+                        expected.iter().take(3).collect::<Vec<_>>()
+                    ));
+                }
+            }
+            Err(e) => failures.push(format!("{sql}\n  cluster error: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} queries differ on the process cluster:\n{}\n{}",
+        failures.len(),
+        BUSINESS.len() + QUERIES.len(),
+        failures.join("\n"),
+        procs.logs()
+    );
+
+    // The scans ran in the executor processes.
+    for source in ["crm", "pos", "inventory"] {
+        let rows = procs.executor_metric(&format!("quipu_rows_read_total{{source=\"{source}\"}}"));
+        assert!(
+            rows > 0.0,
+            "executors read no {source} rows\n{}",
+            procs.logs()
+        );
+    }
+    // The catalog channel wants the token, and hands out no secret values.
+    assert_eq!(http_get(procs.http, "/catalog", None).0, 401);
+    assert_eq!(http_get(procs.http, "/catalog", Some("wrong")).0, 401);
+    let (status, body) = http_get(procs.http, "/catalog", Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    let snap: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = snap["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["crm", "inventory", "lake", "pos"]);
+    let (_, metrics) = http_get(procs.http, "/metrics", None);
+    assert!(metrics.contains("quipu_executors 2"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_changes_reach_running_executors() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    let procs = Procs::start(dir.path(), 2);
+    let on_cluster = cluster_client(dir.path(), &procs).await;
+    // A new source, queried at once: executors learn of it within the
+    // query (no restart, no waiting for the poll).
+    crate::views::add_pg_source(dir.path(), "pos2", y.pos.port, "pos");
+    let sql = "SELECT count(*) FROM pos2.public.transactions";
+    let (rows, on) = try_query(&on_cluster, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", procs.logs()));
+    assert_eq!(on, ExecutedOn::Cluster);
+    assert_eq!(rows[0][0], y.rows("pos", "transactions").to_string());
+
+    // Every executor's replica reaches the scheduler's generation.
+    let (_, health) = http_get(procs.http, "/health", None);
+    let generation: f64 = health
+        .split("catalog_generation=")
+        .nth(1)
+        .and_then(|g| g.trim().parse().ok())
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while procs.executor_metric("quipu_catalog_generation ") != 2.0 * generation {
+        assert!(
+            Instant::now() < deadline,
+            "executors did not reach catalog generation {generation}\n{}",
+            procs.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs `sql`, SIGKILLs executor `i` 1.5 s in, and returns the outcome and
+/// how long after the kill it came. A query still running 2 minutes after
+/// the kill is a hang: the test fails.
+async fn kill_during(
+    procs: &mut Procs,
+    c: &Arc<ClientSession>,
+    sql: &'static str,
+    i: usize,
+) -> (Result<(Vec<Vec<String>>, ExecutedOn), String>, Duration) {
+    let c = c.clone();
+    let running = tokio::spawn(async move { try_query(&c, sql).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    procs.kill_executor(i);
+    let killed = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(120), running)
+        .await
+        .unwrap_or_else(|_| panic!("query hung after executor {i} was killed\n{}", procs.logs()))
+        .unwrap();
+    (outcome, killed.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_executors_and_scheduler_restart() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    let mut procs = Procs::start(dir.path(), 2);
+    let local_engine = Engine::open(dir.path()).unwrap();
+    let local = client(&local_engine, "local").await;
+    let on_cluster = Arc::new(cluster_client(dir.path(), &procs).await);
+    // A query with shuffles (join, group by) that takes a while.
+    let sql = "SELECT a.channel, count(*), sum(a.qty * b.qty) FROM lake.public.sales_history a \
+               JOIN lake.public.sales_history b ON a.sku = b.sku AND a.customer_id <> b.customer_id \
+               GROUP BY a.channel";
+    let expected = normalised(try_query(&local, sql).await.unwrap().0);
+
+    // SIGKILL one of two executors while the query runs: the right answer
+    // (tasks re-run on the other) or a clear error, in bounded time.
+    let (outcome, after_kill) = kill_during(&mut procs, &on_cluster, sql, 0).await;
+    match outcome {
+        Ok((rows, _)) => assert_eq!(normalised(rows), expected, "{}", procs.logs()),
+        Err(e) => assert!(
+            e.contains("xecutor") || e.contains("task"),
+            "unclear error after losing an executor: {e}"
+        ),
+    }
+    eprintln!("lost executor: query ended {after_kill:?} after the kill");
+    procs.wait_live(1);
+    // The survivor answers the next query right.
+    let (rows, _) = try_query(&on_cluster, "SELECT count(*) FROM crm.public.customers")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", procs.logs()));
+    assert_eq!(rows[0][0], y.rows("crm", "customers").to_string());
+
+    // A scheduler restart: catalog intact, executors re-register, new
+    // queries work.
+    procs.kill_scheduler();
+    procs.start_scheduler();
+    procs.wait_live(1);
+    let after = cluster_client(dir.path(), &procs).await;
+    let (rows, _) = try_query(&after, "SELECT count(*) FROM yachay.customer_360")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", procs.logs()));
+    assert_eq!(rows[0][0], y.rows("crm", "customers").to_string());
+
+    // Every executor gone while a query runs: a clear error within the
+    // grace period (the executor timeout, 6 s here), not a hang.
+    let (outcome, after_kill) = kill_during(&mut procs, &Arc::new(after), sql, 1).await;
+    let err = outcome.expect_err("a query whose executors all died cannot succeed");
+    assert!(
+        err.to_lowercase().contains("executor"),
+        "unclear error: {err}"
+    );
+    eprintln!("no executors: error {after_kill:?} after the kill: {err}");
+}
