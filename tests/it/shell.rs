@@ -53,6 +53,20 @@ impl Tmux {
         }
     }
 
+    /// Waits until `needle` shows at least `n` times (a new prompt after a
+    /// statement: keys typed before rustyline reads again can be lost).
+    fn wait_count(&self, needle: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.screen().matches(needle).count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {n} x {needle:?}; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn alive(&self) -> bool {
         self.run(&["has-session", "-t", &self.target])
             .status
@@ -107,7 +121,9 @@ fn interactive_shell_runs_multiline_statements() {
     let screen = tmux.wait("error:");
     assert!(screen.contains("nowhere"), "{screen}");
     // The session survives the error and keeps its settings.
+    let prompts = tmux.screen().matches("quipu> ").count();
     tmux.keys("SET quipu.execution = 'local';");
+    tmux.wait_count("quipu> ", prompts + 1);
     tmux.keys("SHOW quipu.execution;");
     let screen = tmux.wait("| local");
     assert!(screen.contains("quipu.execution"), "{screen}");
