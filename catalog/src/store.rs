@@ -78,18 +78,60 @@ fn encode<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(CatalogError::storage)
 }
 
-/// Every entry of one table, decoded, inside an open read transaction.
+/// The entries of one table whose keys start with `prefix` (all without
+/// one), decoded, inside an open read transaction.
 fn entries<T: DeserializeOwned>(
     tx: &redb::ReadTransaction,
     def: TableDefinition<&str, &str>,
+    prefix: Option<&str>,
 ) -> Result<Vec<T>> {
     let table = tx.open_table(def).map_err(CatalogError::storage)?;
     let mut out = Vec::new();
     for entry in table.iter().map_err(CatalogError::storage)? {
         let (k, v) = entry.map_err(CatalogError::storage)?;
+        if prefix.is_some_and(|p| !k.value().starts_with(p)) {
+            continue;
+        }
         out.push(decode(k.value(), v.value())?);
     }
     Ok(out)
+}
+
+/// A `meta` number (0 when absent) inside an open read transaction.
+fn meta_value(tx: &redb::ReadTransaction, key: &str) -> Result<u64> {
+    let meta = tx.open_table(META).map_err(CatalogError::storage)?;
+    Ok(meta
+        .get(key)
+        .map_err(CatalogError::storage)?
+        .map(|v| v.value())
+        .unwrap_or(0))
+}
+
+/// The schemas created with `CREATE SCHEMA`, inside an open read transaction.
+fn created_schemas(tx: &redb::ReadTransaction) -> Result<Vec<String>> {
+    let table = tx.open_table(SCHEMAS).map_err(CatalogError::storage)?;
+    let mut out = Vec::new();
+    for entry in table.iter().map_err(CatalogError::storage)? {
+        out.push(entry.map_err(CatalogError::storage)?.0.value().to_string());
+    }
+    Ok(out)
+}
+
+/// Empties one table and fills it with `rows` (key, JSON), inside a write
+/// transaction.
+fn refill(
+    tx: &redb::WriteTransaction,
+    def: TableDefinition<&str, &str>,
+    rows: impl IntoIterator<Item = (String, Result<String>)>,
+) -> Result<()> {
+    let mut table = tx.open_table(def).map_err(CatalogError::storage)?;
+    table.retain(|_, _| false).map_err(CatalogError::storage)?;
+    for (key, json) in rows {
+        table
+            .insert(key.as_str(), json?.as_str())
+            .map_err(CatalogError::storage)?;
+    }
+    Ok(())
 }
 
 fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Result<T> {
@@ -165,23 +207,13 @@ impl CatalogStore {
     /// of the catalog (in this or another process) know when to reload.
     pub fn generation(&self) -> Result<u64> {
         let tx = self.db.begin_read().map_err(CatalogError::storage)?;
-        let meta = tx.open_table(META).map_err(CatalogError::storage)?;
-        Ok(meta
-            .get("generation")
-            .map_err(CatalogError::storage)?
-            .map(|v| v.value())
-            .unwrap_or(0))
+        meta_value(&tx, "generation")
     }
 
     /// The on-disk format version of this file.
     pub fn format_version(&self) -> Result<u64> {
         let tx = self.db.begin_read().map_err(CatalogError::storage)?;
-        let meta = tx.open_table(META).map_err(CatalogError::storage)?;
-        Ok(meta
-            .get("format_version")
-            .map_err(CatalogError::storage)?
-            .map(|v| v.value())
-            .unwrap_or(0))
+        meta_value(&tx, "format_version")
     }
 
     fn read_all<T: DeserializeOwned>(
@@ -190,16 +222,7 @@ impl CatalogStore {
         prefix: Option<&str>,
     ) -> Result<Vec<T>> {
         let tx = self.db.begin_read().map_err(CatalogError::storage)?;
-        let table = tx.open_table(def).map_err(CatalogError::storage)?;
-        let mut out = Vec::new();
-        for entry in table.iter().map_err(CatalogError::storage)? {
-            let (k, v) = entry.map_err(CatalogError::storage)?;
-            if prefix.is_some_and(|p| !k.value().starts_with(p)) {
-                continue;
-            }
-            out.push(decode(k.value(), v.value())?);
-        }
-        Ok(out)
+        entries(&tx, def, prefix)
     }
 
     fn read_one<T: DeserializeOwned>(
@@ -241,12 +264,7 @@ impl CatalogStore {
     /// holding a view.
     pub fn schemas(&self) -> Result<Vec<String>> {
         let tx = self.db.begin_read().map_err(CatalogError::storage)?;
-        let table = tx.open_table(SCHEMAS).map_err(CatalogError::storage)?;
-        let mut out = Vec::new();
-        for entry in table.iter().map_err(CatalogError::storage)? {
-            out.push(entry.map_err(CatalogError::storage)?.0.value().to_string());
-        }
-        drop(table);
+        let mut out = created_schemas(&tx)?;
         drop(tx);
         for v in self.views()? {
             if !out.contains(&v.schema) {
@@ -261,20 +279,11 @@ impl CatalogStore {
     /// transaction): what the scheduler hands executors.
     pub fn snapshot(&self) -> Result<CatalogSnapshot> {
         let tx = self.db.begin_read().map_err(CatalogError::storage)?;
-        let meta = tx.open_table(META).map_err(CatalogError::storage)?;
-        let generation = meta
-            .get("generation")
-            .map_err(CatalogError::storage)?
-            .map(|v| v.value())
-            .unwrap_or(0);
-        let sources = entries(&tx, SOURCES)?;
-        let tables = entries(&tx, TABLES)?;
-        let views = entries(&tx, VIEWS)?;
-        let schema_table = tx.open_table(SCHEMAS).map_err(CatalogError::storage)?;
-        let mut schemas = Vec::new();
-        for entry in schema_table.iter().map_err(CatalogError::storage)? {
-            schemas.push(entry.map_err(CatalogError::storage)?.0.value().to_string());
-        }
+        let generation = meta_value(&tx, "generation")?;
+        let sources = entries(&tx, SOURCES, None)?;
+        let tables = entries(&tx, TABLES, None)?;
+        let views = entries(&tx, VIEWS, None)?;
+        let schemas = created_schemas(&tx)?;
         Ok(CatalogSnapshot {
             format_version: FORMAT_VERSION,
             generation,
@@ -298,29 +307,23 @@ impl CatalogStore {
         }
         let tx = self.db.begin_write().map_err(CatalogError::storage)?;
         {
-            let mut sources = tx.open_table(SOURCES).map_err(CatalogError::storage)?;
-            sources
-                .retain(|_, _| false)
-                .map_err(CatalogError::storage)?;
-            for s in &snap.sources {
-                sources
-                    .insert(s.name.as_str(), encode(s)?.as_str())
-                    .map_err(CatalogError::storage)?;
-            }
-            let mut tables = tx.open_table(TABLES).map_err(CatalogError::storage)?;
-            tables.retain(|_, _| false).map_err(CatalogError::storage)?;
-            for t in &snap.tables {
-                tables
-                    .insert(table_key(&t.name).as_str(), encode(t)?.as_str())
-                    .map_err(CatalogError::storage)?;
-            }
-            let mut views = tx.open_table(VIEWS).map_err(CatalogError::storage)?;
-            views.retain(|_, _| false).map_err(CatalogError::storage)?;
-            for v in &snap.views {
-                views
-                    .insert(view_key(&v.schema, &v.name).as_str(), encode(v)?.as_str())
-                    .map_err(CatalogError::storage)?;
-            }
+            refill(
+                &tx,
+                SOURCES,
+                snap.sources.iter().map(|s| (s.name.clone(), encode(s))),
+            )?;
+            refill(
+                &tx,
+                TABLES,
+                snap.tables.iter().map(|t| (table_key(&t.name), encode(t))),
+            )?;
+            refill(
+                &tx,
+                VIEWS,
+                snap.views
+                    .iter()
+                    .map(|v| (view_key(&v.schema, &v.name), encode(v))),
+            )?;
             let mut schemas = tx.open_table(SCHEMAS).map_err(CatalogError::storage)?;
             schemas
                 .retain(|_, _| false)
