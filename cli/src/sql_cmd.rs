@@ -32,13 +32,10 @@ pub async fn run_text(
 }
 
 pub fn run(runtime: &Runtime, data_dir: &Path, args: SqlArgs, verbose: bool) -> Result<(), String> {
+    let session = quipu_connectors::QuipuSession::open(data_dir).map_err(|e| error_message(&e))?;
     let engine = match &args.cluster {
-        Some(url) => {
-            let session = quipu_connectors::QuipuSession::open(data_dir)
-                .map_err(|e| format!("cannot open the catalog in {}: {e}", data_dir.display()))?;
-            Engine::remote(session, url)
-        }
-        None => Engine::open(data_dir).map_err(|e| error_message(&e))?,
+        Some(url) => Engine::remote(session, url),
+        None => Engine::new(session),
     };
     let client = engine.client();
     if let Some(mode) = args.execution {

@@ -93,16 +93,12 @@ impl CatalogClient {
 
     /// The scheduler's catalog generation.
     pub async fn generation(&self) -> Result<u64, SyncError> {
-        let url = format!("{}/catalog/generation", self.base);
-        let text = self
-            .get("/catalog/generation")
-            .await?
-            .text()
-            .await
-            .map_err(|e| SyncError::Unreachable {
-                url: url.clone(),
-                reason: reqwest_reason(&e),
-            })?;
+        let resp = self.get("/catalog/generation").await?;
+        let url = resp.url().to_string();
+        let text = resp.text().await.map_err(|e| SyncError::Unreachable {
+            url: url.clone(),
+            reason: reqwest_reason(&e),
+        })?;
         text.trim().parse().map_err(|_| SyncError::Bad {
             url,
             status: 200,
@@ -112,16 +108,13 @@ impl CatalogClient {
 
     /// The whole catalog.
     pub async fn snapshot(&self) -> Result<CatalogSnapshot, SyncError> {
-        let url = format!("{}/catalog", self.base);
-        self.get("/catalog")
-            .await?
-            .json()
-            .await
-            .map_err(|e| SyncError::Bad {
-                url,
-                status: 200,
-                body: format!("not a catalog snapshot: {e}"),
-            })
+        let resp = self.get("/catalog").await?;
+        let url = resp.url().to_string();
+        resp.json().await.map_err(|e| SyncError::Bad {
+            url,
+            status: 200,
+            body: format!("not a catalog snapshot: {e}"),
+        })
     }
 
     /// Brings `store` to the scheduler's generation; true if it changed.

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use datafusion::prelude::SessionConfig;
 use quipu_connectors::QuipuSession;
 
@@ -18,28 +19,67 @@ pub struct Cluster {
 
 pub use quipu_executor::{cluster_config, codecs, logical_codec, physical_codec, with_codecs};
 
+/// Ballista's session builder: Quipu's session state with the job's
+/// configuration (catalog, object stores, rules).
+pub(crate) fn session_builder(
+    session: &QuipuSession,
+) -> ballista_scheduler::scheduler_server::SessionBuilder {
+    let session = session.clone();
+    Arc::new(move |config: SessionConfig| Ok(session.state_with_config(config)))
+}
+
+/// Ballista's config producer: every job starts from `config`.
+pub(crate) fn config_producer(config: SessionConfig) -> ballista_core::ConfigProducer {
+    Arc::new(move || config.clone())
+}
+
+/// A gRPC client of the scheduler, retried while it comes up.
+pub(crate) async fn connect(
+    scheduler_url: &str,
+) -> Result<SchedulerGrpcClient<tonic::transport::Channel>> {
+    let mut attempts = 0;
+    loop {
+        match SchedulerGrpcClient::connect(scheduler_url.to_string()).await {
+            Ok(c) => return Ok(c),
+            Err(e) if attempts < 50 => {
+                attempts += 1;
+                tracing::debug!(error = %e, "waiting for the scheduler");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => {
+                return Err(SchedulerError::ClusterStart(format!(
+                    "cannot reach the scheduler at {scheduler_url}: {e}"
+                )));
+            }
+        }
+    }
+}
+
+/// Starts an executor inside this process with `slots` task slots,
+/// registered with the scheduler at `scheduler_url`.
+pub(crate) async fn start_embedded_executor(
+    session: &QuipuSession,
+    scheduler_url: &str,
+    slots: usize,
+) -> Result<()> {
+    let client = connect(scheduler_url).await?;
+    let state = session.state_with_config(cluster_config(session));
+    quipu_executor::start_embedded(client, slots, &state)
+        .await
+        .map_err(|e| SchedulerError::ClusterStart(e.to_string()))
+}
+
 /// Starts the scheduler and an executor with `vcores` task slots.
 pub async fn start(session: &QuipuSession, vcores: usize) -> Result<Cluster> {
-    let config = cluster_config(session);
-    let builder_session = session.clone();
-    let session_builder: ballista_scheduler::scheduler_server::SessionBuilder =
-        Arc::new(move |config: SessionConfig| Ok(builder_session.state_with_config(config)));
-    let producer_config = config.clone();
-    let config_producer: ballista_core::ConfigProducer = Arc::new(move || producer_config.clone());
     let addr = ballista_scheduler::standalone::new_standalone_scheduler_with_builder(
-        session_builder,
-        config_producer,
+        session_builder(session),
+        config_producer(cluster_config(session)),
         codecs(session),
     )
     .await
     .map_err(|e| SchedulerError::ClusterStart(e.to_string()))?;
     let scheduler_url = format!("http://localhost:{}", addr.port());
-
-    let client = crate::process::connect(&scheduler_url).await?;
-    let state = session.state_with_config(config);
-    quipu_executor::start_embedded(client, vcores, &state)
-        .await
-        .map_err(|e| SchedulerError::ClusterStart(e.to_string()))?;
+    start_embedded_executor(session, &scheduler_url, vcores).await?;
     tracing::info!(%scheduler_url, vcores, "embedded Ballista cluster started");
     Ok(Cluster { scheduler_url })
 }

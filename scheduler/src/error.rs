@@ -10,7 +10,7 @@ pub enum SchedulerError {
     Connector(#[from] quipu_connectors::ConnectorError),
     #[error(transparent)]
     Catalog(#[from] quipu_catalog::CatalogError),
-    #[error("cannot start the embedded cluster: {0}")]
+    #[error("cannot start the cluster: {0}")]
     ClusterStart(String),
     #[error(transparent)]
     Query(#[from] DataFusionError),

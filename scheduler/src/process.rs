@@ -16,17 +16,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
 use ballista_scheduler::state::SchedulerState;
-use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use quipu_connectors::QuipuSession;
 use quipu_connectors::metrics::metrics;
 
-use crate::cluster::{Cluster, cluster_config, logical_codec, physical_codec};
+use crate::cluster::{
+    Cluster, cluster_config, config_producer, logical_codec, physical_codec, session_builder,
+    start_embedded_executor,
+};
 use crate::engine::Engine;
 use crate::error::{Result, SchedulerError};
 
@@ -56,17 +57,9 @@ pub struct RunningScheduler {
     pub engine: Arc<Engine>,
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
-    state: State_,
-    timeout: Duration,
 }
 
-impl RunningScheduler {
-    /// Executors that reported within the executor timeout.
-    pub async fn live_executors(&self) -> usize {
-        live_executors(&self.state, self.timeout).await
-    }
-}
-
+/// Executors that reported within the executor timeout.
 async fn live_executors(state: &State_, timeout: Duration) -> usize {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -106,18 +99,13 @@ pub async fn start(session: QuipuSession, opts: SchedulerOptions) -> Result<Runn
         .clone()
         .unwrap_or_else(|| connect_host(&opts.bind));
 
-    let config = cluster_config(&session);
-    let builder_session = session.clone();
-    let session_builder: ballista_scheduler::scheduler_server::SessionBuilder =
-        Arc::new(move |config: SessionConfig| Ok(builder_session.state_with_config(config)));
-    let config_producer: ballista_core::ConfigProducer = Arc::new(move || config.clone());
     let timeout = opts.executor_timeout.as_secs().max(2);
     let sched_config = SchedulerConfig {
         bind_host: opts.bind.clone(),
         bind_port: grpc_addr.port(),
         external_host: external_host.clone(),
-        override_session_builder: Some(session_builder),
-        override_config_producer: Some(config_producer),
+        override_session_builder: Some(session_builder(&session)),
+        override_config_producer: Some(config_producer(cluster_config(&session))),
         override_logical_codec: Some(logical_codec(&session)),
         override_physical_codec: Some(physical_codec(&session)),
         executor_timeout_seconds: timeout,
@@ -148,17 +136,13 @@ pub async fn start(session: QuipuSession, opts: SchedulerOptions) -> Result<Runn
     let http_state = HttpState {
         session: session.clone(),
         token: Arc::from(opts.token.as_str()),
-        state: state.clone(),
+        state,
         timeout: Duration::from_secs(timeout),
     };
     tokio::spawn(serve_http(http_listener, http_state));
 
     if let Some(slots) = opts.embedded_slots {
-        let client = connect(&scheduler_url).await?;
-        let exec_state = session.state_with_config(cluster_config(&session));
-        quipu_executor::start_embedded(client, slots, &exec_state)
-            .await
-            .map_err(|e| SchedulerError::ClusterStart(e.to_string()))?;
+        start_embedded_executor(&session, &scheduler_url, slots).await?;
     }
     tracing::info!(grpc = %grpc_addr, http = %http_addr, "quipu scheduler started");
     let engine = Engine::with_cluster(session, Cluster { scheduler_url });
@@ -166,8 +150,6 @@ pub async fn start(session: QuipuSession, opts: SchedulerOptions) -> Result<Runn
         engine,
         grpc_addr,
         http_addr,
-        state,
-        timeout: Duration::from_secs(timeout),
     })
 }
 
@@ -176,28 +158,6 @@ fn connect_host(bind: &str) -> String {
     match bind {
         "0.0.0.0" | "::" | "[::]" => "127.0.0.1".to_string(),
         other => other.to_string(),
-    }
-}
-
-/// A gRPC client of the scheduler, retried while it comes up.
-pub(crate) async fn connect(
-    scheduler_url: &str,
-) -> Result<SchedulerGrpcClient<tonic::transport::Channel>> {
-    let mut attempts = 0;
-    loop {
-        match SchedulerGrpcClient::connect(scheduler_url.to_string()).await {
-            Ok(c) => return Ok(c),
-            Err(e) if attempts < 50 => {
-                attempts += 1;
-                tracing::debug!(error = %e, "waiting for the scheduler");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => {
-                return Err(SchedulerError::ClusterStart(format!(
-                    "cannot reach the scheduler at {scheduler_url}: {e}"
-                )));
-            }
-        }
     }
 }
 
