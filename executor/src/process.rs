@@ -101,6 +101,8 @@ pub async fn run(opts: ExecutorOptions) -> Result<(), ExecutorError> {
         scheduler_port: opts.scheduler_port,
         scheduler_connect_timeout_seconds: opts.scheduler_patience.as_secs().max(1) as u16,
         vcores: opts.slots,
+        // Must match the scheduler's (see scheduler::process::start).
+        task_scheduling_policy: ballista_core::config::TaskSchedulingPolicy::PullStaged,
         work_dir: Some(work_dir.join("shuffle").to_string_lossy().into_owned()),
         executor_heartbeat_interval_seconds: opts.heartbeat_seconds,
         print_thread_info: false,

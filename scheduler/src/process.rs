@@ -108,6 +108,11 @@ pub async fn start(session: QuipuSession, opts: SchedulerOptions) -> Result<Runn
         override_config_producer: Some(config_producer(cluster_config(&session))),
         override_logical_codec: Some(logical_codec(&session)),
         override_physical_codec: Some(physical_codec(&session)),
+        // Executors pull tasks. With Ballista 55's push mode, the re-run of
+        // a stage whose output a lost executor held was sometimes never
+        // launched on the survivors and the query hung
+        // (docs/architecture.md, tests/it/cluster.rs).
+        scheduling_policy: ballista_core::config::TaskSchedulingPolicy::PullStaged,
         executor_timeout_seconds: timeout,
         expire_dead_executor_interval_seconds: (timeout / 3).max(1),
         no_executors_grace_period_seconds: timeout,
