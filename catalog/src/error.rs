@@ -35,6 +35,8 @@ pub enum CatalogError {
     DuplicateTable(String),
     #[error("table `{0}` does not exist")]
     UnknownTable(String),
+    #[error("user `{0}` does not exist")]
+    UnknownUser(String),
     #[error("view `{0}` does not exist")]
     UnknownView(String),
     #[error("invalid name `{name}`: {reason}")]

@@ -470,3 +470,41 @@ pub struct ViewDef {
     pub name: String,
     pub sql: String,
 }
+
+/// A user of the front doors (PostgreSQL wire, Flight SQL).
+///
+/// The password is kept only as its SCRAM-SHA-256 salted hash
+/// (`SaltedPassword = PBKDF2-HMAC-SHA-256(password, salt, iterations)`,
+/// RFC 5802), hex-encoded; the plain password is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDef {
+    pub name: String,
+    /// Hex of the random salt.
+    pub salt: String,
+    /// Hex of the salted password.
+    pub salted_password: String,
+    pub iterations: u32,
+    /// May change the catalog and the users.
+    #[serde(default)]
+    pub admin: bool,
+    /// Sources this user may read (`*` for all). Views are readable when
+    /// every source they read is.
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+impl UserDef {
+    /// Whether this user may read `source`.
+    pub fn may_read(&self, source: &str) -> bool {
+        self.admin || self.sources.iter().any(|s| s == "*" || s == source)
+    }
+
+    /// The granted sources, or `None` for all of them.
+    pub fn readable_sources(&self) -> Option<std::collections::BTreeSet<String>> {
+        if self.admin || self.sources.iter().any(|s| s == "*") {
+            None
+        } else {
+            Some(self.sources.iter().cloned().collect())
+        }
+    }
+}

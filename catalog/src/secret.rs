@@ -57,6 +57,16 @@ pub fn resolve(reference: &str) -> Result<String> {
     }
 }
 
+/// Compares two secrets in time independent of where they differ (a plain
+/// `==` stops at the first different byte).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in b.iter().enumerate() {
+        diff |= (*x ^ a.get(i).copied().unwrap_or(0)) as usize;
+    }
+    diff == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

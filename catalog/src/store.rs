@@ -14,7 +14,10 @@
 //! - `tables`: `source \0 schema \0 table` -> JSON [`TableDef`]
 //! - `views`: `schema \0 name` -> JSON [`ViewDef`]
 //! - `schemas`: schema name of the `quipu` catalog -> `()` (created with `CREATE SCHEMA`)
-//! - `cache_policies`: reserved for cached joins (empty in version 1)
+//! - `cache_policies`: reserved for cached joins (empty so far)
+//! - `users` (version 2): name -> JSON [`UserDef`] (SCRAM salted password,
+//!   never the password); not part of [`CatalogSnapshot`], so executors never
+//!   receive it
 
 use std::path::{Path, PathBuf};
 
@@ -23,11 +26,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{CatalogError, Result};
-use crate::model::{SourceDef, TableDef, TableName, TableOrigin, ViewDef};
+use crate::model::{SourceDef, TableDef, TableName, TableOrigin, UserDef, ViewDef};
 
 /// Current on-disk format version. Bump it and add a step to [`migrate`]
 /// whenever the layout or the JSON entities change incompatibly.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SOURCES: TableDefinition<&str, &str> = TableDefinition::new("sources");
@@ -35,6 +38,7 @@ const TABLES: TableDefinition<&str, &str> = TableDefinition::new("tables");
 const VIEWS: TableDefinition<&str, &str> = TableDefinition::new("views");
 const SCHEMAS: TableDefinition<&str, ()> = TableDefinition::new("schemas");
 const CACHE_POLICIES: TableDefinition<&str, &str> = TableDefinition::new("cache_policies");
+const USERS: TableDefinition<&str, &str> = TableDefinition::new("users");
 
 const FILE_NAME: &str = "catalog.redb";
 
@@ -187,16 +191,18 @@ impl CatalogStore {
                     });
                 }
                 Some(v) if v == FORMAT_VERSION => return Ok(()),
-                // Version 0 is a new, empty file. Future steps go here as
-                // `Some(1) => { ...upgrade 1 to 2... }` in order.
+                // Version 0 is a new, empty file; version 1 lacks `users`,
+                // which is created below. Later steps go here in order.
                 None | Some(_) => {}
             }
             meta.insert("format_version", FORMAT_VERSION)
                 .map_err(CatalogError::storage)?;
-            meta.insert("generation", 0)
-                .map_err(CatalogError::storage)?;
+            if found.is_none() {
+                meta.insert("generation", 0)
+                    .map_err(CatalogError::storage)?;
+            }
         }
-        for def in [SOURCES, TABLES, VIEWS, CACHE_POLICIES] {
+        for def in [SOURCES, TABLES, VIEWS, CACHE_POLICIES, USERS] {
             tx.open_table(def).map_err(CatalogError::storage)?;
         }
         tx.open_table(SCHEMAS).map_err(CatalogError::storage)?;
@@ -511,6 +517,36 @@ impl CatalogStore {
         })
     }
 
+    /// All users, by name.
+    pub fn users(&self) -> Result<Vec<UserDef>> {
+        self.read_all(USERS, None)
+    }
+
+    pub fn user(&self, name: &str) -> Result<Option<UserDef>> {
+        self.read_one(USERS, name)
+    }
+
+    /// Creates or replaces a user.
+    pub fn put_user(&self, user: &UserDef) -> Result<()> {
+        crate::model::validate_object_name(&user.name)?;
+        self.write(|tx| {
+            let mut t = tx.open_table(USERS).map_err(CatalogError::storage)?;
+            t.insert(user.name.as_str(), encode(user)?.as_str())
+                .map_err(CatalogError::storage)?;
+            Ok(())
+        })
+    }
+
+    pub fn drop_user(&self, name: &str) -> Result<()> {
+        self.write(|tx| {
+            let mut t = tx.open_table(USERS).map_err(CatalogError::storage)?;
+            if t.remove(name).map_err(CatalogError::storage)?.is_none() {
+                return Err(CatalogError::UnknownUser(name.to_string()));
+            }
+            Ok(())
+        })
+    }
+
     /// Records an (empty) schema of the `quipu` catalog.
     pub fn create_schema(&self, name: &str) -> Result<()> {
         crate::model::validate_object_name(name)?;
@@ -611,6 +647,43 @@ mod tests {
             ]
         );
         assert_eq!(s.tables(Some("l2")).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn users_are_kept_apart_from_the_snapshot_and_version_1_upgrades() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = CatalogStore::open(dir.path()).unwrap();
+            s.add_source(&lake("lake"), &[]).unwrap();
+            // Make the file look like version 1 (no `users` table).
+            let tx = s.db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("format_version", 1)
+                .unwrap();
+            tx.delete_table(USERS).unwrap();
+            tx.commit().unwrap();
+        }
+        let s = CatalogStore::open(dir.path()).unwrap();
+        assert_eq!(s.format_version().unwrap(), FORMAT_VERSION);
+        assert!(s.generation().unwrap() > 0, "the upgrade kept the generation");
+        assert_eq!(s.sources().unwrap().len(), 1);
+        let user = UserDef {
+            name: "ana".into(),
+            salt: "00ff".into(),
+            salted_password: "abcd".into(),
+            iterations: 4096,
+            admin: false,
+            sources: vec!["lake".into()],
+        };
+        s.put_user(&user).unwrap();
+        assert_eq!(s.user("ana").unwrap(), Some(user));
+        assert!(!serde_json::to_string(&s.snapshot().unwrap()).unwrap().contains("abcd"));
+        s.drop_user("ana").unwrap();
+        assert!(matches!(
+            s.drop_user("ana").unwrap_err(),
+            CatalogError::UnknownUser(_)
+        ));
     }
 
     #[test]

@@ -59,6 +59,12 @@ pub enum Command {
         after_help = "Examples:\n  QUIPU_CLUSTER_TOKEN=... quipu executor --scheduler sched.internal:50050\n  quipu executor --config /etc/quipu/executor.toml\n\nSource passwords are resolved by each executor from its own environment and files\n(the catalog holds env:/file: references only)."
     )]
     Executor(ExecutorArgs),
+    /// Manage the users of the PostgreSQL and Flight SQL front doors.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  QUIPU_PASSWORD=... quipu users add ana --grant lake --grant pos\n  quipu users add admin --admin --password-file /run/secrets/admin\n  quipu users list"
+    )]
+    Users(UsersCommand),
     /// Run a scheduler with an executor inside it: a one-machine cluster.
     #[command(
         after_help = "Example:\n  QUIPU_CLUSTER_TOKEN=... quipu serve --data-dir ./quipu-data"
@@ -92,6 +98,21 @@ pub struct SchedulerArgs {
     /// Task slots of the in-process executor (serve only) [default: cores].
     #[arg(long, env = "QUIPU_SLOTS")]
     pub slots: Option<usize>,
+    /// PostgreSQL wire protocol address, or `off` [default: 127.0.0.1:15432].
+    #[arg(long, env = "QUIPU_PG_LISTEN")]
+    pub pg_listen: Option<String>,
+    /// PEM certificate chain for PostgreSQL TLS (with --pg-tls-key).
+    #[arg(long, env = "QUIPU_PG_TLS_CERT")]
+    pub pg_tls_cert: Option<PathBuf>,
+    /// PEM private key for PostgreSQL TLS.
+    #[arg(long, env = "QUIPU_PG_TLS_KEY")]
+    pub pg_tls_key: Option<PathBuf>,
+    /// Accept unencrypted PostgreSQL connections on a non-loopback address.
+    #[arg(long, env = "QUIPU_PG_ALLOW_PLAINTEXT")]
+    pub pg_allow_plaintext: Option<bool>,
+    /// PostgreSQL connections served at once; more get SQLSTATE 53300 [default: 100].
+    #[arg(long, env = "QUIPU_PG_MAX_CONNECTIONS")]
+    pub pg_max_connections: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -274,4 +295,37 @@ pub struct SqlArgs {
     /// instead of an embedded one.
     #[arg(long, env = "QUIPU_CLUSTER")]
     pub cluster: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user, or replace one's password and grants. The password
+    /// comes from --password-file, else QUIPU_PASSWORD, else one line of stdin.
+    Add {
+        name: String,
+        /// May read every source and change the catalog and users.
+        #[arg(long)]
+        admin: bool,
+        /// A source this user may read (repeat; `*` for all).
+        #[arg(long = "grant", value_name = "SOURCE")]
+        grants: Vec<String>,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Let a user read more sources.
+    Grant {
+        name: String,
+        #[arg(required = true)]
+        sources: Vec<String>,
+    },
+    /// Take sources away from a user.
+    Revoke {
+        name: String,
+        #[arg(required = true)]
+        sources: Vec<String>,
+    },
+    /// Remove a user.
+    Drop { name: String },
+    /// List users and what they may read (never their password hashes).
+    List,
 }

@@ -8,6 +8,7 @@ mod output;
 mod server_cmd;
 mod shell;
 mod sql_cmd;
+mod users_cmd;
 
 use std::process::ExitCode;
 
@@ -22,7 +23,7 @@ fn main() -> ExitCode {
         args::Command::Scheduler(_) | args::Command::Executor(_) | args::Command::Serve(_)
     ) {
         // Long-running processes log their lifecycle by default.
-        "warn,quipu_scheduler=info,quipu_executor=info,quipu_connectors=info"
+        "warn,quipu_scheduler=info,quipu_executor=info,quipu_connectors=info,quipu_frontdoor=info"
     } else {
         "warn"
     };
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
             runtime.block_on(server_cmd::run_scheduler(cli.data_dir, cmd, true))
         }
         args::Command::Executor(cmd) => runtime.block_on(server_cmd::run_executor(cmd)),
+        args::Command::Users(cmd) => users_cmd::run(&data_dir, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

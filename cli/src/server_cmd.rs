@@ -21,6 +21,11 @@ pub const SCHEDULER_KEYS: &[&str] = &[
     "token_file",
     "executor_timeout",
     "slots",
+    "pg_listen",
+    "pg_tls_cert",
+    "pg_tls_key",
+    "pg_allow_plaintext",
+    "pg_max_connections",
 ];
 
 /// Keys an executor's TOML file may hold.
@@ -73,6 +78,18 @@ impl ConfigFile {
             Some(toml::Value::String(s)) => Ok(Some(s.clone())),
             Some(other) => Err(format!(
                 "config file {}: '{key}' must be a string, got {}",
+                self.path.display(),
+                other.type_str()
+            )),
+        }
+    }
+
+    fn bool(&self, key: &str) -> Result<Option<bool>, String> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Boolean(b)) => Ok(Some(*b)),
+            Some(other) => Err(format!(
+                "config file {}: '{key}' must be true or false, got {}",
                 self.path.display(),
                 other.type_str()
             )),
@@ -155,6 +172,7 @@ pub async fn run_scheduler(
     embedded: bool,
 ) -> Result<(), String> {
     let file = ConfigFile::load(args.config.as_deref(), SCHEDULER_KEYS)?;
+    let pg = pg_options(&args_pg(&args), &file)?;
     let data_dir = from_file(data_dir, &file, |f| {
         f.string("data_dir").map(|s| s.map(PathBuf::from))
     })?
@@ -188,17 +206,75 @@ pub async fn run_scheduler(
     let running = quipu_scheduler::process::start(session.clone(), opts)
         .await
         .map_err(|e| e.to_string())?;
+    let pg_server = match pg {
+        Some(opts) => Some(
+            quipu_frontdoor::pg::start(running.engine.clone(), opts)
+                .await
+                .map_err(|e| format!("PostgreSQL front door: {e}"))?,
+        ),
+        None => None,
+    };
     eprintln!(
-        "quipu {}: scheduler gRPC on {}, HTTP (catalog, /metrics, /health) on {}, catalog in {}",
+        "quipu {}: scheduler gRPC on {}, HTTP (catalog, /metrics, /health) on {}, PostgreSQL on {}, catalog in {}",
         if embedded { "serve" } else { "scheduler" },
         running.grpc_addr,
         running.http_addr,
+        pg_server
+            .as_ref()
+            .map(|p| p.addr.to_string())
+            .unwrap_or_else(|| "off".into()),
         data_dir.display()
     );
     stopped().await;
     eprintln!("quipu: stopping");
     session.close().await;
     Ok(())
+}
+
+/// The PostgreSQL settings given as flags or environment.
+struct PgArgs {
+    listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    allow_plaintext: Option<bool>,
+    max_connections: Option<usize>,
+}
+
+fn args_pg(args: &SchedulerArgs) -> PgArgs {
+    PgArgs {
+        listen: args.pg_listen.clone(),
+        tls_cert: args.pg_tls_cert.clone(),
+        tls_key: args.pg_tls_key.clone(),
+        allow_plaintext: args.pg_allow_plaintext,
+        max_connections: args.pg_max_connections,
+    }
+}
+
+/// The PostgreSQL front door's options, or `None` when it is `off`.
+fn pg_options(
+    args: &PgArgs,
+    file: &Option<ConfigFile>,
+) -> Result<Option<quipu_frontdoor::pg::PgOptions>, String> {
+    let listen = from_file(args.listen.clone(), file, |f| f.string("pg_listen"))?
+        .unwrap_or_else(|| quipu_frontdoor::pg::DEFAULT_LISTEN.to_string());
+    if listen.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let listen = listen
+        .parse()
+        .map_err(|_| format!("pg_listen: '{listen}' is not an IP:PORT address (or `off`)"))?;
+    let path =
+        |key: &'static str| move |f: &ConfigFile| f.string(key).map(|s| s.map(PathBuf::from));
+    let defaults = quipu_frontdoor::pg::PgOptions::default();
+    Ok(Some(quipu_frontdoor::pg::PgOptions {
+        listen,
+        tls_cert: from_file(args.tls_cert.clone(), file, path("pg_tls_cert"))?,
+        tls_key: from_file(args.tls_key.clone(), file, path("pg_tls_key"))?,
+        allow_plaintext: from_file(args.allow_plaintext, file, |f| f.bool("pg_allow_plaintext"))?
+            .unwrap_or(false),
+        max_connections: from_file(args.max_connections, file, |f| f.int("pg_max_connections"))?
+            .unwrap_or(defaults.max_connections),
+    }))
 }
 
 /// `quipu executor`.

@@ -10,6 +10,7 @@
 //! - [`session`]: the session state shared by the scheduler (planning) and
 //!   the executors.
 
+pub mod access;
 pub mod catalog_provider;
 pub mod codec;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod semijoin;
 pub mod session;
 pub mod sources;
 
+pub use access::{Access, SessionCatalogList};
 pub use catalog_provider::QuipuCatalogList;
 pub use error::{ConnectorError, Result};
 pub use options::{ExecutionMode, QuipuOptions};

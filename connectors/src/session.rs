@@ -102,6 +102,19 @@ impl QuipuSession {
         )
     }
 
+    /// A session state for a client with limited access: other sources are
+    /// hidden from its catalogs (see [`crate::access`]).
+    pub fn state_for(&self, access: crate::access::Access) -> SessionState {
+        build_state(
+            Arc::new(crate::access::SessionCatalogList::new(
+                Arc::new(self.catalogs.clone()),
+                access,
+            )),
+            self.config.clone(),
+            self.runtime.clone(),
+        )
+    }
+
     /// The configuration sessions start from.
     pub fn config(&self) -> &SessionConfig {
         &self.config

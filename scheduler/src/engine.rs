@@ -22,7 +22,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParserBuilder, Statement};
-use quipu_connectors::{ExecutionMode, QuipuOptions, QuipuSession};
+use quipu_connectors::{Access, ExecutionMode, QuipuOptions, QuipuSession};
 use tokio::sync::OnceCell;
 
 use crate::cluster::{self, Cluster};
@@ -114,6 +114,17 @@ impl Engine {
         ClientSession {
             engine: self.clone(),
             ctx: SessionContext::new_with_state(self.session.state()),
+            access: Access::all(),
+        }
+    }
+
+    /// A client session that sees and reads only what `access` grants
+    /// (front-door users).
+    pub fn client_for(self: &Arc<Self>, access: Access) -> ClientSession {
+        ClientSession {
+            engine: self.clone(),
+            ctx: SessionContext::new_with_state(self.session.state_for(access.clone())),
+            access,
         }
     }
 
@@ -125,10 +136,18 @@ impl Engine {
     }
 }
 
+/// What a client hands over: SQL text already split into statements, or
+/// a plan with its parameters bound.
+enum Work {
+    Statement(Statement),
+    Plan(LogicalPlan),
+}
+
 /// One client's session: its settings and the statements it runs.
 pub struct ClientSession {
     engine: Arc<Engine>,
     ctx: SessionContext,
+    access: Access,
 }
 
 /// What the planner estimates a query will read.
@@ -294,11 +313,35 @@ impl ClientSession {
     /// Plans a statement once, then runs it locally or on the cluster.
     /// Every log line of the statement carries its `query_id`; the
     /// process's metrics count it (docs/configuration.md, Metrics).
-    #[tracing::instrument(skip_all, fields(query_id = next_query_id()))]
     pub async fn run(&self, statement: Statement) -> Result<QueryOutput> {
+        self.start(Work::Statement(statement)).await
+    }
+
+    /// Turns a statement into a logical plan with this session's settings
+    /// (prepared statements: plan once, bind parameters, run many times).
+    pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
+        Ok(self.ctx.state().statement_to_plan(statement).await?)
+    }
+
+    /// Runs a logical plan made by [`ClientSession::plan`] (its parameters
+    /// bound), exactly as [`ClientSession::run`] runs a statement.
+    pub async fn run_plan(&self, plan: LogicalPlan) -> Result<QueryOutput> {
+        self.start(Work::Plan(plan)).await
+    }
+
+    #[tracing::instrument(skip_all, fields(query_id = next_query_id()))]
+    async fn start(&self, work: Work) -> Result<QueryOutput> {
         let started = Instant::now();
         let m = quipu_connectors::metrics::metrics();
-        match self.plan_and_start(statement, started).await {
+        let planned = match work {
+            Work::Statement(statement) => self.plan(statement).await,
+            Work::Plan(plan) => Ok(plan),
+        };
+        let started_query = match planned {
+            Ok(plan) => self.plan_and_start(plan, started).await,
+            Err(e) => Err(e),
+        };
+        match started_query {
             Ok(out) => {
                 let label = out.executed_on.to_string();
                 m.queries.with_label_values(&[&label]).inc();
@@ -316,9 +359,25 @@ impl ClientSession {
         }
     }
 
-    async fn plan_and_start(&self, statement: Statement, started: Instant) -> Result<QueryOutput> {
+    async fn plan_and_start(&self, plan: LogicalPlan, started: Instant) -> Result<QueryOutput> {
         let state = self.ctx.state();
-        let plan = state.statement_to_plan(statement).await?;
+        let catalog = &state.config_options().catalog;
+        if let Some(source) =
+            self.access
+                .first_denied(&plan, &catalog.default_catalog, &catalog.default_schema)
+        {
+            return Err(crate::error::SchedulerError::PermissionDenied(source));
+        }
+        if !self.access.is_admin()
+            && matches!(
+                plan,
+                LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_)
+            )
+        {
+            return Err(crate::error::SchedulerError::NotAdmin(
+                plan.display().to_string(),
+            ));
+        }
         if let Some(why) = local_only(&plan) {
             return self.run_local_logical(plan, why.to_string()).await;
         }

@@ -14,4 +14,8 @@ pub enum SchedulerError {
     ClusterStart(String),
     #[error(transparent)]
     Query(#[from] DataFusionError),
+    #[error("permission denied for source `{0}`")]
+    PermissionDenied(String),
+    #[error("permission denied: only admins change the catalog ({0})")]
+    NotAdmin(String),
 }

@@ -192,8 +192,7 @@ async fn serve_http(listener: tokio::net::TcpListener, state: HttpState) {
     }
 }
 
-/// Compares the presented bearer token with ours in time independent of
-/// where they differ (a plain `==` stops at the first different byte).
+/// Compares the presented bearer token with ours in constant time.
 fn authorized(headers: &HeaderMap, token: &str) -> bool {
     let Some(presented) = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -202,12 +201,7 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
     else {
         return false;
     };
-    let (a, b) = (presented.as_bytes(), token.as_bytes());
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in b.iter().enumerate() {
-        diff |= (*x ^ a.get(i).copied().unwrap_or(0)) as usize;
-    }
-    diff == 0
+    quipu_catalog::secret::constant_time_eq(presented.as_bytes(), token.as_bytes())
 }
 
 fn refused() -> axum::response::Response {

@@ -54,6 +54,9 @@ pub struct Procs {
     logs: tempfile::TempDir,
     pub grpc: u16,
     pub http: u16,
+    /// The PostgreSQL front door of the scheduler.
+    pub pg: u16,
+    scheduler_args: Vec<String>,
     scheduler: Option<Child>,
     executors: Vec<Executor>,
 }
@@ -78,11 +81,18 @@ fn spawn(args: &[String], log: &Path) -> Child {
 
 impl Procs {
     pub fn start(data_dir: &Path, executors: usize) -> Procs {
+        Self::start_with(data_dir, executors, &[])
+    }
+
+    /// With extra `quipu scheduler` arguments.
+    pub fn start_with(data_dir: &Path, executors: usize, scheduler_args: &[&str]) -> Procs {
         let mut p = Procs {
             data_dir: data_dir.to_path_buf(),
             logs: tempfile::tempdir().unwrap(),
             grpc: free_port(),
             http: free_port(),
+            pg: free_port(),
+            scheduler_args: scheduler_args.iter().map(|s| s.to_string()).collect(),
             scheduler: None,
             executors: vec![],
         };
@@ -105,9 +115,12 @@ impl Procs {
             &self.http.to_string(),
             "--executor-timeout",
             "6",
+            "--pg-listen",
+            &format!("127.0.0.1:{}", self.pg),
         ]
         .iter()
         .map(|s| s.to_string())
+        .chain(self.scheduler_args.iter().cloned())
         .collect();
         self.scheduler = Some(spawn(&args, &self.logs.path().join("scheduler.log")));
     }

@@ -11,6 +11,7 @@ mod generator;
 mod lake;
 mod live_faults;
 mod oracle;
+mod pgwire;
 mod pushdown;
 mod s3;
 mod secrets;

@@ -71,7 +71,7 @@ pub fn venv() -> PathBuf {
     }))
 }
 
-fn pg_bindir() -> PathBuf {
+pub(crate) fn pg_bindir() -> PathBuf {
     if let Ok(dir) = std::env::var("QUIPU_PG_BINDIR") {
         return PathBuf::from(dir);
     }

@@ -1,0 +1,100 @@
+//! `quipu users ...`: users of the PostgreSQL and Flight SQL front doors,
+//! kept in the catalog with their SCRAM-SHA-256 hash, never the password.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use quipu_catalog::CatalogStore;
+
+use crate::args::UsersCommand;
+
+/// The new password: --password-file, else QUIPU_PASSWORD, else stdin.
+fn read_password(file: Option<&Path>) -> Result<String, String> {
+    let raw = if let Some(path) = file {
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?
+    } else if let Ok(p) = std::env::var("QUIPU_PASSWORD") {
+        p
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        line
+    };
+    let password = raw.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(
+            "no password: give --password-file, set QUIPU_PASSWORD, or type it on stdin".into(),
+        );
+    }
+    Ok(password)
+}
+
+fn check_sources(store: &CatalogStore, sources: &[String]) -> Result<(), String> {
+    for s in sources {
+        if s != "*" && store.source(s).map_err(|e| e.to_string())?.is_none() {
+            return Err(format!("source `{s}` does not exist"));
+        }
+    }
+    Ok(())
+}
+
+pub fn run(data_dir: &Path, cmd: UsersCommand) -> Result<(), String> {
+    let store = CatalogStore::open(data_dir).map_err(|e| e.to_string())?;
+    let user = |name: &str| {
+        store
+            .user(name)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("user `{name}` does not exist"))
+    };
+    match cmd {
+        UsersCommand::Add {
+            name,
+            admin,
+            grants,
+            password_file,
+        } => {
+            check_sources(&store, &grants)?;
+            let password = read_password(password_file.as_deref())?;
+            let def = quipu_frontdoor::users::new_user(&name, &password, admin, grants)
+                .map_err(|e| e.to_string())?;
+            store.put_user(&def).map_err(|e| e.to_string())?;
+            println!("user {name} saved");
+        }
+        UsersCommand::Grant { name, sources } => {
+            check_sources(&store, &sources)?;
+            let mut def = user(&name)?;
+            for s in sources {
+                if !def.sources.contains(&s) {
+                    def.sources.push(s);
+                }
+            }
+            store.put_user(&def).map_err(|e| e.to_string())?;
+        }
+        UsersCommand::Revoke { name, sources } => {
+            let mut def = user(&name)?;
+            def.sources.retain(|s| !sources.contains(s));
+            store.put_user(&def).map_err(|e| e.to_string())?;
+        }
+        UsersCommand::Drop { name } => store.drop_user(&name).map_err(|e| e.to_string())?,
+        UsersCommand::List => {
+            for u in store.users().map_err(|e| e.to_string())? {
+                let reads = if u.readable_sources().is_none() {
+                    "all sources".to_string()
+                } else if u.sources.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    u.sources.join(", ")
+                };
+                println!(
+                    "{}\t{}\treads {reads}",
+                    u.name,
+                    if u.admin { "admin" } else { "user" }
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! What one client may see and read.
+//!
+//! A front-door user is granted sources (`crm`, `lake`, or all). Their
+//! session plans over a [`SessionCatalogList`] that hides the other sources,
+//! so `information_schema`, `pg_catalog` and Flight SQL metadata (all built
+//! from the session's catalog list) do not list them, and a query naming
+//! them does not resolve. Views live in the shared `quipu` catalog and stay
+//! listed; reading one is checked by [`sources_read`] on the planned query,
+//! which follows views down to the tables they read.
+//!
+//! The wrapper also holds per-session schemas of the `quipu` catalog
+//! (`pg_catalog`, registered by the PostgreSQL front door), which must not
+//! be persisted as `CREATE SCHEMA` would.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider};
+use datafusion::common::TableReference;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::{ViewTable, source_as_provider};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::LogicalPlan;
+use quipu_catalog::DEFAULT_CATALOG;
+
+/// Schemas of the `quipu` catalog that belong to one session, not to the
+/// catalog store.
+const SESSION_SCHEMAS: &[&str] = &["pg_catalog"];
+
+/// The sources a client may read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// `None`: every source.
+    sources: Option<BTreeSet<String>>,
+    /// May change the catalog (DDL such as `CREATE VIEW`).
+    admin: bool,
+}
+
+impl Access {
+    /// Everything (the CLI, admins, the embedded engine).
+    pub fn all() -> Self {
+        Access {
+            sources: None,
+            admin: true,
+        }
+    }
+
+    /// Only these sources, no catalog changes.
+    pub fn only(sources: impl IntoIterator<Item = String>) -> Self {
+        Access {
+            sources: Some(sources.into_iter().collect()),
+            admin: false,
+        }
+    }
+
+    /// `grants`: `None` for every source.
+    pub fn new(grants: Option<BTreeSet<String>>, admin: bool) -> Self {
+        Access {
+            sources: grants,
+            admin,
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.admin
+    }
+
+    pub fn may_read(&self, source: &str) -> bool {
+        source == DEFAULT_CATALOG
+            || self
+                .sources
+                .as_ref()
+                .is_none_or(|granted| granted.contains(source))
+    }
+
+    /// The first source of `plan` this access may not read, if any.
+    pub fn first_denied(
+        &self,
+        plan: &LogicalPlan,
+        default_catalog: &str,
+        default_schema: &str,
+    ) -> Option<String> {
+        self.sources.as_ref()?;
+        sources_read(plan, default_catalog, default_schema)
+            .into_iter()
+            .find(|s| !self.may_read(s))
+    }
+}
+
+/// Every catalog (source) a logical plan reads, through views and
+/// subqueries.
+pub fn sources_read(
+    plan: &LogicalPlan,
+    default_catalog: &str,
+    default_schema: &str,
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    collect(plan, default_catalog, default_schema, &mut out, 0);
+    out
+}
+
+fn collect(
+    plan: &LogicalPlan,
+    default_catalog: &str,
+    default_schema: &str,
+    out: &mut BTreeSet<String>,
+    depth: usize,
+) {
+    // Views nest at most 16 deep (catalog_provider::MAX_VIEW_DEPTH); a
+    // deeper chain does not plan in the first place.
+    if depth > 32 {
+        return;
+    }
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let resolved =
+                TableReference::clone(&scan.table_name).resolve(default_catalog, default_schema);
+            out.insert(resolved.catalog.to_string());
+            if let Ok(provider) = source_as_provider(&scan.source)
+                && let Some(view) =
+                    (provider.as_ref() as &dyn std::any::Any).downcast_ref::<ViewTable>()
+            {
+                collect(
+                    view.logical_plan(),
+                    default_catalog,
+                    default_schema,
+                    out,
+                    depth + 1,
+                );
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+}
+
+/// A client's view of the catalogs: the granted sources, the `quipu`
+/// catalog, and that session's own schemas.
+#[derive(Debug)]
+pub struct SessionCatalogList {
+    inner: Arc<dyn CatalogProviderList>,
+    access: Access,
+    session_schemas: Arc<RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>>,
+}
+
+impl SessionCatalogList {
+    pub fn new(inner: Arc<dyn CatalogProviderList>, access: Access) -> Self {
+        SessionCatalogList {
+            inner,
+            access,
+            session_schemas: Default::default(),
+        }
+    }
+}
+
+impl CatalogProviderList for SessionCatalogList {
+    fn register_catalog(
+        &self,
+        name: String,
+        catalog: Arc<dyn CatalogProvider>,
+    ) -> Option<Arc<dyn CatalogProvider>> {
+        self.inner.register_catalog(name, catalog)
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        self.inner
+            .catalog_names()
+            .into_iter()
+            .filter(|c| self.access.may_read(c))
+            .collect()
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        if !self.access.may_read(name) {
+            return None;
+        }
+        let inner = self.inner.catalog(name)?;
+        if name == DEFAULT_CATALOG {
+            Some(Arc::new(DefaultCatalog {
+                inner,
+                session_schemas: self.session_schemas.clone(),
+            }))
+        } else {
+            Some(inner)
+        }
+    }
+}
+
+/// The `quipu` catalog plus one session's own schemas.
+#[derive(Debug)]
+struct DefaultCatalog {
+    inner: Arc<dyn CatalogProvider>,
+    session_schemas: Arc<RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>>,
+}
+
+impl CatalogProvider for DefaultCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        let mut names = self.inner.schema_names();
+        names.extend(self.session_schemas.read().unwrap().keys().cloned());
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some(s) = self.session_schemas.read().unwrap().get(name) {
+            return Some(s.clone());
+        }
+        self.inner.schema(name)
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        if SESSION_SCHEMAS.contains(&name) {
+            return Ok(self
+                .session_schemas
+                .write()
+                .unwrap()
+                .insert(name.to_string(), schema));
+        }
+        self.inner.register_schema(name, schema)
+    }
+}

@@ -1,0 +1,9 @@
+//! Quipu's front doors: the PostgreSQL wire protocol (and, next, Arrow
+//! Flight SQL), authenticated against the users of the catalog and
+//! authorised per source.
+
+pub mod error;
+pub mod pg;
+pub mod users;
+
+pub use error::{FrontDoorError, Result};

@@ -1,0 +1,1179 @@
+//! The PostgreSQL front door: psql, psycopg, JDBC, pgbench and BI tools
+//! speak the PostgreSQL wire protocol to the scheduler process.
+//!
+//! Built on pgwire (protocol, SCRAM-SHA-256, TLS negotiation, cancel keys),
+//! arrow-pg (Arrow types and batches to PostgreSQL types and rows) and
+//! datafusion-pg-catalog (the `pg_catalog` tables and functions that psql's
+//! `\d` commands, SQLAlchemy reflection and JDBC `DatabaseMetaData` query).
+//! datafusion-postgres glues the same crates to one shared
+//! `SessionContext`; Quipu needs a session per connection (its own `SET`s,
+//! its user's grants, the engine that routes to the cluster), so the glue
+//! is here.
+//!
+//! Each accepted socket gets its own handlers: the SASL state machine of
+//! pgwire keeps per-connection state, and so does the Quipu session
+//! (created after authentication, for the authenticated user).
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ParamValues;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
+use futures::{Sink, Stream, StreamExt};
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::sasl::scram::ScramAuth;
+use pgwire::api::auth::{
+    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
+};
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, METADATA_USER,
+    PgWireServerHandlers, Type,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::data::DataRow;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::types::format::FormatOptions;
+use quipu_catalog::{CatalogStore, DEFAULT_CATALOG};
+use quipu_connectors::Access;
+use quipu_scheduler::engine::{ClientSession, Engine};
+use quipu_scheduler::error::SchedulerError;
+use tokio::net::TcpListener;
+use tokio::sync::{OnceCell, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{FrontDoorError, Result};
+
+/// The default address: loopback only, a port PostgreSQL itself does not use.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:15432";
+
+/// The version reported to clients: PostgreSQL 16 protocol and catalog
+/// conventions (psql and JDBC parse the leading number).
+const SERVER_VERSION: &str = concat!("16.6 (Quipu ", env!("CARGO_PKG_VERSION"), ")");
+
+/// How the PostgreSQL front door listens.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    pub listen: SocketAddr,
+    /// PEM certificate chain and private key; TLS is offered when set.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Accept connections without TLS on a non-loopback address.
+    pub allow_plaintext: bool,
+    /// Connections served at once; the next one gets SQLSTATE 53300.
+    pub max_connections: usize,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            tls_cert: None,
+            tls_key: None,
+            allow_plaintext: false,
+            max_connections: 100,
+        }
+    }
+}
+
+/// A running PostgreSQL front door.
+pub struct PgServer {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PgServer {
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Loads the certificate and key, failing closed: a configured but
+/// unusable TLS setup is an error, never a silent fallback to plaintext.
+fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<pgwire::tokio::TlsAcceptor> {
+    use tokio_rustls::rustls;
+    let read = |p: &PathBuf, what: &str| {
+        std::fs::read(p).map_err(|e| {
+            FrontDoorError::Tls(format!("cannot read the {what} {}: {e}", p.display()))
+        })
+    };
+    let cert_pem = read(cert, "certificate")?;
+    let key_pem = read(key, "private key")?;
+    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| FrontDoorError::Tls(format!("{}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(FrontDoorError::Tls(format!(
+            "{} holds no PEM certificate",
+            cert.display()
+        )));
+    }
+    let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| FrontDoorError::Tls(format!("{}: {e}", key.display())))?
+        .ok_or_else(|| {
+            FrontDoorError::Tls(format!("{} holds no PEM private key", key.display()))
+        })?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| FrontDoorError::Tls(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key_der)
+    .map_err(|e| {
+        FrontDoorError::Tls(format!(
+            "{} and {} do not make a usable certificate: {e}",
+            cert.display(),
+            key.display()
+        ))
+    })?;
+    Ok(pgwire::tokio::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Binds the front door and serves connections until stopped.
+pub async fn start(engine: Arc<Engine>, opts: PgOptions) -> Result<PgServer> {
+    let tls = match (&opts.tls_cert, &opts.tls_key) {
+        (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
+        (None, None) => None,
+        _ => {
+            return Err(FrontDoorError::Config(
+                "PostgreSQL TLS needs both a certificate and a private key (pg_tls_cert, pg_tls_key)"
+                    .into(),
+            ));
+        }
+    };
+    let loopback = opts.listen.ip().is_loopback();
+    if tls.is_none() && !loopback && !opts.allow_plaintext {
+        return Err(FrontDoorError::Config(format!(
+            "refusing unencrypted PostgreSQL connections on {}, which is not a loopback address: \
+             configure pg_tls_cert and pg_tls_key, or set pg_allow_plaintext",
+            opts.listen
+        )));
+    }
+    if opts.max_connections == 0 {
+        return Err(FrontDoorError::Config(
+            "pg_max_connections must be at least 1".into(),
+        ));
+    }
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| FrontDoorError::Bind {
+            addr: opts.listen.to_string(),
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| FrontDoorError::Bind {
+            addr: opts.listen.to_string(),
+            source,
+        })?;
+    let shared = Arc::new(Shared {
+        store: engine.session().store().clone(),
+        engine,
+        connections: Arc::new(ConnectionManager::new()),
+        cancels: Default::default(),
+        // TLS is required of clients that are not on loopback, unless
+        // plaintext was allowed explicitly.
+        require_tls_remote: tls.is_some() && !opts.allow_plaintext,
+        limit: Arc::new(Semaphore::new(opts.max_connections)),
+    });
+    if shared.store.users().map(|u| u.is_empty()).unwrap_or(true) {
+        tracing::warn!(
+            "no users in the catalog: nobody can log in over PostgreSQL; add one with `quipu users add`"
+        );
+    }
+    tracing::info!(%addr, tls = tls.is_some(), "PostgreSQL front door listening");
+    let task = tokio::spawn(async move {
+        loop {
+            let (socket, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a PostgreSQL connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = socket.set_nodelay(true);
+            let handlers = ConnHandlers::new(shared.clone());
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+                    tracing::debug!(%peer, error = %e, "PostgreSQL connection ended with an error");
+                }
+            });
+        }
+    });
+    Ok(PgServer { addr, task })
+}
+
+/// What every connection of one front door shares.
+struct Shared {
+    engine: Arc<Engine>,
+    store: Arc<CatalogStore>,
+    connections: Arc<ConnectionManager>,
+    /// Running statements by (backend pid, secret key), for cancel requests
+    /// that arrive while rows are already streaming.
+    cancels: Mutex<HashMap<(i32, Vec<u8>), CancellationToken>>,
+    require_tls_remote: bool,
+    limit: Arc<Semaphore>,
+}
+
+/// The handlers of one connection.
+struct ConnHandlers {
+    startup: Arc<Startup>,
+    query: Arc<QueryHandler>,
+    cancel: Arc<Cancel>,
+}
+
+impl ConnHandlers {
+    fn new(shared: Arc<Shared>) -> Self {
+        let permit = shared.limit.clone().try_acquire_owned().ok();
+        let mut params = DefaultServerParameterProvider::default();
+        params.server_version = SERVER_VERSION.to_string();
+        params.is_superuser = false;
+        let mut scram = ScramAuth::new(Arc::new(CatalogAuth {
+            store: shared.store.clone(),
+        }));
+        scram.set_iterations(crate::users::SCRAM_ITERATIONS as usize);
+        let sasl = SASLAuthStartupHandler::new(Arc::new(params))
+            .with_scram(scram)
+            .with_connection_manager(shared.connections.clone());
+        let conn = Arc::new(Conn {
+            shared: shared.clone(),
+            session: OnceCell::new(),
+            statement_timeout: Mutex::new(None),
+            settings: Mutex::new(HashMap::new()),
+            cancel_key: Mutex::new(None),
+            _permit: permit,
+        });
+        ConnHandlers {
+            startup: Arc::new(Startup {
+                inner: sasl,
+                conn: conn.clone(),
+            }),
+            query: Arc::new(QueryHandler {
+                parser: Arc::new(QuipuParser { conn: conn.clone() }),
+                conn,
+            }),
+            cancel: Arc::new(Cancel { shared }),
+        }
+    }
+}
+
+impl PgWireServerHandlers for ConnHandlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.query.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.query.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancel.clone()
+    }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(LogErrors)
+    }
+}
+
+struct LogErrors;
+
+impl ErrorHandler for LogErrors {
+    fn on_error<C: ClientInfo>(&self, client: &C, error: &mut PgWireError) {
+        tracing::debug!(peer = %client.socket_addr(), %error, "PostgreSQL error sent");
+    }
+}
+
+/// The users of the catalog as pgwire's SCRAM password source.
+#[derive(Debug)]
+struct CatalogAuth {
+    store: Arc<CatalogStore>,
+}
+
+#[async_trait]
+impl AuthSource for CatalogAuth {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        let name = login.user().unwrap_or_default();
+        let user = self.store.user(name).map_err(|e| {
+            tracing::warn!(error = %e, "reading users from the catalog failed");
+            PgWireError::InvalidPassword(name.to_string())
+        })?;
+        let stored = user.and_then(|u| {
+            Some((
+                crate::users::unhex(&u.salt)?,
+                crate::users::unhex(&u.salted_password)?,
+            ))
+        });
+        // An unknown user gets a random salt and hash: the exchange runs to
+        // the end and fails exactly like a wrong password (28P01), so the
+        // answer does not tell which user names exist.
+        let (salt, hash) = stored.unwrap_or_else(|| {
+            (
+                crate::users::random_bytes::<16>().to_vec(),
+                crate::users::random_bytes::<32>().to_vec(),
+            )
+        });
+        Ok(Password::new(Some(salt), hash))
+    }
+}
+
+/// SCRAM authentication, after two checks of our own: the connection limit
+/// and TLS for remote clients.
+struct Startup {
+    inner: SASLAuthStartupHandler<DefaultServerParameterProvider>,
+    conn: Arc<Conn>,
+}
+
+fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".into(),
+        code.into(),
+        message.into(),
+    )))
+}
+
+fn error(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        code.into(),
+        message.into(),
+    )))
+}
+
+#[async_trait]
+impl StartupHandler for Startup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let PgWireFrontendMessage::Startup(_) = &message {
+            if self.conn._permit.is_none() {
+                return Err(fatal("53300", "sorry, too many clients already"));
+            }
+            if self.conn.shared.require_tls_remote
+                && !client.is_secure()
+                && !client.socket_addr().ip().is_loopback()
+            {
+                return Err(fatal(
+                    "28000",
+                    "this server requires TLS (sslmode=require) for connections that are not from loopback",
+                ));
+            }
+        }
+        self.inner.on_startup(client, message).await
+    }
+}
+
+/// Cancel requests: stop the statement of the connection they name, both
+/// while it plans (pgwire's connection handle) and while its rows stream.
+struct Cancel {
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl CancelHandler for Cancel {
+    async fn on_cancel_request(&self, req: CancelRequest) {
+        let key = (req.pid, req.secret_key.to_bytes().to_vec());
+        let token = self.shared.cancels.lock().unwrap().get(&key).cloned();
+        if let Some(token) = token {
+            tracing::info!(pid = req.pid, "statement cancelled by the client");
+            token.cancel();
+        }
+        self.shared
+            .connections
+            .cancel(req.pid, &req.secret_key)
+            .await;
+    }
+}
+
+/// One connection's Quipu state.
+struct Conn {
+    shared: Arc<Shared>,
+    session: OnceCell<Arc<ClientSession>>,
+    statement_timeout: Mutex<Option<Duration>>,
+    /// PostgreSQL settings that Quipu accepts but does not act on
+    /// (`extra_float_digits`, `application_name`, ...), for `SHOW`.
+    settings: Mutex<HashMap<String, String>>,
+    cancel_key: Mutex<Option<(i32, Vec<u8>)>>,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(key) = self.cancel_key.lock().unwrap().take() {
+            self.shared.cancels.lock().unwrap().remove(&key);
+        }
+    }
+}
+
+impl Conn {
+    /// The session of the authenticated user, made on first use.
+    async fn session<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+    ) -> PgWireResult<Arc<ClientSession>> {
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_default();
+        let key = {
+            let (pid, secret) = client.pid_and_secret_key();
+            (pid, secret.to_bytes().to_vec())
+        };
+        self.session
+            .get_or_try_init(|| async {
+                let def = self
+                    .shared
+                    .store
+                    .user(&user)
+                    .map_err(|e| fatal("XX000", e.to_string()))?
+                    .ok_or_else(|| fatal("28000", format!("user \"{user}\" no longer exists")))?;
+                let access = Access::new(def.readable_sources(), def.admin);
+                let session = self.shared.engine.client_for(access);
+                datafusion_pg_catalog::setup_pg_catalog(
+                    session.context(),
+                    DEFAULT_CATALOG,
+                    datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider,
+                )
+                .map_err(|e| fatal("XX000", format!("cannot set up pg_catalog: {e}")))?;
+                session.context().register_udf(version_udf());
+                session.context().register_udf(to_regtype_udf());
+                session.context().register_udf(type_is_visible_udf());
+                *self.cancel_key.lock().unwrap() = Some(key);
+                Ok::<_, PgWireError>(Arc::new(session))
+            })
+            .await
+            .cloned()
+    }
+
+    /// A fresh cancel token for the next statement, reachable by the
+    /// connection's cancel key.
+    fn new_token(&self) -> CancellationToken {
+        let token = CancellationToken::new();
+        if let Some(key) = self.cancel_key.lock().unwrap().clone() {
+            self.shared
+                .cancels
+                .lock()
+                .unwrap()
+                .insert(key, token.clone());
+        }
+        token
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        *self.statement_timeout.lock().unwrap()
+    }
+}
+
+/// `version()` as PostgreSQL words it: SQLAlchemy, JDBC and BI tools
+/// parse the number after "PostgreSQL".
+fn version_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    use datafusion::scalar::ScalarValue;
+    create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(format!(
+                "PostgreSQL {SERVER_VERSION} on {}-{}, federating through Apache DataFusion",
+                std::env::consts::ARCH,
+                std::env::consts::OS
+            )))))
+        }),
+    )
+}
+
+/// `to_regtype(name)`: the OID of a built-in type, NULL for any other
+/// name (psycopg asks for `hstore` when SQLAlchemy connects).
+fn to_regtype_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::array::{Array, Int32Array, StringArray};
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    static OIDS: std::sync::OnceLock<HashMap<String, i32>> = std::sync::OnceLock::new();
+    let oids = OIDS.get_or_init(|| {
+        (1..10_000u32)
+            .filter_map(|oid| Type::from_oid(oid).map(|t| (t.name().to_string(), oid as i32)))
+            .collect()
+    });
+    create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::Int32,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let names = arrays[0]
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| DataFusionError::Plan("to_regtype takes text".into()))?;
+            let out: Int32Array = (0..names.len())
+                .map(|i| {
+                    if names.is_null(i) {
+                        return None;
+                    }
+                    let name = names.value(i).trim().trim_start_matches("pg_catalog.");
+                    oids.get(name.to_ascii_lowercase().as_str()).copied()
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+/// `pg_type_is_visible(oid)`: every type is (one search path, no shadowing).
+/// SQLAlchemy's `get_columns` asks it about domains.
+fn type_is_visible_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    use datafusion::scalar::ScalarValue;
+    create_udf(
+        "pg_type_is_visible",
+        vec![DataType::Int32],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(|_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+        }),
+    )
+}
+
+/// A statement as the extended protocol keeps it between Parse and
+/// Execute.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    /// A query planned at Parse time (parameters still open).
+    Query(Box<LogicalPlan>),
+    /// Handled by the front door itself (SET/SHOW of PostgreSQL settings,
+    /// transaction statements).
+    Local(Local),
+}
+
+#[derive(Clone, Debug)]
+enum Local {
+    Set {
+        name: String,
+        value: String,
+    },
+    Show(String),
+    Begin,
+    Commit,
+    Rollback,
+    /// Accepted and ignored (`SET ROLE`, `DISCARD ALL`, ...).
+    Ignore(String),
+}
+
+/// Maps an engine error to a PostgreSQL error with a fitting SQLSTATE.
+fn engine_error(e: SchedulerError) -> PgWireError {
+    let code = match &e {
+        SchedulerError::PermissionDenied(_) | SchedulerError::NotAdmin(_) => "42501",
+        SchedulerError::Query(df) => datafusion_code(df),
+        SchedulerError::ClusterStart(_) => "58000",
+        _ => "XX000",
+    };
+    error(code, e.to_string())
+}
+
+fn datafusion_code(e: &DataFusionError) -> &'static str {
+    match e.find_root() {
+        DataFusionError::SQL(..) => "42601",
+        DataFusionError::Plan(m) if m.contains("not found") => "42P01",
+        DataFusionError::SchemaError(..) => "42703",
+        DataFusionError::Plan(_) => "42000",
+        DataFusionError::NotImplemented(_) => "0A000",
+        DataFusionError::ResourcesExhausted(_) => "53200",
+        _ => "XX000",
+    }
+}
+
+fn canceled(timeout: bool) -> PgWireError {
+    error(
+        "57014",
+        if timeout {
+            "canceling statement due to statement timeout"
+        } else {
+            "canceling statement due to user request"
+        },
+    )
+}
+
+/// `statement_timeout` values: a number of milliseconds or a number with
+/// a unit (`ms`, `s`, `min`, `h`), as PostgreSQL takes them; 0 turns it off.
+fn parse_timeout(value: &str) -> Option<Option<Duration>> {
+    let v = value.trim().trim_matches('\'').trim().to_ascii_lowercase();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let ms = match unit.trim() {
+        "" | "ms" => n,
+        "s" => n.checked_mul(1000)?,
+        "min" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some((ms > 0).then(|| Duration::from_millis(ms)))
+}
+
+fn setting_value(values: &[Expr]) -> String {
+    values
+        .iter()
+        .map(|v| match v {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            },
+            Expr::Identifier(i) => i.value.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether a setting belongs to DataFusion / Quipu / Ballista (passed to
+/// the engine's session) rather than to PostgreSQL.
+fn engine_setting(name: &str) -> bool {
+    ["datafusion.", "quipu.", "ballista."]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// Sorts a parsed statement into what the front door answers itself and
+/// what goes to the engine.
+fn classify(stmt: &Statement) -> Option<Local> {
+    match stmt {
+        Statement::Set(Set::SingleAssignment {
+            variable, values, ..
+        }) => {
+            let name = variable.to_string().to_ascii_lowercase();
+            (!engine_setting(&name)).then(|| Local::Set {
+                name,
+                value: setting_value(values),
+            })
+        }
+        Statement::Set(Set::SetTimeZone { value, .. }) => Some(Local::Set {
+            name: "timezone".into(),
+            value: setting_value(std::slice::from_ref(value)),
+        }),
+        Statement::Set(other) => Some(Local::Ignore(other.to_string())),
+        Statement::ShowVariable { variable } => {
+            let name = variable
+                .iter()
+                .map(|i| i.value.to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .join(".");
+            (!engine_setting(&name)).then_some(Local::Show(name))
+        }
+        Statement::StartTransaction { .. } => Some(Local::Begin),
+        Statement::Commit { .. } => Some(Local::Commit),
+        // Quipu reads only: a savepoint has nothing to undo.
+        Statement::Rollback {
+            savepoint: Some(_), ..
+        } => Some(Local::Ignore("ROLLBACK".into())),
+        Statement::Rollback { .. } => Some(Local::Rollback),
+        Statement::Savepoint { .. } => Some(Local::Ignore("SAVEPOINT".into())),
+        Statement::ReleaseSavepoint { .. } => Some(Local::Ignore("RELEASE".into())),
+        Statement::Discard { .. } | Statement::Deallocate { .. } => {
+            Some(Local::Ignore(stmt.to_string()))
+        }
+        _ => None,
+    }
+}
+
+fn text_response(name: &str, value: &str) -> PgWireResult<Response> {
+    let fields = Arc::new(vec![FieldInfo::new(
+        name.to_string(),
+        None,
+        None,
+        Type::TEXT,
+        FieldFormat::Text,
+    )]);
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    encoder.encode_field(&Some(value.to_string()))?;
+    let row = encoder.take_row();
+    Ok(Response::Query(QueryResponse::new(
+        fields,
+        futures::stream::iter([Ok(row)]),
+    )))
+}
+
+const MAX_DEPTH_HINT: &str = "statement nested too deeply";
+const MAX_NESTING: usize = 500;
+
+/// The deepest parenthesis nesting of SQL text, outside quoted strings and
+/// identifiers.
+fn max_nesting(sql: &str) -> usize {
+    let (mut depth, mut max, mut quote) = (0usize, 0usize, None::<char>);
+    for c in sql.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            (None, ')') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+impl Conn {
+    fn run_local(&self, local: &Local) -> PgWireResult<Response> {
+        match local {
+            Local::Set { name, value } => {
+                if name == "statement_timeout" {
+                    let t = parse_timeout(value).ok_or_else(|| {
+                        error(
+                            "22023",
+                            format!(
+                                "invalid value for parameter \"statement_timeout\": \"{value}\""
+                            ),
+                        )
+                    })?;
+                    *self.statement_timeout.lock().unwrap() = t;
+                } else {
+                    self.settings
+                        .lock()
+                        .unwrap()
+                        .insert(name.clone(), value.clone());
+                }
+                Ok(Response::Execution(Tag::new("SET")))
+            }
+            Local::Show(name) => {
+                let value = match name.as_str() {
+                    "statement_timeout" => match self.timeout() {
+                        None => "0".to_string(),
+                        Some(d) => format!("{}ms", d.as_millis()),
+                    },
+                    other => {
+                        if let Some(v) = self.settings.lock().unwrap().get(other) {
+                            v.clone()
+                        } else {
+                            default_setting(other)
+                                .ok_or_else(|| {
+                                    error(
+                                        "42704",
+                                        format!("unrecognized configuration parameter \"{other}\""),
+                                    )
+                                })?
+                                .to_string()
+                        }
+                    }
+                };
+                text_response(name, &value)
+            }
+            Local::Begin => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
+            Local::Commit => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
+            Local::Rollback => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
+            Local::Ignore(what) => {
+                let tag = what
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("SET")
+                    .to_ascii_uppercase();
+                Ok(Response::Execution(Tag::new(&tag)))
+            }
+        }
+    }
+
+    /// Runs a query through the engine and turns its batches into rows,
+    /// honouring cancel requests and `statement_timeout` until the last
+    /// row is sent.
+    async fn run_query<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        session: &ClientSession,
+        work: QueryWork,
+        format: &Format,
+    ) -> PgWireResult<Response> {
+        let token = self.new_token();
+        let deadline = self.timeout().map(|t| tokio::time::Instant::now() + t);
+        let start = async {
+            match work {
+                QueryWork::Statement(s) => session.run(DfStatement::Statement(s)).await,
+                QueryWork::Plan(p) => session.run_plan(p).await,
+            }
+        };
+        let out = tokio::select! {
+            biased;
+            _ = token.cancelled() => return Err(canceled(false)),
+            _ = sleep_until(deadline) => return Err(canceled(true)),
+            out = start => out.map_err(engine_error)?,
+        };
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(
+            &out.schema,
+            format,
+            Some(options),
+        )?);
+        let batches = guarded(out.stream, token, deadline);
+        let rows_fields = fields.clone();
+        let rows = batches
+            .map(
+                move |b| -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
+                    match b {
+                        Ok(batch) => {
+                            arrow_pg::datatypes::encode_recordbatch(rows_fields.clone(), batch)
+                        }
+                        Err(e) => Box::new(std::iter::once(Err(e))),
+                    }
+                },
+            )
+            .flat_map(futures::stream::iter);
+        Ok(Response::Query(QueryResponse::new(fields, rows)))
+    }
+}
+
+enum QueryWork {
+    Statement(Box<Statement>),
+    Plan(LogicalPlan),
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The batches of a running statement, ended by an error when the client
+/// cancels or the statement timeout passes (dropping the stream stops the
+/// scans and the cluster job).
+fn guarded(
+    stream: datafusion::execution::SendableRecordBatchStream,
+    token: CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+) -> impl Stream<Item = PgWireResult<RecordBatch>> + Send {
+    futures::stream::unfold(Some(stream), move |state| {
+        let token = token.clone();
+        async move {
+            let mut stream = state?;
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => Some((Err(canceled(false)), None)),
+                _ = sleep_until(deadline) => Some((Err(canceled(true)), None)),
+                item = stream.next() => match item {
+                    None => None,
+                    Some(Ok(batch)) => Some((Ok(batch), Some(stream))),
+                    Some(Err(e)) => Some((
+                        Err(engine_error(SchedulerError::Query(e))),
+                        None,
+                    )),
+                },
+            }
+        }
+    })
+}
+
+/// What `SHOW` answers for PostgreSQL settings a client did not set.
+fn default_setting(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "server_version" => "16.6",
+        "server_version_num" => "160006",
+        "server_encoding" | "client_encoding" => "UTF8",
+        "standard_conforming_strings" | "integer_datetimes" => "on",
+        "transaction.isolation.level"
+        | "transaction_isolation"
+        | "default_transaction_isolation" => "read committed",
+        "transaction_read_only" | "default_transaction_read_only" => "off",
+        "search_path" => "public",
+        "timezone" | "time.zone" => "UTC",
+        "datestyle" => "ISO, MDY",
+        "intervalstyle" => "postgres",
+        "max_identifier_length" => "63",
+        "lc_collate" | "lc_ctype" => "C",
+        "application_name" => "",
+        "is_superuser" => "off",
+        _ => return None,
+    })
+}
+
+/// Parses SQL text with the PostgreSQL-compatibility rewrites of
+/// datafusion-pg-catalog (casts to `regclass`, `OPERATOR(pg_catalog.~)`,
+/// ... that psql and JDBC send), refusing absurd nesting before the
+/// recursive-descent parser sees it.
+fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
+    let depth = max_nesting(sql);
+    if depth > MAX_NESTING {
+        return Err(error(
+            "54001",
+            format!("{MAX_DEPTH_HINT} ({depth} levels of parentheses; the limit is {MAX_NESTING})"),
+        ));
+    }
+    datafusion_pg_catalog::sql::PostgresCompatibilityParser::new()
+        .parse(sql)
+        .map_err(|e| error("42601", e.to_string()))
+}
+
+struct QueryHandler {
+    conn: Arc<Conn>,
+    parser: Arc<QuipuParser>,
+}
+
+#[async_trait]
+impl SimpleQueryHandler for QueryHandler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.conn.session(client).await?;
+        let statements = parse_sql(query)?;
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut out = Vec::with_capacity(statements.len());
+        for stmt in statements {
+            let resp = match classify(&stmt) {
+                Some(local) => self.conn.run_local(&local),
+                None => {
+                    self.conn
+                        .run_query(
+                            client,
+                            &session,
+                            QueryWork::Statement(Box::new(stmt)),
+                            &Format::UnifiedText,
+                        )
+                        .await
+                }
+            };
+            match resp {
+                Ok(r) => out.push(r),
+                // Later statements of the same text do not run after an
+                // error, as in PostgreSQL.
+                Err(PgWireError::UserError(info)) => {
+                    out.push(Response::Error(info));
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Parses and plans statements of the extended protocol.
+struct QuipuParser {
+    conn: Arc<Conn>,
+}
+
+#[async_trait]
+impl QueryParser for QuipuParser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = self.conn.session(client).await?;
+        let mut statements = parse_sql(sql)?;
+        if statements.is_empty() {
+            return Ok(None);
+        }
+        if statements.len() > 1 {
+            return Err(error(
+                "42601",
+                "cannot insert multiple commands into a prepared statement",
+            ));
+        }
+        let stmt = statements.remove(0);
+        if let Some(local) = classify(&stmt) {
+            return Ok(Some(Prepared {
+                kind: Kind::Local(local),
+            }));
+        }
+        let plan = session
+            .plan(DfStatement::Statement(Box::new(stmt)))
+            .await
+            .map_err(engine_error)?;
+        Ok(Some(Prepared {
+            kind: Kind::Query(Box::new(plan)),
+        }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        let Kind::Query(plan) = &stmt.kind else {
+            return Ok(vec![]);
+        };
+        ordered_param_types(plan)?
+            .into_iter()
+            .map(|t| match t {
+                Some(t) => arrow_pg::datatypes::into_pg_type(&t),
+                None => Ok(Type::UNKNOWN),
+            })
+            .collect()
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        match &stmt.kind {
+            Kind::Query(plan)
+                if !matches!(**plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_)) =>
+            {
+                arrow_pg::datatypes::arrow_schema_to_pg_fields(
+                    plan.schema().as_arrow(),
+                    format.unwrap_or(&Format::UnifiedText),
+                    None,
+                )
+            }
+            Kind::Local(Local::Show(name)) => Ok(vec![FieldInfo::new(
+                name.clone(),
+                None,
+                None,
+                Type::TEXT,
+                FieldFormat::Text,
+            )]),
+            _ => Ok(vec![]),
+        }
+    }
+}
+
+/// The parameter types of a plan in `$1, $2, ...` order.
+fn ordered_param_types(
+    plan: &LogicalPlan,
+) -> PgWireResult<Vec<Option<datafusion::arrow::datatypes::DataType>>> {
+    let types = plan
+        .get_parameter_types()
+        .map_err(|e| engine_error(SchedulerError::Query(e)))?;
+    let mut ordered: Vec<(usize, Option<datafusion::arrow::datatypes::DataType>)> = types
+        .into_iter()
+        .filter_map(|(id, t)| Some((id.trim_start_matches('$').parse::<usize>().ok()?, t)))
+        .collect();
+    ordered.sort_by_key(|(i, _)| *i);
+    Ok(ordered.into_iter().map(|(_, t)| t).collect())
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for QueryHandler {
+    type Statement = Prepared;
+    type QueryParser = QuipuParser;
+
+    fn query_parser(&self) -> Arc<QuipuParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.conn.session(client).await?;
+        let prepared = &portal.statement.statement;
+        match &prepared.kind {
+            Kind::Local(local) => self.conn.run_local(local),
+            Kind::Query(plan) => {
+                let types = ordered_param_types(plan)?;
+                let refs: Vec<Option<&datafusion::arrow::datatypes::DataType>> =
+                    types.iter().map(|t| t.as_ref()).collect();
+                let params: ParamValues =
+                    arrow_pg::datatypes::df::deserialize_parameters(portal, &refs)?;
+                let plan = LogicalPlan::clone(plan)
+                    .replace_params_with_values(&params)
+                    .map_err(|e| engine_error(SchedulerError::Query(e)))?;
+                self.conn
+                    .run_query(
+                        client,
+                        &session,
+                        QueryWork::Plan(plan),
+                        &portal.result_column_format,
+                    )
+                    .await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_timeout_values() {
+        assert_eq!(parse_timeout("0"), Some(None));
+        assert_eq!(parse_timeout("250"), Some(Some(Duration::from_millis(250))));
+        assert_eq!(parse_timeout("'2s'"), Some(Some(Duration::from_secs(2))));
+        assert_eq!(parse_timeout("1min"), Some(Some(Duration::from_secs(60))));
+        assert_eq!(parse_timeout("soon"), None);
+        assert_eq!(parse_timeout("5 fortnights"), None);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let sql = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
+        let err = parse_sql(&sql).unwrap_err().to_string();
+        assert!(err.contains("nested too deeply"), "{err}");
+    }
+
+    #[test]
+    fn postgres_settings_stay_in_the_front_door() {
+        let stmts = parse_sql("SET extra_float_digits = 3; SET datafusion.execution.batch_size = 10; SHOW statement_timeout; BEGIN").unwrap();
+        assert!(
+            matches!(classify(&stmts[0]), Some(Local::Set { ref name, ref value }) if name == "extra_float_digits" && value == "3")
+        );
+        assert!(classify(&stmts[1]).is_none());
+        assert!(
+            matches!(classify(&stmts[2]), Some(Local::Show(ref n)) if n == "statement_timeout")
+        );
+        assert!(matches!(classify(&stmts[3]), Some(Local::Begin)));
+    }
+}

@@ -1,0 +1,589 @@
+//! The PostgreSQL front door, driven by real clients: `psql`, psycopg 3 and
+//! SQLAlchemy (from the test venv), and raw sockets for malformed bytes.
+//! The server is the `quipu scheduler` process of a loopback cluster with
+//! one executor, over the live servers of the harness.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use quipu_scheduler::Engine;
+
+use crate::cluster::Procs;
+use crate::common::{client, quipu, try_query};
+use crate::servers::{pg_bindir, venv, yachay};
+
+const BOSS_PW: &str = "boss-pw-7Qz";
+const ANA_PW: &str = "ana-pw-3Xk";
+
+fn add_admin(dir: &Path) {
+    let run = quipu(
+        dir,
+        &["users", "add", "boss", "--admin"],
+        &[("QUIPU_PASSWORD", BOSS_PW)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+/// `boss` (admin) and `ana` (granted the lake only).
+fn add_users(dir: &Path) {
+    add_admin(dir);
+    let run = quipu(
+        dir,
+        &["users", "add", "ana", "--grant", "lake"],
+        &[("QUIPU_PASSWORD", ANA_PW)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = quipu(dir, &["users", "list"], &[]);
+    assert!(
+        run.stdout.contains("ana\tuser\treads lake"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(ANA_PW), "{}", run.stdout);
+}
+
+fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// The real `psql`, unaligned and tuples-only, stopping at the first error.
+fn psql(port: u16, user: &str, password: &str, commands: &[&str]) -> Out {
+    let mut cmd = Command::new(pg_bindir().join("psql"));
+    cmd.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            user,
+            "-d",
+            "quipu",
+        ])
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "20");
+    for c in commands {
+        cmd.args(["-c", c]);
+    }
+    let out = cmd.output().expect("run psql");
+    Out {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+/// Runs Python code in the test venv with `PORT` set; it prints its
+/// findings as `key=value` lines.
+fn python(port: u16, code: &str) -> Out {
+    let out = Command::new(venv().join("bin/python"))
+        .args(["-c", code])
+        .env("PORT", port.to_string())
+        .env("BOSS_PW", BOSS_PW)
+        .env("ANA_PW", ANA_PW)
+        .output()
+        .expect("run the venv's python");
+    Out {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+fn value<'a>(out: &'a Out, key: &str) -> &'a str {
+    let prefix = format!("{key}=");
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {key}= in\n{}\n{}", out.stdout, out.stderr))
+}
+
+const PY_PRELUDE: &str = r#"
+import os, threading, time, psycopg
+PORT = os.environ["PORT"]
+def connect(user, pw):
+    return psycopg.connect(host="127.0.0.1", port=PORT, user=user, password=pw, dbname="quipu", autocommit=True, connect_timeout=20)
+def one(conn, sql, params=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description is not None else None
+def err(fn):
+    try:
+        fn()
+        return "none", ""
+    except psycopg.Error as e:
+        return e.sqlstate or "-", str(e).strip().replace("\n", " ")
+"#;
+
+const BUSINESS_VIEWS: &[&str] = &[
+    "customer_360",
+    "inventory_live",
+    "marketing_effectiveness",
+    "sales_daily",
+    "sales_weekly",
+    "sales_monthly",
+    "sales_forecast",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysts_query_through_psql_and_psycopg() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    add_users(dir.path());
+    let procs = Procs::start(dir.path(), 1);
+    wait_port(procs.pg);
+    let local_engine = Engine::open(dir.path()).unwrap();
+    let local = client(&local_engine, "local").await;
+    let count = |sql: String| {
+        let local = &local;
+        async move { try_query(local, &sql).await.unwrap().0[0][0].clone() }
+    };
+
+    // psql: a cross-source count, the catalog commands analysts type.
+    let customers = count("SELECT count(*) FROM crm.public.customers".into()).await;
+    let out = psql(
+        procs.pg,
+        "boss",
+        BOSS_PW,
+        &[
+            "SELECT count(*) FROM crm.public.customers",
+            r"\l",
+            r"\dn",
+            r"\dv yachay.*",
+        ],
+    );
+    assert!(out.ok, "{}\n{}", out.stderr, procs.logs());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], customers, "{}", out.stdout);
+    for name in [
+        "crm|",
+        "pos|",
+        "inventory|",
+        "lake|",
+        "quipu|",
+        "yachay|",
+        "customer_360|",
+    ] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with(name) || l.contains(&format!("|{name}"))),
+            "psql output lacks {name}:\n{}",
+            out.stdout
+        );
+    }
+
+    // psycopg: the business questions on the cluster, bound parameters
+    // (extended protocol), per-connection settings.
+    let mut expected = vec![];
+    for v in BUSINESS_VIEWS {
+        expected.push(count(format!("SELECT count(*) FROM yachay.{v}")).await);
+    }
+    let small =
+        count("SELECT count(*) FROM crm.public.orders WHERE customer_id < 100".into()).await;
+    let code = format!(
+        r#"{PY_PRELUDE}
+c = connect("boss", os.environ["BOSS_PW"])
+one(c, "SET quipu.execution = 'cluster'")
+print("execution=" + one(c, "SHOW quipu.execution")[0][-1])
+for v in {views:?}:
+    print(v + "=" + str(one(c, "SELECT count(*) FROM yachay." + v)[0][0]))
+print("bound=" + str(one(c, "SELECT count(*) FROM crm.public.orders WHERE customer_id < %s", (100,))[0][0]))
+print("quoted=" + str(one(c, "SELECT count(*) FROM crm.public.customers WHERE last_name = %s", ("O'Brien' OR 1=1 --",))[0][0]))
+d = connect("boss", os.environ["BOSS_PW"])
+one(c, "SET datafusion.execution.batch_size = 17")
+one(c, "SET statement_timeout = '250ms'")
+print("mine=" + one(c, "SHOW datafusion.execution.batch_size")[0][-1])
+print("other=" + one(d, "SHOW datafusion.execution.batch_size")[0][-1])
+print("timeout_other=" + one(d, "SHOW statement_timeout")[0][0])
+"#,
+        views = BUSINESS_VIEWS
+    );
+    let out = python(procs.pg, &code);
+    assert!(out.ok, "{}\n{}\n{}", out.stdout, out.stderr, procs.logs());
+    assert_eq!(value(&out, "execution"), "cluster");
+    for (v, want) in BUSINESS_VIEWS.iter().zip(&expected) {
+        assert_eq!(value(&out, v), want, "yachay.{v} over psycopg");
+    }
+    assert_eq!(value(&out, "bound"), small);
+    assert_eq!(value(&out, "quoted"), "0");
+    assert_eq!(value(&out, "mine"), "17");
+    assert_ne!(value(&out, "other"), "17");
+    assert_eq!(value(&out, "timeout_other"), "0");
+    // The business questions ran on the executor, not in the scheduler.
+    assert!(procs.executor_metric("quipu_rows_read_total{source=\"crm\"}") > 0.0);
+
+    // Authentication: a wrong password and an unknown user look the same.
+    let code = format!(
+        r#"{PY_PRELUDE}
+a = err(lambda: connect("boss", "not-the-password"))
+b = err(lambda: connect("nobody", "not-the-password"))
+print("wrong=" + a[1])
+print("unknown=" + b[1])
+print("same=" + str(a == b))
+"#
+    );
+    let out = python(procs.pg, &code);
+    assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    // libpq reports startup errors by message only; tokio-postgres gives
+    // the SQLSTATE.
+    assert!(
+        value(&out, "wrong")
+            .to_lowercase()
+            .contains("password authentication failed"),
+        "{}",
+        out.stdout
+    );
+    for user in ["boss", "nobody"] {
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user={user} password=wrong dbname=quipu",
+            procs.pg
+        );
+        let err = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{user} logged in with a wrong password"));
+        assert_eq!(
+            err.code(),
+            Some(&tokio_postgres::error::SqlState::INVALID_PASSWORD),
+            "{user}: {err}"
+        );
+    }
+    assert_eq!(value(&out, "same"), "True", "{}", out.stdout);
+
+    // Authorisation: ana reads the lake only, and does not see crm.
+    let code = format!(
+        r#"{PY_PRELUDE}
+c = connect("ana", os.environ["ANA_PW"])
+print("lake=" + str(one(c, "SELECT count(*) FROM lake.public.reviews")[0][0]))
+print("crm=" + "|".join(err(lambda: one(c, "SELECT count(*) FROM crm.public.customers"))))
+print("view=" + "|".join(err(lambda: one(c, "SELECT count(*) FROM yachay.customer_360"))))
+print("ddl=" + err(lambda: one(c, "CREATE VIEW yachay.mine AS SELECT 1"))[0])
+print("catalogs=" + ",".join(sorted(r[0] for r in one(c, "SELECT DISTINCT table_catalog FROM information_schema.tables"))))
+print("alive=" + str(one(c, "SELECT 1")[0][0]))
+"#
+    );
+    let out = python(procs.pg, &code);
+    assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        value(&out, "lake"),
+        count("SELECT count(*) FROM lake.public.reviews".into()).await
+    );
+    assert!(value(&out, "crm").contains("crm"), "{}", out.stdout);
+    assert!(!value(&out, "crm").starts_with("none"), "{}", out.stdout);
+    assert!(
+        value(&out, "view").starts_with("42501|") && value(&out, "view").contains("crm"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(value(&out, "ddl"), "42501");
+    assert_eq!(value(&out, "catalogs"), "lake,quipu");
+    assert_eq!(value(&out, "alive"), "1");
+    let out = psql(procs.pg, "ana", ANA_PW, &[r"\l"]);
+    assert!(out.ok, "{}", out.stderr);
+    assert!(out.stdout.contains("lake|"), "{}", out.stdout);
+    assert!(!out.stdout.contains("crm"), "{}", out.stdout);
+
+    // SQLAlchemy reflection, as BI tools and notebooks do it.
+    let code = format!(
+        r#"{PY_PRELUDE}
+import sqlalchemy
+e = sqlalchemy.create_engine(f"postgresql+psycopg://boss:{{os.environ['BOSS_PW']}}@127.0.0.1:{{PORT}}/quipu")
+i = sqlalchemy.inspect(e)
+print("schemas=" + ",".join(sorted(set(i.get_schema_names()))))
+print("views=" + ",".join(sorted(i.get_view_names(schema="yachay"))))
+print("columns=" + ",".join(c["name"] for c in i.get_columns("customer_360", schema="yachay")))
+"#
+    );
+    let out = python(procs.pg, &code);
+    assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    assert!(value(&out, "schemas").contains("yachay"), "{}", out.stdout);
+    assert!(
+        value(&out, "views").contains("customer_360"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        value(&out, "columns").contains("customer_id"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A statement that would run for minutes on the executor.
+const ENDLESS: &str = "SELECT count(*) FROM lake.public.sales_history a JOIN lake.public.sales_history b ON a.qty < b.qty + a.line_no";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_timeout_and_connection_limit() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    add_users(dir.path());
+    let procs = Procs::start_with(dir.path(), 1, &["--pg-max-connections", "3"]);
+    wait_port(procs.pg);
+    let code = format!(
+        r#"{PY_PRELUDE}
+c = connect("boss", os.environ["BOSS_PW"])
+one(c, "SET quipu.execution = 'cluster'")
+threading.Timer(1.5, c.cancel).start()
+print("cancel=" + err(lambda: one(c, "{ENDLESS}"))[0])
+print("after_cancel=" + str(one(c, "SELECT 41 + 1")[0][0]))
+one(c, "SET statement_timeout = 1000")
+print("timeout=" + "|".join(err(lambda: one(c, "{ENDLESS}"))))
+one(c, "SET statement_timeout = 0")
+print("after_timeout=" + str(one(c, "SELECT 2")[0][0]))
+d = connect("boss", os.environ["BOSS_PW"])
+e = connect("boss", os.environ["BOSS_PW"])
+print("over_limit=" + err(lambda: connect("boss", os.environ["BOSS_PW"]))[1])
+e.close()
+time.sleep(0.5)
+f = connect("boss", os.environ["BOSS_PW"])
+print("after_close=" + str(one(f, "SELECT 3")[0][0]))
+"#
+    );
+    let out = python(procs.pg, &code);
+    assert!(out.ok, "{}\n{}\n{}", out.stdout, out.stderr, procs.logs());
+    assert_eq!(value(&out, "cancel"), "57014");
+    assert_eq!(value(&out, "after_cancel"), "42");
+    assert!(
+        value(&out, "timeout").starts_with("57014|") && value(&out, "timeout").contains("timeout"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(value(&out, "after_timeout"), "2");
+    assert!(
+        value(&out, "over_limit").contains("too many clients"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(value(&out, "after_close"), "3");
+}
+
+/// Sends raw bytes and reads what comes back until the server closes the
+/// connection or stays silent.
+fn raw_exchange(port: u16, bytes: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let _ = s.write_all(bytes);
+    let mut out = vec![];
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+fn startup_packet(user: &str) -> Vec<u8> {
+    let mut body = vec![0, 3, 0, 0];
+    for (k, v) in [("user", user), ("database", "quipu")] {
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut p = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    p.extend(body);
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_wire_bytes_leave_the_server_serving() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    add_users(dir.path());
+    let procs = Procs::start(dir.path(), 1);
+    wait_port(procs.pg);
+    // A session that stays open through all of it.
+    let code = format!(
+        r#"{PY_PRELUDE}
+import sys
+c = connect("boss", os.environ["BOSS_PW"])
+print("ready=1", flush=True)
+sys.stdin.readline()
+print("still=" + str(one(c, "SELECT count(*) FROM lake.public.reviews")[0][0]), flush=True)
+"#
+    );
+    let mut keeper = Command::new(venv().join("bin/python"))
+        .args(["-c", &code])
+        .env("PORT", procs.pg.to_string())
+        .env("BOSS_PW", BOSS_PW)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut keeper_out = std::io::BufReader::new(keeper.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut keeper_out, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready=1");
+
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("startup length 0", vec![0, 0, 0, 0]),
+        ("startup length 7", vec![0, 0, 0, 7, 0, 3, 0]),
+        ("startup length 2^30", {
+            let mut v = (1u32 << 30).to_be_bytes().to_vec();
+            v.extend([0, 3, 0, 0]);
+            v
+        }),
+        (
+            "unknown message type first",
+            b"Zgarbage-bytes\x00\x00\x00".to_vec(),
+        ),
+        ("SSLRequest then garbage", {
+            let mut v = vec![0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+            v.extend(b"\xff\xfe\xfd garbage that is not a startup packet");
+            v
+        }),
+        ("truncated startup", startup_packet("boss")[..9].to_vec()),
+    ];
+    // A startup followed by an unknown message type and a truncated frame.
+    let mut after_startup = startup_packet("boss");
+    after_startup.extend(b"\x7f\x00\x00\x00\x08abcd");
+    after_startup.extend(b"Q\x00\x00\x10\x00SELECT");
+    cases.push((
+        "unknown type and truncated query after startup",
+        after_startup,
+    ));
+    for (what, bytes) in &cases {
+        let reply = raw_exchange(procs.pg, bytes);
+        // Whatever came back is an error, an SSL refusal or an auth
+        // request, never rows.
+        assert!(
+            !reply.contains(&b'D'),
+            "{what}: unexpected reply {:?}",
+            String::from_utf8_lossy(&reply)
+        );
+        let out = psql(procs.pg, "boss", BOSS_PW, &["SELECT 1"]);
+        assert!(
+            out.ok && out.stdout.trim() == "1",
+            "after {what}: {}\n{}",
+            out.stderr,
+            procs.logs()
+        );
+    }
+
+    // An empty query and absurd nesting get errors, not a crash.
+    let nested = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
+    let out = psql(procs.pg, "boss", BOSS_PW, &[";", "SELECT 5"]);
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), "5");
+    let out = psql(procs.pg, "boss", BOSS_PW, &[&nested]);
+    assert!(!out.ok);
+    assert!(out.stderr.contains("nested too deeply"), "{}", out.stderr);
+    let out = psql(procs.pg, "boss", BOSS_PW, &["SELEC broken"]);
+    assert!(!out.ok);
+    assert!(out.stderr.contains("ERROR"), "{}", out.stderr);
+
+    // The session opened before all of this still works.
+    keeper.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    keeper_out.read_to_string(&mut rest).unwrap();
+    assert!(keeper.wait().unwrap().success(), "{rest}");
+    assert!(rest.starts_with("still="), "{rest}");
+    assert!(rest.trim() != "still=0", "{rest}");
+}
+
+#[test]
+fn front_door_refuses_unsafe_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = [("QUIPU_CLUSTER_TOKEN", "t")];
+    let port = crate::servers::free_port().to_string();
+    let http = crate::servers::free_port().to_string();
+    let base = ["scheduler", "--port", &port, "--http-port", &http];
+    // Plaintext on a non-loopback address.
+    let mut args = base.to_vec();
+    args.extend(["--pg-listen", "0.0.0.0:0"]);
+    let run = quipu(dir.path(), &args, &token);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a loopback address"),
+        "{}",
+        run.stderr
+    );
+    // TLS configured with a missing key: fails closed.
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    let mut args = base.to_vec();
+    args.extend([
+        "--pg-listen",
+        "127.0.0.1:0",
+        "--pg-tls-cert",
+        cert.to_str().unwrap(),
+        "--pg-tls-key",
+        "/nonexistent/key.pem",
+    ]);
+    let run = quipu(dir.path(), &args, &token);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("TLS"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/nonexistent/key.pem"),
+        "{}",
+        run.stderr
+    );
+    // A listen address that is not one.
+    let mut args = base.to_vec();
+    args.extend(["--pg-listen", "localhost"]);
+    let run = quipu(dir.path(), &args, &token);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("pg_listen"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_configured_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let data = tempfile::tempdir().unwrap();
+    add_admin(data.path());
+    let procs = Procs::start_with(
+        data.path(),
+        0,
+        &[
+            "--pg-tls-cert",
+            cert.to_str().unwrap(),
+            "--pg-tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    wait_port(procs.pg);
+    let code = format!(
+        r#"{PY_PRELUDE}
+c = psycopg.connect(host="127.0.0.1", port=PORT, user="boss", password=os.environ["BOSS_PW"], dbname="quipu", sslmode="require")
+print("ssl=" + str(c.pgconn.ssl_in_use))
+print("one=" + str(one(c, "SELECT 1")[0][0]))
+"#
+    );
+    let out = python(procs.pg, &code);
+    assert!(out.ok, "{}\n{}\n{}", out.stdout, out.stderr, procs.logs());
+    assert_eq!(value(&out, "ssl"), "True");
+    assert_eq!(value(&out, "one"), "1");
+}
