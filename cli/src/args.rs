@@ -113,6 +113,12 @@ pub struct SchedulerArgs {
     /// PostgreSQL connections served at once; more get SQLSTATE 53300 [default: 100].
     #[arg(long, env = "QUIPU_PG_MAX_CONNECTIONS")]
     pub pg_max_connections: Option<usize>,
+    /// Arrow Flight SQL address, or `off` [default: 127.0.0.1:15433].
+    #[arg(long, env = "QUIPU_FLIGHT_LISTEN")]
+    pub flight_listen: Option<String>,
+    /// Serve Flight SQL without TLS on a non-loopback address.
+    #[arg(long, env = "QUIPU_FLIGHT_ALLOW_PLAINTEXT")]
+    pub flight_allow_plaintext: Option<bool>,
 }
 
 #[derive(Debug, Args)]

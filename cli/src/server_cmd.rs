@@ -26,6 +26,8 @@ pub const SCHEDULER_KEYS: &[&str] = &[
     "pg_tls_key",
     "pg_allow_plaintext",
     "pg_max_connections",
+    "flight_listen",
+    "flight_allow_plaintext",
 ];
 
 /// Keys an executor's TOML file may hold.
@@ -173,6 +175,7 @@ pub async fn run_scheduler(
 ) -> Result<(), String> {
     let file = ConfigFile::load(args.config.as_deref(), SCHEDULER_KEYS)?;
     let pg = pg_options(&args_pg(&args), &file)?;
+    let flight = flight_options(&args, &file)?;
     let data_dir = from_file(data_dir, &file, |f| {
         f.string("data_dir").map(|s| s.map(PathBuf::from))
     })?
@@ -214,14 +217,26 @@ pub async fn run_scheduler(
         ),
         None => None,
     };
+    let flight_server = match flight {
+        Some(opts) => Some(
+            quipu_frontdoor::flight::start(running.engine.clone(), opts)
+                .await
+                .map_err(|e| format!("Flight SQL front door: {e}"))?,
+        ),
+        None => None,
+    };
     eprintln!(
-        "quipu {}: scheduler gRPC on {}, HTTP (catalog, /metrics, /health) on {}, PostgreSQL on {}, catalog in {}",
+        "quipu {}: scheduler gRPC on {}, HTTP (catalog, /metrics, /health) on {}, PostgreSQL on {}, Flight SQL on {}, catalog in {}",
         if embedded { "serve" } else { "scheduler" },
         running.grpc_addr,
         running.http_addr,
         pg_server
             .as_ref()
             .map(|p| p.addr.to_string())
+            .unwrap_or_else(|| "off".into()),
+        flight_server
+            .as_ref()
+            .map(|f| f.addr.to_string())
             .unwrap_or_else(|| "off".into()),
         data_dir.display()
     );
@@ -274,6 +289,30 @@ fn pg_options(
             .unwrap_or(false),
         max_connections: from_file(args.max_connections, file, |f| f.int("pg_max_connections"))?
             .unwrap_or(defaults.max_connections),
+    }))
+}
+
+/// The Flight SQL front door's options, or `None` when it is `off`.
+fn flight_options(
+    args: &SchedulerArgs,
+    file: &Option<ConfigFile>,
+) -> Result<Option<quipu_frontdoor::flight::FlightOptions>, String> {
+    let listen = from_file(args.flight_listen.clone(), file, |f| {
+        f.string("flight_listen")
+    })?
+    .unwrap_or_else(|| quipu_frontdoor::flight::DEFAULT_LISTEN.to_string());
+    if listen.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let listen = listen
+        .parse()
+        .map_err(|_| format!("flight_listen: '{listen}' is not an IP:PORT address (or `off`)"))?;
+    Ok(Some(quipu_frontdoor::flight::FlightOptions {
+        listen,
+        allow_plaintext: from_file(args.flight_allow_plaintext, file, |f| {
+            f.bool("flight_allow_plaintext")
+        })?
+        .unwrap_or(false),
     }))
 }
 

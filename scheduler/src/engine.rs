@@ -359,12 +359,14 @@ impl ClientSession {
         }
     }
 
-    async fn plan_and_start(&self, plan: LogicalPlan, started: Instant) -> Result<QueryOutput> {
+    /// Refuses a plan this session's user may not run: it reads a source
+    /// not granted, or changes the catalog without the admin role.
+    pub fn check(&self, plan: &LogicalPlan) -> Result<()> {
         let state = self.ctx.state();
         let catalog = &state.config_options().catalog;
         if let Some(source) =
             self.access
-                .first_denied(&plan, &catalog.default_catalog, &catalog.default_schema)
+                .first_denied(plan, &catalog.default_catalog, &catalog.default_schema)
         {
             return Err(crate::error::SchedulerError::PermissionDenied(source));
         }
@@ -378,6 +380,11 @@ impl ClientSession {
                 plan.display().to_string(),
             ));
         }
+        Ok(())
+    }
+
+    async fn plan_and_start(&self, plan: LogicalPlan, started: Instant) -> Result<QueryOutput> {
+        self.check(&plan)?;
         if let Some(why) = local_only(&plan) {
             return self.run_local_logical(plan, why.to_string()).await;
         }

@@ -54,8 +54,9 @@ pub struct Procs {
     logs: tempfile::TempDir,
     pub grpc: u16,
     pub http: u16,
-    /// The PostgreSQL front door of the scheduler.
+    /// The PostgreSQL and Flight SQL front doors of the scheduler.
     pub pg: u16,
+    pub flight: u16,
     scheduler_args: Vec<String>,
     scheduler: Option<Child>,
     executors: Vec<Executor>,
@@ -92,6 +93,7 @@ impl Procs {
             grpc: free_port(),
             http: free_port(),
             pg: free_port(),
+            flight: free_port(),
             scheduler_args: scheduler_args.iter().map(|s| s.to_string()).collect(),
             scheduler: None,
             executors: vec![],
@@ -117,6 +119,8 @@ impl Procs {
             "6",
             "--pg-listen",
             &format!("127.0.0.1:{}", self.pg),
+            "--flight-listen",
+            &format!("127.0.0.1:{}", self.flight),
         ]
         .iter()
         .map(|s| s.to_string())

@@ -67,7 +67,7 @@ fn cluster_processes_refuse_bad_configuration() {
     let http = crate::servers::free_port();
     let mut sched = std::process::Command::new(crate::common::quipu_bin())
         .args(["--data-dir", y.path().to_str().unwrap(), "scheduler"])
-        .args(["--pg-listen", "off"])
+        .args(["--pg-listen", "off", "--flight-listen", "off"])
         .args([
             "--port",
             &port.to_string(),

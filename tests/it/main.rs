@@ -7,6 +7,7 @@ mod deploy;
 mod catalog;
 mod cli;
 mod cluster;
+mod flight;
 mod generator;
 mod lake;
 mod live_faults;

@@ -504,7 +504,15 @@ fn front_door_refuses_unsafe_configuration() {
     let token = [("QUIPU_CLUSTER_TOKEN", "t")];
     let port = crate::servers::free_port().to_string();
     let http = crate::servers::free_port().to_string();
-    let base = ["scheduler", "--port", &port, "--http-port", &http];
+    let base = [
+        "scheduler",
+        "--port",
+        &port,
+        "--http-port",
+        &http,
+        "--flight-listen",
+        "off",
+    ];
     // Plaintext on a non-loopback address.
     let mut args = base.to_vec();
     args.extend(["--pg-listen", "0.0.0.0:0"]);

@@ -1,0 +1,822 @@
+//! The Arrow Flight SQL front door: BI tools (ADBC, JDBC) and
+//! `pyarrow.flight` get Arrow batches straight from the engine, without
+//! the row-by-row text encoding of the PostgreSQL protocol.
+//!
+//! Authentication: the handshake takes HTTP Basic credentials (checked
+//! against the SCRAM hashes of the catalog's users) and answers with a
+//! bearer token; every other call must carry that token, and each token
+//! has its own Quipu session with its user's grants. Tickets and prepared
+//! statement handles are random server-side handles bound to the token
+//! that made them: a forged ticket, or one presented by another user, is
+//! refused.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
+use arrow_flight::sql::metadata::{
+    SqlInfoData, SqlInfoDataBuilder, XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder,
+};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
+    CommandPreparedStatementQuery, CommandStatementQuery, DoPutPreparedStatementResult, Nullable,
+    ProstMessageExt, Searchable, SqlInfo, TicketStatementQuery, XdbcDataType,
+};
+use arrow_flight::{
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::common::ParamValues;
+use datafusion::datasource::TableType;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::scalar::ScalarValue;
+use futures::{Stream, TryStreamExt};
+use prost::Message;
+use quipu_catalog::CatalogStore;
+use quipu_connectors::Access;
+use quipu_scheduler::engine::{ClientSession, Engine};
+use quipu_scheduler::error::SchedulerError;
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::{FrontDoorError, Result};
+
+/// The default address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:15433";
+
+/// How the Flight SQL front door listens.
+#[derive(Debug, Clone)]
+pub struct FlightOptions {
+    pub listen: SocketAddr,
+    /// Serve a non-loopback address without TLS (Flight SQL TLS is not
+    /// built yet, so a non-loopback address needs this).
+    pub allow_plaintext: bool,
+}
+
+impl Default for FlightOptions {
+    fn default() -> Self {
+        FlightOptions {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            allow_plaintext: false,
+        }
+    }
+}
+
+/// A running Flight SQL front door.
+pub struct FlightServer {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FlightServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds the Flight SQL front door and serves until dropped.
+pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightServer> {
+    if !opts.listen.ip().is_loopback() && !opts.allow_plaintext {
+        return Err(FrontDoorError::Config(format!(
+            "refusing unencrypted Flight SQL connections on {}, which is not a loopback address \
+             (Flight SQL TLS is not available yet): listen on loopback behind a TLS proxy, or set \
+             flight_allow_plaintext",
+            opts.listen
+        )));
+    }
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| FrontDoorError::Bind {
+            addr: opts.listen.to_string(),
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| FrontDoorError::Bind {
+            addr: opts.listen.to_string(),
+            source,
+        })?;
+    let service = QuipuFlightSql {
+        store: engine.session().store().clone(),
+        engine,
+        sessions: Default::default(),
+        handles: Default::default(),
+    };
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tracing::info!(%addr, "Flight SQL front door listening");
+    let task = tokio::spawn(async move {
+        if let Err(e) = tonic::transport::Server::builder()
+            .add_service(FlightServiceServer::new(service))
+            .serve_with_incoming(incoming)
+            .await
+        {
+            tracing::error!(error = %e, "the Flight SQL front door stopped");
+        }
+    });
+    Ok(FlightServer { addr, task })
+}
+
+/// One authenticated client.
+struct UserSession {
+    session: ClientSession,
+}
+
+/// A statement waiting for its `DoGet`, or a prepared statement.
+struct Handle {
+    token: String,
+    plan: LogicalPlan,
+    params: Option<ParamValues>,
+    /// Prepared statements live until closed; plain statement tickets are
+    /// good for one `DoGet`.
+    prepared: bool,
+}
+
+struct QuipuFlightSql {
+    engine: Arc<Engine>,
+    store: Arc<CatalogStore>,
+    sessions: Mutex<HashMap<String, Arc<UserSession>>>,
+    handles: Mutex<HashMap<Vec<u8>, Handle>>,
+}
+
+fn random_hex<const N: usize>() -> String {
+    crate::users::random_bytes::<N>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Engine errors as gRPC statuses.
+fn status(e: SchedulerError) -> Status {
+    match &e {
+        SchedulerError::PermissionDenied(_) | SchedulerError::NotAdmin(_) => {
+            Status::permission_denied(e.to_string())
+        }
+        SchedulerError::Query(df) => match df.find_root() {
+            datafusion::error::DataFusionError::SQL(..)
+            | datafusion::error::DataFusionError::Plan(_)
+            | datafusion::error::DataFusionError::SchemaError(..) => {
+                Status::invalid_argument(e.to_string())
+            }
+            _ => Status::internal(e.to_string()),
+        },
+        _ => Status::internal(e.to_string()),
+    }
+}
+
+fn schema_ipc(schema: &Schema) -> std::result::Result<bytes::Bytes, Status> {
+    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: datafusion::arrow::error::ArrowError| Status::internal(e.to_string()))?;
+    Ok(bytes)
+}
+
+type DoGetStream =
+    Pin<Box<dyn Stream<Item = std::result::Result<arrow_flight::FlightData, Status>> + Send>>;
+
+/// Batches as a `DoGet` stream.
+fn flight_stream(
+    schema: SchemaRef,
+    batches: impl Stream<Item = std::result::Result<RecordBatch, FlightError>> + Send + 'static,
+) -> Response<DoGetStream> {
+    let stream = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .build(batches)
+        .map_err(Status::from);
+    Response::new(Box::pin(stream))
+}
+
+fn one_batch<E: Into<FlightError> + Send + 'static>(
+    schema: SchemaRef,
+    batch: std::result::Result<RecordBatch, E>,
+) -> Response<DoGetStream> {
+    flight_stream(
+        schema,
+        futures::stream::once(async move { batch.map_err(Into::into) }),
+    )
+}
+
+/// ODBC/JDBC-style `?` parameters (what ADBC and JDBC send) become
+/// DataFusion's `$1, $2, ...`, outside quoted strings, quoted identifiers
+/// and comments.
+fn number_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let (mut n, mut quote, mut comment) = (0, None::<char>, false);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, comment, c) {
+            (_, true, '\n') => comment = false,
+            (_, true, _) => {}
+            (Some(q), _, c) if c == q => quote = None,
+            (Some(_), _, _) => {}
+            (None, _, '\'' | '"') => quote = Some(c),
+            (None, _, '-') if chars.peek() == Some(&'-') => comment = true,
+            (None, _, '?') => {
+                n += 1;
+                out.push_str(&format!("${n}"));
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The first row of a parameter batch, as `$1, $2, ...`.
+fn params_of(batches: &[RecordBatch]) -> std::result::Result<ParamValues, Status> {
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(ParamValues::List(vec![]));
+    };
+    let values = batch
+        .columns()
+        .iter()
+        .map(|c| ScalarValue::try_from_array(c, 0).map(Into::into))
+        .collect::<datafusion::error::Result<Vec<_>>>()
+        .map_err(|e| Status::invalid_argument(format!("bad parameter values: {e}")))?;
+    Ok(ParamValues::List(values))
+}
+
+impl QuipuFlightSql {
+    /// The session of the bearer token on the request.
+    fn user<T>(&self, req: &Request<T>) -> std::result::Result<(String, Arc<UserSession>), Status> {
+        let token = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                Status::unauthenticated("no bearer token: authenticate with the handshake first")
+            })?
+            .trim()
+            .to_string();
+        let session = self
+            .sessions
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(t, _)| quipu_catalog::secret::constant_time_eq(t.as_bytes(), token.as_bytes()))
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| Status::unauthenticated("unknown or expired bearer token"))?;
+        Ok((token, session))
+    }
+
+    async fn plan(
+        &self,
+        session: &ClientSession,
+        sql: &str,
+    ) -> std::result::Result<LogicalPlan, Status> {
+        let sql = number_placeholders(sql);
+        let mut statements = session.parse(&sql).map_err(status)?;
+        if statements.len() != 1 {
+            return Err(Status::invalid_argument(format!(
+                "expected exactly one statement, got {}",
+                statements.len()
+            )));
+        }
+        let plan = session.plan(statements.remove(0)).await.map_err(status)?;
+        session.check(&plan).map_err(status)?;
+        Ok(plan)
+    }
+
+    fn new_handle(&self, handle: Handle) -> Vec<u8> {
+        let id = random_hex::<16>().into_bytes();
+        self.handles.lock().unwrap().insert(id.clone(), handle);
+        id
+    }
+
+    /// The plan behind a handle, only for the token that made it.
+    fn take_handle(
+        &self,
+        id: &[u8],
+        token: &str,
+        consume: bool,
+    ) -> std::result::Result<(LogicalPlan, Option<ParamValues>), Status> {
+        let mut handles = self.handles.lock().unwrap();
+        let owned = handles.get(id).is_some_and(|h| {
+            quipu_catalog::secret::constant_time_eq(h.token.as_bytes(), token.as_bytes())
+        });
+        if !owned {
+            return Err(Status::not_found(
+                "unknown ticket or statement handle (forged, already used, or another user's)",
+            ));
+        }
+        let h = if consume && !handles[id].prepared {
+            handles.remove(id).expect("checked above")
+        } else {
+            let h = &handles[id];
+            Handle {
+                token: h.token.clone(),
+                plan: h.plan.clone(),
+                params: h.params.clone(),
+                prepared: h.prepared,
+            }
+        };
+        Ok((h.plan, h.params))
+    }
+
+    async fn run(
+        &self,
+        session: &ClientSession,
+        plan: LogicalPlan,
+        params: Option<ParamValues>,
+    ) -> std::result::Result<Response<DoGetStream>, Status> {
+        let plan = match params {
+            Some(p) => plan
+                .replace_params_with_values(&p)
+                .map_err(|e| status(SchedulerError::Query(e)))?,
+            None => plan,
+        };
+        let out = session.run_plan(plan).await.map_err(status)?;
+        let batches = out
+            .stream
+            .map_err(|e| FlightError::ExternalError(Box::new(e)));
+        Ok(flight_stream(out.schema, batches))
+    }
+
+    fn info(
+        &self,
+        schema: &Schema,
+        ticket: Vec<u8>,
+        descriptor: FlightDescriptor,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        let info = FlightInfo::new()
+            .try_with_schema(schema)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
+            .with_descriptor(descriptor);
+        Ok(Response::new(info))
+    }
+}
+
+fn sql_info() -> &'static SqlInfoData {
+    static DATA: std::sync::OnceLock<SqlInfoData> = std::sync::OnceLock::new();
+    DATA.get_or_init(|| {
+        let mut b = SqlInfoDataBuilder::new();
+        b.append(SqlInfo::FlightSqlServerName, "Quipu");
+        b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+        b.append(SqlInfo::FlightSqlServerArrowVersion, "1.5");
+        b.append(SqlInfo::FlightSqlServerReadOnly, true);
+        b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
+        b.build().expect("static SQL info")
+    })
+}
+
+fn xdbc_info() -> &'static XdbcTypeInfoData {
+    static DATA: std::sync::OnceLock<XdbcTypeInfoData> = std::sync::OnceLock::new();
+    DATA.get_or_init(|| {
+        let mut b = XdbcTypeInfoDataBuilder::new();
+        for (name, t, size) in [
+            ("BOOLEAN", XdbcDataType::XdbcBit, Some(1)),
+            ("INTEGER", XdbcDataType::XdbcInteger, Some(32)),
+            ("BIGINT", XdbcDataType::XdbcBigint, Some(64)),
+            ("DOUBLE", XdbcDataType::XdbcDouble, Some(64)),
+            ("DECIMAL", XdbcDataType::XdbcDecimal, Some(38)),
+            ("VARCHAR", XdbcDataType::XdbcVarchar, None),
+            ("DATE", XdbcDataType::XdbcDate, None),
+            ("TIMESTAMP", XdbcDataType::XdbcTimestamp, None),
+        ] {
+            b.append(XdbcTypeInfo {
+                type_name: name.into(),
+                data_type: t,
+                column_size: size,
+                literal_prefix: matches!(t, XdbcDataType::XdbcVarchar).then(|| "'".into()),
+                literal_suffix: matches!(t, XdbcDataType::XdbcVarchar).then(|| "'".into()),
+                create_params: None,
+                nullable: Nullable::NullabilityNullable,
+                case_sensitive: matches!(t, XdbcDataType::XdbcVarchar),
+                searchable: Searchable::Full,
+                unsigned_attribute: Some(false),
+                fixed_prec_scale: matches!(t, XdbcDataType::XdbcDecimal),
+                auto_increment: Some(false),
+                local_type_name: Some(name.into()),
+                minimum_scale: None,
+                maximum_scale: None,
+                sql_data_type: t,
+                datetime_subcode: None,
+                num_prec_radix: Some(10),
+                interval_precision: None,
+            });
+        }
+        b.build().expect("static type info")
+    })
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for QuipuFlightSql {
+    type FlightService = QuipuFlightSql;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> std::result::Result<
+        Response<
+            Pin<Box<dyn Stream<Item = std::result::Result<HandshakeResponse, Status>> + Send>>,
+        >,
+        Status,
+    > {
+        use base64::Engine as _;
+        let basic = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .ok_or_else(|| Status::unauthenticated("the handshake needs Basic credentials"))?;
+        // With or without `=` padding (Go clients such as ADBC's driver
+        // send it unpadded).
+        let engine = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        );
+        let decoded = engine
+            .decode(basic.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| Status::unauthenticated("malformed Basic credentials"))?;
+        let (name, password) = decoded
+            .split_once(':')
+            .ok_or_else(|| Status::unauthenticated("malformed Basic credentials"))?;
+        let store = self.store.clone();
+        let (name_owned, password_owned) = (name.to_string(), password.to_string());
+        // PBKDF2 takes milliseconds: off the async workers.
+        let user = tokio::task::spawn_blocking(move || {
+            crate::users::verify(&store, &name_owned, &password_owned)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| Status::internal(e.to_string()))?
+        .ok_or_else(|| Status::unauthenticated("invalid user name or password"))?;
+        let session = self
+            .engine
+            .client_for(Access::new(user.readable_sources(), user.admin));
+        let token = random_hex::<32>();
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(token.clone(), Arc::new(UserSession { session }));
+        tracing::info!(user = %user.name, "Flight SQL session opened");
+        let reply = HandshakeResponse {
+            protocol_version: 0,
+            payload: token.clone().into(),
+        };
+        let mut response: Response<Pin<Box<dyn Stream<Item = _> + Send>>> =
+            Response::new(Box::pin(futures::stream::iter([Ok(reply)])));
+        let header = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Status::internal("token is not a valid header"))?;
+        response.metadata_mut().insert("authorization", header);
+        Ok(response)
+    }
+
+    async fn do_get_fallback(
+        &self,
+        request: Request<Ticket>,
+        _message: Any,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.user(&request)?;
+        Err(Status::invalid_argument("unknown ticket type"))
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        let (token, user) = self.user(&request)?;
+        let plan = self.plan(&user.session, &query.query).await?;
+        let schema = plan.schema().as_arrow().clone();
+        let handle = self.new_handle(Handle {
+            token,
+            plan,
+            params: None,
+            prepared: false,
+        });
+        let ticket = TicketStatementQuery {
+            statement_handle: handle.into(),
+        };
+        self.info(
+            &schema,
+            ticket.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let (token, user) = self.user(&request)?;
+        let (plan, params) = self.take_handle(&ticket.statement_handle, &token, true)?;
+        self.run(&user.session, plan, params).await
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<arrow_flight::Action>,
+    ) -> std::result::Result<ActionCreatePreparedStatementResult, Status> {
+        let (token, user) = self.user(&request)?;
+        let plan = self.plan(&user.session, &query.query).await?;
+        let dataset_schema = schema_ipc(plan.schema().as_arrow())?;
+        let mut params: Vec<(usize, Option<DataType>)> = plan
+            .get_parameter_types()
+            .map_err(|e| status(SchedulerError::Query(e)))?
+            .into_iter()
+            .filter_map(|(id, t)| Some((id.trim_start_matches('$').parse().ok()?, t)))
+            .collect();
+        params.sort_by_key(|(i, _)| *i);
+        let parameter_schema = Schema::new(
+            params
+                .into_iter()
+                .map(|(i, t)| Field::new(format!("${i}"), t.unwrap_or(DataType::Utf8), true))
+                .collect::<Vec<_>>(),
+        );
+        let handle = self.new_handle(Handle {
+            token,
+            plan,
+            params: None,
+            prepared: true,
+        });
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle.into(),
+            dataset_schema,
+            parameter_schema: schema_ipc(&parameter_schema)?,
+        })
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> std::result::Result<DoPutPreparedStatementResult, Status> {
+        let (token, _) = self.user(&request)?;
+        self.take_handle(&query.prepared_statement_handle, &token, false)?;
+        let batches: Vec<RecordBatch> =
+            arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
+                request.into_inner().map_err(FlightError::from),
+            )
+            .try_collect()
+            .await
+            .map_err(|e| Status::invalid_argument(format!("bad parameter batch: {e}")))?;
+        let params = params_of(&batches)?;
+        if let Some(h) = self
+            .handles
+            .lock()
+            .unwrap()
+            .get_mut(query.prepared_statement_handle.as_ref())
+        {
+            h.params = Some(params);
+        }
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(query.prepared_statement_handle),
+        })
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        let (token, _) = self.user(&request)?;
+        let (plan, _) = self.take_handle(&cmd.prepared_statement_handle, &token, false)?;
+        let schema = plan.schema().as_arrow().clone();
+        self.info(&schema, cmd.as_any().encode_to_vec(), request.into_inner())
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let (token, user) = self.user(&request)?;
+        let (plan, params) = self.take_handle(&cmd.prepared_statement_handle, &token, false)?;
+        self.run(&user.session, plan, params).await
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        request: Request<arrow_flight::Action>,
+    ) -> std::result::Result<(), Status> {
+        let (token, _) = self.user(&request)?;
+        self.take_handle(&query.prepared_statement_handle, &token, false)?;
+        self.handles
+            .lock()
+            .unwrap()
+            .remove(query.prepared_statement_handle.as_ref());
+        Ok(())
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        self.user(&request)?;
+        let schema = query.clone().into_builder().schema();
+        self.info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let (_, user) = self.user(&request)?;
+        let mut b = query.into_builder();
+        for c in user.session.context().catalog_names() {
+            b.append(c);
+        }
+        Ok(one_batch(b.schema(), b.build()))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        self.user(&request)?;
+        let schema = query.clone().into_builder().schema();
+        self.info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let (_, user) = self.user(&request)?;
+        let ctx = user.session.context();
+        let mut b = query.into_builder();
+        for c in ctx.catalog_names() {
+            if let Some(cat) = ctx.catalog(&c) {
+                for s in cat.schema_names() {
+                    b.append(&c, s);
+                }
+            }
+        }
+        Ok(one_batch(b.schema(), b.build()))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        self.user(&request)?;
+        let schema = query.clone().into_builder().schema();
+        self.info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let (_, user) = self.user(&request)?;
+        let ctx = user.session.context();
+        let wanted_catalog = query.catalog.clone();
+        let mut b = query.into_builder();
+        for c in ctx.catalog_names() {
+            if wanted_catalog.as_ref().is_some_and(|w| w != &c) {
+                continue;
+            }
+            let Some(cat) = ctx.catalog(&c) else { continue };
+            for s in cat.schema_names() {
+                let Some(schema) = cat.schema(&s) else {
+                    continue;
+                };
+                for t in schema.table_names() {
+                    let table: Option<Arc<dyn TableProvider>> =
+                        schema.table(&t).await.ok().flatten();
+                    let Some(table) = table else { continue };
+                    let kind = match table.table_type() {
+                        TableType::View => "VIEW",
+                        TableType::Temporary => "LOCAL TEMPORARY",
+                        TableType::Base => "TABLE",
+                    };
+                    b.append(&c, &s, &t, kind, table.schema().as_ref())
+                        .map_err(Status::from)?;
+                }
+            }
+        }
+        Ok(one_batch(b.schema(), b.build()))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        self.user(&request)?;
+        let schema = query.clone().into_builder().schema();
+        self.info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.user(&request)?;
+        let mut b = query.into_builder();
+        for t in ["LOCAL TEMPORARY", "TABLE", "VIEW"] {
+            b.append(t);
+        }
+        Ok(one_batch(b.schema(), b.build()))
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        self.user(&request)?;
+        let schema = query.clone().into_builder(sql_info()).schema();
+        self.info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.user(&request)?;
+        let b = query.into_builder(sql_info());
+        Ok(one_batch(b.schema(), b.build()))
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        self.user(&request)?;
+        let schema = query.clone().into_builder(xdbc_info()).schema();
+        self.info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.user(&request)?;
+        let b = query.into_builder(xdbc_info());
+        Ok(one_batch(b.schema(), b.build()))
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn question_marks_become_numbered_outside_quotes() {
+        assert_eq!(
+            number_placeholders(
+                "SELECT a FROM t WHERE a = ? AND b = '?' AND \"c?\" = ? -- ?\nAND d = ?"
+            ),
+            "SELECT a FROM t WHERE a = $1 AND b = '?' AND \"c?\" = $2 -- ?\nAND d = $3"
+        );
+        assert_eq!(number_placeholders("SELECT 1"), "SELECT 1");
+    }
+}

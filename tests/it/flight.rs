@@ -1,0 +1,188 @@
+//! The Arrow Flight SQL front door, driven by ADBC's Flight SQL driver and
+//! `pyarrow.flight` (from the test venv) against the `quipu scheduler`
+//! process of a loopback cluster with one executor.
+
+use std::process::Command;
+
+use quipu_scheduler::Engine;
+
+use crate::cluster::Procs;
+use crate::common::{client, quipu, try_query};
+use crate::servers::{venv, yachay};
+
+const BOSS_PW: &str = "boss-fl-9Tq";
+const ANA_PW: &str = "ana-fl-2Wm";
+
+fn python(port: u16, code: &str) -> (bool, String) {
+    let out = Command::new(venv().join("bin/python"))
+        .args(["-W", "ignore", "-c", code])
+        .env("PORT", port.to_string())
+        .env("BOSS_PW", BOSS_PW)
+        .env("ANA_PW", ANA_PW)
+        .output()
+        .expect("run the venv's python");
+    (
+        out.status.success(),
+        format!(
+            "{}\n--- stderr\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn value<'a>(out: &'a str, key: &str) -> &'a str {
+    let prefix = format!("{key}=");
+    out.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {key}= in\n{out}"))
+}
+
+const PRELUDE: &str = r#"
+import os
+import adbc_driver_flightsql.dbapi as fs
+import pyarrow.flight as fl
+URL = "grpc://127.0.0.1:" + os.environ["PORT"]
+def adbc(user, pw):
+    return fs.connect(URL, db_kwargs={"username": user, "password": pw}, autocommit=True)
+def scalar(conn, sql, params=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, parameters=params)
+        return cur.fetchall()[0][0]
+def err(fn):
+    try:
+        fn()
+        return "none"
+    except Exception as e:
+        return type(e).__name__ + ": " + str(e).replace("\n", " ")[:300]
+def statement(sql):
+    # A Flight SQL CommandStatementQuery wrapped in protobuf Any, by hand.
+    def varint(n):
+        out = b""
+        while True:
+            x, n = n & 0x7F, n >> 7
+            if n:
+                out += bytes([x | 0x80])
+            else:
+                return out + bytes([x])
+    q = sql.encode()
+    inner = b"\x0a" + varint(len(q)) + q
+    url = b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery"
+    return fl.FlightDescriptor.for_command(b"\x0a" + varint(len(url)) + url + b"\x12" + varint(len(inner)) + inner)
+def flight(user, pw):
+    c = fl.FlightClient(URL)
+    return c, fl.FlightCallOptions(headers=[c.authenticate_basic_token(user.encode(), pw.encode())])
+"#;
+
+const VIEWS: &[&str] = &["customer_360", "inventory_live", "sales_monthly"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bi_clients_query_over_flight_sql() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    for (user, pw, extra) in [
+        ("boss", BOSS_PW, "--admin"),
+        ("ana", ANA_PW, "--grant=lake"),
+    ] {
+        let run = quipu(
+            dir.path(),
+            &["users", "add", user, extra],
+            &[("QUIPU_PASSWORD", pw)],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let procs = Procs::start(dir.path(), 1);
+    let local_engine = Engine::open(dir.path()).unwrap();
+    let local = client(&local_engine, "local").await;
+    let mut expected = vec![];
+    for v in VIEWS {
+        let sql = format!("SELECT count(*) FROM yachay.{v}");
+        expected.push(try_query(&local, &sql).await.unwrap().0[0][0].clone());
+    }
+    let small = try_query(
+        &local,
+        "SELECT count(*) FROM crm.public.orders WHERE customer_id < 100",
+    )
+    .await
+    .unwrap()
+    .0[0][0]
+        .clone();
+
+    // ADBC as an admin: statements on the cluster, a prepared statement
+    // with a bound parameter, and the metadata calls BI tools make.
+    let code = format!(
+        r#"{PRELUDE}
+c = adbc("boss", os.environ["BOSS_PW"])
+scalar_free = c.cursor(); scalar_free.execute("SET quipu.execution = 'cluster'"); scalar_free.close()
+for v in {VIEWS:?}:
+    print(v + "=" + str(scalar(c, "SELECT count(*) FROM yachay." + v)))
+print("bound=" + str(scalar(c, "SELECT count(*) FROM crm.public.orders WHERE customer_id < ?", (100,))))
+objs = c.adbc_get_objects(depth="tables").read_all().to_pylist()
+print("catalogs=" + ",".join(sorted(o["catalog_name"] for o in objs)))
+tables = [t["table_name"] for o in objs if o["catalog_name"] == "quipu" for s in o["catalog_db_schemas"] if s["db_schema_name"] == "yachay" for t in s["db_schema_tables"]]
+print("views=" + ",".join(sorted(tables)))
+print("vendor=" + c.adbc_get_info()["vendor_name"])
+print("types=" + ",".join(c.adbc_get_table_types()))
+"#
+    );
+    let (ok, out) = python(procs.flight, &code);
+    assert!(ok, "{out}\n{}", procs.logs());
+    for (v, want) in VIEWS.iter().zip(&expected) {
+        assert_eq!(value(&out, v), want, "yachay.{v} over ADBC");
+    }
+    assert_eq!(value(&out, "bound"), small);
+    assert_eq!(value(&out, "catalogs"), "crm,inventory,lake,pos,quipu");
+    assert!(value(&out, "views").contains("customer_360"), "{out}");
+    assert_eq!(value(&out, "vendor"), "Quipu");
+    assert!(value(&out, "types").contains("VIEW"), "{out}");
+    assert!(procs.executor_metric("quipu_rows_read_total{source=\"crm\"}") > 0.0);
+
+    // ana reads the lake only; pyarrow.flight with forged and foreign
+    // tickets, a wrong password, no token.
+    let code = format!(
+        r#"{PRELUDE}
+a = adbc("ana", os.environ["ANA_PW"])
+print("lake=" + str(scalar(a, "SELECT count(*) FROM lake.public.reviews")))
+print("crm=" + err(lambda: scalar(a, "SELECT count(*) FROM crm.public.customers")))
+print("view=" + err(lambda: scalar(a, "SELECT count(*) FROM yachay.customer_360")))
+objs = a.adbc_get_objects(depth="catalogs").read_all().to_pylist()
+print("catalogs=" + ",".join(sorted(o["catalog_name"] for o in objs)))
+bc, bopts = flight("boss", os.environ["BOSS_PW"])
+ac, aopts = flight("ana", os.environ["ANA_PW"])
+info = bc.get_flight_info(statement("SELECT count(*) AS n FROM crm.public.customers"), bopts)
+ticket = info.endpoints[0].ticket
+print("foreign=" + err(lambda: ac.do_get(ticket, aopts).read_all()))
+print("mine=" + str(bc.do_get(ticket, bopts).read_all().column(0)[0].as_py()))
+print("reused=" + err(lambda: bc.do_get(ticket, bopts).read_all()))
+print("forged=" + err(lambda: bc.do_get(fl.Ticket(b"\x0a\x05hello"), bopts).read_all()))
+print("garbage=" + err(lambda: bc.do_get(fl.Ticket(b"\xff\xfe garbage"), bopts).read_all()))
+print("badpw=" + err(lambda: flight("boss", "wrong")))
+print("unknown=" + err(lambda: flight("nobody", "wrong")))
+print("notoken=" + err(lambda: fl.FlightClient(URL).get_flight_info(statement("SELECT 1"))))
+print("alive=" + str(scalar(a, "SELECT 7")))
+"#
+    );
+    let (ok, out) = python(procs.flight, &code);
+    assert!(ok, "{out}\n{}", procs.logs());
+    assert_ne!(value(&out, "lake"), "0");
+    assert!(value(&out, "crm").contains("crm"), "{out}");
+    assert!(!value(&out, "crm").starts_with("none"), "{out}");
+    assert!(
+        value(&out, "view").contains("permission denied for source `crm`"),
+        "{out}"
+    );
+    assert_eq!(value(&out, "catalogs"), "lake,quipu");
+    assert!(value(&out, "foreign").contains("unknown ticket"), "{out}");
+    assert_ne!(value(&out, "mine"), "0");
+    assert!(value(&out, "reused").contains("unknown ticket"), "{out}");
+    assert!(value(&out, "forged").contains("unknown ticket"), "{out}");
+    assert!(!value(&out, "garbage").starts_with("none"), "{out}");
+    assert!(value(&out, "badpw").contains("Unauthenticated"), "{out}");
+    assert_eq!(
+        value(&out, "badpw"),
+        value(&out, "unknown"),
+        "a wrong password and an unknown user must look the same"
+    );
+    assert!(value(&out, "notoken").contains("Unauthenticated"), "{out}");
+    assert_eq!(value(&out, "alive"), "7");
+}
