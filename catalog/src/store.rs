@@ -666,7 +666,10 @@ mod tests {
         }
         let s = CatalogStore::open(dir.path()).unwrap();
         assert_eq!(s.format_version().unwrap(), FORMAT_VERSION);
-        assert!(s.generation().unwrap() > 0, "the upgrade kept the generation");
+        assert!(
+            s.generation().unwrap() > 0,
+            "the upgrade kept the generation"
+        );
         assert_eq!(s.sources().unwrap().len(), 1);
         let user = UserDef {
             name: "ana".into(),
@@ -678,7 +681,11 @@ mod tests {
         };
         s.put_user(&user).unwrap();
         assert_eq!(s.user("ana").unwrap(), Some(user));
-        assert!(!serde_json::to_string(&s.snapshot().unwrap()).unwrap().contains("abcd"));
+        assert!(
+            !serde_json::to_string(&s.snapshot().unwrap())
+                .unwrap()
+                .contains("abcd")
+        );
         s.drop_user("ana").unwrap();
         assert!(matches!(
             s.drop_user("ana").unwrap_err(),
