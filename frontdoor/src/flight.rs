@@ -47,7 +47,6 @@ use quipu_catalog::CatalogStore;
 use quipu_connectors::Access;
 use quipu_scheduler::engine::{ClientSession, Engine};
 use quipu_scheduler::error::SchedulerError;
-use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::{FrontDoorError, Result};
@@ -95,18 +94,7 @@ pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightSer
             opts.listen
         )));
     }
-    let listener = TcpListener::bind(opts.listen)
-        .await
-        .map_err(|source| FrontDoorError::Bind {
-            addr: opts.listen.to_string(),
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| FrontDoorError::Bind {
-            addr: opts.listen.to_string(),
-            source,
-        })?;
+    let (listener, addr) = crate::bind(opts.listen).await?;
     let service = QuipuFlightSql {
         store: engine.session().store().clone(),
         engine,
@@ -342,6 +330,21 @@ impl QuipuFlightSql {
             .stream
             .map_err(|e| FlightError::ExternalError(Box::new(e)));
         Ok(flight_stream(out.schema, batches))
+    }
+
+    /// The `FlightInfo` of a metadata command: its ticket is the command.
+    fn describe<M: ProstMessageExt>(
+        &self,
+        request: Request<FlightDescriptor>,
+        schema: &Schema,
+        command: &M,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        self.user(&request)?;
+        self.info(
+            schema,
+            command.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
     }
 
     fn info(
@@ -624,13 +627,8 @@ impl FlightSqlService for QuipuFlightSql {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
-        let schema = query.clone().into_builder().schema();
-        self.info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        let schema = query.into_builder().schema();
+        self.describe(request, &schema, &query)
     }
 
     async fn do_get_catalogs(
@@ -651,13 +649,8 @@ impl FlightSqlService for QuipuFlightSql {
         query: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
         let schema = query.clone().into_builder().schema();
-        self.info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        self.describe(request, &schema, &query)
     }
 
     async fn do_get_schemas(
@@ -683,13 +676,8 @@ impl FlightSqlService for QuipuFlightSql {
         query: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
         let schema = query.clone().into_builder().schema();
-        self.info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        self.describe(request, &schema, &query)
     }
 
     async fn do_get_tables(
@@ -732,13 +720,8 @@ impl FlightSqlService for QuipuFlightSql {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
-        let schema = query.clone().into_builder().schema();
-        self.info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        let schema = query.into_builder().schema();
+        self.describe(request, &schema, &query)
     }
 
     async fn do_get_table_types(
@@ -759,13 +742,8 @@ impl FlightSqlService for QuipuFlightSql {
         query: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
         let schema = query.clone().into_builder(sql_info()).schema();
-        self.info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        self.describe(request, &schema, &query)
     }
 
     async fn do_get_sql_info(
@@ -783,13 +761,8 @@ impl FlightSqlService for QuipuFlightSql {
         query: CommandGetXdbcTypeInfo,
         request: Request<FlightDescriptor>,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
-        let schema = query.clone().into_builder(xdbc_info()).schema();
-        self.info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        let schema = query.into_builder(xdbc_info()).schema();
+        self.describe(request, &schema, &query)
     }
 
     async fn do_get_xdbc_type_info(

@@ -8,3 +8,16 @@ pub mod pg;
 pub mod users;
 
 pub use error::{FrontDoorError, Result};
+
+/// Binds a front door's listener, naming the address when it fails.
+pub(crate) async fn bind(
+    addr: std::net::SocketAddr,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr)> {
+    let err = |source| FrontDoorError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
+    let local = listener.local_addr().map_err(err)?;
+    Ok((listener, local))
+}

@@ -53,7 +53,6 @@ use quipu_catalog::{CatalogStore, DEFAULT_CATALOG};
 use quipu_connectors::Access;
 use quipu_scheduler::engine::{ClientSession, Engine};
 use quipu_scheduler::error::SchedulerError;
-use tokio::net::TcpListener;
 use tokio::sync::{OnceCell, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -176,18 +175,7 @@ pub async fn start(engine: Arc<Engine>, opts: PgOptions) -> Result<PgServer> {
             "pg_max_connections must be at least 1".into(),
         ));
     }
-    let listener = TcpListener::bind(opts.listen)
-        .await
-        .map_err(|source| FrontDoorError::Bind {
-            addr: opts.listen.to_string(),
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| FrontDoorError::Bind {
-            addr: opts.listen.to_string(),
-            source,
-        })?;
+    let (listener, addr) = crate::bind(opts.listen).await?;
     let shared = Arc::new(Shared {
         store: engine.session().store().clone(),
         engine,
