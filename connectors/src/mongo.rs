@@ -125,7 +125,10 @@ impl MongoClients {
             options.tls = Some(mongodb::options::Tls::Enabled(Default::default()));
         }
         if let Some(user) = o("user") {
-            let password = o("password").map(secret::resolve).transpose()?;
+            let password = o("password")
+                .map(secret::resolve)
+                .transpose()
+                .map_err(|e| bad(source, e.to_string()))?;
             options.credential = Some(
                 mongodb::options::Credential::builder()
                     .username(user.to_string())

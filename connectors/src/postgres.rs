@@ -85,7 +85,9 @@ fn pg_config(source: &SourceDef) -> Result<tokio_postgres::Config> {
     })?);
     c.user(o("user").unwrap_or("postgres"));
     if let Some(p) = o("password") {
-        c.password(secret::resolve(p)?);
+        // Named after the source: an executor that lacks the secret says
+        // which source it cannot open.
+        c.password(secret::resolve(p).map_err(|e| bad(source, e.to_string()))?);
     }
     c.dbname(o("dbname").ok_or_else(|| bad(source, "missing option `dbname`"))?);
     match o("sslmode").unwrap_or("disable") {

@@ -274,6 +274,17 @@ impl QuipuFlightSql {
         }
         let plan = session.plan(statements.remove(0)).await.map_err(status)?;
         session.check(&plan).map_err(status)?;
+        if matches!(plan, LogicalPlan::Statement(_)) {
+            // `SET ...` takes effect when it is planned (or prepared):
+            // clients such as ADBC's driver may never fetch the empty
+            // result of a statement without rows. Running it again at
+            // `DoGet` is harmless.
+            let out = session.run_plan(plan.clone()).await.map_err(status)?;
+            out.stream
+                .try_collect::<Vec<_>>()
+                .await
+                .map_err(|e| status(SchedulerError::Query(e)))?;
+        }
         Ok(plan)
     }
 

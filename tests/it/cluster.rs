@@ -58,11 +58,12 @@ pub struct Procs {
     pub pg: u16,
     pub flight: u16,
     scheduler_args: Vec<String>,
+    scheduler_env: Vec<(String, String)>,
     scheduler: Option<Child>,
     executors: Vec<Executor>,
 }
 
-fn spawn(args: &[String], log: &Path) -> Child {
+fn spawn(args: &[String], env: &[(String, String)], log: &Path) -> Child {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -73,6 +74,7 @@ fn spawn(args: &[String], log: &Path) -> Child {
         .env_remove("QUIPU_DATA_DIR")
         .env("QUIPU_CLUSTER_TOKEN", TOKEN)
         .env("QUIPU_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(out.try_clone().unwrap())
         .stderr(out)
@@ -87,6 +89,17 @@ impl Procs {
 
     /// With extra `quipu scheduler` arguments.
     pub fn start_with(data_dir: &Path, executors: usize, scheduler_args: &[&str]) -> Procs {
+        Self::start_full(data_dir, executors, scheduler_args, &[])
+    }
+
+    /// With extra `quipu scheduler` arguments and environment (that the
+    /// executors do not get).
+    pub fn start_full(
+        data_dir: &Path,
+        executors: usize,
+        scheduler_args: &[&str],
+        scheduler_env: &[(&str, &str)],
+    ) -> Procs {
         let mut p = Procs {
             data_dir: data_dir.to_path_buf(),
             logs: tempfile::tempdir().unwrap(),
@@ -95,6 +108,10 @@ impl Procs {
             pg: free_port(),
             flight: free_port(),
             scheduler_args: scheduler_args.iter().map(|s| s.to_string()).collect(),
+            scheduler_env: scheduler_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             scheduler: None,
             executors: vec![],
         };
@@ -126,7 +143,11 @@ impl Procs {
         .map(|s| s.to_string())
         .chain(self.scheduler_args.iter().cloned())
         .collect();
-        self.scheduler = Some(spawn(&args, &self.logs.path().join("scheduler.log")));
+        self.scheduler = Some(spawn(
+            &args,
+            &self.scheduler_env,
+            &self.logs.path().join("scheduler.log"),
+        ));
     }
 
     pub fn add_executor(&mut self) {
@@ -163,7 +184,7 @@ impl Procs {
             .path()
             .join(format!("executor-{}.log", self.executors.len()));
         self.executors.push(Executor {
-            child: spawn(&args, &log),
+            child: spawn(&args, &[], &log),
             http,
         });
     }
@@ -443,4 +464,82 @@ async fn lost_executors_and_scheduler_restart() {
         "unclear error: {err}"
     );
     eprintln!("no executors: error {after_kill:?} after the kill: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_tasks_and_unreachable_sources_are_named() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    // A source whose password only the scheduler's machine has: the
+    // executors cannot open it.
+    let (port, var) = (format!("port={}", y.crm.port), "QUIPU_TEST_CRMX_PASSWORD");
+    let password = format!("password=env:{var}");
+    let run = crate::common::quipu(
+        dir.path(),
+        &[
+            "catalog",
+            "add-source",
+            "crmx",
+            "--kind",
+            "postgres",
+            "--option",
+            "host=127.0.0.1",
+            "--option",
+            &port,
+            "--option",
+            "user=postgres",
+            "--option",
+            "dbname=crm",
+            "--option",
+            &password,
+        ],
+        &[(var, "only-on-the-scheduler")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    crate::pgwire::add_admin(dir.path());
+    let procs = Procs::start_full(dir.path(), 2, &[], &[(var, "only-on-the-scheduler")]);
+    let on_cluster = cluster_client(dir.path(), &procs).await;
+
+    // A task that fails the same way on every attempt: the query fails
+    // with the real error, and both executors stay registered.
+    let err = try_query(
+        &on_cluster,
+        "SELECT arrow_cast(channel, 'Int32') FROM lake.public.sales_history",
+    )
+    .await
+    .expect_err("casting channel names to integers must fail");
+    assert!(
+        err.contains("Cannot cast string"),
+        "{err}\n{}",
+        procs.logs()
+    );
+    let (_, health) = http_get(procs.http, "/health", None);
+    assert!(
+        health.contains("executors=2 "),
+        "{health}\n{}",
+        procs.logs()
+    );
+    let (rows, _) = try_query(&on_cluster, "SELECT count(*) FROM lake.public.reviews")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", procs.logs()));
+    assert_ne!(rows[0][0], "0");
+
+    // The scheduler plans the crmx scan (it has the password); the
+    // executors that run it do not, and the error names the source.
+    let out = std::process::Command::new(crate::servers::pg_bindir().join("psql"))
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
+        .args(["-p", &procs.pg.to_string(), "-U", "boss", "-d", "quipu"])
+        .args(["-c", "SET quipu.execution = 'cluster'"])
+        .args(["-c", "SELECT count(*) FROM crmx.public.customers"])
+        .env("PGPASSWORD", crate::pgwire::BOSS_PW)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the executors read crmx without its password"
+    );
+    assert!(stderr.contains("crmx"), "{stderr}\n{}", procs.logs());
+    assert!(stderr.contains(var), "{stderr}");
+    assert!(!stderr.contains("only-on-the-scheduler"), "{stderr}");
 }

@@ -15,10 +15,10 @@ use crate::cluster::Procs;
 use crate::common::{client, quipu, try_query};
 use crate::servers::{pg_bindir, venv, yachay};
 
-const BOSS_PW: &str = "boss-pw-7Qz";
+pub(crate) const BOSS_PW: &str = "boss-pw-7Qz";
 const ANA_PW: &str = "ana-pw-3Xk";
 
-fn add_admin(dir: &Path) {
+pub(crate) fn add_admin(dir: &Path) {
     let run = quipu(
         dir,
         &["users", "add", "boss", "--admin"],
