@@ -27,6 +27,7 @@ command -v tmux >/dev/null 2>&1 || apt_install tmux
 # harness (tests/it/servers.rs).
 ensure_postgres
 ensure_venv
+ensure_jdbc
 
 echo "== building (target dir: $CARGO_TARGET_DIR)"
 # One build of every target (the `quipu` binary the CLI tests drive, the

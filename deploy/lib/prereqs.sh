@@ -47,6 +47,16 @@ ensure_venv() {
     fi
 }
 
+# The PostgreSQL JDBC driver and a JDK (what DBeaver and Metabase use), for
+# the front-door tests. The test runs the probe as a single-file Java source.
+export QUIPU_JDBC_JAR="${QUIPU_JDBC_JAR:-/usr/share/java/postgresql.jar}"
+ensure_jdbc() {
+    local packages=()
+    [ -f "$QUIPU_JDBC_JAR" ] || packages+=(libpostgresql-jdbc-java)
+    command -v java >/dev/null 2>&1 || packages+=(default-jdk-headless)
+    if [ "${#packages[@]}" -gt 0 ]; then apt_install "${packages[@]}"; fi
+}
+
 # Runs a command as the postgres user when root (PostgreSQL refuses root).
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

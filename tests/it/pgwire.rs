@@ -297,6 +297,54 @@ print("alive=" + str(one(c, "SELECT 1")[0][0]))
     assert!(out.stdout.contains("lake|"), "{}", out.stdout);
     assert!(!out.stdout.contains("crm"), "{}", out.stdout);
 
+    // The PostgreSQL JDBC driver's DatabaseMetaData (DBeaver, Metabase).
+    let jar = std::env::var("QUIPU_JDBC_JAR")
+        .unwrap_or_else(|_| "/usr/share/java/postgresql.jar".to_string());
+    let probe = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/JdbcProbe.java");
+    let out = Command::new("java")
+        .arg("-cp")
+        .arg(&jar)
+        .arg(&probe)
+        .env("PORT", procs.pg.to_string())
+        .env("USER_NAME", "boss")
+        .env("USER_PW", BOSS_PW)
+        .env("SCHEMA", "yachay")
+        .env("TABLE", "customer_360")
+        .env(
+            "QUERY",
+            "SELECT count(*) FROM crm.public.orders WHERE customer_id < ?",
+        )
+        .env("PARAM", "100")
+        .output()
+        .expect("run java (tests/run.sh installs a JDK and the PostgreSQL JDBC driver)");
+    let jdbc = Out {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    };
+    assert!(jdbc.ok, "{}\n{}", jdbc.stdout, jdbc.stderr);
+    assert!(
+        value(&jdbc, "product").starts_with("PostgreSQL 16"),
+        "{}",
+        jdbc.stdout
+    );
+    assert!(
+        value(&jdbc, "schemas").contains("yachay"),
+        "{}",
+        jdbc.stdout
+    );
+    assert!(
+        value(&jdbc, "tables").contains("customer_360:VIEW"),
+        "{}",
+        jdbc.stdout
+    );
+    assert!(
+        value(&jdbc, "columns").contains("customer_id"),
+        "{}",
+        jdbc.stdout
+    );
+    assert_eq!(value(&jdbc, "query"), small);
+
     // SQLAlchemy reflection, as BI tools and notebooks do it.
     let code = format!(
         r#"{PY_PRELUDE}
