@@ -47,6 +47,13 @@ SCHEDULER_KEYS = {
     "token_file",
     "executor_timeout",
     "slots",
+    "pg_listen",
+    "pg_tls_cert",
+    "pg_tls_key",
+    "pg_allow_plaintext",
+    "pg_max_connections",
+    "flight_listen",
+    "flight_allow_plaintext",
 }
 EXECUTOR_KEYS = {
     "scheduler",
