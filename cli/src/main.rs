@@ -5,6 +5,7 @@ mod args;
 mod catalog_cmd;
 mod gen_cmd;
 mod output;
+mod remote;
 mod server_cmd;
 mod shell;
 mod sql_cmd;
@@ -27,13 +28,19 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("QUIPU_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("QUIPU_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // One JSON object per line for log collectors; otherwise text, coloured
+    // only on a terminal (escape codes in a log file break grep).
+    if std::env::var("QUIPU_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        logs.json().init();
+    } else {
+        use std::io::IsTerminal;
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Planning and (de)serialising deep plans (views over views, long
@@ -48,18 +55,42 @@ fn main() -> ExitCode {
         }
     };
     let data_dir = cli.data_dir();
-    let result = match cli.command {
-        args::Command::Catalog(cmd) => runtime.block_on(catalog_cmd::run(&data_dir, cmd)),
-        args::Command::Sql(cmd) => sql_cmd::run(&runtime, &data_dir, cmd, cli.verbose),
-        args::Command::Gen(cmd) => runtime.block_on(gen_cmd::run(cmd)),
-        args::Command::Scheduler(cmd) => {
-            runtime.block_on(server_cmd::run_scheduler(cli.data_dir, cmd, false))
-        }
-        args::Command::Serve(cmd) => {
-            runtime.block_on(server_cmd::run_scheduler(cli.data_dir, cmd, true))
-        }
-        args::Command::Executor(cmd) => runtime.block_on(server_cmd::run_executor(cmd)),
-        args::Command::Users(cmd) => users_cmd::run(&data_dir, cmd),
+    let args::Cli {
+        data_dir: data_dir_flag,
+        verbose,
+        server,
+        user,
+        user_password_file,
+        command,
+    } = cli;
+    // `quipu sql --url X` is `quipu --server X sql`.
+    let server = match &command {
+        args::Command::Sql(a) => a.url.clone().or(server),
+        _ => server,
+    };
+    let result = match (server, command) {
+        (Some(url), args::Command::Catalog(cmd)) => runtime.block_on(async {
+            let mut r = remote_session(&url, &user, &user_password_file).await?;
+            print!(
+                "{}",
+                r.admin(remote::AdminCommand::Catalog(cmd), None).await?
+            );
+            Ok(())
+        }),
+        (Some(url), args::Command::Users(cmd)) => runtime.block_on(async {
+            let password = users_cmd::password_for(&cmd)?;
+            let mut r = remote_session(&url, &user, &user_password_file).await?;
+            print!(
+                "{}",
+                r.admin(remote::AdminCommand::Users(cmd), password).await?
+            );
+            Ok(())
+        }),
+        (Some(url), args::Command::Sql(cmd)) => runtime
+            .block_on(remote_session(&url, &user, &user_password_file))
+            .and_then(|r| sql_cmd::run_on_server(&runtime, r, &data_dir, cmd)),
+        (Some(_), _) => Err("--server applies to `sql`, `catalog` and `users` only".into()),
+        (None, command) => run_here(&runtime, verbose, data_dir_flag, data_dir, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,5 +98,36 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(1)
         }
+    }
+}
+
+async fn remote_session(
+    url: &str,
+    user: &Option<String>,
+    password_file: &Option<std::path::PathBuf>,
+) -> Result<remote::Remote, String> {
+    remote::Remote::connect(url, user.as_deref(), password_file.as_deref()).await
+}
+
+/// A command on this machine's catalog (or a cluster process).
+fn run_here(
+    runtime: &tokio::runtime::Runtime,
+    verbose: bool,
+    data_dir_flag: Option<std::path::PathBuf>,
+    data_dir: std::path::PathBuf,
+    command: args::Command,
+) -> Result<(), String> {
+    match command {
+        args::Command::Catalog(cmd) => runtime.block_on(catalog_cmd::run(&data_dir, cmd)),
+        args::Command::Sql(cmd) => sql_cmd::run(runtime, &data_dir, cmd, verbose),
+        args::Command::Gen(cmd) => runtime.block_on(gen_cmd::run(cmd)),
+        args::Command::Scheduler(cmd) => {
+            runtime.block_on(server_cmd::run_scheduler(data_dir_flag, cmd, false))
+        }
+        args::Command::Serve(cmd) => {
+            runtime.block_on(server_cmd::run_scheduler(data_dir_flag, cmd, true))
+        }
+        args::Command::Executor(cmd) => runtime.block_on(server_cmd::run_executor(cmd)),
+        args::Command::Users(cmd) => users_cmd::run(&data_dir, cmd),
     }
 }

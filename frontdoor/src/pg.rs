@@ -598,6 +598,8 @@ fn engine_error(e: SchedulerError) -> PgWireError {
         SchedulerError::PermissionDenied(_) | SchedulerError::NotAdmin(_) => "42501",
         SchedulerError::Query(df) => datafusion_code(df),
         SchedulerError::ClusterStart(_) => "58000",
+        // cannot_connect_now: the cluster has no executor to run it yet.
+        SchedulerError::NoExecutors { .. } => "57P03",
         _ => "XX000",
     };
     error(code, e.to_string())

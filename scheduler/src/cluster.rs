@@ -10,11 +10,83 @@ use quipu_connectors::QuipuSession;
 
 use crate::error::{Result, SchedulerError};
 
-/// A running embedded cluster.
+/// A running cluster: where its scheduler listens and, when the scheduler
+/// runs in this process, how to count its live executors.
 #[derive(Debug, Clone)]
 pub struct Cluster {
     /// `http://localhost:PORT` of the scheduler's gRPC service.
     pub scheduler_url: String,
+    /// Counts the executors that reported recently; `None` when the
+    /// scheduler is another process (`quipu sql --cluster`).
+    pub executors: Option<ExecutorProbe>,
+}
+
+impl Cluster {
+    /// A cluster known only by its scheduler's URL.
+    pub fn at(scheduler_url: impl Into<String>) -> Cluster {
+        Cluster {
+            scheduler_url: scheduler_url.into(),
+            executors: None,
+        }
+    }
+}
+
+type ProbeFn = dyn Fn() -> futures::future::BoxFuture<'static, usize> + Send + Sync + 'static;
+
+/// How many executors are live, and how long a query waits for the first
+/// one before it fails (a job queued with no executor would wait forever:
+/// Ballista does not fail it).
+#[derive(Clone)]
+pub struct ExecutorProbe {
+    count: Arc<ProbeFn>,
+    pub wait: std::time::Duration,
+}
+
+impl std::fmt::Debug for ExecutorProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutorProbe")
+            .field("wait", &self.wait)
+            .finish()
+    }
+}
+
+impl ExecutorProbe {
+    pub fn new(
+        wait: std::time::Duration,
+        count: impl Fn() -> futures::future::BoxFuture<'static, usize> + Send + Sync + 'static,
+    ) -> ExecutorProbe {
+        ExecutorProbe {
+            count: Arc::new(count),
+            wait,
+        }
+    }
+
+    /// Returns once an executor is live, or fails after `wait` naming the
+    /// scheduler.
+    pub async fn wait_for_one(&self, scheduler_url: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let mut warned = false;
+        loop {
+            if (self.count)().await > 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(SchedulerError::NoExecutors {
+                    scheduler: scheduler_url.to_string(),
+                    waited: self.wait.as_secs(),
+                });
+            }
+            if !warned {
+                warned = true;
+                tracing::warn!(
+                    scheduler = scheduler_url,
+                    wait_s = self.wait.as_secs(),
+                    "no executor is registered: the query waits for one"
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }
 
 pub use quipu_executor::{cluster_config, codecs, logical_codec, physical_codec, with_codecs};
@@ -81,5 +153,5 @@ pub async fn start(session: &QuipuSession, vcores: usize) -> Result<Cluster> {
     let scheduler_url = format!("http://localhost:{}", addr.port());
     start_embedded_executor(session, &scheduler_url, vcores).await?;
     tracing::info!(%scheduler_url, vcores, "embedded Ballista cluster started");
-    Ok(Cluster { scheduler_url })
+    Ok(Cluster::at(scheduler_url))
 }

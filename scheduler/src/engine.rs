@@ -92,12 +92,7 @@ impl Engine {
     /// An engine that submits cluster queries to the scheduler at
     /// `scheduler_url` (`http://host:port`) instead of starting its own.
     pub fn remote(session: QuipuSession, scheduler_url: &str) -> Arc<Self> {
-        Self::with_cluster(
-            session,
-            Cluster {
-                scheduler_url: scheduler_url.trim_end_matches('/').to_string(),
-            },
-        )
+        Self::with_cluster(session, Cluster::at(scheduler_url.trim_end_matches('/')))
     }
 
     /// Opens the catalog in `data_dir`.
@@ -220,6 +215,38 @@ fn timed(
             None
         }))
         .filter_map(|x| async move { x });
+    Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, wrapped))
+}
+
+/// Logs the Ballista job id of a cluster query once the job is submitted
+/// (when the first batch, the end or an error comes back), inside the
+/// statement's span: the line `query_id=N ... job_id=...` ties the
+/// client's statement to the scheduler's and executors' log lines about
+/// the job.
+fn log_job_id(
+    stream: SendableRecordBatchStream,
+    plan: Arc<dyn ExecutionPlan>,
+) -> SendableRecordBatchStream {
+    use ballista_core::execution_plans::DistributedQueryExec;
+    use datafusion_proto::protobuf::LogicalPlanNode;
+    use futures::StreamExt;
+    let schema = stream.schema();
+    let span = tracing::Span::current();
+    let mut plan = Some(plan);
+    let wrapped = stream.inspect(move |_| {
+        let Some(root) = plan.take() else { return };
+        let mut job = None;
+        let _ = root.apply(|node| {
+            if let Some(d) = node.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>() {
+                job = d.job_id();
+                return Ok(TreeNodeRecursion::Stop);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        if let Some(job) = job {
+            span.in_scope(|| tracing::info!(job_id = %job, "query runs as a Ballista job"));
+        }
+    });
     Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, wrapped))
 }
 
@@ -428,6 +455,9 @@ impl ClientSession {
     /// Hands the logical plan to the Ballista cluster.
     async fn run_on_cluster(&self, plan: LogicalPlan, reason: String) -> Result<QueryOutput> {
         let cluster = self.engine.cluster().await?;
+        if let Some(probe) = &cluster.executors {
+            probe.wait_for_one(&cluster.scheduler_url).await?;
+        }
         // The client side encodes the plan with Quipu's codecs too.
         let state = self.ctx.state();
         let config = crate::cluster::with_codecs(
@@ -439,15 +469,16 @@ impl ClientSession {
             .build()
             .upgrade_for_ballista(cluster.scheduler_url.clone())?;
         let cctx = SessionContext::new_with_state(cluster_state);
-        let stream = cctx
+        let physical = cctx
             .execute_logical_plan(plan)
             .await?
-            .execute_stream()
+            .create_physical_plan()
             .await?;
+        let stream = execute_stream(physical.clone(), cctx.task_ctx())?;
         tracing::debug!(%reason, "running on the cluster");
         Ok(QueryOutput {
             schema: stream.schema(),
-            stream,
+            stream: log_job_id(stream, physical),
             executed_on: ExecutedOn::Cluster,
             reason,
         })

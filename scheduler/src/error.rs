@@ -16,6 +16,12 @@ pub enum SchedulerError {
     Query(#[from] DataFusionError),
     #[error("permission denied for source `{0}`")]
     PermissionDenied(String),
+    #[error(
+        "no executor is registered with the scheduler at {scheduler} (waited {waited} s): start \
+         `quipu executor --scheduler HOST:PORT`, or run the query in-process with \
+         SET quipu.execution = 'local'"
+    )]
+    NoExecutors { scheduler: String, waited: u64 },
     #[error("permission denied: only admins change the catalog ({0})")]
     NotAdmin(String),
 }

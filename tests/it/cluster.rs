@@ -543,3 +543,73 @@ async fn failing_tasks_and_unreachable_sources_are_named() {
     assert!(stderr.contains(var), "{stderr}");
     assert!(!stderr.contains("only-on-the-scheduler"), "{stderr}");
 }
+
+/// A query submitted while no executor is registered: Ballista would keep
+/// the job queued forever; Quipu waits one executor timeout (6 s here)
+/// for an executor, then fails with a clear error (SQLSTATE 57P03) and the
+/// connection keeps working. Once an executor registers, the same
+/// connection's query runs, and the scheduler's log ties the statement's
+/// `query_id` to the Ballista job id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_executor_is_a_clear_error_then_queries_run_once_one_registers() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    crate::pgwire::add_admin(dir.path());
+    let mut procs = Procs::start(dir.path(), 0);
+    crate::pgwire::wait_port(procs.pg);
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user=boss password={} dbname=quipu",
+        procs.pg,
+        crate::pgwire::BOSS_PW
+    );
+    let (pg, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", procs.logs()));
+    tokio::spawn(conn);
+    pg.batch_execute("SET quipu.execution = 'cluster'")
+        .await
+        .unwrap();
+    let sql = "SELECT count(*) FROM lake.public.sales_history";
+
+    let asked = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(120), pg.simple_query(sql))
+        .await
+        .unwrap_or_else(|_| panic!("a query with no executor hung\n{}", procs.logs()))
+        .expect_err("a query with no executor cannot succeed");
+    let db = err.as_db_error().unwrap_or_else(|| panic!("{err:?}"));
+    assert_eq!(db.code().code(), "57P03", "{}", db.message());
+    assert!(
+        db.message()
+            .contains("no executor is registered with the scheduler"),
+        "{}",
+        db.message()
+    );
+    eprintln!("no executor: error after {:?}", asked.elapsed());
+    // What the scheduler answers alone still works on that connection.
+    let one = pg.simple_query("SELECT 1").await.unwrap();
+    assert_eq!(first_value(&one).as_deref(), Some("1"));
+
+    procs.add_executor();
+    procs.wait_live(1);
+    let rows = pg
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", procs.logs()));
+    assert_eq!(
+        first_value(&rows),
+        Some(y.rows("lake", "sales_history").to_string())
+    );
+    let log = std::fs::read_to_string(procs.logs.path().join("scheduler.log")).unwrap();
+    let tied = log
+        .lines()
+        .any(|l| l.contains("query_id=") && l.contains("job_id=") && l.contains("Ballista job"));
+    assert!(tied, "no log line ties a query id to its job id:\n{log}");
+}
+
+/// The first column of the first row of a simple-protocol answer.
+fn first_value(messages: &[tokio_postgres::SimpleQueryMessage]) -> Option<String> {
+    messages.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    })
+}
