@@ -54,6 +54,7 @@ SCHEDULER_KEYS = {
     "pg_max_connections",
     "flight_listen",
     "flight_allow_plaintext",
+    "task_scheduling",
 }
 EXECUTOR_KEYS = {
     "scheduler",
@@ -67,6 +68,7 @@ EXECUTOR_KEYS = {
     "work_dir",
     "heartbeat",
     "token_file",
+    "task_scheduling",
 }
 
 errors: list[str] = []

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use quipu_executor::process::ExecutorOptions;
 use quipu_scheduler::process::SchedulerOptions;
+use quipu_scheduler::process::TaskSchedulingPolicy;
 
 use crate::args::{ExecutorArgs, SchedulerArgs};
 
@@ -28,6 +29,7 @@ pub const SCHEDULER_KEYS: &[&str] = &[
     "pg_max_connections",
     "flight_listen",
     "flight_allow_plaintext",
+    "task_scheduling",
 ];
 
 /// Keys an executor's TOML file may hold.
@@ -43,6 +45,7 @@ pub const EXECUTOR_KEYS: &[&str] = &[
     "work_dir",
     "token_file",
     "heartbeat",
+    "task_scheduling",
 ];
 
 /// A parsed `--config` file, checked against the keys its process knows.
@@ -113,6 +116,17 @@ impl ConfigFile {
                 other.type_str()
             )),
         }
+    }
+}
+
+/// `task_scheduling`: `pull` (the default) or `push`.
+fn task_scheduling(value: Option<String>) -> Result<TaskSchedulingPolicy, String> {
+    match value.as_deref().map(str::trim) {
+        None | Some("pull") => Ok(TaskSchedulingPolicy::PullStaged),
+        Some("push") => Ok(TaskSchedulingPolicy::PushStaged),
+        Some(other) => Err(format!(
+            "task_scheduling must be 'pull' or 'push', not '{other}'"
+        )),
     }
 }
 
@@ -191,6 +205,16 @@ pub async fn run_scheduler(
     let executor_timeout =
         from_file(args.executor_timeout, &file, |f| f.int("executor_timeout"))?.unwrap_or(30u64);
     let slots = from_file(args.slots, &file, |f| f.int("slots"))?;
+    let scheduling = task_scheduling(from_file(args.task_scheduling, &file, |f| {
+        f.string("task_scheduling")
+    })?)?;
+    if embedded && matches!(scheduling, TaskSchedulingPolicy::PushStaged) {
+        return Err(
+            "task_scheduling = 'push' needs `quipu scheduler` and `quipu executor` \
+                    processes: the executor inside `quipu serve` pulls its tasks"
+                .into(),
+        );
+    }
     let token = cluster_token(token_file)?;
     let session = quipu_connectors::QuipuSession::open(&data_dir)
         .map_err(|e| format!("cannot open the catalog in {}: {e}", data_dir.display()))?;
@@ -204,6 +228,7 @@ pub async fn run_scheduler(
         external_host,
         token,
         executor_timeout: Duration::from_secs(executor_timeout),
+        scheduling,
         embedded_slots: embedded.then(|| slots.filter(|&s| s > 0).unwrap_or(cores)),
     };
     let running = quipu_scheduler::process::start(session.clone(), opts)
@@ -218,10 +243,15 @@ pub async fn run_scheduler(
         None => None,
     };
     let flight_server = match flight {
-        Some(opts) => Some(
-            quipu_frontdoor::flight::start(running.engine.clone(), opts)
-                .await
-                .map_err(|e| format!("Flight SQL front door: {e}"))?,
+        Some(mut opts) => Some(
+            quipu_frontdoor::flight::start(running.engine.clone(), {
+                // Admin commands (`quipu --server ... catalog/users`) run on
+                // the server's own catalog.
+                opts.admin = Some(crate::remote::handler(running.engine.session().clone()));
+                opts
+            })
+            .await
+            .map_err(|e| format!("Flight SQL front door: {e}"))?,
         ),
         None => None,
     };
@@ -313,6 +343,7 @@ fn flight_options(
             f.bool("flight_allow_plaintext")
         })?
         .unwrap_or(false),
+        admin: None,
     }))
 }
 
@@ -353,6 +384,9 @@ pub async fn run_executor(args: ExecutorArgs) -> Result<(), String> {
             f.string("work_dir").map(|s| s.map(PathBuf::from))
         })?,
         heartbeat_seconds: from_file(args.heartbeat, &file, |f| f.int("heartbeat"))?.unwrap_or(5),
+        scheduling: task_scheduling(from_file(args.task_scheduling, &file, |f| {
+            f.string("task_scheduling")
+        })?)?,
         scheduler_patience: Duration::from_secs(30),
     };
     tokio::select! {

@@ -34,6 +34,8 @@ pub struct ExecutorOptions {
     pub work_dir: Option<PathBuf>,
     /// How often the executor reports to the scheduler.
     pub heartbeat_seconds: u64,
+    /// Pull tasks (default) or take pushed ones: the scheduler's setting.
+    pub scheduling: ballista_core::config::TaskSchedulingPolicy,
     /// How long to wait for the scheduler at start.
     pub scheduler_patience: Duration,
 }
@@ -102,7 +104,7 @@ pub async fn run(opts: ExecutorOptions) -> Result<(), ExecutorError> {
         scheduler_connect_timeout_seconds: opts.scheduler_patience.as_secs().max(1) as u16,
         vcores: opts.slots,
         // Must match the scheduler's (see scheduler::process::start).
-        task_scheduling_policy: ballista_core::config::TaskSchedulingPolicy::PullStaged,
+        task_scheduling_policy: opts.scheduling,
         work_dir: Some(work_dir.join("shuffle").to_string_lossy().into_owned()),
         executor_heartbeat_interval_seconds: opts.heartbeat_seconds,
         print_thread_info: false,

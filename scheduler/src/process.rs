@@ -25,8 +25,8 @@ use quipu_connectors::QuipuSession;
 use quipu_connectors::metrics::metrics;
 
 use crate::cluster::{
-    Cluster, cluster_config, config_producer, logical_codec, physical_codec, session_builder,
-    start_embedded_executor,
+    Cluster, ExecutorProbe, cluster_config, config_producer, logical_codec, physical_codec,
+    session_builder, start_embedded_executor,
 };
 use crate::engine::Engine;
 use crate::error::{Result, SchedulerError};
@@ -46,9 +46,14 @@ pub struct SchedulerOptions {
     /// An executor silent for this long is considered lost and its tasks
     /// run elsewhere.
     pub executor_timeout: Duration,
+    /// Executors pull tasks (default) or the scheduler pushes them; the
+    /// executors must use the same.
+    pub scheduling: TaskSchedulingPolicy,
     /// Task slots of an executor inside this process (`quipu serve`).
     pub embedded_slots: Option<usize>,
 }
+
+pub use ballista_core::config::TaskSchedulingPolicy;
 
 type State_ = Arc<SchedulerState<LogicalPlanNode, PhysicalPlanNode>>;
 
@@ -108,11 +113,12 @@ pub async fn start(session: QuipuSession, opts: SchedulerOptions) -> Result<Runn
         override_config_producer: Some(config_producer(cluster_config(&session))),
         override_logical_codec: Some(logical_codec(&session)),
         override_physical_codec: Some(physical_codec(&session)),
-        // Executors pull tasks. With Ballista 55's push mode, the re-run of
-        // a stage whose output a lost executor held was sometimes never
-        // launched on the survivors and the query hung
-        // (docs/architecture.md, tests/it/cluster.rs).
-        scheduling_policy: ballista_core::config::TaskSchedulingPolicy::PullStaged,
+        // Executors pull tasks by default. With Ballista 55's push mode, the
+        // re-run of a stage whose output a lost executor held was sometimes
+        // never launched on the survivors and the query hung
+        // (docs/architecture.md, tests/it/cluster.rs); push is faster per
+        // stage (docs/benchmarks.md, cluster).
+        scheduling_policy: opts.scheduling,
         executor_timeout_seconds: timeout,
         expire_dead_executor_interval_seconds: (timeout / 3).max(1),
         no_executors_grace_period_seconds: timeout,
@@ -126,6 +132,7 @@ pub async fn start(session: QuipuSession, opts: SchedulerOptions) -> Result<Runn
             .await
             .map_err(|e| SchedulerError::ClusterStart(e.to_string()))?;
     let state = server.state.clone();
+    let http_state_for_probe = state.clone();
     tokio::spawn(async move {
         if let Err(e) = start_grpc_service_with_listener(listener, server).await {
             tracing::error!(error = %e, "scheduler gRPC service stopped");
@@ -150,7 +157,22 @@ pub async fn start(session: QuipuSession, opts: SchedulerOptions) -> Result<Runn
         start_embedded_executor(&session, &scheduler_url, slots).await?;
     }
     tracing::info!(grpc = %grpc_addr, http = %http_addr, "quipu scheduler started");
-    let engine = Engine::with_cluster(session, Cluster { scheduler_url });
+    // A query submitted while no executor is live waits at most one
+    // executor timeout for the first to register, then fails naming the
+    // scheduler (Ballista would keep the job queued forever).
+    let probe_state = http_state_for_probe;
+    let probe_timeout = Duration::from_secs(timeout);
+    let executors = ExecutorProbe::new(probe_timeout, move || {
+        let state = probe_state.clone();
+        Box::pin(async move { live_executors(&state, probe_timeout).await })
+    });
+    let engine = Engine::with_cluster(
+        session,
+        Cluster {
+            scheduler_url,
+            executors: Some(executors),
+        },
+    );
     Ok(RunningScheduler {
         engine,
         grpc_addr,
