@@ -73,6 +73,7 @@ impl SourceKind {
                 "pushdown",
                 "unsupported_type",
                 "query_timeout",
+                "monitor_timeout",
             ],
         }
     }
@@ -218,14 +219,16 @@ impl SourceDef {
                 reason: format!("`{v}` is not a number of partitions from 1 to 64"),
             });
         }
-        if let Some(v) = self.options.get("query_timeout")
-            && !v.parse::<u64>().is_ok_and(|s| s > 0)
-        {
-            return Err(CatalogError::InvalidOption {
-                source_name: self.name.clone(),
-                option: "query_timeout".into(),
-                reason: format!("`{v}` is not a whole number of seconds above 0"),
-            });
+        for option in ["query_timeout", "monitor_timeout"] {
+            if let Some(v) = self.options.get(option)
+                && !v.parse::<u64>().is_ok_and(|s| s > 0)
+            {
+                return Err(CatalogError::InvalidOption {
+                    source_name: self.name.clone(),
+                    option: option.into(),
+                    reason: format!("`{v}` is not a whole number of seconds above 0"),
+                });
+            }
         }
         if let Some(v) = self.options.get("delimiter")
             && v.len() != 1

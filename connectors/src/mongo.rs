@@ -52,6 +52,20 @@ const SAMPLE: i64 = 1000;
 const BATCH_ROWS: usize = 8192;
 const MAX_POOL: u32 = 8;
 
+/// Option `monitor_timeout` (seconds, default 30): how long the driver
+/// waits for a heartbeat answer (and a new connection) before it declares
+/// the server unreachable and interrupts the queries in flight.
+/// (The catalog checked the value when the source was added.)
+fn monitor_timeout(source: &SourceDef) -> Duration {
+    let secs = source
+        .options
+        .get("monitor_timeout")
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(30);
+    Duration::from_secs(secs)
+}
+
 fn bad(source: &SourceDef, reason: impl Into<String>) -> ConnectorError {
     ConnectorError::Source {
         source_name: source.name.clone(),
@@ -115,7 +129,13 @@ impl MongoClients {
                 port: Some(port),
             }])
             .app_name("quipu".to_string())
-            .connect_timeout(Duration::from_secs(5))
+            // The driver also uses the connect timeout as the deadline of
+            // its heartbeat to a server that does not stream them, and a
+            // heartbeat timeout interrupts every query in flight. A busy
+            // server (SecantusDB is single-threaded: one long find blocks
+            // the hello) must not fail queries that way, so this is long;
+            // server selection (5 s) still reports a down source quickly.
+            .connect_timeout(monitor_timeout(source))
             .server_selection_timeout(Duration::from_secs(5))
             .max_pool_size(MAX_POOL)
             .build();
