@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,6 +20,18 @@ pub struct Cli {
     /// Log more (where each query ran and why); QUIPU_LOG=debug for more still.
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// A running server's Flight SQL address (grpc://HOST:15433): `sql`,
+    /// `catalog` and `users` then run there, as --user, instead of on the
+    /// catalog in --data-dir.
+    #[arg(long, global = true, env = "QUIPU_SERVER")]
+    pub server: Option<String>,
+    /// The user to sign in as with --server; the password comes from
+    /// QUIPU_USER_PASSWORD or --user-password-file.
+    #[arg(long, global = true, env = "QUIPU_USER")]
+    pub user: Option<String>,
+    /// File holding the --user's password.
+    #[arg(long, global = true)]
+    pub user_password_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -119,6 +132,9 @@ pub struct SchedulerArgs {
     /// Serve Flight SQL without TLS on a non-loopback address.
     #[arg(long, env = "QUIPU_FLIGHT_ALLOW_PLAINTEXT")]
     pub flight_allow_plaintext: Option<bool>,
+    /// How tasks reach executors: `pull` (executors poll) or `push` (scheduler only) [default: pull].
+    #[arg(long, env = "QUIPU_TASK_SCHEDULING")]
+    pub task_scheduling: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +175,9 @@ pub struct ExecutorArgs {
     /// Seconds between reports to the scheduler [default: 5].
     #[arg(long, env = "QUIPU_HEARTBEAT")]
     pub heartbeat: Option<u64>,
+    /// `pull` or `push`: must match the scheduler's [default: pull].
+    #[arg(long, env = "QUIPU_TASK_SCHEDULING")]
+    pub task_scheduling: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -186,21 +205,21 @@ pub struct GenArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, Serialize, Deserialize)]
 pub enum Kind {
     Lake,
     Postgres,
     Mongodb,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, Serialize, Deserialize)]
 pub enum Format {
     Parquet,
     Csv,
     Json,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, Serialize, Deserialize)]
 pub enum CatalogCommand {
     /// Register a source, check that it answers, and discover its tables.
     #[command(
@@ -301,9 +320,13 @@ pub struct SqlArgs {
     /// instead of an embedded one.
     #[arg(long, env = "QUIPU_CLUSTER")]
     pub cluster: Option<String>,
+    /// Run on the server at this Flight SQL address (grpc://HOST:15433):
+    /// the same as the global --server.
+    #[arg(long)]
+    pub url: Option<String>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, Serialize, Deserialize)]
 pub enum UsersCommand {
     /// Create a user, or replace one's password and grants. The password
     /// comes from --password-file, else QUIPU_PASSWORD, else one line of stdin.

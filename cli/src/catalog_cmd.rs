@@ -11,6 +11,14 @@ use quipu_connectors::QuipuSession;
 use crate::args::{CatalogCommand, Format, Kind};
 use crate::output::error_message;
 
+/// `writeln!` into a `String` (which cannot fail).
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
 fn kind_of(k: Kind) -> SourceKind {
     match k {
         Kind::Lake => SourceKind::Lake,
@@ -41,7 +49,7 @@ fn columns_text(cols: &[ColumnDef]) -> String {
         .join(", ")
 }
 
-fn print_tables(tables: &[TableDef]) {
+fn print_tables(out: &mut String, tables: &[TableDef]) {
     let mut t = new_table(&["table", "format", "location", "partitions", "columns"]);
     for d in tables {
         t.add_row(vec![
@@ -56,12 +64,23 @@ fn print_tables(tables: &[TableDef]) {
             d.columns.len().to_string(),
         ]);
     }
-    println!("{t}");
+    say!(out, "{t}");
 }
 
 /// Runs one catalog command; errors come back as one sentence.
+/// `quipu catalog ...` on the catalog in `data_dir`.
 pub async fn run(data_dir: &Path, cmd: CatalogCommand) -> Result<(), String> {
     let session = QuipuSession::open(data_dir).map_err(|e| error_message(&e))?;
+    let text = execute(&session, cmd).await;
+    session.close().await;
+    print!("{}", text?);
+    Ok(())
+}
+
+/// Runs one catalog command on `session`'s catalog; returns what to show
+/// (the server runs this for `quipu --server ... catalog ...`).
+pub async fn execute(session: &QuipuSession, cmd: CatalogCommand) -> Result<String, String> {
+    let mut out = String::new();
     let store = session.store().clone();
     match cmd {
         CatalogCommand::AddSource {
@@ -91,13 +110,14 @@ pub async fn run(data_dir: &Path, cmd: CatalogCommand) -> Result<(), String> {
                 .add_source(&def)
                 .await
                 .map_err(|e| error_message(&e))?;
-            println!(
+            say!(
+                out,
                 "added source `{name}` ({}) with {} tables",
                 def.kind,
                 tables.len()
             );
             if !tables.is_empty() {
-                print_tables(&tables);
+                print_tables(&mut out, &tables);
             }
         }
         CatalogCommand::List { tables } => {
@@ -119,10 +139,11 @@ pub async fn run(data_dir: &Path, cmd: CatalogCommand) -> Result<(), String> {
                     n.to_string(),
                 ]);
             }
-            println!("{t}");
+            say!(out, "{t}");
             let views = store.views().map_err(|e| error_message(&e))?;
             if !views.is_empty() {
-                println!(
+                say!(
+                    out,
                     "views: {}",
                     views
                         .iter()
@@ -132,7 +153,7 @@ pub async fn run(data_dir: &Path, cmd: CatalogCommand) -> Result<(), String> {
                 );
             }
             if tables {
-                print_tables(&all);
+                print_tables(&mut out, &all);
             }
         }
         CatalogCommand::Describe { name } => {
@@ -142,13 +163,14 @@ pub async fn run(data_dir: &Path, cmd: CatalogCommand) -> Result<(), String> {
                     .table(&tn)
                     .map_err(|e| error_message(&e))?
                     .ok_or_else(|| format!("table `{tn}` does not exist"))?;
-                println!(
+                say!(
+                    out,
                     "table {tn} ({:?}, {})",
                     def.origin,
                     def.format.map(|f| f.to_string()).unwrap_or_default()
                 );
                 if let Some(l) = &def.location {
-                    println!("location: {l}");
+                    say!(out, "location: {l}");
                 }
                 let mut t = new_table(&["column", "type", "nullable", "kind"]);
                 for c in &def.columns {
@@ -172,28 +194,31 @@ pub async fn run(data_dir: &Path, cmd: CatalogCommand) -> Result<(), String> {
                         "partition".to_string(),
                     ]);
                 }
-                println!("{t}");
+                say!(out, "{t}");
             } else {
                 let s = store
                     .source(&name)
                     .map_err(|e| error_message(&e))?
                     .ok_or_else(|| format!("source `{name}` does not exist"))?;
-                println!("source {} ({})", s.name, s.kind);
+                say!(out, "source {} ({})", s.name, s.kind);
                 for (k, v) in &s.options {
                     // Secret options only ever hold references, which are safe to show.
-                    println!("  {k} = {v}");
+                    say!(out, "  {k} = {v}");
                 }
-                print_tables(&store.tables(Some(&name)).map_err(|e| error_message(&e))?);
+                print_tables(
+                    &mut out,
+                    &store.tables(Some(&name)).map_err(|e| error_message(&e))?,
+                );
             }
         }
         CatalogCommand::Drop { name } => {
             if name.contains('.') {
                 let tn = TableName::parse(&name).map_err(|e| error_message(&e))?;
                 store.drop_table(&tn).map_err(|e| error_message(&e))?;
-                println!("dropped table `{tn}`");
+                say!(out, "dropped table `{tn}`");
             } else {
                 store.drop_source(&name).map_err(|e| error_message(&e))?;
-                println!("dropped source `{name}` and its tables");
+                say!(out, "dropped source `{name}` and its tables");
             }
         }
         CatalogCommand::Refresh { name } => {
@@ -202,16 +227,16 @@ pub async fn run(data_dir: &Path, cmd: CatalogCommand) -> Result<(), String> {
                 .await
                 .map_err(|e| error_message(&e))?;
             if drift.is_empty() {
-                println!("source `{name}`: no changes");
+                say!(out, "source `{name}`: no changes");
             }
             for t in &drift.added {
-                println!("added   {t}");
+                say!(out, "added   {t}");
             }
             for t in &drift.removed {
-                println!("removed {t}");
+                say!(out, "removed {t}");
             }
             for (t, what) in &drift.changed {
-                println!("changed {t}: {what}");
+                say!(out, "changed {t}: {what}");
             }
         }
         CatalogCommand::AddTable {
@@ -243,7 +268,8 @@ pub async fn run(data_dir: &Path, cmd: CatalogCommand) -> Result<(), String> {
                 .add_table(tn, &path, format.map(format_of), declared, replace)
                 .await
                 .map_err(|e| error_message(&e))?;
-            println!(
+            say!(
+                out,
                 "added table `{}` ({} columns: {})",
                 def.name,
                 def.columns.len(),
@@ -251,5 +277,5 @@ pub async fn run(data_dir: &Path, cmd: CatalogCommand) -> Result<(), String> {
             );
         }
     }
-    Ok(())
+    Ok(out)
 }

@@ -94,9 +94,26 @@ impl Progress {
 
 /// Consumes a query's stream and prints it. Returns the number of rows.
 pub async fn print(out: QueryOutput, format: OutputFormat) -> Result<usize, String> {
-    let QueryOutput {
-        schema, mut stream, ..
-    } = out;
+    print_stream(out.schema, out.stream, format).await
+}
+
+/// Prints rows already fetched (from a server, with `--server`).
+pub async fn print_batches(
+    schema: arrow::datatypes::SchemaRef,
+    batches: Vec<RecordBatch>,
+    format: OutputFormat,
+) -> Result<usize, String> {
+    let stream =
+        datafusion::physical_plan::memory::MemoryStream::try_new(batches, schema.clone(), None)
+            .map_err(|e| df_message(&e))?;
+    print_stream(schema, Box::pin(stream), format).await
+}
+
+async fn print_stream(
+    schema: arrow::datatypes::SchemaRef,
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+    format: OutputFormat,
+) -> Result<usize, String> {
     let mut progress = Progress::new();
     let mut rows = 0;
     let stdout = std::io::stdout();

@@ -3,20 +3,19 @@
 
 use std::path::Path;
 
-use quipu_scheduler::ClientSession;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 use tokio::runtime::Runtime;
 
 use crate::args::OutputFormat;
-use crate::sql_cmd::run_text;
+use crate::sql_cmd::{Runner, run_text};
 
 const HELP: &str = "End each statement with ';'. Commands: \\q quit, \\? help.\n\
 Examples: SHOW TABLES;  SELECT * FROM information_schema.tables;  SET quipu.execution = 'cluster';";
 
 pub fn run(
     runtime: &Runtime,
-    client: &ClientSession,
+    client: &Runner,
     data_dir: &Path,
     format: OutputFormat,
     verbose: bool,

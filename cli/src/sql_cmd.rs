@@ -9,14 +9,25 @@ use tokio::runtime::Runtime;
 use crate::args::{Execution, OutputFormat, SqlArgs};
 use crate::output::{error_message, print};
 
+/// Where `quipu sql` runs statements: this process's engine, or a server
+/// (`--server`).
+pub enum Runner {
+    Local(ClientSession),
+    Remote(tokio::sync::Mutex<crate::remote::Remote>),
+}
+
 /// Runs every statement of `sql`, printing each result; stops at the first
 /// error.
 pub async fn run_text(
-    client: &ClientSession,
+    runner: &Runner,
     sql: &str,
     format: OutputFormat,
     verbose: bool,
 ) -> Result<(), String> {
+    let client = match runner {
+        Runner::Local(client) => client,
+        Runner::Remote(remote) => return run_remote(remote, sql, format).await,
+    };
     let statements = client.parse(sql).map_err(|e| error_message(&e))?;
     if statements.is_empty() {
         return Err("empty query: nothing to run".into());
@@ -31,13 +42,64 @@ pub async fn run_text(
     Ok(())
 }
 
+/// Splits `sql` into statements here and runs each on the server.
+async fn run_remote(
+    remote: &tokio::sync::Mutex<crate::remote::Remote>,
+    sql: &str,
+    format: OutputFormat,
+) -> Result<(), String> {
+    let statements = datafusion::sql::parser::DFParserBuilder::new(sql)
+        .build()
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| error_message(&e))?;
+    if statements.is_empty() {
+        return Err("empty query: nothing to run".into());
+    }
+    let mut remote = remote.lock().await;
+    for statement in statements {
+        let (schema, batches) = remote.query(&statement.to_string()).await?;
+        crate::output::print_batches(schema, batches, format).await?;
+    }
+    Ok(())
+}
+
+/// `quipu --server ... sql`: the same statements, run by the server.
+pub fn run_on_server(
+    runtime: &Runtime,
+    remote: crate::remote::Remote,
+    data_dir: &Path,
+    args: SqlArgs,
+) -> Result<(), String> {
+    if args.cluster.is_some() {
+        return Err(
+            "--cluster and --server do not go together: the server picks its cluster".into(),
+        );
+    }
+    let runner = Runner::Remote(tokio::sync::Mutex::new(remote));
+    execute(runtime, &runner, data_dir, args, false)
+}
+
 pub fn run(runtime: &Runtime, data_dir: &Path, args: SqlArgs, verbose: bool) -> Result<(), String> {
     let session = quipu_connectors::QuipuSession::open(data_dir).map_err(|e| error_message(&e))?;
     let engine = match &args.cluster {
         Some(url) => Engine::remote(session, url),
         None => Engine::new(session),
     };
-    let client = engine.client();
+    let runner = Runner::Local(engine.client());
+    let result = execute(runtime, &runner, data_dir, args, verbose);
+    runtime.block_on(engine.session().close());
+    result
+}
+
+/// The `--execution` setting, then the statements of the query, the file,
+/// stdin, or the interactive shell.
+fn execute(
+    runtime: &Runtime,
+    client: &Runner,
+    data_dir: &Path,
+    args: SqlArgs,
+    verbose: bool,
+) -> Result<(), String> {
     if let Some(mode) = args.execution {
         let mode = match mode {
             Execution::Auto => "auto",
@@ -45,7 +107,7 @@ pub fn run(runtime: &Runtime, data_dir: &Path, args: SqlArgs, verbose: bool) -> 
             Execution::Cluster => "cluster",
         };
         runtime.block_on(run_text(
-            &client,
+            client,
             &format!("SET quipu.execution = '{mode}'"),
             args.format,
             false,
@@ -65,10 +127,8 @@ pub fn run(runtime: &Runtime, data_dir: &Path, args: SqlArgs, verbose: bool) -> 
         }
         (None, None) => None,
     };
-    let result = match text {
-        Some(sql) => runtime.block_on(run_text(&client, &sql, args.format, verbose)),
-        None => crate::shell::run(runtime, &client, data_dir, args.format, verbose),
-    };
-    runtime.block_on(engine.session().close());
-    result
+    match text {
+        Some(sql) => runtime.block_on(run_text(client, &sql, args.format, verbose)),
+        None => crate::shell::run(runtime, client, data_dir, args.format, verbose),
+    }
 }

@@ -9,7 +9,7 @@ use quipu_catalog::CatalogStore;
 use crate::args::UsersCommand;
 
 /// The new password: --password-file, else QUIPU_PASSWORD, else stdin.
-fn read_password(file: Option<&Path>) -> Result<String, String> {
+pub fn read_password(file: Option<&Path>) -> Result<String, String> {
     let raw = if let Some(path) = file {
         std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?
@@ -41,8 +41,34 @@ fn check_sources(store: &CatalogStore, sources: &[String]) -> Result<(), String>
     Ok(())
 }
 
+/// The password `users add` needs, read where the CLI runs (never by a
+/// server): `None` for the other commands.
+pub fn password_for(cmd: &UsersCommand) -> Result<Option<String>, String> {
+    match cmd {
+        UsersCommand::Add { password_file, .. } => {
+            read_password(password_file.as_deref()).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `quipu users ...` on the catalog in `data_dir`.
 pub fn run(data_dir: &Path, cmd: UsersCommand) -> Result<(), String> {
     let store = CatalogStore::open(data_dir).map_err(|e| e.to_string())?;
+    let password = password_for(&cmd)?;
+    print!("{}", execute(&store, cmd, password)?);
+    Ok(())
+}
+
+/// Runs one users command on `store`; `password` is the new password of
+/// `users add`. Returns what to show.
+pub fn execute(
+    store: &CatalogStore,
+    cmd: UsersCommand,
+    password: Option<String>,
+) -> Result<String, String> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let user = |name: &str| {
         store
             .user(name)
@@ -54,17 +80,17 @@ pub fn run(data_dir: &Path, cmd: UsersCommand) -> Result<(), String> {
             name,
             admin,
             grants,
-            password_file,
+            ..
         } => {
-            check_sources(&store, &grants)?;
-            let password = read_password(password_file.as_deref())?;
+            check_sources(store, &grants)?;
+            let password = password.ok_or("users add needs the new user's password")?;
             let def = quipu_frontdoor::users::new_user(&name, &password, admin, grants)
                 .map_err(|e| e.to_string())?;
             store.put_user(&def).map_err(|e| e.to_string())?;
-            println!("user {name} saved");
+            let _ = writeln!(out, "user {name} saved");
         }
         UsersCommand::Grant { name, sources } => {
-            check_sources(&store, &sources)?;
+            check_sources(store, &sources)?;
             let mut def = user(&name)?;
             for s in sources {
                 if !def.sources.contains(&s) {
@@ -88,7 +114,8 @@ pub fn run(data_dir: &Path, cmd: UsersCommand) -> Result<(), String> {
                 } else {
                     u.sources.join(", ")
                 };
-                println!(
+                let _ = writeln!(
+                    out,
                     "{}\t{}\treads {reads}",
                     u.name,
                     if u.admin { "admin" } else { "user" }
@@ -96,5 +123,5 @@ pub fn run(data_dir: &Path, cmd: UsersCommand) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    Ok(out)
 }

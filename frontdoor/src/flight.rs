@@ -30,8 +30,8 @@ use arrow_flight::sql::{
     ProstMessageExt, Searchable, SqlInfo, TicketStatementQuery, XdbcDataType,
 };
 use arrow_flight::{
-    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
-    SchemaAsIpc, Ticket,
+    ActionType, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
+    IpcMessage, SchemaAsIpc, Ticket,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
@@ -55,12 +55,36 @@ use crate::error::{FrontDoorError, Result};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:15433";
 
 /// How the Flight SQL front door listens.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FlightOptions {
     pub listen: SocketAddr,
     /// Serve a non-loopback address without TLS (Flight SQL TLS is not
     /// built yet, so a non-loopback address needs this).
     pub allow_plaintext: bool,
+    /// Runs the admin commands of the `quipu.admin` action (the CLI's
+    /// `catalog` and `users` commands, sent by `quipu --server ...`); `None`
+    /// refuses the action.
+    pub admin: Option<AdminHandler>,
+}
+
+/// The action type of admin commands.
+pub const ADMIN_ACTION: &str = "quipu.admin";
+
+/// Runs one admin command: its request body in, the text to show out.
+pub type AdminHandler = Arc<
+    dyn Fn(bytes::Bytes) -> futures::future::BoxFuture<'static, std::result::Result<String, String>>
+        + Send
+        + Sync,
+>;
+
+impl std::fmt::Debug for FlightOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlightOptions")
+            .field("listen", &self.listen)
+            .field("allow_plaintext", &self.allow_plaintext)
+            .field("admin", &self.admin.is_some())
+            .finish()
+    }
 }
 
 impl Default for FlightOptions {
@@ -68,6 +92,7 @@ impl Default for FlightOptions {
         FlightOptions {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             allow_plaintext: false,
+            admin: None,
         }
     }
 }
@@ -97,6 +122,7 @@ pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightSer
     let (listener, addr) = crate::bind(opts.listen).await?;
     let service = QuipuFlightSql {
         store: engine.session().store().clone(),
+        admin: opts.admin.clone(),
         engine,
         sessions: Default::default(),
         handles: Default::default(),
@@ -115,9 +141,15 @@ pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightSer
     Ok(FlightServer { addr, task })
 }
 
+/// A bearer token unused this long expires; the client authenticates
+/// again (ADBC and pyarrow do it on a new connection).
+const TOKEN_IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// One authenticated client.
 struct UserSession {
+    user: String,
     session: ClientSession,
+    last_used: Mutex<std::time::Instant>,
 }
 
 /// A statement waiting for its `DoGet`, or a prepared statement.
@@ -132,6 +164,7 @@ struct Handle {
 
 struct QuipuFlightSql {
     engine: Arc<Engine>,
+    admin: Option<AdminHandler>,
     store: Arc<CatalogStore>,
     sessions: Mutex<HashMap<String, Arc<UserSession>>>,
     handles: Mutex<HashMap<Vec<u8>, Handle>>,
@@ -158,6 +191,7 @@ fn status(e: SchedulerError) -> Status {
             }
             _ => Status::internal(e.to_string()),
         },
+        SchedulerError::NoExecutors { .. } => Status::unavailable(e.to_string()),
         _ => Status::internal(e.to_string()),
     }
 }
@@ -256,7 +290,43 @@ impl QuipuFlightSql {
             .find(|(t, _)| quipu_catalog::secret::constant_time_eq(t.as_bytes(), token.as_bytes()))
             .map(|(_, s)| s.clone())
             .ok_or_else(|| Status::unauthenticated("unknown or expired bearer token"))?;
+        let idle = {
+            let mut last = session.last_used.lock().unwrap();
+            let idle = last.elapsed();
+            *last = std::time::Instant::now();
+            idle
+        };
+        // A token outlives neither its idle time nor its user.
+        let dropped = matches!(self.store.user(&session.user), Ok(None));
+        if idle > TOKEN_IDLE || dropped {
+            self.forget(&token);
+            return Err(Status::unauthenticated(
+                "unknown or expired bearer token: authenticate again",
+            ));
+        }
         Ok((token, session))
+    }
+
+    /// Removes a token's session and its statement handles.
+    fn forget(&self, token: &str) {
+        self.sessions.lock().unwrap().remove(token);
+        self.handles.lock().unwrap().retain(|_, h| h.token != token);
+    }
+
+    /// Drops the sessions idle longer than [`TOKEN_IDLE`] (at each
+    /// handshake, so abandoned tokens do not pile up).
+    fn sweep(&self) {
+        let expired: Vec<String> = self
+            .sessions
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| s.last_used.lock().unwrap().elapsed() > TOKEN_IDLE)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for token in expired {
+            self.forget(&token);
+        }
     }
 
     async fn plan(
@@ -430,6 +500,54 @@ fn xdbc_info() -> &'static XdbcTypeInfoData {
 impl FlightSqlService for QuipuFlightSql {
     type FlightService = QuipuFlightSql;
 
+    /// `quipu.admin`: an admin's catalog or users command, run by the
+    /// server on its own catalog (the body is the CLI's request; the
+    /// answer is the text the CLI prints).
+    async fn do_action_fallback(
+        &self,
+        request: Request<arrow_flight::Action>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoActionStream>, Status> {
+        let (_, session) = self.user(&request)?;
+        let action = request.into_inner();
+        if action.r#type != ADMIN_ACTION {
+            return Err(Status::invalid_argument(format!(
+                "unknown action `{}` (known: {ADMIN_ACTION} and the Flight SQL actions)",
+                action.r#type
+            )));
+        }
+        let is_admin = self
+            .store
+            .user(&session.user)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .is_some_and(|u| u.admin);
+        if !is_admin {
+            return Err(Status::permission_denied(format!(
+                "permission denied: only admins change the catalog and users (`{}` is not an admin)",
+                session.user
+            )));
+        }
+        let Some(handler) = &self.admin else {
+            return Err(Status::unimplemented(
+                "this server does not take admin commands",
+            ));
+        };
+        let text = handler(action.body)
+            .await
+            .map_err(Status::invalid_argument)?;
+        tracing::info!(user = %session.user, "admin command run");
+        let reply = arrow_flight::Result {
+            body: text.into_bytes().into(),
+        };
+        Ok(Response::new(Box::pin(futures::stream::iter([Ok(reply)]))))
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<std::result::Result<ActionType, Status>>> {
+        Some(vec![Ok(ActionType {
+            r#type: ADMIN_ACTION.to_string(),
+            description: "run a `quipu catalog` or `quipu users` command (admins only)".into(),
+        })])
+    }
+
     async fn do_handshake(
         &self,
         request: Request<Streaming<HandshakeRequest>>,
@@ -475,10 +593,15 @@ impl FlightSqlService for QuipuFlightSql {
             .engine
             .client_for(Access::new(user.readable_sources(), user.admin));
         let token = random_hex::<32>();
-        self.sessions
-            .lock()
-            .unwrap()
-            .insert(token.clone(), Arc::new(UserSession { session }));
+        self.sweep();
+        self.sessions.lock().unwrap().insert(
+            token.clone(),
+            Arc::new(UserSession {
+                user: user.name.clone(),
+                session,
+                last_used: Mutex::new(std::time::Instant::now()),
+            }),
+        );
         tracing::info!(user = %user.name, "Flight SQL session opened");
         let reply = HandshakeResponse {
             protocol_version: 0,

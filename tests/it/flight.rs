@@ -19,6 +19,7 @@ fn python(port: u16, code: &str) -> (bool, String) {
         .env("PORT", port.to_string())
         .env("BOSS_PW", BOSS_PW)
         .env("ANA_PW", ANA_PW)
+        .env("QUIPU_BIN", crate::common::quipu_bin())
         .output()
         .expect("run the venv's python");
     (
@@ -139,6 +140,7 @@ print("types=" + ",".join(c.adbc_get_table_types()))
 
     // ana reads the lake only; pyarrow.flight with forged and foreign
     // tickets, a wrong password, no token.
+    let data = dir.path().to_str().unwrap();
     let code = format!(
         r#"{PRELUDE}
 a = adbc("ana", os.environ["ANA_PW"])
@@ -160,6 +162,12 @@ print("badpw=" + err(lambda: flight("boss", "wrong")))
 print("unknown=" + err(lambda: flight("nobody", "wrong")))
 print("notoken=" + err(lambda: fl.FlightClient(URL).get_flight_info(statement("SELECT 1"))))
 print("alive=" + str(scalar(a, "SELECT 7")))
+# Dropping a user ends the tokens it holds; others keep theirs.
+import subprocess
+subprocess.run([os.environ["QUIPU_BIN"], "--data-dir", {data:?}, "users", "drop", "ana"],
+               check=True, capture_output=True)
+print("dropped=" + err(lambda: ac.get_flight_info(statement("SELECT 1"), aopts)))
+print("boss_after=" + str(bc.do_get(bc.get_flight_info(statement("SELECT 8"), bopts).endpoints[0].ticket, bopts).read_all().column(0)[0].as_py()))
 "#
     );
     let (ok, out) = python(procs.flight, &code);
@@ -185,4 +193,125 @@ print("alive=" + str(scalar(a, "SELECT 7")))
     );
     assert!(value(&out, "notoken").contains("Unauthenticated"), "{out}");
     assert_eq!(value(&out, "alive"), "7");
+    assert!(
+        value(&out, "dropped").contains("Unauthenticated")
+            && value(&out, "dropped").contains("authenticate again"),
+        "{out}"
+    );
+    assert_eq!(value(&out, "boss_after"), "8");
+}
+
+/// `quipu --server grpc://...` (and `quipu sql --url`): `users` and `catalog` commands run by the
+/// server on its catalog (admins only), `sql` runs on the server as the
+/// signed-in user with that user's grants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_administers_a_running_server() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    let run = quipu(
+        dir.path(),
+        &["users", "add", "boss", "--admin"],
+        &[("QUIPU_PASSWORD", BOSS_PW)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let procs = Procs::start(dir.path(), 1);
+    crate::pgwire::wait_port(procs.flight);
+    let url = format!("grpc://127.0.0.1:{}", procs.flight);
+    // The CLI runs in another folder: it must not touch a local catalog.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let remote = |user: &str, pw: &str, args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["--server", url.as_str(), "--user", user];
+        all.extend_from_slice(args);
+        let mut vars = vec![("QUIPU_USER_PASSWORD", pw)];
+        vars.extend_from_slice(env);
+        quipu(elsewhere.path(), &all, &vars)
+    };
+
+    let run = remote(
+        "boss",
+        BOSS_PW,
+        &["users", "add", "carl", "--grant", "lake"],
+        &[("QUIPU_PASSWORD", "carl-pw-8Lt")],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, procs.logs());
+    assert!(run.stdout.contains("user carl saved"), "{}", run.stdout);
+    let run = remote("boss", BOSS_PW, &["users", "list"], &[]);
+    assert!(
+        run.stdout.contains("carl\tuser\treads lake"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("carl-pw-8Lt"));
+
+    // carl reads the lake through the server, not crm, and is no admin.
+    let local_engine = Engine::open(dir.path()).unwrap();
+    let local = client(&local_engine, "local").await;
+    let reviews = try_query(&local, "SELECT count(*) FROM lake.public.reviews")
+        .await
+        .unwrap()
+        .0[0][0]
+        .clone();
+    // `quipu sql --url` is the same as the global --server.
+    let run = quipu(
+        elsewhere.path(),
+        &[
+            "sql",
+            "--url",
+            &url,
+            "--user",
+            "carl",
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM lake.public.reviews",
+        ],
+        &[("QUIPU_USER_PASSWORD", "carl-pw-8Lt")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), format!("n\n{reviews}"));
+    let run = remote(
+        "carl",
+        "carl-pw-8Lt",
+        &["sql", "SELECT count(*) FROM crm.public.customers"],
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("crm"), "{}", run.stderr);
+    let run = remote("carl", "carl-pw-8Lt", &["catalog", "list"], &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("only admins"), "{}", run.stderr);
+    let run = remote("carl", "wrong", &["sql", "SELECT 1"], &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("cannot sign in"), "{}", run.stderr);
+    assert!(!run.stderr.contains("wrong"), "{}", run.stderr);
+
+    // The admin changes the server's catalog: the file on the server
+    // holds the change, and carl's next query sees it at once.
+    let run = remote("boss", BOSS_PW, &["catalog", "describe", "lake"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("lake.public.reviews"), "{}", run.stdout);
+    let run = remote(
+        "boss",
+        BOSS_PW,
+        &["catalog", "drop", "lake.public.reviews"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("dropped table"), "{}", run.stdout);
+    let run = quipu(dir.path(), &["catalog", "list", "--tables"], &[]);
+    assert!(!run.stdout.contains("reviews"), "{}", run.stdout);
+    let run = remote(
+        "carl",
+        "carl-pw-8Lt",
+        &["sql", "SELECT count(*) FROM lake.public.reviews"],
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("reviews"), "{}", run.stderr);
+    // Nothing was written where the CLI ran.
+    assert!(
+        std::fs::read_dir(elsewhere.path())
+            .unwrap()
+            .next()
+            .is_none()
+    );
 }
