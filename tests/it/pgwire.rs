@@ -45,7 +45,7 @@ fn add_users(dir: &Path) {
     assert!(!run.stdout.contains(ANA_PW), "{}", run.stdout);
 }
 
-fn wait_port(port: u16) {
+pub(crate) fn wait_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "nothing listens on {port}");
@@ -642,4 +642,163 @@ print("one=" + str(one(c, "SELECT 1")[0][0]))
     assert!(out.ok, "{}\n{}\n{}", out.stdout, out.stderr, procs.logs());
     assert_eq!(value(&out, "ssl"), "True");
     assert_eq!(value(&out, "one"), "1");
+}
+
+/// 32 clients at once, psycopg over the PostgreSQL wire and ADBC over
+/// Flight SQL, each asking two business questions: every answer equals
+/// the in-process one and no client below the connection limit (16
+/// PostgreSQL connections here) is refused; one more PostgreSQL client
+/// gets SQLSTATE 53300 at once. Then pgbench with a custom SELECT script,
+/// in the simple and the prepared (extended, bound `$1`) protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_mixed_clients_and_pgbench() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    add_users(dir.path());
+    let procs = Procs::start_with(dir.path(), 1, &["--pg-max-connections", "16"]);
+    wait_port(procs.pg);
+    wait_port(procs.flight);
+    let local_engine = Engine::open(dir.path()).unwrap();
+    let local = client(&local_engine, "local").await;
+    let mut expected = vec![];
+    for v in BUSINESS_VIEWS {
+        let sql = format!("SELECT count(*) FROM yachay.{v}");
+        expected.push(format!(
+            "{v}:{}",
+            try_query(&local, &sql).await.unwrap().0[0][0]
+        ));
+    }
+    let code = format!(
+        r#"{PY_PRELUDE}
+import adbc_driver_flightsql.dbapi as fs
+EXPECTED = dict(kv.split(":") for kv in os.environ["EXPECTED"].split(","))
+VIEWS = sorted(EXPECTED)
+def adbc():
+    return fs.connect("grpc://127.0.0.1:" + os.environ["FLIGHT"],
+                      db_kwargs={{"username": "boss", "password": os.environ["BOSS_PW"]}}, autocommit=True)
+results, failures = [], []
+lock = threading.Lock()
+connected = threading.Barrier(33)
+checked = threading.Barrier(33)
+def client(i):
+    kind = "pg" if i % 2 == 0 else "adbc"
+    try:
+        conn = connect("boss", os.environ["BOSS_PW"]) if kind == "pg" else adbc()
+    except Exception as e:
+        with lock:
+            failures.append(f"{{kind}} {{i}} refused: {{e}}")
+        connected.wait(); checked.wait()
+        return
+    connected.wait()
+    checked.wait()
+    try:
+        for v in (VIEWS[i % len(VIEWS)], VIEWS[(i + 3) % len(VIEWS)]):
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT count(*) FROM yachay.{{v}}")
+                got = str(cur.fetchall()[0][0])
+            with lock:
+                results.append((kind, v, got == EXPECTED[v], got))
+    except Exception as e:
+        with lock:
+            failures.append(f"{{kind}} {{i}}: {{e}}")
+    finally:
+        conn.close()
+threads = [threading.Thread(target=client, args=(i,)) for i in range(32)]
+for t in threads:
+    t.start()
+def raw_code():
+    # libpq hides the SQLSTATE of a refused connection: read it off the wire.
+    import socket, struct
+    s = socket.create_connection(("127.0.0.1", int(PORT)), timeout=10)
+    params = b"user\x00boss\x00database\x00quipu\x00\x00"
+    s.sendall(struct.pack("!ii", 8 + len(params), 196608) + params)
+    data = b""
+    try:
+        while b"C53300" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        pass
+    return "53300" if b"C53300" in data else repr(data[:80])
+connected.wait()
+print("over_limit=" + err(lambda: connect("boss", os.environ["BOSS_PW"]))[1])
+print("over_code=" + raw_code())
+checked.wait()
+for t in threads:
+    t.join()
+print("answers=" + str(len(results)))
+print("wrong=" + ";".join(f"{{k}} {{v}}={{g}}" for k, v, ok, g in results if not ok))
+print("kinds=" + ",".join(sorted(set(k for k, _, _, _ in results))))
+print("failures=" + ";".join(failures))
+"#
+    );
+    let out = Command::new(venv().join("bin/python"))
+        .args(["-c", &code])
+        .env("PORT", procs.pg.to_string())
+        .env("FLIGHT", procs.flight.to_string())
+        .env("BOSS_PW", BOSS_PW)
+        .env("ANA_PW", ANA_PW)
+        .env("EXPECTED", expected.join(","))
+        .output()
+        .expect("run the venv's python");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stdout}\n{stderr}\n{}", procs.logs());
+    let out = Out {
+        ok: true,
+        stdout,
+        stderr,
+    };
+    assert_eq!(value(&out, "failures"), "", "{}", procs.logs());
+    assert_eq!(value(&out, "wrong"), "");
+    assert_eq!(value(&out, "answers"), "64");
+    assert_eq!(value(&out, "kinds"), "adbc,pg");
+    assert!(
+        value(&out, "over_limit").contains("too many clients"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(value(&out, "over_code"), "53300");
+
+    // pgbench, custom script: a random bound per transaction.
+    let script = dir.path().join("bench.sql");
+    std::fs::write(
+        &script,
+        "\\set q random(1, 5)\nSELECT count(*) FROM lake.public.sales_history WHERE qty > :q;\n",
+    )
+    .unwrap();
+    for mode in ["simple", "prepared"] {
+        let run = Command::new(pg_bindir().join("pgbench"))
+            .args(["-n", "-M", mode, "-c", "4", "-j", "2", "-t", "10"])
+            .arg("-f")
+            .arg(&script)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &procs.pg.to_string(),
+                "-U",
+                "boss",
+                "quipu",
+            ])
+            .env("PGPASSWORD", BOSS_PW)
+            .output()
+            .expect("run pgbench");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(run.status.success(), "pgbench -M {mode}:\n{text}");
+        assert!(
+            text.contains("number of transactions actually processed: 40/40"),
+            "pgbench -M {mode}:\n{text}"
+        );
+        assert!(
+            text.contains("number of failed transactions: 0"),
+            "pgbench -M {mode}:\n{text}"
+        );
+    }
 }
