@@ -10,6 +10,8 @@
 #   deploy/demo.sh                 # scale factor 0.1, under ./quipu-demo/
 #   deploy/demo.sh --scale 1       # bigger
 #   deploy/demo.sh --exit          # stop the servers right after the answers
+#   deploy/demo.sh --setup-only    # servers, data and catalog, no answers
+#                                  # (bench/cluster.sh; touches DIR/ready)
 #   QUIPU_DEMO_DIR=/tmp/x deploy/demo.sh
 #
 # Running it again starts from scratch (idempotent).
@@ -17,12 +19,14 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 scale=0.1
 wait_for_ctrl_c=1
+setup_only=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --scale) scale="${2:?--scale needs a value}"; shift 2 ;;
         --scale=*) scale="${1#--scale=}"; shift ;;
         --exit) wait_for_ctrl_c=0; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --setup-only) setup_only=1; shift ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "demo.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -61,7 +65,7 @@ stop_servers() {
 
 # A previous run's servers, if any, go first.
 stop_servers
-rm -rf "$demo/data" "$demo/lake"
+rm -rf "$demo/data" "$demo/lake" "$demo/ready"
 
 # PostgreSQL refuses to run as root, and the postgres user must reach the
 # data folder: keep the servers in a temporary folder of their own.
@@ -119,6 +123,12 @@ pg_source pos "$pos_port"
 "$quipu" catalog add-source lake --kind lake --url "$demo/lake" > /dev/null
 "$quipu" sql -f "$root/examples/yachay/views.sql" > /dev/null
 "$quipu" catalog list --tables
+
+if [ "$setup_only" = 1 ]; then
+    printf 'CRM_PORT=%s\nPOS_PORT=%s\nMONGO_PORT=%s\n' "$crm_port" "$pos_port" "$mongo_port" > "$demo/ready"
+    echo "== ready: catalog in $demo/data; Ctrl-C (or SIGTERM) stops the servers"
+    while true; do sleep 3600 & wait $!; done
+fi
 
 q() { echo; echo "-- $1"; shift; "$quipu" sql "$@"; }
 echo
@@ -184,9 +194,11 @@ cat <<EOF
    export QUIPU_DATA_DIR=$demo/data
    $quipu sql                      # interactive shell: SHOW TABLES; SELECT * FROM yachay.customer_360 LIMIT 5;
    $quipu catalog list --tables
+   QUIPU_PASSWORD=demo $quipu users add demo --admin
+   QUIPU_CLUSTER_TOKEN=demo $quipu serve &     # PostgreSQL on 127.0.0.1:15432, Flight SQL on :15433
+   PGPASSWORD=demo $bindir/psql -h 127.0.0.1 -p 15432 -U demo quipu -c 'SELECT * FROM yachay.inventory_live LIMIT 5'
    $bindir/psql -h 127.0.0.1 -p $crm_port -U postgres crm     # the CRM itself
    $QUIPU_VENV/bin/python -c "import pymongo; print(pymongo.MongoClient('$mongo_url').inventory.stock.find_one())"
-   (Quipu's own PostgreSQL-wire and Flight SQL front doors are not built yet.)
 EOF
 if [ "$wait_for_ctrl_c" = 1 ]; then
     echo "   Press Ctrl-C to stop the servers."

@@ -26,14 +26,17 @@
 //! Why: these are the floors every client pays. Targets: `SELECT 1` p50
 //! ≤ 1 ms, `auto` p50 ≤ 5 ms, trivial cluster query p50 ≤ 100 ms.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::MetadataExt;
+mod common;
+
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use common::{
+    Line, connect, free_port, http_get, quipu, quipu_bin, running_as_root, time_simple, wait_until,
+};
+use tokio_postgres::Client;
 
 const WARMUP: usize = 100;
 const ITERATIONS: usize = 2000;
@@ -55,116 +58,18 @@ const COUNT_SQL: &str = "SELECT count(*) FROM lake.public.facts WHERE amount < 5
 const COUNT_EXPECTED: &str = "50000";
 const LIMIT_SQL: &str = "SELECT * FROM lake.public.facts LIMIT 1";
 
+/// The export measured over both front doors: 10 M rows, three BIGINT
+/// columns and a short string.
+const EXPORT_ROWS: u64 = 10_000_000;
+const EXPORT_SQL: &str = "SELECT * FROM lake.public.export";
+const EXPORT_RUNS: usize = 3;
+const TARGET_EXPORT_RATIO: f64 = 5.0;
+
 const TARGET_SELECT1_MS: f64 = 1.0;
 const TARGET_AUTO_MS: f64 = 5.0;
 const TARGET_CLUSTER_MS: f64 = 100.0;
 
-// ---------------------------------------------------------------- helpers
-
-/// A loopback port that is free now. Drawn below the kernel's ephemeral
-/// range (32768-60999 by default): a port from `bind(0)` comes from that
-/// range, where the server's own outgoing connections (the in-process
-/// executor dialling the scheduler) also take theirs, so the port could be
-/// gone by the time the server binds it.
-fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    const LOW: u32 = 20_000;
-    const SPAN: u32 = 12_000;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(7919) % SPAN;
-    for _ in 0..SPAN {
-        let port = (LOW + (start + NEXT.fetch_add(1, Ordering::SeqCst)) % SPAN) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port between {LOW} and {}", LOW + SPAN)
-}
-
-fn wait_until(what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !ready() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} within 120 s; log {}:\n{}",
-            log.display(),
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A minimal HTTP/1.1 GET on loopback: the body, or `None` when nothing
-/// answers yet.
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    out.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
-}
-
-fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// p50 and p99 by nearest rank.
-fn percentiles(mut v: Vec<Duration>) -> (Duration, Duration) {
-    assert!(!v.is_empty(), "no samples");
-    v.sort();
-    let rank = |p: f64| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-    (rank(0.50), rank(0.99))
-}
-
 // ---------------------------------------------------------------- Quipu
-
-/// The `quipu` binary of the same build as this benchmark.
-fn quipu_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("cannot find the benchmark's own executable");
-    let bin = exe
-        .parent()
-        .expect("the benchmark executable has no parent directory")
-        .join("quipu");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build --profile bench-fast -p quipu-cli`",
-        bin.display()
-    );
-    bin
-}
-
-/// Runs a one-shot `quipu` command; panics with its output if it fails.
-fn quipu(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(quipu_bin())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove("QUIPU_DATA_DIR")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run quipu {}: {e}", args.join(" ")));
-    assert!(
-        out.status.success(),
-        "quipu {} failed ({}):\n{}{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// `quipu serve` over a fresh data dir holding the `lake` source and the
 /// benchmark's user; killed on drop.
@@ -172,6 +77,7 @@ struct QuipuServer {
     child: Child,
     http: u16,
     pg: u16,
+    flight: u16,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -200,6 +106,20 @@ impl QuipuServer {
             "wrote {FACT_ROWS} rows of Parquet in {:.1} s",
             t.elapsed().as_secs_f64()
         );
+        std::fs::create_dir_all(lake.join("export")).expect("cannot create the lake folder");
+        quipu(
+            &data,
+            &[
+                "sql",
+                &format!(
+                    "COPY (SELECT value AS id, value % 1000 AS key, (value * 37) % 10000 AS amount, \
+                     concat('sku-', CAST(value % 5000 AS VARCHAR)) AS sku \
+                     FROM range({EXPORT_ROWS})) TO '{}' STORED AS PARQUET",
+                    lake.join("export/part-0.parquet").display()
+                ),
+            ],
+            &[],
+        );
         let url = format!("file://{}", lake.display());
         quipu(
             &data,
@@ -220,7 +140,7 @@ impl QuipuServer {
             &[("QUIPU_PASSWORD", PASSWORD)],
         );
 
-        let (grpc, http, pg) = (free_port(), free_port(), free_port());
+        let (grpc, http, pg, flight) = (free_port(), free_port(), free_port(), free_port());
         let log = dir.path().join("serve.log");
         let out = std::fs::File::create(&log).expect("cannot create the serve log");
         let child = Command::new(quipu_bin())
@@ -229,7 +149,7 @@ impl QuipuServer {
             .args(["serve", "--port", &grpc.to_string()])
             .args(["--http-port", &http.to_string()])
             .args(["--pg-listen", &format!("127.0.0.1:{pg}")])
-            .args(["--flight-listen", "off"])
+            .args(["--flight-listen", &format!("127.0.0.1:{flight}")])
             .env_remove("QUIPU_DATA_DIR")
             .env("QUIPU_CLUSTER_TOKEN", CLUSTER_TOKEN)
             .stdin(Stdio::null())
@@ -241,6 +161,7 @@ impl QuipuServer {
             child,
             http,
             pg,
+            flight,
             log,
             _dir: dir,
         };
@@ -434,46 +355,6 @@ impl Drop for PgServer {
 
 // ---------------------------------------------------------------- measuring
 
-async fn connect(config: &str, what: &str) -> Client {
-    let (client, conn) = tokio_postgres::connect(config, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {what}: {e:?}"));
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            eprintln!("connection error: {e}");
-        }
-    });
-    client
-}
-
-/// The data rows' first columns of a simple-protocol answer.
-fn first_column(messages: &[SimpleQueryMessage]) -> Vec<Option<String>> {
-    messages
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_string)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Times `sql` sent with the simple protocol; checks the answer's first
-/// column (`None`: only that there is one row).
-async fn time_simple(client: &Client, sql: &str, expect: Option<&str>, what: &str) -> Duration {
-    let t = Instant::now();
-    let out = client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{what}: {sql}: {e:?}"));
-    let elapsed = t.elapsed();
-    let column = first_column(&out);
-    match expect {
-        Some(v) => assert_eq!(column, [Some(v.to_string())], "{what}: {sql}"),
-        None => assert_eq!(column.len(), 1, "{what}: {sql}: one row expected"),
-    }
-    elapsed
-}
-
 /// Times one execution of the prepared `SELECT 1`.
 async fn time_prepared(client: &Client, stmt: &tokio_postgres::Statement, what: &str) -> Duration {
     let t = Instant::now();
@@ -557,50 +438,66 @@ async fn lake_query(
     (samples, quipu.cluster_queries() - before)
 }
 
-// ---------------------------------------------------------------- report
+// ---------------------------------------------------------------- export
 
-struct Line {
-    name: String,
-    runs: usize,
-    p50: Duration,
-    p99: Duration,
-    target_ms: Option<f64>,
-    note: String,
+/// Reads every row of `sql` over the PostgreSQL wire (extended protocol,
+/// binary rows streamed as they come); returns rows and seconds.
+async fn export_pg(client: &Client, sql: &str) -> (u64, f64) {
+    use futures::StreamExt;
+    let t = Instant::now();
+    let stmt = client
+        .prepare(sql)
+        .await
+        .unwrap_or_else(|e| panic!("prepare {sql}: {e:?}"));
+    let rows = client
+        .query_raw(&stmt, std::iter::empty::<i64>())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    let mut rows = std::pin::pin!(rows);
+    let mut n = 0u64;
+    while let Some(row) = rows.next().await {
+        row.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        n += 1;
+    }
+    (n, t.elapsed().as_secs_f64())
 }
 
-impl Line {
-    fn new(name: impl Into<String>, samples: Vec<Duration>, target_ms: Option<f64>) -> Line {
-        let runs = samples.len();
-        let (p50, p99) = percentiles(samples);
-        Line {
-            name: name.into(),
-            runs,
-            p50,
-            p99,
-            target_ms,
-            note: String::new(),
+/// Reads every row of `sql` over Flight SQL (a Basic handshake, then
+/// `CommandStatementQuery` and `DoGet` of each endpoint); rows, seconds.
+async fn export_flight(port: u16, sql: &str) -> (u64, f64) {
+    use arrow_flight::sql::client::FlightSqlServiceClient;
+    use futures::TryStreamExt;
+    let t = Instant::now();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("a valid Flight URL")
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to Flight SQL on {port}: {e}"));
+    let mut client = FlightSqlServiceClient::new(channel);
+    client
+        .handshake(USER, PASSWORD)
+        .await
+        .unwrap_or_else(|e| panic!("Flight SQL handshake: {e}"));
+    let info = client
+        .execute(sql.to_string(), None)
+        .await
+        .unwrap_or_else(|e| panic!("Flight SQL {sql}: {e}"));
+    let mut n = 0u64;
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.expect("an endpoint without a ticket");
+        let mut stream = client
+            .do_get(ticket)
+            .await
+            .unwrap_or_else(|e| panic!("Flight SQL DoGet: {e}"));
+        while let Some(batch) = stream
+            .try_next()
+            .await
+            .unwrap_or_else(|e| panic!("Flight SQL stream: {e}"))
+        {
+            n += batch.num_rows() as u64;
         }
     }
-
-    fn print(&self) {
-        let (target, met) = match self.target_ms {
-            Some(t) => (
-                format!("p50 <= {t} ms"),
-                if ms(self.p50) <= t { "yes" } else { "NO" },
-            ),
-            None => ("-".to_string(), "-"),
-        };
-        println!(
-            "{:<44} {:>5} {:>10.3} {:>10.3}  {:<15} {:<4} {}",
-            self.name,
-            self.runs,
-            ms(self.p50),
-            ms(self.p99),
-            target,
-            met,
-            self.note
-        );
-    }
+    (n, t.elapsed().as_secs_f64())
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -658,6 +555,24 @@ async fn main() {
         }
     }
 
+    // 3. Exporting 10 M rows: PostgreSQL wire against Flight SQL,
+    // alternating.
+    let export_client = quipu.connect().await;
+    let (mut pg_rates, mut flight_rates) = (Vec::new(), Vec::new());
+    for _ in 0..EXPORT_RUNS {
+        let (n, secs) = export_pg(&export_client, EXPORT_SQL).await;
+        assert_eq!(n, EXPORT_ROWS, "PostgreSQL wire: rows exported");
+        pg_rates.push(n as f64 / secs);
+        let (n, secs) = export_flight(quipu.flight, EXPORT_SQL).await;
+        assert_eq!(n, EXPORT_ROWS, "Flight SQL: rows exported");
+        flight_rates.push(n as f64 / secs);
+    }
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (pg_rate, flight_rate) = (med(pg_rates), med(flight_rates));
+
     println!(
         "front_door: {cores} cores; SELECT 1: {ITERATIONS} runs after {WARMUP} warm-up, in \
          {ROUNDS} alternating rounds; lake: {FACT_ROWS} rows in one Parquet file"
@@ -703,4 +618,17 @@ async fn main() {
             r99
         );
     }
+    println!();
+    println!(
+        "export of {EXPORT_ROWS} rows ({EXPORT_SQL}), median of {EXPORT_RUNS}: PostgreSQL wire \
+         {:.0} rows/s, Flight SQL {:.0} rows/s, ratio {:.2}x (target >= {TARGET_EXPORT_RATIO}: {})",
+        pg_rate,
+        flight_rate,
+        flight_rate / pg_rate,
+        if flight_rate / pg_rate >= TARGET_EXPORT_RATIO {
+            "yes"
+        } else {
+            "NO"
+        }
+    );
 }
