@@ -231,7 +231,7 @@ fn one_batch<E: Into<FlightError> + Send + 'static>(
 /// ODBC/JDBC-style `?` parameters (what ADBC and JDBC send) become
 /// DataFusion's `$1, $2, ...`, outside quoted strings, quoted identifiers
 /// and comments.
-fn number_placeholders(sql: &str) -> String {
+pub(crate) fn number_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let (mut n, mut quote, mut comment) = (0, None::<char>, false);
     let mut chars = sql.chars().peekable();

@@ -4,6 +4,8 @@
 
 pub mod error;
 pub mod flight;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod pg;
 pub mod users;
 

@@ -925,7 +925,7 @@ fn default_setting(name: &str) -> Option<&'static str> {
 /// datafusion-pg-catalog (casts to `regclass`, `OPERATOR(pg_catalog.~)`,
 /// ... that psql and JDBC send), refusing absurd nesting before the
 /// recursive-descent parser sees it.
-fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
+pub(crate) fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
     let depth = max_nesting(sql);
     if depth > MAX_NESTING {
         return Err(error(

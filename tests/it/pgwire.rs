@@ -507,6 +507,12 @@ print("still=" + str(one(c, "SELECT count(*) FROM lake.public.reviews")[0][0]), 
         "unknown type and truncated query after startup",
         after_startup,
     ));
+    // A Bind whose parameter-format count runs past its frame: pgwire's
+    // decoder panics on it (found by the pg_frontend fuzz target, kept in
+    // fuzz/regressions); the connection must end, not the server.
+    let mut bad_bind = startup_packet("boss");
+    bad_bind.extend(b"B\x00\x00\x00\x0c\x00\x00\x7f\xff\x00\x00\x00\x00");
+    cases.push(("Bind with a format count past its frame", bad_bind));
     for (what, bytes) in &cases {
         let reply = raw_exchange(procs.pg, bytes);
         // Whatever came back is an error, an SSL refusal or an auth
