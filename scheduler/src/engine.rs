@@ -218,36 +218,103 @@ fn timed(
     Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, wrapped))
 }
 
-/// Logs the Ballista job id of a cluster query once the job is submitted
-/// (when the first batch, the end or an error comes back), inside the
+/// The stream of a cluster query. Logs the Ballista job id once the job
+/// has answered (its first batch, the end or an error), inside the
 /// statement's span: the line `query_id=N ... job_id=...` ties the
 /// client's statement to the scheduler's and executors' log lines about
-/// the job.
-fn log_job_id(
-    stream: SendableRecordBatchStream,
+/// the job. Dropped before its end (a cancel request, a statement timeout,
+/// a client gone), it asks the scheduler to cancel the job, so the
+/// executors stop its tasks instead of running them to the end.
+struct ClusterStream {
+    inner: SendableRecordBatchStream,
     plan: Arc<dyn ExecutionPlan>,
-) -> SendableRecordBatchStream {
-    use ballista_core::execution_plans::DistributedQueryExec;
-    use datafusion_proto::protobuf::LogicalPlanNode;
-    use futures::StreamExt;
-    let schema = stream.schema();
-    let span = tracing::Span::current();
-    let mut plan = Some(plan);
-    let wrapped = stream.inspect(move |_| {
-        let Some(root) = plan.take() else { return };
+    scheduler_url: String,
+    span: tracing::Span,
+    logged: bool,
+    done: bool,
+}
+
+impl ClusterStream {
+    fn job_id(&self) -> Option<String> {
+        use ballista_core::execution_plans::DistributedQueryExec;
+        use datafusion_proto::protobuf::LogicalPlanNode;
         let mut job = None;
-        let _ = root.apply(|node| {
+        let _ = self.plan.apply(|node| {
             if let Some(d) = node.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>() {
-                job = d.job_id();
+                job = d.job_id().map(|j| j.to_string());
                 return Ok(TreeNodeRecursion::Stop);
             }
             Ok(TreeNodeRecursion::Continue)
         });
-        if let Some(job) = job {
-            span.in_scope(|| tracing::info!(job_id = %job, "query runs as a Ballista job"));
+        job
+    }
+}
+
+impl futures::Stream for ClusterStream {
+    type Item = datafusion::error::Result<datafusion::arrow::record_batch::RecordBatch>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use futures::StreamExt;
+        let polled = self.inner.poll_next_unpin(cx);
+        if let std::task::Poll::Ready(item) = &polled {
+            if !self.logged {
+                self.logged = true;
+                if let Some(job) = self.job_id() {
+                    self.span
+                        .in_scope(|| tracing::info!(job_id = %job, "query runs as a Ballista job"));
+                }
+            }
+            if !matches!(item, Some(Ok(_))) {
+                self.done = true;
+            }
         }
-    });
-    Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, wrapped))
+        polled
+    }
+}
+
+impl datafusion::physical_plan::RecordBatchStream for ClusterStream {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+}
+
+impl Drop for ClusterStream {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let (Some(job), Ok(runtime)) = (self.job_id(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let url = self.scheduler_url.clone();
+        let span = self.span.clone();
+        runtime.spawn(async move {
+            use ballista_core::serde::protobuf::CancelJobParams;
+            use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+            let outcome = match SchedulerGrpcClient::connect(url).await {
+                Ok(mut c) => c
+                    .cancel_job(CancelJobParams {
+                        job_id: job.clone(),
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            span.in_scope(|| match outcome {
+                Ok(()) => {
+                    tracing::info!(job_id = %job, "statement ended early: Ballista job cancelled")
+                }
+                Err(e) => {
+                    tracing::warn!(job_id = %job, error = %e, "cannot cancel the Ballista job")
+                }
+            });
+        });
+    }
 }
 
 /// Whether a logical plan can only run in this process: it is not a query
@@ -478,7 +545,14 @@ impl ClientSession {
         tracing::debug!(%reason, "running on the cluster");
         Ok(QueryOutput {
             schema: stream.schema(),
-            stream: log_job_id(stream, physical),
+            stream: Box::pin(ClusterStream {
+                inner: stream,
+                plan: physical,
+                scheduler_url: cluster.scheduler_url.clone(),
+                span: tracing::Span::current(),
+                logged: false,
+                done: false,
+            }),
             executed_on: ExecutedOn::Cluster,
             reason,
         })

@@ -210,6 +210,11 @@ impl Procs {
         out
     }
 
+    /// The scheduler's whole log so far.
+    pub fn scheduler_log(&self) -> String {
+        std::fs::read_to_string(self.logs.path().join("scheduler.log")).unwrap_or_default()
+    }
+
     /// Waits until the scheduler counts `n` live executors.
     pub fn wait_live(&self, n: usize) {
         let want = format!("executors={n} ");
@@ -599,7 +604,7 @@ async fn no_executor_is_a_clear_error_then_queries_run_once_one_registers() {
         first_value(&rows),
         Some(y.rows("lake", "sales_history").to_string())
     );
-    let log = std::fs::read_to_string(procs.logs.path().join("scheduler.log")).unwrap();
+    let log = procs.scheduler_log();
     let tied = log
         .lines()
         .any(|l| l.contains("query_id=") && l.contains("job_id=") && l.contains("Ballista job"));

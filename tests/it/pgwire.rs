@@ -405,6 +405,24 @@ print("after_close=" + str(one(f, "SELECT 3")[0][0]))
     assert!(out.ok, "{}\n{}\n{}", out.stdout, out.stderr, procs.logs());
     assert_eq!(value(&out, "cancel"), "57014");
     assert_eq!(value(&out, "after_cancel"), "42");
+    // The cancelled statement's Ballista job is cancelled on the
+    // scheduler too, so the executors stop its tasks.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !procs.scheduler_log().contains("Ballista job cancelled") {
+        assert!(
+            Instant::now() < deadline,
+            "the cancelled query's job was not cancelled\n{}",
+            procs.scheduler_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        procs
+            .scheduler_log()
+            .contains("Received cancellation request for job"),
+        "{}",
+        procs.scheduler_log()
+    );
     assert!(
         value(&out, "timeout").starts_with("57014|") && value(&out, "timeout").contains("timeout"),
         "{}",
