@@ -317,6 +317,38 @@ async fn samples(
     (out, cluster.cluster_queries() - before)
 }
 
+/// The trivial queries with `quipu.execution = 'cluster'` on `client`.
+async fn trivial_on_cluster(
+    cluster: &ClusterProcs,
+    client: &Client,
+    expected: &[Vec<Vec<Option<String>>>],
+) -> Vec<Line> {
+    let mut lines = Vec::new();
+    for ((label, sql), expect) in TRIVIAL.iter().zip(expected) {
+        let (s, n) = samples(
+            cluster,
+            client,
+            sql,
+            expect,
+            CLUSTER_WARMUP,
+            CLUSTER_RUNS,
+            label,
+        )
+        .await;
+        let mut l = Line::new(
+            format!(
+                "cluster ({}), 2 executors: {label}",
+                scheduling(cluster.push)
+            ),
+            s,
+            Some(100.0),
+        );
+        l.note = format!("{n}/{CLUSTER_RUNS} on the cluster");
+        lines.push(l);
+    }
+    lines
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -376,24 +408,8 @@ async fn main() {
     for (label, sql) in TRIVIAL {
         expected.push(timed(&local, sql, label).await.1);
     }
+    lines.extend(trivial_on_cluster(&cluster, &on_cluster, &expected).await);
     for ((label, sql), expect) in TRIVIAL.iter().zip(&expected) {
-        let (s, n) = samples(
-            &cluster,
-            &on_cluster,
-            sql,
-            expect,
-            CLUSTER_WARMUP,
-            CLUSTER_RUNS,
-            label,
-        )
-        .await;
-        let mut l = Line::new(
-            format!("cluster (pull), 2 executors: {label}"),
-            s,
-            Some(100.0),
-        );
-        l.note = format!("{n}/{CLUSTER_RUNS} on the cluster");
-        lines.push(l);
         let (s, n) = samples(&cluster, &auto, sql, expect, AUTO_WARMUP, AUTO_RUNS, label).await;
         let mut l = Line::new(format!("auto: {label}"), s, Some(5.0));
         l.note = format!("{n}/{AUTO_RUNS} on the cluster");
@@ -452,25 +468,7 @@ async fn main() {
     // ---- the same trivial queries with the scheduler pushing tasks.
     let pushed = ClusterProcs::start(&data, &logs, true, 2);
     let on_push = pushed.session("cluster").await;
-    for ((label, sql), expect) in TRIVIAL.iter().zip(&expected) {
-        let (s, n) = samples(
-            &pushed,
-            &on_push,
-            sql,
-            expect,
-            CLUSTER_WARMUP,
-            CLUSTER_RUNS,
-            label,
-        )
-        .await;
-        let mut l = Line::new(
-            format!("cluster (push), 2 executors: {label}"),
-            s,
-            Some(100.0),
-        );
-        l.note = format!("{n}/{CLUSTER_RUNS} on the cluster");
-        lines.push(l);
-    }
+    lines.extend(trivial_on_cluster(&pushed, &on_push, &expected).await);
     drop(on_push);
     drop(pushed);
 

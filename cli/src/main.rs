@@ -89,8 +89,9 @@ fn main() -> ExitCode {
         (Some(url), args::Command::Sql(cmd)) => runtime
             .block_on(remote_session(&url, &user, &user_password_file))
             .and_then(|r| sql_cmd::run_on_server(&runtime, r, &data_dir, cmd)),
-        (Some(_), _) => Err("--server applies to `sql`, `catalog` and `users` only".into()),
-        (None, command) => run_here(&runtime, verbose, data_dir_flag, data_dir, command),
+        // gen, scheduler, executor and serve run here whatever
+        // QUIPU_SERVER says (it is for the client commands above).
+        (_, command) => run_here(&runtime, verbose, data_dir_flag, data_dir, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
