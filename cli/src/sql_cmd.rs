@@ -13,7 +13,7 @@ use crate::output::{error_message, print};
 /// (`--server`).
 pub enum Runner {
     Local(ClientSession),
-    Remote(tokio::sync::Mutex<crate::remote::Remote>),
+    Remote(Box<tokio::sync::Mutex<crate::remote::Remote>>),
 }
 
 /// Runs every statement of `sql`, printing each result; stops at the first
@@ -75,7 +75,7 @@ pub fn run_on_server(
             "--cluster and --server do not go together: the server picks its cluster".into(),
         );
     }
-    let runner = Runner::Remote(tokio::sync::Mutex::new(remote));
+    let runner = Runner::Remote(Box::new(tokio::sync::Mutex::new(remote)));
     execute(runtime, &runner, data_dir, args, false)
 }
 
