@@ -15,7 +15,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 scale="${1:-1}"; runs="${2:-5}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/quipu/target}"
-(cd "$root" && cargo build --locked -q --profile bench-fast -p quipu-bench --bin cluster -p quipu-cli --bin quipu)
+(cd "$root" && cargo build --locked -q --profile bench-fast -p quipu-bench -p quipu-cli)
 bin="$CARGO_TARGET_DIR/bench-fast"
 dir="${QUIPU_BENCH_DIR:-$(mktemp -d /tmp/quipu-bench-cluster.XXXXXX)}"
 mkdir -p "$dir"
