@@ -66,15 +66,10 @@ pub struct Remote {
 /// The password of `--user`: `--user-password-file`, else
 /// QUIPU_USER_PASSWORD.
 fn login_password(file: Option<&Path>) -> Result<String, String> {
-    let raw = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?,
-        None => std::env::var("QUIPU_USER_PASSWORD").map_err(|_| {
-            "--server needs the password of --user: set QUIPU_USER_PASSWORD or --user-password-file"
-                .to_string()
-        })?,
-    };
-    Ok(raw.trim_end_matches(['\n', '\r']).to_string())
+    crate::users_cmd::password_from(file, "QUIPU_USER_PASSWORD")?.ok_or_else(|| {
+        "--server needs the password of --user: set QUIPU_USER_PASSWORD or --user-password-file"
+            .to_string()
+    })
 }
 
 impl Remote {

@@ -8,22 +8,33 @@ use quipu_catalog::CatalogStore;
 
 use crate::args::UsersCommand;
 
+/// A password from `file`, else from the environment variable `env`
+/// (line ends trimmed); `None` when neither is given.
+pub fn password_from(file: Option<&Path>, env: &str) -> Result<Option<String>, String> {
+    let raw = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?,
+        None => match std::env::var(env) {
+            Ok(p) => p,
+            Err(_) => return Ok(None),
+        },
+    };
+    Ok(Some(raw.trim_end_matches(['\n', '\r']).to_string()))
+}
+
 /// The new password: --password-file, else QUIPU_PASSWORD, else stdin.
 pub fn read_password(file: Option<&Path>) -> Result<String, String> {
-    let raw = if let Some(path) = file {
-        std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?
-    } else if let Ok(p) = std::env::var("QUIPU_PASSWORD") {
-        p
-    } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
-        line
+    let password = match password_from(file, "QUIPU_PASSWORD")? {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+            line.trim_end_matches(['\n', '\r']).to_string()
+        }
     };
-    let password = raw.trim_end_matches(['\n', '\r']).to_string();
     if password.is_empty() {
         return Err(
             "no password: give --password-file, set QUIPU_PASSWORD, or type it on stdin".into(),
