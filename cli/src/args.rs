@@ -32,6 +32,10 @@ pub struct Cli {
     /// File holding the --user's password.
     #[arg(long, global = true)]
     pub user_password_file: Option<PathBuf>,
+    /// PEM certificate(s) to trust for a grpc+tls:// --server, besides the
+    /// system's roots (for a self-signed server certificate).
+    #[arg(long, global = true, env = "QUIPU_SERVER_CA")]
+    pub server_ca: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -129,6 +133,12 @@ pub struct SchedulerArgs {
     /// Arrow Flight SQL address, or `off` [default: 127.0.0.1:15433].
     #[arg(long, env = "QUIPU_FLIGHT_LISTEN")]
     pub flight_listen: Option<String>,
+    /// PEM certificate chain for Flight SQL TLS (with --flight-tls-key).
+    #[arg(long, env = "QUIPU_FLIGHT_TLS_CERT")]
+    pub flight_tls_cert: Option<PathBuf>,
+    /// PEM private key for Flight SQL TLS.
+    #[arg(long, env = "QUIPU_FLIGHT_TLS_KEY")]
+    pub flight_tls_key: Option<PathBuf>,
     /// Serve Flight SQL without TLS on a non-loopback address.
     #[arg(long, env = "QUIPU_FLIGHT_ALLOW_PLAINTEXT")]
     pub flight_allow_plaintext: Option<bool>,

@@ -61,8 +61,14 @@ fn main() -> ExitCode {
         server,
         user,
         user_password_file,
+        server_ca,
         command,
     } = cli;
+    let login = remote::Login {
+        user,
+        password_file: user_password_file,
+        ca: server_ca,
+    };
     // `quipu sql --url X` is `quipu --server X sql`.
     let server = match &command {
         args::Command::Sql(a) => a.url.clone().or(server),
@@ -70,7 +76,7 @@ fn main() -> ExitCode {
     };
     let result = match (server, command) {
         (Some(url), args::Command::Catalog(cmd)) => runtime.block_on(async {
-            let mut r = remote_session(&url, &user, &user_password_file).await?;
+            let mut r = remote::Remote::connect(&url, &login).await?;
             print!(
                 "{}",
                 r.admin(remote::AdminCommand::Catalog(cmd), None).await?
@@ -79,7 +85,7 @@ fn main() -> ExitCode {
         }),
         (Some(url), args::Command::Users(cmd)) => runtime.block_on(async {
             let password = users_cmd::password_for(&cmd)?;
-            let mut r = remote_session(&url, &user, &user_password_file).await?;
+            let mut r = remote::Remote::connect(&url, &login).await?;
             print!(
                 "{}",
                 r.admin(remote::AdminCommand::Users(cmd), password).await?
@@ -87,7 +93,7 @@ fn main() -> ExitCode {
             Ok(())
         }),
         (Some(url), args::Command::Sql(cmd)) => runtime
-            .block_on(remote_session(&url, &user, &user_password_file))
+            .block_on(remote::Remote::connect(&url, &login))
             .and_then(|r| sql_cmd::run_on_server(&runtime, r, &data_dir, cmd)),
         // gen, scheduler, executor and serve run here whatever
         // QUIPU_SERVER says (it is for the client commands above).
@@ -100,14 +106,6 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-async fn remote_session(
-    url: &str,
-    user: &Option<String>,
-    password_file: &Option<std::path::PathBuf>,
-) -> Result<remote::Remote, String> {
-    remote::Remote::connect(url, user.as_deref(), password_file.as_deref()).await
 }
 
 /// A command on this machine's catalog (or a cluster process).

@@ -4,7 +4,7 @@
 //! runs on its own catalog with the same code as the offline commands
 //! ([`handler`]), for admins only.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -57,6 +57,44 @@ pub fn handler(session: QuipuSession) -> AdminHandler {
     })
 }
 
+/// Who signs in to a server, and what to trust.
+pub struct Login {
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Extra PEM roots for a TLS server (`--server-ca`).
+    pub ca: Option<PathBuf>,
+}
+
+/// The system's roots plus `ca`.
+fn client_tls(ca: Option<&Path>) -> Result<tonic::transport::ClientTlsConfig, String> {
+    let mut config = tonic::transport::ClientTlsConfig::new().with_native_roots();
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca)
+            .map_err(|e| format!("cannot read --server-ca {}: {e}", ca.display()))?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(format!(
+                "--server-ca {} holds no PEM certificate",
+                ca.display()
+            ));
+        }
+        config = config.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+    }
+    Ok(config)
+}
+
+/// An error with its causes: tonic's "transport error" alone says nothing
+/// (the certificate problem is in the source chain).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// A signed-in client of a server's Flight SQL front door.
 pub struct Remote {
     client: FlightSqlServiceClient<Channel>,
@@ -73,30 +111,40 @@ fn login_password(file: Option<&Path>) -> Result<String, String> {
 }
 
 impl Remote {
-    /// Connects to `url` (`grpc://HOST:PORT` or `http://HOST:PORT`) and
-    /// signs in.
-    pub async fn connect(
-        url: &str,
-        user: Option<&str>,
-        password_file: Option<&Path>,
-    ) -> Result<Remote, String> {
-        let user = user.ok_or("--server needs --user (or QUIPU_USER) to sign in as")?;
-        let password = login_password(password_file)?;
-        let endpoint = match url.split_once("://") {
-            Some(("grpc" | "grpc+tcp" | "http", rest)) => format!("http://{rest}"),
+    /// Connects to `url` (`grpc://HOST:PORT`, or `grpc+tls://HOST:PORT`
+    /// for a server with TLS) and signs in.
+    pub async fn connect(url: &str, login: &Login) -> Result<Remote, String> {
+        let user = login
+            .user
+            .as_deref()
+            .ok_or("--server needs --user (or QUIPU_USER) to sign in as")?;
+        let password = login_password(login.password_file.as_deref())?;
+        let (endpoint, tls) = match url.split_once("://") {
+            Some(("grpc" | "grpc+tcp" | "http", rest)) => (format!("http://{rest}"), false),
+            Some(("grpc+tls" | "https", rest)) => (format!("https://{rest}"), true),
             Some((scheme, _)) => {
                 return Err(format!(
-                    "--server {url}: scheme `{scheme}` is not supported (use grpc://HOST:PORT; Flight SQL TLS is not available yet)"
+                    "--server {url}: scheme `{scheme}` is not supported (use grpc://HOST:PORT, or grpc+tls://HOST:PORT for a server with TLS)"
                 ));
             }
-            None => format!("http://{url}"),
+            None => (format!("http://{url}"), false),
         };
-        let channel = tonic::transport::Endpoint::from_shared(endpoint)
+        let mut endpoint = tonic::transport::Endpoint::from_shared(endpoint)
             .map_err(|e| format!("--server {url} is not a valid address: {e}"))?
-            .connect_timeout(std::time::Duration::from_secs(10))
+            .connect_timeout(std::time::Duration::from_secs(10));
+        if tls {
+            endpoint = endpoint
+                .tls_config(client_tls(login.ca.as_deref())?)
+                .map_err(|e| format!("--server {url}: {e}"))?;
+        } else if login.ca.is_some() {
+            return Err(format!(
+                "--server-ca is set but {url} is not a TLS address (use grpc+tls://)"
+            ));
+        }
+        let channel = endpoint
             .connect()
             .await
-            .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+            .map_err(|e| format!("cannot connect to {url}: {}", error_chain(&e)))?;
         let mut client = FlightSqlServiceClient::new(channel);
         client
             .handshake(user, &password)

@@ -28,6 +28,8 @@ pub const SCHEDULER_KEYS: &[&str] = &[
     "pg_allow_plaintext",
     "pg_max_connections",
     "flight_listen",
+    "flight_tls_cert",
+    "flight_tls_key",
     "flight_allow_plaintext",
     "task_scheduling",
 ];
@@ -337,8 +339,12 @@ fn flight_options(
     let listen = listen
         .parse()
         .map_err(|_| format!("flight_listen: '{listen}' is not an IP:PORT address (or `off`)"))?;
+    let path =
+        |key: &'static str| move |f: &ConfigFile| f.string(key).map(|s| s.map(PathBuf::from));
     Ok(Some(quipu_frontdoor::flight::FlightOptions {
         listen,
+        tls_cert: from_file(args.flight_tls_cert.clone(), file, path("flight_tls_cert"))?,
+        tls_key: from_file(args.flight_tls_key.clone(), file, path("flight_tls_key"))?,
         allow_plaintext: from_file(args.flight_allow_plaintext, file, |f| {
             f.bool("flight_allow_plaintext")
         })?

@@ -58,8 +58,11 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:15433";
 #[derive(Clone)]
 pub struct FlightOptions {
     pub listen: SocketAddr,
-    /// Serve a non-loopback address without TLS (Flight SQL TLS is not
-    /// built yet, so a non-loopback address needs this).
+    /// PEM certificate chain and private key; with them every connection
+    /// is TLS (`grpc+tls://`), without them none is.
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Serve a non-loopback address without TLS.
     pub allow_plaintext: bool,
     /// Runs the admin commands of the `quipu.admin` action (the CLI's
     /// `catalog` and `users` commands, sent by `quipu --server ...`); `None`
@@ -81,6 +84,8 @@ impl std::fmt::Debug for FlightOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FlightOptions")
             .field("listen", &self.listen)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
             .field("allow_plaintext", &self.allow_plaintext)
             .field("admin", &self.admin.is_some())
             .finish()
@@ -91,6 +96,8 @@ impl Default for FlightOptions {
     fn default() -> Self {
         FlightOptions {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            tls_cert: None,
+            tls_key: None,
             allow_plaintext: false,
             admin: None,
         }
@@ -111,13 +118,26 @@ impl Drop for FlightServer {
 
 /// Binds the Flight SQL front door and serves until dropped.
 pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightServer> {
-    if !opts.listen.ip().is_loopback() && !opts.allow_plaintext {
+    let tls = crate::tls::identity(
+        opts.tls_cert.as_ref(),
+        opts.tls_key.as_ref(),
+        "Flight SQL",
+        "flight_tls_cert",
+        "flight_tls_key",
+    )?;
+    if tls.is_none() && !opts.listen.ip().is_loopback() && !opts.allow_plaintext {
         return Err(FrontDoorError::Config(format!(
-            "refusing unencrypted Flight SQL connections on {}, which is not a loopback address \
-             (Flight SQL TLS is not available yet): listen on loopback behind a TLS proxy, or set \
-             flight_allow_plaintext",
+            "refusing unencrypted Flight SQL connections on {}, which is not a loopback address: \
+             configure flight_tls_cert and flight_tls_key, or set flight_allow_plaintext",
             opts.listen
         )));
+    }
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(id) = &tls {
+        let identity = tonic::transport::Identity::from_pem(&id.cert_pem, &id.key_pem);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(|e| FrontDoorError::Tls(format!("Flight SQL: {e}")))?;
     }
     let (listener, addr) = crate::bind(opts.listen).await?;
     let service = QuipuFlightSql {
@@ -128,9 +148,9 @@ pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightSer
         handles: Default::default(),
     };
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tracing::info!(%addr, "Flight SQL front door listening");
+    tracing::info!(%addr, tls = tls.is_some(), "Flight SQL front door listening");
     let task = tokio::spawn(async move {
-        if let Err(e) = tonic::transport::Server::builder()
+        if let Err(e) = builder
             .add_service(FlightServiceServer::new(service))
             .serve_with_incoming(incoming)
             .await

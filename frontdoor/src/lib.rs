@@ -7,6 +7,7 @@ pub mod flight;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod pg;
+mod tls;
 pub mod users;
 
 pub use error::{FrontDoorError, Result};

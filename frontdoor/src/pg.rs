@@ -108,60 +108,16 @@ impl Drop for PgServer {
     }
 }
 
-/// Loads the certificate and key, failing closed: a configured but
-/// unusable TLS setup is an error, never a silent fallback to plaintext.
-fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<pgwire::tokio::TlsAcceptor> {
-    use tokio_rustls::rustls;
-    let read = |p: &PathBuf, what: &str| {
-        std::fs::read(p).map_err(|e| {
-            FrontDoorError::Tls(format!("cannot read the {what} {}: {e}", p.display()))
-        })
-    };
-    let cert_pem = read(cert, "certificate")?;
-    let key_pem = read(key, "private key")?;
-    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| FrontDoorError::Tls(format!("{}: {e}", cert.display())))?;
-    if certs.is_empty() {
-        return Err(FrontDoorError::Tls(format!(
-            "{} holds no PEM certificate",
-            cert.display()
-        )));
-    }
-    let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| FrontDoorError::Tls(format!("{}: {e}", key.display())))?
-        .ok_or_else(|| {
-            FrontDoorError::Tls(format!("{} holds no PEM private key", key.display()))
-        })?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| FrontDoorError::Tls(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key_der)
-    .map_err(|e| {
-        FrontDoorError::Tls(format!(
-            "{} and {} do not make a usable certificate: {e}",
-            cert.display(),
-            key.display()
-        ))
-    })?;
-    Ok(pgwire::tokio::TlsAcceptor::from(Arc::new(config)))
-}
-
 /// Binds the front door and serves connections until stopped.
 pub async fn start(engine: Arc<Engine>, opts: PgOptions) -> Result<PgServer> {
-    let tls = match (&opts.tls_cert, &opts.tls_key) {
-        (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
-        (None, None) => None,
-        _ => {
-            return Err(FrontDoorError::Config(
-                "PostgreSQL TLS needs both a certificate and a private key (pg_tls_cert, pg_tls_key)"
-                    .into(),
-            ));
-        }
-    };
+    let tls = crate::tls::identity(
+        opts.tls_cert.as_ref(),
+        opts.tls_key.as_ref(),
+        "PostgreSQL",
+        "pg_tls_cert",
+        "pg_tls_key",
+    )?
+    .map(|id| pgwire::tokio::TlsAcceptor::from(Arc::new(id.config)));
     let loopback = opts.listen.ip().is_loopback();
     if tls.is_none() && !loopback && !opts.allow_plaintext {
         return Err(FrontDoorError::Config(format!(

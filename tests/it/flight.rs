@@ -315,3 +315,164 @@ async fn the_cli_administers_a_running_server() {
             .is_none()
     );
 }
+
+/// Flight SQL over TLS from a configured certificate: ADBC, pyarrow.flight
+/// and `quipu --server grpc+tls://` trust the test CA and get answers;
+/// without the CA, or in plaintext, they are refused; a half-configured or
+/// unreadable certificate stops the server with a sentence naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_configured_certificate() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = crate::pgwire::test_certificates(certs.path());
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    let run = quipu(
+        dir.path(),
+        &["users", "add", "boss", "--admin"],
+        &[("QUIPU_PASSWORD", BOSS_PW)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let procs = Procs::start_with(
+        dir.path(),
+        0,
+        &[
+            "--flight-tls-cert",
+            cert.to_str().unwrap(),
+            "--flight-tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    crate::pgwire::wait_port(procs.flight);
+    let local_engine = Engine::open(dir.path()).unwrap();
+    let local = client(&local_engine, "local").await;
+    let reviews = try_query(&local, "SELECT count(*) FROM lake.public.reviews")
+        .await
+        .unwrap()
+        .0[0][0]
+        .clone();
+
+    let code = format!(
+        r#"{PRELUDE}
+from adbc_driver_flightsql import DatabaseOptions
+CA = open(os.environ["CA"]).read()
+TLS = "grpc+tls://127.0.0.1:" + os.environ["PORT"]
+def adbc_tls(roots):
+    kw = {{"username": "boss", "password": os.environ["BOSS_PW"]}}
+    if roots:
+        kw[DatabaseOptions.TLS_ROOT_CERTS.value] = roots
+    return fs.connect(TLS, db_kwargs=kw, autocommit=True)
+print("adbc=" + str(scalar(adbc_tls(CA), "SELECT count(*) FROM lake.public.reviews")))
+print("adbc_no_ca=" + err(lambda: scalar(adbc_tls(None), "SELECT 1")))
+c = fl.FlightClient(TLS, tls_root_certs=CA.encode())
+opts = fl.FlightCallOptions(headers=[c.authenticate_basic_token(b"boss", os.environ["BOSS_PW"].encode())])
+info = c.get_flight_info(statement("SELECT 41 + 1 AS n"), opts)
+print("pyarrow=" + str(c.do_get(info.endpoints[0].ticket, opts).read_all().column(0)[0].as_py()))
+print("plaintext=" + err(lambda: adbc("boss", os.environ["BOSS_PW"]).cursor().execute("SELECT 1")))
+"#
+    );
+    let out = Command::new(venv().join("bin/python"))
+        .args(["-W", "ignore", "-c", &code])
+        .env("PORT", procs.flight.to_string())
+        .env("BOSS_PW", BOSS_PW)
+        .env("CA", &ca)
+        .output()
+        .expect("run the venv's python");
+    let text = format!(
+        "{}\n--- stderr\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        procs.logs()
+    );
+    assert!(out.status.success(), "{text}");
+    assert_eq!(value(&text, "adbc"), reviews);
+    assert_eq!(value(&text, "pyarrow"), "42");
+    assert!(value(&text, "adbc_no_ca").contains("certificate"), "{text}");
+    assert_ne!(value(&text, "plaintext"), "none", "{text}");
+
+    // The CLI trusts the CA given by --server-ca (or QUIPU_SERVER_CA).
+    let url = format!("grpc+tls://127.0.0.1:{}", procs.flight);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["--server", url.as_str(), "--user", "boss"];
+        all.extend_from_slice(args);
+        let mut vars = vec![("QUIPU_USER_PASSWORD", BOSS_PW)];
+        vars.extend_from_slice(env);
+        quipu(elsewhere.path(), &all, &vars)
+    };
+    let ca_arg = ca.to_str().unwrap();
+    let run = cli(
+        &[
+            "--server-ca",
+            ca_arg,
+            "sql",
+            "--format",
+            "csv",
+            "SELECT 7 AS n",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "n\n7");
+    let run = cli(&["users", "list"], &[("QUIPU_SERVER_CA", ca_arg)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("boss"), "{}", run.stdout);
+    let run = cli(&["sql", "SELECT 1"], &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("certificate"), "{}", run.stderr);
+    let plain = format!("grpc://127.0.0.1:{}", procs.flight);
+    let run = quipu(
+        elsewhere.path(),
+        &["--server", &plain, "--user", "boss", "sql", "SELECT 1"],
+        &[("QUIPU_USER_PASSWORD", BOSS_PW)],
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("error"), "{}", run.stderr);
+
+    // Misconfigured TLS stops the server, naming what is wrong.
+    let port = crate::servers::free_port().to_string();
+    let http = crate::servers::free_port().to_string();
+    let base = [
+        "scheduler",
+        "--port",
+        &port,
+        "--http-port",
+        &http,
+        "--pg-listen",
+        "off",
+        "--flight-listen",
+        "127.0.0.1:0",
+    ];
+    let token = [("QUIPU_CLUSTER_TOKEN", "t")];
+    let scratch = tempfile::tempdir().unwrap();
+    let mut args = base.to_vec();
+    args.extend(["--flight-tls-cert", cert.to_str().unwrap()]);
+    let run = quipu(scratch.path(), &args, &token);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("flight_tls_key"), "{}", run.stderr);
+    let mut args = base.to_vec();
+    args.extend([
+        "--flight-tls-cert",
+        cert.to_str().unwrap(),
+        "--flight-tls-key",
+        "/nonexistent/flight-key.pem",
+    ]);
+    let run = quipu(scratch.path(), &args, &token);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/nonexistent/flight-key.pem"),
+        "{}",
+        run.stderr
+    );
+    // The key of another certificate does not fit.
+    let mut args = base.to_vec();
+    let ca_key = certs.path().join("ca.key");
+    args.extend([
+        "--flight-tls-cert",
+        cert.to_str().unwrap(),
+        "--flight-tls-key",
+        ca_key.to_str().unwrap(),
+    ]);
+    let run = quipu(scratch.path(), &args, &token);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("usable certificate"), "{}", run.stderr);
+}
