@@ -875,3 +875,86 @@ print("failures=" + ";".join(failures))
         );
     }
 }
+
+/// psql's tab completion, typed into a real psql on a pseudo-terminal:
+/// the catalog queries psql sends on TAB (pg_class, pg_namespace,
+/// quote_ident, pg_table_is_visible, ...) answer with Quipu's names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_completes_names_with_tab() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    add_admin(dir.path());
+    let procs = Procs::start(dir.path(), 0);
+    wait_port(procs.pg);
+    let code = r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(os.environ["PSQL"], ["psql", "-X", "-h", "127.0.0.1", "-p", os.environ["PORT"], "-U", "boss", "-d", "quipu"])
+def read(secs):
+    out, end = b"", time.time() + secs
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            end = max(end, time.time() + 0.5)
+    return out.decode(errors="replace")
+def until(text, secs=20):
+    out, end = "", time.time() + secs
+    while text not in out and time.time() < end:
+        out += read(0.5)
+    return out
+until("quipu=")
+def complete(typed):
+    os.write(fd, typed.encode() + b"\t\t")
+    shown = read(3)
+    os.write(fd, b"\x15")  # Ctrl-U: clear the line
+    read(0.5)
+    return shown.replace("\r", "").replace("\n", " ").replace("\x07", "")
+for name, typed in [("view", "SELECT count(*) FROM yachay.customer_3"),
+                    ("schema", "SELECT * FROM yach"),
+                    ("describe", "\\d yachay.sales_w"),
+                    ("tables", "SELECT * FROM yachay.sales_")]:
+    print(name + "=" + complete(typed))
+os.write(fd, b"\\q\n")
+os.waitpid(pid, 0)
+"#;
+    let out = Command::new(venv().join("bin/python"))
+        .args(["-c", code])
+        .env("PORT", procs.pg.to_string())
+        .env("PSQL", pg_bindir().join("psql"))
+        .env("PGPASSWORD", BOSS_PW)
+        .output()
+        .expect("run python");
+    let text = format!(
+        "{}\n--- stderr\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        procs.logs()
+    );
+    assert!(out.status.success(), "{text}");
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key}= in\n{text}"))
+            .to_string()
+    };
+    assert!(value("view").contains("customer_360"), "{text}");
+    assert!(value("schema").contains("yachay."), "{text}");
+    assert!(value("describe").contains("sales_weekly"), "{text}");
+    let tables = value("tables");
+    for v in [
+        "sales_daily",
+        "sales_weekly",
+        "sales_monthly",
+        "sales_forecast",
+    ] {
+        assert!(tables.contains(v), "{v} not offered: {text}");
+    }
+}
