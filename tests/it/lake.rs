@@ -165,6 +165,11 @@ async fn auto_mode_picks_by_estimated_work() {
             (ORDERS * (ORDERS - 1) / 2).to_string()
         ]]
     );
+    // Reading and forwarding every row stays in-process whatever its size:
+    // the rows all come through this process anyway.
+    let (rows, on) = query(&c, "SELECT order_id, channel FROM lake.public.orders").await;
+    assert_eq!(on, ExecutedOn::Local, "a plain read has nothing to spread");
+    assert_eq!(rows.len(), ORDERS as usize);
     // Catalog queries stay local even when the cluster is forced.
     c.sql("SET quipu.execution = 'cluster'").await.unwrap();
     let (rows, on) = query(
