@@ -54,6 +54,8 @@ enum Encoded {
         source: String,
         sqls: Vec<String>,
         columns: Vec<ColumnDef>,
+        #[serde(default)]
+        merged: bool,
     },
     MongoScan {
         source: String,
@@ -190,6 +192,7 @@ impl Resolver {
                 source: s.source().name.clone(),
                 sqls: s.sqls().to_vec(),
                 columns: types::columns_of(&s.schema()),
+                merged: s.is_merged(),
             }));
         }
         if let Some(s) = node.downcast_ref::<MongoScanExec>() {
@@ -212,18 +215,22 @@ impl Resolver {
                 source,
                 sqls,
                 columns,
+                merged,
             } => {
                 if sqls.is_empty() {
                     return Err(DataFusionError::Plan(
                         "a PostgreSQL scan without a remote query".into(),
                     ));
                 }
-                Arc::new(PgScanExec::partitioned(
-                    self.source(&source)?,
-                    shared.pg.clone(),
-                    schema_of(&columns)?,
-                    sqls,
-                ))
+                Arc::new(
+                    PgScanExec::partitioned(
+                        self.source(&source)?,
+                        shared.pg.clone(),
+                        schema_of(&columns)?,
+                        sqls,
+                    )
+                    .merged(merged),
+                )
             }
             Encoded::MongoScan {
                 source,

@@ -531,15 +531,18 @@ impl TableProvider for PgTable {
         if let Some(n) = limit.filter(|_| conditions.len() == filters.len()) {
             sql.push_str(&format!(" LIMIT {n}"));
         }
-        // On the Ballista cluster a multi-partition scan came back with
-        // rows duplicated (tests/it/pushdown.rs, cause not found yet), so
-        // sessions with Ballista's settings read in one partition.
+        // Ballista 55 hands each task the stage's plan with only file and
+        // memory scans cut down to the task's partitions; any other leaf is
+        // executed as partitions 0.. of the whole scan, so a task owning
+        // partition 2 would run range 0 again (rows duplicated and lost,
+        // tests/it/pushdown.rs). On the cluster the ranges are read by one
+        // partition that runs their queries concurrently instead.
         let on_ballista = state
             .config_options()
             .entries()
             .iter()
             .any(|e| e.key.starts_with("ballista."));
-        let ranges = if limit.is_none() && !on_ballista {
+        let ranges = if limit.is_none() {
             self.key_ranges(state.config().target_partitions()).await
         } else {
             None
@@ -558,12 +561,10 @@ impl TableProvider for PgTable {
                 .collect(),
             None => vec![sql],
         };
-        Ok(Arc::new(PgScanExec::partitioned(
-            self.source.clone(),
-            self.pools.clone(),
-            schema,
-            sqls,
-        )))
+        Ok(Arc::new(
+            PgScanExec::partitioned(self.source.clone(), self.pools.clone(), schema, sqls)
+                .merged(on_ballista),
+        ))
     }
 }
 
@@ -576,6 +577,9 @@ pub struct PgScanExec {
     schema: SchemaRef,
     /// One remote query per partition (ranges of the primary key), or one.
     sqls: Vec<String>,
+    /// All queries run concurrently inside one output partition (on the
+    /// Ballista cluster: see `PgTable::scan`).
+    merged: bool,
     /// Join-key filters from hash joins above (semi-join pushdown), read
     /// when the scan starts.
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
@@ -603,9 +607,23 @@ impl PgScanExec {
             properties: crate::remote_sql::scan_properties(&schema, sqls.len()),
             schema,
             sqls,
+            merged: false,
             dynamic: vec![],
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    /// The same scan with its queries run concurrently in one output
+    /// partition (`true`), or one partition per query.
+    pub fn merged(mut self, merged: bool) -> Self {
+        self.merged = merged && self.sqls.len() > 1;
+        let partitions = if self.merged { 1 } else { self.sqls.len() };
+        self.properties = crate::remote_sql::scan_properties(&self.schema, partitions);
+        self
+    }
+
+    pub fn is_merged(&self) -> bool {
+        self.merged
     }
 
     pub fn dynamic_filters(&self) -> &[Arc<dyn PhysicalExpr>] {
@@ -619,7 +637,8 @@ impl PgScanExec {
             self.pools.clone(),
             self.schema.clone(),
             self.sqls.clone(),
-        );
+        )
+        .merged(self.merged);
         scan.dynamic = dynamic;
         scan
     }
@@ -664,9 +683,14 @@ impl DisplayAs for PgScanExec {
         } else {
             write!(
                 f,
-                "PgScanExec: source={} partitions={} sql=[{}]",
+                "PgScanExec: source={} partitions={}{} sql=[{}]",
                 self.source.name,
                 self.sqls.len(),
+                if self.merged {
+                    " (concurrent, one output)"
+                } else {
+                    ""
+                },
                 self.sqls.join("; ")
             )?;
         }
@@ -725,6 +749,40 @@ impl ExecutionPlan for PgScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
+        if !self.merged {
+            return self.query_stream(partition);
+        }
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "PgScanExec has one output partition, asked for {partition}"
+            )));
+        }
+        // Every range on its own task (its own connection, its decoding on
+        // its own thread), batches merged as they come; dropping the
+        // stream aborts the tasks.
+        let mut merged = datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder::new(
+            self.schema.clone(),
+            2 * self.sqls.len(),
+        );
+        for i in 0..self.sqls.len() {
+            let tx = merged.tx();
+            let mut stream = self.query_stream(i)?;
+            merged.spawn(async move {
+                while let Some(batch) = stream.next().await {
+                    if tx.send(batch).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+        }
+        Ok(merged.build())
+    }
+}
+
+impl PgScanExec {
+    /// The batches of the remote query of `partition`.
+    fn query_stream(&self, partition: usize) -> DfResult<SendableRecordBatchStream> {
         let rows_fetched =
             crate::metrics::RowsFetched::new(&self.metrics, partition, &self.source.name);
         let (source, pools, schema) =

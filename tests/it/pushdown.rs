@@ -387,7 +387,8 @@ async fn a_table_read_in_key_ranges_gives_every_row_once() {
         .map(str::to_string)
         .collect();
     assert!(expected.len() > 100);
-    // (On the cluster the scan reads in one partition: see PgTable::scan.)
+    // (On the cluster the three ranges run concurrently in one partition:
+    // see PgTable::scan.)
     for c in [&local, &cluster] {
         let (rows, on) = query(c, sql).await;
         let mut ids: Vec<String> = rows.into_iter().map(|r| r[0].clone()).collect();
