@@ -146,6 +146,7 @@ pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightSer
         engine,
         sessions: Default::default(),
         handles: Default::default(),
+        parts: Default::default(),
     };
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tracing::info!(%addr, tls = tls.is_some(), "Flight SQL front door listening");
@@ -172,14 +173,19 @@ struct UserSession {
     last_used: Mutex<std::time::Instant>,
 }
 
-/// A statement waiting for its `DoGet`, or a prepared statement.
+/// A prepared statement, until closed.
 struct Handle {
     token: String,
     plan: LogicalPlan,
     params: Option<ParamValues>,
-    /// Prepared statements live until closed; plain statement tickets are
-    /// good for one `DoGet`.
-    prepared: bool,
+}
+
+/// One endpoint of a statement: its stream, started when the client
+/// asked for the statement and read by one `DoGet`.
+struct Part {
+    token: String,
+    schema: SchemaRef,
+    stream: datafusion::execution::SendableRecordBatchStream,
 }
 
 struct QuipuFlightSql {
@@ -188,6 +194,7 @@ struct QuipuFlightSql {
     store: Arc<CatalogStore>,
     sessions: Mutex<HashMap<String, Arc<UserSession>>>,
     handles: Mutex<HashMap<Vec<u8>, Handle>>,
+    parts: Mutex<HashMap<Vec<u8>, Part>>,
 }
 
 fn random_hex<const N: usize>() -> String {
@@ -195,6 +202,12 @@ fn random_hex<const N: usize>() -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+fn not_found() -> Status {
+    Status::not_found(
+        "unknown ticket or statement handle (forged, already used, or another user's)",
+    )
 }
 
 /// Engine errors as gRPC statuses.
@@ -331,6 +344,7 @@ impl QuipuFlightSql {
     fn forget(&self, token: &str) {
         self.sessions.lock().unwrap().remove(token);
         self.handles.lock().unwrap().retain(|_, h| h.token != token);
+        self.parts.lock().unwrap().retain(|_, p| p.token != token);
     }
 
     /// Drops the sessions idle longer than [`TOKEN_IDLE`] (at each
@@ -384,34 +398,37 @@ impl QuipuFlightSql {
         id
     }
 
-    /// The plan behind a handle, only for the token that made it.
-    fn take_handle(
+    /// The plan of a prepared statement, only for the token that made it.
+    fn handle(
         &self,
         id: &[u8],
         token: &str,
-        consume: bool,
     ) -> std::result::Result<(LogicalPlan, Option<ParamValues>), Status> {
-        let mut handles = self.handles.lock().unwrap();
-        let owned = handles.get(id).is_some_and(|h| {
-            quipu_catalog::secret::constant_time_eq(h.token.as_bytes(), token.as_bytes())
+        let handles = self.handles.lock().unwrap();
+        match handles.get(id) {
+            Some(h)
+                if quipu_catalog::secret::constant_time_eq(
+                    h.token.as_bytes(),
+                    token.as_bytes(),
+                ) =>
+            {
+                Ok((h.plan.clone(), h.params.clone()))
+            }
+            _ => Err(not_found()),
+        }
+    }
+
+    /// Takes the stream of a statement's endpoint, only for the token that
+    /// asked for the statement, and only once.
+    fn take_part(&self, id: &[u8], token: &str) -> std::result::Result<Part, Status> {
+        let mut parts = self.parts.lock().unwrap();
+        let owned = parts.get(id).is_some_and(|p| {
+            quipu_catalog::secret::constant_time_eq(p.token.as_bytes(), token.as_bytes())
         });
         if !owned {
-            return Err(Status::not_found(
-                "unknown ticket or statement handle (forged, already used, or another user's)",
-            ));
+            return Err(not_found());
         }
-        let h = if consume && !handles[id].prepared {
-            handles.remove(id).expect("checked above")
-        } else {
-            let h = &handles[id];
-            Handle {
-                token: h.token.clone(),
-                plan: h.plan.clone(),
-                params: h.params.clone(),
-                prepared: h.prepared,
-            }
-        };
-        Ok((h.plan, h.params))
+        Ok(parts.remove(id).expect("checked above"))
     }
 
     async fn run(
@@ -454,11 +471,23 @@ impl QuipuFlightSql {
         ticket: Vec<u8>,
         descriptor: FlightDescriptor,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
-        let info = FlightInfo::new()
+        self.info_endpoints(schema, vec![ticket], descriptor)
+    }
+
+    /// A `FlightInfo` with one endpoint per ticket.
+    fn info_endpoints(
+        &self,
+        schema: &Schema,
+        tickets: Vec<Vec<u8>>,
+        descriptor: FlightDescriptor,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        let mut info = FlightInfo::new()
             .try_with_schema(schema)
             .map_err(|e| Status::internal(e.to_string()))?
-            .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
             .with_descriptor(descriptor);
+        for ticket in tickets {
+            info = info.with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)));
+        }
         Ok(Response::new(info))
     }
 }
@@ -645,6 +674,10 @@ impl FlightSqlService for QuipuFlightSql {
         Err(Status::invalid_argument("unknown ticket type"))
     }
 
+    /// Starts the statement and answers with one endpoint per stream: one,
+    /// or one per partition when the plan runs in-process with
+    /// independent partitions (a client such as ADBC then reads them in
+    /// parallel). Nothing is read before the `DoGet`s.
     async fn get_flight_info_statement(
         &self,
         query: CommandStatementQuery,
@@ -653,20 +686,31 @@ impl FlightSqlService for QuipuFlightSql {
         let (token, user) = self.user(&request)?;
         let plan = self.plan(&user.session, &query.query).await?;
         let schema = plan.schema().as_arrow().clone();
-        let handle = self.new_handle(Handle {
-            token,
-            plan,
-            params: None,
-            prepared: false,
-        });
-        let ticket = TicketStatementQuery {
-            statement_handle: handle.into(),
-        };
-        self.info(
-            &schema,
-            ticket.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        let outs = user
+            .session
+            .run_plan_partitions(plan)
+            .await
+            .map_err(status)?;
+        let mut tickets = Vec::with_capacity(outs.len());
+        {
+            let mut parts = self.parts.lock().unwrap();
+            for out in outs {
+                let id = random_hex::<16>().into_bytes();
+                parts.insert(
+                    id.clone(),
+                    Part {
+                        token: token.clone(),
+                        schema: out.schema,
+                        stream: out.stream,
+                    },
+                );
+                let ticket = TicketStatementQuery {
+                    statement_handle: id.into(),
+                };
+                tickets.push(ticket.as_any().encode_to_vec());
+            }
+        }
+        self.info_endpoints(&schema, tickets, request.into_inner())
     }
 
     async fn do_get_statement(
@@ -674,9 +718,12 @@ impl FlightSqlService for QuipuFlightSql {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let (token, user) = self.user(&request)?;
-        let (plan, params) = self.take_handle(&ticket.statement_handle, &token, true)?;
-        self.run(&user.session, plan, params).await
+        let (token, _) = self.user(&request)?;
+        let part = self.take_part(&ticket.statement_handle, &token)?;
+        let batches = part
+            .stream
+            .map_err(|e| FlightError::ExternalError(Box::new(e)));
+        Ok(flight_stream(part.schema, batches))
     }
 
     async fn do_action_create_prepared_statement(
@@ -704,7 +751,6 @@ impl FlightSqlService for QuipuFlightSql {
             token,
             plan,
             params: None,
-            prepared: true,
         });
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle.into(),
@@ -719,7 +765,7 @@ impl FlightSqlService for QuipuFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> std::result::Result<DoPutPreparedStatementResult, Status> {
         let (token, _) = self.user(&request)?;
-        self.take_handle(&query.prepared_statement_handle, &token, false)?;
+        self.handle(&query.prepared_statement_handle, &token)?;
         let batches: Vec<RecordBatch> =
             arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
                 request.into_inner().map_err(FlightError::from),
@@ -747,7 +793,7 @@ impl FlightSqlService for QuipuFlightSql {
         request: Request<FlightDescriptor>,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
         let (token, _) = self.user(&request)?;
-        let (plan, _) = self.take_handle(&cmd.prepared_statement_handle, &token, false)?;
+        let (plan, _) = self.handle(&cmd.prepared_statement_handle, &token)?;
         let schema = plan.schema().as_arrow().clone();
         self.info(&schema, cmd.as_any().encode_to_vec(), request.into_inner())
     }
@@ -758,7 +804,7 @@ impl FlightSqlService for QuipuFlightSql {
         request: Request<Ticket>,
     ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let (token, user) = self.user(&request)?;
-        let (plan, params) = self.take_handle(&cmd.prepared_statement_handle, &token, false)?;
+        let (plan, params) = self.handle(&cmd.prepared_statement_handle, &token)?;
         self.run(&user.session, plan, params).await
     }
 
@@ -768,7 +814,7 @@ impl FlightSqlService for QuipuFlightSql {
         request: Request<arrow_flight::Action>,
     ) -> std::result::Result<(), Status> {
         let (token, _) = self.user(&request)?;
-        self.take_handle(&query.prepared_statement_handle, &token, false)?;
+        self.handle(&query.prepared_statement_handle, &token)?;
         self.handles
             .lock()
             .unwrap()

@@ -19,7 +19,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, execute_stream};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use quipu_connectors::{Access, ExecutionMode, QuipuOptions, QuipuSession};
@@ -215,6 +215,46 @@ fn forwards_rows(plan: &Arc<dyn ExecutionPlan>) -> bool {
     only_forwarding
 }
 
+/// The one output of a statement that was not split.
+fn one(mut outs: Vec<QueryOutput>) -> Result<QueryOutput> {
+    match outs.len() {
+        1 => Ok(outs.remove(0)),
+        n => Err(DataFusionError::Internal(format!("expected one output, got {n}")).into()),
+    }
+}
+
+/// The node whose output partitions can be read as separate streams, and
+/// their number: the plan under its final merge when every node below
+/// works partition by partition (at most one child, the same partition
+/// count, no repartitioning), and there are at least two.
+fn independent_partitions(
+    plan: &Arc<dyn ExecutionPlan>,
+) -> Option<(Arc<dyn ExecutionPlan>, usize)> {
+    use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+    use datafusion::physical_plan::repartition::RepartitionExec;
+    let top = if plan.is::<CoalescePartitionsExec>() {
+        plan.children().first().map(|c| (*c).clone())?
+    } else {
+        plan.clone()
+    };
+    let n = top.output_partitioning().partition_count();
+    if n < 2 {
+        return None;
+    }
+    let mut independent = true;
+    let _ = top.apply(|node| {
+        independent = node.children().len() <= 1
+            && node.output_partitioning().partition_count() == n
+            && !node.is::<RepartitionExec>();
+        Ok(if independent {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    });
+    independent.then_some((top, n))
+}
+
 /// A process-unique id for one statement, in its log lines.
 fn next_query_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -227,6 +267,7 @@ fn timed(
     stream: SendableRecordBatchStream,
     executed_on: String,
     started: Instant,
+    open: Arc<std::sync::atomic::AtomicUsize>,
 ) -> SendableRecordBatchStream {
     use futures::StreamExt;
     let schema = stream.schema();
@@ -245,10 +286,13 @@ fn timed(
             Some(item)
         })
         .chain(futures::stream::once(async move {
-            let m = quipu_connectors::metrics::metrics();
-            m.query_seconds
-                .with_label_values(&[&executed_on])
-                .observe(started.elapsed().as_secs_f64());
+            // A statement read as several streams ends with its last one.
+            if open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+                let m = quipu_connectors::metrics::metrics();
+                m.query_seconds
+                    .with_label_values(&[&executed_on])
+                    .observe(started.elapsed().as_secs_f64());
+            }
             None
         }))
         .filter_map(|x| async move { x });
@@ -445,7 +489,7 @@ impl ClientSession {
     /// Every log line of the statement carries its `query_id`; the
     /// process's metrics count it (docs/configuration.md, Metrics).
     pub async fn run(&self, statement: Statement) -> Result<QueryOutput> {
-        self.start(Work::Statement(statement)).await
+        one(self.start(Work::Statement(statement), false).await?)
     }
 
     /// Turns a statement into a logical plan with this session's settings
@@ -457,11 +501,22 @@ impl ClientSession {
     /// Runs a logical plan made by [`ClientSession::plan`] (its parameters
     /// bound), exactly as [`ClientSession::run`] runs a statement.
     pub async fn run_plan(&self, plan: LogicalPlan) -> Result<QueryOutput> {
-        self.start(Work::Plan(plan)).await
+        one(self.start(Work::Plan(plan), false).await?)
+    }
+
+    /// Like [`ClientSession::run_plan`], but a plan that runs in-process
+    /// with independent output partitions (scans, filters, projections:
+    /// nothing that moves rows between partitions) comes back as one
+    /// output per partition, so a client that reads several streams at
+    /// once (Flight SQL endpoints) gets them in parallel. Together they
+    /// hold the rows of the query, in no particular order between them.
+    /// Otherwise there is one output.
+    pub async fn run_plan_partitions(&self, plan: LogicalPlan) -> Result<Vec<QueryOutput>> {
+        self.start(Work::Plan(plan), true).await
     }
 
     #[tracing::instrument(skip_all, fields(query_id = next_query_id()))]
-    async fn start(&self, work: Work) -> Result<QueryOutput> {
+    async fn start(&self, work: Work, split: bool) -> Result<Vec<QueryOutput>> {
         let started = Instant::now();
         let m = quipu_connectors::metrics::metrics();
         let planned = match work {
@@ -469,18 +524,22 @@ impl ClientSession {
             Work::Plan(plan) => Ok(plan),
         };
         let started_query = match planned {
-            Ok(plan) => self.plan_and_start(plan, started).await,
+            Ok(plan) => self.plan_and_start(plan, started, split).await,
             Err(e) => Err(e),
         };
         match started_query {
-            Ok(out) => {
-                let label = out.executed_on.to_string();
+            Ok(outs) => {
+                let label = outs[0].executed_on.to_string();
                 m.queries.with_label_values(&[&label]).inc();
-                tracing::debug!(executed_on = %label, reason = %out.reason, "query started");
-                Ok(QueryOutput {
-                    stream: timed(out.stream, label, started),
-                    ..out
-                })
+                tracing::debug!(executed_on = %label, reason = %outs[0].reason, "query started");
+                let open = Arc::new(std::sync::atomic::AtomicUsize::new(outs.len()));
+                Ok(outs
+                    .into_iter()
+                    .map(|out| QueryOutput {
+                        stream: timed(out.stream, label.clone(), started, open.clone()),
+                        ..out
+                    })
+                    .collect())
             }
             Err(e) => {
                 m.query_errors.with_label_values(&["plan"]).inc();
@@ -514,15 +573,20 @@ impl ClientSession {
         Ok(())
     }
 
-    async fn plan_and_start(&self, plan: LogicalPlan, started: Instant) -> Result<QueryOutput> {
+    async fn plan_and_start(
+        &self,
+        plan: LogicalPlan,
+        started: Instant,
+        split: bool,
+    ) -> Result<Vec<QueryOutput>> {
         self.check(&plan)?;
         if let Some(why) = local_only(&plan) {
-            return self.run_local_logical(plan, why.to_string()).await;
+            return Ok(vec![self.run_local_logical(plan, why.to_string()).await?]);
         }
         let opts = self.options();
         if opts.execution == ExecutionMode::Cluster {
             let reason = "quipu.execution = 'cluster'".to_string();
-            return self.run_on_cluster(plan, reason).await;
+            return Ok(vec![self.run_on_cluster(plan, reason).await?]);
         }
         // Local physical planning is also the estimate: it lists the files
         // left after partition pruning, with their sizes and row counts.
@@ -539,9 +603,10 @@ impl ClientSession {
         tracing::debug!(%scan, planning_ms = started.elapsed().as_millis() as u64, "query planned");
         let forwards = forwards_rows(&physical);
         if opts.execution == ExecutionMode::Auto && large && !forwards {
-            return self
-                .run_on_cluster(plan, format!("large scan: {scan}"))
-                .await;
+            return Ok(vec![
+                self.run_on_cluster(plan, format!("large scan: {scan}"))
+                    .await?,
+            ]);
         }
         let reason = match opts.execution {
             ExecutionMode::Local => "quipu.execution = 'local'".to_string(),
@@ -549,13 +614,26 @@ impl ClientSession {
             _ => format!("small scan: {scan}"),
         };
         let schema = physical.schema();
+        if split && let Some((top, n)) = independent_partitions(&physical) {
+            let task_ctx = self.ctx.task_ctx();
+            return (0..n)
+                .map(|i| {
+                    Ok(QueryOutput {
+                        schema: schema.clone(),
+                        stream: top.execute(i, task_ctx.clone())?,
+                        executed_on: ExecutedOn::Local,
+                        reason: format!("{reason}; {n} partitions read separately"),
+                    })
+                })
+                .collect();
+        }
         let stream = execute_stream(physical, self.ctx.task_ctx())?;
-        Ok(QueryOutput {
+        Ok(vec![QueryOutput {
             schema,
             stream,
             executed_on: ExecutedOn::Local,
             reason,
-        })
+        }])
     }
 
     /// Hands the logical plan to the Ballista cluster.

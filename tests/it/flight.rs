@@ -162,6 +162,20 @@ print("badpw=" + err(lambda: flight("boss", "wrong")))
 print("unknown=" + err(lambda: flight("nobody", "wrong")))
 print("notoken=" + err(lambda: fl.FlightClient(URL).get_flight_info(statement("SELECT 1"))))
 print("alive=" + str(scalar(a, "SELECT 7")))
+# A plain read of a many-file lake table: one endpoint per partition, read
+# in any order; every row once; each ticket once and only by its owner.
+bc.get_flight_info(statement("SET datafusion.execution.target_partitions = 4"), bopts)
+info = bc.get_flight_info(statement("SELECT order_id * 100 + line_no AS k FROM lake.public.sales_history"), bopts)
+print("split_endpoints=" + str(len(info.endpoints)))
+print("split_foreign=" + err(lambda: ac.do_get(info.endpoints[-1].ticket, aopts).read_all()))
+ids = []
+for e in reversed(info.endpoints):
+    ids += bc.do_get(e.ticket, bopts).read_all().column(0).to_pylist()
+print("split_rows=" + str(len(ids)) + " distinct=" + str(len(set(ids))))
+print("split_reused=" + err(lambda: bc.do_get(info.endpoints[0].ticket, bopts).read_all()))
+with a.cursor() as cur:
+    cur.execute("SELECT order_id FROM lake.public.sales_history")
+    print("adbc_rows=" + str(cur.fetch_arrow_table().num_rows))
 # Dropping a user ends the tokens it holds; others keep theirs.
 import subprocess
 subprocess.run([os.environ["QUIPU_BIN"], "--data-dir", {data:?}, "users", "drop", "ana"],
@@ -193,6 +207,31 @@ print("boss_after=" + str(bc.do_get(bc.get_flight_info(statement("SELECT 8"), bo
     );
     assert!(value(&out, "notoken").contains("Unauthenticated"), "{out}");
     assert_eq!(value(&out, "alive"), "7");
+    let history = try_query(&local, "SELECT count(*) FROM lake.public.sales_history")
+        .await
+        .unwrap()
+        .0[0][0]
+        .clone();
+    let endpoints: usize = value(&out, "split_endpoints").parse().unwrap();
+    assert!(endpoints > 1, "one endpoint for a many-file read: {out}");
+    assert!(
+        value(&out, "split_foreign").contains("unknown ticket"),
+        "{out}"
+    );
+    assert_eq!(
+        value(&out, "split_rows"),
+        format!("{history} distinct={history}"),
+        "every row once over the endpoints"
+    );
+    assert!(
+        value(&out, "split_reused").contains("unknown ticket"),
+        "{out}"
+    );
+    assert_eq!(
+        value(&out, "adbc_rows"),
+        history,
+        "ADBC reads every endpoint"
+    );
     assert!(
         value(&out, "dropped").contains("Unauthenticated")
             && value(&out, "dropped").contains("authenticate again"),
