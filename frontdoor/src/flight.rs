@@ -180,6 +180,9 @@ struct Handle {
     params: Option<ParamValues>,
 }
 
+/// Endpoints asked for and not yet read, per session.
+const MAX_PENDING_STREAMS: usize = 256;
+
 /// One endpoint of a statement: its stream, started when the client
 /// asked for the statement and read by one `DoGet`.
 struct Part {
@@ -694,6 +697,16 @@ impl FlightSqlService for QuipuFlightSql {
         let mut tickets = Vec::with_capacity(outs.len());
         {
             let mut parts = self.parts.lock().unwrap();
+            // Started statements wait for their DoGets; a client that asks
+            // and never reads must not pile them up.
+            let pending = parts.values().filter(|p| p.token == token).count();
+            if pending + outs.len() > MAX_PENDING_STREAMS {
+                return Err(Status::resource_exhausted(format!(
+                    "{pending} result streams of this session are waiting for their DoGet \
+                     (at most {MAX_PENDING_STREAMS}): read them, or sign in again for a new \
+                     session (they go with the token after an hour idle)"
+                )));
+            }
             for out in outs {
                 let id = random_hex::<16>().into_bytes();
                 parts.insert(

@@ -173,6 +173,12 @@ for e in reversed(info.endpoints):
     ids += bc.do_get(e.ticket, bopts).read_all().column(0).to_pylist()
 print("split_rows=" + str(len(ids)) + " distinct=" + str(len(set(ids))))
 print("split_reused=" + err(lambda: bc.do_get(info.endpoints[0].ticket, bopts).read_all()))
+# Statements asked for and never read are capped per session.
+pc, popts = flight("boss", os.environ["BOSS_PW"])
+infos = [pc.get_flight_info(statement("SELECT 1"), popts) for _ in range(256)]
+print("pending_over=" + err(lambda: pc.get_flight_info(statement("SELECT 2"), popts)))
+pc.do_get(infos[0].endpoints[0].ticket, popts).read_all()
+print("pending_after_read=" + str(pc.do_get(pc.get_flight_info(statement("SELECT 3"), popts).endpoints[0].ticket, popts).read_all().column(0)[0].as_py()))
 with a.cursor() as cur:
     cur.execute("SELECT order_id FROM lake.public.sales_history")
     print("adbc_rows=" + str(cur.fetch_arrow_table().num_rows))
@@ -232,6 +238,11 @@ print("boss_after=" + str(bc.do_get(bc.get_flight_info(statement("SELECT 8"), bo
         history,
         "ADBC reads every endpoint"
     );
+    assert!(
+        value(&out, "pending_over").contains("waiting for their DoGet"),
+        "{out}"
+    );
+    assert_eq!(value(&out, "pending_after_read"), "3");
     assert!(
         value(&out, "dropped").contains("Unauthenticated")
             && value(&out, "dropped").contains("authenticate again"),
