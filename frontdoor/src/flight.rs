@@ -384,8 +384,9 @@ impl QuipuFlightSql {
         if matches!(plan, LogicalPlan::Statement(_)) {
             // `SET ...` takes effect when it is planned (or prepared):
             // clients such as ADBC's driver may never fetch the empty
-            // result of a statement without rows. Running it again at
-            // `DoGet` is harmless.
+            // result of a statement without rows. (A statement answers
+            // with no endpoint; a prepared one runs it again at `DoGet`,
+            // which is harmless.)
             let out = session.run_plan(plan.clone()).await.map_err(status)?;
             out.stream
                 .try_collect::<Vec<_>>()
@@ -689,6 +690,11 @@ impl FlightSqlService for QuipuFlightSql {
         let (token, user) = self.user(&request)?;
         let plan = self.plan(&user.session, &query.query).await?;
         let schema = plan.schema().as_arrow().clone();
+        if matches!(plan, LogicalPlan::Statement(_)) {
+            // Done while planning (`SET ...`); no rows, so no endpoint to
+            // leave unread.
+            return self.info_endpoints(&schema, vec![], request.into_inner());
+        }
         let outs = user
             .session
             .run_plan_partitions(plan)

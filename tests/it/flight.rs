@@ -14,12 +14,18 @@ const BOSS_PW: &str = "boss-fl-9Tq";
 const ANA_PW: &str = "ana-fl-2Wm";
 
 fn python(port: u16, code: &str) -> (bool, String) {
+    python_with(port, code, &[])
+}
+
+/// [`python`] with more environment variables.
+fn python_with(port: u16, code: &str, env: &[(&str, &std::path::Path)]) -> (bool, String) {
     let out = Command::new(venv().join("bin/python"))
         .args(["-W", "ignore", "-c", code])
         .env("PORT", port.to_string())
         .env("BOSS_PW", BOSS_PW)
         .env("ANA_PW", ANA_PW)
         .env("QUIPU_BIN", crate::common::quipu_bin())
+        .envs(env.iter().copied())
         .output()
         .expect("run the venv's python");
     (
@@ -76,6 +82,16 @@ def flight(user, pw):
 "#;
 
 const VIEWS: &[&str] = &["customer_360", "inventory_live", "sales_monthly"];
+
+/// Adds the admin `boss` to the catalog in `dir`.
+fn add_boss(dir: &std::path::Path) {
+    let run = quipu(
+        dir,
+        &["users", "add", "boss", "--admin"],
+        &[("QUIPU_PASSWORD", BOSS_PW)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bi_clients_query_over_flight_sql() {
@@ -164,7 +180,7 @@ print("notoken=" + err(lambda: fl.FlightClient(URL).get_flight_info(statement("S
 print("alive=" + str(scalar(a, "SELECT 7")))
 # A plain read of a many-file lake table: one endpoint per partition, read
 # in any order; every row once; each ticket once and only by its owner.
-bc.get_flight_info(statement("SET datafusion.execution.target_partitions = 4"), bopts)
+print("set_endpoints=" + str(len(bc.get_flight_info(statement("SET datafusion.execution.target_partitions = 4"), bopts).endpoints)))
 info = bc.get_flight_info(statement("SELECT order_id * 100 + line_no AS k FROM lake.public.sales_history"), bopts)
 print("split_endpoints=" + str(len(info.endpoints)))
 print("split_foreign=" + err(lambda: ac.do_get(info.endpoints[-1].ticket, aopts).read_all()))
@@ -218,6 +234,11 @@ print("boss_after=" + str(bc.do_get(bc.get_flight_info(statement("SELECT 8"), bo
         .unwrap()
         .0[0][0]
         .clone();
+    assert_eq!(
+        value(&out, "set_endpoints"),
+        "0",
+        "SET has no rows to fetch"
+    );
     let endpoints: usize = value(&out, "split_endpoints").parse().unwrap();
     assert!(endpoints > 1, "one endpoint for a many-file read: {out}");
     assert!(
@@ -258,12 +279,7 @@ print("boss_after=" + str(bc.do_get(bc.get_flight_info(statement("SELECT 8"), bo
 async fn the_cli_administers_a_running_server() {
     let y = yachay();
     let dir = crate::views::catalog(&y);
-    let run = quipu(
-        dir.path(),
-        &["users", "add", "boss", "--admin"],
-        &[("QUIPU_PASSWORD", BOSS_PW)],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    add_boss(dir.path());
     let procs = Procs::start(dir.path(), 1);
     crate::pgwire::wait_port(procs.flight);
     let url = format!("grpc://127.0.0.1:{}", procs.flight);
@@ -376,12 +392,7 @@ async fn tls_with_a_configured_certificate() {
     let (ca, cert, key) = crate::pgwire::test_certificates(certs.path());
     let y = yachay();
     let dir = crate::views::catalog(&y);
-    let run = quipu(
-        dir.path(),
-        &["users", "add", "boss", "--admin"],
-        &[("QUIPU_PASSWORD", BOSS_PW)],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    add_boss(dir.path());
     let procs = Procs::start_with(
         dir.path(),
         0,
@@ -420,20 +431,8 @@ print("pyarrow=" + str(c.do_get(info.endpoints[0].ticket, opts).read_all().colum
 print("plaintext=" + err(lambda: adbc("boss", os.environ["BOSS_PW"]).cursor().execute("SELECT 1")))
 "#
     );
-    let out = Command::new(venv().join("bin/python"))
-        .args(["-W", "ignore", "-c", &code])
-        .env("PORT", procs.flight.to_string())
-        .env("BOSS_PW", BOSS_PW)
-        .env("CA", &ca)
-        .output()
-        .expect("run the venv's python");
-    let text = format!(
-        "{}\n--- stderr\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        procs.logs()
-    );
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = python_with(procs.flight, &code, &[("CA", &ca)]);
+    assert!(ok, "{text}\n{}", procs.logs());
     assert_eq!(value(&text, "adbc"), reviews);
     assert_eq!(value(&text, "pyarrow"), "42");
     assert!(value(&text, "adbc_no_ca").contains("certificate"), "{text}");

@@ -89,11 +89,17 @@ fn psql(port: u16, user: &str, password: &str, commands: &[&str]) -> Out {
 /// Runs Python code in the test venv with `PORT` set; it prints its
 /// findings as `key=value` lines.
 fn python(port: u16, code: &str) -> Out {
+    python_with(port, code, &[])
+}
+
+/// [`python`] with more environment variables.
+fn python_with(port: u16, code: &str, env: &[(&str, &std::ffi::OsStr)]) -> Out {
     let out = Command::new(venv().join("bin/python"))
         .args(["-c", code])
         .env("PORT", port.to_string())
         .env("BOSS_PW", BOSS_PW)
         .env("ANA_PW", ANA_PW)
+        .envs(env.iter().copied())
         .output()
         .expect("run the venv's python");
     Out {
@@ -925,36 +931,28 @@ for name, typed in [("view", "SELECT count(*) FROM yachay.customer_3"),
 os.write(fd, b"\\q\n")
 os.waitpid(pid, 0)
 "#;
-    let out = Command::new(venv().join("bin/python"))
-        .args(["-c", code])
-        .env("PORT", procs.pg.to_string())
-        .env("PSQL", pg_bindir().join("psql"))
-        .env("PGPASSWORD", BOSS_PW)
-        .output()
-        .expect("run python");
-    let text = format!(
-        "{}\n--- stderr\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        procs.logs()
+    let psql = pg_bindir().join("psql");
+    let pw = std::ffi::OsString::from(BOSS_PW);
+    let out = python_with(
+        procs.pg,
+        code,
+        &[("PSQL", psql.as_os_str()), ("PGPASSWORD", pw.as_os_str())],
     );
-    assert!(out.status.success(), "{text}");
-    let value = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}=")))
-            .unwrap_or_else(|| panic!("no {key}= in\n{text}"))
-            .to_string()
-    };
-    assert!(value("view").contains("customer_360"), "{text}");
-    assert!(value("schema").contains("yachay."), "{text}");
-    assert!(value("describe").contains("sales_weekly"), "{text}");
-    let tables = value("tables");
+    assert!(out.ok, "{}\n{}\n{}", out.stdout, out.stderr, procs.logs());
+    for (key, want) in [
+        ("view", "customer_360"),
+        ("schema", "yachay."),
+        ("describe", "sales_weekly"),
+    ] {
+        assert!(value(&out, key).contains(want), "{key}: {}", out.stdout);
+    }
+    let tables = value(&out, "tables");
     for v in [
         "sales_daily",
         "sales_weekly",
         "sales_monthly",
         "sales_forecast",
     ] {
-        assert!(tables.contains(v), "{v} not offered: {text}");
+        assert!(tables.contains(v), "{v} not offered: {}", out.stdout);
     }
 }
