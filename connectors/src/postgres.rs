@@ -580,6 +580,9 @@ pub struct PgScanExec {
     /// All queries run concurrently inside one output partition (on the
     /// Ballista cluster: see `PgTable::scan`).
     merged: bool,
+    /// The connections of a multi-range scan, each in a transaction on one
+    /// exported snapshot, made when the first range starts.
+    snapshot: Arc<tokio::sync::OnceCell<Option<SharedSnapshot>>>,
     /// Join-key filters from hash joins above (semi-join pushdown), read
     /// when the scan starts.
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
@@ -608,6 +611,7 @@ impl PgScanExec {
             schema,
             sqls,
             merged: false,
+            snapshot: Default::default(),
             dynamic: vec![],
             metrics: ExecutionPlanMetricsSet::new(),
         }
@@ -640,6 +644,7 @@ impl PgScanExec {
         )
         .merged(self.merged);
         scan.dynamic = dynamic;
+        scan.snapshot = self.snapshot.clone();
         scan
     }
 
@@ -795,8 +800,12 @@ impl PgScanExec {
                 "COPY ({}) TO STDOUT (FORMAT binary)",
                 this.sql_now(partition)
             );
-            let client = connect(&pools, &source).await?;
+            let client = match this.snapshot_connection(partition).await {
+                Some(c) => c,
+                None => TxClient::plain(connect(&pools, &source).await?),
+            };
             let out = client
+                .client()
                 .copy_out(copy.as_str())
                 .await
                 .map_err(|e| bad(&source, format!("remote query failed: {}", pg_reason(&e))))?;
@@ -821,10 +830,140 @@ impl PgScanExec {
     }
 }
 
+/// The connections of one multi-range scan, one per range, each in a
+/// REPEATABLE READ transaction on the same exported snapshot, so the ranges
+/// agree even while the table changes.
+struct SharedSnapshot {
+    connections: Mutex<Vec<Option<TxClient>>>,
+}
+
+impl fmt::Debug for SharedSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("SharedSnapshot")
+    }
+}
+
+impl PgScanExec {
+    /// Partition `partition`'s connection on the scan's shared snapshot;
+    /// `None` for a one-query scan, or when the snapshot could not be set
+    /// up (each range then reads its own snapshot, as before).
+    async fn snapshot_connection(&self, partition: usize) -> Option<TxClient> {
+        let n = self.sqls.len();
+        // The exporting connection plus one per range must fit the pool.
+        if n < 2 || n + 1 > MAX_CONNECTIONS {
+            return None;
+        }
+        let shared = self
+            .snapshot
+            .get_or_init(|| async {
+                match share_snapshot(&self.pools, &self.source, n).await {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::debug!(source = %self.source.name, error = %e,
+                            "no shared snapshot; each range reads its own");
+                        None
+                    }
+                }
+            })
+            .await
+            .as_ref()?;
+        shared
+            .connections
+            .lock()
+            .unwrap()
+            .get_mut(partition)?
+            .take()
+    }
+}
+
+/// Exports a snapshot and opens `n` connections in transactions on it.
+/// One scan of a source sets up at a time (the lock), so two scans cannot
+/// each hold part of the pool while waiting for the rest.
+async fn share_snapshot(pools: &PgPools, source: &SourceDef, n: usize) -> Result<SharedSnapshot> {
+    static SETUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = SETUP.lock().await;
+    let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    let failed = |e: tokio_postgres::Error| {
+        bad(
+            source,
+            format!("cannot share a snapshot: {}", pg_reason(&e)),
+        )
+    };
+    let mut exporter = TxClient::plain(connect(pools, source).await?);
+    exporter
+        .client()
+        .batch_execute(begin)
+        .await
+        .map_err(failed)?;
+    exporter.in_transaction = true;
+    let id: String = exporter
+        .client()
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(failed)?
+        .get(0);
+    let literal = remote_sql::quote_literal(&id)
+        .ok_or_else(|| bad(source, format!("unexpected snapshot id {id:?}")))?;
+    let mut connections = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut c = TxClient::plain(connect(pools, source).await?);
+        c.in_transaction = true;
+        c.client()
+            .batch_execute(&format!("{begin}; SET TRANSACTION SNAPSHOT {literal}"))
+            .await
+            .map_err(failed)?;
+        connections.push(Some(c));
+    }
+    // Every range has imported the snapshot: the exporter may end.
+    exporter.finish().await;
+    Ok(SharedSnapshot {
+        connections: Mutex::new(connections),
+    })
+}
+
+/// A pooled connection that may be inside a transaction of ours: ended
+/// with `COMMIT` when its query is done, and never handed back to the pool
+/// still inside it (dropped early, the connection is closed instead).
+struct TxClient {
+    object: Option<deadpool_postgres::Object>,
+    in_transaction: bool,
+}
+
+impl TxClient {
+    fn plain(object: deadpool_postgres::Object) -> Self {
+        TxClient {
+            object: Some(object),
+            in_transaction: false,
+        }
+    }
+
+    fn client(&self) -> &deadpool_postgres::Object {
+        self.object.as_ref().expect("a connection until dropped")
+    }
+
+    /// Ends our transaction, if any, and returns the connection to the pool.
+    async fn finish(&mut self) {
+        if self.in_transaction && self.client().batch_execute("COMMIT").await.is_ok() {
+            self.in_transaction = false;
+        }
+    }
+}
+
+impl Drop for TxClient {
+    fn drop(&mut self) {
+        if self.in_transaction
+            && let Some(object) = self.object.take()
+        {
+            // Detached from the pool: the connection closes with it.
+            drop(deadpool_postgres::Object::take(object));
+        }
+    }
+}
+
 type CopyStream = std::pin::Pin<Box<tokio_postgres::CopyOutStream>>;
 
 fn decode_stream(
-    client: deadpool_postgres::Object,
+    client: TxClient,
     out: CopyStream,
     decoder: CopyDecoder,
     source: SourceDef,
@@ -832,7 +971,7 @@ fn decode_stream(
 ) -> impl futures::Stream<Item = DfResult<RecordBatch>> + Send {
     futures::stream::unfold(
         (Some(client), out, decoder, false),
-        move |(client, mut out, mut dec, done)| {
+        move |(mut client, mut out, mut dec, done)| {
             let source = source.clone();
             let rows_fetched = rows_fetched.clone();
             async move {
@@ -859,6 +998,9 @@ fn decode_stream(
                             return Some((Err(err.into()), (client, out, dec, true)));
                         }
                         None => {
+                            if let Some(c) = client.as_mut() {
+                                c.finish().await;
+                            }
                             let last = dec.finish();
                             return match last {
                                 Ok(Some(b)) => {

@@ -525,3 +525,77 @@ print("plaintext=" + err(lambda: adbc("boss", os.environ["BOSS_PW"]).cursor().ex
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("usable certificate"), "{}", run.stderr);
 }
+
+/// The key ranges of one PostgreSQL scan read one snapshot: read over
+/// Flight SQL one endpoint (range) at a time, with the table updated after
+/// the first range and before the others, every range answers as of the
+/// first; the next statement sees the update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_ranges_read_one_snapshot() {
+    let y = yachay();
+    // A database of its own: no other test sees the update.
+    y.crm
+        .psql("postgres", "DROP DATABASE IF EXISTS snapdb WITH (FORCE)");
+    y.crm.psql("postgres", "CREATE DATABASE snapdb");
+    y.crm.psql(
+        "snapdb",
+        "CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL); \
+         INSERT INTO t SELECT g, 'before' FROM generate_series(1, 3000) g",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = format!("port={}", y.crm.port);
+    let run = quipu(
+        dir.path(),
+        &[
+            "catalog",
+            "add-source",
+            "snap",
+            "--kind",
+            "postgres",
+            "--option",
+            "host=127.0.0.1",
+            "--option",
+            &port,
+            "--option",
+            "user=postgres",
+            "--option",
+            "dbname=snapdb",
+            "--option",
+            "partitions=3",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    add_boss(dir.path());
+    let procs = Procs::start(dir.path(), 0);
+    crate::pgwire::wait_port(procs.flight);
+    let code = format!(
+        r#"{PRELUDE}
+import psycopg
+c, o = flight("boss", os.environ["BOSS_PW"])
+info = c.get_flight_info(statement("SELECT id, v FROM snap.public.t"), o)
+print("endpoints=" + str(len(info.endpoints)))
+tables = [c.do_get(info.endpoints[0].ticket, o).read_all()]
+with psycopg.connect(host="127.0.0.1", port={pg}, user="postgres", dbname="snapdb", autocommit=True) as pg:
+    pg.execute("UPDATE t SET v = 'after'")
+tables += [c.do_get(e.ticket, o).read_all() for e in info.endpoints[1:]]
+print("rows=" + str(sum(t.num_rows for t in tables)))
+print("values=" + ",".join(sorted(set(v for t in tables for v in t.column(1).to_pylist()))))
+info = c.get_flight_info(statement("SELECT DISTINCT v FROM snap.public.t"), o)
+print("now=" + ",".join(sorted(v for e in info.endpoints for v in c.do_get(e.ticket, o).read_all().column(0).to_pylist())))
+"#,
+        pg = y.crm.port
+    );
+    let (ok, out) = python(procs.flight, &code);
+    assert!(ok, "{out}\n{}", procs.logs());
+    assert_eq!(value(&out, "endpoints"), "3", "one endpoint per range");
+    assert_eq!(value(&out, "rows"), "3000");
+    assert_eq!(
+        value(&out, "values"),
+        "before",
+        "every range reads the snapshot of the first"
+    );
+    assert_eq!(value(&out, "now"), "after");
+    drop(procs);
+    y.crm.psql("postgres", "DROP DATABASE snapdb WITH (FORCE)");
+}
