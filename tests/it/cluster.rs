@@ -477,30 +477,16 @@ async fn failing_tasks_and_unreachable_sources_are_named() {
     let dir = crate::views::catalog(&y);
     // A source whose password only the scheduler's machine has: the
     // executors cannot open it.
-    let (port, var) = (format!("port={}", y.crm.port), "QUIPU_TEST_CRMX_PASSWORD");
+    let var = "QUIPU_TEST_CRMX_PASSWORD";
     let password = format!("password=env:{var}");
-    let run = crate::common::quipu(
+    crate::views::add_pg_source_with(
         dir.path(),
-        &[
-            "catalog",
-            "add-source",
-            "crmx",
-            "--kind",
-            "postgres",
-            "--option",
-            "host=127.0.0.1",
-            "--option",
-            &port,
-            "--option",
-            "user=postgres",
-            "--option",
-            "dbname=crm",
-            "--option",
-            &password,
-        ],
+        "crmx",
+        y.crm.port,
+        "crm",
+        &[&password],
         &[(var, "only-on-the-scheduler")],
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
     crate::pgwire::add_admin(dir.path());
     let procs = Procs::start_full(dir.path(), 2, &[], &[(var, "only-on-the-scheduler")]);
     let on_cluster = cluster_client(dir.path(), &procs).await;

@@ -83,6 +83,13 @@ def flight(user, pw):
 
 const VIEWS: &[&str] = &["customer_360", "inventory_live", "sales_monthly"];
 
+/// The one value `sql` answers in-process on the catalog in `dir`.
+async fn local_scalar(dir: &std::path::Path, sql: &str) -> String {
+    let engine = Engine::open(dir).unwrap();
+    let local = client(&engine, "local").await;
+    try_query(&local, sql).await.unwrap().0[0][0].clone()
+}
+
 /// Adds the admin `boss` to the catalog in `dir`.
 fn add_boss(dir: &std::path::Path) {
     let run = quipu(
@@ -310,13 +317,7 @@ async fn the_cli_administers_a_running_server() {
     assert!(!run.stdout.contains("carl-pw-8Lt"));
 
     // carl reads the lake through the server, not crm, and is no admin.
-    let local_engine = Engine::open(dir.path()).unwrap();
-    let local = client(&local_engine, "local").await;
-    let reviews = try_query(&local, "SELECT count(*) FROM lake.public.reviews")
-        .await
-        .unwrap()
-        .0[0][0]
-        .clone();
+    let reviews = local_scalar(dir.path(), "SELECT count(*) FROM lake.public.reviews").await;
     // `quipu sql --url` is the same as the global --server.
     let run = quipu(
         elsewhere.path(),
@@ -404,13 +405,7 @@ async fn tls_with_a_configured_certificate() {
         ],
     );
     crate::pgwire::wait_port(procs.flight);
-    let local_engine = Engine::open(dir.path()).unwrap();
-    let local = client(&local_engine, "local").await;
-    let reviews = try_query(&local, "SELECT count(*) FROM lake.public.reviews")
-        .await
-        .unwrap()
-        .0[0][0]
-        .clone();
+    let reviews = local_scalar(dir.path(), "SELECT count(*) FROM lake.public.reviews").await;
 
     let code = format!(
         r#"{PRELUDE}
@@ -543,29 +538,14 @@ async fn key_ranges_read_one_snapshot() {
          INSERT INTO t SELECT g, 'before' FROM generate_series(1, 3000) g",
     );
     let dir = tempfile::tempdir().unwrap();
-    let port = format!("port={}", y.crm.port);
-    let run = quipu(
+    crate::views::add_pg_source_with(
         dir.path(),
-        &[
-            "catalog",
-            "add-source",
-            "snap",
-            "--kind",
-            "postgres",
-            "--option",
-            "host=127.0.0.1",
-            "--option",
-            &port,
-            "--option",
-            "user=postgres",
-            "--option",
-            "dbname=snapdb",
-            "--option",
-            "partitions=3",
-        ],
+        "snap",
+        y.crm.port,
+        "snapdb",
+        &["partitions=3"],
         &[],
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
     add_boss(dir.path());
     let procs = Procs::start(dir.path(), 0);
     crate::pgwire::wait_port(procs.flight);

@@ -10,27 +10,39 @@ use crate::servers::{Yachay, yachay};
 
 /// Registers database `db` of the harness's PostgreSQL on `port` as `name`.
 pub(crate) fn add_pg_source(dir: &std::path::Path, name: &str, port: u16, db: &str) {
+    add_pg_source_with(dir, name, port, db, &[], &[]);
+}
+
+/// [`add_pg_source`] with more `--option`s (`key=value`) and environment.
+pub(crate) fn add_pg_source_with(
+    dir: &std::path::Path,
+    name: &str,
+    port: u16,
+    db: &str,
+    options: &[&str],
+    env: &[(&str, &str)],
+) {
     let port = format!("port={port}");
     let db = format!("dbname={db}");
-    let run = quipu(
-        dir,
-        &[
-            "catalog",
-            "add-source",
-            name,
-            "--kind",
-            "postgres",
-            "--option",
-            "host=127.0.0.1",
-            "--option",
-            &port,
-            "--option",
-            "user=postgres",
-            "--option",
-            &db,
-        ],
-        &[],
-    );
+    let mut args = vec![
+        "catalog",
+        "add-source",
+        name,
+        "--kind",
+        "postgres",
+        "--option",
+        "host=127.0.0.1",
+        "--option",
+        &port,
+        "--option",
+        "user=postgres",
+        "--option",
+        &db,
+    ];
+    for o in options {
+        args.extend(["--option", o]);
+    }
+    let run = quipu(dir, &args, env);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
