@@ -800,10 +800,11 @@ impl PgScanExec {
                 "COPY ({}) TO STDOUT (FORMAT binary)",
                 this.sql_now(partition)
             );
-            let client = match this.snapshot_connection(partition).await {
+            let mut client = match this.snapshot_connection(partition).await {
                 Some(c) => c,
                 None => TxClient::plain(connect(&pools, &source).await?),
             };
+            client.busy = true;
             let out = client
                 .client()
                 .copy_out(copy.as_str())
@@ -927,6 +928,8 @@ async fn share_snapshot(pools: &PgPools, source: &SourceDef, n: usize) -> Result
 struct TxClient {
     object: Option<deadpool_postgres::Object>,
     in_transaction: bool,
+    /// A remote query may still be sending rows.
+    busy: bool,
 }
 
 impl TxClient {
@@ -934,6 +937,7 @@ impl TxClient {
         TxClient {
             object: Some(object),
             in_transaction: false,
+            busy: false,
         }
     }
 
@@ -941,8 +945,10 @@ impl TxClient {
         self.object.as_ref().expect("a connection until dropped")
     }
 
-    /// Ends our transaction, if any, and returns the connection to the pool.
+    /// After the last row: ends our transaction, if any, so the
+    /// connection can go back to the pool.
     async fn finish(&mut self) {
+        self.busy = false;
         if self.in_transaction && self.client().batch_execute("COMMIT").await.is_ok() {
             self.in_transaction = false;
         }
@@ -951,10 +957,24 @@ impl TxClient {
 
 impl Drop for TxClient {
     fn drop(&mut self) {
-        if self.in_transaction
+        // Dropped inside our transaction or while its query still sends
+        // rows (a cancel, a statement timeout, a LIMIT reached, an error):
+        // the connection is detached from the pool and closes, so the
+        // server stops the query instead of running it to its end for a
+        // connection the next user would find busy.
+        if (self.in_transaction || self.busy)
             && let Some(object) = self.object.take()
         {
-            // Detached from the pool: the connection closes with it.
+            // A query that sends nothing yet (an aggregate still working)
+            // would not notice the closed socket: cancel it too.
+            if self.busy
+                && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            {
+                let token = object.cancel_token();
+                runtime.spawn(async move {
+                    let _ = token.cancel_query(NoTls).await;
+                });
+            }
             drop(deadpool_postgres::Object::take(object));
         }
     }

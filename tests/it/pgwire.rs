@@ -380,6 +380,10 @@ print("columns=" + ",".join(c["name"] for c in i.get_columns("customer_360", sch
 /// A statement that would run for minutes on the executor.
 const ENDLESS: &str = "SELECT count(*) FROM lake.public.sales_history a JOIN lake.public.sales_history b ON a.qty < b.qty + a.line_no";
 
+/// A statement that would run for minutes on the crm server itself (one
+/// remote query); its text carries a marker to find it there.
+const SOURCE_ENDLESS: &str = "SELECT count(*) FROM crm.public.orders a CROSS JOIN crm.public.orders b CROSS JOIN crm.public.orders c WHERE a.status <> 'quipu-cancel-probe'";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_timeout_and_connection_limit() {
     let y = yachay();
@@ -398,6 +402,18 @@ one(c, "SET statement_timeout = 1000")
 print("timeout=" + "|".join(err(lambda: one(c, "{ENDLESS}"))))
 one(c, "SET statement_timeout = 0")
 print("after_timeout=" + str(one(c, "SELECT 2")[0][0]))
+# In-process, a cancel stops the remote query on the source too.
+one(c, "SET quipu.execution = 'local'")
+threading.Timer(1.5, c.cancel).start()
+print("src_cancel=" + err(lambda: one(c, "{SOURCE_ENDLESS}"))[0])
+deadline = time.time() + 15
+while True:
+    with psycopg.connect(host="127.0.0.1", port={crm}, user="postgres", dbname="crm", autocommit=True) as pc:
+        running = pc.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%quipu-cancel-probe%' AND pid <> pg_backend_pid()").fetchone()[0]
+    if running == 0 or time.time() > deadline:
+        break
+    time.sleep(0.2)
+print("src_running=" + str(running))
 d = connect("boss", os.environ["BOSS_PW"])
 e = connect("boss", os.environ["BOSS_PW"])
 print("over_limit=" + err(lambda: connect("boss", os.environ["BOSS_PW"]))[1])
@@ -405,11 +421,18 @@ e.close()
 time.sleep(0.5)
 f = connect("boss", os.environ["BOSS_PW"])
 print("after_close=" + str(one(f, "SELECT 3")[0][0]))
-"#
+"#,
+        crm = y.crm.port
     );
     let out = python(procs.pg, &code);
     assert!(out.ok, "{}\n{}\n{}", out.stdout, out.stderr, procs.logs());
     assert_eq!(value(&out, "cancel"), "57014");
+    assert_eq!(value(&out, "src_cancel"), "57014");
+    assert_eq!(
+        value(&out, "src_running"),
+        "0",
+        "the cancelled remote query still runs on the source"
+    );
     assert_eq!(value(&out, "after_cancel"), "42");
     // The cancelled statement's Ballista job is cancelled on the
     // scheduler too (engine.rs, ClusterStream). Not asserted: it showed
