@@ -878,8 +878,8 @@ impl PgScanExec {
 }
 
 /// Exports a snapshot and opens `n` connections in transactions on it.
-/// One scan of a source sets up at a time (the lock), so two scans cannot
-/// each hold part of the pool while waiting for the rest.
+/// One setup at a time in this process (the lock), so two scans cannot
+/// each hold part of a pool while waiting for the rest.
 async fn share_snapshot(pools: &PgPools, source: &SourceDef, n: usize) -> Result<SharedSnapshot> {
     static SETUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _one_at_a_time = SETUP.lock().await;

@@ -198,21 +198,32 @@ fn forwards_rows(plan: &Arc<dyn ExecutionPlan>) -> bool {
     use datafusion::physical_plan::limit::{GlobalLimitExec, LocalLimitExec};
     use datafusion::physical_plan::projection::ProjectionExec;
     use datafusion::physical_plan::repartition::RepartitionExec;
-    let mut only_forwarding = true;
-    let _ = plan.apply(|node| {
-        only_forwarding = node.is::<DataSourceExec>()
+    every_node(plan, |node| {
+        node.is::<DataSourceExec>()
             || node.is::<ProjectionExec>()
             || node.is::<CoalescePartitionsExec>()
             || node.is::<RepartitionExec>()
             || node.is::<GlobalLimitExec>()
-            || node.is::<LocalLimitExec>();
-        Ok(if only_forwarding {
+            || node.is::<LocalLimitExec>()
+    })
+}
+
+/// Whether `holds` is true of every node of `plan` (it stops at the
+/// first that fails).
+fn every_node(
+    plan: &Arc<dyn ExecutionPlan>,
+    holds: impl Fn(&Arc<dyn ExecutionPlan>) -> bool,
+) -> bool {
+    let mut all = true;
+    let _ = plan.apply(|node| {
+        all = holds(node);
+        Ok(if all {
             TreeNodeRecursion::Continue
         } else {
             TreeNodeRecursion::Stop
         })
     });
-    only_forwarding
+    all
 }
 
 /// The one output of a statement that was not split.
@@ -241,16 +252,10 @@ fn independent_partitions(
     if n < 2 {
         return None;
     }
-    let mut independent = true;
-    let _ = top.apply(|node| {
-        independent = node.children().len() <= 1
+    let independent = every_node(&top, |node| {
+        node.children().len() <= 1
             && node.output_partitioning().partition_count() == n
-            && !node.is::<RepartitionExec>();
-        Ok(if independent {
-            TreeNodeRecursion::Continue
-        } else {
-            TreeNodeRecursion::Stop
-        })
+            && !node.is::<RepartitionExec>()
     });
     independent.then_some((top, n))
 }
@@ -601,8 +606,7 @@ impl ClientSession {
         );
         let large = est.bytes >= opts.cluster_min_bytes || est.rows >= opts.cluster_min_rows;
         tracing::debug!(%scan, planning_ms = started.elapsed().as_millis() as u64, "query planned");
-        let forwards = forwards_rows(&physical);
-        if opts.execution == ExecutionMode::Auto && large && !forwards {
+        if opts.execution == ExecutionMode::Auto && large && !forwards_rows(&physical) {
             return Ok(vec![
                 self.run_on_cluster(plan, format!("large scan: {scan}"))
                     .await?,
