@@ -6,6 +6,11 @@
 #
 #   bench/live_sources.sh [SF] [RUNS]
 #
+# MONGO_SF=X also starts SecantusDB (the test venv's MongoDB-wire server),
+# loads the inventory at scale X (SF 1 takes ~10 min to load) and adds the
+# MongoDB measurements (pushed $group and top-k, _id ranges, the
+# three-source join).
+#
 # QUIPU_BIN / BENCH_BIN skip the builds (defaults: debug `quipu` for the
 # generator, whose crates are optimised even in debug; `bench-fast` bench).
 set -euo pipefail
@@ -50,5 +55,18 @@ echo "== generating crm and pos at scale $scale"
 "$QUIPU_BIN" gen --scale "$scale" --seed 42 \
     --crm-url "postgresql://postgres@127.0.0.1:$crm_port/crm?sslmode=disable" \
     --pos-url "postgresql://postgres@127.0.0.1:$pos_port/pos?sslmode=disable"
+mongo_port=""
+if [ -n "${MONGO_SF:-}" ]; then
+    ensure_venv
+    mongo_port="$(free_port)"
+    "$QUIPU_VENV/bin/secantusd-py" --host 127.0.0.1 --port "$mongo_port" --storage-path :memory: \
+        >"$servers/secantusd.log" 2>&1 &
+    mongo_pid=$!
+    trap 'kill $mongo_pid 2>/dev/null || true; stop' EXIT
+    wait_port "$mongo_port" "SecantusDB" "$servers/secantusd.log"
+    echo "== generating inventory at scale $MONGO_SF"
+    "$QUIPU_BIN" gen --scale "$MONGO_SF" --seed 42 \
+        --mongodb-url "mongodb://127.0.0.1:$mongo_port/inventory?directConnection=true"
+fi
 echo "== benchmark ($runs runs each)"
-"$BENCH_BIN" "$crm_port" "$pos_port" "$runs"
+"$BENCH_BIN" "$crm_port" "$pos_port" "$runs" $mongo_port

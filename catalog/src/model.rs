@@ -74,6 +74,7 @@ impl SourceKind {
                 "unsupported_type",
                 "query_timeout",
                 "monitor_timeout",
+                "partitions",
             ],
         }
     }

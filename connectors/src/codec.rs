@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog_provider::QuipuCatalogList;
 use crate::mongo::{MongoScanExec, MongoTable};
+use crate::mongo_pushdown::MongoQueryTable;
 use crate::postgres::{PgScanExec, PgTable};
 use crate::pushdown::RemoteQueryTable;
 
@@ -50,6 +51,12 @@ enum Encoded {
         source: String,
         sql: String,
     },
+    MongoQuery {
+        source: String,
+        collection: String,
+        pipeline: Vec<Vec<u8>>,
+        default_row: Option<Vec<u8>>,
+    },
     PgScan {
         source: String,
         sqls: Vec<String>,
@@ -64,6 +71,14 @@ enum Encoded {
         filter: Vec<u8>,
         projection: Vec<u8>,
         limit: Option<usize>,
+        #[serde(default)]
+        pipeline: Vec<Vec<u8>>,
+        #[serde(default)]
+        default_row: Option<Vec<u8>>,
+        #[serde(default)]
+        ranges: Vec<Vec<u8>>,
+        #[serde(default)]
+        merged: bool,
     },
 }
 
@@ -95,6 +110,14 @@ fn bson_bytes(doc: &Document) -> Result<Vec<u8>> {
 
 fn bson_doc(bytes: &[u8]) -> Result<Document> {
     Document::from_reader(bytes).map_err(|e| DataFusionError::External(Box::new(e)))
+}
+
+fn bson_list(docs: &[Document]) -> Result<Vec<Vec<u8>>> {
+    docs.iter().map(bson_bytes).collect()
+}
+
+fn bson_docs(list: &[Vec<u8>]) -> Result<Vec<Document>> {
+    list.iter().map(|b| bson_doc(b)).collect()
 }
 
 /// The catalog and connection pools a decoded node runs with.
@@ -147,6 +170,17 @@ impl Resolver {
                 sql: t.sql().to_string(),
             });
         }
+        if let Some(t) = node.downcast_ref::<MongoQueryTable>() {
+            return Some(Encoded::MongoQuery {
+                source: t.source().name.clone(),
+                collection: t.collection().to_string(),
+                pipeline: bson_list(t.pipeline()).ok()?,
+                default_row: match t.default_row() {
+                    Some(d) => Some(bson_bytes(d).ok()?),
+                    None => None,
+                },
+            });
+        }
         None
     }
 
@@ -178,6 +212,19 @@ impl Resolver {
                 schema,
                 sql,
             )),
+            Encoded::MongoQuery {
+                source,
+                collection,
+                pipeline,
+                default_row,
+            } => Arc::new(MongoQueryTable::from_parts(
+                self.source(&source)?,
+                shared.mongo.clone(),
+                collection,
+                schema,
+                bson_docs(&pipeline)?,
+                default_row.map(|d| bson_doc(&d)).transpose()?,
+            )),
             other => {
                 return Err(DataFusionError::Plan(format!(
                     "a Quipu scan operator was found where a table was expected: {other:?}"
@@ -203,6 +250,10 @@ impl Resolver {
                 filter: bson_bytes(s.filter())?,
                 projection: bson_bytes(s.projection())?,
                 limit: s.limit(),
+                pipeline: bson_list(s.pipeline())?,
+                default_row: s.default_row().map(bson_bytes).transpose()?,
+                ranges: bson_list(s.ranges())?,
+                merged: s.is_merged(),
             }));
         }
         Ok(None)
@@ -239,15 +290,26 @@ impl Resolver {
                 filter,
                 projection,
                 limit,
-            } => Arc::new(MongoScanExec::new(
-                self.source(&source)?,
-                shared.mongo.clone(),
-                collection,
-                schema_of(&columns)?,
-                bson_doc(&filter)?,
-                bson_doc(&projection)?,
-                limit,
-            )),
+                pipeline,
+                default_row,
+                ranges,
+                merged,
+            } => Arc::new(
+                MongoScanExec::new(
+                    self.source(&source)?,
+                    shared.mongo.clone(),
+                    collection,
+                    schema_of(&columns)?,
+                    bson_doc(&filter)?,
+                    bson_doc(&projection)?,
+                    limit,
+                )
+                .with_pipeline(
+                    bson_docs(&pipeline)?,
+                    default_row.map(|d| bson_doc(&d)).transpose()?,
+                )
+                .with_ranges(bson_docs(&ranges)?, merged),
+            ),
             other => {
                 return Err(DataFusionError::Plan(format!(
                     "a Quipu table was found where a scan operator was expected: {other:?}"

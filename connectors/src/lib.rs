@@ -17,6 +17,7 @@ pub mod error;
 pub mod lake;
 pub mod metrics;
 pub mod mongo;
+pub mod mongo_pushdown;
 pub mod object_stores;
 pub mod options;
 pub mod postgres;

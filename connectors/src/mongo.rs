@@ -1,6 +1,8 @@
 //! Live MongoDB collections: schema inference from a sample (stored in the
 //! catalog once, editable), the BSON to Arrow mapping, and `MongoScanExec`,
-//! which runs one `find` with the pushed filter, projection and limit.
+//! which runs one `find` with the pushed filter, projection and limit (or
+//! an aggregation pipeline built by `mongo_pushdown`), possibly split into
+//! ranges of `_id`.
 //!
 //! Mapping: integers -> Int64, doubles (or mixed numbers) -> Float64,
 //! strings -> Utf8, booleans -> Boolean, dates -> Timestamp(ms, UTC),
@@ -640,9 +642,130 @@ impl MongoTable {
         &self.collection
     }
 
+    pub fn clients(&self) -> &Arc<MongoClients> {
+        &self.clients
+    }
+
     fn pushdown(&self) -> bool {
         self.source.pushdown()
     }
+
+    /// Conditions splitting the collection into ranges of `_id`, one per
+    /// partition, or None for one partition. The number is the source's
+    /// `partitions` option, else `target` for collections of at least
+    /// `2 * DOCS_PER_PARTITION` documents (the server's estimate). The cuts
+    /// are interpolated between the smallest and the largest `_id` (two
+    /// index lookups), so this splits ObjectIds and numbers; other `_id`
+    /// types read in one partition. MongoDB has no snapshot to share across
+    /// cursors: a document written while the ranges run may be seen or not.
+    async fn id_ranges(&self, target: usize) -> Option<Vec<Document>> {
+        const DOCS_PER_PARTITION: u64 = 100_000;
+        let forced: Option<usize> = self
+            .source
+            .options
+            .get("partitions")
+            .and_then(|v| v.parse().ok());
+        if forced.unwrap_or(target) <= 1 || !self.pushdown() {
+            return None;
+        }
+        let coll = self
+            .clients
+            .database(&self.source)
+            .ok()?
+            .collection::<Document>(&self.collection);
+        let n = match forced {
+            Some(n) => n,
+            None => {
+                let docs = coll.estimated_document_count().await.ok()?;
+                if docs < 2 * DOCS_PER_PARTITION {
+                    return None;
+                }
+                target.min((docs / DOCS_PER_PARTITION) as usize)
+            }
+        };
+        let end = |order: i32| {
+            let coll = coll.clone();
+            async move {
+                let d = coll
+                    .find_one(Document::new())
+                    .sort(doc! { "_id": order })
+                    .projection(doc! { "_id": 1 })
+                    .await
+                    .ok()??;
+                d.get("_id").cloned()
+            }
+        };
+        let (lo, hi) = (end(1).await?, end(-1).await?);
+        let (cuts, kind) = id_cuts(&lo, &hi, n)?;
+        let mut ranges = vec![];
+        for (i, cut) in cuts.iter().enumerate() {
+            ranges.push(if i == 0 {
+                // `$lt` only matches `_id`s of the cut's type: the first
+                // range takes every other type too.
+                doc! { "$or": [
+                    { "_id": { "$lt": cut.clone() } },
+                    { "_id": { "$not": { "$type": kind } } },
+                ] }
+            } else {
+                doc! { "_id": { "$gte": cuts[i - 1].clone(), "$lt": cut.clone() } }
+            });
+        }
+        ranges.push(doc! { "_id": { "$gte": cuts.last()?.clone() } });
+        Some(ranges)
+    }
+}
+
+/// A projection of `schema`'s fields (without `_id` unless it is one).
+pub(crate) fn projection_of(schema: &Schema) -> Document {
+    let mut projection = doc! { "_id": 0 };
+    for f in schema.fields() {
+        projection.insert(f.name().clone(), 1);
+    }
+    if schema.fields().iter().any(|f| f.name() == "_id") {
+        projection.remove("_id");
+    }
+    projection
+}
+
+/// `n - 1` increasing cuts evenly between two `_id`s of one kind
+/// (ObjectIds as 96-bit numbers, or integers), and the `$type` alias that
+/// kind matches. None when the values do not split.
+fn id_cuts(lo: &Bson, hi: &Bson, n: usize) -> Option<(Vec<Bson>, &'static str)> {
+    let even = |lo: i128, hi: i128| -> Vec<i128> {
+        let mut cuts: Vec<i128> = (1..n as i128)
+            .map(|i| lo + (hi - lo + 1) * i / n as i128)
+            .filter(|c| *c > lo && *c <= hi)
+            .collect();
+        cuts.dedup();
+        cuts
+    };
+    let (cuts, kind): (Vec<Bson>, &str) = match (lo, hi) {
+        (Bson::ObjectId(a), Bson::ObjectId(b)) => {
+            let num = |o: &mongodb::bson::oid::ObjectId| {
+                o.bytes()
+                    .iter()
+                    .fold(0i128, |acc, b| (acc << 8) | *b as i128)
+            };
+            let cuts = even(num(a), num(b))
+                .into_iter()
+                .map(|c| {
+                    let mut bytes = [0u8; 12];
+                    bytes.copy_from_slice(&c.to_be_bytes()[4..]);
+                    Bson::ObjectId(mongodb::bson::oid::ObjectId::from_bytes(bytes))
+                })
+                .collect();
+            (cuts, "objectId")
+        }
+        (a, b) => {
+            let (a, b) = (as_i64(a)?, as_i64(b)?);
+            let cuts = even(a as i128, b as i128)
+                .into_iter()
+                .map(|c| Bson::Int64(c as i64))
+                .collect();
+            (cuts, "number")
+        }
+    };
+    (!cuts.is_empty()).then_some((cuts, kind))
 }
 
 #[async_trait]
@@ -673,7 +796,7 @@ impl TableProvider for MongoTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -694,27 +817,33 @@ impl TableProvider for MongoTable {
             1 => conditions.into_iter().next().unwrap(),
             _ => doc! { "$and": conditions },
         };
-        let mut projection = doc! { "_id": 0 };
-        for f in schema.fields() {
-            projection.insert(f.name().clone(), 1);
-        }
-        if schema.fields().iter().any(|f| f.name() == "_id") {
-            projection.remove("_id");
-        }
-        Ok(Arc::new(MongoScanExec::new(
-            self.source.clone(),
-            self.clients.clone(),
-            self.collection.clone(),
-            schema,
-            filter,
-            projection,
-            limit.filter(|_| all_pushed),
-        )))
+        let projection = projection_of(&schema);
+        let limit = limit.filter(|_| all_pushed);
+        let ranges = if limit.is_none() {
+            self.id_ranges(state.config().target_partitions())
+                .await
+                .unwrap_or_default()
+        } else {
+            vec![]
+        };
+        Ok(Arc::new(
+            MongoScanExec::new(
+                self.source.clone(),
+                self.clients.clone(),
+                self.collection.clone(),
+                schema,
+                filter,
+                projection,
+                limit,
+            )
+            .with_ranges(ranges, crate::remote_sql::on_ballista(state)),
+        ))
     }
 }
 
-/// One `find` on one collection. The plan holds the source name, the
-/// collection and the query, never credentials.
+/// One `find` on one collection, or one aggregation pipeline (pushed
+/// groups and sorts), possibly split into ranges of `_id`. The plan holds
+/// the source name, the collection and the query, never credentials.
 #[derive(Debug)]
 pub struct MongoScanExec {
     source: SourceDef,
@@ -724,6 +853,17 @@ pub struct MongoScanExec {
     filter: Document,
     projection: Document,
     limit: Option<usize>,
+    /// Aggregation stages run after the filter's `$match`; empty: a `find`.
+    pipeline: Vec<Document>,
+    /// The row a pushed aggregate without GROUP BY answers when no document
+    /// matches (counts 0, the rest NULL): MongoDB's `$group` gives no row.
+    default_row: Option<Document>,
+    /// One extra condition per partition (ranges of `_id`); empty: one
+    /// partition reading everything.
+    ranges: Vec<Document>,
+    /// All ranges run concurrently inside one output partition (on the
+    /// cluster, see `PgScanExec`).
+    merged: bool,
     /// Join-key filters from hash joins above (semi-join pushdown), read
     /// when the scan starts.
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
@@ -750,9 +890,35 @@ impl MongoScanExec {
             filter,
             projection,
             limit,
+            pipeline: vec![],
+            default_row: None,
+            ranges: vec![],
+            merged: false,
             dynamic: vec![],
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    /// The same scan running `pipeline` after its filter (an `aggregate`
+    /// instead of a `find`); `default_row` answers an empty input.
+    pub fn with_pipeline(mut self, pipeline: Vec<Document>, default_row: Option<Document>) -> Self {
+        self.pipeline = pipeline;
+        self.default_row = default_row;
+        self
+    }
+
+    /// The same scan split into `ranges` (one partition each, or all in one
+    /// partition when `merged`). Fewer than two ranges: one partition.
+    pub fn with_ranges(mut self, ranges: Vec<Document>, merged: bool) -> Self {
+        self.merged = merged && ranges.len() > 1;
+        self.ranges = if ranges.len() > 1 { ranges } else { vec![] };
+        let partitions = if self.merged {
+            1
+        } else {
+            self.ranges.len().max(1)
+        };
+        self.properties = crate::remote_sql::scan_properties(&self.schema, partitions);
+        self
     }
 
     pub fn source(&self) -> &SourceDef {
@@ -775,6 +941,22 @@ impl MongoScanExec {
         self.limit
     }
 
+    pub fn pipeline(&self) -> &[Document] {
+        &self.pipeline
+    }
+
+    pub fn default_row(&self) -> Option<&Document> {
+        self.default_row.as_ref()
+    }
+
+    pub fn ranges(&self) -> &[Document] {
+        &self.ranges
+    }
+
+    pub fn is_merged(&self) -> bool {
+        self.merged
+    }
+
     pub fn dynamic_filters(&self) -> &[Arc<dyn PhysicalExpr>] {
         &self.dynamic
     }
@@ -789,9 +971,20 @@ impl MongoScanExec {
             self.filter.clone(),
             self.projection.clone(),
             self.limit,
-        );
+        )
+        .with_pipeline(self.pipeline.clone(), self.default_row.clone())
+        .with_ranges(self.ranges.clone(), self.merged);
         scan.dynamic = dynamic;
         scan
+    }
+
+    /// Whether join keys may narrow this scan: not under a limit (its rows
+    /// are any n rows, not n matching ones) nor for a global aggregate
+    /// (filtering its one row away would bring the default row back).
+    fn takes_join_keys(&self) -> bool {
+        self.limit.is_none()
+            && self.default_row.is_none()
+            && !self.pipeline.iter().any(|s| s.contains_key("$limit"))
     }
 }
 
@@ -799,11 +992,32 @@ impl DisplayAs for MongoScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(
             f,
-            "MongoScanExec: source={} collection={} filter={} projection={}",
-            self.source.name, self.collection, self.filter, self.projection
+            "MongoScanExec: source={} collection={} filter={}",
+            self.source.name, self.collection, self.filter
         )?;
+        if self.pipeline.is_empty() {
+            write!(f, " projection={}", self.projection)?;
+        } else {
+            let stages: Vec<String> = self.pipeline.iter().map(|s| s.to_string()).collect();
+            write!(f, " pipeline=[{}]", stages.join(", "))?;
+        }
         if let Some(n) = self.limit {
             write!(f, " limit={n}")?;
+        }
+        if !self.ranges.is_empty() {
+            write!(
+                f,
+                " partitions={}{}",
+                self.ranges.len(),
+                if self.merged {
+                    " (concurrent, one output)"
+                } else {
+                    ""
+                }
+            )?;
+            if let (Some(first), Some(last)) = (self.ranges.first(), self.ranges.last()) {
+                write!(f, " ranges=[{first} .. {last}]")?;
+            }
         }
         crate::semijoin::fmt_keys(f, &self.dynamic)
     }
@@ -849,8 +1063,7 @@ impl ExecutionPlan for MongoScanExec {
         _config: &ConfigOptions,
     ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
         let (propagation, dynamic) = crate::semijoin::accept(phase, &result);
-        // With a limit the scan's rows are any n rows, not n matching ones.
-        if dynamic.is_empty() || self.limit.is_some() {
+        if dynamic.is_empty() || !self.takes_join_keys() {
             return Ok(propagation);
         }
         Ok(propagation.with_updated_node(Arc::new(self.with_dynamic_filters(dynamic))))
@@ -861,12 +1074,39 @@ impl ExecutionPlan for MongoScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
+        if !self.merged {
+            return self.query_stream(partition);
+        }
+        crate::remote_sql::merged_partition(
+            "MongoScanExec",
+            partition,
+            &self.schema,
+            self.ranges.len(),
+            |i| self.query_stream(i),
+        )
+    }
+}
+
+impl MongoScanExec {
+    /// The documents of range `partition` (or of the whole scan), as batches.
+    fn query_stream(&self, partition: usize) -> DfResult<SendableRecordBatchStream> {
+        let range = match (self.ranges.get(partition), self.ranges.is_empty()) {
+            (Some(r), _) => Some(r.clone()),
+            (None, true) if partition == 0 => None,
+            _ => {
+                return Err(DataFusionError::Internal(format!(
+                    "MongoScanExec has {} partitions, asked for {partition}",
+                    self.ranges.len().max(1)
+                )));
+            }
+        };
         let rows_fetched =
             crate::metrics::RowsFetched::new(&self.metrics, partition, &self.source.name);
         let db = self.clients.database(&self.source)?;
         let coll = db.collection::<Document>(&self.collection);
         let (filter, projection, limit) =
             (self.filter.clone(), self.projection.clone(), self.limit);
+        let (pipeline, default_row) = (self.pipeline.clone(), self.default_row.clone());
         let (source, schema) = (self.source.clone(), self.schema.clone());
         let fail = move |e: mongodb::error::Error| -> DataFusionError {
             bad(
@@ -882,24 +1122,35 @@ impl ExecutionPlan for MongoScanExec {
             // Read the join keys only once the joins have them.
             crate::semijoin::settle(&dynamic).await;
             let keys = crate::semijoin::to_mongo(&dynamic, &fields);
-            let filter = if keys.is_empty() {
-                filter
-            } else {
-                let mut all: Vec<Bson> = keys.into_iter().map(Bson::Document).collect();
-                if !filter.is_empty() {
-                    all.insert(0, Bson::Document(filter));
+            let filter = all_of(filter, range.into_iter().collect());
+            if pipeline.is_empty() {
+                let filter = all_of(filter, keys);
+                let mut find = coll
+                    .find(filter)
+                    .max_time(timeout)
+                    .projection(projection)
+                    .batch_size(BATCH_ROWS as u32);
+                if let Some(n) = limit {
+                    find = find.limit(n as i64);
                 }
-                doc! { "$and": all }
-            };
-            let mut find = coll
-                .find(filter)
-                .max_time(timeout)
-                .projection(projection)
-                .batch_size(BATCH_ROWS as u32);
-            if let Some(n) = limit {
-                find = find.limit(n as i64);
+                return find.await.map_err(fail);
             }
-            find.await.map_err(fail)
+            // The join keys name the pipeline's output columns, so they
+            // filter its end.
+            let mut stages = vec![];
+            if !filter.is_empty() {
+                stages.push(doc! { "$match": filter });
+            }
+            stages.extend(pipeline);
+            let keys = all_of(Document::new(), keys);
+            if !keys.is_empty() {
+                stages.push(doc! { "$match": keys });
+            }
+            coll.aggregate(stages)
+                .max_time(timeout)
+                .batch_size(BATCH_ROWS as u32)
+                .await
+                .map_err(fail)
         })
         .map(move |cursor| match cursor {
             Ok(c) => {
@@ -914,15 +1165,58 @@ impl ExecutionPlan for MongoScanExec {
             }
         })
         .flatten()
-        .map(move |chunk| {
-            let docs = chunk.map_err(|e| e.1)?;
-            rows_fetched.add(docs.len());
-            to_batch(&schema, &docs)
-        });
+        .map(move |chunk| chunk.map_err(|e| e.1));
+        // A global aggregate over no documents still answers one row.
+        let stream: futures::stream::BoxStream<'static, DfResult<Vec<Document>>> = match default_row
+        {
+            None => stream.boxed(),
+            Some(row) => {
+                let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let seen2 = seen.clone();
+                stream
+                    .inspect(move |c| {
+                        if c.as_ref().is_ok_and(|d| !d.is_empty()) {
+                            seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    })
+                    .chain(futures::stream::once(async move {
+                        Ok(if seen2.load(std::sync::atomic::Ordering::Relaxed) {
+                            vec![]
+                        } else {
+                            vec![row]
+                        })
+                    }))
+                    .boxed()
+            }
+        };
+        let stream = stream
+            .try_filter(|docs| futures::future::ready(!docs.is_empty()))
+            .map(move |docs| {
+                let docs = docs?;
+                rows_fetched.add(docs.len());
+                to_batch(&schema, &docs)
+            });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             stream,
         )))
+    }
+}
+
+/// `base` and `more` as one query document (`$and` of the non-empty ones).
+fn all_of(base: Document, more: Vec<Document>) -> Document {
+    let mut parts: Vec<Bson> = std::iter::once(base)
+        .chain(more)
+        .filter(|d| !d.is_empty())
+        .map(Bson::Document)
+        .collect();
+    match parts.len() {
+        0 => Document::new(),
+        1 => match parts.pop() {
+            Some(Bson::Document(d)) => d,
+            _ => Document::new(),
+        },
+        _ => doc! { "$and": parts },
     }
 }
 

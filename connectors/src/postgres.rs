@@ -537,11 +537,7 @@ impl TableProvider for PgTable {
         // partition 2 would run range 0 again (rows duplicated and lost,
         // tests/it/pushdown.rs). On the cluster the ranges are read by one
         // partition that runs their queries concurrently instead.
-        let on_ballista = state
-            .config_options()
-            .entries()
-            .iter()
-            .any(|e| e.key.starts_with("ballista."));
+        let on_ballista = crate::remote_sql::on_ballista(state);
         let ranges = if limit.is_none() {
             self.key_ranges(state.config().target_partitions()).await
         } else {
@@ -757,31 +753,13 @@ impl ExecutionPlan for PgScanExec {
         if !self.merged {
             return self.query_stream(partition);
         }
-        if partition != 0 {
-            return Err(DataFusionError::Internal(format!(
-                "PgScanExec has one output partition, asked for {partition}"
-            )));
-        }
-        // Every range on its own task (its own connection, its decoding on
-        // its own thread), batches merged as they come; dropping the
-        // stream aborts the tasks.
-        let mut merged = datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder::new(
-            self.schema.clone(),
-            2 * self.sqls.len(),
-        );
-        for i in 0..self.sqls.len() {
-            let tx = merged.tx();
-            let mut stream = self.query_stream(i)?;
-            merged.spawn(async move {
-                while let Some(batch) = stream.next().await {
-                    if tx.send(batch).await.is_err() {
-                        break;
-                    }
-                }
-                Ok(())
-            });
-        }
-        Ok(merged.build())
+        crate::remote_sql::merged_partition(
+            "PgScanExec",
+            partition,
+            &self.schema,
+            self.sqls.len(),
+            |i| self.query_stream(i),
+        )
     }
 }
 

@@ -17,9 +17,9 @@
 //! cannot render is left as it was. A `Sort` at the top of a subtree stays
 //! in DataFusion too (a subquery's order is not kept by SQL).
 //!
-//! Not done here (datafusion-federation's `VirtualExecutionPlan` is not
-//! serialisable, see DESIGN.md, so the rule is ours): MongoDB subtrees
-//! (their scans push filters, projections and limits only).
+//! datafusion-federation's `VirtualExecutionPlan` is not serialisable (see
+//! DESIGN.md), so the rule is ours. MongoDB sorts and aggregates are pushed
+//! by `mongo_pushdown`.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;

@@ -15,6 +15,57 @@ pub fn single_scan_properties(
     scan_properties(schema, 1)
 }
 
+/// Whether a scan is planned for Ballista (its session carries Ballista's
+/// settings), whose tasks cannot be handed single partitions of our scans
+/// (see `PgScanExec`).
+pub fn on_ballista(state: &dyn datafusion::catalog::Session) -> bool {
+    state
+        .config_options()
+        .entries()
+        .iter()
+        .any(|e| e.key.starts_with("ballista."))
+}
+
+/// The streams of `n` remote queries (`stream(i)`) merged into one output
+/// partition, each query on its own task (its own connection or cursor,
+/// its decoding on its own thread), batches passed on as they come;
+/// dropping the merged stream aborts the tasks. `name` and `partition`
+/// word the error for a partition other than 0.
+pub fn merged_partition(
+    name: &str,
+    partition: usize,
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    n: usize,
+    stream: impl Fn(
+        usize,
+    )
+        -> datafusion::error::Result<datafusion::physical_plan::SendableRecordBatchStream>,
+) -> datafusion::error::Result<datafusion::physical_plan::SendableRecordBatchStream> {
+    use futures::StreamExt;
+    if partition != 0 {
+        return Err(datafusion::error::DataFusionError::Internal(format!(
+            "{name} has one output partition, asked for {partition}"
+        )));
+    }
+    let mut merged = datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder::new(
+        schema.clone(),
+        2 * n,
+    );
+    for i in 0..n {
+        let tx = merged.tx();
+        let mut stream = stream(i)?;
+        merged.spawn(async move {
+            while let Some(batch) = stream.next().await {
+                if tx.send(batch).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        });
+    }
+    Ok(merged.build())
+}
+
 /// Plan properties of a remote scan with `partitions` independent streams.
 pub fn scan_properties(
     schema: &datafusion::arrow::datatypes::SchemaRef,

@@ -31,6 +31,7 @@ pub(crate) fn build_state(
         .with_default_features()
         .with_catalog_list(list)
         .with_optimizer_rule(Arc::new(crate::pushdown::PushToSources::default()))
+        .with_optimizer_rule(Arc::new(crate::mongo_pushdown::PushToMongo::default()))
         .with_physical_optimizer_rule(Arc::new(crate::semijoin::JoinKeysOnly))
         .build()
 }

@@ -163,6 +163,10 @@ const LIVE_QUERIES: &[&str] = &[
      WHERE c.customer_id < 100 GROUP BY c.customer_id",
     "SELECT s.sku, sum(s.on_hand) AS on_hand FROM inventory.public.stock s \
      JOIN crm.public.order_items i ON i.sku = s.sku WHERE i.order_id < 50 GROUP BY s.sku",
+    // Pushed to MongoDB as pipelines ($group; $sort and $limit).
+    "SELECT sku, count(*) AS n, max(on_hand) AS hi FROM inventory.public.stock \
+     WHERE on_hand > 0 GROUP BY sku",
+    "SELECT _id, sku, on_hand FROM inventory.public.stock ORDER BY on_hand DESC, _id LIMIT 5",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,6 +399,180 @@ async fn a_table_read_in_key_ranges_gives_every_row_once() {
         ids.sort_by_key(|i| i.parse::<i64>().unwrap());
         assert_eq!(ids.len(), expected.len(), "{on}");
         assert_eq!(ids, expected, "{on}");
+    }
+    engine.session().close().await;
+}
+
+/// A copy of source `from` named `name` with extra options.
+async fn add_copy(engine: &Engine, from: &str, name: &str, options: &[(&str, &str)]) {
+    let mut src = engine.session().store().source(from).unwrap().unwrap();
+    src.name = name.into();
+    for (k, v) in options {
+        src.options.insert(k.to_string(), v.to_string());
+    }
+    engine.session().add_source(&src).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_groups_and_top_k_run_in_mongodb_with_the_same_answer() {
+    let y = yachay();
+    let dir = catalog(&y);
+    let engine = Engine::open(dir.path()).unwrap();
+    let c = client(&engine, "local").await;
+    let cluster = client(&engine, "cluster").await;
+    add_copy(
+        &engine,
+        "inventory",
+        "inventory_raw",
+        &[("pushdown", "off")],
+    )
+    .await;
+
+    // (query, pushed as: `$group` or `$sort`)
+    let cases: &[(&str, &str)] = &[
+        (
+            "SELECT sku, count(*) AS n, count(reserved) AS r, sum(reserved) AS sr, \
+             min(on_hand) AS lo, max(on_hand) AS hi, max(updated_at) AS seen, min(_id) AS first \
+             FROM SRC.public.stock WHERE on_hand > 0 AND sku IN ('SKU-000001', 'SKU-000002', 'SKU-000017', NULL) \
+             GROUP BY sku",
+            "$group",
+        ),
+        // Groups whose every value is NULL sum to NULL (MongoDB says 0).
+        (
+            "SELECT sku, sum(reserved) AS sr, count(reserved) AS r FROM SRC.public.stock \
+             WHERE reserved IS NULL GROUP BY sku",
+            "$group",
+        ),
+        // No GROUP BY and no document: one row, count 0.
+        (
+            "SELECT count(*) AS n, sum(on_hand) AS s, max(sku) AS m FROM SRC.public.stock \
+             WHERE on_hand < -1000",
+            "$group",
+        ),
+        (
+            "SELECT count(*) AS n, sum(on_hand) AS s, min(updated_at) AS t FROM SRC.public.stock",
+            "$group",
+        ),
+        // A string that MongoDB would read as a field path or an operator
+        // is a value: no stock document has that SKU.
+        (
+            "SELECT count(*) AS n FROM SRC.public.stock WHERE sku = '$sku' OR sku = '{\"$gt\": \"\"}'",
+            "$group",
+        ),
+        // Top-k with SQL's NULL placement: DESC puts NULLs first, ASC last.
+        (
+            "SELECT _id, sku, reserved FROM SRC.public.stock ORDER BY reserved DESC, _id LIMIT 7",
+            "$sort",
+        ),
+        (
+            "SELECT _id, reserved, on_hand FROM SRC.public.stock WHERE on_hand >= 3 \
+             ORDER BY reserved, _id DESC LIMIT 9",
+            "$sort",
+        ),
+        (
+            "SELECT _id, sku FROM SRC.public.stock WHERE reserved IS NULL \
+             ORDER BY sku DESC NULLS LAST, _id LIMIT 4",
+            "$sort",
+        ),
+    ];
+    for (sql, stage) in cases {
+        let pushed = sql.replace("SRC", "inventory");
+        let raw = sql.replace("SRC", "inventory_raw");
+        let plan = physical_plan(&c, &pushed).await;
+        assert!(plan.contains(&format!("\"{stage}\"")), "{pushed}\n{plan}");
+        if *stage == "$group" {
+            assert!(!plan.contains("AggregateExec"), "{plan}");
+        }
+        let raw_plan = physical_plan(&c, &raw).await;
+        assert!(!raw_plan.contains("\"$group\"") && !raw_plan.contains("\"$sort\""));
+        let (expected, _) = query(&c, &raw).await;
+        let (here, _) = query(&c, &pushed).await;
+        if *stage == "$sort" {
+            assert_eq!(here, expected, "{pushed}");
+        } else {
+            assert_eq!(sorted(here), sorted(expected.clone()), "{pushed}");
+        }
+        let (there, on) = query(&cluster, &pushed).await;
+        assert_eq!(on, quipu_scheduler::ExecutedOn::Cluster);
+        assert_eq!(sorted(there), sorted(expected.clone()), "{pushed}");
+        assert!(!expected.is_empty(), "{pushed}");
+    }
+    // The answers checked above are not trivially empty or constant.
+    let (rows, _) = query(&c, &cases[1].0.replace("SRC", "inventory")).await;
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r[1] == "NULL" && r[2] == "0"),
+        "{rows:?}"
+    );
+    let (rows, _) = query(&c, &cases[2].0.replace("SRC", "inventory")).await;
+    assert_eq!(
+        rows,
+        vec![vec!["0".to_string(), "NULL".into(), "NULL".into()]]
+    );
+    let (rows, _) = query(&c, &cases[4].0.replace("SRC", "inventory")).await;
+    assert_eq!(rows, vec![vec!["0".to_string()]]);
+    let (rows, _) = query(&c, &cases[5].0.replace("SRC", "inventory")).await;
+    assert!(
+        rows.iter().all(|r| r[2] == "NULL"),
+        "DESC puts NULLs first: {rows:?}"
+    );
+    let total: u64 = y
+        .mongo
+        .pymongo("inventory", "print(db.stock.count_documents({}))")
+        .trim()
+        .parse()
+        .unwrap();
+    let (rows, _) = query(&c, &cases[3].0.replace("SRC", "inventory")).await;
+    assert_eq!(rows[0][0], total.to_string());
+
+    // Not pushed: avg, DISTINCT, a computed key (DataFusion does them).
+    for sql in [
+        "SELECT sku, avg(on_hand) FROM inventory.public.stock GROUP BY sku",
+        "SELECT count(DISTINCT sku) FROM inventory.public.stock",
+        "SELECT on_hand % 2, count(*) FROM inventory.public.stock GROUP BY 1",
+    ] {
+        let plan = physical_plan(&c, sql).await;
+        assert!(
+            plan.contains("AggregateExec") && !plan.contains("\"$group\""),
+            "{plan}"
+        );
+    }
+    engine.session().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_read_in_id_ranges_gives_every_document_once() {
+    let y = yachay();
+    let dir = catalog(&y);
+    let engine = Engine::open(dir.path()).unwrap();
+    let local = client(&engine, "local").await;
+    let cluster = client(&engine, "cluster").await;
+    add_copy(&engine, "inventory", "inventory_p", &[("partitions", "3")]).await;
+    let sql = "SELECT _id, sku, on_hand FROM SRC.public.stock WHERE on_hand > 10";
+    let plan = physical_plan(&local, &sql.replace("SRC", "inventory_p")).await;
+    assert!(plan.contains("partitions=3"), "{plan}");
+    assert!(plan.contains("$gte") && plan.contains("$lt"), "{plan}");
+    let plan = physical_plan(&local, &sql.replace("SRC", "inventory")).await;
+    assert!(
+        !plan.contains("partitions=3"),
+        "small collections read in one: {plan}"
+    );
+    let expected: u64 = y
+        .mongo
+        .pymongo(
+            "inventory",
+            "print(db.stock.count_documents({'on_hand': {'$gt': 10}}))",
+        )
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(expected > 100);
+    let (whole, _) = query(&local, &sql.replace("SRC", "inventory")).await;
+    assert_eq!(whole.len() as u64, expected);
+    for c in [&local, &cluster] {
+        let (rows, on) = query(c, &sql.replace("SRC", "inventory_p")).await;
+        let ids: std::collections::BTreeSet<&String> = rows.iter().map(|r| &r[0]).collect();
+        assert_eq!(ids.len(), rows.len(), "{on}: a document read twice");
+        assert_eq!(sorted(rows.clone()), sorted(whole.clone()), "{on}");
     }
     engine.session().close().await;
 }
