@@ -465,6 +465,11 @@ pub struct TableDef {
     /// than inferred.
     #[serde(default)]
     pub declared_schema: bool,
+    /// Live tables: how many partitions (key or `_id` ranges) a read is
+    /// split into, over the source's `partitions` option; None: automatic.
+    /// Set with `quipu catalog set-partitions`, kept on refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u32>,
 }
 
 /// A SQL view in the `quipu` catalog, e.g. `yachay.customer_360`.

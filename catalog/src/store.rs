@@ -409,7 +409,8 @@ impl CatalogStore {
     }
 
     /// Replaces the discovered tables of a source (declared tables stay;
-    /// a discovered table never shadows a declared one of the same name).
+    /// a discovered table never shadows a declared one of the same name; a
+    /// table found again keeps its `partitions` setting).
     pub fn replace_discovered_tables(&self, source: &str, tables: &[TableDef]) -> Result<()> {
         self.write(|tx| {
             let sources = tx.open_table(SOURCES).map_err(CatalogError::storage)?;
@@ -424,6 +425,7 @@ impl CatalogStore {
             let prefix = format!("{source}\0");
             let mut declared = Vec::new();
             let mut doomed = Vec::new();
+            let mut settings = std::collections::HashMap::new();
             for entry in t.iter().map_err(CatalogError::storage)? {
                 let (k, v) = entry.map_err(CatalogError::storage)?;
                 if !k.value().starts_with(&prefix) {
@@ -433,6 +435,9 @@ impl CatalogStore {
                 if def.origin == TableOrigin::Declared {
                     declared.push(k.value().to_string());
                 } else {
+                    if let Some(n) = def.partitions {
+                        settings.insert(k.value().to_string(), n);
+                    }
                     doomed.push(k.value().to_string());
                 }
             }
@@ -442,7 +447,11 @@ impl CatalogStore {
             for table in tables {
                 let key = table_key(&table.name);
                 if !declared.contains(&key) {
-                    t.insert(key.as_str(), encode(table)?.as_str())
+                    let mut table = table.clone();
+                    if let Some(n) = settings.get(&key) {
+                        table.partitions = Some(*n);
+                    }
+                    t.insert(key.as_str(), encode(&table)?.as_str())
                         .map_err(CatalogError::storage)?;
                 }
             }
@@ -471,6 +480,22 @@ impl CatalogStore {
                 return Err(CatalogError::DuplicateTable(table.name.to_string()));
             }
             t.insert(key.as_str(), encode(table)?.as_str())
+                .map_err(CatalogError::storage)?;
+            Ok(())
+        })
+    }
+
+    /// Sets (or with None clears) a table's `partitions`.
+    pub fn set_table_partitions(&self, name: &TableName, partitions: Option<u32>) -> Result<()> {
+        self.write(|tx| {
+            let mut t = tx.open_table(TABLES).map_err(CatalogError::storage)?;
+            let key = table_key(name);
+            let mut def: TableDef = match t.get(key.as_str()).map_err(CatalogError::storage)? {
+                Some(v) => decode(&key, v.value())?,
+                None => return Err(CatalogError::UnknownTable(name.to_string())),
+            };
+            def.partitions = partitions;
+            t.insert(key.as_str(), encode(&def)?.as_str())
                 .map_err(CatalogError::storage)?;
             Ok(())
         })
@@ -581,6 +606,7 @@ mod tests {
             columns: vec![],
             partition_columns: vec![],
             declared_schema: false,
+            partitions: None,
         }
     }
 

@@ -276,6 +276,17 @@ pub enum CatalogCommand {
     /// Re-discover a source's tables and report what changed.
     #[command(after_help = "Example:\n  quipu catalog refresh lake")]
     Refresh { name: String },
+    /// Split reads of a PostgreSQL or MongoDB table into N partitions (key or
+    /// _id ranges read in parallel), or `auto` (from the table's size).
+    #[command(
+        after_help = "Examples:\n  quipu catalog set-partitions pos.public.transaction_lines 4\n  quipu catalog set-partitions inventory.public.stock auto\n\nThe table's setting wins over its source's `partitions` option; 1 turns splitting off."
+    )]
+    SetPartitions {
+        /// source.schema.table
+        name: String,
+        /// 1 to 64, or auto.
+        partitions: String,
+    },
     /// Declare a table at a lake path, optionally with its columns.
     #[command(
         after_help = "Examples:\n  quipu catalog add-table lake.clickstream.events --path clickstream/\n  quipu catalog add-table lake.marketing.ga --path marketing/ga/ --format csv \\\n      --column date:date --column utm_campaign:text --column sessions:bigint"

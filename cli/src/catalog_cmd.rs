@@ -172,6 +172,9 @@ pub async fn execute(session: &QuipuSession, cmd: CatalogCommand) -> Result<Stri
                 if let Some(l) = &def.location {
                     say!(out, "location: {l}");
                 }
+                if let Some(n) = def.partitions {
+                    say!(out, "read partitions: {n}");
+                }
                 let mut t = new_table(&["column", "type", "nullable", "kind"]);
                 for c in &def.columns {
                     t.add_row(vec![
@@ -219,6 +222,22 @@ pub async fn execute(session: &QuipuSession, cmd: CatalogCommand) -> Result<Stri
             } else {
                 store.drop_source(&name).map_err(|e| error_message(&e))?;
                 say!(out, "dropped source `{name}` and its tables");
+            }
+        }
+        CatalogCommand::SetPartitions { name, partitions } => {
+            let tn = TableName::parse(&name).map_err(|e| error_message(&e))?;
+            let n = match partitions.trim() {
+                "auto" => None,
+                v => Some(v.parse::<u32>().map_err(|_| {
+                    format!("`{v}` is not a number of partitions from 1 to 64, nor `auto`")
+                })?),
+            };
+            session
+                .set_table_partitions(&tn, n)
+                .map_err(|e| error_message(&e))?;
+            match n {
+                Some(n) => say!(out, "table `{tn}`: reads split into {n} partition(s)"),
+                None => say!(out, "table `{tn}`: partitions chosen from its size"),
             }
         }
         CatalogCommand::Refresh { name } => {

@@ -42,10 +42,14 @@ enum Encoded {
         source: String,
         schema: String,
         table: String,
+        #[serde(default)]
+        partitions: Option<u32>,
     },
     MongoTable {
         source: String,
         collection: String,
+        #[serde(default)]
+        partitions: Option<u32>,
     },
     RemoteQuery {
         source: String,
@@ -156,12 +160,14 @@ impl Resolver {
                 source: t.source().name.clone(),
                 schema: t.name().schema.clone(),
                 table: t.name().table.clone(),
+                partitions: t.partitions(),
             });
         }
         if let Some(t) = node.downcast_ref::<MongoTable>() {
             return Some(Encoded::MongoTable {
                 source: t.source().name.clone(),
                 collection: t.collection().to_string(),
+                partitions: t.partitions(),
             });
         }
         if let Some(t) = node.downcast_ref::<RemoteQueryTable>() {
@@ -191,6 +197,7 @@ impl Resolver {
                 source,
                 schema: remote_schema,
                 table,
+                partitions,
             } => {
                 let source = self.source(&source)?;
                 let name = TableName {
@@ -198,14 +205,24 @@ impl Resolver {
                     schema: remote_schema,
                     table,
                 };
-                Arc::new(PgTable::from_parts(source, name, schema, shared.pg.clone()))
+                Arc::new(
+                    PgTable::from_parts(source, name, schema, shared.pg.clone())
+                        .with_partitions(partitions),
+                )
             }
-            Encoded::MongoTable { source, collection } => Arc::new(MongoTable::from_parts(
-                self.source(&source)?,
+            Encoded::MongoTable {
+                source,
                 collection,
-                schema,
-                shared.mongo.clone(),
-            )),
+                partitions,
+            } => Arc::new(
+                MongoTable::from_parts(
+                    self.source(&source)?,
+                    collection,
+                    schema,
+                    shared.mongo.clone(),
+                )
+                .with_partitions(partitions),
+            ),
             Encoded::RemoteQuery { source, sql } => Arc::new(RemoteQueryTable::from_parts(
                 self.source(&source)?,
                 shared.pg.clone(),

@@ -311,6 +311,7 @@ pub async fn describe_location(
             })
             .collect(),
         declared_schema: declared.is_some(),
+        partitions: None,
     };
     match declared {
         Some(cols) => def.columns = cols,

@@ -336,6 +336,7 @@ pub async fn discover(clients: &MongoClients, source: &SourceDef) -> Result<Vec<
             columns,
             partition_columns: vec![],
             declared_schema: false,
+            partitions: None,
         });
     }
     Ok(tables)
@@ -592,6 +593,8 @@ pub struct MongoTable {
     collection: String,
     schema: SchemaRef,
     clients: Arc<MongoClients>,
+    /// The table's own `partitions` setting (over the source's option).
+    partitions: Option<u32>,
 }
 
 impl MongoTable {
@@ -616,6 +619,7 @@ impl MongoTable {
                 .unwrap_or_else(|| def.name.table.clone()),
             schema: Arc::new(Schema::new(fields)),
             clients,
+            partitions: def.partitions,
         })
     }
 
@@ -631,7 +635,18 @@ impl MongoTable {
             collection,
             schema,
             clients,
+            partitions: None,
         }
+    }
+
+    pub fn partitions(&self) -> Option<u32> {
+        self.partitions
+    }
+
+    /// The same table with its own `partitions` setting.
+    pub fn with_partitions(mut self, partitions: Option<u32>) -> Self {
+        self.partitions = partitions;
+        self
     }
 
     pub fn source(&self) -> &SourceDef {
@@ -651,8 +666,8 @@ impl MongoTable {
     }
 
     /// Conditions splitting the collection into ranges of `_id`, one per
-    /// partition, or None for one partition. The number is the source's
-    /// `partitions` option, else `target` for collections of at least
+    /// partition, or None for one partition. The number is the table's or
+    /// else the source's `partitions` setting, else `target` for collections of at least
     /// `2 * DOCS_PER_PARTITION` documents (the server's estimate). The cuts
     /// are interpolated between the smallest and the largest `_id` (two
     /// index lookups), so this splits ObjectIds and numbers; other `_id`
@@ -660,11 +675,7 @@ impl MongoTable {
     /// cursors: a document written while the ranges run may be seen or not.
     async fn id_ranges(&self, target: usize) -> Option<Vec<Document>> {
         const DOCS_PER_PARTITION: u64 = 100_000;
-        let forced: Option<usize> = self
-            .source
-            .options
-            .get("partitions")
-            .and_then(|v| v.parse().ok());
+        let forced = crate::sources::forced_partitions(&self.source, self.partitions);
         if forced.unwrap_or(target) <= 1 || !self.pushdown() {
             return None;
         }

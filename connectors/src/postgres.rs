@@ -295,6 +295,7 @@ pub async fn discover(pools: &PgPools, source: &SourceDef) -> Result<Vec<TableDe
                 columns: vec![],
                 partition_columns: vec![],
                 declared_schema: false,
+                partitions: None,
             });
         }
         let arrow = match (map_type(&udt, precision, scale), policy) {
@@ -329,6 +330,8 @@ pub struct PgTable {
     name: TableName,
     schema: SchemaRef,
     pools: Arc<PgPools>,
+    /// The table's own `partitions` setting (over the source's option).
+    partitions: Option<u32>,
 }
 
 impl PgTable {
@@ -345,20 +348,26 @@ impl PgTable {
         &self.pools
     }
 
+    pub fn partitions(&self) -> Option<u32> {
+        self.partitions
+    }
+
+    /// The same table with its own `partitions` setting.
+    pub fn with_partitions(mut self, partitions: Option<u32>) -> Self {
+        self.partitions = partitions;
+        self
+    }
+
     /// Conditions splitting the table into ranges of its integer primary
     /// key, one per partition, or None for one partition. The number is the
-    /// source's `partitions` option, else `target` (the session's target
+    /// table's or else the source's `partitions` setting, else `target` (the session's target
     /// partitions) for tables of at least `2 * ROWS_PER_PARTITION` rows by
     /// the server's statistics. Each range runs in its own transaction (no
     /// shared snapshot yet): rows written while the partitions start may be
     /// seen by one and not another.
     async fn key_ranges(&self, target: usize) -> Option<Vec<String>> {
         const ROWS_PER_PARTITION: i64 = 250_000;
-        let forced: Option<usize> = self
-            .source
-            .options
-            .get("partitions")
-            .and_then(|v| v.parse().ok());
+        let forced = crate::sources::forced_partitions(&self.source, self.partitions);
         if forced.unwrap_or(target) <= 1 || !self.pushdown() {
             return None;
         }
@@ -436,6 +445,7 @@ impl PgTable {
             name,
             schema,
             pools,
+            partitions: None,
         }
     }
 
@@ -453,6 +463,7 @@ impl PgTable {
             name: def.name.clone(),
             schema: Arc::new(Schema::new(fields)),
             pools,
+            partitions: def.partitions,
         })
     }
 }

@@ -127,6 +127,32 @@ impl QuipuSession {
         Ok(d)
     }
 
+    /// Sets how many partitions a live table's reads are split into (None:
+    /// automatic, from the table's size), over its source's `partitions`.
+    pub fn set_table_partitions(&self, name: &TableName, partitions: Option<u32>) -> Result<()> {
+        if let Some(n) = partitions
+            && !(1..=64).contains(&n)
+        {
+            return Err(ConnectorError::Table {
+                table: name.to_string(),
+                reason: format!("{n} is not a number of partitions from 1 to 64"),
+            });
+        }
+        let source = self
+            .store()
+            .source(&name.source)?
+            .ok_or_else(|| quipu_catalog::CatalogError::UnknownSource(name.source.clone()))?;
+        if source.kind == SourceKind::Lake {
+            return Err(ConnectorError::Table {
+                table: name.to_string(),
+                reason: "partitions apply to PostgreSQL and MongoDB tables (a lake table is split by its files)".into(),
+            });
+        }
+        self.store().set_table_partitions(name, partitions)?;
+        self.catalogs().invalidate();
+        Ok(())
+    }
+
     /// Declares a lake table at `location` (relative to the source URL). With
     /// `columns` the schema is declared; without, it is inferred now.
     pub async fn add_table(
@@ -180,6 +206,7 @@ impl QuipuSession {
                     columns,
                     partition_columns: vec![],
                     declared_schema: true,
+                    partitions: None,
                 }
             }
             SourceKind::Postgres => {
@@ -193,6 +220,17 @@ impl QuipuSession {
         self.catalogs().invalidate();
         Ok(def)
     }
+}
+
+/// The number of partitions a live table's reads are split into when set:
+/// the table's own setting, else the source's `partitions` option.
+pub(crate) fn forced_partitions(source: &SourceDef, table: Option<u32>) -> Option<usize> {
+    table.map(|n| n as usize).or_else(|| {
+        source
+            .options
+            .get("partitions")
+            .and_then(|v| v.parse().ok())
+    })
 }
 
 /// A source's options as one string: a cached connection pool is reused
@@ -253,6 +291,7 @@ mod tests {
                 .collect(),
             partition_columns: vec![],
             declared_schema: false,
+            partitions: None,
         }
     }
 

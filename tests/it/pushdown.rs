@@ -576,3 +576,98 @@ async fn a_collection_read_in_id_ranges_gives_every_document_once() {
     }
     engine.session().close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_sets_its_own_partitions_and_keeps_them_on_refresh() {
+    use crate::common::quipu;
+    let y = yachay();
+    let dir = catalog(&y);
+    let cli = |args: &[&str]| quipu(dir.path(), args, &[]);
+
+    let r = cli(&["catalog", "set-partitions", "crm.public.orders", "3"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("3 partition"), "{}", r.stdout);
+    let r = cli(&["catalog", "refresh", "crm"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = cli(&["catalog", "describe", "crm.public.orders"]);
+    assert!(
+        r.stdout.contains("read partitions: 3"),
+        "kept on refresh: {}",
+        r.stdout
+    );
+    for (args, says) in [
+        (["crm.public.orders", "0"], "1 to 64"),
+        (["crm.public.orders", "65"], "1 to 64"),
+        (["crm.public.orders", "many"], "`many` is not a number"),
+        (["lake.public.sales_history", "2"], "lake table"),
+        (["crm.public.no_such_table", "2"], "no_such_table"),
+    ] {
+        let r = cli(&["catalog", "set-partitions", args[0], args[1]]);
+        assert_ne!(r.code, 0, "{args:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+    }
+
+    let engine = Engine::open(dir.path()).unwrap();
+    let local = client(&engine, "local").await;
+    let cluster = client(&engine, "cluster").await;
+    let sql = "SELECT order_id FROM crm.public.orders WHERE channel = 'web'";
+    let plan = physical_plan(&local, sql).await;
+    assert!(plan.contains("partitions=3"), "{plan}");
+    let expected: Vec<String> = y
+        .crm
+        .psql(
+            "crm",
+            "SELECT order_id FROM orders WHERE channel = 'web' ORDER BY 1",
+        )
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // On the cluster the setting travels with the table in the plan.
+    for c in [&local, &cluster] {
+        let (rows, on) = query(c, sql).await;
+        let mut ids: Vec<String> = rows.into_iter().map(|r| r[0].clone()).collect();
+        ids.sort_by_key(|i| i.parse::<i64>().unwrap());
+        assert_eq!(ids, expected, "{on}");
+    }
+    // What the scheduler does: decode the logical plan, plan it physically.
+    let ctx = local.context();
+    let optimized = ctx
+        .state()
+        .optimize(ctx.sql(sql).await.unwrap().logical_plan())
+        .unwrap();
+    let codec = quipu_scheduler::cluster::logical_codec(engine.session());
+    let bytes = datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(
+        &optimized,
+        codec.as_ref(),
+    )
+    .unwrap();
+    let back = datafusion_proto::bytes::logical_plan_from_bytes_with_extension_codec(
+        &bytes,
+        &ctx.task_ctx(),
+        codec.as_ref(),
+    )
+    .unwrap();
+    let physical = ctx.state().create_physical_plan(&back).await.unwrap();
+    let text = datafusion::physical_plan::displayable(physical.as_ref())
+        .indent(true)
+        .to_string();
+    assert!(text.contains("partitions=3"), "{text}");
+
+    // The table's setting wins over its source's option; `auto` clears it.
+    let orders = quipu_catalog::TableName::new("crm", "public", "orders");
+    add_copy(&engine, "crm", "crm_p", &[("partitions", "2")]).await;
+    let copy = quipu_catalog::TableName::new("crm_p", "public", "orders");
+    engine
+        .session()
+        .set_table_partitions(&copy, Some(1))
+        .unwrap();
+    let plan = physical_plan(&local, &sql.replace("crm.", "crm_p.")).await;
+    assert!(!plan.contains("partitions=2"), "{plan}");
+    engine
+        .session()
+        .set_table_partitions(&orders, None)
+        .unwrap();
+    let plan = physical_plan(&local, sql).await;
+    assert!(!plan.contains("partitions=3"), "{plan}");
+    engine.session().close().await;
+}

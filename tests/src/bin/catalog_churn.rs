@@ -44,6 +44,7 @@ fn main() {
                 columns: vec![],
                 partition_columns: vec![],
                 declared_schema: false,
+                partitions: None,
             })
             .collect();
         store.add_source(&source, &tables).expect("add source");
