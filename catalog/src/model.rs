@@ -75,6 +75,7 @@ impl SourceKind {
                 "query_timeout",
                 "monitor_timeout",
                 "partitions",
+                "pipelines",
             ],
         }
     }
@@ -134,6 +135,17 @@ impl SourceDef {
             .get("pushdown")
             .and_then(|v| parse_bool(v))
             .unwrap_or(true)
+    }
+
+    /// False when the MongoDB option `pipelines` turns off pushing sorts
+    /// and aggregates as aggregation pipelines (filters still go down).
+    pub fn pipelines(&self) -> bool {
+        self.pushdown()
+            && self
+                .options
+                .get("pipelines")
+                .and_then(|v| parse_bool(v))
+                .unwrap_or(true)
     }
 
     /// Builds a source definition and checks names and options (but does
@@ -202,6 +214,7 @@ impl SourceDef {
             "tls",
             "direct_connection",
             "pushdown",
+            "pipelines",
         ] {
             if let Some(v) = self.options.get(flag) {
                 parse_bool(v).ok_or_else(|| CatalogError::InvalidOption {

@@ -353,11 +353,18 @@ fn json_text(v: &Bson) -> String {
     }
 }
 
+/// The doubles that convert to i64 exactly: [-2^63, 2^63).
+pub(crate) const I64_MIN_F: f64 = -9_223_372_036_854_775_808.0;
+pub(crate) const I64_END_F: f64 = 9_223_372_036_854_775_808.0;
+
 fn as_i64(v: &Bson) -> Option<i64> {
     match v {
         Bson::Int32(x) => Some(*x as i64),
         Bson::Int64(x) => Some(*x),
-        Bson::Double(x) if x.fract() == 0.0 => Some(*x as i64),
+        // An integral double in range; `as` would saturate 1e300 to i64::MAX.
+        Bson::Double(x) if x.fract() == 0.0 && (I64_MIN_F..I64_END_F).contains(x) => {
+            Some(*x as i64)
+        }
         _ => None,
     }
 }

@@ -671,3 +671,87 @@ async fn a_table_sets_its_own_partitions_and_keeps_them_on_refresh() {
     assert!(!plan.contains("partitions=3"), "{plan}");
     engine.session().close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_pipelines_read_odd_values_as_the_reader_does() {
+    let y = yachay();
+    let dir = catalog(&y);
+    // Discovery sees integers in `q`; odd documents come afterwards.
+    y.mongo.pymongo(
+        "probe_exact",
+        "db.items.drop()\ndb.items.insert_many([{'k': 'a', 'q': 1}, {'k': 'b', 'q': 2}])",
+    );
+    let engine = Engine::open(dir.path()).unwrap();
+    let c = client(&engine, "local").await;
+    let cluster = client(&engine, "cluster").await;
+    add_copy(
+        &engine,
+        "inventory",
+        "probe",
+        &[("database", "probe_exact")],
+    )
+    .await;
+    add_copy(
+        &engine,
+        "probe",
+        "probe_raw",
+        &[("database", "probe_exact"), ("pushdown", "off")],
+    )
+    .await;
+    y.mongo.pymongo(
+        "probe_exact",
+        "db.items.insert_many([{'k': 'a', 'q': '7'}, {'k': 'a', 'q': 2.0}, {'k': 'b', 'q': 2.5}, \
+         {'k': 'c'}, {'k': None, 'q': None}, {'q': 3}, {'k': 'c', 'q': float('nan')}, \
+         {'k': 'c', 'q': 1e300}, {'k': 'c', 'q': -4}, {'k': 'b', 'q': True}])",
+    );
+    let cases: &[(&str, &str)] = &[
+        (
+            "SELECT k, count(*) AS n, count(q) AS nq, sum(q) AS s, min(q) AS lo, max(q) AS hi \
+             FROM SRC.public.items GROUP BY k",
+            "$group",
+        ),
+        (
+            "SELECT count(*) AS n, sum(q) AS s, min(k) AS k FROM SRC.public.items WHERE q >= 2",
+            "$group",
+        ),
+        (
+            "SELECT k, count(*) AS n FROM SRC.public.items WHERE q IS NULL OR q IN (1, 3) GROUP BY k",
+            "$group",
+        ),
+        (
+            "SELECT k, q FROM SRC.public.items ORDER BY q DESC NULLS LAST, k LIMIT 4",
+            "$sort",
+        ),
+    ];
+    for (sql, stage) in cases {
+        let pushed = sql.replace("SRC", "probe");
+        let raw = sql.replace("SRC", "probe_raw");
+        let plan = physical_plan(&c, &pushed).await;
+        assert!(plan.contains(&format!("\"{stage}\"")), "{plan}");
+        let (expected, _) = query(&c, &raw).await;
+        assert!(!expected.is_empty());
+        for session in [&c, &cluster] {
+            let (rows, on) = query(session, &pushed).await;
+            if *stage == "$sort" {
+                assert_eq!(rows, expected, "{on}: {pushed}");
+            } else {
+                assert_eq!(sorted(rows), sorted(expected.clone()), "{on}: {pushed}");
+            }
+        }
+    }
+    // What the reader made of the odd values: '7', 2.5, NaN, 1e300 and
+    // true are NULL in an integer column, 2.0 is 2.
+    let (rows, _) = query(&c, &cases[0].0.replace("SRC", "probe_raw")).await;
+    assert!(
+        rows.contains(&vec![
+            "a".to_string(),
+            "3".into(),
+            "2".into(),
+            "3".into(),
+            "1".into(),
+            "2".into()
+        ]),
+        "{rows:?}"
+    );
+    engine.session().close().await;
+}
