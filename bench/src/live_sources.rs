@@ -268,7 +268,11 @@ async fn mongo_part(
     customer: i64,
 ) {
     for s in [
-        mongo_source("inventory", port, &[("partitions", "1")]),
+        mongo_source(
+            "inventory",
+            port,
+            &[("partitions", "1"), ("pipelines", "on")],
+        ),
         mongo_source(
             "inventory_raw",
             port,

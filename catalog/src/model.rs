@@ -137,15 +137,17 @@ impl SourceDef {
             .unwrap_or(true)
     }
 
-    /// False when the MongoDB option `pipelines` turns off pushing sorts
-    /// and aggregates as aggregation pipelines (filters still go down).
+    /// True when the MongoDB option `pipelines` turns on pushing sorts and
+    /// aggregates as aggregation pipelines. Off by default: on the one
+    /// MongoDB-wire server measured (SecantusDB) they were slower than
+    /// reading the documents (docs/benchmarks.md).
     pub fn pipelines(&self) -> bool {
         self.pushdown()
             && self
                 .options
                 .get("pipelines")
                 .and_then(|v| parse_bool(v))
-                .unwrap_or(true)
+                .unwrap_or(false)
     }
 
     /// Builds a source definition and checks names and options (but does

@@ -46,15 +46,6 @@ pub fn quipu_config(base: SessionConfig) -> SessionConfig {
     if config.options().extensions.get::<QuipuOptions>().is_none() {
         config = config.with_option_extension(QuipuOptions::default());
     }
-    // Join keys sent to a live source as an `IN` list (semi-join
-    // pushdown): up to 1,000 distinct keys rather than DataFusion's 150,
-    // because the other way reads the whole remote table (a customer's
-    // ~400 order lines and the inventory stock: 20,000 documents read
-    // instead of the ~400 SKUs' stock). A setting given by the caller stays.
-    let optimizer = &mut config.options_mut().optimizer;
-    if optimizer.hash_join_inlist_pushdown_max_distinct_values == 150 {
-        optimizer.hash_join_inlist_pushdown_max_distinct_values = 1000;
-    }
     config
 }
 

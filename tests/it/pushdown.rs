@@ -163,7 +163,7 @@ const LIVE_QUERIES: &[&str] = &[
      WHERE c.customer_id < 100 GROUP BY c.customer_id",
     "SELECT s.sku, sum(s.on_hand) AS on_hand FROM inventory.public.stock s \
      JOIN crm.public.order_items i ON i.sku = s.sku WHERE i.order_id < 50 GROUP BY s.sku",
-    // Pushed to MongoDB as pipelines ($group; $sort and $limit).
+    // MongoDB aggregates and top-k (pipelines only with `pipelines=on`).
     "SELECT sku, count(*) AS n, max(on_hand) AS hi FROM inventory.public.stock \
      WHERE on_hand > 0 GROUP BY sku",
     "SELECT _id, sku, on_hand FROM inventory.public.stock ORDER BY on_hand DESC, _id LIMIT 5",
@@ -427,6 +427,7 @@ async fn mongo_groups_and_top_k_run_in_mongodb_with_the_same_answer() {
         &[("pushdown", "off")],
     )
     .await;
+    add_copy(&engine, "inventory", "inventory_pl", &[("pipelines", "on")]).await;
 
     // (query, pushed as: `$group` or `$sort`)
     let cases: &[(&str, &str)] = &[
@@ -476,7 +477,7 @@ async fn mongo_groups_and_top_k_run_in_mongodb_with_the_same_answer() {
         ),
     ];
     for (sql, stage) in cases {
-        let pushed = sql.replace("SRC", "inventory");
+        let pushed = sql.replace("SRC", "inventory_pl");
         let raw = sql.replace("SRC", "inventory_raw");
         let plan = physical_plan(&c, &pushed).await;
         assert!(plan.contains(&format!("\"{stage}\"")), "{pushed}\n{plan}");
@@ -498,19 +499,19 @@ async fn mongo_groups_and_top_k_run_in_mongodb_with_the_same_answer() {
         assert!(!expected.is_empty(), "{pushed}");
     }
     // The answers checked above are not trivially empty or constant.
-    let (rows, _) = query(&c, &cases[1].0.replace("SRC", "inventory")).await;
+    let (rows, _) = query(&c, &cases[1].0.replace("SRC", "inventory_pl")).await;
     assert!(
         !rows.is_empty() && rows.iter().all(|r| r[1] == "NULL" && r[2] == "0"),
         "{rows:?}"
     );
-    let (rows, _) = query(&c, &cases[2].0.replace("SRC", "inventory")).await;
+    let (rows, _) = query(&c, &cases[2].0.replace("SRC", "inventory_pl")).await;
     assert_eq!(
         rows,
         vec![vec!["0".to_string(), "NULL".into(), "NULL".into()]]
     );
-    let (rows, _) = query(&c, &cases[4].0.replace("SRC", "inventory")).await;
+    let (rows, _) = query(&c, &cases[4].0.replace("SRC", "inventory_pl")).await;
     assert_eq!(rows, vec![vec!["0".to_string()]]);
-    let (rows, _) = query(&c, &cases[5].0.replace("SRC", "inventory")).await;
+    let (rows, _) = query(&c, &cases[5].0.replace("SRC", "inventory_pl")).await;
     assert!(
         rows.iter().all(|r| r[2] == "NULL"),
         "DESC puts NULLs first: {rows:?}"
@@ -521,14 +522,20 @@ async fn mongo_groups_and_top_k_run_in_mongodb_with_the_same_answer() {
         .trim()
         .parse()
         .unwrap();
-    let (rows, _) = query(&c, &cases[3].0.replace("SRC", "inventory")).await;
+    let (rows, _) = query(&c, &cases[3].0.replace("SRC", "inventory_pl")).await;
     assert_eq!(rows[0][0], total.to_string());
 
+    // Without `pipelines` (the default) DataFusion sorts and aggregates.
+    let plan = physical_plan(&c, &cases[0].0.replace("SRC", "inventory")).await;
+    assert!(
+        plan.contains("AggregateExec") && !plan.contains("\"$group\""),
+        "{plan}"
+    );
     // Not pushed: avg, DISTINCT, a computed key (DataFusion does them).
     for sql in [
-        "SELECT sku, avg(on_hand) FROM inventory.public.stock GROUP BY sku",
-        "SELECT count(DISTINCT sku) FROM inventory.public.stock",
-        "SELECT on_hand % 2, count(*) FROM inventory.public.stock GROUP BY 1",
+        "SELECT sku, avg(on_hand) FROM inventory_pl.public.stock GROUP BY sku",
+        "SELECT count(DISTINCT sku) FROM inventory_pl.public.stock",
+        "SELECT on_hand % 2, count(*) FROM inventory_pl.public.stock GROUP BY 1",
     ] {
         let plan = physical_plan(&c, sql).await;
         assert!(
@@ -554,7 +561,7 @@ async fn a_collection_read_in_id_ranges_gives_every_document_once() {
     let plan = physical_plan(&local, &sql.replace("SRC", "inventory")).await;
     assert!(
         !plan.contains("partitions=3"),
-        "small collections read in one: {plan}"
+        "without the option, one cursor: {plan}"
     );
     let expected: u64 = y
         .mongo
@@ -688,7 +695,7 @@ async fn pushed_pipelines_read_odd_values_as_the_reader_does() {
         &engine,
         "inventory",
         "probe",
-        &[("database", "probe_exact")],
+        &[("database", "probe_exact"), ("pipelines", "on")],
     )
     .await;
     add_copy(
