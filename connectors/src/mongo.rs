@@ -821,11 +821,7 @@ impl TableProvider for MongoTable {
         };
         // A limit is only exact when every filter went to the server.
         let all_pushed = self.pushdown() && conditions.len() == filters.len();
-        let filter = match conditions.len() {
-            0 => Document::new(),
-            1 => conditions.into_iter().next().unwrap(),
-            _ => doc! { "$and": conditions },
-        };
+        let filter = all_of(Document::new(), conditions);
         let projection = projection_of(&schema);
         let limit = limit.filter(|_| all_pushed);
         let ranges = if limit.is_none() {
