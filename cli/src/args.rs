@@ -130,6 +130,12 @@ pub struct SchedulerArgs {
     /// PostgreSQL connections served at once; more get SQLSTATE 53300 [default: 100].
     #[arg(long, env = "QUIPU_PG_MAX_CONNECTIONS")]
     pub pg_max_connections: Option<usize>,
+    /// PostgreSQL connections still logging in, apart from the above; more are closed [default: 32].
+    #[arg(long, env = "QUIPU_PG_MAX_STARTUP_CONNECTIONS")]
+    pub pg_max_startup_connections: Option<usize>,
+    /// Seconds a PostgreSQL connection may take to log in before it is closed [default: 10].
+    #[arg(long, env = "QUIPU_PG_STARTUP_TIMEOUT")]
+    pub pg_startup_timeout: Option<u64>,
     /// Arrow Flight SQL address, or `off` [default: 127.0.0.1:15433].
     #[arg(long, env = "QUIPU_FLIGHT_LISTEN")]
     pub flight_listen: Option<String>,

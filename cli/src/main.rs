@@ -41,6 +41,35 @@ fn main() -> ExitCode {
         use std::io::IsTerminal;
         logs.with_ansi(std::io::stderr().is_terminal()).init();
     }
+    // A panic is one log line (a malformed frame can make pgwire's decoder
+    // panic in a connection's task, and a client could flood the log with
+    // backtraces); the backtrace follows only when RUST_BACKTRACE asks.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".to_string());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        tracing::error!(%thread, %location, "panic: {}", message.replace('\n', " "));
+        if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            eprintln!("{}", std::backtrace::Backtrace::force_capture());
+        }
+    }));
+    // The memory pool's size is read when a session opens: refuse a bad
+    // value here, with one sentence, before anything starts.
+    if let Err(e) = quipu_connectors::memory::limit_from_env() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Planning and (de)serialising deep plans (views over views, long

@@ -27,6 +27,8 @@ pub const SCHEDULER_KEYS: &[&str] = &[
     "pg_tls_key",
     "pg_allow_plaintext",
     "pg_max_connections",
+    "pg_max_startup_connections",
+    "pg_startup_timeout",
     "flight_listen",
     "flight_tls_cert",
     "flight_tls_key",
@@ -285,6 +287,8 @@ struct PgArgs {
     tls_key: Option<PathBuf>,
     allow_plaintext: Option<bool>,
     max_connections: Option<usize>,
+    max_startup_connections: Option<usize>,
+    startup_timeout: Option<u64>,
 }
 
 fn args_pg(args: &SchedulerArgs) -> PgArgs {
@@ -294,6 +298,8 @@ fn args_pg(args: &SchedulerArgs) -> PgArgs {
         tls_key: args.pg_tls_key.clone(),
         allow_plaintext: args.pg_allow_plaintext,
         max_connections: args.pg_max_connections,
+        max_startup_connections: args.pg_max_startup_connections,
+        startup_timeout: args.pg_startup_timeout,
     }
 }
 
@@ -321,6 +327,13 @@ fn pg_options(
             .unwrap_or(false),
         max_connections: from_file(args.max_connections, file, |f| f.int("pg_max_connections"))?
             .unwrap_or(defaults.max_connections),
+        max_startup_connections: from_file(args.max_startup_connections, file, |f| {
+            f.int("pg_max_startup_connections")
+        })?
+        .unwrap_or(defaults.max_startup_connections),
+        startup_timeout: from_file(args.startup_timeout, file, |f| f.int("pg_startup_timeout"))?
+            .map(Duration::from_secs)
+            .unwrap_or(defaults.startup_timeout),
     }))
 }
 

@@ -15,6 +15,7 @@ pub mod catalog_provider;
 pub mod codec;
 pub mod error;
 pub mod lake;
+pub mod memory;
 pub mod metrics;
 pub mod mongo;
 pub mod mongo_pushdown;

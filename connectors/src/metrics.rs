@@ -22,6 +22,9 @@ pub struct Metrics {
     pub executors: IntGauge,
     /// Catalog generation this process holds.
     pub catalog_generation: IntGauge,
+    /// PostgreSQL connections the front door closed before a login, by
+    /// reason (`startup_slots_full`, `startup_timeout`, `decoder_panic`).
+    pub connections_closed: IntCounterVec,
 }
 
 fn build() -> prometheus::Result<Metrics> {
@@ -59,6 +62,14 @@ fn build() -> prometheus::Result<Metrics> {
         "quipu_catalog_generation",
         "Generation of the catalog this process holds",
     )?;
+    let connections_closed = IntCounterVec::new(
+        Opts::new(
+            "quipu_connections_closed_total",
+            "PostgreSQL connections closed by the front door before or while logging in, by reason",
+        ),
+        &["reason"],
+    )?;
+    registry.register(Box::new(connections_closed.clone()))?;
     registry.register(Box::new(queries.clone()))?;
     registry.register(Box::new(query_errors.clone()))?;
     registry.register(Box::new(query_seconds.clone()))?;
@@ -73,6 +84,7 @@ fn build() -> prometheus::Result<Metrics> {
         rows_read,
         executors,
         catalog_generation,
+        connections_closed,
     })
 }
 

@@ -106,8 +106,11 @@ fn pg_config(source: &SourceDef) -> Result<tokio_postgres::Config> {
     // Dates of timestamptz values (casts, date_trunc in pushed queries) are
     // taken in UTC, as DataFusion does.
     // The server ends a remote query that runs past `query_timeout`.
+    // Literals are rendered as `E''` strings whatever this setting, but a
+    // server configured with it off would read backslashes in any other
+    // string as escapes: pin it.
     c.options(format!(
-        "-c TimeZone=UTC -c statement_timeout={}",
+        "-c TimeZone=UTC -c standard_conforming_strings=on -c statement_timeout={}",
         source.query_timeout().as_millis()
     ));
     Ok(c)

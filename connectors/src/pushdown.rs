@@ -336,9 +336,67 @@ fn literal_ok(v: &ScalarValue) -> bool {
                 | ScalarValue::Int64(_)
                 | ScalarValue::Float64(_)
                 | ScalarValue::Decimal128(..)
-                | ScalarValue::Utf8(_)
                 | ScalarValue::Date32(_)
         )
+        // PostgreSQL text cannot hold NUL: such a filter is evaluated here.
+        || matches!(v, ScalarValue::Utf8(Some(s)) if !s.contains('\0'))
+}
+
+/// Whether every name the unparser would print (columns, aliases, table
+/// qualifiers, the remote tables' names) can be quoted safely by it; see
+/// `remote_sql::ident_ok`. A plan with another name is not pushed.
+fn idents_ok(plan: &LogicalPlan, remote: &HashMap<Vec<String>, Vec<String>>) -> bool {
+    use crate::remote_sql::ident_ok;
+    let table_ok = |t: &TableReference| t.to_vec().iter().all(|p| ident_ok(p));
+    let schema_ok = |s: &DFSchema| {
+        s.iter()
+            .all(|(q, f)| ident_ok(f.name()) && q.is_none_or(|q| table_ok(q)))
+    };
+    if !remote.values().flatten().all(|p| ident_ok(p)) {
+        return false;
+    }
+    let mut ok = true;
+    let _ = plan.apply(|node| {
+        let mut node_ok = schema_ok(node.schema());
+        if let LogicalPlan::TableScan(scan) = node {
+            node_ok &= table_ok(&scan.table_name)
+                && scan
+                    .source
+                    .schema()
+                    .fields()
+                    .iter()
+                    .all(|f| ident_ok(f.name()));
+        }
+        if let LogicalPlan::SubqueryAlias(a) = node {
+            node_ok &= table_ok(&a.alias);
+        }
+        let _ = node.apply_expressions(|e| {
+            e.apply(|e| {
+                let good = match e {
+                    Expr::Column(c) => {
+                        ident_ok(&c.name) && c.relation.as_ref().is_none_or(|r| table_ok(r))
+                    }
+                    Expr::Alias(a) => {
+                        ident_ok(&a.name) && a.relation.as_ref().is_none_or(|r| table_ok(r))
+                    }
+                    _ => true,
+                };
+                node_ok &= good;
+                Ok(if good {
+                    TreeNodeRecursion::Continue
+                } else {
+                    TreeNodeRecursion::Stop
+                })
+            })
+        });
+        ok &= node_ok;
+        Ok(if ok {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    });
+    ok
 }
 
 /// Whether an expression means the same in PostgreSQL.
@@ -444,6 +502,9 @@ fn remote_plan(
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
+    if !idents_ok(plan, &names) {
+        return Ok(None);
+    }
     let original = plan.schema().clone();
     // An explicit top projection fixes the remote query's column order
     // (the unparser may list an aggregate's columns in another order).
@@ -501,6 +562,10 @@ fn remote_plan(
         ControlFlow::<()>::Continue(())
     });
 
+    // Literals quoted by our own rules, never by sqlparser's `Display`.
+    let Some(sql) = crate::remote_sql::render_unparsed(statement) else {
+        return Ok(None);
+    };
     let out = &original;
     let fields: Vec<Field> = out
         .fields()
@@ -512,7 +577,7 @@ fn remote_plan(
         source: table.source().clone(),
         pools: table.pools().clone(),
         schema: Arc::new(Schema::new(fields)),
-        sql: statement.to_string(),
+        sql,
     });
     let alias = format!("__quipu_remote_{n}");
     let labels: Vec<Expr> = out

@@ -153,6 +153,165 @@ pub fn quote_literal(s: &str) -> Option<String> {
     ))
 }
 
+/// Renders a statement made by DataFusion's SQL unparser with every string
+/// literal quoted by [`quote_literal`] instead of by sqlparser's `Display`.
+///
+/// sqlparser's escaping leaves a quote that follows a backslash alone (it
+/// assumes the text is already escaped), so `'x\'' UNION ...'` broke out of
+/// its literal in a pushed `GROUP BY` (issue 16). Each string literal is
+/// swapped for a placeholder identifier no query can contain (a random
+/// nonce), the statement is rendered, checked to hold no quote, dollar,
+/// backslash, semicolon or comment outside double-quoted identifiers, and
+/// the placeholders are replaced by `E'...'` literals. `None`: a literal
+/// PostgreSQL cannot hold (NUL), or anything the check does not accept;
+/// the caller then keeps the work in DataFusion.
+///
+/// Identifiers must be checked by the caller with [`ident_ok`]: sqlparser
+/// renders them with the same escaping.
+pub fn render_unparsed(
+    mut statement: datafusion::sql::sqlparser::ast::Statement,
+) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{self, Ident, Value};
+    use std::ops::ControlFlow;
+
+    let nonce = format!("{:016x}", u64::from_le_bytes(rand_bytes()));
+    let mut literals: Vec<String> = Vec::new();
+    let mut bad = false;
+    let placeholder = |text: &str, literals: &mut Vec<String>| -> Option<Ident> {
+        let quoted = quote_literal(text)?;
+        literals.push(quoted);
+        Some(Ident::new(format!(
+            "__quipu_lit_{nonce}_{}",
+            literals.len() - 1
+        )))
+    };
+    let string_of = |v: &Value| -> Option<String> {
+        match v {
+            Value::SingleQuotedString(s)
+            | Value::EscapedStringLiteral(s)
+            | Value::NationalStringLiteral(s)
+            | Value::UnicodeStringLiteral(s)
+            | Value::TripleSingleQuotedString(s)
+            | Value::TripleDoubleQuotedString(s)
+            | Value::DoubleQuotedString(s) => Some(s.clone()),
+            Value::DollarQuotedString(d) => Some(d.value.clone()),
+            _ => None,
+        }
+    };
+    let _ = ast::visit_expressions_mut(&mut statement, |e: &mut ast::Expr| {
+        let replacement = match e {
+            ast::Expr::Value(v) => match string_of(&v.value) {
+                Some(s) => match placeholder(&s, &mut literals) {
+                    Some(id) => Some(ast::Expr::Identifier(id)),
+                    None => {
+                        bad = true;
+                        None
+                    }
+                },
+                None => None,
+            },
+            ast::Expr::TypedString(t) => match string_of(&t.value.value) {
+                Some(s) => match placeholder(&s, &mut literals) {
+                    Some(id) => Some(ast::Expr::Cast {
+                        kind: ast::CastKind::Cast,
+                        expr: Box::new(ast::Expr::Identifier(id)),
+                        data_type: t.data_type.clone(),
+                        array: false,
+                        format: None,
+                    }),
+                    None => {
+                        bad = true;
+                        None
+                    }
+                },
+                None => None,
+            },
+            _ => None,
+        };
+        if let Some(r) = replacement {
+            *e = r;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    if bad {
+        return None;
+    }
+    let text = statement.to_string();
+    if !plain_outside_identifiers(&text) {
+        tracing::debug!("not pushing a query whose rendering is not plain: {text}");
+        return None;
+    }
+    // Substitute from the highest index down, so `_1` never matches the
+    // start of `_10`.
+    let mut out = text;
+    for (i, quoted) in literals.iter().enumerate().rev() {
+        let name = format!("__quipu_lit_{nonce}_{i}");
+        if out.matches(&name).count() != 1 {
+            return None;
+        }
+        out = out.replace(&name, quoted);
+    }
+    Some(out)
+}
+
+fn rand_bytes() -> [u8; 8] {
+    let mut b = [0u8; 8];
+    // A collision only makes the substitution check refuse the push.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mixed = (t as u64)
+        ^ (std::process::id() as u64).rotate_left(32)
+        ^ COUNTER.fetch_add(0x9e37_79b9_7f4a_7c15, std::sync::atomic::Ordering::Relaxed);
+    b.copy_from_slice(&mixed.to_le_bytes());
+    b
+}
+
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Whether SQL text holds nothing but plain tokens outside double-quoted
+/// identifiers: no string or dollar quoting, no escapes, no statement
+/// separator, no comments.
+pub fn plain_outside_identifiers(sql: &str) -> bool {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                // A quoted identifier ends at a quote not followed by one.
+                i += 1;
+                loop {
+                    match bytes.get(i) {
+                        None => return false,
+                        Some(b'"') if bytes.get(i + 1) == Some(&b'"') => i += 2,
+                        Some(b'"') => break,
+                        Some(0) => return false,
+                        Some(_) => i += 1,
+                    }
+                }
+            }
+            b'\'' | b'$' | b'\\' | b';' | 0 => return false,
+            b'-' if bytes.get(i + 1) == Some(&b'-') => return false,
+            b'/' if bytes.get(i + 1) == Some(&b'*') => return false,
+            _ => {}
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether a name is rendered exactly as a quoted identifier by sqlparser.
+/// Its escaping doubles a lone quote, but leaves a quote after a backslash
+/// alone (PostgreSQL then ends the identifier there: an injection) and
+/// prints two quotes in a row as they are (a different name). Names with
+/// a backslash, two quotes in a row or NUL are not pushed inside unparsed
+/// queries; a single quote, as in DataFusion's own `Utf8("x")` column
+/// names, is fine.
+pub fn ident_ok(name: &str) -> bool {
+    !name.contains(['\\', '\0']) && !name.contains("\"\"")
+}
+
 fn column<'a>(e: &'a Expr, schema: &'a Schema) -> Option<(&'a str, &'a DataType)> {
     match e {
         Expr::Column(c) => schema
@@ -333,6 +492,97 @@ mod tests {
             Field::new("id", DataType::Int64, false),
             Field::new("a\"b", DataType::Utf8, true),
         ])
+    }
+
+    fn parsed(sql: &str) -> datafusion::sql::sqlparser::ast::Statement {
+        use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+        Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0)
+    }
+
+    /// Sets every string literal of a statement to `text`, as the unparser
+    /// would hold a user's literal.
+    fn with_literal(
+        mut st: datafusion::sql::sqlparser::ast::Statement,
+        text: &str,
+    ) -> datafusion::sql::sqlparser::ast::Statement {
+        use datafusion::sql::sqlparser::ast::{self, Value};
+        let _ = ast::visit_expressions_mut(&mut st, |e: &mut ast::Expr| {
+            if let ast::Expr::Value(v) = e
+                && let Value::SingleQuotedString(s) = &mut v.value
+            {
+                *s = text.to_string();
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        st
+    }
+
+    #[test]
+    fn unparsed_literals_are_quoted_by_our_rules() {
+        let evil = "x\\') UNION ALL SELECT secret FROM hidden.payroll --";
+        let st = with_literal(
+            parsed("SELECT a, count(*) FROM t WHERE b = 'p' GROUP BY a"),
+            evil,
+        );
+        // sqlparser's own rendering leaves the quote after the backslash.
+        assert!(st.to_string().contains("'x\\') UNION ALL"), "{st}");
+        let sql = render_unparsed(st).unwrap();
+        assert_eq!(
+            sql,
+            "SELECT a, count(*) FROM t WHERE b = E'x\\\\'') UNION ALL SELECT secret FROM hidden.payroll --' GROUP BY a"
+        );
+        // Many literals, substituted without one clobbering another.
+        let st = parsed("SELECT 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l' FROM t");
+        assert_eq!(
+            render_unparsed(st).unwrap(),
+            "SELECT E'a', E'b', E'c', E'd', E'e', E'f', E'g', E'h', E'i', E'j', E'k', E'l' FROM t"
+        );
+        // A typed string keeps its type.
+        let st = parsed("SELECT a FROM t WHERE d = DATE '2026-01-02'");
+        assert_eq!(
+            render_unparsed(st).unwrap(),
+            "SELECT a FROM t WHERE d = CAST(E'2026-01-02' AS DATE)"
+        );
+        // NUL cannot be held by PostgreSQL text: not pushed.
+        let st = with_literal(parsed("SELECT a FROM t WHERE b = 'p'"), "a\0b");
+        assert_eq!(render_unparsed(st), None);
+        // A literal that spells a placeholder cannot fool the substitution.
+        let st = parsed("SELECT 'x', 'y' FROM t");
+        let text = render_unparsed(st).unwrap();
+        assert_eq!(text, "SELECT E'x', E'y' FROM t");
+    }
+
+    #[test]
+    fn plain_text_check_finds_every_escape_route() {
+        assert!(plain_outside_identifiers(
+            "SELECT \"a\"\"b\" FROM \"t;--\" WHERE x = 1"
+        ));
+        for bad in [
+            "SELECT 'a'",
+            "SELECT $$a$$",
+            "SELECT a; DROP TABLE t",
+            "SELECT a -- c",
+            "SELECT a /* c */",
+            "SELECT E\\'a",
+            "SELECT \"unterminated",
+            "SELECT \"a\0\"",
+        ] {
+            assert!(!plain_outside_identifiers(bad), "{bad}");
+        }
+        assert!(ident_ok("customer_id") && ident_ok("sum(Utf8(\"x\"))"));
+        assert!(!ident_ok("a\\\"b") && !ident_ok("a\"\"b") && !ident_ok("a\0"));
+        // What sqlparser prints for the names ident_ok accepts is exactly
+        // PostgreSQL's quoting; for the others it is not.
+        use datafusion::sql::sqlparser::ast::Ident;
+        let pg = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+        for n in ["a\"b", "Utf8(\"x\")", "\"", "x\"y\"z"] {
+            assert_eq!(Ident::with_quote('"', n).to_string(), pg(n), "{n}");
+        }
+        for n in ["a\\\"b", "a\"\"b"] {
+            assert_ne!(Ident::with_quote('"', n).to_string(), pg(n), "{n}");
+        }
     }
 
     #[test]

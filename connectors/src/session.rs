@@ -8,7 +8,7 @@ use std::sync::Arc;
 use datafusion::catalog::CatalogProviderList;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionConfig;
 use object_store::memory::InMemory;
 use quipu_catalog::{CatalogStore, DEFAULT_CATALOG, DEFAULT_SCHEMA};
@@ -70,7 +70,10 @@ impl QuipuSession {
     /// A session over an open catalog; `base` may carry extra config
     /// extensions (the scheduler adds Ballista's).
     pub fn new(store: Arc<CatalogStore>, base: SessionConfig) -> Self {
-        let runtime = Arc::new(RuntimeEnv::default());
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(crate::memory::pool(crate::memory::pool_size()))
+            .build_arc()
+            .expect("a runtime with the default disk manager");
         let memory = Arc::new(MemoryStores::default());
         let config = quipu_config(base);
         let catalogs = QuipuCatalogList::new(

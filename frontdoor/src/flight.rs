@@ -225,9 +225,13 @@ fn status(e: SchedulerError) -> Status {
             | datafusion::error::DataFusionError::SchemaError(..) => {
                 Status::invalid_argument(e.to_string())
             }
+            datafusion::error::DataFusionError::ResourcesExhausted(_) => {
+                Status::resource_exhausted(e.to_string())
+            }
             _ => Status::internal(e.to_string()),
         },
         SchedulerError::NoExecutors { .. } => Status::unavailable(e.to_string()),
+        SchedulerError::TooComplex(_) => Status::invalid_argument(e.to_string()),
         _ => Status::internal(e.to_string()),
     }
 }

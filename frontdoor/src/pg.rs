@@ -28,7 +28,7 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
-use futures::{Sink, Stream, StreamExt};
+use futures::{FutureExt, Sink, Stream, StreamExt};
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
 use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::auth::{
@@ -74,8 +74,15 @@ pub struct PgOptions {
     pub tls_key: Option<PathBuf>,
     /// Accept connections without TLS on a non-loopback address.
     pub allow_plaintext: bool,
-    /// Connections served at once; the next one gets SQLSTATE 53300.
+    /// Authenticated connections served at once; the next login gets
+    /// SQLSTATE 53300.
     pub max_connections: usize,
+    /// Connections still starting up (TLS, authentication), counted apart
+    /// from `max_connections` so silent sockets cannot lock users out;
+    /// more are closed at once.
+    pub max_startup_connections: usize,
+    /// How long a connection may take to authenticate before it is closed.
+    pub startup_timeout: Duration,
 }
 
 impl Default for PgOptions {
@@ -86,6 +93,8 @@ impl Default for PgOptions {
             tls_key: None,
             allow_plaintext: false,
             max_connections: 100,
+            max_startup_connections: 32,
+            startup_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -131,6 +140,16 @@ pub async fn start(engine: Arc<Engine>, opts: PgOptions) -> Result<PgServer> {
             "pg_max_connections must be at least 1".into(),
         ));
     }
+    if opts.max_startup_connections == 0 {
+        return Err(FrontDoorError::Config(
+            "pg_max_startup_connections must be at least 1".into(),
+        ));
+    }
+    if opts.startup_timeout.is_zero() {
+        return Err(FrontDoorError::Config(
+            "pg_startup_timeout must be more than 0 seconds".into(),
+        ));
+    }
     let (listener, addr) = crate::bind(opts.listen).await?;
     let shared = Arc::new(Shared {
         store: engine.session().store().clone(),
@@ -141,7 +160,9 @@ pub async fn start(engine: Arc<Engine>, opts: PgOptions) -> Result<PgServer> {
         // plaintext was allowed explicitly.
         require_tls_remote: tls.is_some() && !opts.allow_plaintext,
         limit: Arc::new(Semaphore::new(opts.max_connections)),
+        startup_limit: Arc::new(Semaphore::new(opts.max_startup_connections)),
     });
+    let startup_timeout = opts.startup_timeout;
     if shared.store.users().map(|u| u.is_empty()).unwrap_or(true) {
         tracing::warn!(
             "no users in the catalog: nobody can log in over PostgreSQL; add one with `quipu users add`"
@@ -158,17 +179,62 @@ pub async fn start(engine: Arc<Engine>, opts: PgOptions) -> Result<PgServer> {
                     continue;
                 }
             };
+            // A connection that has not logged in holds a startup slot, not
+            // one of the authenticated users' slots; with none free it is
+            // closed before a byte is read.
+            let Ok(starting) = shared.startup_limit.clone().try_acquire_owned() else {
+                tracing::debug!(%peer, "too many connections starting up: closed");
+                closed("startup_slots_full");
+                drop(socket);
+                continue;
+            };
             let _ = socket.set_nodelay(true);
-            let handlers = ConnHandlers::new(shared.clone());
+            let handlers = ConnHandlers::new(shared.clone(), starting);
+            let conn = handlers.conn.clone();
             let tls = tls.clone();
             tokio::spawn(async move {
-                if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+                // pgwire 0.41's decoder panics on some malformed frames
+                // (fuzz/): the panic ends this connection only, logged as
+                // one line by the process's panic hook and counted here.
+                let serve = std::panic::AssertUnwindSafe(pgwire::tokio::process_socket(
+                    socket, tls, handlers,
+                ))
+                .catch_unwind()
+                .map(|r| match r {
+                    Ok(r) => r,
+                    Err(_) => {
+                        closed("decoder_panic");
+                        Ok(())
+                    }
+                });
+                tokio::pin!(serve);
+                let result = tokio::select! {
+                    r = &mut serve => r,
+                    _ = tokio::time::sleep(startup_timeout) => {
+                        if conn.authenticated() {
+                            serve.await
+                        } else {
+                            tracing::debug!(%peer, "no login within the startup timeout: closed");
+                            closed("startup_timeout");
+                            return;
+                        }
+                    }
+                };
+                if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "PostgreSQL connection ended with an error");
                 }
             });
         }
     });
     Ok(PgServer { addr, task })
+}
+
+/// Counts a connection the front door closed before a login.
+fn closed(reason: &str) {
+    quipu_connectors::metrics::metrics()
+        .connections_closed
+        .with_label_values(&[reason])
+        .inc();
 }
 
 /// What every connection of one front door shares.
@@ -180,7 +246,10 @@ struct Shared {
     /// that arrive while rows are already streaming.
     cancels: Mutex<HashMap<(i32, Vec<u8>), CancellationToken>>,
     require_tls_remote: bool,
+    /// Slots of authenticated connections.
     limit: Arc<Semaphore>,
+    /// Slots of connections that have not logged in yet.
+    startup_limit: Arc<Semaphore>,
 }
 
 /// The handlers of one connection.
@@ -188,11 +257,11 @@ struct ConnHandlers {
     startup: Arc<Startup>,
     query: Arc<QueryHandler>,
     cancel: Arc<Cancel>,
+    conn: Arc<Conn>,
 }
 
 impl ConnHandlers {
-    fn new(shared: Arc<Shared>) -> Self {
-        let permit = shared.limit.clone().try_acquire_owned().ok();
+    fn new(shared: Arc<Shared>, starting: tokio::sync::OwnedSemaphorePermit) -> Self {
         let mut params = DefaultServerParameterProvider::default();
         params.server_version = SERVER_VERSION.to_string();
         params.is_superuser = false;
@@ -209,7 +278,7 @@ impl ConnHandlers {
             statement_timeout: Mutex::new(None),
             settings: Mutex::new(HashMap::new()),
             cancel_key: Mutex::new(None),
-            _permit: permit,
+            slot: Mutex::new(Slot::Starting(starting)),
         });
         ConnHandlers {
             startup: Arc::new(Startup {
@@ -218,9 +287,10 @@ impl ConnHandlers {
             }),
             query: Arc::new(QueryHandler {
                 parser: Arc::new(QuipuParser { conn: conn.clone() }),
-                conn,
+                conn: conn.clone(),
             }),
             cancel: Arc::new(Cancel { shared }),
+            conn,
         }
     }
 }
@@ -324,9 +394,6 @@ impl StartupHandler for Startup {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let PgWireFrontendMessage::Startup(_) = &message {
-            if self.conn._permit.is_none() {
-                return Err(fatal("53300", "sorry, too many clients already"));
-            }
             if self.conn.shared.require_tls_remote
                 && !client.is_secure()
                 && !client.socket_addr().ip().is_loopback()
@@ -337,7 +404,15 @@ impl StartupHandler for Startup {
                 ));
             }
         }
-        self.inner.on_startup(client, message).await
+        self.inner.on_startup(client, message).await?;
+        // Logged in: trade the startup slot for an authenticated one.
+        if matches!(
+            client.state(),
+            pgwire::api::PgWireConnectionState::ReadyForQuery
+        ) {
+            self.conn.take_slot()?;
+        }
+        Ok(())
     }
 }
 
@@ -372,7 +447,13 @@ struct Conn {
     /// (`extra_float_digits`, `application_name`, ...), for `SHOW`.
     settings: Mutex<HashMap<String, String>>,
     cancel_key: Mutex<Option<(i32, Vec<u8>)>>,
-    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    slot: Mutex<Slot>,
+}
+
+/// Which of the front door's limits a connection counts against.
+enum Slot {
+    Starting(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit),
+    Authenticated(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit),
 }
 
 impl Drop for Conn {
@@ -384,6 +465,26 @@ impl Drop for Conn {
 }
 
 impl Conn {
+    fn authenticated(&self) -> bool {
+        matches!(*self.slot.lock().unwrap(), Slot::Authenticated(_))
+    }
+
+    /// Takes an authenticated connection's slot (freeing the startup one),
+    /// or refuses the login with 53300 when all are taken.
+    fn take_slot(&self) -> PgWireResult<()> {
+        let mut slot = self.slot.lock().unwrap();
+        if matches!(*slot, Slot::Authenticated(_)) {
+            return Ok(());
+        }
+        match self.shared.limit.clone().try_acquire_owned() {
+            Ok(permit) => {
+                *slot = Slot::Authenticated(permit);
+                Ok(())
+            }
+            Err(_) => Err(fatal("53300", "sorry, too many clients already")),
+        }
+    }
+
     /// The session of the authenticated user, made on first use.
     async fn session<C: ClientInfo + ?Sized>(
         &self,
@@ -556,6 +657,7 @@ fn engine_error(e: SchedulerError) -> PgWireError {
         SchedulerError::ClusterStart(_) => "58000",
         // cannot_connect_now: the cluster has no executor to run it yet.
         SchedulerError::NoExecutors { .. } => "57P03",
+        SchedulerError::TooComplex(_) => quipu_scheduler::limits::TooComplex::SQLSTATE,
         _ => "XX000",
     };
     error(code, e.to_string())
@@ -683,29 +785,6 @@ fn text_response(name: &str, value: &str) -> PgWireResult<Response> {
     )))
 }
 
-const MAX_DEPTH_HINT: &str = "statement nested too deeply";
-const MAX_NESTING: usize = 500;
-
-/// The deepest parenthesis nesting of SQL text, outside quoted strings and
-/// identifiers.
-fn max_nesting(sql: &str) -> usize {
-    let (mut depth, mut max, mut quote) = (0usize, 0usize, None::<char>);
-    for c in sql.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(') => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            (None, ')') => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    max
-}
-
 impl Conn {
     fn run_local(&self, local: &Local) -> PgWireResult<Response> {
         match local {
@@ -771,24 +850,20 @@ impl Conn {
     async fn run_query<C: ClientInfo + ?Sized>(
         &self,
         client: &C,
-        session: &ClientSession,
+        session: &Arc<ClientSession>,
         work: QueryWork,
         format: &Format,
     ) -> PgWireResult<Response> {
         let token = self.new_token();
         let deadline = self.timeout().map(|t| tokio::time::Instant::now() + t);
-        let start = async {
+        let session = session.clone();
+        let out = bounded(&token, deadline, async move {
             match work {
                 QueryWork::Statement(s) => session.run(DfStatement::Statement(s)).await,
                 QueryWork::Plan(p) => session.run_plan(p).await,
             }
-        };
-        let out = tokio::select! {
-            biased;
-            _ = token.cancelled() => return Err(canceled(false)),
-            _ = sleep_until(deadline) => return Err(canceled(true)),
-            out = start => out.map_err(engine_error)?,
-        };
+        })
+        .await?;
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(
             &out.schema,
@@ -816,6 +891,31 @@ impl Conn {
 enum QueryWork {
     Statement(Box<Statement>),
     Plan(LogicalPlan),
+}
+
+/// Runs a statement's planning and start on a task of its own, so that a
+/// cancel request or `statement_timeout` answers the client on time even
+/// while the planner is busy (planning is CPU work that does not yield: a
+/// `select!` beside it in the same task only woke once it was done). The
+/// task is aborted at its next yield; the statement limits
+/// (`quipu_scheduler::limits`) bound how long that can take.
+async fn bounded<T: Send + 'static>(
+    token: &CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+    work: impl std::future::Future<Output = quipu_scheduler::Result<T>> + Send + 'static,
+) -> PgWireResult<T> {
+    let mut task = tokio::spawn(work);
+    let out = tokio::select! {
+        biased;
+        _ = token.cancelled() => Err(canceled(false)),
+        _ = sleep_until(deadline) => Err(canceled(true)),
+        out = &mut task => match out {
+            Ok(out) => out.map_err(engine_error),
+            Err(e) => Err(error("XX000", format!("statement task failed: {e}"))),
+        },
+    };
+    task.abort();
+    out
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -879,16 +979,11 @@ fn default_setting(name: &str) -> Option<&'static str> {
 
 /// Parses SQL text with the PostgreSQL-compatibility rewrites of
 /// datafusion-pg-catalog (casts to `regclass`, `OPERATOR(pg_catalog.~)`,
-/// ... that psql and JDBC send), refusing absurd nesting before the
-/// recursive-descent parser sees it.
+/// ... that psql and JDBC send), refusing text over the statement limits
+/// (`quipu_scheduler::limits`) before the parser sees it.
 pub(crate) fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
-    let depth = max_nesting(sql);
-    if depth > MAX_NESTING {
-        return Err(error(
-            "54001",
-            format!("{MAX_DEPTH_HINT} ({depth} levels of parentheses; the limit is {MAX_NESTING})"),
-        ));
-    }
+    quipu_scheduler::limits::check_sql_text(sql)
+        .map_err(|e| error(quipu_scheduler::limits::TooComplex::SQLSTATE, e.to_string()))?;
     // Built once: `new()` tokenizes the parser's whole rewrite table, which
     // cost more than the rest of a `SELECT 1` (measured with perf).
     static PARSER: std::sync::LazyLock<datafusion_pg_catalog::sql::PostgresCompatibilityParser> =
@@ -980,10 +1075,12 @@ impl QueryParser for QuipuParser {
                 kind: Kind::Local(local),
             }));
         }
-        let plan = session
-            .plan(DfStatement::Statement(Box::new(stmt)))
-            .await
-            .map_err(engine_error)?;
+        let token = self.conn.new_token();
+        let deadline = self.conn.timeout().map(|t| tokio::time::Instant::now() + t);
+        let plan = bounded(&token, deadline, async move {
+            session.plan(DfStatement::Statement(Box::new(stmt))).await
+        })
+        .await?;
         Ok(Some(Prepared {
             kind: Kind::Query(Box::new(plan)),
         }))
@@ -1109,7 +1206,12 @@ mod tests {
     fn deep_nesting_is_refused_before_parsing() {
         let sql = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
         let err = parse_sql(&sql).unwrap_err().to_string();
-        assert!(err.contains("nested too deeply"), "{err}");
+        assert!(err.contains("levels of parentheses"), "{err}");
+        let ors: Vec<String> = (0..20_000).map(|i| format!("a = {i}")).collect();
+        let err = parse_sql(&format!("SELECT 1 WHERE {}", ors.join(" OR ")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("operators"), "{err}");
     }
 
     #[test]

@@ -462,6 +462,7 @@ impl ClientSession {
 
     /// Splits text into statements (`;`-separated).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        crate::limits::check_sql_text(sql)?;
         let mut parser = DFParserBuilder::new(sql).build()?;
         Ok(parser.parse_statements()?.into_iter().collect())
     }

@@ -22,6 +22,8 @@ pub enum SchedulerError {
          SET quipu.execution = 'local'"
     )]
     NoExecutors { scheduler: String, waited: u64 },
+    #[error(transparent)]
+    TooComplex(#[from] crate::limits::TooComplex),
     #[error("permission denied: only admins change the catalog ({0})")]
     NotAdmin(String),
 }

@@ -10,6 +10,7 @@
 pub mod cluster;
 pub mod engine;
 pub mod error;
+pub mod limits;
 pub mod process;
 
 pub use engine::{ClientSession, Engine, ExecutedOn, QueryOutput};

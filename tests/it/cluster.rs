@@ -21,7 +21,7 @@ use crate::servers::{free_port, yachay};
 const TOKEN: &str = "test-cluster-token-4f1c";
 
 /// A minimal HTTP/1.1 GET: (status, body).
-fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+pub(crate) fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to HTTP port");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let auth = token

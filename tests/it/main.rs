@@ -16,6 +16,7 @@ mod pgwire;
 mod pushdown;
 mod s3;
 mod secrets;
+mod security;
 mod servers;
 mod shell;
 mod slt;

@@ -579,7 +579,25 @@ print("still=" + str(one(c, "SELECT count(*) FROM lake.public.reviews")[0][0]), 
     assert_eq!(out.stdout.trim(), "5");
     let out = psql(procs.pg, "boss", BOSS_PW, &[&nested]);
     assert!(!out.ok);
-    assert!(out.stderr.contains("nested too deeply"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("levels of parentheses"),
+        "{}",
+        out.stderr
+    );
+    // 20,000 OR-ed terms (250 KB) overflowed the stack and killed the
+    // server (issue 16): now a 54001 naming the limit, and it lives on.
+    let terms: Vec<String> = (0..20_000).map(|i| format!("order_id = {i}")).collect();
+    let ors = format!(
+        "SELECT count(*) FROM lake.public.orders WHERE {}",
+        terms.join(" OR ")
+    );
+    let out = psql(procs.pg, "boss", BOSS_PW, &[&ors]);
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("statement too complex") && out.stderr.contains("operators"),
+        "{}",
+        out.stderr
+    );
     let out = psql(procs.pg, "boss", BOSS_PW, &["SELEC broken"]);
     assert!(!out.ok);
     assert!(out.stderr.contains("ERROR"), "{}", out.stderr);
@@ -978,4 +996,89 @@ os.waitpid(pid, 0)
     ] {
         assert!(tables.contains(v), "{v} not offered: {}", out.stdout);
     }
+}
+
+/// Issue 16: a slot was taken at TCP accept, so silent sockets locked every
+/// user out with 53300. Connections that have not logged in now hold
+/// startup slots of their own, are closed when those are full, and are
+/// closed after the startup timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_sockets_do_not_take_the_users_slots() {
+    let (_lake, lake, data) = crate::common::lake_on_disk();
+    let url = format!("file://{}", lake.display());
+    let run = quipu(
+        &data,
+        &[
+            "catalog",
+            "add-source",
+            "lake",
+            "--kind",
+            "lake",
+            "--url",
+            &url,
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    add_admin(&data);
+    let procs = Procs::start_with(
+        &data,
+        1,
+        &[
+            "--pg-max-connections",
+            "3",
+            "--pg-max-startup-connections",
+            "4",
+            "--pg-startup-timeout",
+            "3",
+        ],
+    );
+    wait_port(procs.pg);
+    let code = format!(
+        r#"{PY_PRELUDE}
+import socket
+def silent():
+    s = socket.create_connection(("127.0.0.1", int(PORT)))
+    s.settimeout(20)
+    return s
+def closed_within(s, seconds):
+    s.settimeout(seconds)
+    try:
+        return s.recv(1) == b""
+    except (socket.timeout, TimeoutError):
+        return False
+    except ConnectionResetError:
+        return True
+# Three silent sockets, then three logins: before the fix the sockets held
+# all three slots and every login got 53300.
+quiet = [silent() for _ in range(3)]
+users = [connect("boss", os.environ["BOSS_PW"]) for _ in range(3)]
+print("logins=" + ",".join(str(one(u, "SELECT 1")[0][0]) for u in users))
+print("fourth=" + err(lambda: connect("boss", os.environ["BOSS_PW"]))[0])
+for u in users:
+    u.close()
+# Beyond the four startup slots a socket is closed at once.
+more = [silent() for _ in range(5)]
+print("closed_at_once=" + str(sum(closed_within(s, 2) for s in more)))
+# After the startup timeout every silent socket is closed.
+print("closed_later=" + str(sum(closed_within(s, 20) for s in quiet)))
+time.sleep(0.5)
+print("after=" + str(one(connect("boss", os.environ["BOSS_PW"]), "SELECT 7")[0][0]))
+"#
+    );
+    let out = python(procs.pg, &code);
+    assert!(out.ok, "{}\n{}\n{}", out.stdout, out.stderr, procs.logs());
+    assert_eq!(value(&out, "logins"), "1,1,1");
+    assert_eq!(value(&out, "fourth"), "53300");
+    // 3 quiet + 5 more on 4 startup slots: at least 4 of the 5 refused.
+    let at_once: usize = value(&out, "closed_at_once").parse().unwrap();
+    assert!(at_once >= 4, "{}", out.stdout);
+    assert_eq!(value(&out, "closed_later"), "3");
+    assert_eq!(value(&out, "after"), "7");
+    let (_, metrics) = crate::cluster::http_get(procs.http, "/metrics", None);
+    assert!(
+        metrics.contains("quipu_connections_closed_total{reason=\"startup_timeout\"}")
+            && metrics.contains("quipu_connections_closed_total{reason=\"startup_slots_full\"}"),
+        "{metrics}"
+    );
 }

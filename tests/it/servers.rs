@@ -174,6 +174,11 @@ impl PgServer {
         server
     }
 
+    /// The server's log file (`log_statement` lines go here).
+    pub fn log_path(&self) -> PathBuf {
+        self.data.parent().unwrap().join("postgres.log")
+    }
+
     /// A libpq URL for `db` (no TLS on loopback test servers).
     pub fn url(&self, db: &str) -> String {
         format!(
