@@ -145,17 +145,94 @@ fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Result<T> {
     })
 }
 
+/// Creates `dir` (and missing parents) with mode 0700; an existing
+/// directory is left as it is.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Why [`prepare_file`] refused.
+enum Prepared {
+    Empty,
+    Io(std::io::Error),
+}
+
+/// Makes sure the catalog file exists with mode 0600 before redb opens it:
+/// creates a missing one (empty, for redb to initialise), tightens an
+/// existing one that group or others may read, and refuses an existing
+/// empty one unless `init`.
+fn prepare_file(path: &Path, init: bool) -> std::result::Result<(), Prepared> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Prepared::Io(e)),
+    }
+    let mut meta = std::fs::metadata(path).map_err(Prepared::Io)?;
+    // Another process may have just created the file and be about to
+    // initialise it: give it a moment before calling the file empty.
+    for _ in 0..25 {
+        if meta.len() > 0 || init {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        meta = std::fs::metadata(path).map_err(Prepared::Io)?;
+    }
+    if meta.len() == 0 && !init {
+        return Err(Prepared::Empty);
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
+            .map_err(Prepared::Io)?;
+        tracing::warn!(
+            path = %path.display(),
+            "catalog file mode was {:o}; tightened to {:o} (it holds user credentials)",
+            mode & 0o777,
+            mode & 0o700
+        );
+    }
+    Ok(())
+}
+
 impl CatalogStore {
     /// Opens (creating if needed) the catalog in `dir`, migrating an older
-    /// format and refusing a newer one.
+    /// format and refusing a newer one. A missing directory is created with
+    /// mode 0700 and a missing file with mode 0600; an existing file
+    /// readable by group or others is tightened to 0600. An existing empty
+    /// (0-byte) file is refused: it is not a catalog, and treating it as a
+    /// new one would start an empty server silently (use
+    /// [`CatalogStore::open_init`] to initialise it on purpose).
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        let dir = dir.as_ref();
+        Self::open_with(dir.as_ref(), false)
+    }
+
+    /// Like [`CatalogStore::open`], but an existing empty file is
+    /// initialised as a new catalog instead of refused.
+    pub fn open_init(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(dir.as_ref(), true)
+    }
+
+    fn open_with(dir: &Path, init: bool) -> Result<Self> {
         let open_err = |e: Box<dyn std::error::Error + Send + Sync>| CatalogError::Open {
             path: dir.to_path_buf(),
             source: e,
         };
-        std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
+        create_private_dir(dir).map_err(|e| open_err(Box::new(e)))?;
         let path = dir.join(FILE_NAME);
+        prepare_file(&path, init).map_err(|e| match e {
+            Prepared::Empty => CatalogError::EmptyFile { path: path.clone() },
+            Prepared::Io(e) => open_err(Box::new(e)),
+        })?;
         let db = redb::Database::builder()
             .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
             .create(&path)
@@ -733,5 +810,46 @@ mod tests {
         }
         let err = CatalogStore::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("newer"), "{err}");
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn new_catalog_is_private_and_a_loose_file_is_tightened() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a/data");
+        drop(CatalogStore::open(&dir).unwrap());
+        assert_eq!(mode(&dir), 0o700, "data directory");
+        assert_eq!(mode(&root.path().join("a")), 0o700, "created parent");
+        let file = dir.join(FILE_NAME);
+        assert_eq!(mode(&file), 0o600, "catalog file");
+
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(CatalogStore::open(&dir).unwrap());
+        assert_eq!(mode(&file), 0o600, "tightened on open");
+    }
+
+    #[test]
+    fn an_empty_file_is_refused_unless_initialising() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(FILE_NAME);
+        std::fs::write(&file, b"").unwrap();
+        let err = CatalogStore::open(dir.path()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "catalog file {} is empty (0 bytes): it is not a Quipu catalog; move it away or restore a backup",
+                file.display()
+            )
+        );
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), 0, "left as it was");
+        let s = CatalogStore::open_init(dir.path()).unwrap();
+        assert_eq!(s.format_version().unwrap(), FORMAT_VERSION);
+        drop(s);
+        CatalogStore::open(dir.path()).unwrap();
     }
 }
