@@ -16,6 +16,11 @@ pub enum CatalogError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error(
+        "catalog file {} is empty (0 bytes): it is not a Quipu catalog; move it away or restore a backup",
+        path.display()
+    )]
+    EmptyFile { path: PathBuf },
+    #[error(
         "catalog at {path} has format version {found}, newer than this Quipu understands ({supported}); upgrade Quipu"
     )]
     TooNew {

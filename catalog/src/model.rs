@@ -497,17 +497,24 @@ pub struct ViewDef {
 
 /// A user of the front doors (PostgreSQL wire, Flight SQL).
 ///
-/// The password is kept only as its SCRAM-SHA-256 salted hash
-/// (`SaltedPassword = PBKDF2-HMAC-SHA-256(password, salt, iterations)`,
-/// RFC 5802), hex-encoded; the plain password is never stored.
+/// The password is kept only as SCRAM-SHA-256's verifier (RFC 5802, what
+/// PostgreSQL stores as `SCRAM-SHA-256$iter:salt$StoredKey:ServerKey`):
+/// `SaltedPassword = PBKDF2-HMAC-SHA-256(password, salt, iterations)`,
+/// `StoredKey = SHA-256(HMAC(SaltedPassword, "Client Key"))`,
+/// `ServerKey = HMAC(SaltedPassword, "Server Key")`, hex-encoded. These
+/// verify a client's proof but cannot produce one, so reading the catalog
+/// file does not let anyone log in; neither the password nor the
+/// SaltedPassword is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserDef {
     pub name: String,
     /// Hex of the random salt.
     pub salt: String,
-    /// Hex of the salted password.
-    pub salted_password: String,
     pub iterations: u32,
+    /// Hex of SCRAM's StoredKey.
+    pub stored_key: String,
+    /// Hex of SCRAM's ServerKey.
+    pub server_key: String,
     /// May change the catalog and the users.
     #[serde(default)]
     pub admin: bool,

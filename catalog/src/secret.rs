@@ -67,6 +67,60 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// HMAC-SHA-256 of `msg` under `key`.
+pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::hmac::sign(&key, msg).as_ref());
+    out
+}
+
+/// SHA-256 of `msg`.
+pub fn sha256(msg: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, msg).as_ref());
+    out
+}
+
+/// SCRAM-SHA-256's `(StoredKey, ServerKey)` of a SaltedPassword (RFC 5802):
+/// `ClientKey = HMAC(SaltedPassword, "Client Key")`,
+/// `StoredKey = SHA-256(ClientKey)`,
+/// `ServerKey = HMAC(SaltedPassword, "Server Key")`. Knowing them verifies
+/// a proof but does not make one: that takes ClientKey.
+pub fn scram_keys(salted_password: &[u8]) -> ([u8; 32], [u8; 32]) {
+    let client_key = hmac_sha256(salted_password, b"Client Key");
+    (
+        sha256(&client_key),
+        hmac_sha256(salted_password, b"Server Key"),
+    )
+}
+
+/// Random bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    use ring::rand::SecureRandom;
+    let mut out = [0u8; N];
+    ring::rand::SystemRandom::new()
+        .fill(&mut out)
+        .expect("the operating system's random source failed");
+    out
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of a hex string, `None` if it is not one.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +152,23 @@ mod tests {
         std::fs::write(&path, "s3cr3t\n").unwrap();
         let reference = format!("file:{}", path.display());
         assert_eq!(resolve(&reference).unwrap(), "s3cr3t");
+    }
+
+    #[test]
+    fn scram_keys_match_rfc_7677() {
+        // RFC 7677's example: user "user", password "pencil", salt
+        // W22ZaJ0SNY7soEsUEjb6gQ==, 4096 iterations. Its SaltedPassword
+        // and keys, computed independently with Python's hashlib/hmac.
+        let salted =
+            unhex("c4a49510323ab4f952cac1fa99441939e78ea74d6be81ddf7096e87513dc615d").unwrap();
+        let (stored, server) = scram_keys(&salted);
+        assert_eq!(
+            hex(&stored),
+            "586e5df283e6dceb5c3e791d8b8528ec191e664045ce971792e2e6b5bb13e2a6"
+        );
+        assert_eq!(
+            hex(&server),
+            "c1f3cbc1c13a9d35a14c0990eed97629ea225863e566a4314ab99f3f00e5d9d5"
+        );
     }
 }

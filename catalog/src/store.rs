@@ -15,9 +15,19 @@
 //! - `views`: `schema \0 name` -> JSON [`ViewDef`]
 //! - `schemas`: schema name of the `quipu` catalog -> `()` (created with `CREATE SCHEMA`)
 //! - `cache_policies`: reserved for cached joins (empty so far)
-//! - `users` (version 2): name -> JSON [`UserDef`] (SCRAM salted password,
-//!   never the password); not part of [`CatalogSnapshot`], so executors never
-//!   receive it
+//! - `users` (version 2): name -> JSON [`UserDef`] (SCRAM StoredKey and
+//!   ServerKey since version 3, never the password nor the SaltedPassword,
+//!   so the file does not let its reader log in); not part of
+//!   [`CatalogSnapshot`], so executors never receive it
+//! - `auth` (version 3): `mock_salt_secret` -> 32 random bytes, made once per
+//!   catalog, from which the front doors derive a stable fake salt for user
+//!   names that do not exist (never printed, not in the snapshot)
+//!
+//! The file is created 0600 in a directory created 0700. Version 2 stored
+//! each user's SaltedPassword, which is enough to log in; opening such a
+//! file rewrites every user to StoredKey/ServerKey in the migration's
+//! transaction and then compacts the file so the freed pages holding the
+//! old values are gone from it.
 
 use std::path::{Path, PathBuf};
 
@@ -30,7 +40,7 @@ use crate::model::{SourceDef, TableDef, TableName, TableOrigin, UserDef, ViewDef
 
 /// Current on-disk format version. Bump it and add a step to [`migrate`]
 /// whenever the layout or the JSON entities change incompatibly.
-pub const FORMAT_VERSION: u64 = 2;
+pub const FORMAT_VERSION: u64 = 3;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SOURCES: TableDefinition<&str, &str> = TableDefinition::new("sources");
@@ -39,6 +49,10 @@ const VIEWS: TableDefinition<&str, &str> = TableDefinition::new("views");
 const SCHEMAS: TableDefinition<&str, ()> = TableDefinition::new("schemas");
 const CACHE_POLICIES: TableDefinition<&str, &str> = TableDefinition::new("cache_policies");
 const USERS: TableDefinition<&str, &str> = TableDefinition::new("users");
+const AUTH: TableDefinition<&str, &[u8]> = TableDefinition::new("auth");
+
+/// Key in `auth` of the secret that mock salts of unknown users derive from.
+const MOCK_SECRET: &str = "mock_salt_secret";
 
 const FILE_NAME: &str = "catalog.redb";
 
@@ -145,26 +159,141 @@ fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Result<T> {
     })
 }
 
+/// Rewrites format-2 user records, which held `salted_password`, to
+/// `stored_key` and `server_key` (both derive from it), inside the
+/// migration's write transaction. Returns whether any was rewritten.
+fn upgrade_users(tx: &redb::WriteTransaction) -> Result<bool> {
+    let mut users = tx.open_table(USERS).map_err(CatalogError::storage)?;
+    let mut rewritten = Vec::new();
+    for entry in users.iter().map_err(CatalogError::storage)? {
+        let (k, v) = entry.map_err(CatalogError::storage)?;
+        let key = k.value().to_string();
+        let mut json: serde_json::Value = decode(&key, v.value())?;
+        let Some(obj) = json.as_object_mut() else {
+            continue;
+        };
+        let Some(salted) = obj.remove("salted_password") else {
+            continue;
+        };
+        let salted = salted
+            .as_str()
+            .and_then(crate::secret::unhex)
+            .ok_or_else(|| CatalogError::Corrupt {
+                key: format!("users.{key}"),
+                reason: "salted_password is not hex".into(),
+            })?;
+        let (stored, server) = crate::secret::scram_keys(&salted);
+        obj.insert("stored_key".into(), crate::secret::hex(&stored).into());
+        obj.insert("server_key".into(), crate::secret::hex(&server).into());
+        rewritten.push((key, encode(&json)?));
+    }
+    for (key, json) in &rewritten {
+        users
+            .insert(key.as_str(), json.as_str())
+            .map_err(CatalogError::storage)?;
+    }
+    Ok(!rewritten.is_empty())
+}
+
+/// Creates `dir` (and missing parents) with mode 0700; an existing
+/// directory is left as it is.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Why [`prepare_file`] refused.
+enum Prepared {
+    Empty,
+    Io(std::io::Error),
+}
+
+/// Makes sure the catalog file exists with mode 0600 before redb opens it:
+/// creates a missing one (empty, for redb to initialise), tightens an
+/// existing one that group or others may read, and refuses an existing
+/// empty one unless `init`.
+fn prepare_file(path: &Path, init: bool) -> std::result::Result<(), Prepared> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Prepared::Io(e)),
+    }
+    let mut meta = std::fs::metadata(path).map_err(Prepared::Io)?;
+    // Another process may have just created the file and be about to
+    // initialise it: give it a moment before calling the file empty.
+    for _ in 0..25 {
+        if meta.len() > 0 || init {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        meta = std::fs::metadata(path).map_err(Prepared::Io)?;
+    }
+    if meta.len() == 0 && !init {
+        return Err(Prepared::Empty);
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
+            .map_err(Prepared::Io)?;
+        tracing::warn!(
+            path = %path.display(),
+            "catalog file mode was {:o}; tightened to {:o} (it holds user credentials)",
+            mode & 0o777,
+            mode & 0o700
+        );
+    }
+    Ok(())
+}
+
 impl CatalogStore {
     /// Opens (creating if needed) the catalog in `dir`, migrating an older
-    /// format and refusing a newer one.
+    /// format and refusing a newer one. A missing directory is created with
+    /// mode 0700 and a missing file with mode 0600; an existing file
+    /// readable by group or others is tightened to 0600. An existing empty
+    /// (0-byte) file is refused: it is not a catalog, and treating it as a
+    /// new one would start an empty server silently (use
+    /// [`CatalogStore::open_init`] to initialise it on purpose).
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        let dir = dir.as_ref();
+        Self::open_with(dir.as_ref(), false)
+    }
+
+    /// Like [`CatalogStore::open`], but an existing empty file is
+    /// initialised as a new catalog instead of refused.
+    pub fn open_init(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(dir.as_ref(), true)
+    }
+
+    fn open_with(dir: &Path, init: bool) -> Result<Self> {
         let open_err = |e: Box<dyn std::error::Error + Send + Sync>| CatalogError::Open {
             path: dir.to_path_buf(),
             source: e,
         };
-        std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
+        create_private_dir(dir).map_err(|e| open_err(Box::new(e)))?;
         let path = dir.join(FILE_NAME);
+        prepare_file(&path, init).map_err(|e| match e {
+            Prepared::Empty => CatalogError::EmptyFile { path: path.clone() },
+            Prepared::Io(e) => open_err(Box::new(e)),
+        })?;
         let db = redb::Database::builder()
             .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
             .create(&path)
             .map_err(|e| open_err(Box::new(e)))?;
-        let store = CatalogStore {
+        let mut store = CatalogStore {
             db,
             path: dir.to_path_buf(),
         };
-        store.migrate()?;
+        if store.migrate()? {
+            store.scrub();
+        }
         Ok(store)
     }
 
@@ -173,8 +302,9 @@ impl CatalogStore {
         &self.path
     }
 
-    /// Brings the file to [`FORMAT_VERSION`] in one transaction.
-    fn migrate(&self) -> Result<()> {
+    /// Brings the file to [`FORMAT_VERSION`] in one transaction. Returns
+    /// whether user records holding a SaltedPassword were rewritten.
+    fn migrate(&self) -> Result<bool> {
         let tx = self.db.begin_write().map_err(CatalogError::storage)?;
         {
             let mut meta = tx.open_table(META).map_err(CatalogError::storage)?;
@@ -190,9 +320,10 @@ impl CatalogStore {
                         supported: FORMAT_VERSION as u32,
                     });
                 }
-                Some(v) if v == FORMAT_VERSION => return Ok(()),
-                // Version 0 is a new, empty file; version 1 lacks `users`,
-                // which is created below. Later steps go here in order.
+                Some(v) if v == FORMAT_VERSION => return Ok(false),
+                // Version 0 is a new, empty file; version 1 lacks `users`
+                // and version 2 `auth`, which are created below; version 2
+                // users are rewritten below. Later steps go here in order.
                 None | Some(_) => {}
             }
             meta.insert("format_version", FORMAT_VERSION)
@@ -206,7 +337,58 @@ impl CatalogStore {
             tx.open_table(def).map_err(CatalogError::storage)?;
         }
         tx.open_table(SCHEMAS).map_err(CatalogError::storage)?;
-        tx.commit().map_err(CatalogError::storage)
+        let rewrote = upgrade_users(&tx)?;
+        {
+            let mut auth = tx.open_table(AUTH).map_err(CatalogError::storage)?;
+            if auth
+                .get(MOCK_SECRET)
+                .map_err(CatalogError::storage)?
+                .is_none()
+            {
+                let secret = crate::secret::random_bytes::<32>();
+                auth.insert(MOCK_SECRET, secret.as_slice())
+                    .map_err(CatalogError::storage)?;
+            }
+        }
+        tx.commit().map_err(CatalogError::storage)?;
+        Ok(rewrote)
+    }
+
+    /// Compacts the file after the users were rewritten: redb frees the
+    /// pages of the old records without erasing them, and compaction moves
+    /// the live pages down and truncates the file. Failure (another
+    /// process is reading) is logged; the records themselves are already
+    /// rewritten.
+    fn scrub(&mut self) {
+        loop {
+            match self.db.compact() {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        error = %e,
+                        "could not compact the catalog after rewriting its users; \
+                         freed pages may still hold old password hashes until reused"
+                    );
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The per-catalog secret that mock salts of unknown user names are
+    /// derived from (HMAC(secret, name)), so that such a name gets the same
+    /// salt on every attempt, as a real user does.
+    pub fn mock_salt_secret(&self) -> Result<Vec<u8>> {
+        let tx = self.db.begin_read().map_err(CatalogError::storage)?;
+        let auth = tx.open_table(AUTH).map_err(CatalogError::storage)?;
+        let got = auth.get(MOCK_SECRET).map_err(CatalogError::storage)?;
+        got.map(|v| v.value().to_vec())
+            .ok_or_else(|| CatalogError::Corrupt {
+                key: format!("auth.{MOCK_SECRET}"),
+                reason: "missing".into(),
+            })
     }
 
     /// A counter bumped by every committed change, so that in-memory views
@@ -700,8 +882,9 @@ mod tests {
         let user = UserDef {
             name: "ana".into(),
             salt: "00ff".into(),
-            salted_password: "abcd".into(),
             iterations: 4096,
+            stored_key: "abcd".into(),
+            server_key: "ef01".into(),
             admin: false,
             sources: vec!["lake".into()],
         };
@@ -711,6 +894,11 @@ mod tests {
             !serde_json::to_string(&s.snapshot().unwrap())
                 .unwrap()
                 .contains("abcd")
+        );
+        assert!(
+            !serde_json::to_string(&s.snapshot().unwrap())
+                .unwrap()
+                .contains("ef01")
         );
         s.drop_user("ana").unwrap();
         assert!(matches!(
@@ -733,5 +921,142 @@ mod tests {
         }
         let err = CatalogStore::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("newer"), "{err}");
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn new_catalog_is_private_and_a_loose_file_is_tightened() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a/data");
+        drop(CatalogStore::open(&dir).unwrap());
+        assert_eq!(mode(&dir), 0o700, "data directory");
+        assert_eq!(mode(&root.path().join("a")), 0o700, "created parent");
+        let file = dir.join(FILE_NAME);
+        assert_eq!(mode(&file), 0o600, "catalog file");
+
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(CatalogStore::open(&dir).unwrap());
+        assert_eq!(mode(&file), 0o600, "tightened on open");
+    }
+
+    #[test]
+    fn an_empty_file_is_refused_unless_initialising() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(FILE_NAME);
+        std::fs::write(&file, b"").unwrap();
+        let err = CatalogStore::open(dir.path()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "catalog file {} is empty (0 bytes): it is not a Quipu catalog; move it away or restore a backup",
+                file.display()
+            )
+        );
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), 0, "left as it was");
+        let s = CatalogStore::open_init(dir.path()).unwrap();
+        assert_eq!(s.format_version().unwrap(), FORMAT_VERSION);
+        drop(s);
+        CatalogStore::open(dir.path()).unwrap();
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn version_2_users_lose_their_salted_password_on_open() {
+        use crate::secret::{hex, scram_keys};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(FILE_NAME);
+        // Two users as format 2 wrote them: the SaltedPassword in hex.
+        let salted: Vec<[u8; 32]> = vec![[0x5a; 32], [0xc3; 32]];
+        {
+            let s = CatalogStore::open(dir.path()).unwrap();
+            // Enough tables that the users' pages are not at the file's end.
+            let many: Vec<TableDef> = (0..300)
+                .map(|i| table("lake", &format!("t{i}"), TableOrigin::Discovered))
+                .collect();
+            s.add_source(&lake("lake"), &many[..150]).unwrap();
+            let tx = s.db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("format_version", 2)
+                .unwrap();
+            tx.delete_table(AUTH).unwrap();
+            {
+                let mut users = tx.open_table(USERS).unwrap();
+                for (name, sp) in ["ana", "boss"].iter().zip(&salted) {
+                    let json = format!(
+                        r#"{{"name":"{name}","salt":"00112233","salted_password":"{}","iterations":4096,"admin":false,"sources":["lake"]}}"#,
+                        hex(sp)
+                    );
+                    users.insert(*name, json.as_str()).unwrap();
+                }
+            }
+            tx.commit().unwrap();
+            s.add_source(&lake("lake2"), &many[150..]).unwrap();
+        }
+        let before = std::fs::read(&file).unwrap();
+        assert!(contains(&before, hex(&salted[0]).as_bytes()), "test setup");
+
+        let s = CatalogStore::open(dir.path()).unwrap();
+        assert_eq!(s.format_version().unwrap(), FORMAT_VERSION);
+        for (name, sp) in ["ana", "boss"].iter().zip(&salted) {
+            let u = s.user(name).unwrap().unwrap();
+            let (stored, server) = scram_keys(sp);
+            assert_eq!(u.stored_key, hex(&stored), "{name}");
+            assert_eq!(u.server_key, hex(&server), "{name}");
+            assert_eq!((u.salt.as_str(), u.iterations), ("00112233", 4096));
+            assert_eq!(u.sources, vec!["lake".to_string()]);
+        }
+        // The raw records...
+        let tx = s.db.begin_read().unwrap();
+        let users = tx.open_table(USERS).unwrap();
+        for entry in users.iter().unwrap() {
+            let (_, v) = entry.unwrap();
+            assert!(!v.value().contains("salted_password"), "{}", v.value());
+        }
+        drop(users);
+        drop(tx);
+        assert_eq!(s.mock_salt_secret().unwrap().len(), 32);
+        drop(s);
+        // ...and every byte of the file: no SaltedPassword, not even in
+        // freed pages.
+        let after = std::fs::read(&file).unwrap();
+        for sp in &salted {
+            assert!(!contains(&after, hex(sp).as_bytes()), "hex left in file");
+            assert!(!contains(&after, sp), "raw bytes left in file");
+        }
+        assert!(!contains(&after, b"salted_password"));
+    }
+
+    #[test]
+    fn the_mock_salt_secret_is_made_once_per_catalog() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let first = CatalogStore::open(a.path())
+            .unwrap()
+            .mock_salt_secret()
+            .unwrap();
+        let again = CatalogStore::open(a.path())
+            .unwrap()
+            .mock_salt_secret()
+            .unwrap();
+        let other = CatalogStore::open(b.path())
+            .unwrap()
+            .mock_salt_secret()
+            .unwrap();
+        assert_eq!(first, again);
+        assert_ne!(first, other);
+        assert!(
+            !serde_json::to_string(&CatalogStore::open(a.path()).unwrap().snapshot().unwrap())
+                .unwrap()
+                .contains(&crate::secret::hex(&first))
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod flight;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod pg;
+pub mod scram;
 mod tls;
 pub mod users;
 

@@ -1,7 +1,8 @@
 //! The PostgreSQL front door: psql, psycopg, JDBC, pgbench and BI tools
 //! speak the PostgreSQL wire protocol to the scheduler process.
 //!
-//! Built on pgwire (protocol, SCRAM-SHA-256, TLS negotiation, cancel keys),
+//! Built on pgwire (protocol, TLS negotiation, cancel keys; the SCRAM-SHA-256
+//! exchange is our own, [`crate::scram`], against stored verifiers),
 //! arrow-pg (Arrow types and batches to PostgreSQL types and rows) and
 //! datafusion-pg-catalog (the `pg_catalog` tables and functions that psql's
 //! `\d` commands, SQLAlchemy reflection and JDBC `DatabaseMetaData` query).
@@ -10,8 +11,8 @@
 //! its user's grants, the engine that routes to the cluster), so the glue
 //! is here.
 //!
-//! Each accepted socket gets its own handlers: the SASL state machine of
-//! pgwire keeps per-connection state, and so does the Quipu session
+//! Each accepted socket gets its own handlers: the SASL state machine keeps
+//! per-connection state, and so does the Quipu session
 //! (created after authentication, for the authenticated user).
 
 use std::collections::HashMap;
@@ -28,12 +29,8 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
-use futures::{FutureExt, Sink, Stream, StreamExt};
-use pgwire::api::auth::sasl::SASLAuthStartupHandler;
-use pgwire::api::auth::sasl::scram::ScramAuth;
-use pgwire::api::auth::{
-    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
-};
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use pgwire::api::auth::{DefaultServerParameterProvider, StartupHandler};
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -41,12 +38,14 @@ use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, METADATA_USER,
-    PgWireServerHandlers, Type,
+    ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager,
+    ErrorHandler, METADATA_USER, PgWireConnectionState, PgWireServerHandlers,
+    PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::data::DataRow;
+use pgwire::messages::startup::Authentication;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::types::format::FormatOptions;
 use quipu_catalog::{CatalogStore, DEFAULT_CATALOG};
@@ -161,6 +160,7 @@ pub async fn start(engine: Arc<Engine>, opts: PgOptions) -> Result<PgServer> {
         require_tls_remote: tls.is_some() && !opts.allow_plaintext,
         limit: Arc::new(Semaphore::new(opts.max_connections)),
         startup_limit: Arc::new(Semaphore::new(opts.max_startup_connections)),
+        pids: RandomPidSecretKeyGenerator::default(),
     });
     let startup_timeout = opts.startup_timeout;
     if shared.store.users().map(|u| u.is_empty()).unwrap_or(true) {
@@ -250,6 +250,8 @@ struct Shared {
     limit: Arc<Semaphore>,
     /// Slots of connections that have not logged in yet.
     startup_limit: Arc<Semaphore>,
+    /// Backend pids and cancel secret keys, one sequence for the front door.
+    pids: RandomPidSecretKeyGenerator,
 }
 
 /// The handlers of one connection.
@@ -265,13 +267,6 @@ impl ConnHandlers {
         let mut params = DefaultServerParameterProvider::default();
         params.server_version = SERVER_VERSION.to_string();
         params.is_superuser = false;
-        let mut scram = ScramAuth::new(Arc::new(CatalogAuth {
-            store: shared.store.clone(),
-        }));
-        scram.set_iterations(crate::users::SCRAM_ITERATIONS as usize);
-        let sasl = SASLAuthStartupHandler::new(Arc::new(params))
-            .with_scram(scram)
-            .with_connection_manager(shared.connections.clone());
         let conn = Arc::new(Conn {
             shared: shared.clone(),
             session: OnceCell::new(),
@@ -282,7 +277,8 @@ impl ConnHandlers {
         });
         ConnHandlers {
             startup: Arc::new(Startup {
-                inner: sasl,
+                params,
+                state: tokio::sync::Mutex::new(AuthState::Initial),
                 conn: conn.clone(),
             }),
             query: Arc::new(QueryHandler {
@@ -325,44 +321,33 @@ impl ErrorHandler for LogErrors {
     }
 }
 
-/// The users of the catalog as pgwire's SCRAM password source.
-#[derive(Debug)]
-struct CatalogAuth {
-    store: Arc<CatalogStore>,
+/// Where one connection's SCRAM exchange is.
+enum AuthState {
+    /// Before the startup packet.
+    Initial,
+    /// `AuthenticationSASL` sent; waiting for the client-first message.
+    ClientFirst,
+    /// `AuthenticationSASLContinue` sent; waiting for the client-final one.
+    ClientFinal(Box<crate::scram::Pending>),
+    Done,
 }
 
-#[async_trait]
-impl AuthSource for CatalogAuth {
-    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
-        let name = login.user().unwrap_or_default();
-        let user = self.store.user(name).map_err(|e| {
-            tracing::warn!(error = %e, "reading users from the catalog failed");
-            PgWireError::InvalidPassword(name.to_string())
-        })?;
-        let stored = user.and_then(|u| {
-            Some((
-                crate::users::unhex(&u.salt)?,
-                crate::users::unhex(&u.salted_password)?,
-            ))
-        });
-        // An unknown user gets a random salt and hash: the exchange runs to
-        // the end and fails exactly like a wrong password (28P01), so the
-        // answer does not tell which user names exist.
-        let (salt, hash) = stored.unwrap_or_else(|| {
-            (
-                crate::users::random_bytes::<16>().to_vec(),
-                crate::users::random_bytes::<32>().to_vec(),
-            )
-        });
-        Ok(Password::new(Some(salt), hash))
-    }
-}
-
-/// SCRAM authentication, after two checks of our own: the connection limit
-/// and TLS for remote clients.
+/// Startup: two checks of our own (the connection limit and TLS for remote
+/// clients), then SCRAM-SHA-256 against the users of the catalog
+/// ([`crate::scram`]), then pgwire's parameter status and backend key.
 struct Startup {
-    inner: SASLAuthStartupHandler<DefaultServerParameterProvider>,
+    params: DefaultServerParameterProvider,
+    state: tokio::sync::Mutex<AuthState>,
     conn: Arc<Conn>,
+}
+
+/// The error of a wrong password, worded as PostgreSQL words it, with the
+/// startup packet's user name. An unknown user gets the same.
+fn auth_failed(user: &str) -> PgWireError {
+    fatal(
+        "28P01",
+        format!("password authentication failed for user \"{user}\""),
+    )
 }
 
 fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
@@ -404,13 +389,81 @@ impl StartupHandler for Startup {
                 ));
             }
         }
-        self.inner.on_startup(client, message).await?;
-        // Logged in: trade the startup slot for an authenticated one.
-        if matches!(
-            client.state(),
-            pgwire::api::PgWireConnectionState::ReadyForQuery
-        ) {
-            self.conn.take_slot()?;
+        let mut state = self.state.lock().await;
+        match message {
+            PgWireFrontendMessage::Startup(startup) => {
+                if !matches!(*state, AuthState::Initial) {
+                    return Err(PgWireError::InvalidSASLState);
+                }
+                pgwire::api::auth::protocol_negotiation(client, &startup).await?;
+                pgwire::api::auth::save_startup_parameters_to_metadata(client, &startup);
+                client.set_state(PgWireConnectionState::AuthenticationInProgress);
+                client
+                    .send(PgWireBackendMessage::Authentication(Authentication::SASL(
+                        vec![crate::scram::MECHANISM.to_string()],
+                    )))
+                    .await?;
+                *state = AuthState::ClientFirst;
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(msg) => {
+                let user = client
+                    .metadata()
+                    .get(METADATA_USER)
+                    .cloned()
+                    .unwrap_or_default();
+                let scram_err = |e: crate::scram::ScramError| match e {
+                    crate::scram::ScramError::Protocol(m) => fatal("08P01", m),
+                    crate::scram::ScramError::Failed => auth_failed(&user),
+                };
+                match std::mem::replace(&mut *state, AuthState::Done) {
+                    AuthState::ClientFirst => {
+                        let first = msg.into_sasl_initial_response()?;
+                        if first.auth_method != crate::scram::MECHANISM {
+                            return Err(PgWireError::UnsupportedSASLAuthMethod(first.auth_method));
+                        }
+                        let data = first.data.unwrap_or_default();
+                        let (verifier, _) = crate::users::verifier(&self.conn.shared.store, &user)
+                            .map_err(|e| {
+                                tracing::warn!(error = %e, "reading users from the catalog failed");
+                                auth_failed(&user)
+                            })?;
+                        let (server_first, pending) =
+                            crate::scram::server_first(&data, verifier).map_err(scram_err)?;
+                        client
+                            .send(PgWireBackendMessage::Authentication(
+                                Authentication::SASLContinue(server_first.into()),
+                            ))
+                            .await?;
+                        *state = AuthState::ClientFinal(Box::new(pending));
+                    }
+                    AuthState::ClientFinal(pending) => {
+                        let last = msg.into_sasl_response()?;
+                        let server_final = pending.finish(&last.data).map_err(scram_err)?;
+                        client
+                            .send(PgWireBackendMessage::Authentication(
+                                Authentication::SASLFinal(server_final.into()),
+                            ))
+                            .await?;
+                        let (pid, secret_key) = self.conn.shared.pids.generate(client);
+                        client.set_pid_and_secret_key(pid, secret_key.clone());
+                        let (handle, guard) =
+                            self.conn.shared.connections.register(pid, secret_key);
+                        client
+                            .session_extensions()
+                            .insert::<Arc<ConnectionHandle>>(handle);
+                        client.session_extensions().insert::<ConnectionGuard>(guard);
+                        // Logged in: trade the startup slot for an
+                        // authenticated one, or refuse before the client
+                        // is told it is in.
+                        self.conn.take_slot()?;
+                        pgwire::api::auth::finish_authentication(client, &self.params).await?;
+                    }
+                    AuthState::Initial | AuthState::Done => {
+                        return Err(PgWireError::InvalidSASLState);
+                    }
+                }
+            }
+            _ => {}
         }
         Ok(())
     }

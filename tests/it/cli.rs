@@ -302,3 +302,71 @@ fn sql_from_stdin_and_help_on_every_verb() {
         }
     }
 }
+
+/// An empty catalog file is not a new catalog: every command that opens it
+/// (catalog, sql, users, the server) refuses with one line naming the file,
+/// exit 1, and the file stays as it was. A missing file is still created
+/// (0600, in a 0700 directory).
+#[test]
+fn an_empty_catalog_file_is_refused_in_one_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = quipu(&data, &["catalog", "list"], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let file = data.join("catalog.redb");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&file), 0o600);
+
+    std::fs::write(&file, b"").unwrap();
+    let expected = format!(
+        "error: catalog file {} is empty (0 bytes): it is not a Quipu catalog; move it away or restore a backup",
+        file.display()
+    );
+    for args in [
+        vec!["catalog", "list"],
+        vec!["sql", "SELECT 1"],
+        vec!["users", "list"],
+    ] {
+        let r = quipu(&data, &args, &[]);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stdout);
+        assert_eq!(r.stderr.trim_end(), expected, "{args:?}");
+        assert_eq!(r.stderr.trim_end().lines().count(), 1, "{args:?}");
+    }
+    // The server too: it must not start on an empty catalog.
+    let mut child = std::process::Command::new(quipu_bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["scheduler", "--port", "0", "--http-port", "0"])
+        .env_remove("QUIPU_DATA_DIR")
+        .env("QUIPU_CLUSTER_TOKEN", "t0ken-for-the-test")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the scheduler started on an empty catalog file");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: "), "{stderr}");
+    assert!(last.ends_with(&expected["error: ".len()..]), "{stderr}");
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 0, "file untouched");
+}

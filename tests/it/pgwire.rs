@@ -239,7 +239,8 @@ a = err(lambda: connect("boss", "not-the-password"))
 b = err(lambda: connect("nobody", "not-the-password"))
 print("wrong=" + a[1])
 print("unknown=" + b[1])
-print("same=" + str(a == b))
+# The same error but for the user name, which comes from the startup packet.
+print("same=" + str(a[0] == b[0] and a[1].replace('"boss"', '"?"') == b[1].replace('"nobody"', '"?"')))
 "#
     );
     let out = python(procs.pg, &code);
@@ -247,9 +248,7 @@ print("same=" + str(a == b))
     // libpq reports startup errors by message only; tokio-postgres gives
     // the SQLSTATE.
     assert!(
-        value(&out, "wrong")
-            .to_lowercase()
-            .contains("password authentication failed"),
+        value(&out, "wrong").contains("password authentication failed for user \"boss\""),
         "{}",
         out.stdout
     );
@@ -267,8 +266,34 @@ print("same=" + str(a == b))
             Some(&tokio_postgres::error::SqlState::INVALID_PASSWORD),
             "{user}: {err}"
         );
+        // Worded as PostgreSQL words it, with the startup packet's user
+        // name (not SCRAM's empty one).
+        assert_eq!(
+            err.as_db_error().map(|e| e.message()),
+            Some(format!("password authentication failed for user \"{user}\"").as_str()),
+            "{user}: {err}"
+        );
     }
     assert_eq!(value(&out, "same"), "True", "{}", out.stdout);
+    // The salt a name gets does not tell whether it exists: stable across
+    // attempts for a real user and for an unknown name alike (a fresh
+    // random salt per attempt gave unknown names away).
+    let salt = |user: &str| {
+        let first = scram_server_first(procs.pg, user);
+        let salt = first
+            .split(',')
+            .find_map(|a| a.strip_prefix("s="))
+            .unwrap_or_else(|| panic!("no salt in {first}"))
+            .to_string();
+        assert!(first.contains(",i=4096"), "{first}");
+        salt
+    };
+    let (boss1, boss2) = (salt("boss"), salt("boss"));
+    let (nobody1, nobody2) = (salt("nobody"), salt("nobody"));
+    assert_eq!(boss1, boss2);
+    assert_eq!(nobody1, nobody2);
+    assert_eq!(boss1.len(), nobody1.len());
+    assert_ne!(salt("nobody"), salt("somebody"));
 
     // Authorisation: ana reads the lake only, and does not see crm.
     let code = format!(
@@ -475,6 +500,43 @@ fn raw_exchange(port: u16, bytes: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&buf[..n]);
     }
     out
+}
+
+/// Starts a SCRAM-SHA-256 exchange as `user` and returns the server-first
+/// message (`r=...,s=<salt>,i=<iterations>`).
+fn scram_server_first(port: u16, user: &str) -> String {
+    fn read_message(s: &mut TcpStream) -> (u8, Vec<u8>) {
+        let mut head = [0u8; 5];
+        s.read_exact(&mut head).unwrap();
+        let len = u32::from_be_bytes(head[1..5].try_into().unwrap()) as usize;
+        let mut body = vec![0u8; len - 4];
+        s.read_exact(&mut body).unwrap();
+        (head[0], body)
+    }
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&startup_packet(user)).unwrap();
+    let (kind, body) = read_message(&mut s);
+    assert_eq!(
+        (kind, &body[..4]),
+        (b'R', &[0, 0, 0, 10][..]),
+        "AuthenticationSASL"
+    );
+    let data = b"n,,n=,r=fyko+d2lbbFgONRv9qkxdawL";
+    let mut msg = b"SCRAM-SHA-256\0".to_vec();
+    msg.extend((data.len() as u32).to_be_bytes());
+    msg.extend(data);
+    let mut packet = vec![b'p'];
+    packet.extend(((msg.len() + 4) as u32).to_be_bytes());
+    packet.extend(msg);
+    s.write_all(&packet).unwrap();
+    let (kind, body) = read_message(&mut s);
+    assert_eq!(
+        (kind, &body[..4]),
+        (b'R', &[0, 0, 0, 11][..]),
+        "AuthenticationSASLContinue"
+    );
+    String::from_utf8(body[4..].to_vec()).unwrap()
 }
 
 fn startup_packet(user: &str) -> Vec<u8> {
