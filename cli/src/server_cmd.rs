@@ -31,6 +31,9 @@ pub const SCHEDULER_KEYS: &[&str] = &[
     "flight_tls_cert",
     "flight_tls_key",
     "flight_allow_plaintext",
+    "flight_max_sessions_per_user",
+    "flight_session_idle_timeout",
+    "flight_connection_idle_timeout",
     "task_scheduling",
 ];
 
@@ -350,6 +353,20 @@ fn flight_options(
         })?
         .unwrap_or(false),
         admin: None,
+        max_sessions_per_user: from_file(args.flight_max_sessions_per_user, file, |f| {
+            f.int("flight_max_sessions_per_user")
+        })?
+        .unwrap_or(quipu_frontdoor::flight::DEFAULT_MAX_SESSIONS_PER_USER),
+        session_idle_timeout: from_file(args.flight_session_idle_timeout, file, |f| {
+            f.int("flight_session_idle_timeout")
+        })?
+        .map(Duration::from_secs)
+        .unwrap_or(quipu_frontdoor::flight::DEFAULT_SESSION_IDLE_TIMEOUT),
+        connection_idle_timeout: from_file(args.flight_connection_idle_timeout, file, |f| {
+            f.int("flight_connection_idle_timeout")
+        })?
+        .map(Duration::from_secs)
+        .unwrap_or(quipu_frontdoor::flight::DEFAULT_CONNECTION_IDLE_TIMEOUT),
     }))
 }
 
