@@ -13,9 +13,9 @@
 //! Limits ([`limits`]): at most `max_sessions_per_user` tokens per user
 //! (the least recently used one not serving a call makes room for a new
 //! one), tokens expire after `session_idle_timeout` unused, failed
-//! sign-ins slow further attempts with the same user name, and a
-//! connection without a call in flight for `connection_idle_timeout` is
-//! closed.
+//! sign-ins slow further attempts with the same user name, a connection
+//! that starts no call within `first_call_timeout` is closed, and older
+//! ones than `max_connection_age` are asked to close (HTTP/2 GOAWAY).
 
 mod limits;
 
@@ -60,7 +60,7 @@ use quipu_scheduler::error::SchedulerError;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::{FrontDoorError, Result};
-use limits::{CountCalls, IdleIo, LoginBackoff, Lookup, SessionTable, flight_metrics};
+use limits::{LoginBackoff, Lookup, MarkCalls, SessionTable, SilentIo, flight_metrics};
 
 /// The default address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:15433";
@@ -83,14 +83,19 @@ pub struct FlightOptions {
     pub max_sessions_per_user: usize,
     /// A token unused this long expires.
     pub session_idle_timeout: Duration,
-    /// A connection with no call in flight this long is closed.
-    pub connection_idle_timeout: Duration,
+    /// A connection that has not started a call this long after it
+    /// opened is closed.
+    pub first_call_timeout: Duration,
+    /// A connection this old is asked to close (HTTP/2 GOAWAY): its calls
+    /// finish, and the client opens a new one for the next.
+    pub max_connection_age: Duration,
 }
 
 /// The defaults of the limits in [`FlightOptions`].
 pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 64;
 pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-pub const DEFAULT_CONNECTION_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+pub const DEFAULT_FIRST_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_MAX_CONNECTION_AGE: Duration = Duration::from_secs(60 * 60);
 
 /// HTTP/2 pings on every connection at this interval: a peer that does
 /// not answer one within [`KEEPALIVE_TIMEOUT`] is gone, and its
@@ -118,7 +123,8 @@ impl std::fmt::Debug for FlightOptions {
             .field("admin", &self.admin.is_some())
             .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("session_idle_timeout", &self.session_idle_timeout)
-            .field("connection_idle_timeout", &self.connection_idle_timeout)
+            .field("first_call_timeout", &self.first_call_timeout)
+            .field("max_connection_age", &self.max_connection_age)
             .finish()
     }
 }
@@ -133,7 +139,8 @@ impl Default for FlightOptions {
             admin: None,
             max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
-            connection_idle_timeout: DEFAULT_CONNECTION_IDLE_TIMEOUT,
+            first_call_timeout: DEFAULT_FIRST_CALL_TIMEOUT,
+            max_connection_age: DEFAULT_MAX_CONNECTION_AGE,
         }
     }
 }
@@ -170,10 +177,8 @@ pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightSer
     }
     for (name, d) in [
         ("flight_session_idle_timeout", opts.session_idle_timeout),
-        (
-            "flight_connection_idle_timeout",
-            opts.connection_idle_timeout,
-        ),
+        ("flight_first_call_timeout", opts.first_call_timeout),
+        ("flight_max_connection_age", opts.max_connection_age),
     ] {
         if d.is_zero() {
             return Err(FrontDoorError::Config(format!(
@@ -187,10 +192,13 @@ pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightSer
         ));
     }
     // Dead peers: HTTP/2 pings (answered by any gRPC client) and TCP
-    // keepalive. Silent or idle connections: `IdleIo` below.
+    // keepalive. Live but idle connections: the maximum age, a graceful
+    // close (no forced one after it, so a long result stream finishes).
+    // Connections that never call: `SilentIo` below.
     let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .max_connection_age(opts.max_connection_age);
     if let Some(id) = &tls {
         let identity = tonic::transport::Identity::from_pem(&id.cert_pem, &id.key_pem);
         builder = builder
@@ -210,13 +218,13 @@ pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightSer
         handles: Default::default(),
         parts: Default::default(),
     });
-    let connection_idle = opts.connection_idle_timeout;
+    let first_call = opts.first_call_timeout;
     let incoming = tonic::transport::server::TcpIncoming::from(listener)
         .with_nodelay(Some(true))
         .with_keepalive(Some(KEEPALIVE_INTERVAL))
         .map_ok(move |tcp| {
             let (local, remote) = (tcp.local_addr().ok(), tcp.peer_addr().ok());
-            IdleIo::new(tcp, connection_idle, local, remote)
+            SilentIo::new(tcp, first_call, local, remote)
         });
     tracing::info!(%addr, tls = tls.is_some(), "Flight SQL front door listening");
     // Expired tokens go with their statements even when nobody signs in.
@@ -236,7 +244,7 @@ pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightSer
     });
     let task = tokio::spawn(async move {
         if let Err(e) = builder
-            .add_service(CountCalls {
+            .add_service(MarkCalls {
                 inner: FlightServiceServer::from_arc(service),
             })
             .serve_with_incoming(incoming)

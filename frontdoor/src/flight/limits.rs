@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -266,36 +266,14 @@ impl LoginBackoff {
     }
 }
 
-/// What a connection is doing: calls in flight, and since when none is.
+/// Whether a connection has started a call yet.
 pub(crate) struct ConnState {
-    active: AtomicUsize,
-    idle_since: Mutex<Instant>,
+    called: AtomicBool,
 }
 
 impl ConnState {
-    fn new() -> Arc<Self> {
-        Arc::new(ConnState {
-            active: AtomicUsize::new(0),
-            idle_since: Mutex::new(Instant::now()),
-        })
-    }
-
-    /// A call starts; it ends when the guard drops (with its response
-    /// body, so a streamed result counts until its last batch).
-    pub fn begin(self: &Arc<Self>) -> CallGuard {
-        self.active.fetch_add(1, Ordering::SeqCst);
-        CallGuard(self.clone())
-    }
-}
-
-pub(crate) struct CallGuard(Arc<ConnState>);
-
-impl Drop for CallGuard {
-    fn drop(&mut self) {
-        let mut since = self.0.idle_since.lock().unwrap();
-        if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
-            *since = Instant::now();
-        }
+    pub fn call(&self) {
+        self.called.store(true, Ordering::Relaxed);
     }
 }
 
@@ -307,59 +285,58 @@ pub(crate) struct FlightConn {
     pub remote: Option<SocketAddr>,
 }
 
-/// A connection that is closed once it has had no call in flight for
-/// `idle`: a client that connects and says nothing (not even the TLS or
-/// HTTP/2 preface), or keeps an idle connection open, does not hold it
-/// forever. (HTTP/2 keepalive pings do not count as calls.)
-pub(crate) struct IdleIo<T> {
+/// A connection closed when it has not started a call within
+/// `first_call`: a client that connects and says nothing (not even the
+/// TLS or HTTP/2 preface), or only sets up HTTP/2, does not hold a
+/// connection forever. Later quiet is the business of HTTP/2 keepalive
+/// (dead peers) and the maximum connection age (live but idle ones),
+/// both of which end a connection without failing a client's next call.
+pub(crate) struct SilentIo<T> {
     io: T,
     conn: FlightConn,
-    idle: Duration,
-    timer: Pin<Box<tokio::time::Sleep>>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl<T> IdleIo<T> {
+impl<T> SilentIo<T> {
     pub fn new(
         io: T,
-        idle: Duration,
+        first_call: Duration,
         local: Option<SocketAddr>,
         remote: Option<SocketAddr>,
     ) -> Self {
-        IdleIo {
+        SilentIo {
             io,
             conn: FlightConn {
-                state: ConnState::new(),
+                state: Arc::new(ConnState {
+                    called: AtomicBool::new(false),
+                }),
                 local,
                 remote,
             },
-            idle,
-            timer: Box::pin(tokio::time::sleep(idle)),
+            timer: Some(Box::pin(tokio::time::sleep(first_call))),
         }
     }
 
-    /// `Ready` once the connection has been idle for `idle`; else
-    /// `Pending` with the timer armed for the next check.
-    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            if self.timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            let next = {
-                let since = self.conn.state.idle_since.lock().unwrap();
-                if self.conn.state.active.load(Ordering::SeqCst) > 0 {
-                    Instant::now() + self.idle
-                } else if since.elapsed() >= self.idle {
-                    return Poll::Ready(());
-                } else {
-                    *since + self.idle
-                }
-            };
-            self.timer.as_mut().reset(next.into());
+    /// `Ready` once the deadline passed without a call.
+    fn poll_silent(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.conn.state.called.load(Ordering::Relaxed) {
+            self.timer = None;
         }
+        let Some(timer) = &mut self.timer else {
+            return Poll::Pending;
+        };
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if self.conn.state.called.load(Ordering::Relaxed) {
+            self.timer = None;
+            return Poll::Pending;
+        }
+        Poll::Ready(())
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
+impl<T: AsyncRead + Unpin> AsyncRead for SilentIo<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -370,21 +347,21 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
             Poll::Pending => {}
             ready => return ready,
         }
-        match this.poll_idle(cx) {
+        match this.poll_silent(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(()) => {
-                flight_metrics().idle_connections_closed.inc();
-                tracing::debug!(peer = ?this.conn.remote, "closing an idle Flight SQL connection");
+                flight_metrics().silent_connections_closed.inc();
+                tracing::debug!(peer = ?this.conn.remote, "closing a Flight SQL connection that made no call");
                 Poll::Ready(Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
-                    "idle Flight SQL connection closed",
+                    "Flight SQL connection closed: no call within the first-call timeout",
                 )))
             }
         }
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for SilentIo<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -414,7 +391,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
     }
 }
 
-impl<T> tonic::transport::server::Connected for IdleIo<T> {
+impl<T> tonic::transport::server::Connected for SilentIo<T> {
     type ConnectInfo = FlightConn;
 
     fn connect_info(&self) -> FlightConn {
@@ -422,89 +399,43 @@ impl<T> tonic::transport::server::Connected for IdleIo<T> {
     }
 }
 
-/// The Flight service, counting each call against its connection (see
-/// [`IdleIo`]) from its request to the end of its response body.
+/// The Flight service, marking each call's connection as having called
+/// (see [`SilentIo`]).
 #[derive(Clone)]
-pub(crate) struct CountCalls<S> {
+pub(crate) struct MarkCalls<S> {
     pub inner: S,
 }
 
 type HttpRequest = tonic::codegen::http::Request<tonic::body::Body>;
-type HttpResponse = tonic::codegen::http::Response<tonic::body::Body>;
 
-impl<S> tonic::codegen::Service<HttpRequest> for CountCalls<S>
+impl<S> tonic::codegen::Service<HttpRequest> for MarkCalls<S>
 where
-    S: tonic::codegen::Service<
-            HttpRequest,
-            Response = HttpResponse,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+    S: tonic::codegen::Service<HttpRequest>,
 {
-    type Response = HttpResponse;
-    type Error = std::convert::Infallible;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<HttpResponse, std::convert::Infallible>> + Send>>;
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: HttpRequest) -> Self::Future {
-        let conn = req.extensions().get::<FlightConn>().cloned();
-        let guard = conn.map(|c| {
+        if let Some(conn) = req.extensions().get::<FlightConn>().cloned() {
+            conn.state.call();
             // What `Request::remote_addr` reads.
             req.extensions_mut()
                 .insert(tonic::transport::server::TcpConnectInfo {
-                    local_addr: c.local,
-                    remote_addr: c.remote,
+                    local_addr: conn.local,
+                    remote_addr: conn.remote,
                 });
-            c.state.begin()
-        });
-        let call = self.inner.call(req);
-        Box::pin(async move {
-            let response = call.await?;
-            Ok(response.map(|body| match guard {
-                Some(guard) => tonic::body::Body::new(GuardedBody {
-                    inner: body,
-                    _guard: guard,
-                }),
-                None => body,
-            }))
-        })
+        }
+        self.inner.call(req)
     }
 }
 
-impl<S: tonic::server::NamedService> tonic::server::NamedService for CountCalls<S> {
+impl<S: tonic::server::NamedService> tonic::server::NamedService for MarkCalls<S> {
     const NAME: &'static str = S::NAME;
-}
-
-/// A response body that ends its call when it is done or dropped.
-struct GuardedBody {
-    inner: tonic::body::Body,
-    _guard: CallGuard,
-}
-
-impl http_body::Body for GuardedBody {
-    type Data = bytes::Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 /// The front door's Prometheus metrics, in the process registry
@@ -516,7 +447,7 @@ pub(crate) struct FlightMetrics {
     pub login_failures: IntCounter,
     pub logins_delayed: IntCounter,
     pub logins_refused: IntCounter,
-    pub idle_connections_closed: IntCounter,
+    pub silent_connections_closed: IntCounter,
 }
 
 fn build_metrics() -> prometheus::Result<FlightMetrics> {
@@ -548,9 +479,9 @@ fn build_metrics() -> prometheus::Result<FlightMetrics> {
             "quipu_flight_logins_refused_total",
             "Flight SQL handshakes refused because too many attempts with their user name waited",
         )?,
-        idle_connections_closed: IntCounter::new(
-            "quipu_flight_idle_connections_closed_total",
-            "Flight SQL connections closed after their idle timeout",
+        silent_connections_closed: IntCounter::new(
+            "quipu_flight_silent_connections_closed_total",
+            "Flight SQL connections closed for making no call within the first-call timeout",
         )?,
     };
     let r = &quipu_connectors::metrics::metrics().registry;
@@ -560,7 +491,7 @@ fn build_metrics() -> prometheus::Result<FlightMetrics> {
     r.register(Box::new(m.login_failures.clone()))?;
     r.register(Box::new(m.logins_delayed.clone()))?;
     r.register(Box::new(m.logins_refused.clone()))?;
-    r.register(Box::new(m.idle_connections_closed.clone()))?;
+    r.register(Box::new(m.silent_connections_closed.clone()))?;
     Ok(m)
 }
 
@@ -719,24 +650,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_connection_without_calls_is_closed_when_idle() {
+    async fn a_connection_without_a_call_is_closed() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let idle = Duration::from_millis(200);
+        let first_call = Duration::from_millis(200);
+        // Bytes alone (a TLS or HTTP/2 preface) do not keep it open.
         let (mut client, server) = tokio::io::duplex(64);
-        let mut io = IdleIo::new(server, idle, None, None);
-        let state = io.conn.state.clone();
-        // Bytes alone (keepalive pings) do not keep it open; a call does.
-        client.write_all(b"ping").await.unwrap();
+        let mut io = SilentIo::new(server, first_call, None, None);
+        client.write_all(b"PRI ").await.unwrap();
         let mut buf = [0u8; 4];
         io.read_exact(&mut buf).await.unwrap();
-        let call = state.begin();
-        let read = tokio::time::timeout(idle * 5, io.read(&mut buf)).await;
-        assert!(read.is_err(), "open while a call is in flight");
-        drop(call);
         let started = Instant::now();
         let err = io.read(&mut buf).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
-        assert!(started.elapsed() >= idle);
-        drop(client);
+        assert!(started.elapsed() >= first_call / 2);
+        // A call keeps it open past the deadline.
+        let (_client, server) = tokio::io::duplex(64);
+        let mut io = SilentIo::new(server, first_call, None, None);
+        io.conn.state.call();
+        let read = tokio::time::timeout(first_call * 5, io.read(&mut buf)).await;
+        assert!(read.is_err(), "still open after a call");
     }
 }
