@@ -33,7 +33,8 @@ pub const SCHEDULER_KEYS: &[&str] = &[
     "flight_allow_plaintext",
     "flight_max_sessions_per_user",
     "flight_session_idle_timeout",
-    "flight_connection_idle_timeout",
+    "flight_first_call_timeout",
+    "flight_max_connection_age",
     "task_scheduling",
 ];
 
@@ -362,11 +363,16 @@ fn flight_options(
         })?
         .map(Duration::from_secs)
         .unwrap_or(quipu_frontdoor::flight::DEFAULT_SESSION_IDLE_TIMEOUT),
-        connection_idle_timeout: from_file(args.flight_connection_idle_timeout, file, |f| {
-            f.int("flight_connection_idle_timeout")
+        first_call_timeout: from_file(args.flight_first_call_timeout, file, |f| {
+            f.int("flight_first_call_timeout")
         })?
         .map(Duration::from_secs)
-        .unwrap_or(quipu_frontdoor::flight::DEFAULT_CONNECTION_IDLE_TIMEOUT),
+        .unwrap_or(quipu_frontdoor::flight::DEFAULT_FIRST_CALL_TIMEOUT),
+        max_connection_age: from_file(args.flight_max_connection_age, file, |f| {
+            f.int("flight_max_connection_age")
+        })?
+        .map(Duration::from_secs)
+        .unwrap_or(quipu_frontdoor::flight::DEFAULT_MAX_CONNECTION_AGE),
     }))
 }
 
