@@ -148,6 +148,18 @@ pub struct SchedulerArgs {
     /// Serve Flight SQL without TLS on a non-loopback address.
     #[arg(long, env = "QUIPU_FLIGHT_ALLOW_PLAINTEXT")]
     pub flight_allow_plaintext: Option<bool>,
+    /// Flight SQL sessions (tokens) one user holds at once; at the cap a sign-in closes that user's least recently used one [default: 64].
+    #[arg(long, env = "QUIPU_FLIGHT_MAX_SESSIONS_PER_USER")]
+    pub flight_max_sessions_per_user: Option<usize>,
+    /// Seconds a Flight SQL token may go unused before it expires [default: 1800].
+    #[arg(long, env = "QUIPU_FLIGHT_SESSION_IDLE_TIMEOUT")]
+    pub flight_session_idle_timeout: Option<u64>,
+    /// Seconds a new Flight SQL connection has to start its first call before it is closed [default: 60].
+    #[arg(long, env = "QUIPU_FLIGHT_FIRST_CALL_TIMEOUT")]
+    pub flight_first_call_timeout: Option<u64>,
+    /// Seconds after which a Flight SQL connection is asked to close (HTTP/2 GOAWAY; clients reconnect) [default: 3600].
+    #[arg(long, env = "QUIPU_FLIGHT_MAX_CONNECTION_AGE")]
+    pub flight_max_connection_age: Option<u64>,
     /// How tasks reach executors: `pull` (executors poll) or `push` (scheduler only) [default: pull].
     #[arg(long, env = "QUIPU_TASK_SCHEDULING")]
     pub task_scheduling: Option<String>,

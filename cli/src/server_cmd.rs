@@ -33,6 +33,10 @@ pub const SCHEDULER_KEYS: &[&str] = &[
     "flight_tls_cert",
     "flight_tls_key",
     "flight_allow_plaintext",
+    "flight_max_sessions_per_user",
+    "flight_session_idle_timeout",
+    "flight_first_call_timeout",
+    "flight_max_connection_age",
     "task_scheduling",
 ];
 
@@ -363,6 +367,25 @@ fn flight_options(
         })?
         .unwrap_or(false),
         admin: None,
+        max_sessions_per_user: from_file(args.flight_max_sessions_per_user, file, |f| {
+            f.int("flight_max_sessions_per_user")
+        })?
+        .unwrap_or(quipu_frontdoor::flight::DEFAULT_MAX_SESSIONS_PER_USER),
+        session_idle_timeout: from_file(args.flight_session_idle_timeout, file, |f| {
+            f.int("flight_session_idle_timeout")
+        })?
+        .map(Duration::from_secs)
+        .unwrap_or(quipu_frontdoor::flight::DEFAULT_SESSION_IDLE_TIMEOUT),
+        first_call_timeout: from_file(args.flight_first_call_timeout, file, |f| {
+            f.int("flight_first_call_timeout")
+        })?
+        .map(Duration::from_secs)
+        .unwrap_or(quipu_frontdoor::flight::DEFAULT_FIRST_CALL_TIMEOUT),
+        max_connection_age: from_file(args.flight_max_connection_age, file, |f| {
+            f.int("flight_max_connection_age")
+        })?
+        .map(Duration::from_secs)
+        .unwrap_or(quipu_frontdoor::flight::DEFAULT_MAX_CONNECTION_AGE),
     }))
 }
 

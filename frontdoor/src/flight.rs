@@ -9,11 +9,21 @@
 //! statement handles are random server-side handles bound to the token
 //! that made them: a forged ticket, or one presented by another user, is
 //! refused.
+//!
+//! Limits ([`limits`]): at most `max_sessions_per_user` tokens per user
+//! (the least recently used one not serving a call makes room for a new
+//! one), tokens expire after `session_idle_timeout` unused, failed
+//! sign-ins slow further attempts with the same user name, a connection
+//! that starts no call within `first_call_timeout` is closed, and older
+//! ones than `max_connection_age` are asked to close (HTTP/2 GOAWAY).
+
+mod limits;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
@@ -50,6 +60,7 @@ use quipu_scheduler::error::SchedulerError;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::{FrontDoorError, Result};
+use limits::{LoginBackoff, Lookup, MarkCalls, SessionTable, SilentIo, flight_metrics};
 
 /// The default address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:15433";
@@ -68,7 +79,29 @@ pub struct FlightOptions {
     /// `catalog` and `users` commands, sent by `quipu --server ...`); `None`
     /// refuses the action.
     pub admin: Option<AdminHandler>,
+    /// Token sessions one user may hold at once.
+    pub max_sessions_per_user: usize,
+    /// A token unused this long expires.
+    pub session_idle_timeout: Duration,
+    /// A connection that has not started a call this long after it
+    /// opened is closed.
+    pub first_call_timeout: Duration,
+    /// A connection this old is asked to close (HTTP/2 GOAWAY): its calls
+    /// finish, and the client opens a new one for the next.
+    pub max_connection_age: Duration,
 }
+
+/// The defaults of the limits in [`FlightOptions`].
+pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 64;
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+pub const DEFAULT_FIRST_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_MAX_CONNECTION_AGE: Duration = Duration::from_secs(60 * 60);
+
+/// HTTP/2 pings on every connection at this interval: a peer that does
+/// not answer one within [`KEEPALIVE_TIMEOUT`] is gone, and its
+/// connection (and the streams on it) is closed.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The action type of admin commands.
 pub const ADMIN_ACTION: &str = "quipu.admin";
@@ -88,6 +121,10 @@ impl std::fmt::Debug for FlightOptions {
             .field("tls_key", &self.tls_key)
             .field("allow_plaintext", &self.allow_plaintext)
             .field("admin", &self.admin.is_some())
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("first_call_timeout", &self.first_call_timeout)
+            .field("max_connection_age", &self.max_connection_age)
             .finish()
     }
 }
@@ -100,6 +137,10 @@ impl Default for FlightOptions {
             tls_key: None,
             allow_plaintext: false,
             admin: None,
+            max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
+            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+            first_call_timeout: DEFAULT_FIRST_CALL_TIMEOUT,
+            max_connection_age: DEFAULT_MAX_CONNECTION_AGE,
         }
     }
 }
@@ -108,11 +149,13 @@ impl Default for FlightOptions {
 pub struct FlightServer {
     pub addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for FlightServer {
     fn drop(&mut self) {
         self.task.abort();
+        self.sweeper.abort();
     }
 }
 
@@ -132,7 +175,30 @@ pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightSer
             opts.listen
         )));
     }
-    let mut builder = tonic::transport::Server::builder();
+    for (name, d) in [
+        ("flight_session_idle_timeout", opts.session_idle_timeout),
+        ("flight_first_call_timeout", opts.first_call_timeout),
+        ("flight_max_connection_age", opts.max_connection_age),
+    ] {
+        if d.is_zero() {
+            return Err(FrontDoorError::Config(format!(
+                "{name} must be at least 1 second"
+            )));
+        }
+    }
+    if opts.max_sessions_per_user == 0 {
+        return Err(FrontDoorError::Config(
+            "flight_max_sessions_per_user must be at least 1".into(),
+        ));
+    }
+    // Dead peers: HTTP/2 pings (answered by any gRPC client) and TCP
+    // keepalive. Live but idle connections: the maximum age, a graceful
+    // close (no forced one after it, so a long result stream finishes).
+    // Connections that never call: `SilentIo` below.
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .max_connection_age(opts.max_connection_age);
     if let Some(id) = &tls {
         let identity = tonic::transport::Identity::from_pem(&id.cert_pem, &id.key_pem);
         builder = builder
@@ -140,37 +206,64 @@ pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightSer
             .map_err(|e| FrontDoorError::Tls(format!("Flight SQL: {e}")))?;
     }
     let (listener, addr) = crate::bind(opts.listen).await?;
-    let service = QuipuFlightSql {
+    let service = Arc::new(QuipuFlightSql {
         store: engine.session().store().clone(),
         admin: opts.admin.clone(),
         engine,
-        sessions: Default::default(),
+        sessions: Mutex::new(SessionTable::new(
+            opts.max_sessions_per_user,
+            opts.session_idle_timeout,
+        )),
+        logins: Default::default(),
         handles: Default::default(),
         parts: Default::default(),
-    };
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    });
+    let first_call = opts.first_call_timeout;
+    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(KEEPALIVE_INTERVAL))
+        .map_ok(move |tcp| {
+            let (local, remote) = (tcp.local_addr().ok(), tcp.peer_addr().ok());
+            SilentIo::new(tcp, first_call, local, remote)
+        });
     tracing::info!(%addr, tls = tls.is_some(), "Flight SQL front door listening");
+    // Expired tokens go with their statements even when nobody signs in.
+    let sweep_every =
+        (opts.session_idle_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let weak = Arc::downgrade(&service);
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(sweep_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(service) = weak.upgrade() else {
+                return;
+            };
+            service.sweep();
+        }
+    });
     let task = tokio::spawn(async move {
         if let Err(e) = builder
-            .add_service(FlightServiceServer::new(service))
+            .add_service(MarkCalls {
+                inner: FlightServiceServer::from_arc(service),
+            })
             .serve_with_incoming(incoming)
             .await
         {
             tracing::error!(error = %e, "the Flight SQL front door stopped");
         }
     });
-    Ok(FlightServer { addr, task })
+    Ok(FlightServer {
+        addr,
+        task,
+        sweeper,
+    })
 }
-
-/// A bearer token unused this long expires; the client authenticates
-/// again (ADBC and pyarrow do it on a new connection).
-const TOKEN_IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// One authenticated client.
 struct UserSession {
     user: String,
     session: ClientSession,
-    last_used: Mutex<std::time::Instant>,
 }
 
 /// A prepared statement, until closed.
@@ -195,7 +288,8 @@ struct QuipuFlightSql {
     engine: Arc<Engine>,
     admin: Option<AdminHandler>,
     store: Arc<CatalogStore>,
-    sessions: Mutex<HashMap<String, Arc<UserSession>>>,
+    sessions: Mutex<SessionTable<UserSession>>,
+    logins: Mutex<LoginBackoff>,
     handles: Mutex<HashMap<Vec<u8>, Handle>>,
     parts: Mutex<HashMap<Vec<u8>, Part>>,
 }
@@ -322,23 +416,26 @@ impl QuipuFlightSql {
             })?
             .trim()
             .to_string();
-        let session = self
-            .sessions
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(t, _)| quipu_catalog::secret::constant_time_eq(t.as_bytes(), token.as_bytes()))
-            .map(|(_, s)| s.clone())
-            .ok_or_else(|| Status::unauthenticated("unknown or expired bearer token"))?;
-        let idle = {
-            let mut last = session.last_used.lock().unwrap();
-            let idle = last.elapsed();
-            *last = std::time::Instant::now();
-            idle
+        let looked_up = self.sessions.lock().unwrap().get(&token, Instant::now());
+        let session = match looked_up {
+            Lookup::Live(s) => s,
+            Lookup::Expired => {
+                self.forget(&token);
+                flight_metrics()
+                    .sessions_closed
+                    .with_label_values(&["idle"])
+                    .inc();
+                return Err(Status::unauthenticated(
+                    "unknown or expired bearer token: authenticate again",
+                ));
+            }
+            Lookup::Unknown => {
+                return Err(Status::unauthenticated("unknown or expired bearer token"));
+            }
         };
-        // A token outlives neither its idle time nor its user.
-        let dropped = matches!(self.store.user(&session.user), Ok(None));
-        if idle > TOKEN_IDLE || dropped {
+        // A token does not outlive its user.
+        if matches!(self.store.user(&session.user), Ok(None)) {
+            self.sessions.lock().unwrap().remove(&token);
             self.forget(&token);
             return Err(Status::unauthenticated(
                 "unknown or expired bearer token: authenticate again",
@@ -347,25 +444,28 @@ impl QuipuFlightSql {
         Ok((token, session))
     }
 
-    /// Removes a token's session and its statement handles.
+    /// Frees what a token held (its session is already out of the
+    /// table): its statement handles and unread streams.
     fn forget(&self, token: &str) {
-        self.sessions.lock().unwrap().remove(token);
         self.handles.lock().unwrap().retain(|_, h| h.token != token);
         self.parts.lock().unwrap().retain(|_, p| p.token != token);
+        self.count_sessions();
     }
 
-    /// Drops the sessions idle longer than [`TOKEN_IDLE`] (at each
-    /// handshake, so abandoned tokens do not pile up).
+    fn count_sessions(&self) {
+        let n = self.sessions.lock().unwrap().len();
+        flight_metrics().sessions.set(n as i64);
+    }
+
+    /// Drops the sessions idle longer than the expiry, with what they
+    /// held (periodically, so abandoned tokens do not pile up).
     fn sweep(&self) {
-        let expired: Vec<String> = self
-            .sessions
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, s)| s.last_used.lock().unwrap().elapsed() > TOKEN_IDLE)
-            .map(|(t, _)| t.clone())
-            .collect();
+        let expired = self.sessions.lock().unwrap().expire(Instant::now());
         for token in expired {
+            flight_metrics()
+                .sessions_closed
+                .with_label_values(&["idle"])
+                .inc();
             self.forget(&token);
         }
     }
@@ -636,6 +736,19 @@ impl FlightSqlService for QuipuFlightSql {
         let (name, password) = decoded
             .split_once(':')
             .ok_or_else(|| Status::unauthenticated("malformed Basic credentials"))?;
+        // After failed sign-ins with this name (whether or not such a
+        // user exists), the attempt waits: only this call sleeps.
+        let admitted = self.logins.lock().unwrap().admit(name, Instant::now());
+        let start = admitted.map_err(|_| {
+            flight_metrics().logins_refused.inc();
+            Status::resource_exhausted(
+                "too many failed sign-ins with this user name: try again later",
+            )
+        })?;
+        if start > Instant::now() {
+            flight_metrics().logins_delayed.inc();
+            tokio::time::sleep_until(start.into()).await;
+        }
         let store = self.store.clone();
         let (name_owned, password_owned) = (name.to_string(), password.to_string());
         // PBKDF2 takes milliseconds: off the async workers.
@@ -644,21 +757,46 @@ impl FlightSqlService for QuipuFlightSql {
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(|e| Status::internal(e.to_string()))?
-        .ok_or_else(|| Status::unauthenticated("invalid user name or password"))?;
+        .map_err(|e| Status::internal(e.to_string()))?;
+        let Some(user) = user else {
+            self.logins.lock().unwrap().failed(name, Instant::now());
+            flight_metrics().login_failures.inc();
+            return Err(Status::unauthenticated("invalid user name or password"));
+        };
+        self.logins.lock().unwrap().succeeded(name);
         let session = self
             .engine
             .client_for(Access::new(user.readable_sources(), user.admin));
         let token = random_hex::<32>();
-        self.sweep();
-        self.sessions.lock().unwrap().insert(
+        let opened = self.sessions.lock().unwrap().open(
             token.clone(),
+            &user.name,
             Arc::new(UserSession {
                 user: user.name.clone(),
                 session,
-                last_used: Mutex::new(std::time::Instant::now()),
             }),
+            Instant::now(),
         );
+        let opened = opened.map_err(|_| {
+            flight_metrics().sessions_refused.inc();
+            Status::resource_exhausted(format!(
+                "`{}` has {} Flight SQL sessions, each serving a call: \
+                 try again when one is done",
+                user.name,
+                self.sessions.lock().unwrap().max_per_user()
+            ))
+        })?;
+        let m = flight_metrics();
+        for token in &opened.expired {
+            m.sessions_closed.with_label_values(&["idle"]).inc();
+            self.forget(token);
+        }
+        if let Some(token) = &opened.evicted {
+            m.sessions_closed.with_label_values(&["user_cap"]).inc();
+            tracing::info!(user = %user.name, "Flight SQL session limit reached: closed the least recently used session");
+            self.forget(token);
+        }
+        self.count_sessions();
         tracing::info!(user = %user.name, "Flight SQL session opened");
         let reply = HandshakeResponse {
             protocol_version: 0,
@@ -714,7 +852,7 @@ impl FlightSqlService for QuipuFlightSql {
                 return Err(Status::resource_exhausted(format!(
                     "{pending} result streams of this session are waiting for their DoGet \
                      (at most {MAX_PENDING_STREAMS}): read them, or sign in again for a new \
-                     session (they go with the token after an hour idle)"
+                     session (they go with the token when it expires)"
                 )));
             }
             for out in outs {

@@ -579,3 +579,169 @@ print("now=" + ",".join(sorted(v for e in info.endpoints for v in c.do_get(e.tic
     drop(procs);
     y.crm.psql("postgres", "DROP DATABASE snapdb WITH (FORCE)");
 }
+
+/// The front door's limits (issue 16, item 11): a cap on one user's token
+/// sessions (the least recently used one goes), failed sign-ins slowed per
+/// user name (unknown names as known ones), connections that never call
+/// closed, old ones asked to close, and unused tokens expired with what
+/// they held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_sign_ins_and_connections_are_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    add_boss(dir.path());
+    let run = quipu(
+        dir.path(),
+        &["users", "add", "ana"],
+        &[("QUIPU_PASSWORD", ANA_PW)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let procs = Procs::start_with(
+        dir.path(),
+        0,
+        &[
+            "--flight-max-sessions-per-user",
+            "3",
+            "--flight-session-idle-timeout",
+            "8",
+            "--flight-first-call-timeout",
+            "2",
+            "--flight-max-connection-age",
+            "3",
+        ],
+    );
+    crate::pgwire::wait_port(procs.flight);
+    let http = procs.http.to_string();
+    let code = format!(
+        r#"{PRELUDE}
+import socket, threading, time, urllib.request
+def metric(name):
+    body = urllib.request.urlopen("http://127.0.0.1:" + os.environ["HTTP_PORT"] + "/metrics").read().decode()
+    return sum(float(l.rsplit(" ", 1)[1]) for l in body.splitlines() if l.startswith(name + " ") or l.startswith(name + "{{"))
+def probe(session):
+    # A live token gets past authentication to the unknown ticket.
+    c, o = session
+    r = err(lambda: c.do_get(fl.Ticket(b"\x0a\x05hello"), o).read_all())
+    return "live" if "unknown ticket" in r else r
+# Four sign-ins as boss with a cap of three: the first is used again, so
+# the second, least recently used, goes; ana's session does not count
+# against boss's.
+ana = flight("ana", os.environ["ANA_PW"])
+boss = [flight("boss", os.environ["BOSS_PW"]) for _ in range(3)]
+print("reused_first=" + probe(boss[0]))
+boss.append(flight("boss", os.environ["BOSS_PW"]))
+print("cap=" + ",".join(probe(s) if probe(s) == "live" else "gone" for s in boss))
+print("ana=" + probe(ana))
+print("sessions=" + str(metric("quipu_flight_sessions")))
+print("evicted=" + str(metric('quipu_flight_sessions_closed_total{{reason="user_cap"}}')))
+# Failed sign-ins: the same delays for an unknown name and a known one.
+def attempt(user, pw):
+    t = time.monotonic()
+    r = err(lambda: flight(user, pw))
+    return r, time.monotonic() - t
+for name in ["nobody", "boss"]:
+    times = [attempt(name, "wrong") for _ in range(3)]
+    print(name + "_errors=" + "|".join(sorted(set(r.split(":")[0] for r, _ in times))))
+    print(name + "_third=" + str(times[2][1]))
+print("failures=" + str(metric("quipu_flight_login_failures_total")))
+print("delayed=" + str(metric("quipu_flight_logins_delayed_total")))
+# The right password still gets in (after the wait) and resets the count.
+print("boss_ok=" + probe(flight("boss", os.environ["BOSS_PW"])))
+attempt("boss", "wrong")
+print("delayed_after_reset=" + str(metric("quipu_flight_logins_delayed_total")))
+# A waiting sign-in does not hold up other clients.
+for _ in range(2):
+    attempt("nobody", "wrong")
+order = []
+slow = threading.Thread(target=lambda: (attempt("nobody", "wrong"), order.append("nobody")))
+slow.start()
+time.sleep(0.05)
+probe(ana); order.append("ana")
+slow.join()
+print("order=" + ",".join(order))
+# A connection that says nothing is closed; one older than the maximum age
+# is asked to close, and its client reconnects with its token.
+s = socket.create_connection(("127.0.0.1", int(os.environ["PORT"])))
+s.settimeout(30)
+t = time.monotonic()
+closed = False
+try:
+    # The server's HTTP/2 settings come first; then the close.
+    while s.recv(1024):
+        pass
+    closed = True
+except ConnectionResetError:
+    closed = True
+except socket.timeout:
+    pass
+print("silent_closed=" + str(closed) + " after=" + str(time.monotonic() - t))
+print("silent_count=" + str(metric("quipu_flight_silent_connections_closed_total")))
+fresh = flight("ana", os.environ["ANA_PW"])
+print("fresh=" + probe(fresh))
+time.sleep(4)
+print("after_max_age=" + probe(fresh))
+# Unused tokens expire (8 s) and are swept.
+time.sleep(12)
+print("expired=" + probe(fresh))
+print("sessions_at_end=" + str(metric("quipu_flight_sessions")))
+print("idle_expired=" + str(metric('quipu_flight_sessions_closed_total{{reason="idle"}}')))
+"#
+    );
+    let (ok, out) = python_with(
+        procs.flight,
+        &code,
+        &[("HTTP_PORT", std::path::Path::new(&http))],
+    );
+    assert!(ok, "{out}\n{}", procs.logs());
+    assert_eq!(value(&out, "reused_first"), "live");
+    assert_eq!(
+        value(&out, "cap"),
+        "live,gone,live,live",
+        "at the cap the least recently used session goes: {out}"
+    );
+    assert_eq!(value(&out, "ana"), "live");
+    assert_eq!(value(&out, "sessions"), "4.0", "three of boss, one of ana");
+    assert_eq!(value(&out, "evicted"), "1.0");
+    assert_eq!(value(&out, "nobody_errors"), "FlightUnauthenticatedError");
+    assert_eq!(value(&out, "boss_errors"), "FlightUnauthenticatedError");
+    for name in ["nobody", "boss"] {
+        let third: f64 = value(&out, &format!("{name}_third")).parse().unwrap();
+        // Two failures before it: it waited 200 ms (a lower bound only).
+        assert!(
+            third >= 0.15,
+            "{name}'s third attempt was not slowed: {out}"
+        );
+    }
+    assert_eq!(value(&out, "failures"), "6.0");
+    assert_eq!(
+        value(&out, "delayed"),
+        "4.0",
+        "the second and third attempts of each name waited: {out}"
+    );
+    assert_eq!(value(&out, "boss_ok"), "live");
+    assert_eq!(
+        value(&out, "delayed_after_reset"),
+        "5.0",
+        "boss's good password waited, the failure after it did not: {out}"
+    );
+    assert_eq!(value(&out, "order"), "ana,nobody", "{out}");
+    assert!(
+        value(&out, "silent_closed").starts_with("True"),
+        "a silent connection was not closed: {out}"
+    );
+    let after: f64 = value(&out, "silent_closed")
+        .split("after=")
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(after >= 1.0, "closed before its first-call timeout: {out}");
+    assert!(value(&out, "silent_count").parse::<f64>().unwrap() >= 1.0);
+    assert_eq!(value(&out, "fresh"), "live");
+    assert_eq!(value(&out, "after_max_age"), "live", "{out}");
+    assert!(
+        value(&out, "expired").contains("Unauthenticated"),
+        "an unused token expires: {out}"
+    );
+    assert_eq!(value(&out, "sessions_at_end"), "0.0", "{out}");
+    assert!(value(&out, "idle_expired").parse::<f64>().unwrap() >= 1.0);
+}
