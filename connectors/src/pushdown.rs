@@ -350,7 +350,7 @@ fn idents_ok(plan: &LogicalPlan, remote: &HashMap<Vec<String>, Vec<String>>) -> 
     let table_ok = |t: &TableReference| t.to_vec().iter().all(|p| ident_ok(p));
     let schema_ok = |s: &DFSchema| {
         s.iter()
-            .all(|(q, f)| ident_ok(f.name()) && q.is_none_or(|q| table_ok(q)))
+            .all(|(q, f)| ident_ok(f.name()) && q.is_none_or(&table_ok))
     };
     if !remote.values().flatten().all(|p| ident_ok(p)) {
         return false;
@@ -374,10 +374,10 @@ fn idents_ok(plan: &LogicalPlan, remote: &HashMap<Vec<String>, Vec<String>>) -> 
             e.apply(|e| {
                 let good = match e {
                     Expr::Column(c) => {
-                        ident_ok(&c.name) && c.relation.as_ref().is_none_or(|r| table_ok(r))
+                        ident_ok(&c.name) && c.relation.as_ref().is_none_or(&table_ok)
                     }
                     Expr::Alias(a) => {
-                        ident_ok(&a.name) && a.relation.as_ref().is_none_or(|r| table_ok(r))
+                        ident_ok(&a.name) && a.relation.as_ref().is_none_or(&table_ok)
                     }
                     _ => true,
                 };

@@ -378,16 +378,15 @@ impl StartupHandler for Startup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if let PgWireFrontendMessage::Startup(_) = &message {
-            if self.conn.shared.require_tls_remote
-                && !client.is_secure()
-                && !client.socket_addr().ip().is_loopback()
-            {
-                return Err(fatal(
-                    "28000",
-                    "this server requires TLS (sslmode=require) for connections that are not from loopback",
-                ));
-            }
+        if let PgWireFrontendMessage::Startup(_) = &message
+            && self.conn.shared.require_tls_remote
+            && !client.is_secure()
+            && !client.socket_addr().ip().is_loopback()
+        {
+            return Err(fatal(
+                "28000",
+                "this server requires TLS (sslmode=require) for connections that are not from loopback",
+            ));
         }
         let mut state = self.state.lock().await;
         match message {

@@ -65,23 +65,23 @@ pub fn check_sql_text(sql: &str) -> Result<(), TooComplex> {
             Token::RParen => depth = depth.saturating_sub(1),
             // A statement separator starts the count again.
             Token::SemiColon => operators = 0,
-            Token::Word(w) => {
-                if matches!(
-                    w.keyword,
-                    Keyword::AND
-                        | Keyword::OR
-                        | Keyword::NOT
-                        | Keyword::IS
-                        | Keyword::IN
-                        | Keyword::LIKE
-                        | Keyword::ILIKE
-                        | Keyword::SIMILAR
-                        | Keyword::BETWEEN
-                        | Keyword::WHEN
-                ) && w.quote_style.is_none()
-                {
-                    operators += 1;
-                }
+            Token::Word(w)
+                if w.quote_style.is_none()
+                    && matches!(
+                        w.keyword,
+                        Keyword::AND
+                            | Keyword::OR
+                            | Keyword::NOT
+                            | Keyword::IS
+                            | Keyword::IN
+                            | Keyword::LIKE
+                            | Keyword::ILIKE
+                            | Keyword::SIMILAR
+                            | Keyword::BETWEEN
+                            | Keyword::WHEN
+                    ) =>
+            {
+                operators += 1;
             }
             Token::Eq
             | Token::DoubleEq
