@@ -15,12 +15,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
-use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider};
-use datafusion::common::TableReference;
+use std::borrow::Cow;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, SchemaProvider, Session, TableProvider,
+};
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::datasource::{ViewTable, source_as_provider};
+use datafusion::common::{Constraints, Statistics, TableReference};
+use datafusion::datasource::{TableType, source_as_provider};
 use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
 use quipu_catalog::DEFAULT_CATALOG;
 
 /// Schemas of the `quipu` catalog that belong to one session, not to the
@@ -116,17 +122,11 @@ fn collect(
             let resolved =
                 TableReference::clone(&scan.table_name).resolve(default_catalog, default_schema);
             out.insert(resolved.catalog.to_string());
+            // A view's plan (through `GrantedViews`' wrapper too).
             if let Ok(provider) = source_as_provider(&scan.source)
-                && let Some(view) =
-                    (provider.as_ref() as &dyn std::any::Any).downcast_ref::<ViewTable>()
+                && let Some(view) = provider.get_logical_plan()
             {
-                collect(
-                    view.logical_plan(),
-                    default_catalog,
-                    default_schema,
-                    out,
-                    depth + 1,
-                );
+                collect(&view, default_catalog, default_schema, out, depth + 1);
             }
         }
         Ok(TreeNodeRecursion::Continue)
@@ -177,6 +177,7 @@ impl CatalogProviderList for SessionCatalogList {
         if name == DEFAULT_CATALOG {
             Some(Arc::new(DefaultCatalog {
                 inner,
+                access: self.access.clone(),
                 session_schemas: self.session_schemas.clone(),
             }))
         } else {
@@ -189,6 +190,7 @@ impl CatalogProviderList for SessionCatalogList {
 #[derive(Debug)]
 struct DefaultCatalog {
     inner: Arc<dyn CatalogProvider>,
+    access: Access,
     session_schemas: Arc<RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>>,
 }
 
@@ -203,7 +205,11 @@ impl CatalogProvider for DefaultCatalog {
         if let Some(s) = self.session_schemas.read().unwrap().get(name) {
             return Some(s.clone());
         }
-        self.inner.schema(name)
+        let inner = self.inner.schema(name)?;
+        Some(Arc::new(GrantedViews {
+            inner,
+            access: self.access.clone(),
+        }))
     }
 
     fn register_schema(
@@ -219,5 +225,116 @@ impl CatalogProvider for DefaultCatalog {
                 .insert(name.to_string(), schema));
         }
         self.inner.register_schema(name, schema)
+    }
+}
+
+/// A schema of the `quipu` catalog as one client sees it: a view that
+/// reads a source the client may not read keeps its name and columns
+/// (reading it is refused by [`sources_read`]), but not its definition
+/// (issue 16: `information_schema.views` showed the SQL of views over
+/// sources the user was not granted).
+#[derive(Debug)]
+struct GrantedViews {
+    inner: Arc<dyn SchemaProvider>,
+    access: Access,
+}
+
+#[async_trait::async_trait]
+impl SchemaProvider for GrantedViews {
+    fn owner_name(&self) -> Option<&str> {
+        self.inner.owner_name()
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let Some(table) = self.inner.table(name).await? else {
+            return Ok(None);
+        };
+        let hidden = match table.get_logical_plan() {
+            Some(plan) => sources_read(&plan, DEFAULT_CATALOG, quipu_catalog::DEFAULT_SCHEMA)
+                .iter()
+                .any(|s| !self.access.may_read(s)),
+            None => false,
+        };
+        Ok(Some(if hidden {
+            Arc::new(WithoutDefinition(table))
+        } else {
+            table
+        }))
+    }
+
+    async fn table_type(&self, name: &str) -> DfResult<Option<TableType>> {
+        self.inner.table_type(name).await
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        self.inner.register_table(name, table)
+    }
+
+    fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        self.inner.deregister_table(name)
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+/// A view whose SQL text is not shown.
+#[derive(Debug)]
+struct WithoutDefinition(Arc<dyn TableProvider>);
+
+#[async_trait::async_trait]
+impl TableProvider for WithoutDefinition {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
+    }
+
+    fn constraints(&self) -> Option<&Constraints> {
+        self.0.constraints()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.0.table_type()
+    }
+
+    fn get_table_definition(&self) -> Option<&str> {
+        None
+    }
+
+    fn get_logical_plan(&'_ self) -> Option<Cow<'_, LogicalPlan>> {
+        self.0.get_logical_plan()
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.0.get_column_default(column)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.0.scan(state, projection, filters, limit).await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        self.0.supports_filters_pushdown(filters)
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        self.0.statistics()
     }
 }

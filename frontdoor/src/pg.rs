@@ -388,6 +388,14 @@ impl StartupHandler for Startup {
                 "this server requires TLS (sslmode=require) for connections that are not from loopback",
             ));
         }
+        // All logged-in slots taken: refuse at once, as PostgreSQL does,
+        // rather than after the password exchange (the slot itself is
+        // taken when the login succeeds, below).
+        if let PgWireFrontendMessage::Startup(_) = &message
+            && self.conn.shared.limit.available_permits() == 0
+        {
+            return Err(fatal("53300", "sorry, too many clients already"));
+        }
         let mut state = self.state.lock().await;
         match message {
             PgWireFrontendMessage::Startup(startup) => {

@@ -653,7 +653,11 @@ print("still=" + str(one(c, "SELECT count(*) FROM lake.public.reviews")[0][0]), 
         "SELECT count(*) FROM lake.public.orders WHERE {}",
         terms.join(" OR ")
     );
-    let out = psql(procs.pg, "boss", BOSS_PW, &[&ors]);
+    // Too long for one argument: psql reads it from a file.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &ors).unwrap();
+    let include = format!("\\i {}", file.path().display());
+    let out = psql(procs.pg, "boss", BOSS_PW, &[&include]);
     assert!(!out.ok);
     assert!(
         out.stderr.contains("statement too complex") && out.stderr.contains("operators"),
@@ -1116,7 +1120,7 @@ def closed_within(s, seconds):
 quiet = [silent() for _ in range(3)]
 users = [connect("boss", os.environ["BOSS_PW"]) for _ in range(3)]
 print("logins=" + ",".join(str(one(u, "SELECT 1")[0][0]) for u in users))
-print("fourth=" + err(lambda: connect("boss", os.environ["BOSS_PW"]))[0])
+print("fourth=" + err(lambda: connect("boss", os.environ["BOSS_PW"]))[1])
 for u in users:
     u.close()
 # Beyond the four startup slots a socket is closed at once.
@@ -1131,7 +1135,11 @@ print("after=" + str(one(connect("boss", os.environ["BOSS_PW"]), "SELECT 7")[0][
     let out = python(procs.pg, &code);
     assert!(out.ok, "{}\n{}\n{}", out.stdout, out.stderr, procs.logs());
     assert_eq!(value(&out, "logins"), "1,1,1");
-    assert_eq!(value(&out, "fourth"), "53300");
+    assert!(
+        value(&out, "fourth").contains("too many clients already"),
+        "{}",
+        out.stdout
+    );
     // 3 quiet + 5 more on 4 startup slots: at least 4 of the 5 refused.
     let at_once: usize = value(&out, "closed_at_once").parse().unwrap();
     assert!(at_once >= 4, "{}", out.stdout);

@@ -487,3 +487,65 @@ fn queries_spill_or_fail_within_the_memory_pool() {
         run.stderr
     );
 }
+
+/// Issue 16: `information_schema.views` showed the SQL of views over
+/// sources the user is not granted. They stay listed (reading them is
+/// refused), without their definition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn view_definitions_are_shown_only_to_who_may_read_the_view() {
+    let env = crate::common::lake_env().await;
+    let mut options = std::collections::BTreeMap::new();
+    options.insert(
+        "url".to_string(),
+        format!("file://{}", env.lake_dir().display()),
+    );
+    let second =
+        quipu_catalog::SourceDef::new("vault", quipu_catalog::SourceKind::Lake, options).unwrap();
+    env.engine.session().add_source(&second).await.unwrap();
+    let admin = env.engine.client();
+    for sql in [
+        "CREATE SCHEMA shop",
+        "CREATE VIEW shop.open_view AS SELECT count(*) AS n FROM lake.public.orders WHERE channel = 'web'",
+        "CREATE VIEW shop.vault_view AS SELECT count(*) AS n FROM vault.public.orders WHERE channel = 'secret-marker-41'",
+        "CREATE VIEW shop.over_vault AS SELECT n FROM shop.vault_view",
+    ] {
+        admin.sql(sql).await.unwrap();
+    }
+    let defs = "SELECT table_name, coalesce(definition, '<hidden>') FROM information_schema.views \
+                WHERE table_schema = 'shop' ORDER BY table_name";
+    let (rows, _) = query(&admin, defs).await;
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r[1] != "<hidden>"), "{rows:?}");
+
+    let user = env
+        .engine
+        .client_for(quipu_connectors::Access::only(["lake".to_string()]));
+    let (rows, _) = query(&user, defs).await;
+    let shown: Vec<(&str, bool)> = rows
+        .iter()
+        .map(|r| (r[0].as_str(), r[1] != "<hidden>"))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            ("open_view", true),
+            ("over_vault", false),
+            ("vault_view", false)
+        ],
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().all(|r| !r[1].contains("secret-marker-41")),
+        "{rows:?}"
+    );
+    // Reading them is still refused, directly and through the other view.
+    for v in ["shop.vault_view", "shop.over_vault"] {
+        let err = crate::common::try_query(&user, &format!("SELECT * FROM {v}"))
+            .await
+            .unwrap_err();
+        assert!(err.contains("permission denied"), "{v}: {err}");
+    }
+    let (rows, _) = query(&user, "SELECT n FROM shop.open_view").await;
+    assert_eq!(rows.len(), 1);
+    env.engine.session().close().await;
+}
