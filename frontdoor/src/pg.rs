@@ -916,14 +916,21 @@ impl Conn {
     ) -> PgWireResult<Response> {
         let token = self.new_token();
         let deadline = self.timeout().map(|t| tokio::time::Instant::now() + t);
-        let session = session.clone();
-        let out = bounded(&token, deadline, async move {
+        // Not on a task of its own (see `bounded`): a statement cancelled
+        // while it starts must drop its remote queries here, and with the
+        // start on another task one was seen still running on its source.
+        let start = async {
             match work {
                 QueryWork::Statement(s) => session.run(DfStatement::Statement(s)).await,
                 QueryWork::Plan(p) => session.run_plan(p).await,
             }
-        })
-        .await?;
+        };
+        let out = tokio::select! {
+            biased;
+            _ = token.cancelled() => return Err(canceled(false)),
+            _ = sleep_until(deadline) => return Err(canceled(true)),
+            out = start => out.map_err(engine_error)?,
+        };
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(
             &out.schema,
