@@ -71,6 +71,11 @@ impl Access {
         self.admin
     }
 
+    /// Granted every source.
+    pub fn reads_everything(&self) -> bool {
+        self.sources.is_none()
+    }
+
     pub fn may_read(&self, source: &str) -> bool {
         source == DEFAULT_CATALOG
             || self
@@ -86,7 +91,9 @@ impl Access {
         default_catalog: &str,
         default_schema: &str,
     ) -> Option<String> {
-        self.sources.as_ref()?;
+        if self.reads_everything() {
+            return None;
+        }
         sources_read(plan, default_catalog, default_schema)
             .into_iter()
             .find(|s| !self.may_read(s))
@@ -206,6 +213,11 @@ impl CatalogProvider for DefaultCatalog {
             return Some(s.clone());
         }
         let inner = self.inner.schema(name)?;
+        // Who reads every source sees every definition: no wrapper, no
+        // walk of each view's plan on every name lookup.
+        if self.access.reads_everything() {
+            return Some(inner);
+        }
         Some(Arc::new(GrantedViews {
             inner,
             access: self.access.clone(),
@@ -253,12 +265,11 @@ impl SchemaProvider for GrantedViews {
         let Some(table) = self.inner.table(name).await? else {
             return Ok(None);
         };
-        let hidden = match table.get_logical_plan() {
-            Some(plan) => sources_read(&plan, DEFAULT_CATALOG, quipu_catalog::DEFAULT_SCHEMA)
-                .iter()
-                .any(|s| !self.access.may_read(s)),
-            None => false,
-        };
+        let hidden = table.get_logical_plan().is_some_and(|plan| {
+            self.access
+                .first_denied(&plan, DEFAULT_CATALOG, quipu_catalog::DEFAULT_SCHEMA)
+                .is_some()
+        });
         Ok(Some(if hidden {
             Arc::new(WithoutDefinition(table))
         } else {

@@ -348,55 +348,38 @@ fn literal_ok(v: &ScalarValue) -> bool {
 fn idents_ok(plan: &LogicalPlan, remote: &HashMap<Vec<String>, Vec<String>>) -> bool {
     use crate::remote_sql::ident_ok;
     let table_ok = |t: &TableReference| t.to_vec().iter().all(|p| ident_ok(p));
-    let schema_ok = |s: &DFSchema| {
-        s.iter()
-            .all(|(q, f)| ident_ok(f.name()) && q.is_none_or(&table_ok))
-    };
-    if !remote.values().flatten().all(|p| ident_ok(p)) {
-        return false;
-    }
-    let mut ok = true;
-    let _ = plan.apply(|node| {
-        let mut node_ok = schema_ok(node.schema());
-        if let LogicalPlan::TableScan(scan) = node {
-            node_ok &= table_ok(&scan.table_name)
-                && scan
-                    .source
-                    .schema()
-                    .fields()
-                    .iter()
-                    .all(|f| ident_ok(f.name()));
-        }
-        if let LogicalPlan::SubqueryAlias(a) = node {
-            node_ok &= table_ok(&a.alias);
-        }
-        let _ = node.apply_expressions(|e| {
-            e.apply(|e| {
-                let good = match e {
-                    Expr::Column(c) => {
-                        ident_ok(&c.name) && c.relation.as_ref().is_none_or(&table_ok)
-                    }
-                    Expr::Alias(a) => {
-                        ident_ok(&a.name) && a.relation.as_ref().is_none_or(&table_ok)
-                    }
-                    _ => true,
-                };
-                node_ok &= good;
-                Ok(if good {
-                    TreeNodeRecursion::Continue
-                } else {
-                    TreeNodeRecursion::Stop
-                })
+    let expr_bad = |e: &Expr| {
+        e.exists(|e| {
+            Ok(match e {
+                Expr::Column(c) => !ident_ok(&c.name) || !c.relation.as_ref().is_none_or(&table_ok),
+                Expr::Alias(a) => !ident_ok(&a.name) || !a.relation.as_ref().is_none_or(&table_ok),
+                _ => false,
             })
-        });
-        ok &= node_ok;
-        Ok(if ok {
-            TreeNodeRecursion::Continue
-        } else {
-            TreeNodeRecursion::Stop
         })
-    });
-    ok
+        .unwrap_or(true)
+    };
+    let node_bad = |node: &LogicalPlan| {
+        let schema_ok = node
+            .schema()
+            .iter()
+            .all(|(q, f)| ident_ok(f.name()) && q.is_none_or(&table_ok));
+        let names_ok = match node {
+            LogicalPlan::TableScan(scan) => {
+                table_ok(&scan.table_name)
+                    && scan
+                        .source
+                        .schema()
+                        .fields()
+                        .iter()
+                        .all(|f| ident_ok(f.name()))
+            }
+            LogicalPlan::SubqueryAlias(a) => table_ok(&a.alias),
+            _ => true,
+        };
+        !schema_ok || !names_ok || node.expressions().iter().any(expr_bad)
+    };
+    remote.values().flatten().all(|p| ident_ok(p))
+        && !plan.exists(|node| Ok(node_bad(node))).unwrap_or(true)
 }
 
 /// Whether an expression means the same in PostgreSQL.

@@ -159,32 +159,23 @@ pub fn quote_literal(s: &str) -> Option<String> {
 /// sqlparser's escaping leaves a quote that follows a backslash alone (it
 /// assumes the text is already escaped), so `'x\'' UNION ...'` broke out of
 /// its literal in a pushed `GROUP BY` (issue 16). Each string literal is
-/// swapped for a placeholder identifier no query can contain (a random
-/// nonce), the statement is rendered, checked to hold no quote, dollar,
-/// backslash, semicolon or comment outside double-quoted identifiers, and
-/// the placeholders are replaced by `E'...'` literals. `None`: a literal
-/// PostgreSQL cannot hold (NUL), or anything the check does not accept;
-/// the caller then keeps the work in DataFusion.
+/// swapped for a placeholder identifier, the statement is rendered, checked
+/// to hold no quote, dollar, backslash, semicolon or comment outside
+/// double-quoted identifiers, and each placeholder, found exactly once, is
+/// replaced by its `E'...'` literal (a name in the query that spells a
+/// placeholder makes the count differ and the push is refused). `None`: a
+/// literal PostgreSQL cannot hold (NUL), or anything the check does not
+/// accept; the caller then keeps the work in DataFusion.
 ///
 /// Identifiers must be checked by the caller with [`ident_ok`]: sqlparser
 /// renders them with the same escaping.
 pub fn render_unparsed(
     mut statement: datafusion::sql::sqlparser::ast::Statement,
 ) -> Option<String> {
-    use datafusion::sql::sqlparser::ast::{self, Ident, Value};
+    use datafusion::sql::sqlparser::ast::{self, Value};
     use std::ops::ControlFlow;
 
-    let nonce = format!("{:016x}", u64::from_le_bytes(rand_bytes()));
-    let mut literals: Vec<String> = Vec::new();
-    let mut bad = false;
-    let placeholder = |text: &str, literals: &mut Vec<String>| -> Option<Ident> {
-        let quoted = quote_literal(text)?;
-        literals.push(quoted);
-        Some(Ident::new(format!(
-            "__quipu_lit_{nonce}_{}",
-            literals.len() - 1
-        )))
-    };
+    let placeholder = |i: usize| format!("__quipu_lit_{i}");
     let string_of = |v: &Value| -> Option<String> {
         match v {
             Value::SingleQuotedString(s)
@@ -198,42 +189,35 @@ pub fn render_unparsed(
             _ => None,
         }
     };
-    let _ = ast::visit_expressions_mut(&mut statement, |e: &mut ast::Expr| {
-        let replacement = match e {
-            ast::Expr::Value(v) => match string_of(&v.value) {
-                Some(s) => match placeholder(&s, &mut literals) {
-                    Some(id) => Some(ast::Expr::Identifier(id)),
-                    None => {
-                        bad = true;
-                        None
-                    }
-                },
-                None => None,
-            },
-            ast::Expr::TypedString(t) => match string_of(&t.value.value) {
-                Some(s) => match placeholder(&s, &mut literals) {
-                    Some(id) => Some(ast::Expr::Cast {
-                        kind: ast::CastKind::Cast,
-                        expr: Box::new(ast::Expr::Identifier(id)),
-                        data_type: t.data_type.clone(),
-                        array: false,
-                        format: None,
-                    }),
-                    None => {
-                        bad = true;
-                        None
-                    }
-                },
-                None => None,
-            },
-            _ => None,
+    let mut literals: Vec<String> = Vec::new();
+    let visited = ast::visit_expressions_mut(&mut statement, |e: &mut ast::Expr| {
+        // The literal's text, and the type of a typed string (`DATE '...'`).
+        let (text, data_type) = match e {
+            ast::Expr::Value(v) => (string_of(&v.value), None),
+            ast::Expr::TypedString(t) => (string_of(&t.value.value), Some(t.data_type.clone())),
+            _ => (None, None),
         };
-        if let Some(r) = replacement {
-            *e = r;
-        }
-        ControlFlow::<()>::Continue(())
+        let Some(text) = text else {
+            return ControlFlow::Continue(());
+        };
+        let Some(quoted) = quote_literal(&text) else {
+            return ControlFlow::Break(());
+        };
+        let id = ast::Expr::Identifier(ast::Ident::new(placeholder(literals.len())));
+        literals.push(quoted);
+        *e = match data_type {
+            None => id,
+            Some(data_type) => ast::Expr::Cast {
+                kind: ast::CastKind::Cast,
+                expr: Box::new(id),
+                data_type,
+                array: false,
+                format: None,
+            },
+        };
+        ControlFlow::Continue(())
     });
-    if bad {
+    if visited.is_break() {
         return None;
     }
     let text = statement.to_string();
@@ -245,7 +229,7 @@ pub fn render_unparsed(
     // start of `_10`.
     let mut out = text;
     for (i, quoted) in literals.iter().enumerate().rev() {
-        let name = format!("__quipu_lit_{nonce}_{i}");
+        let name = placeholder(i);
         if out.matches(&name).count() != 1 {
             return None;
         }
@@ -253,22 +237,6 @@ pub fn render_unparsed(
     }
     Some(out)
 }
-
-fn rand_bytes() -> [u8; 8] {
-    let mut b = [0u8; 8];
-    // A collision only makes the substitution check refuse the push.
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let mixed = (t as u64)
-        ^ (std::process::id() as u64).rotate_left(32)
-        ^ COUNTER.fetch_add(0x9e37_79b9_7f4a_7c15, std::sync::atomic::Ordering::Relaxed);
-    b.copy_from_slice(&mixed.to_le_bytes());
-    b
-}
-
-static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Whether SQL text holds nothing but plain tokens outside double-quoted
 /// identifiers: no string or dollar quoting, no escapes, no statement
@@ -548,10 +516,12 @@ mod tests {
         // NUL cannot be held by PostgreSQL text: not pushed.
         let st = with_literal(parsed("SELECT a FROM t WHERE b = 'p'"), "a\0b");
         assert_eq!(render_unparsed(st), None);
-        // A literal that spells a placeholder cannot fool the substitution.
-        let st = parsed("SELECT 'x', 'y' FROM t");
-        let text = render_unparsed(st).unwrap();
-        assert_eq!(text, "SELECT E'x', E'y' FROM t");
+        // A literal or a name that spells a placeholder cannot fool the
+        // substitution: the push is refused.
+        let st = parsed("SELECT 'x', '__quipu_lit_0' FROM t");
+        assert_eq!(render_unparsed(st), None);
+        let st = parsed("SELECT 'x' AS \"__quipu_lit_0\" FROM t");
+        assert_eq!(render_unparsed(st), None);
     }
 
     #[test]

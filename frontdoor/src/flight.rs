@@ -295,10 +295,8 @@ struct QuipuFlightSql {
 }
 
 fn random_hex<const N: usize>() -> String {
-    crate::users::random_bytes::<N>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    use quipu_catalog::secret::{hex, random_bytes};
+    hex(&random_bytes::<N>())
 }
 
 fn not_found() -> Status {

@@ -343,6 +343,10 @@ struct Startup {
 
 /// The error of a wrong password, worded as PostgreSQL words it, with the
 /// startup packet's user name. An unknown user gets the same.
+fn too_many_clients() -> PgWireError {
+    fatal("53300", "sorry, too many clients already")
+}
+
 fn auth_failed(user: &str) -> PgWireError {
     fatal(
         "28P01",
@@ -378,23 +382,22 @@ impl StartupHandler for Startup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if let PgWireFrontendMessage::Startup(_) = &message
-            && self.conn.shared.require_tls_remote
-            && !client.is_secure()
-            && !client.socket_addr().ip().is_loopback()
-        {
-            return Err(fatal(
-                "28000",
-                "this server requires TLS (sslmode=require) for connections that are not from loopback",
-            ));
-        }
-        // All logged-in slots taken: refuse at once, as PostgreSQL does,
-        // rather than after the password exchange (the slot itself is
-        // taken when the login succeeds, below).
-        if let PgWireFrontendMessage::Startup(_) = &message
-            && self.conn.shared.limit.available_permits() == 0
-        {
-            return Err(fatal("53300", "sorry, too many clients already"));
+        if let PgWireFrontendMessage::Startup(_) = &message {
+            if self.conn.shared.require_tls_remote
+                && !client.is_secure()
+                && !client.socket_addr().ip().is_loopback()
+            {
+                return Err(fatal(
+                    "28000",
+                    "this server requires TLS (sslmode=require) for connections that are not from loopback",
+                ));
+            }
+            // All logged-in slots taken: refuse at once, as PostgreSQL
+            // does, rather than after the password exchange (the slot
+            // itself is taken when the login succeeds, below).
+            if self.conn.shared.limit.available_permits() == 0 {
+                return Err(too_many_clients());
+            }
         }
         let mut state = self.state.lock().await;
         match message {
@@ -541,7 +544,7 @@ impl Conn {
                 *slot = Slot::Authenticated(permit);
                 Ok(())
             }
-            Err(_) => Err(fatal("53300", "sorry, too many clients already")),
+            Err(_) => Err(too_many_clients()),
         }
     }
 
@@ -910,7 +913,7 @@ impl Conn {
     async fn run_query<C: ClientInfo + ?Sized>(
         &self,
         client: &C,
-        session: &Arc<ClientSession>,
+        session: &ClientSession,
         work: QueryWork,
         format: &Format,
     ) -> PgWireResult<Response> {

@@ -104,7 +104,7 @@ pub fn server_first(
     }
     let nonce = format!(
         "{client_nonce}{}",
-        STANDARD.encode(crate::users::random_bytes::<18>())
+        STANDARD.encode(quipu_catalog::secret::random_bytes::<18>())
     );
     let server_first = format!(
         "r={nonce},s={},i={}",

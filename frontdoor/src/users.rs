@@ -19,7 +19,7 @@
 
 use std::collections::BTreeSet;
 
-use quipu_catalog::secret::{constant_time_eq, hex, hmac_sha256, scram_keys, unhex};
+use quipu_catalog::secret::{constant_time_eq, hex, hmac_sha256, random_bytes, scram_keys, unhex};
 use quipu_catalog::{CatalogStore, UserDef};
 
 use crate::error::{FrontDoorError, Result};
@@ -29,11 +29,6 @@ pub const SCRAM_ITERATIONS: u32 = 4096;
 
 /// Length of a user's random salt, and so of a mock salt.
 const SALT_LEN: usize = 16;
-
-/// Random bytes from the operating system.
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
-    quipu_catalog::secret::random_bytes::<N>()
-}
 
 /// The SCRAM salted password of `password` (SASLprep-normalised, as
 /// clients do).

@@ -151,6 +151,28 @@ pub fn lake_on_disk() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (dir, lake, data)
 }
 
+/// The test lake registered as source `lake` by the `quipu` CLI, in the
+/// temp folder's `data/` (for tests that run the binary or its servers).
+pub fn lake_catalog_by_cli() -> (tempfile::TempDir, PathBuf) {
+    let (dir, lake, data) = lake_on_disk();
+    let url = format!("file://{}", lake.display());
+    let run = quipu(
+        &data,
+        &[
+            "catalog",
+            "add-source",
+            "lake",
+            "--kind",
+            "lake",
+            "--url",
+            &url,
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    (dir, data)
+}
+
 /// A temp catalog with the test lake registered as source `lake`.
 pub struct TestEnv {
     pub dir: tempfile::TempDir,

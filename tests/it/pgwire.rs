@@ -1070,22 +1070,7 @@ os.waitpid(pid, 0)
 /// closed after the startup timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_sockets_do_not_take_the_users_slots() {
-    let (_lake, lake, data) = crate::common::lake_on_disk();
-    let url = format!("file://{}", lake.display());
-    let run = quipu(
-        &data,
-        &[
-            "catalog",
-            "add-source",
-            "lake",
-            "--kind",
-            "lake",
-            "--url",
-            &url,
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (_lake, data) = crate::common::lake_catalog_by_cli();
     add_admin(&data);
     let procs = Procs::start_with(
         &data,

@@ -415,30 +415,9 @@ async fn literals_reach_postgres_sources_only_as_literals() {
     engine.session().close().await;
 }
 
-/// A lake catalog for CLI runs.
-fn lake_catalog() -> (tempfile::TempDir, std::path::PathBuf) {
-    let (dir, lake, data) = crate::common::lake_on_disk();
-    let url = format!("file://{}", lake.display());
-    let run = crate::common::quipu(
-        &data,
-        &[
-            "catalog",
-            "add-source",
-            "lake",
-            "--kind",
-            "lake",
-            "--url",
-            &url,
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    (dir, data)
-}
-
 #[test]
 fn queries_spill_or_fail_within_the_memory_pool() {
-    let (_dir, data) = lake_catalog();
+    let (_dir, data) = crate::common::lake_catalog_by_cli();
     // One million groups out of a 4 M-row cross join: with a 32 MB pool the
     // aggregate must spill to answer (issue 16: no pool, nothing spilled,
     // and the process was killed).
