@@ -634,6 +634,21 @@ print("still=" + str(one(c, "SELECT count(*) FROM lake.public.reviews")[0][0]), 
         );
     }
 
+    // The decoder's panic is counted and logged as one line by Quipu's
+    // panic hook, not the default hook's "panicked at" report (issue 16:
+    // malformed frames before login flooded the log with backtraces).
+    let (_, metrics) = crate::cluster::http_get(procs.http, "/metrics", None);
+    let panics: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("quipu_connections_closed_total{reason=\"decoder_panic\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(panics >= 1, "{metrics}");
+    let log = procs.scheduler_log();
+    let panic_lines = log.lines().filter(|l| l.contains("panic:")).count();
+    assert!(panic_lines as u64 >= panics, "{log}");
+    assert!(!log.contains("panicked at"), "{log}");
+
     // An empty query and absurd nesting get errors, not a crash.
     let nested = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
     let out = psql(procs.pg, "boss", BOSS_PW, &[";", "SELECT 5"]);
