@@ -50,7 +50,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::types::format::FormatOptions;
 use quipu_catalog::{CatalogStore, DEFAULT_CATALOG};
 use quipu_connectors::Access;
-use quipu_scheduler::engine::{ClientSession, Engine};
+use quipu_scheduler::engine::{ClientSession, Engine, Work};
 use quipu_scheduler::error::SchedulerError;
 use tokio::sync::{OnceCell, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -913,26 +913,26 @@ impl Conn {
     async fn run_query<C: ClientInfo + ?Sized>(
         &self,
         client: &C,
-        session: &ClientSession,
-        work: QueryWork,
+        session: &Arc<ClientSession>,
+        work: Work,
         format: &Format,
     ) -> PgWireResult<Response> {
         let token = self.new_token();
         let deadline = self.timeout().map(|t| tokio::time::Instant::now() + t);
-        // Not on a task of its own (see `bounded`): a statement cancelled
-        // while it starts must drop its remote queries here, and with the
-        // start on another task one was seen still running on its source.
-        let start = async {
-            match work {
-                QueryWork::Statement(s) => session.run(DfStatement::Statement(s)).await,
-                QueryWork::Plan(p) => session.run_plan(p).await,
-            }
-        };
+        let planning = session.clone();
+        let planned = bounded(&token, deadline, async move {
+            planning.prepare(work, false).await
+        })
+        .await?;
+        // The start is not on a thread of its own (see `bounded`): a
+        // statement cancelled while it starts must drop its remote queries
+        // here, and with the start on another task one was seen still
+        // running on its source.
         let out = tokio::select! {
             biased;
             _ = token.cancelled() => return Err(canceled(false)),
             _ = sleep_until(deadline) => return Err(canceled(true)),
-            out = start => out.map_err(engine_error)?,
+            out = session.launch(planned) => out.and_then(quipu_scheduler::engine::one).map_err(engine_error)?,
         };
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(
@@ -958,33 +958,45 @@ impl Conn {
     }
 }
 
-enum QueryWork {
-    Statement(Box<Statement>),
-    Plan(LogicalPlan),
-}
-
-/// Runs a statement's planning and start on a task of its own, so that a
-/// cancel request or `statement_timeout` answers the client on time even
-/// while the planner is busy (planning is CPU work that does not yield: a
-/// `select!` beside it in the same task only woke once it was done). The
-/// task is aborted at its next yield; the statement limits
-/// (`quipu_scheduler::limits`) bound how long that can take.
+/// Runs a statement's planning on a thread of its own, so that a cancel
+/// request or `statement_timeout` answers the client on time even while
+/// the planner is busy: planning is CPU work that does not yield, so a
+/// `select!` beside it in the same task only woke once it was done, and on
+/// a runtime worker it also held up every other connection served by that
+/// worker. The thread is a blocking-pool thread driving the planning
+/// future; on cancel or timeout the future is dropped at its next yield
+/// (the statement limits, `quipu_scheduler::limits`, bound how long that
+/// can take) and the client has its answer at once. Only planning runs
+/// there: it starts nothing on the sources but the planner's statistics
+/// lookups.
 async fn bounded<T: Send + 'static>(
     token: &CancellationToken,
     deadline: Option<tokio::time::Instant>,
     work: impl std::future::Future<Output = quipu_scheduler::Result<T>> + Send + 'static,
 ) -> PgWireResult<T> {
-    let mut task = tokio::spawn(work);
+    let stop = token.child_token();
+    let stopped = stop.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let task = tokio::task::spawn_blocking(move || {
+        runtime.block_on(async move {
+            tokio::select! {
+                biased;
+                _ = stopped.cancelled() => None,
+                out = work => Some(out),
+            }
+        })
+    });
     let out = tokio::select! {
         biased;
         _ = token.cancelled() => Err(canceled(false)),
         _ = sleep_until(deadline) => Err(canceled(true)),
-        out = &mut task => match out {
-            Ok(out) => out.map_err(engine_error),
-            Err(e) => Err(error("XX000", format!("statement task failed: {e}"))),
+        out = task => match out {
+            Ok(Some(out)) => out.map_err(engine_error),
+            Ok(None) => Err(canceled(false)),
+            Err(e) => Err(error("XX000", format!("statement planning failed: {e}"))),
         },
     };
-    task.abort();
+    stop.cancel();
     out
 }
 
@@ -1089,7 +1101,7 @@ impl SimpleQueryHandler for QueryHandler {
                         .run_query(
                             client,
                             &session,
-                            QueryWork::Statement(Box::new(stmt)),
+                            Work::Statement(DfStatement::Statement(Box::new(stmt))),
                             &Format::UnifiedText,
                         )
                         .await
@@ -1249,7 +1261,7 @@ impl ExtendedQueryHandler for QueryHandler {
                     .run_query(
                         client,
                         &session,
-                        QueryWork::Plan(plan),
+                        Work::Plan(plan),
                         &portal.result_column_format,
                     )
                     .await

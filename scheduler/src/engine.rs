@@ -24,6 +24,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use quipu_connectors::{Access, ExecutionMode, QuipuOptions, QuipuSession};
 use tokio::sync::OnceCell;
+use tracing::Instrument;
 
 use crate::cluster::{self, Cluster};
 use crate::error::Result;
@@ -133,9 +134,51 @@ impl Engine {
 
 /// What a client hands over: SQL text already split into statements, or
 /// a plan with its parameters bound.
-enum Work {
+/// What a session runs: SQL planned here, or a plan made earlier by
+/// [`ClientSession::plan`] with its parameters bound.
+pub enum Work {
     Statement(Statement),
     Plan(LogicalPlan),
+}
+
+/// A statement planned by [`ClientSession::prepare`], not yet started.
+pub struct Planned {
+    step: Step,
+    started: Instant,
+    span: tracing::Span,
+}
+
+/// Where a planned statement runs, with what it needs to start there.
+enum Step {
+    /// In-process from its logical plan: catalog and session statements,
+    /// which act when they are executed.
+    Logical(LogicalPlan, String),
+    /// On the Ballista cluster.
+    Cluster {
+        ctx: SessionContext,
+        physical: Arc<dyn ExecutionPlan>,
+        scheduler_url: String,
+        reason: String,
+    },
+    /// In-process, optionally one stream per independent partition.
+    Local {
+        physical: Arc<dyn ExecutionPlan>,
+        reason: String,
+        split: bool,
+    },
+}
+
+/// Counts and logs a statement that failed before its first batch.
+fn failed_to_start(
+    span: &tracing::Span,
+    e: crate::error::SchedulerError,
+) -> crate::error::SchedulerError {
+    quipu_connectors::metrics::metrics()
+        .query_errors
+        .with_label_values(&["plan"])
+        .inc();
+    span.in_scope(|| tracing::debug!(error = %e, "query failed to start"));
+    e
 }
 
 /// One client's session: its settings and the statements it runs.
@@ -227,7 +270,8 @@ fn every_node(
 }
 
 /// The one output of a statement that was not split.
-fn one(mut outs: Vec<QueryOutput>) -> Result<QueryOutput> {
+/// The one output of a statement started without splitting.
+pub fn one(mut outs: Vec<QueryOutput>) -> Result<QueryOutput> {
     match outs.len() {
         1 => Ok(outs.remove(0)),
         n => Err(DataFusionError::Internal(format!("expected one output, got {n}")).into()),
@@ -500,8 +544,12 @@ impl ClientSession {
 
     /// Turns a statement into a logical plan with this session's settings
     /// (prepared statements: plan once, bind parameters, run many times).
+    /// The plan is weighed against the statement limits
+    /// (`crate::limits::check_plan`) before anything analyses it.
     pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
-        Ok(self.ctx.state().statement_to_plan(statement).await?)
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        crate::limits::check_plan(&plan)?;
+        Ok(plan)
     }
 
     /// Runs a logical plan made by [`ClientSession::plan`] (its parameters
@@ -521,23 +569,57 @@ impl ClientSession {
         self.start(Work::Plan(plan), true).await
     }
 
-    #[tracing::instrument(skip_all, fields(query_id = next_query_id()))]
     async fn start(&self, work: Work, split: bool) -> Result<Vec<QueryOutput>> {
+        let planned = self.prepare(work, split).await?;
+        self.launch(planned).await
+    }
+
+    /// Plans a statement (or a bound plan) as far as it goes without
+    /// starting anything: the SQL is planned, checked against the user's
+    /// grants, optimized and planned physically, and where it will run is
+    /// decided. This is the CPU work of a statement; a front door runs it
+    /// where a cancel or `statement_timeout` can stop waiting for it, and
+    /// [`ClientSession::launch`] then starts the plan where the statement's
+    /// streams are owned.
+    pub async fn prepare(&self, work: Work, split: bool) -> Result<Planned> {
+        let span = tracing::info_span!("start", query_id = next_query_id());
         let started = Instant::now();
+        let step = async {
+            let plan = match work {
+                Work::Statement(statement) => self.plan(statement).await?,
+                Work::Plan(plan) => plan,
+            };
+            self.decide(plan, started, split).await
+        }
+        .instrument(span.clone())
+        .await;
+        match step {
+            Ok(step) => Ok(Planned {
+                step,
+                started,
+                span,
+            }),
+            Err(e) => Err(failed_to_start(&span, e)),
+        }
+    }
+
+    /// Starts a statement planned by [`ClientSession::prepare`]: the
+    /// catalog statements act, the scans and cluster job begin, and the
+    /// output streams are returned.
+    pub async fn launch(&self, planned: Planned) -> Result<Vec<QueryOutput>> {
+        let Planned {
+            step,
+            started,
+            span,
+        } = planned;
         let m = quipu_connectors::metrics::metrics();
-        let planned = match work {
-            Work::Statement(statement) => self.plan(statement).await,
-            Work::Plan(plan) => Ok(plan),
-        };
-        let started_query = match planned {
-            Ok(plan) => self.plan_and_start(plan, started, split).await,
-            Err(e) => Err(e),
-        };
-        match started_query {
+        match self.start_step(step).instrument(span.clone()).await {
             Ok(outs) => {
                 let label = outs[0].executed_on.to_string();
                 m.queries.with_label_values(&[&label]).inc();
-                tracing::debug!(executed_on = %label, reason = %outs[0].reason, "query started");
+                span.in_scope(|| {
+                    tracing::debug!(executed_on = %label, reason = %outs[0].reason, "query started")
+                });
                 let open = Arc::new(std::sync::atomic::AtomicUsize::new(outs.len()));
                 Ok(outs
                     .into_iter()
@@ -547,11 +629,7 @@ impl ClientSession {
                     })
                     .collect())
             }
-            Err(e) => {
-                m.query_errors.with_label_values(&["plan"]).inc();
-                tracing::debug!(error = %e, "query failed to start");
-                Err(e)
-            }
+            Err(e) => Err(failed_to_start(&span, e)),
         }
     }
 
@@ -579,20 +657,17 @@ impl ClientSession {
         Ok(())
     }
 
-    async fn plan_and_start(
-        &self,
-        plan: LogicalPlan,
-        started: Instant,
-        split: bool,
-    ) -> Result<Vec<QueryOutput>> {
+    /// Checks a plan and decides where it runs, planning it physically
+    /// (locally or for the cluster) but starting nothing.
+    async fn decide(&self, plan: LogicalPlan, started: Instant, split: bool) -> Result<Step> {
         self.check(&plan)?;
         if let Some(why) = local_only(&plan) {
-            return Ok(vec![self.run_local_logical(plan, why.to_string()).await?]);
+            return Ok(Step::Logical(plan, why.to_string()));
         }
         let opts = self.options();
         if opts.execution == ExecutionMode::Cluster {
             let reason = "quipu.execution = 'cluster'".to_string();
-            return Ok(vec![self.run_on_cluster(plan, reason).await?]);
+            return self.plan_for_cluster(plan, reason).await;
         }
         // Local physical planning is also the estimate: it lists the files
         // left after partition pruning, with their sizes and row counts.
@@ -608,41 +683,80 @@ impl ClientSession {
         let large = est.bytes >= opts.cluster_min_bytes || est.rows >= opts.cluster_min_rows;
         tracing::debug!(%scan, planning_ms = started.elapsed().as_millis() as u64, "query planned");
         if opts.execution == ExecutionMode::Auto && large && !forwards_rows(&physical) {
-            return Ok(vec![
-                self.run_on_cluster(plan, format!("large scan: {scan}"))
-                    .await?,
-            ]);
+            return self
+                .plan_for_cluster(plan, format!("large scan: {scan}"))
+                .await;
         }
         let reason = match opts.execution {
             ExecutionMode::Local => "quipu.execution = 'local'".to_string(),
             _ if large => format!("rows only forwarded to the client: {scan}"),
             _ => format!("small scan: {scan}"),
         };
-        let schema = physical.schema();
-        if split && let Some((top, n)) = independent_partitions(&physical) {
-            let task_ctx = self.ctx.task_ctx();
-            return (0..n)
-                .map(|i| {
-                    Ok(QueryOutput {
-                        schema: schema.clone(),
-                        stream: top.execute(i, task_ctx.clone())?,
-                        executed_on: ExecutedOn::Local,
-                        reason: format!("{reason}; {n} partitions read separately"),
-                    })
-                })
-                .collect();
-        }
-        let stream = execute_stream(physical, self.ctx.task_ctx())?;
-        Ok(vec![QueryOutput {
-            schema,
-            stream,
-            executed_on: ExecutedOn::Local,
+        Ok(Step::Local {
+            physical,
             reason,
-        }])
+            split,
+        })
     }
 
-    /// Hands the logical plan to the Ballista cluster.
-    async fn run_on_cluster(&self, plan: LogicalPlan, reason: String) -> Result<QueryOutput> {
+    async fn start_step(&self, step: Step) -> Result<Vec<QueryOutput>> {
+        match step {
+            Step::Logical(plan, reason) => Ok(vec![self.run_local_logical(plan, reason).await?]),
+            Step::Cluster {
+                ctx,
+                physical,
+                scheduler_url,
+                reason,
+            } => {
+                let stream = execute_stream(physical.clone(), ctx.task_ctx())?;
+                tracing::debug!(%reason, "running on the cluster");
+                Ok(vec![QueryOutput {
+                    schema: stream.schema(),
+                    stream: Box::pin(ClusterStream {
+                        inner: stream,
+                        plan: physical,
+                        scheduler_url,
+                        span: tracing::Span::current(),
+                        logged: false,
+                        done: false,
+                    }),
+                    executed_on: ExecutedOn::Cluster,
+                    reason,
+                }])
+            }
+            Step::Local {
+                physical,
+                reason,
+                split,
+            } => {
+                let schema = physical.schema();
+                if split && let Some((top, n)) = independent_partitions(&physical) {
+                    let task_ctx = self.ctx.task_ctx();
+                    return (0..n)
+                        .map(|i| {
+                            Ok(QueryOutput {
+                                schema: schema.clone(),
+                                stream: top.execute(i, task_ctx.clone())?,
+                                executed_on: ExecutedOn::Local,
+                                reason: format!("{reason}; {n} partitions read separately"),
+                            })
+                        })
+                        .collect();
+                }
+                let stream = execute_stream(physical, self.ctx.task_ctx())?;
+                Ok(vec![QueryOutput {
+                    schema,
+                    stream,
+                    executed_on: ExecutedOn::Local,
+                    reason,
+                }])
+            }
+        }
+    }
+
+    /// Plans the logical plan for the Ballista cluster (the job is
+    /// submitted when the plan is started).
+    async fn plan_for_cluster(&self, plan: LogicalPlan, reason: String) -> Result<Step> {
         let cluster = self.engine.cluster().await?;
         if let Some(probe) = &cluster.executors {
             probe.wait_for_one(&cluster.scheduler_url).await?;
@@ -657,25 +771,16 @@ impl ClientSession {
             .with_config(config)
             .build()
             .upgrade_for_ballista(cluster.scheduler_url.clone())?;
-        let cctx = SessionContext::new_with_state(cluster_state);
-        let physical = cctx
+        let ctx = SessionContext::new_with_state(cluster_state);
+        let physical = ctx
             .execute_logical_plan(plan)
             .await?
             .create_physical_plan()
             .await?;
-        let stream = execute_stream(physical.clone(), cctx.task_ctx())?;
-        tracing::debug!(%reason, "running on the cluster");
-        Ok(QueryOutput {
-            schema: stream.schema(),
-            stream: Box::pin(ClusterStream {
-                inner: stream,
-                plan: physical,
-                scheduler_url: cluster.scheduler_url.clone(),
-                span: tracing::Span::current(),
-                logged: false,
-                done: false,
-            }),
-            executed_on: ExecutedOn::Cluster,
+        Ok(Step::Cluster {
+            ctx,
+            physical,
+            scheduler_url: cluster.scheduler_url.clone(),
             reason,
         })
     }

@@ -13,5 +13,5 @@ pub mod error;
 pub mod limits;
 pub mod process;
 
-pub use engine::{ClientSession, Engine, ExecutedOn, QueryOutput};
+pub use engine::{ClientSession, Engine, ExecutedOn, Planned, QueryOutput, Work};
 pub use error::{Result, SchedulerError};

@@ -12,9 +12,21 @@
 //!   A long `IN (...)` list is flat and costs little, so its items do not
 //!   count; a chain of `OR`s becomes a tree as deep as it is long.
 //!
+//! The text is not the whole statement: a common table expression or a
+//! view is planned once and copied into every place that names it, so ten
+//! references to one 1,000-term `WHERE` took 17 s to plan from text well
+//! inside the limits. [`check_plan`] therefore weighs the logical plan too,
+//! views and CTEs expanded, before it is analysed and optimized: every
+//! expression node costs its depth in its expression tree
+//! ([`MAX_PLAN_WEIGHT`]), which is how the analyzer's cost grows (it
+//! recomputes the types below each node of a chain).
+//!
 //! Each limit answers SQLSTATE 54001 (`statement_too_complex`) naming the
 //! limit, and the connection stays usable.
 
+use datafusion::common::Result as DfResult;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion, TreeNodeVisitor};
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -29,6 +41,14 @@ pub const MAX_NESTING: usize = 200;
 /// 500 terms 0.4 s, 1,000 terms 1.6 s, 2,000 terms 8.8 s. 2,000 operators
 /// is a 1,000-term chain of comparisons.
 pub const MAX_OPERATORS: usize = 2_000;
+
+/// The most a logical plan may weigh: the sum over every expression node
+/// of its depth in its expression tree. A left-deep chain of `n` terms
+/// `a = i OR ...` weighs about `2 n²`, so a 1,000-term chain (the longest
+/// the text limit lets through) weighs 2 M; this allows two of them,
+/// while a 50,000-item `IN` list weighs 150 k and the demo's business
+/// views a few thousand each.
+pub const MAX_PLAN_WEIGHT: u64 = 4_000_000;
 
 /// A statement text over one of the limits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,6 +147,54 @@ pub fn check_sql_text(sql: &str) -> Result<(), TooComplex> {
     Ok(())
 }
 
+/// Weighs a logical plan (subqueries and expanded views included) and
+/// refuses it over [`MAX_PLAN_WEIGHT`]. The walk stops as soon as the limit
+/// is passed, so it costs at most that many steps.
+pub fn check_plan(plan: &LogicalPlan) -> Result<(), TooComplex> {
+    struct Weigh {
+        depth: u64,
+        total: u64,
+    }
+    impl<'n> TreeNodeVisitor<'n> for Weigh {
+        type Node = Expr;
+        fn f_down(&mut self, _: &'n Expr) -> DfResult<TreeNodeRecursion> {
+            self.depth += 1;
+            self.total += self.depth;
+            Ok(if self.total > MAX_PLAN_WEIGHT {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
+            })
+        }
+        fn f_up(&mut self, _: &'n Expr) -> DfResult<TreeNodeRecursion> {
+            self.depth -= 1;
+            Ok(TreeNodeRecursion::Continue)
+        }
+    }
+    let mut w = Weigh { depth: 0, total: 0 };
+    // The visitor never fails.
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            w.depth = 0;
+            e.visit(&mut w)
+        })?;
+        Ok(if w.total > MAX_PLAN_WEIGHT {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    if w.total > MAX_PLAN_WEIGHT {
+        return Err(TooComplex {
+            what: "the expressions of the planned statement (views and common table \
+                   expressions expanded) are too large"
+                .to_string(),
+            limit: MAX_PLAN_WEIGHT as usize,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +242,37 @@ mod tests {
         assert!(check_sql_text(&commented).is_ok());
         let big = format!("SELECT '{}'", "x".repeat(MAX_STATEMENT_BYTES));
         assert_eq!(check_sql_text(&big).unwrap_err().limit, MAX_STATEMENT_BYTES);
+    }
+
+    async fn planned(sql: &str) -> LogicalPlan {
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.sql("CREATE TABLE t (a BIGINT) AS VALUES (1), (2)")
+            .await
+            .unwrap();
+        ctx.state().create_logical_plan(sql).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn copies_of_a_long_chain_are_refused_by_plan_weight() {
+        // One 900-term chain passes both checks.
+        let one = ors(900);
+        assert!(check_sql_text(&one).is_ok());
+        assert!(check_plan(&planned(&one).await).is_ok());
+        // Ten references to it through a CTE pass the text check (the
+        // chain is written once) but not the plan's weight.
+        let terms: Vec<String> = (0..900).map(|i| format!("a = {i}")).collect();
+        let cte = format!(
+            "WITH c AS (SELECT a FROM t WHERE {}) SELECT count(*) FROM ({}) x",
+            terms.join(" OR "),
+            vec!["SELECT a FROM c"; 10].join(" UNION ALL ")
+        );
+        assert!(check_sql_text(&cte).is_ok());
+        let e = check_plan(&planned(&cte).await).unwrap_err();
+        assert_eq!(e.limit as u64, MAX_PLAN_WEIGHT);
+        assert!(e.to_string().contains("common table"), "{e}");
+        // A long flat IN list is light.
+        let list: Vec<String> = (0..50_000).map(|i| i.to_string()).collect();
+        let sql = format!("SELECT * FROM t WHERE a IN ({})", list.join(", "));
+        assert!(check_plan(&planned(&sql).await).is_ok());
     }
 }

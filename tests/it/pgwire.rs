@@ -427,6 +427,20 @@ one(c, "SET statement_timeout = 1000")
 print("timeout=" + "|".join(err(lambda: one(c, "{ENDLESS}"))))
 one(c, "SET statement_timeout = 0")
 print("after_timeout=" + str(one(c, "SELECT 2")[0][0]))
+# Planning is covered too: a 999-term chain plans for about 2 s in a debug
+# build (the longest the statement limits allow), on both protocols.
+chain = " OR ".join("v = %d" % i for i in range(999))
+heavy = "SELECT count(*) FROM range(10) t(v) WHERE " + chain
+simple = psycopg.ClientCursor(c)
+one(c, "SET quipu.execution = 'local'")
+one(c, "SET statement_timeout = 300")
+print("plan_timeout_simple=" + err(lambda: simple.execute(heavy))[0])
+print("plan_timeout_extended=" + err(lambda: one(c, heavy + " AND %s = 1", (1,)))[0])
+one(c, "SET statement_timeout = 0")
+threading.Timer(0.3, c.cancel).start()
+print("plan_cancel_simple=" + err(lambda: simple.execute(heavy))[0])
+simple.execute(heavy)
+print("plan_whole=" + str(simple.fetchone()[0]))
 # In-process, a cancel stops the remote query on the source too.
 one(c, "SET quipu.execution = 'local'")
 threading.Timer(1.5, c.cancel).start()
@@ -477,6 +491,14 @@ print("after_close=" + str(one(f, "SELECT 3")[0][0]))
         out.stdout
     );
     assert_eq!(value(&out, "after_timeout"), "2");
+    for case in [
+        "plan_timeout_simple",
+        "plan_timeout_extended",
+        "plan_cancel_simple",
+    ] {
+        assert_eq!(value(&out, case), "57014", "{case}: {}", out.stdout);
+    }
+    assert_eq!(value(&out, "plan_whole"), "10");
     assert!(
         value(&out, "over_limit").contains("too many clients"),
         "{}",
