@@ -338,25 +338,12 @@ pub fn to_mongo(filters: &[Arc<dyn PhysicalExpr>], schema: &Schema) -> Vec<Docum
             }
             Cond::In(i, values) => {
                 let f = schema.fields().get(*i)?;
-                let values = values
-                    .iter()
-                    .filter(|v| !v.is_null())
-                    .map(|v| crate::mongo::bson_value(v, f.data_type()))
-                    .collect::<Option<Vec<_>>>()?;
-                Some(doc! { f.name(): { "$in": values } })
+                let values: Vec<&ScalarValue> = values.iter().filter(|v| !v.is_null()).collect();
+                crate::mongo::field_in(f.name(), &values, f.data_type())
             }
             Cond::Cmp(i, op, v) => {
                 let f = schema.fields().get(*i)?;
-                let v = crate::mongo::bson_value(v, f.data_type())?;
-                let op = match op {
-                    Operator::Eq => "$eq",
-                    Operator::Lt => "$lt",
-                    Operator::LtEq => "$lte",
-                    Operator::Gt => "$gt",
-                    Operator::GtEq => "$gte",
-                    _ => return None,
-                };
-                Some(doc! { f.name(): { op: v } })
+                crate::mongo::field_condition(f.name(), *op, v, f.data_type())
             }
         }
     }

@@ -403,6 +403,101 @@ async fn a_table_read_in_key_ranges_gives_every_row_once() {
     engine.session().close().await;
 }
 
+/// Issue 17 (3): text columns of MongoDB hold ObjectIds (as their hex)
+/// and decimals (as text); a filter or join key given as text must find
+/// them. It was sent as a string comparison, which never matches another
+/// BSON type, so MongoDB dropped the rows before Quipu's re-check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_text_columns_find_object_ids_and_decimals() {
+    let y = yachay();
+    let dir = catalog(&y);
+    let engine = Engine::open(dir.path()).unwrap();
+    let c = client(&engine, "local").await;
+    // Documents with ObjectId ids and Decimal128 prices, and references
+    // to some of them held as hex strings in another collection.
+    let facts = y.mongo.pymongo(
+        "oid_check",
+        r#"from bson import ObjectId, Decimal128
+db.items.drop(); db.refs.drop()
+ids = [ObjectId() for _ in range(40)]
+prices = ["19.99", "5.00", "19.99", "0.10"]
+db.items.insert_many([{"_id": i, "n": k, "price": Decimal128(prices[k % 4])} for k, i in enumerate(ids)])
+targets = [str(ids[k]) for k in range(0, 40, 3)] + ["0" * 24, "not-an-id"]
+db.refs.insert_many([{"target": t} for t in targets])
+print("hex=" + str(ids[7]))
+print("hex2=" + str(ids[30]))
+print("matched=" + str(sum(1 for t in targets if t in {str(i) for i in ids})))
+print("price_of_7=" + str(db.items.find_one({"_id": ids[7]})["price"]))
+print("same_price=" + str(db.items.count_documents({"price": Decimal128(prices[7 % 4])})))"#,
+    );
+    let fact = |key: &str| -> String {
+        facts
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key} in {facts}"))
+            .to_string()
+    };
+    let (hex, hex2) = (fact("hex"), fact("hex2"));
+    add_copy(&engine, "inventory", "oid", &[("database", "oid_check")]).await;
+    add_copy(
+        &engine,
+        "inventory",
+        "oid_raw",
+        &[("database", "oid_check"), ("pushdown", "off")],
+    )
+    .await;
+    let count = |sql: String| {
+        let c = &c;
+        async move {
+            let (rows, _) = query(c, &sql).await;
+            rows[0][0].clone()
+        }
+    };
+    let price = count(format!(
+        "SELECT price FROM oid_raw.public.items WHERE _id = '{hex}'"
+    ))
+    .await;
+    let cases = [
+        (format!("_id = '{hex}'"), "1".to_string()),
+        (format!("'{hex}' = _id"), "1".to_string()),
+        ("_id > '0'".into(), "40".into()),
+        ("_id < 'g'".into(), "40".into()),
+        (format!("_id IN ('{hex}', '{hex2}', 'x')"), "2".into()),
+        (format!("_id <> '{hex}'"), "39".into()),
+        (format!("price = '{price}'"), fact("same_price")),
+    ];
+    for (filter, want) in &cases {
+        for src in ["oid", "oid_raw"] {
+            let got = count(format!(
+                "SELECT count(*) FROM {src}.public.items WHERE {filter}"
+            ))
+            .await;
+            assert_eq!(&got, want, "{src}: WHERE {filter}");
+        }
+    }
+    // A join on the id from text held elsewhere (the join's keys reach
+    // MongoDB as a dynamic filter), and a pushed group over the ids.
+    for src in ["oid", "oid_raw"] {
+        let got = count(format!(
+            "SELECT count(*) FROM {src}.public.refs r JOIN {src}.public.items i ON i._id = r.target"
+        ))
+        .await;
+        assert_eq!(got, fact("matched"), "{src}: join on _id");
+        let got = count(format!(
+            "SELECT count(*) FROM (SELECT _id, count(*) FROM {src}.public.items \
+             WHERE _id >= '{hex}' OR _id = '{hex2}' GROUP BY _id) g"
+        ))
+        .await;
+        let want = count(format!(
+            "SELECT count(*) FROM oid_raw.public.items WHERE _id >= '{hex}' OR _id = '{hex2}'"
+        ))
+        .await;
+        assert_eq!(got, want, "{src}: grouped by _id");
+    }
+    assert_eq!(price, fact("price_of_7"), "the decimal's text");
+    engine.session().close().await;
+}
+
 /// A copy of source `from` named `name` with extra options.
 async fn add_copy(engine: &Engine, from: &str, name: &str, options: &[(&str, &str)]) {
     let mut src = engine.session().store().source(from).unwrap().unwrap();
