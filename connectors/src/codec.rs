@@ -54,6 +54,8 @@ enum Encoded {
     RemoteQuery {
         source: String,
         sql: String,
+        #[serde(default)]
+        exact_decimals: bool,
     },
     MongoQuery {
         source: String,
@@ -67,6 +69,8 @@ enum Encoded {
         columns: Vec<ColumnDef>,
         #[serde(default)]
         merged: bool,
+        #[serde(default)]
+        table_columns: bool,
     },
     MongoScan {
         source: String,
@@ -174,6 +178,7 @@ impl Resolver {
             return Some(Encoded::RemoteQuery {
                 source: t.source().name.clone(),
                 sql: t.sql().to_string(),
+                exact_decimals: t.exact_decimals(),
             });
         }
         if let Some(t) = node.downcast_ref::<MongoQueryTable>() {
@@ -223,11 +228,16 @@ impl Resolver {
                 )
                 .with_partitions(partitions),
             ),
-            Encoded::RemoteQuery { source, sql } => Arc::new(RemoteQueryTable::from_parts(
+            Encoded::RemoteQuery {
+                source,
+                sql,
+                exact_decimals,
+            } => Arc::new(RemoteQueryTable::from_parts(
                 self.source(&source)?,
                 shared.pg.clone(),
                 schema,
                 sql,
+                exact_decimals,
             )),
             Encoded::MongoQuery {
                 source,
@@ -257,6 +267,7 @@ impl Resolver {
                 sqls: s.sqls().to_vec(),
                 columns: types::columns_of(&s.schema()),
                 merged: s.is_merged(),
+                table_columns: s.reads_table_columns(),
             }));
         }
         if let Some(s) = node.downcast_ref::<MongoScanExec>() {
@@ -284,6 +295,7 @@ impl Resolver {
                 sqls,
                 columns,
                 merged,
+                table_columns,
             } => {
                 if sqls.is_empty() {
                     return Err(DataFusionError::Plan(
@@ -297,7 +309,8 @@ impl Resolver {
                         schema_of(&columns)?,
                         sqls,
                     )
-                    .merged(merged),
+                    .merged(merged)
+                    .table_columns(table_columns),
                 )
             }
             Encoded::MongoScan {

@@ -573,6 +573,7 @@ impl TableProvider for PgTable {
         };
         Ok(Arc::new(
             PgScanExec::partitioned(self.source.clone(), self.pools.clone(), schema, sqls)
+                .table_columns(true)
                 .merged(on_ballista),
         ))
     }
@@ -596,6 +597,12 @@ pub struct PgScanExec {
     /// Join-key filters from hash joins above (semi-join pushdown), read
     /// when the scan starts.
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
+    /// The columns are a table's own, read as the catalog has them: a
+    /// decimal with more digits than the column's type means the column
+    /// changed at the source, and is an error rather than a rounded value.
+    /// (A pushed query's computed decimals, an `avg` say, are cut to the
+    /// scale DataFusion gives them, as DataFusion would.)
+    table_columns: bool,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -623,8 +630,20 @@ impl PgScanExec {
             merged: false,
             snapshot: Default::default(),
             dynamic: vec![],
+            table_columns: false,
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    /// The same scan, marked as reading a table's own columns (see
+    /// `table_columns`).
+    pub fn table_columns(mut self, yes: bool) -> Self {
+        self.table_columns = yes;
+        self
+    }
+
+    pub fn reads_table_columns(&self) -> bool {
+        self.table_columns
     }
 
     /// The same scan with its queries run concurrently in one output
@@ -652,7 +671,8 @@ impl PgScanExec {
             self.schema.clone(),
             self.sqls.clone(),
         )
-        .merged(self.merged);
+        .merged(self.merged)
+        .table_columns(self.table_columns);
         scan.dynamic = dynamic;
         scan.snapshot = self.snapshot.clone();
         scan
@@ -802,7 +822,7 @@ impl PgScanExec {
                 .copy_out(copy.as_str())
                 .await
                 .map_err(|e| bad(&source, format!("remote query failed: {}", pg_reason(&e))))?;
-            let decoder = CopyDecoder::new(schema.clone());
+            let decoder = CopyDecoder::new(schema.clone(), this.table_columns);
             Ok::<_, DataFusionError>(decode_stream(
                 client,
                 Box::pin(out),
@@ -1041,6 +1061,8 @@ struct CopyDecoder {
     header_done: bool,
     ended: bool,
     ready: Vec<RecordBatch>,
+    /// Decimals must fit their column's type exactly (`PgScanExec::table_columns`).
+    exact: bool,
 }
 
 const PG_EPOCH_DAYS: i32 = 10_957;
@@ -1078,7 +1100,7 @@ macro_rules! append {
 }
 
 impl CopyDecoder {
-    fn new(schema: SchemaRef) -> Self {
+    fn new(schema: SchemaRef, exact: bool) -> Self {
         let builders = schema
             .fields()
             .iter()
@@ -1092,6 +1114,7 @@ impl CopyDecoder {
             header_done: false,
             ended: false,
             ready: Vec::new(),
+            exact,
         }
     }
 
@@ -1169,7 +1192,7 @@ impl CopyDecoder {
             for (i, span) in spans.into_iter().enumerate() {
                 let v = span.map(|(p, l)| &buf[p..p + l]);
                 let field = self.schema.field(i);
-                decode_value(field.data_type(), &mut self.builders[i], v)
+                decode_value(field.data_type(), &mut self.builders[i], v, self.exact)
                     .map_err(|e| format!("column {}: {e}", field.name()))?;
             }
         }
@@ -1209,6 +1232,7 @@ fn decode_value(
     t: &DataType,
     b: &mut Box<dyn ArrayBuilder>,
     v: Option<&[u8]>,
+    exact: bool,
 ) -> std::result::Result<(), String> {
     match t {
         DataType::Boolean => append!(b, BooleanBuilder, v.map(|v| v.first() == Some(&1))),
@@ -1251,8 +1275,17 @@ fn decode_value(
                 .transpose()?
                 .map(|x| i64::from_be_bytes(x) + PG_EPOCH_MICROS)
         ),
-        DataType::Decimal128(_, s) => {
-            let d = v.map(|v| decode_numeric(v, *s)).transpose()?;
+        DataType::Decimal128(p, s) => {
+            let d = v
+                .map(|v| match decode_numeric(v, *s)? {
+                    (n, cut) if exact && (cut || !fits_precision(n, *p)) => Err(format!(
+                        "a value does not fit numeric({p},{s}), the column's type in the \
+                         catalog: the column has changed at the source; run `quipu catalog \
+                         refresh` for this source"
+                    )),
+                    (n, _) => Ok(n),
+                })
+                .transpose()?;
             append!(b, Decimal128Builder, d)
         }
         DataType::Binary => append!(b, BinaryBuilder, v),
@@ -1266,8 +1299,16 @@ fn decode_value(
     Ok(())
 }
 
-/// PostgreSQL's binary numeric (base-10000 digits) as an integer at `scale`.
-fn decode_numeric(v: &[u8], scale: i8) -> std::result::Result<i128, String> {
+/// Whether `n` (an unscaled decimal) has at most `precision` digits.
+fn fits_precision(n: i128, precision: u8) -> bool {
+    10i128
+        .checked_pow(precision as u32)
+        .is_none_or(|limit| n.unsigned_abs() < limit as u128)
+}
+
+/// PostgreSQL's binary numeric (base-10000 digits) as an integer at `scale`,
+/// and whether non-zero digits below that scale were cut off.
+fn decode_numeric(v: &[u8], scale: i8) -> std::result::Result<(i128, bool), String> {
     if v.len() < 8 {
         return Err("short numeric".into());
     }
@@ -1281,6 +1322,7 @@ fn decode_numeric(v: &[u8], scale: i8) -> std::result::Result<i128, String> {
         return Err("short numeric".into());
     }
     let mut acc: i128 = 0;
+    let mut cut = false;
     let scale = scale as i32;
     for i in 0..ndigits {
         let digit = u16::from_be_bytes([v[8 + 2 * i], v[9 + 2 * i]]) as i128;
@@ -1294,13 +1336,16 @@ fn decode_numeric(v: &[u8], scale: i8) -> std::result::Result<i128, String> {
                 )
                 .ok_or("numeric out of range")?
         } else if exp10 > -5 {
-            digit / 10i128.pow((-exp10) as u32)
+            let div = 10i128.pow((-exp10) as u32);
+            cut |= digit % div != 0;
+            digit / div
         } else {
+            cut |= digit != 0;
             0
         };
         acc = acc.checked_add(term).ok_or("numeric out of range")?;
     }
-    Ok(if sign == 0x4000 { -acc } else { acc })
+    Ok((if sign == 0x4000 { -acc } else { acc }, cut))
 }
 
 #[cfg(test)]
@@ -1324,18 +1369,38 @@ mod tests {
         // 1234.05 = [1234, 0500] weight 0
         assert_eq!(
             decode_numeric(&numeric(&[1234, 500], 0, false, 2), 2).unwrap(),
-            123_405
+            (123_405, false)
         );
         // -0.07 = [0700] weight -1
         assert_eq!(
             decode_numeric(&numeric(&[700], -1, true, 2), 2).unwrap(),
-            -7
+            (-7, false)
         );
         // 12345678 = [1234, 5678] weight 1
         assert_eq!(
             decode_numeric(&numeric(&[1234, 5678], 1, false, 0), 2).unwrap(),
-            1_234_567_800
+            (1_234_567_800, false)
         );
-        assert_eq!(decode_numeric(&numeric(&[], 0, false, 0), 2).unwrap(), 0);
+        assert_eq!(
+            decode_numeric(&numeric(&[], 0, false, 0), 2).unwrap(),
+            (0, false)
+        );
+        // 1.2345 read at scale 2 loses digits (issue 17: a column altered
+        // from numeric(12,2) to numeric(14,4)); 1.2300 does not.
+        assert_eq!(
+            decode_numeric(&numeric(&[1, 2345], 0, false, 4), 2).unwrap(),
+            (123, true)
+        );
+        assert_eq!(
+            decode_numeric(&numeric(&[1, 2300], 0, false, 4), 2).unwrap(),
+            (123, false)
+        );
+        // A whole base-10000 digit below the scale.
+        assert_eq!(
+            decode_numeric(&numeric(&[1, 0, 7], 0, false, 12), 2).unwrap(),
+            (100, true)
+        );
+        assert!(fits_precision(99_999, 5) && !fits_precision(100_000, 5));
+        assert!(fits_precision(-99_999, 5) && !fits_precision(-100_000, 5));
     }
 }

@@ -561,6 +561,7 @@ fn remote_plan(
         pools: table.pools().clone(),
         schema: Arc::new(Schema::new(fields)),
         sql,
+        exact_decimals: exact_decimals(plan),
     });
     let alias = format!("__quipu_remote_{n}");
     let labels: Vec<Expr> = out
@@ -620,6 +621,46 @@ pub struct RemoteQueryTable {
     pools: Arc<PgPools>,
     schema: SchemaRef,
     sql: String,
+    /// The decimals the query returns must fit their Arrow types exactly
+    /// (see [`exact_decimals`]).
+    exact_decimals: bool,
+}
+
+/// Whether every decimal a pushed plan returns is a table's column or
+/// computed without a division (sums, differences, products, min, max):
+/// then PostgreSQL's value has no more digits than the type DataFusion
+/// gives it from the catalog, unless the column changed at the source (a
+/// column altered from numeric(12,2) to numeric(14,4) gave 1.23 for
+/// 1.2345 through the cast to the catalog's type). `avg` and `/` have more
+/// digits by nature, and are cut to DataFusion's scale as before.
+fn exact_decimals(plan: &LogicalPlan) -> bool {
+    let mut exact = true;
+    let _ = plan.apply(|node| {
+        let _ = node.apply_expressions(|e| {
+            e.apply(|e| {
+                let divides = match e {
+                    Expr::BinaryExpr(b) => b.op == Operator::Divide,
+                    Expr::AggregateFunction(f) => {
+                        !matches!(f.func.name(), "sum" | "min" | "max" | "count")
+                    }
+                    Expr::WindowFunction(_) | Expr::ScalarFunction(_) => true,
+                    _ => false,
+                };
+                exact &= !divides;
+                Ok(if exact {
+                    TreeNodeRecursion::Continue
+                } else {
+                    TreeNodeRecursion::Stop
+                })
+            })
+        });
+        Ok(if exact {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    });
+    exact
 }
 
 impl RemoteQueryTable {
@@ -628,13 +669,19 @@ impl RemoteQueryTable {
         pools: Arc<PgPools>,
         schema: SchemaRef,
         sql: String,
+        exact_decimals: bool,
     ) -> RemoteQueryTable {
         RemoteQueryTable {
             source,
             pools,
             schema,
             sql,
+            exact_decimals,
         }
+    }
+
+    pub fn exact_decimals(&self) -> bool {
+        self.exact_decimals
     }
 
     pub fn source(&self) -> &SourceDef {
@@ -678,7 +725,20 @@ impl TableProvider for RemoteQueryTable {
                         f.data_type()
                     ))
                 })?;
-                Ok(format!("q.{}::{cast}", quote_ident(f.name())))
+                let c = format!("q.{}", quote_ident(f.name()));
+                Ok(match f.data_type() {
+                    // A value that the cast would round fails the query,
+                    // naming the column (the text is not constant, so
+                    // PostgreSQL only evaluates it for such a row).
+                    DataType::Decimal128(..) if self.exact_decimals => format!(
+                        "CASE WHEN {c} IS NULL OR {c}::{cast} = {c} THEN {c}::{cast} \
+                         ELSE ('quipu: a value (' || {c}::text || ') does not fit {cast}, \
+                         its type in the catalog: a column changed at the source; run \
+                         `quipu catalog refresh {}`')::numeric END",
+                        self.source.name.replace('\'', "")
+                    ),
+                    _ => format!("{c}::{cast}"),
+                })
             })
             .collect::<DfResult<_>>()?;
         let columns: Vec<String> = self

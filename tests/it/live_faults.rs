@@ -148,3 +148,66 @@ async fn a_source_that_is_down_is_named_and_the_others_keep_working() {
     drop(silent);
     engine.session().close().await;
 }
+
+/// Issue 17 (4): a column altered at the source without `catalog refresh`
+/// is never read as a rounded number. numeric(12,2) became numeric(14,4):
+/// Quipu answered 1.23 for 1.2345 (a table scan cut the digits; a pushed
+/// sum was cast back to the catalog's type). Values that still fit read
+/// right; values that do not fail the query naming the refresh; after the
+/// refresh every answer equals PostgreSQL's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decimal_column_changed_at_the_source_is_never_rounded() {
+    let y = yachay();
+    let pg = &y.crm;
+    pg.psql("postgres", "DROP DATABASE IF EXISTS drift");
+    pg.psql("postgres", "CREATE DATABASE drift");
+    pg.psql(
+        "drift",
+        "CREATE TABLE prices (id int PRIMARY KEY, amount numeric(12,2));
+         INSERT INTO prices VALUES (1, 1.23), (2, 1.25), (3, NULL)",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    crate::views::add_pg_source(dir.path(), "drift", pg.port, "drift");
+    let engine = Engine::open(dir.path()).unwrap();
+    let c = client(&engine, "local").await;
+    let pg_answer = |sql: &str| pg.psql("drift", sql).trim().to_string();
+    let plain = "SELECT amount FROM drift.public.prices WHERE id = 1";
+    let pushed = "SELECT sum(amount) FROM drift.public.prices";
+    let unpushed = "SELECT sum(amount) FROM drift.public.prices, (VALUES (1)) v(x)";
+    assert_eq!(query(&c, pushed).await.0[0][0], "2.48");
+
+    // The scale grows; the values still fit the catalog's numeric(12,2).
+    pg.psql(
+        "drift",
+        "ALTER TABLE prices ALTER amount TYPE numeric(14,4)",
+    );
+    assert_eq!(query(&c, plain).await.0[0][0], "1.23");
+    assert_eq!(query(&c, pushed).await.0[0][0], "2.48");
+
+    // Now they do not: every path refuses, naming what to do.
+    pg.psql("drift", "UPDATE prices SET amount = 1.2345 WHERE id = 1");
+    assert_eq!(pg_answer("SELECT sum(amount) FROM prices"), "2.4845");
+    for sql in [plain, pushed, unpushed] {
+        let err = try_query(&c, sql).await.unwrap_err();
+        assert!(
+            err.contains("catalog refresh") && err.contains("drift"),
+            "{sql}: {err}"
+        );
+    }
+
+    engine.session().refresh_source("drift").await.unwrap();
+    let c = client(&engine, "local").await;
+    assert_eq!(
+        query(&c, plain).await.0[0][0],
+        pg_answer("SELECT amount FROM prices WHERE id = 1")
+    );
+    assert_eq!(query(&c, pushed).await.0[0][0], "2.4845");
+    assert_eq!(query(&c, unpushed).await.0[0][0], "2.4845");
+    let avg = query(&c, "SELECT avg(amount) FROM drift.public.prices")
+        .await
+        .0[0][0]
+        .clone();
+    let want: f64 = pg_answer("SELECT avg(amount) FROM prices").parse().unwrap();
+    assert_eq!(avg.parse::<f64>().unwrap(), want, "{avg}");
+    engine.session().close().await;
+}
