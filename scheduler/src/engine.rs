@@ -8,20 +8,25 @@
 //! Ballista cluster. Both paths start from the same logical plan, so they
 //! agree on results.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use ballista_core::extension::SessionStateExt;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::DataFusionError;
+use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, execute_stream};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParserBuilder, Statement};
+use futures::{Stream, StreamExt, TryStreamExt};
 use quipu_connectors::{Access, ExecutionMode, QuipuOptions, QuipuSession};
 use tokio::sync::OnceCell;
 use tracing::Instrument;
@@ -159,6 +164,8 @@ enum Step {
         physical: Arc<dyn ExecutionPlan>,
         scheduler_url: String,
         reason: String,
+        /// Planned again if the job must run again.
+        plan: LogicalPlan,
     },
     /// In-process, optionally one stream per independent partition.
     Local {
@@ -355,6 +362,57 @@ fn timed(
 /// the job. Dropped before its end (a cancel request, a statement timeout,
 /// a client gone), it asks the scheduler to cancel the job, so the
 /// executors stop its tasks instead of running them to the end.
+/// Plans `plan` with `session`'s state for the Ballista cluster: the
+/// context that runs it, its physical plan and the scheduler's address.
+async fn cluster_physical(
+    engine: &Arc<Engine>,
+    session: &SessionContext,
+    plan: LogicalPlan,
+) -> Result<(SessionContext, Arc<dyn ExecutionPlan>, String)> {
+    let cluster = engine.cluster().await?;
+    if let Some(probe) = &cluster.executors {
+        probe.wait_for_one(&cluster.scheduler_url).await?;
+    }
+    // The client side encodes the plan with Quipu's codecs too.
+    let state = session.state();
+    let config = crate::cluster::with_codecs(
+        quipu_executor::static_planner(state.config().clone()),
+        engine.session(),
+    );
+    let cluster_state = SessionStateBuilder::new_from_existing(state)
+        .with_config(config)
+        .build()
+        .upgrade_for_ballista(cluster.scheduler_url.clone())?;
+    let ctx = SessionContext::new_with_state(cluster_state);
+    let physical = ctx
+        .execute_logical_plan(plan)
+        .await?
+        .create_physical_plan()
+        .await?;
+    Ok((ctx, physical, cluster.scheduler_url.clone()))
+}
+
+/// Starts a physical plan made by [`cluster_physical`]: submits its job.
+fn cluster_stream(
+    ctx: &SessionContext,
+    physical: Arc<dyn ExecutionPlan>,
+    scheduler_url: String,
+) -> Result<ClusterStream> {
+    let stream = execute_stream(physical.clone(), ctx.task_ctx())?;
+    Ok(ClusterStream {
+        inner: stream,
+        plan: physical,
+        scheduler_url,
+        span: tracing::Span::current(),
+        logged: false,
+        done: false,
+    })
+}
+
+fn external(e: crate::error::SchedulerError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
 struct ClusterStream {
     inner: SendableRecordBatchStream,
     plan: Arc<dyn ExecutionPlan>,
@@ -707,19 +765,43 @@ impl ClientSession {
                 physical,
                 scheduler_url,
                 reason,
+                plan,
             } => {
-                let stream = execute_stream(physical.clone(), ctx.task_ctx())?;
                 tracing::debug!(%reason, "running on the cluster");
+                let first = cluster_stream(&ctx, physical, scheduler_url)?;
+                let schema = first.inner.schema();
+                let (engine, session_ctx) = (self.engine.clone(), self.ctx.clone());
+                let span = tracing::Span::current();
+                // A job refused by `crate::rerun::RerunGuard` (it re-ran
+                // work after a lost executor) fails before its first row:
+                // the query then runs once more as a new job.
+                let stream = futures::stream::once(async move {
+                    let mut first = first;
+                    let next: Pin<Box<dyn Stream<Item = DfResult<RecordBatch>> + Send>> =
+                        match first.next().await {
+                            Some(Err(e)) if crate::rerun::is_rerun_refusal(&e) => {
+                                span.in_scope(|| {
+                                    tracing::warn!(error = %e, "running the query again as a new Ballista job")
+                                });
+                                drop(first);
+                                let (ctx, physical, url) =
+                                    cluster_physical(&engine, &session_ctx, plan)
+                                        .await
+                                        .map_err(external)?;
+                                cluster_stream(&ctx, physical, url)
+                                    .map_err(external)?
+                                    .boxed()
+                            }
+                            Some(Ok(batch)) => futures::stream::iter([Ok(batch)]).chain(first).boxed(),
+                            Some(Err(e)) => futures::stream::iter([Err(e)]).boxed(),
+                            None => futures::stream::empty().boxed(),
+                        };
+                    Ok::<_, DataFusionError>(next)
+                })
+                .try_flatten();
                 Ok(vec![QueryOutput {
-                    schema: stream.schema(),
-                    stream: Box::pin(ClusterStream {
-                        inner: stream,
-                        plan: physical,
-                        scheduler_url,
-                        span: tracing::Span::current(),
-                        logged: false,
-                        done: false,
-                    }),
+                    schema: schema.clone(),
+                    stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
                     executed_on: ExecutedOn::Cluster,
                     reason,
                 }])
@@ -757,31 +839,14 @@ impl ClientSession {
     /// Plans the logical plan for the Ballista cluster (the job is
     /// submitted when the plan is started).
     async fn plan_for_cluster(&self, plan: LogicalPlan, reason: String) -> Result<Step> {
-        let cluster = self.engine.cluster().await?;
-        if let Some(probe) = &cluster.executors {
-            probe.wait_for_one(&cluster.scheduler_url).await?;
-        }
-        // The client side encodes the plan with Quipu's codecs too.
-        let state = self.ctx.state();
-        let config = crate::cluster::with_codecs(
-            quipu_executor::static_planner(state.config().clone()),
-            self.engine.session(),
-        );
-        let cluster_state = SessionStateBuilder::new_from_existing(state)
-            .with_config(config)
-            .build()
-            .upgrade_for_ballista(cluster.scheduler_url.clone())?;
-        let ctx = SessionContext::new_with_state(cluster_state);
-        let physical = ctx
-            .execute_logical_plan(plan)
-            .await?
-            .create_physical_plan()
-            .await?;
+        let (ctx, physical, scheduler_url) =
+            cluster_physical(&self.engine, &self.ctx, plan.clone()).await?;
         Ok(Step::Cluster {
             ctx,
             physical,
-            scheduler_url: cluster.scheduler_url.clone(),
+            scheduler_url,
             reason,
+            plan,
         })
     }
 

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod limits;
 pub mod process;
+pub mod rerun;
 
 pub use engine::{ClientSession, Engine, ExecutedOn, Planned, QueryOutput, Work};
 pub use error::{Result, SchedulerError};

@@ -124,9 +124,15 @@ pub async fn start(session: QuipuSession, opts: SchedulerOptions) -> Result<Runn
         no_executors_grace_period_seconds: timeout,
         ..Default::default()
     };
-    let cluster = BallistaCluster::new_from_config(&sched_config)
+    let base = BallistaCluster::new_from_config(&sched_config)
         .await
         .map_err(|e| SchedulerError::ClusterStart(e.to_string()))?;
+    // Jobs that re-ran work after a lost executor end in a failure the
+    // client re-runs, never in their (possibly double-counted) result.
+    let cluster = BallistaCluster::new(
+        base.cluster_state(),
+        Arc::new(crate::rerun::RerunGuard::new(base.job_state())),
+    );
     let server =
         create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(sched_config))
             .await
