@@ -264,7 +264,7 @@ mod tests {
         let cte = format!(
             "WITH c AS (SELECT a FROM t WHERE {}) SELECT count(*) FROM ({}) x",
             terms.join(" OR "),
-            vec!["SELECT a FROM c"; 10].join(" UNION ALL ")
+            ["SELECT a FROM c"; 10].join(" UNION ALL ")
         );
         assert!(check_sql_text(&cte).is_ok());
         let e = check_plan(&planned(&cte).await).unwrap_err();
