@@ -446,7 +446,19 @@ impl futures::Stream for ClusterStream {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         use futures::StreamExt;
-        let polled = self.inner.poll_next_unpin(cx);
+        let mut polled = self.inner.poll_next_unpin(cx);
+        // The connection to the scheduler broke (it restarted, or the
+        // network did): say so, rather than only the transport's words.
+        if let std::task::Poll::Ready(Some(Err(e))) = &polled {
+            let text = e.to_string();
+            if text.contains("h2 protocol error") || text.contains("transport error") {
+                polled = std::task::Poll::Ready(Some(Err(DataFusionError::Execution(format!(
+                    "lost the connection to the Ballista scheduler at {} while the query ran \
+                     (it restarted or cannot be reached); run the query again: {text}",
+                    self.scheduler_url
+                )))));
+            }
+        }
         if let std::task::Poll::Ready(item) = &polled {
             if !self.logged {
                 self.logged = true;

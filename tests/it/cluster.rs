@@ -123,7 +123,7 @@ impl Procs {
         p
     }
 
-    fn start_scheduler(&mut self) {
+    pub fn start_scheduler(&mut self) {
         let args: Vec<String> = [
             "--data-dir",
             self.data_dir.to_str().unwrap(),
@@ -239,6 +239,21 @@ impl Procs {
         format!("http://127.0.0.1:{}", self.grpc)
     }
 
+    /// The process id of executor `i` (to pause it with SIGSTOP).
+    pub fn executor_pid(&self, i: usize) -> u32 {
+        self.executors[i].child.id()
+    }
+
+    /// How many executors were started (dead ones included).
+    pub fn executor_count(&self) -> usize {
+        self.executors.len()
+    }
+
+    /// Executor `i`'s work directory (its shuffle files are under it).
+    pub fn executor_work(&self, i: usize) -> PathBuf {
+        self.logs.path().join(format!("exec-{i}"))
+    }
+
     /// SIGKILL an executor.
     pub fn kill_executor(&mut self, i: usize) {
         let e = &mut self.executors[i];
@@ -284,7 +299,7 @@ impl Drop for Procs {
 }
 
 /// A client of the running cluster (what `quipu sql --cluster` builds).
-async fn cluster_client(data_dir: &Path, procs: &Procs) -> ClientSession {
+pub(crate) async fn cluster_client(data_dir: &Path, procs: &Procs) -> ClientSession {
     let engine = Engine::remote(QuipuSession::open(data_dir).unwrap(), &procs.url());
     client(&engine, "cluster").await
 }
@@ -603,7 +618,7 @@ fn first_value(messages: &[tokio_postgres::SimpleQueryMessage]) -> Option<String
 
 /// Finished shuffle outputs (`.index` files) per stage under an
 /// executor's work directory: `shuffle/<job>/<stage>/<task>/...`.
-fn finished_stages(work: &Path) -> std::collections::BTreeMap<String, usize> {
+pub(crate) fn finished_stages(work: &Path) -> std::collections::BTreeMap<String, usize> {
     let mut out = std::collections::BTreeMap::new();
     let Ok(jobs) = std::fs::read_dir(work.join("shuffle")) else {
         return out;
@@ -696,7 +711,7 @@ async fn an_executor_killed_in_the_join_stage_never_gives_a_wrong_answer() {
     .await
     .unwrap();
     let (victim, survivor) = (0, 1);
-    let survivor_work = procs.logs.path().join(format!("exec-{survivor}"));
+    let survivor_work = procs.executor_work(survivor);
     let c = on_cluster.clone();
     let running = tokio::spawn(async move { try_query(&c, sql).await });
     // Kill once the survivor has finished tasks of three stages (both
@@ -716,7 +731,7 @@ async fn an_executor_killed_in_the_join_stage_never_gives_a_wrong_answer() {
         !running.is_finished() && seen.len() >= 3,
         "the query ended (or never reached its join stage) before the kill: survivor {seen:?}, \
          victim {:?}, after {:?}\n{}",
-        finished_stages(&procs.logs.path().join(format!("exec-{victim}"))),
+        finished_stages(&procs.executor_work(victim)),
         started.elapsed(),
         procs.scheduler_log()
     );

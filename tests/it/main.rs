@@ -3,6 +3,7 @@
 mod common;
 mod demo;
 mod deploy;
+mod faults;
 
 mod catalog;
 mod cli;

@@ -137,7 +137,6 @@ impl PgServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&init.stderr)
         );
-        let log = dir.path().join("postgres.log");
         let server = PgServer {
             _dir: dir,
             data,
@@ -145,15 +144,22 @@ impl PgServer {
             as_postgres,
             port,
         };
+        server.pg_ctl_start();
+        server
+    }
+
+    fn pg_ctl_start(&self) {
+        let log = self.log_path();
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            server.data.parent().unwrap().display()
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            self.port,
+            self.data.parent().unwrap().display()
         );
-        let start = server
+        let start = self
             .command("pg_ctl")
             .args([
                 "-D",
-                server.data.to_str().unwrap(),
+                self.data.to_str().unwrap(),
                 "-l",
                 log.to_str().unwrap(),
                 "-o",
@@ -170,8 +176,22 @@ impl PgServer {
             String::from_utf8_lossy(&start.stderr),
             std::fs::read_to_string(&log).unwrap_or_default()
         );
-        wait_for_port(port, "PostgreSQL", &log);
-        server
+        wait_for_port(self.port, "PostgreSQL", &log);
+    }
+
+    /// Stops the server at once (as a crash would), keeping its data.
+    pub fn stop(&self) {
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", self.data.to_str().unwrap(), "-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// Starts a stopped server again on the same port.
+    pub fn restart(&self) {
+        self.pg_ctl_start();
     }
 
     /// The server's log file (`log_statement` lines go here).
@@ -301,6 +321,11 @@ impl MongoServer {
 
     pub fn uri(&self) -> String {
         format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+
+    /// The server's process id (to pause it with SIGSTOP).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Runs a pymongo snippet (with `db` bound to database `name`) and
