@@ -615,11 +615,12 @@ impl ClientSession {
     /// Turns a statement into a logical plan with this session's settings
     /// (prepared statements: plan once, bind parameters, run many times).
     /// The plan is weighed against the statement limits
-    /// (`crate::limits::check_plan`) before anything analyses it.
+    /// (`crate::limits::check_plan`) before anything analyses it, and its
+    /// `SIMILAR TO`s are given PostgreSQL's meaning (`crate::similar`).
     pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         crate::limits::check_plan(&plan)?;
-        Ok(plan)
+        Ok(crate::similar::rewrite(plan)?)
     }
 
     /// Runs a logical plan made by [`ClientSession::plan`] (its parameters

@@ -13,6 +13,7 @@ pub mod error;
 pub mod limits;
 pub mod process;
 pub mod rerun;
+pub mod similar;
 
 pub use engine::{ClientSession, Engine, ExecutedOn, Planned, QueryOutput, Work};
 pub use error::{Result, SchedulerError};

@@ -18,6 +18,7 @@ mod pushdown;
 mod s3;
 mod secrets;
 mod security;
+mod semantics;
 mod servers;
 mod shell;
 mod slt;
