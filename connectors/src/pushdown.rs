@@ -4,17 +4,19 @@
 //!
 //! It runs after DataFusion's own rules, so filters and projections that
 //! sit above a subtree have already been pushed into it. The subtree is
-//! unparsed by DataFusion's unparser (PostgreSQL dialect); the resulting
-//! AST's table names are rewritten from Quipu's (`crm.orders`) to the
-//! remote ones (`"public"."orders"`), and the query is wrapped as
-//! `SELECT q.c0::type, ... FROM (...) AS q(c0, ...)` so its columns come
-//! back in exactly the Arrow types DataFusion planned for them.
+//! rendered by `Render`: one `SELECT` per plan node over derived tables
+//! with fresh aliases and positional column names, so no reference can
+//! name a relation out of scope; only expressions go through DataFusion's
+//! unparser (PostgreSQL dialect), and their literals through Quipu's own
+//! quoting. The query is wrapped as `SELECT q.c0::type, ... FROM (...) AS
+//! q(c0, ...)` so its columns come back in exactly the Arrow types
+//! DataFusion planned for them.
 //!
 //! Only what means the same on both sides is pushed: a short list of
 //! functions and aggregates, no string ordering (collations differ), no
 //! decimal division (rounding differs), no intervals. Everything else stays
-//! in DataFusion, above a smaller pushed subtree; a plan the unparser
-//! cannot render is left as it was. A `Sort` at the top of a subtree stays
+//! in DataFusion, above a smaller pushed subtree; a plan that cannot be
+//! rendered is left as it was. A `Sort` at the top of a subtree stays
 //! in DataFusion too (a subquery's order is not kept by SQL).
 //!
 //! datafusion-federation's `VirtualExecutionPlan` is not serialisable (see
@@ -22,7 +24,6 @@
 //! by `mongo_pushdown`.
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -39,7 +40,6 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::sql::sqlparser::ast::{self, Ident, ObjectName, ObjectNamePart};
 use datafusion::sql::unparser::Unparser;
 use datafusion::sql::unparser::dialect::PostgreSqlDialect;
 use quipu_catalog::SourceDef;
@@ -166,12 +166,6 @@ fn pg_source(plan: &LogicalPlan) -> Option<Arc<dyn TableProvider>> {
             {
                 return None;
             }
-            // See `isolate_outer_join_inputs`: an unaliased filtered scan
-            // under an outer join cannot be given its own subquery.
-            if j.join_type != JoinType::Inner && (filtered_scan(&j.left) || filtered_scan(&j.right))
-            {
-                return None;
-            }
             let s = same(pg_source(&j.left)?, pg_source(&j.right)?)?;
             let joined = j.left.schema().join(j.right.schema()).ok()?;
             let mut exprs: Vec<&Expr> = j.on.iter().flat_map(|(l, r)| [l, r]).collect();
@@ -191,54 +185,6 @@ fn pg_source(plan: &LogicalPlan) -> Option<Arc<dyn TableProvider>> {
         .iter()
         .all(|f| castable(f.data_type()).is_some())
         .then_some(source)
-}
-
-/// A scan with filters (or a filter right on a scan) without an alias.
-fn filtered_scan(plan: &LogicalPlan) -> bool {
-    match plan {
-        LogicalPlan::TableScan(t) => !t.filters.is_empty(),
-        LogicalPlan::Filter(f) => matches!(f.input.as_ref(), LogicalPlan::TableScan(_)),
-        _ => false,
-    }
-}
-
-/// The unparser moves the filters of a join's input scans into the join's
-/// `ON` clause, which for an outer join does not filter the preserved side
-/// (a `LEFT JOIN` kept every customer although `WHERE c.customer_id <= 200`
-/// was pushed to the customers scan). A projection between the alias and
-/// the scan makes the unparser render the input as a subquery with its own
-/// `WHERE`.
-fn isolate_outer_join_inputs(plan: LogicalPlan) -> DfResult<LogicalPlan> {
-    let isolate = |input: &Arc<LogicalPlan>| -> DfResult<Arc<LogicalPlan>> {
-        if let LogicalPlan::SubqueryAlias(a) = input.as_ref()
-            && let LogicalPlan::TableScan(scan) = a.input.as_ref()
-            && !scan.filters.is_empty()
-        {
-            let columns: Vec<Expr> = scan
-                .projected_schema
-                .iter()
-                .map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())))
-                .collect();
-            let projected = LogicalPlanBuilder::from(a.input.as_ref().clone())
-                .project(columns)?
-                .build()?;
-            let alias = datafusion::logical_expr::SubqueryAlias::try_new(
-                Arc::new(projected),
-                a.alias.clone(),
-            )?;
-            return Ok(Arc::new(LogicalPlan::SubqueryAlias(alias)));
-        }
-        Ok(Arc::clone(input))
-    };
-    plan.transform_up(|node| match node {
-        LogicalPlan::Join(j) if j.join_type != JoinType::Inner => {
-            let (left, right) = (isolate(&j.left)?, isolate(&j.right)?);
-            let join = datafusion::logical_expr::Join { left, right, ..j };
-            Ok(Transformed::yes(LogicalPlan::Join(join)))
-        }
-        other => Ok(Transformed::no(other)),
-    })
-    .map(|t| t.data)
 }
 
 /// Pushing pays off when the subtree does more than a scan already does
@@ -463,7 +409,7 @@ fn expr_ok(e: &Expr, schema: &DFSchema) -> bool {
 
 /// The replacement of a pushable subtree: a scan of one remote query,
 /// re-labelled with the subtree's column names and qualifiers. `None` when
-/// the unparser cannot render the subtree.
+/// the subtree cannot be rendered as one query (see `Render`).
 fn remote_plan(
     plan: &LogicalPlan,
     provider: Arc<dyn TableProvider>,
@@ -488,68 +434,11 @@ fn remote_plan(
     if !idents_ok(plan, &names) {
         return Ok(None);
     }
-    let original = plan.schema().clone();
-    // An explicit top projection fixes the remote query's column order
-    // (the unparser may list an aggregate's columns in another order).
-    let plan = &isolate_outer_join_inputs(fold_scan_filters(plan.clone())?)?;
-    let ordered: Vec<Expr> = plan
-        .schema()
-        .iter()
-        .enumerate()
-        .map(|(i, (q, f))| Expr::Column(Column::new(q.cloned(), f.name())).alias(format!("c{i}")))
-        .collect();
-    let plan = &if matches!(plan, LogicalPlan::Projection(_)) {
-        // The unparser keeps a projection's order (and would wrap a second
-        // projection in a derived table).
-        plan.clone()
-    } else {
-        LogicalPlanBuilder::from(plan.clone())
-            .project(ordered)?
-            .build()?
-    };
-    let mut statement = match Unparser::new(&PostgreSqlDialect {}).plan_to_sql(plan) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::debug!("not pushing a subtree the unparser cannot render: {e}");
-            return Ok(None);
-        }
-    };
-    let remote = |parts: &[Ident]| -> Option<Vec<Ident>> {
-        let key: Vec<String> = parts.iter().map(|i| i.value.clone()).collect();
-        names
-            .get(&key)
-            .map(|r| r.iter().map(|p| Ident::with_quote('"', p)).collect())
-    };
-    let _ = ast::visit_relations_mut(&mut statement, |name: &mut ObjectName| {
-        let parts: Option<Vec<Ident>> = name
-            .0
-            .iter()
-            .map(|p| match p {
-                ObjectNamePart::Identifier(i) => Some(i.clone()),
-                ObjectNamePart::Function(_) => None,
-            })
-            .collect();
-        if let Some(new) = parts.and_then(|p| remote(&p)) {
-            *name = ObjectName::from(new);
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    let _ = ast::visit_expressions_mut(&mut statement, |e: &mut ast::Expr| {
-        if let ast::Expr::CompoundIdentifier(parts) = e
-            && parts.len() >= 2
-            && let Some(mut new) = remote(&parts[..parts.len() - 1])
-        {
-            new.push(parts[parts.len() - 1].clone());
-            *parts = new;
-        }
-        ControlFlow::<()>::Continue(())
-    });
-
-    // Literals quoted by our own rules, never by sqlparser's `Display`.
-    let Some(sql) = crate::remote_sql::render_unparsed(statement) else {
+    let Some(sql) = Render::new().block(plan) else {
+        tracing::debug!("not pushing a subtree that cannot be rendered as one query");
         return Ok(None);
     };
-    let out = &original;
+    let out = plan.schema();
     let fields: Vec<Field> = out
         .fields()
         .iter()
@@ -585,32 +474,422 @@ fn remote_plan(
     Ok(Some(replaced))
 }
 
-/// Folds a `Filter` that sits right on a scan into the scan's own filters.
-/// DataFusion keeps such filters to re-check what a scan pushed as
-/// `Inexact`; inside one remote query both are exact, and the unparser
-/// would render the `Filter` with the table's name where the query uses
-/// an alias ("invalid reference to FROM-clause entry").
-fn fold_scan_filters(plan: LogicalPlan) -> DfResult<LogicalPlan> {
-    plan.transform_up(|node| {
-        let LogicalPlan::Filter(f) = &node else {
-            return Ok(Transformed::no(node));
+/// Renders a pushable subtree as one PostgreSQL query of Quipu's own shape.
+///
+/// Every plan node is one `SELECT` whose inputs are derived tables with
+/// fresh aliases (`"t0"`, `"t1"`, ...) and whose columns are named by
+/// position (`"c0"`, `"c1"`, ... in the node's schema order), so every
+/// column reference is `"tN"."cK"` of a relation in the same `FROM`, and
+/// nothing depends on the names or qualifiers DataFusion gave the columns.
+/// PostgreSQL folds such simple subqueries back into one join tree when it
+/// plans the query.
+///
+/// DataFusion 55's unparser (`plan_to_sql`) wraps a projection below a
+/// join or a filter in a derived table it names `derived_projection`, yet
+/// keeps the inner table's name on the references outside it (`missing
+/// FROM-clause entry for table "customers"` for an unaliased join with a
+/// filter, and for `LEFT JOIN ... WHERE o.order_id IS NULL` even with
+/// aliases), and moves the filters of an outer join's inputs into its
+/// `ON`. So only expressions are unparsed here (`Unparser::expr_to_sql`),
+/// each with its columns first replaced by their positions, and rendered
+/// with Quipu's literal quoting (`remote_sql::render_unparsed`). `None`
+/// for anything that cannot be said this way: the caller then keeps the
+/// subtree in DataFusion, over smaller pushed parts.
+struct Render {
+    dialect: PostgreSqlDialect,
+    aliases: usize,
+}
+
+/// A column of a node's input: the input's alias in the `FROM` and the
+/// column's position in that input.
+type Input<'a> = (&'a str, &'a DFSchema);
+
+impl Render {
+    fn new() -> Render {
+        Render {
+            dialect: PostgreSqlDialect {},
+            aliases: 0,
+        }
+    }
+
+    fn alias(&mut self) -> String {
+        let a = format!("t{}", self.aliases);
+        self.aliases += 1;
+        a
+    }
+
+    /// An expression over a node's inputs, its columns replaced by
+    /// `"tN"."cK"`. A column that names no input column, or more than one,
+    /// makes the node unpushable.
+    fn expr(&self, e: &Expr, inputs: &[Input]) -> Option<String> {
+        self.expr_with(e, |c| {
+            let (alias, i) = position(inputs, c)?;
+            Some(Column::new(
+                Some(TableReference::bare(alias)),
+                format!("c{i}"),
+            ))
+        })
+    }
+
+    fn expr_with(&self, e: &Expr, column: impl Fn(&Column) -> Option<Column>) -> Option<String> {
+        let e = e
+            .clone()
+            .unalias_nested()
+            .data
+            .transform(|e| match e {
+                Expr::Column(c) => match column(&c) {
+                    Some(c) => Ok(Transformed::yes(Expr::Column(c))),
+                    None => datafusion::common::plan_err!("column {c} is not an input column"),
+                },
+                other => Ok(Transformed::no(other)),
+            })
+            .ok()?
+            .data;
+        let ast = Unparser::new(&self.dialect).expr_to_sql(&e).ok()?;
+        crate::remote_sql::render_unparsed(ast)
+    }
+
+    /// `"t"."c0" AS "c0", ...`: the `n` columns of input `t` as they are,
+    /// named from `c{first}` on.
+    fn passthrough(alias: &str, n: usize, first: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("{}.\"c{i}\" AS \"c{}\"", quote_ident(alias), first + i))
+            .collect()
+    }
+
+    fn order_by(
+        &self,
+        sort: &[datafusion::logical_expr::SortExpr],
+        inputs: &[Input],
+    ) -> Option<String> {
+        let keys = sort
+            .iter()
+            .map(|s| {
+                Some(format!(
+                    "{} {} NULLS {}",
+                    self.expr(&s.expr, inputs)?,
+                    if s.asc { "ASC" } else { "DESC" },
+                    if s.nulls_first { "FIRST" } else { "LAST" }
+                ))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(format!(" ORDER BY {}", keys.join(", ")))
+    }
+
+    /// The query of a scan, with the filter and the projection right above
+    /// it (and its alias) when there are.
+    fn scan(
+        &mut self,
+        scan: &datafusion::logical_expr::TableScan,
+        alias: Option<&TableReference>,
+        filter: Option<&Expr>,
+        projection: Option<&[Expr]>,
+    ) -> Option<String> {
+        let provider = source_as_provider(&scan.source).ok()?;
+        let table = provider.as_ref().downcast_ref::<PgTable>()?;
+        let schema = scan.source.schema();
+        let t = self.alias();
+        // Everything here names the table's own columns, by the table's
+        // name or its alias.
+        let own = |c: &Column| {
+            let ours = c.relation.as_ref().is_none_or(|r| {
+                r.resolved_eq(&scan.table_name) || alias.is_some_and(|a| r.resolved_eq(a))
+            });
+            (ours && schema.index_of(&c.name).is_ok())
+                .then(|| Column::new(Some(TableReference::bare(t.as_str())), &c.name))
         };
-        let LogicalPlan::TableScan(scan) = f.input.as_ref() else {
-            return Ok(Transformed::no(node));
+        let items = match projection {
+            Some(exprs) => exprs
+                .iter()
+                .enumerate()
+                .map(|(k, e)| Some(format!("{} AS \"c{k}\"", self.expr_with(e, own)?)))
+                .collect::<Option<Vec<_>>>()?,
+            None => {
+                let indices: Vec<usize> = match &scan.projection {
+                    Some(p) => p.clone(),
+                    None => (0..schema.fields().len()).collect(),
+                };
+                indices
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &i)| {
+                        format!(
+                            "{}.{} AS \"c{k}\"",
+                            quote_ident(&t),
+                            quote_ident(schema.field(i).name())
+                        )
+                    })
+                    .collect()
+            }
         };
-        let mut filters = scan.filters.clone();
-        for e in datafusion::logical_expr::utils::split_conjunction(&f.predicate) {
-            if !filters.contains(e) {
-                filters.push(e.clone());
+        let mut rest = format!(
+            "{}.{} AS {}",
+            quote_ident(&table.name().schema),
+            quote_ident(&table.name().table),
+            quote_ident(&t)
+        );
+        // DataFusion keeps a filter it pushed into the scan above it too.
+        let mut conjuncts: Vec<&Expr> = scan.filters.iter().collect();
+        for e in filter
+            .map(datafusion::logical_expr::utils::split_conjunction)
+            .unwrap_or_default()
+        {
+            if !conjuncts.contains(&e) {
+                conjuncts.push(e);
             }
         }
-        let scan = datafusion::logical_expr::TableScan {
-            filters,
-            ..scan.clone()
+        let conditions = conjuncts
+            .iter()
+            .map(|f| Some(format!("({})", self.expr_with(f, own)?)))
+            .collect::<Option<Vec<_>>>()?;
+        if !conditions.is_empty() {
+            rest.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
+        }
+        if let Some(n) = scan.fetch {
+            rest.push_str(&format!(" LIMIT {n}"));
+        }
+        Some(format!("SELECT {} FROM {rest}", items.join(", ")))
+    }
+
+    /// The query of a join, with the filter and the projection right above
+    /// it when there are.
+    fn join(
+        &mut self,
+        j: &datafusion::logical_expr::Join,
+        filter: Option<&Expr>,
+        projection: Option<&[Expr]>,
+    ) -> Option<String> {
+        let keyword = match j.join_type {
+            JoinType::Inner => "INNER JOIN",
+            JoinType::Left => "LEFT JOIN",
+            JoinType::Right => "RIGHT JOIN",
+            JoinType::Full => "FULL JOIN",
+            _ => return None,
         };
-        Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
-    })
-    .map(|t| t.data)
+        if j.null_equality != datafusion::common::NullEquality::NullEqualsNothing {
+            return None;
+        }
+        let left = self.block(&j.left)?;
+        let l = self.alias();
+        let right = self.block(&j.right)?;
+        let r = self.alias();
+        let (ls, rs) = (j.left.schema().as_ref(), j.right.schema().as_ref());
+        let both = [(l.as_str(), ls), (r.as_str(), rs)];
+        let mut on =
+            j.on.iter()
+                .map(|(a, b)| {
+                    Some(format!(
+                        "{} = {}",
+                        self.expr(a, &both[..1])?,
+                        self.expr(b, &both[1..])?
+                    ))
+                })
+                .collect::<Option<Vec<_>>>()?;
+        if let Some(f) = &j.filter {
+            on.push(format!("({})", self.expr(f, &both)?));
+        }
+        if on.is_empty() {
+            on.push("TRUE".into());
+        }
+        let items = match projection {
+            Some(exprs) => exprs
+                .iter()
+                .enumerate()
+                .map(|(k, e)| Some(format!("{} AS \"c{k}\"", self.expr(e, &both)?)))
+                .collect::<Option<Vec<_>>>()?,
+            None => {
+                let mut items = Self::passthrough(&l, ls.fields().len(), 0);
+                items.extend(Self::passthrough(&r, rs.fields().len(), ls.fields().len()));
+                items
+            }
+        };
+        let mut sql = format!(
+            "SELECT {} FROM ({left}) AS {} {keyword} ({right}) AS {} ON {}",
+            items.join(", "),
+            quote_ident(&l),
+            quote_ident(&r),
+            on.join(" AND ")
+        );
+        if let Some(f) = filter {
+            sql.push_str(&format!(" WHERE {}", self.expr(f, &both)?));
+        }
+        Some(sql)
+    }
+
+    /// The query of one node: its columns are `c0, c1, ...` in the order of
+    /// the node's schema.
+    fn block(&mut self, plan: &LogicalPlan) -> Option<String> {
+        let from = |sql: &str, alias: &str| format!("({sql}) AS {}", quote_ident(alias));
+        let select =
+            |items: Vec<String>, rest: String| format!("SELECT {} FROM {rest}", items.join(", "));
+        // A projection and a filter right above a scan or a join are said
+        // in the scan's or the join's own `SELECT`.
+        let (projection, below) = match plan {
+            LogicalPlan::Projection(p) if !is_identity(p) => {
+                (Some(p.expr.as_slice()), p.input.as_ref())
+            }
+            _ => (None, plan),
+        };
+        let (filter, base) = match below {
+            LogicalPlan::Filter(f) => (Some(&f.predicate), f.input.as_ref()),
+            _ => (None, below),
+        };
+        // (A table's alias names the scan's columns as well as its name.)
+        let (alias, base) = match base {
+            LogicalPlan::SubqueryAlias(a)
+                if matches!(a.input.as_ref(), LogicalPlan::TableScan(_)) =>
+            {
+                (Some(&a.alias), a.input.as_ref())
+            }
+            _ => (None, base),
+        };
+        match base {
+            // (A filter above a scan with a limit filters what the limit kept.)
+            LogicalPlan::TableScan(scan) if filter.is_none() || scan.fetch.is_none() => {
+                return self.scan(scan, alias, filter, projection);
+            }
+            LogicalPlan::Join(j) => return self.join(j, filter, projection),
+            _ => {}
+        }
+        Some(match plan {
+            LogicalPlan::TableScan(scan) => self.scan(scan, None, None, None)?,
+            LogicalPlan::Projection(p) if is_identity(p) => self.block(&p.input)?,
+            LogicalPlan::SubqueryAlias(a) => self.block(&a.input)?,
+            LogicalPlan::Projection(p) => {
+                let input = self.block(&p.input)?;
+                let t = self.alias();
+                let inputs = [(t.as_str(), p.input.schema().as_ref())];
+                let items = p
+                    .expr
+                    .iter()
+                    .enumerate()
+                    .map(|(k, e)| Some(format!("{} AS \"c{k}\"", self.expr(e, &inputs)?)))
+                    .collect::<Option<Vec<_>>>()?;
+                select(items, from(&input, &t))
+            }
+            LogicalPlan::Filter(f) => {
+                let input = self.block(&f.input)?;
+                let t = self.alias();
+                let predicate = self.expr(&f.predicate, &[(t.as_str(), f.input.schema())])?;
+                let items = Self::passthrough(&t, f.input.schema().fields().len(), 0);
+                select(items, format!("{} WHERE {predicate}", from(&input, &t)))
+            }
+            LogicalPlan::Aggregate(a) => {
+                let input = self.block(&a.input)?;
+                let t = self.alias();
+                let inputs = [(t.as_str(), a.input.schema().as_ref())];
+                let items = a
+                    .group_expr
+                    .iter()
+                    .chain(&a.aggr_expr)
+                    .enumerate()
+                    .map(|(k, e)| Some(format!("{} AS \"c{k}\"", self.expr(e, &inputs)?)))
+                    .collect::<Option<Vec<_>>>()?;
+                let mut rest = from(&input, &t);
+                if !a.group_expr.is_empty() {
+                    let keys: Vec<String> =
+                        (1..=a.group_expr.len()).map(|i| i.to_string()).collect();
+                    rest.push_str(&format!(" GROUP BY {}", keys.join(", ")));
+                }
+                select(items, rest)
+            }
+            // Order means nothing inside a query but under a limit.
+            LogicalPlan::Sort(s) if s.fetch.is_none() => self.block(&s.input)?,
+            LogicalPlan::Sort(s) => {
+                let input = self.block(&s.input)?;
+                let t = self.alias();
+                let order = self.order_by(&s.expr, &[(t.as_str(), s.input.schema())])?;
+                let items = Self::passthrough(&t, s.input.schema().fields().len(), 0);
+                let n = s.fetch?;
+                select(items, format!("{}{order} LIMIT {n}", from(&input, &t)))
+            }
+            LogicalPlan::Limit(l) => {
+                use datafusion::logical_expr::{FetchType, SkipType};
+                let (SkipType::Literal(skip), FetchType::Literal(fetch)) =
+                    (l.get_skip_type().ok()?, l.get_fetch_type().ok()?)
+                else {
+                    return None;
+                };
+                // The rows a limit keeps depend on the order of a sort
+                // right below it, which is rendered in the same `SELECT`;
+                // the order of a sort further down is not kept.
+                let (below, sort) = match l.input.as_ref() {
+                    LogicalPlan::Sort(s) => (s.input.as_ref(), Some(s)),
+                    other if ordered_below(other) => return None,
+                    other => (other, None),
+                };
+                let input = self.block(below)?;
+                let t = self.alias();
+                let mut rest = from(&input, &t);
+                // A sort's own fetch comes before the limit's offset.
+                let fetch = match (fetch, sort.and_then(|s| s.fetch)) {
+                    (Some(n), Some(f)) => Some(n.min(f.saturating_sub(skip))),
+                    (None, Some(f)) => Some(f.saturating_sub(skip)),
+                    (n, None) => n,
+                };
+                if let Some(s) = sort {
+                    rest.push_str(&self.order_by(&s.expr, &[(t.as_str(), below.schema())])?);
+                }
+                if let Some(n) = fetch {
+                    rest.push_str(&format!(" LIMIT {n}"));
+                }
+                if skip > 0 {
+                    rest.push_str(&format!(" OFFSET {skip}"));
+                }
+                select(
+                    Self::passthrough(&t, below.schema().fields().len(), 0),
+                    rest,
+                )
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// A projection that gives back its input's columns as they are, in their
+/// order (renamed or not): nothing to say in SQL.
+fn is_identity(p: &datafusion::logical_expr::Projection) -> bool {
+    let input = p.input.schema();
+    p.expr.len() == input.fields().len()
+        && p.expr.iter().enumerate().all(|(i, e)| {
+            matches!(e.clone().unalias_nested().data, Expr::Column(c) if position(&[("", input)], &c) == Some(("", i)))
+        })
+}
+
+/// Whether a sort sits below a node, through nodes that keep its order in
+/// DataFusion (but not across a derived table in SQL).
+fn ordered_below(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Sort(_) => true,
+        LogicalPlan::Projection(p) => ordered_below(&p.input),
+        LogicalPlan::Filter(f) => ordered_below(&f.input),
+        LogicalPlan::SubqueryAlias(a) => ordered_below(&a.input),
+        LogicalPlan::Limit(l) => ordered_below(&l.input),
+        _ => false,
+    }
+}
+
+/// The one input column a column reference names: its input's alias and
+/// its position there (`None` when it names none or more than one).
+fn position<'a>(inputs: &[Input<'a>], c: &Column) -> Option<(&'a str, usize)> {
+    let mut found = None;
+    for (alias, schema) in inputs {
+        for (i, (q, f)) in schema.iter().enumerate() {
+            let same = f.name() == &c.name
+                && match (&c.relation, q) {
+                    (Some(a), Some(b)) => a.resolved_eq(b),
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                };
+            if same {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some((*alias, i));
+            }
+        }
+    }
+    found
 }
 
 /// One remote query over one PostgreSQL source, as a table whose columns
@@ -766,5 +1045,306 @@ impl TableProvider for RemoteQueryTable {
             schema,
             sql,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::catalog::{
+        CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
+    };
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::prelude::SessionContext;
+    use datafusion::sql::sqlparser::ast;
+    use quipu_catalog::{SourceKind, TableName};
+    use std::ops::ControlFlow;
+
+    /// A session over two tables of one PostgreSQL source `crm` (never
+    /// connected to: only planned).
+    fn session() -> SessionContext {
+        let state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_optimizer_rule(Arc::new(PushToSources::default()))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let source = SourceDef {
+            name: "crm".into(),
+            kind: SourceKind::Postgres,
+            options: [("dbname".to_string(), "crm".to_string())].into(),
+        };
+        let pools = Arc::new(PgPools::default());
+        let schema = MemorySchemaProvider::new();
+        let int = |n: &str| Field::new(n, DataType::Int64, false);
+        let text = |n: &str| Field::new(n, DataType::Utf8, true);
+        let tables = [
+            (
+                "customers",
+                vec![
+                    int("customer_id"),
+                    text("email"),
+                    text("city"),
+                    text("segment"),
+                ],
+            ),
+            (
+                "orders",
+                vec![
+                    int("order_id"),
+                    int("customer_id"),
+                    text("channel"),
+                    Field::new("total_usd", DataType::Decimal128(12, 2), false),
+                ],
+            ),
+            (
+                "order_items",
+                vec![int("order_id"), int("line_no"), text("sku")],
+            ),
+        ];
+        for (name, fields) in tables {
+            let table = PgTable::from_parts(
+                source.clone(),
+                TableName::new("crm", "public", name),
+                Arc::new(Schema::new(fields)),
+                pools.clone(),
+            );
+            schema.register_table(name.into(), Arc::new(table)).unwrap();
+        }
+        let catalog = MemoryCatalogProvider::new();
+        catalog.register_schema("public", Arc::new(schema)).unwrap();
+        ctx.register_catalog("crm", Arc::new(catalog));
+        ctx
+    }
+
+    /// The remote queries of a planned query.
+    async fn pushed(ctx: &SessionContext, sql: &str) -> Vec<String> {
+        let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap();
+        let mut out = vec![];
+        plan.apply(|node| {
+            if let LogicalPlan::TableScan(scan) = node
+                && let Ok(p) = source_as_provider(&scan.source)
+                && let Some(t) = p.as_ref().downcast_ref::<RemoteQueryTable>()
+            {
+                out.push(t.sql().to_string());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        out
+    }
+
+    /// Checks that every qualified column of a query names a relation of
+    /// the `FROM` of its own `SELECT` (PostgreSQL's `missing FROM-clause
+    /// entry for table ...`), in the query and in each derived table.
+    fn check_scopes(query: &ast::Query) -> Result<(), String> {
+        use datafusion::sql::sqlparser::ast::{ObjectNamePart, TableFactor};
+        let mut q = query.clone();
+        let ast::SetExpr::Select(select) = q.body.as_mut() else {
+            return Err(format!("not a SELECT: {query}"));
+        };
+        let blank = Box::new(parse("SELECT 1"));
+        let mut visible: Vec<String> = vec![];
+        for from in &mut select.from {
+            let factors = std::iter::once(&mut from.relation)
+                .chain(from.joins.iter_mut().map(|j| &mut j.relation));
+            for factor in factors {
+                match factor {
+                    TableFactor::Table { name, alias, .. } => visible.push(match alias {
+                        Some(a) => a.name.value.clone(),
+                        None => match name.0.last() {
+                            Some(ObjectNamePart::Identifier(i)) => i.value.clone(),
+                            _ => return Err(format!("odd table name {name}")),
+                        },
+                    }),
+                    TableFactor::Derived {
+                        subquery, alias, ..
+                    } => {
+                        check_scopes(subquery)?;
+                        *subquery = blank.clone();
+                        if let Some(a) = alias {
+                            visible.push(a.name.value.clone());
+                        }
+                    }
+                    other => return Err(format!("unexpected relation {other}")),
+                }
+            }
+        }
+        let mut bad = None;
+        let _ = ast::visit_expressions(&q, |e| {
+            if let ast::Expr::CompoundIdentifier(parts) = e
+                && !visible.contains(&parts[parts.len() - 2].value)
+            {
+                bad = Some(e.to_string());
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+        match bad {
+            Some(e) => Err(format!("{e} names no relation in scope in: {query}")),
+            None => Ok(()),
+        }
+    }
+
+    fn parse(sql: &str) -> ast::Query {
+        use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+        match Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0)
+        {
+            ast::Statement::Query(q) => *q,
+            other => panic!("not a query: {other}"),
+        }
+    }
+
+    #[test]
+    fn the_scope_check_finds_the_unparsers_derived_projection() {
+        // What DataFusion 55's unparser made of an unaliased join with a
+        // filter (issue 17).
+        let old = "SELECT count(1) FROM (SELECT FROM (SELECT \"customers\".\"customer_id\" \
+                   FROM \"public\".\"customers\" WHERE (\"customers\".\"city\" = E'Lima')) AS \"derived_projection\" \
+                   INNER JOIN \"public\".\"orders\" ON \"customers\".\"customer_id\" = \"orders\".\"customer_id\") \
+                   AS \"derived_projection\"";
+        let err = check_scopes(&parse(old)).unwrap_err();
+        assert!(
+            err.starts_with("\"customers\".\"customer_id\" names no relation"),
+            "{err}"
+        );
+        check_scopes(&parse(
+            "SELECT c.a, \"orders\".b FROM \"public\".\"orders\" JOIN (SELECT t.a FROM x AS t) AS c ON c.a = \"orders\".a",
+        ))
+        .unwrap();
+    }
+
+    /// Two tables of one source joined with and without aliases, filters
+    /// on either side, outer joins, `USING`, `NATURAL`, anti-joins, limits:
+    /// each plan is one remote query whose every column names a relation
+    /// in scope.
+    #[tokio::test]
+    async fn single_source_joins_become_one_query_with_every_name_in_scope() {
+        let ctx = session();
+        for sql in [
+            // Issue 17: table names as qualifiers, no aliases.
+            "SELECT count(*) FROM crm.public.customers JOIN crm.public.orders \
+             ON orders.customer_id = customers.customer_id WHERE customers.city = 'Lima'",
+            // Unqualified unique column names, filters on both sides.
+            "SELECT count(*) FROM crm.public.customers JOIN crm.public.orders \
+             ON orders.customer_id = customers.customer_id WHERE city = 'Lima' AND channel = 'web'",
+            "SELECT count(*) FROM crm.public.customers, crm.public.orders \
+             WHERE orders.customer_id = customers.customer_id AND city = 'Lima'",
+            "SELECT c.segment, sum(o.total_usd) AS revenue FROM crm.public.customers c \
+             JOIN crm.public.orders o ON o.customer_id = c.customer_id WHERE c.city = 'Lima' GROUP BY c.segment",
+            // Issue 22: anti-joins written as outer joins.
+            "SELECT count(*) FROM crm.public.customers c LEFT JOIN crm.public.orders o \
+             ON o.customer_id = c.customer_id WHERE o.order_id IS NULL",
+            "SELECT count(*) FROM crm.public.customers LEFT JOIN crm.public.orders \
+             ON orders.customer_id = customers.customer_id WHERE orders.order_id IS NULL",
+            // Outer joins with filtered inputs.
+            "SELECT c.customer_id, count(o.order_id) AS n FROM crm.public.customers c \
+             LEFT JOIN crm.public.orders o ON o.customer_id = c.customer_id \
+             WHERE c.customer_id <= 200 GROUP BY c.customer_id",
+            "SELECT customers.customer_id, orders.order_id FROM crm.public.customers \
+             RIGHT JOIN crm.public.orders ON orders.customer_id = customers.customer_id \
+             WHERE orders.channel = 'web'",
+            "SELECT customers.customer_id, orders.order_id FROM crm.public.customers \
+             FULL JOIN crm.public.orders ON orders.customer_id = customers.customer_id \
+             AND customers.city = 'Lima' AND orders.channel = 'web'",
+            "SELECT count(*) FROM crm.public.customers JOIN crm.public.orders USING (customer_id) \
+             WHERE city = 'Lima'",
+            "SELECT count(*) FROM crm.public.customers NATURAL JOIN crm.public.orders WHERE city = 'Lima'",
+            "SELECT city, count(*) FROM crm.public.customers \
+             JOIN crm.public.orders ON orders.customer_id = customers.customer_id \
+             JOIN crm.public.order_items ON order_items.order_id = orders.order_id \
+             WHERE channel = 'web' GROUP BY city",
+            // Limits, with and without an order.
+            "SELECT o.order_id, c.email FROM crm.public.orders o JOIN crm.public.customers c \
+             ON o.customer_id = c.customer_id WHERE c.customer_id < 20 LIMIT 7",
+            "SELECT count(*) FROM (SELECT customer_id FROM crm.public.orders \
+             ORDER BY total_usd DESC, order_id LIMIT 5 OFFSET 2) best \
+             JOIN crm.public.customers c ON c.customer_id = best.customer_id",
+        ] {
+            let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap();
+            let text = plan.display_indent().to_string();
+            assert!(!text.contains("Join"), "not pushed whole: {sql}\n{text}");
+            let remote = pushed(&ctx, sql).await;
+            assert_eq!(remote.len(), 1, "{sql}: {remote:?}");
+            let q = parse(&remote[0]);
+            if let Err(e) = check_scopes(&q) {
+                panic!("{sql}\n{e}");
+            }
+        }
+    }
+
+    /// The pushed query keeps the plan's meaning where the unparser did
+    /// not: an outer join's filtered input is filtered before the join,
+    /// and a limit over a sort is taken in the sort's order.
+    #[tokio::test]
+    async fn filters_of_outer_join_inputs_and_sorted_limits_keep_their_place() {
+        let ctx = session();
+        let sql = "SELECT c.customer_id, o.order_id FROM crm.public.customers c \
+                   LEFT JOIN crm.public.orders o ON o.customer_id = c.customer_id \
+                   WHERE c.customer_id <= 200";
+        let remote = pushed(&ctx, sql).await;
+        let (_, on) = remote[0].split_once(" ON ").unwrap();
+        assert!(!on.contains("200"), "{}", remote[0]);
+        assert!(
+            remote[0].contains("WHERE ((\"t0\".\"customer_id\" <= 200))"),
+            "{}",
+            remote[0]
+        );
+
+        let sql = "SELECT count(*) FROM (SELECT customer_id FROM crm.public.orders \
+                   ORDER BY total_usd DESC, order_id LIMIT 5 OFFSET 2) best \
+                   JOIN crm.public.customers c ON c.customer_id = best.customer_id";
+        let remote = pushed(&ctx, sql).await;
+        assert!(
+            remote[0].contains("ORDER BY \"t1\".\"c1\" DESC NULLS FIRST, \"t1\".\"c2\" ASC NULLS LAST LIMIT 5 OFFSET 2"),
+            "{}",
+            remote[0]
+        );
+    }
+
+    /// A limit whose rows depend on a sort it does not sit right on cannot
+    /// be said in one `SELECT` (a derived table's order is not kept): the
+    /// plan around it is not pushed whole, the join below the sort is, and
+    /// the sort and the limit run in DataFusion.
+    #[tokio::test]
+    async fn a_limit_over_an_order_sql_cannot_keep_is_left_to_datafusion() {
+        let ctx = session();
+        // Before DataFusion's rules: a limit over a projection over a sort.
+        let sql = "SELECT best.customer_id FROM (SELECT o.customer_id FROM crm.public.orders o \
+                   JOIN crm.public.customers c ON c.customer_id = o.customer_id \
+                   ORDER BY o.order_id LIMIT 3) best \
+                   JOIN crm.public.customers c2 ON c2.customer_id = best.customer_id";
+        let plan = ctx.sql(sql).await.unwrap().into_unoptimized_plan();
+        let shape: Vec<String> = plan
+            .display_indent()
+            .to_string()
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect();
+        let at = shape
+            .iter()
+            .position(|l| l == "Limit: skip=0, fetch=3")
+            .unwrap();
+        assert_eq!(shape[at + 1], "Projection: o.customer_id", "{shape:#?}");
+        assert!(shape[at + 2].starts_with("Sort: o.order_id"), "{shape:#?}");
+        let out = PushToSources::default()
+            .rewrite(plan, &datafusion::optimizer::OptimizerContext::new())
+            .unwrap()
+            .data;
+        let text = out.display_indent().to_string();
+        assert!(
+            text.contains("Filter: c2.customer_id = best.customer_id"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Limit: skip=0, fetch=3") && text.contains("Sort: o.order_id"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("TableScan: __quipu_remote").count(),
+            1,
+            "{text}"
+        );
     }
 }

@@ -153,8 +153,9 @@ pub fn quote_literal(s: &str) -> Option<String> {
     ))
 }
 
-/// Renders a statement made by DataFusion's SQL unparser with every string
-/// literal quoted by [`quote_literal`] instead of by sqlparser's `Display`.
+/// Renders a statement or expression made by DataFusion's SQL unparser with
+/// every string literal quoted by [`quote_literal`] instead of by
+/// sqlparser's `Display`.
 ///
 /// sqlparser's escaping leaves a quote that follows a backslash alone (it
 /// assumes the text is already escaped), so `'x\'' UNION ...'` broke out of
@@ -169,9 +170,10 @@ pub fn quote_literal(s: &str) -> Option<String> {
 ///
 /// Identifiers must be checked by the caller with [`ident_ok`]: sqlparser
 /// renders them with the same escaping.
-pub fn render_unparsed(
-    mut statement: datafusion::sql::sqlparser::ast::Statement,
-) -> Option<String> {
+pub fn render_unparsed<T>(mut statement: T) -> Option<String>
+where
+    T: datafusion::sql::sqlparser::ast::VisitMut + std::fmt::Display,
+{
     use datafusion::sql::sqlparser::ast::{self, Value};
     use std::ops::ControlFlow;
 

@@ -857,3 +857,156 @@ async fn pushed_pipelines_read_odd_values_as_the_reader_does() {
     );
     engine.session().close().await;
 }
+
+/// psql prints NULL as nothing.
+fn as_psql(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .map(|v| if v == "NULL" { String::new() } else { v })
+                .collect()
+        })
+        .collect();
+    sorted(rows)
+}
+
+/// Issue 17 (item 1) and issue 22: two tables of one PostgreSQL source
+/// joined without aliases, with a filter on one side, or as an anti-join
+/// (`LEFT JOIN ... IS NULL`), were sent as one query naming a table out of
+/// scope (`missing FROM-clause entry for table ...`). Each query here is
+/// pushed whole as one remote query, and answers what PostgreSQL answers
+/// to the same SQL on the crm database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_of_one_source_with_or_without_aliases_are_one_query_and_right() {
+    let y = yachay();
+    let dir = catalog(&y);
+    let engine = Engine::open(dir.path()).unwrap();
+    let c = client(&engine, "local").await;
+    let queries = [
+        // Table names as qualifiers, no aliases.
+        "SELECT count(*) FROM crm.public.customers JOIN crm.public.orders \
+         ON orders.customer_id = customers.customer_id WHERE customers.city = 'Lima'",
+        // Unqualified unique column names, filters on both sides.
+        "SELECT segment, count(*), sum(total_usd) FROM crm.public.customers \
+         JOIN crm.public.orders ON orders.customer_id = customers.customer_id \
+         WHERE city = 'Lima' AND channel = 'web' GROUP BY segment",
+        // A comma join.
+        "SELECT count(*) FROM crm.public.customers, crm.public.orders \
+         WHERE orders.customer_id = customers.customer_id AND customers.city = 'Lima'",
+        // Anti-joins, with and without aliases.
+        "SELECT count(*) FROM crm.public.customers c LEFT JOIN crm.public.orders o \
+         ON o.customer_id = c.customer_id WHERE o.order_id IS NULL",
+        "SELECT count(*) FROM crm.public.customers LEFT JOIN crm.public.orders \
+         ON orders.customer_id = customers.customer_id WHERE orders.order_id IS NULL",
+        "SELECT customers.city, count(*) FROM crm.public.customers LEFT JOIN crm.public.orders \
+         ON orders.customer_id = customers.customer_id AND orders.channel = 'web' \
+         WHERE orders.order_id IS NULL GROUP BY customers.city",
+        // Outer joins with filters on their inputs and in their ON.
+        "SELECT customers.customer_id, count(orders.order_id) FROM crm.public.customers \
+         LEFT JOIN crm.public.orders ON orders.customer_id = customers.customer_id \
+         AND orders.channel = 'web' WHERE customers.city = 'Lima' GROUP BY customers.customer_id",
+        "SELECT customers.segment, orders.channel, count(*) FROM crm.public.customers \
+         RIGHT JOIN crm.public.orders ON orders.customer_id = customers.customer_id \
+         AND customers.city = 'Lima' WHERE orders.status <> 'cancelled' \
+         GROUP BY customers.segment, orders.channel",
+        "SELECT customers.segment, orders.status, count(*), count(customers.customer_id), \
+         count(orders.order_id) FROM crm.public.customers FULL JOIN crm.public.orders \
+         ON orders.customer_id = customers.customer_id AND orders.channel = 'web' \
+         WHERE customers.city = 'Lima' OR customers.city IS NULL \
+         GROUP BY customers.segment, orders.status",
+        // USING and NATURAL (the two tables share only customer_id).
+        "SELECT segment, count(*), sum(total_usd) FROM crm.public.customers \
+         JOIN crm.public.orders USING (customer_id) WHERE city = 'Lima' GROUP BY segment",
+        "SELECT count(*), sum(total_usd) FROM crm.public.customers \
+         NATURAL JOIN crm.public.orders WHERE city = 'Lima'",
+        // Three tables, no aliases.
+        "SELECT city, count(*) FROM crm.public.customers \
+         JOIN crm.public.orders ON orders.customer_id = customers.customer_id \
+         JOIN crm.public.order_items ON order_items.order_id = orders.order_id \
+         WHERE channel = 'web' GROUP BY city",
+    ];
+    for sql in queries {
+        let plan = physical_plan(&c, sql).await;
+        let remote = remote_queries(&plan);
+        assert_eq!(remote.len(), 1, "{sql}\n{plan}");
+        assert!(remote[0].contains("JOIN"), "{sql}\n{plan}");
+        assert!(!plan.contains("JoinExec"), "{sql}\n{plan}");
+        let expected = psql_rows(y.crm.psql("crm", &sql.replace("crm.public.", "")));
+        assert!(!expected.is_empty(), "{sql}");
+        let (rows, _) = try_query(&c, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}\n{e}"));
+        assert_eq!(as_psql(rows), expected, "{sql}");
+    }
+    // The anti-joins above do find customers without (web) orders.
+    let none: i64 = y
+        .crm
+        .psql(
+            "crm",
+            "SELECT count(*) FROM customers c WHERE NOT EXISTS \
+             (SELECT 1 FROM orders o WHERE o.customer_id = c.customer_id AND o.channel = 'web')",
+        )
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(none > 0);
+    engine.session().close().await;
+}
+
+/// A third table from another source (MongoDB) in the same query: the crm
+/// part is still one remote query, and the answer is PostgreSQL's for the
+/// same SQL with the MongoDB products copied into a temporary table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unaliased_join_beside_another_source_is_one_query_and_right() {
+    let y = yachay();
+    let dir = catalog(&y);
+    let engine = Engine::open(dir.path()).unwrap();
+    let c = client(&engine, "local").await;
+    let skus = y.mongo.pymongo(
+        "inventory",
+        "print('\\n'.join(d['sku'] for d in db.products.find({'category': {'$in': ['toys', 'home']}})))",
+    );
+    let skus: Vec<&str> = skus.lines().collect();
+    assert!(skus.len() > 5, "{skus:?}");
+    assert!(
+        skus.iter()
+            .all(|s| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    );
+    let values: Vec<String> = skus.iter().map(|s| format!("('{s}')")).collect();
+    let copy = format!(
+        "CREATE TEMP TABLE products (sku text); INSERT INTO products VALUES {};",
+        values.join(", ")
+    );
+    for sql in [
+        "SELECT customers.city, count(*) FROM crm.public.customers \
+         JOIN crm.public.orders ON orders.customer_id = customers.customer_id \
+         JOIN crm.public.order_items ON order_items.order_id = orders.order_id \
+         JOIN inventory.public.products ON products.sku = order_items.sku \
+         WHERE customers.city = 'Lima' AND products.category IN ('toys', 'home') \
+         GROUP BY customers.city",
+        "SELECT count(*) FROM crm.public.orders, crm.public.order_items, inventory.public.products \
+         WHERE order_items.order_id = orders.order_id AND products.sku = order_items.sku \
+         AND orders.channel = 'web' AND products.category IN ('toys', 'home')",
+    ] {
+        let plan = physical_plan(&c, sql).await;
+        let pg: Vec<&str> = plan.lines().filter(|l| l.contains("PgScanExec")).collect();
+        assert_eq!(pg.len(), 1, "{sql}\n{plan}");
+        assert!(pg[0].contains("JOIN"), "{sql}\n{plan}");
+        assert!(plan.contains("MongoScanExec"), "{plan}");
+        let pg_sql = sql
+            .replace("crm.public.", "")
+            .replace("inventory.public.", "")
+            .replace(" AND products.category IN ('toys', 'home')", "");
+        let expected = psql_rows(y.crm.psql("crm", &format!("{copy} {pg_sql}")));
+        assert!(
+            expected.iter().all(|r| r.last() != Some(&"0".to_string())),
+            "{expected:?}"
+        );
+        let (rows, _) = try_query(&c, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}\n{e}"));
+        assert_eq!(as_psql(rows), expected, "{sql}");
+    }
+    engine.session().close().await;
+}
