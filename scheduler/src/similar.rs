@@ -20,10 +20,8 @@ use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator};
 
 /// `plan` with every `SIMILAR TO` rewritten (subqueries included).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| {
-        node.map_expressions(|e| e.transform_up(|e| rewrite_expr(e)))
-    })
-    .map(|t| t.data)
+    plan.transform_up_with_subqueries(|node| node.map_expressions(|e| e.transform_up(rewrite_expr)))
+        .map(|t| t.data)
 }
 
 fn rewrite_expr(e: Expr) -> Result<Transformed<Expr>> {
