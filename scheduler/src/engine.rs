@@ -618,6 +618,7 @@ impl ClientSession {
     /// (`crate::limits::check_plan`) before anything analyses it, and its
     /// `SIMILAR TO`s are given PostgreSQL's meaning (`crate::similar`).
     pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
+        let statement = crate::syntax::fix(statement)?;
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         crate::limits::check_plan(&plan)?;
         Ok(crate::similar::rewrite(plan)?)

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod process;
 pub mod rerun;
 pub mod similar;
+pub mod syntax;
 
 pub use engine::{ClientSession, Engine, ExecutedOn, Planned, QueryOutput, Work};
 pub use error::{Result, SchedulerError};

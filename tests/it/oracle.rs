@@ -47,6 +47,9 @@ pub(crate) const QUERIES: &[&str] = &[
     "SELECT p.category, p.sku, row_number() OVER (PARTITION BY p.category ORDER BY sum(l.qty) DESC, p.sku) FROM pos.public.transaction_lines l JOIN inventory.public.products p ON p.sku = l.sku WHERE l.txn_id <= 2000 GROUP BY p.category, p.sku",
     // NULLs
     "SELECT count(*) FROM crm.public.customers WHERE email IS NULL",
+    // IS DISTINCT FROM takes only its operand, not the AND after it (sqlparser 0.62).
+    "SELECT count(*) FROM crm.public.customers WHERE email IS DISTINCT FROM NULL AND customer_id < 50",
+    "SELECT count(*) FROM crm.public.customers WHERE segment IS NOT DISTINCT FROM 'vip' AND customer_id < 400 OR customer_id = 3",
     "SELECT coalesce(payment_method, 'unknown'), count(*) FROM pos.public.transactions GROUP BY 1",
     "SELECT count(*), count(reserved), sum(reserved) FROM inventory.public.stock",
     "SELECT count(*) FROM pos.public.transactions t LEFT JOIN crm.public.customers c ON c.loyalty_card_id = t.loyalty_card_id WHERE c.customer_id IS NULL",
