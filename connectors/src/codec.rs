@@ -70,7 +70,7 @@ enum Encoded {
         #[serde(default)]
         merged: bool,
         #[serde(default)]
-        table_columns: bool,
+        exact_decimals: bool,
     },
     MongoScan {
         source: String,
@@ -267,7 +267,7 @@ impl Resolver {
                 sqls: s.sqls().to_vec(),
                 columns: types::columns_of(&s.schema()),
                 merged: s.is_merged(),
-                table_columns: s.reads_table_columns(),
+                exact_decimals: s.checks_decimals(),
             }));
         }
         if let Some(s) = node.downcast_ref::<MongoScanExec>() {
@@ -295,7 +295,7 @@ impl Resolver {
                 sqls,
                 columns,
                 merged,
-                table_columns,
+                exact_decimals,
             } => {
                 if sqls.is_empty() {
                     return Err(DataFusionError::Plan(
@@ -310,7 +310,7 @@ impl Resolver {
                         sqls,
                     )
                     .merged(merged)
-                    .table_columns(table_columns),
+                    .exact_decimals(exact_decimals),
                 )
             }
             Encoded::MongoScan {

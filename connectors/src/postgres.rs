@@ -573,7 +573,7 @@ impl TableProvider for PgTable {
         };
         Ok(Arc::new(
             PgScanExec::partitioned(self.source.clone(), self.pools.clone(), schema, sqls)
-                .table_columns(true)
+                .exact_decimals(true)
                 .merged(on_ballista),
         ))
     }
@@ -597,12 +597,13 @@ pub struct PgScanExec {
     /// Join-key filters from hash joins above (semi-join pushdown), read
     /// when the scan starts.
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
-    /// The columns are a table's own, read as the catalog has them: a
-    /// decimal with more digits than the column's type means the column
-    /// changed at the source, and is an error rather than a rounded value.
-    /// (A pushed query's computed decimals, an `avg` say, are cut to the
-    /// scale DataFusion gives them, as DataFusion would.)
-    table_columns: bool,
+    /// Every decimal the query returns must fit its Arrow type exactly: it
+    /// is a table's column, or computed from them without division. A
+    /// value with more digits means a column changed at the source, and is
+    /// an error rather than a rounded value. (Otherwise, a pushed query's
+    /// `avg` say, decimals are cut to the scale DataFusion gives them, as
+    /// DataFusion would.)
+    exact_decimals: bool,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -630,20 +631,20 @@ impl PgScanExec {
             merged: false,
             snapshot: Default::default(),
             dynamic: vec![],
-            table_columns: false,
+            exact_decimals: false,
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 
-    /// The same scan, marked as reading a table's own columns (see
-    /// `table_columns`).
-    pub fn table_columns(mut self, yes: bool) -> Self {
-        self.table_columns = yes;
+    /// The same scan, its decimals checked to fit exactly (see
+    /// `exact_decimals`).
+    pub fn exact_decimals(mut self, yes: bool) -> Self {
+        self.exact_decimals = yes;
         self
     }
 
-    pub fn reads_table_columns(&self) -> bool {
-        self.table_columns
+    pub fn checks_decimals(&self) -> bool {
+        self.exact_decimals
     }
 
     /// The same scan with its queries run concurrently in one output
@@ -672,7 +673,7 @@ impl PgScanExec {
             self.sqls.clone(),
         )
         .merged(self.merged)
-        .table_columns(self.table_columns);
+        .exact_decimals(self.exact_decimals);
         scan.dynamic = dynamic;
         scan.snapshot = self.snapshot.clone();
         scan
@@ -822,7 +823,7 @@ impl PgScanExec {
                 .copy_out(copy.as_str())
                 .await
                 .map_err(|e| bad(&source, format!("remote query failed: {}", pg_reason(&e))))?;
-            let decoder = CopyDecoder::new(schema.clone(), this.table_columns);
+            let decoder = CopyDecoder::new(schema.clone(), this.exact_decimals);
             Ok::<_, DataFusionError>(decode_stream(
                 client,
                 Box::pin(out),
@@ -1061,7 +1062,7 @@ struct CopyDecoder {
     header_done: bool,
     ended: bool,
     ready: Vec<RecordBatch>,
-    /// Decimals must fit their column's type exactly (`PgScanExec::table_columns`).
+    /// Decimals must fit their column's type exactly (`PgScanExec::exact_decimals`).
     exact: bool,
 }
 

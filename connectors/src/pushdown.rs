@@ -551,6 +551,19 @@ impl Render {
 
     /// `"t"."c0" AS "c0", ...`: the `n` columns of input `t` as they are,
     /// named from `c{first}` on.
+    /// `exprs` as the select items `... AS "c0", ... AS "c1"`, or None if
+    /// one cannot be rendered.
+    fn numbered<'e>(
+        &self,
+        exprs: impl Iterator<Item = &'e Expr>,
+        inputs: &[Input],
+    ) -> Option<Vec<String>> {
+        exprs
+            .enumerate()
+            .map(|(k, e)| Some(format!("{} AS \"c{k}\"", self.expr(e, inputs)?)))
+            .collect()
+    }
+
     fn passthrough(alias: &str, n: usize, first: usize) -> Vec<String> {
         (0..n)
             .map(|i| format!("{}.\"c{i}\" AS \"c{}\"", quote_ident(alias), first + i))
@@ -692,11 +705,7 @@ impl Render {
             on.push("TRUE".into());
         }
         let items = match projection {
-            Some(exprs) => exprs
-                .iter()
-                .enumerate()
-                .map(|(k, e)| Some(format!("{} AS \"c{k}\"", self.expr(e, &both)?)))
-                .collect::<Option<Vec<_>>>()?,
+            Some(exprs) => self.numbered(exprs.iter(), &both)?,
             None => {
                 let mut items = Self::passthrough(&l, ls.fields().len(), 0);
                 items.extend(Self::passthrough(&r, rs.fields().len(), ls.fields().len()));
@@ -759,12 +768,7 @@ impl Render {
                 let input = self.block(&p.input)?;
                 let t = self.alias();
                 let inputs = [(t.as_str(), p.input.schema().as_ref())];
-                let items = p
-                    .expr
-                    .iter()
-                    .enumerate()
-                    .map(|(k, e)| Some(format!("{} AS \"c{k}\"", self.expr(e, &inputs)?)))
-                    .collect::<Option<Vec<_>>>()?;
+                let items = self.numbered(p.expr.iter(), &inputs)?;
                 select(items, from(&input, &t))
             }
             LogicalPlan::Filter(f) => {
@@ -778,13 +782,7 @@ impl Render {
                 let input = self.block(&a.input)?;
                 let t = self.alias();
                 let inputs = [(t.as_str(), a.input.schema().as_ref())];
-                let items = a
-                    .group_expr
-                    .iter()
-                    .chain(&a.aggr_expr)
-                    .enumerate()
-                    .map(|(k, e)| Some(format!("{} AS \"c{k}\"", self.expr(e, &inputs)?)))
-                    .collect::<Option<Vec<_>>>()?;
+                let items = self.numbered(a.group_expr.iter().chain(&a.aggr_expr), &inputs)?;
                 let mut rest = from(&input, &t);
                 if !a.group_expr.is_empty() {
                     let keys: Vec<String> =
@@ -910,36 +908,30 @@ pub struct RemoteQueryTable {
 /// then PostgreSQL's value has no more digits than the type DataFusion
 /// gives it from the catalog, unless the column changed at the source (a
 /// column altered from numeric(12,2) to numeric(14,4) gave 1.23 for
-/// 1.2345 through the cast to the catalog's type). `avg` and `/` have more
+/// 1.2345 through the cast to the catalog's type), and the decoder checks
+/// that it fits (`PgScanExec::exact_decimals`). `avg` and `/` have more
 /// digits by nature, and are cut to DataFusion's scale as before.
 fn exact_decimals(plan: &LogicalPlan) -> bool {
-    let mut exact = true;
-    let _ = plan.apply(|node| {
-        let _ = node.apply_expressions(|e| {
-            e.apply(|e| {
-                let divides = match e {
-                    Expr::BinaryExpr(b) => b.op == Operator::Divide,
-                    Expr::AggregateFunction(f) => {
-                        !matches!(f.func.name(), "sum" | "min" | "max" | "count")
-                    }
-                    Expr::WindowFunction(_) | Expr::ScalarFunction(_) => true,
-                    _ => false,
-                };
-                exact &= !divides;
-                Ok(if exact {
-                    TreeNodeRecursion::Continue
-                } else {
-                    TreeNodeRecursion::Stop
-                })
+    let cuts = |e: &Expr| match e {
+        Expr::BinaryExpr(b) => b.op == Operator::Divide,
+        Expr::AggregateFunction(f) => !matches!(f.func.name(), "sum" | "min" | "max" | "count"),
+        Expr::WindowFunction(_) | Expr::ScalarFunction(_) => true,
+        _ => false,
+    };
+    let found = plan.exists(|node| {
+        let mut found = false;
+        node.apply_expressions(|e| {
+            found = e.exists(|e| Ok(cuts(e)))?;
+            Ok(if found {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
             })
-        });
-        Ok(if exact {
-            TreeNodeRecursion::Continue
-        } else {
-            TreeNodeRecursion::Stop
-        })
+        })?;
+        Ok(found)
     });
-    exact
+    // The walks never fail; if one did, nothing would be checked.
+    !found.unwrap_or(true)
 }
 
 impl RemoteQueryTable {
@@ -1006,16 +998,9 @@ impl TableProvider for RemoteQueryTable {
                 })?;
                 let c = format!("q.{}", quote_ident(f.name()));
                 Ok(match f.data_type() {
-                    // A value that the cast would round fails the query,
-                    // naming the column (the text is not constant, so
-                    // PostgreSQL only evaluates it for such a row).
-                    DataType::Decimal128(..) if self.exact_decimals => format!(
-                        "CASE WHEN {c} IS NULL OR {c}::{cast} = {c} THEN {c}::{cast} \
-                         ELSE ('quipu: a value (' || {c}::text || ') does not fit {cast}, \
-                         its type in the catalog: a column changed at the source; run \
-                         `quipu catalog refresh {}`')::numeric END",
-                        self.source.name.replace('\'', "")
-                    ),
+                    // Not cast to the catalog's numeric(p,s), which would
+                    // round: the decoder checks that each value fits.
+                    DataType::Decimal128(..) if self.exact_decimals => format!("{c}::numeric"),
                     _ => format!("{c}::{cast}"),
                 })
             })
@@ -1039,12 +1024,10 @@ impl TableProvider for RemoteQueryTable {
         if let Some(n) = limit {
             sql.push_str(&format!(" LIMIT {n}"));
         }
-        Ok(Arc::new(PgScanExec::new(
-            self.source.clone(),
-            self.pools.clone(),
-            schema,
-            sql,
-        )))
+        Ok(Arc::new(
+            PgScanExec::new(self.source.clone(), self.pools.clone(), schema, sql)
+                .exact_decimals(self.exact_decimals),
+        ))
     }
 }
 
