@@ -533,6 +533,20 @@ const TEXT_OTHER_TYPES: [&str; 16] = [
     "dbPointer",
 ];
 
+/// MongoDB's name for a SQL comparison operator, in queries and in
+/// aggregation expressions alike.
+pub(crate) fn comparison_op(op: Operator) -> Option<&'static str> {
+    Some(match op {
+        Operator::Eq => "$eq",
+        Operator::NotEq => "$ne",
+        Operator::Lt => "$lt",
+        Operator::LtEq => "$lte",
+        Operator::Gt => "$gt",
+        Operator::GtEq => "$gte",
+        _ => return None,
+    })
+}
+
 /// The ObjectId a text value names: the reader gives an ObjectId as its 24
 /// lower-case hex digits, so only such text can equal one.
 fn object_id_of(text: &str) -> Option<mongodb::bson::oid::ObjectId> {
@@ -557,15 +571,7 @@ pub(crate) fn field_condition(
     value: &ScalarValue,
     t: &DataType,
 ) -> Option<Document> {
-    let mop = match op {
-        Operator::Eq => "$eq",
-        Operator::NotEq => "$ne",
-        Operator::Lt => "$lt",
-        Operator::LtEq => "$lte",
-        Operator::Gt => "$gt",
-        Operator::GtEq => "$gte",
-        _ => return None,
-    };
+    let mop = comparison_op(op)?;
     let v = bson_value(value, t)?;
     let plain = |mop: &str, v: Bson| {
         let mut d = Document::new();

@@ -265,15 +265,7 @@ fn exact_filter(e: &Expr, at: &Below) -> Option<Bson> {
                 };
                 let value = bson_value(value, &t)?;
                 let v = value_expr(&name, &t)?;
-                let mop = match op {
-                    Operator::Eq => "$eq",
-                    Operator::NotEq => "$ne",
-                    Operator::Lt => "$lt",
-                    Operator::LtEq => "$lte",
-                    Operator::Gt => "$gt",
-                    Operator::GtEq => "$gte",
-                    _ => return None,
-                };
+                let mop = crate::mongo::comparison_op(op)?;
                 let mut cmp = Document::new();
                 cmp.insert(mop, vec![v.clone(), literal(value)]);
                 Bson::Document(doc! { "$and": [not_null(&v), cmp] })

@@ -73,16 +73,11 @@ fn rerun_reason(graph: &ExecutionGraphBox) -> Option<String> {
 /// Ballista's job state, with the results of re-run jobs refused.
 pub struct RerunGuard {
     inner: Arc<dyn JobState>,
-    /// Jobs refused so far (logged once each).
-    refused: std::sync::Mutex<HashSet<JobId>>,
 }
 
 impl RerunGuard {
     pub fn new(inner: Arc<dyn JobState>) -> RerunGuard {
-        RerunGuard {
-            inner,
-            refused: Default::default(),
-        }
+        RerunGuard { inner }
     }
 }
 
@@ -97,9 +92,7 @@ impl JobState for RerunGuard {
             Some(job_status::Status::Successful(_))
         );
         if succeeded && let Some(why) = rerun_reason(graph) {
-            if self.refused.lock().unwrap().insert(job_id.clone()) {
-                tracing::warn!(job_id = %job_id, %why, "Ballista job re-ran work after a loss: its result is refused");
-            }
+            tracing::warn!(job_id = %job_id, %why, "Ballista job re-ran work after a loss: its result is refused");
             let mut refused = graph.cloned();
             refused.fail_job(format!("{RERUN_REFUSED} ({why})"));
             return self.inner.save_job(job_id, &refused).await;
@@ -145,7 +138,6 @@ impl JobState for RerunGuard {
     }
 
     async fn remove_job(&self, job_id: &JobId) -> Result<()> {
-        self.refused.lock().unwrap().remove(job_id);
         self.inner.remove_job(job_id).await
     }
 
