@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use quipu_connectors::QuipuSession;
 use quipu_scheduler::{ClientSession, Engine, ExecutedOn};
 
-use crate::common::{client, quipu, quipu_bin, try_query};
+use crate::common::{add_lake_source, client, quipu_bin, try_query, write_keyed_table};
 use crate::oracle::{QUERIES, normalised};
 use crate::servers::{free_port, yachay};
 
@@ -663,38 +663,10 @@ fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_executor_killed_in_the_join_stage_never_gives_a_wrong_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let table = dir.path().join("lake/big");
-    std::fs::create_dir_all(&table).unwrap();
-    let ctx = datafusion::prelude::SessionContext::new();
-    for i in 0..4i64 {
-        let off = i * 500_000;
-        ctx.sql(&format!(
-            "COPY (SELECT value + {off} AS k, (value + {off}) % 13 AS g FROM range(500000)) \
-             TO '{}/part-{i}.parquet' STORED AS PARQUET",
-            table.display()
-        ))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    }
+    let lake = dir.path().join("lake");
+    write_keyed_table(&lake, "big", 4, 500_000).await;
     let data = dir.path().join("data");
-    let url = format!("file://{}", dir.path().join("lake").display());
-    let run = quipu(
-        &data,
-        &[
-            "catalog",
-            "add-source",
-            "lake",
-            "--kind",
-            "lake",
-            "--url",
-            &url,
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    add_lake_source(&data, &lake);
     let sql = "SELECT a.g, count(*) FROM lake.public.big a JOIN lake.public.big b ON a.k = b.k GROUP BY a.g";
     let local_engine = Engine::open(&data).unwrap();
     let local = client(&local_engine, "local").await;

@@ -155,9 +155,16 @@ pub fn lake_on_disk() -> (tempfile::TempDir, PathBuf, PathBuf) {
 /// temp folder's `data/` (for tests that run the binary or its servers).
 pub fn lake_catalog_by_cli() -> (tempfile::TempDir, PathBuf) {
     let (dir, lake, data) = lake_on_disk();
+    add_lake_source(&data, &lake);
+    (dir, data)
+}
+
+/// Registers the lake folder `lake` as source `lake` of the catalog in
+/// `data`, with the `quipu` CLI.
+pub fn add_lake_source(data: &Path, lake: &Path) {
     let url = format!("file://{}", lake.display());
     let run = quipu(
-        &data,
+        data,
         &[
             "catalog",
             "add-source",
@@ -170,7 +177,36 @@ pub fn lake_catalog_by_cli() -> (tempfile::TempDir, PathBuf) {
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    (dir, data)
+}
+
+/// Writes lake table `name` under `lake`: `files` Parquet files of `rows`
+/// rows each, with a unique `k` and `g = k % 13` (a join and a 13-group
+/// aggregate big enough to shuffle on the cluster).
+pub async fn write_keyed_table(lake: &Path, name: &str, files: i64, rows: i64) {
+    let table = lake.join(name);
+    std::fs::create_dir_all(&table).unwrap();
+    let ctx = datafusion::prelude::SessionContext::new();
+    for i in 0..files {
+        let off = i * rows;
+        ctx.sql(&format!(
+            "COPY (SELECT value + {off} AS k, (value + {off}) % 13 AS g FROM range({rows})) \
+             TO '{}/part-{i}.parquet' STORED AS PARQUET",
+            table.display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    }
+}
+
+/// A number set by environment variable `name` (long runs), or `default`.
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A temp catalog with the test lake registered as source `lake`.

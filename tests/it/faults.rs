@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cluster::{Procs, cluster_client};
-use crate::common::{client, quipu, try_query};
+use crate::common::{add_lake_source, client, env_number, try_query, write_keyed_table};
 use crate::oracle::normalised;
 use crate::servers::{MongoServer, PgServer};
 use quipu_scheduler::{ClientSession, Engine};
@@ -104,22 +104,7 @@ struct World {
 
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let table = dir.path().join("lake/big");
-    std::fs::create_dir_all(&table).unwrap();
-    let ctx = datafusion::prelude::SessionContext::new();
-    for i in 0..4i64 {
-        let off = i * 250_000;
-        ctx.sql(&format!(
-            "COPY (SELECT value + {off} AS k, (value + {off}) % 13 AS g FROM range(250000)) \
-             TO '{}/part-{i}.parquet' STORED AS PARQUET",
-            table.display()
-        ))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    }
+    write_keyed_table(&dir.path().join("lake"), "big", 4, 250_000).await;
     let pg = PgServer::start();
     pg.psql("postgres", "CREATE DATABASE shop");
     pg.psql(
@@ -139,35 +124,8 @@ async fn world() -> World {
     );
     let data = dir.path().join("data");
     crate::views::add_pg_source(&data, "shop", pg.port, "shop");
-    let lake = format!("file://{}", dir.path().join("lake").display());
-    let port = format!("port={}", mongo.port);
-    for args in [
-        vec![
-            "catalog",
-            "add-source",
-            "lake",
-            "--kind",
-            "lake",
-            "--url",
-            &lake,
-        ],
-        vec![
-            "catalog",
-            "add-source",
-            "inv",
-            "--kind",
-            "mongodb",
-            "--option",
-            "host=127.0.0.1",
-            "--option",
-            &port,
-            "--option",
-            "database=inv",
-        ],
-    ] {
-        let run = quipu(&data, &args, &[]);
-        assert_eq!(run.code, 0, "{}", run.stderr);
-    }
+    add_lake_source(&data, &dir.path().join("lake"));
+    crate::views::add_mongo_source(&data, "inv", mongo.port, "inv");
     World {
         _dir: dir,
         data,
@@ -187,14 +145,8 @@ async fn on_cluster(w: &World, procs: &Procs) -> Arc<ClientSession> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_under_faults_are_right_or_name_the_fault() {
-    let faults: usize = std::env::var("QUIPU_FAULTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(6);
-    let seed: u64 = std::env::var("QUIPU_FAULT_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(17);
+    let faults: usize = env_number("QUIPU_FAULTS", 6);
+    let seed: u64 = env_number("QUIPU_FAULT_SEED", 17);
     let w = world().await;
     let local_engine = Engine::open(&w.data).unwrap();
     let local = client(&local_engine, "local").await;

@@ -294,14 +294,8 @@ async fn reads(c: &ClientSession, sql: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn literals_reach_postgres_sources_only_as_literals() {
-    let n: usize = std::env::var("QUIPU_PROPERTY_STRINGS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(240);
-    let seed: u64 = std::env::var("QUIPU_PROPERTY_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16);
+    let n: usize = crate::common::env_number("QUIPU_PROPERTY_STRINGS", 240);
+    let seed: u64 = crate::common::env_number("QUIPU_PROPERTY_SEED", 16);
     let mut rng = Rng::new(seed);
     let strings: Vec<String> = (0..n).map(|_| hostile_string(&mut rng)).collect();
     let t = target(&strings).await;

@@ -268,12 +268,7 @@ fn pg_command(bindir: &Path, as_postgres: bool, program: &str) -> Command {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let _ = self
-            .command("pg_ctl")
-            .args(["-D", self.data.to_str().unwrap(), "-m", "immediate", "stop"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        self.stop();
     }
 }
 

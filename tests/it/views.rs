@@ -46,19 +46,15 @@ pub(crate) fn add_pg_source_with(
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
-/// A catalog with crm, pos, inventory and the lake registered and the views
-/// created, as deploy/demo.sh does.
-pub(crate) fn catalog(y: &Yachay) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    add_pg_source(dir.path(), "crm", y.crm.port, "crm");
-    add_pg_source(dir.path(), "pos", y.pos.port, "pos");
-    let port = format!("port={}", y.mongo.port);
+/// Registers MongoDB database `db` on loopback port `port` as source `name`.
+pub(crate) fn add_mongo_source(dir: &std::path::Path, name: &str, port: u16, db: &str) {
+    let (port, db) = (format!("port={port}"), format!("database={db}"));
     let run = quipu(
-        dir.path(),
+        dir,
         &[
             "catalog",
             "add-source",
-            "inventory",
+            name,
             "--kind",
             "mongodb",
             "--option",
@@ -66,11 +62,20 @@ pub(crate) fn catalog(y: &Yachay) -> tempfile::TempDir {
             "--option",
             &port,
             "--option",
-            "database=inventory",
+            &db,
         ],
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+/// A catalog with crm, pos, inventory and the lake registered and the views
+/// created, as deploy/demo.sh does.
+pub(crate) fn catalog(y: &Yachay) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    add_pg_source(dir.path(), "crm", y.crm.port, "crm");
+    add_pg_source(dir.path(), "pos", y.pos.port, "pos");
+    add_mongo_source(dir.path(), "inventory", y.mongo.port, "inventory");
     let lake = y.lake_path();
     let run = quipu(
         dir.path(),
