@@ -8,6 +8,7 @@ mod faults;
 mod catalog;
 mod cli;
 mod cluster;
+mod differential;
 mod flight;
 mod generator;
 mod lake;

@@ -72,7 +72,7 @@ pub(crate) const QUERIES: &[&str] = &[
 ];
 
 /// The oracle database's name for a query written with Quipu's names.
-fn oracle_sql(sql: &str) -> String {
+pub(crate) fn oracle_sql(sql: &str) -> String {
     sql.replace("crm.public.", "crm.")
         .replace("pos.public.", "pos.")
         .replace("inventory.public.", "inventory.")
@@ -112,13 +112,23 @@ pub(crate) fn normalised(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
     rows
 }
 
-/// Loads the oracle database: crm and pos by pg_dump, inventory and the
-/// lake's sales history by tab-separated files.
-async fn load_oracle(y: &crate::servers::Yachay, c: &quipu_scheduler::ClientSession) -> String {
-    let db = "oracle";
+/// Loads the oracle database `db` (each test its own: tests sharing the
+/// harness's servers run at the same time): crm and pos by pg_dump,
+/// inventory and the lake's sales history by tab-separated files.
+pub(crate) async fn load_oracle(
+    y: &crate::servers::Yachay,
+    c: &quipu_scheduler::ClientSession,
+    db: &str,
+) -> String {
     let pg = &y.crm;
     pg.psql("postgres", &format!("DROP DATABASE IF EXISTS {db}"));
-    pg.psql("postgres", &format!("CREATE DATABASE {db}"));
+    // Text compares byte by byte, as in Quipu (DataFusion), whatever the
+    // machine's locale: min/max, ranges and ORDER BY ... LIMIT of text then
+    // mean the same on both sides.
+    pg.psql(
+        "postgres",
+        &format!("CREATE DATABASE {db} TEMPLATE template0 LC_COLLATE 'C'"),
+    );
     y.crm.dump_into("crm", pg, db);
     pg.psql(
         db,
@@ -192,7 +202,7 @@ async fn cross_source_queries_equal_one_postgresql_database() {
     let engine = Engine::open(dir.path()).unwrap();
     let c = client(&engine, "local").await;
     let on_cluster = client(&engine, "cluster").await;
-    let db = load_oracle(&y, &c).await;
+    let db = load_oracle(&y, &c, "oracle").await;
     assert!(QUERIES.len() >= 30);
     let mut failures = vec![];
     for sql in QUERIES {

@@ -499,7 +499,7 @@ print("same_price=" + str(db.items.count_documents({"price": Decimal128(prices[7
 }
 
 /// A copy of source `from` named `name` with extra options.
-async fn add_copy(engine: &Engine, from: &str, name: &str, options: &[(&str, &str)]) {
+pub(crate) async fn add_copy(engine: &Engine, from: &str, name: &str, options: &[(&str, &str)]) {
     let mut src = engine.session().store().source(from).unwrap().unwrap();
     src.name = name.into();
     for (k, v) in options {

@@ -1,0 +1,2133 @@
+//! Differential SQL testing in the style of SQLancer and sqlsmith (issue 17,
+//! item 1): seeded random queries over the Yachay-Shop tables of every
+//! source (crm and pos in PostgreSQL, inventory in SecantusDB, the lake's
+//! sales history), each checked by several oracles that do not share
+//! Quipu's code:
+//!
+//! - **PostgreSQL**: the same SQL run by one PostgreSQL database holding
+//!   copies of every table (`oracle::load_oracle`).
+//! - **pushdown off**: copies of crm, pos and inventory registered with
+//!   `pushdown = off` answer the same query by reading rows only.
+//! - **TLP** (ternary logic partitioning): for a predicate `p`, the rows of
+//!   `WHERE base` equal the rows of `WHERE base AND p`, `AND NOT p` and
+//!   `AND (p) IS NULL` put together (as a multiset, as a set under
+//!   DISTINCT, and through min/max/sum/count of the parts).
+//! - **NoREC**: `count(*) ... WHERE p` equals
+//!   `sum(CASE WHEN p THEN 1 ELSE 0 END)` over the unfiltered rows.
+//! - **cluster**: every fifth query also runs on the embedded Ballista
+//!   cluster and must answer like the in-process run.
+//!
+//! A query the generator got wrong (PostgreSQL refuses it) is a failure
+//! too, so the generator stays honest. `REGRESSIONS` holds every query that
+//! ever failed, minimised; they run first. Reproduce one generated query
+//! with `QUIPU_DIFF_SEED=<seed> QUIPU_DIFF_ONLY=<index>`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use futures::TryStreamExt;
+use quipu_scheduler::{ClientSession, Engine};
+
+use crate::common::client;
+use crate::oracle::{load_oracle, normalised, oracle_sql};
+use crate::pushdown::add_copy;
+use crate::servers::yachay;
+use crate::views::catalog;
+
+/// The seed of the fixed run (`QUIPU_DIFF_SEED` overrides).
+const SEED: u64 = 17_001;
+/// Generated queries in the fixed run (`QUIPU_DIFF_QUERIES` overrides).
+const QUERIES: usize = 300;
+/// How a NULL prints on both sides: distinct from the empty string and
+/// from a text value 'NULL', so neither side can turn one into the other.
+const NULL: &str = "\u{2400}";
+/// Longest a single statement may take before it counts as a failure.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Errors that Quipu reports as a clear "not supported" for a query
+/// PostgreSQL answers: (substring of the error, why it is acceptable).
+/// Such a query is counted as unsupported, not as a failure.
+const UNSUPPORTED: &[(&str, &str)] = &[(
+    "Physical plan does not support logical expression InSubquery",
+    "DataFusion 55 plans `x IN (subquery)` only as a filter (a semi, anti or \
+     mark join), not as a value in a SELECT list; it says so in one sentence. \
+     The generator keeps subqueries out of SELECT lists except scalar ones.",
+)];
+
+/// Every query that ever failed here, minimised: (name, SQL with Quipu's
+/// names). Each runs first against PostgreSQL, pushdown off and the
+/// cluster.
+const REGRESSIONS: &[(&str, &str)] = &[
+    // Wrong answer (3 rows expected, 618 got). sqlparser 0.62 parses the
+    // right operand of IS [NOT] DISTINCT FROM with the lowest precedence,
+    // so it swallows the following AND: `opened IS DISTINCT FROM (TRUE AND
+    // customer_id < 5)`. Upstream: apache/datafusion-sqlparser-rs#2436.
+    (
+        "is_distinct_from_swallows_and",
+        "SELECT count(*) FROM crm.public.campaign_contacts cc \
+         WHERE cc.opened IS DISTINCT FROM TRUE AND cc.customer_id < 5",
+    ),
+    // Wrong answer (95 expected, 0 got; found by TLP). DataFusion turns an
+    // IN subquery that is not a plain filter into a mark join whose mark
+    // is never NULL: a value not in a subquery holding a NULL gives FALSE,
+    // not NULL.
+    (
+        "in_subquery_is_null",
+        "SELECT count(*) FROM crm.public.customers c WHERE c.customer_id < 100 \
+         AND (c.loyalty_card_id IN (SELECT t.loyalty_card_id FROM pos.public.transactions t \
+         WHERE t.txn_id < 100)) IS NULL",
+    ),
+    // 42703: the pushed query filters a grouped derived table by the
+    // aggregate's DataFusion name ("count(Int64(1))"), which the unparsed
+    // aggregate does not carry.
+    (
+        "filter_on_aggregate_of_derived_table",
+        "SELECT count(*) FROM (SELECT c.city, count(*) AS n FROM crm.public.customers c \
+         GROUP BY c.city) AS d WHERE d.n > 1",
+    ),
+    // 42703: the same for a decorrelated scalar subquery (count(*) works
+    // because DataFusion aliases it; max does not):
+    // `"__scalar_sq_1"."max(o.total_usd)"` over `SELECT max("o"."total_usd"), ...`.
+    (
+        "max_in_correlated_scalar_subquery",
+        "SELECT c.customer_id, (SELECT max(o.total_usd) FROM crm.public.orders o \
+         WHERE o.customer_id = c.customer_id) AS m FROM crm.public.customers c \
+         WHERE c.customer_id < 5",
+    ),
+    // 42P01 with aliases: a filter above an outer join (not movable below
+    // it) is unparsed as `(...) AS "derived_projection" WHERE "ca"."..."`,
+    // naming tables the derived table hides. The family of the known
+    // unaliased-join bug; here so its fix covers these shapes.
+    (
+        "filter_above_outer_join_with_aliases",
+        "SELECT cc.customer_id FROM crm.public.campaigns ca LEFT JOIN \
+         crm.public.campaign_contacts cc ON ca.campaign_id = cc.campaign_id \
+         WHERE ca.campaign_id = 1 OR cc.opened",
+    ),
+    (
+        "filter_on_correlated_count",
+        "SELECT c.customer_id FROM crm.public.customers c WHERE c.customer_id < 5 \
+         AND (SELECT count(*) FROM crm.public.orders o WHERE o.customer_id = c.customer_id) > 1",
+    ),
+    (
+        "right_join_filtered_then_left_join",
+        "SELECT ca.name FROM crm.public.campaigns ca RIGHT JOIN crm.public.campaign_contacts cc \
+         ON ca.campaign_id = cc.campaign_id LEFT JOIN crm.public.orders o \
+         ON ca.utm_campaign = o.utm_campaign AND o.order_id < 100 WHERE ca.name NOT ILIKE 'New%'",
+    ),
+    // 42P01 with one aliased table: common-subexpression elimination puts
+    // a projection (`__common_expr_1`) between the alias and the scan; it
+    // is unparsed as `(SELECT ... FROM "public"."order_items") AS
+    // "derived_projection"` and the query above still says
+    // "order_items"."qty".
+    (
+        "common_subexpression_in_a_filter",
+        "SELECT min(i.qty) FROM crm.public.order_items i WHERE i.qty * 2 > 3 AND i.qty * 2 < 9",
+    ),
+    // Wrong answer (292 rows expected, 0 got): a bare decimal literal is a
+    // double in DataFusion (`datafusion.sql_parser.parse_float_as_decimal`
+    // is off); when 66.01 * 100 is not exact in a double, the column is
+    // cast to Decimal128(30, 15) and compared with 66.010000000000008 (also
+    // in the query sent to PostgreSQL, as `CAST(... AS DECIMAL(30,15)) =
+    // 66.010000000000008`).
+    (
+        "bare_decimal_literal_lake",
+        "SELECT count(*) FROM lake.public.sales_history h WHERE h.unit_price_usd = 66.01",
+    ),
+    // Wrong answers (DataFusion, apache/datafusion#12955 and #12956): ALL
+    // set operations as semi / anti joins, so a row's count on the right
+    // does not matter (3 rows expected, 9 got; 6 expected, 0 got).
+    (
+        "intersect_all",
+        "SELECT t.store_id FROM pos.public.transactions t WHERE t.txn_id < 10 \
+         INTERSECT ALL SELECT s.store_id FROM pos.public.stores s",
+    ),
+    (
+        "except_all",
+        "SELECT t.store_id FROM pos.public.transactions t WHERE t.txn_id < 10 \
+         EXCEPT ALL SELECT s.store_id FROM pos.public.stores s",
+    ),
+    // Planning error: DataFusion names `CAST(x AS TEXT)` like `x`, so the
+    // two group keys clash ("Projections require unique expression names").
+    (
+        "group_by_a_column_and_its_cast",
+        "SELECT o.customer_id AS k, CAST(o.customer_id AS TEXT) AS t FROM crm.public.orders o \
+         WHERE o.order_id < 5 GROUP BY o.customer_id, CAST(o.customer_id AS TEXT)",
+    ),
+];
+
+// ---------------------------------------------------------------------------
+// The table model
+// ---------------------------------------------------------------------------
+
+/// Column types as far as the generator cares: which literals and
+/// functions fit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Ty {
+    Int,
+    Dec,
+    Float,
+    Text,
+    Ts,
+    Date,
+    Bool,
+}
+
+impl Ty {
+    fn numeric(self) -> bool {
+        matches!(self, Ty::Int | Ty::Dec | Ty::Float)
+    }
+    /// Ordered types whose min/max both sides compute alike.
+    fn ordered(self) -> bool {
+        self != Ty::Bool
+    }
+}
+
+use Ty::{Bool, Date, Dec, Float, Int, Text, Ts};
+
+/// One table as both Quipu (`source.public.name`) and the oracle
+/// (`source.name`) see it. Only the columns the oracle copy holds.
+struct Table {
+    source: &'static str,
+    name: &'static str,
+    /// Alias stem (`o` for orders).
+    stem: &'static str,
+    /// (column, type, may be NULL)
+    cols: &'static [(&'static str, Ty, bool)],
+    /// The column that ranges restrict (a key or an indexed column).
+    key: &'static str,
+    /// Columns that identify a row (empty: none among the copied columns).
+    pk: &'static [&'static str],
+    /// More than a few hundred rows at SF 0.01: always restricted to a key
+    /// range, so every query stays well under a second.
+    big: bool,
+}
+
+const TABLES: &[Table] = &[
+    Table {
+        source: "crm",
+        name: "customers",
+        stem: "c",
+        cols: &[
+            ("customer_id", Int, false),
+            ("first_name", Text, false),
+            ("last_name", Text, false),
+            ("email", Text, true),
+            ("phone", Text, true),
+            ("city", Text, true),
+            ("province", Text, true),
+            ("segment", Text, false),
+            ("loyalty_card_id", Text, true),
+            ("created_at", Ts, false),
+        ],
+        key: "customer_id",
+        pk: &["customer_id"],
+        big: true,
+    },
+    Table {
+        source: "crm",
+        name: "orders",
+        stem: "o",
+        cols: &[
+            ("order_id", Int, false),
+            ("customer_id", Int, false),
+            ("channel", Text, false),
+            ("ordered_at", Ts, false),
+            ("status", Text, false),
+            ("total_usd", Dec, false),
+            ("utm_campaign", Text, true),
+        ],
+        key: "order_id",
+        pk: &["order_id"],
+        big: true,
+    },
+    Table {
+        source: "crm",
+        name: "order_items",
+        stem: "oi",
+        cols: &[
+            ("order_id", Int, false),
+            ("line_no", Int, false),
+            ("sku", Text, false),
+            ("qty", Int, false),
+            ("unit_price_usd", Dec, false),
+        ],
+        key: "order_id",
+        pk: &["order_id", "line_no"],
+        big: true,
+    },
+    Table {
+        source: "crm",
+        name: "campaigns",
+        stem: "ca",
+        cols: &[
+            ("campaign_id", Int, false),
+            ("name", Text, false),
+            ("channel", Text, false),
+            ("utm_campaign", Text, false),
+            ("start_date", Date, false),
+            ("end_date", Date, false),
+            ("budget_usd", Dec, false),
+        ],
+        key: "campaign_id",
+        pk: &["campaign_id"],
+        big: false,
+    },
+    Table {
+        source: "crm",
+        name: "campaign_contacts",
+        stem: "cc",
+        cols: &[
+            ("campaign_id", Int, false),
+            ("customer_id", Int, false),
+            ("sent_at", Ts, false),
+            ("opened", Bool, false),
+            ("clicked", Bool, false),
+        ],
+        key: "customer_id",
+        pk: &["campaign_id", "customer_id"],
+        big: true,
+    },
+    Table {
+        source: "pos",
+        name: "stores",
+        stem: "st",
+        cols: &[
+            ("store_id", Int, false),
+            ("name", Text, false),
+            ("city", Text, false),
+            ("province", Text, false),
+            ("opened_at", Date, false),
+        ],
+        key: "store_id",
+        pk: &["store_id"],
+        big: false,
+    },
+    Table {
+        source: "pos",
+        name: "loyalty_cards",
+        stem: "lc",
+        cols: &[
+            ("card_id", Text, false),
+            ("tier", Text, false),
+            ("issued_at", Ts, false),
+            ("email", Text, true),
+        ],
+        key: "card_id",
+        pk: &["card_id"],
+        big: true,
+    },
+    Table {
+        source: "pos",
+        name: "transactions",
+        stem: "t",
+        cols: &[
+            ("txn_id", Int, false),
+            ("store_id", Int, false),
+            ("terminal_id", Text, false),
+            ("loyalty_card_id", Text, true),
+            ("ts", Ts, false),
+            ("payment_method", Text, true),
+            ("total_usd", Dec, false),
+        ],
+        key: "txn_id",
+        pk: &["txn_id"],
+        big: true,
+    },
+    Table {
+        source: "pos",
+        name: "transaction_lines",
+        stem: "tl",
+        cols: &[
+            ("txn_id", Int, false),
+            ("line_no", Int, false),
+            ("sku", Text, false),
+            ("qty", Int, false),
+            ("unit_price_usd", Dec, false),
+            ("discount_usd", Dec, false),
+        ],
+        key: "txn_id",
+        pk: &["txn_id", "line_no"],
+        big: true,
+    },
+    Table {
+        source: "inventory",
+        name: "products",
+        stem: "p",
+        cols: &[
+            ("sku", Text, false),
+            ("name", Text, false),
+            ("category", Text, false),
+            ("price_usd", Float, false),
+        ],
+        key: "sku",
+        pk: &["sku"],
+        big: false,
+    },
+    Table {
+        source: "inventory",
+        name: "stock",
+        stem: "s",
+        // One document per SKU and location; the location (a
+        // sub-document) is not in the oracle's copy, so no row key here.
+        cols: &[
+            ("sku", Text, false),
+            ("on_hand", Int, false),
+            ("reserved", Int, true),
+            ("reorder_point", Int, false),
+        ],
+        key: "sku",
+        pk: &[],
+        big: true,
+    },
+    Table {
+        source: "lake",
+        name: "sales_history",
+        stem: "h",
+        cols: &[
+            ("order_id", Int, false),
+            ("customer_id", Int, false),
+            ("channel", Text, false),
+            ("ordered_at", Ts, false),
+            ("status", Text, false),
+            ("line_no", Int, false),
+            ("sku", Text, false),
+            ("qty", Int, false),
+            ("unit_price_usd", Dec, false),
+            ("order_total_usd", Dec, false),
+        ],
+        key: "order_id",
+        pk: &["order_id", "line_no"],
+        big: true,
+    },
+];
+
+/// Join keys between tables: (table, column, table, column).
+const EDGES: &[(&str, &str, &str, &str)] = &[
+    ("customers", "customer_id", "orders", "customer_id"),
+    (
+        "customers",
+        "customer_id",
+        "campaign_contacts",
+        "customer_id",
+    ),
+    ("customers", "customer_id", "sales_history", "customer_id"),
+    (
+        "customers",
+        "loyalty_card_id",
+        "transactions",
+        "loyalty_card_id",
+    ),
+    ("customers", "loyalty_card_id", "loyalty_cards", "card_id"),
+    ("customers", "city", "stores", "city"),
+    ("orders", "order_id", "order_items", "order_id"),
+    ("orders", "utm_campaign", "campaigns", "utm_campaign"),
+    ("orders", "order_id", "sales_history", "order_id"),
+    ("order_items", "sku", "products", "sku"),
+    ("order_items", "sku", "stock", "sku"),
+    (
+        "campaigns",
+        "campaign_id",
+        "campaign_contacts",
+        "campaign_id",
+    ),
+    ("stores", "store_id", "transactions", "store_id"),
+    (
+        "loyalty_cards",
+        "card_id",
+        "transactions",
+        "loyalty_card_id",
+    ),
+    ("transactions", "txn_id", "transaction_lines", "txn_id"),
+    ("transaction_lines", "sku", "products", "sku"),
+    ("transaction_lines", "sku", "stock", "sku"),
+    ("products", "sku", "stock", "sku"),
+    ("sales_history", "sku", "products", "sku"),
+];
+
+fn table(name: &str) -> &'static Table {
+    TABLES.iter().find(|t| t.name == name).unwrap()
+}
+
+fn full_name(t: &Table) -> String {
+    format!("{}.public.{}", t.source, t.name)
+}
+
+// ---------------------------------------------------------------------------
+// Literals drawn from the data
+// ---------------------------------------------------------------------------
+
+/// Up to 40 values per column spread over its range (quantiles of its
+/// distinct values, in the oracle's order), as raw text; `(table, column)`.
+struct Pool(HashMap<(&'static str, &'static str), Vec<String>>);
+
+impl Pool {
+    async fn load(pg: &tokio_postgres::Client) -> Pool {
+        let mut map = HashMap::new();
+        for t in TABLES {
+            for &(col, ty, _) in t.cols {
+                if ty == Bool {
+                    continue;
+                }
+                let v = match ty {
+                    Ts => format!(
+                        "to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+                    ),
+                    Date => format!("to_char({col}, 'YYYY-MM-DD')"),
+                    _ => col.to_string(),
+                };
+                let sql = format!(
+                    "SELECT q.v::text AS s FROM (SELECT v, row_number() OVER (ORDER BY v) AS rn, \
+                     count(*) OVER () AS n FROM (SELECT DISTINCT {v} AS v FROM {}.{} \
+                     WHERE {col} IS NOT NULL) d) q WHERE (rn - 1) % greatest(n / 40, 1) = 0 \
+                     ORDER BY q.v",
+                    t.source, t.name
+                );
+                let rows = pg_rows(pg, &sql).await.unwrap();
+                let values: Vec<String> = rows.into_iter().map(|mut r| r.remove(0)).collect();
+                assert!(!values.is_empty(), "no values in {}.{col}", t.name);
+                map.insert((t.name, col), values);
+            }
+        }
+        Pool(map)
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn render(ty: Ty, raw: &str) -> String {
+    match ty {
+        // Typed: a bare `66.01` is a double in DataFusion and compares with
+        // a decimal column as 66.010000000000008 (regression
+        // `bare_decimal_literal_*`); bare, the generator would mostly show
+        // that one bug.
+        Dec => format!("CAST({raw} AS DECIMAL(12,2))"),
+        Int | Float => raw.to_string(),
+        Bool => raw.to_uppercase(),
+        Text | Ts | Date => quote(raw),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The generator
+// ---------------------------------------------------------------------------
+
+/// splitmix64: small, fast, good enough to draw queries, and the same on
+/// every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64, index: u64) -> Rng {
+        let mut r = Rng(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        r.next();
+        r
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// True `pct` times in a hundred.
+    fn chance(&mut self, pct: u64) -> bool {
+        self.next() % 100 < pct
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+}
+
+/// A column as seen through one FROM item.
+#[derive(Clone, Debug)]
+struct Col {
+    name: &'static str,
+    ty: Ty,
+    null: bool,
+    /// Where its literals come from: (table, column) of the pool.
+    pool: (&'static str, &'static str),
+}
+
+/// One FROM item: a table (aliased or not), a derived table or a CTE.
+#[derive(Clone)]
+struct Ref {
+    /// What qualifies its columns: an alias, the bare table name, or the
+    /// full `source.public.table`.
+    q: String,
+    /// The table whose join keys it offers.
+    t: &'static Table,
+    cols: Vec<Col>,
+    /// Columns that identify its rows (empty: none).
+    pk: Vec<&'static str>,
+}
+
+impl Ref {
+    fn col(&self, c: &Col) -> String {
+        format!("{}.{}", self.q, c.name)
+    }
+    fn has(&self, name: &str) -> Option<&Col> {
+        self.cols.iter().find(|c| c.name == name)
+    }
+}
+
+fn table_cols(t: &'static Table) -> Vec<Col> {
+    t.cols
+        .iter()
+        .map(|&(name, ty, null)| Col {
+            name,
+            ty,
+            null,
+            pool: (t.name, name),
+        })
+        .collect()
+}
+
+/// A FROM clause with the conditions its WHERE must hold (key ranges,
+/// comma-join conditions).
+#[derive(Clone)]
+struct From {
+    sql: String,
+    refs: Vec<Ref>,
+    conds: Vec<String>,
+}
+
+/// What TLP and NoREC need of a query: its WITH clause, FROM and the
+/// conjuncts of its WHERE.
+#[derive(Clone)]
+struct Core {
+    with: String,
+    from: String,
+    conds: Vec<String>,
+    refs: Vec<Ref>,
+}
+
+impl Core {
+    fn query(&self, select: &str, extra: &[String]) -> String {
+        let mut w: Vec<String> = self.conds.clone();
+        w.extend(extra.iter().cloned());
+        format!(
+            "{}SELECT {select} FROM {}{}",
+            self.with,
+            self.from,
+            where_clause(&w)
+        )
+    }
+}
+
+fn where_clause(conds: &[String]) -> String {
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    }
+}
+
+/// An expression without a CAST around it (the name DataFusion gives it).
+fn uncast(e: &str) -> &str {
+    match (e.strip_prefix("CAST("), e.rfind(" AS ")) {
+        (Some(_), Some(i)) if e.ends_with(')') => &e[5..i],
+        _ => e,
+    }
+}
+
+/// One generated query.
+struct Generated {
+    kind: &'static str,
+    sql: String,
+    core: Core,
+}
+
+struct Gen<'a> {
+    rng: Rng,
+    pool: &'a Pool,
+    aliases: usize,
+    /// Tables already used without an alias in this query (a name may be
+    /// used bare once).
+    bare: Vec<&'static str>,
+}
+
+const CMP: &[&str] = &["=", "<>", "<", "<=", ">", ">="];
+
+impl<'a> Gen<'a> {
+    fn new(seed: u64, index: u64, pool: &'a Pool) -> Gen<'a> {
+        Gen {
+            rng: Rng::new(seed, index),
+            pool,
+            aliases: 0,
+            bare: vec![],
+        }
+    }
+
+    fn chance(&mut self, pct: u64) -> bool {
+        self.rng.chance(pct)
+    }
+
+    fn alias(&mut self, stem: &str) -> String {
+        self.aliases += 1;
+        format!("{stem}{}", self.aliases)
+    }
+
+    fn values(&self, c: &Col) -> &'a [String] {
+        self.pool
+            .0
+            .get(&c.pool)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// A literal of the column's type, mostly a value it holds.
+    fn lit(&mut self, c: &Col) -> String {
+        let values = self.values(c);
+        if c.ty == Bool {
+            return if self.chance(50) { "TRUE" } else { "FALSE" }.into();
+        }
+        if values.is_empty() || self.chance(5) {
+            return match c.ty {
+                Int => self.rng.below(6).to_string(),
+                Dec => render(Dec, "25.50"),
+                Float => "19.99".into(),
+                Text => "'zz'".into(),
+                Ts => "'2026-01-15T12:00:00Z'".into(),
+                Date => "'2026-01-15'".into(),
+                Bool => unreachable!(),
+            };
+        }
+        let v = self.rng.pick(values).clone();
+        render(c.ty, &v)
+    }
+
+    /// Two literals in order (lo <= hi), usually close together.
+    fn lit_range(&mut self, c: &Col) -> (String, String) {
+        let values = self.values(c);
+        if values.len() < 2 {
+            let l = self.lit(c);
+            return (l.clone(), l);
+        }
+        let i = self.rng.below(values.len() - 1);
+        let j = (i + 1 + self.rng.below(3)).min(values.len() - 1);
+        (render(c.ty, &values[i]), render(c.ty, &values[j]))
+    }
+
+    /// A LIKE pattern matching some of a text column's values.
+    fn pattern(&mut self, c: &Col) -> String {
+        let values = self.values(c);
+        let raw = if values.is_empty() {
+            "a".to_string()
+        } else {
+            self.rng.pick(values).clone()
+        };
+        if raw.contains(['%', '_', '\\']) {
+            return quote("%a%");
+        }
+        let chars: Vec<char> = raw.chars().collect();
+        let n = chars.len();
+        let k = 1 + self.rng.below(n.clamp(1, 4));
+        let p: String = match self.rng.below(6) {
+            0 => chars.iter().take(k).collect::<String>() + "%",
+            1 => "%".to_string() + &chars[n.saturating_sub(k)..].iter().collect::<String>(),
+            2 => {
+                let s = self.rng.below(n.max(1));
+                let e = (s + k).min(n);
+                format!("%{}%", chars[s..e].iter().collect::<String>())
+            }
+            3 if n > 0 => {
+                let i = self.rng.below(n);
+                chars
+                    .iter()
+                    .enumerate()
+                    .map(|(j, ch)| if j == i { '_' } else { *ch })
+                    .collect()
+            }
+            4 => raw.clone(),
+            _ => "%".to_string(),
+        };
+        quote(&p)
+    }
+
+    /// A FROM item for table `t`: bare, aliased, or a derived table
+    /// restricted to a key range. Returns it with the restriction its WHERE
+    /// (or ON) should carry, if any.
+    fn table_ref(&mut self, t: &'static Table, derived: bool) -> (String, Ref, Option<String>) {
+        let name = full_name(t);
+        let mut r = Ref {
+            q: String::new(),
+            t,
+            cols: table_cols(t),
+            pk: t.pk.to_vec(),
+        };
+        if derived {
+            let a = self.alias(t.stem);
+            let key = r.has(t.key).unwrap().clone();
+            let (lo, hi) = self.lit_range(&key);
+            r.q = a.clone();
+            let sql = format!(
+                "(SELECT * FROM {name} WHERE {} BETWEEN {lo} AND {hi}) AS {a}",
+                key.name
+            );
+            return (sql, r, None);
+        }
+        let sql = if !self.bare.contains(&t.name) && self.chance(30) {
+            self.bare.push(t.name);
+            // Qualified by the table's name, or (now and then) in full.
+            r.q = if self.chance(25) {
+                name.clone()
+            } else {
+                t.name.to_string()
+            };
+            name
+        } else {
+            r.q = self.alias(t.stem);
+            if self.chance(50) {
+                format!("{name} AS {}", r.q)
+            } else {
+                format!("{name} {}", r.q)
+            }
+        };
+        let restriction = (t.big || self.chance(30)).then(|| self.restriction(&r));
+        (sql, r, restriction)
+    }
+
+    /// A key range of a FROM item, in one of a few spellings.
+    fn restriction(&mut self, r: &Ref) -> String {
+        let key = r.has(r.t.key).unwrap().clone();
+        let (lo, hi) = self.lit_range(&key);
+        let k = r.col(&key);
+        match self.rng.below(3) {
+            0 => format!("{k} BETWEEN {lo} AND {hi}"),
+            1 => format!("{k} >= {lo} AND {k} <= {hi}"),
+            _ => format!("({k} > {lo} AND {k} < {hi} OR {k} = {lo})"),
+        }
+    }
+
+    /// Tables joinable to the items so far: (item index, its column, new
+    /// table, the new table's column).
+    fn joinable(
+        &self,
+        refs: &[Ref],
+        exclude: &[&str],
+    ) -> Vec<(usize, &'static str, &'static Table, &'static str)> {
+        let mut out = vec![];
+        for (i, r) in refs.iter().enumerate() {
+            for &(ta, ca, tb, cb) in EDGES {
+                for (from, fc, to, tc) in [(ta, ca, tb, cb), (tb, cb, ta, ca)] {
+                    if r.t.name == from && r.has(fc).is_some() && !exclude.contains(&to) {
+                        out.push((i, fc, table(to), tc));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A FROM clause of up to `n` items joined along the join keys,
+    /// starting at `first` if given. `outer`: outer joins allowed.
+    fn from(&mut self, n: usize, outer: bool, first: Option<(String, Ref)>) -> From {
+        let mut conds = vec![];
+        let (mut sql, r0) = match first {
+            Some(f) => f,
+            None => {
+                let t = self.rng.pick(TABLES);
+                let derived = t.big && self.chance(15);
+                let (sql, r, restriction) = self.table_ref(t, derived);
+                conds.extend(restriction);
+                (sql, r)
+            }
+        };
+        let mut refs = vec![r0];
+        let comma = n > 1 && self.chance(20);
+        for _ in 1..n {
+            let used: Vec<&str> = refs.iter().map(|r| r.t.name).collect();
+            let cands = self.joinable(&refs, &used);
+            if cands.is_empty() {
+                break;
+            }
+            let (i, fc, t, tc) = *self.rng.pick(&cands);
+            let kind = if comma || !outer {
+                *self.rng.pick(&["JOIN", "INNER JOIN"])
+            } else {
+                *self.rng.pick(&[
+                    "JOIN",
+                    "INNER JOIN",
+                    "LEFT JOIN",
+                    "LEFT OUTER JOIN",
+                    "LEFT JOIN",
+                    "RIGHT JOIN",
+                    "FULL JOIN",
+                    "FULL OUTER JOIN",
+                ])
+            };
+            // The preserved side of a RIGHT or FULL join is never a whole
+            // big table: restricted inside a derived table.
+            let preserved = kind.starts_with("RIGHT") || kind.starts_with("FULL");
+            let derived = t.big && (preserved || self.chance(15));
+            let (item, r, restriction) = self.table_ref(t, derived);
+            let on = format!("{}.{fc} = {}.{tc}", refs[i].q, r.q);
+            if comma {
+                sql = format!("{sql}, {item}");
+                conds.push(on);
+                conds.extend(restriction);
+            } else {
+                // USING needs the name once on the left and the same name
+                // on the right.
+                let once = refs.iter().filter(|x| x.has(fc).is_some()).count() == 1;
+                if fc == tc && once && self.chance(25) {
+                    sql = format!("{sql} {kind} {item} USING ({fc})");
+                    conds.extend(restriction);
+                } else {
+                    let mut on = on;
+                    if let Some(x) = restriction {
+                        if kind.starts_with("LEFT") || self.chance(50) {
+                            on = format!("{on} AND {x}");
+                        } else {
+                            conds.push(x);
+                        }
+                    }
+                    // A condition on the joined side only, in the ON.
+                    if self.chance(20) {
+                        let p = self.leaf(std::slice::from_ref(&r));
+                        on = format!("{on} AND {p}");
+                    }
+                    sql = format!("{sql} {kind} {item} ON {on}");
+                }
+            }
+            refs.push(r);
+        }
+        From { sql, refs, conds }
+    }
+
+    fn any_col(&mut self, refs: &[Ref]) -> (Ref, Col) {
+        let r = self.rng.pick(refs).clone();
+        let c = self.rng.pick(&r.cols).clone();
+        (r, c)
+    }
+
+    fn col_of(&mut self, refs: &[Ref], want: impl Fn(&Col) -> bool) -> Option<(Ref, Col)> {
+        let all: Vec<(Ref, Col)> = refs
+            .iter()
+            .flat_map(|r| {
+                r.cols
+                    .iter()
+                    .filter(|c| want(c))
+                    .map(move |c| (r.clone(), c.clone()))
+            })
+            .collect();
+        (!all.is_empty()).then(|| self.rng.pick(&all).clone())
+    }
+
+    /// A predicate over the items, nested up to `depth`; `sub`: subqueries
+    /// allowed.
+    fn pred(&mut self, refs: &[Ref], depth: u32, sub: bool) -> String {
+        if depth > 0 && self.chance(40) {
+            return match self.rng.below(5) {
+                0 | 1 => format!(
+                    "({} AND {})",
+                    self.pred(refs, depth - 1, sub),
+                    self.pred(refs, depth - 1, sub)
+                ),
+                2 | 3 => format!(
+                    "({} OR {})",
+                    self.pred(refs, depth - 1, sub),
+                    self.pred(refs, depth - 1, sub)
+                ),
+                _ => format!("NOT ({})", self.pred(refs, depth - 1, sub)),
+            };
+        }
+        if sub && self.chance(25) {
+            return self.sub_pred(refs);
+        }
+        self.leaf(refs)
+    }
+
+    /// One comparison-like predicate on one column.
+    fn leaf(&mut self, refs: &[Ref]) -> String {
+        let (r, c) = self.any_col(refs);
+        let x = r.col(&c);
+        let not = if self.chance(25) { "NOT " } else { "" };
+        if c.null && self.chance(15) {
+            return format!("{x} IS {not}NULL");
+        }
+        match (c.ty, self.rng.below(10)) {
+            (Bool, 0..=3) => format!("{not}{x}"),
+            (Bool, _) => format!("{x} = {}", self.lit(&c)),
+            (_, 0..=2) => {
+                let op = self.rng.pick(CMP);
+                format!("{x} {op} {}", self.lit(&c))
+            }
+            (_, 3) => {
+                let (lo, hi) = self.lit_range(&c);
+                format!("{x} {not}BETWEEN {lo} AND {hi}")
+            }
+            (_, 4) => {
+                let k = 1 + self.rng.below(4);
+                let mut items: Vec<String> = (0..k).map(|_| self.lit(&c)).collect();
+                if self.chance(10) {
+                    items.push("NULL".into());
+                }
+                format!("{x} {not}IN ({})", items.join(", "))
+            }
+            (_, 5) => {
+                let other = if self.chance(30) {
+                    "NULL".to_string()
+                } else {
+                    self.lit(&c)
+                };
+                // In parentheses: sqlparser 0.62 lets the right operand of
+                // IS DISTINCT FROM swallow a following AND/OR (regression
+                // `is_distinct_from_swallows_and`); bare, nearly every query
+                // would show that one bug.
+                format!("({x} IS {not}DISTINCT FROM {other})")
+            }
+            (Text, 6 | 7) => {
+                let op = if self.chance(30) { "ILIKE" } else { "LIKE" };
+                let mut p = self.pattern(&c);
+                if op == "ILIKE" && self.chance(50) {
+                    p = p.to_uppercase();
+                }
+                format!("{x} {not}{op} {p}")
+            }
+            (_, 6) => {
+                // Two columns of one type.
+                let ty = c.ty;
+                match self.col_of(refs, |o| o.ty == ty && o.name != c.name) {
+                    Some((r2, c2)) => {
+                        let op = self.rng.pick(CMP);
+                        format!("{x} {op} {}", r2.col(&c2))
+                    }
+                    None => format!("({x} IS NOT DISTINCT FROM {x})"),
+                }
+            }
+            (Int | Dec | Float, 7) => {
+                let l = self.lit(&c);
+                format!("COALESCE({x}, {l}) = {}", self.lit(&c))
+            }
+            (Int, _) => match self.rng.below(3) {
+                0 => format!("{x} % {} = {}", 2 + self.rng.below(5), self.rng.below(2)),
+                1 => format!("{x} + 1 > {}", self.lit(&c)),
+                _ => format!("abs({x} - {}) < 10", self.lit(&c)),
+            },
+            (Dec | Float, _) => match self.rng.below(2) {
+                0 => format!("{x} * 2 > {}", self.lit(&c)),
+                _ => format!("{x} - 1 <= {}", self.lit(&c)),
+            },
+            (Text, _) => match self.rng.below(4) {
+                0 => format!("lower({x}) = lower({})", self.lit(&c)),
+                3 => {
+                    let l = self.lit(&c);
+                    format!("COALESCE({x}, {l}) = {}", self.lit(&c))
+                }
+                1 => format!("length({x}) > {}", 3 + self.rng.below(8)),
+                _ => format!("upper({x}) {not}LIKE {}", self.pattern(&c).to_uppercase()),
+            },
+            (Ts, _) => match self.rng.below(4) {
+                0 => format!("extract(hour FROM {x}) < {}", self.rng.below(24)),
+                1 => format!("{x} + INTERVAL '1 day' > {}", self.lit(&c)),
+                2 => {
+                    let day = self.lit(&c);
+                    format!("CAST({x} AS DATE) <= {}'", &day[..11])
+                }
+                _ => format!("date_trunc('month', {x}) >= {}", self.lit(&c)),
+            },
+            (Date, _) => {
+                let op = self.rng.pick(CMP);
+                format!("{x} {op} {}", self.lit(&c))
+            }
+        }
+    }
+
+    /// EXISTS, IN or a scalar subquery over a table joinable to one item.
+    fn sub_pred(&mut self, refs: &[Ref]) -> String {
+        let cands = self.joinable(refs, &[]);
+        if cands.is_empty() {
+            return self.leaf(refs);
+        }
+        let (i, fc, t, tc) = *self.rng.pick(&cands);
+        let outer = refs[i].clone();
+        let a = self.alias(t.stem);
+        let name = full_name(t);
+        let u = Ref {
+            q: a.clone(),
+            t,
+            cols: table_cols(t),
+            pk: t.pk.to_vec(),
+        };
+        let us = std::slice::from_ref(&u);
+        let mut conds = vec![];
+        if t.big && self.chance(60) {
+            conds.push(self.restriction(&u));
+        }
+        if self.chance(60) {
+            conds.push(self.pred(us, 1, false));
+        }
+        let not = if self.chance(40) { "NOT " } else { "" };
+        let o = format!("{}.{fc}", outer.q);
+        let k = format!("{a}.{tc}");
+        match self.rng.below(4) {
+            0 => {
+                conds.insert(0, format!("{k} = {o}"));
+                format!(
+                    "{not}EXISTS (SELECT 1 FROM {name} {a}{})",
+                    where_clause(&conds)
+                )
+            }
+            1 => format!(
+                "{o} {not}IN (SELECT {k} FROM {name} {a}{})",
+                where_clause(&conds)
+            ),
+            2 => {
+                // Correlated count.
+                conds.insert(0, format!("{k} = {o}"));
+                let op = self.rng.pick(CMP);
+                format!(
+                    "(SELECT count(*) FROM {name} {a}{}) {op} {}",
+                    where_clause(&conds),
+                    self.rng.below(4)
+                )
+            }
+            _ => {
+                // An outer number against an aggregate of the subquery.
+                let Some((r, c)) = self.col_of(refs, |c| c.ty.numeric()) else {
+                    return self.leaf(refs);
+                };
+                let Some((_, uc)) = self.col_of(us, |c| c.ty.numeric()) else {
+                    return self.leaf(refs);
+                };
+                let f = self.rng.pick(&["max", "min", "avg", "sum"]);
+                if self.chance(50) {
+                    conds.insert(0, format!("{k} = {o}"));
+                }
+                let op = self.rng.pick(CMP);
+                format!(
+                    "{} {op} (SELECT {f}({a}.{}) FROM {name} {a}{})",
+                    r.col(&c),
+                    uc.name,
+                    where_clause(&conds)
+                )
+            }
+        }
+    }
+
+    /// A scalar expression and its type.
+    fn scalar(&mut self, refs: &[Ref]) -> (String, Ty) {
+        let (r, c) = self.any_col(refs);
+        let x = r.col(&c);
+        if self.chance(55) {
+            return (x, c.ty);
+        }
+        if self.chance(12) {
+            let p = self.pred(refs, 1, false);
+            let other = if self.chance(30) {
+                "NULL".to_string()
+            } else if c.ty == Bool {
+                format!("NOT {x}")
+            } else {
+                self.lit(&c)
+            };
+            return (format!("CASE WHEN {p} THEN {x} ELSE {other} END"), c.ty);
+        }
+        match c.ty {
+            Int => match self.rng.below(6) {
+                0 => (format!("{x} + {}", self.rng.below(100)), Int),
+                1 => (format!("{x} * 2"), Int),
+                2 => (format!("{x} % 7"), Int),
+                3 => (format!("{x} / 3"), Int),
+                4 => (format!("CAST({x} AS TEXT)"), Text),
+                _ => (format!("COALESCE({x}, -1)"), Int),
+            },
+            Dec => match self.rng.below(4) {
+                0 => (format!("{x} * 2"), Dec),
+                1 => (format!("CAST({x} AS DOUBLE PRECISION)"), Float),
+                2 => (format!("abs({x} - 50)"), Dec),
+                _ => (format!("COALESCE({x}, 0)"), Dec),
+            },
+            Float => match self.rng.below(3) {
+                0 => (format!("{x} * 2"), Float),
+                1 => (format!("{x} + 1"), Float),
+                _ => (format!("floor({x})"), Float),
+            },
+            Text => match self.rng.below(7) {
+                0 => (format!("upper({x})"), Text),
+                1 => (format!("lower({x})"), Text),
+                2 => (format!("{x} || '-x'"), Text),
+                3 => (format!("substr({x}, 1, 3)"), Text),
+                4 => (format!("COALESCE({x}, 'none')"), Text),
+                5 => (format!("trim({x})"), Text),
+                _ => (format!("length({x})"), Int),
+            },
+            Ts => match self.rng.below(6) {
+                0 => (format!("date_trunc('month', {x})"), Ts),
+                1 => (format!("date_trunc('day', {x})"), Ts),
+                2 => (format!("{x} + INTERVAL '1 day'"), Ts),
+                3 => (format!("{x} - INTERVAL '3 hours'"), Ts),
+                4 => (format!("CAST({x} AS DATE)"), Date),
+                _ => (
+                    format!(
+                        "extract({} FROM {x})",
+                        self.rng.pick(&["year", "month", "day", "hour", "dow"])
+                    ),
+                    Int,
+                ),
+            },
+            Date => (x, Date),
+            Bool => (format!("NOT {x}"), Bool),
+        }
+    }
+
+    /// An aggregate call, its type, and a literal it can be compared with.
+    fn agg(&mut self, refs: &[Ref]) -> (String, String) {
+        let small = self.rng.below(6).to_string();
+        match self.rng.below(10) {
+            0 => ("count(*)".into(), small),
+            1 => {
+                let (r, c) = self.any_col(refs);
+                (format!("count({})", r.col(&c)), small)
+            }
+            2 => {
+                let (r, c) = self.any_col(refs);
+                (format!("count(DISTINCT {})", r.col(&c)), small)
+            }
+            3 | 4 => match self.col_of(refs, |c| c.ty.numeric()) {
+                Some((r, c)) => {
+                    let f = self.rng.pick(&["sum", "avg"]);
+                    (format!("{f}({})", r.col(&c)), self.lit(&c))
+                }
+                None => ("count(*)".into(), small),
+            },
+            5 | 6 => match self.col_of(refs, |c| c.ty.ordered()) {
+                Some((r, c)) => {
+                    let f = self.rng.pick(&["min", "max"]);
+                    (format!("{f}({})", r.col(&c)), self.lit(&c))
+                }
+                None => ("count(*)".into(), small),
+            },
+            7 => {
+                // A product of two numbers of one item (qty * price).
+                let r = self.rng.pick(refs).clone();
+                let nums: Vec<&Col> = r.cols.iter().filter(|c| c.ty.numeric()).collect();
+                if nums.len() < 2 {
+                    return ("count(*)".into(), small);
+                }
+                let a = (*self.rng.pick(&nums)).clone();
+                let b = (*self.rng.pick(&nums)).clone();
+                (format!("sum({} * {})", r.col(&a), r.col(&b)), self.lit(&a))
+            }
+            8 => {
+                let p = self.pred(refs, 1, false);
+                (format!("sum(CASE WHEN {p} THEN 1 ELSE 0 END)"), small)
+            }
+            _ => {
+                let p = self.pred(refs, 1, false);
+                (format!("count(*) FILTER (WHERE {p})"), small)
+            }
+        }
+    }
+
+    fn order_all(&mut self, n: usize) -> String {
+        let keys: Vec<String> = (1..=n)
+            .map(|i| {
+                format!(
+                    "{i}{}{}",
+                    if self.chance(30) { " DESC" } else { "" },
+                    match self.rng.below(3) {
+                        0 => " NULLS FIRST",
+                        1 => " NULLS LAST",
+                        _ => "",
+                    }
+                )
+            })
+            .collect();
+        let mut s = format!(" ORDER BY {}", keys.join(", "));
+        if self.chance(80) {
+            s += &format!(" LIMIT {}", 1 + self.rng.below(20));
+            if self.chance(40) {
+                s += &format!(" OFFSET {}", self.rng.below(6));
+            }
+        }
+        s
+    }
+
+    fn core(from: &From, conds: Vec<String>) -> Core {
+        Core {
+            with: String::new(),
+            from: from.sql.clone(),
+            conds,
+            refs: from.refs.clone(),
+        }
+    }
+
+    fn generate(&mut self) -> Generated {
+        match self.rng.below(20) {
+            0..=5 => self.plain(),
+            6..=10 => self.aggregate(None),
+            11..=12 => self.window(),
+            13..=14 => self.set_op(),
+            15..=17 => self.subqueries(),
+            _ => self.with_derived(),
+        }
+    }
+
+    /// The WHERE of a main query: the FROM's conditions and maybe a
+    /// predicate.
+    fn main_conds(&mut self, f: &From, sub: bool) -> Vec<String> {
+        let mut conds = f.conds.clone();
+        if self.chance(70) {
+            conds.push(self.pred(&f.refs, 2, sub));
+        }
+        conds
+    }
+
+    fn plain(&mut self) -> Generated {
+        let n = 1 + self.rng.below(3);
+        let f = self.from(n, true, None);
+        let sub = self.chance(30);
+        let conds = self.main_conds(&f, sub);
+        let k = 1 + self.rng.below(4);
+        let items: Vec<String> = (0..k)
+            .map(|i| format!("{} AS c{i}", self.scalar(&f.refs).0))
+            .collect();
+        let distinct = if self.chance(15) { "DISTINCT " } else { "" };
+        let mut sql = format!(
+            "SELECT {distinct}{} FROM {}{}",
+            items.join(", "),
+            f.sql,
+            where_clause(&conds)
+        );
+        if self.chance(30) {
+            sql += &self.order_all(k);
+        }
+        Generated {
+            kind: "select",
+            sql,
+            core: Self::core(&f, conds),
+        }
+    }
+
+    fn aggregate(&mut self, from: Option<(String, From)>) -> Generated {
+        let (with, f) = match from {
+            Some(x) => x,
+            None => {
+                let n = 1 + self.rng.below(3);
+                (String::new(), self.from(n, true, None))
+            }
+        };
+        let sub = self.chance(20);
+        let conds = self.main_conds(&f, sub);
+        let mut keys: Vec<String> = vec![];
+        for _ in 0..self.rng.below(3) {
+            let k = self.scalar(&f.refs).0;
+            // DataFusion names `CAST(x AS t)` like `x`: grouping by both
+            // fails to plan (regression `group_by_a_column_and_its_cast`).
+            if !keys.iter().any(|o| uncast(o) == uncast(&k)) {
+                keys.push(k);
+            }
+        }
+        let nk = keys.len();
+        let na = 1 + self.rng.below(3);
+        let aggs: Vec<String> = (0..na).map(|_| self.agg(&f.refs).0).collect();
+        let items: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k} AS g{i}"))
+            .chain(aggs.iter().enumerate().map(|(i, a)| format!("{a} AS a{i}")))
+            .collect();
+        let mut sql = format!(
+            "{with}SELECT {} FROM {}{}",
+            items.join(", "),
+            f.sql,
+            where_clause(&conds)
+        );
+        if !keys.is_empty() {
+            if self.chance(30) {
+                let pos: Vec<String> = (1..=nk).map(|i| i.to_string()).collect();
+                sql += &format!(" GROUP BY {}", pos.join(", "));
+            } else {
+                sql += &format!(" GROUP BY {}", keys.join(", "));
+            }
+        }
+        if self.chance(30) {
+            let (a, l) = self.agg(&f.refs);
+            let op = self.rng.pick(CMP);
+            sql += &format!(" HAVING {a} {op} {l}");
+        }
+        if self.chance(30) {
+            sql += &self.order_all(nk + na);
+        }
+        let mut core = Self::core(&f, conds);
+        core.with = with;
+        Generated {
+            kind: "aggregate",
+            sql,
+            core,
+        }
+    }
+
+    fn window(&mut self) -> Generated {
+        let n = 1 + self.rng.below(2);
+        let outer = self.chance(50);
+        let f = self.from(n, outer, None);
+        let conds = self.main_conds(&f, false);
+        // A total order: every item's row key (NULL on an outer join's
+        // missing side, but the keys together are still unique).
+        let total: Option<Vec<String>> = f
+            .refs
+            .iter()
+            .map(|r| {
+                (!r.pk.is_empty()).then(|| {
+                    r.pk.iter()
+                        .map(|k| format!("{}.{k}", r.q))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect::<Option<Vec<Vec<String>>>>()
+            .map(|v| v.concat());
+        let (pr, pc) = self.any_col(&f.refs);
+        let part = pr.col(&pc);
+        let (vr, vc) = self
+            .col_of(&f.refs, |c| c.ty.numeric())
+            .unwrap_or_else(|| (pr.clone(), pc.clone()));
+        let v = vr.col(&vc);
+        let mut items = vec![format!("{part} AS p"), format!("{v} AS v")];
+        if let Some(total) = &total {
+            items.extend(
+                total
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| format!("{k} AS k{i}")),
+            );
+        }
+        let w = 1 + self.rng.below(3);
+        for i in 0..w {
+            let f = match (self.rng.below(6), &total) {
+                (0, Some(t)) => format!(
+                    "row_number() OVER (PARTITION BY {part} ORDER BY {})",
+                    t.join(", ")
+                ),
+                (1, Some(t)) if vc.ty.numeric() => format!(
+                    "sum({v}) OVER (PARTITION BY {part} ORDER BY {} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)",
+                    t.join(", ")
+                ),
+                (2, Some(t)) => format!(
+                    "lag({v}) OVER (PARTITION BY {part} ORDER BY {})",
+                    t.join(", ")
+                ),
+                (3, _) => format!("rank() OVER (PARTITION BY {part} ORDER BY {v} DESC)"),
+                (4, _) => format!("dense_rank() OVER (ORDER BY {part})"),
+                (_, _) if vc.ty.numeric() => {
+                    format!("sum({v}) OVER (PARTITION BY {part} ORDER BY {v})")
+                }
+                _ => format!("count(*) OVER (PARTITION BY {part})"),
+            };
+            items.push(format!("{f} AS w{i}"));
+        }
+        let sql = format!(
+            "SELECT {} FROM {}{}",
+            items.join(", "),
+            f.sql,
+            where_clause(&conds)
+        );
+        Generated {
+            kind: "window",
+            sql,
+            core: Self::core(&f, conds),
+        }
+    }
+
+    /// An expression of type `ty` over the items (a column when there is
+    /// one, else a cast).
+    fn of_type(&mut self, refs: &[Ref], ty: Ty) -> String {
+        if let Some((r, c)) = self.col_of(refs, |c| c.ty == ty) {
+            return r.col(&c);
+        }
+        let int = match self.col_of(refs, |c| c.ty == Int) {
+            Some((r, c)) => r.col(&c),
+            None => {
+                let (r, c) = self
+                    .col_of(refs, |c| c.ty == Text)
+                    .expect("every table has an integer or a text column");
+                format!("length({})", r.col(&c))
+            }
+        };
+        match ty {
+            Int => int,
+            Text => format!("CAST({int} AS TEXT)"),
+            Dec => format!("CAST({int} AS NUMERIC(12,2))"),
+            Float => format!("CAST({int} AS DOUBLE PRECISION)"),
+            _ => unreachable!(),
+        }
+    }
+
+    fn set_op(&mut self) -> Generated {
+        let k = 1 + self.rng.below(2);
+        let sig: Vec<Ty> = (0..k)
+            .map(|_| *self.rng.pick(&[Int, Int, Text, Text, Dec, Float]))
+            .collect();
+        let mut first = None;
+        let mut branches = vec![];
+        for _ in 0..2 {
+            let n = 1 + self.rng.below(2);
+            let f = self.from(n, true, None);
+            let conds = self.main_conds(&f, false);
+            let items: Vec<String> = sig
+                .iter()
+                .enumerate()
+                .map(|(i, ty)| format!("{} AS u{i}", self.of_type(&f.refs, *ty)))
+                .collect();
+            branches.push(format!(
+                "SELECT {} FROM {}{}",
+                items.join(", "),
+                f.sql,
+                where_clause(&conds)
+            ));
+            first.get_or_insert_with(|| Self::core(&f, conds));
+        }
+        // Not INTERSECT ALL / EXCEPT ALL: DataFusion answers them as a
+        // semi / anti join, ignoring how often a row occurs on the right
+        // (regressions `intersect_all`, `except_all`).
+        let op = self
+            .rng
+            .pick(&["UNION", "UNION ALL", "UNION ALL", "INTERSECT", "EXCEPT"]);
+        let mut sql = format!("{} {op} {}", branches[0], branches[1]);
+        if self.chance(30) {
+            sql += &self.order_all(k);
+        }
+        Generated {
+            kind: "set operation",
+            sql,
+            core: first.unwrap(),
+        }
+    }
+
+    /// Semi/anti joins and scalar subqueries, in WHERE and in SELECT.
+    fn subqueries(&mut self) -> Generated {
+        let n = 1 + self.rng.below(2);
+        let f = self.from(n, true, None);
+        let mut conds = f.conds.clone();
+        conds.push(self.sub_pred(&f.refs));
+        if self.chance(30) {
+            conds.push(self.pred(&f.refs, 1, true));
+        }
+        let mut items: Vec<String> = (0..1 + self.rng.below(2))
+            .map(|i| format!("{} AS c{i}", self.scalar(&f.refs).0))
+            .collect();
+        if self.chance(40) {
+            // A correlated scalar subquery in the SELECT list.
+            let cands = self.joinable(&f.refs, &[]);
+            if !cands.is_empty() {
+                let (i, fc, t, tc) = *self.rng.pick(&cands);
+                let a = self.alias(t.stem);
+                let u = Ref {
+                    q: a.clone(),
+                    t,
+                    cols: table_cols(t),
+                    pk: vec![],
+                };
+                let (agg, _) = self.agg(std::slice::from_ref(&u));
+                items.push(format!(
+                    "(SELECT {agg} FROM {} {a} WHERE {a}.{tc} = {}.{fc}) AS s",
+                    full_name(t),
+                    f.refs[i].q
+                ));
+            }
+        }
+        let k = items.len();
+        let mut sql = format!(
+            "SELECT {} FROM {}{}",
+            items.join(", "),
+            f.sql,
+            where_clause(&conds)
+        );
+        if self.chance(20) {
+            sql += &self.order_all(k);
+        }
+        Generated {
+            kind: "subquery",
+            sql,
+            core: Self::core(&f, conds),
+        }
+    }
+
+    /// A grouped table (as a CTE or a derived table) joined to others.
+    fn with_derived(&mut self) -> Generated {
+        // Group a table by one of its join columns.
+        let t = self.rng.pick(TABLES);
+        let keyed: Vec<&'static str> = EDGES
+            .iter()
+            .flat_map(|&(ta, ca, tb, cb)| [(ta, ca), (tb, cb)])
+            .filter(|(n, _)| *n == t.name)
+            .map(|(_, c)| c)
+            .collect();
+        let key = *self.rng.pick(&keyed);
+        let (item, inner, restriction) = self.table_ref(t, false);
+        let kcol = inner.has(key).unwrap().clone();
+        let ins = std::slice::from_ref(&inner);
+        let mut cols = vec![
+            kcol.clone(),
+            Col {
+                name: "n",
+                ty: Int,
+                null: false,
+                pool: ("", ""),
+            },
+        ];
+        let mut items = vec![
+            format!("{} AS {key}", inner.col(&kcol)),
+            "count(*) AS n".to_string(),
+        ];
+        if let Some((_, c)) = self.col_of(ins, |c| c.ty.numeric()) {
+            items.push(format!("sum({}) AS total", inner.col(&c)));
+            cols.push(Col {
+                name: "total",
+                ..c.clone()
+            });
+        }
+        if let Some((_, c)) = self.col_of(ins, |c| c.ty.ordered() && c.name != key) {
+            items.push(format!("max({}) AS hi", inner.col(&c)));
+            cols.push(Col {
+                name: "hi",
+                null: true,
+                ..c.clone()
+            });
+        }
+        let mut conds: Vec<String> = restriction.into_iter().collect();
+        if self.chance(40) {
+            conds.push(self.pred(ins, 1, false));
+        }
+        let body = format!(
+            "SELECT {} FROM {item}{} GROUP BY {}",
+            items.join(", "),
+            where_clause(&conds),
+            inner.col(&kcol)
+        );
+        let cte = self.chance(50);
+        let q = self.alias("d");
+        let (with, first) = if cte {
+            (format!("WITH {q} AS ({body}) "), q.clone())
+        } else {
+            (String::new(), format!("({body}) AS {q}"))
+        };
+        let r = Ref {
+            q,
+            t,
+            cols,
+            pk: vec![key],
+        };
+        let n = 1 + self.rng.below(3);
+        let f = self.from(n, true, Some((first, r)));
+        if self.chance(50) {
+            return self.aggregate(Some((with, f)));
+        }
+        let conds = self.main_conds(&f, false);
+        let k = 1 + self.rng.below(4);
+        let items: Vec<String> = (0..k)
+            .map(|i| format!("{} AS c{i}", self.scalar(&f.refs).0))
+            .collect();
+        let mut sql = format!(
+            "{with}SELECT {} FROM {}{}",
+            items.join(", "),
+            f.sql,
+            where_clause(&conds)
+        );
+        if self.chance(30) {
+            sql += &self.order_all(k);
+        }
+        let mut core = Self::core(&f, conds);
+        core.with = with;
+        Generated {
+            kind: "derived",
+            sql,
+            core,
+        }
+    }
+
+    /// TLP: (query, its partitioned form).
+    fn tlp(&mut self, core: &Core) -> (String, String) {
+        let sub = self.chance(25);
+        let p = self.pred(&core.refs, 2, sub);
+        let parts = [
+            format!("({p})"),
+            format!("NOT ({p})"),
+            format!("(({p}) IS NULL)"),
+        ];
+        match self.rng.below(4) {
+            // Aggregates of the parts, combined.
+            0 => {
+                let (r, c) = self
+                    .col_of(&core.refs, |c| c.ty.ordered())
+                    .unwrap_or_else(|| self.any_col(&core.refs));
+                let x = r.col(&c);
+                let (f, combine) = match self.rng.below(4) {
+                    0 => ("count(*)".to_string(), "sum"),
+                    1 if c.ty.numeric() => (format!("sum({x})"), "sum"),
+                    2 => (format!("min({x})"), "min"),
+                    _ => (format!("max({x})"), "max"),
+                };
+                let whole = core.query(&format!("{f} AS m"), &[]);
+                let split: Vec<String> = parts
+                    .iter()
+                    .map(|p| core.query(&format!("{f} AS m"), std::slice::from_ref(p)))
+                    .collect();
+                // The WITH of a CTE goes in front of the whole query.
+                let with = core.with.clone();
+                let split: Vec<String> = split
+                    .iter()
+                    .map(|s| s.strip_prefix(&with).unwrap().to_string())
+                    .collect();
+                (
+                    whole,
+                    format!(
+                        "{with}SELECT {combine}(m) FROM ({}) AS parts",
+                        split.join(" UNION ALL ")
+                    ),
+                )
+            }
+            x => {
+                let k = 1 + self.rng.below(3);
+                let cols: Vec<String> = (0..k)
+                    .map(|i| {
+                        let (r, c) = self.any_col(&core.refs);
+                        format!("{} AS t{i}", r.col(&c))
+                    })
+                    .collect();
+                let distinct = x == 1;
+                let select = if distinct {
+                    format!("DISTINCT {}", cols.join(", "))
+                } else {
+                    cols.join(", ")
+                };
+                let whole = core.query(&select, &[]);
+                let with = core.with.clone();
+                let split: Vec<String> = parts
+                    .iter()
+                    .map(|p| {
+                        core.query(&select, std::slice::from_ref(p))
+                            .strip_prefix(&with)
+                            .unwrap()
+                            .to_string()
+                    })
+                    .collect();
+                let union = if distinct { " UNION " } else { " UNION ALL " };
+                (whole, format!("{with}{}", split.join(union)))
+            }
+        }
+    }
+
+    /// NoREC: (count with p in WHERE, count with p in the SELECT list).
+    fn norec(&mut self, core: &Core) -> (String, String) {
+        let p = self.pred(&core.refs, 2, false);
+        (
+            core.query("count(*)", &[format!("({p})")]),
+            core.query(
+                &format!("COALESCE(sum(CASE WHEN {p} THEN 1 ELSE 0 END), 0)"),
+                &[],
+            ),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running and comparing
+// ---------------------------------------------------------------------------
+
+type Rows = Vec<Vec<String>>;
+
+async fn pg_rows(pg: &tokio_postgres::Client, sql: &str) -> Result<Rows, String> {
+    let msgs = tokio::time::timeout(TIMEOUT, pg.simple_query(sql))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| match e.as_db_error() {
+            Some(d) => format!("{}: {}", d.code().code(), d.message()),
+            None => e.to_string(),
+        })?;
+    Ok(msgs
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or(NULL).to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect())
+}
+
+async fn quipu_rows(c: &ClientSession, sql: &str) -> Result<Rows, String> {
+    let run = async {
+        let out = c.sql_one(sql).await.map_err(|e| e.to_string())?;
+        let batches: Vec<RecordBatch> =
+            out.stream.try_collect().await.map_err(|e| e.to_string())?;
+        let opts = FormatOptions::default().with_null(NULL);
+        let mut rows = Vec::new();
+        for b in &batches {
+            let fmts: Vec<ArrayFormatter> = b
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+                .collect();
+            for r in 0..b.num_rows() {
+                rows.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
+            }
+        }
+        Ok(rows)
+    };
+    tokio::time::timeout(TIMEOUT, run)
+        .await
+        .map_err(|_| "timed out".to_string())?
+}
+
+/// None when equal (as sorted multisets, numbers to 8 significant digits);
+/// else what differs.
+fn differ(expected: Rows, got: Rows) -> Option<String> {
+    let (expected, got) = (normalised(expected), normalised(got));
+    if expected == got || close(&expected, &got) {
+        return None;
+    }
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|r| !got.contains(r))
+        .take(3)
+        .collect();
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|r| !expected.contains(r))
+        .take(3)
+        .collect();
+    Some(format!(
+        "{} rows expected, {} got; expected first {:?}; got first {:?}; missing {missing:?}; unexpected {extra:?}",
+        expected.len(),
+        got.len(),
+        expected.iter().take(3).collect::<Vec<_>>(),
+        got.iter().take(3).collect::<Vec<_>>(),
+    ))
+}
+
+/// Equal up to 2e-6 in each number: the average of a decimal column is
+/// exact to 16 places in PostgreSQL but has the column's scale + 4 in
+/// DataFusion (numeric(10,2) -> 6 places), a legitimate difference that 8
+/// significant digits do not absorb below 100.
+fn close(a: &Rows, b: &Rows) -> bool {
+    let near = |x: &String, y: &String| {
+        x == y
+            || matches!((x.parse::<f64>(), y.parse::<f64>()),
+                (Ok(p), Ok(q)) if (p - q).abs() <= 2e-6 + 1e-7 * p.abs().max(q.abs()))
+    };
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(r, s)| r.len() == s.len() && r.iter().zip(s).all(|(x, y)| near(x, y)))
+}
+
+fn unsupported(error: &str) -> bool {
+    UNSUPPORTED.iter().any(|(s, _)| error.contains(s))
+}
+
+/// The same query over the copies with pushdown off.
+fn raw_names(sql: &str) -> String {
+    sql.replace("crm.public.", "crm_raw.public.")
+        .replace("pos.public.", "pos_raw.public.")
+        .replace("inventory.public.", "inventory_raw.public.")
+}
+
+#[derive(Default)]
+struct Tally {
+    queries: usize,
+    nonempty: usize,
+    postgres: usize,
+    pushdown_off: usize,
+    tlp: usize,
+    norec: usize,
+    cluster: usize,
+    unsupported: usize,
+    failures: Vec<String>,
+    kinds: HashMap<&'static str, usize>,
+    /// Failures grouped by oracle and error text without names and numbers.
+    signatures: HashMap<String, usize>,
+}
+
+/// A failure's kind: the oracle and the error with quoted names and
+/// numbers blanked (row differences are one kind per oracle).
+fn signature(oracle: &str, detail: &str) -> String {
+    if detail.contains(" rows expected, ") {
+        return format!("{oracle}: different rows");
+    }
+    let mut out = String::new();
+    let mut quoted = false;
+    for ch in detail.chars() {
+        match ch {
+            '"' => {
+                quoted = !quoted;
+                out.push('"');
+            }
+            _ if quoted => {}
+            '0'..='9' => {
+                if !out.ends_with('#') {
+                    out.push('#');
+                }
+            }
+            '\n' => out.push(' '),
+            _ => out.push(ch),
+        }
+    }
+    format!("{oracle}: {}", out.chars().take(160).collect::<String>())
+}
+
+struct Sessions<'a> {
+    pg: &'a tokio_postgres::Client,
+    local: &'a ClientSession,
+    cluster: &'a ClientSession,
+}
+
+impl Tally {
+    fn fail(&mut self, at: &str, oracle: &str, sql: &str, detail: String) {
+        *self
+            .signatures
+            .entry(signature(oracle, &detail))
+            .or_default() += 1;
+        let detail: String = detail.chars().take(1500).collect();
+        self.failures
+            .push(format!("[{at}] {oracle}\n  sql: {sql}\n  {detail}"));
+    }
+
+    /// The checks every query gets: PostgreSQL, pushdown off and (when
+    /// asked) the cluster. Returns Quipu's rows when it answered.
+    async fn check_sql(
+        &mut self,
+        s: &Sessions<'_>,
+        at: &str,
+        sql: &str,
+        on_cluster: bool,
+    ) -> Option<Rows> {
+        self.queries += 1;
+        let expected = match pg_rows(s.pg, &oracle_sql(sql)).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.fail(at, "generator: PostgreSQL refused the query", sql, e);
+                return None;
+            }
+        };
+        let got = match quipu_rows(s.local, sql).await {
+            Ok(r) => r,
+            Err(e) if unsupported(&e) => {
+                self.unsupported += 1;
+                return None;
+            }
+            Err(e) => {
+                self.fail(at, "Quipu errored where PostgreSQL answered", sql, e);
+                return None;
+            }
+        };
+        if !expected.is_empty() {
+            self.nonempty += 1;
+        }
+        self.postgres += 1;
+        if let Some(d) = differ(expected, got.clone()) {
+            self.fail(at, "PostgreSQL", sql, d);
+        }
+        self.pushdown_off += 1;
+        match quipu_rows(s.local, &raw_names(sql)).await {
+            Ok(raw) => {
+                if let Some(d) = differ(got.clone(), raw) {
+                    self.fail(at, "pushdown off (expected: pushdown on)", sql, d);
+                }
+            }
+            Err(e) => self.fail(at, "pushdown off errored", sql, e),
+        }
+        if on_cluster {
+            self.cluster += 1;
+            match quipu_rows(s.cluster, sql).await {
+                Ok(there) => {
+                    if let Some(d) = differ(got.clone(), there) {
+                        self.fail(at, "cluster (expected: in-process)", sql, d);
+                    }
+                }
+                Err(e) => self.fail(at, "cluster errored", sql, e),
+            }
+        }
+        Some(got)
+    }
+
+    /// Two Quipu queries that must answer alike.
+    async fn check_pair(&mut self, s: &Sessions<'_>, at: &str, oracle: &str, a: &str, b: &str) {
+        let ra = quipu_rows(s.local, a).await;
+        let rb = quipu_rows(s.local, b).await;
+        match (ra, rb) {
+            (Ok(ra), Ok(rb)) => {
+                if let Some(d) = differ(ra, rb) {
+                    self.fail(at, oracle, &format!("{a}\n  vs:  {b}"), d);
+                }
+            }
+            (Err(e), _) | (_, Err(e)) if unsupported(&e) => self.unsupported += 1,
+            (Err(e), _) => self.fail(at, &format!("{oracle}: Quipu errored"), a, e),
+            (_, Err(e)) => self.fail(at, &format!("{oracle}: Quipu errored"), b, e),
+        }
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
+    let seed: u64 = env_or("QUIPU_DIFF_SEED", SEED);
+    let count: usize = env_or("QUIPU_DIFF_QUERIES", QUERIES);
+    let only: Option<usize> = std::env::var("QUIPU_DIFF_ONLY")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let y = yachay();
+    let dir = catalog(&y);
+    let engine = Engine::open(dir.path()).unwrap();
+    for source in ["crm", "pos", "inventory"] {
+        add_copy(
+            &engine,
+            source,
+            &format!("{source}_raw"),
+            &[("pushdown", "off")],
+        )
+        .await;
+    }
+    let local = client(&engine, "local").await;
+    let on_cluster = client(&engine, "cluster").await;
+    let db = load_oracle(&y, &local, "oracle_diff").await;
+    let (pg, conn) = tokio_postgres::connect(&y.crm.url(&db), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // Quipu's connections run in UTC; so does the oracle.
+    pg.batch_execute("SET TimeZone = 'UTC'").await.unwrap();
+    let pool = Pool::load(&pg).await;
+    let s = Sessions {
+        pg: &pg,
+        local: &local,
+        cluster: &on_cluster,
+    };
+    let started = Instant::now();
+    let mut tally = Tally::default();
+
+    if only.is_none() {
+        for (name, sql) in REGRESSIONS {
+            tally
+                .check_sql(&s, &format!("regression {name}"), sql, true)
+                .await;
+        }
+    }
+    let indexes: Vec<usize> = match only {
+        Some(i) => vec![i],
+        None => (0..count).collect(),
+    };
+    for i in indexes {
+        let mut g = Gen::new(seed, i as u64, &pool);
+        let q = g.generate();
+        *tally.kinds.entry(q.kind).or_default() += 1;
+        let at = format!("QUIPU_DIFF_SEED={seed} QUIPU_DIFF_ONLY={i}, {}", q.kind);
+        if only.is_some() {
+            println!("{}", q.sql);
+        }
+        let answered = tally.check_sql(&s, &at, &q.sql, i % 5 == 0).await;
+        if answered.is_none() {
+            continue;
+        }
+        let (whole, split) = g.tlp(&q.core);
+        tally.tlp += 1;
+        tally.check_pair(&s, &at, "TLP", &whole, &split).await;
+        let (filtered, counted) = g.norec(&q.core);
+        tally.norec += 1;
+        tally
+            .check_pair(&s, &at, "NoREC", &filtered, &counted)
+            .await;
+    }
+
+    let mut kinds: Vec<_> = tally.kinds.iter().collect();
+    kinds.sort();
+    println!(
+        "differential: seed {seed}, {} generated + {} regression queries in {:.0?}; kinds {kinds:?}; \
+         checked against PostgreSQL {} ({} non-empty), pushdown off {}, TLP {}, NoREC {}, cluster {}; \
+         unsupported {}; failures {}",
+        if only.is_some() { 1 } else { count },
+        if only.is_some() { 0 } else { REGRESSIONS.len() },
+        started.elapsed(),
+        tally.postgres,
+        tally.nonempty,
+        tally.pushdown_off,
+        tally.tlp,
+        tally.norec,
+        tally.cluster,
+        tally.unsupported,
+        tally.failures.len()
+    );
+    let mut signatures: Vec<_> = tally.signatures.iter().collect();
+    signatures.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (sig, n) in signatures {
+        println!("{n:5}  {sig}");
+    }
+    assert!(
+        tally.failures.is_empty(),
+        "{} failures:\n{}",
+        tally.failures.len(),
+        tally.failures.join("\n")
+    );
+    engine.session().close().await;
+}
+
+/// Runs the queries of `QUIPU_DIFF_SQL` (one per line) in Quipu and the
+/// oracle and prints both answers and Quipu's plan: for minimising a
+/// failure by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a tool: QUIPU_DIFF_SQL='SELECT ...' cargo test ... differential::probe -- --ignored"]
+async fn probe() {
+    let text = std::env::var("QUIPU_DIFF_SQL").unwrap_or_default();
+    let y = yachay();
+    let dir = catalog(&y);
+    let engine = Engine::open(dir.path()).unwrap();
+    for source in ["crm", "pos", "inventory"] {
+        add_copy(
+            &engine,
+            source,
+            &format!("{source}_raw"),
+            &[("pushdown", "off")],
+        )
+        .await;
+    }
+    let local = client(&engine, "local").await;
+    let db = load_oracle(&y, &local, "oracle_probe").await;
+    let (pg, conn) = tokio_postgres::connect(&y.crm.url(&db), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    pg.batch_execute("SET TimeZone = 'UTC'").await.unwrap();
+    for sql in text.lines().filter(|l| !l.trim().is_empty()) {
+        println!("== {sql}");
+        let expected = pg_rows(&pg, &oracle_sql(sql)).await;
+        let got = quipu_rows(&local, sql).await;
+        let raw = quipu_rows(&local, &raw_names(sql)).await;
+        let show = |r: &Result<Rows, String>| match r {
+            Ok(rows) => format!(
+                "{} rows {:?}",
+                rows.len(),
+                normalised(rows.clone()).iter().take(5).collect::<Vec<_>>()
+            ),
+            Err(e) => format!("error {e}"),
+        };
+        println!(
+            "postgresql: {}\nquipu: {}\npushdown off: {}",
+            show(&expected),
+            show(&got),
+            show(&raw)
+        );
+        if let Ok(plan) = quipu_rows(&local, &format!("EXPLAIN {sql}")).await {
+            for row in plan {
+                println!("{}", row.join("\n"));
+            }
+        }
+    }
+    engine.session().close().await;
+}
