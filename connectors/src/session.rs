@@ -6,9 +6,12 @@
 use std::sync::Arc;
 
 use datafusion::catalog::CatalogProviderList;
+use datafusion::common::tree_node::Transformed;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::optimizer::optimizer::{ApplyOrder, Optimizer, OptimizerConfig, OptimizerRule};
 use datafusion::prelude::SessionConfig;
 use object_store::memory::InMemory;
 use quipu_catalog::{CatalogStore, DEFAULT_CATALOG, DEFAULT_SCHEMA};
@@ -30,10 +33,56 @@ pub(crate) fn build_state(
         .with_runtime_env(runtime)
         .with_default_features()
         .with_catalog_list(list)
+        .with_optimizer_rules(datafusion_rules())
         .with_optimizer_rule(Arc::new(crate::pushdown::PushToSources::default()))
         .with_optimizer_rule(Arc::new(crate::mongo_pushdown::PushToMongo::default()))
         .with_physical_optimizer_rule(Arc::new(crate::semijoin::JoinKeysOnly))
         .build()
+}
+
+type Rule = Arc<dyn OptimizerRule + Send + Sync>;
+
+/// DataFusion's own optimizer rules, with `eliminate_group_by_constant`
+/// made optional: in DataFusion 55 it fails the whole query on `GROUP BY
+/// x, CAST(x AS TEXT)` ("Projections require unique expression names": the
+/// cast is named like `x` in the projection it builds). The rule only
+/// drops redundant group keys, so where it fails the plan stays as it was.
+fn datafusion_rules() -> Vec<Rule> {
+    Optimizer::new()
+        .rules
+        .into_iter()
+        .map(|rule| -> Rule {
+            if rule.name() == "eliminate_group_by_constant" {
+                Arc::new(Optional(rule))
+            } else {
+                rule
+            }
+        })
+        .collect()
+}
+
+/// A rewrite that may be skipped: on error the node is kept unchanged.
+#[derive(Debug)]
+struct Optional(Rule);
+
+impl OptimizerRule for Optional {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        self.0.apply_order()
+    }
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        config: &dyn OptimizerConfig,
+    ) -> datafusion::error::Result<Transformed<LogicalPlan>> {
+        let kept = plan.clone();
+        Ok(self
+            .0
+            .rewrite(plan, config)
+            .unwrap_or_else(|_| Transformed::no(kept)))
+    }
 }
 
 /// Adds Quipu's settings to a base configuration (which may carry other
@@ -43,6 +92,10 @@ pub fn quipu_config(base: SessionConfig) -> SessionConfig {
         .with_default_catalog_and_schema(DEFAULT_CATALOG, DEFAULT_SCHEMA)
         .with_create_default_catalog_and_schema(false)
         .with_information_schema(true);
+    // PostgreSQL reads `66.01` and `1e3` as numeric, not as a double: a
+    // double literal compared with a decimal column became
+    // 66.010000000000005 and matched nothing.
+    config.options_mut().sql_parser.parse_float_as_decimal = true;
     if config.options().extensions.get::<QuipuOptions>().is_none() {
         config = config.with_option_extension(QuipuOptions::default());
     }

@@ -10,15 +10,25 @@
 //!   the chain's leftmost operand, as PostgreSQL's precedence says.
 //! - DataFusion 55 answers `INTERSECT ALL` and `EXCEPT ALL` wrongly
 //!   (apache/datafusion#12955, #12956): they are refused as not supported.
+//! - DataFusion 55 plans `x IN (subquery)` anywhere but a plain filter as
+//!   a mark join whose mark is never NULL, so a value missing from a
+//!   subquery that holds a NULL (or a NULL `x`) gives FALSE where SQL says
+//!   NULL: `NOT (x IN ...)`, `(x IN ...) IS NULL` and `a OR x NOT IN ...`
+//!   answered wrongly. Where NULL and FALSE differ, the test is spelt out
+//!   in three-valued logic ([`three_valued_in`]).
 
 use std::ops::ControlFlow;
 
 use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Query, SetExpr, SetOperator, SetQuantifier, Visit, VisitMut, Visitor,
+    BinaryOperator, CaseWhen, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, SetOperator,
+    SetQuantifier, TableFactor, UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut,
     visit_expressions_mut,
 };
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 
 /// The statement with PostgreSQL's meaning, or a clear error.
 pub fn fix(mut statement: DfStatement) -> Result<DfStatement> {
@@ -39,6 +49,8 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         reassociate(e);
         ControlFlow::<()>::Continue(())
     });
+    // After the re-association, so the filters' shapes are PostgreSQL's.
+    let _ = VisitMut::visit(s, &mut NullAwareIn);
     struct SetOps(Option<String>);
     impl Visitor for SetOps {
         type Break = ();
@@ -86,6 +98,239 @@ fn all_set_op(body: &SetExpr) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// Rewrites, in every query's filters (`WHERE`, `HAVING`), each
+/// `x [NOT] IN (subquery)` whose NULL would differ from FALSE. Post-order,
+/// so the subqueries are already rewritten when their copies are made.
+struct NullAwareIn;
+
+impl VisitorMut for NullAwareIn {
+    type Break = ();
+    fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        selects_of(&mut q.body, &mut |select| {
+            for filter in [select.selection.as_mut(), select.having.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                in_filter(filter, true, true);
+            }
+        });
+        ControlFlow::Continue(())
+    }
+}
+
+/// The `SELECT`s of a query body, not those of nested queries (the
+/// visitor reaches those on its own).
+fn selects_of(body: &mut SetExpr, f: &mut impl FnMut(&mut Select)) {
+    match body {
+        SetExpr::Select(s) => f(s),
+        SetExpr::SetOperation { left, right, .. } => {
+            selects_of(left, f);
+            selects_of(right, f);
+        }
+        _ => {}
+    }
+}
+
+/// Walks a filter. `positive`: reached from the top through `AND`, `OR`
+/// and parentheses only, where a NULL filters a row out just as FALSE
+/// does; DataFusion's semi and mark joins are right there. `conjunct`:
+/// through `AND` and parentheses only, where `NOT IN` becomes a null-aware
+/// anti join (right). Everywhere else an `IN` subquery is rewritten.
+fn in_filter(e: &mut Expr, positive: bool, conjunct: bool) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            in_filter(left, positive, conjunct);
+            in_filter(right, positive, conjunct);
+        }
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            right,
+        } => {
+            in_filter(left, positive, false);
+            in_filter(right, positive, false);
+        }
+        Expr::Nested(inner) => in_filter(inner, positive, conjunct),
+        Expr::InSubquery { negated, .. } if (!*negated && positive) || conjunct => {}
+        other => in_value(other),
+    }
+}
+
+/// Rewrites every `IN` subquery of an expression whose value matters,
+/// leaving nested queries (their own filters are theirs).
+fn in_value(e: &mut Expr) {
+    struct Values(usize);
+    impl VisitorMut for Values {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.0 += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.0 -= 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if self.0 == 0
+                && let Expr::InSubquery {
+                    expr,
+                    subquery,
+                    negated,
+                } = e
+            {
+                let mark = three_valued_in(expr, subquery);
+                *e = if *negated { not(mark) } else { mark };
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(e, &mut Values(0));
+}
+
+/// `x IN (q)` with SQL's NULLs, from tests DataFusion answers right:
+///
+/// ```sql
+/// CASE WHEN x IN (q) THEN TRUE
+///      WHEN x IS NULL AND EXISTS (q) THEN NULL
+///      WHEN EXISTS (<q's rows whose value is NULL>) THEN NULL
+///      ELSE FALSE END
+/// ```
+///
+/// A NULL `x` or a NULL among the subquery's values makes a miss unknown;
+/// an empty subquery makes it FALSE even for a NULL `x`.
+fn three_valued_in(x: &Expr, q: &Query) -> Expr {
+    let when = |condition, result| CaseWhen { condition, result };
+    let null = || Expr::value(Value::Null);
+    Expr::Case {
+        case_token: AttachedToken::empty(),
+        end_token: AttachedToken::empty(),
+        operand: None,
+        conditions: vec![
+            when(
+                Expr::InSubquery {
+                    expr: Box::new(x.clone()),
+                    subquery: Box::new(q.clone()),
+                    negated: false,
+                },
+                Expr::value(Value::Boolean(true)),
+            ),
+            when(
+                Expr::BinaryOp {
+                    left: Box::new(Expr::IsNull(Box::new(x.clone()))),
+                    op: BinaryOperator::And,
+                    right: Box::new(exists(q.clone())),
+                },
+                null(),
+            ),
+            when(exists(null_rows(q)), null()),
+        ],
+        else_result: Some(Box::new(Expr::value(Value::Boolean(false)))),
+    }
+}
+
+fn exists(q: Query) -> Expr {
+    Expr::Exists {
+        subquery: Box::new(q),
+        negated: false,
+    }
+}
+
+fn not(e: Expr) -> Expr {
+    Expr::UnaryOp {
+        op: UnaryOperator::Not,
+        expr: Box::new(Expr::Nested(Box::new(e))),
+    }
+}
+
+/// The rows of `q` whose one value is NULL. A plain `SELECT y FROM ...
+/// WHERE p` keeps its FROM and gains `AND y IS NULL` (so a correlated
+/// subquery stays one DataFusion can decorrelate); anything else is read
+/// as a derived table.
+fn null_rows(q: &Query) -> Query {
+    if let Some(rows) = plain_null_rows(q) {
+        return rows;
+    }
+    let mut rows = parse("SELECT 1 FROM (SELECT 1) AS __quipu_in (v) WHERE __quipu_in.v IS NULL");
+    if let SetExpr::Select(s) = rows.body.as_mut()
+        && let Some(TableFactor::Derived { subquery, .. }) =
+            s.from.first_mut().map(|t| &mut t.relation)
+    {
+        **subquery = q.clone();
+    }
+    rows
+}
+
+fn plain_null_rows(q: &Query) -> Option<Query> {
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return None;
+    };
+    let plain_group =
+        matches!(&s.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    if q.with.is_some()
+        || q.limit_clause.is_some()
+        || q.fetch.is_some()
+        || !plain_group
+        || s.having.is_some()
+        || s.qualify.is_some()
+        || s.top.is_some()
+        || !s.named_window.is_empty()
+        || s.projection.len() != 1
+    {
+        return None;
+    }
+    let value = match &s.projection[0] {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+        _ => return None,
+    };
+    // A function may be an aggregate, which a WHERE cannot hold.
+    let mut calls = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(value, |e: &Expr| {
+        calls |= matches!(e, Expr::Function(_));
+        ControlFlow::<()>::Continue(())
+    });
+    if calls {
+        return None;
+    }
+    let is_null = Expr::IsNull(Box::new(value.clone()));
+    let mut select = one_select();
+    select.from = s.from.clone();
+    select.selection = Some(match &s.selection {
+        Some(p) => Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(p.clone()))),
+            op: BinaryOperator::And,
+            right: Box::new(is_null),
+        },
+        None => is_null,
+    });
+    Some(query_of(select))
+}
+
+/// `SELECT 1` (to be given a FROM and a WHERE).
+fn one_select() -> Select {
+    match *parse("SELECT 1").body {
+        SetExpr::Select(s) => *s,
+        _ => unreachable!("SELECT 1 is a SELECT"),
+    }
+}
+
+fn query_of(select: Select) -> Query {
+    let mut q = parse("SELECT 1");
+    q.body = Box::new(SetExpr::Select(Box::new(select)));
+    q
+}
+
+/// A query written here (always valid).
+fn parse(sql: &str) -> Query {
+    *Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_query())
+        .expect("Quipu's own query parses")
 }
 
 /// `a IS [NOT] DISTINCT FROM (x AND/OR ...)` as parsed without parentheses
@@ -211,5 +456,49 @@ mod tests {
         }
         assert!(fixed("SELECT a FROM t INTERSECT SELECT a FROM u").is_ok());
         assert!(fixed("SELECT a FROM t UNION ALL SELECT a FROM u").is_ok());
+    }
+
+    #[test]
+    fn in_subqueries_whose_null_matters_are_spelt_out() {
+        // Plain filters are DataFusion's semi / null-aware anti joins: kept.
+        for sql in [
+            "SELECT 1 FROM t WHERE a IN (SELECT b FROM u) AND c > 1",
+            "SELECT 1 FROM t WHERE a NOT IN (SELECT b FROM u) AND c > 1",
+            "SELECT 1 FROM t WHERE c > 1 OR (a IN (SELECT b FROM u))",
+            "SELECT 1 FROM t GROUP BY a HAVING a IN (SELECT b FROM u)",
+        ] {
+            assert_eq!(fixed(sql).unwrap(), sql);
+        }
+        // A plain subquery gains `AND b IS NULL`.
+        assert_eq!(
+            fixed("SELECT 1 FROM t WHERE (a IN (SELECT b FROM u WHERE u.k = t.k)) IS NULL")
+                .unwrap(),
+            "SELECT 1 FROM t WHERE (CASE WHEN a IN (SELECT b FROM u WHERE u.k = t.k) THEN true \
+             WHEN a IS NULL AND EXISTS (SELECT b FROM u WHERE u.k = t.k) THEN NULL \
+             WHEN EXISTS (SELECT 1 FROM u WHERE (u.k = t.k) AND b IS NULL) THEN NULL \
+             ELSE false END) IS NULL"
+        );
+        // NOT IN under OR, NOT (IN): negated; an aggregate is a derived table.
+        assert_eq!(
+            fixed("SELECT 1 FROM t WHERE c OR a NOT IN (SELECT max(b) FROM u)").unwrap(),
+            "SELECT 1 FROM t WHERE c OR NOT (CASE WHEN a IN (SELECT max(b) FROM u) THEN true \
+             WHEN a IS NULL AND EXISTS (SELECT max(b) FROM u) THEN NULL \
+             WHEN EXISTS (SELECT 1 FROM (SELECT max(b) FROM u) AS __quipu_in (v) \
+             WHERE __quipu_in.v IS NULL) THEN NULL ELSE false END)"
+        );
+        let nested = fixed("SELECT 1 FROM t WHERE NOT (a IN (SELECT b FROM u))").unwrap();
+        assert!(
+            nested.starts_with("SELECT 1 FROM t WHERE NOT (CASE WHEN"),
+            "{nested}"
+        );
+        // Inside a subquery's own filter, its own context counts.
+        let inner = fixed(
+            "SELECT 1 FROM t WHERE a IN (SELECT b FROM u WHERE NOT (b IN (SELECT c FROM v)))",
+        )
+        .unwrap();
+        assert!(
+            inner.starts_with("SELECT 1 FROM t WHERE a IN (SELECT b FROM u WHERE NOT (CASE"),
+            "{inner}"
+        );
     }
 }
