@@ -14,6 +14,7 @@ pub mod access;
 pub mod catalog_provider;
 pub mod codec;
 pub mod error;
+pub mod float_literals;
 pub mod lake;
 pub mod memory;
 pub mod metrics;

@@ -12,6 +12,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::optimizer::{ApplyOrder, Optimizer, OptimizerConfig, OptimizerRule};
+use datafusion::optimizer::{Analyzer, AnalyzerRule};
 use datafusion::prelude::SessionConfig;
 use object_store::memory::InMemory;
 use quipu_catalog::{CatalogStore, DEFAULT_CATALOG, DEFAULT_SCHEMA};
@@ -33,6 +34,7 @@ pub(crate) fn build_state(
         .with_runtime_env(runtime)
         .with_default_features()
         .with_catalog_list(list)
+        .with_analyzer_rules(analyzer_rules())
         .with_optimizer_rules(datafusion_rules())
         .with_optimizer_rule(Arc::new(crate::pushdown::PushToSources::default()))
         .with_optimizer_rule(Arc::new(crate::mongo_pushdown::PushToMongo::default()))
@@ -41,6 +43,21 @@ pub(crate) fn build_state(
 }
 
 type Rule = Arc<dyn OptimizerRule + Send + Sync>;
+
+/// DataFusion's analyzer rules, with Quipu's decimal-literal rule before
+/// type coercion (`float_literals`).
+fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
+    let mut rules = Analyzer::new().rules;
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "type_coercion")
+        .unwrap_or(0);
+    rules.insert(
+        at,
+        Arc::new(crate::float_literals::FloatComparedWithDecimal),
+    );
+    rules
+}
 
 /// DataFusion's own optimizer rules, with `eliminate_group_by_constant`
 /// made optional: in DataFusion 55 it fails the whole query on `GROUP BY

@@ -16,6 +16,10 @@
 //!   NULL: `NOT (x IN ...)`, `(x IN ...) IS NULL` and `a OR x NOT IN ...`
 //!   answered wrongly. Where NULL and FALSE differ, the test is spelt out
 //!   in three-valued logic ([`three_valued_in`]).
+//! - PostgreSQL reads a field of a composite value as `(x).field`;
+//!   DataFusion 55 refuses that dot ("Dot access not supported") but has
+//!   the same access as `x['field']`, which it becomes (MongoDB
+//!   sub-documents are structs).
 
 use std::ops::ControlFlow;
 
@@ -23,9 +27,9 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CaseWhen, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, SetOperator,
-    SetQuantifier, TableFactor, UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut,
-    visit_expressions_mut,
+    AccessExpr, BinaryOperator, CaseWhen, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr,
+    SetOperator, SetQuantifier, Subscript, TableFactor, UnaryOperator, Value, Visit, VisitMut,
+    Visitor, VisitorMut, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -47,6 +51,7 @@ fn fix_in_place(statement: &mut DfStatement) -> Result<()> {
 fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
     let _ = visit_expressions_mut(s, |e: &mut Expr| {
         reassociate(e);
+        field_by_name(e);
         ControlFlow::<()>::Continue(())
     });
     // After the re-association, so the filters' shapes are PostgreSQL's.
@@ -333,6 +338,21 @@ fn parse(sql: &str) -> Query {
         .expect("Quipu's own query parses")
 }
 
+/// `(x).field` becomes `(x)['field']`. Only after parentheses: `t.c[1]`
+/// is a qualified column (DataFusion resolves that dot itself).
+fn field_by_name(e: &mut Expr) {
+    if let Expr::CompoundFieldAccess { root, access_chain } = e
+        && matches!(root.as_ref(), Expr::Nested(_))
+    {
+        for access in access_chain.iter_mut() {
+            if let AccessExpr::Dot(Expr::Identifier(field)) = access {
+                let name = Expr::value(Value::SingleQuotedString(field.value.clone()));
+                *access = AccessExpr::Subscript(Subscript::Index { index: name });
+            }
+        }
+    }
+}
+
 /// `a IS [NOT] DISTINCT FROM (x AND/OR ...)` as parsed without parentheses
 /// becomes `(a IS [NOT] DISTINCT FROM x) AND/OR ...`.
 fn reassociate(e: &mut Expr) {
@@ -500,5 +520,15 @@ mod tests {
             inner.starts_with("SELECT 1 FROM t WHERE a IN (SELECT b FROM u WHERE NOT (CASE"),
             "{inner}"
         );
+    }
+
+    #[test]
+    fn composite_fields_by_dot_become_subscripts() {
+        assert_eq!(
+            fixed("SELECT (d.addr).city FROM t d WHERE (d.addr).zip = '1'").unwrap(),
+            "SELECT (d.addr)['city'] FROM t d WHERE (d.addr)['zip'] = '1'"
+        );
+        let sql = "SELECT d.tags[1] FROM t d";
+        assert_eq!(fixed(sql).unwrap(), sql);
     }
 }

@@ -77,6 +77,8 @@ pub(crate) fn oracle_sql(sql: &str) -> String {
         .replace("pos.public.", "pos.")
         .replace("inventory.public.", "inventory.")
         .replace("lake.public.", "lake.")
+        .replace("stress.public.", "stress.")
+        .replace("stressdocs.public.", "stressdocs.")
 }
 
 /// One value in a form both sides print alike: NULL as empty, booleans as
