@@ -625,7 +625,10 @@ impl ClientSession {
         let plan = crate::similar::rewrite(plan)?;
         // `to_char` / `to_date` / `to_timestamp` read PostgreSQL's template
         // patterns, not chrono's (`crate::formats`).
-        Ok(crate::formats::rewrite(plan)?)
+        let plan = crate::formats::rewrite(plan)?;
+        // Casts to integers and float `round`s round as PostgreSQL's do
+        // (`crate::rounding`).
+        Ok(crate::rounding::rewrite(plan)?)
     }
 
     /// Runs a logical plan made by [`ClientSession::plan`] (its parameters

@@ -14,6 +14,7 @@ mod formats;
 pub mod limits;
 pub mod process;
 pub mod rerun;
+mod rounding;
 pub mod similar;
 pub mod syntax;
 
