@@ -11,6 +11,7 @@
 //!   the executors.
 
 pub mod access;
+pub mod case_mapping;
 pub mod catalog_provider;
 pub mod codec;
 pub mod error;
