@@ -382,6 +382,41 @@ fn graft(a: Expr, b: Expr, negated: bool) -> Expr {
     }
 }
 
+/// `mod(a, b)`, which DataFusion 55 does not have ("Invalid function
+/// 'mod'"), as `(a % b)`: PostgreSQL's `mod` is its `%` (the remainder
+/// takes the dividend's sign in both), for integers and numerics alike.
+fn mod_as_operator(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{
+        FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart,
+    };
+    let Expr::Function(f) = e else {
+        return;
+    };
+    let is_mod = matches!(f.name.0.as_slice(),
+        [ObjectNamePart::Identifier(i)] if i.value.eq_ignore_ascii_case("mod"));
+    if !is_mod || f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
+        return;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return;
+    };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return;
+    }
+    let [
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(a)),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(b)),
+    ] = list.args.as_slice()
+    else {
+        return;
+    };
+    *e = Expr::Nested(Box::new(Expr::BinaryOp {
+        left: Box::new(Expr::Nested(Box::new(a.clone()))),
+        op: BinaryOperator::Modulo,
+        right: Box::new(Expr::Nested(Box::new(b.clone()))),
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,39 +550,4 @@ mod tests {
             "{inner}"
         );
     }
-}
-
-/// `mod(a, b)`, which DataFusion 55 does not have ("Invalid function
-/// 'mod'"), as `(a % b)`: PostgreSQL's `mod` is its `%` (the remainder
-/// takes the dividend's sign in both), for integers and numerics alike.
-fn mod_as_operator(e: &mut Expr) {
-    use datafusion::sql::sqlparser::ast::{
-        FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart,
-    };
-    let Expr::Function(f) = e else {
-        return;
-    };
-    let is_mod = matches!(f.name.0.as_slice(),
-        [ObjectNamePart::Identifier(i)] if i.value.eq_ignore_ascii_case("mod"));
-    if !is_mod || f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
-        return;
-    }
-    let FunctionArguments::List(list) = &f.args else {
-        return;
-    };
-    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
-        return;
-    }
-    let [
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(a)),
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(b)),
-    ] = list.args.as_slice()
-    else {
-        return;
-    };
-    *e = Expr::Nested(Box::new(Expr::BinaryOp {
-        left: Box::new(Expr::Nested(Box::new(a.clone()))),
-        op: BinaryOperator::Modulo,
-        right: Box::new(Expr::Nested(Box::new(b.clone()))),
-    }));
 }
