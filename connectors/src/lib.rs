@@ -22,6 +22,7 @@ pub mod mongo;
 pub mod mongo_pushdown;
 pub mod object_stores;
 pub mod options;
+pub mod pg_text;
 pub mod postgres;
 pub mod pushdown;
 pub mod remote_sql;

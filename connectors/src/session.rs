@@ -39,7 +39,10 @@ pub(crate) fn build_state(
         .with_physical_optimizer_rule(Arc::new(crate::semijoin::JoinKeysOnly))
         .build();
     // PostgreSQL's meaning under DataFusion's names (crate::case_mapping).
-    for f in crate::case_mapping::functions() {
+    let functions = crate::case_mapping::functions()
+        .into_iter()
+        .chain([crate::pg_text::float8_text()]);
+    for f in functions {
         state
             .register_udf(Arc::new(f))
             .expect("registering a function cannot fail");

@@ -628,7 +628,10 @@ impl ClientSession {
         let plan = crate::formats::rewrite(plan)?;
         // Casts to integers and float `round`s round as PostgreSQL's do
         // (`crate::rounding`).
-        Ok(crate::rounding::rewrite(plan)?)
+        let plan = crate::rounding::rewrite(plan)?;
+        // Timestamps and float8s cast to text print as PostgreSQL's
+        // (`crate::text_forms`).
+        Ok(crate::text_forms::rewrite(plan)?)
     }
 
     /// Runs a logical plan made by [`ClientSession::plan`] (its parameters

@@ -17,6 +17,7 @@ pub mod rerun;
 mod rounding;
 pub mod similar;
 pub mod syntax;
+mod text_forms;
 
 pub use engine::{ClientSession, Engine, ExecutedOn, Planned, QueryOutput, Work};
 pub use error::{Result, SchedulerError};

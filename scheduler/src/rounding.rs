@@ -34,6 +34,16 @@ use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, ScalarUDF, lit,
 /// `plan` with casts to integers and float `round`s given PostgreSQL's
 /// meaning (subqueries included).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
+    rewrite_typed(plan, rewrite_expr)
+}
+
+/// `plan` with `f` applied to every expression, bottom up (subqueries
+/// included), `f` told the schema of the node's inputs so it can ask
+/// expressions their types. Output columns keep their planned names.
+pub(crate) fn rewrite_typed(
+    plan: LogicalPlan,
+    f: fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
         // The expressions of a node read its inputs' columns.
         let inputs = node.inputs();
@@ -48,7 +58,7 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
         let names = NamePreserver::new(&node);
         node.map_expressions(|e| {
             let saved = names.save(&e);
-            let t = e.transform_up(|e| rewrite_expr(e, &schema))?;
+            let t = e.transform_up(|e| f(e, &schema))?;
             Ok(t.update_data(|e| saved.restore(e)))
         })
     })

@@ -174,6 +174,8 @@ const SCALARS: &[&str] = &[
     "round(f * 10)",
     "CAST(n AS text)",
     "CAST(f AS text)",
+    "CAST(f / 1000000 AS text)",
+    "CAST(f * 1000000 AS text)",
     "CAST(i AS text)",
     "CAST(i AS float8) / 3",
     "n = 0",
@@ -214,6 +216,7 @@ const SCALARS: &[&str] = &[
     "CAST(d AS timestamp)",
     "CAST(d AS text)",
     "CAST(ts AS text)",
+    "CAST(ts AS varchar) || '!'",
     "d = DATE '2024-02-29'",
     "ts < TIMESTAMP '2024-01-01 00:00:00'",
     // ---- NULLs, CASE, COALESCE, NULLIF, GREATEST, LEAST, booleans
@@ -373,11 +376,6 @@ const KNOWN: &[(&str, &str)] = &[
         "1.03539775000000000000 vs 1.0353977500",
     ),
     // Values.
-    ("CAST(f AS text)", "1e+15 vs 1000000000000000.0, -0 vs -0.0"),
-    (
-        "CAST(ts AS text)",
-        "2026-03-08 02:30:00 vs 2026-03-08T02:30:00",
-    ),
     ("concat_ws('-', s, i, b)", "a boolean prints as t vs true"),
 ];
 
