@@ -14,7 +14,7 @@
 //! format is only ever read by DataFusion.
 
 use datafusion::common::ScalarValue;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, LogicalPlan};
 
@@ -48,9 +48,10 @@ const PATTERNS: &[(&str, &str, &str)] = &[
 
 /// `plan` with the constant formats of `to_char`, `to_date` and
 /// `to_timestamp` translated (subqueries included).
+/// Output columns keep the names they were planned with (a `GROUP BY
+/// to_char(...)` is found by the projection above it by that name).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| node.map_expressions(|e| e.transform_up(rewrite_expr)))
-        .map(|t| t.data)
+    crate::rounding::rewrite_typed(plan, |e, _| rewrite_expr(e))
 }
 
 fn rewrite_expr(e: Expr) -> Result<Transformed<Expr>> {

@@ -46,12 +46,9 @@ pub(crate) fn rewrite_typed(
 ) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
         // The expressions of a node read its inputs' columns.
-        let inputs = node.inputs();
-        let Some((first, rest)) = inputs.split_first() else {
-            return Ok(Transformed::no(node));
-        };
-        let mut schema: DFSchema = first.schema().as_ref().clone();
-        for i in rest {
+        // (None for a node without inputs, such as VALUES.)
+        let mut schema = DFSchema::empty();
+        for i in node.inputs() {
             schema.merge(i.schema());
         }
         // Output columns keep the names they were planned with.

@@ -212,6 +212,7 @@ const SCALARS: &[&str] = &[
     "to_char(ts, 'Month')",
     "to_date('2024-02-29', 'YYYY-MM-DD')",
     "to_date(CAST(d AS text), 'YYYY-MM-DD')",
+    "(SELECT to_char(d, 'DD.MM.') FROM (VALUES (DATE '2024-02-29')) v(d)) || i",
     "CAST(ts AS date)",
     "CAST(d AS timestamp)",
     "CAST(d AS text)",
@@ -270,6 +271,18 @@ const FILTERS: &[&str] = &[
     "COALESCE(b, false)",
     "NOT b",
     "to_char(d, 'YYYY-MM') = '2024-02'",
+];
+
+/// Group keys Quipu rewrites (each `SELECT key, count(*) ... GROUP BY key`):
+/// the rewritten key must still be the one the output column names.
+const GROUP_KEYS: &[&str] = &[
+    "CAST(n AS int)",
+    "round(f)",
+    "CAST(ts AS text)",
+    "upper(s)",
+    "to_char(d, 'YYYY-MM')",
+    "mod(i, 3)",
+    "s SIMILAR TO '%(a|e)%'",
 ];
 
 /// Aggregates, each over the whole table and grouped by `b`.
@@ -594,6 +607,17 @@ async fn expressions_mean_what_postgresql_means() {
             k % 3 == 2,
         ));
     }
+    for (k, e) in GROUP_KEYS.iter().enumerate() {
+        cases.push((
+            format!("GROUP BY {e}"),
+            format!(
+                "SELECT {e} AS k, count(*) FROM {{t}} GROUP BY {e} \
+                 ORDER BY k NULLS FIRST"
+            ),
+            "count(*)".into(),
+            k % 2 == 0,
+        ));
+    }
     for (k, e) in AGGREGATES.iter().enumerate() {
         cases.push((
             e.to_string(),
@@ -680,7 +704,7 @@ async fn expressions_mean_what_postgresql_means() {
                     }
                     for (w, g) in want.iter().zip(rows) {
                         values += 1;
-                        if w[0] != g[0] || !same(&want_type, &w[1], &g[1]) {
+                        if !same(&types[0], &w[0], &g[0]) || !same(&want_type, &w[1], &g[1]) {
                             differs = true;
                             differences.push(Difference {
                                 expr: expr.clone(),
@@ -733,12 +757,13 @@ async fn expressions_mean_what_postgresql_means() {
         }
     }
     eprintln!(
-        "expressions: {} cases ({} scalar x {} rows, {} filters, {} aggregates x 2), \
+        "expressions: {} cases ({} scalar x {} rows, {} filters, {} group keys, {} aggregates x 2), \
          {values} values compared, {} known differences, {} refused, {:.1?}",
         checked,
         SCALARS.len(),
         ROWS.len(),
         FILTERS.len(),
+        GROUP_KEYS.len(),
         AGGREGATES.len(),
         KNOWN.len(),
         REFUSED.len(),
