@@ -631,7 +631,9 @@ impl ClientSession {
         let plan = crate::rounding::rewrite(plan)?;
         // Timestamps and float8s cast to text print as PostgreSQL's
         // (`crate::text_forms`).
-        Ok(crate::text_forms::rewrite(plan)?)
+        let plan = crate::text_forms::rewrite(plan)?;
+        // The seconds of a timestamp keep their fraction (`crate::extract`).
+        Ok(crate::extract::rewrite(plan)?)
     }
 
     /// Runs a logical plan made by [`ClientSession::plan`] (its parameters

@@ -10,6 +10,7 @@
 pub mod cluster;
 pub mod engine;
 pub mod error;
+mod extract;
 mod formats;
 pub mod limits;
 pub mod process;
