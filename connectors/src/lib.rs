@@ -11,6 +11,7 @@
 //!   the executors.
 
 pub mod access;
+pub mod case_mapping;
 pub mod catalog_provider;
 pub mod codec;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod mongo;
 pub mod mongo_pushdown;
 pub mod object_stores;
 pub mod options;
+pub mod pg_text;
 pub mod postgres;
 pub mod pushdown;
 pub mod remote_sql;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use datafusion::catalog::CatalogProviderList;
 use datafusion::common::tree_node::Transformed;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::{FunctionRegistry, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::optimizer::{ApplyOrder, Optimizer, OptimizerConfig, OptimizerRule};
 use datafusion::optimizer::{Analyzer, AnalyzerRule};
@@ -29,7 +29,7 @@ pub(crate) fn build_state(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
 ) -> SessionState {
-    SessionStateBuilder::new()
+    let mut state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
@@ -39,7 +39,17 @@ pub(crate) fn build_state(
         .with_optimizer_rule(Arc::new(crate::pushdown::PushToSources::default()))
         .with_optimizer_rule(Arc::new(crate::mongo_pushdown::PushToMongo::default()))
         .with_physical_optimizer_rule(Arc::new(crate::semijoin::JoinKeysOnly))
-        .build()
+        .build();
+    // PostgreSQL's meaning under DataFusion's names (crate::case_mapping).
+    let functions = crate::case_mapping::functions()
+        .into_iter()
+        .chain([crate::pg_text::float8_text()]);
+    for f in functions {
+        state
+            .register_udf(Arc::new(f))
+            .expect("registering a function cannot fail");
+    }
+    state
 }
 
 type Rule = Arc<dyn OptimizerRule + Send + Sync>;

@@ -616,12 +616,24 @@ impl ClientSession {
     /// (prepared statements: plan once, bind parameters, run many times).
     /// The plan is weighed against the statement limits
     /// (`crate::limits::check_plan`) before anything analyses it, and its
-    /// `SIMILAR TO`s are given PostgreSQL's meaning (`crate::similar`).
+    /// `SIMILAR TO`s are given PostgreSQL's meaning (`crate::similar`), as
+    /// are the formats of `to_char` and `to_date` (`crate::formats`).
     pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
         let statement = crate::syntax::fix(statement)?;
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         crate::limits::check_plan(&plan)?;
-        Ok(crate::similar::rewrite(plan)?)
+        let plan = crate::similar::rewrite(plan)?;
+        // `to_char` / `to_date` / `to_timestamp` read PostgreSQL's template
+        // patterns, not chrono's (`crate::formats`).
+        let plan = crate::formats::rewrite(plan)?;
+        // Casts to integers and float `round`s round as PostgreSQL's do
+        // (`crate::rounding`).
+        let plan = crate::rounding::rewrite(plan)?;
+        // Timestamps and float8s cast to text print as PostgreSQL's
+        // (`crate::text_forms`).
+        let plan = crate::text_forms::rewrite(plan)?;
+        // The seconds of a timestamp keep their fraction (`crate::extract`).
+        Ok(crate::extract::rewrite(plan)?)
     }
 
     /// Runs a logical plan made by [`ClientSession::plan`] (its parameters

@@ -10,11 +10,15 @@
 pub mod cluster;
 pub mod engine;
 pub mod error;
+mod extract;
+mod formats;
 pub mod limits;
 pub mod process;
 pub mod rerun;
+mod rounding;
 pub mod similar;
 pub mod syntax;
+mod text_forms;
 
 pub use engine::{ClientSession, Engine, ExecutedOn, Planned, QueryOutput, Work};
 pub use error::{Result, SchedulerError};

@@ -13,15 +13,17 @@
 //! than given DataFusion's meaning.
 
 use datafusion::common::ScalarValue;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::expr::Like;
 use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator};
 
 /// `plan` with every `SIMILAR TO` rewritten (subqueries included).
+/// Output columns keep the names they were planned with: a `GROUP BY s
+/// SIMILAR TO ...` is found by the projection above it by that name (it
+/// failed with "type_coercion" when the rewrite renamed it).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| node.map_expressions(|e| e.transform_up(rewrite_expr)))
-        .map(|t| t.data)
+    crate::rounding::rewrite_typed(plan, |e, _| rewrite_expr(e))
 }
 
 fn rewrite_expr(e: Expr) -> Result<Transformed<Expr>> {

@@ -52,6 +52,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
     let _ = visit_expressions_mut(s, |e: &mut Expr| {
         reassociate(e);
         field_by_name(e);
+        mod_as_operator(e);
         ControlFlow::<()>::Continue(())
     });
     // After the re-association, so the filters' shapes are PostgreSQL's.
@@ -401,6 +402,41 @@ fn graft(a: Expr, b: Expr, negated: bool) -> Expr {
     }
 }
 
+/// `mod(a, b)`, which DataFusion 55 does not have ("Invalid function
+/// 'mod'"), as `(a % b)`: PostgreSQL's `mod` is its `%` (the remainder
+/// takes the dividend's sign in both), for integers and numerics alike.
+fn mod_as_operator(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{
+        FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart,
+    };
+    let Expr::Function(f) = e else {
+        return;
+    };
+    let is_mod = matches!(f.name.0.as_slice(),
+        [ObjectNamePart::Identifier(i)] if i.value.eq_ignore_ascii_case("mod"));
+    if !is_mod || f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
+        return;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return;
+    };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return;
+    }
+    let [
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(a)),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(b)),
+    ] = list.args.as_slice()
+    else {
+        return;
+    };
+    *e = Expr::Nested(Box::new(Expr::BinaryOp {
+        left: Box::new(Expr::Nested(Box::new(a.clone()))),
+        op: BinaryOperator::Modulo,
+        right: Box::new(Expr::Nested(Box::new(b.clone()))),
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,6 +449,19 @@ mod tests {
             .remove(0);
         fix_sql(&mut s).map_err(|e| e.to_string())?;
         Ok(s.to_string())
+    }
+
+    #[test]
+    fn mod_is_the_remainder_operator() {
+        assert_eq!(
+            fixed("SELECT mod(a + 1, 3), MOD(b, -2) FROM t WHERE mod(a, 2) = 1").unwrap(),
+            "SELECT ((a + 1) % (3)), ((b) % (-2)) FROM t WHERE ((a) % (2)) = 1"
+        );
+        // Another function of that name (a schema's) is left alone.
+        assert_eq!(
+            fixed("SELECT s.mod(a, 3) FROM t").unwrap(),
+            "SELECT s.mod(a, 3) FROM t"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod catalog;
 mod cli;
 mod cluster;
 mod differential;
+mod expressions;
 mod flight;
 mod generator;
 mod lake;

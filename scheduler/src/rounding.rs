@@ -1,0 +1,126 @@
+//! Rounding to an integer as PostgreSQL rounds (issue 22).
+//!
+//! DataFusion 55 truncates when it casts a decimal or a float to an integer
+//! (`CAST(0.5 AS int)` is 0, `CAST(1.5::float8 AS int)` is 1); PostgreSQL
+//! rounds: a numeric half away from zero (1), a float8 half to even (2, as
+//! C's `rint`). And `round(float8)` rounds half to even in PostgreSQL
+//! (`round(2.5::float8)` is 2), half away from zero in DataFusion (3).
+//! Quipu rewrites these, with the argument's type known, into expressions
+//! DataFusion evaluates exactly:
+//!
+//! - `CAST(x AS int)`, `x` numeric: `CASE WHEN x < 0 THEN CAST(x - 0.5 AS
+//!   int) ELSE CAST(x + 0.5 AS int) END` (decimal addition is exact, the
+//!   cast then truncates toward zero);
+//! - `round(x)`, `x` float: `CASE WHEN abs(x - trunc(x)) = 0.5 THEN 2 *
+//!   round(x / 2) ELSE round(x) END` (a half lies between an even and an
+//!   odd integer, and the even one is twice the rounding of `x / 2`; every
+//!   step is exact in binary floating point);
+//! - `CAST(x AS int)`, `x` float: the cast of that rounding.
+//!
+//! The casts inside are decimal-to-integer casts, which the PostgreSQL
+//! pushdown does not send (PostgreSQL would round them again), so the
+//! rewritten expression is always evaluated by DataFusion.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::error::Result;
+use datafusion::logical_expr::expr::Cast;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, ScalarUDF, lit, when};
+
+/// `plan` with casts to integers and float `round`s given PostgreSQL's
+/// meaning (subqueries included).
+pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
+    rewrite_typed(plan, rewrite_expr)
+}
+
+/// `plan` with `f` applied to every expression, bottom up (subqueries
+/// included), `f` told the schema of the node's inputs so it can ask
+/// expressions their types. Output columns keep their planned names.
+pub(crate) fn rewrite_typed(
+    plan: LogicalPlan,
+    f: fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        // The expressions of a node read its inputs' columns.
+        // (None for a node without inputs, such as VALUES.)
+        let mut schema = DFSchema::empty();
+        for i in node.inputs() {
+            schema.merge(i.schema());
+        }
+        // Output columns keep the names they were planned with.
+        let names = NamePreserver::new(&node);
+        node.map_expressions(|e| {
+            let saved = names.save(&e);
+            let t = e.transform_up(|e| f(e, &schema))?;
+            Ok(t.update_data(|e| saved.restore(e)))
+        })
+    })
+    .map(|t| t.data)
+}
+
+fn is_integer(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
+    )
+}
+
+fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    match e {
+        Expr::Cast(Cast { expr, field }) if is_integer(field.data_type()) => {
+            // A type that cannot be told (an outer reference the schema
+            // does not hold) leaves the cast as planned.
+            let from = expr.get_type(schema).ok();
+            let rounded = match from {
+                Some(DataType::Decimal128(..) | DataType::Decimal256(..)) => {
+                    let x = *expr;
+                    let half = lit(ScalarValue::Decimal128(Some(5), 2, 1));
+                    let to = field.data_type().clone();
+                    return Ok(Transformed::yes(
+                        when(
+                            x.clone().lt(lit(0)),
+                            (x.clone() - half.clone()).cast_to(&to, schema)?,
+                        )
+                        .otherwise((x + half).cast_to(&to, schema)?)?,
+                    ));
+                }
+                Some(DataType::Float32 | DataType::Float64) => half_even(*expr),
+                _ => return Ok(Transformed::no(Expr::Cast(Cast { expr, field }))),
+            };
+            Ok(Transformed::yes(Expr::Cast(Cast {
+                expr: Box::new(rounded),
+                field,
+            })))
+        }
+        Expr::ScalarFunction(f) if f.name() == "round" && f.args.len() == 1 => {
+            match f.args[0].get_type(schema).ok() {
+                Some(DataType::Float32 | DataType::Float64) => {
+                    Ok(Transformed::yes(half_even(f.args[0].clone())))
+                }
+                _ => Ok(Transformed::no(Expr::ScalarFunction(f))),
+            }
+        }
+        _ => Ok(Transformed::no(e)),
+    }
+}
+
+/// `x` (a float) rounded half to even, as PostgreSQL's `rint`.
+fn half_even(x: Expr) -> Expr {
+    let round = |e: Expr| call(datafusion::functions::math::round(), e);
+    let trunc = |e: Expr| call(datafusion::functions::math::trunc(), e);
+    let abs = |e: Expr| call(datafusion::functions::math::abs(), e);
+    when(
+        abs(x.clone() - trunc(x.clone())).eq(lit(0.5)),
+        lit(2.0) * round(x.clone() / lit(2.0)),
+    )
+    .otherwise(round(x))
+    .expect("a CASE with one WHEN")
+}
+
+fn call(f: Arc<ScalarUDF>, arg: Expr) -> Expr {
+    f.call(vec![arg])
+}
