@@ -199,7 +199,14 @@ impl QuipuCatalogList {
             self.shared.config.clone(),
             self.shared.runtime.clone(),
         );
-        let plan = state.create_logical_plan(&view.sql).await.map_err(|e| {
+        // The view's SQL gets the same PostgreSQL meaning as a client's
+        // statement (crate::syntax): IS DISTINCT FROM, IN subqueries, ...
+        let planned = async {
+            let dialect = state.config().options().sql_parser.dialect;
+            let statement = crate::syntax::fix(state.sql_to_statement(&view.sql, &dialect)?)?;
+            state.statement_to_plan(statement).await
+        };
+        let plan = planned.await.map_err(|e| {
             DataFusionError::Plan(format!(
                 "view {}.{} no longer plans: {e}",
                 view.schema, view.name

@@ -30,6 +30,7 @@ pub mod remote_sql;
 pub mod semijoin;
 pub mod session;
 pub mod sources;
+pub mod syntax;
 
 pub use access::{Access, SessionCatalogList};
 pub use catalog_provider::QuipuCatalogList;

@@ -619,7 +619,7 @@ impl ClientSession {
     /// `SIMILAR TO`s are given PostgreSQL's meaning (`crate::similar`), as
     /// are the formats of `to_char` and `to_date` (`crate::formats`).
     pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
-        let statement = crate::syntax::fix(statement)?;
+        let statement = quipu_connectors::syntax::fix(statement)?;
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         crate::limits::check_plan(&plan)?;
         let plan = crate::similar::rewrite(plan)?;

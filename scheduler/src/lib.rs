@@ -17,7 +17,6 @@ pub mod process;
 pub mod rerun;
 mod rounding;
 pub mod similar;
-pub mod syntax;
 mod text_forms;
 
 pub use engine::{ClientSession, Engine, ExecutedOn, Planned, QueryOutput, Work};

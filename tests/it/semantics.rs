@@ -124,3 +124,26 @@ async fn similar_to_means_what_postgresql_means() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     engine.session().close().await;
 }
+
+/// A stored view's SQL gets the PostgreSQL meaning a statement gets
+/// (`connectors/src/syntax.rs`): here an `IN` subquery whose NULL matters,
+/// which DataFusion's mark join answers FALSE (0 rows; PostgreSQL counts
+/// 95, the differential test's regression `in_subquery_is_null`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_means_what_its_statement_means() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    let engine = Engine::open(dir.path()).unwrap();
+    let c = client(&engine, "local").await;
+    let body = "SELECT count(*) AS n FROM crm.public.customers c WHERE c.customer_id < 100 \
+                AND (c.loyalty_card_id IN (SELECT t.loyalty_card_id FROM pos.public.transactions t \
+                WHERE t.txn_id < 100)) IS NULL";
+    c.sql("CREATE SCHEMA semantics").await.unwrap();
+    c.sql(&format!("CREATE VIEW semantics.nulls_in AS {body}"))
+        .await
+        .unwrap();
+    let (direct, _) = query(&c, body).await;
+    let (through_view, _) = query(&c, "SELECT n FROM semantics.nulls_in").await;
+    assert_eq!(direct, vec![vec!["95".to_string()]]);
+    assert_eq!(through_view, direct);
+}
