@@ -67,13 +67,10 @@ fn rewrite_expr(e: Expr) -> Result<Transformed<Expr>> {
             "{name} with more than one format is not supported (PostgreSQL takes one)"
         )));
     }
-    let format = match &f.args[1] {
-        Expr::Literal(
-            ScalarValue::Utf8(p) | ScalarValue::LargeUtf8(p) | ScalarValue::Utf8View(p),
-            _,
-        ) => p.clone(),
-        Expr::Literal(v, _) if v.is_null() => None,
-        other => {
+    let format = match crate::similar::constant_text(&f.args[1]) {
+        Some(format) => format,
+        None => {
+            let other = &f.args[1];
             return Err(DataFusionError::NotImplemented(format!(
                 "{name} with a format that is not a constant string ({other}) is not supported"
             )));

@@ -26,6 +26,19 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
     crate::rounding::rewrite_typed(plan, |e, _| rewrite_expr(e))
 }
 
+/// A constant text argument: `Some(text)`, `Some(None)` for a NULL, `None`
+/// when it is not a constant (shared with `crate::formats`).
+pub(crate) fn constant_text(e: &Expr) -> Option<Option<String>> {
+    match e {
+        Expr::Literal(
+            ScalarValue::Utf8(p) | ScalarValue::LargeUtf8(p) | ScalarValue::Utf8View(p),
+            _,
+        ) => Some(p.clone()),
+        Expr::Literal(v, _) if v.is_null() => Some(None),
+        _ => None,
+    }
+}
+
 fn rewrite_expr(e: Expr) -> Result<Transformed<Expr>> {
     let Expr::SimilarTo(Like {
         negated,
@@ -37,13 +50,10 @@ fn rewrite_expr(e: Expr) -> Result<Transformed<Expr>> {
     else {
         return Ok(Transformed::no(e));
     };
-    let text = match pattern.as_ref() {
-        Expr::Literal(
-            ScalarValue::Utf8(p) | ScalarValue::LargeUtf8(p) | ScalarValue::Utf8View(p),
-            _,
-        ) => p.clone(),
-        Expr::Literal(v, _) if v.is_null() => None,
-        other => {
+    let text = match constant_text(pattern.as_ref()) {
+        Some(text) => text,
+        None => {
+            let other = pattern.as_ref();
             return Err(DataFusionError::NotImplemented(format!(
                 "SIMILAR TO with a pattern that is not a constant string ({other}) is not \
                  supported; use a constant pattern or a regular expression (~)"

@@ -265,7 +265,12 @@ pub async fn try_query(
 }
 
 pub fn rows_of(batches: &[RecordBatch]) -> Vec<Vec<String>> {
-    let opts = FormatOptions::default().with_null("NULL");
+    rows_with_null(batches, "NULL")
+}
+
+/// Batches as rows of Arrow's text, NULL printed as `null`.
+pub fn rows_with_null(batches: &[RecordBatch], null: &str) -> Vec<Vec<String>> {
+    let opts = FormatOptions::default().with_null(null);
     let mut rows = Vec::new();
     for b in batches {
         let fmts: Vec<ArrayFormatter> = b
@@ -321,4 +326,31 @@ pub fn quipu(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// PostgreSQL's answer over the simple protocol as rows of its text, NULL
+/// printed as `null`; an error as `SQLSTATE: message`.
+pub async fn pg_text_rows(
+    pg: &tokio_postgres::Client,
+    sql: &str,
+    null: &str,
+) -> Result<Vec<Vec<String>>, String> {
+    let msgs = pg
+        .simple_query(sql)
+        .await
+        .map_err(|e| match e.as_db_error() {
+            Some(d) => format!("{}: {}", d.code().code(), d.message()),
+            None => e.to_string(),
+        })?;
+    Ok(msgs
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or(null).to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect())
 }

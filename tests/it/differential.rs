@@ -26,7 +26,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::TryStreamExt;
 use quipu_scheduler::{ClientSession, Engine};
 
@@ -1865,24 +1864,9 @@ impl<'a> Gen<'a> {
 type Rows = Vec<Vec<String>>;
 
 async fn pg_rows(pg: &tokio_postgres::Client, sql: &str) -> Result<Rows, String> {
-    let msgs = tokio::time::timeout(TIMEOUT, pg.simple_query(sql))
+    tokio::time::timeout(TIMEOUT, crate::common::pg_text_rows(pg, sql, NULL))
         .await
         .map_err(|_| "timed out".to_string())?
-        .map_err(|e| match e.as_db_error() {
-            Some(d) => format!("{}: {}", d.code().code(), d.message()),
-            None => e.to_string(),
-        })?;
-    Ok(msgs
-        .into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                (0..r.len())
-                    .map(|i| r.get(i).unwrap_or(NULL).to_string())
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect())
 }
 
 async fn quipu_rows(c: &ClientSession, sql: &str) -> Result<Rows, String> {
@@ -1890,19 +1874,7 @@ async fn quipu_rows(c: &ClientSession, sql: &str) -> Result<Rows, String> {
         let out = c.sql_one(sql).await.map_err(|e| e.to_string())?;
         let batches: Vec<RecordBatch> =
             out.stream.try_collect().await.map_err(|e| e.to_string())?;
-        let opts = FormatOptions::default().with_null(NULL);
-        let mut rows = Vec::new();
-        for b in &batches {
-            let fmts: Vec<ArrayFormatter> = b
-                .columns()
-                .iter()
-                .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-                .collect();
-            for r in 0..b.num_rows() {
-                rows.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
-            }
-        }
-        Ok(rows)
+        Ok(crate::common::rows_with_null(&batches, NULL))
     };
     tokio::time::timeout(TIMEOUT, run)
         .await

@@ -26,7 +26,6 @@ use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::TryStreamExt;
 use quipu_scheduler::{ClientSession, Engine};
 
@@ -440,24 +439,7 @@ fn pg_type(t: &DataType) -> String {
 }
 
 async fn pg_rows(pg: &tokio_postgres::Client, sql: &str) -> Result<Rows, String> {
-    let msgs = pg
-        .simple_query(sql)
-        .await
-        .map_err(|e| match e.as_db_error() {
-            Some(d) => format!("{}: {}", d.code().code(), d.message()),
-            None => e.to_string(),
-        })?;
-    Ok(msgs
-        .into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                (0..r.len())
-                    .map(|i| r.get(i).unwrap_or(NULL).to_string())
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect())
+    crate::common::pg_text_rows(pg, sql, NULL).await
 }
 
 /// Quipu's rows as text, each value put in PostgreSQL's text form where
@@ -472,23 +454,15 @@ async fn quipu_rows(c: &ClientSession, sql: &str) -> Answer {
         .map(|f| f.data_type().clone())
         .collect();
     let batches: Vec<RecordBatch> = out.stream.try_collect().await.map_err(|e| e.to_string())?;
-    let opts = FormatOptions::default().with_null(NULL);
-    let mut rows = Vec::new();
-    for b in &batches {
-        let fmts: Vec<ArrayFormatter> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-            .collect();
-        for r in 0..b.num_rows() {
-            rows.push(
-                fmts.iter()
-                    .zip(&types)
-                    .map(|(f, t)| pg_text(t, f.value(r).to_string()))
-                    .collect(),
-            );
-        }
-    }
+    let rows = crate::common::rows_with_null(&batches, NULL)
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .zip(&types)
+                .map(|(v, t)| pg_text(t, v))
+                .collect()
+        })
+        .collect();
     Ok((types.iter().map(pg_type).collect(), rows))
 }
 
