@@ -7,7 +7,15 @@
 //! column with `IN (133.99, 69.49)` by casting the column to the literals'
 //! decimal type, which cuts 133.98999999999999 to 133.98: no row matched.
 //! This analyzer rule runs before DataFusion's type coercion and turns
-//! such literals into doubles (rounded correctly from their text).
+//! such literals into doubles (rounded correctly from their text). A
+//! decimal that is not a literal (a `numeric` column compared with an
+//! `avg` of doubles, `COALESCE(double, numeric)`, a CASE with both) is
+//! cast to a double, as PostgreSQL does: DataFusion cast the double to the
+//! decimal and cut 130.98999999999999 to 130.98.
+//!
+//! `sum` of a bigint is a `numeric`, as in PostgreSQL (its argument is
+//! read as `numeric(19,0)`), and a decimal quotient keeps 16 places where
+//! its 38 digits allow (DataFusion keeps the dividend's scale + 4).
 //!
 //! The same rule gives `avg` of a decimal PostgreSQL's digits: DataFusion
 //! keeps the argument's scale + 4 (`avg` of a `numeric(12,0)` column gave
@@ -49,23 +57,41 @@ impl AnalyzerRule for FloatComparedWithDecimal {
                 // Names kept: the nodes above refer to these expressions
                 // by name (as DataFusion's type coercion keeps them).
                 let names = NamePreserver::new(&node);
+                // A rewrite may change a type the node passes on
+                // (`sum(bigint)` is a decimal now): the schema must say so
+                // before the nodes above read it.
                 node.map_expressions(|e| {
                     let name = names.save(&e);
                     Ok(e.transform_up(|e| Ok(rewrite(e, &schema)))?
                         .update_data(|e| name.restore(e)))
-                })
+                })?
+                .map_data(|node| node.recompute_schema())
             })?
             .data)
     }
 }
 
 fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
+    let ty = |e: &Expr| e.get_type(schema).ok();
     let is_float = |e: &Expr| {
         matches!(
-            e.get_type(schema),
-            Ok(DataType::Float16 | DataType::Float32 | DataType::Float64)
+            ty(e),
+            Some(DataType::Float16 | DataType::Float32 | DataType::Float64)
         )
     };
+    let is_decimal = |e: &Expr| {
+        matches!(
+            ty(e),
+            Some(DataType::Decimal128(..) | DataType::Decimal256(..))
+        )
+    };
+    // A decimal as a double: a literal by its text, anything else cast.
+    let to_double = |e: &Expr| -> Option<Expr> {
+        as_double(e).or_else(|| {
+            is_decimal(e).then(|| Expr::Cast(Cast::new(Box::new(e.clone()), DataType::Float64)))
+        })
+    };
+    let doubled = |e: Expr| to_double(&e).unwrap_or(e);
     match e {
         Expr::AggregateFunction(mut agg)
             if agg.func.name() == "avg" && agg.params.args.len() == 1 =>
@@ -84,12 +110,48 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
                 _ => Transformed::no(Expr::AggregateFunction(agg)),
             }
         }
+        Expr::AggregateFunction(mut agg)
+            if agg.func.name() == "sum"
+                && agg.params.args.len() == 1
+                && bigint_of_a_source(&agg.params.args[0], &ty) =>
+        {
+            let arg = agg.params.args.remove(0);
+            agg.params.args.push(bigint_sum_argument(arg));
+            Transformed::yes(Expr::AggregateFunction(agg))
+        }
+        Expr::WindowFunction(mut w)
+            if w.fun.name() == "sum"
+                && w.params.args.len() == 1
+                && bigint_of_a_source(&w.params.args[0], &ty) =>
+        {
+            let arg = w.params.args.remove(0);
+            w.params.args.push(bigint_sum_argument(arg));
+            Transformed::yes(Expr::WindowFunction(w))
+        }
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Divide,
+            right,
+        }) if (is_decimal(&left) || is_decimal(&right)) => {
+            match division_scale(ty(&left), ty(&right)) {
+                Some(t) => Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+                    left: Box::new(Expr::Cast(Cast::new(left, t))),
+                    op: Operator::Divide,
+                    right,
+                })),
+                None => Transformed::no(Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op: Operator::Divide,
+                    right,
+                })),
+            }
+        }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) if comparison(op) => {
-            if is_float(&left) && as_double(&right).is_some() {
-                let right = Box::new(as_double(&right).unwrap());
+            if is_float(&left) && to_double(&right).is_some() {
+                let right = Box::new(doubled(*right));
                 Transformed::yes(Expr::BinaryExpr(BinaryExpr { left, op, right }))
-            } else if is_float(&right) && as_double(&left).is_some() {
-                let left = Box::new(as_double(&left).unwrap());
+            } else if is_float(&right) && to_double(&left).is_some() {
+                let left = Box::new(doubled(*left));
                 Transformed::yes(Expr::BinaryExpr(BinaryExpr { left, op, right }))
             } else {
                 Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right }))
@@ -99,14 +161,15 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
             expr,
             list,
             negated,
-        }) if is_float(&expr) && list.iter().any(|x| as_double(x).is_some()) => {
-            let list = list
-                .into_iter()
-                .map(|x| as_double(&x).unwrap_or(x))
-                .collect();
+        }) if mixed(
+            std::iter::once(expr.as_ref()).chain(list.iter()),
+            &is_float,
+            &to_double,
+        ) =>
+        {
             Transformed::yes(Expr::InList(InList {
-                expr,
-                list,
+                expr: Box::new(doubled(*expr)),
+                list: list.into_iter().map(doubled).collect(),
                 negated,
             }))
         }
@@ -115,19 +178,111 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
             negated,
             low,
             high,
-        }) if is_float(&expr) && (as_double(&low).is_some() || as_double(&high).is_some()) => {
-            let low = Box::new(as_double(&low).unwrap_or(*low));
-            let high = Box::new(as_double(&high).unwrap_or(*high));
+        }) if mixed(
+            [expr.as_ref(), low.as_ref(), high.as_ref()],
+            &is_float,
+            &to_double,
+        ) =>
+        {
             Transformed::yes(Expr::Between(Between {
-                expr,
+                expr: Box::new(doubled(*expr)),
                 negated,
-                low,
-                high,
+                low: Box::new(doubled(*low)),
+                high: Box::new(doubled(*high)),
             }))
+        }
+        // One result type from doubles and decimals is a double in
+        // PostgreSQL; DataFusion picks the decimal and cuts the doubles.
+        Expr::ScalarFunction(mut f)
+            if matches!(f.name(), "coalesce" | "nullif" | "greatest" | "least")
+                && mixed(f.args.iter(), &is_float, &to_double) =>
+        {
+            f.args = std::mem::take(&mut f.args)
+                .into_iter()
+                .map(doubled)
+                .collect();
+            Transformed::yes(Expr::ScalarFunction(f))
+        }
+        Expr::Case(mut c)
+            if mixed(
+                c.when_then_expr
+                    .iter()
+                    .map(|(_, t)| t.as_ref())
+                    .chain(c.else_expr.as_deref()),
+                &is_float,
+                &to_double,
+            ) =>
+        {
+            for (_, then) in c.when_then_expr.iter_mut() {
+                let t = std::mem::replace(then.as_mut(), Expr::Literal(ScalarValue::Null, None));
+                **then = doubled(t);
+            }
+            if let Some(e) = c.else_expr.take() {
+                c.else_expr = Some(Box::new(doubled(*e)));
+            }
+            Transformed::yes(Expr::Case(c))
         }
         other => Transformed::no(other),
     }
 }
+
+/// Whether some of `exprs` are doubles and some decimals: their common
+/// type must be a double.
+fn mixed<'a>(
+    exprs: impl IntoIterator<Item = &'a Expr>,
+    is_float: &impl Fn(&Expr) -> bool,
+    to_double: &impl Fn(&Expr) -> Option<Expr>,
+) -> bool {
+    let (mut float, mut decimal) = (false, false);
+    for e in exprs {
+        float |= is_float(e);
+        decimal |= to_double(e).is_some();
+    }
+    float && decimal
+}
+
+/// The type to read a dividend at so that a decimal quotient keeps
+/// PostgreSQL's (at least) 16 significant places where it fits: DataFusion
+/// gives the dividend's scale + 4 (`sum(x) / 3` gave 17.6666 where
+/// PostgreSQL gives 17.6666666666666667; `n / 3` 0.1666666666). The
+/// dividend is scaled up as far as the 38 digits of the quotient allow
+/// (arrow multiplies it by 10^(4 + the divisor's scale) first). `None`:
+/// leave the division as it is (a double, or no room).
+fn division_scale(left: Option<DataType>, right: Option<DataType>) -> Option<DataType> {
+    let shape = |t: Option<DataType>| match t? {
+        DataType::Decimal128(p, s) => Some((p as i16, s as i16)),
+        t if t.is_integer() => Some((20, 0)),
+        _ => None,
+    };
+    let (p1, s1) = shape(left)?;
+    let (_, s2) = shape(right)?;
+    let digits = p1 - s1;
+    let scale = (MIN_QUOTIENT_SCALE as i16)
+        .max(s1)
+        .min(38 - 4 - s2 - digits);
+    (scale > s1).then(|| DataType::Decimal128((digits + scale) as u8, scale as i8))
+}
+
+/// A bigint column, or a cast to bigint: what PostgreSQL sums as a
+/// `numeric`. Not any `Int64`: DataFusion's integer literals are bigints
+/// where PostgreSQL's are integers, and `sum(CASE WHEN ... THEN 1 ELSE 0
+/// END)` is a bigint in both.
+fn bigint_of_a_source(e: &Expr, ty: &impl Fn(&Expr) -> Option<DataType>) -> bool {
+    matches!(e, Expr::Column(_) | Expr::Cast(_) | Expr::TryCast(_))
+        && ty(e) == Some(DataType::Int64)
+}
+
+/// PostgreSQL's `sum(bigint)` is a `numeric` (DataFusion's a bigint, so
+/// `sum(x) / 3` divided integers, and a sum pushed to PostgreSQL came back
+/// as a numeric read as a bigint, rounded).
+fn bigint_sum_argument(arg: Expr) -> Expr {
+    // numeric(19,0) holds every bigint; its sum is a numeric(29,0), which
+    // leaves a quotient of it room for places (`division_scale`).
+    Expr::Cast(Cast::new(Box::new(arg), DataType::Decimal128(19, 0)))
+}
+
+/// The scale a dividend is read at, where it fits.
+const MIN_QUOTIENT_SCALE: i8 = 16;
 
 /// The scale `avg` reads a decimal at (its result has 4 more places).
 const AVG_SCALE: i8 = 16;
@@ -231,5 +386,48 @@ mod tests {
         let text = datafusion::arrow::util::display::array_value_to_string(batches[0].column(0), 0)
             .unwrap();
         assert_eq!(text, "1.66666666666666666666");
+
+        // A decimal column against doubles; sums of bigints; quotients.
+        let text_of = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+                datafusion::arrow::util::display::array_value_to_string(batches[0].column(0), 0)
+                    .unwrap()
+            }
+        };
+        for (sql, want) in [
+            // 130.99 as a double is 130.98999999999999: cast to the
+            // column's decimal it was 130.98, and matched nothing.
+            (
+                "SELECT count(*) FROM (VALUES (CAST(130.99 AS DECIMAL(12,2)), \
+                 CAST(130.99 AS DOUBLE))) AS v(n, d) WHERE n = d",
+                "1",
+            ),
+            (
+                "SELECT count(*) FROM (VALUES (CAST(130.99 AS DECIMAL(12,2)), \
+                 CAST(NULL AS DOUBLE))) AS v(n, d) WHERE COALESCE(d, n) = 130.99",
+                "1",
+            ),
+            (
+                "SELECT count(*) FROM (VALUES (CAST(130.99 AS DOUBLE))) AS v(d) \
+                 WHERE CASE WHEN d > 0 THEN d ELSE CAST(1 AS DECIMAL(3,0)) END = 130.99",
+                "1",
+            ),
+            (
+                "SELECT CAST(sum(x) / 3 AS VARCHAR) FROM (VALUES (CAST(53 AS BIGINT))) AS v(x)",
+                "17.666666666",
+            ),
+            (
+                "SELECT arrow_typeof(sum(x)) FROM (VALUES (CAST(53 AS BIGINT))) AS v(x)",
+                "Decimal128(29, 0)",
+            ),
+            (
+                "SELECT CAST(n / 3 AS VARCHAR) FROM (VALUES (CAST(0.5 AS DECIMAL(12,2)))) AS v(n)",
+                "0.16666666666666666666",
+            ),
+        ] {
+            assert_eq!(text_of(sql).await, want, "{sql}");
+        }
     }
 }

@@ -13,7 +13,9 @@
 pub mod access;
 pub mod case_mapping;
 pub mod catalog_provider;
+pub mod cluster_plan;
 pub mod codec;
+pub mod empty_mark;
 pub mod error;
 pub mod float_literals;
 pub mod lake;
@@ -25,6 +27,7 @@ pub mod object_stores;
 pub mod options;
 pub mod pg_text;
 pub mod postgres;
+pub mod projection_names;
 pub mod pushdown;
 pub mod remote_sql;
 pub mod semijoin;

@@ -19,11 +19,7 @@ pub fn single_scan_properties(
 /// settings), whose tasks cannot be handed single partitions of our scans
 /// (see `PgScanExec`).
 pub fn on_ballista(state: &dyn datafusion::catalog::Session) -> bool {
-    state
-        .config_options()
-        .entries()
-        .iter()
-        .any(|e| e.key.starts_with("ballista."))
+    crate::cluster_plan::on_ballista(state.config_options())
 }
 
 /// The streams of `n` remote queries (`stream(i)`) merged into one output
@@ -191,6 +187,34 @@ where
             _ => None,
         }
     };
+    // DataFusion's unparser writes `IsNull(Not(c))` as `NOT c IS NULL`,
+    // which PostgreSQL reads as `NOT (c IS NULL)` (IS binds tighter than
+    // NOT): a wrong answer. Every operand of a postfix IS test that is not
+    // a plain term gets its parentheses.
+    let _ = ast::visit_expressions_mut(&mut statement, |e: &mut ast::Expr| {
+        if let ast::Expr::IsNull(x)
+        | ast::Expr::IsNotNull(x)
+        | ast::Expr::IsTrue(x)
+        | ast::Expr::IsNotTrue(x)
+        | ast::Expr::IsFalse(x)
+        | ast::Expr::IsNotFalse(x)
+        | ast::Expr::IsUnknown(x)
+        | ast::Expr::IsNotUnknown(x) = e
+            && !matches!(
+                x.as_ref(),
+                ast::Expr::Identifier(_)
+                    | ast::Expr::CompoundIdentifier(_)
+                    | ast::Expr::Value(_)
+                    | ast::Expr::Nested(_)
+                    | ast::Expr::Function(_)
+                    | ast::Expr::Cast { .. }
+            )
+        {
+            let inner = std::mem::replace(x.as_mut(), ast::Expr::Value(Value::Null.into()));
+            **x = ast::Expr::Nested(Box::new(inner));
+        }
+        ControlFlow::<()>::Continue(())
+    });
     let mut literals: Vec<String> = Vec::new();
     let visited = ast::visit_expressions_mut(&mut statement, |e: &mut ast::Expr| {
         // The literal's text, and the type of a typed string (`DATE '...'`).
@@ -487,6 +511,31 @@ mod tests {
             std::ops::ControlFlow::<()>::Continue(())
         });
         st
+    }
+
+    #[test]
+    fn is_tests_keep_their_operand_together() {
+        use datafusion::sql::sqlparser::ast::{self, Expr as A};
+        // The AST the unparser builds for `(NOT c) IS NULL` prints without
+        // parentheses; rendered, it must keep them.
+        let mut st = parsed("SELECT 1 FROM t WHERE c IS NULL");
+        let _ = ast::visit_expressions_mut(&mut st, |e: &mut A| {
+            if let A::IsNull(x) = e
+                && matches!(x.as_ref(), A::Identifier(_))
+            {
+                let c = std::mem::replace(x.as_mut(), A::Value(ast::Value::Null.into()));
+                **x = A::UnaryOp {
+                    op: ast::UnaryOperator::Not,
+                    expr: Box::new(c),
+                };
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        assert!(st.to_string().ends_with("WHERE NOT c IS NULL"), "{st}");
+        assert_eq!(
+            render_unparsed(st).unwrap(),
+            "SELECT 1 FROM t WHERE (NOT c) IS NULL"
+        );
     }
 
     #[test]

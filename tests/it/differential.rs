@@ -63,6 +63,26 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Regressions the embedded cluster still fails with a named error (never
+/// a wrong answer): (regression name, a part of the error, why). Each is
+/// checked to fail so; one that starts answering fails the test until it
+/// is taken off this list.
+const CLUSTER_KNOWN: &[(&str, &str, &str)] = &[
+    (
+        "full_joins_nullable_on_cluster",
+        "is declared as non-nullable but contains null values",
+        "Two full joins, the second with a condition on its right side, under \
+         a filter: an executor builds a batch whose schema says a column of \
+         the full join's right side cannot be NULL. The same plan runs in one \
+         process; the cause is not found yet (see docs/sql.md).",
+    ),
+    (
+        "full_joins_of_a_grouped_side_on_cluster",
+        "is declared as non-nullable but contains null values",
+        "The same, found by another generated query.",
+    ),
+];
+
 /// Every query that ever failed here, minimised: (name, SQL with Quipu's
 /// names). Each runs first against PostgreSQL, pushdown off and the
 /// cluster.
@@ -162,6 +182,153 @@ const REGRESSIONS: &[(&str, &str)] = &[
         "group_by_a_column_and_its_cast",
         "SELECT o.customer_id AS k, CAST(o.customer_id AS TEXT) AS t FROM crm.public.orders o \
          WHERE o.order_id < 5 GROUP BY o.customer_id, CAST(o.customer_id AS TEXT)",
+    ),
+    // Wrong answers (2207 rows expected, 2130 got; 3325 expected, 2725
+    // got): a numeric column compared with a double (an avg or max over
+    // MongoDB's float prices) is cast to the column's decimal type in
+    // DataFusion, cutting 130.98999999999999 to 130.98. PostgreSQL compares
+    // doubles.
+    (
+        "numeric_column_vs_avg_of_double",
+        "SELECT tl1.discount_usd AS c0 FROM (SELECT * FROM pos.public.transaction_lines \
+         WHERE txn_id BETWEEN 8001 AND 9001) AS tl1 LEFT JOIN pos.public.transactions \
+         ON tl1.txn_id = transactions.txn_id AND (transactions.txn_id > 1501 AND \
+         transactions.txn_id < 3001 OR transactions.txn_id = 1501) WHERE tl1.unit_price_usd >= \
+         (SELECT avg(p2.price_usd) FROM inventory.public.products p2 WHERE p2.sku = tl1.sku \
+         AND (p2.price_usd IS DISTINCT FROM 31.49)) AND (transactions.ts IS DISTINCT FROM \
+         '2026-10-23T20:56:55Z')",
+    ),
+    (
+        "numeric_column_equals_max_of_double",
+        "SELECT tl1.qty + 61 AS c0, tl1.unit_price_usd AS c1, (SELECT count(DISTINCT p3.name) \
+         FROM inventory.public.products p3 WHERE p3.sku = tl1.sku) AS s \
+         FROM pos.public.transaction_lines AS tl1 WHERE tl1.txn_id BETWEEN 5001 AND 6501 \
+         AND tl1.unit_price_usd = (SELECT max(p2.price_usd) FROM inventory.public.products p2 \
+         WHERE p2.sku = tl1.sku)",
+    ),
+    // Wrong answer (3 rows expected, 0 got): COALESCE of a double and a
+    // decimal literal was a decimal, again cutting the double.
+    (
+        "coalesce_of_double_and_decimal",
+        "SELECT DISTINCT p1.price_usd AS c0, order_items.qty AS c1 FROM crm.public.order_items \
+         RIGHT JOIN inventory.public.products p1 USING (sku) WHERE order_items.order_id \
+         BETWEEN 7251 AND 8001 AND COALESCE(p1.price_usd, 254.49) = 67.49",
+    ),
+    // Wrong answers (17.6666666666666667 expected, 17 in-process and 18
+    // pushed down): PostgreSQL's sum of a bigint is numeric, so dividing
+    // it is not integer division; DataFusion's is a bigint (and the pushed
+    // numeric was read back as a bigint, rounded).
+    (
+        "sum_of_bigint_divided",
+        "SELECT d2.hi AS c0, d2.total / 3 AS c1 FROM (SELECT cc1.customer_id AS customer_id, \
+         count(*) AS n, sum(cc1.customer_id) AS total, max(cc1.campaign_id) AS hi \
+         FROM crm.public.campaign_contacts cc1 WHERE (cc1.customer_id > 51 AND \
+         cc1.customer_id < 97 OR cc1.customer_id = 51) GROUP BY cc1.customer_id) AS d2",
+    ),
+    // Internal error: "Physical input schema should be the same as the one
+    // converted from logical input schema" (nullability of a CASE).
+    (
+        "distinct_case",
+        "SELECT DISTINCT CASE WHEN (length(p1.sku) > 6 AND p1.category IN ('home', 'toys', \
+         'zz')) THEN p1.category ELSE 'zz' END AS c0, p1.sku AS c1 \
+         FROM inventory.public.products AS p1 WHERE p1.price_usd >= 24.49",
+    ),
+    // Cluster only: the plan sent to executors did not decode ("Schema
+    // contains qualified field name __correlated_sq_1.mark and unqualified
+    // field name mark which would be ambiguous").
+    (
+        "not_in_subquery_under_or_on_cluster",
+        "SELECT substr(c2.segment, 1, 3) AS g0, c2.province AS g1, count(DISTINCT \
+         h1.customer_id) AS a0, sum(CASE WHEN h1.line_no NOT BETWEEN 1 AND 3 THEN 1 ELSE 0 END) \
+         AS a1 FROM lake.public.sales_history h1 RIGHT JOIN (SELECT * FROM crm.public.customers \
+         WHERE customer_id BETWEEN 376 AND 451) AS c2 ON h1.customer_id = c2.customer_id \
+         WHERE h1.order_id BETWEEN 100004126 AND 100005251 AND ((c2.phone >= '+51 972853203' \
+         AND c2.customer_id + 1 > 701) OR NOT (c2.city IN (SELECT st3.city FROM \
+         pos.public.stores st3))) GROUP BY substr(c2.segment, 1, 3), c2.province \
+         ORDER BY 1, 2 DESC NULLS FIRST, 3 NULLS FIRST, 4 DESC NULLS FIRST LIMIT 16",
+    ),
+    // Cluster only: "Expects PARTITION BY expression to be ordered".
+    (
+        "window_partitions_on_cluster",
+        "SELECT o1.order_id AS p, o1.customer_id AS v, rank() OVER (PARTITION BY o1.order_id \
+         ORDER BY o1.customer_id DESC) AS w0, dense_rank() OVER (ORDER BY o1.order_id) AS w1, \
+         sum(o1.customer_id) OVER (PARTITION BY o1.order_id ORDER BY o1.order_id ROWS BETWEEN \
+         UNBOUNDED PRECEDING AND CURRENT ROW) AS w2 FROM crm.public.orders AS o1 \
+         WHERE (o1.order_id > 501 AND o1.order_id < 751 OR o1.order_id = 501) \
+         AND o1.customer_id > 1",
+    ),
+    (
+        "window_partition_and_order_by_one_column_on_cluster",
+        "SELECT stock.on_hand AS p, dense_rank() OVER (ORDER BY stock.on_hand) AS w0, \
+         sum(stock.on_hand) OVER (PARTITION BY stock.on_hand ORDER BY stock.on_hand) AS w1 \
+         FROM inventory.public.stock WHERE stock.sku BETWEEN 'SKU-000036' AND 'SKU-000041'",
+    ),
+    // Cluster only, wrong answer: the NULL partition of a window split.
+    (
+        "window_null_partition_on_cluster",
+        "SELECT c1.phone AS p, c1.customer_id AS v, lag(c1.customer_id) OVER (PARTITION BY \
+         c1.phone ORDER BY c1.customer_id) AS w0, rank() OVER (PARTITION BY c1.phone ORDER BY \
+         c1.customer_id DESC) AS w1 FROM crm.public.customers AS c1 WHERE (c1.customer_id > 476 \
+         AND c1.customer_id < 551 OR c1.customer_id = 476) AND c1.last_name >= 'Paredes'",
+    ),
+    // Cluster only: "Column 'channel' is declared as non-nullable but
+    // contains null values" after full joins.
+    (
+        "full_joins_nullable_on_cluster",
+        "SELECT length(c2.first_name) AS g0, min(ca3.channel) AS a0 FROM (SELECT * FROM \
+         crm.public.campaign_contacts WHERE customer_id BETWEEN 2 AND 51) AS cc1 FULL OUTER JOIN \
+         (SELECT * FROM crm.public.customers WHERE customer_id BETWEEN 376 AND 426) AS c2 \
+         ON cc1.customer_id = c2.customer_id FULL JOIN crm.public.campaigns ca3 \
+         ON cc1.campaign_id = ca3.campaign_id AND ca3.channel <= 'instagram' \
+         WHERE (c2.email IS DISTINCT FROM NULL) GROUP BY length(c2.first_name) \
+         ORDER BY 1 NULLS LAST, 2 NULLS LAST LIMIT 17",
+    ),
+    (
+        "full_joins_of_a_grouped_side_on_cluster",
+        "SELECT count(*) FILTER (WHERE d2.n > 3) AS a0 FROM (SELECT lc1.card_id AS card_id, \
+         count(*) AS n, max(lc1.email) AS hi FROM pos.public.loyalty_cards AS lc1 \
+         WHERE lc1.card_id >= 'YC10000036' AND lc1.card_id <= 'YC10000072' GROUP BY lc1.card_id) \
+         AS d2 FULL JOIN (SELECT * FROM crm.public.customers WHERE customer_id BETWEEN 26 AND 101) \
+         AS c3 ON d2.card_id = c3.loyalty_card_id FULL OUTER JOIN (SELECT * FROM \
+         crm.public.orders WHERE order_id BETWEEN 7251 AND 7501) AS o4 ON c3.customer_id = \
+         o4.customer_id AND o4.total_usd BETWEEN CAST(464.94 AS DECIMAL(12,2)) AND \
+         CAST(558.21 AS DECIMAL(12,2)) WHERE (o4.order_id < 8251 OR d2.card_id LIKE '%')",
+    ),
+    // Error: "Invalid comparison operation: Utf8View < Utf8" (a lake text
+    // column, from a full join, in a UNION).
+    (
+        "lake_text_in_full_join_union",
+        "SELECT DISTINCT h2.line_no AS t0, h2.status AS t1 FROM inventory.public.products p1 \
+         FULL JOIN (SELECT * FROM lake.public.sales_history WHERE order_id BETWEEN 100006001 \
+         AND 100006376) AS h2 ON p1.sku = h2.sku WHERE h2.line_no > 2 AND ((p1.sku < \
+         'SKU-000051' OR (h2.status NOT IN ('returned', 'cancelled', 'delivered', 'delivered') \
+         OR p1.sku >= 'SKU-000061'))) UNION SELECT DISTINCT h2.line_no AS t0, h2.status AS t1 \
+         FROM inventory.public.products p1 FULL JOIN (SELECT * FROM lake.public.sales_history \
+         WHERE order_id BETWEEN 100006001 AND 100006376) AS h2 ON p1.sku = h2.sku \
+         WHERE h2.line_no > 2",
+    ),
+    // Wrong answer found by TLP (338 expected, 676 got): one part of a
+    // partitioned LEFT JOIN with a correlated count in its filter.
+    (
+        "left_join_correlated_count_partitions",
+        "SELECT sum(m) FROM (SELECT sum(ca1.campaign_id) AS m FROM crm.public.campaigns ca1 \
+         LEFT JOIN crm.public.campaign_contacts AS cc2 ON ca1.campaign_id = cc2.campaign_id \
+         AND (cc2.customer_id > 190 AND cc2.customer_id < 235 OR cc2.customer_id = 190) \
+         WHERE (SELECT count(*) FROM crm.public.orders o3 WHERE o3.utm_campaign = \
+         ca1.utm_campaign AND (o3.order_id > 2501 AND o3.order_id < 2751 OR o3.order_id = 2501) \
+         AND o3.channel LIKE 'web%') >= 1 AND (cc2.opened = FALSE) UNION ALL \
+         SELECT sum(ca1.campaign_id) AS m FROM crm.public.campaigns ca1 LEFT JOIN \
+         crm.public.campaign_contacts AS cc2 ON ca1.campaign_id = cc2.campaign_id AND \
+         (cc2.customer_id > 190 AND cc2.customer_id < 235 OR cc2.customer_id = 190) \
+         WHERE (SELECT count(*) FROM crm.public.orders o3 WHERE o3.utm_campaign = \
+         ca1.utm_campaign AND (o3.order_id > 2501 AND o3.order_id < 2751 OR o3.order_id = 2501) \
+         AND o3.channel LIKE 'web%') >= 1 AND NOT (cc2.opened = FALSE) UNION ALL \
+         SELECT sum(ca1.campaign_id) AS m FROM crm.public.campaigns ca1 LEFT JOIN \
+         crm.public.campaign_contacts AS cc2 ON ca1.campaign_id = cc2.campaign_id AND \
+         (cc2.customer_id > 190 AND cc2.customer_id < 235 OR cc2.customer_id = 190) \
+         WHERE (SELECT count(*) FROM crm.public.orders o3 WHERE o3.utm_campaign = \
+         ca1.utm_campaign AND (o3.order_id > 2501 AND o3.order_id < 2751 OR o3.order_id = 2501) \
+         AND o3.channel LIKE 'web%') >= 1 AND ((cc2.opened = FALSE) IS NULL)) AS parts",
     ),
 ];
 
@@ -2107,6 +2274,8 @@ struct Tally {
     norec: usize,
     cluster: usize,
     unsupported: usize,
+    /// Cluster errors of `CLUSTER_KNOWN`, seen as listed.
+    cluster_known: usize,
     failures: Vec<String>,
     kinds: HashMap<&'static str, usize>,
     /// Failures grouped by oracle and error text without names and numbers.
@@ -2271,9 +2440,20 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
 
     if only.is_none() {
         for (name, sql) in REGRESSIONS {
-            tally
-                .check_sql(&s, &format!("regression {name}"), sql, true)
-                .await;
+            let known = CLUSTER_KNOWN.iter().find(|(n, _, _)| n == name);
+            let at = format!("regression {name}");
+            tally.check_sql(&s, &at, sql, known.is_none()).await;
+            if let Some((_, error, _)) = known {
+                match quipu_rows(&on_cluster, sql).await {
+                    Err(e) if e.contains(error) => tally.cluster_known += 1,
+                    other => tally.fail(
+                        &at,
+                        "listed in CLUSTER_KNOWN but the cluster no longer fails so",
+                        sql,
+                        format!("{other:?}"),
+                    ),
+                }
+            }
         }
         for (name, sql) in SHAPES {
             tally
@@ -2311,8 +2491,8 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
     kinds.sort();
     println!(
         "differential: seed {seed}, {} generated + {} regression queries in {:.0?}; kinds {kinds:?}; \
-         checked against PostgreSQL {} ({} non-empty), pushdown off {}, TLP {}, NoREC {}, cluster {}; \
-         unsupported {}; failures {}",
+         checked against PostgreSQL {} ({} non-empty), pushdown off {}, TLP {}, NoREC {}, cluster {} \
+         (+{} known cluster errors); unsupported {}; failures {}",
         if only.is_some() { 1 } else { count },
         if only.is_some() { 0 } else { REGRESSIONS.len() },
         started.elapsed(),
@@ -2322,6 +2502,7 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
         tally.tlp,
         tally.norec,
         tally.cluster,
+        tally.cluster_known,
         tally.unsupported,
         tally.failures.len()
     );
@@ -2351,6 +2532,7 @@ async fn probe() {
     let engine = Engine::open(dir.path()).unwrap();
     load_stress(&y, &engine).await;
     let local = client(&engine, "local").await;
+    let cluster = client(&engine, "cluster").await;
     let db = load_oracle(&y, &local, "oracle_probe").await;
     load_stress_oracle(&y, &db);
     let (pg, conn) = tokio_postgres::connect(&y.crm.url(&db), tokio_postgres::NoTls)
@@ -2371,15 +2553,20 @@ async fn probe() {
             ),
             Err(e) => format!("error {e}"),
         };
+        let on_cluster = quipu_rows(&cluster, sql).await;
         println!(
-            "postgresql: {}\nquipu: {}\npushdown off: {}",
+            "postgresql: {}\nquipu: {}\npushdown off: {}\ncluster: {}",
             show(&expected),
             show(&got),
-            show(&raw)
+            show(&raw),
+            show(&on_cluster)
         );
-        if let Ok(plan) = quipu_rows(&local, &format!("EXPLAIN {sql}")).await {
-            for row in plan {
-                println!("{}", row.join("\n"));
+        for (name, session) in [("in-process", &local), ("cluster", &cluster)] {
+            if let Ok(plan) = quipu_rows(session, &format!("EXPLAIN {sql}")).await {
+                println!("-- {name} plan");
+                for row in plan {
+                    println!("{}", row.join("\n"));
+                }
             }
         }
     }
