@@ -1,4 +1,4 @@
-//! `upper` and `lower` as PostgreSQL's (issue 22).
+//! `upper`, `lower` and `initcap` as PostgreSQL's (issue 22).
 //!
 //! PostgreSQL with a UTF-8 locale maps case one character at a time (C's
 //! `towupper` / `towlower`): a character with no single-character
@@ -9,7 +9,11 @@
 //! (where the same filter is pushed down) does not. These functions replace
 //! DataFusion's under the same names, so the two paths agree. Lowering
 //! has one multi-character case in Unicode, `İ` -> `i̇`, where C's
-//! `towlower` gives the plain `i`: the first character is kept.
+//! `towlower` gives the plain `i`: the first character is kept. `initcap`
+//! (found by the long expression run: `initcap('ßx')` was `SSx`) keeps
+//! DataFusion's word rule, which is PostgreSQL's (a letter after an
+//! alphanumeric character is lowered, any other raised), with the same
+//! one-character mapping.
 
 use std::sync::Arc;
 
@@ -21,25 +25,38 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
+enum Case {
+    Upper,
+    Lower,
+    /// Each word's first letter raised, the others lowered.
+    Initial,
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct CaseMap {
     name: &'static str,
-    upper: bool,
+    case: Case,
     signature: Signature,
 }
 
-/// `upper` and `lower` with PostgreSQL's character-by-character mapping.
+/// `upper`, `lower` and `initcap` with PostgreSQL's character-by-character
+/// mapping.
 pub fn functions() -> Vec<ScalarUDF> {
-    [("upper", true), ("lower", false)]
-        .into_iter()
-        .map(|(name, upper)| {
-            ScalarUDF::new_from_impl(CaseMap {
-                name,
-                upper,
-                signature: Signature::string(1, Volatility::Immutable),
-            })
+    [
+        ("upper", Case::Upper),
+        ("lower", Case::Lower),
+        ("initcap", Case::Initial),
+    ]
+    .into_iter()
+    .map(|(name, case)| {
+        ScalarUDF::new_from_impl(CaseMap {
+            name,
+            case,
+            signature: Signature::string(1, Volatility::Immutable),
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// One character's PostgreSQL-style case mapping.
@@ -56,8 +73,19 @@ fn map_char(c: char, upper: bool) -> char {
 }
 
 /// `text` mapped as PostgreSQL maps it.
-pub fn map_text(text: &str, upper: bool) -> String {
-    text.chars().map(|c| map_char(c, upper)).collect()
+fn map_text(text: &str, case: Case) -> String {
+    let mut after_alphanumeric = false;
+    text.chars()
+        .map(|c| {
+            let upper = match case {
+                Case::Upper => true,
+                Case::Lower => false,
+                Case::Initial => !after_alphanumeric,
+            };
+            after_alphanumeric = c.is_alphanumeric();
+            map_char(c, upper)
+        })
+        .collect()
 }
 
 impl CaseMap {
@@ -69,7 +97,7 @@ impl CaseMap {
             .expect("cast to Utf8 gives a StringArray");
         let out: StringArray = strings
             .iter()
-            .map(|v| v.map(|s| map_text(s, self.upper)))
+            .map(|v| v.map(|s| map_text(s, self.case)))
             .collect();
         let out: ArrayRef = Arc::new(out);
         Ok(cast(&out, input.data_type())?)
@@ -102,12 +130,18 @@ impl ScalarUDFImpl for CaseMap {
 
 #[cfg(test)]
 mod tests {
-    use super::map_text;
+    use super::{Case, map_text};
 
     #[test]
     fn one_character_at_a_time() {
-        assert_eq!(map_text("Straße ñandú ﬁx", true), "STRAßE ÑANDÚ ﬁX");
-        assert_eq!(map_text("ÉCOLE İstanbul", false), "école istanbul");
-        assert_eq!(map_text("MiXeD 🦙", false), "mixed 🦙");
+        assert_eq!(map_text("Straße ñandú ﬁx", Case::Upper), "STRAßE ÑANDÚ ﬁX");
+        assert_eq!(map_text("ÉCOLE İstanbul", Case::Lower), "école istanbul");
+        assert_eq!(map_text("MiXeD 🦙", Case::Lower), "mixed 🦙");
+        // PostgreSQL 16 with LC_CTYPE C.UTF-8 answers these.
+        assert_eq!(map_text("Ñ 0éé_7.\"ßñß", Case::Initial), "Ñ 0éé_7.\"ßñß");
+        assert_eq!(
+            map_text("hello wORLD-x ßx", Case::Initial),
+            "Hello World-X ßx"
+        );
     }
 }

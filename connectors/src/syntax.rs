@@ -53,6 +53,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         reassociate(e);
         field_by_name(e);
         mod_as_operator(e);
+        unicode_classes(e);
         ControlFlow::<()>::Continue(())
     });
     // After the re-association, so the filters' shapes are PostgreSQL's.
@@ -437,6 +438,54 @@ fn mod_as_operator(e: &mut Expr) {
     }));
 }
 
+/// Regular expressions run in Rust's `regex` (regex operators are never
+/// pushed to a source), whose POSIX classes are ASCII only; PostgreSQL's,
+/// under a UTF-8 locale, are Unicode's: `'É' ~ '[[:upper:]]'` was false
+/// (found by the long expression run). A literal pattern's classes become
+/// Unicode's classes.
+fn unicode_classes(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{
+        FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart,
+    };
+    let pattern = match e {
+        Expr::BinaryOp {
+            op:
+                BinaryOperator::PGRegexMatch
+                | BinaryOperator::PGRegexIMatch
+                | BinaryOperator::PGRegexNotMatch
+                | BinaryOperator::PGRegexNotIMatch,
+            right,
+            ..
+        } => Some(right.as_mut()),
+        Expr::Function(f)
+            if matches!(f.name.0.as_slice(),
+                [ObjectNamePart::Identifier(i)] if i.value.to_ascii_lowercase().starts_with("regexp_")) =>
+        {
+            match &mut f.args {
+                FunctionArguments::List(list) => match list.args.get_mut(1) {
+                    Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(p))) => Some(p),
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    if let Some(Expr::Value(v)) = pattern
+        && let Value::SingleQuotedString(text) | Value::EscapedStringLiteral(text) = &mut v.value
+    {
+        for (posix, unicode) in [
+            ("[:upper:]", "\\p{Uppercase}"),
+            ("[:lower:]", "\\p{Lowercase}"),
+            ("[:alpha:]", "\\p{Alphabetic}"),
+            ("[:alnum:]", "\\p{Alphabetic}\\p{Nd}"),
+            ("[:space:]", "\\s"),
+        ] {
+            *text = text.replace(posix, unicode);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,6 +498,21 @@ mod tests {
             .remove(0);
         fix_sql(&mut s).map_err(|e| e.to_string())?;
         Ok(s.to_string())
+    }
+
+    #[test]
+    fn posix_classes_of_literal_patterns_are_unicode() {
+        assert_eq!(
+            fixed("SELECT s ~ '[[:upper:]]x', regexp_like(s, '^[[:alpha:][:space:]]+$') FROM t")
+                .unwrap(),
+            "SELECT s ~ '[\\p{Uppercase}]x', regexp_like(s, '^[\\p{Alphabetic}\\s]+$') FROM t"
+        );
+        // A pattern from a column is left alone, as is `[:digit:]`
+        // (ASCII digits in both).
+        assert_eq!(
+            fixed("SELECT s ~ p, s ~ '[[:digit:]]' FROM t").unwrap(),
+            "SELECT s ~ p, s ~ '[[:digit:]]' FROM t"
+        );
     }
 
     #[test]

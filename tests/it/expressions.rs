@@ -29,7 +29,7 @@ use arrow::datatypes::DataType;
 use futures::TryStreamExt;
 use quipu_scheduler::{ClientSession, Engine};
 
-use crate::common::client;
+use crate::common::{Rng, client};
 use crate::servers::yachay;
 
 /// How a NULL prints on every side: distinct from '' and from 'NULL'.
@@ -57,6 +57,143 @@ const ROWS: &[&str] = &[
     "10, 'hello world, hello', '1', -3, -7, 100, 100, 1e15, '2024-03-01', '2024-03-01 00:00:00', true",
     "11, 'ÉCOLE élève', NULL, 5, NULL, -123.456, NULL, NULL, NULL, NULL, NULL",
 ];
+
+/// Rows drawn at random for the long run (`QUIPU_EXPR_ROWS` rows from seed
+/// `QUIPU_EXPR_SEED`): values of the kinds `ROWS` holds, within the same
+/// ranges (integers short of overflow, numerics that fit their columns,
+/// month ends, the leap day and DST days more often than chance), so that
+/// every expression PostgreSQL answers for the fixed rows it answers for
+/// these. Each value is NULL one time in twelve.
+fn generated_rows(n: usize, seed: u64) -> Vec<String> {
+    let mut rows = Vec::with_capacity(n);
+    for k in 0..n {
+        let mut r = Rng::new(seed, k as u64);
+        let id = ROWS.len() + k;
+        let mut cols = vec![id.to_string()];
+        for column in 0..10 {
+            if r.below(12) == 0 {
+                cols.push("NULL".into());
+                continue;
+            }
+            cols.push(match column {
+                0 => quoted(&random_text(&mut r)),
+                1 => quoted(&integer_text(&mut r)),
+                2 => bounded(&mut r, 2_147_483_000).to_string(),
+                3 => bounded(&mut r, 9_000_000_000_000_000_000).to_string(),
+                4 => decimal(&mut r, 123_456_789, 6),
+                5 => decimal(&mut r, 123_456_789, 10),
+                6 => double(&mut r),
+                7 => quoted(&date(&mut r)),
+                8 => quoted(&timestamp(&mut r)),
+                _ => r.pick(&["true", "false"]).to_string(),
+            });
+        }
+        rows.push(cols.join(", "));
+    }
+    rows
+}
+
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Text of 0 to 12 characters that tell PostgreSQL and DataFusion apart:
+/// case and unicode, quotes and backslashes, LIKE's wildcards, spaces.
+fn random_text(r: &mut Rng) -> String {
+    const CHARS: &[&str] = &[
+        "a", "b", "Z", "x", " ", " ", "ñ", "ß", "É", "é", "ı", "🦙", "'", "\"", "\\", "%", "_",
+        ",", "-", "0", "7", ".", "hello", "world", "MiXeD",
+    ];
+    (0..r.below(13)).map(|_| *r.pick(CHARS)).collect()
+}
+
+/// An integer in a text column, in the spellings a cast to int accepts.
+fn integer_text(r: &mut Rng) -> String {
+    let v = bounded(r, 2_147_483_000);
+    match r.below(4) {
+        0 => format!(" {v} "),
+        1 if v >= 0 => format!("+{v}"),
+        2 if v >= 0 => format!("00{v}"),
+        _ => v.to_string(),
+    }
+}
+
+/// An integer within `limit` either way, small half the time.
+fn bounded(r: &mut Rng, limit: i64) -> i64 {
+    let span = if r.chance(50) { 20 } else { limit as i128 };
+    (r.next() as i128 % (2 * span + 1) - span) as i64
+}
+
+/// A decimal with up to `scale` places and its integer part within `limit`
+/// (half-way values and zeros more often than chance).
+fn decimal(r: &mut Rng, limit: i64, scale: u32) -> String {
+    let int = bounded(r, limit);
+    let places = r.below(scale as usize + 1) as u32;
+    if places == 0 {
+        return int.to_string();
+    }
+    let frac = match r.below(3) {
+        0 => 5 * 10u64.pow(places - 1),
+        _ => r.next() % 10u64.pow(places),
+    };
+    let sign = if int == 0 && r.chance(30) { "-" } else { "" };
+    format!("{sign}{int}.{frac:0width$}", width = places as usize)
+}
+
+fn double(r: &mut Rng) -> String {
+    match r.below(4) {
+        0 => r
+            .pick(&[
+                "0.5",
+                "-2.5",
+                "1.5",
+                "1e-10",
+                "1e15",
+                "'-0'",
+                "3.3333333333333335",
+            ])
+            .to_string(),
+        1 => format!("{}.5", bounded(r, 1000)),
+        _ => format!("{:e}", bounded(r, 1_000_000_000) as f64 / 1024.0),
+    }
+}
+
+/// A date from 1999 to 2027, a month's end one time in three (and so the
+/// leap days of 2000 and 2024 now and then).
+fn date(r: &mut Rng) -> String {
+    let year = 1999 + r.below(29) as i32;
+    let month = 1 + r.below(12) as u32;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let last = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    let day = if r.chance(33) {
+        last
+    } else {
+        1 + r.below(last as usize) as u32
+    };
+    format!("{year}-{month:02}-{day:02}")
+}
+
+/// A timestamp: a date, a time (the small hours of the 2026 DST days one
+/// time in six), microseconds now and then.
+fn timestamp(r: &mut Rng) -> String {
+    let day = if r.chance(17) {
+        r.pick(&["2026-03-08", "2026-11-01"]).to_string()
+    } else {
+        date(r)
+    };
+    let (h, m, s) = (r.below(24), r.below(60), r.below(60));
+    let micros = if r.chance(30) {
+        format!(".{:06}", r.below(1_000_000))
+    } else {
+        String::new()
+    };
+    format!("{day} {h:02}:{m:02}:{s:02}{micros}")
+}
 
 /// Scalar expressions, evaluated once per row.
 const SCALARS: &[&str] = &[
@@ -513,6 +650,19 @@ struct Difference {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expressions_mean_what_postgresql_means() {
     let started = Instant::now();
+    let extra: usize = std::env::var("QUIPU_EXPR_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let seed: u64 = std::env::var("QUIPU_EXPR_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let rows: Vec<String> = ROWS
+        .iter()
+        .map(|r| r.to_string())
+        .chain(generated_rows(extra, seed))
+        .collect();
     let y = yachay();
     let pg = &y.crm;
     pg.psql("postgres", "DROP DATABASE IF EXISTS expr");
@@ -523,13 +673,14 @@ async fn expressions_mean_what_postgresql_means() {
         "postgres",
         "CREATE DATABASE expr TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'",
     );
-    pg.psql(
-        "expr",
-        &format!(
-            "CREATE TABLE t ({COLUMNS}); INSERT INTO t VALUES ({})",
-            ROWS.join("), (")
-        ),
-    );
+    pg.psql("expr", &format!("CREATE TABLE t ({COLUMNS})"));
+    // In parts: one psql argument holds only so much.
+    for part in rows.chunks(200) {
+        pg.psql(
+            "expr",
+            &format!("INSERT INTO t VALUES ({})", part.join("), (")),
+        );
+    }
     let dir = tempfile::tempdir().unwrap();
     crate::views::add_pg_source(dir.path(), "expr", pg.port, "expr");
     crate::views::add_pg_source_with(
@@ -729,7 +880,7 @@ async fn expressions_mean_what_postgresql_means() {
          {values} values compared, {} known differences, {} refused, {:.1?}",
         checked,
         SCALARS.len(),
-        ROWS.len(),
+        rows.len(),
         FILTERS.len(),
         GROUP_KEYS.len(),
         AGGREGATES.len(),
