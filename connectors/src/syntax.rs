@@ -40,6 +40,26 @@ pub fn fix(mut statement: DfStatement) -> Result<DfStatement> {
     Ok(statement)
 }
 
+/// Marks each `EXTRACT` of a statement (see `extract_as_numeric`), for
+/// the engine's rewrite of `extract` and `date_part`, which runs on
+/// statements (not on stored views, whose plans it does not see).
+pub fn mark_extracts(mut statement: DfStatement) -> DfStatement {
+    fn mark(statement: &mut DfStatement) {
+        match statement {
+            DfStatement::Statement(s) => {
+                let _ = visit_expressions_mut(s.as_mut(), |e: &mut Expr| {
+                    extract_as_numeric(e);
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+            DfStatement::Explain(e) => mark(&mut e.statement),
+            _ => {}
+        }
+    }
+    mark(&mut statement);
+    statement
+}
+
 fn fix_in_place(statement: &mut DfStatement) -> Result<()> {
     match statement {
         DfStatement::Statement(s) => fix_sql(s.as_mut()),
@@ -340,6 +360,60 @@ fn parse(sql: &str) -> Query {
         .expect("Quipu's own query parses")
 }
 
+/// `EXTRACT(field FROM x)` is PostgreSQL's `numeric`, `date_part` its
+/// `double precision`; DataFusion plans both as one `date_part` (an
+/// integer for most fields). The extract is marked here as
+/// `CAST(date_part('field', x) AS NUMERIC)`, which the engine's
+/// `extract` rewrite turns into PostgreSQL's value and scale for the field;
+/// a `date_part` left unmarked becomes a double there.
+fn extract_as_numeric(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::DateTimeField as F;
+    let Expr::Extract { field, expr, .. } = e else {
+        return;
+    };
+    let name = match field {
+        F::Year | F::Years => "year",
+        F::Month | F::Months => "month",
+        F::Day | F::Days => "day",
+        F::Hour | F::Hours => "hour",
+        F::Minute | F::Minutes => "minute",
+        F::Second | F::Seconds => "second",
+        F::Dow => "dow",
+        F::Doy => "doy",
+        F::Isodow => "isodow",
+        F::Isoyear => "isoyear",
+        F::Week(None) => "week",
+        F::Quarter => "quarter",
+        F::Epoch => "epoch",
+        F::Millisecond | F::Milliseconds => "millisecond",
+        F::Microsecond | F::Microseconds => "microsecond",
+        F::Decade => "decade",
+        F::Century => "century",
+        F::Millennium => "millennium",
+        _ => return,
+    };
+    let mut q = parse(&format!(
+        "SELECT CAST(date_part('{name}', quipu_extract_argument) AS NUMERIC)"
+    ));
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        unreachable!("a SELECT")
+    };
+    let Some(SelectItem::UnnamedExpr(mut marked)) = select.projection.pop() else {
+        unreachable!("one unnamed expression")
+    };
+    let argument = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
+    let mut argument = Some(argument);
+    let _ = visit_expressions_mut(&mut marked, |x: &mut Expr| {
+        if matches!(x, Expr::Identifier(i) if i.value == "quipu_extract_argument")
+            && let Some(a) = argument.take()
+        {
+            *x = Expr::Nested(Box::new(a));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    *e = marked;
+}
+
 /// `(x).field` becomes `(x)['field']`. Only after parentheses: `t.c[1]`
 /// is a qualified column (DataFusion resolves that dot itself).
 fn field_by_name(e: &mut Expr) {
@@ -512,6 +586,23 @@ mod tests {
         assert_eq!(
             fixed("SELECT s ~ p, s ~ '[[:digit:]]' FROM t").unwrap(),
             "SELECT s ~ p, s ~ '[[:digit:]]' FROM t"
+        );
+    }
+
+    #[test]
+    fn extract_is_marked_numeric() {
+        let marked = |sql: &str| {
+            let s = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+                .unwrap()
+                .remove(0);
+            mark_extracts(DfStatement::Statement(Box::new(s))).to_string()
+        };
+        assert_eq!(
+            marked(
+                "SELECT EXTRACT(YEAR FROM d), extract(epoch from t.ts + INTERVAL '1' DAY), date_part('year', d) FROM t"
+            ),
+            "SELECT CAST(date_part('year', (d)) AS NUMERIC), \
+             CAST(date_part('epoch', (t.ts + INTERVAL '1' DAY)) AS NUMERIC), date_part('year', d) FROM t"
         );
     }
 

@@ -620,6 +620,7 @@ impl ClientSession {
     /// are the formats of `to_char` and `to_date` (`crate::formats`).
     pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
         let statement = quipu_connectors::syntax::fix(statement)?;
+        let statement = quipu_connectors::syntax::mark_extracts(statement);
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         crate::limits::check_plan(&plan)?;
         let plan = crate::similar::rewrite(plan)?;
@@ -632,7 +633,8 @@ impl ClientSession {
         // Timestamps and float8s cast to text print as PostgreSQL's
         // (`crate::text_forms`).
         let plan = crate::text_forms::rewrite(plan)?;
-        // The seconds of a timestamp keep their fraction (`crate::extract`).
+        // `extract` is a numeric, `date_part` a double, the seconds of a
+        // timestamp keep their fraction (`crate::extract`).
         Ok(crate::extract::rewrite(plan)?)
     }
 

@@ -1,45 +1,100 @@
-//! `extract(second FROM ts)` with its fraction (issue 22).
+//! `extract` and `date_part` with PostgreSQL's values and types (issue 22).
 //!
-//! DataFusion 55's `date_part('second', ts)` is the whole seconds (`59` for
-//! `23:59:59.999999`); PostgreSQL's `extract(second ...)` is numeric with
-//! the microseconds (`59.999999`), `date_part` a double with the same
-//! value. Quipu plans the seconds of a timestamp as `date_part('microsecond',
-//! ts)` (seconds and microseconds, as in PostgreSQL) times 0.000001,
-//! as a `numeric(8,6)`: the value and scale of PostgreSQL's `extract`.
-//! (The result type of `date_part` remains a difference: docs/sql.md.)
+//! PostgreSQL's `extract(field FROM x)` is a `numeric` (`2024`, `59.999999`,
+//! `1772937000.000000`), its `date_part('field', x)` a `double precision`
+//! with the same value. DataFusion 55 plans both as one `date_part`, an
+//! integer for most fields, and its seconds are whole (`59` for
+//! `23:59:59.999999`). `syntax.rs` marks each `extract` as
+//! `CAST(date_part(...) AS NUMERIC)`; here
+//!
+//! - a marked `extract` becomes the numeric PostgreSQL gives: scale 0 for
+//!   whole fields, the seconds of a timestamp with their microseconds as a
+//!   `numeric(8,6)` (`date_part('microsecond', ts)`, which counts the
+//!   seconds too, times 0.000001), milliseconds at scale 3, the epoch of a
+//!   timestamp at scale 6;
+//! - any other `date_part` becomes a double of the same value.
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::Result;
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, lit};
 
-/// `plan` with the seconds of timestamps keeping their fraction.
+/// `plan` with PostgreSQL's `extract` and `date_part`.
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
-    crate::rounding::rewrite_typed(plan, rewrite_expr)
+    plan.transform_up_with_subqueries(|node| {
+        let mut schema = DFSchema::empty();
+        for i in node.inputs() {
+            schema.merge(i.schema());
+        }
+        let names = NamePreserver::new(&node);
+        node.map_expressions(|e| {
+            let saved = names.save(&e);
+            let t = e.transform_down(|e| rewrite_expr(e, &schema))?;
+            Ok(t.update_data(|e| saved.restore(e)))
+        })
+    })
+    .map(|t| t.data)
+}
+
+/// The field and argument of a `date_part` call.
+fn date_part(e: &Expr) -> Option<(String, &Expr)> {
+    let Expr::ScalarFunction(ScalarFunction { func, args }) = e else {
+        return None;
+    };
+    match (func.name(), args.as_slice()) {
+        ("date_part", [Expr::Literal(ScalarValue::Utf8(Some(f)), _), x]) => {
+            Some((f.to_ascii_lowercase(), x))
+        }
+        _ => None,
+    }
+}
+
+/// `date_part(unit, x)`, typed.
+fn part(unit: &str, x: &Expr) -> Expr {
+    datafusion::functions::datetime::date_part().call(vec![lit(unit), x.clone()])
+}
+
+/// `x` times ten to the power of `-scale`, exactly, as a decimal of
+/// `scale` places.
+fn scaled(x: Expr, scale: i8, schema: &DFSchema) -> Result<Expr> {
+    let whole = x.cast_to(&DataType::Decimal128(20, 0), schema)?;
+    let unit = lit(ScalarValue::Decimal128(Some(1), scale as u8 + 1, scale));
+    (whole * unit).cast_to(&DataType::Decimal128(38, scale), schema)
 }
 
 fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
-    let Expr::ScalarFunction(f) = &e else {
-        return Ok(Transformed::no(e));
-    };
-    let seconds = f.name() == "date_part"
-        && f.args.len() == 2
-        && matches!(&f.args[0], Expr::Literal(ScalarValue::Utf8(Some(p)), _)
-            if p.eq_ignore_ascii_case("second") || p.eq_ignore_ascii_case("seconds"))
-        && matches!(f.args[1].get_type(schema), Ok(DataType::Timestamp(..)));
-    if !seconds {
-        return Ok(Transformed::no(e));
+    // A marked `extract`: its numeric, and nothing inside it rewritten
+    // again.
+    if let Expr::Cast(Cast { expr, field }) = &e
+        && field.data_type() == &DataType::Decimal128(38, 10)
+        && let Some((unit, x)) = date_part(expr)
+    {
+        let timestamp = matches!(x.get_type(schema), Ok(DataType::Timestamp(..)));
+        let numeric = match unit.as_str() {
+            "second" | "seconds" if timestamp => scaled(part("microsecond", x), 6, schema)?
+                .cast_to(&DataType::Decimal128(8, 6), schema)?,
+            "millisecond" | "milliseconds" if timestamp => {
+                scaled(part("microsecond", x), 3, schema)?
+            }
+            "epoch" if timestamp => {
+                part("epoch", x).cast_to(&DataType::Decimal128(38, 6), schema)?
+            }
+            _ => part(&unit, x).cast_to(&DataType::Decimal128(38, 0), schema)?,
+        };
+        return Ok(Transformed::new(numeric, true, TreeNodeRecursion::Jump));
     }
-    let ts = f.args[1].clone();
-    let micros = datafusion::functions::datetime::date_part()
-        .call(vec![lit("microsecond"), ts])
-        .cast_to(&DataType::Decimal128(12, 0), schema)?;
-    // Times 0.000001 (exact: the product's scale is 6), not divided by a
-    // million (a decimal quotient has only 4 more places than the
-    // dividend).
-    let millionth = lit(ScalarValue::Decimal128(Some(1), 7, 6));
-    Ok(Transformed::yes(
-        (micros * millionth).cast_to(&DataType::Decimal128(8, 6), schema)?,
-    ))
+    // Any other `date_part`: a double.
+    if let Some((unit, x)) = date_part(&e) {
+        let timestamp = matches!(x.get_type(schema), Ok(DataType::Timestamp(..)));
+        let double = if matches!(unit.as_str(), "second" | "seconds") && timestamp {
+            part("microsecond", x).cast_to(&DataType::Float64, schema)? / lit(1_000_000f64)
+        } else {
+            part(&unit, x).cast_to(&DataType::Float64, schema)?
+        };
+        return Ok(Transformed::new(double, true, TreeNodeRecursion::Jump));
+    }
+    Ok(Transformed::no(e))
 }

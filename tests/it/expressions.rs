@@ -480,21 +480,6 @@ const KNOWN: &[(&str, &str)] = &[
         "interval '9563 days 02:30:00' vs an Arrow duration",
     ),
     (
-        "date_part('second', ts)",
-        "double precision vs numeric (the value is the same)",
-    ),
-    ("date_part('month', ts)", "double precision vs integer"),
-    ("date_part('isodow', d)", "double precision vs integer"),
-    ("extract(year from d)", "numeric vs integer"),
-    ("extract(dow from d)", "numeric vs integer"),
-    ("extract(doy from ts)", "numeric vs integer"),
-    ("extract(week from d)", "numeric vs integer"),
-    ("extract(quarter from ts)", "numeric vs integer"),
-    (
-        "extract(epoch from ts)",
-        "numeric 1772937000.000000 vs double precision 1772937000",
-    ),
-    (
         "avg(i)",
         "numeric 1.3636363636363636 vs double precision 1.3636363636363635",
     ),
