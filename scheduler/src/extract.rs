@@ -15,28 +15,15 @@
 //! - any other `date_part` becomes a double of the same value.
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, lit};
 
 /// `plan` with PostgreSQL's `extract` and `date_part`.
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| {
-        let mut schema = DFSchema::empty();
-        for i in node.inputs() {
-            schema.merge(i.schema());
-        }
-        let names = NamePreserver::new(&node);
-        node.map_expressions(|e| {
-            let saved = names.save(&e);
-            let t = e.transform_down(|e| rewrite_expr(e, &schema))?;
-            Ok(t.update_data(|e| saved.restore(e)))
-        })
-    })
-    .map(|t| t.data)
+    crate::rounding::rewrite_typed_down(plan, rewrite_expr)
 }
 
 /// The field and argument of a `date_part` call.

@@ -44,6 +44,23 @@ pub(crate) fn rewrite_typed(
     plan: LogicalPlan,
     f: fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
 ) -> Result<LogicalPlan> {
+    rewrite_each(plan, |e, schema| e.transform_up(|e| f(e, schema)))
+}
+
+/// [`rewrite_typed`] top down: `f` may stop the descent into what it
+/// built (`TreeNodeRecursion::Jump`).
+pub(crate) fn rewrite_typed_down(
+    plan: LogicalPlan,
+    f: fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    rewrite_each(plan, |e, schema| e.transform_down(|e| f(e, schema)))
+}
+
+/// `plan` with `g` applied to every expression of every node.
+fn rewrite_each(
+    plan: LogicalPlan,
+    g: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
         // The expressions of a node read its inputs' columns.
         // (None for a node without inputs, such as VALUES.)
@@ -55,7 +72,7 @@ pub(crate) fn rewrite_typed(
         let names = NamePreserver::new(&node);
         node.map_expressions(|e| {
             let saved = names.save(&e);
-            let t = e.transform_up(|e| f(e, &schema))?;
+            let t = g(e, &schema)?;
             Ok(t.update_data(|e| saved.restore(e)))
         })
     })
