@@ -39,7 +39,7 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, LogicalPlan, LogicalPlanBuilder, Operator, SortExpr, TableScan,
-    expr::{AggregateFunction, InList},
+    expr::{AggregateFunction, Cast, InList},
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use datafusion::physical_plan::ExecutionPlan;
@@ -417,6 +417,8 @@ impl PushToMongo {
         let mut group = Document::new();
         let mut project = doc! { "_id": 0 };
         let mut default_row = Document::new();
+        // Output columns read in another type than the plan's.
+        let mut wire: std::collections::HashMap<usize, DataType> = Default::default();
         let groups = agg.group_expr.len();
         for (i, g) in agg.group_expr.iter().enumerate() {
             let Some(v) = column(g).and_then(|(name, t)| value_of(name, t)) else {
@@ -464,7 +466,21 @@ impl PushToMongo {
                     default_row.insert(format!("c{i}"), 0i64);
                 }
                 "sum" => {
-                    let Some(v) = value(&|t| *t == DataType::Int64) else {
+                    // `sum` of a bigint is a numeric (`float_literals`):
+                    // MongoDB sums the longs, the scan reads a long and
+                    // casts it.
+                    let v = match arg {
+                        Expr::Cast(Cast { expr, field })
+                            if matches!(field.data_type(), DataType::Decimal128(..)) =>
+                        {
+                            wire.insert(i, DataType::Int64);
+                            column(expr)
+                                .filter(|(_, t)| *t == DataType::Int64)
+                                .and_then(|(name, t)| value_of(name, t))
+                        }
+                        _ => value(&|t| *t == DataType::Int64),
+                    };
+                    let Some(v) = v else {
                         return Ok(None);
                     };
                     group.insert(c.clone(), doc! { "$sum": v.clone() });
@@ -501,7 +517,10 @@ impl PushToMongo {
             .fields()
             .iter()
             .enumerate()
-            .map(|(i, f)| Field::new(format!("c{i}"), f.data_type().clone(), true))
+            .map(|(i, f)| {
+                let t = wire.get(&i).unwrap_or(f.data_type()).clone();
+                Field::new(format!("c{i}"), t, true)
+            })
             .collect();
         let default_row = (groups == 0).then_some(default_row);
         let scan = self.query_scan(&at, fields, stages, default_row, &out)?;
@@ -530,10 +549,15 @@ impl PushToMongo {
             .iter()
             .zip(&fields)
             .map(|((qualifier, f), inner)| {
-                let c = Expr::Column(Column::new(
+                let mut c = Expr::Column(Column::new(
                     Some(TableReference::bare(alias.as_str())),
                     inner.name(),
                 ));
+                // A column read in another type than the plan's (a sum of
+                // longs for a numeric sum).
+                if inner.data_type() != f.data_type() {
+                    c = Expr::Cast(Cast::new(Box::new(c), f.data_type().clone()));
+                }
                 match qualifier {
                     Some(q) => c.alias_qualified(Some(q.clone()), f.name()),
                     None => c.alias(f.name()),
