@@ -97,13 +97,15 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
             if agg.func.name() == "avg" && agg.params.args.len() == 1 =>
         {
             match agg.params.args[0].get_type(schema) {
-                Ok(DataType::Decimal128(p, s))
-                    if s < AVG_SCALE && p as i16 - s as i16 <= 38 - AVG_SCALE as i16 =>
-                {
+                // As many places as fit (an average of sums of bigints,
+                // numeric(29,0), is read at scale 9 and keeps 13, not
+                // 59.1666), at most AVG_SCALE.
+                Ok(DataType::Decimal128(p, s)) if s < AVG_SCALE.min(38 - (p as i8 - s)) => {
+                    let scale = AVG_SCALE.min(38 - (p as i8 - s));
                     let arg = agg.params.args.remove(0);
                     agg.params.args.push(Expr::Cast(Cast::new(
                         Box::new(arg),
-                        DataType::Decimal128(38, AVG_SCALE),
+                        DataType::Decimal128(38, scale),
                     )));
                     Transformed::yes(Expr::AggregateFunction(agg))
                 }
@@ -263,13 +265,31 @@ fn division_scale(left: Option<DataType>, right: Option<DataType>) -> Option<Dat
     (scale > s1).then(|| DataType::Decimal128((digits + scale) as u8, scale as i8))
 }
 
-/// A bigint column, or a cast to bigint: what PostgreSQL sums as a
-/// `numeric`. Not any `Int64`: DataFusion's integer literals are bigints
-/// where PostgreSQL's are integers, and `sum(CASE WHEN ... THEN 1 ELSE 0
-/// END)` is a bigint in both.
+/// A bigint computed from data (a column, `x * y`, a cast): what
+/// PostgreSQL sums as a `numeric`, and what DataFusion's bigint sum let
+/// overflow silently (`sum(order_id * order_id)` came out negative, found
+/// by the long differential run). Not a bigint whose values are all
+/// literals: DataFusion's integer literals are bigints where PostgreSQL's
+/// are integers, and `sum(CASE WHEN ... THEN 1 ELSE 0 END)` is a bigint in
+/// both.
 fn bigint_of_a_source(e: &Expr, ty: &impl Fn(&Expr) -> Option<DataType>) -> bool {
-    matches!(e, Expr::Column(_) | Expr::Cast(_) | Expr::TryCast(_))
-        && ty(e) == Some(DataType::Int64)
+    ty(e) == Some(DataType::Int64) && !literal_valued(e)
+}
+
+/// Whether every value `e` can take is one of its literals.
+fn literal_valued(e: &Expr) -> bool {
+    match e {
+        Expr::Literal(..) => true,
+        Expr::Alias(a) => literal_valued(&a.expr),
+        Expr::Cast(c) => literal_valued(&c.expr),
+        Expr::TryCast(c) => literal_valued(&c.expr),
+        Expr::Negative(x) => literal_valued(x),
+        Expr::Case(c) => {
+            c.when_then_expr.iter().all(|(_, t)| literal_valued(t))
+                && c.else_expr.as_deref().is_none_or(literal_valued)
+        }
+        _ => false,
+    }
 }
 
 /// PostgreSQL's `sum(bigint)` is a `numeric` (DataFusion's a bigint, so
@@ -421,6 +441,26 @@ mod tests {
             (
                 "SELECT arrow_typeof(sum(x)) FROM (VALUES (CAST(53 AS BIGINT))) AS v(x)",
                 "Decimal128(29, 0)",
+            ),
+            // A product of bigints summed past the bigint range: exact,
+            // where DataFusion's bigint sum wrapped to a negative number.
+            (
+                "SELECT CAST(sum(x * x) AS VARCHAR) FROM (VALUES (CAST(3037000000 AS BIGINT)), \
+                 (CAST(3037000000 AS BIGINT))) AS v(x)",
+                "18446738000000000000",
+            ),
+            // Counting with CASE stays a bigint, as in PostgreSQL.
+            (
+                "SELECT arrow_typeof(sum(CASE WHEN x > 0 THEN 1 ELSE 0 END)) \
+                 FROM (VALUES (CAST(1 AS BIGINT))) AS v(x)",
+                "Int64",
+            ),
+            // The average of numeric sums keeps its places.
+            (
+                "SELECT CAST(avg(t) AS VARCHAR) FROM (SELECT sum(x) AS t FROM (VALUES \
+                 (1, CAST(59 AS BIGINT)), (1, CAST(0 AS BIGINT)), (2, CAST(59 AS BIGINT)), \
+                 (3, CAST(59 AS BIGINT)), (3, CAST(1 AS BIGINT))) AS v(g, x) GROUP BY g) AS s",
+                "59.3333333333333",
             ),
             (
                 "SELECT CAST(n / 3 AS VARCHAR) FROM (VALUES (CAST(0.5 AS DECIMAL(12,2)))) AS v(n)",

@@ -330,6 +330,22 @@ const REGRESSIONS: &[(&str, &str)] = &[
          ca1.utm_campaign AND (o3.order_id > 2501 AND o3.order_id < 2751 OR o3.order_id = 2501) \
          AND o3.channel LIKE 'web%') >= 1 AND ((cc2.opened = FALSE) IS NULL)) AS parts",
     ),
+    // Wrong answers of the long run (seed 2): `sum(order_id * order_id)`
+    // overflowed DataFusion's bigint sum and came out negative (PostgreSQL's
+    // sum of a bigint is numeric); an `avg` of such numeric sums kept 4
+    // places (59.1666 for 59.166666...).
+    (
+        "sum_of_bigint_products",
+        "SELECT h2.sku AS g, sum(h2.order_id * h2.order_id) AS a FROM lake.public.sales_history h2 \
+         WHERE h2.order_id > 100004501 AND h2.order_id < 100005251 GROUP BY h2.sku",
+    ),
+    (
+        "avg_of_bigint_sums",
+        "WITH d2 AS (SELECT dc1.note AS note, count(*) AS n, sum(dc1.k) AS total \
+         FROM stressdocs.public.docs AS dc1 WHERE CAST(dc1.seen AS DATE) <= '2026-03-03' \
+         GROUP BY dc1.note) SELECT avg(d2.n) AS a0, avg(d2.total) AS a1, \
+         count(DISTINCT d2.note) AS a2 FROM d2 WHERE d2.note <= 'Zoë'",
+    ),
 ];
 
 // ---------------------------------------------------------------------------
