@@ -74,6 +74,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         field_by_name(e);
         mod_as_operator(e);
         unicode_classes(e);
+        null_in_list(e);
         ControlFlow::<()>::Continue(())
     });
     // After the re-association, so the filters' shapes are PostgreSQL's.
@@ -512,6 +513,53 @@ fn mod_as_operator(e: &mut Expr) {
     }));
 }
 
+/// `x NOT IN (a, NULL)` is never true in SQL; DataFusion 55's IN-list
+/// simplifier drops it next to `x IN (b, c)` as if the NULL were not there
+/// (0 rows expected, 30 got, found by the long differential run). The NULL
+/// is taken out of the list and kept outside it, with the same three-valued
+/// meaning: `(x NOT IN (a)) AND NULL`, `(x IN (a)) OR NULL`.
+fn null_in_list(e: &mut Expr) {
+    let Expr::InList {
+        expr,
+        list,
+        negated,
+    } = e
+    else {
+        return;
+    };
+    let is_null = |x: &Expr| matches!(x, Expr::Value(v) if v.value == Value::Null);
+    if !list.iter().any(is_null) {
+        return;
+    }
+    let null = parse("SELECT CAST(NULL AS BOOLEAN)");
+    let SetExpr::Select(select) = *null.body else {
+        unreachable!("a SELECT")
+    };
+    let Some(SelectItem::UnnamedExpr(null)) = select.projection.into_iter().next() else {
+        unreachable!("one expression")
+    };
+    let rest: Vec<Expr> = list.iter().filter(|x| !is_null(x)).cloned().collect();
+    let negated = *negated;
+    *e = if rest.is_empty() {
+        null
+    } else {
+        let test = Expr::InList {
+            expr: expr.clone(),
+            list: rest,
+            negated,
+        };
+        Expr::Nested(Box::new(Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(test))),
+            op: if negated {
+                BinaryOperator::And
+            } else {
+                BinaryOperator::Or
+            },
+            right: Box::new(null),
+        }))
+    };
+}
+
 /// Regular expressions run in Rust's `regex` (regex operators are never
 /// pushed to a source), whose POSIX classes are ASCII only; PostgreSQL's,
 /// under a UTF-8 locale, are Unicode's: `'É' ~ '[[:upper:]]'` was false
@@ -603,6 +651,15 @@ mod tests {
             ),
             "SELECT CAST(date_part('year', (d)) AS NUMERIC), \
              CAST(date_part('epoch', (t.ts + INTERVAL '1' DAY)) AS NUMERIC), date_part('year', d) FROM t"
+        );
+    }
+
+    #[test]
+    fn a_null_in_an_in_list_is_kept_outside_it() {
+        assert_eq!(
+            fixed("SELECT 1 FROM t WHERE a IN (1, 2) AND a NOT IN (3, NULL) OR b IN (NULL, 'x') OR c IN (NULL)").unwrap(),
+            "SELECT 1 FROM t WHERE a IN (1, 2) AND ((a NOT IN (3)) AND CAST(NULL AS BOOLEAN)) \
+             OR ((b IN ('x')) OR CAST(NULL AS BOOLEAN)) OR CAST(NULL AS BOOLEAN)"
         );
     }
 
