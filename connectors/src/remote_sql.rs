@@ -187,11 +187,12 @@ where
             _ => None,
         }
     };
-    // DataFusion's unparser writes `IsNull(Not(c))` as `NOT c IS NULL`,
-    // which PostgreSQL reads as `NOT (c IS NULL)` (IS binds tighter than
-    // NOT): a wrong answer. Every operand of a postfix IS test that is not
-    // a plain term gets its parentheses.
-    let _ = ast::visit_expressions_mut(&mut statement, |e: &mut ast::Expr| {
+    let mut literals: Vec<String> = Vec::new();
+    let visited = ast::visit_expressions_mut(&mut statement, |e: &mut ast::Expr| {
+        // DataFusion's unparser writes `IsNull(Not(c))` as `NOT c IS NULL`,
+        // which PostgreSQL reads as `NOT (c IS NULL)` (IS binds tighter than
+        // NOT): a wrong answer. Every operand of a postfix IS test that is not
+        // a plain term gets its parentheses.
         if let ast::Expr::IsNull(x)
         | ast::Expr::IsNotNull(x)
         | ast::Expr::IsTrue(x)
@@ -213,10 +214,6 @@ where
             let inner = std::mem::replace(x.as_mut(), ast::Expr::Value(Value::Null.into()));
             **x = ast::Expr::Nested(Box::new(inner));
         }
-        ControlFlow::<()>::Continue(())
-    });
-    let mut literals: Vec<String> = Vec::new();
-    let visited = ast::visit_expressions_mut(&mut statement, |e: &mut ast::Expr| {
         // The literal's text, and the type of a typed string (`DATE '...'`).
         let (text, data_type) = match e {
             ast::Expr::Value(v) => (string_of(&v.value), None),

@@ -393,15 +393,9 @@ fn extract_as_numeric(e: &mut Expr) {
         F::Millennium => "millennium",
         _ => return,
     };
-    let mut q = parse(&format!(
-        "SELECT CAST(date_part('{name}', quipu_extract_argument) AS NUMERIC)"
+    let mut marked = parse_expr(&format!(
+        "CAST(date_part('{name}', quipu_extract_argument) AS NUMERIC)"
     ));
-    let SetExpr::Select(select) = q.body.as_mut() else {
-        unreachable!("a SELECT")
-    };
-    let Some(SelectItem::UnnamedExpr(mut marked)) = select.projection.pop() else {
-        unreachable!("one unnamed expression")
-    };
     let argument = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
     let mut argument = Some(argument);
     let _ = visit_expressions_mut(&mut marked, |x: &mut Expr| {
@@ -413,6 +407,14 @@ fn extract_as_numeric(e: &mut Expr) {
         ControlFlow::<()>::Continue(())
     });
     *e = marked;
+}
+
+/// An expression written here (always valid).
+fn parse_expr(sql: &str) -> Expr {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .expect("Quipu's own expression parses")
 }
 
 /// `(x).field` becomes `(x)['field']`. Only after parentheses: `t.c[1]`
@@ -532,13 +534,7 @@ fn null_in_list(e: &mut Expr) {
     if !list.iter().any(is_null) {
         return;
     }
-    let null = parse("SELECT CAST(NULL AS BOOLEAN)");
-    let SetExpr::Select(select) = *null.body else {
-        unreachable!("a SELECT")
-    };
-    let Some(SelectItem::UnnamedExpr(null)) = select.projection.into_iter().next() else {
-        unreachable!("one expression")
-    };
+    let null = parse_expr("CAST(NULL AS BOOLEAN)");
     let rest: Vec<Expr> = list.iter().filter(|x| !is_null(x)).cloned().collect();
     let negated = *negated;
     *e = if rest.is_empty() {

@@ -383,3 +383,11 @@ impl Rng {
         &xs[self.below(xs.len())]
     }
 }
+
+/// A setting from the environment (long runs), or its default.
+pub(crate) fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

@@ -29,7 +29,7 @@ use arrow::array::RecordBatch;
 use futures::TryStreamExt;
 use quipu_scheduler::{ClientSession, Engine};
 
-use crate::common::{Rng, client};
+use crate::common::{Rng, client, env_or};
 use crate::oracle::{load_oracle, normalised, oracle_sql};
 use crate::pushdown::add_copy;
 use crate::servers::yachay;
@@ -2397,13 +2397,6 @@ impl Tally {
             (_, Err(e)) => self.fail(at, &format!("{oracle}: Quipu errored"), b, e),
         }
     }
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

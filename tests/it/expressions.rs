@@ -29,7 +29,7 @@ use arrow::datatypes::DataType;
 use futures::TryStreamExt;
 use quipu_scheduler::{ClientSession, Engine};
 
-use crate::common::{Rng, client};
+use crate::common::{Rng, client, env_or};
 use crate::servers::yachay;
 
 /// How a NULL prints on every side: distinct from '' and from 'NULL'.
@@ -635,14 +635,8 @@ struct Difference {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expressions_mean_what_postgresql_means() {
     let started = Instant::now();
-    let extra: usize = std::env::var("QUIPU_EXPR_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let seed: u64 = std::env::var("QUIPU_EXPR_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let extra: usize = env_or("QUIPU_EXPR_ROWS", 0);
+    let seed: u64 = env_or("QUIPU_EXPR_SEED", 1);
     let rows: Vec<String> = ROWS
         .iter()
         .map(|r| r.to_string())
