@@ -8,7 +8,7 @@
 //! listed; reading one is checked by [`sources_read`] on the planned query,
 //! which follows views down to the tables they read.
 //!
-//! The wrapper also holds per-session schemas of the `quipu` catalog
+//! The wrapper also holds per-session schemas, found in every catalog
 //! (`pg_catalog`, registered by the PostgreSQL front door), which must not
 //! be persisted as `CREATE SCHEMA` would.
 
@@ -133,7 +133,15 @@ fn collect(
             if let Ok(provider) = source_as_provider(&scan.source)
                 && let Some(view) = provider.get_logical_plan()
             {
-                collect(&view, default_catalog, default_schema, out, depth + 1);
+                // A view's SQL names what it reads as seen from the
+                // `quipu` catalog, whatever database the session is in.
+                collect(
+                    &view,
+                    DEFAULT_CATALOG,
+                    quipu_catalog::DEFAULT_SCHEMA,
+                    out,
+                    depth + 1,
+                );
             }
         }
         Ok(TreeNodeRecursion::Continue)
@@ -181,27 +189,28 @@ impl CatalogProviderList for SessionCatalogList {
             return None;
         }
         let inner = self.inner.catalog(name)?;
-        if name == DEFAULT_CATALOG {
-            Some(Arc::new(DefaultCatalog {
-                inner,
-                access: self.access.clone(),
-                session_schemas: self.session_schemas.clone(),
-            }))
-        } else {
-            Some(inner)
-        }
+        Some(Arc::new(WithSessionSchemas {
+            inner,
+            access: self.access.clone(),
+            views: name == DEFAULT_CATALOG,
+            session_schemas: self.session_schemas.clone(),
+        }))
     }
 }
 
-/// The `quipu` catalog plus one session's own schemas.
+/// A catalog plus one session's own schemas: `pg_catalog` is in every
+/// database, as in PostgreSQL, so a client connected to `lake` finds
+/// `pg_catalog.pg_class` (which `lake.pg_catalog.pg_class` resolves to).
 #[derive(Debug)]
-struct DefaultCatalog {
+struct WithSessionSchemas {
     inner: Arc<dyn CatalogProvider>,
     access: Access,
+    /// The `quipu` catalog: its views are shown per grant.
+    views: bool,
     session_schemas: Arc<RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>>,
 }
 
-impl CatalogProvider for DefaultCatalog {
+impl CatalogProvider for WithSessionSchemas {
     fn schema_names(&self) -> Vec<String> {
         let mut names = self.inner.schema_names();
         names.extend(self.session_schemas.read().unwrap().keys().cloned());
@@ -215,7 +224,7 @@ impl CatalogProvider for DefaultCatalog {
         let inner = self.inner.schema(name)?;
         // Who reads every source sees every definition: no wrapper, no
         // walk of each view's plan on every name lookup.
-        if self.access.reads_everything() {
+        if !self.views || self.access.reads_everything() {
             return Some(inner);
         }
         Some(Arc::new(GrantedViews {

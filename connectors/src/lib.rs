@@ -32,6 +32,7 @@ pub mod pushdown;
 pub mod remote_sql;
 pub mod semijoin;
 pub mod session;
+pub mod single_row;
 pub mod sources;
 pub mod syntax;
 

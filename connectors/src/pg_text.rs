@@ -6,6 +6,9 @@
 //! `NaN`, `Infinity`. DataFusion 55's cast prints `1000000000000000.0`
 //! and `-0.0`. `scheduler/src/text_forms.rs` plans such casts as this
 //! function, which is registered in every session (so executors know it).
+//!
+//! Also `json_build_object(k1, v1, ...)`, PostgreSQL's `json` text of
+//! key/value pairs (SQLAlchemy's column reflection builds one per column).
 
 use std::sync::Arc;
 
@@ -86,6 +89,114 @@ impl ScalarUDFImpl for Float8Text {
                 Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
             }
         }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+/// `json_build_object(key, value, ...)`.
+pub fn json_build_object() -> ScalarUDF {
+    ScalarUDF::new_from_impl(JsonBuildObject {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    })
+}
+
+/// A JSON string literal.
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// One value as PostgreSQL's `to_json` writes it: numbers and booleans
+/// bare (a float that is not finite quoted), text and the rest quoted.
+fn json_value(a: &ArrayRef, row: usize, out: &mut String) -> Result<()> {
+    use datafusion::arrow::util::display::array_value_to_string;
+    if a.is_null(row) {
+        out.push_str("null");
+        return Ok(());
+    }
+    let text = array_value_to_string(a, row)?;
+    let dt = a.data_type();
+    if dt.is_floating() {
+        let x: f64 = text.parse().unwrap_or(f64::NAN);
+        if x.is_finite() {
+            out.push_str(&float8_out(x));
+        } else {
+            json_string(&float8_out(x), out);
+        }
+    } else if dt.is_integer() || matches!(dt, DataType::Boolean | DataType::Decimal128(..)) {
+        out.push_str(&text);
+    } else {
+        json_string(&text, out);
+    }
+    Ok(())
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if !args.args.len().is_multiple_of(2) {
+            return datafusion::common::plan_err!(
+                "json_build_object: argument list must have even number of elements"
+            );
+        }
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let rows = if scalar { 1 } else { args.number_rows };
+        let mut out = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let mut s = String::from("{");
+            for (i, pair) in arrays.chunks(2).enumerate() {
+                if pair[0].is_null(row) {
+                    return datafusion::common::exec_err!(
+                        "json_build_object: null value not allowed for object key"
+                    );
+                }
+                if i > 0 {
+                    s.push_str(", ");
+                }
+                let key = datafusion::arrow::util::display::array_value_to_string(&pair[0], row)?;
+                json_string(&key, &mut s);
+                s.push_str(" : ");
+                json_value(&pair[1], row, &mut s)?;
+            }
+            s.push('}');
+            out.push(s);
+        }
+        let array = StringArray::from(out);
+        Ok(if scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+        } else {
+            ColumnarValue::Array(Arc::new(array))
+        })
     }
 }
 

@@ -46,14 +46,19 @@ pub(crate) fn build_state(
         .with_physical_optimizer_rule(Arc::new(crate::cluster_plan::ForTheCluster))
         .build();
     // PostgreSQL's meaning under DataFusion's names (crate::case_mapping).
-    let functions = crate::case_mapping::functions()
-        .into_iter()
-        .chain([crate::pg_text::float8_text()]);
+    let functions = crate::case_mapping::functions().into_iter().chain([
+        crate::pg_text::float8_text(),
+        crate::pg_text::json_build_object(),
+        crate::syntax::like_pattern_udf(),
+    ]);
     for f in functions {
         state
             .register_udf(Arc::new(f))
             .expect("registering a function cannot fail");
     }
+    state
+        .register_udaf(Arc::new(crate::single_row::single()))
+        .expect("registering a function cannot fail");
     state
 }
 
@@ -71,6 +76,7 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         at,
         Arc::new(crate::float_literals::FloatComparedWithDecimal),
     );
+    rules.insert(0, Arc::new(crate::single_row::AggregateScalarSubqueries));
     rules
 }
 

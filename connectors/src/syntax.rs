@@ -75,10 +75,13 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         mod_as_operator(e);
         unicode_classes(e);
         null_in_list(e);
+        like_escape(e);
+        pg_functions(e);
         ControlFlow::<()>::Continue(())
     });
     // After the re-association, so the filters' shapes are PostgreSQL's.
     let _ = VisitMut::visit(s, &mut NullAwareIn);
+    let _ = VisitMut::visit(s, &mut RepeatedColumns);
     struct SetOps(Option<String>);
     impl Visitor for SetOps {
         type Break = ();
@@ -142,6 +145,39 @@ impl VisitorMut for NullAwareIn {
                 .flatten()
             {
                 in_filter(filter, true, true);
+            }
+        });
+        ControlFlow::Continue(())
+    }
+}
+
+/// PostgreSQL lets a select list repeat a column (`SELECT NULL, NULL`, the
+/// JDBC driver's `getProcedures`; `SELECT a, a`); DataFusion refuses
+/// "Projections require unique expression names". A repeat without an
+/// alias gets one: its text and its position (`NULL:5`). The PostgreSQL
+/// front door names the columns as PostgreSQL does anyway.
+struct RepeatedColumns;
+
+impl VisitorMut for RepeatedColumns {
+    type Break = ();
+    fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        selects_of(&mut q.body, &mut |select| {
+            let mut seen = std::collections::HashSet::new();
+            for (i, item) in select.projection.iter_mut().enumerate() {
+                let SelectItem::UnnamedExpr(e) = item else {
+                    continue;
+                };
+                let text = e.to_string();
+                if !seen.insert(text.clone()) {
+                    let alias = datafusion::sql::sqlparser::ast::Ident::with_quote(
+                        '"',
+                        format!("{text}:{}", i + 1),
+                    );
+                    *item = SelectItem::ExprWithAlias {
+                        expr: e.clone(),
+                        alias,
+                    };
+                }
             }
         });
         ControlFlow::Continue(())
@@ -484,35 +520,141 @@ fn graft(a: Expr, b: Expr, negated: bool) -> Expr {
 /// 'mod'"), as `(a % b)`: PostgreSQL's `mod` is its `%` (the remainder
 /// takes the dividend's sign in both), for integers and numerics alike.
 fn mod_as_operator(e: &mut Expr) {
+    let Some(Ok([a, b])) = call_args(e, "mod").map(<[Expr; 2]>::try_from) else {
+        return;
+    };
+    *e = Expr::Nested(Box::new(Expr::BinaryOp {
+        left: Box::new(Expr::Nested(Box::new(a))),
+        op: BinaryOperator::Modulo,
+        right: Box::new(Expr::Nested(Box::new(b))),
+    }));
+}
+
+/// The arguments of a plain call of the function `name` (unqualified, or
+/// `pg_catalog.name`): no FILTER, OVER, DISTINCT or named arguments.
+fn call_args(e: &Expr, name: &str) -> Option<Vec<Expr>> {
     use datafusion::sql::sqlparser::ast::{
         FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart,
     };
     let Expr::Function(f) = e else {
-        return;
+        return None;
     };
-    let is_mod = matches!(f.name.0.as_slice(),
-        [ObjectNamePart::Identifier(i)] if i.value.eq_ignore_ascii_case("mod"));
-    if !is_mod || f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
-        return;
+    let named = match f.name.0.as_slice() {
+        [ObjectNamePart::Identifier(i)] => i.value.eq_ignore_ascii_case(name),
+        [ObjectNamePart::Identifier(s), ObjectNamePart::Identifier(i)] => {
+            s.value.eq_ignore_ascii_case("pg_catalog") && i.value.eq_ignore_ascii_case(name)
+        }
+        _ => false,
+    };
+    if !named || f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
+        return None;
     }
     let FunctionArguments::List(list) = &f.args else {
-        return;
+        return None;
     };
     if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return None;
+    }
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `ARRAY(SELECT x FROM ... [ORDER BY o])` (psql's `\du`) as
+/// `(SELECT array_agg(x [ORDER BY o]) FROM ...)`, a scalar subquery
+/// DataFusion plans and decorrelates. A query with GROUP BY, DISTINCT,
+/// LIMIT or more than one column is left alone (and refused as before).
+/// No row gives NULL where PostgreSQL gives an empty array.
+fn array_of_subquery(e: &Expr) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::{FunctionArguments, ObjectNamePart, OrderByKind};
+    let Expr::Function(f) = e else {
+        return None;
+    };
+    let named = matches!(f.name.0.as_slice(),
+        [ObjectNamePart::Identifier(i)] if i.value.eq_ignore_ascii_case("array"));
+    let FunctionArguments::Subquery(q) = &f.args else {
+        return None;
+    };
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return None;
+    };
+    let plain = named
+        && q.with.is_none()
+        && q.limit_clause.is_none()
+        && q.fetch.is_none()
+        && select.distinct.is_none()
+        && select.having.is_none()
+        && matches!(&select.group_by, GroupByExpr::Expressions(g, _) if g.is_empty())
+        && select.projection.len() == 1;
+    if !plain {
+        return None;
+    }
+    let item = match &select.projection[0] {
+        SelectItem::UnnamedExpr(x) | SelectItem::ExprWithAlias { expr: x, .. } => x,
+        _ => return None,
+    };
+    let order = match q.order_by.as_ref().map(|o| &o.kind) {
+        None => String::new(),
+        Some(OrderByKind::Expressions(list)) => {
+            // `ORDER BY 1` names the select list's column, which inside
+            // the aggregate is the item itself.
+            let list: Vec<String> = list
+                .iter()
+                .map(|o| {
+                    let mut o = o.clone();
+                    if matches!(&o.expr, Expr::Value(v) if v.value == Value::Number("1".into(), false))
+                    {
+                        o.expr = item.clone();
+                    }
+                    o.to_string()
+                })
+                .collect();
+            format!(" ORDER BY {}", list.join(", "))
+        }
+        Some(OrderByKind::All(_)) => return None,
+    };
+    let mut q = q.clone();
+    q.order_by = None;
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        unreachable!("checked above")
+    };
+    select.projection = vec![SelectItem::UnnamedExpr(parse_expr(&format!(
+        "array_agg({item}{order})"
+    )))];
+    Some(Expr::Subquery(q))
+}
+
+/// PostgreSQL functions DataFusion lacks, spelt with what it has:
+/// - `generate_subscripts(a, dim)`, a set-returning function SQLAlchemy
+///   zips with `unnest(a)` to number index columns: `unnest` of
+///   `generate_series(1, array_length(a, dim))` (DataFusion zips the
+///   `unnest`s of one select as PostgreSQL does);
+/// - `pg_get_viewdef(oid [, pretty])`: the view's SQL, from `pg_views`
+///   (the PostgreSQL front door's `pg_catalog`).
+fn pg_functions(e: &mut Expr) {
+    if let Some(aggregated) = array_of_subquery(e) {
+        *e = aggregated;
         return;
     }
-    let [
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(a)),
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(b)),
-    ] = list.args.as_slice()
-    else {
+    if let Some([a, dim]) = call_args(e, "generate_subscripts").as_deref() {
+        *e = parse_expr(&format!(
+            "unnest(generate_series(1, array_length({a}, {dim})))"
+        ));
         return;
-    };
-    *e = Expr::Nested(Box::new(Expr::BinaryOp {
-        left: Box::new(Expr::Nested(Box::new(a.clone()))),
-        op: BinaryOperator::Modulo,
-        right: Box::new(Expr::Nested(Box::new(b.clone()))),
-    }));
+    }
+    let view = call_args(e, "pg_get_viewdef");
+    if let Some([oid] | [oid, _]) = view.as_deref() {
+        *e = parse_expr(&format!(
+            "(SELECT max(quipu_v.definition) FROM pg_catalog.pg_views AS quipu_v \
+             JOIN pg_catalog.pg_class AS quipu_c ON quipu_c.relname = quipu_v.viewname \
+             JOIN pg_catalog.pg_namespace AS quipu_n ON quipu_n.oid = quipu_c.relnamespace \
+             AND quipu_n.nspname = quipu_v.schemaname WHERE quipu_c.oid = ({oid}))"
+        ));
+    }
 }
 
 /// `x NOT IN (a, NULL)` is never true in SQL; DataFusion 55's IN-list
@@ -605,6 +747,140 @@ fn unicode_classes(e: &mut Expr) {
     }
 }
 
+/// The function `x LIKE p ESCAPE 'c'` is rewritten to call: DataFusion
+/// takes only the backslash as `LIKE`'s escape character, and SQLAlchemy
+/// lists schemas with `nspname NOT LIKE $1 || '%' ESCAPE '/'`.
+pub const LIKE_PATTERN_FN: &str = "quipu_like_pattern";
+
+/// `x [NOT] [I]LIKE p ESCAPE 'c'`, with `c` not the backslash, becomes
+/// `x [NOT] [I]LIKE quipu_like_pattern(p, 'c')`: the same pattern spelt
+/// with backslash escapes ([`like_pattern`]), so any pattern works (a
+/// literal one is folded when planned). `ESCAPE ''` (no escape character)
+/// is the same function.
+fn like_escape(e: &mut Expr) {
+    let (Expr::Like {
+        pattern,
+        escape_char,
+        ..
+    }
+    | Expr::ILike {
+        pattern,
+        escape_char,
+        ..
+    }) = e
+    else {
+        return;
+    };
+    let Some(escape) = escape_char.as_ref() else {
+        return;
+    };
+    if matches!(&escape.value, Value::SingleQuotedString(c) if c == "\\") {
+        return;
+    }
+    let escape = escape_char.take().expect("checked above").value;
+    let p = std::mem::replace(pattern.as_mut(), Expr::value(Value::Null));
+    **pattern = Expr::Function(datafusion::sql::sqlparser::ast::Function {
+        name: datafusion::sql::sqlparser::ast::ObjectName::from(vec![
+            datafusion::sql::sqlparser::ast::Ident::new(LIKE_PATTERN_FN),
+        ]),
+        uses_odbc_syntax: false,
+        parameters: datafusion::sql::sqlparser::ast::FunctionArguments::None,
+        args: datafusion::sql::sqlparser::ast::FunctionArguments::List(
+            datafusion::sql::sqlparser::ast::FunctionArgumentList {
+                duplicate_treatment: None,
+                args: vec![
+                    datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                        datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(p),
+                    ),
+                    datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                        datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(Expr::value(escape)),
+                    ),
+                ],
+                clauses: vec![],
+            },
+        ),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    });
+}
+
+/// A `LIKE` pattern whose escape character is `escape` (none when empty),
+/// spelt with backslash escapes as DataFusion reads them: `escape` then a
+/// character is that character taken literally; a backslash is literal.
+/// `None` when the pattern ends in the escape character, which PostgreSQL
+/// refuses too.
+pub fn like_pattern(pattern: &str, escape: Option<char>) -> Option<String> {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            let next = chars.next()?;
+            out.push('\\');
+            out.push(next);
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// `quipu_like_pattern(pattern, escape)`, see [`like_escape`]; PostgreSQL's
+/// errors for an escape of more than one character and for a pattern
+/// ending in it.
+pub fn like_pattern_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::array::{Array, StringArray};
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    create_udf(
+        LIKE_PATTERN_FN,
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        std::sync::Arc::new(|args: &[ColumnarValue]| {
+            let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let text = |i: usize| {
+                arrays[i]
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| DataFusionError::Plan(format!("{LIKE_PATTERN_FN} takes text")))
+            };
+            let (patterns, escapes) = (text(0)?, text(1)?);
+            let mut out = Vec::with_capacity(patterns.len());
+            for i in 0..patterns.len() {
+                if patterns.is_null(i) || escapes.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let mut escape = escapes.value(i).chars();
+                let (first, more) = (escape.next(), escape.next());
+                if more.is_some() {
+                    return Err(DataFusionError::Execution(
+                        "invalid escape string: it must be empty or one character".into(),
+                    ));
+                }
+                out.push(Some(like_pattern(patterns.value(i), first).ok_or_else(
+                    || {
+                        DataFusionError::Execution(
+                            "LIKE pattern must not end with escape character".into(),
+                        )
+                    },
+                )?));
+            }
+            let array = StringArray::from(out);
+            Ok(if scalar {
+                ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&array, 0)?)
+            } else {
+                ColumnarValue::Array(std::sync::Arc::new(array))
+            })
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -657,6 +933,63 @@ mod tests {
             fixed("SELECT 1 FROM t WHERE a IN (1, 2) AND a NOT IN (3, NULL) OR b IN (NULL, 'x') OR c NOT IN (NULL)").unwrap(),
             "SELECT 1 FROM t WHERE a IN (1, 2) AND ((a NOT IN (3)) AND CAST(NULL AS BOOLEAN)) \
              OR b IN (NULL, 'x') OR CAST(NULL AS BOOLEAN)"
+        );
+    }
+
+    #[test]
+    fn like_escape_characters_become_backslashes() {
+        assert_eq!(like_pattern("pg/_%", Some('/')).unwrap(), "pg\\_%");
+        assert_eq!(like_pattern("a//b", Some('/')).unwrap(), "a\\/b");
+        assert_eq!(like_pattern("a\\b_", Some('/')).unwrap(), "a\\\\b_");
+        assert_eq!(like_pattern("100#%", Some('#')).unwrap(), "100\\%");
+        assert_eq!(like_pattern("a\\%", None).unwrap(), "a\\\\%");
+        assert_eq!(like_pattern("abc/", Some('/')), None);
+        assert_eq!(
+            fixed(
+                "SELECT 1 FROM t WHERE a NOT LIKE $1 || '%' ESCAPE '/' AND b ILIKE 'x' ESCAPE '#'"
+            )
+            .unwrap(),
+            "SELECT 1 FROM t WHERE a NOT LIKE quipu_like_pattern($1 || '%', '/') \
+             AND b ILIKE quipu_like_pattern('x', '#')"
+        );
+        // The backslash is DataFusion's own.
+        assert_eq!(
+            fixed("SELECT 1 FROM t WHERE a LIKE 'x' ESCAPE '\\'").unwrap(),
+            "SELECT 1 FROM t WHERE a LIKE 'x' ESCAPE '\\'"
+        );
+    }
+
+    #[test]
+    fn postgresql_functions_datafusion_lacks() {
+        assert_eq!(
+            fixed("SELECT unnest(k) AS a, generate_subscripts(k, $1::INTEGER) AS o FROM i")
+                .unwrap(),
+            "SELECT unnest(k) AS a, unnest(generate_series(1, array_length(k, $1::INTEGER))) AS o FROM i"
+        );
+        let view = fixed("SELECT pg_catalog.pg_get_viewdef(c.oid, true) FROM pg_class c").unwrap();
+        assert!(
+            view.starts_with("SELECT (SELECT max(quipu_v.definition) FROM pg_catalog.pg_views")
+                && view.ends_with("WHERE quipu_c.oid = (c.oid)) FROM pg_class c"),
+            "{view}"
+        );
+    }
+
+    #[test]
+    fn array_of_a_subquery_is_an_aggregate() {
+        assert_eq!(
+            fixed("SELECT ARRAY(SELECT b.n FROM m JOIN b ON m.r = b.o WHERE m.m = r.oid ORDER BY 1) FROM r")
+                .unwrap(),
+            "SELECT (SELECT array_agg(b.n ORDER BY b.n) FROM m JOIN b ON m.r = b.o WHERE m.m = r.oid) FROM r"
+        );
+        let kept = "SELECT ARRAY(SELECT a FROM t LIMIT 2) FROM r";
+        assert_eq!(fixed(kept).unwrap(), kept);
+    }
+
+    #[test]
+    fn repeated_columns_get_an_alias() {
+        assert_eq!(
+            fixed("SELECT NULL, NULL, a, a AS b, a FROM t").unwrap(),
+            "SELECT NULL, NULL AS \"NULL:2\", a, a AS b, a AS \"a:5\" FROM t"
         );
     }
 

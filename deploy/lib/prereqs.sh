@@ -29,21 +29,29 @@ ensure_postgres() {
 
 # Servers and clients that come from PyPI live in one venv outside the
 # clone: SecantusDB (a MongoDB-wire server) with pymongo, moto's standalone
-# S3-API server, and the clients the front-door tests drive (psycopg 3,
-# SQLAlchemy; pyarrow.flight and ADBC's Flight SQL driver). Pinned so every machine runs the same versions.
+# S3-API server, and the clients the front-door tests drive (psycopg 3 and
+# psycopg2, asyncpg, SQLAlchemy, pandas; pyarrow.flight and ADBC's Flight
+# SQL driver). Pinned so every machine runs the same versions.
 export QUIPU_VENV="${QUIPU_VENV:-$HOME/.cache/quipu/venv}"
 ensure_venv() {
+    # The clients are each one's latest release (issue 18: what analysts
+    # install today), SQLAlchemy with both drivers, asyncpg, pandas.
     local packages=('moto[server]==5.2.5' 'SecantusDB==0.7.0b3' 'pymongo==4.20.1' 'PyYAML>=6.0'
-        'psycopg[binary]==3.2.3' 'SQLAlchemy==2.0.36'
-        'pyarrow==18.1.0' 'adbc-driver-flightsql==1.3.0' 'adbc-driver-manager==1.3.0')
+        'psycopg[binary]==3.3.9' 'psycopg2-binary==2.9.13' 'asyncpg==0.32.0'
+        'SQLAlchemy==2.1.9' 'pandas==3.1.1'
+        'pyarrow==26.0.1' 'adbc-driver-flightsql==1.13.0' 'adbc-driver-manager==1.13.0')
+    # A venv made from another list is brought up to this one.
+    local stamp="$QUIPU_VENV/.quipu-packages"
     if [ ! -x "$QUIPU_VENV/bin/moto_server" ] || [ ! -x "$QUIPU_VENV/bin/secantusd-py" ] \
-        || ! "$QUIPU_VENV/bin/python" -c 'import pymongo, yaml, psycopg, sqlalchemy, pyarrow.flight, adbc_driver_flightsql' 2>/dev/null; then
-        echo "== installing servers from PyPI into $QUIPU_VENV"
+        || [ "$(cat "$stamp" 2>/dev/null)" != "${packages[*]}" ] \
+        || ! "$QUIPU_VENV/bin/python" -c 'import pymongo, yaml, psycopg, psycopg2, asyncpg, sqlalchemy, pandas, pyarrow.flight, adbc_driver_flightsql' 2>/dev/null; then
+        echo "== installing servers and clients from PyPI into $QUIPU_VENV"
         if ! python3 -m venv "$QUIPU_VENV" 2>/dev/null; then
             apt_install python3-venv
             python3 -m venv "$QUIPU_VENV"
         fi
         "$QUIPU_VENV/bin/pip" install -q --disable-pip-version-check "${packages[@]}"
+        echo "${packages[*]}" > "$stamp"
     fi
 }
 

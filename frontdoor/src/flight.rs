@@ -543,6 +543,12 @@ impl QuipuFlightSql {
         plan: LogicalPlan,
         params: Option<ParamValues>,
     ) -> std::result::Result<Response<DoGetStream>, Status> {
+        // The schema announced in `GetFlightInfo` is the prepared plan's;
+        // with its parameters bound, a column can become non-nullable
+        // (`CAST($1 AS BIGINT) + 1`), and ADBC refuses a stream whose
+        // schema differs ("endpoint 0 returned inconsistent schema").
+        let announced: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let bound = params.is_some();
         let plan = match params {
             Some(p) => plan
                 .replace_params_with_values(&p)
@@ -553,7 +559,23 @@ impl QuipuFlightSql {
         let batches = out
             .stream
             .map_err(|e| FlightError::ExternalError(Box::new(e)));
-        Ok(flight_stream(out.schema, batches))
+        if !bound || out.schema == announced {
+            return Ok(flight_stream(out.schema, batches));
+        }
+        let schema = announced.clone();
+        let batches = batches.and_then(move |batch| {
+            let schema = schema.clone();
+            async move {
+                let columns = batch
+                    .columns()
+                    .iter()
+                    .zip(schema.fields())
+                    .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                Ok(RecordBatch::try_new(schema, columns)?)
+            }
+        });
+        Ok(flight_stream(announced, batches))
     }
 
     /// The `FlightInfo` of a metadata command: its ticket is the command.

@@ -2,11 +2,14 @@
 //! authenticated against the users of the catalog and
 //! authorised per source.
 
+mod column_names;
+mod copy_out;
 pub mod error;
 pub mod flight;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod pg;
+mod pg_catalog;
 pub mod scram;
 mod tls;
 pub mod users;

@@ -39,7 +39,7 @@ use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager,
-    ErrorHandler, METADATA_USER, PgWireConnectionState, PgWireServerHandlers,
+    ErrorHandler, METADATA_DATABASE, METADATA_USER, PgWireConnectionState, PgWireServerHandlers,
     PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
@@ -48,7 +48,7 @@ use pgwire::messages::data::DataRow;
 use pgwire::messages::startup::Authentication;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::types::format::FormatOptions;
-use quipu_catalog::{CatalogStore, DEFAULT_CATALOG};
+use quipu_catalog::CatalogStore;
 use quipu_connectors::Access;
 use quipu_scheduler::engine::{ClientSession, Engine, Work};
 use quipu_scheduler::error::SchedulerError;
@@ -62,7 +62,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:15432";
 
 /// The version reported to clients: PostgreSQL 16 protocol and catalog
 /// conventions (psql and JDBC parse the leading number).
-const SERVER_VERSION: &str = concat!("16.6 (Quipu ", env!("CARGO_PKG_VERSION"), ")");
+pub(crate) const SERVER_VERSION: &str = concat!("16.6 (Quipu ", env!("CARGO_PKG_VERSION"), ")");
 
 /// How the PostgreSQL front door listens.
 #[derive(Debug, Clone)]
@@ -271,7 +271,7 @@ impl ConnHandlers {
             shared: shared.clone(),
             session: OnceCell::new(),
             statement_timeout: Mutex::new(None),
-            settings: Mutex::new(HashMap::new()),
+            settings: Default::default(),
             cancel_key: Mutex::new(None),
             slot: Mutex::new(Slot::Starting(starting)),
         });
@@ -466,6 +466,10 @@ impl StartupHandler for Startup {
                         // authenticated one, or refuse before the client
                         // is told it is in.
                         self.conn.take_slot()?;
+                        // The session, made now so that a database that
+                        // does not exist is refused at login, as
+                        // PostgreSQL refuses it.
+                        self.conn.session(&*client).await?;
                         pgwire::api::auth::finish_authentication(client, &self.params).await?;
                     }
                     AuthState::Initial | AuthState::Done => {
@@ -508,7 +512,7 @@ struct Conn {
     statement_timeout: Mutex<Option<Duration>>,
     /// PostgreSQL settings that Quipu accepts but does not act on
     /// (`extra_float_digits`, `application_name`, ...), for `SHOW`.
-    settings: Mutex<HashMap<String, String>>,
+    settings: Arc<Mutex<HashMap<String, String>>>,
     cancel_key: Mutex<Option<(i32, Vec<u8>)>>,
     slot: Mutex<Slot>,
 }
@@ -572,15 +576,28 @@ impl Conn {
                     .ok_or_else(|| fatal("28000", format!("user \"{user}\" no longer exists")))?;
                 let access = Access::new(def.readable_sources(), def.admin);
                 let session = self.shared.engine.client_for(access);
-                datafusion_pg_catalog::setup_pg_catalog(
+                // The connection's database is the session's default
+                // catalog; one the user cannot read does not exist for them.
+                let database = client.metadata().get(METADATA_DATABASE).cloned();
+                let readable = session.context().catalog_names();
+                let home = crate::pg_catalog::home_catalog(database.as_deref(), &readable)
+                    .ok_or_else(|| {
+                        fatal(
+                            "3D000",
+                            format!(
+                                "database \"{}\" does not exist",
+                                database.unwrap_or_default()
+                            ),
+                        )
+                    })?;
+                crate::pg_catalog::connect(
                     session.context(),
-                    DEFAULT_CATALOG,
-                    datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider,
+                    &home,
+                    self.settings.clone(),
+                    self.shared.store.clone(),
                 )
+                .await
                 .map_err(|e| fatal("XX000", format!("cannot set up pg_catalog: {e}")))?;
-                session.context().register_udf(version_udf());
-                session.context().register_udf(to_regtype_udf());
-                session.context().register_udf(type_is_visible_udf());
                 *self.cancel_key.lock().unwrap() = Some(key);
                 Ok::<_, PgWireError>(Arc::new(session))
             })
@@ -607,81 +624,6 @@ impl Conn {
     }
 }
 
-/// `version()` as PostgreSQL words it: SQLAlchemy, JDBC and BI tools
-/// parse the number after "PostgreSQL".
-fn version_udf() -> datafusion::logical_expr::ScalarUDF {
-    use datafusion::arrow::datatypes::DataType;
-    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
-    use datafusion::scalar::ScalarValue;
-    create_udf(
-        "version",
-        vec![],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|_args: &[ColumnarValue]| {
-            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(format!(
-                "PostgreSQL {SERVER_VERSION} on {}-{}, federating through Apache DataFusion",
-                std::env::consts::ARCH,
-                std::env::consts::OS
-            )))))
-        }),
-    )
-}
-
-/// `to_regtype(name)`: the OID of a built-in type, NULL for any other
-/// name (psycopg asks for `hstore` when SQLAlchemy connects).
-fn to_regtype_udf() -> datafusion::logical_expr::ScalarUDF {
-    use datafusion::arrow::array::{Array, Int32Array, StringArray};
-    use datafusion::arrow::datatypes::DataType;
-    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
-    static OIDS: std::sync::OnceLock<HashMap<String, i32>> = std::sync::OnceLock::new();
-    let oids = OIDS.get_or_init(|| {
-        (1..10_000u32)
-            .filter_map(|oid| Type::from_oid(oid).map(|t| (t.name().to_string(), oid as i32)))
-            .collect()
-    });
-    create_udf(
-        "to_regtype",
-        vec![DataType::Utf8],
-        DataType::Int32,
-        Volatility::Immutable,
-        Arc::new(move |args: &[ColumnarValue]| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let names = arrays[0]
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| DataFusionError::Plan("to_regtype takes text".into()))?;
-            let out: Int32Array = (0..names.len())
-                .map(|i| {
-                    if names.is_null(i) {
-                        return None;
-                    }
-                    let name = names.value(i).trim().trim_start_matches("pg_catalog.");
-                    oids.get(name.to_ascii_lowercase().as_str()).copied()
-                })
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
-    )
-}
-
-/// `pg_type_is_visible(oid)`: every type is (one search path, no shadowing).
-/// SQLAlchemy's `get_columns` asks it about domains.
-fn type_is_visible_udf() -> datafusion::logical_expr::ScalarUDF {
-    use datafusion::arrow::datatypes::DataType;
-    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
-    use datafusion::scalar::ScalarValue;
-    create_udf(
-        "pg_type_is_visible",
-        vec![DataType::Int32],
-        DataType::Boolean,
-        Volatility::Immutable,
-        Arc::new(|_args: &[ColumnarValue]| {
-            Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
-        }),
-    )
-}
-
 /// A statement as the extended protocol keeps it between Parse and
 /// Execute.
 #[derive(Clone, Debug)]
@@ -691,8 +633,9 @@ pub struct Prepared {
 
 #[derive(Clone, Debug)]
 enum Kind {
-    /// A query planned at Parse time (parameters still open).
-    Query(Box<LogicalPlan>),
+    /// A query planned at Parse time (parameters still open), with
+    /// PostgreSQL's names for its columns (`crate::column_names`).
+    Query(Box<LogicalPlan>, Option<Vec<String>>),
     /// Handled by the front door itself (SET/SHOW of PostgreSQL settings,
     /// transaction statements).
     Local(Local),
@@ -862,6 +805,11 @@ impl Conn {
                         )
                     })?;
                     *self.statement_timeout.lock().unwrap() = t;
+                    let shown = match t {
+                        None => "0".to_string(),
+                        Some(d) => format!("{}ms", d.as_millis()),
+                    };
+                    self.settings.lock().unwrap().insert(name.clone(), shown);
                 } else {
                     self.settings
                         .lock()
@@ -871,26 +819,12 @@ impl Conn {
                 Ok(Response::Execution(Tag::new("SET")))
             }
             Local::Show(name) => {
-                let value = match name.as_str() {
-                    "statement_timeout" => match self.timeout() {
-                        None => "0".to_string(),
-                        Some(d) => format!("{}ms", d.as_millis()),
-                    },
-                    other => {
-                        if let Some(v) = self.settings.lock().unwrap().get(other) {
-                            v.clone()
-                        } else {
-                            default_setting(other)
-                                .ok_or_else(|| {
-                                    error(
-                                        "42704",
-                                        format!("unrecognized configuration parameter \"{other}\""),
-                                    )
-                                })?
-                                .to_string()
-                        }
-                    }
-                };
+                let value = setting(&self.settings, name).ok_or_else(|| {
+                    error(
+                        "42704",
+                        format!("unrecognized configuration parameter \"{name}\""),
+                    )
+                })?;
                 text_response(name, &value)
             }
             Local::Begin => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
@@ -916,6 +850,7 @@ impl Conn {
         session: &Arc<ClientSession>,
         work: Work,
         format: &Format,
+        names: Option<&[String]>,
     ) -> PgWireResult<Response> {
         let token = self.new_token();
         let deadline = self.timeout().map(|t| tokio::time::Instant::now() + t);
@@ -935,11 +870,10 @@ impl Conn {
             out = session.launch(planned) => out.and_then(quipu_scheduler::engine::one).map_err(engine_error)?,
         };
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-        let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(
-            &out.schema,
-            format,
-            Some(options),
-        )?);
+        let fields = Arc::new(renamed(
+            arrow_pg::datatypes::arrow_schema_to_pg_fields(&out.schema, format, Some(options))?,
+            names,
+        ));
         let batches = guarded(out.stream, token, deadline);
         let rows_fields = fields.clone();
         let rows = batches
@@ -955,6 +889,27 @@ impl Conn {
             )
             .flat_map(futures::stream::iter);
         Ok(Response::Query(QueryResponse::new(fields, rows)))
+    }
+}
+
+/// The fields under PostgreSQL's names for them, when there is one per
+/// field.
+fn renamed(fields: Vec<FieldInfo>, names: Option<&[String]>) -> Vec<FieldInfo> {
+    match names {
+        Some(names) if names.len() == fields.len() => fields
+            .into_iter()
+            .zip(names)
+            .map(|(f, name)| {
+                FieldInfo::new(
+                    name.clone(),
+                    f.table_id(),
+                    f.column_id(),
+                    f.datatype().clone(),
+                    f.format(),
+                )
+            })
+            .collect(),
+        _ => fields,
     }
 }
 
@@ -1037,8 +992,19 @@ fn guarded(
 }
 
 /// What `SHOW` answers for PostgreSQL settings a client did not set.
+/// A PostgreSQL setting of the connection (`SHOW`, `current_setting`):
+/// its `SET` value, or the default.
+pub(crate) fn setting(settings: &Mutex<HashMap<String, String>>, name: &str) -> Option<String> {
+    if let Some(v) = settings.lock().unwrap().get(name) {
+        return Some(v.clone());
+    }
+    default_setting(name).map(str::to_string)
+}
+
 fn default_setting(name: &str) -> Option<&'static str> {
     Some(match name {
+        "statement_timeout" => "0",
+        "default_table_access_method" => "heap",
         "server_version" => "16.6",
         "server_version_num" => "160006",
         "server_encoding" | "client_encoding" => "UTF8",
@@ -1094,15 +1060,40 @@ impl SimpleQueryHandler for QueryHandler {
         }
         let mut out = Vec::with_capacity(statements.len());
         for stmt in statements {
+            let copy = crate::copy_out::copy_out(&stmt);
             let resp = match classify(&stmt) {
                 Some(local) => self.conn.run_local(&local),
+                None if copy.is_some() => match copy.expect("checked") {
+                    Err(why) => Err(error("0A000", why)),
+                    Ok(copy) => {
+                        let names = crate::column_names::result_names(&copy.query);
+                        let work =
+                            Work::Statement(DfStatement::Statement(Box::new(copy.query.clone())));
+                        match self
+                            .conn
+                            .run_query(
+                                client,
+                                &session,
+                                work,
+                                &Format::UnifiedText,
+                                names.as_deref(),
+                            )
+                            .await
+                        {
+                            Ok(Response::Query(answer)) => Ok(copy.response(answer)),
+                            other => other,
+                        }
+                    }
+                },
                 None => {
+                    let names = crate::column_names::result_names(&stmt);
                     self.conn
                         .run_query(
                             client,
                             &session,
                             Work::Statement(DfStatement::Statement(Box::new(stmt))),
                             &Format::UnifiedText,
+                            names.as_deref(),
                         )
                         .await
                 }
@@ -1135,7 +1126,7 @@ impl QueryParser for QuipuParser {
         &self,
         client: &C,
         sql: &str,
-        _types: &[Option<Type>],
+        types: &[Option<Type>],
     ) -> PgWireResult<Option<Prepared>>
     where
         C: ClientInfo + Unpin + Send + Sync,
@@ -1157,19 +1148,22 @@ impl QueryParser for QuipuParser {
                 kind: Kind::Local(local),
             }));
         }
+        let names = crate::column_names::result_names(&stmt);
+        let casts = cast_parameters(&stmt);
         let token = self.conn.new_token();
         let deadline = self.conn.timeout().map(|t| tokio::time::Instant::now() + t);
         let plan = bounded(&token, deadline, async move {
             session.plan(DfStatement::Statement(Box::new(stmt))).await
         })
         .await?;
+        let plan = typed_by_casts(plan, &casts, types)?;
         Ok(Some(Prepared {
-            kind: Kind::Query(Box::new(plan)),
+            kind: Kind::Query(Box::new(plan), names),
         }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
-        let Kind::Query(plan) = &stmt.kind else {
+        let Kind::Query(plan, _) = &stmt.kind else {
             return Ok(vec![]);
         };
         ordered_param_types(plan)?
@@ -1187,7 +1181,7 @@ impl QueryParser for QuipuParser {
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.kind {
-            Kind::Query(plan)
+            Kind::Query(plan, names)
                 if !matches!(**plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_)) =>
             {
                 arrow_pg::datatypes::arrow_schema_to_pg_fields(
@@ -1195,6 +1189,7 @@ impl QueryParser for QuipuParser {
                     format.unwrap_or(&Format::UnifiedText),
                     None,
                 )
+                .map(|fields| renamed(fields, names.as_deref()))
             }
             Kind::Local(Local::Show(name)) => Ok(vec![FieldInfo::new(
                 name.clone(),
@@ -1206,6 +1201,94 @@ impl QueryParser for QuipuParser {
             _ => Ok(vec![]),
         }
     }
+}
+
+/// The parameters a statement casts to a plain SQL type (`$1::bigint`,
+/// `CAST($2 AS text)`), with the Arrow type of the cast, when each of its
+/// casts says the same.
+fn cast_parameters(stmt: &Statement) -> HashMap<String, datafusion::arrow::datatypes::DataType> {
+    use datafusion::arrow::datatypes::DataType as Arrow;
+    use datafusion::sql::sqlparser::ast::{DataType as Sql, visit_expressions};
+    let mut found: HashMap<String, Option<Arrow>> = HashMap::new();
+    let _ = visit_expressions(stmt, |e: &Expr| {
+        if let Expr::Cast {
+            expr, data_type, ..
+        } = e
+            && let Expr::Value(v) = expr.as_ref()
+            && let Value::Placeholder(id) = &v.value
+        {
+            // Only types whose text and binary forms the client knows as
+            // such: not `regclass` and its kin, whose text is a name.
+            let arrow = match data_type {
+                Sql::SmallInt(_) | Sql::Int2(_) => Some(Arrow::Int16),
+                Sql::Int(_) | Sql::Integer(_) | Sql::Int4(_) => Some(Arrow::Int32),
+                Sql::BigInt(_) | Sql::Int8(_) => Some(Arrow::Int64),
+                Sql::Real | Sql::Float4 => Some(Arrow::Float32),
+                Sql::DoublePrecision | Sql::Double(_) | Sql::Float8 => Some(Arrow::Float64),
+                Sql::Text | Sql::Varchar(_) | Sql::CharacterVarying(_) | Sql::String(_) => {
+                    Some(Arrow::Utf8)
+                }
+                Sql::Boolean | Sql::Bool => Some(Arrow::Boolean),
+                Sql::Date => Some(Arrow::Date32),
+                _ => None,
+            };
+            let entry = found.entry(id.clone()).or_insert(arrow.clone());
+            if *entry != arrow {
+                *entry = None;
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    found
+        .into_iter()
+        .filter_map(|(id, t)| Some((id, t?)))
+        .collect()
+}
+
+/// Gives a parameter whose type DataFusion did not infer, and the client
+/// did not declare, the type of its cast: `SELECT $1::bigint + 1` is then
+/// described to the client as taking a bigint, and asyncpg (which encodes
+/// each parameter as described) sends one. A type the client declares
+/// wins, as in PostgreSQL.
+fn typed_by_casts(
+    plan: LogicalPlan,
+    casts: &HashMap<String, datafusion::arrow::datatypes::DataType>,
+    declared: &[Option<Type>],
+) -> PgWireResult<LogicalPlan> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::Expr as DfExpr;
+    if casts.is_empty() {
+        return Ok(plan);
+    }
+    let undeclared = |id: &str| {
+        let i = id.trim_start_matches('$').parse::<usize>().ok();
+        i.and_then(|i| declared.get(i.checked_sub(1)?))
+            .is_none_or(|t| t.as_ref().is_none_or(|t| *t == Type::UNKNOWN))
+    };
+    plan.transform_up_with_subqueries(|node| {
+        node.map_expressions(|e| {
+            e.transform(|e| match e {
+                DfExpr::Placeholder(p) if p.field.is_none() && undeclared(&p.id) => {
+                    match casts.get(&p.id) {
+                        Some(t) => Ok(Transformed::yes(DfExpr::Placeholder(
+                            datafusion::logical_expr::expr::Placeholder::new_with_field(
+                                p.id,
+                                Some(Arc::new(datafusion::arrow::datatypes::Field::new(
+                                    "",
+                                    t.clone(),
+                                    true,
+                                ))),
+                            ),
+                        ))),
+                        None => Ok(Transformed::no(DfExpr::Placeholder(p))),
+                    }
+                }
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    })
+    .map(|t| t.data)
+    .map_err(|e| engine_error(SchedulerError::Query(e)))
 }
 
 /// The parameter types of a plan in `$1, $2, ...` order.
@@ -1248,7 +1331,7 @@ impl ExtendedQueryHandler for QueryHandler {
         let prepared = &portal.statement.statement;
         match &prepared.kind {
             Kind::Local(local) => self.conn.run_local(local),
-            Kind::Query(plan) => {
+            Kind::Query(plan, names) => {
                 let types = ordered_param_types(plan)?;
                 let refs: Vec<Option<&datafusion::arrow::datatypes::DataType>> =
                     types.iter().map(|t| t.as_ref()).collect();
@@ -1263,6 +1346,7 @@ impl ExtendedQueryHandler for QueryHandler {
                         &session,
                         Work::Plan(plan),
                         &portal.result_column_format,
+                        names.as_deref(),
                     )
                     .await
             }

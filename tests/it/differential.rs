@@ -357,6 +357,38 @@ const REGRESSIONS: &[(&str, &str)] = &[
          AND transaction_lines.sku = p1.sku AND (p1.sku IN ('SKU-000146', 'SKU-000111') \
          AND p1.sku NOT IN ('SKU-000076', NULL))",
     ),
+    // Issue 18, from clients' catalog queries: a correlated scalar
+    // subquery without an aggregate (PostgreSQL runs it per row; DataFusion
+    // 55 refused it: "Correlated scalar subquery must be aggregated").
+    (
+        "correlated_scalar_subquery_without_aggregate",
+        "SELECT c.customer_id, (SELECT t.store_id FROM pos.public.transactions t \
+         WHERE t.txn_id = c.customer_id) AS s FROM crm.public.customers c \
+         WHERE c.customer_id < 50 ORDER BY 1",
+    ),
+    // The same inside CASE, reading outer columns in its select list and
+    // filtering on an outer column alone (SQLAlchemy 2.1's reflection
+    // shape; DataFusion left it undecorrelated: "Physical plan does not
+    // support logical expression ScalarSubquery").
+    (
+        "outer_columns_in_a_case_subquery",
+        "SELECT c.customer_id, CASE WHEN c.customer_id % 3 <> 0 THEN \
+         (SELECT t.store_id + c.customer_id FROM pos.public.transactions t \
+         WHERE t.txn_id = c.customer_id AND c.city IS NOT NULL) END AS v \
+         FROM crm.public.customers c WHERE c.customer_id < 60 ORDER BY 1",
+    ),
+    // LIKE with another escape character (DataFusion: backslash only).
+    (
+        "like_with_another_escape_character",
+        "SELECT count(*) FROM crm.public.customers c \
+         WHERE c.email NOT LIKE '%#_%' ESCAPE '#' AND c.last_name LIKE 'M%' ESCAPE '!'",
+    ),
+    // A repeated column (DataFusion: "Projections require unique
+    // expression names").
+    (
+        "repeated_select_columns",
+        "SELECT c.city, c.city, count(*) FROM crm.public.customers c GROUP BY c.city ORDER BY 1",
+    ),
 ];
 
 // ---------------------------------------------------------------------------

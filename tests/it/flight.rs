@@ -141,6 +141,9 @@ scalar_free = c.cursor(); scalar_free.execute("SET quipu.execution = 'cluster'")
 for v in {VIEWS:?}:
     print(v + "=" + str(scalar(c, "SELECT count(*) FROM yachay." + v)))
 print("bound=" + str(scalar(c, "SELECT count(*) FROM crm.public.orders WHERE customer_id < ?", (100,))))
+# A bound parameter that makes a column non-nullable: the stream's schema
+# is the one announced (ADBC refused the stream before).
+print("cast_bound=" + repr([scalar(c, "SELECT CAST(? AS BIGINT) + 1", (41,)), scalar(c, "SELECT ? || 'x'", ("a",))]))
 objs = c.adbc_get_objects(depth="tables").read_all().to_pylist()
 print("catalogs=" + ",".join(sorted(o["catalog_name"] for o in objs)))
 tables = [t["table_name"] for o in objs if o["catalog_name"] == "quipu" for s in o["catalog_db_schemas"] if s["db_schema_name"] == "yachay" for t in s["db_schema_tables"]]
@@ -155,6 +158,7 @@ print("types=" + ",".join(c.adbc_get_table_types()))
         assert_eq!(value(&out, v), want, "yachay.{v} over ADBC");
     }
     assert_eq!(value(&out, "bound"), small);
+    assert_eq!(value(&out, "cast_bound"), "[42, 'ax']");
     assert_eq!(value(&out, "catalogs"), "crm,inventory,lake,pos,quipu");
     assert!(value(&out, "views").contains("customer_360"), "{out}");
     assert_eq!(value(&out, "vendor"), "Quipu");

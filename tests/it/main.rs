@@ -7,6 +7,7 @@ mod faults;
 
 mod catalog;
 mod cli;
+mod clients;
 mod cluster;
 mod differential;
 mod expressions;

@@ -16,7 +16,7 @@ use crate::common::{client, quipu, try_query};
 use crate::servers::{pg_bindir, venv, yachay};
 
 pub(crate) const BOSS_PW: &str = "boss-pw-7Qz";
-const ANA_PW: &str = "ana-pw-3Xk";
+pub(crate) const ANA_PW: &str = "ana-pw-3Xk";
 
 pub(crate) fn add_admin(dir: &Path) {
     let run = quipu(
@@ -28,7 +28,7 @@ pub(crate) fn add_admin(dir: &Path) {
 }
 
 /// `boss` (admin) and `ana` (granted the lake only).
-fn add_users(dir: &Path) {
+pub(crate) fn add_users(dir: &Path) {
     add_admin(dir);
     let run = quipu(
         dir,
@@ -53,14 +53,25 @@ pub(crate) fn wait_port(port: u16) {
     }
 }
 
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// The real `psql`, unaligned and tuples-only, stopping at the first error.
 fn psql(port: u16, user: &str, password: &str, commands: &[&str]) -> Out {
+    psql_in(port, user, password, "quipu", commands)
+}
+
+/// [`psql`] connected to another database.
+pub(crate) fn psql_in(
+    port: u16,
+    user: &str,
+    password: &str,
+    database: &str,
+    commands: &[&str],
+) -> Out {
     let mut cmd = Command::new(pg_bindir().join("psql"));
     cmd.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
         .args([
@@ -71,7 +82,7 @@ fn psql(port: u16, user: &str, password: &str, commands: &[&str]) -> Out {
             "-U",
             user,
             "-d",
-            "quipu",
+            database,
         ])
         .env("PGPASSWORD", password)
         .env("PGCONNECT_TIMEOUT", "20");
@@ -93,7 +104,7 @@ fn python(port: u16, code: &str) -> Out {
 }
 
 /// [`python`] with more environment variables.
-fn python_with(port: u16, code: &str, env: &[(&str, &std::ffi::OsStr)]) -> Out {
+pub(crate) fn python_with(port: u16, code: &str, env: &[(&str, &std::ffi::OsStr)]) -> Out {
     let out = Command::new(venv().join("bin/python"))
         .args(["-c", code])
         .env("PORT", port.to_string())
@@ -109,7 +120,7 @@ fn python_with(port: u16, code: &str, env: &[(&str, &std::ffi::OsStr)]) -> Out {
     }
 }
 
-fn value<'a>(out: &'a Out, key: &str) -> &'a str {
+pub(crate) fn value<'a>(out: &'a Out, key: &str) -> &'a str {
     let prefix = format!("{key}=");
     out.stdout
         .lines()

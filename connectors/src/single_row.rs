@@ -1,0 +1,481 @@
+//! Correlated scalar subqueries that are not aggregated.
+//!
+//! PostgreSQL runs `(SELECT d.adbin FROM pg_attrdef d WHERE d.adrelid =
+//! a.attrelid)` per outer row and fails only if it returns more than one
+//! row. DataFusion 55 refuses to plan it ("Correlated scalar subquery must
+//! be aggregated to return at most one row"), so SQLAlchemy's column
+//! reflection, the JDBC driver's `getTypeInfo` and plenty of hand-written
+//! lookups did not run. This analyzer rule aggregates such a subquery with
+//! `quipu_single(x)`: NULL for no row, the value for one, PostgreSQL's
+//! error for more. DataFusion then decorrelates it as it does `max(x)`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, Result, ScalarValue, exec_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::{conjunction, split_conjunction_owned};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Filter, LogicalPlan, LogicalPlanBuilder,
+    Signature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+
+/// The aggregate's name in plans.
+pub const SINGLE: &str = "quipu_single";
+
+#[derive(Debug, Default)]
+pub struct AggregateScalarSubqueries;
+
+impl AnalyzerRule for AggregateScalarSubqueries {
+    fn name(&self) -> &str {
+        "quipu_aggregate_scalar_subqueries"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
+        let mut lifted = 0;
+        plan.transform_up_with_subqueries(|node| {
+            let node = node.map_expressions(|e| {
+                e.transform_up(|e| match e {
+                    Expr::ScalarSubquery(mut sq) if needs_aggregate(&sq.subquery) => {
+                        let (plan, outer) = hoisted(sq.subquery.as_ref().clone())?;
+                        let (plan, outside) = outer_refs_outside(plan)?;
+                        let plan = aggregated(plan)?;
+                        sq.outer_ref_columns = plan.all_out_ref_exprs();
+                        sq.subquery = Arc::new(plan);
+                        let e = match outside {
+                            None => Expr::ScalarSubquery(sq),
+                            Some(select) => select(Expr::ScalarSubquery(sq))?,
+                        };
+                        Ok(Transformed::yes(match conjunction(outer) {
+                            None => e,
+                            Some(when) => when_then(when, e)?,
+                        }))
+                    }
+                    other => Ok(Transformed::no(other)),
+                })
+            })?;
+            node.transform_data(|node| lift_nested(node, &mut lifted))
+        })
+        .map(|t| t.data)
+    }
+}
+
+/// Correlated subqueries inside another expression of a projection
+/// (`CASE WHEN c THEN (SELECT ...) END`) are computed by a projection of
+/// their own just below and referred to by name: DataFusion 55
+/// decorrelates `CASE WHEN a.attidentity != '' THEN (SELECT f(a.attidentity,
+/// s.seqstart) FROM s WHERE s.k = a.k) END` (SQLAlchemy 2.1's column
+/// reflection) only when the subquery stands alone. The subquery is then
+/// computed for every row, not only where the CASE reaches it.
+fn lift_nested(node: LogicalPlan, lifted: &mut usize) -> Result<Transformed<LogicalPlan>> {
+    let LogicalPlan::Projection(p) = node else {
+        return Ok(Transformed::no(node));
+    };
+    let nested = |e: &Expr| {
+        let inner = match e {
+            Expr::Alias(a) => a.expr.as_ref(),
+            other => other,
+        };
+        !matches!(inner, Expr::ScalarSubquery(_))
+            && inner
+                .exists(|x| {
+                    Ok(matches!(x, Expr::ScalarSubquery(sq) if !sq.outer_ref_columns.is_empty()))
+                })
+                .unwrap_or(false)
+    };
+    if !p.expr.iter().any(nested) {
+        return Ok(Transformed::no(LogicalPlan::Projection(p)));
+    }
+    let mut below: Vec<Expr> = p
+        .input
+        .schema()
+        .iter()
+        .map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())))
+        .collect();
+    let mut exprs = Vec::with_capacity(p.expr.len());
+    let mut seen: Vec<(Expr, String)> = vec![];
+    for e in p.expr {
+        if !nested(&e) {
+            exprs.push(e);
+            continue;
+        }
+        let name = e.schema_name().to_string();
+        let e = e
+            .transform_up(|x| match x {
+                Expr::ScalarSubquery(sq) if !sq.outer_ref_columns.is_empty() => {
+                    let sq = Expr::ScalarSubquery(sq);
+                    // One column for each distinct subquery (see
+                    // `outer_refs_outside`, which repeats it).
+                    let alias = match seen.iter().find(|(s, _)| *s == sq) {
+                        Some((_, a)) => a.clone(),
+                        None => {
+                            *lifted += 1;
+                            let alias = format!("__quipu_subquery_{lifted}");
+                            below.push(sq.clone().alias(alias.clone()));
+                            seen.push((sq, alias.clone()));
+                            alias
+                        }
+                    };
+                    Ok(Transformed::yes(Expr::Column(Column::from_name(alias))))
+                }
+                other => Ok(Transformed::no(other)),
+            })?
+            .data;
+        exprs.push(match e {
+            Expr::Alias(_) => e,
+            other => other.alias(name),
+        });
+    }
+    let input = LogicalPlanBuilder::from(Arc::unwrap_or_clone(p.input))
+        .project(below)?
+        .build()?;
+    Ok(Transformed::yes(
+        LogicalPlanBuilder::from(input).project(exprs)?.build()?,
+    ))
+}
+
+/// A correlated subquery DataFusion would refuse: no aggregate on top and
+/// not known to return at most one row.
+fn needs_aggregate(plan: &LogicalPlan) -> bool {
+    let correlated = plan.contains_outer_reference()
+        || plan.inputs().iter().any(|p| p.contains_outer_reference());
+    if !correlated || plan.schema().fields().len() != 1 {
+        return false;
+    }
+    let mut top = plan;
+    while let LogicalPlan::Projection(p) = top {
+        top = p.input.as_ref();
+        if let LogicalPlan::SubqueryAlias(a) = top {
+            top = a.input.as_ref();
+        }
+    }
+    let aggregated = match top {
+        LogicalPlan::Aggregate(_) => true,
+        LogicalPlan::Filter(f) => matches!(f.input.as_ref(), LogicalPlan::Aggregate(_)),
+        _ => false,
+    };
+    !aggregated && plan.max_rows().is_none_or(|n| n > 1)
+}
+
+/// The subquery's filter without its conjuncts on outer columns alone
+/// (`WHERE a.atthasdef AND d.adrelid = a.attrelid`), and those conjuncts
+/// as expressions of the outer query. DataFusion decorrelates an
+/// aggregated subquery only through equalities between inner and outer
+/// columns; the subquery returns no row, so NULL, where they are not true,
+/// which `CASE WHEN them THEN (subquery) END` says outside.
+fn hoisted(plan: LogicalPlan) -> Result<(LogicalPlan, Vec<Expr>)> {
+    let mut outer = vec![];
+    let plan = plan
+        .transform_down(|node| match node {
+            LogicalPlan::Projection(_) | LogicalPlan::SubqueryAlias(_) => Ok(Transformed::no(node)),
+            LogicalPlan::Filter(f) => {
+                let (only_outer, inner): (Vec<Expr>, Vec<Expr>) =
+                    split_conjunction_owned(f.predicate)
+                        .into_iter()
+                        .partition(|p| p.contains_outer() && p.column_refs().is_empty());
+                outer = only_outer;
+                let input = Arc::unwrap_or_clone(f.input);
+                let node = match conjunction(inner) {
+                    Some(p) => LogicalPlan::Filter(Filter::try_new(p, Arc::new(input))?),
+                    None => input,
+                };
+                Ok(Transformed::new(node, true, TreeNodeRecursion::Stop))
+            }
+            other => Ok(Transformed::new(other, false, TreeNodeRecursion::Stop)),
+        })?
+        .data;
+    let outer = outer
+        .into_iter()
+        .map(|p| {
+            p.transform(|e| match e {
+                Expr::OuterReferenceColumn(_, c) => Ok(Transformed::yes(Expr::Column(c))),
+                other => Ok(Transformed::no(other)),
+            })
+            .map(|t| t.data)
+        })
+        .collect::<Result<_>>()?;
+    Ok((plan.recompute_schema()?, outer))
+}
+
+type Select = Box<dyn FnOnce(Expr) -> Result<Expr>>;
+
+/// DataFusion 55 does not decorrelate a subquery whose select list reads
+/// outer columns (`SELECT json_build_object('always', a.attidentity = 'a',
+/// 'start', s.seqstart) FROM pg_sequence s WHERE ...`). Such a subquery
+/// selects the inner columns it needs as one struct instead, and the select
+/// expression is computed outside from the struct's fields and the outer
+/// columns: NULL when the struct is (no row), as the subquery would be.
+fn outer_refs_outside(plan: LogicalPlan) -> Result<(LogicalPlan, Option<Select>)> {
+    use datafusion::functions::core::expr_fn::{get_field, named_struct};
+    let LogicalPlan::Projection(p) = &plan else {
+        return Ok((plan, None));
+    };
+    let [select] = p.expr.as_slice() else {
+        return Ok((plan, None));
+    };
+    if !select.contains_outer() {
+        return Ok((plan, None));
+    }
+    let (select, name) = match select.clone() {
+        Expr::Alias(a) => (*a.expr, a.name),
+        other => {
+            let name = other.schema_name().to_string();
+            (other, name)
+        }
+    };
+    let columns: Vec<Column> = select.column_refs().into_iter().cloned().collect();
+    let mut fields = vec![];
+    for (i, c) in columns.iter().enumerate() {
+        fields.push(datafusion::logical_expr::lit(format!("c{i}")));
+        fields.push(Expr::Column(c.clone()));
+    }
+    // A struct with no field cannot be made: a constant marks the row.
+    fields.push(datafusion::logical_expr::lit("row"));
+    fields.push(datafusion::logical_expr::lit(true));
+    let input = Arc::clone(&p.input);
+    let plan = LogicalPlanBuilder::from(Arc::unwrap_or_clone(input))
+        .project(vec![named_struct(fields).alias(name.clone())])?
+        .build()?;
+    let outside: Select = Box::new(move |subquery: Expr| {
+        let e = select
+            .transform(|e| match e {
+                Expr::OuterReferenceColumn(_, c) => Ok(Transformed::yes(Expr::Column(c))),
+                Expr::Column(c) => {
+                    let i = columns.iter().position(|x| *x == c).expect("listed above");
+                    Ok(Transformed::yes(get_field(
+                        subquery.clone(),
+                        format!("c{i}"),
+                    )))
+                }
+                other => Ok(Transformed::no(other)),
+            })?
+            .data;
+        Ok(Expr::Case(datafusion::logical_expr::expr::Case::new(
+            None,
+            vec![(Box::new(subquery.clone().is_not_null()), Box::new(e))],
+            None,
+        ))
+        .alias(name))
+    });
+    Ok((plan, Some(outside)))
+}
+
+fn when_then(when: Expr, then: Expr) -> Result<Expr> {
+    Ok(Expr::Case(datafusion::logical_expr::expr::Case::new(
+        None,
+        vec![(Box::new(when), Box::new(then))],
+        None,
+    )))
+}
+
+/// `SELECT quipu_single(x) FROM (plan)`, keeping the column's name.
+fn aggregated(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let (qualifier, field) = plan.schema().qualified_field(0);
+    let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
+    let name = field.name().clone();
+    LogicalPlanBuilder::from(plan)
+        .aggregate(
+            Vec::<Expr>::new(),
+            vec![single().call(vec![column]).alias(name)],
+        )?
+        .build()
+}
+
+/// `quipu_single(x)`.
+pub fn single() -> AggregateUDF {
+    AggregateUDF::new_from_impl(Single {
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Single {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for Single {
+    fn name(&self) -> &str {
+        SINGLE
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args[0].clone())
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SingleAccumulator {
+            value: ScalarValue::try_from(args.return_field.data_type())?,
+            rows: 0,
+        }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(
+                args.return_field
+                    .as_ref()
+                    .clone()
+                    .with_name(format!("{}[value]", args.name))
+                    .with_nullable(true),
+            ),
+            Arc::new(Field::new(
+                format!("{}[rows]", args.name),
+                DataType::UInt64,
+                true,
+            )),
+        ])
+    }
+}
+
+#[derive(Debug)]
+struct SingleAccumulator {
+    value: ScalarValue,
+    rows: u64,
+}
+
+impl SingleAccumulator {
+    fn add(&mut self, values: &ArrayRef, row: usize, rows: u64) -> Result<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        self.rows += rows;
+        if self.rows > 1 {
+            return exec_err!("more than one row returned by a subquery used as an expression");
+        }
+        self.value = ScalarValue::try_from_array(values, row)?;
+        Ok(())
+    }
+}
+
+impl Accumulator for SingleAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for row in 0..values[0].len() {
+            self.add(&values[0], row, 1)?;
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let rows = states[1]
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .expect("the row count state is a UInt64");
+        for row in 0..rows.len() {
+            let n = if rows.is_null(row) {
+                0
+            } else {
+                rows.value(row)
+            };
+            self.add(&states[0], row, n)?;
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![
+            self.value.clone(),
+            ScalarValue::UInt64(Some(self.rows)),
+        ])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(self.value.clone())
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.value.size() - std::mem::size_of_val(&self.value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    async fn ctx() -> SessionContext {
+        let ctx = SessionContext::new();
+        ctx.add_analyzer_rule(Arc::new(AggregateScalarSubqueries));
+        ctx.register_udaf(single());
+        ctx.sql("CREATE TABLE o AS VALUES (1), (2), (3)")
+            .await
+            .unwrap();
+        ctx.sql("CREATE TABLE i (k INT, v TEXT) AS VALUES (1, 'a'), (2, NULL), (3, 'c'), (3, 'd')")
+            .await
+            .unwrap();
+        ctx
+    }
+
+    /// The table lines of a query's answer.
+    async fn rows(sql: &str) -> Vec<String> {
+        let batches = ctx().await.sql(sql).await.unwrap().collect().await.unwrap();
+        let text = pretty_format_batches(&batches).unwrap().to_string();
+        text.lines()
+            .filter(|l| l.starts_with("| "))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn one_row_or_none_is_the_value_or_null() {
+        let rows = rows(
+            "SELECT o.column1, (SELECT i.v FROM i WHERE i.k = o.column1 AND i.v <> 'd' \
+             AND o.column1 <> 3) AS v FROM o ORDER BY 1",
+        )
+        .await;
+        assert_eq!(
+            rows,
+            [
+                "| column1 | v |",
+                "| 1       | a |",
+                "| 2       |   |",
+                "| 3       |   |"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_subquery_inside_case_with_outer_columns_in_its_select() {
+        let rows = rows(
+            "SELECT o.column1, CASE WHEN o.column1 <> 2 THEN \
+             (SELECT concat(i.v, o.column1) FROM i WHERE i.k = o.column1 AND i.v <> 'd') \
+             END AS v FROM o ORDER BY 1",
+        )
+        .await;
+        assert_eq!(
+            rows,
+            [
+                "| column1 | v  |",
+                "| 1       | a1 |",
+                "| 2       |    |",
+                "| 3       | c3 |"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn more_than_one_row_is_postgresqls_error() {
+        let ctx = ctx().await;
+        let err = ctx
+            .sql("SELECT (SELECT i.v FROM i WHERE i.k = o.column1) FROM o")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("more than one row returned by a subquery used as an expression"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! The names PostgreSQL gives a query's result columns.
+//!
+//! DataFusion names an unaliased column after its expression:
+//! `count(*)`, `Int64(1)`, `$1 || Utf8("x")`. PostgreSQL names it after the
+//! function (`count`), the cast's type (`int4`), the column, or else
+//! `?column?` (its parser's FigureColname), and clients read those names:
+//! pandas' `read_sql` columns, psql's headers, `row["count"]` in psycopg
+//! and asyncpg. The front door names the fields it describes to the client
+//! by these rules; the plan keeps DataFusion's (unique) names, since
+//! PostgreSQL's may repeat (`SELECT 1, 2`: both `?column?`).
+
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType, Expr, Function, Ident, ObjectNamePart, Query, SelectItem, SetExpr,
+    Statement, TrimWhereField,
+};
+
+/// PostgreSQL's names for the result columns of `statement`, when it is a
+/// query whose select list names each column (no `*`).
+pub fn result_names(statement: &Statement) -> Option<Vec<String>> {
+    let Statement::Query(q) = statement else {
+        return None;
+    };
+    query_names(q)
+}
+
+fn query_names(q: &Query) -> Option<Vec<String>> {
+    let mut body = q.body.as_ref();
+    // A set operation's columns are named by its first branch.
+    loop {
+        match body {
+            SetExpr::SetOperation { left, .. } => body = left,
+            SetExpr::Query(q) => return query_names(q),
+            SetExpr::Select(s) => {
+                return s
+                    .projection
+                    .iter()
+                    .map(|item| match item {
+                        SelectItem::UnnamedExpr(e) => Some(figure(e).0),
+                        SelectItem::ExprWithAlias { alias, .. } => Some(ident(alias)),
+                        _ => None,
+                    })
+                    .collect();
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// An identifier as PostgreSQL keeps it: folded to lower case unless quoted.
+fn ident(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+/// PostgreSQL's FigureColnameInternal: a name and how strong it is (2: a
+/// column or function name, 1: a type name or `case`, 0: `?column?`).
+fn figure(e: &Expr) -> (String, u8) {
+    let named = |s: &str| (s.to_string(), 2);
+    match e {
+        Expr::Identifier(i) => (ident(i), 2),
+        Expr::CompoundIdentifier(parts) => parts.last().map_or(unnamed(), |i| (ident(i), 2)),
+        Expr::CompoundFieldAccess { root, access_chain } => match access_chain.last() {
+            Some(datafusion::sql::sqlparser::ast::AccessExpr::Dot(Expr::Identifier(i))) => {
+                (ident(i), 2)
+            }
+            _ => figure(root),
+        },
+        Expr::Nested(inner) => figure(inner),
+        Expr::Function(f) => function(f),
+        Expr::Cast {
+            kind,
+            expr,
+            data_type,
+            ..
+        } => {
+            let (name, strength) = figure(expr);
+            if strength > 1 || matches!(kind, CastKind::TryCast | CastKind::SafeCast) {
+                (name, strength)
+            } else {
+                (type_name(data_type), 1)
+            }
+        }
+        Expr::TypedString(t) => (type_name(&t.data_type), 1),
+        Expr::Interval(_) => ("interval".into(), 1),
+        Expr::Case { else_result, .. } => match else_result.as_deref().map(figure) {
+            Some((name, strength)) if strength > 1 => (name, strength),
+            _ => ("case".into(), 1),
+        },
+        Expr::Exists { .. } => named("exists"),
+        Expr::Subquery(q) => match query_names(q).and_then(|n| n.into_iter().next()) {
+            Some(name) if name != "?column?" => (name, 2),
+            _ => unnamed(),
+        },
+        Expr::Array(_) => named("array"),
+        Expr::Tuple(_) => named("row"),
+        Expr::Extract { .. } => named("extract"),
+        Expr::Ceil { .. } => named("ceil"),
+        Expr::Floor { .. } => named("floor"),
+        Expr::Position { .. } => named("position"),
+        Expr::Substring { .. } => named("substring"),
+        Expr::Overlay { .. } => named("overlay"),
+        Expr::AtTimeZone { .. } => named("timezone"),
+        Expr::Trim { trim_where, .. } => named(match trim_where {
+            Some(TrimWhereField::Leading) => "ltrim",
+            Some(TrimWhereField::Trailing) => "rtrim",
+            _ => "btrim",
+        }),
+        _ => unnamed(),
+    }
+}
+
+fn unnamed() -> (String, u8) {
+    ("?column?".into(), 0)
+}
+
+fn function(f: &Function) -> (String, u8) {
+    let last = f.name.0.last().and_then(|p| match p {
+        ObjectNamePart::Identifier(i) => Some(ident(i)),
+        _ => None,
+    });
+    match last.as_deref() {
+        // Keywords PostgreSQL's grammar turns into other nodes.
+        Some("coalesce") => ("coalesce".into(), 2),
+        Some("greatest" | "least" | "nullif") => (last.unwrap_or_default(), 2),
+        Some(name) => (name.to_string(), 2),
+        None => unnamed(),
+    }
+}
+
+/// A type's internal PostgreSQL name, as a cast's column is named.
+fn type_name(t: &DataType) -> String {
+    let text = t.to_string().to_lowercase();
+    let base = text
+        .trim_end_matches("[]")
+        .split('(')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    match base {
+        "bigint" | "int8" => "int8",
+        "int" | "integer" | "int4" => "int4",
+        "smallint" | "int2" => "int2",
+        "real" | "float4" => "float4",
+        "double precision" | "double" | "float" | "float8" => "float8",
+        "boolean" | "bool" => "bool",
+        "decimal" | "numeric" => "numeric",
+        "character varying" | "varchar" => "varchar",
+        "character" | "char" => "bpchar",
+        "timestamp with time zone" | "timestamptz" => "timestamptz",
+        "timestamp without time zone" | "timestamp" => "timestamp",
+        "time without time zone" | "time" => "time",
+        other => other,
+    }
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(sql: &str) -> Option<Vec<String>> {
+        let statements = crate::pg::parse_sql(sql).unwrap();
+        result_names(&statements[0])
+    }
+
+    #[test]
+    fn as_postgresql_names_them() {
+        // Each expected name is what PostgreSQL 16 answers.
+        let cases = [
+            (
+                "SELECT count(*), 1, 'x', 1 + 2",
+                vec!["count", "?column?", "?column?", "?column?"],
+            ),
+            (
+                "SELECT a, t.b, \"Mixed\", Upper(c) FROM t",
+                vec!["a", "b", "Mixed", "upper"],
+            ),
+            (
+                "SELECT 1::bigint, CAST(2 AS INTEGER), a::text, '2024-01-01'::date",
+                vec!["int8", "int4", "a", "date"],
+            ),
+            (
+                "SELECT DATE '2024-01-01', CAST(1.5 AS NUMERIC(10, 2)), 2.5::double precision",
+                vec!["date", "numeric", "float8"],
+            ),
+            (
+                "SELECT CASE WHEN a THEN 1 END, CASE WHEN a THEN 1 ELSE b END",
+                vec!["case", "b"],
+            ),
+            (
+                "SELECT EXTRACT(YEAR FROM d), COALESCE(a, 0), (SELECT max(x) FROM u), EXISTS (SELECT 1)",
+                vec!["extract", "coalesce", "max", "exists"],
+            ),
+            (
+                "SELECT trim(' a '), substring('abc' FROM 1 FOR 2), a IS NULL, pg_catalog.version()",
+                vec!["btrim", "substring", "?column?", "version"],
+            ),
+            ("SELECT 1 AS One, 2 AS \"Two\"", vec!["one", "Two"]),
+            ("SELECT a FROM t UNION SELECT count(*) FROM u", vec!["a"]),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(
+                names(sql),
+                Some(want.iter().map(|s| s.to_string()).collect()),
+                "{sql}"
+            );
+        }
+        // A `*` expands to columns only the plan knows: DataFusion's names.
+        assert_eq!(names("SELECT *, 1 FROM t"), None);
+        assert_eq!(names("SHOW ALL"), None);
+    }
+}
