@@ -28,6 +28,7 @@ command -v tmux >/dev/null 2>&1 || apt_install tmux
 ensure_postgres
 ensure_venv
 ensure_jdbc
+ensure_node_pg
 
 echo "== building (target dir: $CARGO_TARGET_DIR)"
 # One build of every target (the `quipu` binary the CLI tests drive, the

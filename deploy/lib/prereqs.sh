@@ -65,6 +65,19 @@ ensure_jdbc() {
     if [ "${#packages[@]}" -gt 0 ]; then apt_install "${packages[@]}"; fi
 }
 
+# node-postgres (`pg`, what Node services use) for the client tests, from
+# npm into a folder outside the clone; Node itself from Debian if missing.
+export QUIPU_NODE="${QUIPU_NODE:-$HOME/.cache/quipu/node}"
+ensure_node_pg() {
+    local version=8.23.1
+    command -v node >/dev/null 2>&1 || apt_install nodejs npm
+    if ! grep -q "\"version\": \"$version\"" "$QUIPU_NODE/node_modules/pg/package.json" 2>/dev/null; then
+        echo "== installing node-postgres $version from npm into $QUIPU_NODE"
+        mkdir -p "$QUIPU_NODE"
+        npm install --silent --no-audit --no-fund --prefix "$QUIPU_NODE" "pg@$version" >/dev/null
+    fi
+}
+
 # Runs a command as the postgres user when root (PostgreSQL refuses root).
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -7,14 +7,13 @@
 //! needs quoting and writes NULL as nothing. `COPY ... FROM` is refused:
 //! Quipu only reads.
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use datafusion::sql::sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Statement,
 };
 use futures::StreamExt;
 use pgwire::api::results::{CopyResponse, QueryResponse, Response};
 use pgwire::messages::copy::CopyData;
-use pgwire::messages::data::DataRow;
 
 /// A `COPY ... TO STDOUT` to run.
 #[derive(Debug)]
@@ -146,7 +145,7 @@ impl CopyOut {
                 let out = match row {
                     Some(Ok(row)) => {
                         let mut line = header.take().unwrap_or_default();
-                        line.extend(self.line(&fields(row)));
+                        line.extend(self.line(&crate::text_out::fields(row)));
                         Some(Ok(CopyData::new(line.into())))
                     }
                     Some(Err(e)) => Some(Err(e)),
@@ -209,21 +208,6 @@ impl CopyOut {
         }
         out.push(b'"');
     }
-}
-
-/// The values of a row in text format (`None` for NULL).
-fn fields(row: DataRow) -> Vec<Option<Bytes>> {
-    let mut data = row.data.freeze();
-    let mut out = Vec::with_capacity(row.field_count.max(0) as usize);
-    for _ in 0..row.field_count {
-        let len = data.get_i32();
-        if len < 0 {
-            out.push(None);
-        } else {
-            out.push(Some(data.split_to(len as usize)));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod fuzzing;
 pub mod pg;
 mod pg_catalog;
 pub mod scram;
+mod text_out;
 mod tls;
 pub mod users;
 

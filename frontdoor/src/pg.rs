@@ -876,12 +876,24 @@ impl Conn {
         ));
         let batches = guarded(out.stream, token, deadline);
         let rows_fields = fields.clone();
+        let mended = crate::text_out::time_columns(&fields);
         let rows = batches
             .map(
                 move |b| -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
                     match b {
                         Ok(batch) => {
-                            arrow_pg::datatypes::encode_recordbatch(rows_fields.clone(), batch)
+                            let rows =
+                                arrow_pg::datatypes::encode_recordbatch(rows_fields.clone(), batch);
+                            if mended.is_empty() {
+                                rows
+                            } else {
+                                let mended = mended.clone();
+                                Box::new(
+                                    rows.map(move |r| {
+                                        r.map(|row| crate::text_out::mend(row, &mended))
+                                    }),
+                                )
+                            }
                         }
                         Err(e) => Box::new(std::iter::once(Err(e))),
                     }

@@ -298,6 +298,60 @@ asyncio.run(main())
     assert_eq!(value(&out, "bigint_param"), "42");
     assert_eq!(value(&out, "ids"), "1,2,3");
 
+    // node-postgres: parameters (sent untyped, in text) and its parsing of
+    // each type by the OIDs described.
+    let node_dir = std::env::var("QUIPU_NODE").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/quipu/node",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let code = r#"
+const { Client } = require(process.env.QUIPU_NODE + "/node_modules/pg");
+(async () => {
+  const c = new Client({ host: "127.0.0.1", port: +process.env.PORT, user: "boss",
+                         password: process.env.BOSS_PW, database: "lake" });
+  await c.connect();
+  let r = await c.query("SELECT count(*) FROM public.reviews");
+  console.log("count=" + r.rows[0].count);
+  r = await c.query("SELECT review_id FROM public.reviews WHERE review_id < $1 ORDER BY 1", [4]);
+  console.log("ids=" + r.rows.map(x => x.review_id).join(","));
+  r = await c.query("SELECT $1::bigint + 1 AS n, $2::text || 'x' AS t", [41, "a"]);
+  console.log("params=" + JSON.stringify(r.rows[0]));
+  r = await c.query("SELECT CAST(12.5 AS NUMERIC(10,2)) AS n, DATE '2024-02-29' AS d, " +
+    "TIMESTAMP '2024-02-29 01:02:03' AS ts, true AS b, 2.5::float8 AS f, CAST(7 AS INTEGER) AS i");
+  console.log("oids=" + r.fields.map(f => f.name + ":" + f.dataTypeID).join(","));
+  const v = r.rows[0];
+  console.log("values=" + [v.n, v.d.toISOString(), v.ts.toISOString(), v.b, v.f, v.i].join(","));
+  await c.end();
+})().catch(e => { console.log("error=" + e.message); process.exit(1); });
+"#;
+    let out = Command::new("node")
+        .args(["-e", code])
+        .env("PORT", procs.pg.to_string())
+        .env("BOSS_PW", BOSS_PW)
+        .env("QUIPU_NODE", &node_dir)
+        .env("TZ", "UTC")
+        .output()
+        .expect("run node (tests/run.sh installs node-postgres)");
+    let node = Out {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    };
+    assert!(node.ok, "{}\n{}", node.stdout, node.stderr);
+    assert_eq!(value(&node, "count"), reviews);
+    assert_eq!(value(&node, "ids"), "1,2,3");
+    assert_eq!(value(&node, "params"), r#"{"n":"42","t":"ax"}"#);
+    assert_eq!(
+        value(&node, "oids"),
+        "n:1700,d:1082,ts:1114,b:16,f:701,i:23"
+    );
+    assert_eq!(
+        value(&node, "values"),
+        "12.50,2024-02-29T00:00:00.000Z,2024-02-29T01:02:03.000Z,true,2.5,7"
+    );
+
     // The JDBC driver's DatabaseMetaData, connected to `lake`.
     let jar = std::env::var("QUIPU_JDBC_JAR")
         .unwrap_or_else(|_| "/usr/share/java/postgresql.jar".to_string());
@@ -359,7 +413,11 @@ asyncio.run(main())
     assert_eq!(line("getImportedKeys"), "ok getImportedKeys 0");
     assert_eq!(line("getExportedKeys"), "ok getExportedKeys 0");
     assert!(
-        line("types").contains("i8:int8=3;") && line("types").contains("n:numeric=12.34;"),
+        line("types").contains("i8:int8=3;")
+            && line("types").contains("n:numeric=12.34;")
+            && line("types").contains("d:date=2024-02-29;")
+            // PostgreSQL's text: no fraction when it is zero.
+            && line("types").contains("ts:timestamp=2024-02-29 12:34:56;"),
         "{stdout}"
     );
     // Prepared twice, each parameter type bound.
