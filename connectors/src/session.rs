@@ -90,10 +90,10 @@ fn datafusion_rules() -> Vec<Rule> {
         .rules
         .into_iter()
         .map(|rule| -> Rule {
-            if rule.name() == "eliminate_group_by_constant" {
-                Arc::new(Optional(rule))
-            } else {
-                rule
+            match rule.name() {
+                "eliminate_group_by_constant" => Arc::new(Optional(rule)),
+                "single_distinct_aggregation_to_group_by" => Arc::new(TypesKept(rule)),
+                _ => rule,
             }
         })
         .collect()
@@ -120,6 +120,44 @@ impl OptimizerRule for Optional {
             .0
             .rewrite(plan, config)
             .unwrap_or_else(|_| Transformed::no(kept)))
+    }
+}
+
+/// A rewrite kept only when the node's column types stay what they were.
+/// DataFusion 55's single-distinct rewrite (`count(DISTINCT a), sum(d)`
+/// as a group by `a` under `sum(sum(d))`) turns a `sum` of a
+/// `numeric(22,2)` into a `numeric(32,2)` under a `HAVING sum(d) <= 25.50`
+/// already typed for the first: "Invalid comparison operation:
+/// Decimal128(32, 2) <= Decimal128(22, 2)" (found by the long differential
+/// run). DataFusion runs the distinct aggregate itself instead.
+#[derive(Debug)]
+struct TypesKept(Rule);
+
+impl OptimizerRule for TypesKept {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        self.0.apply_order()
+    }
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        config: &dyn OptimizerConfig,
+    ) -> datafusion::error::Result<Transformed<LogicalPlan>> {
+        let kept = plan.clone();
+        let out = self.0.rewrite(plan, config)?;
+        let types = |p: &LogicalPlan| -> Vec<datafusion::arrow::datatypes::DataType> {
+            p.schema()
+                .fields()
+                .iter()
+                .map(|f| f.data_type().clone())
+                .collect()
+        };
+        if out.transformed && types(&out.data) != types(&kept) {
+            return Ok(Transformed::no(kept));
+        }
+        Ok(out)
     }
 }
 

@@ -389,6 +389,21 @@ const REGRESSIONS: &[(&str, &str)] = &[
         "repeated_select_columns",
         "SELECT c.city, c.city, count(*) FROM crm.public.customers c GROUP BY c.city ORDER BY 1",
     ),
+    // Error (seed 1 #5085 of the long run and four more): DataFusion's
+    // single-distinct rewrite retyped `sum(d2.hi)` under a HAVING already
+    // typed for it: "Invalid comparison operation: Decimal128(32, 2) <=
+    // Decimal128(22, 2)".
+    (
+        "having_on_a_sum_beside_count_distinct",
+        "WITH d2 AS (SELECT t1.loyalty_card_id AS loyalty_card_id, count(*) AS n, \
+         max(t1.total_usd) AS hi FROM pos.public.transactions t1 \
+         WHERE t1.txn_id >= 4501 AND t1.txn_id <= 5001 AND NOT (abs(t1.txn_id - 17501) < 10) \
+         GROUP BY t1.loyalty_card_id) \
+         SELECT count(DISTINCT d2.n) AS a0, min(d2.n) AS a1 FROM d2 \
+         JOIN pos.public.loyalty_cards lc3 ON d2.loyalty_card_id = lc3.card_id \
+         WHERE lc3.card_id >= 'YC10000540' AND lc3.card_id <= 'YC10000558' \
+         HAVING sum(d2.hi) <= 25.50",
+    ),
 ];
 
 // ---------------------------------------------------------------------------
