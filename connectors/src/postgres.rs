@@ -689,10 +689,16 @@ impl PgScanExec {
         let columns: Vec<String> = (0..self.schema.fields().len())
             .map(|i| format!("\"c{i}\""))
             .collect();
+        // A scan of no column (only its rows count; seen on the cluster)
+        // has no column list: `AS f()` is a syntax error (seed 1 #3755 of
+        // the long run, whose join key filter there was FALSE).
+        let alias = if columns.is_empty() {
+            "f".to_string()
+        } else {
+            format!("f({})", columns.join(", "))
+        };
         format!(
-            "SELECT * FROM ({}) AS f({}) WHERE {}",
-            sql,
-            columns.join(", "),
+            "SELECT * FROM ({sql}) AS {alias} WHERE {}",
             conditions.join(" AND ")
         )
     }

@@ -404,6 +404,18 @@ const REGRESSIONS: &[(&str, &str)] = &[
          WHERE lc3.card_id >= 'YC10000540' AND lc3.card_id <= 'YC10000558' \
          HAVING sum(d2.hi) <= 25.50",
     ),
+    // Cluster-only error (seed 1 #3755 of the long run and three more):
+    // the cluster's plan of a NOT IN kept a crm subtree of no column (the
+    // check of the subquery's counts), pushed as `SELECT  FROM ...` read
+    // `AS q()`: "syntax error at or near ")"" at the source.
+    (
+        "not_in_subquery_of_another_source_on_cluster",
+        "SELECT lc.card_id FROM pos.public.loyalty_cards lc \
+         WHERE lc.card_id BETWEEN 'YC10000288' AND 'YC10000324' \
+         AND lc.card_id NOT IN (SELECT c1.loyalty_card_id FROM crm.public.customers c1 \
+         WHERE (c1.customer_id > 626 AND c1.customer_id < 701 OR c1.customer_id = 626) \
+         AND (c1.province LIKE '%Lima' AND length(c1.first_name) > 4))",
+    ),
 ];
 
 // ---------------------------------------------------------------------------
