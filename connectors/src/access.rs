@@ -4,9 +4,11 @@
 //! session plans over a [`SessionCatalogList`] that hides the other sources,
 //! so `information_schema`, `pg_catalog` and Flight SQL metadata (all built
 //! from the session's catalog list) do not list them, and a query naming
-//! them does not resolve. Views live in the shared `quipu` catalog and stay
-//! listed; reading one is checked by [`sources_read`] on the planned query,
-//! which follows views down to the tables they read.
+//! them does not resolve. Views live in the shared `quipu` catalog; a view
+//! is listed only to who may read its sources (read from its SQL by
+//! `QuipuCatalogList::view_sources`), and reading one is checked by
+//! [`sources_read`] on the planned query, which follows views down to the
+//! tables they read.
 //!
 //! The wrapper also holds per-session schemas, found in every catalog
 //! (`pg_catalog`, registered by the PostgreSQL front door), which must not
@@ -155,6 +157,9 @@ pub struct SessionCatalogList {
     inner: Arc<dyn CatalogProviderList>,
     access: Access,
     session_schemas: Arc<RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>>,
+    /// Tells which sources a view reads, to leave unreadable views out of
+    /// listings.
+    views: Option<crate::catalog_provider::QuipuCatalogList>,
 }
 
 impl SessionCatalogList {
@@ -163,7 +168,15 @@ impl SessionCatalogList {
             inner,
             access,
             session_schemas: Default::default(),
+            views: None,
         }
+    }
+
+    /// Lists only the views this access may read (their sources found by
+    /// `catalogs`); without it, every view is listed.
+    pub fn listing_views_by(mut self, catalogs: crate::catalog_provider::QuipuCatalogList) -> Self {
+        self.views = Some(catalogs);
+        self
     }
 }
 
@@ -194,6 +207,7 @@ impl CatalogProviderList for SessionCatalogList {
             access: self.access.clone(),
             views: name == DEFAULT_CATALOG,
             session_schemas: self.session_schemas.clone(),
+            lister: self.views.clone(),
         }))
     }
 }
@@ -208,6 +222,7 @@ struct WithSessionSchemas {
     /// The `quipu` catalog: its views are shown per grant.
     views: bool,
     session_schemas: Arc<RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>>,
+    lister: Option<crate::catalog_provider::QuipuCatalogList>,
 }
 
 impl CatalogProvider for WithSessionSchemas {
@@ -230,6 +245,8 @@ impl CatalogProvider for WithSessionSchemas {
         Some(Arc::new(GrantedViews {
             inner,
             access: self.access.clone(),
+            schema: name.to_string(),
+            lister: self.lister.clone(),
         }))
     }
 
@@ -258,6 +275,8 @@ impl CatalogProvider for WithSessionSchemas {
 struct GrantedViews {
     inner: Arc<dyn SchemaProvider>,
     access: Access,
+    schema: String,
+    lister: Option<crate::catalog_provider::QuipuCatalogList>,
 }
 
 #[async_trait::async_trait]
@@ -266,8 +285,23 @@ impl SchemaProvider for GrantedViews {
         self.inner.owner_name()
     }
 
+    /// Only the views the client may read (issue 18: what a client lists,
+    /// it can select). Reading one by name is still refused by
+    /// [`sources_read`], with the source named.
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let names = self.inner.table_names();
+        let Some(lister) = &self.lister else {
+            return names;
+        };
+        names
+            .into_iter()
+            .filter(|n| {
+                lister
+                    .view_sources(&self.schema, n)
+                    .iter()
+                    .all(|s| self.access.may_read(s))
+            })
+            .collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {

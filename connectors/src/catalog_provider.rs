@@ -155,6 +155,55 @@ impl QuipuCatalogList {
         }
     }
 
+    /// The sources a view reads, through the views it names, read from
+    /// the SQL text: a three-part name's first part is a source, a shorter
+    /// name a view of the `quipu` catalog (or a CTE, which names nothing
+    /// here). Synchronous, unlike planning the view, so that listing views
+    /// (`table_names`) can leave out those a user may not read.
+    pub fn view_sources(&self, schema: &str, name: &str) -> BTreeSet<String> {
+        use datafusion::sql::sqlparser::ast::{ObjectNamePart, visit_relations};
+        use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+        use datafusion::sql::sqlparser::parser::Parser;
+        let snap = self.snapshot();
+        let mut out = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![(schema.to_string(), name.to_string())];
+        while let Some(view) = todo.pop() {
+            if !seen.insert(view.clone()) {
+                continue;
+            }
+            let Some(def) = snap.views.get(&view.0).and_then(|v| v.get(&view.1)) else {
+                continue;
+            };
+            let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, &def.sql) else {
+                continue;
+            };
+            let _ = visit_relations(&statements, |relation| {
+                let parts: Vec<String> = relation
+                    .0
+                    .iter()
+                    .filter_map(|p| match p {
+                        ObjectNamePart::Identifier(i) if i.quote_style.is_some() => {
+                            Some(i.value.clone())
+                        }
+                        ObjectNamePart::Identifier(i) => Some(i.value.to_lowercase()),
+                        _ => None,
+                    })
+                    .collect();
+                match parts.as_slice() {
+                    [source, _, _] if source != DEFAULT_CATALOG => {
+                        out.insert(source.clone());
+                    }
+                    [_, schema, name] | [schema, name] => todo.push((schema.clone(), name.clone())),
+                    [name] => todo.push((DEFAULT_SCHEMA.to_string(), name.clone())),
+                    _ => {}
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        }
+        out
+    }
+
     /// Installs what to do when a decoded plan names an unknown source
     /// (once per process; later calls are ignored).
     pub fn on_source_miss(&self, hook: SourceMissHook) {

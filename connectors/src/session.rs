@@ -248,10 +248,10 @@ impl QuipuSession {
     /// hidden from its catalogs (see [`crate::access`]).
     pub fn state_for(&self, access: crate::access::Access) -> SessionState {
         build_state(
-            Arc::new(crate::access::SessionCatalogList::new(
-                Arc::new(self.catalogs.clone()),
-                access,
-            )),
+            Arc::new(
+                crate::access::SessionCatalogList::new(Arc::new(self.catalogs.clone()), access)
+                    .listing_views_by(self.catalogs.clone()),
+            ),
             self.config.clone(),
             self.runtime.clone(),
         )
