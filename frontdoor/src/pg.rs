@@ -1017,6 +1017,8 @@ fn default_setting(name: &str) -> Option<&'static str> {
     Some(match name {
         "statement_timeout" => "0",
         "default_table_access_method" => "heap",
+        // asyncpg turns JIT off around its type introspection.
+        "jit" => "off",
         "server_version" => "16.6",
         "server_version_num" => "160006",
         "server_encoding" | "client_encoding" => "UTF8",
@@ -1215,13 +1217,13 @@ impl QueryParser for QuipuParser {
     }
 }
 
-/// The parameters a statement casts to a plain SQL type (`$1::bigint`,
-/// `CAST($2 AS text)`), with the Arrow type of the cast, when each of its
-/// casts says the same.
-fn cast_parameters(stmt: &Statement) -> HashMap<String, datafusion::arrow::datatypes::DataType> {
-    use datafusion::arrow::datatypes::DataType as Arrow;
+/// The parameters a statement casts only to plain SQL types (`$1::bigint`,
+/// `CAST($2 AS numeric)`): types whose text and binary forms clients send
+/// as such; not `regclass` and its kin, whose text is a name (SQLAlchemy
+/// sends `CAST($1 AS REGCLASS)` with a table name).
+fn cast_parameters(stmt: &Statement) -> std::collections::HashSet<String> {
     use datafusion::sql::sqlparser::ast::{DataType as Sql, visit_expressions};
-    let mut found: HashMap<String, Option<Arrow>> = HashMap::new();
+    let mut found: HashMap<String, bool> = HashMap::new();
     let _ = visit_expressions(stmt, |e: &Expr| {
         if let Expr::Cast {
             expr, data_type, ..
@@ -1229,46 +1231,55 @@ fn cast_parameters(stmt: &Statement) -> HashMap<String, datafusion::arrow::datat
             && let Expr::Value(v) = expr.as_ref()
             && let Value::Placeholder(id) = &v.value
         {
-            // Only types whose text and binary forms the client knows as
-            // such: not `regclass` and its kin, whose text is a name.
-            let arrow = match data_type {
-                Sql::SmallInt(_) | Sql::Int2(_) => Some(Arrow::Int16),
-                Sql::Int(_) | Sql::Integer(_) | Sql::Int4(_) => Some(Arrow::Int32),
-                Sql::BigInt(_) | Sql::Int8(_) => Some(Arrow::Int64),
-                Sql::Real | Sql::Float4 => Some(Arrow::Float32),
-                Sql::DoublePrecision | Sql::Double(_) | Sql::Float8 => Some(Arrow::Float64),
-                Sql::Text | Sql::Varchar(_) | Sql::CharacterVarying(_) | Sql::String(_) => {
-                    Some(Arrow::Utf8)
-                }
-                Sql::Boolean | Sql::Bool => Some(Arrow::Boolean),
-                Sql::Date => Some(Arrow::Date32),
-                _ => None,
-            };
-            let entry = found.entry(id.clone()).or_insert(arrow.clone());
-            if *entry != arrow {
-                *entry = None;
-            }
+            let plain = matches!(
+                data_type,
+                Sql::SmallInt(_)
+                    | Sql::Int2(_)
+                    | Sql::Int(_)
+                    | Sql::Integer(_)
+                    | Sql::Int4(_)
+                    | Sql::BigInt(_)
+                    | Sql::Int8(_)
+                    | Sql::Real
+                    | Sql::Float4
+                    | Sql::DoublePrecision
+                    | Sql::Double(_)
+                    | Sql::Float8
+                    | Sql::Numeric(_)
+                    | Sql::Decimal(_)
+                    | Sql::Text
+                    | Sql::Varchar(_)
+                    | Sql::CharacterVarying(_)
+                    | Sql::String(_)
+                    | Sql::Boolean
+                    | Sql::Bool
+                    | Sql::Date
+                    | Sql::Timestamp(..)
+                    | Sql::Bytea
+            );
+            *found.entry(id.clone()).or_insert(true) &= plain;
         }
         std::ops::ControlFlow::<()>::Continue(())
     });
     found
         .into_iter()
-        .filter_map(|(id, t)| Some((id, t?)))
+        .filter_map(|(id, plain)| plain.then_some(id))
         .collect()
 }
 
 /// Gives a parameter whose type DataFusion did not infer, and the client
-/// did not declare, the type of its cast: `SELECT $1::bigint + 1` is then
-/// described to the client as taking a bigint, and asyncpg (which encodes
-/// each parameter as described) sends one. A type the client declares
-/// wins, as in PostgreSQL.
+/// did not declare, the type of its cast (as planned): `SELECT $1::bigint
+/// + 1` is then described to the client as taking a bigint, and asyncpg
+/// (which encodes each parameter as described) sends one. A type the
+/// client declares wins, as in PostgreSQL.
 fn typed_by_casts(
     plan: LogicalPlan,
-    casts: &HashMap<String, datafusion::arrow::datatypes::DataType>,
+    casts: &std::collections::HashSet<String>,
     declared: &[Option<Type>],
 ) -> PgWireResult<LogicalPlan> {
     use datafusion::common::tree_node::{Transformed, TreeNode};
     use datafusion::logical_expr::Expr as DfExpr;
+    use datafusion::logical_expr::expr::{Cast, Placeholder};
     if casts.is_empty() {
         return Ok(plan);
     }
@@ -1277,18 +1288,42 @@ fn typed_by_casts(
         i.and_then(|i| declared.get(i.checked_sub(1)?))
             .is_none_or(|t| t.as_ref().is_none_or(|t| *t == Type::UNKNOWN))
     };
+    // The type each such parameter is cast to; one cast to two types
+    // leaves the parameter untyped.
+    let mut types: HashMap<String, Option<datafusion::arrow::datatypes::DataType>> = HashMap::new();
+    plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|x| {
+                if let DfExpr::Cast(Cast { expr, field }) = x
+                    && let DfExpr::Placeholder(p) = expr.as_ref()
+                    && p.field.is_none()
+                    && casts.contains(&p.id)
+                    && undeclared(&p.id)
+                {
+                    let data_type = field.data_type();
+                    let t = types.entry(p.id.clone()).or_insert(Some(data_type.clone()));
+                    if t.as_ref() != Some(data_type) {
+                        *t = None;
+                    }
+                }
+                Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+            })
+        })
+    })
+    .map_err(|e| engine_error(SchedulerError::Query(e)))?;
+    if types.values().all(Option::is_none) {
+        return Ok(plan);
+    }
     plan.transform_up_with_subqueries(|node| {
         node.map_expressions(|e| {
             e.transform(|e| match e {
-                DfExpr::Placeholder(p) if p.field.is_none() && undeclared(&p.id) => {
-                    match casts.get(&p.id) {
+                DfExpr::Placeholder(p) if p.field.is_none() => {
+                    match types.get(&p.id).cloned().flatten() {
                         Some(t) => Ok(Transformed::yes(DfExpr::Placeholder(
-                            datafusion::logical_expr::expr::Placeholder::new_with_field(
+                            Placeholder::new_with_field(
                                 p.id,
                                 Some(Arc::new(datafusion::arrow::datatypes::Field::new(
-                                    "",
-                                    t.clone(),
-                                    true,
+                                    "", t, true,
                                 ))),
                             ),
                         ))),

@@ -117,7 +117,8 @@ pub async fn connect(
     for f in constant_udfs() {
         ctx.register_udf(f);
     }
-    ctx.register_udf(current_setting_udf(settings));
+    ctx.register_udf(current_setting_udf(settings.clone()));
+    ctx.register_udf(set_config_udf(settings));
     Ok(())
 }
 
@@ -417,6 +418,63 @@ fn constant_udfs() -> Vec<datafusion::logical_expr::ScalarUDF> {
         })
     })
     .collect()
+}
+
+/// `set_config(name, value, is_local)`: `SET name = value` (for the
+/// connection; Quipu has no transactions to scope `is_local` to), answering
+/// the value. asyncpg calls it while it introspects types. Settings of the
+/// engine (`datafusion.*`, `quipu.*`) are set with `SET`, not here.
+fn set_config_udf(settings: Settings) -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::array::{Array, StringArray};
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    create_udf(
+        "set_config",
+        vec![DataType::Utf8, DataType::Utf8, DataType::Boolean],
+        DataType::Utf8,
+        Volatility::Volatile,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let text = |i: usize| {
+                arrays[i]
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .expect("coerced to Utf8")
+                    .clone()
+            };
+            let (names, values) = (text(0), text(1));
+            let mut out = Vec::with_capacity(names.len());
+            for i in 0..names.len() {
+                if names.is_null(i) {
+                    return Err(DataFusionError::Execution(
+                        "set_config: the setting name must not be NULL".into(),
+                    ));
+                }
+                let name = names.value(i).to_ascii_lowercase();
+                if name.starts_with("datafusion.") || name.starts_with("quipu.") {
+                    return Err(DataFusionError::Execution(format!(
+                        "set_config cannot change {name}; use SET {name} = ..."
+                    )));
+                }
+                let value = (!values.is_null(i)).then(|| values.value(i).to_string());
+                settings
+                    .lock()
+                    .unwrap()
+                    .insert(name, value.clone().unwrap_or_default());
+                out.push(value);
+            }
+            let array = StringArray::from(out);
+            Ok(
+                if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+                    ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(
+                        &array, 0,
+                    )?)
+                } else {
+                    ColumnarValue::Array(Arc::new(array))
+                },
+            )
+        }),
+    )
 }
 
 /// `pg_size_pretty(bytes)` as PostgreSQL words it: `8192 bytes`, `16 kB`,

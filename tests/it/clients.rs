@@ -273,7 +273,7 @@ print("setting=" + c.execute("SELECT current_setting('application_name'), curren
 
     // asyncpg: the binary protocol and its own type introspection.
     let code = r#"
-import asyncio, os, asyncpg
+import asyncio, datetime, decimal, os, asyncpg
 async def main():
     c = await asyncpg.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user="boss", password=os.environ["BOSS_PW"], database="lake")
     r = await c.fetchrow("SELECT count(*) FROM public.reviews")
@@ -282,6 +282,9 @@ async def main():
     print("types=" + repr(tuple(r)))
     print("text_param=" + await c.fetchval("SELECT $1::text || 'x'", "a"))
     print("bigint_param=" + str(await c.fetchval("SELECT $1::bigint + 1", 41)))
+    n = await c.fetchval("SELECT $1::numeric + 1", decimal.Decimal("1.5"))
+    print("numeric_param=" + str(n == decimal.Decimal("2.5")))
+    print("ts_param=" + str(await c.fetchval("SELECT $1::timestamp", datetime.datetime(2024, 1, 1, 1, 2, 3))))
     ids = [r["review_id"] for r in await c.fetch("SELECT review_id FROM public.reviews WHERE review_id <= $1 ORDER BY 1", 3)]
     print("ids=" + ",".join(map(str, ids)))
     await c.close()
@@ -296,6 +299,8 @@ asyncio.run(main())
     );
     assert_eq!(value(&out, "text_param"), "ax");
     assert_eq!(value(&out, "bigint_param"), "42");
+    assert_eq!(value(&out, "numeric_param"), "True");
+    assert_eq!(value(&out, "ts_param"), "2024-01-01 01:02:03");
     assert_eq!(value(&out, "ids"), "1,2,3");
 
     // node-postgres: parameters (sent untyped, in text) and its parsing of
