@@ -1268,10 +1268,10 @@ fn cast_parameters(stmt: &Statement) -> std::collections::HashSet<String> {
 }
 
 /// Gives a parameter whose type DataFusion did not infer, and the client
-/// did not declare, the type of its cast (as planned): `SELECT $1::bigint
-/// + 1` is then described to the client as taking a bigint, and asyncpg
-/// (which encodes each parameter as described) sends one. A type the
-/// client declares wins, as in PostgreSQL.
+/// did not declare, the type of its cast (as planned): in
+/// `SELECT $1::bigint + 1` the parameter is then described to the client
+/// as a bigint, and asyncpg (which encodes each parameter as described)
+/// sends one. A type the client declares wins, as in PostgreSQL.
 fn typed_by_casts(
     plan: LogicalPlan,
     casts: &std::collections::HashSet<String>,
