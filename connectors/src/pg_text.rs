@@ -92,6 +92,18 @@ impl ScalarUDFImpl for Float8Text {
     }
 }
 
+/// A function's answer in the shape of its arguments: one value when each
+/// argument is one (so the planner can fold it), else the array.
+pub fn shaped_like(args: &[ColumnarValue], out: ArrayRef) -> Result<ColumnarValue> {
+    Ok(
+        if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+        } else {
+            ColumnarValue::Array(out)
+        },
+    )
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct JsonBuildObject {
     signature: Signature,
@@ -191,12 +203,7 @@ impl ScalarUDFImpl for JsonBuildObject {
             s.push('}');
             out.push(s);
         }
-        let array = StringArray::from(out);
-        Ok(if scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(Arc::new(array))
-        })
+        shaped_like(&args.args, Arc::new(StringArray::from(out)))
     }
 }
 

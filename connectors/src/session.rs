@@ -91,49 +91,37 @@ fn datafusion_rules() -> Vec<Rule> {
         .into_iter()
         .map(|rule| -> Rule {
             match rule.name() {
-                "eliminate_group_by_constant" => Arc::new(Optional(rule)),
-                "single_distinct_aggregation_to_group_by" => Arc::new(TypesKept(rule)),
+                "eliminate_group_by_constant" => Arc::new(Guarded(rule, Keep::Succeeded)),
+                "single_distinct_aggregation_to_group_by" => {
+                    Arc::new(Guarded(rule, Keep::SameTypes))
+                }
                 _ => rule,
             }
         })
         .collect()
 }
 
-/// A rewrite that may be skipped: on error the node is kept unchanged.
+/// A DataFusion rewrite whose result is kept only when it passes a check;
+/// otherwise the node stays as it was.
 #[derive(Debug)]
-struct Optional(Rule);
+struct Guarded(Rule, Keep);
 
-impl OptimizerRule for Optional {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn apply_order(&self) -> Option<ApplyOrder> {
-        self.0.apply_order()
-    }
-    fn rewrite(
-        &self,
-        plan: LogicalPlan,
-        config: &dyn OptimizerConfig,
-    ) -> datafusion::error::Result<Transformed<LogicalPlan>> {
-        let kept = plan.clone();
-        Ok(self
-            .0
-            .rewrite(plan, config)
-            .unwrap_or_else(|_| Transformed::no(kept)))
-    }
+#[derive(Debug)]
+enum Keep {
+    /// A rewrite that fails is skipped (the node is kept as it was).
+    Succeeded,
+    /// A rewrite is kept only when the node's column types stay what
+    /// they were. DataFusion 55's single-distinct rewrite (`count(DISTINCT
+    /// a), sum(d)` as a group by `a` under `sum(sum(d))`) turns a `sum` of
+    /// a `numeric(22,2)` into a `numeric(32,2)` under a `HAVING sum(d) <=
+    /// 25.50` already typed for the first: "Invalid comparison operation:
+    /// Decimal128(32, 2) <= Decimal128(22, 2)" (found by the long
+    /// differential run). DataFusion runs the distinct aggregate itself
+    /// instead.
+    SameTypes,
 }
 
-/// A rewrite kept only when the node's column types stay what they were.
-/// DataFusion 55's single-distinct rewrite (`count(DISTINCT a), sum(d)`
-/// as a group by `a` under `sum(sum(d))`) turns a `sum` of a
-/// `numeric(22,2)` into a `numeric(32,2)` under a `HAVING sum(d) <= 25.50`
-/// already typed for the first: "Invalid comparison operation:
-/// Decimal128(32, 2) <= Decimal128(22, 2)" (found by the long differential
-/// run). DataFusion runs the distinct aggregate itself instead.
-#[derive(Debug)]
-struct TypesKept(Rule);
-
-impl OptimizerRule for TypesKept {
+impl OptimizerRule for Guarded {
     fn name(&self) -> &str {
         self.0.name()
     }
@@ -146,7 +134,11 @@ impl OptimizerRule for TypesKept {
         config: &dyn OptimizerConfig,
     ) -> datafusion::error::Result<Transformed<LogicalPlan>> {
         let kept = plan.clone();
-        let out = self.0.rewrite(plan, config)?;
+        let out = match (self.0.rewrite(plan, config), &self.1) {
+            (Ok(out), _) => out,
+            (Err(_), Keep::Succeeded) => return Ok(Transformed::no(kept)),
+            (Err(e), Keep::SameTypes) => return Err(e),
+        };
         let types = |p: &LogicalPlan| -> Vec<datafusion::arrow::datatypes::DataType> {
             p.schema()
                 .fields()
@@ -154,7 +146,8 @@ impl OptimizerRule for TypesKept {
                 .map(|f| f.data_type().clone())
                 .collect()
         };
-        if out.transformed && types(&out.data) != types(&kept) {
+        if matches!(self.1, Keep::SameTypes) && out.transformed && types(&out.data) != types(&kept)
+        {
             return Ok(Transformed::no(kept));
         }
         Ok(out)

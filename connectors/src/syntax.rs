@@ -841,7 +841,6 @@ pub fn like_pattern_udf() -> datafusion::logical_expr::ScalarUDF {
         DataType::Utf8,
         Volatility::Immutable,
         std::sync::Arc::new(|args: &[ColumnarValue]| {
-            let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
             let arrays = ColumnarValue::values_to_arrays(args)?;
             let text = |i: usize| {
                 arrays[i]
@@ -871,12 +870,7 @@ pub fn like_pattern_udf() -> datafusion::logical_expr::ScalarUDF {
                     },
                 )?));
             }
-            let array = StringArray::from(out);
-            Ok(if scalar {
-                ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&array, 0)?)
-            } else {
-                ColumnarValue::Array(std::sync::Arc::new(array))
-            })
+            crate::pg_text::shaped_like(args, std::sync::Arc::new(StringArray::from(out)))
         }),
     )
 }

@@ -34,6 +34,7 @@ use datafusion_pg_catalog::pg_catalog::context::{
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables};
 use pgwire::api::Type;
 use quipu_catalog::{CatalogStore, DEFAULT_CATALOG};
+use quipu_connectors::pg_text::shaped_like;
 
 /// The database name some clients connect to by default (pgAdmin, the
 /// JDBC driver's examples, `psql -d postgres`): the `quipu` catalog.
@@ -71,7 +72,16 @@ pub async fn connect(
     datafusion_pg_catalog::setup_pg_catalog(ctx, home, EmptyContextProvider)
         .map_err(|e| e.to_string())?;
     let all: Arc<dyn CatalogProviderList> = ctx.state().catalog_list().clone();
-    let tables = Arc::new(PgCatalogStaticTables::try_new().map_err(fail)?);
+    // The static tables (pg_type, pg_proc, ...) are the same for every
+    // connection: read once per process (setup_pg_catalog reads its own).
+    static TABLES: std::sync::OnceLock<Arc<PgCatalogStaticTables>> = std::sync::OnceLock::new();
+    let tables = match TABLES.get() {
+        Some(t) => t.clone(),
+        None => {
+            let t = Arc::new(PgCatalogStaticTables::try_new().map_err(fail)?);
+            TABLES.get_or_init(|| t).clone()
+        }
+    };
     let connected = PgCatalogSchemaProvider::try_new(
         Connected {
             all: all.clone(),
@@ -463,16 +473,7 @@ fn set_config_udf(settings: Settings) -> datafusion::logical_expr::ScalarUDF {
                     .insert(name, value.clone().unwrap_or_default());
                 out.push(value);
             }
-            let array = StringArray::from(out);
-            Ok(
-                if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-                    ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(
-                        &array, 0,
-                    )?)
-                } else {
-                    ColumnarValue::Array(Arc::new(array))
-                },
-            )
+            shaped_like(args, Arc::new(StringArray::from(out)))
         }),
     )
 }
@@ -489,18 +490,13 @@ fn size_pretty_udf() -> datafusion::logical_expr::ScalarUDF {
         DataType::Utf8,
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let scalar = matches!(args[0], ColumnarValue::Scalar(_));
             let arrays = ColumnarValue::values_to_arrays(args)?;
             let bytes = arrays[0]
                 .as_any()
                 .downcast_ref::<Int64Array>()
                 .expect("coerced to Int64");
             let out: StringArray = bytes.iter().map(|b| b.map(size_pretty)).collect();
-            Ok(if scalar {
-                ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&out, 0)?)
-            } else {
-                ColumnarValue::Array(Arc::new(out))
-            })
+            shaped_like(args, Arc::new(out))
         }),
     )
 }
@@ -592,20 +588,7 @@ fn current_setting_udf(settings: Settings) -> datafusion::logical_expr::ScalarUD
                     }
                 }
             }
-            let array = StringArray::from(out);
-            Ok(
-                if args
-                    .args
-                    .iter()
-                    .all(|a| matches!(a, ColumnarValue::Scalar(_)))
-                {
-                    ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(
-                        &array, 0,
-                    )?)
-                } else {
-                    ColumnarValue::Array(Arc::new(array))
-                },
-            )
+            shaped_like(&args.args, Arc::new(StringArray::from(out)))
         }
     }
     datafusion::logical_expr::ScalarUDF::new_from_impl(CurrentSetting {
