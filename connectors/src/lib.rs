@@ -16,6 +16,7 @@ pub mod catalog_provider;
 pub mod cluster_plan;
 pub mod codec;
 pub mod empty_mark;
+pub mod ensure_requirements;
 pub mod error;
 pub mod float_literals;
 pub mod lake;

@@ -39,8 +39,10 @@ pub(crate) fn build_state(
         .with_optimizer_rule(Arc::new(crate::empty_mark::EmptyMarkJoin))
         .with_optimizer_rule(Arc::new(crate::pushdown::PushToSources::default()))
         .with_optimizer_rule(Arc::new(crate::mongo_pushdown::PushToMongo::default()))
-        .with_physical_optimizer_rules(crate::projection_names::guarded(
-            datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules,
+        .with_physical_optimizer_rules(crate::ensure_requirements::fenced(
+            crate::projection_names::guarded(
+                datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules,
+            ),
         ))
         .with_physical_optimizer_rule(Arc::new(crate::semijoin::JoinKeysOnly))
         .with_physical_optimizer_rule(Arc::new(crate::cluster_plan::ForTheCluster))

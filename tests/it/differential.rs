@@ -416,6 +416,28 @@ const REGRESSIONS: &[(&str, &str)] = &[
          WHERE (c1.customer_id > 626 AND c1.customer_id < 701 OR c1.customer_id = 626) \
          AND (c1.province LIKE '%Lima' AND length(c1.first_name) > 4))",
     ),
+    // Wrong rows (seed 1 #6681): the right side of the left join was
+    // filtered to store_id = 1, DataFusion took store_id for a constant
+    // above the join too (unmatched rows are NULL), dropped it from the
+    // sort, and LIMIT/OFFSET cut ties in any order.
+    (
+        "sort_on_a_column_the_outer_join_pads_with_nulls",
+        "SELECT lc1.email AS c0, t2.store_id AS c2 FROM pos.public.loyalty_cards lc1 \
+         LEFT JOIN (SELECT * FROM pos.public.transactions WHERE txn_id BETWEEN 9501 AND 10001) AS t2 \
+         ON lc1.card_id = t2.loyalty_card_id AND COALESCE(t2.store_id, 2) = 1 \
+         WHERE lc1.card_id >= 'YC10000612' AND lc1.card_id <= 'YC10000648' \
+         ORDER BY 1 NULLS FIRST, 2 LIMIT 15 OFFSET 5",
+    ),
+    // Wrong rows on the cluster (seed 2 #5670): with Ballista's sort-merge
+    // joins DataFusion pushed the LIMIT into both inputs of the EXCEPT's
+    // anti join, which then removed too little.
+    (
+        "except_order_by_limit_on_cluster",
+        "SELECT ca1.campaign_id AS u0 FROM crm.public.campaigns ca1 EXCEPT \
+         SELECT tl2.qty AS u0 FROM pos.public.transaction_lines AS tl2 \
+         WHERE tl2.txn_id BETWEEN 19001 AND 19501 AND tl2.discount_usd < tl2.unit_price_usd \
+         ORDER BY 1 LIMIT 5",
+    ),
 ];
 
 // ---------------------------------------------------------------------------
