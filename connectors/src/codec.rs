@@ -21,81 +21,31 @@ use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, 
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
-use mongodb::bson::Document;
-use quipu_catalog::{ColumnDef, SourceDef, TableName, types};
+use quipu_catalog::{SourceDef, SourceKind};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog_provider::QuipuCatalogList;
-use crate::mongo::{MongoScanExec, MongoTable};
-use crate::mongo_pushdown::MongoQueryTable;
-use crate::postgres::{PgScanExec, PgTable};
-use crate::pushdown::RemoteQueryTable;
+use crate::catalog::QuipuCatalogList;
+use crate::connector::{Connector, Encoded};
 
 /// Starts every buffer we encode. A zero byte cannot start a protobuf
 /// message (field number 0 is invalid), so it never collides with what the
 /// inner codec writes.
-const MAGIC: &[u8] = b"\0quipu1\0";
+const MAGIC: &[u8] = b"\0quipu2\0";
 
+/// A node of a live source on the wire: which connector encoded it, and
+/// what it wrote.
 #[derive(Debug, Serialize, Deserialize)]
-enum Encoded {
-    PgTable {
-        source: String,
-        schema: String,
-        table: String,
-        #[serde(default)]
-        partitions: Option<u32>,
-    },
-    MongoTable {
-        source: String,
-        collection: String,
-        #[serde(default)]
-        partitions: Option<u32>,
-    },
-    RemoteQuery {
-        source: String,
-        sql: String,
-        #[serde(default)]
-        exact_decimals: bool,
-    },
-    MongoQuery {
-        source: String,
-        collection: String,
-        pipeline: Vec<Vec<u8>>,
-        default_row: Option<Vec<u8>>,
-    },
-    PgScan {
-        source: String,
-        sqls: Vec<String>,
-        columns: Vec<ColumnDef>,
-        #[serde(default)]
-        merged: bool,
-        #[serde(default)]
-        exact_decimals: bool,
-    },
-    MongoScan {
-        source: String,
-        collection: String,
-        columns: Vec<ColumnDef>,
-        filter: Vec<u8>,
-        projection: Vec<u8>,
-        limit: Option<usize>,
-        #[serde(default)]
-        pipeline: Vec<Vec<u8>>,
-        #[serde(default)]
-        default_row: Option<Vec<u8>>,
-        #[serde(default)]
-        ranges: Vec<Vec<u8>>,
-        #[serde(default)]
-        merged: bool,
-    },
+struct Wire {
+    kind: SourceKind,
+    encoded: Encoded,
 }
 
-fn write(e: &Encoded, buf: &mut Vec<u8>) -> Result<()> {
+fn write(wire: &Wire, buf: &mut Vec<u8>) -> Result<()> {
     buf.extend_from_slice(MAGIC);
-    serde_json::to_writer(buf, e).map_err(|e| DataFusionError::External(Box::new(e)))
+    serde_json::to_writer(buf, wire).map_err(|e| DataFusionError::External(Box::new(e)))
 }
 
-fn read(buf: &[u8]) -> Option<Result<Encoded>> {
+fn read(buf: &[u8]) -> Option<Result<Wire>> {
     let body = buf.strip_prefix(MAGIC)?;
     Some(
         serde_json::from_slice(body)
@@ -103,32 +53,7 @@ fn read(buf: &[u8]) -> Option<Result<Encoded>> {
     )
 }
 
-fn schema_of(columns: &[ColumnDef]) -> Result<SchemaRef> {
-    Ok(Arc::new(
-        types::schema_of(columns).map_err(|e| DataFusionError::External(Box::new(e)))?,
-    ))
-}
-
-fn bson_bytes(doc: &Document) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    doc.to_writer(&mut out)
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    Ok(out)
-}
-
-fn bson_doc(bytes: &[u8]) -> Result<Document> {
-    Document::from_reader(bytes).map_err(|e| DataFusionError::External(Box::new(e)))
-}
-
-fn bson_list(docs: &[Document]) -> Result<Vec<Vec<u8>>> {
-    docs.iter().map(bson_bytes).collect()
-}
-
-fn bson_docs(list: &[Vec<u8>]) -> Result<Vec<Document>> {
-    list.iter().map(|b| bson_doc(b)).collect()
-}
-
-/// The catalog and connection pools a decoded node runs with.
+/// The catalog and connectors a decoded node runs with.
 #[derive(Debug, Clone)]
 struct Resolver {
     catalogs: QuipuCatalogList,
@@ -158,194 +83,50 @@ impl Resolver {
         })
     }
 
-    fn encode_table(&self, node: &dyn TableProvider) -> Option<Encoded> {
-        if let Some(t) = node.downcast_ref::<PgTable>() {
-            return Some(Encoded::PgTable {
-                source: t.source().name.clone(),
-                schema: t.name().schema.clone(),
-                table: t.name().table.clone(),
-                partitions: t.partitions(),
-            });
-        }
-        if let Some(t) = node.downcast_ref::<MongoTable>() {
-            return Some(Encoded::MongoTable {
-                source: t.source().name.clone(),
-                collection: t.collection().to_string(),
-                partitions: t.partitions(),
-            });
-        }
-        if let Some(t) = node.downcast_ref::<RemoteQueryTable>() {
-            return Some(Encoded::RemoteQuery {
-                source: t.source().name.clone(),
-                sql: t.sql().to_string(),
-                exact_decimals: t.exact_decimals(),
-            });
-        }
-        if let Some(t) = node.downcast_ref::<MongoQueryTable>() {
-            return Some(Encoded::MongoQuery {
-                source: t.source().name.clone(),
-                collection: t.collection().to_string(),
-                pipeline: bson_list(t.pipeline()).ok()?,
-                default_row: match t.default_row() {
-                    Some(d) => Some(bson_bytes(d).ok()?),
-                    None => None,
-                },
-            });
-        }
-        None
-    }
-
-    fn decode_table(&self, e: Encoded, schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
-        let shared = &self.catalogs.shared;
-        Ok(match e {
-            Encoded::PgTable {
-                source,
-                schema: remote_schema,
-                table,
-                partitions,
-            } => {
-                let source = self.source(&source)?;
-                let name = TableName {
-                    source: source.name.clone(),
-                    schema: remote_schema,
-                    table,
-                };
-                Arc::new(
-                    PgTable::from_parts(source, name, schema, shared.pg.clone())
-                        .with_partitions(partitions),
-                )
+    /// The first connector that encodes the node.
+    fn encode(
+        &self,
+        encode: impl Fn(&dyn Connector) -> Option<Result<Encoded>>,
+    ) -> Result<Option<Wire>> {
+        for connector in self.catalogs.shared.connectors.iter() {
+            if let Some(encoded) = encode(connector.as_ref()) {
+                return Ok(Some(Wire {
+                    kind: connector.kind(),
+                    encoded: encoded?,
+                }));
             }
-            Encoded::MongoTable {
-                source,
-                collection,
-                partitions,
-            } => Arc::new(
-                MongoTable::from_parts(
-                    self.source(&source)?,
-                    collection,
-                    schema,
-                    shared.mongo.clone(),
-                )
-                .with_partitions(partitions),
-            ),
-            Encoded::RemoteQuery {
-                source,
-                sql,
-                exact_decimals,
-            } => Arc::new(RemoteQueryTable::from_parts(
-                self.source(&source)?,
-                shared.pg.clone(),
-                schema,
-                sql,
-                exact_decimals,
-            )),
-            Encoded::MongoQuery {
-                source,
-                collection,
-                pipeline,
-                default_row,
-            } => Arc::new(MongoQueryTable::from_parts(
-                self.source(&source)?,
-                shared.mongo.clone(),
-                collection,
-                schema,
-                bson_docs(&pipeline)?,
-                default_row.map(|d| bson_doc(&d)).transpose()?,
-            )),
-            other => {
-                return Err(DataFusionError::Plan(format!(
-                    "a Quipu scan operator was found where a table was expected: {other:?}"
-                )));
-            }
-        })
-    }
-
-    fn encode_exec(&self, node: &dyn ExecutionPlan) -> Result<Option<Encoded>> {
-        if let Some(s) = node.downcast_ref::<PgScanExec>() {
-            return Ok(Some(Encoded::PgScan {
-                source: s.source().name.clone(),
-                sqls: s.sqls().to_vec(),
-                columns: types::columns_of(&s.schema()),
-                merged: s.is_merged(),
-                exact_decimals: s.checks_decimals(),
-            }));
-        }
-        if let Some(s) = node.downcast_ref::<MongoScanExec>() {
-            return Ok(Some(Encoded::MongoScan {
-                source: s.source().name.clone(),
-                collection: s.collection().to_string(),
-                columns: types::columns_of(&s.schema()),
-                filter: bson_bytes(s.filter())?,
-                projection: bson_bytes(s.projection())?,
-                limit: s.limit(),
-                pipeline: bson_list(s.pipeline())?,
-                default_row: s.default_row().map(bson_bytes).transpose()?,
-                ranges: bson_list(s.ranges())?,
-                merged: s.is_merged(),
-            }));
         }
         Ok(None)
     }
 
-    fn decode_exec(&self, e: Encoded) -> Result<Arc<dyn ExecutionPlan>> {
-        let shared = &self.catalogs.shared;
-        Ok(match e {
-            Encoded::PgScan {
-                source,
-                sqls,
-                columns,
-                merged,
-                exact_decimals,
-            } => {
-                if sqls.is_empty() {
-                    return Err(DataFusionError::Plan(
-                        "a PostgreSQL scan without a remote query".into(),
-                    ));
-                }
-                Arc::new(
-                    PgScanExec::partitioned(
-                        self.source(&source)?,
-                        shared.pg.clone(),
-                        schema_of(&columns)?,
-                        sqls,
-                    )
-                    .merged(merged)
-                    .exact_decimals(exact_decimals),
-                )
-            }
-            Encoded::MongoScan {
-                source,
-                collection,
-                columns,
-                filter,
-                projection,
-                limit,
-                pipeline,
-                default_row,
-                ranges,
-                merged,
-            } => Arc::new(
-                MongoScanExec::new(
-                    self.source(&source)?,
-                    shared.mongo.clone(),
-                    collection,
-                    schema_of(&columns)?,
-                    bson_doc(&filter)?,
-                    bson_doc(&projection)?,
-                    limit,
-                )
-                .with_pipeline(
-                    bson_docs(&pipeline)?,
-                    default_row.map(|d| bson_doc(&d)).transpose()?,
-                )
-                .with_ranges(bson_docs(&ranges)?, merged),
-            ),
-            other => {
-                return Err(DataFusionError::Plan(format!(
-                    "a Quipu table was found where a scan operator was expected: {other:?}"
-                )));
-            }
-        })
+    /// The connector that encoded the node, and the source it reads.
+    fn decoder(&self, wire: &Wire) -> Result<(&Arc<dyn Connector>, SourceDef)> {
+        let source = self.source(&wire.encoded.source)?;
+        if source.kind != wire.kind {
+            return Err(DataFusionError::Plan(format!(
+                "source `{}` is a {} source here, the plan was made for a {} source",
+                source.name, source.kind, wire.kind
+            )));
+        }
+        Ok((self.catalogs.shared.connectors.of(wire.kind), source))
+    }
+
+    fn encode_table(&self, node: &dyn TableProvider) -> Result<Option<Wire>> {
+        self.encode(|c| c.encode_table(node))
+    }
+
+    fn decode_table(&self, wire: Wire, schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
+        let (connector, source) = self.decoder(&wire)?;
+        connector.decode_table(wire.encoded, schema, source)
+    }
+
+    fn encode_exec(&self, node: &dyn ExecutionPlan) -> Result<Option<Wire>> {
+        self.encode(|c| c.encode_exec(node))
+    }
+
+    fn decode_exec(&self, wire: Wire) -> Result<Arc<dyn ExecutionPlan>> {
+        let (connector, source) = self.decoder(&wire)?;
+        connector.decode_exec(wire.encoded, source)
     }
 }
 
@@ -400,7 +181,7 @@ impl LogicalExtensionCodec for QuipuLogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        match self.resolver.encode_table(node.as_ref()) {
+        match self.resolver.encode_table(node.as_ref())? {
             Some(e) => write(&e, buf),
             None => self.inner.try_encode_table_provider(table_ref, node, buf),
         }

@@ -34,7 +34,7 @@ use datafusion_pg_catalog::pg_catalog::context::{
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables};
 use pgwire::api::Type;
 use quipu_catalog::{CatalogStore, DEFAULT_CATALOG};
-use quipu_connectors::pg_text::shaped_like;
+use quipu_connectors::dialect::pg_text::shaped_like;
 
 /// The database name some clients connect to by default (pgAdmin, the
 /// JDBC driver's examples, `psql -d postgres`): the `quipu` catalog.

@@ -619,8 +619,8 @@ impl ClientSession {
     /// `SIMILAR TO`s are given PostgreSQL's meaning (`crate::similar`), as
     /// are the formats of `to_char` and `to_date` (`crate::formats`).
     pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
-        let statement = quipu_connectors::syntax::fix(statement)?;
-        let statement = quipu_connectors::syntax::mark_extracts(statement);
+        let statement = quipu_connectors::dialect::syntax::fix(statement)?;
+        let statement = quipu_connectors::dialect::syntax::mark_extracts(statement);
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         crate::limits::check_plan(&plan)?;
         let plan = crate::similar::rewrite(plan)?;

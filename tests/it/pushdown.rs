@@ -263,7 +263,7 @@ async fn run_with_fetched(
     let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx())
         .await
         .unwrap();
-    let scans = quipu_connectors::remote_sql::rows_fetched(&plan)
+    let scans = quipu_connectors::registry::rows_fetched(&plan)
         .into_iter()
         .map(|s| {
             let n = s

@@ -44,8 +44,8 @@ use datafusion::sql::unparser::Unparser;
 use datafusion::sql::unparser::dialect::PostgreSqlDialect;
 use quipu_catalog::SourceDef;
 
+use crate::postgres::sql::quote_ident;
 use crate::postgres::{PgPools, PgScanExec, PgTable};
-use crate::remote_sql::quote_ident;
 
 /// The optimizer rule (added to every Quipu session after DataFusion's).
 #[derive(Debug, Default)]
@@ -105,7 +105,7 @@ fn pg_source(plan: &LogicalPlan) -> Option<Arc<dyn TableProvider>> {
             b.as_ref().downcast_ref::<PgTable>()?,
         );
         (ta.source().name == tb.source().name
-            && crate::sources::options_key(ta.source()) == crate::sources::options_key(tb.source()))
+            && crate::remote::options_key(ta.source()) == crate::remote::options_key(tb.source()))
         .then_some(a)
     };
     let all_ok = |exprs: &[&Expr], schema: &DFSchema| exprs.iter().all(|e| expr_ok(e, schema));
@@ -290,9 +290,9 @@ fn literal_ok(v: &ScalarValue) -> bool {
 
 /// Whether every name the unparser would print (columns, aliases, table
 /// qualifiers, the remote tables' names) can be quoted safely by it; see
-/// `remote_sql::ident_ok`. A plan with another name is not pushed.
+/// `sql::ident_ok`. A plan with another name is not pushed.
 fn idents_ok(plan: &LogicalPlan, remote: &HashMap<Vec<String>, Vec<String>>) -> bool {
-    use crate::remote_sql::ident_ok;
+    use crate::postgres::sql::ident_ok;
     let table_ok = |t: &TableReference| t.to_vec().iter().all(|p| ident_ok(p));
     let expr_bad = |e: &Expr| {
         e.exists(|e| {
@@ -504,7 +504,7 @@ fn remote_plan(
 /// aliases), and moves the filters of an outer join's inputs into its
 /// `ON`. So only expressions are unparsed here (`Unparser::expr_to_sql`),
 /// each with its columns first replaced by their positions, and rendered
-/// with Quipu's literal quoting (`remote_sql::render_unparsed`). `None`
+/// with Quipu's literal quoting (`sql::render_unparsed`). `None`
 /// for anything that cannot be said this way: the caller then keeps the
 /// subtree in DataFusion, over smaller pushed parts.
 struct Render {
@@ -558,7 +558,7 @@ impl Render {
             .ok()?
             .data;
         let ast = Unparser::new(&self.dialect).expr_to_sql(&e).ok()?;
-        crate::remote_sql::render_unparsed(ast)
+        crate::postgres::sql::render_unparsed(ast)
     }
 
     /// `"t"."c0" AS "c0", ...`: the `n` columns of input `t` as they are,
@@ -994,7 +994,7 @@ impl TableProvider for RemoteQueryTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let (indices, schema) = crate::remote_sql::projected(&self.schema, projection)?;
+        let (indices, schema) = crate::remote::projected(&self.schema, projection)?;
         let select: Vec<String> = indices
             .iter()
             .map(|&i| {

@@ -7,6 +7,12 @@
 //! push are re-checked by DataFusion (`Inexact`), so a dialect difference can
 //! only cost speed, never a wrong row.
 
+pub mod connector;
+pub mod pushdown;
+pub mod sql;
+
+pub use connector::{Postgres, REGISTRATION};
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -42,7 +48,6 @@ use quipu_catalog::{ColumnDef, SourceDef, TableDef, TableName, TableOrigin, secr
 use tokio_postgres::NoTls;
 
 use crate::error::{ConnectorError, Result};
-use crate::remote_sql;
 
 /// Connections per source per process: one query cannot swamp a production
 /// database.
@@ -118,7 +123,7 @@ fn pg_config(source: &SourceDef) -> Result<tokio_postgres::Config> {
 
 impl PgPools {
     pub fn pool(&self, source: &SourceDef) -> Result<deadpool_postgres::Pool> {
-        let key = crate::sources::options_key(source);
+        let key = crate::remote::options_key(source);
         let mut pools = self.pools.lock().unwrap();
         if let Some((k, p)) = pools.get(&source.name)
             && *k == key
@@ -370,7 +375,7 @@ impl PgTable {
     /// seen by one and not another.
     async fn key_ranges(&self, target: usize) -> Option<Vec<String>> {
         const ROWS_PER_PARTITION: i64 = 250_000;
-        let forced = crate::sources::forced_partitions(&self.source, self.partitions);
+        let forced = crate::remote::forced_partitions(&self.source, self.partitions);
         if forced.unwrap_or(target) <= 1 || !self.pushdown() {
             return None;
         }
@@ -401,13 +406,13 @@ impl PgTable {
         if n <= 1 || !is_int {
             return None;
         }
-        let k = remote_sql::quote_ident(&key);
+        let k = sql::quote_ident(&key);
         let bounds = client
             .query_one(
                 &format!(
                     "SELECT min({k})::int8, max({k})::int8 FROM {}.{}",
-                    remote_sql::quote_ident(&self.name.schema),
-                    remote_sql::quote_ident(&self.name.table)
+                    sql::quote_ident(&self.name.schema),
+                    sql::quote_ident(&self.name.table)
                 ),
                 &[],
             )
@@ -489,7 +494,7 @@ impl TableProvider for PgTable {
         Ok(filters
             .iter()
             .map(|f| {
-                if pushdown && remote_sql::filter_to_sql(f, &self.schema).is_some() {
+                if pushdown && sql::filter_to_sql(f, &self.schema).is_some() {
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -505,12 +510,12 @@ impl TableProvider for PgTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let (_, schema) = remote_sql::projected(&self.schema, projection)?;
+        let (_, schema) = crate::remote::projected(&self.schema, projection)?;
         let select: Vec<String> = schema
             .fields()
             .iter()
             .map(|f| {
-                let col = remote_sql::quote_ident(f.name());
+                let col = sql::quote_ident(f.name());
                 match f.data_type() {
                     // Types read as text are cast on the server.
                     DataType::Utf8 => format!("{col}::text"),
@@ -525,14 +530,14 @@ impl TableProvider for PgTable {
             } else {
                 select.join(", ")
             },
-            remote_sql::quote_ident(&self.name.schema),
-            remote_sql::quote_ident(&self.name.table)
+            sql::quote_ident(&self.name.schema),
+            sql::quote_ident(&self.name.table)
         );
         let pushdown = self.pushdown();
         let conditions: Vec<String> = if pushdown {
             filters
                 .iter()
-                .filter_map(|f| remote_sql::filter_to_sql(f, &self.schema))
+                .filter_map(|f| sql::filter_to_sql(f, &self.schema))
                 .collect()
         } else {
             vec![]
@@ -551,7 +556,7 @@ impl TableProvider for PgTable {
         // partition 2 would run range 0 again (rows duplicated and lost,
         // tests/it/pushdown.rs). On the cluster the ranges are read by one
         // partition that runs their queries concurrently instead.
-        let on_ballista = crate::remote_sql::on_ballista(state);
+        let on_ballista = crate::remote::on_ballista(state);
         let ranges = if limit.is_none() {
             self.key_ranges(state.config().target_partitions()).await
         } else {
@@ -625,7 +630,7 @@ impl PgScanExec {
         PgScanExec {
             source,
             pools,
-            properties: crate::remote_sql::scan_properties(&schema, sqls.len()),
+            properties: crate::remote::scan_properties(&schema, sqls.len()),
             schema,
             sqls,
             merged: false,
@@ -652,7 +657,7 @@ impl PgScanExec {
     pub fn merged(mut self, merged: bool) -> Self {
         self.merged = merged && self.sqls.len() > 1;
         let partitions = if self.merged { 1 } else { self.sqls.len() };
-        self.properties = crate::remote_sql::scan_properties(&self.schema, partitions);
+        self.properties = crate::remote::scan_properties(&self.schema, partitions);
         self
     }
 
@@ -682,7 +687,7 @@ impl PgScanExec {
     /// The remote query with the join keys known now, if any.
     fn sql_now(&self, partition: usize) -> String {
         let sql = &self.sqls[partition];
-        let conditions = crate::semijoin::to_sql(&self.dynamic, &self.schema);
+        let conditions = sql::join_keys_sql(&self.dynamic, &self.schema);
         if conditions.is_empty() {
             return sql.clone();
         }
@@ -718,6 +723,26 @@ impl PgScanExec {
     }
 }
 
+/// This source's scan operator, if `node` is one.
+pub fn remote_scan(node: &dyn ExecutionPlan) -> Option<&dyn crate::remote::RemoteScan> {
+    node.downcast_ref::<PgScanExec>()
+        .map(|s| s as &dyn crate::remote::RemoteScan)
+}
+
+impl crate::remote::RemoteScan for PgScanExec {
+    fn source(&self) -> &SourceDef {
+        &self.source
+    }
+
+    fn dynamic_filters(&self) -> &[Arc<dyn PhysicalExpr>] {
+        &self.dynamic
+    }
+
+    fn with_dynamic_filters(&self, filters: Vec<Arc<dyn PhysicalExpr>>) -> Arc<dyn ExecutionPlan> {
+        Arc::new(PgScanExec::with_dynamic_filters(self, filters))
+    }
+}
+
 impl DisplayAs for PgScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         if let [sql] = self.sqls.as_slice() {
@@ -736,7 +761,7 @@ impl DisplayAs for PgScanExec {
                 self.sqls.join("; ")
             )?;
         }
-        crate::semijoin::fmt_keys(f, &self.dynamic)
+        crate::remote::join_keys::fmt_keys(f, &self.dynamic)
     }
 }
 
@@ -759,7 +784,7 @@ impl ExecutionPlan for PgScanExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
-        crate::semijoin::visit(&self.dynamic, f)
+        crate::remote::join_keys::visit(&self.dynamic, f)
     }
 
     fn with_new_children(
@@ -779,7 +804,7 @@ impl ExecutionPlan for PgScanExec {
         result: ChildPushdownResult,
         _config: &ConfigOptions,
     ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
-        let (propagation, dynamic) = crate::semijoin::accept(phase, &result);
+        let (propagation, dynamic) = crate::remote::join_keys::accept(phase, &result);
         if dynamic.is_empty() {
             return Ok(propagation);
         }
@@ -794,7 +819,7 @@ impl ExecutionPlan for PgScanExec {
         if !self.merged {
             return self.query_stream(partition);
         }
-        crate::remote_sql::merged_partition(
+        crate::remote::merged_partition(
             "PgScanExec",
             partition,
             &self.schema,
@@ -814,7 +839,7 @@ impl PgScanExec {
         let this = self.with_dynamic_filters(self.dynamic.clone());
         let stream = futures::stream::once(async move {
             // Read the join keys only once the joins have them.
-            crate::semijoin::settle(&this.dynamic).await;
+            crate::remote::join_keys::settle(&this.dynamic).await;
             let copy = format!(
                 "COPY ({}) TO STDOUT (FORMAT binary)",
                 this.sql_now(partition)
@@ -922,7 +947,7 @@ async fn share_snapshot(pools: &PgPools, source: &SourceDef, n: usize) -> Result
         .await
         .map_err(failed)?
         .get(0);
-    let literal = remote_sql::quote_literal(&id)
+    let literal = sql::quote_literal(&id)
         .ok_or_else(|| bad(source, format!("unexpected snapshot id {id:?}")))?;
     let mut connections = Vec::with_capacity(n);
     for _ in 0..n {

@@ -11,6 +11,11 @@
 //! anything mixed -> Utf8 holding relaxed extended JSON. A missing field
 //! is NULL.
 
+pub mod connector;
+pub mod pushdown;
+
+pub use connector::{Mongo, REGISTRATION};
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -111,7 +116,7 @@ impl MongoClients {
     }
 
     pub fn database(&self, source: &SourceDef) -> Result<mongodb::Database> {
-        let key = crate::sources::options_key(source);
+        let key = crate::remote::options_key(source);
         let db = database_name(source)?;
         let mut clients = self.clients.lock().unwrap();
         if let Some((k, c)) = clients.get(&source.name)
@@ -778,7 +783,7 @@ impl MongoTable {
     /// types read in one partition. MongoDB has no snapshot to share across
     /// cursors: a document written while the ranges run may be seen or not.
     async fn id_ranges(&self) -> Option<Vec<Document>> {
-        let forced = crate::sources::forced_partitions(&self.source, self.partitions);
+        let forced = crate::remote::forced_partitions(&self.source, self.partitions);
         let n = forced.unwrap_or(1);
         if n <= 1 || !self.pushdown() {
             return None;
@@ -906,7 +911,7 @@ impl TableProvider for MongoTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let (_, schema) = crate::remote_sql::projected(&self.schema, projection)?;
+        let (_, schema) = crate::remote::projected(&self.schema, projection)?;
         let conditions: Vec<Document> = if self.pushdown() {
             filters
                 .iter()
@@ -935,7 +940,7 @@ impl TableProvider for MongoTable {
                 projection,
                 limit,
             )
-            .with_ranges(ranges, crate::remote_sql::on_ballista(state)),
+            .with_ranges(ranges, crate::remote::on_ballista(state)),
         ))
     }
 }
@@ -984,7 +989,7 @@ impl MongoScanExec {
             source,
             clients,
             collection,
-            properties: crate::remote_sql::single_scan_properties(&schema),
+            properties: crate::remote::single_scan_properties(&schema),
             schema,
             filter,
             projection,
@@ -1016,7 +1021,7 @@ impl MongoScanExec {
         } else {
             self.ranges.len().max(1)
         };
-        self.properties = crate::remote_sql::scan_properties(&self.schema, partitions);
+        self.properties = crate::remote::scan_properties(&self.schema, partitions);
         self
     }
 
@@ -1087,6 +1092,26 @@ impl MongoScanExec {
     }
 }
 
+/// This source's scan operator, if `node` is one.
+pub fn remote_scan(node: &dyn ExecutionPlan) -> Option<&dyn crate::remote::RemoteScan> {
+    node.downcast_ref::<MongoScanExec>()
+        .map(|s| s as &dyn crate::remote::RemoteScan)
+}
+
+impl crate::remote::RemoteScan for MongoScanExec {
+    fn source(&self) -> &SourceDef {
+        &self.source
+    }
+
+    fn dynamic_filters(&self) -> &[Arc<dyn PhysicalExpr>] {
+        &self.dynamic
+    }
+
+    fn with_dynamic_filters(&self, filters: Vec<Arc<dyn PhysicalExpr>>) -> Arc<dyn ExecutionPlan> {
+        Arc::new(MongoScanExec::with_dynamic_filters(self, filters))
+    }
+}
+
 impl DisplayAs for MongoScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(
@@ -1118,7 +1143,7 @@ impl DisplayAs for MongoScanExec {
                 write!(f, " ranges=[{first} .. {last}]")?;
             }
         }
-        crate::semijoin::fmt_keys(f, &self.dynamic)
+        crate::remote::join_keys::fmt_keys(f, &self.dynamic)
     }
 }
 
@@ -1141,7 +1166,7 @@ impl ExecutionPlan for MongoScanExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
     ) -> DfResult<TreeNodeRecursion> {
-        crate::semijoin::visit(&self.dynamic, f)
+        crate::remote::join_keys::visit(&self.dynamic, f)
     }
 
     fn with_new_children(
@@ -1161,7 +1186,7 @@ impl ExecutionPlan for MongoScanExec {
         result: ChildPushdownResult,
         _config: &ConfigOptions,
     ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
-        let (propagation, dynamic) = crate::semijoin::accept(phase, &result);
+        let (propagation, dynamic) = crate::remote::join_keys::accept(phase, &result);
         if dynamic.is_empty() || !self.takes_join_keys() {
             return Ok(propagation);
         }
@@ -1176,7 +1201,7 @@ impl ExecutionPlan for MongoScanExec {
         if !self.merged {
             return self.query_stream(partition);
         }
-        crate::remote_sql::merged_partition(
+        crate::remote::merged_partition(
             "MongoScanExec",
             partition,
             &self.schema,
@@ -1219,8 +1244,8 @@ impl MongoScanExec {
         let timeout = self.source.query_timeout();
         let stream = futures::stream::once(async move {
             // Read the join keys only once the joins have them.
-            crate::semijoin::settle(&dynamic).await;
-            let keys = crate::semijoin::to_mongo(&dynamic, &fields);
+            crate::remote::join_keys::settle(&dynamic).await;
+            let keys = join_keys_filter(&dynamic, &fields);
             let filter = all_of(filter, range.into_iter().collect());
             if pipeline.is_empty() {
                 let filter = all_of(filter, keys);
@@ -1319,6 +1344,45 @@ fn all_of(base: Document, more: Vec<Document>) -> Document {
     }
 }
 
+/// The join keys a hash join published (`crate::remote::join_keys`), as
+/// MongoDB query documents on the
+/// scan's fields.
+pub fn join_keys_filter(filters: &[Arc<dyn PhysicalExpr>], schema: &Schema) -> Vec<Document> {
+    fn render(c: &crate::remote::join_keys::Cond, schema: &Schema) -> Option<Document> {
+        match c {
+            crate::remote::join_keys::Cond::False => Some(doc! { "_id": { "$exists": false } }),
+            crate::remote::join_keys::Cond::And(parts) => {
+                let parts: Vec<Bson> = parts
+                    .iter()
+                    .filter_map(|p| render(p, schema))
+                    .map(Bson::Document)
+                    .collect();
+                (!parts.is_empty()).then(|| doc! { "$and": parts })
+            }
+            crate::remote::join_keys::Cond::Or(parts) => {
+                let parts = parts
+                    .iter()
+                    .map(|p| render(p, schema).map(Bson::Document))
+                    .collect::<Option<Vec<_>>>()?;
+                Some(doc! { "$or": parts })
+            }
+            crate::remote::join_keys::Cond::In(i, values) => {
+                let f = schema.fields().get(*i)?;
+                let values: Vec<&ScalarValue> = values.iter().filter(|v| !v.is_null()).collect();
+                field_in(f.name(), &values, f.data_type())
+            }
+            crate::remote::join_keys::Cond::Cmp(i, op, v) => {
+                let f = schema.fields().get(*i)?;
+                field_condition(f.name(), *op, v, f.data_type())
+            }
+        }
+    }
+    crate::remote::join_keys::current(filters)
+        .iter()
+        .filter_map(|c| render(c, schema))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1409,5 +1473,13 @@ mod tests {
                 { "_id": { "$type": TEXT_OTHER_TYPES.to_vec() } },
             ] }
         );
+    }
+
+    #[test]
+    fn join_key_in_lists_become_in_filters() {
+        use crate::remote::join_keys::fixtures;
+        let m = join_keys_filter(&[fixtures::sku_range_and_list()], &fixtures::schema());
+        assert_eq!(m.len(), 1);
+        assert!(m[0].to_string().contains("$in"), "{}", m[0]);
     }
 }
