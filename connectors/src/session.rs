@@ -216,8 +216,14 @@ impl QuipuSession {
     /// A session over an open catalog; `base` may carry extra config
     /// extensions (the scheduler adds Ballista's).
     pub fn new(store: Arc<CatalogStore>, base: SessionConfig) -> Self {
+        // No listing cache: DataFusion 55 keeps a table's file list until
+        // the process ends, and files that land in a lake folder (a new
+        // day of clickstream) were never read by a running server. A query
+        // lists the folders it reads; Parquet footers stay cached (by path
+        // and version, so a rewritten file is read again).
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(crate::memory::pool(crate::memory::pool_size()))
+            .with_object_list_cache_limit(0)
             .build_arc()
             .expect("a runtime with the default disk manager");
         let memory = Arc::new(MemoryStores::default());

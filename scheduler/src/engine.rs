@@ -740,6 +740,16 @@ impl ClientSession {
                 plan.display().to_string(),
             ));
         }
+        // DataFusion would write a lake table's files in its own naming
+        // (`.json` into an `.ndjson` table, never read back): refused until
+        // Quipu writes to the lake itself.
+        if let LogicalPlan::Dml(dml) = plan {
+            return Err(DataFusionError::NotImplemented(format!(
+                "{} into {} is not supported: Quipu reads its sources and does not write to them",
+                dml.op, dml.table_name
+            ))
+            .into());
+        }
         Ok(())
     }
 

@@ -3,9 +3,14 @@
 //! stays in DataFusion. Identifiers and literals are quoted here and only
 //! here.
 
+use std::sync::Arc;
+
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, expr::InList};
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::remote::join_keys::Cond;
 
 /// `"name"` with embedded quotes doubled.
 pub fn quote_ident(name: &str) -> String {
@@ -284,6 +289,19 @@ fn sql_op(op: Operator) -> Option<&'static str> {
 }
 
 /// The filter as a PostgreSQL boolean expression over the table's columns.
+/// A column as a comparison's operand. Text columns are compared as
+/// `text`, the type they are read as: a `citext` column compared as itself
+/// ignores case, and `WHERE c <> 'a'` dropped the row `'A'` DataFusion
+/// keeps (the cast is free for `text` and `varchar`).
+fn operand((name, t): (&str, &DataType)) -> String {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            format!("{}::text", quote_ident(name))
+        }
+        _ => quote_ident(name),
+    }
+}
+
 pub fn filter_to_sql(e: &Expr, schema: &Schema) -> Option<String> {
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
@@ -308,7 +326,7 @@ pub fn filter_to_sql(e: &Expr, schema: &Schema) -> Option<String> {
                 }
                 Some(format!(
                     "{} {} {}",
-                    quote_ident(col.0),
+                    operand(col),
                     sql_op(op)?,
                     sql_literal(v)?
                 ))
@@ -325,7 +343,7 @@ pub fn filter_to_sql(e: &Expr, schema: &Schema) -> Option<String> {
             list,
             negated,
         }) => {
-            let (name, _) = column(expr, schema)?;
+            let col = column(expr, schema)?;
             let items = list
                 .iter()
                 .map(|i| match i {
@@ -338,7 +356,7 @@ pub fn filter_to_sql(e: &Expr, schema: &Schema) -> Option<String> {
             }
             Some(format!(
                 "{} {}IN ({})",
-                quote_ident(name),
+                operand(col),
                 if *negated { "NOT " } else { "" },
                 items.join(", ")
             ))
@@ -346,12 +364,6 @@ pub fn filter_to_sql(e: &Expr, schema: &Schema) -> Option<String> {
         _ => None,
     }
 }
-
-use std::sync::Arc;
-
-use datafusion::physical_expr::PhysicalExpr;
-
-use crate::remote::join_keys::Cond;
 
 /// The join keys a hash join published (`crate::remote::join_keys`), as
 /// SQL conditions on `f."cN"` (the
@@ -552,7 +564,7 @@ mod tests {
         let e = col("a\"b").eq(lit("O'Brien \\' OR 1=1 --"));
         assert_eq!(
             filter_to_sql(&e, &s).unwrap(),
-            "\"a\"\"b\" = E'O''Brien \\\\'' OR 1=1 --'"
+            "\"a\"\"b\"::text = E'O''Brien \\\\'' OR 1=1 --'"
         );
         assert_eq!(filter_to_sql(&col("a\"b").eq(lit("x\0y")), &s), None);
         let e = col("id")
