@@ -7,8 +7,10 @@ use datafusion::arrow::array::{
     Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+
+use super::types::Wire;
 
 /// Rows per Arrow batch.
 const BATCH_ROWS: usize = 8192;
@@ -16,6 +18,8 @@ const BATCH_ROWS: usize = 8192;
 /// Decodes PostgreSQL's binary COPY format into Arrow batches.
 pub(super) struct CopyDecoder {
     schema: SchemaRef,
+    /// How each column's bytes are read (`types::Wire`).
+    wires: Vec<Wire>,
     builders: Vec<Box<dyn ArrayBuilder>>,
     rows: usize,
     buf: BytesMut,
@@ -29,25 +33,29 @@ pub(super) struct CopyDecoder {
 pub(super) const PG_EPOCH_DAYS: i32 = 10_957;
 pub(super) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
-pub(super) fn builder_for(t: &DataType) -> Box<dyn ArrayBuilder> {
-    match t {
-        DataType::Boolean => Box::new(BooleanBuilder::new()),
-        DataType::Int16 => Box::new(Int16Builder::new()),
-        DataType::Int32 => Box::new(Int32Builder::new()),
-        DataType::Int64 => Box::new(Int64Builder::new()),
-        DataType::Float32 => Box::new(Float32Builder::new()),
-        DataType::Float64 => Box::new(Float64Builder::new()),
-        DataType::Decimal128(p, s) => Box::new(
+pub(super) fn builder_for(w: Wire) -> Box<dyn ArrayBuilder> {
+    match w {
+        Wire::Bool => Box::new(BooleanBuilder::new()),
+        Wire::Int2 => Box::new(Int16Builder::new()),
+        Wire::Int4 => Box::new(Int32Builder::new()),
+        Wire::Int8 => Box::new(Int64Builder::new()),
+        Wire::Float4 => Box::new(Float32Builder::new()),
+        Wire::Float8 => Box::new(Float64Builder::new()),
+        Wire::Numeric(p, s) => Box::new(
             Decimal128Builder::new()
-                .with_precision_and_scale(*p, *s)
+                .with_precision_and_scale(p, s)
                 .unwrap_or_default(),
         ),
-        DataType::Date32 => Box::new(Date32Builder::new()),
-        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
-            Box::new(TimestampMicrosecondBuilder::new().with_timezone_opt(tz.clone()))
+        Wire::Date => Box::new(Date32Builder::new()),
+        Wire::Timestamp | Wire::TimestampTz => {
+            let tz = match w.arrow() {
+                DataType::Timestamp(_, tz) => tz,
+                _ => None,
+            };
+            Box::new(TimestampMicrosecondBuilder::new().with_timezone_opt(tz))
         }
-        DataType::Binary => Box::new(BinaryBuilder::new()),
-        _ => Box::new(StringBuilder::new()),
+        Wire::Bytea => Box::new(BinaryBuilder::new()),
+        Wire::Text => Box::new(StringBuilder::new()),
     }
 }
 
@@ -61,14 +69,26 @@ macro_rules! append {
 }
 
 impl CopyDecoder {
-    pub(super) fn new(schema: SchemaRef, exact: bool) -> Self {
-        let builders = schema
+    /// A decoder of rows of `schema`; an error names a column whose type
+    /// is not read from PostgreSQL.
+    pub(super) fn new(schema: SchemaRef, exact: bool) -> std::result::Result<Self, String> {
+        let wires = schema
             .fields()
             .iter()
-            .map(|f| builder_for(f.data_type()))
-            .collect();
-        CopyDecoder {
+            .map(|f| {
+                Wire::of_arrow(f.data_type()).ok_or_else(|| {
+                    format!(
+                        "column {} has type {}, which is not read from PostgreSQL",
+                        f.name(),
+                        f.data_type()
+                    )
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let builders = wires.iter().map(|w| builder_for(*w)).collect();
+        Ok(CopyDecoder {
             schema,
+            wires,
             builders,
             rows: 0,
             buf: BytesMut::new(),
@@ -76,7 +96,7 @@ impl CopyDecoder {
             ended: false,
             ready: Vec::new(),
             exact,
-        }
+        })
     }
 
     pub(super) fn take_full(&mut self) -> Option<RecordBatch> {
@@ -152,9 +172,8 @@ impl CopyDecoder {
         if !self.schema.fields().is_empty() {
             for (i, span) in spans.into_iter().enumerate() {
                 let v = span.map(|(p, l)| &buf[p..p + l]);
-                let field = self.schema.field(i);
-                decode_value(field.data_type(), &mut self.builders[i], v, self.exact)
-                    .map_err(|e| format!("column {}: {e}", field.name()))?;
+                decode_value(self.wires[i], &mut self.builders[i], v, self.exact)
+                    .map_err(|e| format!("column {}: {e}", self.schema.field(i).name()))?;
             }
         }
         self.rows += 1;
@@ -190,56 +209,56 @@ pub(super) fn be<const N: usize>(v: &[u8]) -> std::result::Result<[u8; N], Strin
 }
 
 pub(super) fn decode_value(
-    t: &DataType,
+    w: Wire,
     b: &mut Box<dyn ArrayBuilder>,
     v: Option<&[u8]>,
     exact: bool,
 ) -> std::result::Result<(), String> {
-    match t {
-        DataType::Boolean => append!(b, BooleanBuilder, v.map(|v| v.first() == Some(&1))),
-        DataType::Int16 => append!(
+    match w {
+        Wire::Bool => append!(b, BooleanBuilder, v.map(|v| v.first() == Some(&1))),
+        Wire::Int2 => append!(
             b,
             Int16Builder,
             v.map(be::<2>).transpose()?.map(i16::from_be_bytes)
         ),
-        DataType::Int32 => append!(
+        Wire::Int4 => append!(
             b,
             Int32Builder,
             v.map(be::<4>).transpose()?.map(i32::from_be_bytes)
         ),
-        DataType::Int64 => append!(
+        Wire::Int8 => append!(
             b,
             Int64Builder,
             v.map(be::<8>).transpose()?.map(i64::from_be_bytes)
         ),
-        DataType::Float32 => append!(
+        Wire::Float4 => append!(
             b,
             Float32Builder,
             v.map(be::<4>).transpose()?.map(f32::from_be_bytes)
         ),
-        DataType::Float64 => append!(
+        Wire::Float8 => append!(
             b,
             Float64Builder,
             v.map(be::<8>).transpose()?.map(f64::from_be_bytes)
         ),
-        DataType::Date32 => append!(
+        Wire::Date => append!(
             b,
             Date32Builder,
             v.map(be::<4>)
                 .transpose()?
                 .map(|x| i32::from_be_bytes(x) + PG_EPOCH_DAYS)
         ),
-        DataType::Timestamp(_, _) => append!(
+        Wire::Timestamp | Wire::TimestampTz => append!(
             b,
             TimestampMicrosecondBuilder,
             v.map(be::<8>)
                 .transpose()?
                 .map(|x| i64::from_be_bytes(x) + PG_EPOCH_MICROS)
         ),
-        DataType::Decimal128(p, s) => {
+        Wire::Numeric(p, s) => {
             let d = v
-                .map(|v| match decode_numeric(v, *s)? {
-                    (n, cut) if exact && (cut || !fits_precision(n, *p)) => Err(format!(
+                .map(|v| match decode_numeric(v, s)? {
+                    (n, cut) if exact && (cut || !fits_precision(n, p)) => Err(format!(
                         "a value does not fit numeric({p},{s}), the column's type in the \
                          catalog: the column has changed at the source; run `quipu catalog \
                          refresh` for this source"
@@ -249,8 +268,8 @@ pub(super) fn decode_value(
                 .transpose()?;
             append!(b, Decimal128Builder, d)
         }
-        DataType::Binary => append!(b, BinaryBuilder, v),
-        _ => {
+        Wire::Bytea => append!(b, BinaryBuilder, v),
+        Wire::Text => {
             let s = v
                 .map(|v| std::str::from_utf8(v).map_err(|e| format!("invalid UTF-8: {e}")))
                 .transpose()?;

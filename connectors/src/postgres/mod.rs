@@ -15,7 +15,7 @@ pub mod pushdown;
 mod scan;
 pub mod sql;
 mod table;
-mod types;
+pub(crate) mod types;
 
 pub use connector::{Postgres, REGISTRATION};
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, ScalarValue, TableReference};
@@ -231,23 +231,7 @@ fn is_time(t: &DataType) -> bool {
 /// The PostgreSQL type a result column is cast to so that it decodes into
 /// the Arrow type DataFusion planned (None: not pushable).
 fn castable(t: &DataType) -> Option<String> {
-    Some(match t {
-        DataType::Boolean => "boolean".into(),
-        DataType::Int16 => "smallint".into(),
-        DataType::Int32 => "integer".into(),
-        DataType::Int64 => "bigint".into(),
-        DataType::Float32 => "real".into(),
-        DataType::Float64 => "double precision".into(),
-        DataType::Decimal128(p, s) if *s >= 0 && s <= &(*p as i8) => format!("numeric({p},{s})"),
-        DataType::Utf8 => "text".into(),
-        DataType::Date32 => "date".into(),
-        DataType::Timestamp(TimeUnit::Microsecond, None) => "timestamp".into(),
-        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if tz.as_ref() == "UTC" => {
-            "timestamptz".into()
-        }
-        DataType::Binary => "bytea".into(),
-        _ => return None,
-    })
+    crate::postgres::types::Wire::of_arrow(t).map(|w| w.cast())
 }
 
 /// Scalar functions that PostgreSQL has with the same name, arguments and

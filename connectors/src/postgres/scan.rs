@@ -303,7 +303,8 @@ impl PgScanExec {
                 .copy_out(copy.as_str())
                 .await
                 .map_err(|e| bad(&source, format!("remote query failed: {}", pg_reason(&e))))?;
-            let decoder = CopyDecoder::new(schema.clone(), this.exact_decimals);
+            let decoder = CopyDecoder::new(schema.clone(), this.exact_decimals)
+                .map_err(|e| DataFusionError::Plan(format!("source `{}`: {e}", source.name)))?;
             Ok::<_, DataFusionError>(decode_stream(
                 client,
                 Box::pin(out),
