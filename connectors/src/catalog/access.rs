@@ -121,7 +121,7 @@ fn collect(
     out: &mut BTreeSet<String>,
     depth: usize,
 ) {
-    // Views nest at most 16 deep (catalog_provider::MAX_VIEW_DEPTH); a
+    // Views nest at most 16 deep (catalog::MAX_VIEW_DEPTH); a
     // deeper chain does not plan in the first place.
     if depth > 32 {
         return;

@@ -1,8 +1,11 @@
-//! Live MongoDB collections: schema inference from a sample (stored in the
-//! catalog once, editable), the BSON to Arrow mapping, and `MongoScanExec`,
-//! which runs one `find` with the pushed filter, projection and limit (or
-//! an aggregation pipeline built by `pushdown`), possibly split into
-//! ranges of `_id`.
+//! Live MongoDB collections, one file per role: clients (`client`), schema
+//! inference from a sample, stored in the catalog once and editable
+//! (`schema`), BSON to Arrow (`arrow`), SQL filters as MongoDB filters, the
+//! one place a literal becomes BSON (`filter`), the table provider
+//! (`table`), `MongoScanExec`, which runs one `find` with the pushed
+//! filter, projection and limit, or an aggregation pipeline built by
+//! `pushdown`, possibly split into ranges of `_id` (`scan`), and the
+//! connector the registry lists (`connector`).
 //!
 //! Mapping: integers -> Int64, doubles (or mixed numbers) -> Float64,
 //! strings -> Utf8, booleans -> Boolean, dates -> Timestamp(ms, UTC),

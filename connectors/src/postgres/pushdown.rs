@@ -21,7 +21,7 @@
 //!
 //! datafusion-federation's `VirtualExecutionPlan` is not serialisable (see
 //! DESIGN.md), so the rule is ours. MongoDB sorts and aggregates are pushed
-//! by `mongo_pushdown`.
+//! by `crate::mongo::pushdown`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
