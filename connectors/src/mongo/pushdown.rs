@@ -686,4 +686,93 @@ mod tests {
             .is_none()
         );
     }
+
+    /// The pipeline a query over one collection becomes, planning only (no
+    /// server: nothing connects until a scan runs).
+    async fn pipeline_of(sql: &str, pipelines: bool) -> Option<Vec<Document>> {
+        use datafusion::prelude::SessionContext;
+        let mut options = std::collections::BTreeMap::new();
+        options.insert("host".to_string(), "mongo.invalid".to_string());
+        options.insert("database".to_string(), "inv".to_string());
+        if pipelines {
+            options.insert("pipelines".to_string(), "on".to_string());
+        }
+        let source =
+            SourceDef::new("inventory", quipu_catalog::SourceKind::Mongodb, options).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("sku", DataType::Utf8, true),
+            Field::new("store_id", DataType::Int64, true),
+            Field::new("on_hand", DataType::Int64, true),
+        ]));
+        let table = MongoTable::from_parts(source, "stock".into(), schema, Arc::default());
+        let ctx = SessionContext::new();
+        ctx.add_optimizer_rule(Arc::new(PushToMongo::default()));
+        ctx.register_table("stock", Arc::new(table)).unwrap();
+        let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap();
+        let mut found = None;
+        plan.apply(|n| {
+            if let LogicalPlan::TableScan(scan) = n
+                && let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source)
+                && let Some(q) = provider.downcast_ref::<MongoQueryTable>()
+            {
+                found = Some(q.pipeline().to_vec());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        found
+    }
+
+    #[tokio::test]
+    async fn groups_become_group_stages_with_sql_null_sums() {
+        let sql = "SELECT sku, count(*), sum(on_hand), max(on_hand) FROM stock \
+                   WHERE store_id = 3 GROUP BY sku";
+        let pipeline = pipeline_of(sql, true).await.expect("pushed");
+        let text = format!("{pipeline:?}");
+        let stages: Vec<&str> = pipeline
+            .iter()
+            .filter_map(|d| d.keys().next().map(String::as_str))
+            .collect();
+        assert!(
+            stages.contains(&"$match") && stages.contains(&"$group"),
+            "{text}"
+        );
+        // The filter is said with SQL's NULL rules, on the value the reader
+        // gives (an Int64 column holding a string is NULL).
+        assert!(text.contains("$expr"), "{text}");
+        // A sum carries a companion count: no value sums to NULL.
+        let group = pipeline
+            .iter()
+            .find_map(|d| d.get_document("$group").ok())
+            .expect("a $group stage");
+        let companions = group.keys().filter(|k| k.starts_with('n')).count();
+        assert_eq!(companions, 1, "{group}");
+        let last = pipeline.last().unwrap().get_document("$project").unwrap();
+        assert!(
+            last.get_document("c2").unwrap().contains_key("$cond"),
+            "{last}"
+        );
+        // Without `pipelines=on` nothing is pushed as a pipeline.
+        assert_eq!(pipeline_of(sql, false).await, None);
+    }
+
+    #[tokio::test]
+    async fn top_k_sorts_nulls_as_sql_and_what_cannot_be_exact_stays() {
+        let pipeline = pipeline_of(
+            "SELECT sku, on_hand FROM stock ORDER BY on_hand DESC NULLS LAST, sku LIMIT 5",
+            true,
+        )
+        .await
+        .expect("pushed");
+        let text = format!("{pipeline:?}");
+        assert!(text.contains("$sort") && text.contains("$limit"), "{text}");
+        // avg is not pushed (the order of additions changes the last bits),
+        // nor a computed grouping key.
+        for sql in [
+            "SELECT sku, avg(on_hand) FROM stock GROUP BY sku",
+            "SELECT on_hand + 1, count(*) FROM stock GROUP BY on_hand + 1",
+        ] {
+            assert_eq!(pipeline_of(sql, true).await, None, "{sql}");
+        }
+    }
 }
