@@ -13,11 +13,16 @@ pub mod error;
 mod extract;
 mod formats;
 pub mod limits;
+mod placement;
 pub mod process;
 pub mod rerun;
 mod rounding;
+pub mod session;
 pub mod similar;
+pub mod streams;
 mod text_forms;
 
-pub use engine::{ClientSession, Engine, ExecutedOn, Planned, QueryOutput, Work};
+pub use engine::Engine;
 pub use error::{Result, SchedulerError};
+pub use session::{ClientSession, Planned, Work};
+pub use streams::{ExecutedOn, QueryOutput};
