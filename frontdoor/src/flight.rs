@@ -360,33 +360,6 @@ fn one_batch<E: Into<FlightError> + Send + 'static>(
     )
 }
 
-/// ODBC/JDBC-style `?` parameters (what ADBC and JDBC send) become
-/// DataFusion's `$1, $2, ...`, outside quoted strings, quoted identifiers
-/// and comments.
-pub(crate) fn number_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
-    let (mut n, mut quote, mut comment) = (0, None::<char>, false);
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quote, comment, c) {
-            (_, true, '\n') => comment = false,
-            (_, true, _) => {}
-            (Some(q), _, c) if c == q => quote = None,
-            (Some(_), _, _) => {}
-            (None, _, '\'' | '"') => quote = Some(c),
-            (None, _, '-') if chars.peek() == Some(&'-') => comment = true,
-            (None, _, '?') => {
-                n += 1;
-                out.push_str(&format!("${n}"));
-                continue;
-            }
-            _ => {}
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The first row of a parameter batch, as `$1, $2, ...`.
 fn params_of(batches: &[RecordBatch]) -> std::result::Result<ParamValues, Status> {
     let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
@@ -473,7 +446,7 @@ impl QuipuFlightSql {
         session: &ClientSession,
         sql: &str,
     ) -> std::result::Result<LogicalPlan, Status> {
-        let sql = number_placeholders(sql);
+        let sql = quipu_scheduler::lexer::number_placeholders(sql);
         let mut statements = session.parse(&sql).map_err(status)?;
         if statements.len() != 1 {
             return Err(Status::invalid_argument(format!(
@@ -1159,18 +1132,3 @@ impl FlightSqlService for QuipuFlightSql {
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn question_marks_become_numbered_outside_quotes() {
-        assert_eq!(
-            number_placeholders(
-                "SELECT a FROM t WHERE a = ? AND b = '?' AND \"c?\" = ? -- ?\nAND d = ?"
-            ),
-            "SELECT a FROM t WHERE a = $1 AND b = '?' AND \"c?\" = $2 -- ?\nAND d = $3"
-        );
-        assert_eq!(number_placeholders("SELECT 1"), "SELECT 1");
-    }
-}

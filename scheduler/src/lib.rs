@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 mod extract;
 mod formats;
+pub mod lexer;
 pub mod limits;
 mod placement;
 pub mod process;
