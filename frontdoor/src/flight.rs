@@ -60,6 +60,7 @@ use quipu_scheduler::error::SchedulerError;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::{FrontDoorError, Result};
+use crate::error_codes::status;
 use limits::{LoginBackoff, Lookup, MarkCalls, SessionTable, SilentIo, flight_metrics};
 
 /// The default address: loopback only.
@@ -303,29 +304,6 @@ fn not_found() -> Status {
     Status::not_found(
         "unknown ticket or statement handle (forged, already used, or another user's)",
     )
-}
-
-/// Engine errors as gRPC statuses.
-fn status(e: SchedulerError) -> Status {
-    match &e {
-        SchedulerError::PermissionDenied(_) | SchedulerError::NotAdmin(_) => {
-            Status::permission_denied(e.to_string())
-        }
-        SchedulerError::Query(df) => match df.find_root() {
-            datafusion::error::DataFusionError::SQL(..)
-            | datafusion::error::DataFusionError::Plan(_)
-            | datafusion::error::DataFusionError::SchemaError(..) => {
-                Status::invalid_argument(e.to_string())
-            }
-            datafusion::error::DataFusionError::ResourcesExhausted(_) => {
-                Status::resource_exhausted(e.to_string())
-            }
-            _ => Status::internal(e.to_string()),
-        },
-        SchedulerError::NoExecutors { .. } => Status::unavailable(e.to_string()),
-        SchedulerError::TooComplex(_) => Status::invalid_argument(e.to_string()),
-        _ => Status::internal(e.to_string()),
-    }
 }
 
 fn schema_ipc(schema: &Schema) -> std::result::Result<bytes::Bytes, Status> {

@@ -5,6 +5,7 @@
 mod column_names;
 mod copy_out;
 pub mod error;
+mod error_codes;
 pub mod flight;
 #[doc(hidden)]
 pub mod fuzzing;

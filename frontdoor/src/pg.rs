@@ -25,7 +25,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
-use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
@@ -655,30 +654,9 @@ enum Local {
     Ignore(String),
 }
 
-/// Maps an engine error to a PostgreSQL error with a fitting SQLSTATE.
+/// An engine error as a PostgreSQL error with its SQLSTATE.
 fn engine_error(e: SchedulerError) -> PgWireError {
-    let code = match &e {
-        SchedulerError::PermissionDenied(_) | SchedulerError::NotAdmin(_) => "42501",
-        SchedulerError::Query(df) => datafusion_code(df),
-        SchedulerError::ClusterStart(_) => "58000",
-        // cannot_connect_now: the cluster has no executor to run it yet.
-        SchedulerError::NoExecutors { .. } => "57P03",
-        SchedulerError::TooComplex(_) => quipu_scheduler::limits::TooComplex::SQLSTATE,
-        _ => "XX000",
-    };
-    error(code, e.to_string())
-}
-
-fn datafusion_code(e: &DataFusionError) -> &'static str {
-    match e.find_root() {
-        DataFusionError::SQL(..) => "42601",
-        DataFusionError::Plan(m) if m.contains("not found") => "42P01",
-        DataFusionError::SchemaError(..) => "42703",
-        DataFusionError::Plan(_) => "42000",
-        DataFusionError::NotImplemented(_) => "0A000",
-        DataFusionError::ResourcesExhausted(_) => "53200",
-        _ => "XX000",
-    }
+    error(crate::error_codes::Kind::of(&e).sqlstate(), e.to_string())
 }
 
 fn canceled(timeout: bool) -> PgWireError {

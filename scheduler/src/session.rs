@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
@@ -68,6 +69,37 @@ fn failed_to_start(span: &tracing::Span, e: SchedulerError) -> SchedulerError {
         .inc();
     span.in_scope(|| tracing::debug!(error = %e, "query failed to start"));
     e
+}
+
+/// A planning error as [`SchedulerError::TableNotFound`] when the planner
+/// stopped at a table the session cannot see (absent, or in a source its
+/// user is not granted, which is absent for them): the first of `named`
+/// whose catalog, schema or table does not exist. Any other error stays
+/// as it is.
+fn missing_table(
+    state: &SessionState,
+    named: Vec<TableReference>,
+    e: DataFusionError,
+) -> SchedulerError {
+    if !matches!(e.find_root(), DataFusionError::Plan(_)) {
+        return e.into();
+    }
+    let defaults = &state.config_options().catalog;
+    let missing = named.into_iter().find(|name| {
+        let resolved = name
+            .clone()
+            .resolve(&defaults.default_catalog, &defaults.default_schema);
+        !state
+            .schema_for_ref(name.clone())
+            .is_ok_and(|schema| schema.table_exist(&resolved.table))
+    });
+    match missing {
+        Some(table) => SchedulerError::TableNotFound {
+            table: table.to_string(),
+            source: e,
+        },
+        None => e.into(),
+    }
 }
 
 /// One client's session: its settings and the statements it runs.
@@ -161,7 +193,14 @@ impl ClientSession {
     pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
         let statement = quipu_connectors::syntax::fix(statement)?;
         let statement = quipu_connectors::syntax::mark_extracts(statement);
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        let state = self.ctx.state();
+        // The tables it names, to tell "no such table" from other planning
+        // errors by the catalog rather than by the error's words.
+        let named = state.resolve_table_references(&statement).ok();
+        let plan = match state.statement_to_plan(statement).await {
+            Ok(plan) => plan,
+            Err(e) => return Err(missing_table(&state, named.unwrap_or_default(), e)),
+        };
         crate::limits::check_plan(&plan)?;
         let plan = crate::similar::rewrite(plan)?;
         // `to_char` / `to_date` / `to_timestamp` read PostgreSQL's template
@@ -395,3 +434,47 @@ impl ClientSession {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn planning_error(sql: &str) -> SchedulerError {
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE t (a BIGINT) AS VALUES (1)")
+            .await
+            .unwrap();
+        let state = ctx.state();
+        let statement = state
+            .sql_to_statement(sql, &datafusion::config::Dialect::PostgreSQL)
+            .unwrap();
+        let named = state.resolve_table_references(&statement).unwrap();
+        let e = state.statement_to_plan(statement).await.unwrap_err();
+        missing_table(&state, named, e)
+    }
+
+    #[tokio::test]
+    async fn a_table_the_catalog_lacks_is_told_by_the_catalog() {
+        match planning_error("SELECT a FROM t JOIN nope ON true").await {
+            SchedulerError::TableNotFound { table, source } => {
+                assert_eq!(table, "nope");
+                // The message stays the planner's.
+                assert!(source.to_string().contains("nope"), "{source}");
+            }
+            other => panic!("expected TableNotFound, got {other:?}"),
+        }
+        assert!(matches!(
+            planning_error("SELECT * FROM other_catalog.public.t").await,
+            SchedulerError::TableNotFound { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn other_planning_errors_stay_what_they_are() {
+        // Every table exists: an unknown column or function is not a
+        // missing table, whatever the words of the error.
+        for sql in ["SELECT b FROM t", "SELECT no_such_function(a) FROM t"] {
+            let e = planning_error(sql).await;
+            assert!(matches!(e, SchedulerError::Query(_)), "{sql}: {e:?}");
+        }
+    }
+}
