@@ -162,20 +162,9 @@ impl Drop for FlightServer {
 
 /// Binds the Flight SQL front door and serves until dropped.
 pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightServer> {
-    let tls = crate::tls::identity(
-        opts.tls_cert.as_ref(),
-        opts.tls_key.as_ref(),
-        "Flight SQL",
-        "flight_tls_cert",
-        "flight_tls_key",
-    )?;
-    if tls.is_none() && !opts.listen.ip().is_loopback() && !opts.allow_plaintext {
-        return Err(FrontDoorError::Config(format!(
-            "refusing unencrypted Flight SQL connections on {}, which is not a loopback address: \
-             configure flight_tls_cert and flight_tls_key, or set flight_allow_plaintext",
-            opts.listen
-        )));
-    }
+    let door = crate::listener::FLIGHT;
+    let tls = crate::tls::identity(opts.tls_cert.as_ref(), opts.tls_key.as_ref(), door)?;
+    door.refuse_plaintext(opts.listen, tls.is_some(), opts.allow_plaintext)?;
     for (name, d) in [
         ("flight_session_idle_timeout", opts.session_idle_timeout),
         ("flight_first_call_timeout", opts.first_call_timeout),
@@ -206,7 +195,7 @@ pub async fn start(engine: Arc<Engine>, opts: FlightOptions) -> Result<FlightSer
             .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
             .map_err(|e| FrontDoorError::Tls(format!("Flight SQL: {e}")))?;
     }
-    let (listener, addr) = crate::bind(opts.listen).await?;
+    let (listener, addr) = crate::listener::bind(opts.listen).await?;
     let service = Arc::new(QuipuFlightSql {
         store: engine.session().store().clone(),
         admin: opts.admin.clone(),
