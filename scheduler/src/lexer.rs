@@ -7,7 +7,9 @@
 //! SQL text before the parser goes through it, so no two of them disagree
 //! about where a comment ends:
 //! - the statement limits (`crate::limits::check_sql_text`, both front
-//!   doors and in-process) count parentheses and operators of code only;
+//!   doors and in-process) count parentheses and operators of code only
+//!   ([`tokens`]: they need no places, so nothing but the tokenizer can
+//!   make them let a text through);
 //! - the Flight SQL front door numbers the `?` parameters of code only
 //!   ([`number_placeholders`]). (It had a lexer of its own that knew `--`
 //!   comments and single and double quotes, but not `/* */` comments,
@@ -26,15 +28,23 @@ pub struct Lexeme {
     pub end: usize,
 }
 
-/// The tokens of `sql`, comments and whitespace included, in order and
-/// covering the whole text. `None` when the text cannot be tokenized (an
-/// unterminated string or comment): the parser reports that with its own
-/// message.
+static DIALECT: PostgreSqlDialect = PostgreSqlDialect {};
+
+fn tokenizer(sql: &str) -> Tokenizer<'_> {
+    Tokenizer::new(&DIALECT, sql).with_unescape(false)
+}
+
+/// The tokens of `sql`, comments and whitespace included, in order.
+/// `None` when the text cannot be tokenized (an unterminated string or
+/// comment): the parser reports that with its own message.
+pub fn tokens(sql: &str) -> Option<Vec<Token>> {
+    tokenizer(sql).tokenize().ok()
+}
+
+/// [`tokens`] with the bytes of the text each was read from: they cover
+/// the whole text, in order.
 pub fn lex(sql: &str) -> Option<Vec<Lexeme>> {
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
-        .with_unescape(false)
-        .tokenize_with_location()
-        .ok()?;
+    let tokens = tokenizer(sql).tokenize_with_location().ok()?;
     let mut at = Cursor::new(sql);
     tokens
         .into_iter()
@@ -141,6 +151,8 @@ mod tests {
             let rebuilt: String = lexemes.iter().map(|l| &sql[l.start..l.end]).collect();
             assert_eq!(rebuilt, sql);
             assert!(lexemes.windows(2).all(|w| w[0].end == w[1].start));
+            let plain: Vec<Token> = lexemes.into_iter().map(|l| l.token).collect();
+            assert_eq!(Some(plain), tokens(sql));
         }
     }
 

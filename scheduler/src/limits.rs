@@ -73,12 +73,12 @@ pub fn check_sql_text(sql: &str) -> Result<(), TooComplex> {
             limit: MAX_STATEMENT_BYTES,
         });
     }
-    let Some(lexemes) = crate::lexer::lex(sql) else {
+    let Some(tokens) = crate::lexer::tokens(sql) else {
         return Ok(());
     };
     let (mut depth, mut deepest, mut operators) = (0usize, 0usize, 0usize);
-    for l in &lexemes {
-        match &l.token {
+    for t in &tokens {
+        match t {
             Token::LParen => {
                 depth += 1;
                 deepest = deepest.max(depth);
