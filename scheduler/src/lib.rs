@@ -6,6 +6,13 @@
 //! `SELECT 1` and ~0.8 s for a filtered count that DataFusion answers in
 //! milliseconds, so the cluster is only worth its floor for large scans.
 //! `SET quipu.execution = 'local' | 'cluster' | 'auto'` forces the choice.
+//!
+//! The engine by role: [`engine`] (process-wide: catalog session, cluster),
+//! [`session`] (a client's statements from text to started streams),
+//! `placement` (in-process or cluster, and why), [`streams`] (what a
+//! statement hands back), [`lexer`] (the one SQL lexer of the limits and
+//! both front doors), [`limits`]; [`cluster`], [`process`] and [`rerun`]
+//! for the Ballista side.
 
 pub mod cluster;
 pub mod engine;
