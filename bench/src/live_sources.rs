@@ -224,7 +224,7 @@ async fn with_fetched(
             .unwrap();
         times.push(t.elapsed());
         survivors = batches.iter().map(|b| b.num_rows()).sum::<usize>();
-        fetched = quipu_connectors::remote_sql::rows_fetched(&plan)
+        fetched = quipu_connectors::registry::rows_fetched(&plan)
             .into_iter()
             .map(|s| (s.source, s.rows.unwrap_or(0)))
             .collect();

@@ -1,44 +1,52 @@
 //! Turns catalog entries into DataFusion tables, and builds the one session
 //! (catalog, rules, functions, options) that plans every Quipu query.
 //!
+//! One folder per kind of source, each owning its connection, type
+//! mapping, discovery, table provider, scan and pushdown:
+//!
 //! - [`lake`]: discovery and `ListingTable`s over an object store
 //!   (`file://`, `s3://`, `memory://`) in Parquet, CSV and NDJSON, with
 //!   hive-style partition columns.
-//! - [`catalog_provider`]: the catalog store exposed through DataFusion's
-//!   `CatalogProviderList`, so three-part names, `information_schema`,
-//!   `SHOW TABLES` and `CREATE VIEW` work as DataFusion users expect.
+//! - [`postgres`]: `PgTable`, whose `PgScanExec` runs remote queries as
+//!   binary COPY, and the pushdown of whole subtrees as one remote query.
+//! - [`mongo`]: `MongoTable`, whose `MongoScanExec` runs one `find` or one
+//!   aggregation pipeline, and the pushdown of sorts and aggregates.
+//!
+//! Beside them, what they share and what the engine adds, none of which
+//! names a source:
+//!
+//! - [`remote`]: what every live source's scan shares (plan properties,
+//!   merged partitions, join keys from hash joins, rows fetched).
+//! - [`catalog`]: the catalog store exposed through DataFusion's
+//!   `CatalogProviderList`, and per-session grants ([`catalog::access`]).
+//! - [`dialect`]: PostgreSQL's meaning for what analysts type (syntax
+//!   rewrites, functions, correlated subqueries, float literals).
+//! - [`planning`]: fixes to DataFusion's plans (sorts, filters, cluster
+//!   plans).
+//! - [`registry`]: where the kinds of source are registered.
 //! - [`session`]: the session state shared by the scheduler (planning) and
-//!   the executors.
+//!   the executors; [`sources`]: validate, discover and refresh sources;
+//!   [`codec`]: the Ballista codecs.
 
-pub mod access;
-pub mod case_mapping;
-pub mod catalog_provider;
-pub mod cluster_plan;
+pub mod catalog;
 pub mod codec;
-pub mod empty_mark;
-pub mod ensure_requirements;
+pub mod connector;
+pub mod dialect;
 pub mod error;
-pub mod float_literals;
 pub mod lake;
 pub mod memory;
 pub mod metrics;
 pub mod mongo;
-pub mod mongo_pushdown;
-pub mod object_stores;
 pub mod options;
-pub mod pg_text;
+pub mod planning;
 pub mod postgres;
-pub mod projection_names;
-pub mod pushdown;
-pub mod remote_sql;
-pub mod semijoin;
+pub mod registry;
+pub mod remote;
 pub mod session;
-pub mod single_row;
 pub mod sources;
-pub mod syntax;
 
-pub use access::{Access, SessionCatalogList};
-pub use catalog_provider::QuipuCatalogList;
+pub use catalog::QuipuCatalogList;
+pub use catalog::access::{Access, SessionCatalogList};
 pub use error::{ConnectorError, Result};
 pub use options::{ExecutionMode, QuipuOptions};
 pub use session::QuipuSession;

@@ -17,10 +17,19 @@ use datafusion::prelude::SessionConfig;
 use object_store::memory::InMemory;
 use quipu_catalog::{CatalogStore, DEFAULT_CATALOG, DEFAULT_SCHEMA};
 
-use crate::catalog_provider::QuipuCatalogList;
+use crate::catalog::QuipuCatalogList;
+use crate::connector::{Env, MemoryStores};
 use crate::error::Result;
-use crate::object_stores::MemoryStores;
 use crate::options::QuipuOptions;
+
+/// DataFusion's logical optimizer rules, then ours: mark joins over empty
+/// inputs, then each source's pushdown.
+fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
+    let mut rules = datafusion_rules();
+    rules.push(Arc::new(crate::planning::empty_mark::EmptyMarkJoin));
+    rules.extend(crate::registry::logical_rules());
+    rules
+}
 
 /// Builds a session state over a catalog list. Used for client sessions and
 /// for planning views (whose catalog list carries the nesting depth).
@@ -35,31 +44,32 @@ pub(crate) fn build_state(
         .with_default_features()
         .with_catalog_list(list)
         .with_analyzer_rules(analyzer_rules())
-        .with_optimizer_rules(datafusion_rules())
-        .with_optimizer_rule(Arc::new(crate::empty_mark::EmptyMarkJoin))
-        .with_optimizer_rule(Arc::new(crate::pushdown::PushToSources::default()))
-        .with_optimizer_rule(Arc::new(crate::mongo_pushdown::PushToMongo::default()))
-        .with_physical_optimizer_rules(crate::ensure_requirements::fenced(
-            crate::projection_names::guarded(
+        .with_optimizer_rules(optimizer_rules())
+        .with_physical_optimizer_rules(crate::planning::ensure_requirements::fenced(
+            crate::planning::projection_names::guarded(
                 datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules,
             ),
         ))
-        .with_physical_optimizer_rule(Arc::new(crate::semijoin::JoinKeysOnly))
-        .with_physical_optimizer_rule(Arc::new(crate::cluster_plan::ForTheCluster))
+        .with_physical_optimizer_rule(Arc::new(crate::remote::join_keys::JoinKeysOnly(
+            crate::registry::remote_scan,
+        )))
+        .with_physical_optimizer_rule(Arc::new(crate::planning::cluster_plan::ForTheCluster))
         .build();
-    // PostgreSQL's meaning under DataFusion's names (crate::case_mapping).
-    let functions = crate::case_mapping::functions().into_iter().chain([
-        crate::pg_text::float8_text(),
-        crate::pg_text::json_build_object(),
-        crate::syntax::like_pattern_udf(),
-    ]);
+    // PostgreSQL's meaning under DataFusion's names (crate::dialect::case_mapping).
+    let functions = crate::dialect::case_mapping::functions()
+        .into_iter()
+        .chain([
+            crate::dialect::pg_text::float8_text(),
+            crate::dialect::pg_text::json_build_object(),
+            crate::dialect::syntax::like_pattern_udf(),
+        ]);
     for f in functions {
         state
             .register_udf(Arc::new(f))
             .expect("registering a function cannot fail");
     }
     state
-        .register_udaf(Arc::new(crate::single_row::single()))
+        .register_udaf(Arc::new(crate::dialect::single_row::single()))
         .expect("registering a function cannot fail");
     state
 }
@@ -76,9 +86,12 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         .unwrap_or(0);
     rules.insert(
         at,
-        Arc::new(crate::float_literals::FloatComparedWithDecimal),
+        Arc::new(crate::dialect::float_literals::FloatComparedWithDecimal),
     );
-    rules.insert(0, Arc::new(crate::single_row::AggregateScalarSubqueries));
+    rules.insert(
+        0,
+        Arc::new(crate::dialect::single_row::AggregateScalarSubqueries),
+    );
     rules
 }
 
@@ -203,18 +216,24 @@ impl QuipuSession {
     /// A session over an open catalog; `base` may carry extra config
     /// extensions (the scheduler adds Ballista's).
     pub fn new(store: Arc<CatalogStore>, base: SessionConfig) -> Self {
+        // No listing cache: DataFusion 55 keeps a table's file list until
+        // the process ends, and files that land in a lake folder (a new
+        // day of clickstream) were never read by a running server. A query
+        // lists the folders it reads; Parquet footers stay cached (by path
+        // and version, so a rewritten file is read again).
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(crate::memory::pool(crate::memory::pool_size()))
+            .with_object_list_cache_limit(0)
             .build_arc()
             .expect("a runtime with the default disk manager");
         let memory = Arc::new(MemoryStores::default());
         let config = quipu_config(base);
-        let catalogs = QuipuCatalogList::new(
-            store.clone(),
-            runtime.clone(),
-            memory.clone(),
-            config.clone(),
-        );
+        let env = Env {
+            runtime: runtime.clone(),
+            memory: memory.clone(),
+            config: config.clone(),
+        };
+        let catalogs = QuipuCatalogList::new(store.clone(), env, build_state);
         QuipuSession {
             store,
             runtime,
@@ -240,12 +259,15 @@ impl QuipuSession {
     }
 
     /// A session state for a client with limited access: other sources are
-    /// hidden from its catalogs (see [`crate::access`]).
-    pub fn state_for(&self, access: crate::access::Access) -> SessionState {
+    /// hidden from its catalogs (see [`crate::catalog::access`]).
+    pub fn state_for(&self, access: crate::catalog::access::Access) -> SessionState {
         build_state(
             Arc::new(
-                crate::access::SessionCatalogList::new(Arc::new(self.catalogs.clone()), access)
-                    .listing_views_by(self.catalogs.clone()),
+                crate::catalog::access::SessionCatalogList::new(
+                    Arc::new(self.catalogs.clone()),
+                    access,
+                )
+                .listing_views_by(self.catalogs.clone()),
             ),
             self.config.clone(),
             self.runtime.clone(),
@@ -269,15 +291,13 @@ impl QuipuSession {
     /// MongoDB driver otherwise ends its sessions from a drop handler that
     /// can race the runtime's shutdown).
     pub async fn close(&self) {
-        self.catalogs.shared.mongo.shutdown().await;
+        for connector in self.catalogs.shared.connectors.iter() {
+            connector.close().await;
+        }
     }
 
     pub fn catalogs(&self) -> &QuipuCatalogList {
         &self.catalogs
-    }
-
-    pub(crate) fn memory(&self) -> &Arc<MemoryStores> {
-        &self.memory
     }
 
     /// The in-memory object store behind `memory://HOST/` URLs of this

@@ -4,16 +4,10 @@
 
 use std::sync::Arc;
 
-use datafusion::catalog::TableProvider;
-use datafusion::error::Result as DfResult;
-use quipu_catalog::{
-    ColumnDef, FileFormat, SourceDef, SourceKind, TableDef, TableName, TableOrigin,
-};
+use quipu_catalog::{ColumnDef, FileFormat, SourceDef, TableDef, TableName, TableOrigin};
 
-use crate::catalog_provider::Shared;
+use crate::connector::{Connector, TableRequest};
 use crate::error::{ConnectorError, Result};
-use crate::lake;
-use crate::object_stores::{lake_root, normalize_lake_url};
 use crate::session::QuipuSession;
 
 /// What a refresh found different from the catalog.
@@ -69,38 +63,27 @@ fn drift(old: &[TableDef], new: &[TableDef]) -> Drift {
 }
 
 impl QuipuSession {
+    fn connector(&self, source: &SourceDef) -> &Arc<dyn Connector> {
+        self.catalogs().shared.connectors.of(source.kind)
+    }
+
     /// Contacts the source and lists its tables, without writing anything.
     pub async fn discover(&self, source: &SourceDef) -> Result<Vec<TableDef>> {
         source.validate()?;
-        match source.kind {
-            SourceKind::Lake => {
-                let root = lake_root(source, self.runtime(), self.memory())?;
-                let state = self.state();
-                lake::discover(&state, source, &root).await
-            }
-            SourceKind::Postgres => {
-                crate::postgres::discover(&self.catalogs().shared.pg, source).await
-            }
-            SourceKind::Mongodb => {
-                crate::mongo::discover(&self.catalogs().shared.mongo, source).await
-            }
-        }
+        let env = &self.catalogs().shared.env;
+        self.connector(source).discover(env, source).await
     }
 
-    /// Validates and adds a source with its discovered tables.
-    /// A lake `url` given as a relative path is stored as an absolute
-    /// `file://` URL, so the catalog means the same from any directory.
+    /// Validates and adds a source with its discovered tables, its options
+    /// as the connector stores them (a lake `url` given as a relative path
+    /// is stored as an absolute `file://` URL, so the catalog means the
+    /// same from any directory).
     pub async fn add_source(&self, source: &SourceDef) -> Result<Vec<TableDef>> {
         if self.store().source(&source.name)?.is_some() {
             return Err(quipu_catalog::CatalogError::DuplicateSource(source.name.clone()).into());
         }
         let mut source = source.clone();
-        if source.kind == SourceKind::Lake
-            && let Some(raw) = source.options.get("url")
-        {
-            let url = normalize_lake_url(&source.name, raw)?;
-            source.options.insert("url".into(), url.to_string());
-        }
+        self.connector(&source).normalize(&mut source)?;
         let tables = self.discover(&source).await?;
         self.store().add_source(&source, &tables)?;
         self.catalogs().invalidate();
@@ -142,7 +125,7 @@ impl QuipuSession {
             .store()
             .source(&name.source)?
             .ok_or_else(|| quipu_catalog::CatalogError::UnknownSource(name.source.clone()))?;
-        if source.kind == SourceKind::Lake {
+        if !self.connector(&source).splits_reads() {
             return Err(ConnectorError::Table {
                 table: name.to_string(),
                 reason: "partitions apply to PostgreSQL and MongoDB tables (a lake table is split by its files)".into(),
@@ -170,103 +153,21 @@ impl QuipuSession {
         if !replace && self.store().table(&name)?.is_some() {
             return Err(quipu_catalog::CatalogError::DuplicateTable(name.to_string()).into());
         }
-        let def = match source.kind {
-            SourceKind::Lake => {
-                let root = lake_root(&source, self.runtime(), self.memory())?;
-                let state = self.state();
-                lake::describe_location(
-                    &state,
-                    &source,
-                    &root,
-                    lake::TableRequest {
-                        name,
-                        location: location.to_string(),
-                        format,
-                        declared: columns,
-                        origin: TableOrigin::Declared,
-                    },
-                )
-                .await?
-            }
-            SourceKind::Mongodb => {
-                let columns = columns.ok_or_else(|| ConnectorError::Table {
-                    table: name.to_string(),
-                    reason: "a MongoDB table needs declared columns (--column NAME:TYPE)".into(),
-                })?;
-                TableDef {
-                    location: Some(if location.is_empty() {
-                        name.table.clone()
-                    } else {
-                        location.to_string()
-                    }),
-                    name,
-                    origin: TableOrigin::Declared,
-                    format: None,
-                    file_extension: None,
-                    columns,
-                    partition_columns: vec![],
-                    declared_schema: true,
-                    partitions: None,
-                }
-            }
-            SourceKind::Postgres => {
-                return Err(ConnectorError::Table {
-                    table: name.to_string(),
-                    reason: "PostgreSQL tables are discovered; use `quipu catalog refresh` after creating one".into(),
-                });
-            }
+        let request = TableRequest {
+            name,
+            location: location.to_string(),
+            format,
+            declared: columns,
+            origin: TableOrigin::Declared,
         };
+        let env = &self.catalogs().shared.env;
+        let def = self
+            .connector(&source)
+            .declare_table(env, &source, request)
+            .await?;
         self.store().add_table(&def, replace)?;
         self.catalogs().invalidate();
         Ok(def)
-    }
-}
-
-/// The number of partitions a live table's reads are split into when set:
-/// the table's own setting, else the source's `partitions` option.
-pub(crate) fn forced_partitions(source: &SourceDef, table: Option<u32>) -> Option<usize> {
-    table.map(|n| n as usize).or_else(|| {
-        source
-            .options
-            .get("partitions")
-            .and_then(|v| v.parse().ok())
-    })
-}
-
-/// A source's options as one string: a cached connection pool is reused
-/// only while this stays the same (a changed source gets a new pool).
-pub(crate) fn options_key(source: &SourceDef) -> String {
-    let mut options: Vec<_> = source.options.iter().collect();
-    options.sort();
-    format!("{options:?}")
-}
-
-/// Builds the DataFusion provider of a catalog table.
-pub(crate) async fn table_provider(
-    shared: &Shared,
-    source: &SourceDef,
-    def: &TableDef,
-) -> DfResult<Arc<dyn TableProvider>> {
-    match source.kind {
-        SourceKind::Lake => {
-            let root = lake_root(source, &shared.runtime, &shared.memory)?;
-            let state = datafusion::execution::SessionStateBuilder::new()
-                .with_config(shared.config.clone())
-                .with_runtime_env(shared.runtime.clone())
-                .with_default_features()
-                .build();
-            Ok(lake::listing_table(&state, source, &root, def).await?)
-        }
-        SourceKind::Postgres => Ok(Arc::new(crate::postgres::PgTable::new(
-            source,
-            def,
-            shared.pg.clone(),
-        )?)),
-        SourceKind::Mongodb => Ok(Arc::new(crate::mongo::MongoTable::new(
-            source,
-            def,
-            shared.mongo.clone(),
-        )?)),
     }
 }
 

@@ -202,7 +202,7 @@ pub fn miss_hook(
     base: &str,
     token: &str,
     store: Arc<CatalogStore>,
-) -> quipu_connectors::catalog_provider::SourceMissHook {
+) -> quipu_connectors::catalog::SourceMissHook {
     let (base, token) = (base.to_string(), token.to_string());
     Box::new(move |name: &str| {
         let (base, token, store) = (base.clone(), token.clone(), store.clone());

@@ -123,10 +123,10 @@ impl LakeTarget {
             options,
         };
         let runtime = datafusion::execution::runtime_env::RuntimeEnv::default();
-        let root = quipu_connectors::object_stores::lake_root(
+        let root = quipu_connectors::lake::object_stores::lake_root(
             &source,
             &runtime,
-            &quipu_connectors::object_stores::MemoryStores::default(),
+            &quipu_connectors::connector::MemoryStores::default(),
         )
         .map_err(|e| bad(e.to_string()))?;
         Ok(LakeTarget {

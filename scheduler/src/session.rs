@@ -191,8 +191,8 @@ impl ClientSession {
     /// `SIMILAR TO`s are given PostgreSQL's meaning (`crate::similar`), as
     /// are the formats of `to_char` and `to_date` (`crate::formats`).
     pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
-        let statement = quipu_connectors::syntax::fix(statement)?;
-        let statement = quipu_connectors::syntax::mark_extracts(statement);
+        let statement = quipu_connectors::dialect::syntax::fix(statement)?;
+        let statement = quipu_connectors::dialect::syntax::mark_extracts(statement);
         let state = self.ctx.state();
         // The tables it names, to tell "no such table" from other planning
         // errors by the catalog rather than by the error's words.
@@ -321,6 +321,16 @@ impl ClientSession {
             )
         {
             return Err(SchedulerError::NotAdmin(plan.display().to_string()));
+        }
+        // DataFusion would write a lake table's files in its own naming
+        // (`.json` into an `.ndjson` table, never read back): refused until
+        // Quipu writes to the lake itself.
+        if let LogicalPlan::Dml(dml) = plan {
+            return Err(DataFusionError::NotImplemented(format!(
+                "{} into {} is not supported: Quipu reads its sources and does not write to them",
+                dml.op, dml.table_name
+            ))
+            .into());
         }
         Ok(())
     }

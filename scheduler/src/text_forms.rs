@@ -47,7 +47,7 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             Ok(Transformed::yes(cut.cast_to(&to, schema)?))
         }
         Some(DataType::Float64) => {
-            let text = quipu_connectors::pg_text::float8_text().call(vec![*expr]);
+            let text = quipu_connectors::dialect::pg_text::float8_text().call(vec![*expr]);
             Ok(Transformed::yes(text.cast_to(&to, schema)?))
         }
         _ => Ok(Transformed::no(Expr::Cast(Cast { expr, field }))),

@@ -197,7 +197,7 @@ async fn auto_mode_picks_by_estimated_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_lake_and_declared_schema() {
-    use object_store::ObjectStoreExt;
+    use object_store::{ObjectStore, ObjectStoreExt};
     let dir = tempfile::tempdir().unwrap();
     let session = quipu_connectors::QuipuSession::open(dir.path()).unwrap();
     let store = session.memory_store("mem");
@@ -253,6 +253,43 @@ async fn memory_lake_and_declared_schema() {
             "mode {mode}"
         );
     }
+    // A file that lands in a table's folder is read by the next query,
+    // without a refresh (DataFusion's listing cache kept the old list).
+    store
+        .put(
+            &object_store::path::Path::from("exports/fb/day2.csv"),
+            "utm_campaign,spend_usd\nnew,7.5\n".into(),
+        )
+        .await
+        .unwrap();
+    for mode in MODES {
+        let c = client(&engine, mode).await;
+        let (rows, _) = query(&c, "SELECT sum(spend_usd) FROM ads.public.fb").await;
+        assert_eq!(rows, vec![vec!["20.0".to_string()]], "mode {mode}");
+    }
+    // Writes are refused with a clear error, and nothing is written
+    // (DataFusion wrote a `.json` file a CSV or NDJSON table never reads).
+    let c = client(&engine, "local").await;
+    for (sql, says) in [
+        (
+            "INSERT INTO ads.public.fb VALUES ('x', 1.0)",
+            "not supported",
+        ),
+        (
+            "CREATE TABLE ads.public.copy AS SELECT * FROM ads.public.fb",
+            "cannot create ads.public.copy",
+        ),
+    ] {
+        let err = try_query(&c, sql).await.unwrap_err();
+        assert!(err.contains(says), "{sql}: {err}");
+    }
+    let (rows, _) = query(&c, "SELECT count(*) FROM ads.public.fb").await;
+    assert_eq!(rows, vec![vec!["3".to_string()]]);
+    let files = store
+        .list_with_delimiter(Some(&object_store::path::Path::from("exports/fb")))
+        .await
+        .unwrap();
+    assert_eq!(files.objects.len(), 2, "{:?}", files.objects);
 }
 
 /// Declares `lake.public.<table>` at `path` with an inferred schema.

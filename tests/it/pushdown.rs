@@ -150,6 +150,46 @@ async fn pushdown_off_keeps_the_work_here_with_the_same_answer() {
     engine.session().close().await;
 }
 
+/// A `citext` column is read as text and compared as text wherever the
+/// comparison runs: a pushed `c <> 'a'` compared case-insensitively at
+/// the source and dropped `'A'`, which DataFusion keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_read_from_citext_compares_the_same_pushed_or_not() {
+    let y = yachay();
+    let dir = catalog(&y);
+    y.crm.psql("crm", "DROP DATABASE IF EXISTS quirks");
+    y.crm.psql("crm", "CREATE DATABASE quirks");
+    y.crm.psql(
+        "quirks",
+        "CREATE EXTENSION citext; CREATE TABLE tags (id int, c citext); \
+         INSERT INTO tags VALUES (1, 'A'), (2, 'a'), (3, 'b'), (4, NULL)",
+    );
+    let engine = Engine::open(dir.path()).unwrap();
+    let c = client(&engine, "local").await;
+    let crm = engine.session().store().source("crm").unwrap().unwrap();
+    for (name, pushdown) in [("quirks", "on"), ("quirks_raw", "off")] {
+        let mut source = crm.clone();
+        source.name = name.into();
+        source.options.insert("dbname".into(), "quirks".into());
+        source.options.insert("pushdown".into(), pushdown.into());
+        engine.session().add_source(&source).await.unwrap();
+    }
+    for filter in ["c <> 'a'", "c = 'A'", "c IN ('a', 'B')", "c NOT IN ('b')"] {
+        let q = |s: &str| format!("SELECT id FROM {s}.public.tags WHERE {filter} ORDER BY id");
+        let pushed = query(&c, &q("quirks")).await.0;
+        assert_eq!(pushed, query(&c, &q("quirks_raw")).await.0, "{filter}");
+        let expected: &[&str] = match filter {
+            "c <> 'a'" => &["1", "3"],
+            "c = 'A'" => &["1"],
+            "c IN ('a', 'B')" => &["2"],
+            _ => &["1", "2"],
+        };
+        let ids: Vec<&str> = pushed.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(ids, expected, "{filter}");
+    }
+    engine.session().close().await;
+}
+
 /// Queries over the live sources (and the lake): pushed subtrees, plain
 /// scans with filters, MongoDB scans, cross-source joins.
 const LIVE_QUERIES: &[&str] = &[
@@ -263,7 +303,7 @@ async fn run_with_fetched(
     let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx())
         .await
         .unwrap();
-    let scans = quipu_connectors::remote_sql::rows_fetched(&plan)
+    let scans = quipu_connectors::registry::rows_fetched(&plan)
         .into_iter()
         .map(|s| {
             let n = s

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
 use pgwire::api::Type;
-use quipu_connectors::pg_text::shaped_like;
+use quipu_connectors::dialect::pg_text::shaped_like;
 
 /// Registers the functions on a connection's context; `current_setting`
 /// and `set_config` read and write `settings`.

@@ -121,7 +121,7 @@ fn collect(
     out: &mut BTreeSet<String>,
     depth: usize,
 ) {
-    // Views nest at most 16 deep (catalog_provider::MAX_VIEW_DEPTH); a
+    // Views nest at most 16 deep (catalog::MAX_VIEW_DEPTH); a
     // deeper chain does not plan in the first place.
     if depth > 32 {
         return;
@@ -159,7 +159,7 @@ pub struct SessionCatalogList {
     session_schemas: Arc<RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>>,
     /// Tells which sources a view reads, to leave unreadable views out of
     /// listings.
-    views: Option<crate::catalog_provider::QuipuCatalogList>,
+    views: Option<crate::catalog::QuipuCatalogList>,
 }
 
 impl SessionCatalogList {
@@ -174,7 +174,7 @@ impl SessionCatalogList {
 
     /// Lists only the views this access may read (their sources found by
     /// `catalogs`); without it, every view is listed.
-    pub fn listing_views_by(mut self, catalogs: crate::catalog_provider::QuipuCatalogList) -> Self {
+    pub fn listing_views_by(mut self, catalogs: crate::catalog::QuipuCatalogList) -> Self {
         self.views = Some(catalogs);
         self
     }
@@ -222,7 +222,7 @@ struct WithSessionSchemas {
     /// The `quipu` catalog: its views are shown per grant.
     views: bool,
     session_schemas: Arc<RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>>,
-    lister: Option<crate::catalog_provider::QuipuCatalogList>,
+    lister: Option<crate::catalog::QuipuCatalogList>,
 }
 
 impl CatalogProvider for WithSessionSchemas {
@@ -276,7 +276,7 @@ struct GrantedViews {
     inner: Arc<dyn SchemaProvider>,
     access: Access,
     schema: String,
-    lister: Option<crate::catalog_provider::QuipuCatalogList>,
+    lister: Option<crate::catalog::QuipuCatalogList>,
 }
 
 #[async_trait::async_trait]

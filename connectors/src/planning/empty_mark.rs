@@ -1,7 +1,7 @@
 //! A mark join against an empty relation, made a constant.
 //!
 //! DataFusion plans a subquery that turns out empty (`x IN (SELECT ... WHERE
-//! FALSE)`, or one of the `EXISTS` tests `syntax.rs` spells out for NOT IN
+//! FALSE)`, or one of the `EXISTS` tests `dialect/syntax.rs` spells out for NOT IN
 //! under OR) as a `LeftMark` join whose right side is an `EmptyRelation`.
 //! The mark column is named after the right side's one qualifier; an
 //! `EmptyRelation` crosses datafusion-proto 55 without its schema, so the

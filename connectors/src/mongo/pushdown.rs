@@ -651,7 +651,7 @@ impl TableProvider for MongoQueryTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         // The reader picks the projected fields by name from each output
         // document, so the pipeline stays as pushed.
-        let (_, schema) = crate::remote_sql::projected(&self.schema, projection)?;
+        let (_, schema) = crate::remote::projected(&self.schema, projection)?;
         Ok(Arc::new(
             MongoScanExec::new(
                 self.source.clone(),

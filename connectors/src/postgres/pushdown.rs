@@ -21,14 +21,14 @@
 //!
 //! datafusion-federation's `VirtualExecutionPlan` is not serialisable (see
 //! DESIGN.md), so the rule is ours. MongoDB sorts and aggregates are pushed
-//! by `mongo_pushdown`.
+//! by `crate::mongo::pushdown`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, ScalarValue, TableReference};
@@ -44,8 +44,8 @@ use datafusion::sql::unparser::Unparser;
 use datafusion::sql::unparser::dialect::PostgreSqlDialect;
 use quipu_catalog::SourceDef;
 
+use crate::postgres::sql::quote_ident;
 use crate::postgres::{PgPools, PgScanExec, PgTable};
-use crate::remote_sql::quote_ident;
 
 /// The optimizer rule (added to every Quipu session after DataFusion's).
 #[derive(Debug, Default)]
@@ -105,7 +105,7 @@ fn pg_source(plan: &LogicalPlan) -> Option<Arc<dyn TableProvider>> {
             b.as_ref().downcast_ref::<PgTable>()?,
         );
         (ta.source().name == tb.source().name
-            && crate::sources::options_key(ta.source()) == crate::sources::options_key(tb.source()))
+            && crate::remote::options_key(ta.source()) == crate::remote::options_key(tb.source()))
         .then_some(a)
     };
     let all_ok = |exprs: &[&Expr], schema: &DFSchema| exprs.iter().all(|e| expr_ok(e, schema));
@@ -231,23 +231,7 @@ fn is_time(t: &DataType) -> bool {
 /// The PostgreSQL type a result column is cast to so that it decodes into
 /// the Arrow type DataFusion planned (None: not pushable).
 fn castable(t: &DataType) -> Option<String> {
-    Some(match t {
-        DataType::Boolean => "boolean".into(),
-        DataType::Int16 => "smallint".into(),
-        DataType::Int32 => "integer".into(),
-        DataType::Int64 => "bigint".into(),
-        DataType::Float32 => "real".into(),
-        DataType::Float64 => "double precision".into(),
-        DataType::Decimal128(p, s) if *s >= 0 && s <= &(*p as i8) => format!("numeric({p},{s})"),
-        DataType::Utf8 => "text".into(),
-        DataType::Date32 => "date".into(),
-        DataType::Timestamp(TimeUnit::Microsecond, None) => "timestamp".into(),
-        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if tz.as_ref() == "UTC" => {
-            "timestamptz".into()
-        }
-        DataType::Binary => "bytea".into(),
-        _ => return None,
-    })
+    crate::postgres::types::Wire::of_arrow(t).map(|w| w.cast())
 }
 
 /// Scalar functions that PostgreSQL has with the same name, arguments and
@@ -290,9 +274,9 @@ fn literal_ok(v: &ScalarValue) -> bool {
 
 /// Whether every name the unparser would print (columns, aliases, table
 /// qualifiers, the remote tables' names) can be quoted safely by it; see
-/// `remote_sql::ident_ok`. A plan with another name is not pushed.
+/// `sql::ident_ok`. A plan with another name is not pushed.
 fn idents_ok(plan: &LogicalPlan, remote: &HashMap<Vec<String>, Vec<String>>) -> bool {
-    use crate::remote_sql::ident_ok;
+    use crate::postgres::sql::ident_ok;
     let table_ok = |t: &TableReference| t.to_vec().iter().all(|p| ident_ok(p));
     let expr_bad = |e: &Expr| {
         e.exists(|e| {
@@ -504,7 +488,7 @@ fn remote_plan(
 /// aliases), and moves the filters of an outer join's inputs into its
 /// `ON`. So only expressions are unparsed here (`Unparser::expr_to_sql`),
 /// each with its columns first replaced by their positions, and rendered
-/// with Quipu's literal quoting (`remote_sql::render_unparsed`). `None`
+/// with Quipu's literal quoting (`sql::render_unparsed`). `None`
 /// for anything that cannot be said this way: the caller then keeps the
 /// subtree in DataFusion, over smaller pushed parts.
 struct Render {
@@ -558,7 +542,7 @@ impl Render {
             .ok()?
             .data;
         let ast = Unparser::new(&self.dialect).expr_to_sql(&e).ok()?;
-        crate::remote_sql::render_unparsed(ast)
+        crate::postgres::sql::render_unparsed(ast)
     }
 
     /// `"t"."c0" AS "c0", ...`: the `n` columns of input `t` as they are,
@@ -994,7 +978,7 @@ impl TableProvider for RemoteQueryTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let (indices, schema) = crate::remote_sql::projected(&self.schema, projection)?;
+        let (indices, schema) = crate::remote::projected(&self.schema, projection)?;
         let select: Vec<String> = indices
             .iter()
             .map(|&i| {

@@ -3,134 +3,14 @@
 //! stays in DataFusion. Identifiers and literals are quoted here and only
 //! here.
 
+use std::sync::Arc;
+
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, expr::InList};
+use datafusion::physical_expr::PhysicalExpr;
 
-/// Plan properties of a remote scan that runs as one stream (one remote
-/// query or `find`), shared by `PgScanExec` and `MongoScanExec`.
-pub fn single_scan_properties(
-    schema: &datafusion::arrow::datatypes::SchemaRef,
-) -> std::sync::Arc<datafusion::physical_plan::PlanProperties> {
-    scan_properties(schema, 1)
-}
-
-/// Whether a scan is planned for Ballista (its session carries Ballista's
-/// settings), whose tasks cannot be handed single partitions of our scans
-/// (see `PgScanExec`).
-pub fn on_ballista(state: &dyn datafusion::catalog::Session) -> bool {
-    crate::cluster_plan::on_ballista(state.config_options())
-}
-
-/// The streams of `n` remote queries (`stream(i)`) merged into one output
-/// partition, each query on its own task (its own connection or cursor,
-/// its decoding on its own thread), batches passed on as they come;
-/// dropping the merged stream aborts the tasks. `name` and `partition`
-/// word the error for a partition other than 0.
-pub fn merged_partition(
-    name: &str,
-    partition: usize,
-    schema: &datafusion::arrow::datatypes::SchemaRef,
-    n: usize,
-    stream: impl Fn(
-        usize,
-    )
-        -> datafusion::error::Result<datafusion::physical_plan::SendableRecordBatchStream>,
-) -> datafusion::error::Result<datafusion::physical_plan::SendableRecordBatchStream> {
-    use futures::StreamExt;
-    if partition != 0 {
-        return Err(datafusion::error::DataFusionError::Internal(format!(
-            "{name} has one output partition, asked for {partition}"
-        )));
-    }
-    let mut merged = datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder::new(
-        schema.clone(),
-        2 * n,
-    );
-    for i in 0..n {
-        let tx = merged.tx();
-        let mut stream = stream(i)?;
-        merged.spawn(async move {
-            while let Some(batch) = stream.next().await {
-                if tx.send(batch).await.is_err() {
-                    break;
-                }
-            }
-            Ok(())
-        });
-    }
-    Ok(merged.build())
-}
-
-/// Plan properties of a remote scan with `partitions` independent streams.
-pub fn scan_properties(
-    schema: &datafusion::arrow::datatypes::SchemaRef,
-    partitions: usize,
-) -> std::sync::Arc<datafusion::physical_plan::PlanProperties> {
-    use datafusion::physical_expr::EquivalenceProperties;
-    use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-    std::sync::Arc::new(datafusion::physical_plan::PlanProperties::new(
-        EquivalenceProperties::new(schema.clone()),
-        datafusion::physical_plan::Partitioning::UnknownPartitioning(partitions),
-        EmissionType::Incremental,
-        Boundedness::Bounded,
-    ))
-}
-
-/// The column indices a scan reads (all when `projection` is None) and
-/// the schema it returns.
-pub fn projected(
-    schema: &datafusion::arrow::datatypes::SchemaRef,
-    projection: Option<&Vec<usize>>,
-) -> datafusion::error::Result<(Vec<usize>, datafusion::arrow::datatypes::SchemaRef)> {
-    let indices: Vec<usize> = projection
-        .cloned()
-        .unwrap_or_else(|| (0..schema.fields().len()).collect());
-    let projected = std::sync::Arc::new(schema.project(&indices)?);
-    Ok((indices, projected))
-}
-
-/// What one live-source scan of an executed plan read.
-#[derive(Debug, Clone)]
-pub struct ScanFetched {
-    pub source: String,
-    /// The scan's one-line EXPLAIN text (remote query included).
-    pub line: String,
-    /// Its `rows_fetched` metric (None when the scan has not run).
-    pub rows: Option<usize>,
-}
-
-/// The rows each PostgreSQL and MongoDB scan of `plan` fetched from its
-/// source, from the operators' metrics (for benchmarks and tests that check
-/// how much a source was asked for).
-pub fn rows_fetched(
-    plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>,
-) -> Vec<ScanFetched> {
-    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-    let mut scans = vec![];
-    let _ = plan.apply(|node| {
-        let source = if let Some(s) = node.downcast_ref::<crate::postgres::PgScanExec>() {
-            Some(s.source().name.clone())
-        } else {
-            node.downcast_ref::<crate::mongo::MongoScanExec>()
-                .map(|s| s.source().name.clone())
-        };
-        if let Some(source) = source {
-            scans.push(ScanFetched {
-                source,
-                line: datafusion::physical_plan::displayable(node.as_ref())
-                    .one_line()
-                    .to_string(),
-                rows: node
-                    .metrics()
-                    .and_then(|m| m.sum_by_name("rows_fetched"))
-                    .map(|v| v.as_usize()),
-            });
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    scans
-}
+use crate::remote::join_keys::Cond;
 
 /// `"name"` with embedded quotes doubled.
 pub fn quote_ident(name: &str) -> String {
@@ -409,6 +289,19 @@ fn sql_op(op: Operator) -> Option<&'static str> {
 }
 
 /// The filter as a PostgreSQL boolean expression over the table's columns.
+/// A column as a comparison's operand. Text columns are compared as
+/// `text`, the type they are read as: a `citext` column compared as itself
+/// ignores case, and `WHERE c <> 'a'` dropped the row `'A'` DataFusion
+/// keeps (the cast is free for `text` and `varchar`).
+fn operand((name, t): (&str, &DataType)) -> String {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            format!("{}::text", quote_ident(name))
+        }
+        _ => quote_ident(name),
+    }
+}
+
 pub fn filter_to_sql(e: &Expr, schema: &Schema) -> Option<String> {
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
@@ -433,7 +326,7 @@ pub fn filter_to_sql(e: &Expr, schema: &Schema) -> Option<String> {
                 }
                 Some(format!(
                     "{} {} {}",
-                    quote_ident(col.0),
+                    operand(col),
                     sql_op(op)?,
                     sql_literal(v)?
                 ))
@@ -450,7 +343,7 @@ pub fn filter_to_sql(e: &Expr, schema: &Schema) -> Option<String> {
             list,
             negated,
         }) => {
-            let (name, _) = column(expr, schema)?;
+            let col = column(expr, schema)?;
             let items = list
                 .iter()
                 .map(|i| match i {
@@ -463,13 +356,75 @@ pub fn filter_to_sql(e: &Expr, schema: &Schema) -> Option<String> {
             }
             Some(format!(
                 "{} {}IN ({})",
-                quote_ident(name),
+                operand(col),
                 if *negated { "NOT " } else { "" },
                 items.join(", ")
             ))
         }
         _ => None,
     }
+}
+
+/// The join keys a hash join published (`crate::remote::join_keys`), as
+/// SQL conditions on `f."cN"` (the
+/// scan's output columns by position).
+pub fn join_keys_sql(filters: &[Arc<dyn PhysicalExpr>], schema: &Schema) -> Vec<String> {
+    fn render(c: &Cond, schema: &Schema) -> Option<String> {
+        let col = |i: usize| format!("f.\"c{i}\"");
+        match c {
+            Cond::False => Some("FALSE".into()),
+            Cond::And(parts) => {
+                let parts: Vec<String> = parts.iter().filter_map(|p| render(p, schema)).collect();
+                (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
+            }
+            Cond::Or(parts) => {
+                let parts = parts
+                    .iter()
+                    .map(|p| render(p, schema))
+                    .collect::<Option<Vec<_>>>()?;
+                Some(format!("({})", parts.join(" OR ")))
+            }
+            Cond::In(i, values) => {
+                schema.fields().get(*i)?;
+                // NULL keys never match an equi-join.
+                let values: Vec<String> = values
+                    .iter()
+                    .filter(|v| !v.is_null())
+                    .map(sql_literal)
+                    .collect::<Option<Vec<_>>>()?;
+                if values.is_empty() {
+                    return Some("FALSE".into());
+                }
+                Some(format!("{} IN ({})", col(*i), values.join(", ")))
+            }
+            Cond::Cmp(i, op, v) => {
+                let t = schema.fields().get(*i)?.data_type();
+                // String order depends on the remote collation.
+                if !(t.is_integer()
+                    || t.is_floating()
+                    || matches!(
+                        t,
+                        DataType::Decimal128(..) | DataType::Date32 | DataType::Timestamp(..)
+                    ))
+                {
+                    return None;
+                }
+                let sql_op = match op {
+                    Operator::Eq => "=",
+                    Operator::Lt => "<",
+                    Operator::LtEq => "<=",
+                    Operator::Gt => ">",
+                    Operator::GtEq => ">=",
+                    _ => return None,
+                };
+                Some(format!("{} {sql_op} {}", col(*i), sql_literal(v)?))
+            }
+        }
+    }
+    crate::remote::join_keys::current(filters)
+        .iter()
+        .filter_map(|c| render(c, schema))
+        .collect()
 }
 
 #[cfg(test)]
@@ -609,7 +564,7 @@ mod tests {
         let e = col("a\"b").eq(lit("O'Brien \\' OR 1=1 --"));
         assert_eq!(
             filter_to_sql(&e, &s).unwrap(),
-            "\"a\"\"b\" = E'O''Brien \\\\'' OR 1=1 --'"
+            "\"a\"\"b\"::text = E'O''Brien \\\\'' OR 1=1 --'"
         );
         assert_eq!(filter_to_sql(&col("a\"b").eq(lit("x\0y")), &s), None);
         let e = col("id")
@@ -624,6 +579,21 @@ mod tests {
         assert_eq!(
             filter_to_sql(&lit(3i64).lt(col("id")), &s).unwrap(),
             "\"id\" > 3"
+        );
+    }
+
+    #[test]
+    fn join_keys_in_lists_and_numeric_ranges_are_sent_string_ranges_are_not() {
+        use crate::remote::join_keys::fixtures;
+        let s = fixtures::schema();
+        assert_eq!(
+            join_keys_sql(&[fixtures::sku_range_and_list()], &s),
+            vec!["(f.\"c0\" IN (E'O''Brien', E'SKU-1'))".to_string()]
+        );
+        let r = fixtures::range(1, ScalarValue::Int64(Some(3)), ScalarValue::Int64(Some(9)));
+        assert_eq!(
+            join_keys_sql(&[r], &s),
+            vec!["(f.\"c1\" >= 3 AND f.\"c1\" <= 9)".to_string()]
         );
     }
 }

@@ -870,7 +870,7 @@ pub fn like_pattern_udf() -> datafusion::logical_expr::ScalarUDF {
                     },
                 )?));
             }
-            crate::pg_text::shaped_like(args, std::sync::Arc::new(StringArray::from(out)))
+            crate::dialect::pg_text::shaped_like(args, std::sync::Arc::new(StringArray::from(out)))
         }),
     )
 }

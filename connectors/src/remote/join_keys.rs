@@ -17,7 +17,6 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -32,7 +31,6 @@ use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
 };
 use datafusion::physical_plan::joins::HashJoinExec;
-use mongodb::bson::{Bson, Document, doc};
 use std::collections::HashSet;
 
 /// Keeps on our scans only the dynamic filters that hash joins publish.
@@ -41,8 +39,8 @@ use std::collections::HashSet;
 /// sort or an aggregate also publishes dynamic filters, but completes them
 /// only after reading the scan, so waiting on those would stall. This rule
 /// runs after DataFusion's filter pushdown.
-#[derive(Debug, Default)]
-pub struct JoinKeysOnly;
+#[derive(Debug)]
+pub struct JoinKeysOnly(pub super::ScanOf);
 
 impl PhysicalOptimizerRule for JoinKeysOnly {
     fn optimize(
@@ -70,15 +68,10 @@ impl PhysicalOptimizerRule for JoinKeysOnly {
             (kept.len() != filters.len()).then_some(kept)
         };
         plan.transform_up(|node| {
-            if let Some(s) = node.downcast_ref::<crate::postgres::PgScanExec>()
+            if let Some(s) = (self.0)(node.as_ref())
                 && let Some(kept) = keep(s.dynamic_filters())
             {
-                return Ok(Transformed::yes(Arc::new(s.with_dynamic_filters(kept)) as _));
-            }
-            if let Some(s) = node.downcast_ref::<crate::mongo::MongoScanExec>()
-                && let Some(kept) = keep(s.dynamic_filters())
-            {
-                return Ok(Transformed::yes(Arc::new(s.with_dynamic_filters(kept)) as _));
+                return Ok(Transformed::yes(s.with_dynamic_filters(kept)));
             }
             Ok(Transformed::no(node))
         })
@@ -96,7 +89,7 @@ impl PhysicalOptimizerRule for JoinKeysOnly {
 
 /// A condition on the scan's output columns, from a dynamic filter.
 #[derive(Debug, Clone)]
-enum Cond {
+pub enum Cond {
     And(Vec<Cond>),
     Or(Vec<Cond>),
     In(usize, Vec<ScalarValue>),
@@ -242,7 +235,7 @@ pub async fn settle(filters: &[Arc<dyn PhysicalExpr>]) {
     }
 }
 
-fn current(filters: &[Arc<dyn PhysicalExpr>]) -> Vec<Cond> {
+pub fn current(filters: &[Arc<dyn PhysicalExpr>]) -> Vec<Cond> {
     filters
         .iter()
         .filter_map(|f| snapshot_physical_expr(Arc::clone(f)).ok())
@@ -250,158 +243,43 @@ fn current(filters: &[Arc<dyn PhysicalExpr>]) -> Vec<Cond> {
         .collect()
 }
 
-/// The dynamic filters' current value as SQL conditions on `f."cN"` (the
-/// scan's output columns by position).
-pub fn to_sql(filters: &[Arc<dyn PhysicalExpr>], schema: &Schema) -> Vec<String> {
-    fn render(c: &Cond, schema: &Schema) -> Option<String> {
-        let col = |i: usize| format!("f.\"c{i}\"");
-        match c {
-            Cond::False => Some("FALSE".into()),
-            Cond::And(parts) => {
-                let parts: Vec<String> = parts.iter().filter_map(|p| render(p, schema)).collect();
-                (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
-            }
-            Cond::Or(parts) => {
-                let parts = parts
-                    .iter()
-                    .map(|p| render(p, schema))
-                    .collect::<Option<Vec<_>>>()?;
-                Some(format!("({})", parts.join(" OR ")))
-            }
-            Cond::In(i, values) => {
-                schema.fields().get(*i)?;
-                // NULL keys never match an equi-join.
-                let values: Vec<String> = values
-                    .iter()
-                    .filter(|v| !v.is_null())
-                    .map(crate::remote_sql::sql_literal)
-                    .collect::<Option<Vec<_>>>()?;
-                if values.is_empty() {
-                    return Some("FALSE".into());
-                }
-                Some(format!("{} IN ({})", col(*i), values.join(", ")))
-            }
-            Cond::Cmp(i, op, v) => {
-                let t = schema.fields().get(*i)?.data_type();
-                // String order depends on the remote collation.
-                if !(t.is_integer()
-                    || t.is_floating()
-                    || matches!(
-                        t,
-                        DataType::Decimal128(..) | DataType::Date32 | DataType::Timestamp(..)
-                    ))
-                {
-                    return None;
-                }
-                let sql_op = match op {
-                    Operator::Eq => "=",
-                    Operator::Lt => "<",
-                    Operator::LtEq => "<=",
-                    Operator::Gt => ">",
-                    Operator::GtEq => ">=",
-                    _ => return None,
-                };
-                Some(format!(
-                    "{} {sql_op} {}",
-                    col(*i),
-                    crate::remote_sql::sql_literal(v)?
-                ))
-            }
-        }
-    }
-    current(filters)
-        .iter()
-        .filter_map(|c| render(c, schema))
-        .collect()
-}
-
-/// The dynamic filters' current value as MongoDB query documents on the
-/// scan's fields.
-pub fn to_mongo(filters: &[Arc<dyn PhysicalExpr>], schema: &Schema) -> Vec<Document> {
-    fn render(c: &Cond, schema: &Schema) -> Option<Document> {
-        match c {
-            Cond::False => Some(doc! { "_id": { "$exists": false } }),
-            Cond::And(parts) => {
-                let parts: Vec<Bson> = parts
-                    .iter()
-                    .filter_map(|p| render(p, schema))
-                    .map(Bson::Document)
-                    .collect();
-                (!parts.is_empty()).then(|| doc! { "$and": parts })
-            }
-            Cond::Or(parts) => {
-                let parts = parts
-                    .iter()
-                    .map(|p| render(p, schema).map(Bson::Document))
-                    .collect::<Option<Vec<_>>>()?;
-                Some(doc! { "$or": parts })
-            }
-            Cond::In(i, values) => {
-                let f = schema.fields().get(*i)?;
-                let values: Vec<&ScalarValue> = values.iter().filter(|v| !v.is_null()).collect();
-                crate::mongo::field_in(f.name(), &values, f.data_type())
-            }
-            Cond::Cmp(i, op, v) => {
-                let f = schema.fields().get(*i)?;
-                crate::mongo::field_condition(f.name(), *op, v, f.data_type())
-            }
-        }
-    }
-    current(filters)
-        .iter()
-        .filter_map(|c| render(c, schema))
-        .collect()
-}
-
+/// Join-key filters as a hash join publishes them, for the sources' tests.
 #[cfg(test)]
-mod tests {
+pub mod fixtures {
     use super::*;
-    use datafusion::arrow::datatypes::Field;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::physical_expr::expressions::lit;
 
-    fn schema() -> Schema {
+    /// `sku` (text) and `id` (bigint).
+    pub fn schema() -> Schema {
         Schema::new(vec![
             Field::new("sku", DataType::Utf8, true),
             Field::new("id", DataType::Int64, true),
         ])
     }
 
-    #[test]
-    fn in_lists_and_numeric_ranges_are_sent_string_ranges_are_not() {
+    /// `c >= lo AND c <= hi` on column `i` of [`schema`].
+    pub fn range(i: usize, lo: ScalarValue, hi: ScalarValue) -> Arc<dyn PhysicalExpr> {
+        let c: Arc<dyn PhysicalExpr> = Arc::new(Column::new(schema().field(i).name(), i));
+        Arc::new(BinaryExpr::new(
+            Arc::new(BinaryExpr::new(c.clone(), Operator::GtEq, lit(lo))),
+            Operator::And,
+            Arc::new(BinaryExpr::new(c, Operator::LtEq, lit(hi))),
+        ))
+    }
+
+    /// A text range (not sendable: collations differ) and an IN list with
+    /// a quote in it.
+    pub fn sku_range_and_list() -> Arc<dyn PhysicalExpr> {
         let s = schema();
         let sku: Arc<dyn PhysicalExpr> = Arc::new(Column::new("sku", 0));
-        let id: Arc<dyn PhysicalExpr> = Arc::new(Column::new("id", 1));
-        let range = |c: &Arc<dyn PhysicalExpr>, lo: ScalarValue, hi: ScalarValue| {
-            Arc::new(BinaryExpr::new(
-                Arc::new(BinaryExpr::new(c.clone(), Operator::GtEq, lit(lo))),
-                Operator::And,
-                Arc::new(BinaryExpr::new(c.clone(), Operator::LtEq, lit(hi))),
-            )) as Arc<dyn PhysicalExpr>
-        };
         let in_list = Arc::new(
-            InListExpr::try_new(sku.clone(), vec![lit("O'Brien"), lit("SKU-1")], false, &s)
-                .unwrap(),
+            InListExpr::try_new(sku, vec![lit("O'Brien"), lit("SKU-1")], false, &s).unwrap(),
         ) as Arc<dyn PhysicalExpr>;
-        let f: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
-            range(&sku, "A".into(), "Z".into()),
+        Arc::new(BinaryExpr::new(
+            range(0, "A".into(), "Z".into()),
             Operator::And,
             in_list,
-        ));
-        assert_eq!(
-            to_sql(std::slice::from_ref(&f), &s),
-            vec!["(f.\"c0\" IN (E'O''Brien', E'SKU-1'))".to_string()]
-        );
-        let m = to_mongo(&[f], &s);
-        assert_eq!(m.len(), 1);
-        assert!(m[0].to_string().contains("$in"), "{}", m[0]);
-        let r = range(
-            &id,
-            ScalarValue::Int64(Some(3)),
-            ScalarValue::Int64(Some(9)),
-        );
-        assert_eq!(
-            to_sql(&[r], &s),
-            vec!["(f.\"c1\" >= 3 AND f.\"c1\" <= 9)".to_string()]
-        );
+        ))
     }
 }

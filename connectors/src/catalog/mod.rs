@@ -6,6 +6,8 @@
 //! runs) is seen by the next query. Table providers are built on first use
 //! and cached until the next change.
 
+pub mod access;
+
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -21,7 +23,8 @@ use quipu_catalog::{
     CatalogStore, DEFAULT_CATALOG, DEFAULT_SCHEMA, SourceDef, TableDef, TableName, ViewDef,
 };
 
-use crate::object_stores::MemoryStores;
+use crate::connector::Env;
+use crate::registry::Connectors;
 
 /// Views may use views, but not without end (a cycle of views).
 const MAX_VIEW_DEPTH: usize = 16;
@@ -70,18 +73,27 @@ impl Snapshot {
 
 pub(crate) struct Shared {
     pub(crate) store: Arc<CatalogStore>,
-    pub(crate) runtime: Arc<RuntimeEnv>,
-    pub(crate) memory: Arc<MemoryStores>,
-    pub(crate) config: SessionConfig,
-    /// Connection pools of live sources, shared by every session.
-    pub(crate) pg: Arc<crate::postgres::PgPools>,
-    pub(crate) mongo: Arc<crate::mongo::MongoClients>,
+    /// The runtime, `memory://` stores and configuration of the process.
+    pub(crate) env: Env,
+    /// One connector per kind of source, with its connection pools, shared
+    /// by every session.
+    pub(crate) connectors: Connectors,
+    /// Builds the session state views are planned with (the session's, so
+    /// a view means what the same query means; given by `crate::session`).
+    build_state: StateBuilder,
     snapshot: RwLock<Arc<Snapshot>>,
     providers: Mutex<HashMap<TableName, Arc<dyn TableProvider>>>,
     /// Called when a plan from elsewhere names a source this process does
     /// not know; an executor refreshes its catalog replica there.
     pub(crate) on_source_miss: std::sync::OnceLock<SourceMissHook>,
 }
+
+/// How `crate::session` builds a session state over a catalog list.
+pub(crate) type StateBuilder = fn(
+    Arc<dyn CatalogProviderList>,
+    SessionConfig,
+    Arc<RuntimeEnv>,
+) -> datafusion::execution::session_state::SessionState;
 
 /// See [`QuipuCatalogList::on_source_miss`].
 pub type SourceMissHook = Box<dyn Fn(&str) + Send + Sync>;
@@ -106,20 +118,13 @@ fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionErro
 }
 
 impl QuipuCatalogList {
-    pub(crate) fn new(
-        store: Arc<CatalogStore>,
-        runtime: Arc<RuntimeEnv>,
-        memory: Arc<MemoryStores>,
-        config: SessionConfig,
-    ) -> Self {
+    pub(crate) fn new(store: Arc<CatalogStore>, env: Env, build_state: StateBuilder) -> Self {
         QuipuCatalogList {
             shared: Arc::new(Shared {
                 store,
-                runtime,
-                memory,
-                config,
-                pg: Arc::default(),
-                mongo: Arc::default(),
+                env,
+                connectors: Connectors::default(),
+                build_state,
                 snapshot: RwLock::new(Arc::new(Snapshot {
                     generation: u64::MAX,
                     ..Default::default()
@@ -223,7 +228,12 @@ impl QuipuCatalogList {
         let Some(source) = snap.sources.get(&def.name.source) else {
             return Ok(None);
         };
-        let provider = crate::sources::table_provider(&self.shared, source, def).await?;
+        let provider = self
+            .shared
+            .connectors
+            .of(source.kind)
+            .table_provider(&self.shared.env, source, def)
+            .await?;
         self.shared
             .providers
             .lock()
@@ -243,16 +253,17 @@ impl QuipuCatalogList {
             shared: self.shared.clone(),
             depth: self.depth + 1,
         };
-        let state = crate::session::build_state(
+        let state = (self.shared.build_state)(
             Arc::new(nested),
-            self.shared.config.clone(),
-            self.shared.runtime.clone(),
+            self.shared.env.config.clone(),
+            self.shared.env.runtime.clone(),
         );
         // The view's SQL gets the same PostgreSQL meaning as a client's
-        // statement (crate::syntax): IS DISTINCT FROM, IN subqueries, ...
+        // statement (crate::dialect::syntax): IS DISTINCT FROM, IN subqueries, ...
         let planned = async {
             let dialect = state.config().options().sql_parser.dialect;
-            let statement = crate::syntax::fix(state.sql_to_statement(&view.sql, &dialect)?)?;
+            let statement =
+                crate::dialect::syntax::fix(state.sql_to_statement(&view.sql, &dialect)?)?;
             state.statement_to_plan(statement).await
         };
         let plan = planned.await.map_err(|e| {

@@ -13,6 +13,11 @@
 //! Partition folders become columns (`Int64` when every value seen is an
 //! integer, else `Utf8`), so filters on them prune whole folders.
 
+pub mod connector;
+pub mod object_stores;
+
+pub use connector::{Lake, REGISTRATION};
+
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -29,8 +34,9 @@ use object_store::path::Path as ObjectPath;
 use quipu_catalog::types::{columns_of, schema_of};
 use quipu_catalog::{ColumnDef, FileFormat, SourceDef, TableDef, TableName, TableOrigin};
 
+use crate::connector::TableRequest;
 use crate::error::{ConnectorError, Result};
-use crate::object_stores::LakeRoot;
+use crate::lake::object_stores::LakeRoot;
 
 /// What a table folder looks like: its partition columns and data files.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,20 +201,6 @@ async fn infer(
             table: def.name.to_string(),
             reason: format!("cannot infer the schema of {url}: {e}"),
         })
-}
-
-/// What an admin (or discovery) says about a lake table before its files
-/// are inspected.
-#[derive(Debug, Clone)]
-pub struct TableRequest {
-    pub name: TableName,
-    /// Folder or file relative to the source URL.
-    pub location: String,
-    /// Overrides the format file names imply.
-    pub format: Option<FileFormat>,
-    /// Kept instead of the inferred schema when given.
-    pub declared: Option<Vec<ColumnDef>>,
-    pub origin: TableOrigin,
 }
 
 /// A table definition for a folder or file, partitions and schema filled in.

@@ -1,18 +1,17 @@
 //! Where a lake source's files live: the object store, registered in the
 //! session's runtime under the URL's scheme and host, and the root path.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::execution::runtime_env::RuntimeEnv;
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
-use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use quipu_catalog::{SourceDef, secret};
 use url::Url;
 
+use crate::connector::MemoryStores;
 use crate::error::{ConnectorError, Result};
 
 /// A lake source's root: its store and the path of the root in that store.
@@ -36,23 +35,6 @@ impl LakeRoot {
             self.url.join(location.trim_start_matches('/'))
         };
         joined.map_err(|e| format!("invalid location `{location}`: {e}"))
-    }
-}
-
-/// In-memory object stores by host (`memory://HOST/`), shared by every
-/// session of an engine so tests and embedders can put files into them.
-#[derive(Debug, Default)]
-pub struct MemoryStores {
-    stores: Mutex<HashMap<String, Arc<InMemory>>>,
-}
-
-impl MemoryStores {
-    pub fn get(&self, host: &str) -> Arc<InMemory> {
-        let mut stores = self.stores.lock().unwrap();
-        stores
-            .entry(host.to_string())
-            .or_insert_with(|| Arc::new(InMemory::new()))
-            .clone()
     }
 }
 

@@ -1,0 +1,386 @@
+//! The binary COPY decoder: rows straight into Arrow arrays (no per-row
+//! allocation, no text parsing).
+
+use bytes::{Buf, Bytes, BytesMut};
+use datafusion::arrow::array::{
+    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
+    Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+
+use super::types::Wire;
+
+/// Rows per Arrow batch.
+const BATCH_ROWS: usize = 8192;
+
+/// Decodes PostgreSQL's binary COPY format into Arrow batches.
+pub(super) struct CopyDecoder {
+    schema: SchemaRef,
+    /// How each column's bytes are read (`types::Wire`).
+    wires: Vec<Wire>,
+    builders: Vec<Box<dyn ArrayBuilder>>,
+    rows: usize,
+    buf: BytesMut,
+    header_done: bool,
+    ended: bool,
+    ready: Vec<RecordBatch>,
+    /// Decimals must fit their column's type exactly (`PgScanExec::exact_decimals`).
+    exact: bool,
+}
+
+pub(super) const PG_EPOCH_DAYS: i32 = 10_957;
+pub(super) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+pub(super) fn builder_for(w: Wire) -> Box<dyn ArrayBuilder> {
+    match w {
+        Wire::Bool => Box::new(BooleanBuilder::new()),
+        Wire::Int2 => Box::new(Int16Builder::new()),
+        Wire::Int4 => Box::new(Int32Builder::new()),
+        Wire::Int8 => Box::new(Int64Builder::new()),
+        Wire::Float4 => Box::new(Float32Builder::new()),
+        Wire::Float8 => Box::new(Float64Builder::new()),
+        Wire::Numeric(p, s) => Box::new(
+            Decimal128Builder::new()
+                .with_precision_and_scale(p, s)
+                .unwrap_or_default(),
+        ),
+        Wire::Date => Box::new(Date32Builder::new()),
+        Wire::Timestamp | Wire::TimestampTz => {
+            let tz = match w.arrow() {
+                DataType::Timestamp(_, tz) => tz,
+                _ => None,
+            };
+            Box::new(TimestampMicrosecondBuilder::new().with_timezone_opt(tz))
+        }
+        Wire::Bytea => Box::new(BinaryBuilder::new()),
+        Wire::Text => Box::new(StringBuilder::new()),
+    }
+}
+
+macro_rules! append {
+    ($b:expr, $ty:ty, $v:expr) => {
+        $b.as_any_mut()
+            .downcast_mut::<$ty>()
+            .expect("builder matches the schema")
+            .append_option($v)
+    };
+}
+
+impl CopyDecoder {
+    /// A decoder of rows of `schema`; an error names a column whose type
+    /// is not read from PostgreSQL.
+    pub(super) fn new(schema: SchemaRef, exact: bool) -> std::result::Result<Self, String> {
+        let wires = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                Wire::of_arrow(f.data_type()).ok_or_else(|| {
+                    format!(
+                        "column {} has type {}, which is not read from PostgreSQL",
+                        f.name(),
+                        f.data_type()
+                    )
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let builders = wires.iter().map(|w| builder_for(*w)).collect();
+        Ok(CopyDecoder {
+            schema,
+            wires,
+            builders,
+            rows: 0,
+            buf: BytesMut::new(),
+            header_done: false,
+            ended: false,
+            ready: Vec::new(),
+            exact,
+        })
+    }
+
+    pub(super) fn take_full(&mut self) -> Option<RecordBatch> {
+        (!self.ready.is_empty()).then(|| self.ready.remove(0))
+    }
+
+    pub(super) fn push(&mut self, chunk: Bytes) -> std::result::Result<(), String> {
+        self.buf.extend_from_slice(&chunk);
+        if !self.header_done {
+            if self.buf.len() < 19 {
+                return Ok(());
+            }
+            if &self.buf[..11] != b"PGCOPY\n\xff\r\n\0" {
+                return Err("unexpected COPY header from the server".into());
+            }
+            let ext = u32::from_be_bytes(self.buf[15..19].try_into().unwrap()) as usize;
+            if self.buf.len() < 19 + ext {
+                return Ok(());
+            }
+            self.buf.advance(19 + ext);
+            self.header_done = true;
+        }
+        while !self.ended {
+            match self.tuple()? {
+                true => {
+                    if self.rows >= BATCH_ROWS {
+                        let b = self.flush()?;
+                        self.ready.push(b);
+                    }
+                }
+                false => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one tuple if it is complete in the buffer.
+    fn tuple(&mut self) -> std::result::Result<bool, String> {
+        let buf = &self.buf[..];
+        if buf.len() < 2 {
+            return Ok(false);
+        }
+        let n = i16::from_be_bytes([buf[0], buf[1]]);
+        if n == -1 {
+            self.ended = true;
+            self.buf.advance(2);
+            return Ok(false);
+        }
+        let expected = self.schema.fields().len().max(1);
+        if n as usize != expected {
+            return Err(format!("COPY row has {n} fields, expected {expected}"));
+        }
+        // Check the whole tuple is here before decoding anything.
+        let mut pos = 2;
+        let mut spans = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            if buf.len() < pos + 4 {
+                return Ok(false);
+            }
+            let len = i32::from_be_bytes(buf[pos..pos + 4].try_into().unwrap());
+            pos += 4;
+            if len < 0 {
+                spans.push(None);
+            } else {
+                let len = len as usize;
+                if buf.len() < pos + len {
+                    return Ok(false);
+                }
+                spans.push(Some((pos, len)));
+                pos += len;
+            }
+        }
+        if !self.schema.fields().is_empty() {
+            for (i, span) in spans.into_iter().enumerate() {
+                let v = span.map(|(p, l)| &buf[p..p + l]);
+                decode_value(self.wires[i], &mut self.builders[i], v, self.exact)
+                    .map_err(|e| format!("column {}: {e}", self.schema.field(i).name()))?;
+            }
+        }
+        self.rows += 1;
+        self.buf.advance(pos);
+        Ok(true)
+    }
+
+    fn flush(&mut self) -> std::result::Result<RecordBatch, String> {
+        let columns: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
+        let rows = std::mem::take(&mut self.rows);
+        RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    pub(super) fn finish(&mut self) -> std::result::Result<Option<RecordBatch>, String> {
+        if let Some(b) = self.ready.pop() {
+            return Ok(Some(b));
+        }
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        self.flush().map(Some)
+    }
+}
+
+pub(super) fn be<const N: usize>(v: &[u8]) -> std::result::Result<[u8; N], String> {
+    v.try_into()
+        .map_err(|_| format!("expected {N} bytes, got {}", v.len()))
+}
+
+pub(super) fn decode_value(
+    w: Wire,
+    b: &mut Box<dyn ArrayBuilder>,
+    v: Option<&[u8]>,
+    exact: bool,
+) -> std::result::Result<(), String> {
+    match w {
+        Wire::Bool => append!(b, BooleanBuilder, v.map(|v| v.first() == Some(&1))),
+        Wire::Int2 => append!(
+            b,
+            Int16Builder,
+            v.map(be::<2>).transpose()?.map(i16::from_be_bytes)
+        ),
+        Wire::Int4 => append!(
+            b,
+            Int32Builder,
+            v.map(be::<4>).transpose()?.map(i32::from_be_bytes)
+        ),
+        Wire::Int8 => append!(
+            b,
+            Int64Builder,
+            v.map(be::<8>).transpose()?.map(i64::from_be_bytes)
+        ),
+        Wire::Float4 => append!(
+            b,
+            Float32Builder,
+            v.map(be::<4>).transpose()?.map(f32::from_be_bytes)
+        ),
+        Wire::Float8 => append!(
+            b,
+            Float64Builder,
+            v.map(be::<8>).transpose()?.map(f64::from_be_bytes)
+        ),
+        Wire::Date => append!(
+            b,
+            Date32Builder,
+            v.map(be::<4>)
+                .transpose()?
+                .map(|x| i32::from_be_bytes(x) + PG_EPOCH_DAYS)
+        ),
+        Wire::Timestamp | Wire::TimestampTz => append!(
+            b,
+            TimestampMicrosecondBuilder,
+            v.map(be::<8>)
+                .transpose()?
+                .map(|x| i64::from_be_bytes(x) + PG_EPOCH_MICROS)
+        ),
+        Wire::Numeric(p, s) => {
+            let d = v
+                .map(|v| match decode_numeric(v, s)? {
+                    (n, cut) if exact && (cut || !fits_precision(n, p)) => Err(format!(
+                        "a value does not fit numeric({p},{s}), the column's type in the \
+                         catalog: the column has changed at the source; run `quipu catalog \
+                         refresh` for this source"
+                    )),
+                    (n, _) => Ok(n),
+                })
+                .transpose()?;
+            append!(b, Decimal128Builder, d)
+        }
+        Wire::Bytea => append!(b, BinaryBuilder, v),
+        Wire::Text => {
+            let s = v
+                .map(|v| std::str::from_utf8(v).map_err(|e| format!("invalid UTF-8: {e}")))
+                .transpose()?;
+            append!(b, StringBuilder, s)
+        }
+    }
+    Ok(())
+}
+
+/// Whether `n` (an unscaled decimal) has at most `precision` digits.
+pub(super) fn fits_precision(n: i128, precision: u8) -> bool {
+    10i128
+        .checked_pow(precision as u32)
+        .is_none_or(|limit| n.unsigned_abs() < limit as u128)
+}
+
+/// PostgreSQL's binary numeric (base-10000 digits) as an integer at `scale`,
+/// and whether non-zero digits below that scale were cut off.
+pub(super) fn decode_numeric(v: &[u8], scale: i8) -> std::result::Result<(i128, bool), String> {
+    if v.len() < 8 {
+        return Err("short numeric".into());
+    }
+    let ndigits = u16::from_be_bytes([v[0], v[1]]) as usize;
+    let weight = i16::from_be_bytes([v[2], v[3]]) as i32;
+    let sign = u16::from_be_bytes([v[4], v[5]]);
+    if sign == 0xC000 {
+        return Err("NaN does not fit a decimal column".into());
+    }
+    if v.len() < 8 + 2 * ndigits {
+        return Err("short numeric".into());
+    }
+    let mut acc: i128 = 0;
+    let mut cut = false;
+    let scale = scale as i32;
+    for i in 0..ndigits {
+        let digit = u16::from_be_bytes([v[8 + 2 * i], v[9 + 2 * i]]) as i128;
+        let exp10 = 4 * (weight - i as i32) + scale;
+        let term = if exp10 >= 0 {
+            digit
+                .checked_mul(
+                    10i128
+                        .checked_pow(exp10 as u32)
+                        .ok_or("numeric out of range")?,
+                )
+                .ok_or("numeric out of range")?
+        } else if exp10 > -5 {
+            let div = 10i128.pow((-exp10) as u32);
+            cut |= digit % div != 0;
+            digit / div
+        } else {
+            cut |= digit != 0;
+            0
+        };
+        acc = acc.checked_add(term).ok_or("numeric out of range")?;
+    }
+    Ok((if sign == 0x4000 { -acc } else { acc }, cut))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric(ndigits: &[u16], weight: i16, neg: bool, dscale: u16) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend((ndigits.len() as u16).to_be_bytes());
+        v.extend(weight.to_be_bytes());
+        v.extend((if neg { 0x4000u16 } else { 0 }).to_be_bytes());
+        v.extend(dscale.to_be_bytes());
+        for d in ndigits {
+            v.extend(d.to_be_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn numerics_decode_at_the_column_scale() {
+        // 1234.05 = [1234, 0500] weight 0
+        assert_eq!(
+            decode_numeric(&numeric(&[1234, 500], 0, false, 2), 2).unwrap(),
+            (123_405, false)
+        );
+        // -0.07 = [0700] weight -1
+        assert_eq!(
+            decode_numeric(&numeric(&[700], -1, true, 2), 2).unwrap(),
+            (-7, false)
+        );
+        // 12345678 = [1234, 5678] weight 1
+        assert_eq!(
+            decode_numeric(&numeric(&[1234, 5678], 1, false, 0), 2).unwrap(),
+            (1_234_567_800, false)
+        );
+        assert_eq!(
+            decode_numeric(&numeric(&[], 0, false, 0), 2).unwrap(),
+            (0, false)
+        );
+        // 1.2345 read at scale 2 loses digits (issue 17: a column altered
+        // from numeric(12,2) to numeric(14,4)); 1.2300 does not.
+        assert_eq!(
+            decode_numeric(&numeric(&[1, 2345], 0, false, 4), 2).unwrap(),
+            (123, true)
+        );
+        assert_eq!(
+            decode_numeric(&numeric(&[1, 2300], 0, false, 4), 2).unwrap(),
+            (123, false)
+        );
+        // A whole base-10000 digit below the scale.
+        assert_eq!(
+            decode_numeric(&numeric(&[1, 0, 7], 0, false, 12), 2).unwrap(),
+            (100, true)
+        );
+        assert!(fits_precision(99_999, 5) && !fits_precision(100_000, 5));
+        assert!(fits_precision(-99_999, 5) && !fits_precision(-100_000, 5));
+    }
+}

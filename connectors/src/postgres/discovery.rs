@@ -1,0 +1,91 @@
+//! A PostgreSQL source's tables and columns, from `information_schema`.
+
+use datafusion::arrow::datatypes::DataType;
+use quipu_catalog::{ColumnDef, SourceDef, TableDef, TableName, TableOrigin};
+
+use crate::error::Result;
+
+use super::{
+    pool::{PgPools, bad, connect, pg_reason},
+    types::{Unsupported, map_type, unsupported_policy},
+};
+
+/// Lists the tables and views of the allowed schemas with their columns.
+pub async fn discover(pools: &PgPools, source: &SourceDef) -> Result<Vec<TableDef>> {
+    let policy = unsupported_policy(source)?;
+    let client = connect(pools, source).await?;
+    let schemas: Vec<String> = source
+        .options
+        .get("schemas")
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows = client
+        .query(
+            "SELECT c.table_schema::text, c.table_name::text, c.column_name::text, c.udt_name::text,
+                    c.is_nullable = 'YES', c.numeric_precision, c.numeric_scale,
+                    c.data_type::text
+             FROM information_schema.columns c
+             JOIN information_schema.tables t
+               ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+             WHERE t.table_type IN ('BASE TABLE', 'VIEW', 'FOREIGN')
+               AND c.table_schema NOT IN ('pg_catalog', 'information_schema')
+               AND (cardinality($1::text[]) = 0 OR c.table_schema = ANY($1))
+             ORDER BY 1, 2, c.ordinal_position",
+            &[&schemas],
+        )
+        .await
+        .map_err(|e| bad(source, format!("cannot list tables: {}", pg_reason(&e))))?;
+    let mut tables: Vec<TableDef> = Vec::new();
+    for r in rows {
+        let (schema, table, column, udt): (String, String, String, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        let nullable: bool = r.get(4);
+        let (precision, scale): (Option<i32>, Option<i32>) = (r.get(5), r.get(6));
+        let data_type: String = r.get(7);
+        let name = TableName {
+            source: source.name.clone(),
+            schema: schema.clone(),
+            table: table.clone(),
+        };
+        if tables.last().map(|t| &t.name) != Some(&name) {
+            tables.push(TableDef {
+                name,
+                origin: TableOrigin::Discovered,
+                location: None,
+                format: None,
+                file_extension: None,
+                columns: vec![],
+                partition_columns: vec![],
+                declared_schema: false,
+                partitions: None,
+            });
+        }
+        let arrow = match (map_type(&udt, precision, scale), policy) {
+            (Some((t, _)), _) => t,
+            (None, Unsupported::AsText) => DataType::Utf8,
+            (None, Unsupported::Warn) => {
+                tracing::warn!(source = %source.name, "skipping column {schema}.{table}.{column} of unsupported type {data_type}");
+                continue;
+            }
+            (None, Unsupported::Error) => {
+                return Err(bad(
+                    source,
+                    format!(
+                        "column {schema}.{table}.{column} has type {data_type}, which has no mapping (set unsupported_type=as_text or warn)"
+                    ),
+                ));
+            }
+        };
+        tables.last_mut().unwrap().columns.push(ColumnDef {
+            name: column,
+            data_type: arrow.to_string(),
+            nullable,
+        });
+    }
+    Ok(tables)
+}
