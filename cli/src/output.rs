@@ -17,7 +17,9 @@ pub fn error_message(e: &(dyn std::error::Error + 'static)) -> String {
     if let Some(df) = e.downcast_ref::<DataFusionError>() {
         return df_message(df);
     }
-    if let Some(SchedulerError::Query(df)) = e.downcast_ref::<SchedulerError>() {
+    if let Some(SchedulerError::Query(df) | SchedulerError::TableNotFound { source: df, .. }) =
+        e.downcast_ref::<SchedulerError>()
+    {
         return df_message(df);
     }
     if let Some(quipu_connectors::ConnectorError::DataFusion(df)) =

@@ -72,7 +72,7 @@ pub fn sql_text(data: &[u8]) {
         return;
     };
     let _ = crate::pg::parse_sql(sql);
-    let numbered = crate::flight::number_placeholders(sql);
+    let numbered = quipu_scheduler::lexer::number_placeholders(sql);
     let _ = crate::pg::parse_sql(&numbered);
 }
 

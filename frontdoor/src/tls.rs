@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio_rustls::rustls;
 
 use crate::error::{FrontDoorError, Result};
+use crate::listener::Door;
 
 /// A certificate chain and its private key, checked to belong together.
 pub(crate) struct Identity {
@@ -19,21 +20,20 @@ pub(crate) struct Identity {
     pub config: rustls::ServerConfig,
 }
 
-/// The identity of a front door whose settings are `cert_key` and
-/// `key_key` (for example `pg_tls_cert` / `pg_tls_key`): `None` when
+/// The identity of a front door from its `*_tls_cert` and `*_tls_key`
+/// settings (for example `pg_tls_cert` / `pg_tls_key`): `None` when
 /// neither is set, an error when only one is.
 pub(crate) fn identity(
     cert: Option<&PathBuf>,
     key: Option<&PathBuf>,
-    what: &str,
-    cert_key: &str,
-    key_key: &str,
+    door: Door,
 ) -> Result<Option<Identity>> {
     match (cert, key) {
         (Some(c), Some(k)) => load(c, k).map(Some),
         (None, None) => Ok(None),
         _ => Err(FrontDoorError::Config(format!(
-            "{what} TLS needs both a certificate and a private key ({cert_key}, {key_key})"
+            "{} TLS needs both a certificate and a private key ({1}_tls_cert, {1}_tls_key)",
+            door.name, door.settings
         ))),
     }
 }

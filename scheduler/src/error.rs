@@ -14,6 +14,14 @@ pub enum SchedulerError {
     ClusterStart(String),
     #[error(transparent)]
     Query(#[from] DataFusionError),
+    /// Planning stopped at a table the session cannot see (absent, or in
+    /// a source its user is not granted). The message is the planner's.
+    #[error("{source}")]
+    TableNotFound {
+        table: String,
+        #[source]
+        source: DataFusionError,
+    },
     #[error("permission denied for source `{0}`")]
     PermissionDenied(String),
     #[error(

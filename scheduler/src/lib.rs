@@ -6,18 +6,31 @@
 //! `SELECT 1` and ~0.8 s for a filtered count that DataFusion answers in
 //! milliseconds, so the cluster is only worth its floor for large scans.
 //! `SET quipu.execution = 'local' | 'cluster' | 'auto'` forces the choice.
+//!
+//! The engine by role: [`engine`] (process-wide: catalog session, cluster),
+//! [`session`] (a client's statements from text to started streams),
+//! `placement` (in-process or cluster, and why), [`streams`] (what a
+//! statement hands back), [`lexer`] (the one SQL lexer of the limits and
+//! both front doors), [`limits`]; [`cluster`], [`process`] and [`rerun`]
+//! for the Ballista side.
 
 pub mod cluster;
 pub mod engine;
 pub mod error;
 mod extract;
 mod formats;
+pub mod lexer;
 pub mod limits;
+mod placement;
 pub mod process;
 pub mod rerun;
 mod rounding;
+pub mod session;
 pub mod similar;
+pub mod streams;
 mod text_forms;
 
-pub use engine::{ClientSession, Engine, ExecutedOn, Planned, QueryOutput, Work};
+pub use engine::Engine;
 pub use error::{Result, SchedulerError};
+pub use session::{ClientSession, Planned, Work};
+pub use streams::{ExecutedOn, QueryOutput};

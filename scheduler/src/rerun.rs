@@ -12,7 +12,7 @@
 //! [`RerunGuard`] wraps Ballista's job state, and when a job succeeds
 //! after any stage ran more than once or any task lost its input or
 //! output, the job's status is replaced by a failure carrying
-//! [`RERUN_REFUSED`]. The client side (`engine.rs`) sees that failure
+//! [`RERUN_REFUSED`]. The client side (`streams.rs`, `rerunning`) sees that failure
 //! before any row (results are fetched only once the job has succeeded)
 //! and runs the query once more, whole, as a new job; a second such
 //! failure reaches the user as a clear error.

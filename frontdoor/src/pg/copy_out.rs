@@ -145,7 +145,7 @@ impl CopyOut {
                 let out = match row {
                     Some(Ok(row)) => {
                         let mut line = header.take().unwrap_or_default();
-                        line.extend(self.line(&crate::text_out::fields(row)));
+                        line.extend(self.line(&super::text_out::fields(row)));
                         Some(Ok(CopyData::new(line.into())))
                     }
                     Some(Err(e)) => Some(Err(e)),

@@ -1,0 +1,232 @@
+//! One mapping from the engine's errors to what each front door answers:
+//! a PostgreSQL SQLSTATE and an Arrow Flight (gRPC) status code. Both come
+//! from one [`Kind`], found from the errors' types (our error enums and
+//! DataFusion's variants), never from their words: a missing table is
+//! [`SchedulerError::TableNotFound`], which the engine tells from the
+//! catalog, not a planning error whose message says "not found".
+
+use std::error::Error;
+
+use datafusion::error::DataFusionError;
+use quipu_scheduler::SchedulerError;
+use quipu_scheduler::limits::TooComplex;
+
+/// What kind of failure an engine error is, as far as a client cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A source not granted, or DDL by a user who is not an admin.
+    PermissionDenied,
+    /// The SQL text does not parse.
+    Syntax,
+    /// A table the session cannot see.
+    UndefinedTable,
+    /// A column that does not exist, or is ambiguous.
+    UndefinedColumn,
+    /// Any other statement the planner refuses.
+    InvalidStatement,
+    /// SQL that DataFusion does not implement.
+    NotSupported,
+    /// The memory pool could not hold the query, even spilling.
+    OutOfMemory,
+    /// Over a statement limit (`quipu_scheduler::limits`).
+    TooComplex,
+    /// The cluster has no executor to run the query yet.
+    NoExecutors,
+    /// The embedded cluster did not start.
+    ClusterStart,
+    Internal,
+}
+
+impl Kind {
+    pub(crate) fn of(e: &SchedulerError) -> Kind {
+        match e {
+            SchedulerError::PermissionDenied(_) | SchedulerError::NotAdmin(_) => {
+                Kind::PermissionDenied
+            }
+            SchedulerError::TableNotFound { .. } => Kind::UndefinedTable,
+            SchedulerError::Query(df) => Kind::of_datafusion(df),
+            SchedulerError::ClusterStart(_) => Kind::ClusterStart,
+            SchedulerError::NoExecutors { .. } => Kind::NoExecutors,
+            SchedulerError::TooComplex(_) => Kind::TooComplex,
+            SchedulerError::Connector(_) | SchedulerError::Catalog(_) => Kind::Internal,
+        }
+    }
+
+    fn of_datafusion(e: &DataFusionError) -> Kind {
+        // An error of ours carried through DataFusion (a cluster query
+        // planned again while its rows stream) keeps its kind.
+        let mut next: Option<&(dyn Error + 'static)> = Some(e);
+        while let Some(err) = next {
+            if let Some(ours) = err.downcast_ref::<SchedulerError>()
+                && !matches!(ours, SchedulerError::Query(_))
+            {
+                return Kind::of(ours);
+            }
+            next = err.source();
+        }
+        match e.find_root() {
+            DataFusionError::SQL(..) => Kind::Syntax,
+            DataFusionError::SchemaError(..) => Kind::UndefinedColumn,
+            DataFusionError::Plan(_) => Kind::InvalidStatement,
+            DataFusionError::NotImplemented(_) => Kind::NotSupported,
+            DataFusionError::ResourcesExhausted(_) => Kind::OutOfMemory,
+            _ => Kind::Internal,
+        }
+    }
+
+    /// PostgreSQL's SQLSTATE for it.
+    pub(crate) fn sqlstate(self) -> &'static str {
+        match self {
+            Kind::PermissionDenied => "42501",
+            Kind::Syntax => "42601",
+            Kind::UndefinedTable => "42P01",
+            Kind::UndefinedColumn => "42703",
+            Kind::InvalidStatement => "42000",
+            Kind::NotSupported => "0A000",
+            Kind::OutOfMemory => "53200",
+            Kind::TooComplex => TooComplex::SQLSTATE,
+            // cannot_connect_now: the cluster has no executor to run it yet.
+            Kind::NoExecutors => "57P03",
+            Kind::ClusterStart => "58000",
+            Kind::Internal => "XX000",
+        }
+    }
+
+    /// The gRPC status code Flight SQL clients get for it.
+    pub(crate) fn grpc(self) -> tonic::Code {
+        match self {
+            Kind::PermissionDenied => tonic::Code::PermissionDenied,
+            Kind::Syntax
+            | Kind::UndefinedTable
+            | Kind::UndefinedColumn
+            | Kind::InvalidStatement
+            | Kind::TooComplex => tonic::Code::InvalidArgument,
+            Kind::OutOfMemory => tonic::Code::ResourceExhausted,
+            Kind::NoExecutors => tonic::Code::Unavailable,
+            Kind::NotSupported | Kind::ClusterStart | Kind::Internal => tonic::Code::Internal,
+        }
+    }
+}
+
+/// An engine error as a gRPC status, with the engine's message.
+pub(crate) fn status(e: SchedulerError) -> tonic::Status {
+    tonic::Status::new(Kind::of(&e).grpc(), e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::common::{Column, SchemaError};
+    use datafusion::sql::sqlparser::parser::ParserError;
+
+    fn plan(m: &str) -> DataFusionError {
+        DataFusionError::Plan(m.to_string())
+    }
+
+    #[test]
+    fn each_kind_has_one_sqlstate_and_one_grpc_code() {
+        let cases: Vec<(SchedulerError, &str, tonic::Code)> = vec![
+            (
+                SchedulerError::PermissionDenied("crm".into()),
+                "42501",
+                tonic::Code::PermissionDenied,
+            ),
+            (
+                SchedulerError::NotAdmin("CREATE VIEW".into()),
+                "42501",
+                tonic::Code::PermissionDenied,
+            ),
+            (
+                SchedulerError::TableNotFound {
+                    table: "nope".into(),
+                    source: plan("table 'nope' not found"),
+                },
+                "42P01",
+                tonic::Code::InvalidArgument,
+            ),
+            (
+                DataFusionError::SQL(Box::new(ParserError::ParserError("x".into())), None).into(),
+                "42601",
+                tonic::Code::InvalidArgument,
+            ),
+            (
+                DataFusionError::SchemaError(
+                    Box::new(SchemaError::FieldNotFound {
+                        field: Box::new(Column::from_name("b")),
+                        valid_fields: vec![],
+                    }),
+                    Box::new(None),
+                )
+                .into(),
+                "42703",
+                tonic::Code::InvalidArgument,
+            ),
+            (
+                DataFusionError::NotImplemented("x".into()).into(),
+                "0A000",
+                tonic::Code::Internal,
+            ),
+            (
+                DataFusionError::ResourcesExhausted("x".into()).into(),
+                "53200",
+                tonic::Code::ResourceExhausted,
+            ),
+            (
+                SchedulerError::NoExecutors {
+                    scheduler: "s".into(),
+                    waited: 1,
+                },
+                "57P03",
+                tonic::Code::Unavailable,
+            ),
+            (
+                SchedulerError::TooComplex(TooComplex {
+                    what: "x".into(),
+                    limit: 1,
+                }),
+                "54001",
+                tonic::Code::InvalidArgument,
+            ),
+            (
+                SchedulerError::ClusterStart("x".into()),
+                "58000",
+                tonic::Code::Internal,
+            ),
+            (
+                DataFusionError::Execution("x".into()).into(),
+                "XX000",
+                tonic::Code::Internal,
+            ),
+        ];
+        for (e, sqlstate, code) in cases {
+            let kind = Kind::of(&e);
+            assert_eq!(kind.sqlstate(), sqlstate, "{e:?}");
+            assert_eq!(kind.grpc(), code, "{e:?}");
+            assert_eq!(status(e).code(), code);
+        }
+    }
+
+    #[test]
+    fn the_words_of_a_planning_error_do_not_make_it_a_missing_table() {
+        // Only the engine's typed error is a missing table.
+        let e: SchedulerError = plan("table 'x' not found").into();
+        assert_eq!(Kind::of(&e), Kind::InvalidStatement);
+        assert_eq!(Kind::of(&e).sqlstate(), "42000");
+    }
+
+    #[test]
+    fn wrapped_errors_keep_their_kind() {
+        // DataFusion's wrappers: the root decides.
+        let wrapped = DataFusionError::Context(
+            "planning".into(),
+            Box::new(DataFusionError::ResourcesExhausted("x".into())),
+        );
+        assert_eq!(Kind::of(&wrapped.into()), Kind::OutOfMemory);
+        // One of ours inside DataFusion's External.
+        let ours = DataFusionError::External(Box::new(SchedulerError::NoExecutors {
+            scheduler: "s".into(),
+            waited: 1,
+        }));
+        assert_eq!(Kind::of(&ours.into()), Kind::NoExecutors);
+    }
+}

@@ -1,0 +1,319 @@
+//! The extended query protocol: Parse plans the statement once (its
+//! parameters still open, typed from the plan, from their casts or as the
+//! client declares them), Bind fills the parameters in, Execute runs it.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{Expr, Statement, Value};
+use futures::Sink;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::ExtendedQueryHandler;
+use pgwire::api::results::{FieldFormat, FieldInfo, Response};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use quipu_scheduler::{SchedulerError, Work};
+
+use super::connection::Conn;
+use super::errors::{engine_error, error};
+use super::query::{QueryHandler, bounded, parse_sql, renamed};
+use super::settings::{Local, classify};
+
+/// A statement as the extended protocol keeps it between Parse and
+/// Execute.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub(super) kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum Kind {
+    /// A query planned at Parse time (parameters still open), with
+    /// PostgreSQL's names for its columns (`super::column_names`).
+    Query(Box<LogicalPlan>, Option<Vec<String>>),
+    /// Handled by the front door itself (SET/SHOW of PostgreSQL settings,
+    /// transaction statements).
+    Local(Local),
+}
+
+/// Parses and plans statements of the extended protocol.
+pub(super) struct QuipuParser {
+    pub(super) conn: Arc<Conn>,
+}
+
+#[async_trait]
+impl QueryParser for QuipuParser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = self.conn.session(client).await?;
+        let mut statements = parse_sql(sql)?;
+        if statements.is_empty() {
+            return Ok(None);
+        }
+        if statements.len() > 1 {
+            return Err(error(
+                "42601",
+                "cannot insert multiple commands into a prepared statement",
+            ));
+        }
+        let stmt = statements.remove(0);
+        if let Some(local) = classify(&stmt) {
+            return Ok(Some(Prepared {
+                kind: Kind::Local(local),
+            }));
+        }
+        let names = super::column_names::result_names(&stmt);
+        let casts = cast_parameters(&stmt);
+        let token = self.conn.new_token();
+        let deadline = self.conn.timeout().map(|t| tokio::time::Instant::now() + t);
+        let plan = bounded(&token, deadline, async move {
+            session.plan(DfStatement::Statement(Box::new(stmt))).await
+        })
+        .await?;
+        let plan = typed_by_casts(plan, &casts, types)?;
+        Ok(Some(Prepared {
+            kind: Kind::Query(Box::new(plan), names),
+        }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        let Kind::Query(plan, _) = &stmt.kind else {
+            return Ok(vec![]);
+        };
+        ordered_param_types(plan)?
+            .into_iter()
+            .map(|t| match t {
+                Some(t) => arrow_pg::datatypes::into_pg_type(&t),
+                None => Ok(Type::UNKNOWN),
+            })
+            .collect()
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        match &stmt.kind {
+            Kind::Query(plan, names)
+                if !matches!(**plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_)) =>
+            {
+                arrow_pg::datatypes::arrow_schema_to_pg_fields(
+                    plan.schema().as_arrow(),
+                    format.unwrap_or(&Format::UnifiedText),
+                    None,
+                )
+                .map(|fields| renamed(fields, names.as_deref()))
+            }
+            Kind::Local(Local::Show(name)) => Ok(vec![FieldInfo::new(
+                name.clone(),
+                None,
+                None,
+                Type::TEXT,
+                FieldFormat::Text,
+            )]),
+            _ => Ok(vec![]),
+        }
+    }
+}
+
+/// The parameters a statement casts only to plain SQL types (`$1::bigint`,
+/// `CAST($2 AS numeric)`): types whose text and binary forms clients send
+/// as such; not `regclass` and its kin, whose text is a name (SQLAlchemy
+/// sends `CAST($1 AS REGCLASS)` with a table name).
+fn cast_parameters(stmt: &Statement) -> std::collections::HashSet<String> {
+    use datafusion::sql::sqlparser::ast::{DataType as Sql, visit_expressions};
+    let mut found: HashMap<String, bool> = HashMap::new();
+    let _ = visit_expressions(stmt, |e: &Expr| {
+        if let Expr::Cast {
+            expr, data_type, ..
+        } = e
+            && let Expr::Value(v) = expr.as_ref()
+            && let Value::Placeholder(id) = &v.value
+        {
+            let plain = matches!(
+                data_type,
+                Sql::SmallInt(_)
+                    | Sql::Int2(_)
+                    | Sql::Int(_)
+                    | Sql::Integer(_)
+                    | Sql::Int4(_)
+                    | Sql::BigInt(_)
+                    | Sql::Int8(_)
+                    | Sql::Real
+                    | Sql::Float4
+                    | Sql::DoublePrecision
+                    | Sql::Double(_)
+                    | Sql::Float8
+                    | Sql::Numeric(_)
+                    | Sql::Decimal(_)
+                    | Sql::Text
+                    | Sql::Varchar(_)
+                    | Sql::CharacterVarying(_)
+                    | Sql::String(_)
+                    | Sql::Boolean
+                    | Sql::Bool
+                    | Sql::Date
+                    | Sql::Timestamp(..)
+                    | Sql::Bytea
+            );
+            *found.entry(id.clone()).or_insert(true) &= plain;
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    found
+        .into_iter()
+        .filter_map(|(id, plain)| plain.then_some(id))
+        .collect()
+}
+
+/// Gives a parameter whose type DataFusion did not infer, and the client
+/// did not declare, the type of its cast (as planned): in
+/// `SELECT $1::bigint + 1` the parameter is then described to the client
+/// as a bigint, and asyncpg (which encodes each parameter as described)
+/// sends one. A type the client declares wins, as in PostgreSQL.
+fn typed_by_casts(
+    plan: LogicalPlan,
+    casts: &std::collections::HashSet<String>,
+    declared: &[Option<Type>],
+) -> PgWireResult<LogicalPlan> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::Expr as DfExpr;
+    use datafusion::logical_expr::expr::{Cast, Placeholder};
+    if casts.is_empty() {
+        return Ok(plan);
+    }
+    let undeclared = |id: &str| {
+        let i = id.trim_start_matches('$').parse::<usize>().ok();
+        i.and_then(|i| declared.get(i.checked_sub(1)?))
+            .is_none_or(|t| t.as_ref().is_none_or(|t| *t == Type::UNKNOWN))
+    };
+    // The type each such parameter is cast to; one cast to two types
+    // leaves the parameter untyped.
+    let mut types: HashMap<String, Option<datafusion::arrow::datatypes::DataType>> = HashMap::new();
+    plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|x| {
+                if let DfExpr::Cast(Cast { expr, field }) = x
+                    && let DfExpr::Placeholder(p) = expr.as_ref()
+                    && p.field.is_none()
+                    && casts.contains(&p.id)
+                    && undeclared(&p.id)
+                {
+                    let data_type = field.data_type();
+                    let t = types.entry(p.id.clone()).or_insert(Some(data_type.clone()));
+                    if t.as_ref() != Some(data_type) {
+                        *t = None;
+                    }
+                }
+                Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+            })
+        })
+    })
+    .map_err(|e| engine_error(SchedulerError::Query(e)))?;
+    if types.values().all(Option::is_none) {
+        return Ok(plan);
+    }
+    plan.transform_up_with_subqueries(|node| {
+        node.map_expressions(|e| {
+            e.transform(|e| match e {
+                DfExpr::Placeholder(p) if p.field.is_none() => {
+                    match types.get(&p.id).cloned().flatten() {
+                        Some(t) => Ok(Transformed::yes(DfExpr::Placeholder(
+                            Placeholder::new_with_field(
+                                p.id,
+                                Some(Arc::new(datafusion::arrow::datatypes::Field::new(
+                                    "", t, true,
+                                ))),
+                            ),
+                        ))),
+                        None => Ok(Transformed::no(DfExpr::Placeholder(p))),
+                    }
+                }
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    })
+    .map(|t| t.data)
+    .map_err(|e| engine_error(SchedulerError::Query(e)))
+}
+
+/// The parameter types of a plan in `$1, $2, ...` order.
+fn ordered_param_types(
+    plan: &LogicalPlan,
+) -> PgWireResult<Vec<Option<datafusion::arrow::datatypes::DataType>>> {
+    let types = plan
+        .get_parameter_types()
+        .map_err(|e| engine_error(SchedulerError::Query(e)))?;
+    let mut ordered: Vec<(usize, Option<datafusion::arrow::datatypes::DataType>)> = types
+        .into_iter()
+        .filter_map(|(id, t)| Some((id.trim_start_matches('$').parse::<usize>().ok()?, t)))
+        .collect();
+    ordered.sort_by_key(|(i, _)| *i);
+    Ok(ordered.into_iter().map(|(_, t)| t).collect())
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for QueryHandler {
+    type Statement = Prepared;
+    type QueryParser = QuipuParser;
+
+    fn query_parser(&self) -> Arc<QuipuParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.conn.session(client).await?;
+        let prepared = &portal.statement.statement;
+        match &prepared.kind {
+            Kind::Local(local) => self.conn.run_local(local),
+            Kind::Query(plan, names) => {
+                let types = ordered_param_types(plan)?;
+                let refs: Vec<Option<&datafusion::arrow::datatypes::DataType>> =
+                    types.iter().map(|t| t.as_ref()).collect();
+                let params: ParamValues =
+                    arrow_pg::datatypes::df::deserialize_parameters(portal, &refs)?;
+                let plan = LogicalPlan::clone(plan)
+                    .replace_params_with_values(&params)
+                    .map_err(|e| engine_error(SchedulerError::Query(e)))?;
+                self.conn
+                    .run_query(
+                        client,
+                        &session,
+                        Work::Plan(plan),
+                        &portal.result_column_format,
+                        names.as_deref(),
+                    )
+                    .await
+            }
+        }
+    }
+}

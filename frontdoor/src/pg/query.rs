@@ -1,0 +1,298 @@
+//! The simple query protocol, and what both protocols share to run a
+//! query: parsing with PostgreSQL's compatibility rewrites under the
+//! statement limits, planning where a cancel or `statement_timeout` can
+//! stop waiting for it, and rows encoded as PostgreSQL's (names, text
+//! forms) until the last one is sent.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use futures::{Sink, Stream, StreamExt};
+use pgwire::api::portal::Format;
+use pgwire::api::query::SimpleQueryHandler;
+use pgwire::api::results::{FieldInfo, QueryResponse, Response};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::data::DataRow;
+use pgwire::types::format::FormatOptions;
+use quipu_scheduler::{ClientSession, SchedulerError, Work};
+use tokio_util::sync::CancellationToken;
+
+use super::connection::Conn;
+use super::errors::{canceled, engine_error, error};
+use super::extended::QuipuParser;
+use super::settings::classify;
+
+impl Conn {
+    /// Runs a query through the engine and turns its batches into rows,
+    /// honouring cancel requests and `statement_timeout` until the last
+    /// row is sent.
+    pub(super) async fn run_query<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        session: &Arc<ClientSession>,
+        work: Work,
+        format: &Format,
+        names: Option<&[String]>,
+    ) -> PgWireResult<Response> {
+        let token = self.new_token();
+        let deadline = self.timeout().map(|t| tokio::time::Instant::now() + t);
+        let planning = session.clone();
+        let planned = bounded(&token, deadline, async move {
+            planning.prepare(work, false).await
+        })
+        .await?;
+        // The start is not on a thread of its own (see `bounded`): a
+        // statement cancelled while it starts must drop its remote queries
+        // here, and with the start on another task one was seen still
+        // running on its source.
+        let out = tokio::select! {
+            biased;
+            _ = token.cancelled() => return Err(canceled(false)),
+            _ = sleep_until(deadline) => return Err(canceled(true)),
+            out = session.launch(planned) => out.and_then(quipu_scheduler::streams::one).map_err(engine_error)?,
+        };
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let fields = Arc::new(renamed(
+            arrow_pg::datatypes::arrow_schema_to_pg_fields(&out.schema, format, Some(options))?,
+            names,
+        ));
+        let batches = guarded(out.stream, token, deadline);
+        let rows_fields = fields.clone();
+        let mended = super::text_out::time_columns(&fields);
+        let rows = batches
+            .map(
+                move |b| -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
+                    match b {
+                        Ok(batch) => {
+                            let rows =
+                                arrow_pg::datatypes::encode_recordbatch(rows_fields.clone(), batch);
+                            if mended.is_empty() {
+                                rows
+                            } else {
+                                let mended = mended.clone();
+                                Box::new(
+                                    rows.map(move |r| {
+                                        r.map(|row| super::text_out::mend(row, &mended))
+                                    }),
+                                )
+                            }
+                        }
+                        Err(e) => Box::new(std::iter::once(Err(e))),
+                    }
+                },
+            )
+            .flat_map(futures::stream::iter);
+        Ok(Response::Query(QueryResponse::new(fields, rows)))
+    }
+}
+
+/// The fields under PostgreSQL's names for them, when there is one per
+/// field.
+pub(super) fn renamed(fields: Vec<FieldInfo>, names: Option<&[String]>) -> Vec<FieldInfo> {
+    match names {
+        Some(names) if names.len() == fields.len() => fields
+            .into_iter()
+            .zip(names)
+            .map(|(f, name)| {
+                FieldInfo::new(
+                    name.clone(),
+                    f.table_id(),
+                    f.column_id(),
+                    f.datatype().clone(),
+                    f.format(),
+                )
+            })
+            .collect(),
+        _ => fields,
+    }
+}
+
+/// Runs a statement's planning on a thread of its own, so that a cancel
+/// request or `statement_timeout` answers the client on time even while
+/// the planner is busy: planning is CPU work that does not yield, so a
+/// `select!` beside it in the same task only woke once it was done, and on
+/// a runtime worker it also held up every other connection served by that
+/// worker. The thread is a blocking-pool thread driving the planning
+/// future; on cancel or timeout the future is dropped at its next yield
+/// (the statement limits, `quipu_scheduler::limits`, bound how long that
+/// can take) and the client has its answer at once. Only planning runs
+/// there: it starts nothing on the sources but the planner's statistics
+/// lookups.
+pub(super) async fn bounded<T: Send + 'static>(
+    token: &CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+    work: impl std::future::Future<Output = quipu_scheduler::Result<T>> + Send + 'static,
+) -> PgWireResult<T> {
+    let stop = token.child_token();
+    let stopped = stop.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let task = tokio::task::spawn_blocking(move || {
+        runtime.block_on(async move {
+            tokio::select! {
+                biased;
+                _ = stopped.cancelled() => None,
+                out = work => Some(out),
+            }
+        })
+    });
+    let out = tokio::select! {
+        biased;
+        _ = token.cancelled() => Err(canceled(false)),
+        _ = sleep_until(deadline) => Err(canceled(true)),
+        out = task => match out {
+            Ok(Some(out)) => out.map_err(engine_error),
+            Ok(None) => Err(canceled(false)),
+            Err(e) => Err(error("XX000", format!("statement planning failed: {e}"))),
+        },
+    };
+    stop.cancel();
+    out
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The batches of a running statement, ended by an error when the client
+/// cancels or the statement timeout passes (dropping the stream stops the
+/// scans and the cluster job).
+fn guarded(
+    stream: datafusion::execution::SendableRecordBatchStream,
+    token: CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+) -> impl Stream<Item = PgWireResult<RecordBatch>> + Send {
+    futures::stream::unfold(Some(stream), move |state| {
+        let token = token.clone();
+        async move {
+            let mut stream = state?;
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => Some((Err(canceled(false)), None)),
+                _ = sleep_until(deadline) => Some((Err(canceled(true)), None)),
+                item = stream.next() => match item {
+                    None => None,
+                    Some(Ok(batch)) => Some((Ok(batch), Some(stream))),
+                    Some(Err(e)) => Some((
+                        Err(engine_error(SchedulerError::Query(e))),
+                        None,
+                    )),
+                },
+            }
+        }
+    })
+}
+
+/// Parses SQL text with the PostgreSQL-compatibility rewrites of
+/// datafusion-pg-catalog (casts to `regclass`, `OPERATOR(pg_catalog.~)`,
+/// ... that psql and JDBC send), refusing text over the statement limits
+/// (`quipu_scheduler::limits`) before the parser sees it.
+pub(crate) fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
+    quipu_scheduler::limits::check_sql_text(sql)
+        .map_err(|e| error(quipu_scheduler::limits::TooComplex::SQLSTATE, e.to_string()))?;
+    // Built once: `new()` tokenizes the parser's whole rewrite table, which
+    // cost more than the rest of a `SELECT 1` (measured with perf).
+    static PARSER: std::sync::LazyLock<datafusion_pg_catalog::sql::PostgresCompatibilityParser> =
+        std::sync::LazyLock::new(datafusion_pg_catalog::sql::PostgresCompatibilityParser::new);
+    PARSER.parse(sql).map_err(|e| error("42601", e.to_string()))
+}
+
+pub(super) struct QueryHandler {
+    pub(super) conn: Arc<Conn>,
+    pub(super) parser: Arc<QuipuParser>,
+}
+
+#[async_trait]
+impl SimpleQueryHandler for QueryHandler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.conn.session(client).await?;
+        let statements = parse_sql(query)?;
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut out = Vec::with_capacity(statements.len());
+        for stmt in statements {
+            let copy = super::copy_out::copy_out(&stmt);
+            let resp = match classify(&stmt) {
+                Some(local) => self.conn.run_local(&local),
+                None if copy.is_some() => match copy.expect("checked") {
+                    Err(why) => Err(error("0A000", why)),
+                    Ok(copy) => {
+                        let names = super::column_names::result_names(&copy.query);
+                        let work =
+                            Work::Statement(DfStatement::Statement(Box::new(copy.query.clone())));
+                        match self
+                            .conn
+                            .run_query(
+                                client,
+                                &session,
+                                work,
+                                &Format::UnifiedText,
+                                names.as_deref(),
+                            )
+                            .await
+                        {
+                            Ok(Response::Query(answer)) => Ok(copy.response(answer)),
+                            other => other,
+                        }
+                    }
+                },
+                None => {
+                    let names = super::column_names::result_names(&stmt);
+                    self.conn
+                        .run_query(
+                            client,
+                            &session,
+                            Work::Statement(DfStatement::Statement(Box::new(stmt))),
+                            &Format::UnifiedText,
+                            names.as_deref(),
+                        )
+                        .await
+                }
+            };
+            match resp {
+                Ok(r) => out.push(r),
+                // Later statements of the same text do not run after an
+                // error, as in PostgreSQL.
+                Err(PgWireError::UserError(info)) => {
+                    out.push(Response::Error(info));
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let sql = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
+        let err = parse_sql(&sql).unwrap_err().to_string();
+        assert!(err.contains("levels of parentheses"), "{err}");
+        let ors: Vec<String> = (0..20_000).map(|i| format!("a = {i}")).collect();
+        let err = parse_sql(&format!("SELECT 1 WHERE {}", ors.join(" OR ")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("operators"), "{err}");
+    }
+}

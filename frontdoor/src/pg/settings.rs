@@ -1,0 +1,291 @@
+//! Session settings and the statements the front door answers itself,
+//! as PostgreSQL would: `SET`/`SHOW` of PostgreSQL's settings (clients send
+//! `extra_float_digits`, `application_name`, `DateStyle`, ...; only
+//! `statement_timeout` acts), the defaults `SHOW` and `current_setting`
+//! answer, and transaction statements (Quipu only reads). Settings under
+//! `datafusion.`, `quipu.` and `ballista.` go to the engine.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
+use pgwire::api::Type;
+use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::error::PgWireResult;
+
+use super::connection::Conn;
+use super::errors::error;
+
+#[derive(Clone, Debug)]
+pub(super) enum Local {
+    Set {
+        name: String,
+        value: String,
+    },
+    Show(String),
+    Begin,
+    Commit,
+    Rollback,
+    /// Accepted and ignored (`SET ROLE`, `DISCARD ALL`, ...).
+    Ignore(String),
+}
+
+/// `statement_timeout` values: a number of milliseconds or a number with
+/// a unit (`ms`, `s`, `min`, `h`), as PostgreSQL takes them; 0 turns it off.
+fn parse_timeout(value: &str) -> Option<Option<Duration>> {
+    let v = value.trim().trim_matches('\'').trim().to_ascii_lowercase();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let ms = match unit.trim() {
+        "" | "ms" => n,
+        "s" => n.checked_mul(1000)?,
+        "min" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some((ms > 0).then(|| Duration::from_millis(ms)))
+}
+
+fn setting_value(values: &[Expr]) -> String {
+    values
+        .iter()
+        .map(|v| match v {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            },
+            Expr::Identifier(i) => i.value.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether a setting belongs to DataFusion / Quipu / Ballista (passed to
+/// the engine's session) rather than to PostgreSQL.
+fn engine_setting(name: &str) -> bool {
+    ["datafusion.", "quipu.", "ballista."]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// Sorts a parsed statement into what the front door answers itself and
+/// what goes to the engine.
+pub(super) fn classify(stmt: &Statement) -> Option<Local> {
+    match stmt {
+        Statement::Set(Set::SingleAssignment {
+            variable, values, ..
+        }) => {
+            let name = variable.to_string().to_ascii_lowercase();
+            (!engine_setting(&name)).then(|| Local::Set {
+                name,
+                value: setting_value(values),
+            })
+        }
+        Statement::Set(Set::SetTimeZone { value, .. }) => Some(Local::Set {
+            name: "timezone".into(),
+            value: setting_value(std::slice::from_ref(value)),
+        }),
+        Statement::Set(other) => Some(Local::Ignore(other.to_string())),
+        Statement::ShowVariable { variable } => {
+            let name = variable
+                .iter()
+                .map(|i| i.value.to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .join(".");
+            (!engine_setting(&name)).then_some(Local::Show(name))
+        }
+        Statement::StartTransaction { .. } => Some(Local::Begin),
+        Statement::Commit { .. } => Some(Local::Commit),
+        // Quipu reads only: a savepoint has nothing to undo.
+        Statement::Rollback {
+            savepoint: Some(_), ..
+        } => Some(Local::Ignore("ROLLBACK".into())),
+        Statement::Rollback { .. } => Some(Local::Rollback),
+        Statement::Savepoint { .. } => Some(Local::Ignore("SAVEPOINT".into())),
+        Statement::ReleaseSavepoint { .. } => Some(Local::Ignore("RELEASE".into())),
+        Statement::Discard { .. } | Statement::Deallocate { .. } => {
+            Some(Local::Ignore(stmt.to_string()))
+        }
+        _ => None,
+    }
+}
+
+fn text_response(name: &str, value: &str) -> PgWireResult<Response> {
+    let fields = Arc::new(vec![FieldInfo::new(
+        name.to_string(),
+        None,
+        None,
+        Type::TEXT,
+        FieldFormat::Text,
+    )]);
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    encoder.encode_field(&Some(value.to_string()))?;
+    let row = encoder.take_row();
+    Ok(Response::Query(QueryResponse::new(
+        fields,
+        futures::stream::iter([Ok(row)]),
+    )))
+}
+
+impl Conn {
+    pub(super) fn run_local(&self, local: &Local) -> PgWireResult<Response> {
+        match local {
+            Local::Set { name, value } => {
+                if name == "statement_timeout" {
+                    let t = parse_timeout(value).ok_or_else(|| {
+                        error(
+                            "22023",
+                            format!(
+                                "invalid value for parameter \"statement_timeout\": \"{value}\""
+                            ),
+                        )
+                    })?;
+                    *self.statement_timeout.lock().unwrap() = t;
+                    let shown = match t {
+                        None => "0".to_string(),
+                        Some(d) => format!("{}ms", d.as_millis()),
+                    };
+                    self.settings.lock().unwrap().insert(name.clone(), shown);
+                } else {
+                    self.settings
+                        .lock()
+                        .unwrap()
+                        .insert(name.clone(), value.clone());
+                }
+                Ok(Response::Execution(Tag::new("SET")))
+            }
+            Local::Show(name) => {
+                let value = setting(&self.settings, name).ok_or_else(|| {
+                    error(
+                        "42704",
+                        format!("unrecognized configuration parameter \"{name}\""),
+                    )
+                })?;
+                text_response(name, &value)
+            }
+            Local::Begin => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
+            Local::Commit => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
+            Local::Rollback => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
+            Local::Ignore(what) => {
+                let tag = what
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("SET")
+                    .to_ascii_uppercase();
+                Ok(Response::Execution(Tag::new(&tag)))
+            }
+        }
+    }
+}
+
+/// What `SHOW` answers for PostgreSQL settings a client did not set.
+/// A PostgreSQL setting of the connection (`SHOW`, `current_setting`):
+/// its `SET` value, or the default.
+pub(crate) fn setting(settings: &Mutex<HashMap<String, String>>, name: &str) -> Option<String> {
+    if let Some(v) = settings.lock().unwrap().get(name) {
+        return Some(v.clone());
+    }
+    default_setting(name).map(str::to_string)
+}
+
+fn default_setting(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "statement_timeout" => "0",
+        "default_table_access_method" => "heap",
+        // asyncpg turns JIT off around its type introspection.
+        "jit" => "off",
+        "server_version" => super::PG_VERSION,
+        "server_version_num" => super::PG_VERSION_NUM,
+        "server_encoding" | "client_encoding" => "UTF8",
+        "standard_conforming_strings" | "integer_datetimes" => "on",
+        "transaction.isolation.level"
+        | "transaction_isolation"
+        | "default_transaction_isolation" => "read committed",
+        "transaction_read_only" | "default_transaction_read_only" => "off",
+        "search_path" => quipu_catalog::DEFAULT_SCHEMA,
+        "timezone" | "time.zone" => "UTC",
+        "datestyle" => "ISO, MDY",
+        "intervalstyle" => "postgres",
+        "max_identifier_length" => "63",
+        "lc_collate" | "lc_ctype" => "C",
+        "application_name" => "",
+        "is_superuser" => "off",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_sql;
+    use super::*;
+
+    #[test]
+    fn statement_timeout_values() {
+        assert_eq!(parse_timeout("0"), Some(None));
+        assert_eq!(parse_timeout("250"), Some(Some(Duration::from_millis(250))));
+        assert_eq!(parse_timeout("'2s'"), Some(Some(Duration::from_secs(2))));
+        assert_eq!(parse_timeout("1min"), Some(Some(Duration::from_secs(60))));
+        assert_eq!(parse_timeout("soon"), None);
+        assert_eq!(parse_timeout("5 fortnights"), None);
+    }
+
+    #[test]
+    fn postgres_settings_stay_in_the_front_door() {
+        let stmts = parse_sql("SET extra_float_digits = 3; SET datafusion.execution.batch_size = 10; SHOW statement_timeout; BEGIN").unwrap();
+        assert!(
+            matches!(classify(&stmts[0]), Some(Local::Set { ref name, ref value }) if name == "extra_float_digits" && value == "3")
+        );
+        assert!(classify(&stmts[1]).is_none());
+        assert!(
+            matches!(classify(&stmts[2]), Some(Local::Show(ref n)) if n == "statement_timeout")
+        );
+        assert!(matches!(classify(&stmts[3]), Some(Local::Begin)));
+    }
+
+    #[test]
+    fn show_answers_what_was_set_or_the_default() {
+        let settings = Mutex::new(HashMap::new());
+        assert_eq!(
+            setting(&settings, "server_version").as_deref(),
+            Some(super::super::PG_VERSION)
+        );
+        assert_eq!(
+            setting(&settings, "search_path").as_deref(),
+            Some(quipu_catalog::DEFAULT_SCHEMA)
+        );
+        assert_eq!(setting(&settings, "jit").as_deref(), Some("off"));
+        assert_eq!(setting(&settings, "no_such_setting"), None);
+        settings
+            .lock()
+            .unwrap()
+            .insert("application_name".into(), "psql".into());
+        assert_eq!(
+            setting(&settings, "application_name").as_deref(),
+            Some("psql")
+        );
+    }
+
+    #[test]
+    fn transaction_and_session_statements_are_answered_here() {
+        let stmts = parse_sql(
+            "SET TIME ZONE 'UTC'; ROLLBACK TO SAVEPOINT s; ROLLBACK; DISCARD ALL; COMMIT; \
+             SHOW quipu.execution",
+        )
+        .unwrap();
+        assert!(
+            matches!(classify(&stmts[0]), Some(Local::Set { ref name, ref value }) if name == "timezone" && value == "UTC")
+        );
+        // Quipu only reads: a savepoint has nothing to undo.
+        assert!(matches!(classify(&stmts[1]), Some(Local::Ignore(ref t)) if t == "ROLLBACK"));
+        assert!(matches!(classify(&stmts[2]), Some(Local::Rollback)));
+        assert!(
+            matches!(classify(&stmts[3]), Some(Local::Ignore(ref t)) if t.starts_with("DISCARD"))
+        );
+        assert!(matches!(classify(&stmts[4]), Some(Local::Commit)));
+        // The engine's settings are the engine's to show.
+        assert!(classify(&stmts[5]).is_none());
+    }
+}

@@ -1,0 +1,490 @@
+//! One client's session: its own settings (`SET` is per client), the
+//! grants of its user, and the way every statement goes: parsed under the
+//! statement limits, planned once into a logical plan, checked against the
+//! grants, placed in this process or on the cluster
+//! ([`crate::placement`]), and started as result streams
+//! ([`crate::streams`]). Both paths start from the same logical plan, so
+//! they agree on results.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::{DFParserBuilder, Statement};
+use quipu_connectors::{Access, QuipuOptions};
+use tracing::Instrument;
+
+use crate::engine::Engine;
+use crate::error::{Result, SchedulerError};
+use crate::placement::{self, Placement};
+use crate::streams::{ExecutedOn, QueryOutput, one};
+
+/// What a session runs: SQL planned here, or a plan made earlier by
+/// [`ClientSession::plan`] with its parameters bound.
+pub enum Work {
+    Statement(Statement),
+    Plan(LogicalPlan),
+}
+
+/// A statement planned by [`ClientSession::prepare`], not yet started.
+pub struct Planned {
+    step: Step,
+    started: Instant,
+    span: tracing::Span,
+}
+
+/// Where a planned statement runs, with what it needs to start there.
+enum Step {
+    /// In-process from its logical plan: catalog and session statements,
+    /// which act when they are executed.
+    Logical(LogicalPlan, String),
+    /// On the Ballista cluster.
+    Cluster {
+        ctx: SessionContext,
+        physical: Arc<dyn ExecutionPlan>,
+        scheduler_url: String,
+        reason: String,
+        /// Planned again if the job must run again.
+        plan: LogicalPlan,
+    },
+    /// In-process, optionally one stream per independent partition.
+    Local {
+        physical: Arc<dyn ExecutionPlan>,
+        reason: String,
+        split: bool,
+    },
+}
+
+/// Counts and logs a statement that failed before its first batch.
+fn failed_to_start(span: &tracing::Span, e: SchedulerError) -> SchedulerError {
+    quipu_connectors::metrics::metrics()
+        .query_errors
+        .with_label_values(&["plan"])
+        .inc();
+    span.in_scope(|| tracing::debug!(error = %e, "query failed to start"));
+    e
+}
+
+/// A planning error as [`SchedulerError::TableNotFound`] when the planner
+/// stopped at a table the session cannot see (absent, or in a source its
+/// user is not granted, which is absent for them): the first of `named`
+/// whose catalog, schema or table does not exist. Any other error stays
+/// as it is.
+fn missing_table(
+    state: &SessionState,
+    named: Vec<TableReference>,
+    e: DataFusionError,
+) -> SchedulerError {
+    if !matches!(e.find_root(), DataFusionError::Plan(_)) {
+        return e.into();
+    }
+    let defaults = &state.config_options().catalog;
+    let missing = named.into_iter().find(|name| {
+        let resolved = name
+            .clone()
+            .resolve(&defaults.default_catalog, &defaults.default_schema);
+        !state
+            .schema_for_ref(name.clone())
+            .is_ok_and(|schema| schema.table_exist(&resolved.table))
+    });
+    match missing {
+        Some(table) => SchedulerError::TableNotFound {
+            table: table.to_string(),
+            source: e,
+        },
+        None => e.into(),
+    }
+}
+
+/// One client's session: its settings and the statements it runs.
+pub struct ClientSession {
+    engine: Arc<Engine>,
+    ctx: SessionContext,
+    access: Access,
+}
+
+impl ClientSession {
+    pub(crate) fn new(engine: Arc<Engine>, state: SessionState, access: Access) -> Self {
+        ClientSession {
+            engine,
+            ctx: SessionContext::new_with_state(state),
+            access,
+        }
+    }
+}
+
+/// A process-unique id for one statement, in its log lines.
+fn next_query_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+impl ClientSession {
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The DataFusion context of this session (its settings live here).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    fn options(&self) -> QuipuOptions {
+        self.ctx
+            .state()
+            .config()
+            .options()
+            .extensions
+            .get::<QuipuOptions>()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Splits text into statements (`;`-separated).
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        crate::limits::check_sql_text(sql)?;
+        let mut parser = DFParserBuilder::new(sql).build()?;
+        Ok(parser.parse_statements()?.into_iter().collect())
+    }
+
+    /// Runs every statement in `sql` and returns their outputs in order.
+    /// An empty text is an error.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<QueryOutput>> {
+        let statements = self.parse(sql)?;
+        if statements.is_empty() {
+            return Err(DataFusionError::Plan("empty query".into()).into());
+        }
+        let mut out = Vec::with_capacity(statements.len());
+        for statement in statements {
+            out.push(self.run(statement).await?);
+        }
+        Ok(out)
+    }
+
+    /// Runs exactly one statement.
+    pub async fn sql_one(&self, sql: &str) -> Result<QueryOutput> {
+        let mut statements = self.parse(sql)?;
+        match statements.len() {
+            1 => self.run(statements.remove(0)).await,
+            0 => Err(DataFusionError::Plan("empty query".into()).into()),
+            n => Err(DataFusionError::Plan(format!("expected one statement, got {n}")).into()),
+        }
+    }
+
+    /// Plans a statement once, then runs it locally or on the cluster.
+    /// Every log line of the statement carries its `query_id`; the
+    /// process's metrics count it (docs/configuration.md, Metrics).
+    pub async fn run(&self, statement: Statement) -> Result<QueryOutput> {
+        one(self.start(Work::Statement(statement), false).await?)
+    }
+
+    /// Turns a statement into a logical plan with this session's settings
+    /// (prepared statements: plan once, bind parameters, run many times).
+    /// The plan is weighed against the statement limits
+    /// (`crate::limits::check_plan`) before anything analyses it, and its
+    /// `SIMILAR TO`s are given PostgreSQL's meaning (`crate::similar`), as
+    /// are the formats of `to_char` and `to_date` (`crate::formats`).
+    pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
+        let statement = quipu_connectors::dialect::syntax::fix(statement)?;
+        let statement = quipu_connectors::dialect::syntax::mark_extracts(statement);
+        let state = self.ctx.state();
+        // The tables it names, to tell "no such table" from other planning
+        // errors by the catalog rather than by the error's words.
+        let named = state.resolve_table_references(&statement).ok();
+        let plan = match state.statement_to_plan(statement).await {
+            Ok(plan) => plan,
+            Err(e) => return Err(missing_table(&state, named.unwrap_or_default(), e)),
+        };
+        crate::limits::check_plan(&plan)?;
+        let plan = crate::similar::rewrite(plan)?;
+        // `to_char` / `to_date` / `to_timestamp` read PostgreSQL's template
+        // patterns, not chrono's (`crate::formats`).
+        let plan = crate::formats::rewrite(plan)?;
+        // Casts to integers and float `round`s round as PostgreSQL's do
+        // (`crate::rounding`).
+        let plan = crate::rounding::rewrite(plan)?;
+        // Timestamps and float8s cast to text print as PostgreSQL's
+        // (`crate::text_forms`).
+        let plan = crate::text_forms::rewrite(plan)?;
+        // `extract` is a numeric, `date_part` a double, the seconds of a
+        // timestamp keep their fraction (`crate::extract`).
+        Ok(crate::extract::rewrite(plan)?)
+    }
+
+    /// Runs a logical plan made by [`ClientSession::plan`] (its parameters
+    /// bound), exactly as [`ClientSession::run`] runs a statement.
+    pub async fn run_plan(&self, plan: LogicalPlan) -> Result<QueryOutput> {
+        one(self.start(Work::Plan(plan), false).await?)
+    }
+
+    /// Like [`ClientSession::run_plan`], but a plan that runs in-process
+    /// with independent output partitions (scans, filters, projections:
+    /// nothing that moves rows between partitions) comes back as one
+    /// output per partition, so a client that reads several streams at
+    /// once (Flight SQL endpoints) gets them in parallel. Together they
+    /// hold the rows of the query, in no particular order between them.
+    /// Otherwise there is one output.
+    pub async fn run_plan_partitions(&self, plan: LogicalPlan) -> Result<Vec<QueryOutput>> {
+        self.start(Work::Plan(plan), true).await
+    }
+
+    async fn start(&self, work: Work, split: bool) -> Result<Vec<QueryOutput>> {
+        let planned = self.prepare(work, split).await?;
+        self.launch(planned).await
+    }
+
+    /// Plans a statement (or a bound plan) as far as it goes without
+    /// starting anything: the SQL is planned, checked against the user's
+    /// grants, optimized and planned physically, and where it will run is
+    /// decided. This is the CPU work of a statement; a front door runs it
+    /// where a cancel or `statement_timeout` can stop waiting for it, and
+    /// [`ClientSession::launch`] then starts the plan where the statement's
+    /// streams are owned.
+    pub async fn prepare(&self, work: Work, split: bool) -> Result<Planned> {
+        let span = tracing::info_span!("start", query_id = next_query_id());
+        let started = Instant::now();
+        let step = async {
+            let plan = match work {
+                Work::Statement(statement) => self.plan(statement).await?,
+                Work::Plan(plan) => plan,
+            };
+            self.decide(plan, started, split).await
+        }
+        .instrument(span.clone())
+        .await;
+        match step {
+            Ok(step) => Ok(Planned {
+                step,
+                started,
+                span,
+            }),
+            Err(e) => Err(failed_to_start(&span, e)),
+        }
+    }
+
+    /// Starts a statement planned by [`ClientSession::prepare`]: the
+    /// catalog statements act, the scans and cluster job begin, and the
+    /// output streams are returned.
+    pub async fn launch(&self, planned: Planned) -> Result<Vec<QueryOutput>> {
+        let Planned {
+            step,
+            started,
+            span,
+        } = planned;
+        let m = quipu_connectors::metrics::metrics();
+        match self.start_step(step).instrument(span.clone()).await {
+            Ok(outs) => {
+                let label = outs[0].executed_on.to_string();
+                m.queries.with_label_values(&[&label]).inc();
+                span.in_scope(|| {
+                    tracing::debug!(executed_on = %label, reason = %outs[0].reason, "query started")
+                });
+                let open = Arc::new(std::sync::atomic::AtomicUsize::new(outs.len()));
+                Ok(outs
+                    .into_iter()
+                    .map(|out| QueryOutput {
+                        stream: crate::streams::timed(
+                            out.stream,
+                            label.clone(),
+                            started,
+                            open.clone(),
+                        ),
+                        ..out
+                    })
+                    .collect())
+            }
+            Err(e) => Err(failed_to_start(&span, e)),
+        }
+    }
+
+    /// Refuses a plan this session's user may not run: it reads a source
+    /// not granted, or changes the catalog without the admin role.
+    pub fn check(&self, plan: &LogicalPlan) -> Result<()> {
+        let state = self.ctx.state();
+        let catalog = &state.config_options().catalog;
+        if let Some(source) =
+            self.access
+                .first_denied(plan, &catalog.default_catalog, &catalog.default_schema)
+        {
+            return Err(SchedulerError::PermissionDenied(source));
+        }
+        if !self.access.is_admin()
+            && matches!(
+                plan,
+                LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_)
+            )
+        {
+            return Err(SchedulerError::NotAdmin(plan.display().to_string()));
+        }
+        // DataFusion would write a lake table's files in its own naming
+        // (`.json` into an `.ndjson` table, never read back): refused until
+        // Quipu writes to the lake itself.
+        if let LogicalPlan::Dml(dml) = plan {
+            return Err(DataFusionError::NotImplemented(format!(
+                "{} into {} is not supported: Quipu reads its sources and does not write to them",
+                dml.op, dml.table_name
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Checks a plan and decides where it runs ([`crate::placement`]),
+    /// planning it physically (locally or for the cluster) but starting
+    /// nothing.
+    async fn decide(&self, plan: LogicalPlan, started: Instant, split: bool) -> Result<Step> {
+        self.check(&plan)?;
+        if let Some(why) = placement::local_only(&plan) {
+            return Ok(Step::Logical(plan, why.to_string()));
+        }
+        let opts = self.options();
+        if let Some(Placement::Cluster(reason)) = placement::forced(&opts) {
+            return self.plan_for_cluster(plan, reason).await;
+        }
+        // Local physical planning is also the estimate: it lists the files
+        // left after partition pruning, with their sizes and row counts.
+        // Live-source scans count for nothing: their work is done by the
+        // source, whatever runs the rest.
+        let df = self.ctx.execute_logical_plan(plan.clone()).await?;
+        let physical = df.create_physical_plan().await?;
+        let est = placement::estimate(&physical);
+        tracing::debug!(scan = %est, planning_ms = started.elapsed().as_millis() as u64, "query planned");
+        match placement::place(&opts, &est, placement::forwards_rows(&physical)) {
+            Placement::Cluster(reason) => self.plan_for_cluster(plan, reason).await,
+            Placement::Local(reason) => Ok(Step::Local {
+                physical,
+                reason,
+                split,
+            }),
+        }
+    }
+
+    async fn start_step(&self, step: Step) -> Result<Vec<QueryOutput>> {
+        match step {
+            Step::Logical(plan, reason) => Ok(vec![self.run_local_logical(plan, reason).await?]),
+            Step::Cluster {
+                ctx,
+                physical,
+                scheduler_url,
+                reason,
+                plan,
+            } => {
+                tracing::debug!(%reason, "running on the cluster");
+                let first = crate::streams::cluster_stream(&ctx, physical, scheduler_url)?;
+                Ok(vec![crate::streams::rerunning(
+                    first,
+                    self.engine.clone(),
+                    self.ctx.clone(),
+                    plan,
+                    reason,
+                )])
+            }
+            Step::Local {
+                physical,
+                reason,
+                split,
+            } => {
+                let schema = physical.schema();
+                if split && let Some((top, n)) = placement::independent_partitions(&physical) {
+                    let task_ctx = self.ctx.task_ctx();
+                    return (0..n)
+                        .map(|i| {
+                            Ok(QueryOutput {
+                                schema: schema.clone(),
+                                stream: top.execute(i, task_ctx.clone())?,
+                                executed_on: ExecutedOn::Local,
+                                reason: format!("{reason}; {n} partitions read separately"),
+                            })
+                        })
+                        .collect();
+                }
+                let stream = execute_stream(physical, self.ctx.task_ctx())?;
+                Ok(vec![QueryOutput {
+                    schema,
+                    stream,
+                    executed_on: ExecutedOn::Local,
+                    reason,
+                }])
+            }
+        }
+    }
+
+    /// Plans the logical plan for the Ballista cluster (the job is
+    /// submitted when the plan is started).
+    async fn plan_for_cluster(&self, plan: LogicalPlan, reason: String) -> Result<Step> {
+        let (ctx, physical, scheduler_url) = self
+            .engine
+            .cluster_physical(&self.ctx, plan.clone())
+            .await?;
+        Ok(Step::Cluster {
+            ctx,
+            physical,
+            scheduler_url,
+            reason,
+            plan,
+        })
+    }
+
+    async fn run_local_logical(&self, plan: LogicalPlan, reason: String) -> Result<QueryOutput> {
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let stream = df.execute_stream().await?;
+        Ok(QueryOutput {
+            schema,
+            stream,
+            executed_on: ExecutedOn::Local,
+            reason,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn planning_error(sql: &str) -> SchedulerError {
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE t (a BIGINT) AS VALUES (1)")
+            .await
+            .unwrap();
+        let state = ctx.state();
+        let statement = state
+            .sql_to_statement(sql, &datafusion::config::Dialect::PostgreSQL)
+            .unwrap();
+        let named = state.resolve_table_references(&statement).unwrap();
+        let e = state.statement_to_plan(statement).await.unwrap_err();
+        missing_table(&state, named, e)
+    }
+
+    #[tokio::test]
+    async fn a_table_the_catalog_lacks_is_told_by_the_catalog() {
+        match planning_error("SELECT a FROM t JOIN nope ON true").await {
+            SchedulerError::TableNotFound { table, source } => {
+                assert_eq!(table, "nope");
+                // The message stays the planner's.
+                assert!(source.to_string().contains("nope"), "{source}");
+            }
+            other => panic!("expected TableNotFound, got {other:?}"),
+        }
+        assert!(matches!(
+            planning_error("SELECT * FROM other_catalog.public.t").await,
+            SchedulerError::TableNotFound { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn other_planning_errors_stay_what_they_are() {
+        // Every table exists: an unknown column or function is not a
+        // missing table, whatever the words of the error.
+        for sql in ["SELECT b FROM t", "SELECT no_such_function(a) FROM t"] {
+            let e = planning_error(sql).await;
+            assert!(matches!(e, SchedulerError::Query(_)), "{sql}: {e:?}");
+        }
+    }
+}
