@@ -438,6 +438,22 @@ const REGRESSIONS: &[(&str, &str)] = &[
          WHERE tl2.txn_id BETWEEN 19001 AND 19501 AND tl2.discount_usd < tl2.unit_price_usd \
          ORDER BY 1 LIMIT 5",
     ),
+    // Wrong rows when pushed (seed 3 #1878; on the cluster #450): DataFusion
+    // sums an integer column as `sum(CAST(c AS BIGINT))`, numeric in
+    // PostgreSQL, so `/ 3` divided numerics and the cast back rounded.
+    (
+        "integer_sum_divided_in_a_pushed_query",
+        "SELECT d2.total / 3 AS c1, d2.total AS c3 FROM (SELECT cc1.customer_id AS customer_id, \
+         sum(cc1.campaign_id) AS total FROM crm.public.campaign_contacts AS cc1 \
+         WHERE cc1.customer_id >= 190 AND cc1.customer_id <= 235 GROUP BY cc1.customer_id) AS d2 \
+         WHERE d2.total < 8",
+    ),
+    (
+        "integer_sum_divided_on_cluster",
+        "SELECT d2.total / 3 AS c0 FROM (SELECT tl1.txn_id AS txn_id, sum(tl1.qty) AS total \
+         FROM pos.public.transaction_lines tl1 WHERE tl1.txn_id > 11501 AND tl1.txn_id < 11701 \
+         AND (tl1.sku >= 'SKU-000171' OR tl1.qty <= 4) GROUP BY tl1.txn_id) AS d2",
+    ),
 ];
 
 // ---------------------------------------------------------------------------

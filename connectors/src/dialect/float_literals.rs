@@ -273,7 +273,30 @@ fn division_scale(left: Option<DataType>, right: Option<DataType>) -> Option<Dat
 /// are integers, and `sum(CASE WHEN ... THEN 1 ELSE 0 END)` is a bigint in
 /// both.
 fn bigint_of_a_source(e: &Expr, ty: &impl Fn(&Expr) -> Option<DataType>) -> bool {
-    ty(e) == Some(DataType::Int64) && !literal_valued(e)
+    ty(e) == Some(DataType::Int64) && !literal_valued(e) && !widened_integer(e, ty)
+}
+
+/// `CAST(x AS bigint)` of a narrower integer: DataFusion's own coercion
+/// of `sum(integer)`, which a plan planned a second time shows (the
+/// cluster's scheduler plans the plan it is sent again, and a `sum` of an
+/// integer column became a numeric there: `sum(qty) / 3` gave 1.333).
+/// PostgreSQL's sum of an integer is a bigint. (An explicit
+/// `sum(i::bigint)` is numeric in PostgreSQL and stays a bigint here.)
+fn widened_integer(e: &Expr, ty: &impl Fn(&Expr) -> Option<DataType>) -> bool {
+    match e {
+        Expr::Cast(c) => ty(&c.expr).is_some_and(|t| {
+            matches!(
+                t,
+                DataType::Int8
+                    | DataType::Int16
+                    | DataType::Int32
+                    | DataType::UInt8
+                    | DataType::UInt16
+                    | DataType::UInt32
+            )
+        }),
+        _ => false,
+    }
 }
 
 /// Whether every value `e` can take is one of its literals.

@@ -94,6 +94,31 @@ where
             let inner = std::mem::replace(x.as_mut(), ast::Expr::Value(Value::Null.into()));
             **x = ast::Expr::Nested(Box::new(inner));
         }
+        // DataFusion sums a smallint or integer column as bigint and writes
+        // `sum(CAST(c AS BIGINT))`; PostgreSQL's sum of a bigint is
+        // numeric, so `sum(...) / 3` became a numeric division, rounded
+        // back to bigint (2 / 3 gave 1). The sum is cast back to bigint,
+        // the type PostgreSQL gives `sum(integer)` and DataFusion planned.
+        if let ast::Expr::Function(f) = e
+            && f.name.to_string().eq_ignore_ascii_case("sum")
+            && let ast::FunctionArguments::List(list) = &f.args
+            && let [
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Cast {
+                    data_type: ast::DataType::BigInt(_) | ast::DataType::Int8(_),
+                    ..
+                })),
+            ] = list.args.as_slice()
+        {
+            let sum = std::mem::replace(e, ast::Expr::Value(Value::Null.into()));
+            *e = ast::Expr::Cast {
+                kind: ast::CastKind::Cast,
+                expr: Box::new(sum),
+                data_type: ast::DataType::BigInt(None),
+                array: false,
+                format: None,
+            };
+            return ControlFlow::Continue(());
+        }
         // The literal's text, and the type of a typed string (`DATE '...'`).
         let (text, data_type) = match e {
             ast::Expr::Value(v) => (string_of(&v.value), None),
@@ -594,6 +619,28 @@ mod tests {
         assert_eq!(
             join_keys_sql(&[r], &s),
             vec!["(f.\"c1\" >= 3 AND f.\"c1\" <= 9)".to_string()]
+        );
+    }
+
+    /// `sum(integer)` is bigint in PostgreSQL and DataFusion; DataFusion's
+    /// `sum(CAST(c AS BIGINT))` is numeric in PostgreSQL unless cast back.
+    #[test]
+    fn sums_of_integers_stay_bigint_at_the_source() {
+        use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+        use datafusion::sql::sqlparser::parser::Parser;
+        let parse = |sql: &str| {
+            Parser::parse_sql(&PostgreSqlDialect {}, sql)
+                .unwrap()
+                .remove(0)
+        };
+        let sql = render_unparsed(parse(
+            "SELECT sum(CAST(c AS BIGINT)) / 3, sum(n), sum(CAST(c AS BIGINT)) OVER () FROM t",
+        ))
+        .unwrap();
+        assert_eq!(
+            sql,
+            "SELECT CAST(sum(CAST(c AS BIGINT)) AS BIGINT) / 3, sum(n), \
+             CAST(sum(CAST(c AS BIGINT)) OVER () AS BIGINT) FROM t"
         );
     }
 }
