@@ -60,9 +60,11 @@ impl PgTable {
     /// key, one per partition, or None for one partition. The number is the
     /// table's or else the source's `partitions` setting, else `target` (the session's target
     /// partitions) for tables of at least `2 * ROWS_PER_PARTITION` rows by
-    /// the server's statistics. Each range runs in its own transaction (no
-    /// shared snapshot yet): rows written while the partitions start may be
-    /// seen by one and not another.
+    /// the server's statistics. The ranges read one exported snapshot
+    /// (`PgScanExec::snapshot_connection`) when the exporter and a
+    /// connection per range fit the pool; otherwise each range reads its own,
+    /// and rows written while the partitions start may be seen by one and
+    /// not another.
     async fn key_ranges(&self, target: usize) -> Option<Vec<String>> {
         const ROWS_PER_PARTITION: i64 = 250_000;
         let forced = crate::remote::forced_partitions(&self.source, self.partitions);
