@@ -44,6 +44,10 @@ pub enum CatalogError {
     UnknownUser(String),
     #[error("view `{0}` does not exist")]
     UnknownView(String),
+    #[error("materialized view `{0}` does not exist")]
+    UnknownCache(String),
+    #[error("{kind} `{name}` already exists")]
+    NameTaken { kind: &'static str, name: String },
     #[error("invalid name `{name}`: {reason}")]
     InvalidName { name: String, reason: String },
     #[error("source `{source_name}` ({kind}): unknown option `{option}`; known options: {known}")]

@@ -539,3 +539,87 @@ impl UserDef {
         }
     }
 }
+
+/// A materialized view: a query whose answer Quipu keeps as Parquet files
+/// (one generation per refresh) and reads instead of the sources when a
+/// query allows data of its age (docs/caching.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheDef {
+    pub schema: String,
+    pub name: String,
+    /// The defining query (a `SELECT`), as written.
+    pub sql: String,
+    /// Seconds between automatic refreshes; None: refreshed by hand only.
+    #[serde(default)]
+    pub refresh_every_secs: Option<u64>,
+    /// The oldest data (seconds) a query may be answered with when it sets
+    /// no bound of its own; None: any age.
+    #[serde(default)]
+    pub max_staleness_secs: Option<u64>,
+    /// Where generations are written: a `file://` or `s3://` URL (s3 through
+    /// the lake source whose URL it is under); None: `cache/` under the
+    /// catalog's data directory.
+    #[serde(default)]
+    pub storage: Option<String>,
+    /// What the last refreshes did.
+    #[serde(default)]
+    pub state: CacheState,
+}
+
+/// The serving generation of a cache and what its refreshes did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CacheState {
+    /// Bumped by every refresh that completed; 0: never refreshed.
+    #[serde(default)]
+    pub generation: u64,
+    /// URL of the directory holding the serving generation's files.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// The columns of the files (Arrow display types, as tables store them).
+    #[serde(default)]
+    pub columns: Vec<ColumnDef>,
+    #[serde(default)]
+    pub rows: u64,
+    #[serde(default)]
+    pub bytes: u64,
+    /// When the serving generation's refresh began reading the sources
+    /// (milliseconds since the Unix epoch): its age counts from here.
+    #[serde(default)]
+    pub read_at_ms: Option<u64>,
+    /// How long that refresh took.
+    #[serde(default)]
+    pub refresh_ms: Option<u64>,
+    /// The last refresh's error, if it failed (cleared by a success).
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub last_error_at_ms: Option<u64>,
+    /// The refresh under way, if any: which process and since when.
+    #[serde(default)]
+    pub refreshing: Option<Refreshing>,
+    /// Earlier generations not yet removed: queries planned before a flip
+    /// may still read them.
+    #[serde(default)]
+    pub retired: Vec<Retired>,
+}
+
+/// A generation a refresh replaced, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retired {
+    pub location: String,
+    pub at_ms: u64,
+}
+
+/// A refresh under way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refreshing {
+    pub pid: u32,
+    pub host: String,
+    pub since_ms: u64,
+}
+
+impl CacheDef {
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}

@@ -14,7 +14,8 @@
 //! - `tables`: `source \0 schema \0 table` -> JSON [`TableDef`]
 //! - `views`: `schema \0 name` -> JSON [`ViewDef`]
 //! - `schemas`: schema name of the `quipu` catalog -> `()` (created with `CREATE SCHEMA`)
-//! - `cache_policies`: reserved for cached joins (empty so far)
+//! - `cache_policies`: `schema \0 name` -> JSON [`CacheDef`] (materialized
+//!   views: definition and serving generation; empty before caches existed)
 //! - `users` (version 2): name -> JSON [`UserDef`] (SCRAM StoredKey and
 //!   ServerKey since version 3, never the password nor the SaltedPassword,
 //!   so the file does not let its reader log in); not part of
@@ -36,7 +37,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{CatalogError, Result};
-use crate::model::{SourceDef, TableDef, TableName, TableOrigin, UserDef, ViewDef};
+use crate::model::{CacheDef, SourceDef, TableDef, TableName, TableOrigin, UserDef, ViewDef};
 
 /// Current on-disk format version. Bump it and add a step to [`migrate`]
 /// whenever the layout or the JSON entities change incompatibly.
@@ -67,6 +68,9 @@ pub struct CatalogSnapshot {
     pub tables: Vec<TableDef>,
     pub views: Vec<ViewDef>,
     pub schemas: Vec<String>,
+    /// Materialized views (executors read their files by location).
+    #[serde(default)]
+    pub caches: Vec<CacheDef>,
 }
 
 /// The catalog on disk. Several processes may open it at once (a server and
@@ -454,9 +458,10 @@ impl CatalogStore {
         let tx = self.db.begin_read().map_err(CatalogError::storage)?;
         let mut out = created_schemas(&tx)?;
         drop(tx);
-        for v in self.views()? {
-            if !out.contains(&v.schema) {
-                out.push(v.schema);
+        let cached = self.caches()?.into_iter().map(|c| c.schema);
+        for schema in self.views()?.into_iter().map(|v| v.schema).chain(cached) {
+            if !out.contains(&schema) {
+                out.push(schema);
             }
         }
         out.sort();
@@ -472,6 +477,7 @@ impl CatalogStore {
         let tables = entries(&tx, TABLES, None)?;
         let views = entries(&tx, VIEWS, None)?;
         let schemas = created_schemas(&tx)?;
+        let caches = entries(&tx, CACHE_POLICIES, None)?;
         Ok(CatalogSnapshot {
             format_version: FORMAT_VERSION,
             generation,
@@ -479,6 +485,7 @@ impl CatalogStore {
             tables,
             views,
             schemas,
+            caches,
         })
     }
 
@@ -511,6 +518,13 @@ impl CatalogStore {
                 snap.views
                     .iter()
                     .map(|v| (view_key(&v.schema, &v.name), encode(v))),
+            )?;
+            refill(
+                &tx,
+                CACHE_POLICIES,
+                snap.caches
+                    .iter()
+                    .map(|c| (view_key(&c.schema, &c.name), encode(c))),
             )?;
             let mut schemas = tx.open_table(SCHEMAS).map_err(CatalogError::storage)?;
             schemas
@@ -701,6 +715,20 @@ impl CatalogStore {
         crate::model::validate_object_name(&view.schema)?;
         crate::model::validate_object_name(&view.name)?;
         self.write(|tx| {
+            let caches = tx
+                .open_table(CACHE_POLICIES)
+                .map_err(CatalogError::storage)?;
+            let key = view_key(&view.schema, &view.name);
+            if caches
+                .get(key.as_str())
+                .map_err(CatalogError::storage)?
+                .is_some()
+            {
+                return Err(CatalogError::NameTaken {
+                    kind: "materialized view",
+                    name: format!("{}.{}", view.schema, view.name),
+                });
+            }
             let mut t = tx.open_table(VIEWS).map_err(CatalogError::storage)?;
             t.insert(
                 view_key(&view.schema, &view.name).as_str(),
@@ -721,6 +749,91 @@ impl CatalogStore {
                 return Err(CatalogError::UnknownView(format!("{schema}.{name}")));
             }
             Ok(())
+        })
+    }
+
+    /// All materialized views.
+    pub fn caches(&self) -> Result<Vec<CacheDef>> {
+        self.read_all(CACHE_POLICIES, None)
+    }
+
+    pub fn cache(&self, schema: &str, name: &str) -> Result<Option<CacheDef>> {
+        self.read_one(CACHE_POLICIES, &view_key(schema, name))
+    }
+
+    /// Declares a materialized view (never refreshed yet). Its name may not
+    /// be a view's or another cache's.
+    pub fn create_cache(&self, cache: &CacheDef) -> Result<()> {
+        crate::model::validate_object_name(&cache.schema)?;
+        crate::model::validate_object_name(&cache.name)?;
+        self.write(|tx| {
+            let key = view_key(&cache.schema, &cache.name);
+            let views = tx.open_table(VIEWS).map_err(CatalogError::storage)?;
+            if views
+                .get(key.as_str())
+                .map_err(CatalogError::storage)?
+                .is_some()
+            {
+                return Err(CatalogError::NameTaken {
+                    kind: "view",
+                    name: cache.qualified(),
+                });
+            }
+            let mut t = tx
+                .open_table(CACHE_POLICIES)
+                .map_err(CatalogError::storage)?;
+            if t.get(key.as_str())
+                .map_err(CatalogError::storage)?
+                .is_some()
+            {
+                return Err(CatalogError::NameTaken {
+                    kind: "materialized view",
+                    name: cache.qualified(),
+                });
+            }
+            t.insert(key.as_str(), encode(cache)?.as_str())
+                .map_err(CatalogError::storage)?;
+            Ok(())
+        })
+    }
+
+    /// Changes one cache in one transaction: `f` sees the stored
+    /// definition and returns what to keep (an error changes nothing).
+    pub fn update_cache<R>(
+        &self,
+        schema: &str,
+        name: &str,
+        f: impl FnOnce(&mut CacheDef) -> Result<R>,
+    ) -> Result<R> {
+        self.write(|tx| {
+            let key = view_key(schema, name);
+            let mut t = tx
+                .open_table(CACHE_POLICIES)
+                .map_err(CatalogError::storage)?;
+            let mut def: CacheDef = match t.get(key.as_str()).map_err(CatalogError::storage)? {
+                Some(v) => decode(&key, v.value())?,
+                None => return Err(CatalogError::UnknownCache(format!("{schema}.{name}"))),
+            };
+            let out = f(&mut def)?;
+            t.insert(key.as_str(), encode(&def)?.as_str())
+                .map_err(CatalogError::storage)?;
+            Ok(out)
+        })
+    }
+
+    /// Removes a cache's definition and returns it (its files are the
+    /// caller's to remove).
+    pub fn drop_cache(&self, schema: &str, name: &str) -> Result<CacheDef> {
+        self.write(|tx| {
+            let key = view_key(schema, name);
+            let mut t = tx
+                .open_table(CACHE_POLICIES)
+                .map_err(CatalogError::storage)?;
+            let removed = t.remove(key.as_str()).map_err(CatalogError::storage)?;
+            match removed {
+                Some(v) => decode(&key, v.value()),
+                None => Err(CatalogError::UnknownCache(format!("{schema}.{name}"))),
+            }
         })
     }
 

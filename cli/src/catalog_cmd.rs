@@ -152,12 +152,33 @@ pub async fn execute(session: &QuipuSession, cmd: CatalogCommand) -> Result<Stri
                         .join(", ")
                 );
             }
+            let caches = store.caches().map_err(|e| error_message(&e))?;
+            if !caches.is_empty() {
+                say!(
+                    out,
+                    "materialized views: {}",
+                    caches
+                        .iter()
+                        .map(|c| c.qualified())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             if tables {
                 print_tables(&mut out, &all);
             }
         }
         CatalogCommand::Describe { name } => {
-            if name.contains('.') {
+            let parts: Vec<&str> = name.split('.').collect();
+            let cache = match parts.as_slice() {
+                [schema, n] | ["quipu", schema, n] => {
+                    store.cache(schema, n).map_err(|e| error_message(&e))?
+                }
+                _ => None,
+            };
+            if let Some(def) = cache {
+                describe_cache(&mut out, &def);
+            } else if name.contains('.') {
                 let tn = TableName::parse(&name).map_err(|e| error_message(&e))?;
                 let def = store
                     .table(&tn)
@@ -297,4 +318,87 @@ pub async fn execute(session: &QuipuSession, cmd: CatalogCommand) -> Result<Stri
         }
     }
     Ok(out)
+}
+
+/// Milliseconds since the Unix epoch as UTC time, `2026-11-30 22:58:01`.
+fn utc(ms: u64) -> String {
+    arrow::temporal_conversions::timestamp_ms_to_datetime(ms as i64)
+        .map(|t| format!("{} UTC", t.format("%Y-%m-%d %H:%M:%S")))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// What `catalog describe schema.name` shows of a materialized view: its
+/// query and settings, and its serving generation with how it got there.
+fn describe_cache(out: &mut String, def: &quipu_catalog::CacheDef) {
+    use std::fmt::Write as _;
+    use std::time::Duration;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let human = |ms: u64| quipu_scheduler::cache::human(Duration::from_millis(ms));
+    let st = &def.state;
+    let _ = writeln!(out, "materialized view {}", def.qualified());
+    let _ = writeln!(out, "query: {}", def.sql);
+    let _ = writeln!(
+        out,
+        "refresh: {}",
+        def.refresh_every_secs
+            .map(|s| format!("every {}", human(s * 1000)))
+            .unwrap_or_else(|| "manual".into())
+    );
+    let _ = writeln!(
+        out,
+        "max_staleness: {}",
+        def.max_staleness_secs
+            .map(|s| human(s * 1000))
+            .unwrap_or_else(|| "none (any age)".into())
+    );
+    let _ = writeln!(
+        out,
+        "storage: {}",
+        def.storage
+            .as_deref()
+            .unwrap_or("cache/ in the data directory")
+    );
+    let _ = writeln!(out, "generation: {}", st.generation);
+    let _ = writeln!(out, "rows: {}", st.rows);
+    let _ = writeln!(out, "bytes: {}", st.bytes);
+    if let Some(read) = st.read_at_ms {
+        let _ = writeln!(
+            out,
+            "data read at: {} ({} old)",
+            utc(read),
+            human(now.saturating_sub(read))
+        );
+    }
+    if let Some(ms) = st.refresh_ms {
+        let _ = writeln!(out, "refresh took: {}", human(ms));
+    }
+    if let (Some(every), Some(read)) = (def.refresh_every_secs, st.read_at_ms) {
+        let _ = writeln!(out, "next refresh: {}", utc(read + every * 1000));
+    }
+    if let Some(r) = &st.refreshing {
+        let _ = writeln!(
+            out,
+            "refreshing: since {} (process {} on {})",
+            utc(r.since_ms),
+            r.pid,
+            r.host
+        );
+    }
+    match (&st.last_error, st.last_error_at_ms) {
+        (Some(e), Some(at)) => {
+            let _ = writeln!(out, "last error: {e} (at {})", utc(at));
+        }
+        (Some(e), None) => {
+            let _ = writeln!(out, "last error: {e}");
+        }
+        _ => {
+            let _ = writeln!(out, "last error: none");
+        }
+    }
+    if let Some(l) = &st.location {
+        let _ = writeln!(out, "files: {l}");
+    }
 }

@@ -40,6 +40,10 @@ struct Tagged {
     encoded: Encoded,
 }
 
+/// Starts the buffer of a materialized view's files (`CacheFiles`), which
+/// any process reads by location alone.
+const CACHE_MAGIC: &[u8] = b"\0quipu-cache1\0";
+
 fn write(wire: &Tagged, buf: &mut Vec<u8>) -> Result<()> {
     buf.extend_from_slice(MAGIC);
     serde_json::to_writer(buf, wire).map_err(|e| DataFusionError::External(Box::new(e)))
@@ -167,6 +171,11 @@ impl LogicalExtensionCodec for QuipuLogicalCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(body) = buf.strip_prefix(CACHE_MAGIC) {
+            let files: crate::catalog::cache::CacheFiles = serde_json::from_slice(body)
+                .map_err(|e| DataFusionError::Plan(format!("cannot decode a cache scan: {e}")))?;
+            return Ok(Arc::new(files.table()?));
+        }
         match read(buf) {
             Some(e) => self.resolver.decode_table(e?, schema),
             None => self
@@ -181,6 +190,13 @@ impl LogicalExtensionCodec for QuipuLogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
+        if let Some(cache) = (node.as_ref() as &dyn std::any::Any)
+            .downcast_ref::<crate::catalog::cache::CacheTable>()
+        {
+            buf.extend_from_slice(CACHE_MAGIC);
+            return serde_json::to_writer(buf, &cache.files)
+                .map_err(|e| DataFusionError::External(Box::new(e)));
+        }
         match self.resolver.encode_table(node.as_ref())? {
             Some(e) => write(&e, buf),
             None => self.inner.try_encode_table_provider(table_ref, node, buf),

@@ -48,5 +48,5 @@ pub mod sources;
 pub use catalog::QuipuCatalogList;
 pub use catalog::access::{Access, SessionCatalogList};
 pub use error::{ConnectorError, Result};
-pub use options::{ExecutionMode, QuipuOptions};
+pub use options::{ExecutionMode, QuipuOptions, StaleCache, parse_duration};
 pub use session::QuipuSession;

@@ -5,7 +5,9 @@
 use std::sync::OnceLock;
 
 use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// Every metric Quipu exports, listed in docs/configuration.md (Metrics).
 pub struct Metrics {
@@ -25,6 +27,20 @@ pub struct Metrics {
     /// PostgreSQL connections the front door closed before a login, by
     /// reason (`startup_slots_full`, `startup_timeout`, `decoder_panic`).
     pub connections_closed: IntCounterVec,
+    /// Queries (or parts) answered from a materialized view, by cache.
+    pub cache_hits: IntCounterVec,
+    /// Materialized views that matched a query but were not used, by cache
+    /// and reason (`too_old`, `no_data`).
+    pub cache_misses: IntCounterVec,
+    /// Refreshes, by cache and outcome (`ok`, `error`).
+    pub cache_refreshes: IntCounterVec,
+    /// How long refreshes took, by cache.
+    pub cache_refresh_seconds: HistogramVec,
+    /// Age in seconds of each cache's serving generation, as of the last
+    /// query that considered it.
+    pub cache_age_seconds: IntGaugeVec,
+    /// Bytes of each cache's serving generation.
+    pub cache_bytes: IntGaugeVec,
 }
 
 fn build() -> prometheus::Result<Metrics> {
@@ -69,6 +85,55 @@ fn build() -> prometheus::Result<Metrics> {
         ),
         &["reason"],
     )?;
+    let cache_hits = IntCounterVec::new(
+        Opts::new(
+            "quipu_cache_hits_total",
+            "Queries or parts of queries answered from a materialized view",
+        ),
+        &["cache"],
+    )?;
+    let cache_misses = IntCounterVec::new(
+        Opts::new(
+            "quipu_cache_misses_total",
+            "Materialized views that could answer a query but were not used, by reason",
+        ),
+        &["cache", "reason"],
+    )?;
+    let cache_refreshes = IntCounterVec::new(
+        Opts::new(
+            "quipu_cache_refreshes_total",
+            "Refreshes of materialized views, by outcome",
+        ),
+        &["cache", "outcome"],
+    )?;
+    let cache_refresh_seconds = HistogramVec::new(
+        HistogramOpts::new(
+            "quipu_cache_refresh_seconds",
+            "How long refreshes of materialized views took",
+        )
+        .buckets(vec![0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0]),
+        &["cache"],
+    )?;
+    let cache_age_seconds = IntGaugeVec::new(
+        Opts::new(
+            "quipu_cache_age_seconds",
+            "Age of a materialized view's serving generation when a query last considered it",
+        ),
+        &["cache"],
+    )?;
+    let cache_bytes = IntGaugeVec::new(
+        Opts::new(
+            "quipu_cache_bytes",
+            "Bytes of a materialized view's serving generation",
+        ),
+        &["cache"],
+    )?;
+    for c in [&cache_hits, &cache_misses, &cache_refreshes] {
+        registry.register(Box::new(c.clone()))?;
+    }
+    registry.register(Box::new(cache_refresh_seconds.clone()))?;
+    registry.register(Box::new(cache_age_seconds.clone()))?;
+    registry.register(Box::new(cache_bytes.clone()))?;
     registry.register(Box::new(connections_closed.clone()))?;
     registry.register(Box::new(queries.clone()))?;
     registry.register(Box::new(query_errors.clone()))?;
@@ -85,6 +150,12 @@ fn build() -> prometheus::Result<Metrics> {
         executors,
         catalog_generation,
         connections_closed,
+        cache_hits,
+        cache_misses,
+        cache_refreshes,
+        cache_refresh_seconds,
+        cache_age_seconds,
+        cache_bytes,
     })
 }
 

@@ -14,6 +14,7 @@
 //! both front doors), [`limits`]; [`cluster`], [`process`] and [`rerun`]
 //! for the Ballista side.
 
+pub mod cache;
 pub mod cluster;
 pub mod engine;
 pub mod error;

@@ -223,6 +223,7 @@ mod tests {
             execution,
             cluster_min_bytes: 1_000,
             cluster_min_rows: 100,
+            ..QuipuOptions::default()
         }
     }
 

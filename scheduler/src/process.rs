@@ -179,6 +179,8 @@ pub async fn start(session: QuipuSession, opts: SchedulerOptions) -> Result<Runn
             executors: Some(executors),
         },
     );
+    // Materialized views declared with `refresh = 'every ...'`.
+    crate::cache::refresh::spawn_refresher(engine.clone());
     Ok(RunningScheduler {
         engine,
         grpc_addr,

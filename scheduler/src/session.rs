@@ -44,6 +44,8 @@ enum Step {
     /// In-process from its logical plan: catalog and session statements,
     /// which act when they are executed.
     Logical(LogicalPlan, String),
+    /// A statement about a materialized view (`crate::cache`).
+    Cache(crate::cache::CacheStatement),
     /// On the Ballista cluster.
     Cluster {
         ctx: SessionContext,
@@ -102,6 +104,17 @@ fn missing_table(
     }
 }
 
+/// The `quipu.` settings of a session state.
+pub(crate) fn options_of(state: &SessionState) -> QuipuOptions {
+    state
+        .config()
+        .options()
+        .extensions
+        .get::<QuipuOptions>()
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// One client's session: its settings and the statements it runs.
 pub struct ClientSession {
     engine: Arc<Engine>,
@@ -136,20 +149,14 @@ impl ClientSession {
     }
 
     fn options(&self) -> QuipuOptions {
-        self.ctx
-            .state()
-            .config()
-            .options()
-            .extensions
-            .get::<QuipuOptions>()
-            .cloned()
-            .unwrap_or_default()
+        options_of(&self.ctx.state())
     }
 
     /// Splits text into statements (`;`-separated).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
         crate::limits::check_sql_text(sql)?;
-        let mut parser = DFParserBuilder::new(sql).build()?;
+        let sql = crate::cache::desugar(sql);
+        let mut parser = DFParserBuilder::new(&*sql).build()?;
         Ok(parser.parse_statements()?.into_iter().collect())
     }
 
@@ -191,6 +198,31 @@ impl ClientSession {
     /// `SIMILAR TO`s are given PostgreSQL's meaning (`crate::similar`), as
     /// are the formats of `to_char` and `to_date` (`crate::formats`).
     pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
+        let plan = self.plan_live(statement.clone()).await?;
+        let state = self.ctx.state();
+        let again =
+            match crate::cache::rewrite::apply(&self.engine, &state, &self.access, plan, false)
+                .await?
+            {
+                crate::cache::rewrite::Outcome::Unchanged(plan)
+                | crate::cache::rewrite::Outcome::Rewritten(plan) => return Ok(plan),
+                // A stale cache was refreshed for this query (`stale_cache
+                // = 'wait'`): plan it again over the new generation.
+                crate::cache::rewrite::Outcome::Refreshed => self.plan_live(statement).await?,
+            };
+        match crate::cache::rewrite::apply(&self.engine, &state, &self.access, again, true).await? {
+            crate::cache::rewrite::Outcome::Unchanged(plan)
+            | crate::cache::rewrite::Outcome::Rewritten(plan) => Ok(plan),
+            crate::cache::rewrite::Outcome::Refreshed => Err(DataFusionError::Execution(
+                "a materialized view this query reads went stale again while it was refreshed"
+                    .into(),
+            )
+            .into()),
+        }
+    }
+
+    /// [`ClientSession::plan`] without the caches.
+    async fn plan_live(&self, statement: Statement) -> Result<LogicalPlan> {
         let statement = quipu_connectors::dialect::syntax::fix(statement)?;
         let statement = quipu_connectors::dialect::syntax::mark_extracts(statement);
         let state = self.ctx.state();
@@ -251,7 +283,16 @@ impl ClientSession {
         let started = Instant::now();
         let step = async {
             let plan = match work {
-                Work::Statement(statement) => self.plan(statement).await?,
+                Work::Statement(statement) => {
+                    if let Some(cache) = crate::cache::statement::of(&statement) {
+                        let cache = cache?;
+                        if !self.access.is_admin() {
+                            return Err(SchedulerError::NotAdmin(cache.tag().to_string()));
+                        }
+                        return Ok(Step::Cache(cache));
+                    }
+                    self.plan(statement).await?
+                }
                 Work::Plan(plan) => plan,
             };
             self.decide(plan, started, split).await
@@ -368,6 +409,22 @@ impl ClientSession {
     async fn start_step(&self, step: Step) -> Result<Vec<QueryOutput>> {
         match step {
             Step::Logical(plan, reason) => Ok(vec![self.run_local_logical(plan, reason).await?]),
+            Step::Cache(statement) => {
+                let tag = statement.tag();
+                crate::cache::execute(&self.engine, self, statement).await?;
+                let schema: SchemaRef = Arc::new(datafusion::arrow::datatypes::Schema::empty());
+                Ok(vec![QueryOutput {
+                    schema: schema.clone(),
+                    stream: Box::pin(
+                        datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                            schema,
+                            futures::stream::empty(),
+                        ),
+                    ),
+                    executed_on: ExecutedOn::Local,
+                    reason: tag.to_string(),
+                }])
+            }
             Step::Cluster {
                 ctx,
                 physical,

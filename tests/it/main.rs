@@ -5,6 +5,7 @@ mod demo;
 mod deploy;
 mod faults;
 
+mod cache;
 mod catalog;
 mod cli;
 mod clients;

@@ -132,7 +132,21 @@ fn collect(
                 TableReference::clone(&scan.table_name).resolve(default_catalog, default_schema);
             out.insert(resolved.catalog.to_string());
             // A view's plan (through `GrantedViews`' wrapper too).
-            if let Ok(provider) = source_as_provider(&scan.source)
+            let provider = source_as_provider(&scan.source).ok();
+            // A materialized view reads what its query reads: its files
+            // are as secret as the sources behind them.
+            if let Some(cache) = provider.as_ref().and_then(|p| {
+                (p.as_ref() as &dyn std::any::Any).downcast_ref::<super::cache::CacheTable>()
+            }) {
+                collect(
+                    &cache.defining,
+                    DEFAULT_CATALOG,
+                    quipu_catalog::DEFAULT_SCHEMA,
+                    out,
+                    depth + 1,
+                );
+            }
+            if let Some(provider) = provider
                 && let Some(view) = provider.get_logical_plan()
             {
                 // A view's SQL names what it reads as seen from the

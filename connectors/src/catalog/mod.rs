@@ -7,6 +7,7 @@
 //! and cached until the next change.
 
 pub mod access;
+pub mod cache;
 
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,7 +21,8 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::prelude::SessionConfig;
 use quipu_catalog::{
-    CatalogStore, DEFAULT_CATALOG, DEFAULT_SCHEMA, SourceDef, TableDef, TableName, ViewDef,
+    CacheDef, CatalogStore, DEFAULT_CATALOG, DEFAULT_SCHEMA, SourceDef, TableDef, TableName,
+    ViewDef,
 };
 
 use crate::connector::Env;
@@ -37,6 +39,8 @@ struct Snapshot {
     tables: BTreeMap<String, BTreeMap<String, BTreeMap<String, TableDef>>>,
     /// schema -> view name -> definition
     views: BTreeMap<String, BTreeMap<String, ViewDef>>,
+    /// schema -> materialized view name -> definition
+    caches: BTreeMap<String, BTreeMap<String, CacheDef>>,
     schemas: BTreeSet<String>,
 }
 
@@ -64,6 +68,12 @@ impl Snapshot {
                 .entry(v.schema.clone())
                 .or_default()
                 .insert(v.name.clone(), v);
+        }
+        for c in store.caches()? {
+            snap.caches
+                .entry(c.schema.clone())
+                .or_default()
+                .insert(c.name.clone(), c);
         }
         snap.schemas = store.schemas()?.into_iter().collect();
         snap.schemas.insert(DEFAULT_SCHEMA.to_string());
@@ -177,10 +187,15 @@ impl QuipuCatalogList {
             if !seen.insert(view.clone()) {
                 continue;
             }
-            let Some(def) = snap.views.get(&view.0).and_then(|v| v.get(&view.1)) else {
-                continue;
+            let view_sql = snap.views.get(&view.0).and_then(|v| v.get(&view.1));
+            let sql = match view_sql {
+                Some(def) => &def.sql,
+                None => match snap.caches.get(&view.0).and_then(|c| c.get(&view.1)) {
+                    Some(def) => &def.sql,
+                    None => continue,
+                },
             };
-            let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, &def.sql) else {
+            let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
                 continue;
             };
             let _ = visit_relations(&statements, |relation| {
@@ -243,10 +258,33 @@ impl QuipuCatalogList {
     }
 
     async fn view_table(&self, view: &ViewDef) -> DfResult<Arc<dyn TableProvider>> {
+        let plan = self
+            .plan_view_sql(&view.schema, &view.name, &view.sql)
+            .await?;
+        Ok(Arc::new(ViewTable::new(plan, Some(view.sql.clone()))))
+    }
+
+    /// A materialized view: its serving generation's files, or (never
+    /// refreshed) its query, read live as a view.
+    async fn cache_table(&self, def: &CacheDef) -> DfResult<Arc<dyn TableProvider>> {
+        let plan = self.plan_view_sql(&def.schema, &def.name, &def.sql).await?;
+        match cache::CacheTable::new(def.clone(), plan.clone())? {
+            Some(table) => Ok(Arc::new(table)),
+            None => Ok(Arc::new(ViewTable::new(plan, Some(def.sql.clone())))),
+        }
+    }
+
+    /// The logical plan of a view's (or materialized view's) SQL, planned
+    /// one level deeper (views inside stay unexpanded until analysis).
+    pub async fn plan_view_sql(
+        &self,
+        schema: &str,
+        name: &str,
+        sql: &str,
+    ) -> DfResult<LogicalPlan> {
         if self.depth >= MAX_VIEW_DEPTH {
             return Err(DataFusionError::Plan(format!(
-                "view {}.{} nests views more than {MAX_VIEW_DEPTH} deep (is it recursive?)",
-                view.schema, view.name
+                "view {schema}.{name} nests views more than {MAX_VIEW_DEPTH} deep (is it recursive?)"
             )));
         }
         let nested = QuipuCatalogList {
@@ -262,21 +300,25 @@ impl QuipuCatalogList {
         // statement (crate::dialect::syntax): IS DISTINCT FROM, IN subqueries, ...
         let planned = async {
             let dialect = state.config().options().sql_parser.dialect;
-            let statement =
-                crate::dialect::syntax::fix(state.sql_to_statement(&view.sql, &dialect)?)?;
+            let statement = crate::dialect::syntax::fix(state.sql_to_statement(sql, &dialect)?)?;
             state.statement_to_plan(statement).await
         };
         let plan = planned.await.map_err(|e| {
-            DataFusionError::Plan(format!(
-                "view {}.{} no longer plans: {e}",
-                view.schema, view.name
-            ))
+            DataFusionError::Plan(format!("view {schema}.{name} no longer plans: {e}"))
         })?;
-        let plan = match plan {
+        Ok(match plan {
             LogicalPlan::Ddl(DdlStatement::CreateView(cv)) => Arc::unwrap_or_clone(cv.input),
             other => other,
-        };
-        Ok(Arc::new(ViewTable::new(plan, Some(view.sql.clone()))))
+        })
+    }
+
+    /// The materialized views of the catalog, as of now.
+    pub fn caches(&self) -> Vec<CacheDef> {
+        self.snapshot()
+            .caches
+            .values()
+            .flat_map(|c| c.values().cloned())
+            .collect()
     }
 }
 
@@ -441,22 +483,35 @@ impl ViewSchema {
             .get(name)
             .cloned()
     }
+
+    fn cache(&self, name: &str) -> Option<CacheDef> {
+        self.list
+            .snapshot()
+            .caches
+            .get(&self.schema)?
+            .get(name)
+            .cloned()
+    }
 }
 
 #[async_trait]
 impl SchemaProvider for ViewSchema {
     fn table_names(&self) -> Vec<String> {
-        self.list
-            .snapshot()
-            .views
-            .get(&self.schema)
-            .map(|v| v.keys().cloned().collect())
-            .unwrap_or_default()
+        let snap = self.list.snapshot();
+        let views = snap.views.get(&self.schema).into_iter();
+        let caches = snap.caches.get(&self.schema).into_iter();
+        views
+            .flat_map(|v| v.keys().cloned())
+            .chain(caches.flat_map(|c| c.keys().cloned()))
+            .collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        match self.def(name) {
-            Some(view) => Ok(Some(self.list.view_table(&view).await?)),
+        if let Some(view) = self.def(name) {
+            return Ok(Some(self.list.view_table(&view).await?));
+        }
+        match self.cache(name) {
+            Some(cache) => Ok(Some(self.list.cache_table(&cache).await?)),
             None => Ok(None),
         }
     }
@@ -491,6 +546,12 @@ impl SchemaProvider for ViewSchema {
     }
 
     fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if self.cache(name).is_some() {
+            return Err(DataFusionError::Plan(format!(
+                "{}.{name} is a materialized view: drop it with DROP MATERIALIZED VIEW",
+                self.schema
+            )));
+        }
         if self.def(name).is_none() {
             return Ok(None);
         }
@@ -508,6 +569,6 @@ impl SchemaProvider for ViewSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.def(name).is_some()
+        self.def(name).is_some() || self.cache(name).is_some()
     }
 }

@@ -109,7 +109,23 @@ impl QuipuFlightSql {
                 statements.len()
             )));
         }
-        let plan = session.plan(statements.remove(0)).await.map_err(status)?;
+        let statement = statements.remove(0);
+        if quipu_scheduler::cache::statement::of(&statement).is_some() {
+            // A materialized-view statement acts when it runs; its answer
+            // has no rows.
+            let out = session.run(statement).await.map_err(status)?;
+            out.stream
+                .try_collect::<Vec<_>>()
+                .await
+                .map_err(|e| status(SchedulerError::Query(e)))?;
+            return Ok(LogicalPlan::EmptyRelation(
+                datafusion::logical_expr::EmptyRelation {
+                    produce_one_row: false,
+                    schema: Arc::new(datafusion::common::DFSchema::empty()),
+                },
+            ));
+        }
+        let plan = session.plan(statement).await.map_err(status)?;
         session.check(&plan).map_err(status)?;
         if matches!(plan, LogicalPlan::Statement(_)) {
             // `SET ...` takes effect when it is planned (or prepared):

@@ -42,6 +42,8 @@ pub(super) enum Kind {
     /// Handled by the front door itself (SET/SHOW of PostgreSQL settings,
     /// transaction statements).
     Local(Local),
+    /// A materialized-view statement, run when executed, with its tag.
+    Cache(Box<Statement>, &'static str),
 }
 
 /// Parses and plans statements of the extended protocol.
@@ -77,6 +79,11 @@ impl QueryParser for QuipuParser {
         if let Some(local) = classify(&stmt) {
             return Ok(Some(Prepared {
                 kind: Kind::Local(local),
+            }));
+        }
+        if let Some(tag) = super::query::cache_tag(&stmt) {
+            return Ok(Some(Prepared {
+                kind: Kind::Cache(Box::new(stmt), tag),
             }));
         }
         let names = super::column_names::result_names(&stmt);
@@ -295,6 +302,11 @@ impl ExtendedQueryHandler for QueryHandler {
         let prepared = &portal.statement.statement;
         match &prepared.kind {
             Kind::Local(local) => self.conn.run_local(local),
+            Kind::Cache(stmt, tag) => {
+                self.conn
+                    .run_cache_statement(client, &session, Statement::clone(stmt), tag)
+                    .await
+            }
             Kind::Query(plan, names) => {
                 let types = ordered_param_types(plan)?;
                 let refs: Vec<Option<&datafusion::arrow::datatypes::DataType>> =

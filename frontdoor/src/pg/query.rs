@@ -14,7 +14,7 @@ use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Sink, Stream, StreamExt};
 use pgwire::api::portal::Format;
 use pgwire::api::query::SimpleQueryHandler;
-use pgwire::api::results::{FieldInfo, QueryResponse, Response};
+use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore};
 use pgwire::error::{PgWireError, PgWireResult};
@@ -203,7 +203,40 @@ pub(crate) fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
     // cost more than the rest of a `SELECT 1` (measured with perf).
     static PARSER: std::sync::LazyLock<datafusion_pg_catalog::sql::PostgresCompatibilityParser> =
         std::sync::LazyLock::new(datafusion_pg_catalog::sql::PostgresCompatibilityParser::new);
-    PARSER.parse(sql).map_err(|e| error("42601", e.to_string()))
+    // `REFRESH MATERIALIZED VIEW`, which sqlparser lacks, as the engine
+    // reads it (`quipu_scheduler::cache::statement`).
+    let sql = quipu_scheduler::cache::desugar(sql);
+    PARSER
+        .parse(&sql)
+        .map_err(|e| error("42601", e.to_string()))
+}
+
+/// The command tag of a materialized-view statement (`CREATE
+/// MATERIALIZED VIEW`, ...), None for any other statement.
+pub(super) fn cache_tag(stmt: &Statement) -> Option<&'static str> {
+    let wrapped = DfStatement::Statement(Box::new(stmt.clone()));
+    match quipu_scheduler::cache::statement::of(&wrapped)? {
+        Ok(statement) => Some(statement.tag()),
+        // The engine reports the error when it runs the statement.
+        Err(_) => Some("SELECT"),
+    }
+}
+
+impl Conn {
+    /// Runs a materialized-view statement: its work is done when it
+    /// starts; the client gets PostgreSQL's command tag.
+    pub(super) async fn run_cache_statement<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        session: &Arc<ClientSession>,
+        stmt: Statement,
+        tag: &str,
+    ) -> PgWireResult<Response> {
+        let work = Work::Statement(DfStatement::Statement(Box::new(stmt)));
+        self.run_query(client, session, work, &Format::UnifiedText, None)
+            .await
+            .map(|_| Response::Execution(Tag::new(tag)))
+    }
 }
 
 pub(super) struct QueryHandler {
@@ -230,6 +263,12 @@ impl SimpleQueryHandler for QueryHandler {
             let copy = super::copy_out::copy_out(&stmt);
             let resp = match classify(&stmt) {
                 Some(local) => self.conn.run_local(&local),
+                None if cache_tag(&stmt).is_some() => {
+                    let tag = cache_tag(&stmt).expect("checked");
+                    self.conn
+                        .run_cache_statement(client, &session, stmt, tag)
+                        .await
+                }
                 None if copy.is_some() => match copy.expect("checked") {
                     Err(why) => Err(error("0A000", why)),
                     Ok(copy) => {

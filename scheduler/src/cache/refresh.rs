@@ -1,0 +1,464 @@
+//! Refreshing a materialized view: run its query from the sources, write
+//! the answer as a new generation of Parquet files, then point the
+//! catalog at it in one transaction.
+//!
+//! What a reader sees is always one whole generation: the catalog names
+//! the serving generation's directory, and a new one is written beside it
+//! under a name no catalog entry holds until the flip. A refresh that
+//! fails or is killed leaves the catalog as it was (the previous
+//! generation keeps serving); its half-written directory is removed by
+//! the next refresh. The generation that the flip retires is kept until
+//! [`RETAIN`] after the flip (queries planned before it may still be
+//! reading it), then removed by a later refresh.
+//!
+//! One refresh at a time per cache, across processes: a refresh claims
+//! the cache in the catalog (process id, host, start) and a claim whose
+//! process is gone (killed) is taken over.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::error::DataFusionError;
+use datafusion::parquet::arrow::AsyncArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use futures::StreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use quipu_catalog::{CacheDef, CatalogError, ColumnDef, Refreshing, Retired};
+
+use super::now_ms;
+use crate::engine::Engine;
+use crate::error::{Result, SchedulerError};
+
+/// How long a generation a refresh replaced stays readable: a query
+/// planned before the flip reads it (its files are listed at planning and
+/// opened while it runs). A query running longer than this over a cache
+/// refreshed meanwhile fails with "file not found" rather than mixing
+/// generations.
+pub const RETAIN: Duration = Duration::from_secs(15 * 60);
+
+/// What one refresh did.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    pub generation: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub took: Duration,
+}
+
+/// Caches this process is refreshing now.
+fn in_process() -> &'static Mutex<HashSet<String>> {
+    static SET: std::sync::OnceLock<Mutex<HashSet<String>>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether the process holding a claim is still refreshing.
+fn alive(claim: &Refreshing, key: &str) -> bool {
+    if claim.host != hostname() {
+        // Another machine's process: trusted for a day.
+        return now_ms().saturating_sub(claim.since_ms) < 86_400_000;
+    }
+    if claim.pid == std::process::id() {
+        return in_process().lock().unwrap().contains(key);
+    }
+    std::path::Path::new(&format!("/proc/{}", claim.pid)).exists()
+}
+
+fn refresh_error(cache: &str, e: impl std::fmt::Display) -> SchedulerError {
+    SchedulerError::Query(DataFusionError::Execution(format!(
+        "refresh of materialized view {cache} failed: {e}"
+    )))
+}
+
+/// The base URL a cache's generations are written under (with a trailing
+/// `/`): its `storage`, or `cache/` in the catalog's data directory.
+pub fn base_url(engine: &Engine, def: &CacheDef) -> String {
+    let base = match &def.storage {
+        Some(s) => s.clone(),
+        None => format!(
+            "file://{}",
+            engine.session().store().dir().join("cache").display()
+        ),
+    };
+    format!(
+        "{}/{}.{}/",
+        base.trim_end_matches('/'),
+        def.schema,
+        def.name
+    )
+}
+
+/// The object store and path prefix of a directory URL.
+fn store_of(engine: &Engine, url: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
+    let parsed = ListingTableUrl::parse(url)?;
+    let store = engine
+        .session()
+        .runtime()
+        .object_store(parsed.object_store())
+        .map_err(|_| {
+            SchedulerError::Query(DataFusionError::Plan(format!(
+                "no object store for {url}: add the bucket as a lake source first"
+            )))
+        })?;
+    Ok((store, parsed.prefix().clone()))
+}
+
+/// Checks that `storage` (a `file://` or `s3://` URL) can hold a cache's
+/// files: writes and removes a probe object there.
+pub async fn check_storage(engine: &Engine, def: &CacheDef) -> Result<()> {
+    let bad = |reason: String| {
+        SchedulerError::Query(DataFusionError::Plan(format!(
+            "materialized view {}: storage {}: {reason}",
+            def.qualified(),
+            def.storage.as_deref().unwrap_or("(default)")
+        )))
+    };
+    if let Some(s) = &def.storage
+        && !(s.starts_with("file:///") || s.starts_with("s3://"))
+    {
+        return Err(bad(
+            "expected a file:///absolute/path or s3://bucket/prefix URL".into(),
+        ));
+    }
+    let url = base_url(engine, def);
+    if let Some(path) = url.strip_prefix("file://") {
+        std::fs::create_dir_all(path).map_err(|e| bad(format!("cannot create {path}: {e}")))?;
+    }
+    let (store, prefix) = store_of(engine, &url).map_err(|e| bad(e.to_string()))?;
+    let probe = prefix.clone().join(".quipu-probe");
+    store
+        .put(&probe, bytes::Bytes::from_static(b"probe").into())
+        .await
+        .map_err(|e| bad(format!("not writable: {e}")))?;
+    let _ = store.delete(&probe).await;
+    Ok(())
+}
+
+/// Removes every object under `dir` (a directory URL), best effort.
+async fn remove_dir(engine: &Engine, dir: &str) {
+    let Ok((store, prefix)) = store_of(engine, dir) else {
+        return;
+    };
+    let listed: Vec<_> = store.list(Some(&prefix)).collect().await;
+    for meta in listed.into_iter().flatten() {
+        let _ = store.delete(&meta.location).await;
+    }
+    if let Some(path) = dir.strip_prefix("file://") {
+        let _ = std::fs::remove_dir_all(path);
+    }
+}
+
+/// Removes every file of a (dropped) cache.
+pub async fn remove_all(engine: &Engine, def: &CacheDef) {
+    remove_dir(engine, &base_url(engine, def)).await;
+}
+
+/// Removes what is under the cache's base directory that no catalog
+/// entry names: generations of refreshes that were killed or failed.
+async fn remove_orphans(engine: &Engine, def: &CacheDef) {
+    let base = base_url(engine, def);
+    let Ok((store, prefix)) = store_of(engine, &base) else {
+        return;
+    };
+    let mut kept: Vec<String> = def
+        .state
+        .retired
+        .iter()
+        .map(|r| r.location.clone())
+        .collect();
+    kept.extend(def.state.location.clone());
+    let kept: Vec<ObjectPath> = kept
+        .iter()
+        .filter_map(|u| store_of(engine, u).ok().map(|(_, p)| p))
+        .collect();
+    let listed: Vec<_> = store.list(Some(&prefix)).collect().await;
+    for meta in listed.into_iter().flatten() {
+        if !kept.iter().any(|k| meta.location.prefix_matches(k)) {
+            let _ = store.delete(&meta.location).await;
+        }
+    }
+    // On a file system the emptied directories stay: remove them too.
+    if let Some(path) = base.strip_prefix("file://")
+        && let Ok(entries) = std::fs::read_dir(path)
+    {
+        let names: Vec<String> = def
+            .state
+            .retired
+            .iter()
+            .map(|r| r.location.clone())
+            .chain(def.state.location.clone())
+            .collect();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !names
+                .iter()
+                .any(|l| l.trim_end_matches('/').ends_with(&format!("/{name}")))
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// Claims the cache for this process, or says who is refreshing it.
+fn claim(engine: &Engine, schema: &str, name: &str) -> Result<CacheDef> {
+    let key = format!("{schema}.{name}");
+    let me = Refreshing {
+        pid: std::process::id(),
+        host: hostname(),
+        since_ms: now_ms(),
+    };
+    let claimed = engine.session().store().update_cache(schema, name, |def| {
+        if let Some(other) = &def.state.refreshing
+            && alive(other, &key)
+        {
+            return Ok(Err(other.clone()));
+        }
+        def.state.refreshing = Some(me.clone());
+        Ok(Ok(def.clone()))
+    })?;
+    match claimed {
+        Ok(def) => {
+            in_process().lock().unwrap().insert(key);
+            Ok(def)
+        }
+        Err(other) => Err(SchedulerError::Query(DataFusionError::Execution(format!(
+            "materialized view {key} is being refreshed (by process {} on {}, for {}); try again when it is done",
+            other.pid,
+            other.host,
+            super::human(Duration::from_millis(
+                now_ms().saturating_sub(other.since_ms)
+            ))
+        )))),
+    }
+}
+
+/// Whether a refresh of the cache is under way (in any live process).
+pub fn busy(def: &CacheDef) -> bool {
+    def.state
+        .refreshing
+        .as_ref()
+        .is_some_and(|r| alive(r, &def.qualified()))
+}
+
+/// Refreshes one cache: reads its query from the sources (never from a
+/// cache), writes a new generation and flips the catalog to it.
+///
+/// Boxed: a refresh runs a query, whose planning may refresh a stale cache
+/// (`quipu.stale_cache = 'wait'`).
+pub fn refresh<'a>(
+    engine: &'a Arc<Engine>,
+    schema: &'a str,
+    name: &'a str,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Refreshed>> + Send + 'a>> {
+    Box::pin(refresh_now(engine, schema, name))
+}
+
+async fn refresh_now(engine: &Arc<Engine>, schema: &str, name: &str) -> Result<Refreshed> {
+    let key = format!("{schema}.{name}");
+    let def = claim(engine, schema, name)?;
+    let started = Instant::now();
+    let read_at = now_ms();
+    remove_orphans(engine, &def).await;
+    let location = format!(
+        "{}g{:06}-{:08x}/",
+        base_url(engine, &def),
+        def.state.generation + 1,
+        rand_suffix()
+    );
+    let written = write_generation(engine, &def, &location).await;
+    let store = engine.session().store();
+    let outcome = match written {
+        Ok((columns, rows, bytes)) => {
+            let took = started.elapsed();
+            let flipped = store.update_cache(schema, name, |d| {
+                let now = now_ms();
+                let retired = d.state.location.take().map(|location| Retired {
+                    location,
+                    at_ms: now,
+                });
+                let mut state = std::mem::take(&mut d.state);
+                state.retired.extend(retired);
+                // Generations retired long enough ago go; the others stay
+                // for the queries that may still read them.
+                let (gone, kept): (Vec<Retired>, Vec<Retired>) = state
+                    .retired
+                    .drain(..)
+                    .partition(|r| now.saturating_sub(r.at_ms) >= RETAIN.as_millis() as u64);
+                state.retired = kept;
+                let gone: Vec<String> = gone.into_iter().map(|r| r.location).collect();
+                state.generation += 1;
+                state.location = Some(location.clone());
+                state.columns = columns;
+                state.rows = rows;
+                state.bytes = bytes;
+                state.read_at_ms = Some(read_at);
+                state.refresh_ms = Some(took.as_millis() as u64);
+                state.last_error = None;
+                state.last_error_at_ms = None;
+                state.refreshing = None;
+                let generation = state.generation;
+                d.state = state;
+                Ok((generation, gone))
+            });
+            match flipped {
+                Ok((generation, gone)) => {
+                    for dir in gone {
+                        remove_dir(engine, &dir).await;
+                    }
+                    Ok(Refreshed {
+                        generation,
+                        rows,
+                        bytes,
+                        took,
+                    })
+                }
+                Err(e) => Err(SchedulerError::from(e)),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    in_process().lock().unwrap().remove(&key);
+    let m = quipu_connectors::metrics::metrics();
+    match &outcome {
+        Ok(done) => {
+            m.cache_refreshes.with_label_values(&[&key, "ok"]).inc();
+            m.cache_refresh_seconds
+                .with_label_values(&[&key])
+                .observe(done.took.as_secs_f64());
+            tracing::info!(cache = %key, generation = done.generation, rows = done.rows, bytes = done.bytes, took_ms = done.took.as_millis() as u64, "materialized view refreshed");
+        }
+        Err(e) => {
+            m.cache_refreshes.with_label_values(&[&key, "error"]).inc();
+            tracing::warn!(cache = %key, error = %e, "materialized view refresh failed");
+            remove_dir(engine, &location).await;
+            let message = e.to_string();
+            let _ = store.update_cache(schema, name, |d| {
+                d.state.refreshing = None;
+                d.state.last_error = Some(message);
+                d.state.last_error_at_ms = Some(now_ms());
+                Ok(())
+            });
+        }
+    }
+    outcome.map_err(|e| match e {
+        SchedulerError::Catalog(CatalogError::UnknownCache(c)) => {
+            refresh_error(&key, format!("{c} was dropped while it refreshed"))
+        }
+        SchedulerError::Query(DataFusionError::Execution(m)) if m.starts_with("refresh of") => {
+            SchedulerError::Query(DataFusionError::Execution(m))
+        }
+        other => refresh_error(&key, other),
+    })
+}
+
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(now_ms() as u128);
+    h.finish() as u32
+}
+
+/// Runs the cache's query in a session that reads no cache, and writes
+/// its answer as one Parquet file under `location`. Returns the columns,
+/// rows and bytes written.
+async fn write_generation(
+    engine: &Arc<Engine>,
+    def: &CacheDef,
+    location: &str,
+) -> Result<(Vec<ColumnDef>, u64, u64)> {
+    let session = engine.client();
+    // The answer must come from the sources, not from this or another
+    // cache.
+    session.sql("SET quipu.max_staleness = '0'").await?;
+    session.sql("SET quipu.stale_cache = 'live'").await?;
+    let out = session.sql_one(&def.sql).await?;
+    let schema = out.schema.clone();
+    let mut seen = HashSet::new();
+    for f in schema.fields() {
+        if !seen.insert(f.name().clone()) {
+            return Err(SchedulerError::Query(DataFusionError::Plan(format!(
+                "materialized view {}: its query returns two columns named `{}`; give them distinct names with AS",
+                def.qualified(),
+                f.name()
+            ))));
+        }
+    }
+    if let Some(path) = location.strip_prefix("file://") {
+        std::fs::create_dir_all(path)
+            .map_err(|e| refresh_error(&def.qualified(), format!("cannot create {path}: {e}")))?;
+    }
+    let (store, prefix) = store_of(engine, location)?;
+    let file = prefix.clone().join("part-00000.parquet");
+    let sink = object_store::buffered::BufWriter::new(store.clone(), file.clone());
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let mut writer = AsyncArrowWriter::try_new(sink, schema.clone(), Some(props))
+        .map_err(|e| refresh_error(&def.qualified(), e))?;
+    let mut rows = 0u64;
+    let mut stream = out.stream;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        writer
+            .write(&batch)
+            .await
+            .map_err(|e| refresh_error(&def.qualified(), e))?;
+    }
+    writer
+        .close()
+        .await
+        .map_err(|e| refresh_error(&def.qualified(), e))?;
+    let bytes = store
+        .head(&file)
+        .await
+        .map_err(|e| refresh_error(&def.qualified(), e))?
+        .size;
+    let columns = quipu_catalog::types::columns_of(&schema);
+    Ok((columns, rows, bytes))
+}
+
+/// Refreshes, one at a time, every cache declared with `refresh = 'every
+/// ...'` whose serving generation is that old (a failed refresh is tried
+/// again after the same interval). Runs until the process ends.
+pub fn spawn_refresher(engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let caches = match engine.session().store().caches() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read materialized views");
+                    continue;
+                }
+            };
+            for def in caches {
+                let Some(every) = def.refresh_every_secs else {
+                    continue;
+                };
+                let now = now_ms();
+                let every_ms = every * 1_000;
+                let last = def
+                    .state
+                    .read_at_ms
+                    .unwrap_or(0)
+                    .max(def.state.last_error_at_ms.unwrap_or(0));
+                if now.saturating_sub(last) < every_ms || busy(&def) {
+                    continue;
+                }
+                // Errors are recorded in the catalog and logged.
+                let _ = refresh(&engine, &def.schema, &def.name).await;
+            }
+        }
+    })
+}

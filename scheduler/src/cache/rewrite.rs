@@ -1,0 +1,1101 @@
+//! Answering a query from a materialized view without being asked to.
+//!
+//! After a statement is planned, every part of its plan is compared with
+//! the plan of each cache's query. The comparison is by meaning, not by
+//! names: both plans are analyzed (views expanded, types coerced), then
+//! written in a canonical form ([`Canon`]) where a column is its position
+//! in the node's input, aliases and subquery names are gone, the AND-ed
+//! conditions of a filter and the equalities of a join are sorted, and
+//! projections that only pass their input through are skipped. A part
+//! whose canonical form is the cache's is replaced by a scan of the
+//! cache's files; a projection over the cache query's body is answered
+//! from the cache when each of its expressions is one the cache keeps.
+//! Filters, joins and aggregates above the replaced part run on the cache
+//! as they would have on the live rows.
+//!
+//! Nothing else is rewritten: a plan with a subquery expression, a
+//! volatile function, an outer reference or a node this module does not
+//! know stays live. When in doubt the answer is computed from the
+//! sources.
+//!
+//! Freshness: a cache is used only when its serving generation is no older
+//! than the query allows (`quipu.max_staleness`, else the cache's own
+//! `max_staleness`, else any age). A cache that could answer but is too
+//! old is handled by `quipu.stale_cache`: `live` answers from the
+//! sources and says so in EXPLAIN, `error` fails, `wait` refreshes first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchemaRef, ScalarValue, TableReference};
+use datafusion::datasource::provider_as_source;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{
+    BinaryExpr, Cast, Distinct, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, Operator,
+    Projection,
+};
+use quipu_catalog::{CacheDef, DEFAULT_CATALOG, DEFAULT_SCHEMA};
+use quipu_connectors::catalog::cache::CacheTable;
+use quipu_connectors::{Access, QuipuOptions, StaleCache};
+
+use super::{human, now_ms};
+use crate::error::{Result, SchedulerError};
+
+/// What [`apply`] did to a plan.
+pub(crate) enum Outcome {
+    /// Nothing: plan it as it is.
+    Unchanged(LogicalPlan),
+    /// Parts are read from caches (or marked as not read from a stale one).
+    Rewritten(LogicalPlan),
+    /// A stale cache was refreshed (`stale_cache = 'wait'`): plan the
+    /// statement again.
+    Refreshed,
+}
+
+/// A cache a query may be answered from.
+struct Candidate {
+    def: CacheDef,
+    provider: Arc<dyn TableProvider>,
+    /// Canonical form of the cache's analyzed query.
+    whole: String,
+    /// When the query is a projection: the canonical form of its input and
+    /// of each of its expressions.
+    body: Option<(String, Vec<String>)>,
+    /// What the projection's input is, when it is one the finer rules
+    /// read (a filtered scan or join, or a GROUP BY).
+    shape: Option<Shape>,
+    age: Duration,
+    bound: Option<Duration>,
+}
+
+impl Candidate {
+    fn fresh(&self) -> bool {
+        self.bound.is_none_or(|b| self.age <= b)
+    }
+
+    fn name(&self) -> String {
+        self.def.qualified()
+    }
+}
+
+/// Runs the analyzer on a plan (views expanded, types coerced), as the
+/// optimizer will before anything else.
+fn analyze(state: &SessionState, plan: LogicalPlan) -> DfResult<LogicalPlan> {
+    state
+        .analyzer()
+        .execute_and_check(plan, state.config_options(), |_, _| {})
+}
+
+/// The bound on a cache's age for this query.
+fn bound(opts: &QuipuOptions, def: &CacheDef) -> Option<Duration> {
+    opts.max_staleness
+        .or(def.max_staleness_secs.map(Duration::from_secs))
+}
+
+fn stale_error(c: &Candidate) -> SchedulerError {
+    SchedulerError::Query(DataFusionError::Execution(format!(
+        "materialized view {} is {} old, older than this query allows ({}; quipu.stale_cache = 'error')",
+        c.name(),
+        human(c.age),
+        human(c.bound.unwrap_or_default())
+    )))
+}
+
+/// Rewrites `plan` to read the caches it may, as described in the module
+/// documentation. `waited`: the statement is planned again after the
+/// refreshes it waited for (`stale_cache = 'wait'`), and reads the new
+/// generations whatever their age by now.
+pub(crate) async fn apply(
+    engine: &Arc<crate::engine::Engine>,
+    state: &SessionState,
+    access: &Access,
+    plan: LogicalPlan,
+    waited: bool,
+) -> Result<Outcome> {
+    let defs = engine.session().catalogs().caches();
+    if defs.is_empty() {
+        return Ok(Outcome::Unchanged(plan));
+    }
+    let opts = crate::session::options_of(state);
+    if matches!(
+        plan,
+        LogicalPlan::Ddl(_)
+            | LogicalPlan::Statement(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::DescribeTable(_)
+    ) {
+        return Ok(Outcome::Unchanged(plan));
+    }
+    // Caches read by name: too old for this query, they are read live (or
+    // refused, or refreshed first).
+    let mut to_refresh = Vec::new();
+    let named = plan
+        .clone()
+        .transform_up_with_subqueries(|node| {
+            let LogicalPlan::TableScan(scan) = &node else {
+                return Ok(Transformed::no(node));
+            };
+            let Some(provider) = cache_of(&scan.source) else {
+                return Ok(Transformed::no(node));
+            };
+            let Some(cache) =
+                (provider.as_ref() as &dyn std::any::Any).downcast_ref::<CacheTable>()
+            else {
+                return Ok(Transformed::no(node));
+            };
+            let age = Duration::from_millis(cache.age_ms(now_ms()));
+            let limit = bound(&opts, &cache.def);
+            if waited || limit.is_none_or(|b| age <= b) {
+                return Ok(Transformed::no(node));
+            }
+            let key = cache.def.qualified();
+            quipu_connectors::metrics::metrics()
+                .cache_misses
+                .with_label_values(&[&key, "too_old"])
+                .inc();
+            match opts.stale_cache {
+                StaleCache::Error => Err(DataFusionError::Execution(format!(
+                    "materialized view {key} is {} old, older than this query allows ({}; quipu.stale_cache = 'error')",
+                    human(age),
+                    human(limit.unwrap_or_default())
+                ))),
+                StaleCache::Wait => {
+                    to_refresh.push((cache.def.schema.clone(), cache.def.name.clone()));
+                    Ok(Transformed::no(node))
+                }
+                StaleCache::Live => {
+                    let mut live = LogicalPlanBuilder::from(cache.defining.clone())
+                        .alias(scan.table_name.clone())?;
+                    if let Some(columns) = &scan.projection {
+                        let schema = live.schema().clone();
+                        live = live.project(
+                            columns
+                                .iter()
+                                .map(|&i| Expr::Column(Column::from(schema.qualified_field(i)))),
+                        )?;
+                    }
+                    Ok(Transformed::yes(live.build()?))
+                }
+            }
+        })
+        .map_err(SchedulerError::Query)?;
+    if !to_refresh.is_empty() {
+        for (schema, name) in to_refresh {
+            super::refresh::refresh(engine, &schema, &name).await?;
+        }
+        return Ok(Outcome::Refreshed);
+    }
+    let named_changed = named.transformed;
+    let plan = named.data;
+
+    let catalog = state.config_options().catalog.clone();
+    let canon = Canon {
+        catalog: &catalog.default_catalog,
+        schema: &catalog.default_schema,
+    };
+    let mut candidates = Vec::new();
+    for def in defs {
+        if def.state.location.is_none() {
+            continue;
+        }
+        let Some(provider) = table(state, &def).await else {
+            continue;
+        };
+        let Some(cache) = (provider.as_ref() as &dyn std::any::Any).downcast_ref::<CacheTable>()
+        else {
+            continue;
+        };
+        // A user who may not read what the cache reads is not answered
+        // from it (the grant check would refuse the plan anyway).
+        if access
+            .first_denied(&cache.defining, DEFAULT_CATALOG, DEFAULT_SCHEMA)
+            .is_some()
+        {
+            continue;
+        }
+        let Ok(view) = analyze(state, cache.defining.clone()) else {
+            continue;
+        };
+        let Some(whole) = canon.plan(&view) else {
+            continue;
+        };
+        let body = match strip_aliases(&view) {
+            LogicalPlan::Projection(p) => canon.plan(&p.input).and_then(|input| {
+                let exprs = p
+                    .expr
+                    .iter()
+                    .map(|e| canon.expr(e, &[p.input.schema()]))
+                    .collect::<Option<Vec<_>>>()?;
+                Some((input, exprs))
+            }),
+            _ => None,
+        };
+        let shape = match strip_aliases(&view) {
+            LogicalPlan::Projection(p) => Shape::of(&canon, &p.input),
+            _ => None,
+        };
+        tracing::trace!(cache = %def.qualified(), canonical = %whole, aggregates = ?shape.as_ref().map(|s| match s { Shape::Grouped { aggs, .. } => aggs.join(" | "), Shape::Select { filter, .. } => filter.join(" | ") }), "materialized view considered");
+        let age = Duration::from_millis(cache.age_ms(now_ms()));
+        quipu_connectors::metrics::metrics()
+            .cache_age_seconds
+            .with_label_values(&[&def.qualified()])
+            .set(age.as_secs() as i64);
+        candidates.push(Candidate {
+            // A query that waited for a refresh reads what it waited for.
+            bound: if waited { None } else { bound(&opts, &def) },
+            def,
+            provider,
+            whole,
+            body,
+            shape,
+            age,
+        });
+    }
+    if candidates.is_empty() {
+        return Ok(if named_changed {
+            Outcome::Rewritten(plan)
+        } else {
+            Outcome::Unchanged(plan)
+        });
+    }
+    let Ok(analyzed) = analyze(state, plan.clone()) else {
+        // The planner reports the error with its own words.
+        return Ok(Outcome::Unchanged(plan));
+    };
+    let mut stale: Option<SchedulerError> = None;
+    let mut wait = Vec::new();
+    let rewritten = analyzed
+        .transform_down(|node| {
+            for c in &candidates {
+                let Some(read) = answer(&canon, c, &node)? else {
+                    continue;
+                };
+                if c.fresh() {
+                    quipu_connectors::metrics::metrics()
+                        .cache_hits
+                        .with_label_values(&[&c.name()])
+                        .inc();
+                    return Ok(Transformed::new(read, true, TreeNodeRecursion::Jump));
+                }
+                quipu_connectors::metrics::metrics()
+                    .cache_misses
+                    .with_label_values(&[&c.name(), "too_old"])
+                    .inc();
+                match opts.stale_cache {
+                    StaleCache::Error => {
+                        stale.get_or_insert_with(|| stale_error(c));
+                        return Ok(Transformed::new(node, false, TreeNodeRecursion::Jump));
+                    }
+                    StaleCache::Wait => {
+                        let key = (c.def.schema.clone(), c.def.name.clone());
+                        if !wait.contains(&key) {
+                            wait.push(key);
+                        }
+                        return Ok(Transformed::new(node, false, TreeNodeRecursion::Jump));
+                    }
+                    StaleCache::Live => {
+                        let note = format!(
+                            "not from cache {}: {} old, query allows {}",
+                            c.name(),
+                            human(c.age),
+                            human(c.bound.unwrap_or_default())
+                        );
+                        let marked = renamed_like(
+                            LogicalPlanBuilder::from(node.clone())
+                                .alias(TableReference::bare(note))?
+                                .build()?,
+                            &node,
+                            &(0..node.schema().fields().len()).collect::<Vec<_>>(),
+                        )?;
+                        return Ok(Transformed::new(marked, true, TreeNodeRecursion::Jump));
+                    }
+                }
+            }
+            Ok(Transformed::no(node))
+        })
+        .map_err(SchedulerError::Query)?;
+    if let Some(e) = stale {
+        return Err(e);
+    }
+    if !wait.is_empty() {
+        for (schema, name) in wait {
+            super::refresh::refresh(engine, &schema, &name).await?;
+        }
+        return Ok(Outcome::Refreshed);
+    }
+    Ok(if rewritten.transformed {
+        Outcome::Rewritten(rewritten.data)
+    } else if named_changed {
+        Outcome::Rewritten(plan)
+    } else {
+        Outcome::Unchanged(plan)
+    })
+}
+
+/// The cache table behind a scan's source, if it is one.
+fn cache_of(
+    source: &Arc<dyn datafusion::logical_expr::TableSource>,
+) -> Option<Arc<dyn TableProvider>> {
+    let provider = datafusion::datasource::source_as_provider(source).ok()?;
+    (provider.as_ref() as &dyn std::any::Any)
+        .downcast_ref::<CacheTable>()
+        .is_some()
+        .then_some(provider)
+}
+
+/// The cache's table as this session sees it.
+async fn table(state: &SessionState, def: &CacheDef) -> Option<Arc<dyn TableProvider>> {
+    let schema = state
+        .catalog_list()
+        .catalog(DEFAULT_CATALOG)?
+        .schema(&def.schema)?;
+    schema.table(&def.name).await.ok().flatten()
+}
+
+fn strip_aliases(plan: &LogicalPlan) -> &LogicalPlan {
+    match plan {
+        LogicalPlan::SubqueryAlias(a) => strip_aliases(&a.input),
+        other => other,
+    }
+}
+
+/// `node` read from the cache `c`, when the cache can answer it: the
+/// whole of it, a projection of the cache's input, a projection or
+/// aggregate over the cache's filtered input with more conditions, or a
+/// coarser GROUP BY over the cache's. None when it cannot.
+fn answer(canon: &Canon, c: &Candidate, node: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
+    if canon.plan(node).as_deref() == Some(c.whole.as_str()) {
+        let all: Vec<usize> = (0..node.schema().fields().len()).collect();
+        return from_cache(c, node, &all).map(Some);
+    }
+    if let (Some((body, exprs)), LogicalPlan::Projection(p)) = (&c.body, node)
+        && canon.plan(&p.input).as_deref() == Some(body.as_str())
+    {
+        let columns = p
+            .expr
+            .iter()
+            .map(|e| {
+                let e = canon.expr(e, &[p.input.schema()])?;
+                exprs.iter().position(|x| *x == e)
+            })
+            .collect::<Option<Vec<_>>>();
+        if let Some(columns) = columns {
+            return from_cache(c, node, &columns).map(Some);
+        }
+    }
+    match &c.shape {
+        Some(Shape::Select { filter, base }) => select(canon, c, filter, base, node),
+        Some(Shape::Grouped { group, aggs, base }) => rollup(canon, c, group, aggs, base, node),
+        None => Ok(None),
+    }
+}
+
+/// What a cache query's projection reads.
+enum Shape {
+    /// Rows of `base` (a scan, a join, ...) kept by the AND-ed `filter`.
+    Select { filter: Vec<String>, base: String },
+    /// `GROUP BY group` with aggregates `aggs` over `base`.
+    Grouped {
+        group: Vec<String>,
+        aggs: Vec<String>,
+        base: String,
+    },
+}
+
+impl Shape {
+    fn of(canon: &Canon, input: &LogicalPlan) -> Option<Shape> {
+        match strip_aliases(input) {
+            LogicalPlan::Filter(f) => Some(Shape::Select {
+                filter: canon.conjuncts(&f.predicate, &[f.input.schema()])?,
+                base: canon.plan(&f.input)?,
+            }),
+            LogicalPlan::Aggregate(a) => {
+                if a.group_expr
+                    .iter()
+                    .any(|g| matches!(g, Expr::GroupingSet(_)))
+                {
+                    return None;
+                }
+                let inputs = [a.input.schema()];
+                Some(Shape::Grouped {
+                    group: a
+                        .group_expr
+                        .iter()
+                        .map(|g| canon.expr(g, &inputs))
+                        .collect::<Option<_>>()?,
+                    aggs: a
+                        .aggr_expr
+                        .iter()
+                        .map(|g| canon.expr(g, &inputs))
+                        .collect::<Option<_>>()?,
+                    base: canon.plan(&a.input)?,
+                })
+            }
+            other => Some(Shape::Select {
+                filter: vec![],
+                base: canon.plan(other)?,
+            }),
+        }
+    }
+}
+
+/// The cache's column that is its query's input column `position` as it
+/// is, if it keeps it.
+fn kept(c: &Candidate, position: usize) -> Option<usize> {
+    let (_, exprs) = c.body.as_ref()?;
+    let want = format!("#{position}");
+    exprs.iter().position(|e| *e == want)
+}
+
+/// Positions in `schema` of the columns `exprs` read; None when one is not
+/// in it or an expression holds a subquery.
+fn positions(exprs: &[Expr], schema: &DFSchemaRef) -> Option<std::collections::BTreeSet<usize>> {
+    let mut out = std::collections::BTreeSet::new();
+    for e in exprs {
+        let mut ok = true;
+        let _ = e.apply(|x| {
+            match x {
+                Expr::ScalarSubquery(_)
+                | Expr::Exists(_)
+                | Expr::InSubquery(_)
+                | Expr::OuterReferenceColumn(..) => ok = false,
+                Expr::Column(col) => match schema.index_of_column(col) {
+                    Ok(i) => {
+                        out.insert(i);
+                    }
+                    Err(_) => ok = false,
+                },
+                _ => {}
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        if !ok {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// A projection or aggregate over the cache query's input with the
+/// cache's conditions and maybe more: the input is read from the cache
+/// (the columns the node and the extra conditions use; the others, unused,
+/// as NULLs) and the extra conditions run on it.
+fn select(
+    canon: &Canon,
+    c: &Candidate,
+    filter: &[String],
+    base: &str,
+    node: &LogicalPlan,
+) -> DfResult<Option<LogicalPlan>> {
+    if !matches!(node, LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_)) {
+        return Ok(None);
+    }
+    let input = node.inputs()[0];
+    let (conditions, below) = match strip_aliases(input) {
+        LogicalPlan::Filter(f) => (split_conjunction(&f.predicate), f.input.as_ref()),
+        other => (vec![], other),
+    };
+    if canon.plan(below).as_deref() != Some(base) {
+        return Ok(None);
+    }
+    let below_schema = below.schema();
+    let mut extra = Vec::new();
+    for cond in &conditions {
+        let Some(k) = canon.expr(cond, &[below_schema]) else {
+            return Ok(None);
+        };
+        if !filter.contains(&k) {
+            extra.push((*cond).clone());
+        }
+    }
+    // Every condition of the cache must be among the query's (as a set:
+    // the same condition twice counts once).
+    let wanted: std::collections::BTreeSet<&String> = filter.iter().collect();
+    let have: std::collections::BTreeSet<String> = conditions
+        .iter()
+        .filter_map(|cond| canon.expr(cond, &[below_schema]))
+        .collect();
+    if !wanted.iter().all(|w| have.contains(*w)) {
+        return Ok(None);
+    }
+    let Some(mut used) = positions(&node.expressions(), input.schema()) else {
+        return Ok(None);
+    };
+    let Some(in_extra) = positions(&extra, below_schema) else {
+        return Ok(None);
+    };
+    used.extend(in_extra);
+    let mut columns = Vec::with_capacity(below_schema.fields().len());
+    for j in 0..below_schema.fields().len() {
+        if used.contains(&j) {
+            match kept(c, j) {
+                Some(k) => columns.push(Some(k)),
+                None => return Ok(None),
+            }
+        } else {
+            columns.push(None);
+        }
+    }
+    let mut rows = from_cache_sparse(c, below, &columns)?;
+    if let Some(condition) = datafusion::logical_expr::utils::conjunction(extra) {
+        rows = LogicalPlanBuilder::from(rows).filter(condition)?.build()?;
+    }
+    let all: Vec<usize> = (0..input.schema().fields().len()).collect();
+    let rows = renamed_like(rows, input, &all)?;
+    Ok(Some(node.with_new_exprs(node.expressions(), vec![rows])?))
+}
+
+/// A GROUP BY over the cache query's input whose keys are among the
+/// cache's keys and whose aggregates can be computed again from the
+/// cache's: `sum` of sums, `sum` of counts, `min` of minimums, `max` of
+/// maximums, and `avg` of a float or integer column as the sum of its sums
+/// over the sum of its counts. Anything else (`count(DISTINCT ...)`, an
+/// average of averages, a decimal average whose rounding would differ)
+/// is not rewritten.
+fn rollup(
+    canon: &Canon,
+    c: &Candidate,
+    group: &[String],
+    aggs: &[String],
+    base: &str,
+    node: &LogicalPlan,
+) -> DfResult<Option<LogicalPlan>> {
+    use datafusion::functions_aggregate::expr_fn::{max, min, sum};
+    use datafusion::logical_expr::expr::AggregateFunction;
+    let LogicalPlan::Aggregate(a) = node else {
+        return Ok(None);
+    };
+    // Conditions on the query's rows before they are grouped are kept
+    // when they read only columns the cache groups by.
+    let (conditions, below) = match strip_aliases(&a.input) {
+        LogicalPlan::Filter(f) => (split_conjunction(&f.predicate), f.input.as_ref()),
+        other => (vec![], other),
+    };
+    if canon.plan(below).as_deref() != Some(base) {
+        return Ok(None);
+    }
+    let inputs = [a.input.schema()];
+    let mut scan = cache_scan(c)?;
+    let scan_schema = scan.schema().clone();
+    let cache_col = |k: usize| Expr::Column(Column::from(scan_schema.qualified_field(k)));
+    // The cache's column holding its query's output `position` as it is.
+    let output = |position: usize| kept(c, position);
+    // The cache's column holding input column `j` of the query, when the
+    // cache groups by it as it is.
+    let key_column = |j: usize| {
+        let want = format!("#{j}");
+        group.iter().position(|g| *g == want).and_then(&output)
+    };
+    if !conditions.is_empty() {
+        let below_schema = below.schema();
+        let mut moved = Vec::new();
+        for cond in conditions {
+            if positions(std::slice::from_ref(cond), below_schema).is_none() {
+                return Ok(None);
+            }
+            let mut ok = true;
+            let on_cache = cond
+                .clone()
+                .transform_up(|e| {
+                    Ok(match e {
+                        Expr::Column(col) => match below_schema
+                            .index_of_column(&col)
+                            .ok()
+                            .and_then(&key_column)
+                        {
+                            Some(k) => Transformed::yes(cache_col(k)),
+                            None => {
+                                ok = false;
+                                Transformed::no(Expr::Column(col))
+                            }
+                        },
+                        other => Transformed::no(other),
+                    })
+                })?
+                .data;
+            if !ok {
+                return Ok(None);
+            }
+            moved.push(on_cache);
+        }
+        if let Some(condition) = datafusion::logical_expr::utils::conjunction(moved) {
+            scan = LogicalPlanBuilder::from(scan).filter(condition)?.build()?;
+        }
+    }
+    let mut keys = Vec::new();
+    for g in &a.group_expr {
+        let Some(k) = canon.expr(g, &inputs) else {
+            return Ok(None);
+        };
+        let Some(i) = group.iter().position(|x| *x == k) else {
+            return Ok(None);
+        };
+        let Some(col) = output(i) else {
+            return Ok(None);
+        };
+        keys.push(cache_col(col));
+    }
+    let find_agg = |text: &str| {
+        aggs.iter()
+            .position(|x| x == text)
+            .and_then(|m| output(group.len() + m))
+    };
+    let mut new_aggs: Vec<Expr> = Vec::new();
+    // Per aggregate of the query: how to compute it from the new
+    // aggregate's outputs (indices into `new_aggs`).
+    enum Out {
+        Same(usize),
+        Count(usize),
+        Avg(usize, usize),
+    }
+    let mut outs = Vec::new();
+    for e in &a.aggr_expr {
+        let inner = match e {
+            Expr::Alias(al) => al.expr.as_ref(),
+            other => other,
+        };
+        let Expr::AggregateFunction(AggregateFunction { func, params }) = inner else {
+            return Ok(None);
+        };
+        if params.distinct
+            || params.filter.is_some()
+            || !params.order_by.is_empty()
+            || params.null_treatment.is_some()
+            || params.args.len() != 1
+        {
+            return Ok(None);
+        }
+        let Some(text) = canon.expr(inner, &inputs) else {
+            return Ok(None);
+        };
+        let arg = &params.args[0];
+        let name = func.name().to_ascii_lowercase();
+        let out = match name.as_str() {
+            "sum" | "min" | "max" | "count" => {
+                let Some(col) = find_agg(&text) else {
+                    return Ok(None);
+                };
+                let re = match name.as_str() {
+                    "sum" | "count" => sum(cache_col(col)),
+                    "min" => min(cache_col(col)),
+                    _ => max(cache_col(col)),
+                };
+                let at = push_once(&mut new_aggs, re);
+                if name == "count" {
+                    Out::Count(at)
+                } else {
+                    Out::Same(at)
+                }
+            }
+            "avg" => {
+                // The planner casts an integer column to a double first.
+                let arg = match arg {
+                    Expr::Cast(cast) if cast.field.data_type() == &DataType::Float64 => {
+                        cast.expr.as_ref()
+                    }
+                    other => other,
+                };
+                let Ok(t) = arg.get_type(a.input.schema().as_ref()) else {
+                    return Ok(None);
+                };
+                if !(t.is_integer() || t.is_floating()) {
+                    return Ok(None);
+                }
+                let Some(arg_text) = canon.expr(arg, &inputs) else {
+                    return Ok(None);
+                };
+                // Sums of integers are numeric (as in PostgreSQL): planned,
+                // the cache's sum reads a cast of the column.
+                let sum_of = [
+                    format!("sum({arg_text})"),
+                    format!("sum(CAST({arg_text} AS Int64))"),
+                    format!("sum(CAST({arg_text} AS Decimal128(19, 0)))"),
+                ]
+                .iter()
+                .find_map(|t| find_agg(t));
+                let (Some(s), Some(n)) = (sum_of, find_agg(&format!("count({arg_text})"))) else {
+                    return Ok(None);
+                };
+                let s = push_once(&mut new_aggs, sum(cache_col(s)));
+                let n = push_once(&mut new_aggs, sum(cache_col(n)));
+                Out::Avg(s, n)
+            }
+            _ => return Ok(None),
+        };
+        outs.push(out);
+    }
+    let n_keys = keys.len();
+    let regrouped = LogicalPlanBuilder::from(scan)
+        .aggregate(keys, new_aggs)?
+        .build()?;
+    let schema = regrouped.schema().clone();
+    let col = |i: usize| Expr::Column(Column::from(schema.qualified_field(i)));
+    let mut exprs: Vec<Expr> = (0..n_keys).map(col).collect();
+    let global = n_keys == 0;
+    for out in outs {
+        exprs.push(match out {
+            Out::Same(i) => col(n_keys + i),
+            Out::Count(i) if global => datafusion::functions::expr_fn::coalesce(vec![
+                col(n_keys + i),
+                datafusion::logical_expr::lit(0i64),
+            ]),
+            Out::Count(i) => col(n_keys + i),
+            Out::Avg(s, n) => {
+                Expr::Cast(Cast::new(Box::new(col(n_keys + s)), DataType::Float64))
+                    / Expr::Cast(Cast::new(Box::new(col(n_keys + n)), DataType::Float64))
+            }
+        });
+    }
+    // Cast each to the query's own type: planned again, a sum of counts
+    // is a sum of bigints, which is numeric (as in PostgreSQL).
+    let exprs = exprs
+        .into_iter()
+        .zip(node.schema().fields())
+        .map(|(e, f)| Expr::Cast(Cast::new(Box::new(e), f.data_type().clone())))
+        .collect();
+    let computed = LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(regrouped))?);
+    let all: Vec<usize> = (0..node.schema().fields().len()).collect();
+    renamed_like(computed, node, &all).map(Some)
+}
+
+/// The index of `e` in `exprs`, pushed there first if it is not yet.
+fn push_once(exprs: &mut Vec<Expr>, e: Expr) -> usize {
+    match exprs.iter().position(|x| *x == e) {
+        Some(i) => i,
+        None => {
+            exprs.push(e);
+            exprs.len() - 1
+        }
+    }
+}
+
+/// A scan of the cache's files, under a name that tells EXPLAIN's reader
+/// which cache, which generation and how old.
+fn cache_scan(c: &Candidate) -> DfResult<LogicalPlan> {
+    let note = format!(
+        "cache {}, generation {}, {} old",
+        c.name(),
+        c.def.state.generation,
+        human(c.age)
+    );
+    LogicalPlanBuilder::scan(
+        TableReference::partial(c.def.schema.as_str(), c.def.name.as_str()),
+        provider_as_source(c.provider.clone()),
+        None,
+    )?
+    .alias(TableReference::bare(note))?
+    .build()
+}
+
+/// A scan of the cache's files giving `node`'s output (its column names,
+/// qualifiers and types) from the cache's `columns`.
+fn from_cache(c: &Candidate, node: &LogicalPlan, columns: &[usize]) -> DfResult<LogicalPlan> {
+    renamed_like(cache_scan(c)?, node, columns)
+}
+
+/// Like [`from_cache`], with `None` columns as typed NULLs (columns of
+/// `node` nothing above reads).
+fn from_cache_sparse(
+    c: &Candidate,
+    node: &LogicalPlan,
+    columns: &[Option<usize>],
+) -> DfResult<LogicalPlan> {
+    let scan = cache_scan(c)?;
+    let from = scan.schema().clone();
+    let exprs = node
+        .schema()
+        .iter()
+        .zip(columns)
+        .map(|((qualifier, field), k)| {
+            let e = match k {
+                Some(k) => {
+                    let e = Expr::Column(Column::from(from.qualified_field(*k)));
+                    if from.field(*k).data_type() != field.data_type() {
+                        Expr::Cast(Cast::new(Box::new(e), field.data_type().clone()))
+                    } else {
+                        e
+                    }
+                }
+                None => datafusion::logical_expr::lit(ScalarValue::try_from(field.data_type())?),
+            };
+            Ok(e.alias_qualified(qualifier.cloned(), field.name()))
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    Ok(LogicalPlan::Projection(Projection::try_new(
+        exprs,
+        Arc::new(scan),
+    )?))
+}
+
+/// `input`'s columns `columns` under the names, qualifiers and types of
+/// `like`'s output.
+fn renamed_like(
+    input: LogicalPlan,
+    like: &LogicalPlan,
+    columns: &[usize],
+) -> DfResult<LogicalPlan> {
+    let from = input.schema().clone();
+    let exprs = like
+        .schema()
+        .iter()
+        .zip(columns)
+        .map(|((qualifier, field), &i)| {
+            let mut e = Expr::Column(Column::from(from.qualified_field(i)));
+            if from.field(i).data_type() != field.data_type() {
+                e = Expr::Cast(Cast::new(Box::new(e), field.data_type().clone()));
+            }
+            e.alias_qualified(qualifier.cloned(), field.name())
+        })
+        .collect::<Vec<_>>();
+    Ok(LogicalPlan::Projection(Projection::try_new(
+        exprs,
+        Arc::new(input),
+    )?))
+}
+
+/// Plans and expressions written without names: see the module docs.
+struct Canon<'a> {
+    catalog: &'a str,
+    schema: &'a str,
+}
+
+impl Canon<'_> {
+    fn plan(&self, plan: &LogicalPlan) -> Option<String> {
+        Some(match plan {
+            LogicalPlan::SubqueryAlias(a) => return self.plan(&a.input),
+            LogicalPlan::Projection(p) => {
+                if is_identity(p) {
+                    return self.plan(&p.input);
+                }
+                format!(
+                    "P[{}]({})",
+                    self.exprs(&p.expr, &[p.input.schema()])?,
+                    self.plan(&p.input)?
+                )
+            }
+            LogicalPlan::Filter(f) => format!(
+                "F[{}]({})",
+                self.conjunction(&f.predicate, &[f.input.schema()])?,
+                self.plan(&f.input)?
+            ),
+            LogicalPlan::TableScan(t) => {
+                if !t.filters.is_empty() {
+                    return None;
+                }
+                let name = t.table_name.clone().resolve(self.catalog, self.schema);
+                let fields: Vec<String> = t
+                    .source
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| format!("{}:{}", f.name(), f.data_type()))
+                    .collect();
+                format!(
+                    "T({name}|{}|{:?}|{:?})",
+                    fields.join(","),
+                    t.projection,
+                    t.fetch
+                )
+            }
+            LogicalPlan::Join(j) => {
+                let inputs = [j.left.schema(), j.right.schema()];
+                let mut on =
+                    j.on.iter()
+                        .map(|(l, r)| {
+                            Some(format!(
+                                "{}={}",
+                                self.expr(l, &inputs)?,
+                                self.expr(r, &inputs)?
+                            ))
+                        })
+                        .collect::<Option<Vec<_>>>()?;
+                on.sort();
+                let filter = match &j.filter {
+                    Some(f) => self.conjunction(f, &inputs)?,
+                    None => String::new(),
+                };
+                format!(
+                    "J{:?}{:?}[{}][{filter}]({})({})",
+                    j.join_type,
+                    j.null_equality,
+                    on.join(","),
+                    self.plan(&j.left)?,
+                    self.plan(&j.right)?
+                )
+            }
+            LogicalPlan::Aggregate(a) => format!(
+                "A[{}][{}]({})",
+                self.exprs(&a.group_expr, &[a.input.schema()])?,
+                self.exprs(&a.aggr_expr, &[a.input.schema()])?,
+                self.plan(&a.input)?
+            ),
+            LogicalPlan::Sort(s) => {
+                let keys = s
+                    .expr
+                    .iter()
+                    .map(|k| {
+                        Some(format!(
+                            "{} {} {}",
+                            self.expr(&k.expr, &[s.input.schema()])?,
+                            k.asc,
+                            k.nulls_first
+                        ))
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                format!(
+                    "S[{}]{:?}({})",
+                    keys.join(","),
+                    s.fetch,
+                    self.plan(&s.input)?
+                )
+            }
+            LogicalPlan::Limit(l) => format!(
+                "L[{}][{}]({})",
+                l.skip.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+                l.fetch.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+                self.plan(&l.input)?
+            ),
+            LogicalPlan::Distinct(Distinct::All(input)) => format!("D({})", self.plan(input)?),
+            LogicalPlan::Union(u) => format!(
+                "U({})",
+                u.inputs
+                    .iter()
+                    .map(|i| self.plan(i))
+                    .collect::<Option<Vec<_>>>()?
+                    .join(")(")
+            ),
+            LogicalPlan::Window(w) => format!(
+                "W[{}]({})",
+                self.exprs(&w.window_expr, &[w.input.schema()])?,
+                self.plan(&w.input)?
+            ),
+            LogicalPlan::Values(v) => {
+                let rows: Vec<String> = v
+                    .values
+                    .iter()
+                    .map(|row| {
+                        row.iter()
+                            .map(|e| format!("{e}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .collect();
+                let types: Vec<String> = v
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.data_type().to_string())
+                    .collect();
+                format!("V[{}][{}]", types.join(","), rows.join(";"))
+            }
+            LogicalPlan::EmptyRelation(e) => {
+                format!("E{}{}", e.produce_one_row, e.schema.fields().len())
+            }
+            _ => return None,
+        })
+    }
+
+    fn exprs(&self, exprs: &[Expr], inputs: &[&DFSchemaRef]) -> Option<String> {
+        Some(
+            exprs
+                .iter()
+                .map(|e| self.expr(e, inputs))
+                .collect::<Option<Vec<_>>>()?
+                .join(","),
+        )
+    }
+
+    /// AND-ed conditions in a canonical order.
+    fn conjunction(&self, predicate: &Expr, inputs: &[&DFSchemaRef]) -> Option<String> {
+        Some(self.conjuncts(predicate, inputs)?.join(" AND "))
+    }
+
+    /// The AND-ed conditions, each canonical, sorted, each once.
+    fn conjuncts(&self, predicate: &Expr, inputs: &[&DFSchemaRef]) -> Option<Vec<String>> {
+        let mut parts = split_conjunction(predicate)
+            .into_iter()
+            .map(|e| self.expr(e, inputs))
+            .collect::<Option<Vec<_>>>()?;
+        parts.sort();
+        parts.dedup();
+        Some(parts)
+    }
+
+    /// An expression with its columns as `#position` in `inputs` (one
+    /// input, or a join's two), its aliases dropped and its equalities'
+    /// sides in a canonical order.
+    fn expr(&self, expr: &Expr, inputs: &[&DFSchemaRef]) -> Option<String> {
+        if expr.is_volatile() {
+            return None;
+        }
+        let mut ok = true;
+        let out = expr
+            .clone()
+            .transform_up(|e| {
+                Ok(match e {
+                    Expr::Column(c) => {
+                        let mut offset = 0;
+                        let mut found = None;
+                        for schema in inputs {
+                            if let Ok(i) = schema.index_of_column(&c) {
+                                found = Some(offset + i);
+                                break;
+                            }
+                            offset += schema.fields().len();
+                        }
+                        match found {
+                            Some(i) => {
+                                Transformed::yes(Expr::Column(Column::from_name(format!("#{i}"))))
+                            }
+                            None => {
+                                ok = false;
+                                Transformed::no(Expr::Column(c))
+                            }
+                        }
+                    }
+                    Expr::Alias(a) => Transformed::yes(*a.expr),
+                    Expr::ScalarSubquery(_)
+                    | Expr::Exists(_)
+                    | Expr::InSubquery(_)
+                    | Expr::OuterReferenceColumn(..) => {
+                        ok = false;
+                        Transformed::no(e)
+                    }
+                    Expr::BinaryExpr(b) if b.op == Operator::Eq => {
+                        if b.left.to_string() > b.right.to_string() {
+                            Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                                b.right,
+                                Operator::Eq,
+                                b.left,
+                            )))
+                        } else {
+                            Transformed::no(Expr::BinaryExpr(b))
+                        }
+                    }
+                    other => Transformed::no(other),
+                })
+            })
+            .ok()?
+            .data;
+        ok.then(|| format!("{out}"))
+    }
+}
+
+/// A projection that passes its input's columns through in order.
+fn is_identity(p: &Projection) -> bool {
+    let input = p.input.schema();
+    p.expr.len() == input.fields().len()
+        && p.expr.iter().enumerate().all(|(i, e)| {
+            let e = match e {
+                Expr::Alias(a) => a.expr.as_ref(),
+                other => other,
+            };
+            matches!(e, Expr::Column(c) if input.index_of_column(c).ok() == Some(i))
+        })
+}

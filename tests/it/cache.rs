@@ -1,0 +1,508 @@
+//! Issue 20: materialized views. Every answer read from a cache is checked
+//! against the same query computed live (`quipu.max_staleness = '0'`) at
+//! the same data; whether a cache was used is read from EXPLAIN.
+
+use std::time::Duration;
+
+use quipu_connectors::Access;
+use quipu_scheduler::{ClientSession, Engine};
+
+use crate::common::{lake_env, query, try_query};
+
+/// Rows of `sql`, sorted (answers are compared as multisets).
+async fn sorted(c: &ClientSession, sql: &str) -> Vec<Vec<String>> {
+    let (mut rows, _) = query(c, sql).await;
+    rows.sort();
+    rows
+}
+
+/// The logical plan EXPLAIN shows for `sql`.
+async fn plan_of(c: &ClientSession, sql: &str) -> String {
+    let (rows, _) = query(c, &format!("EXPLAIN {sql}")).await;
+    rows.iter()
+        .filter(|r| r[0] == "logical_plan")
+        .map(|r| r[1].clone())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A session that never reads a cache.
+async fn live(engine: &std::sync::Arc<Engine>) -> ClientSession {
+    let c = engine.client();
+    c.sql("SET quipu.max_staleness = '0'").await.unwrap();
+    c
+}
+
+/// Asserts that `sql` is answered from cache `cache` (EXPLAIN names it)
+/// and that the answer is the live one.
+async fn from_cache(cached: &ClientSession, live: &ClientSession, cache: &str, sql: &str) {
+    let plan = plan_of(cached, sql).await;
+    assert!(
+        plan.contains(&format!("cache {cache}, generation")),
+        "{sql}: expected a read of {cache}:\n{plan}"
+    );
+    assert!(
+        !plan.contains("TableScan: lake."),
+        "{sql}: still reads the lake:\n{plan}"
+    );
+    let want = sorted(live, sql).await;
+    assert!(!want.is_empty(), "{sql}: no rows to compare");
+    assert_eq!(sorted(cached, sql).await, want, "{sql}");
+}
+
+/// Asserts that `sql` is not answered from `cache`, and is still right.
+async fn not_from(cached: &ClientSession, live: &ClientSession, cache: &str, sql: &str) {
+    let plan = plan_of(cached, sql).await;
+    assert!(
+        !plan.contains(&format!("cache {cache},")),
+        "{sql}: must not read {cache}:\n{plan}"
+    );
+    assert_eq!(sorted(cached, sql).await, sorted(live, sql).await, "{sql}");
+}
+
+const BY_CUSTOMER: &str = "CREATE MATERIALIZED VIEW m.by_customer AS \
+    SELECT channel, customer_id, sum(total_cents) AS cents, count(*) AS n, \
+           count(total_cents) AS counted, min(total_cents) AS lo, max(total_cents) AS hi, \
+           avg(total_cents) AS mean \
+    FROM lake.public.orders GROUP BY channel, customer_id";
+
+const BIG: &str = "CREATE MATERIALIZED VIEW m.big AS \
+    SELECT order_id, channel, total_cents FROM lake.public.orders \
+    WHERE total_cents >= 5000 AND channel <> 'phone'";
+
+const LIMA: &str = "CREATE MATERIALIZED VIEW m.lima AS \
+    SELECT o.order_id, o.total_cents, c.name FROM lake.public.orders o \
+    JOIN lake.public.customers c ON o.customer_id = c.customer_id WHERE c.city = 'Lima'";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rewrite_uses_a_cache_exactly_when_the_answer_stays_the_same() {
+    let env = lake_env().await;
+    let admin = env.engine.client();
+    for sql in [BY_CUSTOMER, BIG, LIMA] {
+        admin.sql(sql).await.unwrap();
+    }
+    admin
+        .sql("CREATE VIEW m.big_view AS SELECT order_id, channel, total_cents FROM lake.public.orders WHERE total_cents >= 5000 AND channel <> 'phone'")
+        .await
+        .unwrap();
+    let live = live(&env.engine).await;
+
+    // Must use the cache: ...
+    for (cache, sql) in [
+        // the same query, columns in another order, other aliases;
+        (
+            "m.by_customer",
+            "SELECT customer_id AS who, o.channel, sum(o.total_cents) FROM lake.public.orders AS o GROUP BY channel, customer_id",
+        ),
+        // a coarser GROUP BY, every aggregate that rolls up;
+        (
+            "m.by_customer",
+            "SELECT channel, sum(total_cents), count(*), count(total_cents), min(total_cents), max(total_cents), avg(total_cents) FROM lake.public.orders GROUP BY channel",
+        ),
+        // no GROUP BY at all (count of nothing would be 0, not NULL);
+        (
+            "m.by_customer",
+            "SELECT count(*), sum(total_cents), max(total_cents) FROM lake.public.orders",
+        ),
+        // a condition on a grouping column before grouping;
+        (
+            "m.by_customer",
+            "SELECT customer_id, sum(total_cents) FROM lake.public.orders WHERE channel = 'web' GROUP BY customer_id",
+        ),
+        // the same filter with its conditions in the other order;
+        (
+            "m.big",
+            "SELECT o.total_cents, o.order_id FROM lake.public.orders AS o WHERE o.channel <> 'phone' AND o.total_cents >= 5000",
+        ),
+        // one more condition, on a column the cache keeps;
+        (
+            "m.big",
+            "SELECT order_id FROM lake.public.orders WHERE total_cents >= 5000 AND channel <> 'phone' AND channel = 'app'",
+        ),
+        // an aggregate over the cached rows;
+        (
+            "m.big",
+            "SELECT channel, count(*), sum(total_cents) FROM lake.public.orders WHERE total_cents >= 5000 AND channel <> 'phone' GROUP BY channel",
+        ),
+        // a filter on top of a view with the cache's query;
+        ("m.big", "SELECT * FROM m.big_view WHERE total_cents > 9000"),
+        // a join, written with other aliases and the equality turned round.
+        (
+            "m.lima",
+            "SELECT x.order_id, x.total_cents, y.name FROM lake.public.orders x JOIN lake.public.customers y ON y.customer_id = x.customer_id WHERE y.city = 'Lima'",
+        ),
+    ] {
+        from_cache(&admin, &live, cache, sql).await;
+    }
+
+    // Must not: ...
+    for (cache, sql) in [
+        // a condition on a column the cache does not keep;
+        (
+            "m.big",
+            "SELECT order_id FROM lake.public.orders WHERE total_cents >= 5000 AND channel <> 'phone' AND customer_id = 7",
+        ),
+        // a condition the cache's does not imply;
+        (
+            "m.big",
+            "SELECT order_id FROM lake.public.orders WHERE total_cents >= 4000 AND channel <> 'phone'",
+        ),
+        // an outer join where the cache has an inner one;
+        (
+            "m.lima",
+            "SELECT o.order_id, o.total_cents, c.name FROM lake.public.orders o LEFT JOIN lake.public.customers c ON o.customer_id = c.customer_id AND c.city = 'Lima'",
+        ),
+        // a condition before grouping on a column the cache aggregates;
+        (
+            "m.by_customer",
+            "SELECT channel, sum(total_cents) FROM lake.public.orders WHERE total_cents > 500 GROUP BY channel",
+        ),
+        // count(DISTINCT) cannot be rolled up;
+        (
+            "m.by_customer",
+            "SELECT channel, count(DISTINCT customer_id) FROM lake.public.orders GROUP BY channel",
+        ),
+        // a grouping key the cache does not group by.
+        (
+            "m.by_customer",
+            "SELECT year, sum(total_cents) FROM lake.public.orders GROUP BY year",
+        ),
+    ] {
+        not_from(&admin, &live, cache, sql).await;
+    }
+
+    // An average of averages is not an average: a cache holding only
+    // averages is not used for a coarser one.
+    admin
+        .sql("CREATE MATERIALIZED VIEW m.means AS SELECT channel, customer_id, avg(total_cents) AS mean FROM lake.public.orders WHERE channel <> 'tv' GROUP BY channel, customer_id")
+        .await
+        .unwrap();
+    not_from(
+        &admin,
+        &live,
+        "m.means",
+        "SELECT channel, avg(total_cents) FROM lake.public.orders WHERE channel <> 'tv' GROUP BY channel",
+    )
+    .await;
+
+    // Read by name, the cache is a table with the query's columns.
+    let (rows, _) = query(&admin, "SELECT count(*) FROM m.big").await;
+    let (want, _) = query(
+        &live,
+        "SELECT count(*) FROM lake.public.orders WHERE total_cents >= 5000 AND channel <> 'phone'",
+    )
+    .await;
+    assert_eq!(rows, want);
+    env.engine.session().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_the_grant_gets_nothing_through_a_cache() {
+    let env = lake_env().await;
+    let mut options = std::collections::BTreeMap::new();
+    options.insert(
+        "url".to_string(),
+        format!("file://{}", env.lake_dir().display()),
+    );
+    let vault =
+        quipu_catalog::SourceDef::new("vault", quipu_catalog::SourceKind::Lake, options).unwrap();
+    env.engine.session().add_source(&vault).await.unwrap();
+    let admin = env.engine.client();
+    admin
+        .sql("CREATE MATERIALIZED VIEW m.vault_totals AS SELECT channel, sum(total_cents) AS cents FROM vault.public.orders GROUP BY channel")
+        .await
+        .unwrap();
+    let user = env.engine.client_for(Access::only(["lake".to_string()]));
+    for sql in [
+        "SELECT * FROM m.vault_totals",
+        "SELECT channel, sum(total_cents) FROM vault.public.orders GROUP BY channel",
+    ] {
+        let err = try_query(&user, sql).await.unwrap_err();
+        assert!(err.contains("vault"), "{sql}: {err}");
+    }
+    // The same question over the granted source is answered, live.
+    let sql = "SELECT channel, sum(total_cents) FROM lake.public.orders GROUP BY channel";
+    let plan = plan_of(&user, sql).await;
+    assert!(!plan.contains("cache m.vault_totals"), "{plan}");
+    assert_eq!(sorted(&user, sql).await.len(), 2);
+    // Only admins declare, refresh and drop caches.
+    for sql in [
+        "CREATE MATERIALIZED VIEW m.mine AS SELECT 1 AS one",
+        "REFRESH MATERIALIZED VIEW m.vault_totals",
+        "DROP MATERIALIZED VIEW m.vault_totals",
+    ] {
+        let err = try_query(&user, sql).await.unwrap_err();
+        assert!(err.contains("only admins"), "{sql}: {err}");
+    }
+    env.engine.session().close().await;
+}
+
+/// Writes one more order file into the test lake's orders table.
+fn add_orders(lake: &std::path::Path, year: i64, ids: std::ops::Range<i64>) {
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    let n = ids.end - ids.start;
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        Field::new("order_id", DataType::Int64, false),
+        Field::new("customer_id", DataType::Int64, false),
+        Field::new("channel", DataType::Utf8, false),
+        Field::new("total_cents", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(Int64Array::from_iter_values(ids.clone())),
+            std::sync::Arc::new(Int64Array::from_iter_values(ids.clone().map(|i| i % 7))),
+            std::sync::Arc::new(StringArray::from_iter_values((0..n).map(|_| "web"))),
+            std::sync::Arc::new(Int64Array::from_iter_values((0..n).map(|_| 100))),
+        ],
+    )
+    .unwrap();
+    let dir = lake.join(format!("orders/year={year}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = std::fs::File::create(dir.join(format!("part-{}.parquet", ids.start))).unwrap();
+    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_query_sets_how_old_a_cached_answer_it_accepts() {
+    let env = lake_env().await;
+    let admin = env.engine.client();
+    admin
+        .sql("CREATE MATERIALIZED VIEW m.counts AS SELECT channel, count(*) AS n FROM lake.public.orders GROUP BY channel")
+        .await
+        .unwrap();
+    let sql = "SELECT channel, count(*) FROM lake.public.orders GROUP BY channel";
+    let before = sorted(&admin, sql).await;
+    // The sources change after the refresh.
+    add_orders(&env.lake_dir(), 2026, 100_000..100_050);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // No bound: the cached answer, which no longer counts the new orders.
+    assert_eq!(sorted(&admin, sql).await, before);
+    assert!(plan_of(&admin, sql).await.contains("cache m.counts"));
+    // A loose bound: still the cache.
+    admin
+        .sql("SET quipu.max_staleness = '1 hour'")
+        .await
+        .unwrap();
+    assert_eq!(sorted(&admin, sql).await, before);
+    // A tight bound sees the change, live, and EXPLAIN says why.
+    admin
+        .sql("SET quipu.max_staleness = '10 ms'")
+        .await
+        .unwrap();
+    let after = sorted(&admin, sql).await;
+    assert_ne!(after, before);
+    let web = |rows: &Vec<Vec<String>>| -> i64 {
+        rows.iter().find(|r| r[0] == "web").unwrap()[1]
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(web(&after), web(&before) + 50);
+    let plan = plan_of(&admin, sql).await;
+    assert!(
+        plan.contains("not from cache m.counts") && plan.contains("TableScan: lake.public.orders"),
+        "{plan}"
+    );
+    // 'error': refused, naming the cache and its age.
+    admin.sql("SET quipu.stale_cache = 'error'").await.unwrap();
+    let err = try_query(&admin, sql).await.unwrap_err();
+    assert!(
+        err.contains("materialized view m.counts is")
+            && err.contains("older than this query allows"),
+        "{err}"
+    );
+    // Read by name too.
+    let err = try_query(&admin, "SELECT * FROM m.counts")
+        .await
+        .unwrap_err();
+    assert!(err.contains("m.counts"), "{err}");
+    // 'wait': refreshed, then answered from the new generation.
+    admin.sql("SET quipu.stale_cache = 'wait'").await.unwrap();
+    let generation = |e: &Engine| {
+        e.session()
+            .store()
+            .cache("m", "counts")
+            .unwrap()
+            .unwrap()
+            .state
+            .generation
+    };
+    assert_eq!(generation(&env.engine), 1);
+    let waited = sorted(&admin, sql).await;
+    assert_eq!(generation(&env.engine), 2);
+    assert_eq!(waited, after);
+    assert!(
+        plan_of(&admin, sql)
+            .await
+            .contains("cache m.counts, generation")
+    );
+    // The view's own bound is the default: declared '0', always live.
+    admin
+        .sql("CREATE MATERIALIZED VIEW m.always_live WITH (max_staleness = '0') AS SELECT channel, max(total_cents) AS hi FROM lake.public.orders GROUP BY channel")
+        .await
+        .unwrap();
+    let fresh = env.engine.client();
+    let plan = plan_of(
+        &fresh,
+        "SELECT channel, max(total_cents) FROM lake.public.orders GROUP BY channel",
+    )
+    .await;
+    assert!(plan.contains("not from cache m.always_live"), "{plan}");
+    env.engine.session().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_never_see_a_half_flipped_cache() {
+    let env = lake_env().await;
+    let admin = env.engine.client();
+    admin.sql(BY_CUSTOMER).await.unwrap();
+    let sql = "SELECT channel, sum(total_cents), count(*) FROM lake.public.orders GROUP BY channel";
+    let want = sorted(&live(&env.engine).await, sql).await;
+    let engine = env.engine.clone();
+    let refresher = tokio::spawn(async move {
+        let c = engine.client();
+        for _ in 0..6 {
+            c.sql("REFRESH MATERIALIZED VIEW m.by_customer")
+                .await
+                .unwrap();
+        }
+    });
+    let mut reads = 0;
+    while !refresher.is_finished() {
+        assert_eq!(sorted(&admin, sql).await, want);
+        reads += 1;
+    }
+    refresher.await.unwrap();
+    assert!(reads > 0);
+    let def = env
+        .engine
+        .session()
+        .store()
+        .cache("m", "by_customer")
+        .unwrap()
+        .unwrap();
+    assert_eq!(def.state.generation, 7);
+    // Generations retired in the last minutes stay for the queries that
+    // may still read them; a directory no catalog entry names (a refresh
+    // killed half-way) goes at the next refresh.
+    let dir = env.data_dir().join("cache/m.by_customer");
+    let generations = || {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(generations().len(), 7, "{:?}", generations());
+    std::fs::create_dir_all(dir.join("g000099-deadbeef")).unwrap();
+    std::fs::write(dir.join("g000099-deadbeef/part-00000.parquet"), b"half").unwrap();
+    admin
+        .sql("REFRESH MATERIALIZED VIEW m.by_customer")
+        .await
+        .unwrap();
+    assert!(
+        !dir.join("g000099-deadbeef").exists(),
+        "{:?}",
+        generations()
+    );
+    assert_eq!(generations().len(), 8, "{:?}", generations());
+    env.engine.session().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_declarations_are_refused_and_change_nothing() {
+    let env = lake_env().await;
+    let admin = env.engine.client();
+    admin.sql(BIG).await.unwrap();
+    admin
+        .sql("CREATE VIEW m.v AS SELECT 1 AS one")
+        .await
+        .unwrap();
+    let before = env.engine.session().store().snapshot().unwrap();
+    for (sql, says) in [
+        (
+            "CREATE MATERIALIZED VIEW m.t AS SELECT now() AS at",
+            "now()",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW m.r AS SELECT random() AS r FROM lake.public.orders",
+            "random()",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW m.v AS SELECT 2 AS two",
+            "`m.v` already exists",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW m.big AS SELECT 2 AS two",
+            "`m.big` already exists",
+        ),
+        ("CREATE VIEW m.big AS SELECT 2 AS two", "m.big"),
+        (
+            "CREATE MATERIALIZED VIEW m.s WITH (storage = 'file:///proc/no/such') AS SELECT 1 AS one",
+            "storage file:///proc/no/such",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW m.s WITH (storage = 'ftp://x/y') AS SELECT 1 AS one",
+            "storage ftp://x/y",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW m.s WITH (max_staleness = 'a while') AS SELECT 1 AS one",
+            "`a while` is not an interval",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW m.s WITH (refesh = 'manual') AS SELECT 1 AS one",
+            "unknown option `refesh`",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW m.s AS SELECT 1 AS a, 2 AS a",
+            "have the same name",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW m.s AS SELECT o.customer_id, c.customer_id FROM lake.public.orders o JOIN lake.public.customers c ON o.customer_id = c.customer_id",
+            "two columns named `customer_id`",
+        ),
+        (
+            "REFRESH MATERIALIZED VIEW m.nope",
+            "`m.nope` does not exist",
+        ),
+        ("DROP MATERIALIZED VIEW m.nope", "`m.nope` does not exist"),
+        (
+            "CREATE MATERIALIZED VIEW m.s AS SELECT * FROM lake.public.nope",
+            "nope",
+        ),
+    ] {
+        let err = try_query(&admin, sql).await.unwrap_err();
+        assert!(err.contains(says), "{sql}: {err}");
+    }
+    let mut after = env.engine.session().store().snapshot().unwrap();
+    after.generation = before.generation;
+    assert_eq!(after.caches, before.caches);
+    assert_eq!(after.views, before.views);
+    // IF EXISTS / IF NOT EXISTS are quiet.
+    admin
+        .sql("DROP MATERIALIZED VIEW IF EXISTS m.nope")
+        .await
+        .unwrap();
+    admin
+        .sql("CREATE MATERIALIZED VIEW IF NOT EXISTS m.big AS SELECT 2 AS two")
+        .await
+        .unwrap();
+    // A drop removes the definition and the files.
+    admin.sql("DROP MATERIALIZED VIEW m.big").await.unwrap();
+    assert!(
+        env.engine
+            .session()
+            .store()
+            .cache("m", "big")
+            .unwrap()
+            .is_none()
+    );
+    assert!(!env.data_dir().join("cache/m.big").exists());
+    env.engine.session().close().await;
+}
