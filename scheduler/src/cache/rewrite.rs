@@ -257,6 +257,8 @@ pub(crate) async fn apply(
             age,
         });
     }
+    // Where several caches can answer, the smallest does.
+    candidates.sort_by_key(|c| c.def.state.rows);
     if candidates.is_empty() {
         return Ok(if named_changed {
             Outcome::Rewritten(plan)
