@@ -698,3 +698,184 @@ async fn every_business_view_and_twenty_shapes_answer_the_same_from_cache() {
     }
     engine.session().close().await;
 }
+
+/// A refresh killed half-way (SIGKILL of the server) or failing on a
+/// source that is down leaves the previous generation serving and the
+/// catalog consistent; over the PostgreSQL wire the statements answer
+/// with PostgreSQL's tags and only admins run them.
+#[test]
+fn refreshes_killed_or_failing_leave_the_old_generation_serving() {
+    use crate::pgwire::{ANA_PW, BOSS_PW, psql_in, wait_port};
+    let pg = crate::servers::PgServer::start();
+    pg.psql("postgres", "CREATE DATABASE shop");
+    pg.psql(
+        "shop",
+        "CREATE TABLE t AS SELECT g AS id, g % 7 AS v FROM generate_series(1, 1000) g; \
+         CREATE VIEW slow AS SELECT id, v, pg_sleep(0.004) IS NOT NULL AS slept FROM t",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    crate::views::add_pg_source(dir.path(), "shop", pg.port, "shop");
+    crate::pgwire::add_admin(dir.path());
+    let run = crate::common::quipu(
+        dir.path(),
+        &["users", "add", "ana", "--grant", "shop"],
+        &[("QUIPU_PASSWORD", ANA_PW)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut procs = crate::cluster::Procs::start(dir.path(), 0);
+    wait_port(procs.pg);
+    let pg_port = procs.pg;
+    let boss = |commands: &[&str]| psql_in(pg_port, "boss", BOSS_PW, "quipu", commands);
+
+    let out = boss(&[
+        "CREATE MATERIALIZED VIEW m.fast AS SELECT id, v FROM shop.public.t",
+        "CREATE MATERIALIZED VIEW m.slow AS SELECT id, v, slept FROM shop.public.slow",
+        "REFRESH MATERIALIZED VIEW m.fast",
+        "SELECT count(*) FROM m.slow",
+    ]);
+    assert!(out.ok, "{}\n{}\n{}", out.stdout, out.stderr, procs.logs());
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        vec![
+            "CREATE MATERIALIZED VIEW",
+            "CREATE MATERIALIZED VIEW",
+            "REFRESH MATERIALIZED VIEW",
+            "1000"
+        ],
+        "{}",
+        out.stdout
+    );
+    let ana = psql_in(
+        procs.pg,
+        "ana",
+        ANA_PW,
+        "quipu",
+        &["REFRESH MATERIALIZED VIEW m.fast"],
+    );
+    assert!(
+        !ana.ok && ana.stderr.contains("only admins"),
+        "{}",
+        ana.stderr
+    );
+
+    // SIGKILL while the slow one refreshes (reading takes 4 s).
+    let store = || quipu_catalog::CatalogStore::open(dir.path()).unwrap();
+    let before = store().cache("m", "slow").unwrap().unwrap();
+    let port = procs.pg;
+    let refresh = std::thread::spawn(move || {
+        psql_in(
+            port,
+            "boss",
+            BOSS_PW,
+            "quipu",
+            &["REFRESH MATERIALIZED VIEW m.slow"],
+        )
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store()
+        .cache("m", "slow")
+        .unwrap()
+        .unwrap()
+        .state
+        .refreshing
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresh never began"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    procs.kill_scheduler();
+    assert!(!refresh.join().unwrap().ok);
+    let after = store().cache("m", "slow").unwrap().unwrap();
+    assert_eq!(after.state.generation, before.state.generation);
+    assert_eq!(after.state.location, before.state.location);
+    assert!(
+        after.state.refreshing.is_some(),
+        "the dead refresh's claim stays"
+    );
+
+    procs.start_scheduler();
+    wait_port(procs.pg);
+    let out = boss(&[
+        "SELECT count(*), sum(v) FROM m.slow",
+        "REFRESH MATERIALIZED VIEW m.slow",
+    ]);
+    assert!(out.ok, "{}\n{}", out.stderr, procs.logs());
+    assert_eq!(
+        out.stdout.lines().next(),
+        Some("1000|3003"),
+        "{}",
+        out.stdout
+    );
+    let refreshed = store().cache("m", "slow").unwrap().unwrap();
+    assert_eq!(refreshed.state.generation, before.state.generation + 1);
+    assert!(refreshed.state.refreshing.is_none());
+    // What the killed refresh wrote is gone; the retired generation stays.
+    let generations = std::fs::read_dir(dir.path().join("cache/m.slow"))
+        .unwrap()
+        .count();
+    assert_eq!(generations, 2);
+
+    // The source goes down: the refresh fails naming it, the cache still
+    // answers, and describe shows the error.
+    pg.stop();
+    let out = boss(&["REFRESH MATERIALIZED VIEW m.fast"]);
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains("refresh of materialized view m.fast failed")
+            && out.stderr.contains("shop"),
+        "{}",
+        out.stderr
+    );
+    let out = boss(&["SELECT count(*) FROM m.fast"]);
+    assert_eq!(out.stdout.trim(), "1000", "{}", out.stderr);
+    let described = crate::common::quipu(dir.path(), &["catalog", "describe", "m.fast"], &[]);
+    assert!(
+        described.stdout.contains("generation: 2")
+            && described.stdout.contains("last error:")
+            && described.stdout.contains("source `shop`: cannot connect"),
+        "{}",
+        described.stdout
+    );
+    // A query that wants live data says the source is down.
+    let out = boss(&[
+        "SET quipu.max_staleness = '0'",
+        "SELECT count(*) FROM shop.public.t",
+    ]);
+    assert!(!out.ok && out.stderr.contains("shop"), "{}", out.stderr);
+    pg.restart();
+    let out = boss(&["REFRESH MATERIALIZED VIEW m.fast"]);
+    assert!(out.ok, "{}", out.stderr);
+
+    // The scheduler refreshes a cache declared `refresh = 'every ...'`.
+    let out = boss(&[
+        "CREATE MATERIALIZED VIEW m.auto WITH (refresh = 'every 1 second') AS SELECT v, count(*) AS n FROM shop.public.t GROUP BY v",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while store()
+        .cache("m", "auto")
+        .unwrap()
+        .unwrap()
+        .state
+        .generation
+        < 3
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no periodic refresh\n{}",
+            procs.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let described = crate::common::quipu(dir.path(), &["catalog", "describe", "m.fast"], &[]);
+    assert!(
+        described.stdout.contains("last error: none"),
+        "{}",
+        described.stdout
+    );
+}
