@@ -19,6 +19,7 @@ pub mod engine;
 pub mod error;
 mod extract;
 mod formats;
+mod lake_write;
 pub mod lexer;
 pub mod limits;
 mod placement;
