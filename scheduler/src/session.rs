@@ -337,6 +337,16 @@ impl ClientSession {
         // Writes go to the lake only, as Parquet, by Quipu's own writer
         // (`crate::lake_write`): refused here, before anything runs, when
         // they name a live source, a view, a CSV table or an UPDATE.
+        // EXPLAIN ANALYZE would run DataFusion's own write, straight into
+        // the table's folder.
+        if let LogicalPlan::Analyze(a) = plan
+            && matches!(a.input.as_ref(), LogicalPlan::Dml(_) | LogicalPlan::Ddl(_))
+        {
+            return Err(DataFusionError::NotImplemented(
+                "EXPLAIN ANALYZE of a write or DDL statement is not supported: run the statement itself".into(),
+            )
+            .into());
+        }
         if let LogicalPlan::Dml(dml) = plan {
             let (table, op) = crate::lake_write::write_of(&state, dml)?;
             self.engine.session().check_lake_write(&table, &op)?;
