@@ -28,6 +28,13 @@ use quipu_connectors::lake::write::{CtasTarget, LakeWrite};
 use crate::error::Result;
 use crate::streams::{ExecutedOn, QueryOutput};
 
+/// The `reason` of the output of an `INSERT` into the lake (the front doors
+/// answer it with PostgreSQL's `INSERT 0 n`).
+pub const WRITE_INSERT: &str = "a write to the lake (INSERT)";
+/// The `reason` of the output of a `CREATE TABLE ... AS` into the lake
+/// (answered `SELECT n`, as PostgreSQL does).
+pub const WRITE_CTAS: &str = "a write to the lake (CREATE TABLE AS)";
+
 /// What `WITH (...)` said on a `CREATE TABLE ... AS`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct WriteOptions {
@@ -279,6 +286,10 @@ pub(crate) async fn run(
     dml: &DmlStatement,
 ) -> Result<QueryOutput> {
     let (name, op) = write_of(state, dml)?;
+    let reason = match op {
+        LakeWrite::Insert => WRITE_INSERT,
+        LakeWrite::Create { .. } => WRITE_CTAS,
+    };
     let rows = session
         .write_lake(state, &name, op, dml.input.as_ref().clone())
         .await?;
@@ -299,7 +310,7 @@ pub(crate) async fn run(
             futures::stream::iter(vec![Ok(batch)]),
         )),
         executed_on: ExecutedOn::Local,
-        reason: "a write to the lake".into(),
+        reason: reason.into(),
     })
 }
 

@@ -20,6 +20,7 @@ pub mod error;
 mod extract;
 mod formats;
 mod lake_write;
+pub use lake_write::{WRITE_CTAS, WRITE_INSERT};
 pub mod lexer;
 pub mod limits;
 mod placement;

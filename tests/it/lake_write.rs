@@ -511,6 +511,40 @@ async fn writes_over_the_postgresql_wire_and_read_on_the_cluster() {
     // The files are where the table says, read by pyarrow the same way.
     let py = pyarrow_summary(&lake.path().join("wire/sales"));
     assert!(py.contains("months=2025-11,2025-12"), "{py}");
+    // psql saw PostgreSQL's command tags.
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("INSERT 0 ")),
+        "{}",
+        out.stdout
+    );
+    // psycopg (extended protocol): an INSERT's rowcount is the rows
+    // written, and they are there.
+    let jan = sales("2026-01-01 00:00:00+00", "2026-02-01 00:00:00+00");
+    let code = r#"
+import os, psycopg
+jan, cols = os.environ["JAN"], os.environ["COLS"]
+c = psycopg.connect(host="127.0.0.1", port=os.environ["PORT"], user="boss", password=os.environ["BOSS_PW"], dbname="quipu", autocommit=True)
+print("want=%d" % c.execute("SELECT count(*) FROM (" + jan + ") s").fetchone()[0])
+cur = c.execute("INSERT INTO archive.wire.sales SELECT " + cols + " FROM (" + jan + ") s")
+print("rowcount=%d" % cur.rowcount)
+print("total=%d" % c.execute("SELECT count(*) FROM archive.wire.sales").fetchone()[0])
+"#;
+    let py = crate::pgwire::python_with(
+        procs.pg,
+        code,
+        &[
+            ("JAN", std::ffi::OsStr::new(&jan)),
+            ("COLS", std::ffi::OsStr::new(COLS)),
+        ],
+    );
+    assert!(py.ok, "{}\n{}", py.stderr, procs.logs());
+    let jan_rows: usize = crate::pgwire::value(&py, "want").parse().unwrap();
+    assert!(jan_rows > 50);
+    assert_eq!(crate::pgwire::value(&py, "rowcount"), jan_rows.to_string());
+    assert_eq!(
+        crate::pgwire::value(&py, "total"),
+        (want.len() + jan_rows).to_string()
+    );
     // A user who is not an admin is refused, and nothing changes.
     let ana = psql_in(
         procs.pg,
