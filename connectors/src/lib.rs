@@ -4,7 +4,7 @@
 //! One folder per kind of source, each owning its connection, type
 //! mapping, discovery, table provider, scan and pushdown:
 //!
-//! - [`lake`]: discovery and `ListingTable`s over an object store
+//! - [`lake`]: discovery, `ListingTable`s and Parquet writes ([`lake::write`]) over an object store
 //!   (`file://`, `s3://`, `memory://`) in Parquet, CSV and NDJSON, with
 //!   hive-style partition columns.
 //! - [`postgres`]: `PgTable`, whose `PgScanExec` runs remote queries as

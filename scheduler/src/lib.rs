@@ -20,6 +20,8 @@ pub mod engine;
 pub mod error;
 mod extract;
 mod formats;
+mod lake_write;
+pub use lake_write::{WRITE_CTAS, WRITE_INSERT};
 pub mod lexer;
 pub mod limits;
 mod placement;

@@ -225,14 +225,26 @@ impl ClientSession {
     async fn plan_live(&self, statement: Statement) -> Result<LogicalPlan> {
         let statement = quipu_connectors::dialect::syntax::fix(statement)?;
         let statement = quipu_connectors::dialect::syntax::mark_extracts(statement);
+        // `CREATE TABLE lake.s.t WITH (partition_by = ...) AS`: DataFusion
+        // refuses table options, so Quipu's are taken off first.
+        let (statement, write_options) = crate::lake_write::take_options(statement)?;
         let state = self.ctx.state();
         // The tables it names, to tell "no such table" from other planning
         // errors by the catalog rather than by the error's words.
         let named = state.resolve_table_references(&statement).ok();
+        let insert = crate::lake_write::insert_shape(&statement);
         let plan = match state.statement_to_plan(statement).await {
             Ok(plan) => plan,
-            Err(e) => return Err(missing_table(&state, named.unwrap_or_default(), e)),
+            Err(e) => {
+                if let Some(better) =
+                    crate::lake_write::column_count_error(&state, insert, &e).await
+                {
+                    return Err(better.into());
+                }
+                return Err(missing_table(&state, named.unwrap_or_default(), e));
+            }
         };
+        let plan = crate::lake_write::ctas_into_source(&state, plan, write_options)?;
         crate::limits::check_plan(&plan)?;
         let plan = crate::similar::rewrite(plan)?;
         // `to_char` / `to_date` / `to_timestamp` read PostgreSQL's template
@@ -363,15 +375,22 @@ impl ClientSession {
         {
             return Err(SchedulerError::NotAdmin(plan.display().to_string()));
         }
-        // DataFusion would write a lake table's files in its own naming
-        // (`.json` into an `.ndjson` table, never read back): refused until
-        // Quipu writes to the lake itself.
-        if let LogicalPlan::Dml(dml) = plan {
-            return Err(DataFusionError::NotImplemented(format!(
-                "{} into {} is not supported: Quipu reads its sources and does not write to them",
-                dml.op, dml.table_name
-            ))
+        // Writes go to the lake only, as Parquet, by Quipu's own writer
+        // (`crate::lake_write`): refused here, before anything runs, when
+        // they name a live source, a view, a CSV table or an UPDATE.
+        // EXPLAIN ANALYZE would run DataFusion's own write, straight into
+        // the table's folder.
+        if let LogicalPlan::Analyze(a) = plan
+            && matches!(a.input.as_ref(), LogicalPlan::Dml(_) | LogicalPlan::Ddl(_))
+        {
+            return Err(DataFusionError::NotImplemented(
+                "EXPLAIN ANALYZE of a write or DDL statement is not supported: run the statement itself".into(),
+            )
             .into());
+        }
+        if let LogicalPlan::Dml(dml) = plan {
+            let (table, op) = crate::lake_write::write_of(&state, dml)?;
+            self.engine.session().check_lake_write(&table, &op)?;
         }
         Ok(())
     }
@@ -489,6 +508,9 @@ impl ClientSession {
     }
 
     async fn run_local_logical(&self, plan: LogicalPlan, reason: String) -> Result<QueryOutput> {
+        if let LogicalPlan::Dml(dml) = &plan {
+            return crate::lake_write::run(self.engine.session(), &self.ctx.state(), dml).await;
+        }
         let df = self.ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let stream = df.execute_stream().await?;

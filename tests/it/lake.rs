@@ -267,22 +267,13 @@ async fn memory_lake_and_declared_schema() {
         let (rows, _) = query(&c, "SELECT sum(spend_usd) FROM ads.public.fb").await;
         assert_eq!(rows, vec![vec!["20.0".to_string()]], "mode {mode}");
     }
-    // Writes are refused with a clear error, and nothing is written
-    // (DataFusion wrote a `.json` file a CSV or NDJSON table never reads).
+    // A CSV table is not written (Quipu writes Parquet), and nothing is
+    // written into its folder.
     let c = client(&engine, "local").await;
-    for (sql, says) in [
-        (
-            "INSERT INTO ads.public.fb VALUES ('x', 1.0)",
-            "not supported",
-        ),
-        (
-            "CREATE TABLE ads.public.copy AS SELECT * FROM ads.public.fb",
-            "cannot create ads.public.copy",
-        ),
-    ] {
-        let err = try_query(&c, sql).await.unwrap_err();
-        assert!(err.contains(says), "{sql}: {err}");
-    }
+    let err = try_query(&c, "INSERT INTO ads.public.fb VALUES ('x', 1.0)")
+        .await
+        .unwrap_err();
+    assert!(err.contains("Quipu writes only Parquet tables"), "{err}");
     let (rows, _) = query(&c, "SELECT count(*) FROM ads.public.fb").await;
     assert_eq!(rows, vec![vec!["3".to_string()]]);
     let files = store
@@ -290,6 +281,46 @@ async fn memory_lake_and_declared_schema() {
         .await
         .unwrap();
     assert_eq!(files.objects.len(), 2, "{:?}", files.objects);
+    // An object store has no rename: the staged objects are copied into
+    // the new table's folder and the staging objects deleted.
+    let (rows, _) = query(
+        &c,
+        "CREATE TABLE ads.public.copy AS SELECT * FROM ads.public.fb",
+    )
+    .await;
+    assert_eq!(rows, vec![vec!["3".to_string()]]);
+    query(
+        &c,
+        "INSERT INTO ads.public.copy SELECT * FROM ads.public.fb WHERE spend_usd > 5",
+    )
+    .await;
+    for mode in MODES {
+        let c = client(&engine, mode).await;
+        let (rows, _) = query(&c, "SELECT count(*), sum(spend_usd) FROM ads.public.copy").await;
+        assert_eq!(
+            rows,
+            vec![vec!["5".to_string(), "38.0".to_string()]],
+            "mode {mode}"
+        );
+    }
+    let all: Vec<String> = futures::TryStreamExt::try_collect::<Vec<_>>(
+        store.list(Some(&object_store::path::Path::from("exports"))),
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|o| o.location.to_string())
+    .collect();
+    let copies: Vec<&String> = all
+        .iter()
+        .filter(|p| p.starts_with("exports/copy/"))
+        .collect();
+    assert!(copies.len() >= 2, "{all:?}");
+    assert!(copies.iter().all(|p| p.ends_with(".parquet")), "{all:?}");
+    assert!(
+        !all.iter().any(|p| p.contains(".quipu-write/copy/")),
+        "{all:?}"
+    );
 }
 
 /// Declares `lake.public.<table>` at `path` with an inferred schema.

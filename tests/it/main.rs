@@ -15,6 +15,7 @@ mod expressions;
 mod flight;
 mod generator;
 mod lake;
+mod lake_write;
 mod live_faults;
 mod oracle;
 mod pgwire;

@@ -187,4 +187,57 @@ async fn lake_on_s3_compatible_store_both_ways() {
         .await;
         assert_eq!(rows, vec![vec![(EVENTS / 3).to_string()]], "mode {mode}");
     }
+
+    // Writes on S3 (docs/sql.md, "Writing to the lake": copied into place,
+    // not atomic): the web orders by year, then the app orders appended.
+    let c = client(&engine, "local").await;
+    let (rows, _) = query(
+        &c,
+        "CREATE TABLE s3lake.archive.orders WITH (partition_by = 'year') AS \
+         SELECT order_id, channel, total_cents, year FROM s3lake.public.orders WHERE channel = 'web'",
+    )
+    .await;
+    let web = (0..ORDERS)
+        .map(order)
+        .filter(|o| o.channel == "web")
+        .count();
+    assert_eq!(rows, vec![vec![web.to_string()]]);
+    query(
+        &c,
+        "INSERT INTO s3lake.archive.orders \
+         SELECT order_id, channel, total_cents, year FROM s3lake.public.orders WHERE channel = 'app'",
+    )
+    .await;
+    for mode in ["local", "cluster"] {
+        let c = client(&engine, mode).await;
+        let (rows, _) = query(
+            &c,
+            "SELECT count(*), sum(total_cents) FROM s3lake.archive.orders WHERE year = 2025",
+        )
+        .await;
+        let n = (0..ORDERS).map(order).filter(|o| o.year == 2025).count();
+        assert_eq!(
+            rows,
+            vec![vec![n.to_string(), expected_2025.to_string()]],
+            "mode {mode}"
+        );
+    }
+    let keys: Vec<String> = futures::TryStreamExt::try_collect::<Vec<_>>(store.list(Some(
+        &object_store::path::Path::from("exports/lake/archive"),
+    )))
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|o| o.location.to_string())
+    .collect();
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("exports/lake/archive/orders/year=2025/")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("exports/lake/archive/orders/year=")),
+        "staging objects left: {keys:?}"
+    );
 }

@@ -15,6 +15,7 @@
 
 pub mod connector;
 pub mod object_stores;
+pub mod write;
 
 pub use connector::{Lake, REGISTRATION};
 

@@ -120,7 +120,10 @@ impl QueryParser for QuipuParser {
     ) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.kind {
             Kind::Query(plan, names)
-                if !matches!(**plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_)) =>
+                if !matches!(
+                    **plan,
+                    LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) | LogicalPlan::Dml(_)
+                ) =>
             {
                 arrow_pg::datatypes::arrow_schema_to_pg_fields(
                     plan.schema().as_arrow(),

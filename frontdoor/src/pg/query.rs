@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use futures::{Sink, Stream, StreamExt};
+use futures::{Sink, Stream, StreamExt, TryStreamExt};
 use pgwire::api::portal::Format;
 use pgwire::api::query::SimpleQueryHandler;
 use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
@@ -58,6 +58,31 @@ impl Conn {
             _ = sleep_until(deadline) => return Err(canceled(true)),
             out = session.launch(planned) => out.and_then(quipu_scheduler::streams::one).map_err(engine_error)?,
         };
+        // A write to the lake has already happened when `launch` returns:
+        // answered as PostgreSQL does, `INSERT 0 n` / `SELECT n`.
+        if out.reason == quipu_scheduler::WRITE_INSERT || out.reason == quipu_scheduler::WRITE_CTAS
+        {
+            let batches: Vec<RecordBatch> = out
+                .stream
+                .try_collect()
+                .await
+                .map_err(|e| engine_error(SchedulerError::from(e)))?;
+            let rows: u64 = batches
+                .iter()
+                .filter_map(|b| {
+                    b.column(0)
+                        .as_any()
+                        .downcast_ref::<datafusion::arrow::array::UInt64Array>()
+                        .map(|a| a.iter().flatten().sum::<u64>())
+                })
+                .sum();
+            let tag = if out.reason == quipu_scheduler::WRITE_INSERT {
+                Tag::new("INSERT").with_oid(0).with_rows(rows as usize)
+            } else {
+                Tag::new("SELECT").with_rows(rows as usize)
+            };
+            return Ok(Response::Execution(tag));
+        }
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let fields = Arc::new(renamed(
             arrow_pg::datatypes::arrow_schema_to_pg_fields(&out.schema, format, Some(options))?,
