@@ -31,6 +31,9 @@ use crate::connector::{Connector, Encoded};
 /// message (field number 0 is invalid), so it never collides with what the
 /// inner codec writes.
 const MAGIC: &[u8] = b"\0quipu2\0";
+/// Starts an encoded `forecast()` / `backtest()` table (its query and
+/// arguments: [`crate::forecast::encode`]).
+const FORECAST_MAGIC: &[u8] = b"\0quipuF\0";
 
 /// A node of a live source on the wire: which connector encoded it, and
 /// what it wrote.
@@ -167,6 +170,9 @@ impl LogicalExtensionCodec for QuipuLogicalCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(body) = buf.strip_prefix(FORECAST_MAGIC) {
+            return crate::forecast::decode(body);
+        }
         match read(buf) {
             Some(e) => self.resolver.decode_table(e?, schema),
             None => self
@@ -181,6 +187,11 @@ impl LogicalExtensionCodec for QuipuLogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
+        if let Some(body) = crate::forecast::encode(node.as_ref()) {
+            buf.extend_from_slice(FORECAST_MAGIC);
+            buf.extend_from_slice(&body?);
+            return Ok(());
+        }
         match self.resolver.encode_table(node.as_ref())? {
             Some(e) => write(&e, buf),
             None => self.inner.try_encode_table_provider(table_ref, node, buf),

@@ -12,6 +12,7 @@ mod cluster;
 mod differential;
 mod expressions;
 mod flight;
+mod forecast;
 mod generator;
 mod lake;
 mod live_faults;
