@@ -85,14 +85,21 @@ fn missing_table(
         return e.into();
     }
     let defaults = &state.config_options().catalog;
-    let missing = named.into_iter().find(|name| {
-        let resolved = name
-            .clone()
-            .resolve(&defaults.default_catalog, &defaults.default_schema);
-        !state
-            .schema_for_ref(name.clone())
-            .is_ok_and(|schema| schema.table_exist(&resolved.table))
-    });
+    // A table function's name (`forecast(...)`) is among the references
+    // but is no table: its own error (a bad argument) stays what it is.
+    let missing = named
+        .into_iter()
+        .filter(|name| {
+            !(name.schema().is_none() && state.table_functions().contains_key(name.table()))
+        })
+        .find(|name| {
+            let resolved = name
+                .clone()
+                .resolve(&defaults.default_catalog, &defaults.default_schema);
+            !state
+                .schema_for_ref(name.clone())
+                .is_ok_and(|schema| schema.table_exist(&resolved.table))
+        });
     match missing {
         Some(table) => SchedulerError::TableNotFound {
             table: table.to_string(),

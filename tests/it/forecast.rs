@@ -173,9 +173,9 @@ fn mape(actual: &[f64], forecast: &[f64]) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forecasts_and_backtests_over_both_front_doors() {
-    let (dir, data) = crate::common::lake_catalog_by_cli();
-    let lake = dir.path().join("lake");
+    let (dir, lake, data) = crate::common::lake_on_disk();
     write_weekly(&lake, "weekly", &series()).await;
+    crate::common::add_lake_source(&data, &lake);
     let vault = dir.path().join("vault");
     write_weekly(&vault, "weekly", &series()[..2 * WEEKS]).await;
     let run = quipu(
@@ -335,6 +335,8 @@ async fn forecasts_and_backtests_over_both_front_doors() {
     ] {
         let e = value(&out, &format!("err_{key}"));
         assert!(e.contains(words), "{key}: {e}");
+        // A bad argument is no missing table (42P01).
+        assert!(e.starts_with("42000 "), "{key}: {e}");
         assert_eq!(e.matches(words).count(), 1, "{key}: {e}");
     }
 
