@@ -155,10 +155,11 @@ print("boss_view=" + str(len(rows(boss, "SELECT * FROM forecast('SELECT week, ca
 "#;
 
 type FcRow = (String, i64, i64, f64, Option<f64>, Option<f64>, String);
+/// series, method, training periods, holdout, MAPE, seasonal-naive MAPE, baseline.
+type BtRow = (String, String, i64, i64, Option<f64>, Option<f64>, String);
 
 fn parse_fc(json: &str) -> Vec<FcRow> {
-    serde_json::from_str::<Vec<(String, i64, i64, f64, Option<f64>, Option<f64>, String)>>(json)
-        .unwrap()
+    serde_json::from_str::<Vec<FcRow>>(json).unwrap()
 }
 
 fn mape(actual: &[f64], forecast: &[f64]) -> f64 {
@@ -260,8 +261,7 @@ async fn forecasts_and_backtests_over_both_front_doors() {
     // there), MAPE over the 8 held out; the seasonal-naive baseline
     // repeats the weeks 52 before.
     let cut = parse_fc(value(&out, "pg_cut"));
-    let backtest: Vec<(String, String, i64, i64, Option<f64>, Option<f64>, String)> =
-        serde_json::from_str(value(&out, "flight_backtest")).unwrap();
+    let backtest: Vec<BtRow> = serde_json::from_str(value(&out, "flight_backtest")).unwrap();
     assert_eq!(backtest.len(), 4, "{backtest:?}");
     for b in &backtest {
         let y = values_of(&b.0);
