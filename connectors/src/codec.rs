@@ -591,6 +591,41 @@ mod tests {
     }
 
     #[test]
+    fn forecast_tables_travel_as_their_query() {
+        use crate::forecast::{ForecastTable, Spec};
+        let f = fixture();
+        let codec = logical(&f);
+        let reference = TableReference::bare("forecast()");
+        for spec in [
+            Spec::Forecast {
+                horizon: 5,
+                level: 0.8,
+            },
+            Spec::Backtest { holdout: 8 },
+        ] {
+            let sql = "SELECT week, category, revenue FROM t WHERE note = 'O''Brien'";
+            let table = Arc::new(ForecastTable::new(sql.into(), spec));
+            let mut buf = vec![];
+            codec
+                .try_encode_table_provider(&reference, table.clone(), &mut buf)
+                .unwrap();
+            let back = codec
+                .try_decode_table_provider(
+                    &buf,
+                    &reference,
+                    table.schema(),
+                    &TaskContext::default(),
+                )
+                .unwrap();
+            let back = back
+                .downcast_ref::<ForecastTable>()
+                .expect("a ForecastTable");
+            assert_eq!((back.sql(), back.spec()), (sql, spec));
+            assert_eq!(back.schema(), table.schema());
+        }
+    }
+
+    #[test]
     fn what_cannot_be_decoded_says_why() {
         let f = fixture();
         let codec = physical(&f);
