@@ -184,9 +184,9 @@ q "best stores last week" \
 
 echo
 echo "== 5. Forecast: expected revenue per category for the next four weeks"
-q "from the trend of the last 52 weeks" \
-  "SELECT category, week, forecast_revenue_usd FROM yachay.sales_forecast
-   WHERE weeks_ahead IN (1, 4) ORDER BY category, week"
+q "forecast() over the weekly history: 95% interval and method per category" \
+  "SELECT category, week, forecast_revenue_usd, lower_revenue_usd, upper_revenue_usd, method
+   FROM yachay.sales_forecast WHERE weeks_ahead IN (1, 4) ORDER BY category, week"
 
 cat <<EOF
 

@@ -31,6 +31,9 @@ use crate::connector::{Connector, Encoded};
 /// message (field number 0 is invalid), so it never collides with what the
 /// inner codec writes.
 const MAGIC: &[u8] = b"\0quipu2\0";
+/// Starts an encoded `forecast()` / `backtest()` table (its query and
+/// arguments: [`crate::forecast::encode`]).
+const FORECAST_MAGIC: &[u8] = b"\0quipuF\0";
 
 /// A node of a live source on the wire: which connector encoded it, and
 /// what it wrote.
@@ -176,6 +179,9 @@ impl LogicalExtensionCodec for QuipuLogicalCodec {
                 .map_err(|e| DataFusionError::Plan(format!("cannot decode a cache scan: {e}")))?;
             return Ok(Arc::new(files.table()?));
         }
+        if let Some(body) = buf.strip_prefix(FORECAST_MAGIC) {
+            return crate::forecast::decode(body);
+        }
         match read(buf) {
             Some(e) => self.resolver.decode_table(e?, schema),
             None => self
@@ -196,6 +202,11 @@ impl LogicalExtensionCodec for QuipuLogicalCodec {
             buf.extend_from_slice(CACHE_MAGIC);
             return serde_json::to_writer(buf, &cache.files)
                 .map_err(|e| DataFusionError::External(Box::new(e)));
+        }
+        if let Some(body) = crate::forecast::encode(node.as_ref()) {
+            buf.extend_from_slice(FORECAST_MAGIC);
+            buf.extend_from_slice(&body?);
+            return Ok(());
         }
         match self.resolver.encode_table(node.as_ref())? {
             Some(e) => write(&e, buf),
@@ -593,6 +604,41 @@ mod tests {
             .expect("a MongoQueryTable");
         assert_eq!(t.pipeline(), pipeline.as_slice());
         assert_eq!(t.default_row(), Some(&doc! { "n": 0 }));
+    }
+
+    #[test]
+    fn forecast_tables_travel_as_their_query() {
+        use crate::forecast::{ForecastTable, Spec};
+        let f = fixture();
+        let codec = logical(&f);
+        let reference = TableReference::bare("forecast()");
+        for spec in [
+            Spec::Forecast {
+                horizon: 5,
+                level: 0.8,
+            },
+            Spec::Backtest { holdout: 8 },
+        ] {
+            let sql = "SELECT week, category, revenue FROM t WHERE note = 'O''Brien'";
+            let table = Arc::new(ForecastTable::new(sql.into(), spec));
+            let mut buf = vec![];
+            codec
+                .try_encode_table_provider(&reference, table.clone(), &mut buf)
+                .unwrap();
+            let back = codec
+                .try_decode_table_provider(
+                    &buf,
+                    &reference,
+                    table.schema(),
+                    &TaskContext::default(),
+                )
+                .unwrap();
+            let back = back
+                .downcast_ref::<ForecastTable>()
+                .expect("a ForecastTable");
+            assert_eq!((back.sql(), back.spec()), (sql, spec));
+            assert_eq!(back.schema(), table.schema());
+        }
     }
 
     #[test]

@@ -26,13 +26,15 @@
 //! - [`registry`]: where the kinds of source are registered.
 //! - [`session`]: the session state shared by the scheduler (planning) and
 //!   the executors; [`sources`]: validate, discover and refresh sources;
-//!   [`codec`]: the Ballista codecs.
+//!   [`codec`]: the Ballista codecs; [`forecast`]: the `forecast()` and
+//!   `backtest()` table functions.
 
 pub mod catalog;
 pub mod codec;
 pub mod connector;
 pub mod dialect;
 pub mod error;
+pub mod forecast;
 pub mod lake;
 pub mod memory;
 pub mod metrics;

@@ -71,6 +71,9 @@ pub(crate) fn build_state(
     state
         .register_udaf(Arc::new(crate::dialect::single_row::single()))
         .expect("registering a function cannot fail");
+    for (name, f) in crate::forecast::functions() {
+        state.register_udtf(name, f);
+    }
     state
 }
 

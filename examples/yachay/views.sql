@@ -245,29 +245,24 @@ LEFT JOIN contacts ct ON ct.customer_id = c.customer_id
 LEFT JOIN categories fc ON fc.customer_id = c.customer_id AND fc.rank = 1
 LEFT JOIN viewed v ON v.customer_id = c.customer_id;
 
--- Question 5: expected revenue per category for the next four weeks: a
--- least-squares trend over the last 52 complete weeks of live and archived
--- sales.
+-- Question 5: expected revenue per category for the next four weeks after
+-- the current one, with a 95% prediction interval: forecast() (docs/sql.md,
+-- Forecasts) over every complete week of live and archived sales (the
+-- first and the current week are partial and left out). Step 1 is the
+-- current week, so the view keeps steps 2 to 5.
 CREATE OR REPLACE VIEW yachay.sales_forecast AS
-WITH weekly AS (
-    SELECT category, week, CAST(sum(revenue_usd) AS DOUBLE) AS revenue
+SELECT f.series AS category,
+       CAST(f.time AS DATE) AS week,
+       f.step - 1 AS weeks_ahead,
+       CAST(greatest(f.forecast, 0) AS DECIMAL(14, 2)) AS forecast_revenue_usd,
+       CAST(greatest(f.lower, 0) AS DECIMAL(14, 2)) AS lower_revenue_usd,
+       CAST(greatest(f.upper, 0) AS DECIMAL(14, 2)) AS upper_revenue_usd,
+       f.method
+FROM forecast('
+    SELECT week, category, CAST(sum(revenue_usd) AS DOUBLE) AS revenue
     FROM yachay.sales_weekly
     WHERE category IS NOT NULL
-    GROUP BY category, week
-),
-bounds AS (SELECT max(week) AS current_week FROM weekly),
-fit AS (
-    SELECT w.category,
-           regr_slope(w.revenue, CAST(w.week - b.current_week AS DOUBLE) / 7) AS slope,
-           regr_intercept(w.revenue, CAST(w.week - b.current_week AS DOUBLE) / 7) AS intercept
-    FROM weekly w CROSS JOIN bounds b
-    WHERE w.week < b.current_week AND w.week >= b.current_week - INTERVAL '364 days'
-    GROUP BY w.category
-)
-SELECT f.category,
-       CAST(b.current_week + h.n * 7 AS DATE) AS week,
-       h.n AS weeks_ahead,
-       CAST(greatest(f.intercept + f.slope * h.n, 0) AS DECIMAL(14, 2)) AS forecast_revenue_usd
-FROM fit f
-CROSS JOIN bounds b
-CROSS JOIN (VALUES (1), (2), (3), (4)) AS h(n);
+      AND week > (SELECT min(week) FROM yachay.sales_weekly)
+      AND week < (SELECT max(week) FROM yachay.sales_weekly)
+    GROUP BY week, category', 5) AS f
+WHERE f.step > 1;

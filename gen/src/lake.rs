@@ -419,10 +419,17 @@ impl LakeTarget {
             let (y, m, _) = civil(spec.live_start_day());
             y * 12 + m as i64 - 1 - HISTORY_MONTHS
         };
-        // Growth over the years and a December peak.
+        // Growth over the years and the season of `day_weight`: busy
+        // Novembers and Decembers, a quiet January.
         let weight = |i: i64| {
             let month = (first_month + i) % 12 + 1;
-            (0.7 + 0.3 * i as f64 / HISTORY_MONTHS as f64) * if month == 12 { 1.6 } else { 1.0 }
+            let season = match month {
+                11 => 1.15,
+                12 => 1.6,
+                1 => 0.8,
+                _ => 1.0,
+            };
+            (0.7 + 0.3 * i as f64 / HISTORY_MONTHS as f64) * season
         };
         let total_w: f64 = (0..HISTORY_MONTHS).map(weight).sum();
         let mut cum = 0.0;
@@ -448,7 +455,16 @@ impl LakeTarget {
                 next_id += 1;
                 let customer = 1 + rng.skewed(spec.customers, 1.3) as i64;
                 let channel = if rng.chance(0.55) { "web" } else { "app" };
-                let secs = (start + rng.range(0, end - start - 1)) * 86_400 + rng.range(0, 86_399);
+                // Within the month, weekends and paydays are busier.
+                let day = loop {
+                    let day = start + rng.range(0, end - start - 1);
+                    if rng.unit() * crate::model::MAX_DAY_WEIGHT
+                        < crate::model::day_weight(day, false)
+                    {
+                        break day;
+                    }
+                };
+                let secs = day * 86_400 + rng.range(0, 86_399);
                 let status = if rng.chance(0.93) {
                     "delivered"
                 } else if rng.chance(0.5) {

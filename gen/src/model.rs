@@ -11,6 +11,40 @@ use crate::rng::{days_from_civil, h, unit, weighted};
 pub fn as_of_day() -> i64 {
     days_from_civil(2026, 11, 1)
 }
+/// How busy a day is for a retailer, relative to an ordinary weekday in
+/// an ordinary month: weekends (Saturday most), paydays (the 1st, the
+/// 15th and the last day of the month, and the day after each), and the
+/// season when `with_month` (November's sales, December's gifts,
+/// January's lull). Sales dates are drawn in proportion to it, so weekly
+/// and yearly patterns are there for forecasts to find (issue 21). The
+/// archived history weights whole months itself and asks without the
+/// month.
+pub fn day_weight(day: i64, with_month: bool) -> f64 {
+    // 1970-01-01 was a Thursday; 0 = Monday.
+    let weekday = [0.85, 0.85, 0.9, 0.95, 1.1, 1.35, 1.2][(day + 3).rem_euclid(7) as usize];
+    let (_, m, d) = crate::rng::civil(day);
+    let last = crate::rng::civil(day + 1).2 == 1;
+    let payday = if last || matches!(d, 1 | 2 | 15 | 16) {
+        1.3
+    } else {
+        1.0
+    };
+    let month = if !with_month {
+        1.0
+    } else {
+        match m {
+            11 => 1.15,
+            12 => 1.6,
+            1 => 0.8,
+            _ => 1.0,
+        }
+    };
+    weekday * payday * month
+}
+
+/// The largest [`day_weight`]: Saturday, payday, December.
+pub const MAX_DAY_WEIGHT: f64 = 1.35 * 1.3 * 1.6;
+
 /// The live systems (CRM orders, POS) hold the last 365 days.
 pub const LIVE_DAYS: i64 = 365;
 /// Clickstream covers the last 90 days.
@@ -497,6 +531,28 @@ pub const LAST_NAMES: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retailers_calendar() {
+        let day = |y, m, d| days_from_civil(y, m, d);
+        // Saturday 2026-06-06 against Monday 2026-06-08 (no paydays).
+        assert!(day_weight(day(2026, 6, 6), true) > 1.5 * day_weight(day(2026, 6, 8), true));
+        // The 15th (a Monday) against the 8th.
+        assert_eq!(day_weight(day(2026, 6, 15), true), 1.3 * 0.85);
+        // December against June, same weekday, no payday.
+        assert!(day_weight(day(2025, 12, 10), true) > 1.5 * day_weight(day(2026, 6, 10), true));
+        assert_eq!(
+            day_weight(day(2025, 12, 10), false),
+            day_weight(day(2026, 6, 10), false)
+        );
+        let max = (0..4000)
+            .map(|i| day_weight(day(2025, 1, 1) + i, true))
+            .fold(0.0, f64::max);
+        assert!(
+            max <= MAX_DAY_WEIGHT && max > 0.99 * MAX_DAY_WEIGHT,
+            "{max}"
+        );
+    }
 
     #[test]
     fn cards_link_back_to_their_customers() {

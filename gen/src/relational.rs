@@ -140,11 +140,18 @@ pub fn campaigns(spec: &Spec) -> (Vec<u8>, u64) {
     (out, spec.campaigns)
 }
 
-/// A time in the live window, denser towards the end (the business grows),
-/// at a plausible hour.
+/// A time in the live window, denser towards the end (the business grows)
+/// and on a retailer's busy days (`day_weight`: weekends, paydays,
+/// December), at a plausible hour.
 fn live_secs(rng: &mut ChunkRng, start_day: i64, days: i64, open_hours: (i64, i64)) -> i64 {
-    let day = start_day + ((days as f64) * rng.unit().powf(0.8)) as i64;
-    let day = day.min(start_day + days - 1);
+    let day = loop {
+        let day = start_day + ((days as f64) * rng.unit().powf(0.8)) as i64;
+        let day = day.min(start_day + days - 1);
+        // Rejection sampling: a day is kept in proportion to its weight.
+        if rng.unit() * crate::model::MAX_DAY_WEIGHT < crate::model::day_weight(day, true) {
+            break day;
+        }
+    };
     let hour = rng.range(open_hours.0, open_hours.1);
     day * 86_400 + hour * 3600 + rng.range(0, 3599)
 }

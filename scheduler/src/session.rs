@@ -87,14 +87,21 @@ fn missing_table(
         return e.into();
     }
     let defaults = &state.config_options().catalog;
-    let missing = named.into_iter().find(|name| {
-        let resolved = name
-            .clone()
-            .resolve(&defaults.default_catalog, &defaults.default_schema);
-        !state
-            .schema_for_ref(name.clone())
-            .is_ok_and(|schema| schema.table_exist(&resolved.table))
-    });
+    // A table function's name (`forecast(...)`) is among the references
+    // but is no table: its own error (a bad argument) stays what it is.
+    let missing = named
+        .into_iter()
+        .filter(|name| {
+            !(name.schema().is_none() && state.table_functions().contains_key(name.table()))
+        })
+        .find(|name| {
+            let resolved = name
+                .clone()
+                .resolve(&defaults.default_catalog, &defaults.default_schema);
+            !state
+                .schema_for_ref(name.clone())
+                .is_ok_and(|schema| schema.table_exist(&resolved.table))
+        });
     match missing {
         Some(table) => SchedulerError::TableNotFound {
             table: table.to_string(),
@@ -395,11 +402,39 @@ impl ClientSession {
         Ok(())
     }
 
+    /// Checks the queries of the `forecast()` / `backtest()` calls a plan
+    /// reads (through views too) as if they were run directly: they are
+    /// planned by this session and go through [`ClientSession::check`].
+    /// (Their rows are read when the outer plan is made, by the session
+    /// that makes it: on the cluster path, the scheduler's, which has every
+    /// grant; hence the check here, on the client's side.)
+    pub async fn check_forecast_queries(&self, plan: &LogicalPlan, depth: usize) -> Result<()> {
+        for sql in quipu_connectors::forecast::inner_queries(plan) {
+            if depth > 8 {
+                return Err(
+                    DataFusionError::Plan("forecast() calls nest more than 8 deep".into()).into(),
+                );
+            }
+            let statement = self.parse(&sql)?;
+            let [statement] = <[Statement; 1]>::try_from(statement).map_err(|s| {
+                DataFusionError::Plan(format!(
+                    "forecast(): its query must be one statement, got {}",
+                    s.len()
+                ))
+            })?;
+            let inner = self.plan(statement).await?;
+            self.check(&inner)?;
+            Box::pin(self.check_forecast_queries(&inner, depth + 1)).await?;
+        }
+        Ok(())
+    }
+
     /// Checks a plan and decides where it runs ([`crate::placement`]),
     /// planning it physically (locally or for the cluster) but starting
     /// nothing.
     async fn decide(&self, plan: LogicalPlan, started: Instant, split: bool) -> Result<Step> {
         self.check(&plan)?;
+        self.check_forecast_queries(&plan, 0).await?;
         if let Some(why) = placement::local_only(&plan) {
             return Ok(Step::Logical(plan, why.to_string()));
         }

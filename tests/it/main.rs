@@ -13,6 +13,7 @@ mod cluster;
 mod differential;
 mod expressions;
 mod flight;
+mod forecast;
 mod generator;
 mod lake;
 mod lake_write;
