@@ -18,6 +18,7 @@ mod live_faults;
 mod oracle;
 mod pgwire;
 mod pushdown;
+mod report;
 mod s3;
 mod secrets;
 mod security;
