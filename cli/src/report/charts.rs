@@ -112,6 +112,8 @@ pub fn lines(title: &str, x: &[String], series: &[(String, Vec<Option<f64>>)]) -
     svg(title, 380, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(16)
+            // Room for the last period's label, centred on the right edge.
+            .margin_right(40)
             .x_label_area_size(36)
             .y_label_area_size(72)
             .build_cartesian_2d(0..(n - 1), 0.0..(max * 1.12).max(1.0))
@@ -312,13 +314,17 @@ pub fn bars(b: Bars) -> Result<String> {
     })
 }
 
+/// A forecast week: its Monday, the forecast, and the interval (lower,
+/// upper) when the view gives one.
+pub type ForecastWeek = (NaiveDate, f64, Option<(f64, f64)>);
+
 /// One category's weekly revenue and forecast.
 pub struct Panel {
     pub name: String,
     /// Weeks (their Mondays) and revenue, oldest first.
     pub history: Vec<(NaiveDate, f64)>,
     /// Weeks, forecast and its interval when the view gives one.
-    pub forecast: Vec<(NaiveDate, f64, Option<(f64, f64)>)>,
+    pub forecast: Vec<ForecastWeek>,
 }
 
 /// Small multiples: one panel per category, history as a solid line, the

@@ -48,7 +48,7 @@ fn dollars(v: f64) -> String {
     let whole = (cents / 100).to_string();
     let mut grouped = String::new();
     for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
@@ -68,7 +68,7 @@ fn count(v: f64) -> String {
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -149,13 +149,14 @@ pub fn render(w: &Window, d: &ReportData, origin: &str) -> Result<String, String
          <div class=\"tile\"><span>Units sold</span><b>{}</b><small>all channels</small></div>\
          <div class=\"tile\"><span>Top category</span><b>{}</b><small>by revenue</small></div>\
          <div class=\"tile\"><span>Low-stock SKUs</span><b>{}</b><small>now, all locations</small></div>\
-         </div>\n",
+         </div>",
         dollars(rev),
         escape(&change),
         count(this.and_then(|i| units[i]).unwrap_or(0.0)),
         escape(top_category.as_deref().unwrap_or("none")),
         count(d.low_stock.rows() as f64),
     );
+    body.push('\n');
 
     // 1. Revenue by channel over the trend window.
     let starts = periods(w);

@@ -339,7 +339,7 @@ async fn no_data(db: &mut Db, w: &Window) -> String {
         ))
         .await
         .ok()
-        .and_then(|(schema, batches)| {
+        .map(|(schema, batches)| {
             let t = Table {
                 file: "",
                 sql: String::new(),
@@ -348,10 +348,8 @@ async fn no_data(db: &mut Db, w: &Window) -> String {
             };
             let (first, last) = (t.strings("first"), t.strings("last"));
             match (first.first(), last.first()) {
-                (Some(f), Some(l)) if !f.is_empty() => {
-                    Some(format!("{view} holds {col}s {f} to {l}"))
-                }
-                _ => Some(format!("{view} holds no sales at all")),
+                (Some(f), Some(l)) if !f.is_empty() => format!("{view} holds {col}s {f} to {l}"),
+                _ => format!("{view} holds no sales at all"),
             }
         })
         .unwrap_or_default();
