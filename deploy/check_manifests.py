@@ -12,8 +12,15 @@
   Service selects some Deployment's pods;
 - docker-compose.yml has a scheduler and executors, every Quipu service uses
   image quipu:latest, and the Dockerfile it builds from exists;
-- the systemd units have [Unit], [Service] and [Install], and ExecStart runs
-  /usr/local/bin/quipu;
+- the systemd units have [Unit], [Service] and [Install] (a oneshot service
+  that a timer starts needs no [Install]), and ExecStart runs
+  /usr/local/bin/quipu; every .timer has [Unit], [Timer] with an OnCalendar
+  (checked by `systemd-analyze calendar` where systemd is installed) and
+  [Install] WantedBy=timers.target, and starts a service unit of this folder
+  (a template's instance counts); report services and CronJobs run
+  `quipu ... report daily|weekly|monthly --out DIR`;
+- CronJobs have a five-field schedule, concurrencyPolicy Forbid, and pods
+  like the Deployments' (part-of label, quipu image, resources);
 - deploy/config/*.toml and the TOML files embedded in ConfigMaps parse with
   tomllib and use only the keys their process accepts.
 
@@ -22,6 +29,8 @@ Exits 1 listing every problem; prints "ok: N files" otherwise. Needs PyYAML.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -52,10 +61,19 @@ SCHEDULER_KEYS = {
     "pg_tls_key",
     "pg_allow_plaintext",
     "pg_max_connections",
+    "pg_max_startup_connections",
+    "pg_startup_timeout",
     "flight_listen",
+    "flight_tls_cert",
+    "flight_tls_key",
     "flight_allow_plaintext",
+    "flight_max_sessions_per_user",
+    "flight_session_idle_timeout",
+    "flight_first_call_timeout",
+    "flight_max_connection_age",
     "task_scheduling",
 }
+REPORT_PERIODS = {"daily", "weekly", "monthly"}
 EXECUTOR_KEYS = {
     "scheduler",
     "catalog_url",
@@ -135,6 +153,11 @@ def check_k8s(docs_by_file: dict[Path, list]) -> None:
                 fail(kustomization, f"does not list {path.name}")
 
     pod_labels = []
+    PVCS.update(
+        (doc.get("metadata") or {}).get("name")
+        for _, doc in all_docs
+        if doc.get("kind") == "PersistentVolumeClaim"
+    )
     for path, doc in all_docs:
         kind = doc.get("kind")
         name = (doc.get("metadata") or {}).get("name", "?")
@@ -159,6 +182,8 @@ def check_k8s(docs_by_file: dict[Path, list]) -> None:
                     fail(path, f"{kind} {name}: container {c.get('name')} does not run the quipu image")
                 if "resources" not in c:
                     fail(path, f"{kind} {name}: container {c.get('name')} has no resources")
+        if kind == "CronJob":
+            check_cronjob(path, name, doc.get("spec") or {}, pod_labels)
         if kind == "ConfigMap":
             for key, text in (doc.get("data") or {}).items():
                 if key.endswith(".toml"):
@@ -168,6 +193,56 @@ def check_k8s(docs_by_file: dict[Path, list]) -> None:
             selector = (doc.get("spec") or {}).get("selector") or {}
             if selector and not any(all(l.get(k) == v for k, v in selector.items()) for l in pod_labels):
                 fail(path, f"Service {doc['metadata'].get('name')} selects no pods of these manifests")
+
+
+def check_report_args(path: Path, where: str, args: list[str]) -> None:
+    """`quipu [global flags] report PERIOD ... --out DIR`."""
+    if "report" not in args:
+        fail(path, f"{where} does not run `quipu report`: {args}")
+        return
+    rest = args[args.index("report") + 1:]
+    if not rest or rest[0] not in REPORT_PERIODS and rest[0] != "%i":
+        fail(path, f"{where}: `report` needs a period ({', '.join(sorted(REPORT_PERIODS))}), got {rest[:1]}")
+    if "--out" not in rest or rest.index("--out") + 1 >= len(rest):
+        fail(path, f"{where}: `report` needs --out DIR")
+
+
+def check_cronjob(path: Path, name: str, spec: dict, pod_labels: list) -> None:
+    schedule = str(spec.get("schedule", ""))
+    if len(schedule.split()) != 5:
+        fail(path, f"CronJob {name}: schedule {schedule!r} is not five cron fields")
+    if spec.get("concurrencyPolicy") != "Forbid":
+        fail(path, f"CronJob {name}: concurrencyPolicy should be Forbid (two runs would race for the same report)")
+    pod = (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template")) or {}
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    if labels.get(PART_OF[0]) != PART_OF[1]:
+        fail(path, f"CronJob {name}: pods lack the label {PART_OF[0]}: {PART_OF[1]} (the NetworkPolicy lets only those reach the scheduler)")
+    pod_labels.append(labels)
+    pod_spec = pod.get("spec") or {}
+    if pod_spec.get("restartPolicy") not in ("Never", "OnFailure"):
+        fail(path, f"CronJob {name}: restartPolicy must be Never or OnFailure")
+    containers = pod_spec.get("containers") or []
+    if not containers:
+        fail(path, f"CronJob {name} has no containers")
+    claims = {((v.get("persistentVolumeClaim") or {}).get("claimName")) for v in pod_spec.get("volumes") or []}
+    for c in containers:
+        if not str(c.get("image", "")).startswith("quipu"):
+            fail(path, f"CronJob {name}: container {c.get('name')} does not run the quipu image")
+        if "resources" not in c:
+            fail(path, f"CronJob {name}: container {c.get('name')} has no resources")
+        args = [str(a) for a in c.get("args") or []]
+        check_report_args(path, f"CronJob {name}", args)
+        if "--out" in args and args.index("--out") + 1 < len(args):
+            out = args[args.index("--out") + 1]
+            mounts = [m.get("mountPath") for m in c.get("volumeMounts") or []]
+            if out not in mounts:
+                fail(path, f"CronJob {name}: --out {out} is not a mounted volume")
+    for claim in claims - {None}:
+        if claim not in PVCS:
+            fail(path, f"CronJob {name}: claim {claim} is not defined in deploy/k8s")
+
+
+PVCS: set[str] = set()
 
 
 def check_compose(path: Path, docs: list) -> None:
@@ -196,7 +271,7 @@ def check_compose(path: Path, docs: list) -> None:
 
 # ---------------------------------------------------------------- systemd
 
-def check_unit(path: Path) -> None:
+def parse_unit(path: Path) -> dict[str, list[tuple[str, str]]]:
     sections: dict[str, list[tuple[str, str]]] = {}
     current = None
     for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -211,15 +286,64 @@ def check_unit(path: Path) -> None:
             sections[current].append((key.strip(), value.strip()))
         else:
             fail(path, f"line {n} is neither a section nor key=value: {raw!r}")
-    for needed in ("Unit", "Service", "Install"):
-        if needed not in sections:
-            fail(path, f"no [{needed}] section")
-    starts = [v for k, v in sections.get("Service", []) if k == "ExecStart"]
+    return sections
+
+
+def values(sections: dict, section: str, key: str) -> list[str]:
+    return [v for k, v in sections.get(section, []) if k == key]
+
+
+def check_unit(path: Path, timed: set[str]) -> None:
+    sections = parse_unit(path)
+    oneshot = values(sections, "Service", "Type") == ["oneshot"]
+    needed = ["Unit", "Service"]
+    if not (oneshot and path.name in timed):
+        needed.append("Install")
+    for section in needed:
+        if section not in sections:
+            fail(path, f"no [{section}] section")
+    starts = values(sections, "Service", "ExecStart")
     if len(starts) != 1:
         fail(path, f"expected one ExecStart, found {len(starts)}")
     for value in starts:
         if not value.split(maxsplit=1)[0:1] == [BINARY]:
             fail(path, f"ExecStart does not start with {BINARY}: {value}")
+        if " report " in value:
+            check_report_args(path, "ExecStart", value.split()[1:])
+
+
+def timer_target(path: Path, sections: dict) -> str:
+    """The service a timer starts, as a file name (template for instances)."""
+    unit = (values(sections, "Timer", "Unit") or [path.stem + ".service"])[0]
+    name, _, suffix = unit.rpartition(".")
+    if "@" in name:
+        prefix, _, instance = name.partition("@")
+        if instance and prefix.startswith("quipu-report") and instance not in REPORT_PERIODS:
+            fail(path, f"starts {unit}: {instance} is not a report period")
+        name = prefix + "@"
+    return f"{name}.{suffix}"
+
+
+def check_timer(path: Path) -> str:
+    sections = parse_unit(path)
+    for section in ("Unit", "Timer", "Install"):
+        if section not in sections:
+            fail(path, f"no [{section}] section")
+    calendars = values(sections, "Timer", "OnCalendar")
+    if not calendars:
+        fail(path, "no OnCalendar")
+    analyze = shutil.which("systemd-analyze")
+    for cal in calendars:
+        if analyze:
+            run = subprocess.run([analyze, "calendar", cal], capture_output=True, text=True)
+            if run.returncode != 0:
+                fail(path, f"OnCalendar={cal} is not a calendar event: {run.stderr.strip()}")
+    if "timers.target" not in " ".join(values(sections, "Install", "WantedBy")):
+        fail(path, "[Install] has no WantedBy=timers.target")
+    target = timer_target(path, sections)
+    if not (path.parent / target).exists():
+        fail(path, f"starts {target}, which is not in {rel(path.parent)}")
+    return target
 
 
 # ---------------------------------------------------------------- TOML
@@ -267,11 +391,15 @@ def main() -> int:
     for path in compose:
         check_compose(path, docs_by_file[path])
 
+    timed = set()
+    for path in sorted((DEPLOY / "systemd").glob("*.timer")):
+        timed.add(check_timer(path))
+        checked += 1
     units = sorted((DEPLOY / "systemd").glob("*.service"))
     if not units:
         fail(DEPLOY / "systemd", "no .service units")
     for path in units:
-        check_unit(path)
+        check_unit(path, timed)
         checked += 1
 
     tomls = sorted((DEPLOY / "config").glob("*.toml"))

@@ -4,7 +4,8 @@
 # SecantusDB MongoDB-wire server), starts two PostgreSQL servers (crm, pos)
 # and SecantusDB (inventory) on loopback, generates the dataset with
 # `quipu gen`, registers crm, pos, inventory and the lake in a fresh catalog,
-# creates the yachay.* business views and prints the answers. Then it leaves
+# creates the yachay.* business views, prints the answers and writes a daily
+# report (HTML with charts, and CSVs) for the newest day. Then it leaves
 # the servers running and says how to connect, until Ctrl-C stops them.
 #
 #   deploy/demo.sh                 # scale factor 0.1, under ./quipu-demo/
@@ -65,7 +66,7 @@ stop_servers() {
 
 # A previous run's servers, if any, go first.
 stop_servers
-rm -rf "$demo/data" "$demo/lake" "$demo/ready"
+rm -rf "$demo/data" "$demo/lake" "$demo/ready" "$demo/reports"
 
 # PostgreSQL refuses to run as root, and the postgres user must reach the
 # data folder: keep the servers in a temporary folder of their own.
@@ -188,12 +189,19 @@ q "forecast() over the weekly history: 95% interval and method per category" \
   "SELECT category, week, forecast_revenue_usd, lower_revenue_usd, upper_revenue_usd, method
    FROM yachay.sales_forecast WHERE weeks_ahead IN (1, 4) ORDER BY category, week"
 
+echo
+echo "== 6. The daily report for the newest day of sales (quipu report)"
+report="$("$quipu" report daily --date latest --out "$demo/reports")"
+echo "report: $report"
+echo "   (open it in a browser; the CSV behind each chart is beside it)"
+
 cat <<EOF
 
 == The servers are running. Try it yourself:
    export QUIPU_DATA_DIR=$demo/data
    $quipu sql                      # interactive shell: SHOW TABLES; SELECT * FROM yachay.customer_360 LIMIT 5;
    $quipu catalog list --tables
+   $quipu report weekly --date latest --out $demo/reports
    QUIPU_PASSWORD=demo $quipu users add demo --admin
    QUIPU_CLUSTER_TOKEN=demo $quipu serve &     # PostgreSQL on 127.0.0.1:15432, Flight SQL on :15433
    PGPASSWORD=demo $bindir/psql -h 127.0.0.1 -p 15432 -U demo quipu -c 'SELECT * FROM yachay.inventory_live LIMIT 5'

@@ -87,6 +87,37 @@ pub enum Command {
         after_help = "Example:\n  QUIPU_CLUSTER_TOKEN=... quipu serve --data-dir ./quipu-data"
     )]
     Serve(SchedulerArgs),
+    /// Write a daily, weekly or monthly sales report (HTML with charts, and
+    /// the CSV tables behind them) from the yachay.* views.
+    #[command(
+        after_help = "Examples:\n  quipu report daily --out /var/lib/quipu/reports            # yesterday (UTC)\n  quipu report weekly --date 2026-10-31 --out reports         # the week holding that day\n  quipu report monthly --date latest --out reports            # the month of the newest sale\n  quipu --server grpc://quipu:15433 --user reports report daily --out reports\n\nThe report goes to OUT/PERIOD-DATE/ (index.html and one CSV per chart), built\nunder a hidden temporary name and renamed into place when complete. A period\nwith no sales is an error (exit 1, nothing written)."
+    )]
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportPeriod {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The period the report covers.
+    #[arg(value_enum)]
+    pub period: ReportPeriod,
+    /// A day of the period to report (YYYY-MM-DD), or `latest` for the
+    /// period of the newest sale [default: the last complete period before
+    /// today, UTC].
+    #[arg(long)]
+    pub date: Option<String>,
+    /// Folder that receives the report folder (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

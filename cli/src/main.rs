@@ -6,6 +6,7 @@ mod catalog_cmd;
 mod gen_cmd;
 mod output;
 mod remote;
+mod report;
 mod server_cmd;
 mod shell;
 mod sql_cmd;
@@ -121,6 +122,10 @@ fn main() -> ExitCode {
             );
             Ok(())
         }),
+        (Some(url), args::Command::Report(cmd)) => runtime.block_on(async {
+            let remote = remote::Remote::connect(&url, &login).await?;
+            report::run(report::Db::Remote(Box::new(remote), url.clone()), cmd).await
+        }),
         (Some(url), args::Command::Sql(cmd)) => runtime
             .block_on(remote::Remote::connect(&url, &login))
             .and_then(|r| sql_cmd::run_on_server(&runtime, r, &data_dir, cmd)),
@@ -157,5 +162,6 @@ fn run_here(
         }
         args::Command::Executor(cmd) => runtime.block_on(server_cmd::run_executor(cmd)),
         args::Command::Users(cmd) => users_cmd::run(&data_dir, cmd),
+        args::Command::Report(cmd) => report::run_local(runtime, &data_dir, cmd),
     }
 }

@@ -1,6 +1,6 @@
 //! The README's main job, run as a user would (at SF 0.01 to stay quick):
 //! `deploy/demo.sh --exit` starts its own servers, loads them, answers the
-//! five questions and stops everything.
+//! five questions, writes a daily report and stops everything.
 
 use std::process::Command;
 
@@ -30,6 +30,7 @@ fn demo_answers_the_five_questions_and_cleans_up() {
         "== 3. Marketing effectiveness",
         "== 4. Sales reports",
         "== 5. Forecast",
+        "== 6. The daily report",
     ] {
         assert!(first.contains(section), "missing {section}:\n{first}");
     }
@@ -49,6 +50,14 @@ fn demo_answers_the_five_questions_and_cleans_up() {
     assert_eq!(available(after), available(before) - 10);
     // Forecast rows for every category.
     assert_eq!(first.matches("| 2026-11-02 |").count(), 8, "{first}");
+    // The report for the newest day, where the demo says it is.
+    let report = dir.path().join("reports/daily-2026-10-31/index.html");
+    assert!(
+        first.contains(&format!("report: {}", report.display())),
+        "{first}"
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(html.matches("<svg").count(), 6);
     assert!(first.contains("stopping the servers"));
     assert!(
         !dir.path().join("servers.env").exists(),

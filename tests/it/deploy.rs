@@ -103,3 +103,69 @@ fn cluster_processes_refuse_bad_configuration() {
         run.stderr
     );
 }
+
+/// The checker finds what would break the scheduled reports: a timer whose
+/// calendar systemd cannot read or that starts no unit of the folder, a
+/// CronJob running a period `quipu report` does not know, without --out,
+/// or writing to a folder that is not a volume.
+#[test]
+fn report_schedules_are_checked() {
+    let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
+    let copy = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .args(["-r", deploy, copy.path().to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let root = copy.path().join("deploy");
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = root.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no {from}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    edit(
+        "systemd/quipu-report-daily.timer",
+        "OnCalendar=*-*-* 06:00:00 UTC",
+        "OnCalendar=every morning",
+    );
+    edit(
+        "systemd/quipu-report-weekly.timer",
+        "Unit=quipu-report@weekly.service",
+        "Unit=quipu-report@hourly.service",
+    );
+    edit(
+        "k8s/report-cronjob.yaml",
+        "                - daily\n",
+        "                - hourly\n",
+    );
+    edit(
+        "k8s/report-cronjob.yaml",
+        "                - --out\n                - /var/lib/quipu-reports\n              envFrom:",
+        "                - --out\n                - /srv/reports\n              envFrom:",
+    );
+    edit(
+        "k8s/report-cronjob.yaml",
+        "concurrencyPolicy: Forbid",
+        "concurrencyPolicy: Allow",
+    );
+    let out = std::process::Command::new(venv().join("bin/python"))
+        .arg(root.join("check_manifests.py"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for expected in [
+        "quipu-report-daily.timer: OnCalendar=every morning is not a calendar event",
+        "quipu-report-weekly.timer: starts quipu-report@hourly.service: hourly is not a report period",
+        "CronJob quipu-report-daily: `report` needs a period",
+        "CronJob quipu-report-daily: --out /srv/reports is not a mounted volume",
+        "CronJob quipu-report-daily: concurrencyPolicy should be Forbid",
+        "check_manifests: 5 problem(s)",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}

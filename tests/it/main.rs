@@ -21,6 +21,7 @@ mod live_faults;
 mod oracle;
 mod pgwire;
 mod pushdown;
+mod report;
 mod s3;
 mod secrets;
 mod security;
