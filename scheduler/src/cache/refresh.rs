@@ -332,6 +332,9 @@ async fn refresh_now(engine: &Arc<Engine>, schema: &str, name: &str) -> Result<R
     match &outcome {
         Ok(done) => {
             m.cache_refreshes.with_label_values(&[&key, "ok"]).inc();
+            m.cache_bytes
+                .with_label_values(&[&key])
+                .set(done.bytes as i64);
             m.cache_refresh_seconds
                 .with_label_values(&[&key])
                 .observe(done.took.as_secs_f64());
