@@ -92,9 +92,24 @@ pub fn base_url(engine: &Engine, def: &CacheDef) -> String {
     format!(
         "{}/{}.{}/",
         base.trim_end_matches('/'),
-        def.schema,
-        def.name
+        dir_name(&def.schema),
+        dir_name(&def.name)
     )
+}
+
+/// A name as one safe path segment: letters, digits, `_` and `-` as they
+/// are, every other byte as `%XX` (so a quoted name such as `".."` or
+/// `"a/b"` cannot reach outside the cache's directory).
+fn dir_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("~{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The object store and path prefix of a directory URL.
@@ -464,4 +479,18 @@ pub fn spawn_refresher(engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_directories_stay_inside_the_storage() {
+        assert_eq!(dir_name("by_customer-2"), "by_customer-2");
+        assert_eq!(dir_name(".."), "~2E~2E");
+        assert_eq!(dir_name("a/b"), "a~2Fb");
+        assert_eq!(dir_name("a~2Fb"), "a~7E2Fb");
+        assert_eq!(dir_name("Ñ"), "~C3~91");
+    }
 }

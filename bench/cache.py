@@ -1,0 +1,31 @@
+"""The cache benchmark behind bench/cache.sh: over one PostgreSQL-wire
+connection, the customer 360 (all rows, and one customer) live and from a
+materialized view, p50 of several runs, and the refresh against the live
+query. Prints ratios; asserts nothing (docs/benchmarks.md)."""
+import time, statistics, psycopg
+import sys
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+c = psycopg.connect(host="127.0.0.1", port=port, user=user, password=password, dbname="quipu", autocommit=True)
+cur = c.cursor()
+def t(sql, n=1):
+    xs = []
+    for _ in range(n):
+        t0 = time.perf_counter(); cur.execute(sql); rows = cur.fetchall() if cur.description else []; xs.append(time.perf_counter() - t0)
+    return xs, rows
+full = "SELECT * FROM yachay.customer_360"
+one = "SELECT * FROM yachay.customer_360 WHERE customer_id = 42"
+cur.execute("SET quipu.max_staleness = '0'")
+live_full, rows_live = t(full, 3)
+live_one, _ = t(one, 3)
+t0 = time.perf_counter()
+cur.execute("CREATE MATERIALIZED VIEW cache.c360 AS SELECT * FROM yachay.customer_360")
+create_s = time.perf_counter() - t0
+t0 = time.perf_counter(); cur.execute("REFRESH MATERIALIZED VIEW cache.c360"); refresh_s = time.perf_counter() - t0
+cur.execute("SET quipu.max_staleness = '1 hour'")
+cached_full, rows_cached = t(full, 5)
+cached_one, _ = t(one, 30)
+print(f"rows live={len(rows_live)} cached={len(rows_cached)} equal={sorted(map(str,rows_live))==sorted(map(str,rows_cached))}")
+m = statistics.median
+print(f"360 full: live p50 {m(live_full)*1000:.0f} ms, cached p50 {m(cached_full)*1000:.1f} ms, ratio 1/{m(live_full)/m(cached_full):.0f}")
+print(f"one customer: live p50 {m(live_one)*1000:.0f} ms, cached p50 {m(cached_one)*1000:.1f} ms, ratio 1/{m(live_one)/m(cached_one):.0f}")
+print(f"create {create_s:.2f} s, refresh {refresh_s:.2f} s, refresh / live query = {refresh_s/m(live_full):.2f}")

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Materialized-view benchmark (docs/benchmarks.md, "cache"): the demo's
+# servers and catalog at scale SF (default 1), a `quipu serve`, and
+# bench/cache.py over the PostgreSQL wire: the customer 360 and one
+# customer's row live (quipu.max_staleness = '0') and from a cache, side by
+# side in the same run, and a refresh against the live query.
+#
+#   bench/cache.sh [SF] [QUIPU_BIN]
+#
+# QUIPU_BIN defaults to the debug build (cargo build -p quipu-cli); pass a
+# `bench-fast` build for release-like figures.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+scale="${1:-1}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/quipu/target}"
+quipu="${2:-${QUIPU_BIN:-}}"
+if [ -z "$quipu" ]; then
+    (cd "$root" && cargo build --locked -q -p quipu-cli --bin quipu)
+    quipu="$CARGO_TARGET_DIR/debug/quipu"
+fi
+. "$root/deploy/lib/prereqs.sh"
+ensure_venv
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    # Each was started in a session of its own: stop the whole group
+    # (the demo's PostgreSQL and SecantusDB servers too).
+    for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+QUIPU_BIN="$quipu" QUIPU_DEMO_DIR="$work/demo" setsid bash "$root/deploy/demo.sh" --scale "$scale" --setup-only \
+    > "$work/demo.log" 2>&1 &
+pids+=($!)
+until [ -f "$work/demo/ready" ]; do
+    kill -0 "${pids[0]}" 2>/dev/null || { cat "$work/demo.log"; exit 1; }
+    sleep 1
+done
+export QUIPU_DATA_DIR="$work/demo/data"
+QUIPU_PASSWORD=bench-pw "$quipu" users add bench --admin > /dev/null
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+QUIPU_CLUSTER_TOKEN=bench setsid "$quipu" serve --pg-listen "127.0.0.1:$port" \
+    --flight-listen "127.0.0.1:$(free_port)" --port "$(free_port)" --http-port "$(free_port)" \
+    > "$work/serve.log" 2>&1 &
+pids+=($!)
+until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.5; done
+"$QUIPU_VENV/bin/python" "$root/bench/cache.py" "$port" bench bench-pw
