@@ -205,26 +205,24 @@ impl ClientSession {
     /// `SIMILAR TO`s are given PostgreSQL's meaning (`crate::similar`), as
     /// are the formats of `to_char` and `to_date` (`crate::formats`).
     pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
-        let plan = self.plan_live(statement.clone()).await?;
+        use crate::cache::rewrite::{Outcome, apply};
         let state = self.ctx.state();
-        let again =
-            match crate::cache::rewrite::apply(&self.engine, &state, &self.access, plan, false)
-                .await?
-            {
-                crate::cache::rewrite::Outcome::Unchanged(plan)
-                | crate::cache::rewrite::Outcome::Rewritten(plan) => return Ok(plan),
+        let mut waited = false;
+        loop {
+            let plan = self.plan_live(statement.clone()).await?;
+            match apply(&self.engine, &state, &self.access, plan, waited).await? {
+                Outcome::Unchanged(plan) | Outcome::Rewritten(plan) => return Ok(plan),
                 // A stale cache was refreshed for this query (`stale_cache
-                // = 'wait'`): plan it again over the new generation.
-                crate::cache::rewrite::Outcome::Refreshed => self.plan_live(statement).await?,
-            };
-        match crate::cache::rewrite::apply(&self.engine, &state, &self.access, again, true).await? {
-            crate::cache::rewrite::Outcome::Unchanged(plan)
-            | crate::cache::rewrite::Outcome::Rewritten(plan) => Ok(plan),
-            crate::cache::rewrite::Outcome::Refreshed => Err(DataFusionError::Execution(
-                "a materialized view this query reads went stale again while it was refreshed"
-                    .into(),
-            )
-            .into()),
+                // = 'wait'`): plan it again over the new generation, once.
+                Outcome::Refreshed if !waited => waited = true,
+                Outcome::Refreshed => {
+                    return Err(DataFusionError::Execution(
+                        "a materialized view this query reads went stale again while it was refreshed"
+                            .into(),
+                    )
+                    .into());
+                }
+            }
         }
     }
 

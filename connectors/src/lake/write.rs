@@ -520,13 +520,7 @@ async fn stage(
         // DataFusion's writer puts a NULL partition value in a folder
         // `col=` that reads back as '' (or fails for a number): refused.
         let prefix = Places::object_path(&places.staging_url)?;
-        let files: Vec<ObjectPath> = root
-            .store
-            .list(Some(&prefix))
-            .map_ok(|o| o.location)
-            .try_collect()
-            .await
-            .map_err(|e| table_err(table, format!("cannot list the staged files: {e}")))?;
+        let files = staged_files(table, root, &prefix).await?;
         for file in &files {
             if let Some(part) = file.parts().find(|p| {
                 let p = p.as_ref();
@@ -630,18 +624,26 @@ fn commit_local(table: &TableName, places: &Places, create: bool) -> Result<()> 
     Ok(())
 }
 
+/// The objects a statement staged under `prefix`.
+async fn staged_files(
+    table: &TableName,
+    root: &LakeRoot,
+    prefix: &ObjectPath,
+) -> Result<Vec<ObjectPath>> {
+    root.store
+        .list(Some(prefix))
+        .map_ok(|o| o.location)
+        .try_collect()
+        .await
+        .map_err(|e| table_err(table, format!("cannot list the staged files: {e}")))
+}
+
 /// Copies the staged objects to their places and deletes the staging
 /// objects (object stores have no rename; not atomic, see the module docs).
 async fn commit_objects(table: &TableName, root: &LakeRoot, places: &Places) -> Result<()> {
     let prefix = Places::object_path(&places.staging_url)?;
     let target = Places::object_path(&places.table_url)?;
-    let staged: Vec<ObjectPath> = root
-        .store
-        .list(Some(&prefix))
-        .map_ok(|o| o.location)
-        .try_collect()
-        .await
-        .map_err(|e| table_err(table, format!("cannot list the staged files: {e}")))?;
+    let staged = staged_files(table, root, &prefix).await?;
     for from in &staged {
         let relative: Vec<_> = from.prefix_match(&prefix).into_iter().flatten().collect();
         let to = relative

@@ -239,8 +239,7 @@ pub(crate) fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
 /// The command tag of a materialized-view statement (`CREATE
 /// MATERIALIZED VIEW`, ...), None for any other statement.
 pub(super) fn cache_tag(stmt: &Statement) -> Option<&'static str> {
-    let wrapped = DfStatement::Statement(Box::new(stmt.clone()));
-    match quipu_scheduler::cache::statement::of(&wrapped)? {
+    match quipu_scheduler::cache::statement::of_sql(stmt)? {
         Ok(statement) => Some(statement.tag()),
         // The engine reports the error when it runs the statement.
         Err(_) => Some("SELECT"),
@@ -286,10 +285,10 @@ impl SimpleQueryHandler for QueryHandler {
         let mut out = Vec::with_capacity(statements.len());
         for stmt in statements {
             let copy = super::copy_out::copy_out(&stmt);
+            let cache = cache_tag(&stmt);
             let resp = match classify(&stmt) {
                 Some(local) => self.conn.run_local(&local),
-                None if cache_tag(&stmt).is_some() => {
-                    let tag = cache_tag(&stmt).expect("checked");
+                None if let Some(tag) = cache => {
                     self.conn
                         .run_cache_statement(client, &session, stmt, tag)
                         .await

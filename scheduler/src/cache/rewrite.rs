@@ -313,7 +313,7 @@ pub(crate) async fn apply(
                                 .alias(TableReference::bare(note))?
                                 .build()?,
                             &node,
-                            &(0..node.schema().fields().len()).collect::<Vec<_>>(),
+                            &every(&node),
                         )?;
                         return Ok(Transformed::new(marked, true, TreeNodeRecursion::Jump));
                     }
@@ -373,8 +373,7 @@ fn strip_aliases(plan: &LogicalPlan) -> &LogicalPlan {
 /// coarser GROUP BY over the cache's. None when it cannot.
 fn answer(canon: &Canon, c: &Candidate, node: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
     if canon.plan(node).as_deref() == Some(c.whole.as_str()) {
-        let all: Vec<usize> = (0..node.schema().fields().len()).collect();
-        return from_cache(c, node, &all).map(Some);
+        return renamed_like(cache_scan(c)?, node, &every(node)).map(Some);
     }
     if let (Some((body, exprs)), LogicalPlan::Projection(p)) = (&c.body, node)
         && canon.plan(&p.input).as_deref() == Some(body.as_str())
@@ -388,7 +387,8 @@ fn answer(canon: &Canon, c: &Candidate, node: &LogicalPlan) -> DfResult<Option<L
             })
             .collect::<Option<Vec<_>>>();
         if let Some(columns) = columns {
-            return from_cache(c, node, &columns).map(Some);
+            let columns: Vec<Option<usize>> = columns.into_iter().map(Some).collect();
+            return renamed_like(cache_scan(c)?, node, &columns).map(Some);
         }
     }
     match &c.shape {
@@ -508,6 +508,7 @@ fn select(
     }
     let below_schema = below.schema();
     let mut extra = Vec::new();
+    let mut have = std::collections::BTreeSet::new();
     for cond in &conditions {
         let Some(k) = canon.expr(cond, &[below_schema]) else {
             return Ok(None);
@@ -515,15 +516,11 @@ fn select(
         if !filter.contains(&k) {
             extra.push((*cond).clone());
         }
+        have.insert(k);
     }
     // Every condition of the cache must be among the query's (as a set:
     // the same condition twice counts once).
-    let wanted: std::collections::BTreeSet<&String> = filter.iter().collect();
-    let have: std::collections::BTreeSet<String> = conditions
-        .iter()
-        .filter_map(|cond| canon.expr(cond, &[below_schema]))
-        .collect();
-    if !wanted.iter().all(|w| have.contains(*w)) {
+    if !filter.iter().all(|w| have.contains(w)) {
         return Ok(None);
     }
     let Some(mut used) = positions(&node.expressions(), input.schema()) else {
@@ -544,12 +541,11 @@ fn select(
             columns.push(None);
         }
     }
-    let mut rows = from_cache_sparse(c, below, &columns)?;
+    let mut rows = renamed_like(cache_scan(c)?, below, &columns)?;
     if let Some(condition) = datafusion::logical_expr::utils::conjunction(extra) {
         rows = LogicalPlanBuilder::from(rows).filter(condition)?.build()?;
     }
-    let all: Vec<usize> = (0..input.schema().fields().len()).collect();
-    let rows = renamed_like(rows, input, &all)?;
+    let rows = renamed_like(rows, input, &every(input))?;
     Ok(Some(node.with_new_exprs(node.expressions(), vec![rows])?))
 }
 
@@ -762,8 +758,7 @@ fn rollup(
         .map(|(e, f)| Expr::Cast(Cast::new(Box::new(e), f.data_type().clone())))
         .collect();
     let computed = LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(regrouped))?);
-    let all: Vec<usize> = (0..node.schema().fields().len()).collect();
-    renamed_like(computed, node, &all).map(Some)
+    renamed_like(computed, node, &every(node)).map(Some)
 }
 
 /// The index of `e` in `exprs`, pushed there first if it is not yet.
@@ -795,30 +790,29 @@ fn cache_scan(c: &Candidate) -> DfResult<LogicalPlan> {
     .build()
 }
 
-/// A scan of the cache's files giving `node`'s output (its column names,
-/// qualifiers and types) from the cache's `columns`.
-fn from_cache(c: &Candidate, node: &LogicalPlan, columns: &[usize]) -> DfResult<LogicalPlan> {
-    renamed_like(cache_scan(c)?, node, columns)
+/// Every output column of `plan`, in order, for [`renamed_like`].
+fn every(plan: &LogicalPlan) -> Vec<Option<usize>> {
+    (0..plan.schema().fields().len()).map(Some).collect()
 }
 
-/// Like [`from_cache`], with `None` columns as typed NULLs (columns of
-/// `node` nothing above reads).
-fn from_cache_sparse(
-    c: &Candidate,
-    node: &LogicalPlan,
+/// `input`'s columns `columns` under the names, qualifiers and types of
+/// `like`'s output; a `None` column is a typed NULL (a column of `like`
+/// that nothing above reads).
+fn renamed_like(
+    input: LogicalPlan,
+    like: &LogicalPlan,
     columns: &[Option<usize>],
 ) -> DfResult<LogicalPlan> {
-    let scan = cache_scan(c)?;
-    let from = scan.schema().clone();
-    let exprs = node
+    let from = input.schema().clone();
+    let exprs = like
         .schema()
         .iter()
         .zip(columns)
         .map(|((qualifier, field), k)| {
-            let e = match k {
-                Some(k) => {
-                    let e = Expr::Column(Column::from(from.qualified_field(*k)));
-                    if from.field(*k).data_type() != field.data_type() {
+            let e = match *k {
+                Some(i) => {
+                    let e = Expr::Column(Column::from(from.qualified_field(i)));
+                    if from.field(i).data_type() != field.data_type() {
                         Expr::Cast(Cast::new(Box::new(e), field.data_type().clone()))
                     } else {
                         e
@@ -829,32 +823,6 @@ fn from_cache_sparse(
             Ok(e.alias_qualified(qualifier.cloned(), field.name()))
         })
         .collect::<DfResult<Vec<_>>>()?;
-    Ok(LogicalPlan::Projection(Projection::try_new(
-        exprs,
-        Arc::new(scan),
-    )?))
-}
-
-/// `input`'s columns `columns` under the names, qualifiers and types of
-/// `like`'s output.
-fn renamed_like(
-    input: LogicalPlan,
-    like: &LogicalPlan,
-    columns: &[usize],
-) -> DfResult<LogicalPlan> {
-    let from = input.schema().clone();
-    let exprs = like
-        .schema()
-        .iter()
-        .zip(columns)
-        .map(|((qualifier, field), &i)| {
-            let mut e = Expr::Column(Column::from(from.qualified_field(i)));
-            if from.field(i).data_type() != field.data_type() {
-                e = Expr::Cast(Cast::new(Box::new(e), field.data_type().clone()));
-            }
-            e.alias_qualified(qualifier.cloned(), field.name())
-        })
-        .collect::<Vec<_>>();
     Ok(LogicalPlan::Projection(Projection::try_new(
         exprs,
         Arc::new(input),

@@ -130,10 +130,16 @@ pub fn desugar(sql: &str) -> Cow<'_, str> {
 
 /// The statement as a materialized-view statement; None for any other.
 pub fn of(statement: &DfStatement) -> Option<Result<CacheStatement>> {
-    let DfStatement::Statement(statement) = statement else {
-        return None;
-    };
-    match statement.as_ref() {
+    match statement {
+        DfStatement::Statement(statement) => of_sql(statement),
+        _ => None,
+    }
+}
+
+/// [`of`] for a statement as sqlparser reads it (the PostgreSQL front
+/// door's).
+pub fn of_sql(statement: &Statement) -> Option<Result<CacheStatement>> {
+    match statement {
         Statement::CreateView(view) if view.materialized => Some(create(view)),
         Statement::Drop {
             object_type: ObjectType::MaterializedView,
