@@ -23,11 +23,14 @@ use crate::error::Result;
 use crate::options::QuipuOptions;
 
 /// DataFusion's logical optimizer rules, then ours: mark joins over empty
-/// inputs, then each source's pushdown.
+/// inputs, then each source's pushdown, then the cluster's empty relations.
 fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
     let mut rules = datafusion_rules();
     rules.push(Arc::new(crate::planning::empty_mark::EmptyMarkJoin));
     rules.extend(crate::registry::logical_rules());
+    rules.push(Arc::new(
+        crate::planning::empty_relations::EmptyRelationsForTheCluster,
+    ));
     rules
 }
 
@@ -54,6 +57,9 @@ pub(crate) fn build_state(
             crate::registry::remote_scan,
         )))
         .with_physical_optimizer_rule(Arc::new(crate::planning::cluster_plan::ForTheCluster))
+        .with_physical_optimizer_rule(Arc::new(
+            crate::planning::join_filters::NullableMergeJoinFilters,
+        ))
         .build();
     // PostgreSQL's meaning under DataFusion's names (crate::dialect::case_mapping).
     let functions = crate::dialect::case_mapping::functions()

@@ -67,21 +67,7 @@ const UNSUPPORTED: &[(&str, &str)] = &[
 /// a wrong answer): (regression name, a part of the error, why). Each is
 /// checked to fail so; one that starts answering fails the test until it
 /// is taken off this list.
-const CLUSTER_KNOWN: &[(&str, &str, &str)] = &[
-    (
-        "full_joins_nullable_on_cluster",
-        "is declared as non-nullable but contains null values",
-        "Two full joins, the second with a condition on its right side, under \
-         a filter: an executor builds a batch whose schema says a column of \
-         the full join's right side cannot be NULL. The same plan runs in one \
-         process; the cause is not found yet (see docs/sql.md).",
-    ),
-    (
-        "full_joins_of_a_grouped_side_on_cluster",
-        "is declared as non-nullable but contains null values",
-        "The same, found by another generated query.",
-    ),
-];
+const CLUSTER_KNOWN: &[(&str, &str, &str)] = &[];
 
 /// Every query that ever failed here, minimised: (name, SQL with Quipu's
 /// names). Each runs first against PostgreSQL, pushdown off and the
@@ -293,6 +279,29 @@ const REGRESSIONS: &[(&str, &str)] = &[
          crm.public.orders WHERE order_id BETWEEN 7251 AND 7501) AS o4 ON c3.customer_id = \
          o4.customer_id AND o4.total_usd BETWEEN CAST(464.94 AS DECIMAL(12,2)) AND \
          CAST(558.21 AS DECIMAL(12,2)) WHERE (o4.order_id < 8251 OR d2.card_id LIKE '%')",
+    ),
+    // Error on the cluster only: "Column 'line_no' is declared as
+    // non-nullable but contains null values" (seed 1 query 4030). A
+    // sort-merge full join evaluated its ON filter over NULL-padded rows
+    // with the inputs' NOT NULL schema (planning/join_filters.rs).
+    (
+        "full_join_filter_on_a_not_null_column_on_cluster",
+        "SELECT p1.sku, oi2.line_no FROM inventory.public.products AS p1 \
+         FULL OUTER JOIN (SELECT * FROM crm.public.order_items WHERE order_id BETWEEN 251 AND 751) \
+         AS oi2 ON p1.sku = oi2.sku AND oi2.line_no > 4",
+    ),
+    // Error on the cluster only: "Could not parse plan: ... No field named
+    // h2.unit_price_usd" (seed 1 query 2600, seed 2 query 170). The
+    // optimizer proves the full join empty and leaves an empty relation with
+    // columns, which datafusion-proto encodes without them
+    // (planning/empty_relations.rs).
+    (
+        "empty_relation_with_columns_on_cluster",
+        "SELECT count(h2.unit_price_usd) AS a0 FROM inventory.public.products AS p1 \
+         FULL OUTER JOIN (SELECT * FROM lake.public.sales_history \
+         WHERE order_id BETWEEN 100001126 AND 100001501) AS h2 \
+         ON p1.sku = h2.sku AND h2.channel NOT LIKE '%' \
+         WHERE h2.channel >= 'web' AND p1.sku >= 'SKU-000166'",
     ),
     // Error: "Invalid comparison operation: Utf8View < Utf8" (a lake text
     // column, from a full join, in a UNION).
