@@ -64,6 +64,7 @@ pub(crate) fn build_state(
     // PostgreSQL's meaning under DataFusion's names (crate::dialect::case_mapping).
     let functions = crate::dialect::case_mapping::functions()
         .into_iter()
+        .chain(crate::dialect::concat::functions())
         .chain([
             crate::dialect::pg_text::float8_text(),
             crate::dialect::pg_text::json_build_object(),

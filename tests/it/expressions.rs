@@ -204,6 +204,8 @@ const SCALARS: &[&str] = &[
     "s || NULL",
     "concat(s, i, NULL)",
     "concat_ws('-', s, i, b)",
+    "concat(b, f, NULL, j)",
+    "concat_ws('|', f * 1e15, b, 'x')",
     "s LIKE '%a%'",
     "s LIKE 'a\\_b%'",
     "s LIKE 'a#_b#%c' ESCAPE '#'",
@@ -278,6 +280,9 @@ const SCALARS: &[&str] = &[
     "i + n",
     "i + f",
     "n * 2",
+    "f * 1e15",
+    "f * 2.5E-3",
+    "n * 1e3",
     "n + m",
     "n * m",
     "n / 4",
@@ -506,8 +511,6 @@ const KNOWN: &[(&str, &str)] = &[
         "avg(n) GROUP BY b",
         "1.03539775000000000000 vs 1.0353977500",
     ),
-    // Values.
-    ("concat_ws('-', s, i, b)", "a boolean prints as t vs true"),
 ];
 
 /// Expressions Quipu refuses with a clear error naming the construct:

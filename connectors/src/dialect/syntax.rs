@@ -77,6 +77,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         null_in_list(e);
         like_escape(e);
         pg_functions(e);
+        plain_number(e);
         ControlFlow::<()>::Continue(())
     });
     // After the re-association, so the filters' shapes are PostgreSQL's.
@@ -514,6 +515,60 @@ fn graft(a: Expr, b: Expr, negated: bool) -> Expr {
         leaf if negated => Expr::IsNotDistinctFrom(Box::new(a), Box::new(leaf)),
         leaf => Expr::IsDistinctFrom(Box::new(a), Box::new(leaf)),
     }
+}
+
+/// A number written with an exponent (`1e15`, `2.5E-3`) as its digits
+/// (`1000000000000000`, `0.0025`). PostgreSQL reads both as the same
+/// `numeric`; DataFusion 55 reads `1e15` as a decimal of scale -15, and
+/// Arrow's cast of a negative scale to a double divides by an inexact
+/// `1e-15`, so `f * 1e15` over a `float8` column gave 499999999999999.94
+/// for 0.5 (found by the expression test). Numbers of more than 38 digits
+/// written out stay as they are.
+fn plain_number(e: &mut Expr) {
+    if let Expr::Value(v) = e
+        && let Value::Number(text, long) = &v.value
+        && let Some(plain) = expand_exponent(text)
+    {
+        v.value = Value::Number(plain, *long);
+    }
+}
+
+fn expand_exponent(text: &str) -> Option<String> {
+    let (mantissa, exponent) = text.split_once(['e', 'E'])?;
+    let exponent: i32 = exponent.parse().ok()?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if exponent.abs() > 38 || !format!("{int}{frac}").bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = format!("{int}{frac}");
+    let point = int.len() as i32 + exponent;
+    let (int, frac) = if point <= 0 {
+        (
+            String::new(),
+            format!("{}{digits}", "0".repeat(-point as usize)),
+        )
+    } else if point as usize >= digits.len() {
+        (
+            format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+            String::new(),
+        )
+    } else {
+        (
+            digits[..point as usize].to_string(),
+            digits[point as usize..].to_string(),
+        )
+    };
+    let int = match int.trim_start_matches('0') {
+        "" => "0",
+        rest => rest,
+    };
+    if int.trim_start_matches('0').len() + frac.len() > 38 {
+        return None;
+    }
+    Some(match frac.is_empty() {
+        true => int.to_string(),
+        false => format!("{int}.{frac}"),
+    })
 }
 
 /// `mod(a, b)`, which DataFusion 55 does not have ("Invalid function
@@ -997,6 +1052,27 @@ mod tests {
         assert_eq!(
             fixed("SELECT s.mod(a, 3) FROM t").unwrap(),
             "SELECT s.mod(a, 3) FROM t"
+        );
+    }
+
+    #[test]
+    fn numbers_with_an_exponent_are_written_out() {
+        for (text, plain) in [
+            ("1e15", Some("1000000000000000")),
+            ("2.5E-3", Some("0.0025")),
+            (".5e2", Some("50")),
+            ("1.25e1", Some("12.5")),
+            ("12e-2", Some("0.12")),
+            ("1e+2", Some("100")),
+            ("0e5", Some("0")),
+            ("1e39", None),
+            ("1.5", None),
+        ] {
+            assert_eq!(expand_exponent(text).as_deref(), plain, "{text}");
+        }
+        assert_eq!(
+            fixed("SELECT f * 1e15 FROM t").unwrap(),
+            "SELECT f * 1000000000000000 FROM t"
         );
     }
 
