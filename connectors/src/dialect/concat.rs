@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -127,7 +127,7 @@ impl ScalarUDFImpl for PgTextArgs {
                 .as_ref()
                 .clone()
                 .with_data_type(target.clone());
-            args.arg_fields[i] = Arc::new(Field::from(field));
+            args.arg_fields[i] = Arc::new(field);
         }
         self.inner.invoke_with_args(args)
     }
