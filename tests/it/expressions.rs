@@ -634,6 +634,23 @@ struct Difference {
     got: Vec<(&'static str, String)>,
 }
 
+/// The table `t` of `rows` in a new database `db`.
+fn create_table(pg: &crate::servers::PgServer, db: &str, rows: &[String]) {
+    pg.psql("postgres", &format!("DROP DATABASE IF EXISTS {db}"));
+    // Text compares byte by byte in Quipu (DataFusion): so it does here
+    // (min/max, GREATEST and string_agg's ORDER BY then mean the same);
+    // character classes (upper, lower, initcap, ILIKE) are Unicode's.
+    pg.psql(
+        "postgres",
+        &format!("CREATE DATABASE {db} TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'"),
+    );
+    pg.psql(db, &format!("CREATE TABLE t ({COLUMNS})"));
+    // In parts: one psql argument holds only so much.
+    for part in rows.chunks(200) {
+        pg.psql(db, &format!("INSERT INTO t VALUES ({})", part.join("), (")));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expressions_mean_what_postgresql_means() {
     let started = Instant::now();
@@ -646,22 +663,7 @@ async fn expressions_mean_what_postgresql_means() {
         .collect();
     let y = yachay();
     let pg = &y.crm;
-    pg.psql("postgres", "DROP DATABASE IF EXISTS expr");
-    // Text compares byte by byte in Quipu (DataFusion): so it does here
-    // (min/max, GREATEST and string_agg's ORDER BY then mean the same);
-    // character classes (upper, lower, initcap, ILIKE) are Unicode's.
-    pg.psql(
-        "postgres",
-        "CREATE DATABASE expr TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'",
-    );
-    pg.psql("expr", &format!("CREATE TABLE t ({COLUMNS})"));
-    // In parts: one psql argument holds only so much.
-    for part in rows.chunks(200) {
-        pg.psql(
-            "expr",
-            &format!("INSERT INTO t VALUES ({})", part.join("), (")),
-        );
-    }
+    create_table(pg, "expr", &rows);
     let dir = tempfile::tempdir().unwrap();
     crate::views::add_pg_source(dir.path(), "expr", pg.port, "expr");
     crate::views::add_pg_source_with(
@@ -872,4 +874,129 @@ async fn expressions_mean_what_postgresql_means() {
     assert!(values > 0, "nothing compared");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     engine.session().close().await;
+}
+
+/// Expressions whose text over the wire is not PostgreSQL's yet, beyond
+/// `KNOWN` (which differ in-process too): (expression, how).
+const WIRE_KNOWN: &[(&str, &str)] = &[(
+    "trunc(f)",
+    "trunc(-0.0) prints 0 (DataFusion's trunc drops the sign of zero), PostgreSQL -0",
+)];
+
+/// What a psql user sees: every scalar expression and aggregate, read over
+/// the PostgreSQL wire from `quipu scheduler` in the simple protocol's
+/// text, equals PostgreSQL's text character for character (no
+/// normalisation here: `t`/`f`, timestamps, float8 digits, numeric scale,
+/// NULL). Expressions in `KNOWN` or `REFUSED` are left out; `SET TimeZone`
+/// is varied so `timestamptz` prints with the session's offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
+    let rows: Vec<String> = ROWS.iter().map(|r| r.to_string()).collect();
+    let y = yachay();
+    let pg = &y.crm;
+    create_table(pg, "expr_wire", &rows);
+    let dir = tempfile::tempdir().unwrap();
+    crate::views::add_pg_source_with(
+        dir.path(),
+        "expr",
+        pg.port,
+        "expr_wire",
+        &["pushdown=off"],
+        &[],
+    );
+    crate::pgwire::add_admin(dir.path());
+    let procs = crate::cluster::Procs::start(dir.path(), 0);
+    crate::pgwire::wait_port(procs.pg);
+    let (pgc, conn) = tokio_postgres::connect(&pg.url("expr_wire"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let (qc, conn) = tokio_postgres::connect(
+        &format!(
+            "postgresql://boss:{}@127.0.0.1:{}/expr?sslmode=disable",
+            crate::pgwire::BOSS_PW,
+            procs.pg
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+
+    let skip = |e: &str| KNOWN.iter().any(|(k, _)| *k == e) || REFUSED.iter().any(|(k, _)| *k == e);
+    let mut sqls: Vec<(String, String)> = vec![];
+    for e in SCALARS.iter().filter(|e| !skip(e)) {
+        sqls.push((
+            e.to_string(),
+            format!("SELECT id, {e} FROM public.t ORDER BY id"),
+        ));
+    }
+    for e in AGGREGATES.iter().filter(|e| !skip(e)) {
+        sqls.push((e.to_string(), format!("SELECT 'all', {e} FROM public.t")));
+    }
+    for e in ["ts AT TIME ZONE 'UTC'", "ts AT TIME ZONE 'Asia/Tokyo'"] {
+        sqls.push((
+            e.to_string(),
+            format!("SELECT id, {e} FROM public.t ORDER BY id"),
+        ));
+    }
+    for e in ["ts", "d", "ts + INTERVAL '90 minutes'"] {
+        sqls.push((
+            format!("CAST({e} AS timestamptz)"),
+            format!("SELECT id, CAST({e} AS timestamptz) FROM public.t ORDER BY id"),
+        ));
+    }
+    let mut wire_seen: BTreeMap<&str, bool> = WIRE_KNOWN.iter().map(|(e, _)| (*e, false)).collect();
+    let mut failures: Vec<String> = vec![];
+    let mut values = 0usize;
+    for zone in ["UTC", "America/Lima", "Asia/Kolkata"] {
+        let set = format!("SET TimeZone = '{zone}'");
+        pgc.simple_query(&set).await.unwrap();
+        qc.simple_query(&set).await.unwrap();
+        for (expr, sql) in &sqls {
+            let want = pg_rows(&pgc, sql).await;
+            let got = pg_rows(&qc, sql).await;
+            let differs = match (&want, &got) {
+                (Ok(w), Ok(g)) => {
+                    values += w.len();
+                    w != g
+                }
+                _ => true,
+            };
+            if !differs {
+                continue;
+            }
+            if let Some(seen) = wire_seen.get_mut(expr.as_str()) {
+                *seen = true;
+                continue;
+            }
+            let show = |r: &Result<Rows, String>| match r {
+                Ok(rows) => rows
+                    .iter()
+                    .map(|r| r.join("|"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                Err(e) => format!("error: {e}"),
+            };
+            failures.push(format!(
+                "{expr} (TimeZone {zone}):\n  PostgreSQL: {}\n  Quipu:      {}",
+                show(&want),
+                show(&got)
+            ));
+        }
+    }
+    for (e, seen) in &wire_seen {
+        if !seen {
+            failures.push(format!(
+                "{e}: listed in WIRE_KNOWN but prints as PostgreSQL now"
+            ));
+        }
+    }
+    eprintln!(
+        "expressions over the wire: {} queries x 3 time zones, {values} rows compared, {} failures",
+        sqls.len(),
+        failures.len()
+    );
+    assert!(values > 0, "nothing compared");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

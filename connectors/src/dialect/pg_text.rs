@@ -37,25 +37,50 @@ pub fn float8_text() -> ScalarUDF {
 
 /// `x` as PostgreSQL's `float8out` prints it.
 pub fn float8_out(x: f64) -> String {
-    if x.is_nan() {
+    float_out(
+        x.is_nan(),
+        x.is_infinite(),
+        x,
+        format!("{x:e}"),
+        format!("{x}"),
+        15,
+    )
+}
+
+/// `x` as PostgreSQL's `float4out` prints it (the exponent form from
+/// `1e+06` on: `FLT_DIG` is 6).
+pub fn float4_out(x: f32) -> String {
+    float_out(
+        x.is_nan(),
+        x.is_infinite(),
+        x as f64,
+        format!("{x:e}"),
+        format!("{x}"),
+        6,
+    )
+}
+
+/// The shared rule: `sci` and `plain` are Rust's shortest round-trip
+/// forms of the value (`{:e}` and `{}`), `digits` PostgreSQL's
+/// `DBL_DIG`/`FLT_DIG`, the first decimal exponent written as one.
+fn float_out(nan: bool, infinite: bool, x: f64, sci: String, plain: String, digits: i32) -> String {
+    if nan {
         return "NaN".into();
     }
-    if x.is_infinite() {
+    if infinite {
         return if x > 0.0 { "Infinity" } else { "-Infinity" }.into();
     }
     if x == 0.0 {
         return if x.is_sign_negative() { "-0" } else { "0" }.into();
     }
-    // Rust's `{:e}` is the shortest round-trip mantissa and its exponent.
-    let sci = format!("{x:e}");
     let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
     let exp: i32 = exp.parse().expect("an integer exponent");
-    if !(-4..15).contains(&exp) {
+    if !(-4..digits).contains(&exp) {
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exp.abs())
     } else {
         // Shortest round-trip digits, without an exponent.
-        format!("{x}")
+        plain
     }
 }
 

@@ -137,6 +137,24 @@ impl Conn {
                 .await
                 .map_err(|e| fatal("XX000", format!("cannot set up pg_catalog: {e}")))?;
                 *self.cancel_key.lock().unwrap() = Some(key);
+                // The time zone of the connection (`SET TimeZone` before
+                // the first query, or the startup parameter JDBC sends).
+                let zone = {
+                    let mut settings = self.settings.lock().unwrap();
+                    if !settings.contains_key("timezone")
+                        && let Some(zone) = client
+                            .metadata()
+                            .get("TimeZone")
+                            .and_then(|z| super::settings::time_zone(z))
+                    {
+                        settings.insert("timezone".into(), zone);
+                    }
+                    settings
+                        .get("timezone")
+                        .cloned()
+                        .unwrap_or_else(|| "UTC".into())
+                };
+                super::settings::engine_time_zone(&session, &zone);
                 Ok::<_, PgWireError>(Arc::new(session))
             })
             .await

@@ -91,9 +91,15 @@ impl Conn {
         let batches = guarded(out.stream, token, deadline);
         let rows_fields = fields.clone();
         let mended = super::text_out::time_columns(&fields);
+        let zone =
+            super::settings::setting(&self.settings, "timezone").unwrap_or_else(|| "UTC".into());
         let rows = batches
             .map(
                 move |b| -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
+                    let b = b.and_then(|batch| {
+                        super::text_out::pg_text_batch(batch, &rows_fields, &zone)
+                            .map_err(|e| PgWireError::ApiError(Box::new(e)))
+                    });
                     match b {
                         Ok(batch) => {
                             let rows =

@@ -149,6 +149,17 @@ impl Conn {
                         Some(d) => format!("{}ms", d.as_millis()),
                     };
                     self.settings.lock().unwrap().insert(name.clone(), shown);
+                } else if name == "timezone" {
+                    let zone = time_zone(value).ok_or_else(|| {
+                        error(
+                            "22023",
+                            format!("invalid value for parameter \"TimeZone\": \"{value}\""),
+                        )
+                    })?;
+                    if let Some(session) = self.session.get() {
+                        engine_time_zone(session, &zone);
+                    }
+                    self.settings.lock().unwrap().insert(name.clone(), zone);
                 } else {
                     self.settings
                         .lock()
@@ -179,6 +190,33 @@ impl Conn {
             }
         }
     }
+}
+
+/// A `TimeZone` value Arrow reads (an IANA name such as `America/Lima`,
+/// `UTC`, or an offset such as `+05:30`), as it is kept; `DEFAULT` and
+/// `LOCAL` are the server's, UTC.
+pub(crate) fn time_zone(value: &str) -> Option<String> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("default") || v.eq_ignore_ascii_case("local") {
+        return Some("UTC".into());
+    }
+    v.parse::<datafusion::arrow::array::timezone::Tz>()
+        .is_ok()
+        .then(|| v.to_string())
+}
+
+/// The engine session computes in the connection's time zone: casts to
+/// `timestamptz` read a `timestamp` there and `now()` is stamped with it,
+/// as PostgreSQL's `TimeZone` does.
+pub(crate) fn engine_time_zone(session: &quipu_scheduler::ClientSession, zone: &str) {
+    session
+        .context()
+        .state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .execution
+        .time_zone = Some(zone.to_string());
 }
 
 /// What `SHOW` answers for PostgreSQL settings a client did not set.

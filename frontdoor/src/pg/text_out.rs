@@ -6,11 +6,132 @@
 //! (`2024-02-29 12:34:56`, `12:34:56.5`). psql shows that text and the JDBC
 //! driver's `getString` returns it. The rows of such columns are mended on
 //! their way out.
+//!
+//! Before that, [`pg_text_batch`] puts two kinds of columns in PostgreSQL's
+//! text at the Arrow level (text format only; binary values are exact):
+//! doubles and reals as `float8out` / `float4out` print them (`2`, `1e+15`,
+//! `-0`, `1e-05`; pgwire wrote `2.0`, `1000000000000000.0`, `0`, `0.00001`),
+//! and `timestamptz` in the session's `TimeZone` (`SET TimeZone`), as
+//! PostgreSQL shows them, with its offset (`-05`, `+05:30`).
+
+use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use datafusion::arrow::array::{Array, ArrayRef, Float32Array, Float64Array, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::record_batch::RecordBatch;
 use pgwire::api::Type;
 use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::messages::data::DataRow;
+use quipu_connectors::dialect::pg_text::{float4_out, float8_out};
+
+/// The batch with its text-format doubles as PostgreSQL prints them and its
+/// `timestamptz` columns in the session's time zone `zone` (an IANA name
+/// or an offset; one Arrow cannot read leaves the column as it is).
+pub fn pg_text_batch(
+    batch: RecordBatch,
+    fields: &[FieldInfo],
+    zone: &str,
+) -> Result<RecordBatch, ArrowError> {
+    let zone_ok = zone
+        .parse::<datafusion::arrow::array::timezone::Tz>()
+        .is_ok();
+    let mut changed = false;
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    let mut schema_fields: Vec<Field> = Vec::with_capacity(batch.num_columns());
+    for (i, (column, field)) in batch
+        .columns()
+        .iter()
+        .zip(batch.schema().fields())
+        .enumerate()
+    {
+        let text = fields
+            .get(i)
+            .is_some_and(|f| f.format() == FieldFormat::Text);
+        let replaced: Option<ArrayRef> = match column.data_type() {
+            DataType::Float64 if text => {
+                let a = column.as_any().downcast_ref::<Float64Array>().expect("f64");
+                Some(Arc::new(
+                    a.iter().map(|v| v.map(float8_out)).collect::<StringArray>(),
+                ))
+            }
+            DataType::Float32 if text => {
+                let a = column.as_any().downcast_ref::<Float32Array>().expect("f32");
+                Some(Arc::new(
+                    a.iter().map(|v| v.map(float4_out)).collect::<StringArray>(),
+                ))
+            }
+            DataType::Timestamp(_, Some(_)) if text && zone_ok => {
+                Some(timestamptz_text(column, zone)?)
+            }
+            _ => None,
+        };
+        match replaced {
+            Some(a) => {
+                changed = true;
+                schema_fields.push(field.as_ref().clone().with_data_type(a.data_type().clone()));
+                columns.push(a);
+            }
+            None => {
+                schema_fields.push(field.as_ref().clone());
+                columns.push(column.clone());
+            }
+        }
+    }
+    if !changed {
+        return Ok(batch);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
+}
+
+/// A `timestamptz` column as PostgreSQL prints it in `zone`:
+/// `2024-02-29 23:59:59.5+05:30`, `2026-03-08 02:30:00-05` (the offset's
+/// minutes only when there are some; pgwire wrote the hours alone).
+fn timestamptz_text(column: &ArrayRef, zone: &str) -> Result<ArrayRef, ArrowError> {
+    use chrono::{Offset, Timelike};
+    use datafusion::arrow::datatypes::TimeUnit;
+    let tz: datafusion::arrow::array::timezone::Tz = zone.parse()?;
+    let micros = cast(
+        column,
+        &DataType::Timestamp(TimeUnit::Microsecond, Some(zone.into())),
+    )?;
+    let micros = micros
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::TimestampMicrosecondArray>()
+        .expect("a microsecond timestamp");
+    let text: StringArray = (0..micros.len())
+        .map(|i| {
+            if micros.is_null(i) {
+                return None;
+            }
+            let t = micros.value_as_datetime_with_tz(i, tz)?;
+            let mut out = t.format("%Y-%m-%d %H:%M:%S").to_string();
+            let fraction = t.nanosecond() / 1000;
+            if fraction > 0 {
+                let digits = format!("{fraction:06}");
+                out.push('.');
+                out.push_str(digits.trim_end_matches('0'));
+            }
+            let offset = t.offset().fix().local_minus_utc();
+            let (sign, abs) = if offset < 0 {
+                ('-', -offset)
+            } else {
+                ('+', offset)
+            };
+            out.push_str(&format!("{sign}{:02}", abs / 3600));
+            if abs % 3600 != 0 {
+                out.push_str(&format!(":{:02}", abs % 3600 / 60));
+            }
+            if abs % 60 != 0 {
+                out.push_str(&format!(":{:02}", abs % 60));
+            }
+            Some(out)
+        })
+        .collect();
+    Ok(Arc::new(text))
+}
 
 /// The columns whose text needs mending (text format, a time type).
 pub fn time_columns(fields: &[FieldInfo]) -> Vec<usize> {
