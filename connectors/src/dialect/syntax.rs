@@ -78,6 +78,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         like_escape(e);
         pg_functions(e);
         plain_number(e);
+        interval_clock(e);
         ControlFlow::<()>::Continue(())
     });
     // After the re-association, so the filters' shapes are PostgreSQL's.
@@ -515,6 +516,70 @@ fn graft(a: Expr, b: Expr, negated: bool) -> Expr {
         leaf if negated => Expr::IsNotDistinctFrom(Box::new(a), Box::new(leaf)),
         leaf => Expr::IsDistinctFrom(Box::new(a), Box::new(leaf)),
     }
+}
+
+/// An interval literal with a clock part (`INTERVAL '1 day 02:03:04.5'`,
+/// `'02:30'`, `CAST('-01:00' AS interval)`) spelt with units
+/// (`1 day 2 hours 3 minutes 4.5 seconds`): PostgreSQL reads `hh:mm[:ss]`,
+/// Arrow's interval parser (DataFusion 55) refuses it ("Invalid input
+/// syntax for type interval").
+fn interval_clock(e: &mut Expr) {
+    let text = match e {
+        Expr::Interval(i) if i.leading_field.is_none() && i.last_field.is_none() => {
+            match i.value.as_mut() {
+                Expr::Value(v) => &mut v.value,
+                _ => return,
+            }
+        }
+        Expr::Cast {
+            data_type: datafusion::sql::sqlparser::ast::DataType::Interval { fields: None, .. },
+            expr,
+            ..
+        } => match expr.as_mut() {
+            Expr::Value(v) => &mut v.value,
+            _ => return,
+        },
+        _ => return,
+    };
+    if let Value::SingleQuotedString(s) = text
+        && let Some(spelt) = clock_as_units(s)
+    {
+        *s = spelt;
+    }
+}
+
+/// `s` with each `[-]h:mm[:ss[.f]]` word written in units, or None when
+/// it has none.
+fn clock_as_units(s: &str) -> Option<String> {
+    let mut changed = false;
+    let words: Vec<String> = s
+        .split_whitespace()
+        .map(|w| {
+            let (sign, clock) = match w.strip_prefix('-') {
+                Some(rest) => ("-", rest),
+                None => ("", w.strip_prefix('+').unwrap_or(w)),
+            };
+            let parts: Vec<&str> = clock.split(':').collect();
+            let numeric = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+            let ok = (2..=3).contains(&parts.len())
+                && numeric(parts[0])
+                && numeric(parts[1])
+                && (parts.len() == 2
+                    || parts[2]
+                        .split_once('.')
+                        .map_or(numeric(parts[2]), |(a, b)| numeric(a) && numeric(b)));
+            if !ok {
+                return w.to_string();
+            }
+            changed = true;
+            let mut out = format!("{sign}{} hours {sign}{} minutes", parts[0], parts[1]);
+            if let Some(sec) = parts.get(2) {
+                out.push_str(&format!(" {sign}{sec} seconds"));
+            }
+            out
+        })
+        .collect();
+    changed.then(|| words.join(" "))
 }
 
 /// A number written with an exponent (`1e15`, `2.5E-3`) as its digits
@@ -1052,6 +1117,24 @@ mod tests {
         assert_eq!(
             fixed("SELECT s.mod(a, 3) FROM t").unwrap(),
             "SELECT s.mod(a, 3) FROM t"
+        );
+    }
+
+    #[test]
+    fn interval_clocks_are_written_in_units() {
+        assert_eq!(
+            clock_as_units("1 day 02:03:04.5").as_deref(),
+            Some("1 day 02 hours 03 minutes 04.5 seconds")
+        );
+        assert_eq!(
+            clock_as_units("-01:30").as_deref(),
+            Some("-01 hours -30 minutes")
+        );
+        assert_eq!(clock_as_units("1 day"), None);
+        assert_eq!(clock_as_units("1:2:3:4"), None);
+        assert_eq!(
+            fixed("SELECT INTERVAL '02:30', CAST('1 day 01:00:00' AS INTERVAL)").unwrap(),
+            "SELECT INTERVAL '02 hours 30 minutes', CAST('1 day 01 hours 00 minutes 00 seconds' AS INTERVAL)"
         );
     }
 

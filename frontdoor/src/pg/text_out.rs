@@ -1,6 +1,6 @@
 //! Values in PostgreSQL's text form where pgwire's differs.
 //!
-//! pgwire 0.41 writes every `timestamp`, `timestamptz` and `time` with six
+//! pgwire 0.41 writes every `timestamp`, `timestamptz`, `time` and `interval` with six
 //! fractional digits (`2024-02-29 12:34:56.000000`); PostgreSQL writes the
 //! fraction without its trailing zeros, and none when it is zero
 //! (`2024-02-29 12:34:56`, `12:34:56.5`). psql shows that text and the JDBC
@@ -142,7 +142,11 @@ pub fn time_columns(fields: &[FieldInfo]) -> Vec<usize> {
             f.format() == FieldFormat::Text
                 && matches!(
                     *f.datatype(),
-                    Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::TIME | Type::TIMETZ
+                    Type::TIMESTAMP
+                        | Type::TIMESTAMPTZ
+                        | Type::TIME
+                        | Type::TIMETZ
+                        | Type::INTERVAL
                 )
         })
         .map(|(i, _)| i)
