@@ -37,8 +37,13 @@ pub struct Prepared {
 #[derive(Clone, Debug)]
 pub(super) enum Kind {
     /// A query planned at Parse time (parameters still open), with
-    /// PostgreSQL's names for its columns (`super::column_names`).
-    Query(Box<LogicalPlan>, Option<Vec<String>>),
+    /// PostgreSQL's names for its columns (`super::column_names`) and the
+    /// schema its rows will have (see [`described_schema`]).
+    Query(
+        Box<LogicalPlan>,
+        Option<Vec<String>>,
+        datafusion::arrow::datatypes::SchemaRef,
+    ),
     /// Handled by the front door itself (SET/SHOW of PostgreSQL settings,
     /// transaction statements).
     Local(Local),
@@ -90,18 +95,20 @@ impl QueryParser for QuipuParser {
         let casts = cast_parameters(&stmt);
         let token = self.conn.new_token();
         let deadline = self.conn.timeout().map(|t| tokio::time::Instant::now() + t);
+        let planning = session.clone();
         let plan = bounded(&token, deadline, async move {
-            session.plan(DfStatement::Statement(Box::new(stmt))).await
+            planning.plan(DfStatement::Statement(Box::new(stmt))).await
         })
         .await?;
         let plan = typed_by_casts(plan, &casts, types)?;
+        let schema = described_schema(&session, &plan);
         Ok(Some(Prepared {
-            kind: Kind::Query(Box::new(plan), names),
+            kind: Kind::Query(Box::new(plan), names, schema),
         }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
-        let Kind::Query(plan, _) = &stmt.kind else {
+        let Kind::Query(plan, _, _) = &stmt.kind else {
             return Ok(vec![]);
         };
         ordered_param_types(plan)?
@@ -119,14 +126,14 @@ impl QueryParser for QuipuParser {
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.kind {
-            Kind::Query(plan, names)
+            Kind::Query(plan, names, schema)
                 if !matches!(
                     **plan,
                     LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) | LogicalPlan::Dml(_)
                 ) =>
             {
                 arrow_pg::datatypes::arrow_schema_to_pg_fields(
-                    plan.schema().as_arrow(),
+                    schema,
                     format.unwrap_or(&Format::UnifiedText),
                     None,
                 )
@@ -141,6 +148,28 @@ impl QueryParser for QuipuParser {
             )]),
             _ => Ok(vec![]),
         }
+    }
+}
+
+/// The schema a query's rows will have, which a statement's Describe must
+/// announce: the analyzer (type coercion and Quipu's own rules, such as
+/// `sum(bigint)` as numeric, `date_part` as double precision, numeric
+/// beside double as double) changes the types of the plan Parse made, and
+/// the rows are encoded from the analyzed plan. Announcing the unanalyzed
+/// types broke binary clients: asyncpg read a `date_part` announced as
+/// `int4` from eight bytes ("unexpected trailing 4 bytes"). A plan the
+/// analyzer cannot take yet (an untyped parameter) keeps its own schema.
+fn described_schema(
+    session: &quipu_scheduler::ClientSession,
+    plan: &LogicalPlan,
+) -> datafusion::arrow::datatypes::SchemaRef {
+    let state = session.context().state();
+    match state
+        .analyzer()
+        .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
+    {
+        Ok(analyzed) => std::sync::Arc::new(analyzed.schema().as_arrow().clone()),
+        Err(_) => std::sync::Arc::new(plan.schema().as_arrow().clone()),
     }
 }
 
@@ -310,7 +339,7 @@ impl ExtendedQueryHandler for QueryHandler {
                     .run_cache_statement(client, &session, Statement::clone(stmt), tag)
                     .await
             }
-            Kind::Query(plan, names) => {
+            Kind::Query(plan, names, _) => {
                 let types = ordered_param_types(plan)?;
                 let refs: Vec<Option<&datafusion::arrow::datatypes::DataType>> =
                     types.iter().map(|t| t.as_ref()).collect();
