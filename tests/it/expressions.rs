@@ -910,6 +910,10 @@ const WIRE_AGGREGATES: &[&str] = &[
 /// (expression, how).
 const ASYNCPG_KNOWN: &[(&str, &str)] = &[
     (
+        "SELECT $1::numeric + 1",
+        "a numeric without precision is DataFusion's decimal(38,10): 2.2345000000 vs 2.2345",
+    ),
+    (
         "ARRAY[i, 1]",
         "asyncpg's introspection of the array type over pg_type recurses without end",
     ),
@@ -932,6 +936,12 @@ async def rows(conn, sql):
     except Exception as e:
         return "error: %s: %s" % (type(e).__name__, e)
 
+async def rows_with(conn, sql, value):
+    try:
+        return repr([tuple(r) for r in await conn.fetch(sql, value)])
+    except Exception as e:
+        return "error: %s: %s" % (type(e).__name__, e)
+
 async def main():
     sqls = json.loads(os.environ["SQLS"])
     pg = await asyncpg.connect(os.environ["PG_URL"])
@@ -942,6 +952,29 @@ async def main():
         if want != got:
             print("DIFF " + json.dumps([name, want[:700], got[:700]]))
     print("checked=%d" % len(sqls))
+    # Parameters of each type, sent by asyncpg in binary.
+    import datetime, decimal
+    params = [
+        ("SELECT $1::int + 1", 41),
+        ("SELECT $1::bigint * 2", 9000000000),
+        ("SELECT $1::numeric + 1", decimal.Decimal("1.2345")),
+        ("SELECT $1::float8 / 4", 1.5),
+        ("SELECT $1::text || 'x'", "ñ'\\"),
+        ("SELECT NOT $1::boolean", True),
+        ("SELECT $1::date + 1", datetime.date(2024, 2, 28)),
+        ("SELECT $1::timestamp + INTERVAL '1 hour'", datetime.datetime(2024, 2, 29, 23, 30)),
+        ("SELECT $1::timestamptz", datetime.datetime(2024, 2, 29, 23, 30, tzinfo=datetime.timezone.utc)),
+        ("SELECT $1::bytea", b"\x00\xff"),
+        ("SELECT count(*) FROM public.t WHERE i > $1", 0),
+        ("SELECT count(*) FROM public.t WHERE n = $1", decimal.Decimal("2.5")),
+        ("SELECT count(*) FROM public.t WHERE d < $1", datetime.date(2024, 1, 1)),
+        ("SELECT count(*) FROM public.t WHERE s = $1", "Straße"),
+    ]
+    for sql, value in params:
+        want, got = await rows_with(pg, sql, value), await rows_with(q, sql, value)
+        if want != got:
+            print("DIFF " + json.dumps([sql, want[:700], got[:700]]))
+    print("params=%d" % len(params))
 
 asyncio.run(main())
 "#;
@@ -1110,6 +1143,7 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
     }
     let checked = crate::pgwire::value(&out, "checked");
     assert_eq!(checked, binary.len().to_string(), "{}", out.stdout);
+    assert_eq!(crate::pgwire::value(&out, "params"), "14", "{}", out.stdout);
     eprintln!(
         "expressions over the wire: {} queries x 3 time zones, {values} rows compared, {} failures",
         sqls.len(),
