@@ -7,6 +7,7 @@
 
 use std::error::Error;
 
+use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use quipu_scheduler::SchedulerError;
 use quipu_scheduler::limits::TooComplex;
@@ -30,6 +31,9 @@ pub(crate) enum Kind {
     OutOfMemory,
     /// Over a statement limit (`quipu_scheduler::limits`).
     TooComplex,
+    /// A value an expression cannot compute: PostgreSQL's class 22 (data
+    /// exception) with the code of what went wrong.
+    DataException(&'static str),
     /// The cluster has no executor to run the query yet.
     NoExecutors,
     /// The embedded cluster did not start.
@@ -65,6 +69,13 @@ impl Kind {
             next = err.source();
         }
         match e.find_root() {
+            DataFusionError::ArrowError(a, _) => match a.as_ref() {
+                ArrowError::DivideByZero => Kind::DataException("22012"),
+                ArrowError::ArithmeticOverflow(_) => Kind::DataException("22003"),
+                ArrowError::ParseError(_) => Kind::DataException("22P02"),
+                ArrowError::CastError(_) => Kind::DataException("22000"),
+                _ => Kind::Internal,
+            },
             DataFusionError::SQL(..) => Kind::Syntax,
             DataFusionError::SchemaError(..) => Kind::UndefinedColumn,
             DataFusionError::Plan(_) => Kind::InvalidStatement,
@@ -85,6 +96,7 @@ impl Kind {
             Kind::NotSupported => "0A000",
             Kind::OutOfMemory => "53200",
             Kind::TooComplex => TooComplex::SQLSTATE,
+            Kind::DataException(code) => code,
             // cannot_connect_now: the cluster has no executor to run it yet.
             Kind::NoExecutors => "57P03",
             Kind::ClusterStart => "58000",
@@ -100,7 +112,8 @@ impl Kind {
             | Kind::UndefinedTable
             | Kind::UndefinedColumn
             | Kind::InvalidStatement
-            | Kind::TooComplex => tonic::Code::InvalidArgument,
+            | Kind::TooComplex
+            | Kind::DataException(_) => tonic::Code::InvalidArgument,
             Kind::OutOfMemory => tonic::Code::ResourceExhausted,
             Kind::NoExecutors => tonic::Code::Unavailable,
             Kind::NotSupported | Kind::ClusterStart | Kind::Internal => tonic::Code::Internal,
@@ -228,5 +241,30 @@ mod tests {
             waited: 1,
         }));
         assert_eq!(Kind::of(&ours.into()), Kind::NoExecutors);
+    }
+
+    #[test]
+    fn values_that_cannot_be_computed_are_data_exceptions() {
+        let arrow = |a: ArrowError| -> SchedulerError {
+            DataFusionError::Context(
+                "Optimizer rule 'simplify_expressions' failed".into(),
+                Box::new(DataFusionError::ArrowError(Box::new(a), None)),
+            )
+            .into()
+        };
+        for (e, sqlstate) in [
+            (arrow(ArrowError::DivideByZero), "22012"),
+            (arrow(ArrowError::ArithmeticOverflow("x".into())), "22003"),
+            (arrow(ArrowError::ParseError("x".into())), "22P02"),
+            (arrow(ArrowError::CastError("x".into())), "22000"),
+        ] {
+            let kind = Kind::of(&e);
+            assert_eq!(kind.sqlstate(), sqlstate, "{e:?}");
+            assert_eq!(kind.grpc(), tonic::Code::InvalidArgument);
+        }
+        assert_eq!(
+            Kind::of(&arrow(ArrowError::MemoryError("x".into()))),
+            Kind::Internal
+        );
     }
 }

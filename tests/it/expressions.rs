@@ -1092,6 +1092,27 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             ));
         }
     }
+    // Values that cannot be computed: both refuse, with a SQLSTATE of the
+    // same class (22, data exception), not XX000.
+    for sql in [
+        "SELECT i / 0 FROM public.t WHERE id = 3",
+        "SELECT n / 0 FROM public.t WHERE id = 3",
+        "SELECT i % 0 FROM public.t WHERE id = 3",
+        "SELECT CAST(s AS integer) FROM public.t WHERE id = 3",
+        "SELECT CAST('abc' AS integer)",
+        "SELECT CAST('2024-02-30' AS date)",
+        "SELECT CAST(70000 AS smallint)",
+    ] {
+        let class = |r: &Result<Rows, String>| r.as_ref().err().map(|e| e[..2].to_string());
+        let (want, got) = (pg_rows(&pgc, sql).await, pg_rows(&qc, sql).await);
+        if class(&want) != Some("22".into()) || class(&got) != class(&want) {
+            failures.push(format!(
+                "{sql}: PostgreSQL {:?}, Quipu {:?}",
+                want.err(),
+                got.err()
+            ));
+        }
+    }
     for (e, seen) in &wire_seen {
         if !seen {
             failures.push(format!(
