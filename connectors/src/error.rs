@@ -30,3 +30,21 @@ impl From<ConnectorError> for DataFusionError {
         }
     }
 }
+
+/// A value an expression cannot compute, with PostgreSQL's SQLSTATE for it
+/// (class 22): what the front doors answer for it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct DataException {
+    pub sqlstate: &'static str,
+    pub message: String,
+}
+
+impl DataException {
+    pub fn error(sqlstate: &'static str, message: &str) -> DataFusionError {
+        DataFusionError::External(Box::new(DataException {
+            sqlstate,
+            message: message.into(),
+        }))
+    }
+}

@@ -23,11 +23,13 @@ use crate::error::Result;
 use crate::options::QuipuOptions;
 
 /// DataFusion's logical optimizer rules, then ours: mark joins over empty
-/// inputs, then each source's pushdown, then the cluster's empty relations.
+/// inputs, then each source's pushdown, then PostgreSQL's errors of what
+/// Quipu computes in doubles, then the cluster's empty relations.
 fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
     let mut rules = datafusion_rules();
     rules.push(Arc::new(crate::planning::empty_mark::EmptyMarkJoin));
     rules.extend(crate::registry::logical_rules());
+    rules.push(Arc::new(crate::dialect::float_errors::FloatErrors));
     rules.push(Arc::new(
         crate::planning::empty_relations::EmptyRelationsForTheCluster,
     ));
@@ -65,6 +67,7 @@ pub(crate) fn build_state(
     let functions = crate::dialect::case_mapping::functions()
         .into_iter()
         .chain(crate::dialect::concat::functions())
+        .chain(crate::dialect::float_errors::functions())
         .chain([
             crate::dialect::pg_text::float8_text(),
             crate::dialect::pg_text::json_build_object(),

@@ -66,6 +66,9 @@ impl Kind {
             {
                 return Kind::of(ours);
             }
+            if let Some(data) = err.downcast_ref::<quipu_connectors::error::DataException>() {
+                return Kind::DataException(data.sqlstate);
+            }
             next = err.source();
         }
         match e.find_root() {

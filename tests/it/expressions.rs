@@ -1102,6 +1102,11 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         "SELECT CAST('abc' AS integer)",
         "SELECT CAST('2024-02-30' AS date)",
         "SELECT CAST(70000 AS smallint)",
+        "SELECT f / 0 FROM public.t WHERE id = 3",
+        "SELECT f / (f - f) FROM public.t WHERE id = 3",
+        "SELECT ln(f - f) FROM public.t WHERE id = 3",
+        "SELECT ln(f) FROM public.t WHERE id = 2",
+        "SELECT log(f) FROM public.t WHERE id = 2",
     ] {
         let class = |r: &Result<Rows, String>| r.as_ref().err().map(|e| e[..2].to_string());
         let (want, got) = (pg_rows(&pgc, sql).await, pg_rows(&qc, sql).await);
