@@ -90,8 +90,7 @@ impl Conn {
         ));
         let batches = guarded(out.stream, token, deadline);
         let rows_fields = fields.clone();
-        let mended = super::text_out::time_columns(&fields);
-        let zeros = super::text_out::numeric_columns(&fields, &out.schema);
+        let mending = super::text_out::Mending::of(&fields, &out.schema);
         let zone =
             super::settings::setting(&self.settings, "timezone").unwrap_or_else(|| "UTC".into());
         let rows = batches
@@ -105,24 +104,12 @@ impl Conn {
                         Ok(batch) => {
                             let rows =
                                 arrow_pg::datatypes::encode_recordbatch(rows_fields.clone(), batch);
-                            if mended.is_empty() && zeros.is_empty() {
-                                rows
-                            } else {
-                                let (mended, zeros) = (mended.clone(), zeros.clone());
-                                Box::new(rows.map(move |r| {
-                                    r.map(|row| {
-                                        let row = match mended.is_empty() {
-                                            true => row,
-                                            false => super::text_out::mend(row, &mended),
-                                        };
-                                        match zeros.is_empty() {
-                                            true => row,
-                                            false => {
-                                                super::text_out::mend_numeric_zeros(row, &zeros)
-                                            }
-                                        }
-                                    })
-                                }))
+                            match mending.is_empty() {
+                                true => rows,
+                                false => {
+                                    let mending = mending.clone();
+                                    Box::new(rows.map(move |r| r.map(|row| mending.apply(row))))
+                                }
                             }
                         }
                         Err(e) => Box::new(std::iter::once(Err(e))),

@@ -133,8 +133,41 @@ fn timestamptz_text(column: &ArrayRef, zone: &str) -> Result<ArrayRef, ArrowErro
     Ok(Arc::new(text))
 }
 
+/// What the rows of one result need mended after pgwire encoded them.
+#[derive(Clone)]
+pub struct Mending {
+    /// Text-format time columns (fractions trimmed).
+    times: Vec<usize>,
+    /// Binary-format numeric columns and their scales (zeros' scale).
+    zeros: Vec<(usize, i16)>,
+}
+
+impl Mending {
+    pub fn of(fields: &[FieldInfo], schema: &Schema) -> Mending {
+        Mending {
+            times: time_columns(fields),
+            zeros: numeric_columns(fields, schema),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.times.is_empty() && self.zeros.is_empty()
+    }
+
+    pub fn apply(&self, row: DataRow) -> DataRow {
+        let row = match self.times.is_empty() {
+            true => row,
+            false => mend(row, &self.times),
+        };
+        match self.zeros.is_empty() {
+            true => row,
+            false => mend_numeric_zeros(row, &self.zeros),
+        }
+    }
+}
+
 /// The binary-format `numeric` columns and their scales (Arrow decimals).
-pub fn numeric_columns(fields: &[FieldInfo], schema: &Schema) -> Vec<(usize, i16)> {
+fn numeric_columns(fields: &[FieldInfo], schema: &Schema) -> Vec<(usize, i16)> {
     fields
         .iter()
         .zip(schema.fields())
@@ -158,7 +191,7 @@ pub fn numeric_columns(fields: &[FieldInfo], schema: &Schema) -> Vec<(usize, i16
 /// (found by the asyncpg comparison in tests/it/expressions.rs). A zero is
 /// the only value without digits: `ndigits` 0, then weight, sign and the
 /// display scale, two bytes each.
-pub fn mend_numeric_zeros(row: DataRow, columns: &[(usize, i16)]) -> DataRow {
+fn mend_numeric_zeros(row: DataRow, columns: &[(usize, i16)]) -> DataRow {
     let count = row.field_count;
     let mut data = BytesMut::with_capacity(row.data.len());
     for (i, value) in fields(row).into_iter().enumerate() {
@@ -182,7 +215,7 @@ pub fn mend_numeric_zeros(row: DataRow, columns: &[(usize, i16)]) -> DataRow {
 }
 
 /// The columns whose text needs mending (text format, a time type).
-pub fn time_columns(fields: &[FieldInfo]) -> Vec<usize> {
+fn time_columns(fields: &[FieldInfo]) -> Vec<usize> {
     fields
         .iter()
         .enumerate()
@@ -202,7 +235,7 @@ pub fn time_columns(fields: &[FieldInfo]) -> Vec<usize> {
 }
 
 /// The row with the fractions of `columns` trimmed.
-pub fn mend(row: DataRow, columns: &[usize]) -> DataRow {
+fn mend(row: DataRow, columns: &[usize]) -> DataRow {
     let count = row.field_count;
     let mut data = BytesMut::with_capacity(row.data.len());
     for (i, value) in fields(row).into_iter().enumerate() {
