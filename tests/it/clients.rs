@@ -176,6 +176,17 @@ async fn clients_list_and_read_the_database_they_connect_to() {
         out.stdout
     );
 
+    // Not supported yet (docs/front-doors.md says so): \dp, whose policies
+    // column nests one correlated ARRAY(SELECT ...) in another.
+    let out = psql_in(procs.pg, "boss", BOSS_PW, "lake", &[r"\dp"]);
+    assert!(!out.ok, "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("Physical plan does not support logical expression ScalarSubquery"),
+        "{}",
+        out.stderr
+    );
+
     // Materialized views (caches) are PostgreSQL's: relkind 'm', listed by
     // \dm and pg_matviews, not by \dt; each user sees those over sources
     // they read, as views.
