@@ -72,6 +72,7 @@ pub(crate) fn build_state(
             crate::dialect::pg_text::float8_text(),
             crate::dialect::pg_text::json_build_object(),
             crate::dialect::syntax::like_pattern_udf(),
+            crate::dialect::syntax::expand_array_udf(),
         ]);
     for f in functions {
         state

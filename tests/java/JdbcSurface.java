@@ -59,11 +59,34 @@ public class JdbcSurface {
             check("getExportedKeys", () -> rows(md.getExportedKeys(null, schema, table), 0, null));
             check("getIndexInfo", () -> rows(md.getIndexInfo(null, schema, table, false, true), 0, null));
             check("getTypeInfo", () -> rows(md.getTypeInfo(), 1, "int8"));
+            // The int8 row's JDBC type and precision, and an array type's.
+            check("typeInfoInt8", () -> {
+                StringBuilder sb = new StringBuilder();
+                try (ResultSet rs = md.getTypeInfo()) {
+                    while (rs.next()) {
+                        String name = rs.getString("TYPE_NAME");
+                        if (name.equals("int8") || name.equals("_int8")) {
+                            sb.append(name).append(':').append(rs.getInt("DATA_TYPE")).append(':')
+                              .append(rs.getInt("PRECISION")).append(';');
+                        }
+                    }
+                }
+                return sb.toString();
+            });
             check("getFunctions", () -> rows(md.getFunctions(null, "pg_catalog", "abs"), 3, "abs"));
             check("getProcedures", () -> rows(md.getProcedures(null, schema, "%"), 0, null));
             check("getClientInfoProperties", () -> rows(md.getClientInfoProperties(), 0, null));
             check("getTablePrivileges", () -> rows(md.getTablePrivileges(null, schema, table), 0, null));
-            check("getVersionColumns", () -> rows(md.getVersionColumns(null, schema, table), 0, null));
+            check("getVersionColumns", () -> {
+                StringBuilder sb = new StringBuilder();
+                try (ResultSet rs = md.getVersionColumns(null, schema, table)) {
+                    while (rs.next()) {
+                        sb.append(rs.getString("COLUMN_NAME")).append(':').append(rs.getInt("DATA_TYPE"))
+                          .append(':').append(rs.getString("TYPE_NAME")).append(';');
+                    }
+                }
+                return sb.toString();
+            });
             check("getBestRowIdentifier", () -> rows(md.getBestRowIdentifier(null, schema, table, DatabaseMetaData.bestRowSession, true), 0, null));
             check("getUDTs", () -> rows(md.getUDTs(null, schema, "%", null), 0, null));
             check("keywords", () -> md.getSQLKeywords().length() > 0);

@@ -69,7 +69,12 @@ fn fix_in_place(statement: &mut DfStatement) -> Result<()> {
 }
 
 fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
+    let mut failed = None;
     let _ = visit_expressions_mut(s, |e: &mut Expr| {
+        if let Err(err) = bytea_literal(e) {
+            failed = Some(err);
+            return ControlFlow::Break(());
+        }
         reassociate(e);
         field_by_name(e);
         mod_as_operator(e);
@@ -81,6 +86,9 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         interval_clock(e);
         ControlFlow::<()>::Continue(())
     });
+    if let Some(err) = failed {
+        return Err(err);
+    }
     // After the re-association, so the filters' shapes are PostgreSQL's.
     let _ = VisitMut::visit(s, &mut NullAwareIn);
     let _ = VisitMut::visit(s, &mut RepeatedColumns);
@@ -154,7 +162,8 @@ impl VisitorMut for NullAwareIn {
 }
 
 /// PostgreSQL lets a select list repeat a column (`SELECT NULL, NULL`, the
-/// JDBC driver's `getProcedures`; `SELECT a, a`); DataFusion refuses
+/// JDBC driver's `getProcedures`; `SELECT a, a`; `SELECT 1, 1::bigint`,
+/// which DataFusion names alike, see [`name_key`]); DataFusion refuses
 /// "Projections require unique expression names". A repeat without an
 /// alias gets one: its text and its position (`NULL:5`). The PostgreSQL
 /// front door names the columns as PostgreSQL does anyway.
@@ -170,7 +179,7 @@ impl VisitorMut for RepeatedColumns {
                     continue;
                 };
                 let text = e.to_string();
-                if !seen.insert(text.clone()) {
+                if !seen.insert(name_key(e)) {
                     let alias = datafusion::sql::sqlparser::ast::Ident::with_quote(
                         '"',
                         format!("{text}:{}", i + 1),
@@ -184,6 +193,28 @@ impl VisitorMut for RepeatedColumns {
         });
         ControlFlow::Continue(())
     }
+}
+
+/// The name DataFusion gives an unnamed select item, near enough to tell
+/// which items it would name alike: a cast is not part of its name
+/// (`1` and `1::bigint` are both `Int64(1)`), nor are parentheses, and
+/// unquoted names are folded to lower case. Items that only look alike here
+/// get an alias they did not need, which is harmless.
+fn name_key(e: &Expr) -> String {
+    let mut e = e.clone();
+    let _ = visit_expressions_mut(&mut e, |x: &mut Expr| {
+        loop {
+            match x {
+                Expr::Cast { expr, .. } | Expr::Nested(expr) => {
+                    let inner = std::mem::replace(expr.as_mut(), Expr::Value(Value::Null.into()));
+                    *x = inner;
+                }
+                _ => break,
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e.to_string().to_lowercase()
 }
 
 /// The `SELECT`s of a query body, not those of nested queries (the
@@ -702,6 +733,12 @@ fn array_of_subquery(e: &Expr) -> Option<Expr> {
     let SetExpr::Select(select) = q.body.as_ref() else {
         return None;
     };
+    if !named {
+        return None;
+    }
+    if let Some(mapped) = array_of_unnest(q, select) {
+        return Some(mapped);
+    }
     let plain = named
         && q.with.is_none()
         && q.limit_clause.is_none()
@@ -748,16 +785,109 @@ fn array_of_subquery(e: &Expr) -> Option<Expr> {
     Some(Expr::Subquery(q))
 }
 
+/// `ARRAY(SELECT f(x) FROM unnest(a) [AS] x [WHERE p(x)])` (psql's `\d+`
+/// over `reloptions`), which DataFusion cannot plan (`unnest` of an outer
+/// column in `FROM`), as `array_transform(array_filter(a, x -> p(x)),
+/// x -> f(x))`: the same elements in the same order. A NULL `a` gives NULL
+/// where PostgreSQL gives an empty array.
+fn array_of_unnest(q: &Query, select: &Select) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::{
+        FunctionArg, FunctionArgExpr, LambdaFunction, LambdaFunctionParameter, LambdaSyntax,
+        ObjectNamePart, OneOrManyWithParens,
+    };
+    let plain = q.with.is_none()
+        && q.limit_clause.is_none()
+        && q.fetch.is_none()
+        && q.order_by.is_none()
+        && select.distinct.is_none()
+        && select.having.is_none()
+        && matches!(&select.group_by, GroupByExpr::Expressions(g, _) if g.is_empty())
+        && select.projection.len() == 1
+        && select.from.len() == 1
+        && select.from[0].joins.is_empty();
+    if !plain {
+        return None;
+    }
+    let (array, alias) = match &select.from[0].relation {
+        TableFactor::UNNEST {
+            alias: Some(alias),
+            array_exprs,
+            with_offset: false,
+            with_ordinality: false,
+            ..
+        } if array_exprs.len() == 1 => (array_exprs[0].clone(), alias),
+        TableFactor::Table {
+            name,
+            alias: Some(alias),
+            args: Some(args),
+            with_ordinality: false,
+            ..
+        } if matches!(name.0.last().and_then(ObjectNamePart::as_ident),
+                Some(i) if i.value.eq_ignore_ascii_case("unnest"))
+            && (name.0.len() == 1
+                || matches!(name.0.first().and_then(ObjectNamePart::as_ident),
+                    Some(s) if s.value.eq_ignore_ascii_case("pg_catalog") && name.0.len() == 2)) =>
+        {
+            match args.args.as_slice() {
+                [FunctionArg::Unnamed(FunctionArgExpr::Expr(a))] if args.settings.is_none() => {
+                    (a.clone(), alias)
+                }
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    if !alias.columns.is_empty() {
+        return None;
+    }
+    let item = match &select.projection[0] {
+        SelectItem::UnnamedExpr(x) | SelectItem::ExprWithAlias { expr: x, .. } => x.clone(),
+        _ => return None,
+    };
+    let lambda = |body: Expr| {
+        Expr::Lambda(LambdaFunction {
+            params: OneOrManyWithParens::One(LambdaFunctionParameter {
+                name: alias.name.clone(),
+                data_type: None,
+            }),
+            body: Box::new(body),
+            syntax: LambdaSyntax::Arrow,
+        })
+    };
+    let call = |name: &str, args: Vec<Expr>| {
+        let mut f = match parse_expr(&format!("{name}(1, 2)")) {
+            Expr::Function(f) => f,
+            _ => unreachable!("a call parses as a function"),
+        };
+        if let datafusion::sql::sqlparser::ast::FunctionArguments::List(list) = &mut f.args {
+            list.args = args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect();
+        }
+        Expr::Function(f)
+    };
+    let mut array = array;
+    if let Some(filter) = &select.selection {
+        array = call("array_filter", vec![array, lambda(filter.clone())]);
+    }
+    Some(call("array_transform", vec![array, lambda(item)]))
+}
+
 /// PostgreSQL functions DataFusion lacks, spelt with what it has:
 /// - `generate_subscripts(a, dim)`, a set-returning function SQLAlchemy
 ///   zips with `unnest(a)` to number index columns: `unnest` of
 ///   `generate_series(1, array_length(a, dim))` (DataFusion zips the
 ///   `unnest`s of one select as PostgreSQL does);
 /// - `pg_get_viewdef(oid [, pretty])`: the view's SQL, from `pg_views`
-///   (the PostgreSQL front door's `pg_catalog`).
+///   or `pg_matviews` (the PostgreSQL front door's `pg_catalog`).
 fn pg_functions(e: &mut Expr) {
     if let Some(aggregated) = array_of_subquery(e) {
         *e = aggregated;
+        return;
+    }
+    if let Some(expanded) = expand_array(e) {
+        *e = expanded;
         return;
     }
     if let Some([a, dim]) = call_args(e, "generate_subscripts").as_deref() {
@@ -769,12 +899,145 @@ fn pg_functions(e: &mut Expr) {
     let view = call_args(e, "pg_get_viewdef");
     if let Some([oid] | [oid, _]) = view.as_deref() {
         *e = parse_expr(&format!(
-            "(SELECT max(quipu_v.definition) FROM pg_catalog.pg_views AS quipu_v \
+            "(SELECT max(quipu_v.definition) FROM (SELECT schemaname, viewname, definition \
+             FROM pg_catalog.pg_views UNION ALL SELECT schemaname, matviewname, definition \
+             FROM pg_catalog.pg_matviews) AS quipu_v \
              JOIN pg_catalog.pg_class AS quipu_c ON quipu_c.relname = quipu_v.viewname \
              JOIN pg_catalog.pg_namespace AS quipu_n ON quipu_n.oid = quipu_c.relnamespace \
              AND quipu_n.nspname = quipu_v.schemaname WHERE quipu_c.oid = ({oid}))"
         ));
     }
+}
+
+/// A text literal cast to `bytea` (`'\\x0102'::bytea`, `CAST('a\\000b' AS
+/// BYTEA)`) is read as PostgreSQL reads bytea input: DataFusion's cast keeps
+/// the text's bytes. It becomes a hex literal (`X'0102'`, DataFusion's
+/// binary literal) of the bytes PostgreSQL decodes, or PostgreSQL's error.
+fn bytea_literal(e: &mut Expr) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::DataType;
+    let Expr::Cast {
+        expr, data_type, ..
+    } = e
+    else {
+        return Ok(());
+    };
+    let is_bytea = match data_type {
+        DataType::Bytea => true,
+        DataType::Custom(name, mods) => {
+            mods.is_empty()
+                && name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("bytea"))
+        }
+        _ => false,
+    };
+    let Expr::Value(v) = expr.as_ref() else {
+        return Ok(());
+    };
+    let (Value::SingleQuotedString(text) | Value::EscapedStringLiteral(text)) = &v.value else {
+        return Ok(());
+    };
+    if !is_bytea {
+        return Ok(());
+    }
+    let bytes = bytea_input(text).map_err(DataFusionError::Execution)?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+    *e = Expr::Value(Value::HexStringLiteral(hex).into());
+    Ok(())
+}
+
+/// The bytes of PostgreSQL's bytea input text (its `byteain`): the hex
+/// format `\x0102` (pairs of hex digits, blanks between pairs allowed) or
+/// the escape format (`\\` a backslash, `\ooo` an octal byte, any other
+/// character its UTF-8 bytes). Errors are PostgreSQL's words. Hand-written:
+/// the `hex` crate takes no blanks and words its errors otherwise, and the
+/// escape format is PostgreSQL's own.
+pub fn bytea_input(text: &str) -> std::result::Result<Vec<u8>, String> {
+    if let Some(hex) = text
+        .strip_prefix("\\x")
+        .or_else(|| text.strip_prefix("\\X"))
+    {
+        let digit = |c: char| {
+            c.to_digit(16)
+                .map(|d| d as u8)
+                .ok_or_else(|| format!("invalid hexadecimal digit: \"{c}\""))
+        };
+        let mut out = Vec::with_capacity(hex.len() / 2);
+        let mut chars = hex.chars();
+        while let Some(c) = chars.next() {
+            if matches!(c, ' ' | '\t' | '\n' | '\r') {
+                continue;
+            }
+            let high = digit(c)?;
+            let low = match chars.next() {
+                Some(l) => digit(l)?,
+                None => return Err("invalid hexadecimal data: odd number of digits".into()),
+            };
+            out.push(high << 4 | low);
+        }
+        return Ok(out);
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+        } else if bytes.get(i + 1) == Some(&b'\\') {
+            out.push(b'\\');
+            i += 2;
+        } else if let Some(&[a, b, c]) = bytes.get(i + 1..i + 4)
+            && (b'0'..=b'3').contains(&a)
+            && (b'0'..=b'7').contains(&b)
+            && (b'0'..=b'7').contains(&c)
+        {
+            out.push((a - b'0') << 6 | (b - b'0') << 3 | (c - b'0'));
+            i += 4;
+        } else {
+            return Err("invalid input syntax for type bytea".into());
+        }
+    }
+    Ok(out)
+}
+
+/// `information_schema._pg_expandarray(a)`, the set-returning function the
+/// JDBC driver's `getPrimaryKeys`, `getIndexInfo` and
+/// `getBestRowIdentifier` call on `pg_index.indkey`: one row per element,
+/// a struct `(x, n)` of the element and its position, as
+/// `unnest(quipu_pg_expandarray(a))`. A field of it,
+/// `(information_schema._pg_expandarray(a)).n`, is then that struct's
+/// field (`field_by_name`); DataFusion zips the `unnest`s of one select as
+/// PostgreSQL zips set-returning functions.
+fn expand_array(e: &Expr) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::{
+        FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart,
+    };
+    let call = |e: &Expr| -> Option<Expr> {
+        let Expr::Function(f) = e else {
+            return None;
+        };
+        // datafusion-pg-catalog's parser drops the schema.
+        let named = match f.name.0.as_slice() {
+            [ObjectNamePart::Identifier(s), ObjectNamePart::Identifier(i)] => {
+                s.value.eq_ignore_ascii_case("information_schema")
+                    && i.value.eq_ignore_ascii_case("_pg_expandarray")
+            }
+            [ObjectNamePart::Identifier(i)] => i.value.eq_ignore_ascii_case("_pg_expandarray"),
+            _ => false,
+        };
+        let FunctionArguments::List(list) = &f.args else {
+            return None;
+        };
+        match (named, list.args.as_slice()) {
+            (true, [FunctionArg::Unnamed(FunctionArgExpr::Expr(a))]) => Some(a.clone()),
+            _ => None,
+        }
+    };
+    let a = call(e)?;
+    Some(parse_expr(&format!("unnest({EXPAND_ARRAY_FN}({a}))")))
 }
 
 /// `x NOT IN (a, NULL)` is never true in SQL; DataFusion 55's IN-list
@@ -995,6 +1258,88 @@ pub fn like_pattern_udf() -> datafusion::logical_expr::ScalarUDF {
     )
 }
 
+/// The function `information_schema._pg_expandarray(a)` is rewritten to
+/// call (see [`pg_functions`]).
+pub const EXPAND_ARRAY_FN: &str = "quipu_pg_expandarray";
+
+/// `quipu_pg_expandarray(a)`: the list of `(x, n)` structs of PostgreSQL's
+/// `information_schema._pg_expandarray(a)`, each element with its 1-based
+/// position, for `unnest` to make rows of. Hand-written: DataFusion's
+/// `arrays_zip` names its fields `1`, `2`, and clients read `.x` and `.n`.
+pub fn expand_array_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::array::{Array, ArrayRef, Int32Array, ListArray, StructArray};
+    use datafusion::arrow::buffer::OffsetBuffer;
+    use datafusion::arrow::datatypes::{DataType, Field, Fields};
+    use datafusion::logical_expr::{
+        ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    };
+    use std::sync::Arc;
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct ExpandArray(Signature);
+    fn fields(element: &DataType) -> Fields {
+        Fields::from(vec![
+            Field::new("x", element.clone(), true),
+            Field::new("n", DataType::Int32, false),
+        ])
+    }
+    fn element(t: &DataType) -> Result<&DataType> {
+        match t {
+            DataType::List(f) => Ok(f.data_type()),
+            DataType::Null => Ok(&DataType::Null),
+            other => Err(DataFusionError::Plan(format!(
+                "_pg_expandarray takes an array, not {other}"
+            ))),
+        }
+    }
+    impl ScalarUDFImpl for ExpandArray {
+        fn name(&self) -> &str {
+            EXPAND_ARRAY_FN
+        }
+        fn signature(&self) -> &Signature {
+            &self.0
+        }
+        fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+            let element = element(&args[0])?;
+            Ok(DataType::List(Arc::new(Field::new_list_field(
+                DataType::Struct(fields(element)),
+                true,
+            ))))
+        }
+        fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+            let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+            let out_type = self.return_type(&[arrays[0].data_type().clone()])?;
+            let Some(list) = arrays[0].as_any().downcast_ref::<ListArray>() else {
+                // NULL (an untyped NULL argument): no elements.
+                return Ok(ColumnarValue::Array(
+                    datafusion::arrow::array::new_null_array(&out_type, arrays[0].len()),
+                ));
+            };
+            let offsets = list.value_offsets();
+            let (first, last) = (offsets[0] as usize, offsets[list.len()] as usize);
+            let values = list.values().slice(first, last - first);
+            let positions: Int32Array = (0..list.len())
+                .flat_map(|i| 1..=(offsets[i + 1] - offsets[i]))
+                .collect();
+            let element = element(list.data_type())?;
+            let structs = StructArray::try_new(
+                fields(element),
+                vec![values, Arc::new(positions) as ArrayRef],
+                None,
+            )?;
+            let rebased = OffsetBuffer::new(offsets.iter().map(|o| o - offsets[0]).collect());
+            let DataType::List(item) = out_type else {
+                unreachable!("return_type is a list")
+            };
+            let out = ListArray::try_new(item, rebased, Arc::new(structs), list.nulls().cloned())?;
+            crate::dialect::pg_text::shaped_like(&args.args, Arc::new(out))
+        }
+    }
+    datafusion::logical_expr::ScalarUDF::new_from_impl(ExpandArray(Signature::any(
+        1,
+        Volatility::Immutable,
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1082,8 +1427,11 @@ mod tests {
         );
         let view = fixed("SELECT pg_catalog.pg_get_viewdef(c.oid, true) FROM pg_class c").unwrap();
         assert!(
-            view.starts_with("SELECT (SELECT max(quipu_v.definition) FROM pg_catalog.pg_views")
-                && view.ends_with("WHERE quipu_c.oid = (c.oid)) FROM pg_class c"),
+            view.starts_with(
+                "SELECT (SELECT max(quipu_v.definition) FROM (SELECT schemaname, viewname, \
+                 definition FROM pg_catalog.pg_views UNION ALL SELECT schemaname, matviewname, \
+                 definition FROM pg_catalog.pg_matviews) AS quipu_v"
+            ) && view.ends_with("WHERE quipu_c.oid = (c.oid)) FROM pg_class c"),
             "{view}"
         );
     }
@@ -1105,6 +1453,121 @@ mod tests {
             fixed("SELECT NULL, NULL, a, a AS b, a FROM t").unwrap(),
             "SELECT NULL, NULL AS \"NULL:2\", a, a AS b, a AS \"a:5\" FROM t"
         );
+    }
+
+    #[test]
+    fn columns_datafusion_names_alike_get_an_alias() {
+        assert_eq!(
+            fixed("SELECT 1, 1::bigint, CAST(a AS TEXT), (a), A FROM t").unwrap(),
+            "SELECT 1, 1::BIGINT AS \"1::BIGINT:2\", CAST(a AS TEXT), (a) AS \"(a):4\", A AS \"A:5\" FROM t"
+        );
+    }
+
+    #[test]
+    fn array_of_an_unnest_maps_the_array() {
+        assert_eq!(
+            fixed(
+                "SELECT array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), \
+                   ARRAY(SELECT y * 2 FROM unnest(a) AS y WHERE y > 1) FROM tc"
+            )
+            .unwrap(),
+            "SELECT array_transform(tc.reloptions, x -> 'toast.' || x), \
+             array_transform(array_filter(a, y -> y > 1), y -> y * 2) FROM tc"
+        );
+    }
+
+    #[tokio::test]
+    async fn array_of_an_unnest_keeps_postgresql_elements() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let mut s = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT array_to_string(ARRAY(SELECT y * 2 FROM unnest(a) AS y WHERE y > 1), ',') \
+             FROM (VALUES ([3, 1, 2])) AS t(a)",
+        )
+        .unwrap()
+        .remove(0);
+        fix_sql(&mut s).unwrap();
+        let plan = ctx
+            .state()
+            .statement_to_plan(DfStatement::Statement(Box::new(s)))
+            .await
+            .unwrap();
+        let batches = ctx
+            .execute_logical_plan(plan)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        assert!(text.contains("| 6,4 "), "{text}");
+    }
+
+    #[test]
+    fn pg_expandarray_is_unnest() {
+        assert_eq!(
+            fixed("SELECT (information_schema._pg_expandarray(i.indkey)).n AS k, information_schema._pg_expandarray(i.indkey) AS keys FROM i").unwrap(),
+            "SELECT (unnest(quipu_pg_expandarray(i.indkey)))['n'] AS k, \
+             unnest(quipu_pg_expandarray(i.indkey)) AS keys FROM i"
+        );
+    }
+
+    #[tokio::test]
+    async fn pg_expandarray_numbers_the_elements() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.register_udf(expand_array_udf());
+        let batches = ctx
+            .sql(
+                // As the JDBC driver's `getPrimaryKeys` reads it, rewritten.
+                "SELECT k, u['x'] AS x, n FROM (SELECT k, (unnest(quipu_pg_expandarray(a)))['n'] AS n, \
+                 unnest(quipu_pg_expandarray(a)) AS u \
+                 FROM (VALUES (1, [7, 8, 9]), (2, []), (3, [5])) AS t(k, a)) WHERE u['n'] = n \
+                 ORDER BY k, n",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("| "))
+            .skip(1)
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "| 1 | 7 | 1 |",
+                "| 1 | 8 | 2 |",
+                "| 1 | 9 | 3 |",
+                "| 3 | 5 | 1 |"
+            ],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bytea_literals_are_read_as_postgresql_reads_them() {
+        assert_eq!(
+            fixed("SELECT '\\x0102'::bytea, CAST('\\xDE ad' AS BYTEA), 'a\\\\000b\\001'::pg_catalog.bytea, '\\x'::bytea, 'x'::text").unwrap(),
+            "SELECT X'0102', X'DEAD', X'615C3030306201', X'', 'x'::TEXT"
+        );
+        assert_eq!(bytea_input("a\\000b").unwrap(), b"a\0b");
+        assert_eq!(bytea_input("a\\\\b").unwrap(), b"a\\b");
+        for (bad, err) in [
+            ("\\x0g", "invalid hexadecimal digit: \"g\""),
+            ("\\x012", "invalid hexadecimal data: odd number of digits"),
+            ("a\\9", "invalid input syntax for type bytea"),
+        ] {
+            assert_eq!(bytea_input(bad).unwrap_err(), err);
+        }
+        let err = fixed("SELECT '\\xzz'::bytea").unwrap_err();
+        assert!(err.contains("invalid hexadecimal digit: \"z\""), "{err}");
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub async fn connect(
             home: home.to_string(),
         },
         tables.clone(),
-        Users(store),
+        Users(store.clone()),
     )
     .map_err(fail)?;
     let databases =
@@ -102,11 +102,16 @@ pub async fn connect(
     let catalog = ctx
         .catalog(home)
         .ok_or_else(|| format!("catalog {home} is gone"))?;
-    // The reshaped tables are planned over the plain ones.
+    // The reshaped tables are planned over the plain ones, and over the
+    // materialized views of the catalog (those of the `quipu` catalog,
+    // where they live), which only they read.
+    let matviews: Arc<dyn TableProvider> = Arc::new(MatViews {
+        store: (home == DEFAULT_CATALOG).then_some(store.clone()),
+    });
     let plain = Arc::new(ConnectedPgCatalog {
         connected: schema.connected.clone(),
         databases: schema.databases.clone(),
-        reshaped: HashMap::new(),
+        reshaped: HashMap::from([(MATVIEWS_TABLE.to_string(), matviews)]),
     });
     catalog.register_schema("pg_catalog", plain).map_err(fail)?;
     for (name, sql) in reshaped_tables(home) {
@@ -141,10 +146,28 @@ fn reshaped_tables(home: &str) -> Vec<(String, String)> {
     let home = home.replace('\'', "''");
     vec![
         (
+            // Materialized views (caches) are relkind 'm': psql's `\dm`
+            // lists them, `\dt` does not.
             "pg_class".into(),
-            "SELECT *, CAST(NULL AS TEXT[]) AS reloptions, CAST(NULL AS TEXT[]) AS relacl \
-             FROM pg_catalog.pg_class"
-                .into(),
+            format!(
+                "SELECT c.* EXCEPT (relkind), \
+                 CASE WHEN m.matviewname IS NULL THEN c.relkind ELSE 'm' END AS relkind, \
+                 CAST(NULL AS TEXT[]) AS reloptions, CAST(NULL AS TEXT[]) AS relacl \
+                 FROM pg_catalog.pg_class AS c LEFT JOIN \
+                 (SELECT n.oid AS nsp, q.matviewname FROM pg_catalog.{MATVIEWS_TABLE} AS q \
+                 JOIN pg_catalog.pg_namespace AS n ON n.nspname = q.schemaname) AS m \
+                 ON m.nsp = c.relnamespace AND m.matviewname = c.relname"
+            ),
+        ),
+        (
+            // The materialized views the user may read (those pg_class
+            // lists).
+            "pg_matviews".into(),
+            format!(
+                "SELECT q.* FROM pg_catalog.{MATVIEWS_TABLE} AS q \
+                 JOIN pg_catalog.pg_namespace AS n ON n.nspname = q.schemaname \
+                 JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = q.matviewname"
+            ),
         ),
         (
             "pg_attribute".into(),
@@ -168,6 +191,15 @@ fn reshaped_tables(home: &str) -> Vec<(String, String)> {
                 "SELECT * EXCEPT (conkey, confkey), {}, {} FROM pg_catalog.pg_constraint",
                 ints("conkey", "SMALLINT"),
                 ints("confkey", "SMALLINT")
+            ),
+        ),
+        (
+            // Policies' roles as an array (psql's `\dp` asks for
+            // `oid = ANY (polroles)`); there are no policies.
+            "pg_policy".into(),
+            format!(
+                "SELECT * EXCEPT (polroles), {} FROM pg_catalog.pg_policy",
+                ints("polroles", "INT")
             ),
         ),
         (
@@ -198,6 +230,86 @@ fn reshaped_tables(home: &str) -> Vec<(String, String)> {
             ),
         ),
     ]
+}
+
+/// The table of every materialized view, read by the reshaped `pg_class`
+/// and `pg_matviews` only.
+const MATVIEWS_TABLE: &str = "quipu_matviews";
+
+/// Quipu's materialized views (caches, docs/caching.md) as PostgreSQL's
+/// `pg_matviews` has them, read from the catalog at each scan (a cache
+/// created or refreshed is seen by the next query). Empty for a source's
+/// database: caches live in the `quipu` catalog.
+#[derive(Debug)]
+struct MatViews {
+    store: Option<Arc<CatalogStore>>,
+}
+
+impl MatViews {
+    fn schema() -> SchemaRef {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let text = |name: &str| Field::new(name, DataType::Utf8, true);
+        Arc::new(Schema::new(vec![
+            text("schemaname"),
+            text("matviewname"),
+            text("matviewowner"),
+            text("tablespace"),
+            Field::new("hasindexes", DataType::Boolean, true),
+            Field::new("ispopulated", DataType::Boolean, true),
+            text("definition"),
+        ]))
+    }
+}
+
+#[async_trait]
+impl TableProvider for MatViews {
+    fn schema(&self) -> SchemaRef {
+        Self::schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn datafusion::catalog::Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[datafusion::prelude::Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        use datafusion::arrow::array::{BooleanArray, RecordBatch, StringArray};
+        let caches = match &self.store {
+            Some(store) => store
+                .caches()
+                .map_err(|e| DataFusionError::External(Box::new(e)))?,
+            None => vec![],
+        };
+        let text = |f: &dyn Fn(&quipu_catalog::CacheDef) -> Option<String>| {
+            Arc::new(caches.iter().map(f).collect::<StringArray>()) as _
+        };
+        let batch = RecordBatch::try_new(
+            Self::schema(),
+            vec![
+                text(&|c| Some(c.schema.clone())),
+                text(&|c| Some(c.name.clone())),
+                text(&|_| Some("quipu".to_string())),
+                text(&|_| None),
+                Arc::new(BooleanArray::from(vec![false; caches.len()])),
+                // Populated once a refresh has completed.
+                Arc::new(
+                    caches
+                        .iter()
+                        .map(|c| Some(c.state.generation > 0))
+                        .collect::<BooleanArray>(),
+                ),
+                text(&|c| Some(c.sql.clone())),
+            ],
+        )?;
+        datafusion::datasource::MemTable::try_new(Self::schema(), vec![vec![batch]])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
 }
 
 /// Quipu's users as PostgreSQL roles (`pg_roles`, psql's `\du`): each can

@@ -29,10 +29,13 @@
 //! - what clients call and see: [`catalog`] (databases, `pg_catalog`),
 //!   [`functions`] (`version()`, `current_setting`, `pg_size_pretty`, ...),
 //!   [`column_names`] (PostgreSQL's result column names), [`copy_out`]
-//!   (`COPY ... TO STDOUT`), [`text_out`] (timestamps in PostgreSQL's text).
+//!   (`COPY ... TO STDOUT`), [`text_out`] (timestamps in PostgreSQL's text),
+//!   [`catalog_sql`] (catalog queries rewritten after
+//!   datafusion-pg-catalog's parser).
 
 mod auth;
 pub(crate) mod catalog;
+mod catalog_sql;
 mod column_names;
 mod connection;
 mod copy_out;

@@ -234,9 +234,14 @@ pub(crate) fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
     // `REFRESH MATERIALIZED VIEW`, which sqlparser lacks, as the engine
     // reads it (`quipu_scheduler::cache::statement`).
     let sql = quipu_scheduler::cache::desugar(sql);
-    PARSER
+    let mut statements = PARSER
         .parse(&sql)
-        .map_err(|e| error("42601", e.to_string()))
+        .map_err(|e| error("42601", e.to_string()))?;
+    for s in &mut statements {
+        super::catalog_sql::regproc_names(s);
+        super::catalog_sql::array_literals(s);
+    }
+    Ok(statements)
 }
 
 /// The command tag of a materialized-view statement (`CREATE

@@ -1,0 +1,210 @@
+//! Client catalog queries that datafusion-pg-catalog's parser leaves in a
+//! form DataFusion cannot plan, rewritten after it:
+//!
+//! - A column compared with an array literal, `polroles <> '{0}'` (psql's
+//!   `\dp`): PostgreSQL reads the literal as the column's array type,
+//!   DataFusion cannot compare a list with text. A literal of integers
+//!   compared with a column becomes `ARRAY[0]` ([`array_literals`]).
+//! - `'name'::regproc` compared with a `regproc` column of `pg_type`
+//!   ([`regproc_names`]). datafusion-pg-catalog keeps `pg_type.typinput` (and the other `regproc`
+//! columns) as the function's name, which is how PostgreSQL shows them,
+//! while its parser turns `'pg_catalog.array_in'::regproc` into a lookup of
+//! `pg_proc.oid` by `proname` (an integer, and none at all for a
+//! schema-qualified name). The JDBC driver's type lookup, behind
+//! `getTypeInfo`, `getVersionColumns` and every `ResultSetMetaData` of an
+//! unknown type, asks `typinput = 'pg_catalog.array_in'::regproc`; it
+//! failed ("Cannot cast string 'boolin' to value of Int32 type"). Compared
+//! with such a column, the cast operand is compared as the name it is,
+//! without its `pg_catalog.` schema (all of them are there).
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, ObjectNamePart, SelectItem, SetExpr, Statement, TableFactor, Value,
+    visit_expressions_mut,
+};
+
+/// Rewrites `column op '{1,2}'` (either side, any comparison) to
+/// `column op ARRAY[1, 2]` when the literal is an array of integers.
+pub(super) fn array_literals(stmt: &mut Statement) {
+    let _ = visit_expressions_mut(stmt, |e: &mut Expr| {
+        if let Expr::BinaryOp {
+            left,
+            op:
+                BinaryOperator::Eq
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq,
+            right,
+        } = e
+        {
+            let column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+            if column(left)
+                && let Some(array) = int_array(right)
+            {
+                **right = array;
+            } else if column(right)
+                && let Some(array) = int_array(left)
+            {
+                **left = array;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `'{1,-2}'` as `ARRAY[1, -2]`; None for any other expression (`'{}'`
+/// included: its element type is not known).
+fn int_array(e: &Expr) -> Option<Expr> {
+    let Expr::Value(v) = e else {
+        return None;
+    };
+    let Value::SingleQuotedString(text) = &v.value else {
+        return None;
+    };
+    let items = text.strip_prefix('{')?.strip_suffix('}')?;
+    let items: Vec<i64> = items
+        .split(',')
+        .map(|i| i.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    Some(Expr::Array(datafusion::sql::sqlparser::ast::Array {
+        elem: items
+            .into_iter()
+            .map(|i| Expr::Value(Value::Number(i.to_string(), false).into()))
+            .collect(),
+        named: true,
+    }))
+}
+
+/// The `regproc` columns of `pg_type`, which hold function names here.
+const REGPROC_COLUMNS: &[&str] = &[
+    "typinput",
+    "typoutput",
+    "typreceive",
+    "typsend",
+    "typmodin",
+    "typmodout",
+    "typanalyze",
+    "typsubscript",
+];
+
+/// Rewrites the statement's comparisons of a `regproc` column with a
+/// `'name'::regproc` (as datafusion-pg-catalog's parser left it) to
+/// comparisons of names.
+pub(super) fn regproc_names(stmt: &mut Statement) {
+    let _ = visit_expressions_mut(stmt, |e: &mut Expr| {
+        if let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq | BinaryOperator::NotEq,
+            right,
+        } = e
+        {
+            if is_regproc_column(left)
+                && let Some(n) = proc_lookup(right)
+            {
+                **right = Expr::Value(Value::SingleQuotedString(n).into());
+            } else if is_regproc_column(right)
+                && let Some(n) = proc_lookup(left)
+            {
+                **left = Expr::Value(Value::SingleQuotedString(n).into());
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+fn is_regproc_column(e: &Expr) -> bool {
+    let name = match e {
+        Expr::Identifier(i) => i,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(i) => i,
+            None => return false,
+        },
+        _ => return false,
+    };
+    REGPROC_COLUMNS
+        .iter()
+        .any(|c| name.value.eq_ignore_ascii_case(c))
+}
+
+/// The name in `(SELECT oid FROM pg_catalog.pg_proc WHERE proname = 'name')`,
+/// datafusion-pg-catalog's spelling of `'name'::regproc`, without a
+/// `pg_catalog.` schema.
+fn proc_lookup(e: &Expr) -> Option<String> {
+    let Expr::Subquery(q) = e else {
+        return None;
+    };
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return None;
+    };
+    let projects_oid = matches!(select.projection.as_slice(),
+        [SelectItem::UnnamedExpr(Expr::Identifier(i))] if i.value.eq_ignore_ascii_case("oid"));
+    let from_pg_proc = matches!(select.from.as_slice(), [t] if t.joins.is_empty()
+        && matches!(&t.relation, TableFactor::Table { name, .. }
+            if name.0.last().and_then(ObjectNamePart::as_ident)
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_proc"))));
+    if !projects_oid || !from_pg_proc {
+        return None;
+    }
+    let Some(Expr::BinaryOp {
+        left,
+        op: BinaryOperator::Eq,
+        right,
+    }) = &select.selection
+    else {
+        return None;
+    };
+    let (Expr::Identifier(column), Expr::Value(v)) = (left.as_ref(), right.as_ref()) else {
+        return None;
+    };
+    let Value::SingleQuotedString(name) = &v.value else {
+        return None;
+    };
+    if !column.value.eq_ignore_ascii_case("proname") {
+        return None;
+    }
+    Some(name.strip_prefix("pg_catalog.").unwrap_or(name).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let parser = datafusion_pg_catalog::sql::PostgresCompatibilityParser::new();
+        let mut stmt = parser.parse(sql).unwrap().remove(0);
+        regproc_names(&mut stmt);
+        stmt.to_string()
+    }
+
+    #[test]
+    fn integer_array_literals_compared_with_columns_are_arrays() {
+        let mut stmt = datafusion_pg_catalog::sql::PostgresCompatibilityParser::new()
+            .parse("SELECT polroles <> '{0}', '{1, -2}' = p.k, a = '{x}', a = '{}', '{1}' FROM p")
+            .unwrap()
+            .remove(0);
+        array_literals(&mut stmt);
+        assert_eq!(
+            stmt.to_string(),
+            "SELECT polroles <> ARRAY[0], ARRAY[1, -2] = p.k, a = '{x}', a = '{}', '{1}' FROM p"
+        );
+    }
+
+    #[test]
+    fn regproc_casts_compared_with_pg_type_columns_are_names() {
+        let sql = rewritten(
+            "SELECT typinput='pg_catalog.array_in'::regproc AS is_array, typname \
+             FROM pg_catalog.pg_type WHERE t.typoutput <> 'boolout'::pg_catalog.regproc",
+        );
+        assert!(
+            sql.contains("typinput = 'array_in' AS is_array")
+                && sql.contains("t.typoutput <> 'boolout'"),
+            "{sql}"
+        );
+        // Anything else keeps datafusion-pg-catalog's lookup of the oid.
+        let sql = rewritten("SELECT p.oid = 'array_in'::regproc FROM pg_catalog.pg_proc p");
+        assert!(sql.contains("pg_proc WHERE proname = 'array_in'"), "{sql}");
+    }
+}
