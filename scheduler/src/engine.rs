@@ -27,6 +27,9 @@ pub struct Engine {
     session: QuipuSession,
     cluster: OnceCell<Cluster>,
     vcores: usize,
+    /// The materialized views, prepared for the rewrite, per catalog
+    /// generation (`crate::cache::rewrite`).
+    cache_memo: crate::cache::rewrite::Memo,
 }
 
 impl std::fmt::Debug for Engine {
@@ -38,6 +41,10 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
+    pub(crate) fn cache_memo(&self) -> &crate::cache::rewrite::Memo {
+        &self.cache_memo
+    }
+
     pub fn new(session: QuipuSession) -> Arc<Self> {
         let vcores = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -46,6 +53,7 @@ impl Engine {
             session,
             cluster: OnceCell::new(),
             vcores,
+            cache_memo: Default::default(),
         })
     }
 
