@@ -45,6 +45,21 @@ impl Engine {
         &self.cache_memo
     }
 
+    /// How many times this engine prepared the materialized views for
+    /// the rewrite (once per catalog generation; for tests and
+    /// measurements).
+    #[doc(hidden)]
+    pub fn cache_preparations(&self) -> u64 {
+        self.cache_memo.preparations()
+    }
+
+    /// Forgets the prepared materialized views, so the next statement
+    /// prepares them again (to measure what preparing once saves).
+    #[doc(hidden)]
+    pub fn forget_prepared_caches(&self) {
+        self.cache_memo.clear()
+    }
+
     pub fn new(session: QuipuSession) -> Arc<Self> {
         let vcores = std::thread::available_parallelism()
             .map(|n| n.get())

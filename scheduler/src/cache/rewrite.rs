@@ -89,6 +89,18 @@ pub(crate) struct Prepared {
 #[derive(Default)]
 pub(crate) struct Memo {
     entries: Mutex<HashMap<Fingerprint, (u64, Arc<Vec<Prepared>>)>>,
+    /// How many times the caches were prepared (tests and benchmarks).
+    preparations: std::sync::atomic::AtomicU64,
+}
+
+impl Memo {
+    pub(crate) fn preparations(&self) -> u64 {
+        self.preparations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn clear(&self) {
+        self.entries.lock().unwrap().clear();
+    }
 }
 
 type Fingerprint = (String, String, Option<String>);
@@ -321,6 +333,8 @@ async fn prepared(
     {
         return entry.clone();
     }
+    memo.preparations
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut out = Vec::new();
     for def in engine.session().catalogs().caches() {
         if def.state.location.is_none() {
