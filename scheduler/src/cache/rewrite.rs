@@ -88,7 +88,7 @@ pub(crate) struct Prepared {
 /// its generation, and the next statement prepares the caches again.
 #[derive(Default)]
 pub(crate) struct Memo {
-    entries: Mutex<HashMap<Fingerprint, (u64, Arc<Vec<Prepared>>)>>,
+    entries: Mutex<HashMap<Fingerprint, Generation>>,
     /// How many times the caches were prepared (tests and benchmarks).
     preparations: std::sync::atomic::AtomicU64,
 }
@@ -104,6 +104,9 @@ impl Memo {
 }
 
 type Fingerprint = (String, String, Option<String>);
+
+/// The caches prepared at one catalog generation.
+type Generation = (u64, Arc<Vec<Prepared>>);
 
 /// A cache a query may be answered from, as this statement sees it.
 struct Candidate<'a> {
