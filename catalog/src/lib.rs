@@ -15,8 +15,8 @@ pub mod types;
 
 pub use error::{CatalogError, Result};
 pub use model::{
-    CacheDef, CacheState, ColumnDef, FileFormat, Refreshing, Retired, SourceDef, SourceKind,
-    TableDef, TableName, TableOrigin, UserDef, ViewDef,
+    CacheDef, CacheState, ColumnDef, FileFormat, ReadWith, Refreshing, Retired, SourceDef,
+    SourceKind, TableDef, TableName, TableOrigin, UserDef, ViewDef,
 };
 pub use store::{CatalogSnapshot, CatalogStore};
 

@@ -601,6 +601,21 @@ pub struct CacheState {
     /// may still read them.
     #[serde(default)]
     pub retired: Vec<Retired>,
+    /// The settings that change answers, as the serving generation's
+    /// refresh had them; None: refreshed before Quipu recorded them (such
+    /// a generation answers only queries that name it).
+    #[serde(default)]
+    pub read_with: Option<ReadWith>,
+}
+
+/// The session settings a refresh computed its answer with, among those
+/// that change answers: a query from a session that has them otherwise
+/// is not answered from the cache.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReadWith {
+    /// `datafusion.execution.time_zone` (None: unset, UTC).
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 /// A generation a refresh replaced, and when.

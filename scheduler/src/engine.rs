@@ -27,6 +27,9 @@ pub struct Engine {
     session: QuipuSession,
     cluster: OnceCell<Cluster>,
     vcores: usize,
+    /// The materialized views, prepared for the rewrite, per catalog
+    /// generation (`crate::cache::rewrite`).
+    cache_memo: crate::cache::rewrite::Memo,
 }
 
 impl std::fmt::Debug for Engine {
@@ -38,6 +41,25 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
+    pub(crate) fn cache_memo(&self) -> &crate::cache::rewrite::Memo {
+        &self.cache_memo
+    }
+
+    /// How many times this engine prepared the materialized views for
+    /// the rewrite (once per catalog generation; for tests and
+    /// measurements).
+    #[doc(hidden)]
+    pub fn cache_preparations(&self) -> u64 {
+        self.cache_memo.preparations()
+    }
+
+    /// Forgets the prepared materialized views, so the next statement
+    /// prepares them again (to measure what preparing once saves).
+    #[doc(hidden)]
+    pub fn forget_prepared_caches(&self) {
+        self.cache_memo.clear()
+    }
+
     pub fn new(session: QuipuSession) -> Arc<Self> {
         let vcores = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -46,6 +68,7 @@ impl Engine {
             session,
             cluster: OnceCell::new(),
             vcores,
+            cache_memo: Default::default(),
         })
     }
 

@@ -14,6 +14,8 @@
 //!   ([`number_placeholders`]). (It had a lexer of its own that knew `--`
 //!   comments and single and double quotes, but not `/* */` comments,
 //!   dollar quotes nor `E'...\'...'` strings.)
+//! - the per-statement settings written as a leading `/*+ ... */` comment
+//!   (`crate::hints`) are read from [`leading_comments`].
 
 use std::fmt::Write as _;
 
@@ -84,6 +86,35 @@ pub fn number_placeholders(sql: &str) -> String {
     }
     out.push_str(&sql[copied..]);
     out
+}
+
+/// For each statement of `sql` (`;`-separated, empty ones skipped), the
+/// text inside the `/* */` comments before its first token of code, in
+/// order. `None` when the text cannot be tokenized (the parser reports
+/// that).
+pub fn leading_comments(sql: &str) -> Option<Vec<Vec<String>>> {
+    use datafusion::sql::sqlparser::tokenizer::Whitespace;
+    let mut out = Vec::new();
+    let mut comments = Vec::new();
+    let mut in_code = false;
+    for token in tokens(sql)? {
+        match token {
+            Token::SemiColon => {
+                in_code = false;
+                comments.clear();
+            }
+            Token::Whitespace(Whitespace::MultiLineComment(body)) if !in_code => {
+                comments.push(body)
+            }
+            Token::Whitespace(_) | Token::EOF => {}
+            _ if !in_code => {
+                in_code = true;
+                out.push(std::mem::take(&mut comments));
+            }
+            _ => {}
+        }
+    }
+    Some(out)
 }
 
 fn starts_with_question_mark(token: &Token) -> bool {
@@ -201,6 +232,20 @@ mod tests {
             number_placeholders("SELECT 'ñ' AS \"ü\",\n  ?\n, ?"),
             "SELECT 'ñ' AS \"ü\",\n  $1\n, $2"
         );
+    }
+
+    #[test]
+    fn leading_comments_belong_to_the_statement_they_open() {
+        assert_eq!(
+            leading_comments(
+                "/*+ a */ /* b */ SELECT /* not */ 1; ; -- x\n/*+ c ; d */ SELECT ';/*+ e */'"
+            ),
+            Some(vec![
+                vec!["+ a ".to_string(), " b ".to_string()],
+                vec!["+ c ; d ".to_string()],
+            ])
+        );
+        assert_eq!(leading_comments("SELECT 1"), Some(vec![vec![]]));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 mod extract;
 mod formats;
+pub mod hints;
 mod lake_write;
 pub use lake_write::{WRITE_CTAS, WRITE_INSERT};
 pub mod lexer;

@@ -29,6 +29,8 @@ use crate::streams::{ExecutedOn, QueryOutput, one};
 /// [`ClientSession::plan`] with its parameters bound.
 pub enum Work {
     Statement(Statement),
+    /// A statement with settings of its own (`crate::hints`).
+    Hinted(Statement, crate::hints::Hints),
     Plan(LogicalPlan),
 }
 
@@ -159,33 +161,51 @@ impl ClientSession {
         options_of(&self.ctx.state())
     }
 
-    /// Splits text into statements (`;`-separated).
+    /// Splits text into statements (`;`-separated). Their `/*+ */` hints
+    /// (`crate::hints`) are checked here; [`ClientSession::parse_hinted`]
+    /// returns them.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        Ok(self
+            .parse_hinted(sql)?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    /// [`ClientSession::parse`], each statement with its hints.
+    pub fn parse_hinted(&self, sql: &str) -> Result<Vec<(Statement, crate::hints::Hints)>> {
         crate::limits::check_sql_text(sql)?;
+        let hints = crate::hints::of_text(sql)?;
         let sql = crate::cache::desugar(sql);
         let mut parser = DFParserBuilder::new(&*sql).build()?;
-        Ok(parser.parse_statements()?.into_iter().collect())
+        let statements: Vec<Statement> = parser.parse_statements()?.into_iter().collect();
+        Ok(crate::hints::zip(statements, hints))
     }
 
     /// Runs every statement in `sql` and returns their outputs in order.
     /// An empty text is an error.
     pub async fn sql(&self, sql: &str) -> Result<Vec<QueryOutput>> {
-        let statements = self.parse(sql)?;
+        let statements = self.parse_hinted(sql)?;
         if statements.is_empty() {
             return Err(DataFusionError::Plan("empty query".into()).into());
         }
         let mut out = Vec::with_capacity(statements.len());
-        for statement in statements {
-            out.push(self.run(statement).await?);
+        for (statement, hints) in statements {
+            out.push(one(self
+                .start(Work::Hinted(statement, hints), false)
+                .await?)?);
         }
         Ok(out)
     }
 
     /// Runs exactly one statement.
     pub async fn sql_one(&self, sql: &str) -> Result<QueryOutput> {
-        let mut statements = self.parse(sql)?;
+        let mut statements = self.parse_hinted(sql)?;
         match statements.len() {
-            1 => self.run(statements.remove(0)).await,
+            1 => {
+                let (statement, hints) = statements.remove(0);
+                one(self.start(Work::Hinted(statement, hints), false).await?)
+            }
             0 => Err(DataFusionError::Plan("empty query".into()).into()),
             n => Err(DataFusionError::Plan(format!("expected one statement, got {n}")).into()),
         }
@@ -205,12 +225,25 @@ impl ClientSession {
     /// `SIMILAR TO`s are given PostgreSQL's meaning (`crate::similar`), as
     /// are the formats of `to_char` and `to_date` (`crate::formats`).
     pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
+        self.plan_hinted(statement, &crate::hints::Hints::default())
+            .await
+    }
+
+    /// [`ClientSession::plan`] with the statement's own settings
+    /// (`crate::hints`) over the session's.
+    pub async fn plan_hinted(
+        &self,
+        statement: Statement,
+        hints: &crate::hints::Hints,
+    ) -> Result<LogicalPlan> {
         use crate::cache::rewrite::{Outcome, apply};
         let state = self.ctx.state();
+        let mut opts = options_of(&state);
+        hints.apply(&mut opts)?;
         let mut waited = false;
         loop {
             let plan = self.plan_live(statement.clone()).await?;
-            match apply(&self.engine, &state, &self.access, plan, waited).await? {
+            match apply(&self.engine, &state, &self.access, plan, waited, &opts).await? {
                 Outcome::Unchanged(plan) | Outcome::Rewritten(plan) => return Ok(plan),
                 // A stale cache was refreshed for this query (`stale_cache
                 // = 'wait'`): plan it again over the new generation, once.
@@ -299,19 +332,19 @@ impl ClientSession {
         let span = tracing::info_span!("start", query_id = next_query_id());
         let started = Instant::now();
         let step = async {
-            let plan = match work {
-                Work::Statement(statement) => {
-                    if let Some(cache) = crate::cache::statement::of(&statement) {
-                        let cache = cache?;
-                        if !self.access.is_admin() {
-                            return Err(SchedulerError::NotAdmin(cache.tag().to_string()));
-                        }
-                        return Ok(Step::Cache(cache));
-                    }
-                    self.plan(statement).await?
-                }
-                Work::Plan(plan) => plan,
+            let (statement, hints) = match work {
+                Work::Statement(statement) => (statement, crate::hints::Hints::default()),
+                Work::Hinted(statement, hints) => (statement, hints),
+                Work::Plan(plan) => return self.decide(plan, started, split).await,
             };
+            if let Some(cache) = crate::cache::statement::of(&statement) {
+                let cache = cache?;
+                if !self.access.is_admin() {
+                    return Err(SchedulerError::NotAdmin(cache.tag().to_string()));
+                }
+                return Ok(Step::Cache(cache));
+            }
+            let plan = self.plan_hinted(statement, &hints).await?;
             self.decide(plan, started, split).await
         }
         .instrument(span.clone())

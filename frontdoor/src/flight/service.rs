@@ -30,6 +30,7 @@ use datafusion::scalar::ScalarValue;
 use futures::{Stream, TryStreamExt};
 use prost::Message;
 use quipu_catalog::CatalogStore;
+use quipu_scheduler::hints::Hints;
 use quipu_scheduler::{ClientSession, Engine, SchedulerError};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -95,21 +96,43 @@ fn params_of(batches: &[RecordBatch]) -> std::result::Result<ParamValues, Status
     Ok(ParamValues::List(values))
 }
 
+/// The freshness settings of a call's headers (`x-quipu-max-staleness`,
+/// `x-quipu-stale-cache`: `quipu_scheduler::hints`), for the statement
+/// the call plans.
+fn header_hints<T>(request: &Request<T>) -> std::result::Result<Hints, Status> {
+    let pairs: Vec<(String, String)> = request
+        .metadata()
+        .iter()
+        .filter_map(|kv| match kv {
+            tonic::metadata::KeyAndValueRef::Ascii(k, v) => {
+                Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))
+            }
+            tonic::metadata::KeyAndValueRef::Binary(..) => None,
+        })
+        .collect();
+    quipu_scheduler::hints::of_headers(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(status)
+}
+
 impl QuipuFlightSql {
+    /// Plans one statement; `headers`: the call's freshness settings (a
+    /// `/*+ */` hint in the statement wins over them).
     async fn plan(
         &self,
         session: &ClientSession,
         sql: &str,
+        headers: &Hints,
     ) -> std::result::Result<LogicalPlan, Status> {
         let sql = quipu_scheduler::lexer::number_placeholders(sql);
-        let mut statements = session.parse(&sql).map_err(status)?;
+        let mut statements = session.parse_hinted(&sql).map_err(status)?;
         if statements.len() != 1 {
             return Err(Status::invalid_argument(format!(
                 "expected exactly one statement, got {}",
                 statements.len()
             )));
         }
-        let statement = statements.remove(0);
+        let (statement, hints) = statements.remove(0);
+        let hints = hints.over(headers);
         if quipu_scheduler::cache::statement::of(&statement).is_some() {
             // A materialized-view statement acts when it runs; its answer
             // has no rows.
@@ -125,7 +148,10 @@ impl QuipuFlightSql {
                 },
             ));
         }
-        let plan = session.plan(statement).await.map_err(status)?;
+        let plan = session
+            .plan_hinted(statement, &hints)
+            .await
+            .map_err(status)?;
         session.check(&plan).map_err(status)?;
         if matches!(plan, LogicalPlan::Statement(_)) {
             // `SET ...` takes effect when it is planned (or prepared):
@@ -226,7 +252,8 @@ impl FlightSqlService for QuipuFlightSql {
         request: Request<FlightDescriptor>,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
         let (token, user) = self.user(&request)?;
-        let plan = self.plan(&user.session, &query.query).await?;
+        let headers = header_hints(&request)?;
+        let plan = self.plan(&user.session, &query.query, &headers).await?;
         let schema = plan.schema().as_arrow().clone();
         if matches!(plan, LogicalPlan::Statement(_)) {
             // Done while planning (`SET ...`); no rows, so no endpoint to
@@ -261,7 +288,8 @@ impl FlightSqlService for QuipuFlightSql {
         request: Request<arrow_flight::Action>,
     ) -> std::result::Result<ActionCreatePreparedStatementResult, Status> {
         let (token, user) = self.user(&request)?;
-        let plan = self.plan(&user.session, &query.query).await?;
+        let headers = header_hints(&request)?;
+        let plan = self.plan(&user.session, &query.query, &headers).await?;
         let dataset_schema = schema_ipc(plan.schema().as_arrow())?;
         let mut params: Vec<(usize, Option<DataType>)> = plan
             .get_parameter_types()

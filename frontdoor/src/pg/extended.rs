@@ -71,6 +71,13 @@ impl QueryParser for QuipuParser {
     {
         let session = self.conn.session(client).await?;
         let mut statements = parse_sql(sql)?;
+        // The statement's `/*+ quipu.max_staleness = ... */` settings,
+        // applied when it is planned (here, once).
+        let hints = quipu_scheduler::hints::of_text(sql)
+            .map_err(super::errors::engine_error)?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
         if statements.is_empty() {
             return Ok(None);
         }
@@ -97,7 +104,9 @@ impl QueryParser for QuipuParser {
         let deadline = self.conn.timeout().map(|t| tokio::time::Instant::now() + t);
         let planning = session.clone();
         let plan = bounded(&token, deadline, async move {
-            planning.plan(DfStatement::Statement(Box::new(stmt))).await
+            planning
+                .plan_hinted(DfStatement::Statement(Box::new(stmt)), &hints)
+                .await
         })
         .await?;
         let plan = typed_by_casts(plan, &casts, types)?;

@@ -290,8 +290,10 @@ impl SimpleQueryHandler for QueryHandler {
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
+        // Each statement's `/*+ quipu.max_staleness = ... */` settings.
+        let hints = quipu_scheduler::hints::of_text(query).map_err(engine_error)?;
         let mut out = Vec::with_capacity(statements.len());
-        for stmt in statements {
+        for (stmt, hints) in quipu_scheduler::hints::zip(statements, hints) {
             let copy = super::copy_out::copy_out(&stmt);
             let cache = cache_tag(&stmt);
             let resp = match classify(&stmt) {
@@ -305,8 +307,10 @@ impl SimpleQueryHandler for QueryHandler {
                     Err(why) => Err(error("0A000", why)),
                     Ok(copy) => {
                         let names = super::column_names::result_names(&copy.query);
-                        let work =
-                            Work::Statement(DfStatement::Statement(Box::new(copy.query.clone())));
+                        let work = Work::Hinted(
+                            DfStatement::Statement(Box::new(copy.query.clone())),
+                            hints,
+                        );
                         match self
                             .conn
                             .run_query(
@@ -329,7 +333,7 @@ impl SimpleQueryHandler for QueryHandler {
                         .run_query(
                             client,
                             &session,
-                            Work::Statement(DfStatement::Statement(Box::new(stmt))),
+                            Work::Hinted(DfStatement::Statement(Box::new(stmt)), hints),
                             &Format::UnifiedText,
                             names.as_deref(),
                         )

@@ -27,7 +27,7 @@ use datafusion::parquet::file::properties::WriterProperties;
 use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
-use quipu_catalog::{CacheDef, CatalogError, ColumnDef, Refreshing, Retired};
+use quipu_catalog::{CacheDef, CatalogError, ColumnDef, ReadWith, Refreshing, Retired};
 
 use super::now_ms;
 use crate::engine::Engine;
@@ -293,7 +293,7 @@ async fn refresh_now(engine: &Arc<Engine>, schema: &str, name: &str) -> Result<R
     let written = write_generation(engine, &def, &location).await;
     let store = engine.session().store();
     let outcome = match written {
-        Ok((columns, rows, bytes)) => {
+        Ok((columns, rows, bytes, read_with)) => {
             let took = started.elapsed();
             let flipped = store.update_cache(schema, name, |d| {
                 let now = now_ms();
@@ -317,6 +317,7 @@ async fn refresh_now(engine: &Arc<Engine>, schema: &str, name: &str) -> Result<R
                 state.rows = rows;
                 state.bytes = bytes;
                 state.read_at_ms = Some(read_at);
+                state.read_with = Some(read_with);
                 state.refresh_ms = Some(took.as_millis() as u64);
                 state.last_error = None;
                 state.last_error_at_ms = None;
@@ -388,13 +389,15 @@ fn rand_suffix() -> u32 {
 
 /// Runs the cache's query in a session that reads no cache, and writes
 /// its answer as one Parquet file under `location`. Returns the columns,
-/// rows and bytes written.
+/// rows and bytes written, and the settings that change answers as the
+/// query ran with them.
 async fn write_generation(
     engine: &Arc<Engine>,
     def: &CacheDef,
     location: &str,
-) -> Result<(Vec<ColumnDef>, u64, u64)> {
+) -> Result<(Vec<ColumnDef>, u64, u64, ReadWith)> {
     let session = engine.client();
+    let read_with = super::rewrite::read_with(&session.context().state());
     // The answer must come from the sources, not from this or another
     // cache.
     session.sql("SET quipu.max_staleness = '0'").await?;
@@ -443,7 +446,7 @@ async fn write_generation(
         .map_err(|e| refresh_error(&def.qualified(), e))?
         .size;
     let columns = quipu_catalog::types::columns_of(&schema);
-    Ok((columns, rows, bytes))
+    Ok((columns, rows, bytes, read_with))
 }
 
 /// Refreshes, one at a time, every cache declared with `refresh = 'every

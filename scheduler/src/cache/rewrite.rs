@@ -24,7 +24,8 @@
 //! old is handled by `quipu.stale_cache`: `live` answers from the
 //! sources and says so in EXPLAIN, `error` fails, `wait` refreshes first.
 
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::DataType;
@@ -36,10 +37,10 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
-    BinaryExpr, Cast, Distinct, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, Operator,
-    Projection,
+    BinaryExpr, Cast, Distinct, Expr, ExprSchemable, JoinType, LogicalPlan, LogicalPlanBuilder,
+    Operator, Projection,
 };
-use quipu_catalog::{CacheDef, DEFAULT_CATALOG, DEFAULT_SCHEMA};
+use quipu_catalog::{CacheDef, DEFAULT_CATALOG, DEFAULT_SCHEMA, ReadWith};
 use quipu_connectors::catalog::cache::CacheTable;
 use quipu_connectors::{Access, QuipuOptions, StaleCache};
 
@@ -57,8 +58,13 @@ pub(crate) enum Outcome {
     Refreshed,
 }
 
-/// A cache a query may be answered from.
-struct Candidate {
+/// What is kept of a cache between statements: everything about it that
+/// depends only on the catalog and on the session's planning settings
+/// (the default catalog and schema, the time zone). Planning a cache's
+/// query and writing it canonically took most of a cached statement's
+/// time (about 50 ms per statement in a debug build), so it is done once
+/// per catalog generation ([`Memo`]).
+pub(crate) struct Prepared {
     def: CacheDef,
     provider: Arc<dyn TableProvider>,
     /// Canonical form of the cache's analyzed query.
@@ -69,17 +75,168 @@ struct Candidate {
     /// What the projection's input is, when it is one the finer rules
     /// read (a filtered scan or join, or a GROUP BY).
     shape: Option<Shape>,
-    age: Duration,
-    bound: Option<Duration>,
+    /// The tables the query reads: a part of a query over the same tables
+    /// is one the cache was considered for (EXPLAIN says why not).
+    tables: BTreeSet<String>,
+    /// The query's joins: the tables under each and its type.
+    joins: Vec<(BTreeSet<String>, JoinType)>,
 }
 
-impl Candidate {
+/// The caches of one catalog generation, prepared ([`Prepared`]), per
+/// planning fingerprint (default catalog, default schema, time zone).
+/// Any change to the catalog (a refresh, a drop, a new source, ...) bumps
+/// its generation, and the next statement prepares the caches again.
+#[derive(Default)]
+pub(crate) struct Memo {
+    entries: Mutex<HashMap<Fingerprint, Generation>>,
+    /// How many times the caches were prepared (tests and benchmarks).
+    preparations: std::sync::atomic::AtomicU64,
+}
+
+impl Memo {
+    pub(crate) fn preparations(&self) -> u64 {
+        self.preparations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn clear(&self) {
+        self.entries.lock().unwrap().clear();
+    }
+}
+
+type Fingerprint = (String, String, Option<String>);
+
+/// The caches prepared at one catalog generation.
+type Generation = (u64, Arc<Vec<Prepared>>);
+
+/// A cache a query may be answered from, as this statement sees it.
+struct Candidate<'a> {
+    p: &'a Prepared,
+    age: Duration,
+    bound: Option<Duration>,
+    /// A setting that changes answers which this session has otherwise
+    /// than the cache's refresh had it: the cache must not answer.
+    setting: Option<String>,
+}
+
+impl Candidate<'_> {
     fn fresh(&self) -> bool {
         self.bound.is_none_or(|b| self.age <= b)
     }
 
     fn name(&self) -> String {
-        self.def.qualified()
+        self.p.def.qualified()
+    }
+}
+
+/// Why a cache over the same tables as (a part of) a query did not
+/// answer it. Listed from the least to the most telling ([`Miss::rank`]):
+/// of the reasons found at the parts of a query, EXPLAIN shows the most
+/// telling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Miss {
+    /// Nothing more precise is known.
+    Differs,
+    /// The query lacks a condition of the cache's.
+    NotImplied,
+    /// The query reads a column the cache does not keep as it is
+    /// (`true`: in a condition).
+    Column(String, bool),
+    /// A GROUP BY on an expression the cache does not group by.
+    GroupKey(String),
+    /// An aggregate that cannot be computed again from the cache's.
+    Rollup(String),
+    /// A join of another type than the cache's over the same tables.
+    Join(JoinType, JoinType),
+    /// A setting that changes answers differs from the refresh's.
+    Setting(String),
+}
+
+impl Miss {
+    fn rank(&self) -> u8 {
+        match self {
+            Miss::Differs => 0,
+            Miss::NotImplied => 1,
+            Miss::Column(..) => 2,
+            Miss::GroupKey(_) => 3,
+            Miss::Rollup(_) => 4,
+            Miss::Join(..) => 5,
+            Miss::Setting(_) => 6,
+        }
+    }
+
+    /// The `reason` label of `quipu_cache_misses_total`.
+    fn label(&self) -> &'static str {
+        match self {
+            Miss::Differs => "differs",
+            Miss::NotImplied => "not_implied",
+            Miss::Column(..) => "column_not_kept",
+            Miss::GroupKey(_) => "group_key",
+            Miss::Rollup(_) => "no_rollup",
+            Miss::Join(..) => "join_type",
+            Miss::Setting(_) => "setting",
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Miss::Differs => "its query differs".into(),
+            Miss::NotImplied => "a condition not implied by the cache's".into(),
+            Miss::Column(c, true) => format!("a filter on column {c} it does not keep"),
+            Miss::Column(c, false) => format!("column {c}, which it does not keep"),
+            Miss::GroupKey(k) => format!("a GROUP BY on {k}, which it does not group by"),
+            Miss::Rollup(a) => format!("aggregate {a} cannot be rolled up"),
+            Miss::Join(q, c) if *c == JoinType::Inner && *q != JoinType::Inner => {
+                format!(
+                    "{} outer join where the cache has an inner one",
+                    join_word(*q)
+                )
+            }
+            Miss::Join(q, c) => format!(
+                "{} join where the cache has {} one",
+                join_word(*q),
+                join_word(*c)
+            ),
+            Miss::Setting(s) => s.clone(),
+        }
+    }
+}
+
+fn join_word(t: JoinType) -> String {
+    match t {
+        JoinType::Inner => "an inner".into(),
+        JoinType::Left => "a left".into(),
+        JoinType::Right => "a right".into(),
+        JoinType::Full => "a full".into(),
+        other => format!("a {}", other.to_string().to_ascii_lowercase()),
+    }
+}
+
+/// The settings that change answers, as `state` has them (recorded with
+/// each generation by the refresh).
+pub(crate) fn read_with(state: &SessionState) -> ReadWith {
+    ReadWith {
+        time_zone: state.config_options().execution.time_zone.clone(),
+    }
+}
+
+/// Why a session with `now` may not read a generation computed with
+/// `then`, if it may not.
+fn setting_differs(then: Option<&ReadWith>, now: &ReadWith) -> Option<String> {
+    let shown = |tz: &Option<String>| match tz {
+        Some(tz) => format!("'{tz}'"),
+        None => "unset (UTC)".to_string(),
+    };
+    match then {
+        None => Some(
+            "its generation was refreshed before Quipu recorded the time zone it was computed in; refresh it"
+                .to_string(),
+        ),
+        Some(then) if then.time_zone != now.time_zone => Some(format!(
+            "computed with datafusion.execution.time_zone {}, this session has {}",
+            shown(&then.time_zone),
+            shown(&now.time_zone)
+        )),
+        Some(_) => None,
     }
 }
 
@@ -97,110 +254,92 @@ fn bound(opts: &QuipuOptions, def: &CacheDef) -> Option<Duration> {
         .or(def.max_staleness_secs.map(Duration::from_secs))
 }
 
-fn stale_error(c: &Candidate) -> SchedulerError {
-    SchedulerError::Query(DataFusionError::Execution(format!(
-        "materialized view {} is {} old, older than this query allows ({}; quipu.stale_cache = 'error')",
-        c.name(),
-        human(c.age),
-        human(c.bound.unwrap_or_default())
-    )))
+fn stale_message(name: &str, age: Duration, bound: Option<Duration>) -> String {
+    format!(
+        "materialized view {name} is {} old, older than this query allows ({}; quipu.stale_cache = 'error')",
+        human(age),
+        human(bound.unwrap_or_default())
+    )
 }
 
-/// Rewrites `plan` to read the caches it may, as described in the module
-/// documentation. `waited`: the statement is planned again after the
-/// refreshes it waited for (`stale_cache = 'wait'`), and reads the new
-/// generations whatever their age by now.
-pub(crate) async fn apply(
+fn stale_error(name: &str, age: Duration, bound: Option<Duration>) -> SchedulerError {
+    SchedulerError::Query(DataFusionError::Execution(stale_message(name, age, bound)))
+}
+
+/// What EXPLAIN shows for a cache too old for the query.
+fn too_old(name: &str, age: Duration, bound: Option<Duration>) -> String {
+    format!(
+        "not from cache {name}: too old for max_staleness (age {} > {})",
+        human(age),
+        human(bound.unwrap_or_default())
+    )
+}
+
+/// `node` under a name that EXPLAIN shows (`note`), its output unchanged.
+fn noted(node: LogicalPlan, note: String) -> DfResult<LogicalPlan> {
+    let like = node.clone();
+    renamed_like(
+        LogicalPlanBuilder::from(node)
+            .alias(TableReference::bare(note))?
+            .build()?,
+        &like,
+        &every(&like),
+    )
+}
+
+/// The tables a plan reads (resolved names), subqueries included.
+fn tables_of(plan: &LogicalPlan, canon: &Canon) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let _ = plan.apply_with_subqueries(|n| {
+        if let LogicalPlan::TableScan(t) = n {
+            out.insert(
+                t.table_name
+                    .clone()
+                    .resolve(canon.catalog, canon.schema)
+                    .to_string(),
+            );
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
+/// The joins of a plan: the tables under each, and its type.
+fn joins_of(plan: &LogicalPlan, canon: &Canon) -> Vec<(BTreeSet<String>, JoinType)> {
+    let mut out = Vec::new();
+    let _ = plan.apply(|n| {
+        if let LogicalPlan::Join(j) = n {
+            out.push((tables_of(n, canon), j.join_type));
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
+/// The caches of the catalog, prepared for this session's planning
+/// settings: from the memo when the catalog has not changed since.
+async fn prepared(
     engine: &Arc<crate::engine::Engine>,
     state: &SessionState,
-    access: &Access,
-    plan: LogicalPlan,
-    waited: bool,
-) -> Result<Outcome> {
-    let defs = engine.session().catalogs().caches();
-    if defs.is_empty() {
-        return Ok(Outcome::Unchanged(plan));
+    canon: &Canon<'_>,
+) -> Arc<Vec<Prepared>> {
+    let generation = engine.session().store().generation().ok();
+    let key: Fingerprint = (
+        canon.catalog.to_string(),
+        canon.schema.to_string(),
+        state.config_options().execution.time_zone.clone(),
+    );
+    let memo = engine.cache_memo();
+    if let Some(g) = generation
+        && let Some((at, entry)) = memo.entries.lock().unwrap().get(&key)
+        && *at == g
+    {
+        return entry.clone();
     }
-    let opts = crate::session::options_of(state);
-    if matches!(
-        plan,
-        LogicalPlan::Ddl(_)
-            | LogicalPlan::Statement(_)
-            | LogicalPlan::Dml(_)
-            | LogicalPlan::Copy(_)
-            | LogicalPlan::DescribeTable(_)
-    ) {
-        return Ok(Outcome::Unchanged(plan));
-    }
-    // Caches read by name: too old for this query, they are read live (or
-    // refused, or refreshed first).
-    let mut to_refresh = Vec::new();
-    let named = plan
-        .clone()
-        .transform_up_with_subqueries(|node| {
-            let LogicalPlan::TableScan(scan) = &node else {
-                return Ok(Transformed::no(node));
-            };
-            let Some(provider) = cache_of(&scan.source) else {
-                return Ok(Transformed::no(node));
-            };
-            let Some(cache) =
-                (provider.as_ref() as &dyn std::any::Any).downcast_ref::<CacheTable>()
-            else {
-                return Ok(Transformed::no(node));
-            };
-            let age = Duration::from_millis(cache.age_ms(now_ms()));
-            let limit = bound(&opts, &cache.def);
-            if waited || limit.is_none_or(|b| age <= b) {
-                return Ok(Transformed::no(node));
-            }
-            let key = cache.def.qualified();
-            quipu_connectors::metrics::metrics()
-                .cache_misses
-                .with_label_values(&[&key, "too_old"])
-                .inc();
-            match opts.stale_cache {
-                StaleCache::Error => Err(DataFusionError::Execution(format!(
-                    "materialized view {key} is {} old, older than this query allows ({}; quipu.stale_cache = 'error')",
-                    human(age),
-                    human(limit.unwrap_or_default())
-                ))),
-                StaleCache::Wait => {
-                    to_refresh.push((cache.def.schema.clone(), cache.def.name.clone()));
-                    Ok(Transformed::no(node))
-                }
-                StaleCache::Live => {
-                    let mut live = LogicalPlanBuilder::from(cache.defining.clone())
-                        .alias(scan.table_name.clone())?;
-                    if let Some(columns) = &scan.projection {
-                        let schema = live.schema().clone();
-                        live = live.project(
-                            columns
-                                .iter()
-                                .map(|&i| Expr::Column(Column::from(schema.qualified_field(i)))),
-                        )?;
-                    }
-                    Ok(Transformed::yes(live.build()?))
-                }
-            }
-        })
-        .map_err(SchedulerError::Query)?;
-    if !to_refresh.is_empty() {
-        for (schema, name) in to_refresh {
-            super::refresh::refresh(engine, &schema, &name).await?;
-        }
-        return Ok(Outcome::Refreshed);
-    }
-    let named_changed = named.transformed;
-    let plan = named.data;
-
-    let catalog = state.config_options().catalog.clone();
-    let canon = Canon {
-        catalog: &catalog.default_catalog,
-        schema: &catalog.default_schema,
-    };
-    let mut candidates = Vec::new();
-    for def in defs {
+    memo.preparations
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut out = Vec::new();
+    for def in engine.session().catalogs().caches() {
         if def.state.location.is_none() {
             continue;
         }
@@ -211,14 +350,6 @@ pub(crate) async fn apply(
         else {
             continue;
         };
-        // A user who may not read what the cache reads is not answered
-        // from it (the grant check would refuse the plan anyway).
-        if access
-            .first_denied(&cache.defining, DEFAULT_CATALOG, DEFAULT_SCHEMA)
-            .is_some()
-        {
-            continue;
-        }
         let Ok(view) = analyze(state, cache.defining.clone()) else {
             continue;
         };
@@ -237,28 +368,150 @@ pub(crate) async fn apply(
             _ => None,
         };
         let shape = match strip_aliases(&view) {
-            LogicalPlan::Projection(p) => Shape::of(&canon, &p.input),
+            LogicalPlan::Projection(p) => Shape::of(canon, &p.input),
             _ => None,
         };
-        tracing::trace!(cache = %def.qualified(), canonical = %whole, aggregates = ?shape.as_ref().map(|s| match s { Shape::Grouped { aggs, .. } => aggs.join(" | "), Shape::Select { filter, .. } => filter.join(" | ") }), "materialized view considered");
-        let age = Duration::from_millis(cache.age_ms(now_ms()));
-        quipu_connectors::metrics::metrics()
-            .cache_age_seconds
-            .with_label_values(&[&def.qualified()])
-            .set(age.as_secs() as i64);
-        candidates.push(Candidate {
-            // A query that waited for a refresh reads what it waited for.
-            bound: if waited { None } else { bound(&opts, &def) },
+        tracing::trace!(cache = %def.qualified(), canonical = %whole, "materialized view prepared");
+        out.push(Prepared {
             def,
+            tables: tables_of(&view, canon),
+            joins: joins_of(&view, canon),
             provider,
             whole,
             body,
             shape,
-            age,
         });
     }
     // Where several caches can answer, the smallest does.
-    candidates.sort_by_key(|c| c.def.state.rows);
+    out.sort_by_key(|p| p.def.state.rows);
+    let out = Arc::new(out);
+    if let Some(g) = generation {
+        let mut entries = memo.entries.lock().unwrap();
+        entries.retain(|_, (at, _)| *at == g);
+        entries.insert(key, (g, out.clone()));
+    }
+    out
+}
+
+/// Rewrites `plan` to read the caches it may, as described in the module
+/// documentation. `waited`: the statement is planned again after the
+/// refreshes it waited for (`stale_cache = 'wait'`), and reads the new
+/// generations whatever their age by now. `opts`: the session's `quipu.`
+/// settings with the statement's own hints over them.
+pub(crate) async fn apply(
+    engine: &Arc<crate::engine::Engine>,
+    state: &SessionState,
+    access: &Access,
+    plan: LogicalPlan,
+    waited: bool,
+    opts: &QuipuOptions,
+) -> Result<Outcome> {
+    if engine.session().catalogs().caches().is_empty() {
+        return Ok(Outcome::Unchanged(plan));
+    }
+    if matches!(
+        plan,
+        LogicalPlan::Ddl(_)
+            | LogicalPlan::Statement(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::DescribeTable(_)
+    ) {
+        return Ok(Outcome::Unchanged(plan));
+    }
+    // Caches read by name: too old for this query, they are read live (or
+    // refused, or refreshed first).
+    let mut to_refresh = Vec::new();
+    let named =
+        plan.clone()
+            .transform_up_with_subqueries(|node| {
+                let LogicalPlan::TableScan(scan) = &node else {
+                    return Ok(Transformed::no(node));
+                };
+                let Some(provider) = cache_of(&scan.source) else {
+                    return Ok(Transformed::no(node));
+                };
+                let Some(cache) =
+                    (provider.as_ref() as &dyn std::any::Any).downcast_ref::<CacheTable>()
+                else {
+                    return Ok(Transformed::no(node));
+                };
+                let age = Duration::from_millis(cache.age_ms(now_ms()));
+                let limit = bound(opts, &cache.def);
+                if waited || limit.is_none_or(|b| age <= b) {
+                    return Ok(Transformed::no(node));
+                }
+                let key = cache.def.qualified();
+                quipu_connectors::metrics::metrics()
+                    .cache_misses
+                    .with_label_values(&[&key, "too_old"])
+                    .inc();
+                match opts.stale_cache {
+                    StaleCache::Error => {
+                        Err(DataFusionError::Execution(stale_message(&key, age, limit)))
+                    }
+                    StaleCache::Wait => {
+                        to_refresh.push((cache.def.schema.clone(), cache.def.name.clone()));
+                        Ok(Transformed::no(node))
+                    }
+                    StaleCache::Live => {
+                        let mut live = LogicalPlanBuilder::from(cache.defining.clone())
+                            .alias(scan.table_name.clone())?;
+                        if let Some(columns) = &scan.projection {
+                            let schema = live.schema().clone();
+                            live =
+                                live.project(columns.iter().map(|&i| {
+                                    Expr::Column(Column::from(schema.qualified_field(i)))
+                                }))?;
+                        }
+                        Ok(Transformed::yes(live.build()?))
+                    }
+                }
+            })
+            .map_err(SchedulerError::Query)?;
+    if !to_refresh.is_empty() {
+        for (schema, name) in to_refresh {
+            super::refresh::refresh(engine, &schema, &name).await?;
+        }
+        return Ok(Outcome::Refreshed);
+    }
+    let named_changed = named.transformed;
+    let plan = named.data;
+
+    let catalog = state.config_options().catalog.clone();
+    let canon = Canon {
+        catalog: &catalog.default_catalog,
+        schema: &catalog.default_schema,
+    };
+    let all = prepared(engine, state, &canon).await;
+    let session_settings = read_with(state);
+    let mut candidates = Vec::new();
+    for p in all.iter() {
+        // A user who may not read what the cache reads is not answered
+        // from it (the grant check would refuse the plan anyway).
+        let Some(cache) = (p.provider.as_ref() as &dyn std::any::Any).downcast_ref::<CacheTable>()
+        else {
+            continue;
+        };
+        if access
+            .first_denied(&cache.defining, DEFAULT_CATALOG, DEFAULT_SCHEMA)
+            .is_some()
+        {
+            continue;
+        }
+        let age = Duration::from_millis(cache.age_ms(now_ms()));
+        quipu_connectors::metrics::metrics()
+            .cache_age_seconds
+            .with_label_values(&[&p.def.qualified()])
+            .set(age.as_secs() as i64);
+        candidates.push(Candidate {
+            // A query that waited for a refresh reads what it waited for.
+            bound: if waited { None } else { bound(opts, &p.def) },
+            setting: setting_differs(p.def.state.read_with.as_ref(), &session_settings),
+            p,
+            age,
+        });
+    }
     if candidates.is_empty() {
         return Ok(if named_changed {
             Outcome::Rewritten(plan)
@@ -272,52 +525,70 @@ pub(crate) async fn apply(
     };
     let mut stale: Option<SchedulerError> = None;
     let mut wait = Vec::new();
+    // Per candidate: whether it answered (or was too old, which EXPLAIN
+    // says where it would have answered), and the most telling reason it
+    // did not answer a part of the query over its tables.
+    let mut used = vec![false; candidates.len()];
+    let mut missed: Vec<Option<Miss>> = vec![None; candidates.len()];
     let rewritten = analyzed
         .transform_down(|node| {
-            for c in &candidates {
-                let Some(read) = answer(&canon, c, &node)? else {
+            if !rewritable(&node) {
+                return Ok(Transformed::no(node));
+            }
+            let tables = tables_of(&node, &canon);
+            // The first cache that could answer but is too old: used only
+            // when no fresh one answers.
+            let mut too_old_match: Option<usize> = None;
+            for (i, c) in candidates.iter().enumerate() {
+                if c.p.tables != tables {
                     continue;
-                };
-                if c.fresh() {
-                    quipu_connectors::metrics::metrics()
-                        .cache_hits
-                        .with_label_values(&[&c.name()])
-                        .inc();
-                    return Ok(Transformed::new(read, true, TreeNodeRecursion::Jump));
                 }
+                let miss = match answer(&canon, c, &node)? {
+                    Ok(_) | Err(_) if c.setting.is_some() => {
+                        Miss::Setting(c.setting.clone().unwrap_or_default())
+                    }
+                    Ok(read) if c.fresh() => {
+                        quipu_connectors::metrics::metrics()
+                            .cache_hits
+                            .with_label_values(&[&c.name()])
+                            .inc();
+                        used[i] = true;
+                        return Ok(Transformed::new(read, true, TreeNodeRecursion::Jump));
+                    }
+                    Ok(_) => {
+                        too_old_match.get_or_insert(i);
+                        continue;
+                    }
+                    Err(miss) => join_miss(c, &node, &canon).unwrap_or(miss),
+                };
+                if missed[i].as_ref().is_none_or(|m| m.rank() < miss.rank()) {
+                    missed[i] = Some(miss);
+                }
+            }
+            if let Some(i) = too_old_match {
+                let c = &candidates[i];
+                used[i] = true;
                 quipu_connectors::metrics::metrics()
                     .cache_misses
                     .with_label_values(&[&c.name(), "too_old"])
                     .inc();
-                match opts.stale_cache {
+                return match opts.stale_cache {
                     StaleCache::Error => {
-                        stale.get_or_insert_with(|| stale_error(c));
-                        return Ok(Transformed::new(node, false, TreeNodeRecursion::Jump));
+                        stale.get_or_insert_with(|| stale_error(&c.name(), c.age, c.bound));
+                        Ok(Transformed::new(node, false, TreeNodeRecursion::Jump))
                     }
                     StaleCache::Wait => {
-                        let key = (c.def.schema.clone(), c.def.name.clone());
+                        let key = (c.p.def.schema.clone(), c.p.def.name.clone());
                         if !wait.contains(&key) {
                             wait.push(key);
                         }
-                        return Ok(Transformed::new(node, false, TreeNodeRecursion::Jump));
+                        Ok(Transformed::new(node, false, TreeNodeRecursion::Jump))
                     }
                     StaleCache::Live => {
-                        let note = format!(
-                            "not from cache {}: {} old, query allows {}",
-                            c.name(),
-                            human(c.age),
-                            human(c.bound.unwrap_or_default())
-                        );
-                        let marked = renamed_like(
-                            LogicalPlanBuilder::from(node.clone())
-                                .alias(TableReference::bare(note))?
-                                .build()?,
-                            &node,
-                            &every(&node),
-                        )?;
-                        return Ok(Transformed::new(marked, true, TreeNodeRecursion::Jump));
+                        let marked = noted(node, too_old(&c.name(), c.age, c.bound))?;
+                        Ok(Transformed::new(marked, true, TreeNodeRecursion::Jump))
                     }
-                }
+                };
             }
             Ok(Transformed::no(node))
         })
@@ -331,12 +602,111 @@ pub(crate) async fn apply(
         }
         return Ok(Outcome::Refreshed);
     }
-    Ok(if rewritten.transformed {
-        Outcome::Rewritten(rewritten.data)
+    // Caches considered and not used: EXPLAIN says why, on the highest
+    // part of the plan over the cache's tables that is still there.
+    let notes: Vec<(usize, Miss)> = missed
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, m)| Some((i, m?)))
+        .filter(|(i, _)| !used[*i])
+        .collect();
+    let mut changed = rewritten.transformed;
+    let mut plan_out = rewritten.data;
+    if !notes.is_empty() {
+        let mut pending = notes;
+        let marked = plan_out
+            .transform_down(|node| {
+                if pending.is_empty() || !rewritable(&node) {
+                    return Ok(Transformed::no(node));
+                }
+                let tables = tables_of(&node, &canon);
+                let (here, rest): (Vec<_>, Vec<_>) = pending
+                    .drain(..)
+                    .partition(|(i, _)| candidates[*i].p.tables == tables);
+                pending = rest;
+                if here.is_empty() {
+                    return Ok(Transformed::no(node));
+                }
+                note_misses(node, here, &candidates).map(Transformed::yes)
+            })
+            .map_err(SchedulerError::Query)?;
+        changed |= marked.transformed;
+        plan_out = marked.data;
+        // Caches over tables another cache now answers for: noted at the
+        // top of the query.
+        if !pending.is_empty() {
+            let marked = plan_out
+                .transform_down(|node| {
+                    if pending.is_empty() || !rewritable(&node) {
+                        return Ok(Transformed::no(node));
+                    }
+                    let here = std::mem::take(&mut pending);
+                    note_misses(node, here, &candidates)
+                        .map(|n| Transformed::new(n, true, TreeNodeRecursion::Stop))
+                })
+                .map_err(SchedulerError::Query)?;
+            changed |= marked.transformed;
+            plan_out = marked.data;
+        }
+    }
+    Ok(if changed {
+        Outcome::Rewritten(plan_out)
     } else if named_changed {
         Outcome::Rewritten(plan)
     } else {
         Outcome::Unchanged(plan)
+    })
+}
+
+/// `node` under the notes of the caches `misses` names (EXPLAIN shows
+/// them), each counted in `quipu_cache_misses_total` by reason.
+fn note_misses(
+    mut node: LogicalPlan,
+    misses: Vec<(usize, Miss)>,
+    candidates: &[Candidate],
+) -> DfResult<LogicalPlan> {
+    for (i, miss) in misses {
+        let c = &candidates[i];
+        quipu_connectors::metrics::metrics()
+            .cache_misses
+            .with_label_values(&[&c.name(), miss.label()])
+            .inc();
+        node = noted(
+            node,
+            format!("not from cache {}: {}", c.name(), miss.text()),
+        )?;
+    }
+    Ok(node)
+}
+
+/// Whether a node is one a cache may answer (or be noted at): a part of
+/// a query, not a statement around it (EXPLAIN, DML, ...).
+fn rewritable(node: &LogicalPlan) -> bool {
+    matches!(
+        node,
+        LogicalPlan::Projection(_)
+            | LogicalPlan::Filter(_)
+            | LogicalPlan::Aggregate(_)
+            | LogicalPlan::Join(_)
+            | LogicalPlan::Sort(_)
+            | LogicalPlan::Limit(_)
+            | LogicalPlan::Distinct(_)
+            | LogicalPlan::Window(_)
+            | LogicalPlan::Union(_)
+            | LogicalPlan::SubqueryAlias(_)
+            | LogicalPlan::TableScan(_)
+    )
+}
+
+/// A join of the query whose tables are those of a join of the cache's,
+/// of another type: the reason the cache cannot answer.
+fn join_miss(c: &Candidate, node: &LogicalPlan, canon: &Canon) -> Option<Miss> {
+    let ours = joins_of(node, canon);
+    ours.iter().find_map(|(tables, t)| {
+        c.p.joins
+            .iter()
+            .find(|(theirs, ct)| theirs == tables && ct != t)
+            .map(|(_, ct)| Miss::Join(*t, *ct))
     })
 }
 
@@ -367,34 +737,39 @@ fn strip_aliases(plan: &LogicalPlan) -> &LogicalPlan {
     }
 }
 
+/// What [`answer`] and its rules give: the part read from the cache, or
+/// why the cache cannot answer it.
+type Try = DfResult<std::result::Result<LogicalPlan, Miss>>;
+
 /// `node` read from the cache `c`, when the cache can answer it: the
 /// whole of it, a projection of the cache's input, a projection or
 /// aggregate over the cache's filtered input with more conditions, or a
-/// coarser GROUP BY over the cache's. None when it cannot.
-fn answer(canon: &Canon, c: &Candidate, node: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
-    if canon.plan(node).as_deref() == Some(c.whole.as_str()) {
-        return renamed_like(cache_scan(c)?, node, &every(node)).map(Some);
+/// coarser GROUP BY over the cache's. Why not when it cannot.
+fn answer(canon: &Canon, c: &Candidate, node: &LogicalPlan) -> Try {
+    let p = c.p;
+    if canon.plan(node).as_deref() == Some(p.whole.as_str()) {
+        return renamed_like(cache_scan(c)?, node, &every(node)).map(Ok);
     }
-    if let (Some((body, exprs)), LogicalPlan::Projection(p)) = (&c.body, node)
-        && canon.plan(&p.input).as_deref() == Some(body.as_str())
+    if let (Some((body, exprs)), LogicalPlan::Projection(proj)) = (&p.body, node)
+        && canon.plan(&proj.input).as_deref() == Some(body.as_str())
     {
-        let columns = p
+        let columns = proj
             .expr
             .iter()
             .map(|e| {
-                let e = canon.expr(e, &[p.input.schema()])?;
+                let e = canon.expr(e, &[proj.input.schema()])?;
                 exprs.iter().position(|x| *x == e)
             })
             .collect::<Option<Vec<_>>>();
         if let Some(columns) = columns {
             let columns: Vec<Option<usize>> = columns.into_iter().map(Some).collect();
-            return renamed_like(cache_scan(c)?, node, &columns).map(Some);
+            return renamed_like(cache_scan(c)?, node, &columns).map(Ok);
         }
     }
-    match &c.shape {
+    match &p.shape {
         Some(Shape::Select { filter, base }) => select(canon, c, filter, base, node),
         Some(Shape::Grouped { group, aggs, base }) => rollup(canon, c, group, aggs, base, node),
-        None => Ok(None),
+        None => Ok(Err(Miss::Differs)),
     }
 }
 
@@ -450,7 +825,7 @@ impl Shape {
 /// The cache's column that is its query's input column `position` as it
 /// is, if it keeps it.
 fn kept(c: &Candidate, position: usize) -> Option<usize> {
-    let (_, exprs) = c.body.as_ref()?;
+    let (_, exprs) = c.p.body.as_ref()?;
     let want = format!("#{position}");
     exprs.iter().position(|e| *e == want)
 }
@@ -488,15 +863,9 @@ fn positions(exprs: &[Expr], schema: &DFSchemaRef) -> Option<std::collections::B
 /// cache's conditions and maybe more: the input is read from the cache
 /// (the columns the node and the extra conditions use; the others, unused,
 /// as NULLs) and the extra conditions run on it.
-fn select(
-    canon: &Canon,
-    c: &Candidate,
-    filter: &[String],
-    base: &str,
-    node: &LogicalPlan,
-) -> DfResult<Option<LogicalPlan>> {
+fn select(canon: &Canon, c: &Candidate, filter: &[String], base: &str, node: &LogicalPlan) -> Try {
     if !matches!(node, LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_)) {
-        return Ok(None);
+        return Ok(Err(Miss::Differs));
     }
     let input = node.inputs()[0];
     let (conditions, below) = match strip_aliases(input) {
@@ -504,14 +873,14 @@ fn select(
         other => (vec![], other),
     };
     if canon.plan(below).as_deref() != Some(base) {
-        return Ok(None);
+        return Ok(Err(Miss::Differs));
     }
     let below_schema = below.schema();
     let mut extra = Vec::new();
     let mut have = std::collections::BTreeSet::new();
     for cond in &conditions {
         let Some(k) = canon.expr(cond, &[below_schema]) else {
-            return Ok(None);
+            return Ok(Err(Miss::Differs));
         };
         if !filter.contains(&k) {
             extra.push((*cond).clone());
@@ -521,21 +890,27 @@ fn select(
     // Every condition of the cache must be among the query's (as a set:
     // the same condition twice counts once).
     if !filter.iter().all(|w| have.contains(w)) {
-        return Ok(None);
+        return Ok(Err(Miss::NotImplied));
     }
     let Some(mut used) = positions(&node.expressions(), input.schema()) else {
-        return Ok(None);
+        return Ok(Err(Miss::Differs));
     };
     let Some(in_extra) = positions(&extra, below_schema) else {
-        return Ok(None);
+        return Ok(Err(Miss::Differs));
     };
+    let in_conditions = in_extra.clone();
     used.extend(in_extra);
     let mut columns = Vec::with_capacity(below_schema.fields().len());
     for j in 0..below_schema.fields().len() {
         if used.contains(&j) {
             match kept(c, j) {
                 Some(k) => columns.push(Some(k)),
-                None => return Ok(None),
+                None => {
+                    return Ok(Err(Miss::Column(
+                        below_schema.field(j).name().clone(),
+                        in_conditions.contains(&j),
+                    )));
+                }
             }
         } else {
             columns.push(None);
@@ -546,7 +921,7 @@ fn select(
         rows = LogicalPlanBuilder::from(rows).filter(condition)?.build()?;
     }
     let rows = renamed_like(rows, input, &every(input))?;
-    Ok(Some(node.with_new_exprs(node.expressions(), vec![rows])?))
+    Ok(Ok(node.with_new_exprs(node.expressions(), vec![rows])?))
 }
 
 /// A GROUP BY over the cache query's input whose keys are among the
@@ -563,20 +938,22 @@ fn rollup(
     aggs: &[String],
     base: &str,
     node: &LogicalPlan,
-) -> DfResult<Option<LogicalPlan>> {
+) -> Try {
     use datafusion::functions_aggregate::expr_fn::{max, min, sum};
     use datafusion::logical_expr::expr::AggregateFunction;
     let LogicalPlan::Aggregate(a) = node else {
-        return Ok(None);
+        return Ok(Err(Miss::Differs));
     };
-    // Conditions on the query's rows before they are grouped are kept
-    // when they read only columns the cache groups by.
+    // The cache's input as it is (its own conditions and no more), or
+    // conditions on the query's rows before they are grouped, kept when
+    // they read only columns the cache groups by.
     let (conditions, below) = match strip_aliases(&a.input) {
+        _ if canon.plan(&a.input).as_deref() == Some(base) => (vec![], a.input.as_ref()),
         LogicalPlan::Filter(f) => (split_conjunction(&f.predicate), f.input.as_ref()),
         other => (vec![], other),
     };
     if canon.plan(below).as_deref() != Some(base) {
-        return Ok(None);
+        return Ok(Err(Miss::Differs));
     }
     let inputs = [a.input.schema()];
     let mut scan = cache_scan(c)?;
@@ -595,9 +972,10 @@ fn rollup(
         let mut moved = Vec::new();
         for cond in conditions {
             if positions(std::slice::from_ref(cond), below_schema).is_none() {
-                return Ok(None);
+                return Ok(Err(Miss::Differs));
             }
             let mut ok = true;
+            let mut not_kept = String::new();
             let on_cache = cond
                 .clone()
                 .transform_up(|e| {
@@ -610,6 +988,7 @@ fn rollup(
                             Some(k) => Transformed::yes(cache_col(k)),
                             None => {
                                 ok = false;
+                                not_kept = col.name.clone();
                                 Transformed::no(Expr::Column(col))
                             }
                         },
@@ -618,7 +997,7 @@ fn rollup(
                 })?
                 .data;
             if !ok {
-                return Ok(None);
+                return Ok(Err(Miss::Column(not_kept, true)));
             }
             moved.push(on_cache);
         }
@@ -629,13 +1008,19 @@ fn rollup(
     let mut keys = Vec::new();
     for g in &a.group_expr {
         let Some(k) = canon.expr(g, &inputs) else {
-            return Ok(None);
+            return Ok(Err(Miss::Differs));
+        };
+        let no_key = || {
+            Miss::GroupKey(match g {
+                Expr::Column(c) => c.name.clone(),
+                other => other.schema_name().to_string(),
+            })
         };
         let Some(i) = group.iter().position(|x| *x == k) else {
-            return Ok(None);
+            return Ok(Err(no_key()));
         };
         let Some(col) = output(i) else {
-            return Ok(None);
+            return Ok(Err(no_key()));
         };
         keys.push(cache_col(col));
     }
@@ -659,25 +1044,26 @@ fn rollup(
             other => other,
         };
         let Expr::AggregateFunction(AggregateFunction { func, params }) = inner else {
-            return Ok(None);
+            return Ok(Err(Miss::Differs));
         };
+        let no_rollup = || Miss::Rollup(aggregate_name(func.name(), params));
         if params.distinct
             || params.filter.is_some()
             || !params.order_by.is_empty()
             || params.null_treatment.is_some()
             || params.args.len() != 1
         {
-            return Ok(None);
+            return Ok(Err(no_rollup()));
         }
         let Some(text) = canon.expr(inner, &inputs) else {
-            return Ok(None);
+            return Ok(Err(Miss::Differs));
         };
         let arg = &params.args[0];
         let name = func.name().to_ascii_lowercase();
         let out = match name.as_str() {
             "sum" | "min" | "max" | "count" => {
                 let Some(col) = find_agg(&text) else {
-                    return Ok(None);
+                    return Ok(Err(no_rollup()));
                 };
                 let re = match name.as_str() {
                     "sum" | "count" => sum(cache_col(col)),
@@ -700,13 +1086,13 @@ fn rollup(
                     other => other,
                 };
                 let Ok(t) = arg.get_type(a.input.schema().as_ref()) else {
-                    return Ok(None);
+                    return Ok(Err(Miss::Differs));
                 };
                 if !(t.is_integer() || t.is_floating()) {
-                    return Ok(None);
+                    return Ok(Err(no_rollup()));
                 }
                 let Some(arg_text) = canon.expr(arg, &inputs) else {
-                    return Ok(None);
+                    return Ok(Err(Miss::Differs));
                 };
                 // Sums of integers are numeric (as in PostgreSQL): planned,
                 // the cache's sum reads a cast of the column.
@@ -718,13 +1104,13 @@ fn rollup(
                 .iter()
                 .find_map(|t| find_agg(t));
                 let (Some(s), Some(n)) = (sum_of, find_agg(&format!("count({arg_text})"))) else {
-                    return Ok(None);
+                    return Ok(Err(no_rollup()));
                 };
                 let s = push_once(&mut new_aggs, sum(cache_col(s)));
                 let n = push_once(&mut new_aggs, sum(cache_col(n)));
                 Out::Avg(s, n)
             }
-            _ => return Ok(None),
+            _ => return Ok(Err(no_rollup())),
         };
         outs.push(out);
     }
@@ -758,7 +1144,29 @@ fn rollup(
         .map(|(e, f)| Expr::Cast(Cast::new(Box::new(e), f.data_type().clone())))
         .collect();
     let computed = LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(regrouped))?);
-    renamed_like(computed, node, &every(node)).map(Some)
+    renamed_like(computed, node, &every(node)).map(Ok)
+}
+
+/// An aggregate as EXPLAIN names it: `count(DISTINCT customer_id)`.
+fn aggregate_name(
+    func: &str,
+    params: &datafusion::logical_expr::expr::AggregateFunctionParams,
+) -> String {
+    let args = params
+        .args
+        .iter()
+        .map(|e| match e {
+            Expr::Column(c) => c.name.clone(),
+            Expr::Cast(Cast { expr, .. }) => match expr.as_ref() {
+                Expr::Column(c) => c.name.clone(),
+                other => other.schema_name().to_string(),
+            },
+            other => other.schema_name().to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let distinct = if params.distinct { "DISTINCT " } else { "" };
+    format!("{func}({distinct}{args})")
 }
 
 /// The index of `e` in `exprs`, pushed there first if it is not yet.
@@ -778,12 +1186,12 @@ fn cache_scan(c: &Candidate) -> DfResult<LogicalPlan> {
     let note = format!(
         "cache {}, generation {}, {} old",
         c.name(),
-        c.def.state.generation,
+        c.p.def.state.generation,
         human(c.age)
     );
     LogicalPlanBuilder::scan(
-        TableReference::partial(c.def.schema.as_str(), c.def.name.as_str()),
-        provider_as_source(c.provider.clone()),
+        TableReference::partial(c.p.def.schema.as_str(), c.p.def.name.as_str()),
+        provider_as_source(c.p.provider.clone()),
         None,
     )?
     .alias(TableReference::bare(note))?
