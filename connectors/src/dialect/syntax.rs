@@ -203,14 +203,9 @@ impl VisitorMut for RepeatedColumns {
 fn name_key(e: &Expr) -> String {
     let mut e = e.clone();
     let _ = visit_expressions_mut(&mut e, |x: &mut Expr| {
-        loop {
-            match x {
-                Expr::Cast { expr, .. } | Expr::Nested(expr) => {
-                    let inner = std::mem::replace(expr.as_mut(), Expr::Value(Value::Null.into()));
-                    *x = inner;
-                }
-                _ => break,
-            }
+        while let Expr::Cast { expr, .. } | Expr::Nested(expr) = x {
+            let inner = std::mem::replace(expr.as_mut(), Expr::Value(Value::Null.into()));
+            *x = inner;
         }
         ControlFlow::<()>::Continue(())
     });

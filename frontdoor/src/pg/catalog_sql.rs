@@ -7,15 +7,15 @@
 //!   compared with a column becomes `ARRAY[0]` ([`array_literals`]).
 //! - `'name'::regproc` compared with a `regproc` column of `pg_type`
 //!   ([`regproc_names`]). datafusion-pg-catalog keeps `pg_type.typinput` (and the other `regproc`
-//! columns) as the function's name, which is how PostgreSQL shows them,
-//! while its parser turns `'pg_catalog.array_in'::regproc` into a lookup of
-//! `pg_proc.oid` by `proname` (an integer, and none at all for a
-//! schema-qualified name). The JDBC driver's type lookup, behind
-//! `getTypeInfo`, `getVersionColumns` and every `ResultSetMetaData` of an
-//! unknown type, asks `typinput = 'pg_catalog.array_in'::regproc`; it
-//! failed ("Cannot cast string 'boolin' to value of Int32 type"). Compared
-//! with such a column, the cast operand is compared as the name it is,
-//! without its `pg_catalog.` schema (all of them are there).
+//!   columns) as the function's name, which is how PostgreSQL shows them,
+//!   while its parser turns `'pg_catalog.array_in'::regproc` into a lookup of
+//!   `pg_proc.oid` by `proname` (an integer, and none at all for a
+//!   schema-qualified name). The JDBC driver's type lookup, behind
+//!   `getTypeInfo`, `getVersionColumns` and every `ResultSetMetaData` of an
+//!   unknown type, asks `typinput = 'pg_catalog.array_in'::regproc`; it
+//!   failed ("Cannot cast string 'boolin' to value of Int32 type"). Compared
+//!   with such a column, the cast operand is compared as the name it is,
+//!   without its `pg_catalog.` schema (all of them are there).
 
 use std::ops::ControlFlow;
 
