@@ -203,6 +203,14 @@ pub fn quipu_config(base: SessionConfig) -> SessionConfig {
         .options_mut()
         .execution
         .skip_physical_aggregate_schema_check = true;
+    // Every session computes in a time zone, UTC unless it sets another
+    // (`SET TimeZone` over the PostgreSQL wire): `CAST(x AS timestamptz)`
+    // and `now()` are then `timestamptz` as in PostgreSQL, and a cache
+    // refreshed by the scheduler and a client session agree on the zone
+    // (DataFusion's default is none: naive timestamps).
+    if config.options().execution.time_zone.is_none() {
+        config.options_mut().execution.time_zone = Some("UTC".into());
+    }
     if config.options().extensions.get::<QuipuOptions>().is_none() {
         config = config.with_option_extension(QuipuOptions::default());
     }

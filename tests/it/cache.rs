@@ -987,7 +987,9 @@ async fn a_session_in_another_time_zone_is_not_answered_from_a_cache() {
         .state;
     assert_eq!(
         state.read_with,
-        Some(quipu_catalog::ReadWith { time_zone: None })
+        Some(quipu_catalog::ReadWith {
+            time_zone: Some("UTC".into())
+        })
     );
     // The refresh's own time zone: answered from the cache.
     let live_utc = live(&env.engine).await;
@@ -1011,7 +1013,7 @@ async fn a_session_in_another_time_zone_is_not_answered_from_a_cache() {
         assert!(!plan.contains("cache m.stamped,"), "{set}: {plan}");
         assert!(
             plan.contains(
-                "not from cache m.stamped: computed with datafusion.execution.time_zone unset (UTC), this session has 'America/Lima'"
+                "not from cache m.stamped: computed with datafusion.execution.time_zone 'UTC', this session has 'America/Lima'"
             ),
             "{set}: {plan}"
         );
