@@ -231,11 +231,17 @@ impl LogicalExtensionCodec for QuipuLogicalCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        self.inner.try_decode_udf(name, buf)
+        match ours_decoded(name, buf) {
+            Some(f) => Ok(f),
+            None => self.inner.try_decode_udf(name, buf),
+        }
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode_udf(node, buf)
+        match ours_encoded(node, buf) {
+            true => Ok(()),
+            false => self.inner.try_encode_udf(node, buf),
+        }
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
@@ -253,6 +259,34 @@ impl LogicalExtensionCodec for QuipuLogicalCodec {
     fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
         self.inner.try_encode_udwf(node, buf)
     }
+}
+
+/// The mark a Quipu scalar function is encoded with: its name alone would
+/// let a decoder take DataFusion's function of the same name (`concat`,
+/// `upper`) from its registry, and a `quipu_*` function is in no registry
+/// of a `quipu executor` process ("PhysicalExtensionCodec is not provided
+/// for scalar function quipu_float8_div").
+const OURS: &[u8] = b"quipu";
+
+fn ours_encoded(node: &ScalarUDF, buf: &mut Vec<u8>) -> bool {
+    let ours = crate::session::scalar_functions()
+        .iter()
+        .any(|f| f.name() == node.name());
+    if ours {
+        buf.extend_from_slice(OURS);
+    }
+    ours
+}
+
+fn ours_decoded(name: &str, buf: &[u8]) -> Option<Arc<ScalarUDF>> {
+    (buf == OURS)
+        .then(|| {
+            crate::session::scalar_functions()
+                .into_iter()
+                .find(|f| f.name() == name)
+        })
+        .flatten()
+        .map(Arc::new)
 }
 
 /// Quipu's physical codec: live-source scans here, the rest to `inner`.
@@ -298,11 +332,17 @@ impl PhysicalExtensionCodec for QuipuPhysicalCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        self.inner.try_decode_udf(name, buf)
+        match ours_decoded(name, buf) {
+            Some(f) => Ok(f),
+            None => self.inner.try_decode_udf(name, buf),
+        }
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode_udf(node, buf)
+        match ours_encoded(node, buf) {
+            true => Ok(()),
+            false => self.inner.try_encode_udf(node, buf),
+        }
     }
 
     fn try_decode_expr(
@@ -351,6 +391,24 @@ mod tests {
     //! catalog knows the sources, nothing connects until a scan runs.
 
     use super::*;
+
+    #[test]
+    fn quipu_functions_travel_marked_and_come_back_as_ours() {
+        for f in crate::session::scalar_functions() {
+            let mut buf = vec![];
+            assert!(ours_encoded(&f, &mut buf), "{}", f.name());
+            let back = ours_decoded(f.name(), &buf).expect("decoded");
+            assert_eq!(back.name(), f.name());
+        }
+        // DataFusion's own functions go to the inner codec unmarked.
+        let mut buf = vec![];
+        assert!(!ours_encoded(
+            &datafusion::functions::string::repeat(),
+            &mut buf
+        ));
+        assert!(buf.is_empty());
+        assert!(ours_decoded("concat", b"").is_none());
+    }
     use crate::mongo::pushdown::MongoQueryTable;
     use crate::mongo::{MongoScanExec, MongoTable};
     use crate::postgres::pushdown::RemoteQueryTable;

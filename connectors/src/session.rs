@@ -63,17 +63,7 @@ pub(crate) fn build_state(
             crate::planning::join_filters::NullableMergeJoinFilters,
         ))
         .build();
-    // PostgreSQL's meaning under DataFusion's names (crate::dialect::case_mapping).
-    let functions = crate::dialect::case_mapping::functions()
-        .into_iter()
-        .chain(crate::dialect::concat::functions())
-        .chain(crate::dialect::float_errors::functions())
-        .chain([
-            crate::dialect::pg_text::float8_text(),
-            crate::dialect::pg_text::json_build_object(),
-            crate::dialect::syntax::like_pattern_udf(),
-            crate::dialect::syntax::expand_array_udf(),
-        ]);
+    let functions = scalar_functions();
     for f in functions {
         state
             .register_udf(Arc::new(f))
@@ -86,6 +76,24 @@ pub(crate) fn build_state(
         state.register_udtf(name, f);
     }
     state
+}
+
+/// Quipu's scalar functions, registered in every session: PostgreSQL's
+/// meaning under DataFusion's names (`upper`, `concat`, ...) and its own
+/// (`quipu_*`). The cluster codecs carry them by name
+/// ([`crate::codec`]), so executors use these and not DataFusion's.
+pub fn scalar_functions() -> Vec<datafusion::logical_expr::ScalarUDF> {
+    crate::dialect::case_mapping::functions()
+        .into_iter()
+        .chain(crate::dialect::concat::functions())
+        .chain(crate::dialect::float_errors::functions())
+        .chain([
+            crate::dialect::pg_text::float8_text(),
+            crate::dialect::pg_text::json_build_object(),
+            crate::dialect::syntax::like_pattern_udf(),
+            crate::dialect::syntax::expand_array_udf(),
+        ])
+        .collect()
 }
 
 type Rule = Arc<dyn OptimizerRule + Send + Sync>;
