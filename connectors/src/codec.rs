@@ -282,11 +282,11 @@ fn ours_decoded(name: &str, buf: &[u8]) -> Option<Arc<ScalarUDF>> {
     (buf == OURS)
         .then(|| {
             crate::session::scalar_functions()
-                .into_iter()
+                .iter()
                 .find(|f| f.name() == name)
+                .cloned()
         })
         .flatten()
-        .map(Arc::new)
 }
 
 /// Quipu's physical codec: live-source scans here, the rest to `inner`.
@@ -396,7 +396,7 @@ mod tests {
     fn quipu_functions_travel_marked_and_come_back_as_ours() {
         for f in crate::session::scalar_functions() {
             let mut buf = vec![];
-            assert!(ours_encoded(&f, &mut buf), "{}", f.name());
+            assert!(ours_encoded(f, &mut buf), "{}", f.name());
             let back = ours_decoded(f.name(), &buf).expect("decoded");
             assert_eq!(back.name(), f.name());
         }

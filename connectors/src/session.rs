@@ -63,10 +63,9 @@ pub(crate) fn build_state(
             crate::planning::join_filters::NullableMergeJoinFilters,
         ))
         .build();
-    let functions = scalar_functions();
-    for f in functions {
+    for f in scalar_functions() {
         state
-            .register_udf(Arc::new(f))
+            .register_udf(Arc::clone(f))
             .expect("registering a function cannot fail");
     }
     state
@@ -81,19 +80,25 @@ pub(crate) fn build_state(
 /// Quipu's scalar functions, registered in every session: PostgreSQL's
 /// meaning under DataFusion's names (`upper`, `concat`, ...) and its own
 /// (`quipu_*`). The cluster codecs carry them by name
-/// ([`crate::codec`]), so executors use these and not DataFusion's.
-pub fn scalar_functions() -> Vec<datafusion::logical_expr::ScalarUDF> {
-    crate::dialect::case_mapping::functions()
-        .into_iter()
-        .chain(crate::dialect::concat::functions())
-        .chain(crate::dialect::float_errors::functions())
-        .chain([
-            crate::dialect::pg_text::float8_text(),
-            crate::dialect::pg_text::json_build_object(),
-            crate::dialect::syntax::like_pattern_udf(),
-            crate::dialect::syntax::expand_array_udf(),
-        ])
-        .collect()
+/// ([`crate::codec`]), so executors use these and not DataFusion's. Built
+/// once per process.
+pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>] {
+    static FUNCTIONS: std::sync::LazyLock<Vec<Arc<datafusion::logical_expr::ScalarUDF>>> =
+        std::sync::LazyLock::new(|| {
+            crate::dialect::case_mapping::functions()
+                .into_iter()
+                .chain(crate::dialect::concat::functions())
+                .chain(crate::dialect::float_errors::functions())
+                .chain([
+                    crate::dialect::pg_text::float8_text(),
+                    crate::dialect::pg_text::json_build_object(),
+                    crate::dialect::syntax::like_pattern_udf(),
+                    crate::dialect::syntax::expand_array_udf(),
+                ])
+                .map(Arc::new)
+                .collect()
+        });
+    &FUNCTIONS
 }
 
 type Rule = Arc<dyn OptimizerRule + Send + Sync>;

@@ -147,6 +147,17 @@ fn next_query_id() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Runs the analyzer on a plan (views expanded, types coerced, Quipu's own
+/// analyzer rules), as the optimizer will before anything else.
+pub(crate) fn analyzed(
+    state: &SessionState,
+    plan: LogicalPlan,
+) -> Result<LogicalPlan, DataFusionError> {
+    state
+        .analyzer()
+        .execute_and_check(plan, state.config_options(), |_, _| {})
+}
+
 impl ClientSession {
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
@@ -155,6 +166,12 @@ impl ClientSession {
     /// The DataFusion context of this session (its settings live here).
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// `plan` after this session's analyzer ([`analyzed`]): the types its
+    /// rows will have.
+    pub fn analyze(&self, plan: LogicalPlan) -> Result<LogicalPlan, DataFusionError> {
+        analyzed(&self.ctx.state(), plan)
     }
 
     fn options(&self) -> QuipuOptions {

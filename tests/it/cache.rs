@@ -1160,26 +1160,11 @@ except Exception as e:
         &[("QUIPU_PASSWORD", flight_pw)],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // flight.rs's prelude: URL and `statement` (a CommandStatementQuery).
     let code = format!(
-        r#"
-import os
-import pyarrow.flight as fl
-URL = "grpc://127.0.0.1:" + os.environ["PORT"]
+        r#"{prelude}
 c = fl.FlightClient(URL)
 auth = c.authenticate_basic_token(b"flyer", b"{flight_pw}")
-def statement(sql):
-    def varint(n):
-        out = b""
-        while True:
-            x, n = n & 0x7F, n >> 7
-            if n:
-                out += bytes([x | 0x80])
-            else:
-                return out + bytes([x])
-    q = sql.encode()
-    inner = b"\x0a" + varint(len(q)) + q
-    url = b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery"
-    return fl.FlightDescriptor.for_command(b"\x0a" + varint(len(url)) + url + b"\x12" + varint(len(inner)) + inner)
 def web(sql, headers):
     opts = fl.FlightCallOptions(headers=[auth] + headers)
     try:
@@ -1197,7 +1182,8 @@ print("error=" + web(SQL, [(b"x-quipu-max-staleness", b"1 ms"), (b"x-quipu-stale
 print("wins=" + web("/*+ quipu.max_staleness = '1 hour' */ " + SQL, [(b"x-quipu-max-staleness", b"0")]))
 print("unknown=" + web(SQL, [(b"x-quipu-execution", b"local")]))
 print("bad=" + web(SQL, [(b"x-quipu-max-staleness", b"soon")]))
-"#
+"#,
+        prelude = crate::flight::PRELUDE
     );
     let out = crate::pgwire::python_with(procs.flight, &code, &[]);
     assert!(out.ok, "{}\n{}", out.stdout, out.stderr);

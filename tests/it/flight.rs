@@ -45,7 +45,7 @@ fn value<'a>(out: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key}= in\n{out}"))
 }
 
-const PRELUDE: &str = r#"
+pub(crate) const PRELUDE: &str = r#"
 import os
 import adbc_driver_flightsql.dbapi as fs
 import pyarrow.flight as fl

@@ -149,10 +149,15 @@ impl OptimizerRule for FloatErrors {
         plan: LogicalPlan,
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        let (div, log) = {
-            let f = functions();
-            (Arc::new(f[0].clone()), Arc::new(f[1].clone()))
+        // The session's registered functions, built once per process.
+        let registered = |name: &str| {
+            crate::session::scalar_functions()
+                .iter()
+                .find(|f| f.name() == name)
+                .cloned()
+                .expect("registered in every session")
         };
+        let (div, log) = (registered(DIV), registered(LOG));
         plan.transform_up_with_subqueries(|node| {
             // An expression of a node reads its inputs' columns (a join's
             // condition both sides'): typed against each, a double in any.

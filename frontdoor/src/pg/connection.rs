@@ -138,7 +138,8 @@ impl Conn {
                 .map_err(|e| fatal("XX000", format!("cannot set up pg_catalog: {e}")))?;
                 *self.cancel_key.lock().unwrap() = Some(key);
                 // The time zone of the connection (`SET TimeZone` before
-                // the first query, or the startup parameter JDBC sends).
+                // the first query, or the startup parameter JDBC sends);
+                // without one the engine's default, UTC, holds.
                 let zone = {
                     let mut settings = self.settings.lock().unwrap();
                     if !settings.contains_key("timezone")
@@ -149,12 +150,11 @@ impl Conn {
                     {
                         settings.insert("timezone".into(), zone);
                     }
-                    settings
-                        .get("timezone")
-                        .cloned()
-                        .unwrap_or_else(|| "UTC".into())
+                    settings.get("timezone").cloned()
                 };
-                super::settings::engine_time_zone(&session, &zone);
+                if let Some(zone) = zone {
+                    super::settings::engine_time_zone(&session, &zone);
+                }
                 Ok::<_, PgWireError>(Arc::new(session))
             })
             .await

@@ -172,14 +172,15 @@ fn described_schema(
     session: &quipu_scheduler::ClientSession,
     plan: &LogicalPlan,
 ) -> datafusion::arrow::datatypes::SchemaRef {
-    let state = session.context().state();
-    match state
-        .analyzer()
-        .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
-    {
-        Ok(analyzed) => std::sync::Arc::new(analyzed.schema().as_arrow().clone()),
-        Err(_) => std::sync::Arc::new(plan.schema().as_arrow().clone()),
-    }
+    let analyzed = session.analyze(plan.clone());
+    std::sync::Arc::new(
+        analyzed
+            .as_ref()
+            .unwrap_or(plan)
+            .schema()
+            .as_arrow()
+            .clone(),
+    )
 }
 
 /// The parameters a statement casts only to plain SQL types (`$1::bigint`,

@@ -112,11 +112,7 @@ pub async fn execute(
                 )));
             }
             session.check(&plan)?;
-            let state = session.context().state();
-            let analyzed =
-                state
-                    .analyzer()
-                    .execute_and_check(plan, state.config_options(), |_, _| {})?;
+            let analyzed = session.analyze(plan)?;
             if let Some(f) = first_volatile(&analyzed) {
                 return Err(plan_error(format!(
                     "materialized view {qualified}: its query calls {f}(), whose answer changes from one call to the next; a cache of it would be wrong when read"

@@ -240,14 +240,6 @@ fn setting_differs(then: Option<&ReadWith>, now: &ReadWith) -> Option<String> {
     }
 }
 
-/// Runs the analyzer on a plan (views expanded, types coerced), as the
-/// optimizer will before anything else.
-fn analyze(state: &SessionState, plan: LogicalPlan) -> DfResult<LogicalPlan> {
-    state
-        .analyzer()
-        .execute_and_check(plan, state.config_options(), |_, _| {})
-}
-
 /// The bound on a cache's age for this query.
 fn bound(opts: &QuipuOptions, def: &CacheDef) -> Option<Duration> {
     opts.max_staleness
@@ -350,7 +342,7 @@ async fn prepared(
         else {
             continue;
         };
-        let Ok(view) = analyze(state, cache.defining.clone()) else {
+        let Ok(view) = crate::session::analyzed(state, cache.defining.clone()) else {
             continue;
         };
         let Some(whole) = canon.plan(&view) else {
@@ -519,7 +511,7 @@ pub(crate) async fn apply(
             Outcome::Unchanged(plan)
         });
     }
-    let Ok(analyzed) = analyze(state, plan.clone()) else {
+    let Ok(analyzed) = crate::session::analyzed(state, plan.clone()) else {
         // The planner reports the error with its own words.
         return Ok(Outcome::Unchanged(plan));
     };
