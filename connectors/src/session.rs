@@ -91,6 +91,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain(crate::dialect::float_errors::functions())
                 .chain([
                     crate::dialect::pg_text::float8_text(),
+                    crate::dialect::intervals::interval_of_duration(),
                     crate::dialect::pg_text::json_build_object(),
                     crate::dialect::syntax::like_pattern_udf(),
                     crate::dialect::syntax::expand_array_udf(),

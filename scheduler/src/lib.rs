@@ -25,6 +25,7 @@ mod lake_write;
 pub use lake_write::{WRITE_CTAS, WRITE_INSERT};
 pub mod lexer;
 pub mod limits;
+mod pg_types;
 mod placement;
 pub mod process;
 pub mod rerun;

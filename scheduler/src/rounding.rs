@@ -56,27 +56,54 @@ pub(crate) fn rewrite_typed_down(
     rewrite_each(plan, |e, schema| e.transform_down(|e| f(e, schema)))
 }
 
+/// [`rewrite_typed`] for rewrites that change an expression's type: every
+/// node's schema is computed again after its expressions, bottom up, so
+/// the nodes above read the new types (they refer to columns by name, and
+/// the names are kept). DataFusion's type coercion does the same.
+pub(crate) fn rewrite_retyped(
+    plan: LogicalPlan,
+    f: fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        let t = rewrite_node(node, |e, schema| e.transform_up(|e| f(e, schema)))?;
+        let changed = t.transformed;
+        let node = t.data.recompute_schema()?;
+        Ok(if changed {
+            Transformed::yes(node)
+        } else {
+            Transformed::no(node)
+        })
+    })
+    .map(|t| t.data)
+}
+
 /// `plan` with `g` applied to every expression of every node.
 fn rewrite_each(
     plan: LogicalPlan,
     g: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
 ) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| {
-        // The expressions of a node read its inputs' columns.
-        // (None for a node without inputs, such as VALUES.)
-        let mut schema = DFSchema::empty();
-        for i in node.inputs() {
-            schema.merge(i.schema());
-        }
-        // Output columns keep the names they were planned with.
-        let names = NamePreserver::new(&node);
-        node.map_expressions(|e| {
-            let saved = names.save(&e);
-            let t = g(e, &schema)?;
-            Ok(t.update_data(|e| saved.restore(e)))
-        })
+    plan.transform_up_with_subqueries(|node| rewrite_node(node, &g))
+        .map(|t| t.data)
+}
+
+/// One node with `g` applied to each of its expressions.
+fn rewrite_node(
+    node: LogicalPlan,
+    g: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
+    // The expressions of a node read its inputs' columns.
+    // (None for a node without inputs, such as VALUES.)
+    let mut schema = DFSchema::empty();
+    for i in node.inputs() {
+        schema.merge(i.schema());
+    }
+    // Output columns keep the names they were planned with.
+    let names = NamePreserver::new(&node);
+    node.map_expressions(|e| {
+        let saved = names.save(&e);
+        let t = g(e, &schema)?;
+        Ok(t.update_data(|e| saved.restore(e)))
     })
-    .map(|t| t.data)
 }
 
 fn is_integer(t: &DataType) -> bool {

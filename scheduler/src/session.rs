@@ -305,6 +305,9 @@ impl ClientSession {
         // `to_char` / `to_date` / `to_timestamp` read PostgreSQL's template
         // patterns, not chrono's (`crate::formats`).
         let plan = crate::formats::rewrite(plan)?;
+        // Date arithmetic and numeric rounding answer PostgreSQL's types
+        // (`crate::pg_types`).
+        let plan = crate::pg_types::rewrite(plan)?;
         // Casts to integers and float `round`s round as PostgreSQL's do
         // (`crate::rounding`).
         let plan = crate::rounding::rewrite(plan)?;

@@ -202,9 +202,18 @@ impl futures::Stream for ClusterStream {
         let mut polled = self.inner.poll_next_unpin(cx);
         // The connection to the scheduler broke (it restarted, or the
         // network did): say so, rather than only the transport's words.
+        // A job that failed reached the scheduler: a transport error
+        // inside it is a task's, reading shuffle data from an executor
+        // that stopped (Ballista 55 reports that read as a task's runtime
+        // error, not as a lost map output it would compute again).
         if let std::task::Poll::Ready(Some(Err(e))) = &polled {
             let text = e.to_string();
-            if text.contains("h2 protocol error") || text.contains("transport error") {
+            let transport = text.contains("h2 protocol error") || text.contains("transport error");
+            if transport && text.contains("Job ") && text.contains(" failed") {
+                polled = std::task::Poll::Ready(Some(Err(DataFusionError::Execution(format!(
+                    "a task of the query lost its connection to an executor while it fetched                      that executor's shuffle output (the executor stopped or cannot be                      reached); run the query again: {text}"
+                )))));
+            } else if transport {
                 polled = std::task::Poll::Ready(Some(Err(DataFusionError::Execution(format!(
                     "lost the connection to the Ballista scheduler at {} while the query ran \
                      (it restarted or cannot be reached); run the query again: {text}",

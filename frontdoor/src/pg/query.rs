@@ -102,8 +102,10 @@ impl Conn {
                     });
                     match b {
                         Ok(batch) => {
+                            let nulls = super::text_out::interval_nulls(&batch);
                             let rows =
                                 arrow_pg::datatypes::encode_recordbatch(rows_fields.clone(), batch);
+                            let rows = super::text_out::with_interval_nulls(rows, nulls);
                             match mending.is_empty() {
                                 true => rows,
                                 false => {

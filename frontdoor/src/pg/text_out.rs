@@ -278,6 +278,56 @@ fn trimmed(v: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The NULLs of a batch's interval columns: (column, null rows), or `None`
+/// when it has none. arrow-pg 0.16 encodes a NULL `interval` as
+/// `00:00:00` (it reads the value slot without asking whether it is
+/// valid, as it does for every other type), so these are set back to
+/// NULL after encoding.
+pub fn interval_nulls(batch: &RecordBatch) -> Option<Vec<(usize, Vec<bool>)>> {
+    let columns: Vec<(usize, Vec<bool>)> = batch
+        .columns()
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| matches!(c.data_type(), DataType::Interval(_)) && c.null_count() > 0)
+        .map(|(i, c)| (i, (0..c.len()).map(|r| c.is_null(r)).collect()))
+        .collect();
+    (!columns.is_empty()).then_some(columns)
+}
+
+/// `rows` (one batch's, in order) with the NULLs of [`interval_nulls`].
+pub fn with_interval_nulls<'a, E: 'a>(
+    rows: Box<dyn Iterator<Item = Result<DataRow, E>> + Send + Sync + 'a>,
+    nulls: Option<Vec<(usize, Vec<bool>)>>,
+) -> Box<dyn Iterator<Item = Result<DataRow, E>> + Send + Sync + 'a> {
+    let Some(nulls) = nulls else {
+        return rows;
+    };
+    Box::new(rows.enumerate().map(move |(r, row)| {
+        row.map(|row| {
+            let null: Vec<usize> = nulls
+                .iter()
+                .filter(|(_, n)| n.get(r).copied().unwrap_or(false))
+                .map(|(c, _)| *c)
+                .collect();
+            if null.is_empty() {
+                return row;
+            }
+            let count = row.field_count;
+            let mut data = BytesMut::with_capacity(row.data.len());
+            for (i, value) in fields(row).into_iter().enumerate() {
+                match value {
+                    Some(v) if !null.contains(&i) => {
+                        data.put_i32(v.len() as i32);
+                        data.put_slice(&v);
+                    }
+                    _ => data.put_i32(-1),
+                }
+            }
+            DataRow::new(data, count)
+        })
+    }))
+}
+
 /// The values of a row in text format (`None` for NULL).
 pub fn fields(row: DataRow) -> Vec<Option<Bytes>> {
     let mut data = row.data.freeze();
