@@ -209,16 +209,23 @@ impl futures::Stream for ClusterStream {
         if let std::task::Poll::Ready(Some(Err(e))) = &polled {
             let text = e.to_string();
             let transport = text.contains("h2 protocol error") || text.contains("transport error");
-            if transport && text.contains("Job ") && text.contains(" failed") {
-                polled = std::task::Poll::Ready(Some(Err(DataFusionError::Execution(format!(
-                    "a task of the query lost its connection to an executor while it fetched                      that executor's shuffle output (the executor stopped or cannot be                      reached); run the query again: {text}"
-                )))));
-            } else if transport {
-                polled = std::task::Poll::Ready(Some(Err(DataFusionError::Execution(format!(
+            let why = if !transport {
+                None
+            } else if text.contains("Job ") && text.contains(" failed") {
+                Some(format!(
+                    "a task of the query lost its connection to an executor while it fetched \
+                     that executor's shuffle output (the executor stopped or cannot be \
+                     reached); run the query again: {text}"
+                ))
+            } else {
+                Some(format!(
                     "lost the connection to the Ballista scheduler at {} while the query ran \
                      (it restarted or cannot be reached); run the query again: {text}",
                     self.scheduler_url
-                )))));
+                ))
+            };
+            if let Some(why) = why {
+                polled = std::task::Poll::Ready(Some(Err(DataFusionError::Execution(why))));
             }
         }
         if let std::task::Poll::Ready(item) = &polled {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -118,13 +118,7 @@ impl ScalarUDFImpl for CaseMap {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        match &args.args[0] {
-            ColumnarValue::Array(a) => Ok(ColumnarValue::Array(self.map_array(a)?)),
-            ColumnarValue::Scalar(s) => {
-                let out = self.map_array(&s.to_array()?)?;
-                Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-            }
-        }
+        super::pg_text::unary(&args.args[0], |a| self.map_array(a))
     }
 }
 

@@ -73,13 +73,7 @@ impl ScalarUDFImpl for IntervalOfDuration {
             let out: IntervalMonthDayNanoArray = d.iter().map(|v| v.map(justified)).collect();
             Ok(Arc::new(out))
         };
-        match &args.args[0] {
-            ColumnarValue::Array(a) => Ok(ColumnarValue::Array(one(a)?)),
-            ColumnarValue::Scalar(s) => {
-                let out = one(&s.to_array()?)?;
-                super::pg_text::shaped_like(&args.args, out)
-            }
-        }
+        super::pg_text::unary(&args.args[0], one)
     }
 }
 

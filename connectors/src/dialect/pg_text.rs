@@ -107,13 +107,22 @@ impl ScalarUDFImpl for Float8Text {
             let out: StringArray = f.iter().map(|v| v.map(float8_out)).collect();
             Ok(Arc::new(out))
         };
-        match &args.args[0] {
-            ColumnarValue::Array(a) => Ok(ColumnarValue::Array(one(a)?)),
-            ColumnarValue::Scalar(s) => {
-                let out = one(&s.to_array()?)?;
-                Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-            }
-        }
+        unary(&args.args[0], one)
+    }
+}
+
+/// A one-argument function's answer: `f` of the argument's values, one
+/// value for one value (so the planner can fold it), an array for an array.
+pub fn unary(
+    value: &ColumnarValue,
+    f: impl Fn(&ArrayRef) -> Result<ArrayRef>,
+) -> Result<ColumnarValue> {
+    match value {
+        ColumnarValue::Array(a) => Ok(ColumnarValue::Array(f(a)?)),
+        ColumnarValue::Scalar(s) => Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+            &f(&s.to_array()?)?,
+            0,
+        )?)),
     }
 }
 

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use datafusion::arrow::array::{Array, ArrayRef, Float32Array, Float64Array, StringArray};
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::error::ArrowError;
@@ -192,26 +193,17 @@ fn numeric_columns(fields: &[FieldInfo], schema: &Schema) -> Vec<(usize, i16)> {
 /// the only value without digits: `ndigits` 0, then weight, sign and the
 /// display scale, two bytes each.
 fn mend_numeric_zeros(row: DataRow, columns: &[(usize, i16)]) -> DataRow {
-    let count = row.field_count;
-    let mut data = BytesMut::with_capacity(row.data.len());
-    for (i, value) in fields(row).into_iter().enumerate() {
-        match value {
-            None => data.put_i32(-1),
-            Some(v) => {
-                let mut v = v.to_vec();
-                if let Some((_, scale)) = columns.iter().find(|(c, _)| *c == i)
-                    && v.len() == 8
-                    && v[0..2] == [0, 0]
-                    && v[4..6] == [0, 0]
-                {
-                    v[6..8].copy_from_slice(&scale.to_be_bytes());
-                }
-                data.put_i32(v.len() as i32);
-                data.put_slice(&v);
-            }
+    rebuilt(row, |i, v| {
+        let Some((_, scale)) = columns.iter().find(|(c, _)| *c == i) else {
+            return Some(v);
+        };
+        if v.len() == 8 && v[0..2] == [0, 0] && v[4..6] == [0, 0] {
+            let mut v = v.to_vec();
+            v[6..8].copy_from_slice(&scale.to_be_bytes());
+            return Some(Bytes::from(v));
         }
-    }
-    DataRow::new(data, count)
+        Some(v)
+    })
 }
 
 /// The columns whose text needs mending (text format, a time type).
@@ -236,16 +228,19 @@ fn time_columns(fields: &[FieldInfo]) -> Vec<usize> {
 
 /// The row with the fractions of `columns` trimmed.
 fn mend(row: DataRow, columns: &[usize]) -> DataRow {
+    rebuilt(row, |i, v| match columns.contains(&i) {
+        true => Some(Bytes::from(trimmed(&v))),
+        false => Some(v),
+    })
+}
+
+/// The row with each value `f(column, value)` (`None`: NULL); NULLs stay.
+fn rebuilt(row: DataRow, mut f: impl FnMut(usize, Bytes) -> Option<Bytes>) -> DataRow {
     let count = row.field_count;
     let mut data = BytesMut::with_capacity(row.data.len());
     for (i, value) in fields(row).into_iter().enumerate() {
-        match value {
+        match value.and_then(|v| f(i, v)) {
             None => data.put_i32(-1),
-            Some(v) if columns.contains(&i) => {
-                let v = trimmed(&v);
-                data.put_i32(v.len() as i32);
-                data.put_slice(&v);
-            }
             Some(v) => {
                 data.put_i32(v.len() as i32);
                 data.put_slice(&v);
@@ -283,13 +278,13 @@ fn trimmed(v: &[u8]) -> Vec<u8> {
 /// `00:00:00` (it reads the value slot without asking whether it is
 /// valid, as it does for every other type), so these are set back to
 /// NULL after encoding.
-pub fn interval_nulls(batch: &RecordBatch) -> Option<Vec<(usize, Vec<bool>)>> {
-    let columns: Vec<(usize, Vec<bool>)> = batch
+pub fn interval_nulls(batch: &RecordBatch) -> Option<Vec<(usize, NullBuffer)>> {
+    let columns: Vec<(usize, NullBuffer)> = batch
         .columns()
         .iter()
         .enumerate()
-        .filter(|(_, c)| matches!(c.data_type(), DataType::Interval(_)) && c.null_count() > 0)
-        .map(|(i, c)| (i, (0..c.len()).map(|r| c.is_null(r)).collect()))
+        .filter(|(_, c)| matches!(c.data_type(), DataType::Interval(_)))
+        .filter_map(|(i, c)| Some((i, c.logical_nulls().filter(|n| n.null_count() > 0)?)))
         .collect();
     (!columns.is_empty()).then_some(columns)
 }
@@ -297,33 +292,18 @@ pub fn interval_nulls(batch: &RecordBatch) -> Option<Vec<(usize, Vec<bool>)>> {
 /// `rows` (one batch's, in order) with the NULLs of [`interval_nulls`].
 pub fn with_interval_nulls<'a, E: 'a>(
     rows: Box<dyn Iterator<Item = Result<DataRow, E>> + Send + Sync + 'a>,
-    nulls: Option<Vec<(usize, Vec<bool>)>>,
+    nulls: Option<Vec<(usize, NullBuffer)>>,
 ) -> Box<dyn Iterator<Item = Result<DataRow, E>> + Send + Sync + 'a> {
     let Some(nulls) = nulls else {
         return rows;
     };
     Box::new(rows.enumerate().map(move |(r, row)| {
-        row.map(|row| {
-            let null: Vec<usize> = nulls
-                .iter()
-                .filter(|(_, n)| n.get(r).copied().unwrap_or(false))
-                .map(|(c, _)| *c)
-                .collect();
-            if null.is_empty() {
-                return row;
-            }
-            let count = row.field_count;
-            let mut data = BytesMut::with_capacity(row.data.len());
-            for (i, value) in fields(row).into_iter().enumerate() {
-                match value {
-                    Some(v) if !null.contains(&i) => {
-                        data.put_i32(v.len() as i32);
-                        data.put_slice(&v);
-                    }
-                    _ => data.put_i32(-1),
-                }
-            }
-            DataRow::new(data, count)
+        row.map(|row| match nulls.iter().any(|(_, n)| n.is_null(r)) {
+            false => row,
+            true => rebuilt(row, |i, v| {
+                let null = nulls.iter().any(|(c, n)| *c == i && n.is_null(r));
+                (!null).then_some(v)
+            }),
         })
     }))
 }
