@@ -92,6 +92,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain([
                     crate::dialect::pg_text::float8_text(),
                     crate::dialect::intervals::interval_of_duration(),
+                    crate::dialect::at_time_zone::at_time_zone(),
                     crate::dialect::pg_text::json_build_object(),
                     crate::dialect::syntax::like_pattern_udf(),
                     crate::dialect::syntax::expand_array_udf(),

@@ -34,6 +34,7 @@ pub mod session;
 pub mod similar;
 pub mod streams;
 mod text_forms;
+mod zones;
 
 pub use engine::Engine;
 pub use error::{Result, SchedulerError};

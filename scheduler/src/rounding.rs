@@ -62,7 +62,7 @@ pub(crate) fn rewrite_typed_down(
 /// the names are kept). DataFusion's type coercion does the same.
 pub(crate) fn rewrite_retyped(
     plan: LogicalPlan,
-    f: fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+    f: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
 ) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
         let t = rewrite_node(node, |e, schema| e.transform_up(|e| f(e, schema)))?;

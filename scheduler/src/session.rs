@@ -301,6 +301,10 @@ impl ClientSession {
         };
         let plan = crate::lake_write::ctas_into_source(&state, plan, write_options)?;
         crate::limits::check_plan(&plan)?;
+        // `timestamptz` is truncated, cast and compared in the session's
+        // time zone (`crate::zones`); first, so the rewrites below see it.
+        let zone = state.config_options().execution.time_zone.clone();
+        let plan = crate::zones::rewrite(plan, zone.as_deref())?;
         let plan = crate::similar::rewrite(plan)?;
         // `to_char` / `to_date` / `to_timestamp` read PostgreSQL's template
         // patterns, not chrono's (`crate::formats`).

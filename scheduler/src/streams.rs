@@ -209,9 +209,21 @@ impl futures::Stream for ClusterStream {
         if let std::task::Poll::Ready(Some(Err(e))) = &polled {
             let text = e.to_string();
             let transport = text.contains("h2 protocol error") || text.contains("transport error");
+            let failed_job = text.contains("Job ") && text.contains(" failed");
+            if failed_job
+                && !transport
+                && let Some((sqlstate, said)) = data_exception_of_job(&text)
+            {
+                polled = std::task::Poll::Ready(Some(Err(
+                    quipu_connectors::error::DataException::error(
+                        sqlstate,
+                        &format!("{said} (a task on the cluster failed: {text})"),
+                    ),
+                )));
+            }
             let why = if !transport {
                 None
-            } else if text.contains("Job ") && text.contains(" failed") {
+            } else if failed_job {
                 Some(format!(
                     "a task of the query lost its connection to an executor while it fetched \
                      that executor's shuffle output (the executor stopped or cannot be \
@@ -242,6 +254,41 @@ impl futures::Stream for ClusterStream {
         }
         polled
     }
+}
+
+/// The SQLSTATE and PostgreSQL's words for a value a task could not
+/// compute, from a failed job's message. Ballista 55 sends a task's error
+/// to the scheduler as text only (the `Debug` form of DataFusion's error,
+/// `...External(ArrowError(DivideByZero))`), so the error's type (Arrow's
+/// `DivideByZero`, Quipu's `DataException`: `frontdoor::error_codes`) is
+/// lost on the way and only its words are left. They are read back here,
+/// so a client gets the same SQLSTATE (`22012`, not `XX000`) whether the
+/// query ran in-process or on the cluster.
+fn data_exception_of_job(text: &str) -> Option<(&'static str, &'static str)> {
+    // Quipu's own: `DataException { sqlstate: "2201E", message: ... }`.
+    const OURS: &str = "DataException { sqlstate: \"";
+    if let Some(at) = text.find(OURS) {
+        let code = &text[at + OURS.len()..];
+        for known in ["22012", "2201E", "22003", "22P02", "22023", "22000"] {
+            if code.starts_with(known) {
+                return Some((known, "a value could not be computed"));
+            }
+        }
+    }
+    const WORDS: &[(&str, &str, &str)] = &[
+        ("DivideByZero", "22012", "division by zero"),
+        ("Divide by zero", "22012", "division by zero"),
+        ("ArithmeticOverflow", "22003", "value out of range"),
+        ("Arithmetic overflow", "22003", "value out of range"),
+        ("ArrowError(ParseError", "22P02", "invalid input syntax"),
+        ("Parser error", "22P02", "invalid input syntax"),
+        ("ArrowError(CastError", "22000", "a value could not be cast"),
+        ("Cast error", "22000", "a value could not be cast"),
+    ];
+    WORDS
+        .iter()
+        .find(|(words, _, _)| text.contains(words))
+        .map(|(_, code, said)| (*code, *said))
 }
 
 impl datafusion::physical_plan::RecordBatchStream for ClusterStream {
@@ -283,5 +330,44 @@ impl Drop for ClusterStream {
                 }
             });
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::data_exception_of_job;
+
+    #[test]
+    fn a_failed_jobs_words_give_back_the_sqlstate() {
+        let job = |e: &str| {
+            format!(
+                "Job 038H failed: Job failed due to stage 1 failed: Task failed due to runtime execution error: {e}"
+            )
+        };
+        for (error, code) in [
+            (
+                "DataFusionError(Shared(External(ArrowError(DivideByZero))))",
+                "22012",
+            ),
+            (
+                "ArrowError(ArithmeticOverflow(\"Overflow happened on: 1 * 2\"))",
+                "22003",
+            ),
+            (
+                "ArrowError(CastError(\"Cannot cast string 'x' to value of Int32 type\"))",
+                "22000",
+            ),
+            (
+                "External(DataException { sqlstate: \"2201E\", message: \"cannot take logarithm of zero\" })",
+                "2201E",
+            ),
+        ] {
+            assert_eq!(
+                data_exception_of_job(&job(error)).map(|(c, _)| c),
+                Some(code),
+                "{error}"
+            );
+        }
+        assert_eq!(data_exception_of_job(&job("Internal(\"lost\")")), None);
     }
 }

@@ -606,6 +606,24 @@ async fn no_executor_is_a_clear_error_then_queries_run_once_one_registers() {
         .lines()
         .any(|l| l.contains("query_id=") && l.contains("job_id=") && l.contains("Ballista job"));
     assert!(tied, "no log line ties a query id to its job id:\n{log}");
+
+    // A value a task cannot compute is PostgreSQL's data exception on the
+    // cluster as in-process (22012, division_by_zero; it was XX000: the
+    // error reaches the scheduler as text), and the connection goes on.
+    let err = pg
+        .simple_query("SELECT sum(10 / (qty - qty)) FROM lake.public.sales_history")
+        .await
+        .expect_err("an integer division by zero cannot succeed");
+    let db = err.as_db_error().unwrap_or_else(|| panic!("{err:?}"));
+    assert_eq!(db.code().code(), "22012", "{}", db.message());
+    assert!(
+        db.message()
+            .contains("division by zero (a task on the cluster failed"),
+        "{}",
+        db.message()
+    );
+    let one = pg.simple_query("SELECT 1").await.unwrap();
+    assert_eq!(first_value(&one).as_deref(), Some("1"));
 }
 
 /// The first column of the first row of a simple-protocol answer.

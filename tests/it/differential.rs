@@ -463,6 +463,22 @@ const REGRESSIONS: &[(&str, &str)] = &[
          FROM pos.public.transaction_lines tl1 WHERE tl1.txn_id > 11501 AND tl1.txn_id < 11701 \
          AND (tl1.sku >= 'SKU-000171' OR tl1.qty <= 4) GROUP BY tl1.txn_id) AS d2",
     ),
+    // Planning error where PostgreSQL answers (an earlier long run): a
+    // subquery's `d2.id` means the outer `... AS d2`, but DataFusion found
+    // the subquery's own column `kinds.d2` first and read `id` as its field
+    // ("could not parse compound identifier").
+    (
+        "outer_alias_named_like_an_inner_column",
+        "SELECT count(*) AS a0, sum(d2.total) AS a1 FROM (SELECT kd1.id AS id, kd1.d4 AS total \
+         FROM stress.public.kinds kd1 WHERE kd1.id < 40) AS d2 WHERE EXISTS (SELECT 1 FROM \
+         stress.public.kinds kd3 WHERE kd3.id = d2.id + 1 AND kd3.d2 IS NOT NULL)",
+    ),
+    (
+        "outer_cte_named_like_an_inner_column",
+        "WITH d2 AS (SELECT kd1.id AS id, kd1.txt AS note FROM stress.public.kinds kd1 \
+         WHERE kd1.id < 40) SELECT d2.id AS c0, (SELECT count(*) FROM stress.public.kinds kd3 \
+         WHERE kd3.id = d2.id + 1 AND kd3.d2 > 0) AS c1 FROM d2 ORDER BY d2.id",
+    ),
 ];
 
 // ---------------------------------------------------------------------------
@@ -2426,8 +2442,10 @@ impl Tally {
             .entry(signature(oracle, &detail))
             .or_default() += 1;
         let detail: String = detail.chars().take(1500).collect();
-        self.failures
-            .push(format!("[{at}] {oracle}\n  sql: {sql}\n  {detail}"));
+        let failure = format!("[{at}] {oracle}\n  sql: {sql}\n  {detail}");
+        // Seen at once in a long run (`--nocapture`), not only at its end.
+        eprintln!("differential failure: {failure}");
+        self.failures.push(failure);
     }
 
     /// The checks every query gets: PostgreSQL, pushdown off and (when
@@ -2563,6 +2581,14 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
         None => (0..count).collect(),
     };
     for i in indexes {
+        if i > 0 && i % 1000 == 0 {
+            // Progress of a long run (`--nocapture`).
+            eprintln!(
+                "differential: {i} of {count} generated queries in {:.0?}, {} failures",
+                started.elapsed(),
+                tally.failures.len()
+            );
+        }
         let mut g = Gen::new(seed, i as u64, &pool);
         let q = g.generate();
         *tally.kinds.entry(q.kind).or_default() += 1;

@@ -330,7 +330,9 @@ const MIN_QUOTIENT_SCALE: i8 = 16;
 /// The scale `avg` reads a decimal at (its result has 4 more places).
 const AVG_SCALE: i8 = 16;
 
-fn comparison(op: Operator) -> bool {
+/// Whether `op` compares its operands (`=`, `<>`, `<`, ..., `IS [NOT]
+/// DISTINCT FROM`).
+pub fn comparison(op: Operator) -> bool {
     matches!(
         op,
         Operator::Eq

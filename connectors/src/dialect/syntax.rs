@@ -20,6 +20,9 @@
 //!   DataFusion 55 refuses that dot ("Dot access not supported") but has
 //!   the same access as `x['field']`, which it becomes (MongoDB
 //!   sub-documents are structs).
+//! - A subquery's `a.b` that means an outer query's table `a` is kept
+//!   from DataFusion's search of the subquery's own columns
+//!   ([`super::outer_refs`]).
 
 use std::ops::ControlFlow;
 
@@ -69,6 +72,7 @@ fn fix_in_place(statement: &mut DfStatement) -> Result<()> {
 }
 
 fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
+    super::outer_refs::rename(s);
     let mut failed = None;
     let _ = visit_expressions_mut(s, |e: &mut Expr| {
         if let Err(err) = bytea_literal(e) {
@@ -84,6 +88,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         pg_functions(e);
         plain_number(e);
         interval_clock(e);
+        at_time_zone(e);
         ControlFlow::<()>::Continue(())
     });
     if let Some(err) = failed {
@@ -541,6 +546,35 @@ fn graft(a: Expr, b: Expr, negated: bool) -> Expr {
         },
         leaf if negated => Expr::IsNotDistinctFrom(Box::new(a), Box::new(leaf)),
         leaf => Expr::IsDistinctFrom(Box::new(a), Box::new(leaf)),
+    }
+}
+
+/// `x AT TIME ZONE zone` as `quipu_at_time_zone(x, zone)`, which reads
+/// it both ways as PostgreSQL does (`dialect/at_time_zone.rs`).
+fn at_time_zone(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let Expr::AtTimeZone {
+        timestamp,
+        time_zone,
+    } = e
+    else {
+        return;
+    };
+    let mut call = parse_expr(&format!(
+        "{}(NULL, NULL)",
+        super::at_time_zone::AT_TIME_ZONE
+    ));
+    if let Expr::Function(f) = &mut call
+        && let FunctionArguments::List(list) = &mut f.args
+    {
+        let take = |x: &mut Box<Expr>| {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(std::mem::replace(
+                x.as_mut(),
+                Expr::value(Value::Null),
+            )))
+        };
+        list.args = vec![take(timestamp), take(time_zone)];
+        *e = call;
     }
 }
 

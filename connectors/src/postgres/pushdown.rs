@@ -317,7 +317,11 @@ fn expr_ok(e: &Expr, schema: &DFSchema) -> bool {
     let mut ok = true;
     let ty = |e: &Expr| e.get_type(schema).ok();
     let _ = e.apply(|e| {
-        let good = match e {
+        // A `timestamptz` in the session's zone (`scheduler/src/zones.rs`)
+        // means another thing on a connection that runs in UTC.
+        let zoned = matches!(ty(e), Some(DataType::Timestamp(_, Some(tz)))
+            if !crate::dialect::utc_zone(&tz));
+        let good = !zoned && match e {
             Expr::Column(_) | Expr::Alias(_) => true,
             Expr::Literal(v, _) => literal_ok(v),
             Expr::BinaryExpr(b) => {

@@ -1,0 +1,180 @@
+//! `x AT TIME ZONE zone` as PostgreSQL reads it (issue 22).
+//!
+//! PostgreSQL's `AT TIME ZONE` goes both ways: a `timestamp` (no zone)
+//! read as a wall-clock time in `zone` is a `timestamptz`, and a
+//! `timestamptz` shown on `zone`'s wall clock is a `timestamp`. DataFusion
+//! 55 plans both as a cast to a timestamp in `zone`, which is right for
+//! the first and, for the second, only relabels the same instant: `tz AT
+//! TIME ZONE 'Asia/Tokyo'` stayed a `timestamptz` and printed in the
+//! session's zone (`2026-03-08 02:30:00+00` where PostgreSQL answers
+//! `2026-03-08 11:30:00`). `connectors/src/dialect/syntax.rs` writes every
+//! `AT TIME ZONE` as `quipu_at_time_zone(x, zone)`, this function.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::timezone::Tz;
+use datafusion::arrow::array::{Array, ArrayRef, TimestampMicrosecondArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::temporal_conversions::as_datetime_with_timezone;
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
+
+/// The function's name in plans.
+pub const AT_TIME_ZONE: &str = "quipu_at_time_zone";
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct AtTimeZone {
+    signature: Signature,
+}
+
+/// `quipu_at_time_zone(x, zone)`.
+pub fn at_time_zone() -> ScalarUDF {
+    ScalarUDF::new_from_impl(AtTimeZone {
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+/// The zone named by `name`, or PostgreSQL's error.
+fn zone(name: &str) -> Result<Tz> {
+    match name.parse::<Tz>() {
+        Ok(tz) => Ok(tz),
+        Err(_) => Err(crate::error::DataException::error(
+            "22023",
+            &format!("time zone \"{name}\" not recognized"),
+        )),
+    }
+}
+
+fn zone_argument(v: Option<&ScalarValue>) -> Result<&str> {
+    match v {
+        Some(ScalarValue::Utf8(Some(z)) | ScalarValue::LargeUtf8(Some(z))) => Ok(z),
+        Some(ScalarValue::Utf8View(Some(z))) => Ok(z),
+        _ => plan_err!("AT TIME ZONE takes a constant zone name, such as 'America/Lima'"),
+    }
+}
+
+const MICROS: TimeUnit = TimeUnit::Microsecond;
+
+impl ScalarUDFImpl for AtTimeZone {
+    fn name(&self) -> &str {
+        AT_TIME_ZONE
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        let [x, _] = args else {
+            return plan_err!("AT TIME ZONE takes a time and a zone");
+        };
+        let x = match x {
+            DataType::Timestamp(_, tz) => DataType::Timestamp(MICROS, tz.clone()),
+            // A date or text is a `timestamp`, as DataFusion read it.
+            DataType::Date32
+            | DataType::Date64
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Null => DataType::Timestamp(MICROS, None),
+            other => return plan_err!("AT TIME ZONE takes a timestamp, not {other}"),
+        };
+        Ok(vec![x, DataType::Utf8])
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        // The type depends on the zone, a constant: see
+        // `return_field_from_args`.
+        plan_err!("{AT_TIME_ZONE}: the return type is read from its arguments")
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let to = match args.arg_fields[0].data_type() {
+            // A wall-clock time in the zone: the instant.
+            DataType::Timestamp(_, None) => {
+                let z = zone_argument(args.scalar_arguments.get(1).copied().flatten())?;
+                zone(z)?;
+                DataType::Timestamp(MICROS, Some(z.into()))
+            }
+            // An instant: its wall-clock time in the zone.
+            DataType::Timestamp(_, Some(_)) => DataType::Timestamp(MICROS, None),
+            other => return plan_err!("AT TIME ZONE takes a timestamp, not {other}"),
+        };
+        Ok(Arc::new(Field::new(self.name(), to, true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let ColumnarValue::Scalar(z) = &args.args[1] else {
+            return exec_err!("AT TIME ZONE takes a constant zone name");
+        };
+        let name = zone_argument(Some(z))?.to_string();
+        let tz = zone(&name)?;
+        let one = |a: &ArrayRef| -> Result<ArrayRef> {
+            match a.data_type() {
+                DataType::Timestamp(_, None) => Ok(cast(
+                    a,
+                    &DataType::Timestamp(MICROS, Some(name.as_str().into())),
+                )?),
+                DataType::Timestamp(_, Some(_)) => {
+                    let a = cast(a, &DataType::Timestamp(MICROS, Some("UTC".into())))?;
+                    let a = a
+                        .as_any()
+                        .downcast_ref::<TimestampMicrosecondArray>()
+                        .expect("cast to Timestamp(us) gives a TimestampMicrosecondArray");
+                    let out: TimestampMicrosecondArray = a
+                        .iter()
+                        .map(|v| {
+                            v.and_then(|v| {
+                                as_datetime_with_timezone::<TimestampMicrosecondType>(v, tz)
+                                    .map(|d| d.naive_local().and_utc().timestamp_micros())
+                            })
+                        })
+                        .collect();
+                    Ok(Arc::new(out))
+                }
+                other => exec_err!("AT TIME ZONE takes a timestamp, not {other}"),
+            }
+        };
+        super::pg_text::unary(&args.args[0], one)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instant_is_shown_on_the_zones_wall_clock() {
+        let f = at_time_zone();
+        // 2026-03-08 02:30:00 UTC is 11:30 in Tokyo.
+        let instant =
+            ScalarValue::TimestampMicrosecond(Some(1_772_937_000_000_000), Some("UTC".into()));
+        let arg_fields: Vec<FieldRef> = vec![
+            Arc::new(Field::new("x", instant.data_type(), true)),
+            Arc::new(Field::new("z", DataType::Utf8, true)),
+        ];
+        let out = f
+            .invoke_with_args(ScalarFunctionArgs {
+                args: vec![
+                    ColumnarValue::Scalar(instant),
+                    ColumnarValue::Scalar(ScalarValue::Utf8(Some("Asia/Tokyo".into()))),
+                ],
+                arg_fields,
+                number_rows: 1,
+                return_field: Arc::new(Field::new("r", DataType::Timestamp(MICROS, None), true)),
+                config_options: Arc::new(Default::default()),
+            })
+            .unwrap();
+        let ColumnarValue::Scalar(v) = out else {
+            panic!("one value in, one out");
+        };
+        // The wall-clock time, as microseconds of a timestamp without zone.
+        let wall = 1_772_937_000_000_000 + 9 * 3_600 * 1_000_000;
+        assert_eq!(v, ScalarValue::TimestampMicrosecond(Some(wall), None));
+        assert!(zone("Mars/Olympus").is_err());
+    }
+}

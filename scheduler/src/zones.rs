@@ -1,0 +1,260 @@
+//! `timestamptz` read in the session's time zone, as PostgreSQL reads it
+//! (issue 22).
+//!
+//! PostgreSQL truncates, takes fields of and casts a `timestamptz` in the
+//! session's `TimeZone`: under `SET TimeZone = 'America/Lima'`,
+//! `date_trunc('day', t)` is Lima's midnight and `t::date` Lima's date,
+//! and a literal compared with `t` (`t >= '2024-03-10'`) is a Lima time.
+//! DataFusion reads them in the zone of the Arrow type, and a source's
+//! column carries UTC (PostgreSQL and MongoDB connections, Parquet files),
+//! so these answered in UTC whatever the session said.
+//!
+//! Where the session's zone is not UTC, the `timestamptz` argument of
+//! `date_trunc`, `date_part` (`extract`), `date_bin` and `to_char`, of a
+//! cast to `date`, `time` or `timestamp`, and the text literal compared
+//! with one, are given the session's zone (the same instant, another
+//! zone). The PostgreSQL pushdown does not send an expression in a zone
+//! other than UTC (its connections run in UTC), so these are evaluated
+//! here. A cast of a `timestamptz` to `timestamp` or `time` takes its
+//! wall-clock time in its zone (`to_local_time`): Arrow's cast keeps the
+//! UTC clock.
+//!
+//! In every session, a text literal compared with a timestamp may omit
+//! the seconds (`ts < '2026-03-08 07:30'`), as PostgreSQL reads it;
+//! Arrow's parser refused it.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::DFSchema;
+use datafusion::common::tree_node::Transformed;
+use datafusion::error::Result;
+use datafusion::logical_expr::expr::{Between, Cast, ScalarFunction, TryCast};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan};
+use datafusion::scalar::ScalarValue;
+use quipu_connectors::dialect::float_literals::comparison;
+use quipu_connectors::dialect::utc_zone;
+
+/// `plan` with its `timestamptz` values read in `zone` (the session's
+/// `datafusion.execution.time_zone`, where it is not UTC) and its
+/// timestamp literals read as PostgreSQL reads them.
+pub fn rewrite(plan: LogicalPlan, zone: Option<&str>) -> Result<LogicalPlan> {
+    let zone: Option<Arc<str>> = zone.filter(|z| !utc_zone(z)).map(Into::into);
+    crate::rounding::rewrite_retyped(plan, |e, schema| rewrite_expr(e, schema, zone.as_ref()))
+}
+
+/// Functions whose value depends on the zone of a `timestamptz` argument.
+const ZONED: &[&str] = &["date_trunc", "date_part", "date_bin", "to_char"];
+
+/// The zone-aware type of `e` in `zone`, if `e` is a `timestamptz` in
+/// another zone.
+fn other_zone(e: &Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Option<DataType> {
+    let zone = zone?;
+    match e.get_type(schema) {
+        Ok(DataType::Timestamp(unit, Some(tz))) if *tz != **zone => {
+            Some(DataType::Timestamp(unit, Some(zone.clone())))
+        }
+        _ => None,
+    }
+}
+
+/// `e` in `zone` when it is a `timestamptz` in another zone.
+fn in_zone(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> (Expr, bool) {
+    match other_zone(&e, schema, zone) {
+        Some(to) => (Expr::Cast(Cast::new(Box::new(e), to)), true),
+        None => (e, false),
+    }
+}
+
+/// The text of a literal compared with a timestamp, as Arrow's parser
+/// reads it: `YYYY-MM-DD HH:MM` gets its seconds (`:00`).
+fn with_seconds(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let clock = |at: usize| {
+        b.len() == at + 5 && digits(at..at + 2) && b[at + 2] == b':' && digits(at + 3..at + 5)
+    };
+    let minutes_only = b.len() >= 16
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && (b[10] == b' ' || b[10] == b'T')
+        && clock(11);
+    minutes_only.then(|| format!("{text}:00"))
+}
+
+fn text_literal(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)),
+            _,
+        ) => Some(s),
+        _ => None,
+    }
+}
+
+/// A text literal compared with `other`, a timestamp: with its seconds,
+/// and read in `zone` where `other` is a `timestamptz` in another zone.
+/// None when `lit` is not a text literal or `other` not a timestamp.
+fn literal_for(
+    lit: &Expr,
+    other: &Expr,
+    schema: &DFSchema,
+    zone: Option<&Arc<str>>,
+) -> Option<Expr> {
+    let text = text_literal(lit)?;
+    if !matches!(other.get_type(schema), Ok(DataType::Timestamp(..))) {
+        return None;
+    }
+    let fixed = with_seconds(text);
+    let to = other_zone(other, schema, zone);
+    if fixed.is_none() && to.is_none() {
+        return None;
+    }
+    let lit = match fixed {
+        Some(t) => Expr::Literal(ScalarValue::Utf8(Some(t)), None),
+        None => lit.clone(),
+    };
+    Some(match to {
+        Some(to) => Expr::Cast(Cast::new(Box::new(lit), to)),
+        None => lit,
+    })
+}
+
+/// A cast to `to` of `e`, a `timestamptz` (already in the session's
+/// zone): to a `timestamp` or `time`, its wall-clock time in its zone.
+fn cast_of_zoned(e: Expr, schema: &DFSchema, to: &DataType) -> (Expr, bool) {
+    let wall_clock = matches!(
+        to,
+        DataType::Timestamp(_, None) | DataType::Time32(_) | DataType::Time64(_)
+    );
+    match e.get_type(schema) {
+        Ok(DataType::Timestamp(_, Some(tz))) if wall_clock && !utc_zone(&tz) => (
+            datafusion::functions::datetime::to_local_time().call(vec![e]),
+            true,
+        ),
+        _ => (e, false),
+    }
+}
+
+/// The operand of a cast to `to`: in the session's zone, and on its wall
+/// clock for a `timestamp` or `time`.
+fn cast_operand(
+    e: Expr,
+    schema: &DFSchema,
+    zone: Option<&Arc<str>>,
+    to: &DataType,
+) -> (Box<Expr>, bool) {
+    let (e, a) = in_zone(e, schema, zone);
+    let (e, b) = cast_of_zoned(e, schema, to);
+    (Box::new(e), a || b)
+}
+
+/// Whether a cast to `to` reads the zone of its `timestamptz` operand.
+fn zone_dependent(to: &DataType) -> bool {
+    matches!(
+        to,
+        DataType::Date32
+            | DataType::Date64
+            | DataType::Time32(_)
+            | DataType::Time64(_)
+            | DataType::Timestamp(_, None)
+    )
+}
+
+fn changed(e: Expr, yes: bool) -> Transformed<Expr> {
+    if yes {
+        Transformed::yes(e)
+    } else {
+        Transformed::no(e)
+    }
+}
+
+fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<Transformed<Expr>> {
+    Ok(match e {
+        Expr::ScalarFunction(ScalarFunction { func, args }) if ZONED.contains(&func.name()) => {
+            let mut any = false;
+            let args = args
+                .into_iter()
+                .map(|a| {
+                    let (a, c) = in_zone(a, schema, zone);
+                    any |= c;
+                    a
+                })
+                .collect();
+            changed(Expr::ScalarFunction(ScalarFunction { func, args }), any)
+        }
+        Expr::Cast(Cast { expr, field }) if zone_dependent(field.data_type()) => {
+            let (expr, yes) = cast_operand(*expr, schema, zone, field.data_type());
+            changed(Expr::Cast(Cast { expr, field }), yes)
+        }
+        Expr::TryCast(TryCast { expr, field }) if zone_dependent(field.data_type()) => {
+            let (expr, yes) = cast_operand(*expr, schema, zone, field.data_type());
+            changed(Expr::TryCast(TryCast { expr, field }), yes)
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if comparison(op) => {
+            if let Some(r) = literal_for(&right, &left, schema, zone) {
+                return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op,
+                    right: Box::new(r),
+                })));
+            }
+            if let Some(l) = literal_for(&left, &right, schema, zone) {
+                return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+                    left: Box::new(l),
+                    op,
+                    right,
+                })));
+            }
+            Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right }))
+        }
+        Expr::Between(Between {
+            expr,
+            negated,
+            low,
+            high,
+        }) => {
+            let l = literal_for(&low, &expr, schema, zone);
+            let h = literal_for(&high, &expr, schema, zone);
+            let any = l.is_some() || h.is_some();
+            let e = Expr::Between(Between {
+                negated,
+                low: l.map(Box::new).unwrap_or(low),
+                high: h.map(Box::new).unwrap_or(high),
+                expr,
+            });
+            changed(e, any)
+        }
+        e => Transformed::no(e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_seconds;
+
+    #[test]
+    fn a_clock_without_seconds_gets_them() {
+        assert_eq!(
+            with_seconds("2026-03-08 07:30").as_deref(),
+            Some("2026-03-08 07:30:00")
+        );
+        assert_eq!(
+            with_seconds("2026-03-08T07:30").as_deref(),
+            Some("2026-03-08T07:30:00")
+        );
+        for kept in [
+            "2026-03-08",
+            "2026-03-08 07:30:00",
+            "2026-03-08 7:30",
+            "soon",
+        ] {
+            assert_eq!(with_seconds(kept), None, "{kept}");
+        }
+    }
+}
