@@ -1,6 +1,8 @@
 """The cache benchmark behind bench/cache.sh: over one PostgreSQL-wire
 connection, the customer 360 (all rows, and one customer) live and from a
 materialized view, p50 of several runs, and the refresh against the live
+query; and, given the crm PostgreSQL port, an incremental refresh
+(`append_column`) after 1% new orders against a full refresh of the same
 query. Prints ratios; asserts nothing (docs/benchmarks.md)."""
 import time, statistics, psycopg
 import sys
@@ -29,3 +31,27 @@ m = statistics.median
 print(f"360 full: live p50 {m(live_full)*1000:.0f} ms, cached p50 {m(cached_full)*1000:.1f} ms, ratio 1/{m(live_full)/m(cached_full):.0f}")
 print(f"one customer: live p50 {m(live_one)*1000:.0f} ms, cached p50 {m(cached_one)*1000:.1f} ms, ratio 1/{m(live_one)/m(cached_one):.0f}")
 print(f"create {create_s:.2f} s, refresh {refresh_s:.2f} s, refresh / live query = {refresh_s/m(live_full):.2f}")
+
+if len(sys.argv) > 4:
+    # Incremental against full, side by side: two caches of one query over
+    # crm.orders, one declared append-only; each round adds 1% new orders
+    # at the source, then refreshes both (in alternating order).
+    src = psycopg.connect(host="127.0.0.1", port=int(sys.argv[4]), user="postgres", dbname="crm", autocommit=True)
+    q = "SELECT order_id, customer_id, channel, status, total_usd FROM crm.public.orders"
+    cur.execute(f"CREATE MATERIALIZED VIEW cache.orders_inc WITH (append_column = 'order_id') AS {q}")
+    cur.execute(f"CREATE MATERIALIZED VIEW cache.orders_full AS {q}")
+    n = src.execute("SELECT count(*) FROM orders").fetchone()[0]
+    fulls, incs = [], []
+    for round_ in range(3):
+        top = src.execute("SELECT max(order_id) FROM orders").fetchone()[0]
+        src.execute(f"INSERT INTO orders SELECT order_id + {top}, customer_id, channel, ordered_at, status, total_usd, utm_campaign FROM orders ORDER BY order_id LIMIT {n // 100}")
+        order = ["full", "inc"] if round_ % 2 == 0 else ["inc", "full"]
+        for which in order:
+            t0 = time.perf_counter(); cur.execute(f"REFRESH MATERIALIZED VIEW cache.orders_{which}"); dt = time.perf_counter() - t0
+            (fulls if which == "full" else incs).append(dt)
+    cur.execute("SET quipu.max_staleness = '1 hour'")
+    a = t("SELECT count(*), sum(order_id), sum(total_usd) FROM cache.orders_inc")[1]
+    b = t("SELECT count(*), sum(order_id), sum(total_usd) FROM cache.orders_full")[1]
+    live = src.execute("SELECT count(*), sum(order_id), sum(total_usd) FROM orders").fetchone()
+    print(f"orders {n} rows, +{n // 100} (1%) per round: incremental equal={a == b and tuple(a[0]) == tuple(live)}")
+    print(f"refresh after 1% new rows: full p50 {m(fulls):.3f} s, incremental p50 {m(incs):.3f} s, incremental / full = {m(incs)/m(fulls):.3f}")

@@ -46,4 +46,5 @@ QUIPU_CLUSTER_TOKEN=bench setsid "$quipu" serve --pg-listen "127.0.0.1:$port" \
     > "$work/serve.log" 2>&1 &
 pids+=($!)
 until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.5; done
-"$QUIPU_VENV/bin/python" "$root/bench/cache.py" "$port" bench bench-pw
+. "$work/demo/ready"
+"$QUIPU_VENV/bin/python" "$root/bench/cache.py" "$port" bench bench-pw "$CRM_PORT"

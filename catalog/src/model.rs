@@ -561,6 +561,13 @@ pub struct CacheDef {
     /// catalog's data directory.
     #[serde(default)]
     pub storage: Option<String>,
+    /// A column of the answer whose value grows with every row the sources
+    /// add (`WITH (append_column = 'order_id')`): a refresh of a query over
+    /// one table then reads only the rows above the serving generation's
+    /// largest value and adds them to its files. None: every refresh reads
+    /// everything.
+    #[serde(default)]
+    pub append_column: Option<String>,
     /// What the last refreshes did.
     #[serde(default)]
     pub state: CacheState,
@@ -606,6 +613,15 @@ pub struct CacheState {
     /// a generation answers only queries that name it).
     #[serde(default)]
     pub read_with: Option<ReadWith>,
+    /// The largest `append_column` value of the serving generation, as its
+    /// text (read back at the column's type); None: no append column, or
+    /// no row yet.
+    #[serde(default)]
+    pub watermark: Option<String>,
+    /// How the serving generation was made: `full`, `full (<why not
+    /// incremental>)` or `incremental (<n> rows added)`.
+    #[serde(default)]
+    pub refresh_kind: Option<String>,
 }
 
 /// The session settings a refresh computed its answer with, among those

@@ -361,6 +361,13 @@ fn describe_cache(out: &mut String, def: &quipu_catalog::CacheDef) {
             .as_deref()
             .unwrap_or("cache/ in the data directory")
     );
+    if let Some(c) = &def.append_column {
+        let _ = writeln!(
+            out,
+            "append_column: {c} (largest value cached: {})",
+            st.watermark.as_deref().unwrap_or("none")
+        );
+    }
     let _ = writeln!(out, "generation: {}", st.generation);
     let _ = writeln!(out, "rows: {}", st.rows);
     let _ = writeln!(out, "bytes: {}", st.bytes);
@@ -374,6 +381,9 @@ fn describe_cache(out: &mut String, def: &quipu_catalog::CacheDef) {
     }
     if let Some(ms) = st.refresh_ms {
         let _ = writeln!(out, "refresh took: {}", human(ms));
+    }
+    if let Some(kind) = &st.refresh_kind {
+        let _ = writeln!(out, "last refresh: {kind}");
     }
     if let (Some(every), Some(read)) = (def.refresh_every_secs, st.read_at_ms) {
         let _ = writeln!(out, "next refresh: {}", utc(read + every * 1000));

@@ -1303,3 +1303,134 @@ async fn caches_are_prepared_once_per_catalog_generation() {
     );
     env.engine.session().close().await;
 }
+
+/// `append_column`: a refresh of a filter over one table reads only the
+/// rows above the largest value cached and adds them beside the files it
+/// carries over; the answer stays the live one. A query that aggregates
+/// is refreshed whole, and `describe`'s state says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_only_caches_refresh_only_the_new_rows() {
+    let env = lake_env().await;
+    let admin = env.engine.client();
+    let state = |name: &str| {
+        env.engine
+            .session()
+            .store()
+            .cache("m", name)
+            .unwrap()
+            .unwrap()
+            .state
+    };
+    let files = |st: &quipu_catalog::CacheState| {
+        let dir = st
+            .location
+            .as_deref()
+            .unwrap()
+            .strip_prefix("file://")
+            .unwrap();
+        std::fs::read_dir(dir).unwrap().count()
+    };
+    let query = "SELECT order_id, customer_id, total_cents FROM lake.public.orders \
+                 WHERE channel = 'web'";
+    admin
+        .sql(&format!(
+            "CREATE MATERIALIZED VIEW m.web WITH (append_column = 'order_id') AS {query}"
+        ))
+        .await
+        .unwrap();
+    let live = live(&env.engine).await;
+    let before = sorted(&live, query).await;
+    let largest = |rows: &[Vec<String>]| {
+        rows.iter()
+            .map(|r| r[0].parse::<i64>().unwrap())
+            .max()
+            .unwrap()
+    };
+    let first = state("web");
+    assert_eq!(
+        first.refresh_kind.as_deref(),
+        Some("full (no generation with rows yet)")
+    );
+    assert_eq!(first.rows, before.len() as u64);
+    assert_eq!(first.watermark, Some(largest(&before).to_string()));
+
+    // Rows added above the largest id: only they are read and added.
+    add_orders(&env.lake_dir(), 2026, 200_000..200_040);
+    admin.sql("REFRESH MATERIALIZED VIEW m.web").await.unwrap();
+    let second = state("web");
+    assert_eq!(
+        second.refresh_kind.as_deref(),
+        Some("incremental (40 rows added)")
+    );
+    assert_eq!(second.rows, first.rows + 40);
+    assert_eq!(second.watermark.as_deref(), Some("200039"));
+    assert_eq!(files(&second), 2, "the carried-over file and the new rows");
+    from_cache(&admin, &live, "m.web", query).await;
+    assert_same(
+        &sorted(&admin, "SELECT * FROM m.web").await,
+        &sorted(&live, query).await,
+        "m.web read by name",
+    );
+    // Nothing new: nothing added, the same answer, a new generation.
+    admin.sql("REFRESH MATERIALIZED VIEW m.web").await.unwrap();
+    let third = state("web");
+    assert_eq!(
+        third.refresh_kind.as_deref(),
+        Some("incremental (0 rows added)")
+    );
+    assert_eq!((third.rows, third.generation), (second.rows, 3));
+    from_cache(&admin, &live, "m.web", query).await;
+
+    // An aggregate could change rows already cached: read whole.
+    let per_customer = "SELECT customer_id, max(order_id) AS last FROM lake.public.orders \
+                        GROUP BY customer_id";
+    admin
+        .sql(&format!(
+            "CREATE MATERIALIZED VIEW m.per_customer WITH (append_column = 'last') AS {per_customer}"
+        ))
+        .await
+        .unwrap();
+    add_orders(&env.lake_dir(), 2026, 200_040..200_050);
+    admin
+        .sql("REFRESH MATERIALIZED VIEW m.per_customer")
+        .await
+        .unwrap();
+    assert_eq!(
+        state("per_customer").refresh_kind.as_deref(),
+        Some("full (its query does more than filter one table: Aggregate)")
+    );
+    from_cache(&admin, &live, "m.per_customer", per_customer).await;
+
+    // A column the answer does not have, or without an order: refused.
+    for (option, words) in [
+        (
+            "append_column = 'nope'",
+            "append_column `nope` is not a column of its query (its columns: order_id, customer_id, total_cents, flag)",
+        ),
+        (
+            "append_column = 'flag'",
+            "append_column `flag` is of type Boolean",
+        ),
+    ] {
+        let err = try_query(
+            &admin,
+            &format!(
+                "CREATE MATERIALIZED VIEW m.bad WITH ({option}) AS \
+                 SELECT order_id, customer_id, total_cents, order_id > 3 AS flag \
+                 FROM lake.public.orders"
+            ),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains(words), "{option}: {err}");
+    }
+    assert!(
+        env.engine
+            .session()
+            .store()
+            .cache("m", "bad")
+            .unwrap()
+            .is_none()
+    );
+    env.engine.session().close().await;
+}

@@ -70,6 +70,7 @@ pub async fn execute(
             refresh_every,
             max_staleness,
             storage,
+            append_column,
         } => {
             let qualified = format!("{schema}.{name}");
             if store.cache(&schema, &name)?.is_some() {
@@ -112,6 +113,9 @@ pub async fn execute(
                 )));
             }
             session.check(&plan)?;
+            if let Some(c) = &append_column {
+                refresh::check_append_column(&qualified, &plan, c)?;
+            }
             let analyzed = session.analyze(plan)?;
             if let Some(f) = first_volatile(&analyzed) {
                 return Err(plan_error(format!(
@@ -125,6 +129,7 @@ pub async fn execute(
                 refresh_every_secs: refresh_every.map(|d| d.as_secs().max(1)),
                 max_staleness_secs: max_staleness.map(|d| d.as_secs()),
                 storage,
+                append_column,
                 state: CacheState::default(),
             };
             refresh::check_storage(engine, &def).await?;

@@ -19,14 +19,20 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::{SortOptions, sort_to_indices};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Column, ScalarValue};
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
 use datafusion::parquet::arrow::AsyncArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use quipu_catalog::{CacheDef, CatalogError, ColumnDef, ReadWith, Refreshing, Retired};
 
 use super::now_ms;
@@ -47,7 +53,14 @@ pub struct Refreshed {
     pub rows: u64,
     pub bytes: u64,
     pub took: Duration,
+    /// `full`, `full (<why not incremental>)` or `incremental (<n> rows
+    /// added)`.
+    pub kind: String,
 }
+
+/// At most this many files in a generation: an incremental refresh adds
+/// one, and past this many a refresh reads everything again into one.
+pub const MAX_FILES: usize = 32;
 
 /// Caches this process is refreshing now.
 fn in_process() -> &'static Mutex<HashSet<String>> {
@@ -293,7 +306,14 @@ async fn refresh_now(engine: &Arc<Engine>, schema: &str, name: &str) -> Result<R
     let written = write_generation(engine, &def, &location).await;
     let store = engine.session().store();
     let outcome = match written {
-        Ok((columns, rows, bytes, read_with)) => {
+        Ok(Written {
+            columns,
+            rows,
+            bytes,
+            read_with,
+            watermark,
+            kind,
+        }) => {
             let took = started.elapsed();
             let flipped = store.update_cache(schema, name, |d| {
                 let now = now_ms();
@@ -318,6 +338,8 @@ async fn refresh_now(engine: &Arc<Engine>, schema: &str, name: &str) -> Result<R
                 state.bytes = bytes;
                 state.read_at_ms = Some(read_at);
                 state.read_with = Some(read_with);
+                state.watermark = watermark.clone();
+                state.refresh_kind = Some(kind.clone());
                 state.refresh_ms = Some(took.as_millis() as u64);
                 state.last_error = None;
                 state.last_error_at_ms = None;
@@ -336,6 +358,7 @@ async fn refresh_now(engine: &Arc<Engine>, schema: &str, name: &str) -> Result<R
                         rows,
                         bytes,
                         took,
+                        kind,
                     })
                 }
                 Err(e) => Err(SchedulerError::from(e)),
@@ -354,7 +377,7 @@ async fn refresh_now(engine: &Arc<Engine>, schema: &str, name: &str) -> Result<R
             m.cache_refresh_seconds
                 .with_label_values(&[&key])
                 .observe(done.took.as_secs_f64());
-            tracing::info!(cache = %key, generation = done.generation, rows = done.rows, bytes = done.bytes, took_ms = done.took.as_millis() as u64, "materialized view refreshed");
+            tracing::info!(cache = %key, generation = done.generation, rows = done.rows, bytes = done.bytes, took_ms = done.took.as_millis() as u64, kind = %done.kind, "materialized view refreshed");
         }
         Err(e) => {
             m.cache_refreshes.with_label_values(&[&key, "error"]).inc();
@@ -387,66 +410,286 @@ fn rand_suffix() -> u32 {
     h.finish() as u32
 }
 
-/// Runs the cache's query in a session that reads no cache, and writes
-/// its answer as one Parquet file under `location`. Returns the columns,
-/// rows and bytes written, and the settings that change answers as the
-/// query ran with them.
-async fn write_generation(
-    engine: &Arc<Engine>,
+/// What a refresh wrote: the generation's columns, rows and bytes, the
+/// settings it read with, its largest `append_column` value and how it
+/// was made.
+struct Written {
+    columns: Vec<ColumnDef>,
+    rows: u64,
+    bytes: u64,
+    read_with: ReadWith,
+    watermark: Option<String>,
+    kind: String,
+}
+
+/// How a refresh reads: everything (and why, when an append column was
+/// declared), or the rows above the serving generation's largest value.
+enum Mode {
+    Full(Option<String>),
+    Incremental {
+        above: ScalarValue,
+        files: Vec<ObjectMeta>,
+    },
+}
+
+/// Checks, when a materialized view is created, that its `append_column`
+/// is a column of its answer of a type with an order.
+pub fn check_append_column(qualified: &str, plan: &LogicalPlan, column: &str) -> Result<()> {
+    let schema = plan.schema();
+    let Some((_, field)) = schema.iter().find(|(_, f)| f.name() == column) else {
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        return Err(SchedulerError::Query(DataFusionError::Plan(format!(
+            "materialized view {qualified}: append_column `{column}` is not a column of its query (its columns: {})",
+            names.join(", ")
+        ))));
+    };
+    let t = field.data_type();
+    if !(t.is_integer()
+        || matches!(
+            t,
+            DataType::Decimal128(..)
+                | DataType::Date32
+                | DataType::Date64
+                | DataType::Timestamp(..)
+                | DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+        ))
+    {
+        return Err(SchedulerError::Query(DataFusionError::Plan(format!(
+            "materialized view {qualified}: append_column `{column}` is of type {t}; it must be an integer, numeric, date, timestamp or text column"
+        ))));
+    }
+    Ok(())
+}
+
+/// Why the plan's answer cannot grow by the rows above a value of one of
+/// its columns (None: it can): it must read one table, through filters
+/// and projections only. A join, an aggregate, DISTINCT, a window, a
+/// LIMIT or a subquery could change rows already cached when rows are
+/// added.
+fn not_append_only(plan: &LogicalPlan) -> Option<String> {
+    let mut scans = 0;
+    let mut other = None;
+    let _ = plan.apply_with_subqueries(|node| {
+        match node {
+            LogicalPlan::TableScan(_) => scans += 1,
+            LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {
+            }
+            n => {
+                let shown = n.display().to_string();
+                other = Some(
+                    shown
+                        .split(':')
+                        .next()
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                );
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    if let Some(node) = other {
+        return Some(format!("its query does more than filter one table: {node}"));
+    }
+    (scans != 1).then(|| format!("its query reads {scans} tables, not one"))
+}
+
+/// The largest non-NULL value of `column` in `batch`.
+fn batch_max(batch: &RecordBatch, column: usize) -> Result<Option<ScalarValue>> {
+    let a = batch.column(column);
+    let options = SortOptions {
+        descending: true,
+        nulls_first: false,
+    };
+    let top =
+        sort_to_indices(a, Some(options), Some(1)).map_err(|e| SchedulerError::Query(e.into()))?;
+    if top.is_empty() || a.is_null(top.value(0) as usize) {
+        return Ok(None);
+    }
+    Ok(Some(ScalarValue::try_from_array(a, top.value(0) as usize)?))
+}
+
+/// Decides how this refresh reads (see [`Mode`]).
+async fn mode(
+    engine: &Engine,
     def: &CacheDef,
-    location: &str,
-) -> Result<(Vec<ColumnDef>, u64, u64, ReadWith)> {
+    plan: &LogicalPlan,
+    read_with: &ReadWith,
+) -> Result<Mode> {
+    let Some(column) = &def.append_column else {
+        return Ok(Mode::Full(None));
+    };
+    let full = |why: String| Ok(Mode::Full(Some(why)));
+    let st = &def.state;
+    let (Some(location), Some(text)) = (&st.location, &st.watermark) else {
+        return full("no generation with rows yet".into());
+    };
+    if st.read_with.as_ref() != Some(read_with) {
+        return full("the settings it was read with changed".into());
+    }
+    if let Some(why) = not_append_only(plan) {
+        return full(why);
+    }
+    let schema = plan.schema().as_arrow().clone();
+    if quipu_catalog::types::columns_of(&schema) != st.columns {
+        return full("the columns of its answer changed".into());
+    }
+    let Ok(index) = schema.index_of(column) else {
+        return full(format!("{column} is no longer a column of its answer"));
+    };
+    let above = ScalarValue::try_from_string(text.clone(), schema.field(index).data_type())?;
+    let (store, prefix) = store_of(engine, location)?;
+    let files: Vec<ObjectMeta> = store
+        .list(Some(&prefix))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| refresh_error(&def.qualified(), e))?;
+    if files.len() >= MAX_FILES {
+        return full(format!("compacting its {} files into one", files.len()));
+    }
+    Ok(Mode::Incremental { above, files })
+}
+
+/// Runs the cache's query in a session that reads no cache and writes its
+/// answer as a Parquet file under `location`: all of it, or (with an
+/// `append_column`, see [`Mode`]) only the rows above the serving
+/// generation's largest value, next to that generation's files.
+async fn write_generation(engine: &Arc<Engine>, def: &CacheDef, location: &str) -> Result<Written> {
+    let qualified = def.qualified();
     let session = engine.client();
     let read_with = super::rewrite::read_with(&session.context().state());
     // The answer must come from the sources, not from this or another
     // cache.
     session.sql("SET quipu.max_staleness = '0'").await?;
     session.sql("SET quipu.stale_cache = 'live'").await?;
-    let out = session.sql_one(&def.sql).await?;
+    let mut parsed = session.parse(&def.sql)?;
+    if parsed.len() != 1 {
+        return Err(refresh_error(&qualified, "its query is not one statement"));
+    }
+    let plan = session.plan(parsed.remove(0)).await?;
+    let mode = mode(engine, def, &plan, &read_with).await?;
+    let plan = match &mode {
+        Mode::Incremental { above, .. } => {
+            let column = def.append_column.as_deref().unwrap_or_default();
+            LogicalPlanBuilder::from(plan)
+                .filter(Expr::Column(Column::new_unqualified(column)).gt(lit(above.clone())))?
+                .build()?
+        }
+        Mode::Full(_) => plan,
+    };
+    let out = session.run_plan(plan).await?;
     let schema = out.schema.clone();
     let mut seen = HashSet::new();
     for f in schema.fields() {
         if !seen.insert(f.name().clone()) {
             return Err(SchedulerError::Query(DataFusionError::Plan(format!(
-                "materialized view {}: its query returns two columns named `{}`; give them distinct names with AS",
-                def.qualified(),
+                "materialized view {qualified}: its query returns two columns named `{}`; give them distinct names with AS",
                 f.name()
             ))));
         }
     }
     if let Some(path) = location.strip_prefix("file://") {
         std::fs::create_dir_all(path)
-            .map_err(|e| refresh_error(&def.qualified(), format!("cannot create {path}: {e}")))?;
+            .map_err(|e| refresh_error(&qualified, format!("cannot create {path}: {e}")))?;
     }
     let (store, prefix) = store_of(engine, location)?;
-    let file = prefix.clone().join("part-00000.parquet");
+    // Named by generation, so the files an incremental refresh carries
+    // over keep their names beside the new one.
+    let file = prefix
+        .clone()
+        .join(format!("part-{:06}.parquet", def.state.generation + 1).as_str());
     let sink = object_store::buffered::BufWriter::new(store.clone(), file.clone());
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
     let mut writer = AsyncArrowWriter::try_new(sink, schema.clone(), Some(props))
-        .map_err(|e| refresh_error(&def.qualified(), e))?;
+        .map_err(|e| refresh_error(&qualified, e))?;
+    let watched = match &def.append_column {
+        Some(c) => Some(schema.index_of(c).map_err(|_| {
+            refresh_error(
+                &qualified,
+                format!("append_column {c} is not a column of its answer"),
+            )
+        })?),
+        None => None,
+    };
+    let mut largest: Option<ScalarValue> = None;
     let mut rows = 0u64;
     let mut stream = out.stream;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         rows += batch.num_rows() as u64;
+        if let Some(i) = watched
+            && let Some(m) = batch_max(&batch, i)?
+            && largest
+                .as_ref()
+                .is_none_or(|l| m.partial_cmp(l) == Some(std::cmp::Ordering::Greater))
+        {
+            largest = Some(m);
+        }
         writer
             .write(&batch)
             .await
-            .map_err(|e| refresh_error(&def.qualified(), e))?;
+            .map_err(|e| refresh_error(&qualified, e))?;
     }
     writer
         .close()
         .await
-        .map_err(|e| refresh_error(&def.qualified(), e))?;
-    let bytes = store
+        .map_err(|e| refresh_error(&qualified, e))?;
+    let mut bytes = store
         .head(&file)
         .await
-        .map_err(|e| refresh_error(&def.qualified(), e))?
+        .map_err(|e| refresh_error(&qualified, e))?
         .size;
+    let (kind, total, watermark) = match mode {
+        Mode::Full(why) => (
+            match why {
+                Some(why) => format!("full ({why})"),
+                None => "full".to_string(),
+            },
+            rows,
+            largest,
+        ),
+        Mode::Incremental { above, files } => {
+            // The serving generation's files, carried over (a hard link on
+            // a file system, a copy in the bucket on S3).
+            for f in &files {
+                let Some(name) = f.location.filename() else {
+                    continue;
+                };
+                store
+                    .copy(&f.location, &prefix.clone().join(name))
+                    .await
+                    .map_err(|e| refresh_error(&qualified, e))?;
+                bytes += f.size;
+            }
+            (
+                format!("incremental ({rows} rows added)"),
+                def.state.rows + rows,
+                Some(largest.unwrap_or(above)),
+            )
+        }
+    };
+    // Kept only if its text reads back as the same value (else the next
+    // refresh is a full one).
+    let watermark = watermark.and_then(|v| {
+        let text = v.to_string();
+        (ScalarValue::try_from_string(text.clone(), &v.data_type()).ok() == Some(v)).then_some(text)
+    });
     let columns = quipu_catalog::types::columns_of(&schema);
-    Ok((columns, rows, bytes, read_with))
+    Ok(Written {
+        columns,
+        rows: total,
+        bytes,
+        read_with,
+        watermark,
+        kind,
+    })
 }
 
 /// Refreshes, one at a time, every cache declared with `refresh = 'every

@@ -4,7 +4,8 @@
 //! CREATE MATERIALIZED VIEW [IF NOT EXISTS] schema.name
 //!     [WITH (refresh = 'manual' | 'every 5 minutes',
 //!            max_staleness = '10 minutes',
-//!            storage = 'file:///path' | 's3://bucket/prefix')]
+//!            storage = 'file:///path' | 's3://bucket/prefix',
+//!            append_column = 'column')]
 //!     AS query;
 //! REFRESH MATERIALIZED VIEW schema.name;
 //! DROP MATERIALIZED VIEW [IF EXISTS] schema.name;
@@ -34,7 +35,7 @@ use crate::error::{Result, SchedulerError};
 pub const REFRESH_CALL: &str = "quipu_refresh_materialized_view";
 
 /// The options `WITH (...)` of `CREATE MATERIALIZED VIEW` understands.
-const OPTIONS: &str = "refresh, max_staleness, storage";
+const OPTIONS: &str = "refresh, max_staleness, storage, append_column";
 
 /// One statement about a materialized view.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +50,9 @@ pub enum CacheStatement {
         refresh_every: Option<Duration>,
         max_staleness: Option<Duration>,
         storage: Option<String>,
+        /// A column whose value grows with every added row (incremental
+        /// refreshes).
+        append_column: Option<String>,
     },
     Refresh {
         schema: String,
@@ -232,6 +236,7 @@ fn create(view: &datafusion::sql::sqlparser::ast::CreateView) -> Result<CacheSta
     let mut refresh_every = None;
     let mut max_staleness = None;
     let mut storage = None;
+    let mut append_column = None;
     for option in options {
         let SqlOption::KeyValue { key, value } = option else {
             return Err(invalid(format!(
@@ -267,6 +272,7 @@ fn create(view: &datafusion::sql::sqlparser::ast::CreateView) -> Result<CacheSta
             }
             "max_staleness" => max_staleness = Some(interval("max_staleness")?),
             "storage" => storage = Some(text),
+            "append_column" => append_column = Some(text),
             other => {
                 return Err(invalid(format!(
                     "materialized view {qualified}: unknown option `{other}`; known: {OPTIONS}"
@@ -282,6 +288,7 @@ fn create(view: &datafusion::sql::sqlparser::ast::CreateView) -> Result<CacheSta
         refresh_every,
         max_staleness,
         storage,
+        append_column,
     })
 }
 
@@ -302,7 +309,7 @@ mod tests {
     #[test]
     fn create_reads_its_options() {
         let got = parse(
-            "CREATE MATERIALIZED VIEW Yachay.C360 WITH (refresh = 'every 5 minutes', max_staleness = '10 min') AS SELECT 1 AS x",
+            "CREATE MATERIALIZED VIEW Yachay.C360 WITH (refresh = 'every 5 minutes', max_staleness = '10 min', append_column = 'x') AS SELECT 1 AS x",
         )
         .unwrap()
         .unwrap();
@@ -316,6 +323,7 @@ mod tests {
                 refresh_every: Some(Duration::from_secs(300)),
                 max_staleness: Some(Duration::from_secs(600)),
                 storage: None,
+                append_column: Some("x".into()),
             }
         );
     }
