@@ -1470,7 +1470,9 @@ mod tests {
         assert_eq!(
             fixed("SELECT ARRAY(SELECT b.n FROM m JOIN b ON m.r = b.o WHERE m.m = r.oid ORDER BY 1) FROM r")
                 .unwrap(),
-            "SELECT (SELECT array_agg(b.n ORDER BY b.n) FROM m JOIN b ON m.r = b.o WHERE m.m = r.oid) FROM r"
+            // (`r`, reached from the subquery, is renamed: `outer_refs`.)
+            "SELECT (SELECT array_agg(b.n ORDER BY b.n) FROM m JOIN b ON m.r = b.o \
+             WHERE m.m = \"r__q1\".oid) FROM r AS \"r__q1\""
         );
         let kept = "SELECT ARRAY(SELECT a FROM t LIMIT 2) FROM r";
         assert_eq!(fixed(kept).unwrap(), kept);
@@ -1500,8 +1502,8 @@ mod tests {
                    ARRAY(SELECT y * 2 FROM unnest(a) AS y WHERE y > 1) FROM tc"
             )
             .unwrap(),
-            "SELECT array_transform(tc.reloptions, x -> 'toast.' || x), \
-             array_transform(array_filter(a, y -> y > 1), y -> y * 2) FROM tc"
+            "SELECT array_transform(\"tc__q1\".reloptions, x -> 'toast.' || x), \
+             array_transform(array_filter(a, y -> y > 1), y -> y * 2) FROM tc AS \"tc__q1\""
         );
     }
 
@@ -1729,9 +1731,9 @@ mod tests {
         assert_eq!(
             fixed("SELECT 1 FROM t WHERE (a IN (SELECT b FROM u WHERE u.k = t.k)) IS NULL")
                 .unwrap(),
-            "SELECT 1 FROM t WHERE (CASE WHEN a IN (SELECT b FROM u WHERE u.k = t.k) THEN true \
-             WHEN a IS NULL AND EXISTS (SELECT b FROM u WHERE u.k = t.k) THEN NULL \
-             WHEN EXISTS (SELECT 1 FROM u WHERE (u.k = t.k) AND b IS NULL) THEN NULL \
+            "SELECT 1 FROM t AS \"t__q1\" WHERE (CASE WHEN a IN (SELECT b FROM u WHERE u.k = \"t__q1\".k) THEN true \
+             WHEN a IS NULL AND EXISTS (SELECT b FROM u WHERE u.k = \"t__q1\".k) THEN NULL \
+             WHEN EXISTS (SELECT 1 FROM u WHERE (u.k = \"t__q1\".k) AND b IS NULL) THEN NULL \
              ELSE false END) IS NULL"
         );
         // NOT IN under OR, NOT (IN): negated; an aggregate is a derived table.
