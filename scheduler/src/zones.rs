@@ -40,7 +40,32 @@ use quipu_connectors::dialect::utc_zone;
 /// timestamp literals read as PostgreSQL reads them.
 pub fn rewrite(plan: LogicalPlan, zone: Option<&str>) -> Result<LogicalPlan> {
     let zone: Option<Arc<str>> = zone.filter(|z| !utc_zone(z)).map(Into::into);
+    // In a UTC session only a literal without seconds needs the pass,
+    // which recomputes every node's schema: most statements have none.
+    if zone.is_none() && !has_minutes_literal(&plan) {
+        return Ok(plan);
+    }
     crate::rounding::rewrite_retyped(plan, |e, schema| rewrite_expr(e, schema, zone.as_ref()))
+}
+
+/// Whether a text literal of `plan` (subqueries included) is a time
+/// without seconds ([`with_seconds`]).
+fn has_minutes_literal(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|x| {
+                found |= text_literal(x).and_then(with_seconds).is_some();
+                Ok(if found {
+                    TreeNodeRecursion::Stop
+                } else {
+                    TreeNodeRecursion::Continue
+                })
+            })
+        })
+    });
+    found
 }
 
 /// Functions whose value depends on the zone of a `timestamptz` argument.
