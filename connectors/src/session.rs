@@ -62,6 +62,9 @@ pub(crate) fn build_state(
         .with_physical_optimizer_rule(Arc::new(
             crate::planning::join_filters::NullableMergeJoinFilters,
         ))
+        .with_physical_optimizer_rule(Arc::new(
+            crate::planning::checked_arithmetic::CheckedArithmetic,
+        ))
         .build();
     for f in scalar_functions() {
         state
@@ -121,6 +124,10 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         0,
         Arc::new(crate::dialect::single_row::AggregateScalarSubqueries),
     );
+    // After type coercion: it evaluates the constants as planned.
+    rules.push(Arc::new(
+        crate::planning::checked_arithmetic::ConstantOverflow,
+    ));
     rules
 }
 

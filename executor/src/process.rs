@@ -114,6 +114,7 @@ pub async fn run(opts: ExecutorOptions) -> Result<(), ExecutorError> {
         override_config_producer: Some(config_producer),
         override_logical_codec: Some(crate::logical_codec(&session)),
         override_physical_codec: Some(crate::physical_codec(&session)),
+        override_execution_engine: Some(crate::engine::checked_engine()),
         ..Default::default()
     };
     std::fs::create_dir_all(work_dir.join("shuffle")).map_err(|e| ExecutorError::WorkDir {

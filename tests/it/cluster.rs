@@ -634,6 +634,16 @@ async fn no_executor_is_a_clear_error_then_queries_run_once_one_registers() {
         "{}",
         db.message()
     );
+    // Integer overflow in a task is an error there too (22003): the
+    // executors put back the checked arithmetic that protobuf drops.
+    let err = pg
+        .simple_query(
+            "SELECT sum(CAST(qty AS bigint) * 9223372036854775807) FROM lake.public.sales_history",
+        )
+        .await
+        .expect_err("an overflowing multiplication cannot succeed");
+    let db = err.as_db_error().unwrap_or_else(|| panic!("{err:?}"));
+    assert_eq!(db.code().code(), "22003", "{}", db.message());
     let one = pg.simple_query("SELECT 1").await.unwrap();
     assert_eq!(first_value(&one).as_deref(), Some("1"));
 }

@@ -2527,6 +2527,10 @@ impl Tally {
 async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
     let seed: u64 = env_or("QUIPU_DIFF_SEED", SEED);
     let count: usize = env_or("QUIPU_DIFF_QUERIES", QUERIES);
+    // A query is a function of (seed, index), so a long run can be split
+    // into pieces run apart: `QUIPU_DIFF_FROM=10000` runs indexes
+    // 10000.. of the same seed.
+    let from: usize = env_or("QUIPU_DIFF_FROM", 0);
     let only: Option<usize> = std::env::var("QUIPU_DIFF_ONLY")
         .ok()
         .and_then(|v| v.parse().ok());
@@ -2578,13 +2582,14 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
     }
     let indexes: Vec<usize> = match only {
         Some(i) => vec![i],
-        None => (0..count).collect(),
+        None => (from..from + count).collect(),
     };
     for i in indexes {
-        if i > 0 && i % 1000 == 0 {
+        if i > from && i % 1000 == 0 {
             // Progress of a long run (`--nocapture`).
             eprintln!(
-                "differential: {i} of {count} generated queries in {:.0?}, {} failures",
+                "differential: up to index {i} ({} of {count} generated queries) in {:.0?}, {} failures",
+                i - from,
                 started.elapsed(),
                 tally.failures.len()
             );
@@ -2613,7 +2618,7 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
     let mut kinds: Vec<_> = tally.kinds.iter().collect();
     kinds.sort();
     println!(
-        "differential: seed {seed}, {} generated + {} regression queries in {:.0?}; kinds {kinds:?}; \
+        "differential: seed {seed}, {} generated (from index {from}) + {} regression queries in {:.0?}; kinds {kinds:?}; \
          checked against PostgreSQL {} ({} non-empty), pushdown off {}, TLP {}, NoREC {}, cluster {} \
          (+{} known cluster errors); unsupported {}; failures {}",
         if only.is_some() { 1 } else { count },

@@ -147,3 +147,59 @@ async fn a_view_means_what_its_statement_means() {
     assert_eq!(direct, vec![vec!["95".to_string()]]);
     assert_eq!(through_view, direct);
 }
+
+/// Integer arithmetic that overflows is an error, as in PostgreSQL, in
+/// every operator and on both execution paths. DataFusion 55 wraps:
+/// `qty + 9223372036854775807` summed to a negative number and a filter on
+/// it kept the wrong rows, silently (`connectors/src/planning/
+/// checked_arithmetic.rs`). On the cluster the check must survive the trip
+/// to the executors, whose plans come from protobuf (`CheckedEngine`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integer_overflow_is_an_error_as_in_postgresql() {
+    let y = yachay();
+    let dir = crate::views::catalog(&y);
+    let engine = Engine::open(dir.path()).unwrap();
+    let big = "CAST(qty AS bigint) + 9223372036854775807";
+    let overflowing = [
+        format!("SELECT max({big}) FROM lake.public.sales_history"),
+        format!("SELECT count(*) FROM lake.public.sales_history WHERE {big} < 0"),
+        format!("SELECT {big}, count(*) FROM lake.public.sales_history GROUP BY 1"),
+        "SELECT sum(CAST(qty AS bigint) * 9223372036854775807 - 1) FROM lake.public.sales_history"
+            .to_string(),
+        "SELECT count(*) FROM lake.public.sales_history a JOIN lake.public.sales_history b \
+         ON a.sku = b.sku AND CAST(a.qty AS bigint) * 9223372036854775807 > b.qty"
+            .to_string(),
+    ];
+    for mode in ["local", "cluster"] {
+        let c = client(&engine, mode).await;
+        for sql in &overflowing {
+            let err = crate::common::try_query(&c, sql)
+                .await
+                .expect_err(&format!("{mode}: {sql}: an overflow cannot answer"));
+            assert!(err.contains("Overflow"), "{mode}: {sql}: {err}");
+        }
+        // The same operators in range answer, and answer right.
+        let (rows, _) = query(
+            &c,
+            "SELECT max(CAST(qty AS bigint) + 9223372036854775000) - 9223372036854775000, \
+             max(qty) FROM lake.public.sales_history",
+        )
+        .await;
+        assert_eq!(rows[0][0], rows[0][1], "{mode}");
+        // Constants overflow at planning, with PostgreSQL's words.
+        for (sql, words) in [
+            ("SELECT 9223372036854775807 + 1", "bigint out of range"),
+            ("SELECT 2147483647::int * 2::int", "integer out of range"),
+            (
+                "SELECT (-32768)::smallint - 1::smallint",
+                "smallint out of range",
+            ),
+        ] {
+            let err = crate::common::try_query(&c, sql)
+                .await
+                .expect_err(&format!("{mode}: {sql}: an overflow cannot answer"));
+            assert!(err.contains(words), "{mode}: {sql}: {err}");
+        }
+    }
+    engine.session().close().await;
+}

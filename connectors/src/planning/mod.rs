@@ -1,10 +1,12 @@
 //! Fixes to DataFusion's logical and physical plans that are not about any
-//! one source: mark joins over empty inputs ([`empty_mark`]), sort and
+//! one source: integer arithmetic that fails on overflow
+//! ([`checked_arithmetic`]), mark joins over empty inputs ([`empty_mark`]), sort and
 //! limit enforcement ([`ensure_requirements`]), sort-merge join filters
 //! over NULL-padded rows ([`join_filters`]), filter pushdown through
 //! projections with repeated names ([`projection_names`]) and plans run on
 //! Ballista ([`cluster_plan`], [`empty_relations`]).
 
+pub mod checked_arithmetic;
 pub mod cluster_plan;
 pub mod empty_mark;
 pub mod empty_relations;

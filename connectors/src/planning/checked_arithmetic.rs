@@ -1,0 +1,506 @@
+//! Integer arithmetic that fails on overflow, as PostgreSQL's does.
+//!
+//! DataFusion 55 plans every `+`, `-` and `*` as a wrapping operation: its
+//! physical planner never sets [`BinaryExpr::with_fail_on_overflow`], and
+//! no setting does. `SELECT 9223372036854775807 + 1` answered
+//! `-9223372036854775808`, `2147483647::int * 2::int` answered `-2` and
+//! `x - 1` at the smallest `bigint` wrapped to the largest, where
+//! PostgreSQL fails with `22003 bigint out of range`: silent wrong answers.
+//!
+//! [`CheckedArithmetic`] runs last among the physical rules and marks every
+//! `+`, `-` and `*` in the expressions of the operators that evaluate them
+//! (projections, filters, aggregates, joins, sorts) as failing on overflow;
+//! Arrow's checked kernels then raise `ArithmeticOverflow`, which both
+//! front doors report as SQLSTATE 22003. Float arithmetic is unchanged
+//! (the checked kernels do not check floats). The flag is not part of
+//! DataFusion's protobuf form, so executors apply [`checked_plan`] again to
+//! every task's plan (`quipu-executor`'s execution engine).
+//!
+//! DataFusion also folds constant arithmetic while it plans, with the same
+//! wrapping operators (`SELECT 9223372036854775807 + 1` never reaches an
+//! operator): [`ConstantOverflow`], the last analyzer rule, evaluates each
+//! constant `+`, `-` and `*` with the checked kernels first and fails the
+//! statement where one overflows, as PostgreSQL's constant folding does.
+//!
+//! Not covered: window functions' arguments (DataFusion offers no way to
+//! rebuild a window operator with its settings), which still wrap.
+//! Upstream should plan checked arithmetic or carry the flag in protobuf
+//! (docs/upstream.md).
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::common::DFSchema;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
+use datafusion::error::DataFusionError;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::context::ExecutionProps;
+use datafusion::logical_expr::Operator;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::expressions::BinaryExpr;
+use datafusion::physical_expr::projection::ProjectionExpr;
+use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::aggregates::{AggregateExec, PhysicalGroupBy};
+use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
+use datafusion::physical_plan::joins::utils::JoinFilter;
+use datafusion::physical_plan::joins::{
+    HashJoinExec, NestedLoopJoinExec, NestedLoopJoinExecBuilder, SortMergeJoinExec,
+};
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+
+use crate::error::DataException;
+
+/// Fails a statement whose constant arithmetic overflows, before
+/// DataFusion's simplifier folds it with wrapping operators.
+#[derive(Debug, Default)]
+pub struct ConstantOverflow;
+
+impl AnalyzerRule for ConstantOverflow {
+    fn name(&self) -> &str {
+        "quipu_constant_overflow"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> DfResult<LogicalPlan> {
+        plan.apply_with_subqueries(|node| {
+            node.apply_expressions(|e| {
+                e.apply(|sub| {
+                    if let Expr::BinaryExpr(b) = sub
+                        && arithmetic(&b.op)
+                        && is_constant(sub)
+                    {
+                        overflow_of(sub)?;
+                        // Its operands were checked on the way up.
+                        return Ok(TreeNodeRecursion::Jump);
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })
+        })?;
+        Ok(plan)
+    }
+}
+
+/// Whether `e` is made of literals, casts and operators only.
+fn is_constant(e: &Expr) -> bool {
+    let mut constant = true;
+    let _ = e.apply(|sub| {
+        constant &= matches!(
+            sub,
+            Expr::Literal(..)
+                | Expr::BinaryExpr(_)
+                | Expr::Cast(_)
+                | Expr::TryCast(_)
+                | Expr::Negative(_)
+        );
+        Ok(if constant {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    });
+    constant
+}
+
+/// Evaluates constant `e` with checked arithmetic: an overflow is the
+/// statement's error; anything else (a type DataFusion's coercion has not
+/// settled, a division by zero left for run time) is left to DataFusion.
+fn overflow_of(e: &Expr) -> DfResult<()> {
+    let Ok(physical) = datafusion::physical_expr::create_physical_expr(
+        e,
+        &DFSchema::empty(),
+        &ExecutionProps::new(),
+        &Default::default(),
+    ) else {
+        return Ok(());
+    };
+    let one_row = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &RecordBatchOptions::new().with_row_count(Some(1)),
+    )?;
+    match checked(&physical)?.evaluate(&one_row) {
+        Err(err) if is_overflow(&err) => {
+            // PostgreSQL's words, named by the type that overflowed.
+            let ty = match physical.data_type(&Schema::empty()) {
+                Ok(DataType::Int16) => "smallint",
+                Ok(DataType::Int32) => "integer",
+                Ok(DataType::Int64) => "bigint",
+                _ => "value",
+            };
+            Err(DataException::error(
+                "22003",
+                &format!("{ty} out of range ({})", err.find_root()),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn is_overflow(e: &DataFusionError) -> bool {
+    matches!(
+        e.find_root(),
+        DataFusionError::ArrowError(err, _) if matches!(**err, ArrowError::ArithmeticOverflow(_))
+    )
+}
+
+/// Marks the integer arithmetic of a plan as failing on overflow.
+#[derive(Debug, Default)]
+pub struct CheckedArithmetic;
+
+impl PhysicalOptimizerRule for CheckedArithmetic {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        checked_plan(plan)
+    }
+
+    fn name(&self) -> &str {
+        "quipu_checked_arithmetic"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+fn arithmetic(op: &Operator) -> bool {
+    matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply)
+}
+
+/// Whether `e` holds a `+`, `-` or `*` that wraps on overflow.
+fn wraps(e: &Arc<dyn PhysicalExpr>) -> bool {
+    let mut found = false;
+    let _ = e.apply(|node| {
+        if let Some(b) = node.downcast_ref::<BinaryExpr>()
+            && arithmetic(b.op())
+            && *b != checked_copy(b)
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+fn checked_copy(b: &BinaryExpr) -> BinaryExpr {
+    BinaryExpr::new(Arc::clone(b.left()), *b.op(), Arc::clone(b.right()))
+        .with_fail_on_overflow(true)
+}
+
+/// `e` with every `+`, `-` and `*` failing on overflow.
+fn checked(e: &Arc<dyn PhysicalExpr>) -> DfResult<Arc<dyn PhysicalExpr>> {
+    if !wraps(e) {
+        return Ok(Arc::clone(e));
+    }
+    Arc::clone(e)
+        .transform_up(|node| {
+            if let Some(b) = node.downcast_ref::<BinaryExpr>()
+                && arithmetic(b.op())
+            {
+                let c = checked_copy(b);
+                if *b != c {
+                    return Ok(Transformed::yes(Arc::new(c) as Arc<dyn PhysicalExpr>));
+                }
+            }
+            Ok(Transformed::no(node))
+        })
+        .data()
+}
+
+fn any_wraps<'a>(mut exprs: impl Iterator<Item = &'a Arc<dyn PhysicalExpr>>) -> bool {
+    exprs.any(wraps)
+}
+
+type KeyPair = (Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>);
+type JoinOn = [KeyPair];
+
+fn join_wraps(on: &JoinOn, filter: Option<&JoinFilter>) -> bool {
+    on.iter().any(|(l, r)| wraps(l) || wraps(r)) || filter.is_some_and(|f| wraps(f.expression()))
+}
+
+fn checked_on(on: &JoinOn) -> DfResult<Vec<KeyPair>> {
+    on.iter()
+        .map(|(l, r)| Ok((checked(l)?, checked(r)?)))
+        .collect()
+}
+
+fn checked_filter(f: &JoinFilter) -> DfResult<JoinFilter> {
+    Ok(JoinFilter::new(
+        checked(f.expression())?,
+        f.column_indices().to_vec(),
+        Arc::clone(f.schema()),
+    ))
+}
+
+fn checked_ordering(o: &LexOrdering) -> DfResult<Option<LexOrdering>> {
+    let exprs = o
+        .iter()
+        .map(|s| {
+            Ok(PhysicalSortExpr {
+                expr: checked(&s.expr)?,
+                options: s.options,
+            })
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    Ok(LexOrdering::new(exprs))
+}
+
+fn checked_aggregate(a: &AggregateFunctionExpr) -> DfResult<Arc<AggregateFunctionExpr>> {
+    let args = a.expressions();
+    let order_bys: Vec<_> = a.order_bys().iter().map(|s| Arc::clone(&s.expr)).collect();
+    if !any_wraps(args.iter().chain(order_bys.iter())) {
+        return Ok(Arc::new(a.clone()));
+    }
+    let args = args.iter().map(checked).collect::<DfResult<Vec<_>>>()?;
+    let order_bys = order_bys
+        .iter()
+        .map(checked)
+        .collect::<DfResult<Vec<_>>>()?;
+    Ok(Arc::new(
+        a.with_new_expressions(args, order_bys).ok_or_else(|| {
+            datafusion::error::DataFusionError::Internal(format!(
+                "cannot rebuild aggregate {} with checked arithmetic",
+                a.name()
+            ))
+        })?,
+    ))
+}
+
+/// One operator with its arithmetic checked, or `None` when it holds none
+/// that wraps (or is not one this module rebuilds).
+fn checked_node(node: &Arc<dyn ExecutionPlan>) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+    if let Some(p) = node.downcast_ref::<ProjectionExec>() {
+        if !any_wraps(p.expr().iter().map(|e| &e.expr)) {
+            return Ok(None);
+        }
+        let exprs = p
+            .expr()
+            .iter()
+            .map(|e| Ok(ProjectionExpr::new(checked(&e.expr)?, e.alias.clone())))
+            .collect::<DfResult<Vec<_>>>()?;
+        let rebuilt = ProjectionExec::try_new_with_schema_metadata(
+            exprs,
+            Arc::clone(p.input()),
+            &p.schema(),
+        )?;
+        return Ok(Some(Arc::new(rebuilt)));
+    }
+    if let Some(f) = node.downcast_ref::<FilterExec>() {
+        if !wraps(f.predicate()) {
+            return Ok(None);
+        }
+        let rebuilt = FilterExecBuilder::from(f)
+            .with_predicate(checked(f.predicate())?)
+            .build()?;
+        return Ok(Some(Arc::new(rebuilt)));
+    }
+    if let Some(a) = node.downcast_ref::<AggregateExec>() {
+        let group = a.group_expr();
+        let group_wraps = any_wraps(group.expr().iter().map(|(e, _)| e))
+            || any_wraps(group.null_expr().iter().map(|(e, _)| e));
+        let filter_wraps = any_wraps(a.filter_expr().iter().flatten());
+        let aggr_wraps = a.aggr_expr().iter().any(|f| {
+            any_wraps(
+                f.expressions()
+                    .iter()
+                    .chain(f.order_bys().iter().map(|s| &s.expr)),
+            )
+        });
+        if !(group_wraps || filter_wraps || aggr_wraps) {
+            return Ok(None);
+        }
+        let aggr = a
+            .aggr_expr()
+            .iter()
+            .map(|f| checked_aggregate(f))
+            .collect::<DfResult<Vec<_>>>()?;
+        if !(group_wraps || filter_wraps) {
+            return Ok(Some(Arc::new(a.with_new_aggr_exprs(aggr))));
+        }
+        let pairs = |v: &[(Arc<dyn PhysicalExpr>, String)]| {
+            v.iter()
+                .map(|(e, n)| Ok((checked(e)?, n.clone())))
+                .collect::<DfResult<Vec<_>>>()
+        };
+        let group_by = PhysicalGroupBy::new(
+            pairs(group.expr())?,
+            pairs(group.null_expr())?,
+            group.groups().to_vec(),
+            group.has_grouping_set(),
+        );
+        let filters = a
+            .filter_expr()
+            .iter()
+            .map(|f| f.as_ref().map(checked).transpose())
+            .collect::<DfResult<Vec<_>>>()?;
+        let rebuilt = AggregateExec::try_new(
+            *a.mode(),
+            group_by,
+            aggr,
+            filters,
+            Arc::clone(a.input()),
+            a.input_schema(),
+        )?
+        .with_limit_options(a.limit_options());
+        return Ok(Some(Arc::new(rebuilt)));
+    }
+    if let Some(j) = node.downcast_ref::<HashJoinExec>() {
+        if !join_wraps(j.on(), j.filter()) {
+            return Ok(None);
+        }
+        let filter = j.filter().map(checked_filter).transpose()?;
+        let rebuilt = j
+            .builder()
+            .with_on(checked_on(j.on())?)
+            .with_filter(filter)
+            .build()?;
+        return Ok(Some(Arc::new(rebuilt)));
+    }
+    if let Some(j) = node.downcast_ref::<NestedLoopJoinExec>() {
+        let Some(filter) = j.filter().filter(|f| wraps(f.expression())) else {
+            return Ok(None);
+        };
+        let rebuilt = NestedLoopJoinExecBuilder::new(
+            Arc::clone(j.left()),
+            Arc::clone(j.right()),
+            *j.join_type(),
+        )
+        .with_filter(Some(checked_filter(filter)?))
+        .with_projection_ref(j.projection().clone())
+        .build()?;
+        return Ok(Some(Arc::new(rebuilt)));
+    }
+    if let Some(j) = node.downcast_ref::<SortMergeJoinExec>() {
+        if !join_wraps(j.on(), j.filter().as_ref()) {
+            return Ok(None);
+        }
+        let rebuilt = SortMergeJoinExec::try_new(
+            Arc::clone(j.left()),
+            Arc::clone(j.right()),
+            checked_on(j.on())?,
+            j.filter().as_ref().map(checked_filter).transpose()?,
+            j.join_type(),
+            j.sort_options().to_vec(),
+            j.null_equality(),
+        )?;
+        return Ok(Some(Arc::new(rebuilt)));
+    }
+    if let Some(s) = node.downcast_ref::<SortExec>() {
+        if !any_wraps(s.expr().iter().map(|e| &e.expr)) {
+            return Ok(None);
+        }
+        let Some(ordering) = checked_ordering(s.expr())? else {
+            return Ok(None);
+        };
+        let rebuilt = SortExec::new(ordering, Arc::clone(s.input()))
+            .with_preserve_partitioning(s.preserve_partitioning())
+            .with_fetch(s.fetch());
+        return Ok(Some(Arc::new(rebuilt)));
+    }
+    Ok(None)
+}
+
+/// `plan` with the integer arithmetic of its operators failing on
+/// overflow. Plans without wrapping arithmetic come back as they were.
+pub fn checked_plan(plan: Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| match checked_node(&node)? {
+        Some(rebuilt) => Ok(Transformed::yes(rebuilt)),
+        None => Ok(Transformed::no(node)),
+    })
+    .data()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+
+    async fn answer(ctx: &SessionContext, sql: &str) -> Result<String, String> {
+        let df = ctx.sql(sql).await.map_err(|e| e.to_string())?;
+        let batches = df.collect().await.map_err(|e| e.to_string())?;
+        Ok(
+            datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                .map_err(|e| e.to_string())?
+                .to_string(),
+        )
+    }
+
+    fn session() -> SessionContext {
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(CheckedArithmetic))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        // Values from a table, so no constant folding decides the answer.
+        ctx
+    }
+
+    #[tokio::test]
+    async fn overflow_fails_in_every_operator_and_in_range_values_answer() {
+        let ctx = session();
+        ctx.sql(
+            "CREATE TABLE t(b BIGINT, i INT, s SMALLINT, f DOUBLE) AS VALUES \
+             (9223372036854775807, 2147483647, 32767, 1e308), (1, 1, 1, 1.0)",
+        )
+        .await
+        .unwrap();
+        for sql in [
+            "SELECT b + 1 FROM t",
+            "SELECT b * 2 FROM t",
+            "SELECT -b - 2 FROM t",
+            "SELECT i * i FROM t",
+            "SELECT s + s FROM t",
+            "SELECT count(*) FROM t WHERE b + 1 > 0",
+            "SELECT sum(b * 2) FROM t",
+            "SELECT b + 1, count(*) FROM t GROUP BY b + 1",
+            "SELECT count(*) FILTER (WHERE i + i > 0) FROM t",
+            "SELECT count(*) FROM t x JOIN t y ON x.b + 1 = y.b",
+            "SELECT count(*) FROM t x JOIN t y ON x.b = y.b AND x.b * 2 > y.i",
+            "SELECT count(*) FROM t x JOIN t y ON x.b * 2 > y.b",
+            "SELECT b FROM t ORDER BY b + 1",
+        ] {
+            let err = answer(&ctx, sql)
+                .await
+                .expect_err(&format!("{sql}: an overflow cannot answer"));
+            assert!(err.contains("Overflow"), "{sql}: {err}");
+        }
+        // In range, the same shapes answer; floats are not checked.
+        let ok = answer(&ctx, "SELECT b - 1, i - 1, s - 1 FROM t ORDER BY b - 1")
+            .await
+            .unwrap();
+        assert!(ok.contains("9223372036854775806"), "{ok}");
+        assert!(ok.contains("2147483646"), "{ok}");
+        let f = answer(&ctx, "SELECT f * 10 FROM t WHERE f > 2")
+            .await
+            .unwrap();
+        assert!(f.contains("inf"), "{f}");
+    }
+
+    #[test]
+    fn plans_without_arithmetic_come_back_unchanged() {
+        let e: Arc<dyn PhysicalExpr> =
+            Arc::new(datafusion::physical_expr::expressions::Column::new("a", 0));
+        assert!(!wraps(&e));
+        let plus: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+            Arc::clone(&e),
+            Operator::Plus,
+            Arc::clone(&e),
+        ));
+        assert!(wraps(&plus));
+        assert!(!wraps(&checked(&plus).unwrap()));
+        let eq: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(Arc::clone(&e), Operator::Eq, e));
+        assert!(!wraps(&eq));
+        assert!(Arc::ptr_eq(&checked(&eq).unwrap(), &eq));
+    }
+}
