@@ -11,8 +11,8 @@
 //!
 //! Where the session's zone is not UTC, the `timestamptz` argument of
 //! `date_trunc`, `date_part` (`extract`), `date_bin` and `to_char`, of a
-//! cast to `date`, `time` or `timestamp`, and the text literal compared
-//! with one, are given the session's zone (the same instant, another
+//! cast to `date`, `time` or `timestamp`, of `± interval`, and the text
+//! literal compared with one, are given the session's zone (the same instant, another
 //! zone). The PostgreSQL pushdown does not send an expression in a zone
 //! other than UTC (its connections run in UTC), so these are evaluated
 //! here. A cast of a `timestamptz` to `timestamp` or `time` takes its
@@ -30,7 +30,7 @@ use datafusion::common::DFSchema;
 use datafusion::common::tree_node::Transformed;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{Between, Cast, ScalarFunction, TryCast};
-use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 use datafusion::scalar::ScalarValue;
 use quipu_connectors::dialect::float_literals::comparison;
 use quipu_connectors::dialect::utc_zone;
@@ -191,6 +191,10 @@ fn zone_dependent(to: &DataType) -> bool {
     )
 }
 
+fn is_interval(e: &Expr, schema: &DFSchema) -> bool {
+    matches!(e.get_type(schema), Ok(DataType::Interval(_)))
+}
+
 fn changed(e: Expr, yes: bool) -> Transformed<Expr> {
     if yes {
         Transformed::yes(e)
@@ -217,6 +221,24 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
             let (expr, yes) = cast_operand(*expr, schema, zone, field.data_type());
             changed(Expr::Cast(Cast { expr, field }), yes)
         }
+        // A `timestamp` cast to a `timestamptz` reads its wall clock in the
+        // zone: through `quipu_at_time_zone`, which resolves the hours a
+        // daylight-saving change skips or repeats as PostgreSQL does
+        // (Arrow's cast refused them).
+        Expr::Cast(Cast { expr, field })
+            if matches!(field.data_type(), DataType::Timestamp(_, Some(tz)) if !utc_zone(tz))
+                && matches!(expr.get_type(schema), Ok(DataType::Timestamp(_, None))) =>
+        {
+            let DataType::Timestamp(_, Some(tz)) = field.data_type() else {
+                unreachable!("matched above")
+            };
+            let at = quipu_connectors::dialect::at_time_zone::at_time_zone()
+                .call(vec![*expr, datafusion::logical_expr::lit(tz.to_string())]);
+            Transformed::yes(Expr::Cast(Cast {
+                expr: Box::new(at),
+                field,
+            }))
+        }
         Expr::TryCast(TryCast { expr, field }) if zone_dependent(field.data_type()) => {
             let (expr, yes) = cast_operand(*expr, schema, zone, field.data_type());
             changed(Expr::TryCast(TryCast { expr, field }), yes)
@@ -237,6 +259,25 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
                 })));
             }
             Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right }))
+        }
+        // `timestamptz ± interval` adds days and months on the session's
+        // calendar: across a daylight-saving change `+ interval '1 day'`
+        // is 23 or 25 hours, as in PostgreSQL (Arrow adds them in the
+        // zone of the type, UTC as read from a source).
+        Expr::BinaryExpr(BinaryExpr { left, op, right })
+            if matches!(op, Operator::Plus | Operator::Minus)
+                && (is_interval(&left, schema) || is_interval(&right, schema)) =>
+        {
+            let (l, a) = in_zone(*left, schema, zone);
+            let (r, b) = in_zone(*right, schema, zone);
+            changed(
+                Expr::BinaryExpr(BinaryExpr {
+                    left: Box::new(l),
+                    op,
+                    right: Box::new(r),
+                }),
+                a || b,
+            )
         }
         Expr::Between(Between {
             expr,

@@ -49,6 +49,32 @@ fn zone(name: &str) -> Result<Tz> {
     }
 }
 
+/// The instant (microseconds since the epoch, UTC) of wall-clock time
+/// `micros` in `tz`, as PostgreSQL resolves one a daylight-saving change
+/// skips or repeats: in a skipped hour the offset in force before the
+/// change (New York's `2026-03-08 02:30` is `07:30` UTC, shown `03:30-04`),
+/// in a repeated hour the offset after it (`2026-11-01 01:30` is `-05`).
+/// Arrow's cast refused both ("Cannot cast timezone to different
+/// timezone").
+pub fn wall_clock_to_instant(micros: i64, tz: &Tz) -> Option<i64> {
+    use chrono::{LocalResult, Offset, TimeZone};
+    let naive = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(d) => Some(d.timestamp_micros()),
+        LocalResult::Ambiguous(_, after) => Some(after.timestamp_micros()),
+        LocalResult::None => {
+            // The offset a day earlier is the one before the change (no
+            // zone changes twice within a day).
+            let before = tz
+                .offset_from_local_datetime(&(naive - chrono::Duration::days(1)))
+                .earliest()?
+                .fix()
+                .local_minus_utc();
+            Some(micros - i64::from(before) * 1_000_000)
+        }
+    }
+}
+
 fn zone_argument(v: Option<&ScalarValue>) -> Result<&str> {
     match v {
         Some(ScalarValue::Utf8(Some(z)) | ScalarValue::LargeUtf8(Some(z))) => Ok(z),
@@ -113,27 +139,30 @@ impl ScalarUDFImpl for AtTimeZone {
         };
         let name = zone_argument(Some(z))?.to_string();
         let tz = zone(&name)?;
+        // Each value as microseconds in `zone` (None: zone-less), mapped.
+        let micros = |a: &ArrayRef, zone: Option<&str>, f: &dyn Fn(i64) -> Option<i64>| {
+            let a = cast(a, &DataType::Timestamp(MICROS, zone.map(Into::into)))?;
+            let a = a
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .expect("cast to Timestamp(us) gives a TimestampMicrosecondArray");
+            Ok::<_, datafusion::error::DataFusionError>(
+                a.iter()
+                    .map(|v| v.and_then(f))
+                    .collect::<TimestampMicrosecondArray>(),
+            )
+        };
         let one = |a: &ArrayRef| -> Result<ArrayRef> {
             match a.data_type() {
-                DataType::Timestamp(_, None) => Ok(cast(
-                    a,
-                    &DataType::Timestamp(MICROS, Some(name.as_str().into())),
-                )?),
+                DataType::Timestamp(_, None) => {
+                    let out = micros(a, None, &|v| wall_clock_to_instant(v, &tz))?;
+                    Ok(Arc::new(out.with_timezone(name.as_str())))
+                }
                 DataType::Timestamp(_, Some(_)) => {
-                    let a = cast(a, &DataType::Timestamp(MICROS, Some("UTC".into())))?;
-                    let a = a
-                        .as_any()
-                        .downcast_ref::<TimestampMicrosecondArray>()
-                        .expect("cast to Timestamp(us) gives a TimestampMicrosecondArray");
-                    let out: TimestampMicrosecondArray = a
-                        .iter()
-                        .map(|v| {
-                            v.and_then(|v| {
-                                as_datetime_with_timezone::<TimestampMicrosecondType>(v, tz)
-                                    .map(|d| d.naive_local().and_utc().timestamp_micros())
-                            })
-                        })
-                        .collect();
+                    let out = micros(a, Some("UTC"), &|v| {
+                        as_datetime_with_timezone::<TimestampMicrosecondType>(v, tz)
+                            .map(|d| d.naive_local().and_utc().timestamp_micros())
+                    })?;
                     Ok(Arc::new(out))
                 }
                 other => exec_err!("AT TIME ZONE takes a timestamp, not {other}"),
@@ -176,5 +205,32 @@ mod tests {
         let wall = 1_772_937_000_000_000 + 9 * 3_600 * 1_000_000;
         assert_eq!(v, ScalarValue::TimestampMicrosecond(Some(wall), None));
         assert!(zone("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn skipped_and_repeated_hours_resolve_as_in_postgresql() {
+        let ny = zone("America/New_York").unwrap();
+        let micros = |s: &str| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+                .unwrap()
+                .and_utc()
+                .timestamp_micros()
+        };
+        for (wall, utc) in [
+            // Skipped: the offset before the change, -05.
+            ("2026-03-08 02:30:00", "2026-03-08 07:30:00"),
+            // Repeated: the offset after it, -05.
+            ("2026-11-01 01:30:00", "2026-11-01 06:30:00"),
+            // Ordinary times on either side.
+            ("2026-03-08 01:59:59", "2026-03-08 06:59:59"),
+            ("2026-03-08 03:00:00", "2026-03-08 07:00:00"),
+            ("2026-07-01 12:00:00", "2026-07-01 16:00:00"),
+        ] {
+            assert_eq!(
+                wall_clock_to_instant(micros(wall), &ny),
+                Some(micros(utc)),
+                "{wall}"
+            );
+        }
     }
 }
