@@ -13,6 +13,7 @@ use datafusion::execution::{FunctionRegistry, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::optimizer::{ApplyOrder, Optimizer, OptimizerConfig, OptimizerRule};
 use datafusion::optimizer::{Analyzer, AnalyzerRule};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::prelude::SessionConfig;
 use object_store::memory::InMemory;
 use quipu_catalog::{CatalogStore, DEFAULT_CATALOG, DEFAULT_SCHEMA};
@@ -51,9 +52,9 @@ pub(crate) fn build_state(
         .with_analyzer_rules(analyzer_rules())
         .with_optimizer_rules(optimizer_rules())
         .with_physical_optimizer_rules(crate::planning::ensure_requirements::fenced(
-            crate::planning::projection_names::guarded(
+            crate::planning::projection_names::guarded(checked_first(
                 datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules,
-            ),
+            )),
         ))
         .with_physical_optimizer_rule(Arc::new(crate::remote::join_keys::JoinKeysOnly(
             crate::registry::remote_scan,
@@ -78,6 +79,20 @@ pub(crate) fn build_state(
         state.register_udtf(name, f);
     }
     state
+}
+
+/// DataFusion's physical rules with checked arithmetic first: projection
+/// pushdown merges a projection's expressions into a file scan (Parquet,
+/// CSV), where the last run of the rule no longer sees them; merged once
+/// checked, they stay checked (`planning/checked_arithmetic.rs`).
+fn checked_first(
+    mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
+) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    rules.insert(
+        0,
+        Arc::new(crate::planning::checked_arithmetic::CheckedArithmetic),
+    );
+    rules
 }
 
 /// Quipu's scalar functions, registered in every session: PostgreSQL's
@@ -127,6 +142,9 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     // After type coercion: it evaluates the constants as planned.
     rules.push(Arc::new(
         crate::planning::checked_arithmetic::ConstantOverflow,
+    ));
+    rules.push(Arc::new(
+        crate::planning::checked_arithmetic::WindowArguments,
     ));
     rules
 }

@@ -1216,6 +1216,8 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         "SELECT sum(j * 3) FROM public.t",
         "SELECT j * 3, count(*) FROM public.t GROUP BY j * 3",
         "SELECT id FROM public.t ORDER BY j * 2",
+        "SELECT sum(j * 2) OVER () FROM public.t",
+        "SELECT lag(j + j) OVER (ORDER BY id) FROM public.t",
         "SELECT 9223372036854775807 + 1",
         "SELECT 32767::smallint + 1::smallint",
     ];

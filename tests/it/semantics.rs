@@ -170,13 +170,43 @@ async fn integer_overflow_is_an_error_as_in_postgresql() {
          ON a.sku = b.sku AND CAST(a.qty AS bigint) * 9223372036854775807 > b.qty"
             .to_string(),
     ];
+    // Arithmetic DataFusion merges into the Parquet scan's projection (a
+    // computed column of the select list, a window's argument moved below
+    // the window): checked in-process; on the cluster the scan's
+    // projection reaches the executors through protobuf without the mark,
+    // where Quipu cannot rebuild the scan, and still wraps (docs/sql.md).
+    // Asserted as it is, so the day it is fixed this test says so.
+    let in_the_scan = [
+        format!("SELECT {big} FROM lake.public.sales_history"),
+        format!("SELECT max({big}) OVER () FROM lake.public.sales_history"),
+    ];
     for mode in ["local", "cluster"] {
         let c = client(&engine, mode).await;
         for sql in &overflowing {
             let err = crate::common::try_query(&c, sql)
                 .await
+                .map(|(rows, _)| rows.len())
                 .expect_err(&format!("{mode}: {sql}: an overflow cannot answer"));
             assert!(err.contains("Overflow"), "{mode}: {sql}: {err}");
+        }
+        for sql in &in_the_scan {
+            let got = crate::common::try_query(&c, sql).await;
+            match (mode, got) {
+                ("local", Err(e)) => assert!(e.contains("Overflow"), "{sql}: {e}"),
+                ("cluster", Ok((rows, _))) => {
+                    assert!(
+                        rows[0][0].starts_with("-922337203685477"),
+                        "{sql}: {:?}",
+                        &rows[0]
+                    );
+                }
+                (_, other) => panic!(
+                    "{mode}: {sql}: {}",
+                    other
+                        .map(|(r, _)| format!("{} rows", r.len()))
+                        .unwrap_or_else(|e| e)
+                ),
+            }
         }
         // The same operators in range answer, and answer right.
         let (rows, _) = query(

@@ -22,9 +22,11 @@
 //! constant `+`, `-` and `*` with the checked kernels first and fails the
 //! statement where one overflows, as PostgreSQL's constant folding does.
 //!
-//! Not covered: window functions' arguments (DataFusion offers no way to
-//! rebuild a window operator with its settings), which still wrap.
-//! Upstream should plan checked arithmetic or carry the flag in protobuf
+//! A window operator cannot be rebuilt with new expressions, so
+//! [`WindowArguments`] (an analyzer rule, last) computes window functions'
+//! arithmetic arguments in a projection below the window, where the
+//! physical rule checks them (`sum(x * 3) OVER ()` reads `sum(w) OVER ()`
+//! over `x * 3 AS w`, under the window's own column names). Upstream should plan checked arithmetic or carry the flag in protobuf
 //! (docs/upstream.md).
 
 use std::sync::Arc;
@@ -32,6 +34,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::common::Column;
 use datafusion::common::DFSchema;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
@@ -39,7 +42,7 @@ use datafusion::error::DataFusionError;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::Operator;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{Expr, LogicalPlan, Projection, Window};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::BinaryExpr;
@@ -85,6 +88,98 @@ impl AnalyzerRule for ConstantOverflow {
             })
         })?;
         Ok(plan)
+    }
+}
+
+/// Moves window functions' arithmetic arguments into a projection below
+/// the window, so the physical rule sees them.
+#[derive(Debug, Default)]
+pub struct WindowArguments;
+
+/// The name of the `n`th argument moved below a window.
+fn moved_name(n: usize) -> String {
+    format!("__quipu_window_arg_{n}")
+}
+
+/// Whether `e` holds `+`, `-` or `*` over something not constant.
+fn has_arithmetic(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = e.apply(|sub| {
+        if let Expr::BinaryExpr(b) = sub
+            && arithmetic(&b.op)
+            && !is_constant(sub)
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+impl AnalyzerRule for WindowArguments {
+    fn name(&self) -> &str {
+        "quipu_window_arguments"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> DfResult<LogicalPlan> {
+        plan.transform_up_with_subqueries(|node| {
+            let LogicalPlan::Window(w) = &node else {
+                return Ok(Transformed::no(node));
+            };
+            let mut moved: Vec<Expr> = vec![];
+            let mut window_expr = Vec::with_capacity(w.window_expr.len());
+            for e in &w.window_expr {
+                let rewritten = e.clone().transform_down(|sub| {
+                    let Expr::WindowFunction(mut f) = sub else {
+                        return Ok(Transformed::no(sub));
+                    };
+                    for arg in f.params.args.iter_mut() {
+                        if has_arithmetic(arg) {
+                            let name = moved_name(moved.len());
+                            moved.push(arg.clone().alias(&name));
+                            *arg = Expr::Column(Column::from_name(name));
+                        }
+                    }
+                    Ok(Transformed::new(
+                        Expr::WindowFunction(f),
+                        true,
+                        TreeNodeRecursion::Jump,
+                    ))
+                })?;
+                window_expr.push(rewritten.data);
+            }
+            if moved.is_empty() {
+                return Ok(Transformed::no(node));
+            }
+            let input_len = w.input.schema().fields().len();
+            let moved_len = moved.len();
+            let mut below: Vec<Expr> = w
+                .input
+                .schema()
+                .columns()
+                .into_iter()
+                .map(Expr::Column)
+                .collect();
+            below.extend(moved);
+            let below = LogicalPlan::Projection(Projection::try_new(below, Arc::clone(&w.input))?);
+            let window = LogicalPlan::Window(Window::try_new(window_expr, Arc::new(below))?);
+            // The window's columns under their names, the moved ones left
+            // out.
+            let new_schema = Arc::clone(window.schema());
+            let above: Vec<Expr> = (0..w.schema.fields().len())
+                .map(|i| {
+                    let (qualifier, field) = w.schema.qualified_field(i);
+                    let at = if i < input_len { i } else { i + moved_len };
+                    let (q, f) = new_schema.qualified_field(at);
+                    Expr::Column(Column::new(q.cloned(), f.name()))
+                        .alias_qualified(qualifier.cloned(), field.name())
+                })
+                .collect();
+            let above = Projection::try_new(above, Arc::new(window))?;
+            Ok(Transformed::yes(LogicalPlan::Projection(above)))
+        })
+        .data()
     }
 }
 
@@ -440,6 +535,7 @@ mod tests {
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(CheckedArithmetic))
+            .with_analyzer_rule(Arc::new(WindowArguments))
             .build();
         let ctx = SessionContext::new_with_state(state);
         // Values from a table, so no constant folding decides the answer.
@@ -469,6 +565,9 @@ mod tests {
             "SELECT count(*) FROM t x JOIN t y ON x.b = y.b AND x.b * 2 > y.i",
             "SELECT count(*) FROM t x JOIN t y ON x.b * 2 > y.b",
             "SELECT b FROM t ORDER BY b + 1",
+            "SELECT sum(b + 1) OVER () FROM t",
+            "SELECT max(b * 2) OVER (ORDER BY i) FROM t",
+            "SELECT lag(b + b) OVER (ORDER BY i) FROM t",
         ] {
             let err = answer(&ctx, sql)
                 .await
@@ -481,6 +580,17 @@ mod tests {
             .unwrap();
         assert!(ok.contains("9223372036854775806"), "{ok}");
         assert!(ok.contains("2147483646"), "{ok}");
+        // A window over moved arguments answers, under its own names.
+        let w = answer(
+            &ctx,
+            "SELECT i, sum(s - 1) OVER (ORDER BY i) AS run, lag(i * 2) OVER (ORDER BY i) \
+             FROM t ORDER BY i",
+        )
+        .await
+        .unwrap();
+        assert!(w.contains("32766"), "{w}");
+        assert!(w.contains("lag(t.i * Int64(2))"), "{w}");
+        assert!(!w.contains("__quipu"), "{w}");
         let f = answer(&ctx, "SELECT f * 10 FROM t WHERE f > 2")
             .await
             .unwrap();
