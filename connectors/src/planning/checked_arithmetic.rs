@@ -351,11 +351,11 @@ fn checked_ordering(o: &LexOrdering) -> DfResult<Option<LexOrdering>> {
     Ok(LexOrdering::new(exprs))
 }
 
-fn checked_aggregate(a: &AggregateFunctionExpr) -> DfResult<Arc<AggregateFunctionExpr>> {
+fn checked_aggregate(a: &Arc<AggregateFunctionExpr>) -> DfResult<Arc<AggregateFunctionExpr>> {
     let args = a.expressions();
     let order_bys: Vec<_> = a.order_bys().iter().map(|s| Arc::clone(&s.expr)).collect();
     if !any_wraps(args.iter().chain(order_bys.iter())) {
-        return Ok(Arc::new(a.clone()));
+        return Ok(Arc::clone(a));
     }
     let args = args.iter().map(checked).collect::<DfResult<Vec<_>>>()?;
     let order_bys = order_bys
@@ -418,7 +418,7 @@ fn checked_node(node: &Arc<dyn ExecutionPlan>) -> DfResult<Option<Arc<dyn Execut
         let aggr = a
             .aggr_expr()
             .iter()
-            .map(|f| checked_aggregate(f))
+            .map(checked_aggregate)
             .collect::<DfResult<Vec<_>>>()?;
         if !(group_wraps || filter_wraps) {
             return Ok(Some(Arc::new(a.with_new_aggr_exprs(aggr))));
