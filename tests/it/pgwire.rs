@@ -1066,23 +1066,30 @@ def read(secs):
             out += chunk
             end = max(end, time.time() + 0.5)
     return out.decode(errors="replace")
-def until(text, secs=20):
+def until(text, secs=60):
     out, end = "", time.time() + secs
     while text not in out and time.time() < end:
         out += read(0.5)
     return out
 until("quipu=")
-def complete(typed):
+def complete(typed, wanted):
+    # Wait for what should be offered (each TAB is a catalog query, which
+    # takes seconds on a loaded machine), then clear the line and let
+    # psql settle so late output cannot leak into the next completion.
     os.write(fd, typed.encode() + b"\t\t")
-    shown = read(3)
+    shown, end = "", time.time() + 60
+    while time.time() < end and not all(w in shown.replace("\r", "").replace("\n", " ") for w in wanted):
+        shown += read(0.5)
     os.write(fd, b"\x15")  # Ctrl-U: clear the line
-    read(0.5)
+    read(1)
     return shown.replace("\r", "").replace("\n", " ").replace("\x07", "")
-for name, typed in [("view", "SELECT count(*) FROM yachay.customer_3"),
-                    ("schema", "SELECT * FROM yach"),
-                    ("describe", "\\d yachay.sales_w"),
-                    ("tables", "SELECT * FROM yachay.sales_")]:
-    print(name + "=" + complete(typed))
+for name, typed, wanted in [
+        ("view", "SELECT count(*) FROM yachay.customer_3", ["customer_360"]),
+        ("schema", "SELECT * FROM yach", ["yachay."]),
+        ("describe", "\\d yachay.sales_w", ["sales_weekly"]),
+        ("tables", "SELECT * FROM yachay.sales_",
+         ["sales_daily", "sales_weekly", "sales_monthly", "sales_forecast"])]:
+    print(name + "=" + complete(typed, wanted))
 os.write(fd, b"\\q\n")
 os.waitpid(pid, 0)
 "#;
