@@ -75,6 +75,11 @@ pub(crate) fn build_state(
     state
         .register_udaf(Arc::new(crate::dialect::single_row::single()))
         .expect("registering a function cannot fail");
+    datafusion::execution::FunctionRegistry::register_expr_planner(
+        &mut state,
+        Arc::new(crate::dialect::interval_scaling::IntervalTimesNumber),
+    )
+    .expect("registering a planner cannot fail");
     for (name, f) in crate::forecast::functions() {
         state.register_udtf(name, f);
     }
@@ -107,6 +112,8 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .into_iter()
                 .chain(crate::dialect::concat::functions())
                 .chain(crate::dialect::float_errors::functions())
+                .chain(crate::dialect::pg_functions::functions())
+                .chain(crate::dialect::interval_scaling::functions())
                 .chain([
                     crate::dialect::pg_text::float8_text(),
                     crate::dialect::intervals::interval_of_duration(),
@@ -123,8 +130,8 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
 
 type Rule = Arc<dyn OptimizerRule + Send + Sync>;
 
-/// DataFusion's analyzer rules, with Quipu's decimal-literal rule before
-/// type coercion (`float_literals`).
+/// DataFusion's analyzer rules, with Quipu's integer- and decimal-literal
+/// rules before type coercion (`int_literals`, `float_literals`).
 fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     let mut rules = Analyzer::new().rules;
     let at = rules
@@ -135,6 +142,7 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         at,
         Arc::new(crate::dialect::float_literals::FloatComparedWithDecimal),
     );
+    rules.insert(at, Arc::new(crate::dialect::int_literals::IntegerLiterals));
     rules.insert(
         0,
         Arc::new(crate::dialect::single_row::AggregateScalarSubqueries),

@@ -10,7 +10,7 @@
 //! so these answered in UTC whatever the session said.
 //!
 //! Where the session's zone is not UTC, the `timestamptz` argument of
-//! `date_trunc`, `date_part` (`extract`), `date_bin` and `to_char`, of a
+//! `date_trunc`, `date_part` (`extract`), `date_bin`, `to_char` and `age`, of a
 //! cast to `date`, `time` or `timestamp`, of `± interval`, and the text
 //! literal compared with one, are given the session's zone (the same instant, another
 //! zone). The PostgreSQL pushdown does not send an expression in a zone
@@ -69,7 +69,7 @@ fn has_minutes_literal(plan: &LogicalPlan) -> bool {
 }
 
 /// Functions whose value depends on the zone of a `timestamptz` argument.
-const ZONED: &[&str] = &["date_trunc", "date_part", "date_bin", "to_char"];
+const ZONED: &[&str] = &["date_trunc", "date_part", "date_bin", "to_char", "age"];
 
 /// The zone-aware type of `e` in `zone`, if `e` is a `timestamptz` in
 /// another zone.

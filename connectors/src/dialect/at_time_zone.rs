@@ -8,12 +8,16 @@
 //! TIME ZONE 'Asia/Tokyo'` stayed a `timestamptz` and printed in the
 //! session's zone (`2026-03-08 02:30:00+00` where PostgreSQL answers
 //! `2026-03-08 11:30:00`). `connectors/src/dialect/syntax.rs` writes every
-//! `AT TIME ZONE` as `quipu_at_time_zone(x, zone)`, this function.
+//! `AT TIME ZONE` as `quipu_at_time_zone(x, zone)`, this function. The
+//! zone may be a column (each row's own; NULL gives NULL), and the
+//! instant it gives is labelled UTC: later steps read it in the session's
+//! zone, as PostgreSQL does.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::timezone::Tz;
-use datafusion::arrow::array::{Array, ArrayRef, TimestampMicrosecondArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, TimestampMicrosecondArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::arrow::temporal_conversions::as_datetime_with_timezone;
@@ -75,12 +79,40 @@ pub fn wall_clock_to_instant(micros: i64, tz: &Tz) -> Option<i64> {
     }
 }
 
-fn zone_argument(v: Option<&ScalarValue>) -> Result<&str> {
+/// A constant zone name (None: NULL or not a constant).
+fn zone_argument(v: Option<&ScalarValue>) -> Option<&str> {
     match v {
-        Some(ScalarValue::Utf8(Some(z)) | ScalarValue::LargeUtf8(Some(z))) => Ok(z),
-        Some(ScalarValue::Utf8View(Some(z))) => Ok(z),
-        _ => plan_err!("AT TIME ZONE takes a constant zone name, such as 'America/Lima'"),
+        Some(ScalarValue::Utf8(Some(z)) | ScalarValue::LargeUtf8(Some(z))) => Some(z),
+        Some(ScalarValue::Utf8View(Some(z))) => Some(z),
+        _ => None,
     }
+}
+
+/// The zone of each row: one constant, or a column's names (each read
+/// once); None for a NULL name, which makes the value NULL as in
+/// PostgreSQL.
+fn zones_of(z: &ColumnarValue, rows: usize) -> Result<Vec<Option<Tz>>> {
+    if let ColumnarValue::Scalar(v) = z {
+        let tz = zone_argument(Some(v)).map(zone).transpose()?;
+        return Ok(vec![tz; rows]);
+    }
+    let names = cast(&z.to_array(rows)?, &DataType::Utf8)?;
+    let names = names.as_string::<i32>();
+    let mut seen: HashMap<&str, Tz> = HashMap::new();
+    names
+        .iter()
+        .map(|n| {
+            n.map(|n| match seen.get(n) {
+                Some(tz) => Ok(*tz),
+                None => {
+                    let tz = zone(n)?;
+                    seen.insert(n, tz);
+                    Ok(tz)
+                }
+            })
+            .transpose()
+        })
+        .collect()
 }
 
 const MICROS: TimeUnit = TimeUnit::Microsecond;
@@ -121,10 +153,16 @@ impl ScalarUDFImpl for AtTimeZone {
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let to = match args.arg_fields[0].data_type() {
             // A wall-clock time in the zone: the instant.
+            // Labelled UTC: an instant has no zone in PostgreSQL, and what
+            // is done with it next (`date_trunc`, a cast to `date`) is done
+            // in the session's zone (`scheduler/src/zones.rs`), not in this
+            // one (a label of the zone made `date_trunc('day', ts AT TIME
+            // ZONE 'Asia/Tokyo')` Tokyo's day in a UTC session).
             DataType::Timestamp(_, None) => {
-                let z = zone_argument(args.scalar_arguments.get(1).copied().flatten())?;
-                zone(z)?;
-                DataType::Timestamp(MICROS, Some(z.into()))
+                if let Some(z) = zone_argument(args.scalar_arguments.get(1).copied().flatten()) {
+                    zone(z)?;
+                }
+                DataType::Timestamp(MICROS, Some("UTC".into()))
             }
             // An instant: its wall-clock time in the zone.
             DataType::Timestamp(_, Some(_)) => DataType::Timestamp(MICROS, None),
@@ -134,41 +172,35 @@ impl ScalarUDFImpl for AtTimeZone {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let ColumnarValue::Scalar(z) = &args.args[1] else {
-            return exec_err!("AT TIME ZONE takes a constant zone name");
-        };
-        let name = zone_argument(Some(z))?.to_string();
-        let tz = zone(&name)?;
-        // Each value as microseconds in `zone` (None: zone-less), mapped.
-        let micros = |a: &ArrayRef, zone: Option<&str>, f: &dyn Fn(i64) -> Option<i64>| {
-            let a = cast(a, &DataType::Timestamp(MICROS, zone.map(Into::into)))?;
+        let rows = args.number_rows;
+        let zones = zones_of(&args.args[1], rows)?;
+        let values = args.args[0].to_array(rows)?;
+        // Each value as microseconds in `zone` (None: zone-less), mapped
+        // with its row's zone.
+        let micros = |zone: Option<&str>, f: &dyn Fn(i64, &Tz) -> Option<i64>| {
+            let a = cast(&values, &DataType::Timestamp(MICROS, zone.map(Into::into)))?;
             let a = a
                 .as_any()
                 .downcast_ref::<TimestampMicrosecondArray>()
                 .expect("cast to Timestamp(us) gives a TimestampMicrosecondArray");
             Ok::<_, datafusion::error::DataFusionError>(
                 a.iter()
-                    .map(|v| v.and_then(f))
+                    .zip(zones.iter())
+                    .map(|(v, tz)| f(v?, tz.as_ref()?))
                     .collect::<TimestampMicrosecondArray>(),
             )
         };
-        let one = |a: &ArrayRef| -> Result<ArrayRef> {
-            match a.data_type() {
-                DataType::Timestamp(_, None) => {
-                    let out = micros(a, None, &|v| wall_clock_to_instant(v, &tz))?;
-                    Ok(Arc::new(out.with_timezone(name.as_str())))
-                }
-                DataType::Timestamp(_, Some(_)) => {
-                    let out = micros(a, Some("UTC"), &|v| {
-                        as_datetime_with_timezone::<TimestampMicrosecondType>(v, tz)
-                            .map(|d| d.naive_local().and_utc().timestamp_micros())
-                    })?;
-                    Ok(Arc::new(out))
-                }
-                other => exec_err!("AT TIME ZONE takes a timestamp, not {other}"),
+        let out: ArrayRef = match values.data_type() {
+            DataType::Timestamp(_, None) => {
+                Arc::new(micros(None, &wall_clock_to_instant)?.with_timezone("UTC"))
             }
+            DataType::Timestamp(_, Some(_)) => Arc::new(micros(Some("UTC"), &|v, tz| {
+                as_datetime_with_timezone::<TimestampMicrosecondType>(v, *tz)
+                    .map(|d| d.naive_local().and_utc().timestamp_micros())
+            })?),
+            other => return exec_err!("AT TIME ZONE takes a timestamp, not {other}"),
         };
-        super::pg_text::unary(&args.args[0], one)
+        super::pg_text::shaped_like(&args.args, out)
     }
 }
 

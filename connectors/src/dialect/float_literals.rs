@@ -136,11 +136,17 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
             right,
         }) if (is_decimal(&left) || is_decimal(&right)) => {
             match division_scale(ty(&left), ty(&right)) {
-                Some(t) => Transformed::yes(Expr::BinaryExpr(BinaryExpr {
-                    left: Box::new(Expr::Cast(Cast::new(left, t))),
-                    op: Operator::Divide,
-                    right,
-                })),
+                Some(Quotient { dividend, rounded }) => {
+                    let quotient = Expr::BinaryExpr(BinaryExpr {
+                        left: Box::new(Expr::Cast(Cast::new(left, dividend))),
+                        op: Operator::Divide,
+                        right,
+                    });
+                    Transformed::yes(match rounded {
+                        Some(t) => Expr::Cast(Cast::new(Box::new(quotient), t)),
+                        None => quotient,
+                    })
+                }
                 None => Transformed::no(Expr::BinaryExpr(BinaryExpr {
                     left,
                     op: Operator::Divide,
@@ -243,6 +249,18 @@ fn mixed<'a>(
     float && decimal
 }
 
+/// How a decimal quotient is computed.
+struct Quotient {
+    /// The type the dividend is read at.
+    dividend: DataType,
+    /// The type the quotient is rounded to: arrow's division cuts its last
+    /// place (`n / 3` gave 0.16666666666666666666 where PostgreSQL rounds
+    /// to ...67), so it is computed one place further and cast back, which
+    /// rounds half away from zero as PostgreSQL does. `None` where the 38
+    /// digits leave no room for that place: the last place is cut.
+    rounded: Option<DataType>,
+}
+
 /// The type to read a dividend at so that a decimal quotient keeps
 /// PostgreSQL's (at least) 16 significant places where it fits: DataFusion
 /// gives the dividend's scale + 4 (`sum(x) / 3` gave 17.6666 where
@@ -250,7 +268,7 @@ fn mixed<'a>(
 /// dividend is scaled up as far as the 38 digits of the quotient allow
 /// (arrow multiplies it by 10^(4 + the divisor's scale) first). `None`:
 /// leave the division as it is (a double, or no room).
-fn division_scale(left: Option<DataType>, right: Option<DataType>) -> Option<DataType> {
+fn division_scale(left: Option<DataType>, right: Option<DataType>) -> Option<Quotient> {
     let shape = |t: Option<DataType>| match t? {
         DataType::Decimal128(p, s) => Some((p as i16, s as i16)),
         t if t.is_integer() => Some((20, 0)),
@@ -259,10 +277,23 @@ fn division_scale(left: Option<DataType>, right: Option<DataType>) -> Option<Dat
     let (p1, s1) = shape(left)?;
     let (_, s2) = shape(right)?;
     let digits = p1 - s1;
-    let scale = (MIN_QUOTIENT_SCALE as i16)
-        .max(s1)
-        .min(38 - 4 - s2 - digits);
-    (scale > s1).then(|| DataType::Decimal128((digits + scale) as u8, scale as i8))
+    let wanted = (MIN_QUOTIENT_SCALE as i16).max(s1);
+    // One place more than the quotient keeps, to round it.
+    let scale = wanted.min(38 - 5 - s2 - digits);
+    if scale >= s1 {
+        return Some(Quotient {
+            dividend: DataType::Decimal128((digits + scale + 1) as u8, (scale + 1) as i8),
+            rounded: Some(DataType::Decimal128(
+                (digits + s2 + scale + 4) as u8,
+                (scale + 4) as i8,
+            )),
+        });
+    }
+    let scale = wanted.min(38 - 4 - s2 - digits);
+    (scale > s1).then(|| Quotient {
+        dividend: DataType::Decimal128((digits + scale) as u8, scale as i8),
+        rounded: None,
+    })
 }
 
 /// A bigint computed from data (a column, `x * y`, a cast): what
@@ -461,7 +492,7 @@ mod tests {
             ),
             (
                 "SELECT CAST(sum(x) / 3 AS VARCHAR) FROM (VALUES (CAST(53 AS BIGINT))) AS v(x)",
-                "17.666666666",
+                "17.66666667",
             ),
             (
                 "SELECT arrow_typeof(sum(x)) FROM (VALUES (CAST(53 AS BIGINT))) AS v(x)",
@@ -489,7 +520,11 @@ mod tests {
             ),
             (
                 "SELECT CAST(n / 3 AS VARCHAR) FROM (VALUES (CAST(0.5 AS DECIMAL(12,2)))) AS v(n)",
-                "0.16666666666666666666",
+                "0.16666666666666666667",
+            ),
+            (
+                "SELECT CAST(n / 3 AS VARCHAR) FROM (VALUES (CAST(-0.5 AS DECIMAL(12,2)))) AS v(n)",
+                "-0.16666666666666666667",
             ),
         ] {
             assert_eq!(text_of(sql).await, want, "{sql}");
