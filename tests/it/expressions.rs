@@ -364,6 +364,10 @@ const SCALARS: &[&str] = &[
     "ceil(m)",
     "trunc(n, 8)",
     "age(TIMESTAMP '2027-01-01 00:00:00', ts)",
+    // Window keys with arithmetic (computed below the window, checked).
+    "sum(i) OVER (PARTITION BY i - 1 ORDER BY id)",
+    "count(j) OVER (ORDER BY j - 1, id)",
+    "count(*) OVER (PARTITION BY i + 1) * 10 + count(i) OVER (PARTITION BY i + 1)",
     "INTERVAL '1 hour' * i",
     "INTERVAL '1 hour' * (i % 100000)",
     "2 * INTERVAL '1 mon 2 days 03:00:00'",
@@ -1241,6 +1245,9 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         "SELECT id FROM public.t ORDER BY j * 2",
         "SELECT sum(j * 2) OVER () FROM public.t",
         "SELECT lag(j + j) OVER (ORDER BY id) FROM public.t",
+        "SELECT count(*) OVER (PARTITION BY j * 2) FROM public.t",
+        "SELECT row_number() OVER (ORDER BY j + j) FROM public.t",
+        "SELECT rank() OVER (PARTITION BY i ORDER BY j * 3) FROM public.t",
         "SELECT 9223372036854775807 + 1",
         "SELECT 32767::smallint + 1::smallint",
     ];

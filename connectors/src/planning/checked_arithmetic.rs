@@ -24,7 +24,8 @@
 //!
 //! A window operator cannot be rebuilt with new expressions, so
 //! [`WindowArguments`] (an analyzer rule, last) computes window functions'
-//! arithmetic arguments in a projection below the window, where the
+//! arithmetic arguments and `PARTITION BY` / `ORDER BY` keys in a
+//! projection below the window, where the
 //! physical rule checks them (`sum(x * 3) OVER ()` reads `sum(w) OVER ()`
 //! over `x * 3 AS w`, under the window's own column names). Upstream should plan checked arithmetic or carry the flag in protobuf
 //! (docs/upstream.md).
@@ -127,19 +128,36 @@ impl AnalyzerRule for WindowArguments {
             let LogicalPlan::Window(w) = &node else {
                 return Ok(Transformed::no(node));
             };
-            let mut moved: Vec<Expr> = vec![];
+            let mut moved: Vec<(Expr, String)> = vec![];
             let mut window_expr = Vec::with_capacity(w.window_expr.len());
             for e in &w.window_expr {
                 let rewritten = e.clone().transform_down(|sub| {
                     let Expr::WindowFunction(mut f) = sub else {
                         return Ok(Transformed::no(sub));
                     };
-                    for arg in f.params.args.iter_mut() {
-                        if has_arithmetic(arg) {
-                            let name = moved_name(moved.len());
-                            moved.push(arg.clone().alias(&name));
-                            *arg = Expr::Column(Column::from_name(name));
+                    // Its arguments, and its PARTITION BY and ORDER BY
+                    // keys (`PARTITION BY x * 3` wrapped around and put
+                    // rows in one partition that are not). One column per
+                    // distinct expression: window functions of one node
+                    // share their keys, and must still share them.
+                    let keys = f
+                        .params
+                        .partition_by
+                        .iter_mut()
+                        .chain(f.params.order_by.iter_mut().map(|s| &mut s.expr));
+                    for e in f.params.args.iter_mut().chain(keys) {
+                        if !has_arithmetic(e) {
+                            continue;
                         }
+                        let at = match moved.iter().position(|(m, _)| m == e) {
+                            Some(at) => at,
+                            None => {
+                                let name = moved_name(moved.len());
+                                moved.push((e.clone(), name));
+                                moved.len() - 1
+                            }
+                        };
+                        *e = Expr::Column(Column::from_name(moved[at].1.clone()));
                     }
                     Ok(Transformed::new(
                         Expr::WindowFunction(f),
@@ -161,7 +179,7 @@ impl AnalyzerRule for WindowArguments {
                 .into_iter()
                 .map(Expr::Column)
                 .collect();
-            below.extend(moved);
+            below.extend(moved.into_iter().map(|(e, name)| e.alias(name)));
             let below = LogicalPlan::Projection(Projection::try_new(below, Arc::clone(&w.input))?);
             let window = LogicalPlan::Window(Window::try_new(window_expr, Arc::new(below))?);
             // The window's columns under their names, the moved ones left
