@@ -36,30 +36,21 @@ const DIV: &str = "quipu_interval_div";
 
 /// The two functions, for the session's registry.
 pub fn functions() -> Vec<ScalarUDF> {
-    [MUL, DIV]
-        .into_iter()
-        .map(|name| {
-            ScalarUDF::new_from_impl(Scaled {
-                name,
-                signature: Signature::exact(
-                    vec![
-                        DataType::Interval(IntervalUnit::MonthDayNano),
-                        DataType::Float64,
-                    ],
-                    Volatility::Immutable,
-                ),
-            })
-        })
-        .collect()
+    vec![scaled(MUL), scaled(DIV)]
 }
 
-fn function(name: &'static str) -> Arc<ScalarUDF> {
-    Arc::new(
-        functions()
-            .into_iter()
-            .find(|f| f.name() == name)
-            .expect("one of the two"),
-    )
+/// `quipu_interval_mul` or `quipu_interval_div`.
+fn scaled(name: &'static str) -> ScalarUDF {
+    ScalarUDF::new_from_impl(Scaled {
+        name,
+        signature: Signature::exact(
+            vec![
+                DataType::Interval(IntervalUnit::MonthDayNano),
+                DataType::Float64,
+            ],
+            Volatility::Immutable,
+        ),
+    })
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -172,7 +163,7 @@ impl ExprPlanner for IntervalTimesNumber {
         let number = |e: &Expr| ty(e).is_some_and(|t| t.is_numeric());
         let call = |name, span: Expr, factor: Expr| {
             Ok(PlannerResult::Planned(Expr::ScalarFunction(
-                ScalarFunction::new_udf(function(name), vec![span, factor]),
+                ScalarFunction::new_udf(Arc::new(scaled(name)), vec![span, factor]),
             )))
         };
         let RawBinaryExpr { op, left, right } = expr;

@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Decimal128Array, Float64Array, IntervalMonthDayNanoArray,
@@ -285,17 +285,6 @@ fn age(a: &ArrayRef, b: &ArrayRef) -> Result<ArrayRef> {
     Ok(Arc::new(out))
 }
 
-fn days_in_month(year: i32, month: u32) -> i64 {
-    let first = NaiveDate::from_ymd_opt(year, month, 1).expect("a real month");
-    let next = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(year, month + 1, 1)
-    }
-    .expect("a real month");
-    (next - first).num_days()
-}
-
 /// PostgreSQL's `timestamp_age`: the fields' differences, negative ones
 /// borrowed from the next larger field (a month borrows the days of the
 /// earlier timestamp's month), the sign of the whole restored at the end.
@@ -338,7 +327,7 @@ pub fn symbolic_difference(a: NaiveDateTime, b: NaiveDateTime) -> IntervalMonthD
     }
     while *mday < 0 {
         let earlier = if flip { &a } else { &b };
-        *mday += days_in_month(earlier.year(), earlier.month());
+        *mday += i64::from(earlier.num_days_in_month());
         *mon -= 1;
     }
     while *mon < 0 {
