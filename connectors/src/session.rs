@@ -131,7 +131,8 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
 type Rule = Arc<dyn OptimizerRule + Send + Sync>;
 
 /// DataFusion's analyzer rules, with Quipu's integer- and decimal-literal
-/// rules before type coercion (`int_literals`, `float_literals`).
+/// rules and ranking functions' types before type coercion
+/// (`int_literals`, `float_literals`, `window_ranks`).
 fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     let mut rules = Analyzer::new().rules;
     let at = rules
@@ -143,6 +144,7 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         Arc::new(crate::dialect::float_literals::FloatComparedWithDecimal),
     );
     rules.insert(at, Arc::new(crate::dialect::int_literals::IntegerLiterals));
+    rules.insert(at, Arc::new(crate::dialect::window_ranks::WindowRanks));
     rules.insert(
         0,
         Arc::new(crate::dialect::single_row::AggregateScalarSubqueries),

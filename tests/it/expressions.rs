@@ -368,6 +368,14 @@ const SCALARS: &[&str] = &[
     "sum(i) OVER (PARTITION BY i - 1 ORDER BY id)",
     "count(j) OVER (ORDER BY j - 1, id)",
     "count(*) OVER (PARTITION BY i + 1) * 10 + count(i) OVER (PARTITION BY i + 1)",
+    // Ranking functions: PostgreSQL's bigint (ntile integer), also in
+    // arithmetic and over stacked windows.
+    "row_number() OVER (ORDER BY id)",
+    "rank() OVER (PARTITION BY b ORDER BY i)",
+    "dense_rank() OVER (ORDER BY i) - 1",
+    "ntile(3) OVER (ORDER BY id)",
+    "rank() OVER (ORDER BY i) * 10 + row_number() OVER (PARTITION BY b ORDER BY id)",
+    "percent_rank() OVER (ORDER BY id)",
     "INTERVAL '1 hour' * i",
     "INTERVAL '1 hour' * (i % 100000)",
     "2 * INTERVAL '1 mon 2 days 03:00:00'",

@@ -5,7 +5,8 @@
 //! ([`float_literals`]), PostgreSQL's errors of double arithmetic
 //! ([`float_errors`]), timestamp differences as intervals ([`intervals`]) and outer
 //! references of subqueries ([`outer_refs`]), `AT TIME ZONE` both ways
-//! ([`at_time_zone`]).
+//! ([`at_time_zone`]), ranking window functions' PostgreSQL types
+//! ([`window_ranks`]).
 
 pub mod at_time_zone;
 pub mod case_mapping;
@@ -20,6 +21,7 @@ pub mod pg_functions;
 pub mod pg_text;
 pub mod single_row;
 pub mod syntax;
+pub mod window_ranks;
 
 /// Whether a time zone name (a session's `TimeZone`, an Arrow timestamp's
 /// zone) means UTC.

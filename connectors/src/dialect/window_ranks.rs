@@ -1,0 +1,120 @@
+//! `row_number()`, `rank()` and `dense_rank()` are `bigint` and `ntile()`
+//! an `integer`, as in PostgreSQL.
+//!
+//! DataFusion 55 gives all four as unsigned 64-bit integers, which the
+//! PostgreSQL front door can only describe as `numeric` (asyncpg read
+//! `rank()` as `Decimal('12')`; found by the expression test). This
+//! analyzer rule runs before type coercion and casts them where a
+//! projection reads them, so the projection and everything above it (and
+//! its coercion: `row_number() OVER () - 1` is `bigint` arithmetic) see
+//! PostgreSQL's types.
+//!
+//! The cast is not a projection of its own right above each window node:
+//! between two stacked windows one hides the order the upper window needs
+//! from the lower one, and the cluster refused such plans ("Expects
+//! PARTITION BY expression to be ordered"). Windows, and the filters,
+//! sorts and limits between a window and the projection that reads it,
+//! keep DataFusion's types; only the projection changes.
+
+use std::collections::HashMap;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, Result};
+use datafusion::logical_expr::expr::Cast;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::optimizer::AnalyzerRule;
+
+#[derive(Debug, Default)]
+pub struct WindowRanks;
+
+impl AnalyzerRule for WindowRanks {
+    fn name(&self) -> &str {
+        "quipu_window_ranks"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
+        Ok(plan
+            .transform_up_with_subqueries(|node| {
+                // A child may have changed type: the schema must say so.
+                let node = node.recompute_schema()?;
+                let LogicalPlan::Projection(p) = &node else {
+                    return Ok(Transformed::no(node));
+                };
+                let mut ranks = HashMap::new();
+                ranking_outputs(&p.input, &mut ranks);
+                if ranks.is_empty() {
+                    return Ok(Transformed::no(node));
+                }
+                // Names kept: the nodes above refer to these columns by name.
+                let names = NamePreserver::new(&node);
+                let node = node.map_expressions(|e| {
+                    let name = names.save(&e);
+                    Ok(e.transform_up(|e| {
+                        Ok(match &e {
+                            Expr::Column(c) => match ranks.get(c) {
+                                Some(to) => {
+                                    Transformed::yes(Expr::Cast(Cast::new(Box::new(e), to.clone())))
+                                }
+                                None => Transformed::no(e),
+                            },
+                            _ => Transformed::no(e),
+                        })
+                    })?
+                    .update_data(|e| name.restore(e)))
+                })?;
+                node.map_data(|node| node.recompute_schema())
+            })?
+            .data)
+    }
+}
+
+/// The unsigned outputs of the window nodes a projection reads from
+/// `plan` (through filters, sorts and limits, and through the windows
+/// stacked below a window), each with PostgreSQL's type for it.
+fn ranking_outputs(plan: &LogicalPlan, out: &mut HashMap<Column, DataType>) {
+    match plan {
+        LogicalPlan::Window(w) => {
+            let input_len = w.input.schema().fields().len();
+            for (k, e) in w.window_expr.iter().enumerate() {
+                let (q, f) = w.schema.qualified_field(input_len + k);
+                if f.data_type() == &DataType::UInt64 {
+                    out.insert(Column::new(q.cloned(), f.name()), pg_type(e));
+                }
+            }
+            ranking_outputs(&w.input, out);
+        }
+        LogicalPlan::Filter(_)
+        | LogicalPlan::Sort(_)
+        | LogicalPlan::Limit(_)
+        | LogicalPlan::Repartition(_) => {
+            for input in plan.inputs() {
+                ranking_outputs(input, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// PostgreSQL's type of a ranking window function: `ntile` an integer,
+/// the others a bigint.
+fn pg_type(e: &Expr) -> DataType {
+    let mut ntile = false;
+    let _ = e.apply(|sub| {
+        use datafusion::common::tree_node::TreeNodeRecursion;
+        Ok(match sub {
+            Expr::WindowFunction(f) => {
+                ntile = f.fun.name() == "ntile";
+                TreeNodeRecursion::Stop
+            }
+            _ => TreeNodeRecursion::Continue,
+        })
+    });
+    if ntile {
+        DataType::Int32
+    } else {
+        DataType::Int64
+    }
+}
