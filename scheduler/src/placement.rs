@@ -32,7 +32,10 @@ pub(crate) enum Placement {
 }
 
 /// Whether a logical plan can only run in this process: it is not a query
-/// (DDL, SET, EXPLAIN), scans nothing, or reads only system tables.
+/// (DDL, SET, EXPLAIN), scans nothing, reads system tables, or is a
+/// recursive query (`WITH RECURSIVE`: Ballista 55's plan codec has no
+/// form for DataFusion's `RecursiveQueryExec`, the cluster refused it with
+/// "Unsupported plan node").
 pub(crate) fn local_only(plan: &LogicalPlan) -> Option<&'static str> {
     match plan {
         LogicalPlan::Ddl(_)
@@ -46,7 +49,11 @@ pub(crate) fn local_only(plan: &LogicalPlan) -> Option<&'static str> {
     }
     let mut scans = 0;
     let mut system = false;
+    let mut recursive = false;
     let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::RecursiveQuery(_) = node {
+            recursive = true;
+        }
         if let LogicalPlan::TableScan(scan) = node {
             scans += 1;
             if matches!(
@@ -58,7 +65,9 @@ pub(crate) fn local_only(plan: &LogicalPlan) -> Option<&'static str> {
         }
         Ok(TreeNodeRecursion::Continue)
     });
-    if scans == 0 {
+    if recursive {
+        Some("a recursive query, which the cluster cannot run")
+    } else if scans == 0 {
         Some("scans no table")
     } else if system {
         Some("reads system tables")
@@ -301,6 +310,12 @@ mod tests {
             Some("not a query")
         );
         assert_eq!(local_only(&logical(&ctx, "SELECT a FROM t").await), None);
+        let recursive = "WITH RECURSIVE r(n) AS (SELECT a FROM t UNION ALL \
+                         SELECT n + 1 FROM r WHERE n < 5) SELECT * FROM r";
+        assert_eq!(
+            local_only(&logical(&ctx, recursive).await),
+            Some("a recursive query, which the cluster cannot run")
+        );
         // A system table in a subquery is enough.
         let mixed = "SELECT a FROM t WHERE a IN (SELECT 1 FROM information_schema.tables)";
         assert_eq!(

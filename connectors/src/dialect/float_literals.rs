@@ -43,31 +43,30 @@ impl AnalyzerRule for FloatComparedWithDecimal {
     }
 
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
-        Ok(plan
-            .transform_up_with_subqueries(|node| {
-                let mut schema = merge_schema(&node.inputs());
-                if let LogicalPlan::TableScan(scan) = &node
-                    && let Ok(own) = DFSchema::try_from_qualified_schema(
-                        scan.table_name.clone(),
-                        &scan.source.schema(),
-                    )
-                {
-                    schema.merge(&own);
-                }
-                // Names kept: the nodes above refer to these expressions
-                // by name (as DataFusion's type coercion keeps them).
-                let names = NamePreserver::new(&node);
-                // A rewrite may change a type the node passes on
-                // (`sum(bigint)` is a decimal now): the schema must say so
-                // before the nodes above read it.
-                node.map_expressions(|e| {
-                    let name = names.save(&e);
-                    Ok(e.transform_up(|e| Ok(rewrite(e, &schema)))?
-                        .update_data(|e| name.restore(e)))
-                })?
-                .map_data(|node| node.recompute_schema())
+        Ok(super::transform_up_outside_recursion(plan, &mut |node| {
+            let mut schema = merge_schema(&node.inputs());
+            if let LogicalPlan::TableScan(scan) = &node
+                && let Ok(own) = DFSchema::try_from_qualified_schema(
+                    scan.table_name.clone(),
+                    &scan.source.schema(),
+                )
+            {
+                schema.merge(&own);
+            }
+            // Names kept: the nodes above refer to these expressions
+            // by name (as DataFusion's type coercion keeps them).
+            let names = NamePreserver::new(&node);
+            // A rewrite may change a type the node passes on
+            // (`sum(bigint)` is a decimal now): the schema must say so
+            // before the nodes above read it.
+            node.map_expressions(|e| {
+                let name = names.save(&e);
+                Ok(e.transform_up(|e| Ok(rewrite(e, &schema)))?
+                    .update_data(|e| name.restore(e)))
             })?
-            .data)
+            .map_data(|node| node.recompute_schema())
+        })?
+        .data)
     }
 }
 

@@ -31,25 +31,24 @@ impl AnalyzerRule for IntegerLiterals {
     }
 
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
-        Ok(plan
-            .transform_up_with_subqueries(|node| {
-                if matches!(node, LogicalPlan::Limit(_) | LogicalPlan::Values(_)) {
-                    // A child may have changed: the schema must say so.
-                    return node.recompute_schema().map(Transformed::yes);
-                }
-                // Names kept: the nodes above refer to these expressions by
-                // name (`Int64(1)` stays the name of `SELECT 1`'s column).
-                let names = NamePreserver::new(&node);
-                let node = node.map_expressions(|e| {
-                    let name = names.save(&e);
-                    Ok(e.transform_up(|e| Ok(narrow(e)))?
-                        .update_data(|e| name.restore(e)))
-                })?;
-                // Recomputed even when these expressions stayed: a child's
-                // types may have changed.
-                node.map_data(|node| node.recompute_schema())
-            })?
-            .data)
+        Ok(super::transform_up_outside_recursion(plan, &mut |node| {
+            if matches!(node, LogicalPlan::Limit(_) | LogicalPlan::Values(_)) {
+                // A child may have changed: the schema must say so.
+                return node.recompute_schema().map(Transformed::yes);
+            }
+            // Names kept: the nodes above refer to these expressions by
+            // name (`Int64(1)` stays the name of `SELECT 1`'s column).
+            let names = NamePreserver::new(&node);
+            let node = node.map_expressions(|e| {
+                let name = names.save(&e);
+                Ok(e.transform_up(|e| Ok(narrow(e)))?
+                    .update_data(|e| name.restore(e)))
+            })?;
+            // Recomputed even when these expressions stayed: a child's
+            // types may have changed.
+            node.map_data(|node| node.recompute_schema())
+        })?
+        .data)
     }
 }
 

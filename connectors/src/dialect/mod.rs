@@ -41,3 +41,33 @@ pub fn utc_zone(zone: &str) -> bool {
             | "ZULU"
     )
 }
+
+/// `transform_up_with_subqueries` for the analyzer rules that change a
+/// type (`int_literals`, `float_literals`, `window_ranks`), leaving
+/// recursive queries (`WITH RECURSIVE`) as they were planned: the work
+/// table a recursive term reads has the schema the planner gave it, so a
+/// type changed in either term would no longer match it (`WITH RECURSIVE
+/// t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t ...)` failed to plan,
+/// "Cannot project plan column ... field data type differs").
+pub fn transform_up_outside_recursion<F>(
+    plan: datafusion::logical_expr::LogicalPlan,
+    f: &mut F,
+) -> datafusion::common::Result<
+    datafusion::common::tree_node::Transformed<datafusion::logical_expr::LogicalPlan>,
+>
+where
+    F: FnMut(
+        datafusion::logical_expr::LogicalPlan,
+    ) -> datafusion::common::Result<
+        datafusion::common::tree_node::Transformed<datafusion::logical_expr::LogicalPlan>,
+    >,
+{
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::LogicalPlan;
+    if matches!(plan, LogicalPlan::RecursiveQuery(_)) {
+        return Ok(Transformed::no(plan));
+    }
+    plan.map_subqueries(|sub| transform_up_outside_recursion(sub, f))?
+        .transform_children(|node| node.map_children(|c| transform_up_outside_recursion(c, f)))?
+        .transform_parent(|node| f(node))
+}

@@ -36,38 +36,37 @@ impl AnalyzerRule for WindowRanks {
     }
 
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
-        Ok(plan
-            .transform_up_with_subqueries(|node| {
-                // A child may have changed type: the schema must say so.
-                let node = node.recompute_schema()?;
-                let LogicalPlan::Projection(p) = &node else {
-                    return Ok(Transformed::no(node));
-                };
-                let mut ranks = HashMap::new();
-                ranking_outputs(&p.input, &mut ranks);
-                if ranks.is_empty() {
-                    return Ok(Transformed::no(node));
-                }
-                // Names kept: the nodes above refer to these columns by name.
-                let names = NamePreserver::new(&node);
-                let node = node.map_expressions(|e| {
-                    let name = names.save(&e);
-                    Ok(e.transform_up(|e| {
-                        Ok(match &e {
-                            Expr::Column(c) => match ranks.get(c) {
-                                Some(to) => {
-                                    Transformed::yes(Expr::Cast(Cast::new(Box::new(e), to.clone())))
-                                }
-                                None => Transformed::no(e),
-                            },
-                            _ => Transformed::no(e),
-                        })
-                    })?
-                    .update_data(|e| name.restore(e)))
-                })?;
-                node.map_data(|node| node.recompute_schema())
-            })?
-            .data)
+        Ok(super::transform_up_outside_recursion(plan, &mut |node| {
+            // A child may have changed type: the schema must say so.
+            let node = node.recompute_schema()?;
+            let LogicalPlan::Projection(p) = &node else {
+                return Ok(Transformed::no(node));
+            };
+            let mut ranks = HashMap::new();
+            ranking_outputs(&p.input, &mut ranks);
+            if ranks.is_empty() {
+                return Ok(Transformed::no(node));
+            }
+            // Names kept: the nodes above refer to these columns by name.
+            let names = NamePreserver::new(&node);
+            let node = node.map_expressions(|e| {
+                let name = names.save(&e);
+                Ok(e.transform_up(|e| {
+                    Ok(match &e {
+                        Expr::Column(c) => match ranks.get(c) {
+                            Some(to) => {
+                                Transformed::yes(Expr::Cast(Cast::new(Box::new(e), to.clone())))
+                            }
+                            None => Transformed::no(e),
+                        },
+                        _ => Transformed::no(e),
+                    })
+                })?
+                .update_data(|e| name.restore(e)))
+            })?;
+            node.map_data(|node| node.recompute_schema())
+        })?
+        .data)
     }
 }
 
