@@ -149,6 +149,7 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         0,
         Arc::new(crate::dialect::single_row::AggregateScalarSubqueries),
     );
+    rules.insert(0, Arc::new(crate::dialect::exists_values::ExistsAsValues));
     // After type coercion: it evaluates the constants as planned.
     rules.push(Arc::new(
         crate::planning::checked_arithmetic::ConstantOverflow,

@@ -602,8 +602,12 @@ impl ClientSession {
             return crate::lake_write::run(self.engine.session(), &self.ctx.state(), dml).await;
         }
         let df = self.ctx.execute_logical_plan(plan).await?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let stream = df.execute_stream().await?;
+        // The rows' schema, not the DataFrame's: that one is the plan's
+        // before analysis, whose types coercion may still change (`SELECT
+        // CASE WHEN true THEN 1 ELSE 2.5 END` was described as a bigint
+        // and sent decimals, which the front door could not encode).
+        let schema: SchemaRef = stream.schema();
         Ok(QueryOutput {
             schema,
             stream,

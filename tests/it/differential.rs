@@ -73,6 +73,36 @@ const CLUSTER_KNOWN: &[(&str, &str, &str)] = &[];
 /// names). Each runs first against PostgreSQL, pushdown off and the
 /// cluster.
 const REGRESSIONS: &[(&str, &str)] = &[
+    // NULL counts over the PostgreSQL front door: datafusion-pg-catalog's
+    // parser replaced a correlated scalar subquery of a select list with
+    // NULL (and cut an uncorrelated one to its first row).
+    (
+        "correlated_count_in_select_list",
+        "SELECT c.customer_id, (SELECT count(*) FROM crm.public.orders o \
+         WHERE o.customer_id = c.customer_id) AS n FROM crm.public.customers c \
+         WHERE c.customer_id < 30",
+    ),
+    (
+        "correlated_subquery_named_by_tables",
+        "SELECT customer_id, (SELECT max(orders.order_id) FROM crm.public.orders \
+         WHERE orders.customer_id = customers.customer_id) FROM crm.public.customers \
+         WHERE customer_id < 30",
+    ),
+    // "Physical plan does not support logical expression Exists": EXISTS
+    // outside a filter.
+    (
+        "exists_in_select_list",
+        "SELECT c.customer_id, EXISTS (SELECT 1 FROM crm.public.orders o \
+         WHERE o.customer_id = c.customer_id) AS has_orders, \
+         CASE WHEN NOT EXISTS (SELECT 1 FROM pos.public.transactions t \
+         WHERE t.loyalty_card_id = c.loyalty_card_id) THEN 'none' ELSE 'some' END \
+         FROM crm.public.customers c WHERE c.customer_id < 40",
+    ),
+    (
+        "uncorrelated_exists_as_a_value",
+        "SELECT EXISTS (SELECT 1 FROM crm.public.customers c WHERE c.city = 'Lima'), \
+         NOT EXISTS (SELECT 1 FROM crm.public.customers c WHERE c.city = 'Atlantis')",
+    ),
     // "Cannot project plan column 0 ... field data type differs": an
     // analyzer rule narrowed the literal `1` of the first term to an
     // integer while the recursive term read the work table as planned
@@ -2414,6 +2444,8 @@ struct Tally {
     tlp: usize,
     norec: usize,
     cluster: usize,
+    /// Queries also run over the PostgreSQL front door.
+    wire: usize,
     unsupported: usize,
     /// Cluster errors of `CLUSTER_KNOWN`, seen as listed.
     cluster_known: usize,
@@ -2454,6 +2486,8 @@ struct Sessions<'a> {
     pg: &'a tokio_postgres::Client,
     local: &'a ClientSession,
     cluster: &'a ClientSession,
+    /// Quipu's PostgreSQL front door.
+    wire: &'a tokio_postgres::Client,
 }
 
 impl Tally {
@@ -2501,7 +2535,7 @@ impl Tally {
             self.nonempty += 1;
         }
         self.postgres += 1;
-        if let Some(d) = differ(expected, got.clone()) {
+        if let Some(d) = differ(expected.clone(), got.clone()) {
             self.fail(at, "PostgreSQL", sql, d);
         }
         self.pushdown_off += 1;
@@ -2522,6 +2556,17 @@ impl Tally {
                     }
                 }
                 Err(e) => self.fail(at, "cluster errored", sql, e),
+            }
+            // The same sample over the PostgreSQL wire, read as
+            // PostgreSQL's own rows are.
+            self.wire += 1;
+            match pg_rows(s.wire, sql).await {
+                Ok(text) => {
+                    if let Some(d) = differ(expected, text) {
+                        self.fail(at, "PostgreSQL front door (expected: PostgreSQL)", sql, d);
+                    }
+                }
+                Err(e) => self.fail(at, "PostgreSQL front door errored", sql, e),
             }
         }
         Some(got)
@@ -2570,10 +2615,27 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
     // Quipu's connections run in UTC; so does the oracle.
     pg.batch_execute("SET TimeZone = 'UTC'").await.unwrap();
     let pool = Pool::load(&pg).await;
+    // The PostgreSQL front door of a `quipu serve` on the same catalog:
+    // its own parsing (datafusion-pg-catalog's rewrites) and text forms.
+    crate::pgwire::add_admin(dir.path());
+    let procs = crate::cluster::Procs::start(dir.path(), 0);
+    crate::pgwire::wait_port(procs.pg);
+    let (wire, conn) = tokio_postgres::connect(
+        &format!(
+            "postgresql://boss:{}@127.0.0.1:{}/quipu?sslmode=disable",
+            crate::pgwire::BOSS_PW,
+            procs.pg
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
     let s = Sessions {
         pg: &pg,
         local: &local,
         cluster: &on_cluster,
+        wire: &wire,
     };
     let started = Instant::now();
     let mut tally = Tally::default();
@@ -2641,7 +2703,7 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
     println!(
         "differential: seed {seed}, {} generated (from index {from}) + {} regression queries in {:.0?}; kinds {kinds:?}; \
          checked against PostgreSQL {} ({} non-empty), pushdown off {}, TLP {}, NoREC {}, cluster {} \
-         (+{} known cluster errors); unsupported {}; failures {}",
+         (+{} known cluster errors), PostgreSQL front door {}; unsupported {}; failures {}",
         if only.is_some() { 1 } else { count },
         if only.is_some() { 0 } else { REGRESSIONS.len() },
         started.elapsed(),
@@ -2652,6 +2714,7 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
         tally.norec,
         tally.cluster,
         tally.cluster_known,
+        tally.wire,
         tally.unsupported,
         tally.failures.len()
     );

@@ -1,7 +1,7 @@
 //! PostgreSQL's meaning for what analysts type, on DataFusion: statement
 //! rewrites ([`syntax`]), functions under PostgreSQL's names and output
 //! forms ([`case_mapping`], [`concat`], [`pg_text`]), correlated scalar subqueries
-//! ([`single_row`]), float literals compared with decimals
+//! ([`single_row`]), `EXISTS` outside a filter ([`exists_values`]), float literals compared with decimals
 //! ([`float_literals`]), PostgreSQL's errors of double arithmetic
 //! ([`float_errors`]), timestamp differences as intervals ([`intervals`]) and outer
 //! references of subqueries ([`outer_refs`]), `AT TIME ZONE` both ways
@@ -11,6 +11,7 @@
 pub mod at_time_zone;
 pub mod case_mapping;
 pub mod concat;
+pub mod exists_values;
 pub mod float_errors;
 pub mod float_literals;
 pub mod int_literals;

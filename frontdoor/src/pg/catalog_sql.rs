@@ -5,6 +5,10 @@
 //!   `\dp`): PostgreSQL reads the literal as the column's array type,
 //!   DataFusion cannot compare a list with text. A literal of integers
 //!   compared with a column becomes `ARRAY[0]` ([`array_literals`]).
+//! - Scalar subqueries in the select list of a query that reads no
+//!   system table ([`parse_user_sql`]): datafusion-pg-catalog's parser
+//!   replaced a correlated one with NULL and cut an uncorrelated one to its
+//!   first row.
 //! - `'name'::regproc` compared with a `regproc` column of `pg_type`
 //!   ([`regproc_names`]). datafusion-pg-catalog keeps `pg_type.typinput` (and the other `regproc`
 //!   columns) as the function's name, which is how PostgreSQL shows them,
@@ -18,6 +22,11 @@
 //!   without its `pg_catalog.` schema (all of them are there).
 
 use std::ops::ControlFlow;
+use std::sync::{Arc, LazyLock};
+
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion_pg_catalog::sql::rules::{self as pg_rules, SqlStatementRewriteRule};
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, ObjectNamePart, SelectItem, SetExpr, Statement, TableFactor, Value,
@@ -180,6 +189,37 @@ mod tests {
     }
 
     #[test]
+    fn subqueries_of_a_user_select_list_are_kept() {
+        let sql = "SELECT c.id, (SELECT count(*) FROM orders o WHERE o.cid = c.id), \
+                   (SELECT max(x) FROM t) FROM customers c";
+        let kept = parse_user_sql(sql).unwrap().remove(0).to_string();
+        assert!(
+            kept.contains("(SELECT count(*) FROM orders o WHERE o.cid = c.id)"),
+            "{kept}"
+        );
+        assert!(kept.contains("(SELECT max(x) FROM t)"), "{kept}");
+        assert!(!kept.contains("NULL") && !kept.contains("LIMIT"), "{kept}");
+        // What the library's parser does with it.
+        let theirs = datafusion_pg_catalog::sql::PostgresCompatibilityParser::new()
+            .parse(sql)
+            .unwrap()
+            .remove(0)
+            .to_string();
+        assert!(
+            theirs.contains("NULL") && theirs.contains("LIMIT 1"),
+            "{theirs}"
+        );
+        // Client catalog queries keep the library's parsing.
+        for system in [
+            "SELECT (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = t.oid) FROM t",
+            "SELECT * FROM information_schema.tables",
+            "SELECT * FROM pg_type",
+        ] {
+            assert!(parse_user_sql(system).is_none(), "{system}");
+        }
+    }
+
+    #[test]
     fn integer_array_literals_compared_with_columns_are_arrays() {
         let mut stmt = datafusion_pg_catalog::sql::PostgresCompatibilityParser::new()
             .parse("SELECT polroles <> '{0}', '{1, -2}' = p.k, a = '{x}', a = '{}', '{1}' FROM p")
@@ -207,4 +247,67 @@ mod tests {
         let sql = rewritten("SELECT p.oid = 'array_in'::regproc FROM pg_catalog.pg_proc p");
         assert!(sql.contains("pg_proc WHERE proname = 'array_in'"), "{sql}");
     }
+}
+
+/// The rewrites of datafusion-pg-catalog's parser, without
+/// `RemoveSubqueryFromProjection`. That rule exists for client catalog
+/// queries DataFusion could not plan: it replaces a correlated scalar
+/// subquery of a select list with NULL and adds `LIMIT 1` to an
+/// uncorrelated one. On an analyst's query it gave wrong answers: `SELECT
+/// c.name, (SELECT count(*) FROM orders o WHERE o.customer_id = c.id) FROM
+/// customers c` answered NULL counts over the PostgreSQL front door (the
+/// engine runs it: `quipu_connectors::dialect::single_row`), and a
+/// subquery of two rows answered its first instead of PostgreSQL's
+/// `21000` error.
+static USER_RULES: LazyLock<Vec<Arc<dyn SqlStatementRewriteRule>>> = LazyLock::new(|| {
+    vec![
+        Arc::new(pg_rules::AliasDuplicatedProjectionRewrite),
+        Arc::new(pg_rules::ResolveUnqualifiedIdentifier),
+        Arc::new(pg_rules::RewriteArrayAnyAllOperation),
+        Arc::new(pg_rules::PrependUnqualifiedPgTableName),
+        Arc::new(pg_rules::StripCallableQualifier),
+        Arc::new(pg_rules::FixArrayLiteral),
+        Arc::new(pg_rules::CurrentUserVariableToSessionUserFunctionCall),
+        Arc::new(pg_rules::StripCollate),
+        Arc::new(pg_rules::RewritePgCatalogOperator),
+        Arc::new(pg_rules::RewriteRegCastToSubquery::new()),
+        Arc::new(pg_rules::FixVersionColumnName),
+    ]
+});
+
+/// Statements that read no system table, parsed with [`USER_RULES`]; None
+/// when the text reads one (`pg_catalog`, `information_schema`, a `pg_*`
+/// table) or does not parse as it is: datafusion-pg-catalog's parser then
+/// reads it whole, with its substitutions of client catalog queries.
+pub(super) fn parse_user_sql(sql: &str) -> Option<Vec<Statement>> {
+    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    let system = statements.iter().any(|s| {
+        datafusion::sql::sqlparser::ast::visit_relations(s, |name| {
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident())
+                .map(|i| i.value.to_ascii_lowercase())
+                .collect();
+            let system_schema = parts
+                .iter()
+                .any(|p| p == "pg_catalog" || p == "information_schema");
+            let pg_table = parts.len() == 1 && parts[0].starts_with("pg_");
+            if system_schema || pg_table {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .is_break()
+    });
+    if system {
+        return None;
+    }
+    Some(
+        statements
+            .into_iter()
+            .map(|s| USER_RULES.iter().fold(s, |s, rule| rule.rewrite(s)))
+            .collect(),
+    )
 }

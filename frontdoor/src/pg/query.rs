@@ -225,7 +225,9 @@ fn guarded(
 /// Parses SQL text with the PostgreSQL-compatibility rewrites of
 /// datafusion-pg-catalog (casts to `regclass`, `OPERATOR(pg_catalog.~)`,
 /// ... that psql and JDBC send), refusing text over the statement limits
-/// (`quipu_scheduler::limits`) before the parser sees it.
+/// (`quipu_scheduler::limits`) before the parser sees it. Statements that
+/// read no system table skip the one rewrite that changes answers
+/// ([`super::catalog_sql::parse_user_sql`]).
 pub(crate) fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
     quipu_scheduler::limits::check_sql_text(sql)
         .map_err(|e| error(quipu_scheduler::limits::TooComplex::SQLSTATE, e.to_string()))?;
@@ -236,9 +238,12 @@ pub(crate) fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
     // `REFRESH MATERIALIZED VIEW`, which sqlparser lacks, as the engine
     // reads it (`quipu_scheduler::cache::statement`).
     let sql = quipu_scheduler::cache::desugar(sql);
-    let mut statements = PARSER
-        .parse(&sql)
-        .map_err(|e| error("42601", e.to_string()))?;
+    let mut statements = match super::catalog_sql::parse_user_sql(&sql) {
+        Some(statements) => statements,
+        None => PARSER
+            .parse(&sql)
+            .map_err(|e| error("42601", e.to_string()))?,
+    };
     for s in &mut statements {
         super::catalog_sql::regproc_names(s);
         super::catalog_sql::array_literals(s);
