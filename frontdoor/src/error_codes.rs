@@ -126,7 +126,55 @@ impl Kind {
 
 /// An engine error as a gRPC status, with the engine's message.
 pub(crate) fn status(e: SchedulerError) -> tonic::Status {
-    tonic::Status::new(Kind::of(&e).grpc(), e.to_string())
+    tonic::Status::new(Kind::of(&e).grpc(), message(&e))
+}
+
+/// The words a client is shown for an engine error: without the layers
+/// that name DataFusion's machinery rather than the problem (an analyzer
+/// or optimizer rule's context, `External error: `, `Arrow error: `), and
+/// Arrow's words for a division by zero as PostgreSQL's. `SELECT 1 / 0`
+/// said "Arrow error: Divide by zero error", `SELECT 100000 * 100000`
+/// "quipu_constant_overflow caused by External error: integer out of
+/// range ...", `CAST('abc' AS int)` "Optimizer rule 'simplify_expressions'
+/// failed caused by Arrow error: Cast error: ...".
+pub(crate) fn message(e: &SchedulerError) -> String {
+    match e {
+        SchedulerError::Query(df) => df_message(df),
+        other => other.to_string(),
+    }
+}
+
+fn df_message(e: &DataFusionError) -> String {
+    match e {
+        // A rule's name (`quipu_constant_overflow`, `type_coercion`) or
+        // "Optimizer rule 'x' failed": where, not what.
+        DataFusionError::Context(label, inner)
+            if !label.contains(' ') || label.starts_with("Optimizer rule '") =>
+        {
+            df_message(inner)
+        }
+        DataFusionError::ArrowError(a, _) => arrow_message(a),
+        DataFusionError::External(inner) => {
+            if let Some(df) = inner.downcast_ref::<DataFusionError>() {
+                df_message(df)
+            } else if let Some(a) = inner.downcast_ref::<ArrowError>() {
+                arrow_message(a)
+            } else {
+                inner.to_string()
+            }
+        }
+        DataFusionError::Shared(inner) => df_message(inner),
+        other => other.strip_backtrace(),
+    }
+}
+
+fn arrow_message(a: &ArrowError) -> String {
+    match a {
+        ArrowError::DivideByZero => "division by zero".to_string(),
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => m.clone(),
+        ArrowError::ExternalError(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +185,35 @@ mod tests {
 
     fn plan(m: &str) -> DataFusionError {
         DataFusionError::Plan(m.to_string())
+    }
+
+    #[test]
+    fn messages_name_the_problem_not_the_machinery() {
+        let arrow = |a| DataFusionError::ArrowError(Box::new(a), None);
+        let by_rule = DataFusionError::Context(
+            "Optimizer rule 'simplify_expressions' failed".into(),
+            Box::new(arrow(ArrowError::CastError(
+                "Cannot cast string 'abc' to value of Int32 type".into(),
+            ))),
+        );
+        assert_eq!(
+            message(&SchedulerError::Query(by_rule)),
+            "Cannot cast string 'abc' to value of Int32 type"
+        );
+        let ours = DataFusionError::Context(
+            "quipu_constant_overflow".into(),
+            Box::new(DataFusionError::External(Box::new(arrow(
+                ArrowError::DivideByZero,
+            )))),
+        );
+        assert_eq!(message(&SchedulerError::Query(ours)), "division by zero");
+        // A context that says something is kept; so is the class of a
+        // planning error.
+        let planning = plan("table 'x' not found");
+        assert_eq!(
+            message(&SchedulerError::Query(planning)),
+            "Error during planning: table 'x' not found"
+        );
     }
 
     #[test]

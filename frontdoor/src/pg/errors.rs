@@ -23,7 +23,10 @@ pub(super) fn error(code: &str, message: impl Into<String>) -> PgWireError {
 
 /// An engine error as a PostgreSQL error with its SQLSTATE.
 pub(crate) fn engine_error(e: SchedulerError) -> PgWireError {
-    error(crate::error_codes::Kind::of(&e).sqlstate(), e.to_string())
+    error(
+        crate::error_codes::Kind::of(&e).sqlstate(),
+        crate::error_codes::message(&e),
+    )
 }
 
 pub(super) fn canceled(timeout: bool) -> PgWireError {
