@@ -49,6 +49,8 @@ pub(super) enum Kind {
     Local(Local),
     /// A materialized-view statement, run when executed, with its tag.
     Cache(Box<Statement>, &'static str),
+    /// asyncpg's type introspection (`super::type_lookup`).
+    TypeLookup,
 }
 
 /// Parses and plans statements of the extended protocol.
@@ -70,6 +72,11 @@ impl QueryParser for QuipuParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = self.conn.session(client).await?;
+        if super::type_lookup::is_asyncpg_type_lookup(sql) {
+            return Ok(Some(Prepared {
+                kind: Kind::TypeLookup,
+            }));
+        }
         let mut statements = parse_sql(sql)?;
         // The statement's `/*+ quipu.max_staleness = ... */` settings,
         // applied when it is planned (here, once).
@@ -117,8 +124,10 @@ impl QueryParser for QuipuParser {
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
-        let Kind::Query(plan, _, _) = &stmt.kind else {
-            return Ok(vec![]);
+        let plan = match &stmt.kind {
+            Kind::Query(plan, _, _) => plan,
+            Kind::TypeLookup => return Ok(super::type_lookup::parameter_types()),
+            _ => return Ok(vec![]),
         };
         ordered_param_types(plan)?
             .into_iter()
@@ -148,6 +157,9 @@ impl QueryParser for QuipuParser {
                 )
                 .map(|fields| renamed(fields, names.as_deref()))
             }
+            Kind::TypeLookup => Ok(super::type_lookup::fields(
+                format.unwrap_or(&Format::UnifiedText),
+            )),
             Kind::Local(Local::Show(name)) => Ok(vec![FieldInfo::new(
                 name.clone(),
                 None,
@@ -188,7 +200,7 @@ fn described_schema(
 /// as such; not `regclass` and its kin, whose text is a name (SQLAlchemy
 /// sends `CAST($1 AS REGCLASS)` with a table name).
 fn cast_parameters(stmt: &Statement) -> std::collections::HashSet<String> {
-    use datafusion::sql::sqlparser::ast::{DataType as Sql, visit_expressions};
+    use datafusion::sql::sqlparser::ast::visit_expressions;
     let mut found: HashMap<String, bool> = HashMap::new();
     let _ = visit_expressions(stmt, |e: &Expr| {
         if let Expr::Cast {
@@ -197,32 +209,7 @@ fn cast_parameters(stmt: &Statement) -> std::collections::HashSet<String> {
             && let Expr::Value(v) = expr.as_ref()
             && let Value::Placeholder(id) = &v.value
         {
-            let plain = matches!(
-                data_type,
-                Sql::SmallInt(_)
-                    | Sql::Int2(_)
-                    | Sql::Int(_)
-                    | Sql::Integer(_)
-                    | Sql::Int4(_)
-                    | Sql::BigInt(_)
-                    | Sql::Int8(_)
-                    | Sql::Real
-                    | Sql::Float4
-                    | Sql::DoublePrecision
-                    | Sql::Double(_)
-                    | Sql::Float8
-                    | Sql::Numeric(_)
-                    | Sql::Decimal(_)
-                    | Sql::Text
-                    | Sql::Varchar(_)
-                    | Sql::CharacterVarying(_)
-                    | Sql::String(_)
-                    | Sql::Boolean
-                    | Sql::Bool
-                    | Sql::Date
-                    | Sql::Timestamp(..)
-                    | Sql::Bytea
-            );
+            let plain = plain_type(data_type);
             *found.entry(id.clone()).or_insert(true) &= plain;
         }
         std::ops::ControlFlow::<()>::Continue(())
@@ -231,6 +218,46 @@ fn cast_parameters(stmt: &Statement) -> std::collections::HashSet<String> {
         .into_iter()
         .filter_map(|(id, plain)| plain.then_some(id))
         .collect()
+}
+
+/// Whether a cast's SQL type is one whose forms clients send as such: the
+/// numbers, text, booleans, dates, timestamps, bytes, and arrays of them
+/// (`$1::int[]`: asyncpg encodes a list as the array type it is told).
+fn plain_type(t: &datafusion::sql::sqlparser::ast::DataType) -> bool {
+    use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, DataType as Sql};
+    match t {
+        Sql::Array(
+            ArrayElemTypeDef::SquareBracket(inner, _)
+            | ArrayElemTypeDef::AngleBracket(inner)
+            | ArrayElemTypeDef::Parenthesis(inner),
+        ) => plain_type(inner),
+        _ => matches!(
+            t,
+            Sql::SmallInt(_)
+                | Sql::Int2(_)
+                | Sql::Int(_)
+                | Sql::Integer(_)
+                | Sql::Int4(_)
+                | Sql::BigInt(_)
+                | Sql::Int8(_)
+                | Sql::Real
+                | Sql::Float4
+                | Sql::DoublePrecision
+                | Sql::Double(_)
+                | Sql::Float8
+                | Sql::Numeric(_)
+                | Sql::Decimal(_)
+                | Sql::Text
+                | Sql::Varchar(_)
+                | Sql::CharacterVarying(_)
+                | Sql::String(_)
+                | Sql::Boolean
+                | Sql::Bool
+                | Sql::Date
+                | Sql::Timestamp(..)
+                | Sql::Bytea
+        ),
+    }
 }
 
 /// Gives a parameter whose type DataFusion did not infer, and the client
@@ -344,6 +371,7 @@ impl ExtendedQueryHandler for QueryHandler {
         let prepared = &portal.statement.statement;
         match &prepared.kind {
             Kind::Local(local) => self.conn.run_local(local),
+            Kind::TypeLookup => super::type_lookup::answer(portal),
             Kind::Cache(stmt, tag) => {
                 self.conn
                     .run_cache_statement(client, &session, Statement::clone(stmt), tag)

@@ -31,7 +31,8 @@
 //!   [`column_names`] (PostgreSQL's result column names), [`copy_out`]
 //!   (`COPY ... TO STDOUT`), [`text_out`] (timestamps in PostgreSQL's text),
 //!   [`catalog_sql`] (catalog queries rewritten after
-//!   datafusion-pg-catalog's parser).
+//!   datafusion-pg-catalog's parser), [`type_lookup`] (asyncpg's type
+//!   introspection).
 
 mod auth;
 pub(crate) mod catalog;
@@ -46,6 +47,7 @@ mod listener;
 mod query;
 mod settings;
 mod text_out;
+mod type_lookup;
 
 pub use extended::Prepared;
 pub use listener::{DEFAULT_LISTEN, PgOptions, PgServer, start};
