@@ -954,6 +954,10 @@ const WIRE_SCALARS: &[&str] = &[
     "CAST(md5(s) AS bytea)",
     "ARRAY[i, 1]",
     "ARRAY[s, 'x']",
+    // PostgreSQL's integer results (DataFusion's unsigned).
+    "cardinality(ARRAY[i, 1])",
+    "array_length(ARRAY[i, 1, 2], 1)",
+    "array_ndims(ARRAY[i])",
     "string_to_array(s, ' ')",
     "INTERVAL '1 day 02:03:04.5'",
     "INTERVAL '02:30'",

@@ -15,6 +15,11 @@
 //! PARTITION BY expression to be ordered"). Windows, and the filters,
 //! sorts and limits between a window and the projection that reads it,
 //! keep DataFusion's types; only the projection changes.
+//!
+//! The array functions PostgreSQL types `integer` and DataFusion unsigned
+//! (`cardinality`, `array_length`, `array_ndims`, `array_position`) are
+//! cast to `Int32` wherever they are called (asyncpg read `cardinality`
+//! as `Decimal('3')`).
 
 use std::collections::HashMap;
 
@@ -38,7 +43,15 @@ impl AnalyzerRule for WindowRanks {
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
         Ok(super::transform_up_outside_recursion(plan, &mut |node| {
             // A child may have changed type: the schema must say so.
-            let node = node.recompute_schema()?;
+            let names = NamePreserver::new(&node);
+            let node = node
+                .map_expressions(|e| {
+                    let name = names.save(&e);
+                    Ok(e.transform_up(|e| Ok(integer_result(e)))?
+                        .update_data(|e| name.restore(e)))
+                })?
+                .data
+                .recompute_schema()?;
             let LogicalPlan::Projection(p) = &node else {
                 return Ok(Transformed::no(node));
             };
@@ -115,5 +128,24 @@ fn pg_type(e: &Expr) -> DataType {
         DataType::Int32
     } else {
         DataType::Int64
+    }
+}
+
+/// DataFusion's array functions with an unsigned result that PostgreSQL
+/// types `integer`.
+const INTEGER_ARRAY_FUNCTIONS: &[&str] = &[
+    "cardinality",
+    "array_length",
+    "array_ndims",
+    "array_position",
+];
+
+/// Casts a call of one of [`INTEGER_ARRAY_FUNCTIONS`] to `Int32`.
+fn integer_result(e: Expr) -> Transformed<Expr> {
+    match &e {
+        Expr::ScalarFunction(f) if INTEGER_ARRAY_FUNCTIONS.contains(&f.name()) => {
+            Transformed::yes(Expr::Cast(Cast::new(Box::new(e), DataType::Int32)))
+        }
+        _ => Transformed::no(e),
     }
 }
