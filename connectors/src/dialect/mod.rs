@@ -70,5 +70,5 @@ where
     }
     plan.map_subqueries(|sub| transform_up_outside_recursion(sub, f))?
         .transform_children(|node| node.map_children(|c| transform_up_outside_recursion(c, f)))?
-        .transform_parent(|node| f(node))
+        .transform_parent(f)
 }

@@ -177,6 +177,69 @@ fn proc_lookup(e: &Expr) -> Option<String> {
     Some(name.strip_prefix("pg_catalog.").unwrap_or(name).to_string())
 }
 
+/// The rewrites of datafusion-pg-catalog's parser, without
+/// `RemoveSubqueryFromProjection`. That rule exists for client catalog
+/// queries DataFusion could not plan: it replaces a correlated scalar
+/// subquery of a select list with NULL and adds `LIMIT 1` to an
+/// uncorrelated one. On an analyst's query it gave wrong answers: `SELECT
+/// c.name, (SELECT count(*) FROM orders o WHERE o.customer_id = c.id) FROM
+/// customers c` answered NULL counts over the PostgreSQL front door (the
+/// engine runs it: `quipu_connectors::dialect::single_row`), and a
+/// subquery of two rows answered its first instead of PostgreSQL's
+/// `21000` error.
+static USER_RULES: LazyLock<Vec<Arc<dyn SqlStatementRewriteRule>>> = LazyLock::new(|| {
+    vec![
+        Arc::new(pg_rules::AliasDuplicatedProjectionRewrite),
+        Arc::new(pg_rules::ResolveUnqualifiedIdentifier),
+        Arc::new(pg_rules::RewriteArrayAnyAllOperation),
+        Arc::new(pg_rules::PrependUnqualifiedPgTableName),
+        Arc::new(pg_rules::StripCallableQualifier),
+        Arc::new(pg_rules::FixArrayLiteral),
+        Arc::new(pg_rules::CurrentUserVariableToSessionUserFunctionCall),
+        Arc::new(pg_rules::StripCollate),
+        Arc::new(pg_rules::RewritePgCatalogOperator),
+        Arc::new(pg_rules::RewriteRegCastToSubquery::new()),
+        Arc::new(pg_rules::FixVersionColumnName),
+    ]
+});
+
+/// Statements that read no system table, parsed with [`USER_RULES`]; None
+/// when the text reads one (`pg_catalog`, `information_schema`, a `pg_*`
+/// table) or does not parse as it is: datafusion-pg-catalog's parser then
+/// reads it whole, with its substitutions of client catalog queries.
+pub(super) fn parse_user_sql(sql: &str) -> Option<Vec<Statement>> {
+    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    let system = statements.iter().any(|s| {
+        datafusion::sql::sqlparser::ast::visit_relations(s, |name| {
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident())
+                .map(|i| i.value.to_ascii_lowercase())
+                .collect();
+            let system_schema = parts
+                .iter()
+                .any(|p| p == "pg_catalog" || p == "information_schema");
+            let pg_table = parts.len() == 1 && parts[0].starts_with("pg_");
+            if system_schema || pg_table {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .is_break()
+    });
+    if system {
+        return None;
+    }
+    Some(
+        statements
+            .into_iter()
+            .map(|s| USER_RULES.iter().fold(s, |s, rule| rule.rewrite(s)))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,67 +310,4 @@ mod tests {
         let sql = rewritten("SELECT p.oid = 'array_in'::regproc FROM pg_catalog.pg_proc p");
         assert!(sql.contains("pg_proc WHERE proname = 'array_in'"), "{sql}");
     }
-}
-
-/// The rewrites of datafusion-pg-catalog's parser, without
-/// `RemoveSubqueryFromProjection`. That rule exists for client catalog
-/// queries DataFusion could not plan: it replaces a correlated scalar
-/// subquery of a select list with NULL and adds `LIMIT 1` to an
-/// uncorrelated one. On an analyst's query it gave wrong answers: `SELECT
-/// c.name, (SELECT count(*) FROM orders o WHERE o.customer_id = c.id) FROM
-/// customers c` answered NULL counts over the PostgreSQL front door (the
-/// engine runs it: `quipu_connectors::dialect::single_row`), and a
-/// subquery of two rows answered its first instead of PostgreSQL's
-/// `21000` error.
-static USER_RULES: LazyLock<Vec<Arc<dyn SqlStatementRewriteRule>>> = LazyLock::new(|| {
-    vec![
-        Arc::new(pg_rules::AliasDuplicatedProjectionRewrite),
-        Arc::new(pg_rules::ResolveUnqualifiedIdentifier),
-        Arc::new(pg_rules::RewriteArrayAnyAllOperation),
-        Arc::new(pg_rules::PrependUnqualifiedPgTableName),
-        Arc::new(pg_rules::StripCallableQualifier),
-        Arc::new(pg_rules::FixArrayLiteral),
-        Arc::new(pg_rules::CurrentUserVariableToSessionUserFunctionCall),
-        Arc::new(pg_rules::StripCollate),
-        Arc::new(pg_rules::RewritePgCatalogOperator),
-        Arc::new(pg_rules::RewriteRegCastToSubquery::new()),
-        Arc::new(pg_rules::FixVersionColumnName),
-    ]
-});
-
-/// Statements that read no system table, parsed with [`USER_RULES`]; None
-/// when the text reads one (`pg_catalog`, `information_schema`, a `pg_*`
-/// table) or does not parse as it is: datafusion-pg-catalog's parser then
-/// reads it whole, with its substitutions of client catalog queries.
-pub(super) fn parse_user_sql(sql: &str) -> Option<Vec<Statement>> {
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
-    let system = statements.iter().any(|s| {
-        datafusion::sql::sqlparser::ast::visit_relations(s, |name| {
-            let parts: Vec<String> = name
-                .0
-                .iter()
-                .filter_map(|p| p.as_ident())
-                .map(|i| i.value.to_ascii_lowercase())
-                .collect();
-            let system_schema = parts
-                .iter()
-                .any(|p| p == "pg_catalog" || p == "information_schema");
-            let pg_table = parts.len() == 1 && parts[0].starts_with("pg_");
-            if system_schema || pg_table {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
-        .is_break()
-    });
-    if system {
-        return None;
-    }
-    Some(
-        statements
-            .into_iter()
-            .map(|s| USER_RULES.iter().fold(s, |s, rule| rule.rewrite(s)))
-            .collect(),
-    )
 }
