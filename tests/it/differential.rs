@@ -1998,6 +1998,21 @@ impl<'a> Gen<'a> {
                     full_name(t),
                     f.refs[i].q
                 ));
+                if self.chance(40) {
+                    // EXISTS as a value (DataFusion plans it only as a
+                    // filter), in a CASE half of the time.
+                    let not = if self.chance(40) { "NOT " } else { "" };
+                    let e = format!(
+                        "{not}EXISTS (SELECT 1 FROM {} {a}x WHERE {a}x.{tc} = {}.{fc})",
+                        full_name(t),
+                        f.refs[i].q
+                    );
+                    items.push(if self.chance(50) {
+                        format!("{e} AS e")
+                    } else {
+                        format!("CASE WHEN {e} THEN 'yes' ELSE 'no' END AS e")
+                    });
+                }
             }
         }
         let k = items.len();
