@@ -50,6 +50,17 @@ pub(super) struct QuipuFlightSql {
     pub(super) parts: Mutex<HashMap<Vec<u8>, Part>>,
 }
 
+/// The schema a statement's rows will have: its plan's after analysis
+/// (type coercion and Quipu's rules give `SELECT 7` an `Int32`, the plan as
+/// written says `Int64`; ADBC refuses a stream whose schema differs from
+/// the one announced: "endpoint 0 returned inconsistent schema").
+fn announced_schema(session: &ClientSession, plan: &LogicalPlan) -> Schema {
+    match session.analyze(plan.clone()) {
+        Ok(analyzed) => analyzed.schema().as_arrow().clone(),
+        Err(_) => plan.schema().as_arrow().clone(),
+    }
+}
+
 fn schema_ipc(schema: &Schema) -> std::result::Result<bytes::Bytes, Status> {
     let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
         .try_into()
@@ -178,7 +189,7 @@ impl QuipuFlightSql {
         // with its parameters bound, a column can become non-nullable
         // (`CAST($1 AS BIGINT) + 1`), and ADBC refuses a stream whose
         // schema differs ("endpoint 0 returned inconsistent schema").
-        let announced: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let announced: SchemaRef = Arc::new(announced_schema(session, &plan));
         let bound = params.is_some();
         let plan = match params {
             Some(p) => plan
@@ -190,7 +201,14 @@ impl QuipuFlightSql {
         let batches = out
             .stream
             .map_err(|e| FlightError::ExternalError(Box::new(e)));
-        if !bound || out.schema == announced {
+        let same_types = out.schema.fields().len() == announced.fields().len()
+            && out
+                .schema
+                .fields()
+                .iter()
+                .zip(announced.fields())
+                .all(|(a, b)| a.data_type() == b.data_type());
+        if out.schema == announced || (!bound && same_types) {
             return Ok(flight_stream(out.schema, batches));
         }
         let schema = announced.clone();
@@ -254,7 +272,7 @@ impl FlightSqlService for QuipuFlightSql {
         let (token, user) = self.user(&request)?;
         let headers = header_hints(&request)?;
         let plan = self.plan(&user.session, &query.query, &headers).await?;
-        let schema = plan.schema().as_arrow().clone();
+        let schema = announced_schema(&user.session, &plan);
         if matches!(plan, LogicalPlan::Statement(_)) {
             // Done while planning (`SET ...`); no rows, so no endpoint to
             // leave unread.
@@ -290,7 +308,7 @@ impl FlightSqlService for QuipuFlightSql {
         let (token, user) = self.user(&request)?;
         let headers = header_hints(&request)?;
         let plan = self.plan(&user.session, &query.query, &headers).await?;
-        let dataset_schema = schema_ipc(plan.schema().as_arrow())?;
+        let dataset_schema = schema_ipc(&announced_schema(&user.session, &plan))?;
         let mut params: Vec<(usize, Option<DataType>)> = plan
             .get_parameter_types()
             .map_err(|e| status(SchedulerError::Query(e)))?
@@ -349,9 +367,9 @@ impl FlightSqlService for QuipuFlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
-        let (token, _) = self.user(&request)?;
+        let (token, user) = self.user(&request)?;
         let (plan, _) = self.handle(&cmd.prepared_statement_handle, &token)?;
-        let schema = plan.schema().as_arrow().clone();
+        let schema = announced_schema(&user.session, &plan);
         self.info(&schema, cmd.as_any().encode_to_vec(), request.into_inner())
     }
 
