@@ -185,8 +185,9 @@ fn proc_lookup(e: &Expr) -> Option<String> {
 /// c.name, (SELECT count(*) FROM orders o WHERE o.customer_id = c.id) FROM
 /// customers c` answered NULL counts over the PostgreSQL front door (the
 /// engine runs it: `quipu_connectors::dialect::single_row`), and a
-/// subquery of two rows answered its first instead of PostgreSQL's
-/// `21000` error.
+/// subquery of two rows answered its first row where PostgreSQL fails
+/// (`21000`; Quipu now fails too: "Scalar subquery returned more than one
+/// row").
 static USER_RULES: LazyLock<Vec<Arc<dyn SqlStatementRewriteRule>>> = LazyLock::new(|| {
     vec![
         Arc::new(pg_rules::AliasDuplicatedProjectionRewrite),
