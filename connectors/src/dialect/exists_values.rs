@@ -18,10 +18,9 @@ use std::sync::Arc;
 
 use datafusion::common::Result;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::expr::Exists;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Subquery, lit};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -39,11 +38,7 @@ impl AnalyzerRule for ExistsAsValues {
                 if matches!(node, LogicalPlan::Filter(_)) {
                     return Ok(Transformed::no(node));
                 }
-                let names = NamePreserver::new(&node);
-                node.map_expressions(|e| {
-                    let name = names.save(&e);
-                    Ok(e.transform_up(counted)?.update_data(|e| name.restore(e)))
-                })
+                super::rewrite_keeping_names(node, counted)
             })?
             .data)
     }

@@ -26,10 +26,9 @@
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr::{Cast, InList};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 use datafusion::optimizer::AnalyzerRule;
@@ -53,18 +52,11 @@ impl AnalyzerRule for FloatComparedWithDecimal {
             {
                 schema.merge(&own);
             }
-            // Names kept: the nodes above refer to these expressions
-            // by name (as DataFusion's type coercion keeps them).
-            let names = NamePreserver::new(&node);
             // A rewrite may change a type the node passes on
             // (`sum(bigint)` is a decimal now): the schema must say so
             // before the nodes above read it.
-            node.map_expressions(|e| {
-                let name = names.save(&e);
-                Ok(e.transform_up(|e| Ok(rewrite(e, &schema)))?
-                    .update_data(|e| name.restore(e)))
-            })?
-            .map_data(|node| node.recompute_schema())
+            super::rewrite_keeping_names(node, |e| Ok(rewrite(e, &schema)))?
+                .map_data(|node| node.recompute_schema())
         })?
         .data)
     }

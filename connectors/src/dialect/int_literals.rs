@@ -16,9 +16,8 @@
 //! offset), whose result types do not depend on them.
 
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -36,14 +35,7 @@ impl AnalyzerRule for IntegerLiterals {
                 // A child may have changed: the schema must say so.
                 return node.recompute_schema().map(Transformed::yes);
             }
-            // Names kept: the nodes above refer to these expressions by
-            // name (`Int64(1)` stays the name of `SELECT 1`'s column).
-            let names = NamePreserver::new(&node);
-            let node = node.map_expressions(|e| {
-                let name = names.save(&e);
-                Ok(e.transform_up(|e| Ok(narrow(e)))?
-                    .update_data(|e| name.restore(e)))
-            })?;
+            let node = super::rewrite_keeping_names(node, |e| Ok(narrow(e)))?;
             // Recomputed even when these expressions stayed: a child's
             // types may have changed.
             node.map_data(|node| node.recompute_schema())

@@ -72,3 +72,25 @@ where
         .transform_children(|node| node.map_children(|c| transform_up_outside_recursion(c, f)))?
         .transform_parent(f)
 }
+
+/// Rewrites each expression of `node` bottom-up with `f`, keeping the name
+/// each expression was planned with: the nodes above refer to a node's
+/// outputs by name (`Int64(1)` stays the name of `SELECT 1`'s column after
+/// the literal becomes an `Int32`).
+pub fn rewrite_keeping_names(
+    node: datafusion::logical_expr::LogicalPlan,
+    mut f: impl FnMut(
+        datafusion::logical_expr::Expr,
+    ) -> datafusion::common::Result<
+        datafusion::common::tree_node::Transformed<datafusion::logical_expr::Expr>,
+    >,
+) -> datafusion::common::Result<
+    datafusion::common::tree_node::Transformed<datafusion::logical_expr::LogicalPlan>,
+> {
+    use datafusion::common::tree_node::TreeNode;
+    let names = datafusion::logical_expr::expr_rewriter::NamePreserver::new(&node);
+    node.map_expressions(|e| {
+        let name = names.save(&e);
+        Ok(e.transform_up(&mut f)?.update_data(|e| name.restore(e)))
+    })
+}

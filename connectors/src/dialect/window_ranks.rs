@@ -28,7 +28,6 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, Result};
 use datafusion::logical_expr::expr::Cast;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -42,42 +41,15 @@ impl AnalyzerRule for WindowRanks {
 
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
         Ok(super::transform_up_outside_recursion(plan, &mut |node| {
-            // A child may have changed type: the schema must say so.
-            let names = NamePreserver::new(&node);
-            let node = node
-                .map_expressions(|e| {
-                    let name = names.save(&e);
-                    Ok(e.transform_up(|e| Ok(integer_result(e)))?
-                        .update_data(|e| name.restore(e)))
-                })?
-                .data
-                .recompute_schema()?;
-            let LogicalPlan::Projection(p) = &node else {
-                return Ok(Transformed::no(node));
-            };
+            // A projection reads the ranking outputs of the windows below.
             let mut ranks = HashMap::new();
-            ranking_outputs(&p.input, &mut ranks);
-            if ranks.is_empty() {
-                return Ok(Transformed::no(node));
+            if let LogicalPlan::Projection(p) = &node {
+                ranking_outputs(&p.input, &mut ranks);
             }
-            // Names kept: the nodes above refer to these columns by name.
-            let names = NamePreserver::new(&node);
-            let node = node.map_expressions(|e| {
-                let name = names.save(&e);
-                Ok(e.transform_up(|e| {
-                    Ok(match &e {
-                        Expr::Column(c) => match ranks.get(c) {
-                            Some(to) => {
-                                Transformed::yes(Expr::Cast(Cast::new(Box::new(e), to.clone())))
-                            }
-                            None => Transformed::no(e),
-                        },
-                        _ => Transformed::no(e),
-                    })
-                })?
-                .update_data(|e| name.restore(e)))
-            })?;
-            node.map_data(|node| node.recompute_schema())
+            // Recomputed even when these expressions stayed: a child's
+            // types may have changed.
+            super::rewrite_keeping_names(node, |e| Ok(pg_integer(e, &ranks)))?
+                .map_data(|node| node.recompute_schema())
         })?
         .data)
     }
@@ -140,12 +112,18 @@ const INTEGER_ARRAY_FUNCTIONS: &[&str] = &[
     "array_position",
 ];
 
-/// Casts a call of one of [`INTEGER_ARRAY_FUNCTIONS`] to `Int32`.
-fn integer_result(e: Expr) -> Transformed<Expr> {
-    match &e {
+/// Casts a ranking output in `ranks` to its PostgreSQL type, and a call of
+/// one of [`INTEGER_ARRAY_FUNCTIONS`] to `Int32`.
+fn pg_integer(e: Expr, ranks: &HashMap<Column, DataType>) -> Transformed<Expr> {
+    let to = match &e {
+        Expr::Column(c) => ranks.get(c).cloned(),
         Expr::ScalarFunction(f) if INTEGER_ARRAY_FUNCTIONS.contains(&f.name()) => {
-            Transformed::yes(Expr::Cast(Cast::new(Box::new(e), DataType::Int32)))
+            Some(DataType::Int32)
         }
-        _ => Transformed::no(e),
+        _ => None,
+    };
+    match to {
+        Some(to) => Transformed::yes(Expr::Cast(Cast::new(Box::new(e), to))),
+        None => Transformed::no(e),
     }
 }
