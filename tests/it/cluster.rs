@@ -571,15 +571,9 @@ async fn no_executor_is_a_clear_error_then_queries_run_once_one_registers() {
     crate::pgwire::add_admin(dir.path());
     let mut procs = Procs::start(dir.path(), 0);
     crate::pgwire::wait_port(procs.pg);
-    let conninfo = format!(
-        "host=127.0.0.1 port={} user=boss password={} dbname=quipu",
-        procs.pg,
-        crate::pgwire::BOSS_PW
-    );
-    let (pg, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+    let pg = crate::pgwire::boss_client(procs.pg, "quipu")
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", procs.logs()));
-    tokio::spawn(conn);
     pg.batch_execute("SET quipu.execution = 'cluster'")
         .await
         .unwrap();

@@ -2635,17 +2635,7 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
     crate::pgwire::add_admin(dir.path());
     let procs = crate::cluster::Procs::start(dir.path(), 0);
     crate::pgwire::wait_port(procs.pg);
-    let (wire, conn) = tokio_postgres::connect(
-        &format!(
-            "postgresql://boss:{}@127.0.0.1:{}/quipu?sslmode=disable",
-            crate::pgwire::BOSS_PW,
-            procs.pg
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let wire = crate::pgwire::boss_client(procs.pg, "quipu").await.unwrap();
     let s = Sessions {
         pg: &pg,
         local: &local,

@@ -1122,17 +1122,7 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         .await
         .unwrap();
     tokio::spawn(conn);
-    let (qc, conn) = tokio_postgres::connect(
-        &format!(
-            "postgresql://boss:{}@127.0.0.1:{}/expr?sslmode=disable",
-            crate::pgwire::BOSS_PW,
-            procs.pg
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let qc = crate::pgwire::boss_client(procs.pg, "expr").await.unwrap();
 
     let skip = |e: &str| KNOWN.iter().any(|(k, _)| *k == e) || REFUSED.iter().any(|(k, _)| *k == e);
     let mut sqls: Vec<(String, String)> = vec![];

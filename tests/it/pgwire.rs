@@ -45,6 +45,21 @@ pub(crate) fn add_users(dir: &Path) {
     assert!(!run.stdout.contains(ANA_PW), "{}", run.stdout);
 }
 
+/// A tokio-postgres client of the front door on `port`, signed in as the
+/// admin `boss` (see [`add_admin`]) to database `db`.
+pub(crate) async fn boss_client(
+    port: u16,
+    db: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("postgresql://boss:{BOSS_PW}@127.0.0.1:{port}/{db}?sslmode=disable"),
+        tokio_postgres::NoTls,
+    )
+    .await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
 pub(crate) fn wait_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
