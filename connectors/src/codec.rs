@@ -353,7 +353,10 @@ impl PhysicalExtensionCodec for QuipuPhysicalCodec {
             '_,
         >,
     ) -> Result<Arc<dyn datafusion::physical_expr::PhysicalExpr>> {
-        self.inner.try_decode_expr(buf, inputs, ctx)
+        match crate::planning::checked_expr::decode(buf, inputs) {
+            Some(e) => e,
+            None => self.inner.try_decode_expr(buf, inputs, ctx),
+        }
     }
 
     fn try_encode_expr(
@@ -364,7 +367,13 @@ impl PhysicalExtensionCodec for QuipuPhysicalCodec {
             '_,
         >,
     ) -> Result<()> {
-        self.inner.try_encode_expr(node, buf, ctx)
+        match crate::planning::checked_expr::encode(node) {
+            Some(ours) => {
+                buf.extend_from_slice(&ours);
+                Ok(())
+            }
+            None => self.inner.try_encode_expr(node, buf, ctx),
+        }
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
@@ -735,5 +744,87 @@ mod tests {
         f.session.store().add_source(&lake, &[]).unwrap();
         let err = decode(&buf);
         assert!(err.contains("is a lake source here"), "{err}");
+    }
+
+    /// Arithmetic DataFusion merges into a file scan's projection still
+    /// fails on overflow after the trip to an executor (it wrapped around
+    /// there: protobuf drops `BinaryExpr`'s overflow flag, and a decoded
+    /// scan cannot be rebuilt with other expressions).
+    #[tokio::test]
+    async fn checked_arithmetic_merged_into_a_file_scan_survives_the_codec() {
+        use datafusion::physical_plan::collect;
+        use datafusion_proto::physical_plan::AsExecutionPlan;
+        use datafusion_proto::protobuf::PhysicalPlanNode;
+
+        use datafusion::catalog::{
+            CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+            MemorySchemaProvider,
+        };
+
+        let f = fixture();
+        // Quipu's rules over a catalog that holds a plain Parquet table.
+        let state = f.session.state();
+        let catalogs = MemoryCatalogProviderList::new();
+        let catalog = MemoryCatalogProvider::new();
+        let public = state.config().options().catalog.default_schema.clone();
+        catalog
+            .register_schema(&public, Arc::new(MemorySchemaProvider::new()))
+            .unwrap();
+        let name = state.config().options().catalog.default_catalog.clone();
+        catalogs.register_catalog(name, Arc::new(catalog));
+        let state = datafusion::execution::SessionStateBuilder::new_from_existing(state)
+            .with_catalog_list(Arc::new(catalogs))
+            .build();
+        let ctx = datafusion::prelude::SessionContext::new_with_state(state);
+        let file = f._dir.path().join("t.parquet");
+        ctx.sql(&format!(
+            "COPY (SELECT * FROM (VALUES (CAST(1 AS BIGINT)), (9223372036854775807)) AS v(b)) \
+             TO '{}' STORED AS PARQUET",
+            file.display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+        ctx.register_parquet("t", file.to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
+        let codec = physical(&f);
+        for (sql, answers) in [
+            ("SELECT b * 2 AS x FROM t", false),
+            ("SELECT b - 1 AS x FROM t", true),
+        ] {
+            let plan = ctx
+                .sql(sql)
+                .await
+                .unwrap()
+                .create_physical_plan()
+                .await
+                .unwrap();
+            let shown = displayable(plan.as_ref()).indent(true).to_string();
+            assert!(
+                !shown.contains("ProjectionExec"),
+                "the arithmetic is meant to be merged into the scan:\n{shown}"
+            );
+            let node = PhysicalPlanNode::try_from_physical_plan(plan, &codec).unwrap();
+            let decoded = node
+                .try_into_physical_plan(&ctx.task_ctx(), &codec)
+                .unwrap();
+            let result = collect(decoded, ctx.task_ctx()).await;
+            match answers {
+                true => {
+                    let batches = result.unwrap();
+                    let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                        .unwrap()
+                        .to_string();
+                    assert!(text.contains("9223372036854775806"), "{sql}: {text}");
+                }
+                false => {
+                    let err = result.expect_err(sql).to_string();
+                    assert!(err.contains("Overflow"), "{sql}: {err}");
+                }
+            }
+        }
     }
 }

@@ -636,6 +636,14 @@ async fn no_executor_is_a_clear_error_then_queries_run_once_one_registers() {
     )
     .await;
     assert_eq!(db.code().code(), "22003", "{}", db.message());
+    // Also in a select list DataFusion merges into the Parquet scan (it
+    // wrapped around there: the scan's expressions lost the check).
+    let db = wire_error(
+        &pg,
+        "SELECT CAST(qty AS bigint) * 9223372036854775807 FROM lake.public.sales_history",
+    )
+    .await;
+    assert_eq!(db.code().code(), "22003", "{}", db.message());
     let one = pg.simple_query("SELECT 1").await.unwrap();
     assert_eq!(first_value(&one).as_deref(), Some("1"));
 }

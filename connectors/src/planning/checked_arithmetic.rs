@@ -60,6 +60,7 @@ use datafusion::physical_plan::joins::{
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 
+use super::checked_expr::CheckedBinary;
 use crate::error::DataException;
 
 /// Fails a statement whose constant arithmetic overflows, before
@@ -331,6 +332,23 @@ fn checked(e: &Arc<dyn PhysicalExpr>) -> DfResult<Arc<dyn PhysicalExpr>> {
         .data()
 }
 
+/// `e` with every `+`, `-` and `*` a [`CheckedBinary`]: the form for
+/// projections, which DataFusion may merge into a file scan that executors
+/// cannot re-check (`checked_expr.rs`).
+fn portable(e: &Arc<dyn PhysicalExpr>) -> DfResult<Arc<dyn PhysicalExpr>> {
+    Arc::clone(e)
+        .transform_up(|node| {
+            if let Some(b) = node.downcast_ref::<BinaryExpr>()
+                && arithmetic(b.op())
+            {
+                let c = CheckedBinary::new(Arc::clone(b.left()), *b.op(), Arc::clone(b.right()));
+                return Ok(Transformed::yes(Arc::new(c) as Arc<dyn PhysicalExpr>));
+            }
+            Ok(Transformed::no(node))
+        })
+        .data()
+}
+
 fn any_wraps<'a>(mut exprs: impl Iterator<Item = &'a Arc<dyn PhysicalExpr>>) -> bool {
     exprs.any(wraps)
 }
@@ -400,7 +418,7 @@ fn checked_node(node: &Arc<dyn ExecutionPlan>) -> DfResult<Option<Arc<dyn Execut
         let exprs = p
             .expr()
             .iter()
-            .map(|e| Ok(ProjectionExpr::new(checked(&e.expr)?, e.alias.clone())))
+            .map(|e| Ok(ProjectionExpr::new(portable(&e.expr)?, e.alias.clone())))
             .collect::<DfResult<Vec<_>>>()?;
         let rebuilt = ProjectionExec::try_new_with_schema_metadata(
             exprs,

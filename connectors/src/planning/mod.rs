@@ -7,6 +7,7 @@
 //! Ballista ([`cluster_plan`], [`empty_relations`]).
 
 pub mod checked_arithmetic;
+pub mod checked_expr;
 pub mod cluster_plan;
 pub mod empty_mark;
 pub mod empty_relations;
