@@ -32,7 +32,8 @@ impl From<ConnectorError> for DataFusionError {
 }
 
 /// A value an expression cannot compute, with PostgreSQL's SQLSTATE for it
-/// (class 22): what the front doors answer for it.
+/// (class 22, or 21000 for a scalar subquery of more than one row): what
+/// the front doors answer for it.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct DataException {

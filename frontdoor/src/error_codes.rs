@@ -11,6 +11,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use quipu_scheduler::SchedulerError;
 use quipu_scheduler::limits::TooComplex;
+use quipu_scheduler::streams::SCALAR_SUBQUERY_ROWS;
 
 /// What kind of failure an engine error is, as far as a client cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +80,9 @@ impl Kind {
                 ArrowError::CastError(_) => Kind::DataException("22000"),
                 _ => Kind::Internal,
             },
+            DataFusionError::Execution(m) if m == SCALAR_SUBQUERY_ROWS => {
+                Kind::DataException("21000")
+            }
             DataFusionError::SQL(..) => Kind::Syntax,
             DataFusionError::SchemaError(..) => Kind::UndefinedColumn,
             DataFusionError::Plan(_) => Kind::InvalidStatement,
@@ -164,6 +168,9 @@ fn df_message(e: &DataFusionError) -> String {
             }
         }
         DataFusionError::Shared(inner) => df_message(inner),
+        DataFusionError::Execution(m) if m == SCALAR_SUBQUERY_ROWS => {
+            "more than one row returned by a subquery used as an expression".to_string()
+        }
         other => other.strip_backtrace(),
     }
 }

@@ -264,12 +264,19 @@ impl futures::Stream for ClusterStream {
 /// lost on the way and only its words are left. They are read back here,
 /// so a client gets the same SQLSTATE (`22012`, not `XX000`) whether the
 /// query ran in-process or on the cluster.
+/// DataFusion's words when an uncorrelated scalar subquery returns more
+/// than one row (`ScalarSubqueryExec`), an `Execution` error with no type
+/// of its own: PostgreSQL's 21000 (cardinality_violation).
+pub const SCALAR_SUBQUERY_ROWS: &str = "Scalar subquery returned more than one row";
+
 fn data_exception_of_job(text: &str) -> Option<(&'static str, &'static str)> {
     // Quipu's own: `DataException { sqlstate: "2201E", message: ... }`.
     const OURS: &str = "DataException { sqlstate: \"";
     if let Some(at) = text.find(OURS) {
         let code = &text[at + OURS.len()..];
-        for known in ["22012", "2201E", "22003", "22P02", "22023", "22000"] {
+        for known in [
+            "22012", "2201E", "22003", "22P02", "22023", "22000", "21000",
+        ] {
             if code.starts_with(known) {
                 return Some((known, "a value could not be computed"));
             }
@@ -284,6 +291,11 @@ fn data_exception_of_job(text: &str) -> Option<(&'static str, &'static str)> {
         ("Parser error", "22P02", "invalid input syntax"),
         ("ArrowError(CastError", "22000", "a value could not be cast"),
         ("Cast error", "22000", "a value could not be cast"),
+        (
+            SCALAR_SUBQUERY_ROWS,
+            "21000",
+            "more than one row returned by a subquery used as an expression",
+        ),
     ];
     WORDS
         .iter()

@@ -88,6 +88,17 @@ const REGRESSIONS: &[(&str, &str)] = &[
          WHERE orders.customer_id = customers.customer_id) FROM crm.public.customers \
          WHERE customer_id < 30",
     ),
+    // "Schema contains qualified field name o.customer_id and unqualified
+    // field name customer_id which would be ambiguous": a subquery's value
+    // named as the column it is correlated on, and (in the select list) as
+    // a column beside it.
+    (
+        "correlated_value_named_as_its_key",
+        "SELECT c.customer_id, (SELECT max(o.customer_id) AS customer_id FROM crm.public.orders o \
+         WHERE o.customer_id = c.customer_id) AS m, (SELECT c2.customer_id FROM \
+         crm.public.customers c2 WHERE c2.customer_id = c.customer_id) \
+         FROM crm.public.customers c WHERE c.customer_id < 30",
+    ),
     // "Physical plan does not support logical expression Exists": EXISTS
     // outside a filter.
     (

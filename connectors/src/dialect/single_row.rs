@@ -15,12 +15,13 @@ use datafusion::arrow::array::{Array, ArrayRef, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, Result, ScalarValue, exec_err};
+use datafusion::common::{Column, Result, ScalarValue, not_impl_err};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction_owned};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Filter, LogicalPlan, LogicalPlanBuilder,
-    Signature, Volatility,
+    Operator, Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
 
@@ -38,12 +39,21 @@ impl AnalyzerRule for AggregateScalarSubqueries {
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
         let mut lifted = 0;
         plan.transform_up_with_subqueries(|node| {
+            // A renamed subquery (`distinct_output`) names its expression
+            // differently: the node's columns keep their names.
+            let names = NamePreserver::new(&node);
             let node = node.map_expressions(|e| {
-                e.transform_up(|e| match e {
+                let saved = names.save(&e);
+                let e = e.transform_up(|e| match e {
+                    Expr::ScalarSubquery(sq)
+                        if !equalities_only(&sq.subquery, needs_aggregate(&sq.subquery))? =>
+                    {
+                        unreachable!("equalities_only fails first")
+                    }
                     Expr::ScalarSubquery(mut sq) if needs_aggregate(&sq.subquery) => {
                         let (plan, outer) = hoisted(sq.subquery.as_ref().clone())?;
                         let (plan, outside) = outer_refs_outside(plan)?;
-                        let plan = aggregated(plan)?;
+                        let plan = distinct_output(aggregated(plan)?)?;
                         sq.outer_ref_columns = plan.all_out_ref_exprs();
                         sq.subquery = Arc::new(plan);
                         let e = match outside {
@@ -55,8 +65,18 @@ impl AnalyzerRule for AggregateScalarSubqueries {
                             Some(when) => when_then(when, e)?,
                         }))
                     }
+                    Expr::ScalarSubquery(mut sq) if !sq.outer_ref_columns.is_empty() => {
+                        let plan = sq.subquery.as_ref().clone();
+                        let renamed = distinct_output(plan.clone())?;
+                        if renamed == plan {
+                            return Ok(Transformed::no(Expr::ScalarSubquery(sq)));
+                        }
+                        sq.subquery = Arc::new(renamed);
+                        Ok(Transformed::yes(Expr::ScalarSubquery(sq)))
+                    }
                     other => Ok(Transformed::no(other)),
-                })
+                })?;
+                Ok(e.update_data(|e| saved.restore(e)))
             })?;
             node.transform_data(|node| lift_nested(node, &mut lifted))
         })
@@ -272,6 +292,109 @@ fn when_then(when: Expr, then: Expr) -> Result<Expr> {
     )))
 }
 
+/// Whether each condition of a subquery on its outer query's columns is an
+/// equality (`o.customer_id = c.customer_id`), or, where the subquery is
+/// `hoisted`, only on them; an error naming the first that is not.
+/// (An aggregate's condition on outer columns alone cannot be taken out:
+/// `count(*)` is 0 where it is false, not NULL.) DataFusion 55
+/// decorrelates a scalar subquery only through equalities: with
+/// `o.order_id < c.customer_id * 5` it failed as "Physical plan does not
+/// support logical expression ScalarSubquery", over a derived table with
+/// "Optimizer rule 'scalar_subquery_to_join' failed ... No field named
+/// v.order_id", and so does its `LATERAL` join.
+fn equalities_only(plan: &LogicalPlan, hoisted: bool) -> Result<bool> {
+    let mut other = None;
+    plan.apply(|node| {
+        if let LogicalPlan::Filter(f) = node {
+            other = split_conjunction_owned(f.predicate.clone())
+                .into_iter()
+                .find(|p| {
+                    p.contains_outer()
+                        && !(hoisted && p.column_refs().is_empty())
+                        && !matches!(p, Expr::BinaryExpr(b) if b.op == Operator::Eq)
+                });
+            if other.is_some() {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    let Some(condition) = other else {
+        return Ok(true);
+    };
+    // As the statement wrote it: outer columns without their marks, and
+    // without the suffix `outer_refs` gives an outer alias (`c__q1`).
+    let condition = condition
+        .transform(|e| match e {
+            Expr::OuterReferenceColumn(_, c) | Expr::Column(c) => {
+                let relation = c.relation.as_ref().map(|r| {
+                    let table = r.table();
+                    let table = match table.rsplit_once("__q") {
+                        Some((alias, n)) if n.parse::<u32>().is_ok() => alias,
+                        _ => table,
+                    };
+                    datafusion::common::TableReference::bare(table)
+                });
+                Ok(Transformed::yes(Expr::Column(Column::new(
+                    relation, c.name,
+                ))))
+            }
+            other => Ok(Transformed::no(other)),
+        })?
+        .data;
+    not_impl_err!(
+        "a scalar subquery correlated by `{condition}` is not supported: DataFusion 55 \
+         decorrelates a subquery only through equalities with the outer query's columns \
+         (`inner = outer`); write it as a join with GROUP BY"
+    )
+}
+
+/// The name a correlated subquery's value takes when its own would clash.
+const VALUE: &str = "__quipu_value";
+
+/// A correlated subquery whose value has the name of a column it is
+/// correlated on (`(SELECT max(v.x) AS x FROM v WHERE v.x = w.y)`, or the
+/// bare `v.x` of such a subquery, aggregated above) with its value renamed
+/// [`VALUE`]: DataFusion 55 decorrelates it by grouping on `v.x` beside the
+/// value and fails ("Schema contains qualified field name v.x and
+/// unqualified field name x which would be ambiguous"), where PostgreSQL
+/// answers. Other subqueries come back as they were.
+fn distinct_output(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let name = plan.schema().field(0).name().clone();
+    let mut correlated_on = vec![];
+    plan.apply(|node| {
+        if let LogicalPlan::Filter(f) = node {
+            for p in split_conjunction_owned(f.predicate.clone()) {
+                if p.contains_outer() {
+                    correlated_on.extend(p.column_refs().into_iter().map(|c| c.name.clone()));
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    if !correlated_on.contains(&name) {
+        return Ok(plan);
+    }
+    let renamed = |e: &Expr| match e {
+        Expr::Alias(a) => a.expr.as_ref().clone().alias(VALUE),
+        other => other.clone().alias(VALUE),
+    };
+    match &plan {
+        LogicalPlan::Projection(p) if p.expr.len() == 1 => {
+            let expr = vec![renamed(&p.expr[0])];
+            LogicalPlanBuilder::from(p.input.as_ref().clone())
+                .project(expr)?
+                .build()
+        }
+        LogicalPlan::Aggregate(a) if a.group_expr.is_empty() && a.aggr_expr.len() == 1 => {
+            LogicalPlanBuilder::from(a.input.as_ref().clone())
+                .aggregate(Vec::<Expr>::new(), vec![renamed(&a.aggr_expr[0])])?
+                .build()
+        }
+        _ => Ok(plan),
+    }
+}
+
 /// `SELECT quipu_single(x) FROM (plan)`, keeping the column's name.
 fn aggregated(plan: LogicalPlan) -> Result<LogicalPlan> {
     let (qualifier, field) = plan.schema().qualified_field(0);
@@ -348,7 +471,11 @@ impl SingleAccumulator {
         }
         self.rows += rows;
         if self.rows > 1 {
-            return exec_err!("more than one row returned by a subquery used as an expression");
+            // PostgreSQL's error, SQLSTATE 21000 (cardinality_violation).
+            return Err(crate::error::DataException::error(
+                "21000",
+                "more than one row returned by a subquery used as an expression",
+            ));
         }
         self.value = ScalarValue::try_from_array(values, row)?;
         Ok(())
@@ -460,6 +587,80 @@ mod tests {
                 "| 3       | c3 |"
             ]
         );
+    }
+
+    /// A subquery whose value has the name of the column it is correlated
+    /// on: DataFusion failed to decorrelate it ("ambiguous"); the answer
+    /// keeps the value's name.
+    #[tokio::test]
+    async fn a_value_named_as_its_correlated_column() {
+        for sql in [
+            "SELECT o.column1, (SELECT i.k FROM i WHERE i.k = o.column1 AND i.v <> 'd') FROM o \
+             ORDER BY 1",
+            "SELECT o.column1, (SELECT max(i.k) AS k FROM i WHERE i.k = o.column1 AND i.v <> 'd') \
+             FROM o ORDER BY 1",
+        ] {
+            assert_eq!(
+                rows(sql).await,
+                [
+                    "| column1 | k |",
+                    "| 1       | 1 |",
+                    "| 2       |   |",
+                    "| 3       | 3 |"
+                ],
+                "{sql}"
+            );
+        }
+    }
+
+    /// Correlated by other than an equality: a clear "not supported"
+    /// naming the condition, where DataFusion failed in its planner.
+    #[tokio::test]
+    async fn inequalities_with_the_outer_query_are_named_as_not_supported() {
+        let ctx = ctx().await;
+        for sql in [
+            "SELECT o.column1, (SELECT count(*) FROM i WHERE i.k < o.column1) FROM o",
+            "SELECT o.column1, (SELECT max(i.v) FROM i WHERE i.k = o.column1 AND i.k < o.column1 + 1) FROM o",
+            "SELECT o.column1, (SELECT max(x.v) FROM (SELECT i.v, i.k AS kk FROM i) x \
+             WHERE x.kk <= o.column1) FROM o",
+        ] {
+            let err = ctx
+                .sql(sql)
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .expect_err(sql)
+                .to_string();
+            assert!(
+                err.contains("a scalar subquery correlated by `")
+                    && err.contains("is not supported"),
+                "{sql}: {err}"
+            );
+        }
+        let err = ctx
+            .sql("SELECT (SELECT count(*) FROM i WHERE i.k < o.column1) FROM o")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap_err()
+            .to_string();
+        // (This session coerces types before the rule: `CAST(i.k AS Int64)`.)
+        assert!(err.contains("i.k AS Int64) < o.column1` is not"), "{err}");
+        // An equality, and a condition on the outer query alone of a
+        // subquery that is not aggregated, still run.
+        let ok = ctx
+            .sql(
+                "SELECT (SELECT i.v FROM i WHERE i.k = o.column1 AND o.column1 < 3 \
+                 AND i.v <> 'd') FROM o",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(ok.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
     }
 
     #[tokio::test]

@@ -65,7 +65,12 @@ pub fn mark_extracts(mut statement: DfStatement) -> DfStatement {
 
 fn fix_in_place(statement: &mut DfStatement) -> Result<()> {
     match statement {
-        DfStatement::Statement(s) => fix_sql(s.as_mut()),
+        DfStatement::Statement(s) => {
+            if let datafusion::sql::sqlparser::ast::Statement::Query(q) = s.as_mut() {
+                clashing_names(q);
+            }
+            fix_sql(s.as_mut())
+        }
         DfStatement::Explain(e) => fix_in_place(&mut e.statement),
         _ => Ok(()),
     }
@@ -198,6 +203,83 @@ impl VisitorMut for RepeatedColumns {
         });
         ControlFlow::Continue(())
     }
+}
+
+/// PostgreSQL lets a query's result columns share a name (`SELECT
+/// c.customer_id, 1 AS customer_id`, `SELECT 1 AS a, 2 AS a`, a column
+/// beside a scalar subquery that selects a column of that name);
+/// DataFusion refuses them ("Schema contains qualified field name
+/// c.customer_id and unqualified field name customer_id which would be
+/// ambiguous", "Projections require unique expression names"). In the
+/// statement's own select list, where nothing refers to them but an
+/// `ORDER BY`, a named item whose name a column item or an earlier named
+/// item already has gets a name of its own (`customer_id:2`); the
+/// PostgreSQL front door still names the column as PostgreSQL does. Names
+/// an `ORDER BY` uses are left as they are: PostgreSQL finds them
+/// ambiguous, and DataFusion says so too.
+fn clashing_names(q: &mut Query) {
+    use datafusion::sql::sqlparser::ast::Ident;
+    let fold = |i: &Ident| match i.quote_style {
+        Some(_) => i.value.clone(),
+        None => i.value.to_lowercase(),
+    };
+    let column = |e: &Expr| match e {
+        Expr::Identifier(i) => Some(fold(i)),
+        Expr::CompoundIdentifier(parts) => parts.last().map(fold),
+        _ => None,
+    };
+    // The name DataFusion gives an item with no qualifier: its alias, or a
+    // scalar subquery's by the subquery's first column.
+    let named = |item: &SelectItem| match item {
+        SelectItem::ExprWithAlias { alias, .. } => Some(fold(alias)),
+        SelectItem::UnnamedExpr(Expr::Subquery(sub)) => match sub.body.as_ref() {
+            SetExpr::Select(inner) => match inner.projection.first() {
+                Some(SelectItem::ExprWithAlias { alias, .. }) => Some(fold(alias)),
+                Some(SelectItem::UnnamedExpr(e)) => column(e),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut ordered_by = std::collections::HashSet::new();
+    if let Some(order) = &q.order_by
+        && let datafusion::sql::sqlparser::ast::OrderByKind::Expressions(exprs) = &order.kind
+    {
+        for o in exprs {
+            if let Some(name) = column(&o.expr) {
+                ordered_by.insert(name);
+            }
+        }
+    }
+    selects_of(&mut q.body, &mut |select| {
+        let mut taken: std::collections::HashSet<String> = select
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::UnnamedExpr(e) => column(e),
+                _ => None,
+            })
+            .collect();
+        for (i, item) in select.projection.iter_mut().enumerate() {
+            let Some(name) = named(item) else {
+                continue;
+            };
+            if ordered_by.contains(&name) || taken.insert(name.clone()) {
+                continue;
+            }
+            let expr = match item {
+                SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) => {
+                    expr.clone()
+                }
+                _ => continue,
+            };
+            *item = SelectItem::ExprWithAlias {
+                expr,
+                alias: Ident::with_quote('"', format!("{name}:{}", i + 1)),
+            };
+        }
+    });
 }
 
 /// The name DataFusion gives an unnamed select item, near enough to tell
@@ -1484,6 +1566,33 @@ mod tests {
             fixed("SELECT NULL, NULL, a, a AS b, a FROM t").unwrap(),
             "SELECT NULL, NULL AS \"NULL:2\", a, a AS b, a AS \"a:5\" FROM t"
         );
+    }
+
+    #[test]
+    fn result_columns_may_share_a_name_with_a_column() {
+        let statement = |sql: &str| {
+            let s = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+                .unwrap()
+                .remove(0);
+            fix(DfStatement::Statement(Box::new(s)))
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            statement(
+                "SELECT c.id, 1 AS id, 2 AS Id, (SELECT o.id FROM o WHERE o.n = 1), \
+                 (SELECT max(o.n) AS m FROM o) FROM c"
+            ),
+            "SELECT c.id, 1 AS \"id:2\", 2 AS \"id:3\", (SELECT o.id FROM o WHERE o.n = 1) \
+             AS \"id:4\", (SELECT max(o.n) AS m FROM o) FROM c"
+        );
+        // A name an ORDER BY uses stays ambiguous, as in PostgreSQL.
+        let ordered = "SELECT c.id, 1 AS id FROM c ORDER BY id";
+        assert_eq!(statement(ordered), ordered);
+        // Nested queries are left alone: a clash there is PostgreSQL's
+        // error when the outer query uses the name.
+        let nested = "SELECT t.n FROM (SELECT c.id, 1 AS id, 2 AS n FROM c) AS t";
+        assert_eq!(statement(nested), nested);
     }
 
     #[test]
