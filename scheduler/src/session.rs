@@ -131,6 +131,9 @@ pub struct ClientSession {
     access: Access,
 }
 
+/// How DataFusion 55 refuses two select items it names alike.
+const UNIQUE_NAMES: &str = "Projections require unique expression names";
+
 impl ClientSession {
     pub(crate) fn new(engine: Arc<Engine>, state: SessionState, access: Access) -> Self {
         ClientSession {
@@ -288,7 +291,17 @@ impl ClientSession {
         // errors by the catalog rather than by the error's words.
         let named = state.resolve_table_references(&statement).ok();
         let insert = crate::lake_write::insert_shape(&statement);
-        let plan = match state.statement_to_plan(statement).await {
+        let again = statement.clone();
+        let planned = match state.statement_to_plan(statement).await {
+            // Two different items DataFusion names alike (`position('a'
+            // IN s), strpos(s, 'a')`): once more with a name for each.
+            Err(DataFusionError::Plan(m)) if m.starts_with(UNIQUE_NAMES) => {
+                let named = quipu_connectors::dialect::syntax::name_every_item(again);
+                state.statement_to_plan(named).await
+            }
+            other => other,
+        };
+        let plan = match planned {
             Ok(plan) => plan,
             Err(e) => {
                 if let Some(better) =

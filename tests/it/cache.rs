@@ -813,6 +813,10 @@ fn refreshes_killed_or_failing_leave_the_old_generation_serving() {
         "CREATE MATERIALIZED VIEW m.slow AS SELECT id, v, slept FROM shop.public.slow",
         "REFRESH MATERIALIZED VIEW m.fast",
         "SELECT count(*) FROM m.slow",
+        // A plain view's statements too (they answered as an empty
+        // result: psql printed `--` and `(0 rows)`).
+        "CREATE VIEW m.plain AS SELECT 1 AS one",
+        "DROP VIEW m.plain",
     ]);
     assert!(out.ok, "{}\n{}\n{}", out.stdout, out.stderr, procs.logs());
     assert_eq!(
@@ -821,7 +825,9 @@ fn refreshes_killed_or_failing_leave_the_old_generation_serving() {
             "CREATE MATERIALIZED VIEW",
             "CREATE MATERIALIZED VIEW",
             "REFRESH MATERIALIZED VIEW",
-            "1000"
+            "1000",
+            "CREATE VIEW",
+            "DROP VIEW"
         ],
         "{}",
         out.stdout

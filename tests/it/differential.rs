@@ -99,6 +99,14 @@ const REGRESSIONS: &[(&str, &str)] = &[
          crm.public.customers c2 WHERE c2.customer_id = c.customer_id) \
          FROM crm.public.customers c WHERE c.customer_id < 30",
     ),
+    // "Projections require unique expression names": DataFusion names
+    // `position(a IN b)` as it names `strpos(b, a)`.
+    (
+        "position_beside_strpos",
+        "SELECT c.customer_id, position('a' IN c.city), strpos(c.city, 'a'), \
+         substring(c.city FROM 2 FOR 3), substr(c.city, 2, 3) \
+         FROM crm.public.customers c WHERE c.customer_id < 20",
+    ),
     // "Physical plan does not support logical expression Exists": EXISTS
     // outside a filter.
     (

@@ -282,6 +282,52 @@ fn clashing_names(q: &mut Query) {
     });
 }
 
+/// The statement with a name of its own for every select item that has
+/// none and is not a column (`position('a' IN s) AS "position('a' IN
+/// s):1"`), in every query: for when DataFusion named two different items
+/// alike after all ("Projections require unique expression names":
+/// `position('a' IN s)` and `strpos(s, 'a')` are both `strpos(s, 'a')`),
+/// which [`RepeatedColumns`] cannot foresee. The PostgreSQL front door
+/// names the columns from the statement as written.
+pub fn name_every_item(mut statement: DfStatement) -> DfStatement {
+    struct NameAll;
+    impl VisitorMut for NameAll {
+        type Break = ();
+        fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            selects_of(&mut q.body, &mut |select| {
+                for (i, item) in select.projection.iter_mut().enumerate() {
+                    let SelectItem::UnnamedExpr(e) = item else {
+                        continue;
+                    };
+                    if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                        continue;
+                    }
+                    let alias = datafusion::sql::sqlparser::ast::Ident::with_quote(
+                        '"',
+                        format!("{e}:{}", i + 1),
+                    );
+                    *item = SelectItem::ExprWithAlias {
+                        expr: e.clone(),
+                        alias,
+                    };
+                }
+            });
+            ControlFlow::Continue(())
+        }
+    }
+    fn name(statement: &mut DfStatement) {
+        match statement {
+            DfStatement::Statement(s) => {
+                let _ = VisitMut::visit(s.as_mut(), &mut NameAll);
+            }
+            DfStatement::Explain(e) => name(&mut e.statement),
+            _ => {}
+        }
+    }
+    name(&mut statement);
+    statement
+}
+
 /// The name DataFusion gives an unnamed select item, near enough to tell
 /// which items it would name alike: a cast is not part of its name
 /// (`1` and `1::bigint` are both `Int64(1)`), nor are parentheses, and
@@ -1593,6 +1639,21 @@ mod tests {
         // error when the outer query uses the name.
         let nested = "SELECT t.n FROM (SELECT c.id, 1 AS id, 2 AS n FROM c) AS t";
         assert_eq!(statement(nested), nested);
+    }
+
+    #[test]
+    fn every_item_but_columns_can_be_named() {
+        let s = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT a, t.b, position('x' IN a), (SELECT strpos(a, 'x') FROM u) AS named FROM t",
+        )
+        .unwrap()
+        .remove(0);
+        assert_eq!(
+            name_every_item(DfStatement::Statement(Box::new(s))).to_string(),
+            "SELECT a, t.b, POSITION('x' IN a) AS \"POSITION('x' IN a):3\", (SELECT strpos(a, 'x') \
+             AS \"strpos(a, 'x'):1\" FROM u) AS named FROM t"
+        );
     }
 
     #[test]

@@ -47,8 +47,9 @@ pub(super) enum Kind {
     /// Handled by the front door itself (SET/SHOW of PostgreSQL settings,
     /// transaction statements).
     Local(Local),
-    /// A materialized-view statement, run when executed, with its tag.
-    Cache(Box<Statement>, &'static str),
+    /// A statement of no rows (a view's, a materialized view's), run when
+    /// executed, with its tag.
+    Command(Box<Statement>, &'static str),
     /// asyncpg's type introspection (`super::type_lookup`).
     TypeLookup,
 }
@@ -100,9 +101,9 @@ impl QueryParser for QuipuParser {
                 kind: Kind::Local(local),
             }));
         }
-        if let Some(tag) = super::query::cache_tag(&stmt) {
+        if let Some(tag) = super::query::command_tag(&stmt) {
             return Ok(Some(Prepared {
-                kind: Kind::Cache(Box::new(stmt), tag),
+                kind: Kind::Command(Box::new(stmt), tag),
             }));
         }
         let names = super::column_names::result_names(&stmt);
@@ -372,9 +373,9 @@ impl ExtendedQueryHandler for QueryHandler {
         match &prepared.kind {
             Kind::Local(local) => self.conn.run_local(local),
             Kind::TypeLookup => super::type_lookup::answer(portal),
-            Kind::Cache(stmt, tag) => {
+            Kind::Command(stmt, tag) => {
                 self.conn
-                    .run_cache_statement(client, &session, Statement::clone(stmt), tag)
+                    .run_command(client, &session, Statement::clone(stmt), tag)
                     .await
             }
             Kind::Query(plan, names, _) => {

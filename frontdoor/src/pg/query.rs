@@ -251,9 +251,22 @@ pub(crate) fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
     Ok(statements)
 }
 
-/// The command tag of a materialized-view statement (`CREATE
-/// MATERIALIZED VIEW`, ...), None for any other statement.
-pub(super) fn cache_tag(stmt: &Statement) -> Option<&'static str> {
+/// The command tag of a statement that returns no rows, as PostgreSQL
+/// answers it: a materialized-view statement (`CREATE MATERIALIZED
+/// VIEW`, ...), `CREATE VIEW`, `DROP VIEW`, `CREATE SCHEMA`. None for any
+/// other statement (a view's statement was answered as an empty result
+/// of no columns: psql printed `--` and `(0 rows)`).
+pub(super) fn command_tag(stmt: &Statement) -> Option<&'static str> {
+    use datafusion::sql::sqlparser::ast::ObjectType;
+    match stmt {
+        Statement::CreateView(v) if !v.materialized => return Some("CREATE VIEW"),
+        Statement::Drop {
+            object_type: ObjectType::View,
+            ..
+        } => return Some("DROP VIEW"),
+        Statement::CreateSchema { .. } => return Some("CREATE SCHEMA"),
+        _ => {}
+    }
     match quipu_scheduler::cache::statement::of_sql(stmt)? {
         Ok(statement) => Some(statement.tag()),
         // The engine reports the error when it runs the statement.
@@ -262,9 +275,10 @@ pub(super) fn cache_tag(stmt: &Statement) -> Option<&'static str> {
 }
 
 impl Conn {
-    /// Runs a materialized-view statement: its work is done when it
-    /// starts; the client gets PostgreSQL's command tag.
-    pub(super) async fn run_cache_statement<C: ClientInfo + ?Sized>(
+    /// Runs a statement of no rows (a view's, a materialized view's): its
+    /// work is done when it starts; the client gets PostgreSQL's command
+    /// tag.
+    pub(super) async fn run_command<C: ClientInfo + ?Sized>(
         &self,
         client: &C,
         session: &Arc<ClientSession>,
@@ -302,13 +316,11 @@ impl SimpleQueryHandler for QueryHandler {
         let mut out = Vec::with_capacity(statements.len());
         for (stmt, hints) in quipu_scheduler::hints::zip(statements, hints) {
             let copy = super::copy_out::copy_out(&stmt);
-            let cache = cache_tag(&stmt);
+            let command = command_tag(&stmt);
             let resp = match classify(&stmt) {
                 Some(local) => self.conn.run_local(&local),
-                None if let Some(tag) = cache => {
-                    self.conn
-                        .run_cache_statement(client, &session, stmt, tag)
-                        .await
+                None if let Some(tag) = command => {
+                    self.conn.run_command(client, &session, stmt, tag).await
                 }
                 None if copy.is_some() => match copy.expect("checked") {
                     Err(why) => Err(error("0A000", why)),
