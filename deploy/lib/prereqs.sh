@@ -39,12 +39,13 @@ ensure_venv() {
     local packages=('moto[server]==5.2.5' 'SecantusDB==0.7.0b3' 'pymongo==4.20.1' 'PyYAML>=6.0'
         'psycopg[binary]==3.3.9' 'psycopg2-binary==2.9.13' 'asyncpg==0.32.0'
         'SQLAlchemy==2.1.9' 'pandas==3.1.1'
-        'pyarrow==26.0.1' 'adbc-driver-flightsql==1.13.0' 'adbc-driver-manager==1.13.0')
+        'pyarrow==26.0.1' 'adbc-driver-flightsql==1.13.0' 'adbc-driver-manager==1.13.0'
+        'duckdb==1.4.4' 'duckdb-ext-postgres==1.4.4.20260205')
     # A venv made from another list is brought up to this one.
     local stamp="$QUIPU_VENV/.quipu-packages"
     if [ ! -x "$QUIPU_VENV/bin/moto_server" ] || [ ! -x "$QUIPU_VENV/bin/secantusd-py" ] \
         || [ "$(cat "$stamp" 2>/dev/null)" != "${packages[*]}" ] \
-        || ! "$QUIPU_VENV/bin/python" -c 'import pymongo, yaml, psycopg, psycopg2, asyncpg, sqlalchemy, pandas, pyarrow.flight, adbc_driver_flightsql' 2>/dev/null; then
+        || ! "$QUIPU_VENV/bin/python" -c 'import pymongo, yaml, psycopg, psycopg2, asyncpg, sqlalchemy, pandas, pyarrow.flight, adbc_driver_flightsql, duckdb, duckdb_ext' 2>/dev/null; then
         echo "== installing servers and clients from PyPI into $QUIPU_VENV"
         if ! python3 -m venv "$QUIPU_VENV" 2>/dev/null; then
             apt_install python3-venv

@@ -170,9 +170,24 @@ fn reshaped_tables(home: &str) -> Vec<(String, String)> {
             ),
         ),
         (
+            // A numeric column's precision and scale as PostgreSQL keeps
+            // them, in `atttypmod` ((precision << 16 | scale) + 4; -1 for
+            // other types): `format_type` shows `numeric(12,2)`, and DuckDB
+            // reads an attached table's numeric as DECIMAL(12,2), not as a
+            // DOUBLE that summed to 4394982.45000028.
             "pg_attribute".into(),
-            "SELECT * EXCEPT (attacl), CAST(NULL AS TEXT[]) AS attacl FROM pg_catalog.pg_attribute"
-                .into(),
+            format!(
+                "SELECT a.* EXCEPT (attacl, atttypmod), \
+                 CAST(COALESCE(CASE WHEN ic.data_type LIKE 'Decimal%' \
+                 THEN ic.numeric_precision * 65536 + ic.numeric_scale + 4 END, a.atttypmod) \
+                 AS INT) AS atttypmod, \
+                 CAST(NULL AS TEXT[]) AS attacl FROM pg_catalog.pg_attribute AS a \
+                 LEFT JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid \
+                 LEFT JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace \
+                 LEFT JOIN information_schema.columns AS ic ON ic.table_catalog = '{home}' \
+                 AND ic.table_schema = n.nspname AND ic.table_name = c.relname \
+                 AND ic.column_name = a.attname"
+            ),
         ),
         (
             "pg_index".into(),
@@ -216,6 +231,19 @@ fn reshaped_tables(home: &str) -> Vec<(String, String)> {
                  ('integer_datetimes', 'on'), ('default_table_access_method', 'heap')) AS v \
                  LEFT JOIN pg_catalog.pg_settings AS s ON FALSE"
             ),
+        ),
+        (
+            // PostgreSQL's view of the indexes, which DuckDB's postgres
+            // extension reads when it attaches a database. Quipu's tables
+            // have none; the view is there, over `pg_index`.
+            "pg_indexes".into(),
+            "SELECT n.nspname AS schemaname, c.relname AS tablename, i.relname AS indexname, \
+             CAST(NULL AS TEXT) AS tablespace, CAST(NULL AS TEXT) AS indexdef \
+             FROM pg_catalog.pg_index AS x \
+             JOIN pg_catalog.pg_class AS c ON c.oid = x.indrelid \
+             JOIN pg_catalog.pg_class AS i ON i.oid = x.indexrelid \
+             JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+                .into(),
         ),
         (
             // The views' queries (stored as their `CREATE VIEW`), as
@@ -398,7 +426,13 @@ struct ConnectedPgCatalog {
 #[async_trait]
 impl SchemaProvider for ConnectedPgCatalog {
     fn table_names(&self) -> Vec<String> {
-        self.connected.table_names()
+        let mut names = self.connected.table_names();
+        for name in self.reshaped.keys() {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -412,7 +446,7 @@ impl SchemaProvider for ConnectedPgCatalog {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.connected.table_exist(name)
+        self.reshaped.contains_key(name) || self.connected.table_exist(name)
     }
 }
 

@@ -33,6 +33,30 @@ use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut,
 };
 
+/// `pg_catalog` views Quipu adds to datafusion-pg-catalog's (see
+/// `catalog.rs`), which its parser does not know to qualify.
+const QUIPU_SYSTEM_VIEWS: &[&str] = &["pg_indexes"];
+
+/// An unqualified name of [`QUIPU_SYSTEM_VIEWS`] as `pg_catalog.` it: in
+/// PostgreSQL `pg_catalog` comes first in every search path (DuckDB's
+/// postgres extension reads `FROM pg_indexes`, which was "table
+/// 'quipu.public.pg_indexes' not found").
+pub(super) fn system_views(stmt: &mut Statement) {
+    let _ = datafusion::sql::sqlparser::ast::visit_relations_mut(stmt, |name| {
+        if let [ObjectNamePart::Identifier(table)] = name.0.as_slice()
+            && QUIPU_SYSTEM_VIEWS.contains(&table.value.to_ascii_lowercase().as_str())
+        {
+            name.0.insert(
+                0,
+                ObjectNamePart::Identifier(datafusion::sql::sqlparser::ast::Ident::new(
+                    "pg_catalog",
+                )),
+            );
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 /// Rewrites `column op '{1,2}'` (either side, any comparison) to
 /// `column op ARRAY[1, 2]` when the literal is an array of integers.
 pub(super) fn array_literals(stmt: &mut Statement) {
@@ -186,8 +210,7 @@ fn proc_lookup(e: &Expr) -> Option<String> {
 /// customers c` answered NULL counts over the PostgreSQL front door (the
 /// engine runs it: `quipu_connectors::dialect::single_row`), and a
 /// subquery of two rows answered its first row where PostgreSQL fails
-/// (`21000`; Quipu now fails too: "Scalar subquery returned more than one
-/// row").
+/// (`21000`, as Quipu now does too).
 static USER_RULES: LazyLock<Vec<Arc<dyn SqlStatementRewriteRule>>> = LazyLock::new(|| {
     vec![
         Arc::new(pg_rules::AliasDuplicatedProjectionRewrite),

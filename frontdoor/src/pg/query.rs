@@ -247,6 +247,7 @@ pub(crate) fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
     for s in &mut statements {
         super::catalog_sql::regproc_names(s);
         super::catalog_sql::array_literals(s);
+        super::catalog_sql::system_views(s);
     }
     Ok(statements)
 }
@@ -330,15 +331,13 @@ impl SimpleQueryHandler for QueryHandler {
                             DfStatement::Statement(Box::new(copy.query.clone())),
                             hints,
                         );
+                        let format = match copy.binary {
+                            true => Format::UnifiedBinary,
+                            false => Format::UnifiedText,
+                        };
                         match self
                             .conn
-                            .run_query(
-                                client,
-                                &session,
-                                work,
-                                &Format::UnifiedText,
-                                names.as_deref(),
-                            )
+                            .run_query(client, &session, work, &format, names.as_deref())
                             .await
                         {
                             Ok(Response::Query(answer)) => Ok(copy.response(answer)),
