@@ -113,6 +113,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain(crate::dialect::concat::functions())
                 .chain(crate::dialect::float_errors::functions())
                 .chain(crate::dialect::pg_functions::functions())
+                .chain(crate::dialect::text_types::functions())
                 .chain(crate::dialect::interval_scaling::functions())
                 .chain([
                     crate::dialect::pg_text::float8_text(),

@@ -967,6 +967,11 @@ const WIRE_SCALARS: &[&str] = &[
     "d + 30",
     "EXTRACT(EPOCH FROM ts)",
     "md5(s)",
+    // uuid, json and jsonb as validated text (`dialect/text_types.rs`).
+    "CAST(md5(s) AS uuid)",
+    "CAST(upper(md5(s)) AS uuid)",
+    "CAST(json_build_object('s', s, 'i', i, 'n', n) AS jsonb)",
+    "CAST(CAST(i AS text) AS json)",
 ];
 
 /// Aggregates checked over the wire only (see [`WIRE_SCALARS`]).
@@ -978,10 +983,20 @@ const WIRE_AGGREGATES: &[&str] = &[
 
 /// Expressions asyncpg reads differently from Quipu's binary results:
 /// (expression, how).
-const ASYNCPG_KNOWN: &[(&str, &str)] = &[(
-    "SELECT $1::numeric + 1",
-    "a numeric without precision is DataFusion's decimal(38,10): 2.2345000000 vs 2.2345",
-)];
+const ASYNCPG_KNOWN: &[(&str, &str)] = &[
+    (
+        "SELECT $1::numeric + 1",
+        "a numeric without precision is DataFusion's decimal(38,10): 2.2345000000 vs 2.2345",
+    ),
+    (
+        "CAST(md5(s) AS uuid)",
+        "Quipu's uuid is text (OID 25): asyncpg gives a str, not a UUID",
+    ),
+    (
+        "CAST(upper(md5(s)) AS uuid)",
+        "Quipu's uuid is text (OID 25): asyncpg gives a str, not a UUID",
+    ),
+];
 
 /// Runs `SQLS` (JSON pairs of a name and a query) with asyncpg against
 /// PostgreSQL (`PG_URL`) and Quipu (`PORT`, database `expr`), printing one

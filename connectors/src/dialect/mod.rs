@@ -22,6 +22,7 @@ pub mod pg_functions;
 pub mod pg_text;
 pub mod single_row;
 pub mod syntax;
+pub mod text_types;
 pub mod window_ranks;
 
 /// Whether a time zone name (a session's `TimeZone`, an Arrow timestamp's

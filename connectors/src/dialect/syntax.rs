@@ -91,6 +91,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         null_in_list(e);
         like_escape(e);
         pg_functions(e);
+        text_types(e);
         plain_number(e);
         interval_clock(e);
         at_time_zone(e);
@@ -1064,6 +1065,42 @@ fn pg_functions(e: &mut Expr) {
              AND quipu_n.nspname = quipu_v.schemaname WHERE quipu_c.oid = ({oid}))"
         ));
     }
+}
+
+/// A cast to `uuid`, `json` or `jsonb`, which DataFusion 55 does not
+/// have, as the text PostgreSQL would print (`super::text_types`).
+fn text_types(e: &mut Expr) {
+    let Expr::Cast {
+        kind,
+        expr,
+        data_type,
+        ..
+    } = e
+    else {
+        return;
+    };
+    if matches!(kind, datafusion::sql::sqlparser::ast::CastKind::TryCast) {
+        return;
+    }
+    let Some(function) = super::text_types::function_of(&data_type.to_string().to_lowercase())
+    else {
+        return;
+    };
+    // The call is parsed around a placeholder, then given the operand
+    // itself: its text need not parse back.
+    let operand = std::mem::replace(expr.as_mut(), Expr::Value(Value::Null.into()));
+    let mut call = parse_expr(&format!("{function}(CAST(NULL AS TEXT))"));
+    let mut operand = Some(operand);
+    let _ = visit_expressions_mut(&mut call, |x: &mut Expr| {
+        if let Expr::Cast { expr, .. } = x
+            && let Some(operand) = operand.take()
+        {
+            **expr = operand;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    *e = call;
 }
 
 /// A text literal cast to `bytea` (`'\\x0102'::bytea`, `CAST('a\\000b' AS
