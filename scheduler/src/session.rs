@@ -134,6 +134,15 @@ pub struct ClientSession {
 /// How DataFusion 55 refuses two select items it names alike.
 const UNIQUE_NAMES: &str = "Projections require unique expression names";
 
+/// Whose names a statement's select list gives: a result's, which
+/// PostgreSQL lets repeat (`syntax::distinct_result_names`), or a
+/// definition's, as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Names {
+    Result,
+    AsWritten,
+}
+
 impl ClientSession {
     pub(crate) fn new(engine: Arc<Engine>, state: SessionState, access: Access) -> Self {
         ClientSession {
@@ -256,13 +265,30 @@ impl ClientSession {
         statement: Statement,
         hints: &crate::hints::Hints,
     ) -> Result<LogicalPlan> {
+        self.plan_as(statement, hints, Names::Result).await
+    }
+
+    /// The plan of a materialized view's query, whose select list names
+    /// its columns: as written, where [`ClientSession::plan`] gives
+    /// repeated result names names of their own.
+    pub async fn plan_definition(&self, statement: Statement) -> Result<LogicalPlan> {
+        self.plan_as(statement, &crate::hints::Hints::default(), Names::AsWritten)
+            .await
+    }
+
+    async fn plan_as(
+        &self,
+        statement: Statement,
+        hints: &crate::hints::Hints,
+        names: Names,
+    ) -> Result<LogicalPlan> {
         use crate::cache::rewrite::{Outcome, apply};
         let state = self.ctx.state();
         let mut opts = options_of(&state);
         hints.apply(&mut opts)?;
         let mut waited = false;
         loop {
-            let plan = self.plan_live(statement.clone()).await?;
+            let plan = self.plan_live(statement.clone(), names).await?;
             match apply(&self.engine, &state, &self.access, plan, waited, &opts).await? {
                 Outcome::Unchanged(plan) | Outcome::Rewritten(plan) => return Ok(plan),
                 // A stale cache was refreshed for this query (`stale_cache
@@ -280,8 +306,11 @@ impl ClientSession {
     }
 
     /// [`ClientSession::plan`] without the caches.
-    async fn plan_live(&self, statement: Statement) -> Result<LogicalPlan> {
-        let statement = quipu_connectors::dialect::syntax::fix(statement)?;
+    async fn plan_live(&self, statement: Statement, names: Names) -> Result<LogicalPlan> {
+        let mut statement = quipu_connectors::dialect::syntax::fix(statement)?;
+        if names == Names::Result {
+            statement = quipu_connectors::dialect::syntax::distinct_result_names(statement);
+        }
         let statement = quipu_connectors::dialect::syntax::mark_extracts(statement);
         // `CREATE TABLE lake.s.t WITH (partition_by = ...) AS`: DataFusion
         // refuses table options, so Quipu's are taken off first.
@@ -295,7 +324,9 @@ impl ClientSession {
         let planned = match state.statement_to_plan(statement).await {
             // Two different items DataFusion names alike (`position('a'
             // IN s), strpos(s, 'a')`): once more with a name for each.
-            Err(DataFusionError::Plan(m)) if m.starts_with(UNIQUE_NAMES) => {
+            Err(DataFusionError::Plan(m))
+                if names == Names::Result && m.starts_with(UNIQUE_NAMES) =>
+            {
                 let named = quipu_connectors::dialect::syntax::name_every_item(again);
                 state.statement_to_plan(named).await
             }

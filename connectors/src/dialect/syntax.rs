@@ -65,12 +65,7 @@ pub fn mark_extracts(mut statement: DfStatement) -> DfStatement {
 
 fn fix_in_place(statement: &mut DfStatement) -> Result<()> {
     match statement {
-        DfStatement::Statement(s) => {
-            if let datafusion::sql::sqlparser::ast::Statement::Query(q) = s.as_mut() {
-                clashing_names(q);
-            }
-            fix_sql(s.as_mut())
-        }
+        DfStatement::Statement(s) => fix_sql(s.as_mut()),
         DfStatement::Explain(e) => fix_in_place(&mut e.statement),
         _ => Ok(()),
     }
@@ -217,7 +212,18 @@ impl VisitorMut for RepeatedColumns {
 /// item already has gets a name of its own (`customer_id:2`); the
 /// PostgreSQL front door still names the column as PostgreSQL does. Names
 /// an `ORDER BY` uses are left as they are: PostgreSQL finds them
-/// ambiguous, and DataFusion says so too.
+/// ambiguous, and DataFusion says so too. Only for a statement a client
+/// runs: a view's or a materialized view's query names its columns, and
+/// PostgreSQL refuses repeated names there.
+pub fn distinct_result_names(mut statement: DfStatement) -> DfStatement {
+    if let DfStatement::Statement(s) = &mut statement
+        && let datafusion::sql::sqlparser::ast::Statement::Query(q) = s.as_mut()
+    {
+        clashing_names(q);
+    }
+    statement
+}
+
 fn clashing_names(q: &mut Query) {
     use datafusion::sql::sqlparser::ast::Ident;
     let fold = |i: &Ident| match i.quote_style {
@@ -1657,9 +1663,7 @@ mod tests {
             let s = Parser::parse_sql(&PostgreSqlDialect {}, sql)
                 .unwrap()
                 .remove(0);
-            fix(DfStatement::Statement(Box::new(s)))
-                .unwrap()
-                .to_string()
+            distinct_result_names(fix(DfStatement::Statement(Box::new(s))).unwrap()).to_string()
         };
         assert_eq!(
             statement(

@@ -91,11 +91,14 @@ pub async fn execute(
                     "materialized view {qualified}: its query must be one SELECT"
                 )));
             }
-            let plan = session.plan(parsed.remove(0)).await.map_err(|e| {
-                plan_error(format!(
-                    "materialized view {qualified}: its query does not plan: {e}"
-                ))
-            })?;
+            let plan = session
+                .plan_definition(parsed.remove(0))
+                .await
+                .map_err(|e| {
+                    plan_error(format!(
+                        "materialized view {qualified}: its query does not plan: {e}"
+                    ))
+                })?;
             if !matches!(
                 plan,
                 LogicalPlan::Projection(_)

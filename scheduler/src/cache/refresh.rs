@@ -571,7 +571,7 @@ async fn write_generation(engine: &Arc<Engine>, def: &CacheDef, location: &str) 
     if parsed.len() != 1 {
         return Err(refresh_error(&qualified, "its query is not one statement"));
     }
-    let plan = session.plan(parsed.remove(0)).await?;
+    let plan = session.plan_definition(parsed.remove(0)).await?;
     let mode = mode(engine, def, &plan, &read_with).await?;
     let plan = match &mode {
         Mode::Incremental { above, .. } => {
