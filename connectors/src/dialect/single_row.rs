@@ -44,13 +44,13 @@ impl AnalyzerRule for AggregateScalarSubqueries {
             let names = NamePreserver::new(&node);
             let node = node.map_expressions(|e| {
                 let saved = names.save(&e);
-                let e = e.transform_up(|e| match e {
-                    Expr::ScalarSubquery(sq)
-                        if !equalities_only(&sq.subquery, needs_aggregate(&sq.subquery))? =>
-                    {
-                        unreachable!("equalities_only fails first")
-                    }
-                    Expr::ScalarSubquery(mut sq) if needs_aggregate(&sq.subquery) => {
+                let e = e.transform_up(|e| {
+                    let Expr::ScalarSubquery(mut sq) = e else {
+                        return Ok(Transformed::no(e));
+                    };
+                    let aggregate = needs_aggregate(&sq.subquery);
+                    equalities_only(&sq.subquery, aggregate)?;
+                    if aggregate {
                         let (plan, outer) = hoisted(sq.subquery.as_ref().clone())?;
                         let (plan, outside) = outer_refs_outside(plan)?;
                         let plan = distinct_output(aggregated(plan)?)?;
@@ -60,21 +60,21 @@ impl AnalyzerRule for AggregateScalarSubqueries {
                             None => Expr::ScalarSubquery(sq),
                             Some(select) => select(Expr::ScalarSubquery(sq))?,
                         };
-                        Ok(Transformed::yes(match conjunction(outer) {
+                        return Ok(Transformed::yes(match conjunction(outer) {
                             None => e,
                             Some(when) => when_then(when, e)?,
-                        }))
+                        }));
                     }
-                    Expr::ScalarSubquery(mut sq) if !sq.outer_ref_columns.is_empty() => {
-                        let plan = sq.subquery.as_ref().clone();
-                        let renamed = distinct_output(plan.clone())?;
-                        if renamed == plan {
-                            return Ok(Transformed::no(Expr::ScalarSubquery(sq)));
-                        }
-                        sq.subquery = Arc::new(renamed);
-                        Ok(Transformed::yes(Expr::ScalarSubquery(sq)))
+                    if sq.outer_ref_columns.is_empty() {
+                        return Ok(Transformed::no(Expr::ScalarSubquery(sq)));
                     }
-                    other => Ok(Transformed::no(other)),
+                    let plan = sq.subquery.as_ref().clone();
+                    let renamed = distinct_output(plan.clone())?;
+                    if renamed == plan {
+                        return Ok(Transformed::no(Expr::ScalarSubquery(sq)));
+                    }
+                    sq.subquery = Arc::new(renamed);
+                    Ok(Transformed::yes(Expr::ScalarSubquery(sq)))
                 })?;
                 Ok(e.update_data(|e| saved.restore(e)))
             })?;
@@ -292,7 +292,7 @@ fn when_then(when: Expr, then: Expr) -> Result<Expr> {
     )))
 }
 
-/// Whether each condition of a subquery on its outer query's columns is an
+/// Checks that each condition of a subquery on its outer query's columns is an
 /// equality (`o.customer_id = c.customer_id`), or, where the subquery is
 /// `hoisted`, only on them; an error naming the first that is not.
 /// (An aggregate's condition on outer columns alone cannot be taken out:
@@ -302,7 +302,7 @@ fn when_then(when: Expr, then: Expr) -> Result<Expr> {
 /// support logical expression ScalarSubquery", over a derived table with
 /// "Optimizer rule 'scalar_subquery_to_join' failed ... No field named
 /// v.order_id", and so does its `LATERAL` join.
-fn equalities_only(plan: &LogicalPlan, hoisted: bool) -> Result<bool> {
+fn equalities_only(plan: &LogicalPlan, hoisted: bool) -> Result<()> {
     let mut other = None;
     plan.apply(|node| {
         if let LogicalPlan::Filter(f) = node {
@@ -320,7 +320,7 @@ fn equalities_only(plan: &LogicalPlan, hoisted: bool) -> Result<bool> {
         Ok(TreeNodeRecursion::Continue)
     })?;
     let Some(condition) = other else {
-        return Ok(true);
+        return Ok(());
     };
     // As the statement wrote it: outer columns without their marks, and
     // without the suffix `outer_refs` gives an outer alias (`c__q1`).

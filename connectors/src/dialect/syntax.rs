@@ -184,16 +184,9 @@ impl VisitorMut for RepeatedColumns {
                 let SelectItem::UnnamedExpr(e) = item else {
                     continue;
                 };
-                let text = e.to_string();
                 if !seen.insert(name_key(e)) {
-                    let alias = datafusion::sql::sqlparser::ast::Ident::with_quote(
-                        '"',
-                        format!("{text}:{}", i + 1),
-                    );
-                    *item = SelectItem::ExprWithAlias {
-                        expr: e.clone(),
-                        alias,
-                    };
+                    let name = e.to_string();
+                    *item = positional(e.clone(), &name, i);
                 }
             }
         });
@@ -281,10 +274,7 @@ fn clashing_names(q: &mut Query) {
                 }
                 _ => continue,
             };
-            *item = SelectItem::ExprWithAlias {
-                expr,
-                alias: Ident::with_quote('"', format!("{name}:{}", i + 1)),
-            };
+            *item = positional(expr, &name, i);
         }
     });
 }
@@ -309,14 +299,8 @@ pub fn name_every_item(mut statement: DfStatement) -> DfStatement {
                     if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
                         continue;
                     }
-                    let alias = datafusion::sql::sqlparser::ast::Ident::with_quote(
-                        '"',
-                        format!("{e}:{}", i + 1),
-                    );
-                    *item = SelectItem::ExprWithAlias {
-                        expr: e.clone(),
-                        alias,
-                    };
+                    let name = e.to_string();
+                    *item = positional(e.clone(), &name, i);
                 }
             });
             ControlFlow::Continue(())
@@ -333,6 +317,16 @@ pub fn name_every_item(mut statement: DfStatement) -> DfStatement {
     }
     name(&mut statement);
     statement
+}
+
+/// `expr AS "name:n"`, select item `i` (from 0) under a name of its own
+/// (`NULL:5`, `id:2`): the PostgreSQL front door names the column from
+/// the statement as written.
+fn positional(expr: Expr, name: &str, i: usize) -> SelectItem {
+    SelectItem::ExprWithAlias {
+        expr,
+        alias: datafusion::sql::sqlparser::ast::Ident::with_quote('"', format!("{name}:{}", i + 1)),
+    }
 }
 
 /// The name DataFusion gives an unnamed select item, near enough to tell
