@@ -52,8 +52,10 @@ pub(crate) fn build_state(
         .with_analyzer_rules(analyzer_rules())
         .with_optimizer_rules(optimizer_rules())
         .with_physical_optimizer_rules(crate::planning::ensure_requirements::fenced(
-            crate::planning::projection_names::guarded(checked_first(
-                datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules,
+            crate::planning::projection_names::guarded(crate::planning::join_filters::guarded(
+                crate::planning::missing_sorts::before_sanity_check(checked_first(
+                    datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules,
+                )),
             )),
         ))
         .with_physical_optimizer_rule(Arc::new(crate::remote::join_keys::JoinKeysOnly(

@@ -99,6 +99,32 @@ const REGRESSIONS: &[(&str, &str)] = &[
          crm.public.customers c2 WHERE c2.customer_id = c.customer_id) \
          FROM crm.public.customers c WHERE c.customer_id < 30",
     ),
+    // Cluster only (sort-merge joins): a projection pushed into the join's
+    // inputs left the filter reading columns by their old positions, past
+    // the last (a panic, seed 1 query 10030) or onto another column (a
+    // wrong answer, apache/datafusion#24414). The full join becomes inner
+    // under the WHERE; only the keys are selected.
+    (
+        "merge_join_filter_on_unselected_columns",
+        "WITH d2 AS (SELECT tl1.sku AS sku, count(*) AS n FROM pos.public.transaction_lines tl1 \
+         WHERE tl1.txn_id BETWEEN 18001 AND 19501 GROUP BY tl1.sku) \
+         SELECT d2.sku AS c0, s3.sku AS c1 FROM d2 FULL OUTER JOIN \
+         (SELECT * FROM inventory.public.stock WHERE sku BETWEEN 'SKU-000101' AND 'SKU-000111') \
+         AS s3 USING (sku) WHERE d2.n < s3.on_hand ORDER BY 1, 2 NULLS LAST",
+    ),
+    // SanityCheckPlan: a union shows only its inputs' orders normalized by
+    // their equivalences (here `u0 = u1`, one join key), so `ORDER BY 1, 2
+    // DESC` was met in each input and not at the union (seed 1 query 10057).
+    (
+        "union_order_on_equal_columns",
+        "SELECT CAST(c2.customer_id AS double precision) AS u0, \
+         CAST(o1.customer_id AS double precision) AS u1 FROM crm.public.orders o1 \
+         JOIN crm.public.customers c2 ON o1.customer_id = c2.customer_id \
+         WHERE c2.customer_id <= 51 AND o1.order_id BETWEEN 6501 AND 7251 \
+         AND c2.created_at >= '2025-08-04' UNION ALL SELECT p3.price_usd, p3.price_usd \
+         FROM inventory.public.products p3 WHERE p3.sku < 'SKU-000021' \
+         ORDER BY 1 NULLS LAST, 2 DESC NULLS FIRST",
+    ),
     // "Projections require unique expression names": DataFusion names
     // `position(a IN b)` as it names `strpos(b, a)`.
     (

@@ -1,8 +1,9 @@
 //! Fixes to DataFusion's logical and physical plans that are not about any
 //! one source: integer arithmetic that fails on overflow
 //! ([`checked_arithmetic`]), mark joins over empty inputs ([`empty_mark`]), sort and
-//! limit enforcement ([`ensure_requirements`]), sort-merge join filters
-//! over NULL-padded rows ([`join_filters`]), filter pushdown through
+//! limit enforcement ([`ensure_requirements`]), orders a union hides
+//! ([`missing_sorts`]), sort-merge join filters over NULL-padded rows and
+//! under pushed projections ([`join_filters`]), filter pushdown through
 //! projections with repeated names ([`projection_names`]) and plans run on
 //! Ballista ([`cluster_plan`], [`empty_relations`]).
 
@@ -13,4 +14,5 @@ pub mod empty_mark;
 pub mod empty_relations;
 pub mod ensure_requirements;
 pub mod join_filters;
+pub mod missing_sorts;
 pub mod projection_names;
