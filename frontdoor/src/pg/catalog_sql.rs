@@ -20,6 +20,11 @@
 //!   failed ("Cannot cast string 'boolin' to value of Int32 type"). Compared
 //!   with such a column, the cast operand is compared as the name it is,
 //!   without its `pg_catalog.` schema (all of them are there).
+//! - `ARRAY(SELECT ... FROM pg_policy ...)`, psql's `\dp` "Policies"
+//!   column ([`empty_policies`]). Quipu has no row security policies, so
+//!   the array is empty; but psql's subquery nests another, correlated by
+//!   `oid = ANY (polroles)`, which DataFusion 55 cannot decorrelate, and
+//!   `\dp` failed with `0A000`. The array is written as the empty one.
 
 use std::ops::ControlFlow;
 use std::sync::{Arc, LazyLock};
@@ -29,8 +34,8 @@ use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::sql::rules::{self as pg_rules, SqlStatementRewriteRule};
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, ObjectNamePart, SelectItem, SetExpr, Statement, TableFactor, Value,
-    visit_expressions_mut,
+    ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Expr, FunctionArguments, ObjectNamePart,
+    Query, SelectItem, SetExpr, Statement, TableFactor, Value, visit_expressions_mut,
 };
 
 /// `pg_catalog` views Quipu adds to datafusion-pg-catalog's (see
@@ -109,6 +114,52 @@ fn int_array(e: &Expr) -> Option<Expr> {
             .collect(),
         named: true,
     }))
+}
+
+/// Every `ARRAY(subquery)` whose subquery reads only `pg_policy` as the
+/// empty text array (see the module doc). Text, because the one client
+/// query known to ask (psql's `\dp`) builds each element by concatenating
+/// text.
+pub(super) fn empty_policies(stmt: &mut Statement) {
+    let _ = visit_expressions_mut(stmt, |e: &mut Expr| {
+        if let Expr::Function(f) = e
+            && f.name.to_string().eq_ignore_ascii_case("array")
+            && let FunctionArguments::Subquery(query) = &f.args
+            && reads_only_policies(query)
+        {
+            *e = Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(Expr::Array(datafusion::sql::sqlparser::ast::Array {
+                    elem: vec![],
+                    named: true,
+                })),
+                data_type: DataType::Array(ArrayElemTypeDef::SquareBracket(
+                    Box::new(DataType::Text),
+                    None,
+                )),
+                array: false,
+                format: None,
+            };
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Whether a query is one `SELECT` from `pg_policy` alone.
+fn reads_only_policies(query: &Query) -> bool {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    let [from] = select.from.as_slice() else {
+        return false;
+    };
+    from.joins.is_empty()
+        && matches!(&from.relation, TableFactor::Table { name, .. }
+        if name.0.last().is_some_and(|part| part.to_string().eq_ignore_ascii_case("pg_policy"))
+            && name.0.len() <= 2
+            && name.0.first().is_some_and(|part| {
+                name.0.len() == 1 || part.to_string().eq_ignore_ascii_case("pg_catalog")
+            }))
 }
 
 /// The `regproc` columns of `pg_type`, which hold function names here.
@@ -304,6 +355,28 @@ mod tests {
         ] {
             assert!(parse_user_sql(system).is_none(), "{system}");
         }
+    }
+
+    #[test]
+    fn arrays_of_policies_are_empty() {
+        let mut stmt = datafusion_pg_catalog::sql::PostgresCompatibilityParser::new()
+            .parse(
+                "SELECT array_to_string(ARRAY(SELECT polname || (SELECT string_agg(rolname, ',') \
+                 FROM pg_catalog.pg_roles WHERE oid = ANY (polroles)) \
+                 FROM pg_catalog.pg_policy pol WHERE polrelid = c.oid), ','), \
+                 ARRAY(SELECT relname FROM pg_class), \
+                 ARRAY(SELECT polname FROM pg_policy JOIN pg_class ON true) FROM pg_class c",
+            )
+            .unwrap()
+            .remove(0);
+        empty_policies(&mut stmt);
+        assert_eq!(
+            stmt.to_string(),
+            "SELECT array_to_string(CAST(ARRAY[] AS TEXT[]), ','), \
+             ARRAY(SELECT relname FROM pg_catalog.pg_class), \
+             ARRAY(SELECT polname FROM pg_catalog.pg_policy JOIN pg_catalog.pg_class ON true) \
+             FROM pg_catalog.pg_class c"
+        );
     }
 
     #[test]

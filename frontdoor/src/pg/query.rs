@@ -248,6 +248,7 @@ pub(crate) fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
         super::catalog_sql::regproc_names(s);
         super::catalog_sql::array_literals(s);
         super::catalog_sql::system_views(s);
+        super::catalog_sql::empty_policies(s);
     }
     Ok(statements)
 }
