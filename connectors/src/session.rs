@@ -29,6 +29,9 @@ use crate::options::QuipuOptions;
 fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
     let mut rules = datafusion_rules();
     rules.push(Arc::new(crate::planning::empty_mark::EmptyMarkJoin));
+    rules.push(Arc::new(
+        crate::planning::uncorrelated_mark::UncorrelatedMarkJoin,
+    ));
     rules.extend(crate::registry::logical_rules());
     rules.push(Arc::new(crate::dialect::float_errors::FloatErrors));
     rules.push(Arc::new(

@@ -125,6 +125,17 @@ const REGRESSIONS: &[(&str, &str)] = &[
          FROM inventory.public.products p3 WHERE p3.sku < 'SKU-000021' \
          ORDER BY 1 NULLS LAST, 2 DESC NULLS FIRST",
     ),
+    // Uncorrelated EXISTS tests (as NOT IN under OR is spelled out) are
+    // computed once, not as a nested loop per outer row (seed 1 query
+    // 10194's TLP ran past 60 s): the same answers on every path.
+    (
+        "uncorrelated_exists_under_or",
+        "SELECT c.customer_id FROM crm.public.customers c WHERE c.customer_id < 40 \
+         AND (c.city = 'Lima' OR NOT EXISTS (SELECT 1 FROM crm.public.orders o WHERE o.order_id > 5) \
+         OR c.customer_id NOT IN (SELECT o.customer_id FROM crm.public.orders o \
+         WHERE o.order_id < 100) OR EXISTS (SELECT 1 FROM pos.public.transactions t \
+         WHERE t.loyalty_card_id IS NULL AND t.txn_id < 50))",
+    ),
     // "Projections require unique expression names": DataFusion names
     // `position(a IN b)` as it names `strpos(b, a)`.
     (

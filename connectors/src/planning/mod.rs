@@ -1,6 +1,7 @@
 //! Fixes to DataFusion's logical and physical plans that are not about any
 //! one source: integer arithmetic that fails on overflow
-//! ([`checked_arithmetic`]), mark joins over empty inputs ([`empty_mark`]), sort and
+//! ([`checked_arithmetic`]), mark joins over empty inputs ([`empty_mark`]) or
+//! independent of the outer row ([`uncorrelated_mark`]), sort and
 //! limit enforcement ([`ensure_requirements`]), orders a union hides
 //! ([`missing_sorts`]), sort-merge join filters over NULL-padded rows and
 //! under pushed projections ([`join_filters`]), filter pushdown through
@@ -16,3 +17,4 @@ pub mod ensure_requirements;
 pub mod join_filters;
 pub mod missing_sorts;
 pub mod projection_names;
+pub mod uncorrelated_mark;
