@@ -15,6 +15,8 @@ use crate::error::{ConnectorError, Result};
 /// database.
 pub(super) const MAX_CONNECTIONS: usize = 8;
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a query waits for one of the pool's connections to be free.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connection pools, one per source (keyed by name and options so that a
 /// changed source gets a new pool).
@@ -100,7 +102,7 @@ impl PgPools {
         );
         let pool = deadpool_postgres::Pool::builder(manager)
             .max_size(MAX_CONNECTIONS)
-            .wait_timeout(Some(Duration::from_secs(30)))
+            .wait_timeout(Some(WAIT_TIMEOUT))
             .create_timeout(Some(CONNECT_TIMEOUT + Duration::from_secs(1)))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
@@ -150,9 +152,16 @@ pub(super) async fn connect(
             Err(e) => {
                 let reason = match &e {
                     deadpool_postgres::PoolError::Backend(e) => pg_reason(e),
-                    deadpool_postgres::PoolError::Timeout(_) => {
-                        "timed out waiting for a connection (the server does not answer, or all connections are busy)".to_string()
+                    deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+                        format!(
+                            "timed out waiting for a connection: all {MAX_CONNECTIONS} of this process's connections to the source stayed busy for {} s",
+                            WAIT_TIMEOUT.as_secs()
+                        )
                     }
+                    deadpool_postgres::PoolError::Timeout(_) => format!(
+                        "timed out waiting for a connection: the server did not accept one within {} s (it does not answer, or it or this machine is overloaded)",
+                        CONNECT_TIMEOUT.as_secs() + 1
+                    ),
                     other => other.to_string(),
                 };
                 return Err(bad(
