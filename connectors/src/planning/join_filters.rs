@@ -27,9 +27,8 @@
 //! filter's indices remapped (or not at all where the filter reads a column
 //! the projection drops).
 
-use std::sync::Arc;
-
 use std::fmt;
+use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::JoinType;

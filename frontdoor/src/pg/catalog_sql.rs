@@ -153,13 +153,23 @@ fn reads_only_policies(query: &Query) -> bool {
     let [from] = select.from.as_slice() else {
         return false;
     };
+    let TableFactor::Table { name, .. } = &from.relation else {
+        return false;
+    };
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|part| part.to_string().to_ascii_lowercase())
+        .collect();
     from.joins.is_empty()
-        && matches!(&from.relation, TableFactor::Table { name, .. }
-        if name.0.last().is_some_and(|part| part.to_string().eq_ignore_ascii_case("pg_policy"))
-            && name.0.len() <= 2
-            && name.0.first().is_some_and(|part| {
-                name.0.len() == 1 || part.to_string().eq_ignore_ascii_case("pg_catalog")
-            }))
+        && matches!(
+            parts
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice(),
+            ["pg_policy"] | ["pg_catalog", "pg_policy"]
+        )
 }
 
 /// The `regproc` columns of `pg_type`, which hold function names here.
