@@ -15,11 +15,19 @@
 //!
 //! A window function evaluated in reverse loses its direction in
 //! datafusion-proto 55 (`forwards_window`).
+//!
+//! A sort leaves out keys the planner knows constant (`PARTITION BY
+//! txn_id` under `WHERE ... txn_id = 16001`), and the operator above it
+//! counts on that knowledge, which a shuffle reader on an executor does not
+//! have: the window failed there with "Expects PARTITION BY expression to
+//! be ordered" (seed 1 query 11270). On Ballista a sort under an operator
+//! that requires an order sorts by all of it (`whole_sorts`).
 
 use std::sync::Arc;
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::repartition::RepartitionExec;
@@ -53,7 +61,7 @@ impl PhysicalOptimizerRule for ForTheCluster {
             .transform_up(|node| {
                 let sorted = sort_after_shuffle(node);
                 let before = Arc::clone(&sorted.data);
-                let node = forwards_window(sorted.data)?;
+                let node = whole_sorts(forwards_window(sorted.data)?)?;
                 // The flag must be set: `transform_up` keeps the old node
                 // where it is not.
                 Ok(match sorted.transformed || !Arc::ptr_eq(&before, &node) {
@@ -144,6 +152,51 @@ fn forwards_window(
         Arc::new(WindowAggExec::try_new(forwards, input, can_repartition)?)
     };
     Ok(new)
+}
+
+/// The node with each input sort that leaves out a key the node requires
+/// (one the planner knew constant) sorting by the whole requirement first,
+/// then by its own remaining keys.
+fn whole_sorts(node: Arc<dyn ExecutionPlan>) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+    let mut changed = false;
+    let children = node
+        .children()
+        .into_iter()
+        .zip(node.required_input_ordering())
+        .map(|(child, required)| {
+            let (Some(sort), Some(required)) = (child.downcast_ref::<SortExec>(), required) else {
+                return Arc::clone(child);
+            };
+            let mut order: Vec<PhysicalSortExpr> = required
+                .into_single()
+                .into_iter()
+                .map(PhysicalSortExpr::from)
+                .collect();
+            for e in sort.expr().iter() {
+                if !order.iter().any(|o| o.expr.eq(&e.expr)) {
+                    order.push(e.clone());
+                }
+            }
+            let same = order.len() == sort.expr().len()
+                && order
+                    .iter()
+                    .zip(sort.expr().iter())
+                    .all(|(a, b)| a.expr.eq(&b.expr));
+            let Some(order) = LexOrdering::new(order).filter(|_| !same) else {
+                return Arc::clone(child);
+            };
+            changed = true;
+            Arc::new(
+                SortExec::new(order, Arc::clone(sort.input()))
+                    .with_preserve_partitioning(sort.preserve_partitioning())
+                    .with_fetch(sort.fetch()),
+            ) as Arc<dyn ExecutionPlan>
+        })
+        .collect();
+    if !changed {
+        return Ok(node);
+    }
+    datafusion::physical_plan::replace_children_if_necessary(node, children)
 }
 
 /// Output partitions of a node's input.
