@@ -33,6 +33,7 @@ mod rounding;
 pub mod session;
 pub mod similar;
 pub mod streams;
+pub mod sugar;
 mod text_forms;
 mod zones;
 

@@ -205,7 +205,7 @@ impl ClientSession {
     pub fn parse_hinted(&self, sql: &str) -> Result<Vec<(Statement, crate::hints::Hints)>> {
         crate::limits::check_sql_text(sql)?;
         let hints = crate::hints::of_text(sql)?;
-        let sql = crate::cache::desugar(sql);
+        let sql = crate::sugar::desugar(sql);
         let mut parser = DFParserBuilder::new(&*sql).build()?;
         let statements: Vec<Statement> = parser.parse_statements()?.into_iter().collect();
         Ok(crate::hints::zip(statements, hints))

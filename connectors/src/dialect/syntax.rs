@@ -1067,9 +1067,12 @@ fn pg_functions(e: &mut Expr) {
     }
 }
 
-/// A cast to `uuid`, `json` or `jsonb`, which DataFusion 55 does not
-/// have, as the text PostgreSQL would print (`super::text_types`).
+/// A cast to a text type DataFusion 55 reads otherwise than PostgreSQL,
+/// as a call that gives PostgreSQL's text: `uuid`, `json` or `jsonb`,
+/// which DataFusion does not have (`super::text_types`), and text of a
+/// fixed length ([`fixed_length`]).
 fn text_types(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::CastKind;
     let Expr::Cast {
         kind,
         expr,
@@ -1079,28 +1082,67 @@ fn text_types(e: &mut Expr) {
     else {
         return;
     };
-    if matches!(kind, datafusion::sql::sqlparser::ast::CastKind::TryCast) {
+    if matches!(kind, CastKind::TryCast | CastKind::SafeCast) {
         return;
     }
-    let Some(function) = super::text_types::function_of(&data_type.to_string().to_lowercase())
-    else {
-        return;
+    let template = match super::text_types::function_of(&data_type.to_string().to_lowercase()) {
+        Some(function) => format!("{function}(CAST(quipu_operand AS TEXT))"),
+        None => match fixed_length(data_type) {
+            Some(template) => template,
+            None => return,
+        },
     };
-    // The call is parsed around a placeholder, then given the operand
-    // itself: its text need not parse back.
     let operand = std::mem::replace(expr.as_mut(), Expr::Value(Value::Null.into()));
-    let mut call = parse_expr(&format!("{function}(CAST(NULL AS TEXT))"));
+    *e = around(&template, operand);
+}
+
+/// `template`, an expression written here, with `operand` where it names
+/// `quipu_operand`: the template is parsed around the placeholder, then
+/// given the operand itself, whose text need not parse back.
+fn around(template: &str, operand: Expr) -> Expr {
+    let mut call = parse_expr(template);
     let mut operand = Some(operand);
     let _ = visit_expressions_mut(&mut call, |x: &mut Expr| {
-        if let Expr::Cast { expr, .. } = x
+        if matches!(x, Expr::Identifier(i) if i.value == "quipu_operand")
             && let Some(operand) = operand.take()
         {
-            **expr = operand;
+            *x = Expr::Nested(Box::new(operand));
             return ControlFlow::Break(());
         }
         ControlFlow::<()>::Continue(())
     });
-    *e = call;
+    call
+}
+
+/// The template of an explicit cast to text of a fixed length, if it is
+/// one. A cast to `varchar(n)` cuts the text to `n` characters, and
+/// one to `char(n)` (`char` alone is `char(1)`) also drops the trailing
+/// spaces, as PostgreSQL's casts do: DataFusion 55 ignores the length
+/// (`CAST('abcdef' AS varchar(3))` was `abcdef`, PostgreSQL's `abc`).
+/// A `char(n)` value is text without its padding here: PostgreSQL's
+/// `bpchar` ignores trailing spaces in comparisons, `length`, `LIKE` and
+/// `||`, as text without them does; only its display differs (`ab` where
+/// PostgreSQL prints `ab  `). A PostgreSQL source's `char(n)` columns
+/// read the same: its scans and pushed filters read every text column as
+/// `c::text` (`postgres::table`, `postgres::sql::operand`).
+fn fixed_length(data_type: &datafusion::sql::sqlparser::ast::DataType) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{CharacterLength, DataType as SqlType};
+    let length = |l: &Option<CharacterLength>| match l {
+        Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
+        _ => None,
+    };
+    match data_type {
+        SqlType::Varchar(l) | SqlType::CharacterVarying(l) | SqlType::CharVarying(l) => {
+            Some(format!("left(CAST(quipu_operand AS TEXT), {})", length(l)?))
+        }
+        SqlType::Char(l) | SqlType::Character(l) => {
+            let n = if l.is_none() { 1 } else { length(l)? };
+            Some(format!(
+                "rtrim(left(CAST(quipu_operand AS TEXT), {n}), ' ')"
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// A text literal cast to `bytea` (`'\\x0102'::bytea`, `CAST('a\\000b' AS
@@ -1816,6 +1858,19 @@ mod tests {
         assert_eq!(
             fixed("SELECT s.mod(a, 3) FROM t").unwrap(),
             "SELECT s.mod(a, 3) FROM t"
+        );
+    }
+
+    #[test]
+    fn casts_to_fixed_length_text_cut_it() {
+        assert_eq!(
+            fixed("SELECT CAST(s AS varchar(3)), i::character varying(2), s::char(4), CAST(s AS CHARACTER), CAST(s AS varchar) FROM t").unwrap(),
+            "SELECT left(CAST((s) AS TEXT), 3), left(CAST((i) AS TEXT), 2), rtrim(left(CAST((s) AS TEXT), 4), ' '), rtrim(left(CAST((s) AS TEXT), 1), ' '), CAST(s AS VARCHAR) FROM t"
+        );
+        // TRY_CAST keeps its own meaning.
+        assert_eq!(
+            fixed("SELECT TRY_CAST(s AS varchar(3)) FROM t").unwrap(),
+            "SELECT TRY_CAST(s AS VARCHAR(3)) FROM t"
         );
     }
 

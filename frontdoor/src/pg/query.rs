@@ -235,9 +235,9 @@ pub(crate) fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
     // cost more than the rest of a `SELECT 1` (measured with perf).
     static PARSER: std::sync::LazyLock<datafusion_pg_catalog::sql::PostgresCompatibilityParser> =
         std::sync::LazyLock::new(datafusion_pg_catalog::sql::PostgresCompatibilityParser::new);
-    // `REFRESH MATERIALIZED VIEW`, which sqlparser lacks, as the engine
-    // reads it (`quipu_scheduler::cache::statement`).
-    let sql = quipu_scheduler::cache::desugar(sql);
+    // PostgreSQL syntax sqlparser lacks (`REFRESH MATERIALIZED VIEW`,
+    // `trim(trailing FROM s)`), as the engine reads it.
+    let sql = quipu_scheduler::sugar::desugar(sql);
     let mut statements = match super::catalog_sql::parse_user_sql(&sql) {
         Some(statements) => statements,
         None => PARSER

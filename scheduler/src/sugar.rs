@@ -1,0 +1,143 @@
+//! PostgreSQL syntax the SQL parser (sqlparser 0.62) does not read,
+//! rewritten in the text to what it reads with the same meaning, before
+//! either front door or the engine parses a statement. Comments, quoted
+//! strings and case are PostgreSQL's: every rewrite reads the text
+//! through the one lexer (`crate::lexer`).
+
+use std::borrow::Cow;
+
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use crate::lexer::Lexeme;
+
+/// Every rewrite of this module: `REFRESH MATERIALIZED VIEW` as the cache
+/// reads it (`crate::cache::desugar`), and `trim` without characters
+/// ([`trim_without_characters`]).
+pub fn desugar(sql: &str) -> Cow<'_, str> {
+    match crate::cache::desugar(sql) {
+        Cow::Borrowed(sql) => trim_without_characters(sql),
+        // A `CALL` of the cache's procedure: nothing else to rewrite.
+        refresh @ Cow::Owned(_) => refresh,
+    }
+}
+
+/// `trim([BOTH | LEADING | TRAILING] FROM s)` as `trim(... ' ' FROM s)`:
+/// PostgreSQL trims spaces when no character is given, and sqlparser
+/// wants the characters before `FROM` (it failed with "Expected: an
+/// expression, found: FROM").
+pub fn trim_without_characters(sql: &str) -> Cow<'_, str> {
+    let Some(lexemes) = crate::lexer::lex(sql) else {
+        return Cow::Borrowed(sql);
+    };
+    let code: Vec<&Lexeme> = lexemes
+        .iter()
+        .filter(|l| !matches!(l.token, Token::Whitespace(_)))
+        .collect();
+    let word = |i: usize, words: &[&str]| {
+        code.get(i).is_some_and(|l| {
+            matches!(&l.token, Token::Word(w)
+                if w.quote_style.is_none()
+                    && words.iter().any(|x| w.value.eq_ignore_ascii_case(x)))
+        })
+    };
+    // Byte offsets of the `FROM`s that want a `' '` before them.
+    let mut at = Vec::new();
+    for i in 0..code.len() {
+        // `trim` as a function, not a qualified name's last part.
+        let qualified = i > 0 && code[i - 1].token == Token::Period;
+        if qualified
+            || !word(i, &["trim"])
+            || code.get(i + 1).map(|l| &l.token) != Some(&Token::LParen)
+        {
+            continue;
+        }
+        let mut from = i + 2;
+        if word(from, &["both", "leading", "trailing"]) {
+            from += 1;
+        }
+        if word(from, &["from"]) {
+            at.push(code[from].start);
+        }
+    }
+    if at.is_empty() {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 4 * at.len());
+    let mut copied = 0;
+    for a in at {
+        out.push_str(&sql[copied..a]);
+        out.push_str("' ' ");
+        copied = a;
+    }
+    out.push_str(&sql[copied..]);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trim_without_characters_trims_spaces() {
+        let cases = [
+            (
+                "SELECT trim(trailing from s)",
+                "SELECT trim(trailing ' ' from s)",
+            ),
+            (
+                "SELECT TRIM(LEADING FROM s)",
+                "SELECT TRIM(LEADING ' ' FROM s)",
+            ),
+            (
+                "SELECT trim ( both\nfrom s)",
+                "SELECT trim ( both\n' ' from s)",
+            ),
+            (
+                "SELECT trim(from s), trim(from t)",
+                "SELECT trim(' ' from s), trim(' ' from t)",
+            ),
+            (
+                "SELECT trim(/* c */ both from s)",
+                "SELECT trim(/* c */ both ' ' from s)",
+            ),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(trim_without_characters(sql), want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn trim_with_characters_strings_and_other_names_stay() {
+        for sql in [
+            "SELECT trim(both 'x' from s)",
+            "SELECT trim(s)",
+            "SELECT 'trim(trailing from s)'",
+            "SELECT \"trim\"(trailing from s)",
+            "SELECT x.trim(trailing from s)",
+            "SELECT trim -- (trailing from s)\n(s)",
+            "SELECT trim(trailing s)",
+        ] {
+            assert!(
+                matches!(trim_without_characters(sql), Cow::Borrowed(_)),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn rewritten_text_parses_as_postgresql_means_it() {
+        use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+        let parse =
+            |sql: &str| Parser::parse_sql(&PostgreSqlDialect {}, sql).map(|s| s[0].to_string());
+        assert!(
+            parse("SELECT trim(trailing from s)").is_err(),
+            "sqlparser now reads it: drop the rewrite"
+        );
+        assert_eq!(
+            parse(&desugar("SELECT trim(trailing from s)")).unwrap(),
+            parse("SELECT trim(TRAILING ' ' FROM s)").unwrap()
+        );
+        // The cache's rewrite still applies.
+        assert!(desugar("REFRESH MATERIALIZED VIEW m.v").starts_with("CALL "));
+    }
+}
