@@ -23,17 +23,24 @@ use crate::connector::{Env, MemoryStores};
 use crate::error::Result;
 use crate::options::QuipuOptions;
 
+/// PostgreSQL's errors of doubles computed from constants alone, then
 /// DataFusion's logical optimizer rules, then ours: mark joins over empty
 /// inputs, then each source's pushdown, then PostgreSQL's errors of what
 /// Quipu computes in doubles, then the cluster's empty relations.
 fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
-    let mut rules = datafusion_rules();
+    let mut rules: Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> =
+        vec![Arc::new(crate::dialect::float_errors::FloatErrors {
+            constants_only: true,
+        })];
+    rules.extend(datafusion_rules());
     rules.push(Arc::new(crate::planning::empty_mark::EmptyMarkJoin));
     rules.push(Arc::new(
         crate::planning::uncorrelated_mark::UncorrelatedMarkJoin,
     ));
     rules.extend(crate::registry::logical_rules());
-    rules.push(Arc::new(crate::dialect::float_errors::FloatErrors));
+    rules.push(Arc::new(crate::dialect::float_errors::FloatErrors {
+        constants_only: false,
+    }));
     rules.push(Arc::new(
         crate::planning::empty_relations::EmptyRelationsForTheCluster,
     ));

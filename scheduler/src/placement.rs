@@ -35,7 +35,10 @@ pub(crate) enum Placement {
 /// (DDL, SET, EXPLAIN), scans nothing, reads system tables, or is a
 /// recursive query (`WITH RECURSIVE`: Ballista 55's plan codec has no
 /// form for DataFusion's `RecursiveQueryExec`, the cluster refused it with
-/// "Unsupported plan node").
+/// "Unsupported plan node"), or reads `generate_series` or `range` in
+/// `FROM` (DataFusion 55's logical plan codec has no form for their
+/// table: "failed to serialize logical plan ... LogicalExtensionCodec is
+/// not provided").
 pub(crate) fn local_only(plan: &LogicalPlan) -> Option<&'static str> {
     match plan {
         LogicalPlan::Ddl(_)
@@ -50,6 +53,7 @@ pub(crate) fn local_only(plan: &LogicalPlan) -> Option<&'static str> {
     let mut scans = 0;
     let mut system = false;
     let mut recursive = false;
+    let mut series = false;
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::RecursiveQuery(_) = node {
             recursive = true;
@@ -62,11 +66,17 @@ pub(crate) fn local_only(plan: &LogicalPlan) -> Option<&'static str> {
             ) {
                 system = true;
             }
+            series |= datafusion::datasource::source_as_provider(&scan.source).is_ok_and(|p| {
+                (p.as_ref() as &dyn std::any::Any)
+                    .is::<datafusion::functions_table::generate_series::GenerateSeriesTable>()
+            });
         }
         Ok(TreeNodeRecursion::Continue)
     });
     if recursive {
         Some("a recursive query, which the cluster cannot run")
+    } else if series {
+        Some("reads generate_series in FROM, which the cluster cannot run")
     } else if scans == 0 {
         Some("scans no table")
     } else if system {
@@ -315,6 +325,11 @@ mod tests {
         assert_eq!(
             local_only(&logical(&ctx, recursive).await),
             Some("a recursive query, which the cluster cannot run")
+        );
+        let series = "SELECT a, g FROM t CROSS JOIN generate_series(1, 3) AS g(g)";
+        assert_eq!(
+            local_only(&logical(&ctx, series).await),
+            Some("reads generate_series in FROM, which the cluster cannot run")
         );
         // A system table in a subquery is enough.
         let mixed = "SELECT a FROM t WHERE a IN (SELECT 1 FROM information_schema.tables)";

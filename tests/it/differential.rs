@@ -136,6 +136,28 @@ const REGRESSIONS: &[(&str, &str)] = &[
          WHERE o.order_id < 100) OR EXISTS (SELECT 1 FROM pos.public.transactions t \
          WHERE t.loyalty_card_id IS NULL AND t.txn_id < 50))",
     ),
+    // `generate_series` in a select list gave one array per row (`{1,2}`)
+    // where PostgreSQL gives a row per value; aliased in FROM without
+    // column names, "No field named g" (DataFusion named it `g.value`).
+    (
+        "generate_series_rows",
+        "SELECT c.customer_id, generate_series(1, 2) AS k, generate_series(1, 3) * 10 \
+         FROM crm.public.customers c WHERE c.customer_id < 4",
+    ),
+    (
+        "generate_series_aliased_in_from",
+        "SELECT g, count(o.order_id), min(d::date) FROM generate_series(1, 5) AS g \
+         LEFT JOIN crm.public.orders o ON o.customer_id = g \
+         CROSS JOIN generate_series(TIMESTAMP '2024-02-28', TIMESTAMP '2024-03-01', INTERVAL '1 day') d \
+         GROUP BY g",
+    ),
+    // An infinite double in a pushed filter was printed as a name (`-inf`)
+    // and the source failed: "column \"inf\" does not exist".
+    (
+        "infinite_double_in_a_pushed_filter",
+        "SELECT count(*) FROM crm.public.orders WHERE total_usd::float8 < 'Infinity'::float8 \
+         AND total_usd::float8 > '-Infinity'::float8 AND order_id < 500",
+    ),
     // Cluster only: the sort under the window left out `txn_id`, known
     // constant under the WHERE, and the window on the executor (past a
     // shuffle, which does not know it) failed with "Expects PARTITION BY

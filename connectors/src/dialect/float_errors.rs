@@ -133,11 +133,21 @@ fn float(a: &ArrayRef) -> &Float64Array {
 
 /// Rewrites what Quipu computes (see the module doc).
 #[derive(Debug, Default)]
-pub struct FloatErrors;
+pub struct FloatErrors {
+    /// Only expressions of constants: the rule then runs first, before
+    /// DataFusion's simplifier folds them (`ln(0)` was `-Infinity`, and
+    /// `WHERE ln(0) < x`, folded and pushed to PostgreSQL, failed there).
+    /// They read no source, so nothing that could be pushed is lost.
+    pub constants_only: bool,
+}
 
 impl OptimizerRule for FloatErrors {
     fn name(&self) -> &str {
-        "quipu_float_errors"
+        if self.constants_only {
+            "quipu_float_errors_of_constants"
+        } else {
+            "quipu_float_errors"
+        }
     }
 
     fn supports_rewrite(&self) -> bool {
@@ -173,9 +183,10 @@ impl OptimizerRule for FloatErrors {
                 let saved = names.save(&e);
                 let rewritten = e.transform_up(|e| {
                     let is_double = |x: &Expr| {
-                        schemas
-                            .iter()
-                            .any(|s| matches!(x.get_type(s), Ok(DataType::Float64)))
+                        (!self.constants_only || x.column_refs().is_empty())
+                            && schemas
+                                .iter()
+                                .any(|s| matches!(x.get_type(s), Ok(DataType::Float64)))
                     };
                     match &e {
                         Expr::BinaryExpr(BinaryExpr {

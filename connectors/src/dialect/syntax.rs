@@ -98,6 +98,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
     // After the re-association, so the filters' shapes are PostgreSQL's.
     let _ = VisitMut::visit(s, &mut NullAwareIn);
     let _ = VisitMut::visit(s, &mut RepeatedColumns);
+    let _ = VisitMut::visit(s, &mut SetReturning);
     struct SetOps(Option<String>);
     impl Visitor for SetOps {
         type Break = ();
@@ -191,6 +192,80 @@ impl VisitorMut for RepeatedColumns {
             }
         });
         ControlFlow::Continue(())
+    }
+}
+
+/// PostgreSQL's `generate_series` is a set-returning function. In a
+/// select list it gives one row per value (`SELECT generate_series(1, 3)`
+/// is three rows); DataFusion 55's scalar `generate_series` gives one
+/// array there (`{1,2,3}` in one row, a silent difference, and
+/// `generate_series(1, 3) * 2` failed to plan), so there it becomes
+/// `unnest(generate_series(...))`, whose rows DataFusion makes as
+/// PostgreSQL 10 and later do (several in one list zip, the shorter padded
+/// with NULLs). In `FROM`, `generate_series` and `unnest` of one array
+/// aliased without column names name their one column after the alias
+/// (`FROM generate_series(1, 3) AS x` selects `x`; DataFusion named it
+/// `x.value`: "No field named x").
+struct SetReturning;
+
+impl VisitorMut for SetReturning {
+    type Break = ();
+    fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        selects_of(&mut q.body, &mut |select| {
+            for item in select.projection.iter_mut() {
+                let (SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) = item
+                else {
+                    continue;
+                };
+                let _ = visit_expressions_mut(e, |x: &mut Expr| {
+                    series_rows(x);
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+        });
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::{ObjectNamePart, TableAliasColumnDef};
+        let alias = match t {
+            TableFactor::Table {
+                name,
+                args: Some(_),
+                alias: Some(alias),
+                ..
+            } if matches!(name.0.last(), Some(ObjectNamePart::Identifier(i))
+                if i.value.eq_ignore_ascii_case("generate_series")) =>
+            {
+                alias
+            }
+            TableFactor::UNNEST {
+                alias: Some(alias),
+                array_exprs,
+                with_offset: false,
+                with_ordinality: false,
+                ..
+            } if array_exprs.len() == 1 => alias,
+            _ => return ControlFlow::Continue(()),
+        };
+        if alias.columns.is_empty() {
+            alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// A `generate_series` call as `unnest(generate_series(...))`, once: the
+/// walk goes up from the leaves, so a call already under `unnest` was
+/// wrapped a second time just before its parent is seen here.
+fn series_rows(e: &mut Expr) {
+    if call_args(e, "generate_series").is_some() {
+        *e = around("unnest(quipu_operand)", e.clone());
+    } else if let Some([arg]) = call_args(e, "unnest").as_deref()
+        && let Some([inner]) = call_args(arg, "unnest").as_deref()
+        && call_args(inner, "generate_series").is_some()
+    {
+        *e = arg.clone();
     }
 }
 
@@ -1098,7 +1173,8 @@ fn text_types(e: &mut Expr) {
 
 /// `template`, an expression written here, with `operand` where it names
 /// `quipu_operand`: the template is parsed around the placeholder, then
-/// given the operand itself, whose text need not parse back.
+/// given the operand itself, whose text need not parse back. (Each
+/// template has it as a whole argument, so no precedence is lost.)
 fn around(template: &str, operand: Expr) -> Expr {
     let mut call = parse_expr(template);
     let mut operand = Some(operand);
@@ -1106,7 +1182,7 @@ fn around(template: &str, operand: Expr) -> Expr {
         if matches!(x, Expr::Identifier(i) if i.value == "quipu_operand")
             && let Some(operand) = operand.take()
         {
-            *x = Expr::Nested(Box::new(operand));
+            *x = operand;
             return ControlFlow::Break(());
         }
         ControlFlow::<()>::Continue(())
@@ -1865,12 +1941,24 @@ mod tests {
     fn casts_to_fixed_length_text_cut_it() {
         assert_eq!(
             fixed("SELECT CAST(s AS varchar(3)), i::character varying(2), s::char(4), CAST(s AS CHARACTER), CAST(s AS varchar) FROM t").unwrap(),
-            "SELECT left(CAST((s) AS TEXT), 3), left(CAST((i) AS TEXT), 2), rtrim(left(CAST((s) AS TEXT), 4), ' '), rtrim(left(CAST((s) AS TEXT), 1), ' '), CAST(s AS VARCHAR) FROM t"
+            "SELECT left(CAST(s AS TEXT), 3), left(CAST(i AS TEXT), 2), rtrim(left(CAST(s AS TEXT), 4), ' '), rtrim(left(CAST(s AS TEXT), 1), ' '), CAST(s AS VARCHAR) FROM t"
         );
         // TRY_CAST keeps its own meaning.
         assert_eq!(
             fixed("SELECT TRY_CAST(s AS varchar(3)) FROM t").unwrap(),
             "SELECT TRY_CAST(s AS VARCHAR(3)) FROM t"
+        );
+    }
+
+    #[test]
+    fn generate_series_gives_rows() {
+        assert_eq!(
+            fixed("SELECT generate_series(1, 3) * 2, unnest(generate_series(1, 2)) AS u, (SELECT max(generate_series(1, a))) FROM t").unwrap(),
+            "SELECT unnest(generate_series(1, 3)) * 2, unnest(generate_series(1, 2)) AS u, (SELECT max(unnest(generate_series(1, a)))) FROM t"
+        );
+        assert_eq!(
+            fixed("SELECT x, y.y FROM generate_series(1, 3) AS x, generate_series(1, 2) y, generate_series(1, 2) AS z(n), unnest(a) AS u, unnest(a, b) AS v WHERE x IN (SELECT generate_series(1, 2))").unwrap(),
+            "SELECT x, y.y FROM generate_series(1, 3) AS x (x), generate_series(1, 2) y (y), generate_series(1, 2) AS z (n), UNNEST(a) AS u (u), UNNEST(a, b) AS v WHERE x IN (SELECT unnest(generate_series(1, 2)))"
         );
     }
 

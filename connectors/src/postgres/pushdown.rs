@@ -264,10 +264,13 @@ fn literal_ok(v: &ScalarValue) -> bool {
                 | ScalarValue::Int16(_)
                 | ScalarValue::Int32(_)
                 | ScalarValue::Int64(_)
-                | ScalarValue::Float64(_)
                 | ScalarValue::Decimal128(..)
                 | ScalarValue::Date32(_)
         )
+        // The unparser prints an infinite double as a name (`-inf`: "column
+        // \"inf\" does not exist" at the source); such a filter is evaluated
+        // here.
+        || matches!(v, ScalarValue::Float64(Some(x)) if x.is_finite())
         // PostgreSQL text cannot hold NUL: such a filter is evaluated here.
         || matches!(v, ScalarValue::Utf8(Some(s)) if !s.contains('\0'))
 }
