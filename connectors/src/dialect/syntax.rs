@@ -84,6 +84,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         mod_as_operator(e);
         unicode_classes(e);
         null_in_list(e);
+        like_any(e);
         like_escape(e);
         pg_functions(e);
         text_types(e);
@@ -99,6 +100,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
     let _ = VisitMut::visit(s, &mut NullAwareIn);
     let _ = VisitMut::visit(s, &mut RepeatedColumns);
     let _ = VisitMut::visit(s, &mut SetReturning);
+    let _ = VisitMut::visit(s, &mut FetchAsLimit);
     struct SetOps(Option<String>);
     impl Visitor for SetOps {
         type Break = ();
@@ -191,6 +193,45 @@ impl VisitorMut for RepeatedColumns {
                 }
             }
         });
+        ControlFlow::Continue(())
+    }
+}
+
+/// `FETCH FIRST n ROWS ONLY` (the standard's `LIMIT`, which SQL
+/// generators and some BI tools write) as `LIMIT n`: DataFusion 55
+/// refused it ("FETCH clause is not supported yet"). `FETCH FIRST ROW
+/// ONLY` is one row; `WITH TIES` and `PERCENT` stay refused.
+struct FetchAsLimit;
+
+impl VisitorMut for FetchAsLimit {
+    type Break = ();
+    fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::{Fetch, LimitClause};
+        let Some(Fetch {
+            with_ties: false,
+            percent: false,
+            quantity,
+        }) = &q.fetch
+        else {
+            return ControlFlow::Continue(());
+        };
+        let n = quantity.clone().unwrap_or_else(|| parse_expr("1"));
+        match &mut q.limit_clause {
+            None => {
+                q.limit_clause = Some(LimitClause::LimitOffset {
+                    limit: Some(n),
+                    offset: None,
+                    limit_by: vec![],
+                })
+            }
+            Some(LimitClause::LimitOffset {
+                limit: limit @ None,
+                ..
+            }) => *limit = Some(n),
+            // `LIMIT` and `FETCH` both: PostgreSQL's parser refuses that.
+            Some(_) => return ControlFlow::Continue(()),
+        }
+        q.fetch = None;
         ControlFlow::Continue(())
     }
 }
@@ -914,22 +955,29 @@ fn mod_as_operator(e: &mut Expr) {
     }));
 }
 
+/// The name of a function of PostgreSQL's own: unqualified or in
+/// `pg_catalog` (another schema's function of that name is not it).
+fn function_name(name: &datafusion::sql::sqlparser::ast::ObjectName) -> Option<&str> {
+    use datafusion::sql::sqlparser::ast::ObjectNamePart;
+    match name.0.as_slice() {
+        [ObjectNamePart::Identifier(i)] => Some(&i.value),
+        [ObjectNamePart::Identifier(s), ObjectNamePart::Identifier(i)]
+            if s.value.eq_ignore_ascii_case("pg_catalog") =>
+        {
+            Some(&i.value)
+        }
+        _ => None,
+    }
+}
+
 /// The arguments of a plain call of the function `name` (unqualified, or
 /// `pg_catalog.name`): no FILTER, OVER, DISTINCT or named arguments.
 fn call_args(e: &Expr, name: &str) -> Option<Vec<Expr>> {
-    use datafusion::sql::sqlparser::ast::{
-        FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart,
-    };
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
     let Expr::Function(f) = e else {
         return None;
     };
-    let named = match f.name.0.as_slice() {
-        [ObjectNamePart::Identifier(i)] => i.value.eq_ignore_ascii_case(name),
-        [ObjectNamePart::Identifier(s), ObjectNamePart::Identifier(i)] => {
-            s.value.eq_ignore_ascii_case("pg_catalog") && i.value.eq_ignore_ascii_case(name)
-        }
-        _ => false,
-    };
+    let named = function_name(&f.name).is_some_and(|n| n.eq_ignore_ascii_case(name));
     if !named || f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
         return None;
     }
@@ -1115,6 +1163,50 @@ fn array_of_unnest(q: &Query, select: &Select) -> Option<Expr> {
 /// - `pg_get_viewdef(oid [, pretty])`: the view's SQL, from `pg_views`
 ///   or `pg_matviews` (the PostgreSQL front door's `pg_catalog`).
 fn pg_functions(e: &mut Expr) {
+    // PostgreSQL's name of the sample variance (DataFusion 55 knows it as
+    // `var_samp` and `var`).
+    if let Expr::Function(f) = e
+        && let Some(name) = function_name(&f.name)
+        && name.eq_ignore_ascii_case("variance")
+    {
+        f.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![
+            datafusion::sql::sqlparser::ast::Ident::new("var_samp"),
+        ]);
+        return;
+    }
+    // `substring(s FROM 'pattern')` and `substring(s, 'pattern')` (not
+    // `substr`): PostgreSQL's POSIX regular expression
+    // substring, the first parenthesized group's match or else the whole
+    // match, which is what `regexp_match` gives as its first element
+    // (DataFusion read the pattern as a start position and failed: "substr
+    // requires Int64").
+    if let Expr::Substring {
+        expr,
+        substring_from: Some(from),
+        substring_for: None,
+        shorthand: false,
+        ..
+    } = e
+        && matches!(from.as_ref(), Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_) | Value::EscapedStringLiteral(_)))
+    {
+        let mut call = parse_expr("(regexp_match(quipu_operand, quipu_pattern))[1]");
+        let (mut operand, mut pattern) = (Some(expr.as_ref().clone()), Some(from.as_ref().clone()));
+        let _ = visit_expressions_mut(&mut call, |x: &mut Expr| {
+            if let Expr::Identifier(i) = x {
+                let value = match i.value.as_str() {
+                    "quipu_operand" => operand.take(),
+                    "quipu_pattern" => pattern.take(),
+                    _ => None,
+                };
+                if let Some(v) = value {
+                    *x = v;
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        *e = call;
+        return;
+    }
     if let Some(aggregated) = array_of_subquery(e) {
         *e = aggregated;
         return;
@@ -1440,6 +1532,48 @@ fn unicode_classes(e: &mut Expr) {
             *text = text.replace(posix, unicode);
         }
     }
+}
+
+/// `x [NOT] [I]LIKE ANY (ARRAY[p, q])` as `(x LIKE p OR x LIKE q)`, which
+/// has its three-valued meaning (no element: false). DataFusion 55
+/// refused it ("ANY in LIKE expression"); an array that is not written
+/// out element by element stays refused.
+fn like_any(e: &mut Expr) {
+    let (Expr::Like { any, pattern, .. } | Expr::ILike { any, pattern, .. }) = e else {
+        return;
+    };
+    if !*any {
+        return;
+    }
+    let mut list = pattern.as_ref();
+    while let Expr::Nested(inner) = list {
+        list = inner;
+    }
+    let elems = match list {
+        Expr::Array(a) => a.elem.clone(),
+        Expr::Tuple(t) => t.clone(),
+        _ => return,
+    };
+    let one = |p: Expr| {
+        let mut x = e.clone();
+        if let Expr::Like { any, pattern, .. } | Expr::ILike { any, pattern, .. } = &mut x {
+            *any = false;
+            **pattern = p;
+        }
+        like_escape(&mut x);
+        x
+    };
+    let mut tests = elems.into_iter().map(one);
+    let Some(first) = tests.next() else {
+        *e = Expr::Value(Value::Boolean(false).into());
+        return;
+    };
+    let chain = tests.fold(first, |a, b| Expr::BinaryOp {
+        left: Box::new(a),
+        op: BinaryOperator::Or,
+        right: Box::new(b),
+    });
+    *e = Expr::Nested(Box::new(chain));
 }
 
 /// The function `x LIKE p ESCAPE 'c'` is rewritten to call: DataFusion
@@ -1959,6 +2093,24 @@ mod tests {
         assert_eq!(
             fixed("SELECT x, y.y FROM generate_series(1, 3) AS x, generate_series(1, 2) y, generate_series(1, 2) AS z(n), unnest(a) AS u, unnest(a, b) AS v WHERE x IN (SELECT generate_series(1, 2))").unwrap(),
             "SELECT x, y.y FROM generate_series(1, 3) AS x (x), generate_series(1, 2) y (y), generate_series(1, 2) AS z (n), UNNEST(a) AS u (u), UNNEST(a, b) AS v WHERE x IN (SELECT unnest(generate_series(1, 2)))"
+        );
+    }
+
+    #[test]
+    fn postgresql_forms_datafusion_refuses() {
+        assert_eq!(
+            fixed("SELECT variance(a), pg_catalog.VARIANCE(a) OVER (), s.variance(a), substring(s FROM '[0-9]+'), substring(s, 'a(b)'), substring(s FROM 2), substr(s, '2') FROM t FETCH FIRST 3 ROWS ONLY").unwrap(),
+            "SELECT var_samp(a), var_samp(a) OVER (), s.variance(a), (regexp_match(s, '[0-9]+'))[1], (regexp_match(s, 'a(b)'))[1], SUBSTRING(s FROM 2), SUBSTR(s, '2') FROM t LIMIT 3"
+        );
+        assert_eq!(
+            fixed("SELECT 1 FROM t WHERE s ILIKE ANY (ARRAY['%a%', 'b#_%']) OR s NOT LIKE ANY (ARRAY[]) OFFSET 2 ROWS FETCH FIRST ROW ONLY").unwrap_or_else(|e| e),
+            "SELECT 1 FROM t WHERE (s ILIKE '%a%' OR s ILIKE 'b#_%') OR false LIMIT 1 OFFSET 2 ROWS"
+        );
+        // WITH TIES stays DataFusion's refusal.
+        assert!(
+            fixed("SELECT a FROM t ORDER BY a FETCH FIRST 2 ROWS WITH TIES")
+                .unwrap()
+                .contains("FETCH")
         );
     }
 
