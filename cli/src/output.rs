@@ -38,6 +38,13 @@ fn df_message(e: &DataFusionError) -> String {
         DataFusionError::Diagnostic(_, inner) => df_message(inner),
         DataFusionError::Collection(errs) if !errs.is_empty() => df_message(&errs[0]),
         other => {
+            // A call no form of a function takes, as PostgreSQL words it
+            // (DataFusion lists two dozen candidate signatures).
+            if let DataFusionError::Plan(m) = other
+                && let Some(said) = quipu_frontdoor::unmatched_call_message(m)
+            {
+                return said;
+            }
             let text = other.strip_backtrace();
             // DataFusion prefixes messages with the error class; keep the
             // class for plan/SQL errors (it helps), drop the generic ones.

@@ -149,6 +149,11 @@ pub(crate) fn message(e: &SchedulerError) -> String {
 }
 
 fn df_message(e: &DataFusionError) -> String {
+    if let DataFusionError::Plan(m) = e
+        && let Some(said) = unmatched_call_message(m)
+    {
+        return said;
+    }
     match e {
         // A rule's name (`quipu_constant_overflow`, `type_coercion`) or
         // "Optimizer rule 'x' failed": where, not what.
@@ -173,6 +178,70 @@ fn df_message(e: &DataFusionError) -> String {
         }
         other => other.strip_backtrace(),
     }
+}
+
+/// The call of DataFusion's "Failed to coerce arguments to satisfy a call
+/// to 'to_char' function: coercion from Decimal128(12, 2), Utf8 to the
+/// signature OneOf(...) failed. No function matches the given name and
+/// argument types 'to_char(Decimal128(12, 2), Utf8)'. ... Candidate
+/// functions: ..." (two dozen lines), with PostgreSQL's names of the
+/// argument types, as PostgreSQL says it: `to_char(numeric, text)`.
+/// DataFusion's planning error for a call no form of a function takes
+/// (see [`unmatched_call`]) as PostgreSQL words it; None for any other.
+pub fn unmatched_call_message(m: &str) -> Option<String> {
+    unmatched_call(m).map(|call| {
+        format!(
+            "function {call} does not exist: no form of it takes these argument types \
+             (you might need to add explicit type casts)"
+        )
+    })
+}
+
+fn unmatched_call(m: &str) -> Option<String> {
+    const MARK: &str = "No function matches the given name and argument types '";
+    let rest = &m[m.find(MARK)? + MARK.len()..];
+    let call = &rest[..rest.find("'.")?];
+    let open = call.find('(')?;
+    let args = call[open + 1..].strip_suffix(')')?;
+    // The arguments, split at the commas outside parentheses.
+    let (mut parts, mut depth, mut start) = (vec![], 0, 0);
+    for (i, c) in args.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(args[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if !args.trim().is_empty() {
+        parts.push(args[start..].trim());
+    }
+    let pg = |t: &str| -> String {
+        let name = t.split('(').next().unwrap_or(t);
+        match name {
+            "Boolean" => "boolean",
+            "Int16" => "smallint",
+            "Int32" => "integer",
+            "Int64" => "bigint",
+            "Float32" => "real",
+            "Float64" => "double precision",
+            "Decimal128" | "Decimal256" => "numeric",
+            "Utf8" | "Utf8View" | "LargeUtf8" => "text",
+            "Date32" | "Date64" => "date",
+            "Timestamp" if t.contains(',') => "timestamp with time zone",
+            "Timestamp" => "timestamp without time zone",
+            "Interval" => "interval",
+            "Binary" | "BinaryView" | "LargeBinary" => "bytea",
+            "Null" => "unknown",
+            _ => return t.to_string(),
+        }
+        .to_string()
+    };
+    let types: Vec<String> = parts.into_iter().map(pg).collect();
+    Some(format!("{}({})", &call[..open], types.join(", ")))
 }
 
 fn arrow_message(a: &ArrowError) -> String {
@@ -220,6 +289,29 @@ mod tests {
         assert_eq!(
             message(&SchedulerError::Query(planning)),
             "Error during planning: table 'x' not found"
+        );
+    }
+
+    #[test]
+    fn a_call_no_function_takes_is_named_as_postgresql_names_it() {
+        let datafusion = "Failed to coerce arguments to satisfy a call to 'to_char' function: \
+            coercion from Decimal128(12, 2), Utf8 to the signature OneOf(Exact(Date32, Utf8), \
+            Exact(Timestamp(µs, \"+TZ\"), Utf8)) failed. No function matches the given name and \
+            argument types 'to_char(Decimal128(12, 2), Utf8)'. You might need to add explicit type \
+            casts.\n\tCandidate functions:\n\tto_char(Date32, Utf8)";
+        assert_eq!(
+            message(&SchedulerError::Query(plan(datafusion))),
+            "function to_char(numeric, text) does not exist: no form of it takes these argument \
+             types (you might need to add explicit type casts)"
+        );
+        assert_eq!(
+            unmatched_call("No function matches the given name and argument types 'f(Timestamp(µs, \"UTC\"), Int64, Struct(a Int32))'.").as_deref(),
+            Some("f(timestamp with time zone, bigint, Struct(a Int32))")
+        );
+        assert_eq!(
+            unmatched_call("No function matches the given name and argument types 'now()'.")
+                .as_deref(),
+            Some("now()")
         );
     }
 

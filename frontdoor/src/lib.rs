@@ -21,3 +21,4 @@ mod tls;
 pub mod users;
 
 pub use error::{FrontDoorError, Result};
+pub use error_codes::unmatched_call_message;
