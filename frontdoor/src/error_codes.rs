@@ -219,26 +219,10 @@ fn unmatched_call(m: &str) -> Option<String> {
     if !args.trim().is_empty() {
         parts.push(args[start..].trim());
     }
-    let pg = |t: &str| -> String {
-        let name = t.split('(').next().unwrap_or(t);
-        match name {
-            "Boolean" => "boolean",
-            "Int16" => "smallint",
-            "Int32" => "integer",
-            "Int64" => "bigint",
-            "Float32" => "real",
-            "Float64" => "double precision",
-            "Decimal128" | "Decimal256" => "numeric",
-            "Utf8" | "Utf8View" | "LargeUtf8" => "text",
-            "Date32" | "Date64" => "date",
-            "Timestamp" if t.contains(',') => "timestamp with time zone",
-            "Timestamp" => "timestamp without time zone",
-            "Interval" => "interval",
-            "Binary" | "BinaryView" | "LargeBinary" => "bytea",
-            "Null" => "unknown",
-            _ => return t.to_string(),
-        }
-        .to_string()
+    // Arrow's name of each type, read back, as PostgreSQL names it.
+    let pg = |t: &str| match t.parse::<datafusion::arrow::datatypes::DataType>() {
+        Ok(t) => quipu_connectors::dialect::pg_functions::pg_type_name(&t),
+        Err(_) => t.to_string(),
     };
     let types: Vec<String> = parts.into_iter().map(pg).collect();
     Some(format!("{}({})", &call[..open], types.join(", ")))

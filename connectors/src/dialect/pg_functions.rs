@@ -12,6 +12,8 @@
 //!   month of the earlier argument), `age(a)` from today's midnight.
 //!   A `timestamptz` is broken down on its zone's wall clock, as
 //!   PostgreSQL does in the session's zone.
+//! - `pg_typeof(x)`: the name of the type of `x` as PostgreSQL prints it
+//!   ([`pg_type_name`], the type a client is told), as text.
 
 use std::sync::Arc;
 
@@ -33,9 +35,9 @@ use datafusion::logical_expr::{
 
 use crate::error::DataException;
 
-/// The three functions, for the session's registry.
+/// The functions, for the session's registry.
 pub fn functions() -> Vec<ScalarUDF> {
-    [Kind::Sign, Kind::Div, Kind::Age]
+    [Kind::Sign, Kind::Div, Kind::Age, Kind::TypeOf]
         .into_iter()
         .map(|kind| {
             ScalarUDF::new_from_impl(PgFunction {
@@ -51,6 +53,7 @@ enum Kind {
     Sign,
     Div,
     Age,
+    TypeOf,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -59,21 +62,41 @@ struct PgFunction {
     signature: Signature,
 }
 
-/// PostgreSQL's name of a type, for errors.
-fn pg_name(t: &DataType) -> String {
+/// PostgreSQL's name of the type a value of `t` is to a client, as
+/// `pg_typeof` and PostgreSQL's errors print it (Arrow's name where
+/// PostgreSQL has none).
+pub fn pg_type_name(t: &DataType) -> String {
     match t {
-        DataType::Float32 => "real".into(),
-        DataType::Float64 => "double precision".into(),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text".into(),
+        DataType::Null => "unknown".into(),
         DataType::Boolean => "boolean".into(),
-        t if t.is_integer() => "integer".into(),
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint".into(),
+        DataType::Int32 | DataType::UInt16 => "integer".into(),
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "bigint".into(),
+        DataType::Float16 | DataType::Float32 => "real".into(),
+        DataType::Float64 => "double precision".into(),
+        DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => "numeric".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "bytea".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Time32(_) | DataType::Time64(_) => "time without time zone".into(),
+        DataType::Timestamp(_, None) => "timestamp without time zone".into(),
+        DataType::Timestamp(_, Some(_)) => "timestamp with time zone".into(),
+        DataType::Interval(_) | DataType::Duration(_) => "interval".into(),
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            format!("{}[]", pg_type_name(f.data_type()))
+        }
+        DataType::Struct(_) => "record".into(),
+        DataType::Dictionary(_, v) => pg_type_name(v),
         t => t.to_string(),
     }
 }
 
 /// No such function in PostgreSQL: its words (42883).
 fn no_function(name: &str, args: &[DataType]) -> Result<Vec<DataType>> {
-    let names: Vec<String> = args.iter().map(pg_name).collect();
+    let names: Vec<String> = args.iter().map(pg_type_name).collect();
     plan_err!("function {name}({}) does not exist", names.join(", "))
 }
 
@@ -107,6 +130,7 @@ impl ScalarUDFImpl for PgFunction {
             Kind::Sign => "sign",
             Kind::Div => "div",
             Kind::Age => "age",
+            Kind::TypeOf => "pg_typeof",
         }
     }
 
@@ -123,6 +147,7 @@ impl ScalarUDFImpl for PgFunction {
             }
             (Kind::Div, [a, b]) => as_decimal(a).zip(as_decimal(b)).map(|(a, b)| vec![a, b]),
             (Kind::Age, [_] | [_, _]) => args.iter().map(as_timestamp).collect(),
+            (Kind::TypeOf, [_]) => Some(args.to_vec()),
             _ => None,
         };
         match coerced {
@@ -137,6 +162,7 @@ impl ScalarUDFImpl for PgFunction {
             (Kind::Sign, _) => DataType::Float64,
             (Kind::Div, _) => DataType::Decimal128(38, 0),
             (Kind::Age, _) => DataType::Interval(IntervalUnit::MonthDayNano),
+            (Kind::TypeOf, _) => DataType::Utf8,
         })
     }
 
@@ -173,6 +199,12 @@ impl ScalarUDFImpl for PgFunction {
                     _ => return exec_err!("age takes two timestamps here"),
                 };
                 age(a, b)?
+            }
+            Kind::TypeOf => {
+                let name = pg_type_name(arrays[0].data_type());
+                return Ok(ColumnarValue::Scalar(
+                    datafusion::common::ScalarValue::Utf8(Some(name)),
+                ));
             }
         };
         super::pg_text::shaped_like(&args.args, out)
