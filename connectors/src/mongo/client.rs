@@ -95,9 +95,13 @@ impl MongoClients {
             // heartbeat timeout interrupts every query in flight. A busy
             // server (SecantusDB is single-threaded: one long find blocks
             // the hello) must not fail queries that way, so this is long;
-            // server selection (5 s) still reports a down source quickly.
+            // server selection still reports a down source within seconds.
+            // It waits for the server's next `hello` after any error on a
+            // connection marks the server unknown, and a busy SecantusDB
+            // answered that `hello` later than 5 s (32 clients beside
+            // other queries on it: "Server selection timeout"), so 10 s.
             .connect_timeout(monitor_timeout(source))
-            .server_selection_timeout(Duration::from_secs(5))
+            .server_selection_timeout(Duration::from_secs(10))
             .max_pool_size(MAX_POOL)
             .build();
         options.direct_connection =
