@@ -180,12 +180,6 @@ fn df_message(e: &DataFusionError) -> String {
     }
 }
 
-/// The call of DataFusion's "Failed to coerce arguments to satisfy a call
-/// to 'to_char' function: coercion from Decimal128(12, 2), Utf8 to the
-/// signature OneOf(...) failed. No function matches the given name and
-/// argument types 'to_char(Decimal128(12, 2), Utf8)'. ... Candidate
-/// functions: ..." (two dozen lines), with PostgreSQL's names of the
-/// argument types, as PostgreSQL says it: `to_char(numeric, text)`.
 /// DataFusion's planning error for a call no form of a function takes
 /// (see [`unmatched_call`]) as PostgreSQL words it; None for any other.
 pub fn unmatched_call_message(m: &str) -> Option<String> {
@@ -197,6 +191,12 @@ pub fn unmatched_call_message(m: &str) -> Option<String> {
     })
 }
 
+/// The call of DataFusion's "Failed to coerce arguments to satisfy a call
+/// to 'to_char' function: coercion from Decimal128(12, 2), Utf8 to the
+/// signature OneOf(...) failed. No function matches the given name and
+/// argument types 'to_char(Decimal128(12, 2), Utf8)'. ... Candidate
+/// functions: ..." (two dozen lines), with PostgreSQL's names of the
+/// argument types, as PostgreSQL says it: `to_char(numeric, text)`.
 fn unmatched_call(m: &str) -> Option<String> {
     const MARK: &str = "No function matches the given name and argument types '";
     let rest = &m[m.find(MARK)? + MARK.len()..];

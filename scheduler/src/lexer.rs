@@ -15,7 +15,9 @@
 //!   comments and single and double quotes, but not `/* */` comments,
 //!   dollar quotes nor `E'...\'...'` strings.)
 //! - the per-statement settings written as a leading `/*+ ... */` comment
-//!   (`crate::hints`) are read from [`leading_comments`].
+//!   (`crate::hints`) are read from [`leading_comments`];
+//! - PostgreSQL syntax sqlparser lacks (`REFRESH MATERIALIZED VIEW`,
+//!   `trim(trailing FROM s)`) is rewritten over [`lex`] (`crate::sugar`).
 
 use std::fmt::Write as _;
 
