@@ -125,10 +125,12 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain(crate::dialect::concat::functions())
                 .chain(crate::dialect::float_errors::functions())
                 .chain(crate::dialect::pg_functions::functions())
+                .chain(crate::dialect::pg_format::functions())
+                .chain(crate::dialect::pg_builtins::functions())
                 .chain(crate::dialect::text_types::functions())
                 .chain(crate::dialect::interval_scaling::functions())
                 .chain([
-                    crate::dialect::pg_text::float8_text(),
+                    crate::dialect::pg_out::text_out(),
                     crate::dialect::intervals::interval_of_duration(),
                     crate::dialect::at_time_zone::at_time_zone(),
                     crate::dialect::pg_text::json_build_object(),

@@ -345,8 +345,13 @@ impl ClientSession {
         };
         let plan = crate::lake_write::ctas_into_source(&state, plan, write_options)?;
         crate::limits::check_plan(&plan)?;
-        // `timestamptz` is truncated, cast and compared in the session's
-        // time zone (`crate::zones`); first, so the rewrites below see it.
+        // Values turned into text print as PostgreSQL's
+        // (`crate::text_forms`); before the zones, so a `timestamptz` is
+        // printed in the session's.
+        let plan = crate::text_forms::rewrite(plan)?;
+        // `timestamptz` is truncated, cast, printed and compared in the
+        // session's time zone (`crate::zones`); before the rewrites below,
+        // so they see it.
         let zone = state.config_options().execution.time_zone.clone();
         let plan = crate::zones::rewrite(plan, zone.as_deref())?;
         let plan = crate::similar::rewrite(plan)?;
@@ -359,9 +364,6 @@ impl ClientSession {
         // Casts to integers and float `round`s round as PostgreSQL's do
         // (`crate::rounding`).
         let plan = crate::rounding::rewrite(plan)?;
-        // Timestamps and float8s cast to text print as PostgreSQL's
-        // (`crate::text_forms`).
-        let plan = crate::text_forms::rewrite(plan)?;
         // `extract` is a numeric, `date_part` a double, the seconds of a
         // timestamp keep their fraction (`crate::extract`).
         Ok(crate::extract::rewrite(plan)?)

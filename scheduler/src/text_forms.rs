@@ -1,55 +1,96 @@
-//! Values cast to text in PostgreSQL's text form (issue 22).
+//! Values turned into text in PostgreSQL's text form (issue 22).
 //!
-//! DataFusion 55 casts a `timestamp` to text with a `T` and the fraction's
-//! trailing zeros (`2023-12-31T12:00:00.500`), a float8 as
-//! `1000000000000000.0` or `-0.0`; PostgreSQL prints `2023-12-31
-//! 12:00:00.5`, `1e+15` and `-0`. Quipu plans `CAST(ts AS text)` (a
-//! timestamp without time zone) as the cast with the `T` made a space and
-//! the fraction cut to its significant digits, and `CAST(x AS text)` of a
-//! float8 as `quipu_float8_text(x)` (`connectors/src/pg_text.rs`). Neither
-//! is pushed to a source.
+//! DataFusion 55 turns values into text with Arrow's cast, which prints a
+//! `timestamp` with a `T` (`2023-12-31T12:00:00.500`), a float8 as
+//! `1000000000000000.0`, an interval as `1 days 2 hours`, an array as
+//! `[1, 2]`; PostgreSQL prints `2023-12-31 12:00:00.5`, `1e+15`, `1 day
+//! 02:00:00`, `{1,2}` (`connectors/src/dialect/pg_out.rs` lists them). Quipu
+//! plans `CAST(x AS text)` of such a value, and each such operand of
+//! `text || x` (which PostgreSQL defines as `text || x::text`), as
+//! `quipu_text_out(x)`, PostgreSQL's output function. Text, integers,
+//! numerics, dates and booleans (`true`: PostgreSQL's cast, unlike its
+//! output function, spells it out), which Arrow prints as PostgreSQL's
+//! cast does, are left to the cast (and so to pushdown). `quipu_text_out` is
+//! not pushed to a source. This runs before `crate::zones`, which gives a
+//! `timestamptz` printed so the session's zone.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::DFSchema;
 use datafusion::common::tree_node::Transformed;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::Cast;
-use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, lit};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
+use quipu_connectors::dialect::pg_out::{cast_prints_as_postgresql, text_out};
 
-/// `plan` with casts of timestamps and float8s to text printing as
-/// PostgreSQL's (subqueries included).
+/// `plan` with values turned into text printing as PostgreSQL's
+/// (subqueries included).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
     crate::rounding::rewrite_typed(plan, rewrite_expr)
 }
 
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+}
+
+fn is_list(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
+    )
+}
+
+/// Whether PostgreSQL's cast of a `t` to text prints otherwise than
+/// Arrow's: a boolean is `true` in both (its output function's `t` is for
+/// `concat`), a date the same for years 1 to 9999 (left to the cast, which
+/// can be pushed down).
+fn cast_differs(t: &DataType) -> bool {
+    !cast_prints_as_postgresql(t) && !matches!(t, DataType::Boolean | DataType::Date32)
+}
+
 fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
-    let Expr::Cast(Cast { expr, field }) = e else {
-        return Ok(Transformed::no(e));
-    };
-    let to = field.data_type().clone();
-    if !matches!(
-        to,
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
-    ) {
-        return Ok(Transformed::no(Expr::Cast(Cast { expr, field })));
-    }
-    match expr.get_type(schema).ok() {
-        Some(DataType::Timestamp(_, None)) => {
-            let text = Expr::Cast(Cast { expr, field });
-            let spaced =
-                datafusion::functions::string::replace().call(vec![text, lit("T"), lit(" ")]);
-            // `.500` -> `.5`, `.000` -> nothing.
-            let cut = datafusion::functions::regex::regexp_replace().call(vec![
-                spaced,
-                lit("(\\.[0-9]*[1-9])0+$|\\.0+$"),
-                lit("\\1"),
-            ]);
-            Ok(Transformed::yes(cut.cast_to(&to, schema)?))
+    match e {
+        Expr::Cast(Cast { expr, field }) if is_text(field.data_type()) => {
+            let printed = expr.get_type(schema).is_ok_and(|t| cast_differs(&t));
+            if !printed {
+                return Ok(Transformed::no(Expr::Cast(Cast { expr, field })));
+            }
+            let to = field.data_type().clone();
+            Ok(Transformed::yes(
+                text_out().call(vec![*expr]).cast_to(&to, schema)?,
+            ))
         }
-        Some(DataType::Float64) => {
-            let text = quipu_connectors::dialect::pg_text::float8_text().call(vec![*expr]);
-            Ok(Transformed::yes(text.cast_to(&to, schema)?))
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::StringConcat,
+            right,
+        }) => {
+            let (lt, rt) = (left.get_type(schema).ok(), right.get_type(schema).ok());
+            let (Some(lt), Some(rt)) = (lt, rt) else {
+                return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op: Operator::StringConcat,
+                    right,
+                })));
+            };
+            // An array on either side is array concatenation.
+            let printed =
+                |t: &DataType| !is_list(&lt) && !is_list(&rt) && !is_text(t) && cast_differs(t);
+            let (pl, pr) = (printed(&lt), printed(&rt));
+            let side = |e: Box<Expr>, yes: bool| match yes {
+                true => Box::new(text_out().call(vec![*e])),
+                false => e,
+            };
+            let e = Expr::BinaryExpr(BinaryExpr {
+                left: side(left, pl),
+                op: Operator::StringConcat,
+                right: side(right, pr),
+            });
+            Ok(if pl || pr {
+                Transformed::yes(e)
+            } else {
+                Transformed::no(e)
+            })
         }
-        _ => Ok(Transformed::no(Expr::Cast(Cast { expr, field }))),
+        e => Ok(Transformed::no(e)),
     }
 }

@@ -10,7 +10,9 @@
 //! so these answered in UTC whatever the session said.
 //!
 //! Where the session's zone is not UTC, the `timestamptz` argument of
-//! `date_trunc`, `date_part` (`extract`), `date_bin`, `to_char` and `age`, of a
+//! `date_trunc`, `date_part` (`extract`), `date_bin`, `to_char`, `age`,
+//! `concat`, `concat_ws`, `format`, `quote_*` and `quipu_text_out` (their
+//! text), of a
 //! cast to `date`, `time` or `timestamp`, of `± interval`, and the text
 //! literal compared with one, are given the session's zone (the same instant, another
 //! zone). The PostgreSQL pushdown does not send an expression in a zone
@@ -19,9 +21,10 @@
 //! wall-clock time in its zone (`to_local_time`): Arrow's cast keeps the
 //! UTC clock.
 //!
-//! In every session, a text literal compared with a timestamp may omit
-//! the seconds (`ts < '2026-03-08 07:30'`), as PostgreSQL reads it;
-//! Arrow's parser refused it.
+//! In every session, a text literal compared with or cast to a timestamp
+//! may omit the seconds (`ts < '2026-03-08 07:30'`, `TIMESTAMP
+//! '2026-03-08 07:30'`), as PostgreSQL reads it; Arrow's parser refused
+//! it.
 
 use std::sync::Arc;
 
@@ -69,7 +72,20 @@ fn has_minutes_literal(plan: &LogicalPlan) -> bool {
 }
 
 /// Functions whose value depends on the zone of a `timestamptz` argument.
-const ZONED: &[&str] = &["date_trunc", "date_part", "date_bin", "to_char", "age"];
+const ZONED: &[&str] = &[
+    "date_trunc",
+    "date_part",
+    "date_bin",
+    "to_char",
+    "age",
+    // Text of a value (`crate::text_forms`): printed on the zone's clock.
+    quipu_connectors::dialect::pg_out::TEXT_OUT,
+    "concat",
+    "concat_ws",
+    "format",
+    "quote_literal",
+    "quote_nullable",
+];
 
 /// The zone-aware type of `e` in `zone`, if `e` is a `timestamptz` in
 /// another zone.
@@ -216,6 +232,18 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
                 })
                 .collect();
             changed(Expr::ScalarFunction(ScalarFunction { func, args }), any)
+        }
+        // `TIMESTAMP '2024-01-01 10:00'`, `'...'::timestamptz`.
+        Expr::Cast(Cast { expr, field })
+            if matches!(field.data_type(), DataType::Timestamp(..))
+                && text_literal(&expr).and_then(with_seconds).is_some() =>
+        {
+            let text = text_literal(&expr).and_then(with_seconds);
+            let lit = Expr::Literal(ScalarValue::Utf8(text), None);
+            Transformed::yes(Expr::Cast(Cast {
+                expr: Box::new(lit),
+                field,
+            }))
         }
         Expr::Cast(Cast { expr, field }) if zone_dependent(field.data_type()) => {
             let (expr, yes) = cast_operand(*expr, schema, zone, field.data_type());

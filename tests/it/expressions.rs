@@ -410,6 +410,45 @@ const SCALARS: &[&str] = &[
     "CAST(d AS text)",
     "CAST(ts AS text)",
     "CAST(ts AS varchar) || '!'",
+    // Text of a value as PostgreSQL's output function prints it
+    // (`connectors/src/dialect/pg_out.rs`): Arrow printed `T`, `true`,
+    // `1 days 2 hours`, `[1, 2]`.
+    "'at ' || ts",
+    "ts || '|' || d",
+    "'x' || b || f",
+    "'n=' || n || ',' || i",
+    "concat(ts, '|', b, '|', f, '|', d)",
+    "concat_ws(',', s, ts, n)",
+    "CAST(ts - TIMESTAMP '2000-01-01 00:00:00' AS text)",
+    "CAST(ts - INTERVAL '1 month 2 hours' AS text)",
+    "'took ' || (ts - TIMESTAMP '2024-02-29 12:00:00')",
+    "CAST(CAST(ts AS time) AS text)",
+    "CAST(ARRAY[i, 1] AS text)",
+    "CAST(ARRAY[s, 'x'] AS text)",
+    "CAST(string_to_array(s, ' ') AS text)",
+    // Functions DataFusion lacked (`dialect/pg_format.rs`,
+    // `dialect/pg_builtins.rs`, `dialect/syntax.rs`).
+    "format('%s|%L|%I|%-4s|%3$s', s, n, COALESCE(s, 'none'), i)",
+    "format('%s/%s/%s/%s/%L', ts, b, f, d, b)",
+    "format('%*s|', i % 5, nt)",
+    "quote_literal(s)",
+    "quote_literal(b)",
+    "quote_nullable(n)",
+    "quote_ident(COALESCE(s, 'select'))",
+    "width_bucket(f, -10, 10, 4)",
+    "width_bucket(n, -1, 3, 4)",
+    "width_bucket(i, 10, -10, 5)",
+    "width_bucket(n, 0.5, 0.0, 3)",
+    "num_nulls(s, i, b)",
+    "num_nonnulls(s, n)",
+    "make_timestamp(2024, 2, 29, 12, 30, 59.5)",
+    "make_timestamp(CAST(extract(year FROM d) AS int), 1, 31, 23, 59, 60)",
+    "justify_interval(ts - TIMESTAMP '2024-01-01 00:00:00')",
+    "justify_hours(ts - TIMESTAMP '2024-01-01 00:00:00')",
+    "justify_days((d - DATE '2024-01-01') * INTERVAL '1 day')",
+    "array_to_string(regexp_split_to_array(s, '\\s+'), '|')",
+    "cardinality(regexp_split_to_array(s, 'L', 'i'))",
+    "CAST(regexp_split_to_array(s, '') AS text)",
     "CAST(pg_typeof(i + j) AS text)",
     "pg_typeof(n * 2)::text || pg_typeof(ts)::text || pg_typeof(d)::text",
     "pg_typeof(s)::text || pg_typeof(b)::text || pg_typeof(f)::text || pg_typeof(i)::text",
@@ -987,6 +1026,11 @@ const WIRE_SCALARS: &[&str] = &[
     "CAST(upper(md5(s)) AS uuid)",
     "CAST(json_build_object('s', s, 'i', i, 'n', n) AS jsonb)",
     "CAST(CAST(i AS text) AS json)",
+    // PostgreSQL's operators the PostgreSQL front door's parser reads.
+    "|/ abs(f)",
+    "||/ i",
+    "@ i",
+    "regexp_split_to_array(s, ' ')",
 ];
 
 /// Aggregates checked over the wire only (see [`WIRE_SCALARS`]).
@@ -1078,10 +1122,17 @@ asyncio.run(main())
 
 /// Expressions whose text over the wire is not PostgreSQL's yet, beyond
 /// `KNOWN` (which differ in-process too): (expression, how).
-const WIRE_KNOWN: &[(&str, &str)] = &[(
-    "trunc(f)",
-    "trunc(-0.0) prints 0 (DataFusion's trunc drops the sign of zero), PostgreSQL -0",
-)];
+const WIRE_KNOWN: &[(&str, &str)] = &[
+    (
+        "trunc(f)",
+        "trunc(-0.0) prints 0 (DataFusion's trunc drops the sign of zero), PostgreSQL -0",
+    ),
+    (
+        "||/ i",
+        "Rust's cbrt, not glibc's (which PostgreSQL calls): -1.9129311827723892 vs \
+         -1.9129311827723894, a unit or two in the last place",
+    ),
+];
 
 /// Expressions of a source's `timestamptz` column `tz`, which PostgreSQL
 /// reads in the session's time zone (`scheduler/src/zones.rs`); in
@@ -1099,6 +1150,9 @@ const ZONED: &[&str] = &[
     "CAST(tz AS date)",
     "CAST(tz AS timestamp)",
     "CAST(tz AS time)",
+    "CAST(tz AS text)",
+    "'at ' || tz",
+    "concat(tz, '!')",
     "ts < '2026-03-08 07:30'",
     "to_char(tz, 'YYYY-MM-DD HH24:MI')",
     "tz AT TIME ZONE 'Asia/Tokyo'",

@@ -2,18 +2,18 @@
 //! (issue 22).
 //!
 //! PostgreSQL's `concat` and `concat_ws` print each argument with its
-//! type's output function: a boolean is `t` / `f` and a float8 is the
-//! shortest text that reads back (`1e+15`). DataFusion 55 casts the
-//! arguments to text first, which prints `true` and `1000000000000000.0`,
-//! so `concat_ws('-', s, i, b)` answered `a-1-true` where PostgreSQL (and a
-//! pushed query) answers `a-1-t`. These wrappers keep DataFusion's
-//! functions under the same names and turn booleans and doubles into
-//! PostgreSQL's text before calling them. Everything else goes through as
-//! DataFusion coerces it.
+//! type's output function: a boolean is `t` / `f`, a float8 the shortest
+//! text that reads back (`1e+15`), a timestamp `2024-01-01 10:00:00`.
+//! DataFusion 55 casts the arguments to text first, which prints `true`,
+//! `1000000000000000.0` and `2024-01-01T10:00:00`, so `concat_ws('-', s,
+//! i, b)` answered `a-1-true` where PostgreSQL (and a pushed query)
+//! answers `a-1-t`. These wrappers keep DataFusion's functions under the
+//! same names and turn every argument Arrow's cast would print otherwise
+//! into PostgreSQL's text ([`super::pg_out`]) before calling them. Text,
+//! integers and numerics go through as DataFusion coerces them.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
@@ -21,7 +21,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::pg_text::float8_out;
+use super::pg_out::{cast_prints_as_postgresql, text_of};
 
 /// `concat` and `concat_ws` printing booleans and doubles as PostgreSQL.
 pub fn functions() -> Vec<ScalarUDF> {
@@ -47,7 +47,7 @@ struct PgTextArgs {
 
 /// Whether an argument of this type is printed here rather than cast.
 fn printed_here(t: &DataType) -> bool {
-    matches!(t, DataType::Boolean | DataType::Float64 | DataType::Float32)
+    !cast_prints_as_postgresql(t)
 }
 
 /// The types the wrapped function sees: text where this one prints.
@@ -59,24 +59,6 @@ fn as_inner(types: &[DataType]) -> Vec<DataType> {
             false => t.clone(),
         })
         .collect()
-}
-
-/// PostgreSQL's output text of a boolean or double array.
-fn pg_text(a: &ArrayRef) -> Result<ArrayRef> {
-    let out: StringArray = match a.data_type() {
-        DataType::Boolean => {
-            let b = a.as_any().downcast_ref::<BooleanArray>().expect("boolean");
-            b.iter()
-                .map(|v| v.map(|v| if v { "t" } else { "f" }))
-                .collect()
-        }
-        _ => {
-            let f = cast(a, &DataType::Float64)?;
-            let f = f.as_any().downcast_ref::<Float64Array>().expect("float64");
-            f.iter().map(|v| v.map(float8_out)).collect()
-        }
-    };
-    Ok(Arc::new(out))
 }
 
 impl ScalarUDFImpl for PgTextArgs {
@@ -117,9 +99,9 @@ impl ScalarUDFImpl for PgTextArgs {
                 continue;
             }
             args.args[i] = match &args.args[i] {
-                ColumnarValue::Array(a) => ColumnarValue::Array(cast(&pg_text(a)?, target)?),
+                ColumnarValue::Array(a) => ColumnarValue::Array(cast(&text_of(a)?, target)?),
                 ColumnarValue::Scalar(s) => {
-                    let text = pg_text(&s.to_array()?)?;
+                    let text = text_of(&s.to_array()?)?;
                     ColumnarValue::Scalar(ScalarValue::try_from_array(&cast(&text, target)?, 0)?)
                 }
             };

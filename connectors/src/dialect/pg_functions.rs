@@ -95,7 +95,7 @@ pub fn pg_type_name(t: &DataType) -> String {
 }
 
 /// No such function in PostgreSQL: its words (42883).
-fn no_function(name: &str, args: &[DataType]) -> Result<Vec<DataType>> {
+pub(super) fn no_function(name: &str, args: &[DataType]) -> Result<Vec<DataType>> {
     let names: Vec<String> = args.iter().map(pg_type_name).collect();
     plan_err!("function {name}({}) does not exist", names.join(", "))
 }

@@ -4,36 +4,19 @@
 //! in exponent form when the decimal exponent is below -4 or at least 15
 //! (`1e+15`, `1e-10`, with a sign and at least two digits), and `-0`,
 //! `NaN`, `Infinity`. DataFusion 55's cast prints `1000000000000000.0`
-//! and `-0.0`. `scheduler/src/text_forms.rs` plans such casts as this
-//! function, which is registered in every session (so executors know it).
+//! and `-0.0`. [`super::pg_out`] prints them so in every text of a value.
 //!
 //! Also `json_build_object(k1, v1, ...)`, PostgreSQL's `json` text of
 //! key/value pairs (SQLAlchemy's column reflection builds one per column).
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, StringArray};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::{Array, ArrayRef, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-
-/// The function's name in plans.
-pub const FLOAT8_TEXT: &str = "quipu_float8_text";
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Float8Text {
-    signature: Signature,
-}
-
-/// `quipu_float8_text(x)`: a float8's PostgreSQL text.
-pub fn float8_text() -> ScalarUDF {
-    ScalarUDF::new_from_impl(Float8Text {
-        signature: Signature::exact(vec![DataType::Float64], Volatility::Immutable),
-    })
-}
 
 /// `x` as PostgreSQL's `float8out` prints it.
 pub fn float8_out(x: f64) -> String {
@@ -183,33 +166,6 @@ fn render(d: Digits, digits: i32) -> String {
     } else {
         let (int, frac) = d.digits.split_at(int_len);
         format!("{sign}{int}.{frac}")
-    }
-}
-
-impl ScalarUDFImpl for Float8Text {
-    fn name(&self) -> &str {
-        FLOAT8_TEXT
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let one = |a: &ArrayRef| -> Result<ArrayRef> {
-            let a = cast(a, &DataType::Float64)?;
-            let f = a
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .expect("cast to Float64 gives a Float64Array");
-            let out: StringArray = f.iter().map(|v| v.map(float8_out)).collect();
-            Ok(Arc::new(out))
-        };
-        unary(&args.args[0], one)
     }
 }
 

@@ -1163,8 +1163,54 @@ fn array_of_unnest(q: &Query, select: &Select) -> Option<Expr> {
 /// - `pg_get_viewdef(oid [, pretty])`: the view's SQL, from `pg_views`
 ///   or `pg_matviews` (the PostgreSQL front door's `pg_catalog`).
 fn pg_functions(e: &mut Expr) {
+    // `|/ x`, `||/ x` and `@ x`: PostgreSQL's square root, cube root and
+    // absolute value operators (DataFusion 55: "Unsupported SQL unary
+    // operator").
+    if let Expr::UnaryOp { op, expr } = e {
+        use datafusion::sql::sqlparser::ast::UnaryOperator;
+        let template = match op {
+            UnaryOperator::PGSquareRoot => Some("sqrt(quipu_operand)"),
+            UnaryOperator::PGCubeRoot => Some("cbrt(quipu_operand)"),
+            UnaryOperator::PGAbs => Some("abs(quipu_operand)"),
+            _ => None,
+        };
+        if let Some(t) = template {
+            *e = around(t, expr.as_ref().clone());
+            return;
+        }
+    }
+    // `num_nulls(a, b, ...)` and `num_nonnulls(...)`: the count of
+    // arguments that are (not) NULL, an `integer`.
+    for (name, test) in [("num_nulls", "IS NULL"), ("num_nonnulls", "IS NOT NULL")] {
+        if let Some(args) = call_args(e, name)
+            && !args.is_empty()
+        {
+            let terms: Vec<String> = args
+                .iter()
+                .map(|a| format!("CASE WHEN ({a}) {test} THEN 1 ELSE 0 END"))
+                .collect();
+            *e = parse_expr(&format!("CAST(({}) AS integer)", terms.join(" + ")));
+            return;
+        }
+    }
+    // `regexp_split_to_table(s, p)`: the rows of `regexp_split_to_array`.
+    if let Some(args) = call_args(e, "regexp_split_to_table") {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        *e = parse_expr(&format!(
+            "unnest(regexp_split_to_array({}))",
+            args.join(", ")
+        ));
+        return;
+    }
     // PostgreSQL's name of the sample variance (DataFusion 55 knows it as
-    // `var_samp` and `var`).
+    // `var_samp` and `var`); `gen_random_uuid()` is DataFusion's `uuid()`
+    // (a version 4 UUID, as text).
+    if let Some(args) = call_args(e, "gen_random_uuid")
+        && args.is_empty()
+    {
+        *e = parse_expr("uuid()");
+        return;
+    }
     if let Expr::Function(f) = e
         && let Some(name) = function_name(&f.name)
         && name.eq_ignore_ascii_case("variance")

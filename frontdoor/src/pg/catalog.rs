@@ -72,6 +72,11 @@ pub async fn connect(
     // pg_catalog over every catalog, replaced just below.
     datafusion_pg_catalog::setup_pg_catalog(ctx, home, EmptyContextProvider)
         .map_err(|e| e.to_string())?;
+    // It registers its own `quote_ident`, which left `ñandú` and `user`
+    // unquoted: Quipu's functions of the same names win.
+    for f in quipu_connectors::session::scalar_functions() {
+        ctx.register_udf(f.as_ref().clone());
+    }
     let all: Arc<dyn CatalogProviderList> = ctx.state().catalog_list().clone();
     // The static tables (pg_type, pg_proc, ...) are the same for every
     // connection: read once per process (setup_pg_catalog reads its own).

@@ -91,47 +91,13 @@ pub fn pg_text_batch(
 /// `2024-02-29 23:59:59.5+05:30`, `2026-03-08 02:30:00-05` (the offset's
 /// minutes only when there are some; pgwire wrote the hours alone).
 fn timestamptz_text(column: &ArrayRef, zone: &str) -> Result<ArrayRef, ArrowError> {
-    use chrono::{Offset, Timelike};
     use datafusion::arrow::datatypes::TimeUnit;
-    let tz: datafusion::arrow::array::timezone::Tz = zone.parse()?;
-    let micros = cast(
+    let zoned = cast(
         column,
         &DataType::Timestamp(TimeUnit::Microsecond, Some(zone.into())),
     )?;
-    let micros = micros
-        .as_any()
-        .downcast_ref::<datafusion::arrow::array::TimestampMicrosecondArray>()
-        .expect("a microsecond timestamp");
-    let text: StringArray = (0..micros.len())
-        .map(|i| {
-            if micros.is_null(i) {
-                return None;
-            }
-            let t = micros.value_as_datetime_with_tz(i, tz)?;
-            let mut out = t.format("%Y-%m-%d %H:%M:%S").to_string();
-            let fraction = t.nanosecond() / 1000;
-            if fraction > 0 {
-                let digits = format!("{fraction:06}");
-                out.push('.');
-                out.push_str(digits.trim_end_matches('0'));
-            }
-            let offset = t.offset().fix().local_minus_utc();
-            let (sign, abs) = if offset < 0 {
-                ('-', -offset)
-            } else {
-                ('+', offset)
-            };
-            out.push_str(&format!("{sign}{:02}", abs / 3600));
-            if abs % 3600 != 0 {
-                out.push_str(&format!(":{:02}", abs % 3600 / 60));
-            }
-            if abs % 60 != 0 {
-                out.push_str(&format!(":{:02}", abs % 60));
-            }
-            Some(out)
-        })
-        .collect();
-    Ok(Arc::new(text))
+    quipu_connectors::dialect::pg_out::text_of(&zoned)
+        .map_err(|e| ArrowError::ComputeError(e.to_string()))
 }
 
 /// What the rows of one result need mended after pgwire encoded them.

@@ -1,0 +1,545 @@
+//! More PostgreSQL functions DataFusion 55 does not have (issue 22; each
+//! was refused as `Invalid function`), with PostgreSQL's types, values and
+//! errors:
+//!
+//! - `width_bucket(x, low, high, count)`: the bucket of `x` among `count`
+//!   equal buckets from `low` to `high` (0 below, `count + 1` from `high`
+//!   on; `low > high` counts downwards), an `integer`. Of numerics (and
+//!   integers with a numeric) exactly, as PostgreSQL's numeric version;
+//!   else as its float8 version. The thresholds-array form is not here.
+//! - `make_timestamp(year, month, day, hour, min, sec)`: a `timestamp`;
+//!   a day or time that does not exist is PostgreSQL's error (22008).
+//! - `justify_days`, `justify_hours`, `justify_interval`: an interval's
+//!   30-day groups as months, 24-hour groups as days, both, with the signs
+//!   made to agree as PostgreSQL's do.
+//! - `regexp_split_to_array(s, pattern [, flags])`: `s` split where the
+//!   regular expression matches, as a `text[]`; an empty match at the
+//!   start or end of `s`, or right after a match, does not split, as in
+//!   PostgreSQL. Flags `i` and `c`; the others are refused.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveTime};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int32Array, IntervalMonthDayNanoArray, ListBuilder, StringBuilder,
+    TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Decimal128Type, Field, Float64Type, Int32Type,
+    IntervalMonthDayNano, IntervalUnit, TimeUnit,
+};
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use crate::error::DataException;
+
+/// The functions, for the session's registry.
+pub fn functions() -> Vec<ScalarUDF> {
+    [
+        Kind::WidthBucket,
+        Kind::MakeTimestamp,
+        Kind::JustifyDays,
+        Kind::JustifyHours,
+        Kind::JustifyInterval,
+        Kind::RegexpSplit,
+    ]
+    .into_iter()
+    .map(|kind| {
+        ScalarUDF::new_from_impl(Builtin {
+            kind,
+            signature: Signature::user_defined(Volatility::Immutable),
+        })
+    })
+    .collect()
+}
+
+#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
+enum Kind {
+    WidthBucket,
+    MakeTimestamp,
+    JustifyDays,
+    JustifyHours,
+    JustifyInterval,
+    RegexpSplit,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Builtin {
+    kind: Kind,
+    signature: Signature,
+}
+
+fn is_integer(t: &DataType) -> bool {
+    t.is_integer() || *t == DataType::Null
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+    )
+}
+
+const INTERVAL: DataType = DataType::Interval(IntervalUnit::MonthDayNano);
+
+/// The common decimal type of `width_bucket`'s three numeric arguments
+/// (None: one is not an integer or decimal).
+fn common_decimal(args: &[DataType]) -> Option<DataType> {
+    let mut scale = 0i8;
+    let mut digits = 1u8;
+    for t in args {
+        match t {
+            DataType::Decimal128(p, s) => {
+                scale = scale.max(*s);
+                digits = digits.max(p.saturating_sub(*s as u8));
+            }
+            t if is_integer(t) => digits = digits.max(20),
+            _ => return None,
+        }
+    }
+    let precision = (digits as i16 + scale as i16).min(38) as u8;
+    Some(DataType::Decimal128(precision, scale))
+}
+
+impl ScalarUDFImpl for Builtin {
+    fn name(&self) -> &str {
+        match self.kind {
+            Kind::WidthBucket => "width_bucket",
+            Kind::MakeTimestamp => "make_timestamp",
+            Kind::JustifyDays => "justify_days",
+            Kind::JustifyHours => "justify_hours",
+            Kind::JustifyInterval => "justify_interval",
+            Kind::RegexpSplit => "regexp_split_to_array",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        let coerced: Option<Vec<DataType>> = match (self.kind, args) {
+            (Kind::WidthBucket, [x, low, high, count])
+                if is_integer(count)
+                    && [x, low, high]
+                        .iter()
+                        .all(|t| t.is_numeric() || **t == DataType::Null) =>
+            {
+                // A numeric among them, and no double: PostgreSQL's numeric
+                // version; else (integers alone too) its float8 one.
+                let numeric = args[..3]
+                    .iter()
+                    .any(|t| matches!(t, DataType::Decimal128(..)));
+                let float = match numeric {
+                    true => None,
+                    false => Some(DataType::Float64),
+                };
+                let three = float.or_else(|| common_decimal(&args[..3]));
+                three.map(|t| vec![t.clone(), t.clone(), t, DataType::Int32])
+            }
+            (Kind::MakeTimestamp, [_, _, _, _, _, sec])
+                if args[..5].iter().all(is_integer)
+                    && (sec.is_numeric() || *sec == DataType::Null) =>
+            {
+                let mut c = vec![DataType::Int32; 5];
+                c.push(DataType::Float64);
+                Some(c)
+            }
+            // `ts - ts` is a duration in DataFusion.
+            (
+                Kind::JustifyDays | Kind::JustifyHours | Kind::JustifyInterval,
+                [DataType::Interval(_) | DataType::Duration(_) | DataType::Null],
+            ) => Some(vec![INTERVAL]),
+            (Kind::RegexpSplit, [a, b]) if is_text(a) && is_text(b) => {
+                Some(vec![DataType::Utf8, DataType::Utf8])
+            }
+            (Kind::RegexpSplit, [a, b, c]) if is_text(a) && is_text(b) && is_text(c) => {
+                Some(vec![DataType::Utf8; 3])
+            }
+            _ => None,
+        };
+        match coerced {
+            Some(c) => Ok(c),
+            None => super::pg_functions::no_function(self.name(), args),
+        }
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(match self.kind {
+            Kind::WidthBucket => DataType::Int32,
+            Kind::MakeTimestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            Kind::JustifyDays | Kind::JustifyHours | Kind::JustifyInterval => INTERVAL,
+            Kind::RegexpSplit => {
+                DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+            }
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let out: ArrayRef = match self.kind {
+            Kind::WidthBucket => width_bucket(&arrays)?,
+            Kind::MakeTimestamp => make_timestamp(&arrays)?,
+            Kind::JustifyDays | Kind::JustifyHours | Kind::JustifyInterval => {
+                let a: &IntervalMonthDayNanoArray = arrays[0].as_primitive();
+                let out: IntervalMonthDayNanoArray =
+                    a.iter().map(|v| v.map(|v| justify(self.kind, v))).collect();
+                Arc::new(out)
+            }
+            Kind::RegexpSplit => regexp_split(&arrays)?,
+        };
+        super::pg_text::shaped_like(&args.args, out)
+    }
+}
+
+fn width_bucket_error(message: &str) -> datafusion::error::DataFusionError {
+    DataException::error("2201G", message)
+}
+
+fn bucket_count_plus_one(count: i32) -> Result<i32> {
+    count
+        .checked_add(1)
+        .ok_or_else(|| DataException::error("22003", "integer out of range"))
+}
+
+/// PostgreSQL's `width_bucket_float8`.
+fn bucket_float(x: f64, low: f64, high: f64, count: i32) -> Result<i32> {
+    if count <= 0 {
+        return Err(width_bucket_error("count must be greater than zero"));
+    }
+    if x.is_nan() || low.is_nan() || high.is_nan() {
+        return Err(width_bucket_error(
+            "operand, lower bound, and upper bound cannot be NaN",
+        ));
+    }
+    if low.is_infinite() || high.is_infinite() {
+        return Err(width_bucket_error("lower and upper bounds must be finite"));
+    }
+    let count_f = f64::from(count);
+    // For `low > high` PostgreSQL divides `low - x` by `low - high`: the
+    // same quotient, both signs flipped.
+    let share = |from: f64, to: f64, at: f64| -> f64 {
+        // `to - from` may overflow: PostgreSQL halves all three then.
+        match (to - from).is_infinite() {
+            false => count_f * ((at - from) / (to - from)),
+            true => count_f * ((at / 2.0 - from / 2.0) / (to / 2.0 - from / 2.0)),
+        }
+    };
+    let inside = |q: f64| -> i32 {
+        // The cast truncates as C's does; a quotient rounded to 1.0 is
+        // still the last bucket.
+        let r = q as i32;
+        r.min(count - 1) + 1
+    };
+    if low < high {
+        if x < low {
+            Ok(0)
+        } else if x >= high {
+            bucket_count_plus_one(count)
+        } else {
+            Ok(inside(share(low, high, x)))
+        }
+    } else if low > high {
+        if x > low {
+            Ok(0)
+        } else if x <= high {
+            bucket_count_plus_one(count)
+        } else {
+            Ok(inside(share(low, high, x)))
+        }
+    } else {
+        Err(width_bucket_error("lower bound cannot equal upper bound"))
+    }
+}
+
+/// PostgreSQL's `width_bucket_numeric`: `(x - low) * count / (high - low)`
+/// cut to an integer, plus one, exactly (all three at one scale).
+fn bucket_decimal(x: i128, low: i128, high: i128, count: i32) -> Result<i32> {
+    if count <= 0 {
+        return Err(width_bucket_error("count must be greater than zero"));
+    }
+    let (offset, width) = match low.cmp(&high) {
+        std::cmp::Ordering::Less if x < low => return Ok(0),
+        std::cmp::Ordering::Less if x >= high => return bucket_count_plus_one(count),
+        std::cmp::Ordering::Less => (x - low, high - low),
+        std::cmp::Ordering::Greater if x > low => return Ok(0),
+        std::cmp::Ordering::Greater if x <= high => return bucket_count_plus_one(count),
+        std::cmp::Ordering::Greater => (low - x, low - high),
+        std::cmp::Ordering::Equal => {
+            return Err(width_bucket_error("lower bound cannot equal upper bound"));
+        }
+    };
+    let Some(scaled) = offset.checked_mul(i128::from(count)) else {
+        return exec_err!("width_bucket: the numeric arguments are too large here");
+    };
+    Ok((scaled / width) as i32 + 1)
+}
+
+fn width_bucket(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    let count = cast(&arrays[3], &DataType::Int32)?;
+    let count = count.as_primitive::<Int32Type>();
+    let out = match arrays[0].data_type() {
+        DataType::Decimal128(..) => buckets::<Decimal128Type>(arrays, count, bucket_decimal)?,
+        _ => buckets::<Float64Type>(arrays, count, bucket_float)?,
+    };
+    Ok(Arc::new(Int32Array::from(out)))
+}
+
+/// The bucket of one value: PostgreSQL's numeric or float8 version.
+type Bucket<N> = fn(N, N, N, i32) -> Result<i32>;
+
+/// `bucket` of each row of `width_bucket`'s arguments, of type `T`.
+fn buckets<T: ArrowPrimitiveType>(
+    arrays: &[ArrayRef],
+    count: &Int32Array,
+    bucket: Bucket<T::Native>,
+) -> Result<Vec<Option<i32>>> {
+    let [x, low, high] = [0, 1, 2].map(|i| arrays[i].as_primitive::<T>());
+    (0..x.len())
+        .map(|i| {
+            if x.is_null(i) || low.is_null(i) || high.is_null(i) || count.is_null(i) {
+                return Ok(None);
+            }
+            bucket(x.value(i), low.value(i), high.value(i), count.value(i)).map(Some)
+        })
+        .collect()
+}
+
+fn date_time_error(message: String) -> datafusion::error::DataFusionError {
+    DataException::error("22008", &message)
+}
+
+/// PostgreSQL's `make_timestamp` of one row.
+fn timestamp_of(fields: [i32; 5], sec: f64) -> Result<i64> {
+    let [year, month, day, hour, min] = fields;
+    // Year 0 does not exist; a negative year is BC (-1 is 1 BC, chrono's 0).
+    let chrono_year = match year {
+        0 => None,
+        y if y < 0 => Some(y + 1),
+        y => Some(y),
+    };
+    let date = chrono_year
+        .and_then(|y| {
+            u32::try_from(month)
+                .ok()
+                .zip(u32::try_from(day).ok())
+                .map(|(m, d)| (y, m, d))
+        })
+        .and_then(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d))
+        .ok_or_else(|| {
+            date_time_error(format!(
+                "date field value out of range: {year}-{month:02}-{day:02}"
+            ))
+        })?;
+    // PostgreSQL allows 60 seconds (the next minute) and 24:00:00 (the
+    // next midnight), no more.
+    let valid = (0..=24).contains(&hour)
+        && (0..=59).contains(&min)
+        && (0.0..=60.0).contains(&sec)
+        && (hour < 24 || (min == 0 && sec == 0.0));
+    if !valid {
+        let sec = match sec.fract() == 0.0 {
+            true => format!("{sec:02}"),
+            false => sec.to_string(),
+        };
+        return Err(date_time_error(format!(
+            "time field value out of range: {hour}:{min:02}:{sec}"
+        )));
+    }
+    let micros = (sec * 1e6).round_ties_even();
+    let day_micros = (i64::from(hour) * 60 + i64::from(min)) * 60_000_000 + micros as i64;
+    let midnight = date.and_time(NaiveTime::MIN).and_utc().timestamp_micros();
+    Ok(midnight + day_micros)
+}
+
+fn make_timestamp(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    let ints: Vec<ArrayRef> = arrays[..5]
+        .iter()
+        .map(|a| cast(a, &DataType::Int32))
+        .collect::<std::result::Result<_, _>>()?;
+    let ints: Vec<&Int32Array> = ints.iter().map(|a| a.as_primitive::<Int32Type>()).collect();
+    let sec = cast(&arrays[5], &DataType::Float64)?;
+    let sec = sec.as_primitive::<Float64Type>();
+    let mut out = Vec::with_capacity(sec.len());
+    for i in 0..sec.len() {
+        if sec.is_null(i) || ints.iter().any(|a| a.is_null(i)) {
+            out.push(None);
+            continue;
+        }
+        let f = [0, 1, 2, 3, 4].map(|k| ints[k].value(i));
+        out.push(Some(timestamp_of(f, sec.value(i))?));
+    }
+    Ok(Arc::new(TimestampMicrosecondArray::from(out)))
+}
+
+const NANOS_PER_DAY: i64 = 86_400_000_000_000;
+
+/// PostgreSQL's `interval_justify_days`, `_hours` and `_interval`.
+fn justify(kind: Kind, v: IntervalMonthDayNano) -> IntervalMonthDayNano {
+    let (mut months, mut days, mut nanos) = (v.months, v.days, v.nanoseconds);
+    if matches!(kind, Kind::JustifyHours | Kind::JustifyInterval) {
+        let whole = nanos / NANOS_PER_DAY;
+        nanos -= whole * NANOS_PER_DAY;
+        days = days.saturating_add(whole as i32);
+    }
+    if matches!(kind, Kind::JustifyDays | Kind::JustifyInterval) {
+        let whole = days / 30;
+        days -= whole * 30;
+        months = months.saturating_add(whole);
+        let time_sign = if kind == Kind::JustifyInterval {
+            nanos.signum()
+        } else {
+            0
+        };
+        if months > 0 && (days < 0 || (days == 0 && time_sign < 0)) {
+            days += 30;
+            months -= 1;
+        } else if months < 0 && (days > 0 || (days == 0 && time_sign > 0)) {
+            days -= 30;
+            months += 1;
+        }
+    }
+    if matches!(kind, Kind::JustifyHours | Kind::JustifyInterval) {
+        if days > 0 && nanos < 0 {
+            nanos += NANOS_PER_DAY;
+            days -= 1;
+        } else if days < 0 && nanos > 0 {
+            nanos -= NANOS_PER_DAY;
+            days += 1;
+        }
+    }
+    IntervalMonthDayNano::new(months, days, nanos)
+}
+
+/// The regular expression of `pattern` with PostgreSQL's `flags`.
+fn split_regex(pattern: &str, flags: &str) -> Result<regex::Regex> {
+    let mut insensitive = false;
+    for f in flags.chars() {
+        match f {
+            'i' => insensitive = true,
+            'c' => insensitive = false,
+            'g' => {
+                return Err(DataException::error(
+                    "22023",
+                    "regexp_split_to_array() does not support the \"global\" option",
+                ));
+            }
+            other => {
+                return Err(DataException::error(
+                    "0A000",
+                    &format!(
+                        "regexp_split_to_array with the flag \"{other}\" is not supported (only \"i\" and \"c\")"
+                    ),
+                ));
+            }
+        }
+    }
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(insensitive)
+        .build()
+        .map_err(|e| DataException::error("2201B", &format!("invalid regular expression: {e}")))
+}
+
+/// `s` split where `re` matches, as PostgreSQL splits: an empty match at
+/// the start or end, or where the previous match ended, is no split.
+pub fn split_pieces<'a>(s: &'a str, re: &regex::Regex) -> Vec<&'a str> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut previous_end = 0;
+    for m in re.find_iter(s) {
+        let empty = m.start() == m.end();
+        if empty && (m.start() == 0 || m.start() >= s.len() || m.end() <= previous_end) {
+            continue;
+        }
+        pieces.push(&s[start..m.start()]);
+        start = m.end();
+        previous_end = m.end();
+    }
+    pieces.push(&s[start..]);
+    pieces
+}
+
+fn regexp_split(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    let s = arrays[0].as_string::<i32>();
+    let p = arrays[1].as_string::<i32>();
+    let flags = arrays.get(2).map(|a| a.as_string::<i32>());
+    let mut out = ListBuilder::new(StringBuilder::new());
+    let mut cached: Option<(String, String, regex::Regex)> = None;
+    for i in 0..s.len() {
+        let f = match flags {
+            Some(f) if f.is_null(i) => None,
+            Some(f) => Some(f.value(i)),
+            None => Some(""),
+        };
+        let (Some(f), false, false) = (f, s.is_null(i), p.is_null(i)) else {
+            out.append_null();
+            continue;
+        };
+        let pattern = p.value(i);
+        let fresh = !matches!(&cached, Some((cp, cf, _)) if cp == pattern && cf == f);
+        if fresh {
+            cached = Some((pattern.to_string(), f.to_string(), split_regex(pattern, f)?));
+        }
+        let re = &cached.as_ref().expect("compiled above").2;
+        for piece in split_pieces(s.value(i), re) {
+            out.values().append_value(piece);
+        }
+        out.append(true);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn width_bucket_is_postgresqls() {
+        // SELECT width_bucket(5.35, 0.024, 10.06, 5): 3 (numeric);
+        // width_bucket(-0.5, 0, 10, 5): 0; width_bucket(10, 0, 10, 5): 6;
+        // width_bucket(3, 10, 0, 5): 4.
+        assert_eq!(bucket_decimal(5350, 24, 10060, 5).ok(), Some(3));
+        assert_eq!(bucket_float(-0.5, 0.0, 10.0, 5).ok(), Some(0));
+        assert_eq!(bucket_float(10.0, 0.0, 10.0, 5).ok(), Some(6));
+        assert_eq!(bucket_float(3.0, 10.0, 0.0, 5).ok(), Some(4));
+        assert_eq!(bucket_float(2.0, 0.0, 10.0, 5).ok(), Some(2));
+        assert!(bucket_float(1.0, 1.0, 1.0, 5).is_err());
+        assert!(bucket_decimal(1, 0, 2, 0).is_err());
+    }
+
+    #[test]
+    fn splits_skip_empty_matches_at_the_ends() {
+        let re = regex::Regex::new(r"\s*").expect("a regex");
+        // SELECT regexp_split_to_array('the quick', '\s*'): {t,h,e,q,u,i,c,k}
+        assert_eq!(
+            split_pieces("the quick", &re),
+            ["t", "h", "e", "q", "u", "i", "c", "k"]
+        );
+        let comma = regex::Regex::new(",").expect("a regex");
+        assert_eq!(split_pieces("", &comma), [""]);
+        assert_eq!(split_pieces(",a,", &comma), ["", "a", ""]);
+    }
+
+    #[test]
+    fn justify_is_postgresqls() {
+        let h = 3_600_000_000_000i64;
+        // justify_interval('1 mon -1 hour'): 29 days 23:00:00.
+        assert_eq!(
+            justify(Kind::JustifyInterval, IntervalMonthDayNano::new(1, 0, -h)),
+            IntervalMonthDayNano::new(0, 29, 23 * h)
+        );
+        // justify_days('35 days'): 1 mon 5 days.
+        assert_eq!(
+            justify(Kind::JustifyDays, IntervalMonthDayNano::new(0, 35, 0)),
+            IntervalMonthDayNano::new(1, 5, 0)
+        );
+        // justify_hours('27 hours'): 1 day 03:00:00.
+        assert_eq!(
+            justify(Kind::JustifyHours, IntervalMonthDayNano::new(0, 0, 27 * h)),
+            IntervalMonthDayNano::new(0, 1, 3 * h)
+        );
+    }
+}
