@@ -245,11 +245,17 @@ impl LogicalExtensionCodec for QuipuLogicalCodec {
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        self.inner.try_decode_udaf(name, buf)
+        match ours_decoded_udaf(name, buf) {
+            Some(f) => Ok(f),
+            None => self.inner.try_decode_udaf(name, buf),
+        }
     }
 
     fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode_udaf(node, buf)
+        match ours_encoded_udaf(node, buf) {
+            true => Ok(()),
+            false => self.inner.try_encode_udaf(node, buf),
+        }
     }
 
     fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
@@ -269,23 +275,51 @@ impl LogicalExtensionCodec for QuipuLogicalCodec {
 const OURS: &[u8] = b"quipu";
 
 fn ours_encoded(node: &ScalarUDF, buf: &mut Vec<u8>) -> bool {
-    let ours = crate::session::scalar_functions()
-        .iter()
-        .any(|f| f.name() == node.name());
-    if ours {
-        buf.extend_from_slice(OURS);
-    }
-    ours
+    marked(
+        crate::session::scalar_functions(),
+        node.name(),
+        |f| f.name(),
+        buf,
+    )
 }
 
 fn ours_decoded(name: &str, buf: &[u8]) -> Option<Arc<ScalarUDF>> {
+    found(crate::session::scalar_functions(), name, |f| f.name(), buf)
+}
+
+/// Quipu's aggregates travel marked too: no `quipu executor` registry
+/// has them.
+fn ours_encoded_udaf(node: &AggregateUDF, buf: &mut Vec<u8>) -> bool {
+    marked(
+        crate::session::aggregate_functions(),
+        node.name(),
+        |f| f.name(),
+        buf,
+    )
+}
+
+fn ours_decoded_udaf(name: &str, buf: &[u8]) -> Option<Arc<AggregateUDF>> {
+    found(
+        crate::session::aggregate_functions(),
+        name,
+        |f| f.name(),
+        buf,
+    )
+}
+
+/// Marks `buf` when `name` is one of `ours`.
+fn marked<T>(ours: &[Arc<T>], name: &str, name_of: fn(&T) -> &str, buf: &mut Vec<u8>) -> bool {
+    let is_ours = ours.iter().any(|f| name_of(f) == name);
+    if is_ours {
+        buf.extend_from_slice(OURS);
+    }
+    is_ours
+}
+
+/// The one of `ours` named `name`, when `buf` is marked.
+fn found<T>(ours: &[Arc<T>], name: &str, name_of: fn(&T) -> &str, buf: &[u8]) -> Option<Arc<T>> {
     (buf == OURS)
-        .then(|| {
-            crate::session::scalar_functions()
-                .iter()
-                .find(|f| f.name() == name)
-                .cloned()
-        })
+        .then(|| ours.iter().find(|f| name_of(f) == name).cloned())
         .flatten()
 }
 
@@ -377,11 +411,17 @@ impl PhysicalExtensionCodec for QuipuPhysicalCodec {
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        self.inner.try_decode_udaf(name, buf)
+        match ours_decoded_udaf(name, buf) {
+            Some(f) => Ok(f),
+            None => self.inner.try_decode_udaf(name, buf),
+        }
     }
 
     fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode_udaf(node, buf)
+        match ours_encoded_udaf(node, buf) {
+            true => Ok(()),
+            false => self.inner.try_encode_udaf(node, buf),
+        }
     }
 
     fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
@@ -417,6 +457,12 @@ mod tests {
         ));
         assert!(buf.is_empty());
         assert!(ours_decoded("concat", b"").is_none());
+        for f in crate::session::aggregate_functions() {
+            let mut buf = vec![];
+            assert!(ours_encoded_udaf(f, &mut buf), "{}", f.name());
+            let back = ours_decoded_udaf(f.name(), &buf).expect("decoded");
+            assert_eq!(back.name(), f.name());
+        }
     }
     use crate::mongo::pushdown::MongoQueryTable;
     use crate::mongo::{MongoScanExec, MongoTable};

@@ -84,9 +84,11 @@ pub(crate) fn build_state(
             .register_udf(Arc::clone(f))
             .expect("registering a function cannot fail");
     }
-    state
-        .register_udaf(Arc::new(crate::dialect::single_row::single()))
-        .expect("registering a function cannot fail");
+    for f in aggregate_functions() {
+        state
+            .register_udaf(Arc::clone(f))
+            .expect("registering a function cannot fail");
+    }
     datafusion::execution::FunctionRegistry::register_expr_planner(
         &mut state,
         Arc::new(crate::dialect::interval_scaling::IntervalTimesNumber),
@@ -137,6 +139,19 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                     crate::dialect::syntax::like_pattern_udf(),
                     crate::dialect::syntax::expand_array_udf(),
                 ])
+                .map(Arc::new)
+                .collect()
+        });
+    &FUNCTIONS
+}
+
+/// Quipu's aggregates, registered in every session and carried by name
+/// by the cluster codecs, as [`scalar_functions`] are.
+pub fn aggregate_functions() -> &'static [Arc<datafusion::logical_expr::AggregateUDF>] {
+    static FUNCTIONS: std::sync::LazyLock<Vec<Arc<datafusion::logical_expr::AggregateUDF>>> =
+        std::sync::LazyLock::new(|| {
+            std::iter::once(crate::dialect::single_row::single())
+                .chain(crate::dialect::ordered_sets::aggregates())
                 .map(Arc::new)
                 .collect()
         });

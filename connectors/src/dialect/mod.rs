@@ -17,6 +17,7 @@ pub mod float_literals;
 pub mod int_literals;
 pub mod interval_scaling;
 pub mod intervals;
+pub mod ordered_sets;
 pub mod outer_refs;
 pub mod pg_builtins;
 pub mod pg_format;
