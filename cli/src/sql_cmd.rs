@@ -49,6 +49,7 @@ async fn run_remote(
     format: OutputFormat,
 ) -> Result<(), String> {
     let statements = datafusion::sql::parser::DFParserBuilder::new(sql)
+        .with_dialect(&quipu_connectors::session::SQL_DIALECT)
         .build()
         .and_then(|mut p| p.parse_statements())
         .map_err(|e| error_message(&e))?;

@@ -264,6 +264,15 @@ impl OptimizerRule for Guarded {
     }
 }
 
+/// The dialect Quipu parses SQL in: PostgreSQL's, whichever door it came
+/// through (Flight SQL, `quipu sql`, a stored view; the PostgreSQL front
+/// door's parser reads it too). DataFusion's default is its generic
+/// dialect, which does not read `|/ x`, `||/ x` or `@ x`. The session's
+/// `sql_parser.dialect` stays generic: `datafusion-pg-catalog` parses its
+/// own views with it, and they do not parse as PostgreSQL's.
+pub const SQL_DIALECT: datafusion::sql::sqlparser::dialect::PostgreSqlDialect =
+    datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
+
 /// Adds Quipu's settings to a base configuration (which may carry other
 /// extensions, e.g. Ballista's).
 pub fn quipu_config(base: SessionConfig) -> SessionConfig {

@@ -206,7 +206,9 @@ impl ClientSession {
         crate::limits::check_sql_text(sql)?;
         let hints = crate::hints::of_text(sql)?;
         let sql = crate::sugar::desugar(sql);
-        let mut parser = DFParserBuilder::new(&*sql).build()?;
+        let mut parser = DFParserBuilder::new(&*sql)
+            .with_dialect(&quipu_connectors::session::SQL_DIALECT)
+            .build()?;
         let statements: Vec<Statement> = parser.parse_statements()?.into_iter().collect();
         Ok(crate::hints::zip(statements, hints))
     }

@@ -449,6 +449,10 @@ const SCALARS: &[&str] = &[
     "array_to_string(regexp_split_to_array(s, '\\s+'), '|')",
     "cardinality(regexp_split_to_array(s, 'L', 'i'))",
     "CAST(regexp_split_to_array(s, '') AS text)",
+    // PostgreSQL's operators, read by every door's parser.
+    "|/ abs(f)",
+    "@ i",
+    "@ n + |/ 16",
     "CAST(pg_typeof(i + j) AS text)",
     "pg_typeof(n * 2)::text || pg_typeof(ts)::text || pg_typeof(d)::text",
     "pg_typeof(s)::text || pg_typeof(b)::text || pg_typeof(f)::text || pg_typeof(i)::text",
@@ -1032,11 +1036,8 @@ const WIRE_SCALARS: &[&str] = &[
     "CAST(upper(md5(s)) AS uuid)",
     "CAST(json_build_object('s', s, 'i', i, 'n', n) AS jsonb)",
     "CAST(CAST(i AS text) AS json)",
-    // PostgreSQL's operators the PostgreSQL front door's parser reads.
-    "|/ abs(f)",
-    "||/ i",
-    "@ i",
     "regexp_split_to_array(s, ' ')",
+    "||/ i",
 ];
 
 /// Aggregates checked over the wire only (see [`WIRE_SCALARS`]).

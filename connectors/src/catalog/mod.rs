@@ -299,8 +299,9 @@ impl QuipuCatalogList {
         // The view's SQL gets the same PostgreSQL meaning as a client's
         // statement (crate::dialect::syntax): IS DISTINCT FROM, IN subqueries, ...
         let planned = async {
-            let dialect = state.config().options().sql_parser.dialect;
-            let statement = crate::dialect::syntax::fix(state.sql_to_statement(sql, &dialect)?)?;
+            let statement = crate::dialect::syntax::fix(
+                state.sql_to_statement(sql, &datafusion::config::Dialect::PostgreSQL)?,
+            )?;
             state.statement_to_plan(statement).await
         };
         let plan = planned.await.map_err(|e| {

@@ -73,6 +73,11 @@ fn fix_in_place(statement: &mut DfStatement) -> Result<()> {
 
 fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
     super::outer_refs::rename(s);
+    // Before `pg_functions` makes calls of the prefix operators.
+    let _ = visit_expressions_mut(s, |e: &mut Expr| {
+        prefix_operand(e);
+        ControlFlow::<()>::Continue(())
+    });
     let mut failed = None;
     let _ = visit_expressions_mut(s, |e: &mut Expr| {
         if let Err(err) = bytea_literal(e) {
@@ -996,6 +1001,51 @@ fn call_args(e: &Expr, name: &str) -> Option<Vec<Expr>> {
         .collect()
 }
 
+/// `@ a + b` as PostgreSQL reads it, `@ (a + b)`: its prefix operators
+/// (`@`, `|/`, `||/`) bind less tightly than arithmetic, sqlparser's more
+/// (`(@ a) + b`). Seen from the leaves up, an arithmetic operation whose
+/// left operand is such an operator, not in parentheses, takes the
+/// operator outside.
+fn prefix_operand(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, UnaryOperator};
+    let Expr::BinaryOp { left, op, .. } = e else {
+        return;
+    };
+    let arithmetic = matches!(
+        op,
+        BinaryOperator::Plus
+            | BinaryOperator::Minus
+            | BinaryOperator::Multiply
+            | BinaryOperator::Divide
+            | BinaryOperator::Modulo
+            | BinaryOperator::PGExp
+    );
+    let prefix = matches!(
+        left.as_ref(),
+        Expr::UnaryOp {
+            op: UnaryOperator::PGAbs | UnaryOperator::PGSquareRoot | UnaryOperator::PGCubeRoot,
+            ..
+        }
+    );
+    if !(arithmetic && prefix) {
+        return;
+    }
+    let Expr::BinaryOp { left, op, right } = std::mem::replace(e, Expr::value(Value::Null)) else {
+        unreachable!("matched above")
+    };
+    let Expr::UnaryOp { op: prefix, expr } = *left else {
+        unreachable!("matched above")
+    };
+    *e = Expr::UnaryOp {
+        op: prefix,
+        expr: Box::new(Expr::BinaryOp {
+            left: expr,
+            op,
+            right,
+        }),
+    };
+}
+
 /// `ARRAY(SELECT x FROM ... [ORDER BY o])` (psql's `\du`) as
 /// `(SELECT array_agg(x [ORDER BY o]) FROM ...)`, a scalar subquery
 /// DataFusion plans and decorrelates. A query with GROUP BY, DISTINCT,
@@ -1907,6 +1957,18 @@ mod tests {
         assert_eq!(
             fixed("SELECT 1 FROM t WHERE a LIKE 'x' ESCAPE '\\'").unwrap(),
             "SELECT 1 FROM t WHERE a LIKE 'x' ESCAPE '\\'"
+        );
+    }
+
+    #[test]
+    fn prefix_operators_take_the_arithmetic_after_them() {
+        assert_eq!(
+            fixed("SELECT @ a + b * 2, (@ a) + b, @ a = b").unwrap(),
+            "SELECT abs(a + b * 2), (abs(a)) + b, abs(a) = b"
+        );
+        assert_eq!(
+            fixed("SELECT |/ a * 2 + 1").unwrap(),
+            "SELECT sqrt(a * 2 + 1)"
         );
     }
 
