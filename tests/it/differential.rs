@@ -42,8 +42,16 @@ const QUERIES: usize = 300;
 /// How a NULL prints on both sides: distinct from the empty string and
 /// from a text value 'NULL', so neither side can turn one into the other.
 const NULL: &str = "\u{2400}";
-/// Longest a single statement may take before it counts as a failure.
-const TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a single statement may take before it counts as a failure
+/// (`QUIPU_DIFF_TIMEOUT` seconds overrides, to see how long a slow one
+/// takes).
+fn timeout() -> Duration {
+    let seconds = std::env::var("QUIPU_DIFF_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    Duration::from_secs(seconds)
+}
 
 /// Errors that Quipu reports as a clear "not supported" for a query
 /// PostgreSQL answers: (substring of the error, why it is acceptable).
@@ -2307,7 +2315,7 @@ impl<'a> Gen<'a> {
 type Rows = Vec<Vec<String>>;
 
 async fn pg_rows(pg: &tokio_postgres::Client, sql: &str) -> Result<Rows, String> {
-    tokio::time::timeout(TIMEOUT, crate::common::pg_text_rows(pg, sql, NULL))
+    tokio::time::timeout(timeout(), crate::common::pg_text_rows(pg, sql, NULL))
         .await
         .map_err(|_| "timed out".to_string())?
 }
@@ -2319,7 +2327,7 @@ async fn quipu_rows(c: &ClientSession, sql: &str) -> Result<Rows, String> {
             out.stream.try_collect().await.map_err(|e| e.to_string())?;
         Ok(crate::common::rows_with_null(&batches, NULL))
     };
-    tokio::time::timeout(TIMEOUT, run)
+    tokio::time::timeout(timeout(), run)
         .await
         .map_err(|_| "timed out".to_string())?
 }
@@ -2850,7 +2858,9 @@ async fn probe() {
     for sql in text.lines().filter(|l| !l.trim().is_empty()) {
         println!("== {sql}");
         let expected = pg_rows(&pg, &oracle_sql(sql)).await;
+        let started = std::time::Instant::now();
         let got = quipu_rows(&local, sql).await;
+        let took = started.elapsed();
         let raw = quipu_rows(&local, &raw_names(sql)).await;
         let show = |r: &Result<Rows, String>| match r {
             Ok(rows) => format!(
@@ -2862,7 +2872,7 @@ async fn probe() {
         };
         let on_cluster = quipu_rows(&cluster, sql).await;
         println!(
-            "postgresql: {}\nquipu: {}\npushdown off: {}\ncluster: {}",
+            "postgresql: {}\nquipu ({took:.1?}): {}\npushdown off: {}\ncluster: {}",
             show(&expected),
             show(&got),
             show(&raw),

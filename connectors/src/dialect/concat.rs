@@ -23,7 +23,7 @@ use datafusion::logical_expr::{
 
 use super::pg_out::{cast_prints_as_postgresql, text_of};
 
-/// `concat` and `concat_ws` printing booleans and doubles as PostgreSQL.
+/// `concat` and `concat_ws` printing their arguments as PostgreSQL.
 pub fn functions() -> Vec<ScalarUDF> {
     [
         datafusion::functions::string::concat(),

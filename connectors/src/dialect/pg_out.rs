@@ -280,7 +280,7 @@ fn push_fraction(out: &mut String, micros: u32) {
 }
 
 /// A zone's offset as PostgreSQL prints it: `+00`, `-05`, `+05:30`.
-pub fn push_offset(out: &mut String, seconds: i32) {
+fn push_offset(out: &mut String, seconds: i32) {
     let (sign, abs) = if seconds < 0 {
         ('-', -seconds)
     } else {
@@ -300,7 +300,7 @@ pub fn push_offset(out: &mut String, seconds: i32) {
 /// `mons` and days, each with its own sign, then the clock, signed when
 /// negative or after a negative field: `1 year 2 mons`, `-1 days
 /// +02:00:03.5`, `00:00:00` for nothing.
-pub fn interval_text(months: i32, days: i32, micros: i64) -> String {
+fn interval_text(months: i32, days: i32, micros: i64) -> String {
     let mut out = String::new();
     let mut is_zero = true;
     let mut is_before = false;
