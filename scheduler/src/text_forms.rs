@@ -28,17 +28,6 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
     crate::rounding::rewrite_typed(plan, rewrite_expr)
 }
 
-fn is_text(t: &DataType) -> bool {
-    matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
-}
-
-fn is_list(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
-    )
-}
-
 /// Whether PostgreSQL's cast of a `t` to text prints otherwise than
 /// Arrow's: a boolean is `true` in both (its output function's `t` is for
 /// `concat`), a date the same for years 1 to 9999 (left to the cast, which
@@ -49,7 +38,7 @@ fn cast_differs(t: &DataType) -> bool {
 
 fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     match e {
-        Expr::Cast(Cast { expr, field }) if is_text(field.data_type()) => {
+        Expr::Cast(Cast { expr, field }) if field.data_type().is_string() => {
             let printed = expr.get_type(schema).is_ok_and(|t| cast_differs(&t));
             if !printed {
                 return Ok(Transformed::no(Expr::Cast(Cast { expr, field })));
@@ -74,7 +63,7 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             };
             // An array on either side is array concatenation.
             let printed =
-                |t: &DataType| !is_list(&lt) && !is_list(&rt) && !is_text(t) && cast_differs(t);
+                |t: &DataType| !lt.is_list() && !rt.is_list() && !t.is_string() && cast_differs(t);
             let (pl, pr) = (printed(&lt), printed(&rt));
             let side = |e: Box<Expr>, yes: bool| match yes {
                 true => Box::new(text_out().call(vec![*e])),

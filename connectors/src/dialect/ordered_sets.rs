@@ -232,23 +232,17 @@ impl Accumulator for OrderedSetAccumulator {
                 at(row - 1)
             }
             Kind::Mode => {
-                // Runs of equal values in sorted order; the first longest.
+                // Runs of equal values in sorted order (Arrow's
+                // `partition`); the first longest.
                 let sorted = datafusion::arrow::compute::take(&all, &order, None)?;
-                let same = |a: usize, b: usize| -> Result<bool> {
-                    Ok(ScalarValue::try_from_array(&sorted, a)?
-                        == ScalarValue::try_from_array(&sorted, b)?)
-                };
-                let (mut best, mut best_len, mut start) = (0, 0, 0);
-                for k in 1..=sorted.len() {
-                    if k == sorted.len() || !same(k, start)? {
-                        if k - start > best_len {
-                            best = start;
-                            best_len = k - start;
-                        }
-                        start = k;
-                    }
-                }
-                at(best)
+                let runs = datafusion::arrow::compute::partition(&[sorted])?.ranges();
+                let first_longest =
+                    runs.iter()
+                        .fold(&runs[0], |best, r| match r.len() > best.len() {
+                            true => r,
+                            false => best,
+                        });
+                at(first_longest.start)
             }
         };
         ScalarValue::try_from_array(&all, pick)

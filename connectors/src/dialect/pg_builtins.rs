@@ -77,10 +77,7 @@ fn is_integer(t: &DataType) -> bool {
 }
 
 fn is_text(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-    )
+    t.is_string() || t.is_null()
 }
 
 const INTERVAL: DataType = DataType::Interval(IntervalUnit::MonthDayNano);

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{DataFusionError, Result, exec_err};
+use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -449,9 +449,6 @@ impl ScalarUDFImpl for Quoting {
                 StringArray::from(out)
             }
         };
-        if out.len() != rows && out.len() != 1 {
-            return exec_err!("{}: {} values for {rows} rows", self.name(), out.len());
-        }
         super::pg_text::shaped_like(&args.args, Arc::new(out))
     }
 }

@@ -83,14 +83,10 @@ impl ScalarUDFImpl for TextOut {
 /// not needed for them.
 pub fn cast_prints_as_postgresql(t: &DataType) -> bool {
     t.is_integer()
+        || t.is_string()
         || matches!(
             t,
-            DataType::Utf8
-                | DataType::LargeUtf8
-                | DataType::Utf8View
-                | DataType::Null
-                | DataType::Decimal128(..)
-                | DataType::Decimal256(..)
+            DataType::Null | DataType::Decimal128(..) | DataType::Decimal256(..)
         )
 }
 
@@ -351,10 +347,7 @@ fn interval_text(months: i32, days: i32, micros: i64) -> String {
 /// quotes and backslashes in it are escaped.
 fn array_text<O: OffsetSizeTrait>(list: &GenericListArray<O>) -> Result<ArrayRef> {
     let values = list.values();
-    let nested = matches!(
-        values.data_type(),
-        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
-    );
+    let nested = values.data_type().is_list();
     let texts = text_of(values)?;
     let texts = texts.as_string::<i32>();
     let out: StringArray = (0..list.len())
