@@ -1,10 +1,10 @@
-//! `to_char`, `to_date` and `to_timestamp` formats as PostgreSQL means
-//! them (issue 22).
+//! `to_date` and `to_timestamp` formats as PostgreSQL means them (issue
+//! 22).
 //!
 //! DataFusion 55 reads the format of these functions as a chrono format
 //! (`%Y-%m-%d`), PostgreSQL as its own template patterns (`YYYY-MM-DD`):
-//! `to_char(d, 'YYYY-MM-DD')` answered the text 'YYYY-MM-DD' for every row
-//! where PostgreSQL answers '2024-02-29'. Quipu rewrites a constant
+//! `to_date(t, 'YYYY-MM-DD')` read the text through the format
+//! 'YYYY-MM-DD' itself. Quipu rewrites a constant
 //! PostgreSQL format into the chrono format that prints (or parses) the
 //! same; a format with a pattern it cannot translate exactly (`Month`,
 //! which PostgreSQL pads to nine characters, `Q`, `TZ`, ...) or a format
@@ -18,8 +18,10 @@ use datafusion::common::tree_node::Transformed;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, LogicalPlan};
 
-/// The functions whose second argument is a template.
-const FUNCTIONS: &[&str] = &["to_char", "to_date", "to_timestamp"];
+/// The functions whose second argument is a template. `to_char` is
+/// PostgreSQL's own (`connectors/src/dialect/pg_to_char.rs`), with every
+/// pattern.
+const FUNCTIONS: &[&str] = &["to_date", "to_timestamp"];
 
 /// PostgreSQL template patterns Quipu translates, longest first (a pattern
 /// is matched where it starts, so `YYYY` wins over `YY`): (pattern, chrono
@@ -46,8 +48,8 @@ const PATTERNS: &[(&str, &str, &str)] = &[
     ("ID", "%u", "%u"),
 ];
 
-/// `plan` with the constant formats of `to_char`, `to_date` and
-/// `to_timestamp` translated (subqueries included).
+/// `plan` with the constant formats of `to_date` and `to_timestamp`
+/// translated (subqueries included).
 /// Output columns keep the names they were planned with (a `GROUP BY
 /// to_char(...)` is found by the projection above it by that name).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {

@@ -254,7 +254,7 @@ impl ClientSession {
     /// The plan is weighed against the statement limits
     /// (`crate::limits::check_plan`) before anything analyses it, and its
     /// `SIMILAR TO`s are given PostgreSQL's meaning (`crate::similar`), as
-    /// are the formats of `to_char` and `to_date` (`crate::formats`).
+    /// are the formats of `to_date` and `to_timestamp` (`crate::formats`).
     pub async fn plan(&self, statement: Statement) -> Result<LogicalPlan> {
         self.plan_hinted(statement, &crate::hints::Hints::default())
             .await
@@ -357,7 +357,7 @@ impl ClientSession {
         let zone = state.config_options().execution.time_zone.clone();
         let plan = crate::zones::rewrite(plan, zone.as_deref())?;
         let plan = crate::similar::rewrite(plan)?;
-        // `to_char` / `to_date` / `to_timestamp` read PostgreSQL's template
+        // `to_date` / `to_timestamp` read PostgreSQL's template
         // patterns, not chrono's (`crate::formats`).
         let plan = crate::formats::rewrite(plan)?;
         // Date arithmetic and numeric rounding answer PostgreSQL's types

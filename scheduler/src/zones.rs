@@ -28,7 +28,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::DFSchema;
 use datafusion::common::tree_node::Transformed;
 use datafusion::error::Result;
@@ -105,6 +105,22 @@ fn in_zone(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> (Expr, bool) 
         Some(to) => (Expr::Cast(Cast::new(Box::new(e), to)), true),
         None => (e, false),
     }
+}
+
+/// The `timestamptz` of the midnight that begins `date` in `zone` (UTC
+/// when the session has none).
+fn midnight_in(date: Expr, zone: Option<&Arc<str>>) -> Expr {
+    let zone: Arc<str> = zone.cloned().unwrap_or_else(|| "UTC".into());
+    let wall = Expr::Cast(Cast::new(
+        Box::new(date),
+        DataType::Timestamp(TimeUnit::Microsecond, None),
+    ));
+    let at = quipu_connectors::dialect::at_time_zone::at_time_zone()
+        .call(vec![wall, datafusion::logical_expr::lit(zone.to_string())]);
+    Expr::Cast(Cast::new(
+        Box::new(at),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(zone)),
+    ))
 }
 
 /// The text of a literal compared with a timestamp, as Arrow's parser
@@ -223,9 +239,19 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
     Ok(match e {
         Expr::ScalarFunction(ScalarFunction { func, args }) if ZONED.contains(&func.name()) => {
             let mut any = false;
+            let to_char = func.name() == "to_char";
             let args = args
                 .into_iter()
                 .map(|a| {
+                    // PostgreSQL prints a date through `to_char` as the
+                    // `timestamptz` of its midnight in the session's zone
+                    // (`TZ` and `OF` print the zone).
+                    if to_char
+                        && matches!(a.get_type(schema), Ok(DataType::Date32 | DataType::Date64))
+                    {
+                        any = true;
+                        return midnight_in(a, zone);
+                    }
                     let (a, c) = in_zone(a, schema, zone);
                     any |= c;
                     a

@@ -24,6 +24,7 @@ pub mod pg_format;
 pub mod pg_functions;
 pub mod pg_out;
 pub mod pg_text;
+pub mod pg_to_char;
 pub mod single_row;
 pub mod syntax;
 pub mod text_types;
