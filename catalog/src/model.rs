@@ -485,6 +485,12 @@ pub struct TableDef {
     /// Set with `quipu catalog set-partitions`, kept on refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<u32>,
+    /// Live tables: the primary key's columns at the source, in key order
+    /// (a MongoDB collection's is `_id`), found by discovery. Clients see
+    /// it in `pg_catalog` (`pg_constraint`, `pg_index`); Quipu does not
+    /// enforce it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub primary_key: Vec<String>,
 }
 
 /// A SQL view in the `quipu` catalog, e.g. `yachay.customer_360`.

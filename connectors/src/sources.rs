@@ -193,6 +193,7 @@ mod tests {
             partition_columns: vec![],
             declared_schema: false,
             partitions: None,
+            primary_key: vec![],
         }
     }
 

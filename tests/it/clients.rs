@@ -155,6 +155,47 @@ async fn clients_list_and_read_the_database_they_connect_to() {
     assert!(out.ok, "{}", out.stderr);
     assert_eq!(out.stdout.trim(), reviews);
 
+    // A PostgreSQL source's primary key, as psql shows PostgreSQL's: the
+    // index in `\d` and `\di`.
+    let out = psql_in(
+        procs.pg,
+        "boss",
+        BOSS_PW,
+        "crm",
+        &[r"\pset tuples_only off", r"\d public.order_items", r"\di"],
+    );
+    assert!(out.ok, "{}\n{}", out.stderr, procs.logs());
+    assert!(
+        out.stdout
+            .contains("\"order_items_pkey\" PRIMARY KEY, btree (order_id, line_no)"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("public|order_items_pkey|index|") && l.ends_with("|order_items")),
+        "{}",
+        out.stdout
+    );
+
+    // A MongoDB collection's key is `_id`.
+    let out = psql_in(
+        procs.pg,
+        "boss",
+        BOSS_PW,
+        "inventory",
+        &[r"\pset tuples_only off", r"\d public.products"],
+    );
+    assert!(out.ok, "{}\n{}", out.stderr, procs.logs());
+    assert!(
+        out.stdout
+            .contains("\"products_pkey\" PRIMARY KEY, btree (_id)"),
+        "{}",
+        out.stdout
+    );
+
     // psql's \d+ (its `ARRAY(SELECT ... FROM unnest(reloptions))`) on a
     // lake table.
     let out = psql_in(procs.pg, "boss", BOSS_PW, "lake", &[r"\d+ public.reviews"]);
@@ -293,6 +334,9 @@ print("quipu_views=" + ",".join(q.get_view_names(schema="yachay")))
 print("definition=" + q.get_view_definition("sales_daily", schema="yachay").split()[0].upper())
 print("quipu_mviews=" + ",".join(sorted(q.get_materialized_view_names(schema="yachay"))))
 print("mview_definition=" + q.get_view_definition("top_skus", schema="yachay"))
+k = sqlalchemy.inspect(sqlalchemy.create_engine(url + "/crm"))
+print("crm_pk=" + repr(k.get_pk_constraint("order_items", schema="public")))
+print("crm_indexes=" + repr(k.get_indexes("order_items", schema="public")))
 "#
         );
         let out = python(procs.pg, &code);
@@ -314,6 +358,15 @@ print("mview_definition=" + q.get_view_definition("top_skus", schema="yachay"))
         );
         // Quipu has no keys, indexes or constraints: said so, not failed.
         assert_eq!(value(&out, "pk"), "[]");
+        // A PostgreSQL source's primary key, in key order; its index backs
+        // the key, so it is not among the indexes (as in PostgreSQL).
+        let pk = value(&out, "crm_pk");
+        assert!(
+            pk.contains("'constrained_columns': ['order_id', 'line_no']")
+                && pk.contains("'name': 'order_items_pkey'"),
+            "{driver}: {pk}"
+        );
+        assert_eq!(value(&out, "crm_indexes"), "[]", "{driver}");
         for none in ["fks", "indexes", "unique", "checks", "sequences"] {
             assert_eq!(value(&out, none), "[]", "{driver} {none}");
         }
@@ -617,9 +670,9 @@ const { Client } = require(process.env.QUIPU_NODE + "/node_modules/pg");
     );
     // A lake table has no primary key, index or row identifier: none,
     // rather than an error (the driver's `_pg_expandarray` queries plan).
-    assert_eq!(line("getPrimaryKeys"), "ok getPrimaryKeys 0");
-    assert_eq!(line("getIndexInfo"), "ok getIndexInfo 0");
-    assert_eq!(line("getBestRowIdentifier"), "ok getBestRowIdentifier 0");
+    assert_eq!(line("getPrimaryKeys"), "ok getPrimaryKeys none");
+    assert_eq!(line("getIndexInfo"), "ok getIndexInfo none");
+    assert_eq!(line("getBestRowIdentifier"), "ok getBestRowIdentifier none");
     // Every type of pg_type but table row types (the driver's filter)
     // and the three serial types the driver adds; int8 as BIGINT and its
     // array as ARRAY: the driver tells arrays by
@@ -652,9 +705,11 @@ const { Client } = require(process.env.QUIPU_NODE + "/node_modules/pg");
         "ok getVersionColumns ctid:1111:tid;"
     );
 
-    // Connected to `crm`, a PostgreSQL source: its tables' primary keys
-    // are not in Quipu's pg_catalog (no constraints are), so the driver
-    // reports none, as SQLAlchemy's get_pk_constraint does.
+    // Connected to `crm`, a PostgreSQL source: its tables' primary keys,
+    // found at the source, are in Quipu's pg_catalog as PostgreSQL's are
+    // (a constraint and a unique index named `<table>_pkey`): the key of
+    // two columns in key order, its index, and the row identifier DBeaver
+    // edits rows by.
     let out = Command::new("java")
         .arg("-cp")
         .arg(&jar)
@@ -664,16 +719,18 @@ const { Client } = require(process.env.QUIPU_NODE + "/node_modules/pg");
         .env("USER", "boss")
         .env("PASSWORD", BOSS_PW)
         .env("SCHEMA", "public")
-        .env("TABLE", "customers")
+        .env("TABLE", "order_items")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{stdout}");
     for want in [
-        "ok getTables 5:customers",
-        "ok getPrimaryKeys 0",
-        "ok getIndexInfo 0",
-        "ok getBestRowIdentifier 0",
+        // Its five tables and their keys' indexes (the driver lists
+        // indexes when no type is asked for, as for PostgreSQL).
+        "ok getTables 10:order_items",
+        "ok getPrimaryKeys order_id:1:order_items_pkey;line_no:2:order_items_pkey;",
+        "ok getIndexInfo order_items_pkey:f:1:order_id;order_items_pkey:f:2:line_no;",
+        "ok getBestRowIdentifier order_id:int8;line_no:int4;",
     ] {
         assert!(stdout.lines().any(|l| l == want), "{want}:\n{stdout}");
     }

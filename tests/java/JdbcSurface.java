@@ -39,6 +39,20 @@ public class JdbcSurface {
         return grep == null ? Integer.toString(n) : n + ":" + found;
     }
 
+    // The named columns of every row, `a:b;` per row ("none" for no row).
+    static String values(ResultSet rs, String... columns) throws SQLException {
+        StringBuilder out = new StringBuilder();
+        try (rs) {
+            while (rs.next()) {
+                for (int i = 0; i < columns.length; i++) {
+                    out.append(i == 0 ? "" : ":").append(rs.getString(columns[i]));
+                }
+                out.append(';');
+            }
+        }
+        return out.length() == 0 ? "none" : out.toString();
+    }
+
     public static void main(String[] a) throws Exception {
         String url = "jdbc:postgresql://127.0.0.1:" + env("PORT") + "/" + env("DB");
         String schema = env("SCHEMA"), table = env("TABLE");
@@ -54,10 +68,10 @@ public class JdbcSurface {
             check("getTables", () -> rows(md.getTables(null, schema, "%", null), 3, table));
             check("getTablesTyped", () -> rows(md.getTables(null, schema, "%", new String[] {"TABLE", "VIEW"}), 3, table));
             check("getColumns", () -> rows(md.getColumns(null, schema, table, "%"), 3, table));
-            check("getPrimaryKeys", () -> rows(md.getPrimaryKeys(null, schema, table), 0, null));
+            check("getPrimaryKeys", () -> values(md.getPrimaryKeys(null, schema, table), "COLUMN_NAME", "KEY_SEQ", "PK_NAME"));
             check("getImportedKeys", () -> rows(md.getImportedKeys(null, schema, table), 0, null));
             check("getExportedKeys", () -> rows(md.getExportedKeys(null, schema, table), 0, null));
-            check("getIndexInfo", () -> rows(md.getIndexInfo(null, schema, table, false, true), 0, null));
+            check("getIndexInfo", () -> values(md.getIndexInfo(null, schema, table, false, true), "INDEX_NAME", "NON_UNIQUE", "ORDINAL_POSITION", "COLUMN_NAME"));
             check("getTypeInfo", () -> rows(md.getTypeInfo(), 1, "int8"));
             // The int8 row's JDBC type and precision, and an array type's.
             check("typeInfoInt8", () -> {
@@ -87,7 +101,7 @@ public class JdbcSurface {
                 }
                 return sb.toString();
             });
-            check("getBestRowIdentifier", () -> rows(md.getBestRowIdentifier(null, schema, table, DatabaseMetaData.bestRowSession, true), 0, null));
+            check("getBestRowIdentifier", () -> values(md.getBestRowIdentifier(null, schema, table, DatabaseMetaData.bestRowSession, true), "COLUMN_NAME", "TYPE_NAME"));
             check("getUDTs", () -> rows(md.getUDTs(null, schema, "%", null), 0, null));
             check("keywords", () -> md.getSQLKeywords().length() > 0);
             check("identifierQuote", () -> md.getIdentifierQuoteString());

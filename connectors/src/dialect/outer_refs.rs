@@ -21,8 +21,8 @@ use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, ObjectName, Query, Select, SelectItem, SelectItemQualifiedWildcardKind,
-    TableAlias, TableFactor, TableWithJoins, VisitMut, VisitorMut,
+    AccessExpr, Expr, Ident, ObjectName, Query, Select, SelectItem,
+    SelectItemQualifiedWildcardKind, TableAlias, TableFactor, TableWithJoins, VisitMut, VisitorMut,
 };
 
 /// Renames the tables that subqueries of `s` refer to from inside.
@@ -229,6 +229,26 @@ impl VisitorMut for Scopes {
     }
 
     fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        // `t.a[1]`: sqlparser reads it as an access chain from `t`, the
+        // table being the root (the JDBC driver's `getIndexInfo` writes
+        // `tmp.I_INDOPTION[...]`, with `tmp` renamed).
+        if let Expr::CompoundFieldAccess { root, access_chain } = e
+            && let Expr::Identifier(table) = root.as_mut()
+            && let Some(AccessExpr::Dot(Expr::Identifier(column))) = access_chain.first()
+        {
+            let names = vec![norm(table), norm(column)];
+            if let Some((n, name, 1, outer)) = self.resolve(&names) {
+                let key = (n, name);
+                if self.renames.is_empty() {
+                    if outer && self.seen.insert(key.clone()) {
+                        self.outer.push(key);
+                    }
+                } else if let Some(new) = self.renames.get(&key) {
+                    *table = Ident::with_quote('"', new.clone());
+                }
+            }
+            return ControlFlow::Continue(());
+        }
         let Expr::CompoundIdentifier(ids) = e else {
             return ControlFlow::Continue(());
         };
@@ -258,6 +278,20 @@ mod tests {
         let mut s = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
         super::rename(&mut s);
         s[0].to_string()
+    }
+
+    /// An array element of a renamed table's column is renamed too (it
+    /// was left as `tmp.a[1]`: "No field named tmp.a").
+    #[test]
+    fn subscripts_of_a_renamed_tables_columns_follow_it() {
+        assert_eq!(
+            renamed(
+                "SELECT (SELECT 1 FROM k WHERE k.id = tmp.n), tmp.a[tmp.n - 1] \
+                 FROM (SELECT 1 AS n, ARRAY[1] AS a) AS tmp"
+            ),
+            "SELECT (SELECT 1 FROM k WHERE k.id = \"tmp__q1\".n), \"tmp__q1\".a[\"tmp__q1\".n - 1] \
+             FROM (SELECT 1 AS n, ARRAY[1] AS a) AS \"tmp__q1\""
+        );
     }
 
     #[test]

@@ -305,6 +305,7 @@ pub async fn describe_location(
             .collect(),
         declared_schema: declared.is_some(),
         partitions: None,
+        primary_key: vec![],
     };
     match declared {
         Some(cols) => def.columns = cols,

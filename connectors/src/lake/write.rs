@@ -416,6 +416,7 @@ fn new_table(
         partition_columns,
         declared_schema: true,
         partitions: None,
+        primary_key: vec![],
     })
 }
 

@@ -109,10 +109,14 @@ impl Connector for Mongo {
             origin: TableOrigin::Declared,
             format: None,
             file_extension: None,
-            columns,
             partition_columns: vec![],
             declared_schema: true,
             partitions: None,
+            primary_key: match columns.iter().any(|c| c.name == "_id") {
+                true => vec!["_id".into()],
+                false => vec![],
+            },
+            columns,
         })
     }
 

@@ -158,6 +158,11 @@ pub async fn discover(clients: &MongoClients, source: &SourceDef) -> Result<Vec<
                 }
             }
         }
+        // Every document has an `_id`, unique in its collection.
+        let primary_key = match order.iter().any(|k| k == "_id") {
+            true => vec!["_id".to_string()],
+            false => vec![],
+        };
         let columns = order
             .iter()
             .map(|k| ColumnDef {
@@ -180,6 +185,7 @@ pub async fn discover(clients: &MongoClients, source: &SourceDef) -> Result<Vec<
             partition_columns: vec![],
             declared_schema: false,
             partitions: None,
+            primary_key,
         });
     }
     Ok(tables)

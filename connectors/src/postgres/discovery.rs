@@ -63,6 +63,7 @@ pub async fn discover(pools: &PgPools, source: &SourceDef) -> Result<Vec<TableDe
                 partition_columns: vec![],
                 declared_schema: false,
                 partitions: None,
+                primary_key: vec![],
             });
         }
         let arrow = match (map_type(&udt, precision, scale), policy) {
@@ -86,6 +87,43 @@ pub async fn discover(pools: &PgPools, source: &SourceDef) -> Result<Vec<TableDe
             data_type: arrow.to_string(),
             nullable,
         });
+    }
+    // Each table's primary key, in key order (for clients' metadata).
+    let keys = client
+        .query(
+            "SELECT n.nspname::text, c.relname::text, a.attname::text
+             FROM pg_index i
+             JOIN pg_class c ON c.oid = i.indrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+             WHERE i.indisprimary
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND (cardinality($1::text[]) = 0 OR n.nspname = ANY($1))
+             ORDER BY 1, 2, k.ord",
+            &[&schemas],
+        )
+        .await
+        .map_err(|e| {
+            bad(
+                source,
+                format!("cannot list primary keys: {}", pg_reason(&e)),
+            )
+        })?;
+    let mut found: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+    for r in keys {
+        let (schema, table, column): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+        found.entry((schema, table)).or_default().push(column);
+    }
+    for t in &mut tables {
+        let Some(key) = found.remove(&(t.name.schema.clone(), t.name.table.clone())) else {
+            continue;
+        };
+        // A key with a column Quipu skipped (of a type it does not map) is
+        // not a key of the table Quipu reads.
+        if key.iter().all(|k| t.columns.iter().any(|c| &c.name == k)) {
+            t.primary_key = key;
+        }
     }
     Ok(tables)
 }

@@ -21,7 +21,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{BooleanArray, Int16Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::datasource::TableType;
@@ -110,13 +111,16 @@ pub async fn connect(
     // The reshaped tables are planned over the plain ones, and over the
     // materialized views of the catalog (those of the `quipu` catalog,
     // where they live), which only they read.
-    let matviews: Arc<dyn TableProvider> = Arc::new(MatViews {
-        store: (home == DEFAULT_CATALOG).then_some(store.clone()),
-    });
+    let matviews: Arc<dyn TableProvider> =
+        Arc::new(matviews((home == DEFAULT_CATALOG).then_some(store.clone())));
+    let keys: Arc<dyn TableProvider> = Arc::new(primary_keys(store.clone(), home));
     let plain = Arc::new(ConnectedPgCatalog {
         connected: schema.connected.clone(),
         databases: schema.databases.clone(),
-        reshaped: HashMap::from([(MATVIEWS_TABLE.to_string(), matviews)]),
+        reshaped: HashMap::from([
+            (MATVIEWS_TABLE.to_string(), matviews),
+            (KEYS_TABLE.to_string(), keys),
+        ]),
     });
     catalog.register_schema("pg_catalog", plain).map_err(fail)?;
     for (name, sql) in reshaped_tables(home) {
@@ -149,19 +153,57 @@ fn reshaped_tables(home: &str) -> Vec<(String, String)> {
         )
     };
     let home = home.replace('\'', "''");
+    // The key columns of the tables listed (a table, its namespace and
+    // name, a column's number and place in the key), from the catalog's
+    // primary keys ([`primary_keys`]).
+    let keys = format!(
+        "SELECT c.oid AS relid, c.relnamespace AS nsp, c.relname, n.nspname, \
+         a.attnum, k.keyseq, k.colname \
+         FROM pg_catalog.{KEYS_TABLE} AS k \
+         JOIN pg_catalog.pg_namespace AS n ON n.nspname = k.schemaname \
+         JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = k.tablename \
+         JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attname = k.colname"
+    );
+    // Each key's index and constraint have the table's oid moved into a
+    // range of their own (tables' oids count up from 16384).
+    let index_oid = |c: &str| format!("CAST({c} + {INDEX_OID_OFFSET} AS INT)");
+    let key_oid = |c: &str| format!("CAST({c} + {KEY_OID_OFFSET} AS INT)");
+    // Each primary key's index as `CREATE INDEX` writes it.
+    let indexdefs = format!(
+        "SELECT {index} AS indexrelid, \
+         'CREATE UNIQUE INDEX ' || quote_ident(relname || '_pkey') || ' ON ' || \
+         quote_ident(nspname) || '.' || quote_ident(relname) || ' USING btree (' || \
+         string_agg(quote_ident(colname), ', ' ORDER BY keyseq) || ')' AS indexdef \
+         FROM ({keys}) AS x GROUP BY relid, relname, nspname",
+        index = index_oid("relid"),
+    );
+    // Columns of pg_class the rows of a key's index set.
+    let index_columns = "oid, relname, relkind, relam, relnatts, relhasindex";
     vec![
         (
             // Materialized views (caches) are relkind 'm': psql's `\dm`
-            // lists them, `\dt` does not.
+            // lists them, `\dt` does not. Each primary key is an index
+            // (relkind 'i') named `<table>_pkey`, as PostgreSQL names it.
             "pg_class".into(),
             format!(
-                "SELECT c.* EXCEPT (relkind), \
+                "SELECT c.* EXCEPT ({index_columns}), c.oid, c.relname, \
                  CASE WHEN m.matviewname IS NULL THEN c.relkind ELSE 'm' END AS relkind, \
+                 c.relam, c.relnatts, c.relhasindex OR k.relid IS NOT NULL AS relhasindex, \
                  CAST(NULL AS TEXT[]) AS reloptions, CAST(NULL AS TEXT[]) AS relacl \
                  FROM pg_catalog.pg_class AS c LEFT JOIN \
                  (SELECT n.oid AS nsp, q.matviewname FROM pg_catalog.{MATVIEWS_TABLE} AS q \
                  JOIN pg_catalog.pg_namespace AS n ON n.nspname = q.schemaname) AS m \
-                 ON m.nsp = c.relnamespace AND m.matviewname = c.relname"
+                 ON m.nsp = c.relnamespace AND m.matviewname = c.relname \
+                 LEFT JOIN (SELECT DISTINCT relid FROM ({keys}) AS x) AS k ON k.relid = c.oid \
+                 UNION ALL \
+                 SELECT c.* EXCEPT ({index_columns}), {oid} AS oid, \
+                 c.relname || '_pkey' AS relname, 'i' AS relkind, 403 AS relam, \
+                 CAST(k.n AS SMALLINT) AS relnatts, false AS relhasindex, \
+                 CAST(NULL AS TEXT[]) AS reloptions, CAST(NULL AS TEXT[]) AS relacl \
+                 FROM pg_catalog.pg_class AS c \
+                 JOIN (SELECT relid, count(*) AS n FROM ({keys}) AS x GROUP BY relid) AS k \
+                 ON k.relid = c.oid",
+                oid = index_oid("c.oid"),
             ),
         ),
         (
@@ -195,22 +237,67 @@ fn reshaped_tables(home: &str) -> Vec<(String, String)> {
             ),
         ),
         (
+            // The system's indexes, and one unique index per primary key.
             "pg_index".into(),
             format!(
                 "SELECT * EXCEPT (indkey, indoption, indclass, indcollation), {}, {}, {}, {} \
-                 FROM pg_catalog.pg_index",
+                 FROM pg_catalog.pg_index \
+                 UNION ALL \
+                 SELECT {index} AS indexrelid, CAST(relid AS INT) AS indrelid, \
+                 CAST(n AS SMALLINT) AS indnatts, CAST(n AS SMALLINT) AS indnkeyatts, \
+                 true AS indisunique, false AS indnullsnotdistinct, true AS indisprimary, \
+                 false AS indisexclusion, true AS indimmediate, false AS indisclustered, \
+                 true AS indisvalid, false AS indcheckxmin, true AS indisready, true AS indislive, \
+                 false AS indisreplident, CAST(NULL AS TEXT) AS indexprs, \
+                 CAST(NULL AS TEXT) AS indpred, indkey, CAST(zeros AS SMALLINT[]) AS indoption, \
+                 zeros AS indclass, zeros AS indcollation \
+                 FROM (SELECT relid, count(*) AS n, \
+                 array_agg(CAST(attnum AS SMALLINT) ORDER BY keyseq) AS indkey, \
+                 array_agg(CAST(0 AS INT)) AS zeros FROM ({keys}) AS x GROUP BY relid) AS k",
                 ints("indkey", "SMALLINT"),
                 ints("indoption", "SMALLINT"),
                 ints("indclass", "INT"),
-                ints("indcollation", "INT")
+                ints("indcollation", "INT"),
+                index = index_oid("relid"),
             ),
         ),
         (
+            // The system's constraints, and each primary key.
             "pg_constraint".into(),
             format!(
-                "SELECT * EXCEPT (conkey, confkey), {}, {} FROM pg_catalog.pg_constraint",
+                "SELECT * EXCEPT (conkey, confkey), {}, {} FROM pg_catalog.pg_constraint \
+                 UNION ALL \
+                 SELECT {key} AS oid, relname || '_pkey' AS conname, \
+                 CAST(nsp AS INT) AS connamespace, 'p' AS contype, false AS condeferrable, \
+                 false AS condeferred, true AS convalidated, CAST(relid AS INT) AS conrelid, \
+                 0 AS contypid, {index} AS conindid, 0 AS conparentid, 0 AS confrelid, \
+                 ' ' AS confupdtype, ' ' AS confdeltype, ' ' AS confmatchtype, \
+                 true AS conislocal, CAST(0 AS SMALLINT) AS coninhcount, true AS connoinherit, \
+                 CAST(NULL AS TEXT) AS conpfeqop, CAST(NULL AS TEXT) AS conppeqop, \
+                 CAST(NULL AS TEXT) AS conffeqop, CAST(NULL AS TEXT) AS confdelsetcols, \
+                 CAST(NULL AS TEXT) AS conexclop, CAST(NULL AS TEXT) AS conbin, \
+                 array_agg(CAST(attnum AS SMALLINT) ORDER BY keyseq) AS conkey, \
+                 CAST(NULL AS SMALLINT[]) AS confkey \
+                 FROM ({keys}) AS x GROUP BY relid, relname, nsp",
                 ints("conkey", "SMALLINT"),
-                ints("confkey", "SMALLINT")
+                ints("confkey", "SMALLINT"),
+                key = key_oid("relid"),
+                index = index_oid("relid"),
+            ),
+        ),
+        (
+            // Each primary key's index definition, and each of its
+            // columns, for `pg_get_indexdef`
+            // (`catalog_sql::index_definitions`).
+            INDEXDEFS_TABLE.into(),
+            indexdefs.clone(),
+        ),
+        (
+            INDEXCOLS_TABLE.into(),
+            format!(
+                "SELECT {index} AS indexrelid, CAST(keyseq AS INT) AS n, \
+                 quote_ident(colname) AS coldef FROM ({keys}) AS x",
+                index = index_oid("relid"),
             ),
         ),
         (
@@ -239,16 +326,17 @@ fn reshaped_tables(home: &str) -> Vec<(String, String)> {
         ),
         (
             // PostgreSQL's view of the indexes, which DuckDB's postgres
-            // extension reads when it attaches a database. Quipu's tables
-            // have none; the view is there, over `pg_index`.
+            // extension reads when it attaches a database: the primary
+            // keys' (Quipu's tables have no other).
             "pg_indexes".into(),
-            "SELECT n.nspname AS schemaname, c.relname AS tablename, i.relname AS indexname, \
-             CAST(NULL AS TEXT) AS tablespace, CAST(NULL AS TEXT) AS indexdef \
-             FROM pg_catalog.pg_index AS x \
-             JOIN pg_catalog.pg_class AS c ON c.oid = x.indrelid \
-             JOIN pg_catalog.pg_class AS i ON i.oid = x.indexrelid \
-             JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
-                .into(),
+            format!(
+                "SELECT n.nspname AS schemaname, c.relname AS tablename, \
+                 c.relname || '_pkey' AS indexname, CAST(NULL AS TEXT) AS tablespace, \
+                 d.indexdef FROM ({indexdefs}) AS d \
+                 JOIN pg_catalog.pg_class AS c ON {oid} = d.indexrelid \
+                 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace",
+                oid = index_oid("c.oid"),
+            ),
         ),
         (
             // The views' queries (stored as their `CREATE VIEW`), as
@@ -269,60 +357,64 @@ fn reshaped_tables(home: &str) -> Vec<(String, String)> {
 /// and `pg_matviews` only.
 const MATVIEWS_TABLE: &str = "quipu_matviews";
 
+/// The table of the primary keys' columns ([`primary_keys`]), read by the
+/// reshaped tables only.
+const KEYS_TABLE: &str = "quipu_keys";
+
+/// The views of each primary key's index definition, and of its columns.
+pub(super) const INDEXDEFS_TABLE: &str = "quipu_indexdefs";
+pub(super) const INDEXCOLS_TABLE: &str = "quipu_indexcols";
+
+/// Added to a table's oid: its primary key's index, and its constraint.
+const INDEX_OID_OFFSET: i32 = 1_000_000_000;
+const KEY_OID_OFFSET: i32 = 1_500_000_000;
+
+/// Reads a [`StoreTable`]'s rows, in its schema.
+type ReadRows = Box<dyn Fn(&SchemaRef) -> Result<RecordBatch> + Send + Sync>;
+
+/// A table the reshaped `pg_catalog` tables read from Quipu's catalog at
+/// each scan (a change is seen by the next query).
+struct StoreTable {
+    schema: SchemaRef,
+    rows: ReadRows,
+}
+
+impl std::fmt::Debug for StoreTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreTable")
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+fn catalog_error(e: quipu_catalog::CatalogError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
 /// Quipu's materialized views (caches, docs/caching.md) as PostgreSQL's
-/// `pg_matviews` has them, read from the catalog at each scan (a cache
-/// created or refreshed is seen by the next query). Empty for a source's
-/// database: caches live in the `quipu` catalog.
-#[derive(Debug)]
-struct MatViews {
-    store: Option<Arc<CatalogStore>>,
-}
-
-impl MatViews {
-    fn schema() -> SchemaRef {
-        use datafusion::arrow::datatypes::{DataType, Field, Schema};
-        let text = |name: &str| Field::new(name, DataType::Utf8, true);
-        Arc::new(Schema::new(vec![
-            text("schemaname"),
-            text("matviewname"),
-            text("matviewowner"),
-            text("tablespace"),
-            Field::new("hasindexes", DataType::Boolean, true),
-            Field::new("ispopulated", DataType::Boolean, true),
-            text("definition"),
-        ]))
-    }
-}
-
-#[async_trait]
-impl TableProvider for MatViews {
-    fn schema(&self) -> SchemaRef {
-        Self::schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn datafusion::catalog::Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[datafusion::prelude::Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
-        use datafusion::arrow::array::{BooleanArray, RecordBatch, StringArray};
-        let caches = match &self.store {
-            Some(store) => store
-                .caches()
-                .map_err(|e| DataFusionError::External(Box::new(e)))?,
+/// `pg_matviews` has them. Empty for a source's database (no `store`):
+/// caches live in the `quipu` catalog.
+fn matviews(store: Option<Arc<CatalogStore>>) -> StoreTable {
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    let schema = Arc::new(Schema::new(vec![
+        text("schemaname"),
+        text("matviewname"),
+        text("matviewowner"),
+        text("tablespace"),
+        Field::new("hasindexes", DataType::Boolean, true),
+        Field::new("ispopulated", DataType::Boolean, true),
+        text("definition"),
+    ]));
+    let rows = move |schema: &SchemaRef| {
+        let caches = match &store {
+            Some(store) => store.caches().map_err(catalog_error)?,
             None => vec![],
         };
         let text = |f: &dyn Fn(&quipu_catalog::CacheDef) -> Option<String>| {
             Arc::new(caches.iter().map(f).collect::<StringArray>()) as _
         };
-        let batch = RecordBatch::try_new(
-            Self::schema(),
+        Ok(RecordBatch::try_new(
+            schema.clone(),
             vec![
                 text(&|c| Some(c.schema.clone())),
                 text(&|c| Some(c.name.clone())),
@@ -338,8 +430,81 @@ impl TableProvider for MatViews {
                 ),
                 text(&|c| Some(c.sql.clone())),
             ],
-        )?;
-        datafusion::datasource::MemTable::try_new(Self::schema(), vec![vec![batch]])?
+        )?)
+    };
+    StoreTable {
+        schema,
+        rows: Box::new(rows),
+    }
+}
+
+/// The primary keys of the tables of the source `home` (found at the
+/// source by discovery, `TableDef::primary_key`): one row per key column
+/// with its place in the key, from 1. None for the `quipu` catalog.
+fn primary_keys(store: Arc<CatalogStore>, home: &str) -> StoreTable {
+    let text = |name: &str| Field::new(name, DataType::Utf8, false);
+    let schema = Arc::new(Schema::new(vec![
+        text("schemaname"),
+        text("tablename"),
+        text("colname"),
+        Field::new("keyseq", DataType::Int16, false),
+    ]));
+    let home = home.to_string();
+    let rows = move |schema: &SchemaRef| {
+        let tables = match home.as_str() {
+            DEFAULT_CATALOG => vec![],
+            source => store.tables(Some(source)).map_err(catalog_error)?,
+        };
+        let keys: Vec<(&quipu_catalog::TableDef, usize, &String)> = tables
+            .iter()
+            .flat_map(|t| {
+                t.primary_key
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, c)| (t, i, c))
+            })
+            .collect();
+        Ok(RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    keys.iter().map(|(t, ..)| &t.name.schema),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    keys.iter().map(|(t, ..)| &t.name.table),
+                )),
+                Arc::new(StringArray::from_iter_values(keys.iter().map(|(.., c)| c))),
+                Arc::new(Int16Array::from_iter_values(
+                    keys.iter().map(|(_, i, _)| *i as i16 + 1),
+                )),
+            ],
+        )?)
+    };
+    StoreTable {
+        schema,
+        rows: Box::new(rows),
+    }
+}
+
+#[async_trait]
+impl TableProvider for StoreTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn datafusion::catalog::Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[datafusion::prelude::Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        let batch = (self.rows)(&self.schema)?;
+        datafusion::datasource::MemTable::try_new(self.schema.clone(), vec![vec![batch]])?
             .scan(state, projection, filters, limit)
             .await
     }

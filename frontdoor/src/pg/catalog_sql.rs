@@ -325,6 +325,67 @@ pub(super) fn parse_user_sql(sql: &str) -> Option<Vec<Statement>> {
     )
 }
 
+/// `pg_get_indexdef(oid [, column, pretty])` of a primary key's index
+/// (see `catalog.rs`): the whole definition (column 0, or none given,
+/// `pg_catalog.quipu_indexdefs`), or the key's `column`-th column
+/// (`quipu_indexcols`), NULL for any other oid or column. psql's `\d
+/// table` prints what follows `USING` in the first; the JDBC driver's
+/// `getIndexInfo` reads each column's name from the second. A subquery
+/// correlated by equalities, which DataFusion decorrelates into a join;
+/// the function itself cannot read the catalog.
+pub(super) fn index_definitions(stmt: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr};
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let Expr::Function(f) = e
+            && f.name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_get_indexdef"))
+            && let FunctionArguments::List(list) = &f.args
+            && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(oid))) = list.args.first()
+        {
+            let whole = || {
+                format!(
+                    "(SELECT d.indexdef FROM pg_catalog.{} AS d WHERE d.indexrelid = {oid})",
+                    super::catalog::INDEXDEFS_TABLE
+                )
+            };
+            let sql = match list.args.get(1) {
+                None => Some(whole()),
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(column)))
+                    if column.to_string() == "0" =>
+                {
+                    Some(whole())
+                }
+                // A column given by a parameter (SQLAlchemy's `ord + $2`,
+                // asked only of expression columns) is left to the
+                // function, NULL: inside the subquery the parameter's type
+                // would not be inferred.
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(column)))
+                    if !column.to_string().contains('$') =>
+                {
+                    Some(format!(
+                        "(SELECT d.coldef FROM pg_catalog.{} AS d \
+                         WHERE d.indexrelid = {oid} AND d.n = {column})",
+                        super::catalog::INDEXCOLS_TABLE
+                    ))
+                }
+                Some(_) => None,
+            };
+            if let Some(sub) = sql.and_then(|sql| {
+                Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&sql)
+                    .and_then(|mut p| p.parse_expr())
+                    .ok()
+            }) {
+                *e = sub;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -249,6 +249,7 @@ pub(crate) fn parse_sql(sql: &str) -> PgWireResult<Vec<Statement>> {
         super::catalog_sql::array_literals(s);
         super::catalog_sql::system_views(s);
         super::catalog_sql::empty_policies(s);
+        super::catalog_sql::index_definitions(s);
     }
     Ok(statements)
 }

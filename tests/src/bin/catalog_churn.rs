@@ -45,6 +45,7 @@ fn main() {
                 partition_columns: vec![],
                 declared_schema: false,
                 partitions: None,
+                primary_key: vec![],
             })
             .collect();
         store.add_source(&source, &tables).expect("add source");
