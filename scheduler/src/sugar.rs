@@ -11,35 +11,86 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use crate::lexer::Lexeme;
 
 /// Every rewrite of this module: `REFRESH MATERIALIZED VIEW` as the cache
-/// reads it (`crate::cache::desugar`), and `trim` without characters
-/// ([`trim_without_characters`]).
+/// reads it (`crate::cache::desugar`), `trim` without characters
+/// ([`trim_without_characters`]) and `BETWEEN SYMMETRIC`
+/// ([`between_symmetric`]).
 pub fn desugar(sql: &str) -> Cow<'_, str> {
     match crate::cache::desugar(sql) {
-        Cow::Borrowed(sql) => trim_without_characters(sql),
+        Cow::Borrowed(sql) => match trim_without_characters(sql) {
+            Cow::Borrowed(sql) => between_symmetric(sql),
+            Cow::Owned(sql) => Cow::Owned(between_symmetric(&sql).into_owned()),
+        },
         // A `CALL` of the cache's procedure: nothing else to rewrite.
         refresh @ Cow::Owned(_) => refresh,
     }
 }
+
+/// `x BETWEEN SYMMETRIC a AND b` with `SYMMETRIC` written as a marker
+/// sqlparser reads, `x BETWEEN quipu_between_symmetric * a AND b`, which
+/// `quipu_connectors::dialect::syntax` makes PostgreSQL's `(x BETWEEN a
+/// AND b OR x BETWEEN b AND a)` (sqlparser 0.62 failed: "Expected: AND,
+/// found: ..."). `BETWEEN ASYMMETRIC`, the default, loses its word.
+pub fn between_symmetric(sql: &str) -> Cow<'_, str> {
+    let Some(code) = code(sql) else {
+        return Cow::Borrowed(sql);
+    };
+    let word = |l: &Lexeme, w: &str| is_word(l, &[w]);
+    // (start, end, replacement) of each word to replace.
+    let mut at = Vec::new();
+    for pair in code.windows(2) {
+        if !word(&pair[0], "between") {
+            continue;
+        }
+        if word(&pair[1], "symmetric") {
+            at.push((pair[1].start, pair[1].end, BETWEEN_SYMMETRIC_MARKER));
+        } else if word(&pair[1], "asymmetric") {
+            at.push((pair[1].start, pair[1].end, ""));
+        }
+    }
+    if at.is_empty() {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 32 * at.len());
+    let mut copied = 0;
+    for (start, end, with) in at {
+        out.push_str(&sql[copied..start]);
+        out.push_str(with);
+        copied = end;
+    }
+    out.push_str(&sql[copied..]);
+    Cow::Owned(out)
+}
+
+/// The tokens of `sql` that are code, with their places (None: it does not
+/// tokenize; the parser will say why).
+fn code(sql: &str) -> Option<Vec<Lexeme>> {
+    let lexemes = crate::lexer::lex(sql)?;
+    Some(
+        lexemes
+            .into_iter()
+            .filter(|l| !matches!(l.token, Token::Whitespace(_)))
+            .collect(),
+    )
+}
+
+/// Whether `l` is one of `words`, unquoted, in any case.
+fn is_word(l: &Lexeme, words: &[&str]) -> bool {
+    matches!(&l.token, Token::Word(w)
+        if w.quote_style.is_none() && words.iter().any(|x| w.value.eq_ignore_ascii_case(x)))
+}
+
+/// What `SYMMETRIC` is written as (see [`between_symmetric`]).
+pub const BETWEEN_SYMMETRIC_MARKER: &str = "quipu_between_symmetric *";
 
 /// `trim([BOTH | LEADING | TRAILING] FROM s)` as `trim(... ' ' FROM s)`:
 /// PostgreSQL trims spaces when no character is given, and sqlparser
 /// wants the characters before `FROM` (it failed with "Expected: an
 /// expression, found: FROM").
 pub fn trim_without_characters(sql: &str) -> Cow<'_, str> {
-    let Some(lexemes) = crate::lexer::lex(sql) else {
+    let Some(code) = code(sql) else {
         return Cow::Borrowed(sql);
     };
-    let code: Vec<&Lexeme> = lexemes
-        .iter()
-        .filter(|l| !matches!(l.token, Token::Whitespace(_)))
-        .collect();
-    let word = |i: usize, words: &[&str]| {
-        code.get(i).is_some_and(|l| {
-            matches!(&l.token, Token::Word(w)
-                if w.quote_style.is_none()
-                    && words.iter().any(|x| w.value.eq_ignore_ascii_case(x)))
-        })
-    };
+    let word = |i: usize, words: &[&str]| code.get(i).is_some_and(|l| is_word(l, words));
     // Byte offsets of the `FROM`s that want a `' '` before them.
     let mut at = Vec::new();
     for i in 0..code.len() {
@@ -76,6 +127,22 @@ pub fn trim_without_characters(sql: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn between_symmetric_becomes_a_marker_in_code_only() {
+        assert_eq!(
+            between_symmetric("SELECT x BETWEEN SYMMETRIC 10 AND 1, 'between symmetric' FROM t"),
+            "SELECT x BETWEEN quipu_between_symmetric * 10 AND 1, 'between symmetric' FROM t"
+        );
+        assert_eq!(
+            between_symmetric("SELECT x NOT BETWEEN asymmetric 1 AND 10"),
+            "SELECT x NOT BETWEEN  1 AND 10"
+        );
+        assert_eq!(
+            between_symmetric("SELECT symmetric FROM t"),
+            "SELECT symmetric FROM t"
+        );
+    }
 
     #[test]
     fn trim_without_characters_trims_spaces() {

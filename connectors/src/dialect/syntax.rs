@@ -90,6 +90,8 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         null_in_list(e);
         like_any(e);
         like_escape(e);
+        between_symmetric(e);
+        local_time(e);
         pg_functions(e);
         text_types(e);
         plain_number(e);
@@ -1228,6 +1230,91 @@ fn array_of_unnest(q: &Query, select: &Select) -> Option<Expr> {
         array = call("array_filter", vec![array, lambda(filter.clone())]);
     }
     Some(call("array_transform", vec![array, lambda(item)]))
+}
+
+/// `x BETWEEN quipu_between_symmetric * a AND b` (PostgreSQL's `x BETWEEN
+/// SYMMETRIC a AND b`, marked so by `quipu_scheduler::sugar`): `(x
+/// BETWEEN a AND b OR x BETWEEN b AND a)`, as PostgreSQL expands it (`x`
+/// is written twice, as there); `NOT BETWEEN SYMMETRIC` is the negation.
+fn between_symmetric(e: &mut Expr) {
+    let Expr::Between {
+        expr,
+        negated,
+        low,
+        high,
+    } = e
+    else {
+        return;
+    };
+    // The marker is the leftmost operand of `low`'s leftmost `*`.
+    let mut spine: &mut Expr = low.as_mut();
+    loop {
+        match spine {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Multiply,
+                right,
+            } if matches!(left.as_ref(), Expr::Identifier(i)
+                if i.quote_style.is_none() && i.value == "quipu_between_symmetric") =>
+            {
+                *spine = right.as_ref().clone();
+                break;
+            }
+            Expr::BinaryOp { left, .. } => spine = left.as_mut(),
+            _ => return,
+        }
+    }
+    let one = Expr::Between {
+        expr: expr.clone(),
+        negated: *negated,
+        low: low.clone(),
+        high: high.clone(),
+    };
+    let other = Expr::Between {
+        expr: expr.clone(),
+        negated: *negated,
+        low: high.clone(),
+        high: low.clone(),
+    };
+    let op = if *negated {
+        BinaryOperator::And
+    } else {
+        BinaryOperator::Or
+    };
+    *e = Expr::Nested(Box::new(Expr::BinaryOp {
+        left: Box::new(one),
+        op,
+        right: Box::new(other),
+    }));
+}
+
+/// `LOCALTIMESTAMP` and `LOCALTIME` (keywords in PostgreSQL, names to
+/// sqlparser: "No field named localtimestamp"): the session's wall clock
+/// now, as a `timestamp` and a `time` (`scheduler/src/zones.rs` reads
+/// `now()` in the session's zone for the cast).
+fn local_time(e: &mut Expr) {
+    // sqlparser reads them as calls without parentheses.
+    let name = match e {
+        Expr::Identifier(i) if i.quote_style.is_none() => i.value.to_ascii_lowercase(),
+        Expr::Function(f)
+            if matches!(
+                f.args,
+                datafusion::sql::sqlparser::ast::FunctionArguments::None
+            ) =>
+        {
+            match function_name(&f.name) {
+                Some(n) => n.to_ascii_lowercase(),
+                None => return,
+            }
+        }
+        _ => return,
+    };
+    let to = match name.as_str() {
+        "localtimestamp" => "timestamp",
+        "localtime" => "time",
+        _ => return,
+    };
+    *e = parse_expr(&format!("CAST(now() AS {to})"));
 }
 
 /// PostgreSQL functions DataFusion lacks, spelt with what it has:
