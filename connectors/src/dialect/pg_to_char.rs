@@ -902,10 +902,14 @@ fn dch_to_char(nodes: &[DchNode], tm: &Tm) -> Result<String> {
                     true => iso_year_week(tm.year, tm.mon, tm.mday).0,
                     false => tm.year,
                 });
+                // The width follows the calendar year's sign, also for the
+                // ISO year (an interval's "ISO year" can be -1 where its
+                // year is 0), as in PostgreSQL.
+                let sign = year(tm.year);
                 Some(match key {
-                    Dch::YYYY | Dch::IYYY => padded(y, width(4, y)),
-                    Dch::YYY | Dch::IYY => padded(y % 1000, width(3, y)),
-                    Dch::YY | Dch::IY => padded(y % 100, width(2, y)),
+                    Dch::YYYY | Dch::IYYY => padded(y, width(4, sign)),
+                    Dch::YYY | Dch::IYY => padded(y % 1000, width(3, sign)),
+                    Dch::YY | Dch::IY => padded(y % 100, width(2, sign)),
                     _ => (y % 10).to_string(),
                 })
             }
@@ -1831,5 +1835,9 @@ mod tests {
         assert_eq!(date(2024, 12, 30, "IYYY-IW-ID"), "2025-01-1");
         assert_eq!(date(2024, 3, 1, "HH12:MI AM"), "01:00 PM");
         assert_eq!(date(2024, 3, 1, "\"Q\"Q \\\"RM"), "Q1 \"III ");
+        // An interval's ISO year is padded by its year's sign (found by
+        // tests/tools/to_char_fuzz.py).
+        let tm = Tm::of_interval(0, -6, 2_675_000_000);
+        assert_eq!(dch_to_char(&parse_dch("IYY-IW"), &tm).unwrap(), "-01-47");
     }
 }
