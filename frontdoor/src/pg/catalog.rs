@@ -155,10 +155,9 @@ fn reshaped_tables(home: &str) -> Vec<(String, String)> {
     let home = home.replace('\'', "''");
     // The key columns of the tables listed (a table, its namespace and
     // name, a column's number and place in the key), from the catalog's
-    // primary keys ([`primary_keys`]).
-    // (`attnum` is the column's place in the table, as
-    // datafusion-pg-catalog numbers `pg_attribute`: reading that table
-    // here made psql's `\d` three times slower.)
+    // primary keys ([`primary_keys`]). `attnum` is the column's place in
+    // the table, as datafusion-pg-catalog numbers `pg_attribute`: reading
+    // that table here made psql's `\d` three times slower.
     let keys = format!(
         "SELECT c.oid AS relid, c.relnamespace AS nsp, c.relname, n.nspname, \
          k.attnum, k.keyseq, k.colname \
@@ -207,7 +206,7 @@ fn reshaped_tables(home: &str) -> Vec<(String, String)> {
                  AS relhasindex, \
                  CAST(NULL AS TEXT[]) AS reloptions, CAST(NULL AS TEXT[]) AS relacl \
                  FROM pg_catalog.pg_class AS c \
-                 JOIN pg_catalog.pg_namespace AS ns ON ns.oid = c.relnamespace LEFT JOIN \
+                 LEFT JOIN pg_catalog.pg_namespace AS ns ON ns.oid = c.relnamespace LEFT JOIN \
                  (SELECT n.oid AS nsp, q.matviewname FROM pg_catalog.{MATVIEWS_TABLE} AS q \
                  JOIN pg_catalog.pg_namespace AS n ON n.nspname = q.schemaname) AS m \
                  ON m.nsp = c.relnamespace AND m.matviewname = c.relname \
