@@ -155,46 +155,40 @@ async fn clients_list_and_read_the_database_they_connect_to() {
     assert!(out.ok, "{}", out.stderr);
     assert_eq!(out.stdout.trim(), reviews);
 
-    // A PostgreSQL source's primary key, as psql shows PostgreSQL's: the
-    // index in `\d` and `\di`.
-    let out = psql_in(
-        procs.pg,
-        "boss",
-        BOSS_PW,
-        "crm",
-        &[r"\pset tuples_only off", r"\d public.order_items", r"\di"],
-    );
-    assert!(out.ok, "{}\n{}", out.stderr, procs.logs());
-    assert!(
-        out.stdout
-            .contains("\"order_items_pkey\" PRIMARY KEY, btree (order_id, line_no)"),
-        "{}\n{}",
-        out.stdout,
-        out.stderr
-    );
-    assert!(
-        out.stdout
-            .lines()
-            .any(|l| l.starts_with("public|order_items_pkey|index|") && l.ends_with("|order_items")),
-        "{}",
-        out.stdout
-    );
-
-    // A MongoDB collection's key is `_id`.
-    let out = psql_in(
-        procs.pg,
-        "boss",
-        BOSS_PW,
-        "inventory",
-        &[r"\pset tuples_only off", r"\d public.products"],
-    );
-    assert!(out.ok, "{}\n{}", out.stderr, procs.logs());
-    assert!(
-        out.stdout
-            .contains("\"products_pkey\" PRIMARY KEY, btree (_id)"),
-        "{}",
-        out.stdout
-    );
+    // A PostgreSQL source's primary key, and a MongoDB collection's
+    // (`_id`), as psql shows PostgreSQL's: the index in `\d` and `\di`.
+    for (db, table, key) in [
+        ("crm", "order_items", "order_id, line_no"),
+        ("inventory", "products", "_id"),
+    ] {
+        let out = psql_in(
+            procs.pg,
+            "boss",
+            BOSS_PW,
+            db,
+            &[
+                r"\pset tuples_only off",
+                &format!(r"\d public.{table}"),
+                r"\di",
+            ],
+        );
+        assert!(out.ok, "{db}: {}\n{}", out.stderr, procs.logs());
+        assert!(
+            out.stdout
+                .contains(&format!("\"{table}_pkey\" PRIMARY KEY, btree ({key})")),
+            "{db}: {}\n{}",
+            out.stdout,
+            out.stderr
+        );
+        assert!(
+            out.stdout.lines().any(|l| {
+                l.starts_with(&format!("public|{table}_pkey|index|"))
+                    && l.ends_with(&format!("|{table}"))
+            }),
+            "{db}: {}",
+            out.stdout
+        );
+    }
 
     // psql's \d+ (its `ARRAY(SELECT ... FROM unnest(reloptions))`) on a
     // lake table.

@@ -554,60 +554,6 @@ const DCH_KEYWORDS: &[(&str, Dch)] = &[
     ("YYY", Dch::YYY),
     ("YY", Dch::YY),
     ("Y", Dch::Y),
-    ("a.d.", Dch::adDots),
-    ("a.m.", Dch::amDots),
-    ("ad", Dch::ad),
-    ("am", Dch::am),
-    ("b.c.", Dch::bcDots),
-    ("bc", Dch::bc),
-    ("cc", Dch::CC),
-    ("day", Dch::day),
-    ("ddd", Dch::DDD),
-    ("dd", Dch::DD),
-    ("dy", Dch::dy),
-    ("d", Dch::D),
-    ("ff1", Dch::FF(1)),
-    ("ff2", Dch::FF(2)),
-    ("ff3", Dch::FF(3)),
-    ("ff4", Dch::FF(4)),
-    ("ff5", Dch::FF(5)),
-    ("ff6", Dch::FF(6)),
-    ("fx", Dch::FX),
-    ("hh24", Dch::HH24),
-    ("hh12", Dch::HH12),
-    ("hh", Dch::HH),
-    ("iddd", Dch::IDDD),
-    ("id", Dch::ID),
-    ("iw", Dch::IW),
-    ("iyyy", Dch::IYYY),
-    ("iyy", Dch::IYY),
-    ("iy", Dch::IY),
-    ("i", Dch::I),
-    ("j", Dch::J),
-    ("mi", Dch::MI),
-    ("mm", Dch::MM),
-    ("month", Dch::month),
-    ("mon", Dch::mon),
-    ("ms", Dch::MS),
-    ("of", Dch::OF),
-    ("p.m.", Dch::pmDots),
-    ("pm", Dch::pm),
-    ("q", Dch::Q),
-    ("rm", Dch::rm),
-    ("sssss", Dch::SSSS),
-    ("ssss", Dch::SSSS),
-    ("ss", Dch::SS),
-    ("tzh", Dch::TZH),
-    ("tzm", Dch::TZM),
-    ("tz", Dch::tz),
-    ("us", Dch::US),
-    ("ww", Dch::WW),
-    ("w", Dch::W),
-    ("y,yyy", Dch::YCommaYYY),
-    ("yyyy", Dch::YYYY),
-    ("yyy", Dch::YYY),
-    ("yy", Dch::YY),
-    ("y", Dch::Y),
 ];
 
 /// One piece of a date-time template.
@@ -627,16 +573,61 @@ enum DchNode {
 }
 
 /// Where `s` begins with a keyword of `table`, the keyword and its length
-/// (only characters from `!` to `}` begin one, as in PostgreSQL).
-fn keyword_at<T: Copy>(s: &str, table: &[(&str, T)]) -> Option<(T, usize)> {
+/// (only characters from `!` to `}` begin one, as in PostgreSQL). The
+/// tables hold the upper-case and mixed-case spellings; PostgreSQL also
+/// reads each all-upper-case one in lower case, in the same order (`dd`,
+/// `hh24`, `y,yyy`), as the key `lower` gives (`day` prints in lower case).
+fn keyword_at<T: Copy>(s: &str, table: &[(&str, T)], lower: fn(T) -> T) -> Option<(T, usize)> {
     let first = *s.as_bytes().first()?;
     if first <= b' ' || first >= b'~' {
         return None;
     }
+    if !first.is_ascii_lowercase() {
+        return table
+            .iter()
+            .find(|(name, _)| s.starts_with(name))
+            .map(|(name, k)| (*k, name.len()));
+    }
     table
         .iter()
-        .find(|(name, _)| s.starts_with(name))
-        .map(|(name, k)| (*k, name.len()))
+        .filter(|(name, _)| !name.bytes().any(|b| b.is_ascii_lowercase()))
+        .find(|(name, _)| {
+            s.as_bytes()
+                .get(..name.len())
+                .is_some_and(|b| b == name.to_ascii_lowercase().as_bytes())
+        })
+        .map(|(name, k)| (lower(*k), name.len()))
+}
+
+/// The pattern a date-time pattern's lower-case spelling is: the same,
+/// but for the names that print in the case they are written in.
+fn dch_lower(key: Dch) -> Dch {
+    match key {
+        Dch::ADDots => Dch::adDots,
+        Dch::AMDots => Dch::amDots,
+        Dch::AD => Dch::ad,
+        Dch::AM => Dch::am,
+        Dch::BCDots => Dch::bcDots,
+        Dch::BC => Dch::bc,
+        Dch::DAY => Dch::day,
+        Dch::DY => Dch::dy,
+        Dch::MONTH => Dch::month,
+        Dch::MON => Dch::mon,
+        Dch::PMDots => Dch::pmDots,
+        Dch::PM => Dch::pm,
+        Dch::RM => Dch::rm,
+        Dch::TZ => Dch::tz,
+        other => other,
+    }
+}
+
+/// The same for number patterns: `rn` and `th` print in lower case.
+fn num_lower(key: Num) -> Num {
+    match key {
+        Num::RN => Num::RNLower,
+        Num::TH => Num::THLower,
+        other => other,
+    }
 }
 
 /// The literal text at the start of `s` that is not a pattern (one
@@ -685,7 +676,7 @@ fn parse_dch(template: &str) -> Vec<DchNode> {
             translate = !fill;
             rest = &rest[2..];
         }
-        if let Some((key, len)) = keyword_at(rest, DCH_KEYWORDS) {
+        if let Some((key, len)) = keyword_at(rest, DCH_KEYWORDS, dch_lower) {
             rest = &rest[len..];
             let mut ordinal = None;
             if let Some(p) = ["TH", "th", "SP"].iter().find(|p| rest.starts_with(*p)) {
@@ -1069,22 +1060,6 @@ const NUM_KEYWORDS: &[(&str, Num)] = &[
     ("S", Num::S),
     ("TH", Num::TH),
     ("V", Num::V),
-    ("b", Num::B),
-    ("c", Num::C),
-    ("d", Num::D),
-    ("eeee", Num::Eeee),
-    ("fm", Num::FM),
-    ("g", Num::G),
-    ("l", Num::L),
-    ("mi", Num::MI),
-    ("pl", Num::PL),
-    ("pr", Num::PR),
-    ("rn", Num::RNLower),
-    ("sg", Num::SG),
-    ("sp", Num::SP),
-    ("s", Num::S),
-    ("th", Num::THLower),
-    ("v", Num::V),
 ];
 
 /// What an exact number is in PostgreSQL, for the few rules that differ.
@@ -1147,7 +1122,7 @@ impl NumFormat {
         let mut f = NumFormat::default();
         let mut rest = template;
         while !rest.is_empty() {
-            if let Some((key, len)) = keyword_at(rest, NUM_KEYWORDS) {
+            if let Some((key, len)) = keyword_at(rest, NUM_KEYWORDS, num_lower) {
                 rest = &rest[len..];
                 f.add(key)?;
                 f.nodes.push(NumNode::Key(key));

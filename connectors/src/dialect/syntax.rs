@@ -1246,23 +1246,25 @@ fn between_symmetric(e: &mut Expr) {
     else {
         return;
     };
-    // The marker is the leftmost operand of `low`'s leftmost `*`.
-    let mut spine: &mut Expr = low.as_mut();
-    loop {
-        match spine {
-            Expr::BinaryOp {
-                left,
-                op: BinaryOperator::Multiply,
-                right,
-            } if matches!(left.as_ref(), Expr::Identifier(i)
-                if i.quote_style.is_none() && i.value == "quipu_between_symmetric") =>
-            {
-                *spine = right.as_ref().clone();
-                break;
-            }
-            Expr::BinaryOp { left, .. } => spine = left.as_mut(),
-            _ => return,
+    // The marker multiplies `low`'s first operand, wherever the parser put
+    // that product (`quipu_between_symmetric * a + 1` is `(marker * a) + 1`).
+    let mut marked = false;
+    let _ = visit_expressions_mut(low.as_mut(), |x: &mut Expr| {
+        if let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Multiply,
+            right,
+        } = x
+            && matches!(left.as_ref(), Expr::Identifier(i)
+                if i.quote_style.is_none() && i.value == "quipu_between_symmetric")
+        {
+            *x = right.as_ref().clone();
+            marked = true;
         }
+        ControlFlow::<()>::Continue(())
+    });
+    if !marked {
+        return;
     }
     let one = Expr::Between {
         expr: expr.clone(),
