@@ -5,6 +5,7 @@
 //! rewrite that answers a query from a cache its freshness bound accepts
 //! ([`rewrite`]).
 
+mod join_order;
 pub mod refresh;
 pub mod rewrite;
 pub mod statement;

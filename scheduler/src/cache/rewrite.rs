@@ -342,7 +342,9 @@ async fn prepared(
         else {
             continue;
         };
-        let Ok(view) = crate::session::analyzed(state, cache.defining.clone()) else {
+        let Ok(view) = crate::session::analyzed(state, cache.defining.clone())
+            .and_then(|v| super::join_order::in_canonical_order(v, canon))
+        else {
             continue;
         };
         let Some(whole) = canon.plan(&view) else {
@@ -511,7 +513,9 @@ pub(crate) async fn apply(
             Outcome::Unchanged(plan)
         });
     }
-    let Ok(analyzed) = crate::session::analyzed(state, plan.clone()) else {
+    let Ok(analyzed) = crate::session::analyzed(state, plan.clone())
+        .and_then(|p| super::join_order::in_canonical_order(p, &canon))
+    else {
         // The planner reports the error with its own words.
         return Ok(Outcome::Unchanged(plan));
     };
@@ -1230,13 +1234,13 @@ fn renamed_like(
 }
 
 /// Plans and expressions written without names: see the module docs.
-struct Canon<'a> {
+pub(crate) struct Canon<'a> {
     catalog: &'a str,
     schema: &'a str,
 }
 
 impl Canon<'_> {
-    fn plan(&self, plan: &LogicalPlan) -> Option<String> {
+    pub(crate) fn plan(&self, plan: &LogicalPlan) -> Option<String> {
         Some(match plan {
             LogicalPlan::SubqueryAlias(a) => return self.plan(&a.input),
             LogicalPlan::Projection(p) => {
