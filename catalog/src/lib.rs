@@ -16,7 +16,7 @@ pub mod types;
 pub use error::{CatalogError, Result};
 pub use model::{
     CacheDef, CacheState, ColumnDef, FileFormat, ReadWith, Refreshing, Retired, SourceDef,
-    SourceKind, TableDef, TableName, TableOrigin, UserDef, ViewDef,
+    SourceFile, SourceKind, TableDef, TableName, TableOrigin, UserDef, ViewDef,
 };
 pub use store::{CatalogSnapshot, CatalogStore};
 

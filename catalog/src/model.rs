@@ -628,6 +628,21 @@ pub struct CacheState {
     /// incremental>)` or `incremental (<n> rows added)`.
     #[serde(default)]
     pub refresh_kind: Option<String>,
+    /// For a cache over one lake table: the table's files its serving
+    /// generation has read, each as it was then (an incremental refresh
+    /// reads only files not listed here). Empty: not recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_files: Vec<SourceFile>,
+}
+
+/// A file of a lake table, as a cache's refresh listed it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// Its path in its object store.
+    pub path: String,
+    pub size: u64,
+    /// Its last modification (milliseconds since the Unix epoch).
+    pub modified_ms: i64,
 }
 
 /// The session settings a refresh computed its answer with, among those

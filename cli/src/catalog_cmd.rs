@@ -368,6 +368,13 @@ fn describe_cache(out: &mut String, def: &quipu_catalog::CacheDef) {
             st.watermark.as_deref().unwrap_or("none")
         );
     }
+    if !st.source_files.is_empty() {
+        let _ = writeln!(
+            out,
+            "lake files read: {} (a refresh reads only files added since)",
+            st.source_files.len()
+        );
+    }
     let _ = writeln!(out, "generation: {}", st.generation);
     let _ = writeln!(out, "rows: {}", st.rows);
     let _ = writeln!(out, "bytes: {}", st.bytes);

@@ -365,6 +365,17 @@ async fn a_user_without_the_grant_gets_nothing_through_a_cache() {
     env.engine.session().close().await;
 }
 
+/// The catalog state of cache `m.<name>`.
+fn state_of(env: &crate::common::TestEnv, name: &str) -> quipu_catalog::CacheState {
+    env.engine
+        .session()
+        .store()
+        .cache("m", name)
+        .unwrap()
+        .unwrap()
+        .state
+}
+
 /// Writes one more order file into the test lake's orders table.
 fn add_orders(lake: &std::path::Path, year: i64, ids: std::ops::Range<i64>) {
     use datafusion::arrow::array::{Int64Array, StringArray};
@@ -1345,15 +1356,7 @@ async fn caches_are_prepared_once_per_catalog_generation() {
 async fn append_only_caches_refresh_only_the_new_rows() {
     let env = lake_env().await;
     let admin = env.engine.client();
-    let state = |name: &str| {
-        env.engine
-            .session()
-            .store()
-            .cache("m", name)
-            .unwrap()
-            .unwrap()
-            .state
-    };
+    let state = |name: &str| state_of(&env, name);
     let files = |st: &quipu_catalog::CacheState| {
         let dir = st
             .location
@@ -1465,5 +1468,101 @@ async fn append_only_caches_refresh_only_the_new_rows() {
             .unwrap()
             .is_none()
     );
+    env.engine.session().close().await;
+}
+
+/// A cache over one lake table without an `append_column`: a refresh
+/// reads only the files added since the last one, and everything again
+/// when a file it read changed or went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lake_caches_refresh_only_the_new_files() {
+    let env = lake_env().await;
+    let admin = env.engine.client();
+    let state = || state_of(&env, "paid");
+    // Partitioned by year (the year comes from the file's folder).
+    let query = "SELECT order_id, year, total_cents FROM lake.public.orders \
+                 WHERE total_cents >= 100";
+    admin
+        .sql(&format!("CREATE MATERIALIZED VIEW m.paid AS {query}"))
+        .await
+        .unwrap();
+    let live = live(&env.engine).await;
+    let first = state();
+    assert_eq!(first.refresh_kind.as_deref(), Some("full"));
+    let read = first.source_files.len();
+    assert!(read >= 2, "the files read are recorded: {read}");
+
+    // Two new files, one in a new partition: only they are read.
+    add_orders(&env.lake_dir(), 2026, 300_000..300_030);
+    add_orders(&env.lake_dir(), 2031, 300_030..300_035);
+    admin.sql("REFRESH MATERIALIZED VIEW m.paid").await.unwrap();
+    let second = state();
+    assert_eq!(
+        second.refresh_kind.as_deref(),
+        Some("incremental (2 new files, 35 rows added)")
+    );
+    assert_eq!(second.rows, first.rows + 35);
+    assert_eq!(second.source_files.len(), read + 2);
+    let described = crate::common::quipu(&env.data_dir(), &["catalog", "describe", "m.paid"], &[]);
+    for line in [
+        format!("lake files read: {}", read + 2),
+        "incremental (2 new files, 35 rows added)".to_string(),
+    ] {
+        assert!(
+            described.stdout.contains(&line),
+            "{line}: {}",
+            described.stdout
+        );
+    }
+    from_cache(&admin, &live, "m.paid", query).await;
+    assert_same(
+        &sorted(
+            &admin,
+            "SELECT year, count(*) FROM m.paid WHERE order_id >= 300000 GROUP BY year",
+        )
+        .await,
+        &[
+            vec!["2026".to_string(), "30".to_string()],
+            vec!["2031".to_string(), "5".to_string()],
+        ],
+        "the new rows with their partition",
+    );
+
+    // Nothing new: nothing read, the same rows, a new generation.
+    admin.sql("REFRESH MATERIALIZED VIEW m.paid").await.unwrap();
+    let third = state();
+    assert_eq!(
+        third.refresh_kind.as_deref(),
+        Some("incremental (0 new files, 0 rows added)")
+    );
+    assert_eq!((third.rows, third.generation), (second.rows, 3));
+
+    // A file it read rewritten (other rows): everything is read again.
+    add_orders(&env.lake_dir(), 2026, 300_000..300_010);
+    admin.sql("REFRESH MATERIALIZED VIEW m.paid").await.unwrap();
+    let fourth = state();
+    assert_eq!(
+        fourth.refresh_kind.as_deref(),
+        Some("full (a file it read was changed or removed)")
+    );
+    assert_eq!(fourth.rows, second.rows - 20);
+    from_cache(&admin, &live, "m.paid", query).await;
+
+    // A join reads everything, and records no files.
+    let joined = "SELECT o.order_id, c.name FROM lake.public.orders o \
+                  JOIN lake.public.customers c ON o.customer_id = c.customer_id";
+    admin
+        .sql(&format!("CREATE MATERIALIZED VIEW m.named AS {joined}"))
+        .await
+        .unwrap();
+    add_orders(&env.lake_dir(), 2026, 400_000..400_010);
+    admin
+        .sql("REFRESH MATERIALIZED VIEW m.named")
+        .await
+        .unwrap();
+    let named = state_of(&env, "named");
+    assert_eq!(named.refresh_kind.as_deref(), Some("full"));
+    assert!(named.source_files.is_empty());
+    from_cache(&admin, &live, "m.named", joined).await;
     env.engine.session().close().await;
 }

@@ -6,6 +6,7 @@
 //! ([`rewrite`]).
 
 mod join_order;
+mod lake_files;
 pub mod refresh;
 pub mod rewrite;
 pub mod statement;

@@ -33,9 +33,9 @@ use datafusion::parquet::file::properties::WriterProperties;
 use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
-use quipu_catalog::{CacheDef, CatalogError, ColumnDef, ReadWith, Refreshing, Retired};
+use quipu_catalog::{CacheDef, CatalogError, ColumnDef, ReadWith, Refreshing, Retired, SourceFile};
 
-use super::now_ms;
+use super::{lake_files, now_ms};
 use crate::engine::Engine;
 use crate::error::{Result, SchedulerError};
 
@@ -313,6 +313,7 @@ async fn refresh_now(engine: &Arc<Engine>, schema: &str, name: &str) -> Result<R
             read_with,
             watermark,
             kind,
+            source_files,
         }) => {
             let took = started.elapsed();
             let flipped = store.update_cache(schema, name, |d| {
@@ -340,6 +341,7 @@ async fn refresh_now(engine: &Arc<Engine>, schema: &str, name: &str) -> Result<R
                 state.read_with = Some(read_with);
                 state.watermark = watermark.clone();
                 state.refresh_kind = Some(kind.clone());
+                state.source_files = source_files;
                 state.refresh_ms = Some(took.as_millis() as u64);
                 state.last_error = None;
                 state.last_error_at_ms = None;
@@ -420,6 +422,8 @@ struct Written {
     read_with: ReadWith,
     watermark: Option<String>,
     kind: String,
+    /// A lake table's files the generation read (see [`lake_files`]).
+    source_files: Vec<SourceFile>,
 }
 
 /// How a refresh reads: everything (and why, when an append column was
@@ -428,6 +432,12 @@ enum Mode {
     Full(Option<String>),
     Incremental {
         above: ScalarValue,
+        files: Vec<ObjectMeta>,
+    },
+    /// A lake table's files added since the serving generation's refresh
+    /// ([`lake_files`]), and the serving generation's files.
+    NewFiles {
+        new: Vec<SourceFile>,
         files: Vec<ObjectMeta>,
     },
 }
@@ -518,12 +528,35 @@ async fn mode(
     def: &CacheDef,
     plan: &LogicalPlan,
     read_with: &ReadWith,
+    listed: Option<&[SourceFile]>,
 ) -> Result<Mode> {
-    let Some(column) = &def.append_column else {
-        return Ok(Mode::Full(None));
-    };
     let full = |why: String| Ok(Mode::Full(Some(why)));
     let st = &def.state;
+    let Some(column) = &def.append_column else {
+        // A lake table's new files, when the serving generation recorded
+        // the files it read.
+        let (Some(now), Some(location)) = (listed, &st.location) else {
+            return Ok(Mode::Full(None));
+        };
+        if st.source_files.is_empty() {
+            return Ok(Mode::Full(None));
+        }
+        if st.read_with.as_ref() != Some(read_with) {
+            return full("the settings it was read with changed".into());
+        }
+        let schema = plan.schema().as_arrow().clone();
+        if quipu_catalog::types::columns_of(&schema) != st.columns {
+            return full("the columns of its answer changed".into());
+        }
+        let Some(new) = lake_files::added(&st.source_files, now) else {
+            return full("a file it read was changed or removed".into());
+        };
+        let files = generation_files(engine, def, location).await?;
+        if files.len() >= MAX_FILES {
+            return full(format!("compacting its {} files into one", files.len()));
+        }
+        return Ok(Mode::NewFiles { new, files });
+    };
     let (Some(location), Some(text)) = (&st.location, &st.watermark) else {
         return full("no generation with rows yet".into());
     };
@@ -541,18 +574,27 @@ async fn mode(
         return full(format!("{column} is no longer a column of its answer"));
     };
     let above = ScalarValue::try_from_string(text.clone(), schema.field(index).data_type())?;
+    let files = generation_files(engine, def, location).await?;
+    if files.len() >= MAX_FILES {
+        return full(format!("compacting its {} files into one", files.len()));
+    }
+    Ok(Mode::Incremental { above, files })
+}
+
+/// The files of the generation at `location`.
+async fn generation_files(
+    engine: &Engine,
+    def: &CacheDef,
+    location: &str,
+) -> Result<Vec<ObjectMeta>> {
     let (store, prefix) = store_of(engine, location)?;
-    let files: Vec<ObjectMeta> = store
+    store
         .list(Some(&prefix))
         .collect::<Vec<_>>()
         .await
         .into_iter()
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| refresh_error(&def.qualified(), e))?;
-    if files.len() >= MAX_FILES {
-        return full(format!("compacting its {} files into one", files.len()));
-    }
-    Ok(Mode::Incremental { above, files })
+        .map_err(|e| refresh_error(&def.qualified(), e))
 }
 
 /// Runs the cache's query in a session that reads no cache and writes its
@@ -572,13 +614,29 @@ async fn write_generation(engine: &Arc<Engine>, def: &CacheDef, location: &str) 
         return Err(refresh_error(&qualified, "its query is not one statement"));
     }
     let plan = session.plan_definition(parsed.remove(0)).await?;
-    let mode = mode(engine, def, &plan, &read_with).await?;
+    // A cache over one lake table: its files now, before reading.
+    let state = session.context().state();
+    let lake = match (&def.append_column, not_append_only(&plan)) {
+        (None, None) => lake_files::lake_table(&plan),
+        _ => None,
+    };
+    let listed = match &lake {
+        Some(t) => Some(lake_files::list(&state, t).await?),
+        None => None,
+    };
+    let mode = mode(engine, def, &plan, &read_with, listed.as_deref()).await?;
     let plan = match &mode {
         Mode::Incremental { above, .. } => {
             let column = def.append_column.as_deref().unwrap_or_default();
             LogicalPlanBuilder::from(plan)
                 .filter(Expr::Column(Column::new_unqualified(column)).gt(lit(above.clone())))?
                 .build()?
+        }
+        Mode::NewFiles { new, .. } => {
+            // Exactly the new files, read here (the cluster's codec does
+            // not know the table that chooses them).
+            session.sql("SET quipu.execution = 'local'").await?;
+            lake_files::only(plan, new)?
         }
         Mode::Full(_) => plan,
     };
@@ -646,6 +704,27 @@ async fn write_generation(engine: &Arc<Engine>, def: &CacheDef, location: &str) 
         .await
         .map_err(|e| refresh_error(&qualified, e))?
         .size;
+    if rows == 0 && !matches!(mode, Mode::Full(_)) {
+        // Nothing added: no empty file beside the carried-over ones.
+        store
+            .delete(&file)
+            .await
+            .map_err(|e| refresh_error(&qualified, e))?;
+        bytes = 0;
+    }
+    // The files read: recorded for a full read only when nothing was
+    // added to the table while it read (see lake_files).
+    let source_files = match (&mode, &lake, listed) {
+        (Mode::NewFiles { .. }, _, Some(listed)) => listed,
+        (Mode::Full(_), Some(t), Some(listed)) => {
+            if lake_files::list(&state, t).await? == listed {
+                listed
+            } else {
+                vec![]
+            }
+        }
+        _ => vec![],
+    };
     let (kind, total, watermark) = match mode {
         Mode::Full(why) => (
             match why {
@@ -656,22 +735,23 @@ async fn write_generation(engine: &Arc<Engine>, def: &CacheDef, location: &str) 
             largest,
         ),
         Mode::Incremental { above, files } => {
-            // The serving generation's files, carried over (a hard link on
-            // a file system, a copy in the bucket on S3).
-            for f in &files {
-                let Some(name) = f.location.filename() else {
-                    continue;
-                };
-                store
-                    .copy(&f.location, &prefix.clone().join(name))
-                    .await
-                    .map_err(|e| refresh_error(&qualified, e))?;
-                bytes += f.size;
-            }
+            bytes += carry_over(&store, &prefix, &files, &qualified).await?;
             (
                 format!("incremental ({rows} rows added)"),
                 def.state.rows + rows,
                 Some(largest.unwrap_or(above)),
+            )
+        }
+        Mode::NewFiles { new, files } => {
+            bytes += carry_over(&store, &prefix, &files, &qualified).await?;
+            (
+                format!(
+                    "incremental ({} new file{}, {rows} rows added)",
+                    new.len(),
+                    if new.len() == 1 { "" } else { "s" }
+                ),
+                def.state.rows + rows,
+                None,
             )
         }
     };
@@ -689,7 +769,31 @@ async fn write_generation(engine: &Arc<Engine>, def: &CacheDef, location: &str) 
         read_with,
         watermark,
         kind,
+        source_files,
     })
+}
+
+/// Carries the serving generation's `files` over into the new one at
+/// `prefix` (a hard link on a file system, a copy in the bucket on S3);
+/// their bytes.
+async fn carry_over(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &ObjectPath,
+    files: &[ObjectMeta],
+    qualified: &str,
+) -> Result<u64> {
+    let mut bytes = 0;
+    for f in files {
+        let Some(name) = f.location.filename() else {
+            continue;
+        };
+        store
+            .copy(&f.location, &prefix.clone().join(name))
+            .await
+            .map_err(|e| refresh_error(qualified, e))?;
+        bytes += f.size;
+    }
+    Ok(bytes)
 }
 
 /// Refreshes, one at a time, every cache declared with `refresh = 'every
