@@ -6,6 +6,7 @@
 # side in the same run, and a refresh against the live query.
 #
 #   bench/cache.sh [SF] [QUIPU_BIN]
+#   QUIPU_DEMO_DIR=DIR bench/cache.sh       # over a demo set up already
 #
 # QUIPU_BIN defaults to the debug build (cargo build -p quipu-cli); pass a
 # `bench-fast` build for release-like figures.
@@ -30,15 +31,23 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-QUIPU_BIN="$quipu" QUIPU_DEMO_DIR="$work/demo" setsid bash "$root/deploy/demo.sh" --scale "$scale" --setup-only \
-    > "$work/demo.log" 2>&1 &
-pids+=($!)
-until [ -f "$work/demo/ready" ]; do
-    kill -0 "${pids[0]}" 2>/dev/null || { cat "$work/demo.log"; exit 1; }
-    sleep 1
-done
-export QUIPU_DATA_DIR="$work/demo/data"
-QUIPU_PASSWORD=bench-pw "$quipu" users add bench --admin > /dev/null
+if [ -n "${QUIPU_DEMO_DIR:-}" ] && [ -f "$QUIPU_DEMO_DIR/ready" ]; then
+    # A demo set up already (`demo.sh --setup-only`, servers up): reused,
+    # and left running (SF is then the demo's).
+    demo="$QUIPU_DEMO_DIR"
+else
+    demo="$work/demo"
+    QUIPU_BIN="$quipu" QUIPU_DEMO_DIR="$demo" setsid bash "$root/deploy/demo.sh" --scale "$scale" --setup-only \
+        > "$work/demo.log" 2>&1 &
+    pids+=($!)
+    until [ -f "$demo/ready" ]; do
+        kill -0 "${pids[0]}" 2>/dev/null || { cat "$work/demo.log"; exit 1; }
+        sleep 1
+    done
+fi
+export QUIPU_DATA_DIR="$demo/data"
+# (Already there when a demo is reused.)
+QUIPU_PASSWORD=bench-pw "$quipu" users add bench --admin > /dev/null 2>&1 || true
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 QUIPU_CLUSTER_TOKEN=bench setsid "$quipu" serve --pg-listen "127.0.0.1:$port" \
@@ -46,5 +55,5 @@ QUIPU_CLUSTER_TOKEN=bench setsid "$quipu" serve --pg-listen "127.0.0.1:$port" \
     > "$work/serve.log" 2>&1 &
 pids+=($!)
 until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.5; done
-. "$work/demo/ready"
-"$QUIPU_VENV/bin/python" "$root/bench/cache.py" "$port" bench bench-pw "$CRM_PORT"
+. "$demo/ready"
+"$QUIPU_VENV/bin/python" "$root/bench/cache.py" "$port" bench bench-pw "$CRM_PORT" "$demo/lake"

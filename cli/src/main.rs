@@ -152,7 +152,12 @@ fn run_here(
 ) -> Result<(), String> {
     match command {
         args::Command::Catalog(cmd) => runtime.block_on(catalog_cmd::run(&data_dir, cmd)),
-        args::Command::Sql(cmd) => sql_cmd::run(runtime, &data_dir, cmd, verbose),
+        args::Command::Sql(cmd) => {
+            // One statement: reading a cache whole into memory first would
+            // cost more than reading what the statement needs.
+            quipu_connectors::catalog::cache_memory::none_by_default();
+            sql_cmd::run(runtime, &data_dir, cmd, verbose)
+        }
         args::Command::Gen(cmd) => runtime.block_on(gen_cmd::run(cmd)),
         args::Command::Scheduler(cmd) => {
             runtime.block_on(server_cmd::run_scheduler(data_dir_flag, cmd, false))

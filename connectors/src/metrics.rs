@@ -41,6 +41,9 @@ pub struct Metrics {
     pub cache_age_seconds: IntGaugeVec,
     /// Bytes of each cache's serving generation.
     pub cache_bytes: IntGaugeVec,
+    /// Arrow bytes of each cache's generation held in this process's
+    /// memory (0: read from its files).
+    pub cache_memory_bytes: IntGaugeVec,
 }
 
 fn build() -> prometheus::Result<Metrics> {
@@ -128,6 +131,14 @@ fn build() -> prometheus::Result<Metrics> {
         ),
         &["cache"],
     )?;
+    let cache_memory_bytes = IntGaugeVec::new(
+        Opts::new(
+            "quipu_cache_memory_bytes",
+            "Arrow bytes of a materialized view's generation held in this process's memory",
+        ),
+        &["cache"],
+    )?;
+    registry.register(Box::new(cache_memory_bytes.clone()))?;
     for c in [&cache_hits, &cache_misses, &cache_refreshes] {
         registry.register(Box::new(c.clone()))?;
     }
@@ -156,6 +167,7 @@ fn build() -> prometheus::Result<Metrics> {
         cache_refresh_seconds,
         cache_age_seconds,
         cache_bytes,
+        cache_memory_bytes,
     })
 }
 

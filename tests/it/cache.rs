@@ -1548,6 +1548,27 @@ async fn lake_caches_refresh_only_the_new_files() {
     assert_eq!(fourth.rows, second.rows - 20);
     from_cache(&admin, &live, "m.paid", query).await;
 
+    // This process holds the generation it read in memory (Arrow); a
+    // process without memory for caches reads the files: the same rows.
+    let held = quipu_connectors::metrics::metrics()
+        .cache_memory_bytes
+        .with_label_values(&["m.paid"])
+        .get();
+    assert!(held > 0, "m.paid is held in memory: {held}");
+    let totals = "SELECT count(*), sum(order_id), sum(total_cents) FROM m.paid";
+    let (in_memory, _) = crate::common::query(&admin, totals).await;
+    let from_files = crate::common::quipu(
+        &env.data_dir(),
+        &["sql", "--format", "csv", totals],
+        &[("QUIPU_CACHE_MEMORY", "0")],
+    );
+    assert_eq!(from_files.code, 0, "{}", from_files.stderr);
+    assert_eq!(
+        from_files.stdout.lines().nth(1).unwrap(),
+        in_memory[0].join(","),
+        "from the files"
+    );
+
     // A join reads everything, and records no files.
     let joined = "SELECT o.order_id, c.name FROM lake.public.orders o \
                   JOIN lake.public.customers c ON o.customer_id = c.customer_id";

@@ -15,6 +15,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
@@ -121,6 +122,23 @@ impl TableProvider for CacheTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        // Held in memory when it fits (cache_memory.rs).
+        if let Some((parts, _)) =
+            super::cache_memory::held(&self.files.name, &self.files.location, &self.table, state)
+                .await?
+        {
+            let schema = parts
+                .iter()
+                .flatten()
+                .next()
+                .map(|b| b.schema())
+                .unwrap_or_else(|| self.table.schema());
+            return Ok(MemorySourceConfig::try_new_exec(
+                &parts,
+                schema,
+                projection.cloned(),
+            )?);
+        }
         self.table.scan(state, projection, filters, limit).await
     }
 

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod cache;
+pub mod cache_memory;
 
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
