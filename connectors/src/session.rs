@@ -134,6 +134,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain([
                     crate::dialect::pg_out::text_out(),
                     crate::dialect::pg_to_char::to_char(),
+                    crate::dialect::pg_trunc::trunc(),
                     crate::dialect::intervals::interval_of_duration(),
                     crate::dialect::at_time_zone::at_time_zone(),
                     crate::dialect::pg_text::json_build_object(),

@@ -1153,17 +1153,11 @@ asyncio.run(main())
 
 /// Expressions whose text over the wire is not PostgreSQL's yet, beyond
 /// `KNOWN` (which differ in-process too): (expression, how).
-const WIRE_KNOWN: &[(&str, &str)] = &[
-    (
-        "trunc(f)",
-        "trunc(-0.0) prints 0 (DataFusion's trunc drops the sign of zero), PostgreSQL -0",
-    ),
-    (
-        "||/ i",
-        "Rust's cbrt, not glibc's (which PostgreSQL calls): -1.9129311827723892 vs \
+const WIRE_KNOWN: &[(&str, &str)] = &[(
+    "||/ i",
+    "Rust's cbrt, not glibc's (which PostgreSQL calls): -1.9129311827723892 vs \
          -1.9129311827723894, a unit or two in the last place",
-    ),
-];
+)];
 
 /// Expressions of a source's `timestamptz` column `tz`, which PostgreSQL
 /// reads in the session's time zone (`scheduler/src/zones.rs`); in
