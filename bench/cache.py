@@ -6,8 +6,38 @@ query; and, given the crm PostgreSQL port, an incremental refresh
 query; and, given the lake's folder, the same for a cache over one lake
 table after 1% new files. Prints ratios; asserts nothing
 (docs/benchmarks.md)."""
-import glob, os, shutil, time, statistics, psycopg
+import glob, os, re, shutil, time, statistics, psycopg, urllib.request
 import sys
+
+if sys.argv[1] == "memory":
+    # memory PORT USER PASSWORD SERVER_PID HTTP_PORT: resident memory of a
+    # fresh server before and after its first read of cache.c360, against
+    # the Arrow size it holds (quipu_cache_memory_bytes).
+    port, user, password, pid, http = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+    def rss():
+        with open(f"/proc/{pid}/status") as f:
+            return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1)) * 1024
+    c = psycopg.connect(host="127.0.0.1", port=port, user=user, password=password, dbname="quipu", autocommit=True)
+    cur = c.cursor()
+    cur.execute("SET quipu.max_staleness = '1 hour'")
+    # One statement first (catalog read, caches prepared); EXPLAIN would
+    # plan the scan, which loads the cache.
+    cur.execute("SELECT count(*) FROM pos.public.stores"); cur.fetchall()
+    before = rss()
+    cur.execute("SELECT * FROM yachay.customer_360 WHERE customer_id = 42"); cur.fetchall()
+    after = rss()
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics").read().decode()
+    held = re.search(r'quipu_cache_memory_bytes\{cache="cache.c360"\} (\S+)', metrics)
+    if held is None:
+        # QUIPU_CACHE_MEMORY=0: what the same first query costs without
+        # holding the cache (its own buffers, kept by the allocator).
+        print(f"not held: server resident memory +{(after - before) / 2**20:.1f} MiB")
+        sys.exit(0)
+    arrow = int(float(held.group(1)))
+    print(f"in memory: Arrow {arrow / 2**20:.1f} MiB, server resident memory +{(after - before) / 2**20:.1f} MiB "
+          f"({before / 2**20:.0f} -> {after / 2**20:.0f} MiB): {(after - before) / arrow:.2f}x the Arrow size")
+    sys.exit(0)
+
 port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 c = psycopg.connect(host="127.0.0.1", port=port, user=user, password=password, dbname="quipu", autocommit=True)
 cur = c.cursor()

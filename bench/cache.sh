@@ -49,11 +49,27 @@ export QUIPU_DATA_DIR="$demo/data"
 # (Already there when a demo is reused.)
 QUIPU_PASSWORD=bench-pw "$quipu" users add bench --admin > /dev/null 2>&1 || true
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-QUIPU_CLUSTER_TOKEN=bench setsid "$quipu" serve --pg-listen "127.0.0.1:$port" \
-    --flight-listen "127.0.0.1:$(free_port)" --port "$(free_port)" --http-port "$(free_port)" \
-    > "$work/serve.log" 2>&1 &
-pids+=($!)
-until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.5; done
+serve() {
+    port=$(free_port)
+    http=$(free_port)
+    QUIPU_CLUSTER_TOKEN=bench setsid "$quipu" serve --pg-listen "127.0.0.1:$port" \
+        --flight-listen "127.0.0.1:$(free_port)" --port "$(free_port)" --http-port "$http" \
+        >> "$work/serve.log" 2>&1 &
+    server=$!
+    pids+=("$server")
+    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.5; done
+}
+serve
 . "$demo/ready"
 "$QUIPU_VENV/bin/python" "$root/bench/cache.py" "$port" bench bench-pw "$CRM_PORT" "$demo/lake"
+# Memory of a cache held in memory: a fresh server, its resident memory
+# before and after the first query that reads cache.c360 (which loads the
+# generation whole), against the Arrow size it reports; and the same
+# query's growth on a fresh server that holds no cache, side by side.
+for held in 0 default; do
+    kill -- "-$server"
+    wait "$server" 2>/dev/null || true
+    if [ "$held" = 0 ]; then export QUIPU_CACHE_MEMORY=0; else unset QUIPU_CACHE_MEMORY; fi
+    serve
+    "$QUIPU_VENV/bin/python" "$root/bench/cache.py" memory "$port" bench bench-pw "$server" "$http"
+done
