@@ -207,21 +207,13 @@ pub fn render(w: &Window, d: &ReportData, origin: &str) -> Result<String, String
     );
 
     // 2. Categories.
-    let names = d.categories.strings("category");
-    let svg = if names.is_empty() {
-        charts::empty(CHARTS[1].1, "No sales with a category in this period")?
-    } else {
-        charts::bars(Bars {
-            title: CHARTS[1].1,
-            labels: names.iter().take(MAX_BARS).cloned().collect(),
-            values: values(&d.categories, "revenue_usd", MAX_BARS),
-            format: charts::money,
-            color: PALETTE[0],
-            legend: None,
-            behind: None,
-            reference: None,
-        })?
-    };
+    let (_, svg) = revenue_bars(
+        &d.categories,
+        "category",
+        1,
+        "No sales with a category in this period",
+        PALETTE[0],
+    )?;
     section(
         &mut body,
         1,
@@ -232,21 +224,13 @@ pub fn render(w: &Window, d: &ReportData, origin: &str) -> Result<String, String
     );
 
     // 3. Stores.
-    let stores = d.stores.strings("store");
-    let svg = if stores.is_empty() {
-        charts::empty(CHARTS[2].1, "No store sales in this period")?
-    } else {
-        charts::bars(Bars {
-            title: CHARTS[2].1,
-            labels: stores.iter().take(MAX_BARS).cloned().collect(),
-            values: values(&d.stores, "revenue_usd", MAX_BARS),
-            format: charts::money,
-            color: PALETTE[4],
-            legend: None,
-            behind: None,
-            reference: None,
-        })?
-    };
+    let (stores, svg) = revenue_bars(
+        &d.stores,
+        "store",
+        2,
+        "No store sales in this period",
+        PALETTE[4],
+    )?;
     section(
         &mut body,
         2,
@@ -421,6 +405,34 @@ pub fn render(w: &Window, d: &ReportData, origin: &str) -> Result<String, String
 }
 
 /// The first `n` values of a column (NULL as 0).
+/// Chart `CHARTS[chart]`: the revenue of the first [`MAX_BARS`] rows of
+/// `t` as bars labelled by column `label`, or `empty` said when it has no
+/// row; and all of the labels.
+fn revenue_bars(
+    t: &Table,
+    label: &str,
+    chart: usize,
+    empty: &str,
+    color: plotters::style::RGBColor,
+) -> Result<(Vec<String>, String), String> {
+    let labels = t.strings(label);
+    let svg = if labels.is_empty() {
+        charts::empty(CHARTS[chart].1, empty)?
+    } else {
+        charts::bars(Bars {
+            title: CHARTS[chart].1,
+            labels: labels.iter().take(MAX_BARS).cloned().collect(),
+            values: values(t, "revenue_usd", MAX_BARS),
+            format: charts::money,
+            color,
+            legend: None,
+            behind: None,
+            reference: None,
+        })?
+    };
+    Ok((labels, svg))
+}
+
 fn values(t: &Table, col: &str, n: usize) -> Vec<f64> {
     t.floats(col)
         .into_iter()
