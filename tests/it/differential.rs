@@ -16,6 +16,10 @@
 //!   `sum(CASE WHEN p THEN 1 ELSE 0 END)` over the unfiltered rows.
 //! - **cluster**: every fifth query also runs on the embedded Ballista
 //!   cluster and must answer like the in-process run.
+//! - **cache** (issue 20): for every fourth query, a materialized view of
+//!   its FROM and WHERE (every column) is declared; the query and its TLP
+//!   pair must answer from a session that reads caches as they answer
+//!   live (the other sessions never read caches); then it is dropped.
 //!
 //! A query the generator got wrong (PostgreSQL refuses it) is a failure
 //! too, so the generator stays honest. `REGRESSIONS` holds every query that
@@ -2562,6 +2566,10 @@ struct Tally {
     unsupported: usize,
     /// Cluster errors of `CLUSTER_KNOWN`, seen as listed.
     cluster_known: usize,
+    /// Cache oracle: queries compared with a materialized view of their
+    /// FROM and WHERE declared, and how many of those read it.
+    cached: usize,
+    cache_used: usize,
     failures: Vec<String>,
     kinds: HashMap<&'static str, usize>,
     /// Failures grouped by oracle and error text without names and numbers.
@@ -2685,6 +2693,71 @@ impl Tally {
         Some(got)
     }
 
+    /// The cache oracle: a materialized view of the core's FROM and WHERE
+    /// (every column, each under its own name) is declared, and each of
+    /// `queries` must answer from the session that reads caches as it
+    /// answers live (the rewrite reads the cache wherever it matches: the
+    /// query itself, or a part with more conditions, an aggregate over
+    /// it). Then the view is dropped.
+    async fn check_cached(
+        &mut self,
+        s: &Sessions<'_>,
+        cached: &ClientSession,
+        at: &str,
+        core: &Core,
+        queries: &[&str],
+    ) {
+        let all: Vec<String> = core
+            .refs
+            .iter()
+            .flat_map(|r| r.cols.iter().map(move |c| r.col(c)))
+            .enumerate()
+            .map(|(k, c)| format!("{c} AS k{k}"))
+            .collect();
+        let body = core.query(&all.join(", "), &[]);
+        if let Err(e) = cached
+            .sql(&format!("CREATE MATERIALIZED VIEW dq.core AS {body}"))
+            .await
+        {
+            let e = e.to_string();
+            // Refused with its reason (a volatile function, ...): no oracle.
+            if !(unsupported(&e) || e.contains("materialized view")) {
+                self.fail(at, "cache: CREATE MATERIALIZED VIEW failed", &body, e);
+            }
+            return;
+        }
+        for sql in queries {
+            self.cached += 1;
+            let live = quipu_rows(s.local, sql).await;
+            let from_cache = quipu_rows(cached, sql).await;
+            match (live, from_cache) {
+                (Ok(a), Ok(b)) => {
+                    if let Some(d) = differ(a, b) {
+                        self.fail(
+                            at,
+                            "cache (expected: live)",
+                            &format!("{sql}\n  cache: {body}"),
+                            d,
+                        );
+                    }
+                }
+                (Err(_), _) => {}
+                (Ok(_), Err(e)) => self.fail(at, "cache: errored where live answered", sql, e),
+            }
+            if let Ok(plan) = quipu_rows(cached, &format!("EXPLAIN {sql}")).await
+                && plan
+                    .iter()
+                    .flatten()
+                    .any(|l| l.contains("cache dq.core, generation"))
+            {
+                self.cache_used += 1;
+            }
+        }
+        if let Err(e) = cached.sql("DROP MATERIALIZED VIEW dq.core").await {
+            self.fail(at, "cache: DROP failed", &body, e.to_string());
+        }
+    }
+
     /// Two Quipu queries that must answer alike.
     async fn check_pair(&mut self, s: &Sessions<'_>, at: &str, oracle: &str, a: &str, b: &str) {
         let ra = quipu_rows(s.local, a).await;
@@ -2719,6 +2792,11 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
     load_stress(&y, &engine).await;
     let local = client(&engine, "local").await;
     let on_cluster = client(&engine, "cluster").await;
+    // The cache oracle's session reads caches; the others never do.
+    let cached = client(&engine, "local").await;
+    for c in [&local, &on_cluster] {
+        c.sql("SET quipu.max_staleness = '0'").await.unwrap();
+    }
     let db = load_oracle(&y, &local, "oracle_diff").await;
     load_stress_oracle(&y, &db);
     let (pg, conn) = tokio_postgres::connect(&y.crm.url(&db), tokio_postgres::NoTls)
@@ -2734,6 +2812,9 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
     let procs = crate::cluster::Procs::start(dir.path(), 0);
     crate::pgwire::wait_port(procs.pg);
     let wire = crate::pgwire::boss_client(procs.pg, "quipu").await.unwrap();
+    wire.batch_execute("SET quipu.max_staleness = '0'")
+        .await
+        .unwrap();
     let s = Sessions {
         pg: &pg,
         local: &local,
@@ -2799,6 +2880,11 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
         tally
             .check_pair(&s, &at, "NoREC", &filtered, &counted)
             .await;
+        if i % 4 == 1 {
+            tally
+                .check_cached(&s, &cached, &at, &q.core, &[&q.sql, &whole, &split])
+                .await;
+        }
     }
 
     let mut kinds: Vec<_> = tally.kinds.iter().collect();
@@ -2806,7 +2892,7 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
     println!(
         "differential: seed {seed}, {} generated (from index {from}) + {} regression queries in {:.0?}; kinds {kinds:?}; \
          checked against PostgreSQL {} ({} non-empty), pushdown off {}, TLP {}, NoREC {}, cluster {} \
-         (+{} known cluster errors), PostgreSQL front door {}; unsupported {}; failures {}",
+         (+{} known cluster errors), PostgreSQL front door {}, cache {} ({} read it); unsupported {}; failures {}",
         if only.is_some() { 1 } else { count },
         if only.is_some() { 0 } else { REGRESSIONS.len() },
         started.elapsed(),
@@ -2818,6 +2904,8 @@ async fn generated_queries_agree_with_postgresql_and_the_other_oracles() {
         tally.cluster,
         tally.cluster_known,
         tally.wire,
+        tally.cached,
+        tally.cache_used,
         tally.unsupported,
         tally.failures.len()
     );
