@@ -169,3 +169,65 @@ fn make_room(keep: &str, budget: usize) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+
+    fn held_here() -> Vec<String> {
+        let m = memory().lock().unwrap();
+        let mut out: Vec<String> = m
+            .entries
+            .iter()
+            .filter(|(_, e)| e.held.get().is_some_and(|h| h.is_some()))
+            .map(|(at, _)| at.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The only test of this module: it sets the process's budget.
+    #[tokio::test]
+    async fn the_least_recently_read_generation_goes_first_and_a_newer_one_replaces_its_own() {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let batch = |n: i64| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(Int64Array::from_iter_values(0..n))],
+            )
+            .unwrap()
+        };
+        let size = batch(1000).get_array_memory_size();
+        // Room for two small generations; a big one is over half of it.
+        assert!(
+            BUDGET.set(size * 5 / 2).is_ok(),
+            "the budget was read before"
+        );
+        let small = MemTable::try_new(schema.clone(), vec![vec![batch(1000)]]).unwrap();
+        let big = MemTable::try_new(schema.clone(), vec![vec![batch(2000)]]).unwrap();
+        let state = SessionContext::new().state();
+        let rows = |h: &Held| {
+            h.as_ref()
+                .map(|(p, _)| p.iter().flatten().map(|b| b.num_rows()).sum::<usize>())
+        };
+
+        let a = held("c.a", "a/g1", &small, &state).await.unwrap();
+        assert_eq!(rows(&a), Some(1000));
+        held("c.b", "b/g1", &small, &state).await.unwrap();
+        assert_eq!(held_here(), ["a/g1", "b/g1"]);
+        // a read again: b is now the least recently read, and goes.
+        held("c.a", "a/g1", &small, &state).await.unwrap();
+        held("c.c", "c/g1", &small, &state).await.unwrap();
+        assert_eq!(held_here(), ["a/g1", "c/g1"]);
+        // A newer generation of a replaces a/g1.
+        held("c.a", "a/g2", &small, &state).await.unwrap();
+        assert_eq!(held_here(), ["a/g2", "c/g1"]);
+        // Over half the budget: read from its files, nothing dropped.
+        assert!(held("c.d", "d/g1", &big, &state).await.unwrap().is_none());
+        assert_eq!(held_here(), ["a/g2", "c/g1"]);
+    }
+}
