@@ -8,6 +8,8 @@ use std::borrow::Cow;
 
 use datafusion::sql::sqlparser::tokenizer::Token;
 
+use quipu_connectors::dialect::syntax::BETWEEN_SYMMETRIC_MARKER;
+
 use crate::lexer::Lexeme;
 
 /// Every rewrite of this module: `REFRESH MATERIALIZED VIEW` as the cache
@@ -35,24 +37,31 @@ pub fn between_symmetric(sql: &str) -> Cow<'_, str> {
         return Cow::Borrowed(sql);
     };
     let word = |l: &Lexeme, w: &str| is_word(l, &[w]);
-    // (start, end, replacement) of each word to replace.
-    let mut at = Vec::new();
+    let marker = format!("{BETWEEN_SYMMETRIC_MARKER} *");
+    let mut edits = Vec::new();
     for pair in code.windows(2) {
         if !word(&pair[0], "between") {
             continue;
         }
         if word(&pair[1], "symmetric") {
-            at.push((pair[1].start, pair[1].end, BETWEEN_SYMMETRIC_MARKER));
+            edits.push((pair[1].start, pair[1].end, marker.as_str()));
         } else if word(&pair[1], "asymmetric") {
-            at.push((pair[1].start, pair[1].end, ""));
+            edits.push((pair[1].start, pair[1].end, ""));
         }
     }
-    if at.is_empty() {
+    spliced(sql, &edits)
+}
+
+/// `sql` with each byte range `start..end` of `edits` (in order, not
+/// overlapping) replaced by its text; borrowed when there is none.
+fn spliced<'a>(sql: &'a str, edits: &[(usize, usize, &str)]) -> Cow<'a, str> {
+    if edits.is_empty() {
         return Cow::Borrowed(sql);
     }
-    let mut out = String::with_capacity(sql.len() + 32 * at.len());
+    let extra: usize = edits.iter().map(|(_, _, with)| with.len()).sum();
+    let mut out = String::with_capacity(sql.len() + extra);
     let mut copied = 0;
-    for (start, end, with) in at {
+    for &(start, end, with) in edits {
         out.push_str(&sql[copied..start]);
         out.push_str(with);
         copied = end;
@@ -79,9 +88,6 @@ fn is_word(l: &Lexeme, words: &[&str]) -> bool {
         if w.quote_style.is_none() && words.iter().any(|x| w.value.eq_ignore_ascii_case(x)))
 }
 
-/// What `SYMMETRIC` is written as (see [`between_symmetric`]).
-pub const BETWEEN_SYMMETRIC_MARKER: &str = "quipu_between_symmetric *";
-
 /// `trim([BOTH | LEADING | TRAILING] FROM s)` as `trim(... ' ' FROM s)`:
 /// PostgreSQL trims spaces when no character is given, and sqlparser
 /// wants the characters before `FROM` (it failed with "Expected: an
@@ -91,7 +97,7 @@ pub fn trim_without_characters(sql: &str) -> Cow<'_, str> {
         return Cow::Borrowed(sql);
     };
     let word = |i: usize, words: &[&str]| code.get(i).is_some_and(|l| is_word(l, words));
-    // Byte offsets of the `FROM`s that want a `' '` before them.
+    // Where each `FROM` that wants a `' '` before it starts.
     let mut at = Vec::new();
     for i in 0..code.len() {
         // `trim` as a function, not a qualified name's last part.
@@ -107,21 +113,11 @@ pub fn trim_without_characters(sql: &str) -> Cow<'_, str> {
             from += 1;
         }
         if word(from, &["from"]) {
-            at.push(code[from].start);
+            let a = code[from].start;
+            at.push((a, a, "' ' "));
         }
     }
-    if at.is_empty() {
-        return Cow::Borrowed(sql);
-    }
-    let mut out = String::with_capacity(sql.len() + 4 * at.len());
-    let mut copied = 0;
-    for a in at {
-        out.push_str(&sql[copied..a]);
-        out.push_str("' ' ");
-        copied = a;
-    }
-    out.push_str(&sql[copied..]);
-    Cow::Owned(out)
+    spliced(sql, &at)
 }
 
 #[cfg(test)]

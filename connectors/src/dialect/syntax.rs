@@ -1232,6 +1232,9 @@ fn array_of_unnest(q: &Query, select: &Select) -> Option<Expr> {
     Some(call("array_transform", vec![array, lambda(item)]))
 }
 
+/// The name that marks `BETWEEN SYMMETRIC` ([`between_symmetric`]).
+pub const BETWEEN_SYMMETRIC_MARKER: &str = "quipu_between_symmetric";
+
 /// `x BETWEEN quipu_between_symmetric * a AND b` (PostgreSQL's `x BETWEEN
 /// SYMMETRIC a AND b`, marked so by `quipu_scheduler::sugar`): `(x
 /// BETWEEN a AND b OR x BETWEEN b AND a)`, as PostgreSQL expands it (`x`
@@ -1256,7 +1259,7 @@ fn between_symmetric(e: &mut Expr) {
             right,
         } = x
             && matches!(left.as_ref(), Expr::Identifier(i)
-                if i.quote_style.is_none() && i.value == "quipu_between_symmetric")
+                if i.quote_style.is_none() && i.value == BETWEEN_SYMMETRIC_MARKER)
         {
             *x = right.as_ref().clone();
             marked = true;

@@ -112,10 +112,7 @@ impl Connector for Mongo {
             partition_columns: vec![],
             declared_schema: true,
             partitions: None,
-            primary_key: match columns.iter().any(|c| c.name == "_id") {
-                true => vec!["_id".into()],
-                false => vec![],
-            },
+            primary_key: super::schema::primary_key(columns.iter().map(|c| c.name.as_str())),
             columns,
         })
     }

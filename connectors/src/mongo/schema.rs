@@ -90,6 +90,15 @@ pub(super) fn arrow_type(k: &Kind) -> DataType {
     }
 }
 
+/// A collection's key as its columns show it: `_id` (every document has
+/// one, unique in its collection) when it is one of them.
+pub fn primary_key<'a>(mut columns: impl Iterator<Item = &'a str>) -> Vec<String> {
+    match columns.any(|c| c == "_id") {
+        true => vec!["_id".to_string()],
+        false => vec![],
+    }
+}
+
 /// Lists the collections (or the `collections` allow-list) and infers each
 /// one's schema from a sample. Empty collections are skipped with a
 /// warning: they need a declared schema.
@@ -158,11 +167,7 @@ pub async fn discover(clients: &MongoClients, source: &SourceDef) -> Result<Vec<
                 }
             }
         }
-        // Every document has an `_id`, unique in its collection.
-        let primary_key = match order.iter().any(|k| k == "_id") {
-            true => vec!["_id".to_string()],
-            false => vec![],
-        };
+        let primary_key = primary_key(order.iter().map(String::as_str));
         let columns = order
             .iter()
             .map(|k| ColumnDef {
