@@ -127,15 +127,10 @@ impl TableProvider for CacheTable {
             super::cache_memory::held(&self.files.name, &self.files.location, &self.table, state)
                 .await?
         {
-            let schema = parts
-                .iter()
-                .flatten()
-                .next()
-                .map(|b| b.schema())
-                .unwrap_or_else(|| self.table.schema());
+            // The batches were read through `self.table`: its schema.
             return Ok(MemorySourceConfig::try_new_exec(
                 &parts,
-                schema,
+                self.table.schema(),
                 projection.cloned(),
             )?);
         }

@@ -616,8 +616,8 @@ async fn write_generation(engine: &Arc<Engine>, def: &CacheDef, location: &str) 
     let plan = session.plan_definition(parsed.remove(0)).await?;
     // A cache over one lake table: its files now, before reading.
     let state = session.context().state();
-    let lake = match (&def.append_column, not_append_only(&plan)) {
-        (None, None) => lake_files::lake_table(&plan),
+    let lake = match &def.append_column {
+        None if not_append_only(&plan).is_none() => lake_files::lake_table(&plan),
         _ => None,
     };
     let listed = match &lake {
