@@ -135,6 +135,10 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                     crate::dialect::pg_out::text_out(),
                     crate::dialect::pg_to_char::to_char(),
                     crate::dialect::pg_trunc::trunc(),
+                    crate::dialect::pg_numeric::numeric_div(),
+                    crate::dialect::pg_numeric::power(),
+                    crate::dialect::pg_numeric::div_scale_udf(),
+                    crate::dialect::pg_numeric::text_scale(),
                     crate::dialect::intervals::interval_of_duration(),
                     crate::dialect::at_time_zone::at_time_zone(),
                     crate::dialect::pg_text::json_build_object(),
@@ -152,10 +156,15 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
 pub fn aggregate_functions() -> &'static [Arc<datafusion::logical_expr::AggregateUDF>] {
     static FUNCTIONS: std::sync::LazyLock<Vec<Arc<datafusion::logical_expr::AggregateUDF>>> =
         std::sync::LazyLock::new(|| {
-            std::iter::once(crate::dialect::single_row::single())
-                .chain(crate::dialect::ordered_sets::aggregates())
-                .map(Arc::new)
-                .collect()
+            [
+                crate::dialect::single_row::single(),
+                crate::dialect::pg_numeric::avg(),
+                crate::dialect::pg_numeric::avg_scale(),
+            ]
+            .into_iter()
+            .chain(crate::dialect::ordered_sets::aggregates())
+            .map(Arc::new)
+            .collect()
         });
     &FUNCTIONS
 }

@@ -14,15 +14,9 @@
 //! decimal and cut 130.98999999999999 to 130.98.
 //!
 //! `sum` of a bigint is a `numeric`, as in PostgreSQL (its argument is
-//! read as `numeric(19,0)`), and a decimal quotient keeps 16 places where
-//! its 38 digits allow (DataFusion keeps the dividend's scale + 4).
-//!
-//! The same rule gives `avg` of a decimal PostgreSQL's digits: DataFusion
-//! keeps the argument's scale + 4 (`avg` of a `numeric(12,0)` column gave
-//! 11.7727 where PostgreSQL gives 11.7727272727272727, at least 16
-//! significant digits); the argument is read at scale 16 first, so the
-//! average carries 20 places (as long as its integer digits fit: at most
-//! 22).
+//! read as `numeric(19,0)`), and a quotient of numerics (or of a numeric
+//! and an integer) is PostgreSQL's (`pg_numeric.rs`; DataFusion keeps the
+//! dividend's scale + 4 and cuts).
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
@@ -85,25 +79,6 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
     let doubled = |e: Expr| to_double(&e).unwrap_or(e);
     match e {
         Expr::AggregateFunction(mut agg)
-            if agg.func.name() == "avg" && agg.params.args.len() == 1 =>
-        {
-            match agg.params.args[0].get_type(schema) {
-                // As many places as fit (an average of sums of bigints,
-                // numeric(29,0), is read at scale 9 and keeps 13, not
-                // 59.1666), at most AVG_SCALE.
-                Ok(DataType::Decimal128(p, s)) if s < AVG_SCALE.min(38 - (p as i8 - s)) => {
-                    let scale = AVG_SCALE.min(38 - (p as i8 - s));
-                    let arg = agg.params.args.remove(0);
-                    agg.params.args.push(Expr::Cast(Cast::new(
-                        Box::new(arg),
-                        DataType::Decimal128(38, scale),
-                    )));
-                    Transformed::yes(Expr::AggregateFunction(agg))
-                }
-                _ => Transformed::no(Expr::AggregateFunction(agg)),
-            }
-        }
-        Expr::AggregateFunction(mut agg)
             if agg.func.name() == "sum"
                 && agg.params.args.len() == 1
                 && bigint_of_a_source(&agg.params.args[0], &ty) =>
@@ -121,29 +96,20 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
             w.params.args.push(bigint_sum_argument(arg));
             Transformed::yes(Expr::WindowFunction(w))
         }
+        // PostgreSQL's quotient of numerics (`pg_numeric.rs`); a double
+        // operand makes it a double division, as in PostgreSQL.
         Expr::BinaryExpr(BinaryExpr {
             left,
             op: Operator::Divide,
             right,
-        }) if (is_decimal(&left) || is_decimal(&right)) => {
-            match division_scale(ty(&left), ty(&right)) {
-                Some(Quotient { dividend, rounded }) => {
-                    let quotient = Expr::BinaryExpr(BinaryExpr {
-                        left: Box::new(Expr::Cast(Cast::new(left, dividend))),
-                        op: Operator::Divide,
-                        right,
-                    });
-                    Transformed::yes(match rounded {
-                        Some(t) => Expr::Cast(Cast::new(Box::new(quotient), t)),
-                        None => quotient,
-                    })
-                }
-                None => Transformed::no(Expr::BinaryExpr(BinaryExpr {
-                    left,
-                    op: Operator::Divide,
-                    right,
-                })),
-            }
+        }) if (is_decimal(&left) || is_decimal(&right))
+            && [&left, &right].iter().all(|e| {
+                ty(e)
+                    .as_ref()
+                    .is_some_and(|t| super::pg_numeric::decimal_shape(t).is_some())
+            }) =>
+        {
+            Transformed::yes(super::pg_numeric::numeric_div().call(vec![*left, *right]))
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) if comparison(op) => {
             if is_float(&left) && to_double(&right).is_some() {
@@ -240,53 +206,6 @@ fn mixed<'a>(
     float && decimal
 }
 
-/// How a decimal quotient is computed.
-struct Quotient {
-    /// The type the dividend is read at.
-    dividend: DataType,
-    /// The type the quotient is rounded to: arrow's division cuts its last
-    /// place (`n / 3` gave 0.16666666666666666666 where PostgreSQL rounds
-    /// to ...67), so it is computed one place further and cast back, which
-    /// rounds half away from zero as PostgreSQL does. `None` where the 38
-    /// digits leave no room for that place: the last place is cut.
-    rounded: Option<DataType>,
-}
-
-/// The type to read a dividend at so that a decimal quotient keeps
-/// PostgreSQL's (at least) 16 significant places where it fits: DataFusion
-/// gives the dividend's scale + 4 (`sum(x) / 3` gave 17.6666 where
-/// PostgreSQL gives 17.6666666666666667; `n / 3` 0.1666666666). The
-/// dividend is scaled up as far as the 38 digits of the quotient allow
-/// (arrow multiplies it by 10^(4 + the divisor's scale) first). `None`:
-/// leave the division as it is (a double, or no room).
-fn division_scale(left: Option<DataType>, right: Option<DataType>) -> Option<Quotient> {
-    let shape = |t: Option<DataType>| match t? {
-        DataType::Decimal128(p, s) => Some((p as i16, s as i16)),
-        t if t.is_integer() => Some((20, 0)),
-        _ => None,
-    };
-    let (p1, s1) = shape(left)?;
-    let (_, s2) = shape(right)?;
-    let digits = p1 - s1;
-    let wanted = (MIN_QUOTIENT_SCALE as i16).max(s1);
-    // One place more than the quotient keeps, to round it.
-    let scale = wanted.min(38 - 5 - s2 - digits);
-    if scale >= s1 {
-        return Some(Quotient {
-            dividend: DataType::Decimal128((digits + scale + 1) as u8, (scale + 1) as i8),
-            rounded: Some(DataType::Decimal128(
-                (digits + s2 + scale + 4) as u8,
-                (scale + 4) as i8,
-            )),
-        });
-    }
-    let scale = wanted.min(38 - 4 - s2 - digits);
-    (scale > s1).then(|| Quotient {
-        dividend: DataType::Decimal128((digits + scale) as u8, scale as i8),
-        rounded: None,
-    })
-}
-
 /// A bigint computed from data (a column, `x * y`, a cast): what
 /// PostgreSQL sums as a `numeric`, and what DataFusion's bigint sum let
 /// overflow silently (`sum(order_id * order_id)` came out negative, found
@@ -341,16 +260,9 @@ fn literal_valued(e: &Expr) -> bool {
 /// `sum(x) / 3` divided integers, and a sum pushed to PostgreSQL came back
 /// as a numeric read as a bigint, rounded).
 fn bigint_sum_argument(arg: Expr) -> Expr {
-    // numeric(19,0) holds every bigint; its sum is a numeric(29,0), which
-    // leaves a quotient of it room for places (`division_scale`).
+    // numeric(19,0) holds every bigint.
     Expr::Cast(Cast::new(Box::new(arg), DataType::Decimal128(19, 0)))
 }
-
-/// The scale a dividend is read at, where it fits.
-const MIN_QUOTIENT_SCALE: i8 = 16;
-
-/// The scale `avg` reads a decimal at (its result has 4 more places).
-const AVG_SCALE: i8 = 16;
 
 /// Whether `op` compares its operands (`=`, `<>`, `<`, ..., `IS [NOT]
 /// DISTINCT FROM`).
@@ -440,20 +352,6 @@ mod tests {
                 .value(0);
             assert_eq!(n, want, "{sql}");
         }
-        // avg of a decimal: 20 places, not the column's scale + 4
-        // (DataFusion cuts the last place where PostgreSQL rounds its 16th
-        // significant digit: 1.6666666666666667; both within 1e-16).
-        let batches = ctx
-            .sql("SELECT CAST(avg(d) AS VARCHAR) FROM (VALUES (CAST(1 AS DECIMAL(12,0))), (2), (2)) AS v(d)")
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
-        let text = datafusion::arrow::util::display::array_value_to_string(batches[0].column(0), 0)
-            .unwrap();
-        assert_eq!(text, "1.66666666666666666666");
-
         // A decimal column against doubles; sums of bigints; quotients.
         let text_of = |sql: &'static str| {
             let ctx = ctx.clone();
@@ -483,7 +381,8 @@ mod tests {
             ),
             (
                 "SELECT CAST(sum(x) / 3 AS VARCHAR) FROM (VALUES (CAST(53 AS BIGINT))) AS v(x)",
-                "17.66666667",
+                // PostgreSQL's 17.6666666666666667, at the column's 20 places.
+                "17.66666666666666670000",
             ),
             (
                 "SELECT arrow_typeof(sum(x)) FROM (VALUES (CAST(53 AS BIGINT))) AS v(x)",
@@ -501,13 +400,6 @@ mod tests {
                 "SELECT arrow_typeof(sum(CASE WHEN x > 0 THEN 1 ELSE 0 END)) \
                  FROM (VALUES (CAST(1 AS BIGINT))) AS v(x)",
                 "Int64",
-            ),
-            // The average of numeric sums keeps its places.
-            (
-                "SELECT CAST(avg(t) AS VARCHAR) FROM (SELECT sum(x) AS t FROM (VALUES \
-                 (1, CAST(59 AS BIGINT)), (1, CAST(0 AS BIGINT)), (2, CAST(59 AS BIGINT)), \
-                 (3, CAST(59 AS BIGINT)), (3, CAST(1 AS BIGINT))) AS v(g, x) GROUP BY g) AS s",
-                "59.3333333333333",
             ),
             (
                 "SELECT CAST(n / 3 AS VARCHAR) FROM (VALUES (CAST(0.5 AS DECIMAL(12,2)))) AS v(n)",

@@ -22,6 +22,7 @@ pub mod outer_refs;
 pub mod pg_builtins;
 pub mod pg_format;
 pub mod pg_functions;
+pub mod pg_numeric;
 pub mod pg_out;
 pub mod pg_text;
 pub mod pg_to_char;

@@ -259,25 +259,14 @@ fn div(a: &ArrayRef, b: &ArrayRef) -> Result<ArrayRef> {
             .and_then(|k| v.checked_mul(k))
             .ok_or_else(out_of_range)
     };
-    let (x, y) = (
-        a.as_primitive::<Decimal128Type>(),
-        b.as_primitive::<Decimal128Type>(),
-    );
-    let out = x
-        .iter()
-        .zip(y.iter())
-        .map(|(x, y)| match (x, y) {
-            (Some(x), Some(y)) => {
-                let (x, y) = (rescale(x, sa)?, rescale(y, sb)?);
-                if y == 0 {
-                    return Err(DataException::error("22012", "division by zero"));
-                }
-                Ok(Some(x / y))
-            }
-            _ => Ok(None),
-        })
-        .collect::<Result<Decimal128Array>>()?;
-    Ok(Arc::new(out.with_precision_and_scale(38, 0)?))
+    let out = super::pg_numeric::decimal_pairs(a, b, 0, |x, y| {
+        let (x, y) = (rescale(x, sa)?, rescale(y, sb)?);
+        if y == 0 {
+            return Err(DataException::error("22012", "division by zero"));
+        }
+        Ok(x / y)
+    })?;
+    Ok(Arc::new(out))
 }
 
 /// A timestamp's wall clock: a `timestamptz` on its zone's.

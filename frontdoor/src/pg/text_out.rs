@@ -7,12 +7,14 @@
 //! driver's `getString` returns it. The rows of such columns are mended on
 //! their way out.
 //!
-//! Before that, [`pg_text_batch`] puts two kinds of columns in PostgreSQL's
+//! Before that, [`pg_text_batch`] puts three kinds of columns in PostgreSQL's
 //! text at the Arrow level (text format only; binary values are exact):
 //! doubles and reals as `float8out` / `float4out` print them (`2`, `1e+15`,
 //! `-0`, `1e-05`; pgwire wrote `2.0`, `1000000000000000.0`, `0`, `0.00001`),
-//! and `timestamptz` in the session's `TimeZone` (`SET TimeZone`), as
-//! PostgreSQL shows them, with its offset (`-05`, `+05:30`).
+//! `timestamptz` in the session's `TimeZone` (`SET TimeZone`), as
+//! PostgreSQL shows them, with its offset (`-05`, `+05:30`), and decimals
+//! exactly (pgwire's hold 28 digits). A binary decimal column too long for
+//! pgwire loses the trailing zeros all its values have.
 
 use std::sync::Arc;
 
@@ -28,9 +30,11 @@ use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::messages::data::DataRow;
 use quipu_connectors::dialect::pg_text::{float4_out, float8_out};
 
-/// The batch with its text-format doubles as PostgreSQL prints them and its
-/// `timestamptz` columns in the session's time zone `zone` (an IANA name
-/// or an offset; one Arrow cannot read leaves the column as it is).
+/// The batch with its text-format doubles as PostgreSQL prints them, its
+/// text-format decimals exact, its `timestamptz` columns in the session's
+/// time zone `zone` (an IANA name or an offset; one Arrow cannot read
+/// leaves the column as it is), and its too long binary decimals at the
+/// scale their trailing zeros allow ([`binary_decimal`]).
 pub fn pg_text_batch(
     batch: RecordBatch,
     fields: &[FieldInfo],
@@ -67,6 +71,13 @@ pub fn pg_text_batch(
             DataType::Timestamp(_, Some(_)) if text && zone_ok => {
                 Some(timestamptz_text(column, zone)?)
             }
+            // Exact, at the column's scale: pgwire goes through
+            // rust_decimal, which holds 28 digits (`power(n, 2)` of a
+            // numeric(20,6), 33 digits, was an error over the wire).
+            DataType::Decimal128(..) | DataType::Decimal256(..) if text => {
+                Some(cast(column, &DataType::Utf8)?)
+            }
+            DataType::Decimal128(_, scale) => binary_decimal(column, *scale)?,
             _ => None,
         };
         match replaced {
@@ -85,6 +96,44 @@ pub fn pg_text_batch(
         return Ok(batch);
     }
     RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
+}
+
+/// Digits rust_decimal (pgwire's binary `numeric`) holds.
+const BINARY_DIGITS: u32 = 28;
+
+/// A binary-format decimal column whose values do not all fit
+/// rust_decimal's 28 digits, at a smaller scale where every value's
+/// trailing zeros allow it (an `avg` of bigints is 818181817363636365 at
+/// 19 places: 37 digits, all the places zeros). `None`: as it is (a value
+/// that still does not fit is pgwire's error).
+fn binary_decimal(column: &ArrayRef, scale: i8) -> Result<Option<ArrayRef>, ArrowError> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Decimal128Type;
+    let values = column.as_primitive::<Decimal128Type>();
+    let too_long = values
+        .iter()
+        .flatten()
+        .any(|v| v.unsigned_abs().checked_ilog10().unwrap_or(0) >= BINARY_DIGITS);
+    if !too_long || scale <= 0 {
+        return Ok(None);
+    }
+    let zeros = |v: i128| {
+        let mut v = v.unsigned_abs();
+        let mut k = 0;
+        while v != 0 && v.is_multiple_of(10) && k < scale {
+            v /= 10;
+            k += 1;
+        }
+        if v == 0 { scale } else { k }
+    };
+    let common = values.iter().flatten().map(zeros).min().unwrap_or(0);
+    if common == 0 {
+        return Ok(None);
+    }
+    Ok(Some(cast(
+        column,
+        &DataType::Decimal128(38, scale - common),
+    )?))
 }
 
 /// A `timestamptz` column as PostgreSQL prints it in `zone`:

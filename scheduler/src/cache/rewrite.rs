@@ -1031,7 +1031,9 @@ fn rollup(
     enum Out {
         Same(usize),
         Count(usize),
-        Avg(usize, usize),
+        /// The columns of the sum and the count, and whether the average
+        /// is a numeric (of integers or decimals) or a double.
+        Avg(usize, usize, bool),
     }
     let mut outs = Vec::new();
     for e in &a.aggr_expr {
@@ -1074,7 +1076,7 @@ fn rollup(
                 }
             }
             "avg" => {
-                // The planner casts an integer column to a double first.
+                // The planner casts a `real` column to a double first.
                 let arg = match arg {
                     Expr::Cast(cast) if cast.field.data_type() == &DataType::Float64 => {
                         cast.expr.as_ref()
@@ -1087,6 +1089,7 @@ fn rollup(
                 if !(t.is_integer() || t.is_floating()) {
                     return Ok(Err(no_rollup()));
                 }
+                let numeric = t.is_integer();
                 let Some(arg_text) = canon.expr(arg, &inputs) else {
                     return Ok(Err(Miss::Differs));
                 };
@@ -1104,7 +1107,7 @@ fn rollup(
                 };
                 let s = push_once(&mut new_aggs, sum(cache_col(s)));
                 let n = push_once(&mut new_aggs, sum(cache_col(n)));
-                Out::Avg(s, n)
+                Out::Avg(s, n, numeric)
             }
             _ => return Ok(Err(no_rollup())),
         };
@@ -1126,7 +1129,11 @@ fn rollup(
                 datafusion::logical_expr::lit(0i64),
             ]),
             Out::Count(i) => col(n_keys + i),
-            Out::Avg(s, n) => {
+            // PostgreSQL's average of integers is the numeric quotient of
+            // their sum and count (`pg_numeric.rs`), rounded where it is.
+            Out::Avg(s, n, true) => quipu_connectors::dialect::pg_numeric::numeric_div()
+                .call(vec![col(n_keys + s), col(n_keys + n)]),
+            Out::Avg(s, n, false) => {
                 Expr::Cast(Cast::new(Box::new(col(n_keys + s)), DataType::Float64))
                     / Expr::Cast(Cast::new(Box::new(col(n_keys + n)), DataType::Float64))
             }

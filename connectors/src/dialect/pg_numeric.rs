@@ -1,0 +1,1155 @@
+//! PostgreSQL's `numeric` quotients and averages (issue 22).
+//!
+//! PostgreSQL divides two numerics to a scale it chooses per value
+//! (`select_div_scale` in its `numeric.c`): at least 16 significant digits
+//! (`NUMERIC_MIN_SIG_DIGITS`), reckoned from the weights of the operands'
+//! first base-10000 digits, never fewer places than either operand has,
+//! and rounds the exact quotient there, half away from zero. Its `avg` of
+//! integers and numerics is such a quotient of the sum and the count, and
+//! a `numeric`. DataFusion cuts a decimal quotient at a scale fixed by the
+//! types, and averages integers as doubles: `avg(i)` gave
+//! 1.3636363636363635 where PostgreSQL gives 1.3636363636363636, and
+//! `n / 3` kept 20 places where PostgreSQL keeps 16 (its value differed
+//! in the last places).
+//!
+//! Here the quotient is computed exactly (in 256 bits) and rounded where
+//! PostgreSQL rounds it, so the value is PostgreSQL's. An Arrow decimal
+//! has one scale per column, though: the column's is [`quotient_scale`]
+//! (20 places where the integer digits leave room), and a value PostgreSQL
+//! gives fewer places prints with trailing zeros here (`33.3333333333333333`
+//! is `33.33333333333333330000`). A quotient PostgreSQL gives more places
+//! than the column's (one below 0.0001) is rounded at the column's scale.
+//!
+//! - `quipu_numeric_div(a, b)`: what `a / b` of two numerics (or a numeric
+//!   and an integer) is planned as (`float_literals.rs`).
+//! - `avg(x)`: for integers and decimals, PostgreSQL's average as above;
+//!   for other types DataFusion's `avg`, which it replaces in the session.
+//! - `power(x, y)` (`pow`), replacing DataFusion's: of a numeric (and a
+//!   numeric or an integer), PostgreSQL's `numeric`, exact and rounded to
+//!   16 places (or the base's, if more) for an integer exponent, as
+//!   PostgreSQL's `power_var_int`; an exponent that is not an integer is
+//!   refused (PostgreSQL computes it through its own logarithms, which a
+//!   double does not match in the last digits). Otherwise, as in
+//!   PostgreSQL, a `double precision` (DataFusion gave `power(n, 2)` a
+//!   double: 0.25 where PostgreSQL prints 0.2500000000000000).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Float64Array, Int32Array, Int64Array,
+    ListArray, StringArray,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{
+    DataType, Decimal128Type, Field, FieldRef, Float64Type, Int64Type, i256,
+};
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::functions_aggregate::average::Avg;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator,
+    ReversedUDAF, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use crate::error::DataException;
+
+/// `NUMERIC_MIN_SIG_DIGITS`: the significant digits a quotient has at least.
+const MIN_SIG_DIGITS: i32 = 16;
+/// The places a quotient column keeps where its integer digits leave room.
+const QUOTIENT_SCALE: i16 = 20;
+
+/// The name `a / b` of numerics is planned as.
+pub const DIV: &str = "quipu_numeric_div";
+
+/// An integer or decimal type as (precision, scale) of the decimal that
+/// holds it exactly; `None` for other types.
+pub fn decimal_shape(t: &DataType) -> Option<(u8, i8)> {
+    Some(match t {
+        DataType::Int8 | DataType::UInt8 => (3, 0),
+        DataType::Int16 | DataType::UInt16 => (5, 0),
+        DataType::Int32 | DataType::UInt32 => (10, 0),
+        DataType::Int64 => (19, 0),
+        DataType::UInt64 => (20, 0),
+        DataType::Decimal128(p, s) => (*p, *s),
+        _ => return None,
+    })
+}
+
+/// The scale of a column of quotients: 20 places (or more, when an
+/// operand has more), as far as the quotient's integer digits leave room
+/// in 38. `int_digits` bounds the quotient's integer digits; a decimal
+/// typed wider than 18 integer digits (a sum is typed 10 digits wider than
+/// its column) is given 18, and a larger quotient is refused when it
+/// comes (`numeric field overflow`) rather than every quotient cut short.
+fn quotient_scale(int_digits: i16, scales: i16) -> i8 {
+    QUOTIENT_SCALE
+        .max(scales)
+        .min(38 - int_digits.clamp(0, 38))
+        .max(0) as i8
+}
+
+/// The type of `a / b`.
+fn div_type(a: (u8, i8), b: (u8, i8)) -> DataType {
+    let int_digits = (a.0 as i16 - a.1 as i16 + b.1 as i16).min(18);
+    DataType::Decimal128(38, quotient_scale(int_digits, (a.1 as i16).max(b.1 as i16)))
+}
+
+/// The type of `avg` of a column of `shape`: its integer digits are the
+/// column's (18 at most for a decimal, as for quotients).
+fn avg_type(shape: (u8, i8), integer: bool) -> DataType {
+    let digits = shape.0 as i16 - shape.1 as i16;
+    let digits = if integer { digits } else { digits.min(18) };
+    DataType::Decimal128(38, quotient_scale(digits, shape.1 as i16))
+}
+
+/// The weight (in base-10000 digits, as PostgreSQL stores a numeric) of a
+/// value's first digit and that digit; (0, 0) for zero.
+fn first_digit(v: i128, scale: i8) -> (i32, i128) {
+    let v = v.unsigned_abs();
+    if v == 0 {
+        return (0, 0);
+    }
+    let exponent = v.ilog10() as i32 - scale as i32;
+    let weight = exponent.div_euclid(4);
+    let shift = 4 * weight + scale as i32;
+    let digit = if shift >= 0 {
+        v / 10u128.pow(shift as u32)
+    } else {
+        // At most three places: a value with fewer digits than its scale.
+        v * 10u128.pow((-shift) as u32)
+    };
+    (weight, digit as i128)
+}
+
+/// PostgreSQL's `select_div_scale`: the places of `a / b`.
+pub fn div_scale(a: i128, sa: i8, b: i128, sb: i8) -> i32 {
+    let (w1, d1) = first_digit(a, sa);
+    let (w2, d2) = first_digit(b, sb);
+    let mut qweight = w1 - w2;
+    if d1 <= d2 {
+        qweight -= 1;
+    }
+    (MIN_SIG_DIGITS - qweight * 4)
+        .max(sa as i32)
+        .max(sb as i32)
+        .clamp(0, 1000)
+}
+
+fn overflow() -> datafusion::error::DataFusionError {
+    DataException::error(
+        "22003",
+        "numeric field overflow: a quotient or average has more than 38 digits at its scale",
+    )
+}
+
+/// `a / b` (unscaled values at scales `sa`, `sb`) as PostgreSQL computes
+/// it, at `scale` places: rounded, half away from zero, at PostgreSQL's
+/// places or at `scale` when that is fewer.
+pub fn quotient(a: i128, sa: i8, b: i128, sb: i8, scale: i8) -> Result<i128> {
+    if b == 0 {
+        return Err(DataException::error("22012", "division by zero"));
+    }
+    let places = div_scale(a, sa, b, sb).min(scale as i32);
+    let ten = |k: i32| {
+        i256::from_i128(10)
+            .checked_pow(k as u32)
+            .ok_or_else(overflow)
+    };
+    // a / b * 10^places = (A * 10^(places + sb - sa)) / B.
+    let k = places + sb as i32 - sa as i32;
+    let (mut n, mut d) = (i256::from_i128(a), i256::from_i128(b));
+    if k >= 0 {
+        n = n.checked_mul(ten(k)?).ok_or_else(overflow)?;
+    } else {
+        d = d.checked_mul(ten(-k)?).ok_or_else(overflow)?;
+    }
+    let q = rounded(n, d)
+        .checked_mul(ten(scale as i32 - places)?)
+        .ok_or_else(overflow)?;
+    fits(q)
+}
+
+/// `n / d` rounded half away from zero (`d` is not zero).
+fn rounded(n: i256, d: i256) -> i256 {
+    let (q, r) = (n.wrapping_div(d), n.wrapping_rem(d));
+    let twice = r.wrapping_abs().wrapping_mul(i256::from_i128(2));
+    if twice < d.wrapping_abs() {
+        q
+    } else if (n < i256::ZERO) == (d < i256::ZERO) {
+        q.wrapping_add(i256::ONE)
+    } else {
+        q.wrapping_add(i256::MINUS_ONE)
+    }
+}
+
+/// `q` as a value of a decimal of 38 digits, or the overflow error.
+fn fits(q: i256) -> Result<i128> {
+    match q.to_i128() {
+        Some(q) if q.unsigned_abs() < 10u128.pow(38) => Ok(q),
+        _ => Err(overflow()),
+    }
+}
+
+/// `f` of each pair of values of two decimal arrays (NULL where either
+/// is), at `scale`.
+pub(super) fn decimal_pairs(
+    a: &ArrayRef,
+    b: &ArrayRef,
+    scale: i8,
+    f: impl Fn(i128, i128) -> Result<i128>,
+) -> Result<Decimal128Array> {
+    let (x, y) = (
+        a.as_primitive::<Decimal128Type>(),
+        b.as_primitive::<Decimal128Type>(),
+    );
+    Ok(x.iter()
+        .zip(y.iter())
+        .map(|(x, y)| match (x, y) {
+            (Some(x), Some(y)) => f(x, y).map(Some),
+            _ => Ok(None),
+        })
+        .collect::<Result<Decimal128Array>>()?
+        .with_precision_and_scale(38, scale)?)
+}
+
+/// The scalar function `a / b` of numerics is planned as.
+pub fn numeric_div() -> ScalarUDF {
+    ScalarUDF::new_from_impl(NumericDiv {
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NumericDiv {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for NumericDiv {
+    fn name(&self) -> &str {
+        DIV
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        let coerced: Option<Vec<DataType>> = args
+            .iter()
+            .map(|t| match t {
+                DataType::Null => Some(DataType::Decimal128(1, 0)),
+                t => decimal_shape(t).map(|(p, s)| DataType::Decimal128(p, s)),
+            })
+            .collect();
+        match coerced {
+            Some(c) if c.len() == 2 => Ok(c),
+            _ => super::pg_functions::no_function("numeric division", args),
+        }
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [a, b] => match (decimal_shape(a), decimal_shape(b)) {
+                (Some(a), Some(b)) => Ok(div_type(a, b)),
+                _ => exec_err!("{DIV} takes two numerics"),
+            },
+            _ => exec_err!("{DIV} takes two numerics"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let DataType::Decimal128(_, scale) = *args.return_field.data_type() else {
+            return exec_err!("{DIV} returns a decimal");
+        };
+        let (a, b) = (&arrays[0], &arrays[1]);
+        let (sa, sb) = (scale_of(a), scale_of(b));
+        let out = decimal_pairs(a, b, scale, |x, y| quotient(x, sa, y, sb, scale))?;
+        super::pg_text::shaped_like(&args.args, Arc::new(out))
+    }
+}
+
+fn scale_of(a: &ArrayRef) -> i8 {
+    match a.data_type() {
+        DataType::Decimal128(_, s) => *s,
+        _ => 0,
+    }
+}
+
+/// The name of [`div_scale_udf`].
+pub const DIV_SCALE: &str = "quipu_div_scale";
+/// The name of [`text_scale`].
+pub const TEXT_SCALE: &str = "quipu_text_scale";
+
+/// `quipu_div_scale(a, b, places_a, places_b)`: the places PostgreSQL
+/// prints `a / b` with, the operands printed with `places_a` and
+/// `places_b` (an `integer`; NULL where the quotient is), for the front
+/// door (`scheduler/src/scales.rs`).
+pub fn div_scale_udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(Places {
+        of: PlacesOf::Quotient,
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+/// `quipu_text_scale(t)`: the places PostgreSQL's `numeric` reads from
+/// the text `t` (`'1.50'` 2, `'1.5e-3'` 4, `'42'` 0; NULL for NULL or
+/// what is not a number), for the front door.
+pub fn text_scale() -> ScalarUDF {
+    ScalarUDF::new_from_impl(Places {
+        of: PlacesOf::Text,
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
+enum PlacesOf {
+    Quotient,
+    Text,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Places {
+    of: PlacesOf,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Places {
+    fn name(&self) -> &str {
+        match self.of {
+            PlacesOf::Quotient => DIV_SCALE,
+            PlacesOf::Text => TEXT_SCALE,
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        let decimal = |t: &DataType| match t {
+            DataType::Null => Some(DataType::Decimal128(1, 0)),
+            t => decimal_shape(t).map(|(p, s)| DataType::Decimal128(p, s)),
+        };
+        let coerced = match (self.of, args) {
+            (PlacesOf::Quotient, [a, b, _, _]) => decimal(a)
+                .zip(decimal(b))
+                .map(|(a, b)| vec![a, b, DataType::Int32, DataType::Int32]),
+            (PlacesOf::Text, [_]) => Some(vec![DataType::Utf8]),
+            _ => None,
+        };
+        match coerced {
+            Some(c) => Ok(c),
+            None => super::pg_functions::no_function(self.name(), args),
+        }
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let out: Int32Array = match self.of {
+            PlacesOf::Quotient => {
+                let (sa, sb) = (scale_of(&arrays[0]), scale_of(&arrays[1]));
+                let a = arrays[0].as_primitive::<Decimal128Type>();
+                let b = arrays[1].as_primitive::<Decimal128Type>();
+                let pa = arrays[2].as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+                let pb = arrays[3].as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+                (0..a.len())
+                    .map(|r| {
+                        (a.is_valid(r) && b.is_valid(r) && b.value(r) != 0).then(|| {
+                            let places = div_scale(a.value(r), sa, b.value(r), sb);
+                            let operand = |p: &datafusion::arrow::array::Int32Array, s: i8| {
+                                if p.is_valid(r) { p.value(r) } else { s as i32 }
+                            };
+                            places.max(operand(pa, sa)).max(operand(pb, sb))
+                        })
+                    })
+                    .collect()
+            }
+            PlacesOf::Text => {
+                let t = cast(&arrays[0], &DataType::Utf8)?;
+                let t: &StringArray = t.as_string();
+                t.iter().map(|t| t.and_then(text_places)).collect()
+            }
+        };
+        super::pg_text::shaped_like(&args.args, Arc::new(out))
+    }
+}
+
+/// The display scale PostgreSQL's `numeric_in` gives a text.
+fn text_places(t: &str) -> Option<i32> {
+    let t = t.trim();
+    let t = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if t.eq_ignore_ascii_case("nan") {
+        return Some(0);
+    }
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(at) => (&t[..at], t[at + 1..].parse::<i32>().ok()?),
+        None => (t, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = int.bytes().chain(frac.bytes());
+    if int.len() + frac.len() == 0 || !digits.clone().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((frac.len() as i32 - exponent).max(0))
+}
+
+/// `power`, replacing DataFusion's in the session.
+pub fn power() -> ScalarUDF {
+    ScalarUDF::new_from_impl(Power {
+        signature: Signature::user_defined(Volatility::Immutable),
+        aliases: vec!["pow".into()],
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Power {
+    signature: Signature,
+    aliases: Vec<String>,
+}
+
+/// The places of `power(numeric, integer)`: PostgreSQL's `rscale`.
+fn power_scale(base_scale: i8) -> i8 {
+    (MIN_SIG_DIGITS as i8).max(base_scale)
+}
+
+impl ScalarUDFImpl for Power {
+    fn name(&self) -> &str {
+        "power"
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        let numeric = |t: &DataType| matches!(t, DataType::Decimal128(..));
+        match args {
+            [a, b]
+                if (numeric(a) || numeric(b))
+                    && decimal_shape(a).is_some()
+                    && decimal_shape(b).is_some() =>
+            {
+                args.iter()
+                    .map(|t| {
+                        let (p, s) = decimal_shape(t).expect("checked");
+                        Ok(DataType::Decimal128(p, s))
+                    })
+                    .collect()
+            }
+            [a, b]
+                if [a, b]
+                    .iter()
+                    .all(|t| t.is_numeric() || **t == DataType::Null) =>
+            {
+                Ok(vec![DataType::Float64, DataType::Float64])
+            }
+            _ => super::pg_functions::no_function("power", args),
+        }
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(match args {
+            [DataType::Decimal128(_, s), DataType::Decimal128(..)] => {
+                DataType::Decimal128(38, power_scale(*s))
+            }
+            _ => DataType::Float64,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let out: ArrayRef = match args.return_field.data_type() {
+            DataType::Decimal128(_, scale) => {
+                let (sa, sb) = (scale_of(&arrays[0]), scale_of(&arrays[1]));
+                Arc::new(decimal_pairs(&arrays[0], &arrays[1], *scale, |x, y| {
+                    numeric_power(x, sa, y, sb, *scale)
+                })?)
+            }
+            _ => {
+                let (x, y) = (
+                    cast(&arrays[0], &DataType::Float64)?,
+                    cast(&arrays[1], &DataType::Float64)?,
+                );
+                let out = x
+                    .as_primitive::<Float64Type>()
+                    .iter()
+                    .zip(y.as_primitive::<Float64Type>().iter())
+                    .map(|(x, y)| match (x, y) {
+                        (Some(x), Some(y)) => float_power(x, y).map(Some),
+                        _ => Ok(None),
+                    })
+                    .collect::<Result<Float64Array>>()?;
+                Arc::new(out)
+            }
+        };
+        super::pg_text::shaped_like(&args.args, out)
+    }
+}
+
+/// PostgreSQL's `dpow`: C's `pow`, with its errors for a zero to a
+/// negative power and a negative number to a fractional one.
+fn float_power(x: f64, y: f64) -> Result<f64> {
+    if x == 0.0 && y < 0.0 {
+        return Err(DataException::error(
+            "2201F",
+            "zero raised to a negative power is undefined",
+        ));
+    }
+    if x < 0.0 && y.is_finite() && y.floor() != y {
+        return Err(DataException::error(
+            "2201F",
+            "a negative number raised to a non-integer power yields a complex result",
+        ));
+    }
+    Ok(x.powf(y))
+}
+
+/// `x ^ y` of numerics (unscaled at `sx`, `sy`) at `scale` places.
+fn numeric_power(x: i128, sx: i8, y: i128, sy: i8, scale: i8) -> Result<i128> {
+    let ten = |k: i32| {
+        i256::from_i128(10)
+            .checked_pow(k as u32)
+            .ok_or_else(overflow)
+    };
+    let unit = 10i128.pow(sy as u32);
+    let integer = y % unit == 0;
+    if x == 0 && y < 0 {
+        return Err(DataException::error(
+            "2201F",
+            "zero raised to a negative power is undefined",
+        ));
+    }
+    if x < 0 && !integer {
+        return Err(DataException::error(
+            "2201F",
+            "a negative number raised to a non-integer power yields a complex result",
+        ));
+    }
+    let Some(e) = (integer).then(|| i32::try_from(y / unit).ok()).flatten() else {
+        return Err(DataException::error(
+            "0A000",
+            "power(numeric, numeric) with an exponent that is not an integer is not \
+             supported: cast the base to double precision",
+        ));
+    };
+    // The exact power x^|e| at scale sx * |e|, while it fits 256 bits.
+    let mut exact = i256::ONE;
+    let mut exact_scale: i32 = 0;
+    for _ in 0..e.unsigned_abs() {
+        match exact.checked_mul(i256::from_i128(x)) {
+            Some(p) => {
+                exact = p;
+                exact_scale += sx as i32;
+            }
+            None => {
+                // Too many digits: a power below the last place is 0 (as
+                // PostgreSQL rounds it), another is refused.
+                let log10 = e as f64 * ((x.unsigned_abs() as f64).log10() - sx as f64);
+                if log10 < -(scale as f64) - 1.0 {
+                    return Ok(0);
+                }
+                return Err(overflow());
+            }
+        }
+    }
+    let q = if e >= 0 {
+        // exact / 10^exact_scale at `scale` places.
+        let k = scale as i32 - exact_scale;
+        if k >= 0 {
+            exact.checked_mul(ten(k)?).ok_or_else(overflow)?
+        } else {
+            rounded(exact, ten(-k)?)
+        }
+    } else {
+        // 1 / (exact / 10^exact_scale) = 10^exact_scale / exact.
+        rounded(ten(exact_scale + scale as i32)?, exact)
+    };
+    fits(q)
+}
+
+/// `avg`, replacing DataFusion's in the session (same name, so the
+/// pushdown, the cache's rollups and the cluster codecs know it).
+pub fn avg() -> AggregateUDF {
+    AggregateUDF::new_from_impl(PgAvg {
+        signature: Signature::user_defined(Volatility::Immutable),
+        inner: Avg::new(),
+        aliases: vec!["mean".into()],
+        gives: Gives::Average,
+    })
+}
+
+/// The name of [`avg_scale`].
+pub const AVG_SCALE: &str = "quipu_avg_scale";
+
+/// `quipu_avg_scale(x)`: the places PostgreSQL prints `avg(x)` with (an
+/// `integer`; NULL where the average is), for the front door
+/// (`scheduler/src/scales.rs`). Of integers and decimals only.
+pub fn avg_scale() -> AggregateUDF {
+    AggregateUDF::new_from_impl(PgAvg {
+        signature: Signature::user_defined(Volatility::Immutable),
+        inner: Avg::new(),
+        aliases: vec![],
+        gives: Gives::Places,
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgAvg {
+    signature: Signature,
+    /// DataFusion's, for doubles and durations.
+    inner: Avg,
+    aliases: Vec<String>,
+    gives: Gives,
+}
+
+/// The input's scale and the result's, when `avg` of `input` is ours.
+fn ours(input: &DataType) -> Option<(i8, i8)> {
+    let shape = decimal_shape(input)?;
+    match avg_type(shape, !matches!(input, DataType::Decimal128(..))) {
+        DataType::Decimal128(_, s) => Some((shape.1, s)),
+        _ => None,
+    }
+}
+
+impl AggregateUDFImpl for PgAvg {
+    fn name(&self) -> &str {
+        match self.gives {
+            Gives::Average => "avg",
+            Gives::Places => AVG_SCALE,
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        match args {
+            [t] if decimal_shape(t).is_some() || matches!(t, DataType::Duration(_)) => {
+                Ok(args.to_vec())
+            }
+            [DataType::Decimal32(p, s) | DataType::Decimal64(p, s)] => {
+                Ok(vec![DataType::Decimal128(*p, *s)])
+            }
+            [t] if t.is_floating() || *t == DataType::Null => Ok(vec![DataType::Float64]),
+            _ => super::pg_functions::no_function("avg", args),
+        }
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [t] if ours(t).is_some() => Ok(avg_type(
+                decimal_shape(t).expect("ours"),
+                !matches!(t, DataType::Decimal128(..)),
+            )),
+            _ => self.inner.return_type(args),
+        }
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let Some((input, output)) = ours(args.expr_fields[0].data_type()) else {
+            if self.gives == Gives::Places {
+                return exec_err!("{AVG_SCALE} takes an integer or a numeric");
+            }
+            return self.inner.accumulator(args);
+        };
+        Ok(if args.is_distinct {
+            Box::new(DistinctAvg {
+                values: HashSet::new(),
+                input,
+                output,
+                gives: self.gives,
+            })
+        } else {
+            Box::new(PgAvgAccumulator {
+                sum: 0,
+                count: 0,
+                input,
+                output,
+                gives: self.gives,
+            })
+        })
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let Some((input, _)) = ours(args.input_fields[0].data_type()) else {
+            return self.inner.state_fields(args);
+        };
+        let sum = DataType::Decimal128(38, input);
+        Ok(if args.is_distinct {
+            vec![Arc::new(Field::new_list(
+                format_state_name(args.name, "avg distinct"),
+                Field::new_list_field(sum, true),
+                false,
+            ))]
+        } else {
+            vec![
+                Arc::new(Field::new(
+                    format_state_name(args.name, "count"),
+                    DataType::Int64,
+                    true,
+                )),
+                Arc::new(Field::new(format_state_name(args.name, "sum"), sum, true)),
+            ]
+        })
+    }
+
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        match ours(args.expr_fields[0].data_type()) {
+            Some(_) => !args.is_distinct,
+            None => self.inner.groups_accumulator_supported(args),
+        }
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        let Some((input, output)) = ours(args.expr_fields[0].data_type()) else {
+            return self.inner.create_groups_accumulator(args);
+        };
+        Ok(Box::new(PgAvgGroups {
+            sums: vec![],
+            counts: vec![],
+            input,
+            output,
+            gives: self.gives,
+        }))
+    }
+
+    fn reverse_expr(&self) -> ReversedUDAF {
+        ReversedUDAF::Identical
+    }
+}
+
+/// The values of an input batch as unscaled decimals at scale `scale`.
+fn unscaled(values: &ArrayRef, scale: i8) -> Result<Decimal128Array> {
+    Ok(cast(values, &DataType::Decimal128(38, scale))?
+        .as_primitive::<Decimal128Type>()
+        .clone())
+}
+
+/// The places PostgreSQL prints an average with (`None` for no values).
+fn places(sum: i128, count: i64, input: i8) -> Option<i32> {
+    (count > 0).then(|| div_scale(sum, input, count as i128, 0))
+}
+
+/// PostgreSQL's average of `count` values summing to `sum`.
+fn average(sum: i128, count: i64, input: i8, output: i8) -> Result<ScalarValue> {
+    let value = match count {
+        0 => None,
+        n => Some(quotient(sum, input, n as i128, 0, output)?),
+    };
+    Ok(ScalarValue::Decimal128(value, 38, output))
+}
+
+fn add(a: i128, b: i128) -> Result<i128> {
+    a.checked_add(b).ok_or_else(overflow)
+}
+
+/// What an average accumulator gives: the average, or the places
+/// PostgreSQL prints it with ([`avg_scale`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Gives {
+    Average,
+    Places,
+}
+
+#[derive(Debug)]
+struct PgAvgAccumulator {
+    sum: i128,
+    count: i64,
+    input: i8,
+    output: i8,
+    gives: Gives,
+}
+
+impl Accumulator for PgAvgAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for v in unscaled(&values[0], self.input)?.iter().flatten() {
+            self.sum = add(self.sum, v)?;
+            self.count += 1;
+        }
+        Ok(())
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for v in unscaled(&values[0], self.input)?.iter().flatten() {
+            self.sum = self.sum.checked_sub(v).ok_or_else(overflow)?;
+            self.count -= 1;
+        }
+        Ok(())
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        match self.gives {
+            Gives::Average => average(self.sum, self.count, self.input, self.output),
+            Gives::Places => Ok(ScalarValue::Int32(places(self.sum, self.count, self.input))),
+        }
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![
+            ScalarValue::Int64(Some(self.count)),
+            ScalarValue::Decimal128(Some(self.sum), 38, self.input),
+        ])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let counts = states[0].as_primitive::<Int64Type>();
+        let sums = states[1].as_primitive::<Decimal128Type>();
+        for (c, s) in counts.iter().zip(sums.iter()) {
+            self.count += c.unwrap_or(0);
+            self.sum = add(self.sum, s.unwrap_or(0))?;
+        }
+        Ok(())
+    }
+}
+
+/// `avg(DISTINCT x)`: the distinct values, averaged at the end.
+#[derive(Debug)]
+struct DistinctAvg {
+    values: HashSet<i128>,
+    input: i8,
+    output: i8,
+    gives: Gives,
+}
+
+impl Accumulator for DistinctAvg {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.values
+            .extend(unscaled(&values[0], self.input)?.iter().flatten());
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let sum = self.values.iter().try_fold(0i128, |s, v| add(s, *v))?;
+        let count = self.values.len() as i64;
+        match self.gives {
+            Gives::Average => average(sum, count, self.input, self.output),
+            Gives::Places => Ok(ScalarValue::Int32(places(sum, count, self.input))),
+        }
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self) + self.values.capacity() * size_of::<i128>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let values: Decimal128Array = self.values.iter().map(|v| Some(*v)).collect();
+        let values = values.with_precision_and_scale(38, self.input)?;
+        let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+        let list = ListArray::new(
+            field,
+            OffsetBuffer::from_lengths([values.len()]),
+            Arc::new(values),
+            None,
+        );
+        Ok(vec![ScalarValue::List(Arc::new(list))])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        for list in states[0].as_list::<i32>().iter().flatten() {
+            self.values
+                .extend(list.as_primitive::<Decimal128Type>().iter().flatten());
+        }
+        Ok(())
+    }
+}
+
+/// `avg` per group (`GROUP BY`): a sum and a count per group.
+#[derive(Debug)]
+struct PgAvgGroups {
+    sums: Vec<i128>,
+    counts: Vec<i64>,
+    input: i8,
+    output: i8,
+    gives: Gives,
+}
+
+impl PgAvgGroups {
+    fn grow(&mut self, groups: usize) {
+        self.sums.resize(groups, 0);
+        self.counts.resize(groups, 0);
+    }
+}
+
+impl GroupsAccumulator for PgAvgGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.grow(total_num_groups);
+        let values = unscaled(&values[0], self.input)?;
+        for (row, &g) in group_indices.iter().enumerate() {
+            if opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) || values.is_null(row)
+            {
+                continue;
+            }
+            self.sums[g] = add(self.sums[g], values.value(row))?;
+            self.counts[g] += 1;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let sums = emit_to.take_needed(&mut self.sums);
+        let counts = emit_to.take_needed(&mut self.counts);
+        if self.gives == Gives::Places {
+            let out: Int32Array = sums
+                .into_iter()
+                .zip(counts)
+                .map(|(s, n)| places(s, n, self.input))
+                .collect();
+            return Ok(Arc::new(out));
+        }
+        let out = sums
+            .into_iter()
+            .zip(counts)
+            .map(|(s, n)| match n {
+                0 => Ok(None),
+                n => quotient(s, self.input, n as i128, 0, self.output).map(Some),
+            })
+            .collect::<Result<Decimal128Array>>()?
+            .with_precision_and_scale(38, self.output)?;
+        Ok(Arc::new(out))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let sums = emit_to.take_needed(&mut self.sums);
+        let counts = emit_to.take_needed(&mut self.counts);
+        let sums = Decimal128Array::from(sums).with_precision_and_scale(38, self.input)?;
+        Ok(vec![Arc::new(Int64Array::from(counts)), Arc::new(sums)])
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.grow(total_num_groups);
+        let counts = values[0].as_primitive::<Int64Type>();
+        let sums = values[1].as_primitive::<Decimal128Type>();
+        for (row, &g) in group_indices.iter().enumerate() {
+            if counts.is_valid(row) {
+                self.counts[g] += counts.value(row);
+            }
+            if sums.is_valid(row) {
+                self.sums[g] = add(self.sums[g], sums.value(row))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Each row as a group of its own (a partial aggregation that skips
+    /// grouping): a count of 1 and its value, or 0 and 0.
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let values = unscaled(&values[0], self.input)?;
+        let kept = |row: usize| {
+            values.is_valid(row) && opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+        };
+        let counts: Int64Array = (0..values.len()).map(|r| Some(kept(r) as i64)).collect();
+        let sums: Decimal128Array = (0..values.len())
+            .map(|r| Some(if kept(r) { values.value(r) } else { 0 }))
+            .collect();
+        let sums = sums.with_precision_and_scale(38, self.input)?;
+        Ok(vec![Arc::new(counts), Arc::new(sums)])
+    }
+
+    fn size(&self) -> usize {
+        self.sums.capacity() * size_of::<i128>() + self.counts.capacity() * size_of::<i64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `a / b` of decimal texts at the column scale `scale`, as text.
+    fn div(a: &str, b: &str, scale: i8) -> String {
+        let parse = |t: &str| -> (i128, i8) {
+            let s = t.split_once('.').map_or(0, |(_, f)| f.len()) as i8;
+            (t.replace('.', "").parse().unwrap(), s)
+        };
+        let ((x, sx), (y, sy)) = (parse(a), parse(b));
+        let q = quotient(x, sx, y, sy, scale).unwrap();
+        ScalarValue::Decimal128(Some(q), 38, scale).to_string()
+    }
+
+    /// PostgreSQL 15's answers (psql), at PostgreSQL's own places.
+    #[test]
+    fn quotients_are_postgresqls() {
+        for (a, b, places, pg) in [
+            ("15", "11", 16, "1.3636363636363636"),
+            ("0.500000", "3", 20, "0.16666666666666666667"),
+            ("100.000000", "4", 16, "25.0000000000000000"),
+            ("123456789.123456", "4", 12, "30864197.280864000000"),
+            ("0", "3.0", 20, "0.00000000000000000000"),
+            ("2147483000", "3.0", 8, "715827666.66666667"),
+            ("-2147483000", "3.0", 8, "-715827666.66666667"),
+            ("-2", "3.0", 20, "-0.66666666666666666667"),
+            ("1", "1", 20, "1.00000000000000000000"),
+            ("3", "2", 16, "1.5000000000000000"),
+            ("15000", "10000", 20, "1.50000000000000000000"),
+            ("1", "-8", 20, "-0.12500000000000000000"),
+        ] {
+            assert_eq!(div(a, b, places), pg, "{a} / {b}");
+        }
+    }
+
+    /// `power(x, y)` of decimal texts, as text (PostgreSQL 15's answers).
+    #[test]
+    fn powers_are_postgresqls() {
+        let parse = |t: &str| -> (i128, i8) {
+            let s = t.split_once('.').map_or(0, |(_, f)| f.len()) as i8;
+            (t.replace('.', "").parse().unwrap(), s)
+        };
+        for (x, y, pg) in [
+            ("1.5", "3", "3.3750000000000000"),
+            ("2.0", "-3", "0.1250000000000000"),
+            ("1.5", "2.0", "2.2500000000000000"),
+            ("0.000001", "3", "0.0000000000000000"),
+            ("10.0", "20", "100000000000000000000.0000000000000000"),
+            ("0.500000", "2", "0.2500000000000000"),
+            ("-3.0", "3", "-27.0000000000000000"),
+            ("3.0", "-2", "0.1111111111111111"),
+            ("2.0", "0", "1.0000000000000000"),
+        ] {
+            let ((a, sa), (b, sb)) = (parse(x), parse(y));
+            let scale = power_scale(sa);
+            let got = numeric_power(a, sa, b, sb, scale).unwrap();
+            assert_eq!(
+                ScalarValue::Decimal128(Some(got), 38, scale).to_string(),
+                pg,
+                "{x} ^ {y}"
+            );
+        }
+        assert!(
+            numeric_power(2, 0, 5, 1, 16).is_err(),
+            "a fractional exponent is refused"
+        );
+        assert!(numeric_power(0, 0, -1, 0, 16).is_err());
+    }
+
+    /// `avg` in a session: PostgreSQL's values (psql), at the column's
+    /// places; per group, of sums, distinct, and as a window.
+    #[tokio::test]
+    async fn averages_are_postgresqls() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.register_udaf(avg());
+        let text_of = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+                let b = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches)
+                    .unwrap();
+                (0..b.num_rows())
+                    .map(|r| {
+                        datafusion::arrow::util::display::array_value_to_string(b.column(0), r)
+                            .unwrap()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        };
+        for (sql, want) in [
+            // 1.6666666666666667 in PostgreSQL; a bigint column (the
+            // literals make it one) has 19 places.
+            (
+                "SELECT avg(x) FROM (VALUES (CAST(1 AS INT)), (2), (2)) AS v(x)",
+                "1.6666666666666667000",
+            ),
+            (
+                "SELECT avg(x) FROM (VALUES (CAST(1 AS INT)), (NULL), (2)) AS v(x)",
+                "1.5000000000000000000",
+            ),
+            (
+                "SELECT avg(x) FROM (VALUES (CAST(NULL AS INT))) AS v(x)",
+                "",
+            ),
+            // 59.3333333333333333 and 0.5000000000000000 per group.
+            (
+                "SELECT avg(x) FROM (VALUES (1, CAST(59 AS DECIMAL(29,0))), (1, 59), (1, 60), \
+                 (2, 0.5)) AS v(g, x) GROUP BY g ORDER BY g",
+                "59.33333333333333330000 0.50000000000000000000",
+            ),
+            // 1.5000000000000000.
+            (
+                "SELECT avg(DISTINCT x) FROM (VALUES (CAST(1 AS INT)), (2), (2)) AS v(x)",
+                "1.5000000000000000000",
+            ),
+            // 1.00000000000000000000, 1.5000000000000000, 2.0000000000000000.
+            (
+                "SELECT avg(x) OVER (ORDER BY x ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) \
+                 FROM (VALUES (CAST(1 AS INT)), (2), (2)) AS v(x)",
+                "1.0000000000000000000 1.5000000000000000000 2.0000000000000000000",
+            ),
+            // Doubles stay DataFusion's.
+            (
+                "SELECT avg(x) FROM (VALUES (CAST(1.5 AS DOUBLE)), (2)) AS v(x)",
+                "1.75",
+            ),
+        ] {
+            assert_eq!(text_of(sql).await, want, "{sql}");
+        }
+    }
+
+    /// The places PostgreSQL reads from a text (`SELECT '1.5e-3'::numeric`).
+    #[test]
+    fn text_places_are_numeric_ins() {
+        for (t, want) in [
+            ("42", Some(0)),
+            (" 1.50 ", Some(2)),
+            ("-0.000", Some(3)),
+            ("1.5e-3", Some(4)),
+            ("1.5E3", Some(0)),
+            (".5", Some(1)),
+            ("NaN", Some(0)),
+            ("abc", None),
+            ("", None),
+        ] {
+            assert_eq!(text_places(t), want, "{t:?}");
+        }
+    }
+
+    /// A column of fewer places rounds there; of more, pads with zeros.
+    #[test]
+    fn the_column_scale_bounds_the_places() {
+        assert_eq!(div("1", "3", 4), "0.3333");
+        assert_eq!(div("2", "3", 4), "0.6667");
+        assert_eq!(div("100", "4", 20), "25.00000000000000000000");
+        assert!(quotient(1, 0, 0, 0, 20).is_err());
+    }
+}
