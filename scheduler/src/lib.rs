@@ -30,6 +30,7 @@ mod placement;
 pub mod process;
 pub mod rerun;
 mod rounding;
+pub mod scales;
 pub mod session;
 pub mod similar;
 pub mod streams;

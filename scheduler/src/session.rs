@@ -129,6 +129,9 @@ pub struct ClientSession {
     engine: Arc<Engine>,
     ctx: SessionContext,
     access: Access,
+    /// Whether a result carries the places of its numerics in hidden
+    /// columns (`crate::scales`; the PostgreSQL front door prints them).
+    numeric_places: bool,
 }
 
 /// How DataFusion 55 refuses two select items it names alike.
@@ -149,7 +152,15 @@ impl ClientSession {
             engine,
             ctx: SessionContext::new_with_state(state),
             access,
+            numeric_places: false,
         }
+    }
+
+    /// The session with its results' numerics' places in hidden columns
+    /// (`crate::scales`), for a front door that prints them.
+    pub fn with_numeric_places(mut self) -> Self {
+        self.numeric_places = true;
+        self
     }
 }
 
@@ -292,7 +303,12 @@ impl ClientSession {
         loop {
             let plan = self.plan_live(statement.clone(), names).await?;
             match apply(&self.engine, &state, &self.access, plan, waited, &opts).await? {
-                Outcome::Unchanged(plan) | Outcome::Rewritten(plan) => return Ok(plan),
+                Outcome::Unchanged(plan) | Outcome::Rewritten(plan) => {
+                    return match self.numeric_places && names == Names::Result {
+                        true => Ok(crate::scales::annotate(plan)?),
+                        false => Ok(plan),
+                    };
+                }
                 // A stale cache was refreshed for this query (`stale_cache
                 // = 'wait'`): plan it again over the new generation, once.
                 Outcome::Refreshed if !waited => waited = true,

@@ -24,6 +24,11 @@
 //!   and an integer) is planned as (`float_literals.rs`).
 //! - `avg(x)`: for integers and decimals, PostgreSQL's average as above;
 //!   for other types DataFusion's `avg`, which it replaces in the session.
+//! - `sqrt(x)`, replacing DataFusion's: of a numeric, PostgreSQL's
+//!   `numeric`, the exact root rounded at its places (16 significant
+//!   digits by the weight of `x`, or `x`'s places if more); of anything
+//!   else a double. Of a negative number PostgreSQL's error (DataFusion
+//!   gave NaN).
 //! - `power(x, y)` (`pow`), replacing DataFusion's: of a numeric (and a
 //!   numeric or an integer), PostgreSQL's `numeric`, exact and rounded to
 //!   16 places (or the base's, if more) for an integer exponent, as
@@ -283,6 +288,17 @@ fn scale_of(a: &ArrayRef) -> i8 {
 pub const DIV_SCALE: &str = "quipu_div_scale";
 /// The name of [`text_scale`].
 pub const TEXT_SCALE: &str = "quipu_text_scale";
+/// The name of [`sqrt_scale_udf`].
+pub const SQRT_SCALE: &str = "quipu_sqrt_scale";
+
+/// `quipu_sqrt_scale(x, places_x)`: the places PostgreSQL prints
+/// `sqrt(x)` with, for the front door.
+pub fn sqrt_scale_udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(Places {
+        of: PlacesOf::Root,
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
 
 /// `quipu_div_scale(a, b, places_a, places_b)`: the places PostgreSQL
 /// prints `a / b` with, the operands printed with `places_a` and
@@ -309,6 +325,7 @@ pub fn text_scale() -> ScalarUDF {
 enum PlacesOf {
     Quotient,
     Text,
+    Root,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -322,6 +339,7 @@ impl ScalarUDFImpl for Places {
         match self.of {
             PlacesOf::Quotient => DIV_SCALE,
             PlacesOf::Text => TEXT_SCALE,
+            PlacesOf::Root => SQRT_SCALE,
         }
     }
 
@@ -339,6 +357,7 @@ impl ScalarUDFImpl for Places {
                 .zip(decimal(b))
                 .map(|(a, b)| vec![a, b, DataType::Int32, DataType::Int32]),
             (PlacesOf::Text, [_]) => Some(vec![DataType::Utf8]),
+            (PlacesOf::Root, [x, _]) => decimal(x).map(|x| vec![x, DataType::Int32]),
             _ => None,
         };
         match coerced {
@@ -372,6 +391,23 @@ impl ScalarUDFImpl for Places {
                     })
                     .collect()
             }
+            PlacesOf::Root => {
+                let sx = scale_of(&arrays[0]);
+                let x = arrays[0].as_primitive::<Decimal128Type>();
+                let px = arrays[1].as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+                (0..x.len())
+                    .map(|r| {
+                        x.is_valid(r).then(|| {
+                            let own = if px.is_valid(r) {
+                                px.value(r)
+                            } else {
+                                sx as i32
+                            };
+                            sqrt_scale(x.value(r), sx).max(own)
+                        })
+                    })
+                    .collect()
+            }
             PlacesOf::Text => {
                 let t = cast(&arrays[0], &DataType::Utf8)?;
                 let t: &StringArray = t.as_string();
@@ -399,6 +435,140 @@ fn text_places(t: &str) -> Option<i32> {
         return None;
     }
     Some((frac.len() as i32 - exponent).max(0))
+}
+
+/// PostgreSQL's places for `sqrt` of a value (`numeric_sqrt`): 16
+/// significant digits from the weight of its first base-10000 digit, at
+/// least the argument's places.
+pub fn sqrt_scale(x: i128, scale: i8) -> i32 {
+    let (weight, _) = first_digit(x, scale);
+    let sweight = (weight + 1) * 4 / 2 - 1;
+    (MIN_SIG_DIGITS - sweight).max(scale as i32).clamp(0, 1000)
+}
+
+/// `sqrt(x)` (unscaled at `sx`) at `scale` places: rounded half away from
+/// zero at PostgreSQL's places, or at `scale` when that is fewer.
+fn numeric_sqrt(x: i128, sx: i8, scale: i8) -> Result<i128> {
+    if x < 0 {
+        return Err(DataException::error(
+            "2201F",
+            "cannot take square root of a negative number",
+        ));
+    }
+    let places = sqrt_scale(x, sx).min(scale as i32);
+    // sqrt(x / 10^sx) * 10^places = sqrt(x * 10^(2 places - sx)).
+    let k = 2 * places - sx as i32;
+    let ten = |k: i32| {
+        i256::from_i128(10)
+            .checked_pow(k as u32)
+            .ok_or_else(overflow)
+    };
+    let n = if k >= 0 {
+        i256::from_i128(x)
+            .checked_mul(ten(k)?)
+            .ok_or_else(overflow)?
+    } else {
+        i256::from_i128(x).wrapping_div(ten(-k)?)
+    };
+    let mut root = isqrt(n);
+    // Half away from zero: up when n > root^2 + root (n is an integer).
+    if n.wrapping_sub(root.wrapping_mul(root)) > root {
+        root = root.wrapping_add(i256::ONE);
+    }
+    let root = root
+        .checked_mul(ten(scale as i32 - places)?)
+        .ok_or_else(overflow)?;
+    fits(root)
+}
+
+/// The integer square root (floor) of `n` >= 0, by Newton's method from
+/// above.
+fn isqrt(n: i256) -> i256 {
+    if n < i256::from_i128(2) {
+        return n;
+    }
+    // 2^ceil(bits / 2) is at least the root.
+    let bits = 256 - n.leading_zeros();
+    let mut x = i256::ONE << (bits.div_ceil(2) as u8);
+    loop {
+        let y = x.wrapping_add(n.wrapping_div(x)) >> 1u8;
+        if y >= x {
+            return x;
+        }
+        x = y;
+    }
+}
+
+/// `sqrt`, replacing DataFusion's in the session.
+pub fn sqrt() -> ScalarUDF {
+    ScalarUDF::new_from_impl(Sqrt {
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Sqrt {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Sqrt {
+    fn name(&self) -> &str {
+        "sqrt"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        match args {
+            [t @ DataType::Decimal128(..)] => Ok(vec![t.clone()]),
+            [t] if t.is_numeric() || *t == DataType::Null => Ok(vec![DataType::Float64]),
+            _ => super::pg_functions::no_function("sqrt", args),
+        }
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(match args {
+            [DataType::Decimal128(p, s)] => {
+                let int_digits = (*p as i16 - *s as i16 + 1) / 2;
+                DataType::Decimal128(38, quotient_scale(int_digits, *s as i16))
+            }
+            _ => DataType::Float64,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let out: ArrayRef = match args.return_field.data_type() {
+            DataType::Decimal128(_, scale) => {
+                let sx = scale_of(&arrays[0]);
+                let out = arrays[0]
+                    .as_primitive::<Decimal128Type>()
+                    .iter()
+                    .map(|x| x.map(|x| numeric_sqrt(x, sx, *scale)).transpose())
+                    .collect::<Result<Decimal128Array>>()?
+                    .with_precision_and_scale(38, *scale)?;
+                Arc::new(out)
+            }
+            _ => {
+                let x = cast(&arrays[0], &DataType::Float64)?;
+                let out = x
+                    .as_primitive::<Float64Type>()
+                    .iter()
+                    .map(|x| match x {
+                        Some(x) if x < 0.0 => Err(DataException::error(
+                            "2201F",
+                            "cannot take square root of a negative number",
+                        )),
+                        x => Ok(x.map(f64::sqrt)),
+                    })
+                    .collect::<Result<Float64Array>>()?;
+                Arc::new(out)
+            }
+        };
+        super::pg_text::shaped_like(&args.args, out)
+    }
 }
 
 /// `power`, replacing DataFusion's in the session.
@@ -654,6 +824,7 @@ impl AggregateUDFImpl for PgAvg {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         match args {
+            _ if self.gives == Gives::Places => Ok(DataType::Int32),
             [t] if ours(t).is_some() => Ok(avg_type(
                 decimal_shape(t).expect("ours"),
                 !matches!(t, DataType::Decimal128(..)),
@@ -1027,6 +1198,30 @@ mod tests {
         ] {
             assert_eq!(div(a, b, places), pg, "{a} / {b}");
         }
+    }
+
+    /// `sqrt` of decimal texts at PostgreSQL's places (psql).
+    #[test]
+    fn roots_are_postgresqls() {
+        for (x, pg) in [
+            ("2.0", "1.414213562373095"),
+            ("0.000001", "0.0010000000000000000"),
+            ("0.000000", "0.000000000000000"),
+            ("123456789.123456", "11111.11106611108"),
+            ("100", "10.000000000000000"),
+            ("0.5", "0.70710678118654752"),
+        ] {
+            let s = x.split_once('.').map_or(0, |(_, f)| f.len()) as i8;
+            let v: i128 = x.replace('.', "").parse().unwrap();
+            let places = sqrt_scale(v, s) as i8;
+            let got = numeric_sqrt(v, s, places).unwrap();
+            assert_eq!(
+                ScalarValue::Decimal128(Some(got), 38, places).to_string(),
+                pg,
+                "sqrt({x})"
+            );
+        }
+        assert!(numeric_sqrt(-1, 0, 16).is_err());
     }
 
     /// `power(x, y)` of decimal texts, as text (PostgreSQL 15's answers).

@@ -113,7 +113,7 @@ impl Conn {
                     .map_err(|e| fatal("XX000", e.to_string()))?
                     .ok_or_else(|| fatal("28000", format!("user \"{user}\" no longer exists")))?;
                 let access = Access::new(def.readable_sources(), def.admin);
-                let session = self.shared.engine.client_for(access);
+                let session = self.shared.engine.client_for(access).with_numeric_places();
                 // The connection's database is the session's default
                 // catalog; one the user cannot read does not exist for them.
                 let database = client.metadata().get(METADATA_DATABASE).cloned();

@@ -186,14 +186,17 @@ fn described_schema(
     plan: &LogicalPlan,
 ) -> datafusion::arrow::datatypes::SchemaRef {
     let analyzed = session.analyze(plan.clone());
-    std::sync::Arc::new(
-        analyzed
-            .as_ref()
-            .unwrap_or(plan)
-            .schema()
-            .as_arrow()
-            .clone(),
-    )
+    let schema = analyzed
+        .as_ref()
+        .unwrap_or(plan)
+        .schema()
+        .as_arrow()
+        .clone();
+    // Without the hidden columns of numerics' places.
+    std::sync::Arc::new(match super::text_out::Places::of(&schema) {
+        Some(p) => p.schema(&schema),
+        None => schema,
+    })
 }
 
 /// The parameters a statement casts only to plain SQL types (`$1::bigint`,

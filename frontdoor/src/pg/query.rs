@@ -84,34 +84,57 @@ impl Conn {
             return Ok(Response::Execution(tag));
         }
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        // The hidden columns of numerics' places come off
+        // (`quipu_scheduler::scales`).
+        let places = super::text_out::Places::of(&out.schema);
+        let schema = match &places {
+            Some(p) => Arc::new(p.schema(&out.schema)),
+            None => out.schema.clone(),
+        };
         let fields = Arc::new(renamed(
-            arrow_pg::datatypes::arrow_schema_to_pg_fields(&out.schema, format, Some(options))?,
+            arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, format, Some(options))?,
             names,
         ));
         let batches = guarded(out.stream, token, deadline);
         let rows_fields = fields.clone();
-        let mending = super::text_out::Mending::of(&fields, &out.schema);
+        let mending = super::text_out::Mending::of(&fields, &schema);
         let zone =
             super::settings::setting(&self.settings, "timezone").unwrap_or_else(|| "UTC".into());
         let rows = batches
             .map(
                 move |b| -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
                     let b = b.and_then(|batch| {
-                        super::text_out::pg_text_batch(batch, &rows_fields, &zone)
+                        let batch = match &places {
+                            Some(p) => p.apply(batch, &rows_fields),
+                            None => Ok((batch, vec![])),
+                        };
+                        batch
+                            .and_then(|(batch, binary)| {
+                                super::text_out::pg_text_batch(batch, &rows_fields, &zone)
+                                    .map(|b| (b, binary))
+                            })
                             .map_err(|e| PgWireError::ApiError(Box::new(e)))
                     });
                     match b {
-                        Ok(batch) => {
+                        Ok((batch, binary)) => {
                             let nulls = super::text_out::interval_nulls(&batch);
                             let rows =
                                 arrow_pg::datatypes::encode_recordbatch(rows_fields.clone(), batch);
                             let rows = super::text_out::with_interval_nulls(rows, nulls);
-                            match mending.is_empty() {
+                            let rows = match mending.is_empty() {
                                 true => rows,
                                 false => {
                                     let mending = mending.clone();
                                     Box::new(rows.map(move |r| r.map(|row| mending.apply(row))))
                                 }
+                            };
+                            // After the zeros' scale is mended: a zero's own
+                            // places can be fewer (`COALESCE(n, 0)`).
+                            match binary.is_empty() {
+                                true => rows,
+                                false => Box::new(rows.enumerate().map(move |(r, row)| {
+                                    row.map(|row| super::text_out::binary_places(row, r, &binary))
+                                })),
                             }
                         }
                         Err(e) => Box::new(std::iter::once(Err(e))),

@@ -19,10 +19,12 @@
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use datafusion::arrow::array::{Array, ArrayRef, Float32Array, Float64Array, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float32Array, Float64Array, Int32Array, StringArray,
+};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use pgwire::api::Type;
@@ -96,6 +98,144 @@ pub fn pg_text_batch(
         return Ok(batch);
     }
     RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
+}
+
+/// The hidden columns of places a result carries
+/// (`quipu_scheduler::scales`): the columns a client sees, and for each
+/// numeric one the hidden column of its values' places.
+pub struct Places {
+    visible: Vec<usize>,
+    places: Vec<Option<usize>>,
+}
+
+impl Places {
+    /// `None` when `schema` has no hidden column.
+    pub fn of(schema: &Schema) -> Option<Places> {
+        let of: Vec<Option<usize>> = schema
+            .fields()
+            .iter()
+            .map(|f| quipu_scheduler::scales::places_for(f.name()))
+            .collect();
+        if of.iter().all(Option::is_none) {
+            return None;
+        }
+        let hidden = |i: usize| of[i].is_some() || schema.field(i).name().starts_with(HIDDEN);
+        let visible: Vec<usize> = (0..of.len()).filter(|i| !hidden(*i)).collect();
+        let places = visible
+            .iter()
+            .map(|v| of.iter().position(|o| *o == Some(*v)))
+            .collect();
+        Some(Places { visible, places })
+    }
+
+    /// The schema a client sees.
+    pub fn schema(&self, schema: &Schema) -> Schema {
+        Schema::new(
+            self.visible
+                .iter()
+                .map(|i| schema.field(*i).clone())
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// The batch a client sees: its hidden columns taken off, each text
+    /// numeric printed with its values' places; and the places of its
+    /// binary numerics, for [`binary_places`] to mend their rows.
+    pub fn apply(
+        &self,
+        batch: RecordBatch,
+        fields: &[FieldInfo],
+    ) -> Result<(RecordBatch, BinaryPlaces), ArrowError> {
+        let mut binary = vec![];
+        let mut columns = Vec::with_capacity(self.visible.len());
+        let mut schema_fields = Vec::with_capacity(self.visible.len());
+        for (k, (v, places)) in self.visible.iter().zip(&self.places).enumerate() {
+            let column = batch.column(*v);
+            let field = batch.schema().field(*v).clone();
+            let text = fields
+                .get(k)
+                .is_some_and(|f| f.format() == FieldFormat::Text);
+            match (places, column.data_type()) {
+                (Some(p), DataType::Decimal128(_, scale)) if text => {
+                    let a = places_text(column, batch.column(*p), *scale)?;
+                    schema_fields.push(field.with_data_type(DataType::Utf8));
+                    columns.push(a);
+                }
+                (Some(p), DataType::Decimal128(..)) => {
+                    let places = cast(batch.column(*p), &DataType::Int32)?;
+                    binary.push((k, places.as_primitive::<Int32Type>().clone()));
+                    schema_fields.push(field);
+                    columns.push(column.clone());
+                }
+                _ => {
+                    schema_fields.push(field);
+                    columns.push(column.clone());
+                }
+            }
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)?;
+        Ok((batch, binary))
+    }
+}
+
+/// The places of a batch's binary numerics: (column, each row's places).
+pub type BinaryPlaces = Vec<(usize, Int32Array)>;
+
+/// Row `r` of a batch with each binary numeric of `places` given its
+/// value's display scale (when fewer than the column's): the scale is the
+/// last two bytes of the value's header (digits, weight, sign, scale), and
+/// asyncpg reads a `Decimal` with that many places.
+pub fn binary_places(row: DataRow, r: usize, places: &BinaryPlaces) -> DataRow {
+    rebuilt(row, |i, v| {
+        let Some((_, p)) = places.iter().find(|(c, _)| *c == i) else {
+            return Some(v);
+        };
+        if v.len() < 8 || p.is_null(r) {
+            return Some(v);
+        }
+        let scale = u16::from_be_bytes([v[6], v[7]]);
+        let wanted = p.value(r).clamp(0, i32::from(scale)) as u16;
+        if wanted == scale {
+            return Some(v);
+        }
+        let mut v = v.to_vec();
+        v[6..8].copy_from_slice(&wanted.to_be_bytes());
+        Some(Bytes::from(v))
+    })
+}
+
+/// What every hidden column's name starts with.
+const HIDDEN: &str = quipu_scheduler::scales::HIDDEN;
+
+/// Decimals as text with each value's places: the column's, less the
+/// trailing zeros beyond `places` (never a digit that is not a zero).
+fn places_text(column: &ArrayRef, places: &ArrayRef, scale: i8) -> Result<ArrayRef, ArrowError> {
+    let text = cast(column, &DataType::Utf8)?;
+    let places = cast(places, &DataType::Int32)?;
+    let places = places.as_primitive::<Int32Type>();
+    let out: StringArray = text
+        .as_string::<i32>()
+        .iter()
+        .enumerate()
+        .map(|(r, t)| {
+            let t = t?;
+            if places.is_null(r) || scale <= 0 {
+                return Some(t.to_string());
+            }
+            let keep = places.value(r).max(0) as usize;
+            let mut t = t.as_bytes();
+            let mut frac = scale as usize;
+            while frac > keep && t.last() == Some(&b'0') {
+                t = &t[..t.len() - 1];
+                frac -= 1;
+            }
+            if frac == 0 && t.last() == Some(&b'.') {
+                t = &t[..t.len() - 1];
+            }
+            Some(String::from_utf8_lossy(t).into_owned())
+        })
+        .collect();
+    Ok(Arc::new(out))
 }
 
 /// Digits rust_decimal (pgwire's binary `numeric`) holds.

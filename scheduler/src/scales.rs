@@ -1,0 +1,388 @@
+//! PostgreSQL's display scale of numerics, for the PostgreSQL front door
+//! (issue 22).
+//!
+//! A PostgreSQL `numeric` carries its own scale, value by value: a
+//! quotient's and an average's are chosen per value
+//! (`connectors/src/dialect/pg_numeric.rs`), `COALESCE(n, 0)` is `0` where
+//! `n` is NULL and `1.000000` where it is 1, and `CAST('1.50' AS numeric)`
+//! is `1.50`. An Arrow decimal has one scale per column, so Quipu's values
+//! are PostgreSQL's but printed with the column's places
+//! (`25.00000000000000000000` for PostgreSQL's `25.0000000000000000`).
+//!
+//! For each numeric column of a result whose places can vary this way,
+//! [`annotate`] adds a hidden column to the statement's last projection:
+//! the places PostgreSQL would print each value with, computed from the
+//! same operands. The front door takes the hidden columns off and prints
+//! each value with its places (trailing zeros only are dropped, so a
+//! value is never changed). Where the places cannot be followed (a column
+//! of a subquery or view, a window's average), the column's are printed.
+//!
+//! It follows `/` of numerics, `avg` of integers and numerics (a hidden
+//! `quipu_avg_scale` beside it in the aggregation), `+`, `-`, `*`, unary
+//! minus, `abs`, `sqrt`, `CASE`, `COALESCE`, `NULLIF`, `GREATEST`, `LEAST`, and casts
+//! to `numeric` without a scale (of text: the text's places; of integers:
+//! none; of numerics: theirs).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Column, DFSchema, Result};
+use datafusion::logical_expr::expr::{AggregateFunction, Case};
+use datafusion::logical_expr::{
+    Aggregate, BinaryExpr, Expr, ExprSchemable, Filter, LogicalPlan, Operator, Projection,
+    SubqueryAlias, lit,
+};
+use quipu_connectors::dialect::pg_numeric;
+
+/// The name a hidden column of places starts with; the rest is the index
+/// of the column it is for.
+pub const HIDDEN: &str = "__quipu_places_";
+
+/// The column a hidden column gives the places of, from its name.
+pub fn places_for(name: &str) -> Option<usize> {
+    name.strip_prefix(HIDDEN)?.parse().ok()
+}
+
+/// The plan with a hidden column of places for each numeric column of its
+/// last projection (under its `ORDER BY` and `LIMIT`) whose places vary.
+pub fn annotate(plan: LogicalPlan) -> Result<LogicalPlan> {
+    Ok(match plan {
+        LogicalPlan::Projection(p) => projection(p)?,
+        other => beneath(other)?,
+    })
+}
+
+/// A node a projection's columns pass through unchanged (an `ORDER BY`, a
+/// `LIMIT`, a subquery's alias), with the projection below it annotated.
+fn beneath(plan: LogicalPlan) -> Result<LogicalPlan> {
+    Ok(match plan {
+        LogicalPlan::Sort(mut s) => {
+            s.input = Arc::new(annotate(Arc::unwrap_or_clone(s.input))?);
+            LogicalPlan::Sort(s)
+        }
+        LogicalPlan::Limit(mut l) => {
+            l.input = Arc::new(annotate(Arc::unwrap_or_clone(l.input))?);
+            LogicalPlan::Limit(l)
+        }
+        LogicalPlan::SubqueryAlias(a) => {
+            let input = annotate(Arc::unwrap_or_clone(a.input))?;
+            LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(Arc::new(input), a.alias)?)
+        }
+        other => other,
+    })
+}
+
+fn projection(p: Projection) -> Result<LogicalPlan> {
+    let referenced: Vec<String> = p
+        .expr
+        .iter()
+        .flat_map(|e| e.column_refs().into_iter().map(|c| c.name.clone()))
+        .collect();
+    let (input, mut found) = with_average_places(&p.input, &referenced)?;
+    // A projection below (the one an ORDER BY of other columns adds, a
+    // subquery's): its hidden columns are passed up.
+    let input = match input {
+        LogicalPlan::Aggregate(_) | LogicalPlan::Filter(_) => input,
+        other => beneath(other)?,
+    };
+    let schema = input.schema().clone();
+    for (j, (qualifier, field)) in schema.iter().enumerate() {
+        let Some(i) = places_for(field.name()) else {
+            continue;
+        };
+        let (q, f) = schema.qualified_field(i);
+        let name = Column::new(q.cloned(), f.name()).flat_name();
+        let (hq, hf) = schema.qualified_field(j);
+        debug_assert!(qualifier == hq);
+        found.insert(name, Expr::Column(Column::new(hq.cloned(), hf.name())));
+    }
+    let mut exprs = p.expr.clone();
+    for (i, e) in p.expr.iter().enumerate() {
+        if !matches!(e.get_type(&schema), Ok(DataType::Decimal128(..))) {
+            continue;
+        }
+        if let Some(places) = places(e, &schema, &found) {
+            exprs.push(places.alias(format!("{HIDDEN}{i}")));
+        }
+    }
+    if exprs.len() == p.expr.len() {
+        return Ok(LogicalPlan::Projection(Projection::try_new(
+            p.expr,
+            Arc::new(input),
+        )?));
+    }
+    Ok(LogicalPlan::Projection(Projection::try_new(
+        exprs,
+        Arc::new(input),
+    )?))
+}
+
+/// `input` with a hidden `quipu_avg_scale` beside each `avg` of integers
+/// or numerics that `referenced` names, when `input` is an aggregation
+/// (or a `HAVING` over one); and the column of places of each average,
+/// by the average's column name.
+fn with_average_places(
+    input: &Arc<LogicalPlan>,
+    referenced: &[String],
+) -> Result<(LogicalPlan, HashMap<String, Expr>)> {
+    let none = || Ok(((**input).clone(), HashMap::new()));
+    let (aggregate, having) = match input.as_ref() {
+        LogicalPlan::Aggregate(a) => (a, None),
+        LogicalPlan::Filter(f) => match f.input.as_ref() {
+            LogicalPlan::Aggregate(a) => (a, Some(f.predicate.clone())),
+            _ => return none(),
+        },
+        _ => return none(),
+    };
+    let mut aggr_expr = aggregate.aggr_expr.clone();
+    let mut found = HashMap::new();
+    let keys = aggregate.group_expr_len()?;
+    for (k, e) in aggregate.aggr_expr.iter().enumerate() {
+        let name = aggregate.schema.field(keys + k).name().clone();
+        let inner = match e {
+            Expr::Alias(a) => a.expr.as_ref(),
+            other => other,
+        };
+        let Expr::AggregateFunction(AggregateFunction { func, params }) = inner else {
+            continue;
+        };
+        let numeric = params.args.len() == 1
+            && params.args[0]
+                .get_type(aggregate.input.schema())
+                .is_ok_and(|t| pg_numeric::decimal_shape(&t).is_some());
+        if func.name() != "avg" || !numeric || !referenced.contains(&name) {
+            continue;
+        }
+        let hidden = format!("{HIDDEN}avg_{k}");
+        let scale = Expr::AggregateFunction(AggregateFunction {
+            func: Arc::new(pg_numeric::avg_scale()),
+            params: params.clone(),
+        });
+        aggr_expr.push(scale.alias(hidden.clone()));
+        found.insert(name, Expr::Column(Column::from_name(hidden)));
+    }
+    if found.is_empty() {
+        return none();
+    }
+    let aggregate = LogicalPlan::Aggregate(Aggregate::try_new(
+        aggregate.input.clone(),
+        aggregate.group_expr.clone(),
+        aggr_expr,
+    )?);
+    let plan = match having {
+        Some(predicate) => LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(aggregate))?),
+        None => aggregate,
+    };
+    Ok((plan, found))
+}
+
+/// The places of an integer or numeric by its type alone (`None`: not a
+/// number these follow).
+fn type_places(e: &Expr, schema: &DFSchema) -> Option<Expr> {
+    match e.get_type(schema).ok()? {
+        DataType::Null => Some(lit(0i32)),
+        t => pg_numeric::decimal_shape(&t).map(|(_, s)| lit(s as i32)),
+    }
+}
+
+/// The places of `e`, followed or by its type.
+fn places_or_type(e: &Expr, schema: &DFSchema, avg: &HashMap<String, Expr>) -> Option<Expr> {
+    places(e, schema, avg).or_else(|| type_places(e, schema))
+}
+
+/// The places PostgreSQL prints each value of `e` with, where they can
+/// differ from its type's (`None`: its type's).
+fn places(e: &Expr, schema: &DFSchema, avg: &HashMap<String, Expr>) -> Option<Expr> {
+    let of = |x: &Expr| places_or_type(x, schema, avg);
+    let numeric = |x: &Expr| {
+        x.get_type(schema)
+            .is_ok_and(|t| matches!(t, DataType::Decimal128(..)))
+    };
+    match e {
+        Expr::Alias(a) => places(&a.expr, schema, avg),
+        Expr::Column(c) => avg.get(&c.flat_name()).cloned(),
+        Expr::Negative(x) => places(x, schema, avg),
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (l, r) = (of(left)?, of(right)?);
+            match op {
+                Operator::Divide if numeric(left) || numeric(right) => {
+                    Some(pg_numeric::div_scale_udf().call(vec![
+                        left.as_ref().clone(),
+                        right.as_ref().clone(),
+                        l,
+                        r,
+                    ]))
+                }
+                Operator::Plus | Operator::Minus | Operator::Modulo
+                    if places(left, schema, avg).is_some()
+                        || places(right, schema, avg).is_some() =>
+                {
+                    Some(larger(l, r))
+                }
+                Operator::Multiply
+                    if places(left, schema, avg).is_some()
+                        || places(right, schema, avg).is_some() =>
+                {
+                    Some(l + r)
+                }
+                _ => None,
+            }
+        }
+        Expr::Case(c) => {
+            let results: Vec<&Expr> = c
+                .when_then_expr
+                .iter()
+                .map(|(_, t)| t.as_ref())
+                .chain(c.else_expr.as_deref())
+                .collect();
+            if !varies(&results, schema, avg) {
+                return None;
+            }
+            let mut when_then = vec![];
+            for (w, t) in &c.when_then_expr {
+                when_then.push((w.clone(), Box::new(of(t)?)));
+            }
+            let else_expr = match &c.else_expr {
+                Some(e) => Some(Box::new(of(e)?)),
+                None => None,
+            };
+            Some(Expr::Case(Case::new(c.expr.clone(), when_then, else_expr)))
+        }
+        Expr::ScalarFunction(f) => {
+            let args: Vec<&Expr> = f.args.iter().collect();
+            match f.name() {
+                "abs" => places(args.first()?, schema, avg),
+                "sqrt" if numeric(args.first()?) => {
+                    let x = args.first()?;
+                    Some(pg_numeric::sqrt_scale_udf().call(vec![(*x).clone(), of(x)?]))
+                }
+                "nullif" => places(args.first()?, schema, avg),
+                "coalesce" if varies(&args, schema, avg) => {
+                    let mut when_then = vec![];
+                    for a in &args {
+                        when_then.push((Box::new((*a).clone().is_not_null()), Box::new(of(a)?)));
+                    }
+                    Some(Expr::Case(Case::new(None, when_then, None)))
+                }
+                name @ ("greatest" | "least") if varies(&args, schema, avg) => {
+                    // PostgreSQL keeps the first of equal values.
+                    let op = if name == "greatest" {
+                        Operator::Gt
+                    } else {
+                        Operator::Lt
+                    };
+                    let (first, rest) = args.split_first()?;
+                    let mut value = (*first).clone();
+                    let mut scale = of(first)?;
+                    for a in rest {
+                        let takes = (*a).clone().is_not_null().and(value.clone().is_null().or(
+                            Expr::BinaryExpr(BinaryExpr::new(
+                                Box::new((*a).clone()),
+                                op,
+                                Box::new(value.clone()),
+                            )),
+                        ));
+                        let pick = |then: Expr, otherwise: Expr| {
+                            Expr::Case(Case::new(
+                                None,
+                                vec![(Box::new(takes.clone()), Box::new(then))],
+                                Some(Box::new(otherwise)),
+                            ))
+                        };
+                        scale = pick(of(a)?, scale);
+                        value = pick((*a).clone(), value);
+                    }
+                    Some(scale)
+                }
+                _ => None,
+            }
+        }
+        // `numeric` without a scale is planned as decimal(38,10); a value
+        // keeps the places it had.
+        Expr::Cast(c) if *c.field.data_type() == DataType::Decimal128(38, 10) => {
+            match c.expr.get_type(schema).ok()? {
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                    Some(pg_numeric::text_scale().call(vec![c.expr.as_ref().clone()]))
+                }
+                t if pg_numeric::decimal_shape(&t).is_some() => of(&c.expr),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether `exprs`' places can differ from value to value: one is
+/// followed, or their types' places differ.
+fn varies(exprs: &[&Expr], schema: &DFSchema, avg: &HashMap<String, Expr>) -> bool {
+    let numeric = exprs.iter().any(|e| {
+        e.get_type(schema)
+            .is_ok_and(|t| matches!(t, DataType::Decimal128(..)))
+    });
+    if !numeric {
+        return false;
+    }
+    let mut scales = vec![];
+    for e in exprs {
+        if places(e, schema, avg).is_some() {
+            return true;
+        }
+        match e.get_type(schema) {
+            Ok(DataType::Null) => {}
+            Ok(t) => match pg_numeric::decimal_shape(&t) {
+                Some((_, s)) => scales.push(s),
+                None => return false,
+            },
+            Err(_) => return false,
+        }
+    }
+    scales.windows(2).any(|w| w[0] != w[1])
+}
+
+/// The larger of two places.
+fn larger(a: Expr, b: Expr) -> Expr {
+    Expr::Case(Case::new(
+        None,
+        vec![(Box::new(a.clone().gt_eq(b.clone())), Box::new(a))],
+        Some(Box::new(b)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use futures::TryStreamExt;
+
+    /// The result of `sql` with its hidden columns, as a table.
+    async fn table(sql: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::engine::Engine::open(dir.path()).unwrap();
+        let session = engine.client().with_numeric_places();
+        let out = session.sql_one(sql).await.unwrap();
+        let batches: Vec<_> = out.stream.try_collect().await.unwrap();
+        pretty_format_batches(&batches).unwrap().to_string()
+    }
+
+    /// PostgreSQL prints 1.00000000000000000000 and 0.33333333333333333333
+    /// (20 places) for the average and the quotient, and 0 for the
+    /// COALESCE; a column's own places need no hidden column (`x + 1`).
+    /// Under an ORDER BY of a column not selected, the places come up
+    /// through the projection that sorts. (An average of bigints has 19
+    /// places here, so the front door prints 19.)
+    #[tokio::test]
+    async fn hidden_columns_hold_postgresqls_places() {
+        let t = table(
+            "SELECT avg(x) AS a, sum(x) / 3.0 AS q, COALESCE(CAST(NULL AS numeric(10,2)), 0) AS c, \
+             x + 1 AS k FROM (VALUES (1), (2), (2)) AS v(x) GROUP BY x ORDER BY x LIMIT 1",
+        )
+        .await;
+        let want = "\
++-----------------------+------------------------+------+---+------------------+------------------+------------------+
+| a                     | q                      | c    | k | __quipu_places_0 | __quipu_places_1 | __quipu_places_2 |
++-----------------------+------------------------+------+---+------------------+------------------+------------------+
+| 1.0000000000000000000 | 0.33333333333333333333 | 0.00 | 2 | 20               | 20               | 0                |
++-----------------------+------------------------+------+---+------------------+------------------+------------------+";
+        assert_eq!(t, want);
+    }
+}
