@@ -146,6 +146,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                     crate::dialect::pg_text::json_build_object(),
                     crate::dialect::syntax::like_pattern_udf(),
                     crate::dialect::syntax::expand_array_udf(),
+                    crate::dialect::syntax::cast_label_udf(),
                 ])
                 .map(Arc::new)
                 .collect()

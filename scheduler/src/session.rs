@@ -348,6 +348,17 @@ impl ClientSession {
                 let named = quipu_connectors::dialect::syntax::name_every_item(again);
                 state.statement_to_plan(named).await
             }
+            // `sum(x), sum(CAST(x AS numeric))`: DataFusion names both
+            // aggregates `sum(x)`; once more with the casts labelled.
+            Err(DataFusionError::SchemaError(e, _))
+                if matches!(
+                    *e,
+                    datafusion::common::SchemaError::DuplicateUnqualifiedField { .. }
+                ) =>
+            {
+                let labelled = quipu_connectors::dialect::syntax::label_casts(again);
+                state.statement_to_plan(labelled).await
+            }
             other => other,
         };
         let plan = match planned {

@@ -441,6 +441,85 @@ pub fn name_every_item(mut statement: DfStatement) -> DfStatement {
     statement
 }
 
+/// The name of the identity function [`label_casts`] wraps casts in.
+pub const CAST_LABEL_FN: &str = "quipu_cast_label";
+
+/// The statement with each cast that is an argument of a function call
+/// labelled with its type (`sum(CAST(x AS numeric))` is
+/// `sum(quipu_cast_label(CAST(x AS numeric), 'NUMERIC'))`): DataFusion
+/// names a cast as its operand, so `sum(x)` and `sum(CAST(x AS numeric))`
+/// were two columns of one name in an aggregation ("Schema contains
+/// duplicate unqualified field name"), where PostgreSQL answers both. The
+/// function is the identity and is simplified away before anything runs;
+/// the PostgreSQL front door names the columns from the statement.
+pub fn label_casts(mut statement: DfStatement) -> DfStatement {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    fn label(s: &mut datafusion::sql::sqlparser::ast::Statement) {
+        let _ = visit_expressions_mut(s, |e: &mut Expr| {
+            if let Expr::Function(f) = e
+                && let FunctionArguments::List(list) = &mut f.args
+            {
+                for arg in &mut list.args {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) = arg
+                        && let Expr::Cast { data_type, .. } = x
+                    {
+                        let name = data_type.to_string().replace('\'', "''");
+                        let cast = std::mem::replace(x, Expr::value(Value::Null));
+                        *x = around(&format!("{CAST_LABEL_FN}(quipu_operand, '{name}')"), cast);
+                    }
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    match &mut statement {
+        DfStatement::Statement(s) => label(s.as_mut()),
+        DfStatement::Explain(e) => {
+            if let DfStatement::Statement(s) = e.statement.as_mut() {
+                label(s.as_mut());
+            }
+        }
+        _ => {}
+    }
+    statement
+}
+
+/// `quipu_cast_label(x, label)`: `x` ([`label_casts`]).
+pub fn cast_label_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+    use datafusion::logical_expr::{
+        ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    };
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct CastLabel(Signature);
+    impl ScalarUDFImpl for CastLabel {
+        fn name(&self) -> &str {
+            CAST_LABEL_FN
+        }
+        fn signature(&self) -> &Signature {
+            &self.0
+        }
+        fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+            Ok(args[0].clone())
+        }
+        fn simplify(
+            &self,
+            mut args: Vec<datafusion::logical_expr::Expr>,
+            _: &SimplifyContext,
+        ) -> Result<ExprSimplifyResult> {
+            Ok(ExprSimplifyResult::Simplified(args.swap_remove(0)))
+        }
+        fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+            Ok(args.args[0].clone())
+        }
+    }
+    datafusion::logical_expr::ScalarUDF::new_from_impl(CastLabel(Signature::any(
+        2,
+        Volatility::Immutable,
+    )))
+}
+
 /// `expr AS "name:n"`, select item `i` (from 0) under a name of its own
 /// (`NULL:5`, `id:2`): the PostgreSQL front door names the column from
 /// the statement as written.
