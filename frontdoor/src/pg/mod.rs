@@ -35,6 +35,7 @@
 //!   introspection).
 
 mod auth;
+mod binary_numeric;
 pub(crate) mod catalog;
 mod catalog_sql;
 mod column_names;

@@ -97,7 +97,7 @@ impl Conn {
         ));
         let batches = guarded(out.stream, token, deadline);
         let rows_fields = fields.clone();
-        let mending = super::text_out::Mending::of(&fields, &schema);
+        let mending = super::text_out::Mending::of(&fields);
         let zone =
             super::settings::setting(&self.settings, "timezone").unwrap_or_else(|| "UTC".into());
         let rows = batches
@@ -106,35 +106,26 @@ impl Conn {
                     let b = b.and_then(|batch| {
                         let batch = match &places {
                             Some(p) => p.apply(batch, &rows_fields),
-                            None => Ok((batch, vec![])),
+                            None => Ok(batch),
                         };
                         batch
-                            .and_then(|(batch, binary)| {
+                            .and_then(|batch| {
                                 super::text_out::pg_text_batch(batch, &rows_fields, &zone)
-                                    .map(|b| (b, binary))
                             })
                             .map_err(|e| PgWireError::ApiError(Box::new(e)))
                     });
                     match b {
-                        Ok((batch, binary)) => {
+                        Ok(batch) => {
                             let nulls = super::text_out::interval_nulls(&batch);
                             let rows =
                                 arrow_pg::datatypes::encode_recordbatch(rows_fields.clone(), batch);
                             let rows = super::text_out::with_interval_nulls(rows, nulls);
-                            let rows = match mending.is_empty() {
+                            match mending.is_empty() {
                                 true => rows,
                                 false => {
                                     let mending = mending.clone();
                                     Box::new(rows.map(move |r| r.map(|row| mending.apply(row))))
                                 }
-                            };
-                            // After the zeros' scale is mended: a zero's own
-                            // places can be fewer (`COALESCE(n, 0)`).
-                            match binary.is_empty() {
-                                true => rows,
-                                false => Box::new(rows.enumerate().map(move |(r, row)| {
-                                    row.map(|row| super::text_out::binary_places(row, r, &binary))
-                                })),
                             }
                         }
                         Err(e) => Box::new(std::iter::once(Err(e))),

@@ -13,15 +13,13 @@
 //! `-0`, `1e-05`; pgwire wrote `2.0`, `1000000000000000.0`, `0`, `0.00001`),
 //! `timestamptz` in the session's `TimeZone` (`SET TimeZone`), as
 //! PostgreSQL shows them, with its offset (`-05`, `+05:30`), and decimals
-//! exactly (pgwire's hold 28 digits). A binary decimal column too long for
-//! pgwire loses the trailing zeros all its values have.
+//! exactly (pgwire's hold 28 digits). Binary decimals are written here
+//! too ([`super::binary_numeric`]).
 
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float32Array, Float64Array, Int32Array, StringArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float32Array, Float64Array, StringArray};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema};
@@ -35,8 +33,8 @@ use quipu_connectors::dialect::pg_text::{float4_out, float8_out};
 /// The batch with its text-format doubles as PostgreSQL prints them, its
 /// text-format decimals exact, its `timestamptz` columns in the session's
 /// time zone `zone` (an IANA name or an offset; one Arrow cannot read
-/// leaves the column as it is), and its too long binary decimals at the
-/// scale their trailing zeros allow ([`binary_decimal`]).
+/// leaves the column as it is), and its binary decimals in PostgreSQL's
+/// binary form ([`super::binary_numeric`]).
 pub fn pg_text_batch(
     batch: RecordBatch,
     fields: &[FieldInfo],
@@ -57,6 +55,9 @@ pub fn pg_text_batch(
         let text = fields
             .get(i)
             .is_some_and(|f| f.format() == FieldFormat::Text);
+        let binary = fields
+            .get(i)
+            .is_some_and(|f| f.format() == FieldFormat::Binary);
         let replaced: Option<ArrayRef> = match column.data_type() {
             DataType::Float64 if text => {
                 let a = column.as_any().downcast_ref::<Float64Array>().expect("f64");
@@ -79,7 +80,9 @@ pub fn pg_text_batch(
             DataType::Decimal128(..) | DataType::Decimal256(..) if text => {
                 Some(cast(column, &DataType::Utf8)?)
             }
-            DataType::Decimal128(_, scale) => binary_decimal(column, *scale)?,
+            DataType::Decimal128(..) | DataType::Decimal256(..) if binary => {
+                Some(super::binary_numeric::binary_numerics(column, None)?)
+            }
             _ => None,
         };
         match replaced {
@@ -139,14 +142,13 @@ impl Places {
     }
 
     /// The batch a client sees: its hidden columns taken off, each text
-    /// numeric printed with its values' places; and the places of its
-    /// binary numerics, for [`binary_places`] to mend their rows.
+    /// numeric printed with its values' places, each binary one sent with
+    /// them.
     pub fn apply(
         &self,
         batch: RecordBatch,
         fields: &[FieldInfo],
-    ) -> Result<(RecordBatch, BinaryPlaces), ArrowError> {
-        let mut binary = vec![];
+    ) -> Result<RecordBatch, ArrowError> {
         let mut columns = Vec::with_capacity(self.visible.len());
         let mut schema_fields = Vec::with_capacity(self.visible.len());
         for (k, (v, places)) in self.visible.iter().zip(&self.places).enumerate() {
@@ -163,9 +165,12 @@ impl Places {
                 }
                 (Some(p), DataType::Decimal128(..)) => {
                     let places = cast(batch.column(*p), &DataType::Int32)?;
-                    binary.push((k, places.as_primitive::<Int32Type>().clone()));
-                    schema_fields.push(field);
-                    columns.push(column.clone());
+                    let a = super::binary_numeric::binary_numerics(
+                        column,
+                        Some(places.as_primitive::<Int32Type>()),
+                    )?;
+                    schema_fields.push(field.with_data_type(DataType::Binary));
+                    columns.push(a);
                 }
                 _ => {
                     schema_fields.push(field);
@@ -173,35 +178,8 @@ impl Places {
                 }
             }
         }
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)?;
-        Ok((batch, binary))
+        RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
     }
-}
-
-/// The places of a batch's binary numerics: (column, each row's places).
-pub type BinaryPlaces = Vec<(usize, Int32Array)>;
-
-/// Row `r` of a batch with each binary numeric of `places` given its
-/// value's display scale (when fewer than the column's): the scale is the
-/// last two bytes of the value's header (digits, weight, sign, scale), and
-/// asyncpg reads a `Decimal` with that many places.
-pub fn binary_places(row: DataRow, r: usize, places: &BinaryPlaces) -> DataRow {
-    rebuilt(row, |i, v| {
-        let Some((_, p)) = places.iter().find(|(c, _)| *c == i) else {
-            return Some(v);
-        };
-        if v.len() < 8 || p.is_null(r) {
-            return Some(v);
-        }
-        let scale = u16::from_be_bytes([v[6], v[7]]);
-        let wanted = p.value(r).clamp(0, i32::from(scale)) as u16;
-        if wanted == scale {
-            return Some(v);
-        }
-        let mut v = v.to_vec();
-        v[6..8].copy_from_slice(&wanted.to_be_bytes());
-        Some(Bytes::from(v))
-    })
 }
 
 /// What every hidden column's name starts with.
@@ -238,44 +216,6 @@ fn places_text(column: &ArrayRef, places: &ArrayRef, scale: i8) -> Result<ArrayR
     Ok(Arc::new(out))
 }
 
-/// Digits rust_decimal (pgwire's binary `numeric`) holds.
-const BINARY_DIGITS: u32 = 28;
-
-/// A binary-format decimal column whose values do not all fit
-/// rust_decimal's 28 digits, at a smaller scale where every value's
-/// trailing zeros allow it (an `avg` of bigints is 818181817363636365 at
-/// 19 places: 37 digits, all the places zeros). `None`: as it is (a value
-/// that still does not fit is pgwire's error).
-fn binary_decimal(column: &ArrayRef, scale: i8) -> Result<Option<ArrayRef>, ArrowError> {
-    use datafusion::arrow::array::AsArray;
-    use datafusion::arrow::datatypes::Decimal128Type;
-    let values = column.as_primitive::<Decimal128Type>();
-    let too_long = values
-        .iter()
-        .flatten()
-        .any(|v| v.unsigned_abs().checked_ilog10().unwrap_or(0) >= BINARY_DIGITS);
-    if !too_long || scale <= 0 {
-        return Ok(None);
-    }
-    let zeros = |v: i128| {
-        let mut v = v.unsigned_abs();
-        let mut k = 0;
-        while v != 0 && v.is_multiple_of(10) && k < scale {
-            v /= 10;
-            k += 1;
-        }
-        if v == 0 { scale } else { k }
-    };
-    let common = values.iter().flatten().map(zeros).min().unwrap_or(0);
-    if common == 0 {
-        return Ok(None);
-    }
-    Ok(Some(cast(
-        column,
-        &DataType::Decimal128(38, scale - common),
-    )?))
-}
-
 /// A `timestamptz` column as PostgreSQL prints it in `zone`:
 /// `2024-02-29 23:59:59.5+05:30`, `2026-03-08 02:30:00-05` (the offset's
 /// minutes only when there are some; pgwire wrote the hours alone).
@@ -289,76 +229,27 @@ fn timestamptz_text(column: &ArrayRef, zone: &str) -> Result<ArrayRef, ArrowErro
         .map_err(|e| ArrowError::ComputeError(e.to_string()))
 }
 
-/// What the rows of one result need mended after pgwire encoded them.
+/// What the rows of one result need mended after pgwire encoded them:
+/// the text-format time columns, whose fractions are trimmed.
 #[derive(Clone)]
 pub struct Mending {
-    /// Text-format time columns (fractions trimmed).
     times: Vec<usize>,
-    /// Binary-format numeric columns and their scales (zeros' scale).
-    zeros: Vec<(usize, i16)>,
 }
 
 impl Mending {
-    pub fn of(fields: &[FieldInfo], schema: &Schema) -> Mending {
+    pub fn of(fields: &[FieldInfo]) -> Mending {
         Mending {
             times: time_columns(fields),
-            zeros: numeric_columns(fields, schema),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.times.is_empty() && self.zeros.is_empty()
+        self.times.is_empty()
     }
 
     pub fn apply(&self, row: DataRow) -> DataRow {
-        let row = match self.times.is_empty() {
-            true => row,
-            false => mend(row, &self.times),
-        };
-        match self.zeros.is_empty() {
-            true => row,
-            false => mend_numeric_zeros(row, &self.zeros),
-        }
+        mend(row, &self.times)
     }
-}
-
-/// The binary-format `numeric` columns and their scales (Arrow decimals).
-fn numeric_columns(fields: &[FieldInfo], schema: &Schema) -> Vec<(usize, i16)> {
-    fields
-        .iter()
-        .zip(schema.fields())
-        .enumerate()
-        .filter_map(
-            |(i, (f, a))| match (f.format(), f.datatype(), a.data_type()) {
-                (
-                    FieldFormat::Binary,
-                    &Type::NUMERIC,
-                    DataType::Decimal128(_, s) | DataType::Decimal256(_, s),
-                ) if *s > 0 => Some((i, *s as i16)),
-                _ => None,
-            },
-        )
-        .collect()
-}
-
-/// The row with each binary zero of `columns` given its column's scale.
-/// pgwire 0.41 writes a numeric zero with display scale 0, so asyncpg read
-/// `Decimal('0')` where PostgreSQL sends `0.000000` for a `numeric(20,6)`
-/// (found by the asyncpg comparison in tests/it/expressions.rs). A zero is
-/// the only value without digits: `ndigits` 0, then weight, sign and the
-/// display scale, two bytes each.
-fn mend_numeric_zeros(row: DataRow, columns: &[(usize, i16)]) -> DataRow {
-    rebuilt(row, |i, v| {
-        let Some((_, scale)) = columns.iter().find(|(c, _)| *c == i) else {
-            return Some(v);
-        };
-        if v.len() == 8 && v[0..2] == [0, 0] && v[4..6] == [0, 0] {
-            let mut v = v.to_vec();
-            v[6..8].copy_from_slice(&scale.to_be_bytes());
-            return Some(Bytes::from(v));
-        }
-        Some(v)
-    })
 }
 
 /// The columns whose text needs mending (text format, a time type).
