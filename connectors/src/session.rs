@@ -131,6 +131,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain(crate::dialect::pg_builtins::functions())
                 .chain(crate::dialect::text_types::functions())
                 .chain(crate::dialect::interval_scaling::functions())
+                .chain(crate::dialect::pg_numeric_log::functions())
                 .chain([
                     crate::dialect::pg_out::text_out(),
                     crate::dialect::pg_to_char::to_char(),

@@ -19,7 +19,8 @@
 //!
 //! It follows `/` of numerics, `avg` of integers and numerics (a hidden
 //! `quipu_avg_scale` beside it in the aggregation), `+`, `-`, `*`, unary
-//! minus, `abs`, `sqrt`, `CASE`, `COALESCE`, `NULLIF`, `GREATEST`, `LEAST`, and casts
+//! minus, `abs`, `sqrt`, `ln`, `log`, `log10`, `exp`, `CASE`, `COALESCE`,
+//! `NULLIF`, `GREATEST`, `LEAST`, and casts
 //! to `numeric` without a scale (of text: the text's places; of integers:
 //! none; of numerics: theirs).
 
@@ -33,7 +34,7 @@ use datafusion::logical_expr::{
     Aggregate, BinaryExpr, Expr, ExprSchemable, Filter, LogicalPlan, Operator, Projection,
     SubqueryAlias, lit,
 };
-use quipu_connectors::dialect::pg_numeric;
+use quipu_connectors::dialect::{pg_numeric, pg_numeric_log};
 
 /// The name a hidden column of places starts with; the rest is the index
 /// of the column it is for.
@@ -258,6 +259,14 @@ fn places(e: &Expr, schema: &DFSchema, avg: &HashMap<String, Expr>) -> Option<Ex
                     Some(pg_numeric::sqrt_scale_udf().call(vec![(*x).clone(), of(x)?]))
                 }
                 "nullif" => places(args.first()?, schema, avg),
+                name if numeric(e) && pg_numeric_log::kind_of(name).is_some() => {
+                    let kind = pg_numeric_log::kind_of(name)?;
+                    let mut call: Vec<Expr> = args.iter().map(|a| (*a).clone()).collect();
+                    for a in &args {
+                        call.push(of(a)?);
+                    }
+                    Some(pg_numeric_log::places_udf(kind).call(call))
+                }
                 "coalesce" if varies(&args, schema, avg) => {
                     let mut when_then = vec![];
                     for a in &args {

@@ -23,6 +23,7 @@ pub mod pg_builtins;
 pub mod pg_format;
 pub mod pg_functions;
 pub mod pg_numeric;
+pub mod pg_numeric_log;
 pub mod pg_out;
 pub mod pg_text;
 pub mod pg_to_char;

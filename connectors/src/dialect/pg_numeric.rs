@@ -89,7 +89,7 @@ pub fn decimal_shape(t: &DataType) -> Option<(u8, i8)> {
 /// typed wider than 18 integer digits (a sum is typed 10 digits wider than
 /// its column) is given 18, and a larger quotient is refused when it
 /// comes (`numeric field overflow`) rather than every quotient cut short.
-fn quotient_scale(int_digits: i16, scales: i16) -> i8 {
+pub(super) fn quotient_scale(int_digits: i16, scales: i16) -> i8 {
     QUOTIENT_SCALE
         .max(scales)
         .min(38 - int_digits.clamp(0, 38))

@@ -1,0 +1,643 @@
+//! `ln`, `log`, `log10` and `exp` of a `numeric` as PostgreSQL computes
+//! them (issue 22).
+//!
+//! PostgreSQL computes these of a `numeric` in arbitrary precision, to
+//! places it chooses per value (`numeric_ln`, `numeric_log`,
+//! `numeric_exp`): at least 16 significant digits, estimated from the
+//! argument, and never fewer places than the argument has. DataFusion
+//! computes doubles: `exp(1.0)` was `2.718281828459045` where PostgreSQL
+//! gives `2.7182818284590452`, and `log(2, 8)` was `3` where PostgreSQL
+//! gives `3.0000000000000000`.
+//!
+//! Here a numeric argument is computed in fixed point over big integers
+//! (num-bigint: DataFusion has no arbitrary-precision decimal), with at
+//! least ten guard digits beyond PostgreSQL's places, and rounded half
+//! away from zero at those places (or at the column's, when it keeps
+//! fewer). The logarithm is `k ln 2 + 2 atanh((m - 1) / (m + 1))` with
+//! `m` in [0.5, 1); the exponential is `2^k exp(r)` with `|r| <= ln 2 / 2`,
+//! by its series. Doubles and integers (one argument) stay DataFusion's
+//! doubles, as PostgreSQL computes them as `double precision`;
+//! `log(b, x)` of integers is a numeric, as PostgreSQL has only
+//! `log(numeric, numeric)`.
+//!
+//! The result column is a `numeric(38, 28)` for `ln` and one-argument
+//! `log` ([`LOG_SCALE`]), a `numeric(38, 20)` for `exp` and `log(b, x)`,
+//! as for quotients: a value needing more places is rounded at the
+//! column's, and one needing more than 18 integer digits (`exp(42)`) is
+//! refused (`numeric field overflow`).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Int32Array};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Int32Type};
+use datafusion::common::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use num_bigint::BigInt;
+use num_traits::{Signed, ToPrimitive, Zero};
+
+use super::pg_numeric::{decimal_shape, quotient_scale};
+use crate::error::DataException;
+
+/// `NUMERIC_MIN_SIG_DIGITS`.
+const MIN_SIG_DIGITS: i32 = 16;
+/// The places of a column of `ln` or one-argument `log` (more, when the
+/// argument has more, up to 35): PostgreSQL gives a logarithm near zero
+/// as many places as it needs for 16 significant digits (`ln(1.000001)`
+/// has 22), and these have at most two integer digits; ten are left, so
+/// that `ln(x) * 1000` still fits.
+const LOG_SCALE: i16 = 28;
+/// Digits computed beyond the places a value is rounded at.
+const GUARD: i32 = 12;
+
+/// Which function.
+#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
+pub enum Kind {
+    Ln,
+    /// `log(x)`, `log10(x)`: PostgreSQL's `log(10, x)`.
+    Log10,
+    /// `log(b, x)`.
+    Log,
+    Exp,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Ln => "ln",
+            Kind::Log10 => "log10",
+            Kind::Log => "log",
+            Kind::Exp => "exp",
+        }
+    }
+}
+
+/// `ln`, `log`, `log10` and `exp`, replacing DataFusion's in the session,
+/// and their places for the front door ([`places_udf`]).
+pub fn functions() -> Vec<ScalarUDF> {
+    use datafusion::functions::math;
+    let kinds = [
+        (Kind::Ln, math::ln()),
+        (Kind::Log10, math::log10()),
+        (Kind::Log, math::log()),
+        (Kind::Exp, math::exp()),
+    ];
+    let places = kinds.iter().map(|(kind, _)| places_udf(*kind));
+    kinds
+        .iter()
+        .map(|(kind, doubles)| {
+            ScalarUDF::new_from_impl(NumericLog {
+                kind: *kind,
+                doubles: Arc::clone(doubles),
+                signature: Signature::user_defined(Volatility::Immutable),
+            })
+        })
+        .chain(places)
+        .collect()
+}
+
+/// The function of this name computing numerics, if it is one of these.
+pub fn kind_of(name: &str) -> Option<Kind> {
+    [Kind::Ln, Kind::Log10, Kind::Log, Kind::Exp]
+        .into_iter()
+        .find(|k| k.name() == name)
+}
+
+/// `quipu_places_ln(x, places_x)` (and of `log10`, `log`, `exp`): the
+/// places PostgreSQL prints the function of a numeric with, its arguments
+/// shown with `places_*` (NULL: the column's), for the front door
+/// (`scheduler/src/scales.rs`).
+pub fn places_udf(kind: Kind) -> ScalarUDF {
+    ScalarUDF::new_from_impl(PlacesUdf {
+        kind,
+        name: format!("quipu_places_{}", kind.name()),
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PlacesUdf {
+    kind: Kind,
+    name: String,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for PlacesUdf {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        let n = args.len() / 2;
+        let values = args[..n].iter().map(|t| match decimal_shape(t) {
+            Some((p, s)) => Some(DataType::Decimal128(p, s)),
+            None if *t == DataType::Null => Some(DataType::Decimal128(1, 0)),
+            None => None,
+        });
+        match values.collect::<Option<Vec<_>>>() {
+            Some(mut v) if matches!(n, 1 | 2) && args.len() == 2 * n => {
+                v.extend(std::iter::repeat_n(DataType::Int32, n));
+                Ok(v)
+            }
+            _ => super::pg_functions::no_function(self.name(), args),
+        }
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let out: ArrayRef = Arc::new(places_of(self.kind, &arrays)?);
+        super::pg_text::shaped_like(&args.args, out)
+    }
+}
+
+#[derive(Debug)]
+struct NumericLog {
+    kind: Kind,
+    /// DataFusion's function, for doubles.
+    doubles: Arc<ScalarUDF>,
+    signature: Signature,
+}
+
+impl PartialEq for NumericLog {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+    }
+}
+
+impl Eq for NumericLog {}
+
+impl std::hash::Hash for NumericLog {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+    }
+}
+
+/// Whether arguments of these types are computed as numerics: a decimal
+/// argument (one of two may be an integer), or `log(b, x)` of integers.
+fn numeric_args(name: &str, args: &[DataType]) -> bool {
+    let decimal = |t: &DataType| matches!(t, DataType::Decimal128(..));
+    let exact = |t: &DataType| decimal_shape(t).is_some() || *t == DataType::Null;
+    match args {
+        [x] => decimal(x),
+        [b, x] if name == "log" => {
+            exact(b) && exact(x) && (b, x) != (&DataType::Null, &DataType::Null)
+        }
+        _ => false,
+    }
+}
+
+impl ScalarUDFImpl for NumericLog {
+    fn name(&self) -> &str {
+        self.kind.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        if numeric_args(self.name(), args) {
+            return Ok(args
+                .iter()
+                .map(|t| match decimal_shape(t) {
+                    Some((p, s)) => DataType::Decimal128(p, s),
+                    None => DataType::Decimal128(1, 0),
+                })
+                .collect());
+        }
+        let arity_ok = match self.kind {
+            Kind::Log => matches!(args.len(), 1 | 2),
+            _ => args.len() == 1,
+        };
+        if arity_ok && args.iter().all(|t| t.is_numeric() || *t == DataType::Null) {
+            return Ok(vec![DataType::Float64; args.len()]);
+        }
+        super::pg_functions::no_function(self.name(), args)
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        let scales = |args: &[DataType]| {
+            args.iter()
+                .filter_map(decimal_shape)
+                .map(|(_, s)| s as i16)
+                .max()
+                .unwrap_or(0)
+        };
+        Ok(match (self.kind, args) {
+            (_, args) if args.iter().all(|t| matches!(t, DataType::Decimal128(..))) => {
+                let scale = match (self.kind, args.len()) {
+                    (Kind::Ln | Kind::Log10, _) | (Kind::Log, 1) => {
+                        LOG_SCALE.max(scales(args)).min(35) as i8
+                    }
+                    _ => quotient_scale(18, scales(args)),
+                };
+                DataType::Decimal128(38, scale)
+            }
+            _ => DataType::Float64,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let DataType::Decimal128(_, scale) = *args.return_field.data_type() else {
+            return self.doubles.invoke_with_args(args);
+        };
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let kind = match (self.kind, arrays.len()) {
+            (Kind::Log, 1) => Kind::Log10,
+            (k, _) => k,
+        };
+        let out = match arrays.as_slice() {
+            [x] => {
+                let sx = scale_of(x);
+                x.as_primitive::<Decimal128Type>()
+                    .iter()
+                    .map(|x| {
+                        x.map(|x| match kind {
+                            Kind::Exp => exp(x, sx, scale),
+                            _ => log(kind, None, (x, sx), scale),
+                        })
+                        .transpose()
+                    })
+                    .collect::<Result<Decimal128Array>>()?
+            }
+            [b, x] => {
+                let (sb, sx) = (scale_of(b), scale_of(x));
+                super::pg_numeric::decimal_pairs(b, x, scale, |b, x| {
+                    log(Kind::Log, Some((b, sb)), (x, sx), scale)
+                })?
+            }
+            _ => {
+                return datafusion::common::internal_err!(
+                    "{} of {} arguments",
+                    self.name(),
+                    arrays.len()
+                );
+            }
+        };
+        let out: ArrayRef = Arc::new(out.with_precision_and_scale(38, scale)?);
+        super::pg_text::shaped_like(&args.args, out)
+    }
+}
+
+fn scale_of(a: &ArrayRef) -> i8 {
+    match a.data_type() {
+        DataType::Decimal128(_, s) => *s,
+        _ => 0,
+    }
+}
+
+/// PostgreSQL's `estimate_ln_dweight`: the decimal weight of `ln(x)`
+/// (`x` unscaled at `scale`, positive), from the first two base-10000
+/// digits of `x`, or from `x - 1` when `x` is within 0.1 of 1.
+fn estimate_ln_dweight(x: i128, scale: i8) -> i32 {
+    let one = ten(scale as i32);
+    let x_big = BigInt::from(x);
+    let tenth = &one / 10;
+    if x_big >= &one - &tenth && x_big <= &one + &tenth {
+        let y = (&x_big - &one).abs();
+        return match y.is_zero() {
+            true => 0,
+            false => decimal_exponent(&y) - scale as i32,
+        };
+    }
+    if x <= 0 {
+        return 0;
+    }
+    // The first two base-10000 digits, as `digits * 10^dweight` (a
+    // second digit that is zero changes nothing).
+    let exponent = decimal_exponent(&x_big) - scale as i32;
+    let dweight = 4 * (exponent.div_euclid(4) - 1);
+    let shift = dweight + scale as i32;
+    let digits = if shift >= 0 {
+        &x_big / ten(shift)
+    } else {
+        &x_big * ten(-shift)
+    };
+    let digits = digits.to_f64().unwrap_or(1.0);
+    let ln = digits.ln() + dweight as f64 * std::f64::consts::LN_10;
+    ln.abs().log10() as i32
+}
+
+/// The position of the first digit of `v` (> 0): 0 for 1..9, 1 for 10..99.
+fn decimal_exponent(v: &BigInt) -> i32 {
+    v.to_string().trim_start_matches('-').len() as i32 - 1
+}
+
+/// PostgreSQL's places for `ln(x)` (`numeric_ln`), `x` shown with
+/// `places` places.
+pub fn ln_scale(x: i128, scale: i8, places: i32) -> i32 {
+    (MIN_SIG_DIGITS - estimate_ln_dweight(x, scale))
+        .max(places)
+        .clamp(0, 1000)
+}
+
+/// PostgreSQL's places for `log(b, x)` (`log_var`).
+pub fn log_scale(b: (i128, i8, i32), x: (i128, i8, i32)) -> i32 {
+    let dweight = estimate_ln_dweight(x.0, x.1) - estimate_ln_dweight(b.0, b.1);
+    (MIN_SIG_DIGITS - dweight).max(b.2).max(x.2).clamp(0, 1000)
+}
+
+/// PostgreSQL's places for `exp(x)` (`numeric_exp`): 16 significant
+/// digits from the double estimate of the result's weight.
+pub fn exp_scale(x: i128, scale: i8, places: i32) -> i32 {
+    let value = x as f64 / 10f64.powi(scale as i32);
+    // PostgreSQL's constant for log10(e), shorter than LOG10_E: the same
+    // digits decide the same truncation.
+    #[allow(clippy::approx_constant)]
+    let log10_e = 0.434294481903252;
+    let weight = (value * log10_e).clamp(-2000.0, 2000.0);
+    (MIN_SIG_DIGITS - weight as i32).max(places).clamp(0, 1000)
+}
+
+/// `10^k` as a big integer.
+fn ten(k: i32) -> BigInt {
+    BigInt::from(10).pow(k.max(0) as u32)
+}
+
+/// `x` (unscaled at `scale`) in fixed point at `w` places.
+fn fixed(x: i128, scale: i8, w: i32) -> BigInt {
+    let x = BigInt::from(x);
+    let shift = w - scale as i32;
+    if shift >= 0 {
+        x * ten(shift)
+    } else {
+        x / ten(-shift)
+    }
+}
+
+/// `atanh(z)` of `z` at `w` places (`|z| <= 1/3`), by its series.
+fn atanh(z: &BigInt, one: &BigInt) -> BigInt {
+    let z2 = z * z / one;
+    let mut power = z.clone();
+    let mut sum = z.clone();
+    let mut n = 1u32;
+    loop {
+        power = &power * &z2 / one;
+        n += 2;
+        let term = &power / n;
+        if term.is_zero() {
+            return sum;
+        }
+        sum += term;
+    }
+}
+
+/// `ln 2` at `w` places: `2 atanh(1/3)`.
+fn ln2(w: i32) -> BigInt {
+    let one = ten(w);
+    let third = &one / 3;
+    atanh(&third, &one) * 2
+}
+
+/// `ln(x)` of `x` > 0 at `w` places, `x` in fixed point at `w` places.
+fn ln_fixed(x: &BigInt, w: i32) -> BigInt {
+    let one = ten(w);
+    // x = m 2^k with m in [0.5, 1).
+    let mut k = x.bits() as i64 - one.bits() as i64;
+    let mut m = if k >= 0 {
+        x >> (k as usize)
+    } else {
+        x << ((-k) as usize)
+    };
+    while m >= one {
+        m >>= 1;
+        k += 1;
+    }
+    while &m * 2 < one {
+        m <<= 1;
+        k -= 1;
+    }
+    let z = (&m - &one) * &one / (&m + &one);
+    ln2(w) * k + atanh(&z, &one) * 2
+}
+
+/// `v` at `w` places rounded half away from zero to `places` places.
+fn round_fixed(v: &BigInt, w: i32, places: i32) -> BigInt {
+    let d = ten(w - places);
+    let (q, r) = (v / &d, v % &d);
+    if r.abs() * 2 >= d {
+        if v.is_negative() { q - 1 } else { q + 1 }
+    } else {
+        q
+    }
+}
+
+/// `v` rounded at `places` as a value of a decimal at `scale` (38
+/// digits), or the overflow error.
+fn as_decimal(v: BigInt, places: i32, scale: i8) -> Result<i128> {
+    let v = v * ten(scale as i32 - places);
+    match v.to_i128() {
+        Some(v) if v.unsigned_abs() < 10u128.pow(38) => Ok(v),
+        _ => Err(DataException::error("22003", "numeric field overflow")),
+    }
+}
+
+fn log_of_nonpositive(x: i128) -> datafusion::error::DataFusionError {
+    let what = if x == 0 { "zero" } else { "a negative number" };
+    DataException::error("2201E", &format!("cannot take logarithm of {what}"))
+}
+
+/// `ln(x)`, `log(x)` or `log(b, x)` at `scale`, rounded at PostgreSQL's
+/// places (the column's, when fewer).
+fn log(kind: Kind, base: Option<(i128, i8)>, x: (i128, i8), scale: i8) -> Result<i128> {
+    let base = match kind {
+        Kind::Log10 => Some((10, 0)),
+        _ => base,
+    };
+    for v in base.iter().chain([&x]) {
+        if v.0 <= 0 {
+            return Err(log_of_nonpositive(v.0));
+        }
+    }
+    let places = match base {
+        None => ln_scale(x.0, x.1, x.1 as i32),
+        Some(b) => log_scale((b.0, b.1, b.1 as i32), (x.0, x.1, x.1 as i32)),
+    };
+    let places = places.min(scale as i32);
+    let value = match base {
+        None => {
+            let w = places + GUARD;
+            round_fixed(&ln_fixed(&fixed(x.0, x.1, w), w), w, places)
+        }
+        Some(b) => {
+            // The quotient's error is the logarithms' over ln(b), and as
+            // large as the quotient's integer digits.
+            let small_base = (-estimate_ln_dweight(b.0, b.1)).max(0);
+            let large = (estimate_ln_dweight(x.0, x.1) - estimate_ln_dweight(b.0, b.1) + 1).max(0);
+            let w = places + GUARD + small_base + large;
+            let ln_b = ln_fixed(&fixed(b.0, b.1, w), w);
+            if ln_b.is_zero() {
+                return Err(DataException::error("22012", "division by zero"));
+            }
+            let ln_x = ln_fixed(&fixed(x.0, x.1, w), w);
+            round_fixed(&(ln_x * ten(w) / ln_b), w, places)
+        }
+    };
+    as_decimal(value, places, scale)
+}
+
+/// `exp(x)` at `scale`, rounded at PostgreSQL's places (the column's,
+/// when fewer).
+fn exp(x: i128, sx: i8, scale: i8) -> Result<i128> {
+    let value = x as f64 / 10f64.powi(sx as i32);
+    if value > 90.0 {
+        return Err(DataException::error("22003", "numeric field overflow"));
+    }
+    let places = exp_scale(x, sx, sx as i32).min(scale as i32);
+    // Below half a unit of the last place: zero.
+    if value < -(places as f64 + 2.0) * std::f64::consts::LN_10 {
+        return as_decimal(BigInt::zero(), places, scale);
+    }
+    // As many digits again as the result has integer digits.
+    let w = places + GUARD + (value * std::f64::consts::LOG10_E).ceil().max(0.0) as i32 + 3;
+    let one = ten(w);
+    let ln2 = ln2(w);
+    let xf = fixed(x, sx, w);
+    // x = k ln 2 + r, |r| <= ln 2 / 2.
+    let k = round_fixed(&(&xf * ten(w) / &ln2), w, 0);
+    let r = &xf - &ln2 * &k;
+    let mut term = one.clone();
+    let mut sum = one.clone();
+    let mut n = 0u32;
+    loop {
+        n += 1;
+        term = &term * &r / (&one * n);
+        if term.is_zero() {
+            break;
+        }
+        sum += &term;
+    }
+    let k = k.to_i64().unwrap_or(0);
+    let value = if k >= 0 {
+        sum << (k as usize)
+    } else {
+        sum >> ((-k) as usize)
+    };
+    as_decimal(round_fixed(&value, w, places), places, scale)
+}
+
+/// The places PostgreSQL prints a result with, for the front door: of
+/// `kind` over the arguments' values and their places (NULL: the
+/// column's scale).
+fn places_of(kind: Kind, arrays: &[ArrayRef]) -> Result<Int32Array> {
+    let n = arrays.len() / 2;
+    let values: Vec<_> = arrays[..n]
+        .iter()
+        .map(|a| (a.as_primitive::<Decimal128Type>(), scale_of(a)))
+        .collect();
+    let places: Vec<_> = arrays[n..]
+        .iter()
+        .map(|a| a.as_primitive::<Int32Type>())
+        .collect();
+    let rows = arrays.first().map_or(0, |a| a.len());
+    Ok((0..rows)
+        .map(|r| {
+            let mut args = vec![];
+            for ((a, s), p) in values.iter().zip(&places) {
+                if a.is_null(r) || a.value(r) <= 0 && kind != Kind::Exp {
+                    return None;
+                }
+                let own = if p.is_valid(r) { p.value(r) } else { *s as i32 };
+                args.push((a.value(r), *s, own));
+            }
+            Some(match (kind, args.as_slice()) {
+                (Kind::Exp, [x]) => exp_scale(x.0, x.1, x.2),
+                (Kind::Ln, [x]) => ln_scale(x.0, x.1, x.2),
+                (Kind::Log10 | Kind::Log, [x]) => log_scale((10, 0, 0), *x),
+                (_, [b, x]) => log_scale(*b, *x),
+                _ => return None,
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A decimal's text as (unscaled, scale).
+    fn dec(t: &str) -> (i128, i8) {
+        let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+        (format!("{int}{frac}").parse().unwrap(), frac.len() as i8)
+    }
+
+    /// `v` at `scale` with `places` places, as PostgreSQL prints it.
+    fn text(v: i128, scale: i8, places: i32) -> String {
+        let v = v / 10i128.pow((scale as i32 - places) as u32);
+        let s = v.unsigned_abs().to_string();
+        let s = format!("{:0>width$}", s, width = places as usize + 1);
+        let (i, f) = s.split_at(s.len() - places as usize);
+        let sign = if v < 0 { "-" } else { "" };
+        match places {
+            0 => format!("{sign}{i}"),
+            _ => format!("{sign}{i}.{f}"),
+        }
+    }
+
+    /// Each expected value is PostgreSQL 15's (psql), with its places.
+    #[test]
+    fn logarithms_and_exponentials_are_postgresqls() {
+        // At 30 places, or fewer where the value has more integer digits.
+        let one = |kind: Kind, x: &str, want: &str| {
+            let (v, s) = dec(x);
+            let int_digits = want.split('.').next().unwrap().len() as i8;
+            let scale = (37 - int_digits).min(30);
+            let got = match kind {
+                Kind::Exp => exp(v, s, scale),
+                k => log(k, None, (v, s), scale),
+            }
+            .unwrap();
+            let places = match kind {
+                Kind::Exp => exp_scale(v, s, s as i32),
+                Kind::Ln => ln_scale(v, s, s as i32),
+                _ => log_scale((10, 0, 0), (v, s, s as i32)),
+            };
+            text(got, scale, places.min(scale as i32))
+        };
+        for (kind, x, want) in [
+            (Kind::Ln, "2.5", "0.9162907318741551"),
+            (Kind::Log10, "2.5", "0.3979400086720376"),
+            (Kind::Exp, "2.5", "12.182493960703473"),
+            (Kind::Exp, "1.0", "2.7182818284590452"),
+            (Kind::Ln, "1.0000000001", "0.00000000009999999999500000"),
+            (Kind::Exp, "-10.0", "0.00004539992976248485"),
+            (Kind::Exp, "41.5", "1054923577702081418.5"),
+            (
+                Kind::Ln,
+                "123456789012345678901234567890.5",
+                "66.985688719142977",
+            ),
+        ] {
+            assert_eq!(one(kind, x, want), want, "{kind:?}({x})");
+        }
+        let (b, sb) = dec("1.5");
+        let (x, sx) = dec("2.25");
+        let got = log(Kind::Log, Some((b, sb)), (x, sx), 30).unwrap();
+        let places = log_scale((b, sb, sb as i32), (x, sx, sx as i32));
+        assert_eq!(text(got, 30, places), "2.0000000000000000");
+        let got = log(Kind::Log, Some((2, 0)), dec("8.0"), 30).unwrap();
+        assert_eq!(text(got, 30, 16), "3.0000000000000000");
+    }
+
+    #[test]
+    fn logarithms_of_zero_and_of_one_as_a_base_are_errors() {
+        for (base, x, want) in [
+            (None, 0, "cannot take logarithm of zero"),
+            (None, -5, "cannot take logarithm of a negative number"),
+            (Some((10, 1)), 5, "division by zero"),
+        ] {
+            let kind = if base.is_some() { Kind::Log } else { Kind::Ln };
+            let e = log(kind, base, (x, 0), 20).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+}
