@@ -15,14 +15,14 @@
 //! same operands. The front door takes the hidden columns off and prints
 //! each value with its places (trailing zeros only are dropped, so a
 //! value is never changed). Where the places cannot be followed (a column
-//! of a subquery or view, a window's average), the column's are printed.
+//! of a view, a `UNION`, a `DISTINCT`), the column's are printed.
 //!
 //! It follows `/` of numerics, `avg` of integers and numerics (a hidden
-//! `quipu_avg_scale` beside it in the aggregation), `+`, `-`, `*`, unary
-//! minus, `abs`, `sqrt`, `ln`, `log`, `log10`, `exp`, `CASE`, `COALESCE`,
-//! `NULLIF`, `GREATEST`, `LEAST`, and casts
-//! to `numeric` without a scale (of text: the text's places; of integers:
-//! none; of numerics: theirs).
+//! `quipu_avg_scale` beside it in the aggregation, or over the same
+//! window), `+`, `-`, `*`, unary minus, `abs`, `sqrt`, `ln`, `log`,
+//! `log10`, `exp`, `CASE`, `COALESCE`, `NULLIF`, `GREATEST`, `LEAST`, and
+//! casts to `numeric` without a scale (of text: the text's places; of
+//! integers: none; of numerics: theirs).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ use datafusion::common::{Column, DFSchema, Result};
 use datafusion::logical_expr::expr::{AggregateFunction, Case};
 use datafusion::logical_expr::{
     Aggregate, BinaryExpr, Expr, ExprSchemable, Filter, LogicalPlan, Operator, Projection,
-    SubqueryAlias, lit,
+    SubqueryAlias, Window, WindowFunctionDefinition, lit,
 };
 use quipu_connectors::dialect::{pg_numeric, pg_numeric_log};
 
@@ -128,6 +128,15 @@ fn with_average_places(
     referenced: &[String],
 ) -> Result<(LogicalPlan, HashMap<String, Expr>)> {
     let none = || Ok(((**input).clone(), HashMap::new()));
+    if let LogicalPlan::Window(_) = input.as_ref() {
+        let mut found = HashMap::new();
+        return Ok(
+            match window_average_places(input, referenced, &mut found)? {
+                Some(plan) => (plan, found),
+                None => ((**input).clone(), found),
+            },
+        );
+    }
     let (aggregate, having) = match input.as_ref() {
         LogicalPlan::Aggregate(a) => (a, None),
         LogicalPlan::Filter(f) => match f.input.as_ref() {
@@ -176,6 +185,59 @@ fn with_average_places(
         None => aggregate,
     };
     Ok((plan, found))
+}
+
+/// `plan`, a window (over others, each computing its own functions), with
+/// a hidden `quipu_avg_scale` over the same window beside each `avg` of
+/// integers or numerics that `referenced` names, its column of places put
+/// in `found` by the average's column name; `None` when there is none.
+fn window_average_places(
+    plan: &Arc<LogicalPlan>,
+    referenced: &[String],
+    found: &mut HashMap<String, Expr>,
+) -> Result<Option<LogicalPlan>> {
+    let LogicalPlan::Window(window) = plan.as_ref() else {
+        return Ok(None);
+    };
+    let below = window_average_places(&window.input, referenced, found)?;
+    let mut window_expr = window.window_expr.clone();
+    let offset = window.input.schema().fields().len();
+    for (k, e) in window.window_expr.iter().enumerate() {
+        let name = window.schema.field(offset + k).name().clone();
+        let inner = match e {
+            Expr::Alias(a) => a.expr.as_ref(),
+            other => other,
+        };
+        let Expr::WindowFunction(f) = inner else {
+            continue;
+        };
+        let WindowFunctionDefinition::AggregateUDF(udf) = &f.fun else {
+            continue;
+        };
+        let numeric = f.params.args.len() == 1
+            && f.params.args[0]
+                .get_type(window.input.schema())
+                .is_ok_and(|t| pg_numeric::decimal_shape(&t).is_some());
+        if udf.name() != "avg" || !numeric || !referenced.contains(&name) {
+            continue;
+        }
+        let hidden = format!("{HIDDEN}window_avg_{}", found.len());
+        let mut places = f.as_ref().clone();
+        places.fun = WindowFunctionDefinition::AggregateUDF(Arc::new(pg_numeric::avg_scale()));
+        window_expr.push(Expr::WindowFunction(Box::new(places)).alias(hidden.clone()));
+        found.insert(name, Expr::Column(Column::from_name(hidden)));
+    }
+    if below.is_none() && window_expr.len() == window.window_expr.len() {
+        return Ok(None);
+    }
+    let input = match below {
+        Some(b) => Arc::new(b),
+        None => Arc::clone(&window.input),
+    };
+    Ok(Some(LogicalPlan::Window(Window::try_new(
+        window_expr,
+        input,
+    )?)))
 }
 
 /// The places of an integer or numeric by its type alone (`None`: not a
@@ -392,6 +454,28 @@ mod tests {
 +-----------------------+------------------------+------+---+------------------+------------------+------------------+
 | 1.0000000000000000000 | 0.33333333333333333333 | 0.00 | 2 | 20               | 20               | 0                |
 +-----------------------+------------------------+------+---+------------------+------------------+------------------+";
+        assert_eq!(t, want);
+    }
+
+    /// A window's average and a logarithm of a numeric: PostgreSQL prints
+    /// 1.00000000000000000000, 1.5000000000000000, 2.0000000000000000 and
+    /// 0.0000000000000000, 0.6931471805599453 (twice). (The values are
+    /// bigints: the average's column has 19 places.)
+    #[tokio::test]
+    async fn windows_and_logarithms_carry_their_places() {
+        let t = table(
+            "SELECT avg(x) OVER (ORDER BY x ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS w, \
+             ln(CAST(x AS numeric)) AS l FROM (VALUES (1), (2), (2)) AS v(x) ORDER BY x",
+        )
+        .await;
+        let want = "\
++-----------------------+--------------------------------+------------------+------------------+
+| w                     | l                              | __quipu_places_0 | __quipu_places_1 |
++-----------------------+--------------------------------+------------------+------------------+
+| 1.0000000000000000000 | 0.0000000000000000000000000000 | 20               | 16               |
+| 1.5000000000000000000 | 0.6931471805599453000000000000 | 16               | 16               |
+| 2.0000000000000000000 | 0.6931471805599453000000000000 | 16               | 16               |
++-----------------------+--------------------------------+------------------+------------------+";
         assert_eq!(t, want);
     }
 }

@@ -395,6 +395,10 @@ const SCALARS: &[&str] = &[
     "ntile(3) OVER (ORDER BY id)",
     "rank() OVER (ORDER BY i) * 10 + row_number() OVER (PARTITION BY b ORDER BY id)",
     "percent_rank() OVER (ORDER BY id)",
+    // Averages over windows: numerics with PostgreSQL's places.
+    "avg(i) OVER (PARTITION BY b)",
+    "avg(n) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING)",
+    "avg(i) OVER (ORDER BY id) - avg(n) OVER (PARTITION BY b)",
     "INTERVAL '1 hour' * i",
     "INTERVAL '1 hour' * (i % 100000)",
     "2 * INTERVAL '1 mon 2 days 03:00:00'",
@@ -671,6 +675,18 @@ const SCALE_ONLY: &[(&str, &str)] = &[
     (
         "ln(abs(n) + 1)",
         "0.4054651081081644 vs 0.40546510810816440000",
+    ),
+    (
+        "avg(i) OVER (PARTITION BY b)",
+        "1.4166666666666667 vs 1.41666666666666670000",
+    ),
+    (
+        "avg(n) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING)",
+        "0.00000000000000000000 vs 0.0000000000000000",
+    ),
+    (
+        "avg(i) OVER (ORDER BY id) - avg(n) OVER (PARTITION BY b)",
+        "as avg(i) OVER (PARTITION BY b)",
     ),
     (
         "log(abs(m) + 1)",
