@@ -10,12 +10,14 @@
 //! (`25.00000000000000000000` for PostgreSQL's `25.0000000000000000`).
 //!
 //! For each numeric column of a result whose places can vary this way,
-//! [`annotate`] adds a hidden column to the statement's last projection:
+//! [`annotate`] adds a hidden column to the statement's last projection
+//! (to each input's, under a `UNION ALL`):
 //! the places PostgreSQL would print each value with, computed from the
 //! same operands. The front door takes the hidden columns off and prints
 //! each value with its places (trailing zeros only are dropped, so a
 //! value is never changed). Where the places cannot be followed (a column
-//! of a view, a `UNION`, a `DISTINCT`), the column's are printed.
+//! of a view, a `UNION` without `ALL`, a `DISTINCT`), the column's are
+//! printed.
 //!
 //! It follows `/` of numerics, `avg` of integers and numerics (a hidden
 //! `quipu_avg_scale` beside it in the aggregation, or over the same
@@ -32,7 +34,7 @@ use datafusion::common::{Column, DFSchema, Result};
 use datafusion::logical_expr::expr::{AggregateFunction, Case};
 use datafusion::logical_expr::{
     Aggregate, BinaryExpr, Expr, ExprSchemable, Filter, LogicalPlan, Operator, Projection,
-    SubqueryAlias, Window, WindowFunctionDefinition, lit,
+    SubqueryAlias, Union, Window, WindowFunctionDefinition, lit,
 };
 use quipu_connectors::dialect::{pg_numeric, pg_numeric_log};
 
@@ -70,8 +72,64 @@ fn beneath(plan: LogicalPlan) -> Result<LogicalPlan> {
             let input = annotate(Arc::unwrap_or_clone(a.input))?;
             LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(Arc::new(input), a.alias)?)
         }
+        LogicalPlan::Union(u) => union(u)?,
         other => other,
     })
+}
+
+/// A `UNION ALL` whose inputs each carry the same hidden columns, in the
+/// same order: an input's own where it has one for a column, else its
+/// type's places. (A `UNION` that removes duplicates is a `DISTINCT` over
+/// it and is left as it is: rows equal but for a hidden column would
+/// both be kept.)
+fn union(u: Union) -> Result<LogicalPlan> {
+    let visible = u.schema.fields().len();
+    let inputs: Vec<LogicalPlan> = u
+        .inputs
+        .iter()
+        .map(|i| annotate(LogicalPlan::clone(i)))
+        .collect::<Result<_>>()?;
+    let hidden = |plan: &LogicalPlan| -> HashMap<usize, Expr> {
+        let schema = plan.schema();
+        schema
+            .iter()
+            .filter_map(|(q, f)| {
+                let i = places_for(f.name())?;
+                Some((i, Expr::Column(Column::new(q.cloned(), f.name()))))
+            })
+            .collect()
+    };
+    let mut columns: Vec<usize> = inputs.iter().flat_map(|i| hidden(i).into_keys()).collect();
+    columns.sort_unstable();
+    columns.dedup();
+    if columns.is_empty() {
+        return Ok(LogicalPlan::Union(u));
+    }
+    let mut annotated = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let own = hidden(&input);
+        let schema = input.schema().clone();
+        let mut exprs: Vec<Expr> = (0..visible)
+            .map(|j| {
+                let (q, f) = schema.qualified_field(j);
+                Expr::Column(Column::new(q.cloned(), f.name()))
+            })
+            .collect();
+        for i in &columns {
+            let places = match own.get(i) {
+                Some(e) => e.clone(),
+                None => type_places(&exprs[*i], &schema).unwrap_or(lit(0i32)),
+            };
+            exprs.push(places.alias(format!("{HIDDEN}{i}")));
+        }
+        annotated.push(Arc::new(LogicalPlan::Projection(Projection::try_new(
+            exprs,
+            Arc::new(input),
+        )?)));
+    }
+    Ok(LogicalPlan::Union(Union::try_new_with_loose_types(
+        annotated,
+    )?))
 }
 
 fn projection(p: Projection) -> Result<LogicalPlan> {
@@ -454,6 +512,27 @@ mod tests {
 +-----------------------+------------------------+------+---+------------------+------------------+------------------+
 | 1.0000000000000000000 | 0.33333333333333333333 | 0.00 | 2 | 20               | 20               | 0                |
 +-----------------------+------------------------+------+---+------------------+------------------+------------------+";
+        assert_eq!(t, want);
+    }
+
+    /// Each input of a `UNION ALL` gives its rows' places: PostgreSQL
+    /// prints 0.33333333333333333333, 1.5 and 2.
+    #[tokio::test]
+    async fn a_union_all_carries_each_inputs_places() {
+        let t = table(
+            "SELECT * FROM (SELECT CAST(1 AS numeric(5,0)) / 3 AS q UNION ALL \
+             SELECT CAST(1.5 AS numeric(5,1)) UNION ALL SELECT CAST(2 AS numeric(5,0))) AS u \
+             ORDER BY q",
+        )
+        .await;
+        let want = "\
++------------------------+------------------+
+| q                      | __quipu_places_0 |
++------------------------+------------------+
+| 0.33333333333333333333 | 20               |
+| 1.50000000000000000000 | 1                |
+| 2.00000000000000000000 | 0                |
++------------------------+------------------+";
         assert_eq!(t, want);
     }
 

@@ -1405,6 +1405,20 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             format!("SELECT id, {e} FROM public.t ORDER BY id"),
         ));
     }
+    // A `UNION ALL` prints each input's values with their own places.
+    for (name, sql) in [
+        (
+            "i / 3.0 UNION ALL avg(i)",
+            "SELECT id, i / 3.0 FROM public.t UNION ALL SELECT -1, avg(i) FROM public.t ORDER BY 1",
+        ),
+        (
+            "COALESCE(n, 0) UNION ALL m",
+            "SELECT id, COALESCE(n, 0) FROM public.t UNION ALL SELECT id + 100, m FROM public.t \
+             ORDER BY 1",
+        ),
+    ] {
+        sqls.push((name.to_string(), sql.to_string()));
+    }
     for e in ["ts", "d", "ts + INTERVAL '90 minutes'"] {
         sqls.push((
             format!("CAST({e} AS timestamptz)"),
