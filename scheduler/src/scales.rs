@@ -11,13 +11,13 @@
 //!
 //! For each numeric column of a result whose places can vary this way,
 //! [`annotate`] adds a hidden column to the statement's last projection
-//! (to each input's, under a `UNION ALL`):
+//! (to each input's, under a `UNION ALL`; under a `DISTINCT`, the largest
+//! of equal rows'):
 //! the places PostgreSQL would print each value with, computed from the
 //! same operands. The front door takes the hidden columns off and prints
 //! each value with its places (trailing zeros only are dropped, so a
 //! value is never changed). Where the places cannot be followed (a column
-//! of a view, a `UNION` without `ALL`, a `DISTINCT`), the column's are
-//! printed.
+//! of a view), the column's are printed.
 //!
 //! It follows `/` of numerics, `avg` of integers and numerics (a hidden
 //! `quipu_avg_scale` beside it in the aggregation, or over the same
@@ -33,8 +33,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, DFSchema, Result};
 use datafusion::logical_expr::expr::{AggregateFunction, Case};
 use datafusion::logical_expr::{
-    Aggregate, BinaryExpr, Expr, ExprSchemable, Filter, LogicalPlan, Operator, Projection,
-    SubqueryAlias, Union, Window, WindowFunctionDefinition, lit,
+    Aggregate, BinaryExpr, Distinct, Expr, ExprSchemable, Filter, LogicalPlan, Operator,
+    Projection, SubqueryAlias, Union, Window, WindowFunctionDefinition, lit,
 };
 use quipu_connectors::dialect::{pg_numeric, pg_numeric_log};
 
@@ -73,8 +73,37 @@ fn beneath(plan: LogicalPlan) -> Result<LogicalPlan> {
             LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(Arc::new(input), a.alias)?)
         }
         LogicalPlan::Union(u) => union(u)?,
+        LogicalPlan::Distinct(Distinct::All(input)) => distinct(input)?,
         other => other,
     })
+}
+
+/// A `DISTINCT` (or a `UNION` without `ALL`) over rows with hidden
+/// columns: the distinct visible rows, each with the largest places of
+/// its duplicates (a hidden column under a plain `DISTINCT` would keep
+/// `1.5` and `1.50` apart). PostgreSQL keeps the places of whichever
+/// duplicate it meets first; duplicates almost always have the same.
+fn distinct(input: Arc<LogicalPlan>) -> Result<LogicalPlan> {
+    let annotated = annotate(LogicalPlan::clone(&input))?;
+    let schema = annotated.schema().clone();
+    let (mut keys, mut places) = (vec![], vec![]);
+    for (q, f) in schema.iter() {
+        let column = Expr::Column(Column::new(q.cloned(), f.name()));
+        match places_for(f.name()) {
+            Some(_) => {
+                places.push(datafusion::functions_aggregate::expr_fn::max(column).alias(f.name()))
+            }
+            None => keys.push(column),
+        }
+    }
+    if places.is_empty() {
+        return Ok(LogicalPlan::Distinct(Distinct::All(input)));
+    }
+    Ok(LogicalPlan::Aggregate(Aggregate::try_new(
+        Arc::new(annotated),
+        keys,
+        places,
+    )?))
 }
 
 /// A `UNION ALL` whose inputs each carry the same hidden columns, in the
@@ -515,25 +544,45 @@ mod tests {
         assert_eq!(t, want);
     }
 
-    /// Each input of a `UNION ALL` gives its rows' places: PostgreSQL
-    /// prints 0.33333333333333333333, 1.5 and 2.
+    /// Each input of a `UNION ALL` gives its rows' places (PostgreSQL
+    /// prints 0.33333333333333333333, 1.5 and 2); `DISTINCT` and `UNION`
+    /// keep one row of equal ones, with its places (the same without the
+    /// 2, and the 1.5 once).
     #[tokio::test]
-    async fn a_union_all_carries_each_inputs_places() {
-        let t = table(
-            "SELECT * FROM (SELECT CAST(1 AS numeric(5,0)) / 3 AS q UNION ALL \
-             SELECT CAST(1.5 AS numeric(5,1)) UNION ALL SELECT CAST(2 AS numeric(5,0))) AS u \
-             ORDER BY q",
-        )
+    async fn set_operations_carry_each_rows_places() {
+        let inputs = |union: &str| {
+            format!(
+                "SELECT CAST(1 AS numeric(5,0)) / 3 AS q {union} \
+                 SELECT CAST(1.5 AS numeric(5,1)) {union} SELECT CAST(1.5 AS numeric(5,1))"
+            )
+        };
+        let all = table(&format!(
+            "SELECT * FROM ({}) AS u ORDER BY q",
+            inputs("UNION ALL")
+        ))
         .await;
-        let want = "\
-+------------------------+------------------+
-| q                      | __quipu_places_0 |
-+------------------------+------------------+
-| 0.33333333333333333333 | 20               |
-| 1.50000000000000000000 | 1                |
-| 2.00000000000000000000 | 0                |
-+------------------------+------------------+";
-        assert_eq!(t, want);
+        let distinct = table(&format!(
+            "SELECT DISTINCT q FROM ({}) AS u ORDER BY q",
+            inputs("UNION")
+        ))
+        .await;
+        let rows = |ones: usize| {
+            let line = "+------------------------+------------------+";
+            let mut t = vec![
+                line,
+                "| q                      | __quipu_places_0 |",
+                line,
+                "| 0.33333333333333333333 | 20               |",
+            ];
+            t.extend(std::iter::repeat_n(
+                "| 1.50000000000000000000 | 1                |",
+                ones,
+            ));
+            t.push(line);
+            t.join("\n")
+        };
+        assert_eq!(all, rows(2));
+        assert_eq!(distinct, rows(1));
     }
 
     /// A window's average and a logarithm of a numeric: PostgreSQL prints

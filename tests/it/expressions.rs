@@ -1405,8 +1405,17 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             format!("SELECT id, {e} FROM public.t ORDER BY id"),
         ));
     }
-    // A `UNION ALL` prints each input's values with their own places.
+    // A `UNION ALL` prints each input's values with their own places; a
+    // `UNION` and a `DISTINCT` keep them through the duplicates' removal.
     for (name, sql) in [
+        (
+            "DISTINCT i / 3.0",
+            "SELECT DISTINCT i / 3.0 FROM public.t ORDER BY 1",
+        ),
+        (
+            "avg(i) UNION n",
+            "SELECT avg(i) FROM public.t UNION SELECT n FROM public.t ORDER BY 1",
+        ),
         (
             "i / 3.0 UNION ALL avg(i)",
             "SELECT id, i / 3.0 FROM public.t UNION ALL SELECT -1, avg(i) FROM public.t ORDER BY 1",
