@@ -16,8 +16,10 @@
 //! the places PostgreSQL would print each value with, computed from the
 //! same operands. The front door takes the hidden columns off and prints
 //! each value with its places (trailing zeros only are dropped, so a
-//! value is never changed). Where the places cannot be followed (a column
-//! of a view), the column's are printed.
+//! value is never changed). It looks through `ORDER BY`, `LIMIT`, `WHERE`,
+//! a subquery's alias and a view's query; where the places cannot be
+//! followed (a subquery's or a view's column read through a join, a
+//! window or a grouping), the column's are printed.
 //!
 //! It follows `/` of numerics, `avg` of integers and numerics (a hidden
 //! `quipu_avg_scale` beside it in the aggregation, or over the same
@@ -34,7 +36,7 @@ use datafusion::common::{Column, DFSchema, Result};
 use datafusion::logical_expr::expr::{AggregateFunction, Case};
 use datafusion::logical_expr::{
     Aggregate, BinaryExpr, Distinct, Expr, ExprSchemable, Filter, LogicalPlan, Operator,
-    Projection, SubqueryAlias, Union, Window, WindowFunctionDefinition, lit,
+    Projection, SubqueryAlias, TableScan, Union, Window, WindowFunctionDefinition, lit,
 };
 use quipu_connectors::dialect::{pg_numeric, pg_numeric_log};
 
@@ -74,8 +76,40 @@ fn beneath(plan: LogicalPlan) -> Result<LogicalPlan> {
         }
         LogicalPlan::Union(u) => union(u)?,
         LogicalPlan::Distinct(Distinct::All(input)) => distinct(input)?,
+        // A filter keeps its input's columns, the hidden ones too (one over
+        // an aggregation is a `HAVING`, whose averages' places
+        // [`with_average_places`] adds).
+        LogicalPlan::Filter(f) if !matches!(f.input.as_ref(), LogicalPlan::Aggregate(_)) => {
+            let input = annotate(Arc::unwrap_or_clone(f.input))?;
+            LogicalPlan::Filter(Filter::try_new(f.predicate, Arc::new(input))?)
+        }
+        LogicalPlan::TableScan(scan) => view(scan)?,
         other => other,
     })
+}
+
+/// A scan of a view, as its query under the view's name when that query
+/// has hidden columns (as DataFusion's analyzer inlines it later), so
+/// that a view's quotients print with their places; any other scan as it
+/// is.
+fn view(scan: TableScan) -> Result<LogicalPlan> {
+    let query = match scan.source.get_logical_plan() {
+        Some(q) if scan.filters.is_empty() && scan.projection.is_none() => q.into_owned(),
+        _ => return Ok(LogicalPlan::TableScan(scan)),
+    };
+    let annotated = annotate(query)?;
+    let hidden = annotated
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| places_for(f.name()).is_some());
+    if !hidden {
+        return Ok(LogicalPlan::TableScan(scan));
+    }
+    Ok(LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(
+        Arc::new(annotated),
+        scan.table_name,
+    )?))
 }
 
 /// A `DISTINCT` (or a `UNION` without `ALL`) over rows with hidden
@@ -171,7 +205,10 @@ fn projection(p: Projection) -> Result<LogicalPlan> {
     // A projection below (the one an ORDER BY of other columns adds, a
     // subquery's): its hidden columns are passed up.
     let input = match input {
-        LogicalPlan::Aggregate(_) | LogicalPlan::Filter(_) => input,
+        LogicalPlan::Aggregate(_) => input,
+        LogicalPlan::Filter(ref f) if matches!(f.input.as_ref(), LogicalPlan::Aggregate(_)) => {
+            input
+        }
         other => beneath(other)?,
     };
     let schema = input.schema().clone();
@@ -583,6 +620,36 @@ mod tests {
         };
         assert_eq!(all, rows(2));
         assert_eq!(distinct, rows(1));
+    }
+
+    /// A view's quotient, read through a filter: PostgreSQL prints
+    /// 0.50000000000000000000 and 1.5000000000000000.
+    #[tokio::test]
+    async fn a_views_columns_carry_their_places() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::engine::Engine::open(dir.path()).unwrap();
+        let admin = engine.client();
+        for sql in [
+            "CREATE SCHEMA shop",
+            "CREATE VIEW shop.v AS SELECT x, CAST(x AS numeric(5,0)) / 2 AS q \
+             FROM (VALUES (1), (3)) AS t(x)",
+        ] {
+            admin.sql(sql).await.unwrap();
+        }
+        let session = engine.client().with_numeric_places();
+        let out = session
+            .sql_one("SELECT q FROM shop.v WHERE x > 0 ORDER BY q")
+            .await
+            .unwrap();
+        let batches: Vec<_> = out.stream.try_collect().await.unwrap();
+        let want = "\
++------------------------+------------------+
+| q                      | __quipu_places_0 |
++------------------------+------------------+
+| 0.50000000000000000000 | 20               |
+| 1.50000000000000000000 | 16               |
++------------------------+------------------+";
+        assert_eq!(pretty_format_batches(&batches).unwrap().to_string(), want);
     }
 
     /// A window's average and a logarithm of a numeric: PostgreSQL prints
