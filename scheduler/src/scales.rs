@@ -244,9 +244,10 @@ fn projection(p: Projection) -> Result<LogicalPlan> {
 }
 
 /// `input` with a hidden `quipu_avg_scale` beside each `avg` of integers
-/// or numerics that `referenced` names, when `input` is an aggregation
-/// (or a `HAVING` over one); and the column of places of each average,
-/// by the average's column name.
+/// or numerics that `referenced` names, and a hidden `max` of the places
+/// of the terms beside each such `sum` whose terms' places vary, when
+/// `input` is an aggregation (or a `HAVING` over one); and the column of
+/// places of each, by the aggregate's column name.
 fn with_average_places(
     input: &Arc<LogicalPlan>,
     referenced: &[String],
@@ -285,14 +286,30 @@ fn with_average_places(
             && params.args[0]
                 .get_type(aggregate.input.schema())
                 .is_ok_and(|t| pg_numeric::decimal_shape(&t).is_some());
-        if func.name() != "avg" || !numeric || !referenced.contains(&name) {
+        if !numeric || !referenced.contains(&name) {
             continue;
         }
         let hidden = format!("{HIDDEN}avg_{k}");
-        let scale = Expr::AggregateFunction(AggregateFunction {
-            func: Arc::new(pg_numeric::avg_scale()),
-            params: params.clone(),
-        });
+        let scale = match func.name() {
+            "avg" => Expr::AggregateFunction(AggregateFunction {
+                func: Arc::new(pg_numeric::avg_scale()),
+                params: params.clone(),
+            }),
+            // A sum has the most places of its terms (PostgreSQL's
+            // `add_var`): `sum(CAST(i AS numeric))` has none.
+            "sum" => match places(&params.args[0], aggregate.input.schema(), &HashMap::new()) {
+                Some(p) => Expr::AggregateFunction(AggregateFunction::new_udf(
+                    datafusion::functions_aggregate::min_max::max_udaf(),
+                    vec![p],
+                    false,
+                    params.filter.clone(),
+                    vec![],
+                    None,
+                )),
+                None => continue,
+            },
+            _ => continue,
+        };
         aggr_expr.push(scale.alias(hidden.clone()));
         found.insert(name, Expr::Column(Column::from_name(hidden)));
     }

@@ -591,6 +591,8 @@ const AGGREGATES: &[&str] = &[
     "round(avg(i), 2)",
     "round(avg(n), 3)",
     "sum(n) / count(*)",
+    "sum(CAST(i AS numeric))",
+    "sum(CAST(nt AS numeric))",
     // Two aggregates DataFusion named alike: a cast is named as its
     // operand (`syntax::label_casts`).
     "count(CAST(i AS text)) + count(i)",
@@ -655,6 +657,16 @@ const SCALE_ONLY: &[(&str, &str)] = &[
         "9496674.716080538462 vs 9496674.71608053846200000000",
     ),
     ("sum(n) / count(*) GROUP BY b", "as sum(n) / count(*)"),
+    ("sum(CAST(i AS numeric))", "-6 vs -6.0000000000"),
+    (
+        "sum(CAST(i AS numeric)) GROUP BY b",
+        "as sum(CAST(i AS numeric))",
+    ),
+    ("sum(CAST(nt AS numeric))", "as sum(CAST(i AS numeric))"),
+    (
+        "sum(CAST(nt AS numeric)) GROUP BY b",
+        "as sum(CAST(i AS numeric))",
+    ),
     (
         "avg(n)",
         "10288064.275753916667 vs 10288064.27575391666700000000",
