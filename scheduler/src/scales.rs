@@ -78,7 +78,7 @@ fn beneath(plan: LogicalPlan) -> Result<LogicalPlan> {
         LogicalPlan::Distinct(Distinct::All(input)) => distinct(input)?,
         // A filter keeps its input's columns, the hidden ones too (one over
         // an aggregation is a `HAVING`, whose averages' places
-        // [`with_average_places`] adds).
+        // [`with_aggregate_places`] adds).
         LogicalPlan::Filter(f) if !matches!(f.input.as_ref(), LogicalPlan::Aggregate(_)) => {
             let input = annotate(Arc::unwrap_or_clone(f.input))?;
             LogicalPlan::Filter(Filter::try_new(f.predicate, Arc::new(input))?)
@@ -143,8 +143,7 @@ fn distinct(input: Arc<LogicalPlan>) -> Result<LogicalPlan> {
 /// A `UNION ALL` whose inputs each carry the same hidden columns, in the
 /// same order: an input's own where it has one for a column, else its
 /// type's places. (A `UNION` that removes duplicates is a `DISTINCT` over
-/// it and is left as it is: rows equal but for a hidden column would
-/// both be kept.)
+/// it: [`distinct`].)
 fn union(u: Union) -> Result<LogicalPlan> {
     let visible = u.schema.fields().len();
     let inputs: Vec<LogicalPlan> = u
@@ -201,7 +200,7 @@ fn projection(p: Projection) -> Result<LogicalPlan> {
         .iter()
         .flat_map(|e| e.column_refs().into_iter().map(|c| c.name.clone()))
         .collect();
-    let (input, mut found) = with_average_places(&p.input, &referenced)?;
+    let (input, mut found) = with_aggregate_places(&p.input, &referenced)?;
     // A projection below (the one an ORDER BY of other columns adds, a
     // subquery's): its hidden columns are passed up.
     let input = match input {
@@ -248,7 +247,7 @@ fn projection(p: Projection) -> Result<LogicalPlan> {
 /// of the terms beside each such `sum` whose terms' places vary, when
 /// `input` is an aggregation (or a `HAVING` over one); and the column of
 /// places of each, by the aggregate's column name.
-fn with_average_places(
+fn with_aggregate_places(
     input: &Arc<LogicalPlan>,
     referenced: &[String],
 ) -> Result<(LogicalPlan, HashMap<String, Expr>)> {
@@ -289,7 +288,7 @@ fn with_average_places(
         if !numeric || !referenced.contains(&name) {
             continue;
         }
-        let hidden = format!("{HIDDEN}avg_{k}");
+        let hidden = format!("{HIDDEN}aggregate_{k}");
         let scale = match func.name() {
             "avg" => Expr::AggregateFunction(AggregateFunction {
                 func: Arc::new(pg_numeric::avg_scale()),

@@ -11,7 +11,7 @@
 //!
 //! Here a numeric argument is computed in fixed point over big integers
 //! (num-bigint: DataFusion has no arbitrary-precision decimal), with at
-//! least ten guard digits beyond PostgreSQL's places, and rounded half
+//! least twelve guard digits beyond PostgreSQL's places, and rounded half
 //! away from zero at those places (or at the column's, when it keeps
 //! fewer). The logarithm is `k ln 2 + 2 atanh((m - 1) / (m + 1))` with
 //! `m` in [0.5, 1); the exponential is `2^k exp(r)` with `|r| <= ln 2 / 2`,
@@ -104,14 +104,14 @@ pub fn kind_of(name: &str) -> Option<Kind> {
         .find(|k| k.name() == name)
 }
 
-/// `quipu_places_ln(x, places_x)` (and of `log10`, `log`, `exp`): the
+/// `quipu_ln_scale(x, places_x)` (and of `log10`, `log`, `exp`): the
 /// places PostgreSQL prints the function of a numeric with, its arguments
 /// shown with `places_*` (NULL: the column's), for the front door
 /// (`scheduler/src/scales.rs`).
 pub fn places_udf(kind: Kind) -> ScalarUDF {
     ScalarUDF::new_from_impl(PlacesUdf {
         kind,
-        name: format!("quipu_places_{}", kind.name()),
+        name: format!("quipu_{}_scale", kind.name()),
         signature: Signature::user_defined(Volatility::Immutable),
     })
 }
