@@ -17,9 +17,9 @@
 //! same operands. The front door takes the hidden columns off and prints
 //! each value with its places (trailing zeros only are dropped, so a
 //! value is never changed). It looks through `ORDER BY`, `LIMIT`, `WHERE`,
-//! a subquery's alias and a view's query; where the places cannot be
-//! followed (a subquery's or a view's column read through a join, a
-//! window or a grouping), the column's are printed.
+//! a subquery's alias, a view's query and both sides of a join; where the
+//! places cannot be followed (a subquery's or a view's column read
+//! through a window or a grouping), the column's are printed.
 //!
 //! It follows `/` of numerics, `avg` of integers and numerics (a hidden
 //! `quipu_avg_scale` beside it in the aggregation, or over the same
@@ -35,7 +35,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, DFSchema, Result};
 use datafusion::logical_expr::expr::{AggregateFunction, Case};
 use datafusion::logical_expr::{
-    Aggregate, BinaryExpr, Distinct, Expr, ExprSchemable, Filter, LogicalPlan, Operator,
+    Aggregate, BinaryExpr, Distinct, Expr, ExprSchemable, Filter, Join, LogicalPlan, Operator,
     Projection, SubqueryAlias, TableScan, Union, Window, WindowFunctionDefinition, lit,
 };
 use quipu_connectors::dialect::{pg_numeric, pg_numeric_log};
@@ -84,8 +84,62 @@ fn beneath(plan: LogicalPlan) -> Result<LogicalPlan> {
             LogicalPlan::Filter(Filter::try_new(f.predicate, Arc::new(input))?)
         }
         LogicalPlan::TableScan(scan) => view(scan)?,
+        LogicalPlan::Join(j) => join(j)?,
         other => other,
     })
+}
+
+/// A join whose sides' hidden columns come up through it: the left's as
+/// they are (its columns keep their places in the joined row), the
+/// right's renamed for where its columns land (after all of the left's).
+/// Only joins that give both sides' columns; others are left as they are.
+fn join(j: Join) -> Result<LogicalPlan> {
+    use datafusion::common::JoinType;
+    if !matches!(
+        j.join_type,
+        JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full
+    ) {
+        return Ok(LogicalPlan::Join(j));
+    }
+    let left = annotate(LogicalPlan::clone(&j.left))?;
+    let right = annotate(LogicalPlan::clone(&j.right))?;
+    let has_hidden = |p: &LogicalPlan| {
+        p.schema()
+            .fields()
+            .iter()
+            .any(|f| places_for(f.name()).is_some())
+    };
+    if !has_hidden(&left) && !has_hidden(&right) {
+        return Ok(LogicalPlan::Join(j));
+    }
+    let offset = left.schema().fields().len();
+    let right = match has_hidden(&right) {
+        false => right,
+        true => {
+            let exprs = right
+                .schema()
+                .iter()
+                .map(|(q, f)| {
+                    let column = Expr::Column(Column::new(q.cloned(), f.name()));
+                    match places_for(f.name()) {
+                        Some(i) => column.alias(format!("{HIDDEN}{}", offset + i)),
+                        None => column,
+                    }
+                })
+                .collect();
+            LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(right))?)
+        }
+    };
+    Ok(LogicalPlan::Join(Join::try_new(
+        Arc::new(left),
+        Arc::new(right),
+        j.on,
+        j.filter,
+        j.join_type,
+        j.join_constraint,
+        j.null_equality,
+        j.null_aware,
+    )?))
 }
 
 /// A scan of a view, as its query under the view's name when that query
@@ -636,6 +690,28 @@ mod tests {
         };
         assert_eq!(all, rows(2));
         assert_eq!(distinct, rows(1));
+    }
+
+    /// Subqueries' quotients and averages read through a join: PostgreSQL
+    /// prints 0.25000000000000000000 and 0.50000000000000000000 (20
+    /// places), and 1.5000000000000000 and 3.0000000000000000.
+    #[tokio::test]
+    async fn joined_subquerys_columns_carry_their_places() {
+        let t = table(
+            "SELECT k.x, k.q, a.m FROM \
+             (SELECT x, CAST(x AS numeric(5,0)) / 4 AS q FROM (VALUES (1), (2)) AS k0(x)) AS k \
+             JOIN (SELECT g, avg(v) AS m FROM (VALUES (1, 1), (1, 2), (2, 3)) AS t(g, v) GROUP BY g) AS a \
+             ON a.g = k.x WHERE k.x > 0 ORDER BY k.x",
+        )
+        .await;
+        let want = "\
++---+------------------------+-----------------------+------------------+------------------+
+| x | q                      | m                     | __quipu_places_1 | __quipu_places_2 |
++---+------------------------+-----------------------+------------------+------------------+
+| 1 | 0.25000000000000000000 | 1.5000000000000000000 | 20               | 16               |
+| 2 | 0.50000000000000000000 | 3.0000000000000000000 | 20               | 16               |
++---+------------------------+-----------------------+------------------+------------------+";
+        assert_eq!(t, want);
     }
 
     /// A view's quotient, read through a filter: PostgreSQL prints

@@ -1418,11 +1418,17 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         ));
     }
     // A `UNION ALL` prints each input's values with their own places; a
-    // `UNION` and a `DISTINCT` keep them through the duplicates' removal.
+    // `UNION` and a `DISTINCT` keep them through the duplicates' removal,
+    // and a join keeps a subquery's.
     for (name, sql) in [
         (
             "DISTINCT i / 3.0",
             "SELECT DISTINCT i / 3.0 FROM public.t ORDER BY 1",
+        ),
+        (
+            "a subquery's avg(i) through a join",
+            "SELECT t.id, a.m FROM public.t JOIN (SELECT b, avg(i) AS m FROM public.t GROUP BY b) AS a \
+             ON a.b = t.b ORDER BY t.id",
         ),
         (
             "avg(i) UNION n",
