@@ -33,6 +33,7 @@ use datafusion::logical_expr::{
     Cast, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use super::pg_numeric::scale_of;
 use crate::error::DataException;
 
 /// The functions, for the session's registry.
@@ -238,13 +239,6 @@ fn sign(a: &ArrayRef) -> Result<ArrayRef> {
             Arc::new(out)
         }
     })
-}
-
-fn scale_of(a: &ArrayRef) -> i8 {
-    match a.data_type() {
-        DataType::Decimal128(_, s) => *s,
-        _ => 0,
-    }
 }
 
 fn div(a: &ArrayRef, b: &ArrayRef) -> Result<ArrayRef> {

@@ -277,7 +277,8 @@ impl ScalarUDFImpl for NumericDiv {
     }
 }
 
-fn scale_of(a: &ArrayRef) -> i8 {
+/// The scale of a decimal array (0 for any other).
+pub(super) fn scale_of(a: &ArrayRef) -> i8 {
     match a.data_type() {
         DataType::Decimal128(_, s) => *s,
         _ => 0,

@@ -37,7 +37,7 @@ use datafusion::logical_expr::{
 use num_bigint::BigInt;
 use num_traits::{Signed, ToPrimitive, Zero};
 
-use super::pg_numeric::{decimal_shape, quotient_scale};
+use super::pg_numeric::{decimal_shape, quotient_scale, scale_of};
 use crate::error::DataException;
 
 /// `NUMERIC_MIN_SIG_DIGITS`.
@@ -288,13 +288,6 @@ impl ScalarUDFImpl for NumericLog {
     }
 }
 
-fn scale_of(a: &ArrayRef) -> i8 {
-    match a.data_type() {
-        DataType::Decimal128(_, s) => *s,
-        _ => 0,
-    }
-}
-
 /// PostgreSQL's `estimate_ln_dweight`: the decimal weight of `ln(x)`
 /// (`x` unscaled at `scale`, positive), from the first two base-10000
 /// digits of `x`, or from `x - 1` when `x` is within 0.1 of 1.
@@ -340,10 +333,20 @@ pub fn ln_scale(x: i128, scale: i8, places: i32) -> i32 {
         .clamp(0, 1000)
 }
 
-/// PostgreSQL's places for `log(b, x)` (`log_var`).
+/// PostgreSQL's places for `log(b, x)` (`log_var`): each argument as
+/// (unscaled value, scale, places shown).
 pub fn log_scale(b: (i128, i8, i32), x: (i128, i8, i32)) -> i32 {
-    let dweight = estimate_ln_dweight(x.0, x.1) - estimate_ln_dweight(b.0, b.1);
-    (MIN_SIG_DIGITS - dweight).max(b.2).max(x.2).clamp(0, 1000)
+    let (weight_b, weight_x) = (estimate_ln_dweight(b.0, b.1), estimate_ln_dweight(x.0, x.1));
+    log_places(weight_b, weight_x, b.2, x.2)
+}
+
+/// [`log_scale`] from the estimated decimal weights of `ln(b)` and
+/// `ln(x)`.
+fn log_places(weight_b: i32, weight_x: i32, places_b: i32, places_x: i32) -> i32 {
+    (MIN_SIG_DIGITS - (weight_x - weight_b))
+        .max(places_b)
+        .max(places_x)
+        .clamp(0, 1000)
 }
 
 /// PostgreSQL's places for `exp(x)` (`numeric_exp`): 16 significant
@@ -391,8 +394,21 @@ fn atanh(z: &BigInt, one: &BigInt) -> BigInt {
     }
 }
 
-/// `ln 2` at `w` places: `2 atanh(1/3)`.
+/// The places [`ln2`] is computed at once per process.
+const LN2_PLACES: i32 = 160;
+
+/// `ln 2` at `w` places: `2 atanh(1/3)`, computed once at
+/// [`LN2_PLACES`] and cut to `w` (each logarithm and exponential needs
+/// it; its series was half of a logarithm's work).
 fn ln2(w: i32) -> BigInt {
+    static LN2: std::sync::LazyLock<BigInt> = std::sync::LazyLock::new(|| ln2_series(LN2_PLACES));
+    match w <= LN2_PLACES {
+        true => &*LN2 / ten(LN2_PLACES - w),
+        false => ln2_series(w),
+    }
+}
+
+fn ln2_series(w: i32) -> BigInt {
     let one = ten(w);
     let third = &one / 3;
     atanh(&third, &one) * 2
@@ -458,28 +474,32 @@ fn log(kind: Kind, base: Option<(i128, i8)>, x: (i128, i8), scale: i8) -> Result
             return Err(log_of_nonpositive(v.0));
         }
     }
-    let places = match base {
-        None => ln_scale(x.0, x.1, x.1 as i32),
-        Some(b) => log_scale((b.0, b.1, b.1 as i32), (x.0, x.1, x.1 as i32)),
-    };
-    let places = places.min(scale as i32);
-    let value = match base {
+    // ln(1) is zero: PostgreSQL's division of ln(x) by it fails.
+    if base.is_some_and(|(b, sb)| BigInt::from(b) == ten(sb as i32)) {
+        return Err(DataException::error("22012", "division by zero"));
+    }
+    let (value, places) = match base {
         None => {
+            let places = ln_scale(x.0, x.1, x.1 as i32).min(scale as i32);
             let w = places + GUARD;
-            round_fixed(&ln_fixed(&fixed(x.0, x.1, w), w), w, places)
+            let value = round_fixed(&ln_fixed(&fixed(x.0, x.1, w), w), w, places);
+            (value, places)
         }
         Some(b) => {
+            let (weight_b, weight_x) =
+                (estimate_ln_dweight(b.0, b.1), estimate_ln_dweight(x.0, x.1));
+            let places = log_places(weight_b, weight_x, b.1 as i32, x.1 as i32).min(scale as i32);
             // The quotient's error is the logarithms' over ln(b), and as
             // large as the quotient's integer digits.
-            let small_base = (-estimate_ln_dweight(b.0, b.1)).max(0);
-            let large = (estimate_ln_dweight(x.0, x.1) - estimate_ln_dweight(b.0, b.1) + 1).max(0);
+            let small_base = (-weight_b).max(0);
+            let large = (weight_x - weight_b + 1).max(0);
             let w = places + GUARD + small_base + large;
             let ln_b = ln_fixed(&fixed(b.0, b.1, w), w);
             if ln_b.is_zero() {
                 return Err(DataException::error("22012", "division by zero"));
             }
             let ln_x = ln_fixed(&fixed(x.0, x.1, w), w);
-            round_fixed(&(ln_x * ten(w) / ln_b), w, places)
+            (round_fixed(&(ln_x * ten(w) / ln_b), w, places), places)
         }
     };
     as_decimal(value, places, scale)
