@@ -32,7 +32,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Column, DFSchema, Result};
+use datafusion::arrow::datatypes::FieldRef;
+use datafusion::common::{Column, DFSchema, Result, TableReference};
 use datafusion::logical_expr::expr::{AggregateFunction, Case};
 use datafusion::logical_expr::{
     Aggregate, BinaryExpr, Distinct, Expr, ExprSchemable, Filter, Join, LogicalPlan, Operator,
@@ -103,12 +104,6 @@ fn join(j: Join) -> Result<LogicalPlan> {
     }
     let left = annotate(LogicalPlan::clone(&j.left))?;
     let right = annotate(LogicalPlan::clone(&j.right))?;
-    let has_hidden = |p: &LogicalPlan| {
-        p.schema()
-            .fields()
-            .iter()
-            .any(|f| places_for(f.name()).is_some())
-    };
     if !has_hidden(&left) && !has_hidden(&right) {
         return Ok(LogicalPlan::Join(j));
     }
@@ -120,7 +115,7 @@ fn join(j: Join) -> Result<LogicalPlan> {
                 .schema()
                 .iter()
                 .map(|(q, f)| {
-                    let column = Expr::Column(Column::new(q.cloned(), f.name()));
+                    let column = column(q, f);
                     match places_for(f.name()) {
                         Some(i) => column.alias(format!("{HIDDEN}{}", offset + i)),
                         None => column,
@@ -142,6 +137,35 @@ fn join(j: Join) -> Result<LogicalPlan> {
     )?))
 }
 
+/// `e` without its alias.
+fn unaliased(e: &Expr) -> &Expr {
+    match e {
+        Expr::Alias(a) => a.expr.as_ref(),
+        other => other,
+    }
+}
+
+/// Whether `plan` gives hidden columns of places.
+fn has_hidden(plan: &LogicalPlan) -> bool {
+    plan.schema()
+        .fields()
+        .iter()
+        .any(|f| places_for(f.name()).is_some())
+}
+
+/// The column `(q, f)` of a schema, as an expression.
+fn column(q: Option<&TableReference>, f: &FieldRef) -> Expr {
+    Expr::Column(Column::from((q, f)))
+}
+
+/// The single argument of an aggregate, when it is an integer or a
+/// numeric of `schema`.
+fn one_number(args: &[Expr], schema: &DFSchema) -> bool {
+    matches!(args, [a] if a
+        .get_type(schema)
+        .is_ok_and(|t| pg_numeric::decimal_shape(&t).is_some()))
+}
+
 /// A scan of a view, as its query under the view's name when that query
 /// has hidden columns (as DataFusion's analyzer inlines it later), so
 /// that a view's quotients print with their places; any other scan as it
@@ -152,12 +176,7 @@ fn view(scan: TableScan) -> Result<LogicalPlan> {
         _ => return Ok(LogicalPlan::TableScan(scan)),
     };
     let annotated = annotate(query)?;
-    let hidden = annotated
-        .schema()
-        .fields()
-        .iter()
-        .any(|f| places_for(f.name()).is_some());
-    if !hidden {
+    if !has_hidden(&annotated) {
         return Ok(LogicalPlan::TableScan(scan));
     }
     Ok(LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(
@@ -176,7 +195,7 @@ fn distinct(input: Arc<LogicalPlan>) -> Result<LogicalPlan> {
     let schema = annotated.schema().clone();
     let (mut keys, mut places) = (vec![], vec![]);
     for (q, f) in schema.iter() {
-        let column = Expr::Column(Column::new(q.cloned(), f.name()));
+        let column = column(q, f);
         match places_for(f.name()) {
             Some(_) => {
                 places.push(datafusion::functions_aggregate::expr_fn::max(column).alias(f.name()))
@@ -211,7 +230,7 @@ fn union(u: Union) -> Result<LogicalPlan> {
             .iter()
             .filter_map(|(q, f)| {
                 let i = places_for(f.name())?;
-                Some((i, Expr::Column(Column::new(q.cloned(), f.name()))))
+                Some((i, column(q, f)))
             })
             .collect()
     };
@@ -228,7 +247,7 @@ fn union(u: Union) -> Result<LogicalPlan> {
         let mut exprs: Vec<Expr> = (0..visible)
             .map(|j| {
                 let (q, f) = schema.qualified_field(j);
-                Expr::Column(Column::new(q.cloned(), f.name()))
+                column(q, f)
             })
             .collect();
         for i in &columns {
@@ -256,24 +275,19 @@ fn projection(p: Projection) -> Result<LogicalPlan> {
         .collect();
     let (input, mut found) = with_aggregate_places(&p.input, &referenced)?;
     // A projection below (the one an ORDER BY of other columns adds, a
-    // subquery's): its hidden columns are passed up.
-    let input = match input {
-        LogicalPlan::Aggregate(_) => input,
-        LogicalPlan::Filter(ref f) if matches!(f.input.as_ref(), LogicalPlan::Aggregate(_)) => {
-            input
-        }
-        other => beneath(other)?,
-    };
+    // subquery's): its hidden columns are passed up. (An aggregation and
+    // its `HAVING` pass through as they are.)
+    let input = beneath(input)?;
     let schema = input.schema().clone();
     for (j, (qualifier, field)) in schema.iter().enumerate() {
         let Some(i) = places_for(field.name()) else {
             continue;
         };
         let (q, f) = schema.qualified_field(i);
-        let name = Column::new(q.cloned(), f.name()).flat_name();
+        let name = Column::from((q, f)).flat_name();
         let (hq, hf) = schema.qualified_field(j);
         debug_assert!(qualifier == hq);
-        found.insert(name, Expr::Column(Column::new(hq.cloned(), hf.name())));
+        found.insert(name, column(hq, hf));
     }
     let mut exprs = p.expr.clone();
     for (i, e) in p.expr.iter().enumerate() {
@@ -283,12 +297,6 @@ fn projection(p: Projection) -> Result<LogicalPlan> {
         if let Some(places) = places(e, &schema, &found) {
             exprs.push(places.alias(format!("{HIDDEN}{i}")));
         }
-    }
-    if exprs.len() == p.expr.len() {
-        return Ok(LogicalPlan::Projection(Projection::try_new(
-            p.expr,
-            Arc::new(input),
-        )?));
     }
     Ok(LogicalPlan::Projection(Projection::try_new(
         exprs,
@@ -328,18 +336,10 @@ fn with_aggregate_places(
     let keys = aggregate.group_expr_len()?;
     for (k, e) in aggregate.aggr_expr.iter().enumerate() {
         let name = aggregate.schema.field(keys + k).name().clone();
-        let inner = match e {
-            Expr::Alias(a) => a.expr.as_ref(),
-            other => other,
-        };
-        let Expr::AggregateFunction(AggregateFunction { func, params }) = inner else {
+        let Expr::AggregateFunction(AggregateFunction { func, params }) = unaliased(e) else {
             continue;
         };
-        let numeric = params.args.len() == 1
-            && params.args[0]
-                .get_type(aggregate.input.schema())
-                .is_ok_and(|t| pg_numeric::decimal_shape(&t).is_some());
-        if !numeric || !referenced.contains(&name) {
+        if !one_number(&params.args, aggregate.input.schema()) || !referenced.contains(&name) {
             continue;
         }
         let hidden = format!("{HIDDEN}aggregate_{k}");
@@ -398,21 +398,16 @@ fn window_average_places(
     let offset = window.input.schema().fields().len();
     for (k, e) in window.window_expr.iter().enumerate() {
         let name = window.schema.field(offset + k).name().clone();
-        let inner = match e {
-            Expr::Alias(a) => a.expr.as_ref(),
-            other => other,
-        };
-        let Expr::WindowFunction(f) = inner else {
+        let Expr::WindowFunction(f) = unaliased(e) else {
             continue;
         };
         let WindowFunctionDefinition::AggregateUDF(udf) = &f.fun else {
             continue;
         };
-        let numeric = f.params.args.len() == 1
-            && f.params.args[0]
-                .get_type(window.input.schema())
-                .is_ok_and(|t| pg_numeric::decimal_shape(&t).is_some());
-        if udf.name() != "avg" || !numeric || !referenced.contains(&name) {
+        if udf.name() != "avg"
+            || !one_number(&f.params.args, window.input.schema())
+            || !referenced.contains(&name)
+        {
             continue;
         }
         let hidden = format!("{HIDDEN}window_avg_{}", found.len());
