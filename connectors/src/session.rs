@@ -140,6 +140,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                     crate::dialect::pg_numeric::power(),
                     crate::dialect::pg_numeric::div_scale_udf(),
                     crate::dialect::pg_numeric::text_scale(),
+                    crate::dialect::pg_numeric::param_scale(),
                     crate::dialect::pg_numeric::sqrt(),
                     crate::dialect::pg_numeric::sqrt_scale_udf(),
                     crate::dialect::intervals::interval_of_duration(),

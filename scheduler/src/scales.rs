@@ -26,7 +26,8 @@
 //! window), `+`, `-`, `*`, unary minus, `abs`, `sqrt`, `ln`, `log`,
 //! `log10`, `exp`, `CASE`, `COALESCE`, `NULLIF`, `GREATEST`, `LEAST`, and
 //! casts to `numeric` without a scale (of text: the text's places; of
-//! integers: none; of numerics: theirs).
+//! integers: none; of numerics: theirs; of a parameter: the places the
+//! client sent it with, put in by the front door when it binds them).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -454,6 +455,9 @@ fn places(e: &Expr, schema: &DFSchema, avg: &HashMap<String, Expr>) -> Option<Ex
     match e {
         Expr::Alias(a) => places(&a.expr, schema, avg),
         Expr::Column(c) => avg.get(&c.flat_name()).cloned(),
+        // A parameter the client declared `numeric`: the places it is sent
+        // with (`$1::numeric`, undeclared, is a cast, below).
+        Expr::Placeholder(_) if numeric(e) => Some(pg_numeric::param_scale().call(vec![e.clone()])),
         Expr::Negative(x) => places(x, schema, avg),
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let (l, r) = (of(left)?, of(right)?);
@@ -561,6 +565,9 @@ fn places(e: &Expr, schema: &DFSchema, avg: &HashMap<String, Expr>) -> Option<Ex
         // `numeric` without a scale is planned as decimal(38,10); a value
         // keeps the places it had.
         Expr::Cast(c) if *c.field.data_type() == DataType::Decimal128(38, 10) => {
+            if let Expr::Placeholder(_) = c.expr.as_ref() {
+                return Some(pg_numeric::param_scale().call(vec![c.expr.as_ref().clone()]));
+            }
             match c.expr.get_type(schema).ok()? {
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
                     Some(pg_numeric::text_scale().call(vec![c.expr.as_ref().clone()]))

@@ -291,6 +291,8 @@ pub const DIV_SCALE: &str = "quipu_div_scale";
 pub const TEXT_SCALE: &str = "quipu_text_scale";
 /// The name of [`sqrt_scale_udf`].
 pub const SQRT_SCALE: &str = "quipu_sqrt_scale";
+/// The name of [`param_scale`].
+pub const PARAM_SCALE: &str = "quipu_param_scale";
 
 /// `quipu_sqrt_scale(x, places_x)`: the places PostgreSQL prints
 /// `sqrt(x)` with, for the front door.
@@ -322,11 +324,41 @@ pub fn text_scale() -> ScalarUDF {
     })
 }
 
+/// `quipu_param_scale($n)`: the places of a query parameter cast to
+/// `numeric` without a scale. The PostgreSQL front door replaces it, when
+/// it binds the parameters, with the places the client sent the value
+/// with (`param_places`); where it cannot tell (or anywhere else) it
+/// gives the places of the value's type.
+pub fn param_scale() -> ScalarUDF {
+    ScalarUDF::new_from_impl(Places {
+        of: PlacesOf::Parameter,
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+/// The places PostgreSQL's `numeric` keeps of a parameter as the client
+/// sent it: its text's, or a binary `numeric`'s display scale (the
+/// fourth 16-bit field), or none for a binary integer. `None` where that
+/// cannot be told (another binary type): the column's are printed.
+pub fn param_places(bytes: &[u8], binary: bool, pg_type_oid: u32) -> Option<i32> {
+    const INT2: u32 = 21;
+    const INT4: u32 = 23;
+    const INT8: u32 = 20;
+    const NUMERIC: u32 = 1700;
+    match (binary, pg_type_oid) {
+        (false, _) => text_places(std::str::from_utf8(bytes).ok()?),
+        (true, NUMERIC) => Some(u16::from_be_bytes(bytes.get(6..8)?.try_into().ok()?) as i32),
+        (true, INT2 | INT4 | INT8) => Some(0),
+        _ => None,
+    }
+}
+
 #[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
 enum PlacesOf {
     Quotient,
     Text,
     Root,
+    Parameter,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -341,6 +373,7 @@ impl ScalarUDFImpl for Places {
             PlacesOf::Quotient => DIV_SCALE,
             PlacesOf::Text => TEXT_SCALE,
             PlacesOf::Root => SQRT_SCALE,
+            PlacesOf::Parameter => PARAM_SCALE,
         }
     }
 
@@ -359,6 +392,7 @@ impl ScalarUDFImpl for Places {
                 .map(|(a, b)| vec![a, b, DataType::Int32, DataType::Int32]),
             (PlacesOf::Text, [_]) => Some(vec![DataType::Utf8]),
             (PlacesOf::Root, [x, _]) => decimal(x).map(|x| vec![x, DataType::Int32]),
+            (PlacesOf::Parameter, [x]) => decimal(x).map(|x| vec![x]),
             _ => None,
         };
         match coerced {
@@ -407,6 +441,12 @@ impl ScalarUDFImpl for Places {
                             sqrt_scale(x.value(r), sx).max(own)
                         })
                     })
+                    .collect()
+            }
+            PlacesOf::Parameter => {
+                let s = scale_of(&arrays[0]) as i32;
+                (0..arrays[0].len())
+                    .map(|r| arrays[0].is_valid(r).then_some(s))
                     .collect()
             }
             PlacesOf::Text => {

@@ -106,6 +106,8 @@ impl QueryParser for QuipuParser {
                 kind: Kind::Command(Box::new(stmt), tag),
             }));
         }
+        let mut stmt = stmt;
+        let declared = declared_parameters(&mut stmt, types);
         let names = super::column_names::result_names(&stmt);
         let casts = cast_parameters(&stmt);
         let token = self.conn.new_token();
@@ -117,7 +119,7 @@ impl QueryParser for QuipuParser {
                 .await
         })
         .await?;
-        let plan = typed_by_casts(plan, &casts, types)?;
+        let plan = typed_by_casts(plan, &casts, types, &declared)?;
         let schema = described_schema(&session, &plan);
         Ok(Some(Prepared {
             kind: Kind::Query(Box::new(plan), names, schema),
@@ -199,6 +201,60 @@ fn described_schema(
     })
 }
 
+/// Casts each parameter whose type the client declared (Parse's type
+/// OIDs) to that type, where it is one of SQL's plain types, and gives
+/// their names (`$1`). In PostgreSQL a declared type is the parameter's
+/// type: psycopg sends a `Decimal` declared `numeric`, and `SELECT $1 + 1`
+/// of `1.2345` is `2.2345`. DataFusion instead infers `$1` from the other
+/// operand (`bigint`) and the value was read as one: `2`, or from its
+/// binary form, garbage.
+fn declared_parameters(
+    stmt: &mut Statement,
+    types: &[Option<Type>],
+) -> std::collections::HashSet<String> {
+    use datafusion::sql::sqlparser::ast::{
+        CastKind, DataType as Sql, TimezoneInfo, visit_expressions_mut,
+    };
+    let sql_type = |t: &Type| {
+        Some(match *t {
+            Type::INT2 => Sql::SmallInt(None),
+            Type::INT4 => Sql::Int(None),
+            Type::INT8 => Sql::BigInt(None),
+            Type::FLOAT4 => Sql::Real,
+            Type::FLOAT8 => Sql::DoublePrecision,
+            Type::NUMERIC => Sql::Numeric(datafusion::sql::sqlparser::ast::ExactNumberInfo::None),
+            Type::BOOL => Sql::Boolean,
+            Type::TEXT => Sql::Text,
+            Type::VARCHAR => Sql::Varchar(None),
+            Type::DATE => Sql::Date,
+            Type::TIMESTAMP => Sql::Timestamp(None, TimezoneInfo::WithoutTimeZone),
+            Type::TIMESTAMPTZ => Sql::Timestamp(None, TimezoneInfo::WithTimeZone),
+            Type::BYTEA => Sql::Bytea,
+            _ => return None,
+        })
+    };
+    let mut wrapped = std::collections::HashSet::new();
+    let _ = visit_expressions_mut(stmt, |e: &mut Expr| {
+        if let Expr::Value(v) = e
+            && let Value::Placeholder(id) = &v.value
+            && let Some(i) = id.strip_prefix('$').and_then(|i| i.parse::<usize>().ok())
+            && let Some(Some(t)) = i.checked_sub(1).and_then(|i| types.get(i))
+            && let Some(data_type) = sql_type(t)
+        {
+            wrapped.insert(id.clone());
+            *e = Expr::Cast {
+                kind: CastKind::DoubleColon,
+                expr: Box::new(e.clone()),
+                data_type,
+                array: false,
+                format: None,
+            };
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    wrapped
+}
+
 /// The parameters a statement casts only to plain SQL types (`$1::bigint`,
 /// `CAST($2 AS numeric)`): types whose text and binary forms clients send
 /// as such; not `regclass` and its kin, whose text is a name (SQLAlchemy
@@ -268,11 +324,14 @@ fn plain_type(t: &datafusion::sql::sqlparser::ast::DataType) -> bool {
 /// did not declare, the type of its cast (as planned): in
 /// `SELECT $1::bigint + 1` the parameter is then described to the client
 /// as a bigint, and asyncpg (which encodes each parameter as described)
-/// sends one. A type the client declares wins, as in PostgreSQL.
+/// sends one. A type the client declares wins, as in PostgreSQL: those of
+/// `wrapped` are cast to it (`declared_parameters`), others it declares
+/// are left as DataFusion typed them.
 fn typed_by_casts(
     plan: LogicalPlan,
     casts: &std::collections::HashSet<String>,
     declared: &[Option<Type>],
+    wrapped: &std::collections::HashSet<String>,
 ) -> PgWireResult<LogicalPlan> {
     use datafusion::common::tree_node::{Transformed, TreeNode};
     use datafusion::logical_expr::Expr as DfExpr;
@@ -282,8 +341,9 @@ fn typed_by_casts(
     }
     let undeclared = |id: &str| {
         let i = id.trim_start_matches('$').parse::<usize>().ok();
-        i.and_then(|i| declared.get(i.checked_sub(1)?))
-            .is_none_or(|t| t.as_ref().is_none_or(|t| *t == Type::UNKNOWN))
+        wrapped.contains(id)
+            || i.and_then(|i| declared.get(i.checked_sub(1)?))
+                .is_none_or(|t| t.as_ref().is_none_or(|t| *t == Type::UNKNOWN))
     };
     // The type each such parameter is cast to; one cast to two types
     // leaves the parameter untyped.
@@ -328,6 +388,59 @@ fn typed_by_casts(
                     }
                 }
                 other => Ok(Transformed::no(other)),
+            })
+        })
+    })
+    .map(|t| t.data)
+    .map_err(|e| engine_error(SchedulerError::Query(e)))
+}
+
+/// The plan with each `quipu_param_scale($n)` (the places of a parameter
+/// cast to `numeric` without a scale, `scheduler/src/scales.rs`) replaced
+/// by the places the client sent `$n` with: `SELECT $1::numeric + 1` of
+/// `1.2345` prints `2.2345`, as in PostgreSQL, not the column's
+/// `2.2345000000`. Where they cannot be told it is left to give the
+/// column's.
+fn with_parameter_places(
+    plan: LogicalPlan,
+    portal: &Portal<Prepared>,
+    types: &[Option<datafusion::arrow::datatypes::DataType>],
+) -> PgWireResult<LogicalPlan> {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::{Expr as DfExpr, lit};
+    use quipu_connectors::dialect::pg_numeric::{PARAM_SCALE, param_places};
+    let places = |id: &str| -> Option<i32> {
+        let i = id
+            .trim_start_matches('$')
+            .parse::<usize>()
+            .ok()?
+            .checked_sub(1)?;
+        let Some(bytes) = portal.parameters.get(i)? else {
+            return Some(0); // NULL: no value to print
+        };
+        let declared = portal.statement.parameter_types.get(i).cloned().flatten();
+        let oid = match (declared, types.get(i).cloned().flatten()) {
+            (Some(t), _) if t != Type::UNKNOWN => t.oid(),
+            (_, Some(DataType::Decimal128(..))) => Type::NUMERIC.oid(),
+            (_, Some(DataType::Int16)) => Type::INT2.oid(),
+            (_, Some(DataType::Int32)) => Type::INT4.oid(),
+            (_, Some(DataType::Int64)) => Type::INT8.oid(),
+            _ => Type::UNKNOWN.oid(),
+        };
+        param_places(bytes, portal.parameter_format.is_binary(i), oid)
+    };
+    plan.transform_up_with_subqueries(|node| {
+        node.map_expressions(|e| {
+            e.transform(|e| match &e {
+                DfExpr::ScalarFunction(f) if f.name() == PARAM_SCALE => match f.args.as_slice() {
+                    [DfExpr::Placeholder(p)] => match places(&p.id) {
+                        Some(n) => Ok(Transformed::yes(lit(n))),
+                        None => Ok(Transformed::no(e)),
+                    },
+                    _ => Ok(Transformed::no(e)),
+                },
+                _ => Ok(Transformed::no(e)),
             })
         })
     })
@@ -387,7 +500,7 @@ impl ExtendedQueryHandler for QueryHandler {
                     types.iter().map(|t| t.as_ref()).collect();
                 let params: ParamValues =
                     arrow_pg::datatypes::df::deserialize_parameters(portal, &refs)?;
-                let plan = LogicalPlan::clone(plan)
+                let plan = with_parameter_places(LogicalPlan::clone(plan), portal, &types)?
                     .replace_params_with_values(&params)
                     .map_err(|e| engine_error(SchedulerError::Query(e)))?;
                 self.conn
