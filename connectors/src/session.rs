@@ -132,6 +132,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain(crate::dialect::text_types::functions())
                 .chain(crate::dialect::interval_scaling::functions())
                 .chain(crate::dialect::pg_numeric_log::functions())
+                .chain(crate::dialect::pads::functions())
                 .chain([
                     crate::dialect::pg_out::text_out(),
                     crate::dialect::pg_to_char::to_char(),
@@ -144,6 +145,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                     crate::dialect::pg_numeric::sqrt(),
                     crate::dialect::pg_numeric::sqrt_scale_udf(),
                     crate::dialect::intervals::interval_of_duration(),
+                    crate::dialect::interval_parts::interval_part(),
                     crate::dialect::at_time_zone::at_time_zone(),
                     crate::dialect::pg_text::json_build_object(),
                     crate::dialect::syntax::like_pattern_udf(),

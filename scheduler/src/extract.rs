@@ -12,7 +12,10 @@
 //!   `numeric(8,6)` (`date_part('microsecond', ts)`, which counts the
 //!   seconds too, times 0.000001), milliseconds at scale 3, the epoch of a
 //!   timestamp at scale 6;
-//! - any other `date_part` becomes a double of the same value.
+//! - any other `date_part` becomes a double of the same value;
+//! - of an interval, both are `quipu_interval_part`'s (365.25 days a year
+//!   in the epoch, the seconds with their fraction), as numeric or double;
+//!   a `time`'s seconds keep their fraction as a timestamp's do.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
@@ -20,6 +23,7 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, lit};
+use quipu_connectors::dialect::interval_parts;
 
 /// `plan` with PostgreSQL's `extract` and `date_part`.
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
@@ -52,6 +56,24 @@ fn scaled(x: Expr, scale: i8, schema: &DFSchema) -> Result<Expr> {
     (whole * unit).cast_to(&DataType::Decimal128(38, scale), schema)
 }
 
+/// Whether `x` is an interval (or a duration, which is planned as one).
+fn interval(x: &Expr, schema: &DFSchema) -> bool {
+    matches!(
+        x.get_type(schema),
+        Ok(DataType::Interval(_) | DataType::Duration(_))
+    )
+}
+
+/// Whether `x` has a time of day whose seconds have a fraction: a
+/// `timestamp` or a `time` (`extract(second FROM time '10:00:00.5')` is
+/// 0.5 past, not 0).
+fn has_clock(x: &Expr, schema: &DFSchema) -> bool {
+    matches!(
+        x.get_type(schema),
+        Ok(DataType::Timestamp(..) | DataType::Time64(_) | DataType::Time32(_))
+    )
+}
+
 fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     // A marked `extract`: its numeric, and nothing inside it rewritten
     // again.
@@ -59,7 +81,14 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         && field.data_type() == &DataType::Decimal128(38, 10)
         && let Some((unit, x)) = date_part(expr)
     {
-        let timestamp = matches!(x.get_type(schema), Ok(DataType::Timestamp(..)));
+        if interval(x, schema) {
+            let places = interval_parts::extract_places(&unit);
+            let numeric = interval_parts::interval_part()
+                .call(vec![lit(unit), x.clone()])
+                .cast_to(&DataType::Decimal128(38, places), schema)?;
+            return Ok(Transformed::new(numeric, true, TreeNodeRecursion::Jump));
+        }
+        let timestamp = has_clock(x, schema);
         let numeric = match unit.as_str() {
             "second" | "seconds" if timestamp => scaled(part("microsecond", x), 6, schema)?
                 .cast_to(&DataType::Decimal128(8, 6), schema)?,
@@ -75,7 +104,13 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     }
     // Any other `date_part`: a double.
     if let Some((unit, x)) = date_part(&e) {
-        let timestamp = matches!(x.get_type(schema), Ok(DataType::Timestamp(..)));
+        if interval(x, schema) {
+            let double = interval_parts::interval_part()
+                .call(vec![lit(unit), x.clone()])
+                .cast_to(&DataType::Float64, schema)?;
+            return Ok(Transformed::new(double, true, TreeNodeRecursion::Jump));
+        }
+        let timestamp = has_clock(x, schema);
         let double = if matches!(unit.as_str(), "second" | "seconds") && timestamp {
             part("microsecond", x).cast_to(&DataType::Float64, schema)? / lit(1_000_000f64)
         } else {

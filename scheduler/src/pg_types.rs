@@ -10,7 +10,9 @@
 //!   `connectors/src/dialect/intervals.rs`);
 //! - `date - date` is an `integer`, not a `bigint`;
 //! - `ceil`, `floor` and `trunc` of a `numeric` have scale 0 (`trunc(n, k)`
-//!   scale `k`), not the argument's (`1`, not `1.000000`).
+//!   scale `k`), not the argument's (`1`, not `1.000000`);
+//! - `to_hex` of an `integer` prints its 32 bits (`ffffffff`), not 64;
+//! - `regexp_count` is an `integer`, not a `bigint`.
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::DFSchema;
@@ -104,6 +106,35 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 Expr::ScalarFunction(f),
                 DataType::Decimal128(precision, places),
             )))
+        }
+        // PostgreSQL's `regexp_count` is an `integer`, DataFusion's a
+        // `bigint`.
+        Expr::ScalarFunction(f)
+            if f.name() == "regexp_count"
+                && ty(&Expr::ScalarFunction(f.clone())) == Some(DataType::Int64) =>
+        {
+            Ok(Transformed::yes(cast(
+                Expr::ScalarFunction(f),
+                DataType::Int32,
+            )))
+        }
+        // PostgreSQL's `to_hex(integer)` prints 32 bits (`ffffffff` for
+        // -1), DataFusion's 64.
+        Expr::ScalarFunction(mut f)
+            if f.name() == "to_hex"
+                && matches!(
+                    f.args.first().and_then(ty),
+                    Some(DataType::Int32 | DataType::Int16 | DataType::Int8)
+                ) =>
+        {
+            let x = f.args.remove(0);
+            let low = Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(cast(x, DataType::Int64)),
+                Operator::BitwiseAnd,
+                Box::new(datafusion::logical_expr::lit(0xFFFF_FFFFi64)),
+            ));
+            f.args.insert(0, low);
+            Ok(Transformed::yes(Expr::ScalarFunction(f)))
         }
         _ => Ok(Transformed::no(e)),
     }

@@ -395,7 +395,10 @@ impl ClientSession {
         let plan = crate::rounding::rewrite(plan)?;
         // `extract` is a numeric, `date_part` a double, the seconds of a
         // timestamp keep their fraction (`crate::extract`).
-        Ok(crate::extract::rewrite(plan)?)
+        let plan = crate::extract::rewrite(plan)?;
+        // A `date_part`, a double only now, turned into text prints as
+        // PostgreSQL's (`2024`, not `2024.0`).
+        Ok(crate::text_forms::rewrite(plan)?)
     }
 
     /// Runs a logical plan made by [`ClientSession::plan`] (its parameters

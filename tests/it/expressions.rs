@@ -245,6 +245,32 @@ const SCALARS: &[&str] = &[
     "regexp_replace(s, '(l+)', '<\\1>', 'g')",
     "regexp_replace(s, 'e', '_', 'gi')",
     "(regexp_match(s, '(\\w)(\\w)'))[2]",
+    // PostgreSQL's regular expressions (session 30): `.` matches a
+    // newline, `\\b` is a backspace, `\\d` an ASCII digit, a literal
+    // backslash is no LIKE escape, a group that took no part keeps its
+    // place, a replacement's `$` is itself and `\\&` the whole match.
+    "(s || chr(10) || 'x') ~ 'a.x'",
+    "regexp_count(s || chr(10), '.')",
+    "s ~ '\\\\'",
+    "s !~ '\\\\'",
+    "s ~ '\\bhello'",
+    "nt ~ '\\d'",
+    "(regexp_match(s, '(a)?(l+)(x)?'))[3]",
+    "(regexp_match(s, '(x)?(l)'))[2]",
+    "(regexp_match(s, '(a.*?)(.*)'))[1]",
+    "substring(s from '(x)?(l+)')",
+    "regexp_replace(s, '(l)', '$\\1[\\&]', 'g')",
+    "regexp_replace(s, 'o', '\\\\')",
+    "lpad(s, i % 7)",
+    "rpad(s, -2, '')",
+    "to_hex(i)",
+    "CAST(date_part('day', d) AS text)",
+    "date_part('year', ts) || 'y'",
+    "-INTERVAL '1 mon 1 day' + ts",
+    "EXTRACT(EPOCH FROM ts - TIMESTAMP '2000-01-01 00:00:00')",
+    "date_part('epoch', (d - DATE '2000-01-01') * INTERVAL '1 mon 1 day')",
+    "EXTRACT(SECOND FROM ts - TIMESTAMP '2000-01-01 00:00:00.5')",
+    "EXTRACT(SECOND FROM CAST(ts AS time))",
     "initcap(s)",
     "lpad(s, 8, '*')",
     "rpad(s, 8)",
@@ -725,6 +751,12 @@ const SCALE_ONLY: &[(&str, &str)] = &[
 /// Expressions Quipu refuses with a clear error naming the construct:
 /// (expression, a part of the error).
 const REFUSED: &[(&str, &str)] = &[
+    // PostgreSQL gives the whole expression its first quantifier's
+    // preference ({a,""} for `abcd`), Rust each quantifier its own.
+    (
+        "(regexp_match(s, '(a.*?)(.*)'))[1]",
+        "mixes greedy and non-greedy quantifiers",
+    ),
     // An Arrow decimal holds 38 digits; PostgreSQL's cube of
     // 123456789.123456 at 16 places has 41.
     ("power(n, 3)", "numeric field overflow"),
@@ -1205,6 +1237,10 @@ const WIRE_SCALARS: &[&str] = &[
     "CAST(CAST(i AS text) AS json)",
     "regexp_split_to_array(s, ' ')",
     "||/ i",
+    "regexp_match(s, '(a)?(l+)(x)?')",
+    "INTERVAL '-1 mon 1 day'",
+    "-INTERVAL '1 mon 1 day'",
+    "ts - TIMESTAMP '2024-01-01 12:00:00'",
 ];
 
 /// Aggregates checked over the wire only (see [`WIRE_SCALARS`]).

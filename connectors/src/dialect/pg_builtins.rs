@@ -16,6 +16,10 @@
 //!   regular expression matches, as a `text[]`; an empty match at the
 //!   start or end of `s`, or right after a match, does not split, as in
 //!   PostgreSQL. Flags `i` and `c`; the others are refused.
+//! - `regexp_match(s, pattern [, flags])`: DataFusion's (arrow's kernel)
+//!   left out a group that took no part in the match, so the later groups
+//!   moved down (`regexp_match('xz', '(x)(y)?(z)')` was `{x,z}`,
+//!   PostgreSQL's is `{x,NULL,z}`); here each group keeps its place.
 
 use std::sync::Arc;
 
@@ -45,6 +49,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         Kind::JustifyHours,
         Kind::JustifyInterval,
         Kind::RegexpSplit,
+        Kind::RegexpMatch,
     ]
     .into_iter()
     .map(|kind| {
@@ -64,6 +69,7 @@ enum Kind {
     JustifyHours,
     JustifyInterval,
     RegexpSplit,
+    RegexpMatch,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -110,6 +116,7 @@ impl ScalarUDFImpl for Builtin {
             Kind::JustifyHours => "justify_hours",
             Kind::JustifyInterval => "justify_interval",
             Kind::RegexpSplit => "regexp_split_to_array",
+            Kind::RegexpMatch => "regexp_match",
         }
     }
 
@@ -150,10 +157,12 @@ impl ScalarUDFImpl for Builtin {
                 Kind::JustifyDays | Kind::JustifyHours | Kind::JustifyInterval,
                 [DataType::Interval(_) | DataType::Duration(_) | DataType::Null],
             ) => Some(vec![INTERVAL]),
-            (Kind::RegexpSplit, [a, b]) if is_text(a) && is_text(b) => {
+            (Kind::RegexpSplit | Kind::RegexpMatch, [a, b]) if is_text(a) && is_text(b) => {
                 Some(vec![DataType::Utf8, DataType::Utf8])
             }
-            (Kind::RegexpSplit, [a, b, c]) if is_text(a) && is_text(b) && is_text(c) => {
+            (Kind::RegexpSplit | Kind::RegexpMatch, [a, b, c])
+                if is_text(a) && is_text(b) && is_text(c) =>
+            {
                 Some(vec![DataType::Utf8; 3])
             }
             _ => None,
@@ -169,7 +178,7 @@ impl ScalarUDFImpl for Builtin {
             Kind::WidthBucket => DataType::Int32,
             Kind::MakeTimestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             Kind::JustifyDays | Kind::JustifyHours | Kind::JustifyInterval => INTERVAL,
-            Kind::RegexpSplit => {
+            Kind::RegexpSplit | Kind::RegexpMatch => {
                 DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
             }
         })
@@ -186,7 +195,28 @@ impl ScalarUDFImpl for Builtin {
                     a.iter().map(|v| v.map(|v| justify(self.kind, v))).collect();
                 Arc::new(out)
             }
-            Kind::RegexpSplit => regexp_split(&arrays)?,
+            Kind::RegexpSplit => regexp_each(&arrays, "regexp_split_to_array", |s, re, out| {
+                for piece in split_pieces(s, re) {
+                    out.values().append_value(piece);
+                }
+                out.append(true);
+            })?,
+            Kind::RegexpMatch => regexp_each(&arrays, "regexp_match", |s, re, out| {
+                match re.captures(s) {
+                    // Each parenthesized group's text, NULL for one that
+                    // took no part (arrow's kernel left those out, so the
+                    // later groups moved down); the whole match where
+                    // there are no groups.
+                    Some(caps) => {
+                        let groups = caps.iter().skip(usize::from(caps.len() > 1));
+                        for g in groups {
+                            out.values().append_option(g.map(|m| m.as_str()));
+                        }
+                        out.append(true);
+                    }
+                    None => out.append_null(),
+                }
+            })?,
         };
         super::pg_text::shaped_like(&args.args, out)
     }
@@ -411,8 +441,9 @@ fn justify(kind: Kind, v: IntervalMonthDayNano) -> IntervalMonthDayNano {
     IntervalMonthDayNano::new(months, days, nanos)
 }
 
-/// The regular expression of `pattern` with PostgreSQL's `flags`.
-fn split_regex(pattern: &str, flags: &str) -> Result<regex::Regex> {
+/// The regular expression of `pattern` with PostgreSQL's `flags`, for
+/// the function `name`.
+fn flagged_regex(name: &str, pattern: &str, flags: &str) -> Result<regex::Regex> {
     let mut insensitive = false;
     for f in flags.chars() {
         match f {
@@ -421,14 +452,14 @@ fn split_regex(pattern: &str, flags: &str) -> Result<regex::Regex> {
             'g' => {
                 return Err(DataException::error(
                     "22023",
-                    "regexp_split_to_array() does not support the \"global\" option",
+                    &format!("{name}() does not support the \"global\" option"),
                 ));
             }
             other => {
                 return Err(DataException::error(
                     "0A000",
                     &format!(
-                        "regexp_split_to_array with the flag \"{other}\" is not supported (only \"i\" and \"c\")"
+                        "{name} with the flag \"{other}\" is not supported (only \"i\" and \"c\")"
                     ),
                 ));
             }
@@ -459,7 +490,14 @@ pub fn split_pieces<'a>(s: &'a str, re: &regex::Regex) -> Vec<&'a str> {
     pieces
 }
 
-fn regexp_split(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+/// A list per row of `arrays` (text, pattern and maybe flags), written
+/// by `each` from the text and its regular expression; NULL where any
+/// argument is.
+fn regexp_each(
+    arrays: &[ArrayRef],
+    name: &str,
+    each: impl Fn(&str, &regex::Regex, &mut ListBuilder<StringBuilder>),
+) -> Result<ArrayRef> {
     let s = arrays[0].as_string::<i32>();
     let p = arrays[1].as_string::<i32>();
     let flags = arrays.get(2).map(|a| a.as_string::<i32>());
@@ -478,13 +516,14 @@ fn regexp_split(arrays: &[ArrayRef]) -> Result<ArrayRef> {
         let pattern = p.value(i);
         let fresh = !matches!(&cached, Some((cp, cf, _)) if cp == pattern && cf == f);
         if fresh {
-            cached = Some((pattern.to_string(), f.to_string(), split_regex(pattern, f)?));
+            cached = Some((
+                pattern.to_string(),
+                f.to_string(),
+                flagged_regex(name, pattern, f)?,
+            ));
         }
         let re = &cached.as_ref().expect("compiled above").2;
-        for piece in split_pieces(s.value(i), re) {
-            out.values().append_value(piece);
-        }
-        out.append(true);
+        each(s.value(i), re, &mut out);
     }
     Ok(Arc::new(out.finish()))
 }

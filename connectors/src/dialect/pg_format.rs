@@ -251,6 +251,11 @@ fn format_error(message: String) -> DataFusionError {
     DataException::error("22023", &message)
 }
 
+/// The longest text one `format` call gives: an Arrow string column
+/// holds at most 2 GB, and a longer value was a panic that closed the
+/// client's connection (PostgreSQL's own limit is 1 GB).
+const MAX_FORMATTED: usize = 256 << 20;
+
 /// One row of `format`: `template` with `args` (each value's text, None
 /// for NULL) filled in.
 fn format_row(template: &str, args: &[Option<&str>]) -> Result<String> {
@@ -266,13 +271,19 @@ fn format_row(template: &str, args: &[Option<&str>]) -> Result<String> {
         }
     };
     // Digits then `$`: a position (1-based); digits alone: a width.
-    fn number(chars: &mut std::iter::Peekable<std::str::Chars>) -> Option<usize> {
+    // PostgreSQL reads them as an `int`: a larger one is "number is out
+    // of range" (and was a 2 GB allocation, then a panic, here).
+    fn number(chars: &mut std::iter::Peekable<std::str::Chars>) -> Result<Option<usize>> {
         let mut n: Option<usize> = None;
         while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-            n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(d as usize));
+            let v = n.unwrap_or(0).saturating_mul(10).saturating_add(d as usize);
+            if v > i32::MAX as usize {
+                return Err(format_error("number is out of range".into()));
+            }
+            n = Some(v);
             chars.next();
         }
-        n
+        Ok(n)
     }
     while let Some(c) = chars.next() {
         if c != '%' {
@@ -289,7 +300,7 @@ fn format_row(template: &str, args: &[Option<&str>]) -> Result<String> {
         let mut left = false;
         let mut width: Option<i64> = None;
         let mut probe = chars.clone();
-        if let Some(n) = number(&mut probe)
+        if let Some(n) = number(&mut probe)?
             && probe.peek() == Some(&'$')
         {
             probe.next();
@@ -308,7 +319,7 @@ fn format_row(template: &str, args: &[Option<&str>]) -> Result<String> {
         if chars.peek() == Some(&'*') {
             chars.next();
             let mut probe = chars.clone();
-            let at = match number(&mut probe) {
+            let at = match number(&mut probe)? {
                 Some(n) if probe.peek() == Some(&'$') => {
                     probe.next();
                     chars = probe;
@@ -327,11 +338,11 @@ fn format_row(template: &str, args: &[Option<&str>]) -> Result<String> {
             };
             width = match take(at)? {
                 None => None,
-                Some(w) => Some(w.trim().parse::<i64>().map_err(|_| {
+                Some(w) => Some(w.trim().parse::<i32>().map_err(|_| {
                     format_error(format!("invalid input syntax for type integer: \"{w}\""))
-                })?),
+                })? as i64),
             };
-        } else if let Some(n) = number(&mut chars) {
+        } else if let Some(n) = number(&mut chars)? {
             width = Some(n as i64);
         }
         let Some(kind) = chars.next() else {
@@ -366,6 +377,15 @@ fn format_row(template: &str, args: &[Option<&str>]) -> Result<String> {
             None => (left, 0),
         };
         let pad = width.saturating_sub(text.chars().count());
+        if out.len() + text.len() + pad > MAX_FORMATTED {
+            return Err(DataException::error(
+                "54000",
+                &format!(
+                    "format() result would be longer than {} MB",
+                    MAX_FORMATTED >> 20
+                ),
+            ));
+        }
         if left {
             out.push_str(&text);
             out.extend(std::iter::repeat_n(' ', pad));

@@ -86,7 +86,10 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         reassociate(e);
         field_by_name(e);
         mod_as_operator(e);
-        unicode_classes(e);
+        if let Err(err) = regex_literals(e) {
+            failed = Some(err);
+            return ControlFlow::Break(());
+        }
         null_in_list(e);
         like_any(e);
         like_escape(e);
@@ -96,6 +99,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         text_types(e);
         plain_number(e);
         interval_clock(e);
+        negated_interval(e);
         at_time_zone(e);
         ControlFlow::<()>::Continue(())
     });
@@ -931,6 +935,22 @@ fn at_time_zone(e: &mut Expr) {
         };
         list.args = vec![take(timestamp), take(time_zone)];
         *e = call;
+    }
+}
+
+/// `-INTERVAL '1 mon 1 day'` negates every field (`-1 mons -1 days`).
+/// DataFusion 55 puts the minus before the literal's text, which negates
+/// only the first field (`-1 mons 1 day`); in parentheses it is a
+/// negation of the value.
+fn negated_interval(e: &mut Expr) {
+    if let Expr::UnaryOp {
+        op: UnaryOperator::Minus,
+        expr,
+    } = e
+        && matches!(expr.as_ref(), Expr::Interval(_))
+    {
+        let inner = std::mem::replace(expr.as_mut(), Expr::Value(Value::Null.into()));
+        **expr = Expr::Nested(Box::new(inner));
     }
 }
 
@@ -1779,14 +1799,18 @@ fn null_in_list(e: &mut Expr) {
 }
 
 /// Regular expressions run in Rust's `regex` (regex operators are never
-/// pushed to a source), whose POSIX classes are ASCII only; PostgreSQL's,
-/// under a UTF-8 locale, are Unicode's: `'É' ~ '[[:upper:]]'` was false
-/// (found by the long expression run). A literal pattern's classes become
-/// Unicode's classes.
-fn unicode_classes(e: &mut Expr) {
+/// pushed to a source), which reads some of PostgreSQL's (Spencer's
+/// "advanced" regular expressions) otherwise. A literal pattern of `~`,
+/// `~*`, `!~`, `!~*` and the `regexp_*` functions is rewritten to Rust's
+/// spelling of PostgreSQL's meaning ([`pg_regex`]), and a `regexp_replace`
+/// replacement to Rust's ([`pg_replacement`]). A pattern that is not a
+/// literal keeps Rust's reading (docs/sql.md).
+fn regex_literals(e: &mut Expr) -> Result<()> {
     use datafusion::sql::sqlparser::ast::{
         FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart,
     };
+    let mut replacement = None;
+    let operator = matches!(e, Expr::BinaryOp { .. });
     let pattern = match e {
         Expr::BinaryOp {
             op:
@@ -1797,15 +1821,28 @@ fn unicode_classes(e: &mut Expr) {
             right,
             ..
         } => Some(right.as_mut()),
-        Expr::Function(f)
-            if matches!(f.name.0.as_slice(),
-                [ObjectNamePart::Identifier(i)] if i.value.to_ascii_lowercase().starts_with("regexp_")) =>
-        {
+        Expr::Function(f) => {
+            let name = match f.name.0.as_slice() {
+                [ObjectNamePart::Identifier(i)] => i.value.to_ascii_lowercase(),
+                _ => return Ok(()),
+            };
+            if !name.starts_with("regexp_") {
+                return Ok(());
+            }
             match &mut f.args {
-                FunctionArguments::List(list) => match list.args.get_mut(1) {
-                    Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(p))) => Some(p),
-                    _ => None,
-                },
+                FunctionArguments::List(list) => {
+                    let mut args = list.args.iter_mut().skip(1);
+                    let pattern = match args.next() {
+                        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(p))) => Some(p),
+                        _ => None,
+                    };
+                    if name == "regexp_replace"
+                        && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(r))) = args.next()
+                    {
+                        replacement = Some(r);
+                    }
+                    pattern
+                }
                 _ => None,
             }
         }
@@ -1814,16 +1851,187 @@ fn unicode_classes(e: &mut Expr) {
     if let Some(Expr::Value(v)) = pattern
         && let Value::SingleQuotedString(text) | Value::EscapedStringLiteral(text) = &mut v.value
     {
-        for (posix, unicode) in [
-            ("[:upper:]", "\\p{Uppercase}"),
-            ("[:lower:]", "\\p{Lowercase}"),
-            ("[:alpha:]", "\\p{Alphabetic}"),
-            ("[:alnum:]", "\\p{Alphabetic}\\p{Nd}"),
-            ("[:space:]", "\\s"),
-        ] {
-            *text = text.replace(posix, unicode);
+        let backslash = text.contains("\\\\");
+        *text = pg_regex(text).map_err(DataFusionError::NotImplemented)?;
+        // DataFusion 55 turns a match of a literal text into a `LIKE`,
+        // where a backslash is the escape character: `s ~ '\\'` (a
+        // backslash) was `s LIKE '%\%'` (a percent sign). An empty group
+        // (which matches the empty text) keeps it a regular expression.
+        if operator && backslash {
+            text.push_str("()");
         }
     }
+    if let Some(Expr::Value(v)) = replacement
+        && let Value::SingleQuotedString(text) | Value::EscapedStringLiteral(text) = &mut v.value
+    {
+        *text = pg_replacement(text);
+    }
+    Ok(())
+}
+
+/// A PostgreSQL regular expression spelt for Rust's `regex` with the same
+/// meaning, or why it cannot be:
+///
+/// - `.` matches a newline in PostgreSQL (without the `n` flag): `(?s)`;
+/// - `\b` is a backspace and `\B` a backslash there (Rust: word
+///   boundaries); `\Z` is the end of the text (Rust: `\z`);
+/// - `\d` is an ASCII digit there (Rust: any Unicode digit, `'١' ~ '\d'`);
+/// - POSIX classes in brackets are Unicode's there under a UTF-8 locale
+///   (Rust: ASCII), so `[[:upper:]]` is `\p{Uppercase}`;
+/// - PostgreSQL gives a whole expression the preference (greedy or not)
+///   of its first quantifier, which Rust does not: `(a.*?)(.*)` of `abcd`
+///   is `{a,""}` there. An expression mixing greedy and non-greedy
+///   quantifiers is refused.
+pub fn pg_regex(p: &str) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(p.len() + 8);
+    out.push_str("(?s)");
+    let mut chars = p.chars().peekable();
+    let (mut greedy, mut lazy) = (false, false);
+    let mut in_bracket = false;
+    // After an atom a quantifier can follow.
+    while let Some(c) = chars.next() {
+        if in_bracket {
+            match c {
+                '[' if chars.peek() == Some(&':') => {
+                    let rest: String = chars.clone().collect();
+                    let classes = [
+                        (":upper:]", "\\p{Uppercase}"),
+                        (":lower:]", "\\p{Lowercase}"),
+                        (":alpha:]", "\\p{Alphabetic}"),
+                        (":alnum:]", "\\p{Alphabetic}\\p{Nd}"),
+                        (":space:]", "\\s"),
+                    ];
+                    match classes.iter().find(|(posix, _)| rest.starts_with(posix)) {
+                        Some((posix, unicode)) => {
+                            out.push_str(unicode);
+                            for _ in 0..posix.chars().count() {
+                                chars.next();
+                            }
+                        }
+                        None => out.push('['),
+                    }
+                }
+                '\\' => match chars.next() {
+                    Some('d') => out.push_str("0-9"),
+                    Some('b') => out.push_str("\\x08"),
+                    Some(n) => {
+                        out.push('\\');
+                        out.push(n);
+                    }
+                    None => out.push_str("\\\\"),
+                },
+                ']' => {
+                    in_bracket = false;
+                    out.push(']');
+                }
+                c => out.push(c),
+            }
+            continue;
+        }
+        match c {
+            '[' => {
+                in_bracket = true;
+                out.push('[');
+                // `[]...]` and `[^]...]`: a leading `]` is a member.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push_str("\\]");
+                    chars.next();
+                }
+            }
+            '\\' => match chars.next() {
+                Some('b') => out.push_str("\\x08"),
+                Some('B') => out.push_str("\\\\"),
+                Some('Z') => out.push_str("\\z"),
+                Some('d') => out.push_str("[0-9]"),
+                Some('D') => out.push_str("[^0-9]"),
+                Some(n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                None => out.push_str("\\\\"),
+            },
+            '*' | '+' | '?' => {
+                out.push(c);
+                if chars.peek() == Some(&'?') {
+                    chars.next();
+                    out.push('?');
+                    lazy = true;
+                } else {
+                    greedy = true;
+                }
+            }
+            '{' => {
+                // A bound `{m}`, `{m,}`, `{m,n}` (else a literal brace).
+                let rest: String = chars.clone().take_while(|c| *c != '}').collect();
+                let bound = !rest.is_empty()
+                    && rest.chars().all(|c| c.is_ascii_digit() || c == ',')
+                    && rest.chars().next().is_some_and(|c| c.is_ascii_digit())
+                    && chars.clone().nth(rest.chars().count()) == Some('}');
+                if !bound {
+                    out.push_str("\\{");
+                    continue;
+                }
+                out.push('{');
+                out.push_str(&rest);
+                out.push('}');
+                for _ in 0..=rest.chars().count() {
+                    chars.next();
+                }
+                if chars.peek() == Some(&'?') {
+                    chars.next();
+                    out.push('?');
+                    lazy = true;
+                } else {
+                    greedy = true;
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    if greedy && lazy {
+        return Err(format!(
+            "the regular expression '{p}' mixes greedy and non-greedy quantifiers, which is \
+             not supported: PostgreSQL gives the whole expression the preference of its \
+             first quantifier, Quipu's regex engine each quantifier its own; use only one kind"
+        ));
+    }
+    Ok(out)
+}
+
+/// A `regexp_replace` replacement in PostgreSQL's spelling (`\\1` to `\\9`
+/// a group, `\\&` the whole match, `\\\\` a backslash, anything else
+/// itself, `$` included) in the spelling DataFusion hands to Rust's
+/// `regex` (`${1}`, `${0}`, `$$` a dollar; DataFusion itself turns a
+/// backslash and digits into a group).
+pub fn pg_replacement(r: &str) -> String {
+    let mut out = String::with_capacity(r.len() + 4);
+    let mut chars = r.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => match chars.peek().copied() {
+                Some(d @ '1'..='9') => {
+                    chars.next();
+                    out.push_str(&format!("${{{d}}}"));
+                }
+                Some('&') => {
+                    chars.next();
+                    out.push_str("${0}");
+                }
+                Some('\\') => {
+                    chars.next();
+                    out.push('\\');
+                }
+                _ => out.push('\\'),
+            },
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `x [NOT] [I]LIKE ANY (ARRAY[p, q])` as `(x LIKE p OR x LIKE q)`, which
@@ -2097,13 +2305,51 @@ mod tests {
         assert_eq!(
             fixed("SELECT s ~ '[[:upper:]]x', regexp_like(s, '^[[:alpha:][:space:]]+$') FROM t")
                 .unwrap(),
-            "SELECT s ~ '[\\p{Uppercase}]x', regexp_like(s, '^[\\p{Alphabetic}\\s]+$') FROM t"
+            "SELECT s ~ '(?s)[\\p{Uppercase}]x', regexp_like(s, '(?s)^[\\p{Alphabetic}\\s]+$') FROM t"
         );
         // A pattern from a column is left alone, as is `[:digit:]`
         // (ASCII digits in both).
         assert_eq!(
             fixed("SELECT s ~ p, s ~ '[[:digit:]]' FROM t").unwrap(),
-            "SELECT s ~ p, s ~ '[[:digit:]]' FROM t"
+            "SELECT s ~ p, s ~ '(?s)[[:digit:]]' FROM t"
+        );
+    }
+
+    /// PostgreSQL's meanings, each checked in psql (PostgreSQL 15).
+    #[test]
+    fn patterns_are_spelt_with_postgresqls_meaning() {
+        for (pg, rust) in [
+            // `.` matches a newline: E'a\nb' ~ 'a.b' is true.
+            ("a.b", "(?s)a.b"),
+            // `\b` is a backspace, `\B` a backslash, `\d` an ASCII digit.
+            ("\\bgreen\\b", "(?s)\\x08green\\x08"),
+            ("a\\Bb", "(?s)a\\\\b"),
+            ("\\d+[\\d.]", "(?s)[0-9]+[0-9.]"),
+            // A leading `]` in brackets is a member; a brace that is no
+            // bound is itself.
+            ("[]a]{2}x{", "(?s)[\\]a]{2}x\\{"),
+            ("(a+?)b*?", "(?s)(a+?)b*?"),
+        ] {
+            assert_eq!(pg_regex(pg).unwrap(), rust, "{pg}");
+        }
+        // `(a.*?)(.*)` of `abcd` is {a,""} in PostgreSQL (the first
+        // quantifier's preference for the whole), {a,bcd} in Rust.
+        let refused = pg_regex("(a.*?)(.*)").unwrap_err();
+        assert!(refused.contains("mixes greedy and non-greedy"), "{refused}");
+        // regexp_replace('price 5', '(\d)', '$\1') is `price $5`;
+        // '[\&]' the whole match in brackets, '\\' one backslash.
+        assert_eq!(pg_replacement("$\\1"), "$$${1}");
+        assert_eq!(pg_replacement("[\\&]"), "[${0}]");
+        assert_eq!(pg_replacement("a\\\\b\\x"), "a\\b\\x");
+        // A backslash in a `~` pattern keeps it a regular expression
+        // (DataFusion made `s ~ '\\'` a LIKE reading `\` as its escape).
+        assert_eq!(
+            fixed("SELECT s ~ '\\\\', s ~ 'a', regexp_like(s, '\\\\') FROM t").unwrap(),
+            "SELECT s ~ '(?s)\\\\()', s ~ '(?s)a', regexp_like(s, '(?s)\\\\') FROM t"
+        );
+        assert_eq!(
+            fixed("SELECT -INTERVAL '1 mon 1 day'").unwrap(),
+            "SELECT -(INTERVAL '1 mon 1 day')"
         );
     }
 

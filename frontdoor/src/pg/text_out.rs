@@ -7,10 +7,11 @@
 //! driver's `getString` returns it. The rows of such columns are mended on
 //! their way out.
 //!
-//! Before that, [`pg_text_batch`] puts three kinds of columns in PostgreSQL's
+//! Before that, [`pg_text_batch`] puts four kinds of columns in PostgreSQL's
 //! text at the Arrow level (text format only; binary values are exact):
 //! doubles and reals as `float8out` / `float4out` print them (`2`, `1e+15`,
 //! `-0`, `1e-05`; pgwire wrote `2.0`, `1000000000000000.0`, `0`, `0.00001`),
+//! intervals as `interval_out` prints them (`-1 mons +1 day`),
 //! `timestamptz` in the session's `TimeZone` (`SET TimeZone`), as
 //! PostgreSQL shows them, with its offset (`-05`, `+05:30`), and decimals
 //! exactly (pgwire's hold 28 digits). Binary decimals are written here
@@ -74,6 +75,13 @@ pub fn pg_text_batch(
             DataType::Timestamp(_, Some(_)) if text && zone_ok => {
                 Some(timestamptz_text(column, zone)?)
             }
+            // PostgreSQL's interval text: a sign on each field that differs
+            // from the one before (`-1 mons +1 day`, `-1 days +02:00:00`);
+            // pgwire left the `+` out.
+            DataType::Interval(_) if text => Some(
+                quipu_connectors::dialect::pg_out::text_of(column)
+                    .map_err(|e| ArrowError::ComputeError(e.to_string()))?,
+            ),
             // Exact, at the column's scale: pgwire goes through
             // rust_decimal, which holds 28 digits (`power(n, 2)` of a
             // numeric(20,6), 33 digits, was an error over the wire).
