@@ -1355,6 +1355,18 @@ async def main():
             if want != got:
                 print("DIFF " + json.dumps([sql + (" (binary)" if binary else ""), want[:700], got[:700]]))
     print("declared_params=%d" % (2 * len(declared)))
+    # The names a client sees for a derived table's columns (BI tools wrap
+    # a query so) and for a COLLATE "C" column.
+    for sql in ["SELECT * FROM (SELECT count(*), avg(i), count(n), i + 1 FROM public.t GROUP BY i) q",
+                "SELECT s COLLATE \"C\" FROM public.t ORDER BY 1"]:
+        names = []
+        for conn in (pgc, qc):
+            cur = conn.cursor()
+            cur.execute(sql)
+            names.append([d.name for d in cur.description])
+        if names[0] != names[1]:
+            print("DIFF " + json.dumps([sql + " (names)", repr(names[0]), repr(names[1])]))
+    print("names_checked=2")
 
 asyncio.run(main())
 "#;
@@ -1510,6 +1522,44 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         ),
     ] {
         sqls.push((name.to_string(), sql.to_string()));
+    }
+    // `x op ANY/ALL (subquery)` over the same table, unaliased: the
+    // subquery's column captured `x` (no rows where PostgreSQL has three),
+    // and `= ANY` / `<> ALL` were refused over the front door. A derived
+    // table's unaliased columns have PostgreSQL's names.
+    for table in ["public.t", "exprp.public.t"] {
+        for (name, sql) in [
+            (
+                "i > ANY",
+                "SELECT id FROM {t} WHERE i > ANY (SELECT i FROM {t} WHERE id = 2) ORDER BY id",
+            ),
+            (
+                "i <= SOME",
+                "SELECT id FROM {t} WHERE i <= SOME (SELECT i FROM {t} WHERE id = 2) ORDER BY id",
+            ),
+            (
+                "id > ALL",
+                "SELECT id FROM {t} WHERE id > ALL (SELECT id FROM {t} WHERE id < 3) ORDER BY id",
+            ),
+            (
+                "i = ANY",
+                "SELECT id FROM {t} WHERE i = ANY (SELECT i FROM {t} WHERE id < 4) ORDER BY id",
+            ),
+            (
+                "i <> ALL",
+                "SELECT id FROM {t} WHERE i <> ALL (SELECT i FROM {t} WHERE id < 4) ORDER BY id",
+            ),
+            (
+                "count of a derived table",
+                "SELECT count, avg FROM (SELECT count(*), avg(i) FROM {t}) q",
+            ),
+            (
+                "upper of a WITH query",
+                "WITH w AS (SELECT upper(s) FROM {t}) SELECT upper FROM w ORDER BY 1",
+            ),
+        ] {
+            sqls.push((format!("{name} ({table})"), sql.replace("{t}", table)));
+        }
     }
     for e in ["ts", "d", "ts + INTERVAL '90 minutes'"] {
         sqls.push((
@@ -1684,6 +1734,12 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
     assert_eq!(
         crate::pgwire::value(&out, "declared_params"),
         "20",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        crate::pgwire::value(&out, "names_checked"),
+        "2",
         "{}",
         out.stdout
     );

@@ -10,6 +10,7 @@
 
 pub mod at_time_zone;
 pub mod case_mapping;
+pub mod column_names;
 pub mod concat;
 pub mod exists_values;
 pub mod float_errors;

@@ -86,11 +86,12 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         reassociate(e);
         field_by_name(e);
         mod_as_operator(e);
-        if let Err(err) = regex_literals(e) {
+        if let Err(err) = regex_literals(e).and_then(|_| collation(e)) {
             failed = Some(err);
             return ControlFlow::Break(());
         }
         null_in_list(e);
+        quantified_subquery(e);
         like_any(e);
         like_escape(e);
         between_symmetric(e);
@@ -107,6 +108,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         return Err(err);
     }
     // After the re-association, so the filters' shapes are PostgreSQL's.
+    let _ = VisitMut::visit(s, &mut SubqueryColumnNames);
     let _ = VisitMut::visit(s, &mut NullAwareIn);
     let _ = VisitMut::visit(s, &mut RepeatedColumns);
     let _ = VisitMut::visit(s, &mut SetReturning);
@@ -2032,6 +2034,174 @@ pub fn pg_replacement(r: &str) -> String {
         }
     }
     out
+}
+
+/// A derived table's and a `WITH` query's unaliased expressions take
+/// PostgreSQL's names (`super::column_names`): DataFusion named them
+/// after the expression, so `SELECT count FROM (SELECT count(*) FROM t) q`
+/// found no column `count`, and `SELECT * FROM (...) q` (as BI tools wrap
+/// a query) showed `count(*)`, `avg(t.i)`. A name two columns would share
+/// is left as DataFusion's (its names must be unique).
+struct SubqueryColumnNames;
+
+impl SubqueryColumnNames {
+    fn name(q: &mut Query) {
+        let mut body = q.body.as_mut();
+        loop {
+            match body {
+                SetExpr::SetOperation { left, .. } => body = left.as_mut(),
+                SetExpr::Query(inner) => body = inner.body.as_mut(),
+                SetExpr::Select(select) => {
+                    let named = |item: &SelectItem| match item {
+                        SelectItem::UnnamedExpr(e) => {
+                            let (name, strength) = super::column_names::figure(e);
+                            (strength > 0).then_some(name)
+                        }
+                        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
+                        _ => None,
+                    };
+                    let names: Vec<Option<String>> = select.projection.iter().map(named).collect();
+                    for (item, name) in select.projection.iter_mut().zip(&names) {
+                        let Some(name) = name else { continue };
+                        let SelectItem::UnnamedExpr(e) = item else {
+                            continue;
+                        };
+                        let plain = matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+                        let unique = names.iter().filter(|n| n.as_ref() == Some(name)).count() == 1;
+                        if plain || !unique {
+                            continue;
+                        }
+                        *item = SelectItem::ExprWithAlias {
+                            expr: e.clone(),
+                            alias: datafusion::sql::sqlparser::ast::Ident::with_quote('"', name),
+                        };
+                    }
+                    return;
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+impl VisitorMut for SubqueryColumnNames {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        if let Some(with) = q.with.as_mut() {
+            for cte in &mut with.cte_tables {
+                if cte.alias.columns.is_empty() {
+                    Self::name(&mut cte.query);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Derived {
+            subquery, alias, ..
+        } = t
+            && alias.as_ref().is_none_or(|a| a.columns.is_empty())
+        {
+            Self::name(subquery);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// [`quantified_subquery`] over a whole statement, for the PostgreSQL
+/// front door: its catalog rewrites (datafusion-pg-catalog's
+/// `RewriteArrayAnyAllOperation`) would make `x = ANY (subquery)` an
+/// array test of the subquery before Quipu saw it.
+pub fn quantified_subqueries<T: VisitMut>(s: &mut T) {
+    let _ = visit_expressions_mut(s, |e: &mut Expr| {
+        quantified_subquery(e);
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `x COLLATE "C"` (or `"POSIX"`, `"default"`, `ucs_basic`) is `x`: Quipu
+/// compares and orders text by its bytes, as these collations do. Any
+/// other collation is refused by name; it was ignored, so `'a' < 'B'
+/// COLLATE "und-x-icu"` answered false where PostgreSQL answers true.
+fn collation(e: &mut Expr) -> Result<()> {
+    let Expr::Collate { expr, collation } = e else {
+        return Ok(());
+    };
+    let name = collation.to_string();
+    let bare = name.trim_matches('"');
+    if ![
+        "C",
+        "POSIX",
+        "default",
+        "ucs_basic",
+        "pg_catalog.\"C\"",
+        "pg_catalog.\"default\"",
+    ]
+    .iter()
+    .any(|c| c.trim_matches('"') == bare || *c == name)
+    {
+        return Err(DataFusionError::NotImplemented(format!(
+            "COLLATE {name} is not supported: Quipu compares and orders text by its bytes, \
+             as COLLATE \"C\" does"
+        )));
+    }
+    let inner = std::mem::replace(expr.as_mut(), Expr::Value(Value::Null.into()));
+    *e = Expr::Nested(Box::new(inner));
+    Ok(())
+}
+
+/// `x op ANY (subquery)` and `x op ALL (subquery)` as PostgreSQL reads
+/// them. DataFusion 55 turns them into correlated `EXISTS` tests that put
+/// `x` inside the subquery, where a table of the same name captured it:
+/// `i > ANY (SELECT i FROM t WHERE id = 2)` over `t` compared the
+/// subquery's `i` with itself (the remote SQL said `t2.i > t2.i`) and
+/// answered no rows. The subquery is read from a derived table of its
+/// own (`SELECT * FROM (subquery) AS quipu_any`), whose columns no name
+/// outside it can mean. `x = ANY (subquery)` is `x IN (subquery)` and
+/// `x <> ALL (subquery)` is `x NOT IN (subquery)` (DataFusion refused
+/// both: "function array_has(integer, integer) does not exist").
+fn quantified_subquery(e: &mut Expr) {
+    let (left, op, right, all) = match e {
+        Expr::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        } => (left, compare_op, right, false),
+        Expr::AllOp {
+            left,
+            compare_op,
+            right,
+        } => (left, compare_op, right, true),
+        _ => return,
+    };
+    let Expr::Subquery(q) = right.as_ref() else {
+        return;
+    };
+    let mut wrapped = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql("SELECT * FROM (SELECT 1) AS quipu_any")
+        .and_then(|mut p| p.parse_query())
+        .expect("Quipu's own query parses");
+    if let SetExpr::Select(select) = wrapped.body.as_mut()
+        && let Some(datafusion::sql::sqlparser::ast::TableWithJoins {
+            relation: TableFactor::Derived { subquery, .. },
+            ..
+        }) = select.from.first_mut()
+    {
+        *subquery = q.clone();
+    }
+    match (op.clone(), all) {
+        (BinaryOperator::Eq, false) | (BinaryOperator::NotEq, true) => {
+            *e = Expr::Nested(Box::new(Expr::InSubquery {
+                expr: left.clone(),
+                subquery: wrapped,
+                negated: all,
+            }));
+        }
+        _ => **right = Expr::Subquery(wrapped),
+    }
 }
 
 /// `x [NOT] [I]LIKE ANY (ARRAY[p, q])` as `(x LIKE p OR x LIKE q)`, which

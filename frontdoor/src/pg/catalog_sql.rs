@@ -271,7 +271,9 @@ fn proc_lookup(e: &Expr) -> Option<String> {
 /// customers c` answered NULL counts over the PostgreSQL front door (the
 /// engine runs it: `quipu_connectors::dialect::single_row`), and a
 /// subquery of two rows answered its first row where PostgreSQL fails
-/// (`21000`, as Quipu now does too).
+/// (`21000`, as Quipu now does too). Nor `StripCollate`, which dropped
+/// every `COLLATE` unread: the engine keeps the byte-order ones and
+/// refuses the others by name (`quipu_connectors::dialect::syntax`).
 static USER_RULES: LazyLock<Vec<Arc<dyn SqlStatementRewriteRule>>> = LazyLock::new(|| {
     vec![
         Arc::new(pg_rules::AliasDuplicatedProjectionRewrite),
@@ -281,7 +283,6 @@ static USER_RULES: LazyLock<Vec<Arc<dyn SqlStatementRewriteRule>>> = LazyLock::n
         Arc::new(pg_rules::StripCallableQualifier),
         Arc::new(pg_rules::FixArrayLiteral),
         Arc::new(pg_rules::CurrentUserVariableToSessionUserFunctionCall),
-        Arc::new(pg_rules::StripCollate),
         Arc::new(pg_rules::RewritePgCatalogOperator),
         Arc::new(pg_rules::RewriteRegCastToSubquery::new()),
         Arc::new(pg_rules::FixVersionColumnName),
@@ -320,7 +321,10 @@ pub(super) fn parse_user_sql(sql: &str) -> Option<Vec<Statement>> {
     Some(
         statements
             .into_iter()
-            .map(|s| USER_RULES.iter().fold(s, |s, rule| rule.rewrite(s)))
+            .map(|mut s| {
+                quipu_connectors::dialect::syntax::quantified_subqueries(&mut s);
+                USER_RULES.iter().fold(s, |s, rule| rule.rewrite(s))
+            })
             .collect(),
     )
 }

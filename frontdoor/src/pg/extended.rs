@@ -37,7 +37,7 @@ pub struct Prepared {
 #[derive(Clone, Debug)]
 pub(super) enum Kind {
     /// A query planned at Parse time (parameters still open), with
-    /// PostgreSQL's names for its columns (`super::column_names`) and the
+    /// PostgreSQL's names for its columns (`quipu_connectors::dialect::column_names`) and the
     /// schema its rows will have (see [`described_schema`]).
     Query(
         Box<LogicalPlan>,
@@ -108,7 +108,7 @@ impl QueryParser for QuipuParser {
         }
         let mut stmt = stmt;
         let declared = declared_parameters(&mut stmt, types);
-        let names = super::column_names::result_names(&stmt);
+        let names = quipu_connectors::dialect::column_names::result_names(&stmt);
         let casts = cast_parameters(&stmt);
         let token = self.conn.new_token();
         let deadline = self.conn.timeout().map(|t| tokio::time::Instant::now() + t);

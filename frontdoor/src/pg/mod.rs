@@ -28,7 +28,8 @@
 //! - [`errors`], the SQLSTATEs sent;
 //! - what clients call and see: [`catalog`] (databases, `pg_catalog`),
 //!   [`functions`] (`version()`, `current_setting`, `pg_size_pretty`, ...),
-//!   [`column_names`] (PostgreSQL's result column names), [`copy_out`]
+//!   `quipu_connectors::dialect::column_names` (PostgreSQL's result column
+//!   names), [`copy_out`]
 //!   (`COPY ... TO STDOUT`), [`text_out`] (timestamps in PostgreSQL's text),
 //!   [`catalog_sql`] (catalog queries rewritten after
 //!   datafusion-pg-catalog's parser), [`type_lookup`] (asyncpg's type
@@ -38,7 +39,6 @@ mod auth;
 mod binary_numeric;
 pub(crate) mod catalog;
 mod catalog_sql;
-mod column_names;
 mod connection;
 mod copy_out;
 mod errors;

@@ -342,7 +342,8 @@ impl SimpleQueryHandler for QueryHandler {
                 None if copy.is_some() => match copy.expect("checked") {
                     Err(why) => Err(error("0A000", why)),
                     Ok(copy) => {
-                        let names = super::column_names::result_names(&copy.query);
+                        let names =
+                            quipu_connectors::dialect::column_names::result_names(&copy.query);
                         let work = Work::Hinted(
                             DfStatement::Statement(Box::new(copy.query.clone())),
                             hints,
@@ -362,7 +363,7 @@ impl SimpleQueryHandler for QueryHandler {
                     }
                 },
                 None => {
-                    let names = super::column_names::result_names(&stmt);
+                    let names = quipu_connectors::dialect::column_names::result_names(&stmt);
                     self.conn
                         .run_query(
                             client,

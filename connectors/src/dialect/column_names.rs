@@ -5,13 +5,16 @@
 //! function (`count`), the cast's type (`int4`), the column, or else
 //! `?column?` (its parser's FigureColname), and clients read those names:
 //! pandas' `read_sql` columns, psql's headers, `row["count"]` in psycopg
-//! and asyncpg. The front door names the fields it describes to the client
-//! by these rules; the plan keeps DataFusion's (unique) names, since
-//! PostgreSQL's may repeat (`SELECT 1, 2`: both `?column?`).
+//! and asyncpg. The PostgreSQL front door names the fields it describes to
+//! the client by these rules; the plan keeps DataFusion's (unique) names,
+//! since PostgreSQL's may repeat (`SELECT 1, 2`: both `?column?`). Inside
+//! a query, a derived table's or a `WITH` query's columns take these names
+//! where they are unique (`crate::dialect::syntax`), so `SELECT count FROM
+//! (SELECT count(*) FROM t) q` finds its column as in PostgreSQL.
 
 use datafusion::sql::sqlparser::ast::{
     CastKind, DataType, Expr, Function, Ident, ObjectNamePart, Query, SelectItem, SetExpr,
-    Statement, TrimWhereField,
+    Statement, TableFactor, TrimWhereField,
 };
 
 /// PostgreSQL's names for the result columns of `statement`, when it is a
@@ -31,6 +34,18 @@ fn query_names(q: &Query) -> Option<Vec<String>> {
             SetExpr::SetOperation { left, .. } => body = left,
             SetExpr::Query(q) => return query_names(q),
             SetExpr::Select(s) => {
+                // `SELECT * FROM (subquery) q`, as BI tools wrap a query:
+                // the subquery's names.
+                if let [SelectItem::Wildcard(_)] = s.projection.as_slice()
+                    && let [from] = s.from.as_slice()
+                    && from.joins.is_empty()
+                    && let TableFactor::Derived {
+                        subquery, alias, ..
+                    } = &from.relation
+                    && alias.as_ref().is_none_or(|a| a.columns.is_empty())
+                {
+                    return query_names(subquery);
+                }
                 return s
                     .projection
                     .iter()
@@ -57,7 +72,7 @@ fn ident(i: &Ident) -> String {
 
 /// PostgreSQL's FigureColnameInternal: a name and how strong it is (2: a
 /// column or function name, 1: a type name or `case`, 0: `?column?`).
-fn figure(e: &Expr) -> (String, u8) {
+pub fn figure(e: &Expr) -> (String, u8) {
     let named = |s: &str| (s.to_string(), 2);
     match e {
         Expr::Identifier(i) => (ident(i), 2),
@@ -68,7 +83,7 @@ fn figure(e: &Expr) -> (String, u8) {
             }
             _ => figure(root),
         },
-        Expr::Nested(inner) => figure(inner),
+        Expr::Nested(inner) | Expr::Collate { expr: inner, .. } => figure(inner),
         Expr::Function(f) => function(f),
         Expr::Cast {
             kind,
@@ -162,7 +177,8 @@ mod tests {
     use super::*;
 
     fn names(sql: &str) -> Option<Vec<String>> {
-        let statements = crate::pg::parse_sql(sql).unwrap();
+        use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+        let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
         result_names(&statements[0])
     }
 
@@ -210,6 +226,12 @@ mod tests {
         }
         // A `*` expands to columns only the plan knows: DataFusion's names.
         assert_eq!(names("SELECT *, 1 FROM t"), None);
+        // Over one derived table, its names (PostgreSQL 15: count, count,
+        // ?column?).
+        assert_eq!(
+            names("SELECT * FROM (SELECT count(*), count(i), i + 1 FROM t) q"),
+            Some(vec!["count".into(), "count".into(), "?column?".into()])
+        );
         assert_eq!(names("SHOW ALL"), None);
     }
 }
