@@ -12,7 +12,11 @@
 //! - `ceil`, `floor` and `trunc` of a `numeric` have scale 0 (`trunc(n, k)`
 //!   scale `k`), not the argument's (`1`, not `1.000000`);
 //! - `to_hex` of an `integer` prints its 32 bits (`ffffffff`), not 64;
-//! - `regexp_count` is an `integer`, not a `bigint`.
+//! - `regexp_count` is an `integer`, not a `bigint`;
+//! - intervals compare and sort by PostgreSQL's span (`quipu_interval_key`:
+//!   a month is 30 days, a day 24 hours), not field by field;
+//! - text cast to `numeric` without a scale keeps its places or is
+//!   refused (`quipu_numeric_text`), not rounded to 10.
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::DFSchema;
@@ -24,7 +28,36 @@ use datafusion::scalar::ScalarValue;
 
 /// `plan` with PostgreSQL's result types (subqueries included).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
-    crate::rounding::rewrite_retyped(plan, rewrite_expr)
+    let plan = crate::rounding::rewrite_retyped(plan, rewrite_expr)?;
+    interval_sorts(plan)
+}
+
+fn is_interval(t: &Option<DataType>) -> bool {
+    matches!(t, Some(DataType::Interval(_)))
+}
+
+/// `ORDER BY` an interval sorts by PostgreSQL's span
+/// (`quipu_interval_key`), not field by field.
+fn interval_sorts(plan: LogicalPlan) -> Result<LogicalPlan> {
+    use quipu_connectors::dialect::interval_parts::interval_key;
+    plan.transform_up_with_subqueries(|node| match node {
+        LogicalPlan::Sort(mut sort) => {
+            let schema = sort.input.schema().clone();
+            let mut changed = false;
+            for s in &mut sort.expr {
+                if is_interval(&s.expr.get_type(&schema).ok()) {
+                    s.expr = interval_key().call(vec![s.expr.clone()]);
+                    changed = true;
+                }
+            }
+            Ok(match changed {
+                true => Transformed::yes(LogicalPlan::Sort(sort)),
+                false => Transformed::no(LogicalPlan::Sort(sort)),
+            })
+        }
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
 }
 
 fn is_date(t: &Option<DataType>) -> bool {
@@ -106,6 +139,44 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 Expr::ScalarFunction(f),
                 DataType::Decimal128(precision, places),
             )))
+        }
+        // Intervals compare by PostgreSQL's span (a month is 30 days, a
+        // day 24 hours), not field by field.
+        Expr::BinaryExpr(BinaryExpr { left, op, right })
+            if quipu_connectors::dialect::float_literals::comparison(op)
+                && is_interval(&ty(&left))
+                && is_interval(&ty(&right)) =>
+        {
+            use quipu_connectors::dialect::interval_parts::interval_key;
+            Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+                left: Box::new(interval_key().call(vec![*left])),
+                op,
+                right: Box::new(interval_key().call(vec![*right])),
+            })))
+        }
+        Expr::Between(b) if is_interval(&ty(&b.expr)) => {
+            use quipu_connectors::dialect::interval_parts::interval_key;
+            let key = |e: Box<Expr>| Box::new(interval_key().call(vec![*e]));
+            Ok(Transformed::yes(Expr::Between(
+                datafusion::logical_expr::expr::Between {
+                    expr: key(b.expr),
+                    negated: b.negated,
+                    low: key(b.low),
+                    high: key(b.high),
+                },
+            )))
+        }
+        // Text to a `numeric` without a scale (`decimal(38,10)`) keeps its
+        // places or is refused (`quipu_numeric_text`), never rounded.
+        Expr::Cast(Cast { expr, field })
+            if *field.data_type() == DataType::Decimal128(38, 10)
+                && ty(&expr).is_some_and(|t| t.is_string()) =>
+        {
+            let checked = quipu_connectors::dialect::pg_numeric::numeric_text().call(vec![*expr]);
+            Ok(Transformed::yes(Expr::Cast(Cast {
+                expr: Box::new(checked),
+                field,
+            })))
         }
         // PostgreSQL's `regexp_count` is an `integer`, DataFusion's a
         // `bigint`.

@@ -271,6 +271,14 @@ const SCALARS: &[&str] = &[
     "date_part('epoch', (d - DATE '2000-01-01') * INTERVAL '1 mon 1 day')",
     "EXTRACT(SECOND FROM ts - TIMESTAMP '2000-01-01 00:00:00.5')",
     "EXTRACT(SECOND FROM CAST(ts AS time))",
+    // Intervals compare by PostgreSQL's span (30-day months, 24-hour
+    // days); a bare offset is a POSIX zone (west of UTC).
+    "ts - TIMESTAMP '2000-01-01 00:00:00' > INTERVAL '24 years'",
+    "ts - TIMESTAMP '2000-01-01 00:00:00' BETWEEN INTERVAL '1 mon' AND INTERVAL '25 years'",
+    "(d - DATE '2024-01-01') * INTERVAL '1 day' <= INTERVAL '2 mons'",
+    "ts AT TIME ZONE '+05'",
+    "ts AT TIME ZONE '-03:30'",
+    "n = CAST('1.50000000001' AS numeric)",
     "initcap(s)",
     "lpad(s, 8, '*')",
     "rpad(s, 8)",
@@ -614,6 +622,8 @@ const AGGREGATES: &[&str] = &[
     "avg(n)",
     "avg(f)",
     "avg(DISTINCT i)",
+    "percentile_cont(0.3) WITHIN GROUP (ORDER BY i)",
+    "percentile_cont(0.9) WITHIN GROUP (ORDER BY j DESC)",
     "round(avg(i), 2)",
     "round(avg(n), 3)",
     "sum(n) / count(*)",
@@ -756,6 +766,12 @@ const REFUSED: &[(&str, &str)] = &[
     (
         "(regexp_match(s, '(a.*?)(.*)'))[1]",
         "mixes greedy and non-greedy quantifiers",
+    ),
+    // A numeric without a scale holds 10 places here; more is refused
+    // (it was rounded: equal to 1.5).
+    (
+        "n = CAST('1.50000000001' AS numeric)",
+        "numeric without a scale holds 10 places",
     ),
     // An Arrow decimal holds 38 digits; PostgreSQL's cube of
     // 123456789.123456 at 16 places has 41.
@@ -1556,6 +1572,11 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             (
                 "upper of a WITH query",
                 "WITH w AS (SELECT upper(s) FROM {t}) SELECT upper FROM w ORDER BY 1",
+            ),
+            (
+                "ORDER BY an interval",
+                "SELECT id, x FROM (SELECT id, (d - DATE '2024-01-01') * INTERVAL '1 day' \
+                 + INTERVAL '1 mon' * (id % 3) AS x FROM {t}) q ORDER BY x, id",
             ),
         ] {
             sqls.push((format!("{name} ({table})"), sql.replace("{t}", table)));

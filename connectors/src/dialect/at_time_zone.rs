@@ -42,8 +42,35 @@ pub fn at_time_zone() -> ScalarUDF {
     })
 }
 
-/// The zone named by `name`, or PostgreSQL's error.
+/// A zone written as a bare offset (`+05`, `-03:30`, `5`), which
+/// PostgreSQL reads as a POSIX zone: hours *west* of UTC, so `'+05'` is
+/// five hours behind it. Arrow reads the same text as ISO (east), so it is
+/// given back with its sign turned (`-05:00`); None for any other name.
+pub fn posix_offset(name: &str) -> Option<String> {
+    let n = name.trim();
+    let (sign, rest) = match n.as_bytes().first()? {
+        b'+' => (1, &n[1..]),
+        b'-' => (-1, &n[1..]),
+        _ => (1, n),
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let ok = |p: &str| !p.is_empty() && p.len() <= 2 && p.bytes().all(|b| b.is_ascii_digit());
+    if !ok(h) || !ok(m) {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    if h > 15 || m > 59 {
+        return None;
+    }
+    let east = if sign > 0 { '-' } else { '+' };
+    Some(format!("{east}{h:02}:{m:02}"))
+}
+
+/// The zone named by `name` (a bare offset read as PostgreSQL's POSIX
+/// zone, [`posix_offset`]), or PostgreSQL's error.
 fn zone(name: &str) -> Result<Tz> {
+    let posix = posix_offset(name);
+    let name = posix.as_deref().unwrap_or(name);
     match name.parse::<Tz>() {
         Ok(tz) => Ok(tz),
         Err(_) => Err(crate::error::DataException::error(
@@ -207,6 +234,17 @@ impl ScalarUDFImpl for AtTimeZone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_offsets_are_posix_zones() {
+        // PostgreSQL 15: timestamp '2024-01-01 10:00' AT TIME ZONE '+05'
+        // is 15:00 UTC; AT TIME ZONE '-03:30' is 06:30 UTC.
+        assert_eq!(posix_offset("+05").as_deref(), Some("-05:00"));
+        assert_eq!(posix_offset("-03:30").as_deref(), Some("+03:30"));
+        assert_eq!(posix_offset("5").as_deref(), Some("-05:00"));
+        assert_eq!(posix_offset("America/Lima"), None);
+        assert_eq!(posix_offset("+5:3x"), None);
+    }
 
     #[test]
     fn an_instant_is_shown_on_the_zones_wall_clock() {

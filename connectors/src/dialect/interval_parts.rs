@@ -147,6 +147,66 @@ impl ScalarUDFImpl for IntervalPart {
     }
 }
 
+/// The name of [`interval_key`].
+pub const INTERVAL_KEY: &str = "quipu_interval_key";
+
+/// `quipu_interval_key(x)`: the span PostgreSQL compares, sorts and
+/// groups intervals by (`interval_cmp_value`: a month is 30 days, a day
+/// 24 hours), in nanoseconds, as a `numeric(38,0)`. Arrow compares an
+/// interval field by field, so `INTERVAL '30 days' = INTERVAL '1 mon'`
+/// was false and `INTERVAL '1 year' > INTERVAL '364 days'` true;
+/// `scheduler/src/pg_types.rs` compares and sorts intervals by this key.
+pub fn interval_key() -> ScalarUDF {
+    ScalarUDF::new_from_impl(IntervalKey {
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct IntervalKey {
+    signature: Signature,
+}
+
+/// An interval's span in nanoseconds, as PostgreSQL weighs its fields.
+pub fn span(months: i32, days: i32, nanos: i64) -> i128 {
+    const DAY: i128 = 86_400 * 1_000_000_000;
+    (months as i128 * 30 + days as i128) * DAY + nanos as i128
+}
+
+impl ScalarUDFImpl for IntervalKey {
+    fn name(&self) -> &str {
+        INTERVAL_KEY
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        match args {
+            [DataType::Interval(_) | DataType::Duration(_) | DataType::Null] => {
+                Ok(vec![DataType::Interval(IntervalUnit::MonthDayNano)])
+            }
+            _ => super::pg_functions::no_function(self.name(), args),
+        }
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Decimal128(38, 0))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let x = arrays[0].as_primitive::<IntervalMonthDayNanoType>();
+        let out: Decimal128Array = x
+            .iter()
+            .map(|v| v.map(|v| span(v.months, v.days, v.nanoseconds)))
+            .collect::<Decimal128Array>()
+            .with_precision_and_scale(38, 0)?;
+        super::pg_text::shaped_like(&args.args, Arc::new(out))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::part;
@@ -172,5 +232,17 @@ mod tests {
         // extract(year from interval '-18 mons'): -1
         assert_eq!(part("year", -18, 0, 0).unwrap(), -1_000_000);
         assert!(part("dow", 0, 0, 0).is_err());
+    }
+
+    /// PostgreSQL: interval '30 days' = interval '1 mon' (true), '24
+    /// hours' = '1 day' (true), '1 year' > '364 days' (true: 360 days).
+    #[test]
+    fn spans_weigh_as_postgresqls() {
+        use super::span;
+        let hour = 3_600_000_000_000i64;
+        assert_eq!(span(0, 30, 0), span(1, 0, 0));
+        assert_eq!(span(0, 0, 24 * hour), span(0, 1, 0));
+        assert!(span(12, 0, 0) < span(0, 364, 0));
+        assert!(span(-1, 31, 0) > span(0, 0, 0));
     }
 }

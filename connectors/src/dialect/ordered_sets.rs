@@ -7,9 +7,15 @@
 //!   reaches the fraction `f` of the rows (`ceil(f * n)`, the first for 0),
 //!   a constant from 0 to 1 (else PostgreSQL's `22003`);
 //! - `mode()`: the most frequent value, the first in the ordering among
-//!   equally frequent ones.
+//!   equally frequent ones;
+//! - `percentile_cont(f)` (as `quipu_percentile_cont`, in place of
+//!   DataFusion's, which rounded the interpolation weight to millionths:
+//!   9.099999 for PostgreSQL's 9.1):
+//!   a `double precision` between the values at `floor` and `ceil` of
+//!   `f * (n - 1)`, `lo + (hi - lo) * fraction` as PostgreSQL's
+//!   `float8_lerp`.
 //!
-//! Both keep a group's values and sort them once at the end (their state,
+//! All three keep a group's values and sort them once at the end (their state,
 //! between the cluster's partial and final aggregations, is the list of
 //! values, as `percentile_cont`'s is). The form with an array of fractions
 //! is not here (refused: no such function).
@@ -29,9 +35,14 @@ use datafusion::physical_plan::expressions::Literal;
 
 use crate::error::DataException;
 
+/// The name `percentile_cont(f) WITHIN GROUP (...)` is planned under
+/// (`dialect/syntax.rs` renames the call): a name DataFusion's registry
+/// does not have, so the cluster's scheduler cannot take DataFusion's.
+pub const PERCENTILE_CONT: &str = "quipu_percentile_cont";
+
 /// The aggregates, for the session's registry.
 pub fn aggregates() -> Vec<AggregateUDF> {
-    [Kind::PercentileDisc, Kind::Mode]
+    [Kind::PercentileDisc, Kind::PercentileCont, Kind::Mode]
         .into_iter()
         .map(|kind| {
             AggregateUDF::new_from_impl(OrderedSet {
@@ -45,6 +56,7 @@ pub fn aggregates() -> Vec<AggregateUDF> {
 #[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
 enum Kind {
     PercentileDisc,
+    PercentileCont,
     Mode,
 }
 
@@ -58,6 +70,7 @@ impl AggregateUDFImpl for OrderedSet {
     fn name(&self) -> &str {
         match self.kind {
             Kind::PercentileDisc => "percentile_disc",
+            Kind::PercentileCont => PERCENTILE_CONT,
             Kind::Mode => "mode",
         }
     }
@@ -72,17 +85,20 @@ impl AggregateUDFImpl for OrderedSet {
         let ok = match (self.kind, args) {
             (Kind::Mode, [_]) => true,
             (Kind::PercentileDisc, [_, f]) => f.is_numeric() || *f == DataType::Null,
+            (Kind::PercentileCont, [x, f]) => {
+                (x.is_numeric() || *x == DataType::Null) && (f.is_numeric() || *f == DataType::Null)
+            }
             _ => false,
         };
         if !ok {
             // Without WITHIN GROUP the arguments are the call's own.
             return super::pg_functions::no_function(self.name(), args);
         }
-        let mut c = vec![args[0].clone()];
-        if self.kind == Kind::PercentileDisc {
-            c.push(DataType::Float64);
-        }
-        Ok(c)
+        Ok(match self.kind {
+            Kind::Mode => vec![args[0].clone()],
+            Kind::PercentileDisc => vec![args[0].clone(), DataType::Float64],
+            Kind::PercentileCont => vec![DataType::Float64, DataType::Float64],
+        })
     }
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
@@ -118,7 +134,7 @@ impl AggregateUDFImpl for OrderedSet {
             .is_some_and(|sort| sort.options.descending);
         let fraction = match self.kind {
             Kind::Mode => None,
-            Kind::PercentileDisc => Some(fraction(&args)?),
+            Kind::PercentileDisc | Kind::PercentileCont => Some(fraction(self.name(), &args)?),
         };
         Ok(Box::new(OrderedSetAccumulator {
             kind: self.kind,
@@ -130,19 +146,20 @@ impl AggregateUDFImpl for OrderedSet {
     }
 }
 
-/// The constant fraction of `percentile_disc`, checked as PostgreSQL does.
-fn fraction(args: &AccumulatorArgs) -> Result<f64> {
+/// The constant fraction of `percentile_disc` or `percentile_cont`,
+/// checked as PostgreSQL does.
+fn fraction(name: &str, args: &AccumulatorArgs) -> Result<f64> {
     let Some(literal) = args.exprs.get(1).and_then(|e| e.downcast_ref::<Literal>()) else {
         return Err(DataException::error(
             "0A000",
-            "percentile_disc with a fraction that is not a constant is not supported",
+            &format!("{name} with a fraction that is not a constant is not supported"),
         ));
     };
     let f: f64 = match literal.value() {
         ScalarValue::Float64(Some(f)) => *f,
         ScalarValue::Float64(None) | ScalarValue::Null => f64::NAN,
         other => {
-            return exec_err!("percentile_disc: the fraction is a {}", other.data_type());
+            return exec_err!("{name}: the fraction is a {}", other.data_type());
         }
     };
     if !(0.0..=1.0).contains(&f) {
@@ -230,6 +247,17 @@ impl Accumulator for OrderedSetAccumulator {
                 let f = self.fraction.unwrap_or(0.0);
                 let row = ((f * n as f64).ceil() as usize).clamp(1, n);
                 at(row - 1)
+            }
+            Kind::PercentileCont => {
+                let x = all.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+                let index = self.fraction.unwrap_or(0.0) * (all.len() - 1) as f64;
+                let (first, second) = (index.floor(), index.ceil());
+                let lo = x.value(at(first as usize));
+                if first == second {
+                    return Ok(ScalarValue::Float64(Some(lo)));
+                }
+                let hi = x.value(at(second as usize));
+                return Ok(ScalarValue::Float64(Some(lo + (hi - lo) * (index - first))));
             }
             Kind::Mode => {
                 // Runs of equal values in sorted order (Arrow's

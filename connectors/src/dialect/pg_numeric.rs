@@ -353,6 +353,85 @@ pub fn param_places(bytes: &[u8], binary: bool, pg_type_oid: u32) -> Option<i32>
     }
 }
 
+/// The name of [`numeric_text`].
+pub const NUMERIC_TEXT: &str = "quipu_numeric_text";
+
+/// The places a `numeric` without a scale holds here: DataFusion plans it
+/// as `decimal(38,10)`.
+const UNSCALED_PLACES: i32 = 10;
+
+/// `quipu_numeric_text(t)`: the text `t`, checked on its way to a
+/// `numeric` without a scale (`CAST(t AS numeric)`, planned as
+/// `decimal(38,10)`): a value with more places than 10 that are not
+/// zeros is refused by name, where the cast rounded it silently
+/// (`'1.50000000001'::numeric = 1.5` was true).
+pub fn numeric_text() -> ScalarUDF {
+    ScalarUDF::new_from_impl(NumericText {
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NumericText {
+    signature: Signature,
+}
+
+/// The places of a numeric's text that are not trailing zeros.
+fn significant_places(t: &str) -> Option<i32> {
+    let t = t.trim();
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(at) => (&t[..at], &t[at..]),
+        None => (t, ""),
+    };
+    let mantissa = match mantissa.contains('.') {
+        true => mantissa.trim_end_matches('0'),
+        false => mantissa,
+    };
+    text_places(&format!("{mantissa}{exponent}"))
+}
+
+impl ScalarUDFImpl for NumericText {
+    fn name(&self) -> &str {
+        NUMERIC_TEXT
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        match args {
+            [t] if t.is_string() || t.is_null() => Ok(vec![DataType::Utf8]),
+            _ => super::pg_functions::no_function(self.name(), args),
+        }
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let t = cast(&arrays[0], &DataType::Utf8)?;
+        let texts: &StringArray = t.as_string();
+        for v in texts.iter().flatten() {
+            if let Some(places) = significant_places(v)
+                && places > UNSCALED_PLACES
+            {
+                return Err(DataException::error(
+                    "0A000",
+                    &format!(
+                        "numeric without a scale holds {UNSCALED_PLACES} places in Quipu, and \
+                         '{}' has {places}: cast it to numeric(38, {places}) to keep them",
+                        v.trim()
+                    ),
+                ));
+            }
+        }
+        super::pg_text::shaped_like(&args.args, t)
+    }
+}
+
 #[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
 enum PlacesOf {
     Quotient,

@@ -86,7 +86,10 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         reassociate(e);
         field_by_name(e);
         mod_as_operator(e);
-        if let Err(err) = regex_literals(e).and_then(|_| collation(e)) {
+        if let Err(err) = regex_literals(e)
+            .and_then(|_| collation(e))
+            .and_then(|_| like_trailing_escape(e))
+        {
             failed = Some(err);
             return ControlFlow::Break(());
         }
@@ -1447,6 +1450,20 @@ fn pg_functions(e: &mut Expr) {
             return;
         }
     }
+    // `percentile_cont(f) WITHIN GROUP (...)` is Quipu's
+    // (`dialect/ordered_sets.rs`) under a name of its own: under
+    // DataFusion's name the cluster's scheduler found DataFusion's in its
+    // registry (a weight rounded to millionths: 9.099999 for 9.1).
+    if let Expr::Function(f) = e
+        && !f.within_group.is_empty()
+        && let [datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(i)] =
+            f.name.0.as_mut_slice()
+        && i.value.eq_ignore_ascii_case("percentile_cont")
+    {
+        i.value = super::ordered_sets::PERCENTILE_CONT.into();
+        i.quote_style = None;
+        return;
+    }
     // `num_nulls(a, b, ...)` and `num_nonnulls(...)`: the count of
     // arguments that are (not) NULL, an `integer`.
     for (name, test) in [("num_nulls", "IS NULL"), ("num_nonnulls", "IS NOT NULL")] {
@@ -2149,6 +2166,35 @@ fn collation(e: &mut Expr) -> Result<()> {
     }
     let inner = std::mem::replace(expr.as_mut(), Expr::Value(Value::Null.into()));
     *e = Expr::Nested(Box::new(inner));
+    Ok(())
+}
+
+/// A literal `LIKE` / `ILIKE` pattern that ends with its escape character
+/// (the backslash, none given) is PostgreSQL's error (22025); DataFusion
+/// answered false (`'ab' LIKE 'a\\'`).
+fn like_trailing_escape(e: &Expr) -> Result<()> {
+    let (Expr::Like {
+        pattern,
+        escape_char: None,
+        ..
+    }
+    | Expr::ILike {
+        pattern,
+        escape_char: None,
+        ..
+    }) = e
+    else {
+        return Ok(());
+    };
+    if let Expr::Value(v) = pattern.as_ref()
+        && let Value::SingleQuotedString(text) = &v.value
+        && text.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1
+    {
+        return Err(crate::error::DataException::error(
+            "22025",
+            "LIKE pattern must not end with escape character",
+        ));
+    }
     Ok(())
 }
 

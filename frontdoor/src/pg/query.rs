@@ -104,6 +104,8 @@ impl Conn {
             .map(
                 move |b| -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
                     let b = b.and_then(|batch| {
+                        let batch = super::text_out::overflowed_decimals(batch)
+                            .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
                         let batch = match &places {
                             Some(p) => p.apply(batch, &rows_fields),
                             None => Ok(batch),

@@ -200,6 +200,13 @@ pub(crate) fn time_zone(value: &str) -> Option<String> {
     if v.eq_ignore_ascii_case("default") || v.eq_ignore_ascii_case("local") {
         return Some("UTC".into());
     }
+    // `'+05:30'` is a POSIX zone to PostgreSQL (west of UTC: it shows
+    // `-05:30`); a whole number of hours (`'+05'`) is an ISO offset.
+    if v.contains(':')
+        && let Some(east) = quipu_connectors::dialect::at_time_zone::posix_offset(v)
+    {
+        return Some(east);
+    }
     v.parse::<datafusion::arrow::array::timezone::Tz>()
         .is_ok()
         .then(|| v.to_string())

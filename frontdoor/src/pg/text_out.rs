@@ -31,6 +31,28 @@ use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::messages::data::DataRow;
 use quipu_connectors::dialect::pg_text::{float4_out, float8_out};
 
+/// The batch, or PostgreSQL's "numeric field overflow" when a decimal has
+/// more digits than its column's precision. DataFusion 55 does not check
+/// the precision of decimal arithmetic (thirty-eight nines plus one is a
+/// `numeric(38,0)` holding 10^38), and Arrow's display printed such a
+/// value with a digit fewer: 10^37, a wrong answer.
+pub fn overflowed_decimals(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+    use datafusion::arrow::datatypes::Decimal128Type;
+    for column in batch.columns() {
+        if let DataType::Decimal128(p, _) = column.data_type()
+            && column
+                .as_primitive::<Decimal128Type>()
+                .validate_decimal_precision(*p)
+                .is_err()
+        {
+            return Err(ArrowError::ComputeError(format!(
+                "numeric field overflow: a value has more than the {p} digits Quipu's numerics hold"
+            )));
+        }
+    }
+    Ok(batch)
+}
+
 /// The batch with its text-format doubles as PostgreSQL prints them, its
 /// text-format decimals exact, its `timestamptz` columns in the session's
 /// time zone `zone` (an IANA name or an offset; one Arrow cannot read
