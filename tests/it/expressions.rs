@@ -1574,6 +1574,10 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
                 "WITH w AS (SELECT upper(s) FROM {t}) SELECT upper FROM w ORDER BY 1",
             ),
             (
+                "i > ANY correlated",
+                "SELECT id FROM {t} WHERE i > ANY (SELECT x.i FROM {t} x WHERE x.id < t.id) ORDER BY id",
+            ),
+            (
                 "ORDER BY an interval",
                 "SELECT id, x FROM (SELECT id, (d - DATE '2024-01-01') * INTERVAL '1 day' \
                  + INTERVAL '1 mon' * (id % 3) AS x FROM {t}) q ORDER BY x, id",

@@ -2205,7 +2205,8 @@ fn like_trailing_escape(e: &Expr) -> Result<()> {
 /// subquery's `i` with itself (the remote SQL said `t2.i > t2.i`) and
 /// answered no rows. The subquery is read from a derived table of its
 /// own (`SELECT * FROM (subquery) AS quipu_any`), whose columns no name
-/// outside it can mean. `x = ANY (subquery)` is `x IN (subquery)` and
+/// outside it can mean, unless it is correlated. `x = ANY (subquery)` is
+/// `x IN (subquery)` and
 /// `x <> ALL (subquery)` is `x NOT IN (subquery)` (DataFusion refused
 /// both: "function array_has(integer, integer) does not exist").
 fn quantified_subquery(e: &mut Expr) {
@@ -2226,6 +2227,23 @@ fn quantified_subquery(e: &mut Expr) {
     let Expr::Subquery(q) = right.as_ref() else {
         return;
     };
+    if matches!(
+        (op.clone(), all),
+        (BinaryOperator::Eq, false) | (BinaryOperator::NotEq, true)
+    ) {
+        *e = Expr::Nested(Box::new(Expr::InSubquery {
+            expr: left.clone(),
+            subquery: q.clone(),
+            negated: all,
+        }));
+        return;
+    }
+    // A subquery that reads a table of the query around it (a correlated
+    // one: `t__q1.id`, named by `outer_refs`) cannot be a derived table,
+    // which sees no outer table; it is left as written.
+    if !self_contained(q) {
+        return;
+    }
     let mut wrapped = Parser::new(&PostgreSqlDialect {})
         .try_with_sql("SELECT * FROM (SELECT 1) AS quipu_any")
         .and_then(|mut p| p.parse_query())
@@ -2238,16 +2256,52 @@ fn quantified_subquery(e: &mut Expr) {
     {
         *subquery = q.clone();
     }
-    match (op.clone(), all) {
-        (BinaryOperator::Eq, false) | (BinaryOperator::NotEq, true) => {
-            *e = Expr::Nested(Box::new(Expr::InSubquery {
-                expr: left.clone(),
-                subquery: wrapped,
-                negated: all,
-            }));
-        }
-        _ => **right = Expr::Subquery(wrapped),
+    **right = Expr::Subquery(wrapped);
+}
+
+/// Whether every qualified name in `q` starts with a table or alias that
+/// `q` itself defines (no reference to an outer query's table).
+fn self_contained(q: &Query) -> bool {
+    #[derive(Default)]
+    struct Names {
+        defined: std::collections::HashSet<String>,
+        used: std::collections::HashSet<String>,
     }
+    impl Visitor for Names {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
+            match t {
+                // An alias hides the table's own name, as in PostgreSQL.
+                TableFactor::Table { name, alias, .. } => match alias {
+                    Some(a) => {
+                        self.defined.insert(a.name.value.to_lowercase());
+                    }
+                    None => {
+                        if let Some(last) = name.0.last().and_then(|p| p.as_ident()) {
+                            self.defined.insert(last.value.to_lowercase());
+                        }
+                    }
+                },
+                TableFactor::Derived { alias: Some(a), .. } => {
+                    self.defined.insert(a.name.value.to_lowercase());
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::CompoundIdentifier(parts) = e
+                && parts.len() > 1
+                && let Some(table) = parts.get(parts.len() - 2)
+            {
+                self.used.insert(table.value.to_lowercase());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut names = Names::default();
+    let _ = Visit::visit(q, &mut names);
+    names.used.is_subset(&names.defined)
 }
 
 /// `x [NOT] [I]LIKE ANY (ARRAY[p, q])` as `(x LIKE p OR x LIKE q)`, which
@@ -2566,6 +2620,27 @@ mod tests {
         assert_eq!(
             fixed("SELECT -INTERVAL '1 mon 1 day'").unwrap(),
             "SELECT -(INTERVAL '1 mon 1 day')"
+        );
+    }
+
+    #[test]
+    fn quantified_subqueries_read_their_own_tables() {
+        // Uncorrelated: read from a derived table of its own.
+        assert_eq!(
+            fixed("SELECT id FROM t WHERE i > ANY (SELECT i FROM t WHERE id = 2)").unwrap(),
+            "SELECT id FROM t WHERE i > ANY(SELECT * FROM (SELECT i FROM t WHERE id = 2) AS quipu_any)"
+        );
+        // Correlated (the outer `t` is renamed by `outer_refs`): as written.
+        assert_eq!(
+            fixed("SELECT id FROM t WHERE i > ALL (SELECT x.i FROM t x WHERE x.id < t.id)")
+                .unwrap(),
+            "SELECT id FROM t AS \"t__q1\" WHERE i > ALL(SELECT x.i FROM t x WHERE x.id < \"t__q1\".id)"
+        );
+        // `= ANY` is `IN`, `<> ALL` is `NOT IN`, correlated or not.
+        assert_eq!(
+            fixed("SELECT 1 FROM t WHERE a = ANY (SELECT b FROM u) AND a <> ALL (SELECT b FROM u)")
+                .unwrap(),
+            "SELECT 1 FROM t WHERE (a IN (SELECT b FROM u)) AND (a NOT IN (SELECT b FROM u))"
         );
     }
 
