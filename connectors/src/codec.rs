@@ -387,7 +387,9 @@ impl PhysicalExtensionCodec for QuipuPhysicalCodec {
             '_,
         >,
     ) -> Result<Arc<dyn datafusion::physical_expr::PhysicalExpr>> {
-        match crate::planning::checked_expr::decode(buf, inputs) {
+        match crate::planning::checked_expr::decode(buf, inputs)
+            .or_else(|| crate::planning::short_circuit::decode(buf, inputs))
+        {
             Some(e) => e,
             None => self.inner.try_decode_expr(buf, inputs, ctx),
         }
@@ -401,7 +403,9 @@ impl PhysicalExtensionCodec for QuipuPhysicalCodec {
             '_,
         >,
     ) -> Result<()> {
-        match crate::planning::checked_expr::encode(node) {
+        match crate::planning::checked_expr::encode(node)
+            .or_else(|| crate::planning::short_circuit::encode(node))
+        {
             Some(ours) => {
                 buf.extend_from_slice(&ours);
                 Ok(())

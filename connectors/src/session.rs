@@ -78,6 +78,9 @@ pub(crate) fn build_state(
         .with_physical_optimizer_rule(Arc::new(
             crate::planning::checked_arithmetic::CheckedArithmetic,
         ))
+        .with_physical_optimizer_rule(Arc::new(crate::planning::short_circuit::ShortCircuitRule {
+            filters: true,
+        }))
         .build();
     for f in scalar_functions() {
         state
@@ -111,6 +114,11 @@ fn checked_first(
         0,
         Arc::new(crate::planning::checked_arithmetic::CheckedArithmetic),
     );
+    // Likewise the guarding `AND`s and `OR`s of projections.
+    rules.insert(
+        1,
+        Arc::new(crate::planning::short_circuit::ShortCircuitRule { filters: false }),
+    );
     rules
 }
 
@@ -133,6 +141,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain(crate::dialect::interval_scaling::functions())
                 .chain(crate::dialect::pg_numeric_log::functions())
                 .chain(crate::dialect::pads::functions())
+                .chain(crate::dialect::arrays::functions())
                 .chain([
                     crate::dialect::pg_out::text_out(),
                     crate::dialect::pg_to_char::to_char(),

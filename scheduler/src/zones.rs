@@ -35,6 +35,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::expr::{Between, Cast, ScalarFunction, TryCast};
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 use datafusion::scalar::ScalarValue;
+use quipu_connectors::dialect::at_time_zone::AT_TIME_ZONE;
 use quipu_connectors::dialect::float_literals::comparison;
 use quipu_connectors::dialect::utc_zone;
 
@@ -45,7 +46,7 @@ pub fn rewrite(plan: LogicalPlan, zone: Option<&str>) -> Result<LogicalPlan> {
     let zone: Option<Arc<str>> = zone.filter(|z| !utc_zone(z)).map(Into::into);
     // In a UTC session only a literal without seconds needs the pass,
     // which recomputes every node's schema: most statements have none.
-    if zone.is_none() && !has_minutes_literal(&plan) {
+    if zone.is_none() && !has_minutes_literal(&plan) && !has_date_reads(&plan) {
         return Ok(plan);
     }
     crate::rounding::rewrite_retyped(plan, |e, schema| rewrite_expr(e, schema, zone.as_ref()))
@@ -69,6 +70,62 @@ fn has_minutes_literal(plan: &LogicalPlan) -> bool {
         })
     });
     found
+}
+
+/// Whether `plan` truncates a value, reads one `AT TIME ZONE` or makes a
+/// series (a date among them is read at its midnight in the session's
+/// zone, in a UTC session too: [`date_as_instant`]).
+fn has_date_reads(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|x| {
+                found |= matches!(x, Expr::ScalarFunction(f)
+                    if matches!(f.func.name(), "date_trunc" | "generate_series" | AT_TIME_ZONE));
+                Ok(if found {
+                    TreeNodeRecursion::Stop
+                } else {
+                    TreeNodeRecursion::Continue
+                })
+            })
+        })
+    });
+    found
+}
+
+/// PostgreSQL has no `date_trunc` or `AT TIME ZONE` of a `date`: it reads
+/// the date as the `timestamptz` of its midnight in the session's zone,
+/// so `date_trunc('month', d)` is a `timestamptz` (`2024-02-01
+/// 00:00:00+00`) and `d AT TIME ZONE 'Asia/Tokyo'` a `timestamp` (Tokyo's
+/// clock at that midnight). DataFusion read the date as a `timestamp`
+/// and answered a `timestamp` and a `timestamptz`.
+fn date_as_instant(
+    func: &Arc<datafusion::logical_expr::ScalarUDF>,
+    args: &mut [Expr],
+    schema: &DFSchema,
+    zone: Option<&Arc<str>>,
+) -> bool {
+    let at: &[usize] = match func.name() {
+        "date_trunc" => &[1],
+        AT_TIME_ZONE => &[0],
+        // A series of dates is one of `timestamptz` (`interval` steps).
+        "generate_series" if args.len() == 3 => &[0, 1],
+        _ => return false,
+    };
+    let mut any = false;
+    for &i in at {
+        let Some(a) = args.get_mut(i) else {
+            continue;
+        };
+        if !matches!(a.get_type(schema), Ok(DataType::Date32 | DataType::Date64)) {
+            continue;
+        }
+        let date = std::mem::replace(a, Expr::Literal(ScalarValue::Null, None));
+        *a = midnight_in(date, zone);
+        any = true;
+    }
+    any
 }
 
 /// Functions whose value depends on the zone of a `timestamptz` argument.
@@ -110,11 +167,48 @@ fn in_zone(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> (Expr, bool) 
 /// The `timestamptz` of the midnight that begins `date` in `zone` (UTC
 /// when the session has none).
 fn midnight_in(date: Expr, zone: Option<&Arc<str>>) -> Expr {
-    let zone: Arc<str> = zone.cloned().unwrap_or_else(|| "UTC".into());
     let wall = Expr::Cast(Cast::new(
         Box::new(date),
         DataType::Timestamp(TimeUnit::Microsecond, None),
     ));
+    // In UTC the wall clock is the instant: casts alone, which a
+    // PostgreSQL source (its connections run in UTC) can be sent.
+    let Some(zone) = zone.cloned() else {
+        return Expr::Cast(Cast::new(
+            Box::new(wall),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        ));
+    };
+    wall_clock_in(wall, Some(&zone))
+}
+
+/// Whether `e` is `to_timestamp(text, format)`.
+fn reads_text_time(e: &Expr) -> bool {
+    matches!(e, Expr::ScalarFunction(f) if f.name() == "to_timestamp" && f.args.len() >= 2)
+}
+
+/// Whether one of `a` and `b` is a `timestamp` or a `date` and the other
+/// a `timestamptz`, in a session whose zone is not UTC.
+fn mixed_timestamps(a: &Expr, b: &Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> bool {
+    if zone.is_none() {
+        return false;
+    }
+    let date = |t: &DataType| matches!(t, DataType::Date32 | DataType::Date64);
+    match (a.get_type(schema), b.get_type(schema)) {
+        (Ok(DataType::Timestamp(_, x)), Ok(DataType::Timestamp(_, y))) => {
+            x.is_some() != y.is_some()
+        }
+        (Ok(DataType::Timestamp(_, Some(_))), Ok(d))
+        | (Ok(d), Ok(DataType::Timestamp(_, Some(_)))) => date(&d),
+        _ => false,
+    }
+}
+
+/// `wall`, a `timestamp`, read on `zone`'s clock: a `timestamptz` in
+/// `zone` (UTC when the session has none), the hours a daylight-saving
+/// change skips or repeats resolved as PostgreSQL resolves them.
+fn wall_clock_in(wall: Expr, zone: Option<&Arc<str>>) -> Expr {
+    let zone: Arc<str> = zone.cloned().unwrap_or_else(|| "UTC".into());
     let at = quipu_connectors::dialect::at_time_zone::at_time_zone()
         .call(vec![wall, datafusion::logical_expr::lit(zone.to_string())]);
     Expr::Cast(Cast::new(
@@ -124,13 +218,12 @@ fn midnight_in(date: Expr, zone: Option<&Arc<str>>) -> Expr {
 }
 
 /// The text of a literal compared with a timestamp, as Arrow's parser
-/// reads it: `YYYY-MM-DD HH:MM` gets its seconds (`:00`).
+/// reads it: `YYYY-MM-DD HH:MM` gets its seconds (`:00`), before its
+/// offset if it has one (`2024-01-31 00:00+05:30`).
 fn with_seconds(text: &str) -> Option<String> {
     let b = text.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    let clock = |at: usize| {
-        b.len() == at + 5 && digits(at..at + 2) && b[at + 2] == b':' && digits(at + 3..at + 5)
-    };
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     let minutes_only = b.len() >= 16
         && digits(0..4)
         && b[4] == b'-'
@@ -138,8 +231,29 @@ fn with_seconds(text: &str) -> Option<String> {
         && b[7] == b'-'
         && digits(8..10)
         && (b[10] == b' ' || b[10] == b'T')
-        && clock(11);
-    minutes_only.then(|| format!("{text}:00"))
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && offset(&text[16..]);
+    minutes_only.then(|| format!("{}:00{}", &text[..16], &text[16..]))
+}
+
+/// Whether `rest` is nothing or an offset Arrow's parser reads after the
+/// seconds: `Z`, `+05`, `-0330`, `+05:30`, with or without a space.
+fn offset(rest: &str) -> bool {
+    let r = rest.strip_prefix(' ').unwrap_or(rest).as_bytes();
+    let d = |i: usize| r.get(i).is_some_and(u8::is_ascii_digit);
+    match r {
+        [] => rest.is_empty(),
+        [b'Z'] => true,
+        [b'+' | b'-', ..] => match r.len() {
+            3 => d(1) && d(2),
+            5 => d(1) && d(2) && d(3) && d(4),
+            6 => d(1) && d(2) && r[3] == b':' && d(4) && d(5),
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 fn text_literal(e: &Expr) -> Option<&str> {
@@ -235,29 +349,57 @@ fn changed(e: Expr, yes: bool) -> Transformed<Expr> {
     }
 }
 
+/// A call of one of [`ZONED`] with its `timestamptz` arguments in the
+/// session's zone.
+fn zoned_args(
+    func: Arc<datafusion::logical_expr::ScalarUDF>,
+    args: Vec<Expr>,
+    schema: &DFSchema,
+    zone: Option<&Arc<str>>,
+) -> Transformed<Expr> {
+    let mut any = false;
+    let to_char = func.name() == "to_char";
+    let args = args
+        .into_iter()
+        .map(|a| {
+            // PostgreSQL prints a date through `to_char` as the
+            // `timestamptz` of its midnight in the session's zone
+            // (`TZ` and `OF` print the zone).
+            if to_char && matches!(a.get_type(schema), Ok(DataType::Date32 | DataType::Date64)) {
+                any = true;
+                return midnight_in(a, zone);
+            }
+            let (a, c) = in_zone(a, schema, zone);
+            any |= c;
+            a
+        })
+        .collect();
+    changed(Expr::ScalarFunction(ScalarFunction { func, args }), any)
+}
+
 fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<Transformed<Expr>> {
     Ok(match e {
-        Expr::ScalarFunction(ScalarFunction { func, args }) if ZONED.contains(&func.name()) => {
-            let mut any = false;
-            let to_char = func.name() == "to_char";
-            let args = args
-                .into_iter()
-                .map(|a| {
-                    // PostgreSQL prints a date through `to_char` as the
-                    // `timestamptz` of its midnight in the session's zone
-                    // (`TZ` and `OF` print the zone).
-                    if to_char
-                        && matches!(a.get_type(schema), Ok(DataType::Date32 | DataType::Date64))
-                    {
-                        any = true;
-                        return midnight_in(a, zone);
-                    }
-                    let (a, c) = in_zone(a, schema, zone);
-                    any |= c;
-                    a
-                })
-                .collect();
-            changed(Expr::ScalarFunction(ScalarFunction { func, args }), any)
+        // `to_timestamp(text, format)` reads a time on the session's
+        // clock (DataFusion's, in UTC).
+        e @ Expr::ScalarFunction(_) if zone.is_some() && reads_text_time(&e) => {
+            let wall = Expr::Cast(Cast::new(
+                Box::new(e),
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+            ));
+            Transformed::yes(wall_clock_in(wall, zone))
+        }
+        Expr::ScalarFunction(ScalarFunction { func, mut args })
+            if matches!(func.name(), AT_TIME_ZONE | "generate_series")
+                || ZONED.contains(&func.name()) =>
+        {
+            let dated = date_as_instant(&func, &mut args, schema, zone);
+            let mut t = if ZONED.contains(&func.name()) {
+                zoned_args(func, args, schema, zone)
+            } else {
+                Transformed::no(Expr::ScalarFunction(ScalarFunction { func, args }))
+            };
+            t.transformed |= dated;
+            t
         }
         // `TIMESTAMP '2024-01-01 10:00'`, `'...'::timestamptz`.
         Expr::Cast(Cast { expr, field })
@@ -296,6 +438,25 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
         Expr::TryCast(TryCast { expr, field }) if zone_dependent(field.data_type()) => {
             let (expr, yes) = cast_operand(*expr, schema, zone, field.data_type());
             changed(Expr::TryCast(TryCast { expr, field }), yes)
+        }
+        // A `timestamp` or a `date` meeting a `timestamptz` is read in
+        // the session's zone, as PostgreSQL casts it (DataFusion's
+        // coercion read it in the other side's, UTC as read from a
+        // source).
+        Expr::BinaryExpr(BinaryExpr { left, op, right })
+            if (comparison(op) || op == Operator::Minus)
+                && mixed_timestamps(&left, &right, schema, zone) =>
+        {
+            let wall = |e: Box<Expr>| match e.get_type(schema) {
+                Ok(DataType::Timestamp(_, None)) => Box::new(wall_clock_in(*e, zone)),
+                Ok(DataType::Date32 | DataType::Date64) => Box::new(midnight_in(*e, zone)),
+                _ => e,
+            };
+            Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+                left: wall(left),
+                op,
+                right: wall(right),
+            }))
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) if comparison(op) => {
             if let Some(r) = literal_for(&right, &left, schema, zone) {
@@ -368,9 +529,19 @@ mod tests {
             with_seconds("2026-03-08T07:30").as_deref(),
             Some("2026-03-08T07:30:00")
         );
+        assert_eq!(
+            with_seconds("2024-01-31 00:00+05:30").as_deref(),
+            Some("2024-01-31 00:00:00+05:30")
+        );
+        assert_eq!(
+            with_seconds("2024-01-31 00:00 -03").as_deref(),
+            Some("2024-01-31 00:00:00 -03")
+        );
         for kept in [
             "2026-03-08",
-            "2026-03-08 07:30:00",
+            "2026-03-08 07:30 ",
+            "2026-03-08 07:30+5",
+            "2026-03-08 07:30:00+05",
             "2026-03-08 7:30",
             "soon",
         ] {

@@ -392,6 +392,8 @@ const SCALARS: &[&str] = &[
     "date_trunc('month', ts)",
     "date_trunc('week', ts)",
     "date_trunc('hour', ts)",
+    "date_trunc('month', d)",
+    "d AT TIME ZONE 'America/Lima'",
     "extract(year from d)",
     "extract(dow from d)",
     "extract(doy from ts)",
@@ -594,6 +596,11 @@ const FILTERS: &[&str] = &[
     "COALESCE(b, false)",
     "NOT b",
     "to_char(d, 'YYYY-MM') = '2024-02'",
+    // A guard keeps the division from the rows it would fail on.
+    "i <> 0 AND 100 / i > 1",
+    "i = 0 OR 100 / i > 1",
+    "CASE WHEN i = 0 THEN false ELSE 100 / i > 1 END",
+    "nt ~ '^ *[0-9]+ *$' AND CAST(nt AS int) > 10",
 ];
 
 /// Group keys Quipu rewrites (each `SELECT key, count(*) ... GROUP BY key`):
@@ -1254,6 +1261,14 @@ const WIRE_SCALARS: &[&str] = &[
     "regexp_split_to_array(s, ' ')",
     "||/ i",
     "regexp_match(s, '(a)?(l+)(x)?')",
+    "array_remove(ARRAY[i, 1, i, 2], i)",
+    "array_length(string_to_array(s, ' '), 1)",
+    "i <> 0 AND 100 / i > 1",
+    "CASE WHEN i = 0 THEN NULL ELSE 100 / i > 1 END",
+    "ROW(i, s) IS NULL",
+    "(i, b) IS NOT NULL",
+    "NOT (i, b) IS NULL",
+    "array_replace(ARRAY[i, 1, i], i, 9)",
     "INTERVAL '-1 mon 1 day'",
     "-INTERVAL '1 mon 1 day'",
     "ts - TIMESTAMP '2024-01-01 12:00:00'",
@@ -1264,6 +1279,9 @@ const WIRE_AGGREGATES: &[&str] = &[
     "array_agg(i ORDER BY id)",
     "array_agg(s ORDER BY id)",
     "string_agg(CAST(f AS text), ';' ORDER BY id)",
+    "string_agg(DISTINCT s, ',')",
+    "array_agg(DISTINCT i)",
+    "array_agg(DISTINCT b)",
 ];
 
 /// Expressions asyncpg reads differently from Quipu's binary results:
@@ -1411,6 +1429,16 @@ const ZONED: &[&str] = &[
     "date_trunc('day', tz)",
     "date_trunc('month', tz)",
     "date_trunc('hour', tz)",
+    "date_trunc('month', d)",
+    "date_trunc('week', d)",
+    "d AT TIME ZONE 'Asia/Tokyo'",
+    "date_trunc('day', d) = d",
+    "ts < tz",
+    "tz = TIMESTAMPTZ '2026-03-08 02:30+00'",
+    "tz < '2024-02-29 23:59 -05'",
+    "to_timestamp('2024-01-31 10:00', 'YYYY-MM-DD HH24:MI')",
+    "ts = tz",
+    "tz - ts",
     "extract(hour FROM tz)",
     "extract(day FROM tz)",
     "date_part('dow', tz)",
@@ -1517,6 +1545,17 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         (
             "DISTINCT i / 3.0",
             "SELECT DISTINCT i / 3.0 FROM public.t ORDER BY 1",
+        ),
+        // A series of dates is one of `timestamptz`, whose step may be
+        // written as text.
+        (
+            "generate_series of dates",
+            "SELECT g FROM generate_series('2024-01-31'::date, DATE '2024-04-01', '1 month') AS g",
+        ),
+        (
+            "generate_series of a date column",
+            "SELECT id, generate_series(d, d + 2, interval '1 day') FROM public.t WHERE id < 5 \
+             ORDER BY 1, 2",
         ),
         (
             "a subquery's avg(i) through a join",

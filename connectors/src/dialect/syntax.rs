@@ -284,6 +284,16 @@ impl VisitorMut for SetReturning {
 
     fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
         use datafusion::sql::sqlparser::ast::{ObjectNamePart, TableAliasColumnDef};
+        if let TableFactor::Table {
+            name,
+            args: Some(args),
+            ..
+        } = t
+            && matches!(name.0.last(), Some(ObjectNamePart::Identifier(i))
+                if i.value.eq_ignore_ascii_case("generate_series"))
+        {
+            series_arguments(&mut args.args);
+        }
         let alias = match t {
             TableFactor::Table {
                 name,
@@ -316,12 +326,57 @@ impl VisitorMut for SetReturning {
 /// wrapped a second time just before its parent is seen here.
 fn series_rows(e: &mut Expr) {
     if call_args(e, "generate_series").is_some() {
+        if let Expr::Function(f) = e
+            && let datafusion::sql::sqlparser::ast::FunctionArguments::List(list) = &mut f.args
+        {
+            series_arguments(&mut list.args);
+        }
         *e = around("unnest(quipu_operand)", e.clone());
     } else if let Some([arg]) = call_args(e, "unnest").as_deref()
         && let Some([inner]) = call_args(arg, "unnest").as_deref()
         && call_args(inner, "generate_series").is_some()
     {
         *e = arg.clone();
+    }
+}
+
+/// The arguments of `generate_series(from, to, step)` as PostgreSQL
+/// types them: a step written as text (`'1 month'`) is an `interval`
+/// (DataFusion: "Third argument must be an interval"), and dates written
+/// as such (`'2024-01-31'::date`, `DATE '2024-01-31'`) are the
+/// `timestamptz` of their midnights in the session's zone, so the series
+/// is of `timestamptz` (DataFusion's was of `timestamp`). A date column
+/// is read so by `scheduler/src/zones.rs`.
+fn series_arguments(args: &mut [datafusion::sql::sqlparser::ast::FunctionArg]) {
+    use datafusion::sql::sqlparser::ast::{DataType, FunctionArg, FunctionArgExpr, Value};
+    let mut exprs: Vec<&mut Expr> = args
+        .iter_mut()
+        .filter_map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x),
+            _ => None,
+        })
+        .collect();
+    let [from, to, step] = exprs.as_mut_slice() else {
+        return;
+    };
+    if let Expr::Value(v) = &**step
+        && let Value::SingleQuotedString(text) = &v.value
+        && text.trim().parse::<f64>().is_err()
+    {
+        **step = around("CAST(quipu_operand AS INTERVAL)", (**step).clone());
+    }
+    let is_date = |e: &Expr| match e {
+        Expr::Cast { data_type, .. } => matches!(data_type, DataType::Date),
+        Expr::TypedString(t) => matches!(t.data_type, DataType::Date),
+        _ => false,
+    };
+    if is_date(from) || is_date(to) {
+        for x in [from, to] {
+            **x = around(
+                "CAST(CAST(quipu_operand AS TIMESTAMP) AS TIMESTAMPTZ)",
+                (**x).clone(),
+            );
+        }
     }
 }
 
@@ -1450,6 +1505,68 @@ fn pg_functions(e: &mut Expr) {
             return;
         }
     }
+    // `array_replace` changes every match in PostgreSQL; DataFusion's
+    // changes the first only (`{9,1,1}` for PostgreSQL's `{9,9,9}`). Its
+    // `_all` form is PostgreSQL's. (`array_remove` is Quipu's own:
+    // `dialect/arrays.rs`.)
+    if let Expr::Function(f) = e
+        && let [datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(i)] =
+            f.name.0.as_mut_slice()
+        && i.value.eq_ignore_ascii_case("array_replace")
+    {
+        i.value = format!("{}_all", i.value.to_ascii_lowercase());
+        i.quote_style = None;
+        return;
+    }
+    // `string_agg(DISTINCT x, ...)` and `array_agg(DISTINCT x)` without
+    // an `ORDER BY`: PostgreSQL finds the distinct values by sorting, so
+    // they come in `x`'s order; DataFusion's come in its hash table's.
+    if let Expr::Function(f) = e
+        && function_name(&f.name).is_some_and(|n| {
+            n.eq_ignore_ascii_case("string_agg") || n.eq_ignore_ascii_case("array_agg")
+        })
+        && f.over.is_none()
+        && f.within_group.is_empty()
+        && let datafusion::sql::sqlparser::ast::FunctionArguments::List(list) = &mut f.args
+        && list.duplicate_treatment
+            == Some(datafusion::sql::sqlparser::ast::DuplicateTreatment::Distinct)
+        && list.clauses.is_empty()
+        && let Some(datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+            datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(x),
+        )) = list.args.first()
+    {
+        use datafusion::sql::sqlparser::ast::{FunctionArgumentClause, OrderByExpr};
+        list.clauses
+            .push(FunctionArgumentClause::OrderBy(vec![OrderByExpr {
+                expr: x.clone(),
+                options: Default::default(),
+                with_fill: None,
+            }]));
+        return;
+    }
+    // `array_length` of an empty array (or of a dimension it lacks) is
+    // NULL in PostgreSQL, whose arrays have no empty dimension;
+    // DataFusion's is 0.
+    if call_args(e, "array_length").is_some_and(|a| !a.is_empty()) {
+        *e = around("nullif(quipu_operand, 0)", e.clone());
+        return;
+    }
+    // `ROW(a, b) IS NULL` is true when every field is NULL, `IS NOT
+    // NULL` when none is (so a row can be neither); DataFusion asked
+    // whether the row itself is NULL, which a row constructor never is.
+    if let Expr::IsNull(x) | Expr::IsNotNull(x) = e
+        && let Some(fields) = row_fields(x)
+        && !fields.is_empty()
+    {
+        let test = if matches!(e, Expr::IsNull(_)) {
+            "IS NULL"
+        } else {
+            "IS NOT NULL"
+        };
+        let terms: Vec<String> = fields.iter().map(|f| format!("({f}) {test}")).collect();
+        *e = parse_expr(&format!("({})", terms.join(" AND ")));
+        return;
+    }
     // `percentile_cont(f) WITHIN GROUP (...)` is Quipu's
     // (`dialect/ordered_sets.rs`) under a name of its own: under
     // DataFusion's name the cluster's scheduler found DataFusion's in its
@@ -1598,6 +1715,15 @@ fn text_types(e: &mut Expr) {
 /// `quipu_operand`: the template is parsed around the placeholder, then
 /// given the operand itself, whose text need not parse back. (Each
 /// template has it as a whole argument, so no precedence is lost.)
+/// The fields of a row constructor, `ROW(a, b)` or `(a, b)`.
+fn row_fields(e: &Expr) -> Option<Vec<Expr>> {
+    match e {
+        Expr::Tuple(items) => Some(items.clone()),
+        Expr::Nested(inner) => row_fields(inner),
+        _ => call_args(e, "row"),
+    }
+}
+
 fn around(template: &str, operand: Expr) -> Expr {
     let mut call = parse_expr(template);
     let mut operand = Some(operand);
@@ -2620,6 +2746,19 @@ mod tests {
         assert_eq!(
             fixed("SELECT -INTERVAL '1 mon 1 day'").unwrap(),
             "SELECT -(INTERVAL '1 mon 1 day')"
+        );
+        assert_eq!(
+            fixed("SELECT string_agg(DISTINCT s, ','), array_agg(DISTINCT i) FILTER (WHERE b), array_agg(i) FROM t").unwrap(),
+            "SELECT string_agg(DISTINCT s, ',' ORDER BY s), array_agg(DISTINCT i ORDER BY i) FILTER (WHERE b), array_agg(i) FROM t"
+        );
+        assert_eq!(
+            fixed("SELECT array_length(a, 1), ROW(a, b) IS NULL, (a, b) IS NOT NULL").unwrap(),
+            "SELECT nullif(array_length(a, 1), 0), ((a) IS NULL AND (b) IS NULL), \
+             ((a) IS NOT NULL AND (b) IS NOT NULL)"
+        );
+        assert_eq!(
+            fixed("SELECT array_remove(a, 1), ARRAY_REPLACE(a, 1, 9)").unwrap(),
+            "SELECT array_remove(a, 1), array_replace_all(a, 1, 9)"
         );
     }
 

@@ -408,6 +408,27 @@ fn checked_aggregate(a: &Arc<AggregateFunctionExpr>) -> DfResult<Arc<AggregateFu
     ))
 }
 
+/// `p` with each expression `f` rewrites (`None`: kept as it is), under
+/// the same names and schema.
+pub(crate) fn projection_with(
+    p: &ProjectionExec,
+    f: impl Fn(&Arc<dyn PhysicalExpr>) -> DfResult<Option<Arc<dyn PhysicalExpr>>>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let exprs = p
+        .expr()
+        .iter()
+        .map(|e| {
+            let x = f(&e.expr)?.unwrap_or_else(|| Arc::clone(&e.expr));
+            Ok(ProjectionExpr::new(x, e.alias.clone()))
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    Ok(Arc::new(ProjectionExec::try_new_with_schema_metadata(
+        exprs,
+        Arc::clone(p.input()),
+        &p.schema(),
+    )?))
+}
+
 /// One operator with its arithmetic checked, or `None` when it holds none
 /// that wraps (or is not one this module rebuilds).
 fn checked_node(node: &Arc<dyn ExecutionPlan>) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
@@ -415,17 +436,7 @@ fn checked_node(node: &Arc<dyn ExecutionPlan>) -> DfResult<Option<Arc<dyn Execut
         if !any_wraps(p.expr().iter().map(|e| &e.expr)) {
             return Ok(None);
         }
-        let exprs = p
-            .expr()
-            .iter()
-            .map(|e| Ok(ProjectionExpr::new(portable(&e.expr)?, e.alias.clone())))
-            .collect::<DfResult<Vec<_>>>()?;
-        let rebuilt = ProjectionExec::try_new_with_schema_metadata(
-            exprs,
-            Arc::clone(p.input()),
-            &p.schema(),
-        )?;
-        return Ok(Some(Arc::new(rebuilt)));
+        return Ok(Some(projection_with(p, |e| portable(e).map(Some))?));
     }
     if let Some(f) = node.downcast_ref::<FilterExec>() {
         if !wraps(f.predicate()) {

@@ -71,9 +71,7 @@ impl PhysicalExpr for CheckedBinary {
         self: Arc<Self>,
         children: Vec<Arc<dyn PhysicalExpr>>,
     ) -> Result<Arc<dyn PhysicalExpr>> {
-        let [left, right]: [Arc<dyn PhysicalExpr>; 2] = children.try_into().map_err(|_| {
-            DataFusionError::Internal("a binary operator takes two operands".into())
-        })?;
+        let [left, right] = operands(children)?;
         Ok(Arc::new(CheckedBinary::new(left, *self.op(), right)))
     }
 
@@ -97,6 +95,17 @@ impl PhysicalExpr for CheckedBinary {
         self.inner.fmt_sql(f)
     }
 }
+
+/// The two operands of a binary operator of Quipu's own.
+pub(crate) fn operands(children: Vec<Arc<dyn PhysicalExpr>>) -> Result<[Arc<dyn PhysicalExpr>; 2]> {
+    children
+        .try_into()
+        .map_err(|_| DataFusionError::Internal("a binary operator takes two operands".into()))
+}
+
+/// Builds a binary operator of Quipu's own from its operands.
+pub(crate) type MakeBinary =
+    fn(Arc<dyn PhysicalExpr>, Operator, Arc<dyn PhysicalExpr>) -> Arc<dyn PhysicalExpr>;
 
 /// Starts the codec's buffer of a [`CheckedBinary`]; the operator follows.
 /// A zero byte cannot start a protobuf message, so the inner codec's buffers
@@ -122,25 +131,40 @@ pub fn decode(
     buf: &[u8],
     inputs: &[Arc<dyn PhysicalExpr>],
 ) -> Option<Result<Arc<dyn PhysicalExpr>>> {
-    let op = match buf.strip_prefix(MAGIC)? {
-        b"+" => Operator::Plus,
-        b"-" => Operator::Minus,
-        b"*" => Operator::Multiply,
-        other => {
-            return Some(Err(DataFusionError::Plan(format!(
-                "cannot decode a checked operator {:?}",
-                String::from_utf8_lossy(other)
-            ))));
-        }
+    decode_binary(
+        buf,
+        inputs,
+        MAGIC,
+        &[
+            (b"+", Operator::Plus),
+            (b"-", Operator::Minus),
+            (b"*", Operator::Multiply),
+        ],
+        |l, op, r| Arc::new(CheckedBinary::new(l, op, r)),
+    )
+}
+
+/// A binary operator of Quipu's own from a codec's buffer: `magic`, then
+/// one of `ops`' names; its two operands are `inputs`. `None` when the
+/// buffer does not start with `magic`.
+pub(crate) fn decode_binary(
+    buf: &[u8],
+    inputs: &[Arc<dyn PhysicalExpr>],
+    magic: &[u8],
+    ops: &[(&[u8], Operator)],
+    make: MakeBinary,
+) -> Option<Result<Arc<dyn PhysicalExpr>>> {
+    let name = buf.strip_prefix(magic)?;
+    let Some((_, op)) = ops.iter().find(|(n, _)| *n == name) else {
+        return Some(Err(DataFusionError::Plan(format!(
+            "cannot decode the operator {:?}",
+            String::from_utf8_lossy(name)
+        ))));
     };
     Some(match inputs {
-        [left, right] => Ok(Arc::new(CheckedBinary::new(
-            Arc::clone(left),
-            op,
-            Arc::clone(right),
-        ))),
+        [left, right] => Ok(make(Arc::clone(left), *op, Arc::clone(right))),
         _ => Err(DataFusionError::Plan(format!(
-            "a checked operator has two operands, not {}",
+            "a binary operator has two operands, not {}",
             inputs.len()
         ))),
     })

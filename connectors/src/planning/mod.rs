@@ -5,7 +5,8 @@
 //! limit enforcement ([`ensure_requirements`]), orders a union hides
 //! ([`missing_sorts`]), sort-merge join filters over NULL-padded rows and
 //! under pushed projections ([`join_filters`]), filter pushdown through
-//! projections with repeated names ([`projection_names`]) and plans run on
+//! projections with repeated names ([`projection_names`]), `AND` and `OR`
+//! that guard their right side ([`short_circuit`]) and plans run on
 //! Ballista ([`cluster_plan`], [`empty_relations`]).
 
 pub mod checked_arithmetic;
@@ -17,4 +18,5 @@ pub mod ensure_requirements;
 pub mod join_filters;
 pub mod missing_sorts;
 pub mod projection_names;
+pub mod short_circuit;
 pub mod uncorrelated_mark;
