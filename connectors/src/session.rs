@@ -181,6 +181,7 @@ pub fn aggregate_functions() -> &'static [Arc<datafusion::logical_expr::Aggregat
             ]
             .into_iter()
             .chain(crate::dialect::ordered_sets::aggregates())
+            .chain(crate::dialect::pg_variance::functions())
             .map(Arc::new)
             .collect()
         });

@@ -23,7 +23,8 @@
 //!
 //! It follows `/` of numerics, `avg` of integers and numerics (a hidden
 //! `quipu_avg_scale` beside it in the aggregation, or over the same
-//! window), `+`, `-`, `*`, unary minus, `abs`, `sqrt`, `ln`, `log`,
+//! window), `variance`, `var_pop`, `stddev` and `stddev_pop` of them (a
+//! hidden `quipu_*_places` beside it in the aggregation), `+`, `-`, `*`, unary minus, `abs`, `sqrt`, `ln`, `log`,
 //! `log10`, `exp`, `CASE`, `COALESCE`, `NULLIF`, `GREATEST`, `LEAST`, and
 //! casts to `numeric` without a scale (of text: the text's places; of
 //! integers: none; of numerics: theirs; of a parameter: the places the
@@ -40,7 +41,7 @@ use datafusion::logical_expr::{
     Aggregate, BinaryExpr, Distinct, Expr, ExprSchemable, Filter, Join, LogicalPlan, Operator,
     Projection, SubqueryAlias, TableScan, Union, Window, WindowFunctionDefinition, lit,
 };
-use quipu_connectors::dialect::{pg_numeric, pg_numeric_log};
+use quipu_connectors::dialect::{pg_numeric, pg_numeric_log, pg_variance};
 
 /// The name a hidden column of places starts with; the rest is the index
 /// of the column it is for.
@@ -349,6 +350,14 @@ fn with_aggregate_places(
                 func: Arc::new(pg_numeric::avg_scale()),
                 params: params.clone(),
             }),
+            // A variance or standard deviation: its own places
+            // (`dialect/pg_variance.rs`).
+            name if pg_variance::places_of(name).is_some() => {
+                Expr::AggregateFunction(AggregateFunction {
+                    func: Arc::new(pg_variance::places_of(name).expect("checked")),
+                    params: params.clone(),
+                })
+            }
             // A sum has the most places of its terms (PostgreSQL's
             // `add_var`): `sum(CAST(i AS numeric))` has none.
             "sum" => match places(&params.args[0], aggregate.input.schema(), &HashMap::new()) {

@@ -650,6 +650,20 @@ const AGGREGATES: &[&str] = &[
     "bool_or(b)",
     "count(*) FILTER (WHERE b)",
     "variance(f)",
+    // PostgreSQL's numeric statistics and its double's algorithm
+    // (`dialect/pg_variance.rs`).
+    "variance(i)",
+    "variance(n)",
+    "stddev(i)",
+    "stddev(n)",
+    "var_pop(m)",
+    "stddev_pop(m)",
+    "stddev_samp(j)",
+    "variance(j)",
+    "var_samp(CAST(i AS numeric))",
+    "stddev(f)",
+    "var_pop(f)",
+    "stddev_pop(f)",
     // Ordered sets DataFusion lacked (`dialect/ordered_sets.rs`).
     "percentile_disc(0.5) WITHIN GROUP (ORDER BY f)",
     "percentile_disc(0.25) WITHIN GROUP (ORDER BY s DESC)",
@@ -719,6 +733,38 @@ const SCALE_ONLY: &[(&str, &str)] = &[
         "16.9166666666666667 vs 16.91666666666666670000",
     ),
     ("n / 4", "25.0000000000000000 vs 25.00000000000000000000"),
+    (
+        "variance(i)",
+        "838487860961636384 vs 838487860961636384.000000000000000000",
+    ),
+    ("variance(i) GROUP BY b", "as variance(i)"),
+    (
+        "variance(n)",
+        "1270131598381293.060166767396 vs 1270131598381293.0601667673960000",
+    ),
+    ("variance(n) GROUP BY b", "as variance(n)"),
+    ("stddev(i)", "915689828 vs 915689828.00000000000000000000"),
+    ("stddev(i) GROUP BY b", "as stddev(i)"),
+    (
+        "stddev(n)",
+        "35638905.684396274125 vs 35638905.68439627412500000000",
+    ),
+    ("stddev(n) GROUP BY b", "as stddev(n)"),
+    ("var_pop(m) GROUP BY b", "0 vs 0.00000000000000000000"),
+    ("stddev_pop(m) GROUP BY b", "as var_pop(m) GROUP BY b"),
+    (
+        "stddev_samp(j)",
+        "2713602101471232815 vs 2713602101471232815.0000000000000000",
+    ),
+    ("stddev_samp(j) GROUP BY b", "as stddev_samp(j)"),
+    (
+        "var_samp(CAST(i AS numeric))",
+        "838487860961636384 vs 838487860961636384.0000000000000000",
+    ),
+    (
+        "var_samp(CAST(i AS numeric)) GROUP BY b",
+        "as var_samp(CAST(i AS numeric))",
+    ),
     ("i / 3.0", "2.3333333333333333 vs 2.33333333333333330000"),
     ("COALESCE(n, 0)", "0 vs 0.000000 (the NULL row)"),
     ("LEAST(n, 1)", "1 vs 1.000000"),
@@ -783,6 +829,10 @@ const REFUSED: &[(&str, &str)] = &[
     // An Arrow decimal holds 38 digits; PostgreSQL's cube of
     // 123456789.123456 at 16 places has 41.
     ("power(n, 3)", "numeric field overflow"),
+    // PostgreSQL's variance of these bigints has 37 integer digits; the
+    // column keeps 16 places.
+    ("variance(j)", "numeric field overflow"),
+    ("variance(j) GROUP BY b", "numeric field overflow"),
     // Arrow keeps an interval's time in i64 nanoseconds (292 years),
     // PostgreSQL in microseconds: 2147483000 hours do not fit.
     (
@@ -1265,6 +1315,8 @@ const WIRE_SCALARS: &[&str] = &[
     "array_length(string_to_array(s, ' '), 1)",
     "i <> 0 AND 100 / i > 1",
     "CASE WHEN i = 0 THEN NULL ELSE 100 / i > 1 END",
+    "variance(f) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)",
+    "stddev_pop(f) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING)",
     "ROW(i, s) IS NULL",
     "(i, b) IS NOT NULL",
     "NOT (i, b) IS NULL",

@@ -32,6 +32,7 @@ pub mod pg_out;
 pub mod pg_text;
 pub mod pg_to_char;
 pub mod pg_trunc;
+pub mod pg_variance;
 pub mod single_row;
 pub mod syntax;
 pub mod text_types;

@@ -62,7 +62,7 @@ use datafusion::logical_expr::{
 use crate::error::DataException;
 
 /// `NUMERIC_MIN_SIG_DIGITS`: the significant digits a quotient has at least.
-const MIN_SIG_DIGITS: i32 = 16;
+pub(super) const MIN_SIG_DIGITS: i32 = 16;
 /// The places a quotient column keeps where its integer digits leave room.
 const QUOTIENT_SCALE: i16 = 20;
 
@@ -143,7 +143,7 @@ pub fn div_scale(a: i128, sa: i8, b: i128, sb: i8) -> i32 {
         .clamp(0, 1000)
 }
 
-fn overflow() -> datafusion::error::DataFusionError {
+pub(super) fn overflow() -> datafusion::error::DataFusionError {
     DataException::error(
         "22003",
         "numeric field overflow: a quotient or average has more than 38 digits at its scale",
@@ -178,7 +178,7 @@ pub fn quotient(a: i128, sa: i8, b: i128, sb: i8, scale: i8) -> Result<i128> {
 }
 
 /// `n / d` rounded half away from zero (`d` is not zero).
-fn rounded(n: i256, d: i256) -> i256 {
+pub(super) fn rounded(n: i256, d: i256) -> i256 {
     let (q, r) = (n.wrapping_div(d), n.wrapping_rem(d));
     let twice = r.wrapping_abs().wrapping_mul(i256::from_i128(2));
     if twice < d.wrapping_abs() {
@@ -191,7 +191,7 @@ fn rounded(n: i256, d: i256) -> i256 {
 }
 
 /// `q` as a value of a decimal of 38 digits, or the overflow error.
-fn fits(q: i256) -> Result<i128> {
+pub(super) fn fits(q: i256) -> Result<i128> {
     match q.to_i128() {
         Some(q) if q.unsigned_abs() < 10u128.pow(38) => Ok(q),
         _ => Err(overflow()),
@@ -603,7 +603,7 @@ fn numeric_sqrt(x: i128, sx: i8, scale: i8) -> Result<i128> {
 
 /// The integer square root (floor) of `n` >= 0, by Newton's method from
 /// above.
-fn isqrt(n: i256) -> i256 {
+pub(super) fn isqrt(n: i256) -> i256 {
     if n < i256::from_i128(2) {
         return n;
     }
@@ -931,14 +931,8 @@ impl AggregateUDFImpl for PgAvg {
 
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         match args {
-            [t] if decimal_shape(t).is_some() || matches!(t, DataType::Duration(_)) => {
-                Ok(args.to_vec())
-            }
-            [DataType::Decimal32(p, s) | DataType::Decimal64(p, s)] => {
-                Ok(vec![DataType::Decimal128(*p, *s)])
-            }
-            [t] if t.is_floating() || *t == DataType::Null => Ok(vec![DataType::Float64]),
-            _ => super::pg_functions::no_function("avg", args),
+            [DataType::Duration(_)] => Ok(args.to_vec()),
+            _ => one_number("avg", args),
         }
     }
 
@@ -1029,8 +1023,22 @@ impl AggregateUDFImpl for PgAvg {
     }
 }
 
+/// The argument of an aggregate of one number (`avg`, `variance`):
+/// integers and decimals as they are (a narrower decimal as a
+/// `Decimal128`), floats as doubles.
+pub(super) fn one_number(name: &str, args: &[DataType]) -> Result<Vec<DataType>> {
+    match args {
+        [t] if decimal_shape(t).is_some() => Ok(args.to_vec()),
+        [DataType::Decimal32(p, s) | DataType::Decimal64(p, s)] => {
+            Ok(vec![DataType::Decimal128(*p, *s)])
+        }
+        [t] if t.is_floating() || *t == DataType::Null => Ok(vec![DataType::Float64]),
+        _ => super::pg_functions::no_function(name, args),
+    }
+}
+
 /// The values of an input batch as unscaled decimals at scale `scale`.
-fn unscaled(values: &ArrayRef, scale: i8) -> Result<Decimal128Array> {
+pub(super) fn unscaled(values: &ArrayRef, scale: i8) -> Result<Decimal128Array> {
     Ok(cast(values, &DataType::Decimal128(38, scale))?
         .as_primitive::<Decimal128Type>()
         .clone())
