@@ -27,7 +27,8 @@
 //! hidden `quipu_*_places` beside it in the aggregation), `+`, `-`, `*`, unary minus, `abs`, `sqrt`, `ln`, `log`,
 //! `log10`, `exp`, `CASE`, `COALESCE`, `NULLIF`, `GREATEST`, `LEAST`, and
 //! casts to `numeric` without a scale (of text: the text's places; of
-//! integers: none; of numerics: theirs; of a parameter: the places the
+//! integers: none; of numerics: theirs; of doubles: their 15 significant
+//! digits'; of a parameter: the places the
 //! client sent it with, put in by the front door when it binds them).
 
 use std::collections::HashMap;
@@ -582,6 +583,10 @@ fn places(e: &Expr, schema: &DFSchema, avg: &HashMap<String, Expr>) -> Option<Ex
                     Some(pg_numeric::text_scale().call(vec![c.expr.as_ref().clone()]))
                 }
                 t if pg_numeric::decimal_shape(&t).is_some() => of(&c.expr),
+                // A double's 15 significant digits.
+                t if t.is_floating() => {
+                    Some(pg_numeric::text_scale().call(vec![c.expr.as_ref().clone()]))
+                }
                 _ => None,
             }
         }

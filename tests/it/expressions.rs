@@ -1317,6 +1317,7 @@ const WIRE_SCALARS: &[&str] = &[
     "CASE WHEN i = 0 THEN NULL ELSE 100 / i > 1 END",
     "variance(f) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)",
     "stddev_pop(f) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING)",
+    "CAST(CASE WHEN abs(f) < 3 THEN f END AS numeric)",
     "ROW(i, s) IS NULL",
     "(i, b) IS NOT NULL",
     "NOT (i, b) IS NULL",
