@@ -74,6 +74,20 @@ fn has_clock(x: &Expr, schema: &DFSchema) -> bool {
     )
 }
 
+/// The fields of a time of day, which `extract` refuses of a `date`.
+const CLOCK_UNITS: [&str; 10] = [
+    "hour",
+    "hours",
+    "minute",
+    "minutes",
+    "second",
+    "seconds",
+    "millisecond",
+    "milliseconds",
+    "microsecond",
+    "microseconds",
+];
+
 fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     // A marked `extract`: its numeric, and nothing inside it rewritten
     // again.
@@ -87,6 +101,15 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 .call(vec![lit(unit), x.clone()])
                 .cast_to(&DataType::Decimal128(38, places), schema)?;
             return Ok(Transformed::new(numeric, true, TreeNodeRecursion::Jump));
+        }
+        let clockless = matches!(x.get_type(schema), Ok(DataType::Date32 | DataType::Date64));
+        if clockless && CLOCK_UNITS.contains(&unit.as_str()) {
+            // PostgreSQL's `extract` of a date has no clock (`date_part`
+            // reads the date as a timestamp, below).
+            return Err(quipu_connectors::error::DataException::error(
+                "0A000",
+                &format!("unit \"{unit}\" not supported for type date"),
+            ));
         }
         let timestamp = has_clock(x, schema);
         let numeric = match unit.as_str() {

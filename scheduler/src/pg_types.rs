@@ -16,15 +16,28 @@
 //! - intervals compare and sort by PostgreSQL's span (`quipu_interval_key`:
 //!   a month is 30 days, a day 24 hours), not field by field;
 //! - text cast to `numeric` without a scale keeps its places or is
-//!   refused (`quipu_numeric_text`), not rounded to 10.
+//!   refused (`quipu_numeric_text`), not rounded to 10;
+//! - doubles sort, partition a window and count as distinct with `-0`
+//!   equal to `0` (`quipu_float8_key`), not before it;
+//! - `round(integer)` is a `double precision` and `round(integer, k)` a
+//!   `numeric` of k places, not an integer; `round(numeric, k)` has k
+//!   places even where its argument has fewer (`round(1.5, 2)` is `1.50`);
+//! - an array subscript below 1 is NULL, and a slice's bounds are cut to
+//!   the array (`a[-1:2]` is `a[1:2]`), not counted from the end;
+//!
+//! and PostgreSQL's refusals where DataFusion answers something:
+//! `round(double precision, integer)`, `min`/`max` of booleans (42883:
+//! no such function) and `date_bin` by months or years (0A000).
 
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, TimeUnit};
 use datafusion::common::DFSchema;
 use datafusion::common::tree_node::Transformed;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::Cast;
-use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, lit, when};
 use datafusion::scalar::ScalarValue;
+use quipu_connectors::dialect::float_errors;
+use quipu_connectors::error::DataException;
 
 /// `plan` with PostgreSQL's result types (subqueries included).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
@@ -36,19 +49,43 @@ fn is_interval(t: &Option<DataType>) -> bool {
     matches!(t, Some(DataType::Interval(_)))
 }
 
-/// `ORDER BY` an interval sorts by PostgreSQL's span
-/// (`quipu_interval_key`), not field by field.
+/// `quipu_float8_key(e)`, registered in every session.
+fn float8_key(e: Expr) -> Expr {
+    quipu_connectors::session::scalar_functions()
+        .iter()
+        .find(|f| f.name() == float_errors::KEY)
+        .expect("Quipu's functions include quipu_float8_key")
+        .call(vec![e])
+}
+
+/// `e` as the key PostgreSQL orders its type by, where Arrow's order
+/// differs: an interval by its span (`quipu_interval_key`), a double with
+/// `-0` equal to `0` (`quipu_float8_key`).
+fn order_key(e: Expr, t: &Option<DataType>, intervals: bool) -> Transformed<Expr> {
+    match t {
+        Some(DataType::Interval(_)) if intervals => Transformed::yes(
+            quipu_connectors::dialect::interval_parts::interval_key().call(vec![e]),
+        ),
+        Some(DataType::Float64) => Transformed::yes(float8_key(e)),
+        Some(DataType::Float32 | DataType::Float16) => {
+            Transformed::yes(float8_key(cast(e, DataType::Float64)))
+        }
+        _ => Transformed::no(e),
+    }
+}
+
+/// `ORDER BY` an interval sorts by PostgreSQL's span, a double with `-0`
+/// equal to `0` ([`order_key`]).
 fn interval_sorts(plan: LogicalPlan) -> Result<LogicalPlan> {
-    use quipu_connectors::dialect::interval_parts::interval_key;
     plan.transform_up_with_subqueries(|node| match node {
         LogicalPlan::Sort(mut sort) => {
             let schema = sort.input.schema().clone();
             let mut changed = false;
             for s in &mut sort.expr {
-                if is_interval(&s.expr.get_type(&schema).ok()) {
-                    s.expr = interval_key().call(vec![s.expr.clone()]);
-                    changed = true;
-                }
+                let t = s.expr.get_type(&schema).ok();
+                let key = order_key(s.expr.clone(), &t, true);
+                changed |= key.transformed;
+                s.expr = key.data;
             }
             Ok(match changed {
                 true => Transformed::yes(LogicalPlan::Sort(sort)),
@@ -68,7 +105,186 @@ fn cast(e: Expr, to: DataType) -> Expr {
     Expr::Cast(Cast::new(Box::new(e), to))
 }
 
+/// A literal integer (None: not one).
+fn literal_int(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Literal(v, _) => match v.cast_to(&DataType::Int64) {
+            Ok(ScalarValue::Int64(k)) => k,
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// An interval written as a constant: a literal, or text cast to one.
+fn constant_interval(e: &Expr) -> Option<IntervalMonthDayNano> {
+    let interval = DataType::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano);
+    let v = match e {
+        // Text, before DataFusion's coercion casts it.
+        Expr::Literal(v, _) => v.cast_to(&interval).ok()?,
+        Expr::Cast(Cast { expr, .. }) => match expr.as_ref() {
+            Expr::Literal(v, _) => v.cast_to(&interval).ok()?,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    match v {
+        ScalarValue::IntervalMonthDayNano(v) => v,
+        _ => None,
+    }
+}
+
+/// `round(x, k)` with PostgreSQL's places (see the module doc): `x` as
+/// the numeric that holds `k` places (None: leave the call as it is).
+fn rounded_operand(x: &Expr, t: &DataType, k: Option<i64>) -> Option<Expr> {
+    let places = k.unwrap_or(0).clamp(0, 38) as u8;
+    let (integer, scale) = match t {
+        t if t.is_integer() => (20u8, 0u8),
+        DataType::Decimal128(p, s) if *s >= 0 => (p.saturating_sub(*s as u8), *s as u8),
+        _ => return None,
+    };
+    if t.is_integer() || scale < places {
+        let places = places.max(scale);
+        let precision = (integer + places).clamp(1, 38);
+        Some(cast(
+            x.clone(),
+            DataType::Decimal128(precision, places as i8),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Rewrites of calls (see the module doc).
+fn rewrite_call(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let ty = |e: &Expr| e.get_type(schema).ok();
+    let no_function = |name: &str, args: &[Expr]| {
+        let types: Vec<String> = args
+            .iter()
+            .map(|a| match (a, ty(a)) {
+                // A literal whole number is an `integer` where it fits.
+                (Expr::Literal(..), Some(DataType::Int64))
+                    if literal_int(a).is_some_and(|k| i32::try_from(k).is_ok()) =>
+                {
+                    "integer".into()
+                }
+                (_, t) => t.map_or("unknown".into(), |t| {
+                    quipu_connectors::dialect::pg_functions::pg_type_name(&t)
+                }),
+            })
+            .collect();
+        Err(DataException::error(
+            "42883",
+            &format!("function {name}({}) does not exist", types.join(", ")),
+        ))
+    };
+    match e {
+        Expr::ScalarFunction(mut f) if f.name() == "round" => {
+            let t = f.args.first().and_then(ty);
+            match (f.args.len(), &t) {
+                (2, Some(DataType::Float64 | DataType::Float32)) => no_function("round", &f.args),
+                (1, Some(t)) if t.is_integer() => {
+                    f.args[0] = cast(f.args[0].clone(), DataType::Float64);
+                    Ok(Transformed::yes(Expr::ScalarFunction(f)))
+                }
+                (2, Some(t)) => match rounded_operand(&f.args[0], t, literal_int(&f.args[1])) {
+                    Some(x) => {
+                        f.args[0] = x;
+                        Ok(Transformed::yes(Expr::ScalarFunction(f)))
+                    }
+                    None => Ok(Transformed::no(Expr::ScalarFunction(f))),
+                },
+                _ => Ok(Transformed::no(Expr::ScalarFunction(f))),
+            }
+        }
+        Expr::ScalarFunction(f)
+            if f.name() == "date_bin"
+                && f.args
+                    .first()
+                    .and_then(constant_interval)
+                    .is_some_and(|v| v.months != 0) =>
+        {
+            Err(DataException::error(
+                "0A000",
+                "timestamps cannot be binned into intervals containing months or years",
+            ))
+        }
+        // A subscript below 1 is NULL (DataFusion counts a negative one
+        // from the end).
+        Expr::ScalarFunction(mut f) if f.name() == "array_element" && f.args.len() == 2 => {
+            let index = f.args[1].clone();
+            let Some(t) = ty(&index) else {
+                return Ok(Transformed::no(Expr::ScalarFunction(f)));
+            };
+            let null = Expr::Literal(ScalarValue::try_from(&t)?, None);
+            f.args[1] = when(index.clone().lt(lit(1)), null).otherwise(index)?;
+            Ok(Transformed::yes(Expr::ScalarFunction(f)))
+        }
+        // A slice's bounds cut to the array (below 1 is 1), never counted
+        // from the end; an upper bound below the lower one is empty.
+        Expr::ScalarFunction(mut f)
+            if f.name() == "array_slice" && matches!(f.args.len(), 3 | 4) =>
+        {
+            let (from, to) = (f.args[1].clone(), f.args[2].clone());
+            let from =
+                when(from.clone().lt(lit(1)), lit(1i64)).otherwise(cast(from, DataType::Int64))?;
+            let to = when(to.clone().lt(from.clone()), lit(0i64))
+                .otherwise(cast(to, DataType::Int64))?;
+            f.args[1] = from;
+            f.args[2] = to;
+            Ok(Transformed::yes(Expr::ScalarFunction(f)))
+        }
+        Expr::AggregateFunction(mut a) => {
+            let t = a.params.args.first().and_then(ty);
+            let name = a.func.name().to_string();
+            if matches!(name.as_str(), "min" | "max") && t == Some(DataType::Boolean) {
+                return no_function(&name, &a.params.args);
+            }
+            if name == "count" && a.params.distinct && a.params.args.len() == 1 {
+                let key = order_key(a.params.args[0].clone(), &t, false);
+                if key.transformed {
+                    a.params.args[0] = key.data;
+                    return Ok(Transformed::yes(Expr::AggregateFunction(a)));
+                }
+            }
+            Ok(Transformed::no(Expr::AggregateFunction(a)))
+        }
+        // A window's partitions and order by PostgreSQL's keys.
+        Expr::WindowFunction(mut w) => {
+            let mut changed = false;
+            for p in &mut w.params.partition_by {
+                let key = order_key(p.clone(), &ty(p), false);
+                changed |= key.transformed;
+                *p = key.data;
+            }
+            for o in &mut w.params.order_by {
+                let key = order_key(o.expr.clone(), &ty(&o.expr), false);
+                changed |= key.transformed;
+                o.expr = key.data;
+            }
+            Ok(Transformed::new_transformed(
+                Expr::WindowFunction(w),
+                changed,
+            ))
+        }
+        e => Ok(Transformed::no(e)),
+    }
+}
+
 fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    match e {
+        Expr::ScalarFunction(_) | Expr::AggregateFunction(_) | Expr::WindowFunction(_) => {
+            let called = rewrite_call(e, schema)?;
+            if called.transformed {
+                return Ok(called);
+            }
+            rewrite_other(called.data, schema)
+        }
+        e => rewrite_other(e, schema),
+    }
+}
+
+fn rewrite_other(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let ty = |e: &Expr| e.get_type(schema).ok();
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right })

@@ -346,32 +346,32 @@ fn with_aggregate_places(
             continue;
         }
         let hidden = format!("{HIDDEN}aggregate_{k}");
-        let scale = match func.name() {
-            "avg" => Expr::AggregateFunction(AggregateFunction {
+        let scale = match (func.name(), pg_variance::places_of(func.name())) {
+            ("avg", _) => Expr::AggregateFunction(AggregateFunction {
                 func: Arc::new(pg_numeric::avg_scale()),
                 params: params.clone(),
             }),
             // A variance or standard deviation: its own places
             // (`dialect/pg_variance.rs`).
-            name if pg_variance::places_of(name).is_some() => {
-                Expr::AggregateFunction(AggregateFunction {
-                    func: Arc::new(pg_variance::places_of(name).expect("checked")),
-                    params: params.clone(),
-                })
-            }
+            (_, Some(places)) => Expr::AggregateFunction(AggregateFunction {
+                func: Arc::new(places),
+                params: params.clone(),
+            }),
             // A sum has the most places of its terms (PostgreSQL's
             // `add_var`): `sum(CAST(i AS numeric))` has none.
-            "sum" => match places(&params.args[0], aggregate.input.schema(), &HashMap::new()) {
-                Some(p) => Expr::AggregateFunction(AggregateFunction::new_udf(
-                    datafusion::functions_aggregate::min_max::max_udaf(),
-                    vec![p],
-                    false,
-                    params.filter.clone(),
-                    vec![],
-                    None,
-                )),
-                None => continue,
-            },
+            ("sum", _) => {
+                match places(&params.args[0], aggregate.input.schema(), &HashMap::new()) {
+                    Some(p) => Expr::AggregateFunction(AggregateFunction::new_udf(
+                        datafusion::functions_aggregate::min_max::max_udaf(),
+                        vec![p],
+                        false,
+                        params.filter.clone(),
+                        vec![],
+                        None,
+                    )),
+                    None => continue,
+                }
+            }
             _ => continue,
         };
         aggr_expr.push(scale.alias(hidden.clone()));

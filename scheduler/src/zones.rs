@@ -24,7 +24,13 @@
 //! In every session, a text literal compared with or cast to a timestamp
 //! may omit the seconds (`ts < '2026-03-08 07:30'`, `TIMESTAMP
 //! '2026-03-08 07:30'`), as PostgreSQL reads it; Arrow's parser refused
-//! it.
+//! it. Read as a `timestamp` (without time zone), its offset is ignored
+//! (`'2024-01-01 10:00+05'::timestamp` is 10:00; Arrow's parser converted
+//! it to UTC). A `timestamp` or `date` meeting a `timestamptz` in
+//! `COALESCE`, `CASE`, `GREATEST` or `LEAST` is read on the session's
+//! clock (a date at its midnight), as PostgreSQL casts it to the common
+//! type; DataFusion's coercion read it as UTC, and made `GREATEST(d, tz)`
+//! a `timestamp`.
 
 use std::sync::Arc;
 
@@ -44,24 +50,24 @@ use quipu_connectors::dialect::utc_zone;
 /// timestamp literals read as PostgreSQL reads them.
 pub fn rewrite(plan: LogicalPlan, zone: Option<&str>) -> Result<LogicalPlan> {
     let zone: Option<Arc<str>> = zone.filter(|z| !utc_zone(z)).map(Into::into);
-    // In a UTC session only a literal without seconds needs the pass,
-    // which recomputes every node's schema: most statements have none.
-    if zone.is_none() && !has_minutes_literal(&plan) && !has_date_reads(&plan) {
+    // In a UTC session only time literals and the calls of `reads_dates`
+    // need the pass, which recomputes every node's schema.
+    if zone.is_none() && !any_expr(&plan, |e| is_time_literal(e) || reads_dates(e)) {
         return Ok(plan);
     }
     crate::rounding::rewrite_retyped(plan, |e, schema| rewrite_expr(e, schema, zone.as_ref()))
 }
 
-/// Whether a text literal of `plan` (subqueries included) is a time
-/// without seconds ([`with_seconds`]).
-fn has_minutes_literal(plan: &LogicalPlan) -> bool {
+/// Whether an expression of `plan` (subqueries included) holds a part
+/// for which `found` is true.
+fn any_expr(plan: &LogicalPlan, found: impl Fn(&Expr) -> bool) -> bool {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-    let mut found = false;
+    let mut any = false;
     let _ = plan.apply_with_subqueries(|node| {
         node.apply_expressions(|e| {
             e.apply(|x| {
-                found |= text_literal(x).and_then(with_seconds).is_some();
-                Ok(if found {
+                any |= found(x);
+                Ok(if any {
                     TreeNodeRecursion::Stop
                 } else {
                     TreeNodeRecursion::Continue
@@ -69,29 +75,29 @@ fn has_minutes_literal(plan: &LogicalPlan) -> bool {
             })
         })
     });
-    found
+    any
 }
 
-/// Whether `plan` truncates a value, reads one `AT TIME ZONE` or makes a
+/// Whether `e` is a text literal that is a time without seconds
+/// ([`with_seconds`]) or with an offset ([`without_offset`]).
+fn is_time_literal(e: &Expr) -> bool {
+    text_literal(e).is_some_and(|t| with_seconds(t).is_some() || without_offset(t).is_some())
+}
+
+/// Whether `e` truncates a value, reads one `AT TIME ZONE` or makes a
 /// series (a date among them is read at its midnight in the session's
-/// zone, in a UTC session too: [`date_as_instant`]).
-fn has_date_reads(plan: &LogicalPlan) -> bool {
-    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-    let mut found = false;
-    let _ = plan.apply_with_subqueries(|node| {
-        node.apply_expressions(|e| {
-            e.apply(|x| {
-                found |= matches!(x, Expr::ScalarFunction(f)
-                    if matches!(f.func.name(), "date_trunc" | "generate_series" | AT_TIME_ZONE));
-                Ok(if found {
-                    TreeNodeRecursion::Stop
-                } else {
-                    TreeNodeRecursion::Continue
-                })
-            })
-        })
-    });
-    found
+/// zone, in a UTC session too: [`date_as_instant`]), or is a `CASE`,
+/// `COALESCE`, `GREATEST` or `LEAST`, where a date may meet a
+/// `timestamptz` ([`meeting_in_zone`]).
+fn reads_dates(e: &Expr) -> bool {
+    match e {
+        Expr::ScalarFunction(f) => matches!(
+            f.func.name(),
+            "date_trunc" | "generate_series" | AT_TIME_ZONE | "coalesce" | "greatest" | "least"
+        ),
+        Expr::Case(_) => true,
+        _ => false,
+    }
 }
 
 /// PostgreSQL has no `date_trunc` or `AT TIME ZONE` of a `date`: it reads
@@ -204,6 +210,34 @@ fn mixed_timestamps(a: &Expr, b: &Expr, schema: &DFSchema, zone: Option<&Arc<str
     }
 }
 
+/// `values`, which meet in one result (`COALESCE`, `CASE`, `GREATEST`,
+/// `LEAST`), each `timestamp` or `date` read on the session's
+/// clock where another is a `timestamptz`, as PostgreSQL casts them to
+/// the common type (DataFusion's coercion read them as UTC). False when
+/// nothing changed.
+fn meeting_in_zone(values: Vec<&mut Expr>, schema: &DFSchema, zone: Option<&Arc<str>>) -> bool {
+    let types: Vec<Option<DataType>> = values.iter().map(|v| v.get_type(schema).ok()).collect();
+    let zoned = types
+        .iter()
+        .any(|t| matches!(t, Some(DataType::Timestamp(_, Some(_)))));
+    if !zoned {
+        return false;
+    }
+    let mut any = false;
+    for (v, t) in values.into_iter().zip(types) {
+        let read = match t {
+            // In UTC DataFusion's coercion reads it so already; a date it
+            // made a `timestamp` (`GREATEST(d, tz)` lost its zone).
+            Some(DataType::Timestamp(_, None)) if zone.is_some() => wall_clock_in(v.clone(), zone),
+            Some(DataType::Date32 | DataType::Date64) => midnight_in(v.clone(), zone),
+            _ => continue,
+        };
+        *v = read;
+        any = true;
+    }
+    any
+}
+
 /// `wall`, a `timestamp`, read on `zone`'s clock: a `timestamptz` in
 /// `zone` (UTC when the session has none), the hours a daylight-saving
 /// change skips or repeats resolved as PostgreSQL resolves them.
@@ -236,6 +270,38 @@ fn with_seconds(text: &str) -> Option<String> {
         && digits(14..16)
         && offset(&text[16..]);
     minutes_only.then(|| format!("{}:00{}", &text[..16], &text[16..]))
+}
+
+/// The text of a literal read as a `timestamp` (without time zone) as
+/// PostgreSQL reads it: an offset after the time is ignored
+/// (`'2024-01-01 10:00+05'::timestamp` is 10:00; Arrow's parser converted
+/// it to UTC, 05:00), and the seconds added where they are missing.
+/// None when the text has no offset.
+fn without_offset(text: &str) -> Option<String> {
+    let text = with_seconds(text).unwrap_or_else(|| text.to_string());
+    let b = text.as_bytes();
+    // The offset begins at most 7 bytes from the end (` +05:30`), after a
+    // clock (`HH:MM` at 11..16).
+    let first = text.len().saturating_sub(7).max(16);
+    let cut = (first..text.len()).find(|&i| {
+        matches!(b[i], b'+' | b'-' | b'Z' | b' ')
+            && text.is_char_boundary(i)
+            && b[13] == b':'
+            && offset(&text[i..])
+    })?;
+    Some(text[..cut].trim_end().to_string())
+}
+
+/// The text of a literal read as a value of `to` as PostgreSQL reads it,
+/// where Arrow's parser reads it otherwise: [`without_offset`] for a
+/// `timestamp`, [`with_seconds`] for a `timestamptz` (None: as it is, or
+/// `to` is no timestamp).
+fn as_written(text: &str, to: &DataType) -> Option<String> {
+    match to {
+        DataType::Timestamp(_, None) => without_offset(text).or_else(|| with_seconds(text)),
+        DataType::Timestamp(..) => with_seconds(text),
+        _ => None,
+    }
 }
 
 /// Whether `rest` is nothing or an offset Arrow's parser reads after the
@@ -278,10 +344,10 @@ fn literal_for(
     zone: Option<&Arc<str>>,
 ) -> Option<Expr> {
     let text = text_literal(lit)?;
-    if !matches!(other.get_type(schema), Ok(DataType::Timestamp(..))) {
-        return None;
-    }
-    let fixed = with_seconds(text);
+    let fixed = match other.get_type(schema) {
+        Ok(t @ DataType::Timestamp(..)) => as_written(text, &t),
+        _ => return None,
+    };
     let to = other_zone(other, schema, zone);
     if fixed.is_none() && to.is_none() {
         return None;
@@ -389,6 +455,22 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
             Transformed::yes(wall_clock_in(wall, zone))
         }
         Expr::ScalarFunction(ScalarFunction { func, mut args })
+            if matches!(func.name(), "coalesce" | "greatest" | "least") =>
+        {
+            let yes = meeting_in_zone(args.iter_mut().collect(), schema, zone);
+            changed(Expr::ScalarFunction(ScalarFunction { func, args }), yes)
+        }
+        Expr::Case(mut case) => {
+            let values = case
+                .when_then_expr
+                .iter_mut()
+                .map(|(_, then)| then.as_mut())
+                .chain(case.else_expr.as_deref_mut())
+                .collect();
+            let yes = meeting_in_zone(values, schema, zone);
+            changed(Expr::Case(case), yes)
+        }
+        Expr::ScalarFunction(ScalarFunction { func, mut args })
             if matches!(func.name(), AT_TIME_ZONE | "generate_series")
                 || ZONED.contains(&func.name()) =>
         {
@@ -401,12 +483,14 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
             t.transformed |= dated;
             t
         }
-        // `TIMESTAMP '2024-01-01 10:00'`, `'...'::timestamptz`.
+        // `TIMESTAMP '2024-01-01 10:00'`, `'...'::timestamptz`,
+        // `'2024-01-01 10:00+05'::timestamp` (the offset ignored).
         Expr::Cast(Cast { expr, field })
-            if matches!(field.data_type(), DataType::Timestamp(..))
-                && text_literal(&expr).and_then(with_seconds).is_some() =>
+            if text_literal(&expr)
+                .and_then(|t| as_written(t, field.data_type()))
+                .is_some() =>
         {
-            let text = text_literal(&expr).and_then(with_seconds);
+            let text = text_literal(&expr).and_then(|t| as_written(t, field.data_type()));
             let lit = Expr::Literal(ScalarValue::Utf8(text), None);
             Transformed::yes(Expr::Cast(Cast {
                 expr: Box::new(lit),
@@ -517,7 +601,30 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
 
 #[cfg(test)]
 mod tests {
-    use super::with_seconds;
+    use super::{with_seconds, without_offset};
+
+    #[test]
+    fn an_offset_read_as_a_timestamp_is_left_out() {
+        for (text, read) in [
+            ("2024-01-01 10:00+05", "2024-01-01 10:00:00"),
+            ("2024-01-01 10:00:00-08", "2024-01-01 10:00:00"),
+            ("2024-01-01 10:00:00.5Z", "2024-01-01 10:00:00.5"),
+            ("2024-01-01 10:00:00 +0530", "2024-01-01 10:00:00"),
+            ("2024-01-01T10:00:00+05:30", "2024-01-01T10:00:00"),
+        ] {
+            assert_eq!(without_offset(text).as_deref(), Some(read), "{text}");
+        }
+        // No offset, or no clock for one to follow (a date's own `-01`).
+        for kept in [
+            "2024-01-01",
+            "2024-01-01 10:00:00",
+            "2024-01-01 10:00:00.123456",
+            "2024-01-01 10:00 America/Lima",
+            "soon",
+        ] {
+            assert_eq!(without_offset(kept), None, "{kept}");
+        }
+    }
 
     #[test]
     fn a_clock_without_seconds_gets_them() {

@@ -358,6 +358,26 @@ const SCALARS: &[&str] = &[
     "exp(CASE WHEN n BETWEEN -9 AND 40 THEN n ELSE 1.5 END)",
     "ln(abs(f) + 1)",
     "exp(f / 1e15)",
+    // Doubles as PostgreSQL's float8: its overflow checks
+    // (`dialect/float_errors.rs`) let these through, and -0 sorts and
+    // partitions with 0 (`scheduler/src/pg_types.rs`).
+    "f * 0",
+    "f * f",
+    "f + f - 1",
+    "power(f, 2)",
+    "sqrt(abs(f))",
+    "rank() OVER (ORDER BY f * 0)",
+    "count(*) OVER (PARTITION BY f * 0)",
+    // `round` of an integer is a double, with places a numeric; a numeric
+    // keeps the places asked for.
+    "round(i)",
+    "round(i, 1)",
+    "round(j, -2)",
+    "round(n, 8)",
+    "round(1.5, 2)",
+    // An offset in text read as a `timestamp` is ignored.
+    "CAST('2024-01-01 10:00+05' AS timestamp)",
+    "ts < '2000-01-01 10:00:00-08'",
     "abs(i)",
     "abs(n)",
     "abs(f)",
@@ -613,6 +633,7 @@ const GROUP_KEYS: &[&str] = &[
     "to_char(d, 'YYYY-MM')",
     "mod(i, 3)",
     "s SIMILAR TO '%(a|e)%'",
+    "f * 0",
 ];
 
 /// Aggregates, each over the whole table and grouped by `b`.
@@ -620,6 +641,7 @@ const AGGREGATES: &[&str] = &[
     "count(*)",
     "count(s)",
     "count(DISTINCT b)",
+    "count(DISTINCT f * 0)",
     "sum(i)",
     "sum(j)",
     "sum(n)",
@@ -1296,6 +1318,10 @@ const WIRE_SCALARS: &[&str] = &[
     "cardinality(ARRAY[i, 1])",
     "array_length(ARRAY[i, 1, 2], 1)",
     "array_ndims(ARRAY[i])",
+    // A subscript below 1 is NULL, a slice cut to the array.
+    "(ARRAY[10, 20, 30])[i % 4]",
+    "(ARRAY[10, 20, 30])[i % 4:2]",
+    "(ARRAY[10, 20, 30])[1:i % 4]",
     "string_to_array(s, ' ')",
     "INTERVAL '1 day 02:03:04.5'",
     "INTERVAL '02:30'",
@@ -1520,6 +1546,12 @@ const ZONED: &[&str] = &[
     "tz + interval '3 hours'",
     "tz + interval '1 day 2 hours'",
     "age(tz, TIMESTAMPTZ '2024-01-31 05:00:00+00')",
+    // A `timestamp` or `date` meeting a `timestamptz` is read on the
+    // session's clock.
+    "COALESCE(ts, tz)",
+    "CASE WHEN b THEN ts ELSE tz END",
+    "GREATEST(d, tz)",
+    "LEAST(ts, tz)",
 ];
 
 /// What a psql user sees: every scalar expression and aggregate, read over
@@ -1672,6 +1704,10 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
                 "SELECT id FROM {t} WHERE i > ANY (SELECT x.i FROM {t} x WHERE x.id < t.id) ORDER BY id",
             ),
             (
+                "ORDER BY a double, -0 with 0",
+                "SELECT id FROM {t} ORDER BY f * 0, id",
+            ),
+            (
                 "ORDER BY an interval",
                 "SELECT id, x FROM (SELECT id, (d - DATE '2024-01-01') * INTERVAL '1 day' \
                  + INTERVAL '1 mon' * (id % 3) AS x FROM {t}) q ORDER BY x, id",
@@ -1779,10 +1815,49 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         "SELECT 9223372036854775807 + 1",
         "SELECT 32767::smallint + 1::smallint",
     ];
+    // Doubles out of range, PostgreSQL's float.c checks
+    // (`dialect/float_errors.rs`), and what PostgreSQL has no function
+    // for: its SQLSTATE exactly.
+    let exact = [
+        ("SELECT f * 1e300::float8 FROM public.t", "22003"),
+        (
+            "SELECT f * 1e-320::float8 FROM public.t WHERE id = 4",
+            "22003",
+        ),
+        ("SELECT exp(f) FROM public.t", "22003"),
+        ("SELECT power(f, 400) FROM public.t WHERE id = 10", "22003"),
+        ("SELECT 1e308::float8 + 1e308::float8", "22003"),
+        (
+            "SELECT CAST(s || '1e999' AS float8) FROM public.t WHERE id = 1",
+            "22003",
+        ),
+        ("SELECT CAST('1e-400' AS float8)", "22003"),
+        ("SELECT acos(f) FROM public.t WHERE id = 2", "22003"),
+        ("SELECT sqrt(f) FROM public.t WHERE id = 2", "2201F"),
+        (
+            "SELECT power(f - f, -1) FROM public.t WHERE id = 3",
+            "2201F",
+        ),
+        ("SELECT power(f, 0.5) FROM public.t WHERE id = 2", "2201F"),
+        (
+            "SELECT CAST(s AS float8) FROM public.t WHERE id = 1",
+            "22P02",
+        ),
+        ("SELECT CAST('12abc' AS float8)", "22P02"),
+        ("SELECT round(f, 1) FROM public.t", "42883"),
+        ("SELECT max(b) FROM public.t", "42883"),
+        ("SELECT min(true)", "42883"),
+        ("SELECT extract(hour FROM d) FROM public.t", "0A000"),
+        (
+            "SELECT date_bin('1 month', ts, TIMESTAMP '2000-01-01') FROM public.t",
+            "0A000",
+        ),
+    ];
     let expected = class_22
         .iter()
         .map(|s| (s, "22"))
-        .chain(overflow.iter().map(|s| (s, "22003")));
+        .chain(overflow.iter().map(|s| (s, "22003")))
+        .chain(exact.iter().map(|(s, code)| (s, *code)));
     for (sql, want_code) in expected {
         let code = |r: &Result<Rows, String>| {
             r.as_ref()

@@ -1,64 +1,249 @@
-//! Double-precision division by zero and logarithms of zero or of a
-//! negative number as PostgreSQL's errors (issue 22).
+//! PostgreSQL's errors of double-precision arithmetic and functions
+//! (issue 22).
 //!
-//! PostgreSQL refuses `x / 0` for `double precision` (22012 "division by
-//! zero") and `ln(0)`, `ln(-1)`, `log(0)` (2201E "cannot take logarithm of
-//! zero" / "of a negative number"). DataFusion 55 answers IEEE values:
-//! `Infinity`, `NaN`, `-Infinity`, so a query Quipu computed gave a number
-//! where the same query pushed to PostgreSQL failed (found by the wire
-//! check in tests/it/expressions.rs).
+//! PostgreSQL refuses what IEEE arithmetic answers with an infinity, a NaN
+//! or a zero it did not mean:
+//! - `x / 0` (22012 "division by zero", unless `x` is NaN);
+//! - `+`, `-`, `*`, `/` and `exp`, `power` of finite values whose result is
+//!   infinite (22003 "value out of range: overflow"), and `*`, `/`, `exp`,
+//!   `power` whose result is zero from values that are not (22003 "value
+//!   out of range: underflow");
+//! - `ln`, `log10`, `log` of zero or of a negative number (2201E), `sqrt`
+//!   of a negative number and `power` of zero to a negative exponent or of a
+//!   negative number to a fraction (2201F);
+//! - `acos`, `asin` beyond [-1, 1], `atanh` beyond it, `acosh` below 1, and
+//!   `sin`, `cos`, `tan` of an infinity (22003 "input is out of range");
+//! - text read as a double that is beyond its range, either way
+//!   (`'1e400'`, `'1e-400'`: 22003 "... is out of range for type double
+//!   precision").
+//!
+//! DataFusion 55 answers the IEEE values (`Infinity`, `NaN`, `0`), so a
+//! query Quipu computed gave a number where the same query pushed to
+//! PostgreSQL failed (found by the wire check in tests/it/expressions.rs).
 //!
 //! This logical rule runs last, after each source's pushdown, so it sees
 //! only what Quipu itself computes (a pushed division is PostgreSQL's
-//! already): `a / b` over doubles becomes `quipu_float8_div(a, b)`, and
-//! `ln`, `log10` and one-argument `log` of a double become
-//! `quipu_float8_log(name, x)`, which compute the same values and refuse
-//! PostgreSQL's cases. The functions are registered in every session, so
-//! executors know them.
+//! already): each of those operators and functions over doubles becomes a
+//! `quipu_float8_*` function that computes the same value and refuses
+//! PostgreSQL's cases (float.c's `float8_pl`/`_mi`/`_mul`/`_div`, `dexp`,
+//! `dpow`, `dsqrt`, `dacos` and the rest). The functions are registered in
+//! every session, so executors know them.
+//!
+//! And PostgreSQL's order of doubles: `-0` equals `0` (float8_cmp), where
+//! Arrow's sorts and distinct sets tell them apart (`ORDER BY x` put every
+//! `-0` first, `rank()` gave them another rank, `count(DISTINCT x)`
+//! counted two). `quipu_float8_key(x)` is `x` with `-0` as `0`; the engine
+//! sorts, partitions and counts distinct doubles by it
+//! (`scheduler/src/pg_types.rs`).
+//!
+//! Left as DataFusion's: `sum` and `avg` of doubles (PostgreSQL's overflow
+//! check runs at each addition; an own aggregate would cost every `sum` of
+//! a double its grouped fast path) and `real` (float4) arithmetic.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array};
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, StringArray};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::kernels::cast::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, Volatility, lit,
+    BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, lit,
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use crate::error::DataException;
 
-const DIV: &str = "quipu_float8_div";
-const LOG: &str = "quipu_float8_log";
+/// The checked operators, by the operator they replace.
+const OPERATORS: [(Operator, &str); 4] = [
+    (Operator::Divide, "quipu_float8_div"),
+    (Operator::Multiply, "quipu_float8_mul"),
+    (Operator::Plus, "quipu_float8_pl"),
+    (Operator::Minus, "quipu_float8_mi"),
+];
+/// `quipu_float8_fn(name, x)`: the one-argument functions below.
+const FUNCTION: &str = "quipu_float8_fn";
+/// The one-argument functions checked, as `quipu_float8_fn`'s first
+/// argument (`log` of one argument is `log10`).
+const FUNCTIONS: [&str; 11] = [
+    "ln", "log10", "exp", "sqrt", "acos", "asin", "atanh", "acosh", "sin", "cos", "tan",
+];
+const POWER: &str = "quipu_float8_power";
+const INPUT: &str = "quipu_float8_in";
+/// The sort key of a double (see the module doc).
+pub const KEY: &str = "quipu_float8_key";
 
-/// The two functions, for the session's registry.
+/// The functions, for the session's registry.
 pub fn functions() -> Vec<ScalarUDF> {
-    vec![
-        ScalarUDF::new_from_impl(Checked {
-            name: DIV,
-            signature: Signature::exact(
-                vec![DataType::Float64, DataType::Float64],
-                Volatility::Immutable,
-            ),
-        }),
-        ScalarUDF::new_from_impl(Checked {
-            name: LOG,
-            signature: Signature::exact(
-                vec![DataType::Utf8, DataType::Float64],
-                Volatility::Immutable,
-            ),
-        }),
-    ]
+    let two = || {
+        Signature::exact(
+            vec![DataType::Float64, DataType::Float64],
+            Volatility::Immutable,
+        )
+    };
+    let mut out: Vec<ScalarUDF> = OPERATORS
+        .iter()
+        .chain([(Operator::BitwiseXor, POWER)].iter())
+        .map(|(_, name)| {
+            ScalarUDF::new_from_impl(Checked {
+                name,
+                signature: two(),
+            })
+        })
+        .collect();
+    out.push(ScalarUDF::new_from_impl(Checked {
+        name: FUNCTION,
+        signature: Signature::exact(
+            vec![DataType::Utf8, DataType::Float64],
+            Volatility::Immutable,
+        ),
+    }));
+    out.push(ScalarUDF::new_from_impl(Checked {
+        name: KEY,
+        signature: Signature::exact(vec![DataType::Float64], Volatility::Immutable),
+    }));
+    out.push(ScalarUDF::new_from_impl(Checked {
+        name: INPUT,
+        signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+    }));
+    out
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Checked {
     name: &'static str,
     signature: Signature,
+}
+
+fn overflow() -> datafusion::error::DataFusionError {
+    DataException::error("22003", "value out of range: overflow")
+}
+
+fn underflow() -> datafusion::error::DataFusionError {
+    DataException::error("22003", "value out of range: underflow")
+}
+
+fn out_of_range() -> datafusion::error::DataFusionError {
+    DataException::error("22003", "input is out of range")
+}
+
+/// float.c's `float8_pl`, `float8_mi`, `float8_mul`, `float8_div`.
+fn operate(name: &str, a: f64, b: f64) -> Result<f64> {
+    let (r, zero_from_nonzero) = match name {
+        "quipu_float8_pl" => (a + b, false),
+        "quipu_float8_mi" => (a - b, false),
+        "quipu_float8_mul" => (a * b, a != 0.0 && b != 0.0),
+        _ => {
+            if b == 0.0 && !a.is_nan() {
+                return Err(DataException::error("22012", "division by zero"));
+            }
+            (a / b, a != 0.0 && !b.is_infinite())
+        }
+    };
+    let divides = name == "quipu_float8_div";
+    if r.is_infinite() && !a.is_infinite() && (divides || !b.is_infinite()) {
+        return Err(overflow());
+    }
+    if r == 0.0 && zero_from_nonzero {
+        return Err(underflow());
+    }
+    Ok(r)
+}
+
+/// float.c's `dpow`: its errors, then the C library's `pow` (whose
+/// infinities and NaNs Rust's `powf` shares).
+fn power(a: f64, b: f64) -> Result<f64> {
+    let complex = "a negative number raised to a non-integer power yields a complex result";
+    if a == 0.0 && b < 0.0 {
+        return Err(DataException::error(
+            "2201F",
+            "zero raised to a negative power is undefined",
+        ));
+    }
+    if a < 0.0 && b.floor() != b && !b.is_nan() {
+        return Err(DataException::error("2201F", complex));
+    }
+    let r = a.powf(b);
+    if a.is_finite() && b.is_finite() {
+        if r.is_infinite() {
+            return Err(overflow());
+        }
+        if r == 0.0 && a != 0.0 {
+            return Err(underflow());
+        }
+    }
+    Ok(r)
+}
+
+/// float.c's one-argument functions: their domains and ranges.
+fn apply(name: &str, v: f64) -> Result<f64> {
+    let nan = v.is_nan();
+    match name {
+        "ln" | "log10" if v == 0.0 => Err(DataException::error(
+            "2201E",
+            "cannot take logarithm of zero",
+        )),
+        "ln" | "log10" if v < 0.0 => Err(DataException::error(
+            "2201E",
+            "cannot take logarithm of a negative number",
+        )),
+        "ln" => Ok(v.ln()),
+        "log10" => Ok(v.log10()),
+        "sqrt" if v < 0.0 => Err(DataException::error(
+            "2201F",
+            "cannot take square root of a negative number",
+        )),
+        "sqrt" => Ok(v.sqrt()),
+        "exp" => {
+            let r = v.exp();
+            match () {
+                _ if !v.is_finite() => Ok(r),
+                _ if r.is_infinite() => Err(overflow()),
+                _ if r == 0.0 => Err(underflow()),
+                _ => Ok(r),
+            }
+        }
+        "acos" | "asin" if !nan && !(-1.0..=1.0).contains(&v) => Err(out_of_range()),
+        "acos" => Ok(v.acos()),
+        "asin" => Ok(v.asin()),
+        "atanh" if !nan && !(-1.0..=1.0).contains(&v) => Err(out_of_range()),
+        "atanh" => Ok(v.atanh()),
+        "acosh" if v < 1.0 => Err(out_of_range()),
+        "acosh" => Ok(v.acosh()),
+        "sin" | "cos" | "tan" if v.is_infinite() => Err(out_of_range()),
+        "sin" => Ok(v.sin()),
+        "cos" => Ok(v.cos()),
+        _ => Ok(v.tan()),
+    }
+}
+
+/// float.c's `float8in`: text that is no number (DataFusion's cast, as
+/// Arrow's safe cast, reads `'12abc'` and `''` as NULL), or whose value is
+/// beyond a double's range (`1e400` read as Infinity, `1e-400` as 0). A
+/// spelled infinity and a zero written with zeros only stay.
+fn read(text: &str, v: Option<f64>) -> Result<f64> {
+    let number = text.trim();
+    let Some(v) = v else {
+        return Err(DataException::error(
+            "22P02",
+            &format!("invalid input syntax for type double precision: \"{text}\""),
+        ));
+    };
+    let mantissa = number.split(['e', 'E']).next().unwrap_or_default();
+    let spelled_infinity = number.trim_start_matches(['+', '-']).to_ascii_lowercase();
+    let beyond = (v.is_infinite() && !spelled_infinity.starts_with("inf"))
+        || (v == 0.0 && mantissa.chars().any(|c| ('1'..='9').contains(&c)));
+    if beyond {
+        return Err(DataException::error(
+            "22003",
+            &format!("\"{number}\" is out of range for type double precision"),
+        ));
+    }
+    Ok(v)
 }
 
 impl ScalarUDFImpl for Checked {
@@ -81,44 +266,56 @@ impl ScalarUDFImpl for Checked {
             .iter()
             .map(|a| a.to_array(n))
             .collect::<Result<_>>()?;
-        let out: Float64Array = if self.name == DIV {
-            let (a, b) = (float(&arrays[0]), float(&arrays[1]));
-            (0..n)
-                .map(|i| match (a.is_null(i), b.is_null(i)) {
-                    (false, false) if b.value(i) == 0.0 => {
-                        Err(DataException::error("22012", "division by zero"))
-                    }
-                    (false, false) => Ok(Some(a.value(i) / b.value(i))),
-                    _ => Ok(None),
-                })
-                .collect::<Result<_>>()?
-        } else {
-            let name = match &args.args[0] {
-                ColumnarValue::Scalar(ScalarValue::Utf8(Some(s))) => s.clone(),
-                _ => "ln".into(),
-            };
-            let x = float(&arrays[1]);
-            (0..n)
-                .map(|i| {
-                    if x.is_null(i) {
-                        return Ok(None);
-                    }
-                    let v = x.value(i);
-                    if v == 0.0 {
-                        return Err(DataException::error(
-                            "2201E",
-                            "cannot take logarithm of zero",
-                        ));
-                    }
-                    if v < 0.0 {
-                        return Err(DataException::error(
-                            "2201E",
-                            "cannot take logarithm of a negative number",
-                        ));
-                    }
-                    Ok(Some(if name == "ln" { v.ln() } else { v.log10() }))
-                })
-                .collect::<Result<_>>()?
+        let out: Float64Array = match self.name {
+            // `-0 + 0` is `0`; every other value (NaN too) is itself.
+            KEY => float(&arrays[0]).unary(|v| v + 0.0),
+            INPUT => {
+                let values = cast(&arrays[0], &DataType::Float64)?;
+                let (values, texts) = (float(&values), arrays[0].as_any());
+                let texts = texts
+                    .downcast_ref::<StringArray>()
+                    .expect("the signature makes it text");
+                (0..n)
+                    .map(|i| {
+                        (!texts.is_null(i))
+                            .then(|| {
+                                let v = (!values.is_null(i)).then(|| values.value(i));
+                                read(texts.value(i), v)
+                            })
+                            .transpose()
+                    })
+                    .collect::<Result<_>>()?
+            }
+            FUNCTION => {
+                let name = match &args.args[0] {
+                    ColumnarValue::Scalar(ScalarValue::Utf8(Some(s))) => s.clone(),
+                    _ => "ln".into(),
+                };
+                let x = float(&arrays[1]);
+                (0..n)
+                    .map(|i| {
+                        (!x.is_null(i))
+                            .then(|| apply(&name, x.value(i)))
+                            .transpose()
+                    })
+                    .collect::<Result<_>>()?
+            }
+            name => {
+                // A loop over the values, not an iterator of `Result`s: the
+                // sums and products of a lake's doubles pass through here.
+                let (a, b) = (float(&arrays[0]), float(&arrays[1]));
+                let nulls = NullBuffer::union(a.nulls(), b.nulls());
+                let mut values = Vec::with_capacity(n);
+                for i in 0..n {
+                    let valid = nulls.as_ref().is_none_or(|m| m.is_valid(i));
+                    values.push(match (valid, name) {
+                        (false, _) => 0.0,
+                        (true, POWER) => power(a.value(i), b.value(i))?,
+                        (true, _) => operate(name, a.value(i), b.value(i))?,
+                    });
+                }
+                Float64Array::new(values.into(), nulls)
+            }
         };
         let out: ArrayRef = Arc::new(out);
         crate::dialect::pg_text::shaped_like(&args.args, out)
@@ -167,7 +364,12 @@ impl OptimizerRule for FloatErrors {
                 .cloned()
                 .expect("registered in every session")
         };
-        let (div, log) = (registered(DIV), registered(LOG));
+        let call = |name: &str, args: Vec<Expr>| {
+            Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(
+                registered(name),
+                args,
+            )))
+        };
         plan.transform_up_with_subqueries(|node| {
             // An expression of a node reads its inputs' columns (a join's
             // condition both sides'): typed against each, a double in any.
@@ -188,29 +390,54 @@ impl OptimizerRule for FloatErrors {
                                 .iter()
                                 .any(|s| matches!(x.get_type(s), Ok(DataType::Float64)))
                     };
+                    let is_text = |x: &Expr| {
+                        schemas.iter().any(|s| {
+                            matches!(
+                                x.get_type(s),
+                                Ok(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+                            )
+                        })
+                    };
                     match &e {
-                        Expr::BinaryExpr(BinaryExpr {
-                            left,
-                            op: Operator::Divide,
-                            right,
-                        }) if is_double(left) && is_double(right) => Ok(Transformed::yes(
-                            Expr::ScalarFunction(ScalarFunction::new_udf(
-                                Arc::clone(&div),
-                                vec![left.as_ref().clone(), right.as_ref().clone()],
-                            )),
-                        )),
+                        Expr::BinaryExpr(BinaryExpr { left, op, right })
+                            if is_double(left) && is_double(right) =>
+                        {
+                            match OPERATORS.iter().find(|(o, _)| o == op) {
+                                Some((_, name)) => Ok(call(
+                                    name,
+                                    vec![left.as_ref().clone(), right.as_ref().clone()],
+                                )),
+                                None => Ok(Transformed::no(e)),
+                            }
+                        }
                         Expr::ScalarFunction(f)
-                            if matches!(f.name(), "ln" | "log10" | "log")
-                                && f.args.len() == 1
+                            if f.args.len() == 2
+                                && f.name() == "power"
+                                && f.args.iter().all(is_double) =>
+                        {
+                            Ok(call(POWER, f.args.clone()))
+                        }
+                        Expr::ScalarFunction(f)
+                            if f.args.len() == 1
+                                && (FUNCTIONS.contains(&f.name()) || f.name() == "log")
                                 && is_double(&f.args[0]) =>
                         {
-                            let name = if f.name() == "ln" { "ln" } else { "log10" };
-                            Ok(Transformed::yes(Expr::ScalarFunction(
-                                ScalarFunction::new_udf(
-                                    Arc::clone(&log),
-                                    vec![lit(name), f.args[0].clone()],
-                                ),
-                            )))
+                            let name = if f.name() == "log" { "log10" } else { f.name() };
+                            Ok(call(FUNCTION, vec![lit(name), f.args[0].clone()]))
+                        }
+                        Expr::Cast(Cast { expr, field })
+                            if *field.data_type() == DataType::Float64
+                                && (!self.constants_only || expr.column_refs().is_empty())
+                                && is_text(expr) =>
+                        {
+                            let utf8 = schemas
+                                .iter()
+                                .any(|s| matches!(expr.get_type(s), Ok(DataType::Utf8)));
+                            let text = match utf8 {
+                                true => expr.as_ref().clone(),
+                                false => Expr::Cast(Cast::new(expr.clone(), DataType::Utf8)),
+                            };
+                            Ok(call(INPUT, vec![text]))
                         }
                         _ => Ok(Transformed::no(e)),
                     }
@@ -218,5 +445,76 @@ impl OptimizerRule for FloatErrors {
                 Ok(rewritten.update_data(|e| saved.restore(e)))
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{apply, operate, power, read};
+
+    /// Each case as PostgreSQL 15 answers it: a value, or the error's
+    /// words.
+    fn answer(r: datafusion::common::Result<f64>) -> String {
+        match r {
+            Ok(v) => v.to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn arithmetic_refuses_what_float_c_refuses() {
+        let overflow = |r| answer(r).contains("value out of range: overflow");
+        let underflow = |r| answer(r).contains("value out of range: underflow");
+        assert!(overflow(operate("quipu_float8_mul", 1e308, 10.0)));
+        assert!(overflow(operate("quipu_float8_pl", 1e308, 1e308)));
+        assert!(overflow(operate("quipu_float8_mi", -1e308, 1e308)));
+        assert!(overflow(operate("quipu_float8_div", 1e308, 1e-10)));
+        assert!(underflow(operate("quipu_float8_mul", 1e-300, 1e-300)));
+        assert!(underflow(operate("quipu_float8_div", 5e-324, 2.0)));
+        assert!(answer(operate("quipu_float8_div", 1.0, 0.0)).contains("division by zero"));
+        // Infinities and NaN given are no overflow; a subnormal result is
+        // a value.
+        assert_eq!(answer(operate("quipu_float8_div", f64::NAN, 0.0)), "NaN");
+        assert_eq!(
+            answer(operate("quipu_float8_pl", f64::INFINITY, 1.0)),
+            "inf"
+        );
+        assert_eq!(
+            answer(operate("quipu_float8_mi", f64::INFINITY, f64::INFINITY)),
+            "NaN"
+        );
+        assert!(operate("quipu_float8_mul", 1e-310, 0.5).is_ok_and(|v| v > 0.0));
+        assert_eq!(answer(operate("quipu_float8_div", 1.0, f64::INFINITY)), "0");
+    }
+
+    #[test]
+    fn functions_refuse_their_domains_and_ranges() {
+        assert!(answer(power(10.0, 400.0)).contains("overflow"));
+        assert_eq!(answer(power(10.0, -310.0)), (1e-310f64).to_string());
+        assert!(answer(power(0.0, -1.0)).contains("zero raised to a negative power"));
+        assert!(answer(power(-8.0, 1.0 / 3.0)).contains("complex result"));
+        assert_eq!(answer(power(-8.0, 3.0)), "-512");
+        assert_eq!(answer(power(f64::NAN, 0.0)), "1");
+        assert!(answer(apply("exp", 1000.0)).contains("overflow"));
+        assert!(answer(apply("exp", -1000.0)).contains("underflow"));
+        assert_eq!(answer(apply("exp", f64::NEG_INFINITY)), "0");
+        assert!(answer(apply("sqrt", -1.0)).contains("square root of a negative"));
+        assert!(answer(apply("ln", 0.0)).contains("logarithm of zero"));
+        assert!(answer(apply("log10", -1.0)).contains("logarithm of a negative"));
+        assert!(answer(apply("acos", 2.0)).contains("input is out of range"));
+        assert!(answer(apply("acosh", 0.5)).contains("input is out of range"));
+        assert!(answer(apply("sin", f64::INFINITY)).contains("input is out of range"));
+        assert_eq!(answer(apply("atanh", 1.0)), "inf");
+        assert_eq!(answer(apply("acos", f64::NAN)), "NaN");
+    }
+
+    #[test]
+    fn text_out_of_range_or_no_number_is_refused() {
+        assert!(answer(read(" 1e400 ", Some(f64::INFINITY))).contains("\"1e400\" is out of range"));
+        assert!(answer(read("1e-400", Some(0.0))).contains("out of range"));
+        assert!(answer(read("12abc", None)).contains("invalid input syntax"));
+        assert_eq!(answer(read("-Infinity", Some(f64::NEG_INFINITY))), "-inf");
+        assert_eq!(answer(read("0e-500", Some(0.0))), "0");
+        assert_eq!(answer(read("-0.000", Some(-0.0))), "-0");
     }
 }

@@ -102,6 +102,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         pg_functions(e);
         text_types(e);
         plain_number(e);
+        float_literal(e);
         interval_clock(e);
         negated_interval(e);
         at_time_zone(e);
@@ -1091,6 +1092,33 @@ fn plain_number(e: &mut Expr) {
         && let Some(plain) = expand_exponent(text)
     {
         v.value = Value::Number(plain, *long);
+    }
+}
+
+/// A number literal cast to a floating-point type is read as text:
+/// `1e308::float8` is a double in PostgreSQL (a `numeric` literal cast),
+/// where DataFusion reads the literal as a decimal first, which holds no
+/// more than 38 digits ("Decimal scale -308 exceeds the minimum supported
+/// scale"). Text is read as PostgreSQL reads a numeric into a double:
+/// correctly rounded, and out of its range an error (`float_errors.rs`).
+fn float_literal(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::DataType as T;
+    if let Expr::Cast {
+        data_type:
+            T::Float(_)
+            | T::Float4
+            | T::Float64
+            | T::Real
+            | T::Float8
+            | T::Double(_)
+            | T::DoublePrecision,
+        expr,
+        ..
+    } = e
+        && let Expr::Value(v) = expr.as_mut()
+        && let Value::Number(text, _) = &v.value
+    {
+        v.value = Value::SingleQuotedString(text.clone());
     }
 }
 

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, BooleanArray};
 use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::compute::kernels::boolean::{and_kleene, or_kleene};
+use datafusion::arrow::compute::kernels::boolean::{and_kleene, is_null, not, or, or_kleene};
 use datafusion::arrow::datatypes::{DataType, FieldRef, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
@@ -97,7 +97,13 @@ impl PhysicalExpr for ShortCircuit {
         let left = booleans(left, rows)?;
         // The rows the right side is needed on: the left is NULL or not
         // the deciding value.
-        let needed: BooleanArray = left.iter().map(|v| Some(v != Some(decides))).collect();
+        // The left side's values, false where it is NULL.
+        let known = match left.nulls() {
+            Some(n) => BooleanArray::new(left.values() & n.inner(), None),
+            None => BooleanArray::new(left.values().clone(), None),
+        };
+        let known = if decides { not(&known)? } else { known };
+        let needed = or(&is_null(&left)?, &known)?;
         let count = needed.true_count();
         let right = if count == 0 {
             BooleanArray::new_null(rows)
