@@ -25,9 +25,12 @@
 //! - an array subscript below 1 is NULL, and a slice's bounds are cut to
 //!   the array (`a[-1:2]` is `a[1:2]`), not counted from the end;
 //!
-//! and PostgreSQL's refusals where DataFusion answers something:
-//! `round(double precision, integer)`, `min`/`max` of booleans (42883:
-//! no such function) and `date_bin` by months or years (0A000).
+//! and PostgreSQL's refusals where DataFusion answers something: `min`/
+//! `max` of booleans (42883: no such function; `bool_and`/`bool_or` are
+//! PostgreSQL's) and `date_bin` by months or years (0A000).
+//! `round(double precision, integer)`, which PostgreSQL does not have, is
+//! DataFusion's (half away from zero), as most engines have it and
+//! analysts write it (the Yachay-Shop demo does).
 
 use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, TimeUnit};
 use datafusion::common::DFSchema;
@@ -182,7 +185,6 @@ fn rewrite_call(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         Expr::ScalarFunction(mut f) if f.name() == "round" => {
             let t = f.args.first().and_then(ty);
             match (f.args.len(), &t) {
-                (2, Some(DataType::Float64 | DataType::Float32)) => no_function("round", &f.args),
                 (1, Some(t)) if t.is_integer() => {
                     f.args[0] = cast(f.args[0].clone(), DataType::Float64);
                     Ok(Transformed::yes(Expr::ScalarFunction(f)))

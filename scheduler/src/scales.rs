@@ -25,7 +25,9 @@
 //! `quipu_avg_scale` beside it in the aggregation, or over the same
 //! window), `variance`, `var_pop`, `stddev` and `stddev_pop` of them (a
 //! hidden `quipu_*_places` beside it in the aggregation), `+`, `-`, `*`, unary minus, `abs`, `sqrt`, `ln`, `log`,
-//! `log10`, `exp`, `CASE`, `COALESCE`, `NULLIF`, `GREATEST`, `LEAST`, and
+//! `log10`, `exp`, `CASE` (an integer result has no places, as an
+//! integer branch of a `UNION ALL` has none), `COALESCE`, `NULLIF`,
+//! `GREATEST`, `LEAST`, and
 //! casts to `numeric` without a scale (of text: the text's places; of
 //! integers: none; of numerics: theirs; of doubles: their 15 significant
 //! digits'; of a parameter: the places the
@@ -238,6 +240,15 @@ fn union(u: Union) -> Result<LogicalPlan> {
             .collect()
     };
     let mut columns: Vec<usize> = inputs.iter().flat_map(|i| hidden(i).into_keys()).collect();
+    // Branches of integers and numerics of other places (`SELECT n ...
+    // UNION ALL SELECT 0`): each row has its branch's.
+    columns.extend((0..visible).filter(|i| {
+        let types: Vec<DataType> = inputs
+            .iter()
+            .map(|input| input.schema().field(*i).data_type().clone())
+            .collect();
+        numerics_meet(&types)
+    }));
     columns.sort_unstable();
     columns.dedup();
     if columns.is_empty() {
@@ -294,7 +305,27 @@ fn projection(p: Projection) -> Result<LogicalPlan> {
     }
     let mut exprs = p.expr.clone();
     for (i, e) in p.expr.iter().enumerate() {
-        if !matches!(e.get_type(&schema), Ok(DataType::Decimal128(..))) {
+        let case_of_numerics = match unaliased(e) {
+            Expr::Case(c) => {
+                let types: Vec<DataType> = c
+                    .when_then_expr
+                    .iter()
+                    .map(|(_, t)| t.as_ref())
+                    .chain(c.else_expr.as_deref())
+                    .filter_map(|t| t.get_type(&schema).ok())
+                    .collect();
+                numerics_meet(&types)
+            }
+            _ => false,
+        };
+        // A column whose places come from below (typed by its first
+        // branch until the coercion, as the `CASE` above).
+        let followed =
+            matches!(unaliased(e), Expr::Column(c) if found.contains_key(&c.flat_name()));
+        if !case_of_numerics
+            && !followed
+            && !matches!(e.get_type(&schema), Ok(DataType::Decimal128(..)))
+        {
             continue;
         }
         if let Some(places) = places(e, &schema, &found) {
@@ -594,6 +625,25 @@ fn places(e: &Expr, schema: &DFSchema, avg: &HashMap<String, Expr>) -> Option<Ex
     }
 }
 
+/// Whether the exact numbers `types` (an integer or a numeric each, or
+/// NULL) meet in a numeric whose values' places differ: DataFusion types a
+/// `CASE` or a `UNION` by its first branch until its coercion casts them
+/// all to the numeric (`CASE WHEN q = 0 THEN 0 ELSE n END`: PostgreSQL
+/// prints the 0 without places).
+fn numerics_meet(types: &[DataType]) -> bool {
+    let mut scales = vec![];
+    for t in types {
+        match t {
+            DataType::Null => {}
+            DataType::Decimal128(_, s) => scales.push(*s),
+            t if t.is_integer() => scales.push(0),
+            _ => return false,
+        }
+    }
+    types.iter().any(|t| matches!(t, DataType::Decimal128(..)))
+        && scales.windows(2).any(|w| w[0] != w[1])
+}
+
 /// Whether `exprs`' places can differ from value to value: one is
 /// followed, or their types' places differ.
 fn varies(exprs: &[&Expr], schema: &DFSchema, avg: &HashMap<String, Expr>) -> bool {
@@ -671,6 +721,27 @@ mod tests {
     /// prints 0.33333333333333333333, 1.5 and 2); `DISTINCT` and `UNION`
     /// keep one row of equal ones, with its places (the same without the
     /// 2, and the 1.5 once).
+    /// A whole number written as a `CASE` result or a `UNION ALL` branch
+    /// beside a numeric has no places (PostgreSQL prints `0`, not
+    /// `0.00`).
+    #[tokio::test]
+    async fn whole_numbers_beside_numerics_keep_no_places() {
+        let case = table(
+            "SELECT CASE WHEN x = 1 THEN 0 ELSE CAST(x AS numeric(5,2)) END AS c \
+             FROM (VALUES (1), (2)) AS v(x) ORDER BY x",
+        )
+        .await;
+        assert!(case.contains("| 0.00 | 0                |"), "{case}");
+        assert!(case.contains("| 2.00 | 2                |"), "{case}");
+        let union = table(
+            "SELECT * FROM (SELECT CAST(1.5 AS numeric(5,2)) AS u UNION ALL SELECT 0) AS q \
+             ORDER BY u",
+        )
+        .await;
+        assert!(union.contains("| 0.00 | 0                |"), "{union}");
+        assert!(union.contains("| 1.50 | 2                |"), "{union}");
+    }
+
     #[tokio::test]
     async fn set_operations_carry_each_rows_places() {
         let inputs = |union: &str| {

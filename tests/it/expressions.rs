@@ -368,6 +368,9 @@ const SCALARS: &[&str] = &[
     "sqrt(abs(f))",
     "rank() OVER (ORDER BY f * 0)",
     "count(*) OVER (PARTITION BY f * 0)",
+    // A `real` with an integer or a numeric is a double.
+    "CAST(f AS real) * 3",
+    "CAST(f AS real) + 0.5",
     // `round` of an integer is a double, with places a numeric; a numeric
     // keeps the places asked for.
     "round(i)",
@@ -621,6 +624,10 @@ const FILTERS: &[&str] = &[
     "i = 0 OR 100 / i > 1",
     "CASE WHEN i = 0 THEN false ELSE 100 / i > 1 END",
     "nt ~ '^ *[0-9]+ *$' AND CAST(nt AS int) > 10",
+    // Text compared with a boolean is read as PostgreSQL's boolin reads it.
+    "b = 't'",
+    "'no' <> b",
+    "b = ' On '",
 ];
 
 /// Group keys Quipu rewrites (each `SELECT key, count(*) ... GROUP BY key`):
@@ -1318,6 +1325,9 @@ const WIRE_SCALARS: &[&str] = &[
     "cardinality(ARRAY[i, 1])",
     "array_length(ARRAY[i, 1, 2], 1)",
     "array_ndims(ARRAY[i])",
+    // A whole number beside a numeric keeps no places.
+    "CASE WHEN id = 3 THEN 0 ELSE n END",
+    "CASE WHEN i > 0 THEN n * 2 ELSE 1 END",
     // A subscript below 1 is NULL, a slice cut to the array.
     "(ARRAY[10, 20, 30])[i % 4]",
     "(ARRAY[10, 20, 30])[i % 4:2]",
@@ -1704,6 +1714,10 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
                 "SELECT id FROM {t} WHERE i > ANY (SELECT x.i FROM {t} x WHERE x.id < t.id) ORDER BY id",
             ),
             (
+                "UNION ALL of a numeric and an integer",
+                "SELECT n FROM {t} WHERE id < 3 UNION ALL SELECT 0 UNION ALL SELECT 2 ORDER BY 1",
+            ),
+            (
                 "ORDER BY a double, -0 with 0",
                 "SELECT id FROM {t} ORDER BY f * 0, id",
             ),
@@ -1844,7 +1858,6 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "22P02",
         ),
         ("SELECT CAST('12abc' AS float8)", "22P02"),
-        ("SELECT round(f, 1) FROM public.t", "42883"),
         ("SELECT max(b) FROM public.t", "42883"),
         ("SELECT min(true)", "42883"),
         ("SELECT extract(hour FROM d) FROM public.t", "0A000"),

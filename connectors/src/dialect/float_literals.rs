@@ -13,6 +13,13 @@
 //! cast to a double, as PostgreSQL does: DataFusion cast the double to the
 //! decimal and cut 130.98999999999999 to 130.98.
 //!
+//! A `real` meeting an integer or a numeric in arithmetic is a double, as
+//! PostgreSQL reads it (it has no such `real` operator).
+//!
+//! A text literal compared with a boolean is a boolean, read as
+//! PostgreSQL reads it (`active = 't'`, `'yes' = b`: DataFusion found no
+//! common type for them).
+//!
 //! `sum` of a bigint is a `numeric`, as in PostgreSQL (its argument is
 //! read as `numeric(19,0)`), and a quotient of numerics (or of a numeric
 //! and an integer) is PostgreSQL's (`pg_numeric.rs`; DataFusion keeps the
@@ -29,6 +36,25 @@ use datafusion::optimizer::AnalyzerRule;
 
 #[derive(Debug, Default)]
 pub struct FloatComparedWithDecimal;
+
+/// A text literal compared with a boolean, read as PostgreSQL's `boolin`
+/// reads it (`b = 't'`, `'yes' = b`: DataFusion found no common type);
+/// None when `e` is no such literal. Text `boolin` refuses is left as it
+/// is, and the comparison is refused.
+fn boolean_literal(e: &Expr) -> Option<Expr> {
+    let Expr::Literal(ScalarValue::Utf8(Some(text)), _) = e else {
+        return None;
+    };
+    let word = text.trim().to_ascii_lowercase();
+    // A prefix of the word, at least `least` letters long.
+    let of = |whole: &str, least: usize| word.len() >= least && whole.starts_with(&word);
+    let value = match () {
+        _ if of("true", 1) || of("yes", 1) || of("on", 2) || word == "1" => true,
+        _ if of("false", 1) || of("no", 1) || of("off", 2) || word == "0" => false,
+        _ => return None,
+    };
+    Some(Expr::Literal(ScalarValue::Boolean(Some(value)), None))
+}
 
 impl AnalyzerRule for FloatComparedWithDecimal {
     fn name(&self) -> &str {
@@ -77,7 +103,26 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
         })
     };
     let doubled = |e: Expr| to_double(&e).unwrap_or(e);
+    // PostgreSQL has no `real` operator with an integer or a numeric: it
+    // reads the `real` as a double (`0.1::real * 3` is
+    // 0.30000000447034836, a double; DataFusion's stayed `real`, 0.3).
+    let is_real = |e: &Expr| matches!(ty(e), Some(DataType::Float16 | DataType::Float32));
+    let is_exact = |e: &Expr| ty(e).is_some_and(|t| t.is_integer()) || is_decimal(e);
+    let double = |e: Box<Expr>| Box::new(Expr::Cast(Cast::new(e, DataType::Float64)));
     match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right })
+            if matches!(
+                op,
+                Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide
+            ) && ((is_real(&left) && is_exact(&right))
+                || (is_real(&right) && is_exact(&left))) =>
+        {
+            let (left, right) = match is_real(&left) {
+                true => (double(left), right),
+                false => (left, double(right)),
+            };
+            Transformed::yes(Expr::BinaryExpr(BinaryExpr { left, op, right }))
+        }
         Expr::AggregateFunction(mut agg)
             if agg.func.name() == "sum"
                 && agg.params.args.len() == 1
@@ -112,7 +157,14 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
             Transformed::yes(super::pg_numeric::numeric_div().call(vec![*left, *right]))
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) if comparison(op) => {
-            if is_float(&left) && to_double(&right).is_some() {
+            let is_bool = |e: &Expr| ty(e) == Some(DataType::Boolean);
+            if is_bool(&left) && boolean_literal(&right).is_some() {
+                let right = Box::new(boolean_literal(&right).unwrap_or(*right));
+                Transformed::yes(Expr::BinaryExpr(BinaryExpr { left, op, right }))
+            } else if is_bool(&right) && boolean_literal(&left).is_some() {
+                let left = Box::new(boolean_literal(&left).unwrap_or(*left));
+                Transformed::yes(Expr::BinaryExpr(BinaryExpr { left, op, right }))
+            } else if is_float(&left) && to_double(&right).is_some() {
                 let right = Box::new(doubled(*right));
                 Transformed::yes(Expr::BinaryExpr(BinaryExpr { left, op, right }))
             } else if is_float(&right) && to_double(&left).is_some() {
