@@ -260,6 +260,10 @@ const SCALARS: &[&str] = &[
     "(regexp_match(s, '(a.*?)(.*)'))[1]",
     "substring(s from '(x)?(l+)')",
     "regexp_replace(s, '(l)', '$\\1[\\&]', 'g')",
+    // A backslash written before a digit in a replacement (PostgreSQL's
+    // literal `\1`, and `\0`) has no spelling in DataFusion's: refused.
+    "regexp_replace(s, '(l)', '\\\\1\\1')",
+    "regexp_replace(s, 'l', '<\\0>')",
     "regexp_replace(s, 'o', '\\\\')",
     "lpad(s, i % 7)",
     "rpad(s, -2, '')",
@@ -843,6 +847,14 @@ const SCALE_ONLY: &[(&str, &str)] = &[
 /// Expressions Quipu refuses with a clear error naming the construct:
 /// (expression, a part of the error).
 const REFUSED: &[(&str, &str)] = &[
+    (
+        "regexp_replace(s, '(l)', '\\\\1\\1')",
+        "a backslash before a digit in its replacement",
+    ),
+    (
+        "regexp_replace(s, 'l', '<\\0>')",
+        "with \\0 in its replacement",
+    ),
     // PostgreSQL gives the whole expression its first quantifier's
     // preference ({a,""} for `abcd`), Rust each quantifier its own.
     (

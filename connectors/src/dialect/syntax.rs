@@ -2037,7 +2037,7 @@ fn regex_literals(e: &mut Expr) -> Result<()> {
     if let Some(Expr::Value(v)) = replacement
         && let Value::SingleQuotedString(text) | Value::EscapedStringLiteral(text) = &mut v.value
     {
-        *text = pg_replacement(text);
+        *text = pg_replacement(text).map_err(DataFusionError::NotImplemented)?;
     }
     Ok(())
 }
@@ -2179,8 +2179,10 @@ pub fn pg_regex(p: &str) -> std::result::Result<String, String> {
 /// a group, `\\&` the whole match, `\\\\` a backslash, anything else
 /// itself, `$` included) in the spelling DataFusion hands to Rust's
 /// `regex` (`${1}`, `${0}`, `$$` a dollar; DataFusion itself turns a
-/// backslash and digits into a group).
-pub fn pg_replacement(r: &str) -> String {
+/// backslash and digits into a group). A backslash written before a
+/// digit (`\\1`, PostgreSQL's literal `\1`) is refused: DataFusion
+/// would read it as a group, and its replacement has no escape for it.
+pub fn pg_replacement(r: &str) -> std::result::Result<String, String> {
     let mut out = String::with_capacity(r.len() + 4);
     let mut chars = r.chars().peekable();
     while let Some(c) = chars.next() {
@@ -2197,14 +2199,26 @@ pub fn pg_replacement(r: &str) -> String {
                 }
                 Some('\\') => {
                     chars.next();
+                    if chars.peek().is_some_and(char::is_ascii_digit) {
+                        return Err(format!(
+                            "regexp_replace with a backslash before a digit in its \
+                             replacement ('{r}') is not supported"
+                        ));
+                    }
                     out.push('\\');
+                }
+                // `\0` is itself in PostgreSQL, the whole match here.
+                Some('0') => {
+                    return Err(format!(
+                        "regexp_replace with \\0 in its replacement ('{r}') is not supported"
+                    ));
                 }
                 _ => out.push('\\'),
             },
             c => out.push(c),
         }
     }
-    out
+    Ok(out)
 }
 
 /// A derived table's and a `WITH` query's unaliased expressions take
@@ -2762,9 +2776,11 @@ mod tests {
         assert!(refused.contains("mixes greedy and non-greedy"), "{refused}");
         // regexp_replace('price 5', '(\d)', '$\1') is `price $5`;
         // '[\&]' the whole match in brackets, '\\' one backslash.
-        assert_eq!(pg_replacement("$\\1"), "$$${1}");
-        assert_eq!(pg_replacement("[\\&]"), "[${0}]");
-        assert_eq!(pg_replacement("a\\\\b\\x"), "a\\b\\x");
+        assert_eq!(pg_replacement("$\\1").unwrap(), "$$${1}");
+        assert_eq!(pg_replacement("[\\&]").unwrap(), "[${0}]");
+        assert_eq!(pg_replacement("a\\\\b\\x").unwrap(), "a\\b\\x");
+        assert!(pg_replacement("\\\\1\\1").is_err());
+        assert!(pg_replacement("<\\0>").is_err());
         // A backslash in a `~` pattern keeps it a regular expression
         // (DataFusion made `s ~ '\\'` a LIKE reading `\` as its escape).
         assert_eq!(
