@@ -654,21 +654,19 @@ fn varies(exprs: &[&Expr], schema: &DFSchema, avg: &HashMap<String, Expr>) -> bo
     if !numeric {
         return false;
     }
-    let mut scales = vec![];
+    let mut types = vec![];
     for e in exprs {
         if places(e, schema, avg).is_some() {
             return true;
         }
         match e.get_type(schema) {
-            Ok(DataType::Null) => {}
-            Ok(t) => match pg_numeric::decimal_shape(&t) {
-                Some((_, s)) => scales.push(s),
-                None => return false,
-            },
-            Err(_) => return false,
+            Ok(t) if t == DataType::Null || pg_numeric::decimal_shape(&t).is_some() => {
+                types.push(t)
+            }
+            _ => return false,
         }
     }
-    scales.windows(2).any(|w| w[0] != w[1])
+    numerics_meet(&types)
 }
 
 /// The larger of two places.

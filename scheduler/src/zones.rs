@@ -225,17 +225,28 @@ fn meeting_in_zone(values: Vec<&mut Expr>, schema: &DFSchema, zone: Option<&Arc<
     }
     let mut any = false;
     for (v, t) in values.into_iter().zip(types) {
-        let read = match t {
-            // In UTC DataFusion's coercion reads it so already; a date it
-            // made a `timestamp` (`GREATEST(d, tz)` lost its zone).
-            Some(DataType::Timestamp(_, None)) if zone.is_some() => wall_clock_in(v.clone(), zone),
-            Some(DataType::Date32 | DataType::Date64) => midnight_in(v.clone(), zone),
-            _ => continue,
-        };
-        *v = read;
-        any = true;
+        // In UTC DataFusion's coercion reads a `timestamp` so already; a
+        // date it made a `timestamp` (`GREATEST(d, tz)` lost its zone).
+        if zone.is_none() && matches!(t, Some(DataType::Timestamp(_, None))) {
+            continue;
+        }
+        if let Some(read) = on_session_clock(v, t.as_ref(), zone) {
+            *v = read;
+            any = true;
+        }
     }
     any
+}
+
+/// `e`, a `timestamp` or a `date` (of type `t`), as the `timestamptz`
+/// PostgreSQL casts it to: its wall clock or its midnight in `zone`
+/// (None: `e` is neither).
+fn on_session_clock(e: &Expr, t: Option<&DataType>, zone: Option<&Arc<str>>) -> Option<Expr> {
+    match t? {
+        DataType::Timestamp(_, None) => Some(wall_clock_in(e.clone(), zone)),
+        DataType::Date32 | DataType::Date64 => Some(midnight_in(e.clone(), zone)),
+        _ => None,
+    }
 }
 
 /// `wall`, a `timestamp`, read on `zone`'s clock: a `timestamptz` in
@@ -531,10 +542,9 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
             if (comparison(op) || op == Operator::Minus)
                 && mixed_timestamps(&left, &right, schema, zone) =>
         {
-            let wall = |e: Box<Expr>| match e.get_type(schema) {
-                Ok(DataType::Timestamp(_, None)) => Box::new(wall_clock_in(*e, zone)),
-                Ok(DataType::Date32 | DataType::Date64) => Box::new(midnight_in(*e, zone)),
-                _ => e,
+            let wall = |e: Box<Expr>| {
+                let t = e.get_type(schema).ok();
+                on_session_clock(&e, t.as_ref(), zone).map_or(e, Box::new)
             };
             Transformed::yes(Expr::BinaryExpr(BinaryExpr {
                 left: wall(left),
