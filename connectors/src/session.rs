@@ -182,6 +182,7 @@ pub fn aggregate_functions() -> &'static [Arc<datafusion::logical_expr::Aggregat
             .into_iter()
             .chain(crate::dialect::ordered_sets::aggregates())
             .chain(crate::dialect::pg_variance::functions())
+            .chain(crate::dialect::pg_regression::functions())
             .map(Arc::new)
             .collect()
         });
@@ -204,6 +205,7 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         Arc::new(crate::dialect::float_literals::FloatComparedWithDecimal),
     );
     rules.insert(at, Arc::new(crate::dialect::int_literals::IntegerLiterals));
+    rules.insert(at, Arc::new(crate::dialect::mixed_text::TextWithOtherTypes));
     rules.insert(at, Arc::new(crate::dialect::window_ranks::WindowRanks));
     rules.insert(
         0,

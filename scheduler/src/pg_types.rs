@@ -11,10 +11,10 @@
 //! - `date - date` is an `integer`, not a `bigint`;
 //! - `ceil`, `floor` and `trunc` of a `numeric` have scale 0 (`trunc(n, k)`
 //!   scale `k`), not the argument's (`1`, not `1.000000`);
-//! - `to_hex` of an `integer` prints its 32 bits (`ffffffff`), not 64;
 //! - `regexp_count` is an `integer`, not a `bigint`;
-//! - intervals compare and sort by PostgreSQL's span (`quipu_interval_key`:
-//!   a month is 30 days, a day 24 hours), not field by field;
+//! - intervals compare, sort and take `min`/`max` by PostgreSQL's span
+//!   (`quipu_interval_key`: a month is 30 days, a day 24 hours), not
+//!   field by field;
 //! - text cast to `numeric` without a scale keeps its places or is
 //!   refused (`quipu_numeric_text`), not rounded to 10;
 //! - doubles sort, partition a window and count as distinct with `-0`
@@ -242,6 +242,23 @@ fn rewrite_call(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             if matches!(name.as_str(), "min" | "max") && t == Some(DataType::Boolean) {
                 return no_function(&name, &a.params.args);
             }
+            // `max`/`min` of intervals by PostgreSQL's span: the first
+            // value in the span's order (Arrow's compared field by field,
+            // so `max` of `1 mon` and `40 days` was `1 mon`).
+            if matches!(name.as_str(), "min" | "max")
+                && is_interval(&t)
+                && a.params.order_by.is_empty()
+            {
+                let key = quipu_connectors::dialect::interval_parts::interval_key()
+                    .call(vec![a.params.args[0].clone()]);
+                a.func = datafusion::functions_aggregate::first_last::first_value_udaf();
+                a.params.order_by = vec![datafusion::logical_expr::SortExpr::new(
+                    key,
+                    name == "min",
+                    false,
+                )];
+                return Ok(Transformed::yes(Expr::AggregateFunction(a)));
+            }
             if name == "count" && a.params.distinct && a.params.args.len() == 1 {
                 let key = order_key(a.params.args[0].clone(), &t, false);
                 if key.transformed {
@@ -406,24 +423,6 @@ fn rewrite_other(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 Expr::ScalarFunction(f),
                 DataType::Int32,
             )))
-        }
-        // PostgreSQL's `to_hex(integer)` prints 32 bits (`ffffffff` for
-        // -1), DataFusion's 64.
-        Expr::ScalarFunction(mut f)
-            if f.name() == "to_hex"
-                && matches!(
-                    f.args.first().and_then(ty),
-                    Some(DataType::Int32 | DataType::Int16 | DataType::Int8)
-                ) =>
-        {
-            let x = f.args.remove(0);
-            let low = Expr::BinaryExpr(BinaryExpr::new(
-                Box::new(cast(x, DataType::Int64)),
-                Operator::BitwiseAnd,
-                Box::new(datafusion::logical_expr::lit(0xFFFF_FFFFi64)),
-            ));
-            f.args.insert(0, low);
-            Ok(Transformed::yes(Expr::ScalarFunction(f)))
         }
         _ => Ok(Transformed::no(e)),
     }

@@ -79,9 +79,12 @@ fn any_expr(plan: &LogicalPlan, found: impl Fn(&Expr) -> bool) -> bool {
 }
 
 /// Whether `e` is a text literal that is a time without seconds
-/// ([`with_seconds`]) or with an offset ([`without_offset`]).
+/// ([`with_seconds`]), with an offset ([`without_offset`]) or with more
+/// than six fractional digits ([`microseconds`]).
 fn is_time_literal(e: &Expr) -> bool {
-    text_literal(e).is_some_and(|t| with_seconds(t).is_some() || without_offset(t).is_some())
+    text_literal(e).is_some_and(|t| {
+        with_seconds(t).is_some() || without_offset(t).is_some() || microseconds(t).is_some()
+    })
 }
 
 /// Whether `e` truncates a value, reads one `AT TIME ZONE` or makes a
@@ -308,11 +311,47 @@ fn without_offset(text: &str) -> Option<String> {
 /// `timestamp`, [`with_seconds`] for a `timestamptz` (None: as it is, or
 /// `to` is no timestamp).
 fn as_written(text: &str, to: &DataType) -> Option<String> {
-    match to {
-        DataType::Timestamp(_, None) => without_offset(text).or_else(|| with_seconds(text)),
-        DataType::Timestamp(..) => with_seconds(text),
-        _ => None,
+    if !matches!(to, DataType::Timestamp(..)) {
+        return None;
     }
+    let rounded = microseconds(text);
+    let text = rounded.as_deref().unwrap_or(text);
+    let fixed = match to {
+        DataType::Timestamp(_, None) => without_offset(text).or_else(|| with_seconds(text)),
+        _ => with_seconds(text),
+    };
+    fixed.or(rounded)
+}
+
+/// The text of a timestamp with more than six fractional digits, rounded
+/// to six as PostgreSQL's input rounds them (`rint` of the fraction read
+/// as a double, in microseconds: ties to even), the carry into the
+/// seconds and on; Arrow's parser cut them (`10:00:00.1234567` was
+/// `.123456`, PostgreSQL's `.123457`). None when it has no more than six.
+fn microseconds(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    if b.len() < 27 || !matches!(b[10], b' ' | b'T') || b[16] != b':' || b[19] != b'.' {
+        return None;
+    }
+    let end = 20 + b[20..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if end - 20 <= 6 {
+        return None;
+    }
+    let fraction: f64 = format!("0.{}", &text[20..end]).parse().ok()?;
+    let micros = (fraction * 1e6).round_ties_even() as u32;
+    let (seconds, micros) = match micros {
+        1_000_000 => {
+            let whole = chrono::NaiveDateTime::parse_from_str(&text[..19], "%Y-%m-%d %H:%M:%S")
+                .or_else(|_| {
+                    chrono::NaiveDateTime::parse_from_str(&text[..19], "%Y-%m-%dT%H:%M:%S")
+                })
+                .ok()?;
+            let next = whole + chrono::TimeDelta::seconds(1);
+            (next.format("%Y-%m-%d %H:%M:%S").to_string(), 0)
+        }
+        m => (text[..19].to_string(), m),
+    };
+    Some(format!("{seconds}.{micros:06}{}", &text[end..]))
 }
 
 /// Whether `rest` is nothing or an offset Arrow's parser reads after the
@@ -611,7 +650,29 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
 
 #[cfg(test)]
 mod tests {
-    use super::{with_seconds, without_offset};
+    use super::{microseconds, with_seconds, without_offset};
+
+    #[test]
+    fn more_than_six_fractional_digits_round() {
+        for (text, read) in [
+            ("2024-01-01 10:00:00.1234567", "2024-01-01 10:00:00.123457"),
+            ("2024-01-01 10:00:00.1234564", "2024-01-01 10:00:00.123456"),
+            (
+                "2024-01-01T10:00:00.0000005+05",
+                "2024-01-01T10:00:00.000000+05",
+            ),
+            ("2024-12-31 23:59:59.9999999", "2025-01-01 00:00:00.000000"),
+            (
+                "2024-01-01 10:00:00.123456789 UTC",
+                "2024-01-01 10:00:00.123457 UTC",
+            ),
+        ] {
+            assert_eq!(microseconds(text).as_deref(), Some(read), "{text}");
+        }
+        for kept in ["2024-01-01 10:00:00.123456", "2024-01-01 10:00:00", "soon"] {
+            assert_eq!(microseconds(kept), None, "{kept}");
+        }
+    }
 
     #[test]
     fn an_offset_read_as_a_timestamp_is_left_out() {

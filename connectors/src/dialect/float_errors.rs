@@ -119,7 +119,7 @@ struct Checked {
     signature: Signature,
 }
 
-fn overflow() -> datafusion::error::DataFusionError {
+pub(super) fn overflow() -> datafusion::error::DataFusionError {
     DataException::error("22003", "value out of range: overflow")
 }
 

@@ -20,6 +20,10 @@
 //! PostgreSQL reads it (`active = 't'`, `'yes' = b`: DataFusion found no
 //! common type for them).
 //!
+//! `ceil`/`floor` of a numeric have room for the carry (`ceil(0.5)`
+//! overflowed a `numeric(1,1)`), and `to_hex` of an integer prints its
+//! 32 bits.
+//!
 //! `sum` of a bigint is a `numeric`, as in PostgreSQL (its argument is
 //! read as `numeric(19,0)`), and a quotient of numerics (or of a numeric
 //! and an integer) is PostgreSQL's (`pg_numeric.rs`; DataFusion keeps the
@@ -110,6 +114,45 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
     let is_exact = |e: &Expr| ty(e).is_some_and(|t| t.is_integer()) || is_decimal(e);
     let double = |e: Box<Expr>| Box::new(Expr::Cast(Cast::new(e, DataType::Float64)));
     match e {
+        // `ceil`/`floor` of a numeric may carry into one more digit
+        // (`ceil(0.5)` is 1, `floor(-0.5)` -1): DataFusion computed them
+        // in the argument's precision and failed ("Decimal overflow while
+        // applying ceil"). A cast written here is not widened again.
+        Expr::ScalarFunction(mut f)
+            if matches!(f.name(), "ceil" | "floor")
+                && f.args.len() == 1
+                && !matches!(f.args[0], Expr::Cast(_))
+                && matches!(ty(&f.args[0]), Some(DataType::Decimal128(p, s)) if p < 38 && s > 0) =>
+        {
+            let Some(DataType::Decimal128(p, s)) = ty(&f.args[0]) else {
+                unreachable!("matched above")
+            };
+            let x = f.args.remove(0);
+            f.args.push(Expr::Cast(Cast::new(
+                Box::new(x),
+                DataType::Decimal128(p + 1, s),
+            )));
+            Transformed::yes(Expr::ScalarFunction(f))
+        }
+        // PostgreSQL's `to_hex(integer)` prints 32 bits (`ffffffff` for
+        // -1), DataFusion's 64. Here, before the simplifier folds
+        // `to_hex(-1)` of a literal the integer rule has made an integer.
+        Expr::ScalarFunction(mut f)
+            if f.name() == "to_hex"
+                && f.args.len() == 1
+                && matches!(
+                    ty(&f.args[0]),
+                    Some(DataType::Int32 | DataType::Int16 | DataType::Int8)
+                ) =>
+        {
+            let x = f.args.remove(0);
+            f.args.push(Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(Expr::Cast(Cast::new(Box::new(x), DataType::Int64))),
+                Operator::BitwiseAnd,
+                Box::new(Expr::Literal(ScalarValue::Int64(Some(0xFFFF_FFFF)), None)),
+            )));
+            Transformed::yes(Expr::ScalarFunction(f))
+        }
         Expr::BinaryExpr(BinaryExpr { left, op, right })
             if matches!(
                 op,

@@ -20,6 +20,13 @@
 //!   left out a group that took no part in the match, so the later groups
 //!   moved down (`regexp_match('xz', '(x)(y)?(z)')` was `{x,z}`,
 //!   PostgreSQL's is `{x,NULL,z}`); here each group keeps its place.
+//! - `chr(n)`: DataFusion's, with PostgreSQL's errors (`chr(0)` was the
+//!   NUL character, which PostgreSQL's text cannot hold).
+//! - `quipu_timestamp_round(ts, p)`: a cast to `timestamp(p)` or
+//!   `timestamptz(p)` (`syntax.rs` writes it), rounded to `p` fractional
+//!   digits as PostgreSQL's `AdjustTimestampForTypmod` rounds: half away
+//!   from zero, counted from PostgreSQL's epoch (2000-01-01). DataFusion
+//!   truncated `timestamp(0)` and refused `timestamp(1)`..`(5)`.
 
 use std::sync::Arc;
 
@@ -50,6 +57,8 @@ pub fn functions() -> Vec<ScalarUDF> {
         Kind::JustifyInterval,
         Kind::RegexpSplit,
         Kind::RegexpMatch,
+        Kind::Chr,
+        Kind::TimestampRound,
     ]
     .into_iter()
     .map(|kind| {
@@ -70,6 +79,8 @@ enum Kind {
     JustifyInterval,
     RegexpSplit,
     RegexpMatch,
+    Chr,
+    TimestampRound,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -117,6 +128,8 @@ impl ScalarUDFImpl for Builtin {
             Kind::JustifyInterval => "justify_interval",
             Kind::RegexpSplit => "regexp_split_to_array",
             Kind::RegexpMatch => "regexp_match",
+            Kind::Chr => "chr",
+            Kind::TimestampRound => TIMESTAMP_ROUND,
         }
     }
 
@@ -165,6 +178,13 @@ impl ScalarUDFImpl for Builtin {
             {
                 Some(vec![DataType::Utf8; 3])
             }
+            // PostgreSQL has `chr(integer)` only, but an integer literal
+            // may still be a bigint here (`chr(10)`): any integer is read.
+            (Kind::Chr, [n]) if is_integer(n) => Some(vec![DataType::Int64]),
+            (Kind::TimestampRound, [DataType::Timestamp(_, tz), p]) if is_integer(p) => Some(vec![
+                DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+                DataType::Int32,
+            ]),
             _ => None,
         };
         match coerced {
@@ -173,8 +193,10 @@ impl ScalarUDFImpl for Builtin {
         }
     }
 
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         Ok(match self.kind {
+            Kind::Chr => DataType::Utf8,
+            Kind::TimestampRound => args[0].clone(),
             Kind::WidthBucket => DataType::Int32,
             Kind::MakeTimestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             Kind::JustifyDays | Kind::JustifyHours | Kind::JustifyInterval => INTERVAL,
@@ -217,6 +239,8 @@ impl ScalarUDFImpl for Builtin {
                     None => out.append_null(),
                 }
             })?,
+            Kind::Chr => chr(&arrays[0])?,
+            Kind::TimestampRound => timestamp_round(&arrays[0], &arrays[1])?,
         };
         super::pg_text::shaped_like(&args.args, out)
     }
@@ -333,6 +357,76 @@ fn buckets<T: ArrowPrimitiveType>(
             bucket(x.value(i), low.value(i), high.value(i), count.value(i)).map(Some)
         })
         .collect()
+}
+
+/// The name `syntax.rs` writes a cast to `timestamp(p)` with.
+pub const TIMESTAMP_ROUND: &str = "quipu_timestamp_round";
+
+/// PostgreSQL's `chr`: the character of a code point, in UTF-8.
+fn chr(codes: &ArrayRef) -> Result<ArrayRef> {
+    let codes = codes.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+    let limit = |m: String| DataException::error("54000", &m);
+    let mut out = StringBuilder::new();
+    for code in codes.iter() {
+        let Some(code) = code else {
+            out.append_null();
+            continue;
+        };
+        let c = match code {
+            c if c < 0 => {
+                return Err(DataException::error(
+                    "22023",
+                    "character number must be positive",
+                ));
+            }
+            0 => return Err(limit("null character not permitted".into())),
+            c if c > 0x10ffff => {
+                return Err(limit(format!(
+                    "requested character too large for encoding: {c}"
+                )));
+            }
+            c => char::from_u32(c as u32)
+                .ok_or_else(|| limit(format!("requested character not valid for encoding: {c}")))?,
+        };
+        out.append_value(c.to_string());
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// Microseconds from 1970 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// `micros` (from 1970) rounded to `places` fractional digits of a second
+/// as PostgreSQL rounds a `timestamp(p)`: half away from zero, on its own
+/// epoch (so `1999-12-31 23:59:59.5` rounds down, to 23:59:59).
+fn round_micros(micros: i64, places: i32) -> Option<i64> {
+    if places >= 6 {
+        return Some(micros);
+    }
+    let scale = 10i64.pow((6 - places.max(0)) as u32);
+    let half = scale / 2;
+    let t = micros.checked_sub(PG_EPOCH_MICROS)?;
+    let rounded = match t >= 0 {
+        true => t.checked_add(half)? / scale * scale,
+        false => -(t.checked_neg()?.checked_add(half)? / scale * scale),
+    };
+    rounded.checked_add(PG_EPOCH_MICROS)
+}
+
+fn timestamp_round(ts: &ArrayRef, places: &ArrayRef) -> Result<ArrayRef> {
+    let values = ts.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+    let places = places.as_primitive::<Int32Type>();
+    let out: TimestampMicrosecondArray = values
+        .iter()
+        .zip(places.iter())
+        .map(|(v, p)| match (v, p) {
+            (Some(v), Some(p)) => round_micros(v, p)
+                .map(Some)
+                .ok_or_else(|| date_time_error("timestamp out of range".into())),
+            _ => Ok(None),
+        })
+        .collect::<Result<_>>()?;
+    Ok(Arc::new(out.with_data_type(ts.data_type().clone())))
 }
 
 fn date_time_error(message: String) -> datafusion::error::DataFusionError {
@@ -531,6 +625,67 @@ fn regexp_each(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_round_half_away_from_zero_on_postgresqls_epoch() {
+        let at = |text: &str| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+                .expect("a timestamp")
+                .and_utc()
+                .timestamp_micros()
+        };
+        // SELECT '2024-01-01 10:00:00.5'::timestamp(0): 10:00:01.
+        assert_eq!(
+            round_micros(at("2024-01-01 10:00:00.5"), 0),
+            Some(at("2024-01-01 10:00:01"))
+        );
+        // Before 2000 PostgreSQL rounds away from its epoch: down.
+        // '1999-12-31 23:59:59.5'::timestamp(0) is 23:59:59,
+        // '1999-12-31 23:59:58.6'::timestamp(0) 23:59:59.
+        assert_eq!(
+            round_micros(at("1999-12-31 23:59:59.5"), 0),
+            Some(at("1999-12-31 23:59:59"))
+        );
+        assert_eq!(
+            round_micros(at("1999-12-31 23:59:58.6"), 0),
+            Some(at("1999-12-31 23:59:59"))
+        );
+        // '2024-02-29 23:59:59.999999'::timestamp(2): 2024-03-01 00:00:00.
+        assert_eq!(
+            round_micros(at("2024-02-29 23:59:59.999999"), 2),
+            Some(at("2024-03-01 00:00:00"))
+        );
+        assert_eq!(
+            round_micros(at("2024-01-01 10:00:00.12345"), 3),
+            Some(at("2024-01-01 10:00:00.123"))
+        );
+        assert_eq!(round_micros(7, 6), Some(7));
+        assert_eq!(round_micros(i64::MAX, 0), None);
+    }
+
+    #[test]
+    fn chr_refuses_what_postgresql_text_cannot_hold() {
+        let codes: ArrayRef = Arc::new(datafusion::arrow::array::Int64Array::from(vec![
+            Some(65),
+            None,
+            Some(0x1f999),
+        ]));
+        let out = chr(&codes).expect("characters");
+        let out = out.as_string::<i32>();
+        assert_eq!(out.value(0), "A");
+        assert!(out.is_null(1));
+        assert_eq!(out.value(2), "🦙");
+        for (code, words) in [
+            (0, "null character"),
+            (-1, "must be positive"),
+            (0x110000, "too large"),
+            (0xd800, "not valid"),
+        ] {
+            let codes: ArrayRef = Arc::new(datafusion::arrow::array::Int64Array::from(vec![code]));
+            let err = chr(&codes).expect_err("refused").to_string();
+            assert!(err.contains(words), "{code}: {err}");
+        }
+    }
 
     #[test]
     fn width_bucket_is_postgresqls() {

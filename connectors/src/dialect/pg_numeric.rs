@@ -131,16 +131,22 @@ fn first_digit(v: i128, scale: i8) -> (i32, i128) {
 
 /// PostgreSQL's `select_div_scale`: the places of `a / b`.
 pub fn div_scale(a: i128, sa: i8, b: i128, sb: i8) -> i32 {
+    quotient_places(a, sa, b, sb)
+        .max(sa as i32)
+        .max(sb as i32)
+        .clamp(0, 1000)
+}
+
+/// The places `select_div_scale` gives `a / b` for 16 significant
+/// digits, before it takes the operands' own places if they are more.
+fn quotient_places(a: i128, sa: i8, b: i128, sb: i8) -> i32 {
     let (w1, d1) = first_digit(a, sa);
     let (w2, d2) = first_digit(b, sb);
     let mut qweight = w1 - w2;
     if d1 <= d2 {
         qweight -= 1;
     }
-    (MIN_SIG_DIGITS - qweight * 4)
-        .max(sa as i32)
-        .max(sb as i32)
-        .clamp(0, 1000)
+    MIN_SIG_DIGITS - qweight * 4
 }
 
 pub(super) fn overflow() -> datafusion::error::DataFusionError {
@@ -498,11 +504,18 @@ impl ScalarUDFImpl for Places {
                 (0..a.len())
                     .map(|r| {
                         (a.is_valid(r) && b.is_valid(r) && b.value(r) != 0).then(|| {
-                            let places = div_scale(a.value(r), sa, b.value(r), sb);
+                            // The operands' own places, not their type's: a
+                            // numeric without a scale is decimal(38,10)
+                            // here, and `i::numeric / 3` has PostgreSQL's
+                            // 8 places for 715827666.66666667, not 10.
+                            let places = quotient_places(a.value(r), sa, b.value(r), sb);
                             let operand = |p: &datafusion::arrow::array::Int32Array, s: i8| {
                                 if p.is_valid(r) { p.value(r) } else { s as i32 }
                             };
-                            places.max(operand(pa, sa)).max(operand(pb, sb))
+                            places
+                                .max(operand(pa, sa))
+                                .max(operand(pb, sb))
+                                .clamp(0, 1000)
                         })
                     })
                     .collect()

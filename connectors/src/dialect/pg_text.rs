@@ -24,7 +24,7 @@ pub fn float8_out(x: f64) -> String {
         return special;
     }
     let digits = shortest_digits(
-        format!("{x:e}"),
+        ryu_shortest(ryu::Buffer::new().format_finite(x)),
         x.abs() >= 2f64.powi(53),
         |p| format!("{x:.p$e}"),
         |t| t.parse::<f64>() == Ok(x),
@@ -39,7 +39,7 @@ pub fn float4_out(x: f32) -> String {
         return special;
     }
     let digits = shortest_digits(
-        format!("{x:e}"),
+        ryu_shortest(ryu::Buffer::new().format_finite(x)),
         x.abs() >= 2f32.powi(24),
         |p| format!("{x:.p$e}"),
         |t| t.parse::<f32>() == Ok(x),
@@ -81,6 +81,33 @@ fn digits_of(sci: &str) -> Digits {
             digits.into()
         },
         exp: exp.parse().expect("an integer exponent"),
+    }
+}
+
+/// The `ryu` crate's shortest text (`-199999999986930.12`, `1e15`,
+/// `1.5e-7`) in the `{:e}` form [`digits_of`] reads (`-1.9999999998693012e14`).
+/// Ryu is PostgreSQL's algorithm: where two shortest texts are equally
+/// near the value it takes the even last digit (`-199999999986930.12`
+/// for the double ...930.125), where Rust's own `{:e}` took the other
+/// (`...930.13`).
+fn ryu_shortest(text: &str) -> String {
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exp) = text.split_once('e').unwrap_or((text, "0"));
+    let exp: i32 = exp.parse().expect("ryu writes an integer exponent");
+    let int_len = mantissa.find('.').unwrap_or(mantissa.len()) as i32;
+    let all: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_start_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    let (first, rest) = digits.split_at(1);
+    let exp10 = int_len - 1 - leading as i32 + exp;
+    let sign = if negative { "-" } else { "" };
+    match rest.is_empty() {
+        true => format!("{sign}{first}e{exp10}"),
+        false => format!("{sign}{first}.{rest}e{exp10}"),
     }
 }
 
@@ -314,6 +341,12 @@ mod tests {
             (-2.5, "-2.5"),
             (-0.0, "-0"),
             (3.3333333333333335, "3.3333333333333335"),
+            // The double -199999999986930.125 exactly, halfway between the
+            // two shortest texts: Ryu's even digit.
+            (-199999999986930.12, "-199999999986930.12"),
+            (0.00123, "0.00123"),
+            (1.5e-7, "1.5e-07"),
+            (123.45, "123.45"),
             (1.5e300, "1.5e+300"),
             (f64::NEG_INFINITY, "-Infinity"),
             // Rust's shortest form lies on the rounding interval's edge

@@ -549,7 +549,8 @@ impl FloatSums {
     }
 }
 
-fn doubles(values: &ArrayRef) -> Result<datafusion::arrow::array::Float64Array> {
+/// The values as doubles (an integer or numeric cast).
+pub(super) fn doubles(values: &ArrayRef) -> Result<datafusion::arrow::array::Float64Array> {
     Ok(
         datafusion::arrow::compute::cast(values, &DataType::Float64)?
             .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
