@@ -34,7 +34,6 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr::{Cast, InList};
-use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -67,15 +66,7 @@ impl AnalyzerRule for FloatComparedWithDecimal {
 
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
         Ok(super::transform_up_outside_recursion(plan, &mut |node| {
-            let mut schema = merge_schema(&node.inputs());
-            if let LogicalPlan::TableScan(scan) = &node
-                && let Ok(own) = DFSchema::try_from_qualified_schema(
-                    scan.table_name.clone(),
-                    &scan.source.schema(),
-                )
-            {
-                schema.merge(&own);
-            }
+            let schema = super::expression_schema(&node);
             // A rewrite may change a type the node passes on
             // (`sum(bigint)` is a decimal now): the schema must say so
             // before the nodes above read it.

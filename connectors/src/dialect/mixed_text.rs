@@ -21,7 +21,6 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::expr::InList;
-use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -41,15 +40,7 @@ impl AnalyzerRule for TextWithOtherTypes {
             if let LogicalPlan::Union(u) = node {
                 union_columns(&u.inputs)?;
             }
-            let mut schema = merge_schema(&node.inputs());
-            if let LogicalPlan::TableScan(scan) = node
-                && let Ok(own) = DFSchema::try_from_qualified_schema(
-                    scan.table_name.clone(),
-                    &scan.source.schema(),
-                )
-            {
-                schema.merge(&own);
-            }
+            let schema = super::expression_schema(node);
             node.apply_expressions(|e| {
                 e.apply(|x| {
                     check(x, &schema)?;
@@ -152,43 +143,31 @@ fn checked_operator(op: Operator) -> bool {
         )
 }
 
+/// `left op right`, refused where typed text meets another type.
+fn operands(op: &str, left: &Expr, right: &Expr, schema: &DFSchema) -> Result<()> {
+    let (l, lt) = side(left, schema);
+    let (r, rt) = side(right, schema);
+    match (l, r) {
+        (Side::Text, Side::Other) | (Side::Other, Side::Text) => Err(no_operator(op, &lt, &rt)),
+        _ => Ok(()),
+    }
+}
+
 fn check(e: &Expr, schema: &DFSchema) -> Result<()> {
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) if checked_operator(*op) => {
-            let (l, lt) = side(left, schema);
-            let (r, rt) = side(right, schema);
-            if matches!(
-                (l, r),
-                (Side::Text, Side::Other) | (Side::Other, Side::Text)
-            ) {
-                return Err(no_operator(&op.to_string(), &lt, &rt));
-            }
+            operands(&op.to_string(), left, right, schema)?
         }
         Expr::InList(InList { expr, list, .. }) => {
-            let (x, xt) = side(expr, schema);
             for item in list {
-                let (i, it) = side(item, schema);
-                if matches!(
-                    (x, i),
-                    (Side::Text, Side::Other) | (Side::Other, Side::Text)
-                ) {
-                    return Err(no_operator("=", &xt, &it));
-                }
+                operands("=", expr, item, schema)?;
             }
         }
         Expr::Between(Between {
             expr, low, high, ..
         }) => {
-            let (x, xt) = side(expr, schema);
-            for (bound, op) in [(low, ">="), (high, "<=")] {
-                let (b, bt) = side(bound, schema);
-                if matches!(
-                    (x, b),
-                    (Side::Text, Side::Other) | (Side::Other, Side::Text)
-                ) {
-                    return Err(no_operator(op, &xt, &bt));
-                }
-            }
+            operands(">=", expr, low, schema)?;
+            operands("<=", expr, high, schema)?;
         }
         // PostgreSQL resolves a CASE's type from its ELSE first.
         Expr::Case(c) => common(
@@ -203,16 +182,7 @@ fn check(e: &Expr, schema: &DFSchema) -> Result<()> {
             "coalesce" => common("COALESCE", f.args.iter(), schema)?,
             "greatest" => common("GREATEST", f.args.iter(), schema)?,
             "least" => common("LEAST", f.args.iter(), schema)?,
-            "nullif" if f.args.len() == 2 => {
-                let (l, lt) = side(&f.args[0], schema);
-                let (r, rt) = side(&f.args[1], schema);
-                if matches!(
-                    (l, r),
-                    (Side::Text, Side::Other) | (Side::Other, Side::Text)
-                ) {
-                    return Err(no_operator("=", &lt, &rt));
-                }
-            }
+            "nullif" if f.args.len() == 2 => operands("=", &f.args[0], &f.args[1], schema)?,
             _ => {}
         },
         _ => {}
@@ -223,12 +193,14 @@ fn check(e: &Expr, schema: &DFSchema) -> Result<()> {
 /// The common type of `values` (a CASE's results, COALESCE's arguments):
 /// refused where typed text meets a type it has none with.
 fn common<'a>(what: &str, values: impl Iterator<Item = &'a Expr>, schema: &DFSchema) -> Result<()> {
+    matched(what, values.map(|v| side(v, schema)))
+}
+
+/// The first two of `sides` that cannot meet, refused in `what`'s words
+/// (untyped values take any side's type).
+fn matched(what: &str, sides: impl Iterator<Item = (Side, Option<DataType>)>) -> Result<()> {
     let mut first: Option<(Side, Option<DataType>)> = None;
-    for v in values {
-        let (s, t) = side(v, schema);
-        if s == Side::Free {
-            continue;
-        }
+    for (s, t) in sides.filter(|(s, _)| *s != Side::Free) {
         match &first {
             None => first = Some((s, t)),
             Some((f, ft)) if *f != s => return Err(unmatched(what, ft, &t)),
@@ -246,30 +218,18 @@ fn union_columns(inputs: &[std::sync::Arc<LogicalPlan>]) -> Result<()> {
         return Ok(());
     };
     for column in 0..width {
-        let mut first: Option<(Side, Option<DataType>)> = None;
-        for input in inputs {
-            let Some(field) = input.schema().fields().get(column) else {
-                continue;
-            };
-            let literal = match input.as_ref() {
-                LogicalPlan::Projection(p) => p.expr.get(column).is_some_and(untyped),
-                _ => false,
-            };
-            let t = match input.as_ref() {
-                LogicalPlan::Projection(p) => p.expr.get(column).and_then(integer_literal),
+        let sides = inputs.iter().filter_map(|input| {
+            let field = input.schema().fields().get(column)?;
+            let written = match input.as_ref() {
+                LogicalPlan::Projection(p) => p.expr.get(column),
                 _ => None,
-            }
-            .or_else(|| Some(field.data_type().clone()));
-            let s = side_of(t.clone(), literal);
-            if s == Side::Free {
-                continue;
-            }
-            match &first {
-                None => first = Some((s, t)),
-                Some((f, ft)) if *f != s => return Err(unmatched("UNION", ft, &t)),
-                Some(_) => {}
-            }
-        }
+            };
+            let t = written
+                .and_then(integer_literal)
+                .or_else(|| Some(field.data_type().clone()));
+            Some((side_of(t.clone(), written.is_some_and(untyped)), t))
+        });
+        matched("UNION", sides)?;
     }
     Ok(())
 }

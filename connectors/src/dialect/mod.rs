@@ -89,6 +89,24 @@ where
         .transform_parent(f)
 }
 
+/// The schema the expressions of `node` are typed against before type
+/// coercion: its inputs' columns, and a scan's own table's.
+pub fn expression_schema(
+    node: &datafusion::logical_expr::LogicalPlan,
+) -> datafusion::common::DFSchema {
+    use datafusion::logical_expr::LogicalPlan;
+    let mut schema = datafusion::logical_expr::utils::merge_schema(&node.inputs());
+    if let LogicalPlan::TableScan(scan) = node
+        && let Ok(own) = datafusion::common::DFSchema::try_from_qualified_schema(
+            scan.table_name.clone(),
+            &scan.source.schema(),
+        )
+    {
+        schema.merge(&own);
+    }
+    schema
+}
+
 /// Rewrites each expression of `node` bottom-up with `f`, keeping the name
 /// each expression was planned with: the nodes above refer to a node's
 /// outputs by name (`Int64(1)` stays the name of `SELECT 1`'s column after
