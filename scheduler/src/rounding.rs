@@ -15,7 +15,10 @@
 //!   round(x / 2) ELSE round(x) END` (a half lies between an even and an
 //!   odd integer, and the even one is twice the rounding of `x / 2`; every
 //!   step is exact in binary floating point);
-//! - `CAST(x AS int)`, `x` float: the cast of that rounding.
+//! - `CAST(x AS int)`, `x` float: the cast of that rounding;
+//! - `CAST(x AS numeric(p, s))`, `x` float: the cast of
+//!   `quipu_float_numeric(x, s)`, PostgreSQL's 15 significant digits at
+//!   `s` places (`connectors/src/dialect/float_numeric.rs`).
 //!
 //! The casts inside are decimal-to-integer casts, which the PostgreSQL
 //! pushdown does not send (PostgreSQL would round them again), so the
@@ -30,6 +33,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::expr::Cast;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, ScalarUDF, lit, when};
+use quipu_connectors::dialect::float_numeric;
 
 /// `plan` with casts to integers and float `round`s given PostgreSQL's
 /// meaning (subqueries included).
@@ -137,6 +141,25 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             };
             Ok(Transformed::yes(Expr::Cast(Cast {
                 expr: Box::new(rounded),
+                field,
+            })))
+        }
+        // A float cast to numeric: its 15 significant digits (6 of a
+        // `real`), rounded at the scale
+        // (`connectors/src/dialect/float_numeric.rs`); the cast around it
+        // checks the precision. Not `extract`'s mark, `CAST(date_part(...)
+        // AS numeric)`, which `crate::extract` reads next.
+        Expr::Cast(Cast { expr, field })
+            if matches!(field.data_type(), DataType::Decimal128(..))
+                && expr.get_type(schema).is_ok_and(|t| t.is_floating())
+                && !matches!(expr.as_ref(), Expr::ScalarFunction(f) if f.name() == "date_part") =>
+        {
+            let DataType::Decimal128(_, scale) = field.data_type() else {
+                unreachable!("matched a decimal")
+            };
+            let exact = float_numeric::float_numeric().call(vec![*expr, lit(*scale as i64)]);
+            Ok(Transformed::yes(Expr::Cast(Cast {
+                expr: Box::new(exact),
                 field,
             })))
         }

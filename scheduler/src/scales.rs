@@ -44,7 +44,7 @@ use datafusion::logical_expr::{
     Aggregate, BinaryExpr, Distinct, Expr, ExprSchemable, Filter, Join, LogicalPlan, Operator,
     Projection, SubqueryAlias, TableScan, Union, Window, WindowFunctionDefinition, lit,
 };
-use quipu_connectors::dialect::{pg_numeric, pg_numeric_log, pg_variance};
+use quipu_connectors::dialect::{float_numeric, pg_numeric, pg_numeric_log, pg_variance};
 
 /// The name a hidden column of places starts with; the rest is the index
 /// of the column it is for.
@@ -608,6 +608,12 @@ fn places(e: &Expr, schema: &DFSchema, avg: &HashMap<String, Expr>) -> Option<Ex
         Expr::Cast(c) if *c.field.data_type() == DataType::Decimal128(38, 10) => {
             if let Expr::Placeholder(_) = c.expr.as_ref() {
                 return Some(pg_numeric::param_scale().call(vec![c.expr.as_ref().clone()]));
+            }
+            // A double's 15 significant digits (`crate::rounding`).
+            if let Expr::ScalarFunction(f) = c.expr.as_ref()
+                && f.name() == float_numeric::FLOAT_NUMERIC
+            {
+                return Some(pg_numeric::text_scale().call(vec![f.args[0].clone()]));
             }
             match c.expr.get_type(schema).ok()? {
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {

@@ -399,6 +399,11 @@ const SCALARS: &[&str] = &[
     "CAST(nt AS int)",
     "CAST(nt AS bigint)",
     "CAST(nt AS numeric)",
+    // A double cast to numeric is its 15 significant digits (Arrow's cast
+    // printed 1e15 as 1000000000000000.0905969664), a real's 6.
+    "CAST(f AS numeric(30, 4))",
+    "CAST(f * 1.1 AS numeric(30, 6))",
+    "CAST(CAST(f AS real) AS numeric(30, 3))",
     "CAST(n AS int)",
     "CAST(f AS bigint)",
     "CAST(-f AS bigint)",

@@ -16,6 +16,7 @@ pub mod concat;
 pub mod exists_values;
 pub mod float_errors;
 pub mod float_literals;
+pub mod float_numeric;
 pub mod int_literals;
 pub mod interval_parts;
 pub mod interval_scaling;
