@@ -399,6 +399,7 @@ const SCALARS: &[&str] = &[
     "CAST(nt AS int)",
     "CAST(nt AS bigint)",
     "CAST(nt AS numeric)",
+    "s ^@ 'he'",
     // A double cast to numeric is its 15 significant digits (Arrow's cast
     // printed 1e15 as 1000000000000000.0905969664), a real's 6.
     "CAST(f AS numeric(30, 4))",
@@ -1704,6 +1705,16 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         (
             "generate_series of dates",
             "SELECT g FROM generate_series('2024-01-31'::date, DATE '2024-04-01', '1 month') AS g",
+        ),
+        // A bound written as text is of the other bound's type.
+        (
+            "generate_series to a text bound",
+            "SELECT g FROM generate_series(TIMESTAMP '2024-01-31 06:00', '2024-05-31', '1 month') AS g",
+        ),
+        // A hash join on doubles matches -0 with 0 (id 6 holds -0).
+        (
+            "join on a double key with -0",
+            "SELECT a.id, b.id FROM public.t a JOIN public.t b ON a.f = b.f * 0 ORDER BY 1, 2",
         ),
         (
             "generate_series of a date column",

@@ -32,9 +32,10 @@
 //! And PostgreSQL's order of doubles: `-0` equals `0` (float8_cmp), where
 //! Arrow's sorts and distinct sets tell them apart (`ORDER BY x` put every
 //! `-0` first, `rank()` gave them another rank, `count(DISTINCT x)`
-//! counted two). `quipu_float8_key(x)` is `x` with `-0` as `0`; the engine
-//! sorts, partitions and counts distinct doubles by it
-//! (`scheduler/src/pg_types.rs`).
+//! counted two, a hash join on doubles did not match `-0` with `0`).
+//! `quipu_float8_key(x)` is `x` with `-0` as `0`; the engine sorts,
+//! partitions and counts distinct doubles by it
+//! (`scheduler/src/pg_types.rs`), and joins by it (here).
 //!
 //! Left as DataFusion's: `sum` and `avg` of doubles (PostgreSQL's overflow
 //! check runs at each addition; an own aggregate would cost every `sum` of
@@ -371,6 +372,28 @@ impl OptimizerRule for FloatErrors {
             )))
         };
         plan.transform_up_with_subqueries(|node| {
+            // A hash join matches keys by their bits: `-0` and `0` are
+            // PostgreSQL's equal doubles, so double keys are joined by
+            // `quipu_float8_key`.
+            let node = match node {
+                LogicalPlan::Join(mut join) if !self.constants_only => {
+                    let (l, r) = (
+                        Arc::clone(join.left.schema()),
+                        Arc::clone(join.right.schema()),
+                    );
+                    let double = |x: &Expr, s: &datafusion::common::DFSchema| {
+                        matches!(x.get_type(s), Ok(DataType::Float64))
+                    };
+                    for (a, b) in &mut join.on {
+                        if double(a, &l) && double(b, &r) {
+                            *a = call(KEY, vec![a.clone()]).data;
+                            *b = call(KEY, vec![b.clone()]).data;
+                        }
+                    }
+                    LogicalPlan::Join(join)
+                }
+                node => node,
+            };
             // An expression of a node reads its inputs' columns (a join's
             // condition both sides'): typed against each, a double in any.
             let schemas: Vec<_> = node

@@ -39,6 +39,7 @@ pub mod pg_variance;
 pub mod single_row;
 pub mod syntax;
 pub mod text_types;
+pub mod time_text;
 pub mod window_ranks;
 
 /// Whether a time zone name (a session's `TimeZone`, an Arrow timestamp's

@@ -86,6 +86,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         reassociate(e);
         field_by_name(e);
         mod_as_operator(e);
+        starts_with_operator(e);
         if let Err(err) = regex_literals(e)
             .and_then(|_| collation(e))
             .and_then(|_| like_trailing_escape(e))
@@ -370,6 +371,33 @@ fn series_arguments(args: &mut [datafusion::sql::sqlparser::ast::FunctionArg]) {
     {
         **step = around("CAST(quipu_operand AS INTERVAL)", (**step).clone());
     }
+    // A bound written as bare text is of the other bound's type, as
+    // PostgreSQL resolves an unknown literal (`generate_series(ts,
+    // '2024-05-31', '1 month')`; DataFusion: "Second argument must be a
+    // timestamp").
+    let typed = |e: &Expr| match e {
+        Expr::Cast { data_type, .. } => Some(data_type.clone()),
+        Expr::TypedString(t) => Some(t.data_type.clone()),
+        _ => None,
+    };
+    let text =
+        |e: &Expr| matches!(e, Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)));
+    if text(from)
+        && let Some(t) = typed(to)
+    {
+        **from = around(&format!("CAST(quipu_operand AS {t})"), (**from).clone());
+    } else if text(to)
+        && let Some(t) = typed(from)
+    {
+        **to = around(&format!("CAST(quipu_operand AS {t})"), (**to).clone());
+    }
+    // DataFusion evaluates the bounds while it plans, before
+    // `scheduler/src/zones.rs` sees a literal: a timestamp's text is read
+    // as PostgreSQL reads it here (`TIMESTAMP '2024-01-31 06:00'`: Arrow's
+    // parser wants seconds).
+    for x in [&mut **from, &mut **to] {
+        timestamp_text(x);
+    }
     let is_date = |e: &Expr| match e {
         Expr::Cast { data_type, .. } => matches!(data_type, DataType::Date),
         Expr::TypedString(t) => matches!(t.data_type, DataType::Date),
@@ -382,6 +410,38 @@ fn series_arguments(args: &mut [datafusion::sql::sqlparser::ast::FunctionArg]) {
                 (**x).clone(),
             );
         }
+    }
+}
+
+/// A timestamp written as typed text (`TIMESTAMP '...'`, `'...'::timestamp`,
+/// with time zone or not) with its text as PostgreSQL reads it
+/// (`super::time_text::as_written`).
+fn timestamp_text(e: &mut Expr) {
+    use datafusion::arrow::datatypes::{DataType as Arrow, TimeUnit};
+    use datafusion::sql::sqlparser::ast::{DataType, TimezoneInfo, Value};
+    let arrow = |t: &DataType| match t {
+        DataType::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+            Some(Arrow::Timestamp(TimeUnit::Microsecond, None))
+        }
+        DataType::Timestamp(..) => {
+            Some(Arrow::Timestamp(TimeUnit::Microsecond, Some("UTC".into())))
+        }
+        _ => None,
+    };
+    let (text, to) = match e {
+        Expr::TypedString(t) => (&mut t.value.value, arrow(&t.data_type)),
+        Expr::Cast {
+            expr, data_type, ..
+        } => match expr.as_mut() {
+            Expr::Value(v) => (&mut v.value, arrow(data_type)),
+            _ => return,
+        },
+        _ => return,
+    };
+    if let (Value::SingleQuotedString(text), Some(to)) = (text, to)
+        && let Some(read) = super::time_text::as_written(text, &to)
+    {
+        *text = read;
     }
 }
 
@@ -1331,6 +1391,35 @@ fn mod_as_operator(e: &mut Expr) {
         op: BinaryOperator::Modulo,
         right: Box::new(Expr::Nested(Box::new(b))),
     }));
+}
+
+/// `a ^@ b` is `starts_with(a, b)`, as in PostgreSQL; DataFusion 55
+/// parses the operator but cannot plan it ("Unsupported binary operator:
+/// PGStartsWith").
+fn starts_with_operator(e: &mut Expr) {
+    let Expr::BinaryOp {
+        left,
+        op: BinaryOperator::PGStartsWith,
+        right,
+    } = e
+    else {
+        return;
+    };
+    let mut operands = [
+        Some(Expr::Nested(left.clone())),
+        Some(Expr::Nested(right.clone())),
+    ]
+    .into_iter();
+    let mut call = parse_expr("starts_with(quipu_operand, quipu_operand)");
+    let _ = visit_expressions_mut(&mut call, |x: &mut Expr| {
+        if matches!(x, Expr::Identifier(i) if i.value == "quipu_operand")
+            && let Some(Some(operand)) = operands.next()
+        {
+            *x = operand;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    *e = call;
 }
 
 /// The name of a function of PostgreSQL's own: unqualified or in
