@@ -485,6 +485,13 @@ fn places_or_type(e: &Expr, schema: &DFSchema, avg: &HashMap<String, Expr>) -> O
     places(e, schema, avg).or_else(|| type_places(e, schema))
 }
 
+/// The places PostgreSQL gives each value of `e`, where they can differ
+/// from its type's and follow from `e` alone (not from an aggregate's
+/// hidden places): for a numeric turned into text (`crate::text_forms`).
+pub(crate) fn value_places(e: &Expr, schema: &DFSchema) -> Option<Expr> {
+    places(e, schema, &HashMap::new())
+}
+
 /// The places PostgreSQL prints each value of `e` with, where they can
 /// differ from its type's (`None`: its type's).
 fn places(e: &Expr, schema: &DFSchema, avg: &HashMap<String, Expr>) -> Option<Expr> {

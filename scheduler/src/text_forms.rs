@@ -11,7 +11,10 @@
 //! numerics, dates and booleans (`true`: PostgreSQL's cast, unlike its
 //! output function, spells it out), which Arrow prints as PostgreSQL's
 //! cast does, are left to the cast (and so to pushdown). `quipu_text_out` is
-//! not pushed to a source. This runs before `crate::zones`, which gives a
+//! not pushed to a source. A numeric whose places PostgreSQL chooses per
+//! value (`n / 3`, `x::numeric`; `crate::scales`) is printed with them
+//! (`quipu_numeric_places_text`), not with its column's. This runs before
+//! `crate::zones`, which gives a
 //! `timestamptz` printed so the session's zone.
 
 use datafusion::arrow::datatypes::DataType;
@@ -21,6 +24,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::expr::Cast;
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 use quipu_connectors::dialect::pg_out::{cast_prints_as_postgresql, text_out};
+use quipu_connectors::dialect::places_text::numeric_places_text;
 
 /// `plan` with values turned into text printing as PostgreSQL's
 /// (subqueries included).
@@ -36,9 +40,22 @@ fn cast_differs(t: &DataType) -> bool {
     !cast_prints_as_postgresql(t) && !matches!(t, DataType::Boolean | DataType::Date32)
 }
 
+/// `x` as text with PostgreSQL's places per value, if `x` is a numeric
+/// whose places can differ from its type's (`crate::scales`).
+fn with_places(x: &Expr, schema: &DFSchema) -> Option<Expr> {
+    if !matches!(x.get_type(schema), Ok(DataType::Decimal128(..))) {
+        return None;
+    }
+    let places = crate::scales::value_places(x, schema)?;
+    Some(numeric_places_text().call(vec![x.clone(), places]))
+}
+
 fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     match e {
         Expr::Cast(Cast { expr, field }) if field.data_type().is_string() => {
+            if let Some(text) = with_places(&expr, schema) {
+                return Ok(Transformed::yes(text.cast_to(field.data_type(), schema)?));
+            }
             let printed = expr.get_type(schema).is_ok_and(|t| cast_differs(&t));
             if !printed {
                 return Ok(Transformed::no(Expr::Cast(Cast { expr, field })));
@@ -65,8 +82,14 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             let printed =
                 |t: &DataType| !lt.is_list() && !rt.is_list() && !t.is_string() && cast_differs(t);
             let (pl, pr) = (printed(&lt), printed(&rt));
+            let (pl, pr) = (
+                pl || with_places(&left, schema).is_some(),
+                pr || with_places(&right, schema).is_some(),
+            );
             let side = |e: Box<Expr>, yes: bool| match yes {
-                true => Box::new(text_out().call(vec![*e])),
+                true => {
+                    Box::new(with_places(&e, schema).unwrap_or_else(|| text_out().call(vec![*e])))
+                }
                 false => e,
             };
             let e = Expr::BinaryExpr(BinaryExpr {

@@ -1407,6 +1407,11 @@ const WIRE_SCALARS: &[&str] = &[
     "variance(f) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)",
     "stddev_pop(f) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING)",
     "CAST(CASE WHEN abs(f) < 3 THEN f END AS numeric)",
+    // A numeric turned into text keeps each value's places, not the
+    // column's (`100.0000000000`).
+    "CAST(CAST(i AS numeric) AS text)",
+    "CAST(i / 3.0 AS text)",
+    "'v=' || CAST(nt AS numeric)",
     "ROW(i, s) IS NULL",
     "(i, b) IS NOT NULL",
     "NOT (i, b) IS NULL",

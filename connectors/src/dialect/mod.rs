@@ -36,6 +36,7 @@ pub mod pg_text;
 pub mod pg_to_char;
 pub mod pg_trunc;
 pub mod pg_variance;
+pub mod places_text;
 pub mod single_row;
 pub mod syntax;
 pub mod text_types;

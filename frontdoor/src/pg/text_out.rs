@@ -189,7 +189,11 @@ impl Places {
                 .is_some_and(|f| f.format() == FieldFormat::Text);
             match (places, column.data_type()) {
                 (Some(p), DataType::Decimal128(_, scale)) if text => {
-                    let a = places_text(column, batch.column(*p), *scale)?;
+                    let a = quipu_connectors::dialect::places_text::places_text(
+                        column,
+                        batch.column(*p),
+                        *scale,
+                    )?;
                     schema_fields.push(field.with_data_type(DataType::Utf8));
                     columns.push(a);
                 }
@@ -214,37 +218,6 @@ impl Places {
 
 /// What every hidden column's name starts with.
 const HIDDEN: &str = quipu_scheduler::scales::HIDDEN;
-
-/// Decimals as text with each value's places: the column's, less the
-/// trailing zeros beyond `places` (never a digit that is not a zero).
-fn places_text(column: &ArrayRef, places: &ArrayRef, scale: i8) -> Result<ArrayRef, ArrowError> {
-    let text = cast(column, &DataType::Utf8)?;
-    let places = cast(places, &DataType::Int32)?;
-    let places = places.as_primitive::<Int32Type>();
-    let out: StringArray = text
-        .as_string::<i32>()
-        .iter()
-        .enumerate()
-        .map(|(r, t)| {
-            let t = t?;
-            if places.is_null(r) || scale <= 0 {
-                return Some(t.to_string());
-            }
-            let keep = places.value(r).max(0) as usize;
-            let mut t = t.as_bytes();
-            let mut frac = scale as usize;
-            while frac > keep && t.last() == Some(&b'0') {
-                t = &t[..t.len() - 1];
-                frac -= 1;
-            }
-            if frac == 0 && t.last() == Some(&b'.') {
-                t = &t[..t.len() - 1];
-            }
-            Some(String::from_utf8_lossy(t).into_owned())
-        })
-        .collect();
-    Ok(Arc::new(out))
-}
 
 /// A `timestamptz` column as PostgreSQL prints it in `zone`:
 /// `2024-02-29 23:59:59.5+05:30`, `2026-03-08 02:30:00-05` (the offset's
