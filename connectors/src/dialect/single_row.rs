@@ -39,6 +39,24 @@ impl AnalyzerRule for AggregateScalarSubqueries {
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
         let mut lifted = 0;
         plan.transform_up_with_subqueries(|node| {
+            // A `LATERAL` subquery (a join's input) that aggregates fails
+            // the same way ("Schema error: No field named z.id").
+            if let LogicalPlan::Join(join) = &node {
+                for input in [&join.left, &join.right] {
+                    let mut input = input.as_ref();
+                    while let LogicalPlan::SubqueryAlias(a) = input {
+                        input = a.input.as_ref();
+                    }
+                    if let LogicalPlan::Subquery(sq) = input
+                        && sq.subquery.exists(|n| Ok(n.contains_outer_reference()))?
+                        && sq
+                            .subquery
+                            .exists(|n| Ok(matches!(n, LogicalPlan::Aggregate(_))))?
+                    {
+                        equalities_only(&sq.subquery, false, "a LATERAL subquery")?;
+                    }
+                }
+            }
             // A renamed subquery (`distinct_output`) names its expression
             // differently: the node's columns keep their names.
             let names = NamePreserver::new(&node);
@@ -49,7 +67,7 @@ impl AnalyzerRule for AggregateScalarSubqueries {
                         return Ok(Transformed::no(e));
                     };
                     let aggregate = needs_aggregate(&sq.subquery);
-                    equalities_only(&sq.subquery, aggregate)?;
+                    equalities_only(&sq.subquery, aggregate, "a scalar subquery")?;
                     if aggregate {
                         let (plan, outer) = hoisted(sq.subquery.as_ref().clone())?;
                         let (plan, outside) = outer_refs_outside(plan)?;
@@ -302,7 +320,7 @@ fn when_then(when: Expr, then: Expr) -> Result<Expr> {
 /// support logical expression ScalarSubquery", over a derived table with
 /// "Optimizer rule 'scalar_subquery_to_join' failed ... No field named
 /// v.order_id", and so does its `LATERAL` join.
-fn equalities_only(plan: &LogicalPlan, hoisted: bool) -> Result<()> {
+fn equalities_only(plan: &LogicalPlan, hoisted: bool, what: &str) -> Result<()> {
     let mut other = None;
     plan.apply(|node| {
         if let LogicalPlan::Filter(f) = node {
@@ -343,7 +361,7 @@ fn equalities_only(plan: &LogicalPlan, hoisted: bool) -> Result<()> {
         })?
         .data;
     not_impl_err!(
-        "a scalar subquery correlated by `{condition}` is not supported: DataFusion 55 \
+        "{what} correlated by `{condition}` is not supported: DataFusion 55 \
          decorrelates a subquery only through equalities with the outer query's columns \
          (`inner = outer`); write it as a join with GROUP BY"
     )
@@ -661,6 +679,37 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ok.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+    }
+
+    /// A `LATERAL` subquery that aggregates over an inequality failed as
+    /// "Schema error: No field named ..."; without an aggregate, or over
+    /// an equality, it runs.
+    #[tokio::test]
+    async fn a_lateral_aggregate_over_an_inequality_is_named_as_not_supported() {
+        let ctx = ctx().await;
+        let run = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move { ctx.sql(sql).await?.collect().await }
+        };
+        let err = run("SELECT o.column1, y.m FROM o CROSS JOIN LATERAL              (SELECT max(i.v) AS m FROM i WHERE i.k < o.column1) y")
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("a LATERAL subquery correlated by `") && err.contains("not supported"),
+            "{err}"
+        );
+        let rows = |b: Vec<datafusion::arrow::array::RecordBatch>| {
+            b.iter().map(|b| b.num_rows()).sum::<usize>()
+        };
+        let plain = run("SELECT o.column1, y.v FROM o CROSS JOIN LATERAL              (SELECT i.v FROM i WHERE i.k < o.column1) y")
+        .await
+        .unwrap();
+        assert_eq!(rows(plain), 3);
+        let equal = run("SELECT o.column1, y.m FROM o CROSS JOIN LATERAL              (SELECT max(i.v) AS m FROM i WHERE i.k = o.column1) y")
+        .await
+        .unwrap();
+        assert_eq!(rows(equal), 3);
     }
 
     #[tokio::test]
