@@ -52,13 +52,18 @@ fn is_interval(t: &Option<DataType>) -> bool {
     matches!(t, Some(DataType::Interval(_)))
 }
 
-/// `quipu_float8_key(e)`, registered in every session.
-fn float8_key(e: Expr) -> Expr {
+/// `name(args)` of Quipu's double functions, registered in every session.
+fn float8_call(name: &str, args: Vec<Expr>) -> Expr {
     quipu_connectors::session::scalar_functions()
         .iter()
-        .find(|f| f.name() == float_errors::KEY)
-        .expect("Quipu's functions include quipu_float8_key")
-        .call(vec![e])
+        .find(|f| f.name() == name)
+        .expect("Quipu's functions include float_errors' own")
+        .call(args)
+}
+
+/// `quipu_float8_key(e)`.
+fn float8_key(e: Expr) -> Expr {
+    float8_call(float_errors::KEY, vec![e])
 }
 
 /// `e` as the key PostgreSQL orders its type by, where Arrow's order
@@ -182,6 +187,28 @@ fn rewrite_call(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         ))
     };
     match e {
+        // `GREATEST`/`LEAST` that PostgreSQL reckons in doubles (a double
+        // among numbers): of equal values the first (`-0`).
+        Expr::ScalarFunction(f)
+            if matches!(f.name(), "greatest" | "least")
+                && f.args
+                    .iter()
+                    .any(|a| ty(a).is_some_and(|t| t.is_floating()))
+                && f.args
+                    .iter()
+                    .all(|a| ty(a).is_some_and(|t| t.is_numeric() || t == DataType::Null)) =>
+        {
+            let name = match f.name() {
+                "greatest" => float_errors::GREATEST,
+                _ => float_errors::LEAST,
+            };
+            let args = f
+                .args
+                .iter()
+                .map(|a| cast(a.clone(), DataType::Float64))
+                .collect();
+            Ok(Transformed::yes(float8_call(name, args)))
+        }
         Expr::ScalarFunction(mut f) if f.name() == "round" => {
             let t = f.args.first().and_then(ty);
             match (f.args.len(), &t) {

@@ -1409,6 +1409,10 @@ const WIRE_SCALARS: &[&str] = &[
     "CAST(CASE WHEN abs(f) < 3 THEN f END AS numeric)",
     // A numeric turned into text keeps each value's places, not the
     // column's (`100.0000000000`).
+    // Of equal doubles (-0 and 0) the first (id 6 holds -0).
+    "GREATEST(f, 0)",
+    "LEAST(0, f * 0)",
+    "GREATEST(f, n, i)",
     "CAST(CAST(i AS numeric) AS text)",
     "CAST(i / 3.0 AS text)",
     "'v=' || CAST(nt AS numeric)",

@@ -77,6 +77,11 @@ const POWER: &str = "quipu_float8_power";
 const INPUT: &str = "quipu_float8_in";
 /// The sort key of a double (see the module doc).
 pub const KEY: &str = "quipu_float8_key";
+/// `GREATEST` and `LEAST` of doubles, as PostgreSQL's: of equal values
+/// (`-0` and `0`) the first; DataFusion's took the larger in Arrow's total
+/// order (`greatest(-0, 0)` was `0`, PostgreSQL's `-0`).
+pub const GREATEST: &str = "quipu_float8_greatest";
+pub const LEAST: &str = "quipu_float8_least";
 
 /// The functions, for the session's registry.
 pub fn functions() -> Vec<ScalarUDF> {
@@ -107,6 +112,12 @@ pub fn functions() -> Vec<ScalarUDF> {
         name: KEY,
         signature: Signature::exact(vec![DataType::Float64], Volatility::Immutable),
     }));
+    for name in [GREATEST, LEAST] {
+        out.push(ScalarUDF::new_from_impl(Checked {
+            name,
+            signature: Signature::variadic(vec![DataType::Float64], Volatility::Immutable),
+        }));
+    }
     out.push(ScalarUDF::new_from_impl(Checked {
         name: INPUT,
         signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
@@ -287,6 +298,22 @@ impl ScalarUDFImpl for Checked {
                     })
                     .collect::<Result<_>>()?
             }
+            GREATEST | LEAST => {
+                let floats: Vec<&Float64Array> = arrays.iter().map(float).collect();
+                let replaces = |v: f64, kept: f64| match self.name {
+                    GREATEST => pg_order(v, kept).is_gt(),
+                    _ => pg_order(v, kept).is_lt(),
+                };
+                (0..n)
+                    .map(|i| {
+                        floats
+                            .iter()
+                            .filter(|a| a.is_valid(i))
+                            .map(|a| a.value(i))
+                            .reduce(|kept, v| if replaces(v, kept) { v } else { kept })
+                    })
+                    .collect()
+            }
             FUNCTION => {
                 let name = match &args.args[0] {
                     ColumnarValue::Scalar(ScalarValue::Utf8(Some(s))) => s.clone(),
@@ -320,6 +347,17 @@ impl ScalarUDFImpl for Checked {
         };
         let out: ArrayRef = Arc::new(out);
         crate::dialect::pg_text::shaped_like(&args.args, out)
+    }
+}
+
+/// float.c's `float8_cmp_internal`: NaN above every number and equal to
+/// itself, `-0` equal to `0`.
+fn pg_order(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        (false, false) => a.partial_cmp(&b).expect("numbers compare"),
     }
 }
 
