@@ -170,6 +170,41 @@ fn next_query_id() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// A statement's plan given PostgreSQL's meaning where DataFusion's
+/// differs (issue 22), in the session's time zone `zone`. A query is
+/// planned through it, and so is a materialized view's defining query
+/// when the cache is matched against a query (`crate::cache::rewrite`):
+/// a view read by a query is rewritten with the query.
+pub(crate) fn postgresql_meaning(
+    plan: LogicalPlan,
+    zone: Option<&str>,
+) -> Result<LogicalPlan, DataFusionError> {
+    // Values turned into text print as PostgreSQL's
+    // (`crate::text_forms`); before the zones, so a `timestamptz` is
+    // printed in the session's.
+    let plan = crate::text_forms::rewrite(plan)?;
+    // `timestamptz` is truncated, cast, printed and compared in the
+    // session's time zone (`crate::zones`); before the rewrites below,
+    // so they see it.
+    let plan = crate::zones::rewrite(plan, zone)?;
+    let plan = crate::similar::rewrite(plan)?;
+    // `to_date` / `to_timestamp` read PostgreSQL's template
+    // patterns, not chrono's (`crate::formats`).
+    let plan = crate::formats::rewrite(plan)?;
+    // Date arithmetic and numeric rounding answer PostgreSQL's types
+    // (`crate::pg_types`).
+    let plan = crate::pg_types::rewrite(plan)?;
+    // Casts to integers and float `round`s round as PostgreSQL's do
+    // (`crate::rounding`).
+    let plan = crate::rounding::rewrite(plan)?;
+    // `extract` is a numeric, `date_part` a double, the seconds of a
+    // timestamp keep their fraction (`crate::extract`).
+    let plan = crate::extract::rewrite(plan)?;
+    // A `date_part`, a double only now, turned into text prints as
+    // PostgreSQL's (`2024`, not `2024.0`).
+    crate::text_forms::rewrite(plan)
+}
+
 /// Runs the analyzer on a plan (views expanded, types coerced, Quipu's own
 /// analyzer rules), as the optimizer will before anything else.
 pub(crate) fn analyzed(
@@ -374,31 +409,8 @@ impl ClientSession {
         };
         let plan = crate::lake_write::ctas_into_source(&state, plan, write_options)?;
         crate::limits::check_plan(&plan)?;
-        // Values turned into text print as PostgreSQL's
-        // (`crate::text_forms`); before the zones, so a `timestamptz` is
-        // printed in the session's.
-        let plan = crate::text_forms::rewrite(plan)?;
-        // `timestamptz` is truncated, cast, printed and compared in the
-        // session's time zone (`crate::zones`); before the rewrites below,
-        // so they see it.
         let zone = state.config_options().execution.time_zone.clone();
-        let plan = crate::zones::rewrite(plan, zone.as_deref())?;
-        let plan = crate::similar::rewrite(plan)?;
-        // `to_date` / `to_timestamp` read PostgreSQL's template
-        // patterns, not chrono's (`crate::formats`).
-        let plan = crate::formats::rewrite(plan)?;
-        // Date arithmetic and numeric rounding answer PostgreSQL's types
-        // (`crate::pg_types`).
-        let plan = crate::pg_types::rewrite(plan)?;
-        // Casts to integers and float `round`s round as PostgreSQL's do
-        // (`crate::rounding`).
-        let plan = crate::rounding::rewrite(plan)?;
-        // `extract` is a numeric, `date_part` a double, the seconds of a
-        // timestamp keep their fraction (`crate::extract`).
-        let plan = crate::extract::rewrite(plan)?;
-        // A `date_part`, a double only now, turned into text prints as
-        // PostgreSQL's (`2024`, not `2024.0`).
-        Ok(crate::text_forms::rewrite(plan)?)
+        Ok(postgresql_meaning(plan, zone.as_deref())?)
     }
 
     /// Runs a logical plan made by [`ClientSession::plan`] (its parameters

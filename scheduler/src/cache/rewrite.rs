@@ -342,7 +342,12 @@ async fn prepared(
         else {
             continue;
         };
-        let Ok(view) = crate::session::analyzed(state, cache.defining.clone())
+        // The defining query as a query reading the view is planned:
+        // with PostgreSQL's meaning (a double cast to numeric is
+        // `quipu_float_numeric` there), or the two would never match.
+        let zone = state.config_options().execution.time_zone.clone();
+        let Ok(view) = crate::session::postgresql_meaning(cache.defining.clone(), zone.as_deref())
+            .and_then(|v| crate::session::analyzed(state, v))
             .and_then(|v| super::join_order::in_canonical_order(v, canon))
         else {
             continue;
