@@ -78,30 +78,26 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                     right,
                 })));
             };
-            // An array on either side is array concatenation.
-            let printed =
-                |t: &DataType| !lt.is_list() && !rt.is_list() && !t.is_string() && cast_differs(t);
-            let (pl, pr) = (printed(&lt), printed(&rt));
-            let (pl, pr) = (
-                pl || with_places(&left, schema).is_some(),
-                pr || with_places(&right, schema).is_some(),
-            );
-            let side = |e: Box<Expr>, yes: bool| match yes {
-                true => {
-                    Box::new(with_places(&e, schema).unwrap_or_else(|| text_out().call(vec![*e])))
+            // An array on either side is array concatenation. Otherwise
+            // each side not text is printed: a numeric with its places
+            // per value, a type Arrow prints otherwise by PostgreSQL's
+            // output function.
+            let arrays = lt.is_list() || rt.is_list();
+            let text = |e: &Expr, t: &DataType| {
+                if arrays || t.is_string() {
+                    return None;
                 }
-                false => e,
+                with_places(e, schema)
+                    .or_else(|| cast_differs(t).then(|| text_out().call(vec![e.clone()])))
             };
+            let (tl, tr) = (text(&left, &lt), text(&right, &rt));
+            let changed = tl.is_some() || tr.is_some();
             let e = Expr::BinaryExpr(BinaryExpr {
-                left: side(left, pl),
+                left: tl.map_or(left, Box::new),
                 op: Operator::StringConcat,
-                right: side(right, pr),
+                right: tr.map_or(right, Box::new),
             });
-            Ok(if pl || pr {
-                Transformed::yes(e)
-            } else {
-                Transformed::no(e)
-            })
+            Ok(Transformed::new_transformed(e, changed))
         }
         e => Ok(Transformed::no(e)),
     }
