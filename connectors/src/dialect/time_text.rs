@@ -112,3 +112,83 @@ fn offset(rest: &str) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{microseconds, with_seconds, without_offset};
+
+    #[test]
+    fn more_than_six_fractional_digits_round() {
+        for (text, read) in [
+            ("2024-01-01 10:00:00.1234567", "2024-01-01 10:00:00.123457"),
+            ("2024-01-01 10:00:00.1234564", "2024-01-01 10:00:00.123456"),
+            (
+                "2024-01-01T10:00:00.0000005+05",
+                "2024-01-01T10:00:00.000000+05",
+            ),
+            ("2024-12-31 23:59:59.9999999", "2025-01-01 00:00:00.000000"),
+            (
+                "2024-01-01 10:00:00.123456789 UTC",
+                "2024-01-01 10:00:00.123457 UTC",
+            ),
+        ] {
+            assert_eq!(microseconds(text).as_deref(), Some(read), "{text}");
+        }
+        for kept in ["2024-01-01 10:00:00.123456", "2024-01-01 10:00:00", "soon"] {
+            assert_eq!(microseconds(kept), None, "{kept}");
+        }
+    }
+
+    #[test]
+    fn an_offset_read_as_a_timestamp_is_left_out() {
+        for (text, read) in [
+            ("2024-01-01 10:00+05", "2024-01-01 10:00:00"),
+            ("2024-01-01 10:00:00-08", "2024-01-01 10:00:00"),
+            ("2024-01-01 10:00:00.5Z", "2024-01-01 10:00:00.5"),
+            ("2024-01-01 10:00:00 +0530", "2024-01-01 10:00:00"),
+            ("2024-01-01T10:00:00+05:30", "2024-01-01T10:00:00"),
+        ] {
+            assert_eq!(without_offset(text).as_deref(), Some(read), "{text}");
+        }
+        // No offset, or no clock for one to follow (a date's own `-01`).
+        for kept in [
+            "2024-01-01",
+            "2024-01-01 10:00:00",
+            "2024-01-01 10:00:00.123456",
+            "2024-01-01 10:00 America/Lima",
+            "soon",
+        ] {
+            assert_eq!(without_offset(kept), None, "{kept}");
+        }
+    }
+
+    #[test]
+    fn a_clock_without_seconds_gets_them() {
+        assert_eq!(
+            with_seconds("2026-03-08 07:30").as_deref(),
+            Some("2026-03-08 07:30:00")
+        );
+        assert_eq!(
+            with_seconds("2026-03-08T07:30").as_deref(),
+            Some("2026-03-08T07:30:00")
+        );
+        assert_eq!(
+            with_seconds("2024-01-31 00:00+05:30").as_deref(),
+            Some("2024-01-31 00:00:00+05:30")
+        );
+        assert_eq!(
+            with_seconds("2024-01-31 00:00 -03").as_deref(),
+            Some("2024-01-31 00:00:00 -03")
+        );
+        for kept in [
+            "2026-03-08",
+            "2026-03-08 07:30 ",
+            "2026-03-08 07:30+5",
+            "2026-03-08 07:30:00+05",
+            "2026-03-08 7:30",
+            "soon",
+        ] {
+            assert_eq!(with_seconds(kept), None, "{kept}");
+        }
+    }
+}
