@@ -21,6 +21,7 @@ pub mod error;
 mod extract;
 mod formats;
 pub mod hints;
+mod interval_groups;
 mod lake_write;
 pub use lake_write::{WRITE_CTAS, WRITE_INSERT};
 pub mod lexer;

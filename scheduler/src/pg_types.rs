@@ -114,7 +114,7 @@ fn cast(e: Expr, to: DataType) -> Expr {
 }
 
 /// A literal integer (None: not one).
-fn literal_int(e: &Expr) -> Option<i64> {
+pub(crate) fn literal_int(e: &Expr) -> Option<i64> {
     match e {
         Expr::Literal(v, _) => match v.cast_to(&DataType::Int64) {
             Ok(ScalarValue::Int64(k)) => k,
@@ -287,7 +287,7 @@ fn rewrite_call(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 return Ok(Transformed::yes(Expr::AggregateFunction(a)));
             }
             if name == "count" && a.params.distinct && a.params.args.len() == 1 {
-                let key = order_key(a.params.args[0].clone(), &t, false);
+                let key = order_key(a.params.args[0].clone(), &t, true);
                 if key.transformed {
                     a.params.args[0] = key.data;
                     return Ok(Transformed::yes(Expr::AggregateFunction(a)));
@@ -299,12 +299,42 @@ fn rewrite_call(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         Expr::WindowFunction(mut w) => {
             let mut changed = false;
             for p in &mut w.params.partition_by {
-                let key = order_key(p.clone(), &ty(p), false);
+                let key = order_key(p.clone(), &ty(p), true);
                 changed |= key.transformed;
                 *p = key.data;
             }
+            // An interval orders by its span; a RANGE frame's offsets
+            // along it are measured in spans too (the span of `x -
+            // offset` is the span of `x` less the offset's), as Arrow
+            // cannot range over intervals.
+            use datafusion::logical_expr::WindowFrameBound;
+            let span_of = |b: &mut WindowFrameBound| {
+                let interval =
+                    DataType::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano);
+                // The offset as written (text, before the analyzer casts
+                // it; the statement's interval text was already respelt
+                // for Arrow's parser) or as an interval.
+                if let WindowFrameBound::Preceding(v) | WindowFrameBound::Following(v) = b
+                    && let Ok(ScalarValue::IntervalMonthDayNano(x)) = v.cast_to(&interval)
+                {
+                    let span = x.map(|x| {
+                        quipu_connectors::dialect::interval_parts::span(
+                            x.months,
+                            x.days,
+                            x.nanoseconds,
+                        )
+                    });
+                    *v = ScalarValue::Decimal128(span, 38, 0);
+                }
+            };
             for o in &mut w.params.order_by {
-                let key = order_key(o.expr.clone(), &ty(&o.expr), false);
+                let t = ty(&o.expr);
+                if is_interval(&t) {
+                    let frame = &mut w.params.window_frame;
+                    span_of(&mut frame.start_bound);
+                    span_of(&mut frame.end_bound);
+                }
+                let key = order_key(o.expr.clone(), &t, true);
                 changed |= key.transformed;
                 o.expr = key.data;
             }

@@ -194,6 +194,8 @@ pub(crate) fn postgresql_meaning(
     // Date arithmetic and numeric rounding answer PostgreSQL's types
     // (`crate::pg_types`).
     let plan = crate::pg_types::rewrite(plan)?;
+    // Intervals group by their span (`crate::interval_groups`).
+    let plan = crate::interval_groups::rewrite(plan)?;
     // Casts to integers and float `round`s round as PostgreSQL's do
     // (`crate::rounding`).
     let plan = crate::rounding::rewrite(plan)?;
