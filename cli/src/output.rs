@@ -118,6 +118,59 @@ pub async fn print_batches(
     print_stream(schema, Box::pin(stream), format).await
 }
 
+/// A `decimal256` column as text without its trailing zeros: Quipu
+/// plans one only for a double shown as an exact `numeric`
+/// (`quipu_float_numeric`), whose places are the value's own, as
+/// PostgreSQL prints it (`0.5`, not `0.5` and 37 zeros).
+fn shown_schema(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Decimal256(..) => f.as_ref().clone().with_data_type(DataType::Utf8),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    std::sync::Arc::new(Schema::new(fields))
+}
+
+/// `batch` with its `decimal256` columns as [`shown_schema`] says.
+fn shown(batch: RecordBatch) -> Result<RecordBatch, String> {
+    use arrow::array::{ArrayRef, AsArray, StringArray};
+    use arrow::datatypes::DataType;
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Decimal256(..)))
+    {
+        return Ok(batch);
+    }
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|c| -> Result<ArrayRef, String> {
+            if !matches!(c.data_type(), DataType::Decimal256(..)) {
+                return Ok(c.clone());
+            }
+            let text = arrow::compute::cast(c, &DataType::Utf8).map_err(|e| e.to_string())?;
+            let trimmed: StringArray = text
+                .as_string::<i32>()
+                .iter()
+                .map(|v| {
+                    v.map(|v| match v.contains('.') {
+                        true => v.trim_end_matches('0').trim_end_matches('.').to_string(),
+                        false => v.to_string(),
+                    })
+                })
+                .collect();
+            Ok(std::sync::Arc::new(trimmed))
+        })
+        .collect::<Result<_, _>>()?;
+    RecordBatch::try_new(shown_schema(&batch.schema()), columns).map_err(|e| e.to_string())
+}
+
 async fn print_stream(
     schema: arrow::datatypes::SchemaRef,
     mut stream: datafusion::execution::SendableRecordBatchStream,
@@ -142,10 +195,10 @@ async fn print_stream(
             _ = ticker.tick() => { progress.tick(rows); continue; }
         };
         let Some(batch) = next else { break };
-        let batch = batch.map_err(|e| {
+        let batch = shown(batch.map_err(|e| {
             progress.done();
             df_message(&e)
-        })?;
+        })?)?;
         rows += batch.num_rows();
         progress.tick(rows);
         if let Some(w) = csv.as_mut() {
@@ -166,8 +219,9 @@ async fn print_stream(
             // DDL and SET return nothing to show.
             return Ok(rows);
         }
-        let text = arrow::util::pretty::pretty_format_batches_with_schema(schema, &batches)
-            .map_err(|e| e.to_string())?;
+        let text =
+            arrow::util::pretty::pretty_format_batches_with_schema(shown_schema(&schema), &batches)
+                .map_err(|e| e.to_string())?;
         let mut lock = stdout.lock();
         writeln!(lock, "{text}").map_err(|e| e.to_string())?;
         writeln!(lock, "({rows} row{})", if rows == 1 { "" } else { "s" })

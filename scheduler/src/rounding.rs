@@ -38,7 +38,74 @@ use quipu_connectors::dialect::float_numeric;
 /// `plan` with casts to integers and float `round`s given PostgreSQL's
 /// meaning (subqueries included).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
-    rewrite_typed(plan, rewrite_expr)
+    exact_outputs(rewrite_typed(plan, rewrite_expr)?, true)
+}
+
+/// `CAST(x AS numeric)` of a float `x`, planned as `quipu_float_numeric(x,
+/// 10)` in a `decimal(38,10)`: its `x`.
+fn unscaled_float_numeric(e: &Expr) -> Option<&Expr> {
+    match e {
+        Expr::Cast(Cast { expr, field }) if *field.data_type() == DataType::Decimal128(38, 10) => {
+            match expr.as_ref() {
+                Expr::ScalarFunction(f)
+                    if f.name() == float_numeric::FLOAT_NUMERIC
+                        && f.args.len() == 2
+                        && f.args[1] == lit(10i64) =>
+                {
+                    Some(&f.args[0])
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A float cast to a bare `numeric` that a query shows as its column
+/// keeps every place PostgreSQL gives it, or is refused
+/// (`quipu_float_numeric(x, 38, true)`, a `decimal256(76,38)`), where
+/// the `decimal(38,10)` a bare `numeric` is planned as rounded it
+/// silently to 10 (`(1 / 3.0::float8)::numeric` is 0.333333333333333).
+/// Only a column shown: the output of the top projection (under the
+/// sorts, limits, `DISTINCT`s and subquery names above it), and of a
+/// projection under it that only passes columns up (`plain`). Elsewhere the value meets other
+/// decimals, whose arithmetic is Arrow's in 38 digits.
+fn exact_outputs(plan: LogicalPlan, plain: bool) -> Result<LogicalPlan> {
+    match plan {
+        LogicalPlan::Sort(_)
+        | LogicalPlan::Limit(_)
+        | LogicalPlan::SubqueryAlias(_)
+        | LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(_)) => {
+            let below = plan.inputs()[0].clone();
+            let rewritten = exact_outputs(below, plain)?;
+            plan.with_new_exprs(plan.expressions(), vec![rewritten])
+        }
+        LogicalPlan::Projection(p) if plain => {
+            let passes = p
+                .expr
+                .iter()
+                .all(|e| matches!(e.clone().unalias(), Expr::Column(_)));
+            let input = Arc::new(exact_outputs(Arc::unwrap_or_clone(p.input), passes)?);
+            let exprs = p
+                .expr
+                .into_iter()
+                .zip(p.schema.iter())
+                .map(|(e, (qualifier, field))| {
+                    let bare = e.clone().unalias();
+                    match unscaled_float_numeric(&bare) {
+                        Some(x) => float_numeric::float_numeric()
+                            .call(vec![x.clone(), lit(38i64), lit(true)])
+                            .alias_qualified(qualifier.cloned(), field.name()),
+                        None => e,
+                    }
+                })
+                .collect();
+            Ok(LogicalPlan::Projection(
+                datafusion::logical_expr::Projection::try_new(exprs, input)?,
+            ))
+        }
+        other => Ok(other),
+    }
 }
 
 /// `plan` with `f` applied to every expression, bottom up (subqueries
@@ -162,6 +229,25 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 expr: Box::new(exact),
                 field,
             })))
+        }
+        // `round(CAST(x AS numeric), k)` of a float `x`: PostgreSQL rounds
+        // the 15 significant digits once, at `k` places, where the
+        // `decimal(38,10)` a bare numeric is planned as would round them
+        // at 10 first (0.004999999999999 would be 0.01).
+        Expr::ScalarFunction(mut f)
+            if f.name() == "round"
+                && f.args.len() == 2
+                && unscaled_float_numeric(&f.args[0]).is_some()
+                && crate::pg_types::literal_int(&f.args[1])
+                    .is_some_and(|k| (0..10).contains(&k)) =>
+        {
+            let k = crate::pg_types::literal_int(&f.args[1]).expect("checked above");
+            let x = unscaled_float_numeric(&f.args[0])
+                .expect("checked above")
+                .clone();
+            let exact = float_numeric::float_numeric().call(vec![x, lit(k)]);
+            f.args[0] = Expr::Cast(Cast::new(Box::new(exact), DataType::Decimal128(38, 10)));
+            Ok(Transformed::yes(Expr::ScalarFunction(f)))
         }
         Expr::ScalarFunction(f) if f.name() == "round" && f.args.len() == 1 => {
             match f.args[0].get_type(schema).ok() {

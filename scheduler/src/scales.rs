@@ -324,7 +324,10 @@ fn projection(p: Projection) -> Result<LogicalPlan> {
             matches!(unaliased(e), Expr::Column(c) if found.contains_key(&c.flat_name()));
         if !case_of_numerics
             && !followed
-            && !matches!(e.get_type(&schema), Ok(DataType::Decimal128(..)))
+            && !matches!(
+                e.get_type(&schema),
+                Ok(DataType::Decimal128(..) | DataType::Decimal256(..))
+            )
         {
             continue;
         }
@@ -557,6 +560,11 @@ fn places(e: &Expr, schema: &DFSchema, avg: &HashMap<String, Expr>) -> Option<Ex
             let args: Vec<&Expr> = f.args.iter().collect();
             match f.name() {
                 "abs" => places(args.first()?, schema, avg),
+                // A double shown as an exact numeric (`crate::rounding`):
+                // its 15 significant digits.
+                float_numeric::FLOAT_NUMERIC if args.len() == 3 => {
+                    Some(pg_numeric::text_scale().call(vec![args[0].clone()]))
+                }
                 "sqrt" if numeric(args.first()?) => {
                     let x = args.first()?;
                     Some(pg_numeric::sqrt_scale_udf().call(vec![(*x).clone(), of(x)?]))

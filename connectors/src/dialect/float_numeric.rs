@@ -16,12 +16,19 @@
 //! precision around it checks the integer digits. NaN and infinities have
 //! no numeric here (PostgreSQL's `numeric` holds them): they are refused
 //! by name. `scheduler/src/rounding.rs` plans the casts this way.
+//!
+//! `quipu_float_numeric(x, scale, true)` is a `decimal256(76, scale)`
+//! that holds each value exactly or refuses it (by name, never rounded):
+//! a bare `numeric`, whose places are the value's own in PostgreSQL,
+//! shown as a query's column (`(1 / 3.0::float8)::numeric` is
+//! 0.333333333333333, 15 places, more than the 10 of the `decimal(38,10)`
+//! a bare `numeric` is planned as elsewhere).
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Decimal256Array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, i256};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -33,7 +40,7 @@ use crate::error::DataException;
 /// The name of [`float_numeric`].
 pub const FLOAT_NUMERIC: &str = "quipu_float_numeric";
 
-/// `quipu_float_numeric(x, scale)`: see the module's comment.
+/// `quipu_float_numeric(x, scale[, exact])`: see the module's comment.
 pub fn float_numeric() -> ScalarUDF {
     ScalarUDF::new_from_impl(FloatNumeric {
         signature: Signature::user_defined(Volatility::Immutable),
@@ -69,6 +76,11 @@ impl ScalarUDFImpl for FloatNumeric {
             [x, s] if (x.is_floating() || *x == DataType::Null) && s.is_integer() => {
                 Ok(vec![x.clone(), s.clone()])
             }
+            [x, s, DataType::Boolean]
+                if (x.is_floating() || *x == DataType::Null) && s.is_integer() =>
+            {
+                Ok(vec![x.clone(), s.clone(), DataType::Boolean])
+            }
             _ => plan_err!("{FLOAT_NUMERIC} takes a float and a scale, not {args:?}"),
         }
     }
@@ -79,28 +91,37 @@ impl ScalarUDFImpl for FloatNumeric {
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let scale = scale_argument(args.scalar_arguments.get(1).copied().flatten())?;
-        Ok(Arc::new(Field::new(
-            self.name(),
-            DataType::Decimal128(38, scale),
-            true,
-        )))
+        let exact = matches!(
+            args.scalar_arguments.get(2).copied().flatten(),
+            Some(ScalarValue::Boolean(Some(true)))
+        );
+        let t = match exact {
+            true => DataType::Decimal256(WIDE, scale),
+            false => DataType::Decimal128(38, scale),
+        };
+        Ok(Arc::new(Field::new(self.name(), t, true)))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scale = match args.return_field.data_type() {
-            DataType::Decimal128(_, s) => *s,
-            other => return plan_err!("{FLOAT_NUMERIC} returns a decimal, not {other}"),
-        };
         let x = args.args[0].to_array(args.number_rows)?;
         let digits = digits_of(x.data_type());
         let x = cast(&x, &DataType::Float64)?;
-        let out = x
-            .as_primitive::<Float64Type>()
-            .iter()
-            .map(|v| v.map(|v| numeric_of(v, digits, scale)).transpose())
-            .collect::<Result<Decimal128Array>>()?
-            .with_precision_and_scale(38, scale)?;
-        let out: ArrayRef = Arc::new(out);
+        let x = x.as_primitive::<Float64Type>();
+        let out: ArrayRef = match args.return_field.data_type() {
+            DataType::Decimal128(_, scale) => Arc::new(
+                x.iter()
+                    .map(|v| v.map(|v| numeric_of(v, digits, *scale)).transpose())
+                    .collect::<Result<Decimal128Array>>()?
+                    .with_precision_and_scale(38, *scale)?,
+            ),
+            DataType::Decimal256(_, scale) => Arc::new(
+                x.iter()
+                    .map(|v| v.map(|v| exact_numeric_of(v, digits, *scale)).transpose())
+                    .collect::<Result<Decimal256Array>>()?
+                    .with_precision_and_scale(WIDE, *scale)?,
+            ),
+            other => return plan_err!("{FLOAT_NUMERIC} returns a decimal, not {other}"),
+        };
         super::pg_text::shaped_like(&args.args[..1], out)
     }
 }
@@ -140,16 +161,61 @@ pub fn places(v: f64, digits: usize) -> i32 {
     (frac - exponent).max(0)
 }
 
+/// The precision of the exact numeric ([`float_numeric`]'s third
+/// argument).
+const WIDE: u8 = 76;
+
+/// NaN and the infinities, which Quipu's numeric does not hold.
+fn finite(v: f64) -> Result<()> {
+    if v.is_finite() {
+        return Ok(());
+    }
+    let what = if v.is_nan() { "NaN" } else { "infinity" };
+    Err(DataException::error(
+        "0A000",
+        &format!("cannot cast {what} to numeric: Quipu's numeric holds no {what}"),
+    ))
+}
+
+/// `v` with `digits` significant digits (as C's `%.{digits}g`), unscaled
+/// at `scale` places: exactly, or refused where it has more places or
+/// more than `WIDE - scale` integer digits.
+fn exact_numeric_of(v: f64, digits: usize, scale: i8) -> Result<i256> {
+    finite(v)?;
+    let needed = places(v, digits);
+    if needed > scale as i32 {
+        return Err(DataException::error(
+            "0A000",
+            &format!(
+                "{v:e} as numeric has {needed} places, and Quipu's numeric holds {scale}: \
+                 keep it a double precision, or give the numeric fewer places (numeric(38, s))"
+            ),
+        ));
+    }
+    let (mut mantissa, exponent) = significant(v, digits);
+    let mut shift = exponent - (digits as i32 - 1) + scale as i32;
+    // The digits dropped here are zeros (the places were checked).
+    while shift < 0 {
+        mantissa /= 10;
+        shift += 1;
+    }
+    let limit = i256::from_i128(10).wrapping_pow(WIDE as u32);
+    let unscaled = i256::from_i128(10)
+        .checked_pow(shift as u32)
+        .and_then(|p| i256::from_i128(mantissa).checked_mul(p))
+        .filter(|u| *u < limit)
+        .ok_or_else(|| DataException::error("22003", "numeric field overflow"))?;
+    Ok(if v < 0.0 {
+        unscaled.wrapping_neg()
+    } else {
+        unscaled
+    })
+}
+
 /// `v` with `digits` significant digits (as C's `%.{digits}g`), unscaled
 /// at `scale` places, rounded half away from zero.
 fn numeric_of(v: f64, digits: usize, scale: i8) -> Result<i128> {
-    if !v.is_finite() {
-        let what = if v.is_nan() { "NaN" } else { "infinity" };
-        return Err(DataException::error(
-            "0A000",
-            &format!("cannot cast {what} to numeric: Quipu's numeric holds no {what}"),
-        ));
-    }
+    finite(v)?;
     let (mantissa, exponent) = significant(v, digits);
     // v = mantissa * 10^(exponent - digits + 1); at `scale` places:
     let shift = exponent - (digits as i32 - 1) + scale as i32;
@@ -215,6 +281,25 @@ mod tests {
         }
         assert_eq!(places(1.1f32 as f64, 6), 1);
         assert_eq!(places(0.1234567f32 as f64, 6), 6);
+    }
+
+    #[test]
+    fn the_exact_numeric_keeps_every_place_or_refuses() {
+        let text = |v: f64| {
+            let u = exact_numeric_of(v, 15, 38).unwrap();
+            ScalarValue::Decimal256(Some(u), WIDE, 38).to_string()
+        };
+        assert!(text(1.0 / 3.0).starts_with("0.333333333333333000"));
+        assert!(text(-2.5e37).starts_with("-25000000000000000000000000000000000000.0"));
+        assert!(text(1e-23).starts_with("0.00000000000000000000001000"));
+        assert_eq!(exact_numeric_of(0.5, 15, 1).unwrap(), i256::from_i128(5));
+        let e = exact_numeric_of(1.0 / 3.0 * 1e-30, 15, 38)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("has 45 places"), "{e}");
+        let e = exact_numeric_of(1e38, 15, 38).unwrap_err().to_string();
+        assert!(e.contains("numeric field overflow"), "{e}");
+        assert!(exact_numeric_of(f64::NAN, 15, 38).is_err());
     }
 
     #[test]

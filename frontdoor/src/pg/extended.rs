@@ -153,12 +153,8 @@ impl QueryParser for QuipuParser {
                     LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) | LogicalPlan::Dml(_)
                 ) =>
             {
-                arrow_pg::datatypes::arrow_schema_to_pg_fields(
-                    schema,
-                    format.unwrap_or(&Format::UnifiedText),
-                    None,
-                )
-                .map(|fields| renamed(fields, names.as_deref()))
+                super::text_out::pg_fields(schema, format.unwrap_or(&Format::UnifiedText), None)
+                    .map(|fields| renamed(fields, names.as_deref()))
             }
             Kind::TypeLookup => Ok(super::type_lookup::fields(
                 format.unwrap_or(&Format::UnifiedText),

@@ -92,7 +92,7 @@ impl Conn {
             None => out.schema.clone(),
         };
         let fields = Arc::new(renamed(
-            arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, format, Some(options))?,
+            super::text_out::pg_fields(&schema, format, Some(options))?,
             names,
         ));
         let batches = guarded(out.stream, token, deadline);

@@ -133,6 +133,30 @@ pub fn pg_text_batch(
     RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
 }
 
+/// The PostgreSQL fields of a result's `schema`. A `decimal256` (a
+/// double shown as an exact `numeric`, `quipu_scheduler`'s rounding) is a
+/// `numeric` as a `decimal128` is; pgwire's mapping knows only the
+/// latter. Its values are sent as [`pg_text_batch`] and
+/// [`super::binary_numeric`] write them.
+pub fn pg_fields(
+    schema: &Schema,
+    format: &pgwire::api::portal::Format,
+    options: Option<Arc<pgwire::types::format::FormatOptions>>,
+) -> pgwire::error::PgWireResult<Vec<FieldInfo>> {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Decimal256(_, s) => f
+                .as_ref()
+                .clone()
+                .with_data_type(DataType::Decimal128(38, (*s).min(38))),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    arrow_pg::datatypes::arrow_schema_to_pg_fields(&Schema::new(fields), format, options)
+}
+
 /// The hidden columns of places a result carries
 /// (`quipu_scheduler::scales`): the columns a client sees, and for each
 /// numeric one the hidden column of its values' places.
@@ -188,7 +212,9 @@ impl Places {
                 .get(k)
                 .is_some_and(|f| f.format() == FieldFormat::Text);
             match (places, column.data_type()) {
-                (Some(p), DataType::Decimal128(_, scale)) if text => {
+                (Some(p), DataType::Decimal128(_, scale) | DataType::Decimal256(_, scale))
+                    if text =>
+                {
                     let a = quipu_connectors::dialect::places_text::places_text(
                         column,
                         batch.column(*p),
@@ -197,7 +223,7 @@ impl Places {
                     schema_fields.push(field.with_data_type(DataType::Utf8));
                     columns.push(a);
                 }
-                (Some(p), DataType::Decimal128(..)) => {
+                (Some(p), DataType::Decimal128(..) | DataType::Decimal256(..)) => {
                     let places = cast(batch.column(*p), &DataType::Int32)?;
                     let a = super::binary_numeric::binary_numerics(
                         column,
