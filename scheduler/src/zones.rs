@@ -56,9 +56,77 @@ pub fn rewrite(plan: LogicalPlan, zone: Option<&str>) -> Result<LogicalPlan> {
     // In a UTC session only time literals and the calls of `reads_dates`
     // need the pass, which recomputes every node's schema.
     if zone.is_none() && !any_expr(&plan, |e| is_time_literal(e) || reads_dates(e)) {
-        return Ok(plan);
+        return union_clocks(plan, None);
     }
-    crate::rounding::rewrite_retyped(plan, |e, schema| rewrite_expr(e, schema, zone.as_ref()))
+    let plan =
+        crate::rounding::rewrite_retyped(plan, |e, schema| rewrite_expr(e, schema, zone.as_ref()))?;
+    union_clocks(plan, zone.as_ref())
+}
+
+/// A `UNION` whose column is a `timestamptz` in one input and a
+/// `timestamp` or a `date` in another: the latter read on the session's
+/// clock ([`on_session_clock`]), as PostgreSQL casts it to the common
+/// type; DataFusion's coercion read it as UTC (the type a source's
+/// `timestamptz` has), and made the column a `timestamp` where a date
+/// met it.
+fn union_clocks(plan: LogicalPlan, zone: Option<&Arc<str>>) -> Result<LogicalPlan> {
+    use datafusion::logical_expr::{Projection, Union};
+    plan.transform_up_with_subqueries(|node| {
+        let LogicalPlan::Union(u) = node else {
+            return Ok(Transformed::no(node));
+        };
+        let width = u.schema.fields().len();
+        let zoned: Vec<bool> = (0..width)
+            .map(|i| {
+                u.inputs.iter().any(|p| {
+                    matches!(
+                        p.schema().field(i).data_type(),
+                        DataType::Timestamp(_, Some(_))
+                    )
+                })
+            })
+            .collect();
+        // In a UTC session a `timestamp` is read so already; a date was
+        // made a `timestamp` with the column (its zone lost).
+        let naive = |p: &LogicalPlan, i: usize| {
+            zoned[i]
+                && match p.schema().field(i).data_type() {
+                    DataType::Timestamp(_, None) => zone.is_some(),
+                    t => matches!(t, DataType::Date32 | DataType::Date64),
+                }
+        };
+        if !u.inputs.iter().any(|p| (0..width).any(|i| naive(p, i))) {
+            return Ok(Transformed::no(LogicalPlan::Union(u)));
+        }
+        let mut inputs = Vec::with_capacity(u.inputs.len());
+        for p in u.inputs {
+            if !(0..width).any(|i| naive(&p, i)) {
+                inputs.push(p);
+                continue;
+            }
+            let schema = p.schema().clone();
+            let exprs = schema
+                .iter()
+                .enumerate()
+                .map(|(i, (q, f))| {
+                    let c = Expr::Column(datafusion::common::Column::new(q.cloned(), f.name()));
+                    match naive(&p, i) {
+                        true => on_session_clock(&c, Some(f.data_type()), zone)
+                            .unwrap_or(c)
+                            .alias_qualified(q.cloned(), f.name()),
+                        false => c,
+                    }
+                })
+                .collect();
+            inputs.push(Arc::new(LogicalPlan::Projection(Projection::try_new(
+                exprs, p,
+            )?)));
+        }
+        Ok(Transformed::yes(LogicalPlan::Union(
+            Union::try_new_with_loose_types(inputs)?,
+        )))
+    })
+    .map(|t| t.data)
 }
 
 /// Whether an expression of `plan` (subqueries included) holds a part
@@ -462,6 +530,19 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
                 .call(vec![*expr, datafusion::logical_expr::lit(tz.to_string())]);
             Transformed::yes(Expr::Cast(Cast {
                 expr: Box::new(at),
+                field,
+            }))
+        }
+        // The cast DataFusion's coercion puts on a `timestamp` meeting a
+        // source's `timestamptz` (typed UTC) in a `UNION`: PostgreSQL
+        // reads its wall clock in the session's zone, as above.
+        Expr::Cast(Cast { expr, field })
+            if zone.is_some()
+                && matches!(field.data_type(), DataType::Timestamp(_, Some(tz)) if utc_zone(tz))
+                && matches!(expr.get_type(schema), Ok(DataType::Timestamp(_, None))) =>
+        {
+            Transformed::yes(Expr::Cast(Cast {
+                expr: Box::new(wall_clock_in(*expr, zone)),
                 field,
             }))
         }

@@ -1411,6 +1411,12 @@ const WIRE_SCALARS: &[&str] = &[
     "variance(f) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)",
     "stddev_pop(f) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING)",
     "CAST(CASE WHEN abs(f) < 3 THEN f END AS numeric)",
+    // A double shown as a bare numeric keeps PostgreSQL's 15 significant
+    // digits, not the 10 places of decimal(38,10); `round` of one rounds
+    // those digits once (0.5 * 0.00999999999999 is 0.00 at 2 places).
+    "CAST(f / 3 AS numeric)",
+    "CAST(f * 1e-20 AS numeric)",
+    "round(CAST(f * 0.00999999999999 AS numeric), 2)",
     // A numeric turned into text keeps each value's places, not the
     // column's (`100.0000000000`).
     // Of equal doubles (-0 and 0) the first (id 6 holds -0).
@@ -1748,6 +1754,44 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "i / 3.0 UNION ALL avg(i)",
             "SELECT id, i / 3.0 FROM public.t UNION ALL SELECT -1, avg(i) FROM public.t ORDER BY 1",
         ),
+        // Intervals group by their span: a month is 30 days, a day 24
+        // hours (Arrow's field-by-field hash made each a group of its own).
+        (
+            "GROUP BY an interval",
+            "SELECT count(*), min(id) FROM public.t GROUP BY CASE WHEN b THEN INTERVAL '1 day' \
+             WHEN NOT b THEN INTERVAL '24 hours' END ORDER BY 2",
+        ),
+        (
+            "DISTINCT intervals",
+            "SELECT count(*) FROM (SELECT DISTINCT CASE WHEN b THEN INTERVAL '1 mon' \
+             ELSE INTERVAL '30 days' END FROM public.t) AS x",
+        ),
+        (
+            "count(DISTINCT interval)",
+            "SELECT count(DISTINCT CASE WHEN b THEN INTERVAL '1 mon' ELSE INTERVAL '30 days' END) \
+             FROM public.t",
+        ),
+        (
+            "a window partitioned by an interval",
+            "SELECT id, count(*) OVER (PARTITION BY CASE WHEN b THEN INTERVAL '1 day' \
+             ELSE INTERVAL '24 hours' END) FROM public.t ORDER BY id",
+        ),
+        // A RANGE frame along intervals measures offsets by span too.
+        (
+            "RANGE frame over intervals",
+            "SELECT id, count(*) OVER (ORDER BY ts - TIMESTAMP '2000-01-01' RANGE BETWEEN \
+             INTERVAL '30 days' PRECEDING AND INTERVAL '1 mon' FOLLOWING) FROM public.t ORDER BY id",
+        ),
+        // A timestamp meeting a timestamptz in a UNION is read on the
+        // session's clock (it was read as UTC).
+        (
+            "ts UNION ALL tz",
+            "SELECT id, ts FROM public.t UNION ALL SELECT id + 100, tz FROM public.t ORDER BY 1",
+        ),
+        (
+            "d UNION tz",
+            "SELECT d FROM public.t UNION SELECT tz FROM public.t ORDER BY 1",
+        ),
         (
             "COALESCE(n, 0) UNION ALL m",
             "SELECT id, COALESCE(n, 0) FROM public.t UNION ALL SELECT id + 100, m FROM public.t \
@@ -1832,7 +1876,8 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
     let mut failures: Vec<String> = vec![];
     let mut values = 0usize;
     // New York for its daylight-saving changes, on days the rows hold.
-    for zone in ["UTC", "America/Lima", "Asia/Kolkata", "America/New_York"] {
+    let zones = ["UTC", "America/Lima", "Asia/Kolkata", "America/New_York"];
+    for zone in zones {
         let set = format!("SET TimeZone = '{zone}'");
         pgc.simple_query(&set).await.unwrap();
         qc.simple_query(&set).await.unwrap();
@@ -2053,8 +2098,9 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         out.stdout
     );
     eprintln!(
-        "expressions over the wire: {} queries x 3 time zones, {values} rows compared, {} failures",
+        "expressions over the wire: {} queries x {} time zones, {values} rows compared, {} failures",
         sqls.len(),
+        zones.len(),
         failures.len()
     );
     assert!(values > 0, "nothing compared");
