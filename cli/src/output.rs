@@ -119,9 +119,9 @@ pub async fn print_batches(
 }
 
 /// A `decimal256` column as text without its trailing zeros: Quipu
-/// plans one only for a double shown as an exact `numeric`
-/// (`quipu_float_numeric`), whose places are the value's own, as
-/// PostgreSQL prints it (`0.5`, not `0.5` and 37 zeros).
+/// plans one only for an exact `numeric` a query shows (a double cast to
+/// `numeric`, whose places are then PostgreSQL's, or a quotient), at 38
+/// places (`0.5`, not `0.5` and 37 zeros).
 fn shown_schema(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
     use arrow::datatypes::{DataType, Field, Schema};
     let fields: Vec<Field> = schema

@@ -458,6 +458,19 @@ fn rewrite_other(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 },
             )))
         }
+        // An integer cast to a `numeric` without a scale (`decimal(38,10)`)
+        // has no places, as in PostgreSQL (a `decimal(38,0)`): a quotient of it is rounded at
+        // PostgreSQL's places (`i::numeric / 3` is 715827666.66666667,
+        // not 715827666.6666666667), a product keeps the other's.
+        Expr::Cast(Cast { expr, field })
+            if *field.data_type() == DataType::Decimal128(38, 10)
+                && ty(&expr).is_some_and(|t| t.is_integer())
+                // Not `extract`'s mark, `CAST(date_part(...) AS numeric)`,
+                // which `crate::extract` reads later.
+                && !matches!(expr.as_ref(), Expr::ScalarFunction(f) if f.name() == "date_part") =>
+        {
+            Ok(Transformed::yes(cast(*expr, DataType::Decimal128(38, 0))))
+        }
         // Text to a `numeric` without a scale (`decimal(38,10)`) keeps its
         // places or is refused (`quipu_numeric_text`), never rounded.
         Expr::Cast(Cast { expr, field })

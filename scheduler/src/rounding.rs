@@ -33,7 +33,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::expr::Cast;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, ScalarUDF, lit, when};
-use quipu_connectors::dialect::float_numeric;
+use quipu_connectors::dialect::{float_numeric, pg_numeric};
 
 /// `plan` with casts to integers and float `round`s given PostgreSQL's
 /// meaning (subqueries included).
@@ -56,6 +56,30 @@ fn unscaled_float_numeric(e: &Expr) -> Option<&Expr> {
                 }
                 _ => None,
             }
+        }
+        _ => None,
+    }
+}
+
+/// `a / b` of numerics (or a numeric and an integer): its operands.
+fn numeric_quotient(e: &Expr, schema: &DFSchema) -> Option<(Expr, Expr)> {
+    let shape = |x: &Expr| {
+        x.get_type(schema)
+            .ok()
+            .and_then(|t| pg_numeric::decimal_shape(&t))
+    };
+    let decimal = |x: &Expr| matches!(x.get_type(schema), Ok(DataType::Decimal128(..)));
+    match e {
+        Expr::BinaryExpr(b)
+            if b.op == datafusion::logical_expr::Operator::Divide
+                && shape(&b.left).is_some()
+                && shape(&b.right).is_some()
+                && (decimal(&b.left) || decimal(&b.right)) =>
+        {
+            Some((*b.left.clone(), *b.right.clone()))
+        }
+        Expr::ScalarFunction(f) if f.name() == pg_numeric::DIV && f.args.len() == 2 => {
+            Some((f.args[0].clone(), f.args[1].clone()))
         }
         _ => None,
     }
@@ -86,18 +110,28 @@ fn exact_outputs(plan: LogicalPlan, plain: bool) -> Result<LogicalPlan> {
                 .iter()
                 .all(|e| matches!(e.clone().unalias(), Expr::Column(_)));
             let input = Arc::new(exact_outputs(Arc::unwrap_or_clone(p.input), passes)?);
+            let schema = input.schema().clone();
             let exprs = p
                 .expr
                 .into_iter()
                 .zip(p.schema.iter())
                 .map(|(e, (qualifier, field))| {
                     let bare = e.clone().unalias();
-                    match unscaled_float_numeric(&bare) {
-                        Some(x) => float_numeric::float_numeric()
-                            .call(vec![x.clone(), lit(38i64), lit(true)])
-                            .alias_qualified(qualifier.cloned(), field.name()),
-                        None => e,
-                    }
+                    let exact = match (
+                        unscaled_float_numeric(&bare),
+                        numeric_quotient(&bare, &schema),
+                    ) {
+                        (Some(x), _) => float_numeric::float_numeric().call(vec![
+                            x.clone(),
+                            lit(38i64),
+                            lit(true),
+                        ]),
+                        (None, Some((a, b))) => {
+                            pg_numeric::numeric_div().call(vec![a, b, lit(true)])
+                        }
+                        (None, None) => return e,
+                    };
+                    exact.alias_qualified(qualifier.cloned(), field.name())
                 })
                 .collect();
             Ok(LogicalPlan::Projection(

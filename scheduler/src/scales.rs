@@ -565,6 +565,13 @@ fn places(e: &Expr, schema: &DFSchema, avg: &HashMap<String, Expr>) -> Option<Ex
                 float_numeric::FLOAT_NUMERIC if args.len() == 3 => {
                     Some(pg_numeric::text_scale().call(vec![args[0].clone()]))
                 }
+                // An exact quotient (`crate::rounding`): as `a / b` below.
+                pg_numeric::DIV if args.len() == 3 => Some(pg_numeric::div_scale_udf().call(vec![
+                    args[0].clone(),
+                    args[1].clone(),
+                    of(args[0])?,
+                    of(args[1])?,
+                ])),
                 "sqrt" if numeric(args.first()?) => {
                     let x = args.first()?;
                     Some(pg_numeric::sqrt_scale_udf().call(vec![(*x).clone(), of(x)?]))

@@ -42,8 +42,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Float64Array, Int32Array, Int64Array,
-    ListArray, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Decimal256Array, Float64Array,
+    Int32Array, Int64Array, ListArray, StringArray,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::cast;
@@ -160,6 +160,11 @@ pub(super) fn overflow() -> datafusion::error::DataFusionError {
 /// it, at `scale` places: rounded, half away from zero, at PostgreSQL's
 /// places or at `scale` when that is fewer.
 pub fn quotient(a: i128, sa: i8, b: i128, sb: i8, scale: i8) -> Result<i128> {
+    fits(wide_quotient(a, sa, b, sb, scale)?)
+}
+
+/// [`quotient`] in 256 bits, unchecked for 38 digits.
+fn wide_quotient(a: i128, sa: i8, b: i128, sb: i8, scale: i8) -> Result<i256> {
     if b == 0 {
         return Err(DataException::error("22012", "division by zero"));
     }
@@ -177,10 +182,35 @@ pub fn quotient(a: i128, sa: i8, b: i128, sb: i8, scale: i8) -> Result<i128> {
     } else {
         d = d.checked_mul(ten(-k)?).ok_or_else(overflow)?;
     }
-    let q = rounded(n, d)
+    rounded(n, d)
         .checked_mul(ten(scale as i32 - places)?)
-        .ok_or_else(overflow)?;
-    fits(q)
+        .ok_or_else(overflow)
+}
+
+/// The precision of an exact quotient (`quipu_numeric_div(a, b, true)`).
+const EXACT: u8 = 76;
+/// The scale of an exact quotient.
+const EXACT_SCALE: i8 = 38;
+
+/// `a / b` exactly at PostgreSQL's places, unscaled at [`EXACT_SCALE`],
+/// or refused by name where those places are more.
+fn exact_quotient(a: i128, sa: i8, b: i128, sb: i8) -> Result<i256> {
+    let places = div_scale(a, sa, b, sb);
+    if b != 0 && places > EXACT_SCALE as i32 {
+        return Err(DataException::error(
+            "0A000",
+            &format!(
+                "a quotient of {places} places: Quipu's numeric holds {EXACT_SCALE} \
+                 (divide a numeric of fewer places, or doubles)"
+            ),
+        ));
+    }
+    let q = wide_quotient(a, sa, b, sb, EXACT_SCALE)?;
+    let limit = i256::from_i128(10).wrapping_pow(EXACT as u32);
+    match q.wrapping_abs() < limit {
+        true => Ok(q),
+        false => Err(overflow()),
+    }
 }
 
 /// `n / d` rounded half away from zero (`d` is not zero).
@@ -248,15 +278,23 @@ impl ScalarUDFImpl for NumericDiv {
     }
 
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
-        let coerced: Option<Vec<DataType>> = args
+        let (operands, flag) = args.split_at(args.len().min(2));
+        let coerced: Option<Vec<DataType>> = operands
             .iter()
             .map(|t| match t {
                 DataType::Null => Some(DataType::Decimal128(1, 0)),
                 t => decimal_shape(t).map(|(p, s)| DataType::Decimal128(p, s)),
             })
             .collect();
-        match coerced {
-            Some(c) if c.len() == 2 => Ok(c),
+        match (coerced, flag) {
+            (Some(c), []) if c.len() == 2 => Ok(c),
+            // `quipu_numeric_div(a, b, true)`: the exact quotient, a
+            // `decimal256(76,38)` at PostgreSQL's places or refused
+            // (a quotient a query shows: `scheduler/src/rounding.rs`).
+            (Some(mut c), [DataType::Boolean]) if c.len() == 2 => {
+                c.push(DataType::Boolean);
+                Ok(c)
+            }
             _ => super::pg_functions::no_function("numeric division", args),
         }
     }
@@ -267,19 +305,38 @@ impl ScalarUDFImpl for NumericDiv {
                 (Some(a), Some(b)) => Ok(div_type(a, b)),
                 _ => exec_err!("{DIV} takes two numerics"),
             },
+            [_, _, DataType::Boolean] => Ok(DataType::Decimal256(EXACT, EXACT_SCALE)),
             _ => exec_err!("{DIV} takes two numerics"),
         }
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let DataType::Decimal128(_, scale) = *args.return_field.data_type() else {
-            return exec_err!("{DIV} returns a decimal");
-        };
         let (a, b) = (&arrays[0], &arrays[1]);
         let (sa, sb) = (scale_of(a), scale_of(b));
-        let out = decimal_pairs(a, b, scale, |x, y| quotient(x, sa, y, sb, scale))?;
-        super::pg_text::shaped_like(&args.args, Arc::new(out))
+        let out: ArrayRef = match *args.return_field.data_type() {
+            DataType::Decimal128(_, scale) => Arc::new(decimal_pairs(a, b, scale, |x, y| {
+                quotient(x, sa, y, sb, scale)
+            })?),
+            DataType::Decimal256(..) => {
+                let (x, y) = (
+                    a.as_primitive::<Decimal128Type>(),
+                    b.as_primitive::<Decimal128Type>(),
+                );
+                Arc::new(
+                    x.iter()
+                        .zip(y.iter())
+                        .map(|(x, y)| match (x, y) {
+                            (Some(x), Some(y)) => exact_quotient(x, sa, y, sb).map(Some),
+                            _ => Ok(None),
+                        })
+                        .collect::<Result<Decimal256Array>>()?
+                        .with_precision_and_scale(EXACT, EXACT_SCALE)?,
+                )
+            }
+            _ => return exec_err!("{DIV} returns a decimal"),
+        };
+        super::pg_text::shaped_like(&args.args[..2], out)
     }
 }
 
