@@ -34,7 +34,7 @@
 
 use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, TimeUnit};
 use datafusion::common::DFSchema;
-use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::Cast;
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, lit, when};
@@ -44,7 +44,14 @@ use quipu_connectors::error::DataException;
 
 /// `plan` with PostgreSQL's result types (subqueries included).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let plan = crate::rounding::rewrite_retyped(plan, rewrite_expr)?;
+    // A recursive query keeps a bare numeric `decimal(38,10)`: its
+    // recursive term must have its static term's type, and a quotient
+    // there is typed before this rewrite could follow it.
+    let recursive = plan
+        .exists(|p| Ok(matches!(p, LogicalPlan::RecursiveQuery(_))))
+        .unwrap_or(true);
+    let plan =
+        crate::rounding::rewrite_retyped(plan, |e, schema| rewrite_expr(e, schema, !recursive))?;
     interval_sorts(plan)
 }
 
@@ -347,20 +354,22 @@ fn rewrite_call(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     }
 }
 
-fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+/// `integers`: whether an integer cast to a bare `numeric` may be given
+/// scale 0.
+fn rewrite_expr(e: Expr, schema: &DFSchema, integers: bool) -> Result<Transformed<Expr>> {
     match e {
         Expr::ScalarFunction(_) | Expr::AggregateFunction(_) | Expr::WindowFunction(_) => {
             let called = rewrite_call(e, schema)?;
             if called.transformed {
                 return Ok(called);
             }
-            rewrite_other(called.data, schema)
+            rewrite_other(called.data, schema, integers)
         }
-        e => rewrite_other(e, schema),
+        e => rewrite_other(e, schema, integers),
     }
 }
 
-fn rewrite_other(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+fn rewrite_other(e: Expr, schema: &DFSchema, integers: bool) -> Result<Transformed<Expr>> {
     let ty = |e: &Expr| e.get_type(schema).ok();
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right })
@@ -463,7 +472,8 @@ fn rewrite_other(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         // PostgreSQL's places (`i::numeric / 3` is 715827666.66666667,
         // not 715827666.6666666667), a product keeps the other's.
         Expr::Cast(Cast { expr, field })
-            if *field.data_type() == DataType::Decimal128(38, 10)
+            if integers
+                && *field.data_type() == DataType::Decimal128(38, 10)
                 && ty(&expr).is_some_and(|t| t.is_integer())
                 // Not `extract`'s mark, `CAST(date_part(...) AS numeric)`,
                 // which `crate::extract` reads later.

@@ -18,7 +18,9 @@
 //! - `CAST(x AS int)`, `x` float: the cast of that rounding;
 //! - `CAST(x AS numeric(p, s))`, `x` float: the cast of
 //!   `quipu_float_numeric(x, s)`, PostgreSQL's 15 significant digits at
-//!   `s` places (`connectors/src/dialect/float_numeric.rs`).
+//!   `s` places (`connectors/src/dialect/float_numeric.rs`);
+//! - a bare `numeric` of a float, or a quotient of numerics, that the
+//!   query shows: exact, in a `decimal256` ([`exact_shown`]).
 //!
 //! The casts inside are decimal-to-integer casts, which the PostgreSQL
 //! pushdown does not send (PostgreSQL would round them again), so the
@@ -38,7 +40,15 @@ use quipu_connectors::dialect::{float_numeric, pg_numeric};
 /// `plan` with casts to integers and float `round`s given PostgreSQL's
 /// meaning (subqueries included).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
-    exact_outputs(rewrite_typed(plan, rewrite_expr)?, true)
+    rewrite_typed(plan, rewrite_expr)
+}
+
+/// A query's plan with the numerics it shows exact ([`exact_outputs`]).
+/// Applied to a statement's final plan, after the caches: a materialized
+/// view's stored columns and the plans the cache matches keep the types
+/// of `rewrite`.
+pub(crate) fn exact_shown(plan: LogicalPlan) -> Result<LogicalPlan> {
+    exact_outputs(plan, true)
 }
 
 /// `CAST(x AS numeric)` of a float `x`, planned as `quipu_float_numeric(x,
@@ -92,8 +102,10 @@ fn numeric_quotient(e: &Expr, schema: &DFSchema) -> Option<(Expr, Expr)> {
 /// silently to 10 (`(1 / 3.0::float8)::numeric` is 0.333333333333333).
 /// Only a column shown: the output of the top projection (under the
 /// sorts, limits, `DISTINCT`s and subquery names above it), and of a
-/// projection under it that only passes columns up (`plain`). Elsewhere the value meets other
-/// decimals, whose arithmetic is Arrow's in 38 digits.
+/// projection under it that only passes columns up (`plain`). Elsewhere
+/// the value meets other decimals, whose arithmetic is Arrow's in 38
+/// digits. A quotient of numerics shown likewise is exact at
+/// PostgreSQL's places (`quipu_numeric_div(a, b, true)`).
 fn exact_outputs(plan: LogicalPlan, plain: bool) -> Result<LogicalPlan> {
     match plan {
         LogicalPlan::Sort(_)

@@ -341,6 +341,13 @@ impl ClientSession {
             let plan = self.plan_live(statement.clone(), names).await?;
             match apply(&self.engine, &state, &self.access, plan, waited, &opts).await? {
                 Outcome::Unchanged(plan) | Outcome::Rewritten(plan) => {
+                    // A query's shown numerics exact (not a materialized
+                    // view's stored columns, nor the plans the cache
+                    // matched).
+                    let plan = match names {
+                        Names::Result => crate::rounding::exact_shown(plan)?,
+                        Names::AsWritten => plan,
+                    };
                     return match self.numeric_places && names == Names::Result {
                         true => Ok(crate::scales::annotate(plan)?),
                         false => Ok(plan),
