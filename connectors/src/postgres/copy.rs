@@ -4,10 +4,10 @@
 use bytes::{Buf, Bytes, BytesMut};
 use datafusion::arrow::array::{
     ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
-    Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
+    IntervalMonthDayNanoBuilder, StringBuilder, TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use super::types::Wire;
@@ -54,6 +54,7 @@ pub(super) fn builder_for(w: Wire) -> Box<dyn ArrayBuilder> {
             };
             Box::new(TimestampMicrosecondBuilder::new().with_timezone_opt(tz))
         }
+        Wire::Interval => Box::new(IntervalMonthDayNanoBuilder::new()),
         Wire::Bytea => Box::new(BinaryBuilder::new()),
         Wire::Text => Box::new(StringBuilder::new()),
     }
@@ -258,6 +259,17 @@ pub(super) fn decode_value(
         Wire::Numeric(p, s) => {
             let d = v
                 .map(|v| match decode_numeric(v, s)? {
+                    // An unconstrained numeric is read as numeric(38,10)
+                    // (`types::Wire::of_udt`): a refresh cannot widen it.
+                    (n, cut) if exact && (cut || !fits_precision(n, p)) && (p, s) == (38, 10) => {
+                        Err(
+                            "a value has more than 10 places or 28 integer digits, more than \
+                             Quipu reads of a numeric without a precision (numeric(38,10)): \
+                             cast the column to a numeric(p,s) in a view at the source and \
+                             read the view"
+                                .to_string(),
+                        )
+                    }
                     (n, cut) if exact && (cut || !fits_precision(n, p)) => Err(format!(
                         "a value does not fit numeric({p},{s}), the column's type in the \
                          catalog: the column has changed at the source; run `quipu catalog \
@@ -268,6 +280,17 @@ pub(super) fn decode_value(
                 .transpose()?;
             append!(b, Decimal128Builder, d)
         }
+        // Microseconds (8 bytes), days (4), months (4).
+        Wire::Interval => append!(
+            b,
+            IntervalMonthDayNanoBuilder,
+            v.map(be::<16>).transpose()?.map(|x| {
+                let micros = i64::from_be_bytes(x[0..8].try_into().expect("8 of 16 bytes"));
+                let days = i32::from_be_bytes(x[8..12].try_into().expect("4 of 16 bytes"));
+                let months = i32::from_be_bytes(x[12..16].try_into().expect("4 of 16 bytes"));
+                IntervalMonthDayNano::new(months, days, micros * 1000)
+            })
+        ),
         Wire::Bytea => append!(b, BinaryBuilder, v),
         Wire::Text => {
             let s = v

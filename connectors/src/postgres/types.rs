@@ -1,7 +1,7 @@
 //! PostgreSQL types as Arrow types, and what happens to a type without a
 //! mapping (`unsupported_type`).
 
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
 use quipu_catalog::SourceDef;
 
 use crate::error::Result;
@@ -26,6 +26,8 @@ pub(crate) enum Wire {
     Date,
     Timestamp,
     TimestampTz,
+    /// Months, days and microseconds, as PostgreSQL keeps an interval.
+    Interval,
     Bytea,
 }
 
@@ -52,8 +54,10 @@ impl Wire {
                 _ => (Wire::Numeric(38, 10), false),
             },
             "text" | "varchar" | "bpchar" | "name" | "citext" => (Wire::Text, false),
-            "json" | "jsonb" | "uuid" | "xml" | "inet" | "cidr" | "macaddr" | "interval"
-            | "time" | "timetz" => (Wire::Text, true),
+            "json" | "jsonb" | "uuid" | "xml" | "inet" | "cidr" | "macaddr" | "time" | "timetz" => {
+                (Wire::Text, true)
+            }
+            "interval" => (Wire::Interval, false),
             "date" => (Wire::Date, false),
             "timestamp" => (Wire::Timestamp, false),
             "timestamptz" => (Wire::TimestampTz, false),
@@ -79,6 +83,7 @@ impl Wire {
             DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if tz.as_ref() == "UTC" => {
                 Wire::TimestampTz
             }
+            DataType::Interval(IntervalUnit::MonthDayNano) => Wire::Interval,
             DataType::Binary => Wire::Bytea,
             _ => return None,
         })
@@ -98,6 +103,7 @@ impl Wire {
             Wire::Date => DataType::Date32,
             Wire::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             Wire::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Wire::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
             Wire::Bytea => DataType::Binary,
         }
     }
@@ -117,6 +123,7 @@ impl Wire {
             Wire::Date => "date".into(),
             Wire::Timestamp => "timestamp".into(),
             Wire::TimestampTz => "timestamptz".into(),
+            Wire::Interval => "interval".into(),
             Wire::Bytea => "bytea".into(),
         }
     }
@@ -156,7 +163,7 @@ pub(super) fn unsupported_policy(source: &SourceDef) -> Result<Unsupported> {
 mod tests {
     use super::*;
 
-    const ALL: [Wire; 12] = [
+    const ALL: [Wire; 13] = [
         Wire::Bool,
         Wire::Int2,
         Wire::Int4,
@@ -168,6 +175,7 @@ mod tests {
         Wire::Date,
         Wire::Timestamp,
         Wire::TimestampTz,
+        Wire::Interval,
         Wire::Bytea,
     ];
 
