@@ -180,6 +180,11 @@ pub fn aggregate_functions() -> &'static [Arc<datafusion::logical_expr::Aggregat
                 crate::dialect::single_row::single(),
                 crate::dialect::pg_numeric::avg(),
                 crate::dialect::pg_numeric::avg_scale(),
+                // PostgreSQL's `every` is the SQL standard's `bool_and`.
+                datafusion::functions_aggregate::bool_and_or::bool_and_udaf()
+                    .as_ref()
+                    .clone()
+                    .with_aliases(["every"]),
             ]
             .into_iter()
             .chain(crate::dialect::ordered_sets::aggregates())

@@ -217,9 +217,7 @@ fn rewrite_node(
     // Output columns keep the names they were planned with.
     let names = NamePreserver::new(&node);
     node.map_expressions(|e| {
-        let saved = names.save(&e);
-        let t = g(e, &schema)?;
-        Ok(t.update_data(|e| saved.restore(e)))
+        quipu_connectors::dialect::keeping_name(&names, e, &mut |e| g(e, &schema))
     })
 }
 

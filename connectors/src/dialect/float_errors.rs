@@ -443,67 +443,67 @@ impl OptimizerRule for FloatErrors {
             // Output names stay the same (`a / b`, not the function's).
             let names = NamePreserver::new(&node);
             node.map_expressions(|e| {
-                let saved = names.save(&e);
-                let rewritten = e.transform_up(|e| {
-                    let is_double = |x: &Expr| {
-                        (!self.constants_only || x.column_refs().is_empty())
-                            && schemas
-                                .iter()
-                                .any(|s| matches!(x.get_type(s), Ok(DataType::Float64)))
-                    };
-                    let is_text = |x: &Expr| {
-                        schemas.iter().any(|s| {
-                            matches!(
-                                x.get_type(s),
-                                Ok(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
-                            )
-                        })
-                    };
-                    match &e {
-                        Expr::BinaryExpr(BinaryExpr { left, op, right })
-                            if is_double(left) && is_double(right) =>
-                        {
-                            match OPERATORS.iter().find(|(o, _)| o == op) {
-                                Some((_, name)) => Ok(call(
-                                    name,
-                                    vec![left.as_ref().clone(), right.as_ref().clone()],
-                                )),
-                                None => Ok(Transformed::no(e)),
+                super::keeping_name(&names, e, &mut |e| {
+                    e.transform_up(|e| {
+                        let is_double = |x: &Expr| {
+                            (!self.constants_only || x.column_refs().is_empty())
+                                && schemas
+                                    .iter()
+                                    .any(|s| matches!(x.get_type(s), Ok(DataType::Float64)))
+                        };
+                        let is_text = |x: &Expr| {
+                            schemas.iter().any(|s| {
+                                matches!(
+                                    x.get_type(s),
+                                    Ok(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+                                )
+                            })
+                        };
+                        match &e {
+                            Expr::BinaryExpr(BinaryExpr { left, op, right })
+                                if is_double(left) && is_double(right) =>
+                            {
+                                match OPERATORS.iter().find(|(o, _)| o == op) {
+                                    Some((_, name)) => Ok(call(
+                                        name,
+                                        vec![left.as_ref().clone(), right.as_ref().clone()],
+                                    )),
+                                    None => Ok(Transformed::no(e)),
+                                }
                             }
+                            Expr::ScalarFunction(f)
+                                if f.args.len() == 2
+                                    && f.name() == "power"
+                                    && f.args.iter().all(is_double) =>
+                            {
+                                Ok(call(POWER, f.args.clone()))
+                            }
+                            Expr::ScalarFunction(f)
+                                if f.args.len() == 1
+                                    && (FUNCTIONS.contains(&f.name()) || f.name() == "log")
+                                    && is_double(&f.args[0]) =>
+                            {
+                                let name = if f.name() == "log" { "log10" } else { f.name() };
+                                Ok(call(FUNCTION, vec![lit(name), f.args[0].clone()]))
+                            }
+                            Expr::Cast(Cast { expr, field })
+                                if *field.data_type() == DataType::Float64
+                                    && (!self.constants_only || expr.column_refs().is_empty())
+                                    && is_text(expr) =>
+                            {
+                                let utf8 = schemas
+                                    .iter()
+                                    .any(|s| matches!(expr.get_type(s), Ok(DataType::Utf8)));
+                                let text = match utf8 {
+                                    true => expr.as_ref().clone(),
+                                    false => Expr::Cast(Cast::new(expr.clone(), DataType::Utf8)),
+                                };
+                                Ok(call(INPUT, vec![text]))
+                            }
+                            _ => Ok(Transformed::no(e)),
                         }
-                        Expr::ScalarFunction(f)
-                            if f.args.len() == 2
-                                && f.name() == "power"
-                                && f.args.iter().all(is_double) =>
-                        {
-                            Ok(call(POWER, f.args.clone()))
-                        }
-                        Expr::ScalarFunction(f)
-                            if f.args.len() == 1
-                                && (FUNCTIONS.contains(&f.name()) || f.name() == "log")
-                                && is_double(&f.args[0]) =>
-                        {
-                            let name = if f.name() == "log" { "log10" } else { f.name() };
-                            Ok(call(FUNCTION, vec![lit(name), f.args[0].clone()]))
-                        }
-                        Expr::Cast(Cast { expr, field })
-                            if *field.data_type() == DataType::Float64
-                                && (!self.constants_only || expr.column_refs().is_empty())
-                                && is_text(expr) =>
-                        {
-                            let utf8 = schemas
-                                .iter()
-                                .any(|s| matches!(expr.get_type(s), Ok(DataType::Utf8)));
-                            let text = match utf8 {
-                                true => expr.as_ref().clone(),
-                                false => Expr::Cast(Cast::new(expr.clone(), DataType::Utf8)),
-                            };
-                            Ok(call(INPUT, vec![text]))
-                        }
-                        _ => Ok(Transformed::no(e)),
-                    }
-                })?;
-                Ok(rewritten.update_data(|e| saved.restore(e)))
+                    })
+                })
             })
         })
     }

@@ -126,8 +126,28 @@ pub fn rewrite_keeping_names(
 > {
     use datafusion::common::tree_node::TreeNode;
     let names = datafusion::logical_expr::expr_rewriter::NamePreserver::new(&node);
-    node.map_expressions(|e| {
-        let name = names.save(&e);
-        Ok(e.transform_up(&mut f)?.update_data(|e| name.restore(e)))
-    })
+    node.map_expressions(|e| keeping_name(&names, e, &mut |e| e.transform_up(&mut f)))
+}
+
+/// `e` rewritten by `f` under the name it was planned with. A grouping
+/// set's expressions keep theirs one by one: they are the aggregate's
+/// columns, and an alias around the whole set is none (`GROUP BY ROLLUP
+/// (i % 2)` lost its column `i % 2`).
+pub fn keeping_name(
+    names: &datafusion::logical_expr::expr_rewriter::NamePreserver,
+    e: datafusion::logical_expr::Expr,
+    f: &mut impl FnMut(
+        datafusion::logical_expr::Expr,
+    ) -> datafusion::common::Result<
+        datafusion::common::tree_node::Transformed<datafusion::logical_expr::Expr>,
+    >,
+) -> datafusion::common::Result<
+    datafusion::common::tree_node::Transformed<datafusion::logical_expr::Expr>,
+> {
+    use datafusion::common::tree_node::TreeNode;
+    if let datafusion::logical_expr::Expr::GroupingSet(_) = e {
+        return e.map_children(|c| keeping_name(names, c, f));
+    }
+    let saved = names.save(&e);
+    Ok(f(e)?.update_data(|e| saved.restore(e)))
 }

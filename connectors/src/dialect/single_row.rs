@@ -61,40 +61,40 @@ impl AnalyzerRule for AggregateScalarSubqueries {
             // differently: the node's columns keep their names.
             let names = NamePreserver::new(&node);
             let node = node.map_expressions(|e| {
-                let saved = names.save(&e);
-                let e = e.transform_up(|e| {
-                    let Expr::ScalarSubquery(mut sq) = e else {
-                        return Ok(Transformed::no(e));
-                    };
-                    let aggregate = needs_aggregate(&sq.subquery);
-                    equalities_only(&sq.subquery, aggregate, "a scalar subquery")?;
-                    if aggregate {
-                        let (plan, outer) = hoisted(sq.subquery.as_ref().clone())?;
-                        let (plan, outside) = outer_refs_outside(plan)?;
-                        let plan = distinct_output(aggregated(plan)?)?;
-                        sq.outer_ref_columns = plan.all_out_ref_exprs();
-                        sq.subquery = Arc::new(plan);
-                        let e = match outside {
-                            None => Expr::ScalarSubquery(sq),
-                            Some(select) => select(Expr::ScalarSubquery(sq))?,
+                super::keeping_name(&names, e, &mut |e| {
+                    e.transform_up(|e| {
+                        let Expr::ScalarSubquery(mut sq) = e else {
+                            return Ok(Transformed::no(e));
                         };
-                        return Ok(Transformed::yes(match conjunction(outer) {
-                            None => e,
-                            Some(when) => when_then(when, e)?,
-                        }));
-                    }
-                    if sq.outer_ref_columns.is_empty() {
-                        return Ok(Transformed::no(Expr::ScalarSubquery(sq)));
-                    }
-                    let plan = sq.subquery.as_ref().clone();
-                    let renamed = distinct_output(plan.clone())?;
-                    if renamed == plan {
-                        return Ok(Transformed::no(Expr::ScalarSubquery(sq)));
-                    }
-                    sq.subquery = Arc::new(renamed);
-                    Ok(Transformed::yes(Expr::ScalarSubquery(sq)))
-                })?;
-                Ok(e.update_data(|e| saved.restore(e)))
+                        let aggregate = needs_aggregate(&sq.subquery);
+                        equalities_only(&sq.subquery, aggregate, "a scalar subquery")?;
+                        if aggregate {
+                            let (plan, outer) = hoisted(sq.subquery.as_ref().clone())?;
+                            let (plan, outside) = outer_refs_outside(plan)?;
+                            let plan = distinct_output(aggregated(plan)?)?;
+                            sq.outer_ref_columns = plan.all_out_ref_exprs();
+                            sq.subquery = Arc::new(plan);
+                            let e = match outside {
+                                None => Expr::ScalarSubquery(sq),
+                                Some(select) => select(Expr::ScalarSubquery(sq))?,
+                            };
+                            return Ok(Transformed::yes(match conjunction(outer) {
+                                None => e,
+                                Some(when) => when_then(when, e)?,
+                            }));
+                        }
+                        if sq.outer_ref_columns.is_empty() {
+                            return Ok(Transformed::no(Expr::ScalarSubquery(sq)));
+                        }
+                        let plan = sq.subquery.as_ref().clone();
+                        let renamed = distinct_output(plan.clone())?;
+                        if renamed == plan {
+                            return Ok(Transformed::no(Expr::ScalarSubquery(sq)));
+                        }
+                        sq.subquery = Arc::new(renamed);
+                        Ok(Transformed::yes(Expr::ScalarSubquery(sq)))
+                    })
+                })
             })?;
             node.transform_data(|node| lift_nested(node, &mut lifted))
         })
