@@ -116,6 +116,21 @@ fn is_date(t: &Option<DataType>) -> bool {
     matches!(t, Some(DataType::Date32 | DataType::Date64))
 }
 
+/// Whether `e` divides a numeric (`a / b` with a decimal side).
+fn numeric_quotient(e: &Expr, schema: &DFSchema) -> bool {
+    let decimal = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Decimal128(..)));
+    matches!(e, Expr::BinaryExpr(BinaryExpr { left, op: Operator::Divide, right })
+        if decimal(left) || decimal(right))
+}
+
+/// The scale of a decimal type of more than a bare numeric's 10 places.
+fn more_places(t: Option<DataType>) -> Option<i8> {
+    match t {
+        Some(DataType::Decimal128(_, s)) if s > 10 => Some(s),
+        _ => None,
+    }
+}
+
 fn cast(e: Expr, to: DataType) -> Expr {
     Expr::Cast(Cast::new(Box::new(e), to))
 }
@@ -480,6 +495,29 @@ fn rewrite_other(e: Expr, schema: &DFSchema, integers: bool) -> Result<Transform
                 && !matches!(expr.as_ref(), Expr::ScalarFunction(f) if f.name() == "date_part") =>
         {
             Ok(Transformed::yes(cast(*expr, DataType::Decimal128(38, 0))))
+        }
+        // A numeric of more places cast to a `numeric` without a scale
+        // keeps them, as PostgreSQL's cast does: `1e-20::numeric` was
+        // rounded to 0 (`decimal(38,10)`). A quotient of numerics, whose
+        // places are chosen later (`quipu_numeric_div`), keeps its own:
+        // the cast is dropped (`(1.0 / 3)::numeric` was 0.3333333333).
+        Expr::Cast(Cast { expr, field })
+            if integers
+                && *field.data_type() == DataType::Decimal128(38, 10)
+                && numeric_quotient(&expr, schema) =>
+        {
+            Ok(Transformed::yes(*expr))
+        }
+        Expr::Cast(Cast { expr, field })
+            if integers
+                && *field.data_type() == DataType::Decimal128(38, 10)
+                && more_places(ty(&expr)).is_some() =>
+        {
+            let places = more_places(ty(&expr)).unwrap_or(10);
+            Ok(Transformed::yes(cast(
+                *expr,
+                DataType::Decimal128(38, places),
+            )))
         }
         // Text to a `numeric` without a scale (`decimal(38,10)`) keeps its
         // places or is refused (`quipu_numeric_text`), never rounded.

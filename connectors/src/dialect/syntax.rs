@@ -75,6 +75,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
     // Before `pg_functions` makes calls of the prefix operators.
     let _ = visit_expressions_mut(s, |e: &mut Expr| {
         prefix_operand(e);
+        minus_before_power(e);
         ControlFlow::<()>::Continue(())
     });
     let mut failed = None;
@@ -122,6 +123,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
     let _ = VisitMut::visit(s, &mut RepeatedColumns);
     let _ = VisitMut::visit(s, &mut SetReturning);
     let _ = VisitMut::visit(s, &mut FetchAsLimit);
+    let _ = VisitMut::visit(s, &mut OrdinalWindows);
     struct SetOps(Option<String>);
     impl Visitor for SetOps {
         type Break = ();
@@ -216,6 +218,70 @@ impl VisitorMut for RepeatedColumns {
         });
         ControlFlow::Continue(())
     }
+}
+
+/// `ORDER BY k` where the k-th item of the select list is an unnamed
+/// window function of an aggregate (`SELECT s, count(*) / sum(count(*))
+/// OVER () ... GROUP BY s ORDER BY 2`, a share of the total): DataFusion
+/// 55 looked the position up among the grouped columns and refused it
+/// ("Column in ORDER BY must be in GROUP BY"), though the same query
+/// ordered by an alias answers. The item is named by its own text and
+/// the query ordered by that name.
+struct OrdinalWindows;
+
+impl VisitorMut for OrdinalWindows {
+    type Break = ();
+    fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::{Ident, OrderByKind};
+        let (Some(order), SetExpr::Select(select)) = (&mut q.order_by, q.body.as_mut()) else {
+            return ControlFlow::Continue(());
+        };
+        let OrderByKind::Expressions(exprs) = &mut order.kind else {
+            return ControlFlow::Continue(());
+        };
+        for o in exprs {
+            let Expr::Value(v) = &o.expr else { continue };
+            let Value::Number(text, _) = &v.value else {
+                continue;
+            };
+            let Some(item) = text
+                .parse::<usize>()
+                .ok()
+                .and_then(|k| k.checked_sub(1))
+                .and_then(|i| select.projection.get_mut(i))
+            else {
+                continue;
+            };
+            let SelectItem::UnnamedExpr(e) = item else {
+                continue;
+            };
+            if !has_window(e) {
+                continue;
+            }
+            let name = Ident::with_quote('"', e.to_string());
+            *item = SelectItem::ExprWithAlias {
+                expr: e.clone(),
+                alias: name.clone(),
+            };
+            o.expr = Expr::Identifier(name);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Whether `e` calls a window function.
+fn has_window(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x: &Expr| {
+        if let Expr::Function(f) = x
+            && f.over.is_some()
+        {
+            found = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found
 }
 
 /// `FETCH FIRST n ROWS ONLY` (the standard's `LIMIT`, which SQL
@@ -1506,6 +1572,48 @@ fn prefix_operand(e: &mut Expr) {
             right,
         }),
     };
+}
+
+/// `-a ^ b` as PostgreSQL reads it, `(-a) ^ b`: its unary minus binds
+/// tighter than `^`, sqlparser's looser (`-2 ^ 2` was -4, PostgreSQL's 4).
+/// The minus goes to the leftmost operand of a chain of `^` (which is
+/// left-associative: `-2 ^ 3 ^ 2` is `((-2) ^ 3) ^ 2`).
+fn minus_before_power(e: &mut Expr) {
+    fn power(e: &Expr) -> bool {
+        matches!(
+            e,
+            Expr::BinaryOp {
+                op: BinaryOperator::PGExp,
+                ..
+            }
+        )
+    }
+    fn negate_leftmost(e: Expr) -> Expr {
+        match e {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::PGExp,
+                right,
+            } => Expr::BinaryOp {
+                left: Box::new(negate_leftmost(*left)),
+                op: BinaryOperator::PGExp,
+                right,
+            },
+            other => Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr: Box::new(other),
+            },
+        }
+    }
+    let negated_power =
+        matches!(e, Expr::UnaryOp { op: UnaryOperator::Minus, expr } if power(expr));
+    if !negated_power {
+        return;
+    }
+    let Expr::UnaryOp { expr, .. } = std::mem::replace(e, Expr::value(Value::Null)) else {
+        return;
+    };
+    *e = negate_leftmost(*expr);
 }
 
 /// `ARRAY(SELECT x FROM ... [ORDER BY o])` (psql's `\du`) as
