@@ -2150,7 +2150,8 @@ async fn source_intervals_and_grouping_sets_mean_what_postgresql_means() {
          INSERT INTO t VALUES (1, '1 day', 1, 0.5), (2, '24 hours', 2, 1.5), \
          (3, '1 mon 2 days', 3, -2.5), (4, '-1 days +02:00:00', 4, 3), \
          (5, '1 year 2 mons 3 days 04:05:06.789', 5, 0.5), (6, NULL, 6, 1.5), \
-         (7, '00:00:00.000001', 7, -0.25), (8, '-3 mons', 8, 3)",
+         (7, '00:00:00.000001', 7, -0.25), (8, '-3 mons', 8, 3); \
+         CREATE TABLE u (n numeric); INSERT INTO u VALUES (1.5), (0.00000000000000000001)",
     );
     let dir = tempfile::tempdir().unwrap();
     crate::views::add_pg_source(dir.path(), "v", pg.port, db);
@@ -2198,5 +2199,22 @@ async fn source_intervals_and_grouping_sets_mean_what_postgresql_means() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // A numeric without a precision is read as numeric(38,10): a value of
+    // more places is refused, naming what to do (it said to refresh the
+    // catalog, which cannot help), and never rounded.
+    let c = client(&engine, "local").await;
+    for source in ["v", "v_raw"] {
+        let err = crate::common::try_query(&c, &format!("SELECT n FROM {source}.public.u"))
+            .await
+            .map(|(rows, _)| rows)
+            .expect_err("0.00000000000000000001 does not fit numeric(38,10)");
+        assert!(
+            err.contains("more than 10 places") && err.contains("in a view at the source"),
+            "{source}: {err}"
+        );
+    }
+    // Pushed down, the filter leaves the value that fits.
+    let (rows, _) = crate::common::query(&c, "SELECT n FROM v.public.u WHERE n > 1").await;
+    assert_eq!(rows, vec![vec!["1.5000000000".to_string()]]);
     engine.session().close().await;
 }
