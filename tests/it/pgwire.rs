@@ -200,6 +200,41 @@ async fn analysts_query_through_psql_and_psycopg() {
     assert!(out.ok, "{}\n{}", out.stderr, procs.logs());
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], customers, "{}", out.stdout);
+
+    // The time zone a client asks for as it connects holds as `SET
+    // TimeZone` does: libpq's PGTZ sends the startup parameter `timezone`,
+    // PGOPTIONS `-c TimeZone=...`. Both were ignored (UTC).
+    for (var, value, zone, shown) in [
+        (
+            "PGTZ",
+            "America/Lima",
+            "America/Lima",
+            "2024-01-01 07:00:00-05",
+        ),
+        (
+            "PGOPTIONS",
+            "-c TimeZone=Asia/Kolkata",
+            "Asia/Kolkata",
+            "2024-01-01 17:30:00+05:30",
+        ),
+    ] {
+        let out = Command::new(pg_bindir().join("psql"))
+            .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p"])
+            .arg(procs.pg.to_string())
+            .args(["-U", "boss", "-d", "quipu", "-c", "SHOW TimeZone", "-c"])
+            .arg("SELECT TIMESTAMPTZ '2024-01-01 12:00:00+00'")
+            .env("PGPASSWORD", BOSS_PW)
+            .env(var, value)
+            .output()
+            .expect("run psql");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            vec![zone, shown],
+            "{var}={value}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     for name in [
         "crm|",
         "pos|",

@@ -138,15 +138,13 @@ impl Conn {
                 .map_err(|e| fatal("XX000", format!("cannot set up pg_catalog: {e}")))?;
                 *self.cancel_key.lock().unwrap() = Some(key);
                 // The time zone of the connection (`SET TimeZone` before
-                // the first query, or the startup parameter JDBC sends);
+                // the first query, or the startup parameter or option a
+                // client sends: `settings::startup_time_zone`);
                 // without one the engine's default, UTC, holds.
                 let zone = {
                     let mut settings = self.settings.lock().unwrap();
                     if !settings.contains_key("timezone")
-                        && let Some(zone) = client
-                            .metadata()
-                            .get("TimeZone")
-                            .and_then(|z| super::settings::time_zone(z))
+                        && let Some(zone) = super::settings::startup_time_zone(client.metadata())
                     {
                         settings.insert("timezone".into(), zone);
                     }

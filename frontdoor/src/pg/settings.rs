@@ -212,6 +212,63 @@ pub(crate) fn time_zone(value: &str) -> Option<String> {
         .then(|| v.to_string())
 }
 
+/// The time zone a client asked for when it connected: the startup
+/// parameter `TimeZone` in any case (JDBC sends `TimeZone`, libpq's `PGTZ`
+/// `timezone`), or `-c timezone=...` / `--timezone=...` in `options`
+/// (libpq's `PGOPTIONS`, node-postgres' `options`), as PostgreSQL reads
+/// them: parameter names are case-insensitive, and a backslash keeps the
+/// next character in an option's value. None: not asked, or not a zone.
+pub(crate) fn startup_time_zone(metadata: &HashMap<String, String>) -> Option<String> {
+    let is_zone = |name: &str| name.eq_ignore_ascii_case("timezone");
+    let from_options = metadata.get("options").and_then(|options| {
+        let words = option_words(options);
+        let mut found = None;
+        let mut words = words.iter();
+        while let Some(w) = words.next() {
+            let setting = match w.strip_prefix("--") {
+                Some(rest) => Some(rest.to_string()),
+                None if w == "-c" => words.next().cloned(),
+                None => w.strip_prefix("-c").map(str::to_string),
+            };
+            if let Some((name, value)) = setting.as_deref().and_then(|s| s.split_once('='))
+                && is_zone(&name.replace('-', "_"))
+            {
+                found = Some(value.to_string());
+            }
+        }
+        found
+    });
+    let parameter = metadata
+        .iter()
+        .find(|(k, _)| is_zone(k))
+        .map(|(_, v)| v.clone());
+    parameter.or(from_options).and_then(|z| time_zone(&z))
+}
+
+/// The words of a startup `options` value: split at unescaped blanks, a
+/// backslash taking the next character as it is (PostgreSQL's
+/// `pg_split_opts`).
+fn option_words(options: &str) -> Vec<String> {
+    let mut words = vec![];
+    let mut word = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
 /// The engine session computes in the connection's time zone: casts to
 /// `timestamptz` read a `timestamp` there and `now()` is stamped with it,
 /// as PostgreSQL's `TimeZone` does.
@@ -264,6 +321,42 @@ fn default_setting(name: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_startup_time_zone_is_read_as_postgresql_reads_it() {
+        use super::startup_time_zone;
+        let of = |pairs: &[(&str, &str)]| {
+            let metadata = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            startup_time_zone(&metadata)
+        };
+        assert_eq!(
+            of(&[("TimeZone", "America/Lima")]).as_deref(),
+            Some("America/Lima")
+        );
+        assert_eq!(
+            of(&[("timezone", "Asia/Kolkata")]).as_deref(),
+            Some("Asia/Kolkata")
+        );
+        assert_eq!(
+            of(&[(
+                "options",
+                "-c statement_timeout=5s -c TimeZone=Europe/Berlin"
+            )])
+            .as_deref(),
+            Some("Europe/Berlin")
+        );
+        assert_eq!(of(&[("options", "-ctimezone=UTC")]).as_deref(), Some("UTC"));
+        assert_eq!(
+            of(&[("options", "--timezone=Asia/Tokyo")]).as_deref(),
+            Some("Asia/Tokyo")
+        );
+        assert_eq!(of(&[("options", "-c search_path=x")]), None);
+        assert_eq!(of(&[("timezone", "Mars/Olympus")]), None);
+        assert_eq!(of(&[("user", "ana")]), None);
+    }
+
     use super::super::parse_sql;
     use super::*;
 
