@@ -1613,6 +1613,10 @@ const ZONED: &[&str] = &[
     "date_trunc('day', d) = d",
     "ts < tz",
     "tz = TIMESTAMPTZ '2026-03-08 02:30+00'",
+    // A source's column (stamped UTC) minus a literal stamped with the
+    // session's zone: refused while planning outside UTC before.
+    "tz - TIMESTAMPTZ '2024-01-01 00:00:00'",
+    "TIMESTAMPTZ '2026-03-08 12:00:00' - tz",
     "tz < '2024-02-29 23:59 -05'",
     "to_timestamp('2024-01-31 10:00', 'YYYY-MM-DD HH24:MI')",
     "ts = tz",

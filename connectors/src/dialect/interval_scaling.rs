@@ -12,6 +12,11 @@
 //! `quipu_interval_mul(interval, number)` and `interval / number` as
 //! `quipu_interval_div(interval, number)`; the functions are registered in
 //! every session, so executors know them.
+//!
+//! The same planner subtracts two `timestamptz` stamped with different
+//! zones (a source's column is UTC, a literal the session's zone), which
+//! DataFusion refused while planning: the right one is cast to the left
+//! one's type, the same instant.
 
 use std::sync::Arc;
 
@@ -171,6 +176,30 @@ impl ExprPlanner for IntervalTimesNumber {
             BinaryOperator::Multiply if interval(&left) && number(&right) => call(MUL, left, right),
             BinaryOperator::Multiply if number(&left) && interval(&right) => call(MUL, right, left),
             BinaryOperator::Divide if interval(&left) && number(&right) => call(DIV, left, right),
+            // Two instants stamped with different zones (a source's
+            // `timestamptz` is UTC, a `TIMESTAMPTZ '...'` literal the
+            // session's): DataFusion refused to subtract them ("Cannot
+            // coerce arithmetic expression"). The right one is read as the
+            // left one's type, the same instant.
+            BinaryOperator::Minus => match (ty(&left), ty(&right)) {
+                (
+                    Some(DataType::Timestamp(unit, Some(lz))),
+                    Some(DataType::Timestamp(_, Some(rz))),
+                ) if lz != rz => {
+                    let to = DataType::Timestamp(unit, Some(lz));
+                    Ok(PlannerResult::Planned(Expr::BinaryExpr(
+                        datafusion::logical_expr::BinaryExpr::new(
+                            Box::new(left),
+                            datafusion::logical_expr::Operator::Minus,
+                            Box::new(Expr::Cast(datafusion::logical_expr::expr::Cast::new(
+                                Box::new(right),
+                                to,
+                            ))),
+                        ),
+                    )))
+                }
+                _ => Ok(PlannerResult::Original(RawBinaryExpr { op, left, right })),
+            },
             op => Ok(PlannerResult::Original(RawBinaryExpr { op, left, right })),
         }
     }
