@@ -2138,7 +2138,7 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
 /// to a bare `numeric`, each compared with PostgreSQL on both execution
 /// paths, pushed down and not. An `interval` column was read as text:
 /// `max(iv)` was the greatest text (`24:00:00` above `1 mon 2 days`),
-/// `ORDER BY iv` sorted text, `iv * 2` was refused. `GROUP BY ROLLUP (x %
+/// `ORDER BY iv` sorted text, `iv * 2` and `avg(iv)` were refused. `GROUP BY ROLLUP (x %
 /// 3)` failed to plan (its column lost its name), `every` was unknown, and
 /// `CAST(0.00000000000000000001 AS numeric)` was rounded to 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2168,7 +2168,11 @@ async fn source_intervals_and_grouping_sets_mean_what_postgresql_means() {
     let queries = [
         "SELECT id, iv FROM {t} ORDER BY id",
         "SELECT id, iv FROM {t} ORDER BY iv NULLS FIRST, id",
-        "SELECT max(iv), min(iv), count(DISTINCT iv) FROM {t}",
+        "SELECT max(iv), min(iv), count(DISTINCT iv), avg(iv), sum(iv) FROM {t}",
+        // avg of intervals (PostgreSQL's interval_avg) was refused.
+        "SELECT x % 2 AS k, avg(iv) FROM {t} GROUP BY x % 2 ORDER BY k",
+        "SELECT id, avg(iv) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) \
+         FROM {t} ORDER BY id",
         "SELECT id, iv * 2, iv / 4, -iv FROM {t} ORDER BY id",
         "SELECT id, EXTRACT(EPOCH FROM iv), EXTRACT(DAY FROM iv) FROM {t} ORDER BY id",
         "SELECT id, TIMESTAMP '2024-01-31 00:00:00' + iv, DATE '2024-02-29' - iv FROM {t} \

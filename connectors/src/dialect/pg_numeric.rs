@@ -48,7 +48,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Decimal128Type, Field, FieldRef, Float64Type, Int64Type, i256,
+    DataType, Decimal128Type, Field, FieldRef, Float64Type, Int64Type, IntervalUnit, i256,
 };
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::functions_aggregate::average::Avg;
@@ -1015,6 +1015,9 @@ impl AggregateUDFImpl for PgAvg {
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         match args {
             [DataType::Duration(_)] => Ok(args.to_vec()),
+            [DataType::Interval(_)] if self.gives == Gives::Average => {
+                Ok(vec![DataType::Interval(IntervalUnit::MonthDayNano)])
+            }
             _ => one_number("avg", args),
         }
     }
@@ -1022,6 +1025,7 @@ impl AggregateUDFImpl for PgAvg {
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         match args {
             _ if self.gives == Gives::Places => Ok(DataType::Int32),
+            [DataType::Interval(_)] => Ok(DataType::Interval(IntervalUnit::MonthDayNano)),
             [t] if ours(t).is_some() => Ok(avg_type(
                 decimal_shape(t).expect("ours"),
                 !matches!(t, DataType::Decimal128(..)),
@@ -1031,6 +1035,15 @@ impl AggregateUDFImpl for PgAvg {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        if matches!(args.expr_fields[0].data_type(), DataType::Interval(_)) {
+            if args.is_distinct {
+                return Err(DataException::error(
+                    "0A000",
+                    "avg(DISTINCT interval) is not supported",
+                ));
+            }
+            return Ok(Box::new(super::interval_scaling::IntervalAvg::default()));
+        }
         let Some((input, output)) = ours(args.expr_fields[0].data_type()) else {
             if self.gives == Gives::Places {
                 return exec_err!("{AVG_SCALE} takes an integer or a numeric");
@@ -1056,6 +1069,14 @@ impl AggregateUDFImpl for PgAvg {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        if matches!(args.input_fields[0].data_type(), DataType::Interval(_)) {
+            let names = ["count", "months", "days", "nanoseconds"];
+            return Ok(names
+                .iter()
+                .zip(super::interval_scaling::IntervalAvg::state_types())
+                .map(|(n, t)| Arc::new(Field::new(format_state_name(args.name, n), t, true)))
+                .collect());
+        }
         let Some((input, _)) = ours(args.input_fields[0].data_type()) else {
             return self.inner.state_fields(args);
         };
@@ -1079,6 +1100,9 @@ impl AggregateUDFImpl for PgAvg {
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        if matches!(args.expr_fields[0].data_type(), DataType::Interval(_)) {
+            return false;
+        }
         match ours(args.expr_fields[0].data_type()) {
             Some(_) => !args.is_distinct,
             None => self.inner.groups_accumulator_supported(args),
