@@ -2155,7 +2155,8 @@ async fn source_intervals_and_grouping_sets_mean_what_postgresql_means() {
          (3, '1 mon 2 days', 3, -2.5), (4, '-1 days +02:00:00', 4, 3), \
          (5, '1 year 2 mons 3 days 04:05:06.789', 5, 0.5), (6, NULL, 6, 1.5), \
          (7, '00:00:00.000001', 7, -0.25), (8, '-3 mons', 8, 3); \
-         CREATE TABLE u (n numeric); INSERT INTO u VALUES (1.5), (0.00000000000000000001)",
+         CREATE TABLE u (n numeric); INSERT INTO u VALUES (1.5), (0.00000000000000000001); \
+         CREATE TABLE w (iv interval); INSERT INTO w VALUES ('2600000 hours')",
     );
     let dir = tempfile::tempdir().unwrap();
     crate::views::add_pg_source(dir.path(), "v", pg.port, db);
@@ -2221,6 +2222,13 @@ async fn source_intervals_and_grouping_sets_mean_what_postgresql_means() {
             "{source}: {err}"
         );
     }
+    // An interval whose time part is beyond 64-bit nanoseconds (about
+    // 292 years) is refused by name, not wrapped.
+    let err = crate::common::try_query(&c, "SELECT iv FROM v.public.w")
+        .await
+        .map(|(rows, _)| rows)
+        .expect_err("2600000 hours do not fit 64-bit nanoseconds");
+    assert!(err.contains("292 years"), "{err}");
     // Pushed down, the filter leaves the value that fits.
     let (rows, _) = crate::common::query(&c, "SELECT n FROM v.public.u WHERE n > 1").await;
     assert_eq!(rows, vec![vec!["1.5000000000".to_string()]]);

@@ -281,16 +281,26 @@ pub(super) fn decode_value(
             append!(b, Decimal128Builder, d)
         }
         // Microseconds (8 bytes), days (4), months (4).
-        Wire::Interval => append!(
-            b,
-            IntervalMonthDayNanoBuilder,
-            v.map(be::<16>).transpose()?.map(|x| {
-                let micros = i64::from_be_bytes(x[0..8].try_into().expect("8 of 16 bytes"));
-                let days = i32::from_be_bytes(x[8..12].try_into().expect("4 of 16 bytes"));
-                let months = i32::from_be_bytes(x[12..16].try_into().expect("4 of 16 bytes"));
-                IntervalMonthDayNano::new(months, days, micros * 1000)
-            })
-        ),
+        Wire::Interval => {
+            let span = v
+                .map(be::<16>)
+                .transpose()?
+                .map(|x| {
+                    let micros = i64::from_be_bytes(x[0..8].try_into().expect("8 of 16 bytes"));
+                    let days = i32::from_be_bytes(x[8..12].try_into().expect("4 of 16 bytes"));
+                    let months = i32::from_be_bytes(x[12..16].try_into().expect("4 of 16 bytes"));
+                    micros
+                        .checked_mul(1000)
+                        .map(|nanos| IntervalMonthDayNano::new(months, days, nanos))
+                        .ok_or_else(|| {
+                            "an interval's hours, minutes and seconds hold at most about 292 \
+                             years here (64-bit nanoseconds)"
+                                .to_string()
+                        })
+                })
+                .transpose()?;
+            append!(b, IntervalMonthDayNanoBuilder, span)
+        }
         Wire::Bytea => append!(b, BinaryBuilder, v),
         Wire::Text => {
             let s = v
