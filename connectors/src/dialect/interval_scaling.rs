@@ -220,14 +220,25 @@ pub(super) struct IntervalAvg {
 }
 
 impl IntervalAvg {
-    /// Its state's fields (count, months, days, nanoseconds).
-    pub(super) fn state_types() -> [DataType; 4] {
+    /// Its state's fields (count, months, days, nanoseconds), named for
+    /// the aggregate `name`, in the order its `state` gives them.
+    pub(super) fn state_fields(name: &str) -> Vec<datafusion::arrow::datatypes::FieldRef> {
+        use datafusion::arrow::datatypes::Field;
         [
-            DataType::Int64,
-            DataType::Int64,
-            DataType::Int64,
-            DataType::Decimal128(38, 0),
+            ("count", DataType::Int64),
+            ("months", DataType::Int64),
+            ("days", DataType::Int64),
+            ("nanoseconds", DataType::Decimal128(38, 0)),
         ]
+        .into_iter()
+        .map(|(part, t)| {
+            Arc::new(Field::new(
+                datafusion::logical_expr::utils::format_state_name(name, part),
+                t,
+                true,
+            ))
+        })
+        .collect()
     }
 
     fn add(&mut self, values: &ArrayRef, sign: i64) {

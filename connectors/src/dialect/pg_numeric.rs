@@ -1070,12 +1070,9 @@ impl AggregateUDFImpl for PgAvg {
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         if matches!(args.input_fields[0].data_type(), DataType::Interval(_)) {
-            let names = ["count", "months", "days", "nanoseconds"];
-            return Ok(names
-                .iter()
-                .zip(super::interval_scaling::IntervalAvg::state_types())
-                .map(|(n, t)| Arc::new(Field::new(format_state_name(args.name, n), t, true)))
-                .collect());
+            return Ok(super::interval_scaling::IntervalAvg::state_fields(
+                args.name,
+            ));
         }
         let Some((input, _)) = ours(args.input_fields[0].data_type()) else {
             return self.inner.state_fields(args);

@@ -221,17 +221,16 @@ pub(crate) fn time_zone(value: &str) -> Option<String> {
 pub(crate) fn startup_time_zone(metadata: &HashMap<String, String>) -> Option<String> {
     let is_zone = |name: &str| name.eq_ignore_ascii_case("timezone");
     let from_options = metadata.get("options").and_then(|options| {
-        let words = option_words(options);
         let mut found = None;
-        let mut words = words.iter();
+        let mut words = option_words(options).into_iter();
         while let Some(w) = words.next() {
             let setting = match w.strip_prefix("--") {
                 Some(rest) => Some(rest.to_string()),
-                None if w == "-c" => words.next().cloned(),
+                None if w == "-c" => words.next(),
                 None => w.strip_prefix("-c").map(str::to_string),
             };
             if let Some((name, value)) = setting.as_deref().and_then(|s| s.split_once('='))
-                && is_zone(&name.replace('-', "_"))
+                && is_zone(name)
             {
                 found = Some(value.to_string());
             }
