@@ -216,9 +216,34 @@ fn rewrite_node(
     }
     // Output columns keep the names they were planned with.
     let names = NamePreserver::new(&node);
-    node.map_expressions(|e| {
+    let t = node.map_expressions(|e| {
         quipu_connectors::dialect::keeping_name(&names, e, &mut |e| g(e, &schema))
-    })
+    })?;
+    if !t.transformed {
+        return Ok(t);
+    }
+    t.map_data(values_keep_types)
+}
+
+/// A VALUES list whose rows were rewritten, each cast back to the list's
+/// column types. DataFusion never computes a VALUES node's schema again,
+/// and its rows' values are read at that schema's types: `VALUES
+/// (1.5::numeric), (2::bigint)` typed its 2 as `numeric(38,0)` once the
+/// integer's cast lost its places, and read it as 0.0000000002 at the
+/// column's 10 places.
+fn values_keep_types(node: LogicalPlan) -> Result<LogicalPlan> {
+    let LogicalPlan::Values(mut v) = node else {
+        return Ok(node);
+    };
+    let empty = DFSchema::empty();
+    for row in &mut v.values {
+        for (e, field) in row.iter_mut().zip(v.schema.fields()) {
+            if e.get_type(&empty)? != *field.data_type() {
+                *e = e.clone().cast_to(field.data_type(), &empty)?;
+            }
+        }
+    }
+    Ok(LogicalPlan::Values(v))
 }
 
 fn is_integer(t: &DataType) -> bool {

@@ -70,7 +70,6 @@ pub fn rewrite(plan: LogicalPlan, zone: Option<&str>) -> Result<LogicalPlan> {
 /// `timestamptz` has), and made the column a `timestamp` where a date
 /// met it.
 fn union_clocks(plan: LogicalPlan, zone: Option<&Arc<str>>) -> Result<LogicalPlan> {
-    use datafusion::logical_expr::{Projection, Union};
     plan.transform_up_with_subqueries(|node| {
         let LogicalPlan::Union(u) = node else {
             return Ok(Transformed::no(node));
@@ -98,33 +97,11 @@ fn union_clocks(plan: LogicalPlan, zone: Option<&Arc<str>>) -> Result<LogicalPla
         if !u.inputs.iter().any(|p| (0..width).any(|i| naive(p, i))) {
             return Ok(Transformed::no(LogicalPlan::Union(u)));
         }
-        let mut inputs = Vec::with_capacity(u.inputs.len());
-        for p in u.inputs {
-            if !(0..width).any(|i| naive(&p, i)) {
-                inputs.push(p);
-                continue;
-            }
-            let schema = p.schema().clone();
-            let exprs = schema
-                .iter()
-                .enumerate()
-                .map(|(i, (q, f))| {
-                    let c = Expr::Column(datafusion::common::Column::new(q.cloned(), f.name()));
-                    match naive(&p, i) {
-                        true => on_session_clock(&c, Some(f.data_type()), zone)
-                            .unwrap_or(c)
-                            .alias_qualified(q.cloned(), f.name()),
-                        false => c,
-                    }
-                })
-                .collect();
-            inputs.push(Arc::new(LogicalPlan::Projection(Projection::try_new(
-                exprs, p,
-            )?)));
-        }
-        Ok(Transformed::yes(LogicalPlan::Union(
-            Union::try_new_with_loose_types(inputs)?,
-        )))
+        let union =
+            quipu_connectors::dialect::float_sets::retyped_union(u.inputs, |p, i, t, c| {
+                naive(p, i).then(|| on_session_clock(&c, Some(t), zone).unwrap_or(c))
+            })?;
+        Ok(Transformed::yes(union))
     })
     .map(|t| t.data)
 }

@@ -66,6 +66,7 @@ impl AnalyzerRule for FloatComparedWithDecimal {
 
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
         Ok(super::transform_up_outside_recursion(plan, &mut |node| {
+            let node = super::float_sets::float_columns(node)?.data;
             let schema = super::expression_schema(&node);
             // A rewrite may change a type the node passes on
             // (`sum(bigint)` is a decimal now): the schema must say so

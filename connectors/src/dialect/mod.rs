@@ -17,6 +17,7 @@ pub mod exists_values;
 pub mod float_errors;
 pub mod float_literals;
 pub mod float_numeric;
+pub mod float_sets;
 pub mod int_literals;
 pub mod interval_parts;
 pub mod interval_scaling;
