@@ -29,7 +29,7 @@
 //! PostgreSQL's `float8_accum` does ([`FloatSums`]), so its last digits
 //! are PostgreSQL's too.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray};
@@ -215,13 +215,7 @@ impl AggregateUDFImpl for PgVariance {
                 sxx: 0.0,
             }));
         };
-        if args.is_distinct {
-            return not_impl_err!(
-                "{}(DISTINCT ...) of an integer or numeric is not supported",
-                self.kind.name()
-            );
-        }
-        Ok(Box::new(Sums {
+        let sums = Sums {
             kind: self.kind,
             places: self.places,
             n: 0,
@@ -231,7 +225,15 @@ impl AggregateUDFImpl for PgVariance {
             output,
             bare: *args.expr_fields[0].data_type() == BARE_NUMERIC,
             most: 0,
-        }))
+        };
+        Ok(match args.is_distinct {
+            true => Box::new(DistinctValues {
+                values: HashSet::new(),
+                data_type: args.expr_fields[0].data_type().clone(),
+                sums,
+            }),
+            false => Box::new(sums),
+        })
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -248,6 +250,13 @@ impl AggregateUDFImpl for PgVariance {
                 field("squares", DataType::Float64),
             ]);
         };
+        if args.is_distinct {
+            let t = args.input_fields[0].data_type().clone();
+            return Ok(vec![field(
+                "distinct",
+                DataType::List(Arc::new(Field::new_list_field(t, true))),
+            )]);
+        }
         Ok(vec![
             field("count", DataType::Int64),
             field("sum", DataType::Decimal256(76, input)),
@@ -385,8 +394,57 @@ fn shown_places(v: i128, scale: i8) -> i8 {
     places
 }
 
-/// The count, sum and sum of squares of a group's values.
+/// `variance(DISTINCT x)` and the like of integers and numerics: the
+/// group's distinct values, summed by `sums` when the statistic is asked
+/// for (PostgreSQL sorts the values and drops the duplicates before its
+/// aggregate sees them). Partial groups pass their values on as a list.
 #[derive(Debug)]
+struct DistinctValues {
+    values: HashSet<ScalarValue>,
+    data_type: DataType,
+    /// The sums of no values, cloned for each evaluation.
+    sums: Sums,
+}
+
+impl Accumulator for DistinctValues {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let a = &values[0];
+        for i in (0..a.len()).filter(|i| a.is_valid(*i)) {
+            self.values.insert(ScalarValue::try_from_array(a, i)?);
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        for list in states[0].as_list::<i32>().iter().flatten() {
+            self.update_batch(&[list])?;
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let values: Vec<ScalarValue> = self.values.iter().cloned().collect();
+        Ok(vec![ScalarValue::List(ScalarValue::new_list_nullable(
+            &values,
+            &self.data_type,
+        ))])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let mut sums = self.sums.clone();
+        if !self.values.is_empty() {
+            sums.update_batch(&[ScalarValue::iter_to_array(self.values.iter().cloned())?])?;
+        }
+        sums.evaluate()
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.iter().map(ScalarValue::size).sum::<usize>()
+    }
+}
+
+/// The count, sum and sum of squares of a group's values.
+#[derive(Debug, Clone)]
 struct Sums {
     kind: Kind,
     places: bool,
