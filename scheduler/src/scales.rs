@@ -42,7 +42,7 @@ use datafusion::common::{Column, DFSchema, Result, TableReference};
 use datafusion::logical_expr::expr::{AggregateFunction, Case};
 use datafusion::logical_expr::{
     Aggregate, BinaryExpr, Distinct, Expr, ExprSchemable, Filter, Join, LogicalPlan, Operator,
-    Projection, SubqueryAlias, TableScan, Union, Window, WindowFunctionDefinition, lit,
+    Projection, SubqueryAlias, TableScan, Union, Values, Window, WindowFunctionDefinition, lit,
 };
 use quipu_connectors::dialect::{float_numeric, pg_numeric, pg_numeric_log, pg_variance};
 
@@ -81,6 +81,13 @@ fn beneath(plan: LogicalPlan) -> Result<LogicalPlan> {
             LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(Arc::new(input), a.alias)?)
         }
         LogicalPlan::Union(u) => union(u)?,
+        LogicalPlan::Values(v) => values(v)?,
+        // A window keeps its input's columns, the hidden ones too; its
+        // own come after them.
+        LogicalPlan::Window(w) => {
+            let input = annotate(Arc::unwrap_or_clone(w.input))?;
+            LogicalPlan::Window(Window::try_new(w.window_expr, Arc::new(input))?)
+        }
         LogicalPlan::Distinct(Distinct::All(input)) => distinct(input)?,
         // A filter keeps its input's columns, the hidden ones too (one over
         // an aggregation is a `HAVING`, whose averages' places
@@ -178,7 +185,7 @@ fn one_number(args: &[Expr], schema: &DFSchema) -> bool {
 fn view(scan: TableScan) -> Result<LogicalPlan> {
     let query = match scan.source.get_logical_plan() {
         Some(q) if scan.filters.is_empty() && scan.projection.is_none() => q.into_owned(),
-        _ => return Ok(LogicalPlan::TableScan(scan)),
+        _ => return source_places(scan),
     };
     let annotated = annotate(query)?;
     if !has_hidden(&annotated) {
@@ -189,6 +196,46 @@ fn view(scan: TableScan) -> Result<LogicalPlan> {
         scan.table_name,
     )?))
 }
+
+/// A scan of a PostgreSQL table with a column of `numeric` without a
+/// precision (read as `decimal(38,10)`, [`UNSCALED`]), under a projection
+/// that adds each such column's places, PostgreSQL's own `scale(n)`
+/// (pushed down with the scan): PostgreSQL prints each value of such a
+/// column with the places it was stored with (`1.5`, `0.000001`,
+/// `-123.456`), not 10. A `numeric(38,10)` column's are its 10. Where the
+/// scale is not computed at the source (`pushdown=off`, or a query the
+/// pushdown splits above the scan) it is the column's 10, as before. Any
+/// other scan as it is.
+fn source_places(scan: TableScan) -> Result<LogicalPlan> {
+    let pg = datafusion::datasource::source_as_provider(&scan.source)
+        .ok()
+        .is_some_and(|p| {
+            let p: &dyn std::any::Any = p.as_ref();
+            p.downcast_ref::<quipu_connectors::postgres::PgTable>()
+                .is_some()
+        });
+    let schema = scan.projected_schema.clone();
+    if !pg
+        || !scan.filters.is_empty()
+        || !schema.fields().iter().any(|f| f.data_type() == &UNSCALED)
+    {
+        return Ok(LogicalPlan::TableScan(scan));
+    }
+    let mut exprs: Vec<Expr> = schema.iter().map(|(q, f)| column(q, f)).collect();
+    for (j, (q, f)) in schema.iter().enumerate() {
+        if f.data_type() == &UNSCALED {
+            let places = pg_numeric::scale().call(vec![column(q, f)]);
+            exprs.push(places.alias(format!("{HIDDEN}{j}")));
+        }
+    }
+    Ok(LogicalPlan::Projection(Projection::try_new(
+        exprs,
+        Arc::new(LogicalPlan::TableScan(scan)),
+    )?))
+}
+
+/// The type a PostgreSQL `numeric` without a precision is read as.
+pub(crate) const UNSCALED: DataType = DataType::Decimal128(38, 10);
 
 /// A `DISTINCT` (or a `UNION` without `ALL`) over rows with hidden
 /// columns: the distinct visible rows, each with the largest places of
@@ -281,6 +328,78 @@ fn union(u: Union) -> Result<LogicalPlan> {
     )?))
 }
 
+/// A `VALUES` list whose numeric column's rows have places of their own
+/// (`VALUES (1.5), (2)`: PostgreSQL prints `1.5` and `2`), with a hidden
+/// column of each row's places (under a projection that names it so);
+/// the column's type has the most.
+fn values(mut v: Values) -> Result<LogicalPlan> {
+    let empty = DFSchema::empty();
+    let mut fields: Vec<(Option<TableReference>, FieldRef)> = v
+        .schema
+        .iter()
+        .map(|(q, f)| (q.cloned(), Arc::clone(f)))
+        .collect();
+    let mut hidden: Vec<Vec<Expr>> = vec![vec![]; v.values.len()];
+    let mut renamed: Vec<Expr> = vec![];
+    for (j, field) in v.schema.fields().iter().enumerate() {
+        if !matches!(field.data_type(), DataType::Decimal128(..)) {
+            continue;
+        }
+        // Each row as written, before the planner's cast to the column's
+        // type.
+        let rows: Vec<&Expr> = v
+            .values
+            .iter()
+            .map(|row| match &row[j] {
+                Expr::Cast(datafusion::logical_expr::expr::Cast { expr, field: to })
+                    if to.data_type() == field.data_type() =>
+                {
+                    expr.as_ref()
+                }
+                e => e,
+            })
+            .collect();
+        if !varies(&rows, &empty, &HashMap::new()) {
+            continue;
+        }
+        for (row, e) in hidden.iter_mut().zip(&rows) {
+            let places = places_or_type(e, &empty, &HashMap::new()).unwrap_or(lit(0i32));
+            row.push(Expr::Cast(datafusion::logical_expr::expr::Cast::new(
+                Box::new(places),
+                DataType::Int32,
+            )));
+        }
+        // Named as DataFusion names a list's columns: binding a prepared
+        // statement's parameters builds every `VALUES` list again
+        // (`update_schema_data_type`), naming its columns so.
+        let name = format!("column{}", fields.len() + 1);
+        renamed.push(Expr::Column(Column::from_name(&name)).alias(format!("{HIDDEN}{j}")));
+        fields.push((
+            None,
+            Arc::new(datafusion::arrow::datatypes::Field::new(
+                name,
+                DataType::Int32,
+                true,
+            )),
+        ));
+    }
+    if renamed.is_empty() {
+        return Ok(LogicalPlan::Values(v));
+    }
+    for (row, more) in v.values.iter_mut().zip(hidden) {
+        row.extend(more);
+    }
+    let visible: Vec<Expr> = v.schema.iter().map(|(q, f)| column(q, f)).collect();
+    v.schema = Arc::new(DFSchema::new_with_metadata(
+        fields,
+        v.schema.metadata().clone(),
+    )?);
+    Ok(LogicalPlan::Projection(Projection::try_new(
+        visible.into_iter().chain(renamed).collect(),
+        Arc::new(LogicalPlan::Values(v)),
+    )?))
+}
+
 fn projection(p: Projection) -> Result<LogicalPlan> {
     let referenced: Vec<String> = p
         .expr
@@ -302,6 +421,19 @@ fn projection(p: Projection) -> Result<LogicalPlan> {
         let (hq, hf) = schema.qualified_field(j);
         debug_assert!(qualifier == hq);
         found.insert(name, column(hq, hf));
+    }
+    // A numeric read at a `numeric`'s 10 places whose own are not followed
+    // (a group key, an aggregate of a source's column): its `scale`, which
+    // a PostgreSQL source computes with the rest of the query when it is
+    // pushed down (elsewhere it is the type's).
+    for (q, f) in schema.iter() {
+        let name = Column::from((q, f)).flat_name();
+        if f.data_type() == &UNSCALED
+            && places_for(f.name()).is_none()
+            && !found.contains_key(&name)
+        {
+            found.insert(name, pg_numeric::scale().call(vec![column(q, f)]));
+        }
     }
     let mut exprs = p.expr.clone();
     for (i, e) in p.expr.iter().enumerate() {

@@ -43,10 +43,17 @@ fn cast_differs(t: &DataType) -> bool {
 /// `x` as text with PostgreSQL's places per value, if `x` is a numeric
 /// whose places can differ from its type's (`crate::scales`).
 fn with_places(x: &Expr, schema: &DFSchema) -> Option<Expr> {
-    if !matches!(x.get_type(schema), Ok(DataType::Decimal128(..))) {
+    let t = x.get_type(schema).ok()?;
+    if !matches!(t, DataType::Decimal128(..)) {
         return None;
     }
-    let places = crate::scales::value_places(x, schema)?;
+    // A `numeric` without a precision whose places are not followed (a
+    // source's column): its own `scale`, which a PostgreSQL source
+    // computes where the query is pushed down.
+    let places = crate::scales::value_places(x, schema).or_else(|| {
+        (t == crate::scales::UNSCALED)
+            .then(|| quipu_connectors::dialect::pg_numeric::scale().call(vec![x.clone()]))
+    })?;
     Some(numeric_places_text().call(vec![x.clone(), places]))
 }
 

@@ -692,6 +692,12 @@ const AGGREGATES: &[&str] = &[
     "avg(n)",
     "avg(f)",
     "avg(DISTINCT i)",
+    // Of integers and numerics they were refused.
+    "variance(DISTINCT i)",
+    "stddev(DISTINCT j % 5)",
+    "var_pop(DISTINCT n)",
+    "stddev_pop(DISTINCT m)",
+    "variance(DISTINCT f)",
     "percentile_cont(0.3) WITHIN GROUP (ORDER BY i)",
     "percentile_cont(0.9) WITHIN GROUP (ORDER BY j DESC)",
     "round(avg(i), 2)",
@@ -1506,7 +1512,7 @@ async def main():
                               password=os.environ["BOSS_PW"], database="expr", ssl=False)
     for name, sql in sqls:
         # PostgreSQL holds the pushed variant's table as public.t.
-        want, got = await rows(pg, sql.replace("exprp.public.t", "public.t")), await rows(q, sql)
+        want, got = await rows(pg, sql.replace("exprp.public.", "public.")), await rows(q, sql)
         if want != got:
             print("DIFF " + json.dumps([name, want[:700], got[:700]]))
     print("checked=%d" % len(sqls))
@@ -1674,6 +1680,12 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         "expr_wire",
         "ALTER TABLE t ADD COLUMN tz timestamptz; UPDATE t SET tz = ts AT TIME ZONE 'UTC'",
     );
+    // A `numeric` without a precision: each value keeps its own places.
+    pg.psql(
+        "expr_wire",
+        "CREATE TABLE u (id int PRIMARY KEY, n numeric); INSERT INTO u VALUES (1, 1.5), \
+         (2, 1.50), (3, 0.000001), (4, -123.456), (5, 100), (6, NULL), (7, 2.0), (8, 1.5)",
+    );
     let dir = tempfile::tempdir().unwrap();
     crate::views::add_pg_source_with(
         dir.path(),
@@ -1824,6 +1836,34 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT id, COALESCE(n, 0) FROM public.t UNION ALL SELECT id + 100, m FROM public.t \
              ORDER BY 1",
         ),
+        // A numeric meeting a double in a UNION or a VALUES list is a
+        // double, as in PostgreSQL (it was a decimal: 1e-20 became 0).
+        (
+            "n UNION ALL f",
+            "SELECT id, n FROM public.t UNION ALL SELECT id + 100, f FROM public.t ORDER BY 1",
+        ),
+        (
+            "i UNION ALL 1.5 UNION ALL 1e-20::float8",
+            "SELECT x, pg_typeof(x)::text FROM (SELECT i FROM public.t UNION ALL SELECT 1.5 \
+             UNION ALL SELECT 1e-20::float8) s(x) ORDER BY 1",
+        ),
+        (
+            "VALUES of numerics and doubles",
+            "SELECT x, y, pg_typeof(x)::text, pg_typeof(y)::text FROM (VALUES (1.5::numeric, 1.5), \
+             (1e-20::float8, 0.25::real), (NULL, 3)) v(x, y) ORDER BY 1",
+        ),
+        // A double cast to numeric in the list stays a numeric.
+        (
+            "VALUES of a double cast to numeric",
+            "SELECT x + 0, pg_typeof(x)::text FROM (VALUES (0.1::float8::numeric), (2.5)) v(x) ORDER BY 1",
+        ),
+        // A VALUES list of numerics and integers: the integers' values
+        // (2 was read as 0.0000000002 once its cast lost its places).
+        (
+            "VALUES of numerics and integers",
+            "SELECT x * 2, y FROM (VALUES (1.5::numeric, 1), (2::bigint, 2.25), (NULL, 3::int)) v(x, y) \
+             ORDER BY 1",
+        ),
     ] {
         sqls.push((name.to_string(), sql.to_string()));
     }
@@ -1882,6 +1922,42 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             sqls.push((format!("{name} ({table})"), sql.replace("{t}", table)));
         }
     }
+    // A source's `numeric` without a precision prints each value with the
+    // places PostgreSQL keeps for it (it printed 10: `1.5000000000`),
+    // where the query is pushed down: the source is asked for them.
+    for (name, sql) in [
+        ("unscaled n", "SELECT id, n FROM exprp.public.u ORDER BY id"),
+        (
+            "unscaled n as text",
+            "SELECT id, n::text, 'n=' || n, n + 1, n * 2 FROM exprp.public.u ORDER BY id",
+        ),
+        (
+            "unscaled n grouped",
+            "SELECT n, count(*) FROM exprp.public.u GROUP BY n ORDER BY n",
+        ),
+        (
+            "unscaled n aggregated",
+            "SELECT sum(n), max(n), min(n) FROM exprp.public.u",
+        ),
+        (
+            "unscaled n beside what is not pushed",
+            "SELECT id, n, md5(id::text) FROM exprp.public.u ORDER BY id",
+        ),
+        (
+            "unscaled n beside a window",
+            "SELECT id, n, row_number() OVER (ORDER BY n DESC, id) FROM exprp.public.u ORDER BY id",
+        ),
+        (
+            "unscaled n joined across sources",
+            "SELECT u.id, u.n, t.i FROM exprp.public.u u JOIN public.t t ON t.id = u.id ORDER BY 1",
+        ),
+        (
+            "unscaled n in a UNION ALL",
+            "SELECT n FROM exprp.public.u WHERE id < 4 UNION ALL SELECT 2.25 ORDER BY 1",
+        ),
+    ] {
+        sqls.push((name.to_string(), sql.to_string()));
+    }
     for e in ["ts", "d", "ts + INTERVAL '90 minutes'"] {
         sqls.push((
             format!("CAST({e} AS timestamptz)"),
@@ -1910,7 +1986,7 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         qc.simple_query(&set).await.unwrap();
         for (expr, sql) in &sqls {
             // PostgreSQL holds the pushed variant's table as `public.t`.
-            let want = pg_rows(&pgc, &sql.replace("exprp.public.t", "public.t")).await;
+            let want = pg_rows(&pgc, &sql.replace("exprp.public.", "public.")).await;
             let got = pg_rows(&qc, sql).await;
             let differs = match (&want, &got) {
                 (Ok(w), Ok(g)) => {

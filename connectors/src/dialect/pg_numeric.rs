@@ -418,6 +418,19 @@ pub fn param_places(bytes: &[u8], binary: bool, pg_type_oid: u32) -> Option<i32>
     }
 }
 
+/// PostgreSQL's `scale(numeric)`: the places a value keeps. Quipu's
+/// decimals keep their column's, so here it is the type's; a
+/// PostgreSQL source computes its own (it is pushed down as it is), where
+/// a `numeric` without a precision keeps each value's (`1.50` has 2), and
+/// the front door prints such a column with them (`scheduler`'s
+/// `scales`).
+pub fn scale() -> ScalarUDF {
+    ScalarUDF::new_from_impl(Places {
+        of: PlacesOf::Scale,
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
 /// The name of [`numeric_text`].
 pub const NUMERIC_TEXT: &str = "quipu_numeric_text";
 
@@ -503,6 +516,7 @@ enum PlacesOf {
     Text,
     Root,
     Parameter,
+    Scale,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -518,6 +532,7 @@ impl ScalarUDFImpl for Places {
             PlacesOf::Text => TEXT_SCALE,
             PlacesOf::Root => SQRT_SCALE,
             PlacesOf::Parameter => PARAM_SCALE,
+            PlacesOf::Scale => "scale",
         }
     }
 
@@ -539,7 +554,7 @@ impl ScalarUDFImpl for Places {
             (PlacesOf::Text, [t]) if t.is_floating() => Some(vec![DataType::Float64]),
             (PlacesOf::Text, [_]) => Some(vec![DataType::Utf8]),
             (PlacesOf::Root, [x, _]) => decimal(x).map(|x| vec![x, DataType::Int32]),
-            (PlacesOf::Parameter, [x]) => decimal(x).map(|x| vec![x]),
+            (PlacesOf::Parameter | PlacesOf::Scale, [x]) => decimal(x).map(|x| vec![x]),
             _ => None,
         };
         match coerced {
@@ -597,7 +612,7 @@ impl ScalarUDFImpl for Places {
                     })
                     .collect()
             }
-            PlacesOf::Parameter => {
+            PlacesOf::Parameter | PlacesOf::Scale => {
                 let s = scale_of(&arrays[0]) as i32;
                 (0..arrays[0].len())
                     .map(|r| arrays[0].is_valid(r).then_some(s))

@@ -74,7 +74,7 @@ impl OptimizerRule for PushToSources {
     ) -> DfResult<Transformed<LogicalPlan>> {
         plan.transform_down(|node| {
             let Some(source) = pg_source(&node) else {
-                return Ok(Transformed::no(node));
+                return places_apart(node);
             };
             if !worth_pushing(&node) {
                 return Ok(Transformed::no(node));
@@ -203,13 +203,82 @@ fn worth_pushing(plan: &LogicalPlan) -> bool {
     }
     let mut found = false;
     let _ = plan.apply(|n| {
-        if matches!(n, LogicalPlan::Join(_) | LogicalPlan::Aggregate(_)) {
+        if matches!(n, LogicalPlan::Join(_) | LogicalPlan::Aggregate(_)) || asks_places(n) {
             found = true;
             return Ok(TreeNodeRecursion::Stop);
         }
         Ok(TreeNodeRecursion::Continue)
     });
     found
+}
+
+/// A projection that cannot be pushed whole but reads a pushable input
+/// and asks for the places of its columns (`scale(c)`, [`asks_places`]),
+/// as two: the places computed in a projection of their own right over
+/// the input, which is pushed with it, and the rest above. Otherwise the
+/// source would not be asked, and every value would have the column's
+/// places (`SELECT n, s || 'x'` printed `1.5000000000`).
+fn places_apart(node: LogicalPlan) -> DfResult<Transformed<LogicalPlan>> {
+    use datafusion::logical_expr::Projection;
+    let LogicalPlan::Projection(p) = node else {
+        return Ok(Transformed::no(node));
+    };
+    let of_column = |e: &Expr| matches!(e, Expr::ScalarFunction(f) if f.name() == "scale" && matches!(f.args.as_slice(), [Expr::Column(_)]));
+    let mut asked: Vec<Expr> = vec![];
+    for e in &p.expr {
+        let _ = e.apply(|x| {
+            if of_column(x) && !asked.contains(x) {
+                asked.push(x.clone());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+    }
+    if asked.is_empty() || pg_source(&p.input).is_none() {
+        return Ok(Transformed::no(LogicalPlan::Projection(p)));
+    }
+    let name = |k: usize| format!("__quipu_scale_{k}");
+    let mut below: Vec<Expr> = p
+        .input
+        .schema()
+        .iter()
+        .map(|(q, f)| Expr::Column(Column::from((q, f))))
+        .collect();
+    below.extend(
+        asked
+            .iter()
+            .enumerate()
+            .map(|(k, e)| e.clone().alias(name(k))),
+    );
+    let below = Projection::try_new(below, p.input.clone())?;
+    let names = datafusion::logical_expr::expr_rewriter::NamePreserver::new_for_projection();
+    let above = p
+        .expr
+        .into_iter()
+        .map(|e| {
+            let saved = names.save(&e);
+            let replaced = e.transform_up(|x| {
+                Ok(match asked.iter().position(|a| *a == x) {
+                    Some(k) => Transformed::yes(Expr::Column(Column::from_name(name(k)))),
+                    None => Transformed::no(x),
+                })
+            })?;
+            Ok(saved.restore(replaced.data))
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    Ok(Transformed::yes(LogicalPlan::Projection(
+        Projection::try_new(above, Arc::new(LogicalPlan::Projection(below)))?,
+    )))
+}
+
+/// Whether `node` computes `scale(x)`, the places of a numeric, which only
+/// the source knows for a `numeric` without a precision (each value keeps
+/// its own): the front door asks for them to print such a column as
+/// PostgreSQL does (`scheduler`'s `scales`).
+fn asks_places(node: &LogicalPlan) -> bool {
+    node.expressions().iter().any(|e| {
+        e.exists(|e| Ok(matches!(e, Expr::ScalarFunction(f) if f.name() == "scale")))
+            .unwrap_or(false)
+    })
 }
 
 fn is_string(t: &DataType) -> bool {
@@ -253,6 +322,9 @@ const SCALARS: &[&str] = &[
     "length",
     "date_trunc",
     "starts_with",
+    // A numeric's own places (`dialect::pg_numeric::scale`): only the
+    // source knows them for a `numeric` without a precision.
+    "scale",
 ];
 
 fn literal_ok(v: &ScalarValue) -> bool {
