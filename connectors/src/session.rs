@@ -154,6 +154,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                     crate::dialect::places_text::numeric_places_text(),
                     crate::dialect::pg_numeric::param_scale(),
                     crate::dialect::pg_numeric::scale(),
+                    crate::dialect::time_text::time_text(),
                     crate::dialect::pg_numeric::numeric_text(),
                     crate::dialect::pg_numeric::sqrt(),
                     crate::dialect::pg_numeric::sqrt_scale_udf(),

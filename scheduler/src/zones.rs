@@ -44,7 +44,7 @@ use datafusion::scalar::ScalarValue;
 use quipu_connectors::dialect::at_time_zone::AT_TIME_ZONE;
 use quipu_connectors::dialect::float_literals::comparison;
 use quipu_connectors::dialect::time_text::{
-    as_written, microseconds, with_seconds, without_offset,
+    self, as_written, microseconds, with_seconds, without_offset,
 };
 use quipu_connectors::dialect::utc_zone;
 
@@ -55,7 +55,11 @@ pub fn rewrite(plan: LogicalPlan, zone: Option<&str>) -> Result<LogicalPlan> {
     let zone: Option<Arc<str>> = zone.filter(|z| !utc_zone(z)).map(Into::into);
     // In a UTC session only time literals and the calls of `reads_dates`
     // need the pass, which recomputes every node's schema.
-    if zone.is_none() && !any_expr(&plan, |e| is_time_literal(e) || reads_dates(e)) {
+    if zone.is_none()
+        && !any_expr(&plan, |e| {
+            is_time_literal(e) || reads_dates(e) || text_cast_to_time(e).is_some()
+        })
+    {
         return union_clocks(plan, None);
     }
     let plan =
@@ -124,6 +128,31 @@ fn any_expr(plan: &LogicalPlan, found: impl Fn(&Expr) -> bool) -> bool {
         })
     });
     any
+}
+
+/// The type PostgreSQL reads text as (`'timestamp'`, `'timestamptz'`,
+/// `'date'`) where `e` casts text that is not a literal to a time, and
+/// the text is not read so yet ([`time_text`]).
+fn text_cast_to_time(e: &Expr) -> Option<&'static str> {
+    let Expr::Cast(Cast { expr, field }) = e else {
+        return None;
+    };
+    let to = match field.data_type() {
+        DataType::Timestamp(_, None) => "timestamp",
+        DataType::Timestamp(_, Some(_)) => "timestamptz",
+        DataType::Date32 => "date",
+        _ => return None,
+    };
+    match expr.as_ref() {
+        Expr::Literal(..) => None,
+        Expr::ScalarFunction(f) if f.name() == time_text::TIME_TEXT => None,
+        _ => Some(to),
+    }
+}
+
+/// Whether `e` is a cast of text.
+fn text_operand(e: &Expr, schema: &DFSchema) -> bool {
+    matches!(e, Expr::Cast(Cast { expr, .. }) if expr.get_type(schema).is_ok_and(|t| t.is_string()))
 }
 
 /// Whether `e` is a text literal that is a time without seconds
@@ -473,6 +502,25 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
             };
             t.transformed |= dated;
             t
+        }
+        // Text that is not a literal, cast to a time: each value read as
+        // PostgreSQL reads it (`time_text`), then as any cast.
+        e @ Expr::Cast(_) if text_cast_to_time(&e).is_some() && text_operand(&e, schema) => {
+            let to = text_cast_to_time(&e).unwrap_or("timestamp");
+            let Expr::Cast(Cast { expr, field }) = e else {
+                unreachable!("matched above")
+            };
+            let mut args = vec![*expr, datafusion::logical_expr::lit(to)];
+            // A `timestamptz` without an offset is on the session's clock.
+            if let (Some(zone), "timestamptz") = (zone, to) {
+                args.push(datafusion::logical_expr::lit(zone.to_string()));
+            }
+            let read = time_text::time_text().call(args);
+            let cast = Expr::Cast(Cast {
+                expr: Box::new(read),
+                field,
+            });
+            Transformed::yes(rewrite_expr(cast, schema, zone)?.data)
         }
         // `TIMESTAMP '2024-01-01 10:00'`, `'...'::timestamptz`,
         // `'2024-01-01 10:00+05'::timestamp` (the offset ignored).

@@ -1852,6 +1852,23 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT x, y, pg_typeof(x)::text, pg_typeof(y)::text FROM (VALUES (1.5::numeric, 1.5), \
              (1e-20::float8, 0.25::real), (NULL, 3)) v(x, y) ORDER BY 1",
         ),
+        // Text that is not a literal cast to a time is read as PostgreSQL
+        // reads it: an offset left out of a `timestamp`, a clock without
+        // seconds, a `date` of a text with a clock, an hour a
+        // daylight-saving change skips on the session's clock (these were
+        // converted to UTC, failed to parse, or were refused).
+        (
+            "text cast to times",
+            "SELECT s, s::timestamp, s::timestamptz, s::date FROM (VALUES \
+             ('2024-01-01 10:00:00+02'), ('2024-01-01 10:00+05:30'), ('2024-07-01T10:00:00Z'), \
+             ('2024-01-01 23:00-05'), ('2024-03-10 02:30:00'), ('2024-11-03 01:30:00'), \
+             ('2024-02-29 10:00:00.1234567'), ('2024-03-31 01:30'), (NULL)) v(s) ORDER BY 1",
+        ),
+        (
+            "a source's text cast to times",
+            "SELECT id, (d::text || ' 23:30-05')::timestamp, (d::text || ' 23:30-05')::date, \
+             (d::text || ' 02:30')::timestamptz FROM exprp.public.t ORDER BY id",
+        ),
         // A double cast to numeric in the list stays a numeric.
         (
             "VALUES of a double cast to numeric",

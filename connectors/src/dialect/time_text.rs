@@ -113,9 +113,179 @@ fn offset(rest: &str) -> bool {
     }
 }
 
+/// The name of [`time_text`].
+pub const TIME_TEXT: &str = "quipu_time_text";
+
+/// `quipu_time_text(s, to)`: each text of `s` as PostgreSQL reads it as a
+/// value of `to` (`'timestamp'`, `'timestamptz'` or `'date'`), for
+/// Arrow's cast after it, where a column (not a literal, which
+/// `scheduler/src/zones.rs` rewrites once) is cast: a `timestamp` leaves
+/// an offset out ([`as_written`]: `'2024-01-01 10:00:00+02'::timestamp`
+/// is 10:00, Arrow's cast converted it to UTC, 08:00), a clock without
+/// seconds gets them (`10:00+02` failed to parse), and a `date` is the
+/// date of a text with a clock after it (`'2024-01-01 23:00-05'::date`
+/// is 2024-01-01, Arrow refused it).
+pub fn time_text() -> datafusion::logical_expr::ScalarUDF {
+    datafusion::logical_expr::ScalarUDF::new_from_impl(TimeText {
+        signature: datafusion::logical_expr::Signature::user_defined(
+            datafusion::logical_expr::Volatility::Immutable,
+        ),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TimeText {
+    signature: datafusion::logical_expr::Signature,
+}
+
+/// `text` read as a value of `to` as PostgreSQL reads it, where Arrow's
+/// cast reads it otherwise.
+fn read_as(text: &str, to: &str) -> Option<String> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    match to {
+        "timestamp" => as_written(text, &DataType::Timestamp(TimeUnit::Microsecond, None)),
+        "timestamptz" => as_written(
+            text,
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        ),
+        "date" => {
+            let b = text.as_bytes();
+            let dated = b.len() > 10
+                && matches!(b[10], b' ' | b'T')
+                && b[..10].iter().enumerate().all(|(i, c)| match i {
+                    4 | 7 => *c == b'-',
+                    _ => c.is_ascii_digit(),
+                });
+            dated.then(|| text[..10].to_string())
+        }
+        _ => None,
+    }
+}
+
+/// A `timestamptz`'s text without an offset (`2024-03-10 02:30:00`), read
+/// on `zone`'s clock as PostgreSQL reads it, as the instant's text in UTC:
+/// an hour a daylight-saving change skips has the offset before it
+/// (`at_time_zone::wall_clock_to_instant`); Arrow's cast refused it
+/// ("error computing timezone offset"). None for text with an offset or
+/// a zone, which Arrow's cast reads.
+fn in_zone(text: &str, zone: &datafusion::arrow::array::timezone::Tz) -> Option<String> {
+    let naive = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text.trim(), f).ok())?;
+    let micros = naive.and_utc().timestamp_micros();
+    let instant = super::at_time_zone::wall_clock_to_instant(micros, zone)?;
+    let utc = chrono::DateTime::from_timestamp_micros(instant)?;
+    Some(utc.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string())
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for TimeText {
+    fn name(&self) -> &str {
+        TIME_TEXT
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> datafusion::common::Result<Vec<DataType>> {
+        match args {
+            [t, _] if t.is_string() || t.is_null() => Ok(vec![DataType::Utf8, DataType::Utf8]),
+            [t, _, _] if t.is_string() || t.is_null() => Ok(vec![DataType::Utf8; 3]),
+            _ => super::pg_functions::no_function(self.name(), args),
+        }
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::common::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::common::Result<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::{AsArray, StringArray};
+        use datafusion::common::ScalarValue;
+        use datafusion::logical_expr::ColumnarValue;
+        let constant = |i: usize| match args.args.get(i) {
+            Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(v)))) => Some(v.clone()),
+            _ => None,
+        };
+        let Some(to) = constant(1) else {
+            return datafusion::common::exec_err!("{TIME_TEXT} takes a constant type");
+        };
+        let zone: Option<datafusion::arrow::array::timezone::Tz> =
+            constant(2).and_then(|z| z.parse().ok());
+        let arrays = ColumnarValue::values_to_arrays(&args.args[..1])?;
+        let texts = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+        let out: StringArray = texts
+            .as_string::<i32>()
+            .iter()
+            .map(|t| {
+                t.map(|t| {
+                    let read = read_as(t, &to);
+                    let read = read.as_deref().unwrap_or(t);
+                    match &zone {
+                        Some(zone) => in_zone(read, zone).unwrap_or_else(|| read.to_string()),
+                        None => read.to_string(),
+                    }
+                })
+            })
+            .collect();
+        super::pg_text::shaped_like(&args.args[..1], std::sync::Arc::new(out))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{microseconds, with_seconds, without_offset};
+    use super::{microseconds, read_as, with_seconds, without_offset};
+
+    #[test]
+    fn text_without_an_offset_is_read_on_the_zone_s_clock() {
+        let ny: datafusion::arrow::array::timezone::Tz = "America/New_York".parse().unwrap();
+        for (text, read) in [
+            // Skipped: the offset before the change (-05).
+            (
+                "2024-03-10 02:30:00",
+                Some("2024-03-10 07:30:00.000000+00:00"),
+            ),
+            // Repeated: the offset after it (-05).
+            (
+                "2024-11-03 01:30:00",
+                Some("2024-11-03 06:30:00.000000+00:00"),
+            ),
+            (
+                "2024-07-01T10:00:00.5",
+                Some("2024-07-01 14:00:00.500000+00:00"),
+            ),
+            ("2024-07-01 10:00:00+02", None),
+            ("2024-07-01 10:00:00 Europe/Paris", None),
+        ] {
+            assert_eq!(super::in_zone(text, &ny).as_deref(), read, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_column_of_text_is_read_as_postgresql_reads_it() {
+        for (text, to, read) in [
+            (
+                "2024-01-01 10:00:00+02",
+                "timestamp",
+                Some("2024-01-01 10:00:00"),
+            ),
+            (
+                "2024-01-01 10:00+02",
+                "timestamptz",
+                Some("2024-01-01 10:00:00+02"),
+            ),
+            ("2024-01-01 23:00-05", "date", Some("2024-01-01")),
+            ("2024-01-01T10:00:00Z", "date", Some("2024-01-01")),
+            ("2024-01-01", "date", None),
+            ("Jan 1 2024 10:00", "date", None),
+            ("2024-01-01 10:00:00", "timestamptz", None),
+        ] {
+            assert_eq!(read_as(text, to).as_deref(), read, "{text} as {to}");
+        }
+    }
 
     #[test]
     fn more_than_six_fractional_digits_round() {
