@@ -163,6 +163,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                     crate::dialect::interval_parts::interval_key(),
                     crate::dialect::at_time_zone::at_time_zone(),
                     crate::dialect::pg_text::json_build_object(),
+                    crate::dialect::pg_text::to_json(),
                     crate::dialect::syntax::like_pattern_udf(),
                     crate::dialect::syntax::expand_array_udf(),
                     crate::dialect::syntax::cast_label_udf(),
@@ -272,6 +273,31 @@ enum Keep {
     SameTypes,
 }
 
+/// Whether `plan` is an aggregation with a `variance(DISTINCT x)` (or a
+/// standard deviation) of doubles: PostgreSQL adds the distinct values in
+/// ascending order, and a double's last digits depend on the order, so
+/// the single-distinct rewrite (a grouping by `x` under the aggregate,
+/// which adds them in its hash table's order) is left out for it
+/// (`dialect::pg_variance` sorts them).
+fn distinct_doubles(plan: &LogicalPlan) -> bool {
+    let LogicalPlan::Aggregate(a) = plan else {
+        return false;
+    };
+    a.aggr_expr.iter().any(|e| {
+        let e = match e {
+            datafusion::logical_expr::Expr::Alias(a) => a.expr.as_ref(),
+            e => e,
+        };
+        matches!(e, datafusion::logical_expr::Expr::AggregateFunction(f)
+        if f.params.distinct
+            && crate::dialect::pg_variance::is_variance(f.func.name())
+            && f.params.args.first().is_some_and(|x| {
+                datafusion::logical_expr::ExprSchemable::get_type(x, a.input.schema())
+                    .is_ok_and(|t| t.is_floating())
+            }))
+    })
+}
+
 impl OptimizerRule for Guarded {
     fn name(&self) -> &str {
         self.0.name()
@@ -284,6 +310,9 @@ impl OptimizerRule for Guarded {
         plan: LogicalPlan,
         config: &dyn OptimizerConfig,
     ) -> datafusion::error::Result<Transformed<LogicalPlan>> {
+        if self.0.name() == "single_distinct_aggregation_to_group_by" && distinct_doubles(&plan) {
+            return Ok(Transformed::no(plan));
+        }
         let kept = plan.clone();
         let out = match (self.0.rewrite(plan, config), &self.1) {
             (Ok(out), _) => out,

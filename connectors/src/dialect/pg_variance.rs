@@ -35,8 +35,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, Decimal256Type, Field, FieldRef, Int64Type, i256};
 use datafusion::common::{Result, ScalarValue, exec_err, not_impl_err};
-use datafusion::functions_aggregate::stddev::{Stddev, StddevPop};
-use datafusion::functions_aggregate::variance::{VariancePopulation, VarianceSample};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
@@ -97,16 +95,12 @@ impl Kind {
         };
         names.iter().map(|n| n.to_string()).collect()
     }
+}
 
-    /// DataFusion's, for doubles.
-    fn datafusion(self) -> AggregateUDF {
-        match self {
-            Kind::VarSamp => AggregateUDF::from(VarianceSample::new()),
-            Kind::VarPop => AggregateUDF::from(VariancePopulation::new()),
-            Kind::StddevSamp => AggregateUDF::from(Stddev::new()),
-            Kind::StddevPop => AggregateUDF::from(StddevPop::new()),
-        }
-    }
+/// Whether `name` is one of the four aggregates as planned (a function's
+/// name in a plan, not an alias).
+pub fn is_variance(name: &str) -> bool {
+    KINDS.iter().any(|k| k.name() == name)
 }
 
 /// The four aggregates and, for the front door, the four that give the
@@ -205,15 +199,20 @@ impl AggregateUDFImpl for PgVariance {
             if self.places {
                 return exec_err!("{} takes an integer or a numeric", self.name());
             }
-            if args.is_distinct {
-                return self.kind.datafusion().inner().accumulator(args);
-            }
-            return Ok(Box::new(FloatSums {
+            let sums = FloatSums {
                 kind: self.kind,
                 n: 0.0,
                 sx: 0.0,
                 sxx: 0.0,
-            }));
+            };
+            return Ok(match args.is_distinct {
+                true => Box::new(DistinctValues {
+                    values: HashSet::new(),
+                    data_type: args.expr_fields[0].data_type().clone(),
+                    sums: Summed::Float(sums),
+                }),
+                false => Box::new(sums),
+            });
         };
         let sums = Sums {
             kind: self.kind,
@@ -230,7 +229,7 @@ impl AggregateUDFImpl for PgVariance {
             true => Box::new(DistinctValues {
                 values: HashSet::new(),
                 data_type: args.expr_fields[0].data_type().clone(),
-                sums,
+                sums: Summed::Exact(sums),
             }),
             false => Box::new(sums),
         })
@@ -240,16 +239,6 @@ impl AggregateUDFImpl for PgVariance {
         let field = |what: &str, t: DataType| {
             Arc::new(Field::new(format_state_name(args.name, what), t, true))
         };
-        let Some((input, _)) = ours(args.input_fields[0].data_type(), self.kind.root()) else {
-            if args.is_distinct {
-                return self.kind.datafusion().inner().state_fields(args);
-            }
-            return Ok(vec![
-                field("count", DataType::Float64),
-                field("sum", DataType::Float64),
-                field("squares", DataType::Float64),
-            ]);
-        };
         if args.is_distinct {
             let t = args.input_fields[0].data_type().clone();
             return Ok(vec![field(
@@ -257,6 +246,13 @@ impl AggregateUDFImpl for PgVariance {
                 DataType::List(Arc::new(Field::new_list_field(t, true))),
             )]);
         }
+        let Some((input, _)) = ours(args.input_fields[0].data_type(), self.kind.root()) else {
+            return Ok(vec![
+                field("count", DataType::Float64),
+                field("sum", DataType::Float64),
+                field("squares", DataType::Float64),
+            ]);
+        };
         Ok(vec![
             field("count", DataType::Int64),
             field("sum", DataType::Decimal256(76, input)),
@@ -394,23 +390,37 @@ fn shown_places(v: i128, scale: i8) -> i8 {
     places
 }
 
-/// `variance(DISTINCT x)` and the like of integers and numerics: the
-/// group's distinct values, summed by `sums` when the statistic is asked
-/// for (PostgreSQL sorts the values and drops the duplicates before its
-/// aggregate sees them). Partial groups pass their values on as a list.
+/// `variance(DISTINCT x)` and the like: the group's distinct values,
+/// summed by `sums` in ascending order when the statistic is asked for
+/// (PostgreSQL sorts the values and drops the duplicates before its
+/// aggregate sees them; the order matters to a double's last digits).
+/// Partial groups pass their values on as a list.
 #[derive(Debug)]
 struct DistinctValues {
     values: HashSet<ScalarValue>,
     data_type: DataType,
     /// The sums of no values, cloned for each evaluation.
-    sums: Sums,
+    sums: Summed,
+}
+
+/// The sums a [`DistinctValues`] adds its values to.
+#[derive(Debug, Clone)]
+enum Summed {
+    Exact(Sums),
+    Float(FloatSums),
 }
 
 impl Accumulator for DistinctValues {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let a = &values[0];
         for i in (0..a.len()).filter(|i| a.is_valid(*i)) {
-            self.values.insert(ScalarValue::try_from_array(a, i)?);
+            let v = match ScalarValue::try_from_array(a, i)? {
+                // -0 is 0, as PostgreSQL's comparison has it.
+                ScalarValue::Float64(Some(x)) => ScalarValue::Float64(Some(x + 0.0)),
+                ScalarValue::Float32(Some(x)) => ScalarValue::Float32(Some(x + 0.0)),
+                v => v,
+            };
+            self.values.insert(v);
         }
         Ok(())
     }
@@ -431,9 +441,14 @@ impl Accumulator for DistinctValues {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let mut sums = self.sums.clone();
-        if !self.values.is_empty() {
-            sums.update_batch(&[ScalarValue::iter_to_array(self.values.iter().cloned())?])?;
+        let mut sorted: Vec<ScalarValue> = self.values.iter().cloned().collect();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let mut sums: Box<dyn Accumulator> = match &self.sums {
+            Summed::Exact(s) => Box::new(s.clone()),
+            Summed::Float(s) => Box::new(s.clone()),
+        };
+        if !sorted.is_empty() {
+            sums.update_batch(&[ScalarValue::iter_to_array(sorted)?])?;
         }
         sums.evaluate()
     }
@@ -569,7 +584,7 @@ impl Accumulator for Sums {
 /// (Youngs and Cramer: the count, the sum and the sum of squared
 /// differences from the running mean), so its last digits are
 /// PostgreSQL's; DataFusion's (Welford's) differed in them.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct FloatSums {
     kind: Kind,
     n: f64,
