@@ -160,7 +160,65 @@ fn text_operand(e: &Expr, schema: &DFSchema) -> bool {
 /// than six fractional digits ([`microseconds`]).
 fn is_time_literal(e: &Expr) -> bool {
     text_literal(e).is_some_and(|t| {
-        with_seconds(t).is_some() || without_offset(t).is_some() || microseconds(t).is_some()
+        with_seconds(t).is_some()
+            || without_offset(t).is_some()
+            || microseconds(t).is_some()
+            || SPECIAL_TIMES.contains(&t.trim().to_ascii_lowercase().as_str())
+    })
+}
+
+/// The words PostgreSQL reads as a date or a time ([`special_time`]).
+const SPECIAL_TIMES: &[&str] = &["epoch", "now", "today", "tomorrow", "yesterday"];
+
+/// A text literal that is one of PostgreSQL's special date and time
+/// inputs (`'today'::date`, `TIMESTAMP 'epoch'`), as the value it stands
+/// for, of type `to`: `epoch` is 1970-01-01 00:00 UTC, `now` the
+/// statement's start (`now()`), `today`, `tomorrow` and `yesterday` a
+/// midnight of the session's calendar. Arrow's parser refused them. None
+/// for other text, or `to` no date or timestamp. (`infinity` is refused
+/// still: Quipu's dates and timestamps have no infinities.)
+fn special_time(text: &str, to: &DataType) -> Option<Expr> {
+    use datafusion::functions::datetime::expr_fn::{current_date, now};
+    use datafusion::logical_expr::lit;
+    if !matches!(to, DataType::Date32 | DataType::Timestamp(..)) {
+        return None;
+    }
+    let cast = |e: Expr| Expr::Cast(Cast::new(Box::new(e), to.clone()));
+    // A midnight `k` days from today: a `timestamptz` is that wall clock
+    // read in the session's zone (the cast of a `timestamp` to it).
+    let days = |k: i32| {
+        let day = ScalarValue::IntervalMonthDayNano(Some(
+            datafusion::arrow::datatypes::IntervalMonthDayNano::new(0, k, 0),
+        ));
+        let date = Expr::Cast(Cast::new(
+            Box::new(current_date() + Expr::Literal(day, None)),
+            DataType::Date32,
+        ));
+        match to {
+            DataType::Timestamp(unit, Some(_)) => cast(Expr::Cast(Cast::new(
+                Box::new(date),
+                DataType::Timestamp(*unit, None),
+            ))),
+            _ => cast(date),
+        }
+    };
+    Some(match text.trim().to_ascii_lowercase().as_str() {
+        "epoch" => match to {
+            DataType::Date32 => cast(lit("1970-01-01")),
+            DataType::Timestamp(_, None) => cast(lit("1970-01-01 00:00:00")),
+            _ => cast(lit("1970-01-01 00:00:00+00")),
+        },
+        // The instant, typed UTC first: the `now()` built here is not
+        // the session's (its type is not in the session's zone), and a
+        // `timestamp` would be read as a wall clock.
+        "now" => cast(Expr::Cast(Cast::new(
+            Box::new(now()),
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+        ))),
+        "today" => days(0),
+        "tomorrow" => days(1),
+        "yesterday" => days(-1),
+        _ => return None,
     })
 }
 
@@ -228,6 +286,8 @@ const ZONED: &[&str] = &[
     "format",
     "quote_literal",
     "quote_nullable",
+    "json_build_object",
+    "to_json",
 ];
 
 /// The zone-aware type of `e` in `zone`, if `e` is a `timestamptz` in
@@ -521,6 +581,17 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
                 field,
             });
             Transformed::yes(rewrite_expr(cast, schema, zone)?.data)
+        }
+        // `'today'::date`, `TIMESTAMP 'epoch'`: the value the word stands
+        // for, cast in the session's zone as any other value.
+        Expr::Cast(Cast { expr, field })
+            if text_literal(&expr)
+                .and_then(|t| special_time(t, field.data_type()))
+                .is_some() =>
+        {
+            let special = text_literal(&expr).and_then(|t| special_time(t, field.data_type()));
+            let special = special.unwrap_or(Expr::Cast(Cast { expr, field }));
+            Transformed::yes(rewrite_expr(special, schema, zone)?.data)
         }
         // `TIMESTAMP '2024-01-01 10:00'`, `'...'::timestamptz`,
         // `'2024-01-01 10:00+05'::timestamp` (the offset ignored).

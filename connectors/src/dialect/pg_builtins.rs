@@ -20,6 +20,9 @@
 //!   left out a group that took no part in the match, so the later groups
 //!   moved down (`regexp_match('xz', '(x)(y)?(z)')` was `{x,z}`,
 //!   PostgreSQL's is `{x,NULL,z}`); here each group keeps its place.
+//! - `isfinite(date | timestamp | timestamptz | interval)`: true, NULL
+//!   for NULL (Quipu's have no infinities; PostgreSQL's `'infinity'` is
+//!   refused where it is read).
 //! - `chr(n)`: DataFusion's, with PostgreSQL's errors (`chr(0)` was the
 //!   NUL character, which PostgreSQL's text cannot hold).
 //! - `quipu_timestamp_round(ts, p)`: a cast to `timestamp(p)` or
@@ -59,6 +62,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         Kind::RegexpMatch,
         Kind::Chr,
         Kind::TimestampRound,
+        Kind::IsFinite,
     ]
     .into_iter()
     .map(|kind| {
@@ -81,6 +85,7 @@ enum Kind {
     RegexpMatch,
     Chr,
     TimestampRound,
+    IsFinite,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -130,6 +135,7 @@ impl ScalarUDFImpl for Builtin {
             Kind::RegexpMatch => "regexp_match",
             Kind::Chr => "chr",
             Kind::TimestampRound => TIMESTAMP_ROUND,
+            Kind::IsFinite => "isfinite",
         }
     }
 
@@ -185,6 +191,16 @@ impl ScalarUDFImpl for Builtin {
                 DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
                 DataType::Int32,
             ]),
+            (
+                Kind::IsFinite,
+                [
+                    t @ (DataType::Date32
+                    | DataType::Timestamp(..)
+                    | DataType::Interval(_)
+                    | DataType::Duration(_)),
+                ],
+            ) => Some(vec![t.clone()]),
+            (Kind::IsFinite, [DataType::Null]) => Some(vec![DataType::Date32]),
             _ => None,
         };
         match coerced {
@@ -196,6 +212,7 @@ impl ScalarUDFImpl for Builtin {
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         Ok(match self.kind {
             Kind::Chr => DataType::Utf8,
+            Kind::IsFinite => DataType::Boolean,
             Kind::TimestampRound => args[0].clone(),
             Kind::WidthBucket => DataType::Int32,
             Kind::MakeTimestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
@@ -240,6 +257,13 @@ impl ScalarUDFImpl for Builtin {
                 }
             })?,
             Kind::Chr => chr(&arrays[0])?,
+            // Quipu's dates, timestamps and intervals have no infinities:
+            // every value is finite.
+            Kind::IsFinite => Arc::new(
+                (0..arrays[0].len())
+                    .map(|i| arrays[0].is_valid(i).then_some(true))
+                    .collect::<datafusion::arrow::array::BooleanArray>(),
+            ),
             Kind::TimestampRound => timestamp_round(&arrays[0], &arrays[1])?,
         };
         super::pg_text::shaped_like(&args.args, out)

@@ -7,7 +7,9 @@
 //! and `-0.0`. [`super::pg_out`] prints them so in every text of a value.
 //!
 //! Also `json_build_object(k1, v1, ...)`, PostgreSQL's `json` text of
-//! key/value pairs (SQLAlchemy's column reflection builds one per column).
+//! key/value pairs (SQLAlchemy's column reflection builds one per column),
+//! and `to_json(x)`, one value's (`json_agg` is an `array_agg` of them:
+//! `syntax.rs`).
 
 use std::sync::Arc;
 
@@ -235,6 +237,50 @@ pub fn json_build_object() -> ScalarUDF {
     })
 }
 
+/// `to_json(x)`: one value as PostgreSQL's `json` text (NULL for NULL):
+/// numbers and booleans bare, the rest a JSON string of its text.
+pub fn to_json() -> ScalarUDF {
+    ScalarUDF::new_from_impl(ToJson {
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToJson {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ToJson {
+    fn name(&self) -> &str {
+        "to_json"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        unary(&args.args[0], |a| {
+            let mut out = Vec::with_capacity(a.len());
+            for row in 0..a.len() {
+                out.push(match a.is_null(row) {
+                    true => None,
+                    false => {
+                        let mut s = String::new();
+                        json_value(a, row, &mut s)?;
+                        Some(s)
+                    }
+                });
+            }
+            Ok(Arc::new(StringArray::from(out)) as ArrayRef)
+        })
+    }
+}
+
 /// A JSON string literal.
 fn json_string(s: &str, out: &mut String) {
     out.push('"');
@@ -245,6 +291,8 @@ fn json_string(s: &str, out: &mut String) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
@@ -271,10 +319,36 @@ fn json_value(a: &ArrayRef, row: usize, out: &mut String) -> Result<()> {
         }
     } else if dt.is_integer() || matches!(dt, DataType::Boolean | DataType::Decimal128(..)) {
         out.push_str(&text);
+    } else if matches!(
+        dt,
+        DataType::Timestamp(..) | DataType::Interval(_) | DataType::Time64(_)
+    ) {
+        // PostgreSQL's text of the value (`1 day`, `10:00:00.5`; Arrow's
+        // was `1 days`, `10:00:00.500`), a timestamp's in ISO 8601's form
+        // (`T` between date and clock, an offset of hours and minutes).
+        let pg = super::pg_out::text_of(&a.slice(row, 1))?;
+        let pg = datafusion::arrow::array::AsArray::as_string::<i32>(&pg).value(0);
+        json_string(&json_time(pg, dt), out);
     } else {
         json_string(&text, out);
     }
     Ok(())
+}
+
+/// PostgreSQL's text of a time value as its JSON writes it: a timestamp's
+/// date and clock joined by `T`, an offset of hours alone given its
+/// minutes (`2024-03-10 07:30:00+00` is `2024-03-10T07:30:00+00:00`).
+fn json_time(text: &str, dt: &DataType) -> String {
+    let DataType::Timestamp(_, zone) = dt else {
+        return text.to_string();
+    };
+    let t = text.replacen(' ', "T", 1);
+    let b = t.as_bytes();
+    match zone {
+        // `+HH` at the end (not `+HH:MM`).
+        Some(_) if b.len() > 3 && matches!(b[b.len() - 3], b'+' | b'-') => format!("{t}:00"),
+        _ => t,
+    }
 }
 
 impl ScalarUDFImpl for JsonBuildObject {

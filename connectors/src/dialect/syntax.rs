@@ -102,6 +102,9 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         between_symmetric(e);
         local_time(e);
         pg_functions(e);
+        make_interval(e);
+        make_timestamptz(e);
+        json_agg(e);
         text_types(e);
         plain_number(e);
         float_literal(e);
@@ -2106,6 +2109,168 @@ fn row_fields(e: &Expr) -> Option<Vec<Expr>> {
         Expr::Nested(inner) => row_fields(inner),
         _ => call_args(e, "row"),
     }
+}
+
+/// `make_interval(years, months, weeks, days, hours, mins, secs)`, each
+/// argument optional and given by position or by name
+/// (`make_interval(days => 3)`), as the sum of its parts:
+/// `CAST(days AS integer) * INTERVAL '1 day' + ...` (the seconds a double),
+/// so its months, days and time stay apart as PostgreSQL's do. DataFusion
+/// 55 has no such function, and its named arguments cannot leave out the
+/// ones before (`Missing required parameter 'years'`). Arguments it does
+/// not know (a name that is none of these, `*`) leave the call as it is,
+/// and the planner refuses it.
+fn make_interval(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    const PARTS: [(&str, &str); 7] = [
+        (
+            "years",
+            "CAST(quipu_operand AS integer) * INTERVAL '1 year'",
+        ),
+        (
+            "months",
+            "CAST(quipu_operand AS integer) * INTERVAL '1 month'",
+        ),
+        (
+            "weeks",
+            "CAST(quipu_operand AS integer) * INTERVAL '7 days'",
+        ),
+        ("days", "CAST(quipu_operand AS integer) * INTERVAL '1 day'"),
+        (
+            "hours",
+            "CAST(quipu_operand AS integer) * INTERVAL '1 hour'",
+        ),
+        (
+            "mins",
+            "CAST(quipu_operand AS integer) * INTERVAL '1 minute'",
+        ),
+        (
+            "secs",
+            "CAST(quipu_operand AS double precision) * INTERVAL '1 second'",
+        ),
+    ];
+    let Expr::Function(f) = e else {
+        return;
+    };
+    if !function_name(&f.name).is_some_and(|n| n.eq_ignore_ascii_case("make_interval"))
+        || f.over.is_some()
+        || f.filter.is_some()
+    {
+        return;
+    }
+    let args = match &f.args {
+        FunctionArguments::List(list)
+            if list.duplicate_treatment.is_none() && list.clauses.is_empty() =>
+        {
+            list.args.clone()
+        }
+        FunctionArguments::None => vec![],
+        _ => return,
+    };
+    let mut terms: Vec<Option<Expr>> = vec![None; PARTS.len()];
+    for (k, a) in args.into_iter().enumerate() {
+        let (slot, x) = match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => (Some(k), x),
+            FunctionArg::Named {
+                name,
+                arg: FunctionArgExpr::Expr(x),
+                ..
+            }
+            | FunctionArg::ExprNamed {
+                name: Expr::Identifier(name),
+                arg: FunctionArgExpr::Expr(x),
+                ..
+            } => (
+                PARTS
+                    .iter()
+                    .position(|(p, _)| p.eq_ignore_ascii_case(&name.value)),
+                x,
+            ),
+            _ => return,
+        };
+        match slot.and_then(|i| terms.get_mut(i)) {
+            Some(t @ None) => *t = Some(around(PARTS[slot.unwrap_or(0)].1, x)),
+            _ => return,
+        }
+    }
+    let sum = terms
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| Expr::BinaryOp {
+            left: Box::new(a),
+            op: datafusion::sql::sqlparser::ast::BinaryOperator::Plus,
+            right: Box::new(b),
+        })
+        .unwrap_or_else(|| parse_expr("INTERVAL '0 seconds'"));
+    *e = Expr::Nested(Box::new(sum));
+}
+
+/// `make_timestamptz(year, month, day, hour, min, sec [, zone])`: the
+/// wall clock `make_timestamp` makes, read in the session's zone (its cast
+/// to `timestamptz`) or in `zone` (`AT TIME ZONE zone`), as PostgreSQL
+/// reads it. DataFusion 55 has no such function.
+fn make_timestamptz(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{FunctionArgumentList, FunctionArguments, Ident};
+    let Expr::Function(f) = e else {
+        return;
+    };
+    if !function_name(&f.name).is_some_and(|n| n.eq_ignore_ascii_case("make_timestamptz"))
+        || f.over.is_some()
+    {
+        return;
+    }
+    let FunctionArguments::List(FunctionArgumentList { args, .. }) = &f.args else {
+        return;
+    };
+    if !matches!(args.len(), 6 | 7) {
+        return;
+    }
+    let mut wall = f.clone();
+    wall.name =
+        datafusion::sql::sqlparser::ast::ObjectName::from(vec![Ident::new("make_timestamp")]);
+    let zone = match &mut wall.args {
+        FunctionArguments::List(list) if list.args.len() == 7 => list.args.pop(),
+        _ => None,
+    };
+    let wall = Expr::Function(wall);
+    *e = match zone {
+        Some(datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+            datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(zone),
+        )) => Expr::AtTimeZone {
+            timestamp: Box::new(wall),
+            time_zone: Box::new(zone),
+        },
+        Some(_) => return,
+        None => around("CAST(quipu_operand AS timestamptz)", wall),
+    };
+}
+
+/// `json_agg(x ...)`: PostgreSQL's `json` array of the values, `[1, -7,
+/// null]`, as `'[' || array_to_string(array_agg(COALESCE(to_json(x),
+/// 'null') ...), ', ') || ']'` with the call's own `DISTINCT`, `ORDER BY`,
+/// `FILTER` and window (NULL over no rows, as PostgreSQL's). DataFusion 55
+/// has no such aggregate.
+fn json_agg(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments, Ident};
+    let Expr::Function(f) = e else {
+        return;
+    };
+    if !function_name(&f.name).is_some_and(|n| n.eq_ignore_ascii_case("json_agg")) {
+        return;
+    }
+    let mut agg = f.clone();
+    let FunctionArguments::List(list) = &mut agg.args else {
+        return;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] = list.args.as_mut_slice() else {
+        return;
+    };
+    *x = around("COALESCE(to_json(quipu_operand), 'null')", x.clone());
+    agg.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![Ident::new("array_agg")]);
+    *e = around(
+        "('[' || array_to_string(quipu_operand, ', ') || ']')",
+        Expr::Function(agg),
+    );
 }
 
 fn around(template: &str, operand: Expr) -> Expr {
