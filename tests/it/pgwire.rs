@@ -235,6 +235,56 @@ async fn analysts_query_through_psql_and_psycopg() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // Every setting a client sends as it connects holds as its `SET` does
+    // (they were ignored but the zone): `statement_timeout` acts, and a
+    // bad value refuses the connection, as PostgreSQL's does.
+    let with_options = |options: &str, sql: &[&str]| {
+        let mut c = Command::new(pg_bindir().join("psql"));
+        c.args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p"])
+            .arg(procs.pg.to_string())
+            .args(["-U", "boss", "-d", "quipu"]);
+        for q in sql {
+            c.args(["-c", q]);
+        }
+        c.env("PGPASSWORD", BOSS_PW)
+            .env("PGOPTIONS", options)
+            .env("PGAPPNAME", "ledger")
+            .output()
+            .expect("run psql")
+    };
+    let got = with_options(
+        "-c statement_timeout=1500 -c search_path=sales",
+        &[
+            "SHOW statement_timeout",
+            "SHOW search_path",
+            "SHOW application_name",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        vec!["1500ms", "sales", "ledger"],
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let got = with_options(
+        "-c statement_timeout=50",
+        &["SELECT count(*) FROM generate_series(1, 200000000) a(x) WHERE x % 7 = 3"],
+    );
+    let stderr = String::from_utf8_lossy(&got.stderr);
+    assert!(
+        !got.status.success() && stderr.contains("canceling statement due to statement timeout"),
+        "{stderr}"
+    );
+    let got = with_options("-c statement_timeout=soon", &["SELECT 1"]);
+    let stderr = String::from_utf8_lossy(&got.stderr);
+    assert!(
+        !got.status.success()
+            && stderr.contains("FATAL")
+            && stderr.contains("invalid value for parameter \"statement_timeout\": \"soon\""),
+        "{stderr}"
+    );
     for name in [
         "crm|",
         "pos|",

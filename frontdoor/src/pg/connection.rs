@@ -137,19 +137,27 @@ impl Conn {
                 .await
                 .map_err(|e| fatal("XX000", format!("cannot set up pg_catalog: {e}")))?;
                 *self.cancel_key.lock().unwrap() = Some(key);
-                // The time zone of the connection (`SET TimeZone` before
-                // the first query, or the startup parameter or option a
-                // client sends: `settings::startup_time_zone`);
-                // without one the engine's default, UTC, holds.
-                let zone = {
-                    let mut settings = self.settings.lock().unwrap();
-                    if !settings.contains_key("timezone")
-                        && let Some(zone) = super::settings::startup_time_zone(client.metadata())
-                    {
-                        settings.insert("timezone".into(), zone);
+                // The settings a client sent when it connected (startup
+                // parameters and `-c` options: `settings::startup_settings`),
+                // where a `SET` before the first query did not set them
+                // already, applied as `SET` applies them: `TimeZone` and
+                // `statement_timeout` act, a bad value of one refuses the
+                // connection as PostgreSQL does. Without a zone the
+                // engine's default, UTC, holds. (`client_encoding` is
+                // always UTF8 here; settings of the engine, with a dot in
+                // their name, are left to `SET`.)
+                for (name, value) in super::settings::startup_settings(client.metadata()) {
+                    let set = self.settings.lock().unwrap().contains_key(&name);
+                    if set || name == "client_encoding" || name.contains('.') {
+                        continue;
                     }
-                    settings.get("timezone").cloned()
-                };
+                    let local = super::settings::Local::Set { name, value };
+                    self.run_local(&local).map_err(|e| match e {
+                        PgWireError::UserError(info) => fatal(&info.code, info.message),
+                        e => e,
+                    })?;
+                }
+                let zone = self.settings.lock().unwrap().get("timezone").cloned();
                 if let Some(zone) = zone {
                     super::settings::engine_time_zone(&session, &zone);
                 }

@@ -212,16 +212,19 @@ pub(crate) fn time_zone(value: &str) -> Option<String> {
         .then(|| v.to_string())
 }
 
-/// The time zone a client asked for when it connected: the startup
-/// parameter `TimeZone` in any case (JDBC sends `TimeZone`, libpq's `PGTZ`
-/// `timezone`), or `-c timezone=...` / `--timezone=...` in `options`
-/// (libpq's `PGOPTIONS`, node-postgres' `options`), as PostgreSQL reads
-/// them: parameter names are case-insensitive, and a backslash keeps the
-/// next character in an option's value. None: not asked, or not a zone.
-pub(crate) fn startup_time_zone(metadata: &HashMap<String, String>) -> Option<String> {
-    let is_zone = |name: &str| name.eq_ignore_ascii_case("timezone");
-    let from_options = metadata.get("options").and_then(|options| {
-        let mut found = None;
+/// The settings a client asked for when it connected, names in lower
+/// case: each startup parameter that is one (all but `user`, `database`,
+/// `options` and `replication`), then each `-c name=value` /
+/// `--name=value` of `options`, a parameter over an option of the same
+/// name, as PostgreSQL applies them.
+pub(crate) fn startup_settings(metadata: &HashMap<String, String>) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = vec![];
+    let mut put = |name: &str, value: String| {
+        let name = name.to_ascii_lowercase();
+        found.retain(|(n, _)| *n != name);
+        found.push((name, value));
+    };
+    if let Some(options) = metadata.get("options") {
         let mut words = option_words(options).into_iter();
         while let Some(w) = words.next() {
             let setting = match w.strip_prefix("--") {
@@ -229,19 +232,22 @@ pub(crate) fn startup_time_zone(metadata: &HashMap<String, String>) -> Option<St
                 None if w == "-c" => words.next(),
                 None => w.strip_prefix("-c").map(str::to_string),
             };
-            if let Some((name, value)) = setting.as_deref().and_then(|s| s.split_once('='))
-                && is_zone(name)
-            {
-                found = Some(value.to_string());
+            if let Some((name, value)) = setting.as_deref().and_then(|s| s.split_once('=')) {
+                // `--search-path=x` is `search_path`.
+                put(&name.replace('-', "_"), value.to_string());
             }
         }
-        found
-    });
-    let parameter = metadata
+    }
+    const NOT_SETTINGS: &[&str] = &["user", "database", "options", "replication"];
+    let mut parameters: Vec<(&String, &String)> = metadata
         .iter()
-        .find(|(k, _)| is_zone(k))
-        .map(|(_, v)| v.clone());
-    parameter.or(from_options).and_then(|z| time_zone(&z))
+        .filter(|(k, _)| !NOT_SETTINGS.iter().any(|n| k.eq_ignore_ascii_case(n)))
+        .collect();
+    parameters.sort_by_key(|(k, _)| k.to_ascii_lowercase());
+    for (k, v) in parameters {
+        put(k, v.clone());
+    }
+    found
 }
 
 /// The words of a startup `options` value: split at unescaped blanks, a
@@ -322,14 +328,39 @@ fn default_setting(name: &str) -> Option<&'static str> {
 mod tests {
     #[test]
     fn a_startup_time_zone_is_read_as_postgresql_reads_it() {
-        use super::startup_time_zone;
-        let of = |pairs: &[(&str, &str)]| {
+        use super::{startup_settings, time_zone};
+        let settings = |pairs: &[(&str, &str)]| {
             let metadata = pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            startup_time_zone(&metadata)
+            startup_settings(&metadata)
         };
+        let of = |pairs: &[(&str, &str)]| {
+            settings(pairs)
+                .into_iter()
+                .find(|(n, _)| n == "timezone")
+                .and_then(|(_, z)| time_zone(&z))
+        };
+        // Every setting, names in lower case; a parameter over an option.
+        assert_eq!(
+            settings(&[
+                ("user", "ana"),
+                ("database", "crm"),
+                (
+                    "options",
+                    "-c statement_timeout=5s --search-path=sales -c DateStyle=ISO"
+                ),
+                ("application_name", "psql"),
+                ("DateStyle", "ISO, MDY"),
+            ]),
+            vec![
+                ("statement_timeout".to_string(), "5s".to_string()),
+                ("search_path".to_string(), "sales".to_string()),
+                ("application_name".to_string(), "psql".to_string()),
+                ("datestyle".to_string(), "ISO, MDY".to_string()),
+            ]
+        );
         assert_eq!(
             of(&[("TimeZone", "America/Lima")]).as_deref(),
             Some("America/Lima")
