@@ -2173,6 +2173,9 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         ("SELECT coalesce(s, i) FROM public.t", "42804"),
         ("SELECT greatest(nt, d) FROM public.t", "42804"),
         ("SELECT s FROM public.t UNION SELECT 1", "42804"),
+        // Comparison operators do not associate (it was answered).
+        ("SELECT 1 < 2 = true", "42601"),
+        ("SELECT id FROM public.t WHERE i > 0 = b", "42601"),
         ("SELECT chr(0)", "54000"),
         ("SELECT chr(i - 10) FROM public.t WHERE id = 12", "22023"),
         ("SELECT INTERVAL '10:60'", "22015"),

@@ -109,7 +109,10 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         plain_number(e);
         float_literal(e);
         timestamp_precision(e);
-        if let Err(err) = interval_clock(e).and_then(|_| year_zero(e)) {
+        if let Err(err) = interval_clock(e)
+            .and_then(|_| year_zero(e))
+            .and_then(|_| chained_comparison(e))
+        {
             failed = Some(err);
             return ControlFlow::Break(());
         }
@@ -1206,6 +1209,29 @@ fn without_plus_signs(s: &str) -> Option<String> {
 /// A date or timestamp literal in year 0 (`'0000-01-01'::date`,
 /// `DATE '0000-12-31'`): PostgreSQL has no year 0 (1 BC comes before
 /// 1 AD) and refuses it; Arrow's parser read it as the proleptic year 0.
+/// PostgreSQL's comparison operators do not associate: `1 < 2 = true` and
+/// `a = b = c` are syntax errors there (parentheses say what is meant).
+/// The parser here read them left to right, and answered.
+fn chained_comparison(e: &Expr) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::BinaryOperator as B;
+    let comparison = |op: &B| matches!(op, B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq);
+    if let Expr::BinaryOp { left, op, right } = e
+        && comparison(op)
+        && [left, right]
+            .iter()
+            .any(|x| matches!(x.as_ref(), Expr::BinaryOp { op, .. } if comparison(op)))
+    {
+        return Err(crate::error::DataException::error(
+            "42601",
+            &format!(
+                "syntax error at or near \"{op}\": comparison operators do not associate; \
+                 add parentheses"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn year_zero(e: &Expr) -> Result<()> {
     use datafusion::sql::sqlparser::ast::DataType as T;
     let dated = |t: &T| matches!(t, T::Date | T::Timestamp(..) | T::Datetime(_));
