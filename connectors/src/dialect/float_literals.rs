@@ -209,6 +209,34 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
                 Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right }))
             }
         }
+        // A double in a list that is not a column's among constants:
+        // compared one by one, as `=` compares doubles (-0 is 0).
+        // DataFusion's simplifier folded a list of constants by its
+        // values' bits, and its `IN` of values that are not constants
+        // compared them so, so `'-0'::float8 IN (0)` and `'-0'::float8 IN
+        // (0, i)` were false. (A column among constants is matched as
+        // PostgreSQL does, and keeps its set.)
+        Expr::InList(InList {
+            expr,
+            list,
+            negated,
+        }) if is_float(&expr)
+            && list.len() <= 64
+            && !expr.is_volatile()
+            && !list.iter().any(Expr::is_volatile)
+            && !(matches!(expr.as_ref(), Expr::Column(_))
+                && list.iter().all(|x| x.column_refs().is_empty())) =>
+        {
+            let any = list
+                .into_iter()
+                .map(|x| expr.as_ref().clone().eq(doubled(x)))
+                .reduce(Expr::or)
+                .unwrap_or(Expr::Literal(ScalarValue::Boolean(Some(false)), None));
+            Transformed::yes(match negated {
+                true => Expr::Not(Box::new(any)),
+                false => any,
+            })
+        }
         Expr::InList(InList {
             expr,
             list,
