@@ -1206,9 +1206,6 @@ fn without_plus_signs(s: &str) -> Option<String> {
     Some(words.join(" "))
 }
 
-/// A date or timestamp literal in year 0 (`'0000-01-01'::date`,
-/// `DATE '0000-12-31'`): PostgreSQL has no year 0 (1 BC comes before
-/// 1 AD) and refuses it; Arrow's parser read it as the proleptic year 0.
 /// PostgreSQL's comparison operators do not associate: `1 < 2 = true` and
 /// `a = b = c` are syntax errors there (parentheses say what is meant).
 /// The parser here read them left to right, and answered.
@@ -1232,6 +1229,9 @@ fn chained_comparison(e: &Expr) -> Result<()> {
     Ok(())
 }
 
+/// A date or timestamp literal in year 0 (`'0000-01-01'::date`,
+/// `DATE '0000-12-31'`): PostgreSQL has no year 0 (1 BC comes before
+/// 1 AD) and refuses it; Arrow's parser read it as the proleptic year 0.
 fn year_zero(e: &Expr) -> Result<()> {
     use datafusion::sql::sqlparser::ast::DataType as T;
     let dated = |t: &T| matches!(t, T::Date | T::Timestamp(..) | T::Datetime(_));
