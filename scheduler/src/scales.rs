@@ -202,17 +202,18 @@ fn view(scan: TableScan) -> Result<LogicalPlan> {
 /// that adds each such column's places, PostgreSQL's own `scale(n)`
 /// (pushed down with the scan): PostgreSQL prints each value of such a
 /// column with the places it was stored with (`1.5`, `0.000001`,
-/// `-123.456`), not 10. A `numeric(38,10)` column's are its 10. Where the
-/// scale is not computed at the source (`pushdown=off`, or a query the
-/// pushdown splits above the scan) it is the column's 10, as before. Any
-/// other scan as it is.
+/// `-123.456`), not 10. A `numeric(38,10)` column's are its 10. A source
+/// with `pushdown=off`, and any other scan, is left as it is: the column's
+/// 10 places print, as before.
 fn source_places(scan: TableScan) -> Result<LogicalPlan> {
+    // Only a source that is pushed down to can say: elsewhere `scale` is
+    // the column's, and computing it would change nothing.
     let pg = datafusion::datasource::source_as_provider(&scan.source)
         .ok()
         .is_some_and(|p| {
             let p: &dyn std::any::Any = p.as_ref();
             p.downcast_ref::<quipu_connectors::postgres::PgTable>()
-                .is_some()
+                .is_some_and(|t| t.pushdown())
         });
     let schema = scan.projected_schema.clone();
     if !pg

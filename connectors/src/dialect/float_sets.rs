@@ -93,8 +93,10 @@ fn union(u: Union) -> Result<Transformed<LogicalPlan>> {
     let width = u.schema.fields().len();
     let targets: Vec<Option<DataType>> = (0..width)
         .map(|i| {
-            let mut types = vec![];
-            union_types(&LogicalPlan::Union(u.clone()), i, &mut types);
+            let mut types = vec![u.schema.field(i).data_type().clone()];
+            for p in &u.inputs {
+                union_types(p, i, &mut types);
+            }
             float_of(types.iter())
         })
         .collect();

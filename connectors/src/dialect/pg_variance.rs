@@ -195,43 +195,35 @@ impl AggregateUDFImpl for PgVariance {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let Some((input, output)) = ours(args.expr_fields[0].data_type(), self.kind.root()) else {
-            if self.places {
+        let sums = match ours(args.expr_fields[0].data_type(), self.kind.root()) {
+            None if self.places => {
                 return exec_err!("{} takes an integer or a numeric", self.name());
             }
-            let sums = FloatSums {
+            None => Summed::Float(FloatSums {
                 kind: self.kind,
                 n: 0.0,
                 sx: 0.0,
                 sxx: 0.0,
-            };
-            return Ok(match args.is_distinct {
-                true => Box::new(DistinctValues {
-                    values: HashSet::new(),
-                    data_type: args.expr_fields[0].data_type().clone(),
-                    sums: Summed::Float(sums),
-                }),
-                false => Box::new(sums),
-            });
-        };
-        let sums = Sums {
-            kind: self.kind,
-            places: self.places,
-            n: 0,
-            sum: i256::ZERO,
-            squares: i256::ZERO,
-            input,
-            output,
-            bare: *args.expr_fields[0].data_type() == BARE_NUMERIC,
-            most: 0,
+            }),
+            Some((input, output)) => Summed::Exact(Sums {
+                kind: self.kind,
+                places: self.places,
+                n: 0,
+                sum: i256::ZERO,
+                squares: i256::ZERO,
+                input,
+                output,
+                bare: *args.expr_fields[0].data_type() == BARE_NUMERIC,
+                most: 0,
+            }),
         };
         Ok(match args.is_distinct {
             true => Box::new(DistinctValues {
                 values: HashSet::new(),
                 data_type: args.expr_fields[0].data_type().clone(),
-                sums: Summed::Exact(sums),
+                sums,
             }),
-            false => Box::new(sums),
+            false => sums.accumulator(),
         })
     }
 
@@ -403,11 +395,20 @@ struct DistinctValues {
     sums: Summed,
 }
 
-/// The sums a [`DistinctValues`] adds its values to.
+/// The sums of integers and numerics, or of doubles, of no values yet.
 #[derive(Debug, Clone)]
 enum Summed {
     Exact(Sums),
     Float(FloatSums),
+}
+
+impl Summed {
+    fn accumulator(self) -> Box<dyn Accumulator> {
+        match self {
+            Summed::Exact(s) => Box::new(s),
+            Summed::Float(s) => Box::new(s),
+        }
+    }
 }
 
 impl Accumulator for DistinctValues {
@@ -443,10 +444,7 @@ impl Accumulator for DistinctValues {
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let mut sorted: Vec<ScalarValue> = self.values.iter().cloned().collect();
         sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-        let mut sums: Box<dyn Accumulator> = match &self.sums {
-            Summed::Exact(s) => Box::new(s.clone()),
-            Summed::Float(s) => Box::new(s.clone()),
-        };
+        let mut sums = self.sums.clone().accumulator();
         if !sorted.is_empty() {
             sums.update_batch(&[ScalarValue::iter_to_array(sorted)?])?;
         }
