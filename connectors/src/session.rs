@@ -163,6 +163,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                     crate::dialect::interval_parts::interval_key(),
                     crate::dialect::at_time_zone::at_time_zone(),
                     crate::dialect::pg_text::json_build_object(),
+                    crate::dialect::pg_text::json_build_array(),
                     crate::dialect::pg_text::to_json(),
                     crate::dialect::syntax::like_pattern_udf(),
                     crate::dialect::syntax::expand_array_udf(),

@@ -44,7 +44,7 @@ use datafusion::scalar::ScalarValue;
 use quipu_connectors::dialect::at_time_zone::AT_TIME_ZONE;
 use quipu_connectors::dialect::float_literals::comparison;
 use quipu_connectors::dialect::time_text::{
-    self, as_written, microseconds, with_seconds, without_offset,
+    self, literal_as_written, microseconds, with_seconds, without_offset,
 };
 use quipu_connectors::dialect::utc_zone;
 
@@ -287,6 +287,7 @@ const ZONED: &[&str] = &[
     "quote_literal",
     "quote_nullable",
     "json_build_object",
+    "json_build_array",
     "to_json",
 ];
 
@@ -424,11 +425,12 @@ fn literal_for(
     zone: Option<&Arc<str>>,
 ) -> Option<Expr> {
     let text = text_literal(lit)?;
-    let fixed = match other.get_type(schema) {
-        Ok(t @ DataType::Timestamp(..)) => as_written(text, &t),
+    let t = match other.get_type(schema) {
+        Ok(t @ DataType::Timestamp(..)) => t,
         _ => return None,
     };
     let to = other_zone(other, schema, zone);
+    let fixed = literal_as_written(text, to.as_ref().unwrap_or(&t));
     if fixed.is_none() && to.is_none() {
         return None;
     }
@@ -597,10 +599,10 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
         // `'2024-01-01 10:00+05'::timestamp` (the offset ignored).
         Expr::Cast(Cast { expr, field })
             if text_literal(&expr)
-                .and_then(|t| as_written(t, field.data_type()))
+                .and_then(|t| literal_as_written(t, field.data_type()))
                 .is_some() =>
         {
-            let text = text_literal(&expr).and_then(|t| as_written(t, field.data_type()));
+            let text = text_literal(&expr).and_then(|t| literal_as_written(t, field.data_type()));
             let lit = Expr::Literal(ScalarValue::Utf8(text), None);
             Transformed::yes(Expr::Cast(Cast {
                 expr: Box::new(lit),

@@ -1898,6 +1898,20 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
              make_timestamptz(2024, 7, 1, 10, 0, 0.5, 'Asia/Tokyo'), \
              make_timestamptz(2024, 11, 3, 1, 30, 0)",
         ),
+        // A literal `timestamptz` in an hour a daylight-saving change
+        // skips or repeats on the session's clock (Arrow's cast refused
+        // both), and compared with a source's column.
+        (
+            "timestamptz literals in skipped and repeated hours",
+            "SELECT TIMESTAMPTZ '2024-03-10 02:30', '2024-11-03 01:30'::timestamptz, \
+             '2024-03-31 02:30:00.5'::timestamptz, \
+             (SELECT count(*) FROM exprp.public.t WHERE tz > '2024-03-10 02:30')",
+        ),
+        (
+            "make_time",
+            "SELECT id, make_time(10, 30, 1.5), make_time(abs(i % 24), 0, 59.25), \
+             make_time(1, 2, 3) FROM public.t ORDER BY id",
+        ),
         (
             "isfinite",
             "SELECT id, isfinite(d), isfinite(ts), isfinite(ts - ts) FROM public.t ORDER BY id",
@@ -1915,6 +1929,13 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "to_json",
             "SELECT id, to_json(s), to_json(i), to_json(f), to_json(b), to_json(d), to_json(ts), \
              to_json(ts - ts) FROM public.t ORDER BY id",
+        ),
+        // A NULL literal among the values was `""` (its array has no null
+        // buffer); none at all was refused.
+        (
+            "json_build_array",
+            "SELECT id, json_build_array(i, s, NULL, ts, d, f, ts - ts), json_build_array(), \
+             json_build_object(), json_build_object('k', NULL) FROM public.t ORDER BY id",
         ),
         (
             "json_agg",

@@ -9,6 +9,8 @@
 //!   else as its float8 version. The thresholds-array form is not here.
 //! - `make_timestamp(year, month, day, hour, min, sec)`: a `timestamp`;
 //!   a day or time that does not exist is PostgreSQL's error (22008).
+//! - `make_time(hour, min, sec)`: a `time`, `sec` with a fraction
+//!   (DataFusion's took whole seconds only); `24:00:00` is refused.
 //! - `justify_days`, `justify_hours`, `justify_interval`: an interval's
 //!   30-day groups as months, 24-hour groups as days, both, with the signs
 //!   made to agree as PostgreSQL's do.
@@ -55,6 +57,7 @@ pub fn functions() -> Vec<ScalarUDF> {
     [
         Kind::WidthBucket,
         Kind::MakeTimestamp,
+        Kind::MakeTime,
         Kind::JustifyDays,
         Kind::JustifyHours,
         Kind::JustifyInterval,
@@ -78,6 +81,7 @@ pub fn functions() -> Vec<ScalarUDF> {
 enum Kind {
     WidthBucket,
     MakeTimestamp,
+    MakeTime,
     JustifyDays,
     JustifyHours,
     JustifyInterval,
@@ -128,6 +132,7 @@ impl ScalarUDFImpl for Builtin {
         match self.kind {
             Kind::WidthBucket => "width_bucket",
             Kind::MakeTimestamp => "make_timestamp",
+            Kind::MakeTime => "make_time",
             Kind::JustifyDays => "justify_days",
             Kind::JustifyHours => "justify_hours",
             Kind::JustifyInterval => "justify_interval",
@@ -170,6 +175,13 @@ impl ScalarUDFImpl for Builtin {
                 let mut c = vec![DataType::Int32; 5];
                 c.push(DataType::Float64);
                 Some(c)
+            }
+            (Kind::MakeTime, [h, m, sec])
+                if is_integer(h)
+                    && is_integer(m)
+                    && (sec.is_numeric() || *sec == DataType::Null) =>
+            {
+                Some(vec![DataType::Int32, DataType::Int32, DataType::Float64])
             }
             // `ts - ts` is a duration in DataFusion.
             (
@@ -216,6 +228,7 @@ impl ScalarUDFImpl for Builtin {
             Kind::TimestampRound => args[0].clone(),
             Kind::WidthBucket => DataType::Int32,
             Kind::MakeTimestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            Kind::MakeTime => DataType::Time64(TimeUnit::Microsecond),
             Kind::JustifyDays | Kind::JustifyHours | Kind::JustifyInterval => INTERVAL,
             Kind::RegexpSplit | Kind::RegexpMatch => {
                 DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
@@ -228,6 +241,7 @@ impl ScalarUDFImpl for Builtin {
         let out: ArrayRef = match self.kind {
             Kind::WidthBucket => width_bucket(&arrays)?,
             Kind::MakeTimestamp => make_timestamp(&arrays)?,
+            Kind::MakeTime => make_time(&arrays)?,
             Kind::JustifyDays | Kind::JustifyHours | Kind::JustifyInterval => {
                 let a: &IntervalMonthDayNanoArray = arrays[0].as_primitive();
                 let out: IntervalMonthDayNanoArray =
@@ -500,24 +514,61 @@ fn timestamp_of(fields: [i32; 5], sec: f64) -> Result<i64> {
     Ok(midnight + day_micros)
 }
 
+/// PostgreSQL's `make_time(hour, min, sec)`, `sec` a double (DataFusion's
+/// took whole seconds only): the time of day [`timestamp_of`] makes on
+/// any day, with its errors. PostgreSQL's `24:00:00` (`make_time(24, 0,
+/// 0)`, `make_time(23, 59, 60)`) is refused by name: an Arrow time ends
+/// before it.
+fn make_time(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    let day = timestamp_of([2000, 1, 1, 0, 0], 0.0)?;
+    let out = each_row(arrays, |f, sec| {
+        let micros = timestamp_of([2000, 1, 1, f[0], f[1]], sec)? - day;
+        if micros >= 86_400_000_000 {
+            return Err(DataException::error(
+                "0A000",
+                "the time 24:00:00 (make_time of the end of a day) is not supported",
+            ));
+        }
+        Ok(micros)
+    })?;
+    Ok(Arc::new(
+        datafusion::arrow::array::Time64MicrosecondArray::from(out),
+    ))
+}
+
 fn make_timestamp(arrays: &[ArrayRef]) -> Result<ArrayRef> {
-    let ints: Vec<ArrayRef> = arrays[..5]
+    let out = each_row(arrays, |f, sec| {
+        timestamp_of([f[0], f[1], f[2], f[3], f[4]], sec)
+    })?;
+    Ok(Arc::new(TimestampMicrosecondArray::from(out)))
+}
+
+/// `f` of each row's integer arguments (all but the last) and seconds
+/// (the last, a double); NULL where one is NULL.
+fn each_row(
+    arrays: &[ArrayRef],
+    mut f: impl FnMut(&[i32], f64) -> Result<i64>,
+) -> Result<Vec<Option<i64>>> {
+    let (sec, ints) = arrays.split_last().expect("make_* has arguments");
+    let ints: Vec<ArrayRef> = ints
         .iter()
         .map(|a| cast(a, &DataType::Int32))
         .collect::<std::result::Result<_, _>>()?;
     let ints: Vec<&Int32Array> = ints.iter().map(|a| a.as_primitive::<Int32Type>()).collect();
-    let sec = cast(&arrays[5], &DataType::Float64)?;
+    let sec = cast(sec, &DataType::Float64)?;
     let sec = sec.as_primitive::<Float64Type>();
-    let mut out = Vec::with_capacity(sec.len());
-    for i in 0..sec.len() {
-        if sec.is_null(i) || ints.iter().any(|a| a.is_null(i)) {
-            out.push(None);
-            continue;
-        }
-        let f = [0, 1, 2, 3, 4].map(|k| ints[k].value(i));
-        out.push(Some(timestamp_of(f, sec.value(i))?));
-    }
-    Ok(Arc::new(TimestampMicrosecondArray::from(out)))
+    let mut row = vec![0; ints.len()];
+    (0..sec.len())
+        .map(|i| {
+            if sec.is_null(i) || ints.iter().any(|a| a.is_null(i)) {
+                return Ok(None);
+            }
+            for (k, a) in ints.iter().enumerate() {
+                row[k] = a.value(i);
+            }
+            f(&row, sec.value(i)).map(Some)
+        })
+        .collect()
 }
 
 const NANOS_PER_DAY: i64 = 86_400_000_000_000;

@@ -8,6 +8,7 @@
 //!
 //! Also `json_build_object(k1, v1, ...)`, PostgreSQL's `json` text of
 //! key/value pairs (SQLAlchemy's column reflection builds one per column),
+//! `json_build_array(v1, ...)`, of values,
 //! and `to_json(x)`, one value's (`json_agg` is an `array_agg` of them:
 //! `syntax.rs`).
 
@@ -228,12 +229,34 @@ pub fn shaped_like(args: &[ColumnarValue], out: ArrayRef) -> Result<ColumnarValu
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct JsonBuildObject {
     signature: Signature,
+    /// `json_build_array`: the values alone, in `[ ]`.
+    array: bool,
+}
+
+/// Any arguments, or none (`json_build_array()` is `[]`,
+/// `json_build_object()` `{}`).
+fn any_or_none() -> Signature {
+    use datafusion::logical_expr::TypeSignature;
+    Signature::one_of(
+        vec![TypeSignature::VariadicAny, TypeSignature::Nullary],
+        Volatility::Immutable,
+    )
 }
 
 /// `json_build_object(key, value, ...)`.
 pub fn json_build_object() -> ScalarUDF {
     ScalarUDF::new_from_impl(JsonBuildObject {
-        signature: Signature::variadic_any(Volatility::Immutable),
+        signature: any_or_none(),
+        array: false,
+    })
+}
+
+/// `json_build_array(value, ...)`: PostgreSQL's `json` text of the
+/// values, each as `to_json` writes it (`[1, "a", null]`).
+pub fn json_build_array() -> ScalarUDF {
+    ScalarUDF::new_from_impl(JsonBuildObject {
+        signature: any_or_none(),
+        array: true,
     })
 }
 
@@ -267,7 +290,7 @@ impl ScalarUDFImpl for ToJson {
         unary(&args.args[0], |a| {
             let mut out = Vec::with_capacity(a.len());
             for row in 0..a.len() {
-                out.push(match a.is_null(row) {
+                out.push(match a.is_null(row) || *a.data_type() == DataType::Null {
                     true => None,
                     false => {
                         let mut s = String::new();
@@ -304,7 +327,8 @@ fn json_string(s: &str, out: &mut String) {
 /// bare (a float that is not finite quoted), text and the rest quoted.
 fn json_value(a: &ArrayRef, row: usize, out: &mut String) -> Result<()> {
     use datafusion::arrow::util::display::array_value_to_string;
-    if a.is_null(row) {
+    // A NULL literal's array has no null buffer: `is_null` is false.
+    if a.is_null(row) || *a.data_type() == DataType::Null {
         out.push_str("null");
         return Ok(());
     }
@@ -353,7 +377,10 @@ fn json_time(text: &str, dt: &DataType) -> String {
 
 impl ScalarUDFImpl for JsonBuildObject {
     fn name(&self) -> &str {
-        "json_build_object"
+        match self.array {
+            true => "json_build_array",
+            false => "json_build_object",
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -365,7 +392,7 @@ impl ScalarUDFImpl for JsonBuildObject {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if !args.args.len().is_multiple_of(2) {
+        if !self.array && !args.args.len().is_multiple_of(2) {
             return datafusion::common::plan_err!(
                 "json_build_object: argument list must have even number of elements"
             );
@@ -378,9 +405,21 @@ impl ScalarUDFImpl for JsonBuildObject {
         let rows = if scalar { 1 } else { args.number_rows };
         let mut out = Vec::with_capacity(rows);
         for row in 0..rows {
+            if self.array {
+                let mut s = String::from("[");
+                for (i, a) in arrays.iter().enumerate() {
+                    if i > 0 {
+                        s.push_str(", ");
+                    }
+                    json_value(a, row, &mut s)?;
+                }
+                s.push(']');
+                out.push(s);
+                continue;
+            }
             let mut s = String::from("{");
             for (i, pair) in arrays.chunks(2).enumerate() {
-                if pair[0].is_null(row) {
+                if pair[0].is_null(row) || *pair[0].data_type() == DataType::Null {
                     return datafusion::common::exec_err!(
                         "json_build_object: null value not allowed for object key"
                     );

@@ -162,6 +162,27 @@ fn read_as(text: &str, to: &str) -> Option<String> {
     }
 }
 
+/// The text of a literal cast to `to` as PostgreSQL reads it
+/// ([`as_written`]), and for a `timestamptz` in a zone other than UTC a
+/// text without an offset read on that zone's clock and written as the
+/// instant in UTC ([`in_zone`]): Arrow's cast refused an hour a
+/// daylight-saving change skips or repeats (`'2024-03-10
+/// 02:30'::timestamptz` in America/New_York is 03:30-04, `'2024-11-03
+/// 01:30'` 01:30-05). None where Arrow's cast reads the text as PostgreSQL.
+pub fn literal_as_written(text: &str, to: &DataType) -> Option<String> {
+    let written = as_written(text, to);
+    let zone = match to {
+        DataType::Timestamp(_, Some(tz)) if !super::utc_zone(tz) => {
+            tz.parse::<datafusion::arrow::array::timezone::Tz>().ok()
+        }
+        _ => None,
+    };
+    match zone.and_then(|z| in_zone(written.as_deref().unwrap_or(text), &z)) {
+        Some(utc) => Some(utc),
+        None => written,
+    }
+}
+
 /// A `timestamptz`'s text without an offset (`2024-03-10 02:30:00`), read
 /// on `zone`'s clock as PostgreSQL reads it, as the instant's text in UTC:
 /// an hour a daylight-saving change skips has the offset before it
