@@ -441,6 +441,13 @@ pub struct ColumnDef {
     pub data_type: String,
     #[serde(default = "yes")]
     pub nullable: bool,
+    /// The source's type of a column read as text whose values PostgreSQL
+    /// orders otherwise than their text (an enum by its labels' order,
+    /// `money`, an array, `jsonb`, `inet`, ...): Quipu refuses to order
+    /// them rather than order their text (`dialect::text_order`). None for
+    /// every other column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
 }
 
 fn yes() -> bool {

@@ -87,6 +87,7 @@ pub fn columns_of(schema: &Schema) -> Vec<ColumnDef> {
             name: f.name().clone(),
             data_type: f.data_type().to_string(),
             nullable: f.is_nullable(),
+            source_type: None,
         })
         .collect()
 }

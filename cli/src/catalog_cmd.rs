@@ -300,6 +300,7 @@ pub async fn execute(session: &QuipuSession, cmd: CatalogCommand) -> Result<Stri
                         name: n.trim().to_string(),
                         data_type: dt.to_string(),
                         nullable: true,
+                        source_type: None,
                     });
                 }
                 Some(cols)

@@ -217,6 +217,7 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     );
     rules.insert(at, Arc::new(crate::dialect::int_literals::IntegerLiterals));
     rules.insert(at, Arc::new(crate::dialect::mixed_text::TextWithOtherTypes));
+    rules.insert(at, Arc::new(crate::dialect::text_order::TextOrder));
     rules.insert(at, Arc::new(crate::dialect::window_ranks::WindowRanks));
     rules.insert(
         0,

@@ -188,6 +188,7 @@ mod tests {
                     name: n.to_string(),
                     data_type: ty.to_string(),
                     nullable: true,
+                    source_type: None,
                 })
                 .collect(),
             partition_columns: vec![],

@@ -226,11 +226,13 @@ async fn memory_lake_and_declared_schema() {
                     name: "utm_campaign".into(),
                     data_type: "Utf8".into(),
                     nullable: true,
+                    source_type: None,
                 },
                 quipu_catalog::ColumnDef {
                     name: "spend_usd".into(),
                     data_type: "Utf8".into(),
                     nullable: true,
+                    source_type: None,
                 },
             ]),
             false,

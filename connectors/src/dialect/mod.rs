@@ -40,6 +40,7 @@ pub mod pg_variance;
 pub mod places_text;
 pub mod single_row;
 pub mod syntax;
+pub mod text_order;
 pub mod text_types;
 pub mod time_text;
 pub mod window_ranks;

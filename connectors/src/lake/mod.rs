@@ -301,6 +301,7 @@ pub async fn describe_location(
                 name: n.clone(),
                 data_type: t.to_string(),
                 nullable: true,
+                source_type: None,
             })
             .collect(),
         declared_schema: declared.is_some(),

@@ -403,6 +403,7 @@ fn new_table(
                 name: p.clone(),
                 data_type: field.data_type().to_string(),
                 nullable: true,
+                source_type: None,
             }
         })
         .collect();

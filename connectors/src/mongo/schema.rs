@@ -174,6 +174,7 @@ pub async fn discover(clients: &MongoClients, source: &SourceDef) -> Result<Vec<
                 name: k.clone(),
                 data_type: arrow_type(&kinds[k]).to_string(),
                 nullable: true,
+                source_type: None,
             })
             .collect();
         tables.push(TableDef {

@@ -204,6 +204,18 @@ impl CopyDecoder {
     }
 }
 
+/// The error for PostgreSQL's `infinity` or `-infinity` in a `date` or
+/// `timestamp[tz]` column (sent as the type's greatest or least value):
+/// Quipu's dates and times are finite, and the sentinel read as a time
+/// overflowed (a panic, or in a release build a wrong date).
+fn infinite(kind: &str) -> String {
+    format!(
+        "a value is infinity or -infinity, which Quipu does not read as a {kind} (its dates \
+         and times are finite): filter it out, or read the column through a view at the \
+         source that turns it into NULL (`CASE WHEN isfinite(c) THEN c END`)"
+    )
+}
+
 pub(super) fn be<const N: usize>(v: &[u8]) -> std::result::Result<[u8; N], String> {
     v.try_into()
         .map_err(|_| format!("expected {N} bytes, got {}", v.len()))
@@ -242,20 +254,30 @@ pub(super) fn decode_value(
             Float64Builder,
             v.map(be::<8>).transpose()?.map(f64::from_be_bytes)
         ),
-        Wire::Date => append!(
-            b,
-            Date32Builder,
-            v.map(be::<4>)
-                .transpose()?
-                .map(|x| i32::from_be_bytes(x) + PG_EPOCH_DAYS)
-        ),
-        Wire::Timestamp | Wire::TimestampTz => append!(
-            b,
-            TimestampMicrosecondBuilder,
-            v.map(be::<8>)
-                .transpose()?
-                .map(|x| i64::from_be_bytes(x) + PG_EPOCH_MICROS)
-        ),
+        Wire::Date => {
+            let days = v.map(be::<4>).transpose()?.map(i32::from_be_bytes);
+            let days = days
+                .map(|x| match x {
+                    i32::MAX | i32::MIN => Err(infinite("date")),
+                    x => x
+                        .checked_add(PG_EPOCH_DAYS)
+                        .ok_or_else(|| format!("the date of day {x} is out of range")),
+                })
+                .transpose()?;
+            append!(b, Date32Builder, days)
+        }
+        Wire::Timestamp | Wire::TimestampTz => {
+            let micros = v.map(be::<8>).transpose()?.map(i64::from_be_bytes);
+            let micros = micros
+                .map(|x| match x {
+                    i64::MAX | i64::MIN => Err(infinite("timestamp")),
+                    x => x
+                        .checked_add(PG_EPOCH_MICROS)
+                        .ok_or_else(|| format!("the timestamp {x} is out of range")),
+                })
+                .transpose()?;
+            append!(b, TimestampMicrosecondBuilder, micros)
+        }
         Wire::Numeric(p, s) => {
             let d = v
                 .map(|v| match decode_numeric(v, s)? {
@@ -328,8 +350,14 @@ pub(super) fn decode_numeric(v: &[u8], scale: i8) -> std::result::Result<(i128, 
     let ndigits = u16::from_be_bytes([v[0], v[1]]) as usize;
     let weight = i16::from_be_bytes([v[2], v[3]]) as i32;
     let sign = u16::from_be_bytes([v[4], v[5]]);
-    if sign == 0xC000 {
-        return Err("NaN does not fit a decimal column".into());
+    // PostgreSQL's NaN, Infinity and -Infinity (no digits: an infinity
+    // read as a number was 0).
+    match sign {
+        0xC000 => return Err("NaN does not fit a decimal column".into()),
+        0xD000 | 0xF000 => {
+            return Err("Infinity or -Infinity does not fit a decimal column".into());
+        }
+        _ => {}
     }
     if v.len() < 8 + 2 * ndigits {
         return Err("short numeric".into());

@@ -82,10 +82,14 @@ pub async fn discover(pools: &PgPools, source: &SourceDef) -> Result<Vec<TableDe
                 ));
             }
         };
+        let source_type = (arrow == DataType::Utf8)
+            .then(|| text_ordered_otherwise(&udt, &data_type))
+            .flatten();
         tables.last_mut().unwrap().columns.push(ColumnDef {
             name: column,
             data_type: arrow.to_string(),
             nullable,
+            source_type,
         });
     }
     // Each table's primary key, in key order (for clients' metadata).
@@ -126,4 +130,25 @@ pub async fn discover(pools: &PgPools, source: &SourceDef) -> Result<Vec<TableDe
         }
     }
     Ok(tables)
+}
+
+/// The name of a type read as text (`udt`, the `information_schema`'s
+/// `data_type` beside it) whose values PostgreSQL orders otherwise than
+/// their text: an enum by its labels' order (`'sad' < 'ok'`), `money` and
+/// `inet` as numbers, arrays element by element, `jsonb` by its own rules,
+/// `timetz` by its instant; `json` and `xml` have no order. None for the
+/// types whose text orders as they do (text, `citext` aside, `uuid`,
+/// `time`).
+fn text_ordered_otherwise(udt: &str, data_type: &str) -> Option<String> {
+    if matches!(
+        udt,
+        "text" | "varchar" | "bpchar" | "name" | "citext" | "uuid" | "time"
+    ) {
+        return None;
+    }
+    Some(match data_type {
+        "USER-DEFINED" => udt.to_string(),
+        "ARRAY" => format!("{}[]", udt.strip_prefix('_').unwrap_or(udt)),
+        other => other.to_string(),
+    })
 }

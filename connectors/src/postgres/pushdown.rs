@@ -518,7 +518,12 @@ fn remote_plan(
         .fields()
         .iter()
         .enumerate()
-        .map(|(i, f)| Field::new(format!("c{i}"), f.data_type().clone(), f.is_nullable()))
+        .map(|(i, f)| {
+            // With its metadata: how a column read as text is read
+            // (`sql::text_read`).
+            Field::new(format!("c{i}"), f.data_type().clone(), f.is_nullable())
+                .with_metadata(f.metadata().clone())
+        })
         .collect();
     let remote_table = Arc::new(RemoteQueryTable {
         source: table.source().clone(),
@@ -1076,6 +1081,7 @@ impl TableProvider for RemoteQueryTable {
                     // Not cast to the catalog's numeric(p,s), which would
                     // round: the decoder checks that each value fits.
                     DataType::Decimal128(..) if self.exact_decimals => format!("{c}::numeric"),
+                    DataType::Utf8 => crate::postgres::sql::text_read(&c, f),
                     _ => format!("{c}::{cast}"),
                 })
             })

@@ -318,12 +318,27 @@ fn sql_op(op: Operator) -> Option<&'static str> {
 /// `text`, the type they are read as: a `citext` column compared as itself
 /// ignores case, and `WHERE c <> 'a'` dropped the row `'A'` DataFusion
 /// keeps (the cast is free for `text` and `varchar`).
-fn operand((name, t): (&str, &DataType)) -> String {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+fn operand((name, t): (&str, &DataType), schema: &Schema) -> String {
+    match (t, schema.field_with_name(name)) {
+        (DataType::Utf8, Ok(f)) => text_read(&quote_ident(name), f),
+        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, _) => {
             format!("{}::text", quote_ident(name))
         }
         _ => quote_ident(name),
+    }
+}
+
+/// `column` (SQL) of a column Quipu reads as text, as the text Quipu
+/// reads: `column::text`, but for an `inet` (its field marked so,
+/// `dialect::text_order`) `abbrev(column)`, the text PostgreSQL prints;
+/// its cast to text adds the netmask of one address (`10.0.0.2/32` where
+/// PostgreSQL prints `10.0.0.2`, and a pushed `ip = '10.0.0.2'` matched
+/// nothing).
+pub fn text_read(column: &str, field: &datafusion::arrow::datatypes::Field) -> String {
+    let of = field.metadata().get(crate::dialect::text_order::TEXT_OF);
+    match of.map(String::as_str) {
+        Some("inet") => format!("abbrev({column})"),
+        _ => format!("{column}::text"),
     }
 }
 
@@ -351,7 +366,7 @@ pub fn filter_to_sql(e: &Expr, schema: &Schema) -> Option<String> {
                 }
                 Some(format!(
                     "{} {} {}",
-                    operand(col),
+                    operand(col, schema),
                     sql_op(op)?,
                     sql_literal(v)?
                 ))
@@ -381,7 +396,7 @@ pub fn filter_to_sql(e: &Expr, schema: &Schema) -> Option<String> {
             }
             Some(format!(
                 "{} {}IN ({})",
-                operand(col),
+                operand(col, schema),
                 if *negated { "NOT " } else { "" },
                 items.join(", ")
             ))

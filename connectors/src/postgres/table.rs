@@ -155,7 +155,11 @@ impl PgTable {
             .iter()
             .map(|c| {
                 let t = quipu_catalog::types::parse_type(&c.name, &c.data_type)?;
-                Ok(Field::new(&c.name, t, c.nullable))
+                let field = Field::new(&c.name, t, c.nullable);
+                Ok(match &c.source_type {
+                    Some(of) => crate::dialect::text_order::text_of(field, of),
+                    None => field,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(PgTable {
@@ -210,7 +214,7 @@ impl TableProvider for PgTable {
                 let col = sql::quote_ident(f.name());
                 match f.data_type() {
                     // Types read as text are cast on the server.
-                    DataType::Utf8 => format!("{col}::text"),
+                    DataType::Utf8 => sql::text_read(&col, f),
                     _ => col,
                 }
             })
