@@ -285,6 +285,80 @@ async fn analysts_query_through_psql_and_psycopg() {
             && stderr.contains("invalid value for parameter \"statement_timeout\": \"soon\""),
         "{stderr}"
     );
+    // Settings that change how values are written are refused where they
+    // ask for what Quipu does not write (`SET DateStyle = 'German'` was
+    // accepted and dates printed in ISO form all the same), and taken
+    // where they ask for what it writes.
+    let got = with_options(
+        "-c DateStyle=ISO,DMY -c extra_float_digits=2",
+        &[
+            "SET IntervalStyle = postgres",
+            "SET bytea_output = hex",
+            "SHOW DateStyle",
+            "SET DateStyle TO DEFAULT",
+            "SHOW DateStyle",
+            "SELECT DATE '2024-01-31', 0.1::float8 + 0.2::float8",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        vec![
+            "SET",
+            "SET",
+            "ISO,DMY",
+            "SET",
+            "ISO, MDY",
+            "2024-01-31|0.30000000000000004"
+        ],
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    for (set, refused) in [
+        (
+            "SET DateStyle = 'SQL, DMY'",
+            "datestyle = SQL, DMY is not supported",
+        ),
+        (
+            "SET DateStyle = German",
+            "datestyle = German is not supported",
+        ),
+        (
+            "SET IntervalStyle = iso_8601",
+            "intervalstyle = iso_8601 is not supported",
+        ),
+        (
+            "SET extra_float_digits = 0",
+            "extra_float_digits = 0 is not supported",
+        ),
+        (
+            "SET bytea_output = escape",
+            "bytea_output = escape is not supported",
+        ),
+        (
+            "SET standard_conforming_strings = off",
+            "standard_conforming_strings = off is not supported",
+        ),
+    ] {
+        let got = with_options("", &[set, "SHOW DateStyle"]);
+        let stderr = String::from_utf8_lossy(&got.stderr);
+        assert!(stderr.contains(refused), "{set}: {stderr}");
+        // The connection goes on with what it had.
+        assert_eq!(
+            String::from_utf8_lossy(&got.stdout).trim(),
+            "ISO, MDY",
+            "{set}"
+        );
+    }
+    let got = with_options("-c DateStyle=German", &["SELECT 1"]);
+    let stderr = String::from_utf8_lossy(&got.stderr);
+    assert!(
+        !got.status.success()
+            && stderr.contains("FATAL")
+            && stderr.contains("datestyle = German is not supported"),
+        "{stderr}"
+    );
     for name in [
         "crm|",
         "pos|",

@@ -161,10 +161,15 @@ impl Conn {
                     }
                     self.settings.lock().unwrap().insert(name.clone(), zone);
                 } else {
-                    self.settings
-                        .lock()
-                        .unwrap()
-                        .insert(name.clone(), value.clone());
+                    if let Some(why) = unsupported_value(name, value) {
+                        return Err(error("0A000", why));
+                    }
+                    let mut settings = self.settings.lock().unwrap();
+                    // `SET x TO DEFAULT`: `SHOW` answers the default again.
+                    match value.trim().eq_ignore_ascii_case("default") {
+                        true => settings.remove(name),
+                        false => settings.insert(name.clone(), value.clone()),
+                    };
                 }
                 Ok(Response::Execution(Tag::new("SET")))
             }
@@ -190,6 +195,63 @@ impl Conn {
             }
         }
     }
+}
+
+/// Why a value of a PostgreSQL setting that changes how values are
+/// written or read is refused: Quipu writes them one way, so `SET
+/// DateStyle = 'German'` and the like were accepted and printed ISO dates
+/// all the same. None for a value that asks for what Quipu does (or a
+/// setting that does not change values).
+fn unsupported_value(name: &str, value: &str) -> Option<String> {
+    let v = value.trim().trim_matches('\'').trim().to_ascii_lowercase();
+    let refused = match name {
+        // The output style (`ISO`, `SQL`, `Postgres`, `German`) beside the
+        // order of a date's fields in input (`DMY`, `MDY`, `YMD`), which
+        // Quipu does not read (it takes ISO dates).
+        "datestyle" => v
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+            .any(|w| {
+                !matches!(
+                    w,
+                    "iso"
+                        | "dmy"
+                        | "mdy"
+                        | "ymd"
+                        | "euro"
+                        | "us"
+                        | "european"
+                        | "noneuropean"
+                        | "default"
+                )
+            }),
+        "intervalstyle" => !matches!(v.as_str(), "postgres" | "default"),
+        // 1 to 3 (and PostgreSQL's default, 1) ask for the shortest
+        // text that reads back as the same value, which Quipu writes;
+        // 0 and below ask for fewer digits.
+        "extra_float_digits" => !v.parse::<i32>().is_ok_and(|n| n > 0) && v != "default",
+        "bytea_output" => !matches!(v.as_str(), "hex" | "default"),
+        // Off, a backslash in '...' escapes the next character.
+        "standard_conforming_strings" => {
+            !matches!(v.as_str(), "on" | "true" | "yes" | "1" | "default")
+        }
+        _ => false,
+    };
+    refused.then(|| {
+        let does = match name {
+            "datestyle" => "writes dates and times in ISO form (DateStyle ISO)",
+            "intervalstyle" => {
+                "writes intervals in PostgreSQL's default form (IntervalStyle postgres)"
+            }
+            "extra_float_digits" => {
+                "writes floats as the shortest text that reads back as the same value \
+                 (extra_float_digits 1 to 3)"
+            }
+            "bytea_output" => "writes bytea in hex (bytea_output hex)",
+            _ => "reads a backslash in a string literal as itself (standard_conforming_strings on)",
+        };
+        format!("{name} = {value} is not supported: Quipu {does}")
+    })
 }
 
 /// A `TimeZone` value Arrow reads (an IANA name such as `America/Lima`,
