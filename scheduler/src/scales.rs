@@ -149,6 +149,18 @@ fn join(j: Join) -> Result<LogicalPlan> {
     )?))
 }
 
+/// The hidden columns of places of `schema`, by the column each is for.
+fn hidden_columns(schema: &DFSchema) -> HashMap<String, Expr> {
+    let mut found = HashMap::new();
+    for (q, f) in schema.iter() {
+        if let Some(i) = places_for(f.name()) {
+            let (iq, i_f) = schema.qualified_field(i);
+            found.insert(Column::from((iq, i_f)).flat_name(), column(q, f));
+        }
+    }
+    found
+}
+
 /// `e` without its alias.
 fn unaliased(e: &Expr) -> &Expr {
     match e {
@@ -413,16 +425,7 @@ fn projection(p: Projection) -> Result<LogicalPlan> {
     // its `HAVING` pass through as they are.)
     let input = beneath(input)?;
     let schema = input.schema().clone();
-    for (j, (qualifier, field)) in schema.iter().enumerate() {
-        let Some(i) = places_for(field.name()) else {
-            continue;
-        };
-        let (q, f) = schema.qualified_field(i);
-        let name = Column::from((q, f)).flat_name();
-        let (hq, hf) = schema.qualified_field(j);
-        debug_assert!(qualifier == hq);
-        found.insert(name, column(hq, hf));
-    }
+    found.extend(hidden_columns(&schema));
     // A numeric read at a `numeric`'s 10 places whose own are not followed
     // (a group key, an aggregate of a source's column): its `scale`, which
     // a PostgreSQL source computes with the rest of the query when it is
@@ -504,6 +507,35 @@ fn with_aggregate_places(
     let mut aggr_expr = aggregate.aggr_expr.clone();
     let mut found = HashMap::new();
     let keys = aggregate.group_expr_len()?;
+    // The aggregation's input with its own hidden columns (a source's
+    // numerics without a precision: their `scale`), by the column each is
+    // for, so that a `sum` and a group key of them that are not pushed
+    // down have their values' places (they had the column's 10).
+    let annotated = annotate((*aggregate.input).clone())?;
+    let below = hidden_columns(annotated.schema());
+    let mut reads_below = false;
+    if !below.is_empty() && aggregate.group_expr.len() == keys {
+        for (k, g) in aggregate.group_expr.iter().enumerate() {
+            let Expr::Column(c) = unaliased(g) else {
+                continue;
+            };
+            let Some(p) = below.get(&c.flat_name()) else {
+                continue;
+            };
+            // Of equal keys' places the fewest (PostgreSQL shows the first
+            // it meets; `1.5` of `1.5` and `1.50`, as a pushed grouping of
+            // the table the tests read shows).
+            let hidden = format!("{HIDDEN}key_{k}");
+            let min = datafusion::functions_aggregate::min_max::min(p.clone());
+            aggr_expr.push(min.alias(hidden.clone()));
+            let (q, f) = aggregate.schema.qualified_field(k);
+            found.insert(
+                Column::from((q, f)).flat_name(),
+                Expr::Column(Column::from_name(hidden)),
+            );
+            reads_below = true;
+        }
+    }
     for (k, e) in aggregate.aggr_expr.iter().enumerate() {
         let name = aggregate.schema.field(keys + k).name().clone();
         let Expr::AggregateFunction(AggregateFunction { func, params }) = unaliased(e) else {
@@ -527,7 +559,13 @@ fn with_aggregate_places(
             // A sum has the most places of its terms (PostgreSQL's
             // `add_var`): `sum(CAST(i AS numeric))` has none.
             ("sum", _) => {
-                match places(&params.args[0], aggregate.input.schema(), &HashMap::new()) {
+                let own = places(&params.args[0], aggregate.input.schema(), &HashMap::new());
+                let own = own.or_else(|| {
+                    let p = places(&params.args[0], annotated.schema(), &below);
+                    reads_below |= p.is_some();
+                    p
+                });
+                match own {
                     Some(p) => Expr::AggregateFunction(AggregateFunction::new_udf(
                         datafusion::functions_aggregate::min_max::max_udaf(),
                         vec![p],
@@ -547,8 +585,12 @@ fn with_aggregate_places(
     if found.is_empty() {
         return none();
     }
+    let input = match reads_below {
+        true => Arc::new(annotated),
+        false => aggregate.input.clone(),
+    };
     let aggregate = LogicalPlan::Aggregate(Aggregate::try_new(
-        aggregate.input.clone(),
+        input,
         aggregate.group_expr.clone(),
         aggr_expr,
     )?);

@@ -2046,6 +2046,23 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "unscaled n joined across sources",
             "SELECT u.id, u.n, t.i FROM exprp.public.u u JOIN public.t t ON t.id = u.id ORDER BY 1",
         ),
+        // Aggregated by Quipu (beside an `avg`, which is not pushed, and
+        // after a join of two sources): the sum and the group keys have
+        // their values' places (they had 10).
+        (
+            "unscaled n summed beside an average",
+            "SELECT sum(n), avg(n), sum(n) FILTER (WHERE id > 3) FROM exprp.public.u",
+        ),
+        (
+            "unscaled n grouped beside an average",
+            "SELECT n, count(*), avg(id) FILTER (WHERE id > 2), sum(n) \
+             FROM exprp.public.u WHERE id <> 2 GROUP BY n ORDER BY n",
+        ),
+        (
+            "unscaled n summed across sources",
+            "SELECT t.i % 2, sum(u.n), count(*) FROM exprp.public.u u \
+             JOIN public.t t ON t.id = u.id GROUP BY 1 ORDER BY 1",
+        ),
         (
             "unscaled n in a UNION ALL",
             "SELECT n FROM exprp.public.u WHERE id < 4 UNION ALL SELECT 2.25 ORDER BY 1",
