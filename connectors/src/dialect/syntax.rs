@@ -2913,6 +2913,33 @@ fn like_trailing_escape(e: &Expr) -> Result<()> {
     Ok(())
 }
 
+/// `x op ANY (ARRAY[a, b, ...])` as `(x op a OR x op b OR ...)`, and `ALL`
+/// with `AND`: PostgreSQL's three-valued answer, NULL where no element
+/// decides and one is NULL (FALSE for `ANY` of an empty array, TRUE for
+/// `ALL`). The front door's catalog rewrites made them `array_contains`
+/// and `array_max`/`array_min` tests, which skip NULL elements: `2 <> ALL
+/// (ARRAY[1, NULL])` and `i < ANY (ARRAY[0, NULL])` where `i` is 0 were
+/// TRUE and FALSE where PostgreSQL says NULL.
+fn quantified_list(left: &Expr, op: &BinaryOperator, elems: &[Expr], all: bool) -> Expr {
+    let joiner = match all {
+        true => BinaryOperator::And,
+        false => BinaryOperator::Or,
+    };
+    let tests = elems.iter().map(|x| Expr::BinaryOp {
+        left: Box::new(Expr::Nested(Box::new(left.clone()))),
+        op: op.clone(),
+        right: Box::new(Expr::Nested(Box::new(x.clone()))),
+    });
+    let chain = tests.reduce(|a, b| Expr::BinaryOp {
+        left: Box::new(a),
+        op: joiner.clone(),
+        right: Box::new(b),
+    });
+    Expr::Nested(Box::new(
+        chain.unwrap_or_else(|| Expr::Value(Value::Boolean(all).into())),
+    ))
+}
+
 /// `x op ANY (subquery)` and `x op ALL (subquery)` as PostgreSQL reads
 /// them. DataFusion 55 turns them into correlated `EXISTS` tests that put
 /// `x` inside the subquery, where a table of the same name captured it:
@@ -2939,6 +2966,10 @@ fn quantified_subquery(e: &mut Expr) {
         } => (left, compare_op, right, true),
         _ => return,
     };
+    if let Expr::Array(array) = right.as_ref() {
+        *e = quantified_list(left, op, &array.elem, all);
+        return;
+    }
     let Expr::Subquery(q) = right.as_ref() else {
         return;
     };
