@@ -44,7 +44,9 @@ use datafusion::logical_expr::{
     Aggregate, BinaryExpr, Distinct, Expr, ExprSchemable, Filter, Join, LogicalPlan, Operator,
     Projection, SubqueryAlias, TableScan, Union, Values, Window, WindowFunctionDefinition, lit,
 };
-use quipu_connectors::dialect::{float_numeric, pg_numeric, pg_numeric_log, pg_variance};
+use quipu_connectors::dialect::{
+    extreme_places, float_numeric, pg_numeric, pg_numeric_log, pg_variance,
+};
 
 /// The name a hidden column of places starts with; the rest is the index
 /// of the column it is for.
@@ -558,6 +560,23 @@ fn with_aggregate_places(
             }),
             // A sum has the most places of its terms (PostgreSQL's
             // `add_var`): `sum(CAST(i AS numeric))` has none.
+            // The greatest (least) value's own places, where they follow
+            // from the argument (a quotient, a cast): such an aggregation
+            // is not sent to a source (a source's column's are asked of
+            // it with the pushed aggregation, in [`projection`]).
+            (name @ ("max" | "min"), _) => {
+                match places(&params.args[0], aggregate.input.schema(), &HashMap::new()) {
+                    Some(p) => Expr::AggregateFunction(AggregateFunction::new_udf(
+                        Arc::new(extreme_places::extreme_places(name == "max")),
+                        vec![params.args[0].clone(), p],
+                        false,
+                        params.filter.clone(),
+                        vec![],
+                        None,
+                    )),
+                    None => continue,
+                }
+            }
             ("sum", _) => {
                 let own = places(&params.args[0], aggregate.input.schema(), &HashMap::new());
                 let own = own.or_else(|| {

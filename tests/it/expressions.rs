@@ -1484,6 +1484,11 @@ const WIRE_SCALARS: &[&str] = &[
 
 /// Aggregates checked over the wire only (see [`WIRE_SCALARS`]).
 const WIRE_AGGREGATES: &[&str] = &[
+    // The greatest (least) quotient's own places (they were the
+    // column's 20: `3.33333333333333330000`).
+    "max(n / 3)",
+    "min(CAST(i AS numeric) / 7)",
+    "max(CAST(i AS numeric) / 3) FILTER (WHERE i > 0)",
     "array_agg(i ORDER BY id)",
     "array_agg(s ORDER BY id)",
     "string_agg(CAST(f AS text), ';' ORDER BY id)",

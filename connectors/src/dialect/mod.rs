@@ -14,6 +14,7 @@ pub mod case_mapping;
 pub mod column_names;
 pub mod concat;
 pub mod exists_values;
+pub mod extreme_places;
 pub mod float_errors;
 pub mod float_literals;
 pub mod float_numeric;

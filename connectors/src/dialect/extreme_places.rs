@@ -1,0 +1,137 @@
+//! `quipu_max_places(x, places)` and `quipu_min_places(x, places)`: the
+//! places of the greatest (least) `x`, for the PostgreSQL front door
+//! (`scheduler/src/scales.rs`, issue 22). A PostgreSQL `numeric` keeps
+//! each value's own scale, so `max(n / 3)` prints with the places of the
+//! quotient that is greatest (`3.3333333333333333`), where an Arrow
+//! decimal has its column's (`3.33333333333333330000`). Of equal values,
+//! the later one's, as PostgreSQL's `max` and `min` keep (the order is
+//! the rows' within a partition of the work).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int32Type};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+};
+
+/// `quipu_max_places` (`max`: true) or `quipu_min_places`.
+pub fn extreme_places(max: bool) -> AggregateUDF {
+    AggregateUDF::new_from_impl(ExtremePlaces {
+        signature: Signature::any(2, Volatility::Immutable),
+        max,
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ExtremePlaces {
+    signature: Signature,
+    max: bool,
+}
+
+impl AggregateUDFImpl for ExtremePlaces {
+    fn name(&self) -> &str {
+        match self.max {
+            true => "quipu_max_places",
+            false => "quipu_min_places",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let value = args.expr_fields[0].data_type();
+        Ok(Box::new(Extreme {
+            max: self.max,
+            best: ScalarValue::try_from(value)?,
+            places: None,
+        }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let value = args.input_fields[0].data_type().clone();
+        Ok(vec![
+            Arc::new(Field::new(
+                format_state_name(args.name, "value"),
+                value,
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "places"),
+                DataType::Int32,
+                true,
+            )),
+        ])
+    }
+}
+
+#[derive(Debug)]
+struct Extreme {
+    max: bool,
+    /// The greatest (least) value so far; NULL before the first.
+    best: ScalarValue,
+    places: Option<i32>,
+}
+
+impl Extreme {
+    /// Each row of `values` and `places` (a value's places), kept where it
+    /// is the greatest (least) so far.
+    fn take(&mut self, values: &ArrayRef, places: &ArrayRef) -> Result<()> {
+        let places = datafusion::arrow::compute::cast(places, &DataType::Int32)?;
+        let places = places.as_primitive::<Int32Type>();
+        for i in 0..values.len() {
+            if values.is_null(i) {
+                continue;
+            }
+            let v = ScalarValue::try_from_array(values, i)?;
+            let p = places.is_valid(i).then(|| places.value(i));
+            let order = match self.best.is_null() {
+                true => std::cmp::Ordering::Greater,
+                false => match v.partial_cmp(&self.best) {
+                    Some(o) if self.max => o,
+                    Some(o) => o.reverse(),
+                    None => continue,
+                },
+            };
+            // Of equal values the later, as PostgreSQL's `numeric_larger`
+            // and `numeric_smaller` keep.
+            let better = order != std::cmp::Ordering::Less;
+            if better {
+                self.best = v;
+                self.places = p;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator for Extreme {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.take(&values[0], &values[1])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.take(&states[0], &states[1])
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.best.clone(), ScalarValue::Int32(self.places)])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int32(self.places))
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self) + self.best.size()
+    }
+}
