@@ -394,6 +394,16 @@ for v in {views:?}:
     print(v + "=" + str(one(c, "SELECT count(*) FROM yachay." + v)[0][0]))
 print("bound=" + str(one(c, "SELECT count(*) FROM crm.public.orders WHERE customer_id < %s", (100,))[0][0]))
 print("quoted=" + str(one(c, "SELECT count(*) FROM crm.public.customers WHERE last_name = %s", ("O'Brien' OR 1=1 --",))[0][0]))
+# A uuid.UUID and a Jsonb are sent declared uuid and jsonb (binary too),
+# which Quipu reads as text; they failed to bind ("Cannot convert postgres
+# type uuid to given rust type").
+import uuid
+from psycopg.types.json import Jsonb
+u = uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+for binary in (False, True):
+    with c.cursor(binary=binary) as cur:
+        cur.execute("SELECT upper(%s::text), length(%s::text)", (u, Jsonb({{"a": [1, 2]}})))
+        print(f"uuid_{{binary}}=" + "|".join(str(x) for x in cur.fetchone()))
 d = connect("boss", os.environ["BOSS_PW"])
 one(c, "SET datafusion.execution.batch_size = 17")
 one(c, "SET statement_timeout = '250ms'")
@@ -411,6 +421,12 @@ print("timeout_other=" + one(d, "SHOW statement_timeout")[0][0])
     }
     assert_eq!(value(&out, "bound"), small);
     assert_eq!(value(&out, "quoted"), "0");
+    for binary in ["False", "True"] {
+        assert_eq!(
+            value(&out, &format!("uuid_{binary}")),
+            "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11|13"
+        );
+    }
     assert_eq!(value(&out, "mine"), "17");
     assert_ne!(value(&out, "other"), "17");
     assert_eq!(value(&out, "timeout_other"), "0");

@@ -444,6 +444,67 @@ fn with_parameter_places(
     .map_err(|e| engine_error(SchedulerError::Query(e)))
 }
 
+/// The portal's parameters with those the client declared as a type
+/// Quipu reads as text (`uuid`, `json`, `jsonb`: a source's such columns
+/// are text here) as text, their binary forms written out; None when
+/// there is none. psycopg sends a `uuid.UUID` declared `uuid`, and
+/// `WHERE id = %s` failed: "Cannot convert postgres type uuid to given
+/// rust type".
+fn as_text_parameters(portal: &Portal<Prepared>) -> PgWireResult<Option<Portal<()>>> {
+    let declared = &portal.statement.parameter_types;
+    let text_read = |t: &Option<Type>| matches!(t, Some(t) if *t == Type::UUID || *t == Type::JSON || *t == Type::JSONB);
+    if !declared.iter().any(text_read) {
+        return Ok(None);
+    }
+    let mut types = declared.clone();
+    let mut values = portal.parameters.clone();
+    let mut formats: Vec<i16> = (0..values.len())
+        .map(|i| i16::from(portal.parameter_format.is_binary(i)))
+        .collect();
+    for (i, value) in values.iter_mut().enumerate() {
+        let Some(t) = types.get(i).filter(|t| text_read(t)).cloned().flatten() else {
+            continue;
+        };
+        if let (Some(bytes), Some(1)) = (value.as_ref(), formats.get(i)) {
+            let text = match t {
+                // 16 bytes, written as PostgreSQL's `uuid_out` does.
+                t if t == Type::UUID => {
+                    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    if hex.len() != 32 {
+                        return Err(error("22P03", "incorrect binary data format for a uuid"));
+                    }
+                    format!(
+                        "{}-{}-{}-{}-{}",
+                        &hex[..8],
+                        &hex[8..12],
+                        &hex[12..16],
+                        &hex[16..20],
+                        &hex[20..]
+                    )
+                }
+                // A version byte (1), then the text.
+                t if t == Type::JSONB => match bytes.split_first() {
+                    Some((1, rest)) => String::from_utf8_lossy(rest).into_owned(),
+                    _ => return Err(error("22P03", "unsupported jsonb version number")),
+                },
+                _ => String::from_utf8_lossy(bytes).into_owned(),
+            };
+            *value = Some(bytes::Bytes::from(text));
+        }
+        formats[i] = 0;
+        types[i] = Some(Type::TEXT);
+    }
+    let mut text = Portal::<()>::default();
+    text.statement = Arc::new(pgwire::api::stmt::StoredStatement::new(
+        portal.statement.id.clone(),
+        (),
+        types,
+    ));
+    text.parameter_format = Format::Individual(formats);
+    text.parameters = values;
+    Ok(Some(text))
+}
+
 /// The parameter types of a plan in `$1, $2, ...` order.
 fn ordered_param_types(
     plan: &LogicalPlan,
@@ -494,8 +555,10 @@ impl ExtendedQueryHandler for QueryHandler {
                 let types = ordered_param_types(plan)?;
                 let refs: Vec<Option<&datafusion::arrow::datatypes::DataType>> =
                     types.iter().map(|t| t.as_ref()).collect();
-                let params: ParamValues =
-                    arrow_pg::datatypes::df::deserialize_parameters(portal, &refs)?;
+                let params: ParamValues = match as_text_parameters(portal)? {
+                    Some(text) => arrow_pg::datatypes::df::deserialize_parameters(&text, &refs)?,
+                    None => arrow_pg::datatypes::df::deserialize_parameters(portal, &refs)?,
+                };
                 let plan = with_parameter_places(LogicalPlan::clone(plan), portal, &types)?
                     .replace_params_with_values(&params)
                     .map_err(|e| engine_error(SchedulerError::Query(e)))?;
