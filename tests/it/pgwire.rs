@@ -340,6 +340,11 @@ async fn analysts_query_through_psql_and_psycopg() {
             "SET standard_conforming_strings = off",
             "standard_conforming_strings = off is not supported",
         ),
+        // A name PostgreSQL does not have (it said SET and did nothing).
+        (
+            "SET statment_timeout = '5s'",
+            "unrecognized configuration parameter \"statment_timeout\"",
+        ),
     ] {
         let got = with_options("", &[set, "SHOW DateStyle"]);
         let stderr = String::from_utf8_lossy(&got.stderr);
@@ -351,6 +356,14 @@ async fn analysts_query_through_psql_and_psycopg() {
             "{set}"
         );
     }
+    let got = with_options("-c foo=bar", &["SELECT 1"]);
+    let stderr = String::from_utf8_lossy(&got.stderr);
+    assert!(
+        !got.status.success()
+            && stderr.contains("FATAL")
+            && stderr.contains("unrecognized configuration parameter \"foo\""),
+        "{stderr}"
+    );
     let got = with_options("-c DateStyle=German", &["SELECT 1"]);
     let stderr = String::from_utf8_lossy(&got.stderr);
     assert!(

@@ -161,6 +161,12 @@ impl Conn {
                     }
                     self.settings.lock().unwrap().insert(name.clone(), zone);
                 } else {
+                    if !known_setting(name) {
+                        return Err(error(
+                            "42704",
+                            format!("unrecognized configuration parameter \"{name}\""),
+                        ));
+                    }
                     if let Some(why) = unsupported_value(name, value) {
                         return Err(error("0A000", why));
                     }
@@ -195,6 +201,17 @@ impl Conn {
             }
         }
     }
+}
+
+/// Whether `name` (lower case) is one of PostgreSQL's settings, or a
+/// custom one (a name with a dot, `myapp.user_id`), which `SET` takes: any
+/// other is PostgreSQL's error (42704). Quipu took any name, so a
+/// misspelt `SET statment_timeout = '5s'` said `SET` and did nothing.
+fn known_setting(name: &str) -> bool {
+    name.contains('.')
+        || include_str!("setting_names.txt")
+            .lines()
+            .any(|n| !n.starts_with('#') && n == name)
 }
 
 /// Why a value of a PostgreSQL setting that changes how values are
