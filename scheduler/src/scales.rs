@@ -426,6 +426,8 @@ fn projection(p: Projection) -> Result<LogicalPlan> {
     // subquery's): its hidden columns are passed up. (An aggregation and
     // its `HAVING` pass through as they are.)
     let input = beneath(input)?;
+    let (input, values) = window_value_places(input, &referenced)?;
+    found.extend(values);
     let schema = input.schema().clone();
     found.extend(hidden_columns(&schema));
     // A numeric read at a `numeric`'s 10 places whose own are not followed
@@ -666,6 +668,87 @@ fn window_average_places(
         window_expr,
         input,
     )?)))
+}
+
+/// `plan`, a window over an input already given its hidden columns, with
+/// a hidden window function beside each `sum`, `lag`, `lead`,
+/// `first_value`, `last_value` and `nth_value` that `referenced` names
+/// and whose argument's places vary (a source's `numeric` without a
+/// precision, a quotient): the `max` of the places over the same window
+/// for a `sum` (PostgreSQL's addition keeps the most), the same function
+/// of the places for the others. They printed the column's places
+/// (`sum(n) OVER (ORDER BY id)` of `1.5` was `1.5000000000`). The
+/// places of each, by the window column's name.
+fn window_value_places(
+    plan: LogicalPlan,
+    referenced: &[String],
+) -> Result<(LogicalPlan, HashMap<String, Expr>)> {
+    let LogicalPlan::Window(mut window) = plan else {
+        return Ok((plan, HashMap::new()));
+    };
+    // Windows of other orders are stacked: each below first (its hidden
+    // columns come up through the ones above as their input's).
+    let (input, mut found) = window_value_places(Arc::unwrap_or_clone(window.input), referenced)?;
+    window.input = Arc::new(input);
+    let input_schema = window.input.schema().clone();
+    let below = hidden_columns(&input_schema);
+    // Where this window's own columns begin in its (planned) schema.
+    let offset = window.schema.fields().len() - window.window_expr.len();
+    let mut window_expr = window.window_expr.clone();
+    let below_found = found.len();
+    for (k, e) in window.window_expr.iter().enumerate() {
+        let name = window.schema.field(offset + k).name().clone();
+        let Expr::WindowFunction(f) = unaliased(e) else {
+            continue;
+        };
+        if !referenced.contains(&name) || found.contains_key(&name) {
+            continue;
+        }
+        let Some(arg) = f.params.args.first() else {
+            continue;
+        };
+        let Some(p) = places(arg, &input_schema, &below) else {
+            continue;
+        };
+        let mut hidden = f.as_ref().clone();
+        match (&f.fun, f.fun.name()) {
+            (WindowFunctionDefinition::AggregateUDF(_), "sum") => {
+                hidden.fun = WindowFunctionDefinition::AggregateUDF(
+                    datafusion::functions_aggregate::min_max::max_udaf(),
+                );
+                hidden.params.args = vec![p];
+            }
+            (
+                WindowFunctionDefinition::WindowUDF(_),
+                "first_value" | "last_value" | "nth_value" | "lag" | "lead",
+            ) => {
+                let mut args = f.params.args.clone();
+                args[0] = p;
+                // `lag(n, 1, 0)`: the default's places (an integer's 0).
+                if let Some(default) = args.get_mut(2) {
+                    match places_or_type(default, &input_schema, &below) {
+                        Some(d) => *default = d,
+                        None => continue,
+                    }
+                }
+                hidden.params.args = args;
+            }
+            _ => continue,
+        }
+        let column = format!("{HIDDEN}window_{}", found.len());
+        window_expr.push(Expr::WindowFunction(Box::new(hidden)).alias(column.clone()));
+        found.insert(name, Expr::Column(Column::from_name(column)));
+    }
+    if found.len() == below_found {
+        // The schema is the input's columns and then its own: computed
+        // again where the input gained hidden columns.
+        let plan = LogicalPlan::Window(window);
+        return Ok((plan.recompute_schema()?, found));
+    }
+    Ok((
+        LogicalPlan::Window(Window::try_new(window_expr, window.input)?),
+        found,
+    ))
 }
 
 /// The places of an integer or numeric by its type alone (`None`: not a

@@ -2076,6 +2076,21 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT t.i % 2, sum(u.n), count(*) FROM exprp.public.u u \
              JOIN public.t t ON t.id = u.id GROUP BY 1 ORDER BY 1",
         ),
+        // Window functions of it, in windows of two orders: the places of
+        // each value they give (they printed 10).
+        (
+            "unscaled n in windows",
+            "SELECT id, sum(n) OVER (ORDER BY id), lag(n) OVER (ORDER BY id), \
+             lead(n, 1, 0) OVER (ORDER BY id), first_value(n) OVER (ORDER BY id DESC), \
+             nth_value(n, 2) OVER (ORDER BY id), \
+             sum(n) OVER (PARTITION BY id % 3 ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) \
+             FROM exprp.public.u ORDER BY id",
+        ),
+        (
+            "unscaled n in a window in a subquery",
+            "SELECT * FROM (SELECT id, sum(n) OVER (ORDER BY id) AS s, lag(n, 2, 0.50) \
+             OVER (ORDER BY n, id) AS l FROM exprp.public.u) x ORDER BY id",
+        ),
         (
             "unscaled n in a UNION ALL",
             "SELECT n FROM exprp.public.u WHERE id < 4 UNION ALL SELECT 2.25 ORDER BY 1",
