@@ -1,7 +1,9 @@
 //! Session settings and the statements the front door answers itself,
 //! as PostgreSQL would: `SET`/`SHOW` of PostgreSQL's settings (clients send
 //! `extra_float_digits`, `application_name`, `DateStyle`, ...; only
-//! `statement_timeout` acts), the defaults `SHOW` and `current_setting`
+//! `statement_timeout` and `TimeZone` act, an unknown name is refused, and
+//! so is a value asking for output Quipu does not write), the defaults
+//! `SHOW` and `current_setting`
 //! answer, and transaction statements (Quipu only reads). Settings under
 //! `datafusion.`, `quipu.` and `ballista.` go to the engine.
 
