@@ -491,15 +491,6 @@ fn with_aggregate_places(
     referenced: &[String],
 ) -> Result<(LogicalPlan, HashMap<String, Expr>)> {
     let none = || Ok(((**input).clone(), HashMap::new()));
-    if let LogicalPlan::Window(_) = input.as_ref() {
-        let mut found = HashMap::new();
-        return Ok(
-            match window_average_places(input, referenced, &mut found)? {
-                Some(plan) => (plan, found),
-                None => ((**input).clone(), found),
-            },
-        );
-    }
     let (aggregate, having) = match input.as_ref() {
         LogicalPlan::Aggregate(a) => (a, None),
         LogicalPlan::Filter(f) => match f.input.as_ref() {
@@ -560,25 +551,22 @@ fn with_aggregate_places(
                 func: Arc::new(places),
                 params: params.clone(),
             }),
-            // A sum has the most places of its terms (PostgreSQL's
-            // `add_var`): `sum(CAST(i AS numeric))` has none.
             // The greatest (least) value's own places, where they follow
             // from the argument (a quotient, a cast): such an aggregation
             // is not sent to a source (a source's column's are asked of
             // it with the pushed aggregation, in [`projection`]).
             (name @ ("max" | "min"), _) => {
                 match places(&params.args[0], aggregate.input.schema(), &HashMap::new()) {
-                    Some(p) => Expr::AggregateFunction(AggregateFunction::new_udf(
+                    Some(p) => hidden_aggregate(
                         Arc::new(extreme_places::extreme_places(name == "max")),
                         vec![params.args[0].clone(), p],
-                        false,
-                        params.filter.clone(),
-                        vec![],
-                        None,
-                    )),
+                        params,
+                    ),
                     None => continue,
                 }
             }
+            // A sum has the most places of its terms (PostgreSQL's
+            // `add_var`): `sum(CAST(i AS numeric))` has none.
             ("sum", _) => {
                 let own = places(&params.args[0], aggregate.input.schema(), &HashMap::new());
                 let own = own.or_else(|| {
@@ -587,14 +575,11 @@ fn with_aggregate_places(
                     p
                 });
                 match own {
-                    Some(p) => Expr::AggregateFunction(AggregateFunction::new_udf(
+                    Some(p) => hidden_aggregate(
                         datafusion::functions_aggregate::min_max::max_udaf(),
                         vec![p],
-                        false,
-                        params.filter.clone(),
-                        vec![],
-                        None,
-                    )),
+                        params,
+                    ),
                     None => continue,
                 }
             }
@@ -622,59 +607,29 @@ fn with_aggregate_places(
     Ok((plan, found))
 }
 
-/// `plan`, a window (over others, each computing its own functions), with
-/// a hidden `quipu_avg_scale` over the same window beside each `avg` of
-/// integers or numerics that `referenced` names, its column of places put
-/// in `found` by the average's column name; `None` when there is none.
-fn window_average_places(
-    plan: &Arc<LogicalPlan>,
-    referenced: &[String],
-    found: &mut HashMap<String, Expr>,
-) -> Result<Option<LogicalPlan>> {
-    let LogicalPlan::Window(window) = plan.as_ref() else {
-        return Ok(None);
-    };
-    let below = window_average_places(&window.input, referenced, found)?;
-    let mut window_expr = window.window_expr.clone();
-    let offset = window.input.schema().fields().len();
-    for (k, e) in window.window_expr.iter().enumerate() {
-        let name = window.schema.field(offset + k).name().clone();
-        let Expr::WindowFunction(f) = unaliased(e) else {
-            continue;
-        };
-        let WindowFunctionDefinition::AggregateUDF(udf) = &f.fun else {
-            continue;
-        };
-        if udf.name() != "avg"
-            || !one_number(&f.params.args, window.input.schema())
-            || !referenced.contains(&name)
-        {
-            continue;
-        }
-        let hidden = format!("{HIDDEN}window_avg_{}", found.len());
-        let mut places = f.as_ref().clone();
-        places.fun = WindowFunctionDefinition::AggregateUDF(Arc::new(pg_numeric::avg_scale()));
-        window_expr.push(Expr::WindowFunction(Box::new(places)).alias(hidden.clone()));
-        found.insert(name, Expr::Column(Column::from_name(hidden)));
-    }
-    if below.is_none() && window_expr.len() == window.window_expr.len() {
-        return Ok(None);
-    }
-    let input = match below {
-        Some(b) => Arc::new(b),
-        None => Arc::clone(&window.input),
-    };
-    Ok(Some(LogicalPlan::Window(Window::try_new(
-        window_expr,
-        input,
-    )?)))
+/// `func` of `args`, beside an aggregate of `params`: its `FILTER` and
+/// nothing else (no `DISTINCT`, no `ORDER BY`).
+fn hidden_aggregate(
+    func: Arc<datafusion::logical_expr::AggregateUDF>,
+    args: Vec<Expr>,
+    params: &datafusion::logical_expr::expr::AggregateFunctionParams,
+) -> Expr {
+    Expr::AggregateFunction(AggregateFunction::new_udf(
+        func,
+        args,
+        false,
+        params.filter.clone(),
+        vec![],
+        None,
+    ))
 }
 
 /// `plan`, a window over an input already given its hidden columns, with
-/// a hidden window function beside each `sum`, `lag`, `lead`,
-/// `first_value`, `last_value` and `nth_value` that `referenced` names
-/// and whose argument's places vary (a source's `numeric` without a
-/// precision, a quotient): the `max` of the places over the same window
+/// a hidden window function over the same window beside each of these
+/// that `referenced` names: an `avg` of integers or numerics, its
+/// `quipu_avg_scale`; a `sum`, `lag`, `lead`, `first_value`,
+/// `last_value` and `nth_value` whose argument's places vary (a source's
+/// `numeric` without a precision, a quotient), the `max` of the places
 /// for a `sum` (PostgreSQL's addition keeps the most), the same function
 /// of the places for the others. They printed the column's places
 /// (`sum(n) OVER (ORDER BY id)` of `1.5` was `1.5000000000`). The
@@ -704,15 +659,24 @@ fn window_value_places(
         if !referenced.contains(&name) || found.contains_key(&name) {
             continue;
         }
-        let Some(arg) = f.params.args.first() else {
-            continue;
-        };
-        let Some(p) = places(arg, &input_schema, &below) else {
-            continue;
+        let arg_places = || {
+            f.params
+                .args
+                .first()
+                .and_then(|a| places(a, &input_schema, &below))
         };
         let mut hidden = f.as_ref().clone();
         match (&f.fun, f.fun.name()) {
+            (WindowFunctionDefinition::AggregateUDF(_), "avg")
+                if one_number(&f.params.args, &input_schema) =>
+            {
+                hidden.fun =
+                    WindowFunctionDefinition::AggregateUDF(Arc::new(pg_numeric::avg_scale()));
+            }
             (WindowFunctionDefinition::AggregateUDF(_), "sum") => {
+                let Some(p) = arg_places() else {
+                    continue;
+                };
                 hidden.fun = WindowFunctionDefinition::AggregateUDF(
                     datafusion::functions_aggregate::min_max::max_udaf(),
                 );
@@ -722,6 +686,9 @@ fn window_value_places(
                 WindowFunctionDefinition::WindowUDF(_),
                 "first_value" | "last_value" | "nth_value" | "lag" | "lead",
             ) => {
+                let Some(p) = arg_places() else {
+                    continue;
+                };
                 let mut args = f.params.args.clone();
                 args[0] = p;
                 // `lag(n, 1, 0)`: the default's places (an integer's 0).
