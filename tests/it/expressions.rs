@@ -243,6 +243,12 @@ const SCALARS: &[&str] = &[
     "n > ALL (ARRAY[0.5, n - 1])",
     "s ILIKE ANY (ARRAY['%A%', 'h%'])",
     "s NOT LIKE ANY (ARRAY['%o%', ''])",
+    // An array not written out was an array_has / array_max test too.
+    "i < ANY (string_to_array('0,x', ',', 'x')::int[])",
+    "i = ALL (string_to_array(i || ',' || i, ',')::int[])",
+    "i <> ANY (string_to_array('1,x', ',', 'x')::int[])",
+    "s >= ALL (string_to_array(s, 'x', 'b'))",
+    "j > ANY (string_to_array('', ',')::bigint[])",
     "substr(s, 3)",
     "position('l' in s)",
     "strpos(s, 'o')",
@@ -1594,6 +1600,13 @@ async def main():
         ("SELECT count(*) FROM public.t WHERE i = %s", 2.5),
         ("SELECT count(*) FROM public.t WHERE n > %s", decimal.Decimal("0.5")),
         ("SELECT i FROM public.t ORDER BY i NULLS LAST LIMIT %s", 2),
+        # Lists; a list of str goes untyped, as array text.
+        ("SELECT count(*) FROM public.t WHERE s = ANY(%s)", ["a,b", 'q"', None, "abc", "NULL"]),
+        ("SELECT i, s <> ALL(%s) FROM public.t ORDER BY i", ["x", None]),
+        ("SELECT i, i < ANY(%s) FROM public.t ORDER BY i", [0, None]),
+        ("SELECT i, i = ALL(%s) FROM public.t ORDER BY i", [2, 2]),
+        ("SELECT count(*) FROM public.t WHERE s = ANY(%s)", []),
+        ("SELECT count(*) FROM public.t WHERE s <> ALL(%s)", []),
     ]
     def fetch(conn, sql, value, binary):
         try:
@@ -2333,7 +2346,7 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
     assert_eq!(crate::pgwire::value(&out, "params"), "18", "{}", out.stdout);
     assert_eq!(
         crate::pgwire::value(&out, "declared_params"),
-        "20",
+        "32",
         "{}",
         out.stdout
     );

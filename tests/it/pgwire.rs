@@ -417,6 +417,20 @@ for binary in (False, True):
     with c.cursor(binary=binary) as cur:
         cur.execute("SELECT upper(%s::text), length(%s::text)", (u, Jsonb({{"a": [1, 2]}})))
         print(f"uuid_{{binary}}=" + "|".join(str(x) for x in cur.fetchone()))
+# Lists: psycopg sends a list of str untyped, as array text, which was cut
+# at every comma ('{{"a,b"}}' was two elements, NULL the string "NULL",
+# '{{}}' one empty string); a NULL element decides nothing, so an answer
+# no element decides is NULL.
+lists = [
+    ("'a,b'::text = ANY(%s)", ["a,b"]),
+    ("'x'::text <> ALL(%s)", ["y", None]),
+    ("'NULL'::text = ANY(%s)", [None]),
+    ("''::text = ANY(%s)", []),
+    ("'q\"'::text = ANY(%s)", ['q"', "z"]),
+    ("0 < ANY(%s)", [0, None]),
+    ("0 >= ALL(%s)", [-1, 0]),
+]
+print("lists=" + "|".join(str(one(c, "SELECT " + q, (l,))[0][0]) for q, l in lists))
 d = connect("boss", os.environ["BOSS_PW"])
 one(c, "SET datafusion.execution.batch_size = 17")
 one(c, "SET statement_timeout = '250ms'")
@@ -440,6 +454,8 @@ print("timeout_other=" + one(d, "SHOW statement_timeout")[0][0])
             "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11|13"
         );
     }
+    // PostgreSQL 15's answers.
+    assert_eq!(value(&out, "lists"), "True|None|None|False|True|None|True");
     assert_eq!(value(&out, "mine"), "17");
     assert_ne!(value(&out, "other"), "17");
     assert_eq!(value(&out, "timeout_other"), "0");

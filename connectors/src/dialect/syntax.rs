@@ -2940,6 +2940,36 @@ fn quantified_list(left: &Expr, op: &BinaryOperator, elems: &[Expr], all: bool) 
     ))
 }
 
+/// `x op ANY (array)` and `x op ALL (array)` for an array that is not
+/// written out (a column, a function's result, a cast, a parameter) as
+/// `quipu_quantified(x, array, 'op', all)` (`arrays.rs`), PostgreSQL's
+/// three-valued answer. A quoted literal (`= ANY ('{a,b}')`, as clients'
+/// catalog queries write it) is left to the front door's catalog rewrite.
+fn quantified_array(left: &Expr, op: &BinaryOperator, right: &Expr, all: bool) -> Option<Expr> {
+    if let Expr::Value(v) = right
+        && !matches!(v.value, Value::Placeholder(_))
+    {
+        return None;
+    }
+    let mut call = parse_expr(&format!(
+        "{}(quipu_x, quipu_array, '{op}', {all})",
+        crate::dialect::arrays::QUANTIFIED
+    ));
+    let (mut x, mut array) = (Some(left.clone()), Some(right.clone()));
+    let _ = visit_expressions_mut(&mut call, |e: &mut Expr| {
+        let taken = match e {
+            Expr::Identifier(i) if i.value == "quipu_x" => x.take(),
+            Expr::Identifier(i) if i.value == "quipu_array" => array.take(),
+            _ => None,
+        };
+        if let Some(taken) = taken {
+            *e = taken;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Some(call)
+}
+
 /// `x op ANY (subquery)` and `x op ALL (subquery)` as PostgreSQL reads
 /// them. DataFusion 55 turns them into correlated `EXISTS` tests that put
 /// `x` inside the subquery, where a table of the same name captured it:
@@ -2971,6 +3001,9 @@ fn quantified_subquery(e: &mut Expr) {
         return;
     }
     let Expr::Subquery(q) = right.as_ref() else {
+        if let Some(call) = quantified_array(left, op, right, all) {
+            *e = call;
+        }
         return;
     };
     if matches!(

@@ -559,6 +559,7 @@ impl ExtendedQueryHandler for QueryHandler {
                     Some(text) => arrow_pg::datatypes::df::deserialize_parameters(&text, &refs)?,
                     None => arrow_pg::datatypes::df::deserialize_parameters(portal, &refs)?,
                 };
+                let params = super::array_param::with_array_text(portal, &types, params)?;
                 let plan = with_parameter_places(LogicalPlan::clone(plan), portal, &types)?
                     .replace_params_with_values(&params)
                     .map_err(|e| engine_error(SchedulerError::Query(e)))?;

@@ -24,7 +24,8 @@
 //! - [`settings`]: `SET`/`SHOW` of PostgreSQL settings and their defaults,
 //!   transaction statements;
 //! - [`query`]: the simple protocol and running a query to its last row;
-//! - [`extended`]: Parse/Bind/Execute, parameter types;
+//! - [`extended`]: Parse/Bind/Execute, parameter types; [`array_param`],
+//!   array parameters sent as text;
 //! - [`errors`], the SQLSTATEs sent;
 //! - what clients call and see: [`catalog`] (databases, `pg_catalog`),
 //!   [`functions`] (`version()`, `current_setting`, `pg_size_pretty`, ...),
@@ -35,6 +36,7 @@
 //!   datafusion-pg-catalog's parser), [`type_lookup`] (asyncpg's type
 //!   introspection).
 
+mod array_param;
 mod auth;
 mod binary_numeric;
 pub(crate) mod catalog;
