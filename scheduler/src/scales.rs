@@ -531,6 +531,16 @@ fn with_aggregate_places(
             reads_below = true;
         }
     }
+    // The places of an aggregate's argument: its own, else from the
+    // input's hidden columns (then the aggregation reads the annotated
+    // input).
+    let mut own_or_below = |arg: &Expr| {
+        places(arg, aggregate.input.schema(), &HashMap::new()).or_else(|| {
+            let p = places(arg, annotated.schema(), &below);
+            reads_below |= p.is_some();
+            p
+        })
+    };
     for (k, e) in aggregate.aggr_expr.iter().enumerate() {
         let name = aggregate.schema.field(keys + k).name().clone();
         let Expr::AggregateFunction(AggregateFunction { func, params }) = unaliased(e) else {
@@ -552,37 +562,28 @@ fn with_aggregate_places(
                 params: params.clone(),
             }),
             // The greatest (least) value's own places, where they follow
-            // from the argument (a quotient, a cast): such an aggregation
-            // is not sent to a source (a source's column's are asked of
-            // it with the pushed aggregation, in [`projection`]).
-            (name @ ("max" | "min"), _) => {
-                match places(&params.args[0], aggregate.input.schema(), &HashMap::new()) {
-                    Some(p) => hidden_aggregate(
-                        Arc::new(extreme_places::extreme_places(name == "max")),
-                        vec![params.args[0].clone(), p],
-                        params,
-                    ),
-                    None => continue,
-                }
-            }
+            // from the argument (a quotient, a cast) or from the input's
+            // hidden columns (a source's numeric without a precision, in
+            // an aggregation Quipu computes itself: they printed the
+            // column's 10 places).
+            (name @ ("max" | "min"), _) => match own_or_below(&params.args[0]) {
+                Some(p) => hidden_aggregate(
+                    Arc::new(extreme_places::extreme_places(name == "max")),
+                    vec![params.args[0].clone(), p],
+                    params,
+                ),
+                None => continue,
+            },
             // A sum has the most places of its terms (PostgreSQL's
             // `add_var`): `sum(CAST(i AS numeric))` has none.
-            ("sum", _) => {
-                let own = places(&params.args[0], aggregate.input.schema(), &HashMap::new());
-                let own = own.or_else(|| {
-                    let p = places(&params.args[0], annotated.schema(), &below);
-                    reads_below |= p.is_some();
-                    p
-                });
-                match own {
-                    Some(p) => hidden_aggregate(
-                        datafusion::functions_aggregate::min_max::max_udaf(),
-                        vec![p],
-                        params,
-                    ),
-                    None => continue,
-                }
-            }
+            ("sum", _) => match own_or_below(&params.args[0]) {
+                Some(p) => hidden_aggregate(
+                    datafusion::functions_aggregate::min_max::max_udaf(),
+                    vec![p],
+                    params,
+                ),
+                None => continue,
+            },
             _ => continue,
         };
         aggr_expr.push(scale.alias(hidden.clone()));
@@ -627,7 +628,8 @@ fn hidden_aggregate(
 /// `plan`, a window over an input already given its hidden columns, with
 /// a hidden window function over the same window beside each of these
 /// that `referenced` names: an `avg` of integers or numerics, its
-/// `quipu_avg_scale`; a `sum`, `lag`, `lead`, `first_value`,
+/// `quipu_avg_scale`; a `max` or `min` over a frame from the partition's
+/// start, `quipu_max_places` (`quipu_min_places`); a `sum`, `lag`, `lead`, `first_value`,
 /// `last_value` and `nth_value` whose argument's places vary (a source's
 /// `numeric` without a precision, a quotient), the `max` of the places
 /// for a `sum` (PostgreSQL's addition keeps the most), the same function
@@ -681,6 +683,19 @@ fn window_value_places(
                     datafusion::functions_aggregate::min_max::max_udaf(),
                 );
                 hidden.params.args = vec![p];
+            }
+            // The greatest (least) value's own places, over a frame that
+            // only grows (`quipu_max_places` cannot take rows back out).
+            (WindowFunctionDefinition::AggregateUDF(_), name @ ("max" | "min"))
+                if f.params.window_frame.start_bound.is_unbounded() =>
+            {
+                let Some(p) = arg_places() else {
+                    continue;
+                };
+                hidden.fun = WindowFunctionDefinition::AggregateUDF(Arc::new(
+                    extreme_places::extreme_places(name == "max"),
+                ));
+                hidden.params.args = vec![f.params.args[0].clone(), p];
             }
             (
                 WindowFunctionDefinition::WindowUDF(_),

@@ -2085,6 +2085,20 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
              FROM exprp.public.u WHERE id <> 2 GROUP BY n ORDER BY n",
         ),
         (
+            "unscaled n's extremes beside an average",
+            "SELECT max(n), min(n), avg(n), max(n) FILTER (WHERE id > 3) FROM exprp.public.u",
+        ),
+        (
+            "unscaled n's extremes in grouping sets",
+            "SELECT id % 2, min(n), max(n) FROM exprp.public.u \
+             GROUP BY GROUPING SETS ((id % 2), ()) ORDER BY 1, 2",
+        ),
+        (
+            "unscaled n's extremes across sources",
+            "SELECT t.i % 2, max(u.n), min(u.n) FROM exprp.public.u u \
+             JOIN public.t t ON t.id = u.id GROUP BY 1 ORDER BY 1",
+        ),
+        (
             "unscaled n summed across sources",
             "SELECT t.i % 2, sum(u.n), count(*) FROM exprp.public.u u \
              JOIN public.t t ON t.id = u.id GROUP BY 1 ORDER BY 1",
@@ -2096,6 +2110,7 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT id, sum(n) OVER (ORDER BY id), lag(n) OVER (ORDER BY id), \
              lead(n, 1, 0) OVER (ORDER BY id), first_value(n) OVER (ORDER BY id DESC), \
              nth_value(n, 2) OVER (ORDER BY id), \
+             max(n) OVER (ORDER BY id), min(n) OVER (PARTITION BY id % 2), \
              sum(n) OVER (PARTITION BY id % 3 ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) \
              FROM exprp.public.u ORDER BY id",
         ),
