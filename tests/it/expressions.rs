@@ -366,6 +366,11 @@ const SCALARS: &[&str] = &[
     "power(n, 3)",
     "power(m, 2.0)",
     "n ^ 2",
+    // Exponents that are not integers (they were refused).
+    "power(abs(n), 0.5)",
+    "power(abs(m) + 1, 1.5)",
+    "power(2.5, i % 5 + 0.5)",
+    "abs(n) ^ (1 / 3.0)",
     // A unary minus binds tighter than `^` in PostgreSQL (`(-i) ^ 2`);
     // sqlparser read `-(i ^ 2)`.
     "-i ^ 2",
@@ -913,6 +918,26 @@ const SCALE_ONLY: &[(&str, &str)] = &[
     (
         "exp(CASE WHEN n BETWEEN -9 AND 40 THEN n ELSE 1.5 END)",
         "1.6487212707001282 vs 1.64872127070012820000",
+    ),
+    (
+        "power(m, 2.0)",
+        "6.2500000000000000 vs 6.25000000000000000000",
+    ),
+    (
+        "power(abs(n), 0.5)",
+        "0.7071067811865475 vs 0.70710678118654750000",
+    ),
+    (
+        "power(abs(m) + 1, 1.5)",
+        "1.0000000000000002 vs 1.00000000000000020000",
+    ),
+    (
+        "power(2.5, i % 5 + 0.5)",
+        "1.5811388300841898 vs 1.58113883008418980000",
+    ),
+    (
+        "abs(n) ^ (1 / 3.0)",
+        "0.79370052598409973738 vs the same (the others: fewer places)",
     ),
 ];
 

@@ -32,9 +32,11 @@
 //! - `power(x, y)` (`pow`), replacing DataFusion's: of a numeric (and a
 //!   numeric or an integer), PostgreSQL's `numeric`, exact and rounded to
 //!   16 places (or the base's, if more) for an integer exponent, as
-//!   PostgreSQL's `power_var_int`; an exponent that is not an integer is
-//!   refused (PostgreSQL computes it through its own logarithms, which a
-//!   double does not match in the last digits). Otherwise, as in
+//!   PostgreSQL's `power_var_int`; for an exponent that is not an integer,
+//!   `exp(y ln x)` in fixed point at PostgreSQL's places (16 significant
+//!   digits, or the arguments' places if more:
+//!   `pg_numeric_log::fractional_power`; a double does not match
+//!   PostgreSQL's last digits). Otherwise, as in
 //!   PostgreSQL, a `double precision` (DataFusion gave `power(n, 2)` a
 //!   double: 0.25 where PostgreSQL prints 0.2500000000000000).
 
@@ -803,9 +805,17 @@ struct Power {
     aliases: Vec<String>,
 }
 
-/// The places of `power(numeric, integer)`: PostgreSQL's `rscale`.
-fn power_scale(base_scale: i8) -> i8 {
-    (MIN_SIG_DIGITS as i8).max(base_scale)
+/// The column's places of `power(numeric, numeric)`: for an integer
+/// exponent (of no places) PostgreSQL's `rscale`, 16 or the base's if
+/// more; for one that may not be an integer, 20 or the base's if more, as
+/// a quotient's (PostgreSQL gives a power below 0.1 more than 16 places,
+/// and `x ^ (1 / 3.0)` the exponent's 20). The front door prints each
+/// value with its own (`pg_numeric_log::power_scale`).
+fn power_scale(base_scale: i8, exponent_scale: i8) -> i8 {
+    match exponent_scale {
+        0 => (MIN_SIG_DIGITS as i8).max(base_scale),
+        _ => 20.max(base_scale),
+    }
 }
 
 impl ScalarUDFImpl for Power {
@@ -849,8 +859,8 @@ impl ScalarUDFImpl for Power {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         Ok(match args {
-            [DataType::Decimal128(_, s), DataType::Decimal128(..)] => {
-                DataType::Decimal128(38, power_scale(*s))
+            [DataType::Decimal128(_, s), DataType::Decimal128(_, t)] => {
+                DataType::Decimal128(38, power_scale(*s, *t))
             }
             _ => DataType::Float64,
         })
@@ -925,12 +935,27 @@ fn numeric_power(x: i128, sx: i8, y: i128, sy: i8, scale: i8) -> Result<i128> {
             "a negative number raised to a non-integer power yields a complex result",
         ));
     }
+    // An exponent that is not an integer (or not a 32-bit one):
+    // `exp(y ln x)` as PostgreSQL's `power_var` computes it.
     let Some(e) = (integer).then(|| i32::try_from(y / unit).ok()).flatten() else {
-        return Err(DataException::error(
-            "0A000",
-            "power(numeric, numeric) with an exponent that is not an integer is not \
-             supported: cast the base to double precision",
-        ));
+        return super::pg_numeric_log::fractional_power(x, sx, y, sy, scale);
+    };
+    // Rounded at PostgreSQL's places (16, or the base's if more), then
+    // held at the column's.
+    let places = (MIN_SIG_DIGITS as i8).max(sx).min(scale);
+    let q = integer_power(x, sx, e, places)?;
+    fits(
+        q.checked_mul(ten((scale - places) as i32)?)
+            .ok_or_else(overflow)?,
+    )
+}
+
+/// `x ^ e` (`x` unscaled at `sx`) exact, rounded at `scale` places.
+fn integer_power(x: i128, sx: i8, e: i32, scale: i8) -> Result<i256> {
+    let ten = |k: i32| {
+        i256::from_i128(10)
+            .checked_pow(k as u32)
+            .ok_or_else(overflow)
     };
     // The exact power x^|e| at scale sx * |e|, while it fits 256 bits.
     let mut exact = i256::ONE;
@@ -946,13 +971,13 @@ fn numeric_power(x: i128, sx: i8, y: i128, sy: i8, scale: i8) -> Result<i128> {
                 // PostgreSQL rounds it), another is refused.
                 let log10 = e as f64 * ((x.unsigned_abs() as f64).log10() - sx as f64);
                 if log10 < -(scale as f64) - 1.0 {
-                    return Ok(0);
+                    return Ok(i256::ZERO);
                 }
                 return Err(overflow());
             }
         }
     }
-    let q = if e >= 0 {
+    Ok(if e >= 0 {
         // exact / 10^exact_scale at `scale` places.
         let k = scale as i32 - exact_scale;
         if k >= 0 {
@@ -963,8 +988,7 @@ fn numeric_power(x: i128, sx: i8, y: i128, sy: i8, scale: i8) -> Result<i128> {
     } else {
         // 1 / (exact / 10^exact_scale) = 10^exact_scale / exact.
         rounded(ten(exact_scale + scale as i32)?, exact)
-    };
-    fits(q)
+    })
 }
 
 /// `avg`, replacing DataFusion's in the session (same name, so the
@@ -1481,16 +1505,35 @@ mod tests {
         for (x, y, pg) in [
             ("1.5", "3", "3.3750000000000000"),
             ("2.0", "-3", "0.1250000000000000"),
-            ("1.5", "2.0", "2.2500000000000000"),
+            ("1.5", "2.0", "2.25000000000000000000"),
             ("0.000001", "3", "0.0000000000000000"),
             ("10.0", "20", "100000000000000000000.0000000000000000"),
             ("0.500000", "2", "0.2500000000000000"),
             ("-3.0", "3", "-27.0000000000000000"),
             ("3.0", "-2", "0.1111111111111111"),
             ("2.0", "0", "1.0000000000000000"),
+            // Exponents that are not integers (PostgreSQL 15's values, at
+            // the column's places where it prints fewer or more).
+            ("2.0", "0.5", "1.41421356237309500000"),
+            ("10.0", "1.5", "31.62277660168379300000"),
+            ("0.5", "0.5", "0.70710678118654750000"),
+            ("100", "2.5", "100000.00000000000000000000"),
+            ("1.5", "0.00001", "1.00000405465930120000"),
+            ("0.01", "3.5", "0.00000010000000000000"),
+            ("2.5", "-3.5", "0.04047715405015526000"),
+            ("123456.789", "1.5", "43378293.78605335200000000000"),
+            ("7", "0.25000", "1.62657656169778570000"),
+            (
+                "1.2100000000000000",
+                "0.33333333333333333333",
+                "1.06560223676661071240",
+            ),
+            ("8", "0.33333333333333333333", "1.99999999999999999999"),
+            ("0", "0.5", "0.00000000000000000000"),
+            ("0.9", "1000.5", "0.00000000000000000000"),
         ] {
             let ((a, sa), (b, sb)) = (parse(x), parse(y));
-            let scale = power_scale(sa);
+            let scale = power_scale(sa, sb);
             let got = numeric_power(a, sa, b, sb, scale).unwrap();
             assert_eq!(
                 ScalarValue::Decimal128(Some(got), 38, scale).to_string(),
@@ -1498,11 +1541,24 @@ mod tests {
                 "{x} ^ {y}"
             );
         }
-        assert!(
-            numeric_power(2, 0, 5, 1, 16).is_err(),
-            "a fractional exponent is refused"
-        );
+        assert!(numeric_power(-8, 0, 5, 1, 16).is_err(), "a complex result");
         assert!(numeric_power(0, 0, -1, 0, 16).is_err());
+        // The places PostgreSQL prints them with.
+        for (x, y, places) in [
+            ("10.0", "1.5", 15),
+            ("100", "2.5", 11),
+            ("0.01", "3.5", 23),
+            ("1.5", "100.5", 1),
+            ("2.0", "2.000000000000000000000", 16),
+            ("0", "0.5", 16),
+        ] {
+            let ((a, sa), (b, sb)) = (parse(x), parse(y));
+            assert_eq!(
+                super::super::pg_numeric_log::power_scale((a, sa, sa as i32), (b, sb, sb as i32)),
+                places,
+                "{x} ^ {y}"
+            );
+        }
     }
 
     /// `avg` in a session: PostgreSQL's values (psql), at the column's

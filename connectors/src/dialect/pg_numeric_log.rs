@@ -60,6 +60,9 @@ pub enum Kind {
     /// `log(b, x)`.
     Log,
     Exp,
+    /// `power(x, y)` (the function is `pg_numeric::power`; here its
+    /// places, and its value for an exponent that is not an integer).
+    Power,
 }
 
 impl Kind {
@@ -69,6 +72,7 @@ impl Kind {
             Kind::Log10 => "log10",
             Kind::Log => "log",
             Kind::Exp => "exp",
+            Kind::Power => "power",
         }
     }
 }
@@ -83,7 +87,10 @@ pub fn functions() -> Vec<ScalarUDF> {
         (Kind::Log, math::log()),
         (Kind::Exp, math::exp()),
     ];
-    let places = kinds.iter().map(|(kind, _)| places_udf(*kind));
+    let places = kinds
+        .iter()
+        .map(|(kind, _)| places_udf(*kind))
+        .chain([places_udf(Kind::Power)]);
     kinds
         .iter()
         .map(|(kind, doubles)| {
@@ -99,12 +106,12 @@ pub fn functions() -> Vec<ScalarUDF> {
 
 /// The function of this name computing numerics, if it is one of these.
 pub fn kind_of(name: &str) -> Option<Kind> {
-    [Kind::Ln, Kind::Log10, Kind::Log, Kind::Exp]
+    [Kind::Ln, Kind::Log10, Kind::Log, Kind::Exp, Kind::Power]
         .into_iter()
         .find(|k| k.name() == name)
 }
 
-/// `quipu_ln_scale(x, places_x)` (and of `log10`, `log`, `exp`): the
+/// `quipu_ln_scale(x, places_x)` (and of `log10`, `log`, `exp`, `power`): the
 /// places PostgreSQL prints the function of a numeric with, its arguments
 /// shown with `places_*` (NULL: the column's), for the front door
 /// (`scheduler/src/scales.rs`).
@@ -519,12 +526,17 @@ fn exp(x: i128, sx: i8, scale: i8) -> Result<i128> {
     }
     // As many digits again as the result has integer digits.
     let w = places + GUARD + (value * std::f64::consts::LOG10_E).ceil().max(0.0) as i32 + 3;
+    let value = exp_fixed(&fixed(x, sx, w), w);
+    as_decimal(round_fixed(&value, w, places), places, scale)
+}
+
+/// `exp(x)` of `x` in fixed point at `w` places (`x` at most about 90).
+fn exp_fixed(xf: &BigInt, w: i32) -> BigInt {
     let one = ten(w);
     let ln2 = ln2(w);
-    let xf = fixed(x, sx, w);
     // x = k ln 2 + r, |r| <= ln 2 / 2.
-    let k = round_fixed(&(&xf * ten(w) / &ln2), w, 0);
-    let r = &xf - &ln2 * &k;
+    let k = round_fixed(&(xf * ten(w) / &ln2), w, 0);
+    let r = xf - &ln2 * &k;
     let mut term = one.clone();
     let mut sum = one.clone();
     let mut n = 0u32;
@@ -537,12 +549,80 @@ fn exp(x: i128, sx: i8, scale: i8) -> Result<i128> {
         sum += &term;
     }
     let k = k.to_i64().unwrap_or(0);
-    let value = if k >= 0 {
+    if k >= 0 {
         sum << (k as usize)
     } else {
         sum >> ((-k) as usize)
-    };
-    as_decimal(round_fixed(&value, w, places), places, scale)
+    }
+}
+
+/// Whether `y` (unscaled at `sy`) is an integer.
+fn integer(y: i128, sy: i8) -> bool {
+    BigInt::from(y) % ten(sy as i32) == BigInt::zero()
+}
+
+/// PostgreSQL's low-precision estimate of `y ln(x)` (`power_var`): `ln x`
+/// rounded at `8 - weight` places (at least 0), times `y` rounded there.
+fn power_estimate(x: (i128, i8), y: (i128, i8)) -> f64 {
+    let places = (8 - estimate_ln_dweight(x.0, x.1)).max(0);
+    let w = places + GUARD;
+    let ln = round_fixed(&ln_fixed(&fixed(x.0, x.1, w), w), w, places);
+    let product = round_fixed(&(ln * BigInt::from(y.0)), places + y.1 as i32, places);
+    product.to_f64().unwrap_or(f64::MAX) / 10f64.powi(places)
+}
+
+/// PostgreSQL 15's places for `x ^ y` of numerics, each as (unscaled
+/// value, scale, places shown): for an integer `y`, 16 or `x`'s if more
+/// (`power_var_int`); otherwise 16 significant digits by the estimated
+/// weight of the result, or the arguments' places if more; 16 for a zero
+/// `x`.
+pub fn power_scale(x: (i128, i8, i32), y: (i128, i8, i32)) -> i32 {
+    if integer(y.0, y.1) {
+        return (MIN_SIG_DIGITS.max(x.2)).clamp(0, 1000);
+    }
+    if x.0 == 0 {
+        return MIN_SIG_DIGITS;
+    }
+    // PostgreSQL's constant for log10(e), as in `exp_scale`.
+    #[allow(clippy::approx_constant)]
+    let log10_e = 0.434294481903252;
+    let weight = (power_estimate((x.0, x.1), (y.0, y.1)) * log10_e).clamp(-2000.0, 2000.0);
+    (MIN_SIG_DIGITS - weight as i32)
+        .max(x.2)
+        .max(y.2)
+        .clamp(0, 1000)
+}
+
+/// `x ^ y` of numerics, `y` not an integer (or too large for one), at
+/// `scale`, rounded at PostgreSQL's places (the column's, when fewer):
+/// `exp(y ln x)` in fixed point. `x` is positive or zero (the caller
+/// refuses a negative one).
+pub fn fractional_power(x: i128, sx: i8, y: i128, sy: i8, scale: i8) -> Result<i128> {
+    let places = power_scale((x, sx, sx as i32), (y, sy, sy as i32)).min(scale as i32);
+    if x == 0 {
+        return as_decimal(BigInt::zero(), places, scale);
+    }
+    let estimate = power_estimate((x, sx), (y, sy));
+    if estimate > 90.0 {
+        return Err(DataException::error("22003", "numeric field overflow"));
+    }
+    // Below half a unit of the last place: zero.
+    if estimate < -(places as f64 + 2.0) * std::f64::consts::LN_10 {
+        return as_decimal(BigInt::zero(), places, scale);
+    }
+    // The result's digits, and as many again for `ln x` as `y` has
+    // integer digits (its error is multiplied by `y`).
+    let w = places + GUARD + (estimate * std::f64::consts::LOG10_E).ceil().max(0.0) as i32 + 3;
+    let y_digits = decimal_exponent(&(BigInt::from(y) / ten(sy as i32) + 1)).max(0) + 1;
+    let wl = w + y_digits;
+    let ln = ln_fixed(&fixed(x, sx, wl), wl);
+    // y ln x at `w` places.
+    let exponent = ln * BigInt::from(y) / ten(sy as i32 + y_digits);
+    as_decimal(
+        round_fixed(&exp_fixed(&exponent, w), w, places),
+        places,
+        scale,
+    )
 }
 
 /// The places PostgreSQL prints a result with, for the front door: of
@@ -563,7 +643,7 @@ fn places_of(kind: Kind, arrays: &[ArrayRef]) -> Result<Int32Array> {
         .map(|r| {
             let mut args = vec![];
             for ((a, s), p) in values.iter().zip(&places) {
-                if a.is_null(r) || a.value(r) <= 0 && kind != Kind::Exp {
+                if a.is_null(r) || a.value(r) <= 0 && !matches!(kind, Kind::Exp | Kind::Power) {
                     return None;
                 }
                 let own = if p.is_valid(r) { p.value(r) } else { *s as i32 };
@@ -571,6 +651,7 @@ fn places_of(kind: Kind, arrays: &[ArrayRef]) -> Result<Int32Array> {
             }
             Some(match (kind, args.as_slice()) {
                 (Kind::Exp, [x]) => exp_scale(x.0, x.1, x.2),
+                (Kind::Power, [x, y]) => power_scale(*x, *y),
                 (Kind::Ln, [x]) => ln_scale(x.0, x.1, x.2),
                 (Kind::Log10 | Kind::Log, [x]) => log_scale((10, 0, 0), *x),
                 (_, [b, x]) => log_scale(*b, *x),
