@@ -454,6 +454,13 @@ const SCALARS: &[&str] = &[
     "date_trunc('week', ts)",
     "date_trunc('hour', ts)",
     "date_trunc('month', d)",
+    // DataFusion had no such granularity.
+    "date_trunc('decade', ts)",
+    "date_trunc('Century', d)",
+    "date_trunc('millennium', ts)",
+    // `~` was refused.
+    "~i",
+    "~j",
     "d AT TIME ZONE 'America/Lima'",
     "extract(year from d)",
     "extract(dow from d)",
@@ -1678,6 +1685,7 @@ const ZONED: &[&str] = &[
     "CAST(ts AS timestamptz(0))",
     "date_trunc('day', tz)",
     "date_trunc('month', tz)",
+    "date_trunc('century', tz)",
     "date_trunc('hour', tz)",
     "date_trunc('month', d)",
     "date_trunc('week', d)",

@@ -96,6 +96,8 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
             return ControlFlow::Break(());
         }
         null_in_list(e);
+        bitwise_not(e);
+        date_trunc_long(e);
         quantified_subquery(e);
         like_any(e);
         like_escape(e);
@@ -1500,21 +1502,39 @@ fn starts_with_operator(e: &mut Expr) {
     else {
         return;
     };
-    let mut operands = [
-        Some(Expr::Nested(left.clone())),
-        Some(Expr::Nested(right.clone())),
-    ]
-    .into_iter();
-    let mut call = parse_expr("starts_with(quipu_operand, quipu_operand)");
-    let _ = visit_expressions_mut(&mut call, |x: &mut Expr| {
-        if matches!(x, Expr::Identifier(i) if i.value == "quipu_operand")
-            && let Some(Some(operand)) = operands.next()
-        {
-            *x = operand;
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    *e = call;
+    *e = filled(
+        "starts_with(quipu_operand, quipu_operand)",
+        vec![Expr::Nested(left.clone()), Expr::Nested(right.clone())],
+    );
+}
+
+/// `date_trunc('decade' | 'century' | 'millennium', x)`, which DataFusion
+/// 55 refused ("Unsupported date_trunc granularity"), as the year's
+/// truncation less the years since the decade's (century's, millennium's)
+/// first: PostgreSQL's centuries and millennia start with a year ending
+/// in 1 (`date_trunc('century', DATE '2000-05-01')` is 1901-01-01).
+fn date_trunc_long(e: &mut Expr) {
+    let Some([unit, x]) = call_args(e, "date_trunc").and_then(|a| <[Expr; 2]>::try_from(a).ok())
+    else {
+        return;
+    };
+    let Expr::Value(v) = &unit else {
+        return;
+    };
+    let Value::SingleQuotedString(unit) = &v.value else {
+        return;
+    };
+    let years = match unit.to_ascii_lowercase().as_str() {
+        "decade" => "CAST(extract(year FROM quipu_operand) AS int) % 10",
+        "century" => "(CAST(extract(year FROM quipu_operand) AS int) - 1) % 100",
+        "millennium" => "(CAST(extract(year FROM quipu_operand) AS int) - 1) % 1000",
+        _ => return,
+    };
+    let x = Expr::Nested(Box::new(x));
+    *e = filled(
+        &format!("(date_trunc('year', quipu_operand) - ({years}) * INTERVAL '1 year')"),
+        vec![x.clone(), x],
+    );
 }
 
 /// The name of a function of PostgreSQL's own: unqualified or in
@@ -2300,14 +2320,19 @@ fn json_agg(e: &mut Expr) {
 }
 
 fn around(template: &str, operand: Expr) -> Expr {
+    filled(template, vec![operand])
+}
+
+/// The expression `template` (written here) with its `quipu_operand`s
+/// replaced by `operands`, in order.
+fn filled(template: &str, operands: Vec<Expr>) -> Expr {
     let mut call = parse_expr(template);
-    let mut operand = Some(operand);
+    let mut operands = operands.into_iter();
     let _ = visit_expressions_mut(&mut call, |x: &mut Expr| {
         if matches!(x, Expr::Identifier(i) if i.value == "quipu_operand")
-            && let Some(operand) = operand.take()
+            && let Some(operand) = operands.next()
         {
             *x = operand;
-            return ControlFlow::Break(());
         }
         ControlFlow::<()>::Continue(())
     });
@@ -2940,6 +2965,23 @@ fn quantified_list(left: &Expr, op: &BinaryOperator, elems: &[Expr], all: bool) 
     ))
 }
 
+/// `~x` (bitwise NOT of an integer) as `(x # -1)`: DataFusion 55 refused
+/// it ("Unsupported SQL unary operator BitwiseNot").
+fn bitwise_not(e: &mut Expr) {
+    if let Expr::UnaryOp {
+        op: UnaryOperator::BitwiseNot,
+        expr,
+    } = e
+    {
+        let operand = std::mem::replace(expr.as_mut(), Expr::Value(Value::Null.into()));
+        *e = Expr::Nested(Box::new(Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(operand))),
+            op: BinaryOperator::PGBitwiseXor,
+            right: Box::new(parse_expr("-1")),
+        }));
+    }
+}
+
 /// `x op ANY (array)` and `x op ALL (array)` for an array that is not
 /// written out (a column, a function's result, a cast, a parameter) as
 /// `quipu_quantified(x, array, 'op', all)` (`arrays.rs`), PostgreSQL's
@@ -2951,23 +2993,13 @@ fn quantified_array(left: &Expr, op: &BinaryOperator, right: &Expr, all: bool) -
     {
         return None;
     }
-    let mut call = parse_expr(&format!(
-        "{}(quipu_x, quipu_array, '{op}', {all})",
-        crate::dialect::arrays::QUANTIFIED
-    ));
-    let (mut x, mut array) = (Some(left.clone()), Some(right.clone()));
-    let _ = visit_expressions_mut(&mut call, |e: &mut Expr| {
-        let taken = match e {
-            Expr::Identifier(i) if i.value == "quipu_x" => x.take(),
-            Expr::Identifier(i) if i.value == "quipu_array" => array.take(),
-            _ => None,
-        };
-        if let Some(taken) = taken {
-            *e = taken;
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    Some(call)
+    Some(filled(
+        &format!(
+            "{}(quipu_operand, quipu_operand, '{op}', {all})",
+            crate::dialect::arrays::QUANTIFIED
+        ),
+        vec![left.clone(), right.clone()],
+    ))
 }
 
 /// `x op ANY (subquery)` and `x op ALL (subquery)` as PostgreSQL reads
