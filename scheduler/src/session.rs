@@ -405,7 +405,7 @@ impl ClientSession {
             }
             other => other,
         };
-        let plan = match planned {
+        let plan = match planned.and_then(quipu_connectors::dialect::set_all::rewrite) {
             Ok(plan) => plan,
             Err(e) => {
                 if let Some(better) =

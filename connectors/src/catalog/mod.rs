@@ -303,7 +303,7 @@ impl QuipuCatalogList {
             let statement = crate::dialect::syntax::fix(
                 state.sql_to_statement(sql, &datafusion::config::Dialect::PostgreSQL)?,
             )?;
-            state.statement_to_plan(statement).await
+            crate::dialect::set_all::rewrite(state.statement_to_plan(statement).await?)
         };
         let plan = planned.await.map_err(|e| {
             DataFusionError::Plan(format!("view {schema}.{name} no longer plans: {e}"))

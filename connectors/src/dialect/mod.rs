@@ -39,6 +39,7 @@ pub mod pg_to_char;
 pub mod pg_trunc;
 pub mod pg_variance;
 pub mod places_text;
+pub mod set_all;
 pub mod single_row;
 pub mod syntax;
 pub mod text_order;

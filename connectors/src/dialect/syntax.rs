@@ -8,8 +8,6 @@
 //!   3; fixed upstream in apache/datafusion-sqlparser-rs#2436). The
 //!   swallowed `AND`/`OR` chain is given back: the comparison takes only
 //!   the chain's leftmost operand, as PostgreSQL's precedence says.
-//! - DataFusion 55 answers `INTERSECT ALL` and `EXCEPT ALL` wrongly
-//!   (apache/datafusion#12955, #12956): they are refused as not supported.
 //! - DataFusion 55 plans `x IN (subquery)` anywhere but a plain filter as
 //!   a mark join whose mark is never NULL, so a value missing from a
 //!   subquery that holds a NULL (or a NULL `x`) gives FALSE where SQL says
@@ -29,9 +27,8 @@ use std::ops::ControlFlow;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, SetOperator,
-    SetQuantifier, Subscript, TableFactor, UnaryOperator, Value, Visit, VisitMut, Visitor,
-    VisitorMut, visit_expressions_mut,
+    AccessExpr, BinaryOperator, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr, Subscript,
+    TableFactor, UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -132,53 +129,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
     let _ = VisitMut::visit(s, &mut SetReturning);
     let _ = VisitMut::visit(s, &mut FetchAsLimit);
     let _ = VisitMut::visit(s, &mut OrdinalWindows);
-    struct SetOps(Option<String>);
-    impl Visitor for SetOps {
-        type Break = ();
-        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
-            if let Some(op) = all_set_op(&q.body) {
-                self.0 = Some(op);
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut found = SetOps(None);
-    let _ = Visit::visit(&*s, &mut found);
-    if let Some(op) = found.0 {
-        return Err(DataFusionError::NotImplemented(format!(
-            "{op} ALL is not supported (DataFusion 55 answers it wrongly: \
-             apache/datafusion#12955, #12956); use {op} (without ALL) or rewrite it \
-             with a join"
-        )));
-    }
     Ok(())
-}
-
-fn all_set_op(body: &SetExpr) -> Option<String> {
-    match body {
-        SetExpr::SetOperation {
-            left,
-            op,
-            set_quantifier,
-            right,
-        } => {
-            if matches!(
-                op,
-                SetOperator::Intersect | SetOperator::Except | SetOperator::Minus
-            ) && matches!(
-                set_quantifier,
-                SetQuantifier::All | SetQuantifier::AllByName
-            ) {
-                return Some(match op {
-                    SetOperator::Intersect => "INTERSECT".into(),
-                    _ => "EXCEPT".into(),
-                });
-            }
-            all_set_op(left).or_else(|| all_set_op(right))
-        }
-        _ => None,
-    }
 }
 
 /// Rewrites, in every query's filters (`WHERE`, `HAVING`), each
@@ -3894,20 +3845,6 @@ mod tests {
         let before = format!("{s:?}");
         fix_sql(&mut s).unwrap();
         assert_eq!(format!("{s:?}"), before);
-    }
-
-    #[test]
-    fn intersect_and_except_all_are_refused() {
-        for sql in [
-            "SELECT a FROM t INTERSECT ALL SELECT a FROM u",
-            "SELECT a FROM t EXCEPT ALL SELECT a FROM u",
-            "SELECT * FROM (SELECT a FROM t EXCEPT ALL SELECT a FROM u) x",
-        ] {
-            let e = fixed(sql).unwrap_err();
-            assert!(e.contains("ALL is not supported"), "{sql}: {e}");
-        }
-        assert!(fixed("SELECT a FROM t INTERSECT SELECT a FROM u").is_ok());
-        assert!(fixed("SELECT a FROM t UNION ALL SELECT a FROM u").is_ok());
     }
 
     #[test]
