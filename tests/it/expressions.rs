@@ -233,6 +233,9 @@ const SCALARS: &[&str] = &[
     "substring(s from -1 for 3)",
     "substring(s from 'l+o')",
     "substring(s, '(.)l')",
+    "regexp_substr(s, '[[:alpha:]]+')",
+    "regexp_substr(s, 'l', 2, 2)",
+    "regexp_substr(s, '([a-z])([a-z])', 1, 1, 'i', 2)",
     // A NULL element leaves undecided what no other element decides
     // (they were array_contains / array_max tests, which skip NULLs).
     "i <> ALL (ARRAY[1, NULL])",
@@ -2151,6 +2154,20 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "unscaled n in a window in a subquery",
             "SELECT * FROM (SELECT id, sum(n) OVER (ORDER BY id) AS s, lag(n, 2, 0.50) \
              OVER (ORDER BY n, id) AS l FROM exprp.public.u) x ORDER BY id",
+        ),
+        // Set-returning functions DataFusion did not have.
+        (
+            "regexp_matches with g",
+            "SELECT id, regexp_matches(s, '[la]', 'g') FROM public.t ORDER BY id, 2",
+        ),
+        (
+            "regexp_matches' groups",
+            "SELECT id, (regexp_matches(s, '([a-z])([a-z])?(q)?'))[3] IS NULL, \
+             (regexp_matches(s, '([a-z])([a-z])?'))[2] FROM public.t ORDER BY id",
+        ),
+        (
+            "string_to_table",
+            "SELECT id, string_to_table(s, ' ') AS w FROM public.t ORDER BY id, w",
         ),
         (
             "unscaled n in a UNION ALL",

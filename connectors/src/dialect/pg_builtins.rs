@@ -63,6 +63,8 @@ pub fn functions() -> Vec<ScalarUDF> {
         Kind::JustifyInterval,
         Kind::RegexpSplit,
         Kind::RegexpMatch,
+        Kind::RegexpMatches,
+        Kind::RegexpSubstr,
         Kind::Chr,
         Kind::TimestampRound,
         Kind::IsFinite,
@@ -87,10 +89,18 @@ enum Kind {
     JustifyInterval,
     RegexpSplit,
     RegexpMatch,
+    /// `quipu_regexp_matches(s, pattern [, flags])`: every match's (with
+    /// `g`; else the first's) groups, a list per row; `syntax.rs` writes
+    /// `regexp_matches(...)` as its `unnest`.
+    RegexpMatches,
+    RegexpSubstr,
     Chr,
     TimestampRound,
     IsFinite,
 }
+
+/// The name `syntax.rs` writes `regexp_matches` with (under `unnest`).
+pub const REGEXP_MATCHES: &str = "quipu_regexp_matches";
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Builtin {
@@ -138,6 +148,8 @@ impl ScalarUDFImpl for Builtin {
             Kind::JustifyInterval => "justify_interval",
             Kind::RegexpSplit => "regexp_split_to_array",
             Kind::RegexpMatch => "regexp_match",
+            Kind::RegexpMatches => REGEXP_MATCHES,
+            Kind::RegexpSubstr => "regexp_substr",
             Kind::Chr => "chr",
             Kind::TimestampRound => TIMESTAMP_ROUND,
             Kind::IsFinite => "isfinite",
@@ -188,13 +200,31 @@ impl ScalarUDFImpl for Builtin {
                 Kind::JustifyDays | Kind::JustifyHours | Kind::JustifyInterval,
                 [DataType::Interval(_) | DataType::Duration(_) | DataType::Null],
             ) => Some(vec![INTERVAL]),
-            (Kind::RegexpSplit | Kind::RegexpMatch, [a, b]) if is_text(a) && is_text(b) => {
-                Some(vec![DataType::Utf8, DataType::Utf8])
-            }
-            (Kind::RegexpSplit | Kind::RegexpMatch, [a, b, c])
+            (
+                Kind::RegexpSplit | Kind::RegexpMatch | Kind::RegexpMatches | Kind::RegexpSubstr,
+                [a, b],
+            ) if is_text(a) && is_text(b) => Some(vec![DataType::Utf8, DataType::Utf8]),
+            (Kind::RegexpSplit | Kind::RegexpMatch | Kind::RegexpMatches, [a, b, c])
                 if is_text(a) && is_text(b) && is_text(c) =>
             {
                 Some(vec![DataType::Utf8; 3])
+            }
+            // regexp_substr(s, pattern, start [, n [, flags [, subexpr]]]).
+            (Kind::RegexpSubstr, [a, b, rest @ ..])
+                if is_text(a)
+                    && is_text(b)
+                    && rest.len() <= 4
+                    && rest.iter().enumerate().all(|(i, t)| match i {
+                        2 => is_text(t),
+                        _ => is_integer(t),
+                    }) =>
+            {
+                let mut c = vec![DataType::Utf8, DataType::Utf8];
+                c.extend((0..rest.len()).map(|i| match i {
+                    2 => DataType::Utf8,
+                    _ => DataType::Int64,
+                }));
+                Some(c)
             }
             // PostgreSQL has `chr(integer)` only, but an integer literal
             // may still be a bigint here (`chr(10)`): any integer is read.
@@ -233,6 +263,11 @@ impl ScalarUDFImpl for Builtin {
             Kind::RegexpSplit | Kind::RegexpMatch => {
                 DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
             }
+            Kind::RegexpMatches => DataType::List(Arc::new(Field::new_list_field(
+                DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+                true,
+            ))),
+            Kind::RegexpSubstr => DataType::Utf8,
         })
     }
 
@@ -248,28 +283,39 @@ impl ScalarUDFImpl for Builtin {
                     a.iter().map(|v| v.map(|v| justify(self.kind, v))).collect();
                 Arc::new(out)
             }
-            Kind::RegexpSplit => regexp_each(&arrays, "regexp_split_to_array", |s, re, out| {
-                for piece in split_pieces(s, re) {
-                    out.values().append_value(piece);
-                }
-                out.append(true);
-            })?,
-            Kind::RegexpMatch => regexp_each(&arrays, "regexp_match", |s, re, out| {
-                match re.captures(s) {
-                    // Each parenthesized group's text, NULL for one that
-                    // took no part (arrow's kernel left those out, so the
-                    // later groups moved down); the whole match where
-                    // there are no groups.
-                    Some(caps) => {
-                        let groups = caps.iter().skip(usize::from(caps.len() > 1));
-                        for g in groups {
-                            out.values().append_option(g.map(|m| m.as_str()));
-                        }
-                        out.append(true);
+            Kind::RegexpSplit => regexp_each(
+                &arrays,
+                "regexp_split_to_array",
+                StringBuilder::new(),
+                |s, re, _, out| {
+                    for piece in split_pieces(s, re) {
+                        out.values().append_value(piece);
                     }
-                    None => out.append_null(),
-                }
-            })?,
+                    out.append(true);
+                },
+            )?,
+            Kind::RegexpMatch => regexp_each(
+                &arrays,
+                "regexp_match",
+                StringBuilder::new(),
+                |s, re, _, out| {
+                    match re.captures(s) {
+                        // Each parenthesized group's text, NULL for one that
+                        // took no part (arrow's kernel left those out, so the
+                        // later groups moved down); the whole match where
+                        // there are no groups.
+                        Some(caps) => {
+                            for g in groups(&caps) {
+                                out.values().append_option(g);
+                            }
+                            out.append(true);
+                        }
+                        None => out.append_null(),
+                    }
+                },
+            )?,
+            Kind::RegexpMatches => regexp_matches(&arrays)?,
+            Kind::RegexpSubstr => regexp_substr(&arrays)?,
             Kind::Chr => chr(&arrays[0])?,
             // Quipu's dates, timestamps and intervals have no infinities:
             // every value is finite.
@@ -640,6 +686,90 @@ fn flagged_regex(name: &str, pattern: &str, flags: &str) -> Result<regex::Regex>
         .map_err(|e| DataException::error("2201B", &format!("invalid regular expression: {e}")))
 }
 
+/// The groups of a match: each parenthesized group's text, NULL for one
+/// that took no part; the whole match where there are no groups.
+fn groups<'a>(caps: &regex::Captures<'a>) -> impl Iterator<Item = Option<&'a str>> {
+    caps.iter()
+        .skip(usize::from(caps.len() > 1))
+        .map(|g| g.map(|m| m.as_str()))
+}
+
+/// `regexp_matches(s, pattern [, flags])` of each row: a list of every
+/// match's groups (`g`), or of the first match's, or an empty list (no
+/// rows, under `unnest`).
+fn regexp_matches(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    let inner = ListBuilder::new(StringBuilder::new());
+    regexp_each(arrays, "regexp_matches", inner, |s, re, global, out| {
+        for caps in re.captures_iter(s) {
+            for g in groups(&caps) {
+                out.values().values().append_option(g);
+            }
+            out.values().append(true);
+            if !global {
+                break;
+            }
+        }
+        out.append(true);
+    })
+}
+
+/// `regexp_substr(s, pattern [, start [, n [, flags [, subexpr]]]])`: the
+/// `n`th match (from the `start`th character; both from 1), or its
+/// `subexpr`th group (0: the whole match); NULL where there is none.
+fn regexp_substr(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    let s = arrays[0].as_string::<i32>();
+    let p = arrays[1].as_string::<i32>();
+    let int = |k: usize, i: usize, default: i64| -> Option<i64> {
+        match arrays.get(k) {
+            None => Some(default),
+            Some(a) if a.is_null(i) => None,
+            Some(a) => Some(
+                a.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .value(i),
+            ),
+        }
+    };
+    let mut out = StringBuilder::new();
+    for i in 0..s.len() {
+        let flags = match arrays.get(4) {
+            None => Some(""),
+            Some(a) if a.is_null(i) => None,
+            Some(a) => Some(a.as_string::<i32>().value(i)),
+        };
+        let (false, false, Some(start), Some(n), Some(flags), Some(sub)) = (
+            s.is_null(i),
+            p.is_null(i),
+            int(2, i, 1),
+            int(3, i, 1),
+            flags,
+            int(5, i, 0),
+        ) else {
+            out.append_null();
+            continue;
+        };
+        for (value, name) in [(start, "start"), (n, "n"), (sub, "subexpr")] {
+            if value < i64::from(name != "subexpr") {
+                return Err(DataException::error(
+                    "22023",
+                    &format!("invalid value for parameter \"{name}\": {value}"),
+                ));
+            }
+        }
+        let re = flagged_regex("regexp_substr", p.value(i), flags)?;
+        let text = s.value(i);
+        let from = text
+            .char_indices()
+            .nth((start - 1) as usize)
+            .map_or(text.len(), |(b, _)| b);
+        let found = re
+            .captures_iter(&text[from..])
+            .nth((n - 1) as usize)
+            .and_then(|caps| caps.get(sub as usize).map(|m| m.as_str()));
+        out.append_option(found);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
 /// `s` split where `re` matches, as PostgreSQL splits: an empty match at
 /// the start or end, or where the previous match ended, is no split.
 pub fn split_pieces<'a>(s: &'a str, re: &regex::Regex) -> Vec<&'a str> {
@@ -659,18 +789,19 @@ pub fn split_pieces<'a>(s: &'a str, re: &regex::Regex) -> Vec<&'a str> {
     pieces
 }
 
-/// A list per row of `arrays` (text, pattern and maybe flags), written
-/// by `each` from the text and its regular expression; NULL where any
-/// argument is.
-fn regexp_each(
+/// A list (of `values`) per row of `arrays` (text, pattern and maybe
+/// flags), written by `each` from the text, its regular expression and
+/// whether every match is asked for (`g`); NULL where any argument is.
+fn regexp_each<T: datafusion::arrow::array::ArrayBuilder>(
     arrays: &[ArrayRef],
     name: &str,
-    each: impl Fn(&str, &regex::Regex, &mut ListBuilder<StringBuilder>),
+    values: T,
+    each: impl Fn(&str, &regex::Regex, bool, &mut ListBuilder<T>),
 ) -> Result<ArrayRef> {
     let s = arrays[0].as_string::<i32>();
     let p = arrays[1].as_string::<i32>();
     let flags = arrays.get(2).map(|a| a.as_string::<i32>());
-    let mut out = ListBuilder::new(StringBuilder::new());
+    let mut out = ListBuilder::new(values);
     let mut cached: Option<(String, String, regex::Regex)> = None;
     for i in 0..s.len() {
         let f = match flags {
@@ -682,6 +813,13 @@ fn regexp_each(
             out.append_null();
             continue;
         };
+        // `g` (every match) is `regexp_matches`' only: `flagged_regex`
+        // refuses it for the others.
+        let global = name == "regexp_matches" && f.contains('g');
+        let f = &match global {
+            true => f.replace('g', ""),
+            false => f.to_string(),
+        };
         let pattern = p.value(i);
         let fresh = !matches!(&cached, Some((cp, cf, _)) if cp == pattern && cf == f);
         if fresh {
@@ -692,7 +830,7 @@ fn regexp_each(
             ));
         }
         let re = &cached.as_ref().expect("compiled above").2;
-        each(s.value(i), re, &mut out);
+        each(s.value(i), re, global, &mut out);
     }
     Ok(Arc::new(out.finish()))
 }

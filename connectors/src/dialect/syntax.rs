@@ -1979,14 +1979,19 @@ fn pg_functions(e: &mut Expr) {
             return;
         }
     }
-    // `regexp_split_to_table(s, p)`: the rows of `regexp_split_to_array`.
-    if let Some(args) = call_args(e, "regexp_split_to_table") {
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        *e = parse_expr(&format!(
-            "unnest(regexp_split_to_array({}))",
-            args.join(", ")
-        ));
-        return;
+    // `regexp_split_to_table(s, p)`: the rows of `regexp_split_to_array`;
+    // `string_to_table`, of `string_to_array`; `regexp_matches`, of
+    // `quipu_regexp_matches` (`pg_builtins.rs`).
+    for (name, array) in [
+        ("regexp_split_to_table", "regexp_split_to_array"),
+        ("string_to_table", "string_to_array"),
+        ("regexp_matches", super::pg_builtins::REGEXP_MATCHES),
+    ] {
+        if let Some(args) = call_args(e, name) {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            *e = parse_expr(&format!("unnest({array}({}))", args.join(", ")));
+            return;
+        }
     }
     // PostgreSQL's name of the sample variance (DataFusion 55 knows it as
     // `var_samp` and `var`); `gen_random_uuid()` is DataFusion's `uuid()`

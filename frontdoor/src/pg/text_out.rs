@@ -39,14 +39,21 @@ use quipu_connectors::dialect::pg_text::{float4_out, float8_out};
 pub fn overflowed_decimals(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
     use datafusion::arrow::datatypes::Decimal128Type;
     for column in batch.columns() {
-        if let DataType::Decimal128(p, _) = column.data_type()
+        if let DataType::Decimal128(p, s) = column.data_type()
             && column
                 .as_primitive::<Decimal128Type>()
                 .validate_decimal_precision(*p)
                 .is_err()
         {
+            // A literal such as `1e40` is a decimal of one digit at scale
+            // -40: it is its 41 digits that do not fit.
+            let digits = match *s < 0 {
+                true => 38,
+                false => *p,
+            };
             return Err(ArrowError::ComputeError(format!(
-                "numeric field overflow: a value has more than the {p} digits Quipu's numerics hold"
+                "numeric field overflow: a value has more than the {digits} digits Quipu's \
+                 numerics hold (numeric({p},{s}))"
             )));
         }
     }
