@@ -2004,6 +2004,12 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT json_agg(i ORDER BY id), json_agg(s ORDER BY id) FILTER (WHERE i > 0), \
              json_agg(ts ORDER BY id DESC) FROM public.t",
         ),
+        // Its DISTINCT values in their order (they came in hash order).
+        (
+            "json_agg(DISTINCT)",
+            "SELECT json_agg(DISTINCT i), json_agg(DISTINCT s), json_agg(DISTINCT f), \
+             json_agg(DISTINCT d) FILTER (WHERE i > 0), json_agg(DISTINCT j) FROM public.t",
+        ),
         (
             "json_build_object of times",
             "SELECT id, json_build_object('ts', ts, 'd', d, 'iv', ts - TIMESTAMP '2024-01-01', \

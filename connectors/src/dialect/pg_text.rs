@@ -304,6 +304,68 @@ impl ScalarUDFImpl for ToJson {
     }
 }
 
+/// The name `syntax.rs` writes `json_agg(DISTINCT x)` with.
+pub const JSON_LIST: &str = "quipu_json_list";
+
+/// `quipu_json_list(list)`: a list's elements as `json_agg` writes them
+/// (`[1, "a", null]`), NULL for a NULL list. `json_agg(DISTINCT x)` is
+/// this of the sorted distinct values (`syntax.rs`): PostgreSQL sorts
+/// them to find the distinct ones, so they come in order.
+pub fn json_list() -> ScalarUDF {
+    ScalarUDF::new_from_impl(JsonList {
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonList {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for JsonList {
+    fn name(&self) -> &str {
+        JSON_LIST
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        unary(&args.args[0], |a| {
+            let Some(lists) = datafusion::arrow::array::AsArray::as_list_opt::<i32>(a.as_ref())
+            else {
+                return datafusion::common::plan_err!(
+                    "{JSON_LIST} takes a list, not {}",
+                    a.data_type()
+                );
+            };
+            let mut out = Vec::with_capacity(a.len());
+            for row in 0..lists.len() {
+                if lists.is_null(row) {
+                    out.push(None);
+                    continue;
+                }
+                let values = lists.value(row);
+                let mut s = String::from("[");
+                for i in 0..values.len() {
+                    if i > 0 {
+                        s.push_str(", ");
+                    }
+                    json_value(&values, i, &mut s)?;
+                }
+                s.push(']');
+                out.push(Some(s));
+            }
+            Ok(Arc::new(StringArray::from(out)) as ArrayRef)
+        })
+    }
+}
+
 /// A JSON string literal.
 fn json_string(s: &str, out: &mut String) {
     out.push('"');

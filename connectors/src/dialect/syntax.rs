@@ -2251,9 +2251,15 @@ fn make_timestamptz(e: &mut Expr) {
 /// null]`, as `'[' || array_to_string(array_agg(COALESCE(to_json(x),
 /// 'null') ...), ', ') || ']'` with the call's own `DISTINCT`, `ORDER BY`,
 /// `FILTER` and window (NULL over no rows, as PostgreSQL's). DataFusion 55
-/// has no such aggregate.
+/// has no such aggregate. `json_agg(DISTINCT x)` without an `ORDER BY` is
+/// `quipu_json_list(array_sort(array_agg(DISTINCT x), 'ASC', 'NULLS
+/// LAST'))`: PostgreSQL sorts the values to find the distinct ones, so
+/// they come in order (they came in hash order), and the sort is the
+/// values', not their JSON text's (`10` after `9`).
 fn json_agg(e: &mut Expr) {
-    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments, Ident};
+    use datafusion::sql::sqlparser::ast::{
+        DuplicateTreatment, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    };
     let Expr::Function(f) = e else {
         return;
     };
@@ -2264,11 +2270,23 @@ fn json_agg(e: &mut Expr) {
     let FunctionArguments::List(list) = &mut agg.args else {
         return;
     };
+    let sorted_distinct =
+        list.duplicate_treatment == Some(DuplicateTreatment::Distinct) && list.clauses.is_empty();
     let [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] = list.args.as_mut_slice() else {
         return;
     };
-    *x = around("COALESCE(to_json(quipu_operand), 'null')", x.clone());
     agg.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![Ident::new("array_agg")]);
+    if sorted_distinct {
+        *e = around(
+            &format!(
+                "{}(array_sort(quipu_operand, 'ASC', 'NULLS LAST'))",
+                super::pg_text::JSON_LIST
+            ),
+            Expr::Function(agg),
+        );
+        return;
+    }
+    *x = around("COALESCE(to_json(quipu_operand), 'null')", x.clone());
     *e = around(
         "('[' || array_to_string(quipu_operand, ', ') || ']')",
         Expr::Function(agg),
