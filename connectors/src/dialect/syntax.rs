@@ -940,6 +940,28 @@ fn parse(sql: &str) -> Query {
         .expect("Quipu's own query parses")
 }
 
+/// `EXTRACT(timezone | timezone_hour | timezone_minute FROM x)` of a
+/// `timestamptz`: the session zone's offset from UTC at `x` (seconds;
+/// its hours, its minutes, both toward zero as PostgreSQL's: `-03:30` is
+/// -3 and -30), the wall clock's epoch less the instant's, as a
+/// `numeric`. DataFusion 55 refused the field ("Date part 'timezone' not
+/// supported").
+fn zone_offset(field: &datafusion::sql::sqlparser::ast::DateTimeField, x: &mut Box<Expr>) -> Expr {
+    use datafusion::sql::sqlparser::ast::DateTimeField as F;
+    let offset = "CAST(date_part('epoch', CAST(quipu_operand AS timestamp)) \
+                  - date_part('epoch', quipu_operand) AS bigint)";
+    let part = match field {
+        F::TimezoneHour => format!("{offset} / 3600"),
+        F::TimezoneMinute => format!("({offset} / 60) % 60"),
+        _ => offset.to_string(),
+    };
+    let x = Expr::Nested(Box::new(std::mem::replace(
+        x.as_mut(),
+        Expr::value(Value::Null),
+    )));
+    filled(&format!("CAST({part} AS NUMERIC)"), vec![x.clone(), x])
+}
+
 /// `EXTRACT(field FROM x)` is PostgreSQL's `numeric`, `date_part` its
 /// `double precision`; DataFusion plans both as one `date_part` (an
 /// integer for most fields). The extract is marked here as
@@ -970,6 +992,10 @@ fn extract_as_numeric(e: &mut Expr) {
         F::Decade => "decade",
         F::Century => "century",
         F::Millennium => "millennium",
+        F::Timezone | F::TimezoneHour | F::TimezoneMinute => {
+            *e = zone_offset(&field.clone(), expr);
+            return;
+        }
         _ => return,
     };
     let mut marked = parse_expr(&format!(
