@@ -628,8 +628,8 @@ fn hidden_aggregate(
 /// `plan`, a window over an input already given its hidden columns, with
 /// a hidden window function over the same window beside each of these
 /// that `referenced` names: an `avg` of integers or numerics, its
-/// `quipu_avg_scale`; a `max` or `min` over a frame from the partition's
-/// start, `quipu_max_places` (`quipu_min_places`); a `sum`, `lag`, `lead`, `first_value`,
+/// `quipu_avg_scale`; a `max` or `min`, `quipu_max_places`
+/// (`quipu_min_places`); a `sum`, `lag`, `lead`, `first_value`,
 /// `last_value` and `nth_value` whose argument's places vary (a source's
 /// `numeric` without a precision, a quotient), the `max` of the places
 /// for a `sum` (PostgreSQL's addition keeps the most), the same function
@@ -684,11 +684,9 @@ fn window_value_places(
                 );
                 hidden.params.args = vec![p];
             }
-            // The greatest (least) value's own places, over a frame that
-            // only grows (`quipu_max_places` cannot take rows back out).
-            (WindowFunctionDefinition::AggregateUDF(_), name @ ("max" | "min"))
-                if f.params.window_frame.start_bound.is_unbounded() =>
-            {
+            // The greatest (least) value's own places (over a sliding
+            // frame, `quipu_max_places` keeps the frame's rows).
+            (WindowFunctionDefinition::AggregateUDF(_), name @ ("max" | "min")) => {
                 let Some(p) = arg_places() else {
                     continue;
                 };

@@ -2156,6 +2156,8 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
              lead(n, 1, 0) OVER (ORDER BY id), first_value(n) OVER (ORDER BY id DESC), \
              nth_value(n, 2) OVER (ORDER BY id), \
              max(n) OVER (ORDER BY id), min(n) OVER (PARTITION BY id % 2), \
+             max(n) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND 1 PRECEDING), \
+             min(n) OVER (ORDER BY id ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING), \
              sum(n) OVER (PARTITION BY id % 3 ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) \
              FROM exprp.public.u ORDER BY id",
         ),

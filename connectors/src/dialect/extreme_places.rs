@@ -57,6 +57,16 @@ impl AggregateUDFImpl for ExtremePlaces {
         }))
     }
 
+    /// Over a window frame whose start moves (`ROWS BETWEEN 1 PRECEDING
+    /// AND CURRENT ROW`): one that keeps the frame's rows, so that rows
+    /// leaving it can be taken back out.
+    fn create_sliding_accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SlidingExtreme {
+            max: self.max,
+            rows: std::collections::VecDeque::new(),
+        }))
+    }
+
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         let value = args.input_fields[0].data_type().clone();
         Ok(vec![
@@ -111,6 +121,81 @@ impl Extreme {
             }
         }
         Ok(())
+    }
+}
+
+/// [`Extreme`] over a sliding window frame: the frame's rows in order (a
+/// NULL value too, so that a retraction takes out as many as came in).
+#[derive(Debug)]
+struct SlidingExtreme {
+    max: bool,
+    rows: std::collections::VecDeque<(ScalarValue, Option<i32>)>,
+}
+
+impl Accumulator for SlidingExtreme {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let places = datafusion::arrow::compute::cast(&values[1], &DataType::Int32)?;
+        let places = places.as_primitive::<Int32Type>();
+        for i in 0..values[0].len() {
+            let v = ScalarValue::try_from_array(&values[0], i)?;
+            self.rows
+                .push_back((v, places.is_valid(i).then(|| places.value(i))));
+        }
+        Ok(())
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let n = values[0].len().min(self.rows.len());
+        self.rows.drain(..n);
+        Ok(())
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.update_batch(states)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let (value, places) = self.best();
+        Ok(vec![value, ScalarValue::Int32(places)])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int32(self.best().1))
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self)
+            + self
+                .rows
+                .iter()
+                .map(|(v, _)| v.size() + size_of::<Option<i32>>())
+                .sum::<usize>()
+    }
+}
+
+impl SlidingExtreme {
+    /// The frame's greatest (least) value and its places, the later of
+    /// equal ones.
+    fn best(&self) -> (ScalarValue, Option<i32>) {
+        let mut best: Option<&(ScalarValue, Option<i32>)> = None;
+        for row in self.rows.iter().filter(|(v, _)| !v.is_null()) {
+            let better = match best {
+                None => true,
+                Some((b, _)) => match row.0.partial_cmp(b) {
+                    Some(o) if self.max => o != std::cmp::Ordering::Less,
+                    Some(o) => o != std::cmp::Ordering::Greater,
+                    None => false,
+                },
+            };
+            if better {
+                best = Some(row);
+            }
+        }
+        best.cloned().unwrap_or((ScalarValue::Null, None))
     }
 }
 
