@@ -1642,6 +1642,11 @@ async def main():
         ("SELECT i, i = ALL(%s) FROM public.t ORDER BY i", [2, 2]),
         ("SELECT count(*) FROM public.t WHERE s = ANY(%s)", []),
         ("SELECT count(*) FROM public.t WHERE s <> ALL(%s)", []),
+        # A list declared int2[], bool[], float8[] comes back as one (it
+        # was described as unknown and came back as text).
+        ("SELECT %s", [1, None]),
+        ("SELECT %s", [True, None]),
+        ("SELECT %s", [1.5, None]),
     ]
     def fetch(conn, sql, value, binary):
         try:
@@ -2422,7 +2427,7 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
     assert_eq!(crate::pgwire::value(&out, "params"), "18", "{}", out.stdout);
     assert_eq!(
         crate::pgwire::value(&out, "declared_params"),
-        "32",
+        "38",
         "{}",
         out.stdout
     );

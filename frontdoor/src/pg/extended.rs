@@ -211,7 +211,7 @@ fn declared_parameters(
     use datafusion::sql::sqlparser::ast::{
         CastKind, DataType as Sql, TimezoneInfo, visit_expressions_mut,
     };
-    let sql_type = |t: &Type| {
+    let scalar_type = |t: &Type| {
         Some(match *t {
             Type::INT2 => Sql::SmallInt(None),
             Type::INT4 => Sql::Int(None),
@@ -228,6 +228,29 @@ fn declared_parameters(
             Type::BYTEA => Sql::Bytea,
             _ => return None,
         })
+    };
+    // An array of one of those (psycopg declares a list of integers
+    // `int2[]`, `int8[]`): `SELECT %s` is then described as that array,
+    // as PostgreSQL describes it, where it was of unknown type and came
+    // back as text.
+    let sql_type = |t: &Type| {
+        use datafusion::sql::sqlparser::ast::ArrayElemTypeDef;
+        let element = match *t {
+            Type::INT2_ARRAY => Type::INT2,
+            Type::INT4_ARRAY => Type::INT4,
+            Type::INT8_ARRAY => Type::INT8,
+            Type::FLOAT4_ARRAY => Type::FLOAT4,
+            Type::FLOAT8_ARRAY => Type::FLOAT8,
+            Type::NUMERIC_ARRAY => Type::NUMERIC,
+            Type::BOOL_ARRAY => Type::BOOL,
+            Type::TEXT_ARRAY => Type::TEXT,
+            Type::VARCHAR_ARRAY => Type::VARCHAR,
+            _ => return scalar_type(t),
+        };
+        Some(Sql::Array(ArrayElemTypeDef::SquareBracket(
+            Box::new(scalar_type(&element)?),
+            None,
+        )))
     };
     let mut wrapped = std::collections::HashSet::new();
     let _ = visit_expressions_mut(stmt, |e: &mut Expr| {
