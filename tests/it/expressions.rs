@@ -1697,6 +1697,7 @@ const ZONED: &[&str] = &[
     "extract(timezone FROM tz)",
     "extract(timezone_hour FROM tz)",
     "extract(timezone_minute FROM tz)",
+    "date_part('timezone_hour', tz)",
     "date_trunc('hour', tz)",
     "date_trunc('month', d)",
     "date_trunc('week', d)",

@@ -948,18 +948,28 @@ fn parse(sql: &str) -> Query {
 /// supported").
 fn zone_offset(field: &datafusion::sql::sqlparser::ast::DateTimeField, x: &mut Box<Expr>) -> Expr {
     use datafusion::sql::sqlparser::ast::DateTimeField as F;
+    let unit = match field {
+        F::TimezoneHour => "timezone_hour",
+        F::TimezoneMinute => "timezone_minute",
+        _ => "timezone",
+    };
+    let x = std::mem::replace(x.as_mut(), Expr::value(Value::Null));
+    zone_offset_as(unit, x, "NUMERIC")
+}
+
+/// The offset [`zone_offset`] describes, of the `unit` (`timezone`,
+/// `timezone_hour`, `timezone_minute`), as `sql_type`; `date_part` gives
+/// the same as a double.
+fn zone_offset_as(unit: &str, x: Expr, sql_type: &str) -> Expr {
     let offset = "CAST(date_part('epoch', CAST(quipu_operand AS timestamp)) \
                   - date_part('epoch', quipu_operand) AS bigint)";
-    let part = match field {
-        F::TimezoneHour => format!("{offset} / 3600"),
-        F::TimezoneMinute => format!("({offset} / 60) % 60"),
+    let part = match unit {
+        "timezone_hour" => format!("{offset} / 3600"),
+        "timezone_minute" => format!("({offset} / 60) % 60"),
         _ => offset.to_string(),
     };
-    let x = Expr::Nested(Box::new(std::mem::replace(
-        x.as_mut(),
-        Expr::value(Value::Null),
-    )));
-    filled(&format!("CAST({part} AS NUMERIC)"), vec![x.clone(), x])
+    let x = Expr::Nested(Box::new(x));
+    filled(&format!("CAST({part} AS {sql_type})"), vec![x.clone(), x])
 }
 
 /// `EXTRACT(field FROM x)` is PostgreSQL's `numeric`, `date_part` its
@@ -1899,6 +1909,17 @@ fn local_time(e: &mut Expr) {
 /// - `pg_get_viewdef(oid [, pretty])`: the view's SQL, from `pg_views`
 ///   or `pg_matviews` (the PostgreSQL front door's `pg_catalog`).
 fn pg_functions(e: &mut Expr) {
+    // `date_part('timezone', x)` (and `timezone_hour`, `timezone_minute`):
+    // the offset as `extract` gives it, a double.
+    if let Some([unit, x]) = call_args(e, "date_part").and_then(|a| <[Expr; 2]>::try_from(a).ok())
+        && let Expr::Value(v) = &unit
+        && let Value::SingleQuotedString(unit) = &v.value
+        && ["timezone", "timezone_hour", "timezone_minute"]
+            .contains(&unit.to_ascii_lowercase().as_str())
+    {
+        *e = zone_offset_as(&unit.to_ascii_lowercase(), x, "double precision");
+        return;
+    }
     // `|/ x`, `||/ x` and `@ x`: PostgreSQL's square root, cube root and
     // absolute value operators (DataFusion 55: "Unsupported SQL unary
     // operator").
