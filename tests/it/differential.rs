@@ -192,6 +192,30 @@ const REGRESSIONS: &[(&str, &str)] = &[
          WHERE t.loyalty_card_id = c.loyalty_card_id) THEN 'none' ELSE 'some' END \
          FROM crm.public.customers c WHERE c.customer_id < 40",
     ),
+    // "Physical plan does not support logical expression InSubquery", and
+    // an internal error for ALL: IN / ANY / ALL of a subquery outside a
+    // filter, NULLs among the values (loyalty cards) included.
+    (
+        "in_any_all_as_values",
+        "SELECT c.customer_id, \
+         c.customer_id IN (SELECT o.customer_id FROM crm.public.orders o WHERE o.order_id < 60) AS early, \
+         c.loyalty_card_id NOT IN (SELECT t.loyalty_card_id FROM pos.public.transactions t \
+         WHERE t.txn_id < 500) AS no_tx, \
+         c.customer_id > ALL (SELECT o.customer_id FROM crm.public.orders o WHERE o.order_id < 30) AS late, \
+         c.city = ANY (SELECT c2.city FROM crm.public.customers c2 WHERE c2.customer_id > 990 \
+         AND c2.segment = c.segment) AS same_city, \
+         CASE WHEN c.customer_id IN (SELECT o.customer_id FROM crm.public.orders o \
+         WHERE o.channel = 'app') THEN 'app' ELSE 'other' END \
+         FROM crm.public.customers c WHERE c.customer_id < 40",
+    ),
+    (
+        "in_subquery_inside_aggregates",
+        "SELECT c.segment, count(*) FILTER (WHERE c.customer_id IN (SELECT o.customer_id \
+         FROM crm.public.orders o WHERE o.status = 'cancelled')) AS cancelled, \
+         sum(CASE WHEN c.customer_id <= ANY (SELECT o.customer_id FROM crm.public.orders o \
+         WHERE o.order_id < 100) THEN 1 ELSE 0 END) AS early \
+         FROM crm.public.customers c GROUP BY c.segment ORDER BY c.segment",
+    ),
     (
         "uncorrelated_exists_as_a_value",
         "SELECT EXISTS (SELECT 1 FROM crm.public.customers c WHERE c.city = 'Lima'), \
@@ -2109,6 +2133,49 @@ impl<'a> Gen<'a> {
                         format!("{e} AS e")
                     } else {
                         format!("CASE WHEN {e} THEN 'yes' ELSE 'no' END AS e")
+                    });
+                }
+                if self.chance(40) {
+                    // IN, ANY and ALL of a subquery as values (refused:
+                    // DataFusion plans them only as filters), correlated
+                    // half of the time; NULLs in `x` or among the values
+                    // make a miss unknown, which the CASE shows apart.
+                    let y = format!("{a}y");
+                    let inner = Ref {
+                        q: y.clone(),
+                        t,
+                        cols: table_cols(t),
+                        pk: vec![],
+                    };
+                    let mut conds = vec![];
+                    if self.chance(50) {
+                        conds.push(self.pred(std::slice::from_ref(&inner), 1, false));
+                    }
+                    let same: Vec<_> = cands
+                        .iter()
+                        .filter(|c| std::ptr::eq(c.2, t))
+                        .copied()
+                        .collect();
+                    if self.chance(50) {
+                        let (j, ofc, _, otc) = *self.rng.pick(&same);
+                        conds.push(format!("{y}.{otc} = {}.{ofc}", f.refs[j].q));
+                    }
+                    let sub = format!(
+                        "SELECT {y}.{tc} FROM {} {y}{}",
+                        full_name(t),
+                        where_clause(&conds)
+                    );
+                    let o = format!("{}.{fc}", f.refs[i].q);
+                    let not = if self.chance(40) { "NOT " } else { "" };
+                    let e = match self.rng.below(3) {
+                        0 => format!("{o} {not}IN ({sub})"),
+                        1 => format!("{o} {} ANY ({sub})", self.rng.pick(CMP)),
+                        _ => format!("{o} {} ALL ({sub})", self.rng.pick(CMP)),
+                    };
+                    items.push(if self.chance(50) {
+                        format!("{e} AS v")
+                    } else {
+                        format!("CASE WHEN {e} THEN 'yes' WHEN NOT ({e}) THEN 'no' END AS v")
                     });
                 }
             }
