@@ -49,3 +49,110 @@ impl DataException {
         }))
     }
 }
+
+/// Arrow's words for a text that is not a value of a type (`CAST('abc' AS
+/// int)`: "Cannot cast string 'abc' to value of Int32 type", "Error
+/// parsing timestamp from 'abc': ..."), as PostgreSQL says it, with its
+/// SQLSTATE: `invalid input syntax for type integer: "abc"` (22P02; 22007
+/// for a date or time), a number too large for its type (22003), a date
+/// or time whose fields are out of range (`2024-02-30`, `25:00`: 22008).
+/// None for other words.
+///
+/// ```
+/// use quipu_connectors::error::text_not_a_value;
+/// let said = |m| text_not_a_value(m).unwrap();
+/// assert_eq!(
+///     said("Cannot cast string 'abc' to value of Int32 type"),
+///     ("22P02", r#"invalid input syntax for type integer: "abc""#.into())
+/// );
+/// assert_eq!(
+///     said("Cannot cast string '99999999999' to value of Int32 type"),
+///     ("22003", r#"value "99999999999" is out of range for type integer"#.into())
+/// );
+/// assert_eq!(
+///     said("Cannot cast string '2024-02-30' to value of Date32 type"),
+///     ("22008", r#"date/time field value out of range: "2024-02-30""#.into())
+/// );
+/// assert_eq!(
+///     said("Error parsing timestamp from 'noon': timestamp must contain at least 10 characters"),
+///     ("22007", r#"invalid input syntax for type timestamp: "noon""#.into())
+/// );
+/// assert_eq!(
+///     said(r#"Parser error: Invalid input syntax for type interval: "x""#),
+///     ("22007", r#"invalid input syntax for type interval: "x""#.into())
+/// );
+/// assert_eq!(
+///     said("Cannot cast string '1.2.3' to value of Decimal128(38, 10) type").0,
+///     "22P02"
+/// );
+/// assert_eq!(
+///     said("Cannot cast string '1e40' to value of Decimal128(38, 10) type"),
+///     ("22003", "numeric field overflow".into())
+/// );
+/// assert!(text_not_a_value("Cannot cast Utf8 to Int32").is_none());
+/// ```
+pub fn text_not_a_value(m: &str) -> Option<(&'static str, String)> {
+    use datafusion::arrow::datatypes::DataType;
+    let (text, ty) = if let Some(at) = m.find("Cannot cast string '") {
+        let rest = &m[at + "Cannot cast string '".len()..];
+        let end = rest.find("' to value of ")?;
+        let ty = &rest[end + "' to value of ".len()..];
+        let ty = ty[..ty.find(" type")?].parse::<DataType>().ok()?;
+        (&rest[..end], ty)
+    } else if let Some(at) = m.find("Error parsing timestamp from '") {
+        let rest = &m[at + "Error parsing timestamp from '".len()..];
+        let text = &rest[..rest.find("': ")?];
+        (
+            text,
+            DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Nanosecond, None),
+        )
+    } else if let Some(at) = m.find("Invalid input syntax for type interval: \"") {
+        let rest = &m[at + "Invalid input syntax for type interval: \"".len()..];
+        let text = &rest[..rest.find('"')?];
+        return Some((
+            "22007",
+            format!("invalid input syntax for type interval: \"{text}\""),
+        ));
+    } else {
+        return None;
+    };
+    let name = match &ty {
+        DataType::Time32(_) | DataType::Time64(_) => "time".to_string(),
+        DataType::Timestamp(_, None) => "timestamp".to_string(),
+        t => crate::dialect::pg_functions::pg_type_name(t),
+    };
+    let trimmed = text.trim();
+    let datetime = matches!(
+        ty,
+        DataType::Date32 | DataType::Date64 | DataType::Time32(_) | DataType::Time64(_)
+    ) || matches!(ty, DataType::Timestamp(..));
+    // Only digits and separators: the fields are there, one is out of range.
+    let fields = !trimmed.is_empty()
+        && trimmed.chars().any(|c| c.is_ascii_digit())
+        && trimmed
+            .chars()
+            .all(|c| c.is_ascii_digit() || " -:./T+".contains(c));
+    let digits = trimmed.trim_start_matches(['-', '+']);
+    let integer = !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit());
+    Some(match ty {
+        _ if datetime && fields => (
+            "22008",
+            format!("date/time field value out of range: \"{text}\""),
+        ),
+        _ if datetime => (
+            "22007",
+            format!("invalid input syntax for type {name}: \"{text}\""),
+        ),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 if integer => (
+            "22003",
+            format!("value \"{text}\" is out of range for type {name}"),
+        ),
+        DataType::Decimal128(..) | DataType::Decimal256(..) if trimmed.parse::<f64>().is_ok() => {
+            ("22003", "numeric field overflow".into())
+        }
+        _ => (
+            "22P02",
+            format!("invalid input syntax for type {name}: \"{text}\""),
+        ),
+    })
+}

@@ -9,6 +9,7 @@ use std::error::Error;
 
 use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
+use quipu_connectors::error::text_not_a_value;
 use quipu_scheduler::SchedulerError;
 use quipu_scheduler::limits::TooComplex;
 use quipu_scheduler::streams::SCALAR_SUBQUERY_ROWS;
@@ -76,6 +77,11 @@ impl Kind {
             DataFusionError::ArrowError(a, _) => match a.as_ref() {
                 ArrowError::DivideByZero => Kind::DataException("22012"),
                 ArrowError::ArithmeticOverflow(_) => Kind::DataException("22003"),
+                ArrowError::CastError(m) | ArrowError::ParseError(m)
+                    if let Some((code, _)) = text_not_a_value(m) =>
+                {
+                    Kind::DataException(code)
+                }
                 ArrowError::ParseError(_) => Kind::DataException("22P02"),
                 ArrowError::CastError(_) => Kind::DataException("22000"),
                 _ => Kind::Internal,
@@ -231,7 +237,9 @@ fn unmatched_call(m: &str) -> Option<String> {
 fn arrow_message(a: &ArrowError) -> String {
     match a {
         ArrowError::DivideByZero => "division by zero".to_string(),
-        ArrowError::CastError(m) | ArrowError::ParseError(m) => m.clone(),
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => {
+            text_not_a_value(m).map_or_else(|| m.clone(), |(_, said)| said)
+        }
         ArrowError::ExternalError(inner) => inner.to_string(),
         other => other.to_string(),
     }

@@ -269,7 +269,10 @@ impl futures::Stream for ClusterStream {
 /// of its own: PostgreSQL's 21000 (cardinality_violation).
 pub const SCALAR_SUBQUERY_ROWS: &str = "Scalar subquery returned more than one row";
 
-fn data_exception_of_job(text: &str) -> Option<(&'static str, &'static str)> {
+fn data_exception_of_job(text: &str) -> Option<(&'static str, String)> {
+    if let Some(said) = quipu_connectors::error::text_not_a_value(text) {
+        return Some(said);
+    }
     // Quipu's own: `DataException { sqlstate: "2201E", message: ... }`.
     const OURS: &str = "DataException { sqlstate: \"";
     if let Some(at) = text.find(OURS) {
@@ -278,7 +281,7 @@ fn data_exception_of_job(text: &str) -> Option<(&'static str, &'static str)> {
             "22012", "2201E", "22003", "22P02", "22023", "22000", "21000",
         ] {
             if code.starts_with(known) {
-                return Some((known, "a value could not be computed"));
+                return Some((known, "a value could not be computed".into()));
             }
         }
     }
@@ -300,7 +303,7 @@ fn data_exception_of_job(text: &str) -> Option<(&'static str, &'static str)> {
     WORDS
         .iter()
         .find(|(words, _, _)| text.contains(words))
-        .map(|(_, code, said)| (*code, *said))
+        .map(|(_, code, said)| (*code, said.to_string()))
 }
 
 impl datafusion::physical_plan::RecordBatchStream for ClusterStream {

@@ -2029,6 +2029,50 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "VALUES of a double cast to numeric",
             "SELECT x + 0, pg_typeof(x)::text FROM (VALUES (0.1::float8::numeric), (2.5)) v(x) ORDER BY 1",
         ),
+        // A type's name called as a function is a cast (`date(ts)` was
+        // "Invalid function 'date'").
+        (
+            "date(ts) and other type names as functions",
+            "SELECT id, date(ts), date(d), text(i), int8(i), float8(n), int4(nt), bool(b), \
+             int2(i % 100), float4(f) FROM public.t WHERE id <> 7 ORDER BY id",
+        ),
+        // FETCH ... WITH TIES was refused; the rows among ties come in no
+        // set order, so the outer query orders them.
+        (
+            "FETCH FIRST n ROWS WITH TIES",
+            "SELECT * FROM (SELECT b, id, i AS k FROM public.t ORDER BY b NULLS FIRST \
+             FETCH FIRST 3 ROWS WITH TIES) s ORDER BY 2",
+        ),
+        (
+            "FETCH WITH TIES by an alias",
+            "SELECT * FROM (SELECT i % 3 AS r, count(*) AS c FROM public.t GROUP BY 1 \
+             ORDER BY c DESC FETCH FIRST ROW WITH TIES) s ORDER BY 1",
+        ),
+        (
+            "OFFSET with FETCH WITH TIES",
+            "SELECT count(*), min(b::int), max(b::int) FROM (SELECT b FROM public.t \
+             ORDER BY 1 NULLS LAST OFFSET 5 ROWS FETCH NEXT 2 ROWS WITH TIES) s",
+        ),
+        // IN / ANY / ALL of a subquery as values: refused before ("Physical
+        // plan does not support logical expression InSubquery"), NULLs in
+        // the row's value and among the subquery's.
+        (
+            "IN, ANY and ALL of a subquery as values",
+            "SELECT id, i IN (SELECT i FROM public.t WHERE id < 5), \
+             i NOT IN (SELECT i FROM public.t WHERE id BETWEEN 2 AND 4), \
+             i > ALL (SELECT i FROM public.t WHERE id < 3), \
+             i <> ANY (SELECT j FROM public.t WHERE id IN (6, 9)), \
+             i <= ALL (SELECT i FROM public.t WHERE id > 100), \
+             CASE WHEN s IN (SELECT x.s FROM public.t x WHERE x.b = t.b AND x.id < 6) \
+             THEN 'in' ELSE 'out' END FROM public.t ORDER BY id",
+        ),
+        (
+            "IN of a subquery inside aggregates and as a group key",
+            "SELECT i IN (SELECT i FROM public.t WHERE id < 6) AS k, count(*), \
+             sum(CASE WHEN j >= ANY (SELECT j FROM public.t WHERE id > 8) THEN 1 ELSE 0 END), \
+             count(*) FILTER (WHERE id NOT IN (SELECT i FROM public.t)) \
+             FROM public.t GROUP BY 1 ORDER BY 1",
+        ),
         // A VALUES list of numerics and integers: the integers' values
         // (2 was read as 0.0000000002 once its cast lost its places).
         (
@@ -2322,6 +2366,19 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "22P02",
         ),
         ("SELECT CAST('12abc' AS float8)", "22P02"),
+        // Text that is not a value of the type: PostgreSQL's words and
+        // codes, not Arrow's "Cannot cast string" (22000).
+        ("SELECT CAST('abc' AS int)", "22P02"),
+        ("SELECT CAST('abc' AS bigint)", "22P02"),
+        ("SELECT CAST('99999999999' AS int)", "22003"),
+        ("SELECT CAST('x1' AS numeric)", "22P02"),
+        ("SELECT CAST('noon' AS date)", "22007"),
+        ("SELECT date('2024-02-30')", "22008"),
+        ("SELECT CAST('25:00' AS time)", "22008"),
+        ("SELECT CAST('abc' AS timestamp)", "22007"),
+        ("SELECT CAST('abc' AS interval)", "22007"),
+        ("SELECT CAST(s AS int) FROM public.t WHERE id = 1", "22P02"),
+        ("SELECT CAST(s AS date) FROM public.t WHERE id = 1", "22007"),
         ("SELECT max(b) FROM public.t", "42883"),
         // Typed text meets a number, a date or a boolean: PostgreSQL has
         // no operator (42883) and no common type (42804) for them.

@@ -94,6 +94,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         }
         null_in_list(e);
         bitwise_not(e);
+        type_name_call(e);
         date_trunc_long(e);
         quantified_subquery(e);
         like_any(e);
@@ -253,6 +254,7 @@ impl VisitorMut for FetchAsLimit {
     type Break = ();
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
         use datafusion::sql::sqlparser::ast::{Fetch, LimitClause};
+        with_ties(q);
         let Some(Fetch {
             with_ties: false,
             percent: false,
@@ -280,6 +282,138 @@ impl VisitorMut for FetchAsLimit {
         q.fetch = None;
         ControlFlow::Continue(())
     }
+}
+
+/// `ORDER BY k FETCH FIRST n ROWS WITH TIES` (with `OFFSET m` or not)
+/// of a `SELECT` without `DISTINCT`, which DataFusion 55 refused ("FETCH
+/// clause is not supported yet"): the rows ranked within the first `m +
+/// n` by `rank() OVER (ORDER BY k)`, so the last row's equals come along,
+/// and past the first `m` by `row_number()`, as
+///
+/// ```sql
+/// SELECT * EXCLUDE (__quipu_ties_rank, __quipu_ties_row) FROM
+///   (SELECT ..., rank() OVER (ORDER BY k) AS __quipu_ties_rank,
+///           row_number() OVER (ORDER BY k) AS __quipu_ties_row FROM ...) AS __quipu_ties
+/// WHERE __quipu_ties_rank <= m + n AND __quipu_ties_row > m ORDER BY __quipu_ties_rank
+/// ```
+///
+/// A key that names an output column (`ORDER BY total`, an alias) or its
+/// position (`ORDER BY 2`) is that column's expression in the windows.
+/// Other shapes (`DISTINCT`, whose duplicates the ranks would count; a
+/// `UNION`) are left to DataFusion's refusal.
+fn with_ties(q: &mut Query) {
+    use datafusion::sql::sqlparser::ast::{
+        ExcludeSelectItem, Fetch, Ident, LimitClause, ObjectName, OrderByKind, WindowType,
+    };
+    let Some(Fetch {
+        with_ties: true,
+        percent: false,
+        quantity,
+    }) = &q.fetch
+    else {
+        return;
+    };
+    let n = quantity.clone().unwrap_or_else(|| parse_expr("1"));
+    let offset = match &q.limit_clause {
+        None => None,
+        Some(LimitClause::LimitOffset {
+            limit: None,
+            offset,
+            limit_by,
+        }) if limit_by.is_empty() => offset.as_ref().map(|o| o.value.clone()),
+        Some(_) => return,
+    };
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    let Some(OrderByKind::Expressions(keys)) = q.order_by.as_ref().map(|o| &o.kind) else {
+        return;
+    };
+    if select.distinct.is_some() {
+        return;
+    }
+    let mut keys = keys.clone();
+    for key in &mut keys {
+        let output = match &key.expr {
+            Expr::Value(v) => match &v.value {
+                Value::Number(p, _) => p
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|p| select.projection.get(p.wrapping_sub(1))),
+                _ => None,
+            },
+            Expr::Identifier(id) => select.projection.iter().find(|item| {
+                matches!(item, SelectItem::ExprWithAlias { alias, .. }
+                if if id.quote_style.is_some() || alias.quote_style.is_some() {
+                    alias.value == id.value
+                } else {
+                    alias.value.eq_ignore_ascii_case(&id.value)
+                })
+            }),
+            _ => None,
+        };
+        match output {
+            Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) => {
+                key.expr = e.clone()
+            }
+            Some(_) => return,
+            None => {}
+        }
+    }
+    let window = |function: &str, name: &str| {
+        let mut e = parse_expr(&format!("{function}() OVER ()"));
+        if let Expr::Function(f) = &mut e
+            && let Some(WindowType::WindowSpec(spec)) = &mut f.over
+        {
+            spec.order_by = keys.clone();
+        }
+        SelectItem::ExprWithAlias {
+            expr: e,
+            alias: Ident::new(name),
+        }
+    };
+    select.projection.push(window("rank", "__quipu_ties_rank"));
+    let mut hidden = vec!["__quipu_ties_rank"];
+    let mut filter = vec![Expr::Nested(Box::new(n))];
+    let template = match offset {
+        Some(m) => {
+            select
+                .projection
+                .push(window("row_number", "__quipu_ties_row"));
+            hidden.push("__quipu_ties_row");
+            // `n + m`, then `m`.
+            filter.extend([Expr::Nested(Box::new(m.clone())), Expr::Nested(Box::new(m))]);
+            "__quipu_ties_rank <= quipu_operand + quipu_operand AND __quipu_ties_row > quipu_operand"
+        }
+        None => "__quipu_ties_rank <= quipu_operand",
+    };
+    let mut outer =
+        parse("SELECT * FROM (SELECT 1) AS __quipu_ties WHERE true ORDER BY __quipu_ties_rank");
+    let inner = Query {
+        order_by: None,
+        fetch: None,
+        limit_clause: None,
+        with: None,
+        ..q.clone()
+    };
+    if let SetExpr::Select(s) = outer.body.as_mut() {
+        s.selection = Some(filled(template, filter));
+        if let Some(SelectItem::Wildcard(options)) = s.projection.first_mut() {
+            options.opt_exclude = Some(ExcludeSelectItem::Multiple(
+                hidden
+                    .iter()
+                    .map(|h| ObjectName::from(vec![Ident::new(*h)]))
+                    .collect(),
+            ));
+        }
+        if let Some(TableFactor::Derived { subquery, .. }) =
+            s.from.first_mut().map(|t| &mut t.relation)
+        {
+            **subquery = inner;
+        }
+    }
+    outer.with = q.with.take();
+    *q = outer;
 }
 
 /// PostgreSQL's `generate_series` is a set-returning function. In a
@@ -1492,6 +1626,40 @@ fn starts_with_operator(e: &mut Expr) {
     *e = filled(
         "starts_with(quipu_operand, quipu_operand)",
         vec![Expr::Nested(left.clone()), Expr::Nested(right.clone())],
+    );
+}
+
+/// A type's name called as a function, PostgreSQL's other spelling of a
+/// cast: `date(ts)` is `CAST(ts AS date)`, as are `text(x)`, `int2`,
+/// `int4`, `int8`, `float4`, `float8`, `bool` and `timestamptz`.
+/// DataFusion has no such functions ("Invalid function 'date'").
+fn type_name_call(e: &mut Expr) {
+    const TYPES: [(&str, &str); 9] = [
+        ("date", "date"),
+        ("text", "text"),
+        ("int2", "smallint"),
+        ("int4", "int"),
+        ("int8", "bigint"),
+        ("float4", "real"),
+        ("float8", "double precision"),
+        ("bool", "boolean"),
+        ("timestamptz", "timestamptz"),
+    ];
+    let Expr::Function(f) = &*e else {
+        return;
+    };
+    let Some(name) = function_name(&f.name) else {
+        return;
+    };
+    let Some((name, ty)) = TYPES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) else {
+        return;
+    };
+    let Some([x]) = call_args(e, name).and_then(|a| <[Expr; 1]>::try_from(a).ok()) else {
+        return;
+    };
+    *e = around(
+        &format!("CAST(quipu_operand AS {ty})"),
+        Expr::Nested(Box::new(x)),
     );
 }
 
@@ -3400,6 +3568,45 @@ mod tests {
             .remove(0);
         fix_sql(&mut s).map_err(|e| e.to_string())?;
         Ok(s.to_string())
+    }
+
+    #[test]
+    fn fetch_with_ties_ranks_by_the_sort_keys() {
+        assert_eq!(
+            fixed(
+                "SELECT store, count(*) AS n FROM o GROUP BY 1 \
+                 ORDER BY n DESC, 1 FETCH FIRST 2 ROWS WITH TIES"
+            )
+            .unwrap(),
+            "SELECT * EXCLUDE (__quipu_ties_rank) FROM (SELECT store, count(*) AS n, \
+             rank() OVER (ORDER BY count(*) DESC, store) AS __quipu_ties_rank FROM o GROUP BY 1) \
+             AS __quipu_ties WHERE __quipu_ties_rank <= (2) ORDER BY __quipu_ties_rank"
+        );
+        assert_eq!(
+            fixed("WITH w AS (SELECT 1 AS x) SELECT x FROM w ORDER BY x OFFSET 1 ROWS FETCH NEXT ROW WITH TIES")
+                .unwrap(),
+            "WITH w AS (SELECT 1 AS x) SELECT * EXCLUDE (__quipu_ties_rank, __quipu_ties_row) \
+             FROM (SELECT x, rank() OVER (ORDER BY x) AS __quipu_ties_rank, \
+             row_number() OVER (ORDER BY x) AS __quipu_ties_row FROM w) AS __quipu_ties \
+             WHERE __quipu_ties_rank <= (1) + (1) AND __quipu_ties_row > (1) \
+             ORDER BY __quipu_ties_rank"
+        );
+        // Duplicates removed after the ranks would be counted in them.
+        assert!(
+            fixed("SELECT DISTINCT x FROM t ORDER BY x FETCH FIRST 2 ROWS WITH TIES")
+                .unwrap()
+                .contains("WITH TIES")
+        );
+    }
+
+    #[test]
+    fn type_names_called_are_casts() {
+        assert_eq!(
+            fixed("SELECT date(ts), pg_catalog.text(i), INT8(s), date_part('day', d) FROM t")
+                .unwrap(),
+            "SELECT CAST((ts) AS DATE), CAST((i) AS TEXT), CAST((s) AS BIGINT), \
+             date_part('day', d) FROM t"
+        );
     }
 
     #[test]
