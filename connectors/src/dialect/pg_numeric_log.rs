@@ -424,6 +424,11 @@ fn ln2_series(w: i32) -> BigInt {
 /// `ln(x)` of `x` > 0 at `w` places, `x` in fixed point at `w` places.
 fn ln_fixed(x: &BigInt, w: i32) -> BigInt {
     let one = ten(w);
+    // Callers pass a positive `x`; for any other the loops below would
+    // never end, so that is answered too (with a value never shown).
+    if x.sign() != num_bigint::Sign::Plus {
+        return BigInt::zero();
+    }
     // x = m 2^k with m in [0.5, 1).
     let mut k = x.bits() as i64 - one.bits() as i64;
     let mut m = if k >= 0 {
@@ -564,6 +569,12 @@ fn integer(y: i128, sy: i8) -> bool {
 /// PostgreSQL's low-precision estimate of `y ln(x)` (`power_var`): `ln x`
 /// rounded at `8 - weight` places (at least 0), times `y` rounded there.
 fn power_estimate(x: (i128, i8), y: (i128, i8)) -> f64 {
+    // No logarithm: `ln_fixed` of a negative number never ended (`power(-8,
+    // 0.5)` hung the server while it planned the query; the value is an
+    // error anyway, see `numeric_power`).
+    if x.0 <= 0 {
+        return 0.0;
+    }
     let places = (8 - estimate_ln_dweight(x.0, x.1)).max(0);
     let w = places + GUARD;
     let ln = round_fixed(&ln_fixed(&fixed(x.0, x.1, w), w), w, places);
@@ -682,6 +693,17 @@ mod tests {
             0 => format!("{sign}{i}"),
             _ => format!("{sign}{i}.{f}"),
         }
+    }
+
+    /// A negative base to a fraction is an error (`numeric_power`); its
+    /// places were computed first, through a logarithm of the negative
+    /// number that never ended (`SELECT power(-8, 0.5)` hung the server).
+    #[test]
+    fn a_negative_base_has_places_and_no_endless_logarithm() {
+        assert_eq!(power_scale((-8, 0, 0), (5, 1, 1)), MIN_SIG_DIGITS);
+        assert_eq!(power_scale((-80, 1, 1), (1, 1, 1)), MIN_SIG_DIGITS);
+        assert_eq!(ln_fixed(&BigInt::from(-5), 10), BigInt::zero());
+        assert_eq!(ln_fixed(&BigInt::zero(), 10), BigInt::zero());
     }
 
     /// Each expected value is PostgreSQL 15's (psql), with its places.
