@@ -89,12 +89,19 @@ impl DataException {
 ///     said("Cannot cast string '1e40' to value of Decimal128(38, 10) type"),
 ///     ("22003", "numeric field overflow".into())
 /// );
+/// assert_eq!(
+///     said("Cannot cast value 'maybe' to value of Boolean type"),
+///     ("22P02", r#"invalid input syntax for type boolean: "maybe""#.into())
+/// );
 /// assert!(text_not_a_value("Cannot cast Utf8 to Int32").is_none());
 /// ```
 pub fn text_not_a_value(m: &str) -> Option<(&'static str, String)> {
     use datafusion::arrow::datatypes::DataType;
-    let (text, ty) = if let Some(at) = m.find("Cannot cast string '") {
-        let rest = &m[at + "Cannot cast string '".len()..];
+    let start = ["Cannot cast string '", "Cannot cast value '"]
+        .iter()
+        .find_map(|w| m.find(w).map(|at| at + w.len()));
+    let (text, ty) = if let Some(at) = start {
+        let rest = &m[at..];
         let end = rest.find("' to value of ")?;
         let ty = &rest[end + "' to value of ".len()..];
         let ty = ty[..ty.find(" type")?].parse::<DataType>().ok()?;
@@ -155,4 +162,39 @@ pub fn text_not_a_value(m: &str) -> Option<(&'static str, String)> {
             format!("invalid input syntax for type {name}: \"{text}\""),
         ),
     })
+}
+
+/// Arrow's words for a value out of its type's range, as PostgreSQL says
+/// it (22003): a decimal too large for a cast's precision
+/// (`CAST(1234.5 AS numeric(4,1))`: "1234.5 is too large to store in a
+/// Decimal128 of precision 4. Max is 999.9", `XX000` before) and `abs` of
+/// the least integer ("Int32Array overflow on abs(-2147483648)"). None
+/// for other words.
+///
+/// ```
+/// use quipu_connectors::error::out_of_range;
+/// assert_eq!(
+///     out_of_range("Invalid argument error: 1234.5 is too large to store in a Decimal128 of precision 4. Max is 999.9"),
+///     Some(("22003", "numeric field overflow".to_string()))
+/// );
+/// assert_eq!(
+///     out_of_range("Compute error: Int64Array overflow on abs(-9223372036854775808)"),
+///     Some(("22003", "bigint out of range".to_string()))
+/// );
+/// assert_eq!(out_of_range("Compute error: something else"), None);
+/// ```
+pub fn out_of_range(m: &str) -> Option<(&'static str, String)> {
+    if m.contains(" is too large to store in a Decimal") {
+        return Some(("22003", "numeric field overflow".into()));
+    }
+    for (array, name) in [
+        ("Int16Array overflow", "smallint"),
+        ("Int32Array overflow", "integer"),
+        ("Int64Array overflow", "bigint"),
+    ] {
+        if m.contains(array) {
+            return Some(("22003", format!("{name} out of range")));
+        }
+    }
+    None
 }

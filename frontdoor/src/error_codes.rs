@@ -9,7 +9,7 @@ use std::error::Error;
 
 use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
-use quipu_connectors::error::text_not_a_value;
+use quipu_connectors::error::{out_of_range, text_not_a_value};
 use quipu_scheduler::SchedulerError;
 use quipu_scheduler::limits::TooComplex;
 use quipu_scheduler::streams::SCALAR_SUBQUERY_ROWS;
@@ -79,6 +79,11 @@ impl Kind {
                 ArrowError::ArithmeticOverflow(_) => Kind::DataException("22003"),
                 ArrowError::CastError(m) | ArrowError::ParseError(m)
                     if let Some((code, _)) = text_not_a_value(m) =>
+                {
+                    Kind::DataException(code)
+                }
+                ArrowError::InvalidArgumentError(m) | ArrowError::ComputeError(m)
+                    if let Some((code, _)) = out_of_range(m) =>
                 {
                     Kind::DataException(code)
                 }
@@ -239,6 +244,11 @@ fn arrow_message(a: &ArrowError) -> String {
         ArrowError::DivideByZero => "division by zero".to_string(),
         ArrowError::CastError(m) | ArrowError::ParseError(m) => {
             text_not_a_value(m).map_or_else(|| m.clone(), |(_, said)| said)
+        }
+        ArrowError::InvalidArgumentError(m) | ArrowError::ComputeError(m)
+            if let Some((_, said)) = out_of_range(m) =>
+        {
+            said
         }
         ArrowError::ExternalError(inner) => inner.to_string(),
         other => other.to_string(),

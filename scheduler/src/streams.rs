@@ -270,7 +270,9 @@ impl futures::Stream for ClusterStream {
 pub const SCALAR_SUBQUERY_ROWS: &str = "Scalar subquery returned more than one row";
 
 fn data_exception_of_job(text: &str) -> Option<(&'static str, String)> {
-    if let Some(said) = quipu_connectors::error::text_not_a_value(text) {
+    if let Some(said) = quipu_connectors::error::text_not_a_value(text)
+        .or_else(|| quipu_connectors::error::out_of_range(text))
+    {
         return Some(said);
     }
     // Quipu's own: `DataException { sqlstate: "2201E", message: ... }`.

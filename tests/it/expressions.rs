@@ -2383,6 +2383,11 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         ("SELECT CAST('abc' AS interval)", "22007"),
         ("SELECT CAST(s AS int) FROM public.t WHERE id = 1", "22P02"),
         ("SELECT CAST(s AS date) FROM public.t WHERE id = 1", "22007"),
+        ("SELECT CAST('maybe' AS boolean)", "22P02"),
+        // Out of a type's range: Arrow's words were XX000.
+        ("SELECT abs(-2147483648)", "22003"),
+        ("SELECT CAST(1234.5 AS numeric(4,1))", "22003"),
+        ("SELECT CAST(n AS numeric(3,1)) FROM public.t", "22003"),
         ("SELECT max(b) FROM public.t", "42883"),
         // Typed text meets a number, a date or a boolean: PostgreSQL has
         // no operator (42883) and no common type (42804) for them.
