@@ -697,9 +697,17 @@ fn window_value_places(
             }
             (
                 WindowFunctionDefinition::WindowUDF(_),
-                "first_value" | "last_value" | "nth_value" | "lag" | "lead",
+                name @ ("first_value" | "last_value" | "nth_value" | "lag" | "lead"),
             ) => {
-                let Some(p) = arg_places() else {
+                // A default's places may differ from the argument's
+                // type's too: `lag(total, 1, 0)` of a `numeric(12,2)` is
+                // `0` in its first row, not `0.00`.
+                let defaulted = matches!(name, "lag" | "lead") && f.params.args.len() > 2;
+                let Some(p) = arg_places().or_else(|| {
+                    defaulted
+                        .then(|| type_places(&f.params.args[0], &input_schema))
+                        .flatten()
+                }) else {
                     continue;
                 };
                 let mut args = f.params.args.clone();

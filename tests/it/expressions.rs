@@ -2053,6 +2053,17 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT count(*), min(b::int), max(b::int) FROM (SELECT b FROM public.t \
              ORDER BY 1 NULLS LAST OFFSET 5 ROWS FETCH NEXT 2 ROWS WITH TIES) s",
         ),
+        // lag/lead defaults: of more places than the column's (cut to
+        // them: 1.12 for 1.123), of fewer (printed with the column's:
+        // `0.000000`), and read from a column (refused: "only support
+        // Literal types").
+        (
+            "lag and lead with defaults",
+            "SELECT id, lag(n, 1, 0) OVER (ORDER BY id), lead(n, 2, 1.1234567) OVER (ORDER BY id), \
+             lag(i, 1, 0.5) OVER (ORDER BY id), lag(n, 1, n) OVER (PARTITION BY b ORDER BY id), \
+             n - lag(n, 1, m) OVER w, lead(s, 1, s || '!') OVER w \
+             FROM public.t WINDOW w AS (ORDER BY id DESC) ORDER BY id",
+        ),
         // IN / ANY / ALL of a subquery as values: refused before ("Physical
         // plan does not support logical expression InSubquery"), NULLs in
         // the row's value and among the subquery's.

@@ -176,6 +176,35 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
             w.params.args.push(bigint_sum_argument(arg));
             Transformed::yes(Expr::WindowFunction(w))
         }
+        // `lag(x, k, d)` / `lead` of a numeric with a default of more
+        // places: PostgreSQL's function is of `numeric`, so both keep
+        // their places; DataFusion cast the default to `x`'s type and cut
+        // it (`lead(total, 1, 1.123)` of a `numeric(12,2)` was 1.12). `x`
+        // is widened to the default's places where both fit 38 digits.
+        Expr::WindowFunction(mut w)
+            if matches!(w.fun.name(), "lag" | "lead") && w.params.args.len() == 3 =>
+        {
+            let shape = |e: &Expr| ty(e).and_then(|t| super::pg_numeric::decimal_shape(&t));
+            match (shape(&w.params.args[0]), shape(&w.params.args[2])) {
+                (Some((p1, s1)), Some((p2, s2))) if s2 > s1 => {
+                    let integer = (p1 as i16 - s1 as i16).max(p2 as i16 - s2 as i16);
+                    let precision = integer + s2 as i16;
+                    if precision > 38 {
+                        return Transformed::no(Expr::WindowFunction(w));
+                    }
+                    let x = w.params.args.remove(0);
+                    w.params.args.insert(
+                        0,
+                        Expr::Cast(Cast::new(
+                            Box::new(x),
+                            DataType::Decimal128(precision as u8, s2),
+                        )),
+                    );
+                    Transformed::yes(Expr::WindowFunction(w))
+                }
+                _ => Transformed::no(Expr::WindowFunction(w)),
+            }
+        }
         // PostgreSQL's quotient of numerics (`pg_numeric.rs`); a double
         // operand makes it a double division, as in PostgreSQL.
         Expr::BinaryExpr(BinaryExpr {

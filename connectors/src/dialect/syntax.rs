@@ -105,6 +105,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         make_interval(e);
         make_timestamptz(e);
         json_agg(e);
+        shift_default(e);
         text_types(e);
         plain_number(e);
         float_literal(e);
@@ -2462,6 +2463,61 @@ fn make_timestamptz(e: &mut Expr) {
     };
 }
 
+/// `lag(x, k, d) OVER w` (and `lead`) whose default `d` reads a column:
+/// DataFusion 55 takes only a constant there ("There is only support
+/// Literal types for field at idx: 2 in Window Function"); PostgreSQL any
+/// expression (`lag(price, 1, price)`, a first difference of zero). It is
+/// `CASE WHEN lag(1, k) OVER w IS NULL THEN d ELSE lag(x, k) OVER w END`:
+/// the constant's shift is NULL exactly where no row is `k` away.
+fn shift_default(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let Expr::Function(f) = &*e else {
+        return;
+    };
+    let Some(name) = function_name(&f.name).map(|n| n.to_ascii_lowercase()) else {
+        return;
+    };
+    if !matches!(name.as_str(), "lag" | "lead") || f.over.is_none() || f.filter.is_some() {
+        return;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return;
+    };
+    let [_, _, FunctionArg::Unnamed(FunctionArgExpr::Expr(d))] = list.args.as_slice() else {
+        return;
+    };
+    let mut reads = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(d, |x: &Expr| {
+        reads |= matches!(
+            x,
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Subquery(_)
+        );
+        ControlFlow::<()>::Continue(())
+    });
+    if !reads {
+        return;
+    }
+    let d = d.clone();
+    let mut shifted = f.clone();
+    let mut probe = f.clone();
+    for (call, first) in [(&mut shifted, None), (&mut probe, Some(parse_expr("1")))] {
+        if let FunctionArguments::List(list) = &mut call.args {
+            list.args.truncate(2);
+            if let Some(one) = first {
+                list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(one));
+            }
+        }
+    }
+    *e = filled(
+        "CASE WHEN quipu_operand IS NULL THEN quipu_operand ELSE quipu_operand END",
+        vec![
+            Expr::Function(probe),
+            Expr::Nested(Box::new(d)),
+            Expr::Function(shifted),
+        ],
+    );
+}
+
 /// `json_agg(x ...)`: PostgreSQL's `json` array of the values, `[1, -7,
 /// null]`, as `'[' || array_to_string(array_agg(COALESCE(to_json(x),
 /// 'null') ...), ', ') || ']'` with the call's own `DISTINCT`, `ORDER BY`,
@@ -3596,6 +3652,15 @@ mod tests {
             fixed("SELECT DISTINCT x FROM t ORDER BY x FETCH FIRST 2 ROWS WITH TIES")
                 .unwrap()
                 .contains("WITH TIES")
+        );
+    }
+
+    #[test]
+    fn a_shift_whose_default_reads_a_column_tests_a_constant_shift() {
+        assert_eq!(
+            fixed("SELECT lag(p, 1, p) OVER (ORDER BY d), lead(p, 2, 0) OVER w FROM t").unwrap(),
+            "SELECT CASE WHEN lag(1, 1) OVER (ORDER BY d) IS NULL THEN (p) \
+             ELSE lag(p, 1) OVER (ORDER BY d) END, lead(p, 2, 0) OVER w FROM t"
         );
     }
 
