@@ -166,6 +166,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                     crate::dialect::pg_text::json_build_array(),
                     crate::dialect::pg_text::to_json(),
                     crate::dialect::pg_text::json_list(),
+                    crate::dialect::pg_text::json_object(),
                     crate::dialect::syntax::like_pattern_udf(),
                     crate::dialect::syntax::expand_array_udf(),
                     crate::dialect::syntax::cast_label_udf(),

@@ -2013,6 +2013,15 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT json_agg(i ORDER BY id), json_agg(s ORDER BY id) FILTER (WHERE i > 0), \
              json_agg(ts ORDER BY id DESC) FROM public.t",
         ),
+        // Refused before ("Invalid function 'json_object_agg'"); a NULL
+        // key the FILTER leaves out is no error.
+        (
+            "json_object_agg",
+            "SELECT json_object_agg(s, i ORDER BY id) FILTER (WHERE s IS NOT NULL), \
+             json_object_agg(id, ts ORDER BY id DESC), json_object_agg(b, f ORDER BY id) \
+             FILTER (WHERE id BETWEEN 1 AND 4), json_object_agg(id, n) FILTER (WHERE id > 100) \
+             FROM public.t",
+        ),
         // Its DISTINCT values in their order (they came in hash order).
         (
             "json_agg(DISTINCT)",
@@ -2395,6 +2404,7 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         ("SELECT CAST(s AS int) FROM public.t WHERE id = 1", "22P02"),
         ("SELECT CAST(s AS date) FROM public.t WHERE id = 1", "22007"),
         ("SELECT CAST('maybe' AS boolean)", "22P02"),
+        ("SELECT json_object_agg(s, i) FROM public.t", "22023"),
         // Out of a type's range: Arrow's words were XX000.
         ("SELECT abs(-2147483648)", "22003"),
         ("SELECT CAST(1234.5 AS numeric(4,1))", "22003"),

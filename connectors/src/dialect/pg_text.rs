@@ -366,6 +366,84 @@ impl ScalarUDFImpl for JsonList {
     }
 }
 
+/// The name `syntax.rs` writes `json_object_agg(k, v)` with.
+pub const JSON_OBJECT: &str = "quipu_json_object";
+
+/// `quipu_json_object(list)`: the `"key" : value` members a
+/// `json_object_agg` gathered, as PostgreSQL writes the object (`{ "a" :
+/// 1, "b" : null }`), NULL for a NULL list (no rows). A NULL member is a
+/// NULL key: PostgreSQL's `22023` "field name must not be null". The
+/// members are made per row and checked here, after the aggregate's
+/// `FILTER`: a key the filter leaves out is no error.
+pub fn json_object() -> ScalarUDF {
+    ScalarUDF::new_from_impl(JsonObject {
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonObject {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for JsonObject {
+    fn name(&self) -> &str {
+        JSON_OBJECT
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        unary(&args.args[0], |a| {
+            let Some(lists) = datafusion::arrow::array::AsArray::as_list_opt::<i32>(a.as_ref())
+            else {
+                return datafusion::common::plan_err!(
+                    "{JSON_OBJECT} takes a list, not {}",
+                    a.data_type()
+                );
+            };
+            let mut out = Vec::with_capacity(a.len());
+            for row in 0..lists.len() {
+                if lists.is_null(row) {
+                    out.push(None);
+                    continue;
+                }
+                let values = lists.value(row);
+                let Some(members) =
+                    datafusion::arrow::array::AsArray::as_string_opt::<i32>(values.as_ref())
+                else {
+                    return datafusion::common::plan_err!(
+                        "{JSON_OBJECT} takes a list of text, not {}",
+                        values.data_type()
+                    );
+                };
+                let mut s = String::from("{ ");
+                for i in 0..members.len() {
+                    if members.is_null(i) {
+                        return Err(crate::error::DataException::error(
+                            "22023",
+                            "field name must not be null",
+                        ));
+                    }
+                    if i > 0 {
+                        s.push_str(", ");
+                    }
+                    s.push_str(members.value(i));
+                }
+                s.push_str(" }");
+                out.push(Some(s));
+            }
+            Ok(Arc::new(StringArray::from(out)) as ArrayRef)
+        })
+    }
+}
+
 /// A JSON string literal.
 fn json_string(s: &str, out: &mut String) {
     out.push('"');

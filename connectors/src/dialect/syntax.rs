@@ -105,6 +105,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         make_interval(e);
         make_timestamptz(e);
         json_agg(e);
+        json_object_agg(e);
         shift_default(e);
         text_types(e);
         plain_number(e);
@@ -2564,6 +2565,49 @@ fn json_agg(e: &mut Expr) {
     );
 }
 
+/// `json_object_agg(k, v ...)`, which DataFusion 55 does not have:
+/// `quipu_json_object(array_agg(to_json(CAST(k AS text)) || ' : ' ||
+/// COALESCE(to_json(v), 'null') ...))` with the call's own `ORDER BY`,
+/// `FILTER` and window: PostgreSQL's `{ "k" : v, ... }`, keys as their
+/// text, members in the order of the rows, repeated keys kept, NULL over
+/// no rows, and `22023` for a NULL key (`pg_text::json_object`).
+fn json_object_agg(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments, Ident};
+    let Expr::Function(f) = e else {
+        return;
+    };
+    if !function_name(&f.name).is_some_and(|n| n.eq_ignore_ascii_case("json_object_agg")) {
+        return;
+    }
+    let mut agg = f.clone();
+    let FunctionArguments::List(list) = &mut agg.args else {
+        return;
+    };
+    if list.duplicate_treatment.is_some() {
+        return;
+    }
+    let [
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(k)),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(v)),
+    ] = list.args.as_slice()
+    else {
+        return;
+    };
+    let member = filled(
+        "to_json(CAST(quipu_operand AS text)) || ' : ' || COALESCE(to_json(quipu_operand), 'null')",
+        vec![
+            Expr::Nested(Box::new(k.clone())),
+            Expr::Nested(Box::new(v.clone())),
+        ],
+    );
+    list.args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(member))];
+    agg.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![Ident::new("array_agg")]);
+    *e = around(
+        &format!("{}(quipu_operand)", super::pg_text::JSON_OBJECT),
+        Expr::Function(agg),
+    );
+}
+
 fn around(template: &str, operand: Expr) -> Expr {
     filled(template, vec![operand])
 }
@@ -3661,6 +3705,15 @@ mod tests {
             fixed("SELECT lag(p, 1, p) OVER (ORDER BY d), lead(p, 2, 0) OVER w FROM t").unwrap(),
             "SELECT CASE WHEN lag(1, 1) OVER (ORDER BY d) IS NULL THEN (p) \
              ELSE lag(p, 1) OVER (ORDER BY d) END, lead(p, 2, 0) OVER w FROM t"
+        );
+    }
+
+    #[test]
+    fn json_object_agg_gathers_members() {
+        assert_eq!(
+            fixed("SELECT json_object_agg(k, v ORDER BY k) FILTER (WHERE k > 0) FROM t").unwrap(),
+            "SELECT quipu_json_object(array_agg(to_json(CAST((k) AS TEXT)) || ' : ' || \
+             COALESCE(to_json((v)), 'null') ORDER BY k) FILTER (WHERE k > 0)) FROM t"
         );
     }
 
