@@ -312,58 +312,10 @@ pub const JSON_LIST: &str = "quipu_json_list";
 /// this of the sorted distinct values (`syntax.rs`): PostgreSQL sorts
 /// them to find the distinct ones, so they come in order.
 pub fn json_list() -> ScalarUDF {
-    ScalarUDF::new_from_impl(JsonList {
+    ScalarUDF::new_from_impl(JsonOfList {
         signature: Signature::any(1, Volatility::Immutable),
+        object: false,
     })
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct JsonList {
-    signature: Signature,
-}
-
-impl ScalarUDFImpl for JsonList {
-    fn name(&self) -> &str {
-        JSON_LIST
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        unary(&args.args[0], |a| {
-            let Some(lists) = datafusion::arrow::array::AsArray::as_list_opt::<i32>(a.as_ref())
-            else {
-                return datafusion::common::plan_err!(
-                    "{JSON_LIST} takes a list, not {}",
-                    a.data_type()
-                );
-            };
-            let mut out = Vec::with_capacity(a.len());
-            for row in 0..lists.len() {
-                if lists.is_null(row) {
-                    out.push(None);
-                    continue;
-                }
-                let values = lists.value(row);
-                let mut s = String::from("[");
-                for i in 0..values.len() {
-                    if i > 0 {
-                        s.push_str(", ");
-                    }
-                    json_value(&values, i, &mut s)?;
-                }
-                s.push(']');
-                out.push(Some(s));
-            }
-            Ok(Arc::new(StringArray::from(out)) as ArrayRef)
-        })
-    }
 }
 
 /// The name `syntax.rs` writes `json_object_agg(k, v)` with.
@@ -376,19 +328,23 @@ pub const JSON_OBJECT: &str = "quipu_json_object";
 /// members are made per row and checked here, after the aggregate's
 /// `FILTER`: a key the filter leaves out is no error.
 pub fn json_object() -> ScalarUDF {
-    ScalarUDF::new_from_impl(JsonObject {
+    ScalarUDF::new_from_impl(JsonOfList {
         signature: Signature::any(1, Volatility::Immutable),
+        object: true,
     })
 }
 
+/// A list as a JSON array of its elements, or (`object`) as an object
+/// of its members' text.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct JsonObject {
+struct JsonOfList {
     signature: Signature,
+    object: bool,
 }
 
-impl ScalarUDFImpl for JsonObject {
+impl ScalarUDFImpl for JsonOfList {
     fn name(&self) -> &str {
-        JSON_OBJECT
+        if self.object { JSON_OBJECT } else { JSON_LIST }
     }
 
     fn signature(&self) -> &Signature {
@@ -400,13 +356,16 @@ impl ScalarUDFImpl for JsonObject {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let name = self.name();
+        let (open, close) = if self.object {
+            ("{ ", " }")
+        } else {
+            ("[", "]")
+        };
         unary(&args.args[0], |a| {
             let Some(lists) = datafusion::arrow::array::AsArray::as_list_opt::<i32>(a.as_ref())
             else {
-                return datafusion::common::plan_err!(
-                    "{JSON_OBJECT} takes a list, not {}",
-                    a.data_type()
-                );
+                return datafusion::common::plan_err!("{name} takes a list, not {}", a.data_type());
             };
             let mut out = Vec::with_capacity(a.len());
             for row in 0..lists.len() {
@@ -415,28 +374,36 @@ impl ScalarUDFImpl for JsonObject {
                     continue;
                 }
                 let values = lists.value(row);
-                let Some(members) =
-                    datafusion::arrow::array::AsArray::as_string_opt::<i32>(values.as_ref())
-                else {
-                    return datafusion::common::plan_err!(
-                        "{JSON_OBJECT} takes a list of text, not {}",
-                        values.data_type()
-                    );
+                // An object's members are text, written as they are.
+                let members = match self.object {
+                    true => Some(
+                        datafusion::arrow::array::AsArray::as_string_opt::<i32>(values.as_ref())
+                            .ok_or_else(|| {
+                                datafusion::common::DataFusionError::Plan(format!(
+                                    "{name} takes a list of text, not {}",
+                                    values.data_type()
+                                ))
+                            })?,
+                    ),
+                    false => None,
                 };
-                let mut s = String::from("{ ");
-                for i in 0..members.len() {
-                    if members.is_null(i) {
-                        return Err(crate::error::DataException::error(
-                            "22023",
-                            "field name must not be null",
-                        ));
-                    }
+                let mut s = String::from(open);
+                for i in 0..values.len() {
                     if i > 0 {
                         s.push_str(", ");
                     }
-                    s.push_str(members.value(i));
+                    match members {
+                        None => json_value(&values, i, &mut s)?,
+                        Some(m) if m.is_null(i) => {
+                            return Err(crate::error::DataException::error(
+                                "22023",
+                                "field name must not be null",
+                            ));
+                        }
+                        Some(m) => s.push_str(m.value(i)),
+                    }
                 }
-                s.push_str(" }");
+                s.push_str(close);
                 out.push(Some(s));
             }
             Ok(Arc::new(StringArray::from(out)) as ArrayRef)
