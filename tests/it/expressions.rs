@@ -2062,6 +2062,13 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT count(*), min(b::int), max(b::int) FROM (SELECT b FROM public.t \
              ORDER BY 1 NULLS LAST OFFSET 5 ROWS FETCH NEXT 2 ROWS WITH TIES) s",
         ),
+        // A boolean compared with a text literal in a select list was
+        // refused while planned ("Cannot infer common argument type").
+        (
+            "boolean compared with boolean words",
+            "SELECT id, b = 't', 'yes' <> b, (i > 0) = 'off', b >= 'true', \
+             CASE WHEN b = 'on' THEN 1 END FROM public.t ORDER BY id",
+        ),
         // lag/lead defaults: of more places than the column's (cut to
         // them: 1.12 for 1.123), of fewer (printed with the column's:
         // `0.000000`), and read from a column (refused: "only support
@@ -2404,6 +2411,7 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         ("SELECT CAST(s AS int) FROM public.t WHERE id = 1", "22P02"),
         ("SELECT CAST(s AS date) FROM public.t WHERE id = 1", "22007"),
         ("SELECT CAST('maybe' AS boolean)", "22P02"),
+        ("SELECT b = 'maybe' FROM public.t", "22P02"),
         ("SELECT json_object_agg(s, i) FROM public.t", "22023"),
         // Out of a type's range: Arrow's words were XX000.
         ("SELECT abs(-2147483648)", "22003"),

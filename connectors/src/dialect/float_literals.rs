@@ -44,7 +44,7 @@ pub struct FloatComparedWithDecimal;
 /// reads it (`b = 't'`, `'yes' = b`: DataFusion found no common type);
 /// None when `e` is no such literal. Text `boolin` refuses is left as it
 /// is, and the comparison is refused.
-fn boolean_literal(e: &Expr) -> Option<Expr> {
+pub(super) fn boolean_literal(e: &Expr) -> Option<Expr> {
     let Expr::Literal(ScalarValue::Utf8(Some(text)), _) = e else {
         return None;
     };

@@ -29,8 +29,8 @@ use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
+    ColumnarValue, Expr, ExprSchemable, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
 };
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 
@@ -200,6 +200,54 @@ impl ExprPlanner for IntervalTimesNumber {
                 }
                 _ => Ok(PlannerResult::Original(RawBinaryExpr { op, left, right })),
             },
+            // A boolean compared with a text literal that is a boolean
+            // (`b = 't'`, `(x > 3) = 'yes'`): DataFusion's planner refused
+            // it while typing a select list's expression ("Cannot infer
+            // common argument type for comparison operation Boolean =
+            // Utf8"); a filter's reached `float_literals`, which reads it.
+            BinaryOperator::Eq
+            | BinaryOperator::NotEq
+            | BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Gt
+            | BinaryOperator::GtEq => {
+                let boolean = |e: &Expr| ty(e) == Some(DataType::Boolean);
+                let (left, right) = match (
+                    super::float_literals::boolean_literal(&left),
+                    super::float_literals::boolean_literal(&right),
+                ) {
+                    (Some(l), _) if boolean(&right) => (l, right),
+                    (_, Some(r)) if boolean(&left) => (left, r),
+                    _ => {
+                        // Text no boolean is spelt as: PostgreSQL's error.
+                        for (b, t) in [(&left, &right), (&right, &left)] {
+                            if let Expr::Literal(
+                                datafusion::common::ScalarValue::Utf8(Some(text)),
+                                _,
+                            ) = t
+                                && boolean(b)
+                            {
+                                return Err(DataException::error(
+                                    "22P02",
+                                    &format!("invalid input syntax for type boolean: \"{text}\""),
+                                ));
+                            }
+                        }
+                        return Ok(PlannerResult::Original(RawBinaryExpr { op, left, right }));
+                    }
+                };
+                let op = match op {
+                    BinaryOperator::Eq => Operator::Eq,
+                    BinaryOperator::NotEq => Operator::NotEq,
+                    BinaryOperator::Lt => Operator::Lt,
+                    BinaryOperator::LtEq => Operator::LtEq,
+                    BinaryOperator::Gt => Operator::Gt,
+                    _ => Operator::GtEq,
+                };
+                Ok(PlannerResult::Planned(Expr::BinaryExpr(
+                    datafusion::logical_expr::BinaryExpr::new(Box::new(left), op, Box::new(right)),
+                )))
+            }
             op => Ok(PlannerResult::Original(RawBinaryExpr { op, left, right })),
         }
     }
