@@ -2062,6 +2062,17 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT count(*), min(b::int), max(b::int) FROM (SELECT b FROM public.t \
              ORDER BY 1 NULLS LAST OFFSET 5 ROWS FETCH NEXT 2 ROWS WITH TIES) s",
         ),
+        // OVERLAPS was refused ("Only identifiers and literals are
+        // supported in tuples"): pairs in either order, an interval as a
+        // length, NULL ends that do and do not decide.
+        (
+            "OVERLAPS",
+            "SELECT id, (d, d + 10) OVERLAPS (DATE '2024-02-20', DATE '2024-03-01'), \
+             (ts, INTERVAL '1 day') OVERLAPS (TIMESTAMP '2024-03-01', ts), \
+             (d, NULL::date) OVERLAPS (DATE '2024-01-01', DATE '2024-12-31'), \
+             (NULL::date, d) OVERLAPS (d - 1, d + 1), (d, d) OVERLAPS (d, d) \
+             FROM public.t ORDER BY id",
+        ),
         // A boolean compared with a text literal in a select list was
         // refused while planned ("Cannot infer common argument type").
         (

@@ -95,6 +95,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         null_in_list(e);
         bitwise_not(e);
         type_name_call(e);
+        overlaps(e);
         date_trunc_long(e);
         quantified_subquery(e);
         like_any(e);
@@ -1629,6 +1630,78 @@ fn starts_with_operator(e: &mut Expr) {
         "starts_with(quipu_operand, quipu_operand)",
         vec![Expr::Nested(left.clone()), Expr::Nested(right.clone())],
     );
+}
+
+/// `(a, b) OVERLAPS (c, d)`, which DataFusion 55 refused ("Only
+/// identifiers and literals are supported in tuples"), as PostgreSQL's
+/// `timestamp_overlaps` decides it: each pair ordered (its earlier value
+/// the start), a pair's second value an interval (written as one) its
+/// length, half-open periods, and its NULLs: a NULL start or end is
+/// unknown only where the answer depends on it.
+fn overlaps(e: &mut Expr) {
+    let Expr::BinaryOp {
+        left,
+        op: BinaryOperator::Overlaps,
+        right,
+    } = &*e
+    else {
+        return;
+    };
+    let pair = |t: &Expr| -> Option<(Expr, Expr)> {
+        let Expr::Tuple(items) = t else {
+            return None;
+        };
+        let [a, b] = items.as_slice() else {
+            return None;
+        };
+        let length = matches!(b, Expr::Interval(_))
+            || matches!(b, Expr::Cast { data_type, .. }
+                if matches!(data_type, datafusion::sql::sqlparser::ast::DataType::Interval { .. }));
+        let b = match length {
+            true => filled(
+                "(quipu_operand + quipu_operand)",
+                vec![a.clone(), b.clone()],
+            ),
+            false => b.clone(),
+        };
+        // The earlier one starts the period; a NULL one is the end.
+        Some((
+            filled(
+                "least(quipu_operand, quipu_operand)",
+                vec![a.clone(), b.clone()],
+            ),
+            filled(
+                "CASE WHEN quipu_operand IS NULL OR quipu_operand IS NULL THEN NULL \
+                 ELSE greatest(quipu_operand, quipu_operand) END",
+                vec![a.clone(), b.clone(), a.clone(), b],
+            ),
+        ))
+    };
+    let (Some((s1, e1)), Some((s2, e2))) = (pair(left), pair(right)) else {
+        return;
+    };
+    let mut call = parse_expr(
+        "CASE WHEN s1 IS NULL OR s2 IS NULL THEN NULL \
+         WHEN s1 > s2 THEN CASE WHEN e2 IS NULL THEN NULL WHEN s1 < e2 THEN true \
+           WHEN e1 IS NULL THEN NULL ELSE false END \
+         WHEN s1 < s2 THEN CASE WHEN e1 IS NULL THEN NULL WHEN s2 < e1 THEN true \
+           WHEN e2 IS NULL THEN NULL ELSE false END \
+         ELSE CASE WHEN e1 IS NULL OR e2 IS NULL THEN NULL ELSE true END END",
+    );
+    let _ = visit_expressions_mut(&mut call, |x: &mut Expr| {
+        if let Expr::Identifier(i) = x {
+            let by = match i.value.as_str() {
+                "s1" => &s1,
+                "e1" => &e1,
+                "s2" => &s2,
+                "e2" => &e2,
+                _ => return ControlFlow::<()>::Continue(()),
+            };
+            *x = Expr::Nested(Box::new(by.clone()));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    *e = Expr::Nested(Box::new(call));
 }
 
 /// A type's name called as a function, PostgreSQL's other spelling of a
@@ -3715,6 +3788,16 @@ mod tests {
             "SELECT quipu_json_object(array_agg(to_json(CAST((k) AS TEXT)) || ' : ' || \
              COALESCE(to_json((v)), 'null') ORDER BY k) FILTER (WHERE k > 0)) FROM t"
         );
+    }
+
+    #[test]
+    fn overlaps_orders_each_pair() {
+        let sql = fixed("SELECT (a, INTERVAL '1 day') OVERLAPS (c, d) FROM t").unwrap();
+        assert!(sql.starts_with(
+            "SELECT (CASE WHEN (least(a, (a + INTERVAL '1 day'))) IS NULL OR (least(c, d)) IS NULL \
+             THEN NULL WHEN (least(a, (a + INTERVAL '1 day'))) > (least(c, d)) THEN CASE WHEN \
+             (CASE WHEN c IS NULL OR d IS NULL THEN NULL ELSE greatest(c, d) END) IS NULL THEN NULL"
+        ), "{sql}");
     }
 
     #[test]
