@@ -2062,6 +2062,12 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT count(*), min(b::int), max(b::int) FROM (SELECT b FROM public.t \
              ORDER BY 1 NULLS LAST OFFSET 5 ROWS FETCH NEXT 2 ROWS WITH TIES) s",
         ),
+        // GROUP BY () was refused ("Empty tuple not supported yet").
+        (
+            "GROUP BY ()",
+            "SELECT count(*), sum(i) FROM public.t WHERE id > 100 GROUP BY () \
+             UNION ALL SELECT count(*), sum(i) FROM public.t GROUP BY (), b HAVING b ORDER BY 1",
+        ),
         // OVERLAPS was refused ("Only identifiers and literals are
         // supported in tuples"): pairs in either order, an interval as a
         // length, NULL ends that do and do not decide.

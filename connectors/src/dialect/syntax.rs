@@ -132,6 +132,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
     let _ = VisitMut::visit(s, &mut RepeatedColumns);
     let _ = VisitMut::visit(s, &mut SetReturning);
     let _ = VisitMut::visit(s, &mut FetchAsLimit);
+    let _ = VisitMut::visit(s, &mut EmptyGroup);
     let _ = VisitMut::visit(s, &mut OrdinalWindows);
     Ok(())
 }
@@ -150,6 +151,31 @@ impl VisitorMut for NullAwareIn {
                 .flatten()
             {
                 in_filter(filter, true, true);
+            }
+        });
+        ControlFlow::Continue(())
+    }
+}
+
+/// `GROUP BY ()`, the one group of all rows, which DataFusion 55 refused
+/// ("Empty tuple not supported yet"): beside other keys it adds nothing,
+/// alone it is `GROUPING SETS (())` (one row, over no rows too).
+struct EmptyGroup;
+
+impl VisitorMut for EmptyGroup {
+    type Break = ();
+    fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        selects_of(&mut q.body, &mut |select| {
+            let GroupByExpr::Expressions(keys, _) = &mut select.group_by else {
+                return;
+            };
+            let empty = |k: &Expr| matches!(k, Expr::Tuple(t) if t.is_empty());
+            if !keys.iter().any(empty) {
+                return;
+            }
+            keys.retain(|k| !empty(k));
+            if keys.is_empty() {
+                keys.push(Expr::GroupingSets(vec![vec![]]));
             }
         });
         ControlFlow::Continue(())
@@ -3798,6 +3824,18 @@ mod tests {
              THEN NULL WHEN (least(a, (a + INTERVAL '1 day'))) > (least(c, d)) THEN CASE WHEN \
              (CASE WHEN c IS NULL OR d IS NULL THEN NULL ELSE greatest(c, d) END) IS NULL THEN NULL"
         ), "{sql}");
+    }
+
+    #[test]
+    fn an_empty_group_is_one_grouping_set() {
+        assert_eq!(
+            fixed("SELECT count(*) FROM t GROUP BY ()").unwrap(),
+            "SELECT count(*) FROM t GROUP BY GROUPING SETS (())"
+        );
+        assert_eq!(
+            fixed("SELECT a FROM t GROUP BY (), a").unwrap(),
+            "SELECT a FROM t GROUP BY a"
+        );
     }
 
     #[test]
