@@ -25,9 +25,12 @@
 //!
 //! where `v` is the subquery's one column: a miss is unknown when `x` or
 //! one of the values is NULL, and an empty subquery makes `ANY` FALSE and
-//! `ALL` TRUE. `x` moves into the subquery as an outer reference, so the
-//! first test is correlated by `x op v`, which DataFusion decorrelates
-//! for `=` (a join on the value) and plans as a nested loop otherwise.
+//! `ALL` TRUE. For `=` (and the pattern operators) `x` moves into the
+//! subquery as an outer reference, so the first test is correlated by `x
+//! = v`, which DataFusion decorrelates (a join on the value). `<`, `<=`,
+//! `>`, `>=` and `<>` compare `x` with the values' least or greatest
+//! instead: DataFusion decorrelates no `x > v` (a pattern operator's
+//! correlation is refused so, by name).
 //!
 //! Filters are left as they are: DataFusion's own rewrite of `EXISTS` there
 //! (a semi or mark join) stops at the first matching row.
@@ -119,9 +122,10 @@ fn holds_subquery(node: &LogicalPlan) -> bool {
 
 /// An aggregate or a sort whose expressions hold subqueries, with those
 /// computed first, in a projection below it, as columns it reads.
-/// DataFusion decorrelates a subquery in a projection or a filter only: `sum(CASE WHEN x IN (SELECT ...) THEN 1 END)`, `count(*) FILTER
-/// (WHERE EXISTS (...))`, `GROUP BY x IN (...)` and `ORDER BY x IN (...)`
-/// were refused ("Physical plan does not support logical expression").
+/// DataFusion decorrelates a subquery in a projection or a filter only:
+/// `sum(CASE WHEN x IN (SELECT ...) THEN 1 END)`, `count(*) FILTER (WHERE
+/// EXISTS (...))`, `GROUP BY x IN (...)` and `ORDER BY x IN (...)` were
+/// refused ("Physical plan does not support logical expression").
 /// A sort gets a projection above too, which drops those columns again.
 fn pre_projected(node: LogicalPlan) -> Result<LogicalPlan> {
     let input = node.inputs()[0].clone();
@@ -212,11 +216,14 @@ fn quantified(
     // decorrelation read as the inner table's own filter (every row
     // matched). (An alias of the whole subquery hid the columns a
     // correlated one's own filter reads.)
-    static NAMES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let name = format!(
-        "__quipu_value_{}",
-        NAMES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
+    // The name follows from the test alone (not a counter), so the same
+    // query plans alike each time (the cache and EXPLAIN read plans).
+    let name = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        (q.subquery.as_ref(), &x, op).hash(&mut h);
+        format!("__quipu_value_{:x}", h.finish() & 0xffff_ffff)
+    };
     let inner = q.subquery.as_ref().clone();
     let value = Expr::Column(Column::from(inner.schema().qualified_field(0)));
     let plan = LogicalPlanBuilder::from(inner)
