@@ -276,7 +276,7 @@ mod tests {
         );
         assert_eq!(
             message(&SchedulerError::Query(by_rule)),
-            "Cannot cast string 'abc' to value of Int32 type"
+            "invalid input syntax for type integer: \"abc\""
         );
         let ours = DataFusionError::Context(
             "quipu_constant_overflow".into(),

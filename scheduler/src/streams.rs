@@ -372,6 +372,18 @@ mod tests {
             ),
             (
                 "ArrowError(CastError(\"Cannot cast string 'x' to value of Int32 type\"))",
+                "22P02",
+            ),
+            (
+                "ArrowError(CastError(\"Cannot cast string '2024-02-30' to value of Date32 type\"))",
+                "22008",
+            ),
+            (
+                "ArrowError(InvalidArgumentError(\"1234.5 is too large to store in a Decimal128 of precision 4. Max is 999.9\"))",
+                "22003",
+            ),
+            (
+                "ArrowError(CastError(\"Unsupported cast from Utf8 to List\"))",
                 "22000",
             ),
             (
