@@ -208,6 +208,14 @@ const REGRESSIONS: &[(&str, &str)] = &[
          WHERE o.channel = 'app') THEN 'app' ELSE 'other' END \
          FROM crm.public.customers c WHERE c.customer_id < 40",
     ),
+    // "Too many columns!": a row IN a subquery, the latest order of each
+    // customer.
+    (
+        "row_in_subquery",
+        "SELECT o.channel, count(*) FROM crm.public.orders o \
+         WHERE (o.customer_id, o.ordered_at) IN (SELECT o2.customer_id, max(o2.ordered_at) \
+         FROM crm.public.orders o2 GROUP BY o2.customer_id) GROUP BY o.channel ORDER BY o.channel",
+    ),
     (
         "in_subquery_inside_aggregates",
         "SELECT c.segment, count(*) FILTER (WHERE c.customer_id IN (SELECT o.customer_id \

@@ -2062,6 +2062,13 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT count(*), min(b::int), max(b::int) FROM (SELECT b FROM public.t \
              ORDER BY 1 NULLS LAST OFFSET 5 ROWS FETCH NEXT 2 ROWS WITH TIES) s",
         ),
+        // A row IN a subquery in a filter was refused ("Too many
+        // columns!"): the latest row of each group, a NULL in the row.
+        (
+            "row IN subquery",
+            "SELECT id FROM public.t WHERE (b, d) IN (SELECT b, max(d) FROM public.t GROUP BY b) \
+             OR (id, s) IN (SELECT id + 1, s FROM public.t WHERE id < 3) ORDER BY id",
+        ),
         // GROUP BY () was refused ("Empty tuple not supported yet").
         (
             "GROUP BY ()",

@@ -901,6 +901,15 @@ fn in_filter(e: &mut Expr, positive: bool, conjunct: bool) {
             in_filter(right, positive, false);
         }
         Expr::Nested(inner) => in_filter(inner, positive, conjunct),
+        Expr::InSubquery {
+            expr,
+            subquery,
+            negated: false,
+        } if positive && matches!(expr.as_ref(), Expr::Tuple(items) if items.len() > 1) => {
+            if let Some(test) = row_in(expr, subquery) {
+                *e = test;
+            }
+        }
         Expr::InSubquery { negated, .. } if (!*negated && positive) || conjunct => {}
         other => in_value(other),
     }
@@ -980,6 +989,43 @@ fn three_valued_in(x: &Expr, q: &Query) -> Expr {
             Expr::value(Value::Null),
         )),
     ))
+}
+
+/// `(a, b) IN (SELECT x, y ...)` where a NULL filters a row out as FALSE
+/// does: `EXISTS (SELECT 1 FROM (q) AS __quipu_row (c0, c1) WHERE
+/// __quipu_row.c0 = a AND __quipu_row.c1 = b)`. DataFusion 55 refused
+/// it ("Too many columns! The subquery should only return one column").
+/// Under `NOT` (or as a value) its NULLs would matter, and it stays
+/// refused. The subquery is a derived table, so a correlated one is not
+/// read (DataFusion's error names the column).
+fn row_in(x: &Expr, q: &Query) -> Option<Expr> {
+    let Expr::Tuple(items) = x else {
+        return None;
+    };
+    let names: Vec<String> = (0..items.len()).map(|i| format!("c{i}")).collect();
+    let tests: Vec<String> = names
+        .iter()
+        .map(|n| format!("__quipu_row.{n} = quipu_operand"))
+        .collect();
+    let mut rows = parse(&format!(
+        "SELECT 1 FROM (SELECT 1) AS __quipu_row ({})",
+        names.join(", ")
+    ));
+    if let SetExpr::Select(s) = rows.body.as_mut() {
+        if let Some(TableFactor::Derived { subquery, .. }) =
+            s.from.first_mut().map(|t| &mut t.relation)
+        {
+            **subquery = q.clone();
+        }
+        s.selection = Some(filled(
+            &tests.join(" AND "),
+            items
+                .iter()
+                .map(|item| Expr::Nested(Box::new(item.clone())))
+                .collect(),
+        ));
+    }
+    Some(exists(rows))
 }
 
 fn exists(q: Query) -> Expr {
@@ -3824,6 +3870,21 @@ mod tests {
              THEN NULL WHEN (least(a, (a + INTERVAL '1 day'))) > (least(c, d)) THEN CASE WHEN \
              (CASE WHEN c IS NULL OR d IS NULL THEN NULL ELSE greatest(c, d) END) IS NULL THEN NULL"
         ), "{sql}");
+    }
+
+    #[test]
+    fn a_row_in_a_subquery_is_exists_where_null_is_false() {
+        assert_eq!(
+            fixed("SELECT 1 FROM t WHERE (a, b) IN (SELECT x, max(y) FROM u GROUP BY x)").unwrap(),
+            "SELECT 1 FROM t WHERE EXISTS (SELECT 1 FROM (SELECT x, max(y) FROM u GROUP BY x) \
+             AS __quipu_row (c0, c1) WHERE __quipu_row.c0 = (a) AND __quipu_row.c1 = (b))"
+        );
+        // Under NOT its NULLs would matter: left to DataFusion's refusal.
+        assert!(
+            fixed("SELECT 1 FROM t WHERE NOT (a, b) IN (SELECT x, y FROM u)")
+                .unwrap()
+                .contains("(a, b) IN (SELECT")
+        );
     }
 
     #[test]
