@@ -730,6 +730,7 @@ fn regexp_substr(arrays: &[ArrayRef]) -> Result<ArrayRef> {
         }
     };
     let mut out = StringBuilder::new();
+    let mut regexes = LastRegex::default();
     for i in 0..s.len() {
         let flags = match arrays.get(4) {
             None => Some(""),
@@ -755,7 +756,7 @@ fn regexp_substr(arrays: &[ArrayRef]) -> Result<ArrayRef> {
                 ));
             }
         }
-        let re = flagged_regex("regexp_substr", p.value(i), flags)?;
+        let re = regexes.get("regexp_substr", p.value(i), flags)?;
         let text = s.value(i);
         let from = text
             .char_indices()
@@ -802,7 +803,7 @@ fn regexp_each<T: datafusion::arrow::array::ArrayBuilder>(
     let p = arrays[1].as_string::<i32>();
     let flags = arrays.get(2).map(|a| a.as_string::<i32>());
     let mut out = ListBuilder::new(values);
-    let mut cached: Option<(String, String, regex::Regex)> = None;
+    let mut regexes = LastRegex::default();
     for i in 0..s.len() {
         let f = match flags {
             Some(f) if f.is_null(i) => None,
@@ -816,23 +817,33 @@ fn regexp_each<T: datafusion::arrow::array::ArrayBuilder>(
         // `g` (every match) is `regexp_matches`' only: `flagged_regex`
         // refuses it for the others.
         let global = name == "regexp_matches" && f.contains('g');
-        let f = &match global {
-            true => f.replace('g', ""),
-            false => f.to_string(),
+        let f: std::borrow::Cow<str> = match global {
+            true => f.replace('g', "").into(),
+            false => f.into(),
         };
-        let pattern = p.value(i);
-        let fresh = !matches!(&cached, Some((cp, cf, _)) if cp == pattern && cf == f);
-        if fresh {
-            cached = Some((
-                pattern.to_string(),
-                f.to_string(),
-                flagged_regex(name, pattern, f)?,
-            ));
-        }
-        let re = &cached.as_ref().expect("compiled above").2;
+        let re = regexes.get(name, p.value(i), &f)?;
         each(s.value(i), re, global, &mut out);
     }
     Ok(Arc::new(out.finish()))
+}
+
+/// The last pattern and flags compiled, with their expression: a column's
+/// rows mostly share one pattern, compiled once.
+#[derive(Default)]
+struct LastRegex(Option<(String, String, regex::Regex)>);
+
+impl LastRegex {
+    fn get(&mut self, name: &str, pattern: &str, flags: &str) -> Result<&regex::Regex> {
+        let fresh = !matches!(&self.0, Some((p, f, _)) if p == pattern && f == flags);
+        if fresh {
+            self.0 = Some((
+                pattern.to_string(),
+                flags.to_string(),
+                flagged_regex(name, pattern, flags)?,
+            ));
+        }
+        Ok(&self.0.as_ref().expect("compiled above").2)
+    }
 }
 
 #[cfg(test)]
