@@ -104,18 +104,7 @@ impl Extreme {
             }
             let v = ScalarValue::try_from_array(values, i)?;
             let p = places.is_valid(i).then(|| places.value(i));
-            let order = match self.best.is_null() {
-                true => std::cmp::Ordering::Greater,
-                false => match v.partial_cmp(&self.best) {
-                    Some(o) if self.max => o,
-                    Some(o) => o.reverse(),
-                    None => continue,
-                },
-            };
-            // Of equal values the later, as PostgreSQL's `numeric_larger`
-            // and `numeric_smaller` keep.
-            let better = order != std::cmp::Ordering::Less;
-            if better {
+            if beats(self.max, &v, &self.best) {
                 self.best = v;
                 self.places = p;
             }
@@ -183,19 +172,25 @@ impl SlidingExtreme {
     fn best(&self) -> (ScalarValue, Option<i32>) {
         let mut best: Option<&(ScalarValue, Option<i32>)> = None;
         for row in self.rows.iter().filter(|(v, _)| !v.is_null()) {
-            let better = match best {
-                None => true,
-                Some((b, _)) => match row.0.partial_cmp(b) {
-                    Some(o) if self.max => o != std::cmp::Ordering::Less,
-                    Some(o) => o != std::cmp::Ordering::Greater,
-                    None => false,
-                },
-            };
-            if better {
+            if best.is_none_or(|(b, _)| beats(self.max, &row.0, b)) {
                 best = Some(row);
             }
         }
         best.cloned().unwrap_or((ScalarValue::Null, None))
+    }
+}
+
+/// Whether a later value `v` (not NULL) takes the place of `best` (NULL
+/// before the first) as the greatest (`max`) or least: of equal values the
+/// later, as PostgreSQL's `numeric_larger` and `numeric_smaller` keep.
+fn beats(max: bool, v: &ScalarValue, best: &ScalarValue) -> bool {
+    if best.is_null() {
+        return true;
+    }
+    match v.partial_cmp(best) {
+        Some(o) if max => o != std::cmp::Ordering::Less,
+        Some(o) => o != std::cmp::Ordering::Greater,
+        None => false,
     }
 }
 
