@@ -60,7 +60,7 @@ impl AnalyzerRule for ExistsAsValues {
         Ok(plan
             .transform_up_with_subqueries(|node| match node {
                 LogicalPlan::Filter(_) => Ok(Transformed::no(node)),
-                LogicalPlan::Aggregate(_) | LogicalPlan::Sort(_) if holds_subquery(&node) => {
+                LogicalPlan::Aggregate(_) | LogicalPlan::Sort(_) if holds(&node, is_subquery) => {
                     Ok(Transformed::yes(pre_projected(node)?))
                 }
                 node => as_values(node),
@@ -71,7 +71,15 @@ impl AnalyzerRule for ExistsAsValues {
 
 /// A node's subquery tests as values ([`quantified`], [`counted`]).
 fn as_values(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
-    let outer = outer_schema(&node)?;
+    // The columns `x` reads, merged only for a node that compares a value
+    // with a subquery (every node of every plan comes through here).
+    let quantified_here = holds(&node, |e| {
+        matches!(e, Expr::InSubquery(_) | Expr::SetComparison(_))
+    });
+    let outer = match quantified_here {
+        true => outer_schema(&node),
+        false => DFSchema::empty(),
+    };
     super::rewrite_keeping_names(node, |e| match e {
         Expr::InSubquery(InSubquery {
             expr,
@@ -107,10 +115,12 @@ fn is_subquery(e: &Expr) -> bool {
     )
 }
 
-fn holds_subquery(node: &LogicalPlan) -> bool {
+/// Whether the node's own expressions (not its subqueries') hold one
+/// `found_by` picks.
+fn holds(node: &LogicalPlan, found_by: impl Fn(&Expr) -> bool) -> bool {
     let mut found = false;
     let _ = node.apply_expressions(|e| {
-        found |= e.exists(|x| Ok(is_subquery(x)))?;
+        found |= e.exists(|x| Ok(found_by(x)))?;
         Ok(if found {
             TreeNodeRecursion::Stop
         } else {
@@ -168,7 +178,7 @@ fn pre_projected(node: LogicalPlan) -> Result<LogicalPlan> {
 
 /// The columns a node's expressions read: its inputs' (a `TableScan`'s
 /// own for its filters).
-fn outer_schema(node: &LogicalPlan) -> Result<DFSchema> {
+fn outer_schema(node: &LogicalPlan) -> DFSchema {
     let mut schema = DFSchema::empty();
     for input in node.inputs() {
         schema.merge(input.schema());
@@ -176,7 +186,7 @@ fn outer_schema(node: &LogicalPlan) -> Result<DFSchema> {
     if node.inputs().is_empty() {
         schema.merge(node.schema());
     }
-    Ok(schema)
+    schema
 }
 
 fn is_comparison(op: Operator) -> bool {

@@ -7,8 +7,8 @@
 //! their columns, NULLs equal, which keeps every left copy of a row found
 //! on the right (drops every one found there), however often it occurs
 //! there (apache/datafusion#12955, #12956): `SELECT 1 FROM t INTERSECT ALL
-//! SELECT 1` gave as many rows as `t` has, PostgreSQL one. This analyzer
-//! rule numbers the copies of each row on both sides (`row_number()`
+//! SELECT 1` gave as many rows as `t` has, PostgreSQL one. This rewrite
+//! numbers the copies of each row on both sides (`row_number()`
 //! partitioned by all the columns) and joins on the number too: the
 //! `k`-th copy on the left meets the `k`-th on the right, so `INTERSECT
 //! ALL` keeps the first `min(m, n)` and `EXCEPT ALL` the copies past `n`.
