@@ -2069,6 +2069,14 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT id FROM public.t WHERE (b, d) IN (SELECT b, max(d) FROM public.t GROUP BY b) \
              OR (id, s) IN (SELECT id + 1, s FROM public.t WHERE id < 3) ORDER BY id",
         ),
+        // Integer powers took a step per unit of the exponent (the first
+        // held a core for minutes), or were refused as too large.
+        (
+            "large exponents",
+            "SELECT power(-1::numeric, 2147483647), power(1.00000001, 123456789.0), \
+             power(0.99999999, 1234567890), power(1.000000000001, 12345678901234), \
+             power(-1.000000000001, 12345678901235)",
+        ),
         // GROUP BY () was refused ("Empty tuple not supported yet").
         (
             "GROUP BY ()",

@@ -668,7 +668,7 @@ pub fn sqrt_scale(x: i128, scale: i8) -> i32 {
 
 /// `sqrt(x)` (unscaled at `sx`) at `scale` places: rounded half away from
 /// zero at PostgreSQL's places, or at `scale` when that is fewer.
-fn numeric_sqrt(x: i128, sx: i8, scale: i8) -> Result<i128> {
+pub(super) fn numeric_sqrt(x: i128, sx: i8, scale: i8) -> Result<i128> {
     if x < 0 {
         return Err(DataException::error(
             "2201F",
@@ -676,8 +676,12 @@ fn numeric_sqrt(x: i128, sx: i8, scale: i8) -> Result<i128> {
         ));
     }
     let places = sqrt_scale(x, sx).min(scale as i32);
-    // sqrt(x / 10^sx) * 10^places = sqrt(x * 10^(2 places - sx)).
-    let k = 2 * places - sx as i32;
+    // The root's floor at `wide` places, enough for every digit of `x`
+    // (fewer cut `x` before its root: `sqrt(0.99999999)` at 0 places was
+    // 0), then rounded at `places`.
+    let wide = places.max((sx as i32 + 1) / 2);
+    // sqrt(x / 10^sx) * 10^wide = sqrt(x * 10^(2 wide - sx)).
+    let k = 2 * wide - sx as i32;
     let ten = |k: i32| {
         i256::from_i128(10)
             .checked_pow(k as u32)
@@ -691,8 +695,11 @@ fn numeric_sqrt(x: i128, sx: i8, scale: i8) -> Result<i128> {
         i256::from_i128(x).wrapping_div(ten(-k)?)
     };
     let mut root = isqrt(n);
-    // Half away from zero: up when n > root^2 + root (n is an integer).
-    if n.wrapping_sub(root.wrapping_mul(root)) > root {
+    if wide > places {
+        // The floor's cut digits decide as the exact root's would.
+        root = rounded(root, ten(wide - places)?);
+    } else if n.wrapping_sub(root.wrapping_mul(root)) > root {
+        // Half away from zero: up when n > root^2 + root (n is an integer).
         root = root.wrapping_add(i256::ONE);
     }
     let root = root
@@ -915,12 +922,7 @@ fn float_power(x: f64, y: f64) -> Result<f64> {
 }
 
 /// `x ^ y` of numerics (unscaled at `sx`, `sy`) at `scale` places.
-fn numeric_power(x: i128, sx: i8, y: i128, sy: i8, scale: i8) -> Result<i128> {
-    let ten = |k: i32| {
-        i256::from_i128(10)
-            .checked_pow(k as u32)
-            .ok_or_else(overflow)
-    };
+pub(super) fn numeric_power(x: i128, sx: i8, y: i128, sy: i8, scale: i8) -> Result<i128> {
     let unit = 10i128.pow(sy as u32);
     let integer = y % unit == 0;
     if x == 0 && y < 0 {
@@ -935,60 +937,11 @@ fn numeric_power(x: i128, sx: i8, y: i128, sy: i8, scale: i8) -> Result<i128> {
             "a negative number raised to a non-integer power yields a complex result",
         ));
     }
-    // An exponent that is not an integer (or not a 32-bit one):
-    // `exp(y ln x)` as PostgreSQL's `power_var` computes it.
-    let Some(e) = (integer).then(|| i32::try_from(y / unit).ok()).flatten() else {
-        return super::pg_numeric_log::fractional_power(x, sx, y, sy, scale);
-    };
-    // Rounded at PostgreSQL's places (16, or the base's if more), then
-    // held at the column's.
-    let places = (MIN_SIG_DIGITS as i8).max(sx).min(scale);
-    let q = integer_power(x, sx, e, places)?;
-    fits(
-        q.checked_mul(ten((scale - places) as i32)?)
-            .ok_or_else(overflow)?,
-    )
-}
-
-/// `x ^ e` (`x` unscaled at `sx`) exact, rounded at `scale` places.
-fn integer_power(x: i128, sx: i8, e: i32, scale: i8) -> Result<i256> {
-    let ten = |k: i32| {
-        i256::from_i128(10)
-            .checked_pow(k as u32)
-            .ok_or_else(overflow)
-    };
-    // The exact power x^|e| at scale sx * |e|, while it fits 256 bits.
-    let mut exact = i256::ONE;
-    let mut exact_scale: i32 = 0;
-    for _ in 0..e.unsigned_abs() {
-        match exact.checked_mul(i256::from_i128(x)) {
-            Some(p) => {
-                exact = p;
-                exact_scale += sx as i32;
-            }
-            None => {
-                // Too many digits: a power below the last place is 0 (as
-                // PostgreSQL rounds it), another is refused.
-                let log10 = e as f64 * ((x.unsigned_abs() as f64).log10() - sx as f64);
-                if log10 < -(scale as f64) - 1.0 {
-                    return Ok(i256::ZERO);
-                }
-                return Err(overflow());
-            }
-        }
+    match integer {
+        // `exp(y ln x)` as PostgreSQL's `power_var` computes it.
+        false => super::pg_numeric_log::fractional_power(x, sx, y, sy, scale),
+        true => super::pg_numeric_log::integer_power(x, sx, y / unit, scale),
     }
-    Ok(if e >= 0 {
-        // exact / 10^exact_scale at `scale` places.
-        let k = scale as i32 - exact_scale;
-        if k >= 0 {
-            exact.checked_mul(ten(k)?).ok_or_else(overflow)?
-        } else {
-            rounded(exact, ten(-k)?)
-        }
-    } else {
-        // 1 / (exact / 10^exact_scale) = 10^exact_scale / exact.
-        rounded(ten(exact_scale + scale as i32)?, exact)
-    })
 }
 
 /// `avg`, replacing DataFusion's in the session (same name, so the
