@@ -2028,6 +2028,15 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT json_agg(DISTINCT i), json_agg(DISTINCT s), json_agg(DISTINCT f), \
              json_agg(DISTINCT d) FILTER (WHERE i > 0), json_agg(DISTINCT j) FROM public.t",
         ),
+        // An array in JSON was its text as a JSON string (`"[1, 2]"` for
+        // `[1,2]`); `json_agg` starts an array after the first on a line.
+        (
+            "arrays in JSON",
+            "SELECT to_json(array_agg(i ORDER BY id)), to_json(array_agg(s ORDER BY id)), \
+             json_build_object('d', array_agg(d ORDER BY id)), json_agg(a ORDER BY k), \
+             to_json(ARRAY[ARRAY[1, 2], ARRAY[3, 4]]) \
+             FROM public.t, (VALUES (1, ARRAY[1, 2]), (2, NULL), (3, ARRAY[3])) v(k, a)",
+        ),
         (
             "json_build_object of times",
             "SELECT id, json_build_object('ts', ts, 'd', d, 'iv', ts - TIMESTAMP '2024-01-01', \

@@ -304,7 +304,7 @@ impl ScalarUDFImpl for ToJson {
     }
 }
 
-/// The name `syntax.rs` writes `json_agg(DISTINCT x)` with.
+/// The name `syntax.rs` writes `json_agg(x)` with.
 pub const JSON_LIST: &str = "quipu_json_list";
 
 /// `quipu_json_list(list)`: a list's elements as `json_agg` writes them
@@ -388,9 +388,18 @@ impl ScalarUDFImpl for JsonOfList {
                     false => None,
                 };
                 let mut s = String::from(open);
+                // `json_agg` starts an array after the first on a line of
+                // its own (`[[1,2], null, \n [3]]`).
+                let nested = matches!(
+                    values.data_type(),
+                    DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
+                );
                 for i in 0..values.len() {
                     if i > 0 {
                         s.push_str(", ");
+                        if nested && values.is_valid(i) {
+                            s.push_str("\n ");
+                        }
                     }
                     match members {
                         None => json_value(&values, i, &mut s)?,
@@ -439,8 +448,21 @@ fn json_value(a: &ArrayRef, row: usize, out: &mut String) -> Result<()> {
         out.push_str("null");
         return Ok(());
     }
-    let text = array_value_to_string(a, row)?;
     let dt = a.data_type();
+    if let Some(list) = list_elements(a, row) {
+        // PostgreSQL's `array_to_json`: no space after the commas (it was
+        // the list's text as a JSON string, `"[1, 2]"` for `[1,2]`).
+        out.push('[');
+        for i in 0..list.len() {
+            if i > 0 {
+                out.push(',');
+            }
+            json_value(&list, i, out)?;
+        }
+        out.push(']');
+        return Ok(());
+    }
+    let text = array_value_to_string(a, row)?;
     if dt.is_floating() {
         let x: f64 = text.parse().unwrap_or(f64::NAN);
         if x.is_finite() {
@@ -464,6 +486,17 @@ fn json_value(a: &ArrayRef, row: usize, out: &mut String) -> Result<()> {
         json_string(&text, out);
     }
     Ok(())
+}
+
+/// The elements of row `row` of a list array, or None for another type.
+fn list_elements(a: &ArrayRef, row: usize) -> Option<ArrayRef> {
+    use datafusion::arrow::array::AsArray;
+    match a.data_type() {
+        DataType::List(_) => Some(a.as_list::<i32>().value(row)),
+        DataType::LargeList(_) => Some(a.as_list::<i64>().value(row)),
+        DataType::FixedSizeList(..) => Some(a.as_fixed_size_list().value(row)),
+        _ => None,
+    }
 }
 
 /// PostgreSQL's text of a time value as its JSON writes it: a timestamp's

@@ -2665,10 +2665,11 @@ fn shift_default(e: &mut Expr) {
 }
 
 /// `json_agg(x ...)`: PostgreSQL's `json` array of the values, `[1, -7,
-/// null]`, as `'[' || array_to_string(array_agg(COALESCE(to_json(x),
-/// 'null') ...), ', ') || ']'` with the call's own `DISTINCT`, `ORDER BY`,
-/// `FILTER` and window (NULL over no rows, as PostgreSQL's). DataFusion 55
-/// has no such aggregate. `json_agg(DISTINCT x)` without an `ORDER BY` is
+/// null]`, as `quipu_json_list(array_agg(x ...))` with the call's own
+/// `DISTINCT`, `ORDER BY`, `FILTER` and window (NULL over no rows, as
+/// PostgreSQL's). DataFusion 55 has no such aggregate. (Joined as text
+/// with `', '`, an array after the first lost the line PostgreSQL starts
+/// it on.) `json_agg(DISTINCT x)` without an `ORDER BY` is
 /// `quipu_json_list(array_sort(array_agg(DISTINCT x), 'ASC', 'NULLS
 /// LAST'))`: PostgreSQL sorts the values to find the distinct ones, so
 /// they come in order (they came in hash order), and the sort is the
@@ -2689,23 +2690,16 @@ fn json_agg(e: &mut Expr) {
     };
     let sorted_distinct =
         list.duplicate_treatment == Some(DuplicateTreatment::Distinct) && list.clauses.is_empty();
-    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] = list.args.as_mut_slice() else {
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(_))] = list.args.as_slice() else {
         return;
     };
     agg.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![Ident::new("array_agg")]);
-    if sorted_distinct {
-        *e = around(
-            &format!(
-                "{}(array_sort(quipu_operand, 'ASC', 'NULLS LAST'))",
-                super::pg_text::JSON_LIST
-            ),
-            Expr::Function(agg),
-        );
-        return;
-    }
-    *x = around("COALESCE(to_json(quipu_operand), 'null')", x.clone());
+    let list = match sorted_distinct {
+        true => "array_sort(quipu_operand, 'ASC', 'NULLS LAST')",
+        false => "quipu_operand",
+    };
     *e = around(
-        "('[' || array_to_string(quipu_operand, ', ') || ']')",
+        &format!("{}({list})", super::pg_text::JSON_LIST),
         Expr::Function(agg),
     );
 }
