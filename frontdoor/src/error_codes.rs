@@ -187,8 +187,23 @@ fn df_message(e: &DataFusionError) -> String {
         DataFusionError::Execution(m) if m == SCALAR_SUBQUERY_ROWS => {
             "more than one row returned by a subquery used as an expression".to_string()
         }
+        DataFusionError::NotImplemented(m) if let Some(column) = outer_reference(m) => format!(
+            "a subquery that reads the outer query's column \"{column}\" in this place is not \
+             supported (a LATERAL subquery with LIMIT, or a correlation other than equality \
+             under an aggregate); join on the column, or rank with a window function"
+        ),
         other => other.strip_backtrace(),
     }
+}
+
+/// The column DataFusion's "Physical plan does not support logical
+/// expression OuterReferenceColumn(Field { name: \"x\", ...` names: a
+/// correlated subquery it could not turn into a join. Its words named
+/// the plan's machinery, not the query's problem.
+fn outer_reference(m: &str) -> Option<&str> {
+    let rest = m.split_once("OuterReferenceColumn(")?.1;
+    let rest = rest.split_once("name: \"")?.1;
+    rest.split_once('"').map(|(name, _)| name)
 }
 
 /// DataFusion's planning error for a call no form of a function takes
@@ -291,6 +306,18 @@ mod tests {
         assert_eq!(
             message(&SchedulerError::Query(planning)),
             "Error during planning: table 'x' not found"
+        );
+        // A correlation DataFusion could not plan names the column.
+        let outer = DataFusionError::NotImplemented(
+            "Physical plan does not support logical expression OuterReferenceColumn(Field { \
+             name: \"x\", data_type: Int64 }, Column { relation: Some(Bare { table: \"s\" }), \
+             name: \"x\" })"
+                .into(),
+        );
+        let said = message(&SchedulerError::Query(outer));
+        assert!(
+            said.starts_with("a subquery that reads the outer query's column \"x\""),
+            "{said}"
         );
     }
 
