@@ -93,6 +93,10 @@ impl DataException {
 ///     said("Cannot cast value 'maybe' to value of Boolean type"),
 ///     ("22P02", r#"invalid input syntax for type boolean: "maybe""#.into())
 /// );
+/// assert_eq!(
+///     said("Execution error: Error parsing timestamp from '2024-13-01' using format '%Y-%m-%d': input is out of range"),
+///     ("22008", r#"date/time field value out of range: "2024-13-01""#.into())
+/// );
 /// assert!(text_not_a_value("Cannot cast Utf8 to Int32").is_none());
 /// ```
 pub fn text_not_a_value(m: &str) -> Option<(&'static str, String)> {
@@ -108,7 +112,9 @@ pub fn text_not_a_value(m: &str) -> Option<(&'static str, String)> {
         (&rest[..end], ty)
     } else if let Some(at) = m.find("Error parsing timestamp from '") {
         let rest = &m[at + "Error parsing timestamp from '".len()..];
-        let text = &rest[..rest.find("': ")?];
+        // `to_date`/`to_timestamp` name their format after the text.
+        let end = rest.find("' using format '").or_else(|| rest.find("': "))?;
+        let text = &rest[..end];
         (
             text,
             DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Nanosecond, None),

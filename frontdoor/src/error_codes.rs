@@ -94,6 +94,10 @@ impl Kind {
             DataFusionError::Execution(m) if m == SCALAR_SUBQUERY_ROWS => {
                 Kind::DataException("21000")
             }
+            // `to_date`/`to_timestamp` of text its format does not read.
+            DataFusionError::Execution(m) if let Some((code, _)) = text_not_a_value(m) => {
+                Kind::DataException(code)
+            }
             DataFusionError::SQL(..) => Kind::Syntax,
             DataFusionError::SchemaError(..) => Kind::UndefinedColumn,
             DataFusionError::Plan(_) => Kind::InvalidStatement,
@@ -187,6 +191,7 @@ fn df_message(e: &DataFusionError) -> String {
         DataFusionError::Execution(m) if m == SCALAR_SUBQUERY_ROWS => {
             "more than one row returned by a subquery used as an expression".to_string()
         }
+        DataFusionError::Execution(m) if let Some((_, said)) = text_not_a_value(m) => said,
         DataFusionError::NotImplemented(m) if let Some(column) = outer_reference(m) => format!(
             "a subquery that reads the outer query's column \"{column}\" in this place is not \
              supported (a LATERAL subquery with LIMIT, or a correlation other than equality \

@@ -256,6 +256,11 @@ impl futures::Stream for ClusterStream {
     }
 }
 
+/// DataFusion's words when an uncorrelated scalar subquery returns more
+/// than one row (`ScalarSubqueryExec`), an `Execution` error with no type
+/// of its own: PostgreSQL's 21000 (cardinality_violation).
+pub const SCALAR_SUBQUERY_ROWS: &str = "Scalar subquery returned more than one row";
+
 /// The SQLSTATE and PostgreSQL's words for a value a task could not
 /// compute, from a failed job's message. Ballista 55 sends a task's error
 /// to the scheduler as text only (the `Debug` form of DataFusion's error,
@@ -264,11 +269,6 @@ impl futures::Stream for ClusterStream {
 /// lost on the way and only its words are left. They are read back here,
 /// so a client gets the same SQLSTATE (`22012`, not `XX000`) whether the
 /// query ran in-process or on the cluster.
-/// DataFusion's words when an uncorrelated scalar subquery returns more
-/// than one row (`ScalarSubqueryExec`), an `Execution` error with no type
-/// of its own: PostgreSQL's 21000 (cardinality_violation).
-pub const SCALAR_SUBQUERY_ROWS: &str = "Scalar subquery returned more than one row";
-
 fn data_exception_of_job(text: &str) -> Option<(&'static str, String)> {
     if let Some(said) = quipu_connectors::error::text_not_a_value(text)
         .or_else(|| quipu_connectors::error::out_of_range(text))

@@ -2484,6 +2484,13 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         ("SELECT CAST('0000-01-01' AS date)", "22008"),
         ("SELECT DATE '0000-12-31'", "22008"),
         ("SELECT min(true)", "42883"),
+        // Text `to_date`/`to_timestamp`'s format does not read (XX000).
+        ("SELECT to_date('2024-13-01', 'YYYY-MM-DD')", "22008"),
+        ("SELECT to_date(s, 'YYYY-MM-DD') FROM public.t WHERE id = 2", "22007"),
+        (
+            "SELECT to_timestamp('2024-01-01 25:00', 'YYYY-MM-DD HH24:MI')",
+            "22008",
+        ),
         ("SELECT extract(hour FROM d) FROM public.t", "0A000"),
         (
             "SELECT date_bin('1 month', ts, TIMESTAMP '2000-01-01') FROM public.t",
