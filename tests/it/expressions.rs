@@ -2078,6 +2078,13 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT id FROM public.t WHERE (b, d) IN (SELECT b, max(d) FROM public.t GROUP BY b) \
              OR (id, s) IN (SELECT id + 1, s FROM public.t WHERE id < 3) ORDER BY id",
         ),
+        // A number with an exponent is a numeric: `1e3 / 7` was integer
+        // division (142); its rows and counts still read as integers.
+        (
+            "numbers with an exponent",
+            "SELECT 1e3 / 7, 2e1 / 3, 5e0 / 2, 1.5e3 / 7, pg_typeof(1e3)::text, i * 1e2, \
+             (SELECT count(*) FROM generate_series(1, 1e1)) FROM public.t ORDER BY id LIMIT 1e1",
+        ),
         // Integer powers took a step per unit of the exponent (the first
         // held a core for minutes), or were refused as too large.
         (
@@ -2486,7 +2493,10 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         ("SELECT min(true)", "42883"),
         // Text `to_date`/`to_timestamp`'s format does not read (XX000).
         ("SELECT to_date('2024-13-01', 'YYYY-MM-DD')", "22008"),
-        ("SELECT to_date(s, 'YYYY-MM-DD') FROM public.t WHERE id = 2", "22007"),
+        (
+            "SELECT to_date(s, 'YYYY-MM-DD') FROM public.t WHERE id = 2",
+            "22007",
+        ),
         (
             "SELECT to_timestamp('2024-01-01 25:00', 'YYYY-MM-DD HH24:MI')",
             "22008",

@@ -283,6 +283,7 @@ impl VisitorMut for FetchAsLimit {
     type Break = ();
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
         use datafusion::sql::sqlparser::ast::{Fetch, LimitClause};
+        whole_counts(q);
         with_ties(q);
         let Some(Fetch {
             with_ties: false,
@@ -550,6 +551,7 @@ fn series_arguments(args: &mut [datafusion::sql::sqlparser::ast::FunctionArg]) {
             _ => None,
         })
         .collect();
+    exprs.iter_mut().for_each(|x| whole_number(x));
     let [from, to, step] = exprs.as_mut_slice() else {
         return;
     };
@@ -1562,7 +1564,7 @@ fn week_parts(number: &str) -> Option<(i64, i64)> {
 }
 
 /// A number written with an exponent (`1e15`, `2.5E-3`) as its digits
-/// (`1000000000000000`, `0.0025`). PostgreSQL reads both as the same
+/// (`1000000000000000.`, `0.0025`). PostgreSQL reads both as the same
 /// `numeric`; DataFusion 55 reads `1e15` as a decimal of scale -15, and
 /// Arrow's cast of a negative scale to a double divides by an inexact
 /// `1e-15`, so `f * 1e15` over a `float8` column gave 499999999999999.94
@@ -1634,6 +1636,42 @@ fn timestamp_precision(e: &mut Expr) {
     }
 }
 
+/// A whole number [`plain_number`] wrote with its point (`1e3` as
+/// `1000.`) back without it, where DataFusion 55 takes integers only and
+/// PostgreSQL's `numeric` means the same rows: the bounds of
+/// `generate_series` (`generate_series(1, 1e3)`: "Argument #2 must be an
+/// INTEGER"; [`series_arguments`]) and `LIMIT`, `OFFSET` and `FETCH`
+/// ([`whole_counts`]).
+fn whole_number(e: &mut Expr) {
+    if let Expr::Value(v) = e
+        && let Value::Number(text, long) = &v.value
+        && let Some(whole) = text.strip_suffix('.')
+        && !whole.is_empty()
+    {
+        v.value = Value::Number(whole.to_string(), *long);
+    }
+}
+
+/// [`whole_number`] of a query's `LIMIT`, `OFFSET` and `FETCH` counts
+/// (`LIMIT 1e1`: "Expected LIMIT to be an integer").
+fn whole_counts(q: &mut Query) {
+    use datafusion::sql::sqlparser::ast::LimitClause;
+    match &mut q.limit_clause {
+        Some(LimitClause::LimitOffset { limit, offset, .. }) => {
+            limit.iter_mut().for_each(whole_number);
+            offset.iter_mut().for_each(|o| whole_number(&mut o.value));
+        }
+        Some(LimitClause::OffsetCommaLimit { offset, limit }) => {
+            whole_number(offset);
+            whole_number(limit);
+        }
+        None => {}
+    }
+    if let Some(fetch) = &mut q.fetch {
+        fetch.quantity.iter_mut().for_each(whole_number);
+    }
+}
+
 fn expand_exponent(text: &str) -> Option<String> {
     let (mantissa, exponent) = text.split_once(['e', 'E'])?;
     let exponent: i32 = exponent.parse().ok()?;
@@ -1666,10 +1704,9 @@ fn expand_exponent(text: &str) -> Option<String> {
     if int.trim_start_matches('0').len() + frac.len() > 38 {
         return None;
     }
-    Some(match frac.is_empty() {
-        true => int.to_string(),
-        false => format!("{int}.{frac}"),
-    })
+    // A whole number keeps its point: `1e3` is a `numeric` in PostgreSQL
+    // (`1e3 / 7` is 142.857...), and `1000` would be an integer (`142`).
+    Some(format!("{int}.{frac}"))
 }
 
 /// `mod(a, b)`, which DataFusion 55 does not have ("Invalid function
@@ -4352,13 +4389,13 @@ mod tests {
     #[test]
     fn numbers_with_an_exponent_are_written_out() {
         for (text, plain) in [
-            ("1e15", Some("1000000000000000")),
+            ("1e15", Some("1000000000000000.")),
             ("2.5E-3", Some("0.0025")),
-            (".5e2", Some("50")),
+            (".5e2", Some("50.")),
             ("1.25e1", Some("12.5")),
             ("12e-2", Some("0.12")),
-            ("1e+2", Some("100")),
-            ("0e5", Some("0")),
+            ("1e+2", Some("100.")),
+            ("0e5", Some("0.")),
             ("1e39", None),
             ("1.5", None),
         ] {
@@ -4366,7 +4403,7 @@ mod tests {
         }
         assert_eq!(
             fixed("SELECT f * 1e15 FROM t").unwrap(),
-            "SELECT f * 1000000000000000 FROM t"
+            "SELECT f * 1000000000000000. FROM t"
         );
     }
 
