@@ -173,9 +173,10 @@ pub fn text_not_a_value(m: &str) -> Option<(&'static str, String)> {
 /// Arrow's words for a value out of its type's range, as PostgreSQL says
 /// it (22003): a decimal too large for a cast's precision
 /// (`CAST(1234.5 AS numeric(4,1))`: "1234.5 is too large to store in a
-/// Decimal128 of precision 4. Max is 999.9", `XX000` before) and `abs` of
-/// the least integer ("Int32Array overflow on abs(-2147483648)"). None
-/// for other words.
+/// Decimal128 of precision 4. Max is 999.9", `XX000` before), a number
+/// cast to a narrower integer ("Can't cast value 2147483648 to type
+/// Int32", `22000` before) and `abs` of the least integer ("Int32Array
+/// overflow on abs(-2147483648)"). None for other words.
 ///
 /// ```
 /// use quipu_connectors::error::out_of_range;
@@ -187,11 +188,26 @@ pub fn text_not_a_value(m: &str) -> Option<(&'static str, String)> {
 ///     out_of_range("Compute error: Int64Array overflow on abs(-9223372036854775808)"),
 ///     Some(("22003", "bigint out of range".to_string()))
 /// );
+/// assert_eq!(
+///     out_of_range("Cast error: Can't cast value 2147483648 to type Int32"),
+///     Some(("22003", "integer out of range".to_string()))
+/// );
 /// assert_eq!(out_of_range("Compute error: something else"), None);
 /// ```
 pub fn out_of_range(m: &str) -> Option<(&'static str, String)> {
     if m.contains(" is too large to store in a Decimal") {
         return Some(("22003", "numeric field overflow".into()));
+    }
+    // A cast of a number to a narrower integer (`2147483648::int`).
+    if let Some(at) = m.find("Can't cast value ") {
+        let ty = m[at..].rsplit_once(" to type ")?.1.trim();
+        let name = match ty {
+            "Int16" => "smallint",
+            "Int32" => "integer",
+            "Int64" => "bigint",
+            _ => return None,
+        };
+        return Some(("22003", format!("{name} out of range")));
     }
     for (array, name) in [
         ("Int16Array overflow", "smallint"),

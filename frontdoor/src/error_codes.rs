@@ -78,7 +78,7 @@ impl Kind {
                 ArrowError::DivideByZero => Kind::DataException("22012"),
                 ArrowError::ArithmeticOverflow(_) => Kind::DataException("22003"),
                 ArrowError::CastError(m) | ArrowError::ParseError(m)
-                    if let Some((code, _)) = text_not_a_value(m) =>
+                    if let Some((code, _)) = text_not_a_value(m).or_else(|| out_of_range(m)) =>
                 {
                     Kind::DataException(code)
                 }
@@ -262,9 +262,9 @@ fn unmatched_call(m: &str) -> Option<String> {
 fn arrow_message(a: &ArrowError) -> String {
     match a {
         ArrowError::DivideByZero => "division by zero".to_string(),
-        ArrowError::CastError(m) | ArrowError::ParseError(m) => {
-            text_not_a_value(m).map_or_else(|| m.clone(), |(_, said)| said)
-        }
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => text_not_a_value(m)
+            .or_else(|| out_of_range(m))
+            .map_or_else(|| m.clone(), |(_, said)| said),
         ArrowError::InvalidArgumentError(m) | ArrowError::ComputeError(m)
             if let Some((_, said)) = out_of_range(m) =>
         {

@@ -2491,6 +2491,10 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         ("SELECT CAST('0000-01-01' AS date)", "22008"),
         ("SELECT DATE '0000-12-31'", "22008"),
         ("SELECT min(true)", "42883"),
+        // A number cast to a narrower integer (22000).
+        ("SELECT -2147483648::int", "22003"),
+        ("SELECT CAST(j AS smallint) FROM public.t WHERE id = 2", "22003"),
+        ("SELECT (2 ^ 31)::int", "22003"),
         // Text `to_date`/`to_timestamp`'s format does not read (XX000).
         ("SELECT to_date('2024-13-01', 'YYYY-MM-DD')", "22008"),
         (
