@@ -156,6 +156,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                     crate::dialect::pg_numeric::scale(),
                     crate::dialect::time_text::time_text(),
                     crate::dialect::pg_numeric::numeric_text(),
+                    crate::dialect::pg_numeric::numeric_plain(),
                     crate::dialect::pg_numeric::sqrt(),
                     crate::dialect::pg_numeric::sqrt_scale_udf(),
                     crate::dialect::intervals::interval_of_duration(),

@@ -523,11 +523,25 @@ fn rewrite_other(e: Expr, schema: &DFSchema, integers: bool) -> Result<Transform
         // places or is refused (`quipu_numeric_text`), never rounded.
         Expr::Cast(Cast { expr, field })
             if *field.data_type() == DataType::Decimal128(38, 10)
-                && ty(&expr).is_some_and(|t| t.is_string()) =>
+                && ty(&expr).is_some_and(|t| t.is_string())
+                && !read_as_numeric(&expr) =>
         {
             let checked = quipu_connectors::dialect::pg_numeric::numeric_text().call(vec![*expr]);
             Ok(Transformed::yes(Expr::Cast(Cast {
                 expr: Box::new(checked),
+                field,
+            })))
+        }
+        // Text to a `numeric` of a scale reads an exponent
+        // (`quipu_numeric_plain`).
+        Expr::Cast(Cast { expr, field })
+            if matches!(field.data_type(), DataType::Decimal128(..))
+                && ty(&expr).is_some_and(|t| t.is_string())
+                && !read_as_numeric(&expr) =>
+        {
+            let plain = quipu_connectors::dialect::pg_numeric::numeric_plain().call(vec![*expr]);
+            Ok(Transformed::yes(Expr::Cast(Cast {
+                expr: Box::new(plain),
                 field,
             })))
         }
@@ -544,4 +558,11 @@ fn rewrite_other(e: Expr, schema: &DFSchema, integers: bool) -> Result<Transform
         }
         _ => Ok(Transformed::no(e)),
     }
+}
+
+/// Whether `e` is text already on its way to a `numeric` (a plan analysed
+/// again, on the cluster, is not wrapped twice).
+fn read_as_numeric(e: &Expr) -> bool {
+    use quipu_connectors::dialect::pg_numeric::{NUMERIC_PLAIN, NUMERIC_TEXT};
+    matches!(e, Expr::ScalarFunction(f) if [NUMERIC_PLAIN, NUMERIC_TEXT].contains(&f.name()))
 }

@@ -444,16 +444,52 @@ const UNSCALED_PLACES: i32 = 10;
 /// `numeric` without a scale (`CAST(t AS numeric)`, planned as
 /// `decimal(38,10)`): a value with more places than 10 that are not
 /// zeros is refused by name, where the cast rounded it silently
-/// (`'1.50000000001'::numeric = 1.5` was true).
+/// (`'1.50000000001'::numeric = 1.5` was true). A number written with
+/// an exponent is written out, as in [`numeric_plain`].
 pub fn numeric_text() -> ScalarUDF {
     ScalarUDF::new_from_impl(NumericText {
         signature: Signature::user_defined(Volatility::Immutable),
+        check: true,
+    })
+}
+
+/// The name of [`numeric_plain`].
+pub const NUMERIC_PLAIN: &str = "quipu_numeric_plain";
+
+/// `quipu_numeric_plain(t)`: the text `t` on its way to a `numeric` of a
+/// scale, a number written with an exponent written out (`'1.5e3'` as
+/// `1500`, `'1E-2'` as `0.01`): Arrow's cast reads no exponent, and
+/// `'1e3'::numeric` was "numeric field overflow" where PostgreSQL reads
+/// 1000. `NaN` and the infinities are refused by name (both forms).
+pub fn numeric_plain() -> ScalarUDF {
+    ScalarUDF::new_from_impl(NumericText {
+        signature: Signature::user_defined(Volatility::Immutable),
+        check: false,
     })
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct NumericText {
     signature: Signature,
+    /// Whether the places a `numeric` without a scale holds are checked.
+    check: bool,
+}
+
+/// The text of a number `t` as Arrow's cast to a decimal reads it: an
+/// exponent written out (`' -1.5e3 '` as `-1500`), or None where there is
+/// none, or too many digits to write out.
+fn without_exponent(t: &str) -> Option<String> {
+    let t = t.trim();
+    if !t.contains(['e', 'E']) {
+        return None;
+    }
+    let (sign, digits) = match t.strip_prefix(['-', '+']) {
+        Some(rest) => (&t[..1], rest),
+        None => ("", t),
+    };
+    let plain = super::syntax::expand_exponent(digits)?;
+    let plain = plain.strip_suffix('.').unwrap_or(&plain);
+    Some(format!("{}{plain}", if sign == "-" { "-" } else { "" }))
 }
 
 /// The places of a numeric's text that are not trailing zeros.
@@ -472,7 +508,10 @@ fn significant_places(t: &str) -> Option<i32> {
 
 impl ScalarUDFImpl for NumericText {
     fn name(&self) -> &str {
-        NUMERIC_TEXT
+        match self.check {
+            true => NUMERIC_TEXT,
+            false => NUMERIC_PLAIN,
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -495,8 +534,22 @@ impl ScalarUDFImpl for NumericText {
         let t = cast(&arrays[0], &DataType::Utf8)?;
         let texts: &StringArray = t.as_string();
         for v in texts.iter().flatten() {
+            // Arrow's decimals hold no NaN or infinity, PostgreSQL's
+            // `numeric` does: refused by name (it was "numeric field
+            // overflow").
+            if v.trim().parse::<f64>().is_ok_and(|x| !x.is_finite()) {
+                return Err(DataException::error(
+                    "0A000",
+                    &format!(
+                        "a numeric \"{}\" is not supported: Quipu's numeric holds finite values \
+                         only (cast to float8 for NaN and infinities)",
+                        v.trim()
+                    ),
+                ));
+            }
             if let Some(places) = significant_places(v)
                 && places > UNSCALED_PLACES
+                && self.check
             {
                 return Err(DataException::error(
                     "0A000",
@@ -508,6 +561,15 @@ impl ScalarUDFImpl for NumericText {
                 ));
             }
         }
+        let t: ArrayRef = match texts.iter().flatten().any(|v| v.contains(['e', 'E'])) {
+            true => Arc::new(
+                texts
+                    .iter()
+                    .map(|v| v.map(|v| without_exponent(v).unwrap_or_else(|| v.to_string())))
+                    .collect::<StringArray>(),
+            ),
+            false => t,
+        };
         super::pg_text::shaped_like(&args.args, t)
     }
 }

@@ -1672,7 +1672,7 @@ fn whole_counts(q: &mut Query) {
     }
 }
 
-fn expand_exponent(text: &str) -> Option<String> {
+pub(super) fn expand_exponent(text: &str) -> Option<String> {
     let (mantissa, exponent) = text.split_once(['e', 'E'])?;
     let exponent: i32 = exponent.parse().ok()?;
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
