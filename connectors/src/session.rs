@@ -33,6 +33,9 @@ fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send 
             constants_only: true,
         })];
     rules.extend(datafusion_rules());
+    rules.push(Arc::new(
+        crate::planning::repeated_sort_keys::RepeatedSortKeys,
+    ));
     rules.push(Arc::new(crate::planning::empty_mark::EmptyMarkJoin));
     rules.push(Arc::new(
         crate::planning::uncorrelated_mark::UncorrelatedMarkJoin,

@@ -216,6 +216,24 @@ const REGRESSIONS: &[(&str, &str)] = &[
          WHERE (o.customer_id, o.ordered_at) IN (SELECT o2.customer_id, max(o2.ordered_at) \
          FROM crm.public.orders o2 GROUP BY o2.customer_id) GROUP BY o.channel ORDER BY o.channel",
     ),
+    // A key repeated in an aggregate's ORDER BY failed while it ran
+    // ("column types must match schema types"; found by the generator's
+    // `json_object_agg(k, x ORDER BY k, x)` with k = x).
+    (
+        "repeated_aggregate_sort_keys",
+        "SELECT p.category, string_agg(p.sku, ',' ORDER BY p.sku, p.sku DESC) AS skus, \
+         CAST(json_object_agg(p.price_usd, p.price_usd ORDER BY p.price_usd, p.price_usd) AS text) AS j \
+         FROM inventory.public.products p WHERE p.price_usd < 50 GROUP BY p.category ORDER BY 1",
+    ),
+    // WITH TIES ordered by a correlated scalar subquery's value ranked
+    // by that subquery in a window ("Correlated scalar subquery can only
+    // be used in Projection, Filter, Aggregate plan nodes").
+    (
+        "with_ties_by_a_subquery_value",
+        "SELECT o.order_id, (SELECT count(*) FROM crm.public.order_items i \
+         WHERE i.order_id = o.order_id) AS n FROM crm.public.orders o \
+         WHERE o.order_id < 300 ORDER BY 2 DESC, o.status FETCH FIRST 5 ROWS WITH TIES",
+    ),
     (
         "in_subquery_inside_aggregates",
         "SELECT c.segment, count(*) FILTER (WHERE c.customer_id IN (SELECT o.customer_id \
@@ -1774,7 +1792,7 @@ impl<'a> Gen<'a> {
     /// An aggregate call, its type, and a literal it can be compared with.
     fn agg(&mut self, refs: &[Ref]) -> (String, String) {
         let small = self.rng.below(6).to_string();
-        match self.rng.below(10) {
+        match self.rng.below(12) {
             0 => ("count(*)".into(), small),
             1 => {
                 let (r, c) = self.any_col(refs);
@@ -1813,6 +1831,25 @@ impl<'a> Gen<'a> {
                 let p = self.pred(refs, 1, false);
                 (format!("sum(CASE WHEN {p} THEN 1 ELSE 0 END)"), small)
             }
+            // Text of the values in their order (ties have one text).
+            10 => {
+                let (r, c) = self.any_col(refs);
+                let x = r.col(&c);
+                let text = match self.rng.below(3) {
+                    0 => format!("string_agg(CAST({x} AS text), ',' ORDER BY {x})"),
+                    // As text: PostgreSQL's `json` has no `>` for HAVING.
+                    1 => format!("CAST(json_agg({x} ORDER BY {x} DESC) AS text)"),
+                    _ => {
+                        let (kr, kc) = self.any_col(refs);
+                        let k = kr.col(&kc);
+                        format!(
+                            "CAST(json_object_agg({k}, {x} ORDER BY {k}, {x}) \
+                             FILTER (WHERE {k} IS NOT NULL) AS text)"
+                        )
+                    }
+                };
+                (text, "'m'".into())
+            }
             _ => {
                 let p = self.pred(refs, 1, false);
                 (format!("count(*) FILTER (WHERE {p})"), small)
@@ -1820,7 +1857,10 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn order_all(&mut self, n: usize) -> String {
+    /// `ORDER BY` every output column, often with a `LIMIT` (`OFFSET`);
+    /// where `ties` (a `SELECT` without `DISTINCT`, not a set operation)
+    /// sometimes `FETCH FIRST m ROWS WITH TIES` instead.
+    fn order_all(&mut self, n: usize, ties: bool) -> String {
         let keys: Vec<String> = (1..=n)
             .map(|i| {
                 format!(
@@ -1835,7 +1875,12 @@ impl<'a> Gen<'a> {
             })
             .collect();
         let mut s = format!(" ORDER BY {}", keys.join(", "));
-        if self.chance(80) {
+        if ties && self.chance(20) {
+            if self.chance(40) {
+                s += &format!(" OFFSET {} ROWS", self.rng.below(6));
+            }
+            s += &format!(" FETCH FIRST {} ROWS WITH TIES", 1 + self.rng.below(20));
+        } else if self.chance(80) {
             s += &format!(" LIMIT {}", 1 + self.rng.below(20));
             if self.chance(40) {
                 s += &format!(" OFFSET {}", self.rng.below(6));
@@ -1891,7 +1936,7 @@ impl<'a> Gen<'a> {
             where_clause(&conds)
         );
         if self.chance(30) {
-            sql += &self.order_all(k);
+            sql += &self.order_all(k, distinct.is_empty());
         }
         Generated {
             kind: "select",
@@ -1948,7 +1993,7 @@ impl<'a> Gen<'a> {
             sql += &format!(" HAVING {a} {op} {l}");
         }
         if self.chance(30) {
-            sql += &self.order_all(nk + na);
+            sql += &self.order_all(nk + na, true);
         }
         let mut core = Self::core(&f, conds);
         core.with = with;
@@ -2004,10 +2049,18 @@ impl<'a> Gen<'a> {
                     "sum({v}) OVER (PARTITION BY {part} ORDER BY {} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)",
                     t.join(", ")
                 ),
-                (2, Some(t)) => format!(
-                    "lag({v}) OVER (PARTITION BY {part} ORDER BY {})",
-                    t.join(", ")
-                ),
+                (2, Some(t)) => {
+                    // A default read from a column, or a value of its own.
+                    let shift = match self.rng.below(3) {
+                        0 => format!("lag({v})"),
+                        1 => format!("lead({v}, 2, {v})"),
+                        _ => format!("lag({v}, 1, {})", self.lit(&vc)),
+                    };
+                    format!(
+                        "{shift} OVER (PARTITION BY {part} ORDER BY {})",
+                        t.join(", ")
+                    )
+                }
                 (3, _) => format!("rank() OVER (PARTITION BY {part} ORDER BY {v} DESC)"),
                 (4, _) => format!("dense_rank() OVER (ORDER BY {part})"),
                 (_, _) if vc.ty.numeric() => {
@@ -2089,7 +2142,7 @@ impl<'a> Gen<'a> {
         ]);
         let mut sql = format!("{} {op} {}", branches[0], branches[1]);
         if self.chance(30) {
-            sql += &self.order_all(k);
+            sql += &self.order_all(k, false);
         }
         Generated {
             kind: "set operation",
@@ -2196,7 +2249,7 @@ impl<'a> Gen<'a> {
             where_clause(&conds)
         );
         if self.chance(20) {
-            sql += &self.order_all(k);
+            sql += &self.order_all(k, true);
         }
         Generated {
             kind: "subquery",
@@ -2287,7 +2340,7 @@ impl<'a> Gen<'a> {
             where_clause(&conds)
         );
         if self.chance(30) {
-            sql += &self.order_all(k);
+            sql += &self.order_all(k, true);
         }
         let mut core = Self::core(&f, conds);
         core.with = with;

@@ -2081,6 +2081,18 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "SELECT count(*), min(b::int), max(b::int) FROM (SELECT b FROM public.t \
              ORDER BY 1 NULLS LAST OFFSET 5 ROWS FETCH NEXT 2 ROWS WITH TIES) s",
         ),
+        // Ordered by a subquery's value, ranked as a derived table (a
+        // window could not sort by it), and an aggregate's repeated
+        // sort key (it failed while it ran).
+        (
+            "WITH TIES by a subquery's value; repeated aggregate sort keys",
+            "SELECT id, (SELECT count(*) FROM public.t t2 WHERE t2.b = t.b) AS n FROM public.t \
+             ORDER BY n DESC, i NULLS FIRST, id FETCH FIRST 3 ROWS WITH TIES",
+        ),
+        (
+            "repeated aggregate sort keys",
+            "SELECT string_agg(s, '|' ORDER BY s, s DESC), array_agg(i ORDER BY i * 1, i) FROM public.t",
+        ),
         // A row IN a subquery in a filter was refused ("Too many
         // columns!"): the latest row of each group, a NULL in the row.
         (

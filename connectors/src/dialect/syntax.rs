@@ -363,6 +363,9 @@ fn with_ties(q: &mut Query) {
         return;
     }
     let mut keys = keys.clone();
+    // The name of the output column each key names (its alias, or a
+    // column's own), if it names one.
+    let mut aliases: Vec<Option<Ident>> = vec![];
     for key in &mut keys {
         let output = match &key.expr {
             Expr::Value(v) => match &v.value {
@@ -382,6 +385,23 @@ fn with_ties(q: &mut Query) {
             }),
             _ => None,
         };
+        // A column keeps its name (`ORDER BY o.id` of an output `o.id`).
+        let column_name = |e: &Expr| match e {
+            Expr::Identifier(column) => Some(column.clone()),
+            Expr::CompoundIdentifier(parts) => parts.last().cloned(),
+            _ => None,
+        };
+        aliases.push(match output {
+            Some(SelectItem::ExprWithAlias { alias, .. }) => Some(alias.clone()),
+            Some(SelectItem::UnnamedExpr(e)) => column_name(e),
+            Some(_) => None,
+            None => select
+                .projection
+                .iter()
+                .any(|item| matches!(item, SelectItem::UnnamedExpr(e) if *e == key.expr))
+                .then(|| column_name(&key.expr))
+                .flatten(),
+        });
         match output {
             Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) => {
                 key.expr = e.clone()
@@ -390,6 +410,55 @@ fn with_ties(q: &mut Query) {
             None => {}
         }
     }
+    // A key that is a subquery's value cannot be a window's sort key
+    // ("Correlated scalar subquery can only be used in Projection, Filter,
+    // Aggregate plan nodes"): the SELECT is read as a derived table, and
+    // the windows sort by its columns' names (a key that is no named
+    // output column is a hidden column of its own).
+    let by_subquery = keys.iter().any(|k| {
+        datafusion::sql::sqlparser::ast::visit_expressions(&k.expr, |e: &Expr| match e {
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                ControlFlow::Break(())
+            }
+            _ => ControlFlow::Continue(()),
+        })
+        .is_break()
+    });
+    let mut hidden: Vec<String> = vec![];
+    let select = match by_subquery {
+        false => select,
+        true => {
+            for (i, (key, alias)) in keys.iter_mut().zip(&aliases).enumerate() {
+                let name = match alias {
+                    Some(name) => name.clone(),
+                    // A key that is no output column is one of the derived
+                    // table's, hidden at the end.
+                    None => {
+                        let name = Ident::new(format!("__quipu_ties_k{i}"));
+                        select.projection.push(SelectItem::ExprWithAlias {
+                            expr: key.expr.clone(),
+                            alias: name.clone(),
+                        });
+                        hidden.push(name.value.clone());
+                        name
+                    }
+                };
+                key.expr = Expr::Identifier(name);
+            }
+            let mut wrapper = parse("SELECT * FROM (SELECT 1) AS __quipu_ties_in");
+            if let SetExpr::Select(w) = wrapper.body.as_mut()
+                && let Some(TableFactor::Derived { subquery, .. }) =
+                    w.from.first_mut().map(|t| &mut t.relation)
+            {
+                *subquery.body = SetExpr::Select(select.clone());
+            }
+            *select = match *wrapper.body {
+                SetExpr::Select(w) => w,
+                _ => return,
+            };
+            select
+        }
+    };
     let window = |function: &str, name: &str| {
         let mut e = parse_expr(&format!("{function}() OVER ()"));
         if let Expr::Function(f) = &mut e
@@ -403,14 +472,14 @@ fn with_ties(q: &mut Query) {
         }
     };
     select.projection.push(window("rank", "__quipu_ties_rank"));
-    let mut hidden = vec!["__quipu_ties_rank"];
+    hidden.push("__quipu_ties_rank".into());
     let mut filter = vec![Expr::Nested(Box::new(n))];
     let template = match offset {
         Some(m) => {
             select
                 .projection
                 .push(window("row_number", "__quipu_ties_row"));
-            hidden.push("__quipu_ties_row");
+            hidden.push("__quipu_ties_row".into());
             // `n + m`, then `m`.
             filter.extend([Expr::Nested(Box::new(m.clone())), Expr::Nested(Box::new(m))]);
             "__quipu_ties_rank <= quipu_operand + quipu_operand AND __quipu_ties_row > quipu_operand"
@@ -432,7 +501,7 @@ fn with_ties(q: &mut Query) {
             options.opt_exclude = Some(ExcludeSelectItem::Multiple(
                 hidden
                     .iter()
-                    .map(|h| ObjectName::from(vec![Ident::new(*h)]))
+                    .map(|h| ObjectName::from(vec![Ident::new(h)]))
                     .collect(),
             ));
         }

@@ -18,5 +18,6 @@ pub mod ensure_requirements;
 pub mod join_filters;
 pub mod missing_sorts;
 pub mod projection_names;
+pub mod repeated_sort_keys;
 pub mod short_circuit;
 pub mod uncorrelated_mark;
