@@ -255,8 +255,17 @@ fn unmatched_call(m: &str) -> Option<String> {
         Ok(t) => quipu_connectors::dialect::pg_functions::pg_type_name(&t),
         Err(_) => t.to_string(),
     };
-    let types: Vec<String> = parts.into_iter().map(pg).collect();
-    Some(format!("{}({})", &call[..open], types.join(", ")))
+    let mut types: Vec<String> = parts.into_iter().map(pg).collect();
+    let name = match &call[..open] {
+        quipu_connectors::dialect::ordered_sets::PERCENTILE_CONT => "percentile_cont",
+        name => name,
+    };
+    // DataFusion passes an ordered-set aggregate its `WITHIN GROUP` key
+    // first; PostgreSQL names the fraction first.
+    if matches!(name, "percentile_cont" | "percentile_disc") && types.len() == 2 {
+        types.swap(0, 1);
+    }
+    Some(format!("{name}({})", types.join(", ")))
 }
 
 fn arrow_message(a: &ArrowError) -> String {
@@ -341,6 +350,14 @@ mod tests {
         assert_eq!(
             unmatched_call("No function matches the given name and argument types 'f(Timestamp(µs, \"UTC\"), Int64, Struct(a Int32))'.").as_deref(),
             Some("f(timestamp with time zone, bigint, Struct(a Int32))")
+        );
+        assert_eq!(
+            unmatched_call(
+                "No function matches the given name and argument types \
+                 'quipu_percentile_cont(Utf8, Decimal128(2, 1))'."
+            )
+            .as_deref(),
+            Some("percentile_cont(numeric, text)")
         );
         assert_eq!(
             unmatched_call("No function matches the given name and argument types 'now()'.")
