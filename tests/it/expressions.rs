@@ -2032,6 +2032,14 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
              FILTER (WHERE id BETWEEN 1 AND 4), json_object_agg(id, n) FILTER (WHERE id > 100) \
              FROM public.t",
         ),
+        // A key that is a timestamp or a date: its JSON, ISO 8601 (its
+        // text was written, `2024-01-02 13:00:00`), numbers quoted.
+        (
+            "json_object_agg of time keys",
+            "SELECT json_object_agg(ts, id ORDER BY id) FILTER (WHERE ts IS NOT NULL), \
+             json_object_agg(d, f ORDER BY id) FILTER (WHERE d IS NOT NULL), \
+             json_object_agg(n, b ORDER BY id) FILTER (WHERE n IS NOT NULL) FROM public.t",
+        ),
         // Its DISTINCT values in their order (they came in hash order).
         (
             "json_agg(DISTINCT)",

@@ -2811,11 +2811,11 @@ fn json_agg(e: &mut Expr) {
 }
 
 /// `json_object_agg(k, v ...)`, which DataFusion 55 does not have:
-/// `quipu_json_object(array_agg(to_json(CAST(k AS text)) || ' : ' ||
+/// `quipu_json_object(array_agg(<k's JSON as a string> || ' : ' ||
 /// COALESCE(to_json(v), 'null') ...))` with the call's own `ORDER BY`,
-/// `FILTER` and window: PostgreSQL's `{ "k" : v, ... }`, keys as their
-/// text, members in the order of the rows, repeated keys kept, NULL over
-/// no rows, and `22023` for a NULL key (`pg_text::json_object`).
+/// `FILTER` and window: PostgreSQL's `{ "k" : v, ... }`, keys as JSON
+/// strings, members in the order of the rows, repeated keys kept, NULL
+/// over no rows, and `22023` for a NULL key (`pg_text::json_object`).
 fn json_object_agg(e: &mut Expr) {
     use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments, Ident};
     let Expr::Function(f) = e else {
@@ -2838,10 +2838,18 @@ fn json_object_agg(e: &mut Expr) {
     else {
         return;
     };
+    // The key is its JSON as a string (PostgreSQL's key of a timestamp is
+    // its ISO 8601 form, `"2024-01-02T13:00:00+00:00"`; its text was
+    // `2024-01-02 13:00:00+00`), a bare number or boolean quoted.
+    let key = Expr::Nested(Box::new(k.clone()));
     let member = filled(
-        "to_json(CAST(quipu_operand AS text)) || ' : ' || COALESCE(to_json(quipu_operand), 'null')",
+        "CASE WHEN starts_with(to_json(quipu_operand), '\"') THEN to_json(quipu_operand) \
+         ELSE '\"' || to_json(quipu_operand) || '\"' END || ' : ' || \
+         COALESCE(to_json(quipu_operand), 'null')",
         vec![
-            Expr::Nested(Box::new(k.clone())),
+            key.clone(),
+            key.clone(),
+            key,
             Expr::Nested(Box::new(v.clone())),
         ],
     );
@@ -3957,7 +3965,8 @@ mod tests {
     fn json_object_agg_gathers_members() {
         assert_eq!(
             fixed("SELECT json_object_agg(k, v ORDER BY k) FILTER (WHERE k > 0) FROM t").unwrap(),
-            "SELECT quipu_json_object(array_agg(to_json(CAST((k) AS TEXT)) || ' : ' || \
+            "SELECT quipu_json_object(array_agg(CASE WHEN starts_with(to_json((k)), '\"') \
+             THEN to_json((k)) ELSE '\"' || to_json((k)) || '\"' END || ' : ' || \
              COALESCE(to_json((v)), 'null') ORDER BY k) FILTER (WHERE k > 0)) FROM t"
         );
     }
