@@ -84,6 +84,10 @@ pub(crate) fn build_state(
         .with_physical_optimizer_rule(Arc::new(crate::planning::short_circuit::ShortCircuitRule {
             filters: true,
         }))
+        // Last: what the rules before left of partitioned joins.
+        .with_physical_optimizer_rule(Arc::new(
+            crate::planning::ensure_requirements::CoPartitionedJoins,
+        ))
         .build();
     for f in scalar_functions() {
         state

@@ -234,6 +234,19 @@ const REGRESSIONS: &[(&str, &str)] = &[
          WHERE i.order_id = o.order_id) AS n FROM crm.public.orders o \
          WHERE o.order_id < 300 ORDER BY 2 DESC, o.status FETCH FIRST 5 ROWS WITH TIES",
     ),
+    // Constant join keys (a filter equal to one SKU through a chain of
+    // joins across MongoDB and PostgreSQL): the physical rules after
+    // DataFusion's EnsureRequirements left a partitioned join whose inputs
+    // were not co-partitioned ("HashJoinExec requires children [0, 1] to
+    // be co-partitioned"; seed 62, query 26, a TLP branch).
+    (
+        "co_partitioned_join_inputs",
+        "SELECT count(*) AS m FROM inventory.public.stock AS s1 LEFT JOIN pos.public.transaction_lines tl2 \
+         ON s1.sku = tl2.sku AND tl2.txn_id >= 5501 AND tl2.txn_id <= 7001 \
+         FULL OUTER JOIN inventory.public.products ON tl2.sku = products.sku \
+         WHERE s1.sku BETWEEN 'SKU-000001' AND 'SKU-000016' AND lower(tl2.sku) = lower('SKU-000061') \
+         AND NOT (s1.sku <> 'SKU-000106')",
+    ),
     (
         "in_subquery_inside_aggregates",
         "SELECT c.segment, count(*) FILTER (WHERE c.customer_id IN (SELECT o.customer_id \

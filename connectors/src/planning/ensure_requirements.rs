@@ -186,6 +186,79 @@ impl NullPaddedFence {
 
 /// The join with each `TopK` input that must not be limited turned back
 /// into a full sort (see the module doc).
+/// The last physical rule: a partitioned join whose inputs are not
+/// co-partitioned gets both inputs hashed on its keys again. In `FROM
+/// stock s LEFT JOIN lines l ON s.sku = l.sku FULL JOIN products p ON
+/// l.sku = p.sku WHERE s.sku = 'X' AND lower(l.sku) = 'y'` (constant keys)
+/// `EnsureRequirements` left co-partitioned inputs that the rules after it
+/// (a join taking in its projection, filters rebuilt) no longer were:
+/// "HashJoinExec requires children [0, 1] to be co-partitioned"
+/// (differential seed 62, query 26, in one process and on the cluster).
+#[derive(Debug)]
+pub struct CoPartitionedJoins;
+
+impl PhysicalOptimizerRule for CoPartitionedJoins {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        config: &ConfigOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let partitions = config.execution.target_partitions;
+        plan.transform_up(|node| co_partitioned(node, partitions))
+            .data()
+    }
+
+    fn name(&self) -> &str {
+        "quipu_co_partitioned_joins"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// `node` with its inputs hashed on its keys if it is a partitioned join
+/// whose inputs are not co-partitioned (a sort-merge join's keep their
+/// order).
+fn co_partitioned(
+    node: Arc<dyn ExecutionPlan>,
+    partitions: usize,
+) -> DfResult<Transformed<Arc<dyn ExecutionPlan>>> {
+    use datafusion::physical_plan::Partitioning;
+    use datafusion::physical_plan::execution_plan::InvariantLevel;
+    use datafusion::physical_plan::joins::PartitionMode;
+    use datafusion::physical_plan::repartition::RepartitionExec;
+    if node.check_invariants(InvariantLevel::Executable).is_ok() {
+        return Ok(Transformed::no(node));
+    }
+    let (on, ordered) = if let Some(j) = node.downcast_ref::<HashJoinExec>()
+        && *j.partition_mode() == PartitionMode::Partitioned
+    {
+        (j.on().to_vec(), false)
+    } else if let Some(j) = node.downcast_ref::<SortMergeJoinExec>() {
+        (j.on().to_vec(), true)
+    } else {
+        return Ok(Transformed::no(node));
+    };
+    let (left, right): (Vec<_>, Vec<_>) = on.into_iter().unzip();
+    let children = node.children();
+    let hashed = |child: &Arc<dyn ExecutionPlan>, keys: Vec<Arc<dyn PhysicalExpr>>| {
+        let child = match child.downcast_ref::<RepartitionExec>() {
+            Some(r) if matches!(r.partitioning(), Partitioning::Hash(..)) => Arc::clone(r.input()),
+            _ => Arc::clone(child),
+        };
+        let repartition = RepartitionExec::try_new(child, Partitioning::Hash(keys, partitions))?;
+        Ok::<_, datafusion::error::DataFusionError>(Arc::new(match ordered {
+            true => repartition.with_preserve_order(),
+            false => repartition,
+        }) as Arc<dyn ExecutionPlan>)
+    };
+    let inputs = vec![hashed(children[0], left)?, hashed(children[1], right)?];
+    Ok(Transformed::yes(
+        datafusion::physical_plan::replace_children_if_necessary(node, inputs)?,
+    ))
+}
+
 fn unlimited_inputs(
     join: Arc<dyn ExecutionPlan>,
     join_type: JoinType,
