@@ -537,7 +537,12 @@ impl ScalarUDFImpl for NumericText {
             // Arrow's decimals hold no NaN or infinity, PostgreSQL's
             // `numeric` does: refused by name (it was "numeric field
             // overflow").
-            if v.trim().parse::<f64>().is_ok_and(|x| !x.is_finite()) {
+            // (A word: `1e400` is a double's infinity too, but a number
+            // with too many digits, refused as such by the cast.)
+            let word = v.trim().trim_start_matches(['+', '-']);
+            if word.chars().all(|c| c.is_ascii_alphabetic())
+                && word.parse::<f64>().is_ok_and(|x| !x.is_finite())
+            {
                 return Err(DataException::error(
                     "0A000",
                     &format!(
