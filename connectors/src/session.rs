@@ -194,6 +194,7 @@ pub fn aggregate_functions() -> &'static [Arc<datafusion::logical_expr::Aggregat
                 crate::dialect::single_row::single(),
                 crate::dialect::pg_numeric::avg(),
                 crate::dialect::pg_numeric::avg_scale(),
+                crate::dialect::string_agg::string_agg(),
                 // PostgreSQL's `every` is the SQL standard's `bool_and`.
                 datafusion::functions_aggregate::bool_and_or::bool_and_udaf()
                     .as_ref()

@@ -41,6 +41,7 @@ pub mod pg_variance;
 pub mod places_text;
 pub mod set_all;
 pub mod single_row;
+pub mod string_agg;
 pub mod syntax;
 pub mod text_order;
 pub mod text_types;
