@@ -235,6 +235,10 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         Arc::new(crate::dialect::single_row::AggregateScalarSubqueries),
     );
     rules.insert(0, Arc::new(crate::dialect::exists_values::ExistsAsValues));
+    rules.insert(
+        0,
+        Arc::new(crate::dialect::correlated_limit::CorrelatedLimits),
+    );
     // After type coercion: it evaluates the constants as planned.
     rules.push(Arc::new(
         crate::planning::checked_arithmetic::ConstantOverflow,

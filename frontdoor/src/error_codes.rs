@@ -194,8 +194,8 @@ fn df_message(e: &DataFusionError) -> String {
         DataFusionError::Execution(m) if let Some((_, said)) = text_not_a_value(m) => said,
         DataFusionError::NotImplemented(m) if let Some(column) = outer_reference(m) => format!(
             "a subquery that reads the outer query's column \"{column}\" in this place is not \
-             supported (a LATERAL subquery with LIMIT, or a correlation other than equality \
-             under an aggregate); join on the column, or rank with a window function"
+             supported (a correlation other than equalities of inner and outer columns, \
+             under a LIMIT or an aggregate); join on the column, or rank with a window function"
         ),
         other => other.strip_backtrace(),
     }

@@ -247,6 +247,48 @@ const REGRESSIONS: &[(&str, &str)] = &[
          WHERE s1.sku BETWEEN 'SKU-000001' AND 'SKU-000016' AND lower(tl2.sku) = lower('SKU-000061') \
          AND NOT (s1.sku <> 'SKU-000106')",
     ),
+    // Two string_aggs ordered by different keys: "Conflicting ordering
+    // requirements in aggregate functions is not supported" (seed 64).
+    (
+        "string_aggs_ordered_differently",
+        "SELECT o.customer_id, string_agg(o.status, ',' ORDER BY o.order_id DESC) AS a, \
+         string_agg(DISTINCT o.channel, ',' ORDER BY o.channel DESC) AS b, \
+         string_agg(o.channel, '' ORDER BY o.ordered_at, o.order_id) AS c, \
+         array_agg(o.order_id ORDER BY o.total_usd, o.order_id)::text AS d \
+         FROM crm.public.orders o WHERE o.order_id < 400 GROUP BY o.customer_id",
+    ),
+    // LIMIT / OFFSET in a correlated subquery (the latest order of each
+    // customer) failed to plan: "Physical plan does not support logical
+    // expression ScalarSubquery" / "OuterReferenceColumn" / "InSubquery".
+    (
+        "correlated_limit_scalar",
+        "SELECT c.customer_id, (SELECT o.order_id FROM crm.public.orders o \
+         WHERE o.customer_id = c.customer_id ORDER BY o.ordered_at DESC, o.order_id LIMIT 1) AS last, \
+         (SELECT count(*) FROM crm.public.orders o WHERE o.customer_id = c.customer_id LIMIT 1) AS n \
+         FROM crm.public.customers c WHERE c.customer_id < 30 \
+         AND 100 < (SELECT o.total_usd FROM crm.public.orders o \
+         WHERE o.customer_id = c.customer_id ORDER BY o.order_id LIMIT 1 OFFSET 1)",
+    ),
+    (
+        "correlated_limit_lateral",
+        "SELECT c.customer_id, x.order_id, x.total_usd, y.n, z.status, z.k FROM crm.public.customers c \
+         CROSS JOIN LATERAL (SELECT * FROM crm.public.orders o WHERE o.customer_id = c.customer_id \
+         AND o.status <> 'cancelled' ORDER BY o.total_usd DESC, o.order_id LIMIT 2 OFFSET 1) x \
+         LEFT JOIN LATERAL (SELECT o.order_id AS n FROM crm.public.orders o \
+         WHERE o.customer_id = c.customer_id AND o.channel = c.city ORDER BY o.ordered_at LIMIT 1) y ON true \
+         CROSS JOIN LATERAL (SELECT o.status, count(*) AS k FROM crm.public.orders o \
+         WHERE o.customer_id = c.customer_id GROUP BY o.status ORDER BY k DESC, o.status LIMIT 1) z \
+         WHERE c.customer_id < 25",
+    ),
+    (
+        "correlated_limit_in_and_exists",
+        "SELECT p.sku, (SELECT s.on_hand FROM inventory.public.stock s WHERE s.sku = p.sku \
+         ORDER BY s.on_hand DESC LIMIT 1) AS most, (SELECT DISTINCT s.on_hand FROM inventory.public.stock s \
+         WHERE s.sku = p.sku ORDER BY 1 LIMIT 1 OFFSET 1) AS second \
+         FROM inventory.public.products p WHERE p.sku < 'SKU-000030' \
+         AND p.sku IN (SELECT s.sku FROM inventory.public.stock s WHERE s.sku = p.sku ORDER BY s.on_hand LIMIT 1) \
+         AND EXISTS (SELECT 1 FROM inventory.public.stock s WHERE s.sku = p.sku LIMIT 1)",
+    ),
     (
         "in_subquery_inside_aggregates",
         "SELECT c.segment, count(*) FILTER (WHERE c.customer_id IN (SELECT o.customer_id \
@@ -2176,6 +2218,7 @@ impl<'a> Gen<'a> {
         let mut items: Vec<String> = (0..1 + self.rng.below(2))
             .map(|i| format!("{} AS c{i}", self.scalar(&f.refs).0))
             .collect();
+        let mut lateral = String::new();
         if self.chance(40) {
             // A correlated scalar subquery in the SELECT list.
             let cands = self.joinable(&f.refs, &[]);
@@ -2194,6 +2237,53 @@ impl<'a> Gen<'a> {
                     full_name(t),
                     f.refs[i].q
                 ));
+                if self.chance(35) {
+                    // The first rows of each outer row, by ORDER BY ...
+                    // LIMIT (the latest order of each customer), as a
+                    // scalar subquery or a LATERAL join. It selects only
+                    // the column it orders by, so ties cannot change it.
+                    let z = format!("{a}z");
+                    let inner = Ref {
+                        q: z.clone(),
+                        t,
+                        cols: table_cols(t),
+                        pk: vec![],
+                    };
+                    let ins = std::slice::from_ref(&inner);
+                    if let Some((_, c)) = self.col_of(ins, |c| c.ty.ordered()) {
+                        let col = inner.col(&c);
+                        let dir =
+                            *self
+                                .rng
+                                .pick(&["", " DESC", " DESC NULLS LAST", " NULLS FIRST"]);
+                        let offset = if self.chance(30) {
+                            format!(" OFFSET {}", self.rng.below(3))
+                        } else {
+                            String::new()
+                        };
+                        let mut conds = vec![format!("{z}.{tc} = {}.{fc}", f.refs[i].q)];
+                        if self.chance(30) {
+                            conds.push(self.pred(ins, 1, false));
+                        }
+                        let rows = format!(
+                            "FROM {} {z}{} ORDER BY {col}{dir}",
+                            full_name(t),
+                            where_clause(&conds)
+                        );
+                        if self.chance(50) {
+                            items.push(format!("(SELECT {col} {rows} LIMIT 1{offset}) AS l"));
+                        } else {
+                            let (join, on) = *self
+                                .rng
+                                .pick(&[("CROSS JOIN", ""), ("LEFT JOIN", " ON true")]);
+                            let n = self.rng.below(3);
+                            lateral = format!(
+                                " {join} LATERAL (SELECT {col} AS l0 {rows} LIMIT {n}{offset}) {z}l{on}"
+                            );
+                            items.push(format!("{z}l.l0 AS l"));
+                        }
+                    }
+                }
                 if self.chance(40) {
                     // EXISTS as a value (DataFusion plans it only as a
                     // filter), in a CASE half of the time.
@@ -2256,7 +2346,7 @@ impl<'a> Gen<'a> {
         }
         let k = items.len();
         let mut sql = format!(
-            "SELECT {} FROM {}{}",
+            "SELECT {} FROM {}{lateral}{}",
             items.join(", "),
             f.sql,
             where_clause(&conds)

@@ -13,6 +13,7 @@ pub mod at_time_zone;
 pub mod case_mapping;
 pub mod column_names;
 pub mod concat;
+pub mod correlated_limit;
 pub mod exists_values;
 pub mod extreme_places;
 pub mod float_errors;

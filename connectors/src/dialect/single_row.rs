@@ -21,7 +21,7 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction_owned};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Filter, LogicalPlan, LogicalPlanBuilder,
-    Operator, Signature, Volatility,
+    Operator, Signature, Subquery, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
 
@@ -66,7 +66,7 @@ impl AnalyzerRule for AggregateScalarSubqueries {
                         let Expr::ScalarSubquery(mut sq) = e else {
                             return Ok(Transformed::no(e));
                         };
-                        let aggregate = needs_aggregate(&sq.subquery);
+                        let aggregate = needs_aggregate(&sq);
                         equalities_only(&sq.subquery, aggregate, "a scalar subquery")?;
                         if aggregate {
                             let (plan, outer) = hoisted(sq.subquery.as_ref().clone())?;
@@ -178,8 +178,12 @@ fn lift_nested(node: LogicalPlan, lifted: &mut usize) -> Result<Transformed<Logi
 
 /// A correlated subquery DataFusion would refuse: no aggregate on top and
 /// not known to return at most one row.
-fn needs_aggregate(plan: &LogicalPlan) -> bool {
-    let correlated = plan.contains_outer_reference()
+fn needs_aggregate(sq: &Subquery) -> bool {
+    let plan = sq.subquery.as_ref();
+    // Its correlation may be deep below (`correlated_limit.rs` puts a
+    // rank's filter and window above it).
+    let correlated = !sq.outer_ref_columns.is_empty()
+        || plan.contains_outer_reference()
         || plan.inputs().iter().any(|p| p.contains_outer_reference());
     if !correlated || plan.schema().fields().len() != 1 {
         return false;
