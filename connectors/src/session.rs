@@ -104,6 +104,11 @@ pub(crate) fn build_state(
         Arc::new(crate::dialect::interval_scaling::IntervalTimesNumber),
     )
     .expect("registering a planner cannot fail");
+    datafusion::execution::FunctionRegistry::register_expr_planner(
+        &mut state,
+        Arc::new(crate::dialect::json_access::JsonOperators),
+    )
+    .expect("registering a planner cannot fail");
     for (name, f) in crate::forecast::functions() {
         state.register_udtf(name, f);
     }
@@ -146,6 +151,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain(crate::dialect::pg_builtins::functions())
                 .chain(crate::dialect::text_types::functions())
                 .chain(crate::dialect::interval_scaling::functions())
+                .chain(crate::dialect::json_access::functions())
                 .chain(crate::dialect::pg_numeric_log::functions())
                 .chain(crate::dialect::pads::functions())
                 .chain(crate::dialect::arrays::functions())
@@ -246,6 +252,7 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.push(Arc::new(
         crate::planning::checked_arithmetic::WindowArguments,
     ));
+    rules.push(Arc::new(crate::dialect::json_arguments::JsonArguments));
     rules
 }
 

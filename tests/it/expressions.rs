@@ -662,6 +662,32 @@ const SCALARS: &[&str] = &[
     "i NOT IN (1, NULL)",
     "i BETWEEN -1 AND 1",
     "s IS NULL",
+    // JSON access over JSON text (`dialect/json_access.rs`; DataFusion
+    // refused the operators).
+    "json_build_object('a', i, 'b', json_build_array(s, n, NULL)) -> 'b'",
+    "json_build_object('a', i, 'b', json_build_array(s, n, NULL)) ->> 'a'",
+    "json_build_object('a', i, 'b', json_build_array(s, n, NULL)) -> 'b' ->> 0",
+    "json_build_object('a', i, 'b', json_build_array(s, n, NULL)) -> 'b' -> -1",
+    "json_build_object('a', i, 'b', json_build_array(s, n, NULL)) #> '{b,1}'",
+    "json_build_object('a', i, 'b', json_build_array(s, n, NULL)) #>> '{b,0}'",
+    "json_build_object('a', i, 'b', json_build_array(s, n, NULL)) #>> ARRAY['b', CAST(i % 3 AS text)]",
+    "json_build_object('a', i, 'b', json_build_array(s, n, NULL)) -> s",
+    "json_build_object('a', i) -> 'a' -> 'b'",
+    "json_build_array(s, i, f, b) -> (i % 5)",
+    "json_build_array(s, i, f, b) ->> (i % 5)",
+    "CAST(json_build_object('k', s, 'n', j) AS jsonb) ->> 'k'",
+    "CAST(json_build_object('k', s, 'n', j) AS jsonb) -> 'n'",
+    "CAST(json_build_object('k', s, 'n', j) AS jsonb) #> '{}'",
+    "json_extract_path_text(json_build_object('a', json_build_object('b', s)), 'a', 'b')",
+    "jsonb_extract_path(CAST(json_build_object('a', json_build_array(i, j)) AS jsonb), 'a', '1')",
+    "json_array_length(json_build_array(s, i, n))",
+    "json_typeof(json_build_array(s, i, b, NULL) -> (abs(i) % 5))",
+    "to_json(s) ->> 0",
+    // JSON inside JSON is written as it is (`dialect/json_arguments.rs`;
+    // it was a JSON string).
+    "json_build_object('a', json_build_array(s, i), 'b', CAST(json_build_object('k', n) AS jsonb), 'c', to_json(s))",
+    "json_build_array(to_json(f), CAST(CAST(i AS text) AS json), json_build_object('d', d) -> 'd')",
+    "to_json(json_build_array(i, s))",
 ];
 
 /// Conditions, each as the `WHERE` of the table (pushed to PostgreSQL
@@ -1305,6 +1331,12 @@ async fn expressions_mean_what_postgresql_means() {
         .await
         .map(|r| r[0][0].clone())
         .unwrap_or_else(|e| format!("pg_typeof failed: {e}"));
+        // Quipu holds `json` and `jsonb` as text (docs/sql.md); their
+        // values are compared as text.
+        let want_type = match want_type.as_str() {
+            "json" | "jsonb" => "text".to_string(),
+            _ => want_type,
+        };
         let mut paths: Vec<(&'static str, &ClientSession, &str)> = vec![
             ("pushed", &local, "expr"),
             ("pushdown off", &local, "expr_raw"),

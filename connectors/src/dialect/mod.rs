@@ -24,6 +24,8 @@ pub mod int_literals;
 pub mod interval_parts;
 pub mod interval_scaling;
 pub mod intervals;
+pub mod json_access;
+pub mod json_arguments;
 pub mod mixed_text;
 pub mod ordered_sets;
 pub mod outer_refs;

@@ -15,10 +15,11 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, StringArray};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 
 /// `x` as PostgreSQL's `float8out` prints it.
@@ -286,11 +287,15 @@ impl ScalarUDFImpl for ToJson {
         Ok(DataType::Utf8)
     }
 
+    fn return_field_from_args(&self, _: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(json_field(self.name()))
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         unary(&args.args[0], |a| {
             let mut out = Vec::with_capacity(a.len());
             for row in 0..a.len() {
-                out.push(match a.is_null(row) || *a.data_type() == DataType::Null {
+                out.push(match json_null(a, row) {
                     true => None,
                     false => {
                         let mut s = String::new();
@@ -353,6 +358,10 @@ impl ScalarUDFImpl for JsonOfList {
 
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
+    }
+
+    fn return_field_from_args(&self, _: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(json_field(self.name()))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -439,13 +448,97 @@ fn json_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
+/// The field metadata that marks text as JSON (`json`, `jsonb`): what
+/// `to_json`, `json_build_*`, `json_agg`, the casts to `json` and `jsonb`,
+/// the JSON access operators and a PostgreSQL source's `json` / `jsonb`
+/// column give. A JSON value inside JSON is written as it is, not as a
+/// string: `json_build_object('b', json_build_array(1))` is `{"b" : [1]}`,
+/// as in PostgreSQL (it was `{"b" : "[1]"}`). The mark follows a value
+/// through columns and the functions that make JSON; one that passes
+/// through other expressions (`CASE`, `COALESCE`, an aggregate's list)
+/// is text again.
+pub const JSON_MARK: &str = "quipu.json";
+
+/// A `text` result field marked as JSON.
+pub fn json_field(name: &str) -> FieldRef {
+    Arc::new(
+        Field::new(name, DataType::Utf8, true).with_metadata(
+            [(JSON_MARK.to_string(), "true".to_string())]
+                .into_iter()
+                .collect(),
+        ),
+    )
+}
+
+/// Whether a field holds JSON text (see [`JSON_MARK`]).
+pub fn is_json(f: &Field) -> bool {
+    f.metadata().contains_key(JSON_MARK)
+}
+
+/// `f`, its result marked as JSON (a cast to `json` or `jsonb`).
+pub fn marked_json(f: ScalarUDF) -> ScalarUDF {
+    ScalarUDF::new_from_impl(MarkedJson(f))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct MarkedJson(ScalarUDF);
+
+impl ScalarUDFImpl for MarkedJson {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.0.signature()
+    }
+
+    fn return_type(&self, types: &[DataType]) -> Result<DataType> {
+        self.0.return_type(types)
+    }
+
+    fn return_field_from_args(&self, _: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(json_field(self.name()))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        self.0.invoke_with_args(args)
+    }
+}
+
+/// JSON text as an argument of a function that writes JSON: a struct of
+/// one field named [`JSON_MARK`] (`json_arguments.rs` wraps such
+/// arguments). A type rather than the field's metadata, which the
+/// cluster's plans do not carry.
+fn marked_text(a: &ArrayRef) -> Option<&ArrayRef> {
+    use datafusion::arrow::array::AsArray;
+    match a.data_type() {
+        DataType::Struct(fields) if fields.len() == 1 && fields[0].name() == JSON_MARK => {
+            Some(a.as_struct().column(0))
+        }
+        _ => None,
+    }
+}
+
+/// Whether row `row` of `a` is NULL (a marked JSON value: its text).
+fn json_null(a: &ArrayRef, row: usize) -> bool {
+    // A NULL literal's array has no null buffer: `is_null` is false.
+    match marked_text(a) {
+        Some(text) => text.is_null(row) || a.is_null(row),
+        None => a.is_null(row) || *a.data_type() == DataType::Null,
+    }
+}
+
 /// One value as PostgreSQL's `to_json` writes it: numbers and booleans
-/// bare (a float that is not finite quoted), text and the rest quoted.
+/// bare (a float that is not finite quoted), text and the rest quoted,
+/// JSON text as it is.
 fn json_value(a: &ArrayRef, row: usize, out: &mut String) -> Result<()> {
     use datafusion::arrow::util::display::array_value_to_string;
-    // A NULL literal's array has no null buffer: `is_null` is false.
-    if a.is_null(row) || *a.data_type() == DataType::Null {
+    if json_null(a, row) {
         out.push_str("null");
+        return Ok(());
+    }
+    if let Some(text) = marked_text(a) {
+        out.push_str(&array_value_to_string(text, row)?);
         return Ok(());
     }
     let dt = a.data_type();
@@ -529,6 +622,10 @@ impl ScalarUDFImpl for JsonBuildObject {
 
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
+    }
+
+    fn return_field_from_args(&self, _: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(json_field(self.name()))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

@@ -45,8 +45,10 @@ pub fn function_of(type_name: &str) -> Option<&'static str> {
 pub fn functions() -> Vec<ScalarUDF> {
     vec![
         text_function(UUID_FN, "uuid", uuid_out),
-        text_function(JSON_FN, "json", |s| json_check(s).map(|_| s.to_string())),
-        text_function(JSONB_FN, "json", jsonb_out),
+        super::pg_text::marked_json(text_function(JSON_FN, "json", |s| {
+            json_check(s).map(|_| s.to_string())
+        })),
+        super::pg_text::marked_json(text_function(JSONB_FN, "json", jsonb_out)),
     ]
 }
 
