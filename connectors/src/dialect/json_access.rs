@@ -308,8 +308,8 @@ fn step_reader(a: &ArrayRef, access: Access) -> Result<Steps> {
                 }
                 let value = text.value(i);
                 Ok(match access {
-                    Access::Path => text_array(value)
-                        .ok_or_else(|| {
+                    Access::Path => super::array_text::parse(value)
+                        .map_err(|_| {
                             DataException::error(
                                 "22P02",
                                 &format!("malformed array literal: \"{value}\""),
@@ -423,65 +423,6 @@ fn type_of(doc: &str) -> Result<&'static str> {
     })
 }
 
-/// The elements of a one-dimensional PostgreSQL array's text
-/// (`{a,"b c",NULL}`), None where it is not one. (Quipu's own parser of
-/// array text, `pg_out`, reads arrays of any type; a path is text only.)
-fn text_array(s: &str) -> Option<Vec<Option<String>>> {
-    let inner = s.trim().strip_prefix('{')?.strip_suffix('}')?;
-    let mut items = vec![];
-    if inner.trim().is_empty() {
-        return Some(items);
-    }
-    let mut chars = inner.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut item = String::new();
-        let mut quoted = false;
-        if chars.peek() == Some(&'"') {
-            quoted = true;
-            chars.next();
-            loop {
-                match chars.next()? {
-                    '"' => break,
-                    '\\' => item.push(chars.next()?),
-                    c => item.push(c),
-                }
-            }
-            while chars.peek().is_some_and(|c| c.is_whitespace()) {
-                chars.next();
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
-                    break;
-                }
-                match c {
-                    '{' | '}' | '"' => return None,
-                    '\\' => {
-                        chars.next();
-                        item.push(chars.next()?);
-                        continue;
-                    }
-                    _ => item.push(c),
-                }
-                chars.next();
-            }
-            item = item.trim_end().to_string();
-            if item.is_empty() {
-                return None;
-            }
-        }
-        items.push((quoted || !item.eq_ignore_ascii_case("null")).then_some(item));
-        match chars.next() {
-            None => return Some(items),
-            Some(',') => continue,
-            Some(_) => return None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,24 +452,11 @@ mod tests {
         assert_eq!(as_text("null").unwrap(), None);
         assert_eq!(at("5", &[]).as_deref(), Some("5"));
         assert!(walk("{\"a\":", &[k("a")]).is_err());
-    }
-
-    #[test]
-    fn paths_are_read_as_postgresql_reads_text_arrays() {
-        let some = |v: &[&str]| Some(v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>());
-        assert_eq!(text_array("{a,b}"), some(&["a", "b"]));
-        assert_eq!(
-            text_array(" { a , \"b c\" ,\"\\\"\"} "),
-            some(&["a", "b c", "\""])
-        );
-        assert_eq!(text_array("{}"), Some(vec![]));
-        assert_eq!(
-            text_array("{a,NULL,\"NULL\"}"),
-            Some(vec![Some("a".into()), None, Some("NULL".into())])
-        );
-        assert_eq!(text_array("a,b"), None);
-        assert_eq!(text_array("{a,,b}"), None);
-        assert_eq!(text_array("{{a}}"), None);
+        // Refused whatever the step asks of it.
+        assert!(walk("{\"a\":", &[Step::Index(0)]).is_err());
+        assert!(walk("[1,", &[k("a")]).is_err());
+        assert!(walk("nope", &[k("a")]).is_err());
+        assert!(walk("nope", &[]).is_err());
     }
 
     #[test]

@@ -20,105 +20,20 @@ use pgwire::error::PgWireResult;
 use super::errors::error;
 
 /// The elements of a one-dimensional array's text, NULL for an unquoted
-/// `NULL`; PostgreSQL's 22P02 for a malformed one.
+/// `NULL` ([`quipu_connectors::dialect::array_text::parse`]); PostgreSQL's
+/// 22P02 for a malformed one.
 pub(super) fn parse(text: &str) -> PgWireResult<Vec<Option<String>>> {
-    let malformed = |why: &str| {
-        error(
+    use quipu_connectors::dialect::array_text::{NotArrayText, parse};
+    parse(text).map_err(|e| match e {
+        NotArrayText::Malformed(why) => error(
             "22P02",
             format!("malformed array literal: \"{text}\" ({why})"),
-        )
-    };
-    let mut chars = text.trim().chars().peekable();
-    if chars.next() != Some('{') {
-        return Err(malformed("it must start with \"{\""));
-    }
-    let skip_space = |chars: &mut std::iter::Peekable<std::str::Chars>| {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-    };
-    let mut elements = Vec::new();
-    skip_space(&mut chars);
-    if chars.peek() == Some(&'}') {
-        chars.next();
-    } else {
-        loop {
-            skip_space(&mut chars);
-            let mut element = String::new();
-            // Whether any of it was quoted or escaped: then it is text,
-            // even `"NULL"` or `""`.
-            let mut literal = false;
-            match chars.peek() {
-                Some('"') => {
-                    chars.next();
-                    literal = true;
-                    loop {
-                        match chars.next() {
-                            Some('"') => break,
-                            Some('\\') => match chars.next() {
-                                Some(c) => element.push(c),
-                                None => return Err(malformed("unexpected end of input")),
-                            },
-                            Some(c) => element.push(c),
-                            None => return Err(malformed("unexpected end of input")),
-                        }
-                    }
-                    skip_space(&mut chars);
-                }
-                Some('{') => {
-                    return Err(error(
-                        "0A000",
-                        "multidimensional array parameters are not supported",
-                    ));
-                }
-                _ => {
-                    // Unquoted: up to the next unescaped `,` or `}`,
-                    // without the white space around it.
-                    let mut kept = 0;
-                    while let Some(&c) = chars.peek() {
-                        match c {
-                            ',' | '}' => break,
-                            '"' | '{' => return Err(malformed("unexpected character")),
-                            '\\' => {
-                                chars.next();
-                                match chars.next() {
-                                    Some(c) => element.push(c),
-                                    None => return Err(malformed("unexpected end of input")),
-                                }
-                                literal = true;
-                                kept = element.len();
-                            }
-                            c => {
-                                chars.next();
-                                element.push(c);
-                                if !c.is_whitespace() {
-                                    kept = element.len();
-                                }
-                            }
-                        }
-                    }
-                    element.truncate(kept);
-                    if element.is_empty() && !literal {
-                        return Err(malformed("an element is empty"));
-                    }
-                }
-            }
-            match literal || !element.eq_ignore_ascii_case("NULL") {
-                true => elements.push(Some(element)),
-                false => elements.push(None),
-            }
-            match chars.next() {
-                Some(',') => continue,
-                Some('}') => break,
-                _ => return Err(malformed("expected \",\" or \"}\"")),
-            }
-        }
-    }
-    skip_space(&mut chars);
-    match chars.next() {
-        None => Ok(elements),
-        Some(_) => Err(malformed("junk after closing right brace")),
-    }
+        ),
+        NotArrayText::Nested => error(
+            "0A000",
+            "multidimensional array parameters are not supported",
+        ),
+    })
 }
 
 /// `params` with each array parameter sent as text, typed `text[]`,

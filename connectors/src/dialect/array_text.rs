@@ -1,0 +1,128 @@
+//! PostgreSQL's array text (`{a,"b,c",NULL}`) of one dimension, read as
+//! `array_in` reads it: by the PostgreSQL front door for array parameters
+//! (`frontdoor/src/pg/array_param.rs`) and by the JSON path operators
+//! (`#>`, `#>>`, `dialect/json_access.rs`).
+
+/// Why array text is not one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotArrayText {
+    /// Malformed, with PostgreSQL's reason.
+    Malformed(&'static str),
+    /// An array of arrays (`{{1,2},{3,4}}`), which these readers do not take.
+    Nested,
+}
+
+/// The elements of a one-dimensional array's text, NULL for an unquoted
+/// `NULL`.
+pub fn parse(text: &str) -> Result<Vec<Option<String>>, NotArrayText> {
+    let malformed = NotArrayText::Malformed;
+    let mut chars = text.trim().chars().peekable();
+    if chars.next() != Some('{') {
+        return Err(malformed("it must start with \"{\""));
+    }
+    let skip_space = |chars: &mut std::iter::Peekable<std::str::Chars>| {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+    };
+    let mut elements = Vec::new();
+    skip_space(&mut chars);
+    if chars.peek() == Some(&'}') {
+        chars.next();
+    } else {
+        loop {
+            skip_space(&mut chars);
+            let mut element = String::new();
+            // Whether any of it was quoted or escaped: then it is text,
+            // even `"NULL"` or `""`.
+            let mut literal = false;
+            match chars.peek() {
+                Some('"') => {
+                    chars.next();
+                    literal = true;
+                    loop {
+                        match chars.next() {
+                            Some('"') => break,
+                            Some('\\') => match chars.next() {
+                                Some(c) => element.push(c),
+                                None => return Err(malformed("unexpected end of input")),
+                            },
+                            Some(c) => element.push(c),
+                            None => return Err(malformed("unexpected end of input")),
+                        }
+                    }
+                    skip_space(&mut chars);
+                }
+                Some('{') => return Err(NotArrayText::Nested),
+                _ => {
+                    // Unquoted: up to the next unescaped `,` or `}`,
+                    // without the white space around it.
+                    let mut kept = 0;
+                    while let Some(&c) = chars.peek() {
+                        match c {
+                            ',' | '}' => break,
+                            '"' | '{' => return Err(malformed("unexpected character")),
+                            '\\' => {
+                                chars.next();
+                                match chars.next() {
+                                    Some(c) => element.push(c),
+                                    None => return Err(malformed("unexpected end of input")),
+                                }
+                                literal = true;
+                                kept = element.len();
+                            }
+                            c => {
+                                chars.next();
+                                element.push(c);
+                                if !c.is_whitespace() {
+                                    kept = element.len();
+                                }
+                            }
+                        }
+                    }
+                    element.truncate(kept);
+                    if element.is_empty() && !literal {
+                        return Err(malformed("an element is empty"));
+                    }
+                }
+            }
+            match literal || !element.eq_ignore_ascii_case("NULL") {
+                true => elements.push(Some(element)),
+                false => elements.push(None),
+            }
+            match chars.next() {
+                Some(',') => continue,
+                Some('}') => break,
+                _ => return Err(malformed("expected \",\" or \"}\"")),
+            }
+        }
+    }
+    skip_space(&mut chars);
+    match chars.next() {
+        None => Ok(elements),
+        Some(_) => Err(malformed("junk after closing right brace")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn one_dimension_is_read_as_array_in_reads_it() {
+        let some = |v: &[&str]| Some(v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>());
+        assert_eq!(parse("{a,b}").ok(), some(&["a", "b"]));
+        assert_eq!(
+            parse(" { a , \"b c\" ,\"\\\"\"} ").ok(),
+            some(&["a", "b c", "\""])
+        );
+        assert_eq!(parse("{}").ok(), Some(vec![]));
+        assert_eq!(
+            parse("{a,NULL,\"NULL\"}").ok(),
+            Some(vec![Some("a".into()), None, Some("NULL".into())])
+        );
+        assert_eq!(parse("a,b").ok(), None);
+        assert_eq!(parse("{a,,b}").ok(), None);
+        assert_eq!(parse("{{a}}").ok(), None);
+    }
+}
