@@ -54,16 +54,20 @@ const FIELD_TEXT: &str = "quipu_json_field_text";
 const PATH: &str = "quipu_json_path";
 const PATH_TEXT: &str = "quipu_json_path_text";
 
+/// One of the functions.
+fn function(name: &'static str, access: Access, text: bool) -> ScalarUDF {
+    ScalarUDF::new_from_impl(JsonAccess {
+        name,
+        access,
+        text,
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
 /// The functions, for the session's registry.
 pub fn functions() -> Vec<ScalarUDF> {
-    let f = |name: &'static str, access, text, aliases: &[&'static str]| {
-        ScalarUDF::new_from_impl(JsonAccess {
-            name,
-            access,
-            text,
-            signature: Signature::user_defined(Volatility::Immutable),
-        })
-        .with_aliases(aliases.iter().copied())
+    let f = |name, access, text, aliases: &[&'static str]| {
+        function(name, access, text).with_aliases(aliases.iter().copied())
     };
     vec![
         f(FIELD, Access::Field, false, &[]),
@@ -103,11 +107,11 @@ impl ExprPlanner for JsonOperators {
         expr: RawBinaryExpr,
         schema: &DFSchema,
     ) -> Result<PlannerResult<RawBinaryExpr>> {
-        let name = match expr.op {
-            BinaryOperator::Arrow => FIELD,
-            BinaryOperator::LongArrow => FIELD_TEXT,
-            BinaryOperator::HashArrow => PATH,
-            BinaryOperator::HashLongArrow => PATH_TEXT,
+        let udf = match expr.op {
+            BinaryOperator::Arrow => function(FIELD, Access::Field, false),
+            BinaryOperator::LongArrow => function(FIELD_TEXT, Access::Field, true),
+            BinaryOperator::HashArrow => function(PATH, Access::Path, false),
+            BinaryOperator::HashLongArrow => function(PATH_TEXT, Access::Path, true),
             _ => return Ok(PlannerResult::Original(expr)),
         };
         let text = |e: &Expr| {
@@ -117,10 +121,6 @@ impl ExprPlanner for JsonOperators {
         if !text(&expr.left) {
             return Ok(PlannerResult::Original(expr));
         }
-        let udf = functions()
-            .into_iter()
-            .find(|f| f.name() == name)
-            .expect("listed above");
         Ok(PlannerResult::Planned(Expr::ScalarFunction(
             ScalarFunction::new_udf(Arc::new(udf), vec![expr.left, expr.right]),
         )))
@@ -337,37 +337,33 @@ fn not_json(s: &str) -> datafusion::error::DataFusionError {
 /// there is none.
 fn walk<'a>(doc: &'a str, path: &[Step]) -> Result<Option<&'a str>> {
     let mut here: &'a str = doc;
-    // The whole text is checked, as PostgreSQL checks its input.
-    let _: &RawValue = serde_json::from_str(doc).map_err(|_| not_json(doc))?;
+    // The whole text is checked, as PostgreSQL checks its input: by the
+    // first step's reading of an object or an array, else here.
+    if path.is_empty() || !matches!(doc.trim_start().as_bytes().first(), Some(b'{' | b'[')) {
+        let _: &RawValue = serde_json::from_str(doc).map_err(|_| not_json(doc))?;
+    }
     for step in path {
         let next = match here.trim_start().as_bytes().first() {
             Some(b'{') => {
-                let (Step::Key(key) | Step::Either(key)) = step else {
-                    return Ok(None);
-                };
                 let fields: BTreeMap<String, &'a RawValue> =
                     serde_json::from_str(here).map_err(|_| not_json(doc))?;
-                fields.get(key.as_str()).map(|v| v.get())
+                match step {
+                    Step::Key(key) | Step::Either(key) => fields.get(key.as_str()).map(|v| v.get()),
+                    Step::Index(_) => None,
+                }
             }
             Some(b'[') => {
-                let index = match step {
-                    Step::Index(n) => *n,
-                    Step::Key(_) => return Ok(None),
-                    // A path's step is text; an array reads it as an integer.
-                    Step::Either(k) => match k.trim().parse::<i64>() {
-                        Ok(n) => n,
-                        Err(_) => return Ok(None),
-                    },
-                };
                 let items: Vec<&'a RawValue> =
                     serde_json::from_str(here).map_err(|_| not_json(doc))?;
-                let at = if index < 0 {
-                    items.len() as i64 + index
-                } else {
-                    index
+                let index = match step {
+                    Step::Index(n) => Some(*n),
+                    Step::Key(_) => None,
+                    // A path's step is text; an array reads it as an integer.
+                    Step::Either(k) => k.trim().parse::<i64>().ok(),
                 };
-                usize::try_from(at)
-                    .ok()
+                index
+                    .map(|n| if n < 0 { items.len() as i64 + n } else { n })
+                    .and_then(|at| usize::try_from(at).ok())
                     .and_then(|at| items.get(at))
                     .map(|v| v.get())
             }
@@ -394,11 +390,11 @@ fn as_text(raw: &str) -> Result<Option<String>> {
 
 /// `json_array_length`: PostgreSQL refuses a scalar (22023) and an object.
 fn array_length(doc: &str) -> Result<Option<i32>> {
+    if doc.trim_start().starts_with('[') {
+        let items: Vec<&RawValue> = serde_json::from_str(doc).map_err(|_| not_json(doc))?;
+        return Ok(Some(items.len() as i32));
+    }
     match type_of(doc)? {
-        "array" => {
-            let items: Vec<&RawValue> = serde_json::from_str(doc).map_err(|_| not_json(doc))?;
-            Ok(Some(items.len() as i32))
-        }
         "object" => Err(DataException::error(
             "22023",
             "cannot get array length of a non-array",

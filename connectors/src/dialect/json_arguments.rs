@@ -12,7 +12,7 @@
 //! the mark alone: the cluster's plans carry types but not field metadata.
 
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, Result};
 use datafusion::functions::core::expr_fn::named_struct;
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, lit};
@@ -30,11 +30,38 @@ impl AnalyzerRule for JsonArguments {
 
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
         Ok(super::transform_up_outside_recursion(plan, &mut |node| {
+            // Most nodes call none of them: no schema to build.
+            let mut calls = false;
+            node.apply_expressions(|e| {
+                calls = e.exists(|x| {
+                    Ok(matches!(x, Expr::ScalarFunction(f) if writes_json(f.func.name()).is_some()))
+                })?;
+                Ok(match calls {
+                    true => TreeNodeRecursion::Stop,
+                    false => TreeNodeRecursion::Continue,
+                })
+            })?;
+            if !calls {
+                return Ok(Transformed::no(node));
+            }
             let schema = super::expression_schema(&node);
-            super::rewrite_keeping_names(node, |e| marked(e, &schema))?
-                .map_data(|node| node.recompute_schema())
+            let t = super::rewrite_keeping_names(node, |e| marked(e, &schema))?;
+            match t.transformed {
+                true => t.map_data(|node| node.recompute_schema()),
+                false => Ok(t),
+            }
         })?
         .data)
+    }
+}
+
+/// For a function that writes its arguments as JSON: whether its
+/// arguments alternate keys and values (`json_build_object`).
+fn writes_json(name: &str) -> Option<bool> {
+    match name {
+        "json_build_object" => Some(true),
+        "json_build_array" | "to_json" => Some(false),
+        _ => None,
     }
 }
 
@@ -43,10 +70,8 @@ fn marked(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let Expr::ScalarFunction(mut f) = e else {
         return Ok(Transformed::no(e));
     };
-    let keys = match f.func.name() {
-        "json_build_object" => true,
-        "json_build_array" | "to_json" => false,
-        _ => return Ok(Transformed::no(Expr::ScalarFunction(f))),
+    let Some(keys) = writes_json(f.func.name()) else {
+        return Ok(Transformed::no(Expr::ScalarFunction(f)));
     };
     let mut changed = false;
     for (i, a) in f.args.iter_mut().enumerate() {
