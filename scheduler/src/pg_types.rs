@@ -519,29 +519,22 @@ fn rewrite_other(e: Expr, schema: &DFSchema, integers: bool) -> Result<Transform
                 DataType::Decimal128(38, places),
             )))
         }
-        // Text to a `numeric` without a scale (`decimal(38,10)`) keeps its
-        // places or is refused (`quipu_numeric_text`), never rounded.
-        Expr::Cast(Cast { expr, field })
-            if *field.data_type() == DataType::Decimal128(38, 10)
-                && ty(&expr).is_some_and(|t| t.is_string())
-                && !read_as_numeric(&expr) =>
-        {
-            let checked = quipu_connectors::dialect::pg_numeric::numeric_text().call(vec![*expr]);
-            Ok(Transformed::yes(Expr::Cast(Cast {
-                expr: Box::new(checked),
-                field,
-            })))
-        }
-        // Text to a `numeric` of a scale reads an exponent
-        // (`quipu_numeric_plain`).
+        // Text to a `numeric` reads an exponent. Without a scale
+        // (`decimal(38,10)`) it keeps its places or is refused
+        // (`quipu_numeric_text`), never rounded; of a scale, it is rounded
+        // to it by the cast (`quipu_numeric_plain`).
         Expr::Cast(Cast { expr, field })
             if matches!(field.data_type(), DataType::Decimal128(..))
                 && ty(&expr).is_some_and(|t| t.is_string())
                 && !read_as_numeric(&expr) =>
         {
-            let plain = quipu_connectors::dialect::pg_numeric::numeric_plain().call(vec![*expr]);
+            use quipu_connectors::dialect::pg_numeric::{numeric_plain, numeric_text};
+            let read = match *field.data_type() == DataType::Decimal128(38, 10) {
+                true => numeric_text(),
+                false => numeric_plain(),
+            };
             Ok(Transformed::yes(Expr::Cast(Cast {
-                expr: Box::new(plain),
+                expr: Box::new(read.call(vec![*expr])),
                 field,
             })))
         }
