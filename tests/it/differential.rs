@@ -1211,6 +1211,17 @@ struct Ref {
 }
 
 impl Ref {
+    /// Table `t` under alias `q`, with no key to order by (inside a
+    /// subquery).
+    fn unkeyed(q: String, t: &'static Table) -> Ref {
+        Ref {
+            q,
+            t,
+            cols: table_cols(t),
+            pk: vec![],
+        }
+    }
+
     fn col(&self, c: &Col) -> String {
         format!("{}.{}", self.q, c.name)
     }
@@ -2225,12 +2236,7 @@ impl<'a> Gen<'a> {
             if !cands.is_empty() {
                 let (i, fc, t, tc) = *self.rng.pick(&cands);
                 let a = self.alias(t.stem);
-                let u = Ref {
-                    q: a.clone(),
-                    t,
-                    cols: table_cols(t),
-                    pk: vec![],
-                };
+                let u = Ref::unkeyed(a.clone(), t);
                 let (agg, _) = self.agg(std::slice::from_ref(&u));
                 items.push(format!(
                     "(SELECT {agg} FROM {} {a} WHERE {a}.{tc} = {}.{fc}) AS s",
@@ -2243,12 +2249,7 @@ impl<'a> Gen<'a> {
                     // scalar subquery or a LATERAL join. It selects only
                     // the column it orders by, so ties cannot change it.
                     let z = format!("{a}z");
-                    let inner = Ref {
-                        q: z.clone(),
-                        t,
-                        cols: table_cols(t),
-                        pk: vec![],
-                    };
+                    let inner = Ref::unkeyed(z.clone(), t);
                     let ins = std::slice::from_ref(&inner);
                     if let Some((_, c)) = self.col_of(ins, |c| c.ty.ordered()) {
                         let col = inner.col(&c);
@@ -2305,12 +2306,7 @@ impl<'a> Gen<'a> {
                     // half of the time; NULLs in `x` or among the values
                     // make a miss unknown, which the CASE shows apart.
                     let y = format!("{a}y");
-                    let inner = Ref {
-                        q: y.clone(),
-                        t,
-                        cols: table_cols(t),
-                        pk: vec![],
-                    };
+                    let inner = Ref::unkeyed(y.clone(), t);
                     let mut conds = vec![];
                     if self.chance(50) {
                         conds.push(self.pred(std::slice::from_ref(&inner), 1, false));
