@@ -152,6 +152,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain(crate::dialect::text_types::functions())
                 .chain(crate::dialect::interval_scaling::functions())
                 .chain(crate::dialect::json_access::functions())
+                .chain(crate::dialect::json_arguments::functions())
                 .chain(crate::dialect::pg_numeric_log::functions())
                 .chain(crate::dialect::pads::functions())
                 .chain(crate::dialect::arrays::functions())

@@ -454,20 +454,21 @@ fn json_string(s: &str, out: &mut String) {
 /// column give. A JSON value inside JSON is written as it is, not as a
 /// string: `json_build_object('b', json_build_array(1))` is `{"b" : [1]}`,
 /// as in PostgreSQL (it was `{"b" : "[1]"}`). The mark follows a value
-/// through columns and the functions that make JSON; one that passes
-/// through other expressions (`CASE`, `COALESCE`, an aggregate's list)
-/// is text again.
+/// through columns, `UNION`s of JSON, the functions that make JSON and
+/// a `CASE` or `COALESCE` of JSON (`json_arguments.rs`); an explicit cast
+/// to text drops it.
 pub const JSON_MARK: &str = "quipu.json";
 
 /// A `text` result field marked as JSON.
 pub fn json_field(name: &str) -> FieldRef {
-    Arc::new(
-        Field::new(name, DataType::Utf8, true).with_metadata(
-            [(JSON_MARK.to_string(), "true".to_string())]
-                .into_iter()
-                .collect(),
-        ),
-    )
+    Arc::new(mark_json(Field::new(name, DataType::Utf8, true)))
+}
+
+/// `field`, marked as JSON (a PostgreSQL source's `json` column).
+pub fn mark_json(field: Field) -> Field {
+    let mut metadata = field.metadata().clone();
+    metadata.insert(JSON_MARK.to_string(), "true".to_string());
+    field.with_metadata(metadata)
 }
 
 /// Whether a field holds JSON text (see [`JSON_MARK`]).

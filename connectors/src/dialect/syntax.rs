@@ -2796,9 +2796,18 @@ fn json_agg(e: &mut Expr) {
     };
     let sorted_distinct =
         list.duplicate_treatment == Some(DuplicateTreatment::Distinct) && list.clauses.is_empty();
-    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(_))] = list.args.as_slice() else {
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] = list.args.as_slice() else {
         return;
     };
+    // A JSON value is written as it is (`json_arguments.rs`, which
+    // refuses one with `DISTINCT`).
+    if list.duplicate_treatment != Some(DuplicateTreatment::Distinct) {
+        let x = around(
+            &format!("{}(quipu_operand)", super::json_arguments::JSON_ELEMENT),
+            Expr::Nested(Box::new(x.clone())),
+        );
+        list.args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(x))];
+    }
     agg.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![Ident::new("array_agg")]);
     let list = match sorted_distinct {
         true => "array_sort(quipu_operand, 'ASC', 'NULLS LAST')",

@@ -68,7 +68,8 @@ impl AnalyzerRule for TextOrder {
 }
 
 /// `plan` with each explicit cast of a marked column to text (`c::text`)
-/// unmarked: the user asks for the text's order. DataFusion carries a
+/// unmarked: the user asks for the text's order (and of JSON, for its
+/// text: a JSON string inside JSON). DataFusion carries a
 /// field's metadata through a cast to a type alone, so the cast's field
 /// is given the mark's key with an empty value ([`source_type`] reads it
 /// as unmarked), and the schemas above it are computed again.
@@ -84,10 +85,14 @@ fn casts_unmarked(plan: LogicalPlan) -> Result<LogicalPlan> {
                 Expr::Cast(Cast { expr, field }) if field.data_type().is_string() => {
                     let marked = expr.to_field(&schema).is_ok_and(|(_, f)| {
                         f.metadata().get(TEXT_OF).is_some_and(|v| !v.is_empty())
+                            || super::pg_text::is_json(&f)
                     });
                     if !marked {
                         return Ok(Transformed::no(Expr::Cast(Cast { expr, field })));
                     }
+                    // Explicit metadata replaces the input's: the JSON
+                    // mark goes too (`json_build_array(1)::text` inside
+                    // JSON is a string again, `json_arguments.rs`).
                     let mut metadata = field.metadata().clone();
                     metadata.insert(TEXT_OF.to_string(), String::new());
                     let field = std::sync::Arc::new(field.as_ref().clone().with_metadata(metadata));

@@ -156,7 +156,12 @@ impl PgTable {
             .map(|c| {
                 let t = quipu_catalog::types::parse_type(&c.name, &c.data_type)?;
                 let field = Field::new(&c.name, t, c.nullable);
-                Ok(match &c.source_type {
+                Ok(match c.source_type.as_deref() {
+                    // Its values are JSON inside JSON (`json_arguments.rs`).
+                    Some(of @ ("json" | "jsonb")) => crate::dialect::text_order::text_of(
+                        crate::dialect::pg_text::mark_json(field),
+                        of,
+                    ),
                     Some(of) => crate::dialect::text_order::text_of(field, of),
                     None => field,
                 })
