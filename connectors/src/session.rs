@@ -134,6 +134,16 @@ fn checked_first(
     rules
 }
 
+/// The registered scalar function `name` (one of [`scalar_functions`]),
+/// for a rule that writes a call of it.
+pub fn scalar_function(name: &str) -> Arc<datafusion::logical_expr::ScalarUDF> {
+    scalar_functions()
+        .iter()
+        .find(|f| f.name() == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} is registered in every session"))
+}
+
 /// Quipu's scalar functions, registered in every session: PostgreSQL's
 /// meaning under DataFusion's names (`upper`, `concat`, ...) and its own
 /// (`quipu_*`). The cluster codecs carry them by name
@@ -153,6 +163,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain(crate::dialect::interval_scaling::functions())
                 .chain(crate::dialect::json_access::functions())
                 .chain(crate::dialect::json_arguments::functions())
+                .chain(crate::dialect::json_contains::functions())
                 .chain(crate::dialect::pg_numeric_log::functions())
                 .chain(crate::dialect::pads::functions())
                 .chain(crate::dialect::arrays::functions())

@@ -61,11 +61,7 @@ fn is_interval(t: &Option<DataType>) -> bool {
 
 /// `name(args)` of Quipu's double functions, registered in every session.
 fn float8_call(name: &str, args: Vec<Expr>) -> Expr {
-    quipu_connectors::session::scalar_functions()
-        .iter()
-        .find(|f| f.name() == name)
-        .expect("Quipu's functions include float_errors' own")
-        .call(args)
+    quipu_connectors::session::scalar_function(name).call(args)
 }
 
 /// `quipu_float8_key(e)`.
@@ -412,12 +408,9 @@ fn rewrite_other(e: Expr, schema: &DFSchema, integers: bool) -> Result<Transform
             let e = Expr::BinaryExpr(BinaryExpr { left, op, right });
             match ty(&e) {
                 Some(DataType::Duration(_)) if op == Operator::Minus => {
-                    let f = quipu_connectors::session::scalar_functions()
-                        .iter()
-                        .find(|f| {
-                            f.name() == quipu_connectors::dialect::intervals::INTERVAL_OF_DURATION
-                        })
-                        .expect("Quipu's functions include quipu_interval_of_duration");
+                    let f = quipu_connectors::session::scalar_function(
+                        quipu_connectors::dialect::intervals::INTERVAL_OF_DURATION,
+                    );
                     Ok(Transformed::yes(f.call(vec![e])))
                 }
                 Some(DataType::Int64) if op == Operator::Minus && is_date(&lt) && is_date(&rt) => {

@@ -694,6 +694,14 @@ const SCALARS: &[&str] = &[
     "json_build_array(CASE WHEN i > 0 THEN to_json(n) ELSE '{\"z\": 1,  \"a\": [2]}' END, COALESCE(CAST(to_json(d) AS jsonb), '[3,  4]'))",
     "json_build_array(json_build_array(i)::text, CAST(to_json(s) AS text), NULLIF(CAST(to_json(i) AS jsonb), '0'))",
     "CAST(json_build_object('k', i) AS jsonb) = '{\"k\":0}'",
+    // jsonb containment and existence (`dialect/json_contains.rs`; they
+    // were refused).
+    "CAST(json_build_object('s', s, 'i', i, 'a', json_build_array(i, j)) AS jsonb) @> CAST(json_build_object('a', json_build_array(j)) AS jsonb)",
+    "CAST(json_build_array(s, i, n, f) AS jsonb) @> CAST(to_json(n) AS jsonb)",
+    "CAST(json_build_array(s) AS jsonb) <@ CAST(json_build_array(s, n, json_build_array(f)) AS jsonb)",
+    "CAST(json_build_object(COALESCE(s, 'x'), i) AS jsonb) ? s",
+    "CAST(json_build_array(s, 'x') AS jsonb) ?| ARRAY[s, 'y']",
+    "CAST(json_build_object('a', i, 'b', n) AS jsonb) ?& ARRAY['a', s]",
 ];
 
 /// Conditions, each as the `WHERE` of the table (pushed to PostgreSQL
@@ -2792,6 +2800,10 @@ async fn source_intervals_and_grouping_sets_mean_what_postgresql_means() {
         "SELECT id, j -> 'a', j ->> 1, js -> 'a' -> 1, js #>> '{b}' FROM {k} ORDER BY id",
         "SELECT json_build_object('u', x) FROM (SELECT j AS x FROM {k} WHERE id < 3 \
          UNION ALL SELECT j FROM {k} WHERE id > 3) s ORDER BY x::text",
+        "SELECT id, j @> '{\"a\": 1.0}', j <@ '[1, 2, 3]', j @> '2', j ? 'a', \
+         j ?| ARRAY['a', 'b'], j ?& '{a}', jsonb_contains(j, '[]'), jsonb_exists(j, 'b') \
+         FROM {k} ORDER BY id",
+        "SELECT id FROM {k} WHERE j @> '[2]' OR j ? 'a' ORDER BY id",
     ];
     let mut failures = vec![];
     for mode in ["local", "cluster"] {

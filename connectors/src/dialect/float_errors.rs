@@ -396,16 +396,9 @@ impl OptimizerRule for FloatErrors {
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
         // The session's registered functions, built once per process.
-        let registered = |name: &str| {
-            crate::session::scalar_functions()
-                .iter()
-                .find(|f| f.name() == name)
-                .cloned()
-                .expect("registered in every session")
-        };
         let call = |name: &str, args: Vec<Expr>| {
             Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(
-                registered(name),
+                crate::session::scalar_function(name),
                 args,
             )))
         };

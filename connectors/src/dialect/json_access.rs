@@ -96,8 +96,9 @@ pub fn functions() -> Vec<ScalarUDF> {
     ]
 }
 
-/// Plans `->`, `->>`, `#>` and `#>>` with text on the left (an expression
-/// planner, consulted before DataFusion's own).
+/// Plans `->`, `->>`, `#>` and `#>>` with text on the left, and `@>`,
+/// `<@`, `?`, `?|`, `?&` (`json_contains.rs`): an expression planner,
+/// consulted before DataFusion's own.
 #[derive(Debug, Default)]
 pub struct JsonOperators;
 
@@ -107,13 +108,6 @@ impl ExprPlanner for JsonOperators {
         expr: RawBinaryExpr,
         schema: &DFSchema,
     ) -> Result<PlannerResult<RawBinaryExpr>> {
-        let udf = match expr.op {
-            BinaryOperator::Arrow => function(FIELD, Access::Field, false),
-            BinaryOperator::LongArrow => function(FIELD_TEXT, Access::Field, true),
-            BinaryOperator::HashArrow => function(PATH, Access::Path, false),
-            BinaryOperator::HashLongArrow => function(PATH_TEXT, Access::Path, true),
-            _ => return Ok(PlannerResult::Original(expr)),
-        };
         let text = |e: &Expr| {
             e.get_type(schema)
                 .is_ok_and(|t| is_text(&t) || t == DataType::Null)
@@ -121,8 +115,18 @@ impl ExprPlanner for JsonOperators {
         if !text(&expr.left) {
             return Ok(PlannerResult::Original(expr));
         }
+        let udf = match expr.op {
+            BinaryOperator::Arrow => Arc::new(function(FIELD, Access::Field, false)),
+            BinaryOperator::LongArrow => Arc::new(function(FIELD_TEXT, Access::Field, true)),
+            BinaryOperator::HashArrow => Arc::new(function(PATH, Access::Path, false)),
+            BinaryOperator::HashLongArrow => Arc::new(function(PATH_TEXT, Access::Path, true)),
+            ref op => match super::json_contains::operator(op, text(&expr.right)) {
+                Some(name) => crate::session::scalar_function(name),
+                None => return Ok(PlannerResult::Original(expr)),
+            },
+        };
         Ok(PlannerResult::Planned(Expr::ScalarFunction(
-            ScalarFunction::new_udf(Arc::new(udf), vec![expr.left, expr.right]),
+            ScalarFunction::new_udf(udf, vec![expr.left, expr.right]),
         )))
     }
 }

@@ -358,20 +358,17 @@ fn texts_read(e: Expr, jsonb: bool) -> Expr {
     }
 }
 
-/// The session's function named `name` (registered with these rules).
-fn session_function(name: &str) -> Arc<ScalarUDF> {
-    crate::session::scalar_functions()
-        .iter()
-        .find(|f| f.name() == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("{name} is registered in every session"))
-}
-
 fn cast_json(e: Expr, jsonb: bool) -> Expr {
     let name = if jsonb { JSONB_FN } else { JSON_FN };
-    Expr::ScalarFunction(ScalarFunction::new_udf(session_function(name), vec![e]))
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        crate::session::scalar_function(name),
+        vec![e],
+    ))
 }
 
 fn as_json(e: Expr) -> Expr {
-    Expr::ScalarFunction(ScalarFunction::new_udf(session_function(AS_JSON), vec![e]))
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        crate::session::scalar_function(AS_JSON),
+        vec![e],
+    ))
 }

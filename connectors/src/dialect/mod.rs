@@ -27,6 +27,7 @@ pub mod interval_scaling;
 pub mod intervals;
 pub mod json_access;
 pub mod json_arguments;
+pub mod json_contains;
 pub mod mixed_text;
 pub mod ordered_sets;
 pub mod outer_refs;
