@@ -113,13 +113,21 @@ const CLOCK_UNITS: [&str; 10] = [
     "microseconds",
 ];
 
+/// The field and argument of an `extract` as `syntax.rs` marks it,
+/// `CAST(date_part(...) AS NUMERIC)`, before [`rewrite`] gives its type.
+pub(crate) fn marked(e: &Expr) -> Option<(String, &Expr)> {
+    match e {
+        Expr::Cast(Cast { expr, field }) if field.data_type() == &DataType::Decimal128(38, 10) => {
+            date_part(expr)
+        }
+        _ => None,
+    }
+}
+
 fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     // A marked `extract`: its numeric, and nothing inside it rewritten
     // again.
-    if let Expr::Cast(Cast { expr, field }) = &e
-        && field.data_type() == &DataType::Decimal128(38, 10)
-        && let Some((unit, x)) = date_part(expr)
-    {
+    if let Some((unit, x)) = marked(&e) {
         if interval(x, schema) {
             let places = interval_parts::extract_places(&unit);
             let numeric = interval_parts::interval_part()

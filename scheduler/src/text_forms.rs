@@ -44,7 +44,9 @@ fn cast_differs(t: &DataType) -> bool {
 /// whose places can differ from its type's (`crate::scales`).
 fn with_places(x: &Expr, schema: &DFSchema) -> Option<Expr> {
     let t = x.get_type(schema).ok()?;
-    if !matches!(t, DataType::Decimal128(..)) {
+    // An `extract` has its places once `crate::extract` gives its type
+    // (the epoch's 6: `25.000000`); it is printed by the pass after that.
+    if !matches!(t, DataType::Decimal128(..)) || crate::extract::marked(x).is_some() {
         return None;
     }
     // A `numeric` without a precision whose places are not followed (a

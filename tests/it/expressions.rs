@@ -473,6 +473,10 @@ const SCALARS: &[&str] = &[
     "extract(dow from d)",
     "extract(doy from ts)",
     "extract(epoch from ts)",
+    // As text, with its places (it was `1704067200`, PostgreSQL's
+    // `1704067200.000000`).
+    "CAST(extract(epoch from ts) AS text)",
+    "extract(second from ts) || '/' || extract(epoch from ts - d) || '/' || extract(day from d)",
     "extract(second from ts)",
     "date_part('second', ts)",
     "extract(week from d)",

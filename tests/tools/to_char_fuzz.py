@@ -10,13 +10,13 @@ docs/testing.md.
 QUIPU_BIN is the quipu binary; PGHOST, PGPORT and PGUSER reach the server
 (any database: nothing is stored).
 """
-import json, os, random, subprocess, sys, tempfile
+import os, random, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pg_compare import compare
 seed = int(sys.argv[1]) if len(sys.argv) > 1 else 1
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 400
 zone = sys.argv[3] if len(sys.argv) > 3 else 'UTC'
 R = random.Random(seed)
-QUIPU = os.environ.get('QUIPU_BIN', 'quipu')
-DATA = tempfile.mkdtemp(prefix='quipu-to-char-')
 DCH = ["A.D.","A.M.","AD","AM","B.C.","BC","CC","DAY","DDD","DD","DY","Day","Dy","D","FF1","FF3","FF6","FX","HH24","HH12","HH","IDDD","ID","IW","IYYY","IYY","IY","I","J","MI","MM","MONTH","MON","MS","Month","Mon","OF","P.M.","PM","Q","RM","SSSSS","SSSS","SS","TZH","TZM","TZ","US","WW","W","Y,YYY","YYYY","YYY","YY","Y","a.d.","am","day","dy","month","mon","rm","tz","yyyy","hh24","mi","ss","dd","mm","q","iw","of","w","ww"]
 SEP = ["-", "/", " ", ":", ".", ",", "T", "x", "\"at\"", "\\\"", "!", "", "", ""]
 PRE = ["", "", "", "FM", "fm", "TM"]
@@ -83,38 +83,4 @@ for i in range(N):
     v, kind = value()
     t = num_t() if kind == "n" else dch()
     cases.append("to_char(%s, '%s')" % (v, t.replace("'", "''")))
-def pg(exprs):
-    sql = "SET TimeZone='%s'; SELECT row_to_json(x) FROM (SELECT %s) x" % (zone, ", ".join("%s AS c%d" % (e, i) for i, e in enumerate(exprs)))
-    p = subprocess.run(["psql", "-X", "-A", "-t", "-q", "-c", sql], capture_output=True, text=True)
-    if p.returncode or p.stderr.strip():
-        return None, p.stderr.strip()
-    return json.loads(p.stdout.strip().splitlines()[-1]), None
-def qp(exprs):
-    sql = "SET TimeZone='%s'; SELECT %s" % (zone, ", ".join("%s AS c%d" % (e, i) for i, e in enumerate(exprs)))
-    p = subprocess.run([QUIPU, "--data-dir", DATA, "sql", "--format", "json", sql], capture_output=True, text=True)
-    if p.returncode:
-        return None, (p.stderr.strip() or p.stdout.strip())[:300]
-    lines = [l for l in p.stdout.strip().splitlines() if l.startswith("{")]
-    return json.loads(lines[-1]), None
-bad = 0; errs_both = 0
-B = 40
-for s in range(0, N, B):
-    batch = cases[s:s+B]
-    a, ea = pg(batch); b, eb = qp(batch)
-    if ea is None and eb is None:
-        for i, e in enumerate(batch):
-            x = a.get("c%d" % i); y = b.get("c%d" % i)
-            if x != y:
-                bad += 1; print("DIFF", e, "pg=%r quipu=%r" % (x, y))
-        continue
-    for e in batch:
-        a, ea = pg([e]); b, eb = qp([e])
-        if ea and eb:
-            errs_both += 1
-            if "-v" in sys.argv: print("BOTH", e, "|", ea, "|", eb)
-            continue
-        if ea or eb:
-            bad += 1; print("ERRDIFF", e, "pg:", ea or a, "| quipu:", eb or b); continue
-        if a.get("c0") != b.get("c0"):
-            bad += 1; print("DIFF", e, "pg=%r quipu=%r" % (a.get("c0"), b.get("c0")))
-print("cases", N, "differences", bad, "errors in both", errs_both)
+compare(cases, "SET TimeZone='%s'; " % zone)

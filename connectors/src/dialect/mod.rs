@@ -22,6 +22,7 @@ pub mod float_literals;
 pub mod float_numeric;
 pub mod float_sets;
 pub mod int_literals;
+pub mod interval_input;
 pub mod interval_parts;
 pub mod interval_scaling;
 pub mod intervals;

@@ -112,7 +112,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         plain_number(e);
         float_literal(e);
         timestamp_precision(e);
-        if let Err(err) = interval_clock(e)
+        if let Err(err) = interval_literal(e)
             .and_then(|_| year_zero(e))
             .and_then(|_| chained_comparison(e))
         {
@@ -1420,12 +1420,14 @@ fn negated_interval(e: &mut Expr) {
     }
 }
 
-/// An interval literal with a clock part (`INTERVAL '1 day 02:03:04.5'`,
-/// `'02:30'`, `CAST('-01:00' AS interval)`) spelt with units
-/// (`1 day 2 hours 3 minutes 4.5 seconds`): PostgreSQL reads `hh:mm[:ss]`,
-/// Arrow's interval parser (DataFusion 55) refuses it ("Invalid input
-/// syntax for type interval").
-fn interval_clock(e: &mut Expr) -> Result<()> {
+/// An interval literal (`INTERVAL '1 day 02:03:04.5'`, `CAST('1-2' AS
+/// interval)`, `'P1Y2M'::interval`) read as PostgreSQL reads it
+/// (`interval_input.rs`) and written as the months, days and
+/// microseconds it is, which Arrow's parser (DataFusion 55) reads
+/// exactly: it refused much of what PostgreSQL reads and read some of
+/// the rest otherwise. An interval whose time is beyond 64-bit
+/// nanoseconds (about 292 years) is refused by name.
+fn interval_literal(e: &mut Expr) -> Result<()> {
     let text = match e {
         Expr::Interval(i) if i.leading_field.is_none() && i.last_field.is_none() => {
             match i.value.as_mut() {
@@ -1444,35 +1446,20 @@ fn interval_clock(e: &mut Expr) -> Result<()> {
         _ => return Ok(()),
     };
     if let Value::SingleQuotedString(s) = text {
-        // Each step on what the one before left: `+` signs, fractional
-        // weeks, clocks.
-        let unsigned = without_plus_signs(s);
-        let now = unsigned.as_deref().unwrap_or(s);
-        let weeks = fractional_weeks(now).or(unsigned);
-        let now = weeks.as_deref().unwrap_or(s);
-        if let Some(spelt) = clock_as_units(now)?.or(weeks) {
-            *s = spelt;
+        let i = super::interval_input::parse(s)?;
+        if i.micros.checked_mul(1_000).is_none() {
+            return Err(crate::error::DataException::error(
+                "22008",
+                "interval out of range: an interval's hours, minutes and seconds \
+                 hold at most about 292 years here (64-bit nanoseconds)",
+            ));
         }
+        *s = format!(
+            "{} mons {} days {} microseconds",
+            i.months, i.days, i.micros
+        );
     }
     Ok(())
-}
-
-/// `s` without the `+` before its numbers (`-1 day +2 hours`, which
-/// PostgreSQL reads and Arrow's parser refused), or None when it has
-/// none.
-fn without_plus_signs(s: &str) -> Option<String> {
-    let signed = |w: &str| {
-        w.strip_prefix('+')
-            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
-    };
-    if !s.split_whitespace().any(signed) {
-        return None;
-    }
-    let words: Vec<&str> = s
-        .split_whitespace()
-        .map(|w| if signed(w) { &w[1..] } else { w })
-        .collect();
-    Some(words.join(" "))
 }
 
 /// PostgreSQL's comparison operators do not associate: `1 < 2 = true` and
@@ -1528,108 +1515,6 @@ fn year_zero(e: &Expr) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// `s` with each `[-]h:mm[:ss[.f]]` word written in units, or None when
-/// it has none. Minutes above 59 or seconds above 60 are PostgreSQL's
-/// error (`interval '10:60'`; they were carried into the hour).
-fn clock_as_units(s: &str) -> Result<Option<String>> {
-    let mut changed = false;
-    let mut words = Vec::new();
-    for w in s.split_whitespace() {
-        let (sign, clock) = match w.strip_prefix('-') {
-            Some(rest) => ("-", rest),
-            None => ("", w.strip_prefix('+').unwrap_or(w)),
-        };
-        let parts: Vec<&str> = clock.split(':').collect();
-        let numeric = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-        let ok = (2..=3).contains(&parts.len())
-            && numeric(parts[0])
-            && numeric(parts[1])
-            && (parts.len() == 2
-                || parts[2]
-                    .split_once('.')
-                    .map_or(numeric(parts[2]), |(a, b)| numeric(a) && numeric(b)));
-        if !ok {
-            words.push(w.to_string());
-            continue;
-        }
-        let whole = |p: &str| p.split('.').next().and_then(|d| d.parse::<u64>().ok());
-        let minutes = whole(parts[1]);
-        let seconds = parts.get(2).map_or(Some(0), |p| whole(p));
-        if minutes.is_none_or(|m| m > 59) || seconds.is_none_or(|s| s > 60) {
-            return Err(crate::error::DataException::error(
-                "22015",
-                &format!("interval field value out of range: \"{s}\""),
-            ));
-        }
-        changed = true;
-        let mut out = format!("{sign}{} hours {sign}{} minutes", parts[0], parts[1]);
-        if let Some(sec) = parts.get(2) {
-            out.push_str(&format!(" {sign}{sec} seconds"));
-        }
-        words.push(out);
-    }
-    Ok(changed.then(|| words.join(" ")))
-}
-
-/// `s` with each number of weeks that has a fraction written in days and
-/// seconds as PostgreSQL's `AdjustFractDays` spreads it: the fraction of
-/// the week as whole days, then what is left of a day as seconds
-/// (`1.5 weeks` is 10 days 12:00:00). Arrow's parser kept the fraction as
-/// hours (`7 days 84:00:00`). None when there is none.
-fn fractional_weeks(s: &str) -> Option<String> {
-    let words: Vec<&str> = s.split_whitespace().collect();
-    let mut out = Vec::with_capacity(words.len());
-    let mut changed = false;
-    let mut i = 0;
-    while i < words.len() {
-        let unit = words.get(i + 1).map(|u| u.to_ascii_lowercase());
-        let weeks = matches!(unit.as_deref(), Some("w" | "week" | "weeks"));
-        match weeks.then(|| week_parts(words[i])).flatten() {
-            Some((days, micros)) => {
-                let sign = if micros < 0 { "-" } else { "" };
-                let m = micros.unsigned_abs();
-                out.push(format!(
-                    "{days} days {sign}{}.{:06} seconds",
-                    m / 1_000_000,
-                    m % 1_000_000
-                ));
-                changed = true;
-                i += 2;
-            }
-            None => {
-                out.push(words[i].to_string());
-                i += 1;
-            }
-        }
-    }
-    changed.then(|| out.join(" "))
-}
-
-/// A number of weeks with a fraction (`-1.5`) as PostgreSQL reads it:
-/// whole days, and microseconds of the last part of a day.
-fn week_parts(number: &str) -> Option<(i64, i64)> {
-    let (negative, digits) = match number.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, number.strip_prefix('+').unwrap_or(number)),
-    };
-    let (int, frac) = digits.split_once('.')?;
-    let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    if !all_digits(int) || !all_digits(frac) || frac.is_empty() {
-        return None;
-    }
-    let sign = if negative { -1 } else { 1 };
-    let whole: i64 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let fraction: f64 = format!("0.{frac}").parse::<f64>().ok()? * sign as f64;
-    // PostgreSQL's AdjustFractDays, then AdjustFractSeconds.
-    let in_days = fraction * 7.0;
-    let extra_days = in_days.trunc();
-    let in_seconds = (in_days - extra_days) * 86_400.0;
-    let seconds = in_seconds.trunc();
-    let micros =
-        seconds as i64 * 1_000_000 + ((in_seconds - seconds) * 1e6).round_ties_even() as i64;
-    Some((sign * whole * 7 + extra_days as i64, micros))
 }
 
 /// A number written with an exponent (`1e15`, `2.5E-3`) as its digits
@@ -3984,8 +3869,9 @@ mod tests {
     fn overlaps_orders_each_pair() {
         let sql = fixed("SELECT (a, INTERVAL '1 day') OVERLAPS (c, d) FROM t").unwrap();
         assert!(sql.starts_with(
-            "SELECT (CASE WHEN (least(a, (a + INTERVAL '1 day'))) IS NULL OR (least(c, d)) IS NULL \
-             THEN NULL WHEN (least(a, (a + INTERVAL '1 day'))) > (least(c, d)) THEN CASE WHEN \
+            "SELECT (CASE WHEN (least(a, (a + INTERVAL '0 mons 1 days 0 microseconds'))) IS NULL \
+             OR (least(c, d)) IS NULL THEN NULL WHEN (least(a, (a + INTERVAL '0 mons 1 days 0 \
+             microseconds'))) > (least(c, d)) THEN CASE WHEN \
              (CASE WHEN c IS NULL OR d IS NULL THEN NULL ELSE greatest(c, d) END) IS NULL THEN NULL"
         ), "{sql}");
     }
@@ -4078,7 +3964,7 @@ mod tests {
         );
         assert_eq!(
             fixed("SELECT -INTERVAL '1 mon 1 day'").unwrap(),
-            "SELECT -(INTERVAL '1 mon 1 day')"
+            "SELECT -(INTERVAL '1 mons 1 days 0 microseconds')"
         );
         assert_eq!(
             fixed("SELECT string_agg(DISTINCT s, ','), array_agg(DISTINCT i) FILTER (WHERE b), array_agg(i) FROM t").unwrap(),
@@ -4429,48 +4315,20 @@ mod tests {
     }
 
     #[test]
-    fn interval_clocks_are_written_in_units() {
+    fn interval_literals_are_written_as_what_postgresql_reads() {
         assert_eq!(
-            clock_as_units("1 day 02:03:04.5").unwrap().as_deref(),
-            Some("1 day 02 hours 03 minutes 04.5 seconds")
+            fixed("SELECT INTERVAL '02:30', CAST('1 day 01:00:00' AS INTERVAL), '1-2'::interval")
+                .unwrap(),
+            "SELECT INTERVAL '0 mons 0 days 9000000000 microseconds', \
+             CAST('0 mons 1 days 3600000000 microseconds' AS INTERVAL), \
+             '14 mons 0 days 0 microseconds'::INTERVAL"
         );
-        assert_eq!(
-            clock_as_units("-01:30").unwrap().as_deref(),
-            Some("-01 hours -30 minutes")
-        );
-        assert_eq!(clock_as_units("1 day").unwrap(), None);
-        assert_eq!(clock_as_units("1:2:3:4").unwrap(), None);
-        // PostgreSQL: 23:59:60 is the next minute; 10:60 and 1:00:61 fail.
-        assert!(clock_as_units("23:59:60").unwrap().is_some());
-        for bad in ["10:60", "1:00:61", "25:61:61"] {
-            let err = clock_as_units(bad).expect_err("out of range").to_string();
-            assert!(err.contains("interval field value out of range"), "{err}");
-        }
-        // SELECT interval '1.5 weeks': 10 days 12:00:00; '2.3 weeks' 16
-        // days 02:24:00; '-1.5 w' -10 days -12:00:00.
-        assert_eq!(
-            fractional_weeks("1.5 weeks").as_deref(),
-            Some("10 days 43200.000000 seconds")
-        );
-        assert_eq!(
-            fractional_weeks("2.3 weeks 2 hours").as_deref(),
-            Some("16 days 8640.000000 seconds 2 hours")
-        );
-        assert_eq!(
-            fractional_weeks("-1.5 w").as_deref(),
-            Some("-10 days -43200.000000 seconds")
-        );
-        assert_eq!(fractional_weeks("2 weeks"), None);
-        assert_eq!(
-            without_plus_signs("-1 day +2 hours +.5 seconds").as_deref(),
-            Some("-1 day 2 hours .5 seconds")
-        );
-        assert_eq!(without_plus_signs("1 day"), None);
-        assert_eq!(fractional_weeks("1.5 days"), None);
-        assert_eq!(
-            fixed("SELECT INTERVAL '02:30', CAST('1 day 01:00:00' AS INTERVAL)").unwrap(),
-            "SELECT INTERVAL '02 hours 30 minutes', CAST('1 day 01 hours 00 minutes 00 seconds' AS INTERVAL)"
-        );
+        let err = fixed("SELECT INTERVAL '10:60'").unwrap_err().to_string();
+        assert!(err.contains("interval field value out of range"), "{err}");
+        let err = fixed("SELECT INTERVAL '300 years 2600000 hours'")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("292 years"), "{err}");
     }
 
     #[test]
