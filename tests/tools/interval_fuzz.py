@@ -12,12 +12,10 @@ count. A long run of docs/testing.md.
 QUIPU_BIN is the quipu binary; PGHOST, PGPORT and PGUSER reach the server
 (any database: nothing is stored).
 """
-import os, random, sys
+import os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pg_compare import compare
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-N = int(sys.argv[2]) if len(sys.argv) > 2 else 400
-R = random.Random(seed)
+from pg_compare import args, compare
+seed, N, R = args()
 UNITS = ["microsecond", "microseconds", "us", "usec", "millisecond", "milliseconds", "ms", "msec",
          "second", "seconds", "sec", "secs", "s", "minute", "minutes", "min", "mins", "m",
          "hour", "hours", "hr", "hrs", "h", "day", "days", "d", "week", "weeks", "w",

@@ -2,9 +2,15 @@
 reached by PGHOST, PGPORT and PGUSER) and by `quipu sql` (QUIPU_BIN), in
 batches, and every difference printed (a value on one side and an error
 on the other counts; an error on both does not)."""
-import json, os, subprocess, sys, tempfile
+import json, os, random, subprocess, sys, tempfile
 QUIPU = os.environ.get('QUIPU_BIN', 'quipu')
 DATA = tempfile.mkdtemp(prefix='quipu-fuzz-')
+
+def args(default_count=400):
+    """SEED and COUNT from the command line, and a generator seeded so."""
+    seed = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    count = int(sys.argv[2]) if len(sys.argv) > 2 else default_count
+    return seed, count, random.Random(seed)
 
 def pg(exprs, prelude=""):
     sql = "%sSELECT row_to_json(x) FROM (SELECT %s) x" % (prelude, ", ".join("%s AS c%d" % (e, i) for i, e in enumerate(exprs)))

@@ -10,13 +10,11 @@ docs/testing.md.
 QUIPU_BIN is the quipu binary; PGHOST, PGPORT and PGUSER reach the server
 (any database: nothing is stored).
 """
-import os, random, sys
+import os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pg_compare import compare
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-N = int(sys.argv[2]) if len(sys.argv) > 2 else 400
+from pg_compare import args, compare
+seed, N, R = args()
 zone = sys.argv[3] if len(sys.argv) > 3 else 'UTC'
-R = random.Random(seed)
 DCH = ["A.D.","A.M.","AD","AM","B.C.","BC","CC","DAY","DDD","DD","DY","Day","Dy","D","FF1","FF3","FF6","FX","HH24","HH12","HH","IDDD","ID","IW","IYYY","IYY","IY","I","J","MI","MM","MONTH","MON","MS","Month","Mon","OF","P.M.","PM","Q","RM","SSSSS","SSSS","SS","TZH","TZM","TZ","US","WW","W","Y,YYY","YYYY","YYY","YY","Y","a.d.","am","day","dy","month","mon","rm","tz","yyyy","hh24","mi","ss","dd","mm","q","iw","of","w","ww"]
 SEP = ["-", "/", " ", ":", ".", ",", "T", "x", "\"at\"", "\\\"", "!", "", "", ""]
 PRE = ["", "", "", "FM", "fm", "TM"]

@@ -75,6 +75,8 @@ const FUNCTIONS: [&str; 11] = [
 ];
 const POWER: &str = "quipu_float8_power";
 const INPUT: &str = "quipu_float8_in";
+/// `real`'s input (float.c's `float4in`), its value as a double.
+const INPUT4: &str = "quipu_float4_in";
 /// The sort key of a double (see the module doc).
 pub const KEY: &str = "quipu_float8_key";
 /// `GREATEST` and `LEAST` of doubles, as PostgreSQL's: of equal values
@@ -118,10 +120,12 @@ pub fn functions() -> Vec<ScalarUDF> {
             signature: Signature::variadic(vec![DataType::Float64], Volatility::Immutable),
         }));
     }
-    out.push(ScalarUDF::new_from_impl(Checked {
-        name: INPUT,
-        signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
-    }));
+    for name in [INPUT, INPUT4] {
+        out.push(ScalarUDF::new_from_impl(Checked {
+            name,
+            signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+        }));
+    }
     out
 }
 
@@ -233,16 +237,18 @@ fn apply(name: &str, v: f64) -> Result<f64> {
     }
 }
 
-/// float.c's `float8in`: text that is no number (DataFusion's cast, as
-/// Arrow's safe cast, reads `'12abc'` and `''` as NULL), or whose value is
-/// beyond a double's range (`1e400` read as Infinity, `1e-400` as 0). A
-/// spelled infinity and a zero written with zeros only stay.
-fn read(text: &str, v: Option<f64>) -> Result<f64> {
+/// float.c's `float8in` (`type_name` "double precision") or `float4in`
+/// ("real", `v` the value read as one): text that is no number
+/// (DataFusion's cast, as Arrow's safe cast, reads `'12abc'` and `''` as
+/// NULL), or whose value is beyond the type's range (`1e400` read as
+/// Infinity, `1e-400` as 0; a `real`'s `1e39` and `1e-50`). A spelled
+/// infinity and a zero written with zeros only stay.
+fn read(text: &str, v: Option<f64>, type_name: &str) -> Result<f64> {
     let number = text.trim();
     let Some(v) = v else {
         return Err(DataException::error(
             "22P02",
-            &format!("invalid input syntax for type double precision: \"{text}\""),
+            &format!("invalid input syntax for type {type_name}: \"{text}\""),
         ));
     };
     let mantissa = number.split(['e', 'E']).next().unwrap_or_default();
@@ -252,7 +258,7 @@ fn read(text: &str, v: Option<f64>) -> Result<f64> {
     if beyond {
         return Err(DataException::error(
             "22003",
-            &format!("\"{number}\" is out of range for type double precision"),
+            &format!("\"{number}\" is out of range for type {type_name}"),
         ));
     }
     Ok(v)
@@ -281,8 +287,14 @@ impl ScalarUDFImpl for Checked {
         let out: Float64Array = match self.name {
             // `-0 + 0` is `0`; every other value (NaN too) is itself.
             KEY => float(&arrays[0]).unary(|v| v + 0.0),
-            INPUT => {
-                let values = cast(&arrays[0], &DataType::Float64)?;
+            INPUT | INPUT4 => {
+                let (values, type_name) = match self.name {
+                    INPUT => (cast(&arrays[0], &DataType::Float64)?, "double precision"),
+                    _ => {
+                        let reals = cast(&arrays[0], &DataType::Float32)?;
+                        (cast(&reals, &DataType::Float64)?, "real")
+                    }
+                };
                 let (values, texts) = (float(&values), arrays[0].as_any());
                 let texts = texts
                     .downcast_ref::<StringArray>()
@@ -292,7 +304,7 @@ impl ScalarUDFImpl for Checked {
                         (!texts.is_null(i))
                             .then(|| {
                                 let v = (!values.is_null(i)).then(|| values.value(i));
-                                read(texts.value(i), v)
+                                read(texts.value(i), v, type_name)
                             })
                             .transpose()
                     })
@@ -395,7 +407,7 @@ impl OptimizerRule for FloatErrors {
         plan: LogicalPlan,
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        // The session's registered functions, built once per process.
+        // A call of one of the session's registered functions.
         let call = |name: &str, args: Vec<Expr>| {
             Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(
                 crate::session::scalar_function(name),
@@ -480,8 +492,10 @@ impl OptimizerRule for FloatErrors {
                                 Ok(call(FUNCTION, vec![lit(name), f.args[0].clone()]))
                             }
                             Expr::Cast(Cast { expr, field })
-                                if *field.data_type() == DataType::Float64
-                                    && (!self.constants_only || expr.column_refs().is_empty())
+                                if matches!(
+                                    field.data_type(),
+                                    DataType::Float64 | DataType::Float32
+                                ) && (!self.constants_only || expr.column_refs().is_empty())
                                     && is_text(expr) =>
                             {
                                 let utf8 = schemas
@@ -491,7 +505,13 @@ impl OptimizerRule for FloatErrors {
                                     true => expr.as_ref().clone(),
                                     false => Expr::Cast(Cast::new(expr.clone(), DataType::Utf8)),
                                 };
-                                Ok(call(INPUT, vec![text]))
+                                match field.data_type() {
+                                    DataType::Float64 => Ok(call(INPUT, vec![text])),
+                                    // A double holds each `real` exactly.
+                                    _ => Ok(call(INPUT4, vec![text]).map_data(|x| {
+                                        Ok(Expr::Cast(Cast::new(Box::new(x), DataType::Float32)))
+                                    })?),
+                                }
                             }
                             _ => Ok(Transformed::no(e)),
                         }
@@ -564,11 +584,20 @@ mod tests {
 
     #[test]
     fn text_out_of_range_or_no_number_is_refused() {
-        assert!(answer(read(" 1e400 ", Some(f64::INFINITY))).contains("\"1e400\" is out of range"));
-        assert!(answer(read("1e-400", Some(0.0))).contains("out of range"));
-        assert!(answer(read("12abc", None)).contains("invalid input syntax"));
-        assert_eq!(answer(read("-Infinity", Some(f64::NEG_INFINITY))), "-inf");
-        assert_eq!(answer(read("0e-500", Some(0.0))), "0");
-        assert_eq!(answer(read("-0.000", Some(-0.0))), "-0");
+        let d = "double precision";
+        assert!(
+            answer(read(" 1e400 ", Some(f64::INFINITY), d)).contains("\"1e400\" is out of range")
+        );
+        assert!(answer(read("1e-400", Some(0.0), d)).contains("out of range"));
+        assert!(answer(read("12abc", None, d)).contains("invalid input syntax"));
+        assert_eq!(
+            answer(read("-Infinity", Some(f64::NEG_INFINITY), d)),
+            "-inf"
+        );
+        assert_eq!(answer(read("0e-500", Some(0.0), d)), "0");
+        assert_eq!(answer(read("-0.000", Some(-0.0), d)), "-0");
+        // A real's range: 1e39 and 1e-50 read as Infinity and 0.
+        assert!(answer(read("1e39", Some(f64::INFINITY), "real")).contains("for type real"));
+        assert!(answer(read("1e-50", Some(0.0), "real")).contains("out of range for type real"));
     }
 }

@@ -492,6 +492,26 @@ fn without_exponent(t: &str) -> Option<String> {
     Some(format!("{}{plain}", if sign == "-" { "-" } else { "" }))
 }
 
+/// Whether `t` is a number as PostgreSQL's `numeric_in` reads one:
+/// spaces, a sign, digits with a point among or before them, an exponent
+/// of digits, spaces. (`'  e5'` was read as 0, `'1e'` and `'.'` failed
+/// in Arrow's words.)
+fn numeric_syntax(t: &str) -> bool {
+    let t = t.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c'));
+    let t = t.strip_prefix(['+', '-']).unwrap_or(t);
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(at) => (&t[..at], Some(&t[at + 1..])),
+        None => (t, None),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    !(whole.is_empty() && fraction.is_empty()) && digits(whole) && digits(fraction) && exponent_ok
+}
+
 /// The places of a numeric's text that are not trailing zeros.
 fn significant_places(t: &str) -> Option<i32> {
     let t = t.trim();
@@ -550,6 +570,12 @@ impl ScalarUDFImpl for NumericText {
                          only (cast to float8 for NaN and infinities)",
                         v.trim()
                     ),
+                ));
+            }
+            if !numeric_syntax(v) {
+                return Err(DataException::error(
+                    "22P02",
+                    &format!("invalid input syntax for type numeric: \"{v}\""),
                 ));
             }
             if let Some(places) = significant_places(v)
@@ -1468,6 +1494,27 @@ mod tests {
         let ((x, sx), (y, sy)) = (parse(a), parse(b));
         let q = quotient(x, sx, y, sy, scale).unwrap();
         ScalarValue::Decimal128(Some(q), 38, scale).to_string()
+    }
+
+    #[test]
+    fn numeric_text_is_read_as_numeric_in_reads_it() {
+        for ok in [
+            "1",
+            " -1.5 ",
+            "+.5",
+            "5.",
+            "1e3",
+            "1.5E-3",
+            "\t7\n",
+            "00012e+141",
+        ] {
+            assert!(numeric_syntax(ok), "{ok}");
+        }
+        for bad in [
+            "", " ", "e5", "  e5", "1e", ".", "-", "1.5.2", "1,5", "1_000", "- 1", "++1", "0x1F",
+        ] {
+            assert!(!numeric_syntax(bad), "{bad}");
+        }
     }
 
     /// PostgreSQL 15's answers (psql), at PostgreSQL's own places.
