@@ -1,7 +1,52 @@
 //! PostgreSQL's array text (`{a,"b,c",NULL}`) of one dimension, read as
 //! `array_in` reads it: by the PostgreSQL front door for array parameters
-//! (`frontdoor/src/pg/array_param.rs`) and by the JSON path operators
-//! (`#>`, `#>>`, `dialect/json_access.rs`).
+//! (`frontdoor/src/pg/array_param.rs`), by the JSON path operators
+//! (`#>`, `#>>`, `dialect/json_access.rs`) and by `?|` and `?&`
+//! (`dialect/json_contains.rs`), which also take a list ([`text_arrays`]).
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+
+/// For each row of a `text[]` argument, its elements (None: the array is
+/// NULL).
+pub type TextArrays = Box<dyn Fn(usize) -> datafusion::common::Result<Option<Vec<Option<String>>>>>;
+
+/// The rows of a `text[]` argument, a list (`ARRAY['a', 'b']`) or its
+/// PostgreSQL text (`'{a,b}'`, `22P02` "malformed array literal" when it
+/// is not one).
+pub fn text_arrays(a: &ArrayRef) -> datafusion::common::Result<TextArrays> {
+    if let DataType::List(_) = a.data_type() {
+        let list = cast(a, &DataType::new_list(DataType::Utf8, true))?;
+        return Ok(Box::new(move |i| {
+            let list = list.as_list::<i32>();
+            if list.is_null(i) {
+                return Ok(None);
+            }
+            let items = list.value(i);
+            let items = items.as_string::<i32>();
+            Ok(Some(
+                (0..items.len())
+                    .map(|k| (!items.is_null(k)).then(|| items.value(k).to_string()))
+                    .collect(),
+            ))
+        }));
+    }
+    let text = cast(a, &DataType::Utf8)?;
+    Ok(Box::new(move |i| {
+        let text = text.as_string::<i32>();
+        if text.is_null(i) {
+            return Ok(None);
+        }
+        let value = text.value(i);
+        parse(value).map(Some).map_err(|_| {
+            crate::error::DataException::error(
+                "22P02",
+                &format!("malformed array literal: \"{value}\""),
+            )
+        })
+    }))
+}
 
 /// Why array text is not one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

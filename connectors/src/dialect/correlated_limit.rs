@@ -235,6 +235,17 @@ fn inner_side(p: &Expr) -> Option<&Expr> {
     }
 }
 
+/// The `columns` not in `schema`, as expressions.
+fn missing<'a>(
+    columns: &'a [Column],
+    schema: &'a datafusion::common::DFSchema,
+) -> impl Iterator<Item = Expr> + 'a {
+    columns
+        .iter()
+        .filter(|c| !schema.has_column(c))
+        .map(|c| Expr::Column(c.clone()))
+}
+
 /// `plan` with `columns` in its output: projections between it and the
 /// filter that reads them pass them up, groupings group by them too and
 /// `DISTINCT` keeps them. None where another node (a join's other side, a
@@ -250,11 +261,7 @@ fn exposed(plan: &LogicalPlan, columns: &[Column]) -> Result<Option<LogicalPlan>
                 return Ok(None);
             };
             let mut exprs = p.expr.clone();
-            for c in columns {
-                if !schema.has_column(c) {
-                    exprs.push(Expr::Column(c.clone()));
-                }
-            }
+            exprs.extend(missing(columns, schema));
             Ok(Some(LogicalPlan::Projection(Projection::try_new(
                 exprs,
                 Arc::new(input),
@@ -287,11 +294,7 @@ fn exposed(plan: &LogicalPlan, columns: &[Column]) -> Result<Option<LogicalPlan>
                 return Ok(None);
             };
             let mut group = a.group_expr.clone();
-            for c in columns {
-                if !schema.has_column(c) {
-                    group.push(Expr::Column(c.clone()));
-                }
-            }
+            group.extend(missing(columns, schema));
             Ok(Some(LogicalPlan::Aggregate(Aggregate::try_new(
                 Arc::new(input),
                 group,

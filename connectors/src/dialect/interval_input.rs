@@ -279,6 +279,41 @@ impl Parts {
         Ok(())
     }
 
+    /// `val` and `frac` of `unit`, as `DecodeInterval` and
+    /// `DecodeISO8601Interval` add them.
+    fn add(&mut self, unit: Unit, val: i64, frac: f64) -> Result<(), Bad> {
+        match unit {
+            Unit::Microsecond => self.micros(val, frac, 1),
+            Unit::Millisecond => self.micros(val, frac, 1000),
+            Unit::Second => self.micros(val, frac, MICROS_PER_SECOND),
+            Unit::Minute => self.micros(val, frac, MICROS_PER_MINUTE),
+            Unit::Hour => self.micros(val, frac, MICROS_PER_HOUR),
+            Unit::Day => {
+                self.days(val, 1)?;
+                self.fract_micros(frac, MICROS_PER_DAY)
+            }
+            Unit::Week => {
+                self.days(val, 7)?;
+                self.fract_days(frac, 7)
+            }
+            Unit::Month => {
+                self.months(val)?;
+                self.fract_days(frac, 30)
+            }
+            Unit::Year | Unit::Decade | Unit::Century | Unit::Millennium => {
+                let scale = match unit {
+                    Unit::Year => 1,
+                    Unit::Decade => 10,
+                    Unit::Century => 100,
+                    _ => 1000,
+                };
+                self.years(val, scale)?;
+                self.fract_years(frac, scale)
+            }
+            Unit::Other => Err(Bad::Format),
+        }
+    }
+
     /// `AdjustDays`.
     fn days(&mut self, val: i64, scale: i32) -> Result<(), Bad> {
         self.days = add_scaled(self.days, val, scale)?;
@@ -549,49 +584,11 @@ fn decode(fields: &[(String, Kind)]) -> Result<Parts, Bad> {
                 return Err(Bad::Format);
             };
             bits = u.bit();
+            p.add(u, val, frac)?;
             match u {
-                Unit::Microsecond => p.micros(val, frac, 1)?,
-                Unit::Millisecond => p.micros(val, frac, 1000)?,
-                Unit::Second => {
-                    p.micros(val, frac, MICROS_PER_SECOND)?;
-                    if frac != 0.0 {
-                        bits = SECOND_BITS;
-                    }
-                }
-                Unit::Minute => p.micros(val, frac, MICROS_PER_MINUTE)?,
-                Unit::Hour => {
-                    p.micros(val, frac, MICROS_PER_HOUR)?;
-                    this = Some(Unit::Day);
-                }
-                Unit::Day => {
-                    p.days(val, 1)?;
-                    p.fract_micros(frac, MICROS_PER_DAY)?;
-                }
-                Unit::Week => {
-                    p.days(val, 7)?;
-                    p.fract_days(frac, 7)?;
-                }
-                Unit::Month => {
-                    p.months(val)?;
-                    p.fract_days(frac, 30)?;
-                }
-                Unit::Year => {
-                    p.years(val, 1)?;
-                    p.fract_years(frac, 1)?;
-                }
-                Unit::Decade => {
-                    p.years(val, 10)?;
-                    p.fract_years(frac, 10)?;
-                }
-                Unit::Century => {
-                    p.years(val, 100)?;
-                    p.fract_years(frac, 100)?;
-                }
-                Unit::Millennium => {
-                    p.years(val, 1000)?;
-                    p.fract_years(frac, 1000)?;
-                }
-                Unit::Other => return Err(Bad::Format),
+                Unit::Second if frac != 0.0 => bits = SECOND_BITS,
+                Unit::Hour => this = Some(Unit::Day),
+                _ => {}
             }
             unit = Some(this);
         } else if matches!(kind, Kind::Text | Kind::Special) && unit == Some(None) {
@@ -696,22 +693,10 @@ fn iso8601(text: &str) -> Result<Parts, Bad> {
         s = rest.get(1..).unwrap_or("");
         if date {
             match unit {
-                b'Y' => {
-                    p.years(val, 1)?;
-                    p.fract_years(frac, 1)?;
-                }
-                b'M' => {
-                    p.months(val)?;
-                    p.fract_days(frac, 30)?;
-                }
-                b'W' => {
-                    p.days(val, 7)?;
-                    p.fract_days(frac, 7)?;
-                }
-                b'D' => {
-                    p.days(val, 1)?;
-                    p.fract_micros(frac, MICROS_PER_DAY)?;
-                }
+                b'Y' => p.add(Unit::Year, val, frac)?,
+                b'M' => p.add(Unit::Month, val, frac)?,
+                b'W' => p.add(Unit::Week, val, frac)?,
+                b'D' => p.add(Unit::Day, val, frac)?,
                 b'T' | 0 if integer_width(start) == 8 && !field => {
                     p.years(val / 10000, 1)?;
                     p.months((val / 100) % 100)?;
@@ -728,8 +713,7 @@ fn iso8601(text: &str) -> Result<Parts, Bad> {
                     if field {
                         return Err(Bad::Format);
                     }
-                    p.years(val, 1)?;
-                    p.fract_years(frac, 1)?;
+                    p.add(Unit::Year, val, frac)?;
                     if unit == 0 {
                         return Ok(p);
                     }
@@ -739,8 +723,7 @@ fn iso8601(text: &str) -> Result<Parts, Bad> {
                         continue;
                     }
                     let (val, frac, rest) = iso_number(s)?;
-                    p.months(val)?;
-                    p.fract_days(frac, 30)?;
+                    p.add(Unit::Month, val, frac)?;
                     s = rest;
                     match s.as_bytes().first() {
                         None => return Ok(p),
@@ -753,8 +736,7 @@ fn iso8601(text: &str) -> Result<Parts, Bad> {
                         Some(_) => return Err(Bad::Format),
                     }
                     let (val, frac, rest) = iso_number(s)?;
-                    p.days(val, 1)?;
-                    p.fract_micros(frac, MICROS_PER_DAY)?;
+                    p.add(Unit::Day, val, frac)?;
                     s = rest;
                     match s.as_bytes().first() {
                         None => return Ok(p),
@@ -770,9 +752,9 @@ fn iso8601(text: &str) -> Result<Parts, Bad> {
             }
         } else {
             match unit {
-                b'H' => p.micros(val, frac, MICROS_PER_HOUR)?,
-                b'M' => p.micros(val, frac, MICROS_PER_MINUTE)?,
-                b'S' => p.micros(val, frac, MICROS_PER_SECOND)?,
+                b'H' => p.add(Unit::Hour, val, frac)?,
+                b'M' => p.add(Unit::Minute, val, frac)?,
+                b'S' => p.add(Unit::Second, val, frac)?,
                 0 if integer_width(start) == 6 && !field => {
                     p.micros(val / 10000, 0.0, MICROS_PER_HOUR)?;
                     p.micros((val / 100) % 100, 0.0, MICROS_PER_MINUTE)?;
@@ -784,12 +766,12 @@ fn iso8601(text: &str) -> Result<Parts, Bad> {
                     if field {
                         return Err(Bad::Format);
                     }
-                    p.micros(val, frac, MICROS_PER_HOUR)?;
+                    p.add(Unit::Hour, val, frac)?;
                     if unit == 0 {
                         return Ok(p);
                     }
                     let (val, frac, rest) = iso_number(s)?;
-                    p.micros(val, frac, MICROS_PER_MINUTE)?;
+                    p.add(Unit::Minute, val, frac)?;
                     s = rest;
                     match s.as_bytes().first() {
                         None => return Ok(p),
@@ -797,7 +779,7 @@ fn iso8601(text: &str) -> Result<Parts, Bad> {
                         Some(_) => return Err(Bad::Format),
                     }
                     let (val, frac, rest) = iso_number(s)?;
-                    p.micros(val, frac, MICROS_PER_SECOND)?;
+                    p.add(Unit::Second, val, frac)?;
                     return match rest.is_empty() {
                         true => Ok(p),
                         false => Err(Bad::Format),

@@ -289,18 +289,13 @@ fn step_reader(a: &ArrayRef, access: Access) -> Result<Steps> {
                 Ok((!ints.is_null(i)).then(|| vec![Step::Index(ints.value(i))]))
             })
         }
-        DataType::List(_) => {
-            let list = cast(&a, &DataType::new_list(DataType::Utf8, true))?;
+        // A path: a text array, a NULL element making it NULL.
+        t if matches!(t, DataType::List(_)) || access == Access::Path => {
+            let arrays = super::array_text::text_arrays(&a)?;
             Box::new(move |i| {
-                let list = list.as_list::<i32>();
-                if list.is_null(i) {
-                    return Ok(None);
-                }
-                let items = list.value(i);
-                let items = items.as_string::<i32>();
-                Ok((0..items.len())
-                    .map(|k| (!items.is_null(k)).then(|| Step::Either(items.value(k).to_string())))
-                    .collect())
+                Ok(arrays(i)?.and_then(|elements| {
+                    elements.into_iter().map(|s| s.map(Step::Either)).collect()
+                }))
             })
         }
         _ => {
@@ -310,21 +305,11 @@ fn step_reader(a: &ArrayRef, access: Access) -> Result<Steps> {
                 if text.is_null(i) {
                     return Ok(None);
                 }
-                let value = text.value(i);
-                Ok(match access {
-                    Access::Path => super::array_text::parse(value)
-                        .map_err(|_| {
-                            DataException::error(
-                                "22P02",
-                                &format!("malformed array literal: \"{value}\""),
-                            )
-                        })?
-                        .into_iter()
-                        .map(|s| s.map(Step::Either))
-                        .collect(),
-                    Access::Steps => Some(vec![Step::Either(value.to_string())]),
-                    _ => Some(vec![Step::Key(value.to_string())]),
-                })
+                let value = text.value(i).to_string();
+                Ok(Some(vec![match access {
+                    Access::Steps => Step::Either(value),
+                    _ => Step::Key(value),
+                }]))
             })
         }
     })

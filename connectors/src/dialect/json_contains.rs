@@ -152,41 +152,17 @@ impl ScalarUDFImpl for JsonbTest {
     }
 }
 
-type Keys = Box<dyn Fn(usize) -> Result<Option<Vec<Option<String>>>>>;
-
 /// For each row, the keys asked for (None: NULL, so the answer is NULL):
 /// one text for `?`, a text array (a list, or its PostgreSQL text
 /// `'{a,b}'`) for `?|` and `?&`, whose NULL elements are skipped.
-fn key_reader(a: &ArrayRef, ask: Ask) -> Result<Keys> {
-    if let DataType::List(_) = a.data_type() {
-        let list = cast(a, &DataType::new_list(DataType::Utf8, true))?;
-        return Ok(Box::new(move |i| {
-            let list = list.as_list::<i32>();
-            if list.is_null(i) {
-                return Ok(None);
-            }
-            let items = list.value(i);
-            let items = items.as_string::<i32>();
-            Ok(Some(
-                (0..items.len())
-                    .map(|k| (!items.is_null(k)).then(|| items.value(k).to_string()))
-                    .collect(),
-            ))
-        }));
+fn key_reader(a: &ArrayRef, ask: Ask) -> Result<super::array_text::TextArrays> {
+    if matches!(a.data_type(), DataType::List(_)) || ask != Ask::Exists {
+        return super::array_text::text_arrays(a);
     }
     let text = cast(a, &DataType::Utf8)?;
     Ok(Box::new(move |i| {
         let text = text.as_string::<i32>();
-        if text.is_null(i) {
-            return Ok(None);
-        }
-        let value = text.value(i);
-        Ok(Some(match ask {
-            Ask::Exists => vec![Some(value.to_string())],
-            _ => super::array_text::parse(value).map_err(|_| {
-                DataException::error("22P02", &format!("malformed array literal: \"{value}\""))
-            })?,
-        }))
+        Ok((!text.is_null(i)).then(|| vec![Some(text.value(i).to_string())]))
     }))
 }
 
