@@ -21,10 +21,12 @@
 //! wall-clock time in its zone (`to_local_time`): Arrow's cast keeps the
 //! UTC clock.
 //!
-//! In every session, a text literal compared with or cast to a timestamp
-//! may omit the seconds (`ts < '2026-03-08 07:30'`, `TIMESTAMP
-//! '2026-03-08 07:30'`), as PostgreSQL reads it; Arrow's parser refused
-//! it. Read as a `timestamp` (without time zone), its offset is ignored
+//! In every session, a text literal compared with or cast to a date or
+//! a timestamp is read as PostgreSQL reads it (`time_text`, which reads
+//! every form of PostgreSQL's input: `'Jan 5 2024'`, `'1/31/2000 10:00
+//! PM'`, a clock without seconds, a zone after it), and a column's text
+//! cast to one through `quipu_time_text`; Arrow's parser refused all but
+//! ISO. Read as a `timestamp` (without time zone), its offset is ignored
 //! (`'2024-01-01 10:00+05'::timestamp` is 10:00; Arrow's parser converted
 //! it to UTC). A `timestamp` or `date` meeting a `timestamptz` in
 //! `COALESCE`, `CASE`, `GREATEST` or `LEAST` is read on the session's
@@ -42,10 +44,9 @@ use datafusion::logical_expr::expr::{Between, Cast, ScalarFunction, TryCast};
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 use datafusion::scalar::ScalarValue;
 use quipu_connectors::dialect::at_time_zone::AT_TIME_ZONE;
+use quipu_connectors::dialect::datetime_input;
 use quipu_connectors::dialect::float_literals::comparison;
-use quipu_connectors::dialect::time_text::{
-    self, literal_as_written, microseconds, with_seconds, without_offset,
-};
+use quipu_connectors::dialect::time_text::{self, literal_as_written};
 use quipu_connectors::dialect::utc_zone;
 
 /// `plan` with its `timestamptz` values read in `zone` (the session's
@@ -155,15 +156,22 @@ fn text_operand(e: &Expr, schema: &DFSchema) -> bool {
     matches!(e, Expr::Cast(Cast { expr, .. }) if expr.get_type(schema).is_ok_and(|t| t.is_string()))
 }
 
-/// Whether `e` is a text literal that is a time without seconds
-/// ([`with_seconds`]), with an offset ([`without_offset`]) or with more
-/// than six fractional digits ([`microseconds`]).
+/// Whether `e` is a text literal cast to a date or a timestamp, or one
+/// PostgreSQL reads as a date or a time (`datetime_input`): Arrow's cast
+/// may read it otherwise, or refuse it in other words.
 fn is_time_literal(e: &Expr) -> bool {
+    if let Expr::Cast(Cast { expr, field }) = e
+        && text_literal(expr).is_some()
+        && matches!(
+            field.data_type(),
+            DataType::Date32 | DataType::Timestamp(..)
+        )
+    {
+        return true;
+    }
     text_literal(e).is_some_and(|t| {
-        with_seconds(t).is_some()
-            || without_offset(t).is_some()
-            || microseconds(t).is_some()
-            || SPECIAL_TIMES.contains(&t.trim().to_ascii_lowercase().as_str())
+        SPECIAL_TIMES.contains(&t.trim().to_ascii_lowercase().as_str())
+            || datetime_input::read(t).is_ok()
     })
 }
 
@@ -415,33 +423,41 @@ fn text_literal(e: &Expr) -> Option<&str> {
     }
 }
 
-/// A text literal compared with `other`, a timestamp: with its seconds,
-/// and read in `zone` where `other` is a `timestamptz` in another zone.
-/// None when `lit` is not a text literal or `other` not a timestamp.
+/// A text literal compared with `other`, a date or a timestamp: read as
+/// PostgreSQL reads it (`time_text::literal_as_written`, in `zone` where
+/// `other` is a `timestamptz` in another zone), a special word
+/// (`'today'`) as the value it stands for. None when `lit` is not a text
+/// literal, `other` no date or timestamp, or Arrow's cast reads the text
+/// as it is; PostgreSQL's error where it refuses the text.
 fn literal_for(
     lit: &Expr,
     other: &Expr,
     schema: &DFSchema,
     zone: Option<&Arc<str>>,
-) -> Option<Expr> {
-    let text = text_literal(lit)?;
+) -> Result<Option<Expr>> {
+    let Some(text) = text_literal(lit) else {
+        return Ok(None);
+    };
     let t = match other.get_type(schema) {
-        Ok(t @ DataType::Timestamp(..)) => t,
-        _ => return None,
+        Ok(t @ (DataType::Timestamp(..) | DataType::Date32)) => t,
+        _ => return Ok(None),
     };
     let to = other_zone(other, schema, zone);
-    let fixed = literal_as_written(text, to.as_ref().unwrap_or(&t));
+    if let Some(special) = special_time(text, to.as_ref().unwrap_or(&t)) {
+        return Ok(Some(rewrite_expr(special, schema, zone)?.data));
+    }
+    let fixed = literal_as_written(text, to.as_ref().unwrap_or(&t))?;
     if fixed.is_none() && to.is_none() {
-        return None;
+        return Ok(None);
     }
     let lit = match fixed {
         Some(t) => Expr::Literal(ScalarValue::Utf8(Some(t)), None),
         None => lit.clone(),
     };
-    Some(match to {
+    Ok(Some(match to {
         Some(to) => Expr::Cast(Cast::new(Box::new(lit), to)),
         None => lit,
-    })
+    }))
 }
 
 /// A cast to `to` of `e`, a `timestamptz` (already in the session's
@@ -596,18 +612,23 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
             Transformed::yes(rewrite_expr(special, schema, zone)?.data)
         }
         // `TIMESTAMP '2024-01-01 10:00'`, `'...'::timestamptz`,
-        // `'2024-01-01 10:00+05'::timestamp` (the offset ignored).
+        // `'2024-01-01 10:00+05'::timestamp` (the offset ignored),
+        // `DATE 'Jan 5 2024'`.
         Expr::Cast(Cast { expr, field })
-            if text_literal(&expr)
-                .and_then(|t| literal_as_written(t, field.data_type()))
-                .is_some() =>
+            if text_literal(&expr).is_some()
+                && matches!(
+                    field.data_type(),
+                    DataType::Date32 | DataType::Timestamp(..)
+                ) =>
         {
-            let text = text_literal(&expr).and_then(|t| literal_as_written(t, field.data_type()));
-            let lit = Expr::Literal(ScalarValue::Utf8(text), None);
-            Transformed::yes(Expr::Cast(Cast {
-                expr: Box::new(lit),
-                field,
-            }))
+            let text = text_literal(&expr).unwrap_or_default();
+            match literal_as_written(text, field.data_type())? {
+                Some(text) => Transformed::yes(Expr::Cast(Cast {
+                    expr: Box::new(Expr::Literal(ScalarValue::Utf8(Some(text)), None)),
+                    field,
+                })),
+                None => Transformed::no(Expr::Cast(Cast { expr, field })),
+            }
         }
         Expr::Cast(Cast { expr, field }) if zone_dependent(field.data_type()) => {
             let (expr, yes) = cast_operand(*expr, schema, zone, field.data_type());
@@ -667,14 +688,14 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
             }))
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) if comparison(op) => {
-            if let Some(r) = literal_for(&right, &left, schema, zone) {
+            if let Some(r) = literal_for(&right, &left, schema, zone)? {
                 return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
                     left,
                     op,
                     right: Box::new(r),
                 })));
             }
-            if let Some(l) = literal_for(&left, &right, schema, zone) {
+            if let Some(l) = literal_for(&left, &right, schema, zone)? {
                 return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
                     left: Box::new(l),
                     op,
@@ -708,8 +729,8 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
             low,
             high,
         }) => {
-            let l = literal_for(&low, &expr, schema, zone);
-            let h = literal_for(&high, &expr, schema, zone);
+            let l = literal_for(&low, &expr, schema, zone)?;
+            let h = literal_for(&high, &expr, schema, zone)?;
             let any = l.is_some() || h.is_some();
             let e = Expr::Between(Between {
                 negated,

@@ -6,7 +6,11 @@ SQL orders, time zones, junk), each cast by `quipu sql` and by a
 PostgreSQL server and printed as text; prints every difference (value or
 error) and a count. A long run of docs/testing.md.
 
-    python3 tests/tools/cast_fuzz.py SEED COUNT
+    python3 tests/tools/cast_fuzz.py SEED COUNT [ZONE]
+
+ZONE (default UTC) is the session's `TimeZone` on both sides. About a
+third of the cases cast a column (a `VALUES` row read by a scalar
+subquery), which Quipu reads at run time, not while it plans.
 
 QUIPU_BIN is the quipu binary; PGHOST, PGPORT and PGUSER reach the server
 (any database: nothing is stored).
@@ -43,9 +47,13 @@ def date():
     elif r < 0.6: s = "%s%s%s" % (y.zfill(4), m.zfill(2), d.zfill(2))
     elif r < 0.7: s = "%s %s %s" % (R.choice(MONTHS), d, y)
     elif r < 0.8: s = "%s-%s-%s" % (d, R.choice(MONTHS), y)
+    elif r < 0.75: s = "%s %s, %s" % (R.choice(MONTHS), d, y)
+    elif r < 0.78: s = "%s %s %s" % (d, R.choice(MONTHS), y)
+    elif r < 0.81: s = "%s-%s-%s" % (y, R.choice(MONTHS), d)
     elif r < 0.85: s = "%s.%s.%s" % (y, m, d)
     elif r < 0.9: s = R.choice(["epoch", "today", "infinity", "-infinity", "allballs", "2024-02-29 BC",
-                                "J2451545", "2024-366", "2024-W01-1", "Monday 2024-01-01"])
+                                "J2451545", "2024-366", "2024-W01-1", "Monday 2024-01-01", "2024.005",
+                                "990108", "1999.008", "January 8, 99 BC", "y2024m01d05", "Jan 5"])
     else: s = "%s-%s-%s %s" % (y, m, d, R.choice(["AD", "BC", "12:00", "T12:00", ""]))
     return pad(s)
 def clock():
@@ -63,7 +71,9 @@ def timestamp():
     if r < 0.7: s = d + R.choice([" ", "T", "  "]) + clock()
     elif r < 0.8: s = d
     else: s = R.choice(["epoch", "infinity", "2024-01-01 24:00:00", "2024-01-01 23:59:60",
-                        "Wed Jan 03 10:00:00 2024", "2024-01-01 10:00:00.9999995"])
+                        "Wed Jan 03 10:00:00 2024", "2024-01-01 10:00:00.9999995", "20240105T103000",
+                        "20240105 103000", "Jan 5 2024 10:00 PM", "2024-01-05 10:00 met dst",
+                        "2024-03-10 02:30", "2024-11-03 01:30", "2024-01-05 10:00 utc+3"])
     return pad(s), zone()
 cases = []
 for i in range(N):
@@ -80,5 +90,10 @@ for i in range(N):
         t = "timestamp"; v, _ = timestamp()
     else:
         t = "timestamptz"; v, z = timestamp(); v = v + z
-    cases.append("CAST(CAST('%s' AS %s) AS text)" % (v.replace("'", "''"), t))
-compare(cases)
+    v = v.replace("'", "''")
+    if R.random() < 0.35:
+        cases.append("(SELECT CAST(CAST(v AS %s) AS text) FROM (VALUES ('%s')) AS t(v))" % (t, v))
+    else:
+        cases.append("CAST(CAST('%s' AS %s) AS text)" % (v, t))
+zone = sys.argv[3] if len(sys.argv) > 3 else "UTC"
+compare(cases, prelude="SET TimeZone = '%s'; " % zone)

@@ -31,14 +31,14 @@ pub struct Interval {
 
 /// Why text is not an interval (PostgreSQL's `DTERR_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Bad {
+pub(super) enum Bad {
     Format,
     FieldOverflow,
 }
 
 /// `text` read as PostgreSQL reads an interval, or its error.
 pub fn parse(text: &str) -> datafusion::common::Result<Interval> {
-    let read = tokens(text)
+    let read = tokens(text, 256)
         .and_then(|fields| decode(&fields))
         .or_else(|bad| match bad {
             Bad::Format => iso8601(text),
@@ -66,7 +66,7 @@ pub fn parse(text: &str) -> datafusion::common::Result<Interval> {
 
 /// What a token of `ParseDateTime` is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Number,
     Time,
     Date,
@@ -129,13 +129,14 @@ const DATE_WORDS: &[&str] = &[
     "sun",
 ];
 
-/// `ParseDateTime`: the text's fields, words in lower case.
-fn tokens(text: &str) -> Result<Vec<(String, Kind)>, Bad> {
+/// `ParseDateTime`: the text's fields, words in lower case, in a buffer
+/// of `room` bytes (256 for an interval, 153 for a date or time).
+pub(super) fn tokens(text: &str, room: usize) -> Result<Vec<(String, Kind)>, Bad> {
     let b = text.as_bytes();
     let mut i = 0;
     let mut out: Vec<(String, Kind)> = vec![];
-    // PostgreSQL's fields and their ends share a buffer of 256 bytes, and
-    // there are at most 25 of them.
+    // PostgreSQL's fields and their ends share a buffer of `room` bytes,
+    // and there are at most 25 of them.
     let mut used = 0;
     let at = |i: usize| b.get(i).copied().unwrap_or(0);
     while i < b.len() {
@@ -234,7 +235,7 @@ fn tokens(text: &str) -> Result<Vec<(String, Kind)>, Bad> {
             return Err(Bad::Format);
         }
         used += f.len() + 1;
-        if used >= 256 || out.len() == 25 {
+        if used >= room || out.len() == 25 {
             return Err(Bad::Format);
         }
         out.push((f, kind));
@@ -420,7 +421,7 @@ fn unit_word(word: &str) -> Result<Option<Unit>, Bad> {
 
 /// C's `strtol` over `s`: optional spaces and sign, digits; the value and
 /// the rest (all of `s` when there are no digits).
-fn strtol(s: &str) -> Result<(i64, &str), Bad> {
+pub(super) fn strtol(s: &str) -> Result<(i64, &str), Bad> {
     let t = s.trim_start();
     let (negative, body) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
@@ -446,7 +447,7 @@ fn strtol(s: &str) -> Result<(i64, &str), Bad> {
 }
 
 /// `strtoint`: `strtol` within 32 bits.
-fn strtoint(s: &str) -> Result<(i64, &str), Bad> {
+pub(super) fn strtoint(s: &str) -> Result<(i64, &str), Bad> {
     let (v, rest) = strtol(s)?;
     match i32::try_from(v) {
         Ok(_) => Ok((v, rest)),
@@ -455,7 +456,7 @@ fn strtoint(s: &str) -> Result<(i64, &str), Bad> {
 }
 
 /// `ParseFraction`: `.` and digits (or `.` alone) as a fraction.
-fn fraction(s: &str) -> Result<f64, Bad> {
+pub(super) fn fraction(s: &str) -> Result<f64, Bad> {
     if s == "." {
         return Ok(0.0);
     }
@@ -466,9 +467,10 @@ fn fraction(s: &str) -> Result<f64, Bad> {
     s.parse::<f64>().map_err(|_| Bad::Format)
 }
 
-/// `DecodeTimeForInterval`: `h:mm[:ss[.f]]` or `mm:ss.f`, in
-/// microseconds.
-fn clock(s: &str) -> Result<i64, Bad> {
+/// `DecodeTimeCommon`: `h:mm[:ss[.f]]` or `mm:ss.f` (`.f` rounded to
+/// microseconds), as hours, minutes, seconds and microseconds; timestamps
+/// and intervals read a clock with it.
+pub(super) fn clock_fields(s: &str) -> Result<(i64, i64, i64, i64), Bad> {
     let (mut hour, rest) = strtol(s)?;
     let Some(rest) = rest.strip_prefix(':') else {
         return Err(Bad::Format);
@@ -480,6 +482,9 @@ fn clock(s: &str) -> Result<i64, Bad> {
     } else if rest.starts_with('.') {
         // mm:ss.fff
         fsec = (fraction(rest)? * 1e6).round_ties_even();
+        if i32::try_from(hour).is_err() {
+            return Err(Bad::FieldOverflow);
+        }
         sec = min;
         min = hour;
         hour = 0;
@@ -501,14 +506,19 @@ fn clock(s: &str) -> Result<i64, Bad> {
     {
         return Err(Bad::FieldOverflow);
     }
-    (fsec as i64)
-        .checked_add(
-            hour.checked_mul(MICROS_PER_HOUR)
-                .ok_or(Bad::FieldOverflow)?,
-        )
-        .and_then(|u| u.checked_add(min * MICROS_PER_MINUTE))
-        .and_then(|u| u.checked_add(sec * MICROS_PER_SECOND))
-        .ok_or(Bad::FieldOverflow)
+    Ok((hour, min, sec, fsec as i64))
+}
+
+/// `DecodeTimeForInterval`: a clock ([`clock_fields`]) in microseconds.
+fn clock(s: &str) -> Result<i64, Bad> {
+    let (hour, min, sec, fsec) = clock_fields(s)?;
+    fsec.checked_add(
+        hour.checked_mul(MICROS_PER_HOUR)
+            .ok_or(Bad::FieldOverflow)?,
+    )
+    .and_then(|u| u.checked_add(min * MICROS_PER_MINUTE))
+    .and_then(|u| u.checked_add(sec * MICROS_PER_SECOND))
+    .ok_or(Bad::FieldOverflow)
 }
 
 /// `DecodeInterval` (IntervalStyle `postgres`): the fields read from the

@@ -15,6 +15,7 @@ pub mod case_mapping;
 pub mod column_names;
 pub mod concat;
 pub mod correlated_limit;
+pub mod datetime_input;
 pub mod exists_values;
 pub mod extreme_places;
 pub mod float_errors;

@@ -672,9 +672,11 @@ fn series_arguments(args: &mut [datafusion::sql::sqlparser::ast::FunctionArg]) {
     }
 }
 
-/// A timestamp written as typed text (`TIMESTAMP '...'`, `'...'::timestamp`,
-/// with time zone or not) with its text as PostgreSQL reads it
-/// (`super::time_text::as_written`).
+/// A date or timestamp written as typed text (`DATE '...'`, `TIMESTAMP
+/// '...'`, `'...'::timestamp`, with time zone or not) with its text as
+/// PostgreSQL reads it (`super::time_text::read_as`; a `timestamptz`
+/// without a zone keeps its wall clock, and text PostgreSQL refuses is
+/// left for the cast's error).
 fn timestamp_text(e: &mut Expr) {
     use datafusion::arrow::datatypes::{DataType as Arrow, TimeUnit};
     use datafusion::sql::sqlparser::ast::{DataType, TimezoneInfo, Value};
@@ -685,6 +687,7 @@ fn timestamp_text(e: &mut Expr) {
         DataType::Timestamp(..) => {
             Some(Arrow::Timestamp(TimeUnit::Microsecond, Some("UTC".into())))
         }
+        DataType::Date => Some(Arrow::Date32),
         _ => None,
     };
     let (text, to) = match e {
@@ -698,7 +701,7 @@ fn timestamp_text(e: &mut Expr) {
         _ => return,
     };
     if let (Value::SingleQuotedString(text), Some(to)) = (text, to)
-        && let Some(read) = super::time_text::as_written(text, &to)
+        && let Ok(Some(read)) = super::time_text::read_as(text, &to, None)
     {
         *text = read;
     }

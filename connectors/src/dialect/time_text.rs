@@ -1,130 +1,208 @@
-//! Timestamp text as PostgreSQL reads it, where Arrow's parser reads it
-//! otherwise (issue 22): a time without seconds, an offset after a
-//! `timestamp`, more than six fractional digits. `scheduler/src/zones.rs`
-//! rewrites the literals of a plan with it, `syntax.rs` the bounds of a
-//! `generate_series` in `FROM`, which DataFusion evaluates while it plans.
+//! Date and timestamp text as PostgreSQL reads it (issue 22), where
+//! Arrow's parser refuses it or reads it otherwise: it is read by
+//! `datetime_input` (PostgreSQL's `date_in`, `timestamp_in`,
+//! `timestamptz_in`) and written again as the ISO text Arrow's cast reads
+//! the same way. `scheduler/src/zones.rs` rewrites the literals of a plan
+//! with it and wraps a cast of a text column in [`time_text`];
+//! `syntax.rs` rewrites the bounds of a `generate_series` in `FROM`,
+//! which DataFusion evaluates while it plans.
+//!
+//! What Arrow's parser read otherwise: an offset after a `timestamp`
+//! (`'2024-01-01 10:00+05'::timestamp` is 10:00 in PostgreSQL, Arrow
+//! converted it to UTC), more than six fractional digits (cut, where
+//! PostgreSQL rounds), and an hour a daylight-saving change skips or
+//! repeats in the session's zone (refused). What it refused: everything
+//! but ISO's `YYYY-MM-DD[ hh:mm:ss]` (`datetime_input` lists it).
 
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::Result;
 
-/// The text of a literal compared with a timestamp, as Arrow's parser
-/// reads it: `YYYY-MM-DD HH:MM` gets its seconds (`:00`), before its
-/// offset if it has one (`2024-01-31 00:00+05:30`).
-pub fn with_seconds(text: &str) -> Option<String> {
+use super::datetime_input::{self, Fail, Read, Stamp, Zone};
+use crate::error::DataException;
+
+/// PostgreSQL's name of `to` in its input errors; None for a type that
+/// is no date or timestamp.
+fn type_name(to: &DataType) -> Option<&'static str> {
+    match to {
+        DataType::Date32 => Some("date"),
+        DataType::Timestamp(_, None) => Some("timestamp"),
+        DataType::Timestamp(_, Some(_)) => Some("timestamp with time zone"),
+        _ => None,
+    }
+}
+
+/// Whether Arrow's cast reads `text` as a value of `to` as PostgreSQL
+/// does: ISO's `YYYY-MM-DD`, or for a timestamp `YYYY-MM-DD hh:mm:ss`
+/// with up to six fractional digits and no zone (a `timestamptz` only
+/// where the session's zone is UTC: `zone` is None), each field in
+/// range.
+fn plain_iso(text: &str, to: &DataType, zone: Option<&Tz>) -> bool {
     let b = text.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    let minutes_only = b.len() >= 16
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let date = b.len() >= 10
         && digits(0..4)
         && b[4] == b'-'
         && digits(5..7)
         && b[7] == b'-'
         && digits(8..10)
-        && (b[10] == b' ' || b[10] == b'T')
+        && &text[..4] != "0000"
+        && chrono::NaiveDate::parse_from_str(&text[..10], "%Y-%m-%d").is_ok();
+    // A `timestamptz` in a session zone other than UTC is read on its
+    // clock here, even at midnight (which a change skips in some zones).
+    let clock = matches!(to, DataType::Timestamp(_, None) | DataType::Date32)
+        || (matches!(to, DataType::Timestamp(..)) && zone.is_none());
+    if !date || b.len() == 10 {
+        return date && clock;
+    }
+    let fraction = b.len() == 19 || (b.len() > 20 && b.len() <= 26 && b[19] == b'.');
+    fraction
+        && clock
+        && !matches!(to, DataType::Date32)
+        && matches!(b[10], b' ' | b'T')
         && digits(11..13)
         && b[13] == b':'
         && digits(14..16)
-        && offset(&text[16..]);
-    minutes_only.then(|| format!("{}:00{}", &text[..16], &text[16..]))
+        && b[16] == b':'
+        && digits(17..19)
+        && (b.len() == 19 || digits(20..b.len()))
+        && &text[11..13] < "24"
+        && &text[14..16] < "60"
+        && &text[17..19] < "60"
 }
 
-/// The text of a literal read as a `timestamp` (without time zone) as
-/// PostgreSQL reads it: an offset after the time is ignored
-/// (`'2024-01-01 10:00+05'::timestamp` is 10:00; Arrow's parser converted
-/// it to UTC, 05:00), and the seconds added where they are missing.
-/// None when the text has no offset.
-pub fn without_offset(text: &str) -> Option<String> {
-    let text = with_seconds(text).unwrap_or_else(|| text.to_string());
-    let b = text.as_bytes();
-    // The offset begins at most 7 bytes from the end (` +05:30`), after a
-    // clock (`HH:MM` at 11..16).
-    let first = text.len().saturating_sub(7).max(16);
-    let cut = (first..text.len()).find(|&i| {
-        matches!(b[i], b'+' | b'-' | b'Z' | b' ')
-            && text.is_char_boundary(i)
-            && b[13] == b':'
-            && offset(&text[i..])
-    })?;
-    Some(text[..cut].trim_end().to_string())
-}
-
-/// The text of a literal read as a value of `to` as PostgreSQL reads it,
-/// where Arrow's parser reads it otherwise: [`without_offset`] for a
-/// `timestamp`, [`with_seconds`] for a `timestamptz` (None: as it is, or
-/// `to` is no timestamp).
-pub fn as_written(text: &str, to: &DataType) -> Option<String> {
-    if !matches!(to, DataType::Timestamp(..)) {
-        return None;
-    }
-    let rounded = microseconds(text);
-    let text = rounded.as_deref().unwrap_or(text);
-    let fixed = match to {
-        DataType::Timestamp(_, None) => without_offset(text).or_else(|| with_seconds(text)),
-        _ => with_seconds(text),
+/// `text` read as a value of `to` (a `date`, `timestamp` or
+/// `timestamptz`) as PostgreSQL reads it, as the ISO text Arrow's cast
+/// reads the same way: `YYYY-MM-DD`, `YYYY-MM-DD hh:mm:ss.ffffff`, and
+/// for a `timestamptz` written with a zone, or without one where the
+/// session's `zone` is given, the instant in UTC (`...+00:00`; a wall
+/// clock a daylight-saving change skips is read with the offset before
+/// it, one it repeats with the offset after it, as PostgreSQL does).
+/// None where Arrow's cast reads the text as it is, or `to` is no date or
+/// timestamp; PostgreSQL's error where it refuses the text.
+pub fn read_as(text: &str, to: &DataType, zone: Option<&Tz>) -> Result<Option<String>> {
+    let Some(type_name) = type_name(to) else {
+        return Ok(None);
     };
-    fixed.or(rounded)
-}
-
-/// The text of a timestamp with more than six fractional digits, rounded
-/// to six as PostgreSQL's input rounds them (`rint` of the fraction read
-/// as a double, in microseconds: ties to even), the carry into the
-/// seconds and on; Arrow's parser cut them (`10:00:00.1234567` was
-/// `.123456`, PostgreSQL's `.123457`). None when it has no more than six.
-pub fn microseconds(text: &str) -> Option<String> {
-    let b = text.as_bytes();
-    if b.len() < 27 || !matches!(b[10], b' ' | b'T') || b[16] != b':' || b[19] != b'.' {
-        return None;
+    if plain_iso(text, to, zone) {
+        return Ok(None);
     }
-    let end = 20 + b[20..].iter().take_while(|c| c.is_ascii_digit()).count();
-    if end - 20 <= 6 {
-        return None;
-    }
-    let fraction: f64 = format!("0.{}", &text[20..end]).parse().ok()?;
-    let micros = (fraction * 1e6).round_ties_even() as u32;
-    let (seconds, micros) = match micros {
-        1_000_000 => {
-            let whole = chrono::NaiveDateTime::parse_from_str(&text[..19], "%Y-%m-%d %H:%M:%S")
-                .or_else(|_| {
-                    chrono::NaiveDateTime::parse_from_str(&text[..19], "%Y-%m-%dT%H:%M:%S")
-                })
-                .ok()?;
-            let next = whole + chrono::TimeDelta::seconds(1);
-            (next.format("%Y-%m-%d %H:%M:%S").to_string(), 0)
-        }
-        m => (text[..19].to_string(), m),
+    let unsupported = |why: &str| {
+        DataException::error(
+            "0A000",
+            &format!("date/time value \"{text}\" is not supported: {why}"),
+        )
     };
-    Some(format!("{seconds}.{micros:06}{}", &text[end..]))
-}
-
-/// Whether `rest` is nothing or an offset Arrow's parser reads after the
-/// seconds: `Z`, `+05`, `-0330`, `+05:30`, with or without a space.
-fn offset(rest: &str) -> bool {
-    let r = rest.strip_prefix(' ').unwrap_or(rest).as_bytes();
-    let d = |i: usize| r.get(i).is_some_and(u8::is_ascii_digit);
-    match r {
-        [] => rest.is_empty(),
-        [b'Z'] => true,
-        [b'+' | b'-', ..] => match r.len() {
-            3 => d(1) && d(2),
-            5 => d(1) && d(2) && d(3) && d(4),
-            6 => d(1) && d(2) && r[3] == b':' && d(4) && d(5),
-            _ => false,
+    let Stamp {
+        year,
+        month,
+        day,
+        micros,
+        zone: written,
+    } = match datetime_input::read(text) {
+        Ok(Read::At(stamp)) => stamp,
+        Ok(Read::Epoch) => Stamp {
+            year: 1970,
+            month: 1,
+            day: 1,
+            micros: 0,
+            zone: Zone::East(0),
         },
-        _ => false,
+        Ok(Read::Infinity | Read::NegativeInfinity) => {
+            return Err(unsupported("Quipu's dates and timestamps have no infinity"));
+        }
+        Ok(Read::Relative(word)) => {
+            return Err(unsupported(&format!(
+                "Quipu reads '{word}' only alone, in a literal"
+            )));
+        }
+        Err(fail) => return Err(input_error(fail, text, type_name)),
+    };
+    let out_of_range =
+        || unsupported("Quipu's dates and timestamps are within the years 1 to 9999");
+    let date = u32::try_from(month)
+        .ok()
+        .zip(u32::try_from(day).ok())
+        .and_then(|(m, d)| chrono::NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, m, d))
+        .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)))
+        .ok_or_else(out_of_range)?;
+    if matches!(to, DataType::Date32) {
+        return Ok(Some(date.format("%Y-%m-%d").to_string()));
     }
+    let wall = date.and_time(chrono::NaiveTime::MIN) + chrono::TimeDelta::microseconds(micros);
+    let in_range = |t: chrono::NaiveDateTime| {
+        (1..=9999)
+            .contains(&chrono::Datelike::year(&t))
+            .then_some(t)
+            .ok_or_else(out_of_range)
+    };
+    let wall = in_range(wall)?;
+    let wall_micros = wall.and_utc().timestamp_micros();
+    let instant = match (to, written, zone) {
+        (DataType::Timestamp(_, None), ..) | (_, Zone::Session, None) => None,
+        (_, Zone::Session, Some(zone)) => {
+            super::at_time_zone::wall_clock_to_instant(wall_micros, zone)
+        }
+        (_, Zone::East(east), _) => Some(wall_micros - east * 1_000_000),
+        (_, Zone::Named(tz), _) => tz
+            .name()
+            .parse::<Tz>()
+            .ok()
+            .and_then(|tz| super::at_time_zone::wall_clock_to_instant(wall_micros, &tz)),
+    };
+    Ok(Some(match instant {
+        None => wall.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        Some(utc) => {
+            let utc = chrono::DateTime::from_timestamp_micros(utc).ok_or_else(out_of_range)?;
+            in_range(utc.naive_utc())?
+                .format("%Y-%m-%d %H:%M:%S%.6f+00:00")
+                .to_string()
+        }
+    }))
+}
+
+/// PostgreSQL's error (`DateTimeParseError`) for `text` it does not read
+/// as a value of `type_name`.
+fn input_error(fail: Fail, text: &str, type_name: &str) -> datafusion::error::DataFusionError {
+    match fail {
+        Fail::Format => DataException::error(
+            "22007",
+            &format!("invalid input syntax for type {type_name}: \"{text}\""),
+        ),
+        Fail::FieldOverflow | Fail::MonthDayOverflow => DataException::error(
+            "22008",
+            &format!("date/time field value out of range: \"{text}\""),
+        ),
+        Fail::ZoneDisplacement => DataException::error(
+            "22009",
+            &format!("time zone displacement out of range: \"{text}\""),
+        ),
+        Fail::Zone(name) => {
+            DataException::error("22023", &format!("time zone \"{name}\" not recognized"))
+        }
+    }
+}
+
+/// The text of a literal read as a value of `to` ([`read_as`]), a
+/// `timestamptz` without a zone on the clock of `to`'s zone.
+pub fn literal_as_written(text: &str, to: &DataType) -> Result<Option<String>> {
+    let zone = match to {
+        DataType::Timestamp(_, Some(tz)) if !super::utc_zone(tz) => tz.parse::<Tz>().ok(),
+        _ => None,
+    };
+    read_as(text, to, zone.as_ref())
 }
 
 /// The name of [`time_text`].
 pub const TIME_TEXT: &str = "quipu_time_text";
 
-/// `quipu_time_text(s, to)`: each text of `s` as PostgreSQL reads it as a
-/// value of `to` (`'timestamp'`, `'timestamptz'` or `'date'`), for
-/// Arrow's cast after it, where a column (not a literal, which
-/// `scheduler/src/zones.rs` rewrites once) is cast: a `timestamp` leaves
-/// an offset out ([`as_written`]: `'2024-01-01 10:00:00+02'::timestamp`
-/// is 10:00, Arrow's cast converted it to UTC, 08:00), a clock without
-/// seconds gets them (`10:00+02` failed to parse), and a `date` is the
-/// date of a text with a clock after it (`'2024-01-01 23:00-05'::date`
-/// is 2024-01-01, Arrow refused it).
+/// `quipu_time_text(s, to[, zone])`: each text of `s` read as PostgreSQL
+/// reads a value of `to` (`'timestamp'`, `'timestamptz'` or `'date'`),
+/// written for Arrow's cast after it ([`read_as`]), where a column (not a
+/// literal, which `scheduler/src/zones.rs` rewrites once) is cast; a
+/// `timestamptz` without a zone is read on the clock of `zone`, the
+/// session's (UTC where it is not given). A text PostgreSQL refuses is
+/// PostgreSQL's error.
 pub fn time_text() -> datafusion::logical_expr::ScalarUDF {
     datafusion::logical_expr::ScalarUDF::new_from_impl(TimeText {
         signature: datafusion::logical_expr::Signature::user_defined(
@@ -138,65 +216,18 @@ struct TimeText {
     signature: datafusion::logical_expr::Signature,
 }
 
-/// `text` read as a value of `to` as PostgreSQL reads it, where Arrow's
-/// cast reads it otherwise.
-fn read_as(text: &str, to: &str) -> Option<String> {
+/// The type [`time_text`]'s second argument names.
+fn named_type(to: &str) -> Option<DataType> {
     use datafusion::arrow::datatypes::TimeUnit;
     match to {
-        "timestamp" => as_written(text, &DataType::Timestamp(TimeUnit::Microsecond, None)),
-        "timestamptz" => as_written(
-            text,
-            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        ),
-        "date" => {
-            let b = text.as_bytes();
-            let dated = b.len() > 10
-                && matches!(b[10], b' ' | b'T')
-                && b[..10].iter().enumerate().all(|(i, c)| match i {
-                    4 | 7 => *c == b'-',
-                    _ => c.is_ascii_digit(),
-                });
-            dated.then(|| text[..10].to_string())
-        }
+        "timestamp" => Some(DataType::Timestamp(TimeUnit::Microsecond, None)),
+        "timestamptz" => Some(DataType::Timestamp(
+            TimeUnit::Microsecond,
+            Some("UTC".into()),
+        )),
+        "date" => Some(DataType::Date32),
         _ => None,
     }
-}
-
-/// The text of a literal cast to `to` as PostgreSQL reads it
-/// ([`as_written`]), and for a `timestamptz` in a zone other than UTC a
-/// text without an offset read on that zone's clock and written as the
-/// instant in UTC ([`in_zone`]): Arrow's cast refused an hour a
-/// daylight-saving change skips or repeats (`'2024-03-10
-/// 02:30'::timestamptz` in America/New_York is 03:30-04, `'2024-11-03
-/// 01:30'` 01:30-05). None where Arrow's cast reads the text as PostgreSQL.
-pub fn literal_as_written(text: &str, to: &DataType) -> Option<String> {
-    let written = as_written(text, to);
-    let zone = match to {
-        DataType::Timestamp(_, Some(tz)) if !super::utc_zone(tz) => {
-            tz.parse::<datafusion::arrow::array::timezone::Tz>().ok()
-        }
-        _ => None,
-    };
-    match zone.and_then(|z| in_zone(written.as_deref().unwrap_or(text), &z)) {
-        Some(utc) => Some(utc),
-        None => written,
-    }
-}
-
-/// A `timestamptz`'s text without an offset (`2024-03-10 02:30:00`), read
-/// on `zone`'s clock as PostgreSQL reads it, as the instant's text in UTC:
-/// an hour a daylight-saving change skips has the offset before it
-/// (`at_time_zone::wall_clock_to_instant`); Arrow's cast refused it
-/// ("error computing timezone offset"). None for text with an offset or
-/// a zone, which Arrow's cast reads.
-fn in_zone(text: &str, zone: &datafusion::arrow::array::timezone::Tz) -> Option<String> {
-    let naive = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
-        .iter()
-        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text.trim(), f).ok())?;
-    let micros = naive.and_utc().timestamp_micros();
-    let instant = super::at_time_zone::wall_clock_to_instant(micros, zone)?;
-    let utc = chrono::DateTime::from_timestamp_micros(instant)?;
-    Some(utc.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string())
 }
 
 impl datafusion::logical_expr::ScalarUDFImpl for TimeText {
@@ -231,155 +262,174 @@ impl datafusion::logical_expr::ScalarUDFImpl for TimeText {
             Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(v)))) => Some(v.clone()),
             _ => None,
         };
-        let Some(to) = constant(1) else {
+        let Some(to) = constant(1).as_deref().and_then(named_type) else {
             return datafusion::common::exec_err!("{TIME_TEXT} takes a constant type");
         };
-        let zone: Option<datafusion::arrow::array::timezone::Tz> =
-            constant(2).and_then(|z| z.parse().ok());
+        let zone: Option<Tz> = constant(2).and_then(|z| z.parse().ok());
         let arrays = ColumnarValue::values_to_arrays(&args.args[..1])?;
         let texts = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
-        let out: StringArray = texts
+        let out = texts
             .as_string::<i32>()
             .iter()
             .map(|t| {
-                t.map(|t| {
-                    let read = read_as(t, &to);
-                    let read = read.as_deref().unwrap_or(t);
-                    match &zone {
-                        Some(zone) => in_zone(read, zone).unwrap_or_else(|| read.to_string()),
-                        None => read.to_string(),
-                    }
-                })
+                t.map(|t| Ok(read_as(t, &to, zone.as_ref())?.unwrap_or_else(|| t.to_string())))
+                    .transpose()
             })
-            .collect();
+            .collect::<Result<StringArray>>()?;
         super::pg_text::shaped_like(&args.args[..1], std::sync::Arc::new(out))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{microseconds, read_as, with_seconds, without_offset};
+    use super::read_as;
+    use datafusion::arrow::array::timezone::Tz;
+    use datafusion::arrow::datatypes::{DataType, TimeUnit};
+
+    const TS: DataType = DataType::Timestamp(TimeUnit::Microsecond, None);
+
+    fn tz() -> DataType {
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+    }
+
+    fn read(text: &str, to: &DataType, zone: Option<&Tz>) -> Option<String> {
+        read_as(text, to, zone).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
 
     #[test]
-    fn text_without_an_offset_is_read_on_the_zone_s_clock() {
-        let ny: datafusion::arrow::array::timezone::Tz = "America/New_York".parse().unwrap();
-        for (text, read) in [
+    fn text_without_a_zone_is_read_on_the_session_s_clock() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        for (text, want) in [
             // Skipped: the offset before the change (-05).
-            (
-                "2024-03-10 02:30:00",
-                Some("2024-03-10 07:30:00.000000+00:00"),
-            ),
+            ("2024-03-10 02:30:00", "2024-03-10 07:30:00.000000+00:00"),
             // Repeated: the offset after it (-05).
+            ("2024-11-03 01:30:00", "2024-11-03 06:30:00.000000+00:00"),
+            ("2024-07-01T10:00:00.5", "2024-07-01 14:00:00.500000+00:00"),
+            ("2024-07-01", "2024-07-01 04:00:00.000000+00:00"),
+            // A zone written is the text's own.
+            ("2024-07-01 10:00:00+02", "2024-07-01 08:00:00.000000+00:00"),
             (
-                "2024-11-03 01:30:00",
-                Some("2024-11-03 06:30:00.000000+00:00"),
+                "2024-07-01 10:00:00 Europe/Paris",
+                "2024-07-01 08:00:00.000000+00:00",
             ),
             (
-                "2024-07-01T10:00:00.5",
-                Some("2024-07-01 14:00:00.500000+00:00"),
+                "Jul 1 2024 10:00 PM EST",
+                "2024-07-02 03:00:00.000000+00:00",
             ),
-            ("2024-07-01 10:00:00+02", None),
-            ("2024-07-01 10:00:00 Europe/Paris", None),
         ] {
-            assert_eq!(super::in_zone(text, &ny).as_deref(), read, "{text}");
+            assert_eq!(
+                read(text, &tz(), Some(&ny)).as_deref(),
+                Some(want),
+                "{text}"
+            );
         }
     }
 
     #[test]
-    fn a_column_of_text_is_read_as_postgresql_reads_it() {
-        for (text, to, read) in [
+    fn text_is_written_as_arrow_reads_it() {
+        for (text, to, want) in [
             (
                 "2024-01-01 10:00:00+02",
-                "timestamp",
-                Some("2024-01-01 10:00:00"),
+                TS,
+                Some("2024-01-01 10:00:00.000000"),
             ),
             (
                 "2024-01-01 10:00+02",
-                "timestamptz",
-                Some("2024-01-01 10:00:00+02"),
+                tz(),
+                Some("2024-01-01 08:00:00.000000+00:00"),
             ),
-            ("2024-01-01 23:00-05", "date", Some("2024-01-01")),
-            ("2024-01-01T10:00:00Z", "date", Some("2024-01-01")),
-            ("2024-01-01", "date", None),
-            ("Jan 1 2024 10:00", "date", None),
-            ("2024-01-01 10:00:00", "timestamptz", None),
-        ] {
-            assert_eq!(read_as(text, to).as_deref(), read, "{text} as {to}");
-        }
-    }
-
-    #[test]
-    fn more_than_six_fractional_digits_round() {
-        for (text, read) in [
-            ("2024-01-01 10:00:00.1234567", "2024-01-01 10:00:00.123457"),
-            ("2024-01-01 10:00:00.1234564", "2024-01-01 10:00:00.123456"),
+            ("2024-01-01 10:00", tz(), Some("2024-01-01 10:00:00.000000")),
+            ("2024-01-01 23:00-05", DataType::Date32, Some("2024-01-01")),
+            ("2024-01-01T10:00:00Z", DataType::Date32, Some("2024-01-01")),
+            ("Jan 1 2024 10:00", DataType::Date32, Some("2024-01-01")),
+            (" 2024-1-5 ", DataType::Date32, Some("2024-01-05")),
             (
-                "2024-01-01T10:00:00.0000005+05",
-                "2024-01-01T10:00:00.000000+05",
+                "2024-01-05 24:00:00",
+                TS,
+                Some("2024-01-06 00:00:00.000000"),
             ),
-            ("2024-12-31 23:59:59.9999999", "2025-01-01 00:00:00.000000"),
             (
-                "2024-01-01 10:00:00.123456789 UTC",
-                "2024-01-01 10:00:00.123457 UTC",
+                "2024-12-31 23:59:59.9999999",
+                TS,
+                Some("2025-01-01 00:00:00.000000"),
+            ),
+            (
+                "2024-01-01 10:00:00.1234567",
+                TS,
+                Some("2024-01-01 10:00:00.123457"),
+            ),
+            ("epoch", TS, Some("1970-01-01 00:00:00.000000")),
+            // Read by Arrow's cast as they are.
+            ("2024-01-01", DataType::Date32, None),
+            ("2024-01-01", TS, None),
+            ("2024-01-01 10:00:00.123456", TS, None),
+            ("2024-01-01T10:00:00", tz(), None),
+        ] {
+            assert_eq!(read(text, &to, None).as_deref(), want, "{text} as {to}");
+        }
+    }
+
+    #[test]
+    fn text_postgresql_refuses_is_its_error() {
+        for (text, to, sqlstate, message) in [
+            (
+                "soon",
+                TS,
+                "22007",
+                "invalid input syntax for type timestamp: \"soon\"",
+            ),
+            (
+                "2024-02-30",
+                DataType::Date32,
+                "22008",
+                "date/time field value out of range: \"2024-02-30\"",
+            ),
+            (
+                "2024-01-01 10:00+16",
+                tz(),
+                "22009",
+                "time zone displacement out of range: \"2024-01-01 10:00+16\"",
+            ),
+            (
+                "2024-01-01 10:00 Mars/Olympus",
+                tz(),
+                "22023",
+                "time zone \"mars/olympus\" not recognized",
+            ),
+            (
+                "infinity",
+                TS,
+                "0A000",
+                "date/time value \"infinity\" is not supported",
+            ),
+            (
+                "today 10:00",
+                TS,
+                "0A000",
+                "date/time value \"today 10:00\" is not supported",
+            ),
+            (
+                "10000-01-01",
+                DataType::Date32,
+                "0A000",
+                "within the years 1 to 9999",
+            ),
+            (
+                "Jan 1 44 BC",
+                DataType::Date32,
+                "0A000",
+                "within the years 1 to 9999",
             ),
         ] {
-            assert_eq!(microseconds(text).as_deref(), Some(read), "{text}");
-        }
-        for kept in ["2024-01-01 10:00:00.123456", "2024-01-01 10:00:00", "soon"] {
-            assert_eq!(microseconds(kept), None, "{kept}");
-        }
-    }
-
-    #[test]
-    fn an_offset_read_as_a_timestamp_is_left_out() {
-        for (text, read) in [
-            ("2024-01-01 10:00+05", "2024-01-01 10:00:00"),
-            ("2024-01-01 10:00:00-08", "2024-01-01 10:00:00"),
-            ("2024-01-01 10:00:00.5Z", "2024-01-01 10:00:00.5"),
-            ("2024-01-01 10:00:00 +0530", "2024-01-01 10:00:00"),
-            ("2024-01-01T10:00:00+05:30", "2024-01-01T10:00:00"),
-        ] {
-            assert_eq!(without_offset(text).as_deref(), Some(read), "{text}");
-        }
-        // No offset, or no clock for one to follow (a date's own `-01`).
-        for kept in [
-            "2024-01-01",
-            "2024-01-01 10:00:00",
-            "2024-01-01 10:00:00.123456",
-            "2024-01-01 10:00 America/Lima",
-            "soon",
-        ] {
-            assert_eq!(without_offset(kept), None, "{kept}");
-        }
-    }
-
-    #[test]
-    fn a_clock_without_seconds_gets_them() {
-        assert_eq!(
-            with_seconds("2026-03-08 07:30").as_deref(),
-            Some("2026-03-08 07:30:00")
-        );
-        assert_eq!(
-            with_seconds("2026-03-08T07:30").as_deref(),
-            Some("2026-03-08T07:30:00")
-        );
-        assert_eq!(
-            with_seconds("2024-01-31 00:00+05:30").as_deref(),
-            Some("2024-01-31 00:00:00+05:30")
-        );
-        assert_eq!(
-            with_seconds("2024-01-31 00:00 -03").as_deref(),
-            Some("2024-01-31 00:00:00 -03")
-        );
-        for kept in [
-            "2026-03-08",
-            "2026-03-08 07:30 ",
-            "2026-03-08 07:30+5",
-            "2026-03-08 07:30:00+05",
-            "2026-03-08 7:30",
-            "soon",
-        ] {
-            assert_eq!(with_seconds(kept), None, "{kept}");
+            let e = read_as(text, &to, None).expect_err(text);
+            let datafusion::error::DataFusionError::External(e) = e else {
+                panic!("{text}: {e}")
+            };
+            let e = e
+                .downcast_ref::<crate::error::DataException>()
+                .unwrap_or_else(|| panic!("{text}: {e}"));
+            assert!(e.message.contains(message), "{text}: {}", e.message);
+            assert_eq!(e.sqlstate, sqlstate, "{text}");
         }
     }
 }
