@@ -36,7 +36,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
 use datafusion::common::DFSchema;
 use datafusion::common::tree_node::Transformed;
 use datafusion::error::Result;
@@ -132,8 +132,9 @@ fn any_expr(plan: &LogicalPlan, found: impl Fn(&Expr) -> bool) -> bool {
 }
 
 /// The type PostgreSQL reads text as (`'timestamp'`, `'timestamptz'`,
-/// `'date'`) where `e` casts text that is not a literal to a time, and
-/// the text is not read so yet ([`time_text`]).
+/// `'date'`, `'interval'`) where `e` casts text that is not a literal to
+/// a time or an interval, and the text is not read so yet
+/// ([`time_text`]).
 fn text_cast_to_time(e: &Expr) -> Option<&'static str> {
     let Expr::Cast(Cast { expr, field }) = e else {
         return None;
@@ -142,6 +143,7 @@ fn text_cast_to_time(e: &Expr) -> Option<&'static str> {
         DataType::Timestamp(_, None) => "timestamp",
         DataType::Timestamp(_, Some(_)) => "timestamptz",
         DataType::Date32 => "date",
+        DataType::Interval(IntervalUnit::MonthDayNano) => "interval",
         _ => return None,
     };
     match expr.as_ref() {

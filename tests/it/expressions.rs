@@ -434,6 +434,10 @@ const SCALARS: &[&str] = &[
     "d = 'Feb 29 2024'",
     "d BETWEEN '1/1/2024' AND 'Dec 31, 2024'",
     "ts >= 'Jan 1 2026 2:30 AM'",
+    // An interval's text in a column, read at run time as a literal is.
+    "CAST(CAST(i AS text) || ' days 01:30' AS interval)",
+    "CAST(CAST(i AS text) || ' mons ago' AS interval)",
+    "CAST('P' || CAST(abs(i) AS text) || 'DT2H' AS interval)",
     "abs(i)",
     "abs(n)",
     "abs(f)",

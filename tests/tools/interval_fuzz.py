@@ -9,6 +9,9 @@ count. A long run of docs/testing.md.
 
     python3 tests/tools/interval_fuzz.py SEED COUNT
 
+About a third of the texts are a column's (a `VALUES` row read by a
+scalar subquery), which Quipu reads at run time, not while it plans.
+
 QUIPU_BIN is the quipu binary; PGHOST, PGPORT and PGUSER reach the server
 (any database: nothing is stored).
 """
@@ -92,6 +95,9 @@ WRAP = [
 ]
 cases = []
 for i in range(N):
-    lit = "CAST('%s' AS interval)" % text().replace("'", "''")
-    cases.append(R.choice(WRAP) % lit if R.random() < 0.6 else WRAP[0] % lit)
+    t = text().replace("'", "''")
+    column = R.random() < 0.35
+    lit = "CAST(v AS interval)" if column else "CAST('%s' AS interval)" % t
+    e = R.choice(WRAP) % lit if R.random() < 0.6 else WRAP[0] % lit
+    cases.append("(SELECT %s FROM (VALUES ('%s')) AS t(v))" % (e, t) if column else e)
 compare(cases, "")

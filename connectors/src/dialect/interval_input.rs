@@ -64,6 +64,25 @@ pub fn parse(text: &str) -> datafusion::common::Result<Interval> {
     })
 }
 
+/// `text` read as PostgreSQL reads an interval, written as the text
+/// Arrow's parser reads as the same months, days and microseconds
+/// (`M mons D days U microseconds`); an error where PostgreSQL refuses
+/// it, or where its time part is past what 64-bit nanoseconds hold.
+pub fn arrow_text(text: &str) -> datafusion::common::Result<String> {
+    let i = parse(text)?;
+    if i.micros.checked_mul(1_000).is_none() {
+        return Err(DataException::error(
+            "22008",
+            "interval out of range: an interval's hours, minutes and seconds \
+             hold at most about 292 years here (64-bit nanoseconds)",
+        ));
+    }
+    Ok(format!(
+        "{} mons {} days {} microseconds",
+        i.months, i.days, i.micros
+    ))
+}
+
 /// What a token of `ParseDateTime` is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {

@@ -1449,18 +1449,7 @@ fn interval_literal(e: &mut Expr) -> Result<()> {
         _ => return Ok(()),
     };
     if let Value::SingleQuotedString(s) = text {
-        let i = super::interval_input::parse(s)?;
-        if i.micros.checked_mul(1_000).is_none() {
-            return Err(crate::error::DataException::error(
-                "22008",
-                "interval out of range: an interval's hours, minutes and seconds \
-                 hold at most about 292 years here (64-bit nanoseconds)",
-            ));
-        }
-        *s = format!(
-            "{} mons {} days {} microseconds",
-            i.months, i.days, i.micros
-        );
+        *s = super::interval_input::arrow_text(s)?;
     }
     Ok(())
 }

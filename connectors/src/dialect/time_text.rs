@@ -79,8 +79,12 @@ fn plain_iso(text: &str, to: &DataType, zone: Option<&Tz>) -> bool {
 /// clock a daylight-saving change skips is read with the offset before
 /// it, one it repeats with the offset after it, as PostgreSQL does).
 /// None where Arrow's cast reads the text as it is, or `to` is no date or
-/// timestamp; PostgreSQL's error where it refuses the text.
+/// timestamp; PostgreSQL's error where it refuses the text. An interval's
+/// text is always rewritten (`interval_input::arrow_text`).
 pub fn read_as(text: &str, to: &DataType, zone: Option<&Tz>) -> Result<Option<String>> {
+    if matches!(to, DataType::Interval(_)) {
+        return super::interval_input::arrow_text(text).map(Some);
+    }
     let Some(type_name) = type_name(to) else {
         return Ok(None);
     };
@@ -197,7 +201,8 @@ pub fn literal_as_written(text: &str, to: &DataType) -> Result<Option<String>> {
 pub const TIME_TEXT: &str = "quipu_time_text";
 
 /// `quipu_time_text(s, to[, zone])`: each text of `s` read as PostgreSQL
-/// reads a value of `to` (`'timestamp'`, `'timestamptz'` or `'date'`),
+/// reads a value of `to` (`'timestamp'`, `'timestamptz'`, `'date'` or
+/// `'interval'`, `interval_input`),
 /// written for Arrow's cast after it ([`read_as`]), where a column (not a
 /// literal, which `scheduler/src/zones.rs` rewrites once) is cast; a
 /// `timestamptz` without a zone is read on the clock of `zone`, the
@@ -218,7 +223,7 @@ struct TimeText {
 
 /// The type [`time_text`]'s second argument names.
 fn named_type(to: &str) -> Option<DataType> {
-    use datafusion::arrow::datatypes::TimeUnit;
+    use datafusion::arrow::datatypes::{IntervalUnit, TimeUnit};
     match to {
         "timestamp" => Some(DataType::Timestamp(TimeUnit::Microsecond, None)),
         "timestamptz" => Some(DataType::Timestamp(
@@ -226,6 +231,7 @@ fn named_type(to: &str) -> Option<DataType> {
             Some("UTC".into()),
         )),
         "date" => Some(DataType::Date32),
+        "interval" => Some(DataType::Interval(IntervalUnit::MonthDayNano)),
         _ => None,
     }
 }
@@ -359,6 +365,11 @@ mod tests {
                 Some("2024-01-01 10:00:00.123457"),
             ),
             ("epoch", TS, Some("1970-01-01 00:00:00.000000")),
+            (
+                "-1 days +02:00:00",
+                DataType::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano),
+                Some("0 mons -1 days 7200000000 microseconds"),
+            ),
             // Read by Arrow's cast as they are.
             ("2024-01-01", DataType::Date32, None),
             ("2024-01-01", TS, None),
