@@ -233,7 +233,8 @@ type Rule = Arc<dyn OptimizerRule + Send + Sync>;
 
 /// DataFusion's analyzer rules, with Quipu's integer- and decimal-literal
 /// rules and ranking functions' types before type coercion
-/// (`int_literals`, `float_literals`, `window_ranks`).
+/// (`int_literals`, `float_literals`, `window_ranks`), and first of all a
+/// name of its own for each table function's scan (`table_functions`).
 fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     let mut rules = Analyzer::new().rules;
     let at = rules
@@ -256,6 +257,10 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.insert(
         0,
         Arc::new(crate::dialect::correlated_limit::CorrelatedLimits),
+    );
+    rules.insert(
+        0,
+        Arc::new(crate::planning::table_functions::DistinctTableFunctionScans),
     );
     // After type coercion: it evaluates the constants as planned.
     rules.push(Arc::new(

@@ -20,4 +20,5 @@ pub mod missing_sorts;
 pub mod projection_names;
 pub mod repeated_sort_keys;
 pub mod short_circuit;
+pub mod table_functions;
 pub mod uncorrelated_mark;
