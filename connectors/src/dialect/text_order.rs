@@ -80,8 +80,14 @@ fn casts_unmarked(plan: LogicalPlan) -> Result<LogicalPlan> {
     let mut any = false;
     let plan = plan.transform_up_with_subqueries(|node| {
         let schema = super::expression_schema(&node);
+        // A marked cast's name shows its metadata: a window or an
+        // aggregate over it keeps the name the plan above reads it by
+        // (`... ORDER BY json_object_agg(k, v)::text FETCH FIRST 1 ROWS
+        // WITH TIES` failed, "No field named rank() ORDER BY ...").
+        let names = datafusion::logical_expr::expr_rewriter::NamePreserver::new(&node);
         let t = node.map_expressions(|e| {
-            e.transform_up(|x| match x {
+            let name = names.save(&e);
+            let t = e.transform_up(|x| match x {
                 Expr::Cast(Cast { expr, field }) if field.data_type().is_string() => {
                     let marked = expr.to_field(&schema).is_ok_and(|(_, f)| {
                         f.metadata().get(TEXT_OF).is_some_and(|v| !v.is_empty())
@@ -99,6 +105,10 @@ fn casts_unmarked(plan: LogicalPlan) -> Result<LogicalPlan> {
                     Ok(Transformed::yes(Expr::Cast(Cast { expr, field })))
                 }
                 x => Ok(Transformed::no(x)),
+            })?;
+            Ok(match t.transformed {
+                true => t.update_data(|e| name.restore(e)),
+                false => t,
             })
         })?;
         any |= t.transformed;
