@@ -270,6 +270,7 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         crate::planning::checked_arithmetic::WindowArguments,
     ));
     rules.push(Arc::new(crate::dialect::json_arguments::JsonArguments));
+    rules.push(Arc::new(crate::dialect::year_preimage::YearPreimage));
     rules
 }
 

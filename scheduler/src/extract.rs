@@ -167,8 +167,13 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             return Ok(Transformed::new(double, true, TreeNodeRecursion::Jump));
         }
         let timestamp = has_clock(x, schema);
+        // Seconds and milliseconds keep their fraction (DataFusion's
+        // milliseconds were whole: 59999 for PostgreSQL's 59999.999), the
+        // quotient rounded once as PostgreSQL's numeric-to-double is.
         let double = if matches!(unit.as_str(), "second" | "seconds") && timestamp {
             part("microsecond", x).cast_to(&DataType::Float64, schema)? / lit(1_000_000f64)
+        } else if matches!(unit.as_str(), "millisecond" | "milliseconds") && timestamp {
+            part("microsecond", x).cast_to(&DataType::Float64, schema)? / lit(1_000f64)
         } else {
             part(&unit, x).cast_to(&DataType::Float64, schema)?
         };

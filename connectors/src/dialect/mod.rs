@@ -54,6 +54,7 @@ pub mod text_order;
 pub mod text_types;
 pub mod time_text;
 pub mod window_ranks;
+pub mod year_preimage;
 
 /// Whether a time zone name (a session's `TimeZone`, an Arrow timestamp's
 /// zone) means UTC.
