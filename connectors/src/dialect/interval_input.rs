@@ -438,6 +438,33 @@ fn unit_word(word: &str) -> Result<Option<Unit>, Bad> {
     }))
 }
 
+/// The unit `date_trunc` reads `word` as (PostgreSQL's `DecodeUnits`,
+/// by its first ten letters: `microseconds`, `msec`, `hrs`, `qtr`,
+/// `centuries`, ...), by DataFusion's name of it; None for a word that
+/// names no unit.
+pub fn trunc_unit(word: &str) -> Option<&'static str> {
+    let word = word.to_ascii_lowercase();
+    let key: String = word.chars().take(10).collect();
+    if matches!(key.as_str(), "qtr" | "quarter") {
+        return Some("quarter");
+    }
+    Some(match unit_word(&word).ok()?? {
+        Unit::Microsecond => "microsecond",
+        Unit::Millisecond => "millisecond",
+        Unit::Second => "second",
+        Unit::Minute => "minute",
+        Unit::Hour => "hour",
+        Unit::Day => "day",
+        Unit::Week => "week",
+        Unit::Month => "month",
+        Unit::Year => "year",
+        Unit::Decade => "decade",
+        Unit::Century => "century",
+        Unit::Millennium => "millennium",
+        Unit::Other => return None,
+    })
+}
+
 /// C's `strtol` over `s`: optional spaces and sign, digits; the value and
 /// the rest (all of `s` when there are no digits).
 pub(super) fn strtol(s: &str) -> Result<(i64, &str), Bad> {

@@ -1793,11 +1793,15 @@ fn type_name_call(e: &mut Expr) {
     );
 }
 
-/// `date_trunc('decade' | 'century' | 'millennium', x)`, which DataFusion
-/// 55 refused ("Unsupported date_trunc granularity"), as the year's
-/// truncation less the years since the decade's (century's, millennium's)
-/// first: PostgreSQL's centuries and millennia start with a year ending
-/// in 1 (`date_trunc('century', DATE '2000-05-01')` is 1901-01-01).
+/// `date_trunc(unit, x)` with the unit written as PostgreSQL reads it
+/// (`'microseconds'`, `'hrs'`, `'qtr'`, `'centuries'`:
+/// `interval_input::trunc_unit`) in DataFusion's word for it, which
+/// refused the others ("Unsupported date_trunc granularity"); and
+/// `'decade'`, `'century'` and `'millennium'`, which DataFusion 55
+/// refused too, as the year's truncation less the years since the
+/// decade's (century's, millennium's) first: PostgreSQL's centuries and
+/// millennia start with a year ending in 1 (`date_trunc('century', DATE
+/// '2000-05-01')` is 1901-01-01).
 fn date_trunc_long(e: &mut Expr) {
     let Some([unit, x]) = call_args(e, "date_trunc").and_then(|a| <[Expr; 2]>::try_from(a).ok())
     else {
@@ -1806,13 +1810,27 @@ fn date_trunc_long(e: &mut Expr) {
     let Expr::Value(v) = &unit else {
         return;
     };
-    let Value::SingleQuotedString(unit) = &v.value else {
+    let Value::SingleQuotedString(written) = &v.value else {
         return;
     };
-    let years = match unit.to_ascii_lowercase().as_str() {
+    let Some(unit) = super::interval_input::trunc_unit(written) else {
+        return;
+    };
+    let years = match unit {
         "decade" => "CAST(extract(year FROM quipu_operand) AS int) % 10",
         "century" => "(CAST(extract(year FROM quipu_operand) AS int) - 1) % 100",
         "millennium" => "(CAST(extract(year FROM quipu_operand) AS int) - 1) % 1000",
+        unit if unit != written => {
+            if let Expr::Function(f) = e
+                && let datafusion::sql::sqlparser::ast::FunctionArguments::List(list) = &mut f.args
+                && let Some(datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                    datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(Expr::Value(v)),
+                )) = list.args.first_mut()
+            {
+                v.value = Value::SingleQuotedString(unit.to_string());
+            }
+            return;
+        }
         _ => return,
     };
     let x = Expr::Nested(Box::new(x));
