@@ -434,6 +434,18 @@ const SCALARS: &[&str] = &[
     "d = 'Feb 29 2024'",
     "d BETWEEN '1/1/2024' AND 'Dec 31, 2024'",
     "ts >= 'Jan 1 2026 2:30 AM'",
+    // `date_part` of a `timestamp` computed here (nanoseconds): a year
+    // compared past 2262 or before 1677 made DataFusion's range NULL,
+    // and milliseconds lost their fraction.
+    "date_part('century', CAST(CAST(ts AS text) AS timestamp))",
+    "date_part('millennium', localtimestamp) + date_part('decade', CAST(d AS timestamp)) * 0",
+    "extract(year FROM CAST(CAST(ts AS text) AS timestamp)) > 1500",
+    "date_part('milliseconds', CAST(CAST(ts AS text) AS timestamp))",
+    // `date_trunc`'s units as PostgreSQL spells them.
+    "date_trunc('milliseconds', ts)",
+    "date_trunc('qtr', ts)",
+    "date_trunc('centuries', d)",
+    "date_trunc('Hours', ts)",
     // An interval's text in a column, read at run time as a literal is.
     "CAST(CAST(i AS text) || ' days 01:30' AS interval)",
     "CAST(CAST(i AS text) || ' mons ago' AS interval)",
