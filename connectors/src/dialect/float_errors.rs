@@ -245,6 +245,9 @@ fn apply(name: &str, v: f64) -> Result<f64> {
 /// infinity and a zero written with zeros only stay.
 fn read(text: &str, v: Option<f64>, type_name: &str) -> Result<f64> {
     let number = text.trim();
+    if let Some(v) = v.is_none().then(|| hex_float(number)).flatten() {
+        return hex_in_range(v, number, type_name);
+    }
     let Some(v) = v else {
         return Err(DataException::error(
             "22P02",
@@ -256,6 +259,92 @@ fn read(text: &str, v: Option<f64>, type_name: &str) -> Result<f64> {
     let beyond = (v.is_infinite() && !spelled_infinity.starts_with("inf"))
         || (v == 0.0 && mantissa.chars().any(|c| ('1'..='9').contains(&c)));
     if beyond {
+        return Err(DataException::error(
+            "22003",
+            &format!("\"{number}\" is out of range for type {type_name}"),
+        ));
+    }
+    Ok(v)
+}
+
+/// A hexadecimal number as C's `strtod` reads it, which PostgreSQL's
+/// `float8in` and `float4in` call (`0x1F` is 31, `-0x1.8p3` -12,
+/// `0x.8` 0.5); Arrow's cast refused it. Its digits are kept to 120 bits
+/// and the rest marks the last of them (enough to round a double's 53
+/// once); the exponent is a power of two. None for other text.
+fn hex_float(number: &str) -> Option<f64> {
+    let (negative, body) = match number.as_bytes().first()? {
+        b'-' => (true, &number[1..]),
+        b'+' => (false, &number[1..]),
+        _ => (false, number),
+    };
+    let body = body
+        .strip_prefix("0x")
+        .or_else(|| body.strip_prefix("0X"))?;
+    let (digits, exponent) = match body.find(['p', 'P']) {
+        Some(at) => (&body[..at], Some(&body[at + 1..])),
+        None => (body, None),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let mut mantissa: u128 = 0;
+    let mut shift: i64 = 0;
+    let mut sticky = false;
+    for (i, c) in whole.chars().chain(fraction.chars()).enumerate() {
+        let d = c.to_digit(16)?;
+        if mantissa >> 116 == 0 {
+            mantissa = (mantissa << 4) | u128::from(d);
+            if i >= whole.len() {
+                shift -= 4;
+            }
+        } else {
+            sticky |= d != 0;
+            if i < whole.len() {
+                shift += 4;
+            }
+        }
+    }
+    let power: i64 = match exponent {
+        Some(e) => {
+            let digits = e.trim_start_matches(['+', '-']);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let p = digits.parse::<i64>().unwrap_or(i64::MAX / 4).min(1 << 20);
+            if e.starts_with('-') { -p } else { p }
+        }
+        None => 0,
+    };
+    let mut v = (mantissa | u128::from(sticky)) as f64;
+    let mut e = shift + power;
+    while e > 0 && v.is_finite() {
+        let step = e.min(1000);
+        v *= 2f64.powi(step as i32);
+        e -= step;
+    }
+    while e < 0 && v != 0.0 {
+        let step = (-e).min(1000);
+        v /= 2f64.powi(step as i32);
+        e += step;
+    }
+    Some(if negative { -v } else { v })
+}
+
+/// A hexadecimal number's value, or PostgreSQL's error where `strtod`
+/// reports it out of range (overflow, or digits that are not all zero
+/// read as zero).
+fn hex_in_range(v: f64, number: &str, type_name: &str) -> Result<f64> {
+    let digits = number.trim_start_matches(['+', '-'])[2..]
+        .split(['p', 'P'])
+        .next()
+        .unwrap_or_default();
+    let v = match type_name {
+        "real" => f64::from(v as f32),
+        _ => v,
+    };
+    if v.is_infinite() || (v == 0.0 && digits.chars().any(|c| c.is_ascii_hexdigit() && c != '0')) {
         return Err(DataException::error(
             "22003",
             &format!("\"{number}\" is out of range for type {type_name}"),
@@ -580,6 +669,40 @@ mod tests {
         assert!(answer(apply("sin", f64::INFINITY)).contains("input is out of range"));
         assert_eq!(answer(apply("atanh", 1.0)), "inf");
         assert_eq!(answer(apply("acos", f64::NAN)), "NaN");
+    }
+
+    /// Each as PostgreSQL 15 (glibc's `strtod`) reads it.
+    #[test]
+    fn hexadecimal_text_is_read_as_strtod_reads_it() {
+        let d = "double precision";
+        for (text, want) in [
+            ("0x1F", 31.0),
+            ("-0x1.8p3", -12.0),
+            (" 0x.8 ", 0.5),
+            ("0x1p-1074", 5e-324),
+            ("0X1P+10", 1024.0),
+            ("0x1fffffffffffff", 9.007199254740991e15),
+            ("0x123456789abcdef0123456789", 9.014404268289631e28),
+        ] {
+            assert_eq!(read(text, None, d).unwrap(), want, "{text}");
+        }
+        assert_eq!(
+            read("0x1p127", None, "real").unwrap(),
+            1.7014118346046923e38
+        );
+        for text in ["0x1p1024", "0x1p-1080"] {
+            assert!(
+                answer(read(text, None, d)).contains("out of range"),
+                "{text}"
+            );
+        }
+        assert!(answer(read("0x1p200", None, "real")).contains("out of range for type real"));
+        for text in ["0x", "0x1p", "0x1g", "0x.", "0x1p+"] {
+            assert!(
+                answer(read(text, None, d)).contains("invalid input syntax"),
+                "{text}"
+            );
+        }
     }
 
     #[test]
