@@ -816,6 +816,10 @@ const AGGREGATES: &[&str] = &[
     "sum(n) / count(*)",
     "sum(CAST(i AS numeric))",
     "sum(CAST(nt AS numeric))",
+    // A `bigint` written as the argument makes the sum a numeric.
+    "sum(CAST(i AS bigint)) / 3",
+    "sum(i::int8) + 0.5",
+    "sum(int8(i)) / 7",
     // Two aggregates DataFusion named alike: a cast is named as its
     // operand (`syntax::label_casts`).
     "count(CAST(i AS text)) + count(i)",
@@ -913,6 +917,16 @@ const SCALE_ONLY: &[(&str, &str)] = &[
         "9496674.716080538462 vs 9496674.71608053846200000000",
     ),
     ("sum(n) / count(*) GROUP BY b", "as sum(n) / count(*)"),
+    (
+        "sum(CAST(i AS bigint)) / 3",
+        "5.6666666666666667 vs 5.66666666666666670000000000000000000000",
+    ),
+    (
+        "sum(CAST(i AS bigint)) / 3 GROUP BY b",
+        "as sum(n) / count(*)",
+    ),
+    ("sum(int8(i)) / 7", "as sum(CAST(i AS bigint)) / 3"),
+    ("sum(int8(i)) / 7 GROUP BY b", "as sum(n) / count(*)"),
     ("sum(CAST(nt AS numeric))", "-6 vs -6.0000000000"),
     (
         "sum(CAST(nt AS numeric)) GROUP BY b",

@@ -366,7 +366,8 @@ fn bigint_of_a_source(e: &Expr, ty: &impl Fn(&Expr) -> Option<DataType>) -> bool
 /// cluster's scheduler plans the plan it is sent again, and a `sum` of an
 /// integer column became a numeric there: `sum(qty) / 3` gave 1.333).
 /// PostgreSQL's sum of an integer is a bigint. (An explicit
-/// `sum(i::bigint)` is numeric in PostgreSQL and stays a bigint here.)
+/// `sum(i::bigint)` is made a numeric where it is written,
+/// `syntax.rs`.)
 fn widened_integer(e: &Expr, ty: &impl Fn(&Expr) -> Option<DataType>) -> bool {
     match e {
         Expr::Cast(c) => ty(&c.expr).is_some_and(|t| {

@@ -97,6 +97,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
         type_name_call(e);
         overlaps(e);
         date_trunc_long(e);
+        explicit_bigint_sum(e);
         quantified_subquery(e);
         like_any(e);
         like_escape(e);
@@ -1838,6 +1839,41 @@ fn date_trunc_long(e: &mut Expr) {
         &format!("(date_trunc('year', quipu_operand) - ({years}) * INTERVAL '1 year')"),
         vec![x.clone(), x],
     );
+}
+
+/// `sum(x::bigint)`: PostgreSQL's `sum` of a `bigint` is a `numeric`.
+/// `float_literals.rs` gives a bigint's sum that type, but cannot tell a
+/// cast written here from the one DataFusion's coercion puts on an
+/// `integer` it sums (whose sum is a `bigint` in both), which a plan
+/// planned again (on the cluster) shows; so the cast written here gets
+/// its sum's type at once: `CAST(CAST(x AS bigint) AS numeric)` (a sum of
+/// them has no places, as PostgreSQL's). `sum(i::bigint) / 3` divided
+/// integers (17 for PostgreSQL's 17.6666666666666667).
+fn explicit_bigint_sum(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{
+        DataType, FunctionArg, FunctionArgExpr, FunctionArguments,
+    };
+    let Expr::Function(f) = e else {
+        return;
+    };
+    if !function_name(&f.name).is_some_and(|n| n.eq_ignore_ascii_case("sum")) {
+        return;
+    }
+    let FunctionArguments::List(list) = &mut f.args else {
+        return;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_mut_slice() else {
+        return;
+    };
+    if matches!(
+        arg,
+        Expr::Cast {
+            data_type: DataType::BigInt(_) | DataType::Int8(_),
+            ..
+        }
+    ) {
+        *arg = around("CAST(quipu_operand AS NUMERIC)", arg.clone());
+    }
 }
 
 /// The name of a function of PostgreSQL's own: unqualified or in
