@@ -212,14 +212,72 @@ fn outer_reference(m: &str) -> Option<&str> {
 }
 
 /// DataFusion's planning error for a call no form of a function takes
-/// (see [`unmatched_call`]) as PostgreSQL words it; None for any other.
+/// (see [`unmatched_call`]) or an operator no form of which takes its
+/// operands ([`unmatched_operator`]), as PostgreSQL words it; None for
+/// any other.
 pub fn unmatched_call_message(m: &str) -> Option<String> {
-    unmatched_call(m).map(|call| {
-        format!(
-            "function {call} does not exist: no form of it takes these argument types \
-             (you might need to add explicit type casts)"
-        )
-    })
+    unmatched_call(m)
+        .map(|call| {
+            format!(
+                "function {call} does not exist: no form of it takes these argument types \
+                 (you might need to add explicit type casts)"
+            )
+        })
+        .or_else(|| {
+            unmatched_operator(m).map(|op| {
+                format!(
+                    "operator does not exist: {op}: no form of it takes these operand types \
+                     (you might need to add explicit type casts)"
+                )
+            })
+        })
+}
+
+/// The operation of DataFusion's "Cannot infer common argument type for
+/// comparison operation Utf8 = Boolean", "Cannot coerce arithmetic
+/// expression Utf8 + Int64 to valid types" and "Cannot get result type
+/// for temporal operation Date32 * Int64: ...", with PostgreSQL's names
+/// of the operand types, as PostgreSQL says it: `text = boolean`.
+fn unmatched_operator(m: &str) -> Option<String> {
+    const MARKS: [&str; 3] = [
+        "Cannot infer common argument type for comparison operation ",
+        "Cannot coerce arithmetic expression ",
+        "Cannot get result type for temporal operation ",
+    ];
+    let (at, mark) = MARKS.iter().find_map(|k| m.find(k).map(|at| (at, *k)))?;
+    let rest = &m[at + mark.len()..];
+    let operation = rest
+        .split(" to valid types")
+        .next()
+        .and_then(|r| r.split(": ").next())
+        .unwrap_or(rest)
+        .trim_end_matches('.');
+    // The operator: the first word between spaces outside parentheses
+    // that is no type's.
+    let (mut depth, mut split) = (0i32, None);
+    for (i, c) in operation.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ' ' if depth == 0 => {
+                let after = &operation[i + 1..];
+                let op = after.split(' ').next().unwrap_or_default();
+                if !op.is_empty() && !op.chars().any(|c| c.is_ascii_alphanumeric()) {
+                    split = Some((i, op));
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let (i, op) = split?;
+    let left = &operation[..i];
+    let right = operation[i + 1 + op.len()..].trim();
+    let pg = |t: &str| match t.parse::<datafusion::arrow::datatypes::DataType>() {
+        Ok(t) => quipu_connectors::dialect::pg_functions::pg_type_name(&t),
+        Err(_) => t.to_string(),
+    };
+    Some(format!("{} {op} {}", pg(left), pg(right)))
 }
 
 /// The call of DataFusion's "Failed to coerce arguments to satisfy a call
@@ -364,6 +422,40 @@ mod tests {
                 .as_deref(),
             Some("now()")
         );
+    }
+
+    #[test]
+    fn an_operator_no_form_takes_is_named_as_postgresql_names_it() {
+        for (datafusion, said) in [
+            (
+                "Cannot infer common argument type for comparison operation Utf8View = Boolean",
+                "text = boolean",
+            ),
+            (
+                "Cannot coerce arithmetic expression Utf8 + Int64 to valid types",
+                "text + bigint",
+            ),
+            (
+                "Cannot get result type for temporal operation Date32 * Int64: Invalid \
+                 argument error: Invalid date arithmetic operation: Date32 * \
+                 Interval(MonthDayNano)",
+                "date * bigint",
+            ),
+            (
+                "Cannot infer common argument type for comparison operation \
+                 Decimal128(38, 10) < Timestamp(ns)",
+                "numeric < timestamp without time zone",
+            ),
+        ] {
+            assert_eq!(
+                message(&SchedulerError::Query(plan(datafusion))),
+                format!(
+                    "operator does not exist: {said}: no form of it takes these operand types \
+                     (you might need to add explicit type casts)"
+                ),
+                "{datafusion}"
+            );
+        }
     }
 
     #[test]
