@@ -142,17 +142,22 @@ pub fn read_as(text: &str, to: &DataType, zone: Option<&Tz>) -> Result<Option<St
     };
     let wall = in_range(wall)?;
     let wall_micros = wall.and_utc().timestamp_micros();
+    // The instant, where the text is read as one (None: its wall clock);
+    // a zone's rules that cannot place it are out of range.
     let instant = match (to, written, zone) {
         (DataType::Timestamp(_, None), ..) | (_, Zone::Session, None) => None,
-        (_, Zone::Session, Some(zone)) => {
+        (_, Zone::Session, Some(zone)) => Some(
             super::at_time_zone::wall_clock_to_instant(wall_micros, zone)
-        }
+                .ok_or_else(out_of_range)?,
+        ),
         (_, Zone::East(east), _) => Some(wall_micros - east * 1_000_000),
-        (_, Zone::Named(tz), _) => tz
-            .name()
-            .parse::<Tz>()
-            .ok()
-            .and_then(|tz| super::at_time_zone::wall_clock_to_instant(wall_micros, &tz)),
+        (_, Zone::Named(tz), _) => Some(
+            tz.name()
+                .parse::<Tz>()
+                .ok()
+                .and_then(|tz| super::at_time_zone::wall_clock_to_instant(wall_micros, &tz))
+                .ok_or_else(out_of_range)?,
+        ),
     };
     Ok(Some(match instant {
         None => wall.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
