@@ -273,11 +273,17 @@ fn unmatched_operator(m: &str) -> Option<String> {
     let (i, op) = split?;
     let left = &operation[..i];
     let right = operation[i + 1 + op.len()..].trim();
-    let pg = |t: &str| match t.parse::<datafusion::arrow::datatypes::DataType>() {
+    Some(format!("{} {op} {}", pg_name(left), pg_name(right)))
+}
+
+/// Arrow's name of a type in DataFusion's words (`Decimal128(12, 2)`),
+/// read back, as PostgreSQL names the type (`numeric`); the words as
+/// they are where they name no type.
+fn pg_name(t: &str) -> String {
+    match t.parse::<datafusion::arrow::datatypes::DataType>() {
         Ok(t) => quipu_connectors::dialect::pg_functions::pg_type_name(&t),
         Err(_) => t.to_string(),
-    };
-    Some(format!("{} {op} {}", pg(left), pg(right)))
+    }
 }
 
 /// The call of DataFusion's "Failed to coerce arguments to satisfy a call
@@ -308,12 +314,7 @@ fn unmatched_call(m: &str) -> Option<String> {
     if !args.trim().is_empty() {
         parts.push(args[start..].trim());
     }
-    // Arrow's name of each type, read back, as PostgreSQL names it.
-    let pg = |t: &str| match t.parse::<datafusion::arrow::datatypes::DataType>() {
-        Ok(t) => quipu_connectors::dialect::pg_functions::pg_type_name(&t),
-        Err(_) => t.to_string(),
-    };
-    let mut types: Vec<String> = parts.into_iter().map(pg).collect();
+    let mut types: Vec<String> = parts.into_iter().map(pg_name).collect();
     let name = match &call[..open] {
         quipu_connectors::dialect::ordered_sets::PERCENTILE_CONT => "percentile_cont",
         name => name,

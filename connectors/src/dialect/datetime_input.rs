@@ -21,7 +21,10 @@
 //! up in the IANA database without regard to case, as `pg_tzset` does.
 //! Labelled fields (`y2024m01d05h10mm30`) are read as 15 reads them.
 
-use super::interval_input::{Bad, Kind, clock_fields, fraction, strtoint, tokens};
+use super::interval_input::{
+    Bad, Kind, clock_fields, fraction, fractional_second, strtoint, tokens,
+};
+use super::pg_to_char::date2j;
 
 /// Why text is not a date or time (PostgreSQL's `DTERR_*`), or what
 /// Quipu does not read.
@@ -263,17 +266,6 @@ pub fn zone_named(name: &str) -> Option<Zone> {
     Some(Zone::East(if west { -seconds } else { seconds }))
 }
 
-/// `date2j`: the Julian day of a date.
-fn date2j(y: i64, m: i64, d: i64) -> i64 {
-    let (y, m) = if m > 2 {
-        (y + 4800, m + 1)
-    } else {
-        (y + 4799, m + 13)
-    };
-    let century = y / 100;
-    y * 365 - 32167 + y / 4 - century + century / 4 + 7834 * m / 256 + d
-}
-
 /// `j2date`, in PostgreSQL's unsigned 32-bit arithmetic.
 fn j2date(jd: i64) -> (i64, i64, i64) {
     let mut julian = (jd as i32 as u32).wrapping_add(32044);
@@ -313,11 +305,6 @@ struct Tm {
     min: i64,
     sec: i64,
     fsec: i64,
-}
-
-/// `ParseFractionalSecond`: `.ddd` in microseconds, rounded (`rint`).
-fn fractional_second(s: &str) -> Result<i64, Fail> {
-    Ok((fraction(s)? * 1e6).round_ties_even() as i64)
 }
 
 /// C's `atoi` of digits (saturating where C's would overflow).
@@ -388,21 +375,9 @@ fn time_overflows(tm: &Tm) -> bool {
     ((tm.hour * 60 + tm.min) * 60 + tm.sec) * MICROS_PER_SECOND + tm.fsec > MICROS_PER_DAY
 }
 
-/// What `DecodeNumberField` found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Found {
-    Date,
-    Time,
-}
-
 /// `DecodeNumberField`: a run of digits as a date (`yyyymmdd`,
 /// `yymmdd`) or a time (`hhmmss`, `hhmm`), with a fraction of a second.
-fn number_field(
-    s: &str,
-    fmask: u32,
-    tm: &mut Tm,
-    is2digits: &mut bool,
-) -> Result<(Found, u32), Fail> {
+fn number_field(s: &str, fmask: u32, tm: &mut Tm, is2digits: &mut bool) -> Result<u32, Fail> {
     if !s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return Err(Fail::Format);
     }
@@ -418,17 +393,17 @@ fn number_field(
         if len - 4 == 2 {
             *is2digits = true;
         }
-        return Ok((Found::Date, DATE_M));
+        return Ok(DATE_M);
     }
     if fmask & TIME_M != TIME_M {
         match s.len() {
             6 => {
                 (tm.hour, tm.min, tm.sec) = (atoi(&s[..2]), atoi(&s[2..4]), atoi(&s[4..]));
-                return Ok((Found::Time, TIME_M));
+                return Ok(TIME_M);
             }
             4 => {
                 (tm.hour, tm.min, tm.sec) = (atoi(&s[..2]), atoi(&s[2..]), 0);
-                return Ok((Found::Time, TIME_M));
+                return Ok(TIME_M);
             }
             _ => {}
         }
@@ -452,7 +427,7 @@ fn decode_number(
     }
     if rest.starts_with('.') {
         if s.len() - rest.len() > 2 {
-            return Ok(number_field(s, fmask | DATE_M, tm, is2digits)?.1);
+            return number_field(s, fmask | DATE_M, tm, is2digits);
         }
         tm.fsec = fractional_second(rest)?;
     } else if !rest.is_empty() {
@@ -502,7 +477,7 @@ fn decode_number(
             tm.year = val;
             m(YEAR)
         }
-        DATE_M => return Ok(number_field(s, fmask, tm, is2digits)?.1),
+        DATE_M => return number_field(s, fmask, tm, is2digits),
         _ => return Err(Fail::Format),
     };
     if tmask == m(YEAR) {
@@ -687,7 +662,7 @@ fn decode(fields: &[(String, Kind)]) -> Result<Read, Fail> {
                         return Err(Fail::Format);
                     };
                     east = decode_timezone(&f[cut..])?;
-                    number_field(&f[..cut], fmask, &mut tm, &mut is2digits)?.1 | m(TZ)
+                    number_field(&f[..cut], fmask, &mut tm, &mut is2digits)? | m(TZ)
                 } else {
                     named = Some(zone_named(f).ok_or_else(|| Fail::Zone(f.clone()))?);
                     m(TZ)
@@ -769,7 +744,7 @@ fn decode(fields: &[(String, Kind)]) -> Result<Read, Fail> {
                         }
                     }
                     _ => {
-                        let (_, tmask) = number_field(f, fmask | DATE_M, &mut tm, &mut is2digits)?;
+                        let tmask = number_field(f, fmask | DATE_M, &mut tm, &mut is2digits)?;
                         if tmask != TIME_M {
                             return Err(Fail::Format);
                         }
@@ -786,7 +761,7 @@ fn decode(fields: &[(String, Kind)]) -> Result<Read, Fail> {
                 } else if dot.is_some_and(|d| d > 2)
                     || (f.len() >= 6 && (fmask & DATE_M == 0 || fmask & TIME_M == 0))
                 {
-                    number_field(f, fmask, &mut tm, &mut is2digits)?.1
+                    number_field(f, fmask, &mut tm, &mut is2digits)?
                 } else {
                     decode_number(f, text_month, fmask, &mut tm, &mut is2digits)?
                 }

@@ -513,6 +513,11 @@ pub(super) fn fraction(s: &str) -> Result<f64, Bad> {
     s.parse::<f64>().map_err(|_| Bad::Format)
 }
 
+/// `ParseFractionalSecond`: `.ddd` in microseconds, rounded (`rint`).
+pub(super) fn fractional_second(s: &str) -> Result<i64, Bad> {
+    Ok((fraction(s)? * 1e6).round_ties_even() as i64)
+}
+
 /// `DecodeTimeCommon`: `h:mm[:ss[.f]]` or `mm:ss.f` (`.f` rounded to
 /// microseconds), as hours, minutes, seconds and microseconds; timestamps
 /// and intervals read a clock with it.
@@ -523,11 +528,11 @@ pub(super) fn clock_fields(s: &str) -> Result<(i64, i64, i64, i64), Bad> {
     };
     let (mut min, rest) = strtoint(rest)?;
     let mut sec = 0;
-    let mut fsec = 0.0;
+    let mut fsec = 0;
     if rest.is_empty() {
     } else if rest.starts_with('.') {
         // mm:ss.fff
-        fsec = (fraction(rest)? * 1e6).round_ties_even();
+        fsec = fractional_second(rest)?;
         if i32::try_from(hour).is_err() {
             return Err(Bad::FieldOverflow);
         }
@@ -538,7 +543,7 @@ pub(super) fn clock_fields(s: &str) -> Result<(i64, i64, i64, i64), Bad> {
         let (s, rest) = strtoint(rest)?;
         sec = s;
         if rest.starts_with('.') {
-            fsec = (fraction(rest)? * 1e6).round_ties_even();
+            fsec = fractional_second(rest)?;
         } else if !rest.is_empty() {
             return Err(Bad::Format);
         }
@@ -548,11 +553,11 @@ pub(super) fn clock_fields(s: &str) -> Result<(i64, i64, i64, i64), Bad> {
     if hour < 0
         || !(0..=59).contains(&min)
         || !(0..=60).contains(&sec)
-        || !(0.0..=1e6).contains(&fsec)
+        || !(0..=MICROS_PER_SECOND).contains(&fsec)
     {
         return Err(Bad::FieldOverflow);
     }
-    Ok((hour, min, sec, fsec as i64))
+    Ok((hour, min, sec, fsec))
 }
 
 /// `DecodeTimeForInterval`: a clock ([`clock_fields`]) in microseconds.

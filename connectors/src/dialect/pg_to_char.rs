@@ -370,8 +370,9 @@ impl Tm {
     }
 }
 
-/// The Julian day of a (proleptic Gregorian) date, for any field values.
-fn date2j(year: i64, month: i64, day: i64) -> i64 {
+/// The Julian day of a (proleptic Gregorian) date, for any field values
+/// (PostgreSQL's `date2j`).
+pub(super) fn date2j(year: i64, month: i64, day: i64) -> i64 {
     let (month, year) = if month > 2 {
         (month + 1, year + 4800)
     } else {

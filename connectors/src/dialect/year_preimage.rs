@@ -102,7 +102,10 @@ impl AnalyzerRule for YearPreimage {
     }
 
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
-        let ours = Arc::new(date_part());
+        // Built once: every plan of every session is analyzed here.
+        static OURS: std::sync::LazyLock<Arc<ScalarUDF>> =
+            std::sync::LazyLock::new(|| Arc::new(date_part()));
+        let ours = &*OURS;
         plan.transform_up_with_subqueries(|node| {
             node.map_expressions(|e| {
                 e.transform_up(|x| match x {
@@ -110,7 +113,7 @@ impl AnalyzerRule for YearPreimage {
                         if func.name() == "date_part" && func.as_ref() != ours.as_ref() =>
                     {
                         Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {
-                            func: Arc::clone(&ours),
+                            func: Arc::clone(ours),
                             args,
                         })))
                     }
