@@ -1034,3 +1034,101 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod property {
+    /// Text of every shape (digits, words, signs, separators, zones,
+    /// non-ASCII, huge numbers) is read or refused, never a panic, and
+    /// what `time_text` writes of it is read back as the same value.
+    #[test]
+    fn any_text_is_read_or_refused_and_what_is_written_reads_back() {
+        use datafusion::arrow::datatypes::{DataType, TimeUnit};
+        const PIECES: &[&str] = &[
+            "0",
+            "1",
+            "9",
+            "12",
+            "24",
+            "31",
+            "60",
+            "99",
+            "2024",
+            "00012",
+            "99999999999999999999",
+            "-",
+            "+",
+            ":",
+            ".",
+            "/",
+            ",",
+            " ",
+            "\t",
+            "T",
+            "t",
+            "Z",
+            "J",
+            "y",
+            "m",
+            "d",
+            "h",
+            "mm",
+            "s",
+            "jan",
+            "Sept",
+            "wed",
+            "am",
+            "PM",
+            "bc",
+            "ad",
+            "epoch",
+            "allballs",
+            "today",
+            "infinity",
+            "-infinity",
+            "dst",
+            "met",
+            "est",
+            "utc+3",
+            "America/New_York",
+            "europe/paris",
+            "ñ",
+            "🦙",
+            "\u{a0}",
+            "0x1",
+            "e5",
+            "'",
+            "\"",
+            "\\",
+        ];
+        let types = [
+            DataType::Date32,
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut read = 0;
+        for _ in 0..200_000 {
+            let text: String = (0..1 + next(10))
+                .map(|_| PIECES[next(PIECES.len())])
+                .collect();
+            let _ = super::read(&text);
+            let to = &types[next(types.len())];
+            if let Ok(Some(written)) = super::super::time_text::read_as(&text, to, None) {
+                read += 1;
+                let again = super::super::time_text::read_as(&written, to, None)
+                    .unwrap_or_else(|e| panic!("{text:?} wrote {written:?}: {e}"));
+                assert!(
+                    again.is_none() || again.as_deref() == Some(written.as_str()),
+                    "{text:?} wrote {written:?}, read back as {again:?}"
+                );
+            }
+        }
+        assert!(read > 1_000, "only {read} texts read");
+    }
+}
