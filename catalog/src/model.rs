@@ -660,6 +660,11 @@ pub struct ReadWith {
     /// `datafusion.execution.time_zone` (None: unset, UTC).
     #[serde(default)]
     pub time_zone: Option<String>,
+    /// `quipu.date_order`, the order ambiguous date text in the query was
+    /// read in (None: MDY, the default, and all that generations
+    /// recorded before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_order: Option<String>,
 }
 
 /// A generation a refresh replaced, and when.

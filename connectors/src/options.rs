@@ -9,6 +9,8 @@ use datafusion::common::Result as DfResult;
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::error::DataFusionError;
 
+use crate::dialect::datetime_input::DateOrder;
+
 /// Where a query runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExecutionMode {
@@ -147,6 +149,10 @@ pub struct QuipuOptions {
     pub max_staleness: Option<std::time::Duration>,
     /// What to do when a cache that could answer is older than allowed.
     pub stale_cache: StaleCache,
+    /// The order ambiguous date text (`05/01/2024`) is read in:
+    /// PostgreSQL's `DateStyle` order, which the PostgreSQL door's `SET
+    /// DateStyle` sets.
+    pub date_order: DateOrder,
 }
 
 impl Default for QuipuOptions {
@@ -157,11 +163,12 @@ impl Default for QuipuOptions {
             cluster_min_rows: 20_000_000,
             max_staleness: None,
             stale_cache: StaleCache::Live,
+            date_order: DateOrder::Mdy,
         }
     }
 }
 
-const DESCRIPTIONS: [(&str, &str); 5] = [
+const DESCRIPTIONS: [(&str, &str); 6] = [
     (
         "execution",
         "Where queries run: 'auto' (by estimated work), 'local' (in-process) or 'cluster' (Ballista).",
@@ -181,6 +188,10 @@ const DESCRIPTIONS: [(&str, &str); 5] = [
     (
         "stale_cache",
         "When a materialized view is older than allowed: 'live' (compute from the sources), 'error' or 'wait' (refresh first).",
+    ),
+    (
+        "date_order",
+        "How date text whose form does not settle its order ('05/01/2024') is read: 'MDY' (default), 'DMY' or 'YMD', as PostgreSQL's DateStyle.",
     ),
 ];
 
@@ -220,9 +231,17 @@ impl ExtensionOptions for QuipuOptions {
                 }
             }
             "stale_cache" => self.stale_cache = value.parse()?,
+            "date_order" => {
+                self.date_order = DateOrder::named(value).ok_or_else(|| {
+                    DataFusionError::Configuration(format!(
+                        "invalid value `{}` for quipu.date_order; expected 'MDY', 'DMY' or 'YMD'",
+                        value.trim()
+                    ))
+                })?
+            }
             other => {
                 return Err(DataFusionError::Configuration(format!(
-                    "unknown setting quipu.{other}; known: quipu.execution, quipu.cluster_min_bytes, quipu.cluster_min_rows, quipu.max_staleness, quipu.stale_cache"
+                    "unknown setting quipu.{other}; known: quipu.execution, quipu.cluster_min_bytes, quipu.cluster_min_rows, quipu.max_staleness, quipu.stale_cache, quipu.date_order"
                 )));
             }
         }
@@ -239,6 +258,7 @@ impl ExtensionOptions for QuipuOptions {
                 Some(d) => format!("{} ms", d.as_millis()),
             },
             self.stale_cache.to_string(),
+            self.date_order.name().to_string(),
         ];
         DESCRIPTIONS
             .iter()
@@ -299,5 +319,9 @@ mod tests {
         assert_eq!(o.stale_cache, StaleCache::Wait);
         let e = o.set("stale_cache", "maybe").unwrap_err().to_string();
         assert!(e.contains("'live', 'error' or 'wait'"), "{e}");
+        o.set("date_order", "european").unwrap();
+        assert_eq!(o.date_order, DateOrder::Dmy);
+        let e = o.set("date_order", "DYM").unwrap_err().to_string();
+        assert!(e.contains("`DYM` for quipu.date_order"), "{e}");
     }
 }

@@ -17,6 +17,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParserBuilder, Statement};
+use quipu_connectors::dialect::datetime_input::DateOrder;
 use quipu_connectors::{Access, QuipuOptions};
 use tracing::Instrument;
 
@@ -178,6 +179,7 @@ fn next_query_id() -> u64 {
 pub(crate) fn postgresql_meaning(
     plan: LogicalPlan,
     zone: Option<&str>,
+    order: DateOrder,
 ) -> Result<LogicalPlan, DataFusionError> {
     // Values turned into text print as PostgreSQL's
     // (`crate::text_forms`); before the zones, so a `timestamptz` is
@@ -186,7 +188,8 @@ pub(crate) fn postgresql_meaning(
     // `timestamptz` is truncated, cast, printed and compared in the
     // session's time zone (`crate::zones`); before the rewrites below,
     // so they see it.
-    let plan = crate::zones::rewrite(plan, zone)?;
+    // Date text is read in the session's `DateStyle` order.
+    let plan = crate::zones::rewrite(plan, zone, order)?;
     let plan = crate::similar::rewrite(plan)?;
     // `to_date` / `to_timestamp` read PostgreSQL's template
     // patterns, not chrono's (`crate::formats`).
@@ -205,6 +208,34 @@ pub(crate) fn postgresql_meaning(
     // A `date_part`, a double only now, turned into text prints as
     // PostgreSQL's (`2024`, not `2024.0`).
     crate::text_forms::rewrite(plan)
+}
+
+/// `SET DateStyle = '...'`, which DataFusion has no setting for ("could
+/// not find config namespace"), as PostgreSQL reads it: the order it names
+/// set as `quipu.date_order` (as DataFusion sets `TimeZone` as
+/// `datafusion.execution.time_zone`), for the engine's own clients (the
+/// Flight SQL door, `quipu sql`); the PostgreSQL door answers it itself.
+fn date_style(plan: LogicalPlan, now: DateOrder) -> Result<LogicalPlan, DataFusionError> {
+    use datafusion::logical_expr::{SetVariable, Statement};
+    match plan {
+        LogicalPlan::Statement(Statement::SetVariable(SetVariable { variable, value }))
+            if variable.eq_ignore_ascii_case("datestyle") =>
+        {
+            let order = quipu_connectors::dialect::datetime_input::date_style(&value, now)
+                .map_err(|e| {
+                    DataFusionError::Configuration(format!(
+                        "invalid value for parameter \"DateStyle\": \"{value}\": {e}"
+                    ))
+                })?;
+            Ok(LogicalPlan::Statement(Statement::SetVariable(
+                SetVariable {
+                    variable: "quipu.date_order".into(),
+                    value: order.name().into(),
+                },
+            )))
+        }
+        other => Ok(other),
+    }
 }
 
 /// Runs the analyzer on a plan (views expanded, types coerced, Quipu's own
@@ -369,7 +400,8 @@ impl ClientSession {
 
     /// [`ClientSession::plan`] without the caches.
     async fn plan_live(&self, statement: Statement, names: Names) -> Result<LogicalPlan> {
-        let mut statement = quipu_connectors::dialect::syntax::fix(statement)?;
+        let order = self.options().date_order;
+        let mut statement = quipu_connectors::dialect::syntax::fix(statement, order)?;
         if names == Names::Result {
             statement = quipu_connectors::dialect::syntax::distinct_result_names(statement);
         }
@@ -417,9 +449,10 @@ impl ClientSession {
             }
         };
         let plan = crate::lake_write::ctas_into_source(&state, plan, write_options)?;
+        let plan = date_style(plan, order)?;
         crate::limits::check_plan(&plan)?;
         let zone = state.config_options().execution.time_zone.clone();
-        Ok(postgresql_meaning(plan, zone.as_deref())?)
+        Ok(postgresql_meaning(plan, zone.as_deref(), order)?)
     }
 
     /// Runs a logical plan made by [`ClientSession::plan`] (its parameters

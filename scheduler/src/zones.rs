@@ -41,10 +41,10 @@ use datafusion::common::DFSchema;
 use datafusion::common::tree_node::Transformed;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{Between, Cast, ScalarFunction, TryCast};
-use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, lit};
 use datafusion::scalar::ScalarValue;
 use quipu_connectors::dialect::at_time_zone::AT_TIME_ZONE;
-use quipu_connectors::dialect::datetime_input;
+use quipu_connectors::dialect::datetime_input::{self, DateOrder};
 use quipu_connectors::dialect::float_literals::comparison;
 use quipu_connectors::dialect::time_text::{self, literal_as_written};
 use quipu_connectors::dialect::utc_zone;
@@ -52,19 +52,20 @@ use quipu_connectors::dialect::utc_zone;
 /// `plan` with its `timestamptz` values read in `zone` (the session's
 /// `datafusion.execution.time_zone`, where it is not UTC) and its
 /// timestamp literals read as PostgreSQL reads them.
-pub fn rewrite(plan: LogicalPlan, zone: Option<&str>) -> Result<LogicalPlan> {
+pub fn rewrite(plan: LogicalPlan, zone: Option<&str>, order: DateOrder) -> Result<LogicalPlan> {
     let zone: Option<Arc<str>> = zone.filter(|z| !utc_zone(z)).map(Into::into);
     // In a UTC session only time literals and the calls of `reads_dates`
     // need the pass, which recomputes every node's schema.
     if zone.is_none()
         && !any_expr(&plan, |e| {
-            is_time_literal(e) || reads_dates(e) || text_cast_to_time(e).is_some()
+            is_time_literal(e, order) || reads_dates(e) || text_cast_to_time(e).is_some()
         })
     {
         return union_clocks(plan, None);
     }
-    let plan =
-        crate::rounding::rewrite_retyped(plan, |e, schema| rewrite_expr(e, schema, zone.as_ref()))?;
+    let plan = crate::rounding::rewrite_retyped(plan, |e, schema| {
+        rewrite_expr(e, schema, zone.as_ref(), order)
+    })?;
     union_clocks(plan, zone.as_ref())
 }
 
@@ -161,7 +162,7 @@ fn text_operand(e: &Expr, schema: &DFSchema) -> bool {
 /// Whether `e` is a text literal cast to a date or a timestamp, or one
 /// PostgreSQL reads as a date or a time (`datetime_input`): Arrow's cast
 /// may read it otherwise, or refuse it in other words.
-fn is_time_literal(e: &Expr) -> bool {
+fn is_time_literal(e: &Expr, order: DateOrder) -> bool {
     if let Expr::Cast(Cast { expr, field }) = e
         && text_literal(expr).is_some()
         && matches!(
@@ -173,7 +174,7 @@ fn is_time_literal(e: &Expr) -> bool {
     }
     text_literal(e).is_some_and(|t| {
         SPECIAL_TIMES.contains(&t.trim().to_ascii_lowercase().as_str())
-            || datetime_input::read(t).is_ok()
+            || datetime_input::read(t, order).is_ok()
     })
 }
 
@@ -436,6 +437,7 @@ fn literal_for(
     other: &Expr,
     schema: &DFSchema,
     zone: Option<&Arc<str>>,
+    order: DateOrder,
 ) -> Result<Option<Expr>> {
     let Some(text) = text_literal(lit) else {
         return Ok(None);
@@ -446,9 +448,9 @@ fn literal_for(
     };
     let to = other_zone(other, schema, zone);
     if let Some(special) = special_time(text, to.as_ref().unwrap_or(&t)) {
-        return Ok(Some(rewrite_expr(special, schema, zone)?.data));
+        return Ok(Some(rewrite_expr(special, schema, zone, order)?.data));
     }
-    let fixed = literal_as_written(text, to.as_ref().unwrap_or(&t))?;
+    let fixed = literal_as_written(text, to.as_ref().unwrap_or(&t), order)?;
     if fixed.is_none() && to.is_none() {
         return Ok(None);
     }
@@ -543,7 +545,12 @@ fn zoned_args(
     changed(Expr::ScalarFunction(ScalarFunction { func, args }), any)
 }
 
-fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<Transformed<Expr>> {
+fn rewrite_expr(
+    e: Expr,
+    schema: &DFSchema,
+    zone: Option<&Arc<str>>,
+    order: DateOrder,
+) -> Result<Transformed<Expr>> {
     Ok(match e {
         // `to_timestamp(text, format)` reads a time on the session's
         // clock (DataFusion's, in UTC).
@@ -592,15 +599,21 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
             };
             let mut args = vec![*expr, datafusion::logical_expr::lit(to)];
             // A `timestamptz` without an offset is on the session's clock.
-            if let (Some(zone), "timestamptz") = (zone, to) {
-                args.push(datafusion::logical_expr::lit(zone.to_string()));
+            match (zone, to) {
+                (Some(zone), "timestamptz") => args.push(lit(zone.to_string())),
+                _ if order != DateOrder::Mdy => args.push(lit("")),
+                _ => {}
+            }
+            // A date's numbers in the session's order.
+            if order != DateOrder::Mdy {
+                args.push(lit(order.name()));
             }
             let read = time_text::time_text().call(args);
             let cast = Expr::Cast(Cast {
                 expr: Box::new(read),
                 field,
             });
-            Transformed::yes(rewrite_expr(cast, schema, zone)?.data)
+            Transformed::yes(rewrite_expr(cast, schema, zone, order)?.data)
         }
         // `'today'::date`, `TIMESTAMP 'epoch'`: the value the word stands
         // for, cast in the session's zone as any other value.
@@ -611,7 +624,7 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
         {
             let special = text_literal(&expr).and_then(|t| special_time(t, field.data_type()));
             let special = special.unwrap_or(Expr::Cast(Cast { expr, field }));
-            Transformed::yes(rewrite_expr(special, schema, zone)?.data)
+            Transformed::yes(rewrite_expr(special, schema, zone, order)?.data)
         }
         // `TIMESTAMP '2024-01-01 10:00'`, `'...'::timestamptz`,
         // `'2024-01-01 10:00+05'::timestamp` (the offset ignored),
@@ -624,7 +637,7 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
                 ) =>
         {
             let text = text_literal(&expr).unwrap_or_default();
-            match literal_as_written(text, field.data_type())? {
+            match literal_as_written(text, field.data_type(), order)? {
                 Some(text) => Transformed::yes(Expr::Cast(Cast {
                     expr: Box::new(Expr::Literal(ScalarValue::Utf8(Some(text)), None)),
                     field,
@@ -690,14 +703,14 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
             }))
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) if comparison(op) => {
-            if let Some(r) = literal_for(&right, &left, schema, zone)? {
+            if let Some(r) = literal_for(&right, &left, schema, zone, order)? {
                 return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
                     left,
                     op,
                     right: Box::new(r),
                 })));
             }
-            if let Some(l) = literal_for(&left, &right, schema, zone)? {
+            if let Some(l) = literal_for(&left, &right, schema, zone, order)? {
                 return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
                     left: Box::new(l),
                     op,
@@ -731,8 +744,8 @@ fn rewrite_expr(e: Expr, schema: &DFSchema, zone: Option<&Arc<str>>) -> Result<T
             low,
             high,
         }) => {
-            let l = literal_for(&low, &expr, schema, zone)?;
-            let h = literal_for(&high, &expr, schema, zone)?;
+            let l = literal_for(&low, &expr, schema, zone, order)?;
+            let h = literal_for(&high, &expr, schema, zone, order)?;
             let any = l.is_some() || h.is_some();
             let e = Expr::Between(Between {
                 negated,

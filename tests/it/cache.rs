@@ -1032,7 +1032,8 @@ async fn a_session_in_another_time_zone_is_not_answered_from_a_cache() {
     assert_eq!(
         state.read_with,
         Some(quipu_catalog::ReadWith {
-            time_zone: Some("UTC".into())
+            time_zone: Some("UTC".into()),
+            date_order: None,
         })
     );
     // The refresh's own time zone: answered from the cache.
@@ -1063,6 +1064,45 @@ async fn a_session_in_another_time_zone_is_not_answered_from_a_cache() {
         );
         assert_same(&sorted(&lima, query).await, &want, set);
     }
+    env.engine.session().close().await;
+}
+
+/// A cache's date text was read in the refresh's `DateStyle` order
+/// (MDY): a session that reads it in another order means another date and
+/// is not answered from the cache; ISO text, which reads alike in every
+/// order, is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_in_another_date_order_is_not_answered_from_a_cache() {
+    let env = lake_env().await;
+    let admin = env.engine.client();
+    // March 2 or February 3, as the order reads it.
+    let ambiguous = "SELECT order_id FROM lake.public.orders \
+        WHERE CAST(to_timestamp((order_id % 100) * 86400) AS DATE) < DATE '03/02/1970'";
+    let iso = "SELECT order_id, DATE '2024-01-02' + order_id AS d FROM lake.public.orders";
+    for (name, query) in [("m.dated", ambiguous), ("m.iso_dated", iso)] {
+        admin
+            .sql(&format!("CREATE MATERIALIZED VIEW {name} AS {query}"))
+            .await
+            .unwrap();
+    }
+    let live_mdy = live(&env.engine).await;
+    let set = "SET DateStyle = 'ISO, DMY'";
+    let dmy = env.engine.client();
+    dmy.sql(set).await.unwrap();
+    let dmy_live = live(&env.engine).await;
+    dmy_live.sql(set).await.unwrap();
+    // The order changes this query's answer ...
+    let want = sorted(&dmy_live, ambiguous).await;
+    assert!(!want.is_empty());
+    assert_ne!(want, sorted(&live_mdy, ambiguous).await);
+    // ... so the cache's rows, read with the March date, are not taken
+    // as the answer (the cache was matched as if its text were read in
+    // the session's order, and answered March's rows). Before any other
+    // session plans with the caches: their preparation is kept.
+    assert_same(&sorted(&dmy, ambiguous).await, &want, set);
+    from_cache(&dmy, &dmy_live, "m.iso_dated", iso).await;
+    // The refresh's order: answered from the cache.
+    from_cache(&admin, &live_mdy, "m.dated", ambiguous).await;
     env.engine.session().close().await;
 }
 

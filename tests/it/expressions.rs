@@ -1866,6 +1866,32 @@ const ZONED: &[&str] = &[
     "LEAST(ts, tz)",
 ];
 
+/// Date and timestamp text whose order of fields its form does not
+/// settle (`05/01/2024`), as literals (read while planning, in
+/// comparisons and `generate_series` bounds too) and as a column's text
+/// (read at run time): read in the order of the session's `DateStyle`.
+const DATE_ORDERED: &[&str] = &[
+    "CAST('05/01/2024' AS date)",
+    "DATE '1/2/03'",
+    "CAST('02-Jan-03' AS date)",
+    "CAST('Jan-02-03' AS date)",
+    "CAST('03-01-02' AS date)",
+    "CAST('1.2.2003' AS date)",
+    "CAST('1/2/2003 10:00' AS timestamp)",
+    "CAST('1/2/2003 10:00+02' AS timestamptz)",
+    "TIMESTAMP '12/1/24 23:00'",
+    "d = '02/29/2024'",
+    "d < '01/02/2024'",
+    "d BETWEEN '1/2/2000' AND '12/1/2024'",
+    "(SELECT count(*) FROM generate_series(DATE '01/02/2024', DATE '03/02/2024', '1 day'))",
+    "CAST(to_char(d, 'DD/MM/YYYY') AS date)",
+    "CAST(to_char(d, 'MM/DD/YY') AS date)",
+    "CAST(to_char(d, 'YY/MM/DD') AS date)",
+    "CAST(to_char(d, 'DD Mon YY') AS date)",
+    "CAST(to_char(ts, 'DD.MM.YYYY HH24:MI') AS timestamp)",
+    "CAST(to_char(ts, 'MM-DD-YY HH24:MI') AS timestamptz)",
+];
+
 /// What a psql user sees: every scalar expression and aggregate, read over
 /// the PostgreSQL wire from `quipu scheduler` in the simple protocol's
 /// text, equals PostgreSQL's text character for character (no
@@ -2514,6 +2540,35 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
                 show(&want),
                 show(&got)
             ));
+        }
+    }
+    // Date text whose order its form does not settle, under each of
+    // `DateStyle`'s orders: the same dates, or the same error (a day read
+    // as a month past 12). `SET DateStyle = 'ISO, DMY'` was accepted and
+    // the text read month first all the same.
+    for style in ["ISO, DMY", "YMD", "European", "ISO, MDY"] {
+        let set = format!("SET DateStyle = '{style}'");
+        pgc.simple_query(&set).await.unwrap();
+        qc.simple_query(&set).await.unwrap();
+        let shown = pg_rows(&qc, "SHOW DateStyle").await;
+        assert_eq!(shown, pg_rows(&pgc, "SHOW DateStyle").await, "{style}");
+        for e in DATE_ORDERED {
+            let sql = format!("SELECT id, {e} FROM public.t ORDER BY id");
+            let (want, got) = (pg_rows(&pgc, &sql).await, pg_rows(&qc, &sql).await);
+            let same = match (&want, &got) {
+                (Ok(w), Ok(g)) => {
+                    values += w.len();
+                    w == g
+                }
+                // The SQLSTATE, before the message.
+                (Err(w), Err(g)) => w.get(..5) == g.get(..5),
+                _ => false,
+            };
+            if !same {
+                failures.push(format!(
+                    "{e} (DateStyle {style}):\n  PostgreSQL: {want:?}\n  Quipu:      {got:?}"
+                ));
+            }
         }
     }
     // Values that cannot be computed: both refuse, with a SQLSTATE of the

@@ -295,9 +295,14 @@ async fn analysts_query_through_psql_and_psycopg() {
             "SET IntervalStyle = postgres",
             "SET bytea_output = hex",
             "SHOW DateStyle",
+            // Read day first, as the connection asked.
+            "SELECT '05/01/2024'::date, (SELECT v::date FROM (VALUES ('1/2/03')) t(v))",
             "SET DateStyle TO DEFAULT",
             "SHOW DateStyle",
-            "SELECT DATE '2024-01-31', 0.1::float8 + 0.2::float8",
+            "SELECT DATE '2024-01-31', 0.1::float8 + 0.2::float8, '05/01/2024'::date",
+            "SET DateStyle = YMD",
+            "SHOW DateStyle",
+            "SELECT '05/01/24'::date",
         ],
     );
     assert_eq!(
@@ -307,10 +312,14 @@ async fn analysts_query_through_psql_and_psycopg() {
         vec![
             "SET",
             "SET",
-            "ISO,DMY",
+            "ISO, DMY",
+            "2024-01-05|2003-02-01",
             "SET",
             "ISO, MDY",
-            "2024-01-31|0.30000000000000004"
+            "2024-01-31|0.30000000000000004|2024-05-01",
+            "SET",
+            "ISO, YMD",
+            "2005-01-24",
         ],
         "{}",
         String::from_utf8_lossy(&got.stderr)
@@ -323,6 +332,19 @@ async fn analysts_query_through_psql_and_psycopg() {
         (
             "SET DateStyle = German",
             "datestyle = German is not supported",
+        ),
+        // PostgreSQL's errors for what is no `DateStyle`.
+        (
+            "SET DateStyle = 'dmy, mdy'",
+            "DETAIL:  Conflicting \"datestyle\" specifications.",
+        ),
+        (
+            "SET DateStyle = 'iso dmy'",
+            "DETAIL:  List syntax is invalid.",
+        ),
+        (
+            "SET DateStyle = 'british'",
+            "invalid value for parameter \"DateStyle\": \"british\"",
         ),
         (
             "SET IntervalStyle = iso_8601",

@@ -6,9 +6,11 @@ SQL orders, time zones, junk), each cast by `quipu sql` and by a
 PostgreSQL server and printed as text; prints every difference (value or
 error) and a count. A long run of docs/testing.md.
 
-    python3 tests/tools/cast_fuzz.py SEED COUNT [ZONE]
+    python3 tests/tools/cast_fuzz.py SEED COUNT [ZONE [DATESTYLE]]
 
-ZONE (default UTC) is the session's `TimeZone` on both sides. About a
+ZONE (default UTC) is the session's `TimeZone` on both sides, DATESTYLE
+(default `ISO, MDY`) its `DateStyle`: `'ISO, DMY'` reads `1/2/2024` as
+1 February. About a
 third of the cases cast a column (a `VALUES` row read by a scalar
 subquery), which Quipu reads at run time, not while it plans.
 
@@ -96,4 +98,5 @@ for i in range(N):
     else:
         cases.append("CAST(CAST('%s' AS %s) AS text)" % (v, t))
 zone = sys.argv[3] if len(sys.argv) > 3 else "UTC"
-compare(cases, prelude="SET TimeZone = '%s'; " % zone)
+style = sys.argv[4] if len(sys.argv) > 4 else "ISO, MDY"
+compare(cases, prelude="SET TimeZone = '%s'; SET DateStyle = '%s'; " % (zone, style))

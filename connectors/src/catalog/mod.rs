@@ -300,8 +300,17 @@ impl QuipuCatalogList {
         // The view's SQL gets the same PostgreSQL meaning as a client's
         // statement (crate::dialect::syntax): IS DISTINCT FROM, IN subqueries, ...
         let planned = async {
+            // Read in the server's date order (views are planned in a
+            // state of their own, with the server's settings).
+            let order = state
+                .config_options()
+                .extensions
+                .get::<crate::QuipuOptions>()
+                .map(|o| o.date_order)
+                .unwrap_or_default();
             let statement = crate::dialect::syntax::fix(
                 state.sql_to_statement(sql, &datafusion::config::Dialect::PostgreSQL)?,
+                order,
             )?;
             crate::dialect::set_all::rewrite(state.statement_to_plan(statement).await?)
         };

@@ -2,7 +2,8 @@
 //! `timestamp_in` and `timestamptz_in` read it (`ParseDateTime`, then
 //! `DecodeDateTime` with `DecodeDate`, `DecodeNumber`,
 //! `DecodeNumberField`, `DecodeTime`, `DecodeTimezone` and
-//! `ValidateDate`), under PostgreSQL's default `DateStyle` (ISO, MDY).
+//! `ValidateDate`), under the session's `DateStyle` order ([`DateOrder`]:
+//! `MDY`, PostgreSQL's default, `DMY` or `YMD`).
 //!
 //! Arrow's parser, which DataFusion casts text with, reads only ISO's
 //! `YYYY-MM-DD[ hh:mm:ss[.f]][offset]` with two-digit months and days. It
@@ -45,6 +46,125 @@ impl From<Bad> for Fail {
             Bad::FieldOverflow => Fail::FieldOverflow,
         }
     }
+}
+
+/// The order of a date's numeric fields where the text does not settle
+/// it (`05/01/2024`), PostgreSQL's `DateOrder`: the second part of
+/// `DateStyle` (`SET DateStyle = 'ISO, DMY'`), `quipu.date_order` in
+/// Quipu's settings. Four-digit years first, ISO dates and month names
+/// read the same under every order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum DateOrder {
+    /// Month, day, year (`US`, `NonEuropean`): PostgreSQL's default.
+    #[default]
+    Mdy,
+    /// Day, month, year (`European`, `Euro`).
+    Dmy,
+    /// Year, month, day.
+    Ymd,
+}
+
+impl DateOrder {
+    /// The order's name as `DateStyle` shows it (`MDY`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DateOrder::Mdy => "MDY",
+            DateOrder::Dmy => "DMY",
+            DateOrder::Ymd => "YMD",
+        }
+    }
+
+    /// An order named as `DateStyle` names it, in any case: `MDY`, `US`,
+    /// `NonEuro`, `NonEuropean`; `DMY`, `Euro`, `European`; `YMD`.
+    pub fn named(name: &str) -> Option<DateOrder> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "mdy" | "us" | "noneuro" | "noneuropean" => DateOrder::Mdy,
+            "dmy" | "euro" | "european" => DateOrder::Dmy,
+            "ymd" => DateOrder::Ymd,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a `DateStyle` value is refused, as PostgreSQL's
+/// `check_datestyle` says it (its `DETAIL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StyleError {
+    /// `iso dmy`, `iso,`: not a comma list of words.
+    ListSyntax,
+    Unrecognized(String),
+    /// `dmy, mdy`, `iso, sql`.
+    Conflicting,
+    /// An output style other than ISO (`SQL`, `Postgres`, `German`),
+    /// which Quipu does not write.
+    Style(String),
+}
+
+impl std::fmt::Display for StyleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StyleError::ListSyntax => f.write_str("List syntax is invalid."),
+            StyleError::Unrecognized(w) => write!(f, "Unrecognized key word: \"{w}\"."),
+            StyleError::Conflicting => f.write_str("Conflicting \"datestyle\" specifications."),
+            StyleError::Style(s) => write!(f, "Quipu writes dates in ISO form, not {s}."),
+        }
+    }
+}
+
+/// The order a `DateStyle` value (`'ISO, DMY'`, `euro`, `YMD`,
+/// `DEFAULT`) sets, read as PostgreSQL's `check_datestyle` reads it: a
+/// comma list of an output style and an order, each optional; the order
+/// stays `now` where the list names none (`German` alone is day first,
+/// `DEFAULT` is `ISO, MDY` for what the list does not name). The output
+/// style must be ISO, the only one Quipu writes.
+pub fn date_style(value: &str, now: DateOrder) -> Result<DateOrder, StyleError> {
+    let mut order = now;
+    let mut style = "iso".to_string();
+    let (mut have_style, mut have_order, mut conflict) = (false, false, false);
+    // `SplitIdentifierString`: words between commas, blanks around them.
+    let words: Vec<&str> = value.split(',').map(str::trim).collect();
+    if !value.trim().is_empty()
+        && words
+            .iter()
+            .any(|w| w.is_empty() || w.contains(char::is_whitespace))
+    {
+        return Err(StyleError::ListSyntax);
+    }
+    for word in words.into_iter().filter(|w| !w.is_empty()) {
+        let lower = word.trim_matches('"').to_ascii_lowercase();
+        match lower.as_str() {
+            "iso" | "sql" | "postgres" | "german" => {
+                conflict |= have_style && style != lower;
+                if lower == "german" && !have_order {
+                    order = DateOrder::Dmy;
+                }
+                style = lower;
+                have_style = true;
+            }
+            "default" => {
+                if !have_style {
+                    style = "iso".into();
+                }
+                if !have_order {
+                    order = DateOrder::Mdy;
+                }
+            }
+            other => {
+                let o = DateOrder::named(other)
+                    .ok_or_else(|| StyleError::Unrecognized(word.to_string()))?;
+                conflict |= have_order && order != o;
+                order = o;
+                have_order = true;
+            }
+        }
+    }
+    if conflict {
+        return Err(StyleError::Conflicting);
+    }
+    if style != "iso" {
+        return Err(StyleError::Style(style));
+    }
+    Ok(order)
 }
 
 /// The zone a time was written in.
@@ -412,10 +532,11 @@ fn number_field(s: &str, fmask: u32, tm: &mut Tm, is2digits: &mut bool) -> Resul
 }
 
 /// `DecodeNumber`: one number of a date, placed by what is known so far
-/// (`DateOrder` MDY); the mask of what it is.
+/// and by `order`; the mask of what it is.
 fn decode_number(
     s: &str,
     text_month: bool,
+    order: DateOrder,
     fmask: u32,
     tm: &mut Tm,
     is2digits: &mut bool,
@@ -438,9 +559,13 @@ fn decode_number(
         return Ok(m(DOY) | m(MONTH) | m(DAY));
     }
     let tmask = match fmask & DATE_M {
-        0 if flen >= 3 => {
+        0 if flen >= 3 || order == DateOrder::Ymd => {
             tm.year = val;
             m(YEAR)
+        }
+        0 if order == DateOrder::Dmy => {
+            tm.mday = val;
+            m(DAY)
         }
         0 => {
             tm.mon = val;
@@ -451,7 +576,10 @@ fn decode_number(
             m(MONTH)
         }
         f if f == m(MONTH) => {
-            if text_month && flen >= 3 {
+            // The first number beside a month's name: a year where it has
+            // three digits or more (or the order puts the year first),
+            // else the day (`Jan-05-2024`, `05-Jan-2024`).
+            if text_month && (flen >= 3 || order == DateOrder::Ymd) {
                 tm.year = val;
                 m(YEAR)
             } else {
@@ -488,7 +616,13 @@ fn decode_number(
 
 /// `DecodeDate`: a date written with separators (`2024-01-05`,
 /// `1/31/2000`, `5-jan-2024`).
-fn decode_date(s: &str, fmask: u32, is2digits: &mut bool, tm: &mut Tm) -> Result<u32, Fail> {
+fn decode_date(
+    s: &str,
+    order: DateOrder,
+    fmask: u32,
+    is2digits: &mut bool,
+    tm: &mut Tm,
+) -> Result<u32, Fail> {
     let b = s.as_bytes();
     let mut fields: Vec<&str> = vec![];
     let mut i = 0;
@@ -540,7 +674,7 @@ fn decode_date(s: &str, fmask: u32, is2digits: &mut bool, tm: &mut Tm) -> Result
         tmask |= dmask;
     }
     for f in numbers {
-        let dmask = decode_number(f, text_month, fmask, tm, is2digits)?;
+        let dmask = decode_number(f, text_month, order, fmask, tm, is2digits)?;
         if fmask & dmask != 0 {
             return Err(Fail::Format);
         }
@@ -601,11 +735,12 @@ fn validate_date(
     Ok(())
 }
 
-/// `text` read as PostgreSQL reads a date or a timestamp.
-pub fn read(text: &str) -> Result<Read, Fail> {
+/// `text` read as PostgreSQL reads a date or a timestamp, its numeric
+/// fields in `order` where the text does not settle it.
+pub fn read(text: &str, order: DateOrder) -> Result<Read, Fail> {
     // `timestamp_in`'s buffer: MAXDATELEN + MAXDATEFIELDS bytes.
     let fields = tokens(text, 128 + 25)?;
-    decode(&fields)
+    decode(&fields, order)
 }
 
 /// A label waiting for its field (`ptype`).
@@ -622,7 +757,7 @@ enum Label {
 }
 
 /// `DecodeDateTime`.
-fn decode(fields: &[(String, Kind)]) -> Result<Read, Fail> {
+fn decode(fields: &[(String, Kind)], order: DateOrder) -> Result<Read, Fail> {
     let mut fmask: u32 = 0;
     let mut label: Option<Label> = None;
     let mut tm = Tm::default();
@@ -668,7 +803,7 @@ fn decode(fields: &[(String, Kind)]) -> Result<Read, Fail> {
                     m(TZ)
                 }
             }
-            Kind::Date => decode_date(f, fmask, &mut is2digits, &mut tm)?,
+            Kind::Date => decode_date(f, order, fmask, &mut is2digits, &mut tm)?,
             Kind::Time => {
                 if label.take().is_some_and(|l| l != Label::Time) {
                     return Err(Fail::Format);
@@ -757,13 +892,13 @@ fn decode(fields: &[(String, Kind)]) -> Result<Read, Fail> {
             Kind::Number => {
                 let dot = f.find('.');
                 if dot.is_some() && fmask & DATE_M == 0 {
-                    decode_date(f, fmask, &mut is2digits, &mut tm)?
+                    decode_date(f, order, fmask, &mut is2digits, &mut tm)?
                 } else if dot.is_some_and(|d| d > 2)
                     || (f.len() >= 6 && (fmask & DATE_M == 0 || fmask & TIME_M == 0))
                 {
                     number_field(f, fmask, &mut tm, &mut is2digits)?
                 } else {
-                    decode_number(f, text_month, fmask, &mut tm, &mut is2digits)?
+                    decode_number(f, text_month, order, fmask, &mut tm, &mut is2digits)?
                 }
             }
             Kind::Text | Kind::Special => {
@@ -902,7 +1037,11 @@ fn decode(fields: &[(String, Kind)]) -> Result<Read, Fail> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Fail, Read, Zone, read};
+    use super::{DateOrder, Fail, Read, Zone};
+
+    fn read(text: &str) -> Result<Read, Fail> {
+        super::read(text, DateOrder::Mdy)
+    }
 
     fn at(text: &str) -> (i64, i64, i64, i64, Zone) {
         match read(text) {
@@ -1001,6 +1140,98 @@ mod tests {
         assert_eq!(read("today"), Ok(Read::Relative("today")));
     }
 
+    /// Each checked against PostgreSQL 15 (`SET DateStyle = 'ISO, DMY'`
+    /// or `'ISO, YMD'`, then `SELECT '...'::timestamp`); None where it
+    /// says "date/time field value out of range".
+    #[test]
+    fn orders_postgresql_reads_in() {
+        type Day = Option<(i64, i64, i64)>;
+        let dmy: &[(&str, Day)] = &[
+            ("05/01/2024", Some((2024, 1, 5))),
+            ("1/2/03", Some((2003, 2, 1))),
+            ("02-Jan-03", Some((2003, 1, 2))),
+            ("Jan-02-03", Some((2003, 1, 2))),
+            ("03-01-02", Some((2002, 1, 3))),
+            ("1.2.2003", Some((2003, 2, 1))),
+            ("24-Jan-05", Some((2005, 1, 24))),
+            ("24 Jan 5", Some((2005, 1, 24))),
+            ("5 Jan 24", Some((2024, 1, 5))),
+            ("13/01/2024", Some((2024, 1, 13))),
+            ("01/13/2024", None),
+            ("2024/01/05", Some((2024, 1, 5))),
+            ("050124", Some((2005, 1, 24))),
+            ("99-12-31", None),
+            ("31.12.99", Some((1999, 12, 31))),
+            ("5 1 2024", Some((2024, 1, 5))),
+        ];
+        let ymd: &[(&str, Day)] = &[
+            ("05/01/2024", None),
+            ("1/2/03", Some((2001, 2, 3))),
+            ("02-Jan-03", Some((2002, 1, 3))),
+            ("Jan-02-03", Some((2002, 1, 3))),
+            ("03-01-02", Some((2003, 1, 2))),
+            ("1.2.2003", None),
+            ("24-Jan-05", Some((2024, 1, 5))),
+            ("05-Jan-2024", Some((2024, 1, 5))),
+            ("Jan 5 24", Some((2005, 1, 24))),
+            ("5 Jan 24", Some((2005, 1, 24))),
+            ("24 Jan 5", Some((2024, 1, 5))),
+            ("2024/01/05", Some((2024, 1, 5))),
+            ("99-12-31", Some((1999, 12, 31))),
+            ("31.12.99", None),
+            ("5 1 2024", None),
+        ];
+        for (order, cases) in [(DateOrder::Dmy, dmy), (DateOrder::Ymd, ymd)] {
+            for (text, want) in cases {
+                let got = match super::read(text, order) {
+                    Ok(Read::At(t)) => Some((t.year, t.month, t.day)),
+                    Err(Fail::FieldOverflow | Fail::MonthDayOverflow) => None,
+                    other => panic!("{text} ({order:?}): {other:?}"),
+                };
+                assert_eq!(got, *want, "{text} ({order:?})");
+            }
+        }
+        // ISO text and four-digit years first read alike in every order.
+        for order in [DateOrder::Mdy, DateOrder::Dmy, DateOrder::Ymd] {
+            let Ok(Read::At(t)) = super::read("2024-01-05 10:00", order) else {
+                panic!("{order:?}")
+            };
+            assert_eq!((t.year, t.month, t.day), (2024, 1, 5));
+        }
+    }
+
+    /// `check_datestyle`'s reading, each checked against PostgreSQL 15
+    /// (`SET DateStyle = '...'; SHOW DateStyle`).
+    #[test]
+    fn date_styles_postgresql_takes() {
+        use super::{StyleError, date_style};
+        for (value, now, want) in [
+            ("dmy", DateOrder::Mdy, DateOrder::Dmy),
+            ("ISO, DMY", DateOrder::Mdy, DateOrder::Dmy),
+            ("ymd, iso", DateOrder::Mdy, DateOrder::Ymd),
+            ("Euro", DateOrder::Mdy, DateOrder::Dmy),
+            ("NonEuropean", DateOrder::Dmy, DateOrder::Mdy),
+            ("iso", DateOrder::Dmy, DateOrder::Dmy),
+            ("", DateOrder::Ymd, DateOrder::Ymd),
+            ("DEFAULT", DateOrder::Dmy, DateOrder::Mdy),
+            ("ymd, default", DateOrder::Dmy, DateOrder::Ymd),
+            ("\"ISO\", euro", DateOrder::Mdy, DateOrder::Dmy),
+        ] {
+            assert_eq!(date_style(value, now), Ok(want), "{value}");
+        }
+        for (value, want) in [
+            ("iso dmy", StyleError::ListSyntax),
+            ("iso,", StyleError::ListSyntax),
+            ("dmy,mdy", StyleError::Conflicting),
+            ("iso, sql", StyleError::Conflicting),
+            ("foo", StyleError::Unrecognized("foo".into())),
+            ("SQL, DMY", StyleError::Style("sql".into())),
+            ("German", StyleError::Style("german".into())),
+        ] {
+            assert_eq!(date_style(value, DateOrder::Mdy), Err(want), "{value}");
+        }
+    }
+
     #[test]
     fn errors_postgresql_gives() {
         for (text, fail) in [
@@ -1042,6 +1273,8 @@ mod property {
     /// what `time_text` writes of it is read back as the same value.
     #[test]
     fn any_text_is_read_or_refused_and_what_is_written_reads_back() {
+        use super::super::time_text::read_as;
+        use super::DateOrder;
         use datafusion::arrow::datatypes::{DataType, TimeUnit};
         const PIECES: &[&str] = &[
             "0",
@@ -1117,11 +1350,13 @@ mod property {
             let text: String = (0..1 + next(10))
                 .map(|_| PIECES[next(PIECES.len())])
                 .collect();
-            let _ = super::read(&text);
+            let order = [DateOrder::Mdy, DateOrder::Dmy, DateOrder::Ymd][next(3)];
+            let _ = super::read(&text, order);
             let to = &types[next(types.len())];
-            if let Ok(Some(written)) = super::super::time_text::read_as(&text, to, None) {
+            if let Ok(Some(written)) = read_as(&text, to, None, order) {
                 read += 1;
-                let again = super::super::time_text::read_as(&written, to, None)
+                // ISO text reads the same under every order.
+                let again = read_as(&written, to, None, DateOrder::Mdy)
                     .unwrap_or_else(|e| panic!("{text:?} wrote {written:?}: {e}"));
                 assert!(
                     again.is_none() || again.as_deref() == Some(written.as_str()),

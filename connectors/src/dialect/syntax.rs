@@ -24,6 +24,7 @@
 
 use std::ops::ControlFlow;
 
+use super::datetime_input::DateOrder;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
@@ -33,9 +34,11 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-/// The statement with PostgreSQL's meaning, or a clear error.
-pub fn fix(mut statement: DfStatement) -> Result<DfStatement> {
-    fix_in_place(&mut statement)?;
+/// The statement with PostgreSQL's meaning, or a clear error; date text
+/// read while planning (`generate_series` bounds) is read in `order`,
+/// the session's.
+pub fn fix(mut statement: DfStatement, order: DateOrder) -> Result<DfStatement> {
+    fix_in_place(&mut statement, order)?;
     Ok(statement)
 }
 
@@ -59,15 +62,15 @@ pub fn mark_extracts(mut statement: DfStatement) -> DfStatement {
     statement
 }
 
-fn fix_in_place(statement: &mut DfStatement) -> Result<()> {
+fn fix_in_place(statement: &mut DfStatement, order: DateOrder) -> Result<()> {
     match statement {
-        DfStatement::Statement(s) => fix_sql(s.as_mut()),
-        DfStatement::Explain(e) => fix_in_place(&mut e.statement),
+        DfStatement::Statement(s) => fix_sql(s.as_mut(), order),
+        DfStatement::Explain(e) => fix_in_place(&mut e.statement, order),
         _ => Ok(()),
     }
 }
 
-fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
+fn fix_sql<T: VisitMut + Visit>(s: &mut T, order: DateOrder) -> Result<()> {
     super::outer_refs::rename(s);
     // Before `pg_functions` makes calls of the prefix operators.
     let _ = visit_expressions_mut(s, |e: &mut Expr| {
@@ -131,7 +134,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T) -> Result<()> {
     let _ = VisitMut::visit(s, &mut SubqueryColumnNames);
     let _ = VisitMut::visit(s, &mut NullAwareIn);
     let _ = VisitMut::visit(s, &mut RepeatedColumns);
-    let _ = VisitMut::visit(s, &mut SetReturning);
+    let _ = VisitMut::visit(s, &mut SetReturning(order));
     let _ = VisitMut::visit(s, &mut FetchAsLimit);
     let _ = VisitMut::visit(s, &mut EmptyGroup);
     let _ = VisitMut::visit(s, &mut OrdinalWindows);
@@ -527,7 +530,7 @@ fn with_ties(q: &mut Query) {
 /// aliased without column names name their one column after the alias
 /// (`FROM generate_series(1, 3) AS x` selects `x`; DataFusion named it
 /// `x.value`: "No field named x").
-struct SetReturning;
+struct SetReturning(DateOrder);
 
 impl VisitorMut for SetReturning {
     type Break = ();
@@ -539,7 +542,7 @@ impl VisitorMut for SetReturning {
                     continue;
                 };
                 let _ = visit_expressions_mut(e, |x: &mut Expr| {
-                    series_rows(x);
+                    series_rows(x, self.0);
                     ControlFlow::<()>::Continue(())
                 });
             }
@@ -557,7 +560,7 @@ impl VisitorMut for SetReturning {
             && matches!(name.0.last(), Some(ObjectNamePart::Identifier(i))
                 if i.value.eq_ignore_ascii_case("generate_series"))
         {
-            series_arguments(&mut args.args);
+            series_arguments(&mut args.args, self.0);
         }
         let alias = match t {
             TableFactor::Table {
@@ -589,12 +592,12 @@ impl VisitorMut for SetReturning {
 /// A `generate_series` call as `unnest(generate_series(...))`, once: the
 /// walk goes up from the leaves, so a call already under `unnest` was
 /// wrapped a second time just before its parent is seen here.
-fn series_rows(e: &mut Expr) {
+fn series_rows(e: &mut Expr, order: DateOrder) {
     if call_args(e, "generate_series").is_some() {
         if let Expr::Function(f) = e
             && let datafusion::sql::sqlparser::ast::FunctionArguments::List(list) = &mut f.args
         {
-            series_arguments(&mut list.args);
+            series_arguments(&mut list.args, order);
         }
         *e = around("unnest(quipu_operand)", e.clone());
     } else if let Some([arg]) = call_args(e, "unnest").as_deref()
@@ -612,7 +615,7 @@ fn series_rows(e: &mut Expr) {
 /// `timestamptz` of their midnights in the session's zone, so the series
 /// is of `timestamptz` (DataFusion's was of `timestamp`). A date column
 /// is read so by `scheduler/src/zones.rs`.
-fn series_arguments(args: &mut [datafusion::sql::sqlparser::ast::FunctionArg]) {
+fn series_arguments(args: &mut [datafusion::sql::sqlparser::ast::FunctionArg], order: DateOrder) {
     use datafusion::sql::sqlparser::ast::{DataType, FunctionArg, FunctionArgExpr, Value};
     let mut exprs: Vec<&mut Expr> = args
         .iter_mut()
@@ -656,7 +659,7 @@ fn series_arguments(args: &mut [datafusion::sql::sqlparser::ast::FunctionArg]) {
     // as PostgreSQL reads it here (`TIMESTAMP '2024-01-31 06:00'`: Arrow's
     // parser wants seconds).
     for x in [&mut **from, &mut **to] {
-        timestamp_text(x);
+        timestamp_text(x, order);
     }
     let is_date = |e: &Expr| match e {
         Expr::Cast { data_type, .. } => matches!(data_type, DataType::Date),
@@ -678,7 +681,7 @@ fn series_arguments(args: &mut [datafusion::sql::sqlparser::ast::FunctionArg]) {
 /// PostgreSQL reads it (`super::time_text::read_as`; a `timestamptz`
 /// without a zone keeps its wall clock, and text PostgreSQL refuses is
 /// left for the cast's error).
-fn timestamp_text(e: &mut Expr) {
+fn timestamp_text(e: &mut Expr, order: DateOrder) {
     use datafusion::arrow::datatypes::{DataType as Arrow, TimeUnit};
     use datafusion::sql::sqlparser::ast::{DataType, TimezoneInfo, Value};
     let arrow = |t: &DataType| match t {
@@ -702,7 +705,7 @@ fn timestamp_text(e: &mut Expr) {
         _ => return,
     };
     if let (Value::SingleQuotedString(text), Some(to)) = (text, to)
-        && let Ok(Some(read)) = super::time_text::read_as(text, &to, None)
+        && let Ok(Some(read)) = super::time_text::read_as(text, &to, None, order)
     {
         *text = read;
     }
@@ -3859,7 +3862,7 @@ mod tests {
         let mut s = Parser::parse_sql(&PostgreSqlDialect {}, sql)
             .unwrap()
             .remove(0);
-        fix_sql(&mut s).map_err(|e| e.to_string())?;
+        fix_sql(&mut s, DateOrder::Mdy).map_err(|e| e.to_string())?;
         Ok(s.to_string())
     }
 
@@ -4154,7 +4157,8 @@ mod tests {
             let s = Parser::parse_sql(&PostgreSqlDialect {}, sql)
                 .unwrap()
                 .remove(0);
-            distinct_result_names(fix(DfStatement::Statement(Box::new(s))).unwrap()).to_string()
+            distinct_result_names(fix(DfStatement::Statement(Box::new(s)), DateOrder::Mdy).unwrap())
+                .to_string()
         };
         assert_eq!(
             statement(
@@ -4219,7 +4223,7 @@ mod tests {
         )
         .unwrap()
         .remove(0);
-        fix_sql(&mut s).unwrap();
+        fix_sql(&mut s, DateOrder::Mdy).unwrap();
         let plan = ctx
             .state()
             .statement_to_plan(DfStatement::Statement(Box::new(s)))
@@ -4411,7 +4415,7 @@ mod tests {
         )
         .unwrap()
         .remove(0);
-        fix_sql(&mut s).unwrap();
+        fix_sql(&mut s, DateOrder::Mdy).unwrap();
         let mut top = None;
         let _ = visit_expressions_mut(&mut s, |e: &mut Expr| {
             if top.is_none()
@@ -4443,7 +4447,7 @@ mod tests {
         .unwrap()
         .remove(0);
         let before = format!("{s:?}");
-        fix_sql(&mut s).unwrap();
+        fix_sql(&mut s, DateOrder::Mdy).unwrap();
         assert_eq!(format!("{s:?}"), before);
     }
 

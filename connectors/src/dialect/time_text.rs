@@ -18,7 +18,7 @@ use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 
-use super::datetime_input::{self, Fail, Read, Stamp, Zone};
+use super::datetime_input::{self, DateOrder, Fail, Read, Stamp, Zone};
 use crate::error::DataException;
 
 /// PostgreSQL's name of `to` in its input errors; None for a type that
@@ -81,7 +81,12 @@ fn plain_iso(text: &str, to: &DataType, zone: Option<&Tz>) -> bool {
 /// None where Arrow's cast reads the text as it is, or `to` is no date or
 /// timestamp; PostgreSQL's error where it refuses the text. An interval's
 /// text is always rewritten (`interval_input::arrow_text`).
-pub fn read_as(text: &str, to: &DataType, zone: Option<&Tz>) -> Result<Option<String>> {
+pub fn read_as(
+    text: &str,
+    to: &DataType,
+    zone: Option<&Tz>,
+    order: DateOrder,
+) -> Result<Option<String>> {
     if matches!(to, DataType::Interval(_)) {
         return super::interval_input::arrow_text(text).map(Some);
     }
@@ -103,7 +108,7 @@ pub fn read_as(text: &str, to: &DataType, zone: Option<&Tz>) -> Result<Option<St
         day,
         micros,
         zone: written,
-    } = match datetime_input::read(text) {
+    } = match datetime_input::read(text, order) {
         Ok(Read::At(stamp)) => stamp,
         Ok(Read::Epoch) => Stamp {
             year: 1970,
@@ -194,25 +199,26 @@ fn input_error(fail: Fail, text: &str, type_name: &str) -> datafusion::error::Da
 
 /// The text of a literal read as a value of `to` ([`read_as`]), a
 /// `timestamptz` without a zone on the clock of `to`'s zone.
-pub fn literal_as_written(text: &str, to: &DataType) -> Result<Option<String>> {
+pub fn literal_as_written(text: &str, to: &DataType, order: DateOrder) -> Result<Option<String>> {
     let zone = match to {
         DataType::Timestamp(_, Some(tz)) if !super::utc_zone(tz) => tz.parse::<Tz>().ok(),
         _ => None,
     };
-    read_as(text, to, zone.as_ref())
+    read_as(text, to, zone.as_ref(), order)
 }
 
 /// The name of [`time_text`].
 pub const TIME_TEXT: &str = "quipu_time_text";
 
-/// `quipu_time_text(s, to[, zone])`: each text of `s` read as PostgreSQL
-/// reads a value of `to` (`'timestamp'`, `'timestamptz'`, `'date'` or
-/// `'interval'`, `interval_input`),
+/// `quipu_time_text(s, to[, zone[, order]])`: each text of `s` read as
+/// PostgreSQL reads a value of `to` (`'timestamp'`, `'timestamptz'`,
+/// `'date'` or `'interval'`, `interval_input`),
 /// written for Arrow's cast after it ([`read_as`]), where a column (not a
 /// literal, which `scheduler/src/zones.rs` rewrites once) is cast; a
 /// `timestamptz` without a zone is read on the clock of `zone`, the
-/// session's (UTC where it is not given). A text PostgreSQL refuses is
-/// PostgreSQL's error.
+/// session's (UTC where it is not given or empty), a date's numbers in
+/// `order` (`'DMY'`; `DateOrder::named`, MDY where it is not given). A
+/// text PostgreSQL refuses is PostgreSQL's error.
 pub fn time_text() -> datafusion::logical_expr::ScalarUDF {
     datafusion::logical_expr::ScalarUDF::new_from_impl(TimeText {
         signature: datafusion::logical_expr::Signature::user_defined(
@@ -254,6 +260,7 @@ impl datafusion::logical_expr::ScalarUDFImpl for TimeText {
         match args {
             [t, _] if t.is_string() || t.is_null() => Ok(vec![DataType::Utf8, DataType::Utf8]),
             [t, _, _] if t.is_string() || t.is_null() => Ok(vec![DataType::Utf8; 3]),
+            [t, _, _, _] if t.is_string() || t.is_null() => Ok(vec![DataType::Utf8; 4]),
             _ => super::pg_functions::no_function(self.name(), args),
         }
     }
@@ -277,14 +284,24 @@ impl datafusion::logical_expr::ScalarUDFImpl for TimeText {
             return datafusion::common::exec_err!("{TIME_TEXT} takes a constant type");
         };
         let zone: Option<Tz> = constant(2).and_then(|z| z.parse().ok());
+        let order = match constant(3) {
+            None => DateOrder::Mdy,
+            Some(o) => DateOrder::named(&o).ok_or_else(|| {
+                datafusion::error::DataFusionError::Execution(format!(
+                    "{TIME_TEXT}: no date order {o}"
+                ))
+            })?,
+        };
         let arrays = ColumnarValue::values_to_arrays(&args.args[..1])?;
         let texts = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
         let out = texts
             .as_string::<i32>()
             .iter()
             .map(|t| {
-                t.map(|t| Ok(read_as(t, &to, zone.as_ref())?.unwrap_or_else(|| t.to_string())))
-                    .transpose()
+                t.map(|t| {
+                    Ok(read_as(t, &to, zone.as_ref(), order)?.unwrap_or_else(|| t.to_string()))
+                })
+                .transpose()
             })
             .collect::<Result<StringArray>>()?;
         super::pg_text::shaped_like(&args.args[..1], std::sync::Arc::new(out))
@@ -293,7 +310,7 @@ impl datafusion::logical_expr::ScalarUDFImpl for TimeText {
 
 #[cfg(test)]
 mod tests {
-    use super::read_as;
+    use super::{DateOrder, read_as};
     use datafusion::arrow::array::timezone::Tz;
     use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
@@ -304,7 +321,7 @@ mod tests {
     }
 
     fn read(text: &str, to: &DataType, zone: Option<&Tz>) -> Option<String> {
-        read_as(text, to, zone).unwrap_or_else(|e| panic!("{text}: {e}"))
+        read_as(text, to, zone, DateOrder::Mdy).unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
     #[test]
@@ -437,7 +454,7 @@ mod tests {
                 "within the years 1 to 9999",
             ),
         ] {
-            let e = read_as(text, &to, None).expect_err(text);
+            let e = read_as(text, &to, None, DateOrder::Mdy).expect_err(text);
             let datafusion::error::DataFusionError::External(e) = e else {
                 panic!("{text}: {e}")
             };

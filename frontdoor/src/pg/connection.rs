@@ -161,6 +161,11 @@ impl Conn {
                 if let Some(zone) = zone {
                     super::settings::engine_time_zone(&session, &zone);
                 }
+                let style = self.settings.lock().unwrap().get("datestyle").cloned();
+                if let Some(style) = style {
+                    let order = super::settings::order_shown(&style);
+                    super::settings::engine_date_order(&session, order);
+                }
                 Ok::<_, PgWireError>(Arc::new(session))
             })
             .await

@@ -1,7 +1,7 @@
 //! Session settings and the statements the front door answers itself,
 //! as PostgreSQL would: `SET`/`SHOW` of PostgreSQL's settings (clients send
 //! `extra_float_digits`, `application_name`, `DateStyle`, ...; only
-//! `statement_timeout` and `TimeZone` act, an unknown name is refused, and
+//! `statement_timeout`, `TimeZone` and `DateStyle`'s order act, an unknown name is refused, and
 //! so is a value asking for output Quipu does not write), the defaults
 //! `SHOW` and `current_setting`
 //! answer, and transaction statements (Quipu only reads). Settings under
@@ -15,6 +15,8 @@ use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
 use pgwire::api::Type;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::error::PgWireResult;
+
+use quipu_connectors::dialect::datetime_input::{self, DateOrder};
 
 use super::connection::Conn;
 use super::errors::error;
@@ -162,6 +164,13 @@ impl Conn {
                         engine_time_zone(session, &zone);
                     }
                     self.settings.lock().unwrap().insert(name.clone(), zone);
+                } else if name == "datestyle" {
+                    let now = setting(&self.settings, name).unwrap_or_default();
+                    let (shown, order) = date_style(value, &now)?;
+                    if let Some(session) = self.session.get() {
+                        engine_date_order(session, order);
+                    }
+                    self.settings.lock().unwrap().insert(name.clone(), shown);
                 } else {
                     if !known_setting(name) {
                         return Err(error(
@@ -224,26 +233,6 @@ fn known_setting(name: &str) -> bool {
 fn unsupported_value(name: &str, value: &str) -> Option<String> {
     let v = value.trim().trim_matches('\'').trim().to_ascii_lowercase();
     let refused = match name {
-        // The output style (`ISO`, `SQL`, `Postgres`, `German`) beside the
-        // order of a date's fields in input (`DMY`, `MDY`, `YMD`), which
-        // Quipu does not read (it takes ISO dates).
-        "datestyle" => v
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|w| !w.is_empty())
-            .any(|w| {
-                !matches!(
-                    w,
-                    "iso"
-                        | "dmy"
-                        | "mdy"
-                        | "ymd"
-                        | "euro"
-                        | "us"
-                        | "european"
-                        | "noneuropean"
-                        | "default"
-                )
-            }),
         "intervalstyle" => !matches!(v.as_str(), "postgres" | "default"),
         // 1 to 3 (and PostgreSQL's default, 1) ask for the shortest
         // text that reads back as the same value, which Quipu writes;
@@ -258,7 +247,6 @@ fn unsupported_value(name: &str, value: &str) -> Option<String> {
     };
     refused.then(|| {
         let does = match name {
-            "datestyle" => "writes dates and times in ISO form (DateStyle ISO)",
             "intervalstyle" => {
                 "writes intervals in PostgreSQL's default form (IntervalStyle postgres)"
             }
@@ -353,6 +341,58 @@ fn option_words(options: &str) -> Vec<String> {
         words.push(word);
     }
     words
+}
+
+/// `DateStyle` as PostgreSQL reads it (`datetime_input::date_style`),
+/// from the value `now` shows: the value `SHOW` answers (`ISO, DMY`) and
+/// the order. Before, the order was accepted and ignored (`05/01/2024`
+/// read month first under `DMY`). Output styles other than ISO are
+/// refused: Quipu writes ISO dates.
+fn date_style(value: &str, now: &str) -> PgWireResult<(String, DateOrder)> {
+    use datetime_input::StyleError;
+    match datetime_input::date_style(value, order_shown(now)) {
+        Ok(order) => Ok((format!("ISO, {}", order.name()), order)),
+        Err(StyleError::Style(_)) => Err(error(
+            "0A000",
+            format!(
+                "datestyle = {value} is not supported: Quipu writes dates and times in ISO form \
+                 (DateStyle ISO)"
+            ),
+        )),
+        Err(e) => {
+            let mut info = pgwire::error::ErrorInfo::new(
+                "ERROR".into(),
+                "22023".into(),
+                format!("invalid value for parameter \"DateStyle\": \"{value}\""),
+            );
+            info.detail = Some(e.to_string());
+            Err(pgwire::error::PgWireError::UserError(Box::new(info)))
+        }
+    }
+}
+
+/// The order of a `DateStyle` as `SHOW` shows it (`ISO, DMY`).
+pub(super) fn order_shown(shown: &str) -> DateOrder {
+    shown
+        .split(',')
+        .find_map(DateOrder::named)
+        .unwrap_or_default()
+}
+
+/// The engine session reads ambiguous date text (`05/01/2024`) in the
+/// connection's `DateStyle` order (`quipu.date_order`).
+pub(crate) fn engine_date_order(session: &quipu_scheduler::ClientSession, order: DateOrder) {
+    if let Some(o) = session
+        .context()
+        .state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .extensions
+        .get_mut::<quipu_connectors::QuipuOptions>()
+    {
+        o.date_order = order;
+    }
 }
 
 /// The engine session computes in the connection's time zone: casts to

@@ -42,6 +42,7 @@ use datafusion::logical_expr::{
 };
 use quipu_catalog::{CacheDef, DEFAULT_CATALOG, DEFAULT_SCHEMA, ReadWith};
 use quipu_connectors::catalog::cache::CacheTable;
+use quipu_connectors::dialect::datetime_input::DateOrder;
 use quipu_connectors::{Access, QuipuOptions, StaleCache};
 
 use super::{human, now_ms};
@@ -214,9 +215,21 @@ fn join_word(t: JoinType) -> String {
 /// The settings that change answers, as `state` has them (recorded with
 /// each generation by the refresh).
 pub(crate) fn read_with(state: &SessionState) -> ReadWith {
+    let order = crate::session::options_of(state).date_order;
     ReadWith {
         time_zone: state.config_options().execution.time_zone.clone(),
+        date_order: (order != DateOrder::Mdy).then(|| order.name().to_string()),
     }
+}
+
+/// The order the date text of a cache's query was read in when its
+/// generation was computed: its defining query is given the same meaning
+/// to be matched, so a query whose date text this session reads
+/// otherwise (`'05/01/2024'` under `DateStyle` DMY) does not match it.
+fn order_read_with(then: Option<&ReadWith>) -> DateOrder {
+    then.and_then(|r| r.date_order.as_deref())
+        .and_then(DateOrder::named)
+        .unwrap_or_default()
 }
 
 /// Why a session with `now` may not read a generation computed with
@@ -346,9 +359,11 @@ async fn prepared(
         // with PostgreSQL's meaning (a double cast to numeric is
         // `quipu_float_numeric` there), or the two would never match.
         let zone = state.config_options().execution.time_zone.clone();
-        let Ok(view) = crate::session::postgresql_meaning(cache.defining.clone(), zone.as_deref())
-            .and_then(|v| crate::session::analyzed(state, v))
-            .and_then(|v| super::join_order::in_canonical_order(v, canon))
+        let order = order_read_with(def.state.read_with.as_ref());
+        let Ok(view) =
+            crate::session::postgresql_meaning(cache.defining.clone(), zone.as_deref(), order)
+                .and_then(|v| crate::session::analyzed(state, v))
+                .and_then(|v| super::join_order::in_canonical_order(v, canon))
         else {
             continue;
         };
