@@ -212,6 +212,12 @@ pub fn aggregate_functions() -> &'static [Arc<datafusion::logical_expr::Aggregat
                 crate::dialect::single_row::single(),
                 crate::dialect::pg_numeric::avg(),
                 crate::dialect::pg_numeric::avg_scale(),
+                // The places of a `max` / `min` of values whose places
+                // vary (`crate::scales`): a query planned with them on
+                // the cluster failed ("LogicalExtensionCodec is not
+                // provided for aggregate function quipu_max_places").
+                crate::dialect::extreme_places::extreme_places(true),
+                crate::dialect::extreme_places::extreme_places(false),
                 crate::dialect::string_agg::string_agg(),
                 // PostgreSQL's `every` is the SQL standard's `bool_and`.
                 datafusion::functions_aggregate::bool_and_or::bool_and_udaf()

@@ -421,12 +421,12 @@ fn projection(p: Projection) -> Result<LogicalPlan> {
         .iter()
         .flat_map(|e| e.column_refs().into_iter().map(|c| c.name.clone()))
         .collect();
-    let (input, mut found) = with_aggregate_places(&p.input, &referenced)?;
+    let (input, mut found) = with_aggregate_places(&p.input, &referenced, "")?;
     // A projection below (the one an ORDER BY of other columns adds, a
     // subquery's): its hidden columns are passed up. (An aggregation and
     // its `HAVING` pass through as they are.)
     let input = beneath(input)?;
-    let (input, values) = window_value_places(input, &referenced)?;
+    let (input, values) = window_value_places(input, &referenced, "")?;
     found.extend(values);
     let schema = input.schema().clone();
     found.extend(hidden_columns(&schema));
@@ -485,10 +485,13 @@ fn projection(p: Projection) -> Result<LogicalPlan> {
 /// or numerics that `referenced` names, and a hidden `max` of the places
 /// of the terms beside each such `sum` whose terms' places vary, when
 /// `input` is an aggregation (or a `HAVING` over one); and the column of
-/// places of each, by the aggregate's column name.
+/// places of each, by the aggregate's column name. `tag` tells the hidden
+/// columns of one pass from another's (`crate::text_forms`' from the
+/// front door's).
 fn with_aggregate_places(
     input: &Arc<LogicalPlan>,
     referenced: &[String],
+    tag: &str,
 ) -> Result<(LogicalPlan, HashMap<String, Expr>)> {
     let none = || Ok(((**input).clone(), HashMap::new()));
     let (aggregate, having) = match input.as_ref() {
@@ -520,7 +523,7 @@ fn with_aggregate_places(
             // Of equal keys' places the fewest (PostgreSQL shows the first
             // it meets; `1.5` of `1.5` and `1.50`, as a pushed grouping of
             // the table the tests read shows).
-            let hidden = format!("{HIDDEN}key_{k}");
+            let hidden = format!("{HIDDEN}{tag}key_{k}");
             let min = datafusion::functions_aggregate::min_max::min(p.clone());
             aggr_expr.push(min.alias(hidden.clone()));
             let (q, f) = aggregate.schema.qualified_field(k);
@@ -549,7 +552,7 @@ fn with_aggregate_places(
         if !one_number(&params.args, aggregate.input.schema()) || !referenced.contains(&name) {
             continue;
         }
-        let hidden = format!("{HIDDEN}aggregate_{k}");
+        let hidden = format!("{HIDDEN}{tag}aggregate_{k}");
         let scale = match (func.name(), pg_variance::places_of(func.name())) {
             ("avg", _) => Expr::AggregateFunction(AggregateFunction {
                 func: Arc::new(pg_numeric::avg_scale()),
@@ -586,7 +589,13 @@ fn with_aggregate_places(
             },
             _ => continue,
         };
-        aggr_expr.push(scale.alias(hidden.clone()));
+        let hidden = match existing(&aggr_expr, &scale) {
+            Some(column) => column,
+            None => {
+                aggr_expr.push(scale.alias(hidden.clone()));
+                hidden
+            }
+        };
         found.insert(name, Expr::Column(Column::from_name(hidden)));
     }
     if found.is_empty() {
@@ -606,6 +615,19 @@ fn with_aggregate_places(
         None => aggregate,
     };
     Ok((plan, found))
+}
+
+/// The name of the hidden column among `exprs` that computes `hidden`
+/// already (another pass's: `crate::text_forms` adds places for the
+/// averages it prints, and the front door's pass for those it shows).
+/// Two alike window functions under two names made DataFusion's common
+/// subexpression rule leave one in a projection ("Physical plan does not
+/// support logical expression WindowFunction").
+fn existing(exprs: &[Expr], hidden: &Expr) -> Option<String> {
+    exprs.iter().find_map(|e| match e {
+        Expr::Alias(a) if a.expr.as_ref() == hidden => Some(a.name.clone()),
+        _ => None,
+    })
 }
 
 /// `func` of `args`, beside an aggregate of `params`: its `FILTER` and
@@ -639,13 +661,15 @@ fn hidden_aggregate(
 fn window_value_places(
     plan: LogicalPlan,
     referenced: &[String],
+    tag: &str,
 ) -> Result<(LogicalPlan, HashMap<String, Expr>)> {
     let LogicalPlan::Window(mut window) = plan else {
         return Ok((plan, HashMap::new()));
     };
     // Windows of other orders are stacked: each below first (its hidden
     // columns come up through the ones above as their input's).
-    let (input, mut found) = window_value_places(Arc::unwrap_or_clone(window.input), referenced)?;
+    let (input, mut found) =
+        window_value_places(Arc::unwrap_or_clone(window.input), referenced, tag)?;
     window.input = Arc::new(input);
     let input_schema = window.input.schema().clone();
     let below = hidden_columns(&input_schema);
@@ -723,8 +747,15 @@ fn window_value_places(
             }
             _ => continue,
         }
-        let column = format!("{HIDDEN}window_{}", found.len());
-        window_expr.push(Expr::WindowFunction(Box::new(hidden)).alias(column.clone()));
+        let hidden = Expr::WindowFunction(Box::new(hidden));
+        let column = match existing(&window_expr, &hidden) {
+            Some(column) => column,
+            None => {
+                let column = format!("{HIDDEN}{tag}window_{}", found.len());
+                window_expr.push(hidden.alias(column.clone()));
+                column
+            }
+        };
         found.insert(name, Expr::Column(Column::from_name(column)));
     }
     if found.len() == below_found {
@@ -754,10 +785,48 @@ fn places_or_type(e: &Expr, schema: &DFSchema, avg: &HashMap<String, Expr>) -> O
 }
 
 /// The places PostgreSQL gives each value of `e`, where they can differ
-/// from its type's and follow from `e` alone (not from an aggregate's
-/// hidden places): for a numeric turned into text (`crate::text_forms`).
-pub(crate) fn value_places(e: &Expr, schema: &DFSchema) -> Option<Expr> {
-    places(e, schema, &HashMap::new())
+/// from its type's, following the columns of `found` (an aggregate's or a
+/// window's hidden places, [`aggregate_places`]): for a numeric turned
+/// into text (`crate::text_forms`).
+pub(crate) fn value_places(
+    e: &Expr,
+    schema: &DFSchema,
+    found: &HashMap<String, Expr>,
+) -> Option<Expr> {
+    places(e, schema, found)
+}
+
+/// `input` (a projection's) with hidden columns of places beside the
+/// aggregates or window functions `referenced` names whose places
+/// PostgreSQL chooses per value (`avg`, `variance`, a `sum`, `max` or
+/// `min` of such values), when it is an aggregation or a window; and the
+/// column of places of each, by the aggregate's column name. For
+/// `crate::text_forms`, which prints them so (its hidden columns are
+/// tagged `text_`, apart from the front door's).
+pub(crate) fn aggregate_places(
+    input: &Arc<LogicalPlan>,
+    referenced: &[String],
+) -> Result<(LogicalPlan, HashMap<String, Expr>)> {
+    // Windows over an aggregation (`avg(x) OVER ()` beside `avg(x)`):
+    // the aggregation's hidden columns come up through them.
+    fn below_windows(
+        plan: &Arc<LogicalPlan>,
+        referenced: &[String],
+    ) -> Result<(LogicalPlan, HashMap<String, Expr>)> {
+        match plan.as_ref() {
+            LogicalPlan::Window(w) => {
+                let (input, found) = below_windows(&w.input, referenced)?;
+                let mut w = w.clone();
+                w.input = Arc::new(input);
+                Ok((LogicalPlan::Window(w).recompute_schema()?, found))
+            }
+            _ => with_aggregate_places(plan, referenced, "text_"),
+        }
+    }
+    let (plan, mut found) = below_windows(input, referenced)?;
+    let (plan, windows) = window_value_places(plan, referenced, "text_")?;
+    found.extend(windows);
+    Ok((plan, found))
 }
 
 /// The places PostgreSQL prints each value of `e` with, where they can

@@ -13,23 +13,113 @@
 //! cast does, are left to the cast (and so to pushdown). `quipu_text_out` is
 //! not pushed to a source. A numeric whose places PostgreSQL chooses per
 //! value (`n / 3`, `x::numeric`; `crate::scales`) is printed with them
-//! (`quipu_numeric_places_text`), not with its column's. This runs before
+//! (`quipu_numeric_places_text`), not with its column's; so is an
+//! aggregate or window function whose places PostgreSQL chooses per value
+//! (`avg(i)::text`, `'avg ' || avg(n)`: they printed the column's 20
+//! places, `2.3333333333333333000` for `2.3333333333333333`), through a
+//! hidden aggregate of its places beside it (`crate::scales`). This runs before
 //! `crate::zones`, which gives a
 //! `timestamptz` printed so the session's zone.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::DFSchema;
-use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::Cast;
-use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, Projection,
+};
 use quipu_connectors::dialect::pg_out::{cast_prints_as_postgresql, text_out};
 use quipu_connectors::dialect::places_text::numeric_places_text;
 
 /// `plan` with values turned into text printing as PostgreSQL's
 /// (subqueries included).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan> {
-    crate::rounding::rewrite_typed(plan, rewrite_expr)
+    let plan = aggregates_as_text(plan)?;
+    crate::rounding::rewrite_typed(plan, |e, schema| rewrite_expr(e, schema, &HashMap::new()))
+}
+
+/// Each projection over an aggregation or a window that turns an
+/// aggregate (a window function) into text, with the aggregate's places
+/// beside it (`crate::scales::aggregate_places`) and the text printed
+/// with them.
+fn aggregates_as_text(plan: LogicalPlan) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        let LogicalPlan::Projection(p) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        let over_aggregates = match p.input.as_ref() {
+            LogicalPlan::Aggregate(_) | LogicalPlan::Window(_) => true,
+            LogicalPlan::Filter(f) => matches!(f.input.as_ref(), LogicalPlan::Aggregate(_)),
+            _ => false,
+        };
+        let schema = p.input.schema();
+        let mut referenced = vec![];
+        for e in &p.expr {
+            e.apply(|x| {
+                referenced.extend(text_operands(x, schema));
+                Ok(TreeNodeRecursion::Continue)
+            })?;
+        }
+        if !over_aggregates || referenced.is_empty() {
+            return Ok(Transformed::no(node));
+        }
+        let (input, found) = crate::scales::aggregate_places(&p.input, &referenced)?;
+        if found.is_empty() {
+            return Ok(Transformed::no(node));
+        }
+        let schema = input.schema().clone();
+        let names = NamePreserver::new_for_projection();
+        let exprs = p
+            .expr
+            .iter()
+            .map(|e| {
+                let saved = names.save(e);
+                let text = e
+                    .clone()
+                    .transform_up(|x| rewrite_expr(x, &schema, &found))?
+                    .data;
+                Ok(saved.restore(text))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Transformed::yes(LogicalPlan::Projection(
+            Projection::try_new(exprs, Arc::new(input))?,
+        )))
+    })
+    .map(|t| t.data)
+}
+
+/// The names of the numeric columns `e` turns into text itself (a cast to
+/// text, an operand of `||`).
+fn text_operands(e: &Expr, schema: &DFSchema) -> Vec<String> {
+    // (Through an alias: `var_samp(x)` is a column `var(x)` named so.)
+    let numeric_column = |x: &Expr| match unaliased(x) {
+        Expr::Column(c)
+            if x.get_type(schema)
+                .is_ok_and(|t| matches!(t, DataType::Decimal128(..))) =>
+        {
+            Some(c.name.clone())
+        }
+        _ => None,
+    };
+    match e {
+        Expr::Cast(Cast { expr, field }) if field.data_type().is_string() => {
+            numeric_column(expr).into_iter().collect()
+        }
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::StringConcat,
+            right,
+        }) => [left, right]
+            .into_iter()
+            .filter_map(|x| numeric_column(x))
+            .collect(),
+        _ => vec![],
+    }
 }
 
 /// Whether PostgreSQL's cast of a `t` to text prints otherwise than
@@ -40,9 +130,16 @@ fn cast_differs(t: &DataType) -> bool {
     !cast_prints_as_postgresql(t) && !matches!(t, DataType::Boolean | DataType::Date32)
 }
 
+fn unaliased(e: &Expr) -> &Expr {
+    match e {
+        Expr::Alias(a) => unaliased(&a.expr),
+        other => other,
+    }
+}
+
 /// `x` as text with PostgreSQL's places per value, if `x` is a numeric
 /// whose places can differ from its type's (`crate::scales`).
-fn with_places(x: &Expr, schema: &DFSchema) -> Option<Expr> {
+fn with_places(x: &Expr, schema: &DFSchema, found: &HashMap<String, Expr>) -> Option<Expr> {
     let t = x.get_type(schema).ok()?;
     // An `extract` has its places once `crate::extract` gives its type
     // (the epoch's 6: `25.000000`); it is printed by the pass after that.
@@ -52,17 +149,23 @@ fn with_places(x: &Expr, schema: &DFSchema) -> Option<Expr> {
     // A `numeric` without a precision whose places are not followed (a
     // source's column): its own `scale`, which a PostgreSQL source
     // computes where the query is pushed down.
-    let places = crate::scales::value_places(x, schema).or_else(|| {
+    let places = crate::scales::value_places(x, schema, found).or_else(|| {
         (t == crate::scales::UNSCALED)
             .then(|| quipu_connectors::dialect::pg_numeric::scale().call(vec![x.clone()]))
     })?;
     Some(numeric_places_text().call(vec![x.clone(), places]))
 }
 
-fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+/// `e` printed as PostgreSQL prints it, the places of the aggregates of
+/// `found` followed.
+fn rewrite_expr(
+    e: Expr,
+    schema: &DFSchema,
+    found: &HashMap<String, Expr>,
+) -> Result<Transformed<Expr>> {
     match e {
         Expr::Cast(Cast { expr, field }) if field.data_type().is_string() => {
-            if let Some(text) = with_places(&expr, schema) {
+            if let Some(text) = with_places(&expr, schema, found) {
                 return Ok(Transformed::yes(text.cast_to(field.data_type(), schema)?));
             }
             let printed = expr.get_type(schema).is_ok_and(|t| cast_differs(&t));
@@ -96,7 +199,7 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 if arrays || t.is_string() {
                     return None;
                 }
-                with_places(e, schema)
+                with_places(e, schema, found)
                     .or_else(|| cast_differs(t).then(|| text_out().call(vec![e.clone()])))
             };
             let (tl, tr) = (text(&left, &lt), text(&right, &rt));

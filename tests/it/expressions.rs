@@ -813,6 +813,14 @@ const AGGREGATES: &[&str] = &[
     "percentile_cont(0.9) WITHIN GROUP (ORDER BY j DESC)",
     "round(avg(i), 2)",
     "round(avg(n), 3)",
+    // Turned into text, an average has its own places (it printed the
+    // column's 20: `2.3333333333333333000`).
+    "CAST(avg(i) AS text)",
+    "'avg ' || avg(n)",
+    "CAST(avg(n) AS text) || '!'",
+    "CAST(variance(i) AS text)",
+    "CAST(stddev_pop(n) AS text)",
+    "CAST(max(n / 3) AS text)",
     "sum(n) / count(*)",
     "sum(CAST(i AS numeric))",
     "sum(CAST(nt AS numeric))",
@@ -2475,6 +2483,18 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
         (
             "string_to_table",
             "SELECT id, string_to_table(s, ' ') AS w FROM public.t ORDER BY id, w",
+        ),
+        // An average over a window turned into text: its own places; and
+        // an average of a grouping beneath a window.
+        (
+            "avg OVER as text",
+            "SELECT id, CAST(avg(i) OVER (ORDER BY id) AS text), \
+             'w' || avg(n) OVER (PARTITION BY b) FROM public.t ORDER BY id",
+        ),
+        (
+            "avg OVER an aggregation, as text",
+            "SELECT b, CAST(avg(i) AS text), CAST(sum(count(*)) OVER () AS text) \
+             FROM public.t GROUP BY b ORDER BY b",
         ),
         (
             "unscaled n in a UNION ALL",
