@@ -171,6 +171,8 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                     crate::dialect::pg_out::text_out(),
                     crate::dialect::pg_to_char::to_char(),
                     crate::dialect::pg_trunc::trunc(),
+                    crate::dialect::interval_trunc::date_trunc(),
+                    crate::dialect::interval_trunc::years_into(),
                     crate::dialect::pg_numeric::numeric_div(),
                     crate::dialect::pg_numeric::power(),
                     crate::dialect::pg_numeric::div_scale_udf(),

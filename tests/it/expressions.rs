@@ -497,6 +497,14 @@ const SCALARS: &[&str] = &[
     "date_trunc('month', d)",
     // DataFusion had no such granularity.
     "date_trunc('decade', ts)",
+    // Of an interval (refused: "function date_trunc(text, interval) does
+    // not exist").
+    "date_trunc('hour', ts - TIMESTAMP '2000-01-01 00:00')",
+    "date_trunc('min', TIMESTAMP '2030-01-01 00:00' - ts)",
+    "date_trunc('month', INTERVAL '1 year 40 days 03:00')",
+    "date_trunc('qtr', make_interval(0, CAST(j % 40 AS int)))",
+    "date_trunc('century', make_interval(i % 250))",
+    "date_trunc('decade', make_interval(i % 250) * -1)",
     "date_trunc('Century', d)",
     "date_trunc('millennium', ts)",
     // `~` was refused.

@@ -26,6 +26,7 @@ pub mod int_literals;
 pub mod interval_input;
 pub mod interval_parts;
 pub mod interval_scaling;
+pub mod interval_trunc;
 pub mod intervals;
 pub mod json_access;
 pub mod json_arguments;

@@ -1820,10 +1820,12 @@ fn date_trunc_long(e: &mut Expr) {
     let Some(unit) = super::interval_input::trunc_unit(written) else {
         return;
     };
+    // (`quipu_trunc_years`: counted from year 1 for a timestamp, from
+    // zero for an interval, `interval_trunc.rs`.)
     let years = match unit {
-        "decade" => "CAST(extract(year FROM quipu_operand) AS int) % 10",
-        "century" => "(CAST(extract(year FROM quipu_operand) AS int) - 1) % 100",
-        "millennium" => "(CAST(extract(year FROM quipu_operand) AS int) - 1) % 1000",
+        "decade" => "quipu_trunc_years(quipu_operand, extract(year FROM quipu_operand), 10)",
+        "century" => "quipu_trunc_years(quipu_operand, extract(year FROM quipu_operand), 100)",
+        "millennium" => "quipu_trunc_years(quipu_operand, extract(year FROM quipu_operand), 1000)",
         unit if unit != written => {
             if let Expr::Function(f) = e
                 && let datafusion::sql::sqlparser::ast::FunctionArguments::List(list) = &mut f.args
@@ -1840,7 +1842,7 @@ fn date_trunc_long(e: &mut Expr) {
     let x = Expr::Nested(Box::new(x));
     *e = filled(
         &format!("(date_trunc('year', quipu_operand) - ({years}) * INTERVAL '1 year')"),
-        vec![x.clone(), x],
+        vec![x.clone(), x.clone(), x],
     );
 }
 
