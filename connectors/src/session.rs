@@ -167,12 +167,14 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain(crate::dialect::pg_numeric_log::functions())
                 .chain(crate::dialect::pads::functions())
                 .chain(crate::dialect::arrays::functions())
+                .chain(crate::dialect::bytea::functions())
                 .chain([
                     crate::dialect::pg_out::text_out(),
                     crate::dialect::pg_to_char::to_char(),
                     crate::dialect::pg_trunc::trunc(),
                     crate::dialect::interval_trunc::date_trunc(),
                     crate::dialect::interval_trunc::years_into(),
+                    crate::dialect::bytea::concat(),
                     crate::dialect::pg_numeric::numeric_div(),
                     crate::dialect::pg_numeric::power(),
                     crate::dialect::pg_numeric::div_scale_udf(),

@@ -190,6 +190,13 @@ fn rewrite_expr(
                     right,
                 })));
             };
+            // Two `bytea`s: their bytes joined (their text forms were).
+            if quipu_connectors::dialect::bytea::is_bytea(&lt)
+                && quipu_connectors::dialect::bytea::is_bytea(&rt)
+            {
+                let joined = quipu_connectors::dialect::bytea::concat().call(vec![*left, *right]);
+                return Ok(Transformed::yes(joined));
+            }
             // An array on either side is array concatenation. Otherwise
             // each side not text is printed: a numeric with its places
             // per value, a type Arrow prints otherwise by PostgreSQL's

@@ -164,6 +164,15 @@ const REGRESSIONS: &[(&str, &str)] = &[
          FROM crm.public.customers c WHERE c.customer_id < 40 GROUP BY c.province \
          ORDER BY 2 FETCH FIRST 2 ROWS WITH TIES",
     ),
+    // A `VALUES` column and a `UNION` of integer literals are `integer`
+    // columns: their sums are `bigint`s, divided as integers (2 and 1,
+    // not 2.33 and 1.5), and `pg_typeof` says so.
+    (
+        "values_of_integers",
+        "SELECT sum(x) / count(*), CAST(pg_typeof(min(x)) AS text), \
+         (SELECT sum(y) / count(*) FROM (SELECT 1 AS y UNION ALL SELECT 2) u) \
+         FROM (VALUES (1), (2), (4), (NULL)) t(x)",
+    ),
     // Two calls of a table function in scalar subqueries were taken for
     // one (their scans compared equal): 4 and 4, not 4 and 2.
     (

@@ -323,6 +323,16 @@ const SCALARS: &[&str] = &[
     "length(s)",
     "char_length(s)",
     "octet_length(s)",
+    // A `bytea`'s bytes, not its characters (`length` was 5 for 7 bytes
+    // of 'ñandú'; `octet_length` and `bit_length` of one did not exist),
+    // and `||` of two joins their bytes (their text forms were joined).
+    // (A backslash in a `bytea`'s text starts an escape.)
+    "length(CAST(replace(s, '\\', '/') AS bytea))",
+    "octet_length(CAST(replace(s, '\\', '/') AS bytea))",
+    "bit_length(decode(md5(s), 'hex'))",
+    "length(decode(md5(s), 'hex'))",
+    "CAST(CAST(replace(s, '\\', '/') AS bytea) || decode('00ff', 'hex') AS text)",
+    "md5(decode(md5(s), 'hex') || decode(md5(s), 'hex'))",
     "left(s, 3)",
     "left(s, -2)",
     "right(s, 3)",

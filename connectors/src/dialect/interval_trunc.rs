@@ -92,7 +92,6 @@ impl ScalarUDFImpl for PgDateTrunc {
         ) {
             return self.inner.invoke_with_args(args);
         }
-        let rows = args.number_rows;
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let units = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
         let values = match arrays[1].data_type() {
@@ -111,20 +110,7 @@ impl ScalarUDFImpl for PgDateTrunc {
                 truncated(units.value(i), values.value(i)).map(Some)
             })
             .collect::<Result<IntervalMonthDayNanoArray>>()?;
-        let out: Arc<dyn Array> = Arc::new(out);
-        Ok(
-            match args
-                .args
-                .iter()
-                .all(|a| matches!(a, ColumnarValue::Scalar(_)))
-                && rows == 1
-            {
-                true => {
-                    ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?)
-                }
-                false => ColumnarValue::Array(out),
-            },
-        )
+        super::pg_text::shaped_like(&args.args, Arc::new(out))
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod array_text;
 pub mod arrays;
 pub mod at_time_zone;
+pub mod bytea;
 pub mod case_mapping;
 pub mod column_names;
 pub mod concat;
