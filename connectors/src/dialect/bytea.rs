@@ -84,20 +84,32 @@ impl ScalarUDFImpl for ByteLength {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         match args.first() {
-            Some(t) if is_bytea(t) => Ok(DataType::Int32),
+            Some(t) if is_bytea(t) || t.is_null() => Ok(DataType::Int32),
             _ => self.inner.return_type(args),
         }
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         match args.arg_fields.first().map(|f| f.data_type()) {
-            Some(t) if is_bytea(t) => Ok(Arc::new(Field::new(self.name(), DataType::Int32, true))),
+            Some(t) if is_bytea(t) || t.is_null() => {
+                Ok(Arc::new(Field::new(self.name(), DataType::Int32, true)))
+            }
             _ => self.inner.inner().return_field_from_args(args),
         }
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if !is_bytea(&args.args[0].data_type()) {
+        let t = args.args[0].data_type();
+        // An untyped NULL (the optimizer evaluates a filter with NULL
+        // columns to see whether it rejects them): NULL. DataFusion's
+        // own panics on one ("entered unreachable code"), which the
+        // `bytea` form of the signature now lets through.
+        if t.is_null() {
+            return Ok(ColumnarValue::Scalar(
+                datafusion::common::ScalarValue::Int32(None),
+            ));
+        }
+        if !is_bytea(&t) {
             return self.inner.invoke_with_args(args);
         }
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
@@ -164,5 +176,61 @@ impl ScalarUDFImpl for Concat {
             }
         }
         super::pg_text::shaped_like(&args.args, Arc::new(out.finish()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Array, BinaryArray, Int32Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use datafusion::common::ScalarValue;
+    use datafusion::config::ConfigOptions;
+    use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
+    use std::sync::Arc;
+
+    fn call(f: &datafusion::logical_expr::ScalarUDF, arg: ColumnarValue) -> ColumnarValue {
+        let t = arg.data_type();
+        f.invoke_with_args(ScalarFunctionArgs {
+            args: vec![arg],
+            arg_fields: vec![Arc::new(Field::new("x", t.clone(), true))],
+            number_rows: 2,
+            return_field: Arc::new(Field::new("f", DataType::Int32, true)),
+            config_options: Arc::new(ConfigOptions::default()),
+        })
+        .unwrap()
+    }
+
+    /// Bytes, not characters; text as DataFusion's; an untyped NULL (the
+    /// optimizer's probe of a join filter) NULL, where DataFusion's
+    /// `length` panicked once the signature let it through.
+    #[test]
+    fn lengths_count_bytes() {
+        let [length, octets, bits] = <[_; 3]>::try_from(super::functions()).unwrap();
+        let bytes = ColumnarValue::Array(Arc::new(BinaryArray::from(vec![
+            Some("ñandú".as_bytes()),
+            None,
+        ])));
+        let want = |v: Vec<Option<i32>>| Arc::new(Int32Array::from(v)) as Arc<dyn Array>;
+        for (f, per) in [(&length, 1), (&octets, 1), (&bits, 8)] {
+            let ColumnarValue::Array(got) = call(f, bytes.clone()) else {
+                panic!("{}: not an array", f.name())
+            };
+            assert_eq!(&got, &want(vec![Some(7 * per), None]), "{}", f.name());
+        }
+        let text = ColumnarValue::Array(Arc::new(StringArray::from(vec![Some("ñandú"), None])));
+        let ColumnarValue::Array(got) = call(&length, text) else {
+            panic!("not an array")
+        };
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            got.as_any()
+                .downcast_ref::<Int32Array>()
+                .map(|a| a.value(0)),
+            Some(5)
+        );
+        assert!(matches!(
+            call(&length, ColumnarValue::Scalar(ScalarValue::Null)),
+            ColumnarValue::Scalar(ScalarValue::Int32(None))
+        ));
     }
 }
