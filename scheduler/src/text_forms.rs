@@ -57,6 +57,11 @@ fn aggregates_as_text(plan: LogicalPlan) -> Result<LogicalPlan> {
             LogicalPlan::Filter(f) => matches!(f.input.as_ref(), LogicalPlan::Aggregate(_)),
             _ => false,
         };
+        // (Every projection of every plan passes here: the others are
+        // not walked.)
+        if !over_aggregates {
+            return Ok(Transformed::no(node));
+        }
         let schema = p.input.schema();
         let mut referenced = vec![];
         for e in &p.expr {
@@ -65,7 +70,7 @@ fn aggregates_as_text(plan: LogicalPlan) -> Result<LogicalPlan> {
                 Ok(TreeNodeRecursion::Continue)
             })?;
         }
-        if !over_aggregates || referenced.is_empty() {
+        if referenced.is_empty() {
             return Ok(Transformed::no(node));
         }
         let (input, found) = crate::scales::aggregate_places(&p.input, &referenced)?;

@@ -45,15 +45,9 @@ pub fn functions() -> Vec<ScalarUDF> {
     ]
     .into_iter()
     .map(|(inner, per_byte)| {
-        let mut forms = match &inner.signature().type_signature {
-            TypeSignature::OneOf(forms) => forms.clone(),
-            other => vec![other.clone()],
-        };
-        forms.push(TypeSignature::Coercible(vec![Coercion::new_exact(
-            TypeSignatureClass::Binary,
-        )]));
+        let bytea = TypeSignature::Coercible(vec![Coercion::new_exact(TypeSignatureClass::Binary)]);
         ScalarUDF::new_from_impl(ByteLength {
-            signature: Signature::one_of(forms, Volatility::Immutable),
+            signature: super::pg_functions::signature_with(&inner, [bytea]),
             inner,
             per_byte,
         })

@@ -34,18 +34,14 @@ const MDN: DataType = DataType::Interval(IntervalUnit::MonthDayNano);
 /// DataFusion's `date_trunc`, and PostgreSQL's of an interval.
 pub fn date_trunc() -> ScalarUDF {
     let inner = datafusion::functions::datetime::date_trunc();
-    let mut forms = match &inner.signature().type_signature {
-        TypeSignature::OneOf(forms) => forms.clone(),
-        other => vec![other.clone()],
-    };
-    for class in [TypeSignatureClass::Interval, TypeSignatureClass::Duration] {
-        forms.push(TypeSignature::Coercible(vec![
+    let forms = [TypeSignatureClass::Interval, TypeSignatureClass::Duration].map(|class| {
+        TypeSignature::Coercible(vec![
             Coercion::new_exact(TypeSignatureClass::Native(logical_string())),
             Coercion::new_exact(class),
-        ]));
-    }
+        ])
+    });
     ScalarUDF::new_from_impl(PgDateTrunc {
-        signature: Signature::one_of(forms, Volatility::Immutable),
+        signature: super::pg_functions::signature_with(&inner, forms),
         inner,
     })
 }
@@ -117,21 +113,16 @@ impl ScalarUDFImpl for PgDateTrunc {
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
 /// A duration (`timestamp - timestamp`) as the interval PostgreSQL's
-/// subtraction gives: whole days, then the time (`justify_hours`).
-/// Arrow's cast kept it all as time.
+/// subtraction gives: whole days, then the time (`intervals::justified`,
+/// as `quipu_interval_of_duration`). Arrow's cast kept it all as time.
 fn days_and_time(durations: &Arc<dyn Array>) -> Result<Arc<dyn Array>> {
     use datafusion::arrow::datatypes::{DurationNanosecondType, TimeUnit};
     let nanos =
         datafusion::arrow::compute::cast(durations, &DataType::Duration(TimeUnit::Nanosecond))?;
-    const DAY: i64 = 86_400 * NANOS_PER_SECOND;
     let out: IntervalMonthDayNanoArray = nanos
         .as_primitive::<DurationNanosecondType>()
         .iter()
-        .map(|d| {
-            d.map(|d| {
-                IntervalMonthDayNano::new(0, i32::try_from(d / DAY).unwrap_or(i32::MAX), d % DAY)
-            })
-        })
+        .map(|d| d.map(super::intervals::justified))
         .collect();
     Ok(Arc::new(out))
 }
