@@ -57,7 +57,7 @@ pub(crate) fn build_state(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
 ) -> SessionState {
-    let mut state = SessionStateBuilder::new()
+    let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
@@ -87,8 +87,14 @@ pub(crate) fn build_state(
         // Last: what the rules before left of partitioned joins.
         .with_physical_optimizer_rule(Arc::new(
             crate::planning::ensure_requirements::CoPartitionedJoins,
-        ))
-        .build();
+        ));
+    // First, before DataFusion's: its own plans `@>` and `<@` of arrays
+    // with other NULL rules.
+    builder
+        .expr_planners()
+        .get_or_insert_with(Vec::new)
+        .insert(0, Arc::new(crate::dialect::array_sets::ArrayOperators));
+    let mut state = builder.build();
     for f in scalar_functions() {
         state
             .register_udf(Arc::clone(f))
@@ -168,6 +174,8 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain(crate::dialect::pads::functions())
                 .chain(crate::dialect::arrays::functions())
                 .chain(crate::dialect::bytea::functions())
+                .chain(crate::dialect::bytea::codings())
+                .chain(crate::dialect::array_sets::functions())
                 .chain([
                     crate::dialect::pg_out::text_out(),
                     crate::dialect::pg_to_char::to_char(),
@@ -175,6 +183,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                     crate::dialect::interval_trunc::date_trunc(),
                     crate::dialect::interval_trunc::years_into(),
                     crate::dialect::bytea::concat(),
+                    crate::dialect::bytea::bytea_in(),
                     crate::dialect::pg_numeric::numeric_div(),
                     crate::dialect::pg_numeric::power(),
                     crate::dialect::pg_numeric::div_scale_udf(),

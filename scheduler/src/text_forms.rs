@@ -17,7 +17,8 @@
 //! aggregate or window function whose places PostgreSQL chooses per value
 //! (`avg(i)::text`, `'avg ' || avg(n)`: they printed the column's 20
 //! places, `2.3333333333333333000` for `2.3333333333333333`), through a
-//! hidden aggregate of its places beside it (`crate::scales`). This runs before
+//! hidden aggregate of its places beside it (`crate::scales`). Text cast
+//! to `bytea` is read as PostgreSQL's bytea input (`quipu_bytea_in`). This runs before
 //! `crate::zones`, which gives a
 //! `timestamptz` printed so the session's zone.
 
@@ -169,6 +170,15 @@ fn rewrite_expr(
     found: &HashMap<String, Expr>,
 ) -> Result<Transformed<Expr>> {
     match e {
+        // Text cast to `bytea`: read as PostgreSQL's bytea input (Arrow's
+        // cast keeps the text's bytes, backslashes and all).
+        Expr::Cast(Cast { expr, field })
+            if quipu_connectors::dialect::bytea::is_bytea(field.data_type())
+                && expr.get_type(schema).is_ok_and(|t| t.is_string()) =>
+        {
+            let read = quipu_connectors::dialect::bytea::bytea_in().call(vec![*expr]);
+            Ok(Transformed::yes(read.cast_to(field.data_type(), schema)?))
+        }
         Expr::Cast(Cast { expr, field }) if field.data_type().is_string() => {
             if let Some(text) = with_places(&expr, schema, found) {
                 return Ok(Transformed::yes(text.cast_to(field.data_type(), schema)?));
@@ -196,10 +206,24 @@ fn rewrite_expr(
                 })));
             };
             // Two `bytea`s: their bytes joined (their text forms were).
-            if quipu_connectors::dialect::bytea::is_bytea(&lt)
-                && quipu_connectors::dialect::bytea::is_bytea(&rt)
+            // A text literal beside a `bytea` is one, as PostgreSQL reads
+            // an untyped literal there (`'\x01'::bytea || 'ab'` is
+            // `\x016162`; it was the text `\x01ab`); a text column makes
+            // the whole text, as in PostgreSQL.
+            use quipu_connectors::dialect::bytea::{bytea_in, concat, is_bytea};
+            let literal = |e: &Expr| matches!(e, Expr::Literal(v, _) if v.data_type().is_string());
+            let bytes = |e: Box<Expr>, t: &DataType| {
+                if is_bytea(t) {
+                    *e
+                } else {
+                    bytea_in().call(vec![*e])
+                }
+            };
+            if (is_bytea(&lt) || literal(&left))
+                && (is_bytea(&rt) || literal(&right))
+                && (is_bytea(&lt) || is_bytea(&rt))
             {
-                let joined = quipu_connectors::dialect::bytea::concat().call(vec![*left, *right]);
+                let joined = concat().call(vec![bytes(left, &lt), bytes(right, &rt)]);
                 return Ok(Transformed::yes(joined));
             }
             // An array on either side is array concatenation. Otherwise

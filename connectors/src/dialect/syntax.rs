@@ -2903,30 +2903,43 @@ fn bytea_literal(e: &mut Expr) -> Result<()> {
 /// the `hex` crate takes no blanks and words its errors otherwise, and the
 /// escape format is PostgreSQL's own.
 pub fn bytea_input(text: &str) -> std::result::Result<Vec<u8>, String> {
-    if let Some(hex) = text
+    match text
         .strip_prefix("\\x")
         .or_else(|| text.strip_prefix("\\X"))
     {
-        let digit = |c: char| {
-            c.to_digit(16)
-                .map(|d| d as u8)
-                .ok_or_else(|| format!("invalid hexadecimal digit: \"{c}\""))
-        };
-        let mut out = Vec::with_capacity(hex.len() / 2);
-        let mut chars = hex.chars();
-        while let Some(c) = chars.next() {
-            if matches!(c, ' ' | '\t' | '\n' | '\r') {
-                continue;
-            }
-            let high = digit(c)?;
-            let low = match chars.next() {
-                Some(l) => digit(l)?,
-                None => return Err("invalid hexadecimal data: odd number of digits".into()),
-            };
-            out.push(high << 4 | low);
-        }
-        return Ok(out);
+        Some(hex) => hex_bytes(hex),
+        None => escaped_bytes(text),
     }
+}
+
+/// Pairs of hex digits, blanks between pairs allowed: bytea input after
+/// its `\x`, and `decode(text, 'hex')` (PostgreSQL's `hex_decode`).
+pub fn hex_bytes(hex: &str) -> std::result::Result<Vec<u8>, String> {
+    let digit = |c: char| {
+        c.to_digit(16)
+            .map(|d| d as u8)
+            .ok_or_else(|| format!("invalid hexadecimal digit: \"{c}\""))
+    };
+    let mut out = Vec::with_capacity(hex.len() / 2);
+    let mut chars = hex.chars();
+    while let Some(c) = chars.next() {
+        if matches!(c, ' ' | '\t' | '\n' | '\r') {
+            continue;
+        }
+        let high = digit(c)?;
+        let low = match chars.next() {
+            Some(l) => digit(l)?,
+            None => return Err("invalid hexadecimal data: odd number of digits".into()),
+        };
+        out.push(high << 4 | low);
+    }
+    Ok(out)
+}
+
+/// The escape format: `\\` a backslash, `\ooo` an octal byte, any other
+/// character its UTF-8 bytes. Bytea input without `\x`, and
+/// `decode(text, 'escape')` (PostgreSQL's `esc_decode`).
+pub fn escaped_bytes(text: &str) -> std::result::Result<Vec<u8>, String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
