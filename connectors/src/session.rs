@@ -38,6 +38,9 @@ fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send 
     ));
     rules.push(Arc::new(crate::planning::empty_mark::EmptyMarkJoin));
     rules.push(Arc::new(
+        crate::planning::uncorrelated_lateral::UncorrelatedLateral,
+    ));
+    rules.push(Arc::new(
         crate::planning::uncorrelated_mark::UncorrelatedMarkJoin,
     ));
     rules.extend(crate::registry::logical_rules());

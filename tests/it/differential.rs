@@ -164,6 +164,43 @@ const REGRESSIONS: &[(&str, &str)] = &[
          FROM crm.public.customers c WHERE c.customer_id < 40 GROUP BY c.province \
          ORDER BY 2 FETCH FIRST 2 ROWS WITH TIES",
     ),
+    // `ORDER BY k` of a computed item of a grouped query (an analyst's
+    // `ORDER BY 2 DESC`) was refused by DataFusion 55.2 ("Column in ORDER
+    // BY must be in GROUP BY ... While expanding wildcard"): a quotient of
+    // aggregates, text around a count, a literal, and the name an alias
+    // hides (in the item `province` is `c.province`; an ORDER BY
+    // expression could read the alias, `c.city`).
+    (
+        "ordered_by_position_of_computed_items",
+        "SELECT c.city AS province, sum(c.customer_id) / count(*), \
+         upper(province) || ':' || count(*), 1 \
+         FROM crm.public.customers c WHERE c.customer_id < 60 GROUP BY c.city, c.province \
+         ORDER BY 2 DESC, 3, 4, 1",
+    ),
+    (
+        "ordered_by_position_of_an_aggregate_expression",
+        "SELECT count(*) + 1, 'n' FROM crm.public.orders o WHERE o.order_id < 500 ORDER BY 1, 2",
+    ),
+    // A LATERAL subquery whose correlation is simplified away (a filter
+    // false for every row) was refused: "Physical plan does not support
+    // undecorrelated Subquery" (the generator, seed 76).
+    (
+        "lateral_correlation_simplified_away",
+        "SELECT c.customer_id, l.n FROM crm.public.customers c \
+         LEFT JOIN LATERAL (SELECT s.name AS n FROM pos.public.stores s WHERE s.city = c.city \
+         AND s.name NOT LIKE '%' ORDER BY s.name DESC LIMIT 2) l ON true \
+         WHERE c.customer_id < 20",
+    ),
+    // Fewer column aliases than columns rename the first ones, as in
+    // PostgreSQL (DataFusion: "Source table contains 2 columns but only 1
+    // names given as column alias").
+    (
+        "short_column_alias_lists",
+        "WITH w(k) AS (SELECT c.customer_id, c.city FROM crm.public.customers c WHERE c.customer_id < 8) \
+         SELECT x, rank, w.k, w.city, v.column2 FROM (SELECT c.customer_id, rank() OVER (ORDER BY c.customer_id) \
+         FROM crm.public.customers c WHERE c.customer_id < 10) q(x) JOIN w ON w.k = q.x \
+         JOIN (VALUES (1, 'one'), (2, 'two')) v(n) ON v.n = q.x ORDER BY x",
+    ),
     // A `VALUES` column and a `UNION` of integer literals are `integer`
     // columns: their sums are `bigint`s, divided as integers (2 and 1,
     // not 2.33 and 1.5), and `pg_typeof` says so.
@@ -2059,12 +2096,31 @@ impl<'a> Gen<'a> {
         }
         let nk = keys.len();
         let na = 1 + self.rng.below(3);
-        let aggs: Vec<String> = (0..na).map(|_| self.agg(&f.refs).0).collect();
+        // Sometimes an expression over the aggregate, and sometimes no
+        // alias, as analysts write them: `ORDER BY k` of such an item was
+        // refused (regression `ordered_by_position_of_computed_items`).
+        let aggs: Vec<String> = (0..na)
+            .map(|_| {
+                let (a, l) = self.agg(&f.refs);
+                if self.chance(20) {
+                    format!("coalesce({a}, {l})")
+                } else {
+                    a
+                }
+            })
+            .collect();
+        let named = !self.chance(25);
         let items: Vec<String> = keys
             .iter()
             .enumerate()
             .map(|(i, k)| format!("{k} AS g{i}"))
-            .chain(aggs.iter().enumerate().map(|(i, a)| format!("{a} AS a{i}")))
+            .chain(aggs.iter().enumerate().map(|(i, a)| {
+                if named {
+                    format!("{a} AS a{i}")
+                } else {
+                    a.clone()
+                }
+            }))
             .collect();
         let mut sql = format!(
             "{with}SELECT {} FROM {}{}",

@@ -220,6 +220,19 @@ impl VisitorMut for RepeatedColumns {
 /// ("Column in ORDER BY must be in GROUP BY"), though the same query
 /// ordered by an alias answers. The item is named by its own text and
 /// the query ordered by that name.
+///
+/// Any other computed item so ordered (`SELECT s, sum(i) / count(*) ...
+/// GROUP BY s ORDER BY 2`, `SELECT upper(s) ... GROUP BY s ORDER BY 1`,
+/// `SELECT count(*) + 1 FROM t ORDER BY 1`) was refused the same way by
+/// DataFusion 55.2 ("Column in ORDER BY must be in GROUP BY or an
+/// aggregate function: While expanding wildcard ..."), though ordering by
+/// the expression itself answers. The position is replaced by a copy of
+/// the expression, which keeps the column's name. Where the copy could
+/// mean something else (a volatile call or a subquery, computed twice; a
+/// name a select item's alias hides, which an `ORDER BY` expression may
+/// read), and for a literal of a grouped query, the item is named as a
+/// window function is. A bare name, and a literal of a query that does
+/// not group, are left as they are: their positions work.
 struct OrdinalWindows;
 
 impl VisitorMut for OrdinalWindows {
@@ -232,6 +245,22 @@ impl VisitorMut for OrdinalWindows {
         let OrderByKind::Expressions(exprs) = &mut order.kind else {
             return ControlFlow::Continue(());
         };
+        let grouped = select.having.is_some()
+            || !matches!(&select.group_by, GroupByExpr::Expressions(g, _) if g.is_empty())
+            || select.projection.iter().any(|item| match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    has_aggregate(e)
+                }
+                _ => false,
+            });
+        let aliases: Vec<String> = select
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::ExprWithAlias { alias, .. } => Some(normalized(alias)),
+                _ => None,
+            })
+            .collect();
         for o in exprs {
             let Expr::Value(v) = &o.expr else { continue };
             let Value::Number(text, _) = &v.value else {
@@ -248,7 +277,14 @@ impl VisitorMut for OrdinalWindows {
             let SelectItem::UnnamedExpr(e) = item else {
                 continue;
             };
-            if !has_window(e) {
+            if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+                || matches!(e, Expr::Value(_)) && !grouped
+            {
+                continue;
+            }
+            // (Never a literal: `ORDER BY 2` would be a position again.)
+            if !matches!(e, Expr::Value(_)) && !has_window(e) && copied_safely(e, &aliases) {
+                o.expr = e.clone();
                 continue;
             }
             let name = Ident::with_quote('"', e.to_string());
@@ -260,6 +296,105 @@ impl VisitorMut for OrdinalWindows {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Whether `ORDER BY e` means what `ORDER BY k` of the computed select
+/// item `e` means: `e` computed alike a second time (no volatile call, no
+/// subquery), and reading no name an alias of the select list hides.
+fn copied_safely(e: &Expr, aliases: &[String]) -> bool {
+    let mut safe = true;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x: &Expr| {
+        let unsafe_here = match x {
+            Expr::Function(f) => f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+                matches!(
+                    i.value.to_ascii_lowercase().as_str(),
+                    "random"
+                        | "random_normal"
+                        | "setseed"
+                        | "uuid"
+                        | "gen_random_uuid"
+                        | "nextval"
+                        | "clock_timestamp"
+                        | "timeofday"
+                )
+            }),
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => true,
+            Expr::Identifier(i) => aliases.contains(&normalized(i)),
+            Expr::Value(v) => matches!(v.value, Value::Placeholder(_)),
+            _ => false,
+        };
+        if unsafe_here {
+            safe = false;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    safe
+}
+
+/// A name as PostgreSQL folds it: unquoted in lower case.
+fn normalized(i: &datafusion::sql::sqlparser::ast::Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+/// Whether `e` calls an aggregate (one of the usual ones by name, or
+/// any call with `FILTER`, `WITHIN GROUP` or an argument's `ORDER BY`)
+/// outside a window.
+fn has_aggregate(e: &Expr) -> bool {
+    use datafusion::sql::sqlparser::ast::FunctionArguments;
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x: &Expr| {
+        let Expr::Function(f) = x else {
+            return ControlFlow::Continue(());
+        };
+        let name = f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(|i| i.value.to_ascii_lowercase())
+            .unwrap_or_default();
+        let shaped = f.filter.is_some()
+            || !f.within_group.is_empty()
+            || matches!(&f.args, FunctionArguments::List(l) if !l.clauses.is_empty());
+        let named = matches!(
+            name.as_str(),
+            "count"
+                | "sum"
+                | "avg"
+                | "min"
+                | "max"
+                | "string_agg"
+                | "array_agg"
+                | "bool_and"
+                | "bool_or"
+                | "every"
+                | "stddev"
+                | "stddev_samp"
+                | "stddev_pop"
+                | "variance"
+                | "var_samp"
+                | "var_pop"
+                | "json_agg"
+                | "json_object_agg"
+                | "corr"
+                | "covar_samp"
+                | "covar_pop"
+                | "bit_and"
+                | "bit_or"
+                | "median"
+        ) || name.starts_with("regr_");
+        if f.over.is_none() && (named || shaped) {
+            found = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found
 }
 
 /// Whether `e` calls a window function.
@@ -3341,6 +3476,68 @@ impl SubqueryColumnNames {
     }
 }
 
+impl SubqueryColumnNames {
+    /// Column aliases fewer than the query's columns (`(SELECT a, b, c
+    /// ...) q(x)`, `WITH w(x) AS (...)`) rename the first columns and
+    /// leave the rest their names, as PostgreSQL does; DataFusion refused
+    /// them ("Source table contains 2 columns but only 1 names given as
+    /// column alias"). The list is completed with the rest's PostgreSQL
+    /// names (`column2` of a `VALUES`), where the query's columns can be
+    /// counted (no `*`) and every name comes out different.
+    fn complete(
+        columns: &mut Vec<datafusion::sql::sqlparser::ast::TableAliasColumnDef>,
+        q: &Query,
+    ) {
+        use datafusion::sql::sqlparser::ast::{Ident, TableAliasColumnDef};
+        if columns.is_empty() {
+            return;
+        }
+        let mut body = q.body.as_ref();
+        let names: Vec<Option<String>> = loop {
+            match body {
+                SetExpr::SetOperation { left, .. } => body = left.as_ref(),
+                SetExpr::Query(inner) => body = inner.body.as_ref(),
+                SetExpr::Select(select) => {
+                    break select
+                        .projection
+                        .iter()
+                        .map(|item| match item {
+                            SelectItem::UnnamedExpr(e) => Some(super::column_names::figure(e).0),
+                            SelectItem::ExprWithAlias { alias, .. } => Some(normalized(alias)),
+                            _ => None,
+                        })
+                        .collect();
+                }
+                SetExpr::Values(v) => {
+                    let n = v.rows.first().map_or(0, |r| r.len());
+                    break (1..=n).map(|i| Some(format!("column{i}"))).collect();
+                }
+                _ => return,
+            }
+        };
+        if names.len() <= columns.len() {
+            return;
+        }
+        let Some(rest) = names[columns.len()..]
+            .iter()
+            .cloned()
+            .collect::<Option<Vec<String>>>()
+        else {
+            return;
+        };
+        let mut all: Vec<String> = columns.iter().map(|c| normalized(&c.name)).collect();
+        all.extend(rest.iter().cloned());
+        let mut seen = std::collections::HashSet::new();
+        if !all.iter().all(|n| seen.insert(n.clone())) {
+            return;
+        }
+        columns.extend(rest.into_iter().map(|name| TableAliasColumnDef {
+            name: Ident::with_quote('"', name),
+            data_type: None,
+        }));
+    }
+}
+
 impl VisitorMut for SubqueryColumnNames {
     type Break = ();
 
@@ -3349,6 +3546,8 @@ impl VisitorMut for SubqueryColumnNames {
             for cte in &mut with.cte_tables {
                 if cte.alias.columns.is_empty() {
                     Self::name(&mut cte.query);
+                } else {
+                    Self::complete(&mut cte.alias.columns, &cte.query);
                 }
             }
         }
@@ -3359,9 +3558,11 @@ impl VisitorMut for SubqueryColumnNames {
         if let TableFactor::Derived {
             subquery, alias, ..
         } = t
-            && alias.as_ref().is_none_or(|a| a.columns.is_empty())
         {
-            Self::name(subquery);
+            match alias.as_mut() {
+                Some(a) if !a.columns.is_empty() => Self::complete(&mut a.columns, subquery),
+                _ => Self::name(subquery),
+            }
         }
         ControlFlow::Continue(())
     }
@@ -3879,6 +4080,72 @@ mod tests {
             .remove(0);
         fix_sql(&mut s, DateOrder::Mdy).map_err(|e| e.to_string())?;
         Ok(s.to_string())
+    }
+
+    /// Fewer column aliases than columns rename the first ones.
+    #[test]
+    fn short_column_alias_lists_keep_the_other_names() {
+        for (sql, want) in [
+            (
+                "SELECT x FROM (SELECT i, rank() OVER (ORDER BY i) FROM t) q(x)",
+                "q (x, \"rank\")",
+            ),
+            (
+                "SELECT * FROM (VALUES (1, 2, 3)) t(a)",
+                "t (a, \"column2\", \"column3\")",
+            ),
+            (
+                "WITH w(x) AS (SELECT 1, 2 AS y) SELECT * FROM w",
+                "w (x, \"y\")",
+            ),
+            // A name met twice, or columns not counted, are left.
+            ("SELECT * FROM (SELECT 1, 2, 3) q(x)", "q (x)"),
+            ("SELECT * FROM (SELECT a, b AS x FROM t) q(x)", "q (x)"),
+            ("SELECT * FROM (SELECT * FROM t) q(x)", "q (x)"),
+        ] {
+            let got = fixed(sql).unwrap();
+            assert!(got.contains(want), "{sql}: {got}");
+        }
+    }
+
+    /// A position of a computed item becomes the item (its name kept);
+    /// where a copy could read otherwise, the item is named instead.
+    #[test]
+    fn positions_of_computed_items_are_ordered_by_the_items() {
+        let cases = [
+            (
+                "SELECT s, sum(i) / count(*) FROM t GROUP BY s ORDER BY 2 DESC, 1",
+                "SELECT s, sum(i) / count(*) FROM t GROUP BY s ORDER BY sum(i) / count(*) DESC, 1",
+            ),
+            (
+                "SELECT count(*) + 1 FROM t ORDER BY 1",
+                "SELECT count(*) + 1 FROM t ORDER BY count(*) + 1",
+            ),
+            (
+                "SELECT i AS s, upper(s) FROM t GROUP BY i, s ORDER BY 2",
+                "SELECT i AS s, upper(s) AS \"upper(s)\" FROM t GROUP BY i, s ORDER BY \"upper(s)\"",
+            ),
+            (
+                "SELECT s, count(*) * random() FROM t GROUP BY s ORDER BY 2",
+                "SELECT s, count(*) * random() AS \"count(*) * random()\" FROM t GROUP BY s \
+                 ORDER BY \"count(*) * random()\"",
+            ),
+            (
+                "SELECT 2, s FROM t GROUP BY s ORDER BY 1",
+                "SELECT 2 AS \"2\", s FROM t GROUP BY s ORDER BY \"2\"",
+            ),
+            (
+                "SELECT 2, s FROM t ORDER BY 1",
+                "SELECT 2, s FROM t ORDER BY 1",
+            ),
+            (
+                "SELECT s, i FROM t ORDER BY 2",
+                "SELECT s, i FROM t ORDER BY 2",
+            ),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(fixed(sql).unwrap(), want, "{sql}");
+        }
     }
 
     #[test]

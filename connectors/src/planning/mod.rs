@@ -6,7 +6,8 @@
 //! ([`missing_sorts`]), sort-merge join filters over NULL-padded rows and
 //! under pushed projections ([`join_filters`]), filter pushdown through
 //! projections with repeated names ([`projection_names`]), `AND` and `OR`
-//! that guard their right side ([`short_circuit`]) and plans run on
+//! that guard their right side ([`short_circuit`]), `LATERAL` subqueries
+//! that no longer read the outer row ([`uncorrelated_lateral`]) and plans run on
 //! Ballista ([`cluster_plan`], [`empty_relations`]).
 
 pub mod checked_arithmetic;
@@ -21,4 +22,5 @@ pub mod projection_names;
 pub mod repeated_sort_keys;
 pub mod short_circuit;
 pub mod table_functions;
+pub mod uncorrelated_lateral;
 pub mod uncorrelated_mark;
