@@ -179,6 +179,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain(crate::dialect::bytea::functions())
                 .chain(crate::dialect::bytea::codings())
                 .chain(crate::dialect::array_sets::functions())
+                .chain([crate::dialect::unknown_literals::coalesce()])
                 .chain([
                     crate::dialect::pg_out::text_out(),
                     crate::dialect::pg_to_char::to_char(),
@@ -283,6 +284,24 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.insert(
         0,
         Arc::new(crate::planning::table_functions::DistinctTableFunctionScans),
+    );
+    // Just before type coercion, after the integer literals' types are
+    // PostgreSQL's: text literals among typed values take their type.
+    let coercion = rules
+        .iter()
+        .position(|r| r.name() == "type_coercion")
+        .unwrap_or(0);
+    rules.insert(
+        coercion,
+        Arc::new(crate::dialect::unknown_literals::UnknownLiterals),
+    );
+    // After type coercion: the casts it put on text literals.
+    rules.insert(
+        rules
+            .iter()
+            .position(|r| r.name() == "type_coercion")
+            .map_or(rules.len(), |i| i + 1),
+        Arc::new(crate::dialect::unknown_literals::TimeLiterals),
     );
     // After type coercion: it evaluates the constants as planned.
     rules.push(Arc::new(

@@ -347,6 +347,19 @@ const SCALARS: &[&str] = &[
     // A text column cast to `bytea` is read as bytea input too: one
     // backslash of two (Arrow's cast kept both).
     "length(CAST(replace(s, '\\', '\\\\') AS bytea))",
+    // A text literal beside typed values takes their type: the CASE
+    // was `text` (and ordered as text), COALESCE of a date, a timestamp
+    // or a boolean with one was refused, and the cast coercion put on
+    // one read only ISO text.
+    "CASE WHEN i > 0 THEN i ELSE '7' END",
+    "CASE WHEN b THEN d ELSE 'Feb 29 2024' END",
+    "coalesce(d, 'Jan 5 2024')",
+    "coalesce(b, 'yes')",
+    "coalesce(ts, '2024-01-01 10:00')",
+    "greatest(ts, 'Jan 1 2024 10:00 PM')",
+    "least(d, '2024-02-29')",
+    "nullif(d, 'Feb 29 2024')",
+    "d IN ('Feb 29 2024', '2000-01-01')",
     // Arrays as sets: a NULL element equals nothing (`@>` said it did),
     // `&&` was refused; `array_dims` was a list of lengths.
     "ARRAY[i, NULL] @> ARRAY[i]",

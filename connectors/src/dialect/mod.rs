@@ -56,6 +56,7 @@ pub mod syntax;
 pub mod text_order;
 pub mod text_types;
 pub mod time_text;
+pub mod unknown_literals;
 pub mod window_ranks;
 pub mod year_preimage;
 

@@ -277,13 +277,20 @@ impl VisitorMut for OrdinalWindows {
             let SelectItem::UnnamedExpr(e) = item else {
                 continue;
             };
-            if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
-                || matches!(e, Expr::Value(_)) && !grouped
+            // Other items only where DataFusion refuses them: in a query
+            // that aggregates, without DISTINCT (whose ORDER BY must name
+            // an item), not a set-returning call (a row per value).
+            let window = has_window(e);
+            if !window
+                && (!grouped
+                    || select.distinct.is_some()
+                    || matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+                    || returns_sets(e))
             {
                 continue;
             }
             // (Never a literal: `ORDER BY 2` would be a position again.)
-            if !matches!(e, Expr::Value(_)) && !has_window(e) && copied_safely(e, &aliases) {
+            if !matches!(e, Expr::Value(_)) && !window && copied_safely(e, &aliases) {
                 o.expr = e.clone();
                 continue;
             }
@@ -389,6 +396,39 @@ fn has_aggregate(e: &Expr) -> bool {
                 | "median"
         ) || name.starts_with("regr_");
         if f.over.is_none() && (named || shaped) {
+            found = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// Whether `e` calls a set-returning function.
+fn returns_sets(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x: &Expr| {
+        if let Expr::Function(f) = x
+            && let Some(name) = f.name.0.last().and_then(|p| p.as_ident())
+            && matches!(
+                name.value.to_ascii_lowercase().as_str(),
+                "generate_series"
+                    | "unnest"
+                    | "regexp_matches"
+                    | "regexp_split_to_table"
+                    | "string_to_table"
+                    | "json_array_elements"
+                    | "json_array_elements_text"
+                    | "jsonb_array_elements"
+                    | "jsonb_array_elements_text"
+                    | "json_each"
+                    | "json_each_text"
+                    | "jsonb_each"
+                    | "jsonb_each_text"
+                    | "json_object_keys"
+                    | "jsonb_object_keys"
+            )
+        {
             found = true;
             return ControlFlow::Break(());
         }
@@ -4120,6 +4160,19 @@ mod tests {
             (
                 "SELECT count(*) + 1 FROM t ORDER BY 1",
                 "SELECT count(*) + 1 FROM t ORDER BY count(*) + 1",
+            ),
+            // Where DataFusion answers, as written.
+            (
+                "SELECT DISTINCT i / 3 FROM t ORDER BY 1",
+                "SELECT DISTINCT i / 3 FROM t ORDER BY 1",
+            ),
+            (
+                "SELECT upper(s) FROM t ORDER BY 1",
+                "SELECT upper(s) FROM t ORDER BY 1",
+            ),
+            (
+                "SELECT s, generate_series(1, count(*)) FROM t GROUP BY s ORDER BY 2",
+                "SELECT s, unnest(generate_series(1, count(*))) FROM t GROUP BY s ORDER BY 2",
             ),
             (
                 "SELECT i AS s, upper(s) FROM t GROUP BY i, s ORDER BY 2",
