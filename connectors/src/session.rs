@@ -324,13 +324,17 @@ fn datafusion_rules() -> Vec<Rule> {
     Optimizer::new()
         .rules
         .into_iter()
-        .map(|rule| -> Rule {
+        .flat_map(|rule| -> Vec<Rule> {
             match rule.name() {
-                "eliminate_group_by_constant" => Arc::new(Guarded(rule, Keep::Succeeded)),
+                "eliminate_group_by_constant" => vec![Arc::new(Guarded(rule, Keep::Succeeded))],
                 "single_distinct_aggregation_to_group_by" => {
-                    Arc::new(Guarded(rule, Keep::SameTypes))
+                    vec![Arc::new(Guarded(rule, Keep::SameTypes))]
                 }
-                _ => rule,
+                "decorrelate_lateral_join" => vec![
+                    rule,
+                    Arc::new(crate::planning::uncorrelated_lateral::LateralJoinSchemas),
+                ],
+                _ => vec![rule],
             }
         })
         .collect()

@@ -191,6 +191,17 @@ const REGRESSIONS: &[(&str, &str)] = &[
          AND s.name NOT LIKE '%' ORDER BY s.name DESC LIMIT 2) l ON true \
          WHERE c.customer_id < 20",
     ),
+    // A LEFT JOIN LATERAL left its join's schema without the columns the
+    // decorrelation added, and the projection pruning after it dropped
+    // the count of an `IN (subquery)` value ("No field named
+    // __scalar_sq_1.count(...)"; the generator, seed 76 query 175).
+    (
+        "in_value_beside_left_lateral",
+        "SELECT c.customer_id, c.customer_id IN (SELECT o.customer_id FROM crm.public.orders o \
+         WHERE o.order_id < 200) AS ordered, l.n FROM crm.public.customers c \
+         LEFT JOIN LATERAL (SELECT o.order_id AS n FROM crm.public.orders o \
+         WHERE o.customer_id = c.customer_id) l ON true WHERE c.customer_id < 30",
+    ),
     // Fewer column aliases than columns rename the first ones, as in
     // PostgreSQL (DataFusion: "Source table contains 2 columns but only 1
     // names given as column alias").

@@ -51,13 +51,14 @@ mod tests {
     use datafusion::prelude::SessionContext;
 
     /// A lateral subquery whose only correlation is simplified away:
-    /// PostgreSQL's answer (no rows), not a refusal.
+    /// PostgreSQL's answer (no rows), not a refusal. In a whole session.
     #[tokio::test]
     async fn a_lateral_subquery_without_outer_columns_is_joined() {
-        let state = datafusion::execution::SessionStateBuilder::new()
-            .with_default_features()
-            .with_optimizer_rule(std::sync::Arc::new(super::UncorrelatedLateral))
-            .build();
+        let state = crate::session::build_state(
+            std::sync::Arc::new(datafusion::catalog::MemoryCatalogProviderList::new()),
+            datafusion::prelude::SessionConfig::new(),
+            std::sync::Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default()),
+        );
         let ctx = SessionContext::new_with_state(state);
         for (sql, want) in [
             (
@@ -69,6 +70,15 @@ mod tests {
                 "SELECT count(*) FROM (VALUES (1), (2)) AS c(k) CROSS JOIN LATERAL \
                  (SELECT s.v FROM (VALUES (1, 10), (2, 20)) AS s(k, v) WHERE s.k = c.k OR true) l",
                 4,
+            ),
+            // An `IN` value beside a LEFT JOIN LATERAL (the join's schema
+            // after the decorrelation; `session::datafusion_rules`).
+            (
+                "SELECT count(*) FILTER (WHERE q.v) FROM (SELECT c.k IN (SELECT u.k FROM \
+                 (VALUES (1), (3)) AS u(k)) AS v FROM (VALUES (1), (2), (3)) AS c(k) \
+                 LEFT JOIN LATERAL (SELECT s.v FROM (VALUES (1, 10), (2, 20)) AS s(k, v) \
+                 WHERE s.k = c.k) l ON true) q",
+                2,
             ),
             // An expression's subquery is left as it is.
             (
@@ -86,5 +96,41 @@ mod tests {
                 .value(0);
             assert_eq!(n, want, "{sql}");
         }
+    }
+}
+
+/// After `decorrelate_lateral_join`: each join's schema recomputed from
+/// its inputs where they no longer match. The rule turns a `LEFT JOIN
+/// LATERAL` into a join whose right side gained the correlated columns
+/// (`l.store_id`) without the join's schema saying so; the projection
+/// pruning after it then counted columns off by one and dropped a needed
+/// one ("No field named __scalar_sq_1.count(...)", an `IN (subquery)`
+/// value beside a `LEFT JOIN LATERAL`; the differential run, seed 76).
+#[derive(Debug, Default)]
+pub struct LateralJoinSchemas;
+
+impl OptimizerRule for LateralJoinSchemas {
+    fn name(&self) -> &str {
+        "quipu_lateral_join_schemas"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::BottomUp)
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> datafusion::error::Result<Transformed<LogicalPlan>> {
+        let LogicalPlan::Join(join) = &plan else {
+            return Ok(Transformed::no(plan));
+        };
+        let before = join.schema.fields().len();
+        let fresh = plan.clone().recompute_schema()?;
+        if fresh.schema().fields().len() == before {
+            return Ok(Transformed::no(plan));
+        }
+        Ok(Transformed::yes(fresh))
     }
 }
