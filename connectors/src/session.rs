@@ -295,12 +295,10 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
         coercion,
         Arc::new(crate::dialect::unknown_literals::UnknownLiterals),
     );
-    // After type coercion: the casts it put on text literals.
+    // After type coercion (now one further on): the casts it put on text
+    // literals.
     rules.insert(
-        rules
-            .iter()
-            .position(|r| r.name() == "type_coercion")
-            .map_or(rules.len(), |i| i + 1),
+        coercion + 2,
         Arc::new(crate::dialect::unknown_literals::TimeLiterals),
     );
     // After type coercion: it evaluates the constants as planned.

@@ -47,7 +47,7 @@ use quipu_connectors::dialect::at_time_zone::AT_TIME_ZONE;
 use quipu_connectors::dialect::datetime_input::{self, DateOrder};
 use quipu_connectors::dialect::float_literals::comparison;
 use quipu_connectors::dialect::time_text::{self, literal_as_written};
-use quipu_connectors::dialect::utc_zone;
+use quipu_connectors::dialect::{text_literal, utc_zone};
 
 /// `plan` with its `timestamptz` values read in `zone` (the session's
 /// `datafusion.execution.time_zone`, where it is not UTC) and its
@@ -414,18 +414,6 @@ fn wall_clock_in(wall: Expr, zone: Option<&Arc<str>>) -> Expr {
     ))
 }
 
-fn text_literal(e: &Expr) -> Option<&str> {
-    match e {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::LargeUtf8(Some(s))
-            | ScalarValue::Utf8View(Some(s)),
-            _,
-        ) => Some(s),
-        _ => None,
-    }
-}
-
 /// A text literal compared with `other`, a date or a timestamp: read as
 /// PostgreSQL reads it (`time_text::literal_as_written`, in `zone` where
 /// `other` is a `timestamptz` in another zone), a special word
@@ -568,12 +556,7 @@ fn rewrite_expr(
             changed(Expr::ScalarFunction(ScalarFunction { func, args }), yes)
         }
         Expr::Case(mut case) => {
-            let values = case
-                .when_then_expr
-                .iter_mut()
-                .map(|(_, then)| then.as_mut())
-                .chain(case.else_expr.as_deref_mut())
-                .collect();
+            let values = quipu_connectors::dialect::case_values_mut(&mut case);
             let yes = meeting_in_zone(values, schema, zone);
             changed(Expr::Case(case), yes)
         }

@@ -25,6 +25,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::kernels::{cmp, numeric};
 use datafusion::arrow::compute::{cast, concat};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::utils::base_type;
 use datafusion::common::{DFSchema, Result, plan_err};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
@@ -83,16 +84,6 @@ fn is_list(t: &DataType) -> bool {
         t,
         DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
     )
-}
-
-/// The type of an array's elements at its deepest level.
-fn leaf_type(t: &DataType) -> &DataType {
-    match t {
-        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
-            leaf_type(f.data_type())
-        }
-        t => t,
-    }
 }
 
 /// Plans `@>`, `<@` and `&&` with an array on either side: an expression
@@ -156,8 +147,8 @@ impl ScalarUDFImpl for ArraySet {
         };
         match (self.ask, types) {
             (Ask::Contains | Ask::Overlaps, [a, b]) => {
-                let (x, y) = (leaf_type(a), leaf_type(b));
-                if !(a.is_null() || b.is_null()) && comparison_coercion(x, y).is_none() {
+                let (x, y) = (base_type(a), base_type(b));
+                if !(a.is_null() || b.is_null()) && comparison_coercion(&x, &y).is_none() {
                     return plan_err!(
                         "operator does not exist: {} {} {}",
                         super::pg_functions::pg_type_name(a),
@@ -284,7 +275,7 @@ fn leaves(a: ArrayRef) -> Result<ArrayRef> {
         .map(leaves)
         .collect::<Result<Vec<_>>>()?;
     if parts.is_empty() {
-        return Ok(new_empty_array(leaf_type(a.data_type())));
+        return Ok(new_empty_array(&base_type(a.data_type())));
     }
     Ok(concat(
         &parts.iter().map(|p| p.as_ref()).collect::<Vec<_>>(),

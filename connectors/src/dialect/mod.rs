@@ -168,3 +168,28 @@ pub fn keeping_name(
     let saved = names.save(&e);
     Ok(f(e)?.update_data(|e| saved.restore(e)))
 }
+
+/// The text of a non-NULL text literal.
+pub fn text_literal(e: &datafusion::logical_expr::Expr) -> Option<&str> {
+    use datafusion::common::ScalarValue;
+    match e {
+        datafusion::logical_expr::Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)),
+            _,
+        ) => Some(s),
+        _ => None,
+    }
+}
+
+/// The values a `CASE` can give: each `THEN`'s, then the `ELSE`'s.
+pub fn case_values_mut(
+    case: &mut datafusion::logical_expr::expr::Case,
+) -> Vec<&mut datafusion::logical_expr::Expr> {
+    case.when_then_expr
+        .iter_mut()
+        .map(|(_, then)| then.as_mut())
+        .chain(case.else_expr.as_deref_mut())
+        .collect()
+}

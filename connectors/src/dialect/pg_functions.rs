@@ -95,7 +95,6 @@ pub fn pg_type_name(t: &DataType) -> String {
     }
 }
 
-/// No such function in PostgreSQL: its words (42883).
 /// `inner`'s signature with the `forms` PostgreSQL's function takes
 /// beside it (`date_trunc` of an interval, `length` of a `bytea`), for a
 /// wrapper that computes those itself and leaves the rest to `inner`.
@@ -111,6 +110,7 @@ pub(super) fn signature_with(
     Signature::one_of(all, inner.signature().volatility)
 }
 
+/// No such function in PostgreSQL: its words (42883).
 pub(super) fn no_function(name: &str, args: &[DataType]) -> Result<Vec<DataType>> {
     let names: Vec<String> = args.iter().map(pg_type_name).collect();
     plan_err!("function {name}({}) does not exist", names.join(", "))

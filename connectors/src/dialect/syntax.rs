@@ -309,34 +309,23 @@ impl VisitorMut for OrdinalWindows {
 /// item `e` means: `e` computed alike a second time (no volatile call, no
 /// subquery), and reading no name an alias of the select list hides.
 fn copied_safely(e: &Expr, aliases: &[String]) -> bool {
-    let mut safe = true;
-    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x: &Expr| {
-        let unsafe_here = match x {
-            Expr::Function(f) => f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
-                matches!(
-                    i.value.to_ascii_lowercase().as_str(),
-                    "random"
-                        | "random_normal"
-                        | "setseed"
-                        | "uuid"
-                        | "gen_random_uuid"
-                        | "nextval"
-                        | "clock_timestamp"
-                        | "timeofday"
-                )
-            }),
-            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => true,
-            Expr::Identifier(i) => aliases.contains(&normalized(i)),
-            Expr::Value(v) => matches!(v.value, Value::Placeholder(_)),
-            _ => false,
-        };
-        if unsafe_here {
-            safe = false;
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
-    });
-    safe
+    !any_within(e, |x| match x {
+        Expr::Function(f) => matches!(
+            called(f).as_str(),
+            "random"
+                | "random_normal"
+                | "setseed"
+                | "uuid"
+                | "gen_random_uuid"
+                | "nextval"
+                | "clock_timestamp"
+                | "timeofday"
+        ),
+        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => true,
+        Expr::Identifier(i) => aliases.contains(&normalized(i)),
+        Expr::Value(v) => matches!(v.value, Value::Placeholder(_)),
+        _ => false,
+    })
 }
 
 /// A name as PostgreSQL folds it: unquoted in lower case.
@@ -348,23 +337,34 @@ fn normalized(i: &datafusion::sql::sqlparser::ast::Ident) -> String {
     }
 }
 
+/// Whether some expression within `e` (itself included) is `found`.
+fn any_within(e: &Expr, mut found: impl FnMut(&Expr) -> bool) -> bool {
+    datafusion::sql::sqlparser::ast::visit_expressions(e, |x: &Expr| {
+        if found(x) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
+}
+
+/// The PostgreSQL function `f` calls ([`function_name`]), in lower case;
+/// empty for another schema's.
+fn called(f: &datafusion::sql::sqlparser::ast::Function) -> String {
+    function_name(&f.name).map_or_else(String::new, str::to_ascii_lowercase)
+}
+
 /// Whether `e` calls an aggregate (one of the usual ones by name, or
 /// any call with `FILTER`, `WITHIN GROUP` or an argument's `ORDER BY`)
 /// outside a window.
 fn has_aggregate(e: &Expr) -> bool {
     use datafusion::sql::sqlparser::ast::FunctionArguments;
-    let mut found = false;
-    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x: &Expr| {
+    any_within(e, |x| {
         let Expr::Function(f) = x else {
-            return ControlFlow::Continue(());
+            return false;
         };
-        let name = f
-            .name
-            .0
-            .last()
-            .and_then(|p| p.as_ident())
-            .map(|i| i.value.to_ascii_lowercase())
-            .unwrap_or_default();
+        let name = called(f);
         let shaped = f.filter.is_some()
             || !f.within_group.is_empty()
             || matches!(&f.args, FunctionArguments::List(l) if !l.clauses.is_empty());
@@ -395,61 +395,37 @@ fn has_aggregate(e: &Expr) -> bool {
                 | "bit_or"
                 | "median"
         ) || name.starts_with("regr_");
-        if f.over.is_none() && (named || shaped) {
-            found = true;
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
-    });
-    found
+        f.over.is_none() && (named || shaped)
+    })
 }
 
 /// Whether `e` calls a set-returning function.
 fn returns_sets(e: &Expr) -> bool {
-    let mut found = false;
-    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x: &Expr| {
-        if let Expr::Function(f) = x
-            && let Some(name) = f.name.0.last().and_then(|p| p.as_ident())
-            && matches!(
-                name.value.to_ascii_lowercase().as_str(),
-                "generate_series"
-                    | "unnest"
-                    | "regexp_matches"
-                    | "regexp_split_to_table"
-                    | "string_to_table"
-                    | "json_array_elements"
-                    | "json_array_elements_text"
-                    | "jsonb_array_elements"
-                    | "jsonb_array_elements_text"
-                    | "json_each"
-                    | "json_each_text"
-                    | "jsonb_each"
-                    | "jsonb_each_text"
-                    | "json_object_keys"
-                    | "jsonb_object_keys"
-            )
-        {
-            found = true;
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
-    });
-    found
+    any_within(e, |x| {
+        matches!(x, Expr::Function(f) if matches!(
+            called(f).as_str(),
+            "generate_series"
+                | "unnest"
+                | "regexp_matches"
+                | "regexp_split_to_table"
+                | "string_to_table"
+                | "json_array_elements"
+                | "json_array_elements_text"
+                | "jsonb_array_elements"
+                | "jsonb_array_elements_text"
+                | "json_each"
+                | "json_each_text"
+                | "jsonb_each"
+                | "jsonb_each_text"
+                | "json_object_keys"
+                | "jsonb_object_keys"
+        ))
+    })
 }
 
 /// Whether `e` calls a window function.
 fn has_window(e: &Expr) -> bool {
-    let mut found = false;
-    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x: &Expr| {
-        if let Expr::Function(f) = x
-            && f.over.is_some()
-        {
-            found = true;
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
-    });
-    found
+    any_within(e, |x| matches!(x, Expr::Function(f) if f.over.is_some()))
 }
 
 /// `FETCH FIRST n ROWS ONLY` (the standard's `LIMIT`, which SQL
@@ -595,13 +571,12 @@ fn with_ties(q: &mut Query) {
     // the windows sort by its columns' names (a key that is no named
     // output column is a hidden column of its own).
     let by_subquery = keys.iter().any(|k| {
-        datafusion::sql::sqlparser::ast::visit_expressions(&k.expr, |e: &Expr| match e {
-            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
-                ControlFlow::Break(())
-            }
-            _ => ControlFlow::Continue(()),
+        any_within(&k.expr, |e| {
+            matches!(
+                e,
+                Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+            )
         })
-        .is_break()
     });
     let mut hidden: Vec<String> = vec![];
     let select = match by_subquery {
@@ -1338,12 +1313,7 @@ fn plain_value(q: &Query) -> Option<(&Select, &Expr)> {
         _ => return None,
     };
     // A function may be an aggregate, which a WHERE cannot hold.
-    let mut calls = false;
-    let _ = datafusion::sql::sqlparser::ast::visit_expressions(value, |e: &Expr| {
-        calls |= matches!(e, Expr::Function(_));
-        ControlFlow::<()>::Continue(())
-    });
-    if calls {
+    if any_within(value, |e| matches!(e, Expr::Function(_))) {
         return None;
     }
     Some((s, value))
@@ -2849,13 +2819,11 @@ fn shift_default(e: &mut Expr) {
     let [_, _, FunctionArg::Unnamed(FunctionArgExpr::Expr(d))] = list.args.as_slice() else {
         return;
     };
-    let mut reads = false;
-    let _ = datafusion::sql::sqlparser::ast::visit_expressions(d, |x: &Expr| {
-        reads |= matches!(
+    let reads = any_within(d, |x| {
+        matches!(
             x,
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Subquery(_)
-        );
-        ControlFlow::<()>::Continue(())
+        )
     });
     if !reads {
         return;

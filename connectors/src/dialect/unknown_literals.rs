@@ -27,7 +27,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue};
-use datafusion::logical_expr::expr::{Case, Cast, ScalarFunction, TryCast};
+use datafusion::logical_expr::expr::{Cast, ScalarFunction, TryCast};
 use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs,
@@ -35,32 +35,14 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 
-fn text_literal(e: &Expr) -> bool {
-    matches!(
-        e,
-        Expr::Literal(
-            ScalarValue::Utf8(Some(_))
-                | ScalarValue::Utf8View(Some(_))
-                | ScalarValue::LargeUtf8(Some(_)),
-            _
-        )
-    )
-}
+use super::text_literal;
 
-fn is_text(t: &DataType) -> bool {
-    matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
-}
-
-/// The common type of the values among `values` that are neither text
-/// literals nor NULLs, when there is one and it is not text; None where
-/// no text literal stands among them.
-fn typed_common(values: &[&Expr], schema: &DFSchema) -> Option<DataType> {
-    if !values.iter().any(|e| text_literal(e)) {
-        return None;
-    }
+/// The common type of the values that are neither text literals nor
+/// NULLs, when there is one and it is not text.
+fn typed_common<'a>(values: impl Iterator<Item = &'a Expr>, schema: &DFSchema) -> Option<DataType> {
     let mut common: Option<DataType> = None;
     for e in values {
-        if text_literal(e) {
+        if text_literal(e).is_some() {
             continue;
         }
         let t = e.get_type(schema).ok()?;
@@ -72,16 +54,24 @@ fn typed_common(values: &[&Expr], schema: &DFSchema) -> Option<DataType> {
             Some(c) => comparison_coercion(&c, &t)?,
         });
     }
-    common.filter(|t| !is_text(t) && !t.is_null())
+    common.filter(|t| !t.is_string() && !t.is_null())
 }
 
-/// Casts the text literals among `values` to `to`.
-fn cast_literals(values: Vec<&mut Expr>, to: &DataType) {
+/// The text literals among `values` cast to the others' common type
+/// ([`typed_common`]); whether there were any and such a type.
+fn type_literals(values: Vec<&mut Expr>, schema: &DFSchema) -> bool {
+    if !values.iter().any(|e| text_literal(e).is_some()) {
+        return false;
+    }
+    let Some(to) = typed_common(values.iter().map(|e| &**e), schema) else {
+        return false;
+    };
     for e in values {
-        if text_literal(e) {
+        if text_literal(e).is_some() {
             *e = Expr::Cast(Cast::new(Box::new(e.clone()), to.clone()));
         }
     }
+    true
 }
 
 /// Before DataFusion's type coercion: text literals among typed values
@@ -110,36 +100,14 @@ impl AnalyzerRule for UnknownLiterals {
 fn typed(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     Ok(match e {
         Expr::Case(mut case) => {
-            let values: Vec<&Expr> = case
-                .when_then_expr
-                .iter()
-                .map(|(_, then)| then.as_ref())
-                .chain(case.else_expr.as_deref())
-                .collect();
-            match typed_common(&values, schema) {
-                Some(to) => {
-                    let values = case
-                        .when_then_expr
-                        .iter_mut()
-                        .map(|(_, then)| then.as_mut())
-                        .chain(case.else_expr.as_deref_mut())
-                        .collect();
-                    cast_literals(values, &to);
-                    Transformed::yes(Expr::Case(Case { ..case }))
-                }
-                None => Transformed::no(Expr::Case(case)),
-            }
+            let yes = type_literals(super::case_values_mut(&mut case), schema);
+            Transformed::new_transformed(Expr::Case(case), yes)
         }
         Expr::ScalarFunction(ScalarFunction { func, mut args })
             if matches!(func.name(), "coalesce" | "greatest" | "least" | "nullif") =>
         {
-            match typed_common(&args.iter().collect::<Vec<_>>(), schema) {
-                Some(to) => {
-                    cast_literals(args.iter_mut().collect(), &to);
-                    Transformed::yes(Expr::ScalarFunction(ScalarFunction { func, args }))
-                }
-                None => Transformed::no(Expr::ScalarFunction(ScalarFunction { func, args })),
-            }
+            let yes = type_literals(args.iter_mut().collect(), schema);
+            Transformed::new_transformed(Expr::ScalarFunction(ScalarFunction { func, args }), yes)
         }
         e => Transformed::no(e),
     })
@@ -189,13 +157,7 @@ fn read(
     if !matches!(to, DataType::Date32 | DataType::Timestamp(..)) {
         return Ok(Transformed::no(e));
     }
-    let Expr::Literal(
-        ScalarValue::Utf8(Some(text))
-        | ScalarValue::Utf8View(Some(text))
-        | ScalarValue::LargeUtf8(Some(text)),
-        _,
-    ) = expr.as_ref()
-    else {
+    let Some(text) = text_literal(expr) else {
         return Ok(Transformed::no(e));
     };
     let zone = match to {
@@ -250,7 +212,7 @@ impl ScalarUDFImpl for Coalesce {
         };
         let typed: Vec<DataType> = types
             .iter()
-            .filter(|t| !is_text(t) && !t.is_null())
+            .filter(|t| !t.is_string() && !t.is_null())
             .cloned()
             .collect();
         if typed.is_empty() || typed.len() == types.len() {

@@ -45,6 +45,40 @@ impl OptimizerRule for UncorrelatedLateral {
     }
 }
 
+/// After `decorrelate_lateral_join`: each join's schema recomputed from
+/// its inputs where they no longer match. The rule turns a `LEFT JOIN
+/// LATERAL` into a join whose right side gained the correlated columns
+/// (`l.store_id`) without the join's schema saying so; the projection
+/// pruning after it then counted columns off by one and dropped a needed
+/// one ("No field named __scalar_sq_1.count(...)", an `IN (subquery)`
+/// value beside a `LEFT JOIN LATERAL`; the differential run, seed 76).
+#[derive(Debug, Default)]
+pub struct LateralJoinSchemas;
+
+impl OptimizerRule for LateralJoinSchemas {
+    fn name(&self) -> &str {
+        "quipu_lateral_join_schemas"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::BottomUp)
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> datafusion::error::Result<Transformed<LogicalPlan>> {
+        let LogicalPlan::Join(join) = &plan else {
+            return Ok(Transformed::no(plan));
+        };
+        let before = join.schema.fields().len();
+        let fresh = plan.recompute_schema()?;
+        let changed = fresh.schema().fields().len() != before;
+        Ok(Transformed::new_transformed(fresh, changed))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use datafusion::arrow::array::Int64Array;
@@ -96,41 +130,5 @@ mod tests {
                 .value(0);
             assert_eq!(n, want, "{sql}");
         }
-    }
-}
-
-/// After `decorrelate_lateral_join`: each join's schema recomputed from
-/// its inputs where they no longer match. The rule turns a `LEFT JOIN
-/// LATERAL` into a join whose right side gained the correlated columns
-/// (`l.store_id`) without the join's schema saying so; the projection
-/// pruning after it then counted columns off by one and dropped a needed
-/// one ("No field named __scalar_sq_1.count(...)", an `IN (subquery)`
-/// value beside a `LEFT JOIN LATERAL`; the differential run, seed 76).
-#[derive(Debug, Default)]
-pub struct LateralJoinSchemas;
-
-impl OptimizerRule for LateralJoinSchemas {
-    fn name(&self) -> &str {
-        "quipu_lateral_join_schemas"
-    }
-
-    fn apply_order(&self) -> Option<ApplyOrder> {
-        Some(ApplyOrder::BottomUp)
-    }
-
-    fn rewrite(
-        &self,
-        plan: LogicalPlan,
-        _config: &dyn OptimizerConfig,
-    ) -> datafusion::error::Result<Transformed<LogicalPlan>> {
-        let LogicalPlan::Join(join) = &plan else {
-            return Ok(Transformed::no(plan));
-        };
-        let before = join.schema.fields().len();
-        let fresh = plan.clone().recompute_schema()?;
-        if fresh.schema().fields().len() == before {
-            return Ok(Transformed::no(plan));
-        }
-        Ok(Transformed::yes(fresh))
     }
 }
