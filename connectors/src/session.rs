@@ -182,12 +182,14 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                 .chain([crate::dialect::unknown_literals::coalesce()])
                 .chain([
                     crate::dialect::pg_out::text_out(),
+                    crate::dialect::pg_out::elements_text(),
                     crate::dialect::pg_to_char::to_char(),
                     crate::dialect::pg_trunc::trunc(),
                     crate::dialect::interval_trunc::date_trunc(),
                     crate::dialect::interval_trunc::years_into(),
                     crate::dialect::bytea::concat(),
                     crate::dialect::bytea::bytea_in(),
+                    crate::dialect::array_text::array_in(),
                     crate::dialect::pg_numeric::numeric_div(),
                     crate::dialect::pg_numeric::power(),
                     crate::dialect::pg_numeric::div_scale_udf(),
@@ -329,6 +331,7 @@ fn datafusion_rules() -> Vec<Rule> {
                     vec![Arc::new(Guarded(rule, Keep::SameTypes))]
                 }
                 "decorrelate_lateral_join" => vec![
+                    Arc::new(crate::planning::lateral_rows::LateralRows),
                     rule,
                     Arc::new(crate::planning::uncorrelated_lateral::LateralJoinSchemas),
                 ],

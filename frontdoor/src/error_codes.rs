@@ -192,6 +192,21 @@ fn df_message(e: &DataFusionError) -> String {
             "more than one row returned by a subquery used as an expression".to_string()
         }
         DataFusionError::Execution(m) if let Some((_, said)) = text_not_a_value(m) => said,
+        DataFusionError::Plan(m) if m.contains("unnest() can only be applied to array") => {
+            "unnest takes an array, and its argument is not one (a PostgreSQL source's array \
+             column is read as its text: cast it, `unnest(c::text[])`)"
+                .to_string()
+        }
+        DataFusionError::NotImplemented(m)
+            if m.contains("does not support logical expression ScalarSubquery")
+                || m.contains("does not support logical expression Exists") =>
+        {
+            "a subquery that reads the outer query's columns in this place is not supported \
+             (a correlation other than equalities of inner and outer columns, such as an \
+             aggregate over `unnest` or `generate_series` of an outer column); join on the \
+             column, or move the set into the FROM list (`FROM t, unnest(t.a) x ... GROUP BY`)"
+                .to_string()
+        }
         DataFusionError::NotImplemented(m) if let Some(column) = outer_reference(m) => format!(
             "a subquery that reads the outer query's column \"{column}\" in this place is not \
              supported (a correlation other than equalities of inner and outer columns, \

@@ -18,7 +18,10 @@
 //! (`avg(i)::text`, `'avg ' || avg(n)`: they printed the column's 20
 //! places, `2.3333333333333333000` for `2.3333333333333333`), through a
 //! hidden aggregate of its places beside it (`crate::scales`). Text cast
-//! to `bytea` is read as PostgreSQL's bytea input (`quipu_bytea_in`). This runs before
+//! to `bytea` is read as PostgreSQL's bytea input (`quipu_bytea_in`), and
+//! text cast to an array as its array input (`quipu_array_in`);
+//! `array_to_string` joins elements printed so (`quipu_elements_text`).
+//! This runs before
 //! `crate::zones`, which gives a
 //! `timestamptz` printed so the session's zone.
 
@@ -179,6 +182,17 @@ fn rewrite_expr(
             let read = quipu_connectors::dialect::bytea::bytea_in().call(vec![*expr]);
             Ok(Transformed::yes(read.cast_to(field.data_type(), schema)?))
         }
+        // Text cast to an array: read as PostgreSQL's array text, then
+        // each element cast (Arrow's cast made the text one element).
+        Expr::Cast(Cast { expr, field })
+            if matches!(
+                field.data_type(),
+                DataType::List(_) | DataType::LargeList(_)
+            ) && expr.get_type(schema).is_ok_and(|t| t.is_string()) =>
+        {
+            let read = quipu_connectors::dialect::array_text::array_in().call(vec![*expr]);
+            Ok(Transformed::yes(read.cast_to(field.data_type(), schema)?))
+        }
         Expr::Cast(Cast { expr, field }) if field.data_type().is_string() => {
             if let Some(text) = with_places(&expr, schema, found) {
                 return Ok(Transformed::yes(text.cast_to(field.data_type(), schema)?));
@@ -246,6 +260,25 @@ fn rewrite_expr(
                 right: tr.map_or(right, Box::new),
             });
             Ok(Transformed::new_transformed(e, changed))
+        }
+        // `array_to_string(a, ...)` joins the elements as PostgreSQL
+        // prints them (`t|f`, not `true|false`; timestamps without a `T`).
+        Expr::ScalarFunction(mut f)
+            if f.func.name() == "array_to_string"
+                && f.args.first().is_some_and(|a| {
+                    a.get_type(schema).is_ok_and(|t| match t {
+                        DataType::List(e)
+                        | DataType::LargeList(e)
+                        | DataType::FixedSizeList(e, _) => {
+                            !cast_prints_as_postgresql(e.data_type())
+                        }
+                        _ => false,
+                    })
+                }) =>
+        {
+            let elements = quipu_connectors::dialect::pg_out::elements_text();
+            f.args[0] = elements.call(vec![f.args[0].clone()]);
+            Ok(Transformed::yes(Expr::ScalarFunction(f)))
         }
         e => Ok(Transformed::no(e)),
     }

@@ -202,6 +202,45 @@ const REGRESSIONS: &[(&str, &str)] = &[
          LEFT JOIN LATERAL (SELECT o.order_id AS n FROM crm.public.orders o \
          WHERE o.customer_id = c.customer_id) l ON true WHERE c.customer_id < 30",
     ),
+    // Sets in FROM that read the tables before them, or a subquery, and
+    // `WITH ORDINALITY`. DataFusion evaluated a table function's arguments
+    // while it planned: "unnest() can only be applied to array, struct
+    // and null", "Arguments must be literals", "UNNEST with ordinality is
+    // not supported yet".
+    (
+        "sets_from_outer_rows",
+        "SELECT c.customer_id, g, w, n FROM crm.public.customers c, \
+         generate_series(1, c.customer_id % 3) g, \
+         unnest(string_to_array(c.city, ' ')) WITH ORDINALITY AS u(w, n) \
+         WHERE c.customer_id < 40",
+    ),
+    // A LEFT JOIN LATERAL set keeps the rows whose set is empty, with NULL.
+    (
+        "left_lateral_set_keeps_empty_rows",
+        "SELECT c.customer_id, g.x, s.t FROM crm.public.customers c \
+         LEFT JOIN LATERAL generate_series(1, c.customer_id % 3) AS g(x) ON true \
+         CROSS JOIN LATERAL (SELECT c.customer_id * 2 AS t) s WHERE c.customer_id < 30",
+    ),
+    (
+        "series_bounded_by_subqueries",
+        "SELECT CAST(d AS date) AS day, count(o.order_id) AS n FROM generate_series(\
+         CAST((SELECT min(o2.ordered_at) FROM crm.public.orders o2) AS date), \
+         CAST((SELECT min(o2.ordered_at) FROM crm.public.orders o2) AS date) + 6, \
+         interval '1 day') d LEFT JOIN crm.public.orders o \
+         ON CAST(o.ordered_at AS date) = CAST(d AS date) GROUP BY 1",
+    ),
+    // Array text read as `array_in` reads it: the front door's catalog
+    // rewrites split it at every comma (`'{x,"y,z"}'` had three elements)
+    // and read NULL as the text `NULL`; a cast to `text[]` made the whole
+    // text one element; `= ANY ('{...}')` was refused in-process.
+    (
+        "array_text_read_as_arrays",
+        "SELECT c.customer_id, c.segment = ANY ('{gold,\"vip\",NULL}') AS a, \
+         (CAST('{1,NULL,\"3\"}' AS integer[]))[3] AS b, \
+         (CAST('{x,\"y,z\"}' AS text[]))[2] AS c2, \
+         cardinality(CAST('{a,\"b,c\",NULL}' AS text[])) AS d \
+         FROM crm.public.customers c WHERE c.customer_id < 10",
+    ),
     // Fewer column aliases than columns rename the first ones, as in
     // PostgreSQL (DataFusion: "Source table contains 2 columns but only 1
     // names given as column alias").

@@ -246,6 +246,20 @@ const SCALARS: &[&str] = &[
     "n > ALL (ARRAY[0.5, n - 1])",
     "s ILIKE ANY (ARRAY['%A%', 'h%'])",
     "s NOT LIKE ANY (ARRAY['%o%', ''])",
+    // Array text, read as `array_in` reads it (the front door split it at
+    // every comma, and NULL was the text `NULL`).
+    "i = ANY ('{1, 2, NULL}')",
+    "s = ANY ('{abc,\"b,c\",NULL}')",
+    "s <> ALL ('{\"\",NULL}')",
+    "array_to_string(CAST('{x,\"y,z\",NULL}' AS text[]), '|', '*')",
+    "(CAST('{1,NULL,\"3\"}' AS integer[]))[i % 3 + 1]",
+    "array_to_string(CAST('{t,f,NULL}' AS boolean[]), '|', '*')",
+    // Elements joined as PostgreSQL prints them (`true|false`, a `T` in
+    // each timestamp, Rust's floats).
+    "array_to_string(ARRAY[i > 0, NULL, b], ',', '?')",
+    "array_to_string(ARRAY[ts, ts + INTERVAL '1 day'], ' / ')",
+    "array_to_string(ARRAY[f, f * 1e20], ';')",
+    "cardinality(CAST('{2024-02-29,NULL}' AS date[]))",
     // An array not written out was an array_has / array_max test too.
     "i < ANY (string_to_array('0,x', ',', 'x')::int[])",
     "i = ALL (string_to_array(i || ',' || i, ',')::int[])",
@@ -868,6 +882,8 @@ const AGGREGATES: &[&str] = &[
     "variance(DISTINCT f)",
     "percentile_cont(0.3) WITHIN GROUP (ORDER BY i)",
     "percentile_cont(0.9) WITHIN GROUP (ORDER BY j DESC)",
+    "(percentile_cont(ARRAY[0.25, 0.5]) WITHIN GROUP (ORDER BY i))[2]",
+    "array_to_string(percentile_disc(ARRAY[0.1, 0.9]) WITHIN GROUP (ORDER BY j), ',')",
     "round(avg(i), 2)",
     "round(avg(n), 3)",
     // Turned into text, an average has its own places (it printed the

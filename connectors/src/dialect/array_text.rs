@@ -2,11 +2,18 @@
 //! `array_in` reads it: by the PostgreSQL front door for array parameters
 //! (`frontdoor/src/pg/array_param.rs`), by the JSON path operators
 //! (`#>`, `#>>`, `dialect/json_access.rs`) and by `?|` and `?&`
-//! (`dialect/json_contains.rs`), which also take a list ([`text_arrays`]).
+//! (`dialect/json_contains.rs`), which also take a list ([`text_arrays`]),
+//! and by a cast of text to an array ([`array_in`]).
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListBuilder, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{
+    Coercion, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    TypeSignatureClass, Volatility,
+};
 
 /// For each row of a `text[]` argument, its elements (None: the array is
 /// NULL).
@@ -146,6 +153,81 @@ pub fn parse(text: &str) -> Result<Vec<Option<String>>, NotArrayText> {
     match chars.next() {
         None => Ok(elements),
         Some(_) => Err(malformed("junk after closing right brace")),
+    }
+}
+
+/// The name of [`array_in`].
+pub const ARRAY_IN: &str = "quipu_array_in";
+
+/// `quipu_array_in(text)`: the elements of PostgreSQL's array text, a
+/// `text[]` (NULL for an unquoted `NULL`). `scheduler/src/text_forms.rs`
+/// plans a cast of text to an array (`'{1,2}'::int[]`, `s::text[]`) as
+/// this, cast to the array's type element by element: Arrow's cast read
+/// the whole text as one element (`'{a,b}'::text[]` was `{"{a,b}"}`) or
+/// failed (`Cannot cast string '{1,2}' to value of Int32 type`).
+pub fn array_in() -> ScalarUDF {
+    let text = Coercion::new_exact(TypeSignatureClass::Native(
+        datafusion::common::types::logical_string(),
+    ));
+    ScalarUDF::new_from_impl(ArrayIn {
+        signature: Signature::coercible(vec![text], Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayIn {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ArrayIn {
+    fn name(&self) -> &str {
+        ARRAY_IN
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::common::Result<DataType> {
+        Ok(DataType::new_list(DataType::Utf8, true))
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::common::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let texts = cast(&arrays[0], &DataType::Utf8)?;
+        let mut out = ListBuilder::new(StringBuilder::new());
+        for text in texts.as_string::<i32>() {
+            let Some(text) = text else {
+                out.append_null();
+                continue;
+            };
+            match parse(text) {
+                Ok(elements) => {
+                    for e in elements {
+                        out.values().append_option(e);
+                    }
+                    out.append(true);
+                }
+                Err(NotArrayText::Nested) => {
+                    return Err(crate::error::DataException::error(
+                        "0A000",
+                        &format!(
+                            "array text of more than one dimension is not supported: \"{text}\""
+                        ),
+                    ));
+                }
+                Err(NotArrayText::Malformed(why)) => {
+                    return Err(crate::error::DataException::error(
+                        "22P02",
+                        &format!("malformed array literal: \"{text}\" ({why})"),
+                    ));
+                }
+            }
+        }
+        super::pg_text::shaped_like(&args.args, Arc::new(out.finish()))
     }
 }
 

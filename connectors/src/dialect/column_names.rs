@@ -140,6 +140,8 @@ fn function(f: &Function) -> (String, u8) {
         // Keywords PostgreSQL's grammar turns into other nodes.
         Some("coalesce") => ("coalesce".into(), 2),
         Some("greatest" | "least" | "nullif") => (last.unwrap_or_default(), 2),
+        // `x = ANY (array)`, which PostgreSQL leaves unnamed.
+        Some(super::arrays::QUANTIFIED) => unnamed(),
         Some(name) => (name.to_string(), 2),
         None => unnamed(),
     }

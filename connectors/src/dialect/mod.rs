@@ -24,6 +24,7 @@ pub mod float_errors;
 pub mod float_literals;
 pub mod float_numeric;
 pub mod float_sets;
+pub mod from_functions;
 pub mod int_literals;
 pub mod interval_input;
 pub mod interval_parts;

@@ -31,12 +31,13 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Offset, Timelike};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, GenericListArray,
-    OffsetSizeTrait, StringArray,
+    ListArray, OffsetSizeTrait, StringArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, DurationMicrosecondType, IntervalDayTimeType, IntervalMonthDayNanoType,
-    IntervalUnit, IntervalYearMonthType, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
+    DataType, Date32Type, DurationMicrosecondType, Field, IntervalDayTimeType,
+    IntervalMonthDayNanoType, IntervalUnit, IntervalYearMonthType, Time64MicrosecondType, TimeUnit,
+    TimestampMicrosecondType,
 };
 use datafusion::common::Result;
 use datafusion::logical_expr::{
@@ -75,6 +76,59 @@ impl ScalarUDFImpl for TextOut {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         super::pg_text::unary(&args.args[0], text_of)
+    }
+}
+
+/// The name of [`elements_text`].
+pub const ELEMENTS_TEXT: &str = "quipu_elements_text";
+
+/// `quipu_elements_text(array)`: the array with each element as
+/// PostgreSQL prints it (a `text[]`). `array_to_string` of an array whose
+/// elements Arrow prints otherwise (booleans `true` for `t`, timestamps
+/// with a `T`, floats, intervals) reads this
+/// (`scheduler/src/text_forms.rs`).
+pub fn elements_text() -> ScalarUDF {
+    ScalarUDF::new_from_impl(ElementsText {
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ElementsText {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ElementsText {
+    fn name(&self) -> &str {
+        ELEMENTS_TEXT
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::new_list(DataType::Utf8, true))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        super::pg_text::unary(&args.args[0], |a| {
+            let a = match a.data_type() {
+                DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::ListView(f) => {
+                    cast(a, &DataType::List(f.clone()))?
+                }
+                _ => a.clone(),
+            };
+            let Some(list) = a.as_list_opt::<i32>() else {
+                return Ok(cast(&a, &DataType::new_list(DataType::Utf8, true))?);
+            };
+            Ok(Arc::new(ListArray::try_new(
+                Arc::new(Field::new_list_field(DataType::Utf8, true)),
+                list.offsets().clone(),
+                text_of(list.values())?,
+                list.nulls().cloned(),
+            )?))
+        })
     }
 }
 

@@ -130,6 +130,8 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T, order: DateOrder) -> Result<()> {
     if let Some(err) = failed {
         return Err(err);
     }
+    // Before the derived tables are named: it writes some.
+    let _ = VisitMut::visit(s, &mut super::from_functions::FromFunctions);
     // After the re-association, so the filters' shapes are PostgreSQL's.
     let _ = VisitMut::visit(s, &mut SubqueryColumnNames);
     let _ = VisitMut::visit(s, &mut NullAwareIn);
@@ -338,7 +340,7 @@ fn normalized(i: &datafusion::sql::sqlparser::ast::Ident) -> String {
 }
 
 /// Whether some expression within `e` (itself included) is `found`.
-fn any_within(e: &Expr, mut found: impl FnMut(&Expr) -> bool) -> bool {
+pub(super) fn any_within(e: &Expr, mut found: impl FnMut(&Expr) -> bool) -> bool {
     datafusion::sql::sqlparser::ast::visit_expressions(e, |x: &Expr| {
         if found(x) {
             ControlFlow::Break(())
@@ -712,26 +714,35 @@ impl VisitorMut for SetReturning {
         {
             series_arguments(&mut args.args, self.0);
         }
-        let alias = match t {
+        let (alias, function) = match t {
             TableFactor::Table {
                 name,
                 args: Some(_),
-                alias: Some(alias),
+                alias,
                 ..
             } if matches!(name.0.last(), Some(ObjectNamePart::Identifier(i))
                 if i.value.eq_ignore_ascii_case("generate_series")) =>
             {
-                alias
+                (alias, "generate_series")
             }
             TableFactor::UNNEST {
-                alias: Some(alias),
+                alias,
                 array_exprs,
                 with_offset: false,
                 with_ordinality: false,
                 ..
-            } if array_exprs.len() == 1 => alias,
+            } if array_exprs.len() == 1 => (alias, "unnest"),
             _ => return ControlFlow::Continue(()),
         };
+        // Unaliased, the table and its column are named after the
+        // function, as in PostgreSQL (`SELECT unnest FROM unnest(...)`;
+        // DataFusion named the column `value` or after the call).
+        let alias = alias.get_or_insert_with(|| datafusion::sql::sqlparser::ast::TableAlias {
+            explicit: true,
+            name: datafusion::sql::sqlparser::ast::Ident::with_quote('"', function),
+            columns: vec![],
+            at: None,
+        });
         if alias.columns.is_empty() {
             alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
         }
@@ -755,6 +766,13 @@ fn series_rows(e: &mut Expr, order: DateOrder) {
         && call_args(inner, "generate_series").is_some()
     {
         *e = arg.clone();
+    } else if let Some([arg]) = call_args(e, "cardinality").as_deref()
+        && let Some([inner]) = call_args(arg, "unnest").as_deref()
+        && call_args(inner, "generate_series").is_some()
+    {
+        // The length of a series (`WITH ORDINALITY`, `from_functions`)
+        // counts the list, not each of its rows.
+        *e = filled("cardinality(quipu_operand)", vec![inner.clone()]);
     }
 }
 
@@ -1094,7 +1112,7 @@ fn name_key(e: &Expr) -> String {
 
 /// The `SELECT`s of a query body, not those of nested queries (the
 /// visitor reaches those on its own).
-fn selects_of(body: &mut SetExpr, f: &mut impl FnMut(&mut Select)) {
+pub(super) fn selects_of(body: &mut SetExpr, f: &mut impl FnMut(&mut Select)) {
     match body {
         SetExpr::Select(s) => f(s),
         SetExpr::SetOperation { left, right, .. } => {
@@ -1351,14 +1369,14 @@ fn plain_null_rows(q: &Query) -> Option<Query> {
 }
 
 /// `SELECT 1` (to be given a FROM and a WHERE).
-fn one_select() -> Select {
+pub(super) fn one_select() -> Select {
     match *parse("SELECT 1").body {
         SetExpr::Select(s) => *s,
         _ => unreachable!("SELECT 1 is a SELECT"),
     }
 }
 
-fn query_of(select: Select) -> Query {
+pub(super) fn query_of(select: Select) -> Query {
     let mut q = parse("SELECT 1");
     q.body = Box::new(SetExpr::Select(Box::new(select)));
     q
@@ -2500,6 +2518,39 @@ fn pg_functions(e: &mut Expr) {
         *e = parse_expr(&format!("({})", terms.join(" AND ")));
         return;
     }
+    // `percentile_cont(ARRAY[f1, f2]) WITHIN GROUP (...)` (and
+    // `percentile_disc`): the array of each fraction's percentile, as
+    // PostgreSQL's array form; DataFusion has no such form ("function
+    // percentile_cont(numeric[], numeric) does not exist").
+    if let Expr::Function(f) = e
+        && !f.within_group.is_empty()
+        && function_name(&f.name).is_some_and(|n| {
+            n.eq_ignore_ascii_case("percentile_cont") || n.eq_ignore_ascii_case("percentile_disc")
+        })
+        && let datafusion::sql::sqlparser::ast::FunctionArguments::List(list) = &f.args
+        && let [
+            datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(Expr::Array(fractions)),
+            ),
+        ] = list.args.as_slice()
+    {
+        let one = |fraction: &Expr| {
+            let mut call = f.clone();
+            if let datafusion::sql::sqlparser::ast::FunctionArguments::List(list) = &mut call.args {
+                list.args = vec![datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                    datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(fraction.clone()),
+                )];
+            }
+            let mut call = Expr::Function(call);
+            pg_functions(&mut call);
+            call
+        };
+        *e = Expr::Array(datafusion::sql::sqlparser::ast::Array {
+            elem: fractions.elem.iter().map(one).collect(),
+            named: true,
+        });
+        return;
+    }
     // `percentile_cont(f) WITHIN GROUP (...)` is Quipu's
     // (`dialect/ordered_sets.rs`) under a name of its own: under
     // DataFusion's name the cluster's scheduler found DataFusion's in its
@@ -2955,7 +3006,7 @@ fn around(template: &str, operand: Expr) -> Expr {
 
 /// The expression `template` (written here) with its `quipu_operand`s
 /// replaced by `operands`, in order.
-fn filled(template: &str, operands: Vec<Expr>) -> Expr {
+pub(super) fn filled(template: &str, operands: Vec<Expr>) -> Expr {
     let mut call = parse_expr(template);
     let mut operands = operands.into_iter();
     let _ = visit_expressions_mut(&mut call, |x: &mut Expr| {
@@ -3694,8 +3745,8 @@ fn bitwise_not(e: &mut Expr) {
 /// `x op ANY (array)` and `x op ALL (array)` for an array that is not
 /// written out (a column, a function's result, a cast, a parameter) as
 /// `quipu_quantified(x, array, 'op', all)` (`arrays.rs`), PostgreSQL's
-/// three-valued answer. A quoted literal (`= ANY ('{a,b}')`, as clients'
-/// catalog queries write it) is left to the front door's catalog rewrite.
+/// three-valued answer. A quoted literal (`= ANY ('{a,b}')`) is read by
+/// [`quantified_subquery`].
 fn quantified_array(left: &Expr, op: &BinaryOperator, right: &Expr, all: bool) -> Option<Expr> {
     if let Expr::Value(v) = right
         && !matches!(v.value, Value::Placeholder(_))
@@ -3739,6 +3790,33 @@ fn quantified_subquery(e: &mut Expr) {
     };
     if let Expr::Array(array) = right.as_ref() {
         *e = quantified_list(left, op, &array.elem, all);
+        return;
+    }
+    // Array text (`= ANY ('{a,b}')`): its elements are literals of the
+    // other side's type, as PostgreSQL reads the literal as an array of
+    // it. Text that is not an array's is left to `quipu_array_in`'s error.
+    if let Expr::Value(v) = right.as_ref()
+        && let Value::SingleQuotedString(text) = &v.value
+    {
+        *e = match super::array_text::parse(text) {
+            Ok(elements) => {
+                let elements: Vec<Expr> = elements
+                    .into_iter()
+                    .map(|x| match x {
+                        Some(x) => Expr::Value(Value::SingleQuotedString(x).into()),
+                        None => Expr::Value(Value::Null.into()),
+                    })
+                    .collect();
+                quantified_list(left, op, &elements, all)
+            }
+            Err(_) => filled(
+                &format!(
+                    "{}(quipu_operand, CAST(quipu_operand AS TEXT[]), '{op}', {all})",
+                    crate::dialect::arrays::QUANTIFIED
+                ),
+                vec![left.as_ref().clone(), right.as_ref().clone()],
+            ),
+        };
         return;
     }
     let Expr::Subquery(q) = right.as_ref() else {
@@ -4644,7 +4722,48 @@ mod tests {
         );
         assert_eq!(
             fixed("SELECT x, y.y FROM generate_series(1, 3) AS x, generate_series(1, 2) y, generate_series(1, 2) AS z(n), unnest(a) AS u, unnest(a, b) AS v WHERE x IN (SELECT generate_series(1, 2))").unwrap(),
-            "SELECT x, y.y FROM generate_series(1, 3) AS x (x), generate_series(1, 2) y (y), generate_series(1, 2) AS z (n), UNNEST(a) AS u (u), UNNEST(a, b) AS v WHERE x IN (SELECT unnest(generate_series(1, 2)))"
+            "SELECT x, y.y FROM generate_series(1, 3) AS x (x), generate_series(1, 2) y (y), generate_series(1, 2) AS z (n), LATERAL (SELECT unnest(a) AS \"u\") AS u, LATERAL (SELECT unnest(a) AS \"unnest\", unnest(b) AS \"unnest_2\") AS v WHERE x IN (SELECT unnest(generate_series(1, 2)))"
+        );
+        // Unaliased, a constant set is named after its function.
+        assert_eq!(
+            fixed("SELECT * FROM generate_series(1, 3), UNNEST(ARRAY[1])").unwrap(),
+            "SELECT * FROM generate_series(1, 3) AS \"generate_series\" (generate_series), UNNEST(ARRAY[1]) AS \"unnest\" (unnest)"
+        );
+    }
+
+    #[test]
+    fn percentiles_of_an_array_of_fractions_are_an_array() {
+        assert_eq!(
+            fixed("SELECT percentile_cont(ARRAY[0.25, 0.5]) WITHIN GROUP (ORDER BY x), percentile_disc(ARRAY[0.9]) WITHIN GROUP (ORDER BY y DESC) FROM t").unwrap(),
+            format!(
+                "SELECT ARRAY[{p}(0.25) WITHIN GROUP (ORDER BY x), {p}(0.5) WITHIN GROUP (ORDER BY x)], ARRAY[percentile_disc(0.9) WITHIN GROUP (ORDER BY y DESC)] FROM t",
+                p = super::super::ordered_sets::PERCENTILE_CONT
+            )
+        );
+    }
+
+    #[test]
+    fn sets_that_read_rows_are_lateral_subqueries() {
+        // A column, a subquery, `LATERAL f(...)` and `WITH ORDINALITY`;
+        // the first table of a FROM list is not lateral.
+        assert_eq!(
+            fixed(
+                "SELECT * FROM t, generate_series(1, t.n) g, LATERAL generate_series(1, 2) AS h(x)"
+            )
+            .unwrap(),
+            "SELECT * FROM t, LATERAL (SELECT unnest(generate_series(1, t.n)) AS \"g\") AS g, LATERAL (SELECT unnest(generate_series(1, 2)) AS \"x\") AS h"
+        );
+        assert_eq!(
+            fixed("SELECT * FROM generate_series((SELECT min(n) FROM t), 3)").unwrap(),
+            "SELECT * FROM (SELECT unnest(generate_series((SELECT min(n) FROM t), 3)) AS \"generate_series\") AS \"generate_series\""
+        );
+        assert_eq!(
+            fixed("SELECT * FROM t JOIN unnest(t.a) WITH ORDINALITY AS u(v, n) ON true").unwrap(),
+            "SELECT * FROM t JOIN LATERAL (SELECT unnest(t.a) AS \"v\", unnest(generate_series(1, CAST(coalesce(cardinality(t.a), 0) AS BIGINT))) AS \"n\") AS u ON true"
+        );
+        assert_eq!(
+            fixed("SELECT * FROM generate_series(5, 7) WITH ORDINALITY").unwrap(),
+            "SELECT * FROM (SELECT unnest(generate_series(5, 7)) AS \"generate_series\", unnest(generate_series(1, CAST(coalesce(cardinality(generate_series(5, 7)), 0) AS BIGINT))) AS \"ordinality\") AS \"generate_series\""
         );
     }
 

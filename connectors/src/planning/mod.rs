@@ -7,7 +7,8 @@
 //! under pushed projections ([`join_filters`]), filter pushdown through
 //! projections with repeated names ([`projection_names`]), `AND` and `OR`
 //! that guard their right side ([`short_circuit`]), `LATERAL` subqueries
-//! that no longer read the outer row ([`uncorrelated_lateral`]) and plans run on
+//! that no longer read the outer row ([`uncorrelated_lateral`]) or read
+//! only the outer row ([`lateral_rows`]) and plans run on
 //! Ballista ([`cluster_plan`], [`empty_relations`]).
 
 pub mod checked_arithmetic;
@@ -17,6 +18,7 @@ pub mod empty_mark;
 pub mod empty_relations;
 pub mod ensure_requirements;
 pub mod join_filters;
+pub mod lateral_rows;
 pub mod missing_sorts;
 pub mod projection_names;
 pub mod repeated_sort_keys;

@@ -273,15 +273,19 @@ fn proc_lookup(e: &Expr) -> Option<String> {
 /// subquery of two rows answered its first row where PostgreSQL fails
 /// (`21000`, as Quipu now does too). Nor `StripCollate`, which dropped
 /// every `COLLATE` unread: the engine keeps the byte-order ones and
-/// refuses the others by name (`quipu_connectors::dialect::syntax`).
+/// refuses the others by name (`quipu_connectors::dialect::syntax`). Nor
+/// `FixArrayLiteral` and `RewriteArrayAnyAllOperation`, which split array
+/// text at every comma: `'{a,"b,c"}'::text[]` had four elements, `NULL`
+/// was the text `NULL`, `'{t,f}'::bool[]` failed ("Cannot parse t as
+/// BigDecimal"), and `'x' = ANY ('{a,NULL}')` was false where PostgreSQL
+/// says NULL. The engine reads array text as `array_in` does
+/// (`quipu_connectors::dialect::array_text`).
 static USER_RULES: LazyLock<Vec<Arc<dyn SqlStatementRewriteRule>>> = LazyLock::new(|| {
     vec![
         Arc::new(pg_rules::AliasDuplicatedProjectionRewrite),
         Arc::new(pg_rules::ResolveUnqualifiedIdentifier),
-        Arc::new(pg_rules::RewriteArrayAnyAllOperation),
         Arc::new(pg_rules::PrependUnqualifiedPgTableName),
         Arc::new(pg_rules::StripCallableQualifier),
-        Arc::new(pg_rules::FixArrayLiteral),
         Arc::new(pg_rules::CurrentUserVariableToSessionUserFunctionCall),
         Arc::new(pg_rules::RewritePgCatalogOperator),
         Arc::new(pg_rules::RewriteRegCastToSubquery::new()),

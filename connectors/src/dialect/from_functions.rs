@@ -1,0 +1,244 @@
+//! Set-returning functions in `FROM` that read rows: `FROM items i,
+//! unnest(i.tags) t`, `CROSS JOIN LATERAL generate_series(1, o.qty) g`,
+//! `generate_series((SELECT min(day) FROM sales), ...)`, and `WITH
+//! ORDINALITY`.
+//!
+//! DataFusion 55 evaluates a table function's arguments while it plans, so
+//! it refused each of these: "unnest() can only be applied to array,
+//! struct and null" for a column, "Arguments must be literals" for a
+//! subquery, "UNNEST with ordinality is not supported yet". PostgreSQL
+//! reads such a call as a `LATERAL` subquery that returns a row per value,
+//! and that is how it is written here: `LATERAL (SELECT unnest(i.tags)
+//! AS t) AS t`, with the ordinal `unnest(generate_series(1,
+//! cardinality(...)))` zipped beside it. `planning::lateral_rows` then
+//! plans the subquery over the outer rows. Calls whose arguments are
+//! constants keep DataFusion's table functions.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, Ident, ObjectNamePart, Query, SelectItem, TableAlias,
+    TableFactor, VisitorMut,
+};
+
+use super::syntax::{any_within, filled, one_select, query_of, selects_of};
+
+/// The rewrite, over every `SELECT`'s `FROM` list.
+pub(super) struct FromFunctions;
+
+impl VisitorMut for FromFunctions {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        selects_of(&mut q.body, &mut |select| {
+            for (k, from) in select.from.iter_mut().enumerate() {
+                // The first table of a FROM list has no table before it to
+                // read; the others may read those before them.
+                rewrite(&mut from.relation, k > 0);
+                for join in &mut from.joins {
+                    rewrite(&mut join.relation, true);
+                }
+            }
+        });
+        ControlFlow::Continue(())
+    }
+}
+
+/// Whether an argument reads something other than constants: a column
+/// (of a table before it, or of an outer query) or a subquery.
+fn reads_rows(e: &Expr) -> bool {
+    any_within(e, |x| {
+        matches!(
+            x,
+            Expr::Identifier(_)
+                | Expr::CompoundIdentifier(_)
+                | Expr::Subquery(_)
+                | Expr::Exists { .. }
+                | Expr::InSubquery { .. }
+        )
+    })
+}
+
+/// The set-returning function a table factor names: `generate_series`
+/// or `unnest`.
+fn set_function(name: &datafusion::sql::sqlparser::ast::ObjectName) -> Option<&'static str> {
+    match name.0.last() {
+        Some(ObjectNamePart::Identifier(i)) if i.value.eq_ignore_ascii_case("unnest") => {
+            Some("unnest")
+        }
+        Some(ObjectNamePart::Identifier(i)) if i.value.eq_ignore_ascii_case("generate_series") => {
+            Some("generate_series")
+        }
+        _ => None,
+    }
+}
+
+/// The arguments of a call, if all are plain (not named) expressions.
+fn plain(args: &[FunctionArg]) -> Option<Vec<Expr>> {
+    args.iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `name(args)`.
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    let mut call = filled(
+        &format!("{name}(quipu_operand)"),
+        vec![Expr::value(datafusion::sql::sqlparser::ast::Value::Null)],
+    );
+    if let Expr::Function(f) = &mut call
+        && let datafusion::sql::sqlparser::ast::FunctionArguments::List(list) = &mut f.args
+    {
+        list.args = args
+            .into_iter()
+            .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+            .collect();
+    }
+    call
+}
+
+fn rewrite(t: &mut TableFactor, lateral: bool) {
+    let (function, args, alias, ordinality, always) = match t {
+        TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            with_ordinality,
+            ..
+        } if set_function(name) == Some("generate_series") => (
+            "generate_series",
+            plain(&args.args),
+            alias,
+            *with_ordinality,
+            false,
+        ),
+        // `LATERAL f(...)`: DataFusion has no form for it, constants or
+        // not.
+        TableFactor::Function {
+            name,
+            args,
+            alias,
+            with_ordinality,
+            ..
+        } if set_function(name).is_some() => (
+            set_function(name).unwrap_or_default(),
+            plain(args),
+            alias,
+            *with_ordinality,
+            true,
+        ),
+        TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_offset: false,
+            with_ordinality,
+            ..
+        } => (
+            "unnest",
+            Some(array_exprs.clone()),
+            alias,
+            *with_ordinality,
+            false,
+        ),
+        _ => return,
+    };
+    let Some(args) = args else { return };
+    if args.is_empty() || !(always || ordinality || args.iter().any(reads_rows)) {
+        return;
+    }
+    let alias = alias.clone();
+    replace(t, function, args, alias, ordinality, lateral);
+}
+
+/// `t` as the lateral subquery that computes `function(args)`.
+fn replace(
+    t: &mut TableFactor,
+    function: &'static str,
+    args: Vec<Expr>,
+    alias: Option<TableAlias>,
+    ordinality: bool,
+    lateral: bool,
+) {
+    // The set's columns: one per array of `unnest`, one for a series.
+    let sets: Vec<Expr> = if function == "unnest" {
+        args.into_iter()
+            .map(|a| filled("unnest(quipu_operand)", vec![a]))
+            .collect()
+    } else {
+        // `generate_series(...)` in a select list becomes `unnest(...)`
+        // in `syntax::SetReturning`.
+        vec![call("generate_series", args)]
+    };
+    let mut names: Vec<String> = match (&alias, sets.len()) {
+        (Some(a), 1) => vec![a.name.value.clone()],
+        _ => (1..=sets.len())
+            .map(|i| match i {
+                1 => function.to_string(),
+                i => format!("{function}_{i}"),
+            })
+            .collect(),
+    };
+    let mut items = sets.clone();
+    if ordinality {
+        // The values' positions, zipped beside them: the longest set's
+        // length (several sets are padded with NULLs to it).
+        let lengths: Vec<Expr> = sets
+            .iter()
+            .map(|s| {
+                let list = match s {
+                    Expr::Function(f) if function == "unnest" => match &f.args {
+                        datafusion::sql::sqlparser::ast::FunctionArguments::List(l) => {
+                            match l.args.first() {
+                                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(x))) => x.clone(),
+                                _ => s.clone(),
+                            }
+                        }
+                        _ => s.clone(),
+                    },
+                    _ => s.clone(),
+                };
+                filled("coalesce(cardinality(quipu_operand), 0)", vec![list])
+            })
+            .collect();
+        let longest = match lengths.len() {
+            1 => lengths[0].clone(),
+            _ => call("greatest", lengths),
+        };
+        items.push(filled(
+            "unnest(generate_series(1, CAST(quipu_operand AS BIGINT)))",
+            vec![longest],
+        ));
+        names.push("ordinality".to_string());
+    }
+    if let Some(a) = &alias {
+        for (name, column) in names.iter_mut().zip(&a.columns) {
+            *name = column.name.value.clone();
+        }
+    }
+    let mut select = one_select();
+    select.projection = items
+        .into_iter()
+        .zip(&names)
+        .map(|(expr, name)| SelectItem::ExprWithAlias {
+            expr,
+            alias: Ident::with_quote('"', name),
+        })
+        .collect();
+    let alias = TableAlias {
+        name: alias
+            .as_ref()
+            .map_or_else(|| Ident::with_quote('"', function), |a| a.name.clone()),
+        columns: vec![],
+        explicit: true,
+        at: None,
+    };
+    *t = TableFactor::Derived {
+        lateral,
+        subquery: Box::new(query_of(select)),
+        alias: Some(alias),
+        sample: None,
+    };
+}
