@@ -269,8 +269,11 @@ fn rewrite_expr(
                     a.get_type(schema).is_ok_and(|t| match t {
                         DataType::List(e)
                         | DataType::LargeList(e)
+                        // Not only the types Arrow prints otherwise: an
+                        // array of numerics may become one of doubles
+                        // (`float_literals`, after this).
                         | DataType::FixedSizeList(e, _) => {
-                            !cast_prints_as_postgresql(e.data_type())
+                            !(e.data_type().is_string() || e.data_type().is_integer())
                         }
                         _ => false,
                     })

@@ -259,6 +259,14 @@ const SCALARS: &[&str] = &[
     "array_to_string(ARRAY[i > 0, NULL, b], ',', '?')",
     "array_to_string(ARRAY[ts, ts + INTERVAL '1 day'], ' / ')",
     "array_to_string(ARRAY[f, f * 1e20], ';')",
+    // A numeric beside a double makes an array of doubles (it was a
+    // `numeric[]` of 15 places); an array of arrays is joined flat.
+    "array_to_string(ARRAY[f, n, 0.1], ';')",
+    "array_to_string(ARRAY[ARRAY[i, 1], ARRAY[2, NULL]], ',', '*')",
+    // Slices with a bound left out; an ARRAY of a set-returning select.
+    "array_to_string((ARRAY[i, j, 3, 4])[:2], ',')",
+    "array_to_string((ARRAY[i, 2, 3])[2:], ',')",
+    "array_to_string(ARRAY(SELECT generate_series(1, 3)), ',')",
     "cardinality(CAST('{2024-02-29,NULL}' AS date[]))",
     // An array not written out was an array_has / array_max test too.
     "i < ANY (string_to_array('0,x', ',', 'x')::int[])",

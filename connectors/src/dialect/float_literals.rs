@@ -126,6 +126,31 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
             )));
             Transformed::yes(Expr::ScalarFunction(f))
         }
+        // `ARRAY[x, ...]` where a numeric meets a double is of doubles
+        // (of `real`s beside a `real`), as a `UNION` column is
+        // (`float_sets`): DataFusion made it a `numeric[]` (`ARRAY[1.5 ::
+        // float8, 2.5]` printed `{1.500000000000000,2.500000000000000}`).
+        Expr::ScalarFunction(mut f)
+            if f.name() == "make_array"
+                && super::float_sets::float_of(
+                    f.args.iter().filter_map(ty).collect::<Vec<_>>().iter(),
+                )
+                .is_some()
+                && f.args.iter().all(|a| ty(a).is_some()) =>
+        {
+            let types: Vec<DataType> = f.args.iter().filter_map(ty).collect();
+            let Some(float) = super::float_sets::float_of(types.iter()) else {
+                unreachable!("matched above")
+            };
+            for a in f.args.iter_mut().filter(|a| !is_float(a)) {
+                let x = std::mem::replace(a, Expr::Literal(ScalarValue::Null, None));
+                *a = match (&float, as_double(&x)) {
+                    (DataType::Float64, Some(double)) => double,
+                    _ => Expr::Cast(Cast::new(Box::new(x), float.clone())),
+                };
+            }
+            Transformed::yes(Expr::ScalarFunction(f))
+        }
         // PostgreSQL's `to_hex(integer)` prints 32 bits (`ffffffff` for
         // -1), DataFusion's 64. Here, before the simplifier folds
         // `to_hex(-1)` of a literal the integer rule has made an integer.

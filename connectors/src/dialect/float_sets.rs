@@ -28,7 +28,7 @@ fn is_decimal(t: &DataType) -> bool {
 
 /// The double a column of these types is in PostgreSQL, when a numeric
 /// meets a double there; None otherwise (DataFusion's type is right).
-fn float_of<'a>(types: impl Iterator<Item = &'a DataType> + Clone) -> Option<DataType> {
+pub(super) fn float_of<'a>(types: impl Iterator<Item = &'a DataType> + Clone) -> Option<DataType> {
     let numbers = types
         .clone()
         .all(|t| t.is_null() || t.is_integer() || is_float(t) || is_decimal(t));

@@ -107,29 +107,44 @@ impl ScalarUDFImpl for ElementsText {
         &self.signature
     }
 
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::new_list(DataType::Utf8, true))
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(elements_text_type(&args[0]))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        super::pg_text::unary(&args.args[0], |a| {
-            let a = match a.data_type() {
-                DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::ListView(f) => {
-                    cast(a, &DataType::List(f.clone()))?
-                }
-                _ => a.clone(),
-            };
-            let Some(list) = a.as_list_opt::<i32>() else {
-                return Ok(cast(&a, &DataType::new_list(DataType::Utf8, true))?);
-            };
-            Ok(Arc::new(ListArray::try_new(
-                Arc::new(Field::new_list_field(DataType::Utf8, true)),
-                list.offsets().clone(),
-                text_of(list.values())?,
-                list.nulls().cloned(),
-            )?))
-        })
+        super::pg_text::unary(&args.args[0], elements_text_of)
     }
+}
+
+/// `t` with its innermost elements text: an array of arrays stays one
+/// (`array_to_string` flattens it, as PostgreSQL's does).
+fn elements_text_type(t: &DataType) -> DataType {
+    match t {
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::ListView(f) => DataType::new_list(elements_text_type(f.data_type()), true),
+        _ => DataType::Utf8,
+    }
+}
+
+fn elements_text_of(a: &ArrayRef) -> Result<ArrayRef> {
+    let a = match a.data_type() {
+        DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::ListView(f) => {
+            cast(a, &DataType::List(f.clone()))?
+        }
+        _ => a.clone(),
+    };
+    let Some(list) = a.as_list_opt::<i32>() else {
+        return text_of(&a);
+    };
+    let values = elements_text_of(list.values())?;
+    Ok(Arc::new(ListArray::try_new(
+        Arc::new(Field::new_list_field(values.data_type().clone(), true)),
+        list.offsets().clone(),
+        values,
+        list.nulls().cloned(),
+    )?))
 }
 
 /// Whether Arrow's cast to text prints values of `t` as PostgreSQL does

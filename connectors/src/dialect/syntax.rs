@@ -96,6 +96,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T, order: DateOrder) -> Result<()> {
             return ControlFlow::Break(());
         }
         null_in_list(e);
+        open_slice(e);
         bitwise_not(e);
         type_name_call(e);
         overlaps(e);
@@ -2208,6 +2209,40 @@ fn array_of_subquery(e: &Expr) -> Option<Expr> {
         return None;
     }
     let item = match &select.projection[0] {
+        // A set-returning item (`ARRAY(SELECT generate_series(1, 3))`)
+        // gives its rows to the aggregate from a derived table: inside
+        // `array_agg` it has no rows ("Unnest should be rewritten to
+        // LogicalPlan::Unnest before type coercion").
+        SelectItem::UnnamedExpr(x) | SelectItem::ExprWithAlias { expr: x, .. }
+            if returns_sets(x) =>
+        {
+            let mut inner = q.clone();
+            if let SetExpr::Select(s) = inner.body.as_mut() {
+                s.projection = vec![SelectItem::ExprWithAlias {
+                    expr: x.clone(),
+                    alias: datafusion::sql::sqlparser::ast::Ident::new("quipu_element"),
+                }];
+            }
+            let order = match inner.order_by.take().map(|o| o.kind) {
+                None => String::new(),
+                Some(OrderByKind::Expressions(list)) if list.iter().all(|o| {
+                    matches!(&o.expr, Expr::Value(v) if v.value == Value::Number("1".into(), false))
+                }) => {
+                    let list: Vec<String> = list
+                        .into_iter()
+                        .map(|mut o| {
+                            o.expr = parse_expr("quipu_element");
+                            o.to_string()
+                        })
+                        .collect();
+                    format!(" ORDER BY {}", list.join(", "))
+                }
+                Some(_) => return None,
+            };
+            return Some(Expr::Subquery(Box::new(parse(&format!(
+                "SELECT array_agg(quipu_element{order}) FROM ({inner}) AS quipu_elements"
+            )))));
+        }
         SelectItem::UnnamedExpr(x) | SelectItem::ExprWithAlias { expr: x, .. } => x,
         _ => return None,
     };
@@ -3742,6 +3777,36 @@ fn bitwise_not(e: &mut Expr) {
     }
 }
 
+/// A slice with a bound left out (`a[:2]`, `a[3:]`, `a[:]`) from the
+/// array's first element or to its last, as PostgreSQL reads it (a
+/// one-dimensional array's bounds are 1 and its cardinality); DataFusion
+/// refused it ("Slice subscript requires a lower bound").
+fn open_slice(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{AccessExpr, Subscript};
+    let Expr::CompoundFieldAccess { root, access_chain } = e else {
+        return;
+    };
+    let [
+        AccessExpr::Subscript(Subscript::Slice {
+            lower_bound,
+            upper_bound,
+            stride: None,
+        }),
+    ] = access_chain.as_mut_slice()
+    else {
+        return;
+    };
+    if lower_bound.is_none() {
+        *lower_bound = Some(parse_expr("1"));
+    }
+    if upper_bound.is_none() {
+        *upper_bound = Some(around(
+            "CAST(cardinality(quipu_operand) AS BIGINT)",
+            (**root).clone(),
+        ));
+    }
+}
+
 /// `x op ANY (array)` and `x op ALL (array)` for an array that is not
 /// written out (a column, a function's result, a cast, a parameter) as
 /// `quipu_quantified(x, array, 'op', all)` (`arrays.rs`), PostgreSQL's
@@ -4739,6 +4804,14 @@ mod tests {
                 "SELECT ARRAY[{p}(0.25) WITHIN GROUP (ORDER BY x), {p}(0.5) WITHIN GROUP (ORDER BY x)], ARRAY[percentile_disc(0.9) WITHIN GROUP (ORDER BY y DESC)] FROM t",
                 p = super::super::ordered_sets::PERCENTILE_CONT
             )
+        );
+    }
+
+    #[test]
+    fn open_slices_run_from_the_first_element_to_the_last() {
+        assert_eq!(
+            fixed("SELECT a[:2], a[3:], (ARRAY[1, 2])[:] FROM t").unwrap(),
+            "SELECT a[1:2], a[3:CAST(cardinality(a) AS BIGINT)], (ARRAY[1, 2])[1:CAST(cardinality((ARRAY[1, 2])) AS BIGINT)] FROM t"
         );
     }
 
