@@ -202,6 +202,21 @@ const REGRESSIONS: &[(&str, &str)] = &[
          LEFT JOIN LATERAL (SELECT o.order_id AS n FROM crm.public.orders o \
          WHERE o.customer_id = c.customer_id) l ON true WHERE c.customer_id < 30",
     ),
+    // A correlation through an expression of the subquery's own columns:
+    // DataFusion grouped the aggregate by the columns (`o.ordered_at`),
+    // not the expression, and answered a row per group (a day with two
+    // orders at two times gave two rows of count 1); `o.customer_id + 0 =
+    // c.customer_id` and `lower(...) = ...` were refused.
+    (
+        "correlated_on_an_expression_of_inner_columns",
+        "SELECT p.order_id, (SELECT count(*) FROM crm.public.orders o \
+         WHERE CAST(o.ordered_at AS date) = CAST(p.ordered_at AS date)) AS same_day, \
+         (SELECT max(o.total_usd) FROM crm.public.orders o WHERE o.customer_id + 0 = p.customer_id) AS top, \
+         (SELECT count(*) FROM crm.public.orders o WHERE upper(o.status) = upper(p.status)) AS k, \
+         l.n FROM crm.public.orders p CROSS JOIN LATERAL (SELECT count(*) AS n \
+         FROM crm.public.orders o WHERE date_trunc('month', o.ordered_at) = \
+         date_trunc('month', p.ordered_at)) l WHERE p.order_id < 40",
+    ),
     // Sets in FROM that read the tables before them, or a subquery, and
     // `WITH ORDINALITY`. DataFusion evaluated a table function's arguments
     // while it planned: "unnest() can only be applied to array, struct
@@ -2371,10 +2386,20 @@ impl<'a> Gen<'a> {
                 let a = self.alias(t.stem);
                 let u = Ref::unkeyed(a.clone(), t);
                 let (agg, _) = self.agg(std::slice::from_ref(&u));
+                // Sometimes correlated through an expression of the inner
+                // column (DataFusion grouped by the column, not the
+                // expression, and answered a row per group).
+                let on = if self.chance(30) {
+                    format!(
+                        "CAST({a}.{tc} AS text) = CAST({}.{fc} AS text)",
+                        f.refs[i].q
+                    )
+                } else {
+                    format!("{a}.{tc} = {}.{fc}", f.refs[i].q)
+                };
                 items.push(format!(
-                    "(SELECT {agg} FROM {} {a} WHERE {a}.{tc} = {}.{fc}) AS s",
-                    full_name(t),
-                    f.refs[i].q
+                    "(SELECT {agg} FROM {} {a} WHERE {on}) AS s",
+                    full_name(t)
                 ));
                 if self.chance(35) {
                     // The first rows of each outer row, by ORDER BY ...

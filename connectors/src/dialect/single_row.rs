@@ -41,6 +41,10 @@ impl AnalyzerRule for AggregateScalarSubqueries {
         plan.transform_up_with_subqueries(|node| {
             // A `LATERAL` subquery (a join's input) that aggregates fails
             // the same way ("Schema error: No field named z.id").
+            let node = match node {
+                LogicalPlan::Join(_) => node.map_children(keyed_lateral)?.data,
+                node => node,
+            };
             if let LogicalPlan::Join(join) = &node {
                 for input in [&join.left, &join.right] {
                     let mut input = input.as_ref();
@@ -66,6 +70,11 @@ impl AnalyzerRule for AggregateScalarSubqueries {
                         let Expr::ScalarSubquery(mut sq) = e else {
                             return Ok(Transformed::no(e));
                         };
+                        let keyed = keyed_correlations(sq.subquery.as_ref().clone())?;
+                        if keyed.transformed {
+                            sq.subquery = Arc::new(keyed.data);
+                            sq.outer_ref_columns = sq.subquery.all_out_ref_exprs();
+                        }
                         let aggregate = needs_aggregate(&sq);
                         equalities_only(&sq.subquery, aggregate, "a scalar subquery")?;
                         if aggregate {
@@ -371,6 +380,107 @@ fn equalities_only(plan: &LogicalPlan, hoisted: bool, what: &str) -> Result<()> 
     )
 }
 
+/// A `LATERAL` join input (under its aliases) with its subquery's
+/// correlations keyed ([`keyed_correlations`]).
+fn keyed_lateral(input: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    match input {
+        LogicalPlan::SubqueryAlias(_) => input.map_children(keyed_lateral),
+        LogicalPlan::Subquery(mut sq)
+            if sq.subquery.exists(|n| Ok(n.contains_outer_reference()))? =>
+        {
+            let keyed = keyed_correlations(sq.subquery.as_ref().clone())?;
+            if !keyed.transformed {
+                return Ok(Transformed::no(LogicalPlan::Subquery(sq)));
+            }
+            sq.subquery = Arc::new(keyed.data);
+            sq.outer_ref_columns = sq.subquery.all_out_ref_exprs();
+            Ok(Transformed::yes(LogicalPlan::Subquery(sq)))
+        }
+        other => Ok(Transformed::no(other)),
+    }
+}
+
+/// A subquery whose equalities with the outer query compare an
+/// expression of its own columns (`CAST(o.ordered_at AS date) = d.day`,
+/// `lower(o.email) = c.email`, `o.customer_id + 0 = c.id`), with each such
+/// expression computed as a column of its own just below the filter
+/// (`__quipu_key_1`). DataFusion 55 decorrelates an aggregated subquery by
+/// grouping it on the inner *columns* a correlation reads (`o.ordered_at`)
+/// and joining each group on the condition: a day with two orders at two
+/// times answered two rows of `count` 1 where PostgreSQL answers one row
+/// of 2, without a word. Grouped on the key, it answers PostgreSQL's.
+fn keyed_correlations(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let mut keys = 0;
+    plan.transform_up(|node| {
+        let LogicalPlan::Filter(f) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        // An expression of the subquery's own columns, not a column alone.
+        let own = |e: &Expr| {
+            !matches!(e, Expr::Column(_))
+                && !e.contains_outer()
+                && !e.column_refs().is_empty()
+                && !e
+                    .exists(|x| {
+                        Ok(matches!(
+                            x,
+                            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
+                        ))
+                    })
+                    .unwrap_or(true)
+                && !e.is_volatile()
+        };
+        let outer = |e: &Expr| e.contains_outer() && e.column_refs().is_empty();
+        let mut added = vec![];
+        let conjuncts = split_conjunction_owned(f.predicate.clone())
+            .into_iter()
+            .map(|p| match p {
+                Expr::BinaryExpr(b)
+                    if b.op == Operator::Eq
+                        && ((own(&b.left) && outer(&b.right))
+                            || (own(&b.right) && outer(&b.left))) =>
+                {
+                    keys += 1;
+                    let name = format!("__quipu_key_{keys}");
+                    let key = Expr::Column(Column::from_name(&name));
+                    let (left, right) = match own(&b.left) {
+                        true => {
+                            added.push(b.left.as_ref().clone().alias(&name));
+                            (key, *b.right)
+                        }
+                        false => {
+                            added.push(b.right.as_ref().clone().alias(&name));
+                            (*b.left, key)
+                        }
+                    };
+                    left.eq(right)
+                }
+                p => p,
+            })
+            .collect::<Vec<_>>();
+        if added.is_empty() {
+            return Ok(Transformed::no(node));
+        }
+        let mut exprs: Vec<Expr> = f
+            .input
+            .schema()
+            .iter()
+            .map(|(q, field)| Expr::Column(Column::from((q, field))))
+            .collect();
+        exprs.extend(added);
+        let input = LogicalPlanBuilder::from(f.input.as_ref().clone())
+            .project(exprs)?
+            .build()?;
+        let Some(predicate) = conjunction(conjuncts) else {
+            return Ok(Transformed::no(node));
+        };
+        Ok(Transformed::yes(LogicalPlan::Filter(Filter::try_new(
+            predicate,
+            Arc::new(input),
+        )?)))
+    })
+}
+
 /// The name a correlated subquery's value takes when its own would clash.
 const VALUE: &str = "__quipu_value";
 
@@ -632,6 +742,28 @@ mod tests {
                 ],
                 "{sql}"
             );
+        }
+    }
+
+    /// Correlated through an expression of the inner columns (`i.k / 2`,
+    /// which 2, 3 and 3 share): one row per outer row, counting all
+    /// three. DataFusion grouped by `i.k` and answered two rows for
+    /// `column1` 1 (counts 1 and 2).
+    #[tokio::test]
+    async fn a_correlation_through_an_expression_groups_by_the_expression() {
+        let want = [
+            "| column1 | n |",
+            "| 1       | 3 |",
+            "| 2       | 0 |",
+            "| 3       | 0 |",
+        ];
+        for sql in [
+            "SELECT o.column1, (SELECT count(*) FROM i WHERE i.k / 2 = o.column1) AS n FROM o \
+             ORDER BY 1",
+            "SELECT o.column1, l.n FROM o CROSS JOIN LATERAL (SELECT count(*) AS n FROM i \
+             WHERE i.k / 2 = o.column1) l ORDER BY 1",
+        ] {
+            assert_eq!(rows(sql).await, want, "{sql}");
         }
     }
 
