@@ -229,6 +229,14 @@ const REGRESSIONS: &[(&str, &str)] = &[
          unnest(string_to_array(c.city, ' ')) WITH ORDINALITY AS u(w, n) \
          WHERE c.customer_id < 40",
     ),
+    // Over VALUES, whose integers are retyped after the lateral
+    // subquery's outer references were ("could not cast array of type
+    // Int32 to ... Int64Type").
+    (
+        "sets_of_values_rows",
+        "SELECT c.k, g, s.y FROM (VALUES (1), (2), (0)) c(k), generate_series(1, c.k) g \
+         CROSS JOIN LATERAL (SELECT c.k * 10 AS y) s",
+    ),
     // A LEFT JOIN LATERAL set keeps the rows whose set is empty, with NULL.
     (
         "left_lateral_set_keeps_empty_rows",

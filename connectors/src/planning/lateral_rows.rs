@@ -180,9 +180,24 @@ fn inner_columns(e: &Expr, left: &LogicalPlan) -> Option<(Expr, bool)> {
     let done = e
         .clone()
         .transform(|x| match x {
-            Expr::OuterReferenceColumn(_, column) => {
-                foreign |= !left.schema().has_column(&column);
-                Ok(Transformed::yes(Expr::Column(column)))
+            Expr::OuterReferenceColumn(field, column) => {
+                let Ok((_, own)) = left.schema().qualified_field_from_column(&column) else {
+                    foreign = true;
+                    return Ok(Transformed::no(Expr::OuterReferenceColumn(field, column)));
+                };
+                // The reference keeps the type it was planned with: an
+                // analyzer rule may have retyped the column since
+                // (`VALUES (1)` is an `integer` now, its reference a
+                // `bigint`), and the expressions around it are typed for
+                // the reference.
+                let plain = match own.data_type() == field.data_type() {
+                    true => Expr::Column(column),
+                    false => Expr::Cast(datafusion::logical_expr::expr::Cast::new(
+                        Box::new(Expr::Column(column)),
+                        field.data_type().clone(),
+                    )),
+                };
+                Ok(Transformed::yes(plain))
             }
             Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) => {
                 foreign = true;
@@ -192,4 +207,63 @@ fn inner_columns(e: &Expr, left: &LogicalPlan) -> Option<(Expr, bool)> {
         })
         .ok()?;
     (!foreign).then_some((done.data, done.transformed))
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use datafusion::prelude::SessionContext;
+
+    /// Sets computed from each outer row, in a whole Quipu session:
+    /// PostgreSQL's rows, where DataFusion refused the outer reference.
+    #[tokio::test]
+    async fn sets_of_the_outer_row_are_computed_over_the_outer_rows() {
+        let state = crate::session::build_state(
+            std::sync::Arc::new(datafusion::catalog::MemoryCatalogProviderList::new()),
+            datafusion::prelude::SessionConfig::new(),
+            std::sync::Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default()),
+        );
+        let ctx = SessionContext::new_with_state(state);
+        let outer = "(VALUES (1, [7]), (2, []), (0, NULL)) AS c(k, a)";
+        for (sql, want) in [
+            (
+                format!(
+                    "SELECT c.k, s.g FROM {outer} CROSS JOIN LATERAL \
+                     (SELECT unnest(generate_series(1, c.k)) AS g) s ORDER BY 1, 2"
+                ),
+                "1 1|2 1|2 2",
+            ),
+            // An empty or NULL set keeps its row, with NULL.
+            (
+                format!(
+                    "SELECT c.k, s.x FROM {outer} LEFT JOIN LATERAL \
+                     (SELECT unnest(c.a) AS x) s ON true ORDER BY 1"
+                ),
+                "0 |1 7|2 ",
+            ),
+            // A projection of the outer row alone, under a filter.
+            (
+                format!(
+                    "SELECT c.k, s.y FROM {outer} CROSS JOIN LATERAL \
+                     (SELECT c.k * 10 AS y WHERE c.k > 0) s ORDER BY 1"
+                ),
+                "1 10|2 20",
+            ),
+        ] {
+            let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+            let text = pretty_format_batches(&batches).unwrap().to_string();
+            let rows: Vec<String> = text
+                .lines()
+                .filter(|l| l.starts_with("| ") && !l.contains(" k "))
+                .map(|l| {
+                    l.trim_matches('|')
+                        .split('|')
+                        .map(str::trim)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect();
+            assert_eq!(rows.join("|"), want, "{sql}");
+        }
+    }
 }
