@@ -21,7 +21,7 @@ use datafusion::sql::sqlparser::ast::{
     TableFactor, VisitorMut,
 };
 
-use super::syntax::{any_within, filled, one_select, query_of, selects_of};
+use super::syntax::{any_within, filled, normalized, one_select, query_of, selects_of};
 
 /// The rewrite, over every `SELECT`'s `FROM` list.
 pub(super) struct FromFunctions;
@@ -162,46 +162,34 @@ fn replace(
     ordinality: bool,
     lateral: bool,
 ) {
-    // The set's columns: one per array of `unnest`, one for a series.
-    let sets: Vec<Expr> = if function == "unnest" {
-        args.into_iter()
-            .map(|a| filled("unnest(quipu_operand)", vec![a]))
-            .collect()
+    // The lists the set's columns come from: each array of `unnest`, or
+    // the series (`generate_series(...)` in a select list becomes
+    // `unnest(...)` in `syntax::SetReturning`).
+    let (lists, mut items): (Vec<Expr>, Vec<Expr>) = if function == "unnest" {
+        let items = args
+            .iter()
+            .map(|a| filled("unnest(quipu_operand)", vec![a.clone()]))
+            .collect();
+        (args, items)
     } else {
-        // `generate_series(...)` in a select list becomes `unnest(...)`
-        // in `syntax::SetReturning`.
-        vec![call("generate_series", args)]
+        let series = call("generate_series", args);
+        (vec![series.clone()], vec![series])
     };
-    let mut names: Vec<String> = match (&alias, sets.len()) {
-        (Some(a), 1) => vec![a.name.value.clone()],
-        _ => (1..=sets.len())
+    let mut names: Vec<String> = match (&alias, items.len()) {
+        (Some(a), 1) => vec![normalized(&a.name)],
+        _ => (1..=items.len())
             .map(|i| match i {
                 1 => function.to_string(),
                 i => format!("{function}_{i}"),
             })
             .collect(),
     };
-    let mut items = sets.clone();
     if ordinality {
-        // The values' positions, zipped beside them: the longest set's
+        // The values' positions, zipped beside them: the longest list's
         // length (several sets are padded with NULLs to it).
-        let lengths: Vec<Expr> = sets
-            .iter()
-            .map(|s| {
-                let list = match s {
-                    Expr::Function(f) if function == "unnest" => match &f.args {
-                        datafusion::sql::sqlparser::ast::FunctionArguments::List(l) => {
-                            match l.args.first() {
-                                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(x))) => x.clone(),
-                                _ => s.clone(),
-                            }
-                        }
-                        _ => s.clone(),
-                    },
-                    _ => s.clone(),
-                };
-                filled("coalesce(cardinality(quipu_operand), 0)", vec![list])
-            })
+        let lengths: Vec<Expr> = lists
+            .into_iter()
+            .map(|list| filled("coalesce(cardinality(quipu_operand), 0)", vec![list]))
             .collect();
         let longest = match lengths.len() {
             1 => lengths[0].clone(),
@@ -215,7 +203,7 @@ fn replace(
     }
     if let Some(a) = &alias {
         for (name, column) in names.iter_mut().zip(&a.columns) {
-            *name = column.name.value.clone();
+            *name = normalized(&column.name);
         }
     }
     let mut select = one_select();

@@ -332,7 +332,7 @@ fn copied_safely(e: &Expr, aliases: &[String]) -> bool {
 }
 
 /// A name as PostgreSQL folds it: unquoted in lower case.
-fn normalized(i: &datafusion::sql::sqlparser::ast::Ident) -> String {
+pub(super) fn normalized(i: &datafusion::sql::sqlparser::ast::Ident) -> String {
     if i.quote_style.is_some() {
         i.value.clone()
     } else {
@@ -4833,6 +4833,11 @@ mod tests {
         assert_eq!(
             fixed("SELECT * FROM t JOIN unnest(t.a) WITH ORDINALITY AS u(v, n) ON true").unwrap(),
             "SELECT * FROM t JOIN LATERAL (SELECT unnest(t.a) AS \"v\", unnest(generate_series(1, CAST(coalesce(cardinality(t.a), 0) AS BIGINT))) AS \"n\") AS u ON true"
+        );
+        // Unquoted names are folded to lower case, as PostgreSQL folds them.
+        assert_eq!(
+            fixed("SELECT * FROM t, unnest(t.a) AS U(X)").unwrap(),
+            "SELECT * FROM t, LATERAL (SELECT unnest(t.a) AS \"x\") AS U"
         );
         assert_eq!(
             fixed("SELECT * FROM generate_series(5, 7) WITH ORDINALITY").unwrap(),
