@@ -130,17 +130,15 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Transformed<Expr> {
         // (of `real`s beside a `real`), as a `UNION` column is
         // (`float_sets`): DataFusion made it a `numeric[]` (`ARRAY[1.5 ::
         // float8, 2.5]` printed `{1.500000000000000,2.500000000000000}`).
-        Expr::ScalarFunction(mut f)
-            if f.name() == "make_array"
-                && super::float_sets::float_of(
-                    f.args.iter().filter_map(ty).collect::<Vec<_>>().iter(),
-                )
-                .is_some()
-                && f.args.iter().all(|a| ty(a).is_some()) =>
-        {
-            let types: Vec<DataType> = f.args.iter().filter_map(ty).collect();
-            let Some(float) = super::float_sets::float_of(types.iter()) else {
-                unreachable!("matched above")
+        Expr::ScalarFunction(mut f) if f.name() == "make_array" => {
+            let float = f
+                .args
+                .iter()
+                .map(ty)
+                .collect::<Option<Vec<DataType>>>()
+                .and_then(|types| super::float_sets::float_of(types.iter()));
+            let Some(float) = float else {
+                return Transformed::no(Expr::ScalarFunction(f));
             };
             for a in f.args.iter_mut().filter(|a| !is_float(a)) {
                 let x = std::mem::replace(a, Expr::Literal(ScalarValue::Null, None));

@@ -67,14 +67,10 @@ impl AnalyzerRule for AggregateScalarSubqueries {
             let node = node.map_expressions(|e| {
                 super::keeping_name(&names, e, &mut |e| {
                     e.transform_up(|e| {
-                        let Expr::ScalarSubquery(mut sq) = e else {
+                        let Expr::ScalarSubquery(sq) = e else {
                             return Ok(Transformed::no(e));
                         };
-                        let keyed = keyed_correlations(sq.subquery.as_ref().clone())?;
-                        if keyed.transformed {
-                            sq.subquery = Arc::new(keyed.data);
-                            sq.outer_ref_columns = sq.subquery.all_out_ref_exprs();
-                        }
+                        let mut sq = keyed(sq)?.data;
                         let aggregate = needs_aggregate(&sq);
                         equalities_only(&sq.subquery, aggregate, "a scalar subquery")?;
                         if aggregate {
@@ -385,19 +381,25 @@ fn equalities_only(plan: &LogicalPlan, hoisted: bool, what: &str) -> Result<()> 
 fn keyed_lateral(input: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     match input {
         LogicalPlan::SubqueryAlias(_) => input.map_children(keyed_lateral),
-        LogicalPlan::Subquery(mut sq)
+        LogicalPlan::Subquery(sq)
             if sq.subquery.exists(|n| Ok(n.contains_outer_reference()))? =>
         {
-            let keyed = keyed_correlations(sq.subquery.as_ref().clone())?;
-            if !keyed.transformed {
-                return Ok(Transformed::no(LogicalPlan::Subquery(sq)));
-            }
-            sq.subquery = Arc::new(keyed.data);
-            sq.outer_ref_columns = sq.subquery.all_out_ref_exprs();
-            Ok(Transformed::yes(LogicalPlan::Subquery(sq)))
+            Ok(keyed(sq)?.update_data(LogicalPlan::Subquery))
         }
         other => Ok(Transformed::no(other)),
     }
+}
+
+/// `sq` with its correlations keyed ([`keyed_correlations`]) and its outer
+/// references listed again.
+fn keyed(mut sq: Subquery) -> Result<Transformed<Subquery>> {
+    let keyed = keyed_correlations(sq.subquery.as_ref().clone())?;
+    if !keyed.transformed {
+        return Ok(Transformed::no(sq));
+    }
+    sq.subquery = Arc::new(keyed.data);
+    sq.outer_ref_columns = sq.subquery.all_out_ref_exprs();
+    Ok(Transformed::yes(sq))
 }
 
 /// A subquery whose equalities with the outer query compare an
@@ -464,8 +466,9 @@ fn keyed_correlations(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
         let mut exprs: Vec<Expr> = f
             .input
             .schema()
-            .iter()
-            .map(|(q, field)| Expr::Column(Column::from((q, field))))
+            .columns()
+            .into_iter()
+            .map(Expr::Column)
             .collect();
         exprs.extend(added);
         let input = LogicalPlanBuilder::from(f.input.as_ref().clone())

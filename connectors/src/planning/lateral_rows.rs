@@ -140,8 +140,9 @@ fn graft(plan: &LogicalPlan, left: &Arc<LogicalPlan>, keep_empty: bool) -> Optio
             let input = graft(&p.input, left, keep_empty)?;
             let mut exprs: Vec<Expr> = left
                 .schema()
-                .iter()
-                .map(|(q, f)| Expr::Column(Column::from((q, f))))
+                .columns()
+                .into_iter()
+                .map(Expr::Column)
                 .collect();
             for (e, (q, f)) in p.expr.iter().zip(p.schema.iter()) {
                 let (plain, changed) = inner_columns(e, left)?;
