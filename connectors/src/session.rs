@@ -190,6 +190,7 @@ pub fn scalar_functions() -> &'static [Arc<datafusion::logical_expr::ScalarUDF>]
                     crate::dialect::bytea::concat(),
                     crate::dialect::bytea::bytea_in(),
                     crate::dialect::array_text::array_in(),
+                    crate::dialect::array_order::key(),
                     crate::dialect::pg_numeric::numeric_div(),
                     crate::dialect::pg_numeric::power(),
                     crate::dialect::pg_numeric::div_scale_udf(),
@@ -312,6 +313,7 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     ));
     rules.push(Arc::new(crate::dialect::json_arguments::JsonArguments));
     rules.push(Arc::new(crate::dialect::year_preimage::YearPreimage));
+    rules.push(Arc::new(crate::dialect::array_order::ArrayOrder));
     rules
 }
 

@@ -193,8 +193,9 @@ fn df_message(e: &DataFusionError) -> String {
         }
         DataFusionError::Execution(m) if let Some((_, said)) = text_not_a_value(m) => said,
         DataFusionError::Plan(m) if m.contains("unnest() can only be applied to array") => {
-            "unnest takes an array, and its argument is not one (a PostgreSQL source's array \
-             column is read as its text: cast it, `unnest(c::text[])`)"
+            "unnest takes an array, and its argument is not one (a PostgreSQL source's \
+             `char(n)[]`, `uuid[]`, `jsonb[]` or enum array column is read as its text: cast \
+             it, `unnest(c::text[])`)"
                 .to_string()
         }
         DataFusionError::NotImplemented(m)

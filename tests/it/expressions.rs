@@ -1223,6 +1223,29 @@ async fn quipu_rows(c: &ClientSession, sql: &str) -> Answer {
         .map(|f| f.data_type().clone())
         .collect();
     let batches: Vec<RecordBatch> = out.stream.try_collect().await.map_err(|e| e.to_string())?;
+    // An array as PostgreSQL's `array_out` prints it (Arrow's display is
+    // `[9, NULL]`), by the function the front door prints it with.
+    let batches = batches
+        .into_iter()
+        .map(|b| {
+            let columns: Vec<datafusion::arrow::array::ArrayRef> = b
+                .columns()
+                .iter()
+                .map(|c| match c.data_type() {
+                    DataType::List(_) => quipu_connectors::dialect::pg_out::text_of(c).unwrap(),
+                    _ => c.clone(),
+                })
+                .collect();
+            let schema = datafusion::arrow::datatypes::Schema::new(
+                columns
+                    .iter()
+                    .zip(b.schema().fields())
+                    .map(|(c, f)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+                    .collect::<Vec<_>>(),
+            );
+            RecordBatch::try_new(std::sync::Arc::new(schema), columns).unwrap()
+        })
+        .collect::<Vec<_>>();
     let rows = crate::common::rows_with_null(&batches, NULL)
         .into_iter()
         .map(|row| {
@@ -2932,6 +2955,8 @@ async fn source_intervals_and_grouping_sets_mean_what_postgresql_means() {
          (7, '00:00:00.000001', 7, -0.25), (8, '-3 mons', 8, 3); \
          CREATE TABLE u (n numeric); INSERT INTO u VALUES (1.5), (0.00000000000000000001); \
          CREATE TABLE w (iv interval); INSERT INTO w VALUES ('2600000 hours'); \
+         CREATE TABLE md (id int, a int[]); \
+         INSERT INTO md VALUES (1, '{{1,2},{3,4}}'), (2, '[0:1]={5,6}'), (3, '{7}'); \
          CREATE TABLE inf (id int, ts timestamp, tz timestamptz, d date, n numeric); \
          INSERT INTO inf VALUES (1, '2024-01-01', '2024-01-01', '2024-01-01', 1.5), \
          (2, 'infinity', NULL, NULL, NULL), (3, NULL, '-infinity', NULL, NULL), \
@@ -2943,7 +2968,7 @@ async fn source_intervals_and_grouping_sets_mean_what_postgresql_means() {
          INSERT INTO k VALUES \
          (1, 'happy', 3.5, '{10}', '{\"a\": 1}', '10.0.0.2', \
           'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '09:00', '{\"b\": 1,  \"a\" : [1,2], \"b\": 3}'), \
-         (2, 'sad', 100, '{9}', '[1, 2]', '9.0.0.1', \
+         (2, 'sad', 100, '{9,NULL}', '[1, 2]', '9.0.0.1', \
           '00eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '10:30:00.5', '[ ]'), \
          (3, 'ok', 20, '{1,2}', '2', '192.168.0.1', NULL, '23:59:59', '\"s\"'), \
          (4, 'happy', NULL, NULL, NULL, NULL, 'ffeebc99-9c0b-4ef8-bb6d-6bb9bd380a11', NULL, \
@@ -2981,11 +3006,20 @@ async fn source_intervals_and_grouping_sets_mean_what_postgresql_means() {
         // A quotient cast to numeric is checked over the wire
         // (`WIRE_SCALARS`): in-process it has its column's 38 places.
         "SELECT x, CAST(0.00000000000000000001 AS numeric) * x FROM {t} ORDER BY x",
-        // An enum, money, array, jsonb and inet column are read as text:
+        // An enum, money, jsonb and inet column are read as text:
         // equal values, groups and explicit text orders are PostgreSQL's
         // (their own orders are refused, below); a uuid's and a time's
         // text orders as the value does.
         "SELECT id, e, m, a, j, ip, u, tm FROM {k} ORDER BY id",
+        // An array column is a list of its elements (it was its text):
+        // subscripts, set functions, `ANY` and array text beside it are
+        // PostgreSQL's, and it orders element by element, a NULL element
+        // last, as PostgreSQL orders arrays.
+        "SELECT id, a[1], cardinality(a), a || 0, array_ndims(a) FROM {k} \
+         ORDER BY a NULLS FIRST, id",
+        "SELECT id FROM {k} WHERE 2 = ANY(a) OR a @> '{10}' OR a > '{5}' ORDER BY id",
+        "SELECT x, count(*) FROM {k}, unnest(a) x GROUP BY x ORDER BY x",
+        "SELECT id, rank() OVER (ORDER BY a DESC NULLS LAST) FROM {k} ORDER BY id",
         "SELECT id FROM {k} WHERE e = 'happy' ORDER BY id",
         // An inet is read as PostgreSQL prints it: its cast to text added
         // the netmask of one address (`10.0.0.2/32`), and the pushed
@@ -3053,6 +3087,22 @@ async fn source_intervals_and_grouping_sets_mean_what_postgresql_means() {
             "{source}: {err}"
         );
     }
+    // An array is read as a list of one dimension from subscript 1: an
+    // array of two dimensions, or one whose subscripts start elsewhere,
+    // is refused by name (a list would answer `a[1]` otherwise).
+    for (filter, what) in [("id = 1", "of 2 dimensions"), ("id = 2", "start at 0")] {
+        let err =
+            crate::common::try_query(&c, &format!("SELECT a FROM v.public.md WHERE {filter}"))
+                .await
+                .map(|(rows, _)| rows)
+                .expect_err(filter);
+        assert!(
+            err.contains(what) && err.contains("column a"),
+            "{filter}: {err}"
+        );
+    }
+    let (rows, _) = crate::common::query(&c, "SELECT a[1] FROM v.public.md WHERE id = 3").await;
+    assert_eq!(rows, vec![vec!["7".to_string()]]);
     // An interval whose time part is beyond 64-bit nanoseconds (about
     // 292 years) is refused by name, not wrapped.
     let err = crate::common::try_query(&c, "SELECT iv FROM v.public.w")
@@ -3111,7 +3161,6 @@ async fn source_intervals_and_grouping_sets_mean_what_postgresql_means() {
                 "x",
                 "money",
             ),
-            ("SELECT id FROM {k} ORDER BY a", "ORDER BY", "a", "int4[]"),
             (
                 "SELECT rank() OVER (ORDER BY j) FROM {k}",
                 "OVER (ORDER BY)",

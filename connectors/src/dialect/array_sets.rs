@@ -16,6 +16,7 @@
 //!   `array_upper(a, d)` is the length of dimension `d`, `array_lower(a,
 //!   d)` 1 (Quipu's arrays start at 1), both NULL for a dimension the
 //!   array does not have or an empty array. They did not exist.
+//!   `array_ndims` of an empty array is NULL (DataFusion's said 1).
 
 use std::sync::Arc;
 
@@ -44,6 +45,7 @@ enum Ask {
     /// `a && b`.
     Overlaps,
     Dims,
+    Ndims,
     Upper,
     Lower,
 }
@@ -54,6 +56,7 @@ impl Ask {
             Ask::Contains => "quipu_array_contains",
             Ask::Overlaps => "quipu_array_overlaps",
             Ask::Dims => "array_dims",
+            Ask::Ndims => "array_ndims",
             Ask::Upper => "array_upper",
             Ask::Lower => "array_lower",
         }
@@ -66,6 +69,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         Ask::Contains,
         Ask::Overlaps,
         Ask::Dims,
+        Ask::Ndims,
         Ask::Upper,
         Ask::Lower,
     ]
@@ -97,6 +101,7 @@ impl ExprPlanner for ArrayOperators {
         expr: RawBinaryExpr,
         schema: &DFSchema,
     ) -> Result<PlannerResult<RawBinaryExpr>> {
+        let expr = array_text_operand(expr, schema);
         if !matches!(
             expr.op,
             BinaryOperator::AtArrow | BinaryOperator::ArrowAt | BinaryOperator::PGOverlap
@@ -119,6 +124,34 @@ impl ExprPlanner for ArrayOperators {
             ScalarFunction::new_udf(crate::session::scalar_function(ask.name()), args),
         )))
     }
+}
+
+/// A text literal beside an array in a comparison or an array operator
+/// (`tags <> '{a,b}'`, `tags @> '{a}'`) is an array of the other side's
+/// type, as PostgreSQL reads the `unknown` literal (DataFusion: "Cannot
+/// infer common argument type for comparison operation List(Utf8) !=
+/// Utf8"). The cast is read as `array_in` reads it
+/// (`scheduler/src/text_forms.rs`).
+fn array_text_operand(mut expr: RawBinaryExpr, schema: &DFSchema) -> RawBinaryExpr {
+    use BinaryOperator::*;
+    if !matches!(
+        expr.op,
+        Eq | NotEq | Lt | LtEq | Gt | GtEq | AtArrow | ArrowAt | PGOverlap
+    ) {
+        return expr;
+    }
+    let list_type = |e: &Expr| e.get_type(schema).ok().filter(is_list);
+    let (left, right) = (list_type(&expr.left), list_type(&expr.right));
+    if let (Some(t), None) = (&left, &right)
+        && super::text_literal(&expr.right).is_some()
+    {
+        expr.right = datafusion::logical_expr::cast(expr.right, t.clone());
+    } else if let (None, Some(t)) = (&left, &right)
+        && super::text_literal(&expr.left).is_some()
+    {
+        expr.left = datafusion::logical_expr::cast(expr.left, t.clone());
+    }
+    expr
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -162,7 +195,7 @@ impl ScalarUDFImpl for ArraySet {
                 }
                 Ok(types.to_vec())
             }
-            (Ask::Dims, [a]) if is_list(a) || a.is_null() => Ok(types.to_vec()),
+            (Ask::Dims | Ask::Ndims, [a]) if is_list(a) || a.is_null() => Ok(types.to_vec()),
             (Ask::Upper | Ask::Lower, [a, d])
                 if (is_list(a) || a.is_null()) && (d.is_integer() || d.is_null()) =>
             {
@@ -176,7 +209,7 @@ impl ScalarUDFImpl for ArraySet {
         Ok(match self.ask {
             Ask::Contains | Ask::Overlaps => DataType::Boolean,
             Ask::Dims => DataType::Utf8,
-            Ask::Upper | Ask::Lower => DataType::Int32,
+            Ask::Ndims | Ask::Upper | Ask::Lower => DataType::Int32,
         })
     }
 
@@ -202,6 +235,14 @@ impl ScalarUDFImpl for ArraySet {
                             .then(|| dims.iter().map(|n| format!("[1:{n}]")).collect::<String>())
                     })
                     .collect::<StringArray>(),
+            ),
+            Ask::Ndims => Arc::new(
+                (0..rows)
+                    .map(|i| {
+                        let dims = dims(&arrays[0], i);
+                        (!dims.is_empty()).then_some(dims.len() as i32)
+                    })
+                    .collect::<Int32Array>(),
             ),
             Ask::Upper | Ask::Lower => {
                 let d = arrays[1].as_primitive::<datafusion::arrow::datatypes::Int64Type>();
@@ -310,11 +351,12 @@ fn dims(a: &ArrayRef, i: usize) -> Vec<i32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::dialect) mod tests {
     use super::*;
     use datafusion::prelude::SessionContext;
 
-    async fn one(sql: &str) -> String {
+    /// `sql`'s result in a bare Quipu session, as a table.
+    pub(in crate::dialect) async fn one(sql: &str) -> String {
         let state = crate::session::build_state(
             Arc::new(datafusion::catalog::MemoryCatalogProviderList::new()),
             datafusion::prelude::SessionConfig::new(),
@@ -349,5 +391,11 @@ mod tests {
         )
         .await;
         assert!(got.contains("| [1:2][1:3] |   | 3 |   |   | 1 |"), "{got}");
+        let got = one(
+            "SELECT array_ndims(ARRAY[[1], [2]]) AS a, array_ndims(ARRAY[]::int[]) AS b, \
+             array_ndims(ARRAY[7]) AS c",
+        )
+        .await;
+        assert!(got.contains("| 2 |   | 1 |"), "{got}");
     }
 }

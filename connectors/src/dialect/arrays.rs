@@ -115,8 +115,8 @@ impl ScalarUDFImpl for Quantified {
             DataType::List(_) | DataType::Null => Ok(DataType::Boolean),
             other => plan_err!(
                 "op ANY/ALL (array) takes an array on its right, not {other} (a PostgreSQL \
-                 source's array column is read as its text: write the array out, \
-                 x = ANY (ARRAY[...]), or compare the text)"
+                 source's `char(n)[]`, `uuid[]`, `jsonb[]` or enum array column is read as its \
+                 text: cast it, x = ANY (c::text[]))"
             ),
         }
     }

@@ -8,6 +8,7 @@
 //! ([`at_time_zone`]), ranking window functions' PostgreSQL types
 //! ([`window_ranks`]).
 
+pub mod array_order;
 pub mod array_sets;
 pub mod array_text;
 pub mod arrays;

@@ -1,13 +1,15 @@
 //! The binary COPY decoder: rows straight into Arrow arrays (no per-row
 //! allocation, no text parsing).
 
+use std::sync::Arc;
+
 use bytes::{Buf, Bytes, BytesMut};
 use datafusion::arrow::array::{
     ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
     Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
-    IntervalMonthDayNanoBuilder, StringBuilder, TimestampMicrosecondBuilder,
+    IntervalMonthDayNanoBuilder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, IntervalMonthDayNano, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use super::types::Wire;
@@ -33,7 +35,9 @@ pub(super) struct CopyDecoder {
 pub(super) const PG_EPOCH_DAYS: i32 = 10_957;
 pub(super) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
-pub(super) fn builder_for(w: Wire) -> Box<dyn ArrayBuilder> {
+/// The builder of a column read as `w`, of Arrow type `t` (`w.arrow()`
+/// but for the name and nullability of a list's element field).
+fn builder_for(w: &Wire, t: &DataType) -> Box<dyn ArrayBuilder> {
     match w {
         Wire::Bool => Box::new(BooleanBuilder::new()),
         Wire::Int2 => Box::new(Int16Builder::new()),
@@ -43,7 +47,7 @@ pub(super) fn builder_for(w: Wire) -> Box<dyn ArrayBuilder> {
         Wire::Float8 => Box::new(Float64Builder::new()),
         Wire::Numeric(p, s) => Box::new(
             Decimal128Builder::new()
-                .with_precision_and_scale(p, s)
+                .with_precision_and_scale(*p, *s)
                 .unwrap_or_default(),
         ),
         Wire::Date => Box::new(Date32Builder::new()),
@@ -57,6 +61,14 @@ pub(super) fn builder_for(w: Wire) -> Box<dyn ArrayBuilder> {
         Wire::Interval => Box::new(IntervalMonthDayNanoBuilder::new()),
         Wire::Bytea => Box::new(BinaryBuilder::new()),
         Wire::Text => Box::new(StringBuilder::new()),
+        Wire::Array(element) => {
+            let field = match t {
+                DataType::List(f) => f.clone(),
+                _ => Arc::new(Field::new("item", element.arrow(), true)),
+            };
+            let values = builder_for(element, field.data_type());
+            Box::new(ListBuilder::new(values).with_field(field))
+        }
     }
 }
 
@@ -86,7 +98,11 @@ impl CopyDecoder {
                 })
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let builders = wires.iter().map(|w| builder_for(*w)).collect();
+        let builders = wires
+            .iter()
+            .zip(schema.fields())
+            .map(|(w, f)| builder_for(w, f.data_type()))
+            .collect();
         Ok(CopyDecoder {
             schema,
             wires,
@@ -173,7 +189,7 @@ impl CopyDecoder {
         if !self.schema.fields().is_empty() {
             for (i, span) in spans.into_iter().enumerate() {
                 let v = span.map(|(p, l)| &buf[p..p + l]);
-                decode_value(self.wires[i], &mut self.builders[i], v, self.exact)
+                decode_value(&self.wires[i], &mut self.builders[i], v, self.exact)
                     .map_err(|e| format!("column {}: {e}", self.schema.field(i).name()))?;
             }
         }
@@ -221,8 +237,8 @@ pub(super) fn be<const N: usize>(v: &[u8]) -> std::result::Result<[u8; N], Strin
         .map_err(|_| format!("expected {N} bytes, got {}", v.len()))
 }
 
-pub(super) fn decode_value(
-    w: Wire,
+fn decode_value(
+    w: &Wire,
     b: &mut Box<dyn ArrayBuilder>,
     v: Option<&[u8]>,
     exact: bool,
@@ -278,7 +294,7 @@ pub(super) fn decode_value(
                 .transpose()?;
             append!(b, TimestampMicrosecondBuilder, micros)
         }
-        Wire::Numeric(p, s) => {
+        &Wire::Numeric(p, s) => {
             let d = v
                 .map(|v| match decode_numeric(v, s)? {
                     // An unconstrained numeric is read as numeric(38,10)
@@ -330,8 +346,71 @@ pub(super) fn decode_value(
                 .transpose()?;
             append!(b, StringBuilder, s)
         }
+        Wire::Array(element) => {
+            let list = b
+                .as_any_mut()
+                .downcast_mut::<ListBuilder<Box<dyn ArrayBuilder>>>()
+                .expect("builder matches the schema");
+            match v {
+                None => list.append_null(),
+                Some(v) => {
+                    for item in array_elements(v)? {
+                        decode_value(element, list.values(), item, exact)?;
+                    }
+                    list.append(true);
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// The elements of PostgreSQL's binary array (dimensions, flags, element
+/// type, each dimension's length and lower bound, then each element's
+/// length and bytes, -1 for NULL). Quipu reads an array as a list: one of
+/// more dimensions, or whose subscripts do not start at 1, is refused by
+/// name, since a list would answer `a[1]`, `array_length(a, 2)` and
+/// `array_lower` otherwise than PostgreSQL.
+fn array_elements(v: &[u8]) -> std::result::Result<Vec<Option<&[u8]>>, String> {
+    let word = |at: usize| -> std::result::Result<i32, String> {
+        v.get(at..at + 4)
+            .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")))
+            .ok_or_else(|| "short array".to_string())
+    };
+    let dims = word(0)?;
+    match dims {
+        0 => return Ok(Vec::new()),
+        1 => {}
+        n => {
+            return Err(format!(
+                "a value is an array of {n} dimensions; Quipu reads an array column as a list \
+                 of one dimension: read it through a view at the source (`array_to_string`, \
+                 or one dimension per column)"
+            ));
+        }
+    }
+    let (len, lower) = (word(12)?, word(16)?);
+    if lower != 1 {
+        return Err(format!(
+            "a value is an array whose subscripts start at {lower}, not 1; Quipu reads an \
+             array column as a list from 1: read it through a view at the source that \
+             rebuilds it (`array(SELECT unnest(c))`)"
+        ));
+    }
+    let mut at = 20;
+    let mut items = Vec::with_capacity(len.max(0) as usize);
+    for _ in 0..len {
+        let n = word(at)?;
+        at += 4;
+        if n < 0 {
+            items.push(None);
+        } else {
+            let item = v.get(at..at + n as usize).ok_or("short array")?;
+            items.push(Some(item));
+            at += n as usize;
+        }
+    }
+    Ok(items)
 }
 
 /// Whether `n` (an unscaled decimal) has at most `precision` digits.
@@ -403,6 +482,65 @@ mod tests {
             v.extend(d.to_be_bytes());
         }
         v
+    }
+
+    /// PostgreSQL's binary array: dimensions, flags, element type, each
+    /// dimension's (length, lower bound), then the elements.
+    fn array(dims: &[(i32, i32)], items: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend((dims.len() as i32).to_be_bytes());
+        v.extend(0i32.to_be_bytes());
+        v.extend(23u32.to_be_bytes());
+        for (len, lower) in dims {
+            v.extend(len.to_be_bytes());
+            v.extend(lower.to_be_bytes());
+        }
+        for item in items {
+            match item {
+                None => v.extend((-1i32).to_be_bytes()),
+                Some(b) => {
+                    v.extend((b.len() as i32).to_be_bytes());
+                    v.extend(*b);
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn arrays_decode_as_lists_of_one_dimension_from_one() {
+        use datafusion::arrow::array::{Array, AsArray, Int32Array};
+        let wire = Wire::Array(Box::new(Wire::Int4));
+        let mut b = builder_for(&wire, &wire.arrow());
+        let (one, two) = (7i32.to_be_bytes(), (-2i32).to_be_bytes());
+        decode_value(
+            &wire,
+            &mut b,
+            Some(&array(&[(3, 1)], &[Some(&one), None, Some(&two)])),
+            true,
+        )
+        .unwrap();
+        decode_value(&wire, &mut b, Some(&array(&[], &[])), true).unwrap();
+        decode_value(&wire, &mut b, None, true).unwrap();
+        let list = b.finish();
+        let list = list.as_list::<i32>();
+        assert_eq!(
+            list.value(0)
+                .as_primitive::<datafusion::arrow::datatypes::Int32Type>(),
+            &Int32Array::from(vec![Some(7), None, Some(-2)])
+        );
+        assert_eq!(
+            (list.value(1).len(), list.is_null(1), list.is_null(2)),
+            (0, false, true)
+        );
+        // Two dimensions, a lower bound of 0, a cut-off element.
+        let err = array_elements(&array(&[(1, 1), (1, 1)], &[Some(&one)])).unwrap_err();
+        assert!(err.contains("of 2 dimensions"), "{err}");
+        let err = array_elements(&array(&[(1, 0)], &[Some(&one)])).unwrap_err();
+        assert!(err.contains("start at 0"), "{err}");
+        let mut short = array(&[(2, 1)], &[Some(&one), Some(&two)]);
+        short.truncate(short.len() - 1);
+        assert!(array_elements(&short).is_err());
     }
 
     #[test]

@@ -28,7 +28,10 @@ pub async fn discover(pools: &PgPools, source: &SourceDef) -> Result<Vec<TableDe
         .query(
             "SELECT c.table_schema::text, c.table_name::text, c.column_name::text, c.udt_name::text,
                     c.is_nullable = 'YES', c.numeric_precision, c.numeric_scale,
-                    c.data_type::text
+                    c.data_type::text,
+                    (SELECT a.atttypmod FROM pg_catalog.pg_attribute a
+                     WHERE a.attrelid = format('%I.%I', c.table_schema, c.table_name)::regclass
+                       AND a.attname = c.column_name)
              FROM information_schema.columns c
              JOIN information_schema.tables t
                ON t.table_schema = c.table_schema AND t.table_name = c.table_name
@@ -45,8 +48,11 @@ pub async fn discover(pools: &PgPools, source: &SourceDef) -> Result<Vec<TableDe
         let (schema, table, column, udt): (String, String, String, String) =
             (r.get(0), r.get(1), r.get(2), r.get(3));
         let nullable: bool = r.get(4);
-        let (precision, scale): (Option<i32>, Option<i32>) = (r.get(5), r.get(6));
         let data_type: String = r.get(7);
+        let (precision, scale): (Option<i32>, Option<i32>) = match udt.as_str() {
+            "_numeric" => element_typmod(r.get(8)),
+            _ => (r.get(5), r.get(6)),
+        };
         let name = TableName {
             source: source.name.clone(),
             schema: schema.clone(),
@@ -130,6 +136,16 @@ pub async fn discover(pools: &PgPools, source: &SourceDef) -> Result<Vec<TableDe
         }
     }
     Ok(tables)
+}
+
+/// The precision and scale of a `numeric(p,s)[]` column's elements, from
+/// its type modifier (`information_schema` gives none for an array):
+/// PostgreSQL keeps `((p << 16) | s) + 4`, and -1 for a `numeric[]`.
+fn element_typmod(typmod: Option<i32>) -> (Option<i32>, Option<i32>) {
+    match typmod {
+        Some(m) if m >= 4 => (Some(((m - 4) >> 16) & 0xffff), Some((m - 4) & 0xffff)),
+        _ => (None, None),
+    }
 }
 
 /// The name of a type read as text (`udt`, the `information_schema`'s

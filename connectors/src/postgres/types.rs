@@ -1,7 +1,9 @@
 //! PostgreSQL types as Arrow types, and what happens to a type without a
 //! mapping (`unsupported_type`).
 
-use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 use quipu_catalog::SourceDef;
 
 use crate::error::Result;
@@ -12,7 +14,7 @@ use super::pool::bad;
 /// (which PostgreSQL types are read as what), the pushdown (what a pushed
 /// query's result column is cast to) and the binary COPY decoder (how its
 /// bytes are read) all follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Wire {
     Bool,
     Int2,
@@ -29,6 +31,9 @@ pub(crate) enum Wire {
     /// Months, days and microseconds, as PostgreSQL keeps an interval.
     Interval,
     Bytea,
+    /// An array of one dimension of one of the types above that is read
+    /// as itself (not cast to text), as an Arrow List.
+    Array(Box<Wire>),
 }
 
 impl Wire {
@@ -62,7 +67,18 @@ impl Wire {
             "timestamp" => (Wire::Timestamp, false),
             "timestamptz" => (Wire::TimestampTz, false),
             "bytea" => (Wire::Bytea, false),
-            _ => return None,
+            // An array (`_int4`) of a type read as itself; the precision
+            // and scale are its elements' (`discovery::element_typmod`).
+            // A `char(n)[]`'s elements keep their padding, which a scalar
+            // `char(n)` read as text does not: it is read as its text.
+            "_bpchar" => return None,
+            array => match array
+                .strip_prefix('_')
+                .and_then(|e| Wire::of_udt(e, precision, scale))
+            {
+                Some((Wire::Array(_), _)) | Some((_, true)) | None => return None,
+                Some((element, false)) => (Wire::Array(Box::new(element)), false),
+            },
         })
     }
 
@@ -85,13 +101,17 @@ impl Wire {
             }
             DataType::Interval(IntervalUnit::MonthDayNano) => Wire::Interval,
             DataType::Binary => Wire::Bytea,
+            DataType::List(f) => match Wire::of_arrow(f.data_type())? {
+                Wire::Array(_) => return None,
+                element => Wire::Array(Box::new(element)),
+            },
             _ => return None,
         })
     }
 
     /// Its Arrow type.
-    pub(crate) fn arrow(self) -> DataType {
-        match self {
+    pub(crate) fn arrow(&self) -> DataType {
+        match *self {
             Wire::Bool => DataType::Boolean,
             Wire::Int2 => DataType::Int16,
             Wire::Int4 => DataType::Int32,
@@ -105,13 +125,16 @@ impl Wire {
             Wire::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             Wire::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
             Wire::Bytea => DataType::Binary,
+            Wire::Array(ref element) => {
+                DataType::List(Arc::new(Field::new("item", element.arrow(), true)))
+            }
         }
     }
 
     /// The PostgreSQL type a remote query casts the column to, so that its
     /// bytes are this wire type's.
-    pub(crate) fn cast(self) -> String {
-        match self {
+    pub(crate) fn cast(&self) -> String {
+        match *self {
             Wire::Bool => "boolean".into(),
             Wire::Int2 => "smallint".into(),
             Wire::Int4 => "integer".into(),
@@ -125,6 +148,13 @@ impl Wire {
             Wire::TimestampTz => "timestamptz".into(),
             Wire::Interval => "interval".into(),
             Wire::Bytea => "bytea".into(),
+            // A numeric array's elements keep their places: a cast to
+            // numeric(p,s)[] would round them at the source, where the
+            // decoder checks that each fits.
+            Wire::Array(ref element) => match **element {
+                Wire::Numeric(..) => "numeric[]".into(),
+                ref e => format!("{}[]", e.cast()),
+            },
         }
     }
 }
@@ -184,7 +214,7 @@ mod tests {
     #[test]
     fn every_wire_type_round_trips_through_arrow_and_its_cast() {
         for w in ALL {
-            assert_eq!(Wire::of_arrow(&w.arrow()), Some(w), "{w:?}");
+            assert_eq!(Wire::of_arrow(&w.arrow()), Some(w.clone()), "{w:?}");
             let cast = w.cast();
             let (udt, p, s) = match cast.as_str() {
                 "boolean" => ("bool", None, None),
@@ -212,6 +242,22 @@ mod tests {
             Wire::of_udt("numeric", Some(2), Some(5)),
             Some((Wire::Numeric(38, 10), false))
         );
+        // Arrays of the types read as themselves are lists; the others,
+        // and arrays of arrays' names, have no mapping (read as text).
+        assert_eq!(
+            Wire::of_udt("_numeric", Some(10), Some(2)),
+            Some((Wire::Array(Box::new(Wire::Numeric(10, 2))), false))
+        );
+        let ints = Wire::Array(Box::new(Wire::Int4));
+        assert_eq!(Wire::of_arrow(&ints.arrow()), Some(ints.clone()));
+        assert_eq!(ints.cast(), "integer[]");
+        assert_eq!(
+            Wire::Array(Box::new(Wire::Numeric(10, 2))).cast(),
+            "numeric[]"
+        );
+        for text in ["_uuid", "_jsonb", "_bpchar", "__int4", "_mood"] {
+            assert_eq!(Wire::of_udt(text, None, None), None, "{text}");
+        }
         assert_eq!(Wire::of_udt("geometry", None, None), None);
         assert_eq!(Wire::of_arrow(&DataType::Int8), None);
         assert_eq!(

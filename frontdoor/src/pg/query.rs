@@ -98,6 +98,7 @@ impl Conn {
         let batches = guarded(out.stream, token, deadline);
         let rows_fields = fields.clone();
         let mending = super::text_out::Mending::of(&fields);
+        let encoding = super::text_out::encoding_fields(&fields);
         let zone =
             super::settings::setting(&self.settings, "timezone").unwrap_or_else(|| "UTC".into());
         let rows = batches
@@ -120,7 +121,7 @@ impl Conn {
                         Ok(batch) => {
                             let nulls = super::text_out::interval_nulls(&batch);
                             let rows =
-                                arrow_pg::datatypes::encode_recordbatch(rows_fields.clone(), batch);
+                                arrow_pg::datatypes::encode_recordbatch(encoding.clone(), batch);
                             let rows = super::text_out::with_interval_nulls(rows, nulls);
                             match mending.is_empty() {
                                 true => rows,

@@ -120,6 +120,31 @@ pub fn pg_text_batch(
             DataType::Decimal128(..) | DataType::Decimal256(..) if binary => {
                 Some(super::binary_numeric::binary_numerics(column, None)?)
             }
+            // An array's elements as PostgreSQL's `array_out` writes them
+            // (`{1.5,NaN,Infinity,-0}`, `{"2024-01-01 10:00:00"}`, `{"1
+            // day 02:00:00"}`); pgwire wrote each in its own text
+            // (`{inf,2.0}`, `{2024-01-01 10:00:00.000000}`), unquoted.
+            DataType::List(_) | DataType::LargeList(_) if text => {
+                let zoned = match column.data_type() {
+                    DataType::List(f)
+                        if zone_ok && matches!(f.data_type(), DataType::Timestamp(_, Some(_))) =>
+                    {
+                        let element = DataType::Timestamp(
+                            datafusion::arrow::datatypes::TimeUnit::Microsecond,
+                            Some(zone.into()),
+                        );
+                        cast(
+                            column,
+                            &DataType::List(Arc::new(f.as_ref().clone().with_data_type(element))),
+                        )?
+                    }
+                    _ => column.clone(),
+                };
+                Some(
+                    quipu_connectors::dialect::pg_out::text_of(&zoned)
+                        .map_err(|e| ArrowError::ComputeError(e.to_string()))?,
+                )
+            }
             _ => None,
         };
         match replaced {
@@ -138,6 +163,37 @@ pub fn pg_text_batch(
         return Ok(batch);
     }
     RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
+}
+
+/// The fields `encode_recordbatch` writes a batch of [`pg_text_batch`]
+/// with: a text-format array column holds its whole text there, which
+/// pgwire would quote again as one element (`"{1,2}"`) under the array's
+/// type, so it is written as `text`. The client is told the array's type
+/// (the fields of the row description are not these).
+pub fn encoding_fields(fields: &Arc<Vec<FieldInfo>>) -> Arc<Vec<FieldInfo>> {
+    let array_text = |f: &FieldInfo| {
+        f.format() == FieldFormat::Text
+            && matches!(f.datatype().kind(), postgres_types::Kind::Array(_))
+    };
+    if !fields.iter().any(array_text) {
+        return fields.clone();
+    }
+    Arc::new(
+        fields
+            .iter()
+            .map(|f| match array_text(f) {
+                true => FieldInfo::new(
+                    f.name().to_string(),
+                    f.table_id(),
+                    f.column_id(),
+                    Type::TEXT,
+                    f.format(),
+                )
+                .with_format_options(f.format_options().clone()),
+                false => f.clone(),
+            })
+            .collect(),
+    )
 }
 
 /// The PostgreSQL fields of a result's `schema`. A `decimal256` (a
