@@ -264,6 +264,23 @@ const REGRESSIONS: &[(&str, &str)] = &[
          cardinality(CAST('{a,\"b,c\",NULL}' AS text[])) AS d \
          FROM crm.public.customers c WHERE c.customer_id < 10",
     ),
+    // A USING join names one column: the right side's in a right join,
+    // both sides' in a full one (DataFusion kept the left one, NULL in the
+    // rows only the right side has, and grouped them together), listed
+    // first by `*`; an unqualified name in WHERE was "ambiguous".
+    (
+        "using_joins_name_one_column",
+        "SELECT * FROM (SELECT c.customer_id, c.city FROM crm.public.customers c \
+         WHERE c.customer_id < 30) z FULL JOIN (SELECT o.customer_id, count(*) AS n \
+         FROM crm.public.orders o WHERE o.customer_id BETWEEN 20 AND 60 \
+         GROUP BY o.customer_id) b USING (customer_id) WHERE customer_id % 3 <> 1",
+    ),
+    (
+        "using_joins_across_sources_group_by_the_column",
+        "SELECT city, count(*) AS n, count(store_id) AS s FROM \
+         (SELECT DISTINCT c.city FROM crm.public.customers c) c \
+         RIGHT JOIN pos.public.stores st USING (city) GROUP BY city",
+    ),
     // Fewer column aliases than columns rename the first ones, as in
     // PostgreSQL (DataFusion: "Source table contains 2 columns but only 1
     // names given as column alias").

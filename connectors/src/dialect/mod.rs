@@ -59,6 +59,7 @@ pub mod text_order;
 pub mod text_types;
 pub mod time_text;
 pub mod unknown_literals;
+pub mod using_joins;
 pub mod window_ranks;
 pub mod year_preimage;
 

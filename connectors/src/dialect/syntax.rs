@@ -133,6 +133,13 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T, order: DateOrder) -> Result<()> {
     }
     // Before the derived tables are named: it writes some.
     let _ = VisitMut::visit(s, &mut super::from_functions::FromFunctions);
+    // After the FROM functions are named: a USING join's sides are read
+    // by their names.
+    let mut using = super::using_joins::UsingJoins::default();
+    let _ = VisitMut::visit(s, &mut using);
+    if let Some(err) = using.refused {
+        return Err(err);
+    }
     // After the re-association, so the filters' shapes are PostgreSQL's.
     let _ = VisitMut::visit(s, &mut SubqueryColumnNames);
     let _ = VisitMut::visit(s, &mut NullAwareIn);
@@ -3968,23 +3975,34 @@ fn self_contained(q: &Query) -> bool {
 }
 
 /// `x [NOT] [I]LIKE ANY (ARRAY[p, q])` as `(x LIKE p OR x LIKE q)`, which
-/// has its three-valued meaning (no element: false). DataFusion 55
-/// refused it ("ANY in LIKE expression"); an array that is not written
+/// has its three-valued meaning (no element: false), and `ALL` with `AND`
+/// (no element: true). DataFusion 55 refused them ("ANY in LIKE
+/// expression", "Invalid function 'all'"); an array that is not written
 /// out element by element stays refused.
 fn like_any(e: &mut Expr) {
     let (Expr::Like { any, pattern, .. } | Expr::ILike { any, pattern, .. }) = e else {
         return;
     };
-    if !*any {
+    // `LIKE ALL (...)` (and `SOME`) comes as a call of a function `all`.
+    let quantified = |name: &str| match call_args(pattern, name).as_deref() {
+        Some([x]) => Some(x.clone()),
+        _ => None,
+    };
+    let (all, mut list) = if *any {
+        (false, pattern.as_ref().clone())
+    } else if let Some(x) = quantified("all") {
+        (true, x)
+    } else if let Some(x) = quantified("some").or_else(|| quantified("any")) {
+        (false, x)
+    } else {
         return;
-    }
-    let mut list = pattern.as_ref();
+    };
     while let Expr::Nested(inner) = list {
-        list = inner;
+        list = *inner;
     }
     let elems = match list {
-        Expr::Array(a) => a.elem.clone(),
-        Expr::Tuple(t) => t.clone(),
+        Expr::Array(a) => a.elem,
+        Expr::Tuple(t) => t,
         _ => return,
     };
     let one = |p: Expr| {
@@ -3998,12 +4016,16 @@ fn like_any(e: &mut Expr) {
     };
     let mut tests = elems.into_iter().map(one);
     let Some(first) = tests.next() else {
-        *e = Expr::Value(Value::Boolean(false).into());
+        *e = Expr::Value(Value::Boolean(all).into());
         return;
     };
     let chain = tests.fold(first, |a, b| Expr::BinaryOp {
         left: Box::new(a),
-        op: BinaryOperator::Or,
+        op: if all {
+            BinaryOperator::And
+        } else {
+            BinaryOperator::Or
+        },
         right: Box::new(b),
     });
     *e = Expr::Nested(Box::new(chain));
@@ -4846,6 +4868,39 @@ mod tests {
     }
 
     #[test]
+    fn using_joins_name_one_column() {
+        // A full join's column is both sides'; `*` lists it first.
+        assert_eq!(
+            fixed("SELECT * FROM a FULL JOIN b USING (id) WHERE id > 4").unwrap(),
+            "SELECT coalesce(a.id, b.id) AS id, a.* EXCLUDE (id), b.* EXCLUDE (id) FROM a FULL JOIN b USING(id) WHERE coalesce(a.id, b.id) > 4"
+        );
+        // A right join's is the right side's; a qualified name is kept,
+        // and so is an ORDER BY of the result column.
+        assert_eq!(
+            fixed("SELECT id, a.id FROM t AS a RIGHT JOIN u b USING (id) GROUP BY id, a.id ORDER BY id").unwrap(),
+            "SELECT b.id AS id, a.id FROM t AS a RIGHT JOIN u b USING(id) GROUP BY b.id, a.id ORDER BY id"
+        );
+        // Down a chain, a later join's ON and USING see the joined column;
+        // a subquery's own names are its own.
+        assert_eq!(
+            fixed("SELECT k FROM a JOIN b USING (k) FULL JOIN c USING (k) JOIN d ON d.x = k WHERE EXISTS (SELECT 1 FROM e WHERE k = 1)").unwrap(),
+            "SELECT coalesce(a.k, c.k) AS k FROM a JOIN b USING(k) FULL JOIN c USING(k) JOIN d ON d.x = coalesce(a.k, c.k) WHERE EXISTS (SELECT 1 FROM e WHERE k = 1)"
+        );
+        assert!(
+            fixed("SELECT * FROM a JOIN b USING (k) LEFT JOIN c USING (k)")
+                .unwrap_err()
+                .to_string()
+                .contains("SELECT * over a chain of joins")
+        );
+        assert!(
+            fixed("SELECT * FROM a NATURAL FULL JOIN b")
+                .unwrap_err()
+                .to_string()
+                .contains("NATURAL LEFT, RIGHT and FULL joins are not supported")
+        );
+    }
+
+    #[test]
     fn postgresql_forms_datafusion_refuses() {
         assert_eq!(
             fixed("SELECT variance(a), pg_catalog.VARIANCE(a) OVER (), s.variance(a), substring(s FROM '[0-9]+'), substring(s, 'a(b)'), substring(s FROM 2), substr(s, '2') FROM t FETCH FIRST 3 ROWS ONLY").unwrap(),
@@ -4854,6 +4909,10 @@ mod tests {
         assert_eq!(
             fixed("SELECT 1 FROM t WHERE s ILIKE ANY (ARRAY['%a%', 'b#_%']) OR s NOT LIKE ANY (ARRAY[]) OFFSET 2 ROWS FETCH FIRST ROW ONLY").unwrap_or_else(|e| e),
             "SELECT 1 FROM t WHERE (s ILIKE '%a%' OR s ILIKE 'b#_%') OR false LIMIT 1 OFFSET 2 ROWS"
+        );
+        assert_eq!(
+            fixed("SELECT 1 FROM t WHERE s NOT ILIKE ALL (ARRAY['a%', 'b%']) AND s LIKE ALL (ARRAY[]) AND s LIKE SOME (ARRAY['c'])").unwrap(),
+            "SELECT 1 FROM t WHERE (s NOT ILIKE 'a%' AND s NOT ILIKE 'b%') AND true AND (s LIKE 'c')"
         );
         // WITH TIES of a UNION stays DataFusion's refusal (a SELECT's is
         // ranked: `fetch_with_ties_ranks_by_the_sort_keys`).

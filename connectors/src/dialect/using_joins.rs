@@ -1,0 +1,364 @@
+//! `JOIN ... USING (k)` as PostgreSQL joins it (issue 22): one column `k`
+//! in place of the two, which is the left side's `k` in an inner or left
+//! join, the right side's in a right join and `COALESCE(l.k, r.k)` in a
+//! full join; `SELECT *` lists the `USING` columns first.
+//!
+//! DataFusion 55 keeps both columns and reads an unqualified `k` as the
+//! left one (the one whose qualifier sorts first in `SELECT *`):
+//!
+//! - `SELECT * FROM a FULL JOIN b USING (id)` and `RIGHT JOIN` answered
+//!   NULL for `id` in the rows only `b` has, and `GROUP BY id` put them
+//!   in one group: silent wrong answers;
+//! - `SELECT * FROM z LEFT JOIN b USING (id)` took `b.id` (`b` sorts
+//!   before `z`), NULL in the rows `b` lacks, and listed it after `z`'s
+//!   columns;
+//! - `WHERE id > 4` was refused ("Ambiguous reference to unqualified field
+//!   id"), and `SELECT id, a.id, b.id` too ("Projections require unique
+//!   expression names").
+//!
+//! [`UsingJoins`] writes the joined column out where the query names it
+//! unqualified (its select list, `WHERE`, `GROUP BY`, `HAVING`, later
+//! joins' `ON`, and an `ORDER BY` that is not of a result column), and
+//! spells `SELECT *` over one such join as PostgreSQL lists it: `<k> AS
+//! k, l.* EXCLUDE (k), r.* EXCLUDE (k)`. It needs to know which relation
+//! each side is: a `USING` join whose left side is itself a join (`a JOIN
+//! b USING (x) JOIN c USING (k)`) is rewritten only for the columns an
+//! earlier `USING` of the chain joined, and `SELECT *` only over one
+//! join: over a chain with an outer `USING` join it is refused
+//! (`0A000`), since DataFusion's may show a column the join left NULL. A `NATURAL` join's columns only the schemas know: an inner one
+//! is left to DataFusion (its values are the same), an outer one is
+//! refused (`0A000`), where DataFusion answered NULL for the joined
+//! column as above.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    ExcludeSelectItem, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator, ObjectName,
+    ObjectNamePart, OrderByKind, Query, Select, SelectItem, SelectItemQualifiedWildcardKind,
+    SetExpr, TableFactor, VisitMut, VisitorMut, WildcardAdditionalOptions,
+};
+
+use super::syntax::normalized;
+
+#[derive(Default)]
+pub struct UsingJoins {
+    /// The refusal of a `NATURAL` outer join, if the statement has one.
+    pub refused: Option<datafusion::error::DataFusionError>,
+}
+
+impl VisitorMut for UsingJoins {
+    type Break = ();
+
+    fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        let natural_outer = select.from.iter().flat_map(|f| &f.joins).any(|j| {
+            matches!(
+                j.join_operator,
+                JoinOperator::Left(JoinConstraint::Natural)
+                    | JoinOperator::LeftOuter(JoinConstraint::Natural)
+                    | JoinOperator::Right(JoinConstraint::Natural)
+                    | JoinOperator::RightOuter(JoinConstraint::Natural)
+                    | JoinOperator::FullOuter(JoinConstraint::Natural)
+            )
+        });
+        if natural_outer {
+            self.refused = Some(crate::error::DataException::error(
+                "0A000",
+                "NATURAL LEFT, RIGHT and FULL joins are not supported: write the join with \
+                 USING (the columns both sides share)",
+            ));
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        let SetExpr::Select(select) = q.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        let joined = match rewrite(select) {
+            Ok(joined) => joined,
+            Err(e) => {
+                self.refused = Some(e);
+                return ControlFlow::Break(());
+            }
+        };
+        // An `ORDER BY k` that is not of a result column named `k`.
+        if !joined.is_empty()
+            && let Some(order) = &mut q.order_by
+            && let OrderByKind::Expressions(keys) = &mut order.kind
+        {
+            let shown: Vec<String> = select.projection.iter().filter_map(shown_name).collect();
+            let joined: Vec<(String, Expr)> = joined
+                .into_iter()
+                .filter(|(k, _)| !shown.contains(k))
+                .collect();
+            for key in keys {
+                substitute(&mut key.expr, &joined);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The name a select item shows (lower-cased as PostgreSQL folds it).
+fn shown_name(item: &SelectItem) -> Option<String> {
+    match item {
+        SelectItem::ExprWithAlias { alias, .. } => Some(normalized(alias)),
+        SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(normalized(i)),
+        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().map(normalized),
+        _ => None,
+    }
+}
+
+/// The name a relation's columns are qualified by (its alias, or the
+/// table's name); None for a nested join or an unnamed relation.
+fn qualifier(t: &TableFactor) -> Option<Vec<Ident>> {
+    match t {
+        TableFactor::Table { alias: Some(a), .. }
+        | TableFactor::Derived { alias: Some(a), .. }
+        | TableFactor::Function { alias: Some(a), .. }
+        | TableFactor::UNNEST { alias: Some(a), .. } => Some(vec![a.name.clone()]),
+        TableFactor::Table {
+            name, alias: None, ..
+        } => name
+            .0
+            .iter()
+            .map(|p| match p {
+                ObjectNamePart::Identifier(i) => Some(i.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+fn column(of: &[Ident], k: &Ident) -> Expr {
+    let mut parts = of.to_vec();
+    parts.push(k.clone());
+    Expr::CompoundIdentifier(parts)
+}
+
+fn coalesce(a: Expr, b: Expr) -> Expr {
+    let arg = |e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new("coalesce")]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![arg(a), arg(b)],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+/// Rewrites one `SELECT`; returns the joined columns (name, expression).
+fn rewrite(select: &mut Select) -> datafusion::error::Result<Vec<(String, Expr)>> {
+    // Each FROM item's joined columns, and its wildcard form when it is
+    // one USING join of two named relations.
+    let mut joined: Vec<(String, Expr)> = Vec::new();
+    let mut star: Option<Vec<SelectItem>> = None;
+    // An outer USING join `*` is not spelt out for.
+    let mut outer = false;
+    let single = select.from.len() == 1;
+    for from in &mut select.from {
+        let mut left = qualifier(&from.relation);
+        let mut chain: Vec<(String, Expr)> = Vec::new();
+        let one_join = from.joins.len() == 1;
+        for join in &mut from.joins {
+            let right = qualifier(&join.relation);
+            // Later joins' ON conditions see the joined columns.
+            if let JoinOperator::Join(JoinConstraint::On(on))
+            | JoinOperator::Inner(JoinConstraint::On(on))
+            | JoinOperator::Left(JoinConstraint::On(on))
+            | JoinOperator::LeftOuter(JoinConstraint::On(on))
+            | JoinOperator::Right(JoinConstraint::On(on))
+            | JoinOperator::RightOuter(JoinConstraint::On(on))
+            | JoinOperator::FullOuter(JoinConstraint::On(on)) = &mut join.join_operator
+            {
+                substitute(on, &chain);
+            }
+            let (kind, keys) = match &join.join_operator {
+                JoinOperator::Join(JoinConstraint::Using(k))
+                | JoinOperator::Inner(JoinConstraint::Using(k)) => (Kind::Inner, k),
+                JoinOperator::Left(JoinConstraint::Using(k))
+                | JoinOperator::LeftOuter(JoinConstraint::Using(k)) => (Kind::Left, k),
+                JoinOperator::Right(JoinConstraint::Using(k))
+                | JoinOperator::RightOuter(JoinConstraint::Using(k)) => (Kind::Right, k),
+                JoinOperator::FullOuter(JoinConstraint::Using(k)) => (Kind::Full, k),
+                _ => {
+                    left = None;
+                    continue;
+                }
+            };
+            outer |= !matches!(kind, Kind::Inner);
+            let keys: Vec<Ident> = keys
+                .iter()
+                .filter_map(|k| match k.0.as_slice() {
+                    [ObjectNamePart::Identifier(i)] => Some(i.clone()),
+                    _ => None,
+                })
+                .collect();
+            let mut merged_all = true;
+            for k in &keys {
+                let name = normalized(k);
+                let before = chain.iter().position(|(n, _)| *n == name);
+                let l = match (&before, &left) {
+                    (Some(i), _) => Some(chain[*i].1.clone()),
+                    (None, Some(l)) => Some(column(l, k)),
+                    _ => None,
+                };
+                let r = right.as_ref().map(|r| column(r, k));
+                let merged = match (kind, l, r) {
+                    (Kind::Inner | Kind::Left, Some(l), _) => l,
+                    (Kind::Right, _, Some(r)) => r,
+                    (Kind::Full, Some(l), Some(r)) => coalesce(l, r),
+                    _ => {
+                        merged_all = false;
+                        continue;
+                    }
+                };
+                match before {
+                    Some(i) => chain[i].1 = merged,
+                    None => chain.push((name, merged)),
+                }
+            }
+            if single
+                && one_join
+                && merged_all
+                && !keys.is_empty()
+                && let (Some(l), Some(r)) = (&left, &right)
+            {
+                let exclude = || WildcardAdditionalOptions {
+                    opt_exclude: Some(ExcludeSelectItem::Multiple(
+                        keys.iter()
+                            .map(|k| ObjectName::from(vec![k.clone()]))
+                            .collect(),
+                    )),
+                    ..Default::default()
+                };
+                let mut items: Vec<SelectItem> = chain
+                    .iter()
+                    .zip(&keys)
+                    .map(|((_, e), k)| SelectItem::ExprWithAlias {
+                        expr: e.clone(),
+                        alias: k.clone(),
+                    })
+                    .collect();
+                for side in [l, r] {
+                    items.push(SelectItem::QualifiedWildcard(
+                        SelectItemQualifiedWildcardKind::ObjectName(ObjectName::from(side.clone())),
+                        exclude(),
+                    ));
+                }
+                star = Some(items);
+                outer = false;
+            }
+            left = None;
+        }
+        joined.extend(chain);
+    }
+    let wildcard = select
+        .projection
+        .iter()
+        .any(|i| matches!(i, SelectItem::Wildcard(_)));
+    if wildcard && outer && star.is_none() {
+        // DataFusion's `*` keeps the column whose qualifier sorts first,
+        // which an outer join may have left NULL.
+        return Err(crate::error::DataException::error(
+            "0A000",
+            "SELECT * over a chain of joins with a LEFT, RIGHT or FULL JOIN ... USING is not \
+             supported: name the columns (the USING column unqualified, the others by their \
+             table)",
+        ));
+    }
+    if joined.is_empty() {
+        return Ok(joined);
+    }
+    let mut projection = Vec::with_capacity(select.projection.len());
+    for item in std::mem::take(&mut select.projection) {
+        match item {
+            SelectItem::Wildcard(options)
+                if star.is_some() && options == WildcardAdditionalOptions::default() =>
+            {
+                projection.extend(star.clone().expect("checked"));
+            }
+            SelectItem::UnnamedExpr(Expr::Identifier(i))
+                if let Some((_, e)) = joined.iter().find(|(n, _)| *n == normalized(&i)) =>
+            {
+                projection.push(SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: i,
+                });
+            }
+            SelectItem::UnnamedExpr(mut e) => {
+                substitute(&mut e, &joined);
+                projection.push(SelectItem::UnnamedExpr(e));
+            }
+            SelectItem::ExprWithAlias { mut expr, alias } => {
+                substitute(&mut expr, &joined);
+                projection.push(SelectItem::ExprWithAlias { expr, alias });
+            }
+            other => projection.push(other),
+        }
+    }
+    select.projection = projection;
+    for e in select.selection.iter_mut().chain(select.having.iter_mut()) {
+        substitute(e, &joined);
+    }
+    if let Some(q) = &mut select.qualify {
+        substitute(q, &joined);
+    }
+    if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
+        for k in keys {
+            substitute(k, &joined);
+        }
+    }
+    Ok(joined)
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Inner,
+    Left,
+    Right,
+    Full,
+}
+
+/// Puts the joined columns' expressions in place of their unqualified
+/// names in `e`, not inside its subqueries (whose names are their own).
+fn substitute(e: &mut Expr, joined: &[(String, Expr)]) {
+    struct Names<'a> {
+        joined: &'a [(String, Expr)],
+        depth: usize,
+    }
+    impl VisitorMut for Names<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if self.depth == 0
+                && let Expr::Identifier(i) = e
+                && let Some((_, x)) = self.joined.iter().find(|(n, _)| *n == normalized(i))
+            {
+                *e = x.clone();
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    if joined.is_empty() {
+        return;
+    }
+    let _ = e.visit(&mut Names { joined, depth: 0 });
+}
