@@ -281,6 +281,28 @@ const REGRESSIONS: &[(&str, &str)] = &[
          (SELECT DISTINCT c.city FROM crm.public.customers c) c \
          RIGHT JOIN pos.public.stores st USING (city) GROUP BY city",
     ),
+    // A LATERAL join after a comma reads the item before the comma
+    // (seed 80, query 31: "Physical plan does not support logical
+    // expression OuterReferenceColumn").
+    (
+        "lateral_reads_an_item_before_the_comma",
+        "SELECT h.order_id, c.city, l.t FROM crm.public.orders h, crm.public.customers c \
+         LEFT JOIN LATERAL (SELECT o.total_usd AS t FROM crm.public.orders o \
+         WHERE o.customer_id = h.customer_id ORDER BY o.total_usd DESC LIMIT 1) l ON true \
+         WHERE h.customer_id = c.customer_id AND c.customer_id < 15",
+    ),
+    // A subquery's own ORDER BY ... LIMIT below a semi join: a rule of
+    // Quipu's (`planning/ensure_requirements.rs`) took the limit for one
+    // DataFusion had pushed down and dropped it, so every row matched.
+    (
+        "in_subquery_keeps_its_limit",
+        "SELECT o.customer_id, count(*) AS n FROM crm.public.orders o \
+         WHERE o.customer_id IN (SELECT c.customer_id FROM crm.public.customers c \
+         ORDER BY c.customer_id DESC LIMIT 5) \
+         OR EXISTS (SELECT 1 FROM (SELECT c.customer_id FROM crm.public.customers c \
+         ORDER BY c.customer_id LIMIT 3) s WHERE s.customer_id = o.customer_id) \
+         GROUP BY o.customer_id",
+    ),
     // Fewer column aliases than columns rename the first ones, as in
     // PostgreSQL (DataFusion: "Source table contains 2 columns but only 1
     // names given as column alias").
@@ -1906,10 +1928,22 @@ impl<'a> Gen<'a> {
                     where_clause(&conds)
                 )
             }
-            1 => format!(
-                "{o} {not}IN (SELECT {k} FROM {name} {a}{})",
-                where_clause(&conds)
-            ),
+            1 => {
+                // A subquery's own ORDER BY ... LIMIT below the semi join
+                // (a rule of Quipu's took the limit away).
+                let limit = match self.chance(25) {
+                    true => format!(
+                        " ORDER BY {k}{} LIMIT {}",
+                        if self.chance(50) { " DESC" } else { "" },
+                        1 + self.rng.below(8)
+                    ),
+                    false => String::new(),
+                };
+                format!(
+                    "{o} {not}IN (SELECT {k} FROM {name} {a}{}{limit})",
+                    where_clause(&conds)
+                )
+            }
             2 => {
                 // Correlated count.
                 conds.insert(0, format!("{k} = {o}"));

@@ -18,7 +18,7 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, Ident, ObjectNamePart, Query, SelectItem, TableAlias,
-    TableFactor, VisitorMut,
+    TableFactor, TableWithJoins, VisitorMut,
 };
 
 use super::syntax::{any_within, filled, normalized, one_select, query_of, selects_of};
@@ -39,9 +39,67 @@ impl VisitorMut for FromFunctions {
                     rewrite(&mut join.relation, true);
                 }
             }
+            lateral_reach(&mut select.from);
         });
         ControlFlow::Continue(())
     }
+}
+
+/// `FROM a, b LEFT JOIN LATERAL (...) x ON ...`, whose subquery may read
+/// `a` (PostgreSQL lets a `LATERAL` item read every item before it), as
+/// `FROM a CROSS JOIN b LEFT JOIN LATERAL ...`: DataFusion 55 decorrelates
+/// a lateral join only against its own left side, and a reference to `a`
+/// failed ("Physical plan does not support logical expression
+/// OuterReferenceColumn"; differential seed 80, query 31). The same rows:
+/// a comma is a cross join, and crossing `a` in before `b`'s inner and
+/// left joins keeps each `b` row's matches (not before a right or full
+/// join, whose unmatched rows would then be repeated per `a` row: those
+/// are left as written).
+fn lateral_reach(from: &mut Vec<TableWithJoins>) {
+    use datafusion::sql::sqlparser::ast::{Join, JoinConstraint, JoinOperator};
+    let lateral = |j: &Join| {
+        matches!(
+            j.relation,
+            TableFactor::Derived { lateral: true, .. }
+                | TableFactor::Function { lateral: true, .. }
+        )
+    };
+    let crossable = |j: &Join| {
+        matches!(
+            j.join_operator,
+            JoinOperator::Join(_)
+                | JoinOperator::Inner(_)
+                | JoinOperator::Left(_)
+                | JoinOperator::LeftOuter(_)
+                | JoinOperator::CrossJoin(_)
+        )
+    };
+    let Some(last) = from
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, f)| f.joins.iter().any(lateral) && f.joins.iter().all(crossable))
+        .map(|(k, _)| k)
+        .next_back()
+    else {
+        return;
+    };
+    if !from[1..last].iter().all(|f| f.joins.iter().all(crossable)) {
+        return;
+    }
+    let rest = from.split_off(last + 1);
+    let mut items = std::mem::take(from).into_iter();
+    let mut merged = items.next().expect("a FROM list before a later item");
+    for item in items {
+        merged.joins.push(Join {
+            relation: item.relation,
+            global: false,
+            join_operator: JoinOperator::CrossJoin(JoinConstraint::None),
+        });
+        merged.joins.extend(item.joins);
+    }
+    from.push(merged);
+    from.extend(rest);
 }
 
 /// Whether an argument reads something other than constants: a column

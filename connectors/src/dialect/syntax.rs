@@ -4838,6 +4838,22 @@ mod tests {
     }
 
     #[test]
+    fn lateral_joins_reach_the_items_before_them() {
+        // A lateral join after a comma reads the items before it: they
+        // are crossed in before its own left side.
+        assert_eq!(
+            fixed("SELECT * FROM a, b LEFT JOIN LATERAL (SELECT c.v FROM c WHERE c.k = a.k LIMIT 1) x ON true, d").unwrap(),
+            "SELECT * FROM a AS \"a__q1\" CROSS JOIN b LEFT JOIN LATERAL (SELECT c.v FROM c WHERE c.k = \"a__q1\".k LIMIT 1) x ON true, d"
+        );
+        // Not across a right join, whose unmatched rows would repeat.
+        assert_eq!(
+            fixed("SELECT * FROM a, b RIGHT JOIN e ON true JOIN LATERAL (SELECT a.k) x ON true")
+                .unwrap(),
+            "SELECT * FROM a AS \"a__q1\", b RIGHT JOIN e ON true JOIN LATERAL (SELECT \"a__q1\".k) x ON true"
+        );
+    }
+
+    #[test]
     fn sets_that_read_rows_are_lateral_subqueries() {
         // A column, a subquery, `LATERAL f(...)` and `WITH ORDINALITY`;
         // the first table of a FROM list is not lateral.
@@ -4896,8 +4912,12 @@ mod tests {
             fixed("SELECT * FROM a NATURAL FULL JOIN b")
                 .unwrap_err()
                 .to_string()
-                .contains("NATURAL LEFT, RIGHT and FULL joins are not supported")
+                .contains(
+                    "a NATURAL LEFT, RIGHT or FULL join is supported only with every column named"
+                )
         );
+        assert!(fixed("SELECT a.x, b.y FROM a NATURAL LEFT JOIN b WHERE a.x > 1").is_ok());
+        assert!(fixed("SELECT a.x FROM a NATURAL RIGHT JOIN b WHERE x > 1").is_err());
     }
 
     #[test]

@@ -61,11 +61,12 @@ impl VisitorMut for UsingJoins {
                     | JoinOperator::FullOuter(JoinConstraint::Natural)
             )
         });
-        if natural_outer {
+        if natural_outer && names_unqualified(select) {
             self.refused = Some(crate::error::DataException::error(
                 "0A000",
-                "NATURAL LEFT, RIGHT and FULL joins are not supported: write the join with \
-                 USING (the columns both sides share)",
+                "a NATURAL LEFT, RIGHT or FULL join is supported only with every column named \
+                 by its table (`a.x`, no `*`): write the join with USING (the columns both \
+                 sides share)",
             ));
             return ControlFlow::Break(());
         }
@@ -99,6 +100,56 @@ impl VisitorMut for UsingJoins {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Whether a `SELECT` names a column without its table (or lists `*`)
+/// in its own clauses: over a `NATURAL` join, Quipu cannot tell such a
+/// name from the joined columns, which only the schemas know.
+fn names_unqualified(select: &mut Select) -> bool {
+    struct Bare {
+        depth: usize,
+        found: bool,
+    }
+    impl VisitorMut for Bare {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if self.depth == 0 && matches!(e, Expr::Identifier(_)) {
+                self.found = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut bare = Bare {
+        depth: 0,
+        found: false,
+    };
+    for item in &mut select.projection {
+        match item {
+            SelectItem::Wildcard(_) => return true,
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                let _ = e.visit(&mut bare);
+            }
+            _ => {}
+        }
+    }
+    for e in select.selection.iter_mut().chain(select.having.iter_mut()) {
+        let _ = e.visit(&mut bare);
+    }
+    if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
+        for k in keys {
+            let _ = k.visit(&mut bare);
+        }
+    }
+    bare.found
 }
 
 /// The name a select item shows (lower-cased as PostgreSQL folds it).

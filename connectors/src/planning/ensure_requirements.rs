@@ -24,7 +24,8 @@
 //! limit may go into a join's input only where each input row gives at
 //! least one output row in the same order: the preserved side of a left or
 //! right join. Elsewhere the rule turns such a `TopK` back into a sort, and
-//! the limit stays above the join.
+//! the limit stays above the join. A `TopK` that was below a join before
+//! the rule ran is the query's own and is kept ([`own_limits`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -63,11 +64,12 @@ impl PhysicalOptimizerRule for FencedEnsureRequirements {
                 })
             })
             .data()?;
+        let own = own_limits(&fenced);
         let optimized = self.0.optimize(fenced, config)?;
         optimized
             .transform_up(|node| {
                 if let Some((join_type, _, _)) = join_shape(&node) {
-                    return unlimited_inputs(node, join_type);
+                    return unlimited_inputs(node, join_type, &own);
                 }
                 Ok(match node.downcast_ref::<NullPaddedFence>() {
                     Some(fence) => Transformed::new(
@@ -259,9 +261,37 @@ fn co_partitioned(
     ))
 }
 
+/// A `TopK`'s limit and keys, as [`own_limits`] and [`unlimited_inputs`]
+/// compare them.
+fn limit_key(sort: &SortExec) -> Option<String> {
+    sort.fetch().map(|n| format!("{n} {}", sort.expr()))
+}
+
+/// The `TopK`s below a join before `EnsureRequirements` runs: the query's
+/// own `ORDER BY ... LIMIT` in a subquery (`x IN (SELECT id FROM t ORDER
+/// BY id LIMIT 5)`), which [`unlimited_inputs`] keeps. It took their limit
+/// away too, and the subquery read every row (300 orders where PostgreSQL
+/// counts 25).
+fn own_limits(plan: &Arc<dyn ExecutionPlan>) -> std::collections::HashSet<String> {
+    let mut own = std::collections::HashSet::new();
+    let _ = plan.apply(|node| {
+        if join_shape(node).is_some() {
+            let _ = node.apply(|below| {
+                if let Some(key) = below.downcast_ref::<SortExec>().and_then(limit_key) {
+                    own.insert(key);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    own
+}
+
 fn unlimited_inputs(
     join: Arc<dyn ExecutionPlan>,
     join_type: JoinType,
+    own: &std::collections::HashSet<String>,
 ) -> DfResult<Transformed<Arc<dyn ExecutionPlan>>> {
     let mut changed = false;
     let children = join
@@ -271,7 +301,11 @@ fn unlimited_inputs(
         .map(|(i, child)| {
             let preserved = matches!((join_type, i), (JoinType::Left, 0) | (JoinType::Right, 1));
             match child.downcast_ref::<SortExec>() {
-                Some(sort) if sort.fetch().is_some() && !preserved => {
+                Some(sort)
+                    if sort.fetch().is_some()
+                        && !preserved
+                        && !limit_key(sort).is_some_and(|k| own.contains(&k)) =>
+                {
                     changed = true;
                     Arc::new(sort.with_fetch(None)) as Arc<dyn ExecutionPlan>
                 }
@@ -456,5 +490,23 @@ mod tests {
             .filter(|v| v.parse::<i32>().is_ok())
             .collect();
         assert_eq!(got, ["4", "5", "6", "7", "8"], "{text}");
+    }
+
+    /// A subquery's own `ORDER BY ... LIMIT` below a join keeps its limit:
+    /// `IN (SELECT k FROM r ORDER BY k LIMIT 5)` read all of `r` (the
+    /// rule took it for a limit DataFusion had pushed down).
+    #[tokio::test]
+    async fn a_subquerys_own_limit_below_a_join_is_kept() {
+        let ctx = context(true).await;
+        for q in [
+            "SELECT count(*) AS n FROM l WHERE k IN (SELECT value FROM generate_series(1, 50) \
+             ORDER BY value LIMIT 5)",
+            "SELECT count(*) AS n FROM l WHERE EXISTS (SELECT 1 FROM (SELECT k FROM l \
+             ORDER BY k DESC LIMIT 5) s WHERE s.k = l.k)",
+        ] {
+            let rows = ctx.sql(q).await.unwrap().collect().await.unwrap();
+            let text = pretty_format_batches(&rows).unwrap().to_string();
+            assert!(text.contains("| 5 |"), "{q}: {text}");
+        }
     }
 }
