@@ -781,6 +781,11 @@ const SCALARS: &[&str] = &[
     "s IS NULL",
     // JSON access over JSON text (`dialect/json_access.rs`; DataFusion
     // refused the operators).
+    // The jsonb builders (`syntax::jsonb_builders`; DataFusion had none):
+    // keys ordered, the last of repeated keys.
+    "jsonb_build_object('b', i, 'a', s, 'b', n)",
+    "jsonb_build_array(i, s, NULL, f)",
+    "to_jsonb(s)",
     "json_build_object('a', i, 'b', json_build_array(s, n, NULL)) -> 'b'",
     "json_build_object('a', i, 'b', json_build_array(s, n, NULL)) ->> 'a'",
     "json_build_object('a', i, 'b', json_build_array(s, n, NULL)) -> 'b' ->> 0",
@@ -960,6 +965,8 @@ const AGGREGATES: &[&str] = &[
     "regr_sxy(f, n)",
     // JSON values gathered are written as they are (they were strings).
     "json_agg(CASE WHEN b THEN json_build_array(id, s) END ORDER BY id)",
+    "jsonb_agg(i ORDER BY id)",
+    "jsonb_object_agg(s, i ORDER BY id) FILTER (WHERE s IS NOT NULL)",
     "json_object_agg(id, COALESCE(to_json(n), '[]') ORDER BY id)",
 ];
 

@@ -115,6 +115,10 @@ pub fn figure(e: &Expr) -> (String, u8) {
         Expr::Ceil { .. } => named("ceil"),
         Expr::Floor { .. } => named("floor"),
         Expr::Position { .. } => named("position"),
+        // `substr(s, 2, 3)` is its own function in PostgreSQL.
+        Expr::Substring {
+            shorthand: true, ..
+        } => named("substr"),
         Expr::Substring { .. } => named("substring"),
         Expr::Overlay { .. } => named("overlay"),
         Expr::AtTimeZone { .. } => named("timezone"),
@@ -213,8 +217,8 @@ mod tests {
                 vec!["extract", "coalesce", "max", "exists"],
             ),
             (
-                "SELECT trim(' a '), substring('abc' FROM 1 FOR 2), a IS NULL, pg_catalog.version()",
-                vec!["btrim", "substring", "?column?", "version"],
+                "SELECT trim(' a '), substring('abc' FROM 1 FOR 2), a IS NULL, pg_catalog.version(), substr('abc', 2)",
+                vec!["btrim", "substring", "?column?", "version", "substr"],
             ),
             ("SELECT 1 AS One, 2 AS \"Two\"", vec!["one", "Two"]),
             ("SELECT a FROM t UNION SELECT count(*) FROM u", vec!["a"]),

@@ -110,6 +110,7 @@ fn fix_sql<T: VisitMut + Visit>(s: &mut T, order: DateOrder) -> Result<()> {
         pg_functions(e);
         make_interval(e);
         make_timestamptz(e);
+        jsonb_builders(e);
         json_agg(e);
         json_object_agg(e);
         shift_default(e);
@@ -2740,6 +2741,38 @@ fn text_types(e: &mut Expr) {
     };
     let operand = std::mem::replace(expr.as_mut(), Expr::Value(Value::Null.into()));
     *e = around(&template, operand);
+}
+
+/// `jsonb_build_object`, `jsonb_build_array`, `to_jsonb`, `jsonb_agg` and
+/// `jsonb_object_agg` as their `json` forms read as `jsonb`
+/// (`quipu_jsonb`: PostgreSQL's `jsonb` text, keys ordered, the last of
+/// repeated keys). DataFusion has none of them ("Invalid function
+/// 'jsonb_build_object'").
+fn jsonb_builders(e: &mut Expr) {
+    let Expr::Function(f) = e else {
+        return;
+    };
+    let json = match function_name(&f.name).map(str::to_lowercase).as_deref() {
+        Some("jsonb_build_object") => "json_build_object",
+        Some("jsonb_build_array") => "json_build_array",
+        Some("to_jsonb") => "to_json",
+        Some("jsonb_agg") => "json_agg",
+        Some("jsonb_object_agg") => "json_object_agg",
+        _ => return,
+    };
+    f.name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![
+        datafusion::sql::sqlparser::ast::Ident::new(json),
+    ]);
+    json_agg(e);
+    json_object_agg(e);
+    let call = std::mem::replace(e, Expr::Value(Value::Null.into()));
+    *e = around(
+        &format!(
+            "{}(CAST(quipu_operand AS TEXT))",
+            super::text_types::JSONB_FN
+        ),
+        call,
+    );
 }
 
 /// `template`, an expression written here, with `operand` where it names

@@ -13,8 +13,9 @@
 //! - `json`: any JSON text, kept as written.
 //! - `jsonb`: any JSON text, printed as PostgreSQL prints `jsonb`: one
 //!   space after each `:` and `,`, object keys shorter first then in byte
-//!   order, the last of repeated keys, numbers as written, strings with
-//!   only `"`, `\` and control characters escaped.
+//!   order, the last of repeated keys, numbers as `numeric`s (`1e-10` is
+//!   `0.0000000001`, `-0` is `0`, `1.50` stays), strings with only `"`,
+//!   `\` and control characters escaped.
 //!
 //! The values stay `text` for clients (OID 25), not `uuid` or `json`.
 
@@ -133,6 +134,54 @@ fn json_check(s: &str) -> Option<()> {
         .map(|_| ())
 }
 
+/// A JSON number as `jsonb` keeps it, a `numeric`: `1e-10` is
+/// `0.0000000001`, `1.5e2` is `150`, `-0` is `0`, `1.50` stays `1.50` (the
+/// places written less the exponent, none below zero).
+fn numeric_text(number: &str) -> String {
+    let (negative, unsigned) = match number.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, number),
+    };
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.trim_start_matches('+').parse::<i64>().unwrap_or(0)),
+        None => (unsigned, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{whole}{fraction}");
+    let point = whole.len() as i64 + exponent;
+    let (whole, fraction) = if point <= 0 {
+        (
+            "0".to_string(),
+            format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)),
+        )
+    } else if point as usize >= digits.len() {
+        (
+            format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+            String::new(),
+        )
+    } else {
+        (
+            digits[..point as usize].to_string(),
+            digits[point as usize..].to_string(),
+        )
+    };
+    let whole = match whole.trim_start_matches('0') {
+        "" => "0",
+        w => w,
+    };
+    let zero = whole == "0" && fraction.bytes().all(|b| b == b'0');
+    let mut out = String::with_capacity(whole.len() + fraction.len() + 2);
+    if negative && !zero {
+        out.push('-');
+    }
+    out.push_str(whole);
+    if !fraction.is_empty() {
+        out.push('.');
+        out.push_str(&fraction);
+    }
+    out
+}
+
 /// PostgreSQL's `jsonb` text of valid JSON. Written here rather than with
 /// `serde_json::Value`, which would print `1.50` as `1.5`: `jsonb` keeps
 /// a number as written.
@@ -166,6 +215,11 @@ fn quoted(s: &str, out: &mut String) {
 impl Value<'_> {
     fn write(&self, out: &mut String) {
         match self {
+            Value::Atom(a)
+                if a.starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']) =>
+            {
+                out.push_str(&numeric_text(a))
+            }
             Value::Atom(a) => out.push_str(a),
             Value::Text(t) => quoted(t, out),
             Value::Array(items) => {
@@ -323,7 +377,12 @@ mod tests {
             ("  [ ]  ", "[]"),
             ("{}", "{}"),
             (r#"{"k": {"z": 1, "y": {}}}"#, r#"{"k": {"y": {}, "z": 1}}"#),
-            ("-1e5", "-1e5"),
+            // Numbers are `numeric`s (checked against PostgreSQL 15).
+            ("-1e5", "-100000"),
+            (
+                "[1.5e2, 1e-10, -0, -0.0, 2.5E-3, 1.50, 0.0001e4]",
+                "[150, 0.0000000001, 0, 0.0, 0.0025, 1.50, 1]",
+            ),
             (r#""\u00e9\/\n""#, r#""é/\n""#),
         ] {
             assert_eq!(jsonb_out(input).as_deref(), Some(want), "{input}");
