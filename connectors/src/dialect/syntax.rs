@@ -1794,19 +1794,15 @@ fn whole_counts(q: &mut Query) {
     }
 }
 
-pub(super) fn expand_exponent(text: &str) -> Option<String> {
-    let (mantissa, exponent) = text.split_once(['e', 'E'])?;
-    let exponent: i32 = exponent.parse().ok()?;
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if exponent.abs() > 38 || !format!("{int}{frac}").bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
+/// The digits `int.frac` with the point moved `exponent` places right:
+/// the whole part without leading zeros (`0` for none) and the fraction.
+pub(super) fn shift_point(int: &str, frac: &str, exponent: i64) -> (String, String) {
     let digits = format!("{int}{frac}");
-    let point = int.len() as i32 + exponent;
+    let point = int.len() as i64 + exponent;
     let (int, frac) = if point <= 0 {
         (
             String::new(),
-            format!("{}{digits}", "0".repeat(-point as usize)),
+            format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)),
         )
     } else if point as usize >= digits.len() {
         (
@@ -1820,9 +1816,21 @@ pub(super) fn expand_exponent(text: &str) -> Option<String> {
         )
     };
     let int = match int.trim_start_matches('0') {
-        "" => "0",
-        rest => rest,
+        "" => "0".to_string(),
+        rest => rest.to_string(),
     };
+    (int, frac)
+}
+
+pub(super) fn expand_exponent(text: &str) -> Option<String> {
+    let (mantissa, exponent) = text.split_once(['e', 'E'])?;
+    let exponent: i32 = exponent.parse().ok()?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if exponent.abs() > 38 || !format!("{int}{frac}").bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (int, frac) = shift_point(int, frac, exponent as i64);
+    let int = int.as_str();
     if int.trim_start_matches('0').len() + frac.len() > 38 {
         return None;
     }
