@@ -185,6 +185,8 @@ pub(crate) fn postgresql_meaning(
     // (`crate::text_forms`); before the zones, so a `timestamptz` is
     // printed in the session's.
     let plan = crate::text_forms::rewrite(plan)?;
+    // Parameters beside arrays are arrays (asyncpg encodes them so).
+    let plan = quipu_connectors::dialect::array_sets::array_placeholders(plan)?;
     // `timestamptz` is truncated, cast, printed and compared in the
     // session's time zone (`crate::zones`); before the rewrites below,
     // so they see it.

@@ -1838,6 +1838,12 @@ async def main():
         ("SELECT $1::bigint[]", [9000000000]),
         ("SELECT $1::text[]", ["a", "ñ'"]),
         ("SELECT count(*) FROM public.t WHERE i = ANY($1::int[])", [1, 2, 3]),
+        # Untyped beside an array, the parameter is one of the other
+        # side's type (it was described as text: "expected str, got list").
+        ("SELECT count(*) FROM public.t WHERE i = ANY($1)", [1, 2, 3]),
+        ("SELECT count(*) FROM public.t WHERE s <> ALL($1)", ["Straße", ""]),
+        ("SELECT ARRAY[i, 7] && $1 FROM public.t ORDER BY id", [7]),
+        ("SELECT ARRAY[s] <@ $1 FROM public.t ORDER BY id", ["", "ñandú"]),
     ]
     for sql, value in params:
         want, got = await rows_with(pg, sql, value), await rows_with(q, sql, value)
@@ -2916,7 +2922,7 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
     }
     let checked = crate::pgwire::value(&out, "checked");
     assert_eq!(checked, binary.len().to_string(), "{}", out.stdout);
-    assert_eq!(crate::pgwire::value(&out, "params"), "18", "{}", out.stdout);
+    assert_eq!(crate::pgwire::value(&out, "params"), "22", "{}", out.stdout);
     assert_eq!(
         crate::pgwire::value(&out, "declared_params"),
         "38",

@@ -126,6 +126,66 @@ impl ExprPlanner for ArrayOperators {
     }
 }
 
+/// A parameter with no type beside an array (`id = ANY ($1)`, `tags &&
+/// $1`, `tags @> $1`) is an array of the other side's type, as PostgreSQL
+/// infers it: asyncpg, which encodes a parameter as the type the server
+/// describes, was told `text` and refused a Python list ("expected str,
+/// got list"). Run on a statement's plan before its parameters are
+/// described.
+pub fn array_placeholders(
+    plan: datafusion::logical_expr::LogicalPlan,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    use datafusion::arrow::datatypes::Field;
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::expr::Placeholder;
+    let untyped = |e: &Expr| matches!(e, Expr::Placeholder(Placeholder { field: None, .. }));
+    let typed = |e: &mut Expr, t: DataType| {
+        if let Expr::Placeholder(p) = e {
+            p.field = Some(Arc::new(Field::new("", t, true)));
+        }
+    };
+    plan.transform_up_with_subqueries(|node| {
+        let schema = super::expression_schema(&node);
+        let type_of = |e: &Expr| e.get_type(&schema).ok().filter(|t| !t.is_null());
+        node.map_expressions(|e| {
+            e.transform_up(|x| {
+                let Expr::ScalarFunction(mut f) = x else {
+                    return Ok(Transformed::no(x));
+                };
+                let mut changed = false;
+                match f.name() {
+                    super::arrays::QUANTIFIED if f.args.len() > 1 && untyped(&f.args[1]) => {
+                        if let Some(t) = type_of(&f.args[0]) {
+                            typed(
+                                &mut f.args[1],
+                                DataType::List(Arc::new(Field::new_list_field(t, true))),
+                            );
+                            changed = true;
+                        }
+                    }
+                    name if name == Ask::Contains.name() || name == Ask::Overlaps.name() => {
+                        for (from, to) in [(0, 1), (1, 0)] {
+                            if f.args.len() == 2
+                                && untyped(&f.args[to])
+                                && let Some(t) = type_of(&f.args[from]).filter(is_list)
+                            {
+                                typed(&mut f.args[to], t);
+                                changed = true;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                Ok(Transformed::new_transformed(
+                    Expr::ScalarFunction(f),
+                    changed,
+                ))
+            })
+        })
+    })
+    .map(|t| t.data)
+}
+
 /// A text literal beside an array in a comparison or an array operator
 /// (`tags <> '{a,b}'`, `tags @> '{a}'`) is an array of the other side's
 /// type, as PostgreSQL reads the `unknown` literal (DataFusion: "Cannot
