@@ -106,50 +106,26 @@ impl VisitorMut for UsingJoins {
 /// in its own clauses: over a `NATURAL` join, Quipu cannot tell such a
 /// name from the joined columns, which only the schemas know.
 fn names_unqualified(select: &mut Select) -> bool {
-    struct Bare {
-        depth: usize,
-        found: bool,
-    }
-    impl VisitorMut for Bare {
-        type Break = ();
-        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-            if self.depth == 0 && matches!(e, Expr::Identifier(_)) {
-                self.found = true;
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut bare = Bare {
-        depth: 0,
-        found: false,
-    };
+    let mut found = false;
+    let mut bare = |e: &mut Expr| found |= matches!(e, Expr::Identifier(_));
     for item in &mut select.projection {
         match item {
             SelectItem::Wildcard(_) => return true,
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
-                let _ = e.visit(&mut bare);
+                own_exprs(e, &mut bare)
             }
             _ => {}
         }
     }
     for e in select.selection.iter_mut().chain(select.having.iter_mut()) {
-        let _ = e.visit(&mut bare);
+        own_exprs(e, &mut bare);
     }
     if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
         for k in keys {
-            let _ = k.visit(&mut bare);
+            own_exprs(k, &mut bare);
         }
     }
-    bare.found
+    found
 }
 
 /// The name a select item shows (lower-cased as PostgreSQL folds it).
@@ -384,11 +360,26 @@ enum Kind {
 /// Puts the joined columns' expressions in place of their unqualified
 /// names in `e`, not inside its subqueries (whose names are their own).
 fn substitute(e: &mut Expr, joined: &[(String, Expr)]) {
-    struct Names<'a> {
-        joined: &'a [(String, Expr)],
+    if joined.is_empty() {
+        return;
+    }
+    own_exprs(e, &mut |x| {
+        if let Expr::Identifier(i) = x
+            && let Some((_, j)) = joined.iter().find(|(n, _)| *n == normalized(i))
+        {
+            *x = j.clone();
+        }
+    });
+}
+
+/// Calls `f` on each expression of `e`, bottom up, but not on those inside
+/// its subqueries, which have names of their own.
+fn own_exprs(e: &mut Expr, f: &mut impl FnMut(&mut Expr)) {
+    struct Own<'a, F> {
+        f: &'a mut F,
         depth: usize,
     }
-    impl VisitorMut for Names<'_> {
+    impl<F: FnMut(&mut Expr)> VisitorMut for Own<'_, F> {
         type Break = ();
         fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
             self.depth += 1;
@@ -399,17 +390,11 @@ fn substitute(e: &mut Expr, joined: &[(String, Expr)]) {
             ControlFlow::Continue(())
         }
         fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-            if self.depth == 0
-                && let Expr::Identifier(i) = e
-                && let Some((_, x)) = self.joined.iter().find(|(n, _)| *n == normalized(i))
-            {
-                *e = x.clone();
+            if self.depth == 0 {
+                (self.f)(e);
             }
             ControlFlow::Continue(())
         }
     }
-    if joined.is_empty() {
-        return;
-    }
-    let _ = e.visit(&mut Names { joined, depth: 0 });
+    let _ = e.visit(&mut Own { f, depth: 0 });
 }
