@@ -1425,6 +1425,8 @@ struct From {
     sql: String,
     refs: Vec<Ref>,
     conds: Vec<String>,
+    /// The columns of its `USING` joins.
+    using: Vec<String>,
 }
 
 /// What TLP and NoREC need of a query: its WITH clause, FROM and the
@@ -1679,6 +1681,7 @@ impl<'a> Gen<'a> {
     /// starting at `first` if given. `outer`: outer joins allowed.
     fn from(&mut self, n: usize, outer: bool, first: Option<(String, Ref)>) -> From {
         let mut conds = vec![];
+        let mut using = vec![];
         let (mut sql, r0) = match first {
             Some(f) => f,
             None => {
@@ -1732,6 +1735,7 @@ impl<'a> Gen<'a> {
                 } else if fc == tc && once && self.chance(25) {
                     sql = format!("{sql} {kind} {item} USING ({fc})");
                     conds.extend(restriction);
+                    using.push(fc.to_string());
                 } else {
                     let mut on = on;
                     if let Some(x) = restriction {
@@ -1751,7 +1755,12 @@ impl<'a> Gen<'a> {
             }
             refs.push(r);
         }
-        From { sql, refs, conds }
+        From {
+            sql,
+            refs,
+            conds,
+            using,
+        }
     }
 
     fn any_col(&mut self, refs: &[Ref]) -> (Ref, Col) {
@@ -2179,9 +2188,22 @@ impl<'a> Gen<'a> {
         let sub = self.chance(30);
         let conds = self.main_conds(&f, sub);
         let k = 1 + self.rng.below(4);
-        let items: Vec<String> = (0..k)
+        let mut items: Vec<String> = (0..k)
             .map(|i| format!("{} AS c{i}", self.scalar(&f.refs).0))
             .collect();
+        // A USING join's column named unqualified: one column, the right
+        // side's in a right join and both sides' in a full one (DataFusion
+        // read it as the left side's). Only where no third item has it.
+        let joined: Vec<&String> = f
+            .using
+            .iter()
+            .filter(|u| f.refs.iter().filter(|r| r.has(u).is_some()).count() == 2)
+            .collect();
+        if !joined.is_empty() && self.chance(60) {
+            let u = (*self.rng.pick(&joined)).clone();
+            items.push(format!("{u} AS c{}", items.len()));
+        }
+        let k = items.len();
         let distinct = if self.chance(15) { "DISTINCT " } else { "" };
         let mut sql = format!(
             "SELECT {distinct}{} FROM {}{}",

@@ -4943,6 +4943,11 @@ mod tests {
             fixed("SELECT k FROM a JOIN b USING (k) FULL JOIN c USING (k) JOIN d ON d.x = k WHERE EXISTS (SELECT 1 FROM e WHERE k = 1)").unwrap(),
             "SELECT coalesce(a.k, c.k) AS k FROM a JOIN b USING(k) FULL JOIN c USING(k) JOIN d ON d.x = coalesce(a.k, c.k) WHERE EXISTS (SELECT 1 FROM e WHERE k = 1)"
         );
+        // A full join whose left side is a chain: the chain's own `k`.
+        assert_eq!(
+            fixed("SELECT m FROM a JOIN b ON a.x = b.x FULL JOIN c USING (m)").unwrap(),
+            "SELECT coalesce(m, c.m) AS m FROM a JOIN b ON a.x = b.x FULL JOIN c USING(m)"
+        );
         assert!(
             fixed("SELECT * FROM a JOIN b USING (k) LEFT JOIN c USING (k)")
                 .unwrap_err()

@@ -21,11 +21,13 @@
 //! joins' `ON`, and an `ORDER BY` that is not of a result column), and
 //! spells `SELECT *` over one such join as PostgreSQL lists it: `<k> AS
 //! k, l.* EXCLUDE (k), r.* EXCLUDE (k)`. It needs to know which relation
-//! each side is: a `USING` join whose left side is itself a join (`a JOIN
-//! b USING (x) JOIN c USING (k)`) is rewritten only for the columns an
-//! earlier `USING` of the chain joined, and `SELECT *` only over one
-//! join: over a chain with an outer `USING` join it is refused
-//! (`0A000`), since DataFusion's may show a column the join left NULL. A `NATURAL` join's columns only the schemas know: an inner one
+//! each side is: where the left side is itself a join (`a JOIN b ON ...
+//! FULL JOIN c USING (k)`), its `k` is the chain's one column of that
+//! name, which DataFusion reads unqualified (`COALESCE(k, c.k)`), and
+//! `SELECT *` is spelt out only over one join: over a chain with an outer
+//! `USING` join it is refused (`0A000`), since DataFusion's may show a
+//! column the join left NULL. A `NATURAL` join's columns only the schemas
+//! know: an inner one
 //! is left to DataFusion (its values are the same), an outer one is
 //! refused (`0A000`), where DataFusion answered NULL for the joined
 //! column as above.
@@ -245,6 +247,10 @@ fn rewrite(select: &mut Select) -> datafusion::error::Result<Vec<(String, Expr)>
                     (Kind::Inner | Kind::Left, Some(l), _) => l,
                     (Kind::Right, _, Some(r)) => r,
                     (Kind::Full, Some(l), Some(r)) => coalesce(l, r),
+                    // The left side is a chain of joins: its `k` is the one
+                    // column of that name there, which DataFusion reads
+                    // unqualified as the left one.
+                    (Kind::Full, None, Some(r)) => coalesce(Expr::Identifier(k.clone()), r),
                     _ => {
                         merged_all = false;
                         continue;
