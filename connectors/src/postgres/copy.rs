@@ -398,7 +398,9 @@ fn array_elements(v: &[u8]) -> std::result::Result<Vec<Option<&[u8]>>, String> {
         ));
     }
     let mut at = 20;
-    let mut items = Vec::with_capacity(len.max(0) as usize);
+    // Each element takes at least its 4-byte length: a count beyond that
+    // is a broken value, found short below, not an allocation to make.
+    let mut items = Vec::with_capacity((len.max(0) as usize).min(v.len() / 4));
     for _ in 0..len {
         let n = word(at)?;
         at += 4;
