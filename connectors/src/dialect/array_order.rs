@@ -39,6 +39,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 
+use super::is_list;
+
 /// The key's name in plans.
 pub const KEY: &str = "quipu_array_key";
 
@@ -53,13 +55,6 @@ pub fn key() -> ScalarUDF {
     ScalarUDF::new_from_impl(ArrayKey {
         signature: Signature::any(1, Volatility::Immutable),
     })
-}
-
-fn is_list(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
-    )
 }
 
 impl ScalarUDFImpl for ArrayKey {

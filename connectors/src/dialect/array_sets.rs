@@ -37,6 +37,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 
+use super::is_list;
+
 /// What a function asks.
 #[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
 enum Ask {
@@ -81,13 +83,6 @@ pub fn functions() -> Vec<ScalarUDF> {
         })
     })
     .collect()
-}
-
-fn is_list(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
-    )
 }
 
 /// Plans `@>`, `<@` and `&&` with an array on either side: an expression

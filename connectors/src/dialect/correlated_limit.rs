@@ -138,12 +138,7 @@ fn ranked(limit: &Limit) -> Result<Option<LogicalPlan>> {
         rank.order_by(order)
     };
     let rank = rank.build()?.alias(RANK);
-    let restored: Vec<Expr> = rows
-        .schema()
-        .columns()
-        .into_iter()
-        .map(Expr::Column)
-        .collect();
+    let restored: Vec<Expr> = super::columns_of(rows);
     let mut plan = LogicalPlanBuilder::from(exposed)
         .window(vec![rank])?
         .filter(

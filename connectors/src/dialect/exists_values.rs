@@ -159,12 +159,7 @@ fn pre_projected(node: LogicalPlan) -> Result<LogicalPlan> {
             .update_data(|e| saved.restore(e)))
         })?
         .data;
-    let columns: Vec<Expr> = input
-        .schema()
-        .columns()
-        .into_iter()
-        .map(Expr::Column)
-        .collect();
+    let columns: Vec<Expr> = super::columns_of(&input);
     let below = LogicalPlanBuilder::from(input)
         .project(columns.iter().cloned().chain(computed))?
         .build()?;

@@ -112,6 +112,27 @@ where
         .transform_parent(f)
 }
 
+/// Whether `t` is an array (a list of any kind).
+pub fn is_list(t: &datafusion::arrow::datatypes::DataType) -> bool {
+    use datafusion::arrow::datatypes::DataType;
+    matches!(
+        t,
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
+    )
+}
+
+/// Each output column of `plan`, as an expression over it (to keep them
+/// all in a projection that adds some).
+pub fn columns_of(
+    plan: &datafusion::logical_expr::LogicalPlan,
+) -> Vec<datafusion::logical_expr::Expr> {
+    plan.schema()
+        .columns()
+        .into_iter()
+        .map(datafusion::logical_expr::Expr::Column)
+        .collect()
+}
+
 /// The schema the expressions of `node` are typed against before type
 /// coercion: its inputs' columns, and a scan's own table's.
 pub fn expression_schema(

@@ -399,10 +399,7 @@ impl ScalarUDFImpl for JsonOfList {
                 let mut s = String::from(open);
                 // `json_agg` starts an array after the first on a line of
                 // its own (`[[1,2], null, \n [3]]`).
-                let nested = matches!(
-                    values.data_type(),
-                    DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
-                );
+                let nested = super::is_list(values.data_type());
                 for i in 0..values.len() {
                     if i > 0 {
                         s.push_str(", ");

@@ -463,13 +463,7 @@ fn keyed_correlations(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
         if added.is_empty() {
             return Ok(Transformed::no(node));
         }
-        let mut exprs: Vec<Expr> = f
-            .input
-            .schema()
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
+        let mut exprs: Vec<Expr> = super::columns_of(&f.input);
         exprs.extend(added);
         let input = LogicalPlanBuilder::from(f.input.as_ref().clone())
             .project(exprs)?

@@ -2194,8 +2194,41 @@ fn minus_before_power(e: &mut Expr) {
 /// DataFusion plans and decorrelates. A query with GROUP BY, DISTINCT,
 /// LIMIT or more than one column is left alone (and refused as before).
 /// No row gives NULL where PostgreSQL gives an empty array.
+/// The `ORDER BY` of an `ARRAY(SELECT ...)`'s aggregate, whose argument
+/// `item` is the select list's column: `ORDER BY 1` names it. With
+/// `only_position`, a key other than `1` gives None.
+fn positional_order(
+    order_by: Option<&datafusion::sql::sqlparser::ast::OrderBy>,
+    item: &Expr,
+    only_position: bool,
+) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::OrderByKind;
+    let position =
+        |e: &Expr| matches!(e, Expr::Value(v) if v.value == Value::Number("1".into(), false));
+    match order_by.map(|o| &o.kind) {
+        None => Some(String::new()),
+        Some(OrderByKind::Expressions(list)) => {
+            if only_position && !list.iter().all(|o| position(&o.expr)) {
+                return None;
+            }
+            let list: Vec<String> = list
+                .iter()
+                .map(|o| {
+                    let mut o = o.clone();
+                    if position(&o.expr) {
+                        o.expr = item.clone();
+                    }
+                    o.to_string()
+                })
+                .collect();
+            Some(format!(" ORDER BY {}", list.join(", ")))
+        }
+        Some(OrderByKind::All(_)) => None,
+    }
+}
+
 fn array_of_subquery(e: &Expr) -> Option<Expr> {
-    use datafusion::sql::sqlparser::ast::{FunctionArguments, ObjectNamePart, OrderByKind};
+    use datafusion::sql::sqlparser::ast::{FunctionArguments, ObjectNamePart};
     let Expr::Function(f) = e else {
         return None;
     };
@@ -2239,22 +2272,13 @@ fn array_of_subquery(e: &Expr) -> Option<Expr> {
                     alias: datafusion::sql::sqlparser::ast::Ident::new("quipu_element"),
                 }];
             }
-            let order = match inner.order_by.take().map(|o| o.kind) {
-                None => String::new(),
-                Some(OrderByKind::Expressions(list)) if list.iter().all(|o| {
-                    matches!(&o.expr, Expr::Value(v) if v.value == Value::Number("1".into(), false))
-                }) => {
-                    let list: Vec<String> = list
-                        .into_iter()
-                        .map(|mut o| {
-                            o.expr = parse_expr("quipu_element");
-                            o.to_string()
-                        })
-                        .collect();
-                    format!(" ORDER BY {}", list.join(", "))
-                }
-                Some(_) => return None,
-            };
+            // Only by the column itself: the select list's other columns
+            // are not in the aggregate.
+            let order = positional_order(
+                inner.order_by.take().as_ref(),
+                &parse_expr("quipu_element"),
+                true,
+            )?;
             return Some(Expr::Subquery(Box::new(parse(&format!(
                 "SELECT array_agg(quipu_element{order}) FROM ({inner}) AS quipu_elements"
             )))));
@@ -2262,26 +2286,7 @@ fn array_of_subquery(e: &Expr) -> Option<Expr> {
         SelectItem::UnnamedExpr(x) | SelectItem::ExprWithAlias { expr: x, .. } => x,
         _ => return None,
     };
-    let order = match q.order_by.as_ref().map(|o| &o.kind) {
-        None => String::new(),
-        Some(OrderByKind::Expressions(list)) => {
-            // `ORDER BY 1` names the select list's column, which inside
-            // the aggregate is the item itself.
-            let list: Vec<String> = list
-                .iter()
-                .map(|o| {
-                    let mut o = o.clone();
-                    if matches!(&o.expr, Expr::Value(v) if v.value == Value::Number("1".into(), false))
-                    {
-                        o.expr = item.clone();
-                    }
-                    o.to_string()
-                })
-                .collect();
-            format!(" ORDER BY {}", list.join(", "))
-        }
-        Some(OrderByKind::All(_)) => return None,
-    };
+    let order = positional_order(q.order_by.as_ref(), item, false)?;
     let mut q = q.clone();
     q.order_by = None;
     let SetExpr::Select(select) = q.body.as_mut() else {

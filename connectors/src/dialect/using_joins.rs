@@ -53,14 +53,13 @@ impl VisitorMut for UsingJoins {
     type Break = ();
 
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-        let natural_outer = select.from.iter().flat_map(|f| &f.joins).any(|j| {
+        let natural_outer = select.from.iter_mut().flat_map(|f| &mut f.joins).any(|j| {
             matches!(
-                j.join_operator,
-                JoinOperator::Left(JoinConstraint::Natural)
-                    | JoinOperator::LeftOuter(JoinConstraint::Natural)
-                    | JoinOperator::Right(JoinConstraint::Natural)
-                    | JoinOperator::RightOuter(JoinConstraint::Natural)
-                    | JoinOperator::FullOuter(JoinConstraint::Natural)
+                kind_of(&mut j.join_operator),
+                Some((
+                    Kind::Left | Kind::Right | Kind::Full,
+                    JoinConstraint::Natural
+                ))
             )
         });
         if natural_outer && names_unqualified(select) {
@@ -201,38 +200,28 @@ fn rewrite(select: &mut Select) -> datafusion::error::Result<Vec<(String, Expr)>
         let one_join = from.joins.len() == 1;
         for join in &mut from.joins {
             let right = qualifier(&join.relation);
-            // Later joins' ON conditions see the joined columns.
-            if let JoinOperator::Join(JoinConstraint::On(on))
-            | JoinOperator::Inner(JoinConstraint::On(on))
-            | JoinOperator::Left(JoinConstraint::On(on))
-            | JoinOperator::LeftOuter(JoinConstraint::On(on))
-            | JoinOperator::Right(JoinConstraint::On(on))
-            | JoinOperator::RightOuter(JoinConstraint::On(on))
-            | JoinOperator::FullOuter(JoinConstraint::On(on)) = &mut join.join_operator
-            {
-                substitute(on, &chain);
-            }
-            let (kind, keys) = match &join.join_operator {
-                JoinOperator::Join(JoinConstraint::Using(k))
-                | JoinOperator::Inner(JoinConstraint::Using(k)) => (Kind::Inner, k),
-                JoinOperator::Left(JoinConstraint::Using(k))
-                | JoinOperator::LeftOuter(JoinConstraint::Using(k)) => (Kind::Left, k),
-                JoinOperator::Right(JoinConstraint::Using(k))
-                | JoinOperator::RightOuter(JoinConstraint::Using(k)) => (Kind::Right, k),
-                JoinOperator::FullOuter(JoinConstraint::Using(k)) => (Kind::Full, k),
+            let (kind, keys) = match kind_of(&mut join.join_operator) {
+                // Later joins' ON conditions see the joined columns.
+                Some((_, JoinConstraint::On(on))) => {
+                    substitute(on, &chain);
+                    left = None;
+                    continue;
+                }
+                Some((kind, JoinConstraint::Using(keys))) => (
+                    kind,
+                    keys.iter()
+                        .filter_map(|k| match k.0.as_slice() {
+                            [ObjectNamePart::Identifier(i)] => Some(i.clone()),
+                            _ => None,
+                        })
+                        .collect::<Vec<Ident>>(),
+                ),
                 _ => {
                     left = None;
                     continue;
                 }
             };
             outer |= !matches!(kind, Kind::Inner);
-            let keys: Vec<Ident> = keys
-                .iter()
-                .filter_map(|k| match k.0.as_slice() {
-                    [ObjectNamePart::Identifier(i)] => Some(i.clone()),
-                    _ => None,
-                })
-                .collect();
             let mut merged_all = true;
             for k in &keys {
                 let name = normalized(k);
@@ -361,6 +350,18 @@ enum Kind {
     Left,
     Right,
     Full,
+}
+
+/// A join's kind and its constraint (`ON`, `USING`, `NATURAL`), for the
+/// kinds a `USING` or `NATURAL` join can have.
+fn kind_of(op: &mut JoinOperator) -> Option<(Kind, &mut JoinConstraint)> {
+    Some(match op {
+        JoinOperator::Join(c) | JoinOperator::Inner(c) => (Kind::Inner, c),
+        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (Kind::Left, c),
+        JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (Kind::Right, c),
+        JoinOperator::FullOuter(c) => (Kind::Full, c),
+        _ => return None,
+    })
 }
 
 /// Puts the joined columns' expressions in place of their unqualified

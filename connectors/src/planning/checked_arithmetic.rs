@@ -173,13 +173,7 @@ impl AnalyzerRule for WindowArguments {
             }
             let input_len = w.input.schema().fields().len();
             let moved_len = moved.len();
-            let mut below: Vec<Expr> = w
-                .input
-                .schema()
-                .columns()
-                .into_iter()
-                .map(Expr::Column)
-                .collect();
+            let mut below: Vec<Expr> = crate::dialect::columns_of(&w.input);
             below.extend(moved.into_iter().map(|(e, name)| e.alias(name)));
             let below = LogicalPlan::Projection(Projection::try_new(below, Arc::clone(&w.input))?);
             let window = LogicalPlan::Window(Window::try_new(window_expr, Arc::new(below))?);

@@ -275,15 +275,17 @@ fn limit_key(sort: &SortExec) -> Option<String> {
 fn own_limits(plan: &Arc<dyn ExecutionPlan>) -> std::collections::HashSet<String> {
     let mut own = std::collections::HashSet::new();
     let _ = plan.apply(|node| {
-        if join_shape(node).is_some() {
-            let _ = node.apply(|below| {
-                if let Some(key) = below.downcast_ref::<SortExec>().and_then(limit_key) {
-                    own.insert(key);
-                }
-                Ok(TreeNodeRecursion::Continue)
-            });
+        if join_shape(node).is_none() {
+            return Ok(TreeNodeRecursion::Continue);
         }
-        Ok(TreeNodeRecursion::Continue)
+        let _ = node.apply(|below| {
+            if let Some(key) = below.downcast_ref::<SortExec>().and_then(limit_key) {
+                own.insert(key);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        // Its subtree is read, joins below it included.
+        Ok(TreeNodeRecursion::Jump)
     });
     own
 }

@@ -138,12 +138,7 @@ fn graft(plan: &LogicalPlan, left: &Arc<LogicalPlan>, keep_empty: bool) -> Optio
         LogicalPlan::EmptyRelation(e) if e.produce_one_row => Some(left.as_ref().clone()),
         LogicalPlan::Projection(p) => {
             let input = graft(&p.input, left, keep_empty)?;
-            let mut exprs: Vec<Expr> = left
-                .schema()
-                .columns()
-                .into_iter()
-                .map(Expr::Column)
-                .collect();
+            let mut exprs: Vec<Expr> = crate::dialect::columns_of(left);
             for (e, (q, f)) in p.expr.iter().zip(p.schema.iter()) {
                 let (plain, changed) = inner_columns(e, left)?;
                 exprs.push(match changed {

@@ -52,8 +52,8 @@ fn builder_for(w: &Wire, t: &DataType) -> Box<dyn ArrayBuilder> {
         ),
         Wire::Date => Box::new(Date32Builder::new()),
         Wire::Timestamp | Wire::TimestampTz => {
-            let tz = match w.arrow() {
-                DataType::Timestamp(_, tz) => tz,
+            let tz = match t {
+                DataType::Timestamp(_, tz) => tz.clone(),
                 _ => None,
             };
             Box::new(TimestampMicrosecondBuilder::new().with_timezone_opt(tz))

@@ -29,9 +29,11 @@ pub async fn discover(pools: &PgPools, source: &SourceDef) -> Result<Vec<TableDe
             "SELECT c.table_schema::text, c.table_name::text, c.column_name::text, c.udt_name::text,
                     c.is_nullable = 'YES', c.numeric_precision, c.numeric_scale,
                     c.data_type::text,
-                    (SELECT a.atttypmod FROM pg_catalog.pg_attribute a
-                     WHERE a.attrelid = format('%I.%I', c.table_schema, c.table_name)::regclass
-                       AND a.attname = c.column_name)
+                    CASE WHEN c.udt_name = '_numeric' THEN
+                      (SELECT a.atttypmod FROM pg_catalog.pg_attribute a
+                       WHERE a.attrelid = format('%I.%I', c.table_schema, c.table_name)::regclass
+                         AND a.attname = c.column_name)
+                    END
              FROM information_schema.columns c
              JOIN information_schema.tables t
                ON t.table_schema = c.table_schema AND t.table_name = c.table_name

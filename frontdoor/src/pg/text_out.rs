@@ -102,7 +102,7 @@ pub fn pg_text_batch(
                 ))
             }
             DataType::Timestamp(_, Some(_)) if text && zone_ok => {
-                Some(timestamptz_text(column, zone)?)
+                Some(zoned_text(column, Some(zone))?)
             }
             // PostgreSQL's interval text: a sign on each field that differs
             // from the one before (`-1 mons +1 day`, `-1 days +02:00:00`);
@@ -125,25 +125,7 @@ pub fn pg_text_batch(
             // day 02:00:00"}`); pgwire wrote each in its own text
             // (`{inf,2.0}`, `{2024-01-01 10:00:00.000000}`), unquoted.
             DataType::List(_) | DataType::LargeList(_) if text => {
-                let zoned = match column.data_type() {
-                    DataType::List(f)
-                        if zone_ok && matches!(f.data_type(), DataType::Timestamp(_, Some(_))) =>
-                    {
-                        let element = DataType::Timestamp(
-                            datafusion::arrow::datatypes::TimeUnit::Microsecond,
-                            Some(zone.into()),
-                        );
-                        cast(
-                            column,
-                            &DataType::List(Arc::new(f.as_ref().clone().with_data_type(element))),
-                        )?
-                    }
-                    _ => column.clone(),
-                };
-                Some(
-                    quipu_connectors::dialect::pg_out::text_of(&zoned)
-                        .map_err(|e| ArrowError::ComputeError(e.to_string()))?,
-                )
+                Some(zoned_text(column, zone_ok.then_some(zone))?)
             }
             _ => None,
         };
@@ -308,16 +290,30 @@ impl Places {
 /// What every hidden column's name starts with.
 const HIDDEN: &str = quipu_scheduler::scales::HIDDEN;
 
-/// A `timestamptz` column as PostgreSQL prints it in `zone`:
-/// `2024-02-29 23:59:59.5+05:30`, `2026-03-08 02:30:00-05` (the offset's
-/// minutes only when there are some; pgwire wrote the hours alone).
-fn timestamptz_text(column: &ArrayRef, zone: &str) -> Result<ArrayRef, ArrowError> {
+/// A `timestamptz` column, or an array of them, as PostgreSQL prints it in
+/// `zone`: `2024-02-29 23:59:59.5+05:30`, `2026-03-08 02:30:00-05` (the
+/// offset's minutes only when there are some; pgwire wrote the hours
+/// alone). Any other column (or no zone Arrow can read) as PostgreSQL
+/// prints it as it is.
+fn zoned_text(column: &ArrayRef, zone: Option<&str>) -> Result<ArrayRef, ArrowError> {
     use datafusion::arrow::datatypes::TimeUnit;
-    let zoned = cast(
-        column,
-        &DataType::Timestamp(TimeUnit::Microsecond, Some(zone.into())),
-    )?;
-    quipu_connectors::dialect::pg_out::text_of(&zoned)
+    let zoned = |t: &DataType| match (t, zone) {
+        (DataType::Timestamp(_, Some(_)), Some(zone)) => Some(DataType::Timestamp(
+            TimeUnit::Microsecond,
+            Some(zone.into()),
+        )),
+        _ => None,
+    };
+    let target = match column.data_type() {
+        DataType::List(f) => zoned(f.data_type())
+            .map(|t| DataType::List(Arc::new(f.as_ref().clone().with_data_type(t)))),
+        t => zoned(t),
+    };
+    let column = match target {
+        Some(t) => cast(column, &t)?,
+        None => Arc::clone(column),
+    };
+    quipu_connectors::dialect::pg_out::text_of(&column)
         .map_err(|e| ArrowError::ComputeError(e.to_string()))
 }
 
