@@ -314,6 +314,9 @@ fn analyzer_rules() -> Vec<Arc<dyn AnalyzerRule + Send + Sync>> {
     rules.push(Arc::new(crate::dialect::json_arguments::JsonArguments));
     rules.push(Arc::new(crate::dialect::year_preimage::YearPreimage));
     rules.push(Arc::new(crate::dialect::array_order::ArrayOrder));
+    rules.push(Arc::new(
+        crate::planning::sound_dependencies::SoundDependencies,
+    ));
     rules
 }
 
@@ -332,6 +335,15 @@ fn datafusion_rules() -> Vec<Rule> {
                 "single_distinct_aggregation_to_group_by" => {
                     vec![Arc::new(Guarded(rule, Keep::SameTypes))]
                 }
+                // Each reads an aggregation's dependencies, which each
+                // rebuilt aggregation has as DataFusion wrongly gives them.
+                "replace_distinct_aggregate"
+                | "eliminate_join"
+                | "eliminate_duplicated_expr"
+                | "optimize_projections" => vec![
+                    Arc::new(crate::planning::sound_dependencies::SoundDependencies),
+                    rule,
+                ],
                 "decorrelate_lateral_join" => vec![
                     Arc::new(crate::planning::lateral_rows::LateralRows),
                     rule,

@@ -38,6 +38,9 @@ pub(crate) enum Kind {
     DataException(&'static str),
     /// The cluster has no executor to run the query yet.
     NoExecutors,
+    /// A column shown beside a grouping that neither groups nor
+    /// aggregates it.
+    Grouping,
     /// The embedded cluster did not start.
     ClusterStart,
     Internal,
@@ -99,6 +102,8 @@ impl Kind {
                 Kind::DataException(code)
             }
             DataFusionError::SQL(..) => Kind::Syntax,
+            // DataFusion has no type of its own for it.
+            DataFusionError::Plan(m) if ungrouped(m).is_some() => Kind::Grouping,
             DataFusionError::SchemaError(..) => Kind::UndefinedColumn,
             DataFusionError::Plan(_) => Kind::InvalidStatement,
             DataFusionError::NotImplemented(_) => Kind::NotSupported,
@@ -121,6 +126,7 @@ impl Kind {
             Kind::DataException(code) => code,
             // cannot_connect_now: the cluster has no executor to run it yet.
             Kind::NoExecutors => "57P03",
+            Kind::Grouping => "42803",
             Kind::ClusterStart => "58000",
             Kind::Internal => "XX000",
         }
@@ -135,6 +141,7 @@ impl Kind {
             | Kind::UndefinedColumn
             | Kind::InvalidStatement
             | Kind::TooComplex
+            | Kind::Grouping
             | Kind::DataException(_) => tonic::Code::InvalidArgument,
             Kind::OutOfMemory => tonic::Code::ResourceExhausted,
             Kind::NoExecutors => tonic::Code::Unavailable,
@@ -188,10 +195,16 @@ fn df_message(e: &DataFusionError) -> String {
             }
         }
         DataFusionError::Shared(inner) => df_message(inner),
+        // The words are the wrapped error's.
+        DataFusionError::Diagnostic(_, inner) => df_message(inner),
         DataFusionError::Execution(m) if m == SCALAR_SUBQUERY_ROWS => {
             "more than one row returned by a subquery used as an expression".to_string()
         }
         DataFusionError::Execution(m) if let Some((_, said)) = text_not_a_value(m) => said,
+        DataFusionError::Plan(m) if let Some(column) = ungrouped(m) => format!(
+            "column \"{column}\" must appear in the GROUP BY clause or be used in an aggregate \
+             function"
+        ),
         DataFusionError::Plan(m) if m.contains("unnest() can only be applied to array") => {
             "unnest takes an array, and its argument is not one (a PostgreSQL source's \
              `char(n)[]`, `uuid[]`, `jsonb[]` or enum array column is read as its text: cast \
@@ -215,6 +228,21 @@ fn df_message(e: &DataFusionError) -> String {
         ),
         other => other.strip_backtrace(),
     }
+}
+
+/// The column (or expression) DataFusion's planning error for a column
+/// shown beside a grouping names. Its words spoke of "expanding wildcard"
+/// where the query had no `*`.
+fn ungrouped(m: &str) -> Option<&str> {
+    if let Some(rest) = m.split_once("While expanding wildcard, column \"") {
+        return rest
+            .1
+            .split_once("\" must appear in the GROUP BY")
+            .map(|(c, _)| c);
+    }
+    let rest = m.split_once("HAVING clause references: ")?.1;
+    rest.split_once(" must appear in the GROUP BY clause")
+        .map(|(c, _)| c)
 }
 
 /// The column DataFusion's "Physical plan does not support logical
@@ -408,6 +436,26 @@ mod tests {
             said.starts_with("a subquery that reads the outer query's column \"x\""),
             "{said}"
         );
+        // A column beside a grouping, in PostgreSQL's words (DataFusion's
+        // spoke of a wildcard the query did not have).
+        for m in [
+            "Column in SELECT must be in GROUP BY or an aggregate function: While expanding \
+             wildcard, column \"c.name\" must appear in the GROUP BY clause or must be part of \
+             an aggregate function, currently only \"c.id\" appears in the SELECT clause \
+             satisfies this requirement",
+            "HAVING clause references: c.name must appear in the GROUP BY clause or be used in \
+             an aggregate function",
+        ] {
+            let diagnosed = DataFusionError::Diagnostic(
+                Box::new(datafusion::common::Diagnostic::new_error("x", None)),
+                Box::new(plan(m)),
+            );
+            assert_eq!(
+                message(&SchedulerError::Query(diagnosed)),
+                "column \"c.name\" must appear in the GROUP BY clause or be used in an \
+                 aggregate function"
+            );
+        }
     }
 
     #[test]
@@ -537,6 +585,17 @@ mod tests {
                     limit: 1,
                 }),
                 "54001",
+                tonic::Code::InvalidArgument,
+            ),
+            (
+                plan(
+                    "Column in SELECT must be in GROUP BY or an aggregate function: While \
+                     expanding wildcard, column \"o.total\" must appear in the GROUP BY clause \
+                     or must be part of an aggregate function, currently only \"o.id\" appears \
+                     in the SELECT clause satisfies this requirement",
+                )
+                .into(),
+                "42803",
                 tonic::Code::InvalidArgument,
             ),
             (

@@ -303,6 +303,40 @@ const REGRESSIONS: &[(&str, &str)] = &[
          ORDER BY c.customer_id LIMIT 3) s WHERE s.customer_id = o.customer_id) \
          GROUP BY o.customer_id",
     ),
+    // A grouping over a join of groupings: DataFusion 55 gave each input
+    // dependency every output column, so `s.k` "determined" `o.status`.
+    // It dropped `ORDER BY 1, 2`'s second key (so `LIMIT 6` kept other
+    // rows) and the outer `GROUP BY t.k, t.status`'s second key (7 groups
+    // where PostgreSQL has one per `k` and status;
+    // `planning/sound_dependencies.rs`).
+    (
+        "grouping_over_a_join_keeps_its_keys",
+        "SELECT s.k, o.status, count(*) AS n FROM (SELECT c.customer_id % 7 AS k, count(*) AS m \
+         FROM crm.public.customers c GROUP BY 1) s CROSS JOIN (SELECT DISTINCT o.status \
+         FROM crm.public.orders o) o GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 6",
+    ),
+    (
+        "outer_grouping_keeps_its_keys",
+        "SELECT t.k, count(*) AS n FROM (SELECT s.k, o.status FROM (SELECT c.customer_id % 7 AS k \
+         FROM crm.public.customers c GROUP BY 1) s CROSS JOIN (SELECT o.status FROM \
+         crm.public.orders o GROUP BY 1) o GROUP BY 1, 2) t GROUP BY t.k, t.status",
+    ),
+    // A table's other columns beside a grouping by its primary key, as
+    // PostgreSQL allows (DataFusion refused them: the sources' keys were
+    // not its constraints), across two sources too.
+    (
+        "grouped_by_a_primary_key",
+        "SELECT c.customer_id, c.city, c.segment, count(o.order_id) AS n, sum(o.total_usd) AS s \
+         FROM crm.public.customers c LEFT JOIN crm.public.orders o ON o.customer_id = c.customer_id \
+         GROUP BY c.customer_id ORDER BY n DESC, c.customer_id LIMIT 20",
+    ),
+    (
+        "grouped_by_primary_keys_across_sources",
+        "SELECT c.*, s.name, count(*) AS n FROM crm.public.customers c JOIN pos.public.loyalty_cards l \
+         ON l.card_id = c.loyalty_card_id JOIN pos.public.transactions t ON t.loyalty_card_id = \
+         l.card_id JOIN pos.public.stores s ON s.store_id = t.store_id \
+         GROUP BY c.customer_id, s.store_id ORDER BY n DESC, c.customer_id, s.name LIMIT 15",
+    ),
     // Fewer column aliases than columns rename the first ones, as in
     // PostgreSQL (DataFusion: "Source table contains 2 columns but only 1
     // names given as column alias").

@@ -87,7 +87,7 @@ fn ranked(limit: &Limit) -> Result<Option<LogicalPlan>> {
     // A limit no larger than what it limits can ever be (`SELECT count(*)
     // ... LIMIT 1`) limits nothing.
     if skip == 0
-        && let (Some(n), Some(max)) = (fetch, limit.input.max_rows())
+        && let (Some(n), Some(max)) = (fetch, super::rows_at_most(&limit.input))
         && max <= n
         && correlated(&limit.input)?
     {

@@ -133,6 +133,35 @@ pub fn columns_of(
         .collect()
 }
 
+/// The most rows `plan` can return whatever its filters keep, or None.
+/// DataFusion's `max_rows` also bounds a filter on an equality with a
+/// source's primary key to one row; the rewrites of correlated
+/// subqueries (`correlated_limit`, `single_row`) must treat such a lookup
+/// as any other, since DataFusion decorrelates a subquery only in the
+/// shapes they make of it (a limit kept as a rank, an aggregate).
+pub fn rows_at_most(plan: &datafusion::logical_expr::LogicalPlan) -> Option<usize> {
+    use datafusion::logical_expr::{FetchType, LogicalPlan};
+    let min = |a: Option<usize>, b: Option<usize>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match plan {
+        LogicalPlan::Projection(p) => rows_at_most(&p.input),
+        LogicalPlan::SubqueryAlias(a) => rows_at_most(&a.input),
+        LogicalPlan::Filter(f) => rows_at_most(&f.input),
+        LogicalPlan::Window(w) => rows_at_most(&w.input),
+        LogicalPlan::Sort(s) => min(s.fetch, rows_at_most(&s.input)),
+        LogicalPlan::Limit(l) => match l.get_fetch_type() {
+            Ok(FetchType::Literal(fetch)) => min(fetch, rows_at_most(&l.input)),
+            _ => rows_at_most(&l.input),
+        },
+        LogicalPlan::Aggregate(a) if a.group_expr.is_empty() => Some(1),
+        LogicalPlan::Values(v) => Some(v.values.len()),
+        LogicalPlan::EmptyRelation(e) => Some(usize::from(e.produce_one_row)),
+        _ => None,
+    }
+}
+
 /// The schema the expressions of `node` are typed against before type
 /// coercion: its inputs' columns, and a scan's own table's.
 pub fn expression_schema(

@@ -205,7 +205,9 @@ fn needs_aggregate(sq: &Subquery) -> bool {
         LogicalPlan::Filter(f) => matches!(f.input.as_ref(), LogicalPlan::Aggregate(_)),
         _ => false,
     };
-    !aggregated && plan.max_rows().is_none_or(|n| n > 1)
+    // A lookup by a source's primary key is aggregated as any other,
+    // which is what lets its conditions on outer columns alone be hoisted.
+    !aggregated && super::rows_at_most(plan).is_none_or(|n| n > 1)
 }
 
 /// The subquery's filter without its conjuncts on outer columns alone

@@ -9,7 +9,8 @@
 //! that guard their right side ([`short_circuit`]), `LATERAL` subqueries
 //! that no longer read the outer row ([`uncorrelated_lateral`]) or read
 //! only the outer row ([`lateral_rows`]) and plans run on
-//! Ballista ([`cluster_plan`], [`empty_relations`]).
+//! Ballista ([`cluster_plan`], [`empty_relations`]), and an aggregation's
+//! functional dependencies ([`sound_dependencies`]).
 
 pub mod checked_arithmetic;
 pub mod checked_expr;
@@ -23,6 +24,7 @@ pub mod missing_sorts;
 pub mod projection_names;
 pub mod repeated_sort_keys;
 pub mod short_circuit;
+pub mod sound_dependencies;
 pub mod table_functions;
 pub mod uncorrelated_lateral;
 pub mod uncorrelated_mark;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
+use datafusion::common::{Constraint, Constraints};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
@@ -30,6 +31,12 @@ pub struct PgTable {
     pools: Arc<PgPools>,
     /// The table's own `partitions` setting (over the source's option).
     partitions: Option<u32>,
+    /// The source's primary key, so a query grouped by it may show the
+    /// table's other columns, as PostgreSQL lets it (`GROUP BY c.id`
+    /// beside `c.name`): DataFusion refused them. PostgreSQL enforces the
+    /// key; a stale one (dropped since the last refresh) only adds the
+    /// columns to the grouping.
+    constraints: Option<Constraints>,
 }
 
 impl PgTable {
@@ -146,6 +153,7 @@ impl PgTable {
             schema,
             pools,
             partitions: None,
+            constraints: None,
         }
     }
 
@@ -167,20 +175,38 @@ impl PgTable {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let schema = Arc::new(Schema::new(fields));
         Ok(PgTable {
             source: source.clone(),
             name: def.name.clone(),
-            schema: Arc::new(Schema::new(fields)),
+            constraints: primary_key(&schema, &def.primary_key),
+            schema,
             pools,
             partitions: def.partitions,
         })
     }
 }
 
+/// The primary key as DataFusion's constraint, or None when the table
+/// has none or a key column is not in the catalog (skipped by
+/// `unsupported_type = warn`).
+pub fn primary_key(schema: &Schema, key: &[String]) -> Option<Constraints> {
+    let indices = key
+        .iter()
+        .map(|k| schema.index_of(k).ok())
+        .collect::<Option<Vec<usize>>>()?;
+    (!indices.is_empty())
+        .then(|| Constraints::new_unverified(vec![Constraint::PrimaryKey(indices)]))
+}
+
 #[async_trait]
 impl TableProvider for PgTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    fn constraints(&self) -> Option<&Constraints> {
+        self.constraints.as_ref()
     }
 
     fn table_type(&self) -> TableType {

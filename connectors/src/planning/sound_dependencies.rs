@@ -1,0 +1,279 @@
+//! An aggregation's functional dependencies as they hold (issue 22).
+//!
+//! DataFusion 55 maps each dependency of an aggregation's input whose
+//! columns it groups by onto *every* column of its output
+//! (`aggregate_functional_dependencies`). Over a join that is wrong: in
+//! `... FROM (SELECT DISTINCT k ...) s CROSS JOIN (SELECT DISTINCT status
+//! ...) o GROUP BY s.k, o.status`, `s.k` determines `s`'s columns, not
+//! `o.status`, yet the output claimed `s.k` determines `status`. Its rules
+//! then answered wrongly:
+//!
+//! - `eliminate_duplicated_expr` dropped `ORDER BY 1, 2`'s second key as
+//!   determined by the first (the rows came out in any `status` order);
+//! - `optimize_projections` dropped `status` from an outer `GROUP BY k,
+//!   status` that did not show it (7 groups where PostgreSQL has 28);
+//! - `DISTINCT k, status` over it kept one row per `k`.
+//!
+//! [`SoundDependencies`] gives each such dependency only the grouped
+//! columns its input's dependency determines (and the grouping itself
+//! back as a key of the output, which DataFusion leaves out beside
+//! another dependency). It runs after the analyzer and before each of
+//! DataFusion's rules that read dependencies, since each rebuilt
+//! aggregation has DataFusion's again.
+
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
+use datafusion::common::{
+    Dependency, FunctionalDependence, FunctionalDependencies, config::ConfigOptions,
+};
+use datafusion::error::Result;
+use datafusion::logical_expr::{Aggregate, LogicalPlan};
+use datafusion::optimizer::{AnalyzerRule, OptimizerConfig, OptimizerRule};
+
+#[derive(Debug, Default)]
+pub struct SoundDependencies;
+
+impl AnalyzerRule for SoundDependencies {
+    fn name(&self) -> &str {
+        "quipu_sound_dependencies"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
+        Ok(sound(plan)?.data)
+    }
+}
+
+impl OptimizerRule for SoundDependencies {
+    fn name(&self) -> &str {
+        "quipu_sound_dependencies"
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        sound(plan)
+    }
+}
+
+/// The plan with every aggregation's dependencies sound, the nodes above
+/// one that changed with their schemas built again; the plan itself when
+/// none claims more than holds.
+pub fn sound(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let mut unsound = false;
+    plan.apply_with_subqueries(|p| {
+        if let LogicalPlan::Aggregate(a) = p
+            && claims_too_much(a)
+        {
+            unsound = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    if !unsound {
+        return Ok(Transformed::no(plan));
+    }
+    plan.transform_up_with_subqueries(|p| {
+        // Its inputs' dependencies may have changed.
+        let p = match p {
+            LogicalPlan::TableScan(_) | LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => p,
+            other => other.recompute_schema()?,
+        };
+        Ok(Transformed::yes(match p {
+            LogicalPlan::Aggregate(a) => LogicalPlan::Aggregate(with_sound_dependencies(a)?),
+            other => other,
+        }))
+    })
+}
+
+/// Whether the aggregation's dependencies are other than those that hold.
+fn claims_too_much(a: &Aggregate) -> bool {
+    normalized(a.schema.functional_dependencies()) != normalized(&dependencies(a))
+}
+
+fn normalized(deps: &FunctionalDependencies) -> Vec<(Vec<usize>, Vec<usize>, bool, bool)> {
+    let mut all: Vec<_> = deps
+        .iter()
+        .map(|d| {
+            let mut targets = d.target_indices.clone();
+            targets.sort_unstable();
+            (
+                d.source_indices.clone(),
+                targets,
+                d.nullable,
+                d.mode == Dependency::Single,
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+fn with_sound_dependencies(mut a: Aggregate) -> Result<Aggregate> {
+    if !claims_too_much(&a) {
+        return Ok(a);
+    }
+    let schema = a
+        .schema
+        .as_ref()
+        .clone()
+        .with_functional_dependencies(dependencies(&a))?;
+    a.schema = Arc::new(schema);
+    Ok(a)
+}
+
+/// The dependencies of an aggregation's output: for each of its input's
+/// whose columns it groups by, the grouped columns that dependency
+/// determines (all of them: a key of the output); and the grouping, a
+/// key of the output, unless one of those is. DataFusion's gave such a
+/// dependency every column, and took it for a key when the grouped
+/// columns no dependency covers were left out of its test.
+fn dependencies(a: &Aggregate) -> FunctionalDependencies {
+    let fields = a.schema.fields();
+    let group_names: Vec<String> = a
+        .group_expr
+        .iter()
+        .map(|e| e.schema_name().to_string())
+        .collect();
+    let count = group_names.len();
+    // A grouping set's rows are not unique in its columns (DataFusion's
+    // has none either).
+    if count == 0
+        || a.group_expr
+            .iter()
+            .any(|e| matches!(e, datafusion::logical_expr::Expr::GroupingSet(_)))
+    {
+        return FunctionalDependencies::empty();
+    }
+    let position = |name: &str| group_names.iter().position(|g| g == name);
+    let input = a.input.schema();
+    let input_names = input.field_names();
+    let mut deps = Vec::new();
+    for from in input.functional_dependencies().iter() {
+        let Some(source) = from
+            .source_indices
+            .iter()
+            .map(|&i| position(&input_names[i]))
+            .collect::<Option<Vec<usize>>>()
+        else {
+            continue;
+        };
+        let mut targets: Vec<usize> = from
+            .target_indices
+            .iter()
+            .filter_map(|&i| position(&input_names[i]))
+            .chain(source.iter().copied())
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        if targets.len() == count {
+            deps.push(
+                FunctionalDependence::new(source, (0..fields.len()).collect(), from.nullable)
+                    .with_mode(Dependency::Single),
+            );
+        } else if targets.len() > source.len() {
+            deps.push(
+                FunctionalDependence::new(source, targets, from.nullable)
+                    .with_mode(Dependency::Multi),
+            );
+        }
+    }
+    if !deps.iter().any(|d| d.mode == Dependency::Single) {
+        deps.push(
+            FunctionalDependence::new(
+                (0..count).collect(),
+                (0..fields.len()).collect(),
+                fields[..count].iter().any(|f| f.is_nullable()),
+            )
+            .with_mode(Dependency::Single),
+        );
+    }
+    FunctionalDependencies::new(deps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::prelude::SessionContext;
+
+    async fn plan(ctx: &SessionContext, sql: &str) -> LogicalPlan {
+        ctx.state().create_logical_plan(sql).await.unwrap()
+    }
+
+    fn aggregates(p: &LogicalPlan) -> Vec<Aggregate> {
+        let mut found = Vec::new();
+        p.apply(|p| {
+            if let LogicalPlan::Aggregate(a) = p {
+                found.push(a.clone());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        found
+    }
+
+    #[tokio::test]
+    async fn a_grouping_over_a_join_claims_only_what_holds() {
+        let ctx = SessionContext::new();
+        for t in ["a", "b"] {
+            ctx.sql(&format!(
+                "CREATE TABLE {t} (k INT, v INT) AS VALUES (1, 1), (1, 2)"
+            ))
+            .await
+            .unwrap();
+        }
+        let sql = "SELECT s.k, o.v FROM (SELECT k FROM a GROUP BY k) s CROSS JOIN \
+                   (SELECT v FROM b GROUP BY v) o GROUP BY s.k, o.v";
+        let before = plan(&ctx, sql).await;
+        let outer = |p: &LogicalPlan| aggregates(p).into_iter().next().unwrap();
+        // DataFusion's: `s.k` (the first grouped column) determines all.
+        assert!(claims_too_much(&outer(&before)));
+        let after = sound(before).unwrap();
+        assert!(after.transformed);
+        let a = outer(&after.data);
+        assert!(!claims_too_much(&a));
+        let deps = a.schema.functional_dependencies();
+        // `s.k` and `o.v` each determine only themselves: what is left is
+        // the grouping, a key of the whole output.
+        assert_eq!(deps.iter().count(), 1, "{deps:?}");
+        let key = deps.iter().next().unwrap();
+        assert_eq!(key.source_indices, vec![0, 1]);
+        assert_eq!(key.mode, Dependency::Single);
+        // Sound already: nothing to do.
+        assert!(!sound(after.data).unwrap().transformed);
+
+        // DataFusion took `s.k` for a key of the output, as it determines
+        // `s.n`, the only other grouped column a dependency covers.
+        let sql = "SELECT s.k, o.v FROM (SELECT k, count(*) n FROM a GROUP BY k) s CROSS JOIN \
+                   b o GROUP BY s.k, o.v, s.n";
+        let before = plan(&ctx, sql).await;
+        let claimed = outer(&before);
+        let key = claimed
+            .schema
+            .functional_dependencies()
+            .iter()
+            .next()
+            .unwrap();
+        assert_eq!(
+            (key.source_indices.clone(), key.mode),
+            (vec![0], Dependency::Single)
+        );
+        let a = outer(&sound(before).unwrap().data);
+        let mut deps: Vec<_> = a.schema.functional_dependencies().iter().cloned().collect();
+        deps.sort_by_key(|d| d.source_indices.len());
+        assert_eq!(deps.len(), 2, "{deps:?}");
+        // `s.k` determines itself and `s.n`, and is not a key.
+        assert_eq!(deps[0].source_indices, vec![0]);
+        assert_eq!(deps[0].target_indices, vec![0, 2]);
+        assert_eq!(deps[0].mode, Dependency::Multi);
+        assert_eq!(deps[1].source_indices, vec![0, 1, 2]);
+        assert_eq!(deps[1].mode, Dependency::Single);
+    }
+}
