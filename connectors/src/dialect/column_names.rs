@@ -18,15 +18,17 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 /// PostgreSQL's names for the result columns of `statement`, when it is a
-/// query whose select list names each column (no `*`).
-pub fn result_names(statement: &Statement) -> Option<Vec<String>> {
+/// query: one per select item, None for a `*` or `t.*`, whose columns only
+/// the plan knows (and name as PostgreSQL does). [`fitted`] spreads them
+/// over the result's columns.
+pub fn result_names(statement: &Statement) -> Option<Vec<Option<String>>> {
     let Statement::Query(q) = statement else {
         return None;
     };
     query_names(q)
 }
 
-fn query_names(q: &Query) -> Option<Vec<String>> {
+fn query_names(q: &Query) -> Option<Vec<Option<String>>> {
     let mut body = q.body.as_ref();
     // A set operation's columns are named by its first branch.
     loop {
@@ -46,19 +48,43 @@ fn query_names(q: &Query) -> Option<Vec<String>> {
                 {
                     return query_names(subquery);
                 }
-                return s
-                    .projection
-                    .iter()
-                    .map(|item| match item {
-                        SelectItem::UnnamedExpr(e) => Some(figure(e).0),
-                        SelectItem::ExprWithAlias { alias, .. } => Some(ident(alias)),
-                        _ => None,
-                    })
-                    .collect();
+                return Some(
+                    s.projection
+                        .iter()
+                        .map(|item| match item {
+                            SelectItem::UnnamedExpr(e) => Some(figure(e).0),
+                            SelectItem::ExprWithAlias { alias, .. } => Some(ident(alias)),
+                            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => None,
+                            // `AS (a, b)`: one name per column it makes.
+                            SelectItem::ExprWithAliases { .. } => None,
+                        })
+                        .collect(),
+                );
             }
             _ => return None,
         }
     }
+}
+
+/// The names of a result of `columns` columns: the select items' before
+/// the first `*` name the first columns, those after the last `*` the
+/// last ones; the columns a `*` lists (and any item between two of them)
+/// keep the plan's names (None). None when the items cannot be the
+/// columns (more named items than columns, or no `*` and another count).
+pub fn fitted(names: &[Option<String>], columns: usize) -> Option<Vec<Option<String>>> {
+    let first = names.iter().position(Option::is_none);
+    let Some(first) = first else {
+        return (names.len() == columns).then(|| names.to_vec());
+    };
+    let last = names.iter().rposition(Option::is_none).expect("one is");
+    let after = &names[last + 1..];
+    if first + after.len() > columns {
+        return None;
+    }
+    let mut out = names[..first].to_vec();
+    out.resize(columns - after.len(), None);
+    out.extend_from_slice(after);
+    Some(out)
 }
 
 /// An identifier as PostgreSQL keeps it: folded to lower case unless quoted.
@@ -105,7 +131,7 @@ pub fn figure(e: &Expr) -> (String, u8) {
             _ => ("case".into(), 1),
         },
         Expr::Exists { .. } => named("exists"),
-        Expr::Subquery(q) => match query_names(q).and_then(|n| n.into_iter().next()) {
+        Expr::Subquery(q) => match query_names(q).and_then(|n| n.into_iter().next().flatten()) {
             Some(name) if name != "?column?" => (name, 2),
             _ => unnamed(),
         },
@@ -183,6 +209,10 @@ mod tests {
     use super::*;
 
     fn names(sql: &str) -> Option<Vec<String>> {
+        all_names(sql)?.into_iter().collect()
+    }
+
+    fn all_names(sql: &str) -> Option<Vec<Option<String>>> {
         use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
         let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
         result_names(&statements[0])
@@ -230,8 +260,31 @@ mod tests {
                 "{sql}"
             );
         }
-        // A `*` expands to columns only the plan knows: DataFusion's names.
-        assert_eq!(names("SELECT *, 1 FROM t"), None);
+        // A `*` expands to columns only the plan knows: DataFusion's names
+        // for those, PostgreSQL's for the items around.
+        let some = |s: &str| Some(s.to_string());
+        let star = all_names("SELECT a + 1, *, 1, count(*) FROM t").unwrap();
+        assert_eq!(
+            star,
+            vec![some("?column?"), None, some("?column?"), some("count")]
+        );
+        assert_eq!(
+            fitted(&star, 5),
+            Some(vec![
+                some("?column?"),
+                None,
+                None,
+                some("?column?"),
+                some("count")
+            ])
+        );
+        assert_eq!(fitted(&star, 2), None);
+        let two = all_names("SELECT t.*, 1, u.*, u.x FROM t, u").unwrap();
+        assert_eq!(
+            fitted(&two, 5),
+            Some(vec![None, None, None, None, some("x")])
+        );
+        assert_eq!(fitted(&[some("a")], 2), None);
         // Over one derived table, its names (PostgreSQL 15: count, count,
         // ?column?).
         assert_eq!(

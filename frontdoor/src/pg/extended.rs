@@ -41,7 +41,7 @@ pub(super) enum Kind {
     /// schema its rows will have (see [`described_schema`]).
     Query(
         Box<LogicalPlan>,
-        Option<Vec<String>>,
+        Option<Vec<Option<String>>>,
         datafusion::arrow::datatypes::SchemaRef,
     ),
     /// Handled by the front door itself (SET/SHOW of PostgreSQL settings,

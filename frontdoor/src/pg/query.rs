@@ -39,7 +39,7 @@ impl Conn {
         session: &Arc<ClientSession>,
         work: Work,
         format: &Format,
-        names: Option<&[String]>,
+        names: Option<&[Option<String>]>,
     ) -> PgWireResult<Response> {
         let token = self.new_token();
         let deadline = self.timeout().map(|t| tokio::time::Instant::now() + t);
@@ -140,25 +140,28 @@ impl Conn {
     }
 }
 
-/// The fields under PostgreSQL's names for them, when there is one per
-/// field.
-pub(super) fn renamed(fields: Vec<FieldInfo>, names: Option<&[String]>) -> Vec<FieldInfo> {
-    match names {
-        Some(names) if names.len() == fields.len() => fields
-            .into_iter()
-            .zip(names)
-            .map(|(f, name)| {
-                FieldInfo::new(
-                    name.clone(),
-                    f.table_id(),
-                    f.column_id(),
-                    f.datatype().clone(),
-                    f.format(),
-                )
-            })
-            .collect(),
-        _ => fields,
-    }
+/// The fields under PostgreSQL's names for them, where the select list
+/// tells them (`column_names::fitted`).
+pub(super) fn renamed(fields: Vec<FieldInfo>, names: Option<&[Option<String>]>) -> Vec<FieldInfo> {
+    let Some(names) =
+        names.and_then(|n| quipu_connectors::dialect::column_names::fitted(n, fields.len()))
+    else {
+        return fields;
+    };
+    fields
+        .into_iter()
+        .zip(names)
+        .map(|(f, name)| match name {
+            Some(name) => FieldInfo::new(
+                name,
+                f.table_id(),
+                f.column_id(),
+                f.datatype().clone(),
+                f.format(),
+            ),
+            None => f,
+        })
+        .collect()
 }
 
 /// Runs a statement's planning on a thread of its own, so that a cancel
