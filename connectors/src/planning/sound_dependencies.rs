@@ -14,12 +14,18 @@
 //!   status` that did not show it (7 groups where PostgreSQL has 28);
 //! - `DISTINCT k, status` over it kept one row per `k`.
 //!
-//! [`SoundDependencies`] gives each such dependency only the grouped
-//! columns its input's dependency determines (and the grouping itself
-//! back as a key of the output, which DataFusion leaves out beside
-//! another dependency). It runs after the analyzer and before each of
-//! DataFusion's rules that read dependencies, since each rebuilt
-//! aggregation has DataFusion's again.
+//! An `unnest` (a set-returning function in the select list,
+//! `string_to_table`, `unnest(tags)`) kept its input's dependencies as
+//! they were, so a source's primary key `id` still "determined" every
+//! column, the unnested one too, though each row now repeats: `ORDER BY
+//! id, w` sorted by `id` alone.
+//!
+//! [`SoundDependencies`] gives each such aggregation dependency only the
+//! grouped columns its input's dependency determines (and the grouping
+//! itself back as a key of the output, which DataFusion leaves out beside
+//! another dependency), and an `unnest` none. It runs after the analyzer
+//! and before each of DataFusion's rules that read dependencies, since
+//! each rebuilt node has DataFusion's again.
 
 use std::sync::Arc;
 
@@ -68,9 +74,7 @@ impl OptimizerRule for SoundDependencies {
 pub fn sound(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     let mut unsound = false;
     plan.apply_with_subqueries(|p| {
-        if let LogicalPlan::Aggregate(a) = p
-            && claims_too_much(a)
-        {
+        if claims_too_much(p) {
             unsound = true;
             return Ok(TreeNodeRecursion::Stop);
         }
@@ -87,13 +91,31 @@ pub fn sound(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
         };
         Ok(Transformed::yes(match p {
             LogicalPlan::Aggregate(a) => LogicalPlan::Aggregate(with_sound_dependencies(a)?),
+            LogicalPlan::Unnest(mut u) if !u.schema.functional_dependencies().is_empty() => {
+                let schema = u
+                    .schema
+                    .as_ref()
+                    .clone()
+                    .with_functional_dependencies(FunctionalDependencies::empty())?;
+                u.schema = Arc::new(schema);
+                LogicalPlan::Unnest(u)
+            }
             other => other,
         }))
     })
 }
 
-/// Whether the aggregation's dependencies are other than those that hold.
-fn claims_too_much(a: &Aggregate) -> bool {
+/// Whether a node's dependencies are other than those that hold: an
+/// aggregation's other than [`dependencies`], any of an `unnest`'s.
+fn claims_too_much(p: &LogicalPlan) -> bool {
+    match p {
+        LogicalPlan::Aggregate(a) => wrong_for_aggregate(a),
+        LogicalPlan::Unnest(u) => !u.schema.functional_dependencies().is_empty(),
+        _ => false,
+    }
+}
+
+fn wrong_for_aggregate(a: &Aggregate) -> bool {
     normalized(a.schema.functional_dependencies()) != normalized(&dependencies(a))
 }
 
@@ -116,7 +138,7 @@ fn normalized(deps: &FunctionalDependencies) -> Vec<(Vec<usize>, Vec<usize>, boo
 }
 
 fn with_sound_dependencies(mut a: Aggregate) -> Result<Aggregate> {
-    if !claims_too_much(&a) {
+    if !wrong_for_aggregate(&a) {
         return Ok(a);
     }
     let schema = a
@@ -234,11 +256,11 @@ mod tests {
         let before = plan(&ctx, sql).await;
         let outer = |p: &LogicalPlan| aggregates(p).into_iter().next().unwrap();
         // DataFusion's: `s.k` (the first grouped column) determines all.
-        assert!(claims_too_much(&outer(&before)));
+        assert!(wrong_for_aggregate(&outer(&before)));
         let after = sound(before).unwrap();
         assert!(after.transformed);
         let a = outer(&after.data);
-        assert!(!claims_too_much(&a));
+        assert!(!wrong_for_aggregate(&a));
         let deps = a.schema.functional_dependencies();
         // `s.k` and `o.v` each determine only themselves: what is left is
         // the grouping, a key of the whole output.
@@ -275,5 +297,32 @@ mod tests {
         assert_eq!(deps[0].mode, Dependency::Multi);
         assert_eq!(deps[1].source_indices, vec![0, 1, 2]);
         assert_eq!(deps[1].mode, Dependency::Single);
+    }
+
+    #[tokio::test]
+    async fn an_unnest_claims_nothing() {
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE a (k INT, v INT) AS VALUES (1, 1), (1, 2)")
+            .await
+            .unwrap();
+        let sql = "SELECT s.k, unnest(s.vs) AS w FROM (SELECT k, array_agg(v) AS vs FROM a \
+                   GROUP BY k) s ORDER BY s.k, w";
+        let unnest_deps = |p: &LogicalPlan| {
+            let mut n = None;
+            p.apply(|p| {
+                if let LogicalPlan::Unnest(u) = p {
+                    n = Some(u.schema.functional_dependencies().len());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .unwrap();
+            n.expect("an unnest")
+        };
+        let before = plan(&ctx, sql).await;
+        // DataFusion's: the grouping's key `k` still "determines" `w`.
+        assert_eq!(unnest_deps(&before), 1);
+        let after = sound(before).unwrap();
+        assert!(after.transformed);
+        assert_eq!(unnest_deps(&after.data), 0);
     }
 }
