@@ -2282,7 +2282,46 @@ impl<'a> Gen<'a> {
                 keys.push(k);
             }
         }
-        let nk = keys.len();
+        // Sometimes grouped by a PostgreSQL table's primary key, showing
+        // its other columns ungrouped, as PostgreSQL allows: the key is the
+        // table's constraint, and DataFusion's own dependencies over joins
+        // and groupings were wrong (regression
+        // `grouping_over_a_join_keeps_its_keys`). A full join loses them
+        // (refused, docs/sql.md); PostgreSQL knows no key of a derived
+        // table (Quipu does: it accepts more).
+        let mut shown: Vec<String> = vec![];
+        if !f.sql.contains("FULL") && self.chance(25) {
+            let keyed: Vec<Ref> = f
+                .refs
+                .iter()
+                .filter(|r| {
+                    matches!(r.t.source, "crm" | "pos" | "stress")
+                        && !f.sql.contains(&format!(") AS {}", r.q))
+                        && !r.pk.is_empty()
+                        && r.cols.len() == r.t.cols.len()
+                        && r.pk.iter().all(|k| r.has(k).is_some())
+                })
+                .cloned()
+                .collect();
+            if !keyed.is_empty() {
+                let r = self.rng.pick(&keyed).clone();
+                keys = r.pk.iter().map(|k| format!("{}.{k}", r.q)).collect();
+                let others: Vec<Col> = r
+                    .cols
+                    .iter()
+                    .filter(|c| !r.pk.contains(&c.name))
+                    .cloned()
+                    .collect();
+                for _ in 0..1 + self.rng.below(2) {
+                    let c = self.rng.pick(&others).clone();
+                    if !shown.contains(&r.col(&c)) {
+                        shown.push(r.col(&c));
+                    }
+                }
+            }
+        }
+        let ng = keys.len();
+        let nk = ng + shown.len();
         let na = 1 + self.rng.below(3);
         // Sometimes an expression over the aggregate, and sometimes no
         // alias, as analysts write them: `ORDER BY k` of such an item was
@@ -2302,6 +2341,12 @@ impl<'a> Gen<'a> {
             .iter()
             .enumerate()
             .map(|(i, k)| format!("{k} AS g{i}"))
+            .chain(
+                shown
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| format!("{d} AS d{i}")),
+            )
             .chain(aggs.iter().enumerate().map(|(i, a)| {
                 if named {
                     format!("{a} AS a{i}")
@@ -2318,7 +2363,7 @@ impl<'a> Gen<'a> {
         );
         if !keys.is_empty() {
             if self.chance(30) {
-                let pos: Vec<String> = (1..=nk).map(|i| i.to_string()).collect();
+                let pos: Vec<String> = (1..=ng).map(|i| i.to_string()).collect();
                 sql += &format!(" GROUP BY {}", pos.join(", "));
             } else {
                 sql += &format!(" GROUP BY {}", keys.join(", "));
@@ -2335,7 +2380,11 @@ impl<'a> Gen<'a> {
         let mut core = Self::core(&f, conds);
         core.with = with;
         Generated {
-            kind: "aggregate",
+            kind: if shown.is_empty() {
+                "aggregate"
+            } else {
+                "aggregate by key"
+            },
             sql,
             core,
         }
