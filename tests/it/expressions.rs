@@ -2601,6 +2601,30 @@ async fn expressions_print_over_the_wire_as_postgresql_prints_them() {
             "string_to_table",
             "SELECT id, string_to_table(s, ' ') AS w FROM public.t ORDER BY id, w",
         ),
+        // The same in FROM, and JSON arrays' values (DataFusion: "table
+        // function ... not found", "Invalid function").
+        (
+            "regexp_split_to_table in FROM",
+            "SELECT t.id, w FROM public.t, regexp_split_to_table(t.s, '[ ,]') AS w \
+             ORDER BY 1, 2",
+        ),
+        (
+            "json_array_elements",
+            "SELECT * FROM (SELECT id, json_array_elements(json_build_array(s, i, n, b)) AS e, \
+             jsonb_array_elements_text(jsonb_build_array(s, d, NULL)) AS x \
+             FROM public.t) q ORDER BY id, e::text, x",
+        ),
+        (
+            "json_array_elements_text in FROM",
+            "SELECT t.id, v.value, v FROM public.t, json_array_elements_text(json_build_array(t.s, \
+             t.i, t.d)) v ORDER BY 1, 2",
+        ),
+        (
+            "jsonb_array_elements in FROM",
+            "SELECT t.id, e ->> 'k', e.value FROM public.t \
+             CROSS JOIN LATERAL jsonb_array_elements(jsonb_build_array(jsonb_build_object('k', t.s), \
+             jsonb_build_object('k', t.i))) e ORDER BY 1, 2, 3::text",
+        ),
         // An average over a window turned into text: its own places; and
         // an average of a grouping beneath a window.
         (

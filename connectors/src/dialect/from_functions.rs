@@ -30,17 +30,35 @@ impl VisitorMut for FromFunctions {
     type Break = ();
 
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        let mut values: Vec<(String, Expr)> = vec![];
         selects_of(&mut q.body, &mut |select| {
+            let mut named = vec![];
             for (k, from) in select.from.iter_mut().enumerate() {
                 // The first table of a FROM list has no table before it to
                 // read; the others may read those before them.
-                rewrite(&mut from.relation, k > 0);
+                named.extend(rewrite(&mut from.relation, k > 0));
                 for join in &mut from.joins {
-                    rewrite(&mut join.relation, true);
+                    named.extend(rewrite(&mut join.relation, true));
                 }
             }
             lateral_reach(&mut select.from);
+            let named: Vec<(String, Expr)> = named
+                .into_iter()
+                .map(|a| {
+                    let value = Expr::CompoundIdentifier(vec![a.clone(), Ident::new("value")]);
+                    (normalized(&a), value)
+                })
+                .collect();
+            alias_as_value(select, &named);
+            values.extend(named);
         });
+        if let Some(order) = &mut q.order_by
+            && let datafusion::sql::sqlparser::ast::OrderByKind::Expressions(keys) = &mut order.kind
+        {
+            for key in keys {
+                super::using_joins::substitute(&mut key.expr, &values);
+            }
+        }
         ControlFlow::Continue(())
     }
 }
@@ -117,19 +135,36 @@ fn reads_rows(e: &Expr) -> bool {
     })
 }
 
-/// The set-returning function a table factor names: `generate_series`
-/// or `unnest`.
+/// The set-returning function a table factor names: `generate_series`,
+/// `unnest`, or one of [`SPLITS`].
 fn set_function(name: &datafusion::sql::sqlparser::ast::ObjectName) -> Option<&'static str> {
-    match name.0.last() {
-        Some(ObjectNamePart::Identifier(i)) if i.value.eq_ignore_ascii_case("unnest") => {
-            Some("unnest")
-        }
-        Some(ObjectNamePart::Identifier(i)) if i.value.eq_ignore_ascii_case("generate_series") => {
-            Some("generate_series")
-        }
-        _ => None,
-    }
+    let Some(ObjectNamePart::Identifier(i)) = name.0.last() else {
+        return None;
+    };
+    ["unnest", "generate_series"]
+        .into_iter()
+        .chain(SPLITS.iter().map(|(f, _)| *f))
+        .find(|f| i.value.eq_ignore_ascii_case(f))
 }
+
+/// Set-returning functions that are the rows of an array function's
+/// value, in a select list (`syntax.rs`) and in `FROM` (`FROM
+/// regexp_split_to_table(s, ',') AS w`, DataFusion: "table function
+/// 'regexp_split_to_table' not found"): that array unnested.
+pub(super) const SPLITS: &[(&str, &str)] = &[
+    ("string_to_table", "string_to_array"),
+    ("regexp_split_to_table", "regexp_split_to_array"),
+    ("json_array_elements", super::json_access::ELEMENTS),
+    ("jsonb_array_elements", super::json_access::ELEMENTS),
+    (
+        "json_array_elements_text",
+        super::json_access::ELEMENTS_TEXT,
+    ),
+    (
+        "jsonb_array_elements_text",
+        super::json_access::ELEMENTS_TEXT,
+    ),
+];
 
 /// The arguments of a call, if all are plain (not named) expressions.
 fn plain(args: &[FunctionArg]) -> Option<Vec<Expr>> {
@@ -158,7 +193,44 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
     call
 }
 
-fn rewrite(t: &mut TableFactor, lateral: bool) {
+/// A JSON array's values in `FROM` are a column `value`, and the table's
+/// alias alone means it too (`FROM jsonb_array_elements(j) e WHERE e ->>
+/// 'k' = ...`, as in PostgreSQL): each bare `e` of the `SELECT` is
+/// `e.value`, shown under the name `e`.
+fn alias_as_value(select: &mut datafusion::sql::sqlparser::ast::Select, named: &[(String, Expr)]) {
+    use datafusion::sql::sqlparser::ast::GroupByExpr;
+    if named.is_empty() {
+        return;
+    }
+    for item in &mut select.projection {
+        match item {
+            SelectItem::UnnamedExpr(Expr::Identifier(i))
+                if let Some((_, value)) = named.iter().find(|(n, _)| *n == normalized(i)) =>
+            {
+                *item = SelectItem::ExprWithAlias {
+                    expr: value.clone(),
+                    alias: i.clone(),
+                };
+            }
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                super::using_joins::substitute(e, named)
+            }
+            _ => {}
+        }
+    }
+    for e in select.selection.iter_mut().chain(select.having.iter_mut()) {
+        super::using_joins::substitute(e, named);
+    }
+    if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
+        for k in keys {
+            super::using_joins::substitute(k, named);
+        }
+    }
+}
+
+/// Rewrites a set-returning function in `FROM`; returns the alias whose
+/// bare name means its value (see [`alias_as_value`]).
+fn rewrite(t: &mut TableFactor, lateral: bool) -> Option<Ident> {
     let (function, args, alias, ordinality, always) = match t {
         TableFactor::Table {
             name,
@@ -166,13 +238,16 @@ fn rewrite(t: &mut TableFactor, lateral: bool) {
             alias,
             with_ordinality,
             ..
-        } if set_function(name) == Some("generate_series") => (
-            "generate_series",
-            plain(&args.args),
-            alias,
-            *with_ordinality,
-            false,
-        ),
+        } if set_function(name).is_some_and(|f| f != "unnest") => {
+            let f = set_function(name).unwrap_or_default();
+            (
+                f,
+                plain(&args.args),
+                alias,
+                *with_ordinality,
+                f != "generate_series",
+            )
+        }
         // `LATERAL f(...)`: DataFusion has no form for it, constants or
         // not.
         TableFactor::Function {
@@ -201,14 +276,22 @@ fn rewrite(t: &mut TableFactor, lateral: bool) {
             *with_ordinality,
             false,
         ),
-        _ => return,
+        _ => return None,
     };
-    let Some(args) = args else { return };
+    let args = args?;
     if args.is_empty() || !(always || ordinality || args.iter().any(reads_rows)) {
-        return;
+        return None;
     }
     let alias = alias.clone();
-    replace(t, function, args, alias, ordinality, lateral);
+    let value = alias
+        .as_ref()
+        .filter(|a| function.starts_with("json") && a.columns.is_empty() && !ordinality)
+        .map(|a| a.name.clone());
+    match SPLITS.iter().find(|(f, _)| *f == function) {
+        Some((f, array)) => replace(t, f, vec![call(array, args)], alias, ordinality, lateral),
+        None => replace(t, function, args, alias, ordinality, lateral),
+    }
+    value
 }
 
 /// `t` as the lateral subquery that computes `function(args)`.
@@ -223,7 +306,7 @@ fn replace(
     // The lists the set's columns come from: each array of `unnest`, or
     // the series (`generate_series(...)` in a select list becomes
     // `unnest(...)` in `syntax::SetReturning`).
-    let (lists, mut items): (Vec<Expr>, Vec<Expr>) = if function == "unnest" {
+    let (lists, mut items): (Vec<Expr>, Vec<Expr>) = if function != "generate_series" {
         let items = args
             .iter()
             .map(|a| filled("unnest(quipu_operand)", vec![a.clone()]))
@@ -234,6 +317,9 @@ fn replace(
         (vec![series.clone()], vec![series])
     };
     let mut names: Vec<String> = match (&alias, items.len()) {
+        // Its one output column is named `value`: an alias names the
+        // table (`FROM json_array_elements(j) AS e`, `e.value`).
+        (_, 1) if function.starts_with("json") => vec!["value".to_string()],
         (Some(a), 1) => vec![normalized(&a.name)],
         _ => (1..=items.len())
             .map(|i| match i {

@@ -47,7 +47,15 @@ enum Access {
     Steps,
     ArrayLength,
     TypeOf,
+    /// `json[b]_array_elements[_text]`'s values, as a list the caller
+    /// unnests (`syntax.rs`, `from_functions.rs`).
+    Elements,
 }
+
+/// The list of a JSON array's values (`json_array_elements`).
+pub const ELEMENTS: &str = "quipu_json_elements";
+/// The same, each as `->>` gives it (`json_array_elements_text`).
+pub const ELEMENTS_TEXT: &str = "quipu_json_elements_text";
 
 const FIELD: &str = "quipu_json_field";
 const FIELD_TEXT: &str = "quipu_json_field_text";
@@ -93,6 +101,8 @@ pub fn functions() -> Vec<ScalarUDF> {
             &["jsonb_array_length"],
         ),
         f("json_typeof", Access::TypeOf, false, &["jsonb_typeof"]),
+        f(ELEMENTS, Access::Elements, false, &[]),
+        f(ELEMENTS_TEXT, Access::Elements, true, &[]),
     ]
 }
 
@@ -156,6 +166,7 @@ impl ScalarUDFImpl for JsonAccess {
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(match self.access {
             Access::ArrayLength => DataType::Int32,
+            Access::Elements => DataType::new_list(DataType::Utf8, true),
             _ => DataType::Utf8,
         })
     }
@@ -165,6 +176,10 @@ impl ScalarUDFImpl for JsonAccess {
         Ok(match self.access {
             Access::ArrayLength => Arc::new(Field::new(self.name, DataType::Int32, true)),
             Access::TypeOf => Arc::new(Field::new(self.name, DataType::Utf8, true)),
+            // Each value is JSON itself, or its text.
+            Access::Elements => {
+                Arc::new(Field::new(self.name, DataType::List(element_field()), true))
+            }
             _ if self.text => Arc::new(Field::new(self.name, DataType::Utf8, true)),
             _ => super::pg_text::json_field(self.name),
         })
@@ -174,7 +189,7 @@ impl ScalarUDFImpl for JsonAccess {
         let json = |t: &DataType| is_text(t) || *t == DataType::Null;
         let step = |t: &DataType| is_text(t) || *t == DataType::Null || t.is_integer();
         let ok = match (self.access, types) {
-            (Access::ArrayLength | Access::TypeOf, [j]) => json(j),
+            (Access::ArrayLength | Access::TypeOf | Access::Elements, [j]) => json(j),
             (Access::Field, [j, k]) => json(j) && step(k),
             (Access::Path, [j, p]) => json(j) && (json(p) || matches!(p, DataType::List(_))),
             (Access::Steps, [j, steps @ ..]) => json(j) && steps.iter().all(json),
@@ -190,7 +205,7 @@ impl ScalarUDFImpl for JsonAccess {
                     Access::Field => " and a key (text) or an index (integer)",
                     Access::Path => " and a path (a text array)",
                     Access::Steps => " and the path's keys (text)",
-                    Access::ArrayLength | Access::TypeOf => "",
+                    Access::ArrayLength | Access::TypeOf | Access::Elements => "",
                 }
             );
         }
@@ -243,6 +258,26 @@ impl ScalarUDFImpl for JsonAccess {
                     });
                 }
                 Arc::new(StringArray::from(out))
+            }
+            Access::Elements => {
+                let mut out = datafusion::arrow::array::ListBuilder::new(
+                    datafusion::arrow::array::StringBuilder::new(),
+                );
+                out = out.with_field(element_field());
+                for i in 0..rows {
+                    if docs.is_null(i) {
+                        out.append(false);
+                        continue;
+                    }
+                    for raw in elements(docs.value(i))? {
+                        out.values().append_option(match self.text {
+                            true => as_text(raw)?,
+                            false => Some(raw.trim().to_string()),
+                        });
+                    }
+                    out.append(true);
+                }
+                Arc::new(out.finish())
             }
             _ => {
                 let mut out: Vec<Option<String>> = Vec::with_capacity(rows);
@@ -393,6 +428,29 @@ fn array_length(doc: &str) -> Result<Option<i32>> {
             "cannot get array length of a scalar",
         )),
     }
+}
+
+/// The field of `json_array_elements`' values: their text. (Not marked
+/// as JSON: a list's element marks are lost where DataFusion makes a
+/// constant of it, and its type check then fails.)
+fn element_field() -> FieldRef {
+    Arc::new(Field::new_list_field(DataType::Utf8, true))
+}
+
+/// The raw text of each value of a JSON array; PostgreSQL's error for a
+/// scalar or an object (22023).
+fn elements(doc: &str) -> Result<Vec<&str>> {
+    if doc.trim_start().starts_with('[') {
+        let items: Vec<&RawValue> = serde_json::from_str(doc).map_err(|_| not_json(doc))?;
+        return Ok(items.into_iter().map(RawValue::get).collect());
+    }
+    Err(DataException::error(
+        "22023",
+        match type_of(doc)? {
+            "object" => "cannot extract elements from an object",
+            _ => "cannot extract elements from a scalar",
+        },
+    ))
 }
 
 /// `json_typeof`: object, array, string, number, boolean or null.

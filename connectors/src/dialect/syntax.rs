@@ -2637,12 +2637,13 @@ fn pg_functions(e: &mut Expr) {
     }
     // `regexp_split_to_table(s, p)`: the rows of `regexp_split_to_array`;
     // `string_to_table`, of `string_to_array`; `regexp_matches`, of
-    // `quipu_regexp_matches` (`pg_builtins.rs`).
-    for (name, array) in [
-        ("regexp_split_to_table", "regexp_split_to_array"),
-        ("string_to_table", "string_to_array"),
-        ("regexp_matches", super::pg_builtins::REGEXP_MATCHES),
-    ] {
+    // `quipu_regexp_matches` (`pg_builtins.rs`); `json[b]_array_elements`
+    // and their `_text` forms, of `quipu_json_elements[_text]`
+    // (`json_access.rs`).
+    for &(name, array) in super::from_functions::SPLITS
+        .iter()
+        .chain([&("regexp_matches", super::pg_builtins::REGEXP_MATCHES)])
+    {
         if let Some(args) = call_args(e, name) {
             let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
             *e = parse_expr(&format!("unnest({array}({}))", args.join(", ")));

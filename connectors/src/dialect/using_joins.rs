@@ -366,7 +366,7 @@ fn kind_of(op: &mut JoinOperator) -> Option<(Kind, &mut JoinConstraint)> {
 
 /// Puts the joined columns' expressions in place of their unqualified
 /// names in `e`, not inside its subqueries (whose names are their own).
-fn substitute(e: &mut Expr, joined: &[(String, Expr)]) {
+pub(super) fn substitute(e: &mut Expr, joined: &[(String, Expr)]) {
     if joined.is_empty() {
         return;
     }
