@@ -176,7 +176,7 @@ impl ScalarUDFImpl for JsonAccess {
         Ok(match self.access {
             Access::ArrayLength => Arc::new(Field::new(self.name, DataType::Int32, true)),
             Access::TypeOf => Arc::new(Field::new(self.name, DataType::Utf8, true)),
-            // Each value is JSON itself, or its text.
+            // Each value's text ([`element_field`]).
             Access::Elements => {
                 Arc::new(Field::new(self.name, DataType::List(element_field()), true))
             }

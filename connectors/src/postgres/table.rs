@@ -34,8 +34,9 @@ pub struct PgTable {
     /// The source's primary key, so a query grouped by it may show the
     /// table's other columns, as PostgreSQL lets it (`GROUP BY c.id`
     /// beside `c.name`): DataFusion refused them. PostgreSQL enforces the
-    /// key; a stale one (dropped since the last refresh) only adds the
-    /// columns to the grouping.
+    /// key, so DataFusion may also drop a join or a `DISTINCT` it makes
+    /// redundant; a key dropped at the source since the last `quipu
+    /// catalog refresh` would mislead it (docs/sources.md).
     constraints: Option<Constraints>,
 }
 
