@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
 use datafusion::common::{
-    Dependency, FunctionalDependence, FunctionalDependencies, config::ConfigOptions,
+    DFSchemaRef, Dependency, FunctionalDependence, FunctionalDependencies, config::ConfigOptions,
 };
 use datafusion::error::Result;
 use datafusion::logical_expr::{Aggregate, LogicalPlan};
@@ -74,7 +74,7 @@ impl OptimizerRule for SoundDependencies {
 pub fn sound(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     let mut unsound = false;
     plan.apply_with_subqueries(|p| {
-        if claims_too_much(p) {
+        if holding(p).is_some() {
             unsound = true;
             return Ok(TreeNodeRecursion::Stop);
         }
@@ -85,38 +85,27 @@ pub fn sound(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     }
     plan.transform_up_with_subqueries(|p| {
         // Its inputs' dependencies may have changed.
-        let p = match p {
-            LogicalPlan::TableScan(_) | LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => p,
-            other => other.recompute_schema()?,
-        };
-        Ok(Transformed::yes(match p {
-            LogicalPlan::Aggregate(a) => LogicalPlan::Aggregate(with_sound_dependencies(a)?),
-            LogicalPlan::Unnest(mut u) if !u.schema.functional_dependencies().is_empty() => {
-                let schema = u
-                    .schema
-                    .as_ref()
-                    .clone()
-                    .with_functional_dependencies(FunctionalDependencies::empty())?;
-                u.schema = Arc::new(schema);
-                LogicalPlan::Unnest(u)
-            }
-            other => other,
+        let p = p.recompute_schema()?;
+        Ok(Transformed::yes(match holding(&p) {
+            Some(deps) => with_dependencies(p, deps)?,
+            None => p,
         }))
     })
 }
 
-/// Whether a node's dependencies are other than those that hold: an
-/// aggregation's other than [`dependencies`], any of an `unnest`'s.
-fn claims_too_much(p: &LogicalPlan) -> bool {
-    match p {
-        LogicalPlan::Aggregate(a) => wrong_for_aggregate(a),
-        LogicalPlan::Unnest(u) => !u.schema.functional_dependencies().is_empty(),
-        _ => false,
-    }
-}
-
-fn wrong_for_aggregate(a: &Aggregate) -> bool {
-    normalized(a.schema.functional_dependencies()) != normalized(&dependencies(a))
+/// The dependencies that hold of a node whose own are other than those:
+/// an aggregation's [`dependencies`], an `unnest`'s none. None where they
+/// agree, and for every other node.
+fn holding(p: &LogicalPlan) -> Option<FunctionalDependencies> {
+    let (claimed, holds) = match p {
+        LogicalPlan::Aggregate(a) => (a.schema.functional_dependencies(), dependencies(a)),
+        LogicalPlan::Unnest(u) => (
+            u.schema.functional_dependencies(),
+            FunctionalDependencies::empty(),
+        ),
+        _ => return None,
+    };
+    (normalized(claimed) != normalized(&holds)).then_some(holds)
 }
 
 fn normalized(deps: &FunctionalDependencies) -> Vec<(Vec<usize>, Vec<usize>, bool, bool)> {
@@ -137,17 +126,24 @@ fn normalized(deps: &FunctionalDependencies) -> Vec<(Vec<usize>, Vec<usize>, boo
     all
 }
 
-fn with_sound_dependencies(mut a: Aggregate) -> Result<Aggregate> {
-    if !wrong_for_aggregate(&a) {
-        return Ok(a);
-    }
-    let schema = a
-        .schema
-        .as_ref()
-        .clone()
-        .with_functional_dependencies(dependencies(&a))?;
-    a.schema = Arc::new(schema);
-    Ok(a)
+/// An aggregation or an `unnest` with `deps` as its dependencies.
+fn with_dependencies(p: LogicalPlan, deps: FunctionalDependencies) -> Result<LogicalPlan> {
+    let with = |schema: &DFSchemaRef| -> Result<DFSchemaRef> {
+        Ok(Arc::new(
+            schema.as_ref().clone().with_functional_dependencies(deps)?,
+        ))
+    };
+    Ok(match p {
+        LogicalPlan::Aggregate(mut a) => {
+            a.schema = with(&a.schema)?;
+            LogicalPlan::Aggregate(a)
+        }
+        LogicalPlan::Unnest(mut u) => {
+            u.schema = with(&u.schema)?;
+            LogicalPlan::Unnest(u)
+        }
+        other => other,
+    })
 }
 
 /// The dependencies of an aggregation's output: for each of its input's
@@ -256,11 +252,11 @@ mod tests {
         let before = plan(&ctx, sql).await;
         let outer = |p: &LogicalPlan| aggregates(p).into_iter().next().unwrap();
         // DataFusion's: `s.k` (the first grouped column) determines all.
-        assert!(wrong_for_aggregate(&outer(&before)));
+        assert!(holding(&LogicalPlan::Aggregate(outer(&before))).is_some());
         let after = sound(before).unwrap();
         assert!(after.transformed);
         let a = outer(&after.data);
-        assert!(!wrong_for_aggregate(&a));
+        assert!(holding(&LogicalPlan::Aggregate(a.clone())).is_none());
         let deps = a.schema.functional_dependencies();
         // `s.k` and `o.v` each determine only themselves: what is left is
         // the grouping, a key of the whole output.

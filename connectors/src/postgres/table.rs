@@ -191,7 +191,7 @@ impl PgTable {
 /// The primary key as DataFusion's constraint, or None when the table
 /// has none or a key column is not in the catalog (skipped by
 /// `unsupported_type = warn`).
-pub fn primary_key(schema: &Schema, key: &[String]) -> Option<Constraints> {
+fn primary_key(schema: &Schema, key: &[String]) -> Option<Constraints> {
     let indices = key
         .iter()
         .map(|k| schema.index_of(k).ok())
