@@ -49,7 +49,11 @@ impl VisitorMut for FromFunctions {
                     (normalized(&a), value)
                 })
                 .collect();
-            alias_as_value(select, &named);
+            // A JSON array's values in `FROM` are a column `value`, and
+            // the table's alias alone means it too (`FROM
+            // jsonb_array_elements(j) e WHERE e ->> 'k' = ...`, as in
+            // PostgreSQL): each bare `e` is `e.value`, shown as `e`.
+            super::using_joins::substitute_select(select, &named);
             values.extend(named);
         });
         if let Some(order) = &mut q.order_by
@@ -193,43 +197,15 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
     call
 }
 
-/// A JSON array's values in `FROM` are a column `value`, and the table's
-/// alias alone means it too (`FROM jsonb_array_elements(j) e WHERE e ->>
-/// 'k' = ...`, as in PostgreSQL): each bare `e` of the `SELECT` is
-/// `e.value`, shown under the name `e`.
-fn alias_as_value(select: &mut datafusion::sql::sqlparser::ast::Select, named: &[(String, Expr)]) {
-    use datafusion::sql::sqlparser::ast::GroupByExpr;
-    if named.is_empty() {
-        return;
-    }
-    for item in &mut select.projection {
-        match item {
-            SelectItem::UnnamedExpr(Expr::Identifier(i))
-                if let Some((_, value)) = named.iter().find(|(n, _)| *n == normalized(i)) =>
-            {
-                *item = SelectItem::ExprWithAlias {
-                    expr: value.clone(),
-                    alias: i.clone(),
-                };
-            }
-            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
-                super::using_joins::substitute(e, named)
-            }
-            _ => {}
-        }
-    }
-    for e in select.selection.iter_mut().chain(select.having.iter_mut()) {
-        super::using_joins::substitute(e, named);
-    }
-    if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
-        for k in keys {
-            super::using_joins::substitute(k, named);
-        }
-    }
+/// Whether the function's one output column is named `value`, whatever
+/// the alias (which names the table: `FROM json_array_elements(j) AS e`,
+/// `e.value`): the JSON array functions'.
+fn value_column(function: &str) -> bool {
+    function.starts_with("json")
 }
 
 /// Rewrites a set-returning function in `FROM`; returns the alias whose
-/// bare name means its value (see [`alias_as_value`]).
+/// bare name means its value (`value`, below).
 fn rewrite(t: &mut TableFactor, lateral: bool) -> Option<Ident> {
     let (function, args, alias, ordinality, always) = match t {
         TableFactor::Table {
@@ -285,7 +261,7 @@ fn rewrite(t: &mut TableFactor, lateral: bool) -> Option<Ident> {
     let alias = alias.clone();
     let value = alias
         .as_ref()
-        .filter(|a| function.starts_with("json") && a.columns.is_empty() && !ordinality)
+        .filter(|a| value_column(function) && a.columns.is_empty() && !ordinality)
         .map(|a| a.name.clone());
     match SPLITS.iter().find(|(f, _)| *f == function) {
         Some((f, array)) => replace(t, f, vec![call(array, args)], alias, ordinality, lateral),
@@ -317,9 +293,7 @@ fn replace(
         (vec![series.clone()], vec![series])
     };
     let mut names: Vec<String> = match (&alias, items.len()) {
-        // Its one output column is named `value`: an alias names the
-        // table (`FROM json_array_elements(j) AS e`, `e.value`).
-        (_, 1) if function.starts_with("json") => vec!["value".to_string()],
+        (_, 1) if value_column(function) => vec!["value".to_string()],
         (Some(a), 1) => vec![normalized(&a.name)],
         _ => (1..=items.len())
             .map(|i| match i {

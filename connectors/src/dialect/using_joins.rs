@@ -302,44 +302,20 @@ fn rewrite(select: &mut Select) -> datafusion::error::Result<Vec<(String, Expr)>
     if joined.is_empty() {
         return Ok(joined);
     }
-    let mut projection = Vec::with_capacity(select.projection.len());
-    for item in std::mem::take(&mut select.projection) {
-        match item {
-            SelectItem::Wildcard(options)
-                if star.is_some() && options == WildcardAdditionalOptions::default() =>
-            {
-                projection.extend(star.clone().expect("checked"));
+    substitute_select(select, &joined);
+    if let Some(star) = star {
+        let mut projection = Vec::with_capacity(select.projection.len() + star.len());
+        for item in std::mem::take(&mut select.projection) {
+            match item {
+                SelectItem::Wildcard(options)
+                    if options == WildcardAdditionalOptions::default() =>
+                {
+                    projection.extend(star.iter().cloned())
+                }
+                other => projection.push(other),
             }
-            SelectItem::UnnamedExpr(Expr::Identifier(i))
-                if let Some((_, e)) = joined.iter().find(|(n, _)| *n == normalized(&i)) =>
-            {
-                projection.push(SelectItem::ExprWithAlias {
-                    expr: e.clone(),
-                    alias: i,
-                });
-            }
-            SelectItem::UnnamedExpr(mut e) => {
-                substitute(&mut e, &joined);
-                projection.push(SelectItem::UnnamedExpr(e));
-            }
-            SelectItem::ExprWithAlias { mut expr, alias } => {
-                substitute(&mut expr, &joined);
-                projection.push(SelectItem::ExprWithAlias { expr, alias });
-            }
-            other => projection.push(other),
         }
-    }
-    select.projection = projection;
-    for e in select.selection.iter_mut().chain(select.having.iter_mut()) {
-        substitute(e, &joined);
-    }
-    if let Some(q) = &mut select.qualify {
-        substitute(q, &joined);
-    }
-    if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
-        for k in keys {
-            substitute(k, &joined);
-        }
+        select.projection = projection;
     }
     Ok(joined)
 }
@@ -362,6 +338,42 @@ fn kind_of(op: &mut JoinOperator) -> Option<(Kind, &mut JoinConstraint)> {
         JoinOperator::FullOuter(c) => (Kind::Full, c),
         _ => return None,
     })
+}
+
+/// Puts `names`' expressions in place of the unqualified names in a
+/// `SELECT`'s own clauses: its select list (an item that is the bare name
+/// keeps it as its column's name), `WHERE`, `HAVING`, `QUALIFY` and `GROUP
+/// BY`. `ORDER BY` is the query's, left to the caller.
+pub(super) fn substitute_select(select: &mut Select, names: &[(String, Expr)]) {
+    for item in &mut select.projection {
+        match item {
+            SelectItem::UnnamedExpr(Expr::Identifier(i))
+                if let Some((_, e)) = names.iter().find(|(n, _)| *n == normalized(i)) =>
+            {
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: i.clone(),
+                };
+            }
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                substitute(e, names)
+            }
+            _ => {}
+        }
+    }
+    for e in select
+        .selection
+        .iter_mut()
+        .chain(select.having.iter_mut())
+        .chain(select.qualify.iter_mut())
+    {
+        substitute(e, names);
+    }
+    if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
+        for k in keys {
+            substitute(k, names);
+        }
+    }
 }
 
 /// Puts the joined columns' expressions in place of their unqualified
